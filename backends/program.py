@@ -1,0 +1,262 @@
+"""What both backends share: a program of generated source, and the driver that lowers an IR model into it.
+
+A backend lowers a model into a :class:`Program`: constructor lines for its
+layers, body lines for the computation, and the weights in the framework's
+own layout. The same program is rendered as readable source (``emit``) and
+executed to get a live model (``to_keras`` / ``to_torch``), so what users read
+is exactly what runs.
+
+Layout is resolved here, at compile time. Each IR tensor becomes a
+:class:`Value`: a variable in the generated code plus its *physical* layout,
+the order in which the framework holds the tensor's axes (the IR's
+``spec.layout`` is the declared order). Lowerings ask for the physical layout
+they need with :meth:`Lowering.require`; a transpose is emitted only where the
+physical and needed layouts differ, once per tensor and layout.
+
+``Value.feat`` records a permuted feature axis: after a Flatten of a tensor
+held in another order than declared, physical feature ``j`` is logical
+feature ``feat[j]``. Dense (and per-channel layers) fold it into their
+weights at compile time, so no run-time permutation is needed.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from ir.errors import UnsupportedError
+from ir.graph import Model, Node
+from ir.layout import permutation
+from ir.tensor import TensorSpec
+
+
+@dataclass(frozen=True)
+class Value:
+    """An IR tensor inside generated code."""
+
+    var: str                       # variable name in the generated code
+    spec: TensorSpec               # declared (logical) spec
+    phys: str                      # physical layout: the axis letters in the order the framework holds them
+    feat: np.ndarray | None = field(default=None, compare=False)
+
+    def pos(self, axis: str) -> int:
+        """Physical index of a layout letter."""
+        return self.phys.index(axis)
+
+    def phys_shape(self) -> tuple[int | None, ...]:
+        return tuple(self.spec.dim(a) for a in self.phys)
+
+
+@dataclass
+class Program:
+    """Generated code for one model: layer definitions, body lines, weights."""
+
+    name: str
+    inputs: list[tuple[str, TensorSpec, str]] = field(default_factory=list)   # (var, spec, physical layout)
+    defs: list[tuple[str, str]] = field(default_factory=list)                 # (attribute/layer name, constructor)
+    body: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    output_layouts: list[str] = field(default_factory=list)
+    weights: dict[str, object] = field(default_factory=dict)
+    helpers: set[str] = field(default_factory=set)                           # helper classes the code needs
+    transposes: int = 0                                                       # transposes emitted (for tests)
+
+
+_RESERVED: set[str] = set()
+
+
+def reserve(names) -> None:
+    """Names generated code must not use as identifiers (framework attributes)."""
+    _RESERVED.update(names)
+
+
+def identifier(name: str) -> str:
+    name = re.sub(r"\W", "_", name)
+    if keyword.iskeyword(name) or name in _RESERVED or name[0].isdigit():
+        name = name + "_"
+    return name
+
+
+class Lowering:
+    """The compile-time context a backend's lowering functions work in.
+
+    Subclasses say how to transpose, what layout the framework prefers, and
+    how inputs and outputs are presented; lowering functions use
+    :meth:`define`, :meth:`let`, :meth:`require` and :meth:`plain`.
+    """
+
+    backend = ""
+
+    def __init__(self, model: Model, table: dict[type, Callable], *, native_io: bool = False):
+        self.model = model
+        self.table = table
+        self.native_io = native_io
+        self.program = Program(model.name)
+        self._names: set[str] = set()       # variables in the generated body
+        self._def_names: set[str] = set()   # layer / module names
+        self._cache: dict[tuple[str, str], Value] = {}
+        self.values: dict[str, Value] = {}
+
+    # -- to be provided by a backend ------------------------------------------------
+    def native(self, spec: TensorSpec) -> str:
+        """The physical layout the framework prefers for a tensor."""
+        raise NotImplementedError
+
+    def input_layout(self, spec: TensorSpec) -> str:
+        """The physical layout a model input arrives in."""
+        raise NotImplementedError
+
+    def output_layout(self, spec: TensorSpec) -> str:
+        raise NotImplementedError
+
+    def transpose_expr(self, value: Value, perm: tuple[int, ...], target: str) -> str:
+        raise NotImplementedError
+
+    def gather(self, value: Value) -> Value:
+        """Undo ``value.feat`` at run time (only where no layer can fold it)."""
+        raise NotImplementedError
+
+    # -- names and lines -----------------------------------------------------------
+    def fresh(self, base: str, names: set[str] | None = None) -> str:
+        """A new identifier from ``base`` (``base``, ``base_1``, ...), unique in ``names``."""
+        names = self._names if names is None else names
+        base = identifier(base)
+        name, k = base, 1
+        while name in names:
+            name, k = f"{base}_{k}", k + 1
+        names.add(name)
+        return name
+
+    def define(self, base: str, constructor: str, weights=None) -> str:
+        """Add a layer/module definition; returns its unique name."""
+        name = self.fresh(base, self._def_names)
+        self.program.defs.append((name, constructor))
+        if weights is not None:
+            self.program.weights[name] = weights
+        return name
+
+    def let(self, base: str, expr: str, spec: TensorSpec, phys: str, feat=None) -> Value:
+        """Emit ``var = expr`` and return the new value."""
+        var = self.fresh(base)
+        self.program.body.append(f"{var} = {expr}")
+        return Value(var, spec, phys, feat)
+
+    # -- layouts -------------------------------------------------------------------
+    def require(self, value: Value, phys: str) -> Value:
+        """``value`` held in physical layout ``phys`` (transposing once if needed)."""
+        if value.phys == phys:
+            return value
+        key = (value.var, phys)
+        if key not in self._cache:
+            value = self.plain(value)
+            perm = permutation(value.phys, phys)
+            self.program.transposes += 1
+            self._cache[key] = self.let(f"{value.var}_{phys.lower()}", self.transpose_expr(value, perm, phys),
+                                        value.spec, phys)
+        return self._cache[key]
+
+    def plain(self, value: Value) -> Value:
+        """``value`` with its features in logical order."""
+        if value.feat is None:
+            return value
+        key = (value.var, "plain")
+        if key not in self._cache:
+            self._cache[key] = self.gather(value)
+        return self._cache[key]
+
+    # -- the driver ----------------------------------------------------------------
+    def lower(self, expose: bool = False) -> Program:
+        """Lower every node; with ``expose``, every layer's output becomes a model output (for localising)."""
+        for node in self.model.nodes:
+            if node.is_input:
+                self.values[node.name] = self.lower_input(node)
+                continue
+            fn = self.table.get(type(node.layer))
+            if fn is None:
+                raise UnsupportedError(f"the {self.backend} backend has no lowering for {node.layer.kind}",
+                                       layer=node.label)
+            inputs = [self.values[t.node.name] for t in node.inputs]
+            try:
+                self.values[node.name] = fn(self, node, inputs)
+            except UnsupportedError as e:
+                if e.layer:
+                    raise
+                raise UnsupportedError(e.bare_message, layer=node.label) from None
+        tensors = self.model.layers if expose else [t.node for t in self.model.outputs]
+        for node in tensors:
+            out = self.present(self.values[node.name])
+            self.program.outputs.append(out.var)
+            self.program.output_layouts.append(out.phys)
+        return self.program
+
+    def lower_input(self, node: Node) -> Value:
+        phys = self.native(node.spec) if self.native_io else self.input_layout(node.spec)
+        var = self.fresh(node.name)
+        self.program.inputs.append((var, node.spec, phys))
+        return Value(var, node.spec, phys)
+
+    def present(self, value: Value) -> Value:
+        """A model output in the layout callers get."""
+        phys = self.native(value.spec) if self.native_io else self.output_layout(value.spec)
+        return self.require(self.plain(value), phys)
+
+    def weights(self, node: Node) -> dict[str, np.ndarray]:
+        return self.model.layer_weights(node)
+
+
+def with_spec(value: Value, spec: TensorSpec, phys: str | None = None) -> Value:
+    """The same variable, relabelled (for layers that change no data)."""
+    return replace(value, spec=spec, phys=value.phys if phys is None else phys)
+
+
+def flatten_feat(value: Value) -> np.ndarray | None:
+    """Feature order after flattening ``value`` as held (batch first): physical j -> logical feat[j]."""
+    spec = value.spec
+    declared = [a for a in spec.layout if a != "N"]
+    grid = np.arange(int(np.prod([spec.dim(a) for a in declared]))).reshape([spec.dim(a) for a in declared])
+    held = [a for a in value.phys if a != "N"]
+    grid = grid.transpose([declared.index(a) for a in held])
+    if value.feat is not None:
+        grid = np.take(grid, value.feat, axis=held.index("C"))
+    feat = grid.ravel()
+    return None if np.array_equal(feat, np.arange(feat.size)) else feat
+
+
+def fold_rows(kernel: np.ndarray, feat: np.ndarray | None) -> np.ndarray:
+    """Reorder the input rows of a (in, out) kernel to match a permuted feature axis."""
+    return kernel if feat is None else kernel[feat]
+
+
+def fold_vector(vector: np.ndarray, feat: np.ndarray | None) -> np.ndarray:
+    return vector if feat is None else vector[feat]
+
+
+def same_feat(values: list[Value]) -> bool:
+    first = values[0].feat
+    return all((v.feat is None and first is None) or (v.feat is not None and first is not None and
+                                                     np.array_equal(v.feat, first)) for v in values)
+
+
+def py(value) -> str:
+    """A Python literal for a config value."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, tuple) and len(value) == 1:
+        return f"({py(value[0])},)"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(py(v) for v in value)
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    return repr(value)
+
+
+def call(fn: str, *args, **kwargs) -> str:
+    parts = [py(a) if not isinstance(a, Raw) else str(a) for a in args]
+    parts += [f"{k}={v if isinstance(v, Raw) else py(v)}" for k, v in kwargs.items()]
+    return f"{fn}({', '.join(parts)})"
+
+
+class Raw(str):
+    """A piece of source to insert as is (not as a literal)."""

@@ -1,0 +1,41 @@
+"""The PyTorch backend: ``to_torch`` and torch source emission."""
+from __future__ import annotations
+
+from ir.graph import Model
+
+from . import activations, conv, core, merge, norm, pooling, recurrent
+from .compile import TorchLowering, instantiate, render, state_dict
+
+#: IR layer class -> lowering function; one entry per layer kind.
+TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **pooling.TABLE, **norm.TABLE, **merge.TABLE,
+         **recurrent.TABLE}
+
+
+def lower(model: Model, *, native_io: bool = False, expose: bool = False):
+    return TorchLowering(model, TABLE, native_io=native_io).lower(expose=expose)
+
+
+def to_torch(model: Model, *, native_io: bool = False, expose: bool = False):
+    """Compile an IR model to a ``torch.nn.Module`` (in eval mode) with the model's weights.
+
+    Args:
+        model: an initialised ``ir.Model``.
+        native_io: take inputs / return outputs as torch holds them (channels
+            first) instead of in the declared layout; no boundary transposes.
+        expose: return every layer's output (for localising a mismatch).
+
+    >>> import ir, torch
+    >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
+    >>> to_torch(m)(torch.zeros(1, 3)).shape
+    torch.Size([1, 2])
+    """
+    program = lower(model, native_io=native_io, expose=expose)
+    module = instantiate(render(program, model), program)
+    module.twinnet_program = program
+    return module
+
+
+def source(model: Model, *, native_io: bool = False) -> tuple[str, dict]:
+    """(Python source of an nn.Module, its state dict as numpy arrays)."""
+    program = lower(model, native_io=native_io)
+    return render(program, model), state_dict(program)

@@ -1,0 +1,70 @@
+"""torch lowerings of the core layers: Dense, Dropout, Identity, Flatten, Reshape, Permute."""
+from __future__ import annotations
+
+from ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
+
+from ..program import call, flatten_feat, fold_rows, with_spec
+from .activations import fused
+
+
+def lower_dense(ctx, node, inputs):
+    (x,) = inputs
+    layer: Dense = node.layer
+    w = ctx.weights(node)
+    kernel = fold_rows(w["kernel"], x.feat)  # Flatten order folded in here, once
+    c_in = kernel.shape[0]
+    params = {}
+    if x.phys[-1] == "C":
+        ctor = call("nn.Linear", c_in, layer.units, **({} if layer.use_bias else {"bias": False}))
+        params["weight"] = kernel.T
+    else:
+        # Channels held first (an image in torch): a Dense over C is a 1x1 convolution, no transpose needed.
+        nd = len(x.phys) - 2
+        if x.phys[:2] != "NC" or nd not in (1, 2, 3):
+            x = ctx.require(x, x.phys.replace("C", "") + "C")
+            return lower_dense(ctx, node, [x])
+        ctor = call(f"nn.Conv{nd}d", c_in, layer.units, 1, **({} if layer.use_bias else {"bias": False}))
+        params["weight"] = kernel.T.reshape(layer.units, c_in, *([1] * nd))
+    if layer.use_bias:
+        params["bias"] = w["bias"]
+    mod = ctx.module(node.name, ctor, params)
+    return ctx.let(node.name, fused(layer.activation, f"{mod}({x.var})", x), node.spec, x.phys)
+
+
+def lower_dropout(ctx, node, inputs):
+    (x,) = inputs
+    mod = ctx.module(node.name, call("nn.Dropout", node.layer.rate))
+    return ctx.let(node.name, f"{mod}({x.var})", node.spec, x.phys, x.feat)
+
+
+def lower_identity(ctx, node, inputs):
+    return with_spec(inputs[0], node.spec)
+
+
+def lower_flatten(ctx, node, inputs):
+    (x,) = inputs
+    if x.phys[0] != "N":
+        x = ctx.require(x, "N" + x.phys.replace("N", ""))
+    # Flatten what torch holds; if that is not the declared order, remember the
+    # order instead of transposing: the next Dense folds it into its weights.
+    feat = flatten_feat(x)
+    return ctx.let(node.name, f"{x.var}.flatten(1)", node.spec, "NC", feat)
+
+
+def lower_reshape(ctx, node, inputs):
+    (x,) = inputs
+    # Reshape reads the non-batch axes in declared order, so hold them that way, batch first.
+    x = ctx.require(ctx.plain(x), "N" + x.spec.layout.replace("N", ""))
+    spec = node.spec
+    held = "N" + spec.layout.replace("N", "")
+    sizes = [f"{x.var}.shape[0]"] + [str(spec.dim(a)) for a in held[1:]]
+    return ctx.let(node.name, f"{x.var}.reshape({', '.join(sizes)})", spec, held)
+
+
+def lower_permute(ctx, node, inputs):
+    # The data stays where it is: only the declared layout changes.
+    return with_spec(inputs[0], node.spec)
+
+
+TABLE = {Dense: lower_dense, Dropout: lower_dropout, Identity: lower_identity, Flatten: lower_flatten,
+         Reshape: lower_reshape, Permute: lower_permute}

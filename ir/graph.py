@@ -1,0 +1,327 @@
+"""Model graphs: nodes, ``Input``, ``Model``, ``Sequential``.
+
+A model is a DAG of nodes in topological order. Each node is one layer call
+(or a model input) with a unique name; tensors are referred to by the name of
+the node that makes them. :meth:`Model.lint` checks the graph the way
+``torch.fx.Graph.lint`` does, and runs on construction and on load.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import ConfigError, GraphError, IRError, ShapeError, WeightError
+from .init import initial_value, random_value
+from .layers.base import Layer, WeightSpec
+from .tensor import Tensor, TensorSpec, make_input_spec
+
+_counter = itertools.count()
+
+
+class Node:
+    """One layer call (``layer`` set) or one model input (``layer`` None)."""
+
+    __slots__ = ("layer", "inputs", "spec", "name", "order")
+
+    def __init__(self, layer: Layer | None, inputs: tuple[Tensor, ...], spec: TensorSpec, name: str | None):
+        self.layer = layer
+        self.inputs = inputs
+        self.spec = spec
+        self.name = name
+        self.order = next(_counter)
+
+    def ref(self, index: int = 0) -> str:
+        return self.name if index == 0 else f"{self.name}:{index}"
+
+    @property
+    def output(self) -> Tensor:
+        return Tensor(self.spec, self, 0)
+
+    @property
+    def is_input(self) -> bool:
+        return self.layer is None
+
+    @property
+    def label(self) -> str:
+        kind = "Input" if self.layer is None else self.layer.kind
+        return f"{kind} {self.name!r}" if self.name else kind
+
+    def weight_specs(self) -> dict[str, WeightSpec]:
+        if self.layer is None:
+            return {}
+        return self.layer.weights(tuple(t.spec for t in self.inputs))
+
+    def __repr__(self) -> str:
+        return f"<Node {self.label} -> {self.spec}>"
+
+
+def Input(shape, layout: str | None = None, dtype: str = "float32", name: str | None = None) -> Tensor:
+    """A model input.
+
+    Args:
+        shape: the non-batch sizes in layout order; ``None`` for a symbolic
+            sequence length. The batch size is always symbolic.
+        layout: axis letters, batch included (default: the Keras convention
+            for the rank: ``NC``, ``NTC``, ``NHWC``; ``NT`` for integer ids).
+        dtype: ``"float32"``, or ``"int32"``/``"int64"`` for token ids.
+        name: the input's name (also the argument name in emitted code).
+
+    >>> x = Input(shape=(17, 8), layout="TNC")
+    >>> x.shape
+    (17, None, 8)
+    """
+    if name is not None and (not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", name)):
+        raise ConfigError(f"input name must be an identifier, got {name!r}", layer="Input")
+    spec = make_input_spec(shape, layout, dtype, name)
+    return Node(None, (), spec, name).output
+
+
+def call_layer(layer: Layer, inputs: Sequence) -> Tensor:
+    """Apply ``layer`` to symbolic tensors (what ``layer(x)`` does)."""
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise ShapeError(f"expects ir tensors as inputs, got {type(t).__name__}", layer=layer.label)
+    specs = tuple(t.spec for t in inputs)
+    spec = output_spec(layer, specs)
+    return Node(layer, tuple(inputs), spec, layer.name).output
+
+
+def output_spec(layer: Layer, specs: Sequence[TensorSpec]) -> TensorSpec:
+    """Checks arity and dtype, then applies the layer's shape rule."""
+    layer._check_arity(specs)
+    if layer.kind != "Embedding":
+        for s in specs:
+            if s.dtype != "float32":
+                raise ConfigError(f"expects float32 inputs, got {s.dtype} (only Embedding takes integer ids)",
+                                  layer=layer.label)
+    try:
+        return layer.infer(specs)
+    except IRError:
+        raise
+    except (TypeError, ValueError, IndexError, KeyError) as e:  # a shape rule tripped on odd input
+        raise ShapeError(f"cannot infer the output shape: {e}", layer=layer.label) from e
+
+
+def _snake(kind: str) -> str:
+    """Keras's naming rule: Conv2D -> conv2d, MaxPool2D -> max_pool2d, SimpleRNN -> simple_rnn."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", kind)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+class Model:
+    """A functional model: a DAG from ``inputs`` to ``outputs``.
+
+    Weights are numpy arrays keyed ``"<layer>/<weight>"`` in twinnet's
+    canonical (Keras) layout; a fresh model has none until
+    :meth:`initialize` (or :meth:`randomize`, or :meth:`set_weights`).
+
+    >>> import ir
+    >>> from ir import layers as L
+    >>> x = ir.Input((4,), name="x")
+    >>> m = ir.Model(x, L.Dense(2)(x), name="tiny").initialize(seed=0)
+    >>> m.count_params()
+    10
+    """
+
+    def __init__(self, inputs, outputs, name: str = "model"):
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", name):
+            raise ConfigError(f"model name must be an identifier, got {name!r}")
+        self.name = name
+        self.inputs: list[Tensor] = _as_list(inputs, "inputs")
+        self.outputs: list[Tensor] = _as_list(outputs, "outputs")
+        self.nodes: list[Node] = self._collect()
+        self._name_nodes()
+        self.lint()
+        self.weights: dict[str, np.ndarray] = {}
+
+    # -- structure ----------------------------------------------------------
+    def _collect(self) -> list[Node]:
+        input_nodes = [t.node for t in self.inputs]
+        for node in input_nodes:
+            if not node.is_input:
+                raise GraphError(f"model inputs must come from ir.Input, got the output of {node.label}")
+        if len(set(map(id, input_nodes))) != len(input_nodes):
+            raise GraphError("the same input is listed twice")
+        seen: dict[int, Node] = {id(n): n for n in input_nodes}
+        stack = [t.node for t in self.outputs]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            if node.is_input:
+                raise GraphError(f"the outputs depend on input {node.label} which is not among the model's inputs")
+            seen[id(node)] = node
+            stack.extend(t.node for t in node.inputs)
+        return sorted(seen.values(), key=lambda n: n.order)
+
+    def _name_nodes(self) -> None:
+        used: set[str] = set()
+        for node in self.nodes:
+            if node.name is not None:
+                if node.name in used:
+                    raise GraphError(f"two layers are named {node.name!r}")
+                used.add(node.name)
+        counts: dict[str, int] = {}
+        for node in self.nodes:
+            if node.name is None:
+                base = "input" if node.is_input else _snake(node.layer.kind)
+                while True:
+                    k = counts.get(base, 0)
+                    counts[base] = k + 1
+                    candidate = base if k == 0 else f"{base}_{k}"
+                    if candidate not in used:
+                        break
+                node.name = candidate
+                used.add(candidate)
+
+    def lint(self) -> None:
+        """Check the graph: unique names, topological order, no dangling references."""
+        position = {}
+        for i, node in enumerate(self.nodes):
+            if node.name in position:
+                raise GraphError(f"two layers are named {node.name!r}")
+            for t in node.inputs:
+                if id(t.node) not in position:
+                    raise GraphError(f"takes {t.name!r}, which is not computed before it (cycle or dangling reference)",
+                                     layer=node.label)
+            position[id(node)] = i
+            position[node.name] = i
+        for t in self.outputs:
+            if id(t.node) not in position:
+                raise GraphError(f"output {t.name!r} is not computed by the model")
+
+    # -- views ---------------------------------------------------------------
+    @property
+    def layers(self) -> list[Node]:
+        """The layer nodes (not inputs), in topological order."""
+        return [n for n in self.nodes if not n.is_input]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        return [t.spec for t in self.inputs]
+
+    @property
+    def output_specs(self) -> list[TensorSpec]:
+        return [t.spec for t in self.outputs]
+
+    def consumers(self) -> dict[str, list[Node]]:
+        out: dict[str, list[Node]] = {n.name: [] for n in self.nodes}
+        for n in self.nodes:
+            for t in n.inputs:
+                out[t.node.name].append(n)
+        return out
+
+    # -- weights -------------------------------------------------------------
+    def weight_specs(self) -> dict[str, WeightSpec]:
+        """Every weight the architecture expects, ``"<layer>/<weight>"`` -> spec, in layer order."""
+        out = {}
+        for node in self.layers:
+            for key, spec in node.weight_specs().items():
+                out[f"{node.name}/{key}"] = spec
+        return out
+
+    def initialize(self, seed: int = 0) -> "Model":
+        """Fill every weight with its Keras-style initial value, deterministically from ``seed``; returns self."""
+        self.weights = {k: initial_value(s, seed, k) for k, s in self.weight_specs().items()}
+        return self
+
+    def randomize(self, seed: int = 0) -> "Model":
+        """Fill weights with random values that exercise every parameter (non-zero
+        biases, BN statistics away from 0/1); for checking equivalence. Returns self."""
+        self.weights = {k: random_value(s, seed, k) for k, s in self.weight_specs().items()}
+        return self
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> "Model":
+        """Replace all weights, checking names, shapes and dtypes; returns self."""
+        self.weights = check_weights(self.weight_specs(), weights)
+        return self
+
+    def layer_weights(self, node: Node) -> dict[str, np.ndarray]:
+        """The weights of one layer by short name (raises WeightError if missing)."""
+        out = {}
+        for key in node.weight_specs():
+            full = f"{node.name}/{key}"
+            if full not in self.weights:
+                raise WeightError("has no weights yet; call model.initialize(seed) or load them", layer=node.label)
+            out[key] = self.weights[full]
+        return out
+
+    def count_params(self) -> int:
+        return sum(int(np.prod(s.shape)) for s in self.weight_specs().values())
+
+    # -- display -------------------------------------------------------------
+    def summary(self, print_fn=print) -> str:
+        """Print (and return) a table: layer, output shape with layout, params, inputs."""
+        from .summary import summary_table
+
+        text = summary_table(self)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{t.name}: {t.spec}" for t in self.inputs)
+        outs = ", ".join(f"{t.name}: {t.spec}" for t in self.outputs)
+        return f"<ir.Model {self.name!r} ({ins}) -> ({outs}), {len(self.layers)} layers>"
+
+
+def check_weights(specs: dict[str, WeightSpec], weights: dict) -> dict[str, np.ndarray]:
+    """Validate a weight dict against the specs; returns float32 copies in spec order."""
+    if not isinstance(weights, dict):
+        raise WeightError(f"weights must be a dict of arrays, got {type(weights).__name__}")
+    missing = [k for k in specs if k not in weights]
+    extra = [k for k in weights if k not in specs]
+    if missing:
+        raise WeightError(f"missing weight(s): {', '.join(missing[:10])}", layer=missing[0].split('/')[0])
+    if extra:
+        raise WeightError(f"unexpected weight(s): {', '.join(map(str, extra[:10]))}", layer=str(extra[0]).split('/')[0])
+    out = {}
+    for key, spec in specs.items():
+        value = weights[key]
+        if not isinstance(value, np.ndarray):
+            raise WeightError(f"weight {key!r} must be a numpy array, got {type(value).__name__}", layer=key.split("/")[0])
+        if tuple(value.shape) != spec.shape:
+            raise WeightError(f"weight {key!r} has shape {tuple(value.shape)}, expected {spec.shape}",
+                              layer=key.split("/")[0])
+        if value.dtype != np.dtype(spec.dtype):
+            raise WeightError(f"weight {key!r} has dtype {value.dtype}, expected {spec.dtype}", layer=key.split("/")[0])
+        out[key] = np.array(value, dtype=spec.dtype, copy=True)
+    return out
+
+
+def _as_list(value, what: str) -> list[Tensor]:
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not items:
+        raise GraphError(f"a model needs at least one of {what}")
+    for t in items:
+        if not isinstance(t, Tensor):
+            raise GraphError(f"model {what} must be ir tensors, got {type(t).__name__}")
+    return items
+
+
+def Sequential(layers: Iterable[Layer], input: Tensor, name: str = "sequential") -> Model:
+    """A plain stack of layers on one input.
+
+    >>> import ir
+    >>> from ir import layers as L
+    >>> m = ir.Sequential([L.Dense(8, activation="relu"), L.Dense(1)], input=ir.Input((4,)))
+    >>> [n.name for n in m.layers]
+    ['dense', 'dense_1']
+    """
+    if not isinstance(input, Tensor):
+        raise GraphError("Sequential needs input=ir.Input(...)")
+    x = input
+    for layer in layers:
+        if not isinstance(layer, Layer):
+            raise GraphError(f"Sequential takes ir layers, got {type(layer).__name__}")
+        x = layer(x)
+    return Model(input, x, name=name)

@@ -1,0 +1,12 @@
+"""All IR layer kinds. ``from ir import layers as L; L.Conv2D(32, 3)``."""
+from .activation import ACTIVATIONS, Activation
+from .base import LAYERS, Layer, WeightSpec, register
+from .conv import Conv1D, Conv2D
+from .core import Dense, Dropout, Flatten, Identity, Permute, Reshape
+from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract
+from .norm import BatchNorm, LayerNorm
+from .pooling import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
+                      MaxPool1D, MaxPool2D)
+from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
+
+__all__ = sorted(LAYERS) + ["LAYERS", "Layer", "WeightSpec", "register", "ACTIVATIONS"]

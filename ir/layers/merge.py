@@ -1,0 +1,115 @@
+"""Merge layers: element-wise Add/Subtract/Multiply/Average/Maximum and Concatenate.
+
+Inputs must share a layout (letters in the same order) and, except along the
+concatenation axis, their sizes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import LayoutError, ShapeError
+from ..layout import resolve_axis
+from ..tensor import TensorSpec
+from .base import Layer, as_axis, register
+
+
+def _same_layout(layer: Layer, inputs) -> str:
+    layout = inputs[0].layout
+    for spec in inputs[1:]:
+        if spec.layout != layout:
+            raise LayoutError(f"inputs must share one layout, got {' and '.join(repr(s.layout) for s in inputs)}",
+                              layer=layer.label)
+    return layout
+
+
+def _merge_dim(a, b):
+    return a if b is None else b if a is None else a if a == b else False
+
+
+@dataclass(frozen=True)
+class _Elementwise(Layer):
+    arity = None
+
+    def infer(self, inputs):
+        layout = _same_layout(self, inputs)
+        shape = list(inputs[0].shape)
+        for spec in inputs[1:]:
+            for i, size in enumerate(spec.shape):
+                merged = _merge_dim(shape[i], size)
+                if merged is False:
+                    raise ShapeError(f"input shapes differ: {' vs '.join(str(s.shape) for s in inputs)}",
+                                     layer=self.label)
+                shape[i] = merged
+        return TensorSpec(tuple(shape), layout)
+
+
+@register
+@dataclass(frozen=True)
+class Add(_Elementwise):
+    """Sum of the inputs."""
+
+
+@register
+@dataclass(frozen=True)
+class Subtract(_Elementwise):
+    """First input minus the second."""
+
+    def infer(self, inputs):
+        if len(inputs) != 2:
+            raise ShapeError(f"expects exactly 2 inputs, got {len(inputs)}", layer=self.label)
+        return super().infer(inputs)
+
+
+@register
+@dataclass(frozen=True)
+class Multiply(_Elementwise):
+    """Element-wise product of the inputs."""
+
+
+@register
+@dataclass(frozen=True)
+class Average(_Elementwise):
+    """Element-wise mean of the inputs."""
+
+
+@register
+@dataclass(frozen=True)
+class Maximum(_Elementwise):
+    """Element-wise maximum of the inputs."""
+
+
+@register
+@dataclass(frozen=True)
+class Concatenate(Layer):
+    """Concatenation along a logical axis (default C).
+
+    >>> Concatenate(axis="C").axis
+    'C'
+    """
+
+    axis: int | str = "C"
+    arity = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        self._set("axis", as_axis(self, "axis", self.axis))
+
+    def infer(self, inputs):
+        layout = _same_layout(self, inputs)
+        axis = resolve_axis(self.axis, layout, layer=self.label)
+        if layout[axis] == "N":
+            raise LayoutError("cannot concatenate along the batch axis", layer=self.label)
+        shape = list(inputs[0].shape)
+        total = 0
+        for spec in inputs:
+            for i, size in enumerate(spec.shape):
+                if i == axis:
+                    continue
+                merged = _merge_dim(shape[i], size)
+                if merged is False:
+                    raise ShapeError(f"inputs differ off the concatenation axis {layout[axis]!r}: "
+                                     f"{' vs '.join(str(s.shape) for s in inputs)}", layer=self.label)
+                shape[i] = merged
+            total = None if total is None or spec.shape[axis] is None else total + spec.shape[axis]
+        shape[axis] = total
+        return TensorSpec(tuple(shape), layout)

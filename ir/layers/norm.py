@@ -1,0 +1,121 @@
+"""Normalisation: BatchNorm (inference statistics) and LayerNorm.
+
+Conventions are Keras's, in one place:
+  * ``epsilon`` is added to the variance: ``(x - mean) / sqrt(var + epsilon)``;
+    the default is Keras's 1e-3 (torch's is 1e-5: backends pass it explicitly).
+  * ``momentum`` is Keras's: ``moving = momentum * moving + (1 - momentum) * batch``
+    (torch's ``momentum`` is ``1 - this``). It matters only for training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ShapeError
+from ..layout import resolve_axis
+from ..tensor import TensorSpec
+from .base import Layer, WeightSpec, as_axis, as_bool, as_float, register
+
+
+@register
+@dataclass(frozen=True)
+class BatchNorm(Layer):
+    """Batch normalisation over ``axis`` (default: the channel axis C).
+
+    Weights ``gamma, beta, moving_mean, moving_variance``, each ``(C,)``.
+
+    >>> BatchNorm(epsilon=1e-5).momentum
+    0.99
+    """
+
+    axis: int | str = "C"
+    momentum: float = 0.99
+    epsilon: float = 1e-3
+    center: bool = True
+    scale: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        self._set("axis", as_axis(self, "axis", self.axis))
+        self._set("momentum", as_float(self, "momentum", self.momentum, low=0.0, high=1.0))
+        self._set("epsilon", as_float(self, "epsilon", self.epsilon, low=0.0, low_open=True))
+        self._set("center", as_bool(self, "center", self.center))
+        self._set("scale", as_bool(self, "scale", self.scale))
+
+    def feature_axis(self, spec: TensorSpec) -> int:
+        axis = resolve_axis(self.axis, spec.layout, layer=self.label)
+        if spec.layout[axis] == "N" or spec.shape[axis] is None:
+            raise ShapeError(f"cannot normalise over axis {spec.layout[axis]!r} of unknown size", layer=self.label)
+        return axis
+
+    def infer(self, inputs):
+        self.feature_axis(inputs[0])
+        return inputs[0]
+
+    def weights(self, inputs):
+        n = (inputs[0].shape[self.feature_axis(inputs[0])],)
+        w = {}
+        if self.scale:
+            w["gamma"] = WeightSpec(n, "ones")
+        if self.center:
+            w["beta"] = WeightSpec(n, "zeros")
+        w["moving_mean"] = WeightSpec(n, "zeros")
+        w["moving_variance"] = WeightSpec(n, "ones")
+        return w
+
+
+@register
+@dataclass(frozen=True)
+class LayerNorm(Layer):
+    """Layer normalisation over one or more axes (default: the channel axis C).
+
+    ``axis`` is a letter, an int, or a tuple of them (``axis="HWC"`` or
+    ``("H", "W", "C")`` normalise an image over all three). ``gamma``/``beta``
+    have the sizes of the normalised axes in declared order.
+    """
+
+    axis: int | str | tuple = "C"
+    epsilon: float = 1e-3
+    center: bool = True
+    scale: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        axis = self.axis
+        if isinstance(axis, str) and len(axis) > 1:
+            axis = tuple(axis)
+        if isinstance(axis, (list, tuple)):
+            if not axis:
+                self._fail("axis must name at least one axis")
+            axis = tuple(as_axis(self, "axis", a) for a in axis)
+            axis = axis[0] if len(axis) == 1 else axis
+        else:
+            axis = as_axis(self, "axis", axis)
+        self._set("axis", axis)
+        self._set("epsilon", as_float(self, "epsilon", self.epsilon, low=0.0, low_open=True))
+        self._set("center", as_bool(self, "center", self.center))
+        self._set("scale", as_bool(self, "scale", self.scale))
+
+    def norm_axes(self, spec: TensorSpec) -> tuple[int, ...]:
+        """Declared indices of the normalised axes, ascending."""
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        idx = sorted({resolve_axis(a, spec.layout, layer=self.label) for a in axes})
+        if len(idx) != len(axes):
+            raise ShapeError(f"axis {self.axis!r} names an axis twice", layer=self.label)
+        for i in idx:
+            if spec.layout[i] == "N" or spec.shape[i] is None:
+                raise ShapeError(f"cannot normalise over axis {spec.layout[i]!r} of unknown size", layer=self.label)
+        return tuple(idx)
+
+    def infer(self, inputs):
+        self.norm_axes(inputs[0])
+        return inputs[0]
+
+    def weights(self, inputs):
+        spec = inputs[0]
+        shape = tuple(spec.shape[i] for i in self.norm_axes(spec))
+        w = {}
+        if self.scale:
+            w["gamma"] = WeightSpec(shape, "ones")
+        if self.center:
+            w["beta"] = WeightSpec(shape, "zeros")
+        return w

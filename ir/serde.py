@@ -1,0 +1,315 @@
+"""Saving and loading models: JSON architecture + safetensors weights. Never pickle.
+
+Two forms, chosen by the file name:
+
+* ``model.safetensors``: one file; the architecture JSON sits in the
+  safetensors metadata under ``"twinnet.architecture"``.
+* ``model.json``: the architecture JSON, with the weights beside it in
+  ``model.<sha256[:16]>.safetensors``. The JSON names that file and its
+  digest; the content-addressed name is what makes a save atomic across two
+  files: the new weights go in under a new name, then the JSON is renamed
+  into place, then the old weights file is removed.
+
+Every file is written to a temporary file in the same folder and renamed into
+place, so an interrupted save never leaves a half-written model. Loading
+checks the JSON against the schema, every weight's name, shape and dtype
+against the architecture, and the graph's well-formedness, and refuses files
+beyond the limits below before allocating anything large.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import safetensors_io
+from .errors import FormatVersionError, IRError, ResourceLimitError, SchemaError, WeightError
+from .graph import Input, Model, Node, check_weights, output_spec
+from .layers.base import LAYERS
+from .tensor import Tensor, TensorSpec
+
+FORMAT = "twinnet"
+FORMAT_VERSION = 1
+VERSION = "0.1.0"
+META_KEY = "twinnet.architecture"
+
+#: Safety limits applied while loading.
+LIMITS = {
+    "json_bytes": 64 * 1024 * 1024,
+    "layers": 100_000,
+    "inputs_per_layer": 1024,
+    "weight_elements": 2**31,       # one weight
+    "weight_bytes": 16 * 1024**3,   # all weights together
+}
+
+#: format_version -> function upgrading that version's dict to the next one.
+MIGRATIONS: dict[int, callable] = {}
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+# -- dict form -------------------------------------------------------------------
+
+def to_dict(model: Model) -> dict:
+    """The architecture as a JSON-ready dict (no weights)."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "twinnet_version": VERSION,
+        "name": model.name,
+        "inputs": [{"name": t.node.name, "shape": [s for a, s in zip(t.layout, t.shape) if a != "N"],
+                    "layout": t.layout, "dtype": t.dtype} for t in model.inputs],
+        "layers": [{"name": n.name, "kind": n.layer.kind, "config": n.layer.config(),
+                    "inputs": [t.name for t in n.inputs]} for n in model.layers],
+        "outputs": [t.name for t in model.outputs],
+    }
+
+
+def _need(obj, key, kind, where):
+    if not isinstance(obj, dict) or key not in obj:
+        raise SchemaError(f"{where}: missing field {key!r}")
+    value = obj[key]
+    if kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise SchemaError(f"{where}: field {key!r} must be {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
+    return value
+
+
+def _migrate(data: dict) -> dict:
+    version = _need(data, "format_version", int, "model file")
+    if version > FORMAT_VERSION:
+        raise FormatVersionError(f"this file has format_version {version}, written by twinnet "
+                                 f"{data.get('twinnet_version', '?')}; this twinnet ({VERSION}) reads versions up to "
+                                 f"{FORMAT_VERSION}: upgrade twinnet to load it")
+    if version < 1:
+        raise SchemaError(f"format_version must be >= 1, got {version}")
+    while version < FORMAT_VERSION:
+        data = MIGRATIONS[version](data)
+        version = data["format_version"]
+    return data
+
+
+def from_dict(data) -> Model:
+    """Rebuild a model (without weights) from :func:`to_dict` output, validating everything."""
+    if not isinstance(data, dict):
+        raise SchemaError("model file: the architecture must be a JSON object")
+    if data.get("format") != FORMAT:
+        raise SchemaError(f"model file: 'format' must be {FORMAT!r}, got {data.get('format')!r}")
+    data = _migrate(data)
+    name = _need(data, "name", str, "model")
+    inputs_raw = _need(data, "inputs", list, "model")
+    layers_raw = _need(data, "layers", list, "model")
+    outputs_raw = _need(data, "outputs", list, "model")
+    if len(layers_raw) > LIMITS["layers"]:
+        raise ResourceLimitError(f"model has {len(layers_raw)} layers, more than the limit of {LIMITS['layers']}")
+    tensors: dict[str, Tensor] = {}
+    inputs = []
+    for i, entry in enumerate(inputs_raw):
+        where = f"inputs[{i}]"
+        iname = _need(entry, "name", str, where)
+        shape = _need(entry, "shape", list, where)
+        layout = _need(entry, "layout", str, where)
+        dtype = _need(entry, "dtype", str, where)
+        if not _IDENT.match(iname) or iname in tensors:
+            raise SchemaError(f"{where}: input name {iname!r} is not a fresh identifier")
+        t = Input(shape, layout=layout, dtype=dtype, name=iname)
+        tensors[iname] = t
+        inputs.append(t)
+    for i, entry in enumerate(layers_raw):
+        where = f"layers[{i}]"
+        lname = _need(entry, "name", str, where)
+        if not _IDENT.match(lname):
+            raise SchemaError(f"{where}: layer name {lname!r} is not an identifier")
+        where = f"layer {lname!r}"
+        kind = _need(entry, "kind", str, where)
+        config = _need(entry, "config", dict, where)
+        refs = _need(entry, "inputs", list, where)
+        if lname in tensors:
+            raise SchemaError(f"{where}: the name is used twice")
+        cls = LAYERS.get(kind)
+        if cls is None:
+            from .errors import UnsupportedError
+            raise UnsupportedError(f"unknown layer kind {kind!r}; known kinds: {', '.join(sorted(LAYERS))}", layer=lname)
+        if "name" in config:
+            raise SchemaError(f"{where}: config must not contain 'name'")
+        if not refs or len(refs) > LIMITS["inputs_per_layer"]:
+            raise SchemaError(f"{where}: needs between 1 and {LIMITS['inputs_per_layer']} inputs, got {len(refs)}")
+        args = []
+        for ref in refs:
+            if not isinstance(ref, str) or ref not in tensors:
+                raise SchemaError(f"{where}: input {ref!r} is not an input or an earlier layer "
+                                  "(dangling reference or cycle)")
+            args.append(tensors[ref])
+        try:
+            layer = cls(**config, name=lname)
+        except IRError:
+            raise
+        except TypeError as e:
+            raise SchemaError(f"{where}: bad config for {kind}: {e}") from None
+        node = Node(layer, tuple(args), output_spec(layer, tuple(t.spec for t in args)), lname)
+        tensors[lname] = node.output
+    outputs = []
+    for ref in outputs_raw:
+        if not isinstance(ref, str) or ref not in tensors:
+            raise SchemaError(f"model: output {ref!r} is not an input or a layer")
+        outputs.append(tensors[ref])
+    try:
+        return Model(inputs, outputs, name=name)
+    except IRError as e:
+        raise SchemaError(f"model: {e}") from None
+
+
+def to_json(model: Model) -> str:
+    return json.dumps(to_dict(model), indent=1, sort_keys=False) + "\n"
+
+
+def from_json(text: str) -> Model:
+    if len(text) > LIMITS["json_bytes"]:
+        raise ResourceLimitError(f"architecture JSON is {len(text):,} bytes, more than the limit")
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise SchemaError(f"model file: not valid JSON ({e})") from None
+    return from_dict(data)
+
+
+# -- files --------------------------------------------------------------------------
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _weights_blob(model: Model, metadata: dict[str, str]) -> bytes:
+    specs = model.weight_specs()
+    weights = check_weights(specs, model.weights) if specs else {}
+    return safetensors_io.dumps(weights, metadata)
+
+
+def save(model: Model, path) -> Path:
+    """Save architecture and weights (see the module docstring for the two forms).
+
+    >>> import ir, tempfile, os
+    >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
+    >>> p = ir.save(m, os.path.join(tempfile.mkdtemp(), "m.safetensors"))
+    >>> ir.load(p).count_params()
+    8
+    """
+    path = Path(path)
+    if path.suffix not in (".json", ".safetensors"):
+        raise SchemaError(f"save path must end in .json or .safetensors, got {path.name!r}")
+    if model.weight_specs() and not model.weights:
+        raise WeightError(f"model {model.name!r} has no weights; call initialize(seed) first")
+    arch = to_json(model)
+    if path.suffix == ".safetensors":
+        _atomic_write(path, _weights_blob(model, {META_KEY: arch}))
+        return path
+    blob = _weights_blob(model, {"format": FORMAT})
+    digest = hashlib.sha256(blob).hexdigest()
+    weights_name = f"{path.stem}.{digest[:16]}.safetensors"
+    old = _referenced_weights(path)
+    _atomic_write(path.parent / weights_name, blob)
+    data = json.loads(arch)
+    data["weights"] = {"file": weights_name, "sha256": digest}
+    _atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+    if old and old != weights_name and (path.parent / old).is_file():
+        (path.parent / old).unlink()
+    return path
+
+
+def _referenced_weights(path: Path) -> str | None:
+    try:
+        ref = json.loads(path.read_text())["weights"]["file"]
+        return ref if isinstance(ref, str) and _safe_sibling(ref) else None
+    except Exception:  # no previous file, or not ours: nothing to clean up
+        return None
+
+
+def _safe_sibling(name: str) -> bool:
+    return bool(re.match(r"^[A-Za-z0-9_.-]+\.safetensors$", name)) and "/" not in name and not name.startswith(".")
+
+
+def load(path) -> Model:
+    """Load a model saved by :func:`save`, validating it completely; never runs code from the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SchemaError(f"no model file at {str(path)!r}")
+    size = path.stat().st_size
+    if path.suffix == ".safetensors":
+        with open(path, "rb") as f:
+            header, metadata, start = safetensors_io.read_header(f, size, path.name)
+            if META_KEY not in metadata:
+                raise SchemaError(f"{path.name}: a safetensors file without twinnet architecture metadata")
+            model = from_json(metadata[META_KEY])
+            _check_header(model, header, path.name)
+            weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], path.name)
+        return model.set_weights(weights)
+    if size > LIMITS["json_bytes"]:
+        raise ResourceLimitError(f"{path.name} is {size:,} bytes, more than the architecture limit")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SchemaError(f"{path.name}: not UTF-8 text") from None
+    model = from_json(text)
+    data = json.loads(text)
+    ref = data.get("weights")
+    if not model.weight_specs():
+        return model
+    if not isinstance(ref, dict) or not isinstance(ref.get("file"), str) or not isinstance(ref.get("sha256"), str):
+        raise SchemaError(f"{path.name}: 'weights' must name the weights file and its sha256")
+    if not _safe_sibling(ref["file"]):
+        raise SchemaError(f"{path.name}: weights file {ref['file']!r} must be a plain .safetensors name in the same folder")
+    wpath = path.parent / ref["file"]
+    if not wpath.is_file():
+        raise WeightError(f"weights file {ref['file']!r} (named by {path.name}) is missing")
+    with open(wpath, "rb") as f:
+        header, _, start = safetensors_io.read_header(f, wpath.stat().st_size, wpath.name)
+        _check_header(model, header, wpath.name)
+        f.seek(0)
+        h = hashlib.sha256()
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+        if h.hexdigest() != ref["sha256"]:
+            raise WeightError(f"{wpath.name}: contents do not match the sha256 recorded in {path.name}")
+        weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], wpath.name)
+    return model.set_weights(weights)
+
+
+def _check_header(model: Model, header: dict, where: str) -> None:
+    """Names, shapes and dtypes of the stored weights against the architecture, before reading data."""
+    specs = model.weight_specs()
+    for key, spec in specs.items():
+        entry = header.get(key)
+        if entry is None:
+            raise WeightError(f"{where}: missing weight {key!r}", layer=key.split("/")[0])
+        if tuple(entry["shape"]) != spec.shape:
+            raise WeightError(f"{where}: weight {key!r} has shape {tuple(entry['shape'])}, expected {spec.shape}",
+                              layer=key.split("/")[0])
+        if np.dtype(safetensors_io.DTYPES[entry["dtype"]]) != np.dtype(spec.dtype):
+            raise WeightError(f"{where}: weight {key!r} has dtype {entry['dtype']}, expected {spec.dtype}",
+                              layer=key.split("/")[0])
+        if math.prod(spec.shape) > LIMITS["weight_elements"]:
+            raise ResourceLimitError(f"weight {key!r} has {math.prod(spec.shape):,} elements, over the limit",
+                                     layer=key.split("/")[0])
+    extra = [k for k in header if k not in specs]
+    if extra:
+        raise WeightError(f"{where}: unexpected weight(s) {', '.join(extra[:10])}")
