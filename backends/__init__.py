@@ -1,0 +1,36 @@
+"""Compilers from the IR to live Keras and PyTorch models, and source emitters.
+
+Frameworks are imported on first use, so ``import backends`` is cheap and a
+torch-only user never loads TensorFlow.
+
+>>> import ir
+>>> from backends import to_torch
+>>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
+>>> type(to_torch(m)).__name__
+'Sequential'
+"""
+from __future__ import annotations
+
+from .emit import emit
+
+
+def to_keras(model, *, native_io: bool = False, expose: bool = False):
+    """Compile an IR model to a ``keras.Model`` built from standard ``keras.layers``.
+
+    Inputs and outputs keep the declared layout, except that Keras always puts
+    the batch axis first (a ``TNC`` input is fed as ``NTC``). See
+    :func:`backends.keras.to_keras`.
+    """
+    from .keras import to_keras as compile_keras
+
+    return compile_keras(model, native_io=native_io, expose=expose)
+
+
+def to_torch(model, *, native_io: bool = False, expose: bool = False):
+    """Compile an IR model to a ``torch.nn.Module`` (eval mode). See :func:`backends.torch.to_torch`."""
+    from .torch import to_torch as compile_torch
+
+    return compile_torch(model, native_io=native_io, expose=expose)
+
+
+__all__ = ["to_keras", "to_torch", "emit"]

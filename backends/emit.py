@@ -1,0 +1,68 @@
+"""``emit``: readable, runnable source for either framework, with the weights beside it."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+FRAMEWORKS = ("torch", "keras")
+
+
+def emit(model, framework: str, out_dir=None) -> str:
+    """Python source of ``model`` for ``framework`` ("torch" or "keras").
+
+    With ``out_dir``, also writes ``<out_dir>/<model name>.py`` and its weights
+    beside it (``<name>.safetensors`` for torch, ``<name>.weights.h5`` for Keras),
+    so that ``python <name>.py`` runs with only that framework installed.
+
+    >>> import ir
+    >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,)), name="tiny").initialize(0)
+    >>> "class Tiny(nn.Module)" in emit(m, "torch")
+    True
+    """
+    from ir.errors import ConfigError
+
+    if framework not in FRAMEWORKS:
+        raise ConfigError(f"framework must be 'torch' or 'keras', got {framework!r}")
+    if framework == "torch":
+        from .torch import source
+
+        code, state = source(model)
+    else:
+        from .keras import source
+
+        code, state = source(model), None
+    if out_dir is None:
+        return code
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out / f"{model.name}.py", code.encode())
+    if framework == "torch":
+        from ir import safetensors_io
+
+        _write(out / f"{model.name}.safetensors", safetensors_io.dumps(state))
+    else:
+        from .keras import to_keras
+
+        km = to_keras(model)
+        fd, tmp = tempfile.mkstemp(suffix=".weights.h5", dir=out)
+        os.close(fd)
+        try:
+            km.save_weights(tmp, overwrite=True)
+            os.replace(tmp, out / f"{model.name}.weights.h5")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return code
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write atomically: a temporary file in the same folder, renamed into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
