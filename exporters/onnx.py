@@ -1,0 +1,142 @@
+"""ONNX export through each framework's own exporter.
+
+* ``via="torch"``: ``torch.onnx.export`` (the dynamo exporter), weights
+  embedded in the file, symbolic batch (and sequence) dimensions.
+* ``via="keras"``: ``keras.Model.export(format="onnx")`` (tf2onnx), after one
+  call of the model, as that exporter needs.
+
+Files are written to a temporary name in the target folder and renamed into
+place, and checked with ``onnx.checker`` before they replace anything.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ir.errors import ConfigError, IRError, UnsupportedError
+
+VIAS = ("torch", "keras")
+
+# torch's ONNX exporter warns about optional torchvision ops on every export.
+logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+EXAMPLE_BATCH, EXAMPLE_SEQ = 2, 5  # not 0/1: torch.export would specialise those sizes
+
+
+def example_inputs(model, batch: int = EXAMPLE_BATCH, seq: int = EXAMPLE_SEQ, layouts=None, seed: int = 0):
+    """Seeded inputs for ``model``: N(0, 1) floats, valid token ids for integer inputs.
+
+    ``layouts`` (one per input) transposes each from its declared layout.
+    """
+    rng = np.random.default_rng(seed)
+    vocab = _vocab_sizes(model)
+    out = []
+    for i, t in enumerate(model.inputs):
+        shape = t.spec.concrete(batch, seq)
+        if t.dtype.startswith("int"):
+            x = rng.integers(0, vocab.get(t.node.name, 10), size=shape).astype(t.dtype)
+        else:
+            x = rng.standard_normal(shape).astype(np.float32)
+        if layouts is not None and layouts[i] != t.layout:
+            x = np.ascontiguousarray(x.transpose([t.layout.index(a) for a in layouts[i]]))
+        out.append(x)
+    return out
+
+
+def _vocab_sizes(model) -> dict[str, int]:
+    vocab = {}
+    for node in model.layers:
+        if node.layer.kind == "Embedding":
+            src = node.inputs[0].node.name
+            vocab[src] = min(vocab.get(src, node.layer.input_dim), node.layer.input_dim)
+    return vocab
+
+
+def export_onnx(model, path, via: str = "torch") -> Path:
+    """Export ``model`` to ONNX through torch or Keras; returns the path.
+
+    The file keeps the compiled model's input/output layout (declared; Keras
+    puts the batch axis first) and has a symbolic batch dimension.
+
+    >>> # export_onnx(model, "m.onnx", via="keras")
+    """
+    if via not in VIAS:
+        raise ConfigError(f"via must be one of {VIAS}, got {via!r}")
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise ConfigError(f"the ONNX file name must end in .onnx, got {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        (_export_torch if via == "torch" else _export_keras)(model, Path(tmp))
+        import onnx
+
+        onnx.checker.check_model(tmp, full_check=True)
+        os.replace(tmp, path)
+    except IRError:
+        raise
+    except Exception as e:  # framework exporter failures: one readable line, naming the path
+        raise UnsupportedError(f"ONNX export via {via} failed for model {model.name!r}: "
+                               f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
+    finally:
+        for leftover in (tmp, tmp + ".data"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+    return path
+
+
+def _export_torch(model, path: Path) -> None:
+    import torch
+
+    from backends.torch import to_torch
+
+    module = to_torch(model)
+    program = module.twinnet_program
+    args = tuple(torch.from_numpy(x) for x in example_inputs(model))
+    dynamic = {}
+    for (var, spec, phys) in program.inputs:
+        dims = {phys.index(a): torch.export.Dim.DYNAMIC for a, s in zip(spec.layout, spec.shape) if s is None}
+        dynamic[var] = dims
+    names = [v for v, _, _ in program.inputs]
+    recurrent = any(isinstance(m, (torch.nn.RNNBase,)) for m in module.modules())
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if recurrent:
+            # The dynamo exporter decomposes nn.GRU/nn.LSTM with the example's sequence length baked
+            # into a Reshape (verify caught it: a length-9 input fails); the TorchScript exporter emits
+            # ONNX's own LSTM/GRU/RNN ops, which keep the length symbolic.
+            axes = {var: {i: f"{var}_dim{i}" for i in dims} for var, dims in dynamic.items()}
+            axes.update({t.node.name: {i: f"{t.node.name}_dim{i}" for i, s in enumerate(t.shape) if s is None}
+                         for t in model.outputs})
+            torch.onnx.export(module, args, str(path), dynamo=False, input_names=names,
+                              output_names=_output_names(model), dynamic_axes=axes, opset_version=17)
+        else:
+            torch.onnx.export(module, args, str(path), dynamo=True, external_data=False, dynamic_shapes=dynamic,
+                              input_names=names, output_names=_output_names(model), verbose=False)
+
+
+def _export_keras(model, path: Path) -> None:
+    from backends.keras import to_keras
+
+    km = to_keras(model)
+    layouts = [keras_layout(t.layout) for t in model.inputs]
+    km([*example_inputs(model, layouts=layouts)])  # tf2onnx needs a model that has been called once
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        km.export(str(path), format="onnx", verbose=False)
+
+
+def keras_layout(layout: str) -> str:
+    """How Keras holds a declared layout at its inputs and outputs: the batch axis first."""
+    return "N" + layout.replace("N", "")
+
+
+def _output_names(model):
+    return [t.node.name for t in model.outputs]

@@ -1,0 +1,233 @@
+"""``verify``: run every path on the same inputs and compare every pair.
+
+Paths: ``keras`` and ``torch`` (the compiled models), ``onnx-keras`` and
+``onnx-torch`` (the two ONNX files in onnxruntime). Inputs are seeded; every
+output is brought back to its declared layout before comparing. A comparison
+passes when ``|a - b| <= atol + rtol * max(|a|, |b|)`` everywhere and neither
+side has NaN/Inf. On a failure between Keras and torch, the layer-by-layer
+mode compiles both with every layer exposed and names the first layer whose
+outputs differ.
+"""
+from __future__ import annotations
+
+import itertools
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .onnx import example_inputs, export_onnx, keras_layout
+
+PATHS = ("keras", "torch", "onnx-keras", "onnx-torch")
+
+
+@dataclass
+class Comparison:
+    """One output compared between two paths at one input size."""
+
+    output: str
+    pair: str
+    batch: int
+    seq: int | None
+    max_abs: float
+    max_rel: float
+    ok: bool
+    note: str = ""
+
+
+@dataclass
+class Report:
+    """The result of :func:`verify`: ``ok``, one row per output, pair and input size."""
+
+    model: str
+    atol: float
+    rtol: float
+    paths: list[str]
+    rows: list[Comparison] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    divergence: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and bool(self.rows) and all(r.ok for r in self.rows)
+
+    def failures(self) -> list[Comparison]:
+        return [r for r in self.rows if not r.ok]
+
+    def summary_rows(self) -> list[Comparison]:
+        """The worst row for each (output, pair)."""
+        worst: dict[tuple[str, str], Comparison] = {}
+        for r in self.rows:
+            key = (r.output, r.pair)
+            cur = worst.get(key)
+            if cur is None or (cur.ok and not r.ok) or (cur.ok == r.ok and r.max_abs > cur.max_abs):
+                worst[key] = r
+        return list(worst.values())
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "ok": self.ok, "atol": self.atol, "rtol": self.rtol, "paths": self.paths,
+                "rows": [asdict(r) for r in self.rows], "errors": dict(self.errors), "divergence": self.divergence}
+
+    def table(self) -> str:
+        """Plain-text table: worst case per output and pair."""
+        head = ("output", "pair", "max abs diff", "max rel diff", "sizes", "result")
+        body = []
+        for r in self.summary_rows():
+            sizes = sorted({(c.batch, c.seq) for c in self.rows if (c.output, c.pair) == (r.output, r.pair)})
+            size_txt = " ".join(f"b{b}" + (f"/t{s}" if s else "") for b, s in sizes)
+            body.append((r.output, r.pair, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}", size_txt,
+                         "pass" if r.ok else f"FAIL {r.note}".strip()))
+        widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
+        lines = [f"verify {self.model}: atol={self.atol:g} rtol={self.rtol:g}",
+                 "  ".join(h.ljust(w) for h, w in zip(head, widths))]
+        lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in body]
+        for path, err in self.errors.items():
+            lines.append(f"{path}: FAILED TO RUN: {err}")
+        if self.divergence:
+            lines.append(f"first diverging layer: {self.divergence}")
+        lines.append("OK: every pair agrees" if self.ok else "FAILED")
+        return "\n".join(lines)
+
+
+def compare(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple[float, float, bool, str]:
+    """(max abs diff, max rel diff, ok, note) of two arrays of the same shape."""
+    if a.shape != b.shape:
+        return float("inf"), float("inf"), False, f"shape {a.shape} vs {b.shape}"
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    bad = [name for name, x in (("first", a64), ("second", b64)) if not np.isfinite(x).all()]
+    if bad:
+        return float("nan"), float("nan"), False, f"NaN/Inf in the {' and '.join(bad)} path"
+    diff = np.abs(a64 - b64)
+    scale = np.maximum(np.abs(a64), np.abs(b64))
+    rel = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
+    ok = bool((diff <= atol + rtol * scale).all())
+    return float(diff.max(initial=0.0)), float(rel.max(initial=0.0)), ok, ""
+
+
+class _Runner:
+    """Runs one path on declared-layout inputs and returns declared-layout outputs."""
+
+    def __init__(self, model, name: str, workdir: Path):
+        self.model, self.name = model, name
+        self.in_layouts = [t.layout for t in model.inputs]
+        self.out_layouts = [t.layout for t in model.outputs]
+        if name in ("keras", "onnx-keras"):
+            self.in_layouts = [keras_layout(l) for l in self.in_layouts]
+            self.out_layouts = [keras_layout(l) for l in self.out_layouts]
+        if name == "keras":
+            from backends.keras import to_keras
+
+            self.km = to_keras(model)
+        elif name == "torch":
+            from backends.torch import to_torch
+
+            self.tm = to_torch(model)
+        else:
+            import onnxruntime as ort
+
+            via = name.split("-")[1]
+            path = export_onnx(model, workdir / f"{model.name}.{via}.onnx", via=via)
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        model = self.model
+        xs = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in lay]))
+              for x, t, lay in zip(inputs, model.inputs, self.in_layouts)]
+        if self.name == "keras":
+            outs = self.km(xs if len(xs) > 1 else xs[0], training=False)
+            outs = [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
+        elif self.name == "torch":
+            import torch
+
+            with torch.no_grad():
+                outs = self.tm(*[torch.from_numpy(x) for x in xs])
+            outs = [o.numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
+        else:
+            feeds = {i.name: x for i, x in zip(self.session.get_inputs(), xs)}
+            outs = self.session.run(None, feeds)
+        return [np.ascontiguousarray(o.transpose([lay.index(a) for a in t.layout]))
+                for o, t, lay in zip(outs, model.outputs, self.out_layouts)]
+
+
+def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_sizes=(1, 3), seq_lens=(5, 9),
+           paths=PATHS, localize: bool = True, seed: int = 0) -> "Report":
+    """Run ``model`` through every path on the same inputs and compare every pair.
+
+    Args:
+        model: an initialised ``ir.Model``.
+        inputs: optional list of arrays (declared layout) to use instead of
+            seeded random ones (then ``batch_sizes``/``seq_lens`` are ignored).
+        atol, rtol: tolerances (float32 defaults).
+        batch_sizes: batch sizes to try; several, so a batch frozen to one size cannot pass.
+        seq_lens: lengths for symbolic sequence axes (models without any use none).
+        paths: which of ``keras``, ``torch``, ``onnx-keras``, ``onnx-torch`` to run.
+        localize: on a keras/torch mismatch, find the first layer that diverges.
+
+    Returns:
+        a :class:`Report`; ``report.ok`` is True when every pair agrees.
+
+    >>> # report = verify(model); print(report.table()); assert report.ok
+    """
+    report = Report(model.name, atol, rtol, list(paths))
+    if not model.weights and model.weight_specs():
+        from ir.errors import WeightError
+
+        raise WeightError(f"model {model.name!r} has no weights; call initialize(seed) first")
+    symbolic = any(s is None for t in model.inputs for a, s in zip(t.layout, t.shape) if a != "N")
+    if inputs is not None:
+        cases = [(None, None, [np.asarray(x) for x in inputs])]
+    else:
+        lens = seq_lens if symbolic else (None,)
+        cases = [(b, s, example_inputs(model, b, s if s else 5, seed=seed + i))
+                 for i, (b, s) in enumerate(itertools.product(batch_sizes, lens))]
+    with tempfile.TemporaryDirectory(prefix="twinnet-verify-") as tmp:
+        runners = {}
+        for name in paths:
+            try:
+                runners[name] = _Runner(model, name, Path(tmp))
+            except Exception as e:  # a path that cannot even be built is reported, not raised
+                report.errors[name] = f"{type(e).__name__}: {e}"
+        for batch, seq, xs in cases:
+            results = {}
+            for name, run in runners.items():
+                try:
+                    results[name] = run(xs)
+                except Exception as e:
+                    report.errors.setdefault(name, f"{type(e).__name__}: {e}")
+            b = batch if batch is not None else int(xs[0].shape[model.inputs[0].layout.index("N")])
+            for (p, outs_p), (q, outs_q) in itertools.combinations(results.items(), 2):
+                for t, a, c in zip(model.outputs, outs_p, outs_q):
+                    max_abs, max_rel, ok, note = compare(a, c, atol, rtol)
+                    if note.startswith("NaN"):
+                        note = note.replace("first", p).replace("second", q)
+                    report.rows.append(Comparison(t.node.name, f"{p} vs {q}", b, seq, max_abs, max_rel, ok, note))
+        if localize and not report.ok and "keras" in runners and "torch" in runners:
+            report.divergence = first_divergence(model, cases[0][2], atol, rtol)
+    return report
+
+
+def first_divergence(model, inputs, atol: float, rtol: float) -> str | None:
+    """Name the first layer (in topological order) whose Keras and torch outputs differ."""
+    import torch
+
+    from backends.keras import to_keras
+    from backends.torch import to_torch
+
+    km, tm = to_keras(model, expose=True), to_torch(model, expose=True)
+    k_in = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in keras_layout(t.layout)]))
+            for x, t in zip(inputs, model.inputs)]
+    k_out = km(k_in if len(k_in) > 1 else k_in[0], training=False)
+    k_out = k_out if isinstance(k_out, (list, tuple)) else [k_out]
+    with torch.no_grad():
+        t_out = tm(*[torch.from_numpy(x) for x in inputs])
+    t_out = t_out if isinstance(t_out, tuple) else (t_out,)
+    for node, k, t in zip(model.layers, k_out, t_out):
+        layout = node.spec.layout
+        k = np.asarray(k).transpose([keras_layout(layout).index(a) for a in layout])
+        max_abs, max_rel, ok, note = compare(k, t.numpy(), atol, rtol)
+        if not ok:
+            return f"{node.label}: max abs diff {max_abs:.3e}, max rel diff {max_rel:.3e} {note}".strip()
+    return None
