@@ -1,0 +1,49 @@
+"""The Keras 3 backend: ``to_keras`` and Keras source emission."""
+from __future__ import annotations
+
+from ir.graph import Model
+
+from . import activations, conv, core, merge, norm, pooling, recurrent
+from .compile import KerasLowering, instantiate, render
+
+#: IR layer class -> lowering function; one entry per layer kind.
+TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **pooling.TABLE, **norm.TABLE, **merge.TABLE,
+         **recurrent.TABLE}
+
+
+def lower(model: Model, *, native_io: bool = False, expose: bool = False):
+    """Lower ``model`` to a Keras :class:`~backends.program.Program`."""
+    return KerasLowering(model, TABLE, native_io=native_io).lower(expose=expose)
+
+
+def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):
+    """Compile an IR model to a ``keras.Model`` with the model's weights.
+
+    Args:
+        model: an initialised ``ir.Model``.
+        native_io: take inputs / return outputs as Keras holds them (channels
+            last) instead of in the declared layout with the batch axis moved
+            to the front; no boundary transposes.
+        expose: return every layer's output (for localising a mismatch).
+
+    Returns:
+        A functional ``keras.Model`` built from standard layers only; the
+        lowered program is attached as ``twinnet_program``.
+
+    >>> import ir, numpy as np
+    >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
+    >>> tuple(to_keras(m)(np.zeros((1, 3), "float32")).shape)
+    (1, 2)
+    """
+    program = lower(model, native_io=native_io, expose=expose)
+    km = instantiate(render(program, model), program)
+    try:
+        km.twinnet_program = program
+    except (AttributeError, TypeError, ValueError):  # Keras may refuse new attributes; the program is optional
+        pass
+    return km
+
+
+def source(model: Model, *, native_io: bool = False) -> str:
+    """Python source of a module defining ``build_<model name>()``; weights go in ``<file>.weights.h5``."""
+    return render(lower(model, native_io=native_io), model)

@@ -1,0 +1,57 @@
+"""Keras lowerings of the core layers: Dense, Dropout, Identity, Flatten, Reshape, Permute."""
+from __future__ import annotations
+
+from ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
+
+from ..program import call, with_spec
+from .activations import fused
+from .compile import batch_first
+
+
+def lower_dense(ctx, node, inputs):
+    (x,) = inputs
+    layer: Dense = node.layer
+    # Keras's Dense acts on the last axis: hold C there.
+    x = ctx.require(x, x.phys.replace("C", "") + "C")
+    w = ctx.weights(node)
+    kwargs = {**fused(layer.activation), **({} if layer.use_bias else {"use_bias": False})}
+    weights = [w["kernel"]] + ([w["bias"]] if layer.use_bias else [])
+    return ctx.layer(node.name, call("layers.Dense", layer.units, **kwargs), x.var, node.spec, x.phys, weights)
+
+
+def lower_dropout(ctx, node, inputs):
+    (x,) = inputs
+    return ctx.layer(node.name, call("layers.Dropout", node.layer.rate), x.var, node.spec, x.phys)
+
+
+def lower_identity(ctx, node, inputs):
+    return with_spec(inputs[0], node.spec)
+
+
+def lower_flatten(ctx, node, inputs):
+    (x,) = inputs
+    # Flatten reads the features in declared order (e.g. c, h, w for NCHW), so hold them that
+    # way first: Keras gets no permuted-feature trick, one Permute here is the whole cost.
+    x = ctx.require(x, batch_first(x.spec.layout))
+    return ctx.layer(node.name, "layers.Flatten()", x.var, node.spec, "NC")
+
+
+def lower_reshape(ctx, node, inputs):
+    (x,) = inputs
+    # Reshape reads the non-batch axes row-major in declared order: hold them that way, batch first.
+    x = ctx.require(x, batch_first(x.spec.layout))
+    spec = node.spec
+    # The new axes come out in declared order too; Keras keeps the batch axis first, so
+    # that is exactly the declared layout with N moved to the front.
+    held = batch_first(spec.layout)
+    target = tuple(spec.dim(a) for a in held[1:])
+    return ctx.layer(node.name, call("layers.Reshape", target), x.var, spec, held)
+
+
+def lower_permute(ctx, node, inputs):
+    # The data stays where it is: only the declared layout changes.
+    return with_spec(inputs[0], node.spec)
+
+
+TABLE = {Dense: lower_dense, Dropout: lower_dropout, Identity: lower_identity, Flatten: lower_flatten,
+         Reshape: lower_reshape, Permute: lower_permute}

@@ -1,0 +1,32 @@
+"""Keras lowerings of the merge layers."""
+from __future__ import annotations
+
+from ir.layers import Add, Average, Concatenate, Maximum, Multiply, Subtract
+from ir.layout import resolve_axis
+
+from ..program import call
+
+_KIND = {Add: "Add", Subtract: "Subtract", Multiply: "Multiply", Average: "Average", Maximum: "Maximum"}
+
+
+def _aligned(ctx, inputs):
+    """All inputs held like the first one (each input may arrive in its own physical layout)."""
+    phys = inputs[0].phys
+    return [ctx.require(v, phys) for v in inputs], phys
+
+
+def lower_elementwise(ctx, node, inputs):
+    xs, phys = _aligned(ctx, inputs)
+    args = "[" + ", ".join(v.var for v in xs) + "]"
+    return ctx.layer(node.name, f"layers.{_KIND[type(node.layer)]}()", args, node.spec, phys)
+
+
+def lower_concatenate(ctx, node, inputs):
+    xs, phys = _aligned(ctx, inputs)
+    letter = node.spec.layout[resolve_axis(node.layer.axis, node.spec.layout)]
+    args = "[" + ", ".join(v.var for v in xs) + "]"
+    return ctx.layer(node.name, call("layers.Concatenate", axis=phys.index(letter)), args, node.spec, phys)
+
+
+TABLE = {Add: lower_elementwise, Subtract: lower_elementwise, Multiply: lower_elementwise,
+         Average: lower_elementwise, Maximum: lower_elementwise, Concatenate: lower_concatenate}

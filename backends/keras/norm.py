@@ -1,0 +1,50 @@
+"""Keras lowerings of BatchNorm and LayerNorm.
+
+Both act on axes by physical index, so no transpose is needed: the IR's axis
+letters are looked up in the layout Keras holds the tensor in. IR conventions
+are Keras's (epsilon added to the variance, Keras momentum), so the numbers
+copy over; only LayerNorm's gamma/beta, which Keras shapes like the
+normalised axes in *physical* order, may need a transpose.
+"""
+from __future__ import annotations
+
+from ir.layers import BatchNorm, LayerNorm
+
+from ..program import call
+
+
+def lower_batch_norm(ctx, node, inputs):
+    (x,) = inputs
+    layer: BatchNorm = node.layer
+    letter = node.spec.layout[layer.feature_axis(node.spec)]
+    w = ctx.weights(node)
+    # get_weights() order: gamma (if scale), beta (if center), moving_mean, moving_variance.
+    weights = ([w["gamma"]] if layer.scale else []) + ([w["beta"]] if layer.center else []) + \
+              [w["moving_mean"], w["moving_variance"]]
+    kwargs = {"axis": x.pos(letter), "momentum": layer.momentum, "epsilon": layer.epsilon}
+    if not layer.center:
+        kwargs["center"] = False
+    if not layer.scale:
+        kwargs["scale"] = False
+    return ctx.layer(node.name, call("layers.BatchNormalization", **kwargs), x.var, node.spec, x.phys, weights)
+
+
+def lower_layer_norm(ctx, node, inputs):
+    (x,) = inputs
+    layer: LayerNorm = node.layer
+    axes = [node.spec.layout[i] for i in layer.norm_axes(node.spec)]  # declared order
+    held = [a for a in x.phys if a in axes]  # the same axes in the order Keras holds them
+    perm = [axes.index(a) for a in held]
+    w = ctx.weights(node)
+    weights = ([w["gamma"].transpose(perm)] if layer.scale else []) + \
+              ([w["beta"].transpose(perm)] if layer.center else [])
+    positions = [x.pos(a) for a in held]
+    kwargs = {"axis": positions[0] if len(positions) == 1 else positions, "epsilon": layer.epsilon}
+    if not layer.center:
+        kwargs["center"] = False
+    if not layer.scale:
+        kwargs["scale"] = False
+    return ctx.layer(node.name, call("layers.LayerNormalization", **kwargs), x.var, node.spec, x.phys, weights)
+
+
+TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm}
