@@ -65,17 +65,10 @@ class Program:
     transposes: int = 0                                                       # transposes emitted (for tests)
 
 
-_RESERVED: set[str] = set()
-
-
-def reserve(names) -> None:
-    """Names generated code must not use as identifiers (framework attributes)."""
-    _RESERVED.update(names)
-
-
-def identifier(name: str) -> str:
+def identifier(name: str, reserved=frozenset()) -> str:
+    """``name`` as a safe identifier: not a keyword, not one of ``reserved``."""
     name = re.sub(r"\W", "_", name)
-    if keyword.iskeyword(name) or name in _RESERVED or name[0].isdigit():
+    if keyword.iskeyword(name) or name in reserved or name[0].isdigit():
         name = name + "_"
     return name
 
@@ -89,6 +82,8 @@ class Lowering:
     """
 
     backend = ""
+    #: identifiers the generated code uses itself (imports, framework attributes)
+    reserved: frozenset[str] = frozenset()
 
     def __init__(self, model: Model, table: dict[type, Callable], *, native_io: bool = False):
         self.model = model
@@ -123,7 +118,7 @@ class Lowering:
     def fresh(self, base: str, names: set[str] | None = None) -> str:
         """A new identifier from ``base`` (``base``, ``base_1``, ...), unique in ``names``."""
         names = self._names if names is None else names
-        base = identifier(base)
+        base = identifier(base, self.reserved)
         name, k = base, 1
         while name in names:
             name, k = f"{base}_{k}", k + 1

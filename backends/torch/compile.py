@@ -16,16 +16,18 @@ import numpy as np
 from ir.graph import Model
 from ir.layout import permutation
 
-from ..program import Lowering, Program, Value, reserve
+from ..program import Lowering, Program, Value
 from . import helpers
-
-reserve(["forward", "training", "parameters", "buffers", "modules", "children", "state_dict", "eval", "train", "to",
-         "cuda", "cpu", "type", "float", "double", "half", "apply", "zero_grad", "register_buffer", "self", "torch",
-         "nn", "F", "super", "input", "load_weights", "dump_patches", "call_super_init", "T_destination"])
 
 
 class TorchLowering(Lowering):
     backend = "torch"
+    # nn.Module attributes a submodule must not shadow, and the names the generated file imports.
+    reserved = frozenset({
+        "forward", "training", "parameters", "buffers", "modules", "children", "state_dict", "eval", "train", "to",
+        "cuda", "cpu", "type", "float", "double", "half", "apply", "zero_grad", "register_buffer", "self", "torch",
+        "nn", "F", "super", "input", "load_weights", "dump_patches", "call_super_init", "T_destination",
+    })
 
     def native(self, spec):
         if "C" in spec.layout and any(a in spec.layout for a in "DHW"):
@@ -60,7 +62,11 @@ class TorchLowering(Lowering):
 def class_name(model_name: str) -> str:
     parts = re.split(r"_+", model_name)
     name = "".join(p[:1].upper() + p[1:] for p in parts if p) or "Model"
-    return name if name[0].isalpha() else "M" + name
+    name = name if name[0].isalpha() else "M" + name
+    # The generated file imports F, nn, torch, json, struct and may inline helper classes.
+    if name in {"F", "Nn", "Torch", "Json", "Struct"} | set(helpers.HELPERS):
+        name += "Model"
+    return name
 
 
 _DTYPES = {"int64": "torch.long", "int32": "torch.int32", "float32": "torch.float32"}

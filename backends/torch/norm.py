@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from ir.layers import BatchNorm, LayerNorm
-from ir.layout import resolve_axis
 
 from ..program import call, fold_vector
 
@@ -61,12 +60,14 @@ def lower_layer_norm(ctx, node, inputs):
         kwargs["elementwise_affine"] = False
     if not layer.center:
         kwargs["bias"] = False
-    if "".join(held) == x.phys[-len(held):]:
+    if "".join(held) == x.phys[-len(held):] and layer.scale == layer.center:
         ctor = call("nn.LayerNorm", shape if len(shape) > 1 else shape[0], **kwargs)
     else:
-        # Normalised axes not trailing (channels-first image): normalise in place, no transpose.
+        # Normalised axes not trailing (channels-first image), or only one of scale/center (nn.LayerNorm
+        # cannot have a bias without a weight): normalise in place, no transpose.
         dims = tuple(x.pos(a) for a in held)
-        bshape = tuple(node.spec.dim(a) if a in axes else 1 for a in x.phys[1:])
+        # Full rank, so the parameters broadcast whichever position the batch axis holds.
+        bshape = tuple(node.spec.dim(a) if a in axes else 1 for a in x.phys)
         params = {k: v.reshape(bshape) for k, v in params.items()}
         ctx.program.helpers.add("ChannelLayerNorm")
         ctor = call("ChannelLayerNorm", bshape, dims, layer.epsilon, elementwise_affine=layer.scale, bias=layer.center)
@@ -75,4 +76,3 @@ def lower_layer_norm(ctx, node, inputs):
 
 
 TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm}
-_ = resolve_axis
