@@ -113,8 +113,8 @@ def _export_torch(model, path: Path) -> None:
             # into a Reshape (verify caught it: a length-9 input fails); the TorchScript exporter emits
             # ONNX's own LSTM/GRU/RNN ops, which keep the length symbolic.
             axes = {var: {i: f"{var}_dim{i}" for i in dims} for var, dims in dynamic.items()}
-            axes.update({t.node.name: {i: f"{t.node.name}_dim{i}" for i, s in enumerate(t.shape) if s is None}
-                         for t in model.outputs})
+            axes.update({o: {i: f"{t.node.name}_dim{i}" for i, s in enumerate(t.shape) if s is None}
+                         for o, t in zip(_output_names(model), model.outputs)})
             torch.onnx.export(module, args, str(path), dynamo=False, input_names=names,
                               output_names=_output_names(model), dynamic_axes=axes, opset_version=17)
         else:
@@ -127,7 +127,8 @@ def _export_keras(model, path: Path) -> None:
 
     km = to_keras(model)
     layouts = [keras_layout(t.layout) for t in model.inputs]
-    km([*example_inputs(model, layouts=layouts)])  # tf2onnx needs a model that has been called once
+    xs = example_inputs(model, layouts=layouts)
+    km(xs if len(xs) > 1 else xs[0])  # tf2onnx needs a model that has been called once
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         km.export(str(path), format="onnx", verbose=False)
@@ -139,4 +140,6 @@ def keras_layout(layout: str) -> str:
 
 
 def _output_names(model):
-    return [t.node.name for t in model.outputs]
+    # Suffixed so they cannot clash with the exporter's names for internal values (a module named
+    # like its output layer made the dynamo exporter reuse "conv2d" for two values).
+    return [f"{t.node.name}:out" for t in model.outputs]

@@ -1,0 +1,322 @@
+"""The ``twinnet`` command line: summary, emit, export and verify a model.
+
+MODEL is either a saved model file (``.json`` or ``.safetensors``), which is
+only read and validated, or ``path/to/file.py:function``, which *runs* that
+Python file and calls ``function()`` to get an ``ir.Model``.
+
+>>> main(["--help"])  # doctest: +SKIP
+>>> main(["verify", "examples/mnist_convnet.py:build", "--json"])  # doctest: +SKIP
+
+Exit codes: 0 success, 1 verification failed, 2 bad input, 3 internal error.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+# Before any framework is imported (they are imported lazily, inside the
+# commands): silences TensorFlow's C++ start-up chatter.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+OK, FAILED, BAD_INPUT, INTERNAL = 0, 1, 2, 3
+_FRAMEWORKS = r"(keras|tensorflow|tf2onnx|torch|onnx|onnxscript|onnxruntime)(\.|$)"
+
+MODEL_HELP = """\
+MODEL is one of:
+  FILE.json | FILE.safetensors
+      a model saved with ir.save; it is only read and validated. Data files
+      are never executed, whatever they contain.
+  FILE.py:FUNCTION
+      RUNS the Python file FILE.py (imports it, executing its top-level code)
+      and calls FUNCTION() with no arguments, which must return an ir.Model.
+      Only use this form on code you trust. A model without weights is
+      initialised with seed 0.
+
+exit codes: 0 success, 1 verification failed, 2 bad input, 3 internal error
+"""
+
+
+class BadInput(Exception):
+    """A problem with what the user gave us: exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints usage plus a message and exits; we want one line and
+    # exit code 2 decided in one place (main).
+    def error(self, message):
+        raise BadInput(f"{message} (see '{self.prog} --help')")
+
+
+# -- loading models ------------------------------------------------------------
+
+def load_model(spec: str):
+    """Load MODEL: a saved ``.json``/``.safetensors`` file, or run ``FILE.py:FUNCTION``.
+
+    >>> load_model("examples/mnist_convnet.py:build").name  # doctest: +SKIP
+    'mnist_convnet'
+    """
+    import ir
+
+    path, sep, func = spec.rpartition(":")
+    if sep and path.endswith(".py"):
+        return _model_from_python(Path(path), func)
+    path = Path(spec)
+    if path.suffix == ".py":
+        raise BadInput(f"{spec!r}: name the function too, as FILE.py:FUNCTION")
+    if path.suffix not in (".json", ".safetensors"):
+        raise BadInput(f"{spec!r}: MODEL must be a .json or .safetensors file, or FILE.py:FUNCTION")
+    if not path.is_file():
+        raise BadInput(f"{spec!r}: no such file")
+    return ir.load(path)  # validates; never executes anything from the file
+
+
+def _model_from_python(path: Path, func: str):
+    import importlib.util
+
+    import ir
+
+    if not func.isidentifier():
+        raise BadInput(f"{func!r} is not a function name (expected FILE.py:FUNCTION)")
+    if not path.is_file():
+        raise BadInput(f"{str(path)!r}: no such file")
+    name = f"_twinnet_user_{abs(hash(str(path.resolve())))}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise BadInput(f"{str(path)!r}: cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    # Like `python FILE.py`: the file's folder is importable while it runs, and
+    # the module is registered so dataclasses/pickling inside it work.
+    folder = str(path.resolve().parent)
+    sys.modules[name] = module
+    sys.path.insert(0, folder)
+    try:
+        module_spec.loader.exec_module(module)
+        fn = getattr(module, func, None)
+        if not callable(fn):
+            raise BadInput(f"{str(path)!r} has no function {func!r}")
+        model = fn()
+    except (BadInput, ir.IRError):
+        raise
+    except (Exception, SystemExit) as e:  # the user's code failed: bad input, not our bug
+        sys.modules.pop(name, None)
+        raise BadInput(f"running {path.name}:{func} failed: {type(e).__name__}: {e}") from e
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+    if not isinstance(model, ir.Model):
+        raise BadInput(f"{path.name}:{func}() returned {type(model).__name__}, not an ir.Model")
+    if model.weight_specs() and not model.weights:
+        model.initialize(0)
+    return model
+
+
+# -- output --------------------------------------------------------------------
+
+_NUMERIC = {"Params", "Batch", "Seq", "Max abs", "Max rel"}
+
+
+def _print_table(title: str, headers, rows, footer: list[str] = ()) -> None:
+    """A table on stdout: with rich when it imports, else aligned plain text."""
+    try:
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+    except ImportError:
+        widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+        print(title)
+        for r in [headers, *rows]:
+            print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+        for line in footer:
+            print(line)
+        return
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    table = Table(title=Text(title), title_justify="left")
+    for h in headers:
+        table.add_column(Text(h), justify="right" if h in _NUMERIC else "left")
+    for r in rows:  # Text(), so brackets in names are not read as rich markup
+        table.add_row(*(Text(str(c)) for c in r))
+    console.print(table)
+    for line in footer:
+        console.print(Text(line))
+
+
+def _json_safe(value):
+    """NaN/Inf (from a diverging comparison) as strings, so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+# -- commands ------------------------------------------------------------------
+
+def cmd_summary(args) -> int:
+    from ir.tensor import fmt_shape
+
+    model = load_model(args.model)
+    rows = []
+    for node in model.nodes:
+        params = sum(math.prod(s.shape) for s in node.weight_specs().values())
+        kind = "Input" if node.is_input else node.layer.kind
+        rows.append((node.name, kind, fmt_shape(node.spec), node.spec.layout, f"{params:,}",
+                     ", ".join(t.name for t in node.inputs)))
+    footer = [f"Total params: {model.count_params():,}",
+              "Outputs: " + ", ".join(f"{t.name} {t.spec}" for t in model.outputs)]
+    _print_table(f'Model "{model.name}"', ("Layer", "Kind", "Output shape", "Layout", "Params", "Inputs"), rows,
+                 footer)
+    return OK
+
+
+def cmd_emit(args) -> int:
+    from backends import emit
+
+    model = load_model(args.model)
+    source = emit(model, args.framework, out_dir=args.output)
+    if args.output is None:
+        sys.stdout.write(source if source.endswith("\n") else source + "\n")
+    else:
+        print(f"wrote {Path(args.output) / (model.name + '.py')} and its weights")
+    return OK
+
+
+def cmd_export(args) -> int:
+    import exporters
+
+    model = load_model(args.model)
+    parent = Path(args.output).parent
+    if not parent.is_dir():
+        raise BadInput(f"{str(parent)!r}: no such folder for the ONNX file")
+    path = exporters.export_onnx(model, args.output, via=args.via)
+    print(f"wrote {path}")
+    return OK
+
+
+def cmd_verify(args) -> int:
+    import json
+
+    import exporters
+
+    model = load_model(args.model)
+    kwargs = {"atol": args.atol, "rtol": args.rtol}
+    if args.batch_sizes is not None:
+        kwargs["batch_sizes"] = args.batch_sizes
+    if args.seq_lens is not None:
+        kwargs["seq_lens"] = args.seq_lens
+    report = exporters.verify(model, **kwargs)
+    if args.json:
+        print(json.dumps(_json_safe(report.to_dict()), indent=2))
+        return OK if report.ok else FAILED
+    rows_of = getattr(report, "summary_rows", None)  # worst case per output and pair
+    rows = [(r.output, r.pair, r.batch, "-" if r.seq is None else r.seq, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
+             "pass" if r.ok else f"FAIL {getattr(r, 'note', '')}".strip())
+            for r in (rows_of() if rows_of else report.rows)]
+    footer = [f"{path}: FAILED TO RUN: {err}" for path, err in report.errors.items()]
+    if report.divergence:
+        footer.append(f"first diverging layer: {report.divergence}")
+    footer.append("OK: every pair agrees" if report.ok else "FAILED")
+    _print_table(f"verify {model.name}: atol={args.atol:g} rtol={args.rtol:g}",
+                 ("Output", "Pair", "Batch", "Seq", "Max abs", "Max rel", "Result"), rows, footer)
+    return OK if report.ok else FAILED
+
+
+# -- argument parsing ------------------------------------------------------------
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return values
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(prog="twinnet", formatter_class=fmt, epilog=MODEL_HELP,
+                     description="Inspect, compile, export and verify twinnet models (Keras 3 and PyTorch).")
+    parser.add_argument("--debug", action="store_true", help="print the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def command(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=MODEL_HELP, formatter_class=fmt)
+        p.add_argument("model", metavar="MODEL", help="FILE.json, FILE.safetensors, or FILE.py:FUNCTION (runs FILE.py)")
+        # Accepted after the command too; SUPPRESS keeps it from resetting the global flag.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.set_defaults(func=func)
+        return p
+
+    command("summary", cmd_summary, "print the layers, shapes, layouts and parameter counts")
+    p = command("emit", cmd_emit, "print (or write) standalone PyTorch or Keras source for the model")
+    p.add_argument("--framework", required=True, choices=("torch", "keras"))
+    p.add_argument("-o", "--output", metavar="DIR", help="write DIR/<model name>.py and its weights instead of printing")
+    p = command("export", cmd_export, "export the model to ONNX through PyTorch or Keras")
+    p.add_argument("--via", default="torch", choices=("torch", "keras"), help="framework to export through (torch)")
+    p.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="the ONNX file to write")
+    p = command("verify", cmd_verify, "run the model through Keras, PyTorch and both ONNX files and compare outputs")
+    p.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
+    p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
+    p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
+    p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON only")
+    return parser
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip()) or "(no message)"
+
+
+def main(argv=None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 verification failed, 2 bad input, 3 internal error).
+
+    >>> main(["summary", "model.json"])  # doctest: +SKIP
+    0
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv  # known even when parsing itself fails
+    try:
+        args = build_parser().parse_args(argv)
+        with warnings.catch_warnings():
+            if not debug:  # frameworks' warnings are noise to a CLI user; --debug shows them
+                warnings.filterwarnings("ignore", module=_FRAMEWORKS)
+            return args.func(args)
+    except SystemExit as e:  # --help / --version from argparse
+        return e.code if isinstance(e.code, int) else OK
+    except KeyboardInterrupt:
+        print("twinnet: interrupted", file=sys.stderr)
+        return 130
+    except BaseException as e:
+        from ir.errors import IRError
+
+        if debug:
+            traceback.print_exc()
+        # OSError: almost always a path the user gave (missing, unwritable).
+        if isinstance(e, (BadInput, IRError, OSError)):
+            print(f"twinnet: error: {_one_line(e)}", file=sys.stderr)
+            return BAD_INPUT
+        hint = "" if debug else " (run with --debug for the traceback)"
+        print(f"twinnet: error: internal error: {type(e).__name__}: {_one_line(e)}{hint}", file=sys.stderr)
+        return INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""``check_layer``: everything one layer must satisfy, in one call.
+
+Shape inference, JSON and weights round trips, parameter counts in both
+frameworks, and Keras vs torch vs onnxruntime (both ONNX files) numerics at
+two batch sizes (and two sequence lengths where the length is symbolic), on
+seeded random weights that exercise every parameter.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import ir
+from exporters import verify
+from exporters.verify import PATHS
+
+IMAGE = {"NHWC": (9, 10, 3), "NCHW": (3, 9, 10)}
+SIGNAL = {"NWC": (11, 3), "NCW": (3, 11)}
+SEQUENCE = {"NTC": (6, 4), "TNC": (6, 4)}
+
+
+def image(layout: str = "NHWC", channels: int = 3, h: int = 9, w: int = 10) -> dict:
+    shape = {"NHWC": (h, w, channels), "NCHW": (channels, h, w)}[layout]
+    return {"shape": shape, "layout": layout}
+
+
+def signal(layout: str = "NWC", channels: int = 3, n: int = 11) -> dict:
+    return {"shape": (n, channels) if layout == "NWC" else (channels, n), "layout": layout}
+
+
+def sequence(layout: str = "NTC", features: int = 4, steps: int | None = 6) -> dict:
+    return {"shape": (steps, features), "layout": layout}
+
+
+def tokens(layout: str = "NT", steps: int | None = 7) -> dict:
+    return {"shape": (steps,), "layout": layout, "dtype": "int32"}
+
+
+def torch_weight_count(module) -> int:
+    """What the IR counts, counted on a torch module: parameters plus BatchNorm running statistics
+    (Keras counts those as non-trainable weights; torch keeps them as buffers), less the second
+    recurrent bias of nn.LSTM / nn.RNN (torch has b_ih and b_hh where Keras has one bias; twinnet
+    keeps b_hh at zero, see the README)."""
+    import torch
+
+    count = sum(p.numel() for p in module.parameters())
+    for sub in module.modules():
+        if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm):
+            count += sub.running_mean.numel() + sub.running_var.numel()
+        if isinstance(sub, (torch.nn.LSTM, torch.nn.RNN)):
+            count -= sum(p.numel() for n, p in sub.named_parameters() if n.startswith("bias_hh"))
+    return count
+
+
+def check_layer(layer, inputs, *, seed: int = 0, expect_shape=None, paths=PATHS, tmp_path=None,
+                torch_extra: int = 0) -> ir.Model:
+    """Check ``layer`` applied to inputs described by ``ir.Input`` keyword dicts.
+
+    ``torch_extra``: parameters the torch module has beyond the IR's, where torch's layer cannot
+    leave them out (documented per case).
+    """
+    xs = [ir.Input(**spec) for spec in (inputs if isinstance(inputs, list) else [inputs])]
+    y = layer(xs if len(xs) > 1 else xs[0])
+    if expect_shape is not None:
+        assert y.shape == tuple(expect_shape), f"inferred {y.shape}, expected {expect_shape}"
+    model = ir.Model(xs, y, name="case").randomize(seed)
+
+    # JSON round trip: the same architecture, the same layer configuration
+    again = ir.from_json(ir.to_json(model))
+    assert ir.to_dict(again) == ir.to_dict(model)
+    assert again.layers[-1].layer.config() == layer.config()
+    assert again.outputs[0].spec == y.spec
+    if tmp_path is not None:
+        loaded = ir.load(ir.save(model, tmp_path / "case.safetensors"))
+        assert all(np.array_equal(loaded.weights[k], v) for k, v in model.weights.items())
+
+    # parameter counts agree with both frameworks
+    from backends import to_keras, to_torch
+
+    assert to_keras(model).count_params() == model.count_params()
+    assert torch_weight_count(to_torch(model)) == model.count_params() + torch_extra
+
+    report = verify(model, paths=paths)
+    assert report.ok, "\n" + report.table()
+    return model

@@ -1,0 +1,110 @@
+"""Convolutions and pooling in both layouts, every padding mode and option."""
+import pytest
+
+from ir import layers as L
+from layer_check import check_layer, image, signal
+from exporters.verify import PATHS
+from gaps import known_gap
+
+CONV2D = {
+    "k3-valid": L.Conv2D(4, 3),
+    "k3-same": L.Conv2D(4, 3, padding="same"),
+    "k4-same": L.Conv2D(4, 4, padding="same"),
+    "k3-s2-same": L.Conv2D(4, 3, strides=2, padding="same"),
+    "k5-s2-same": L.Conv2D(4, 5, strides=2, padding="same"),
+    "k2-s2-same": L.Conv2D(4, 2, strides=2, padding="same"),
+    "k3-s2-valid": L.Conv2D(4, 3, strides=2),
+    "rect-kernel": L.Conv2D(4, (2, 3), strides=(1, 2), padding="same"),
+    "dilation2-same": L.Conv2D(4, 3, dilation_rate=2, padding="same"),
+    "dilation2-valid": L.Conv2D(4, 3, dilation_rate=(2, 1)),
+    "groups3": L.Conv2D(6, 3, groups=3, padding="same"),
+    "groups3-s2": L.Conv2D(6, 3, strides=2, groups=3, padding="same"),
+    "explicit-pads": L.Conv2D(4, 3, padding=((1, 2), (0, 1))),
+    "explicit-int": L.Conv2D(4, 3, padding=1),
+    "no-bias-relu": L.Conv2D(4, 3, use_bias=False, activation="relu"),
+}
+
+
+WITHOUT_ONNX_KERAS = tuple(p for p in PATHS if p != "onnx-keras")
+
+
+def paths_for(layer):
+    """Grouped convs skip the one path listed as a known gap (and the gap test below checks it still fails)."""
+    return WITHOUT_ONNX_KERAS if layer.groups > 1 else PATHS
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("name", list(CONV2D))
+def test_conv2d(name, layout, tmp_path):
+    check_layer(CONV2D[name], image(layout), tmp_path=tmp_path, paths=paths_for(CONV2D[name]))
+
+
+@known_gap("onnx-keras-grouped-conv")
+def test_grouped_conv_through_keras_onnx():
+    check_layer(L.Conv2D(6, 3, groups=3), image("NHWC"))
+
+
+CONV1D = {
+    "k3-valid": L.Conv1D(4, 3),
+    "k3-same": L.Conv1D(4, 3, padding="same"),
+    "k4-s2-same": L.Conv1D(4, 4, strides=2, padding="same"),
+    "causal": L.Conv1D(4, 3, padding="causal", dilation_rate=2),
+    "groups": L.Conv1D(6, 3, groups=3),
+    "explicit": L.Conv1D(4, 3, padding=(2, 1)),
+}
+
+
+@pytest.mark.parametrize("layout", ["NWC", "NCW"])
+@pytest.mark.parametrize("name", list(CONV1D))
+def test_conv1d(name, layout):
+    check_layer(CONV1D[name], signal(layout), paths=paths_for(CONV1D[name]))
+
+
+def test_conv_shape_inference():
+    check_layer(L.Conv2D(4, 3, strides=2, padding="same"), image("NHWC", h=16, w=15), expect_shape=(None, 8, 8, 4))
+    check_layer(L.Conv2D(4, 3, strides=2, padding="same"), image("NCHW", h=16, w=15), expect_shape=(None, 4, 8, 8))
+
+
+@known_gap("keras-dilated-strided-conv")
+def test_conv_dilated_strided():
+    check_layer(L.Conv2D(4, 3, strides=2, dilation_rate=2), image("NHWC"))
+
+
+POOL2D = {
+    "max-2": L.MaxPool2D(2), "max-3-s2-same": L.MaxPool2D(3, strides=2, padding="same"),
+    "max-2-same": L.MaxPool2D(2, padding="same"), "max-2-s1-same": L.MaxPool2D(2, strides=1, padding="same"),
+    "max-3-s1-same": L.MaxPool2D(3, strides=1, padding="same"), "max-rect": L.MaxPool2D((2, 3)),
+    "avg-2": L.AvgPool2D(2), "avg-3-s2-same": L.AvgPool2D(3, strides=2, padding="same"),
+    "avg-2-same": L.AvgPool2D(2, padding="same"), "avg-2-s1-same": L.AvgPool2D(2, strides=1, padding="same"),
+    "avg-3-s1-same": L.AvgPool2D(3, strides=1, padding="same"), "avg-3-s2-valid": L.AvgPool2D(3, strides=2),
+}
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("name", list(POOL2D))
+def test_pool2d(name, layout):
+    check_layer(POOL2D[name], image(layout))
+
+
+POOL1D = {"max-2": L.MaxPool1D(2), "max-3-s2-same": L.MaxPool1D(3, 2, "same"), "avg-2-same": L.AvgPool1D(2, padding="same"),
+          "avg-2-s1-same": L.AvgPool1D(2, 1, "same"), "avg-3": L.AvgPool1D(3)}
+
+
+@pytest.mark.parametrize("layout", ["NWC", "NCW"])
+@pytest.mark.parametrize("name", list(POOL1D))
+def test_pool1d(name, layout):
+    check_layer(POOL1D[name], signal(layout))
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("layer", [L.GlobalAvgPool2D(), L.GlobalMaxPool2D(), L.GlobalAvgPool2D(keepdims=True),
+                                   L.GlobalMaxPool2D(keepdims=True)], ids=["avg", "max", "avg-keep", "max-keep"])
+def test_global_pool2d(layer, layout):
+    check_layer(layer, image(layout))
+
+
+@pytest.mark.parametrize("layout", ["NWC", "NCW"])
+@pytest.mark.parametrize("layer", [L.GlobalAvgPool1D(), L.GlobalMaxPool1D(), L.GlobalAvgPool1D(keepdims=True)],
+                         ids=["avg", "max", "avg-keep"])
+def test_global_pool1d(layer, layout):
+    check_layer(layer, signal(layout))

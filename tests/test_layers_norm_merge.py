@@ -1,0 +1,55 @@
+"""Normalisation and merge layers, in both layouts, with randomised statistics."""
+import pytest
+
+import ir
+from ir import layers as L
+from layer_check import check_layer, image, sequence
+
+NORMS = {
+    "bn": L.BatchNorm(), "bn-eps-momentum": L.BatchNorm(epsilon=1e-5, momentum=0.9),
+    "bn-no-center": L.BatchNorm(center=False), "bn-no-scale": L.BatchNorm(scale=False),
+    "bn-no-affine": L.BatchNorm(center=False, scale=False),
+    "ln": L.LayerNorm(), "ln-eps": L.LayerNorm(epsilon=1e-6), "ln-hwc": L.LayerNorm(axis="HWC"),
+    "ln-no-center": L.LayerNorm(center=False), "ln-no-scale": L.LayerNorm(scale=False),
+}
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("name", list(NORMS))
+def test_norm_image(name, layout, tmp_path):
+    # torch's BatchNorm has one affine switch: with only one of center/scale, the other half is an
+    # identity parameter (3 channels here).
+    extra = 3 if name in ("bn-no-center", "bn-no-scale") else 0
+    check_layer(NORMS[name], image(layout), tmp_path=tmp_path, torch_extra=extra)
+
+
+@pytest.mark.parametrize("layout", ["NTC", "TNC"])
+@pytest.mark.parametrize("layer", [L.BatchNorm(), L.LayerNorm()], ids=["bn", "ln"])
+def test_norm_sequence(layer, layout):
+    check_layer(layer, sequence(layout))
+
+
+def test_norm_vector():
+    check_layer(L.BatchNorm(), {"shape": (5,)})
+    check_layer(L.LayerNorm(), {"shape": (5,)})
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("layer", [L.Add(), L.Subtract(), L.Multiply(), L.Average(), L.Maximum(),
+                                   L.Concatenate(), L.Concatenate(axis="W"), L.Concatenate(axis=1)],
+                         ids=["add", "sub", "mul", "avg", "max", "cat-C", "cat-W", "cat-1"])
+def test_merge(layer, layout):
+    n = 2 if isinstance(layer, L.Subtract) else 3
+    check_layer(layer, [image(layout)] * n)
+
+
+def test_merge_after_flatten():
+    """Flattened branches keep a permuted feature order in torch; merging must still agree."""
+    x = ir.Input((6, 5, 3), name="x")
+    a = L.Flatten()(L.Conv2D(2, 3)(x))
+    b = L.Flatten()(L.Conv2D(2, 3, activation="tanh")(x))
+    y = L.Dense(4)(L.Concatenate()([L.Add()([a, b]), a]))
+    from exporters import verify
+
+    report = verify(ir.Model(x, [y, a], name="branches").randomize(0))
+    assert report.ok, report.table()
