@@ -1,0 +1,28 @@
+"""The README demo: build the MNIST convnet, show it, and verify that Keras,
+PyTorch and both ONNX exports compute the same thing.
+
+    bash .ci/setup && python examples/demo.py
+
+Exits with status 1 if any pair of paths disagrees.
+"""
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # mnist_convnet.py sits beside this file
+
+from exporters import verify  # noqa: E402
+from mnist_convnet import build  # noqa: E402
+
+
+def main() -> int:
+    model = build(seed=0)
+    model.summary()
+    report = verify(model)
+    print(report.table())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
