@@ -1,0 +1,65 @@
+"""verify: failures are reported per output and pair, NaNs fail, and a divergence is localised."""
+import numpy as np
+import pytest
+
+import ir
+from backends import torch as torch_backend
+from exporters import verify
+from ir import layers as L
+
+
+def small():
+    x = ir.Input((8, 8, 2), name="x")
+    h = L.Conv2D(4, 3, padding="same", name="conv")(x)
+    h = L.Activation("gelu", name="act")(h)
+    h = L.Dense(3, name="head")(L.Flatten(name="flat")(h))
+    return ir.Model(x, h, name="small").randomize(0)
+
+
+def test_report_passes_and_lists_every_pair():
+    report = verify(small(), paths=("keras", "torch", "onnx-torch"))
+    assert report.ok, report.table()
+    pairs = {r.pair for r in report.rows}
+    assert pairs == {"keras vs torch", "keras vs onnx-torch", "torch vs onnx-torch"}
+    assert {r.batch for r in report.rows} == {1, 3}
+    assert report.to_dict()["ok"] is True
+
+
+def test_a_wrong_lowering_is_caught_and_localised(monkeypatch):
+    """Fault injection into our own torch lowering table (the frameworks run for real)."""
+    from backends.torch.activations import expr
+
+    def wrong_gelu(ctx, node, inputs):  # the classic trap: tanh gelu where the exact one was asked for
+        (x,) = inputs
+        return ctx.let(node.name, expr("gelu", x.var, approximate=True), node.spec, x.phys, x.feat)
+
+    monkeypatch.setitem(torch_backend.TABLE, L.Activation, wrong_gelu)
+    report = verify(small(), paths=("keras", "torch"))
+    assert not report.ok
+    (fail,) = {(r.output, r.pair) for r in report.failures()}
+    assert fail == ("head", "keras vs torch")
+    assert report.divergence.startswith("Activation 'act'")
+    assert "FAILED" in report.table() and "first diverging layer: Activation 'act'" in report.table()
+
+
+def test_nan_in_outputs_fails_naming_the_paths():
+    model = small()
+    x = np.zeros((2, 8, 8, 2), np.float32)
+    x[0, 0, 0, 0] = np.nan
+    report = verify(model, inputs=[x], paths=("keras", "torch"), localize=False)
+    assert not report.ok
+    assert report.rows[0].note == "NaN/Inf in the keras and torch path"
+
+
+def test_sequence_models_are_checked_at_several_lengths():
+    x = ir.Input((None,), dtype="int32", name="ids")
+    model = ir.Model(x, L.Dense(1)(L.GRU(3)(L.Embedding(20, 4)(x))), name="seq").randomize(0)
+    report = verify(model, paths=("torch", "onnx-torch"))
+    assert report.ok, report.table()
+    assert {(r.batch, r.seq) for r in report.rows} == {(1, 5), (1, 9), (3, 5), (3, 9)}
+
+
+def test_uninitialised_model_is_refused():
+    model = ir.Sequential([L.Dense(2)], input=ir.Input((3,)))
+    with pytest.raises(ir.WeightError, match="no weights"):
+        verify(model)
