@@ -12,7 +12,7 @@ import numpy as np
 
 from ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 
-from ..program import call
+from ..program import Value, call
 
 
 def lower_embedding(ctx, node, inputs):
@@ -82,13 +82,15 @@ def lower_rnn(ctx, node, inputs):
                     bias=cell.use_bias)
     mod = ctx.module(node.name, ctor, params)
     if cell.return_sequences:
-        return ctx.let(node.name, f"{mod}({x.var})[0]", node.spec, x.phys)
+        var = ctx.fresh(node.name)
+        ctx.program.body.append(f"{var}, _ = {mod}({x.var})")
+        return Value(var, node.spec, x.phys)
     # The last output is the final hidden state: h_n[-1], or [forward, backward] when bidirectional
     # (out[:, -1] would be wrong for the backward half, which has seen only one step).
-    state = ctx.let(f"{node.name}_state", f"{mod}({x.var})[1]", node.spec, "NC")
-    if isinstance(cell, LSTM):
-        state = ctx.let(f"{node.name}_h", f"{state.var}[0]", node.spec, "NC")
-    expr = f"torch.cat([{state.var}[0], {state.var}[1]], dim=1)" if bidirectional else f"{state.var}[-1]"
+    h = ctx.fresh(f"{node.name}_h")
+    state = f"({h}, _)" if isinstance(cell, LSTM) else h
+    ctx.program.body.append(f"_, {state} = {mod}({x.var})")
+    expr = f"torch.cat([{h}[0], {h}[1]], dim=1)" if bidirectional else f"{h}[-1]"
     return ctx.let(node.name, expr, node.spec, "NC")
 
 
