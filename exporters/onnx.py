@@ -125,6 +125,10 @@ def _export_torch(model, path: Path) -> None:
 def _export_keras(model, path: Path) -> None:
     from backends.keras import to_keras
 
+    from .tf2onnx_ops import register
+
+    register()
+
     km = to_keras(model)
     layouts = [keras_layout(t.layout) for t in model.inputs]
     xs = example_inputs(model, layouts=layouts)

@@ -2,8 +2,6 @@
 import pytest
 
 from ir import layers as L
-from exporters.verify import PATHS
-from gaps import known_gap
 from layer_check import check_layer, image, sequence
 
 ACTIVATIONS = [
@@ -19,24 +17,12 @@ ACTIVATIONS = [
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("layer", ACTIVATIONS, ids=lambda l: f"{l.activation}-{l.config()}")
 def test_activation(layer, layout, tmp_path):
-    check_layer(layer, image(layout), tmp_path=tmp_path, paths=paths_for(layer.activation, layer.approximate))
-
-
-def paths_for(activation, approximate=None):
-    """Exact gelu skips the one path listed as a known gap (checked by the gap test below)."""
-    if activation == "gelu" and not approximate:
-        return tuple(p for p in PATHS if p != "onnx-keras")
-    return PATHS
-
-
-@known_gap("onnx-keras-exact-gelu")
-def test_exact_gelu_through_keras_onnx():
-    check_layer(L.Activation("gelu"), image("NHWC"))
+    check_layer(layer, image(layout), tmp_path=tmp_path)
 
 
 @pytest.mark.parametrize("activation", ["relu", "softmax", "gelu", "hard_swish", "leaky_relu", "elu", "log_softmax"])
 def test_fused_activation(activation):
-    check_layer(L.Dense(5, activation=activation), {"shape": (7,)}, paths=paths_for(activation))
+    check_layer(L.Dense(5, activation=activation), {"shape": (7,)})
 
 
 @pytest.mark.parametrize("case", [
