@@ -8,15 +8,16 @@ the node that makes them. :meth:`Model.lint` checks the graph the way
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, GraphError, IRError, ShapeError, WeightError
+from .errors import ConfigError, GraphError, IRError, ResourceLimitError, ShapeError, WeightError
 from .init import initial_value, random_value
-from .layers.base import Layer, WeightSpec
-from .tensor import Tensor, TensorSpec, make_input_spec
+from .layers.base import Layer, WeightSpec, check_weight_sizes
+from .tensor import MAX_DIM, Tensor, TensorSpec, make_input_spec
 
 _counter = itertools.count()
 
@@ -73,7 +74,7 @@ def Input(shape, layout: str | None = None, dtype: str = "float32", name: str | 
     >>> x.shape
     (17, None, 8)
     """
-    if name is not None and (not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", name)):
+    if name is not None and (not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z", name)):
         raise ConfigError(f"input name must be an identifier, got {name!r}", layer="Input")
     spec = make_input_spec(shape, layout, dtype, name)
     return Node(None, (), spec, name).output
@@ -98,11 +99,15 @@ def output_spec(layer: Layer, specs: Sequence[TensorSpec]) -> TensorSpec:
                 raise ConfigError(f"expects float32 inputs, got {s.dtype} (only Embedding takes integer ids)",
                                   layer=layer.label)
     try:
-        return layer.infer(specs)
+        spec = layer.infer(specs)
     except IRError:
         raise
     except (TypeError, ValueError, IndexError, KeyError) as e:  # a shape rule tripped on odd input
         raise ShapeError(f"cannot infer the output shape: {e}", layer=layer.label) from e
+    if any(s is not None and s > MAX_DIM for s in spec.shape):
+        raise ResourceLimitError(f"output shape {spec.shape} has a size over the limit of {MAX_DIM:,} per axis",
+                                 layer=layer.label)
+    return spec
 
 
 def _snake(kind: str) -> str:
@@ -127,7 +132,7 @@ class Model:
     """
 
     def __init__(self, inputs, outputs, name: str = "model"):
-        if not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", name):
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z", name):
             raise ConfigError(f"model name must be an identifier, got {name!r}")
         self.name = name
         self.inputs: list[Tensor] = _as_list(inputs, "inputs")
@@ -231,13 +236,17 @@ class Model:
 
     def initialize(self, seed: int = 0) -> "Model":
         """Fill every weight with its Keras-style initial value, deterministically from ``seed``; returns self."""
-        self.weights = {k: initial_value(s, seed, k) for k, s in self.weight_specs().items()}
+        specs = self.weight_specs()
+        check_weight_sizes(specs, _limits())  # refuse absurd sizes rather than start allocating
+        self.weights = {k: initial_value(s, seed, k) for k, s in specs.items()}
         return self
 
     def randomize(self, seed: int = 0) -> "Model":
         """Fill weights with random values that exercise every parameter (non-zero
         biases, BN statistics away from 0/1); for checking equivalence. Returns self."""
-        self.weights = {k: random_value(s, seed, k) for k, s in self.weight_specs().items()}
+        specs = self.weight_specs()
+        check_weight_sizes(specs, _limits())
+        self.weights = {k: random_value(s, seed, k) for k, s in specs.items()}
         return self
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> "Model":
@@ -256,7 +265,7 @@ class Model:
         return out
 
     def count_params(self) -> int:
-        return sum(int(np.prod(s.shape)) for s in self.weight_specs().values())
+        return sum(math.prod(s.shape) for s in self.weight_specs().values())  # exact, unlike np.prod
 
     # -- display -------------------------------------------------------------
     def summary(self, print_fn=print) -> str:
@@ -296,6 +305,12 @@ def check_weights(specs: dict[str, WeightSpec], weights: dict) -> dict[str, np.n
             raise WeightError(f"weight {key!r} has dtype {value.dtype}, expected {spec.dtype}", layer=key.split("/")[0])
         out[key] = np.array(value, dtype=spec.dtype, copy=True)
     return out
+
+
+def _limits() -> dict:
+    from .serde import LIMITS  # one table of limits, kept with the file format (imported late: serde imports us)
+
+    return LIMITS
 
 
 def _as_list(value, what: str) -> list[Tensor]:

@@ -9,12 +9,18 @@ safetensors package (and vice versa).
 Format: 8-byte little-endian header length, a JSON header
 ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}``
 padded with spaces to a multiple of 8, then the raw little-endian data.
+
+Also here: :func:`atomic_write`, which both of twinnet's file forms save with.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
+import secrets
+import stat
 import struct
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -26,6 +32,9 @@ DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int
 CODES = {np.dtype(v): k for k, v in DTYPES.items()}
 
 MAX_HEADER = 100 * 1024 * 1024
+#: bounds on what a header may declare, so that size arithmetic stays on small ints
+MAX_RANK = 16
+MAX_SIZE = 2**62
 
 
 def dumps(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> bytes:
@@ -54,12 +63,14 @@ def read_header(f: BinaryIO, file_size: int, where: str) -> tuple[dict, dict, in
     if len(raw) != 8:
         raise SchemaError(f"{where}: not a safetensors file (shorter than 8 bytes)")
     (n,) = struct.unpack("<Q", raw)
-    if n > MAX_HEADER or n > file_size - 8:
-        raise SchemaError(f"{where}: safetensors header length {n} is larger than the file allows")
+    if n > MAX_HEADER:  # checked before reading it: the length field alone must not make us allocate
+        raise ResourceLimitError(f"{where}: safetensors header length {n:,} is over the limit of {MAX_HEADER:,}")
+    if n > file_size - 8:
+        raise SchemaError(f"{where}: safetensors header length {n:,} is larger than the file allows (truncated?)")
     try:
         header = json.loads(f.read(n).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SchemaError(f"{where}: safetensors header is not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, ints over 4300 digits, deep nesting
+        raise SchemaError(f"{where}: safetensors header is not valid JSON ({str(e)[:200]})") from None
     if not isinstance(header, dict):
         raise SchemaError(f"{where}: safetensors header must be a JSON object")
     metadata = header.pop("__metadata__", {}) or {}
@@ -68,22 +79,24 @@ def read_header(f: BinaryIO, file_size: int, where: str) -> tuple[dict, dict, in
     data_size = file_size - 8 - n
     spans = []
     for name, entry in header.items():
+        name_ = _short(name)
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-            raise SchemaError(f"{where}: tensor {name!r} has a malformed header entry")
+            raise SchemaError(f"{where}: tensor {name_} has a malformed header entry")
         dtype, shape, offs = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in DTYPES:
-            raise SchemaError(f"{where}: tensor {name!r} has unknown dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
-            raise SchemaError(f"{where}: tensor {name!r} has a malformed shape {shape!r}")
+        if not isinstance(dtype, str) or dtype not in DTYPES:  # a list here would be unhashable
+            raise SchemaError(f"{where}: tensor {name_} has unknown dtype {_short(dtype)}")
+        if (not isinstance(shape, list) or len(shape) > MAX_RANK or
+                not all(_is_int(s) and 0 <= s <= MAX_SIZE for s in shape)):
+            raise SchemaError(f"{where}: tensor {name_} has a malformed shape {_short(shape)}")
         if (not isinstance(offs, list) or len(offs) != 2 or
-                not all(isinstance(o, int) and not isinstance(o, bool) for o in offs) or not 0 <= offs[0] <= offs[1]):
-            raise SchemaError(f"{where}: tensor {name!r} has malformed data_offsets {offs!r}")
+                not all(_is_int(o) for o in offs) or not 0 <= offs[0] <= offs[1] <= MAX_SIZE):
+            raise SchemaError(f"{where}: tensor {name_} has malformed data_offsets {_short(offs)}")
         nbytes = math.prod(shape) * np.dtype(DTYPES[dtype]).itemsize
         if offs[1] - offs[0] != nbytes:
-            raise SchemaError(f"{where}: tensor {name!r} declares shape {shape} ({nbytes} bytes) but spans "
+            raise SchemaError(f"{where}: tensor {name_} declares shape {shape} ({nbytes} bytes) but spans "
                               f"{offs[1] - offs[0]} bytes")
         if offs[1] > data_size:
-            raise SchemaError(f"{where}: tensor {name!r} runs past the end of the file (truncated?)")
+            raise SchemaError(f"{where}: tensor {name_} runs past the end of the file (truncated?)")
         spans.append(tuple(offs))
     spans.sort()
     pos = 0
@@ -94,6 +107,15 @@ def read_header(f: BinaryIO, file_size: int, where: str) -> tuple[dict, dict, in
     if pos != data_size:
         raise SchemaError(f"{where}: {data_size - pos} stray bytes after the tensor data")
     return header, metadata, 8 + n
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def read_tensors(f: BinaryIO, header: dict, start: int, max_bytes: int, where: str) -> dict[str, np.ndarray]:
@@ -110,3 +132,38 @@ def read_tensors(f: BinaryIO, header: dict, start: int, max_bytes: int, where: s
         dtype = np.dtype(DTYPES[entry["dtype"]]).newbyteorder("<")
         out[name] = np.frombuffer(data, dtype=dtype).reshape(entry["shape"]).astype(dtype.newbyteorder("="))
     return out
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` so that a reader, or a crash, sees the old file or the new one, never a mix.
+
+    The data goes to ``.<name>.<random>.tmp`` in the same folder (the same
+    filesystem, so the rename is atomic), is synced to disk, and is renamed
+    over ``path``; then the folder is synced so the rename itself is durable.
+    """
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:  # mode 0o666 & ~umask like any new file (mkstemp would make it private)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod") and path.is_file():  # a re-save keeps the file's permissions
+                os.fchmod(f.fileno(), stat.S_IMODE(path.stat().st_mode))
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if os.name == "posix":
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        except OSError:  # some filesystems cannot sync a folder; the rename is still atomic
+            pass
+        finally:
+            os.close(dfd)

@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from . import safetensors_io
-from .errors import FormatVersionError, IRError, ResourceLimitError, SchemaError, WeightError
-from .graph import Input, Model, Node, check_weights, output_spec
-from .layers.base import LAYERS
+from .errors import FormatVersionError, IRError, ResourceLimitError, SchemaError, UnsupportedError, WeightError
+from .graph import Input, Model, Node, check_weight_sizes, check_weights, output_spec
+from .layers.base import LAYERS, config_problem
 from .tensor import Tensor, TensorSpec
 
 FORMAT = "twinnet"
@@ -43,6 +40,7 @@ META_KEY = "twinnet.architecture"
 LIMITS = {
     "json_bytes": 64 * 1024 * 1024,
     "layers": 100_000,
+    "inputs": 10_000,               # model inputs, and model outputs
     "inputs_per_layer": 1024,
     "weight_elements": 2**31,       # one weight
     "weight_bytes": 16 * 1024**3,   # all weights together
@@ -51,8 +49,8 @@ LIMITS = {
 #: format_version -> function upgrading that version's dict to the next one.
 MIGRATIONS: dict[int, callable] = {}
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 
 
 # -- dict form -------------------------------------------------------------------
@@ -72,6 +70,12 @@ def to_dict(model: Model) -> dict:
     }
 
 
+def _short(value) -> str:
+    """repr for messages, cut short: values come from untrusted files."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _need(obj, key, kind, where):
     if not isinstance(obj, dict) or key not in obj:
         raise SchemaError(f"{where}: missing field {key!r}")
@@ -89,13 +93,18 @@ def _migrate(data: dict) -> dict:
     version = _need(data, "format_version", int, "model file")
     if version > FORMAT_VERSION:
         raise FormatVersionError(f"this file has format_version {version}, written by twinnet "
-                                 f"{data.get('twinnet_version', '?')}; this twinnet ({VERSION}) reads versions up to "
-                                 f"{FORMAT_VERSION}: upgrade twinnet to load it")
+                                 f"{_short(data.get('twinnet_version', '?'))}; this twinnet ({VERSION}) reads "
+                                 f"versions up to {FORMAT_VERSION}: upgrade twinnet to load it")
     if version < 1:
         raise SchemaError(f"format_version must be >= 1, got {version}")
     while version < FORMAT_VERSION:
+        if version not in MIGRATIONS:
+            raise FormatVersionError(f"no migration from format_version {version} to {FORMAT_VERSION}")
         data = MIGRATIONS[version](data)
-        version = data["format_version"]
+        new = _need(data, "format_version", int, f"model file migrated from version {version}")
+        if new <= version:  # a migration must make progress, or this loop never ends
+            raise FormatVersionError(f"migration from format_version {version} did not raise the version")
+        version = new
     return data
 
 
@@ -104,7 +113,7 @@ def from_dict(data) -> Model:
     if not isinstance(data, dict):
         raise SchemaError("model file: the architecture must be a JSON object")
     if data.get("format") != FORMAT:
-        raise SchemaError(f"model file: 'format' must be {FORMAT!r}, got {data.get('format')!r}")
+        raise SchemaError(f"model file: 'format' must be {FORMAT!r}, got {_short(data.get('format'))}")
     data = _migrate(data)
     name = _need(data, "name", str, "model")
     inputs_raw = _need(data, "inputs", list, "model")
@@ -112,6 +121,9 @@ def from_dict(data) -> Model:
     outputs_raw = _need(data, "outputs", list, "model")
     if len(layers_raw) > LIMITS["layers"]:
         raise ResourceLimitError(f"model has {len(layers_raw)} layers, more than the limit of {LIMITS['layers']}")
+    if max(len(inputs_raw), len(outputs_raw)) > LIMITS["inputs"]:
+        raise ResourceLimitError(f"model has {len(inputs_raw)} inputs and {len(outputs_raw)} outputs; the limit is "
+                                 f"{LIMITS['inputs']} each")
     tensors: dict[str, Tensor] = {}
     inputs = []
     for i, entry in enumerate(inputs_raw):
@@ -121,7 +133,7 @@ def from_dict(data) -> Model:
         layout = _need(entry, "layout", str, where)
         dtype = _need(entry, "dtype", str, where)
         if not _IDENT.match(iname) or iname in tensors:
-            raise SchemaError(f"{where}: input name {iname!r} is not a fresh identifier")
+            raise SchemaError(f"{where}: input name {_short(iname)} is not a fresh identifier")
         t = Input(shape, layout=layout, dtype=dtype, name=iname)
         tensors[iname] = t
         inputs.append(t)
@@ -129,7 +141,7 @@ def from_dict(data) -> Model:
         where = f"layers[{i}]"
         lname = _need(entry, "name", str, where)
         if not _IDENT.match(lname):
-            raise SchemaError(f"{where}: layer name {lname!r} is not an identifier")
+            raise SchemaError(f"{where}: layer name {_short(lname)} is not an identifier")
         where = f"layer {lname!r}"
         kind = _need(entry, "kind", str, where)
         config = _need(entry, "config", dict, where)
@@ -138,8 +150,8 @@ def from_dict(data) -> Model:
             raise SchemaError(f"{where}: the name is used twice")
         cls = LAYERS.get(kind)
         if cls is None:
-            from .errors import UnsupportedError
-            raise UnsupportedError(f"unknown layer kind {kind!r}; known kinds: {', '.join(sorted(LAYERS))}", layer=lname)
+            raise UnsupportedError(f"unknown layer kind {_short(kind)}; known kinds: {', '.join(sorted(LAYERS))}",
+                                   layer=lname)
         if "name" in config:
             raise SchemaError(f"{where}: config must not contain 'name'")
         if not refs or len(refs) > LIMITS["inputs_per_layer"]:
@@ -147,26 +159,30 @@ def from_dict(data) -> Model:
         args = []
         for ref in refs:
             if not isinstance(ref, str) or ref not in tensors:
-                raise SchemaError(f"{where}: input {ref!r} is not an input or an earlier layer "
+                raise SchemaError(f"{where}: input {_short(ref)} is not an input or an earlier layer "
                                   "(dangling reference or cycle)")
             args.append(tensors[ref])
-        try:
-            layer = cls(**config, name=lname)
-        except IRError:
-            raise
-        except TypeError as e:
-            raise SchemaError(f"{where}: bad config for {kind}: {e}") from None
+        problem = config_problem(cls, config)
+        if problem:
+            raise SchemaError(f"{where}: bad config for {kind}: {problem}")
+        layer = cls(**config, name=lname)
         node = Node(layer, tuple(args), output_spec(layer, tuple(t.spec for t in args)), lname)
         tensors[lname] = node.output
     outputs = []
     for ref in outputs_raw:
         if not isinstance(ref, str) or ref not in tensors:
-            raise SchemaError(f"model: output {ref!r} is not an input or a layer")
+            raise SchemaError(f"model: output {_short(ref)} is not an input or a layer")
         outputs.append(tensors[ref])
     try:
-        return Model(inputs, outputs, name=name)
+        model = Model(inputs, outputs, name=name)
     except IRError as e:
         raise SchemaError(f"model: {e}") from None
+    if len(model.layers) != len(layers_raw):  # save never writes these; their weights would have no place
+        used = {n.name for n in model.layers}
+        unused = [e["name"] for e in layers_raw if e["name"] not in used]
+        raise SchemaError(f"model: layer(s) {', '.join(map(repr, unused[:5]))} feed no output")
+    check_weight_sizes(model.weight_specs(), LIMITS)  # absurd sizes fail here, before any weight is read
+    return model
 
 
 def to_json(model: Model) -> str:
@@ -178,26 +194,12 @@ def from_json(text: str) -> Model:
         raise ResourceLimitError(f"architecture JSON is {len(text):,} bytes, more than the limit")
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise SchemaError(f"model file: not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, ints over 4300 digits, deep nesting
+        raise SchemaError(f"model file: not valid JSON ({str(e)[:200]})") from None
     return from_dict(data)
 
 
 # -- files --------------------------------------------------------------------------
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 def _weights_blob(model: Model, metadata: dict[str, str]) -> bytes:
     specs = model.weight_specs()
@@ -221,16 +223,16 @@ def save(model: Model, path) -> Path:
         raise WeightError(f"model {model.name!r} has no weights; call initialize(seed) first")
     arch = to_json(model)
     if path.suffix == ".safetensors":
-        _atomic_write(path, _weights_blob(model, {META_KEY: arch}))
+        safetensors_io.atomic_write(path, _weights_blob(model, {META_KEY: arch}))
         return path
     blob = _weights_blob(model, {"format": FORMAT})
     digest = hashlib.sha256(blob).hexdigest()
     weights_name = f"{path.stem}.{digest[:16]}.safetensors"
     old = _referenced_weights(path)
-    _atomic_write(path.parent / weights_name, blob)
+    safetensors_io.atomic_write(path.parent / weights_name, blob)
     data = json.loads(arch)
     data["weights"] = {"file": weights_name, "sha256": digest}
-    _atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+    safetensors_io.atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
     if old and old != weights_name and (path.parent / old).is_file():
         (path.parent / old).unlink()
     return path
@@ -245,7 +247,9 @@ def _referenced_weights(path: Path) -> str | None:
 
 
 def _safe_sibling(name: str) -> bool:
-    return bool(re.match(r"^[A-Za-z0-9_.-]+\.safetensors$", name)) and "/" not in name and not name.startswith(".")
+    # at most 255 characters: a longer name makes the OS raise OSError (ENAMETOOLONG) rather than "no such file"
+    return (bool(re.match(r"^[A-Za-z0-9_.-]{1,243}\.safetensors\Z", name)) and "/" not in name
+            and not name.startswith("."))
 
 
 def load(path) -> Model:
@@ -307,9 +311,6 @@ def _check_header(model: Model, header: dict, where: str) -> None:
         if np.dtype(safetensors_io.DTYPES[entry["dtype"]]) != np.dtype(spec.dtype):
             raise WeightError(f"{where}: weight {key!r} has dtype {entry['dtype']}, expected {spec.dtype}",
                               layer=key.split("/")[0])
-        if math.prod(spec.shape) > LIMITS["weight_elements"]:
-            raise ResourceLimitError(f"weight {key!r} has {math.prod(spec.shape):,} elements, over the limit",
-                                     layer=key.split("/")[0])
     extra = [k for k in header if k not in specs]
     if extra:
         raise WeightError(f"{where}: unexpected weight(s) {', '.join(extra[:10])}")

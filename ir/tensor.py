@@ -12,6 +12,11 @@ if TYPE_CHECKING:
 
 DTYPES = ("float32", "int32", "int64")
 
+#: Largest size of one axis. Bounding every size keeps shape arithmetic on
+#: small ints whatever a file declares (sizes could otherwise grow without
+#: limit through chains of Concatenate or Flatten).
+MAX_DIM = 2**31
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -94,10 +99,11 @@ def make_input_spec(shape, layout: str | None, dtype: str, name: str | None) -> 
     if isinstance(shape, int) and not isinstance(shape, bool):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)):
-        raise ShapeError(f"shape must be a tuple of ints (non-batch dims), got {shape!r}", layer=where)
+        raise ShapeError(f"shape must be a tuple of ints (non-batch dims), got {shape!r}"[:300], layer=where)
     for s in shape:
-        if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 1):
-            raise ShapeError(f"shape entries must be positive ints or None, got {tuple(shape)!r}", layer=where)
+        if s is not None and (isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= MAX_DIM):
+            raise ShapeError(f"shape entries must be positive ints or None (sizes at most {MAX_DIM}), "
+                             f"got {tuple(shape)!r}"[:300], layer=where)
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}", layer=where)
     integer = dtype.startswith("int")

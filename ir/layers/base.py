@@ -14,13 +14,14 @@ import re
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar, Sequence
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, ResourceLimitError, ShapeError
 from ..tensor import Tensor, TensorSpec
 
 #: Every layer kind by its class name. Filled by :func:`register`.
 LAYERS: dict[str, type["Layer"]] = {}
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_ITEMSIZE = {"float32": 4, "int32": 4, "int64": 8}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 
 
 def register(cls):
@@ -38,6 +39,26 @@ class WeightSpec:
     shape: tuple[int, ...]
     init: str
     dtype: str = "float32"
+
+
+def check_weight_sizes(specs: dict[str, WeightSpec], limits: dict) -> int:
+    """Refuse weights beyond the safety limits before anything allocates them; returns the total bytes.
+
+    Sizes come from layer configs (``Dense(units=10**9)`` on a wide input),
+    so a file, or a typo, can declare a model far larger than any machine:
+    this turns that into a ResourceLimitError instead of a MemoryError.
+    """
+    total = 0
+    for key, spec in specs.items():
+        n = math.prod(spec.shape)
+        if n > limits["weight_elements"]:
+            raise ResourceLimitError(f"weight {key!r} of shape {spec.shape} would have {n:,} elements, more than the "
+                                     f"limit of {limits['weight_elements']:,}", layer=key.split("/")[0])
+        total += n * _ITEMSIZE.get(spec.dtype, 8)
+        if total > limits["weight_bytes"]:
+            raise ResourceLimitError(f"weights would need more than the limit of {limits['weight_bytes']:,} bytes "
+                                     f"(reached at {key!r}, shape {spec.shape})", layer=key.split("/")[0])
+    return total
 
 
 @dataclass(frozen=True)
@@ -102,6 +123,9 @@ class Layer:
         object.__setattr__(self, field, value)
 
     def _fail(self, message: str, cls=ConfigError):
+        # values quoted in messages may come from a hostile file: keep the message readable
+        if len(message) > 500:
+            message = message[:500] + "..."
         raise cls(message, layer=self.label)
 
     def _check_arity(self, inputs: Sequence[TensorSpec]) -> None:
@@ -118,6 +142,25 @@ def _jsonable(value):
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def config_problem(cls: type[Layer], config: dict) -> str | None:
+    """What is wrong with the argument names in ``config`` for ``cls`` (None if nothing).
+
+    Checked by name before calling the constructor, so that a file with an
+    unknown or missing argument gets a message naming it, rather than a
+    TypeError from deep inside a dataclass ``__init__``.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "name"}
+    unknown = [k for k in config if k not in fields]
+    if unknown:
+        return (f"unknown argument(s) {', '.join(repr(k)[:40] for k in unknown[:5])}; "
+                f"{cls.__name__} takes {', '.join(fields) or 'none'}")
+    missing = [k for k, f in fields.items() if k not in config
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        return f"missing argument(s) {', '.join(map(repr, missing))}"
+    return None
 
 
 # -- argument normalisers: each returns the clean value or raises ConfigError --
@@ -143,6 +186,9 @@ def as_ints(layer: Layer, field: str, value, n: int, *, minimum: int = 1) -> tup
 
 def as_float(layer: Layer, field: str, value, *, low: float | None = None, high: float | None = None,
              low_open: bool = False, high_open: bool = False) -> float:
+    # ints beyond float range (e.g. 10**400 from a file) would overflow in isfinite/float()
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        layer._fail(f"{field} must be a finite number of modest size, got {value}")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         layer._fail(f"{field} must be a finite number, got {value!r}")
     value = float(value)

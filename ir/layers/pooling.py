@@ -25,6 +25,7 @@ class _Pool(Layer):
 
     def infer(self, inputs):
         spec = inputs[0]
+        spatial_of(self, spec, self.rank)  # before spec.dim("C"): a layout without C gets a LayoutError
         return windowed_shape(self, spec, self.rank, self.pool_size, self.strides, (1,) * self.rank,
                               self.padding, spec.dim("C"))
 

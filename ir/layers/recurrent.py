@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError, LayoutError
 from ..tensor import TensorSpec
-from .base import LAYERS, Layer, WeightSpec, as_bool, as_choice, as_int, register
+from .base import LAYERS, Layer, WeightSpec, as_bool, as_choice, as_int, config_problem, register
 
 
 @register
@@ -163,10 +163,13 @@ class Bidirectional(Layer):
             config = inner.get("config")
             if cls is None or not issubclass(cls, _RNN) or not isinstance(config, dict):
                 self._fail(f"layer must be a SimpleRNN, LSTM or GRU, got {inner!r}")
+            problem = config_problem(cls, config)
+            if problem:
+                self._fail(f"bad configuration for the wrapped {kind}: {problem}")
             try:
                 inner = cls(**config)
-            except TypeError as e:
-                self._fail(f"bad configuration for the wrapped {kind}: {e}")
+            except ConfigError as e:  # re-raised under this layer's name, which the inner layer lacks
+                self._fail(f"wrapped {kind}: {e.bare_message}")
         if not isinstance(inner, _RNN):
             self._fail(f"layer must be a SimpleRNN, LSTM or GRU, got {type(inner).__name__}")
         if inner.name is not None:
