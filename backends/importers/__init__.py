@@ -1,0 +1,26 @@
+"""Importers: models from other frameworks into the IR.
+
+``from_keras`` reads a Keras 3 functional or Sequential model's graph and
+weights (it never calls the model or runs code from it) and returns an
+``ir.Model`` that compiles back to Keras and to PyTorch with the same numerics.
+
+>>> import keras
+>>> from backends.importers import from_keras
+>>> km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="relu", name="head")])
+>>> model = from_keras(km)
+>>> [node.name for node in model.layers], model.count_params()
+(['head'], 10)
+
+Keras is imported on first use, so ``import backends.importers`` stays cheap.
+"""
+from __future__ import annotations
+
+
+def from_keras(keras_model, *, name: str | None = None):
+    """Import a Keras 3 model into the IR, weights included. See :func:`backends.importers.keras.from_keras`."""
+    from .keras import from_keras as import_keras
+
+    return import_keras(keras_model, name=name)
+
+
+__all__ = ["from_keras"]

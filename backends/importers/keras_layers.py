@@ -1,0 +1,278 @@
+"""``KERAS_TABLE``: Keras 3 layer class -> the function that turns one layer into IR.
+
+Each entry takes ``(keras_layer, ir_inputs)`` and returns ``(ir layer, weights)``:
+an unnamed IR layer (the importer names it) and the layer's weights by short
+name (``"kernel"``, ``"forward_bias"``, ...) in the IR's layout. Options the IR
+cannot represent raise :class:`ir.UnsupportedError`; the importer collects
+those for every layer before giving up.
+
+Two facts make most entries one-liners:
+  * IR weights are stored in Keras's own layout and Keras's weight names, so
+    weights copy over by name (``weights_of``), checked against the IR's specs
+    by the importer.
+  * Every imported tensor is declared in Keras's own order (batch first,
+    channels last: ``NC``, ``NTC``, ``NHWC``), so a Keras axis index is a
+    position in the IR layout; entries turn it into a layout letter (``letter``).
+
+Options are read from ``get_config()`` (Keras's public description of a layer);
+activations are matched by function identity, never by name.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+from keras import layers as K
+
+from ir import layers as L
+from ir.errors import UnsupportedError
+from ir.tensor import Tensor
+
+Converted = tuple[L.Layer, dict[str, np.ndarray]]
+
+# Keras activation function -> IR name. Matched by identity: a user function
+# that happens to be called "relu" is not Keras's relu. The defaults of these
+# functions are the IR's (gelu exact, elu alpha 1, leaky_relu slope 0.2,
+# softmax over the last axis, which is C in an imported tensor).
+_ACTIVATIONS = {keras.activations.get(name): ir_name for name, ir_name in [
+    ("linear", "linear"), ("relu", "relu"), ("sigmoid", "sigmoid"), ("tanh", "tanh"), ("softmax", "softmax"),
+    ("log_softmax", "log_softmax"), ("gelu", "gelu"), ("silu", "silu"), ("elu", "elu"), ("selu", "selu"),
+    ("leaky_relu", "leaky_relu"), ("softplus", "softplus"), ("hard_sigmoid", "hard_sigmoid"),
+    ("hard_silu", "hard_swish")]}
+
+
+def activation(fn) -> str:
+    """The IR name of a Keras activation function."""
+    name = _ACTIVATIONS.get(fn)
+    if name is None:
+        label = getattr(fn, "__name__", repr(fn))
+        known = ", ".join(sorted(set(_ACTIVATIONS.values())))
+        raise UnsupportedError(f"activation {label!r} ({getattr(fn, '__module__', '?')}) is not one of the "
+                               f"keras.activations functions the IR has: {known}")
+    return name
+
+
+def weights_of(layer, prefix: str = "") -> dict[str, np.ndarray]:
+    """A Keras layer's variables by short name (``kernel``, ``moving_mean``...), as float32 arrays.
+
+    Keyed by the variable's own name (the last part of its path), never by the
+    position in ``layer.weights``, so a reordering in Keras cannot shift weights.
+    """
+    out = {}
+    for v in layer.weights:
+        key = prefix + v.name
+        if key in out:
+            raise UnsupportedError(f"has two weights named {v.name!r} ({v.path})")
+        out[key] = np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float32)
+    return out
+
+
+def letter(axis, tensor: Tensor, what: str = "axis") -> str:
+    """The layout letter of a Keras axis index (batch included, negatives allowed)."""
+    layout = tensor.layout
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -len(layout) <= axis < len(layout):
+        raise UnsupportedError(f"{what}={axis!r} does not name one axis of a rank-{len(layout)} tensor")
+    found = layout[axis]
+    if found == "N":
+        raise UnsupportedError(f"{what}={axis!r} is the batch axis")
+    return found
+
+
+def _config(layer, **required) -> dict:
+    """``layer.get_config()``, refusing options whose value the IR cannot represent."""
+    cfg = layer.get_config()
+    for key, expected in required.items():
+        if key in cfg and cfg[key] != expected:
+            raise UnsupportedError(f"{key}={cfg[key]!r} is not supported (the IR needs {key}={expected!r})")
+    return cfg
+
+
+def _plain(layer) -> None:
+    """Refuse LoRA adapters: they add weights the IR layer does not have."""
+    if getattr(layer, "lora_enabled", False):
+        raise UnsupportedError("has LoRA enabled; merge the adapter into the kernel first")
+
+
+# -- core ------------------------------------------------------------------------
+
+def dense(layer, inputs) -> Converted:
+    _plain(layer)
+    cfg = _config(layer)
+    return L.Dense(cfg["units"], activation=activation(layer.activation), use_bias=cfg["use_bias"]), weights_of(layer)
+
+
+def conv(ir_class) -> Callable:
+    def convert(layer, inputs) -> Converted:
+        _plain(layer)
+        cfg = _config(layer, data_format="channels_last")
+        return ir_class(cfg["filters"], cfg["kernel_size"], strides=cfg["strides"], padding=cfg["padding"],
+                        dilation_rate=cfg["dilation_rate"], groups=cfg["groups"],
+                        activation=activation(layer.activation), use_bias=cfg["use_bias"]), weights_of(layer)
+    return convert
+
+
+def pool(ir_class) -> Callable:
+    def convert(layer, inputs) -> Converted:
+        cfg = _config(layer, data_format="channels_last")
+        return ir_class(cfg["pool_size"], strides=cfg["strides"], padding=cfg["padding"]), {}
+    return convert
+
+
+def global_pool(ir_class) -> Callable:
+    def convert(layer, inputs) -> Converted:
+        cfg = _config(layer, data_format="channels_last")
+        return ir_class(keepdims=cfg["keepdims"]), {}
+    return convert
+
+
+def batch_norm(layer, inputs) -> Converted:
+    cfg = _config(layer, renorm=False)
+    return L.BatchNorm(axis=letter(cfg["axis"], inputs[0]), momentum=cfg["momentum"], epsilon=cfg["epsilon"],
+                       center=cfg["center"], scale=cfg["scale"]), weights_of(layer)
+
+
+def layer_norm(layer, inputs) -> Converted:
+    cfg = _config(layer, rms_scaling=False)
+    axes = cfg["axis"] if isinstance(cfg["axis"], (list, tuple)) else [cfg["axis"]]
+    letters = {letter(a, inputs[0]) for a in axes}
+    ordered = "".join(a for a in inputs[0].layout if a in letters)  # the IR keeps gamma in declared order
+    ir_layer = L.LayerNorm(axis=ordered, epsilon=cfg["epsilon"], center=cfg["center"], scale=cfg["scale"])
+    # Keras broadcasts gamma/beta with a row-major reshape over the sorted axes, so a reshape
+    # to the sizes in declared order is exactly what Keras computes.
+    shape = tuple(inputs[0].spec.dim(a) for a in ordered)
+    return ir_layer, {k: w.reshape(shape) for k, w in weights_of(layer).items()}
+
+
+def dropout(layer, inputs) -> Converted:
+    return L.Dropout(_config(layer)["rate"]), {}  # noise_shape and seed matter only in training
+
+
+def flatten(layer, inputs) -> Converted:
+    _config(layer, data_format="channels_last")
+    return L.Flatten(), {}
+
+
+def reshape(layer, inputs) -> Converted:
+    return L.Reshape(tuple(_config(layer)["target_shape"])), {}
+
+
+def permute(layer, inputs) -> Converted:
+    # The importer relabels the result to Keras's axis convention (see keras.py).
+    return L.Permute(tuple(_config(layer)["dims"])), {}
+
+
+def identity(layer, inputs) -> Converted:
+    return L.Identity(), {}
+
+
+# -- activation layers --------------------------------------------------------------
+
+def activation_layer(layer, inputs) -> Converted:
+    return L.Activation(activation(layer.activation)), {}
+
+
+def relu(layer, inputs) -> Converted:
+    cfg = _config(layer, max_value=None, threshold=0.0)
+    slope = cfg["negative_slope"]
+    if slope == 0:
+        return L.Activation("relu"), {}
+    return L.Activation("leaky_relu", negative_slope=slope), {}  # relu with a slope and no cap/threshold
+
+
+def softmax(layer, inputs) -> Converted:
+    axis = _config(layer)["axis"]
+    if isinstance(axis, (list, tuple)):
+        if len(axis) != 1:
+            raise UnsupportedError(f"softmax over several axes {tuple(axis)} is not supported")
+        axis = axis[0]
+    return L.Activation("softmax", axis=letter(axis, inputs[0])), {}
+
+
+def leaky_relu(layer, inputs) -> Converted:
+    # Passed explicitly: the Keras layer's default slope (0.3) is not the IR's (0.2).
+    return L.Activation("leaky_relu", negative_slope=_config(layer)["negative_slope"]), {}
+
+
+def elu(layer, inputs) -> Converted:
+    return L.Activation("elu", alpha=_config(layer)["alpha"]), {}
+
+
+# -- sequences ------------------------------------------------------------------------
+
+def embedding(layer, inputs) -> Converted:
+    _plain(layer)
+    cfg = _config(layer, mask_zero=False)  # a mask changes what downstream layers compute
+    return L.Embedding(cfg["input_dim"], cfg["output_dim"]), weights_of(layer)
+
+
+_GATES = {K.LSTM: ("tanh", "sigmoid"), K.GRU: ("tanh", "sigmoid")}
+
+
+def rnn_layer(layer) -> L.Layer:
+    """The IR layer for a Keras SimpleRNN, LSTM or GRU (no weights)."""
+    cfg = _config(layer, return_state=False, go_backwards=False, stateful=False)
+    kind = type(layer)
+    common = {"use_bias": cfg["use_bias"], "return_sequences": cfg["return_sequences"]}
+    if kind is K.SimpleRNN:
+        name = activation(layer.activation)
+        if name not in ("tanh", "relu"):
+            raise UnsupportedError(f"SimpleRNN activation {name!r} is not supported (tanh or relu)")
+        return L.SimpleRNN(cfg["units"], activation=name, **common)
+    expected = _GATES[kind]
+    got = (_ACTIVATIONS.get(layer.activation), _ACTIVATIONS.get(layer.recurrent_activation))
+    if got != expected:
+        raise UnsupportedError(f"activation / recurrent_activation must be {expected[0]} / {expected[1]} "
+                               f"(what torch's {kind.__name__} computes)")
+    if kind is K.LSTM:
+        return L.LSTM(cfg["units"], **common)
+    return L.GRU(cfg["units"], reset_after=cfg["reset_after"], **common)
+
+
+def rnn(layer, inputs) -> Converted:
+    return rnn_layer(layer), weights_of(layer)
+
+
+def bidirectional(layer, inputs) -> Converted:
+    _config(layer, merge_mode="concat")
+    if getattr(layer, "return_state", False):
+        raise UnsupportedError("return_state=True is not supported")
+    forward, backward = layer.forward_layer, layer.backward_layer
+    for part in (forward, backward):
+        if type(part) not in (K.SimpleRNN, K.LSTM, K.GRU):
+            raise UnsupportedError(f"wraps {type(part).__name__}; the IR's Bidirectional takes SimpleRNN, LSTM or GRU")
+    # Keras lets backward_layer be any RNN; the IR runs the same configuration both ways.
+    same = {k: v for k, v in forward.get_config().items() if k not in ("name", "go_backwards")}
+    other = {k: v for k, v in backward.get_config().items() if k not in ("name", "go_backwards")}
+    if type(backward) is not type(forward) or same != other or not backward.go_backwards:
+        raise UnsupportedError("backward_layer must be the forward layer's configuration run backwards")
+    return L.Bidirectional(rnn_layer(forward)), {**weights_of(forward, "forward_"), **weights_of(backward, "backward_")}
+
+
+# -- merges ----------------------------------------------------------------------------
+
+def merge(ir_class) -> Callable:
+    def convert(layer, inputs) -> Converted:
+        return ir_class(), {}
+    return convert
+
+
+def concatenate(layer, inputs: Sequence[Tensor]) -> Converted:
+    return L.Concatenate(axis=letter(_config(layer)["axis"], inputs[0])), {}
+
+
+#: Keras layer class -> converter; keyed by the exact class (a subclass may override ``call``).
+KERAS_TABLE: dict[type, Callable] = {
+    K.Dense: dense,
+    K.Conv1D: conv(L.Conv1D), K.Conv2D: conv(L.Conv2D),
+    K.MaxPooling1D: pool(L.MaxPool1D), K.MaxPooling2D: pool(L.MaxPool2D),
+    K.AveragePooling1D: pool(L.AvgPool1D), K.AveragePooling2D: pool(L.AvgPool2D),
+    K.GlobalAveragePooling1D: global_pool(L.GlobalAvgPool1D), K.GlobalAveragePooling2D: global_pool(L.GlobalAvgPool2D),
+    K.GlobalMaxPooling1D: global_pool(L.GlobalMaxPool1D), K.GlobalMaxPooling2D: global_pool(L.GlobalMaxPool2D),
+    K.BatchNormalization: batch_norm, K.LayerNormalization: layer_norm,
+    K.Dropout: dropout, K.Flatten: flatten, K.Reshape: reshape, K.Permute: permute, K.Identity: identity,
+    K.Activation: activation_layer, K.ReLU: relu, K.Softmax: softmax, K.LeakyReLU: leaky_relu, K.ELU: elu,
+    K.Embedding: embedding, K.SimpleRNN: rnn, K.LSTM: rnn, K.GRU: rnn, K.Bidirectional: bidirectional,
+    K.Add: merge(L.Add), K.Subtract: merge(L.Subtract), K.Multiply: merge(L.Multiply),
+    K.Average: merge(L.Average), K.Maximum: merge(L.Maximum), K.Concatenate: concatenate,
+}

@@ -1,0 +1,294 @@
+"""Keras 3 -> IR import: Keras -> IR -> Keras and Keras -> IR -> PyTorch give the Keras model's numbers.
+
+Every model here is a real Keras model with every weight randomised (biases and
+BatchNorm statistics included, variances positive), so a weight that is
+dropped, transposed or left at its initial value shows up as a difference.
+"""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from keras import layers  # noqa: E402
+
+import ir  # noqa: E402
+from backends import to_keras, to_torch  # noqa: E402
+from backends.importers import from_keras  # noqa: E402
+from backends.importers.keras_layers import KERAS_TABLE  # noqa: E402
+from exporters import verify  # noqa: E402
+
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def randomize(km, seed=0):
+    """Every Keras variable random; BatchNorm variances positive. Returns the model."""
+    rng = np.random.RandomState(seed)
+    for v in km.weights:
+        shape = tuple(v.shape)
+        if v.name == "moving_variance":
+            value = rng.uniform(0.5, 2.0, size=shape)
+        else:
+            value = rng.normal(scale=0.5, size=shape)
+        v.assign(value.astype(np.float32))
+    return km
+
+
+def example(km, batch, seed=0, seq=6):
+    rng = np.random.RandomState(seed)
+    xs = []
+    for t in km.inputs:
+        shape = (batch,) + tuple(seq if s is None else s for s in t.shape[1:])
+        if "int" in str(t.dtype):
+            xs.append(rng.randint(0, 20, size=shape).astype(str(t.dtype)))
+        else:
+            xs.append(rng.normal(size=shape).astype(np.float32))
+    return xs
+
+
+def as_list(out):
+    return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+
+def check_import(km) -> ir.Model:
+    """Import ``km``; its Keras and torch compilations must reproduce ``km`` at batch 1 and 3."""
+    model = from_keras(km)
+    assert model.count_params() == km.count_params()
+    k2, tm = to_keras(model), to_torch(model)
+    worst = {"keras": 0.0, "torch": 0.0}
+    for batch in (1, 3):
+        xs = example(km, batch, seed=batch)
+        ref = as_list(km(xs if len(xs) > 1 else xs[0], training=False))
+        via_keras = as_list(k2(xs if len(xs) > 1 else xs[0], training=False))
+        with torch.no_grad():
+            out = tm(*[torch.from_numpy(x) for x in xs])
+        via_torch = [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+        for path, outs in (("keras", via_keras), ("torch", via_torch)):
+            assert len(outs) == len(ref)
+            for r, o in zip(ref, outs):
+                assert o.shape == r.shape, f"{path}: shape {o.shape} vs Keras {r.shape}"
+                np.testing.assert_allclose(o, r, atol=ATOL, rtol=RTOL, err_msg=f"Keras -> IR -> {path}")
+                worst[path] = max(worst[path], float(np.abs(o.astype(np.float64) - r).max()))
+    report = verify(model, paths=("keras", "torch"))
+    assert report.ok, "\n" + report.table()
+    print(f"{km.name}: max|diff| vs the source Keras model: keras {worst['keras']:.2e}, torch {worst['torch']:.2e}")
+    return model
+
+
+# -- models covering the table ---------------------------------------------------------
+
+def cnn():
+    return keras.Sequential([
+        keras.Input((12, 11, 3), name="image"),
+        layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+        layers.BatchNormalization(name="bn1"),
+        layers.MaxPooling2D(name="pool1"),
+        layers.ZeroPadding2D(((1, 0), (2, 1)), name="pad"),
+        layers.Conv2D(6, 3, strides=2, name="conv2"),
+        layers.ReLU(name="relu"),
+        layers.AveragePooling2D(2, strides=1, padding="same", name="pool2"),
+        layers.Dropout(0.3, name="drop"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(10, activation="softmax", name="probs"),
+    ], name="cnn")
+
+
+def residual():
+    x = keras.Input((8, 8, 4), name="x")
+    y = layers.Conv2D(4, 3, padding="same", name="c1")(x)
+    y = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name="bn")(y)
+    y = layers.Activation("gelu", name="act")(y)
+    y = layers.Conv2D(4, 3, padding="same", dilation_rate=2, groups=2, activation="silu", name="c2")(y)
+    s = layers.Add(name="add")([x, y])
+    d = layers.Subtract(name="sub")([x, y])
+    m = layers.Multiply(name="mul")([s, d])
+    a = layers.Average(name="avg")([s, m])
+    mx = layers.Maximum(name="max")([a, d])
+    z = layers.Concatenate(name="cat")([layers.LeakyReLU(name="leaky")(s), layers.ELU(alpha=0.5, name="elu")(mx)])
+    g1 = layers.GlobalAveragePooling2D(name="gap")(z)
+    g2 = layers.GlobalMaxPooling2D(keepdims=True, name="gmp")(z)
+    g2 = layers.Flatten(name="flat")(g2)
+    h = layers.Concatenate(axis=1, name="both")([g1, g2])
+    h = layers.Dense(6, activation="leaky_relu", name="hidden")(h)
+    h = layers.ReLU(negative_slope=0.1, name="sloped")(h)
+    return keras.Model(x, [layers.Softmax(name="probs")(h), layers.Identity(name="features")(g1)], name="residual")
+
+
+def text():
+    ids = keras.Input((9,), dtype="int32", name="ids")
+    e = layers.Embedding(20, 8, name="embed")(ids)
+    b = layers.Bidirectional(layers.LSTM(6, return_sequences=True), name="bilstm")(e)
+    g = layers.GRU(5, reset_after=False, name="gru")(b)
+    return keras.Model(ids, layers.Dense(3, activation="sigmoid", name="out")(g), name="text")
+
+
+def recurrent():
+    x = keras.Input((None, 4), name="seq")  # symbolic length
+    y = layers.SimpleRNN(5, return_sequences=True, name="rnn1")(x)
+    y = layers.Conv1D(6, 3, padding="causal", activation="tanh", name="conv")(y)
+    y = layers.ZeroPadding1D((2, 1), name="pad")(y)
+    y = layers.Conv1D(5, 3, strides=2, name="strided")(y)
+    y = layers.MaxPooling1D(2, name="pool")(y)  # torch needs a known length for strided "same"
+    y = layers.Bidirectional(layers.GRU(4), name="bigru")(y)
+    z = layers.SimpleRNN(3, activation="relu", name="rnn2")(x)
+    w = layers.GlobalAveragePooling1D(name="gap")(layers.AveragePooling1D(2, name="avg")(x))
+    v = layers.GlobalMaxPooling1D(name="gmp")(x)
+    return keras.Model(x, layers.Concatenate(name="cat")([y, z, w, v]), name="recurrent")
+
+
+def norms():
+    x = keras.Input((5, 6, 3), name="img")
+    y = layers.LayerNormalization(name="ln_c")(x)
+    y = layers.LayerNormalization(axis=[1, 2, 3], epsilon=1e-5, name="ln_hwc")(y)
+    y = layers.LayerNormalization(axis=[-1, 1], center=False, name="ln_hc")(y)
+    y = layers.BatchNormalization(axis=2, scale=False, name="bn_w")(y)
+    y = layers.ZeroPadding2D(1, name="pad")(y)
+    y = layers.Conv2D(4, 3, use_bias=False, activation="hard_silu", name="conv")(y)
+    return keras.Model(x, layers.Flatten(name="flat")(y), name="norms")
+
+
+def permutes():
+    x = keras.Input((6, 4), name="seq")
+    y = layers.Permute((2, 1), name="swap")(x)         # (4, 6): Keras now reads 6 as the features
+    y = layers.Dense(5, name="dense")(y)               # acts on the old time axis
+    y = layers.Reshape((5, 4), name="reshape")(y)
+    y = layers.LSTM(3, name="lstm")(y)
+    img = keras.Input((4, 5, 3), name="img")
+    p = layers.Permute((3, 1, 2), name="chw")(img)      # (3, 4, 5): Keras convolves over 3x4 with 5 channels
+    p = layers.Conv2D(2, 2, name="conv")(p)
+    p = layers.Reshape((-1,), name="flat")(p)
+    return keras.Model([x, img], [y, p, layers.Permute((2, 1), name="swap_out")(x)], name="permutes")
+
+
+def activations():
+    x = keras.Input((5,), name="x")
+    y = layers.Dense(6, activation="elu", name="d1")(x)
+    for name in ("selu", "softplus", "hard_sigmoid", "sigmoid", "tanh", "relu", "linear"):
+        y = layers.Activation(name, name=f"act_{name}")(y)
+    y = layers.Dense(4, activation="swish", name="d2")(y)
+    return keras.Model(x, layers.Activation("log_softmax", name="log_probs")(y), name="activations")
+
+
+def nested():
+    """A Sequential inside a functional model: its layers are inlined."""
+    trunk = keras.Sequential([keras.Input((7, 3)), layers.Conv1D(4, 3, activation="relu", name="conv"),
+                              layers.GlobalMaxPooling1D(name="pool")], name="trunk")
+    x = keras.Input((7, 3), name="x")
+    h = trunk(x, training=False)
+    return keras.Model(x, layers.Dense(2, name="head")(h), name="nested")
+
+
+MODELS = {"cnn": cnn, "residual": residual, "text": text, "recurrent": recurrent, "norms": norms,
+          "permutes": permutes, "activations": activations, "nested": nested}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_import_matches_keras(name):
+    check_import(randomize(MODELS[name](), seed=len(name)))
+
+
+def test_names_weights_and_layouts_carry_over():
+    km = randomize(cnn())
+    model = from_keras(km)
+    assert model.name == "cnn"
+    assert [n.name for n in model.layers] == [l.name for l in km.layers if l.name != "pad"]
+    assert model.inputs[0].layout == "NHWC" and model.inputs[0].name == "image"
+    assert model.node("conv2").layer.padding == ((1, 0), (2, 1))  # the ZeroPadding2D, folded
+    np.testing.assert_array_equal(model.weights["bn1/moving_variance"], km.get_layer("bn1").moving_variance.numpy())
+    text_model = from_keras(text())
+    assert text_model.inputs[0].layout == "NT" and text_model.inputs[0].dtype == "int32"
+    assert text_model.node("bilstm").layer.layer.kind == "LSTM"
+
+
+def test_sequential_built_without_input():
+    km = keras.Sequential([layers.Dense(4, activation="tanh"), layers.Dense(2)], name="built")
+    km.build((None, 3))
+    model = check_import(randomize(km))
+    assert [n.name for n in model.layers] == [l.name for l in km.layers]
+
+
+def test_every_table_entry_is_exercised():
+    def all_layers(km):
+        for layer in km.layers:
+            yield from all_layers(layer) if isinstance(layer, keras.Model) else [layer]
+
+    used = {type(l) for build in MODELS.values() for l in all_layers(build())}
+    missing = sorted(cls.__name__ for cls in KERAS_TABLE if cls not in used)
+    assert not missing, f"no import test uses {missing}"
+
+
+# -- refusals ------------------------------------------------------------------------
+
+def problems(km):
+    with pytest.raises(ir.UnsupportedError) as info:
+        from_keras(km)
+    return info.value, {p.name: p.reason for p in info.value.problems}
+
+
+def test_lambda_and_unsupported_layers_are_all_listed():
+    x = keras.Input((6, 4), name="x")
+    y = layers.Lambda(lambda t: t * 2, name="double")(x)
+    y = layers.Dense(4, name="dense")(y)
+    y = layers.Conv1DTranspose(4, 3, name="deconv")(y)
+    y = layers.Flatten(name="flat")(y)
+    y = layers.RepeatVector(2, name="repeat")(y)
+    z = keras.ops.add(y, y)
+    err, found = problems(keras.Model(x, z, name="bad"))
+    assert set(found) == {"double", "deconv", "repeat", "add"}
+    assert "never runs code from a model" in found["double"]
+    assert "Conv1DTranspose" in found["deconv"] and "RepeatVector" in found["repeat"]
+    assert "keras.ops" in found["add"]
+    for name in found:
+        assert repr(name) in str(err)
+    assert "keras.layers.Lambda" in str(err)
+
+
+def test_conv3d_is_refused():
+    x = keras.Input((4, 4, 4, 2))
+    _, found = problems(keras.Sequential([x, layers.Conv3D(2, 2, name="c3"), layers.Flatten(), layers.Dense(2)]))
+    assert list(found) == ["c3"]
+
+
+def test_unsupported_options_are_all_listed():
+    ids = keras.Input((5,), dtype="int32", name="ids")
+    e = layers.Embedding(10, 4, mask_zero=True, name="embed")(ids)
+    r = layers.LSTM(3, go_backwards=True, return_sequences=True, name="backwards")(e)
+    r = layers.GRU(3, activation="relu", name="relu_gru")(r)
+    r = layers.Dense(3, activation="relu6", name="relu6")(r)
+    r = layers.ReLU(max_value=6.0, name="capped")(r)
+    r = layers.Dropout(0.5, name="always_on")(r, training=True)
+    img = keras.Input((6, 6, 4), name="img")
+    c = layers.Conv2D(2, 3, data_format="channels_first", name="cf")(img)
+    c = layers.ZeroPadding2D(1, name="lonely_pad")(layers.Flatten(name="f")(c)[:, None, None, :])
+    shared = layers.Dense(2, name="shared")
+    out = [shared(r), shared(layers.Dense(3, name="d3")(layers.Flatten(name="f2")(c)))]
+    _, found = problems(keras.Model([ids, img], out, name="options"))
+    for name in ("embed", "backwards", "relu_gru", "relu6", "capped", "always_on", "cf", "lonely_pad", "shared"):
+        assert name in found, f"{name} not reported: {found}"
+    assert "mask_zero" in found["embed"] and "go_backwards" in found["backwards"]
+    assert "training=True" in found["always_on"] and "shared" in found["shared"]
+
+
+def test_custom_layer_and_subclassed_model_are_refused():
+    class Scale(layers.Layer):
+        def call(self, x):
+            return x * 3.0
+
+    x = keras.Input((3,))
+    _, found = problems(keras.Model(x, Scale(name="scale")(layers.Dense(3)(x))))
+    assert "never runs code from a model" in found["scale"]
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    net = Net()
+    net(np.zeros((1, 3), np.float32))
+    with pytest.raises(ir.UnsupportedError, match="subclassed"):
+        from_keras(net)
