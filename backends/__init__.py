@@ -1,4 +1,4 @@
-"""Compilers from the IR to live Keras and PyTorch models, and source emitters.
+"""Compilers from the IR to live Keras and PyTorch models, source emitters, and importers.
 
 Frameworks are imported on first use, so ``import backends`` is cheap and a
 torch-only user never loads TensorFlow.
@@ -33,4 +33,20 @@ def to_torch(model, *, native_io: bool = False, expose: bool = False):
     return compile_torch(model, native_io=native_io, expose=expose)
 
 
-__all__ = ["to_keras", "to_torch", "emit"]
+def from_keras(keras_model, *, name: str | None = None):
+    """Import a Keras 3 functional or Sequential model, weights included, into an ``ir.Model``.
+
+    The model is read, never called; anything the IR cannot represent is listed
+    in one ``ir.UnsupportedError``. See :func:`backends.importers.keras.from_keras`.
+
+    >>> import keras
+    >>> km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="head")])
+    >>> from_keras(km).count_params()
+    10
+    """
+    from .importers import from_keras as import_keras
+
+    return import_keras(keras_model, name=name)
+
+
+__all__ = ["to_keras", "to_torch", "emit", "from_keras"]

@@ -16,7 +16,7 @@ from keras import layers  # noqa: E402
 
 import ir  # noqa: E402
 from backends import to_keras, to_torch  # noqa: E402
-from backends.importers import from_keras  # noqa: E402
+from backends import from_keras  # noqa: E402
 from backends.importers.keras_layers import KERAS_TABLE  # noqa: E402
 from exporters import verify  # noqa: E402
 
@@ -217,6 +217,15 @@ def test_every_table_entry_is_exercised():
     used = {type(l) for build in MODELS.values() for l in all_layers(build())}
     missing = sorted(cls.__name__ for cls in KERAS_TABLE if cls not in used)
     assert not missing, f"no import test uses {missing}"
+
+
+def test_importer_produces_every_ir_layer():
+    """The IR follows Keras, so every IR layer kind has a Keras layer it is imported from."""
+    from ir.layers import LAYERS
+
+    produced = {node.layer.kind for build in MODELS.values() for node in from_keras(build()).layers}
+    missing = sorted(set(LAYERS) - produced)
+    assert not missing, f"no Keras import test produces {missing}"
 
 
 # -- refusals ------------------------------------------------------------------------
