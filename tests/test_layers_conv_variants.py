@@ -150,6 +150,8 @@ def test_weights_follow_keras_names_and_layouts():
     specs = ir.Model(x, L.SeparableConv2D(5, 3, depth_multiplier=2, name="sep")(x)).weight_specs()
     assert {k: s.shape for k, s in specs.items()} == {
         "sep/depthwise_kernel": (3, 3, 3, 2), "sep/pointwise_kernel": (1, 1, 6, 5), "sep/bias": (5,)}
+    specs = ir.Model(x, L.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(x)).weight_specs()
+    assert {k: s.shape for k, s in specs.items()} == {"dw/kernel": (3, 3, 3, 2), "dw/bias": (6,)}  # Keras 3's name
     specs = ir.Model(x, L.Conv2DTranspose(4, (2, 3), name="up")(x)).weight_specs()
     assert {k: s.shape for k, s in specs.items()} == {"up/kernel": (2, 3, 4, 3), "up/bias": (4,)}
 

@@ -112,6 +112,33 @@ def conv(ir_class) -> Callable:
     return convert
 
 
+def depthwise_conv(ir_class) -> Callable:
+    def convert(layer, inputs) -> Converted:
+        cfg = _config(layer, data_format="channels_last")
+        return ir_class(cfg["kernel_size"], strides=cfg["strides"], padding=cfg["padding"],
+                        depth_multiplier=cfg["depth_multiplier"], dilation_rate=cfg["dilation_rate"],
+                        activation=activation(layer.activation), use_bias=cfg["use_bias"]), weights_of(layer)
+    return convert
+
+
+def separable_conv(ir_class) -> Callable:
+    def convert(layer, inputs) -> Converted:
+        cfg = _config(layer, data_format="channels_last")
+        return ir_class(cfg["filters"], cfg["kernel_size"], strides=cfg["strides"], padding=cfg["padding"],
+                        dilation_rate=cfg["dilation_rate"], depth_multiplier=cfg["depth_multiplier"],
+                        activation=activation(layer.activation), use_bias=cfg["use_bias"]), weights_of(layer)
+    return convert
+
+
+def conv_transpose(ir_class) -> Callable:
+    def convert(layer, inputs) -> Converted:
+        cfg = _config(layer, data_format="channels_last")
+        return ir_class(cfg["filters"], cfg["kernel_size"], strides=cfg["strides"], padding=cfg["padding"],
+                        output_padding=cfg["output_padding"], dilation_rate=cfg["dilation_rate"],
+                        activation=activation(layer.activation), use_bias=cfg["use_bias"]), weights_of(layer)
+    return convert
+
+
 def pool(ir_class) -> Callable:
     def convert(layer, inputs) -> Converted:
         cfg = _config(layer, data_format="channels_last")
@@ -264,7 +291,10 @@ def concatenate(layer, inputs: Sequence[Tensor]) -> Converted:
 #: Keras layer class -> converter; keyed by the exact class (a subclass may override ``call``).
 KERAS_TABLE: dict[type, Callable] = {
     K.Dense: dense,
-    K.Conv1D: conv(L.Conv1D), K.Conv2D: conv(L.Conv2D),
+    K.Conv1D: conv(L.Conv1D), K.Conv2D: conv(L.Conv2D), K.Conv3D: conv(L.Conv3D),
+    K.DepthwiseConv1D: depthwise_conv(L.DepthwiseConv1D), K.DepthwiseConv2D: depthwise_conv(L.DepthwiseConv2D),
+    K.SeparableConv1D: separable_conv(L.SeparableConv1D), K.SeparableConv2D: separable_conv(L.SeparableConv2D),
+    K.Conv1DTranspose: conv_transpose(L.Conv1DTranspose), K.Conv2DTranspose: conv_transpose(L.Conv2DTranspose),
     K.MaxPooling1D: pool(L.MaxPool1D), K.MaxPooling2D: pool(L.MaxPool2D),
     K.AveragePooling1D: pool(L.AvgPool1D), K.AveragePooling2D: pool(L.AvgPool2D),
     K.GlobalAveragePooling1D: global_pool(L.GlobalAvgPool1D), K.GlobalAveragePooling2D: global_pool(L.GlobalAvgPool2D),

@@ -47,7 +47,7 @@ def lower_depthwise(ctx, node, inputs):
     if layer.depth_multiplier != 1:
         kwargs["depth_multiplier"] = layer.depth_multiplier
     ctor = call(f"layers.DepthwiseConv{layer.rank}D", layer.kernel_size, **kwargs, **tail_kwargs(layer))
-    weights = weight_list(node, ctx.weights(node), ("depthwise_kernel", "bias"))
+    weights = weight_list(node, ctx.weights(node), ("kernel", "bias"))
     return ctx.layer(node.name, ctor, x.var, node.spec, x.phys, weights)
 
 

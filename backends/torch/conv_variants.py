@@ -46,7 +46,7 @@ def depthwise_weight(kernel):
     return flat.transpose(nd, *range(nd))[:, None]
 
 
-def depthwise(ctx, node, x, *, bias: bool, base: str):
+def depthwise(ctx, node, x, *, kernel: str, bias: bool, base: str):
     """Emit the (padded) depthwise conv of ``x``; returns (module call expression, output channels)."""
     layer = node.layer
     nd = layer.rank
@@ -56,7 +56,7 @@ def depthwise(ctx, node, x, *, bias: bool, base: str):
     out = c * layer.depth_multiplier
     kwargs = {"kernel_size": layer.kernel_size, **window_kwargs(layer, sym), "groups": c}
     w = ctx.weights(node)
-    params = {"weight": depthwise_weight(w["depthwise_kernel"])}
+    params = {"weight": depthwise_weight(w[kernel])}
     if bias:
         params["bias"] = w["bias"]
     else:
@@ -68,7 +68,7 @@ def depthwise(ctx, node, x, *, bias: bool, base: str):
 def lower_depthwise(ctx, node, inputs):
     layer = node.layer
     x = channels_first(ctx, inputs[0])
-    expr, _ = depthwise(ctx, node, x, bias=layer.use_bias, base=node.name)
+    expr, _ = depthwise(ctx, node, x, kernel="kernel", bias=layer.use_bias, base=node.name)
     return ctx.let(node.name, fused(layer.activation, expr, x), node.spec, x.phys)
 
 
@@ -76,7 +76,8 @@ def lower_separable(ctx, node, inputs):
     layer = node.layer
     nd = layer.rank
     x = channels_first(ctx, inputs[0])
-    expr, mid = depthwise(ctx, node, x, bias=False, base=f"{node.name}_depthwise")
+    expr, mid = depthwise(ctx, node, x, kernel="depthwise_kernel", bias=False,
+                          base=f"{node.name}_depthwise")
     c_at = node.spec.layout.index("C")
     mid_spec = TensorSpec(node.spec.shape[:c_at] + (mid,) + node.spec.shape[c_at + 1:], node.spec.layout, node.spec.dtype)
     h = ctx.let(f"{node.name}_depthwise", expr, mid_spec, x.phys)

@@ -5,8 +5,9 @@ by letter, TensorFlow's 'same' rule, explicit per-side pads) and keep Keras's
 weight names and layouts:
 
 =====================  ==============================================================
-DepthwiseConv1D/2D     ``depthwise_kernel (k..., C, M)``, ``bias (C*M)``; output
-                       channel ``c*M + m`` is input channel ``c`` times multiplier ``m``
+DepthwiseConv1D/2D     ``kernel (k..., C, M)`` (Keras 3's name; Keras 2 called it
+                       ``depthwise_kernel``), ``bias (C*M)``; output channel
+                       ``c*M + m`` is input channel ``c`` times multiplier ``m``
 SeparableConv1D/2D     ``depthwise_kernel (k..., C, M)``, ``pointwise_kernel
                        (1..., C*M, filters)``, ``bias (filters)``: one bias, after
                        the pointwise step
@@ -99,7 +100,7 @@ class _DepthwiseConv(Layer):
 
     def weights(self, inputs):
         c = inputs[0].dim("C")
-        w = {"depthwise_kernel": WeightSpec((*self.kernel_size, c, self.depth_multiplier), "glorot_uniform")}
+        w = {"kernel": WeightSpec((*self.kernel_size, c, self.depth_multiplier), "glorot_uniform")}
         if self.use_bias:
             w["bias"] = WeightSpec((c * self.depth_multiplier,), "zeros")
         return w
