@@ -112,30 +112,15 @@ def conv(ir_class) -> Callable:
     return convert
 
 
-def depthwise_conv(ir_class) -> Callable:
+_WINDOW = ("kernel_size", "strides", "padding", "dilation_rate", "use_bias")
+
+
+def same_names(ir_class, *fields) -> Callable:
+    """Converter for a windowed layer whose IR arguments are Keras config keys of the same names."""
     def convert(layer, inputs) -> Converted:
         cfg = _config(layer, data_format="channels_last")
-        return ir_class(cfg["kernel_size"], strides=cfg["strides"], padding=cfg["padding"],
-                        depth_multiplier=cfg["depth_multiplier"], dilation_rate=cfg["dilation_rate"],
-                        activation=activation(layer.activation), use_bias=cfg["use_bias"]), weights_of(layer)
-    return convert
-
-
-def separable_conv(ir_class) -> Callable:
-    def convert(layer, inputs) -> Converted:
-        cfg = _config(layer, data_format="channels_last")
-        return ir_class(cfg["filters"], cfg["kernel_size"], strides=cfg["strides"], padding=cfg["padding"],
-                        dilation_rate=cfg["dilation_rate"], depth_multiplier=cfg["depth_multiplier"],
-                        activation=activation(layer.activation), use_bias=cfg["use_bias"]), weights_of(layer)
-    return convert
-
-
-def conv_transpose(ir_class) -> Callable:
-    def convert(layer, inputs) -> Converted:
-        cfg = _config(layer, data_format="channels_last")
-        return ir_class(cfg["filters"], cfg["kernel_size"], strides=cfg["strides"], padding=cfg["padding"],
-                        output_padding=cfg["output_padding"], dilation_rate=cfg["dilation_rate"],
-                        activation=activation(layer.activation), use_bias=cfg["use_bias"]), weights_of(layer)
+        args = {f: cfg[f] for f in fields}
+        return ir_class(**args, activation=activation(layer.activation)), weights_of(layer)
     return convert
 
 
@@ -292,9 +277,12 @@ def concatenate(layer, inputs: Sequence[Tensor]) -> Converted:
 KERAS_TABLE: dict[type, Callable] = {
     K.Dense: dense,
     K.Conv1D: conv(L.Conv1D), K.Conv2D: conv(L.Conv2D), K.Conv3D: conv(L.Conv3D),
-    K.DepthwiseConv1D: depthwise_conv(L.DepthwiseConv1D), K.DepthwiseConv2D: depthwise_conv(L.DepthwiseConv2D),
-    K.SeparableConv1D: separable_conv(L.SeparableConv1D), K.SeparableConv2D: separable_conv(L.SeparableConv2D),
-    K.Conv1DTranspose: conv_transpose(L.Conv1DTranspose), K.Conv2DTranspose: conv_transpose(L.Conv2DTranspose),
+    K.DepthwiseConv1D: same_names(L.DepthwiseConv1D, *_WINDOW, "depth_multiplier"),
+    K.DepthwiseConv2D: same_names(L.DepthwiseConv2D, *_WINDOW, "depth_multiplier"),
+    K.SeparableConv1D: same_names(L.SeparableConv1D, "filters", *_WINDOW, "depth_multiplier"),
+    K.SeparableConv2D: same_names(L.SeparableConv2D, "filters", *_WINDOW, "depth_multiplier"),
+    K.Conv1DTranspose: same_names(L.Conv1DTranspose, "filters", *_WINDOW, "output_padding"),
+    K.Conv2DTranspose: same_names(L.Conv2DTranspose, "filters", *_WINDOW, "output_padding"),
     K.MaxPooling1D: pool(L.MaxPool1D), K.MaxPooling2D: pool(L.MaxPool2D),
     K.AveragePooling1D: pool(L.AvgPool1D), K.AveragePooling2D: pool(L.AvgPool2D),
     K.GlobalAveragePooling1D: global_pool(L.GlobalAvgPool1D), K.GlobalAveragePooling2D: global_pool(L.GlobalAvgPool2D),
