@@ -5,6 +5,14 @@ tf2onnx has no converter for ``Erfc`` (ONNX has no such op), so any Keras model
 with an exact gelu failed to export. ONNX does have ``Erf``:
 ``erfc(x) = 1 - erf(x)``. This matches what torch computes for the exact gelu,
 ``0.5 * x * (1 + erf(x / sqrt(2)))``, to float rounding.
+
+tf2onnx turns TensorFlow's transposed convolution into an ONNX
+``ConvTranspose`` whose ``pads`` crop the full result down to the requested
+output size. When the output is *longer* than the full result (a kernel
+smaller than the stride, or ``output_padding`` with 'valid'), those pads come
+out negative, which ONNX forbids. TensorFlow keeps the full result from its
+start and extends it at the end (bias only there): ONNX's ``output_padding``
+says exactly that, so the wrapper below moves any negative pad there.
 """
 from __future__ import annotations
 
@@ -31,4 +39,35 @@ def register() -> None:
             ctx.insert_new_node_on_output("Sub", node.output[0], inputs=[one.output[0], node.output[0]],
                                           name=utils.make_name(node.name))
 
+    from tf2onnx.onnx_opset.nn import ConvTranspose
+
+    @tf_op(["Conv2DBackpropInput", "Conv3DBackpropInputV2"])
+    class ConvTransposeNonNegativePads:  # noqa: F841 - registered by the decorator
+        @classmethod
+        def version_1(cls, ctx, node, **kwargs):
+            ConvTranspose.version_1(ctx, node, **kwargs)
+            _negative_pads_to_output_padding(node)
+
+        @classmethod
+        def version_11(cls, ctx, node, **kwargs):
+            ConvTranspose.version_11(ctx, node, **kwargs)
+            _negative_pads_to_output_padding(node)
+
     _registered = True
+
+
+def _negative_pads_to_output_padding(node) -> None:
+    """pads (b0.., e0..) with a negative total t on an axis -> pads 0, 0 and output_padding -t there."""
+    if "pads" not in node.attr:
+        return
+    pads = list(node.get_attr("pads").ints)
+    nd = len(pads) // 2
+    if all(p >= 0 for p in pads):
+        return
+    extra = [0] * nd
+    for i in range(nd):
+        total = pads[i] + pads[i + nd]
+        if total < 0:  # TF's output starts at the full result's start and runs past its end
+            pads[i], pads[i + nd], extra[i] = 0, 0, -total
+    node.set_attr("pads", pads)
+    node.set_attr("output_padding", extra)

@@ -112,6 +112,18 @@ def conv(ir_class) -> Callable:
     return convert
 
 
+_WINDOW = ("kernel_size", "strides", "padding", "dilation_rate", "use_bias")
+
+
+def same_names(ir_class, *fields) -> Callable:
+    """Converter for a windowed layer whose IR arguments are Keras config keys of the same names."""
+    def convert(layer, inputs) -> Converted:
+        cfg = _config(layer, data_format="channels_last")
+        args = {f: cfg[f] for f in fields}
+        return ir_class(**args, activation=activation(layer.activation)), weights_of(layer)
+    return convert
+
+
 def pool(ir_class) -> Callable:
     def convert(layer, inputs) -> Converted:
         cfg = _config(layer, data_format="channels_last")
@@ -264,7 +276,13 @@ def concatenate(layer, inputs: Sequence[Tensor]) -> Converted:
 #: Keras layer class -> converter; keyed by the exact class (a subclass may override ``call``).
 KERAS_TABLE: dict[type, Callable] = {
     K.Dense: dense,
-    K.Conv1D: conv(L.Conv1D), K.Conv2D: conv(L.Conv2D),
+    K.Conv1D: conv(L.Conv1D), K.Conv2D: conv(L.Conv2D), K.Conv3D: conv(L.Conv3D),
+    K.DepthwiseConv1D: same_names(L.DepthwiseConv1D, *_WINDOW, "depth_multiplier"),
+    K.DepthwiseConv2D: same_names(L.DepthwiseConv2D, *_WINDOW, "depth_multiplier"),
+    K.SeparableConv1D: same_names(L.SeparableConv1D, "filters", *_WINDOW, "depth_multiplier"),
+    K.SeparableConv2D: same_names(L.SeparableConv2D, "filters", *_WINDOW, "depth_multiplier"),
+    K.Conv1DTranspose: same_names(L.Conv1DTranspose, "filters", *_WINDOW, "output_padding"),
+    K.Conv2DTranspose: same_names(L.Conv2DTranspose, "filters", *_WINDOW, "output_padding"),
     K.MaxPooling1D: pool(L.MaxPool1D), K.MaxPooling2D: pool(L.MaxPool2D),
     K.AveragePooling1D: pool(L.AvgPool1D), K.AveragePooling2D: pool(L.AvgPool2D),
     K.GlobalAveragePooling1D: global_pool(L.GlobalAvgPool1D), K.GlobalAveragePooling2D: global_pool(L.GlobalAvgPool2D),

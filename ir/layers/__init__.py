@@ -1,7 +1,9 @@
 """All IR layer kinds. ``from ir import layers as L; L.Conv2D(32, 3)``."""
 from .activation import ACTIVATIONS, Activation
 from .base import LAYERS, Layer, WeightSpec, register
-from .conv import Conv1D, Conv2D
+from .conv import Conv1D, Conv2D, Conv3D
+from .conv_variants import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+                            SeparableConv2D)
 from .core import Dense, Dropout, Flatten, Identity, Permute, Reshape
 from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract
 from .norm import BatchNorm, LayerNorm

@@ -1,7 +1,8 @@
-"""Convolutions (Conv1D, Conv2D) and the padding arithmetic they share with pooling.
+"""Convolutions (Conv1D, Conv2D, Conv3D) and the padding arithmetic they share with pooling.
 
 Spatial axes are the input's non-batch, non-channel axes in declared order:
-``HW`` for ``NHWC`` and ``NCHW`` alike, ``W`` (or ``T``) for 1-D inputs.
+``HW`` for ``NHWC`` and ``NCHW`` alike, ``W`` (or ``T``) for 1-D inputs,
+``DHW`` for ``NDHWC`` and ``NCDHW``.
 
 Padding is ``"valid"``, ``"same"`` (TensorFlow's rule: output ``ceil(n/s)``,
 total pad ``max((out-1)*s + (k-1)*d + 1 - n, 0)``, the odd element *after*
@@ -88,8 +89,9 @@ def window_out(n: int | None, k: int, s: int, d: int, pads) -> int | None:
 def spatial_of(layer: Layer, spec: TensorSpec, nd: int) -> str:
     """The ``nd`` spatial axis letters of ``spec`` (checking the layout fits)."""
     if "C" not in spec.layout or spec.rank != nd + 2:
-        raise LayoutError(f"expects a rank-{nd + 2} input with a channel axis C (e.g. "
-                          f"{'NWC' if nd == 1 else 'NHWC'}), got layout {spec.layout!r}", layer=layer.label)
+        example = {1: "NWC", 2: "NHWC", 3: "NDHWC"}.get(nd, "NHWC")
+        raise LayoutError(f"expects a rank-{nd + 2} input with a channel axis C (e.g. {example}), "
+                          f"got layout {spec.layout!r}", layer=layer.label)
     return "".join(a for a in spec.layout if a not in "NC")
 
 
@@ -178,3 +180,17 @@ class Conv2D(_Conv):
     """
 
     rank = 2
+
+
+@register
+@dataclass(frozen=True)
+class Conv3D(_Conv):
+    """3-D convolution over ``D``, ``H`` and ``W`` (``NDHWC`` or ``NCDHW``).
+
+    Kernel ``(kd, kh, kw, in/groups, filters)`` as in Keras.
+
+    >>> Conv3D(4, (1, 3, 3), padding="same").kernel_size
+    (1, 3, 3)
+    """
+
+    rank = 3
