@@ -41,6 +41,7 @@ SPATIAL1D = {
     "pad-int": (L.ZeroPadding1D(2), 15), "pad-pair": (L.ZeroPadding1D((0, 3)), 14),
     "crop-default": (L.Cropping1D(), 9), "crop-pair": (L.Cropping1D((3, 0)), 8),
     "up-2": (L.UpSampling1D(), 22), "up-3": (L.UpSampling1D(3), 33),
+    "up-41": (L.UpSampling1D(41), 451),  # torch's legacy 'nearest' misreads this factor (float 1/41 rounds down)
 }
 
 
@@ -58,8 +59,10 @@ def test_spatial1d_sequence(layer, layout):
     check_layer(layer, sequence(layout))
 
 
-def test_cropping_symbolic_length():
-    check_layer(L.Cropping1D((1, 2)), sequence("NTC", steps=None), expect_shape=(None, None, 4))
+@pytest.mark.parametrize("layer", [L.ZeroPadding1D((1, 2)), L.Cropping1D((1, 2)), L.UpSampling1D(3)],
+                         ids=["pad", "crop", "up"])
+def test_spatial1d_symbolic_length(layer):
+    check_layer(layer, sequence("NTC", steps=None), expect_shape=(None, None, 4))
 
 
 RELU = {
@@ -114,3 +117,37 @@ def test_preprocessing_after_flatten():
 
     report = verify(ir.Model(x, y, name="flat_pre"), paths=WITHOUT_ONNX_KERAS)
     assert report.ok, report.table()
+
+
+def _image():
+    import ir
+
+    return ir.Input((9, 10, 3), name="x")
+
+
+@pytest.mark.parametrize("make,error,message", [
+    (lambda: L.ZeroPadding2D(-1), "ConfigError", "ZeroPadding2D: padding must be >= 0, got -1"),
+    (lambda: L.ZeroPadding2D((1, 2, 3)), "ConfigError", "padding must be an int, 2 int(s) or 2 (before, after)"),
+    (lambda: L.Cropping1D("1"), "ConfigError", "Cropping1D: cropping must be an int"),
+    (lambda: L.Cropping2D(((1, 2), (3, 4)))(L.ZeroPadding1D()(_image())), "LayoutError", "expects a rank-3"),
+    (lambda: L.Cropping2D(((5, 4), (0, 0)))(_image()), "ShapeError", "Cropping2D: cropping 5 + 4 leaves nothing"),
+    (lambda: L.UpSampling2D(0), "ConfigError", "UpSampling2D: size must be >= 1, got 0"),
+    (lambda: L.UpSampling2D(2, interpolation="bicubic"), "ConfigError", "interpolation must be one of 'nearest'"),
+    (lambda: L.ReLU(max_value=-1), "ConfigError", "ReLU: max_value must be >= 0.0"),
+    (lambda: L.ReLU(negative_slope=-0.1), "ConfigError", "negative_slope must be >= 0.0"),
+    (lambda: L.ReLU(threshold=float("nan")), "ConfigError", "threshold must be a finite number"),
+    (lambda: L.Rescaling([]), "ConfigError", "Rescaling: scale must be a number or a non-empty list"),
+    (lambda: L.Rescaling([1.0, 2.0])(_image()), "ShapeError", "scale has 2 entries but axis 'C' has size 3"),
+    (lambda: L.Normalization(mean=[1.0, 2.0], variance=[1.0, -2.0]), "ConfigError", "variance must be >= 0.0"),
+    (lambda: L.Normalization(mean=[1.0, 2.0], variance=1.0, axis=None), "ConfigError", "axis=None takes one number"),
+    (lambda: L.Normalization(mean=[1.0, 2.0], variance=1.0)(_image()), "ShapeError", "mean has 2 entries"),
+    (lambda: L.Normalization(axis="T")(_image()), "LayoutError", "axis 'T' is not in layout 'NHWC'"),
+    (lambda: L.GroupNorm(0), "ConfigError", "GroupNorm: groups must be >= 1"),
+    (lambda: L.GroupNorm(2)(_image()), "ShapeError", "GroupNorm: 2 groups do not divide axis 'C' of size 3"),
+])
+def test_bad_arguments(make, error, message):
+    import ir
+
+    with pytest.raises(getattr(ir, error)) as info:
+        make()
+    assert message in str(info.value)

@@ -29,8 +29,9 @@ def lower_normalization(ctx, node, inputs):
     (x,) = inputs
     layer: Normalization = node.layer
     axis = layer.stats_axis(node.spec)
-    kwargs = {"axis": None if axis is None else x.pos(node.spec.layout[axis]),
-              "mean": _listed(layer.mean), "variance": _listed(layer.variance)}
+    pos = None if axis is None else x.pos(node.spec.layout[axis])
+    kwargs = {} if pos == len(x.phys) - 1 else {"axis": pos}  # Keras's default axis is -1, the last
+    kwargs.update(mean=_listed(layer.mean), variance=_listed(layer.variance))
     if layer.invert:
         kwargs["invert"] = True
     return ctx.layer(node.name, call("layers.Normalization", **kwargs), x.var, node.spec, x.phys)
