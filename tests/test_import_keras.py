@@ -195,8 +195,34 @@ def conv_variants():
     return keras.Model([img, vol, sig], [y, v, s], name="conv_variants")
 
 
-MODELS = {"cnn": cnn, "conv_variants": conv_variants, "residual": residual, "text": text, "recurrent": recurrent, "norms": norms,
-          "permutes": permutes, "activations": activations, "nested": nested}
+def spatial():
+    """Padding (folded and not), cropping, upsampling, ReLU options, rescaling, normalisation, GroupNorm."""
+    x = keras.Input((7, 8, 3), name="img")
+    y = layers.Rescaling(1 / 127.5, offset=-1, name="rescale")(x)
+    y = layers.Normalization(mean=[0.1, -0.2, 0.3], variance=[0.5, 1.5, 2.0], name="normalize")(y)
+    y = layers.ZeroPadding2D(((1, 2), (0, 1)), name="pad")(y)          # not before a conv: a layer of its own
+    y = layers.MaxPooling2D(2, strides=1, name="pool")(y)
+    y = layers.Cropping2D(((1, 0), (2, 1)), name="crop")(y)
+    y = layers.UpSampling2D((2, 3), name="up")(y)
+    y = layers.ZeroPadding2D(1, name="conv_pad")(y)                     # folded into the conv below
+    y = layers.Conv2D(6, 3, name="conv")(y)
+    y = layers.GroupNormalization(3, epsilon=1e-4, name="gn")(y)
+    y = layers.ReLU(max_value=6.0, name="relu6")(y)
+    y = layers.UpSampling2D(2, interpolation="bilinear", name="bilinear")(y)
+    y = layers.Rescaling([0.5, 2.0, 1.0, -1.0, 0.3, 1.5], name="per_channel")(y)
+    y = layers.ReLU(max_value=1.5, negative_slope=0.2, threshold=0.1, name="relu_all")(y)
+    g = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(y)
+    s = keras.Input((9, 4), name="seq")
+    t = layers.ZeroPadding1D((2, 1), name="pad1")(s)
+    t = layers.Cropping1D((1, 3), name="crop1")(t)
+    t = layers.UpSampling1D(3, name="up1")(t)
+    t = layers.GroupNormalization(2, center=False, name="gn1")(t)
+    t = layers.GlobalMaxPooling1D(keepdims=True, name="gmp")(t)
+    return keras.Model([x, s], [g, t], name="spatial")
+
+
+MODELS = {"cnn": cnn, "conv_variants": conv_variants, "residual": residual, "text": text, "recurrent": recurrent,
+          "norms": norms, "permutes": permutes, "activations": activations, "nested": nested, "spatial": spatial}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -283,18 +309,35 @@ def test_unsupported_options_are_all_listed():
     r = layers.LSTM(3, go_backwards=True, return_sequences=True, name="backwards")(e)
     r = layers.GRU(3, activation="relu", name="relu_gru")(r)
     r = layers.Dense(3, activation="relu6", name="relu6")(r)
-    r = layers.ReLU(max_value=6.0, name="capped")(r)
     r = layers.Dropout(0.5, name="always_on")(r, training=True)
     img = keras.Input((6, 6, 4), name="img")
     c = layers.Conv2D(2, 3, data_format="channels_first", name="cf")(img)
-    c = layers.ZeroPadding2D(1, name="lonely_pad")(layers.Flatten(name="f")(c)[:, None, None, :])
+    c = layers.UpSampling2D(2, interpolation="bicubic", name="bicubic")(layers.Flatten(name="f")(c)[:, None, None, :])
     shared = layers.Dense(2, name="shared")
     out = [shared(r), shared(layers.Dense(3, name="d3")(layers.Flatten(name="f2")(c)))]
     _, found = problems(keras.Model([ids, img], out, name="options"))
-    for name in ("embed", "backwards", "relu_gru", "relu6", "capped", "always_on", "cf", "lonely_pad", "shared"):
+    for name in ("embed", "backwards", "relu_gru", "relu6", "always_on", "cf", "bicubic", "shared"):
         assert name in found, f"{name} not reported: {found}"
     assert "mask_zero" in found["embed"] and "go_backwards" in found["backwards"]
     assert "training=True" in found["always_on"] and "shared" in found["shared"]
+    assert "bicubic" in found["bicubic"]
+
+
+def test_adapted_normalization():
+    """An adapted Normalization holds its statistics as Keras weights (mean, variance, count); the IR holds
+    them as configuration, so the imported model counts 2C + 1 parameters fewer and computes the same."""
+    x = keras.Input((5, 3), name="x")
+    norm = layers.Normalization(name="norm")
+    norm.adapt(np.random.RandomState(0).normal(2.0, 3.0, size=(40, 5, 3)).astype(np.float32))
+    km = keras.Model(x, layers.Normalization(axis=None, invert=True, mean=0.5, variance=4.0, name="back")(norm(x)))
+    model = from_keras(km)
+    assert km.count_params() == 2 * 3 + 1 and model.count_params() == 0
+    np.testing.assert_allclose(model.node("norm").layer.mean, norm.adapt_mean.numpy(), rtol=1e-6)
+    xs = example(km, 3)
+    ref = np.asarray(km(xs[0]))
+    np.testing.assert_allclose(np.asarray(to_keras(model)(xs[0])), ref, atol=ATOL, rtol=RTOL)
+    with torch.no_grad():
+        np.testing.assert_allclose(to_torch(model)(torch.from_numpy(xs[0])).numpy(), ref, atol=ATOL, rtol=RTOL)
 
 
 def test_custom_layer_and_subclassed_model_are_refused():

@@ -18,8 +18,10 @@ How the import works, and why:
     layer that breaks this: the IR lets axis letters travel with the data,
     Keras keeps reading axes by position. A relabelling ``Reshape`` (named
     ``<layer>_relabel``, which moves no data) restores Keras's convention.
-  * The IR has no padding layer: a ``ZeroPadding1D/2D`` whose only consumer is
-    a 'valid' convolution becomes that convolution's explicit pads.
+  * A ``ZeroPadding1D/2D`` whose only consumer is a 'valid' convolution
+    becomes that convolution's explicit pads (one layer fewer, and the pad
+    fused into the conv in both frameworks); any other becomes an IR
+    ``ZeroPadding1D/2D``.
 """
 from __future__ import annotations
 
@@ -176,7 +178,7 @@ class _Importer:
         args = [t for t in keras.tree.flatten(node.arguments.args) if isinstance(t, keras.KerasTensor)]
         inputs = [self.tensors.get(key(t)) or stand_in(t) for t in args]
         reasons = self.refusals(node)
-        if type(op) in _FOLDS and not reasons:
+        if type(op) in _FOLDS and not reasons and self.fold(node):
             self.tensors[key(out)] = inputs[0]  # the pads went to the consuming convolution
             return
         converted = None
@@ -219,7 +221,7 @@ class _Importer:
         if cls is K.Lambda:
             return ["a Lambda layer wraps arbitrary Python code, and twinnet never runs code from a model; "
                     "rebuild it from standard Keras layers"]
-        if cls not in KERAS_TABLE and cls not in _FOLDS and not is_graph_model(op):
+        if cls not in KERAS_TABLE and not is_graph_model(op):
             if not isinstance(op, K.Layer):
                 return [f"a keras.ops operation ({op.name}), e.g. keras.ops.* or an operator such as + on Keras "
                         "tensors: twinnet imports standard Keras layers only; use the matching layer"]
@@ -245,12 +247,10 @@ class _Importer:
                                "which the IR does not model")
             else:
                 reasons.append(f"is called with {kwarg}=..., which the IR has no input for")
-        if cls in _FOLDS and not reasons:
-            reasons += self.fold(node)
         return reasons
 
-    def fold(self, node) -> list[str]:
-        """Give a ZeroPadding's pads to the one 'valid' convolution that consumes it, or say why not."""
+    def fold(self, node) -> bool:
+        """Give a ZeroPadding's pads to the one 'valid' convolution that consumes it; False if there is none."""
         op = node.operation
         cfg = op.get_config()
         out_key = key(node.output_tensors[0])
@@ -258,11 +258,10 @@ class _Importer:
         conv = users[0] if len(users) == 1 else None
         if (cfg.get("data_format") != "channels_last" or out_key in self.output_keys or conv is None
                 or type(conv.operation) is not _FOLDS[type(op)] or conv.operation.get_config()["padding"] != "valid"):
-            return ["the IR has no padding layer: a ZeroPadding is imported only when its one consumer is a "
-                    f"{_FOLDS[type(op)].__name__} with padding='valid' (its pads become explicit conv pads)"]
+            return False
         pads = cfg["padding"]
         self.pads[id(conv)] = (tuple(pads),) if type(op) is K.ZeroPadding1D else tuple(tuple(p) for p in pads)
-        return []
+        return True
 
     def check_weights(self, node: ir.Node, weights: dict) -> None:
         specs = node.weight_specs()

@@ -27,6 +27,7 @@ from keras import layers as K
 
 from ir import layers as L
 from ir.errors import UnsupportedError
+from ir.layers.preprocessing import NORMALIZATION_EPSILON
 from ir.tensor import Tensor
 
 Converted = tuple[L.Layer, dict[str, np.ndarray]]
@@ -156,6 +157,61 @@ def layer_norm(layer, inputs) -> Converted:
     return ir_layer, {k: w.reshape(shape) for k, w in weights_of(layer).items()}
 
 
+def group_norm(layer, inputs) -> Converted:
+    cfg = _config(layer)
+    return L.GroupNorm(cfg["groups"], axis=letter(cfg["axis"], inputs[0]), epsilon=cfg["epsilon"], center=cfg["center"],
+                       scale=cfg["scale"]), weights_of(layer)
+
+
+# -- spatial and preprocessing ------------------------------------------------------
+
+def spatial(ir_class, field: str) -> Callable:
+    """ZeroPadding / Cropping: the same argument under the same name."""
+    def convert(layer, inputs) -> Converted:
+        cfg = _config(layer, data_format="channels_last")
+        return ir_class(cfg[field]), {}
+    return convert
+
+
+def upsampling(layer, inputs) -> Converted:
+    cfg = _config(layer)
+    if isinstance(layer, K.UpSampling1D):
+        return L.UpSampling1D(cfg["size"]), {}
+    _config(layer, data_format="channels_last")
+    if cfg["interpolation"] not in ("nearest", "bilinear"):
+        raise UnsupportedError(f"interpolation={cfg['interpolation']!r} is not supported ('nearest' or 'bilinear')")
+    return L.UpSampling2D(tuple(cfg["size"]), interpolation=cfg["interpolation"]), {}
+
+
+def _constants(value, what: str):
+    """A Keras constant (number, list or array) as a number or a flat list; refuse other shapes."""
+    array = np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+    if array.ndim > 1:
+        raise UnsupportedError(f"{what} of shape {array.shape} is not supported (a number or one per entry of one axis)")
+    return array.tolist()
+
+
+def rescaling(layer, inputs) -> Converted:
+    return L.Rescaling(_constants(layer.scale, "scale"), offset=_constants(layer.offset, "offset")), {}
+
+
+def normalization(layer, inputs) -> Converted:
+    cfg = _config(layer)
+    if keras.config.epsilon() != NORMALIZATION_EPSILON:
+        raise UnsupportedError(f"keras.config.epsilon() is {keras.config.epsilon()}; the IR's Normalization uses "
+                               f"Keras's default {NORMALIZATION_EPSILON}")
+    axes = tuple(cfg["axis"])
+    if len(axes) > 1:
+        raise UnsupportedError(f"statistics over several axes {axes} are not supported (one axis, or axis=None)")
+    if layer.input_mean is not None:  # given to the constructor
+        mean, variance = layer.input_mean, layer.input_variance
+    else:  # adapted: Keras holds them as weights; the IR holds them as configuration
+        mean, variance = layer.adapt_mean, layer.adapt_variance
+    axis = letter(axes[0], inputs[0]) if axes else None
+    return L.Normalization(mean=_constants(mean, "mean"), variance=_constants(variance, "variance"), axis=axis,
+                           invert=cfg["invert"]), {}
+
+
 def dropout(layer, inputs) -> Converted:
     return L.Dropout(_config(layer)["rate"]), {}  # noise_shape and seed matter only in training
 
@@ -185,11 +241,8 @@ def activation_layer(layer, inputs) -> Converted:
 
 
 def relu(layer, inputs) -> Converted:
-    cfg = _config(layer, max_value=None, threshold=0.0)
-    slope = cfg["negative_slope"]
-    if slope == 0:
-        return L.Activation("relu"), {}
-    return L.Activation("leaky_relu", negative_slope=slope), {}  # relu with a slope and no cap/threshold
+    cfg = _config(layer)
+    return L.ReLU(max_value=cfg["max_value"], negative_slope=cfg["negative_slope"], threshold=cfg["threshold"]), {}
 
 
 def softmax(layer, inputs) -> Converted:
@@ -287,7 +340,10 @@ KERAS_TABLE: dict[type, Callable] = {
     K.AveragePooling1D: pool(L.AvgPool1D), K.AveragePooling2D: pool(L.AvgPool2D),
     K.GlobalAveragePooling1D: global_pool(L.GlobalAvgPool1D), K.GlobalAveragePooling2D: global_pool(L.GlobalAvgPool2D),
     K.GlobalMaxPooling1D: global_pool(L.GlobalMaxPool1D), K.GlobalMaxPooling2D: global_pool(L.GlobalMaxPool2D),
-    K.BatchNormalization: batch_norm, K.LayerNormalization: layer_norm,
+    K.BatchNormalization: batch_norm, K.LayerNormalization: layer_norm, K.GroupNormalization: group_norm,
+    K.ZeroPadding1D: spatial(L.ZeroPadding1D, "padding"), K.ZeroPadding2D: spatial(L.ZeroPadding2D, "padding"),
+    K.Cropping1D: spatial(L.Cropping1D, "cropping"), K.Cropping2D: spatial(L.Cropping2D, "cropping"),
+    K.UpSampling1D: upsampling, K.UpSampling2D: upsampling, K.Rescaling: rescaling, K.Normalization: normalization,
     K.Dropout: dropout, K.Flatten: flatten, K.Reshape: reshape, K.Permute: permute, K.Identity: identity,
     K.Activation: activation_layer, K.ReLU: relu, K.Softmax: softmax, K.LeakyReLU: leaky_relu, K.ELU: elu,
     K.Embedding: embedding, K.SimpleRNN: rnn, K.LSTM: rnn, K.GRU: rnn, K.Bidirectional: bidirectional,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from ir.errors import UnsupportedError
-from ir.layers import Activation
+from ir.layers import Activation, ReLU
 from ir.layers.activation import activation_axis
 
 from ..program import call, with_spec
@@ -78,4 +78,12 @@ def lower_activation(ctx, node, inputs):
     return ctx.layer(node.name, ctor, x.var, node.spec, x.phys)
 
 
-TABLE = {Activation: lower_activation}
+def lower_relu(ctx, node, inputs):
+    (x,) = inputs
+    layer: ReLU = node.layer
+    kwargs = {k: getattr(layer, k) for k, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0))
+              if getattr(layer, k) != default}
+    return ctx.layer(node.name, call("layers.ReLU", **kwargs), x.var, node.spec, x.phys)
+
+
+TABLE = {Activation: lower_activation, ReLU: lower_relu}

@@ -1,4 +1,4 @@
-"""Keras lowerings of BatchNorm and LayerNorm.
+"""Keras lowerings of BatchNorm, LayerNorm and GroupNorm.
 
 Both act on axes by physical index, so no transpose is needed: the IR's axis
 letters are looked up in the layout Keras holds the tensor in. IR conventions
@@ -8,7 +8,7 @@ normalised axes in *physical* order, may need a transpose.
 """
 from __future__ import annotations
 
-from ir.layers import BatchNorm, LayerNorm
+from ir.layers import BatchNorm, GroupNorm, LayerNorm
 
 from ..program import call
 
@@ -47,4 +47,19 @@ def lower_layer_norm(ctx, node, inputs):
     return ctx.layer(node.name, call("layers.LayerNormalization", **kwargs), x.var, node.spec, x.phys, weights)
 
 
-TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm}
+def lower_group_norm(ctx, node, inputs):
+    (x,) = inputs
+    layer: GroupNorm = node.layer
+    pos = x.pos(node.spec.layout[layer.feature_axis(node.spec)])
+    w = ctx.weights(node)
+    weights = ([w["gamma"]] if layer.scale else []) + ([w["beta"]] if layer.center else [])
+    # Keras reads a positive axis correctly and -1 as the last; it mis-handles other negative axes.
+    kwargs = {"groups": layer.groups, "axis": -1 if pos == len(x.phys) - 1 else pos, "epsilon": layer.epsilon}
+    if not layer.center:
+        kwargs["center"] = False
+    if not layer.scale:
+        kwargs["scale"] = False
+    return ctx.layer(node.name, call("layers.GroupNormalization", **kwargs), x.var, node.spec, x.phys, weights)
+
+
+TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm, GroupNorm: lower_group_norm}

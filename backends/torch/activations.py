@@ -1,7 +1,7 @@
 """Activations as torch expressions, and the Activation layer."""
 from __future__ import annotations
 
-from ir.layers import Activation
+from ir.layers import Activation, ReLU
 from ir.layers.activation import activation_axis
 
 from ..program import Value, with_spec
@@ -49,4 +49,31 @@ def lower_activation(ctx, node, inputs):
     return ctx.let(node.name, expr(layer.activation, x.var, dim=dim, **kwargs), node.spec, x.phys, x.feat)
 
 
-TABLE = {Activation: lower_activation}
+def relu_expr(layer: ReLU, x: str) -> str:
+    """Keras's ReLU as a torch expression: a built-in where one computes the same, else Keras's own steps.
+
+    Keras: ``pos = x if x > threshold else 0`` (``relu`` when the threshold is 0), clipped to
+    ``[0, max_value]``, minus ``negative_slope * relu(threshold - x)``.
+    """
+    cap, slope, t = layer.max_value, layer.negative_slope, layer.threshold
+    if t == 0 and slope == 0:
+        if cap is None:
+            return f"torch.relu({x})"
+        return f"F.relu6({x})" if cap == 6 else f"torch.clamp({x}, 0.0, {cap!r})"
+    if t == 0 and cap is None:
+        return f"F.leaky_relu({x}, negative_slope={slope!r})"
+    pos = f"torch.relu({x})" if t == 0 else f"torch.where({x} > {t!r}, {x}, 0.0)"
+    if cap is not None:
+        pos = f"torch.clamp({pos}, 0.0, {cap!r})"
+    if slope == 0:
+        return pos
+    neg = f"torch.relu(-{x})" if t == 0 else f"torch.relu({t!r} - {x})"
+    return f"{pos} - {slope!r} * {neg}"
+
+
+def lower_relu(ctx, node, inputs):
+    (x,) = inputs
+    return ctx.let(node.name, relu_expr(node.layer, x.var), node.spec, x.phys, x.feat)
+
+
+TABLE = {Activation: lower_activation, ReLU: lower_relu}

@@ -1,9 +1,9 @@
-"""torch lowerings of BatchNorm and LayerNorm (epsilon passed explicitly: torch's default is 1e-5, Keras's 1e-3)."""
+"""torch lowerings of BatchNorm, LayerNorm and GroupNorm (epsilon passed explicitly: torch's default is 1e-5, Keras's 1e-3)."""
 from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import BatchNorm, LayerNorm
+from ir.layers import BatchNorm, GroupNorm, LayerNorm
 
 from ..program import call, fold_vector
 
@@ -75,4 +75,22 @@ def lower_layer_norm(ctx, node, inputs):
     return ctx.let(node.name, f"{mod}({x.var})", node.spec, x.phys, feat)
 
 
-TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm}
+def lower_group_norm(ctx, node, inputs):
+    (x,) = inputs
+    layer: GroupNorm = node.layer
+    letter = node.spec.layout[layer.feature_axis(node.spec)]
+    # nn.GroupNorm takes (N, C, *): hold the grouped axis second (free for images, held channels first).
+    x = ctx.require(ctx.plain(x), "N" + letter + "".join(a for a in x.phys if a not in ("N", letter)))
+    n = node.spec.dim(letter)
+    w = ctx.weights(node)
+    params = {}
+    affine = layer.scale or layer.center
+    if affine:  # one switch for both in torch, as BatchNorm: a missing one is its identity value
+        params["weight"] = w["gamma"] if layer.scale else np.ones(n, np.float32)
+        params["bias"] = w["beta"] if layer.center else np.zeros(n, np.float32)
+    kwargs = {"eps": layer.epsilon} if affine else {"eps": layer.epsilon, "affine": False}
+    mod = ctx.module(node.name, call("nn.GroupNorm", layer.groups, n, **kwargs), params)
+    return ctx.let(node.name, f"{mod}({x.var})", node.spec, x.phys)
+
+
+TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm, GroupNorm: lower_group_norm}

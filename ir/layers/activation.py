@@ -103,3 +103,30 @@ class Activation(Layer):
         if self.axis is not None or self.activation in ("softmax", "log_softmax"):
             activation_axis(self.axis, inputs[0], self.label)
         return inputs[0]
+
+
+@register
+@dataclass(frozen=True)
+class ReLU(Layer):
+    """Keras's ``ReLU`` layer: a rectifier with an optional cap, slope and threshold.
+
+    ``f(x) = min(x, max_value)`` for ``x > threshold``, else ``negative_slope * (x - threshold)``
+    (so ``f(threshold) = 0``). All three are >= 0, as Keras requires; ``max_value=6`` is ReLU6.
+
+    >>> ReLU(max_value=6).max_value
+    6.0
+    """
+
+    max_value: float | None = None
+    negative_slope: float = 0.0
+    threshold: float = 0.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.max_value is not None:
+            self._set("max_value", as_float(self, "max_value", self.max_value, low=0.0))
+        self._set("negative_slope", as_float(self, "negative_slope", self.negative_slope, low=0.0))
+        self._set("threshold", as_float(self, "threshold", self.threshold, low=0.0))
+
+    def infer(self, inputs: Sequence[TensorSpec]) -> TensorSpec:
+        return inputs[0]

@@ -1,4 +1,4 @@
-"""Normalisation: BatchNorm (inference statistics) and LayerNorm.
+"""Normalisation: BatchNorm (inference statistics), LayerNorm and GroupNorm.
 
 Conventions are Keras's, in one place:
   * ``epsilon`` is added to the variance: ``(x - mean) / sqrt(var + epsilon)``;
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..errors import ShapeError
 from ..layout import resolve_axis
 from ..tensor import TensorSpec
-from .base import Layer, WeightSpec, as_axis, as_bool, as_float, register
+from .base import Layer, WeightSpec, as_axis, as_bool, as_float, as_int, register
 
 
 @register
@@ -118,4 +118,55 @@ class LayerNorm(Layer):
             w["gamma"] = WeightSpec(shape, "ones")
         if self.center:
             w["beta"] = WeightSpec(shape, "zeros")
+        return w
+
+
+@register
+@dataclass(frozen=True)
+class GroupNorm(Layer):
+    """Group normalisation (Keras's ``GroupNormalization``): the ``axis`` (default C) is cut into ``groups``
+    equal groups, and each sample is normalised over each group and every other non-batch axis.
+
+    ``(x - mean) / sqrt(var + epsilon)`` (biased variance), then ``gamma``/``beta`` per channel, each
+    ``(C,)``. Keras's defaults: 32 groups, epsilon 1e-3.
+
+    >>> GroupNorm(groups=4, epsilon=1e-5).center
+    True
+    """
+
+    groups: int = 32
+    axis: int | str = "C"
+    epsilon: float = 1e-3
+    center: bool = True
+    scale: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        self._set("groups", as_int(self, "groups", self.groups))
+        self._set("axis", as_axis(self, "axis", self.axis))
+        self._set("epsilon", as_float(self, "epsilon", self.epsilon, low=0.0, low_open=True))
+        self._set("center", as_bool(self, "center", self.center))
+        self._set("scale", as_bool(self, "scale", self.scale))
+
+    def feature_axis(self, spec: TensorSpec) -> int:
+        axis = resolve_axis(self.axis, spec.layout, layer=self.label)
+        n = spec.shape[axis]
+        if spec.layout[axis] == "N" or n is None:
+            raise ShapeError(f"cannot group axis {spec.layout[axis]!r} of unknown size", layer=self.label)
+        if n % self.groups:
+            raise ShapeError(f"{self.groups} groups do not divide axis {spec.layout[axis]!r} of size {n}",
+                             layer=self.label)
+        return axis
+
+    def infer(self, inputs):
+        self.feature_axis(inputs[0])
+        return inputs[0]
+
+    def weights(self, inputs):
+        n = (inputs[0].shape[self.feature_axis(inputs[0])],)
+        w = {}
+        if self.scale:
+            w["gamma"] = WeightSpec(n, "ones")
+        if self.center:
+            w["beta"] = WeightSpec(n, "zeros")
         return w
