@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, GraphError, IRError, ResourceLimitError, ShapeError, WeightError
+from .errors import ConfigError, GraphError, IRError, ResourceLimitError, ShapeError, WeightError, show
 from .init import initial_value, random_value
 from .layers.base import Layer, WeightSpec, check_weight_sizes
 from .tensor import MAX_DIM, Tensor, TensorSpec, make_input_spec
@@ -205,10 +205,13 @@ class Model:
         return [n for n in self.nodes if not n.is_input]
 
     def node(self, name: str) -> Node:
+        """The node (layer or input) called ``name``; GraphError if there is none."""
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise KeyError(name)
+        names = [n.name for n in self.nodes]
+        raise GraphError(f"model {self.name!r} has no layer or input named {show(name)}; it has "
+                         f"{', '.join(names[:20])}{', ...' if len(names) > 20 else ''}")
 
     @property
     def input_specs(self) -> list[TensorSpec]:
