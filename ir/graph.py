@@ -148,8 +148,9 @@ class Model:
         for node in input_nodes:
             if not node.is_input:
                 raise GraphError(f"model inputs must come from ir.Input, got the output of {node.label}")
-        if len(set(map(id, input_nodes))) != len(input_nodes):
-            raise GraphError("the same input is listed twice")
+        for i, node in enumerate(input_nodes):
+            if any(node is other for other in input_nodes[:i]):
+                raise GraphError(f"input {node.name or '(unnamed)'!r} is listed twice among the model's inputs")
         seen: dict[int, Node] = {id(n): n for n in input_nodes}
         stack = [t.node for t in self.outputs]
         while stack:
@@ -163,12 +164,14 @@ class Model:
         return sorted(seen.values(), key=lambda n: n.order)
 
     def _name_nodes(self) -> None:
-        used: set[str] = set()
+        first: dict[str, Node] = {}
         for node in self.nodes:
             if node.name is not None:
-                if node.name in used:
-                    raise GraphError(f"two layers are named {node.name!r}")
-                used.add(node.name)
+                if node.name in first:
+                    kinds = [n.label.split()[0] for n in (first[node.name], node)]
+                    raise GraphError(f"two layers are named {node.name!r} ({kinds[0]} and {kinds[1]})")
+                first[node.name] = node
+        used = set(first)
         counts: dict[str, int] = {}
         for node in self.nodes:
             if node.name is None:
