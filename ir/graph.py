@@ -261,12 +261,16 @@ class Model:
         return self
 
     def layer_weights(self, node: Node) -> dict[str, np.ndarray]:
-        """The weights of one layer by short name (raises WeightError if missing)."""
+        """The weights of one layer by short name (raises WeightError if missing or misshapen)."""
         out = {}
-        for key in node.weight_specs():
+        for key, spec in node.weight_specs().items():
             full = f"{node.name}/{key}"
             if full not in self.weights:
                 raise WeightError("has no weights yet; call model.initialize(seed) or load them", layer=node.label)
+            # model.weights may have been edited by hand: a wrong shape would fail deep in a framework
+            shape = tuple(np.shape(self.weights[full]))
+            if shape != spec.shape:
+                raise WeightError(f"weight {full!r} has shape {shape}, expected {spec.shape}", layer=node.label)
             out[key] = self.weights[full]
         return out
 

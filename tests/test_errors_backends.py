@@ -60,6 +60,13 @@ def test_compiling_without_weights():
         to_torch(ir.Model(x, L.Dense(2, name="d")(x)))
 
 
+def test_compiling_weights_edited_by_hand():
+    model = one_layer(L.Dense(2, name="d"))
+    model.weights["d/kernel"] = model.weights["d/kernel"].T  # set_weights would have refused this
+    with raises(ir.WeightError, "Dense 'd': weight 'd/kernel' has shape (2, 4), expected (4, 2)"):
+        to_torch(model)
+
+
 @pytest.mark.parametrize("layer,kind", [(L.Conv1D(2, 3, strides=2, padding="same", name="n"), "Conv1D"),
                                         (L.MaxPool1D(3, strides=2, padding="same", name="n"), "MaxPool1D")])
 def test_torch_needs_a_known_length_for_strided_same_padding(layer, kind):
