@@ -162,8 +162,9 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
 
     Args:
         model: an initialised ``ir.Model``.
-        inputs: optional list of arrays (declared layout) to use instead of
-            seeded random ones (then ``batch_sizes``/``seq_lens`` are ignored).
+        inputs: optional list of arrays (declared layout; one array for a
+            one-input model) to use instead of seeded random ones (then
+            ``batch_sizes``/``seq_lens`` are ignored).
         atol, rtol: tolerances (float32 defaults).
         batch_sizes: batch sizes to try; several, so a batch frozen to one size cannot pass.
         seq_lens: lengths for symbolic sequence axes (models without any use none).
@@ -174,16 +175,14 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
         a :class:`Report`; ``report.ok`` is True when every pair agrees.
 
     Raises:
-        ConfigError: ``model`` is not an ``ir.Model``, a path is unknown, or an input has the wrong dtype.
+        ConfigError: ``model`` is not an ``ir.Model``, a path is unknown, a tolerance or size is not valid,
+            or an input has the wrong dtype.
         ShapeError: ``inputs`` has the wrong number of arrays, or one has the wrong shape.
         WeightError: the model has no weights.
 
     >>> # report = verify(model); print(report.table()); assert report.ok
     """
-    if not isinstance(model, Model):
-        raise ConfigError(f"verify expects an ir.Model, got {type(model).__name__}")
-    if isinstance(paths, str) or not paths or any(p not in PATHS for p in paths):
-        raise ConfigError(f"paths must be one or more of {', '.join(PATHS)}, got {show(paths)}")
+    check_arguments(model, paths, atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens)
     report = Report(model.name, atol, rtol, list(paths))
     if not model.weights and model.weight_specs():
         raise WeightError(f"model {model.name!r} has no weights; call initialize(seed) first")
@@ -218,6 +217,24 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
         if localize and not report.ok and "keras" in runners and "torch" in runners:
             report.divergence = first_divergence(model, cases[0][2], atol, rtol)
     return report
+
+
+def check_arguments(model, paths, **options) -> None:
+    """Refuse bad arguments to :func:`verify` with a ConfigError, before any framework is loaded."""
+    if not isinstance(model, Model):
+        raise ConfigError(f"verify expects an ir.Model, got {type(model).__name__}")
+    if isinstance(paths, str) or not paths or any(p not in PATHS for p in paths):
+        raise ConfigError(f"paths must be one or more of {', '.join(PATHS)}, got {show(paths)}")
+    for name in ("atol", "rtol"):
+        value = options[name]
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                or not 0 <= value < float("inf")):
+            raise ConfigError(f"{name} must be a non-negative number, got {show(value)}")
+    for name in ("batch_sizes", "seq_lens"):
+        value = options[name]
+        if (not isinstance(value, (list, tuple)) or not value or
+                any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in value)):
+            raise ConfigError(f"{name} must be a non-empty tuple of positive ints, got {show(value)}")
 
 
 def checked_inputs(model, inputs) -> list[np.ndarray]:

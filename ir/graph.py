@@ -242,6 +242,7 @@ class Model:
 
     def initialize(self, seed: int = 0) -> "Model":
         """Fill every weight with its Keras-style initial value, deterministically from ``seed``; returns self."""
+        seed = _seed(seed)
         specs = self.weight_specs()
         check_weight_sizes(specs, _limits())  # refuse absurd sizes rather than start allocating
         self.weights = {k: initial_value(s, seed, k) for k, s in specs.items()}
@@ -250,6 +251,7 @@ class Model:
     def randomize(self, seed: int = 0) -> "Model":
         """Fill weights with random values that exercise every parameter (non-zero
         biases, BN statistics away from 0/1); for checking equivalence. Returns self."""
+        seed = _seed(seed)
         specs = self.weight_specs()
         check_weight_sizes(specs, _limits())
         self.weights = {k: random_value(s, seed, k) for k, s in specs.items()}
@@ -315,6 +317,12 @@ def check_weights(specs: dict[str, WeightSpec], weights: dict) -> dict[str, np.n
             raise WeightError(f"weight {key!r} has dtype {value.dtype}, expected {spec.dtype}", layer=key.split("/")[0])
         out[key] = np.array(value, dtype=spec.dtype, copy=True)
     return out
+
+
+def _seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ConfigError(f"seed must be an int, got {show(seed)}")
+    return int(seed)
 
 
 def _limits() -> dict:

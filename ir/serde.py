@@ -189,6 +189,9 @@ def to_json(model: Model) -> str:
 
 
 def from_json(text: str) -> Model:
+    """Rebuild a model (without weights) from :func:`to_json` text, validating everything."""
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise SchemaError(f"model file: the architecture must be JSON text, got {type(text).__name__}")
     if len(text) > LIMITS["json_bytes"]:
         raise ResourceLimitError(f"architecture JSON is {len(text):,} bytes, more than the limit")
     try:

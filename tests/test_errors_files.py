@@ -90,6 +90,11 @@ def test_architecture_errors(data, error, message):
         ir.from_dict(data)
 
 
+def test_architecture_json_must_be_text():
+    with raises(ir.SchemaError, "model file: the architecture must be JSON text, got dict"):
+        ir.from_json(ir.to_dict(model()))
+
+
 def test_architecture_json_over_the_limit(monkeypatch):
     monkeypatch.setitem(LIMITS, "json_bytes", 100)
     with raises(ir.ResourceLimitError, "architecture JSON is 3"):

@@ -136,6 +136,8 @@ WEIGHTS = [
          "d: weight 'd/kernel' must be a numpy array, got list", "not-an-array"),
     case(lambda m: m.set_weights(dense_weights(**{"d/bias": np.zeros(2)})), ir.WeightError,
          "d: weight 'd/bias' has dtype float64, expected float32", "dtype"),
+    case(lambda m: m.initialize("0"), ir.ConfigError, "seed must be an int, got '0'", "seed"),
+    case(lambda m: m.randomize(None), ir.ConfigError, "seed must be an int, got None", "seed-none"),
     case(lambda m: m.layer_weights(m.layers[0]), ir.WeightError,
          "Dense 'd': has no weights yet; call model.initialize(seed) or load them", "uninitialised"),
 ]
