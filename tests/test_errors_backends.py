@@ -127,9 +127,10 @@ def test_a_failing_framework_exporter_becomes_one_unsupported_error(tmp_path):
     (lambda m: verify(m, rtol=float("nan")), ir.ConfigError, "rtol must be a non-negative number, got nan"),
     (lambda m: verify(m, batch_sizes=(0, 3)), ir.ConfigError,
      "batch_sizes must be a non-empty tuple of positive ints, got (0, 3)"),
-    (lambda m: verify(m, seq_lens="59"), ir.ConfigError, "seq_lens must be a non-empty tuple of positive ints, got '59'"),
-], ids=["not-a-model", "unknown-path", "paths-as-string", "input-count", "input-shape", "input-rank", "input-dtype", "atol",
-        "rtol", "batch-sizes", "seq-lens"])
+    (lambda m: verify(m, seq_lens="59"), ir.ConfigError,
+     "seq_lens must be a non-empty tuple of positive ints, got '59'"),
+], ids=["not-a-model", "unknown-path", "paths-as-string", "input-count", "input-shape", "input-rank", "input-dtype",
+        "atol", "rtol", "batch-sizes", "seq-lens"])
 def test_verify_refuses_bad_arguments_before_running_anything(call, error, message):
     with raises(error, message):
         call(one_layer(L.Dense(2)))

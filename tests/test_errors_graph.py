@@ -26,13 +26,16 @@ def raises(error, message):
 # -- tensors and layouts -------------------------------------------------------------------------------
 
 TENSORS = [
-    case(lambda: ir.Input((3,), name=5), ir.ConfigError, "Input: input name must be an identifier, got 5", "input-name"),
+    case(lambda: ir.Input((3,), name=5), ir.ConfigError, "Input: input name must be an identifier, got 5",
+         "input-name"),
     case(lambda: ir.Input("abc", name="x"), ir.ShapeError,
          "Input 'x': shape must be a tuple of ints (non-batch dims), got 'abc'", "input-shape-str"),
     case(lambda: ir.Input((3, 1.5), name="x"), ir.ShapeError,
-         "Input 'x': shape entries must be positive ints or None (sizes at most 2147483648), got (3, 1.5)", "input-float"),
+         "Input 'x': shape entries must be positive ints or None (sizes at most 2147483648), got (3, 1.5)",
+         "input-float"),
     case(lambda: ir.Input((3, 10**5000), name="x"), ir.ShapeError,
-         "Input 'x': shape entries must be positive ints or None (sizes at most 2147483648), got (3, <int of 16610 bits>)",
+         "Input 'x': shape entries must be positive ints or None (sizes at most 2147483648), "
+         "got (3, <int of 16610 bits>)",
          "input-unprintable"),
     case(lambda: ir.Input((3,), dtype="float64", name="x"), ir.ConfigError,
          "Input 'x': dtype must be one of ('float32', 'int32', 'int64'), got 'float64'", "input-dtype"),
@@ -48,7 +51,8 @@ TENSORS = [
          "Input 'x': layout 'TC' must contain the batch axis 'N' exactly once", "layout-no-batch"),
     case(lambda: ir.TensorSpec((None, 3), "NC", "f16"), ir.ConfigError,
          "dtype must be one of ('float32', 'int32', 'int64'), got 'f16'", "spec-dtype"),
-    case(lambda: ir.TensorSpec((1, 3), "NC"), ir.ShapeError, "the batch dimension must be symbolic (None)", "spec-batch"),
+    case(lambda: ir.TensorSpec((1, 3), "NC"), ir.ShapeError, "the batch dimension must be symbolic (None)",
+         "spec-batch"),
     case(lambda: ir.TensorSpec((None, 3), "NCT"), ir.LayoutError, "layout 'NCT' has 3 axes but the tensor has rank 2",
          "spec-rank"),
     case(lambda: ir.Input((None, 4), name="x").spec.concrete(2), ir.ShapeError,
@@ -74,7 +78,8 @@ def x():
 
 
 GRAPHS = [
-    case(lambda: ir.Model(x(), x(), name="a b"), ir.ConfigError, "model name must be an identifier, got 'a b'", "model-name"),
+    case(lambda: ir.Model(x(), x(), name="a b"), ir.ConfigError, "model name must be an identifier, got 'a b'",
+         "model-name"),
     case(lambda: (lambda t: ir.Model(L.Dense(2, name="d")(t), t))(x()), ir.GraphError,
          "model inputs must come from ir.Input, got the output of Dense 'd'", "input-not-an-input"),
     case(lambda: (lambda t: ir.Model([t, t], L.Add()([t, t])))(x()), ir.GraphError,
@@ -129,7 +134,8 @@ def dense_weights(**changes):
 
 
 WEIGHTS = [
-    case(lambda m: m.set_weights([np.zeros(2)]), ir.WeightError, "weights must be a dict of arrays, got list", "not-a-dict"),
+    case(lambda m: m.set_weights([np.zeros(2)]), ir.WeightError, "weights must be a dict of arrays, got list",
+         "not-a-dict"),
     case(lambda m: m.set_weights(dense_weights(**{"e/kernel": np.zeros(1)})), ir.WeightError,
          "e: unexpected weight(s): e/kernel", "unexpected"),
     case(lambda m: m.set_weights(dense_weights(**{"d/kernel": [[0.0] * 2] * 4})), ir.WeightError,

@@ -77,8 +77,8 @@ class Layer:
 
     def __post_init__(self):
         if self.name is not None and (not isinstance(self.name, str) or not _NAME.match(self.name)):
-            raise ConfigError(f"layer name must be an identifier (letters, digits, _; at most 128), got {show(self.name)}",
-                              layer=type(self).__name__)
+            raise ConfigError(f"layer name must be an identifier (letters, digits, _; at most 128), "
+                              f"got {show(self.name)}", layer=type(self).__name__)
 
     # -- the contract -----------------------------------------------------
     def infer(self, inputs: Sequence[TensorSpec]) -> TensorSpec:

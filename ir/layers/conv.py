@@ -47,7 +47,8 @@ def normalize_padding(layer: Layer, padding, nd: int, allow_causal: bool = False
                     break
             else:
                 return tuple(pairs)
-    layer._fail(f"padding must be 'valid', 'same', an int, {nd} int(s) or {nd} (before, after) pair(s), got {show(padding)}")
+    layer._fail(f"padding must be 'valid', 'same', an int, {nd} int(s) or {nd} (before, after) pair(s), "
+                f"got {show(padding)}")
 
 
 def same_pads(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
