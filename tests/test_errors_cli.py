@@ -76,3 +76,36 @@ def test_an_os_error_is_bad_input(saved, tmp_path, capsys):
     (tmp_path / "taken").write_text("")
     assert main(["emit", str(saved), "--framework", "torch", "-o", str(tmp_path / "taken")]) == BAD_INPUT
     assert "File exists" in one_line(capsys.readouterr().err)
+
+
+@pytest.fixture
+def model_py(tmp_path) -> Path:
+    path = tmp_path / "build.py"
+    path.write_text("import ir\n\n\ndef not_a_model():\n    return 42\n\n\ndef broken():\n    raise RuntimeError('boom')\n")
+    return path
+
+
+@pytest.mark.parametrize("argv,message", [
+    ("summary {tmp}/missing.json", "'{tmp}/missing.json': no such file"),
+    ("summary {tmp}/missing.py:build", "'{tmp}/missing.py': no such file"),
+    ("summary {tmp}/model.txt", "'{tmp}/model.txt': MODEL must be a .json or .safetensors file, or FILE.py:FUNCTION"),
+    ("summary {py}", "'{py}': name the function too, as FILE.py:FUNCTION"),
+    ("summary {py}:nofunc", "'{py}' has no function 'nofunc'"),
+    ("summary {py}:not_a_model", "build.py:not_a_model() returned int, not an ir.Model"),
+    ("summary {py}:broken", "running build.py:broken failed: RuntimeError: boom"),
+    ("summary {tmp}/bad.json", "model file: not valid JSON (Expecting property name enclosed in double quotes"),
+    ("frobnicate x.json", "argument COMMAND: invalid choice: 'frobnicate' (choose from 'summary', 'emit', 'export', "
+                          "'verify') (see 'twinnet --help')"),
+    ("", "the following arguments are required: COMMAND (see 'twinnet --help')"),
+    ("emit {tmp}/m.json", "the following arguments are required: --framework (see 'twinnet emit --help')"),
+    ("verify {tmp}/m.json --batch-sizes 0,x",
+     "argument --batch-sizes: expected positive integers separated by commas, got '0,x' (see 'twinnet verify --help')"),
+], ids=["missing-file", "missing-py", "suffix", "py-without-function", "no-function", "not-a-model", "user-code-fails",
+        "bad-json", "unknown-command", "no-command", "missing-option", "bad-sizes"])
+def test_bad_input_messages(argv, message, tmp_path, model_py, capsys):
+    """What test_cli.py's exit-2 cases print, word for word."""
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "model.txt").write_text("hello")
+    args = [a.format(tmp=tmp_path, py=model_py) for a in argv.split()]
+    assert main(args) == BAD_INPUT
+    assert one_line(capsys.readouterr().err).startswith(message.format(tmp=tmp_path, py=model_py))
