@@ -81,7 +81,7 @@ def test_an_os_error_is_bad_input(saved, tmp_path, capsys):
 @pytest.fixture
 def model_py(tmp_path) -> Path:
     path = tmp_path / "build.py"
-    path.write_text("import ir\n\n\ndef not_a_model():\n    return 42\n\n\ndef broken():\n    raise RuntimeError('boom')\n")
+    path.write_text("def not_a_model():\n    return 42\n\n\ndef broken():\n    raise RuntimeError('boom')\n")
     return path
 
 
