@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from ir.errors import UnsupportedError
+from ir.errors import ConfigError, UnsupportedError
 from ir.graph import Model, Node
 from ir.layout import permutation
 from ir.tensor import TensorSpec
@@ -86,6 +86,8 @@ class Lowering:
     reserved: frozenset[str] = frozenset()
 
     def __init__(self, model: Model, table: dict[type, Callable], *, native_io: bool = False):
+        if not isinstance(model, Model):
+            raise ConfigError(f"the {self.backend} backend compiles an ir.Model, got {type(model).__name__}")
         self.model = model
         self.table = table
         self.native_io = native_io

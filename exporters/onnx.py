@@ -133,9 +133,36 @@ def _export_keras(model, path: Path) -> None:
     layouts = [keras_layout(t.layout) for t in model.inputs]
     xs = example_inputs(model, layouts=layouts)
     km(xs if len(xs) > 1 else xs[0])  # tf2onnx needs a model that has been called once
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        km.export(str(path), format="onnx", verbose=False)
+    # tf2onnx logs an op it cannot convert (at ERROR, on stderr) and writes a file that onnx.checker
+    # then rejects for a less telling reason: keep its log off stderr and fail with what it said.
+    log, collected = logging.getLogger("tf2onnx"), _Collect()
+    log.addHandler(collected)
+    propagate, log.propagate = log.propagate, False
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            km.export(str(path), format="onnx", verbose=False)
+    finally:
+        log.removeHandler(collected)
+        log.propagate = propagate
+    if collected.messages:
+        import onnx
+
+        try:  # errors tf2onnx recovered from are no reason to fail
+            onnx.checker.check_model(str(path), full_check=True)
+        except Exception as e:
+            raise RuntimeError(f"tf2onnx: {'; '.join(collected.messages[:3])}") from e
+
+
+class _Collect(logging.Handler):
+    """Keeps the messages of ERROR log records."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
 
 
 def keras_layout(layout: str) -> str:

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ir.errors import ConfigError, ShapeError, WeightError, show
+from ir.graph import Model
+from ir.tensor import fmt_shape
+
 from .onnx import example_inputs, export_onnx, keras_layout
 
 PATHS = ("keras", "torch", "onnx-keras", "onnx-torch")
@@ -158,8 +162,9 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
 
     Args:
         model: an initialised ``ir.Model``.
-        inputs: optional list of arrays (declared layout) to use instead of
-            seeded random ones (then ``batch_sizes``/``seq_lens`` are ignored).
+        inputs: optional list of arrays (declared layout; one array for a
+            one-input model) to use instead of seeded random ones (then
+            ``batch_sizes``/``seq_lens`` are ignored).
         atol, rtol: tolerances (float32 defaults).
         batch_sizes: batch sizes to try; several, so a batch frozen to one size cannot pass.
         seq_lens: lengths for symbolic sequence axes (models without any use none).
@@ -169,16 +174,21 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
     Returns:
         a :class:`Report`; ``report.ok`` is True when every pair agrees.
 
+    Raises:
+        ConfigError: ``model`` is not an ``ir.Model``, a path is unknown, a tolerance or size is not valid,
+            or an input has the wrong dtype.
+        ShapeError: ``inputs`` has the wrong number of arrays, or one has the wrong shape.
+        WeightError: the model has no weights.
+
     >>> # report = verify(model); print(report.table()); assert report.ok
     """
+    check_arguments(model, paths, atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens)
     report = Report(model.name, atol, rtol, list(paths))
     if not model.weights and model.weight_specs():
-        from ir.errors import WeightError
-
         raise WeightError(f"model {model.name!r} has no weights; call initialize(seed) first")
     symbolic = any(s is None for t in model.inputs for a, s in zip(t.layout, t.shape) if a != "N")
     if inputs is not None:
-        cases = [(None, None, [np.asarray(x) for x in inputs])]
+        cases = [(None, None, checked_inputs(model, inputs))]
     else:
         lens = seq_lens if symbolic else (None,)
         cases = [(b, s, example_inputs(model, b, s if s else 5, seed=seed + i))
@@ -207,6 +217,39 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
         if localize and not report.ok and "keras" in runners and "torch" in runners:
             report.divergence = first_divergence(model, cases[0][2], atol, rtol)
     return report
+
+
+def check_arguments(model, paths, **options) -> None:
+    """Refuse bad arguments to :func:`verify` with a ConfigError, before any framework is loaded."""
+    if not isinstance(model, Model):
+        raise ConfigError(f"verify expects an ir.Model, got {type(model).__name__}")
+    if isinstance(paths, str) or not paths or any(p not in PATHS for p in paths):
+        raise ConfigError(f"paths must be one or more of {', '.join(PATHS)}, got {show(paths)}")
+    for name in ("atol", "rtol"):
+        value = options[name]
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                or not 0 <= value < float("inf")):
+            raise ConfigError(f"{name} must be a non-negative number, got {show(value)}")
+    for name in ("batch_sizes", "seq_lens"):
+        value = options[name]
+        if (not isinstance(value, (list, tuple)) or not value or
+                any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in value)):
+            raise ConfigError(f"{name} must be a non-empty tuple of positive ints, got {show(value)}")
+
+
+def checked_inputs(model, inputs) -> list[np.ndarray]:
+    """User-given arrays (declared layouts), checked against the model's inputs before any framework sees them."""
+    xs = [np.asarray(inputs)] if isinstance(inputs, np.ndarray) else [np.asarray(x) for x in inputs]
+    if len(xs) != len(model.inputs):
+        raise ShapeError(f"verify got {len(xs)} input array(s); model {model.name!r} has {len(model.inputs)} input(s)")
+    for x, t in zip(xs, model.inputs):
+        spec = t.spec
+        if x.ndim != spec.rank or any(s is not None and s != n for s, n in zip(spec.shape, x.shape)):
+            raise ShapeError(f"verify got an array of shape {x.shape}, expected {fmt_shape(spec)} in layout "
+                             f"{spec.layout!r}", layer=t.node.label)
+        if x.dtype != np.dtype(spec.dtype):
+            raise ConfigError(f"verify got a {x.dtype} array, expected {spec.dtype}", layer=t.node.label)
+    return xs
 
 
 def first_divergence(model, inputs, atol: float, rtol: float) -> str | None:

@@ -20,6 +20,29 @@ class IRError(ValueError):
         super().__init__(f"{layer}: {message}" if layer else message)
 
 
+def show(value, limit: int = 80) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters, never failing.
+
+    Values in messages come from users and files: Python refuses to print an
+    int of more than 4300 digits (ValueError), and a long list would swamp the
+    message, so neither may stand between the user and the real error.
+
+    >>> show(10**5000)
+    '<int of 16610 bits>'
+    """
+    try:
+        text = repr(value)
+    except ValueError:
+        if isinstance(value, int):
+            text = f"<{'negative ' if value < 0 else ''}int of {value.bit_length()} bits>"
+        elif isinstance(value, (list, tuple)):
+            inner = ", ".join(show(v, limit) for v in value[:8])
+            text = f"[{inner}]" if isinstance(value, list) else f"({inner})"
+        else:
+            text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class ConfigError(IRError):
     """A layer argument is invalid (bad kernel size, unknown padding, ...)."""
 

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, GraphError, IRError, ResourceLimitError, ShapeError, WeightError
+from .errors import ConfigError, GraphError, IRError, ResourceLimitError, ShapeError, WeightError, show
 from .init import initial_value, random_value
 from .layers.base import Layer, WeightSpec, check_weight_sizes
 from .tensor import MAX_DIM, Tensor, TensorSpec, make_input_spec
@@ -148,8 +148,9 @@ class Model:
         for node in input_nodes:
             if not node.is_input:
                 raise GraphError(f"model inputs must come from ir.Input, got the output of {node.label}")
-        if len(set(map(id, input_nodes))) != len(input_nodes):
-            raise GraphError("the same input is listed twice")
+        for i, node in enumerate(input_nodes):
+            if any(node is other for other in input_nodes[:i]):
+                raise GraphError(f"input {node.name or '(unnamed)'!r} is listed twice among the model's inputs")
         seen: dict[int, Node] = {id(n): n for n in input_nodes}
         stack = [t.node for t in self.outputs]
         while stack:
@@ -163,12 +164,14 @@ class Model:
         return sorted(seen.values(), key=lambda n: n.order)
 
     def _name_nodes(self) -> None:
-        used: set[str] = set()
+        first: dict[str, Node] = {}
         for node in self.nodes:
             if node.name is not None:
-                if node.name in used:
-                    raise GraphError(f"two layers are named {node.name!r}")
-                used.add(node.name)
+                if node.name in first:
+                    kinds = [n.label.split()[0] for n in (first[node.name], node)]
+                    raise GraphError(f"two layers are named {node.name!r} ({kinds[0]} and {kinds[1]})")
+                first[node.name] = node
+        used = set(first)
         counts: dict[str, int] = {}
         for node in self.nodes:
             if node.name is None:
@@ -205,10 +208,13 @@ class Model:
         return [n for n in self.nodes if not n.is_input]
 
     def node(self, name: str) -> Node:
+        """The node (layer or input) called ``name``; GraphError if there is none."""
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise KeyError(name)
+        names = [n.name for n in self.nodes]
+        raise GraphError(f"model {self.name!r} has no layer or input named {show(name)}; it has "
+                         f"{', '.join(names[:20])}{', ...' if len(names) > 20 else ''}")
 
     @property
     def input_specs(self) -> list[TensorSpec]:
@@ -236,6 +242,7 @@ class Model:
 
     def initialize(self, seed: int = 0) -> "Model":
         """Fill every weight with its Keras-style initial value, deterministically from ``seed``; returns self."""
+        seed = _seed(seed)
         specs = self.weight_specs()
         check_weight_sizes(specs, _limits())  # refuse absurd sizes rather than start allocating
         self.weights = {k: initial_value(s, seed, k) for k, s in specs.items()}
@@ -244,6 +251,7 @@ class Model:
     def randomize(self, seed: int = 0) -> "Model":
         """Fill weights with random values that exercise every parameter (non-zero
         biases, BN statistics away from 0/1); for checking equivalence. Returns self."""
+        seed = _seed(seed)
         specs = self.weight_specs()
         check_weight_sizes(specs, _limits())
         self.weights = {k: random_value(s, seed, k) for k, s in specs.items()}
@@ -255,12 +263,16 @@ class Model:
         return self
 
     def layer_weights(self, node: Node) -> dict[str, np.ndarray]:
-        """The weights of one layer by short name (raises WeightError if missing)."""
+        """The weights of one layer by short name (raises WeightError if missing or misshapen)."""
         out = {}
-        for key in node.weight_specs():
+        for key, spec in node.weight_specs().items():
             full = f"{node.name}/{key}"
             if full not in self.weights:
                 raise WeightError("has no weights yet; call model.initialize(seed) or load them", layer=node.label)
+            # model.weights may have been edited by hand: a wrong shape would fail deep in a framework
+            shape = tuple(np.shape(self.weights[full]))
+            if shape != spec.shape:
+                raise WeightError(f"weight {full!r} has shape {shape}, expected {spec.shape}", layer=node.label)
             out[key] = self.weights[full]
         return out
 
@@ -305,6 +317,12 @@ def check_weights(specs: dict[str, WeightSpec], weights: dict) -> dict[str, np.n
             raise WeightError(f"weight {key!r} has dtype {value.dtype}, expected {spec.dtype}", layer=key.split("/")[0])
         out[key] = np.array(value, dtype=spec.dtype, copy=True)
     return out
+
+
+def _seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ConfigError(f"seed must be an int, got {show(seed)}")
+    return int(seed)
 
 
 def _limits() -> dict:

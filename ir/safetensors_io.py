@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import ResourceLimitError, SchemaError
+from .errors import ResourceLimitError, SchemaError, show
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int64, "I32": np.int32,
           "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
@@ -114,8 +114,7 @@ def _is_int(value) -> bool:
 
 
 def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return show(value)  # never fails, even on an int Python refuses to print
 
 
 def read_tensors(f: BinaryIO, header: dict, start: int, max_bytes: int, where: str) -> dict[str, np.ndarray]:

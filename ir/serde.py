@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import safetensors_io
-from .errors import FormatVersionError, IRError, ResourceLimitError, SchemaError, UnsupportedError, WeightError
+from .errors import FormatVersionError, IRError, ResourceLimitError, SchemaError, UnsupportedError, WeightError, show
 from .graph import Input, Model, Node, check_weight_sizes, check_weights, output_spec
 from .layers.base import LAYERS, config_problem
 from .tensor import Tensor, TensorSpec
@@ -72,8 +72,7 @@ def to_dict(model: Model) -> dict:
 
 def _short(value) -> str:
     """repr for messages, cut short: values come from untrusted files."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return show(value)  # never fails, even on an int Python refuses to print
 
 
 def _need(obj, key, kind, where):
@@ -92,11 +91,11 @@ def _need(obj, key, kind, where):
 def _migrate(data: dict) -> dict:
     version = _need(data, "format_version", int, "model file")
     if version > FORMAT_VERSION:
-        raise FormatVersionError(f"this file has format_version {version}, written by twinnet "
+        raise FormatVersionError(f"this file has format_version {_short(version)}, written by twinnet "
                                  f"{_short(data.get('twinnet_version', '?'))}; this twinnet ({VERSION}) reads "
                                  f"versions up to {FORMAT_VERSION}: upgrade twinnet to load it")
     if version < 1:
-        raise SchemaError(f"format_version must be >= 1, got {version}")
+        raise SchemaError(f"format_version must be >= 1, got {_short(version)}")
     while version < FORMAT_VERSION:
         if version not in MIGRATIONS:
             raise FormatVersionError(f"no migration from format_version {version} to {FORMAT_VERSION}")
@@ -190,6 +189,9 @@ def to_json(model: Model) -> str:
 
 
 def from_json(text: str) -> Model:
+    """Rebuild a model (without weights) from :func:`to_json` text, validating everything."""
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise SchemaError(f"model file: the architecture must be JSON text, got {type(text).__name__}")
     if len(text) > LIMITS["json_bytes"]:
         raise ResourceLimitError(f"architecture JSON is {len(text):,} bytes, more than the limit")
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, ShapeError, show
 from .layout import check_layout, default_layout
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class TensorSpec:
     def __post_init__(self):
         check_layout(self.layout, len(self.shape))
         if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise ConfigError(f"dtype must be one of {DTYPES}, got {show(self.dtype)}")
         if self.shape[self.layout.index("N")] is not None:
             raise ShapeError("the batch dimension must be symbolic (None)")
 
@@ -99,13 +99,13 @@ def make_input_spec(shape, layout: str | None, dtype: str, name: str | None) -> 
     if isinstance(shape, int) and not isinstance(shape, bool):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)):
-        raise ShapeError(f"shape must be a tuple of ints (non-batch dims), got {shape!r}"[:300], layer=where)
+        raise ShapeError(f"shape must be a tuple of ints (non-batch dims), got {show(shape, 200)}", layer=where)
     for s in shape:
         if s is not None and (isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= MAX_DIM):
             raise ShapeError(f"shape entries must be positive ints or None (sizes at most {MAX_DIM}), "
-                             f"got {tuple(shape)!r}"[:300], layer=where)
+                             f"got {show(tuple(shape), 200)}", layer=where)
     if dtype not in DTYPES:
-        raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}", layer=where)
+        raise ConfigError(f"dtype must be one of {DTYPES}, got {show(dtype)}", layer=where)
     integer = dtype.startswith("int")
     if layout is None:
         layout = default_layout(len(shape) + 1, integer, layer=where)

@@ -19,6 +19,7 @@ from typing import Sequence
 
 from ..layout import resolve_axis
 from ..tensor import TensorSpec
+from ..errors import show
 from .base import Layer, as_axis, as_bool, as_float, register
 
 #: activation name -> the parameters it accepts
@@ -47,10 +48,10 @@ def canonical_activation(layer: Layer, value) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        layer._fail(f"activation must be a name, got {value!r}")
+        layer._fail(f"activation must be a name, got {show(value)}")
     name = ALIASES.get(value, value)
     if name not in ACTIVATIONS:
-        layer._fail(f"unknown activation {value!r}; known: {', '.join(sorted(ACTIVATIONS))}")
+        layer._fail(f"unknown activation {show(value)}; known: {', '.join(sorted(ACTIVATIONS))}")
     return None if name == "linear" else name
 
 

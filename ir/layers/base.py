@@ -14,7 +14,7 @@ import re
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar, Sequence
 
-from ..errors import ConfigError, ResourceLimitError, ShapeError
+from ..errors import ConfigError, ResourceLimitError, ShapeError, show
 from ..tensor import Tensor, TensorSpec
 
 #: Every layer kind by its class name. Filled by :func:`register`.
@@ -77,8 +77,8 @@ class Layer:
 
     def __post_init__(self):
         if self.name is not None and (not isinstance(self.name, str) or not _NAME.match(self.name)):
-            raise ConfigError(f"layer name must be an identifier (letters, digits, _; at most 128), got {self.name!r}",
-                              layer=type(self).__name__)
+            raise ConfigError(f"layer name must be an identifier (letters, digits, _; at most 128), "
+                              f"got {show(self.name)}", layer=type(self).__name__)
 
     # -- the contract -----------------------------------------------------
     def infer(self, inputs: Sequence[TensorSpec]) -> TensorSpec:
@@ -167,11 +167,11 @@ def config_problem(cls: type[Layer], config: dict) -> str | None:
 
 def as_int(layer: Layer, field: str, value, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        layer._fail(f"{field} must be an int, got {value!r}")
+        layer._fail(f"{field} must be an int, got {show(value)}")
     if value < minimum:
-        layer._fail(f"{field} must be >= {minimum}, got {value}")
+        layer._fail(f"{field} must be >= {minimum}, got {show(value)}")
     if value > 2**31:
-        layer._fail(f"{field} is out of range, got {value}")
+        layer._fail(f"{field} is out of range (at most 2**31), got {show(value)}")
     return value
 
 
@@ -179,7 +179,7 @@ def as_ints(layer: Layer, field: str, value, n: int, *, minimum: int = 1) -> tup
     """An int or a sequence of ``n`` ints, as an ``n``-tuple."""
     if isinstance(value, (list, tuple)):
         if len(value) != n:
-            layer._fail(f"{field} must be an int or {n} ints, got {tuple(value)!r}")
+            layer._fail(f"{field} must be an int or {n} ints, got {show(tuple(value))}")
         return tuple(as_int(layer, field, v, minimum=minimum) for v in value)
     return (as_int(layer, field, value, minimum=minimum),) * n
 
@@ -188,9 +188,9 @@ def as_float(layer: Layer, field: str, value, *, low: float | None = None, high:
              low_open: bool = False, high_open: bool = False) -> float:
     # ints beyond float range (e.g. 10**400 from a file) would overflow in isfinite/float()
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
-        layer._fail(f"{field} must be a finite number of modest size, got {value}")
+        layer._fail(f"{field} must be a finite number of modest size, got {show(value)}")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        layer._fail(f"{field} must be a finite number, got {value!r}")
+        layer._fail(f"{field} must be a finite number, got {show(value)}")
     value = float(value)
     if low is not None and (value < low or (low_open and value == low)):
         layer._fail(f"{field} must be {'>' if low_open else '>='} {low}, got {value}")
@@ -201,13 +201,13 @@ def as_float(layer: Layer, field: str, value, *, low: float | None = None, high:
 
 def as_bool(layer: Layer, field: str, value) -> bool:
     if not isinstance(value, bool):
-        layer._fail(f"{field} must be True or False, got {value!r}")
+        layer._fail(f"{field} must be True or False, got {show(value)}")
     return value
 
 
 def as_choice(layer: Layer, field: str, value, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        layer._fail(f"{field} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        layer._fail(f"{field} must be one of {', '.join(map(repr, choices))}, got {show(value)}")
     return value
 
 
@@ -215,8 +215,8 @@ def as_axis(layer: Layer, field: str, value) -> int | str:
     """A layout letter or an int axis (checked against a layout later)."""
     if isinstance(value, str):
         if len(value) != 1 or value not in "NCTDHW":
-            layer._fail(f"{field} must be a layout letter (one of 'NCTDHW') or an int, got {value!r}")
+            layer._fail(f"{field} must be a layout letter (one of 'NCTDHW') or an int, got {show(value)}")
         return value
     if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 8:
-        layer._fail(f"{field} must be a layout letter or an int axis, got {value!r}")
+        layer._fail(f"{field} must be a layout letter or an int axis (|axis| <= 8), got {show(value)}")
     return value

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..errors import LayoutError, ShapeError
+from ..errors import LayoutError, ShapeError, show
 from ..tensor import TensorSpec
 from .activation import canonical_activation
 from .base import Layer, WeightSpec, as_bool, as_int, as_ints, register
@@ -27,7 +27,7 @@ def normalize_padding(layer: Layer, padding, nd: int, allow_causal: bool = False
     if isinstance(padding, str):
         choices = ("valid", "same", "causal") if allow_causal else ("valid", "same")
         if padding not in choices:
-            layer._fail(f"padding must be one of {', '.join(map(repr, choices))} or explicit pads, got {padding!r}")
+            layer._fail(f"padding must be one of {', '.join(map(repr, choices))} or explicit pads, got {show(padding)}")
         return padding
     if isinstance(padding, int) and not isinstance(padding, bool):
         p = as_int(layer, "padding", padding, minimum=0)
@@ -48,7 +48,8 @@ def normalize_padding(layer: Layer, padding, nd: int, allow_causal: bool = False
                     break
             else:
                 return tuple(pairs)
-    layer._fail(f"padding must be 'valid', 'same', an int, {nd} int(s) or {nd} (before, after) pair(s), got {padding!r}")
+    layer._fail(f"padding must be 'valid', 'same', an int, {nd} int(s) or {nd} (before, after) pair(s), "
+                f"got {show(padding)}")
 
 
 def same_pads(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..errors import LayoutError, ShapeError
+from ..errors import LayoutError, ShapeError, show
 from ..layout import check_layout, default_layout
 from ..tensor import TensorSpec
 from .activation import canonical_activation
@@ -14,7 +14,7 @@ from .base import Layer, WeightSpec, as_bool, as_float, as_int, register
 
 def needs_axis(layer: Layer, spec: TensorSpec, axis: str, what: str) -> int:
     if axis not in spec.layout:
-        raise LayoutError(f"{what} needs a {axis!r} axis but the input layout is {spec.layout!r}", layer=layer.label)
+        raise LayoutError(f"needs {what} {axis!r} but the input layout is {spec.layout!r}", layer=layer.label)
     return spec.layout.index(axis)
 
 
@@ -49,7 +49,7 @@ class Dense(Layer):
 
     def infer(self, inputs):
         spec = inputs[0]
-        c = needs_axis(self, spec, "C", "Dense")
+        c = needs_axis(self, spec, "C", "the feature axis")
         shape = list(spec.shape)
         shape[c] = self.units
         return TensorSpec(tuple(shape), spec.layout)
@@ -120,7 +120,7 @@ class Reshape(Layer):
         if isinstance(target, int) and not isinstance(target, bool):
             target = (target,)
         if not isinstance(target, (list, tuple)) or not target:
-            self._fail(f"target_shape must be a non-empty tuple of ints, got {target!r}")
+            self._fail(f"target_shape must be a non-empty tuple of ints, got {show(target)}")
         target = tuple(as_int(self, "target_shape", t, minimum=-1) for t in target)
         if 0 in target or target.count(-1) > 1:
             self._fail(f"target_shape may hold positive sizes and at most one -1, got {target}")
@@ -163,7 +163,7 @@ class Permute(Layer):
             check_layout(self.dims, layer=self.label)
             return
         if not isinstance(self.dims, (list, tuple)) or not self.dims:
-            self._fail(f"dims must be a layout string or a tuple of 1-based axes, got {self.dims!r}")
+            self._fail(f"dims must be a layout string or a tuple of 1-based axes, got {show(self.dims)}")
         dims = tuple(as_int(self, "dims", d) for d in self.dims)
         if sorted(dims) != list(range(1, len(dims) + 1)):
             self._fail(f"dims must be a permutation of 1..{len(dims)}, got {dims}")

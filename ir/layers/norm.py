@@ -16,6 +16,16 @@ from ..tensor import TensorSpec
 from .base import Layer, WeightSpec, as_axis, as_bool, as_float, as_int, register
 
 
+def normalisable(layer: Layer, spec: TensorSpec, axis: int) -> None:
+    """Weights need a known size along the normalised axis: never the batch axis, nor a symbolic length."""
+    letter = spec.layout[axis]
+    if letter == "N":
+        raise ShapeError("cannot normalise over the batch axis 'N' (its size is not known)", layer=layer.label)
+    if spec.shape[axis] is None:
+        raise ShapeError(f"cannot normalise over axis {letter!r} of unknown size, got shape {spec.shape}",
+                         layer=layer.label)
+
+
 @register
 @dataclass(frozen=True)
 class BatchNorm(Layer):
@@ -43,8 +53,7 @@ class BatchNorm(Layer):
 
     def feature_axis(self, spec: TensorSpec) -> int:
         axis = resolve_axis(self.axis, spec.layout, layer=self.label)
-        if spec.layout[axis] == "N" or spec.shape[axis] is None:
-            raise ShapeError(f"cannot normalise over axis {spec.layout[axis]!r} of unknown size", layer=self.label)
+        normalisable(self, spec, axis)
         return axis
 
     def infer(self, inputs):
@@ -102,8 +111,7 @@ class LayerNorm(Layer):
         if len(idx) != len(axes):
             raise ShapeError(f"axis {self.axis!r} names an axis twice", layer=self.label)
         for i in idx:
-            if spec.layout[i] == "N" or spec.shape[i] is None:
-                raise ShapeError(f"cannot normalise over axis {spec.layout[i]!r} of unknown size", layer=self.label)
+            normalisable(self, spec, i)
         return tuple(idx)
 
     def infer(self, inputs):

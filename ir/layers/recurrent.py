@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError, LayoutError
+from ..errors import ConfigError, LayoutError, show
 from ..tensor import TensorSpec
 from .base import LAYERS, Layer, WeightSpec, as_bool, as_choice, as_int, config_problem, register
 
@@ -162,7 +162,7 @@ class Bidirectional(Layer):
             cls = LAYERS.get(kind) if isinstance(kind, str) else None
             config = inner.get("config")
             if cls is None or not issubclass(cls, _RNN) or not isinstance(config, dict):
-                self._fail(f"layer must be a SimpleRNN, LSTM or GRU, got {inner!r}")
+                self._fail(f"layer must be a SimpleRNN, LSTM or GRU, got {show(inner)}")
             problem = config_problem(cls, config)
             if problem:
                 self._fail(f"bad configuration for the wrapped {kind}: {problem}")
@@ -178,6 +178,7 @@ class Bidirectional(Layer):
         self._set("merge_mode", as_choice(self, "merge_mode", self.merge_mode, ("concat",)))
 
     def infer(self, inputs):
+        sequence_axes(self, inputs[0])  # checked here so that the error names this layer, not the wrapped one
         out = self.layer.infer(inputs)
         shape = list(out.shape)
         shape[out.layout.index("C")] = 2 * self.layer.units
