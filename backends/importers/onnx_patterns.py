@@ -1,0 +1,286 @@
+"""Pattern rules: groups of ONNX nodes that are one IR layer, rewritten into one :class:`Op`.
+
+Each rule looks for one shape of subgraph and replaces it by a single op the
+table converts (a standard ONNX op with extra attributes, or a ``twinnet.*``
+op for what ONNX has no node for). A rule fires only when every intermediate
+value has exactly one consumer and is no graph output, so nothing the rest of
+the graph reads disappears. Rules, in the order they run:
+
+  * Pad(constant) + Conv / MaxPool / AveragePool -> the pads join the window op's pads
+  * AveragePool(count_include_pad) + Mul(real-count rescale) -> count_include_pad=0
+  * MatMul(x, W) + Add(b) -> MatMul with a bias (a Dense)
+  * x * 0.5 * (1 + Erf(x / sqrt 2)) -> Gelu;  x * Sigmoid(x) -> twinnet.Silu
+  * Where(x > t, x, Softplus(x)) (torch's thresholded softplus) -> Softplus
+  * LSTM/GRU/RNN + the Squeeze/Gather/Concat/Transpose/Reshape that select its
+    sequence (Y) or last state (Y_h) -> one recurrent op with ``return_sequences``
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .onnx_graph import ZEROS, Graph, Op
+
+
+def run_rules(graph: Graph) -> None:
+    for rule in (fold_pad, fold_avg_rescale, fuse_dense, fuse_gelu, fuse_silu, fuse_softplus, fuse_recurrent):
+        for op in list(graph.ops):
+            if op in graph.ops:
+                rule(graph, op)
+
+
+def replace(graph: Graph, group: list[Op], new: Op) -> None:
+    """Put ``new`` where the last op of ``group`` was, drop the rest of the group."""
+    new.sources = [s for op in group for s in op.sources]
+    last = max(graph.ops.index(op) for op in group)
+    graph.ops[last] = new
+    for op in group:
+        if op in graph.ops and op is not new:
+            graph.ops.remove(op)
+    graph.index()
+
+
+def scalar(graph: Graph, name: str) -> float | None:
+    value = graph.const(name)
+    if value is None or isinstance(value, str) or value.size != 1:
+        return None
+    return float(value.reshape(()))
+
+
+def axes_of(graph: Graph, op: Op) -> list[int] | None:
+    """Squeeze/Unsqueeze/Reduce* axes: the attribute (old opsets) or the constant second input."""
+    if "axes" in op.attrs:
+        return list(op.attrs["axes"])
+    if len(op.inputs) > 1 and op.inputs[1]:
+        value = graph.const(op.inputs[1])
+        return None if value is None or isinstance(value, str) else [int(a) for a in value.reshape(-1)]
+    return []
+
+
+def _other(op: Op, name: str) -> str | None:
+    """The other input of a two-input op that reads ``name``."""
+    if len(op.inputs) != 2 or name not in op.inputs:
+        return None
+    return op.inputs[1] if op.inputs[0] == name else op.inputs[0]
+
+
+def _next(graph: Graph, op: Op, op_type: str) -> Op | None:
+    user = graph.only_consumer(op.outputs[0])
+    return user if user is not None and user.op_type == op_type else None
+
+
+# -- window ops -----------------------------------------------------------------------
+
+def fold_pad(graph: Graph, op: Op) -> None:
+    if op.op_type != "Pad" or op.attr("mode", b"constant") not in (b"constant", "constant"):
+        return
+    user = graph.only_consumer(op.outputs[0])
+    if user is None or user.op_type not in ("Conv", "MaxPool", "AveragePool") or user.inputs[0] != op.outputs[0]:
+        return
+    pads = graph.const(op.inputs[1]) if len(op.inputs) > 1 else np.asarray(op.attr("pads", []))
+    value = (scalar(graph, op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else 0.0) \
+        if len(op.inputs) > 1 else op.attr("value", 0.0)
+    if pads is None or isinstance(pads, str) or value is None or (len(op.inputs) > 3 and op.inputs[3]):
+        return
+    pads = [int(p) for p in pads.reshape(-1)]
+    rank = len(pads) // 2
+    begin, end = pads[:rank], pads[rank:]
+    if any(begin[:2]) or any(end[:2]) or min(pads) < 0 or user.attr("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        return
+    wanted = -math.inf if user.op_type == "MaxPool" else 0.0
+    if value != wanted:
+        return
+    nd = rank - 2
+    own = list(user.attr("pads", [0] * 2 * nd))
+    merged = [a + b for a, b in zip(begin[2:] + end[2:], own)]
+    replace(graph, [op, user], Op(user.op_type, user.name, [op.inputs[0]] + user.inputs[1:], user.outputs,
+                                  {**user.attrs, "pads": merged}))
+
+
+def window_counts(sizes, kernel, strides, pads) -> np.ndarray:
+    """Real (unpadded) elements under each pooling window, as an array over the output positions."""
+    per_axis = []
+    for n, k, s, b, a in zip(sizes, kernel, strides, pads[:len(sizes)], pads[len(sizes):]):
+        out = (n + b + a - k) // s + 1
+        starts = np.arange(out) * s - b
+        per_axis.append(np.minimum(starts + k, n) - np.maximum(starts, 0))
+    counts = per_axis[0]
+    for c in per_axis[1:]:
+        counts = np.multiply.outer(counts, c)
+    return counts.astype(np.float64)
+
+
+def fold_avg_rescale(graph: Graph, op: Op) -> None:
+    """torch's 'same' average pool: count zeros, then multiply by window / real count."""
+    if op.op_type != "AveragePool" or not op.attr("count_include_pad", 0) or op.attr("ceil_mode", 0):
+        return
+    mul = _next(graph, op, "Mul")
+    shape = graph.shapes.get(op.inputs[0])
+    if mul is None or shape is None or any(s is None for s in shape[2:]):
+        return
+    scale = graph.const(_other(mul, op.outputs[0]) or "")
+    if scale is None or isinstance(scale, str):
+        return
+    kernel = list(op.attr("kernel_shape"))
+    nd = len(kernel)
+    pads = list(op.attr("pads", [0] * 2 * nd))
+    counts = window_counts(shape[2:], kernel, list(op.attr("strides", [1] * nd)), pads)
+    expected = math.prod(kernel) / counts
+    try:
+        matches = np.allclose(np.broadcast_to(scale, (1, 1) + expected.shape)[0, 0], expected, rtol=1e-6)
+    except ValueError:
+        return
+    if matches and scale.ndim <= nd + 2 and all(d == 1 for d in scale.shape[:scale.ndim - nd]):
+        replace(graph, [op, mul], Op("AveragePool", op.name, op.inputs, mul.outputs,
+                                     {**op.attrs, "count_include_pad": 0}))
+
+
+# -- dense and activations --------------------------------------------------------------
+
+def fuse_dense(graph: Graph, op: Op) -> None:
+    if op.op_type != "MatMul" or graph.const(op.inputs[1]) is None:
+        return
+    add = _next(graph, op, "Add")
+    bias = _other(add, op.outputs[0]) if add is not None else None
+    value = graph.const(bias) if bias else None
+    if value is None or isinstance(value, str) or value.ndim == 0 or value.size != value.shape[-1]:
+        return
+    replace(graph, [op, add], Op("MatMul", op.name, op.inputs + [bias], add.outputs, dict(op.attrs)))
+
+
+def _is_const(graph: Graph, name: str, value: float, rtol: float = 1e-6) -> bool:
+    got = scalar(graph, name)
+    return got is not None and math.isclose(got, value, rel_tol=rtol)
+
+
+def fuse_gelu(graph: Graph, op: Op) -> None:
+    """0.5 * x * (1 + erf(x / sqrt(2))), in the orders torch writes it."""
+    if op.op_type != "Erf":
+        return
+    scale = graph.producer.get(op.inputs[0])
+    if scale is None or graph.only_consumer(scale.outputs[0]) is not op:
+        return
+    x = next((i for i in scale.inputs if graph.const(i) is None), None)
+    c = _other(scale, x) if x else None
+    if not c or not ((scale.op_type == "Div" and scale.inputs[0] == x and _is_const(graph, c, math.sqrt(2), 1e-5))
+                     or (scale.op_type == "Mul" and _is_const(graph, c, 1 / math.sqrt(2), 1e-5))):
+        return
+    add = _next(graph, op, "Add")
+    if add is None or not _is_const(graph, _other(add, op.outputs[0]) or "", 1.0):
+        return
+    mul = _next(graph, add, "Mul")
+    if mul is None:
+        return
+    left = _other(mul, add.outputs[0])
+    group = [scale, op, add, mul]
+    if left == x:  # x * (1 + erf) then * 0.5
+        half = _next(graph, mul, "Mul")
+        if half is None or not _is_const(graph, _other(half, mul.outputs[0]) or "", 0.5):
+            return
+        group.append(half)
+    else:  # (0.5 * x) * (1 + erf)
+        pre = graph.producer.get(left or "")
+        if pre is None or pre.op_type != "Mul" or x not in pre.inputs or not _is_const(graph, _other(pre, x) or "", 0.5) \
+                or graph.only_consumer(pre.outputs[0]) is not mul:
+            return
+        group.insert(0, pre)
+    replace(graph, group, Op("Gelu", op.name, [x], group[-1].outputs, {"approximate": "none"}))
+
+
+def fuse_silu(graph: Graph, op: Op) -> None:
+    if op.op_type != "Sigmoid":
+        return
+    mul = _next(graph, op, "Mul")
+    if mul is not None and _other(mul, op.outputs[0]) == op.inputs[0]:
+        replace(graph, [op, mul], Op("twinnet.Silu", mul.name, [op.inputs[0]], mul.outputs))
+
+
+def fuse_softplus(graph: Graph, op: Op) -> None:
+    """torch's softplus returns x itself above a threshold (20): the same numbers in float32."""
+    if op.op_type != "Where":
+        return
+    cond, soft = graph.producer.get(op.inputs[0]), graph.producer.get(op.inputs[2])
+    if cond is None or soft is None or cond.op_type != "Greater" or soft.op_type != "Softplus":
+        return
+    x = soft.inputs[0]
+    threshold = scalar(graph, cond.inputs[1])
+    if (cond.inputs[0] != x or op.inputs[1] != x or threshold is None or threshold < 15
+            or graph.only_consumer(cond.outputs[0]) is not op or graph.only_consumer(soft.outputs[0]) is not op):
+        return
+    replace(graph, [cond, soft, op], Op("Softplus", op.name, [x], op.outputs))
+
+
+# -- recurrent ------------------------------------------------------------------------------
+
+def fuse_recurrent(graph: Graph, op: Op) -> None:
+    """Find which of Y / Y_h the graph reads, and the ops that take the direction axis away."""
+    if op.op_type not in ("LSTM", "GRU", "RNN") or "return_sequences" in op.attrs:
+        return
+    used = [i for i, o in enumerate(op.outputs) if o and (graph.consumers.get(o) or o in graph.outputs)]
+    batch_first = bool(op.attr("layout", 0))
+    two = op.attr("direction", b"forward") in (b"bidirectional", "bidirectional")
+    found = None
+    if used == [0]:
+        found = _select_sequence(graph, op, batch_first, two)
+    elif used == [1]:
+        found = _select_state(graph, op, batch_first, two)
+    if found is not None:
+        group, out = found
+        replace(graph, [op] + group, Op(op.op_type, op.name, op.inputs, [out], {**op.attrs,
+                                                                                "return_sequences": used == [0]}))
+
+
+def _select_sequence(graph, op, batch_first, two):
+    """Y is (T, D, N, U) or (N, T, D, U): squeezed (one direction) or directions folded into U."""
+    d_axis = 2 if batch_first else 1
+    first = graph.only_consumer(op.outputs[0])
+    if first is None:
+        return None
+    if not two:
+        if first.op_type == "Squeeze" and axes_of(graph, first) in ([d_axis], [d_axis - 4]):
+            return [first], first.outputs[0]
+        return None
+    group = []
+    if not batch_first:
+        if first.op_type != "Transpose" or list(first.attr("perm", [])) != [0, 2, 1, 3]:
+            return None
+        group.append(first)
+        first = graph.only_consumer(first.outputs[0])
+    if first is None or first.op_type != "Reshape":
+        return None
+    shape = graph.const(first.inputs[1])
+    if shape is None or isinstance(shape, str) or [int(s) for s in shape][:2] != [0, 0] or len(shape) != 3 \
+            or int(shape[2]) not in (-1, 2 * op.attr("hidden_size", 0)):
+        return None
+    return group + [first], first.outputs[0]
+
+
+def _select_state(graph, op, batch_first, two):
+    """Y_h is (D, N, U) (or (N, D, U)): one direction taken out, or both concatenated [forward, backward]."""
+    users = graph.consumers.get(op.outputs[1], [])
+    if op.outputs[1] in graph.outputs or not users:
+        return None
+    axis = 1 if batch_first else 0
+    picks = {}
+    for user in users:
+        index = scalar(graph, user.inputs[1]) if user.op_type == "Gather" else None
+        if index is not None and user.attr("axis", 0) == axis and graph.const(user.inputs[1]).ndim == 0:
+            picks[int(index) % (2 if two else 1)] = user
+        elif user.op_type == "Squeeze" and not two and axes_of(graph, user) in ([axis], [axis - 3]):
+            picks[0] = user
+        else:
+            return None
+    if not two:
+        return ([picks[0]], picks[0].outputs[0]) if list(picks) == [0] and len(users) == 1 else None
+    if sorted(picks) != [0, 1] or len(users) != 2:
+        return None
+    concat = graph.only_consumer(picks[0].outputs[0])
+    if concat is None or concat.op_type != "Concat" or concat.attr("axis") not in (1, -1) \
+            or concat.inputs != [picks[0].outputs[0], picks[1].outputs[0]] \
+            or graph.only_consumer(picks[1].outputs[0]) is not concat:
+        return None
+    return [picks[0], picks[1], concat], concat.outputs[0]
+
+
+__all__ = ["run_rules", "axes_of", "scalar", "window_counts", "ZEROS"]
