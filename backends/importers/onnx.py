@@ -5,11 +5,13 @@ How the import works, and why:
     with ``onnx.checker`` and shape-inferred; external weight files are read
     only from inside the model's folder. A file that is not valid ONNX raises
     ``ir.SchemaError``.
-  * Pattern rules (``onnx_patterns.py``) first merge groups of nodes that are
+  * Run-time shape computations (``Shape -> Slice -> Concat`` into a Reshape,
+    zero initial states) are folded into constants (``onnx_fold.py``).
+  * Pattern rules (``onnx_patterns.py``) then merge groups of nodes that are
     one IR layer (MatMul+Add -> Dense, Pad+Conv -> explicit pads, the erf form
     of gelu, an LSTM and the ops that select its output...).
   * Only ops the graph outputs depend on are converted, in file order, each by
-    its entry in :data:`ONNX_TABLE` (``onnx_ops.py``, ``onnx_rnn.py``). Inputs
+    its entry in :data:`ONNX_TABLE` (``onnx_ops.py``, ``onnx_windows.py``, ``onnx_rnn.py``). Inputs
     an op reads as constants (weights, shapes, zero initial states) are taken
     from the file, never re-initialised.
   * Tensors are declared in ONNX's own axis order, so the imported model takes
@@ -35,7 +37,9 @@ from ir.errors import IRError, UnsupportedError
 
 from .onnx_graph import Graph, Op, identifier, load
 from .onnx_layout import LayoutInference
-from .onnx_ops import ONNX_TABLE, Ctx
+from .onnx_ctx import Ctx
+from .onnx_fold import fold_shapes
+from .onnx_ops import ONNX_TABLE
 from .onnx_patterns import run_rules
 
 _DTYPES = {TensorProto.FLOAT: "float32", TensorProto.INT32: "int32", TensorProto.INT64: "int64"}
@@ -74,6 +78,7 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
     """
     proto = load(source)
     graph = Graph(proto)
+    fold_shapes(graph)
     run_rules(graph)
     return _Importer(graph).run(identifier(name or proto.graph.name or "onnx_model"))
 

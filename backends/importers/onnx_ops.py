@@ -9,8 +9,8 @@ collects those for every op before giving up.
 
 Imported tensors are declared in ONNX's own axis order, so an ONNX ``axis``
 is a position in the IR layout: ``ctx.letter(axis)`` names it. Adding an op
-for a new IR layer is one function and one table line. Recurrent ops live in
-``onnx_rnn.py``.
+for a new IR layer is one function and one table line. Window ops (conv,
+pooling) live in ``onnx_windows.py``, recurrent ops in ``onnx_rnn.py``.
 """
 from __future__ import annotations
 
@@ -21,181 +21,11 @@ import numpy as np
 
 from ir import layers as L
 from ir.errors import UnsupportedError
-from ir.layers.conv import resolve_pads
 
-from .onnx_layout import channels_first
+from .onnx_ctx import Converted, Ctx
 from .onnx_patterns import axes_of, scalar
 from .onnx_rnn import recurrent
-
-Converted = tuple[L.Layer, dict[str, np.ndarray]]
-
-
-class Ctx:
-    """What an entry may ask about the op it converts."""
-
-    def __init__(self, importer, op, inputs):
-        self.importer, self.op, self.graph, self.inputs = importer, op, importer.graph, inputs
-
-    def attr(self, key: str, default=None):
-        value = self.op.attrs.get(key, default)
-        return value.decode() if isinstance(value, bytes) else value
-
-    def const(self, index: int, what: str = "") -> np.ndarray | str | None:
-        """Input ``index`` as a constant (None when absent); refused when it is computed in the graph."""
-        if index >= len(self.op.inputs) or not self.op.inputs[index]:
-            return None
-        value = self.graph.const(self.op.inputs[index])
-        if value is None:
-            raise UnsupportedError(f"input {index} ({what or self.op.inputs[index]!r}) must be a constant (an "
-                                   "initializer): the IR keeps weights and options fixed")
-        return value
-
-    def array(self, index: int, what: str = "") -> np.ndarray | None:
-        value = self.const(index, what)
-        if isinstance(value, str):
-            raise UnsupportedError(f"input {index} ({what}) must be a stored tensor")
-        return None if value is None else np.asarray(value, dtype=np.float32)
-
-    def x(self, layout: str | None = None):
-        """The one data input (checked to hold ``layout``'s letters in that order, when given)."""
-        if len(self.inputs) != 1:
-            raise UnsupportedError(f"expects one computed input and the rest constants, got {len(self.inputs)} "
-                                   "computed inputs")
-        x = self.inputs[0]
-        # channels-first ops need N then C; the other letters only have to be non-batch, non-channel axes
-        if layout is not None and layout == channels_first(len(layout)):
-            ok = x.layout[:2] == "NC" and x.spec.rank == len(layout)
-        else:
-            ok = layout is None or x.layout == layout
-        if not ok:
-            raise UnsupportedError(f"reads its input as {layout!r} but the tensor arriving is {x.layout!r} "
-                                   "(layout inference could not line the axes up)")
-        return x
-
-    def letter(self, axis: int, x=None) -> str:
-        x = x if x is not None else self.inputs[0]
-        if not -x.spec.rank <= axis < x.spec.rank:
-            raise UnsupportedError(f"axis {axis} is out of range for a rank-{x.spec.rank} tensor")
-        found = x.layout[axis]
-        if found == "N":
-            raise UnsupportedError(f"axis {axis} is the batch axis, which the IR keeps symbolic and untouched")
-        return found
-
-    def outputs_used(self) -> list[int]:
-        return [i for i, o in enumerate(self.op.outputs) if o and (self.graph.consumers.get(o) or o in self.graph.outputs)]
-
-    def only_first_output(self) -> None:
-        extra = [i for i in self.outputs_used() if i]
-        if extra:
-            raise UnsupportedError(f"output(s) {extra} are used, and the IR's layer returns only the first")
-
-
-# -- windows: conv and pooling ---------------------------------------------------------------
-
-def _window(ctx: Ctx, nd: int, kernel, strides, dilations, explicit: bool):
-    """IR ``padding`` from auto_pad / pads: 'valid', 'same' (SAME_UPPER is TensorFlow's rule) or per-side pads."""
-    auto = ctx.attr("auto_pad", "NOTSET")
-    if auto == "VALID":
-        return "valid"
-    if auto == "SAME_UPPER":
-        return "same"
-    if auto != "NOTSET":
-        raise UnsupportedError(f"auto_pad={auto!r} is not supported (NOTSET, VALID or SAME_UPPER)")
-    pads = list(ctx.attr("pads", [0] * 2 * nd))
-    pairs = tuple(zip(pads[:nd], pads[nd:]))
-    if not any(pads):
-        return "valid"
-    x = ctx.inputs[0]
-    sizes = [x.spec.shape[2 + i] for i in range(nd)]
-    if resolve_pads("same", sizes, kernel, strides, dilations) == pairs:
-        return "same"
-    if explicit:
-        return pairs
-    raise UnsupportedError(f"pads {pads} are neither none nor TensorFlow's 'same' pads, the only padding the IR's "
-                           "pooling layers have")
-
-
-def conv(ctx: Ctx) -> Converted:
-    w = ctx.array(1, "weights")
-    nd = w.ndim - 2
-    if nd not in (1, 2):
-        raise UnsupportedError(f"{nd}-D convolution: the IR has Conv1D and Conv2D")
-    ctx.x(channels_first(nd + 2))
-    kernel = list(ctx.attr("kernel_shape", w.shape[2:]))
-    strides, dilations = list(ctx.attr("strides", [1] * nd)), list(ctx.attr("dilations", [1] * nd))
-    group = ctx.attr("group", 1)
-    padding = _window(ctx, nd, kernel, strides, dilations, explicit=True)
-    weights = {"kernel": w.transpose(*range(2, nd + 2), 1, 0)}
-    bias = ctx.array(2, "bias")
-    if bias is not None:
-        weights["bias"] = bias
-    cls = L.Conv1D if nd == 1 else L.Conv2D
-    return cls(w.shape[0], kernel, strides=strides, padding=padding, dilation_rate=dilations, groups=group,
-               use_bias=bias is not None), weights
-
-
-def _ceil_mode_ok(ctx: Ctx, nd: int, kernel, strides) -> None:
-    """ceil_mode matters only when a last, partial window exists."""
-    if not ctx.attr("ceil_mode", 0):
-        return
-    x, pads = ctx.inputs[0], list(ctx.attr("pads", [0] * 2 * nd))
-    for i in range(nd):
-        n = x.spec.shape[2 + i]
-        span = None if n is None else n + pads[i] + pads[nd + i] - kernel[i]
-        if span is None or span % strides[i]:
-            raise UnsupportedError("ceil_mode=1 adds a partial last window here; the IR's pooling has floor mode only")
-
-
-def pool(max_pool: bool) -> Callable:
-    def convert(ctx: Ctx) -> Converted:
-        kernel = list(ctx.attr("kernel_shape"))
-        nd = len(kernel)
-        if nd not in (1, 2):
-            raise UnsupportedError(f"{nd}-D pooling: the IR has 1-D and 2-D pooling")
-        ctx.x(channels_first(nd + 2))
-        ctx.only_first_output()
-        strides = list(ctx.attr("strides", [1] * nd))
-        if any(d != 1 for d in ctx.attr("dilations", [1] * nd)):
-            raise UnsupportedError("dilated pooling has no IR layer")
-        _ceil_mode_ok(ctx, nd, kernel, strides)
-        padding = _window(ctx, nd, kernel, strides, [1] * nd, explicit=False)
-        if not max_pool and padding == "same" and ctx.attr("count_include_pad", 0):
-            raise UnsupportedError("count_include_pad=1 averages the padding zeros; the IR's AvgPool divides by "
-                                   "the real elements")
-        if max_pool:
-            cls = L.MaxPool1D if nd == 1 else L.MaxPool2D
-        else:
-            cls = L.AvgPool1D if nd == 1 else L.AvgPool2D
-        return cls(kernel, strides=strides, padding=padding), {}
-    return convert
-
-
-def global_pool(max_pool: bool) -> Callable:
-    def convert(ctx: Ctx) -> Converted:
-        x = ctx.x()
-        return _global(x, max_pool, keepdims=True, spatial=range(2, x.spec.rank))
-    return convert
-
-
-def _global(x, max_pool: bool, keepdims: bool, spatial) -> Converted:
-    nd = x.spec.rank - 2
-    letters = {x.layout[a] for a in spatial}
-    if nd not in (1, 2) or letters != set(x.layout) - {"N", "C"}:
-        raise UnsupportedError(f"reduces axes {sorted(spatial)} of a {x.layout!r} tensor; the IR's global pooling "
-                               "reduces every axis but N and C of a rank-3 or rank-4 tensor")
-    kinds = {(False, 1): L.GlobalAvgPool1D, (False, 2): L.GlobalAvgPool2D,
-             (True, 1): L.GlobalMaxPool1D, (True, 2): L.GlobalMaxPool2D}
-    return kinds[max_pool, nd](keepdims=keepdims), {}
-
-
-def reduce(max_pool: bool) -> Callable:
-    def convert(ctx: Ctx) -> Converted:
-        x = ctx.x()
-        axes = axes_of(ctx.graph, ctx.op)
-        if axes is None or not axes:
-            raise UnsupportedError("the axes must be constant and not empty")
-        return _global(x, max_pool, bool(ctx.attr("keepdims", 1)), sorted({a % x.spec.rank for a in axes}))
-    return convert
+from .onnx_windows import conv, global_pool, pool, reduce
 
 
 # -- normalisation and dense ----------------------------------------------------------------

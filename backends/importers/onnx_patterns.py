@@ -9,7 +9,8 @@ the graph reads disappears. Rules, in the order they run:
   * Pad(constant) + Conv / MaxPool / AveragePool -> the pads join the window op's pads
   * AveragePool(count_include_pad) + Mul(real-count rescale) -> count_include_pad=0
   * MatMul(x, W) + Add(b) -> MatMul with a bias (a Dense)
-  * x * 0.5 * (1 + Erf(x / sqrt 2)) -> Gelu;  x * Sigmoid(x) -> twinnet.Silu
+  * x * 0.5 * (1 + Erf(x / sqrt 2)) and the tanh form -> Gelu;  x * Sigmoid(x) -> twinnet.Silu
+  * (a + b + ...) / k -> Mean (an Average)
   * Where(x > t, x, Softplus(x)) (torch's thresholded softplus) -> Softplus
   * LSTM/GRU/RNN + the Squeeze/Gather/Concat/Transpose/Reshape that select its
     sequence (Y) or last state (Y_h) -> one recurrent op with ``return_sequences``
@@ -24,7 +25,8 @@ from .onnx_graph import ZEROS, Graph, Op
 
 
 def run_rules(graph: Graph) -> None:
-    for rule in (fold_pad, fold_avg_rescale, fuse_dense, fuse_gelu, fuse_silu, fuse_softplus, fuse_recurrent):
+    for rule in (fold_pad, fold_avg_rescale, fuse_dense, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus,
+                 fuse_average, fuse_recurrent):
         for op in list(graph.ops):
             if op in graph.ops:
                 rule(graph, op)
@@ -154,8 +156,35 @@ def _is_const(graph: Graph, name: str, value: float, rtol: float = 1e-6) -> bool
     return got is not None and math.isclose(got, value, rel_tol=rtol)
 
 
+def _gelu_tail(graph: Graph, core: Op, x: str) -> tuple[list[Op], list[str]] | None:
+    """``0.5 * x * (1 + core)`` after the erf / tanh core, in either order torch writes it."""
+    add = _next(graph, core, "Add")
+    if add is None or not _is_const(graph, _other(add, core.outputs[0]) or "", 1.0):
+        return None
+    mul = _next(graph, add, "Mul")
+    if mul is None:
+        return None
+    left = _other(mul, add.outputs[0])
+    if left == x:  # x * (1 + core), then * 0.5
+        half = _next(graph, mul, "Mul")
+        if half is None or not _is_const(graph, _other(half, mul.outputs[0]) or "", 0.5):
+            return None
+        return [add, mul, half], half.outputs
+    pre = graph.producer.get(left or "")  # (0.5 * x) * (1 + core)
+    if pre is None or pre.op_type != "Mul" or x not in pre.inputs or not _is_const(graph, _other(pre, x) or "", 0.5) \
+            or graph.only_consumer(pre.outputs[0]) is not mul:
+        return None
+    return [pre, add, mul], mul.outputs
+
+
+def _private(graph: Graph, name: str, op_type: str, user: Op) -> Op | None:
+    """The producer of ``name`` if it is an ``op_type`` read only by ``user``."""
+    op = graph.producer.get(name or "")
+    return op if op is not None and op.op_type == op_type and graph.only_consumer(name) is user else None
+
+
 def fuse_gelu(graph: Graph, op: Op) -> None:
-    """0.5 * x * (1 + erf(x / sqrt(2))), in the orders torch writes it."""
+    """0.5 * x * (1 + erf(x / sqrt(2)))."""
     if op.op_type != "Erf":
         return
     scale = graph.producer.get(op.inputs[0])
@@ -166,26 +195,55 @@ def fuse_gelu(graph: Graph, op: Op) -> None:
     if not c or not ((scale.op_type == "Div" and scale.inputs[0] == x and _is_const(graph, c, math.sqrt(2), 1e-5))
                      or (scale.op_type == "Mul" and _is_const(graph, c, 1 / math.sqrt(2), 1e-5))):
         return
-    add = _next(graph, op, "Add")
-    if add is None or not _is_const(graph, _other(add, op.outputs[0]) or "", 1.0):
+    tail = _gelu_tail(graph, op, x)
+    if tail is not None:
+        replace(graph, [scale, op] + tail[0], Op("Gelu", op.name, [x], tail[1], {"approximate": "none"}))
+
+
+def fuse_gelu_tanh(graph: Graph, op: Op) -> None:
+    """0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3)))."""
+    if op.op_type != "Tanh":
         return
-    mul = _next(graph, add, "Mul")
-    if mul is None:
+    u = _private(graph, op.inputs[0], "Mul", op)
+    inner = next((i for i in (u.inputs if u else []) if graph.const(i) is None), None)
+    if u is None or not _is_const(graph, _other(u, inner) or "", math.sqrt(2 / math.pi), 1e-5):
         return
-    left = _other(mul, add.outputs[0])
-    group = [scale, op, add, mul]
-    if left == x:  # x * (1 + erf) then * 0.5
-        half = _next(graph, mul, "Mul")
-        if half is None or not _is_const(graph, _other(half, mul.outputs[0]) or "", 0.5):
-            return
-        group.append(half)
-    else:  # (0.5 * x) * (1 + erf)
-        pre = graph.producer.get(left or "")
-        if pre is None or pre.op_type != "Mul" or x not in pre.inputs or not _is_const(graph, _other(pre, x) or "", 0.5) \
-                or graph.only_consumer(pre.outputs[0]) is not mul:
-            return
-        group.insert(0, pre)
-    replace(graph, group, Op("Gelu", op.name, [x], group[-1].outputs, {"approximate": "none"}))
+    s = _private(graph, inner, "Add", u)
+    for x, t_name in ((s.inputs[0], s.inputs[1]), (s.inputs[1], s.inputs[0])) if s and len(s.inputs) == 2 else ():
+        t = _private(graph, t_name, "Mul", s)
+        cube_name = next((i for i in (t.inputs if t else []) if graph.const(i) is None), None)
+        if t is None or not _is_const(graph, _other(t, cube_name) or "", 0.044715, 1e-5):
+            continue
+        cube = _private(graph, cube_name, "Mul", t)
+        square_name = _other(cube, x) if cube else None
+        square = _private(graph, square_name, "Mul", cube) if square_name else None
+        if square is None or square.inputs != [x, x]:
+            continue
+        tail = _gelu_tail(graph, op, x)
+        if tail is not None:
+            group = [square, cube, t, s, u, op] + tail[0]
+            replace(graph, group, Op("Gelu", op.name, [x], tail[1], {"approximate": "tanh"}))
+        return
+
+
+def fuse_average(graph: Graph, op: Op) -> None:
+    """(a + b + ...) / k over k computed tensors (how torch writes an Average) -> Mean."""
+    if op.op_type not in ("Div", "Mul") or graph.const(op.inputs[0]) is not None:
+        return
+    k = scalar(graph, op.inputs[1])
+    adds, leaves, pending = [], [], [op.inputs[0]]
+    while pending:
+        name = pending.pop(0)
+        add = _private(graph, name, "Add", adds[-1] if adds else op)
+        if add is None or any(graph.const(i) is not None for i in add.inputs):
+            leaves.append(name)
+            continue
+        adds.append(add)
+        pending = list(add.inputs) + pending
+    n = len(leaves)
+    if not adds or k is None or not math.isclose(k, n if op.op_type == "Div" else 1 / n, rel_tol=1e-6):
+        return
+    replace(graph, adds + [op], Op("Mean", op.name, leaves, op.outputs))
 
 
 def fuse_silu(graph: Graph, op: Op) -> None:
