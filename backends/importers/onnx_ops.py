@@ -42,6 +42,23 @@ def batch_norm(ctx: Ctx) -> Converted:
     return layer, weights
 
 
+def affine(ctx: Ctx) -> Converted:
+    """x * scale + shift along one axis: a BatchNorm with zero mean and unit variance (0.5 + 0.5, exact in float)."""
+    x = ctx.x()
+    axis = ctx.attr("axis")
+    if axis is None:
+        axis = x.layout.index("C") if "C" in x.layout else x.spec.rank - 1
+    letter = ctx.letter(axis, x)
+    size = x.spec.shape[axis]
+    if size is None:
+        raise UnsupportedError("scales and shifts an axis of unknown size")
+    scale, shift = ctx.attr("scale"), ctx.attr("shift")
+    weights = {"gamma": np.broadcast_to(1.0 if scale is None else scale, (size,)),
+               "beta": np.broadcast_to(0.0 if shift is None else shift, (size,)),
+               "moving_mean": np.zeros(size), "moving_variance": np.full(size, 0.5)}
+    return L.BatchNorm(axis=letter, epsilon=0.5), {k: np.asarray(v, np.float32) for k, v in weights.items()}
+
+
 def layer_norm(ctx: Ctx) -> Converted:
     x = ctx.x()
     ctx.only_first_output()
@@ -252,7 +269,7 @@ ONNX_TABLE: dict[str, Callable] = {
     "Conv": conv, "MaxPool": pool(True), "AveragePool": pool(False),
     "GlobalAveragePool": global_pool(False), "GlobalMaxPool": global_pool(True),
     "ReduceMean": reduce(False), "ReduceMax": reduce(True),
-    "BatchNormalization": batch_norm, "LayerNormalization": layer_norm,
+    "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "twinnet.Affine": affine,
     "MatMul": matmul, "Gemm": gemm,
     "Relu": activation("relu"), "Sigmoid": activation("sigmoid"), "Tanh": activation("tanh"),
     "Softplus": activation("softplus"), "HardSwish": activation("hard_swish"), "twinnet.Silu": activation("silu"),

@@ -11,6 +11,7 @@ the graph reads disappears. Rules, in the order they run:
   * MatMul(x, W) + Add(b) -> MatMul with a bias (a Dense)
   * x * 0.5 * (1 + Erf(x / sqrt 2)) and the tanh form -> Gelu;  x * Sigmoid(x) -> twinnet.Silu
   * (a + b + ...) / k -> Mean (an Average)
+  * x * s + b with per-channel constants (tf2onnx's BatchNorm) -> twinnet.Affine (a BatchNorm)
   * Where(x > t, x, Softplus(x)) (torch's thresholded softplus) -> Softplus
   * LSTM/GRU/RNN + the Squeeze/Gather/Concat/Transpose/Reshape that select its
     sequence (Y) or last state (Y_h) -> one recurrent op with ``return_sequences``
@@ -26,7 +27,7 @@ from .onnx_graph import ZEROS, Graph, Op
 
 def run_rules(graph: Graph) -> None:
     for rule in (fold_pad, fold_avg_rescale, fuse_dense, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus,
-                 fuse_average, fuse_recurrent):
+                 fuse_average, fuse_affine, fuse_recurrent):
         for op in list(graph.ops):
             if op in graph.ops:
                 rule(graph, op)
@@ -267,6 +268,52 @@ def fuse_softplus(graph: Graph, op: Op) -> None:
             or graph.only_consumer(cond.outputs[0]) is not op or graph.only_consumer(soft.outputs[0]) is not op):
         return
     replace(graph, [cond, soft, op], Op("Softplus", op.name, [x], op.outputs))
+
+
+def _channel_axis(value: np.ndarray, rank: int | None) -> int | None | bool:
+    """The one axis a constant varies along when broadcast to ``rank`` (None: a scalar; False: not per-axis)."""
+    if rank is None or value.ndim > rank:
+        return False
+    if value.size == 1:
+        return None
+    shape = (1,) * (rank - value.ndim) + value.shape
+    varying = [i for i, s in enumerate(shape) if s != 1]
+    return varying[0] if len(varying) == 1 and varying[0] > 0 else False
+
+
+def _affine_part(graph: Graph, op: Op):
+    """(x, axis, scale, shift) when ``op`` is x*c, x/c, x+c or x-c with a per-axis constant c."""
+    if op.op_type not in ("Mul", "Div", "Add", "Sub") or len(op.inputs) != 2:
+        return None
+    consts = [graph.const(i) for i in op.inputs]
+    k = [i for i, c in enumerate(consts) if isinstance(c, np.ndarray) and c.dtype.kind == "f"]
+    if len(k) != 1 or consts[1 - k[0]] is not None or (op.op_type in ("Div", "Sub") and k[0] != 1):
+        return None
+    x, value = op.inputs[1 - k[0]], consts[k[0]].astype(np.float32)
+    axis = _channel_axis(value, graph.rank(x))
+    if axis is False:
+        return None
+    flat = value.reshape(-1)
+    scale = {"Mul": flat, "Div": 1 / flat}.get(op.op_type)
+    shift = {"Add": flat, "Sub": -flat}.get(op.op_type)
+    return x, axis, scale, shift
+
+
+def fuse_affine(graph: Graph, op: Op) -> None:
+    """x * s + b with per-channel (or scalar) constants, e.g. tf2onnx's inference BatchNorm -> twinnet.Affine."""
+    part = _affine_part(graph, op)
+    if part is None:
+        return
+    x, axis, scale, shift = part
+    group = [op]
+    nxt = graph.only_consumer(op.outputs[0])
+    later = _affine_part(graph, nxt) if scale is not None and nxt is not None else None
+    if later is not None and later[0] == op.outputs[0] and later[2] is None and None in (axis, later[1]) or \
+            later is not None and later[0] == op.outputs[0] and later[2] is None and later[1] == axis:
+        group.append(nxt)
+        shift, axis = later[3], later[1] if axis is None else axis
+    replace(graph, group, Op("twinnet.Affine", op.name, [x], group[-1].outputs,
+                             {"axis": axis, "scale": scale, "shift": shift}))
 
 
 # -- recurrent ------------------------------------------------------------------------------
