@@ -27,7 +27,9 @@ How the import works, and why:
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from onnx import TensorProto
@@ -62,7 +64,8 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
 
     Args:
         source: a path to a ``.onnx`` file, its bytes, or an ``onnx.ModelProto``.
-        name: the IR model's name (default: the ONNX graph's, made an identifier).
+        name: the IR model's name (default: the file's name without ``.onnx``, else the
+            ONNX graph's; made an identifier).
 
     Returns:
         an ``ir.Model`` declared in the file's own axis order (a model exported
@@ -80,6 +83,8 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
     graph = Graph(proto)
     fold_shapes(graph)
     run_rules(graph)
+    if name is None and isinstance(source, (str, os.PathLike)):
+        name = Path(source).stem  # "main_graph", torch's graph name, says less than the file name
     return _Importer(graph).run(identifier(name or proto.graph.name or "onnx_model"))
 
 
