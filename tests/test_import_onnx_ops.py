@@ -48,6 +48,10 @@ CASES = {
     "maxpool_same_pads": make([n("MaxPool", ["x"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])], IMG),
     "avgpool_valid_ceil": make([n("AveragePool", ["x"], kernel_shape=[3, 2], strides=[3, 2], ceil_mode=1)], IMG),
     "avgpool_same": make([n("AveragePool", ["x"], kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_UPPER")], IMG),
+    "pools_1d": make([n("MaxPool", ["x"], ["m"], kernel_shape=[2], strides=[2]),
+                      n("AveragePool", ["m"], ["a"], kernel_shape=[3], strides=[1], auto_pad="SAME_UPPER"),
+                      n("GlobalAveragePool", ["a"])], {"x": ["N", 3, 11]}),
+    "reduce_max_1d": make([n("ReduceMax", ["x"], axes=[2], keepdims=0)], {"x": ["N", 3, 11]}),
     "gap_flatten": make([n("GlobalAveragePool", ["x"], ["g"]), n("Flatten", ["g"])], IMG),
     "gmp_squeeze": make([n("GlobalMaxPool", ["x"], ["g"]), n("Squeeze", ["g", "a"])], IMG,
                         {"a": np.array([2, 3], np.int64)}),
@@ -92,6 +96,9 @@ CASES = {
     "gru_reset_before_state": make(
         [n("GRU", ["x", "w", "r", "b"], ["", "yh"], hidden_size=3), n("Squeeze", ["yh", "a"])], {"x": ["T", "N", 4]},
         {"w": rand(1, 9, 4), "r": rand(1, 9, 3, seed=1), "b": rand(1, 18, seed=2), "a": np.array([0], np.int64)}),
+    "rnn_sequence": make(
+        [n("RNN", ["x", "w", "r"], ["yy"], hidden_size=3), n("Squeeze", ["yy", "a"])], {"x": ["T", "N", 4]},
+        {"w": rand(1, 3, 4), "r": rand(1, 3, 3, seed=1) * .5, "a": np.array([1], np.int64)}),
     "rnn_relu_bidirectional_state": make(
         [n("RNN", ["x", "w", "r", "b"], ["", "yh"], hidden_size=3, direction="bidirectional",
            activations=["Relu", "Relu"]), n("Gather", ["yh", "i0"], ["f"], axis=0),
@@ -115,6 +122,13 @@ def test_every_table_entry_is_exercised():
         run_rules(graph)
         seen.update(op.op_type for op in graph.ops)
     assert sorted(set(ONNX_TABLE) - seen) == []
+
+
+def test_importer_produces_every_ir_layer():
+    from ir.layers import LAYERS
+
+    produced = {node.layer.kind for proto in CASES.values() for node in from_onnx(proto).layers}
+    assert sorted(set(LAYERS) - produced) == []
 
 
 def test_layouts_follow_the_consumers():

@@ -10,6 +10,8 @@ forward until an op that fixes the meaning of each position:
     ``NCHW``;
   * LSTM/GRU/RNN read ``(T, N, C)`` (``layout=0``) or ``(N, T, C)`` (``layout=1``);
   * MatMul/Gemm read features last: ``NC``, ``NTC``;
+  * ReduceMean/ReduceMax over every axis after the second (before the last)
+    are global pools of a channels-first (channels-last) tensor;
   * Transpose moves the letters; Gather on an embedding table adds a ``C``;
     element-wise ops pass them through.
 
@@ -21,6 +23,7 @@ position); they decide what each IR layer treats as channels, time and space.
 from __future__ import annotations
 
 from .onnx_graph import Graph
+from .onnx_patterns import axes_of
 
 _CHANNELS_FIRST = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
                    "ConvTranspose", "InstanceNormalization", "LpPool"}
@@ -86,6 +89,13 @@ class LayoutInference:
             return "NTC" if op.attr("layout", 0) else "TNC"
         if kind in _FEATURES_LAST and first:
             return features_last(rank)
+        if kind in ("ReduceMean", "ReduceMax") and first:  # a global pool: the reduced axes are the spatial ones
+            axes = sorted({a % rank for a in axes_of(self.graph, op) or []})
+            if axes == list(range(2, rank)):
+                return channels_first(rank)
+            if axes == list(range(1, rank - 1)):
+                return features_last(rank)
+            return None
         if kind == "Transpose":
             out = self._wanted(op.outputs[0], rank, depth + 1)
             perm = op.attr("perm", list(range(rank))[::-1])
