@@ -196,6 +196,20 @@ def test_malformed_file_is_a_schema_error(damage, good_file, tmp_path):
         from_onnx(path)
 
 
+def test_damaged_bytes_never_escape_as_a_framework_error(good_file):
+    """Flipped bytes anywhere in a real file: a model or an ir.IRError, never a protobuf/numpy traceback."""
+    data = good_file.read_bytes()
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        damaged = bytearray(data)
+        for i in rng.integers(0, len(data), size=3):
+            damaged[i] = int(rng.integers(0, 256))
+        try:
+            from_onnx(bytes(damaged))
+        except ir.IRError:
+            pass
+
+
 def test_missing_file_and_invalid_graph(tmp_path):
     with pytest.raises(ir.SchemaError, match="no ONNX file"):
         from_onnx(tmp_path / "absent.onnx")

@@ -158,3 +158,12 @@ def test_batch_first_lstm():
     model = from_onnx(batch_first)
     assert model.inputs[0].layout == "NTC" and model.outputs[0].layout == "NTC"
     assert_matches_onnxruntime(oracle, model)
+
+
+def test_fixed_batch_size_becomes_symbolic():
+    proto = make([n("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3]), n("Reshape", ["c", "s"], ["r"]),
+                  n("Gemm", ["r", "d"])], {"x": [1, 3, 9, 10]}, {"w": W3, "s": np.array([1, 224], np.int64),
+                                                                   "d": rand(224, 2)})
+    model = from_onnx(proto)
+    assert model.inputs[0].shape == (None, 3, 9, 10)
+    assert_matches_onnxruntime(proto, model, batches=(1,))

@@ -35,7 +35,7 @@ import numpy as np
 from onnx import TensorProto
 
 import ir
-from ir.errors import IRError, UnsupportedError
+from ir.errors import IRError, SchemaError, UnsupportedError
 
 from .onnx_graph import Graph, Op, identifier, load
 from .onnx_layout import LayoutInference
@@ -80,7 +80,11 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
     >>> # model = from_onnx("model.onnx"); model.summary()
     """
     proto = load(source)
-    graph = Graph(proto)
+    try:
+        graph = Graph(proto)
+    except (ValueError, TypeError, KeyError, IndexError) as e:  # a tensor or attribute onnx itself cannot decode
+        raise SchemaError(f"invalid ONNX model: could not read its tensors ({type(e).__name__}: {str(e)[:200]})") \
+            from None
     fold_shapes(graph)
     run_rules(graph)
     if name is None and isinstance(source, (str, os.PathLike)):

@@ -73,7 +73,10 @@ class LayoutInference:
         found = None
         if depth < _MAX_DEPTH:
             for op in self.graph.consumers.get(name, []):
-                found = self._through(op, name, rank, depth)
+                try:
+                    found = self._through(op, name, rank, depth)
+                except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                    found = None  # an odd attribute decides nothing; the op's own conversion reports it
                 if found is not None and len(found) == rank and found.count("N") == 1:
                     break
                 found = None

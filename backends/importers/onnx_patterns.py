@@ -29,8 +29,12 @@ def run_rules(graph: Graph) -> None:
     for rule in (fold_pad, fold_avg_rescale, fuse_dense, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus,
                  fuse_average, fuse_affine, fuse_recurrent):
         for op in list(graph.ops):
-            if op in graph.ops:
+            if op not in graph.ops:
+                continue
+            try:
                 rule(graph, op)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError, ZeroDivisionError):
+                continue  # an odd attribute: no fusion here; the op is then converted (or refused) on its own
 
 
 def replace(graph: Graph, group: list[Op], new: Op) -> None:
