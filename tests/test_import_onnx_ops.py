@@ -13,6 +13,7 @@ import pytest
 from onnx import TensorProto
 from onnx import helper as h
 
+import ir
 from backends.importers.onnx import from_onnx
 from backends.importers.onnx_fold import fold_shapes
 from backends.importers.onnx_graph import Graph, load
@@ -167,3 +168,13 @@ def test_fixed_batch_size_becomes_symbolic():
     model = from_onnx(proto)
     assert model.inputs[0].shape == (None, 3, 9, 10)
     assert_matches_onnxruntime(proto, model, batches=(1,))
+
+
+def test_a_refused_pattern_names_every_node_in_it():
+    """Pad then an average pool that counts the padded zeros: no IR pool says that; both nodes are named."""
+    proto = make([n("Pad", ["x", "p"], ["xp"]), n("AveragePool", ["xp"], kernel_shape=[2, 2], strides=[1, 1])], IMG,
+                 {"p": np.array([0, 0, 1, 1, 0, 0, 0, 0], np.int64)})
+    with pytest.raises(ir.UnsupportedError) as info:
+        from_onnx(proto)
+    (problem,) = info.value.problems
+    assert (problem.node, problem.op_type) == ("'pad_xp', 'averagepool_y'", "Pad+AveragePool")

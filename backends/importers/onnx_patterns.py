@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .onnx_graph import ZEROS, Graph, Op
+from .onnx_graph import Graph, Op
 
 
 def run_rules(graph: Graph) -> None:
@@ -100,9 +100,12 @@ def fold_pad(graph: Graph, op: Op) -> None:
         return
     nd = rank - 2
     own = list(user.attr("pads", [0] * 2 * nd))
-    merged = [a + b for a, b in zip(begin[2:] + end[2:], own)]
-    replace(graph, [op, user], Op(user.op_type, user.name, [op.inputs[0]] + user.inputs[1:], user.outputs,
-                                  {**user.attrs, "pads": merged}))
+    attrs = {**user.attrs, "pads": [a + b for a, b in zip(begin[2:] + end[2:], own)]}
+    if user.op_type == "AveragePool":
+        if any(own) and not user.attr("count_include_pad", 0):
+            return  # padded zeros counted, own pads not: one pool cannot say both
+        attrs["count_include_pad"] = 1  # the Pad's zeros are real elements to the pool
+    replace(graph, [op, user], Op(user.op_type, user.name, [op.inputs[0]] + user.inputs[1:], user.outputs, attrs))
 
 
 def window_counts(sizes, kernel, strides, pads) -> np.ndarray:
@@ -392,4 +395,4 @@ def _select_state(graph, op, batch_first, two):
     return [picks[0], picks[1], concat], concat.outputs[0]
 
 
-__all__ = ["run_rules", "axes_of", "scalar", "window_counts", "ZEROS"]
+__all__ = ["run_rules", "axes_of", "scalar", "window_counts"]
