@@ -48,7 +48,7 @@ def feeds_for(model, batch: int, seq: int, seed: int) -> list[np.ndarray]:
 
 def assert_matches_onnxruntime(source, model, batches=(1, 3), seqs=(5, 9)) -> None:
     """The torch-compiled import computes what onnxruntime computes on the original file."""
-    data = source.SerializeToString() if isinstance(source, onnx.ModelProto) else open(source, "rb").read()
+    data = source.SerializeToString() if isinstance(source, onnx.ModelProto) else str(source)  # a path: external data
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     module = to_torch(model)
     symbolic = any(s is None for t in model.inputs for a, s in zip(t.layout, t.shape) if a != "N")

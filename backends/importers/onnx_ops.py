@@ -256,10 +256,10 @@ def merge(cls, min_inputs: int = 2) -> Callable:
 
 
 def embedding(ctx: Ctx) -> Converted:
-    table = ctx.const(0, "table")
+    table = ctx.graph.const(ctx.op.inputs[0])
     if table is None or isinstance(table, str) or table.ndim != 2 or ctx.attr("axis", 0) != 0 or len(ctx.inputs) != 1:
-        raise UnsupportedError("only a Gather of rows of a stored 2-D table by computed integer ids (an "
-                               "embedding lookup) has an IR layer")
+        raise UnsupportedError("indexes a tensor; the IR has a layer only for a Gather of rows of a stored 2-D "
+                               "table by computed integer ids (an embedding lookup)")
     if not ctx.inputs[0].dtype.startswith("int"):
         raise UnsupportedError("gathers with float ids")
     return L.Embedding(table.shape[0], table.shape[1]), {"embeddings": np.asarray(table, np.float32)}

@@ -15,6 +15,8 @@ the graph reads disappears. Rules, in the order they run:
   * Where(x > t, x, Softplus(x)) (torch's thresholded softplus) -> Softplus
   * LSTM/GRU/RNN + the Squeeze/Gather/Concat/Transpose/Reshape that select its
     sequence (Y) or last state (Y_h) -> one recurrent op with ``return_sequences``
+  * a forward recurrent sequence, (transposed and) indexed at its last step
+    (torch's ``y[:, -1]``) -> the last state, ``return_sequences=False``
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from .onnx_graph import Graph, Op
 
 def run_rules(graph: Graph) -> None:
     for rule in (fold_pad, fold_avg_rescale, fuse_dense, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus,
-                 fuse_average, fuse_affine, fuse_recurrent):
+                 fuse_average, fuse_affine, fuse_recurrent, fuse_last_step):
         for op in list(graph.ops):
             if op not in graph.ops:
                 continue
@@ -341,6 +343,23 @@ def fuse_recurrent(graph: Graph, op: Op) -> None:
         group, out = found
         replace(graph, [op] + group, Op(op.op_type, op.name, op.inputs, [out], {**op.attrs,
                                                                                 "return_sequences": used == [0]}))
+
+
+def fuse_last_step(graph: Graph, op: Op) -> None:
+    """``y[:, -1]`` of a forward LSTM/GRU/RNN sequence is its last state (not so for two directions)."""
+    if op.op_type not in ("LSTM", "GRU", "RNN") or not op.attrs.get("return_sequences") \
+            or op.attr("direction", b"forward") not in (b"forward", "forward"):
+        return
+    time_axis = 1 if op.attr("layout", 0) else 0
+    group, user = [op], graph.only_consumer(op.outputs[0])
+    if user is not None and user.op_type == "Transpose" and len(user.attr("perm", [])) == 3:
+        time_axis = list(user.attr("perm")).index(time_axis)
+        group.append(user)
+        user = graph.only_consumer(user.outputs[0])
+    index = scalar(graph, user.inputs[1]) if user is not None and user.op_type == "Gather" else None
+    if index == -1 and graph.const(user.inputs[1]).ndim == 0 and user.attr("axis", 0) % 3 == time_axis:
+        replace(graph, group + [user], Op(op.op_type, op.name, op.inputs, user.outputs,
+                                          {**op.attrs, "return_sequences": False}))
 
 
 def _select_sequence(graph, op, batch_first, two):
