@@ -178,3 +178,11 @@ def test_a_refused_pattern_names_every_node_in_it():
         from_onnx(proto)
     (problem,) = info.value.problems
     assert (problem.node, problem.op_type) == ("'pad_xp', 'averagepool_y'", "Pad+AveragePool")
+
+
+def test_unused_inputs_are_kept():
+    """The file's contract: every input it declares, in order, even one no output depends on."""
+    proto = make([n("Relu", ["b"])], {"a": ["N", 2], "b": ["N", 3]})
+    model = from_onnx(proto)
+    assert [t.shape for t in model.inputs] == [(None, 2), (None, 3)]
+    assert_matches_onnxruntime(proto, model)

@@ -116,8 +116,8 @@ class _Importer:
 
     # -- the walk --------------------------------------------------------------------------
     def run(self, name: str) -> ir.Model:
-        live, wanted = self.live_ops()
-        inputs = [self.convert_input(vi) for vi in self.graph.inputs if vi.name in wanted]
+        live = self.live_ops()
+        inputs = [self.convert_input(vi) for vi in self.graph.inputs]  # all of them, used or not: the file's contract
         for op in live:
             self.convert_op(op)
         outputs = [self.tensors.get(o) for o in self.graph.outputs]
@@ -130,7 +130,7 @@ class _Importer:
         model = ir.Model([t for t in inputs if t is not None], outputs, name=name)
         return model.set_weights(self.weights)
 
-    def live_ops(self) -> tuple[list[Op], set[str]]:
+    def live_ops(self) -> list[Op]:
         """The ops the outputs depend on through computed (non-constant) values, in file order."""
         wanted = set(self.graph.outputs)
         live = []
@@ -138,7 +138,7 @@ class _Importer:
             if any(o in wanted for o in op.outputs):
                 live.append(op)
                 wanted.update(i for i in op.inputs if i and self.graph.const(i) is None)
-        return live[::-1], wanted
+        return live[::-1]
 
     def convert_input(self, vi) -> ir.Tensor | None:
         op = Op("input", vi.name, [], [vi.name], sources=[(vi.name, "graph input")])
