@@ -153,6 +153,9 @@ def test_keras_export_imports(build, tmp_path):
     path = export_onnx(original, tmp_path / "k.onnx", via="keras")
     model = from_onnx(path)
     assert_matches_onnxruntime(path, model)
+    if build is _keras_cnn:  # the Transpose pair around the conv stack costs torch one transpose, at the input
+        hits = re.findall(r"^.*\.permute\(.*$", emit(model, "torch"), re.M)
+        assert len(hits) == 1 and "x.permute(0, 3, 1, 2)" in hits[0], hits
 
 
 # -- refusals ----------------------------------------------------------------------------------
