@@ -19,6 +19,7 @@ from backends.importers.onnx_fold import fold_shapes
 from backends.importers.onnx_graph import Graph, load
 from backends.importers.onnx_ops import ONNX_TABLE
 from backends.importers.onnx_patterns import run_rules
+from gaps import known_gap
 from onnx_check import assert_matches_onnxruntime, make, rand
 
 IMG = {"x": ["N", 3, 9, 10]}
@@ -186,3 +187,9 @@ def test_unused_inputs_are_kept():
     model = from_onnx(proto)
     assert [t.shape for t in model.inputs] == [(None, 2), (None, 3)]
     assert_matches_onnxruntime(proto, model)
+
+
+@known_gap("onnx-import-explicit-pool-pads")
+def test_pool_with_explicit_symmetric_pads():
+    proto = make([n("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])], {"x": ["N", 3, 8, 8]})
+    assert_matches_onnxruntime(proto, from_onnx(proto))
