@@ -81,6 +81,8 @@ CASES = {
     "dropout": make([n("Dropout", ["x", "r"])], VEC, {"r": np.float32(0.3)}, opset=13),
     "transpose": make([n("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3]), n("Transpose", ["c"], perm=[0, 2, 3, 1])],
                       IMG, {"w": W3}),
+    "flatten": make([n("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3]), n("Flatten", ["c"])], IMG, {"w": W3}),
+    "squeeze": make([n("Squeeze", ["x", "a"])], {"x": ["N", 3, 1]}, {"a": np.array([-1], np.int64)}),
     "reshape": make([n("Reshape", ["x", "s"])], IMG, {"s": np.array([0, 3, -1], np.int64)}),
     "unsqueeze": make([n("Unsqueeze", ["x", "a"])], VEC, {"a": np.array([2], np.int64)}),
     "concat_add_sub": make([n("Relu", ["x"], ["r"]), n("Sub", ["x", "r"], ["s"]), n("Add", ["s", "x"], ["a"]),

@@ -12,6 +12,7 @@ the graph reads disappears. Rules, in the order they run:
   * x * 0.5 * (1 + Erf(x / sqrt 2)) and the tanh form -> Gelu;  x * Sigmoid(x) -> twinnet.Silu
   * (a + b + ...) / k -> Mean (an Average)
   * x * s + b with per-channel constants (tf2onnx's BatchNorm) -> twinnet.Affine (a BatchNorm)
+  * a global pool (or spatial ReduceMean/Max) keeping dims + Flatten/Squeeze/Reshape -> keepdims=0
   * Where(x > t, x, Softplus(x)) (torch's thresholded softplus) -> Softplus
   * LSTM/GRU/RNN + the Squeeze/Gather/Concat/Transpose/Reshape that select its
     sequence (Y) or last state (Y_h) -> one recurrent op with ``return_sequences``
@@ -29,7 +30,7 @@ from .onnx_graph import Graph, Op
 
 def run_rules(graph: Graph) -> None:
     for rule in (fold_pad, fold_avg_rescale, fuse_dense, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus,
-                 fuse_average, fuse_affine, fuse_recurrent, fuse_last_step):
+                 fuse_average, fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step):
         for op in list(graph.ops):
             if op not in graph.ops:
                 continue
@@ -323,6 +324,25 @@ def fuse_affine(graph: Graph, op: Op) -> None:
         shift, axis = later[3], later[1] if axis is None else axis
     replace(graph, group, Op("twinnet.Affine", op.name, [x], group[-1].outputs,
                              {"axis": axis, "scale": scale, "shift": shift}))
+
+
+def fuse_global_flatten(graph: Graph, op: Op) -> None:
+    """(N, C, 1, 1) then Flatten / Squeeze / Reshape to (N, C) is one global pool without kept dims."""
+    if op.op_type not in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax") or \
+            not op.attr("keepdims", 1):
+        return
+    rank, user = graph.rank(op.inputs[0]), graph.only_consumer(op.outputs[0])
+    if rank is None or user is None or user.inputs[0] != op.outputs[0]:
+        return
+    spatial = list(range(2, rank))
+    if op.op_type.startswith("Reduce") and sorted(a % rank for a in axes_of(graph, op) or []) != spatial:
+        return
+    shape = graph.const(user.inputs[1]) if user.op_type == "Reshape" else None
+    if (user.op_type == "Flatten" and user.attr("axis", 1) == 1) or \
+            (user.op_type == "Squeeze" and sorted(a % rank for a in axes_of(graph, user) or []) == spatial) or \
+            (isinstance(shape, np.ndarray) and shape.size == 2 and int(shape[0]) in (0, -1)
+             and int(shape[1]) in (-1, (graph.shapes.get(op.inputs[0]) or (0, 0))[1])):
+        replace(graph, [op, user], Op(op.op_type, op.name, op.inputs, user.outputs, {**op.attrs, "keepdims": 0}))
 
 
 # -- recurrent ------------------------------------------------------------------------------

@@ -98,8 +98,8 @@ def pool(max_pool: bool) -> Callable:
 
 def global_pool(max_pool: bool) -> Callable:
     def convert(ctx: Ctx) -> Converted:
-        x = ctx.x()
-        return _global(x, max_pool, keepdims=True, spatial=range(2, x.spec.rank))
+        x = ctx.x()  # ONNX keeps the pooled axes (size 1) unless a rule folded a Flatten in (keepdims=0)
+        return _global(x, max_pool, keepdims=bool(ctx.attr("keepdims", 1)), spatial=range(2, x.spec.rank))
     return convert
 
 
