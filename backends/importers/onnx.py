@@ -7,7 +7,7 @@ How the import works, and why:
     ``ir.SchemaError``.
   * Run-time shape computations (``Shape -> Slice -> Concat`` into a Reshape,
     zero initial states) are folded into constants (``onnx_fold.py``).
-  * Pattern rules (``onnx_patterns.py``) then merge groups of nodes that are
+  * Pattern rules (``onnx_patterns*.py``) then merge groups of nodes that are
     one IR layer (MatMul+Add -> Dense, Pad+Conv -> explicit pads, the erf form
     of gelu, an LSTM and the ops that select its output...).
   * Only ops the graph outputs depend on are converted, in file order, each by

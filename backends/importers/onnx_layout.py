@@ -23,7 +23,7 @@ position); they decide what each IR layer treats as channels, time and space.
 from __future__ import annotations
 
 from .onnx_graph import Graph
-from .onnx_patterns import axes_of
+from .onnx_match import axes_of
 
 _CHANNELS_FIRST = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
                    "ConvTranspose", "InstanceNormalization", "LpPool"}

@@ -23,7 +23,7 @@ from ir import layers as L
 from ir.errors import UnsupportedError
 
 from .onnx_ctx import Converted, Ctx
-from .onnx_patterns import axes_of, scalar
+from .onnx_match import axes_of, scalar
 from .onnx_rnn import recurrent
 from .onnx_windows import conv, global_pool, pool, reduce
 

@@ -15,7 +15,7 @@ from ir.layers.conv import resolve_pads
 
 from .onnx_ctx import Converted, Ctx
 from .onnx_layout import channels_first
-from .onnx_patterns import axes_of
+from .onnx_match import axes_of
 
 
 def _window(ctx: Ctx, nd: int, kernel, strides, dilations, explicit: bool):
