@@ -194,7 +194,10 @@ def _reshape_to(ctx: Ctx, x, target: list[int]) -> Converted:
 
 def reshape(ctx: Ctx) -> Converted:
     x = ctx.x()
-    shape = [int(s) for s in ctx.array(1, "shape").astype(np.int64).reshape(-1)]
+    value = ctx.const(1, "shape")
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":
+        raise UnsupportedError("the target shape must be a stored integer tensor")
+    shape = [int(s) for s in value.reshape(-1)]
     static = (ctx.graph.shapes.get(ctx.op.inputs[0]) or (None,))[0]  # a file with a fixed batch size writes it
     if not shape or (shape[0] not in (0, -1) and shape[0] != static):
         raise UnsupportedError(f"target shape {shape} does not keep the batch axis first (0 or -1 there)")
