@@ -49,4 +49,19 @@ def from_keras(keras_model, *, name: str | None = None):
     return import_keras(keras_model, name=name)
 
 
-__all__ = ["to_keras", "to_torch", "emit", "from_keras"]
+def from_onnx(source, *, name: str | None = None):
+    """Import an ONNX model (a path, its bytes or an ``onnx.ModelProto``), weights included, into an ``ir.Model``.
+
+    The file is parsed, never executed; the model keeps the file's axis order
+    (an ONNX file from torch imports as ``NCHW``) and anything the IR cannot
+    represent is listed in one ``ir.UnsupportedError``. See
+    :func:`backends.importers.onnx.from_onnx`.
+
+    >>> # model = from_onnx("model.onnx"); print(model.inputs[0].layout)
+    """
+    from .importers import from_onnx as import_onnx
+
+    return import_onnx(source, name=name)
+
+
+__all__ = ["to_keras", "to_torch", "emit", "from_keras", "from_onnx"]

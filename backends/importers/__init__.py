@@ -11,7 +11,10 @@ weights (it never calls the model or runs code from it) and returns an
 >>> [node.name for node in model.layers], model.count_params()
 (['head'], 10)
 
-Keras is imported on first use, so ``import backends.importers`` stays cheap.
+``from_onnx`` reads an ONNX file (parsed, never executed) into an ``ir.Model``
+declared in the file's own axis order, weights included.
+
+Keras and onnx are imported on first use, so ``import backends.importers`` stays cheap.
 """
 from __future__ import annotations
 
@@ -23,4 +26,11 @@ def from_keras(keras_model, *, name: str | None = None):
     return import_keras(keras_model, name=name)
 
 
-__all__ = ["from_keras"]
+def from_onnx(source, *, name: str | None = None):
+    """Import an ONNX file (path, bytes or ``onnx.ModelProto``), weights included. See :func:`backends.importers.onnx.from_onnx`."""
+    from .onnx import from_onnx as import_onnx
+
+    return import_onnx(source, name=name)
+
+
+__all__ = ["from_keras", "from_onnx"]

@@ -1,0 +1,216 @@
+"""``from_onnx``: an ONNX file -> ``ir.Model`` with the file's weights.
+
+How the import works, and why:
+  * Loading is safe: the file is parsed as a protobuf (no code runs), checked
+    with ``onnx.checker`` and shape-inferred; external weight files are read
+    only from inside the model's folder. A file that is not valid ONNX raises
+    ``ir.SchemaError``.
+  * Run-time shape computations (``Shape -> Slice -> Concat`` into a Reshape,
+    zero initial states) are folded into constants (``onnx_fold.py``).
+  * Pattern rules (``onnx_patterns*.py``) then merge groups of nodes that are
+    one IR layer (MatMul+Add -> Dense, Pad+Conv -> explicit pads, the erf form
+    of gelu, an LSTM and the ops that select its output...).
+  * Only ops the graph outputs depend on are converted, in file order, each by
+    its entry in :data:`ONNX_TABLE` (``onnx_ops.py``, ``onnx_windows.py``, ``onnx_rnn.py``). Inputs
+    an op reads as constants (weights, shapes, zero initial states) are taken
+    from the file, never re-initialised.
+  * Tensors are declared in ONNX's own axis order, so the imported model takes
+    and returns exactly what the file does (an NCHW file gives an NCHW model);
+    the letters of each input come from layout inference (``onnx_layout.py``).
+    A Transpose becomes a ``Permute``, which moves letters and computes nothing,
+    so the compiled model transposes only where its declared IO differs from
+    the framework's native order.
+  * Problems are collected for every op (an op behind a refused one is still
+    checked, on a stand-in input of the shape ONNX inferred). If anything was
+    refused, one ``ir.UnsupportedError`` lists every op, where and why; no
+    partial model is returned.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from onnx import TensorProto
+
+import ir
+from ir.errors import IRError, SchemaError, UnsupportedError
+
+from .onnx_graph import Graph, Op, identifier, load
+from .onnx_layout import LayoutInference
+from .onnx_ctx import Ctx
+from .onnx_fold import fold_shapes
+from .onnx_ops import ONNX_TABLE
+from .onnx_patterns import run_rules
+
+_DTYPES = {TensorProto.FLOAT: "float32", TensorProto.INT32: "int32", TensorProto.INT64: "int64"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason the model cannot be imported: which node(s), their op type, and why."""
+
+    node: str
+    op_type: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.node} ({self.op_type}): {self.reason}"
+
+
+def from_onnx(source, *, name: str | None = None) -> ir.Model:
+    """Import an ONNX model, weights included.
+
+    Args:
+        source: a path to a ``.onnx`` file, its bytes, or an ``onnx.ModelProto``.
+        name: the IR model's name (default: the file's name without ``.onnx``, else the
+            ONNX graph's; made an identifier).
+
+    Returns:
+        an ``ir.Model`` declared in the file's own axis order (a model exported
+        from torch comes back ``NCHW``; a sequence-first LSTM ``TNC``), with a
+        symbolic batch size and the file's weights.
+
+    Raises:
+        ir.SchemaError: the file is not a readable, valid ONNX model.
+        ir.UnsupportedError: listing every op the IR cannot represent (its
+            ``problems`` attribute holds them as :class:`Problem` records).
+
+    >>> # model = from_onnx("model.onnx"); model.summary()
+    """
+    proto = load(source)
+    try:
+        graph = Graph(proto)
+    except (ValueError, TypeError, KeyError, IndexError) as e:  # a tensor or attribute onnx itself cannot decode
+        raise SchemaError(f"invalid ONNX model: could not read its tensors ({type(e).__name__}: {str(e)[:200]})") \
+            from None
+    fold_shapes(graph)
+    run_rules(graph)
+    if name is None and isinstance(source, (str, os.PathLike)):
+        name = Path(source).stem  # "main_graph", torch's graph name, says less than the file name
+    return _Importer(graph).run(identifier(name or proto.graph.name or "onnx_model"))
+
+
+class _Importer:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.layouts = LayoutInference(graph)
+        self.tensors: dict[str, ir.Tensor | None] = {}
+        self.weights: dict[str, np.ndarray] = {}
+        self.problems: list[Problem] = []
+        self.used: set[str] = set()
+
+    def claim(self, raw: str) -> str:
+        base = identifier(raw)
+        name, k = base, 1
+        while name in self.used:
+            name, k = f"{base}_{k}", k + 1
+        self.used.add(name)
+        return name
+
+    def refuse(self, op: Op, reason: str) -> None:
+        names = ", ".join(repr(n) for n, _ in op.sources) or repr(op.name)
+        types = "+".join(t for _, t in op.sources) or op.op_type
+        self.problems.append(Problem(names, types, reason))
+
+    # -- the walk --------------------------------------------------------------------------
+    def run(self, name: str) -> ir.Model:
+        live = self.live_ops()
+        inputs = [self.convert_input(vi) for vi in self.graph.inputs]  # all of them, used or not: the file's contract
+        for op in live:
+            self.convert_op(op)
+        outputs = [self.tensors.get(o) for o in self.graph.outputs]
+        if self.problems:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            err = UnsupportedError(f"cannot import ONNX model {name!r}: {len(self.problems)} problem(s), so no model "
+                                   f"was made:\n{lines}")
+            err.problems = list(self.problems)
+            raise err
+        model = ir.Model([t for t in inputs if t is not None], outputs, name=name)
+        return model.set_weights(self.weights)
+
+    def live_ops(self) -> list[Op]:
+        """The ops the outputs depend on through computed (non-constant) values, in file order."""
+        wanted = set(self.graph.outputs)
+        live = []
+        for op in reversed(self.graph.ops):
+            if any(o in wanted for o in op.outputs):
+                live.append(op)
+                wanted.update(i for i in op.inputs if i and self.graph.const(i) is None)
+        return live[::-1]
+
+    def convert_input(self, vi) -> ir.Tensor | None:
+        op = Op("input", vi.name, [], [vi.name], sources=[(vi.name, "graph input")])
+        out = None
+        dtype = _DTYPES.get(vi.type.tensor_type.elem_type)
+        shape = self.graph.shapes.get(vi.name)
+        if dtype is None:
+            self.refuse(op, f"element type {TensorProto.DataType.Name(vi.type.tensor_type.elem_type)} is not "
+                            f"supported (one of {', '.join(_DTYPES.values())})")
+        elif not shape:
+            self.refuse(op, "has no static rank; the IR needs every input's rank")
+        else:
+            layout = self.layouts.layout(vi.name, len(shape), dtype.startswith("int"))
+            if layout is None:
+                self.refuse(op, f"a rank-{len(shape)} input has no IR layout")
+            else:
+                dims = tuple(s for a, s in zip(layout, shape) if a != "N")
+                try:
+                    out = ir.Input(dims, layout=layout, dtype=dtype, name=self.claim(vi.name))
+                except IRError as e:
+                    self.refuse(op, e.bare_message)
+        self.tensors[vi.name] = out
+        return out
+
+    def convert_op(self, op: Op) -> None:
+        names = [i for i in op.inputs if i and self.graph.const(i) is None]
+        inputs = [self.tensors.get(n) or self.stand_in(n) for n in names]
+        out, reason = None, None
+        if op.op_type not in ONNX_TABLE:
+            where = "a custom-domain op" if "." in op.op_type else f"ONNX's {op.op_type}"
+            reason = f"the IR has no layer for {where}"
+        elif all(t is not None for t in inputs):
+            out, reason = self.convert(op, inputs)
+        if reason:
+            self.refuse(op, reason)
+        for o in op.outputs:
+            self.tensors[o] = out if out is not None and o == op.outputs[0] else None
+
+    def convert(self, op: Op, inputs) -> tuple[ir.Tensor | None, str | None]:
+        """(IR output, None) or (None, why not); the layer's weights go to ``self.weights``."""
+        try:
+            layer, weights = ONNX_TABLE[op.op_type](Ctx(self, op, inputs))
+            name = self.claim(op.name)
+            out = layer.replace(name=name)(*inputs)
+            specs = {k: s.shape for k, s in out.node.weight_specs().items()}
+            got = {k: tuple(w.shape) for k, w in weights.items()}
+            if specs != got:
+                raise UnsupportedError(f"weights {got} do not match the IR layer's {specs}")
+            self.check_shape(out, op.outputs[0])
+        except IRError as e:
+            return None, e.bare_message
+        except (ValueError, TypeError, KeyError, IndexError) as e:  # an attribute or weight the entry did not expect
+            return None, f"could not be read ({type(e).__name__}: {str(e)[:200]})"
+        self.weights.update({f"{name}/{k}": np.ascontiguousarray(w, dtype=np.float32) for k, w in weights.items()})
+        return out, None
+
+    def check_shape(self, out: ir.Tensor, value: str) -> None:
+        """The IR's inferred shape must be ONNX's, position by position: a guard against importer bugs."""
+        theirs = self.graph.shapes.get(value)
+        ours = out.shape
+        if theirs is not None and (len(theirs) != len(ours) or
+                                   any(a is not None and b is not None and a != b for a, b in zip(theirs, ours))):
+            raise UnsupportedError(f"the IR infers shape {ours} ({out.layout}) where ONNX has {theirs}")
+
+    def stand_in(self, value: str) -> ir.Tensor | None:
+        """An IR input shaped like an ONNX value, to keep checking ops behind a refused one."""
+        shape = self.graph.shapes.get(value)
+        dtype = _DTYPES.get(self.graph.dtypes.get(value), "float32")
+        if not shape:
+            return None
+        layout = self.layouts.layout(value, len(shape), dtype.startswith("int"))
+        try:
+            return ir.Input(tuple(s for a, s in zip(layout, shape) if a != "N"), layout=layout, dtype=dtype)
+        except (IRError, TypeError):
+            return None

@@ -1,0 +1,83 @@
+"""Shape folding: the small integer computations exporters write to build a shape at run time.
+
+tf2onnx (and torch's TorchScript exporter) compute target shapes from the
+input's own shape: ``Shape -> Gather/Slice -> Cast -> Concat(with 1600)`` feeding
+a Reshape, or ``Expand(0, shape)`` / ``ConstantOfShape`` for a zero initial
+state. This pass evaluates those on shape values (lists of ints, None where a
+size is only known at run time, i.e. the batch) and records the results as
+constants: a shape with one unknown size becomes a constant with -1 there
+(what Reshape infers), a zero filled to a run-time shape becomes ``ZEROS``.
+Nothing is run: only the ops below, on small int lists.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .onnx_graph import ZEROS, Graph
+
+_MAX_LEN = 16  # shape vectors are short; anything longer is not a shape computation
+
+
+def fold_shapes(graph: Graph) -> None:
+    values: dict[str, list] = {}  # value name -> shape vector (ints and None)
+
+    def vec(name: str):
+        if name in values:
+            return values[name]
+        const = graph.const(name)
+        if isinstance(const, np.ndarray) and const.dtype.kind in "iu" and const.ndim <= 1 and const.size <= _MAX_LEN:
+            return [int(v) for v in const.reshape(-1)]
+        return None
+
+    for op in list(graph.ops):
+        try:
+            result = _evaluate(graph, op, vec)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            result = None  # not a shape computation this pass understands: left for the table to judge
+        if isinstance(result, list) and len(result) <= _MAX_LEN:
+            values[op.outputs[0]] = result
+        elif result is ZEROS:
+            graph.consts[op.outputs[0]] = ZEROS
+    for name, vector in values.items():
+        unknown = sum(v is None for v in vector)
+        if unknown == 0 or (unknown == 1 and -1 not in vector):
+            graph.consts[name] = np.asarray([-1 if v is None else v for v in vector], np.int64)
+    graph.ops = [op for op in graph.ops if not all(o in graph.consts for o in op.outputs if o)]
+    graph.index()
+
+
+def _evaluate(graph: Graph, op, vec):
+    """The op's result as a shape vector, ZEROS, or None when it is not a shape computation."""
+    kind = op.op_type
+    if kind == "Shape":
+        shape = graph.shapes.get(op.inputs[0])
+        if shape is None:
+            return None
+        start, end = op.attr("start", 0), op.attr("end", len(shape))
+        return list(shape)[start:end]
+    if kind in ("Expand", "Unsqueeze", "Identity") and isinstance(graph.const(op.inputs[0]), (str, np.ndarray)):
+        first = graph.const(op.inputs[0])
+        if first is ZEROS or (kind == "Expand" and isinstance(first, np.ndarray) and first.size == 1 and not first.any()):
+            return ZEROS
+    args = [vec(i) if i else None for i in op.inputs]
+    if not args or args[0] is None:
+        return None
+    x = args[0]
+    if kind in ("Cast", "Identity"):
+        return x
+    if kind in ("Squeeze", "Unsqueeze") and len(x) == 1:
+        return x
+    if kind == "Gather" and len(args) > 1 and args[1] is not None and op.attr("axis", 0) == 0:
+        try:
+            return [x[i] for i in args[1]] if getattr(graph.const(op.inputs[1]), "ndim", 1) else [x[args[1][0]]]
+        except IndexError:
+            return None
+    if kind == "Concat" and op.attr("axis") in (0, -1) and all(a is not None for a in args):
+        return [v for a in args for v in a]
+    if kind == "Slice" and all(a is not None for a in args[1:]) and len(args) >= 3:
+        axes = args[3] if len(args) > 3 else [0]
+        steps = args[4] if len(args) > 4 else [1]
+        if axes not in ([0], [-1]) or len(args[1]) != 1:
+            return None
+        return x[slice(args[1][0], args[2][0], steps[0])]
+    return None

@@ -1,0 +1,124 @@
+"""ONNX table entries for window ops: Conv, MaxPool/AveragePool, global pooling and spatial reductions.
+
+ONNX holds these channels-first (``NCW``, ``NCHW``); conv weights ``(out, in/groups, k...)``
+become Keras's ``(k..., in/groups, out)``. Padding: ``auto_pad`` VALID / SAME_UPPER
+(TensorFlow's 'same') or explicit ``pads`` ``[begin..., end...]``; a Pad node in front
+has already been folded in (``onnx_patterns.fold_pad``).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ir import layers as L
+from ir.errors import UnsupportedError
+from ir.layers.conv import resolve_pads
+
+from .onnx_ctx import Converted, Ctx
+from .onnx_layout import channels_first
+from .onnx_match import axes_of
+
+
+def _window(ctx: Ctx, nd: int, kernel, strides, dilations, explicit: bool):
+    """IR ``padding`` from auto_pad / pads: 'valid', 'same' (SAME_UPPER is TensorFlow's rule) or per-side pads."""
+    auto = ctx.attr("auto_pad", "NOTSET")
+    if auto == "VALID":
+        return "valid"
+    if auto == "SAME_UPPER":
+        return "same"
+    if auto != "NOTSET":
+        raise UnsupportedError(f"auto_pad={auto!r} is not supported (NOTSET, VALID or SAME_UPPER)")
+    pads = list(ctx.attr("pads", [0] * 2 * nd))
+    pairs = tuple(zip(pads[:nd], pads[nd:]))
+    if not any(pads):
+        return "valid"
+    x = ctx.inputs[0]
+    sizes = [x.spec.shape[2 + i] for i in range(nd)]
+    if resolve_pads("same", sizes, kernel, strides, dilations) == pairs:
+        return "same"
+    if explicit:
+        return pairs
+    raise UnsupportedError(f"pads {pads} are neither none nor TensorFlow's 'same' pads, the only padding the IR's "
+                           "pooling layers have")
+
+
+def conv(ctx: Ctx) -> Converted:
+    w = ctx.array(1, "weights")
+    nd = w.ndim - 2
+    if nd not in (1, 2):
+        raise UnsupportedError(f"{nd}-D convolution: the IR has Conv1D and Conv2D")
+    ctx.x(channels_first(nd + 2))
+    kernel = list(ctx.attr("kernel_shape", w.shape[2:]))
+    strides, dilations = list(ctx.attr("strides", [1] * nd)), list(ctx.attr("dilations", [1] * nd))
+    group = ctx.attr("group", 1)
+    padding = _window(ctx, nd, kernel, strides, dilations, explicit=True)
+    weights = {"kernel": w.transpose(*range(2, nd + 2), 1, 0)}
+    bias = ctx.array(2, "bias")
+    if bias is not None:
+        weights["bias"] = bias
+    cls = L.Conv1D if nd == 1 else L.Conv2D
+    return cls(w.shape[0], kernel, strides=strides, padding=padding, dilation_rate=dilations, groups=group,
+               use_bias=bias is not None), weights
+
+
+def _ceil_mode_ok(ctx: Ctx, nd: int, kernel, strides) -> None:
+    """ceil_mode matters only when a last, partial window exists."""
+    if not ctx.attr("ceil_mode", 0):
+        return
+    x, pads = ctx.inputs[0], list(ctx.attr("pads", [0] * 2 * nd))
+    for i in range(nd):
+        n = x.spec.shape[2 + i]
+        span = None if n is None else n + pads[i] + pads[nd + i] - kernel[i]
+        if span is None or span % strides[i]:
+            raise UnsupportedError("ceil_mode=1 adds a partial last window here; the IR's pooling has floor mode only")
+
+
+def pool(max_pool: bool) -> Callable:
+    def convert(ctx: Ctx) -> Converted:
+        kernel = list(ctx.attr("kernel_shape"))
+        nd = len(kernel)
+        if nd not in (1, 2):
+            raise UnsupportedError(f"{nd}-D pooling: the IR has 1-D and 2-D pooling")
+        ctx.x(channels_first(nd + 2))
+        ctx.only_first_output()
+        strides = list(ctx.attr("strides", [1] * nd))
+        if any(d != 1 for d in ctx.attr("dilations", [1] * nd)):
+            raise UnsupportedError("dilated pooling has no IR layer")
+        _ceil_mode_ok(ctx, nd, kernel, strides)
+        padding = _window(ctx, nd, kernel, strides, [1] * nd, explicit=False)
+        if not max_pool and padding == "same" and ctx.attr("count_include_pad", 0):
+            raise UnsupportedError("count_include_pad=1 averages the padding zeros; the IR's AvgPool divides by "
+                                   "the real elements")
+        if max_pool:
+            cls = L.MaxPool1D if nd == 1 else L.MaxPool2D
+        else:
+            cls = L.AvgPool1D if nd == 1 else L.AvgPool2D
+        return cls(kernel, strides=strides, padding=padding), {}
+    return convert
+
+
+def global_pool(max_pool: bool) -> Callable:
+    def convert(ctx: Ctx) -> Converted:
+        x = ctx.x()  # ONNX keeps the pooled axes (size 1) unless a rule folded a Flatten in (keepdims=0)
+        return _global(x, max_pool, keepdims=bool(ctx.attr("keepdims", 1)), spatial=range(2, x.spec.rank))
+    return convert
+
+
+def _global(x, max_pool: bool, keepdims: bool, spatial) -> Converted:
+    nd = x.spec.rank - 2
+    letters = {x.layout[a] for a in spatial}
+    if nd not in (1, 2) or letters != set(x.layout) - {"N", "C"}:
+        raise UnsupportedError(f"reduces axes {sorted(spatial)} of a {x.layout!r} tensor; the IR's global pooling "
+                               "reduces every axis but N and C of a rank-3 or rank-4 tensor")
+    kinds = {(False, 1): L.GlobalAvgPool1D, (False, 2): L.GlobalAvgPool2D,
+             (True, 1): L.GlobalMaxPool1D, (True, 2): L.GlobalMaxPool2D}
+    return kinds[max_pool, nd](keepdims=keepdims), {}
+
+
+def reduce(max_pool: bool) -> Callable:
+    def convert(ctx: Ctx) -> Converted:
+        x = ctx.x()
+        axes = axes_of(ctx.graph, ctx.op)
+        if axes is None or not axes:
+            raise UnsupportedError("the axes must be constant and not empty")
+        return _global(x, max_pool, bool(ctx.attr("keepdims", 1)), sorted({a % x.spec.rank for a in axes}))
+    return convert

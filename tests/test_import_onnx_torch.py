@@ -1,0 +1,95 @@
+"""from_onnx on files exported from plain torch modules (not twinnet's), by both torch exporters.
+
+BatchNorm statistics are randomised so folded or dropped statistics show up.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import ir
+from backends import from_onnx
+from exporters import verify
+from onnx_check import assert_matches_onnxruntime
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8)
+        self.c2, self.b2 = nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.pool, self.drop, self.fc = nn.AdaptiveAvgPool2d(1), nn.Dropout(0.2), nn.Linear(8, 4)
+
+    def forward(self, x):
+        h = torch.relu(self.b1(self.c1(x)))
+        h = torch.relu(h + self.b2(self.c2(h)))
+        return torch.softmax(self.fc(self.drop(torch.flatten(self.pool(h), 1))), -1)
+
+
+class LastStep(nn.Module):
+    """Embedding -> batch-first LSTM -> ``y[:, -1]`` -> Linear, the usual torch classifier."""
+
+    def __init__(self, bidirectional: bool = False):
+        super().__init__()
+        self.emb = nn.Embedding(30, 6)
+        self.lstm = nn.LSTM(6, 5, batch_first=True, bidirectional=bidirectional)
+        self.fc = nn.Linear(10 if bidirectional else 5, 2)
+
+    def forward(self, tokens):
+        y, _ = self.lstm(self.emb(tokens))
+        return self.fc(y[:, -1])
+
+
+def _randomised(module: nn.Module) -> nn.Module:
+    torch.manual_seed(0)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.normal_()
+            m.bias.data.normal_()
+    return module.eval()
+
+
+def _export(module, example, path, dynamo: bool, dynamic: dict):
+    name = next(iter(dynamic))
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if dynamo:
+            shapes = {name: {axis: torch.export.Dim.DYNAMIC for axis in dynamic[name]}}
+            torch.onnx.export(module, (example,), str(path), dynamo=True, dynamic_shapes=shapes, input_names=[name])
+        else:
+            axes = {name: {axis: f"{name}_{axis}" for axis in dynamic[name]}}
+            torch.onnx.export(module, (example,), str(path), dynamo=False, dynamic_axes=axes, input_names=[name],
+                              opset_version=17)
+    return path
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_residual_block(dynamo, tmp_path):
+    path = _export(_randomised(ResidualBlock()), torch.randn(2, 3, 9, 10), tmp_path / "block.onnx", dynamo, {"x": [0]})
+    model = from_onnx(path)
+    assert model.inputs[0].layout == "NCHW"
+    assert_matches_onnxruntime(path, model)
+    report = verify(model)
+    assert report.ok, report.table()
+
+
+def test_lstm_last_step_is_the_last_state(tmp_path):
+    path = _export(LastStep().eval(), torch.randint(0, 30, (2, 7)), tmp_path / "seq.onnx", False, {"t": [0, 1]})
+    model = from_onnx(path)
+    assert [n.layer.kind for n in model.layers if n.layer.kind == "LSTM"] == ["LSTM"]
+    assert model.inputs[0].layout == "NT"
+    assert_matches_onnxruntime(path, model)
+
+
+def test_bidirectional_last_step_is_refused(tmp_path):
+    """The backward half of y[:, -1] is one step of the backward pass, not its final state: no IR layer says that."""
+    path = _export(LastStep(True).eval(), torch.randint(0, 30, (2, 7)), tmp_path / "seq.onnx", False, {"t": [0, 1]})
+    with pytest.raises(ir.UnsupportedError, match=r"\(Gather\): indexes a tensor"):
+        from_onnx(path)
