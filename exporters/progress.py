@@ -39,11 +39,11 @@ QUIET = Progress()
 class BarProgress(Progress):
     """One rich progress bar per stage, on stderr; each bar stays, showing the stage's time."""
 
-    def __init__(self, label: str = ""):
+    def __init__(self, label: str = "", console=None):
         from rich.console import Console
 
         self.label = label
-        self.console = Console(stderr=True)
+        self.console = console if console is not None else Console(stderr=True)
 
     @contextlib.contextmanager
     def stage(self, name: str, total: int | None = None) -> Iterator[Callable[..., None]]:
