@@ -20,7 +20,7 @@ Steps (each a progress stage):
    passed, or when ``keep_failed`` is set. A failed conversion leaves OUT
    as it was.
 
->>> # result = convert("resnet.keras", "torch", "out/")
+>>> # result = convert("resnet.keras", "torch", "out/")   # or convert(keras_model, "torch", "out/")
 >>> # print(result.report.table()); assert result.ok; result.files
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 from ir.errors import ConfigError
 
 from .progress import QUIET
-from .sources import Source, load_source
+from .sources import Source, from_object, load_source
 from .verify import PATHS, Report, verify
 
 TARGETS = ("torch", "keras")
@@ -73,8 +73,9 @@ def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-
 
     Args:
         src: a path (``.keras``, ``.onnx``, ``.json``, ``.safetensors``), a
-            ``"FILE.py:FUNCTION"`` string (runs FILE.py), or a
-            :class:`~exporters.sources.Source` already loaded.
+            ``"FILE.py:FUNCTION"`` string (runs FILE.py), a model object (an
+            ``ir.Model``, a ``keras.Model``, or ``(torch module, example_inputs)``),
+            or a :class:`~exporters.sources.Source` already loaded.
         to: the target framework.
         out_dir: the folder to write ``<name>.py``, its weights and the IR file to.
         native_io: the emitted model takes/returns the framework's own layout.
@@ -99,7 +100,12 @@ def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-
     seconds = {}
     start = time.perf_counter()
     with progress.stage("import") as step:
-        source = src if isinstance(src, Source) else load_source(src)
+        if isinstance(src, Source):
+            source = src
+        elif isinstance(src, (str, os.PathLike)):
+            source = load_source(os.fspath(src))
+        else:
+            source = from_object(src, "convert")
         step()
     model = source.model
     seconds["import"] = time.perf_counter() - start

@@ -187,16 +187,14 @@ def from_object(obj, where: str) -> Source:
         if obj.weight_specs() and not obj.weights:
             obj.initialize(0)
         return Source("ir", obj)
-    module = type(obj).__module__
-    if module.startswith("keras"):
-        import keras
-
-        if isinstance(obj, keras.Model):
-            return keras_model(obj)
-    if isinstance(obj, tuple) and len(obj) == 2 and type(obj[0]).__module__.startswith("torch"):
+    # A framework the object came from is already imported: look there only, importing nothing new.
+    keras, torch = sys.modules.get("keras"), sys.modules.get("torch")
+    if keras is not None and isinstance(obj, keras.Model):
+        return keras_model(obj)
+    if torch is not None and isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], torch.nn.Module):
         return _torch_source(*obj, where=where)
     hint = ""
-    if module.startswith("torch"):
+    if torch is not None and isinstance(obj, torch.nn.Module):
         hint = "; for a torch module return (module, example_inputs)"
     raise SourceError(f"{where}() returned {type(obj).__name__}: expected an ir.Model, a keras.Model or "
                       f"(torch module, example_inputs){hint}")
