@@ -108,7 +108,7 @@ def keras_file(spec: str) -> Source:
 
 def keras_model(km) -> Source:
     model = _importer("from_keras")(km)
-    return Source("keras", model, _keras_runner(km, model))
+    return Source("keras", model, keras_runner(km, model))
 
 
 def onnx_file(spec: str) -> Source:
@@ -217,7 +217,7 @@ def _torch_source(module, example_inputs, where: str) -> Source:
     return Source("torch", model, run)
 
 
-def _keras_runner(km, model) -> Runner:
+def keras_runner(km, model) -> Runner:
     """Run the original Keras model on declared-layout inputs (Keras puts the batch axis first)."""
     from .onnx import keras_layout
 

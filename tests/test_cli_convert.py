@@ -3,6 +3,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import importlib.util  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
@@ -246,3 +247,26 @@ def test_progress_bars_name_each_stage(keras_file, tmp_path):
     text = screen.getvalue()
     for stage in ("convert import", "convert compile", "convert export", "convert compare"):
         assert stage in text, text
+
+
+def test_benchmark_script_runs(capsys):
+    """benchmarks/convert.py is not a test, but it must keep running (examples only here: the apps are slow)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "convert.py"
+    spec = importlib.util.spec_from_file_location("bench_convert", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--no-apps", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["model"] for r in rows} >= {"mnist_convnet:build", "lstm_sentiment:build"}
+    assert all(r["torch_diff"][0] < 1e-5 and r["keras_transposes"] == 0 for r in rows)
+    assert next(r for r in rows if r["model"] == "mnist_convnet:build")["torch_transposes"] == 1  # NHWC input
+
+
+def test_verify_accepts_quiet(tmp_path, capsys):
+    import ir
+    from ir import layers as L
+
+    model = ir.Sequential([L.Dense(2)], input=ir.Input((3,)), name="q").initialize(0)
+    path = ir.save(model, tmp_path / "q.safetensors")
+    assert main(["verify", str(path), "--quiet", "--batch-sizes", "2"]) == 0
+    assert capsys.readouterr().err == ""
