@@ -6,11 +6,11 @@ Steps (each a progress stage):
    :data:`exporters.sources.SOURCES`. Anything the IR cannot represent stops
    the conversion here with one :class:`ir.UnsupportedError` listing every
    problem; nothing is written.
-2. **compile**: the target's source (``<name>.py``), its weights
+2. **emit**: the target's source (``<name>.py``), its weights
    (``<name>.safetensors`` for torch, ``<name>.weights.h5`` for Keras) and the
    IR file (``<name>.twinnet.safetensors``) are written to a fresh temporary
    folder beside OUT.
-3. **export** and **compare**: :func:`exporters.verify` runs, on the same
+3. **compile**, **export** and **compare**: :func:`exporters.verify` runs, on the same
    inputs, the *source* model by its own framework (``source-keras``, ...),
    the *emitted file* just written, loaded as a user would load it
    (``emitted-torch``), and the IR's own paths (``keras``, ``torch``,
@@ -114,12 +114,12 @@ def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; OUT should get the usual permissions
     try:
         start = time.perf_counter()
-        with progress.stage("compile", total=2) as step:
+        with progress.stage("emit", total=2) as step:
             files = write_target(model, to, staging, native_io=native_io)
             step(to)
             emitted = load_emitted(model, to, staging, native_io=native_io)
             step("load")
-        seconds["compile"] = time.perf_counter() - start
+        seconds["emit"] = time.perf_counter() - start
         references = {f"source-{source.kind}": source.run} if source.run is not None else {}
         references[f"emitted-{to}"] = emitted
         start = time.perf_counter()

@@ -17,7 +17,7 @@ import sys
 from typing import Callable, Iterator
 
 #: The stages, in the order a conversion runs them.
-STAGES = ("import", "compile", "export", "compare")
+STAGES = ("import", "emit", "compile", "export", "compare")
 
 
 class Progress:
@@ -51,7 +51,7 @@ class BarProgress(Progress):
         from rich.progress import TimeElapsedColumn
 
         title = f"{self.label} {name}".strip()
-        columns = [SpinnerColumn(finished_text="[green]done"), TextColumn("{task.description:<24}"), BarColumn(),
+        columns = [SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description:<24}"), BarColumn(),
                    MofNCompleteColumn(), TextColumn("{task.fields[step]}"), TimeElapsedColumn()]
         with Bars(*columns, console=self.console, transient=False) as bars:
             task = bars.add_task(title, total=total or 1, step="")
