@@ -22,6 +22,8 @@ import traceback
 import warnings
 from pathlib import Path
 
+from .cli_output import json_safe, one_line, print_json_error, print_report, print_table
+
 # Before any framework is imported (they are imported lazily, inside the
 # commands): silences TensorFlow's C++ start-up chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -115,47 +117,6 @@ def _model_from_python(path: Path, func: str):
     return model
 
 
-# -- output --------------------------------------------------------------------
-
-_NUMERIC = {"Params", "Batch", "Seq", "Max abs", "Max rel"}
-
-
-def _print_table(title: str, headers, rows, footer: list[str] = ()) -> None:
-    """A table on stdout: with rich when it imports, else aligned plain text."""
-    try:
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
-    except ImportError:
-        widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-        print(title)
-        for r in [headers, *rows]:
-            print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-        for line in footer:
-            print(line)
-        return
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    table = Table(title=Text(title), title_justify="left")
-    for h in headers:
-        table.add_column(Text(h), justify="right" if h in _NUMERIC else "left")
-    for r in rows:  # Text(), so brackets in names are not read as rich markup
-        table.add_row(*(Text(str(c)) for c in r))
-    console.print(table)
-    for line in footer:
-        console.print(Text(line))
-
-
-def _json_safe(value):
-    """NaN/Inf (from a diverging comparison) as strings, so the output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 # -- commands ------------------------------------------------------------------
 
 def cmd_summary(args) -> int:
@@ -170,7 +131,7 @@ def cmd_summary(args) -> int:
                      ", ".join(t.name for t in node.inputs)))
     footer = [f"Total params: {model.count_params():,}",
               "Outputs: " + ", ".join(f"{t.name} {t.spec}" for t in model.outputs)]
-    _print_table(f'Model "{model.name}"', ("Layer", "Kind", "Output shape", "Layout", "Params", "Inputs"), rows,
+    print_table(f'Model "{model.name}"', ("Layer", "Kind", "Output shape", "Layout", "Params", "Inputs"), rows,
                  footer)
     return OK
 
@@ -212,23 +173,10 @@ def cmd_verify(args) -> int:
         kwargs["seq_lens"] = args.seq_lens
     report = exporters.verify(model, progress=_progress(args, f"verify {model.name}"), **kwargs)
     if args.json:
-        print(json.dumps(_json_safe(report.to_dict()), indent=2))
+        print(json.dumps(json_safe(report.to_dict()), indent=2))
         return OK if report.ok else FAILED
-    _print_report(report, f"verify {model.name}: atol={args.atol:g} rtol={args.rtol:g}")
+    print_report(report, f"verify {model.name}: atol={args.atol:g} rtol={args.rtol:g}")
     return OK if report.ok else FAILED
-
-
-def _print_report(report, title: str, footer=()) -> None:
-    rows_of = getattr(report, "summary_rows", None)  # worst case per output and pair
-    rows = [(r.output, r.pair, r.batch, "-" if r.seq is None else r.seq, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
-             "pass" if r.ok else f"FAIL {getattr(r, 'note', '')}".strip())
-            for r in (rows_of() if rows_of else report.rows)]
-    lines = [f"{path}: FAILED TO RUN: {err}" for path, err in report.errors.items()]
-    if report.divergence:
-        lines.append(f"first diverging layer: {report.divergence}")
-    lines += list(footer)
-    lines.append("OK: every pair agrees" if report.ok else "FAILED")
-    _print_table(title, ("Output", "Pair", "Batch", "Seq", "Max abs", "Max rel", "Result"), rows, lines)
 
 
 def _progress(args, label: str):
@@ -250,14 +198,14 @@ def cmd_convert(args) -> int:
         kwargs["seq_lens"] = args.seq_lens
     result = convert(args.src, args.to, args.output, progress=_progress(args, "convert"), **kwargs)
     if args.json:
-        print(json.dumps(_json_safe(result.to_dict()), indent=2))
+        print(json.dumps(json_safe(result.to_dict()), indent=2))
         return OK if result.ok else FAILED
     footer = ["time: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())]
     if result.out_dir is None:
         footer.append(f"nothing written to {args.output} (rerun with --keep-failed to keep the files)")
     else:
         footer += [f"wrote {f}" for f in result.files]
-    _print_report(result.report, f"convert {result.model.name} ({result.source} -> {result.target}): "
+    print_report(result.report, f"convert {result.model.name} ({result.source} -> {result.target}): "
                                  f"atol={args.atol:g} rtol={args.rtol:g}", footer)
     return OK if result.ok else FAILED
 
@@ -336,19 +284,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_json_error(e: BaseException, problems) -> None:
-    import json
-    from dataclasses import asdict, is_dataclass
-
-    listed = [asdict(p) if is_dataclass(p) else {"problem": str(p)} for p in problems or ()]
-    print(json.dumps({"ok": False, "error": _one_line(str(e).split("\n", 1)[0] if problems else e),
-                      "problems": listed}, indent=2))
-
-
-def _one_line(text: str) -> str:
-    return " ".join(line.strip() for line in str(text).splitlines() if line.strip()) or "(no message)"
-
-
 def main(argv=None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 verification failed, 2 bad input, 3 internal error).
 
@@ -377,18 +312,18 @@ def main(argv=None) -> int:
             traceback.print_exc()
         problems = getattr(e, "problems", None) if isinstance(e, UnsupportedError) else None
         if "--json" in argv and isinstance(e, (BadInput, IRError, OSError)):
-            _print_json_error(e, problems)
+            print_json_error(e, problems)
         if problems:  # one line, then every problem on its own line: the list is the message
-            head = _one_line(str(e).split("\n", 1)[0])
-            print("\n".join([f"twinnet: error: {head}", *(f"  - {_one_line(p)}" for p in problems)]),
+            head = one_line(str(e).split("\n", 1)[0])
+            print("\n".join([f"twinnet: error: {head}", *(f"  - {one_line(p)}" for p in problems)]),
                   file=sys.stderr)
             return UNSUPPORTED
         # OSError: almost always a path the user gave (missing, unwritable).
         if isinstance(e, (BadInput, IRError, OSError)):
-            print(f"twinnet: error: {_one_line(e)}", file=sys.stderr)
+            print(f"twinnet: error: {one_line(e)}", file=sys.stderr)
             return UNSUPPORTED if isinstance(e, UnsupportedError) else BAD_INPUT
         hint = "" if debug else " (run with --debug for the traceback)"
-        print(f"twinnet: error: internal error: {type(e).__name__}: {_one_line(e)}{hint}", file=sys.stderr)
+        print(f"twinnet: error: internal error: {type(e).__name__}: {one_line(e)}{hint}", file=sys.stderr)
         return INTERNAL
 
 
