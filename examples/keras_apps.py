@@ -34,6 +34,8 @@ def build(name: str, seed: int = 0):
 def randomize(km, seed: int = 0):
     """Give every non-kernel weight a random value: biases and BN offsets/means N(0, 0.1), scales and
     variances U(0.5, 1.5). Kernels keep their (random) Keras initialisation, so activations stay O(1)."""
+    import keras
+
     rng = np.random.default_rng(seed)
     for v in km.weights:
         name = v.path.rsplit("/", 1)[-1]
@@ -44,6 +46,11 @@ def randomize(km, seed: int = 0):
         else:
             continue
         v.assign(value.astype(v.dtype))
+    for layer in km.layers:
+        if isinstance(layer, keras.layers.Normalization):
+            # Normalization computes with tensors copied from its variables when built; without this it
+            # would keep using the old mean and variance (a saved and reloaded model would not).
+            layer.finalize_state()
     return km
 
 
