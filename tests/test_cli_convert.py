@@ -20,6 +20,16 @@ from exporters.cli import main  # noqa: E402
 from exporters.progress import QUIET, BarProgress, for_terminal  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def fresh_keras_names():
+    """Keras numbers auto-named layers per process ('add', 'add_1', ...); start the next test afresh,
+    as some tests elsewhere name layers by Keras's defaults."""
+    yield
+    import keras
+
+    keras.backend.clear_session()
+
+
 def small_cnn():
     import keras
     from keras import layers

@@ -62,6 +62,16 @@ MISSING = {
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def fresh_keras_names():
+    """Keras numbers auto-named layers per process ('add', 'add_1', ...); start the next test afresh,
+    as some tests elsewhere name layers by Keras's defaults."""
+    yield
+    import keras
+
+    keras.backend.clear_session()
+
+
 def inputs_for(km, batch: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((batch, *km.input_shape[1:])).astype(np.float32)
 
