@@ -8,12 +8,14 @@ from pathlib import Path
 FRAMEWORKS = ("torch", "keras")
 
 
-def emit(model, framework: str, out_dir=None) -> str:
+def emit(model, framework: str, out_dir=None, *, native_io: bool = False) -> str:
     """Python source of ``model`` for ``framework`` ("torch" or "keras").
 
     With ``out_dir``, also writes ``<out_dir>/<model name>.py`` and its weights
     beside it (``<name>.safetensors`` for torch, ``<name>.weights.h5`` for Keras),
     so that ``python <name>.py`` runs with only that framework installed.
+    ``native_io=True`` makes the emitted model take and return tensors in the
+    framework's own layout (no boundary transposes), as in ``to_torch``.
 
     >>> import ir
     >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,)), name="tiny").initialize(0)
@@ -27,11 +29,11 @@ def emit(model, framework: str, out_dir=None) -> str:
     if framework == "torch":
         from .torch import source
 
-        code, state = source(model)
+        code, state = source(model, native_io=native_io)
     else:
         from .keras import source
 
-        code, state = source(model), None
+        code, state = source(model, native_io=native_io), None
     if out_dir is None:
         return code
     out = Path(out_dir)
@@ -44,11 +46,12 @@ def emit(model, framework: str, out_dir=None) -> str:
     else:
         from .keras import to_keras
 
-        km = to_keras(model)
+        km = to_keras(model, native_io=native_io)
         fd, tmp = tempfile.mkstemp(suffix=".weights.h5", dir=out)
         os.close(fd)
         try:
             km.save_weights(tmp, overwrite=True)
+            _readable(tmp)
             os.replace(tmp, out / f"{model.name}.weights.h5")
         finally:
             if os.path.exists(tmp):
@@ -57,12 +60,14 @@ def emit(model, framework: str, out_dir=None) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Write atomically: a temporary file in the same folder, renamed into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write atomically (a temporary file in the same folder, renamed into place), with the usual permissions."""
+    from ir.safetensors_io import atomic_write
+
+    atomic_write(path, data)
+
+
+def _readable(path: str) -> None:
+    """mkstemp makes files private; give the file the mode a plain ``open`` would (0o666 minus the umask)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)

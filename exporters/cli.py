@@ -1,13 +1,16 @@
-"""The ``twinnet`` command line: summary, emit, export and verify a model.
+"""The ``twinnet`` command line: summary, emit, export, verify and convert a model.
 
 MODEL is either a saved model file (``.json`` or ``.safetensors``), which is
 only read and validated, or ``path/to/file.py:function``, which *runs* that
-Python file and calls ``function()`` to get an ``ir.Model``.
+Python file and calls ``function()`` to get an ``ir.Model``. ``convert`` also
+takes Keras (``.keras``) and ONNX files (see :mod:`exporters.sources`).
 
 >>> main(["--help"])  # doctest: +SKIP
 >>> main(["verify", "examples/mnist_convnet.py:build", "--json"])  # doctest: +SKIP
+>>> main(["convert", "model.keras", "--to", "torch", "-o", "out/"])  # doctest: +SKIP
 
-Exit codes: 0 success, 1 verification failed, 2 bad input, 3 internal error.
+Exit codes: 0 success, 1 verification failed, 2 bad input, 3 internal error,
+4 the model holds something twinnet cannot represent (every such layer listed).
 """
 from __future__ import annotations
 
@@ -19,11 +22,13 @@ import traceback
 import warnings
 from pathlib import Path
 
+from .cli_output import json_safe, one_line, print_json_error, print_report, print_table
+
 # Before any framework is imported (they are imported lazily, inside the
 # commands): silences TensorFlow's C++ start-up chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-OK, FAILED, BAD_INPUT, INTERNAL = 0, 1, 2, 3
+OK, FAILED, BAD_INPUT, INTERNAL, UNSUPPORTED = 0, 1, 2, 3, 4
 _FRAMEWORKS = r"(keras|tensorflow|tf2onnx|torch|onnx|onnxscript|onnxruntime)(\.|$)"
 
 MODEL_HELP = """\
@@ -37,7 +42,31 @@ MODEL is one of:
       Only use this form on code you trust. A model without weights is
       initialised with seed 0.
 
-exit codes: 0 success, 1 verification failed, 2 bad input, 3 internal error
+exit codes: 0 success, 1 verification failed, 2 bad input, 3 internal error,
+            4 unsupported (the model holds layers twinnet cannot represent; all listed)
+"""
+
+SRC_HELP = """\
+SRC is one of:
+  FILE.keras
+      a Keras 3 model file, loaded with safe_mode=True (Lambda layers refused).
+  FILE.onnx
+      an ONNX model (needs the ONNX importer, backends.from_onnx).
+  FILE.json | FILE.safetensors
+      a model saved with ir.save; only read and validated.
+  FILE.py:FUNCTION
+      RUNS the Python file FILE.py and calls FUNCTION(), which returns an
+      ir.Model, a keras.Model, or (torch module, example_inputs) for PyTorch
+      (needs the torch importer, backends.from_torch). Only for code you trust.
+
+OUT receives <name>.py (standalone source), its weights (<name>.safetensors for
+torch, <name>.weights.h5 for Keras) and the IR (<name>.twinnet.safetensors). The
+source model, the emitted file and the IR's Keras, torch and two ONNX paths are
+run on the same inputs and compared; OUT is written only when all agree.
+
+exit codes: 0 success, 1 verification failed (OUT not written unless
+            --keep-failed), 2 bad input, 3 internal error, 4 unsupported (every
+            layer twinnet cannot represent is listed; nothing written)
 """
 
 
@@ -76,84 +105,16 @@ def load_model(spec: str):
 
 
 def _model_from_python(path: Path, func: str):
-    import importlib.util
-
     import ir
 
-    if not func.isidentifier():
-        raise BadInput(f"{func!r} is not a function name (expected FILE.py:FUNCTION)")
-    if not path.is_file():
-        raise BadInput(f"{str(path)!r}: no such file")
-    name = f"_twinnet_user_{abs(hash(str(path.resolve())))}"
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise BadInput(f"{str(path)!r}: cannot be imported as a Python file")
-    module = importlib.util.module_from_spec(module_spec)
-    # Like `python FILE.py`: the file's folder is importable while it runs, and
-    # the module is registered so dataclasses/pickling inside it work.
-    folder = str(path.resolve().parent)
-    sys.modules[name] = module
-    sys.path.insert(0, folder)
-    try:
-        module_spec.loader.exec_module(module)
-        fn = getattr(module, func, None)
-        if not callable(fn):
-            raise BadInput(f"{str(path)!r} has no function {func!r}")
-        model = fn()
-    except (BadInput, ir.IRError):
-        raise
-    except (Exception, SystemExit) as e:  # the user's code failed: bad input, not our bug
-        sys.modules.pop(name, None)
-        raise BadInput(f"running {path.name}:{func} failed: {type(e).__name__}: {e}") from e
-    finally:
-        if folder in sys.path:
-            sys.path.remove(folder)
+    from .sources import call_python
+
+    model = call_python(path, func)
     if not isinstance(model, ir.Model):
         raise BadInput(f"{path.name}:{func}() returned {type(model).__name__}, not an ir.Model")
     if model.weight_specs() and not model.weights:
         model.initialize(0)
     return model
-
-
-# -- output --------------------------------------------------------------------
-
-_NUMERIC = {"Params", "Batch", "Seq", "Max abs", "Max rel"}
-
-
-def _print_table(title: str, headers, rows, footer: list[str] = ()) -> None:
-    """A table on stdout: with rich when it imports, else aligned plain text."""
-    try:
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
-    except ImportError:
-        widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-        print(title)
-        for r in [headers, *rows]:
-            print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-        for line in footer:
-            print(line)
-        return
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    table = Table(title=Text(title), title_justify="left")
-    for h in headers:
-        table.add_column(Text(h), justify="right" if h in _NUMERIC else "left")
-    for r in rows:  # Text(), so brackets in names are not read as rich markup
-        table.add_row(*(Text(str(c)) for c in r))
-    console.print(table)
-    for line in footer:
-        console.print(Text(line))
-
-
-def _json_safe(value):
-    """NaN/Inf (from a diverging comparison) as strings, so the output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 # -- commands ------------------------------------------------------------------
@@ -170,7 +131,7 @@ def cmd_summary(args) -> int:
                      ", ".join(t.name for t in node.inputs)))
     footer = [f"Total params: {model.count_params():,}",
               "Outputs: " + ", ".join(f"{t.name} {t.spec}" for t in model.outputs)]
-    _print_table(f'Model "{model.name}"', ("Layer", "Kind", "Output shape", "Layout", "Params", "Inputs"), rows,
+    print_table(f'Model "{model.name}"', ("Layer", "Kind", "Output shape", "Layout", "Params", "Inputs"), rows,
                  footer)
     return OK
 
@@ -210,21 +171,43 @@ def cmd_verify(args) -> int:
         kwargs["batch_sizes"] = args.batch_sizes
     if args.seq_lens is not None:
         kwargs["seq_lens"] = args.seq_lens
-    report = exporters.verify(model, **kwargs)
+    report = exporters.verify(model, progress=_progress(args, f"verify {model.name}"), **kwargs)
     if args.json:
-        print(json.dumps(_json_safe(report.to_dict()), indent=2))
+        print(json.dumps(json_safe(report.to_dict()), indent=2))
         return OK if report.ok else FAILED
-    rows_of = getattr(report, "summary_rows", None)  # worst case per output and pair
-    rows = [(r.output, r.pair, r.batch, "-" if r.seq is None else r.seq, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
-             "pass" if r.ok else f"FAIL {getattr(r, 'note', '')}".strip())
-            for r in (rows_of() if rows_of else report.rows)]
-    footer = [f"{path}: FAILED TO RUN: {err}" for path, err in report.errors.items()]
-    if report.divergence:
-        footer.append(f"first diverging layer: {report.divergence}")
-    footer.append("OK: every pair agrees" if report.ok else "FAILED")
-    _print_table(f"verify {model.name}: atol={args.atol:g} rtol={args.rtol:g}",
-                 ("Output", "Pair", "Batch", "Seq", "Max abs", "Max rel", "Result"), rows, footer)
+    print_report(report, f"verify {model.name}: atol={args.atol:g} rtol={args.rtol:g}")
     return OK if report.ok else FAILED
+
+
+def _progress(args, label: str):
+    """Progress bars on stderr for a terminal; nothing for a pipe, --quiet or --json."""
+    from .progress import for_terminal
+
+    return for_terminal(quiet=args.quiet, label=label)
+
+
+def cmd_convert(args) -> int:
+    import json
+
+    from .convert import convert
+
+    kwargs = {"atol": args.atol, "rtol": args.rtol, "native_io": args.native_io, "keep_failed": args.keep_failed}
+    if args.batch_sizes is not None:
+        kwargs["batch_sizes"] = args.batch_sizes
+    if args.seq_lens is not None:
+        kwargs["seq_lens"] = args.seq_lens
+    result = convert(args.src, args.to, args.output, progress=_progress(args, "convert"), **kwargs)
+    if args.json:
+        print(json.dumps(json_safe(result.to_dict()), indent=2))
+        return OK if result.ok else FAILED
+    footer = ["time: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())]
+    if result.out_dir is None:
+        footer.append(f"nothing written to {args.output} (rerun with --keep-failed to keep the files)")
+    else:
+        footer += [f"wrote {f}" for f in result.files]
+    print_report(result.report, f"convert {result.model.name} ({result.source} -> {result.target}): "
+                                 f"atol={args.atol:g} rtol={args.rtol:g}", footer)
+    return OK if result.ok else FAILED
 
 
 # -- argument parsing ------------------------------------------------------------
@@ -278,11 +261,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
     p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
     p.add_argument("--json", action="store_true", help="print the report as JSON only")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
+
+    p = sub.add_parser("convert", formatter_class=fmt, epilog=SRC_HELP,
+                       help="convert a Keras, ONNX, PyTorch or IR model to standalone PyTorch or Keras, verified",
+                       description="Convert SRC to standalone PyTorch or Keras source plus weights in OUT, and "
+                                   "verify the result against SRC.")
+    p.add_argument("src", metavar="SRC", help="FILE.keras, FILE.onnx, FILE.json, FILE.safetensors or FILE.py:FUNCTION")
+    p.add_argument("--to", required=True, choices=("torch", "keras"), help="the target framework")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="the folder to write the files to")
+    p.add_argument("--native-io", action="store_true",
+                   help="the emitted model takes and returns the framework's own layout (no boundary transposes)")
+    p.add_argument("--keep-failed", action="store_true", help="write OUT even when verification fails")
+    p.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
+    p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
+    p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
+    p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON only")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_convert)
     return parser
-
-
-def _one_line(text: str) -> str:
-    return " ".join(line.strip() for line in str(text).splitlines() if line.strip()) or "(no message)"
 
 
 def main(argv=None) -> int:
@@ -307,14 +306,24 @@ def main(argv=None) -> int:
     except BaseException as e:
         from ir.errors import IRError
 
+        from ir.errors import UnsupportedError
+
         if debug:
             traceback.print_exc()
+        problems = getattr(e, "problems", None) if isinstance(e, UnsupportedError) else None
+        if "--json" in argv and isinstance(e, (BadInput, IRError, OSError)):
+            print_json_error(e, problems)
+        if problems:  # one line, then every problem on its own line: the list is the message
+            head = one_line(str(e).split("\n", 1)[0])
+            print("\n".join([f"twinnet: error: {head}", *(f"  - {one_line(p)}" for p in problems)]),
+                  file=sys.stderr)
+            return UNSUPPORTED
         # OSError: almost always a path the user gave (missing, unwritable).
         if isinstance(e, (BadInput, IRError, OSError)):
-            print(f"twinnet: error: {_one_line(e)}", file=sys.stderr)
-            return BAD_INPUT
+            print(f"twinnet: error: {one_line(e)}", file=sys.stderr)
+            return UNSUPPORTED if isinstance(e, UnsupportedError) else BAD_INPUT
         hint = "" if debug else " (run with --debug for the traceback)"
-        print(f"twinnet: error: internal error: {type(e).__name__}: {_one_line(e)}{hint}", file=sys.stderr)
+        print(f"twinnet: error: internal error: {type(e).__name__}: {one_line(e)}{hint}", file=sys.stderr)
         return INTERNAL
 
 

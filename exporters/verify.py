@@ -22,6 +22,7 @@ from ir.graph import Model
 from ir.tensor import fmt_shape
 
 from .onnx import example_inputs, export_onnx, keras_layout
+from .progress import QUIET
 
 PATHS = ("keras", "torch", "onnx-keras", "onnx-torch")
 
@@ -157,7 +158,7 @@ class _Runner:
 
 
 def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_sizes=(1, 3), seq_lens=(5, 9),
-           paths=PATHS, localize: bool = True, seed: int = 0) -> "Report":
+           paths=PATHS, localize: bool = True, seed: int = 0, references=None, progress=QUIET) -> "Report":
     """Run ``model`` through every path on the same inputs and compare every pair.
 
     Args:
@@ -170,6 +171,12 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
         seq_lens: lengths for symbolic sequence axes (models without any use none).
         paths: which of ``keras``, ``torch``, ``onnx-keras``, ``onnx-torch`` to run.
         localize: on a keras/torch mismatch, find the first layer that diverges.
+        references: optional ``{path name: function}`` of further paths, each
+            taking the list of inputs and returning the list of outputs, both in
+            the declared layout (e.g. the model a converter started from); they
+            run on the same inputs and are compared with every other path.
+        progress: an :class:`exporters.progress.Progress` told about the
+            compile, export and compare stages (default: silent).
 
     Returns:
         a :class:`Report`; ``report.ok`` is True when every pair agrees.
@@ -193,27 +200,37 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
         lens = seq_lens if symbolic else (None,)
         cases = [(b, s, example_inputs(model, b, s if s else 5, seed=seed + i))
                  for i, (b, s) in enumerate(itertools.product(batch_sizes, lens))]
+    references = dict(references or {})
+    report.paths = [*references, *paths]
     with tempfile.TemporaryDirectory(prefix="twinnet-verify-") as tmp:
-        runners = {}
-        for name in paths:
-            try:
-                runners[name] = _Runner(model, name, Path(tmp))
-            except Exception as e:  # a path that cannot even be built is reported, not raised
-                report.errors[name] = f"{type(e).__name__}: {e}"
-        for batch, seq, xs in cases:
-            results = {}
-            for name, run in runners.items():
-                try:
-                    results[name] = run(xs)
-                except Exception as e:
-                    report.errors.setdefault(name, f"{type(e).__name__}: {e}")
-            b = batch if batch is not None else int(xs[0].shape[model.inputs[0].layout.index("N")])
-            for (p, outs_p), (q, outs_q) in itertools.combinations(results.items(), 2):
-                for t, a, c in zip(model.outputs, outs_p, outs_q):
-                    max_abs, max_rel, ok, note = compare(a, c, atol, rtol)
-                    if note.startswith("NaN"):
-                        note = note.replace("first", p).replace("second", q)
-                    report.rows.append(Comparison(t.node.name, f"{p} vs {q}", b, seq, max_abs, max_rel, ok, note))
+        runners = dict(references)
+        for stage, names in (("compile", [p for p in paths if not p.startswith("onnx")]),
+                             ("export", [p for p in paths if p.startswith("onnx")])):
+            if not names:
+                continue
+            with progress.stage(stage, total=len(names)) as step:
+                for name in names:
+                    try:
+                        runners[name] = _Runner(model, name, Path(tmp))
+                    except Exception as e:  # a path that cannot even be built is reported, not raised
+                        report.errors[name] = f"{type(e).__name__}: {e}"
+                    step(name)
+        with progress.stage("compare", total=len(cases) * len(runners)) as step:
+            for batch, seq, xs in cases:
+                results = {}
+                for name, run in runners.items():
+                    try:
+                        results[name] = run(xs)
+                    except Exception as e:
+                        report.errors.setdefault(name, f"{type(e).__name__}: {e}")
+                    step(name)
+                b = batch if batch is not None else int(xs[0].shape[model.inputs[0].layout.index("N")])
+                for (p, outs_p), (q, outs_q) in itertools.combinations(results.items(), 2):
+                    for t, a, c in zip(model.outputs, outs_p, outs_q):
+                        max_abs, max_rel, ok, note = compare(a, c, atol, rtol)
+                        if note.startswith("NaN"):
+                            note = note.replace("first", p).replace("second", q)
+                        report.rows.append(Comparison(t.node.name, f"{p} vs {q}", b, seq, max_abs, max_rel, ok, note))
         if localize and not report.ok and "keras" in runners and "torch" in runners:
             report.divergence = first_divergence(model, cases[0][2], atol, rtol)
     return report

@@ -43,6 +43,20 @@ def test_merge(layer, layout):
     check_layer(layer, [image(layout)] * n)
 
 
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("layer", [L.Multiply(), L.Add(), L.Subtract(), L.Maximum()], ids=["mul", "add", "sub", "max"])
+def test_merge_broadcasts_size_one_axes(layer, layout):
+    """A squeeze-and-excitation gate (EfficientNet's Multiply): size-1 axes stretch, in either order."""
+    gate = image(layout, h=1, w=1)
+    check_layer(layer, [image(layout), gate], expect_shape=(None, *image(layout)["shape"]))
+    check_layer(L.Multiply(), [gate, image(layout)], paths=("keras", "torch"))
+
+
+def test_merge_refuses_mismatched_sizes():
+    with pytest.raises(ir.ShapeError, match="input shapes differ"):
+        L.Add()([ir.Input((4, 3)), ir.Input((2, 3))])
+
+
 def test_merge_after_flatten():
     """Flattened branches keep a permuted feature order in torch; merging must still agree."""
     x = ir.Input((6, 5, 3), name="x")

@@ -63,3 +63,19 @@ def test_flatten_order_is_folded_into_dense_weights():
 @pytest.mark.parametrize("layout", ["NT", "TN"])
 def test_torch_recurrent_has_no_transposes(layout):
     assert transposes(to_torch(lstm(layout))) == []
+
+
+def test_reshape_to_size_one_axes_needs_no_permute():
+    """EfficientNet's squeeze-and-excitation: pool, Reshape to (1, 1, C), 1x1 convs, Multiply. Reshaping
+    straight into torch's NCHW moves no data, so only the input boundary transposes."""
+    from exporters import verify
+
+    x = ir.Input((6, 5, 8), name="image")
+    h = L.Conv2D(8, 3, padding="same")(x)
+    gate = L.Reshape((1, 1, 8))(L.GlobalAvgPool2D()(h))
+    gate = L.Conv2D(8, 1, activation="sigmoid")(L.Conv2D(2, 1, activation="relu")(gate))
+    model = ir.Model(x, L.Multiply()([h, gate]), name="squeeze_excite").randomize(0)
+    found = transposes(to_torch(model))
+    assert len(found) == 2 and all(reads or feeds for _, reads, feeds in found), found  # in and out
+    report = verify(model)
+    assert report.ok, report.table()

@@ -205,8 +205,9 @@ def normalization(layer, inputs) -> Converted:
         raise UnsupportedError(f"statistics over several axes {axes} are not supported (one axis, or axis=None)")
     if layer.input_mean is not None:  # given to the constructor
         mean, variance = layer.input_mean, layer.input_variance
-    else:  # adapted: Keras holds them as weights; the IR holds them as configuration
-        mean, variance = layer.adapt_mean, layer.adapt_variance
+    else:  # adapted: the IR holds them as configuration. Keras computes with the copies finalize_state()
+        # made of its adapt_* variables (broadcast to the input's rank), not with the variables: read those.
+        mean, variance = (np.ravel(keras.ops.convert_to_numpy(t)) for t in (layer.mean, layer.variance))
     axis = letter(axes[0], inputs[0]) if axes else None
     return L.Normalization(mean=_constants(mean, "mean"), variance=_constants(variance, "variance"), axis=axis,
                            invert=cfg["invert"]), {}

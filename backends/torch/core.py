@@ -57,8 +57,19 @@ def lower_reshape(ctx, node, inputs):
     x = ctx.require(ctx.plain(x), "N" + x.spec.layout.replace("N", ""))
     spec = node.spec
     held = "N" + spec.layout.replace("N", "")
+    native = ctx.native(spec)
+    if native[0] == "N" and _unit_moves_only(held, native, spec):
+        # The axes that would move have size 1 (a squeeze-and-excitation gate reshaped to (1, 1, C)):
+        # the elements are in the same order either way, so reshape straight into torch's layout and
+        # spare the next layer a permute.
+        held = native
     sizes = [f"{x.var}.shape[0]"] + [str(spec.dim(a)) for a in held[1:]]
     return ctx.let(node.name, f"{x.var}.reshape({', '.join(sizes)})", spec, held)
+
+
+def _unit_moves_only(src: str, dst: str, spec) -> bool:
+    """True when going from ``src`` to ``dst`` moves only axes of size 1 (no data moves)."""
+    return [a for a in src if spec.dim(a) != 1] == [a for a in dst if spec.dim(a) != 1]
 
 
 def lower_permute(ctx, node, inputs):

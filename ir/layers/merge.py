@@ -1,7 +1,10 @@
 """Merge layers: element-wise Add/Subtract/Multiply/Average/Maximum and Concatenate.
 
 Inputs must share a layout (letters in the same order) and, except along the
-concatenation axis, their sizes.
+concatenation axis, their sizes. The element-wise layers also broadcast an
+axis of size 1 (never the batch axis), as Keras's merge layers and numpy do:
+``Multiply()([x, gate])`` with ``x`` of shape ``(N, 8, 8, 32)`` and ``gate`` of
+shape ``(N, 1, 1, 32)`` (a squeeze-and-excitation gate) gives ``(N, 8, 8, 32)``.
 """
 from __future__ import annotations
 
@@ -26,6 +29,13 @@ def _merge_dim(a, b):
     return a if b is None else b if a is None else a if a == b else False
 
 
+def _broadcast_dim(a, b):
+    """Like _merge_dim, and a size 1 stretches to the other size (an unknown size stays unknown)."""
+    if a == 1 or b == 1:
+        return b if a == 1 else a
+    return _merge_dim(a, b)
+
+
 @dataclass(frozen=True)
 class _Elementwise(Layer):
     arity = None
@@ -35,7 +45,7 @@ class _Elementwise(Layer):
         shape = list(inputs[0].shape)
         for spec in inputs[1:]:
             for i, size in enumerate(spec.shape):
-                merged = _merge_dim(shape[i], size)
+                merged = _broadcast_dim(shape[i], size) if layout[i] != "N" else _merge_dim(shape[i], size)
                 if merged is False:
                     raise ShapeError(f"input shapes differ: {' vs '.join(str(s.shape) for s in inputs)}",
                                      layer=self.label)
@@ -63,7 +73,13 @@ class Subtract(_Elementwise):
 @register
 @dataclass(frozen=True)
 class Multiply(_Elementwise):
-    """Element-wise product of the inputs."""
+    """Element-wise product of the inputs (size-1 axes broadcast).
+
+    >>> import ir
+    >>> x, gate = ir.Input((8, 8, 32)), ir.Input((1, 1, 32))
+    >>> Multiply()([x, gate]).shape
+    (None, 8, 8, 32)
+    """
 
 
 @register

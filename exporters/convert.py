@@ -1,0 +1,203 @@
+"""``convert``: any supported model -> standalone PyTorch or Keras source and weights, verified against the source.
+
+Steps (each a progress stage):
+
+1. **import**: SRC is read into the IR by its entry in
+   :data:`exporters.sources.SOURCES`. Anything the IR cannot represent stops
+   the conversion here with one :class:`ir.UnsupportedError` listing every
+   problem; nothing is written.
+2. **emit**: the target's source (``<name>.py``), its weights
+   (``<name>.safetensors`` for torch, ``<name>.weights.h5`` for Keras) and the
+   IR file (``<name>.twinnet.safetensors``) are written to a fresh temporary
+   folder beside OUT.
+3. **compile**, **export** and **compare**: :func:`exporters.verify` runs, on the same
+   inputs, the *source* model by its own framework (``source-keras``, ...),
+   the *emitted file* just written, loaded as a user would load it
+   (``emitted-torch``), and the IR's own paths (``keras``, ``torch``,
+   ``onnx-keras``, ``onnx-torch``), and compares every pair.
+4. The files are moved into OUT (one rename of the folder when OUT does not
+   exist yet, else one atomic rename per file) only when every comparison
+   passed, or when ``keep_failed`` is set. A failed conversion leaves OUT
+   as it was.
+
+>>> # result = convert("resnet.keras", "torch", "out/")   # or convert(keras_model, "torch", "out/")
+>>> # print(result.report.table()); assert result.ok; result.files
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ir.errors import ConfigError
+
+from .progress import QUIET
+from .sources import Source, from_object, load_source
+from .verify import PATHS, Report, verify
+
+TARGETS = ("torch", "keras")
+
+
+@dataclass
+class Conversion:
+    """The result of :func:`convert`: what was converted, where it went, and the verification report."""
+
+    model: object                  # the ir.Model
+    source: str                    # source kind: keras, onnx, torch, ir
+    target: str                    # torch or keras
+    report: Report
+    out_dir: Path | None = None    # None when nothing was written (verification failed)
+    files: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+    def to_dict(self) -> dict:
+        return {"model": self.model.name, "source": self.source, "target": self.target, "ok": self.ok,
+                "out_dir": None if self.out_dir is None else str(self.out_dir), "files": list(self.files),
+                "seconds": dict(self.seconds), "report": self.report.to_dict()}
+
+
+def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-5, rtol: float = 1e-4,
+            batch_sizes=(1, 3), seq_lens=(5, 9), paths=PATHS, keep_failed: bool = False,
+            progress=QUIET) -> Conversion:
+    """Convert SRC to ``to`` ("torch" or "keras") in ``out_dir`` and verify it against SRC.
+
+    Args:
+        src: a path (``.keras``, ``.onnx``, ``.json``, ``.safetensors``), a
+            ``"FILE.py:FUNCTION"`` string (runs FILE.py), a model object (an
+            ``ir.Model``, a ``keras.Model``, or ``(torch module, example_inputs)``),
+            or a :class:`~exporters.sources.Source` already loaded.
+        to: the target framework.
+        out_dir: the folder to write ``<name>.py``, its weights and the IR file to.
+        native_io: the emitted model takes/returns the framework's own layout.
+        atol, rtol, batch_sizes, seq_lens: as for :func:`exporters.verify`.
+        paths: the IR's own verify paths to run besides the source and the emitted file.
+        keep_failed: write OUT even when a comparison fails (to inspect it).
+        progress: an :class:`exporters.progress.Progress` (default: silent).
+
+    Returns:
+        a :class:`Conversion`; ``ok`` is True when every comparison passed.
+
+    Raises:
+        ir.UnsupportedError: SRC holds something the IR cannot represent (every
+            problem listed); nothing is written.
+        ir.IRError: SRC cannot be read (:class:`~exporters.sources.SourceError`) or an option is wrong.
+    """
+    if to not in TARGETS:
+        raise ConfigError(f"target must be one of {TARGETS}, got {to!r}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{str(out)!r} exists and is not a folder")
+    seconds = {}
+    start = time.perf_counter()
+    with progress.stage("import") as step:
+        if isinstance(src, Source):
+            source = src
+        elif isinstance(src, (str, os.PathLike)):
+            source = load_source(os.fspath(src))
+        else:
+            source = from_object(src, "convert")
+        step()
+    model = source.model
+    seconds["import"] = time.perf_counter() - start
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.twinnet-", dir=out.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; OUT should get the usual permissions
+    try:
+        start = time.perf_counter()
+        with progress.stage("emit", total=2) as step:
+            files = write_target(model, to, staging, native_io=native_io)
+            step(to)
+            emitted = load_emitted(model, to, staging, native_io=native_io)
+            step("load")
+        seconds["emit"] = time.perf_counter() - start
+        references = {f"source-{source.kind}": source.run} if source.run is not None else {}
+        references[f"emitted-{to}"] = emitted
+        start = time.perf_counter()
+        report = verify(model, atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens, paths=paths,
+                        references=references, progress=progress)
+        seconds["verify"] = time.perf_counter() - start
+        result = Conversion(model, source.kind, to, report, seconds=seconds)
+        if report.ok or keep_failed:
+            result.out_dir, result.files = out, publish(staging, out, files)
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_target(model, to: str, folder: Path, *, native_io: bool = False) -> list[str]:
+    """Write the emitted source, its weights and the IR file into ``folder``; returns the file names."""
+    import ir
+    from backends import emit
+
+    emit(model, to, out_dir=folder, native_io=native_io)
+    weights = f"{model.name}.safetensors" if to == "torch" else f"{model.name}.weights.h5"
+    ir_file = ir.save(model, folder / f"{model.name}.twinnet.safetensors")
+    return [f"{model.name}.py", weights, ir_file.name]
+
+
+def load_emitted(model, to: str, folder: Path, *, native_io: bool = False):
+    """Load the emitted file and its weights the way a user would; returns a declared-layout runner."""
+    path = folder / f"{model.name}.py"
+    module = types.ModuleType(f"twinnet_emitted_{model.name}")
+    module.__file__ = str(path)
+    # Executed from its text rather than imported, so no __pycache__ lands in the output folder.
+    exec(compile(path.read_text(), str(path), "exec"), module.__dict__)  # the file we generated just now
+    if to == "torch":
+        from backends.torch import lower
+        from backends.torch.compile import class_name
+
+        net = module.load_weights(getattr(module, class_name(model.name))(), str(folder / f"{model.name}.safetensors"))
+        net = net.eval()
+        program = lower(model, native_io=native_io)
+    else:
+        from backends.keras import lower
+
+        net = getattr(module, f"build_{model.name}")()
+        net.load_weights(str(folder / f"{model.name}.weights.h5"))
+        program = lower(model, native_io=native_io)
+    in_layouts = [phys for _, _, phys in program.inputs]
+    out_layouts = list(program.output_layouts)
+
+    def run(xs):
+        ins = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in lay]))
+               for x, t, lay in zip(xs, model.inputs, in_layouts)]
+        if to == "torch":
+            import torch
+
+            with torch.no_grad():
+                outs = net(*[torch.from_numpy(x) for x in ins])
+            outs = [o.numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
+        else:
+            outs = net(ins if len(ins) > 1 else ins[0], training=False)
+            outs = [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
+        return [o.transpose([lay.index(a) for a in t.layout]) for o, t, lay in zip(outs, model.outputs, out_layouts)]
+    return run
+
+
+def publish(staging: Path, out: Path, files: list[str]) -> list[str]:
+    """Move the staged files into ``out``: one rename when ``out`` is new, else one atomic rename per file."""
+    if not out.exists():
+        try:
+            staging.rename(out)
+            return [str(out / f) for f in files]
+        except OSError:  # created meanwhile, or another file system: fall back to per-file renames
+            out.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        (staging / f).replace(out / f)
+    return [str(out / f) for f in files]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

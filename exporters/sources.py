@@ -1,0 +1,236 @@
+"""Where a conversion starts: read a model of any supported kind into the IR, keeping the source runnable.
+
+:data:`SOURCES` is the one dispatch table, keyed by source kind; each entry
+turns the user's SRC into a :class:`Source`: the imported ``ir.Model`` and,
+when the source is a model of another framework, a function that runs that
+original model (by its own framework), so a conversion can be checked against
+where it came from rather than only against itself.
+
+    ========  ===============================================  ======================
+    kind      SRC                                              importer
+    ========  ===============================================  ======================
+    keras     ``FILE.keras`` (loaded with ``safe_mode=True``)  ``backends.from_keras``
+    onnx      ``FILE.onnx``                                    ``backends.from_onnx``
+    ir        ``FILE.json`` / ``FILE.safetensors`` (ir.save)   ``ir.load``
+    python    ``FILE.py:FUNCTION`` (RUNS FILE.py)              by what FUNCTION returns
+    ========  ===============================================  ======================
+
+``FILE.py:FUNCTION`` returns an ``ir.Model``, a ``keras.Model``, or, for a
+PyTorch model, a pair ``(module, example_inputs)``: torch needs example
+inputs to trace a module (``example_inputs`` is a tuple of tensors, batch
+size 2 or more so the batch axis is not specialised).
+
+Importers written elsewhere plug in here by name (``backends.from_onnx``,
+``backends.from_torch``): they are looked up when used, and a missing one is
+a clear :class:`ir.UnsupportedError`, not an ``AttributeError``.
+
+>>> source_kind("model.keras"), source_kind("build.py:make"), source_kind("m.json")
+('keras', 'python', 'ir')
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ir.errors import IRError, UnsupportedError
+
+Runner = Callable[[list], list]   # declared-layout inputs -> declared-layout outputs
+
+
+class SourceError(IRError):
+    """The model to convert cannot be read: missing, malformed, unsafe, or of an unknown kind."""
+
+
+@dataclass
+class Source:
+    """An imported model and, for a foreign source, a function running the original."""
+
+    kind: str                   # "keras", "onnx", "torch" or "ir": the framework the model came from
+    model: object               # ir.Model
+    run: Runner | None = None   # the original model, by its own framework (None for an IR source)
+
+
+def source_kind(spec: str) -> str:
+    """``keras``, ``onnx``, ``ir`` or ``python``, from the form of SRC (never from its content)."""
+    path, sep, func = str(spec).rpartition(":")
+    if sep and path.endswith(".py"):
+        return "python"
+    suffix = Path(str(spec)).suffix
+    kinds = {".keras": "keras", ".onnx": "onnx", ".json": "ir", ".safetensors": "ir"}
+    if suffix == ".py":
+        raise SourceError(f"{spec!r}: name the function too, as FILE.py:FUNCTION")
+    if suffix not in kinds:
+        raise SourceError(f"{spec!r}: expected FILE.keras, FILE.onnx, FILE.json, FILE.safetensors or FILE.py:FUNCTION")
+    return kinds[suffix]
+
+
+def load_source(spec: str) -> Source:
+    """Read SRC into a :class:`Source` through the :data:`SOURCES` entry for its kind."""
+    return SOURCES[source_kind(spec)](str(spec))
+
+
+def _existing(spec: str) -> Path:
+    path = Path(spec)
+    if not path.is_file():
+        raise SourceError(f"{spec!r}: no such file")
+    return path
+
+
+def _importer(name: str):
+    """``backends.<name>``, or an UnsupportedError when this build does not have that importer yet."""
+    import backends
+
+    fn = getattr(backends, name, None)
+    if fn is None:
+        raise UnsupportedError(f"importing this kind of model needs backends.{name}, which is not available "
+                               "in this version of twinnet")
+    return fn
+
+
+# -- the entries ----------------------------------------------------------------
+
+def keras_file(spec: str) -> Source:
+    import keras
+
+    path = _existing(spec)
+    try:
+        # safe_mode refuses to deserialise Lambda layers (their bytecode); compile=False skips the optimizer.
+        km = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as e:
+        raise SourceError(f"{spec!r}: Keras could not load it safely: {_first_line(e)}") from e
+    return keras_model(km)
+
+
+def keras_model(km) -> Source:
+    model = _importer("from_keras")(km)
+    return Source("keras", model, keras_runner(km, model))
+
+
+def onnx_file(spec: str) -> Source:
+    path = _existing(spec)
+    model = _importer("from_onnx")(path)
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(xs):  # from_onnx keeps the file's input/output contract: the declared layouts are the file's
+        feeds = {i.name: x for i, x in zip(session.get_inputs(), xs)}
+        return [np.asarray(o) for o in session.run(None, feeds)]
+    return Source("onnx", model, run)
+
+
+def ir_file(spec: str) -> Source:
+    import ir
+
+    return Source("ir", ir.load(_existing(spec)))  # validates; never executes anything from the file
+
+
+def python_function(spec: str) -> Source:
+    path, _, func = spec.rpartition(":")
+    return from_object(call_python(Path(path), func), f"{Path(path).name}:{func}")
+
+
+SOURCES: dict[str, Callable[[str], Source]] = {
+    "keras": keras_file,
+    "onnx": onnx_file,
+    "ir": ir_file,
+    "python": python_function,
+}
+
+
+# -- FILE.py:FUNCTION -------------------------------------------------------------
+
+def call_python(path: Path, func: str):
+    """Run ``path`` as a module (like ``python FILE.py`` would import it) and return ``func()``."""
+    if not func.isidentifier():
+        raise SourceError(f"{func!r} is not a function name (expected FILE.py:FUNCTION)")
+    if not path.is_file():
+        raise SourceError(f"{str(path)!r}: no such file")
+    name = f"_twinnet_user_{abs(hash(str(path.resolve())))}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise SourceError(f"{str(path)!r}: cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    # The file's folder is importable while it runs, and the module is registered so
+    # dataclasses/pickling inside it work.
+    folder = str(path.resolve().parent)
+    sys.modules[name] = module
+    sys.path.insert(0, folder)
+    try:
+        module_spec.loader.exec_module(module)
+        fn = getattr(module, func, None)
+        if not callable(fn):
+            raise SourceError(f"{str(path)!r} has no function {func!r}")
+        return fn()
+    except IRError:
+        raise
+    except (Exception, SystemExit) as e:  # the user's code failed: bad input, not our bug
+        sys.modules.pop(name, None)
+        raise SourceError(f"running {path.name}:{func} failed: {type(e).__name__}: {e}") from e
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+
+
+def from_object(obj, where: str) -> Source:
+    """An ir.Model, a keras.Model, or ``(torch module, example_inputs)`` returned by FILE.py:FUNCTION."""
+    import ir
+
+    if isinstance(obj, ir.Model):
+        if obj.weight_specs() and not obj.weights:
+            obj.initialize(0)
+        return Source("ir", obj)
+    # A framework the object came from is already imported: look there only, importing nothing new.
+    keras, torch = sys.modules.get("keras"), sys.modules.get("torch")
+    if keras is not None and isinstance(obj, keras.Model):
+        return keras_model(obj)
+    if torch is not None and isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], torch.nn.Module):
+        return _torch_source(*obj, where=where)
+    hint = ""
+    if torch is not None and isinstance(obj, torch.nn.Module):
+        hint = "; for a torch module return (module, example_inputs)"
+    raise SourceError(f"{where}() returned {type(obj).__name__}: expected an ir.Model, a keras.Model or "
+                      f"(torch module, example_inputs){hint}")
+
+
+def _torch_source(module, example_inputs, where: str) -> Source:
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise SourceError(f"{where}() returned ({type(module).__name__}, ...): the first item must be an nn.Module")
+    examples = tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    if not all(isinstance(x, torch.Tensor) for x in examples):
+        raise SourceError(f"{where}(): example_inputs must be a tensor or a tuple of tensors")
+    model = _importer("from_torch")(module.eval(), example_inputs=examples)
+
+    def run(xs):  # from_torch declares the module's own layouts (NCHW, ...): inputs go in as they are
+        with torch.no_grad():
+            outs = module(*[torch.from_numpy(np.ascontiguousarray(x)) for x in xs])
+        return [o.numpy() for o in (outs if isinstance(outs, (tuple, list)) else (outs,))]
+    return Source("torch", model, run)
+
+
+def keras_runner(km, model) -> Runner:
+    """Run the original Keras model on declared-layout inputs (Keras puts the batch axis first)."""
+    from .onnx import keras_layout
+
+    def run(xs):
+        ins = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in keras_layout(t.layout)]))
+               for x, t in zip(xs, model.inputs)]
+        outs = km(ins if len(ins) > 1 else ins[0], training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        return [np.asarray(o).transpose([keras_layout(t.layout).index(a) for a in t.layout])
+                for o, t in zip(outs, model.outputs)]
+    return run
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"
