@@ -285,11 +285,12 @@ def test_lambda_and_unsupported_layers_are_all_listed():
     y = layers.Flatten(name="flat")(y)
     y = layers.RepeatVector(2, name="repeat")(y)
     z = keras.ops.add(y, y)
+    add = z._keras_history.operation.name  # "add", or "add_<n>" after other ops in this process
     err, found = problems(keras.Model(x, z, name="bad"))
-    assert set(found) == {"double", "unit", "repeat", "add"}
+    assert set(found) == {"double", "unit", "repeat", add}
     assert "never runs code from a model" in found["double"]
     assert "UnitNormalization" in found["unit"] and "RepeatVector" in found["repeat"]
-    assert "keras.ops" in found["add"]
+    assert "keras.ops" in found[add]
     for name in found:
         assert repr(name) in str(err)
     assert "keras.layers.Lambda" in str(err)
