@@ -143,12 +143,19 @@ def multi_head_attention(layer, inputs) -> tuple[L.Layer, dict[str, np.ndarray]]
     return ir_layer, _weights(layer)
 
 
+_PROJECTIONS = (("query_dense", "query"), ("key_dense", "key"), ("value_dense", "value"),
+                ("output_dense", "attention_output"))
+
+
 def _weights(layer) -> dict[str, np.ndarray]:
-    """Weights by their path below the layer (``query/kernel``): the last name alone repeats (kernel, bias)."""
+    """Weights named as the IR (and Keras's variable paths) name them: ``query/kernel``, ..., read from the
+    layer's four projections (EinsumDense) by attribute, never by position or by a path prefix."""
     out = {}
-    for v in layer.weights:
-        prefix = layer.name + "/"
-        if not v.path.startswith(prefix):
-            raise UnsupportedError(f"has a weight {v.path!r} outside its own scope")
-        out[v.path[len(prefix):]] = np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float32)
+    for attribute, name in _PROJECTIONS:
+        dense = getattr(layer, attribute)
+        if getattr(dense, "lora_enabled", False):
+            raise UnsupportedError("has LoRA enabled; merge the adapter into the kernel first")
+        parts = [("kernel", dense.kernel)] + ([("bias", dense.bias)] if dense.bias is not None else [])
+        for short, variable in parts:
+            out[f"{name}/{short}"] = np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float32)
     return out
