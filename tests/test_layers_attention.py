@@ -81,12 +81,22 @@ def test_masked_keys_do_not_matter():
 
 
 def test_native_and_custom_torch_paths():
-    x = ir.Input((6, 4))
-    native = to_torch(ir.Model(x, MHA(2, 2)([x, x])).initialize(0))
-    custom = to_torch(ir.Model(x, MHA(2, 3)([x, x])).initialize(0))
-    assert any(isinstance(m, torch.nn.MultiheadAttention) for m in native.modules())
-    assert not any(isinstance(m, torch.nn.MultiheadAttention) for m in custom.modules())
-    assert custom.twinnet_program.helpers == {"KerasAttention"}
+    """Packed projections when key and value have the query's features, separate ones (kdim/vdim) otherwise;
+    the inlined module where nn.MultiheadAttention cannot express the layer."""
+    x, v = ir.Input((6, 4)), ir.Input((5, 3))
+
+    def attention(layer, inputs):
+        module = to_torch(ir.Model(list({id(t): t for t in inputs}.values()), layer(inputs)).initialize(0))
+        found = [m for m in module.modules() if isinstance(m, torch.nn.MultiheadAttention)]
+        return (found[0] if found else None), module.twinnet_program.helpers
+
+    packed, helpers = attention(MHA(2, 2), [x, x])
+    assert packed.in_proj_weight is not None and packed.q_proj_weight is None and not helpers
+    separate, _ = attention(MHA(2, 2), [x, v])
+    assert separate.in_proj_weight is None and tuple(separate.k_proj_weight.shape) == (4, 3)
+    for layer in (MHA(2, 3), MHA(2, 2, value_dim=3), MHA(2, 2, output_shape=5)):
+        none, helpers = attention(layer, [x, x])
+        assert none is None and helpers == {"KerasAttention"}
 
 
 def test_weights_use_keras_names_and_shapes():
