@@ -171,3 +171,10 @@ def test_keras_model_with_mask_saves_and_reloads(tmp_path):
     x, m = example_inputs(model, batch=2, seq=4)
     xs = [x.transpose(1, 0, 2), m.T]  # Keras takes the batch axis first
     np.testing.assert_array_equal(np.asarray(again(xs)), np.asarray(km(xs)))
+
+
+@pytest.mark.parametrize("key_dim", [2, 3])  # nn.MultiheadAttention(batch_first=False), KerasAttention
+def test_sequence_first_needs_no_transpose_in_torch(key_dim):
+    x, m = ir.Input((6, 4), layout="TNC"), ir.Input((6,), layout="NT")
+    module = to_torch(ir.Model([x, m], MHA(2, key_dim, use_causal_mask=True)([x, x, m])).initialize(0))
+    assert module.twinnet_program.transposes == 0
