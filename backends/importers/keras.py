@@ -41,9 +41,9 @@ from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 from ir.layout import default_layout
 
+from .keras_attention import MHA_FLAGS, MHA_KEYWORDS, call_flags, is_mask_reshape, mask_source, mha_tensors
 from .keras_graph import (DTYPES, check_model, class_label, identifier, is_graph_model, key, stand_in,
                           topological_calls)
-from .keras_attention import MHA_FLAGS, MHA_KEYWORDS, call_flags, is_mask_reshape, mask_source, mha_tensors
 from .keras_layers import KERAS_TABLE
 
 _FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
