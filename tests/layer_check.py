@@ -52,14 +52,16 @@ def torch_weight_count(module) -> int:
 
 
 def check_layer(layer, inputs, *, seed: int = 0, expect_shape=None, paths=PATHS, tmp_path=None,
-                torch_extra: int = 0) -> ir.Model:
+                torch_extra: int = 0, arrange=None) -> ir.Model:
     """Check ``layer`` applied to inputs described by ``ir.Input`` keyword dicts.
 
     ``torch_extra``: parameters the torch module has beyond the IR's, where torch's layer cannot
     leave them out (documented per case).
+    ``arrange``: turns the list of model inputs into the layer's argument, where one input is
+    used twice (self-attention: ``lambda xs: [xs[0], xs[0]]``).
     """
     xs = [ir.Input(**spec) for spec in (inputs if isinstance(inputs, list) else [inputs])]
-    y = layer(xs if len(xs) > 1 else xs[0])
+    y = layer(arrange(xs) if arrange else xs if len(xs) > 1 else xs[0])
     if expect_shape is not None:
         assert y.shape == tuple(expect_shape), f"inferred {y.shape}, expected {expect_shape}"
     model = ir.Model(xs, y, name="case").randomize(seed)

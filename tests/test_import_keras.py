@@ -43,6 +43,10 @@ def example(km, batch, seed=0, seq=6):
         shape = (batch,) + tuple(seq if s is None else s for s in t.shape[1:])
         if "int" in str(t.dtype):
             xs.append(rng.randint(0, 20, size=shape).astype(str(t.dtype)))
+        elif "mask" in t.name:  # an attention key-padding mask: 0/1, key 0 kept (a fully masked row is undefined)
+            keep = (rng.uniform(size=shape) < 0.7).astype(np.float32)
+            keep[:, 0] = 1.0
+            xs.append(keep)
         else:
             xs.append(rng.normal(size=shape).astype(np.float32))
     return xs
@@ -221,8 +225,29 @@ def spatial():
     return keras.Model([x, s], [g, t], name="spatial")
 
 
+def transformer():
+    """A transformer-encoder block (self-attention with a key-padding mask, residual, LayerNorm, Dense FFN),
+    a cross-attention block (key and value of their own, value_mask) and a causal self-attention."""
+    x = keras.Input((None, 8), name="tokens")
+    pad = keras.Input((None,), name="pad_mask")                     # 1 = a real token, 0 = padding
+    memory, memory_keys = keras.Input((5, 6), name="memory"), keras.Input((5, 4), name="memory_keys")
+    memory_mask = keras.Input((5,), name="memory_mask")
+    bcast = layers.Reshape((1, -1), name="pad_bcast")(pad)         # (B, 1, S): Keras's attention_mask
+    a = layers.MultiHeadAttention(2, 4, name="self_att")(x, x, attention_mask=bcast)
+    h = layers.LayerNormalization(epsilon=1e-6, name="ln1")(layers.Add(name="res1")([x, a]))
+    f = layers.Dense(16, activation="relu", name="ffn1")(h)
+    f = layers.Dense(8, name="ffn2")(f)
+    h = layers.LayerNormalization(epsilon=1e-6, name="ln2")(layers.Add(name="res2")([h, f]))
+    c = layers.MultiHeadAttention(2, 3, value_dim=2, name="cross_att")(h, memory, key=memory_keys,
+                                                                          value_mask=memory_mask)
+    h = layers.LayerNormalization(name="ln3")(layers.Add(name="res3")([h, c]))
+    d = layers.MultiHeadAttention(4, 2, dropout=0.1, use_bias=False, name="causal_att")(h, h, use_causal_mask=True)
+    return keras.Model([x, pad, memory, memory_keys, memory_mask], layers.Add(name="res4")([h, d]), name="transformer")
+
+
 MODELS = {"cnn": cnn, "conv_variants": conv_variants, "residual": residual, "text": text, "recurrent": recurrent,
-          "norms": norms, "permutes": permutes, "activations": activations, "nested": nested, "spatial": spatial}
+          "norms": norms, "permutes": permutes, "activations": activations, "nested": nested, "spatial": spatial,
+          "transformer": transformer}
 
 
 @pytest.mark.parametrize("name", list(MODELS))

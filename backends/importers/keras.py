@@ -22,6 +22,11 @@ How the import works, and why:
     becomes that convolution's explicit pads (one layer fewer, and the pad
     fused into the conv in both frameworks); any other becomes an IR
     ``ZeroPadding1D/2D``.
+  * ``MultiHeadAttention`` takes tensors as keywords (``key=``,
+    ``attention_mask=``) and ``use_causal_mask=True`` at call time; they
+    become the IR layer's inputs and field (``keras_attention.py``). A
+    ``Reshape((1, S))`` that only turns a ``(B, S)`` key-padding mask into
+    ``attention_mask`` is folded away: the IR's mask input is that ``(B, S)`` tensor.
 """
 from __future__ import annotations
 
@@ -36,11 +41,16 @@ from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 from ir.layout import default_layout
 
+from .keras_attention import MHA_FLAGS, MHA_KEYWORDS, call_flags, is_mask_reshape, mask_source, mha_tensors
 from .keras_graph import (DTYPES, check_model, class_label, identifier, is_graph_model, key, stand_in,
                           topological_calls)
 from .keras_layers import KERAS_TABLE
 
 _FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
+# Layers called with tensors or options as keywords: class -> (a function giving the call's tensors in the IR's
+# input order, reasons to refuse and whether the last tensor is a mask; the call keywords it reads; call flags ->
+# IR layer fields). Other layers take positional tensors only.
+_KEYWORD_CALLS = {K.MultiHeadAttention: (mha_tensors, MHA_KEYWORDS, MHA_FLAGS)}
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,8 @@ class _Importer:
         self.scan(self.calls)
         self.output_keys = {key(t) for t in model.outputs}
         self.pads: dict[int, tuple] = {}                     # id(conv call) -> pads folded from a ZeroPadding
+        # Keras tensors used as an attention key-padding mask (B, S): declared NT, not NC
+        self.masks = {key(m) for m in map(mask_source, self.calls) if m is not None}
 
     def scan(self, calls) -> None:
         """Count calls, record consumers and claim every Keras name (before any name is invented)."""
@@ -163,8 +175,11 @@ class _Importer:
             self.refuse(op, "sparse, ragged and optional inputs are not supported")
         else:
             shape = tuple(tensor.shape[1:])
+            layout = default_layout(len(shape) + 1, dtype.startswith("int"))
+            if key(tensor) in self.masks and layout == "NC":
+                layout = "NT"
             try:
-                out = ir.Input(shape, layout=default_layout(len(shape) + 1, dtype.startswith("int")), dtype=dtype,
+                out = ir.Input(shape, layout=layout, dtype=dtype,
                                name=self.names.get(id(op)) or self.claim(op.name))
             except IRError as e:
                 self.refuse(op, e.bare_message)
@@ -174,12 +189,25 @@ class _Importer:
     def convert_call(self, node) -> None:
         op = node.operation
         out = node.output_tensors[0]
-        # The positional arguments only: a tensor passed as a keyword (mask=, initial_state=) is refused below.
-        args = [t for t in keras.tree.flatten(node.arguments.args) if isinstance(t, keras.KerasTensor)]
-        inputs = [self.tensors.get(key(t)) or stand_in(t) for t in args]
         reasons = self.refusals(node)
+        masked = False
+        if type(op) in _KEYWORD_CALLS:
+            args, call_reasons, masked = _KEYWORD_CALLS[type(op)][0](node, key, self.consumers)
+            reasons += call_reasons
+        else:
+            # The positional arguments only: a tensor passed as a keyword (mask=, initial_state=) is refused.
+            args = [t for t in keras.tree.flatten(node.arguments.args) if isinstance(t, keras.KerasTensor)]
+        inputs = [self.tensors.get(key(t)) or stand_in(t) for t in args]
+        if masked and inputs[-1] is not None and "C" in inputs[-1].layout:
+            # only a model input is declared as a mask (NT); anything else would read as a key
+            reasons.append("its key-padding mask must be a model input of shape (batch, keys)")
+            inputs.pop()
         if type(op) in _FOLDS and not reasons and self.fold(node):
             self.tensors[key(out)] = inputs[0]  # the pads went to the consuming convolution
+            return
+        if (type(op) is K.Reshape and not reasons and key(out) not in self.output_keys
+                and is_mask_reshape(node, self.consumers.get(key(out), []), key)):
+            self.tensors[key(out)] = inputs[0]  # the attention mask's (B, S) source is the IR's mask input
             return
         converted = None
         if type(op) in KERAS_TABLE and all(t is not None for t in inputs):
@@ -197,6 +225,8 @@ class _Importer:
         try:
             ir_layer, weights = KERAS_TABLE[type(op)](op, inputs)
             ir_layer = ir_layer.replace(name=name)
+            if type(op) in _KEYWORD_CALLS:
+                ir_layer = ir_layer.replace(**call_flags(node, _KEYWORD_CALLS[type(op)][2]))
             if id(node) in self.pads:
                 ir_layer = ir_layer.replace(padding=self.pads[id(node)])
             out = ir_layer(*inputs)
@@ -237,8 +267,9 @@ class _Importer:
             reasons.append(f"dtype policy {policy!r}: the IR computes in float32")
         if len(node.output_tensors) != 1 and not is_graph_model(op):
             reasons.append(f"returns {len(node.output_tensors)} tensors; the IR's layers return one")
+        taken = _KEYWORD_CALLS[cls][1] if cls in _KEYWORD_CALLS else ()
         for kwarg, value in node.arguments.kwargs.items():
-            if value is None or value is False:  # Keras records the defaults training=False, mask=None
+            if value is None or value is False or kwarg in taken:  # Keras records defaults: training=False, mask=None
                 continue
             if kwarg == "training":
                 reasons.append("is called with training=True, so Keras runs it in training mode even at inference")

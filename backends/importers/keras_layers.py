@@ -30,6 +30,8 @@ from ir.errors import UnsupportedError
 from ir.layers.preprocessing import NORMALIZATION_EPSILON
 from ir.tensor import Tensor
 
+from .keras_attention import multi_head_attention
+
 Converted = tuple[L.Layer, dict[str, np.ndarray]]
 
 # Keras activation function -> IR name. Matched by identity: a user function
@@ -350,4 +352,5 @@ KERAS_TABLE: dict[type, Callable] = {
     K.Embedding: embedding, K.SimpleRNN: rnn, K.LSTM: rnn, K.GRU: rnn, K.Bidirectional: bidirectional,
     K.Add: merge(L.Add), K.Subtract: merge(L.Subtract), K.Multiply: merge(L.Multiply),
     K.Average: merge(L.Average), K.Maximum: merge(L.Maximum), K.Concatenate: concatenate,
+    K.MultiHeadAttention: multi_head_attention,
 }

@@ -82,7 +82,39 @@ class ChannelLastBatchNorm(nn.BatchNorm1d):
         return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
 
 
-HELPERS = {c.__name__: c for c in (GRUResetBefore, ChannelLayerNorm, ChannelLastBatchNorm)}
+class KerasAttention(nn.Module):
+    """Keras's MultiHeadAttention where ``nn.MultiheadAttention`` cannot express it (``key_dim * num_heads``
+    other than the query features, ``value_dim != key_dim``, or an ``output_shape``): per-head nn.Linear
+    projections, then ``F.scaled_dot_product_attention`` (scale 1/sqrt(key_dim), as Keras). Called like
+    ``nn.MultiheadAttention``: masks are True where attention is *blocked*; returns ``(output, None)``."""
+
+    def __init__(self, query_dim, key_in, value_in, num_heads, key_dim, value_dim, output_dim, bias=True,
+                 batch_first=True, dropout=0.0):
+        super().__init__()
+        self.num_heads, self.batch_first, self.dropout = num_heads, batch_first, dropout
+        self.q_proj = nn.Linear(query_dim, num_heads * key_dim, bias=bias)
+        self.k_proj = nn.Linear(key_in, num_heads * key_dim, bias=bias)
+        self.v_proj = nn.Linear(value_in, num_heads * value_dim, bias=bias)
+        self.out_proj = nn.Linear(num_heads * value_dim, output_dim, bias=bias)
+
+    def forward(self, query, key, value, key_padding_mask=None, attn_mask=None, need_weights=False):
+        if not self.batch_first:
+            query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
+        b, t, s, h = query.shape[0], query.shape[1], key.shape[1], self.num_heads
+        q = self.q_proj(query).reshape(b, t, h, -1).transpose(1, 2)  # (B, H, T, d)
+        k = self.k_proj(key).reshape(b, s, h, -1).transpose(1, 2)
+        v = self.v_proj(value).reshape(b, s, h, -1).transpose(1, 2)
+        keep = None  # scaled_dot_product_attention's bool mask is True where attention is *allowed*
+        if key_padding_mask is not None:
+            keep = ~key_padding_mask[:, None, None, :]
+        if attn_mask is not None:
+            keep = ~attn_mask if keep is None else keep & ~attn_mask
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=self.dropout if self.training else 0.0)
+        out = self.out_proj(out.transpose(1, 2).reshape(b, t, -1))
+        return (out if self.batch_first else out.transpose(0, 1)), None
+
+
+HELPERS = {c.__name__: c for c in (GRUResetBefore, ChannelLayerNorm, ChannelLastBatchNorm, KerasAttention)}
 
 
 def source(name: str) -> str:

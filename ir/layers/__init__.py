@@ -1,5 +1,6 @@
 """All IR layer kinds. ``from ir import layers as L; L.Conv2D(32, 3)``."""
 from .activation import ACTIVATIONS, Activation, ReLU
+from .attention import MultiHeadAttention
 from .base import LAYERS, Layer, WeightSpec, register
 from .conv import Conv1D, Conv2D, Conv3D
 from .conv_variants import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
