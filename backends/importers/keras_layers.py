@@ -31,71 +31,8 @@ from ir.layers.preprocessing import NORMALIZATION_EPSILON
 from ir.tensor import Tensor
 
 from .keras_attention import multi_head_attention
-
-Converted = tuple[L.Layer, dict[str, np.ndarray]]
-
-# Keras activation function -> IR name. Matched by identity: a user function
-# that happens to be called "relu" is not Keras's relu. The defaults of these
-# functions are the IR's (gelu exact, elu alpha 1, leaky_relu slope 0.2,
-# softmax over the last axis, which is C in an imported tensor).
-_ACTIVATIONS = {keras.activations.get(name): ir_name for name, ir_name in [
-    ("linear", "linear"), ("relu", "relu"), ("sigmoid", "sigmoid"), ("tanh", "tanh"), ("softmax", "softmax"),
-    ("log_softmax", "log_softmax"), ("gelu", "gelu"), ("silu", "silu"), ("elu", "elu"), ("selu", "selu"),
-    ("leaky_relu", "leaky_relu"), ("softplus", "softplus"), ("hard_sigmoid", "hard_sigmoid"),
-    ("hard_silu", "hard_swish")]}
-
-
-def activation(fn) -> str:
-    """The IR name of a Keras activation function."""
-    name = _ACTIVATIONS.get(fn)
-    if name is None:
-        label = getattr(fn, "__name__", repr(fn))
-        known = ", ".join(sorted(set(_ACTIVATIONS.values())))
-        raise UnsupportedError(f"activation {label!r} ({getattr(fn, '__module__', '?')}) is not one of the "
-                               f"keras.activations functions the IR has: {known}")
-    return name
-
-
-def weights_of(layer, prefix: str = "") -> dict[str, np.ndarray]:
-    """A Keras layer's variables by short name (``kernel``, ``moving_mean``...), as float32 arrays.
-
-    Keyed by the variable's own name (the last part of its path), never by the
-    position in ``layer.weights``, so a reordering in Keras cannot shift weights.
-    """
-    out = {}
-    for v in layer.weights:
-        key = prefix + v.name
-        if key in out:
-            raise UnsupportedError(f"has two weights named {v.name!r} ({v.path})")
-        out[key] = np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float32)
-    return out
-
-
-def letter(axis, tensor: Tensor, what: str = "axis") -> str:
-    """The layout letter of a Keras axis index (batch included, negatives allowed)."""
-    layout = tensor.layout
-    if isinstance(axis, bool) or not isinstance(axis, int) or not -len(layout) <= axis < len(layout):
-        raise UnsupportedError(f"{what}={axis!r} does not name one axis of a rank-{len(layout)} tensor")
-    found = layout[axis]
-    if found == "N":
-        raise UnsupportedError(f"{what}={axis!r} is the batch axis")
-    return found
-
-
-def _config(layer, **required) -> dict:
-    """``layer.get_config()``, refusing options whose value the IR cannot represent."""
-    cfg = layer.get_config()
-    for key, expected in required.items():
-        if key in cfg and cfg[key] != expected:
-            raise UnsupportedError(f"{key}={cfg[key]!r} is not supported (the IR needs {key}={expected!r})")
-    return cfg
-
-
-def _plain(layer) -> None:
-    """Refuse LoRA adapters: they add weights the IR layer does not have."""
-    if getattr(layer, "lora_enabled", False):
-        raise UnsupportedError("has LoRA enabled; merge the adapter into the kernel first")
-
+from .keras_common import Converted, _config, _plain, activation, letter, weights_of
+from .keras_recurrent import bidirectional, embedding, rnn
 
 # -- core ------------------------------------------------------------------------
 
@@ -267,57 +204,6 @@ def elu(layer, inputs) -> Converted:
 
 
 # -- sequences ------------------------------------------------------------------------
-
-def embedding(layer, inputs) -> Converted:
-    _plain(layer)
-    cfg = _config(layer, mask_zero=False)  # a mask changes what downstream layers compute
-    return L.Embedding(cfg["input_dim"], cfg["output_dim"]), weights_of(layer)
-
-
-_GATES = {K.LSTM: ("tanh", "sigmoid"), K.GRU: ("tanh", "sigmoid")}
-
-
-def rnn_layer(layer) -> L.Layer:
-    """The IR layer for a Keras SimpleRNN, LSTM or GRU (no weights)."""
-    cfg = _config(layer, return_state=False, go_backwards=False, stateful=False)
-    kind = type(layer)
-    common = {"use_bias": cfg["use_bias"], "return_sequences": cfg["return_sequences"]}
-    if kind is K.SimpleRNN:
-        name = activation(layer.activation)
-        if name not in ("tanh", "relu"):
-            raise UnsupportedError(f"SimpleRNN activation {name!r} is not supported (tanh or relu)")
-        return L.SimpleRNN(cfg["units"], activation=name, **common)
-    expected = _GATES[kind]
-    got = (_ACTIVATIONS.get(layer.activation), _ACTIVATIONS.get(layer.recurrent_activation))
-    if got != expected:
-        raise UnsupportedError(f"activation / recurrent_activation must be {expected[0]} / {expected[1]} "
-                               f"(what torch's {kind.__name__} computes)")
-    if kind is K.LSTM:
-        return L.LSTM(cfg["units"], **common)
-    return L.GRU(cfg["units"], reset_after=cfg["reset_after"], **common)
-
-
-def rnn(layer, inputs) -> Converted:
-    return rnn_layer(layer), weights_of(layer)
-
-
-def bidirectional(layer, inputs) -> Converted:
-    _config(layer, merge_mode="concat")
-    if getattr(layer, "return_state", False):
-        raise UnsupportedError("return_state=True is not supported")
-    forward, backward = layer.forward_layer, layer.backward_layer
-    for part in (forward, backward):
-        if type(part) not in (K.SimpleRNN, K.LSTM, K.GRU):
-            raise UnsupportedError(f"wraps {type(part).__name__}; the IR's Bidirectional takes SimpleRNN, LSTM or GRU")
-    # Keras lets backward_layer be any RNN; the IR runs the same configuration both ways.
-    same = {k: v for k, v in forward.get_config().items() if k not in ("name", "go_backwards")}
-    other = {k: v for k, v in backward.get_config().items() if k not in ("name", "go_backwards")}
-    if type(backward) is not type(forward) or same != other or not backward.go_backwards:
-        raise UnsupportedError("backward_layer must be the forward layer's configuration run backwards")
-    return L.Bidirectional(rnn_layer(forward)), {**weights_of(forward, "forward_"), **weights_of(backward, "backward_")}
-
-
-# -- merges ----------------------------------------------------------------------------
 
 def merge(ir_class) -> Callable:
     def convert(layer, inputs) -> Converted:
