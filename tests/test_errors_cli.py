@@ -95,7 +95,7 @@ def model_py(tmp_path) -> Path:
     ("summary {py}:broken", "running build.py:broken failed: RuntimeError: boom"),
     ("summary {tmp}/bad.json", "model file: not valid JSON (Expecting property name enclosed in double quotes"),
     ("frobnicate x.json", "argument COMMAND: invalid choice: 'frobnicate' (choose from 'summary', 'emit', 'export', "
-                          "'verify') (see 'twinnet --help')"),
+                          "'verify', 'convert') (see 'twinnet --help')"),
     ("", "the following arguments are required: COMMAND (see 'twinnet --help')"),
     ("emit {tmp}/m.json", "the following arguments are required: --framework (see 'twinnet emit --help')"),
     ("verify {tmp}/m.json --batch-sizes 0,x",
