@@ -74,9 +74,7 @@ def _group_norm(ctx: Ctx, groups: int, epsilon: float, gamma, beta) -> Converted
         if value is None:
             continue
         value = np.asarray(value, np.float32).reshape(-1)
-        if value.size == groups and groups != channels:  # opset 18: one value per group, for each of its channels
-            value = np.repeat(value, channels // groups)
-        if value.size != channels:
+        if value.size != channels:  # opset 18's per-group values: onnx.checker refuses that deprecated version
             raise UnsupportedError(f"{key} has {value.size} values for {channels} channels in {groups} groups")
         weights[key] = value
     layer = L.GroupNorm(groups=groups, axis="C", epsilon=epsilon, center="beta" in weights, scale="gamma" in weights)
@@ -84,7 +82,7 @@ def _group_norm(ctx: Ctx, groups: int, epsilon: float, gamma, beta) -> Converted
 
 
 def group_norm(ctx: Ctx) -> Converted:
-    """ONNX's GroupNormalization: scale/bias per group (opset 18) or per channel (opset 21)."""
+    """ONNX's GroupNormalization (opset 21: scale and bias per channel)."""
     ctx.x(channels_first(len(ctx.inputs[0].layout)))
     return _group_norm(ctx, int(ctx.attr("num_groups")), float(ctx.attr("epsilon", 1e-5)),
                        ctx.array(1, "scale"), ctx.array(2, "bias"))

@@ -114,7 +114,7 @@ def clip(ctx: Ctx) -> Converted:
     if ctx.graph.opset < 11:
         low, high = ctx.attr("min"), ctx.attr("max")
     else:
-        low, high = (None if v is None else float(np.asarray(v).reshape(())) for v in (ctx.array(1, "min"), ctx.array(2, "max")))
+        low, high = (None if v is None else float(v.reshape(())) for v in (ctx.array(1, "min"), ctx.array(2, "max")))
     if low != 0.0 or (high is not None and high < 0):
         raise UnsupportedError(f"clips to [{low}, {high}]; the IR's ReLU clips to [0, max_value >= 0]")
     return L.ReLU(max_value=high), {}

@@ -7,7 +7,10 @@ value has exactly one consumer and is no graph output, so nothing the rest of
 the graph reads disappears. Rules, in the order they run:
 
   * Pad(constant) + Conv / MaxPool / AveragePool -> the pads join the window op's pads
-  * ConvTranspose + Slice(s) of its spatial axes -> the crops join its pads
+  * ConvTranspose + Slice(s) of its spatial axes -> the crops join its pads; a ConvTranspose whose
+    window Keras cannot keep -> the full result + a Slice (a Cropping)
+  * Slice + Slice of other axes -> one Slice (a Cropping)
+  * Transpose + GatherND(constant repeat indices) + Transpose, torch's nearest upsampling -> Upsample
   * AveragePool(count_include_pad) + Mul(real-count rescale) -> count_include_pad=0
   * MatMul(x, W) + Add(b) -> MatMul with a bias (a Dense)
   * Reshape + InstanceNormalization + Reshape (+ Mul + Add), torch's group norm -> twinnet.GroupNorm
@@ -21,8 +24,9 @@ the graph reads disappears. Rules, in the order they run:
   * a forward recurrent sequence, (transposed and) indexed at its last step
     (torch's ``y[:, -1]``) -> the last state, ``return_sequences=False``
 
-Activation and arithmetic rules live in ``onnx_patterns_math.py``, recurrent ones in
-``onnx_patterns_rnn.py``, the matching helpers in ``onnx_match.py``.
+Activation and arithmetic rules live in ``onnx_patterns_math.py``, transposed-conv crops
+and upsampling in ``onnx_patterns_spatial.py``, group norm in ``onnx_patterns_norm.py``,
+recurrent ones in ``onnx_patterns_rnn.py``, the matching helpers in ``onnx_match.py``.
 """
 from __future__ import annotations
 
@@ -32,15 +36,17 @@ import numpy as np
 
 from .onnx_graph import Graph, Op
 from .onnx_match import axes_of, next_op, other, replace, scalar
-from .onnx_patterns_norm import fuse_group_norm
 from .onnx_patterns_math import fuse_affine, fuse_average, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus
+from .onnx_patterns_norm import fuse_group_norm
 from .onnx_patterns_rnn import fuse_last_step, fuse_recurrent
+from .onnx_patterns_spatial import fold_crop, fuse_gather_upsample, merge_slices, split_conv_transpose
 
 
 def run_rules(graph: Graph) -> None:
     """Apply every rule, in order, to every op still in the graph (rewrites ``graph`` in place)."""
-    for rule in (fold_pad, fold_crop, fold_avg_rescale, fuse_dense, fuse_group_norm, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus,
-                 fuse_average, fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step):
+    for rule in (fold_pad, fold_crop, split_conv_transpose, merge_slices, fuse_gather_upsample, fold_avg_rescale,
+                 fuse_dense, fuse_group_norm, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus, fuse_average,
+                 fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step):
         for op in list(graph.ops):
             if op not in graph.ops:
                 continue
@@ -79,45 +85,6 @@ def fold_pad(graph: Graph, op: Op) -> None:
             return  # padded zeros counted, own pads not: one pool cannot say both
         attrs["count_include_pad"] = 1  # the Pad's zeros are real elements to the pool
     replace(graph, [op, user], Op(user.op_type, user.name, [op.inputs[0]] + user.inputs[1:], user.outputs, attrs))
-
-
-def fold_crop(graph: Graph, op: Op) -> None:
-    """torch writes Keras's 'same' transposed conv as the full ConvTranspose, then Slices; a crop of the
-    output is more pads (positions are cut from the kept window, bias-only tail included)."""
-    if op.op_type != "ConvTranspose" or op.attr("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") \
-            or op.attr("output_shape") is not None:
-        return
-    nd = len(graph.shapes.get(op.inputs[0]) or ()) - 2
-    pads = list(op.attr("pads", [0] * 2 * nd))
-    group, last = [op], op
-    while (cut := next_op(graph, last, "Slice")) is not None and len(cut.inputs) >= 4:
-        shape = graph.shapes.get(last.outputs[0])
-        starts, ends, axes = (graph.const(i) for i in cut.inputs[1:4])
-        steps = graph.const(cut.inputs[4]) if len(cut.inputs) > 4 and cut.inputs[4] else np.ones(1, np.int64)
-        if any(not isinstance(v, np.ndarray) or v.dtype.kind not in "iu" for v in (starts, ends, axes, steps)) \
-                or shape is None or any(int(s) != 1 for s in steps.reshape(-1)):
-            break
-        trial = list(pads)
-        for a, b, e in zip(axes.reshape(-1), starts.reshape(-1), ends.reshape(-1)):
-            a = int(a) % len(shape)
-            size, b, e = shape[a], int(b), int(e)
-            if a < 2 or size is None:
-                trial = None
-                break
-            b = b + size if b < 0 else b
-            e = e + size if e < 0 else min(e, size)  # INT64_MAX: to the end
-            if not 0 <= b < e <= size:
-                trial = None
-                break
-            trial[a - 2] += b
-            trial[nd + a - 2] += size - e
-        if trial is None:
-            break
-        pads = trial
-        group.append(cut)
-        last = cut
-    if len(group) > 1:
-        replace(graph, group, Op("ConvTranspose", op.name, op.inputs, last.outputs, {**op.attrs, "pads": pads}))
 
 
 def window_counts(sizes, kernel, strides, pads) -> np.ndarray:

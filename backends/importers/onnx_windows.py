@@ -1,8 +1,8 @@
-"""ONNX table entries for window ops: Conv, ConvTranspose, MaxPool/AveragePool, global pooling and reductions.
+"""ONNX table entries for window ops: Conv, ConvTranspose, MaxPool/AveragePool, global pooling, reductions.
 
 ONNX holds these channels-first (``NCW``, ``NCHW``, ``NCDHW``); conv weights ``(out, in/groups, k...)``
-become Keras's ``(k..., in/groups, out)``, ConvTranspose's ``(in, out, k...)`` Keras's ``(k..., out, in)``. Padding: ``auto_pad`` VALID / SAME_UPPER
-(TensorFlow's 'same') or explicit ``pads`` ``[begin..., end...]``; a Pad node in front
+become Keras's ``(k..., in/groups, out)``, ConvTranspose's ``(in, out, k...)`` Keras's ``(k..., out, in)``.
+Padding: ``auto_pad`` VALID / SAME_UPPER (TensorFlow's 'same') or explicit ``pads`` ``[begin..., end...]``; a Pad node in front
 has already been folded in (``onnx_patterns.fold_pad``).
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ def conv(ctx: Ctx) -> Converted:
                use_bias=bias is not None), weights
 
 
-def _keras_transposed(kernel, strides, dilations, crops):
+def keras_transposed(kernel, strides, dilations, crops):
     """Keras's (padding, output_padding) whose crops (transposed_crop) are ``crops``, or None."""
     for padding in ("same", "valid"):
         if all(transposed_crop(k, s, d, padding, None) == c for k, s, d, c in zip(kernel, strides, dilations, crops)):
@@ -95,7 +95,7 @@ def conv_transpose(ctx: Ctx) -> Converted:
     pads = [0] * 2 * nd if auto == "VALID" else list(ctx.attr("pads", [0] * 2 * nd))
     extra = list(ctx.attr("output_padding", [0] * nd))
     crops = [(pads[i], pads[nd + i] - extra[i]) for i in range(nd)]
-    found = _keras_transposed(kernel, strides, dilations, crops)
+    found = keras_transposed(kernel, strides, dilations, crops)
     if found is None:
         raise UnsupportedError(f"pads {pads} with output_padding {extra} keep a window of the full result that "
                                "neither Keras's 'valid' nor 'same' (with any output_padding) keeps")
