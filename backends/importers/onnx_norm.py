@@ -91,3 +91,10 @@ def group_norm(ctx: Ctx) -> Converted:
 def twinnet_group_norm(ctx: Ctx) -> Converted:
     return _group_norm(ctx, int(ctx.attr("num_groups")), float(ctx.attr("epsilon")), ctx.attr("gamma"),
                        ctx.attr("beta"))
+
+
+def instance_norm(ctx: Ctx) -> Converted:
+    """InstanceNormalization is a GroupNorm with one group per channel."""
+    x = ctx.x(channels_first(len(ctx.inputs[0].layout)))
+    return _group_norm(ctx, x.spec.shape[1] or 0, float(ctx.attr("epsilon", 1e-5)), ctx.array(1, "scale"),
+                       ctx.array(2, "B"))

@@ -25,7 +25,7 @@ from ir.errors import UnsupportedError
 
 from .onnx_ctx import Converted, Ctx
 from .onnx_match import axes_of, scalar
-from .onnx_norm import affine, batch_norm, group_norm, layer_norm, twinnet_group_norm
+from .onnx_norm import affine, batch_norm, group_norm, instance_norm, layer_norm, twinnet_group_norm
 from .onnx_rnn import recurrent
 from .onnx_spatial import crop, pad, resize
 from .onnx_windows import conv, conv_transpose, global_pool, pool, reduce
@@ -239,15 +239,18 @@ def embedding(ctx: Ctx) -> Converted:
 
 
 #: ONNX op type -> converter. ``twinnet.*`` ops are made by the pattern rules (onnx_patterns.py).
-#: IR layer kinds that ONNX spells with other ops, and what from_onnx makes of those ops: an ONNX
-#: file can say the same computation, but from_onnx never produces these kinds.
+#: IR layer kinds that ONNX spells with other ops, and what from_onnx makes of the ops twinnet's torch
+#: export writes for them (checked in tests/test_import_onnx.py::test_spelled_otherwise_imports_as_described):
+#: an ONNX file can say the same computation, but from_onnx never produces these kinds.
 SPELLED_OTHERWISE = {
-    "DepthwiseConv1D": "Conv with group = channels, imported as Conv1D(groups=C)",
-    "DepthwiseConv2D": "Conv with group = channels, imported as Conv2D(groups=C)",
-    "SeparableConv1D": "a grouped Conv then a 1-wide Conv, imported as two Conv1D",
-    "SeparableConv2D": "a grouped Conv then a 1x1 Conv, imported as two Conv2D",
-    "Rescaling": "Mul and Add by constants, imported as a BatchNorm with exact statistics",
-    "Normalization": "Sub and Div by constants, imported as a BatchNorm with exact statistics",
+    "DepthwiseConv1D": "Conv with group = channels (C * multiplier outputs), imported as Conv1D(groups=C)",
+    "DepthwiseConv2D": "Conv with group = channels (C * multiplier outputs), imported as Conv2D(groups=C)",
+    "SeparableConv1D": "a grouped Conv then a 1-wide Conv, imported as Conv1D(groups=C) then Conv1D",
+    "SeparableConv2D": "a grouped Conv then a 1x1 Conv, imported as Conv2D(groups=C) then Conv2D",
+    "Rescaling": "Mul then Add by constants, imported as one BatchNorm with exact statistics (mean 0, "
+                 "variance + epsilon = 1)",
+    "Normalization": "Sub then Div by per-channel constants, imported as two BatchNorms with exact statistics "
+                     "(the shift, then the scale)",
 }
 
 
@@ -256,7 +259,7 @@ ONNX_TABLE: dict[str, Callable] = {
     "GlobalAveragePool": global_pool(False), "GlobalMaxPool": global_pool(True),
     "ReduceMean": reduce(False), "ReduceMax": reduce(True),
     "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "twinnet.Affine": affine,
-    "GroupNormalization": group_norm, "twinnet.GroupNorm": twinnet_group_norm,
+    "GroupNormalization": group_norm, "twinnet.GroupNorm": twinnet_group_norm, "InstanceNormalization": instance_norm,
     "Pad": pad, "Slice": crop, "Resize": resize, "Upsample": resize, "Clip": clip,
     "MatMul": matmul, "Gemm": gemm,
     "Relu": activation("relu"), "Sigmoid": activation("sigmoid"), "Tanh": activation("tanh"),

@@ -5,7 +5,8 @@ Both of torch's exporters (dynamo and TorchScript) write ``nn.GroupNorm(G, C)`` 
     Reshape(x, [0, G, -1]) -> InstanceNormalization(scale (G,), bias (G,)) -> Reshape(back to x's shape)
     -> Mul(gamma, (C, 1, 1)) -> Add(beta, (C, 1, 1))
 
-(the Mul and Add only with affine weights). Instance norm of the (N, G, rest) view
+(the Mul and Add only with affine weights; no Reshape back when the view is x's own
+shape, one group per channel of a rank-3 x). Instance norm of the (N, G, rest) view
 normalises each group over its channels and every spatial position: a GroupNorm. The
 instance norm's per-group scale and bias fold into the per-channel ones.
 """
@@ -41,16 +42,22 @@ def fuse_group_norm(graph: Graph, op: Op) -> None:
         return
     x, rank, channels, groups = pre.inputs[0], len(shape), shape[1], int(target[1])
     scale, bias = graph.const(op.inputs[1]), graph.const(op.inputs[2])
+    if groups < 1 or channels % groups or not isinstance(scale, np.ndarray) or not isinstance(bias, np.ndarray) \
+            or scale.size != groups or bias.size != groups:
+        return
     post = next_op(graph, op, "Reshape")
     back = graph.const(post.inputs[1]) if post is not None else None
-    if groups < 1 or channels % groups or not isinstance(scale, np.ndarray) or not isinstance(bias, np.ndarray) \
-            or scale.size != groups or bias.size != groups or not isinstance(back, np.ndarray) \
-            or [int(s) for s in back[1:]] != list(shape[1:]) or int(back[0]) not in (0, -1, shape[0] or -1):
+    if isinstance(back, np.ndarray) and [int(s) for s in back[1:]] == list(shape[1:]) \
+            and int(back[0]) in (0, -1, shape[0] or -1):
+        group = [pre, op, post]
+    elif rank == 3 and groups == channels:  # (N, C, W) viewed as (N, C, W): torch drops the Reshape back
+        group = [pre, op]
+    else:
         return
     gamma = np.repeat(scale.astype(np.float32).reshape(-1), channels // groups)
     beta = np.repeat(bias.astype(np.float32).reshape(-1), channels // groups)
-    group, last = [pre, op, post], post.outputs[0]
-    mul = next_op(graph, post, "Mul")
+    last = group[-1].outputs[0]
+    mul = next_op(graph, group[-1], "Mul")
     m = _per_channel(graph, mul, last, rank, channels)
     if m is not None:
         gamma, beta, group, last = gamma * m, beta * m, group + [mul], mul.outputs[0]

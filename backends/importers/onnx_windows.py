@@ -2,8 +2,8 @@
 
 ONNX holds these channels-first (``NCW``, ``NCHW``, ``NCDHW``); conv weights ``(out, in/groups, k...)``
 become Keras's ``(k..., in/groups, out)``, ConvTranspose's ``(in, out, k...)`` Keras's ``(k..., out, in)``.
-Padding: ``auto_pad`` VALID / SAME_UPPER (TensorFlow's 'same') or explicit ``pads`` ``[begin..., end...]``; a Pad node in front
-has already been folded in (``onnx_patterns.fold_pad``).
+Padding: ``auto_pad`` VALID / SAME_UPPER (TensorFlow's 'same') or explicit ``pads``
+``[begin..., end...]``; a Pad node in front has already been folded in (``onnx_patterns.fold_pad``).
 """
 from __future__ import annotations
 
