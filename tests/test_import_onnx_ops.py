@@ -162,6 +162,8 @@ CASES = {
                                          {"x": ["N", 6, 5, 4]}, {"g": rand(6), "b": rand(6, seed=1)}, opset=21)),
     "group_norm_1d": typed(make([n("GroupNormalization", ["x", "g", "b"], num_groups=3)], {"x": ["N", 6, 7]},
                                 {"g": rand(6), "b": rand(6, seed=1)}, opset=21)),
+    "instance_norm_1d": make([n("InstanceNormalization", ["x", "s", "b"], epsilon=1e-3)], {"x": ["N", 3, 11]},
+                             {"s": rand(3), "b": rand(3, seed=1)}),
     "group_norm_torch_form": make(
         [n("Reshape", ["x", "to_groups"], ["r"]), n("InstanceNormalization", ["r", "s", "b"], ["i"], epsilon=1e-5),
          n("Reshape", ["i", "back"], ["rb"]), n("Mul", ["rb", "gamma"], ["m"]), n("Add", ["m", "beta"])],
