@@ -191,6 +191,15 @@ def _keras_cnn():
     return ir.Model(x, y, name="keras_cnn").randomize(0)
 
 
+def _keras_spatial():
+    x = ir.Input((9, 10, 3), name="x")
+    y = L.Conv2D(4, 3, padding="same")(x)
+    y = L.Cropping2D(((1, 2), (0, 3)))(L.ZeroPadding2D(((1, 2), (0, 3)))(y))
+    y = L.Conv2DTranspose(3, 3, strides=2, padding="same")(L.ReLU(max_value=6)(y))
+    y = L.Conv2D(2, 1)(L.UpSampling2D(2, interpolation="bilinear")(y))
+    return ir.Model(x, y, name="keras_spatial").randomize(0)
+
+
 def _keras_lstm():
     x = ir.Input((None, 4), name="x")
     return ir.Model(x, L.LSTM(3, return_sequences=True)(x), name="keras_lstm").randomize(0)
@@ -201,7 +210,7 @@ def _keras_gru():
     return ir.Model(x, L.GRU(3)(x), name="keras_gru").randomize(0)
 
 
-@pytest.mark.parametrize("build", [_keras_cnn, _keras_lstm,
+@pytest.mark.parametrize("build", [_keras_cnn, _keras_spatial, _keras_lstm,
                                    pytest.param(_keras_gru, marks=known_gap("onnx-import-tf2onnx-loop"))])
 def test_keras_export_imports(build, tmp_path):
     """tf2onnx files are NHWC with Transposes around each conv: they become Permutes, which compute nothing."""

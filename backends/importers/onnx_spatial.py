@@ -28,7 +28,7 @@ from ir.errors import UnsupportedError
 
 from .onnx_ctx import Converted, Ctx
 
-_INT64_MAX = 2**63 - 1
+_TO_THE_END = 2**31 - 1  # ends this large mean "to the end" (torch writes INT64_MAX, tf2onnx INT32_MAX)
 _NEAREST = {("asymmetric", "floor"), ("half_pixel", "round_prefer_floor"), ("half_pixel", "round_prefer_ceil"),
             ("pytorch_half_pixel", "round_prefer_floor"), ("pytorch_half_pixel", "round_prefer_ceil"),
             ("tf_half_pixel_for_nn", "floor")}
@@ -99,7 +99,7 @@ def crop(ctx: Ctx) -> Converted:
         a %= rank
         size = x.spec.shape[a]
         if size is None:  # only crops that do not depend on the size
-            if start < 0 or 0 <= end < _INT64_MAX // 2:
+            if start < 0 or 0 <= end < _TO_THE_END:
                 raise UnsupportedError(f"slices axis {a} of unknown size from {start} to {end}")
             crops[a] = (start, 0 if end > 0 else -end)
             continue
