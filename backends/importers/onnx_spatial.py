@@ -18,6 +18,7 @@ tf_half_pixel_for_nn                   floor                    ``floor(i + (r+.
 
 (the offsets stay inside (-0.5, 0.5) and [0, 1), so no rounding tie or float error
 moves them). 'linear' with half-pixel centres is Keras's 'bilinear' (2-D only).
+Upsample and opset-10 Resize have no such attributes: they are asymmetric + floor.
 """
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ def crop(ctx: Ctx) -> Converted:
 def _integer_scales(ctx: Ctx, x) -> list[int]:
     """One integer factor per axis, from Resize's scales or sizes (or Upsample's scales)."""
     rank = x.spec.rank
-    if ctx.op.op_type == "Upsample":
+    if ctx.op.op_type == "Upsample" or ctx.graph.opset < 11:  # Resize-10 reads (X, scales), as Upsample-9
         scales = ctx.attr("scales") if len(ctx.op.inputs) < 2 else ctx.array(1, "scales")
         sizes = None
     else:
@@ -147,11 +148,12 @@ def resize(ctx: Ctx) -> Converted:
     spatial = _spatial(ctx, x, [a for a, f in enumerate(factors) if f != 1])
     size = tuple(factors[a] for a in spatial)
     mode = ctx.attr("mode", "nearest")
-    coords = ctx.attr("coordinate_transformation_mode", "asymmetric" if ctx.op.op_type == "Upsample" else "half_pixel")
+    legacy = ctx.op.op_type == "Upsample" or ctx.graph.opset < 11  # asymmetric coordinates, floor rounding
+    coords = ctx.attr("coordinate_transformation_mode", "asymmetric" if legacy else "half_pixel")
     if ctx.attr("antialias", 0) and mode != "nearest":
         raise UnsupportedError("antialias=1 is not supported")
     if mode == "nearest":
-        rounding = ctx.attr("nearest_mode", "floor" if ctx.op.op_type == "Upsample" else "round_prefer_floor")
+        rounding = ctx.attr("nearest_mode", "floor" if legacy else "round_prefer_floor")
         if (coords, rounding) not in _NEAREST:
             raise UnsupportedError(f"nearest with coordinate_transformation_mode={coords!r}, nearest_mode="
                                    f"{rounding!r} does not repeat each element (the IR's 'nearest')")
