@@ -15,7 +15,6 @@ from torch import nn
 import ir
 from backends import from_onnx
 from exporters import verify
-from gaps import known_gap
 from onnx_check import assert_matches_onnxruntime
 
 
@@ -125,9 +124,9 @@ def test_decoder(dynamo, tmp_path):
     assert report.ok, report.table()
 
 
-@pytest.mark.parametrize("dynamo", [True, pytest.param(False, marks=known_gap("onnx-import-torchscript-pad"))],
-                         ids=["dynamo", "torchscript"])
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
 def test_zero_padding(dynamo, tmp_path):
+    """TorchScript computes the pads from constants (ConstantOfShape, Concat, Slice...): folded, then ZeroPadding."""
     path = _export(nn.ZeroPad2d((1, 0, 2, 1)), torch.randn(2, 3, 5, 4), tmp_path / "pad.onnx", dynamo, {"input": [0]})
     model = from_onnx(path)
     assert [n.layer.kind for n in model.layers] == ["ZeroPadding2D"]
