@@ -259,42 +259,6 @@ def test_unused_inputs_are_kept():
     assert_matches_onnxruntime(proto, model)
 
 
-REFUSED = {
-    "clip_other_bounds": (make([n("Clip", ["x", "lo", "hi"])], VEC, {"lo": np.float32(-1), "hi": np.float32(1)}),
-                          r"clips to \[-1.0, 1.0\]"),
-    "resize_cubic": (make([n("Resize", ["x", "", "sc"], mode="cubic")], IMG, {"sc": np.array([1, 1, 2, 2], np.float32)},
-                          opset=13), "mode='cubic'"),
-    "resize_nearest_rounds_up": (make([n("Resize", ["x", "", "sc"], mode="nearest", nearest_mode="round_prefer_floor",
-                                         coordinate_transformation_mode="asymmetric")], IMG,
-                                      {"sc": np.array([1, 1, 2, 2], np.float32)}, opset=13), "does not repeat"),
-    "resize_fractional": (make([n("Resize", ["x", "", "sc"], mode="nearest")], IMG,
-                               {"sc": np.array([1, 1, 1.5, 2], np.float32)}, opset=13), "whole factors"),
-    "resize_linear_opset10": (make([n("Resize", ["x", "sc"], mode="linear")], IMG,
-                                   {"sc": np.array([1, 1, 2, 2], np.float32)}, opset=10), "'asymmetric'"),
-    "resize_linear_1d": (make([n("Resize", ["x", "", "sc"], mode="linear")], {"x": ["N", 3, 11]},
-                              {"sc": np.array([1, 1, 2], np.float32)}, opset=13), "'bilinear' .* \\(2-D\\)"),
-    "pad_reflect": (make([n("Pad", ["x", "p"], mode="reflect")], IMG,
-                         {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)}), "zeros only"),
-    "pad_channels": (make([n("Pad", ["x", "p"])], IMG, {"p": np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64)}),
-                     r"axis 1 \('C'\)"),
-    "pad_minus_inf_alone": (make([n("Pad", ["x", "p", "v"])], IMG, {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
-                                                                    "v": np.float32(-np.inf)}), "pads with -inf"),
-    "slice_step_2": (make([n("Slice", ["x", "s", "e", "a", "st"])], IMG,
-                          {"s": np.array([0], np.int64), "e": np.array([8], np.int64), "a": np.array([2], np.int64),
-                           "st": np.array([2], np.int64)}), "steps"),
-    "conv_transpose_grouped": (make([n("ConvTranspose", ["x", "w"], group=3)], IMG, {"w": rand(3, 1, 3, 3)}),
-                               "group=3"),
-    "maxpool_3d": (make([n("MaxPool", ["x"], kernel_shape=[2, 2, 2])], {"x": ["N", 2, 4, 5, 6]}), "3-D pooling"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(REFUSED))
-def test_refused_with_the_reason(case):
-    proto, reason = REFUSED[case]
-    with pytest.raises(ir.UnsupportedError, match=reason):
-        from_onnx(proto)
-
-
 @known_gap("onnx-import-explicit-pool-pads")
 def test_pool_with_explicit_symmetric_pads():
     proto = make([n("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])], {"x": ["N", 3, 8, 8]})
