@@ -93,12 +93,52 @@ def _activations():
     return ir.Model(x, y, name="activations")
 
 
+def _decoder():
+    """Keras's 'same' transposed conv is torch's full result then a Slice; nearest upsampling a GatherND."""
+    x = ir.Input((3, 9, 10), layout="NCHW", name="x")
+    y = L.Conv2DTranspose(4, 3, strides=2, padding="same")(L.ZeroPadding2D(((1, 2), (0, 3)))(x))
+    y = L.GroupNorm(groups=2, epsilon=1e-5)(L.ReLU(max_value=6)(y))
+    y = L.UpSampling2D((2, 1))(L.Cropping2D(((1, 0), (2, 1)))(y))
+    y = L.Conv2DTranspose(2, 4, strides=2, padding="same")(L.UpSampling2D(2, interpolation="bilinear")(y))
+    return ir.Model(x, L.Conv2DTranspose(2, (3, 2), strides=(2, 3), output_padding=(1, 0))(y),
+                    name="decoder").randomize(0)
+
+
+def _decoder_1d():
+    x = ir.Input((3, 11), layout="NCW", name="x")
+    y = L.Conv1DTranspose(4, 3, strides=2, padding="same")(L.ZeroPadding1D((2, 1))(x))
+    y = L.UpSampling1D(3)(L.Cropping1D((1, 2))(L.ReLU(max_value=3.5)(L.GroupNorm(groups=4, epsilon=1e-5)(y))))
+    y = L.Conv1DTranspose(3, 2, dilation_rate=2)(y)
+    return ir.Model(x, L.Conv1DTranspose(2, 3, strides=3, output_padding=2)(y), name="decoder_1d").randomize(0)
+
+
+def _volume():
+    x = ir.Input((2, 4, 5, 6), layout="NCDHW", name="x")
+    y = L.Conv3D(3, 3, padding="same")(x)
+    return ir.Model(x, L.Conv3D(2, (1, 2, 3), strides=(1, 2, 2), use_bias=False)(y), name="volume").randomize(0)
+
+
+def _spelled_otherwise():
+    """Layers the importer makes of other IR kinds (SPELLED_OTHERWISE)."""
+    x = ir.Input((3, 9, 10), layout="NCHW", name="x")
+    y = L.Normalization(mean=(1.0, 2.0, 3.0), variance=(4.0, 5.0, 6.0))(L.Rescaling(1 / 255, 0.5)(x))
+    y = L.SeparableConv2D(4, 3, depth_multiplier=2)(L.DepthwiseConv2D(3, depth_multiplier=2)(y))
+    return ir.Model(x, y, name="spelled_otherwise").randomize(0)
+
+
+def _spelled_otherwise_1d():
+    x = ir.Input((3, 11), layout="NCW", name="x")
+    y = L.SeparableConv1D(4, 3, padding="same")(L.DepthwiseConv1D(3, depth_multiplier=2)(x))
+    return ir.Model(x, y, name="spelled_otherwise_1d").randomize(0)
+
+
 MODELS = {
     "mnist_convnet": _example("mnist_convnet"), "vgg_block": _example("vgg_block"),
     "fasttext": _example("fasttext_sentiment"), "lstm_sentiment": _example("lstm_sentiment"),
     "lstm_sentiment_tn": _example("lstm_sentiment", "build_sequence_first"),
     "cnn": _cnn, "branches": _branches, "merges": _merges, "conv1d": _conv1d, "recurrent_tnc": _recurrent_tnc,
     "recurrent_ntc": _recurrent_ntc, "tokens": _tokens, "activations": _activations,
+    "decoder": _decoder, "decoder_1d": _decoder_1d, "volume": _volume,
 }
 
 
@@ -128,11 +168,36 @@ def test_nhwc_file_transposes_only_at_its_input(tmp_path):
     assert len(hits) == 1 and "image.permute(0, 3, 1, 2)" in hits[0], hits
 
 
+@pytest.mark.parametrize("build, kinds", [
+    (_spelled_otherwise, ["BatchNorm", "BatchNorm", "BatchNorm", "Conv2D", "Conv2D", "Conv2D"]),
+    (_spelled_otherwise_1d, ["Conv1D", "Conv1D", "Conv1D"])])
+def test_spelled_otherwise_imports_as_described(build, kinds, tmp_path):
+    """Depthwise/separable convs come back as grouped + 1x1 Convs, Rescaling/Normalization as BatchNorms
+    (onnx_ops.SPELLED_OTHERWISE). Verified without the onnx-keras path: a grouped Conv is the known gap
+    onnx-keras-grouped-conv there."""
+    path = export_onnx(build(), tmp_path / "m.onnx", via="torch")
+    model = from_onnx(path)
+    assert sorted(node.layer.kind for node in model.layers) == kinds
+    assert [node.layer.groups for node in model.layers if "Conv" in node.layer.kind][:1] == [3]
+    assert_matches_onnxruntime(path, model)
+    report = verify(model, paths=("keras", "torch", "onnx-torch"))
+    assert report.ok, report.table()
+
+
 def _keras_cnn():
     x = ir.Input((9, 10, 3), name="x")
     y = L.MaxPool2D(2)(L.Conv2D(4, 3, activation="relu", padding="same")(x))
     y = L.Dense(3)(L.Flatten()(L.BatchNorm()(y)))
     return ir.Model(x, y, name="keras_cnn").randomize(0)
+
+
+def _keras_spatial():
+    x = ir.Input((9, 10, 3), name="x")
+    y = L.Conv2D(4, 3, padding="same")(x)
+    y = L.Cropping2D(((1, 2), (0, 3)))(L.ZeroPadding2D(((1, 2), (0, 3)))(y))
+    y = L.Conv2DTranspose(3, 3, strides=2, padding="same")(L.ReLU(max_value=6)(y))
+    y = L.Conv2D(2, 1)(L.UpSampling2D(2, interpolation="bilinear")(y))
+    return ir.Model(x, y, name="keras_spatial").randomize(0)
 
 
 def _keras_lstm():
@@ -145,7 +210,7 @@ def _keras_gru():
     return ir.Model(x, L.GRU(3)(x), name="keras_gru").randomize(0)
 
 
-@pytest.mark.parametrize("build", [_keras_cnn, _keras_lstm,
+@pytest.mark.parametrize("build", [_keras_cnn, _keras_spatial, _keras_lstm,
                                    pytest.param(_keras_gru, marks=known_gap("onnx-import-tf2onnx-loop"))])
 def test_keras_export_imports(build, tmp_path):
     """tf2onnx files are NHWC with Transposes around each conv: they become Permutes, which compute nothing."""
@@ -176,9 +241,9 @@ def test_unsupported_ops_are_all_listed_at_once():
 
 
 def test_refusal_names_a_layout_the_ir_cannot_hold():
-    proto = make([h.make_node("Conv", ["x", "w"], ["y"], name="conv3d")], {"x": ["N", 2, 3, 4, 5]},
-                 {"w": rand(2, 2, 1, 1, 1)})
-    with pytest.raises(ir.UnsupportedError, match=r"'conv3d' \(Conv\): 3-D convolution"):
+    proto = make([h.make_node("Conv", ["x", "w"], ["y"], name="conv4d")], {"x": ["N", 2, 3, 4, 5, 6]},
+                 {"w": rand(2, 2, 1, 1, 1, 1)})
+    with pytest.raises(ir.UnsupportedError, match=r"'x' \(graph input\): a rank-6 input has no IR layout"):
         from_onnx(proto)
 
 

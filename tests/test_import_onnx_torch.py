@@ -45,9 +45,28 @@ class LastStep(nn.Module):
         return self.fc(y[:, -1])
 
 
+class Decoder(nn.Module):
+    """A torch decoder: the usual 2x transposed conv (padding=1, output_padding=1), group norm, ReLU6,
+    nearest and bilinear upsampling and a crop."""
+
+    def __init__(self):
+        super().__init__()
+        self.up1 = nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)
+        self.norm = nn.GroupNorm(2, 4)
+        self.near = nn.Upsample(scale_factor=2, mode="nearest")
+        self.bilinear = nn.Upsample(scale_factor=(1, 2), mode="bilinear", align_corners=False)
+
+    def forward(self, x):
+        y = nn.functional.relu6(self.norm(self.up1(x)))
+        return self.bilinear(self.near(y))[:, :, 1:-2, 3:]
+
+
 def _randomised(module: nn.Module) -> nn.Module:
     torch.manual_seed(0)
     for m in module.modules():
+        if isinstance(m, nn.GroupNorm):
+            m.weight.data.normal_()
+            m.bias.data.normal_()
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.normal_()
             m.running_var.uniform_(0.5, 2.0)
@@ -93,3 +112,22 @@ def test_bidirectional_last_step_is_refused(tmp_path):
     path = _export(LastStep(True).eval(), torch.randint(0, 30, (2, 7)), tmp_path / "seq.onnx", False, {"t": [0, 1]})
     with pytest.raises(ir.UnsupportedError, match=r"\(Gather\): indexes a tensor"):
         from_onnx(path)
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_decoder(dynamo, tmp_path):
+    path = _export(_randomised(Decoder()), torch.randn(2, 3, 5, 4), tmp_path / "decoder.onnx", dynamo, {"x": [0]})
+    model = from_onnx(path)
+    assert model.inputs[0].layout == "NCHW"
+    assert_matches_onnxruntime(path, model)
+    report = verify(model)
+    assert report.ok, report.table()
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_zero_padding(dynamo, tmp_path):
+    """TorchScript computes the pads from constants (ConstantOfShape, Concat, Slice...): folded, then ZeroPadding."""
+    path = _export(nn.ZeroPad2d((1, 0, 2, 1)), torch.randn(2, 3, 5, 4), tmp_path / "pad.onnx", dynamo, {"input": [0]})
+    model = from_onnx(path)
+    assert [n.layer.kind for n in model.layers] == ["ZeroPadding2D"]
+    assert_matches_onnxruntime(path, model)

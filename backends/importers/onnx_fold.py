@@ -8,6 +8,11 @@ size is only known at run time, i.e. the batch) and records the results as
 constants: a shape with one unknown size becomes a constant with -1 there
 (what Reshape infers), a zero filled to a run-time shape becomes ``ZEROS``.
 Nothing is run: only the ops below, on small int lists.
+
+torch's TorchScript exporter also computes ``F.pad``'s pads from constants
+(``ConstantOfShape -> Concat -> Reshape -> Slice(step -1) -> Transpose ->
+Reshape -> Cast``): :func:`fold_int_constants` evaluates those few ops with numpy
+when every input is a small stored integer tensor.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ _MAX_LEN = 16  # shape vectors are short; anything longer is not a shape computa
 
 
 def fold_shapes(graph: Graph) -> None:
+    fold_int_constants(graph)
     values: dict[str, list] = {}  # value name -> shape vector (ints and None)
 
     def vec(name: str):
@@ -81,3 +87,45 @@ def _evaluate(graph: Graph, op, vec):
             return None
         return x[slice(args[1][0], args[2][0], steps[0])]
     return None
+
+
+_INT_MAX_SIZE = 64  # pads and shapes are tiny; anything larger is data, left alone
+
+
+def _slice(x: np.ndarray, starts, ends, axes=None, steps=None) -> np.ndarray:
+    axes = range(len(starts)) if axes is None else axes
+    steps = [1] * len(starts) if steps is None else steps
+    index = [slice(None)] * x.ndim
+    for a, b, e, st in zip(axes, starts, ends, steps):
+        index[int(a)] = slice(int(b), int(e), int(st))  # numpy clamps out-of-range ends as ONNX does
+    return x[tuple(index)]
+
+
+def _reshape(x: np.ndarray, shape) -> np.ndarray:
+    return x.reshape([x.shape[i] if s == 0 else int(s) for i, s in enumerate(shape)])
+
+
+_INT_OPS = {
+    "Concat": lambda op, *xs: np.concatenate(xs, axis=op.attr("axis")),
+    "Reshape": lambda op, x, shape: _reshape(x, shape),
+    "Slice": lambda op, x, *args: _slice(x, *args),
+    "Transpose": lambda op, x: x.transpose(op.attr("perm")),
+    "Cast": lambda op, x: x.astype({6: np.int32, 7: np.int64}[op.attr("to")]),
+    "Identity": lambda op, x: x,
+}
+
+
+def fold_int_constants(graph: Graph) -> None:
+    """Evaluate the ops of :data:`_INT_OPS` whose inputs are all small stored integer tensors."""
+    for op in list(graph.ops):
+        args = [graph.const(i) if i else None for i in op.inputs]
+        if op.op_type not in _INT_OPS or not args or len(op.outputs) != 1 or any(
+                not isinstance(a, np.ndarray) or a.dtype.kind not in "iu" or a.size > _INT_MAX_SIZE
+                for a, name in zip(args, op.inputs) if name):  # every given input a stored integer tensor
+            continue
+        try:
+            graph.consts[op.outputs[0]] = np.asarray(_INT_OPS[op.op_type](op, *args))
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            continue  # not what this pass understands: left for the table to judge
+        graph.ops.remove(op)
+    graph.index()

@@ -152,8 +152,14 @@ class Graph:
             return True
         if op.op_type == "ConstantOfShape":
             value = op.attrs.get("value")
-            if value is None or not numpy_helper.to_array(value).any():
-                self.consts[op.outputs[0]] = ZEROS
+            fill = numpy_helper.to_array(value) if value is not None else np.zeros(1, np.float32)
+            shape = self.consts.get(op.inputs[0])
+            if not fill.any():
+                if fill.dtype.kind in "iu" and isinstance(shape, np.ndarray) and shape.ndim == 1 \
+                        and 0 <= np.prod(shape) <= 64:  # integer zeros of a stored shape: torch's pads arithmetic
+                    self.consts[op.outputs[0]] = np.zeros(shape.astype(np.int64), fill.dtype)
+                else:
+                    self.consts[op.outputs[0]] = ZEROS
                 return True
         return False
 

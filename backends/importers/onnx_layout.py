@@ -6,8 +6,8 @@ the *letters* of a tensor that enters with no history: a graph input, or the
 result of a Reshape/Squeeze/Unsqueeze. It follows the tensor's consumers
 forward until an op that fixes the meaning of each position:
 
-  * Conv, pooling, BatchNormalization read channels at position 1: ``NCW``,
-    ``NCHW``;
+  * Conv, ConvTranspose, pooling, Batch/Group/InstanceNormalization and
+    Resize/Upsample read channels at position 1: ``NCW``, ``NCHW``, ``NCDHW``;
   * LSTM/GRU/RNN read ``(T, N, C)`` (``layout=0``) or ``(N, T, C)`` (``layout=1``);
   * MatMul/Gemm read features last: ``NC``, ``NTC``;
   * ReduceMean/ReduceMax over every axis after the second (before the last)
@@ -26,12 +26,12 @@ from .onnx_graph import Graph
 from .onnx_match import axes_of
 
 _CHANNELS_FIRST = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
-                   "ConvTranspose", "InstanceNormalization", "LpPool"}
+                   "ConvTranspose", "InstanceNormalization", "LpPool", "GroupNormalization", "Resize", "Upsample"}
 _RECURRENT = {"LSTM", "GRU", "RNN"}
 _FEATURES_LAST = {"MatMul", "Gemm", "LayerNormalization"}
 _PASS_THROUGH = {"Relu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Gelu", "Erf", "Elu", "Selu", "LeakyRelu",
                  "Softplus", "HardSigmoid", "HardSwish", "Identity", "Dropout", "Add", "Sub", "Mul", "Div", "Max",
-                 "Min", "Concat", "Sum", "Mean", "Pad", "Where", "Greater"}
+                 "Min", "Concat", "Sum", "Mean", "Pad", "Where", "Greater", "Slice", "Clip"}
 _SPATIAL = {1: "", 2: "", 3: "W", 4: "HW", 5: "DHW"}
 _MAX_DEPTH = 200
 

@@ -10,7 +10,8 @@ collects those for every op before giving up.
 Imported tensors are declared in ONNX's own axis order, so an ONNX ``axis``
 is a position in the IR layout: ``ctx.letter(axis)`` names it. Adding an op
 for a new IR layer is one function and one table line. Window ops (conv,
-pooling) live in ``onnx_windows.py``, recurrent ops in ``onnx_rnn.py``.
+pooling) live in ``onnx_windows.py``, normalisation in ``onnx_norm.py``, padding,
+cropping and upsampling in ``onnx_spatial.py``, recurrent ops in ``onnx_rnn.py``.
 """
 from __future__ import annotations
 
@@ -24,56 +25,13 @@ from ir.errors import UnsupportedError
 
 from .onnx_ctx import Converted, Ctx
 from .onnx_match import axes_of, scalar
+from .onnx_norm import affine, batch_norm, group_norm, instance_norm, layer_norm, twinnet_group_norm
 from .onnx_rnn import recurrent
-from .onnx_windows import conv, global_pool, pool, reduce
+from .onnx_spatial import crop, pad, resize
+from .onnx_windows import conv, conv_transpose, global_pool, pool, reduce
 
 
-# -- normalisation and dense ----------------------------------------------------------------
-
-def batch_norm(ctx: Ctx) -> Converted:
-    x = ctx.x()
-    ctx.only_first_output()
-    if ctx.attr("training_mode", 0):
-        raise UnsupportedError("training_mode=1 normalises with batch statistics; the IR uses the stored ones")
-    names = ("gamma", "beta", "moving_mean", "moving_variance")
-    weights = {k: ctx.array(i + 1, k) for i, k in enumerate(names)}
-    layer = L.BatchNorm(axis=ctx.letter(1, x), momentum=min(max(float(ctx.attr("momentum", 0.9)), 0.0), 1.0),
-                        epsilon=float(ctx.attr("epsilon", 1e-5)))
-    return layer, weights
-
-
-def affine(ctx: Ctx) -> Converted:
-    """x * scale + shift along one axis: a BatchNorm with zero mean and unit variance (0.5 + 0.5, exact in float)."""
-    x = ctx.x()
-    axis = ctx.attr("axis")
-    if axis is None:
-        axis = x.layout.index("C") if "C" in x.layout else x.spec.rank - 1
-    letter = ctx.letter(axis, x)
-    size = x.spec.shape[axis]
-    if size is None:
-        raise UnsupportedError("scales and shifts an axis of unknown size")
-    scale, shift = ctx.attr("scale"), ctx.attr("shift")
-    weights = {"gamma": np.broadcast_to(1.0 if scale is None else scale, (size,)),
-               "beta": np.broadcast_to(0.0 if shift is None else shift, (size,)),
-               "moving_mean": np.zeros(size), "moving_variance": np.full(size, 0.5)}
-    return L.BatchNorm(axis=letter, epsilon=0.5), {k: np.asarray(v, np.float32) for k, v in weights.items()}
-
-
-def layer_norm(ctx: Ctx) -> Converted:
-    x = ctx.x()
-    ctx.only_first_output()
-    rank = x.spec.rank
-    start = ctx.attr("axis", -1) % rank
-    letters = "".join(ctx.letter(a, x) for a in range(start, rank))
-    shape = tuple(x.spec.shape[start:])
-    if any(s is None for s in shape):
-        raise UnsupportedError("normalises over an axis of unknown size")
-    weights = {"gamma": np.broadcast_to(ctx.array(1, "scale"), shape).copy()}
-    beta = ctx.array(2, "bias")
-    if beta is not None:
-        weights["beta"] = np.broadcast_to(beta, shape).copy()
-    return L.LayerNorm(axis=letters, epsilon=float(ctx.attr("epsilon", 1e-5)), center=beta is not None), weights
-
+# -- dense ----------------------------------------------------------------------------------------
 
 def _dense(ctx: Ctx, kernel: np.ndarray, bias) -> Converted:
     x = ctx.x()
@@ -148,6 +106,18 @@ def elu(ctx: Ctx) -> Converted:
 def leaky_relu(ctx: Ctx) -> Converted:
     ctx.x()
     return L.Activation("leaky_relu", negative_slope=float(ctx.attr("alpha", 0.01))), {}
+
+
+def clip(ctx: Ctx) -> Converted:
+    """Clip(0, m) is ReLU(max_value=m) (Relu6 is Clip(0, 6)); Clip(0, none) a plain ReLU."""
+    ctx.x()
+    if ctx.graph.opset < 11:
+        low, high = ctx.attr("min"), ctx.attr("max")
+    else:
+        low, high = (None if v is None else float(v.reshape(())) for v in (ctx.array(1, "min"), ctx.array(2, "max")))
+    if low != 0.0 or (high is not None and high < 0):
+        raise UnsupportedError(f"clips to [{low}, {high}]; the IR's ReLU clips to [0, max_value >= 0]")
+    return L.ReLU(max_value=high), {}
 
 
 def dropout(ctx: Ctx) -> Converted:
@@ -269,23 +239,28 @@ def embedding(ctx: Ctx) -> Converted:
 
 
 #: ONNX op type -> converter. ``twinnet.*`` ops are made by the pattern rules (onnx_patterns.py).
-#: IR layer kinds that ONNX spells with other ops, and what from_onnx makes of those ops: an ONNX
-#: file can say the same computation, but from_onnx never produces these kinds.
+#: IR layer kinds that ONNX spells with other ops, and what from_onnx makes of the ops twinnet's torch
+#: export writes for them (checked in tests/test_import_onnx.py::test_spelled_otherwise_imports_as_described):
+#: an ONNX file can say the same computation, but from_onnx never produces these kinds.
 SPELLED_OTHERWISE = {
-    "DepthwiseConv1D": "Conv with group = channels, imported as Conv1D(groups=C)",
-    "DepthwiseConv2D": "Conv with group = channels, imported as Conv2D(groups=C)",
-    "SeparableConv1D": "a grouped Conv then a 1-wide Conv, imported as two Conv1D",
-    "SeparableConv2D": "a grouped Conv then a 1x1 Conv, imported as two Conv2D",
-    "Rescaling": "Mul and Add by constants, imported as a BatchNorm with exact statistics",
-    "Normalization": "Sub and Div by constants, imported as a BatchNorm with exact statistics",
+    "DepthwiseConv1D": "Conv with group = channels (C * multiplier outputs), imported as Conv1D(groups=C)",
+    "DepthwiseConv2D": "Conv with group = channels (C * multiplier outputs), imported as Conv2D(groups=C)",
+    "SeparableConv1D": "a grouped Conv then a 1-wide Conv, imported as Conv1D(groups=C) then Conv1D",
+    "SeparableConv2D": "a grouped Conv then a 1x1 Conv, imported as Conv2D(groups=C) then Conv2D",
+    "Rescaling": "Mul then Add by constants, imported as one BatchNorm with exact statistics (mean 0, "
+                 "variance + epsilon = 1)",
+    "Normalization": "Sub then Div by per-channel constants, imported as two BatchNorms with exact statistics "
+                     "(the shift, then the scale)",
 }
 
 
 ONNX_TABLE: dict[str, Callable] = {
-    "Conv": conv, "MaxPool": pool(True), "AveragePool": pool(False),
+    "Conv": conv, "ConvTranspose": conv_transpose, "MaxPool": pool(True), "AveragePool": pool(False),
     "GlobalAveragePool": global_pool(False), "GlobalMaxPool": global_pool(True),
     "ReduceMean": reduce(False), "ReduceMax": reduce(True),
     "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "twinnet.Affine": affine,
+    "GroupNormalization": group_norm, "twinnet.GroupNorm": twinnet_group_norm, "InstanceNormalization": instance_norm,
+    "Pad": pad, "Slice": crop, "Resize": resize, "Upsample": resize, "Clip": clip,
     "MatMul": matmul, "Gemm": gemm,
     "Relu": activation("relu"), "Sigmoid": activation("sigmoid"), "Tanh": activation("tanh"),
     "Softplus": activation("softplus"), "HardSwish": activation("hard_swish"), "twinnet.Silu": activation("silu"),

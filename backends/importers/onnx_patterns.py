@@ -7,8 +7,13 @@ value has exactly one consumer and is no graph output, so nothing the rest of
 the graph reads disappears. Rules, in the order they run:
 
   * Pad(constant) + Conv / MaxPool / AveragePool -> the pads join the window op's pads
+  * ConvTranspose + Slice(s) of its spatial axes -> the crops join its pads; a ConvTranspose whose
+    window Keras cannot keep -> the full result + a Slice (a Cropping)
+  * Slice + Slice of other axes -> one Slice (a Cropping)
+  * Transpose + GatherND(constant repeat indices) + Transpose, torch's nearest upsampling -> Upsample
   * AveragePool(count_include_pad) + Mul(real-count rescale) -> count_include_pad=0
   * MatMul(x, W) + Add(b) -> MatMul with a bias (a Dense)
+  * Reshape + InstanceNormalization + Reshape (+ Mul + Add), torch's group norm -> twinnet.GroupNorm
   * x * 0.5 * (1 + Erf(x / sqrt 2)) and the tanh form -> Gelu;  x * Sigmoid(x) -> twinnet.Silu
   * Where(x > t, x, Softplus(x)) (torch's thresholded softplus) -> Softplus
   * (a + b + ...) / k -> Mean (an Average)
@@ -19,8 +24,9 @@ the graph reads disappears. Rules, in the order they run:
   * a forward recurrent sequence, (transposed and) indexed at its last step
     (torch's ``y[:, -1]``) -> the last state, ``return_sequences=False``
 
-Activation and arithmetic rules live in ``onnx_patterns_math.py``, recurrent ones in
-``onnx_patterns_rnn.py``, the matching helpers in ``onnx_match.py``.
+Activation and arithmetic rules live in ``onnx_patterns_math.py``, transposed-conv crops
+and upsampling in ``onnx_patterns_spatial.py``, group norm in ``onnx_patterns_norm.py``,
+recurrent ones in ``onnx_patterns_rnn.py``, the matching helpers in ``onnx_match.py``.
 """
 from __future__ import annotations
 
@@ -31,13 +37,16 @@ import numpy as np
 from .onnx_graph import Graph, Op
 from .onnx_match import axes_of, next_op, other, replace, scalar
 from .onnx_patterns_math import fuse_affine, fuse_average, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus
+from .onnx_patterns_norm import fuse_group_norm
 from .onnx_patterns_rnn import fuse_last_step, fuse_recurrent
+from .onnx_patterns_spatial import fold_crop, fuse_gather_upsample, merge_slices, split_conv_transpose
 
 
 def run_rules(graph: Graph) -> None:
     """Apply every rule, in order, to every op still in the graph (rewrites ``graph`` in place)."""
-    for rule in (fold_pad, fold_avg_rescale, fuse_dense, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus,
-                 fuse_average, fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step):
+    for rule in (fold_pad, fold_crop, split_conv_transpose, merge_slices, fuse_gather_upsample, fold_avg_rescale,
+                 fuse_dense, fuse_group_norm, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus, fuse_average,
+                 fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step):
         for op in list(graph.ops):
             if op not in graph.ops:
                 continue

@@ -1,9 +1,9 @@
-"""ONNX table entries for window ops: Conv, MaxPool/AveragePool, global pooling and spatial reductions.
+"""ONNX table entries for window ops: Conv, ConvTranspose, MaxPool/AveragePool, global pooling, reductions.
 
-ONNX holds these channels-first (``NCW``, ``NCHW``); conv weights ``(out, in/groups, k...)``
-become Keras's ``(k..., in/groups, out)``. Padding: ``auto_pad`` VALID / SAME_UPPER
-(TensorFlow's 'same') or explicit ``pads`` ``[begin..., end...]``; a Pad node in front
-has already been folded in (``onnx_patterns.fold_pad``).
+ONNX holds these channels-first (``NCW``, ``NCHW``, ``NCDHW``); conv weights ``(out, in/groups, k...)``
+become Keras's ``(k..., in/groups, out)``, ConvTranspose's ``(in, out, k...)`` Keras's ``(k..., out, in)``.
+Padding: ``auto_pad`` VALID / SAME_UPPER (TensorFlow's 'same') or explicit ``pads``
+``[begin..., end...]``; a Pad node in front has already been folded in (``onnx_patterns.fold_pad``).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Callable
 from ir import layers as L
 from ir.errors import UnsupportedError
 from ir.layers.conv import resolve_pads
+from ir.layers.conv_variants import transposed_crop
 
 from .onnx_ctx import Converted, Ctx
 from .onnx_layout import channels_first
@@ -44,8 +45,8 @@ def _window(ctx: Ctx, nd: int, kernel, strides, dilations, explicit: bool):
 def conv(ctx: Ctx) -> Converted:
     w = ctx.array(1, "weights")
     nd = w.ndim - 2
-    if nd not in (1, 2):
-        raise UnsupportedError(f"{nd}-D convolution: the IR has Conv1D and Conv2D")
+    if nd not in (1, 2, 3):
+        raise UnsupportedError(f"{nd}-D convolution: the IR has Conv1D, Conv2D and Conv3D")
     ctx.x(channels_first(nd + 2))
     kernel = list(ctx.attr("kernel_shape", w.shape[2:]))
     strides, dilations = list(ctx.attr("strides", [1] * nd)), list(ctx.attr("dilations", [1] * nd))
@@ -55,9 +56,56 @@ def conv(ctx: Ctx) -> Converted:
     bias = ctx.array(2, "bias")
     if bias is not None:
         weights["bias"] = bias
-    cls = L.Conv1D if nd == 1 else L.Conv2D
+    cls = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[nd]
     return cls(w.shape[0], kernel, strides=strides, padding=padding, dilation_rate=dilations, groups=group,
                use_bias=bias is not None), weights
+
+
+def keras_transposed(kernel, strides, dilations, crops):
+    """Keras's (padding, output_padding) whose crops (transposed_crop) are ``crops``, or None."""
+    for padding in ("same", "valid"):
+        if all(transposed_crop(k, s, d, padding, None) == c for k, s, d, c in zip(kernel, strides, dilations, crops)):
+            return padding, None
+        found = [next((p for p in range(s) if transposed_crop(k, s, d, padding, p) == c
+                       and not (padding == "same" and p == 0 and (k - 1) * d % 2)), None)  # the IR's rule
+                 for k, s, d, c in zip(kernel, strides, dilations, crops)]
+        if None not in found:
+            return padding, tuple(found)
+    return None
+
+
+def conv_transpose(ctx: Ctx) -> Converted:
+    """ONNX keeps ``full[pads_begin : full + output_padding - pads_end]`` of the full result (positions past its
+    end hold the bias): per axis the crops ``(pads_begin, pads_end - output_padding)``, which Keras's
+    'valid'/'same' + output_padding must reproduce exactly."""
+    w = ctx.array(1, "weights")
+    nd = w.ndim - 2
+    if nd not in (1, 2):
+        raise UnsupportedError(f"{nd}-D transposed convolution: the IR has Conv1DTranspose and Conv2DTranspose")
+    ctx.x(channels_first(nd + 2))
+    if ctx.attr("group", 1) != 1:
+        raise UnsupportedError(f"group={ctx.attr('group')}: the IR's transposed convolutions are not grouped")
+    if ctx.attr("output_shape") is not None:
+        raise UnsupportedError("output_shape is not supported (give pads and output_padding)")
+    auto = ctx.attr("auto_pad", "NOTSET")
+    if auto not in ("NOTSET", "VALID"):
+        raise UnsupportedError(f"auto_pad={auto!r} is not supported (NOTSET or VALID)")
+    kernel = list(ctx.attr("kernel_shape", w.shape[2:]))
+    strides, dilations = list(ctx.attr("strides", [1] * nd)), list(ctx.attr("dilations", [1] * nd))
+    pads = [0] * 2 * nd if auto == "VALID" else list(ctx.attr("pads", [0] * 2 * nd))
+    extra = list(ctx.attr("output_padding", [0] * nd))
+    crops = [(pads[i], pads[nd + i] - extra[i]) for i in range(nd)]
+    found = keras_transposed(kernel, strides, dilations, crops)
+    if found is None:
+        raise UnsupportedError(f"pads {pads} with output_padding {extra} keep a window of the full result that "
+                               "neither Keras's 'valid' nor 'same' (with any output_padding) keeps")
+    weights = {"kernel": w.transpose(*range(2, nd + 2), 1, 0)}  # (in, out, k...) -> (k..., out, in)
+    bias = ctx.array(2, "bias")
+    if bias is not None:
+        weights["bias"] = bias
+    cls = L.Conv1DTranspose if nd == 1 else L.Conv2DTranspose
+    return cls(w.shape[1], kernel, strides=strides, padding=found[0], output_padding=found[1],
+               dilation_rate=dilations, use_bias=bias is not None), weights
 
 
 def _ceil_mode_ok(ctx: Ctx, nd: int, kernel, strides) -> None:
