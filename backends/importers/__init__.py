@@ -11,7 +11,11 @@ weights (it never calls the model or runs code from it) and returns an
 >>> [node.name for node in model.layers], model.count_params()
 (['head'], 10)
 
-Keras is imported on first use, so ``import backends.importers`` stays cheap.
+``from_torch`` traces a PyTorch ``nn.Module`` with ``torch.fx`` (running only
+that module, on the example inputs) and returns an ``ir.Model`` declared in
+torch's axis order, so ``to_torch`` reproduces it without transposes.
+
+Keras and torch are imported on first use, so ``import backends.importers`` stays cheap.
 """
 from __future__ import annotations
 
@@ -23,4 +27,11 @@ def from_keras(keras_model, *, name: str | None = None):
     return import_keras(keras_model, name=name)
 
 
-__all__ = ["from_keras"]
+def from_torch(module, example_inputs, *, name: str | None = None):
+    """Import a PyTorch ``nn.Module`` into the IR, weights included. See :func:`backends.importers.torch.from_torch`."""
+    from .torch import from_torch as import_torch
+
+    return import_torch(module, example_inputs, name=name)
+
+
+__all__ = ["from_keras", "from_torch"]
