@@ -100,7 +100,8 @@ class Heads(nn.Module):
         a = self.flat(self.gap(h))
         b = torch.flatten(self.gmp(h), 1)
         c = torch.mean(h, dim=(2, 3))
-        d = h.amax(dim=(-2, -1), keepdim=True).squeeze(-1).squeeze(-1)
+        d = torch.amax(h, dim=(-2, -1), keepdim=True).squeeze(-1).squeeze(-1)
+        d = d + torch.unsqueeze(h.amax(dim=(2, 3)), 1).flatten(1)
         e = torch.softmax(self.avg(h), dim=1).flatten(1)
         return torch.cat([a, b, c, d], dim=1), e
 
@@ -238,3 +239,133 @@ MODELS = {
 def test_import_matches_torch(name):
     cls, make = MODELS[name]
     check(randomize(cls(), seed=len(name)), make)
+
+
+def test_names_layouts_and_weights_carry_over():
+    net = randomize(CNN())
+    model = from_torch(net, (float_input(2, 3, 9, 10),))
+    assert model.name == "CNN" and model.inputs[0].layout == "NCHW" and model.inputs[0].shape == (None, 3, 9, 10)
+    bn = model.node("bn").layer
+    assert (bn.epsilon, bn.momentum) == (1e-3, pytest.approx(0.8))  # torch momentum 0.2 = IR (Keras) 0.8
+    assert torch.equal(torch.from_numpy(model.weights["bn/moving_variance"]), net.bn.running_var)
+    assert model.node("stem_0").layer.padding == ((1, 1), (1, 1))
+    assert not net.training  # the import leaves training flags as they were
+    net.train()
+    from_torch(net, (float_input(2, 3, 9, 10),))
+    assert net.training and net.bn.training
+    assert from_torch(TextGRU(), (ids(6, 2),)).inputs[0].layout == "TN"
+    assert from_torch(TextLSTM(), (ids(2, 7),)).inputs[0].layout == "NT"
+    assert from_torch(BiRNN(), (float_input(2, 5, 3),)).inputs[0].layout == "NTC"
+    assert from_torch(Signal(), (float_input(2, 4, 11),)).inputs[0].layout == "NCW"
+
+
+def test_every_table_entry_is_exercised():
+    used_modules, used_functions, used_methods = set(), set(), set()
+    for cls, make in MODELS.values():
+        net = cls()
+        used_modules |= {type(m) for m in net.modules()}
+        graph = torch.fx.symbolic_trace(net).graph  # the default tracer keeps the same nn leaves
+        for node in graph.nodes:
+            if node.op == "call_function":
+                used_functions.add(node.target)
+            elif node.op == "call_method":
+                used_methods.add(getattr(torch.Tensor, node.target))
+    used_functions |= {getattr}  # x.shape; exercised in test_shape_arithmetic
+    missing = [c.__name__ for c in MODULE_TABLE if c not in used_modules]
+    missing += [getattr(f, "__name__", str(f)) for f in FUNCTION_TABLE if f not in used_functions]
+    missing += [f"Tensor.{m.__name__}" for m in METHOD_TABLE if m not in used_methods]
+    assert not missing, f"no import test uses {missing}"
+
+
+class ShapeArithmetic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3)
+        self.fc = nn.Linear(3 * 3 * 4, 2)
+
+    def forward(self, x):
+        h = self.conv(x)
+        n, c, hh, ww = h.shape
+        return self.fc(h.reshape(n, c * hh * ww))
+
+
+def test_shape_arithmetic():
+    check(randomize(ShapeArithmetic()), lambda b, s: (float_input(b, 2, 5, 6, seed=s),), paths=("keras", "torch"))
+
+
+@pytest.mark.parametrize("name", ["cnn", "signal", "text_lstm", "text_gru", "birnn"])
+def test_converted_torch_has_no_transposes(name):
+    cls, make = MODELS[name]
+    source = emit(from_torch(randomize(cls()), make(2, 0)), "torch")
+    forward = source.split("def forward", 1)[1].split("def load_weights", 1)[0]
+    for word in ("permute", "transpose", "movedim", "swapaxes"):
+        assert word not in forward, forward
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+def problems(net, *xs):
+    with pytest.raises(ir.UnsupportedError) as info:
+        from_torch(net, xs)
+    return info.value, {p.where: p for p in info.value.problems}
+
+
+class Unsupported(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+        self.fc = nn.Linear(8, 8)
+        self.up = nn.ConvTranspose1d(5, 5, 2)
+        self.lstm = nn.LSTM(8, 4, batch_first=True)
+        self.bn = nn.BatchNorm1d(5, track_running_stats=False)
+        self.pool = nn.AvgPool1d(3, stride=1, padding=1)            # count_include_pad=True
+        self.relu6 = nn.ReLU6()
+
+    def forward(self, x):                                          # (N, 5, 8)
+        h = self.encoder(x)
+        f = torch.fft.fft(self.fc(h)).real
+        u = self.up(self.relu6(x))
+        _, (hn, cn) = self.lstm(x)
+        return f * 2.0, u, cn[-1], self.pool(self.bn(x)), x[:, 0]
+
+
+def test_unsupported_modules_and_ops_are_all_listed():
+    err, found = problems(Unsupported(), float_input(2, 5, 8))
+    assert set(found) == {"encoder", "fft_fft", "mul", "up", "relu6", "getitem_4", "bn", "pool", "getitem_5"}, \
+        sorted(found)
+    assert "TransformerEncoderLayer" in found["encoder"].what
+    assert "constant" in found["mul"].reason
+    assert "cell state" in found["getitem_4"].reason
+    assert "count_include_pad" in found["pool"].reason and "track_running_stats" in found["bn"].reason
+    assert "fc" not in found  # the layer behind the refused encoder is itself fine
+    for where in found:
+        assert repr(where) in str(err)
+
+
+def test_option_refusals():
+    class Options(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")
+            self.gru = nn.GRU(4, 3, batch_first=True, bidirectional=True)
+            self.soft = nn.Softplus(beta=2.0)
+            self.shared = nn.Linear(6, 6)
+
+        def forward(self, img, seq):
+            out, _ = self.gru(seq)
+            return self.conv(img), out[:, -1], self.soft(seq), self.shared(self.shared(out)), F.dropout(seq, 0.1)
+
+    _, found = problems(Options(), float_input(2, 2, 5, 5), float_input(2, 3, 4))
+    assert "padding_mode" in found["conv"].reason
+    assert "bidirectional" in found["getitem_2"].reason
+    assert "beta" in found["soft"].reason and "shared" in found["shared"].reason
+    assert "training=True" in found["dropout"].reason
+
+
+def test_untraceable_forward_is_refused():
+    class Branchy(nn.Module):
+        def forward(self, x):
+            return x if x.sum() > 0 else -x
+
+    with pytest.raises(ir.UnsupportedError, match="torch.fx could not trace"):
+        from_torch(Branchy(), (float_input(2, 3),))

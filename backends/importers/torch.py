@@ -215,7 +215,8 @@ class _Importer:
             return MODULE_TABLE.get(cls), node.target, what
         if node.op == "call_function":
             fn = node.target
-            what = f"{getattr(fn, '__module__', None) or 'torch'}.{getattr(fn, '__name__', repr(fn))}"
+            module_name = (getattr(fn, "__module__", None) or "torch").lstrip("_")
+            what = f"{module_name}.{getattr(fn, '__name__', repr(fn))}"
             return FUNCTION_TABLE.get(fn), node.name, what
         if node.op == "call_method":
             method = getattr(torch.Tensor, node.target, None)
@@ -232,6 +233,7 @@ class _Importer:
         if fn is None:
             kind = "module" if node.op == "call_module" else "operation"
             self.refuse(where, what, f"the IR has no equivalent of this {kind}")
+            self.values[node] = self.stand_in(node)
             return
         args = torch.fx.node.map_arg(node.args, lambda n: self.values[n])
         kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: self.values[n])
@@ -261,6 +263,8 @@ class _Importer:
         result = []
         for out in outs:
             value = self.values.get(out) if isinstance(out, torch.fx.Node) else out
+            if value is None and self.problems:
+                continue  # behind a refused node: already reported
             try:
                 result.append(self.tensor(value))
             except IRError as e:
