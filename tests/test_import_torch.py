@@ -4,7 +4,6 @@ Every module here is a real ``nn.Module`` with every parameter and BatchNorm
 statistic randomised (variances positive), so a weight that is dropped,
 transposed or left at its initial value shows up as a difference.
 """
-import operator
 
 import pytest
 import torch

@@ -29,7 +29,6 @@ How the import works, and why:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,7 +40,7 @@ import ir
 from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 
-from .torch_capture import Info, batch_axis, guess_layout, layout_for, record, trace
+from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, record, trace
 from .torch_modules import MODULE_TABLE
 from .torch_ops import FUNCTION_TABLE, METHOD_TABLE, Lazy
 
@@ -95,30 +94,6 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) ->
     finally:
         for m, mode in modes.items():
             m.training = mode
-
-
-def identifier(raw: str) -> str:
-    """``raw`` made an IR name (``features.0`` -> ``features_0``)."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", str(raw))[:100] or "layer"
-    return "_" + name if name[0].isdigit() else name
-
-
-@dataclass
-class Call:
-    """One graph node being converted: its converted arguments and what it produced on the example."""
-
-    node: torch.fx.Node
-    name: str
-    args: tuple
-    kwargs: dict
-    info: object
-    module: nn.Module | None = None
-
-    def arg(self, i: int, key: str, default=None):
-        """Argument ``i`` (positional) or ``key`` (keyword), else ``default``."""
-        if i < len(self.args):
-            return self.args[i]
-        return self.kwargs.get(key, default)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Capturing a torch module for import: an fx graph, the shapes on two batch sizes, and input layouts.
+"""Capturing a torch module for import: an fx graph, the shapes on two batch sizes, input layouts, and
+the record of one graph node being converted (:class:`Call`).
 
 * :func:`trace` runs ``torch.fx.symbolic_trace`` with every stock ``torch.nn``
   module (containers aside) kept as one leaf node, so ``nn.LSTM`` stays one
@@ -17,6 +18,7 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -148,3 +150,27 @@ def guess_layout(gm, node, rank: int, integer: bool) -> str:
     if integer:
         return {1: "N", 2: "NT"}.get(rank) or layout_for(rank, 0, None)
     return {1: "N", 2: "NC"}.get(rank) or layout_for(rank, 0, 1)
+
+
+def identifier(raw: str) -> str:
+    """``raw`` made an IR name (``features.0`` -> ``features_0``)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", str(raw))[:100] or "layer"
+    return "_" + name if name[0].isdigit() else name
+
+
+@dataclass
+class Call:
+    """One graph node being converted: its converted arguments and what it produced on the example."""
+
+    node: torch.fx.Node
+    name: str
+    args: tuple
+    kwargs: dict
+    info: object
+    module: nn.Module | None = None
+
+    def arg(self, i: int, key: str, default=None):
+        """Argument ``i`` (positional) or ``key`` (keyword), else ``default``."""
+        if i < len(self.args):
+            return self.args[i]
+        return self.kwargs.get(key, default)
