@@ -368,3 +368,38 @@ def test_untraceable_forward_is_refused():
 
     with pytest.raises(ir.UnsupportedError, match="torch.fx could not trace"):
         from_torch(Branchy(), (float_input(2, 3),))
+
+
+OPTION_CASES = {
+    "grouped_strided_conv2d": (nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)), (4, 9, 10),
+                               ("keras", "torch", "onnx-torch")),  # known gap onnx-keras-grouped-conv
+    "rect_conv2d": (nn.Sequential(nn.Conv2d(3, 4, (2, 3), stride=(2, 1), padding=(0, 1), bias=False)), (3, 9, 10),
+                    None),
+    "strided_conv1d": (nn.Sequential(nn.Conv1d(3, 4, 5, stride=2, padding=2), nn.AvgPool1d(3, 1, 1,
+                                                                                         count_include_pad=False)),
+                       (3, 11), None),
+    "maxpool_same": (nn.Sequential(nn.MaxPool2d(3, stride=2, padding=1)), (2, 9, 9), None),
+    "ceil_mode_harmless": (nn.Sequential(nn.MaxPool2d(2, ceil_mode=True), nn.AvgPool2d(2, ceil_mode=True)),
+                           (2, 8, 8), None),
+    "batchnorm_no_affine": (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, affine=False), nn.Tanh()), (3,), None),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTION_CASES))
+def test_module_options(name):
+    net, shape, paths = OPTION_CASES[name]
+    check(randomize(net), lambda b, s: (float_input(b, *shape, seed=s),),
+          paths=paths or ("keras", "torch", "onnx-keras", "onnx-torch"))
+
+
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice")  # nn.Softmax() warns when the import runs it
+@pytest.mark.parametrize("net, shape, reason", [
+    (nn.MaxPool2d(3, stride=2, padding=1), (2, 9, 10), "not TF 'same'"),   # TF pads (0, 1) along the width
+    (nn.MaxPool2d(2, ceil_mode=True), (2, 9, 9), "torch has"),              # ceil_mode adds a partial window
+    (nn.AdaptiveAvgPool2d(2), (2, 4, 4), "output_size"),
+    (nn.Softmax(), (2, 4, 4), "dim=None"),
+    (nn.Flatten(0), (3,), "start_dim"),
+], ids=["pool_not_same", "ceil_mode", "adaptive_2", "softmax_no_dim", "flatten_batch"])
+def test_module_option_refusals(net, shape, reason):
+    _, found = problems(nn.Sequential(net), float_input(2, *shape))
+    assert list(found) == ["0"] and reason in found["0"].reason, found
