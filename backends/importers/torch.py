@@ -10,7 +10,8 @@ How the import works, and why:
     which would have to be pattern-matched back. Tracing runs the user's own
     forward with proxies; the module is then run (eval mode, no grad) on the
     example inputs and on them doubled along the batch, to learn every shape
-    and which axis is the batch. Nothing else is executed or loaded.
+    and which axis is the batch. Nothing else is executed, and no file is
+    loaded (load a checkpoint yourself with ``torch.load(..., weights_only=True)``).
   * Layouts: every imported tensor is declared in torch's own axis order, the
     letters naming what the axes mean (``NCHW``, ``NCW``, ``NTC``/``TNC``, ``NT``),
     so a torch ``dim`` is a position in the IR layout and ``to_torch`` holds
@@ -128,7 +129,8 @@ class _Importer:
         if self.problems:
             lines = "\n".join(f"  - {p}" for p in self.problems)
             err = UnsupportedError(f"cannot import torch module {type(self.module).__name__}: {len(self.problems)} "
-                                   f"problem(s), so no model was made:\n{lines}")
+                                   f"problem(s), so no model was made (names are modules' qualified names or graph nodes as in "
+                                   f"torch.fx.symbolic_trace(module).code):\n{lines}")
             err.problems = list(self.problems)
             raise err
         return ir.Model(ir_inputs, outputs, name=identifier(name)).set_weights(self.weights)
