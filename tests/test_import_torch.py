@@ -15,6 +15,7 @@ from backends import emit, from_torch, to_torch
 from backends.importers.torch_modules import MODULE_TABLE
 from backends.importers.torch_ops import FUNCTION_TABLE, METHOD_TABLE
 from exporters import verify
+from gaps import known_gap
 
 ATOL, RTOL = 1e-5, 1e-4
 
@@ -222,6 +223,30 @@ class Sequence(nn.Module):
         return self.conv(self.fc(x).permute(0, 2, 1)).transpose(1, 2)
 
 
+class SeqFirst(nn.Module):
+    """A float (T, N, C) sequence into a sequence-first LSTM: the whole output and h_n[-1]."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 3)
+
+    def forward(self, x):
+        out, (h, _) = self.lstm(x)
+        return out, h[-1]
+
+
+class Relabel(nn.Module):
+    """A Linear over the length axis of an (N, C, L) signal: the axis is renamed, no data moves."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(4)
+        self.fc = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.fc(self.bn(x))
+
+
 MODELS = {
     "cnn": (CNN, lambda b, s: (float_input(b, 3, 9, 10, seed=s),)),
     "heads": (Heads, lambda b, s: (float_input(b, 3, 7, 8, seed=s),)),
@@ -231,6 +256,8 @@ MODELS = {
     "birnn": (BiRNN, lambda b, s: (float_input(b, 5, 3, seed=s),)),
     "zoo": (Zoo, lambda b, s: (float_input(b, 5, seed=s),)),
     "sequence": (Sequence, lambda b, s: (float_input(b, 5, 4, seed=s),)),
+    "seq_first": (SeqFirst, lambda b, s: (float_input(5, b, 4, seed=s),)),
+    "relabel": (Relabel, lambda b, s: (float_input(b, 4, 6, seed=s),)),
 }
 
 
@@ -256,6 +283,7 @@ def test_names_layouts_and_weights_carry_over():
     assert from_torch(TextLSTM(), (ids(2, 7),)).inputs[0].layout == "NT"
     assert from_torch(BiRNN(), (float_input(2, 5, 3),)).inputs[0].layout == "NTC"
     assert from_torch(Signal(), (float_input(2, 4, 11),)).inputs[0].layout == "NCW"
+    assert from_torch(SeqFirst(), (float_input(5, 2, 4),)).inputs[0].layout == "TNC"
 
 
 def test_every_table_entry_is_exercised():
@@ -292,7 +320,7 @@ def test_shape_arithmetic():
     check(randomize(ShapeArithmetic()), lambda b, s: (float_input(b, 2, 5, 6, seed=s),), paths=("keras", "torch"))
 
 
-@pytest.mark.parametrize("name", ["cnn", "signal", "text_lstm", "text_gru", "birnn"])
+@pytest.mark.parametrize("name", ["cnn", "signal", "text_lstm", "text_gru", "birnn", "seq_first", "relabel"])
 def test_converted_torch_has_no_transposes(name):
     cls, make = MODELS[name]
     source = emit(from_torch(randomize(cls()), make(2, 0)), "torch")
@@ -403,3 +431,9 @@ def test_module_options(name):
 def test_module_option_refusals(net, shape, reason):
     _, found = problems(nn.Sequential(net), float_input(2, *shape))
     assert list(found) == ["0"] and reason in found["0"].reason, found
+
+
+@known_gap("torch-import-fixed-sequence-length")
+def test_sequence_length_stays_symbolic():
+    model = from_torch(TextLSTM(), (ids(2, 7),))
+    assert model.inputs[0].shape == (None, None)
