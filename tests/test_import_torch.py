@@ -433,6 +433,19 @@ def test_module_option_refusals(net, shape, reason):
     assert list(found) == ["0"] and reason in found["0"].reason, found
 
 
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ir.UnsupportedError, match="takes a torch.nn.Module"):
+        from_torch("not a module", (float_input(2, 3),))
+    with pytest.raises(ir.UnsupportedError, match="example_inputs"):
+        from_torch(nn.Linear(3, 2), ([1, 2, 3],))
+    with pytest.raises(ir.UnsupportedError, match="1 input"):
+        from_torch(nn.Linear(3, 2), (float_input(2, 3), float_input(2, 3)))
+    with pytest.raises(ir.UnsupportedError, match="failed on the example inputs"):
+        from_torch(nn.Linear(3, 2), (float_input(2, 4),))
+    _, found = problems(nn.Sequential(nn.Linear(3, 2)).double(), float_input(2, 3).double())
+    assert "float64" in found["input_1"].reason and "float64" in found["0"].reason
+
+
 @known_gap("torch-import-fixed-sequence-length")
 def test_sequence_length_stays_symbolic():
     model = from_torch(TextLSTM(), (ids(2, 7),))

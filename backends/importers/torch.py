@@ -169,11 +169,14 @@ class _Importer:
     # -- conversion ----------------------------------------------------------------------
     def convert_input(self, node, x: torch.Tensor, layout: str):
         dtype = str(x.dtype).replace("torch.", "")
-        if dtype not in _DTYPES:
-            self.refuse(node.name, "input", f"dtype {dtype} is not supported (float32, int32 or int64)")
-            return None
+        self.values[node] = None
         n = layout.index("N")
         shape = tuple(x.shape[:n]) + tuple(x.shape[n + 1:])
+        if dtype not in _DTYPES:
+            self.refuse(node.name, "input", f"dtype {dtype} is not supported (float32, int32 or int64)")
+            if x.is_floating_point():  # keep checking the layers behind it on a float32 stand-in
+                self.values[node] = ir.Input(shape, layout=layout)
+            return None
         try:
             out = ir.Input(shape, layout=layout, dtype=dtype, name=self.claim(node.name))
         except IRError as e:
@@ -212,8 +215,8 @@ class _Importer:
             self.refuse(where, what, f"the IR has no equivalent of this {kind}")
             self.values[node] = self.stand_in(node)
             return
-        args = torch.fx.node.map_arg(node.args, lambda n: self.values[n])
-        kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: self.values[n])
+        args = torch.fx.node.map_arg(node.args, lambda n: self.values.get(n))
+        kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: self.values.get(n))
         module = self.gm.get_submodule(node.target) if node.op == "call_module" else None
         if module is not None and self.times[node.target] > 1 and any(True for _ in module.parameters()):
             self.refuse(where, what, f"is called {self.times[node.target]} times (shared weights), which the IR "
@@ -227,7 +230,7 @@ class _Importer:
                 return
             except IRError as e:
                 self.refuse(where, what, e.bare_message)
-            except (ValueError, TypeError, KeyError, IndexError) as e:
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:  # an unexpected form
                 self.refuse(where, what, f"could not be read ({type(e).__name__}: {e})")
         self.values[node] = self.stand_in(node)
 
