@@ -116,6 +116,8 @@ def layout_for(rank: int, n_pos: int, c_pos: int | None) -> str:
 
 _CHANNELS_FIRST = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.BatchNorm1d)
 _CHANNELS_LAST = (nn.Linear, nn.LayerNorm)
+_SAME_SHAPE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.SELU, nn.LeakyReLU, nn.Softplus,
+               nn.Hardsigmoid, nn.Hardswish, nn.Dropout, nn.Identity)
 
 
 def _decide(gm, node, rank: int) -> str | None:
@@ -136,7 +138,7 @@ def _decide(gm, node, rank: int) -> str | None:
                 return "NCW"
             if isinstance(m, _CHANNELS_LAST):
                 return layout_for(rank, 0, rank - 1) if rank > 2 else None
-            if not list(m.parameters()) and not list(m.buffers()):  # activations, dropout: same shape
+            if isinstance(m, _SAME_SHAPE):  # look through element-wise modules
                 seen.add(u)
                 queue.append(u)
     return None
