@@ -128,9 +128,10 @@ class _Importer:
                 self.convert(node)
         if self.problems:
             lines = "\n".join(f"  - {p}" for p in self.problems)
-            err = UnsupportedError(f"cannot import torch module {type(self.module).__name__}: {len(self.problems)} "
-                                   f"problem(s), so no model was made (names are modules' qualified names or graph nodes as in "
-                                   f"torch.fx.symbolic_trace(module).code):\n{lines}")
+            err = UnsupportedError(f"cannot import torch module {type(self.module).__name__}: "
+                                   f"{len(self.problems)} problem(s), so no model was made (names are modules' "
+                                   f"qualified names or graph nodes as in torch.fx.symbolic_trace(module).code):"
+                                   f"\n{lines}")
             err.problems = list(self.problems)
             raise err
         return ir.Model(ir_inputs, outputs, name=identifier(name)).set_weights(self.weights)
