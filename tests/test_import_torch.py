@@ -56,7 +56,10 @@ class Heads(nn.Module):
         d = torch.amax(h, dim=(-2, -1), keepdim=True).squeeze(-1).squeeze(-1)
         d = d + torch.unsqueeze(h.amax(dim=(2, 3)), 1).flatten(1)
         e = torch.softmax(self.avg(h), dim=1).flatten(1)
-        return torch.cat([a, b, c, d], dim=1), e
+        f = F.max_pool2d(h, 3, 1, 1) + F.avg_pool2d(h, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+        f = F.max_pool2d(f, 2)
+        g = torch.maximum(F.adaptive_avg_pool2d(f, 1), F.adaptive_max_pool2d(f, (1, 1))).flatten(1)
+        return torch.cat([a, b, c, d, g], dim=1), e
 
 
 class Signal(nn.Module):
@@ -78,7 +81,9 @@ class Signal(nn.Module):
         h = self.pool(self.c2(h))
         h = self.avg(self.c3(h))
         h = torch.cat([self.gap(h), self.gmp(h)], dim=1).flatten(1)
-        return self.out(self.fc(h))
+        g = F.avg_pool1d(F.max_pool1d(x, 3, 1, 1), 11, ceil_mode=True)  # ceil_mode changes nothing here
+        g = (F.adaptive_avg_pool1d(g, 1) - F.adaptive_max_pool1d(g, 1)).flatten(1)
+        return self.out(self.fc(h)), g
 
 
 class TextLSTM(nn.Module):

@@ -74,7 +74,7 @@ def test_untraceable_forward_is_refused():
 @pytest.mark.filterwarnings("ignore:Implicit dimension choice")  # nn.Softmax() warns when the import runs it
 @pytest.mark.parametrize("net, shape, reason", [
     (nn.MaxPool2d(3, stride=2, padding=1), (2, 9, 10), "not TF 'same'"),   # TF pads (0, 1) along the width
-    (nn.MaxPool2d(2, ceil_mode=True), (2, 9, 9), "torch has"),              # ceil_mode adds a partial window
+    (nn.MaxPool2d(2, ceil_mode=True), (2, 9, 9), "ceil_mode=True adds"),  # a partial window
     (nn.AdaptiveAvgPool2d(2), (2, 4, 4), "output_size"),
     (nn.Softmax(), (2, 4, 4), "dim=None"),
     (nn.Flatten(0), (3,), "start_dim"),

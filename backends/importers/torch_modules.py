@@ -150,37 +150,54 @@ def _tuple(value, nd: int) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * nd
 
 
+def windowed_pool(ctx, call, x, nd: int, ir_class, kernel_size, stride=None, padding=0, dilation=1,
+                  return_indices=False, count_include_pad=True, divisor_override=None, ceil_mode=False):
+    """A max/avg pooling (module or function) with torch's arguments -> the IR pool, or UnsupportedError."""
+    x = channels_first(ctx, call, x, nd)
+    k, pads = _tuple(kernel_size, nd), _tuple(padding, nd)
+    s = _tuple(stride if stride not in (None, ()) else kernel_size, nd)
+    if ir_class in (L.MaxPool1D, L.MaxPool2D):
+        if any(d != 1 for d in _tuple(dilation, nd)) or return_indices:
+            raise UnsupportedError("dilation and return_indices are not supported")
+    elif divisor_override is not None or (count_include_pad and any(pads)):
+        raise UnsupportedError("count_include_pad=True with padding (torch's default) divides by the padded "
+                               "window; the IR divides by the real elements. Pass count_include_pad=False")
+    sizes = [x.spec.dim(a) for a in x.layout[2:]]
+    mode = "valid"
+    if any(pads):
+        # torch pads symmetrically; the IR's only padded pooling is TF 'same': accept when they agree
+        if any(same_pads(n, kk, ss) != (p, p) for n, kk, ss, p in zip(sizes, k, s, pads)):
+            raise UnsupportedError(f"padding={padding} is not TF 'same' padding for input size {tuple(sizes)}")
+        mode = "same"
+    try:
+        return ctx.add(call, ir_class(k, strides=s, padding=mode), [x])
+    except UnsupportedError:
+        if ceil_mode:  # harmless only when it does not change the output size
+            raise UnsupportedError(f"ceil_mode=True adds a partial window for input size {tuple(sizes)}, which the "
+                                   "IR's pooling does not have") from None
+        raise
+
+
 def pool(nd: int, ir_class) -> Callable:
     def convert(ctx, call):
         m = call.module
-        x = channels_first(ctx, call, ctx.tensor(call.args[0]), nd)
-        k, pads = _tuple(m.kernel_size, nd), _tuple(m.padding, nd)
-        s = _tuple(m.stride if m.stride not in (None, ()) else m.kernel_size, nd)
-        if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)):
-            if any(d != 1 for d in _tuple(m.dilation, nd)) or m.return_indices:
-                raise UnsupportedError("dilation and return_indices are not supported")
-        elif getattr(m, "divisor_override", None) is not None or (m.count_include_pad and any(pads)):
-            raise UnsupportedError("count_include_pad=True with padding (torch's default) divides by the padded "
-                                   "window; the IR divides by the real elements. Pass count_include_pad=False")
-        sizes = [x.spec.dim(a) for a in x.layout[2:]]
-        padding = "valid"
-        if any(pads):
-            # torch pads symmetrically; the IR's only padded pooling is TF 'same': accept when they agree
-            if any(same_pads(n, kk, ss) != (p, p) for n, kk, ss, p in zip(sizes, k, s, pads)):
-                raise UnsupportedError(f"padding={m.padding} is not TF 'same' padding for input size {tuple(sizes)}")
-            padding = "same"
-        # ceil_mode is harmless when the output size does not change; ctx.add checks the shape
-        return ctx.add(call, ir_class(k, strides=s, padding=padding), [x])
+        return windowed_pool(ctx, call, ctx.tensor(call.args[0]), nd, ir_class, m.kernel_size, m.stride, m.padding,
+                             getattr(m, "dilation", 1), getattr(m, "return_indices", False),
+                             getattr(m, "count_include_pad", True), getattr(m, "divisor_override", None),
+                             m.ceil_mode)
     return convert
+
+
+def global_pool(ctx, call, x, nd: int, ir_class, output_size):
+    """An adaptive pool to size 1 -> global pooling that keeps the axes (torch's (N, C, 1, 1))."""
+    if any(v != 1 for v in _tuple(output_size, nd)):
+        raise UnsupportedError(f"output_size={output_size} is not supported (only 1: global pooling)")
+    return ctx.add(call, ir_class(keepdims=True), [channels_first(ctx, call, x, nd)])
 
 
 def adaptive_pool(nd: int, ir_class) -> Callable:
     def convert(ctx, call):
-        size = _tuple(call.module.output_size, nd)
-        if any(v != 1 for v in size):
-            raise UnsupportedError(f"output_size={call.module.output_size} is not supported (only 1: global pooling)")
-        x = channels_first(ctx, call, ctx.tensor(call.args[0]), nd)
-        return ctx.add(call, ir_class(keepdims=True), [x])
+        return global_pool(ctx, call, ctx.tensor(call.args[0]), nd, ir_class, call.module.output_size)
     return convert
 
 

@@ -20,7 +20,7 @@ from ir import layers as L
 from ir.errors import UnsupportedError
 
 from .torch_capture import guess_layout, layout_for
-from .torch_modules import letter
+from .torch_modules import global_pool, letter, windowed_pool
 from .torch_recurrent import Lazy, concat_halves, select, squeeze_state
 
 __all__ = ["FUNCTION_TABLE", "METHOD_TABLE", "Lazy"]
@@ -211,6 +211,26 @@ def reduce(avg: bool) -> Callable:
     return convert
 
 
+def functional_pool(nd: int, ir_class, names: tuple) -> Callable:
+    """F.max_poolNd / F.avg_poolNd: torch's arguments by position or keyword, after the input."""
+    def convert(ctx, call):
+        given = {name: call.arg(i + 1, name) for i, name in enumerate(names) if call.arg(i + 1, name) is not None}
+        return windowed_pool(ctx, call, ctx.tensor(call.arg(0, "input")), nd, ir_class, **given)
+    return convert
+
+
+_MAX_ARGS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+_AVG_ARGS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+
+
+def functional_global(nd: int, ir_class) -> Callable:
+    def convert(ctx, call):
+        if call.arg(2, "return_indices", False):
+            raise UnsupportedError("return_indices=True is not supported")
+        return global_pool(ctx, call, ctx.tensor(call.arg(0, "input")), nd, ir_class, call.arg(1, "output_size"))
+    return convert
+
+
 _ADD, _SUB, _MUL = elementwise(L.Add, operator.add), elementwise(L.Subtract, operator.sub), \
     elementwise(L.Multiply, operator.mul)
 _SIMPLE = {"relu": unary("relu"), "sigmoid": unary("sigmoid"), "tanh": unary("tanh")}
@@ -226,7 +246,13 @@ FUNCTION_TABLE: dict[Callable, Callable] = {
     F.relu: _SIMPLE["relu"], F.gelu: gelu, F.silu: unary("silu"), F.elu: unary("elu", alpha=(1, "alpha", 1.0)),
     F.selu: unary("selu"), F.leaky_relu: unary("leaky_relu", negative_slope=(1, "negative_slope", 0.01)),
     F.softplus: softplus, F.hardsigmoid: unary("hard_sigmoid"), F.hardswish: unary("hard_swish"),
-    F.dropout: dropout, torch.mean: reduce(True), torch.amax: reduce(False),
+    F.dropout: dropout, torch.mean: reduce(True), torch.amax: reduce(False), torch.maximum: elementwise(L.Maximum, max),
+    F.max_pool1d: functional_pool(1, L.MaxPool1D, _MAX_ARGS), F.max_pool2d: functional_pool(2, L.MaxPool2D, _MAX_ARGS),
+    F.avg_pool1d: functional_pool(1, L.AvgPool1D, _AVG_ARGS), F.avg_pool2d: functional_pool(2, L.AvgPool2D, _AVG_ARGS),
+    F.adaptive_avg_pool1d: functional_global(1, L.GlobalAvgPool1D),
+    F.adaptive_avg_pool2d: functional_global(2, L.GlobalAvgPool2D),
+    F.adaptive_max_pool1d: functional_global(1, L.GlobalMaxPool1D),
+    F.adaptive_max_pool2d: functional_global(2, L.GlobalMaxPool2D),
     operator.getitem: getitem, getattr: attribute,
 }
 
