@@ -23,7 +23,7 @@ class CNN(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU())
+        self.stem = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Dropout2d(0.2))
         self.conv = nn.Conv2d(6, 6, 3, padding="same", dilation=(2, 1), bias=False)
         self.bn = nn.BatchNorm2d(6, eps=1e-3, momentum=0.2)
         self.pool = nn.MaxPool2d(2)
@@ -67,7 +67,7 @@ class Signal(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.c1 = nn.Conv1d(4, 6, 3, padding=1)
+        self.c1 = nn.Sequential(nn.Dropout1d(0.1), nn.Conv1d(4, 6, 3, padding=1))
         self.bn = nn.BatchNorm1d(6)
         self.c2 = nn.Conv1d(6, 6, 4, padding="same", dilation=2)
         self.c3 = nn.Conv1d(6, 5, 3, stride=2, bias=False)

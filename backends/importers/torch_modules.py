@@ -121,6 +121,7 @@ def layer_norm(ctx, call):
 
 
 def dropout(ctx, call):
+    # Dropout1d/2d drop whole channels in training; at inference, which the IR describes, all are identities
     return ctx.add(call, L.Dropout(call.module.p), [ctx.tensor(call.args[0])])
 
 
@@ -236,7 +237,7 @@ def softmax(name: str) -> Callable:
 MODULE_TABLE: dict[type, Callable] = {
     nn.Linear: linear, nn.Conv1d: conv(1), nn.Conv2d: conv(2),
     nn.BatchNorm1d: batch_norm, nn.BatchNorm2d: batch_norm, nn.LayerNorm: layer_norm,
-    nn.Dropout: dropout, nn.Identity: identity, nn.Flatten: flatten, nn.Embedding: embedding,
+    nn.Dropout: dropout, nn.Dropout1d: dropout, nn.Dropout2d: dropout, nn.Identity: identity, nn.Flatten: flatten, nn.Embedding: embedding,
     nn.MaxPool1d: pool(1, L.MaxPool1D), nn.MaxPool2d: pool(2, L.MaxPool2D),
     nn.AvgPool1d: pool(1, L.AvgPool1D), nn.AvgPool2d: pool(2, L.AvgPool2D),
     nn.AdaptiveAvgPool1d: adaptive_pool(1, L.GlobalAvgPool1D),
