@@ -64,4 +64,20 @@ def from_onnx(source, *, name: str | None = None):
     return import_onnx(source, name=name)
 
 
-__all__ = ["to_keras", "to_torch", "emit", "from_keras", "from_onnx"]
+def from_torch(module, example_inputs, *, name: str | None = None):
+    """Import a PyTorch ``nn.Module`` (traced with ``torch.fx`` on ``example_inputs``), weights included.
+
+    Anything the IR cannot represent is listed in one ``ir.UnsupportedError``.
+    See :func:`backends.importers.torch.from_torch`.
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
+    >>> from_torch(net, (torch.zeros(1, 3, 5, 5),)).inputs[0].layout
+    'NCHW'
+    """
+    from .importers import from_torch as import_torch
+
+    return import_torch(module, example_inputs, name=name)
+
+
+__all__ = ["to_keras", "to_torch", "emit", "from_keras", "from_onnx", "from_torch"]

@@ -14,7 +14,11 @@ weights (it never calls the model or runs code from it) and returns an
 ``from_onnx`` reads an ONNX file (parsed, never executed) into an ``ir.Model``
 declared in the file's own axis order, weights included.
 
-Keras and onnx are imported on first use, so ``import backends.importers`` stays cheap.
+``from_torch`` traces a PyTorch ``nn.Module`` with ``torch.fx`` (running only
+that module, on the example inputs) and returns an ``ir.Model`` declared in
+torch's axis order, so ``to_torch`` reproduces it without transposes.
+
+Keras, onnx and torch are imported on first use, so ``import backends.importers`` stays cheap.
 """
 from __future__ import annotations
 
@@ -33,4 +37,11 @@ def from_onnx(source, *, name: str | None = None):
     return import_onnx(source, name=name)
 
 
-__all__ = ["from_keras", "from_onnx"]
+def from_torch(module, example_inputs, *, name: str | None = None):
+    """Import a PyTorch ``nn.Module`` into the IR, weights included. See :func:`backends.importers.torch.from_torch`."""
+    from .torch import from_torch as import_torch
+
+    return import_torch(module, example_inputs, name=name)
+
+
+__all__ = ["from_keras", "from_onnx", "from_torch"]

@@ -1,0 +1,111 @@
+"""PyTorch -> IR import refusals: everything the IR cannot represent is listed in one UnsupportedError."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import ir
+from backends import from_torch
+from gaps import known_gap
+from torch_import_check import float_input, ids, problems
+
+
+class Unsupported(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+        self.fc = nn.Linear(8, 8)
+        self.up = nn.ConvTranspose1d(5, 5, 2)
+        self.lstm = nn.LSTM(8, 4, batch_first=True)
+        self.bn = nn.BatchNorm1d(5, track_running_stats=False)
+        self.pool = nn.AvgPool1d(3, stride=1, padding=1)            # count_include_pad=True
+        self.relu6 = nn.ReLU6()
+
+    def forward(self, x):                                          # (N, 5, 8)
+        h = self.encoder(x)
+        f = torch.fft.fft(self.fc(h)).real
+        u = self.up(self.relu6(x))
+        _, (hn, cn) = self.lstm(x)
+        return f * 2.0, u, cn[-1], self.pool(self.bn(x)), x[:, 0]
+
+
+def test_unsupported_modules_and_ops_are_all_listed():
+    err, found = problems(Unsupported(), float_input(2, 5, 8))
+    assert set(found) == {"encoder", "fft_fft", "mul", "up", "relu6", "getitem_4", "bn", "pool", "getitem_5"}, \
+        sorted(found)
+    assert "TransformerEncoderLayer" in found["encoder"].what
+    assert "constant" in found["mul"].reason
+    assert "cell state" in found["getitem_4"].reason
+    assert "count_include_pad" in found["pool"].reason and "track_running_stats" in found["bn"].reason
+    assert "fc" not in found  # the layer behind the refused encoder is itself fine
+    for where in found:
+        assert repr(where) in str(err)
+
+
+def test_option_refusals():
+    class Options(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")
+            self.gru = nn.GRU(4, 3, batch_first=True, bidirectional=True)
+            self.soft = nn.Softplus(beta=2.0)
+            self.shared = nn.Linear(6, 6)
+
+        def forward(self, img, seq):
+            out, _ = self.gru(seq)
+            return self.conv(img), out[:, -1], self.soft(seq), self.shared(self.shared(out)), F.dropout(seq, 0.1)
+
+    _, found = problems(Options(), float_input(2, 2, 5, 5), float_input(2, 3, 4))
+    assert "padding_mode" in found["conv"].reason
+    assert "bidirectional" in found["getitem_2"].reason
+    assert "beta" in found["soft"].reason and "shared" in found["shared"].reason
+    assert "training=True" in found["dropout"].reason
+
+
+def test_untraceable_forward_is_refused():
+    class Branchy(nn.Module):
+        def forward(self, x):
+            return x if x.sum() > 0 else -x
+
+    with pytest.raises(ir.UnsupportedError, match="torch.fx could not trace"):
+        from_torch(Branchy(), (float_input(2, 3),))
+
+
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice")  # nn.Softmax() warns when the import runs it
+@pytest.mark.parametrize("net, shape, reason", [
+    (nn.MaxPool2d(3, stride=2, padding=1), (2, 9, 10), "not TF 'same'"),   # TF pads (0, 1) along the width
+    (nn.MaxPool2d(2, ceil_mode=True), (2, 9, 9), "ceil_mode=True adds"),  # a partial window
+    (nn.AdaptiveAvgPool2d(2), (2, 4, 4), "output_size"),
+    (nn.Softmax(), (2, 4, 4), "dim=None"),
+    (nn.Flatten(0), (3,), "start_dim"),
+], ids=["pool_not_same", "ceil_mode", "adaptive_2", "softmax_no_dim", "flatten_batch"])
+def test_module_option_refusals(net, shape, reason):
+    _, found = problems(nn.Sequential(net), float_input(2, *shape))
+    assert list(found) == ["0"] and reason in found["0"].reason, found
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ir.UnsupportedError, match="takes a torch.nn.Module"):
+        from_torch("not a module", (float_input(2, 3),))
+    with pytest.raises(ir.UnsupportedError, match="example_inputs"):
+        from_torch(nn.Linear(3, 2), ([1, 2, 3],))
+    with pytest.raises(ir.UnsupportedError, match="1 input"):
+        from_torch(nn.Linear(3, 2), (float_input(2, 3), float_input(2, 3)))
+    with pytest.raises(ir.UnsupportedError, match="failed on the example inputs"):
+        from_torch(nn.Linear(3, 2), (float_input(2, 4),))
+    _, found = problems(nn.Sequential(nn.Linear(3, 2)).double(), float_input(2, 3).double())
+    assert "float64" in found["input_1"].reason and "float64" in found["0"].reason
+
+
+@known_gap("torch-import-fixed-sequence-length")
+def test_sequence_length_stays_symbolic():
+    class Text(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.lstm = nn.Embedding(20, 4), nn.LSTM(4, 3, batch_first=True)
+
+        def forward(self, tokens):
+            return self.lstm(self.embed(tokens))[0]
+
+    model = from_torch(Text(), (ids(2, 7),))
+    assert model.inputs[0].shape == (None, None)
