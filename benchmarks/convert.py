@@ -141,7 +141,7 @@ def keras_app_rows(apps):
             model, import_s = timed(from_keras, km)
         except Exception as e:
             problems = getattr(e, "problems", [])
-            missing = sorted({p.cls.rsplit(".", 1)[-1] for p in problems}) or [str(e).splitlines()[0]]
+            missing = sorted({p.what.rsplit(".", 1)[-1] for p in problems}) or [str(e).splitlines()[0]]
             yield {"model": app, "unsupported": ", ".join(missing)}
             continue
         yield measure(app, model, import_s, keras_runner(km, model))

@@ -171,7 +171,7 @@ def test_refusal_lists_every_unsupported_layer_and_writes_nothing(model_py, tmp_
     assert [p.name for p in tmp_path.iterdir()] == ["models.py"]  # no staging folder left behind
     assert main(["convert", f"{model_py}:refused", "--to", "torch", "-o", str(out), "--json"]) == 4
     problems = json.loads(capsys.readouterr().out)["problems"]
-    assert {p["name"] for p in problems} == {"unit_norm", "self_attention", "conv_cf"}
+    assert {p["where"] for p in problems} == {"unit_norm", "self_attention", "conv_cf"}
 
 
 def test_failed_verification_exits_1_and_writes_nothing_unless_kept(keras_file, tmp_path, capsys):

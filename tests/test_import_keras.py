@@ -299,7 +299,7 @@ def test_importer_produces_every_ir_layer():
 def problems(km):
     with pytest.raises(ir.UnsupportedError) as info:
         from_keras(km)
-    return info.value, {p.name: p.reason for p in info.value.problems}
+    return info.value, {p.where: p.reason for p in info.value.problems}
 
 
 def test_lambda_and_unsupported_layers_are_all_listed():

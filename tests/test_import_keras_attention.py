@@ -18,7 +18,7 @@ from test_import_keras import check_import, randomize  # noqa: E402
 def refused(km) -> dict[str, str]:
     with pytest.raises(ir.UnsupportedError) as info:
         from_keras(km)
-    return {p.name: p.reason for p in info.value.problems}
+    return {p.where: p.reason for p in info.value.problems}
 
 
 def test_tensors_by_position_and_by_keyword():

@@ -234,8 +234,8 @@ def test_unsupported_ops_are_all_listed_at_once():
                  {"k": np.array([2], np.int64), "bias": rand(2)}, outputs=("y", "selected"))
     with pytest.raises(ir.UnsupportedError) as info:
         from_onnx(proto)
-    found = {(p.node, p.op_type) for p in info.value.problems}
-    assert found == {("'top_k'", "TopK"), ("'nms'", "NonMaxSuppression"), ("'const_minus_x'", "Sub")}
+    found = {(p.where, p.what) for p in info.value.problems}
+    assert found == {("top_k", "TopK"), ("nms", "NonMaxSuppression"), ("const_minus_x", "Sub")}
     message = str(info.value)
     assert "no model was made" in message and "constant operand" in message and "NonMaxSuppression" in message
 

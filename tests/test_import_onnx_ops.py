@@ -248,7 +248,7 @@ def test_a_refused_pattern_names_every_node_in_it():
     with pytest.raises(ir.UnsupportedError) as info:
         from_onnx(proto)
     (problem,) = info.value.problems
-    assert (problem.node, problem.op_type) == ("'pad_xp', 'averagepool_y'", "Pad+AveragePool")
+    assert (problem.where, problem.what) == ("pad_xp, averagepool_y", "Pad+AveragePool")
 
 
 def test_unused_inputs_are_kept():

@@ -30,7 +30,6 @@ How the import works, and why:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -41,6 +40,7 @@ from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 from ir.layout import default_layout
 
+from .problems import Problem, unsupported
 from .keras_attention import MHA_FLAGS, MHA_KEYWORDS, call_flags, is_mask_reshape, mask_source, mha_tensors
 from .keras_graph import (DTYPES, check_model, class_label, identifier, is_graph_model, key, stand_in,
                           topological_calls)
@@ -52,17 +52,6 @@ _FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
 # IR layer fields). Other layers take positional tensors only.
 _KEYWORD_CALLS = {K.MultiHeadAttention: (mha_tensors, MHA_KEYWORDS, MHA_FLAGS)}
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason the model cannot be imported."""
-
-    name: str
-    cls: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.name!r} ({self.cls}): {self.reason}"
 
 
 def from_keras(keras_model, *, name: str | None = None) -> ir.Model:
@@ -133,11 +122,7 @@ class _Importer:
         inputs = [self.convert_input(t) for t in self.model.inputs]
         self.walk(self.calls)
         if self.problems:
-            lines = "\n".join(f"  - {p}" for p in self.problems)
-            err = UnsupportedError(f"cannot import Keras model {self.model.name!r}: {len(self.problems)} problem(s), "
-                                   f"so no model was made:\n{lines}")
-            err.problems = list(self.problems)
-            raise err
+            raise unsupported(f"Keras model {self.model.name!r}", self.problems)
         model = ir.Model(inputs, [self.tensors[key(t)] for t in self.model.outputs], name=identifier(name))
         return model.set_weights(self.weights)
 

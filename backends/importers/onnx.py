@@ -30,7 +30,6 @@ How the import works, and why:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from onnx import TensorProto
 import ir
 from ir.errors import IRError, SchemaError, UnsupportedError
 
+from .problems import Problem, unsupported
 from .onnx_graph import Graph, Op, identifier, load
 from .onnx_layout import LayoutInference
 from .onnx_ctx import Ctx
@@ -48,17 +48,6 @@ from .onnx_patterns import run_rules
 
 _DTYPES = {TensorProto.FLOAT: "float32", TensorProto.INT32: "int32", TensorProto.INT64: "int64"}
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason the model cannot be imported: which node(s), their op type, and why."""
-
-    node: str
-    op_type: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.node} ({self.op_type}): {self.reason}"
 
 
 def from_onnx(source, *, name: str | None = None) -> ir.Model:
@@ -112,7 +101,7 @@ class _Importer:
         return name
 
     def refuse(self, op: Op, reason: str) -> None:
-        names = ", ".join(repr(n) for n, _ in op.sources) or repr(op.name)
+        names = ", ".join(n for n, _ in op.sources) or op.name
         types = "+".join(t for _, t in op.sources) or op.op_type
         self.problems.append(Problem(names, types, reason))
 
@@ -124,11 +113,7 @@ class _Importer:
             self.convert_op(op)
         outputs = [self.tensors.get(o) for o in self.graph.outputs]
         if self.problems:
-            lines = "\n".join(f"  - {p}" for p in self.problems)
-            err = UnsupportedError(f"cannot import ONNX model {name!r}: {len(self.problems)} problem(s), so no model "
-                                   f"was made:\n{lines}")
-            err.problems = list(self.problems)
-            raise err
+            raise unsupported(f"ONNX model {name!r}", self.problems)
         model = ir.Model([t for t in inputs if t is not None], outputs, name=name)
         return model.set_weights(self.weights)
 

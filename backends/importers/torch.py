@@ -41,23 +41,13 @@ import ir
 from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 
+from .problems import Problem, unsupported
 from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, record, trace
 from .torch_modules import MODULE_TABLE
 from .torch_ops import FUNCTION_TABLE, METHOD_TABLE, Lazy
 
 _DTYPES = {"float32": "float32", "int32": "int32", "int64": "int64"}
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason the module cannot be imported: where (module or node), what, why."""
-
-    where: str
-    what: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.where!r} ({self.what}): {self.reason}"
 
 
 def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) -> ir.Model:
@@ -127,13 +117,9 @@ class _Importer:
             elif node.op != "placeholder":
                 self.convert(node)
         if self.problems:
-            lines = "\n".join(f"  - {p}" for p in self.problems)
-            err = UnsupportedError(f"cannot import torch module {type(self.module).__name__}: "
-                                   f"{len(self.problems)} problem(s), so no model was made (names are modules' "
-                                   f"qualified names or graph nodes as in torch.fx.symbolic_trace(module).code):"
-                                   f"\n{lines}")
-            err.problems = list(self.problems)
-            raise err
+            raise unsupported(f"torch module {type(self.module).__name__}", self.problems,
+                              " (names are modules' qualified names or graph nodes as in "
+                              "torch.fx.symbolic_trace(module).code)")
         return ir.Model(ir_inputs, outputs, name=identifier(name)).set_weights(self.weights)
 
     # -- names, problems, shapes --------------------------------------------------------
