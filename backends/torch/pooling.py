@@ -61,6 +61,11 @@ def lower_pool(ctx, node, inputs):
     expr = f"{mod}({var})"
     if not is_max and not include and not native:
         sizes = [x.spec.dim(a) for a in x.phys[2:]]
+        if None in sizes:
+            # the count map depends on the unknown length: count the real elements by pooling a padded ones map
+            flat = tuple(p for pair in reversed(pads) for p in pair)
+            expr = f"{expr} / {mod}(F.pad(torch.ones_like({x.var}[:, :1]), {flat!r}))"
+            return ctx.let(node.name, expr, node.spec, x.phys)
         counts = _window_counts(sizes, layer.pool_size, layer.strides, pads)
         scale = (math.prod(layer.pool_size) / counts).reshape(1, 1, *counts.shape).astype(np.float32)
         expr = f"{expr} * self.{ctx.buffer(f'{node.name}_scale', scale)}"
