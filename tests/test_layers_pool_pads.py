@@ -9,6 +9,7 @@ import ir
 from ir import layers as L
 from ir.errors import ConfigError, UnsupportedError
 from backends import to_keras, to_torch
+from backends.keras import source as keras_source
 from gaps import known_gap
 from layer_check import check_layer, image, signal
 
@@ -36,10 +37,20 @@ def test_pool2d_pads(name, layout):
     check_layer(POOL2D[name], image(layout))
 
 
+def _keras_source(layer, h, w):
+    x = ir.Input(shape=(h, w, 3), layout="NHWC")
+    return keras_source(ir.Model([x], layer(x)))
+
+
 def test_pool2d_pads_same_everywhere():
-    """k3 s2 p1 on odd sizes: TF's 'same' pads on both axes (Keras then pools with padding='same')."""
-    check_layer(L.MaxPool2D(3, 2, padding=1), image("NCHW", h=9, w=11))
-    check_layer(L.AvgPool2D(3, 2, padding=1, count_include_pad=False), image("NHWC", h=9, w=11))
+    """k3 s2 p1 on odd sizes: TF's 'same' pads on both axes, so Keras pools with padding='same', nothing else."""
+    for layer in (L.MaxPool2D(3, 2, padding=1), L.AvgPool2D(3, 2, padding=1, count_include_pad=False)):
+        check_layer(layer, image("NCHW", h=9, w=11))
+        source = _keras_source(layer, 9, 11)
+        assert "padding='same'" in source and "Padding2D" not in source and "Cropping" not in source
+    assert "Cropping2D" in _keras_source(L.MaxPool2D(3, 2, padding=1), 9, 10)  # W even: edge replication
+    assert "Rescaling" in _keras_source(L.AvgPool2D(3, 2, padding=1, count_include_pad=False), 9, 10)
+    assert "Rescaling" not in _keras_source(L.AvgPool2D(3, 2, padding=1), 9, 10)  # zeros counted: no rescale
 
 
 POOL1D = {
@@ -104,6 +115,12 @@ def test_avg_exclude_unknown_size_in_torch():
 def test_same_stride1_unknown_size():
     """'same' with an even window pads (0, 1): the torch rescale must not need the size."""
     check_layer(L.AvgPool2D(2, 1, padding="same"), {"shape": (3, None, None), "layout": "NCHW"})
+
+
+def test_stride1_same_like_pads_at_unknown_size():
+    """Pads ((k-1)//2, k//2) with stride 1 are TF's 'same' pads at every size: Keras needs no size for them."""
+    check_layer(L.MaxPool2D(3, 1, padding=1), {"shape": (3, None, None), "layout": "NCHW"})
+    check_layer(L.AvgPool1D(2, 1, padding=(0, 1), count_include_pad=False), {"shape": (None, 3), "layout": "NWC"})
 
 
 @known_gap("keras-pool-pads-unknown-size")
