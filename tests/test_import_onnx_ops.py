@@ -19,7 +19,6 @@ from backends.importers.onnx_fold import fold_shapes
 from backends.importers.onnx_graph import Graph, load
 from backends.importers.onnx_ops import ONNX_TABLE
 from backends.importers.onnx_patterns import run_rules
-from gaps import known_gap
 from onnx_check import assert_matches_onnxruntime, make, rand
 
 IMG = {"x": ["N", 3, 9, 10]}
@@ -66,6 +65,21 @@ CASES = {
     "pools_1d": make([n("MaxPool", ["x"], ["m"], kernel_shape=[2], strides=[2]),
                       n("AveragePool", ["m"], ["a"], kernel_shape=[3], strides=[1], auto_pad="SAME_UPPER"),
                       n("GlobalAveragePool", ["a"])], {"x": ["N", 3, 11]}),
+    "maxpool_torch_pads": make([n("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])], IMG),
+    "maxpool_asym_pads": make([n("MaxPool", ["x"], kernel_shape=[3, 2], strides=[2, 1], pads=[2, 1, 0, 1])], IMG),
+    "avgpool_pads_counted": make([n("AveragePool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                                    count_include_pad=1)], IMG),
+    "avgpool_pads_not_counted": make([n("AveragePool", ["x"], kernel_shape=[3, 3], strides=[2, 1],
+                                        pads=[2, 0, 0, 1])], IMG),
+    "avgpool_same_upper_counted": make([n("AveragePool", ["x"], kernel_shape=[2, 3], strides=[2, 2],
+                                          auto_pad="SAME_UPPER", count_include_pad=1)], IMG),
+    "avgpool_1d_pads": make([n("AveragePool", ["x"], kernel_shape=[3], strides=[2], pads=[1, 2])], {"x": ["N", 3, 11]}),
+    "maxpool_pad_fold_minus_inf": make([n("Pad", ["x", "p", "v"], ["xp"]), n("MaxPool", ["xp"], kernel_shape=[3, 3])],
+                                       IMG, {"p": np.array([0, 0, 1, 0, 0, 0, 0, 2], np.int64),
+                                             "v": np.float32(-np.inf)}),
+    "avgpool_pad_fold_counted": make([n("Pad", ["x", "p"], ["xp"]),
+                                      n("AveragePool", ["xp"], kernel_shape=[2, 2], strides=[1, 1])], IMG,
+                                     {"p": np.array([0, 0, 1, 1, 0, 0, 0, 0], np.int64)}),
     "reduce_max_1d": make([n("ReduceMax", ["x"], axes=[2], keepdims=0)], {"x": ["N", 3, 11]}),
     "gap_flatten": make([n("GlobalAveragePool", ["x"], ["g"]), n("Flatten", ["g"])], IMG),
     "gmp_squeeze": make([n("GlobalMaxPool", ["x"], ["g"]), n("Squeeze", ["g", "a"])], IMG,
@@ -242,13 +256,14 @@ def test_fixed_batch_size_becomes_symbolic():
 
 
 def test_a_refused_pattern_names_every_node_in_it():
-    """Pad then an average pool that counts the padded zeros: no IR pool says that; both nodes are named."""
-    proto = make([n("Pad", ["x", "p"], ["xp"]), n("AveragePool", ["xp"], kernel_shape=[2, 2], strides=[1, 1])], IMG,
-                 {"p": np.array([0, 0, 1, 1, 0, 0, 0, 0], np.int64)})
+    """Pad(-inf) then a max pool in ceil mode with a partial last window: no IR pool says that; both nodes named."""
+    proto = make([n("Pad", ["x", "p", "v"], ["xp"]),
+                  n("MaxPool", ["xp"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)], IMG,
+                 {"p": np.array([0, 0, 1, 1, 0, 0, 0, 0], np.int64), "v": np.float32(-np.inf)})
     with pytest.raises(ir.UnsupportedError) as info:
         from_onnx(proto)
     (problem,) = info.value.problems
-    assert (problem.where, problem.what) == ("pad_xp, averagepool_y", "Pad+AveragePool")
+    assert (problem.where, problem.what) == ("pad_xp, maxpool_y", "Pad+MaxPool")
 
 
 def test_unused_inputs_are_kept():
@@ -257,9 +272,3 @@ def test_unused_inputs_are_kept():
     model = from_onnx(proto)
     assert [t.shape for t in model.inputs] == [(None, 2), (None, 3)]
     assert_matches_onnxruntime(proto, model)
-
-
-@known_gap("onnx-import-explicit-pool-pads")
-def test_pool_with_explicit_symmetric_pads():
-    proto = make([n("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])], {"x": ["N", 3, 8, 8]})
-    assert_matches_onnxruntime(proto, from_onnx(proto))

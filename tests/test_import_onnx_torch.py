@@ -31,6 +31,19 @@ class ResidualBlock(nn.Module):
         return torch.softmax(self.fc(self.drop(torch.flatten(self.pool(h), 1))), -1)
 
 
+class Stem(nn.Module):
+    """torchvision's ResNet stem (7x7/2 conv, BN, ReLU, MaxPool2d(3, 2, padding=1)), then an AvgPool2d(3, 2, 1)
+    counting its padding zeros (torch's default)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(4)
+        self.max, self.avg = nn.MaxPool2d(3, 2, padding=1), nn.AvgPool2d(3, 2, padding=1)
+
+    def forward(self, x):
+        return self.avg(self.max(torch.relu(self.bn(self.conv(x)))))
+
+
 class LastStep(nn.Module):
     """Embedding -> batch-first LSTM -> ``y[:, -1]`` -> Linear, the usual torch classifier."""
 
@@ -131,3 +144,17 @@ def test_zero_padding(dynamo, tmp_path):
     model = from_onnx(path)
     assert [n.layer.kind for n in model.layers] == ["ZeroPadding2D"]
     assert_matches_onnxruntime(path, model)
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_resnet_stem_pool_pads(dynamo, tmp_path):
+    """MaxPool2d/AvgPool2d(padding=1) import as explicit pool pads (16x18 -> 8x9: along H torch's pads are not
+    TensorFlow's 'same' pads) and run the same in Keras, torch and both ONNX files."""
+    path = _export(_randomised(Stem()), torch.randn(2, 3, 16, 18), tmp_path / "stem.onnx", dynamo, {"x": [0]})
+    model = from_onnx(path)
+    pools = [n.layer for n in model.layers if "Pool" in n.layer.kind]
+    assert [(p.kind, p.padding) for p in pools] == [("MaxPool2D", ((1, 1), (1, 1))), ("AvgPool2D", ((1, 1), (1, 1)))]
+    assert pools[1].count_include_pad
+    assert_matches_onnxruntime(path, model)
+    report = verify(model)
+    assert report.ok, report.table()

@@ -19,7 +19,7 @@ from .onnx_layout import channels_first
 from .onnx_match import axes_of
 
 
-def _window(ctx: Ctx, nd: int, kernel, strides, dilations, explicit: bool):
+def _window(ctx: Ctx, nd: int, kernel, strides, dilations):
     """IR ``padding`` from auto_pad / pads: 'valid', 'same' (SAME_UPPER is TensorFlow's rule) or per-side pads."""
     auto = ctx.attr("auto_pad", "NOTSET")
     if auto == "VALID":
@@ -36,10 +36,7 @@ def _window(ctx: Ctx, nd: int, kernel, strides, dilations, explicit: bool):
     sizes = [x.spec.shape[2 + i] for i in range(nd)]
     if resolve_pads("same", sizes, kernel, strides, dilations) == pairs:
         return "same"
-    if explicit:
-        return pairs
-    raise UnsupportedError(f"pads {pads} are neither none nor TensorFlow's 'same' pads, the only padding the IR's "
-                           "pooling layers have")
+    return pairs
 
 
 def conv(ctx: Ctx) -> Converted:
@@ -51,7 +48,7 @@ def conv(ctx: Ctx) -> Converted:
     kernel = list(ctx.attr("kernel_shape", w.shape[2:]))
     strides, dilations = list(ctx.attr("strides", [1] * nd)), list(ctx.attr("dilations", [1] * nd))
     group = ctx.attr("group", 1)
-    padding = _window(ctx, nd, kernel, strides, dilations, explicit=True)
+    padding = _window(ctx, nd, kernel, strides, dilations)
     weights = {"kernel": w.transpose(*range(2, nd + 2), 1, 0)}
     bias = ctx.array(2, "bias")
     if bias is not None:
@@ -132,15 +129,21 @@ def pool(max_pool: bool) -> Callable:
         if any(d != 1 for d in ctx.attr("dilations", [1] * nd)):
             raise UnsupportedError("dilated pooling has no IR layer")
         _ceil_mode_ok(ctx, nd, kernel, strides)
-        padding = _window(ctx, nd, kernel, strides, [1] * nd, explicit=False)
-        if not max_pool and padding == "same" and ctx.attr("count_include_pad", 0):
-            raise UnsupportedError("count_include_pad=1 averages the padding zeros; the IR's AvgPool divides by "
-                                   "the real elements")
+        padding = _window(ctx, nd, kernel, strides, [1] * nd)
+        kwargs = {}
+        if not max_pool:
+            kwargs["count_include_pad"] = include = bool(ctx.attr("count_include_pad", 0))
+            if include and padding == "same":
+                # the IR's 'same' divides by the real count (TF); these pads count their zeros: keep them explicit
+                sizes = [ctx.inputs[0].spec.shape[2 + i] for i in range(nd)]
+                padding = resolve_pads("same", sizes, kernel, strides, [1] * nd)
+                if None in padding:
+                    raise UnsupportedError("count_include_pad=1 with SAME_UPPER pads needs a known input size")
         if max_pool:
             cls = L.MaxPool1D if nd == 1 else L.MaxPool2D
         else:
             cls = L.AvgPool1D if nd == 1 else L.AvgPool2D
-        return cls(kernel, strides=strides, padding=padding), {}
+        return cls(kernel, strides=strides, padding=padding, **kwargs), {}
     return convert
 
 

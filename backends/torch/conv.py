@@ -26,9 +26,9 @@ def spatial_pads(ctx, node, x, kernel, strides, dilation, padding):
     return pads
 
 
-def pad_module(ctx, node, x, pads, value=None):
-    """Emit an explicit pad when ``pads`` are asymmetric; returns (new var, symmetric per-axis pads)."""
-    if all(b == a for b, a in pads):
+def pad_module(ctx, node, x, pads, value=None, force=False):
+    """Emit an explicit pad when ``pads`` are asymmetric (or ``force``); returns (new var, symmetric per-axis pads)."""
+    if not force and all(b == a for b, a in pads):
         return x.var, tuple(b for b, _ in pads)
     flat = tuple(p for pair in reversed(pads) for p in pair)  # torch lists the last axis first
     nd = len(pads)

@@ -1,10 +1,13 @@
 """torch lowerings of pooling.
 
 'same' pooling follows TensorFlow: max pads with -inf, average divides by the
-count of real elements. Symmetric pads map to ``padding=`` (with
-``count_include_pad=False``); asymmetric pads become an explicit pad module,
-and for averages a constant buffer rescales each window by k/count (the
-count map depends only on the static spatial size).
+count of real elements; explicit pads are torch's own ``padding=`` semantics
+(-inf for max, zeros for average, counted unless ``count_include_pad=False``).
+Pads torch's pool takes itself (symmetric, at most half the window) map to
+``padding=``; others become an explicit pad module (-inf or zeros) in front of
+an unpadded pool, and where the padding must not count, a constant buffer
+rescales each window by k/count (the count map depends only on the static
+spatial size).
 """
 from __future__ import annotations
 
@@ -40,18 +43,29 @@ def lower_pool(ctx, node, inputs):
     is_max = isinstance(layer, (MaxPool1D, MaxPool2D))
     x = ctx.require(ctx.plain(x), "NC" + x.spec.layout.replace("N", "").replace("C", ""))
     pads = spatial_pads(ctx, node, x, layer.pool_size, layer.strides, (1,) * nd, layer.padding)
-    symmetric = all(b == a for b, a in pads)
-    var, sym = pad_module(ctx, node, x, pads, value="float('-inf')" if is_max else None)
+    # zeros counted as elements: explicit pads with count_include_pad (never 'same', TF's real-count rule)
+    include = not is_max and not isinstance(layer.padding, str) and layer.count_include_pad
+    # torch's pools pad themselves only symmetrically and by at most half the window
+    native = all(b == a and 2 * b <= k for (b, a), k in zip(pads, layer.pool_size))
+    if native:
+        var, sym = x.var, tuple(b for b, _ in pads)
+    else:
+        var, sym = pad_module(ctx, node, x, pads, value="float('-inf')" if is_max else None, force=True)
     kwargs = {"stride": layer.strides} if layer.strides != layer.pool_size else {}
     if any(sym):
         kwargs["padding"] = sym
-    if not is_max and symmetric and any(sym):
-        kwargs["count_include_pad"] = False
+        if not is_max and not include:
+            kwargs["count_include_pad"] = False
     kind = "MaxPool" if is_max else "AvgPool"
     mod = ctx.module(node.name, call(f"nn.{kind}{nd}d", layer.pool_size, **kwargs))
     expr = f"{mod}({var})"
-    if not is_max and not symmetric:
+    if not is_max and not include and not native:
         sizes = [x.spec.dim(a) for a in x.phys[2:]]
+        if None in sizes:
+            # the count map depends on the unknown length: count the real elements by pooling a padded ones map
+            flat = tuple(p for pair in reversed(pads) for p in pair)
+            expr = f"{expr} / {mod}(F.pad(torch.ones_like({x.var}[:, :1]), {flat!r}))"
+            return ctx.let(node.name, expr, node.spec, x.phys)
         counts = _window_counts(sizes, layer.pool_size, layer.strides, pads)
         scale = (math.prod(layer.pool_size) / counts).reshape(1, 1, *counts.shape).astype(np.float32)
         expr = f"{expr} * self.{ctx.buffer(f'{node.name}_scale', scale)}"
