@@ -114,10 +114,11 @@ def layout_for(rank: int, n_pos: int, c_pos: int | None) -> str:
     return "".join(letters)
 
 
-_CHANNELS_FIRST = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.BatchNorm1d)
+_CHANNELS_FIRST = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.BatchNorm1d,
+                   nn.ConvTranspose1d, nn.ZeroPad1d, nn.Upsample, nn.GroupNorm)
 _CHANNELS_LAST = (nn.Linear, nn.LayerNorm)
 _SAME_SHAPE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.SELU, nn.LeakyReLU, nn.Softplus,
-               nn.Hardsigmoid, nn.Hardswish, nn.Dropout, nn.Identity)
+               nn.Hardsigmoid, nn.Hardswish, nn.Dropout, nn.Identity, nn.ReLU6, nn.Hardtanh)
 
 
 def _decide(gm, node, rank: int) -> str | None:
@@ -129,8 +130,11 @@ def _decide(gm, node, rank: int) -> str | None:
             if u in seen or u.op != "call_module" or u.args[0] is not n:
                 continue
             m = gm.get_submodule(u.target)
-            if isinstance(m, nn.RNNBase):
+            if isinstance(m, (nn.RNNBase, nn.MultiheadAttention)):
                 return "NTC" if m.batch_first else "TNC"
+            if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerEncoder)):
+                first = m.self_attn if isinstance(m, nn.TransformerEncoderLayer) else m.layers[0].self_attn
+                return "NTC" if first.batch_first else "TNC"
             if isinstance(m, nn.Embedding):
                 found = _decide(gm, u, rank + 1)
                 return found.replace("C", "") if found in ("NTC", "TNC") else None
