@@ -4,7 +4,7 @@ GroupNorm, squeeze-excitation broadcasts, MultiheadAttention and the transformer
 Same check as ``test_import_torch.py`` (torch -> IR -> torch equals the
 source at batch 2 and 3; ``verify`` on the Keras, torch and ONNX paths), on
 randomised modules. Models with a key-padding mask take a bool mask (True =
-pad); the converted model takes it as float 0/1 (``mask.float()``).
+pad); the converted model takes the IR's mask, float 1 = attend (``(~mask).float()``).
 """
 import pytest
 import torch
@@ -170,12 +170,12 @@ def test_import_matches_torch(name):
 
 
 def as_float(xs):
-    return tuple(x.float() if x.dtype == torch.bool else x for x in xs)
+    return tuple((~x).float() if x.dtype == torch.bool else x for x in xs)
 
 
 @pytest.mark.parametrize("name", list(MASKED))
 def test_import_with_padding_mask(name):
-    """The bool mask becomes a float 0/1 input (1 = pad); the converted model equals the source."""
+    """The bool mask becomes the IR mask input (float, 1 = attend); the converted model equals the source."""
     cls, make = MASKED[name]
     net = randomize(cls(), seed=len(name))
     model = from_torch(net, make(2, 0))

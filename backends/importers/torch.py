@@ -44,12 +44,13 @@ import ir
 from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 
-from .torch_attention import CAUSAL, is_causal_constant
+from .torch_attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, record, trace
 from .torch_ops import Lazy
 from .torch_tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
 
-# a bool input (an attention key-padding mask, True = pad) becomes a float32 input holding 0/1, same meaning
+# a bool input (an attention key-padding mask, True = pad) becomes the IR's float32 mask, 1 = attend (= ~pad)
+ATTENTION_TYPES = tuple(ATTENTION_MODULES)
 _DTYPES = {"float32": "float32", "int32": "int32", "int64": "int64", "bool": "float32"}
 
 
@@ -78,8 +79,8 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) ->
         an ``ir.Model`` declared in torch's axis order (``NCHW``, ``NCW``,
         ``NTC``/``TNC``, ``NT``), layers named after the module's qualified
         names, weights copied from the module. A bool input (a key-padding
-        mask, True = pad) is declared float32 with the same 0/1 meaning: feed
-        ``mask.float()`` to the converted model.
+        mask, True = pad) is declared as the IR's mask: float32, 1 = attend,
+        so feed ``(~mask).float()`` to the converted model (``torch_attention.py``).
 
     Raises:
         ir.UnsupportedError: listing every module/op the IR cannot represent
@@ -112,6 +113,7 @@ class _Importer:
     weights: dict = field(default_factory=dict)
     used: set = field(default_factory=set)
     values: dict = field(default_factory=dict)
+    bool_inputs: set = field(default_factory=set)  # placeholders held as attention masks (1 = attend)
 
     def run(self, name: str) -> ir.Model:
         self.gm = trace(self.module)
@@ -185,6 +187,8 @@ class _Importer:
             if x.is_floating_point():  # keep checking the layers behind it on a float32 stand-in
                 self.values[node] = ir.Input(shape, layout=layout)
             return None
+        if dtype == "bool":
+            self.bool_inputs.add(node)
         try:
             out = ir.Input(shape, layout=layout, dtype=_DTYPES[dtype], name=self.claim(node.name))
         except IRError as e:
@@ -232,6 +236,9 @@ class _Importer:
         if module is not None and self.times[node.target] > 1 and any(True for _ in module.parameters()):
             self.refuse(where, what, f"is called {self.times[node.target]} times (shared weights), which the IR "
                         "cannot express")
+        elif any(n in self.bool_inputs for n in node.all_input_nodes) and not isinstance(module, ATTENTION_TYPES):
+            self.refuse(where, what, "reads a bool input, which the import holds as an attention mask (1 = attend, "
+                        "the opposite of True = pad); bool inputs are supported only as key-padding masks")
         elif any(self.values.get(n) is None for n in node.all_input_nodes):
             pass  # behind a refused node: already reported there
         else:

@@ -16,11 +16,12 @@
   ``norm`` if any.
 
 Masks. ``key_padding_mask`` / ``src_key_padding_mask`` must be a *bool* model
-input, True = pad (torch's own convention), shaped (N, S). The importer
-declares it as a float32 IR input, layout ``NT``, holding 0/1 with the same
-meaning (1 = pad): feed ``mask.float()`` to the converted model. A
-``Rescaling(scale=-1, offset=1)`` (``<name>_attend``) turns it into the IR
-mask (1 = attend). A float (additive) key-padding mask is refused. The
+input, True = pad (torch's convention), shaped (N, S). The importer declares
+that input as the IR's mask itself: float32, layout ``NT``, 1 = attend (the
+Keras polarity, ``~pad``), so that Keras's MultiHeadAttention reads a model
+input, as ``from_keras`` requires. Feed ``(~mask).float()`` to the converted
+model. A bool input read by anything but attention, and a float (additive)
+key-padding mask, are refused. The
 causal ``attn_mask`` / ``src_mask`` (a constant or buffer equal to
 ``nn.Transformer.generate_square_subsequent_mask(T)``, or its bool form
 ``triu(ones, 1)``) becomes ``use_causal_mask=True``; other attention masks are
@@ -96,15 +97,13 @@ def attend_mask(ctx, call, i: int, key: str):
     value, node = call.arg(i, key), _node_arg(call, i, key)
     if value is None:
         return None
-    info = ctx.run1.get(node)
-    if getattr(info, "dtype", None) != "bool":
-        raise UnsupportedError(f"{key} must be a bool model input (True = pad); a float mask is added to the "
-                               "scores, which the IR does not model")
-    mask = ctx.tensor(value)
+    if node not in ctx.bool_inputs:
+        raise UnsupportedError(f"{key} must be a bool model input (True = pad); a computed or float (additive) "
+                               "mask has no IR form")
+    mask = ctx.tensor(value)  # declared 1 = attend by the importer
     if sorted(mask.layout) != ["N", "T"]:
         raise UnsupportedError(f"{key} must be (N, S), got layout {mask.layout}")
-    return ctx.add(call, L.Rescaling(scale=-1.0, offset=1.0), [mask], name=ctx.claim(f"{call.name}_attend"),
-                   check=False)
+    return mask
 
 
 def causal_flag(call, mask_i: int, mask_key: str) -> bool:
