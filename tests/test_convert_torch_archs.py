@@ -20,7 +20,6 @@ source and the IR's mask (float, 1 = attend) for the converted ones (see ``torch
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from backends import from_keras, from_torch, to_keras, to_torch

@@ -13,7 +13,7 @@ from torch import nn
 
 from backends import from_torch, to_torch
 from exporters import verify
-from torch_import_check import ATOL, RTOL, check, float_input, ids, randomize
+from torch_import_check import ATOL, RTOL, check, float_input, randomize
 
 
 class Decoder(nn.Module):
@@ -81,7 +81,8 @@ class SqueezeExcite(nn.Module):
         s = h.mean((2, 3), keepdim=True)
         g = torch.sigmoid(self.lin2(torch.clamp(self.lin1(s.flatten(1)), min=0))).view(-1, 8, 1, 1)
         h = h * g
-        return torch.clamp(h, 0, 0.5) + h.clamp(min=0.0, max=2.0) + F.hardtanh(h, 0.0, 1.5) + torch.clip(h, 0, 1) + h.clip(0, 4)
+        return (torch.clamp(h, 0, 0.5) + h.clamp(min=0.0, max=2.0) + F.hardtanh(h, 0.0, 1.5) + torch.clip(h, 0, 1)
+                + h.clip(0, 4))
 
 
 class Attention(nn.Module):

@@ -1,4 +1,4 @@
-"""``CORE_TABLE`` (part of ``MODULE_TABLE``): ``torch.nn`` module class -> the function that turns one call of it into IR.
+"""``CORE_TABLE`` (joined into ``MODULE_TABLE``): ``torch.nn`` module class -> the function turning one call into IR.
 
 Each entry takes ``(ctx, call)`` (``ctx`` the importer, ``call.module`` the
 module, ``call.args`` the converted inputs) and returns an IR tensor, built
