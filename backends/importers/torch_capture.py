@@ -3,8 +3,8 @@ the record of one graph node being converted (:class:`Call`).
 
 * :func:`trace` runs ``torch.fx.symbolic_trace`` with every stock ``torch.nn``
   module (containers aside) kept as one leaf node, so ``nn.LSTM`` stays one
-  node named by its qualified name and an unsupported ``nn.TransformerEncoderLayer``
-  is reported as itself, not as a hundred primitive ops.
+  node named by its qualified name and an ``nn.TransformerEncoderLayer`` is
+  converted (or refused) as itself, not as a hundred primitive ops.
 * :func:`record` runs the traced graph twice, on the example inputs and on
   the same inputs twice over along the batch axis, and keeps every node's
   output shape. The axis that doubled is the batch axis; every other size
