@@ -143,6 +143,22 @@ class SeqFirstEncoder(nn.Module):
         return self.stack(x, mask=self.causal)
 
 
+class CausalInForward(nn.Module):
+    """Causal masks built in forward, as torch users write them."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack = nn.TransformerEncoder(_encoder(False, "relu", True), 1)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.size(1))
+        h = self.stack(x, mask=mask, is_causal=True)
+        t = x.size(1)
+        blocked = torch.ones((t, t), dtype=torch.bool).triu(1)
+        return self.attn(h, h, h, attn_mask=blocked, need_weights=False)[0]
+
+
 def pad_mask(b, t, seed):
     """True = pad: each row keeps at least its first two keys (an all-padded row has no defined answer)."""
     lengths = torch.randint(2, t + 1, (b,), generator=torch.Generator().manual_seed(seed))
@@ -156,6 +172,7 @@ MODELS = {
     "squeeze_excite": (SqueezeExcite, lambda b, s: (float_input(b, 3, 6, 5, seed=s),)),
     "seq_first_attention": (SeqFirstAttention, lambda b, s: (float_input(4, b, 6, seed=s),)),
     "seq_first_encoder": (SeqFirstEncoder, lambda b, s: (float_input(5, b, 8, seed=s),)),
+    "causal_in_forward": (CausalInForward, lambda b, s: (float_input(b, 5, 8, seed=s),)),
 }
 MASKED = {
     "attention": (Attention, lambda b, s: (float_input(b, 6, 8, seed=s), float_input(b, 6, 5, seed=s + 1),

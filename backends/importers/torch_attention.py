@@ -24,7 +24,8 @@ model. A bool input read by anything but attention, and a float (additive)
 key-padding mask, are refused. The
 causal ``attn_mask`` / ``src_mask`` (a constant or buffer equal to
 ``nn.Transformer.generate_square_subsequent_mask(T)``, or its bool form
-``triu(ones, 1)``) becomes ``use_causal_mask=True``; other attention masks are
+``triu(ones, 1)``, or either built in ``forward``: see ``triu``) becomes
+``use_causal_mask=True``; other attention masks are
 refused. With a padding mask, ``nn.TransformerEncoder``'s nested-tensor fast
 path (``enable_nested_tensor=True``, eval, no grad) outputs zeros at padded
 positions (before its final ``norm``): the import reproduces that
@@ -64,6 +65,40 @@ def is_causal_constant(t) -> bool:
     if t.dtype == torch.bool:
         return bool(torch.equal(t, upper))
     return bool(torch.isneginf(t[upper]).all() and (t[~upper] == 0).all())
+
+
+@dataclass(eq=False)
+class Filled(Lazy):
+    """A constant tensor made in ``forward`` (``torch.full``, ``torch.ones``): only a causal mask's raw material."""
+
+    shape: tuple
+    value: object
+    dtype: str
+    why = "a constant tensor has no IR form; it is read only as a causal mask (triu of -inf, or of bool True, " \
+          "diagonal=1)"
+
+
+def filled(value_at: int | None, value_key: str, value=None) -> Callable:
+    """``torch.full(size, value)`` (value by position/keyword) or ``torch.ones(*size)`` (value 1)."""
+    def convert(ctx, call):
+        info = call.info
+        fill = call.arg(value_at, value_key) if value_at is not None else value
+        return Filled(tuple(getattr(info, "shape", ())), fill, getattr(info, "dtype", ""))
+    return convert
+
+
+def triu(ctx, call):
+    """``triu(full(-inf), 1)`` / ``triu(ones(bool), 1)`` of a square: ``generate_square_subsequent_mask``'s mask."""
+    x, diagonal = call.arg(0, "input"), call.arg(1, "diagonal", 0)
+    if not isinstance(x, Filled):
+        raise UnsupportedError("triu of a tensor has no IR layer (only a constant causal mask is read)")
+    blocks = (x.dtype == "bool" and x.value is True or x.value == 1) or x.value == float("-inf")
+    if diagonal != 1 or len(x.shape) != 2 or x.shape[0] != x.shape[1] or not blocks:
+        raise UnsupportedError(f"triu(..., diagonal={diagonal}) of a {x.shape} {x.dtype} tensor filled with "
+                               f"{x.value!r} is not a causal mask")
+    if x.dtype != "bool" and x.value != float("-inf"):
+        raise UnsupportedError(f"a float mask filled with {x.value!r} is added to the scores, not a causal mask")
+    return CAUSAL
 
 
 @dataclass(eq=False)
@@ -242,3 +277,8 @@ ATTENTION_MODULES: dict[type, Callable] = {
     nn.MultiheadAttention: multihead_attention, nn.TransformerEncoderLayer: transformer_encoder_layer,
     nn.TransformerEncoder: transformer_encoder,
 }
+#: the causal mask built in forward: ``nn.Transformer.generate_square_subsequent_mask(x.size(1))`` traces to
+#: ``torch.triu(torch.full((T, T), -inf), diagonal=1)``; ``torch.ones(T, T, dtype=torch.bool).triu(1)`` too
+ATTENTION_FUNCTIONS: dict[Callable, Callable] = {torch.full: filled(1, "fill_value"), torch.ones: filled(None, "", 1),
+                                                 torch.triu: triu}
+ATTENTION_METHODS: dict[Callable, Callable] = {torch.Tensor.triu: triu}
