@@ -25,7 +25,8 @@ class Decoder(nn.Module):
         self.up2 = nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1)  # 'same' + output_padding
         self.up3 = nn.ConvTranspose2d(3, 2, (3, 2), stride=(1, 2), padding=(2, 0), bias=False)  # Cropping2D
         self.pad = nn.ZeroPad2d((1, 0, 2, 1))
-        self.near = nn.Upsample(scale_factor=2, mode="nearest")
+        self.near = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.ConstantPad2d((0, 1, 1, 0), 0.0),
+                                  nn.UpsamplingNearest2d(scale_factor=(1, 2)))
         self.lin = nn.Upsample(scale_factor=(2, 3), mode="bilinear", align_corners=False)
         self.gn = nn.GroupNorm(2, 4, eps=1e-4)
 
@@ -45,7 +46,7 @@ class Signal(nn.Module):
         super().__init__()
         self.up = nn.ConvTranspose1d(3, 4, 3, stride=3, padding=1)                 # 'valid' + Cropping1D
         self.up2 = nn.ConvTranspose1d(4, 2, 5, stride=2, padding=2, output_padding=1)
-        self.pad = nn.ZeroPad1d((2, 1))
+        self.pad = nn.Sequential(nn.ZeroPad1d((2, 1)), nn.ConstantPad1d((0, 1), 0))
         self.grow = nn.Upsample(scale_factor=3)
 
     def forward(self, x):

@@ -115,7 +115,7 @@ def layout_for(rank: int, n_pos: int, c_pos: int | None) -> str:
 
 
 _CHANNELS_FIRST = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.BatchNorm1d,
-                   nn.ConvTranspose1d, nn.ZeroPad1d, nn.Upsample, nn.GroupNorm)
+                   nn.ConvTranspose1d, nn.ZeroPad1d, nn.ConstantPad1d, nn.Upsample, nn.GroupNorm)
 _CHANNELS_LAST = (nn.Linear, nn.LayerNorm)
 _SAME_SHAPE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.SELU, nn.LeakyReLU, nn.Softplus,
                nn.Hardsigmoid, nn.Hardswish, nn.Dropout, nn.Identity, nn.ReLU6, nn.Hardtanh)

@@ -9,10 +9,11 @@
   ``output_padding=op`` (``full + op``) then ``Cropping`` of ``p`` on each
   side. This inverts ``backends/torch/conv_variants.py``. Weights: torch
   ``(in, out, k...)`` -> IR ``(k..., out, in)``, no spatial flip.
-* ``nn.ZeroPad1d/2d`` and ``F.pad(mode='constant', value=0)`` list the last
+* ``nn.ZeroPad1d/2d``, ``nn.ConstantPad1d/2d(value=0)`` and
+  ``F.pad(mode='constant', value=0)`` list the last
   axis first: ``(left, right, top, bottom)`` -> ``((top, bottom), (left, right))``.
   All-negative pads crop (``Cropping``).
-* ``nn.Upsample`` / ``F.interpolate`` with an integer factor (or a ``size``
+* ``nn.Upsample`` / ``nn.UpsamplingNearest2d`` / ``F.interpolate`` with an integer factor (or a ``size``
   that is one): 'nearest' and 'nearest-exact' repeat each element (Keras's
   'nearest'); 'bilinear' with ``align_corners=False`` is Keras's 'bilinear'
   (half-pixel centres, EQUIVALENCE.md §18).
@@ -81,6 +82,12 @@ def zero_pad(ctx, call):
     return _pad(ctx, call, ctx.tensor(call.args[0]), call.module.padding)
 
 
+def constant_pad(ctx, call):
+    if call.module.value != 0:
+        raise UnsupportedError(f"value={call.module.value} is not supported (only zero padding)")
+    return zero_pad(ctx, call)
+
+
 def f_pad(ctx, call):
     mode, value = call.arg(2, "mode", "constant"), call.arg(3, "value", None)
     if mode != "constant" or value not in (None, 0, 0.0):
@@ -123,6 +130,7 @@ def interpolate(ctx, call):
 
 SPATIAL_MODULES: dict[type, Callable] = {
     nn.ConvTranspose1d: conv_transpose(1), nn.ConvTranspose2d: conv_transpose(2),
-    nn.ZeroPad1d: zero_pad, nn.ZeroPad2d: zero_pad, nn.Upsample: upsample,
+    nn.ZeroPad1d: zero_pad, nn.ZeroPad2d: zero_pad, nn.ConstantPad1d: constant_pad, nn.ConstantPad2d: constant_pad,
+    nn.Upsample: upsample, nn.UpsamplingNearest2d: upsample,
 }
 SPATIAL_FUNCTIONS: dict[Callable, Callable] = {F.pad: f_pad, F.interpolate: interpolate}
