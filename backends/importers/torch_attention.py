@@ -21,15 +21,15 @@ that input as the IR's mask itself: float32, layout ``NT``, 1 = attend (the
 Keras polarity, ``~pad``), so that Keras's MultiHeadAttention reads a model
 input, as ``from_keras`` requires. Feed ``(~mask).float()`` to the converted
 model. A bool input read by anything but attention, and a float (additive)
-key-padding mask, are refused. The
-causal ``attn_mask`` / ``src_mask`` (a constant or buffer equal to
-``nn.Transformer.generate_square_subsequent_mask(T)``, or its bool form
-``triu(ones, 1)``, or either built in ``forward``: see ``triu``) becomes
-``use_causal_mask=True``; other attention masks are
+key-padding mask, are refused. The causal ``attn_mask`` / ``src_mask``
+(``nn.Transformer.generate_square_subsequent_mask(T)`` or a bool
+``triu(ones, 1)``, as a constant, a buffer, or built in ``forward``: see
+:func:`triu`) becomes ``use_causal_mask=True``; other attention masks are
 refused. With a padding mask, ``nn.TransformerEncoder``'s nested-tensor fast
-path (``enable_nested_tensor=True``, eval, no grad) outputs zeros at padded
-positions (before its final ``norm``): the import reproduces that
-(``<name>_zero_pads``, a Multiply by the attend mask).
+path (``enable_nested_tensor=True``, eval, no grad, no ``mask``, padding at
+the end of every row) outputs zeros at padded positions (before its final
+``norm``): the import reproduces that (``<name>_zero_pads``, a Multiply by
+the attend mask).
 """
 from __future__ import annotations
 
@@ -259,7 +259,9 @@ def transformer_encoder(ctx, call):
     x, mask, causal = _encoder_inputs(ctx, call, m.layers[0].self_attn.batch_first)
     for i, layer in enumerate(m.layers):
         x = encoder_layer_graph(ctx, call, layer, x, mask, causal, f"{call.name}_layers_{i}")
-    if mask is not None and getattr(m, "use_nested_tensor", False):  # only set when batch_first
+    # torch takes the fast path only with a padding mask and no attention mask, in eval mode with grad off,
+    # when every row's padding is at its end: the usual inference, which the import describes
+    if mask is not None and not causal and getattr(m, "use_nested_tensor", False):  # only set when batch_first
         # the nested-tensor fast path returns zeros at padded positions: multiply by the attend mask (N, T, 1)
         keep = ctx.add(call, L.Reshape(tuple(s for a, s in zip(mask.layout, mask.shape) if a != "N") + (1,),
                                        layout=mask.layout + "C"), [mask], name=ctx.claim(f"{call.name}_keep"),
