@@ -160,6 +160,18 @@ class CausalInForward(nn.Module):
         return self.attn(h, h, h, attn_mask=blocked, need_weights=False)[0]
 
 
+class CausalPadded(nn.Module):
+    """A causal mask and a padding mask together: torch leaves its fast path, padded positions are computed."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack = nn.TransformerEncoder(_encoder(False, "relu", True), 1)
+
+    def forward(self, x, pad):
+        causal = nn.Transformer.generate_square_subsequent_mask(x.size(1))
+        return self.stack(x, mask=causal, src_key_padding_mask=pad)
+
+
 def pad_mask(b, t, seed):
     """True = pad: each row keeps at least its first two keys (an all-padded row has no defined answer)."""
     lengths = torch.randint(2, t + 1, (b,), generator=torch.Generator().manual_seed(seed))
@@ -179,6 +191,7 @@ MASKED = {
     "attention": (Attention, lambda b, s: (float_input(b, 6, 8, seed=s), float_input(b, 6, 5, seed=s + 1),
                                            float_input(b, 6, 6, seed=s + 2), pad_mask(b, 6, s))),
     "encoders": (Encoders, lambda b, s: (float_input(b, 6, 8, seed=s), pad_mask(b, 6, s))),
+    "causal_padded": (CausalPadded, lambda b, s: (float_input(b, 6, 8, seed=s), pad_mask(b, 6, s))),
 }
 
 
