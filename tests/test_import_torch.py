@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from backends import emit, from_torch
-from backends.importers.torch_modules import MODULE_TABLE
-from backends.importers.torch_ops import FUNCTION_TABLE, METHOD_TABLE
+from backends.importers.torch_tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
 from torch_import_check import check, float_input, ids, randomize
+from test_import_torch_variants import MASKED, MODELS as VARIANTS
 
 
 # -- modules covering the tables ---------------------------------------------------------------
@@ -246,7 +246,7 @@ def test_names_layouts_and_weights_carry_over():
 
 def test_every_table_entry_is_exercised():
     used_modules, used_functions, used_methods = set(), set(), set()
-    for cls, make in MODELS.values():
+    for cls, make in [*MODELS.values(), *VARIANTS.values(), *MASKED.values()]:
         net = cls()
         used_modules |= {type(m) for m in net.modules()}
         graph = torch.fx.symbolic_trace(net).graph  # the default tracer keeps the same nn leaves

@@ -13,13 +13,13 @@ from torch_import_check import float_input, ids, problems
 class Unsupported(nn.Module):
     def __init__(self):
         super().__init__()
-        self.encoder = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+        self.encoder = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True, activation=F.silu)
         self.fc = nn.Linear(8, 8)
-        self.up = nn.ConvTranspose1d(5, 5, 2)
+        self.up = nn.ConvTranspose1d(5, 5, 2, groups=5)
         self.lstm = nn.LSTM(8, 4, batch_first=True)
         self.bn = nn.BatchNorm1d(5, track_running_stats=False)
         self.pool = nn.AvgPool1d(3, stride=1, padding=1)            # count_include_pad=True
-        self.relu6 = nn.ReLU6()
+        self.relu6 = nn.Hardtanh(-1.0, 1.0)
 
     def forward(self, x):                                          # (N, 5, 8)
         h = self.encoder(x)
@@ -33,7 +33,8 @@ def test_unsupported_modules_and_ops_are_all_listed():
     err, found = problems(Unsupported(), float_input(2, 5, 8))
     assert set(found) == {"encoder", "fft_fft", "mul", "up", "relu6", "getitem_4", "bn", "pool", "getitem_5"}, \
         sorted(found)
-    assert "TransformerEncoderLayer" in found["encoder"].what
+    assert "TransformerEncoderLayer" in found["encoder"].what and "activation" in found["encoder"].reason
+    assert "groups" in found["up"].reason and "lower bound" in found["relu6"].reason
     assert "constant" in found["mul"].reason
     assert "cell state" in found["getitem_4"].reason
     assert "count_include_pad" in found["pool"].reason and "track_running_stats" in found["bn"].reason
@@ -109,3 +110,31 @@ def test_sequence_length_stays_symbolic():
 
     model = from_torch(Text(), (ids(2, 7),))
     assert model.inputs[0].shape == (None, None)
+
+
+def test_new_layer_refusals():
+    class Options(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
+            self.attn2 = nn.MultiheadAttention(4, 2, batch_first=True)
+            self.attn3 = nn.MultiheadAttention(4, 2, batch_first=True, add_bias_kv=True)
+            self.register_buffer("band", torch.ones(3, 3, dtype=torch.bool).tril(-2))
+            self.up = nn.Upsample(scale_factor=1.5)
+            self.lin = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+
+        def forward(self, seq, pad, img):
+            a = self.attn(seq, seq, seq, key_padding_mask=pad.float())[0]
+            b = self.attn2(seq, seq, seq, attn_mask=self.band)[0]
+            c = self.attn3(seq, seq, seq)[0]
+            return a, b, c, self.up(img), self.lin(img), F.pad(img, (1, 1), value=1.0), \
+                torch.cat([pad, pad], dim=1)
+
+    pad = torch.zeros(2, 3, dtype=torch.bool)
+    _, found = problems(Options(), float_input(2, 3, 4), pad, float_input(2, 2, 4, 4))
+    assert "bool model input" in found["attn"].reason
+    assert "attn2" not in found and "directly" in found["band"].reason  # a non-causal mask buffer
+    assert "add_bias_kv" in found["attn3"].reason
+    assert "integer" in found["up"].reason and "align_corners" in found["lin"].reason
+    assert "zero padding" in found["pad_1"].reason
+    assert "bool input" in found["cat"].reason

@@ -20,8 +20,10 @@ How the import works, and why:
     where a layer needs an axis under another letter (a ``Linear`` over the
     last axis of an ``NCW`` tensor) a relabelling ``Reshape`` (``<name>_relabel``,
     no data moves) renames it.
-  * Every node is converted by its entry in ``MODULE_TABLE`` (``torch_modules.py``),
-    ``FUNCTION_TABLE`` or ``METHOD_TABLE`` (``torch_ops.py``). Problems are
+  * Every node is converted by its entry in ``MODULE_TABLE``, ``FUNCTION_TABLE``
+    or ``METHOD_TABLE`` (``torch_tables.py``, which joins the tables of
+    ``torch_modules.py``, ``torch_ops.py``, ``torch_spatial.py``,
+    ``torch_norm_act.py`` and ``torch_attention.py``). Problems are
     collected for every node (behind a refused node on a stand-in input of the
     recorded shape); if there are any, one ``ir.UnsupportedError`` lists them
     all with the qualified module name or graph node: no partial model.
@@ -30,6 +32,7 @@ How the import works, and why:
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,11 +45,14 @@ from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 
 from .problems import Problem, unsupported
+from .torch_attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, record, trace
-from .torch_modules import MODULE_TABLE
-from .torch_ops import FUNCTION_TABLE, METHOD_TABLE, Lazy
+from .torch_ops import Lazy
+from .torch_tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
 
-_DTYPES = {"float32": "float32", "int32": "int32", "int64": "int64"}
+# a bool input (an attention key-padding mask, True = pad) becomes the IR's float32 mask, 1 = attend (= ~pad)
+ATTENTION_TYPES = tuple(ATTENTION_MODULES)
+_DTYPES = {"float32": "float32", "int32": "int32", "int64": "int64", "bool": "float32"}
 
 
 
@@ -62,7 +68,9 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) ->
     Returns:
         an ``ir.Model`` declared in torch's axis order (``NCHW``, ``NCW``,
         ``NTC``/``TNC``, ``NT``), layers named after the module's qualified
-        names, weights copied from the module.
+        names, weights copied from the module. A bool input (a key-padding
+        mask, True = pad) is declared as the IR's mask: float32, 1 = attend,
+        so feed ``(~mask).float()`` to the converted model (``torch_attention.py``).
 
     Raises:
         ir.UnsupportedError: listing every module/op the IR cannot represent
@@ -95,6 +103,7 @@ class _Importer:
     weights: dict = field(default_factory=dict)
     used: set = field(default_factory=set)
     values: dict = field(default_factory=dict)
+    bool_inputs: set = field(default_factory=set)  # placeholders held as attention masks (1 = attend)
 
     def run(self, name: str) -> ir.Model:
         self.gm = trace(self.module)
@@ -160,12 +169,14 @@ class _Importer:
         n = layout.index("N")
         shape = tuple(x.shape[:n]) + tuple(x.shape[n + 1:])
         if dtype not in _DTYPES:
-            self.refuse(node.name, "input", f"dtype {dtype} is not supported (float32, int32 or int64)")
+            self.refuse(node.name, "input", f"dtype {dtype} is not supported (float32, int32, int64 or bool)")
             if x.is_floating_point():  # keep checking the layers behind it on a float32 stand-in
                 self.values[node] = ir.Input(shape, layout=layout)
             return None
+        if dtype == "bool":
+            self.bool_inputs.add(node)
         try:
-            out = ir.Input(shape, layout=layout, dtype=dtype, name=self.claim(node.name))
+            out = ir.Input(shape, layout=layout, dtype=_DTYPES[dtype], name=self.claim(node.name))
         except IRError as e:
             self.refuse(node.name, "input", e.bare_message)
             out = None
@@ -194,6 +205,9 @@ class _Importer:
         fn, where, what = self.lookup(node)
         self.values[node] = None
         if node.op == "get_attr":
+            if is_causal_constant(operator.attrgetter(node.target)(self.gm)):
+                self.values[node] = CAUSAL  # read by attention as use_causal_mask=True
+                return
             self.refuse(where, "parameter or buffer", f"the forward reads {node.target} directly; the IR holds "
                         "weights only inside its layers")
             return
@@ -208,6 +222,9 @@ class _Importer:
         if module is not None and self.times[node.target] > 1 and any(True for _ in module.parameters()):
             self.refuse(where, what, f"is called {self.times[node.target]} times (shared weights), which the IR "
                         "cannot express")
+        elif any(n in self.bool_inputs for n in node.all_input_nodes) and not isinstance(module, ATTENTION_TYPES):
+            self.refuse(where, what, "reads a bool input, which the import holds as an attention mask (1 = attend, "
+                        "the opposite of True = pad); bool inputs are supported only as key-padding masks")
         elif any(self.values.get(n) is None for n in node.all_input_nodes):
             pass  # behind a refused node: already reported there
         else:

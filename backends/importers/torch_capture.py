@@ -3,8 +3,8 @@ the record of one graph node being converted (:class:`Call`).
 
 * :func:`trace` runs ``torch.fx.symbolic_trace`` with every stock ``torch.nn``
   module (containers aside) kept as one leaf node, so ``nn.LSTM`` stays one
-  node named by its qualified name and an unsupported ``nn.TransformerEncoderLayer``
-  is reported as itself, not as a hundred primitive ops.
+  node named by its qualified name and an ``nn.TransformerEncoderLayer`` is
+  converted (or refused) as itself, not as a hundred primitive ops.
 * :func:`record` runs the traced graph twice, on the example inputs and on
   the same inputs twice over along the batch axis, and keeps every node's
   output shape. The axis that doubled is the batch axis; every other size
@@ -114,10 +114,11 @@ def layout_for(rank: int, n_pos: int, c_pos: int | None) -> str:
     return "".join(letters)
 
 
-_CHANNELS_FIRST = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.BatchNorm1d)
+_CHANNELS_FIRST = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.BatchNorm1d,
+                   nn.ConvTranspose1d, nn.ZeroPad1d, nn.ConstantPad1d, nn.Upsample, nn.GroupNorm)
 _CHANNELS_LAST = (nn.Linear, nn.LayerNorm)
 _SAME_SHAPE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.SELU, nn.LeakyReLU, nn.Softplus,
-               nn.Hardsigmoid, nn.Hardswish, nn.Dropout, nn.Identity)
+               nn.Hardsigmoid, nn.Hardswish, nn.Dropout, nn.Identity, nn.ReLU6, nn.Hardtanh)
 
 
 def _decide(gm, node, rank: int) -> str | None:
@@ -129,8 +130,11 @@ def _decide(gm, node, rank: int) -> str | None:
             if u in seen or u.op != "call_module" or u.args[0] is not n:
                 continue
             m = gm.get_submodule(u.target)
-            if isinstance(m, nn.RNNBase):
+            if isinstance(m, (nn.RNNBase, nn.MultiheadAttention)):
                 return "NTC" if m.batch_first else "TNC"
+            if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerEncoder)):
+                first = m.self_attn if isinstance(m, nn.TransformerEncoderLayer) else m.layers[0].self_attn
+                return "NTC" if first.batch_first else "TNC"
             if isinstance(m, nn.Embedding):
                 found = _decide(gm, u, rank + 1)
                 return found.replace("C", "") if found in ("NTC", "TNC") else None

@@ -1,4 +1,4 @@
-"""``MODULE_TABLE``: ``torch.nn`` module class -> the function that turns one call of it into IR.
+"""``CORE_TABLE`` (joined into ``MODULE_TABLE``): ``torch.nn`` module class -> the function turning one call into IR.
 
 Each entry takes ``(ctx, call)`` (``ctx`` the importer, ``call.module`` the
 module, ``call.args`` the converted inputs) and returns an IR tensor, built
@@ -83,7 +83,7 @@ def conv(nd: int) -> Callable:
             padding = "valid"
         # torch (out, in/groups, k...) -> (k..., in/groups, out)
         weights = {"kernel": array(m.weight).transpose(*range(2, nd + 2), 1, 0)}
-        layer = (L.Conv1D, L.Conv2D)[nd - 1](m.out_channels, m.kernel_size, strides=m.stride, padding=padding,
+        layer = (L.Conv1D, L.Conv2D, L.Conv3D)[nd - 1](m.out_channels, m.kernel_size, strides=m.stride, padding=padding,
                                              dilation_rate=m.dilation, groups=m.groups, use_bias=_bias(m, weights))
         return ctx.add(call, layer, [x], weights)
     return convert
@@ -233,11 +233,13 @@ def softmax(name: str) -> Callable:
     return convert
 
 
-#: torch.nn module class -> converter; keyed by the exact class (a subclass may override forward).
-MODULE_TABLE: dict[type, Callable] = {
-    nn.Linear: linear, nn.Conv1d: conv(1), nn.Conv2d: conv(2),
+#: the core torch.nn modules -> converter; keyed by the exact class (a subclass may override forward).
+#: ``torch_module_table.MODULE_TABLE`` joins it with the conv-variant and attention tables.
+CORE_TABLE: dict[type, Callable] = {
+    nn.Linear: linear, nn.Conv1d: conv(1), nn.Conv2d: conv(2), nn.Conv3d: conv(3),
     nn.BatchNorm1d: batch_norm, nn.BatchNorm2d: batch_norm, nn.LayerNorm: layer_norm,
-    nn.Dropout: dropout, nn.Dropout1d: dropout, nn.Dropout2d: dropout, nn.Identity: identity, nn.Flatten: flatten, nn.Embedding: embedding,
+    nn.Dropout: dropout, nn.Dropout1d: dropout, nn.Dropout2d: dropout, nn.Identity: identity, nn.Flatten: flatten,
+    nn.Embedding: embedding,
     nn.MaxPool1d: pool(1, L.MaxPool1D), nn.MaxPool2d: pool(2, L.MaxPool2D),
     nn.AvgPool1d: pool(1, L.AvgPool1D), nn.AvgPool2d: pool(2, L.AvgPool2D),
     nn.AdaptiveAvgPool1d: adaptive_pool(1, L.GlobalAvgPool1D),

@@ -1,4 +1,5 @@
-"""``FUNCTION_TABLE`` and ``METHOD_TABLE``: functions, operators and tensor methods in a traced graph -> IR.
+"""``CORE_FUNCTIONS`` and ``CORE_METHODS`` (joined into ``torch_tables.py``'s ``FUNCTION_TABLE`` and
+``METHOD_TABLE``): functions, operators and tensor methods in a traced graph -> IR.
 
 Keys are the function objects fx records (``operator.add``, ``torch.cat``,
 ``F.gelu``) and, for methods, the ``torch.Tensor`` method itself
@@ -23,7 +24,7 @@ from .torch_capture import guess_layout, layout_for
 from .torch_modules import global_pool, letter, windowed_pool
 from .torch_recurrent import Lazy, concat_halves, select, squeeze_state
 
-__all__ = ["FUNCTION_TABLE", "METHOD_TABLE", "Lazy"]
+__all__ = ["CORE_FUNCTIONS", "CORE_METHODS", "Lazy"]
 
 
 def _is_tensor(v) -> bool:
@@ -181,7 +182,7 @@ def attribute(ctx, call):
 def getitem(ctx, call):
     value, index = call.args[0], call.args[1]
     if isinstance(value, Lazy):
-        found = select(ctx, call, value, index)
+        found = value.pick(index) if hasattr(value, "pick") else select(ctx, call, value, index)
         if found is None:
             raise UnsupportedError(value.why)
         return found
@@ -237,7 +238,7 @@ _SIMPLE = {"relu": unary("relu"), "sigmoid": unary("sigmoid"), "tanh": unary("ta
 _SOFTMAX, _LOG_SOFTMAX = softmax("softmax"), softmax("log_softmax")
 
 #: function (as fx records it) -> converter
-FUNCTION_TABLE: dict[Callable, Callable] = {
+CORE_FUNCTIONS: dict[Callable, Callable] = {
     operator.add: _ADD, operator.sub: _SUB, operator.mul: _MUL, torch.add: _ADD, torch.sub: _SUB, torch.mul: _MUL,
     torch.cat: cat, torch.concat: cat, torch.flatten: flatten, torch.reshape: reshape, torch.squeeze: reshape,
     torch.unsqueeze: reshape, torch.permute: permute, torch.transpose: transpose,
@@ -257,7 +258,7 @@ FUNCTION_TABLE: dict[Callable, Callable] = {
 }
 
 #: torch.Tensor method -> converter
-METHOD_TABLE: dict[Callable, Callable] = {
+CORE_METHODS: dict[Callable, Callable] = {
     torch.Tensor.add: _ADD, torch.Tensor.sub: _SUB, torch.Tensor.mul: _MUL,
     torch.Tensor.view: reshape, torch.Tensor.reshape: reshape, torch.Tensor.squeeze: reshape,
     torch.Tensor.unsqueeze: reshape, torch.Tensor.flatten: flatten, torch.Tensor.permute: permute,
