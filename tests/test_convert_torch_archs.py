@@ -15,9 +15,8 @@ U-Net) is randomised (BatchNorm statistics included) and must survive:
 
 Cost (2-core machine): ~20 s for the five, ~8 s of it in the first (TensorFlow's start-up).
 
-The ResNet stem has no ``nn.MaxPool2d(3, 2, padding=1)``: explicit pooling
-pads are not in the IR yet (its pool would need TF 'same' pads); ``MaxPool2d(2)``
-stands in. Inputs with a key-padding mask are bool (True = pad) for the
+The ResNet stem is torchvision's (``Conv2d(.., 2, ..)``, BN, ReLU, ``MaxPool2d(3, 2, padding=1)``: explicit
+-inf pool pads, rebuilt exactly in Keras by edge replication). Inputs with a key-padding mask are bool (True = pad) for the
 source and the IR's mask (float, 1 = attend) for the converted ones (see ``torch_attention.py``).
 """
 import numpy as np
@@ -53,7 +52,7 @@ class ResNet(nn.Module):
     def __init__(self, classes=5):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
-                                  nn.MaxPool2d(2))
+                                  nn.MaxPool2d(3, 2, padding=1))
         self.layer1 = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 8))
         self.layer2 = nn.Sequential(BasicBlock(8, 12, stride=2), BasicBlock(12, 12))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))

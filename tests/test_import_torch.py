@@ -296,6 +296,10 @@ OPTION_CASES = {
                                                                                          count_include_pad=False)),
                        (3, 11), None),
     "maxpool_same": (nn.Sequential(nn.MaxPool2d(3, stride=2, padding=1)), (2, 9, 9), None),
+    # explicit pads that are not TF 'same' (TF would pad (0, 1) along the even width): -inf pads for max,
+    # the padded window (torch's default) or the real count for average
+    "pool_explicit_pads": (nn.Sequential(nn.MaxPool2d(3, stride=2, padding=1), nn.AvgPool2d(3, 1, 1),
+                                         nn.AvgPool2d(3, 2, 1, count_include_pad=False)), (2, 9, 10), None),
     "ceil_mode_harmless": (nn.Sequential(nn.MaxPool2d(2, ceil_mode=True), nn.AvgPool2d(2, ceil_mode=True)),
                            (2, 8, 8), None),
     "batchnorm_no_affine": (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, affine=False), nn.Tanh()), (3,), None),

@@ -18,7 +18,7 @@ class Unsupported(nn.Module):
         self.up = nn.ConvTranspose1d(5, 5, 2, groups=5)
         self.lstm = nn.LSTM(8, 4, batch_first=True)
         self.bn = nn.BatchNorm1d(5, track_running_stats=False)
-        self.pool = nn.AvgPool1d(3, stride=1, padding=1)            # count_include_pad=True
+        self.pool = nn.LPPool1d(2, 3, stride=1)                     # no IR layer
         self.relu6 = nn.Hardtanh(-1.0, 1.0)
 
     def forward(self, x):                                          # (N, 5, 8)
@@ -37,7 +37,7 @@ def test_unsupported_modules_and_ops_are_all_listed():
     assert "groups" in found["up"].reason and "lower bound" in found["relu6"].reason
     assert "constant" in found["mul"].reason
     assert "cell state" in found["getitem_4"].reason
-    assert "count_include_pad" in found["pool"].reason and "track_running_stats" in found["bn"].reason
+    assert "LPPool1d" in found["pool"].what and "track_running_stats" in found["bn"].reason
     assert "fc" not in found  # the layer behind the refused encoder is itself fine
     for where in found:
         assert repr(where) in str(err)
@@ -74,12 +74,12 @@ def test_untraceable_forward_is_refused():
 
 @pytest.mark.filterwarnings("ignore:Implicit dimension choice")  # nn.Softmax() warns when the import runs it
 @pytest.mark.parametrize("net, shape, reason", [
-    (nn.MaxPool2d(3, stride=2, padding=1), (2, 9, 10), "not TF 'same'"),   # TF pads (0, 1) along the width
+    (nn.MaxPool2d(3, stride=2, padding=1, dilation=2), (2, 9, 10), "dilation"),
     (nn.MaxPool2d(2, ceil_mode=True), (2, 9, 9), "ceil_mode=True adds"),  # a partial window
     (nn.AdaptiveAvgPool2d(2), (2, 4, 4), "output_size"),
     (nn.Softmax(), (2, 4, 4), "dim=None"),
     (nn.Flatten(0), (3,), "start_dim"),
-], ids=["pool_not_same", "ceil_mode", "adaptive_2", "softmax_no_dim", "flatten_batch"])
+], ids=["pool_dilation", "ceil_mode", "adaptive_2", "softmax_no_dim", "flatten_batch"])
 def test_module_option_refusals(net, shape, reason):
     _, found = problems(nn.Sequential(net), float_input(2, *shape))
     assert list(found) == ["0"] and reason in found["0"].reason, found

@@ -20,7 +20,6 @@ from torch import nn
 
 from ir import layers as L
 from ir.errors import UnsupportedError
-from ir.layers.conv import same_pads
 
 from .torch_capture import layout_for
 from .torch_recurrent import rnn
@@ -160,18 +159,14 @@ def windowed_pool(ctx, call, x, nd: int, ir_class, kernel_size, stride=None, pad
     if ir_class in (L.MaxPool1D, L.MaxPool2D):
         if any(d != 1 for d in _tuple(dilation, nd)) or return_indices:
             raise UnsupportedError("dilation and return_indices are not supported")
-    elif divisor_override is not None or (count_include_pad and any(pads)):
-        raise UnsupportedError("count_include_pad=True with padding (torch's default) divides by the padded "
-                               "window; the IR divides by the real elements. Pass count_include_pad=False")
+    elif divisor_override is not None:
+        raise UnsupportedError("divisor_override is not supported (the IR divides by the window or its real count)")
     sizes = [x.spec.dim(a) for a in x.layout[2:]]
-    mode = "valid"
-    if any(pads):
-        # torch pads symmetrically; the IR's only padded pooling is TF 'same': accept when they agree
-        if any(same_pads(n, kk, ss) != (p, p) for n, kk, ss, p in zip(sizes, k, s, pads)):
-            raise UnsupportedError(f"padding={padding} is not TF 'same' padding for input size {tuple(sizes)}")
-        mode = "same"
+    # torch pads both sides alike (with -inf for max); the IR takes the same explicit pads
+    mode = tuple((p, p) for p in pads) if any(pads) else "valid"
+    options = {"count_include_pad": bool(count_include_pad)} if ir_class in (L.AvgPool1D, L.AvgPool2D) else {}
     try:
-        return ctx.add(call, ir_class(k, strides=s, padding=mode), [x])
+        return ctx.add(call, ir_class(k, strides=s, padding=mode, **options), [x])
     except UnsupportedError:
         if ceil_mode:  # harmless only when it does not change the output size
             raise UnsupportedError(f"ceil_mode=True adds a partial window for input size {tuple(sizes)}, which the "
