@@ -1,0 +1,221 @@
+"""Group a lowered program by block instance, so each block kind is emitted once (``ir.block``).
+
+The model is lowered flat as usual (layouts, transposes and weight folds do
+not care about blocks); then the lines and definitions each instance's layers
+produced are cut out, renamed to local names (``layer1_0_conv1`` ->
+``conv1``, inputs -> ``x``/``x0, x1, ...``) and compared between instances of
+a kind. If every instance gives the same code, the kind becomes one
+:class:`BlockCode` and each instance one call in the top-level code; if not
+(a transpose or a feature-order fold crossing the boundary, another channel
+count, layer names without the instance prefix) the kind stays inline and
+``Program.notes`` says why.
+
+The backends say how a call and a block definition look (``self.<inst>(x)``
+for torch, ``<fn>(x, name=...)`` for Keras); this module imports no framework.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from .program import Program
+
+_STRING = re.compile(r"('[^'\\]*'|\"[^\"\\]*\")")
+_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?!\w)")
+
+
+@dataclass
+class BlockCode:
+    """One block kind as local code: ``def <kind>(params) -> returns`` with its own definitions."""
+
+    kind: str
+    params: list[str]
+    defs: list[tuple[str, str]]
+    body: list[str]
+    returns: list[str]
+    instances: list[str] = field(default_factory=list)
+    name: str = ""         # the emitted class (torch) or function (Keras) name
+
+
+@dataclass
+class _Cut:
+    instance: str
+    lines: list[int]
+    defs: list[int]
+    params: list[str]      # outer variables the block reads
+    returns: list[str]     # outer variables the block defines and others read
+    local: dict[str, str]  # outer variable -> local variable
+    attrs: dict[str, str]  # outer definition (module attribute) -> local one
+    code: BlockCode | None = None
+
+
+def defined(line: str) -> list[str]:
+    """Variables a body line ``a, b = expr`` assigns (``_`` excluded)."""
+    target = line.split(" = ", 1)[0]
+    return [v.strip() for v in target.split(",") if v.strip() not in ("", "_")]
+
+
+def used(line: str) -> set[str]:
+    """Names a body line reads (outside string literals, not attributes, not keyword names)."""
+    expr = line.split(" = ", 1)[1]
+    code = _STRING.sub("''", expr)
+    return {m.group(1) for m in _NAME.finditer(code) if not re.match(r"\s*=(?!=)", code[m.end():])}
+
+
+def attributes(line: str) -> set[str]:
+    """Module attributes (``self.<name>``) a torch line uses."""
+    return set(re.findall(r"(?<![\w.])self\.(\w+)", _STRING.sub("''", line)))
+
+
+def _rename(line: str, local: dict[str, str], attrs: dict[str, str], strings: Callable[[str], str]) -> str:
+    parts = _STRING.split(line)
+    for i, part in enumerate(parts):
+        if i % 2:
+            parts[i] = strings(part)
+        else:
+            parts[i] = re.sub(r"(?<![\w.])(self\.)?([A-Za-z_]\w*)",
+                              lambda m: ("self." + attrs.get(m.group(2), m.group(2))) if m.group(1)
+                              else local.get(m.group(2), m.group(2)), part)
+    return "".join(parts)
+
+
+def group(program: Program, model, *, call: Callable[[str, str, list[str], list[str]], str],
+          name_of: Callable[[str, set[str]], str], attr: Callable[[str], str] = str,
+          keras_names: bool = False) -> Program:
+    """``program`` with each block kind cut out once (see the module docstring); the input is not changed.
+
+    Args:
+        call: ``(emitted name, instance, args, outs) -> line`` making one top-level call.
+        name_of: ``(kind, names in use) -> emitted name`` of a block's class or function.
+        attr: the top-level attribute (torch) that holds an instance.
+        keras_names: layer names are string literals in the code (Keras): a
+            literal ``'<instance>_x'`` becomes ``f"{name}_x"``; definitions and
+            weights stay keyed by layer name.
+    """
+    owner = {n.name: n.block for n in model.layers if n.block is not None}
+    if not owner:
+        return program
+    variables = {var for var, _, _ in program.inputs} | {v for line in program.body for v in defined(line)}
+    kinds: dict[str, list[_Cut]] = {}
+    for kind, instance in dict.fromkeys(owner.values()):
+        lines = [i for i, o in enumerate(program.body_origin) if o in owner and owner[o][1] == instance]
+        defs = [i for i, o in enumerate(program.def_origin) if o in owner and owner[o][1] == instance]
+        kinds.setdefault(kind, []).append(_cut(program, instance, lines, [] if keras_names else defs, variables))
+    out = replace(program, body=list(program.body), defs=list(program.defs), weights=dict(program.weights),
+                  blocks=[], notes=list(program.notes))
+    for kind, cuts in kinds.items():
+        problem = _build(kind, cuts, program, keras_names)
+        if problem:
+            out.notes.append(f"block {kind} emitted inline: {problem}")
+            continue
+        code = cuts[0].code
+        code.name = name_of(kind, variables | {b.name for b in out.blocks})
+        out.blocks.append(code)
+        for cut in cuts:
+            problem = _splice(out, program, cut, call(code.name, cut.instance, cut.params, cut.returns),
+                              attr(cut.instance), code.name, keras_names)
+            if problem:  # cannot happen for a model that passed ir.blocks.check_blocks; kept as a guard
+                raise AssertionError(f"block {kind} {cut.instance!r}: {problem}")
+    return out
+
+
+def _local_names(outer: list[str], prefix: str, taken: set[str]) -> dict[str, str]:
+    out = {}
+    for name in outer:
+        base = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
+        base = base if not base[0].isdigit() else "v" + base
+        local, k = base, 1
+        while local in taken:
+            local, k = f"{base}_{k}", k + 1
+        taken.add(local)
+        out[name] = local
+    return out
+
+
+def _cut(program: Program, instance: str, lines: list[int], defs: list[int], variables: set[str]) -> _Cut:
+    inside: list[str] = []
+    for i in lines:
+        inside += defined(program.body[i])
+    params: list[str] = []
+    for i in lines:
+        for name in sorted(used(program.body[i]), key=program.body[i].find):
+            if name not in inside and name not in params and name in variables:
+                params.append(name)
+    later = set(program.outputs)
+    for i, line in enumerate(program.body):
+        if i not in lines:
+            later |= used(line)
+    returns = [v for v in inside if v in later]
+    local = {p: ("x" if len(params) == 1 else f"x{k}") for k, p in enumerate(params)}
+    reserved = {"self", "name", "nn", "torch", "F", "layers", "keras"}
+    local.update(_local_names(inside, instance + "_", reserved | set(local.values())))
+    attrs = _local_names([program.defs[i][0] for i in defs], instance + "_", set(reserved))
+    return _Cut(instance, lines, defs, params, returns, local, attrs)
+
+
+def _build(kind: str, cuts: list[_Cut], program: Program, keras_names: bool) -> str | None:
+    """Make each cut's local code with the first instance's local names; None if all agree, else why not."""
+    first = cuts[0]
+    for cut in cuts:
+        if (len(first.local), len(first.attrs), len(first.params)) != (len(cut.local), len(cut.attrs), len(cut.params)):
+            return f"instances {first.instance!r} and {cut.instance!r} lower to a different number of statements"
+        local = dict(zip(cut.local, first.local.values()))
+        attrs = dict(zip(cut.attrs, first.attrs.values()))
+        mine = set(cut.lines)
+        for i, line in enumerate(program.body):
+            if i not in mine and attributes(line) & set(attrs):
+                return f"instance {cut.instance!r} shares a module with code outside it"
+            if i in mine and not keras_names and attributes(line) - set(attrs):
+                return f"instance {cut.instance!r} uses a module defined outside it"
+
+        def strings(literal, prefix=cut.instance + "_"):
+            if keras_names and literal[1:].startswith(prefix):
+                return 'f"{name}_' + literal[1 + len(prefix):-1] + '"'
+            return literal
+
+        body = [_rename(program.body[i], local, attrs, strings) for i in cut.lines]
+        if keras_names and any(f"name='{cut.instance}_" not in program.body[i] for i in cut.lines):
+            return f"in instance {cut.instance!r} a layer name does not start with {cut.instance + '_'!r}"
+        defs = [(attrs[program.defs[i][0]], program.defs[i][1]) for i in cut.defs]
+        cut.code = BlockCode(kind, [local[p] for p in cut.params], defs, body, [local[r] for r in cut.returns])
+        if cut is not first and cut.code != first.code:
+            diff = next((f"{a!r} vs {b!r}" for a, b in zip(first.code.body, body) if a != b), "")
+            return (f"instances {first.instance!r} and {cut.instance!r} lower to different code "
+                    f"({diff or 'their inputs, outputs or modules differ'}), e.g. a layout change or another "
+                    "channel count at the boundary")
+    first.code.instances = [c.instance for c in cuts]
+    return None
+
+
+def _splice(out: Program, program: Program, cut: _Cut, call_line: str, holder: str, cls: str, keras: bool) -> str | None:
+    """Replace the instance's lines by one call (moving lines that read its results after it) and its defs."""
+    texts = set(program.body[i] for i in cut.lines)
+    last = max(i for i, line in enumerate(out.body) if line in texts)
+    body: list[str] = []
+    deferred: list[str] = []
+    tainted: set[str] = set()
+    for i, line in enumerate(out.body):
+        if line in texts:
+            if used(line) & {v for d in deferred for v in defined(d)}:
+                return "a line of the block reads a result computed outside it from the block"
+            tainted |= set(defined(line))
+            if i == last:
+                body += [call_line] + deferred
+            continue
+        if i < last and used(line) & tainted:
+            deferred.append(line)
+            tainted |= set(defined(line))
+        else:
+            body.append(line)
+    out.body = body
+    if keras:  # Keras layers stay keyed by their (global) names
+        return None
+    names = set(cut.attrs)
+    first = min((k for k, (n, _) in enumerate(out.defs) if n in names), default=len(out.defs))
+    kept = [d for d in out.defs if d[0] not in names]
+    out.defs = kept[:first] + [(holder, f"BLOCK {cls}")] + kept[first:]
+    for name in names:
+        if name in out.weights:
+            out.weights[f"{holder}.{cut.attrs[name]}"] = out.weights.pop(name)
+    return None
