@@ -1,0 +1,266 @@
+"""Blocks (``ir.block``): marked in the IR, kept in files, emitted once per kind as a torch class / Keras function."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ir
+from backends import emit, to_keras, to_torch
+from ir import layers as L
+
+
+def resnet(name="resnetish", widths=(4, 4, 4)) -> ir.Model:
+    """A stem and three residual blocks (``layer1_<i>``), then a small head."""
+    x = ir.Input((9, 10, 3), name="image")
+    h = L.Conv2D(widths[0], 3, padding="same", name="stem")(x)
+    for i, width in enumerate(widths):
+        p = f"layer1_{i}"
+        with ir.block("BasicBlock", p):
+            if h.shape[-1] != width:
+                h = L.Conv2D(width, 1, name=f"{p}_proj")(h)
+            y = L.Conv2D(width, 3, padding="same", activation="relu", name=f"{p}_conv1")(h)
+            y = L.BatchNorm(name=f"{p}_bn")(L.Conv2D(width, 3, padding="same", name=f"{p}_conv2")(y))
+            h = L.ReLU(name=f"{p}_relu")(L.Add(name=f"{p}_add")([h, y]))
+    return ir.Model(x, L.Dense(3, name="head")(L.GlobalAvgPool2D(name="pool")(h)), name=name).randomize(0)
+
+
+def transformer() -> ir.Model:
+    """Two post-norm encoder blocks (attention + MLP, residual connections) on a (6, 8) sequence."""
+    x = ir.Input((6, 8), name="tokens")
+    h = L.Dense(8, name="embed")(x)
+    for i in range(2):
+        with ir.block("EncoderBlock", f"encoder_{i}"):
+            a = L.MultiHeadAttention(num_heads=2, key_dim=4, name=f"encoder_{i}_attn")([h, h])
+            h = L.LayerNorm(name=f"encoder_{i}_norm1")(L.Add(name=f"encoder_{i}_res1")([h, a]))
+            m = L.Dense(8, name=f"encoder_{i}_fc2")(L.Dense(16, activation="relu", name=f"encoder_{i}_fc1")(h))
+            h = L.LayerNorm(name=f"encoder_{i}_norm2")(L.Add(name=f"encoder_{i}_res2")([h, m]))
+    return ir.Model(x, L.Dense(2, name="head")(L.GlobalAvgPool1D(name="pool")(h)), name="encoder").randomize(0)
+
+
+MODELS = {"resnet": (resnet, "BasicBlock", "basic_block", 3, (2, 9, 10, 3)),
+          "transformer": (transformer, "EncoderBlock", "encoder_block", 2, (2, 6, 8))}
+
+
+def _x(shape):
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+
+def _torch_out(model, x):
+    import torch
+
+    return to_torch(model)(torch.from_numpy(x)).detach().numpy()
+
+
+def run_alone(folder, script: str, only: str) -> np.ndarray:
+    """Run ``script`` in a fresh isolated interpreter in ``folder``, with the other framework unimportable."""
+    blocked = ["keras", "tensorflow"] if only == "torch" else ["torch"]
+    script = f"import sys; sys.path.insert(0, '.')\nfor m in {blocked!r}: sys.modules[m] = None\n" + script
+    out = subprocess.run([sys.executable, "-I", "-c", script], cwd=folder, capture_output=True, text=True,
+                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return np.load(folder / "out.npy")
+
+
+@pytest.mark.parametrize("which", MODELS)
+def test_emitted_torch_has_one_class_per_block_and_runs_alone(which, tmp_path):
+    build, cls, _, count, shape = MODELS[which]
+    model = build()
+    code = emit(model, "torch", out_dir=tmp_path)
+    assert code.count(f"class {cls}(nn.Module)") == 1
+    assert code.count(f" = {cls}()") == count
+    assert "emitted inline" not in code
+    x = _x(shape)
+    np.save(tmp_path / "x.npy", x)
+    top = "Resnetish" if which == "resnet" else "Encoder"
+    got = run_alone(tmp_path, (
+        f"import numpy as np, torch, {model.name} as m\n"
+        f"net = m.load_weights(m.{top}(), '{model.name}.safetensors').eval()\n"
+        "np.save('out.npy', net(torch.from_numpy(np.load('x.npy'))).detach().numpy())\n"), "torch")
+    np.testing.assert_allclose(got, _torch_out(model, x), atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(got, np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("which", MODELS)
+def test_emitted_keras_has_one_function_per_block_and_runs_alone(which, tmp_path):
+    build, _, fn, count, shape = MODELS[which]
+    model = build()
+    code = emit(model, "keras", out_dir=tmp_path)
+    assert code.count(f"def {fn}(") == 1
+    assert code.count(f"= {fn}(") == count
+    assert "emitted inline" not in code
+    x = _x(shape)
+    np.save(tmp_path / "x.npy", x)
+    got = run_alone(tmp_path, (
+        f"import numpy as np, {model.name} as m\n"
+        f"net = m.build_{model.name}()\nnet.load_weights('{model.name}.weights.h5')\n"
+        "np.save('out.npy', np.asarray(net(np.load('x.npy'))))\n"), "keras")
+    np.testing.assert_allclose(got, np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
+
+
+def test_live_modules_use_the_block_classes():
+    """to_torch runs the emitted source, so the live module nests too; Keras keeps the IR's layer names."""
+    model = resnet()
+    tm = to_torch(model)
+    assert [type(m).__name__ for _, m in tm.named_children()].count("BasicBlock") == 3
+    state = tm.state_dict()
+    assert "layer1_1.conv1.weight" in state and "layer1_2.bn.running_var" in state
+    assert not any(k.startswith("layer1_1_") for k in state)
+    km = to_keras(model)
+    assert {n.name for n in model.layers} == {layer.name for layer in km.layers if layer.name != "image"}
+    x = _x((2, 9, 10, 3))
+    np.testing.assert_allclose(_torch_out(model, x), np.asarray(km(x)), atol=1e-5, rtol=1e-4)
+
+
+def test_blocks_verify_through_onnx():
+    from exporters import verify
+
+    report = verify(resnet())
+    assert report.ok, report.table()
+
+
+def test_unnamed_blocks_and_layers_are_named_after_the_instance():
+    x = ir.Input((5,), name="x")
+    h = x
+    for _ in range(2):
+        with ir.block("Mlp"):
+            h = L.Dense(5, activation="relu")(h)
+    model = ir.Model(x, h).initialize(0)
+    assert [(n.name, n.block) for n in model.layers] == [("mlp_dense", ("Mlp", "mlp")),
+                                                         ("mlp_1_dense", ("Mlp", "mlp_1"))]
+    code = emit(model, "torch")
+    assert "self.mlp = Mlp()" in code and "self.dense = nn.Linear(5, 5)" in code
+
+
+def test_json_round_trip_keeps_marks_and_v1_files_load(tmp_path):
+    model = resnet()
+    data = ir.to_dict(model)
+    assert data["format_version"] == 2
+    assert data["layers"][0].get("block") is None  # the stem belongs to no block: no field
+    assert data["layers"][1]["block"] == ["BasicBlock", "layer1_0"]
+    back = ir.load(ir.save(model, tmp_path / "m.json"))
+    assert [n.block for n in back.layers] == [n.block for n in model.layers]
+    assert ir.to_dict(back) == data
+    v1 = json.loads(json.dumps(data))
+    v1["format_version"] = 1
+    for entry in v1["layers"]:
+        entry.pop("block", None)
+    old = ir.from_dict(v1)
+    assert ir.to_dict(old)["format_version"] == 2 and all(n.block is None for n in old.layers)
+    assert "class BasicBlock" not in emit(old.set_weights(model.weights), "torch")
+
+
+def test_instances_that_lower_differently_are_emitted_inline():
+    """Same layers and configs, but the second instance's convs see 6 channels: torch code differs, so inline."""
+    x = ir.Input((9, 10, 3), name="image")
+    h = x
+    for i, ch in enumerate((3, 5)):
+        h = L.Conv2D(ch, 1, name=f"pre{i}")(h)
+        with ir.block("Pair", f"pair_{i}"):
+            h = L.ReLU(name=f"pair_{i}_relu")(L.Conv2D(4, 3, padding="same", name=f"pair_{i}_conv")(h))
+    model = ir.Model(x, h, name="pairs").randomize(0)
+    code = emit(model, "torch")
+    assert "class Pair(nn.Module)" not in code
+    assert "# block Pair emitted inline: instances 'pair_0' and 'pair_1' lower to different code" in code
+    x = _x((2, 9, 10, 3))
+    np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
+    assert "def pair(" in emit(model, "keras")  # Keras layers take any channel count: one function serves both
+
+
+def _dense_chain(marks):
+    """x -> d0 -> d1 -> d2 -> d3, each Dense(4) marked with ``marks[i]`` (``None``: no block)."""
+    x = ir.Input((4,), name="x")
+    h = x
+    for i, mark in enumerate(marks):
+        if mark is None:
+            h = L.Dense(4, name=f"d{i}")(h)
+        else:
+            with ir.block(*mark):
+                h = L.Dense(4, name=f"d{i}")(h)
+    return x, h
+
+
+def _configs_differ():
+    x = ir.Input((4,), name="x")
+    with ir.block("Fc", "a"):
+        h = L.Dense(4, name="a_fc")(x)
+    with ir.block("Fc", "b"):
+        h = L.Dense(4, activation="relu", name="b_fc")(h)
+    return x, h
+
+
+def _not_connected():
+    x = ir.Input((4,), name="x")
+    with ir.block("Two", "t"):
+        a, b = L.Dense(4, name="t_a")(x), L.Dense(4, name="t_b")(x)
+    return x, L.Add(name="sum")([a, b])
+
+
+def _leaves_and_returns():
+    x = ir.Input((4,), name="x")
+    with ir.block("Res", "r"):
+        a = L.Dense(4, name="r_a")(x)
+    o = L.Dense(4, name="outside")(a)
+    with ir.block("Res", "r"):
+        y = L.Add(name="r_add")([a, o])
+    return x, y
+
+
+def _wired_differently():
+    x = ir.Input((4,), name="x")
+    with ir.block("Res", "r0"):
+        h = L.Add(name="r0_add")([x, L.Dense(4, name="r0_fc")(x)])
+    with ir.block("Res", "r1"):
+        h = L.Add(name="r1_add")([L.Dense(4, name="r1_fc")(h), L.Dense(4, name="r1_fc")(h)])
+    return x, h
+
+
+@pytest.mark.parametrize("make,message", [
+    (_configs_differ, "block Fc 'b': differs from instance 'a' of the same kind: layer 0 (Dense) has another config"),
+    (lambda: _dense_chain([("K", "k0"), ("K", "k1"), ("K", "k1"), None]),
+     "block K 'k1': differs from instance 'k0' of the same kind: 2 layers instead of 1"),
+    (_not_connected, "block Two 't': its layers form 2 separate pieces; a block must be one connected region"),
+    (_leaves_and_returns, "block Res 'r': layer 'r_add' takes 'outside', which is outside the block but computed "
+                          "from it; a block must run as one call"),
+    (lambda: _dense_chain([("A", "z"), ("B", "z"), None, None]), "block A 'z': instance name 'z' is used by blocks A "
+                                                                   "and B"),
+    (lambda: _dense_chain([("A", "d3"), None, None, None]), "block A 'd3': the instance name is also a layer's name"),
+], ids=["configs", "layer-count", "disconnected", "leaves-and-returns", "two-kinds", "clashes-with-layer"])
+def test_bad_blocks_are_refused_naming_the_block(make, message):
+    with pytest.raises(ir.GraphError) as err:
+        ir.Model(*make())
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_block_arguments_are_checked():
+    with pytest.raises(ir.ConfigError, match="block: block kind must be an identifier, got 'Basic Block'"):
+        with ir.block("Basic Block"):
+            pass
+    with pytest.raises(ir.ConfigError, match="block A: block name must be an identifier, got 3"):
+        with ir.block("A", 3):
+            pass
+    with pytest.raises(ir.ConfigError, match="block B: blocks do not nest: 'B' opened inside A 'outer'"):
+        with ir.block("A", "outer"):
+            with ir.block("B"):
+                pass
+    with ir.block("A"):  # the failed nesting left the stack clean
+        assert ir.blocks.current()[0] == "A"
+    assert ir.blocks.current() is None
+
+
+@pytest.mark.parametrize("mark", [["Fc"], ["Fc", "a b"], "Fc", ["Fc", 3]])
+def test_bad_block_field_in_a_file(mark):
+    data = ir.to_dict(ir.Model(*_dense_chain([("Fc", "a"), None])))
+    data["layers"][0]["block"] = mark
+    with pytest.raises(ir.SchemaError, match=r"layer 'd0': 'block' must be \[kind, instance name\], two identifiers"):
+        ir.from_dict(data)
+
+
+def test_bad_marks_in_a_file_are_schema_errors():
+    data = ir.to_dict(ir.Model(*_dense_chain([("Fc", "a"), ("Fc", "b")])))
+    data["layers"][1]["config"]["activation"] = "relu"
+    with pytest.raises(ir.SchemaError, match="model: block Fc 'b': differs from instance 'a'"):
+        ir.from_dict(data)
