@@ -50,6 +50,28 @@ class _Cut:
     code: BlockCode | None = None
 
 
+class _Index:
+    """What each body line defines and reads, computed once (models can have many blocks)."""
+
+    def __init__(self, program: Program):
+        self.defines = [defined(line) for line in program.body]
+        self.uses = [used(line) for line in program.body]
+        self.variables = {var for var, _, _ in program.inputs} | {v for d in self.defines for v in d}
+        self.readers: dict[str, set[int]] = {}
+        self.attr_users: dict[str, set[int]] = {}
+        for i, line in enumerate(program.body):
+            for name in self.uses[i]:
+                self.readers.setdefault(name, set()).add(i)
+            for name in attributes(line):
+                self.attr_users.setdefault(name, set()).add(i)
+        self.parsed = {line: (set(d), u) for line, d, u in zip(program.body, self.defines, self.uses)}
+
+    def parse(self, line: str) -> tuple[set[str], set[str]]:
+        if line not in self.parsed:  # a block call made by _splice
+            self.parsed[line] = (set(defined(line)), used(line))
+        return self.parsed[line]
+
+
 def defined(line: str) -> list[str]:
     """Variables a body line ``a, b = expr`` assigns (``_`` excluded)."""
     target = line.split(" = ", 1)[0]
@@ -69,15 +91,18 @@ def attributes(line: str) -> set[str]:
 
 
 def _rename(line: str, local: dict[str, str], attrs: dict[str, str], strings: Callable[[str], str]) -> str:
-    parts = _STRING.split(line)
+    """``line`` with variables and ``self.<attributes>`` renamed; string literals go through ``strings``."""
+    target, expr = line.split(" = ", 1)
+    target = ", ".join(local.get(v.strip(), v.strip()) for v in target.split(","))
+    parts = _STRING.split(expr)
     for i, part in enumerate(parts):
         if i % 2:
             parts[i] = strings(part)
-        else:
-            parts[i] = re.sub(r"(?<![\w.])(self\.)?([A-Za-z_]\w*)",
+        else:  # keyword names (``dim=1``) are not variables
+            parts[i] = re.sub(r"(?<![\w.])(self\.)?([A-Za-z_]\w*)(?!\w|\s*=[^=])",
                               lambda m: ("self." + attrs.get(m.group(2), m.group(2))) if m.group(1)
                               else local.get(m.group(2), m.group(2)), part)
-    return "".join(parts)
+    return f"{target} = {''.join(parts)}"
 
 
 def group(program: Program, model, *, call: Callable[[str, str, list[str], list[str]], str],
@@ -96,24 +121,30 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
     owner = {n.name: n.block for n in model.layers if n.block is not None}
     if not owner:
         return program
-    variables = {var for var, _, _ in program.inputs} | {v for line in program.body for v in defined(line)}
+    index = _Index(program)
+    lines: dict[tuple[str, str], list[int]] = {mark: [] for mark in dict.fromkeys(owner.values())}
+    defs: dict[tuple[str, str], list[int]] = {mark: [] for mark in lines}
+    for i, origin in enumerate(program.body_origin):
+        if origin in owner:
+            lines[owner[origin]].append(i)
+    for i, origin in enumerate(program.def_origin):
+        if origin in owner and not keras_names:
+            defs[owner[origin]].append(i)
     kinds: dict[str, list[_Cut]] = {}
-    for kind, instance in dict.fromkeys(owner.values()):
-        lines = [i for i, o in enumerate(program.body_origin) if o in owner and owner[o][1] == instance]
-        defs = [i for i, o in enumerate(program.def_origin) if o in owner and owner[o][1] == instance]
-        kinds.setdefault(kind, []).append(_cut(program, instance, lines, [] if keras_names else defs, variables))
+    for (kind, instance), mine in lines.items():
+        kinds.setdefault(kind, []).append(_cut(program, index, instance, mine, defs[kind, instance]))
     out = replace(program, body=list(program.body), defs=list(program.defs), weights=dict(program.weights),
                   blocks=[], notes=list(program.notes))
     for kind, cuts in kinds.items():
-        problem = _build(kind, cuts, program, keras_names)
+        problem = _build(kind, cuts, program, index, keras_names)
         if problem:
             out.notes.append(f"block {kind} emitted inline: {problem}")
             continue
         code = cuts[0].code
-        code.name = name_of(kind, variables | {b.name for b in out.blocks})
+        code.name = name_of(kind, index.variables | {b.name for b in out.blocks})
         out.blocks.append(code)
         for cut in cuts:
-            problem = _splice(out, program, cut, call(code.name, cut.instance, cut.params, cut.returns),
+            problem = _splice(out, index, program, cut, call(code.name, cut.instance, cut.params, cut.returns),
                               attr(cut.instance), code.name, keras_names)
             if problem:  # cannot happen for a model that passed ir.blocks.check_blocks; kept as a guard
                 raise AssertionError(f"block {kind} {cut.instance!r}: {problem}")
@@ -133,20 +164,16 @@ def _local_names(outer: list[str], prefix: str, taken: set[str]) -> dict[str, st
     return out
 
 
-def _cut(program: Program, instance: str, lines: list[int], defs: list[int], variables: set[str]) -> _Cut:
-    inside: list[str] = []
-    for i in lines:
-        inside += defined(program.body[i])
+def _cut(program: Program, index: _Index, instance: str, lines: list[int], defs: list[int]) -> _Cut:
+    inside = [v for i in lines for v in index.defines[i]]
     params: list[str] = []
     for i in lines:
-        for name in sorted(used(program.body[i]), key=program.body[i].find):
-            if name not in inside and name not in params and name in variables:
+        for name in sorted(index.uses[i], key=program.body[i].find):
+            if name not in inside and name not in params and name in index.variables:
                 params.append(name)
-    later = set(program.outputs)
-    for i, line in enumerate(program.body):
-        if i not in lines:
-            later |= used(line)
-    returns = [v for v in inside if v in later]
+    mine = set(lines)
+    outputs = set(program.outputs)
+    returns = [v for v in inside if v in outputs or index.readers.get(v, set()) - mine]
     local = {p: ("x" if len(params) == 1 else f"x{k}") for k, p in enumerate(params)}
     reserved = {"self", "name", "nn", "torch", "F", "layers", "keras"}
     local.update(_local_names(inside, instance + "_", reserved | set(local.values())))
@@ -154,7 +181,7 @@ def _cut(program: Program, instance: str, lines: list[int], defs: list[int], var
     return _Cut(instance, lines, defs, params, returns, local, attrs)
 
 
-def _build(kind: str, cuts: list[_Cut], program: Program, keras_names: bool) -> str | None:
+def _build(kind: str, cuts: list[_Cut], program: Program, index: _Index, keras_names: bool) -> str | None:
     """Make each cut's local code with the first instance's local names; None if all agree, else why not."""
     first = cuts[0]
     for cut in cuts:
@@ -163,11 +190,10 @@ def _build(kind: str, cuts: list[_Cut], program: Program, keras_names: bool) -> 
         local = dict(zip(cut.local, first.local.values()))
         attrs = dict(zip(cut.attrs, first.attrs.values()))
         mine = set(cut.lines)
-        for i, line in enumerate(program.body):
-            if i not in mine and attributes(line) & set(attrs):
-                return f"instance {cut.instance!r} shares a module with code outside it"
-            if i in mine and not keras_names and attributes(line) - set(attrs):
-                return f"instance {cut.instance!r} uses a module defined outside it"
+        if any(index.attr_users.get(a, set()) - mine for a in attrs):
+            return f"instance {cut.instance!r} shares a module with code outside it"
+        if not keras_names and any(attributes(program.body[i]) - set(attrs) for i in cut.lines):
+            return f"instance {cut.instance!r} uses a module defined outside it"
 
         def strings(literal, prefix=cut.instance + "_"):
             if keras_names and literal[1:].startswith(prefix):
@@ -188,24 +214,28 @@ def _build(kind: str, cuts: list[_Cut], program: Program, keras_names: bool) -> 
     return None
 
 
-def _splice(out: Program, program: Program, cut: _Cut, call_line: str, holder: str, cls: str, keras: bool) -> str | None:
+def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line: str, holder: str, cls: str,
+            keras: bool) -> str | None:
     """Replace the instance's lines by one call (moving lines that read its results after it) and its defs."""
     texts = set(program.body[i] for i in cut.lines)
     last = max(i for i, line in enumerate(out.body) if line in texts)
     body: list[str] = []
     deferred: list[str] = []
     tainted: set[str] = set()
+    moved: set[str] = set()  # variables of the deferred lines
     for i, line in enumerate(out.body):
+        defines, uses = index.parse(line)
         if line in texts:
-            if used(line) & {v for d in deferred for v in defined(d)}:
+            if uses & moved:
                 return "a line of the block reads a result computed outside it from the block"
-            tainted |= set(defined(line))
+            tainted |= defines
             if i == last:
                 body += [call_line] + deferred
             continue
-        if i < last and used(line) & tainted:
+        if i < last and uses & tainted:
             deferred.append(line)
-            tainted |= set(defined(line))
+            tainted |= defines
+            moved |= defines
         else:
             body.append(line)
     out.body = body
