@@ -133,6 +133,10 @@ def test_unnamed_blocks_and_layers_are_named_after_the_instance():
                                                          ("mlp_1_dense", ("Mlp", "mlp_1"))]
     code = emit(model, "torch")
     assert "self.mlp = Mlp()" in code and "self.dense = nn.Linear(5, 5)" in code
+    clash = ir.Model(model.inputs, model.outputs, name="mlp").initialize(0)  # the model's own class is Mlp
+    code = emit(clash, "torch")
+    assert "class MlpBlock(nn.Module)" in code and "class Mlp(nn.Module)" in code
+    assert [type(m).__name__ for m in to_torch(clash).children()] == ["MlpBlock", "MlpBlock"]
 
 
 def test_json_round_trip_keeps_marks_and_v1_files_load(tmp_path):
@@ -264,3 +268,24 @@ def test_bad_marks_in_a_file_are_schema_errors():
     data["layers"][1]["config"]["activation"] = "relu"
     with pytest.raises(ir.SchemaError, match="model: block Fc 'b': differs from instance 'a'"):
         ir.from_dict(data)
+
+
+def test_interleaved_blocks_with_several_inputs_and_outputs():
+    """Instances reopened around outside layers, reading two inputs and feeding the outside from the middle."""
+    x = ir.Input((4,), name="x")
+    h, side = x, L.Dense(4, name="side")(x)
+    for i in range(2):
+        with ir.block("Mix", f"mix_{i}"):
+            a = L.Dense(4, activation="tanh", name=f"mix_{i}_a")(h)
+        peek = L.Dense(4, name=f"peek_{i}")(a)  # outside, made while the block is half built, reads its middle
+        with ir.block("Mix", f"mix_{i}"):
+            b = L.Add(name=f"mix_{i}_add")([L.Dense(4, name=f"mix_{i}_b")(a), side])
+        h = L.Multiply(name=f"mul_{i}")([b, peek])
+    model = ir.Model(x, h, name="mixes").randomize(0)
+    code = emit(model, "torch")
+    assert code.count("class Mix(nn.Module)") == 1
+    assert "def forward(self, x0, x1):" in code and "return a, add" in code
+    assert "mix_0_a, mix_0_add = self.mix_0(x, side)" in code
+    assert "def mix(x0, x1, name):" in emit(model, "keras")
+    x = _x((3, 4))
+    np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
