@@ -194,3 +194,46 @@ def _difference(a: tuple, b: tuple) -> str:
         if ra[3] != rb[3]:
             return f"layer {i} ({rb[0]}) is {'' if rb[3] else 'not '}used outside the block"
     return "different"
+
+
+def settle(outputs) -> None:
+    """For importers, before ``ir.Model``: make the marks on the graph behind ``outputs`` valid.
+
+    An importer marks every call of a user module class (kind = the class
+    name, instance = its qualified name) without knowing whether the calls
+    match. Here, instances of one kind with another structure get their own
+    kind (``BasicBlock``, ``BasicBlock2``, ...), and an instance that is not
+    one region that runs as one call loses its marks (it is emitted inline).
+    """
+    seen: dict[int, object] = {}
+    stack = [t.node for t in outputs]
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen[id(node)] = node
+            stack.extend(t.node for t in node.inputs)
+    nodes = sorted(seen.values(), key=lambda n: n.order)
+    consumers: dict[int, list] = {id(n): [] for n in nodes}
+    for n in nodes:
+        for t in n.inputs:
+            consumers[id(t.node)].append(n)
+    out_ids = {id(t.node) for t in outputs}
+    variants: dict[str, list[tuple]] = {}
+    for name, members in instances(n for n in nodes if not n.is_input).items():
+        kind = members[0].block[0]
+        try:
+            if any(n.block[0] != kind for n in members):
+                raise GraphError("two kinds")
+            _check_region(members, nodes, name)
+        except GraphError:
+            for n in members:
+                n.block = None
+            continue
+        outs = {n.name for n in members if id(n) in out_ids or any(c.block != n.block for c in consumers[id(n)])}
+        sigs = variants.setdefault(kind, [])
+        sig = signature(members, outs)
+        if sig not in sigs:
+            sigs.append(sig)
+        k = sigs.index(sig)
+        for n in members:
+            n.block = (kind if k == 0 else f"{kind}{k + 1}", name)

@@ -289,3 +289,55 @@ def test_interleaved_blocks_with_several_inputs_and_outputs():
     assert "def mix(x0, x1, name):" in emit(model, "keras")
     x = _x((3, 4))
     np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
+
+
+def test_from_torch_marks_user_modules_as_blocks():
+    """Each call of a user module class is an instance; instances of another structure get their own kind."""
+    import torch
+    from torch import nn
+
+    from backends import from_torch
+
+    class Res(nn.Module):
+        def __init__(self, cin, cout, stride=1):
+            super().__init__()
+            self.conv1, self.bn = nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+            self.down = nn.Conv2d(cin, cout, 1, stride) if stride != 1 or cin != cout else None
+
+        def forward(self, x):
+            y = self.conv2(torch.relu(self.bn(self.conv1(x))))
+            return torch.relu(y + (x if self.down is None else self.down(x)))
+
+    class Split(nn.Module):  # two unconnected branches: not one region, so left unmarked
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(6, 2), nn.Linear(6, 2)
+
+        def forward(self, x):
+            return self.a(x), self.b(x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 3, 1, 1)
+            self.layer1 = nn.Sequential(Res(4, 4), Res(4, 4), Res(4, 6, 2))
+            self.split = Split()
+
+        def forward(self, x):
+            a, b = self.split(self.layer1(self.stem(x)).mean((2, 3)))
+            return a * b
+
+    net = Net().eval()
+    with torch.no_grad():
+        net.layer1[0].bn.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 9, 10)
+    model = from_torch(net, (x,))
+    marks = {n.block for n in model.layers if n.block}
+    assert marks == {("Res", "layer1_0"), ("Res", "layer1_1"), ("Res2", "layer1_2")}
+    code = emit(model, "torch")
+    assert code.count("= Res()") == 2 and code.count("= Res2()") == 1 and "class Split" not in code
+    tm = to_torch(model)
+    assert "layer1_0.conv1.weight" in tm.state_dict()
+    with torch.no_grad():
+        np.testing.assert_allclose(tm(x).numpy(), net(x).numpy(), atol=1e-5, rtol=1e-4)
