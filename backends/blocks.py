@@ -135,6 +135,8 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
         kinds.setdefault(kind, []).append(_cut(program, index, instance, mine, defs[kind, instance]))
     out = replace(program, body=list(program.body), defs=list(program.defs), weights=dict(program.weights),
                   blocks=[], notes=list(program.notes))
+    holders: dict[str, str] = {}  # submodule -> the instance (attribute) holding it
+    ctors: dict[str, str] = {}    # instance -> its BLOCK definition
     for kind, cuts in kinds.items():
         problem = _build(kind, cuts, program, index, keras_names)
         if problem:
@@ -145,9 +147,10 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
         out.blocks.append(code)
         for cut in cuts:
             problem = _splice(out, index, program, cut, call(code.name, cut.instance, cut.params, cut.returns),
-                              attr(cut.instance), code.name, keras_names)
+                              attr(cut.instance), code.name, keras_names, holders, ctors)
             if problem:  # cannot happen for a model that passed ir.blocks.check_blocks; kept as a guard
                 raise AssertionError(f"block {kind} {cut.instance!r}: {problem}")
+    out.defs = _fold_defs(out.defs, holders, ctors)
     return out
 
 
@@ -215,15 +218,17 @@ def _build(kind: str, cuts: list[_Cut], program: Program, index: _Index, keras_n
 
 
 def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line: str, holder: str, cls: str,
-            keras: bool) -> str | None:
+            keras: bool, holders: dict[str, str], ctors: dict[str, str]) -> str | None:
     """Replace the instance's lines by one call (moving lines that read its results after it) and its defs."""
     texts = set(program.body[i] for i in cut.lines)
-    last = max(i for i, line in enumerate(out.body) if line in texts)
-    body: list[str] = []
+    where = [out.body.index(line) for line in texts]  # list.index: fast even with many blocks
+    start, last = min(where), max(where)
+    body: list[str] = out.body[:start]
     deferred: list[str] = []
     tainted: set[str] = set()
     moved: set[str] = set()  # variables of the deferred lines
-    for i, line in enumerate(out.body):
+    for i in range(start, last + 1):  # only the lines from the block's first to its last can move
+        line = out.body[i]
         defines, uses = index.parse(line)
         if line in texts:
             if uses & moved:
@@ -232,20 +237,33 @@ def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line:
             if i == last:
                 body += [call_line] + deferred
             continue
-        if i < last and uses & tainted:
+        if uses & tainted:
             deferred.append(line)
             tainted |= defines
             moved |= defines
         else:
             body.append(line)
-    out.body = body
+    out.body = body + out.body[last + 1:]
     if keras:  # Keras layers stay keyed by their (global) names
         return None
-    names = set(cut.attrs)
-    first = min((k for k, (n, _) in enumerate(out.defs) if n in names), default=len(out.defs))
-    kept = [d for d in out.defs if d[0] not in names]
-    out.defs = kept[:first] + [(holder, f"BLOCK {cls}")] + kept[first:]
-    for name in names:
+    for name, local in cut.attrs.items():
+        holders[name] = holder
         if name in out.weights:
-            out.weights[f"{holder}.{cut.attrs[name]}"] = out.weights.pop(name)
+            out.weights[f"{holder}.{local}"] = out.weights.pop(name)
+    if not cut.attrs:  # a block of functional code only still needs its (empty) module
+        out.defs.append((holder, f"BLOCK {cls}"))
+    ctors[holder] = f"BLOCK {cls}"
     return None
+
+
+def _fold_defs(defs: list[tuple[str, str]], holders: dict[str, str], ctors: dict[str, str]) -> list[tuple[str, str]]:
+    """Top-level definitions with each instance's submodules replaced by the instance, where its first one was."""
+    out, placed = [], set()
+    for name, ctor in defs:
+        holder = holders.get(name)
+        if holder is None:
+            out.append((name, ctor))
+        elif holder not in placed:
+            placed.add(holder)
+            out.append((holder, ctors[holder]))
+    return out

@@ -131,6 +131,7 @@ def check_blocks(model) -> None:
     kinds: dict[str, tuple[str, tuple]] = {}
     consumers = model.consumers()
     model_outputs = {t.node.name for t in model.outputs}
+    position = {id(n): i for i, n in enumerate(model.nodes)}
     for name, members in groups.items():
         kind = members[0].block[0]
         label = f"block {kind} {name!r}"
@@ -138,16 +139,22 @@ def check_blocks(model) -> None:
             if n.block[0] != kind:
                 raise GraphError(f"instance name {name!r} is used by blocks {kind} and {n.block[0]}", layer=label)
         if name in layer_names:
-            raise GraphError(f"the instance name is also a layer's name", layer=label)
-        _check_region(members, model.nodes, label)
+            raise GraphError("the instance name is also a layer's name", layer=label)
+        _check_region(members, _window(model.nodes, members, position), label)
         outs = {n.name for n in members
                 if n.name in model_outputs or any(c.block != n.block for c in consumers[n.name])}
         sig = signature(members, outs)
         if kind not in kinds:
             kinds[kind] = (name, sig)
         elif kinds[kind][1] != sig:
-            raise GraphError(f"differs from instance {kinds[kind][0]!r} of the same kind: {_difference(kinds[kind][1], sig)}"
+            first, first_sig = kinds[kind]
+            raise GraphError(f"differs from instance {first!r} of the same kind: {_difference(first_sig, sig)}"
                              "; instances of a block must have the same layers, configs and wiring", layer=label)
+
+
+def _window(nodes: list, members: list, position: dict[int, int]) -> list:
+    """The nodes from the instance's first layer to its last: a path that leaves and re-enters lies in it."""
+    return nodes[position[id(members[0])]:position[id(members[-1])] + 1]
 
 
 def _check_region(members: list, nodes: list, label: str) -> None:
@@ -218,13 +225,14 @@ def settle(outputs) -> None:
         for t in n.inputs:
             consumers[id(t.node)].append(n)
     out_ids = {id(t.node) for t in outputs}
+    position = {id(n): i for i, n in enumerate(nodes)}
     variants: dict[str, list[tuple]] = {}
     for name, members in instances(n for n in nodes if not n.is_input).items():
         kind = members[0].block[0]
         try:
             if any(n.block[0] != kind for n in members):
                 raise GraphError("two kinds")
-            _check_region(members, nodes, name)
+            _check_region(members, _window(nodes, members, position), name)
         except GraphError:
             for n in members:
                 n.block = None
