@@ -15,6 +15,7 @@ for torch, ``<fn>(x, name=...)`` for Keras); this module imports no framework.
 """
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -107,13 +108,14 @@ def _rename(line: str, local: dict[str, str], attrs: dict[str, str], strings: Ca
 
 def group(program: Program, model, *, call: Callable[[str, str, list[str], list[str]], str],
           name_of: Callable[[str, set[str]], str], attr: Callable[[str], str] = str,
-          keras_names: bool = False) -> Program:
+          keras_names: bool = False, reserved: frozenset[str] = frozenset()) -> Program:
     """``program`` with each block kind cut out once (see the module docstring); the input is not changed.
 
     Args:
         call: ``(emitted name, instance, args, outs) -> line`` making one top-level call.
         name_of: ``(kind, names in use) -> emitted name`` of a block's class or function.
         attr: the top-level attribute (torch) that holds an instance.
+        reserved: names local variables and attributes must not take (the backend's own).
         keras_names: layer names are string literals in the code (Keras): a
             literal ``'<instance>_x'`` becomes ``f"{name}_x"``; definitions and
             weights stay keyed by layer name.
@@ -132,7 +134,7 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
             defs[owner[origin]].append(i)
     kinds: dict[str, list[_Cut]] = {}
     for (kind, instance), mine in lines.items():
-        kinds.setdefault(kind, []).append(_cut(program, index, instance, mine, defs[kind, instance]))
+        kinds.setdefault(kind, []).append(_cut(program, index, instance, mine, defs[kind, instance], reserved))
     out = replace(program, body=list(program.body), defs=list(program.defs), weights=dict(program.weights),
                   blocks=[], notes=list(program.notes))
     holders: dict[str, str] = {}  # submodule -> the instance (attribute) holding it
@@ -159,6 +161,7 @@ def _local_names(outer: list[str], prefix: str, taken: set[str]) -> dict[str, st
     for name in outer:
         base = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
         base = base if not base[0].isdigit() else "v" + base
+        base = base + "_" if keyword.iskeyword(base) else base
         local, k = base, 1
         while local in taken:
             local, k = f"{base}_{k}", k + 1
@@ -167,7 +170,8 @@ def _local_names(outer: list[str], prefix: str, taken: set[str]) -> dict[str, st
     return out
 
 
-def _cut(program: Program, index: _Index, instance: str, lines: list[int], defs: list[int]) -> _Cut:
+def _cut(program: Program, index: _Index, instance: str, lines: list[int], defs: list[int],
+         backend_names: frozenset[str]) -> _Cut:
     inside = [v for i in lines for v in index.defines[i]]
     params: list[str] = []
     for i in lines:
@@ -178,7 +182,7 @@ def _cut(program: Program, index: _Index, instance: str, lines: list[int], defs:
     outputs = set(program.outputs)
     returns = [v for v in inside if v in outputs or index.readers.get(v, set()) - mine]
     local = {p: ("x" if len(params) == 1 else f"x{k}") for k, p in enumerate(params)}
-    reserved = {"self", "name", "nn", "torch", "F", "layers", "keras"}
+    reserved = {"self", "name", "nn", "torch", "F", "layers", "keras"} | backend_names
     local.update(_local_names(inside, instance + "_", reserved | set(local.values())))
     attrs = _local_names([program.defs[i][0] for i in defs], instance + "_", set(reserved))
     return _Cut(instance, lines, defs, params, returns, local, attrs)

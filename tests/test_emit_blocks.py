@@ -226,3 +226,18 @@ def test_from_torch_marks_user_modules_as_blocks():
     assert "layer1_0.conv1.weight" in tm.state_dict()
     with torch.no_grad():
         np.testing.assert_allclose(tm(x).numpy(), net(x).numpy(), atol=1e-5, rtol=1e-4)
+
+
+def test_local_names_avoid_keywords_and_module_attributes():
+    """``b0_forward`` would become ``self.forward`` and ``b0_if`` a variable ``if``: they are renamed (``forward_1``, ``if_``)."""
+    x = ir.Input((3,), name="x")
+    h = x
+    for i in range(2):
+        with ir.block("B", f"b{i}"):
+            h = L.ReLU(name=f"b{i}_if")(L.Dense(3, name=f"b{i}_forward")(h))
+    model = ir.Model(x, h, name="kw").randomize(0)
+    code = emit(model, "torch")
+    assert "self.forward_1 = nn.Linear(3, 3)" in code and "if_ = torch.relu(forward_1)" in code
+    assert "if_ = layers.ReLU(" in emit(model, "keras")
+    x = _x((2, 3))
+    np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)

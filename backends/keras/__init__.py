@@ -19,7 +19,7 @@ def lower(model: Model, *, native_io: bool = False, expose: bool = False):
     if expose:  # every layer's output is returned: keep the code flat
         return program
     return group(program, model, call=block_call, name_of=lambda kind, used: block_function_name(kind, used, model),
-                 keras_names=True)
+                 keras_names=True, reserved=KerasLowering.reserved)
 
 
 def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):

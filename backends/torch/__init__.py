@@ -21,7 +21,7 @@ def lower(model: Model, *, native_io: bool = False, expose: bool = False):
     if expose:  # every layer's output is returned: keep the code flat
         return program
     return group(program, model, call=block_call, name_of=lambda kind, _: block_class_name(kind, model.name),
-                 attr=lambda instance: identifier(instance, TorchLowering.reserved))
+                 attr=lambda instance: identifier(instance, TorchLowering.reserved), reserved=TorchLowering.reserved)
 
 
 def to_torch(model: Model, *, native_io: bool = False, expose: bool = False):
