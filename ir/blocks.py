@@ -80,6 +80,7 @@ def current() -> tuple[str, str] | None:
 def name_blocks(nodes, snake) -> None:
     """Give unnamed block instances names (``snake(kind)``, ``_1``, ...) in order of first appearance."""
     used = {n.block[1] for n in nodes if n.block and not _is_placeholder(n.block[1])}
+    used |= {n.name for n in nodes if n.name is not None}  # instance names must not be layer names either
     given: dict[str, str] = {}
     counts: dict[str, int] = {}
     for node in nodes:

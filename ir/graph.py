@@ -176,7 +176,7 @@ class Model:
                     kinds = [n.label.split()[0] for n in (first[node.name], node)]
                     raise GraphError(f"two layers are named {node.name!r} ({kinds[0]} and {kinds[1]})")
                 first[node.name] = node
-        used = set(first)
+        used = set(first) | {node.block[1] for node in self.nodes if node.block is not None}
         counts: dict[str, int] = {}
         for node in self.nodes:
             if node.name is None:

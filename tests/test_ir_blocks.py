@@ -121,3 +121,17 @@ def test_json_round_trip_keeps_marks_and_v1_files_load(tmp_path):
     assert ir.to_dict(old)["format_version"] == 2 and all(n.block is None for n in old.layers)
     assert "class Fc" not in emit(old.set_weights(model.weights), "torch")
     assert emit(model, "torch").count("class Fc(nn.Module)") == 1
+
+
+def test_generated_names_never_clash():
+    """An unnamed block "Dense" and unnamed Dense layers outside it: names stay unique."""
+    x = ir.Input((3,), name="x")
+    h = L.Dense(3)(x)
+    with ir.block("Dense"):
+        h = L.Dense(3)(h)
+    with ir.block("Dense"):
+        h = L.Dense(3)(h)
+    model = ir.Model(x, L.Dense(3, name="dense_2")(h))
+    assert [(n.name, n.block) for n in model.layers] == [
+        ("dense_3", None), ("dense_dense", ("Dense", "dense")), ("dense_1_dense", ("Dense", "dense_1")),
+        ("dense_2", None)]
