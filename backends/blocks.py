@@ -129,6 +129,10 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
     for i, origin in enumerate(program.body_origin):
         if origin in owner:
             lines[owner[origin]].append(i)
+    for mark, mine in lines.items():
+        inside = {v for i in mine for v in index.defines[i]}
+        # a transpose of the block's input (the model input, say) is the caller's business: it stays outside
+        lines[mark] = [i for i in mine if not (i in program.layout_lines and not index.uses[i] & inside)]
     for i, origin in enumerate(program.def_origin):
         if origin in owner and not keras_names:
             defs[owner[origin]].append(i)
@@ -146,12 +150,20 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
             continue
         code = cuts[0].code
         code.name = name_of(kind, index.variables | {b.name for b in out.blocks})
-        out.blocks.append(code)
+        saved = (list(out.body), list(out.defs), dict(out.weights), dict(holders), dict(ctors))
         for cut in cuts:
             problem = _splice(out, index, program, cut, call(code.name, cut.instance, cut.params, cut.returns),
                               attr(cut.instance), code.name, keras_names, holders, ctors)
-            if problem:  # cannot happen for a model that passed ir.blocks.check_blocks; kept as a guard
-                raise AssertionError(f"block {kind} {cut.instance!r}: {problem}")
+            if problem:  # e.g. a transpose cached outside the block and reused inside it: undo this kind
+                out.body, out.defs, out.weights, old_holders, old_ctors = saved
+                holders.clear()
+                holders.update(old_holders)
+                ctors.clear()
+                ctors.update(old_ctors)
+                out.notes.append(f"block {kind} emitted inline: in instance {cut.instance!r} {problem}")
+                break
+        else:
+            out.blocks.append(code)
     out.defs = _fold_defs(out.defs, holders, ctors)
     return out
 

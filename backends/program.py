@@ -65,6 +65,7 @@ class Program:
     transposes: int = 0                                                       # transposes emitted (for tests)
     body_origin: list[str | None] = field(default_factory=list)              # node that emitted each body line
     def_origin: list[str | None] = field(default_factory=list)               # node that emitted each def
+    layout_lines: set[int] = field(default_factory=set)                       # body lines that only transpose
     blocks: list = field(default_factory=list)                                # BlockCode, see backends/blocks.py
     notes: list[str] = field(default_factory=list)                            # why a block was emitted inline
 
@@ -157,6 +158,7 @@ class Lowering:
             self.program.transposes += 1
             self._cache[key] = self.let(f"{value.var}_{phys.lower()}", self.transpose_expr(value, perm, phys),
                                         value.spec, phys)
+            self.program.layout_lines.add(len(self.program.body) - 1)
         return self._cache[key]
 
     def plain(self, value: Value) -> Value:

@@ -241,3 +241,35 @@ def test_local_names_avoid_keywords_and_module_attributes():
     assert "if_ = layers.ReLU(" in emit(model, "keras")
     x = _x((2, 3))
     np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
+
+
+def test_a_transpose_shared_across_the_boundary_falls_back_to_inline():
+    """An outside Reshape, lowered between the block's layers, transposes the block's conv output back to
+    channels last; the block's own Reshape reuses that transpose, so in torch the block cannot run as one call."""
+    x = ir.Input((9, 10, 3), name="image")
+    with ir.block("Mixed", "b0"):
+        c = L.Conv2D(3, 3, padding="same", name="b0_conv")(x)
+    side = L.Reshape((90, 3), name="side")(c)
+    with ir.block("Mixed", "b0"):
+        d = L.Reshape((90, 3), name="b0_flat")(c)
+    model = ir.Model(x, L.Add(name="join")([d, side]), name="shared").randomize(0)
+    code = emit(model, "torch")
+    assert "class Mixed(nn.Module)" not in code and "self.b0_conv = nn.Conv2d" in code
+    assert "# block Mixed emitted inline: in instance 'b0' a line of the block reads a result computed" in code
+    assert "def mixed(x, name):" in emit(model, "keras")  # Keras needs no transpose: the block stands
+    x = _x((2, 9, 10, 3))
+    np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
+
+
+def test_a_transpose_of_the_block_input_stays_outside():
+    """The first block reads the NHWC model input: the transpose to channels first is the caller's."""
+    x = ir.Input((9, 10, 3), name="image")
+    h = x
+    for i in range(2):
+        with ir.block("Conv", f"c{i}"):
+            h = L.Conv2D(3, 3, padding="same", activation="relu", name=f"c{i}_conv")(h)
+    model = ir.Model(x, h, name="convs").randomize(0)
+    code = emit(model, "torch")
+    assert "c0_conv = self.c0(image_nchw)" in code and code.count("= Conv()") == 2
+    x = _x((2, 9, 10, 3))
+    np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
