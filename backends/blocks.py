@@ -4,11 +4,11 @@ The model is lowered flat as usual (layouts, transposes and weight folds do
 not care about blocks); then the lines and definitions each instance's layers
 produced are cut out, renamed to local names (``layer1_0_conv1`` ->
 ``conv1``, inputs -> ``x``/``x0, x1, ...``) and compared between instances of
-a kind. If every instance gives the same code, the kind becomes one
-:class:`BlockCode` and each instance one call in the top-level code; if not
-(a transpose or a feature-order fold crossing the boundary, another channel
-count, layer names without the instance prefix) the kind stays inline and
-``Program.notes`` says why.
+a kind. A transpose of an instance's input is left to the caller. If every
+instance gives the same code, the kind becomes one :class:`BlockCode` and
+each instance one call in the top-level code; if not (a transpose shared with
+code outside the block, another channel count, layer names without the
+instance prefix) the kind stays inline and ``Program.notes`` says why.
 
 The backends say how a call and a block definition look (``self.<inst>(x)``
 for torch, ``<fn>(x, name=...)`` for Keras); this module imports no framework.
