@@ -63,6 +63,11 @@ class Program:
     weights: dict[str, object] = field(default_factory=dict)
     helpers: set[str] = field(default_factory=set)                           # helper classes the code needs
     transposes: int = 0                                                       # transposes emitted (for tests)
+    body_origin: list[str | None] = field(default_factory=list)              # node that emitted each body line
+    def_origin: list[str | None] = field(default_factory=list)               # node that emitted each def
+    layout_lines: set[int] = field(default_factory=set)                       # body lines that only transpose
+    blocks: list = field(default_factory=list)                                # BlockCode, see backends/blocks.py
+    notes: list[str] = field(default_factory=list)                            # why a block was emitted inline
 
 
 def identifier(name: str, reserved=frozenset()) -> str:
@@ -153,6 +158,7 @@ class Lowering:
             self.program.transposes += 1
             self._cache[key] = self.let(f"{value.var}_{phys.lower()}", self.transpose_expr(value, perm, phys),
                                         value.spec, phys)
+            self.program.layout_lines.add(len(self.program.body) - 1)
         return self._cache[key]
 
     def plain(self, value: Value) -> Value:
@@ -182,12 +188,20 @@ class Lowering:
                 if e.layer:
                     raise
                 raise UnsupportedError(e.bare_message, layer=node.label) from None
+            self._own(node.name)
         tensors = self.model.layers if expose else [t.node for t in self.model.outputs]
         for node in tensors:
             out = self.present(self.values[node.name])
             self.program.outputs.append(out.var)
             self.program.output_layouts.append(out.phys)
+        self._own(None)
         return self.program
+
+    def _own(self, origin: str | None) -> None:
+        """Record ``origin`` as the node behind the lines and defs emitted since the last call (for blocks)."""
+        p = self.program
+        p.body_origin += [origin] * (len(p.body) - len(p.body_origin))
+        p.def_origin += [origin] * (len(p.defs) - len(p.def_origin))
 
     def lower_input(self, node: Node) -> Value:
         phys = self.native(node.spec) if self.native_io else self.input_layout(node.spec)

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from . import blocks
 from .errors import ConfigError, GraphError, IRError, ResourceLimitError, ShapeError, WeightError, show
 from .init import initial_value, random_value
 from .layers.base import Layer, WeightSpec, check_weight_sizes
@@ -25,14 +26,16 @@ _counter = itertools.count()
 class Node:
     """One layer call (``layer`` set) or one model input (``layer`` None)."""
 
-    __slots__ = ("layer", "inputs", "spec", "name", "order")
+    __slots__ = ("layer", "inputs", "spec", "name", "order", "block")
 
-    def __init__(self, layer: Layer | None, inputs: tuple[Tensor, ...], spec: TensorSpec, name: str | None):
+    def __init__(self, layer: Layer | None, inputs: tuple[Tensor, ...], spec: TensorSpec, name: str | None,
+                 block: tuple[str, str] | None = None):
         self.layer = layer
         self.inputs = inputs
         self.spec = spec
         self.name = name
         self.order = next(_counter)
+        self.block = block  # (block kind, instance name) when made inside ``with ir.block(...)``; see ir/blocks.py
 
     def ref(self, index: int = 0) -> str:
         return self.name if index == 0 else f"{self.name}:{index}"
@@ -87,7 +90,7 @@ def call_layer(layer: Layer, inputs: Sequence) -> Tensor:
             raise ShapeError(f"expects ir tensors as inputs, got {type(t).__name__}", layer=layer.label)
     specs = tuple(t.spec for t in inputs)
     spec = output_spec(layer, specs)
-    return Node(layer, tuple(inputs), spec, layer.name).output
+    return Node(layer, tuple(inputs), spec, layer.name, blocks.current()).output
 
 
 def output_spec(layer: Layer, specs: Sequence[TensorSpec]) -> TensorSpec:
@@ -138,8 +141,10 @@ class Model:
         self.inputs: list[Tensor] = _as_list(inputs, "inputs")
         self.outputs: list[Tensor] = _as_list(outputs, "outputs")
         self.nodes: list[Node] = self._collect()
+        blocks.name_blocks(self.nodes, _snake)
         self._name_nodes()
         self.lint()
+        blocks.check_blocks(self)
         self.weights: dict[str, np.ndarray] = {}
 
     # -- structure ----------------------------------------------------------
@@ -171,11 +176,13 @@ class Model:
                     kinds = [n.label.split()[0] for n in (first[node.name], node)]
                     raise GraphError(f"two layers are named {node.name!r} ({kinds[0]} and {kinds[1]})")
                 first[node.name] = node
-        used = set(first)
+        used = set(first) | {node.block[1] for node in self.nodes if node.block is not None}
         counts: dict[str, int] = {}
         for node in self.nodes:
             if node.name is None:
                 base = "input" if node.is_input else _snake(node.layer.kind)
+                if node.block is not None:  # named after its block instance: unique and readable in emitted code
+                    base = f"{node.block[1]}_{base}"
                 while True:
                     k = counts.get(base, 0)
                     counts[base] = k + 1

@@ -32,7 +32,7 @@ from .layers.base import LAYERS, config_problem
 from .tensor import Tensor, TensorSpec
 
 FORMAT = "twinnet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 VERSION = "0.1.0"
 META_KEY = "twinnet.architecture"
 
@@ -46,8 +46,15 @@ LIMITS = {
     "weight_bytes": 16 * 1024**3,   # all weights together
 }
 
+
+
+def _v1_to_v2(data: dict) -> dict:
+    """Version 2 adds the optional per-layer ``"block": [kind, instance]`` mark; a v1 file has none."""
+    return {**data, "format_version": 2}
+
+
 #: format_version -> function upgrading that version's dict to the next one.
-MIGRATIONS: dict[int, callable] = {}
+MIGRATIONS: dict[int, callable] = {1: _v1_to_v2}
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
@@ -64,10 +71,27 @@ def to_dict(model: Model) -> dict:
         "name": model.name,
         "inputs": [{"name": t.node.name, "shape": [s for a, s in zip(t.layout, t.shape) if a != "N"],
                     "layout": t.layout, "dtype": t.dtype} for t in model.inputs],
-        "layers": [{"name": n.name, "kind": n.layer.kind, "config": n.layer.config(),
-                    "inputs": [t.name for t in n.inputs]} for n in model.layers],
+        "layers": [_layer_entry(n) for n in model.layers],
         "outputs": [t.name for t in model.outputs],
     }
+
+
+def _layer_entry(node: Node) -> dict:
+    entry = {"name": node.name, "kind": node.layer.kind, "config": node.layer.config(),
+             "inputs": [t.name for t in node.inputs]}
+    if node.block is not None:  # optional: most layers belong to no block
+        entry["block"] = list(node.block)
+    return entry
+
+
+def _block_mark(entry: dict, where: str) -> tuple[str, str] | None:
+    if "block" not in entry:
+        return None
+    mark = entry["block"]
+    if (not isinstance(mark, list) or len(mark) != 2
+            or not all(isinstance(part, str) and _IDENT.match(part) for part in mark)):
+        raise SchemaError(f"{where}: 'block' must be [kind, instance name], two identifiers; got {_short(mark)}")
+    return mark[0], mark[1]
 
 
 def _short(value) -> str:
@@ -165,7 +189,8 @@ def from_dict(data) -> Model:
         if problem:
             raise SchemaError(f"{where}: bad config for {kind}: {problem}")
         layer = cls(**config, name=lname)
-        node = Node(layer, tuple(args), output_spec(layer, tuple(t.spec for t in args)), lname)
+        node = Node(layer, tuple(args), output_spec(layer, tuple(t.spec for t in args)), lname,
+                    _block_mark(entry, where))
         tensors[lname] = node.output
     outputs = []
     for ref in outputs_raw:

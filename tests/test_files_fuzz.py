@@ -42,7 +42,10 @@ def _models():
     text = ir.Model([ids, feats], L.Dense(2)(s), name="text")
 
     z = ir.Input((10, 4), name="sig")
-    c = L.Add()([L.Conv1D(4, 3, padding="causal", dilation_rate=2)(z), z])
+    c = z
+    for i in range(2):  # block marks ("block": [kind, instance]) are fuzzed too
+        with ir.block("Res", f"res{i}"):
+            c = L.Add()([L.Conv1D(4, 3, padding="causal", dilation_rate=2)(c), c])
     c = L.Dropout(0.2)(L.LayerNorm()(L.Activation("leaky_relu", negative_slope=0.1)(c)))
     r = L.AvgPool1D(2, padding="same")(L.SimpleRNN(3, return_sequences=True)(L.Reshape((5, 8))(c)))
     g = L.Concatenate()([L.GlobalMaxPool1D()(r), L.GRU(2, reset_after=False)(L.Permute("TNC")(z))])
@@ -100,7 +103,7 @@ def check_load(folder, files: dict[str, bytes]):
 
 _WORDS = ["NaN", "Infinity", "-Infinity", "1e999", "", "C", "T", "N", "NHWC", "NCHW", "TNC", "NT", "x", "relu",
           "same", "valid", "causal", "float32", "int32", "int64", "LSTM", "GRU", "Dense", "Conv2D", "img", "ids",
-          "F32", "I64", "BOOL", "m.safetensors", "../m.safetensors", "a" * 300 + ".safetensors", "__metadata__",
+          "F32", "I64", "BOOL", "Res", "res0", "m.safetensors", "../m.safetensors", "a" * 300 + ".safetensors", "__metadata__",
           "\u00e9\u0000"]
 _NUMBERS = [0, -1, 1, 2, 3, 7, 2**31 - 1, 2**31, 2**31 + 1, 2**32, 2**53, 2**63, 2**64, 10**12, 10**30, -10**30,
             10**400, 10**4000, 0.5, -0.0, 1e300, 1e-300]
@@ -108,7 +111,7 @@ ATOMS = st.one_of(st.none(), st.booleans(), st.integers(-5, 40), st.sampled_from
                   st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(_WORDS), st.text(max_size=6))
 _KEYS = ["units", "filters", "kernel_size", "padding", "axis", "layer", "name", "kind", "config", "inputs", "layout",
          "shape", "dtype", "weights", "target_shape", "dims", "activation", "format_version", "extra", "sha256",
-         "file", "data_offsets", "reset_after", "groups", "strides", "return_sequences"]
+         "file", "data_offsets", "reset_after", "groups", "strides", "return_sequences", "block"]
 VALUES = st.recursive(ATOMS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
     st.sampled_from(_KEYS), inner, max_size=4), max_leaves=12)
 

@@ -32,6 +32,7 @@ How the import works, and why:
 """
 from __future__ import annotations
 
+import contextlib
 import operator
 from dataclasses import dataclass, field
 
@@ -95,6 +96,14 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) ->
             m.training = mode
 
 
+def _block_of(node):
+    """The block a node's layers belong to: the outermost user module (not ``torch.nn``'s) it runs in."""
+    for qualname, (_, cls) in (node.meta.get("nn_module_stack") or {}).items():
+        if not cls.__module__.startswith("torch.") and qualname:
+            return ir.block(identifier(cls.__name__), identifier(qualname))
+    return contextlib.nullcontext()
+
+
 @dataclass
 class _Importer:
     module: nn.Module
@@ -129,6 +138,7 @@ class _Importer:
             raise unsupported(f"torch module {type(self.module).__name__}", self.problems,
                               " (names are modules' qualified names or graph nodes as in "
                               "torch.fx.symbolic_trace(module).code)")
+        ir.blocks.settle(outputs)
         return ir.Model(ir_inputs, outputs, name=identifier(name)).set_weights(self.weights)
 
     # -- names, problems, shapes --------------------------------------------------------
@@ -230,7 +240,8 @@ class _Importer:
         else:
             call = Call(node, self.claim(where), args, kwargs, self.run1.get(node), module)
             try:
-                self.values[node] = fn(self, call)
+                with _block_of(node):
+                    self.values[node] = fn(self, call)
                 return
             except IRError as e:
                 self.refuse(where, what, e.bare_message)

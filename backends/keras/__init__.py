@@ -4,7 +4,8 @@ from __future__ import annotations
 from ir.graph import Model
 
 from . import activations, attention, conv, conv_variants, core, merge, norm, pooling, preprocessing, recurrent, spatial
-from .compile import KerasLowering, instantiate, render
+from ..blocks import group
+from .compile import KerasLowering, block_call, block_function_name, instantiate, render
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE, **pooling.TABLE, **norm.TABLE,
@@ -13,8 +14,12 @@ TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE,
 
 
 def lower(model: Model, *, native_io: bool = False, expose: bool = False):
-    """Lower ``model`` to a Keras :class:`~backends.program.Program`."""
-    return KerasLowering(model, TABLE, native_io=native_io).lower(expose=expose)
+    """Lower ``model`` to a Keras :class:`~backends.program.Program`; blocks become builder functions."""
+    program = KerasLowering(model, TABLE, native_io=native_io).lower(expose=expose)
+    if expose:  # every layer's output is returned: keep the code flat
+        return program
+    return group(program, model, call=block_call, name_of=lambda kind, used: block_function_name(kind, used, model),
+                 keras_names=True, reserved=KerasLowering.reserved)
 
 
 def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from ir.graph import Model
 
+from ..program import identifier
+
 from . import activations, attention, conv, conv_variants, core, merge, norm, pooling, preprocessing, recurrent, spatial
-from .compile import TorchLowering, instantiate, render, state_dict
+from ..blocks import group
+from .compile import TorchLowering, block_call, block_class_name, instantiate, render, state_dict
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE, **pooling.TABLE, **norm.TABLE,
@@ -13,7 +16,12 @@ TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE,
 
 
 def lower(model: Model, *, native_io: bool = False, expose: bool = False):
-    return TorchLowering(model, TABLE, native_io=native_io).lower(expose=expose)
+    """Lower ``model``; blocks (``ir.block``) become their own ``nn.Module`` classes, except with ``expose``."""
+    program = TorchLowering(model, TABLE, native_io=native_io).lower(expose=expose)
+    if expose:  # every layer's output is returned: keep the code flat
+        return program
+    return group(program, model, call=block_call, name_of=lambda kind, _: block_class_name(kind, model.name),
+                 attr=lambda instance: identifier(instance, TorchLowering.reserved), reserved=TorchLowering.reserved)
 
 
 def to_torch(model: Model, *, native_io: bool = False, expose: bool = False):

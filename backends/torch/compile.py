@@ -16,7 +16,7 @@ import numpy as np
 from ir.graph import Model
 from ir.layout import permutation
 
-from ..program import Lowering, Program, Value
+from ..program import Lowering, Program, Value, identifier
 from . import helpers
 
 
@@ -69,6 +69,43 @@ def class_name(model_name: str) -> str:
     return name
 
 
+def block_class_name(kind: str, model_name: str) -> str:
+    """The class emitted for block ``kind``: the kind itself unless the file already uses that name."""
+    taken = {class_name(model_name), "F", "nn", "torch", "json", "struct", "load_weights"} | set(helpers.HELPERS)
+    return kind if kind not in taken else kind + "Block"
+
+
+def block_call(cls: str, instance: str, args: list[str], outs: list[str]) -> str:
+    return f"{', '.join(outs)} = self.{identifier(instance, TorchLowering.reserved)}({', '.join(args)})"
+
+
+def _init(defs, indent: str) -> list[str]:
+    """``__init__`` lines: submodules, buffers (filled by load_state_dict) and block instances."""
+    lines = [f"{indent}super().__init__()"]
+    for name, ctor in defs:
+        if ctor.startswith("BUFFER "):
+            _, dtype, shape = ctor.split(" ", 2)
+            torch_dtype = "torch.long" if dtype == "int64" else "torch.float32"
+            lines.append(f"{indent}self.register_buffer({name!r}, torch.zeros({shape}, dtype={torch_dtype}))")
+        elif ctor.startswith("BLOCK "):
+            lines.append(f"{indent}self.{name} = {ctor.split(' ', 1)[1]}()")
+        else:
+            lines.append(f"{indent}self.{name} = {ctor}")
+    return lines
+
+
+def render_block(code) -> list[str]:
+    """One block kind as an ``nn.Module`` subclass."""
+    lines = [f"class {code.name}(nn.Module):",
+             f'    """Block {code.kind}; instances: {", ".join(code.instances)}."""', "",
+             "    def __init__(self):"]
+    lines += _init(code.defs, " " * 8)
+    lines += ["", f"    def forward(self, {', '.join(code.params)}):"]
+    lines += [f"        {line}" for line in code.body]
+    lines += [f"        return {', '.join(code.returns)}"]
+    return lines
+
+
 _DTYPES = {"int64": "torch.long", "int32": "torch.int32", "float32": "torch.float32"}
 
 
@@ -84,16 +121,13 @@ def render(program: Program, model: Model) -> str:
              "import torch.nn.functional as F", ""]
     for helper in sorted(program.helpers):
         lines += ["", helpers.source(helper), ""]
+    for code in program.blocks:
+        lines += ["", *render_block(code), ""]
+    notes = [f"    # {note}" for note in program.notes]
     lines += ["", f"class {cls}(nn.Module):",
-              f'    """Inputs (batch axis N is any size):\n{doc_in}\n    Outputs:\n{doc_out}\n    """', "",
-              "    def __init__(self):", "        super().__init__()"]
-    for name, ctor in program.defs:
-        if ctor.startswith("BUFFER "):
-            _, dtype, shape = ctor.split(" ", 2)
-            torch_dtype = "torch.long" if dtype == "int64" else "torch.float32"
-            lines.append(f"        self.register_buffer({name!r}, torch.zeros({shape}, dtype={torch_dtype}))")
-        else:
-            lines.append(f"        self.{name} = {ctor}")
+              f'    """Inputs (batch axis N is any size):\n{doc_in}\n    Outputs:\n{doc_out}\n    """', *notes, "",
+              "    def __init__(self):"]
+    lines += _init(program.defs, " " * 8)
     lines += ["", f"    def forward(self, {ins}):"]
     lines += [f"        {line}" for line in program.body]
     outs = ", ".join(program.outputs)

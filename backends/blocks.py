@@ -1,0 +1,285 @@
+"""Group a lowered program by block instance, so each block kind is emitted once (``ir.block``).
+
+The model is lowered flat as usual (layouts, transposes and weight folds do
+not care about blocks); then the lines and definitions each instance's layers
+produced are cut out, renamed to local names (``layer1_0_conv1`` ->
+``conv1``, inputs -> ``x``/``x0, x1, ...``) and compared between instances of
+a kind. A transpose of an instance's input is left to the caller. If every
+instance gives the same code, the kind becomes one :class:`BlockCode` and
+each instance one call in the top-level code; if not (a transpose shared with
+code outside the block, another channel count, layer names without the
+instance prefix) the kind stays inline and ``Program.notes`` says why.
+
+The backends say how a call and a block definition look (``self.<inst>(x)``
+for torch, ``<fn>(x, name=...)`` for Keras); this module imports no framework.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from .program import Program
+
+_STRING = re.compile(r"('[^'\\]*'|\"[^\"\\]*\")")
+_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?!\w)")
+
+
+@dataclass
+class BlockCode:
+    """One block kind as local code: ``def <kind>(params) -> returns`` with its own definitions."""
+
+    kind: str
+    params: list[str]
+    defs: list[tuple[str, str]]
+    body: list[str]
+    returns: list[str]
+    instances: list[str] = field(default_factory=list)
+    name: str = ""         # the emitted class (torch) or function (Keras) name
+
+
+@dataclass
+class _Cut:
+    instance: str
+    lines: list[int]
+    defs: list[int]
+    params: list[str]      # outer variables the block reads
+    returns: list[str]     # outer variables the block defines and others read
+    local: dict[str, str]  # outer variable -> local variable
+    attrs: dict[str, str]  # outer definition (module attribute) -> local one
+    code: BlockCode | None = None
+
+
+class _Index:
+    """What each body line defines and reads, computed once (models can have many blocks)."""
+
+    def __init__(self, program: Program):
+        self.defines = [defined(line) for line in program.body]
+        self.uses = [used(line) for line in program.body]
+        self.variables = {var for var, _, _ in program.inputs} | {v for d in self.defines for v in d}
+        self.readers: dict[str, set[int]] = {}
+        self.attr_users: dict[str, set[int]] = {}
+        for i, line in enumerate(program.body):
+            for name in self.uses[i]:
+                self.readers.setdefault(name, set()).add(i)
+            for name in attributes(line):
+                self.attr_users.setdefault(name, set()).add(i)
+        self.parsed = {line: (set(d), u) for line, d, u in zip(program.body, self.defines, self.uses)}
+
+    def parse(self, line: str) -> tuple[set[str], set[str]]:
+        if line not in self.parsed:  # a block call made by _splice
+            self.parsed[line] = (set(defined(line)), used(line))
+        return self.parsed[line]
+
+
+def defined(line: str) -> list[str]:
+    """Variables a body line ``a, b = expr`` assigns (``_`` excluded)."""
+    target = line.split(" = ", 1)[0]
+    return [v.strip() for v in target.split(",") if v.strip() not in ("", "_")]
+
+
+def used(line: str) -> set[str]:
+    """Names a body line reads (outside string literals, not attributes, not keyword names)."""
+    expr = line.split(" = ", 1)[1]
+    code = _STRING.sub("''", expr)
+    return {m.group(1) for m in _NAME.finditer(code) if not re.match(r"\s*=(?!=)", code[m.end():])}
+
+
+def attributes(line: str) -> set[str]:
+    """Module attributes (``self.<name>``) a torch line uses."""
+    return set(re.findall(r"(?<![\w.])self\.(\w+)", _STRING.sub("''", line)))
+
+
+def _rename(line: str, local: dict[str, str], attrs: dict[str, str], strings: Callable[[str], str]) -> str:
+    """``line`` with variables and ``self.<attributes>`` renamed; string literals go through ``strings``."""
+    target, expr = line.split(" = ", 1)
+    target = ", ".join(local.get(v.strip(), v.strip()) for v in target.split(","))
+    parts = _STRING.split(expr)
+    for i, part in enumerate(parts):
+        if i % 2:
+            parts[i] = strings(part)
+        else:  # keyword names (``dim=1``) are not variables
+            parts[i] = re.sub(r"(?<![\w.])(self\.)?([A-Za-z_]\w*)(?!\w|\s*=[^=])",
+                              lambda m: ("self." + attrs.get(m.group(2), m.group(2))) if m.group(1)
+                              else local.get(m.group(2), m.group(2)), part)
+    return f"{target} = {''.join(parts)}"
+
+
+def group(program: Program, model, *, call: Callable[[str, str, list[str], list[str]], str],
+          name_of: Callable[[str, set[str]], str], attr: Callable[[str], str] = str,
+          keras_names: bool = False, reserved: frozenset[str] = frozenset()) -> Program:
+    """``program`` with each block kind cut out once (see the module docstring); the input is not changed.
+
+    Args:
+        call: ``(emitted name, instance, args, outs) -> line`` making one top-level call.
+        name_of: ``(kind, names in use) -> emitted name`` of a block's class or function.
+        attr: the top-level attribute (torch) that holds an instance.
+        reserved: names local variables and attributes must not take (the backend's own).
+        keras_names: layer names are string literals in the code (Keras): a
+            literal ``'<instance>_x'`` becomes ``f"{name}_x"``; definitions and
+            weights stay keyed by layer name.
+    """
+    owner = {n.name: n.block for n in model.layers if n.block is not None}
+    if not owner:
+        return program
+    index = _Index(program)
+    lines: dict[tuple[str, str], list[int]] = {mark: [] for mark in dict.fromkeys(owner.values())}
+    defs: dict[tuple[str, str], list[int]] = {mark: [] for mark in lines}
+    for i, origin in enumerate(program.body_origin):
+        if origin in owner:
+            lines[owner[origin]].append(i)
+    for mark, mine in lines.items():
+        inside = {v for i in mine for v in index.defines[i]}
+        # a transpose of the block's input (the model input, say) is the caller's business: it stays outside
+        lines[mark] = [i for i in mine if not (i in program.layout_lines and not index.uses[i] & inside)]
+    for i, origin in enumerate(program.def_origin):
+        if origin in owner and not keras_names:
+            defs[owner[origin]].append(i)
+    kinds: dict[str, list[_Cut]] = {}
+    for (kind, instance), mine in lines.items():
+        kinds.setdefault(kind, []).append(_cut(program, index, instance, mine, defs[kind, instance], reserved))
+    out = replace(program, body=list(program.body), defs=list(program.defs), weights=dict(program.weights),
+                  blocks=[], notes=list(program.notes))
+    holders: dict[str, str] = {}  # submodule -> the instance (attribute) holding it
+    ctors: dict[str, str] = {}    # instance -> its BLOCK definition
+    for kind, cuts in kinds.items():
+        problem = _build(kind, cuts, program, index, keras_names)
+        if problem:
+            out.notes.append(f"block {kind} emitted inline: {problem}")
+            continue
+        code = cuts[0].code
+        code.name = name_of(kind, index.variables | {b.name for b in out.blocks})
+        saved = (list(out.body), list(out.defs), dict(out.weights), dict(holders), dict(ctors))
+        for cut in cuts:
+            problem = _splice(out, index, program, cut, call(code.name, cut.instance, cut.params, cut.returns),
+                              attr(cut.instance), code.name, keras_names, holders, ctors)
+            if problem:  # e.g. a transpose cached outside the block and reused inside it: undo this kind
+                out.body, out.defs, out.weights, old_holders, old_ctors = saved
+                holders.clear()
+                holders.update(old_holders)
+                ctors.clear()
+                ctors.update(old_ctors)
+                out.notes.append(f"block {kind} emitted inline: in instance {cut.instance!r} {problem}")
+                break
+        else:
+            out.blocks.append(code)
+    out.defs = _fold_defs(out.defs, holders, ctors)
+    return out
+
+
+def _local_names(outer: list[str], prefix: str, taken: set[str]) -> dict[str, str]:
+    out = {}
+    for name in outer:
+        base = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
+        base = base if not base[0].isdigit() else "v" + base
+        base = base + "_" if keyword.iskeyword(base) else base
+        local, k = base, 1
+        while local in taken:
+            local, k = f"{base}_{k}", k + 1
+        taken.add(local)
+        out[name] = local
+    return out
+
+
+def _cut(program: Program, index: _Index, instance: str, lines: list[int], defs: list[int],
+         backend_names: frozenset[str]) -> _Cut:
+    inside = [v for i in lines for v in index.defines[i]]
+    params: list[str] = []
+    for i in lines:
+        for name in sorted(index.uses[i], key=program.body[i].find):
+            if name not in inside and name not in params and name in index.variables:
+                params.append(name)
+    mine = set(lines)
+    outputs = set(program.outputs)
+    returns = [v for v in inside if v in outputs or index.readers.get(v, set()) - mine]
+    local = {p: ("x" if len(params) == 1 else f"x{k}") for k, p in enumerate(params)}
+    reserved = {"self", "name", "nn", "torch", "F", "layers", "keras"} | backend_names
+    local.update(_local_names(inside, instance + "_", reserved | set(local.values())))
+    attrs = _local_names([program.defs[i][0] for i in defs], instance + "_", set(reserved))
+    return _Cut(instance, lines, defs, params, returns, local, attrs)
+
+
+def _build(kind: str, cuts: list[_Cut], program: Program, index: _Index, keras_names: bool) -> str | None:
+    """Make each cut's local code with the first instance's local names; None if all agree, else why not."""
+    first = cuts[0]
+    for cut in cuts:
+        if (len(first.local), len(first.attrs), len(first.params)) != (len(cut.local), len(cut.attrs), len(cut.params)):
+            return f"instances {first.instance!r} and {cut.instance!r} lower to a different number of statements"
+        local = dict(zip(cut.local, first.local.values()))
+        attrs = dict(zip(cut.attrs, first.attrs.values()))
+        mine = set(cut.lines)
+        if any(index.attr_users.get(a, set()) - mine for a in attrs):
+            return f"instance {cut.instance!r} shares a module with code outside it"
+        if not keras_names and any(attributes(program.body[i]) - set(attrs) for i in cut.lines):
+            return f"instance {cut.instance!r} uses a module defined outside it"
+
+        def strings(literal, prefix=cut.instance + "_"):
+            if keras_names and literal[1:].startswith(prefix):
+                return 'f"{name}_' + literal[1 + len(prefix):-1] + '"'
+            return literal
+
+        body = [_rename(program.body[i], local, attrs, strings) for i in cut.lines]
+        if keras_names and any(f"name='{cut.instance}_" not in program.body[i] for i in cut.lines):
+            return f"in instance {cut.instance!r} a layer name does not start with {cut.instance + '_'!r}"
+        defs = [(attrs[program.defs[i][0]], program.defs[i][1]) for i in cut.defs]
+        cut.code = BlockCode(kind, [local[p] for p in cut.params], defs, body, [local[r] for r in cut.returns])
+        if cut is not first and cut.code != first.code:
+            diff = next((f"{a!r} vs {b!r}" for a, b in zip(first.code.body, body) if a != b), "")
+            return (f"instances {first.instance!r} and {cut.instance!r} lower to different code "
+                    f"({diff or 'their inputs, outputs or modules differ'}), e.g. a layout change or another "
+                    "channel count at the boundary")
+    first.code.instances = [c.instance for c in cuts]
+    return None
+
+
+def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line: str, holder: str, cls: str,
+            keras: bool, holders: dict[str, str], ctors: dict[str, str]) -> str | None:
+    """Replace the instance's lines by one call (moving lines that read its results after it) and its defs."""
+    texts = set(program.body[i] for i in cut.lines)
+    where = [out.body.index(line) for line in texts]  # list.index: fast even with many blocks
+    start, last = min(where), max(where)
+    body: list[str] = out.body[:start]
+    deferred: list[str] = []
+    tainted: set[str] = set()
+    moved: set[str] = set()  # variables of the deferred lines
+    for i in range(start, last + 1):  # only the lines from the block's first to its last can move
+        line = out.body[i]
+        defines, uses = index.parse(line)
+        if line in texts:
+            if uses & moved:
+                return "a line of the block reads a result computed outside it from the block"
+            tainted |= defines
+            if i == last:
+                body += [call_line] + deferred
+            continue
+        if uses & tainted:
+            deferred.append(line)
+            tainted |= defines
+            moved |= defines
+        else:
+            body.append(line)
+    out.body = body + out.body[last + 1:]
+    if keras:  # Keras layers stay keyed by their (global) names
+        return None
+    for name, local in cut.attrs.items():
+        holders[name] = holder
+        if name in out.weights:
+            out.weights[f"{holder}.{local}"] = out.weights.pop(name)
+    if not cut.attrs:  # a block of functional code only still needs its (empty) module
+        out.defs.append((holder, f"BLOCK {cls}"))
+    ctors[holder] = f"BLOCK {cls}"
+    return None
+
+
+def _fold_defs(defs: list[tuple[str, str]], holders: dict[str, str], ctors: dict[str, str]) -> list[tuple[str, str]]:
+    """Top-level definitions with each instance's submodules replaced by the instance, where its first one was."""
+    out, placed = [], set()
+    for name, ctor in defs:
+        holder = holders.get(name)
+        if holder is None:
+            out.append((name, ctor))
+        elif holder not in placed:
+            placed.add(holder)
+            out.append((holder, ctors[holder]))
+    return out
