@@ -72,8 +72,10 @@ class Program:
 
 def identifier(name: str, reserved=frozenset()) -> str:
     """``name`` as a safe identifier: not a keyword, not one of ``reserved``."""
-    name = re.sub(r"\W", "_", name)
-    if keyword.iskeyword(name) or name in reserved or name[0].isdigit():
+    name = re.sub(r"\W", "_", name) or "_"
+    if name[0].isdigit():  # "1x1" -> "_1x1": a suffix would not make it an identifier
+        name = "_" + name
+    if keyword.iskeyword(name) or name in reserved:
         name = name + "_"
     return name
 

@@ -29,7 +29,7 @@ from . import safetensors_io
 from .errors import FormatVersionError, IRError, ResourceLimitError, SchemaError, UnsupportedError, WeightError, show
 from .graph import Input, Model, Node, check_weight_sizes, check_weights, output_spec
 from .layers.base import LAYERS, config_problem
-from .tensor import Tensor, TensorSpec
+from .tensor import Tensor
 
 FORMAT = "twinnet"
 FORMAT_VERSION = 2

@@ -22,5 +22,5 @@ def summary_table(model) -> str:
     out = [f'Model: "{model.name}"', line, fmt(rows[0]), line.replace("-", "=")]
     out += [fmt(r) for r in rows[1:]]
     total = model.count_params()
-    out += [line, f"Total params: {total:,}", f"Outputs: " + ", ".join(f"{t.name} {t.spec}" for t in model.outputs)]
+    out += [line, f"Total params: {total:,}", "Outputs: " + ", ".join(f"{t.name} {t.spec}" for t in model.outputs)]
     return "\n".join(out)

@@ -31,3 +31,14 @@ def test_torch_compile_matches_eager():
     tm = to_torch(model())
     x = torch.randn(2, 8, 8, 2)
     np.testing.assert_allclose(torch.compile(tm)(x).detach().numpy(), tm(x).detach().numpy(), atol=1e-5, rtol=1e-4)
+
+
+def test_generated_names_are_identifiers():
+    """Names the lowering derives (modules, variables) are valid, non-keyword Python identifiers."""
+    import keyword
+
+    from backends.program import identifier
+
+    for raw in ["1x1", "for", "a-b", "", "self", "x.y"]:
+        name = identifier(raw, reserved=frozenset({"self"}))
+        assert name.isidentifier() and not keyword.iskeyword(name) and name != "self", (raw, name)
