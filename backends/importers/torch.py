@@ -46,7 +46,7 @@ from ir.errors import IRError, UnsupportedError
 
 from .problems import Problem, unsupported
 from .torch_attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
-from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, record, trace
+from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, probe_lengths, record, trace
 from .torch_ops import Lazy
 from .torch_tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
 
@@ -56,14 +56,21 @@ _DTYPES = {"float32": "float32", "int32": "int32", "int64": "int64", "bool": "fl
 
 
 
-def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) -> ir.Model:
+def from_torch(module: nn.Module, example_inputs, *, name: str | None = None,
+               fixed_lengths: bool = False) -> ir.Model:
     """Import a PyTorch module, weights included, by tracing it with ``torch.fx``.
 
     Args:
         module: the ``nn.Module`` (its ``forward`` must be fx-traceable).
         example_inputs: a tensor or tuple of tensors the module accepts; shapes
-            come from them (the batch size becomes symbolic; other sizes stay).
+            come from them. The batch size becomes symbolic, and so does each
+            input's sequence length (``T`` of a token or ``NTC``/``TNC`` sequence,
+            ``W`` of a signal fed to a ``Conv1d``) where the module runs at
+            another length and every node converts with it unknown; a forward
+            that bakes the length in (``x.view(b, 20 * 4)``) keeps the
+            example's. Image sizes (``H``, ``W`` of ``NCHW``) stay the example's.
         name: the IR model's name (default: the module's class name).
+        fixed_lengths: keep every non-batch size at the example's (no length probe).
 
     Returns:
         an ``ir.Model`` declared in torch's axis order (``NCHW``, ``NCW``,
@@ -80,6 +87,9 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) ->
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
     >>> from_torch(net, (torch.zeros(2, 4),)).count_params()
     15
+    >>> lstm = torch.nn.LSTM(4, 3, batch_first=True)
+    >>> from_torch(lstm, (torch.zeros(2, 7, 4),)).inputs[0].shape  # (batch, time, channels)
+    (None, None, 4)
     """
     if not isinstance(module, nn.Module):
         raise UnsupportedError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
@@ -88,8 +98,17 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) ->
         raise UnsupportedError("example_inputs must be a tensor or a tuple of tensors")
     modes = {m: m.training for m in module.modules()}
     module.eval()
+    name = name or identifier(type(module).__name__)
     try:
-        return _Importer(module, inputs).run(name or identifier(type(module).__name__))
+        importer = _Importer(module, inputs, fixed_lengths)
+        try:
+            return importer.run(name)
+        except UnsupportedError:
+            if not importer.lengths:
+                raise
+            # some node needs the length known (a Reshape with two unknown sizes, an upsampling factor): keep the
+            # example's lengths; the refusals, if any remain, are reported by that import
+            return _Importer(module, inputs, True).run(name)
     finally:
         for m, mode in modes.items():
             m.training = mode
@@ -99,6 +118,8 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) ->
 class _Importer:
     module: nn.Module
     inputs: list
+    fixed_lengths: bool = False
+    lengths: set = field(default_factory=set)  # (input index, axis) pairs declared symbolic
     problems: list = field(default_factory=list)
     weights: dict = field(default_factory=dict)
     used: set = field(default_factory=set)
@@ -114,11 +135,15 @@ class _Importer:
         layouts = [guess_layout(self.gm, p, x.dim(), not x.is_floating_point()) for p, x in zip(placeholders,
                                                                                                 self.inputs)]
         self.run1, self.run2, self.consts = record(self.gm, self.inputs, [lay.index("N") for lay in layouts])
+        self.run3 = None  # the run at other sequence lengths: the sizes that differ from run1 are symbolic
+        if not self.fixed_lengths:
+            self.run3, self.lengths = probe_lengths(self.gm, self.inputs, layouts)
         self.times = {}
         for node in self.gm.graph.nodes:
             if node.op == "call_module":
                 self.times[node.target] = self.times.get(node.target, 0) + 1
-        ir_inputs = [self.convert_input(p, x, lay) for p, x, lay in zip(placeholders, self.inputs, layouts)]
+        ir_inputs = [self.convert_input(i, p, x, lay) for i, (p, x, lay) in enumerate(zip(placeholders, self.inputs,
+                                                                                           layouts))]
         outputs = None
         for node in self.gm.graph.nodes:
             if node.op == "output":
@@ -149,6 +174,13 @@ class _Importer:
         a, b = self.run1.get(node), self.run2.get(node)
         return batch_axis(a, b) if isinstance(a, Info) and isinstance(b, Info) else None
 
+    def shape(self, node) -> tuple:
+        """``node``'s recorded shape, None where it follows a symbolic length (differs on the probe run)."""
+        info, other = self.run1.get(node), (self.run3 or {}).get(node)
+        if not isinstance(other, Info) or len(other.shape) != len(info.shape):
+            return info.shape
+        return tuple(a if a == b else None for a, b in zip(info.shape, other.shape))
+
     def stand_in(self, node):
         """An IR input shaped like ``node``'s recorded output, to keep checking what follows a refusal."""
         info, n = self.run1.get(node), self.n_pos(node)
@@ -163,11 +195,12 @@ class _Importer:
             return None
 
     # -- conversion ----------------------------------------------------------------------
-    def convert_input(self, node, x: torch.Tensor, layout: str):
+    def convert_input(self, i: int, node, x: torch.Tensor, layout: str):
         dtype = str(x.dtype).replace("torch.", "")
         self.values[node] = None
         n = layout.index("N")
-        shape = tuple(x.shape[:n]) + tuple(x.shape[n + 1:])
+        full = tuple(None if (i, a) in self.lengths else s for a, s in enumerate(x.shape))
+        shape = full[:n] + full[n + 1:]
         if dtype not in _DTYPES:
             self.refuse(node.name, "input", f"dtype {dtype} is not supported (float32, int32, int64 or bool)")
             if x.is_floating_point():  # keep checking the layers behind it on a float32 stand-in
@@ -284,10 +317,11 @@ class _Importer:
         info, n = self.run1.get(node), self.n_pos(node)
         if not isinstance(info, Info) or n is None:
             raise UnsupportedError("its output is not one tensor with a batch axis")
-        theirs = info.shape[:n] + info.shape[n + 1:]
+        shape = self.shape(node)  # None where torch's size follows a symbolic length: the IR's must be None too
+        theirs = shape[:n] + shape[n + 1:]
         ours = tuple(s for a, s in zip(out.layout, out.shape) if a != "N")
         if out.layout.index("N") != n or theirs != ours:
-            raise UnsupportedError(f"the IR infers shape {out.shape} {out.layout} where torch has {info.shape} "
+            raise UnsupportedError(f"the IR infers shape {out.shape} {out.layout} where torch has {shape} "
                                    f"(batch axis {n})")
 
     def relabel(self, x: ir.Tensor, layout: str, call: Call) -> ir.Tensor:
@@ -297,6 +331,8 @@ class _Importer:
         if x.layout.index("N") != layout.index("N"):
             raise UnsupportedError(f"needs the batch axis at position {layout.index('N')}, but it is at "
                                    f"{x.layout.index('N')} ({x.layout})")
-        sizes = tuple(s for a, s in zip(x.layout, x.shape) if a != "N")
+        sizes = tuple(-1 if s is None else s for a, s in zip(x.layout, x.shape) if a != "N")
+        if sizes.count(-1) > 1:
+            raise UnsupportedError(f"cannot rename the axes of {x.layout} with more than one unknown size {x.shape}")
         return L.Reshape(sizes, layout=layout, name=self.claim(f"{call.name}_relabel"))(x)
 
