@@ -58,6 +58,30 @@ class ConvGRU(nn.Module):
         return self.gru(self.conv(x).transpose(1, 2))[0]
 
 
+class SizeReshapes(nn.Module):
+    """Reshapes written with ``x.size(1)``: fx records the calls, the length axis becomes the target's -1."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.lstm = nn.Linear(3, 6), nn.LSTM(6, 4, batch_first=True)
+
+    def forward(self, x):
+        b, t = x.size(0), x.size(1)
+        h = self.fc(x).view(b, t, 2, 3)
+        return self.lstm(h.reshape(b, t, 6))[0]
+
+
+class CeilPool(nn.Module):
+    """MaxPool1d(ceil_mode=True) adds a partial window only at odd lengths: exact at 8, not at the probe's 17."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.pool = nn.Conv1d(2, 3, 3, padding=1), nn.MaxPool1d(2, ceil_mode=True)
+
+    def forward(self, x):
+        return self.pool(self.conv(x))
+
+
 class Baked(nn.Module):
     """Its forward writes the length as a literal: only length 20 runs."""
 
@@ -75,6 +99,7 @@ CASES = {
     "gru_seq_first": (GRUSeqFirst, lambda b, t, s: (float_input(t, b, 3, seed=s),), [(None, None, 3)]),
     "conv1d_same": (ConvSame, lambda b, t, s: (float_input(b, 3, t, seed=s),), [(None, 3, None)]),
     "conv1d_gru": (ConvGRU, lambda b, t, s: (float_input(b, 3, t, seed=s),), [(None, 3, None)]),
+    "size_reshapes": (SizeReshapes, lambda b, t, s: (float_input(b, t, 3, seed=s),), [(None, None, 3)]),
     "transformer": (lambda: TransformerClassifier(), lambda b, t, s: (ids(b, t, vocab=30, seed=s), pad_mask(b, t, s)),
                     [(None, None), (None, None)]),
 }
@@ -100,6 +125,16 @@ def test_baked_length_stays_fixed():
     model = from_torch(net, (ids(2, 20),))
     assert model.inputs[0].shape == (None, 20)
     x = ids(3, 20, seed=1)
+    with torch.no_grad():
+        torch.testing.assert_close(to_torch(model)(x), net(x), atol=ATOL, rtol=RTOL)
+
+
+def test_length_the_ir_cannot_follow_stays_fixed():
+    # the IR's pooling has no partial window: its shape rule at the probe length differs from torch's
+    net = randomize(CeilPool())
+    model = from_torch(net, (float_input(2, 2, 8),))
+    assert model.inputs[0].shape == (None, 2, 8)
+    x = float_input(3, 2, 8, seed=1)
     with torch.no_grad():
         torch.testing.assert_close(to_torch(model)(x), net(x), atol=ATOL, rtol=RTOL)
 

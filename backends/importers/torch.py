@@ -10,8 +10,10 @@ How the import works, and why:
     which would have to be pattern-matched back. Tracing runs the user's own
     forward with proxies; the module is then run (eval mode, no grad) on the
     example inputs and on them doubled along the batch, to learn every shape
-    and which axis is the batch. Nothing else is executed, and no file is
-    loaded (load a checkpoint yourself with ``torch.load(..., weights_only=True)``).
+    and which axis is the batch, and once more with the sequence lengths
+    stretched (``torch_lengths.py``) to learn which sizes follow them. Nothing
+    else is executed, and no file is loaded (load a checkpoint yourself with
+    ``torch.load(..., weights_only=True)``).
   * Layouts: every imported tensor is declared in torch's own axis order, the
     letters naming what the axes mean (``NCHW``, ``NCW``, ``NTC``/``TNC``, ``NT``),
     so a torch ``dim`` is a position in the IR layout and ``to_torch`` holds
@@ -46,7 +48,8 @@ from ir.errors import IRError, UnsupportedError
 
 from .problems import Problem, unsupported
 from .torch_attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
-from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, probe_lengths, record, trace
+from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, record, trace
+from .torch_lengths import LengthCheck, probe_lengths, symbolic_shape
 from .torch_ops import Lazy
 from .torch_tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
 
@@ -135,9 +138,10 @@ class _Importer:
         layouts = [guess_layout(self.gm, p, x.dim(), not x.is_floating_point()) for p, x in zip(placeholders,
                                                                                                 self.inputs)]
         self.run1, self.run2, self.consts = record(self.gm, self.inputs, [lay.index("N") for lay in layouts])
-        self.run3 = None  # the run at other sequence lengths: the sizes that differ from run1 are symbolic
+        self.run3, self.probe = None, None  # the run at other sequence lengths, and the IR's shapes there
         if not self.fixed_lengths:
             self.run3, self.lengths = probe_lengths(self.gm, self.inputs, layouts)
+            self.probe = LengthCheck(self.run3) if self.run3 is not None else None
         self.times = {}
         for node in self.gm.graph.nodes:
             if node.op == "call_module":
@@ -176,10 +180,7 @@ class _Importer:
 
     def shape(self, node) -> tuple:
         """``node``'s recorded shape, None where it follows a symbolic length (differs on the probe run)."""
-        info, other = self.run1.get(node), (self.run3 or {}).get(node)
-        if not isinstance(other, Info) or len(other.shape) != len(info.shape):
-            return info.shape
-        return tuple(a if a == b else None for a, b in zip(info.shape, other.shape))
+        return symbolic_shape(self.run1.get(node), (self.run3 or {}).get(node))
 
     def stand_in(self, node):
         """An IR input shaped like ``node``'s recorded output, to keep checking what follows a refusal."""
@@ -210,6 +211,8 @@ class _Importer:
             self.bool_inputs.add(node)
         try:
             out = ir.Input(shape, layout=layout, dtype=_DTYPES[dtype], name=self.claim(node.name))
+            if self.probe is not None:
+                self.probe.bind(out, node)
         except IRError as e:
             self.refuse(node.name, "input", e.bare_message)
             out = None
@@ -323,6 +326,9 @@ class _Importer:
         if out.layout.index("N") != n or theirs != ours:
             raise UnsupportedError(f"the IR infers shape {out.shape} {out.layout} where torch has {shape} "
                                    f"(batch axis {n})")
+        why = self.probe.mismatch(out, node) if self.probe is not None else None
+        if why is not None:
+            raise UnsupportedError(why)
 
     def relabel(self, x: ir.Tensor, layout: str, call: Call) -> ir.Tensor:
         """``x`` with its axes named ``layout`` (same positions; a Reshape that moves no data)."""

@@ -10,9 +10,8 @@ the record of one graph node being converted (:class:`Call`).
   output shape. The axis that doubled is the batch axis; every other size
   must stay put (otherwise the module's shapes depend on the batch, which the
   IR cannot express).
-* :func:`probe_lengths` runs it once more with the inputs' sequence axes
-  stretched (repeating the example): the axes the module accepts at another
-  length become symbolic; the recorded shapes tell which sizes follow them.
+* ``torch_lengths.probe_lengths`` runs it once more with the inputs' sequence
+  axes stretched: the axes the module accepts at another length become symbolic.
 * :func:`guess_layout` names the axes of an input (or of a reshape's result)
   by looking at what consumes it, torch's conventions throughout: ``NC``,
   ``NCW`` for a signal fed to a ``Conv1d``, ``NCHW`` for an image; ``NTC``
@@ -66,7 +65,9 @@ def summarize(value):
     return value
 
 
-class _Recorder(torch.fx.Interpreter):
+class Recorder(torch.fx.Interpreter):
+    """Runs the graph, keeping what every node produced (:class:`Info`) and its non-tensor values."""
+
     def __init__(self, gm):
         super().__init__(gm)
         self.seen: dict[torch.fx.Node, object] = {}
@@ -86,60 +87,13 @@ def record(gm: torch.fx.GraphModule, inputs: list[torch.Tensor], batch_axes: lis
     runs = []
     with torch.no_grad():
         for xs in (inputs, doubled):
-            rec = _Recorder(gm)
+            rec = Recorder(gm)
             try:
                 rec.run(*xs)
             except Exception as e:  # the user's own module failed on its own example
                 raise UnsupportedError(f"the module failed on the example inputs ({type(e).__name__}: {e})") from None
             runs.append(rec)
     return runs[0].seen, runs[1].seen, runs[0].values
-
-
-#: the layout letters of the axes :func:`probe_lengths` tries: a sequence's T, a 1-D signal's W (NCW)
-LENGTH_AXES = {"NTC": "T", "TNC": "T", "NT": "T", "TN": "T", "NCW": "W"}
-
-
-def _stretched(x: torch.Tensor, axis: int, size: int) -> torch.Tensor:
-    """``x`` repeated along ``axis`` and cut to ``size`` (values all from the example: valid token ids)."""
-    return x.index_select(axis, torch.arange(size) % x.shape[axis])
-
-
-def _runs(gm, xs) -> dict | None:
-    rec = _Recorder(gm)
-    try:
-        with torch.no_grad():
-            rec.run(*xs)
-    except Exception:  # the module refuses that length (a literal size in forward, a fixed-size weight)
-        return None
-    return rec.seen
-
-
-def probe_lengths(gm, inputs: list[torch.Tensor], layouts: list[str]) -> tuple[dict | None, set]:
-    """Which length axes of the inputs may vary: ``(run at the new lengths, {(input index, axis)})``.
-
-    The candidate axes (:data:`LENGTH_AXES`) are grouped by their example size,
-    so a token tensor and its padding mask (both ``(B, T)``) change together.
-    Each group is stretched to ``2 * size + 1`` (a length no stride folds back onto
-    the example's) and kept only if the module still runs; the groups kept are
-    then run together once more: that run is what the importer compares shapes with.
-    """
-    groups: dict[int, list] = {}
-    for i, (x, layout) in enumerate(zip(inputs, layouts)):
-        letter = LENGTH_AXES.get(layout)
-        if letter is not None:
-            axis = layout.index(letter)
-            groups.setdefault(x.shape[axis], []).append((i, axis))
-
-    def stretched(axes):
-        xs = list(inputs)
-        for i, axis in axes:
-            xs[i] = _stretched(xs[i], axis, 2 * xs[i].shape[axis] + 1)
-        return xs
-
-    kept = [axes for axes in groups.values() if _runs(gm, stretched(axes)) is not None]
-    together = [a for axes in kept for a in axes]
-    run = _runs(gm, stretched(together)) if together else None
-    return (run, set(together)) if run is not None else (None, set())
 
 
 def batch_axis(a: Info, b: Info) -> int | None:

@@ -140,7 +140,10 @@ class Reshape(Layer):
             layout = self.layout or default_layout(len(target) + 1, layer=self.label)
             target.insert(layout.index("N"), None)
             return TensorSpec(tuple(target), layout)
-        total = math.prod(known_dims(self, inputs[0]))
+        if None in dims:
+            raise ShapeError(f"an input with an unknown size {inputs[0].shape} needs a -1 in target_shape, got "
+                             f"{self.target_shape}", layer=self.label)
+        total = math.prod(dims)
         known = math.prod(t for t in target if t != -1)
         if -1 in target:
             if total % known:
