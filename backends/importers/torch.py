@@ -90,9 +90,9 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None,
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
     >>> from_torch(net, (torch.zeros(2, 4),)).count_params()
     15
-    >>> lstm = torch.nn.LSTM(4, 3, batch_first=True)
-    >>> from_torch(lstm, (torch.zeros(2, 7, 4),)).inputs[0].shape  # (batch, time, channels)
-    (None, None, 4)
+    >>> conv = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 3, padding=1))
+    >>> from_torch(conv, (torch.zeros(2, 4, 7),)).inputs[0].shape  # (batch, channels, length)
+    (None, 4, None)
     """
     if not isinstance(module, nn.Module):
         raise UnsupportedError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
