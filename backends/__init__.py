@@ -64,10 +64,12 @@ def from_onnx(source, *, name: str | None = None):
     return import_onnx(source, name=name)
 
 
-def from_torch(module, example_inputs, *, name: str | None = None):
+def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths: bool = False):
     """Import a PyTorch ``nn.Module`` (traced with ``torch.fx`` on ``example_inputs``), weights included.
 
     Anything the IR cannot represent is listed in one ``ir.UnsupportedError``.
+    The batch axis and, where the module allows it, each input's sequence
+    length become symbolic (``fixed_lengths=True`` keeps the example's lengths).
     See :func:`backends.importers.torch.from_torch`.
 
     >>> import torch
@@ -77,7 +79,7 @@ def from_torch(module, example_inputs, *, name: str | None = None):
     """
     from .importers import from_torch as import_torch
 
-    return import_torch(module, example_inputs, name=name)
+    return import_torch(module, example_inputs, name=name, fixed_lengths=fixed_lengths)
 
 
 __all__ = ["to_keras", "to_torch", "emit", "from_keras", "from_onnx", "from_torch"]

@@ -6,7 +6,6 @@ from torch import nn
 
 import ir
 from backends import from_torch
-from gaps import known_gap
 from torch_import_check import float_input, ids, problems
 
 
@@ -96,20 +95,6 @@ def test_bad_arguments_are_clear_errors():
         from_torch(nn.Linear(3, 2), (float_input(2, 4),))
     _, found = problems(nn.Sequential(nn.Linear(3, 2)).double(), float_input(2, 3).double())
     assert "float64" in found["input_1"].reason and "float64" in found["0"].reason
-
-
-@known_gap("torch-import-fixed-sequence-length")
-def test_sequence_length_stays_symbolic():
-    class Text(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed, self.lstm = nn.Embedding(20, 4), nn.LSTM(4, 3, batch_first=True)
-
-        def forward(self, tokens):
-            return self.lstm(self.embed(tokens))[0]
-
-    model = from_torch(Text(), (ids(2, 7),))
-    assert model.inputs[0].shape == (None, None)
 
 
 def test_new_layer_refusals():

@@ -49,10 +49,13 @@ def test_flatten(layout):
     (L.Reshape((90, 3)), image("NHWC"), (None, 90, 3)),
     (L.Reshape((-1,)), image("NCHW"), (None, 270)),
     (L.Reshape((3, 90), layout="NCT"), image("NCHW"), (None, 3, 90)),
+    (L.Reshape((-1, 4), layout="NWC"), sequence("NTC", steps=None), (None, None, 4)),
+    (L.Reshape((-1, 2)), sequence("NTC", steps=None), (None, None, 2)),
     (L.Permute((3, 1, 2)), image("NHWC"), (None, 3, 9, 10)),
     (L.Permute("NHWC"), image("NCHW"), (None, 9, 10, 3)),
     (L.Permute((2, 1)), sequence("NTC"), (None, 4, 6)),
-], ids=["dropout", "identity", "reshape-tokens", "reshape-flat-nchw", "reshape-layout", "permute-to-nchw",
+], ids=["dropout", "identity", "reshape-tokens", "reshape-flat-nchw", "reshape-layout", "reshape-relabel-symbolic",
+        "reshape-split-symbolic", "permute-to-nchw",
         "permute-to-nhwc", "permute-seq"])
 def test_shape_layers(layer, inputs, shape):
     check_layer(layer, inputs, expect_shape=shape)

@@ -37,11 +37,11 @@ def from_onnx(source, *, name: str | None = None):
     return import_onnx(source, name=name)
 
 
-def from_torch(module, example_inputs, *, name: str | None = None):
+def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths: bool = False):
     """Import a PyTorch ``nn.Module`` into the IR, weights included. See :func:`backends.importers.torch.from_torch`."""
     from .torch import from_torch as import_torch
 
-    return import_torch(module, example_inputs, name=name)
+    return import_torch(module, example_inputs, name=name, fixed_lengths=fixed_lengths)
 
 
 __all__ = ["from_keras", "from_onnx", "from_torch"]

@@ -10,8 +10,10 @@ How the import works, and why:
     which would have to be pattern-matched back. Tracing runs the user's own
     forward with proxies; the module is then run (eval mode, no grad) on the
     example inputs and on them doubled along the batch, to learn every shape
-    and which axis is the batch. Nothing else is executed, and no file is
-    loaded (load a checkpoint yourself with ``torch.load(..., weights_only=True)``).
+    and which axis is the batch, and once more with the sequence lengths
+    stretched (``torch_lengths.py``) to learn which sizes follow them. Nothing
+    else is executed, and no file is loaded (load a checkpoint yourself with
+    ``torch.load(..., weights_only=True)``).
   * Layouts: every imported tensor is declared in torch's own axis order, the
     letters naming what the axes mean (``NCHW``, ``NCW``, ``NTC``/``TNC``, ``NT``),
     so a torch ``dim`` is a position in the IR layout and ``to_torch`` holds
@@ -48,6 +50,7 @@ from ir.errors import IRError, UnsupportedError
 from .problems import Problem, unsupported
 from .torch_attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, record, trace
+from .torch_lengths import LengthCheck, probe_lengths, symbolic_shape
 from .torch_ops import Lazy
 from .torch_tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
 
@@ -57,14 +60,21 @@ _DTYPES = {"float32": "float32", "int32": "int32", "int64": "int64", "bool": "fl
 
 
 
-def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) -> ir.Model:
+def from_torch(module: nn.Module, example_inputs, *, name: str | None = None,
+               fixed_lengths: bool = False) -> ir.Model:
     """Import a PyTorch module, weights included, by tracing it with ``torch.fx``.
 
     Args:
         module: the ``nn.Module`` (its ``forward`` must be fx-traceable).
         example_inputs: a tensor or tuple of tensors the module accepts; shapes
-            come from them (the batch size becomes symbolic; other sizes stay).
+            come from them. The batch size becomes symbolic, and so does each
+            input's sequence length (``T`` of a token or ``NTC``/``TNC`` sequence,
+            ``W`` of a signal fed to a ``Conv1d``) where the module runs at
+            another length and every node converts with it unknown; a forward
+            that bakes the length in (``x.view(b, 20 * 4)``) keeps the
+            example's. Image sizes (``H``, ``W`` of ``NCHW``) stay the example's.
         name: the IR model's name (default: the module's class name).
+        fixed_lengths: keep every non-batch size at the example's (no length probe).
 
     Returns:
         an ``ir.Model`` declared in torch's axis order (``NCHW``, ``NCW``,
@@ -81,6 +91,9 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) ->
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
     >>> from_torch(net, (torch.zeros(2, 4),)).count_params()
     15
+    >>> conv = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 3, padding=1))
+    >>> from_torch(conv, (torch.zeros(2, 4, 7),)).inputs[0].shape  # (batch, channels, length)
+    (None, 4, None)
     """
     if not isinstance(module, nn.Module):
         raise UnsupportedError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
@@ -89,8 +102,17 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None) ->
         raise UnsupportedError("example_inputs must be a tensor or a tuple of tensors")
     modes = {m: m.training for m in module.modules()}
     module.eval()
+    name = name or identifier(type(module).__name__)
     try:
-        return _Importer(module, inputs).run(name or identifier(type(module).__name__))
+        importer = _Importer(module, inputs, fixed_lengths)
+        try:
+            return importer.run(name)
+        except UnsupportedError:
+            if not importer.lengths:
+                raise
+            # some node needs the length known (a Reshape with two unknown sizes, an upsampling factor): keep the
+            # example's lengths; the refusals, if any remain, are reported by that import
+            return _Importer(module, inputs, True).run(name)
     finally:
         for m, mode in modes.items():
             m.training = mode
@@ -108,6 +130,8 @@ def _block_of(node):
 class _Importer:
     module: nn.Module
     inputs: list
+    fixed_lengths: bool = False
+    lengths: set = field(default_factory=set)  # (input index, axis) pairs declared symbolic
     problems: list = field(default_factory=list)
     weights: dict = field(default_factory=dict)
     used: set = field(default_factory=set)
@@ -123,11 +147,16 @@ class _Importer:
         layouts = [guess_layout(self.gm, p, x.dim(), not x.is_floating_point()) for p, x in zip(placeholders,
                                                                                                 self.inputs)]
         self.run1, self.run2, self.consts = record(self.gm, self.inputs, [lay.index("N") for lay in layouts])
+        self.run3, self.probe = None, None  # the run at other sequence lengths, and the IR's shapes there
+        if not self.fixed_lengths:
+            self.run3, self.lengths = probe_lengths(self.gm, self.inputs, layouts)
+            self.probe = LengthCheck(self.run3) if self.run3 is not None else None
         self.times = {}
         for node in self.gm.graph.nodes:
             if node.op == "call_module":
                 self.times[node.target] = self.times.get(node.target, 0) + 1
-        ir_inputs = [self.convert_input(p, x, lay) for p, x, lay in zip(placeholders, self.inputs, layouts)]
+        ir_inputs = [self.convert_input(i, p, x, lay) for i, (p, x, lay) in enumerate(zip(placeholders, self.inputs,
+                                                                                           layouts))]
         outputs = None
         for node in self.gm.graph.nodes:
             if node.op == "output":
@@ -159,6 +188,10 @@ class _Importer:
         a, b = self.run1.get(node), self.run2.get(node)
         return batch_axis(a, b) if isinstance(a, Info) and isinstance(b, Info) else None
 
+    def shape(self, node) -> tuple:
+        """``node``'s recorded shape, None where it follows a symbolic length (differs on the probe run)."""
+        return symbolic_shape(self.run1.get(node), (self.run3 or {}).get(node))
+
     def stand_in(self, node):
         """An IR input shaped like ``node``'s recorded output, to keep checking what follows a refusal."""
         info, n = self.run1.get(node), self.n_pos(node)
@@ -173,11 +206,12 @@ class _Importer:
             return None
 
     # -- conversion ----------------------------------------------------------------------
-    def convert_input(self, node, x: torch.Tensor, layout: str):
+    def convert_input(self, i: int, node, x: torch.Tensor, layout: str):
         dtype = str(x.dtype).replace("torch.", "")
         self.values[node] = None
         n = layout.index("N")
-        shape = tuple(x.shape[:n]) + tuple(x.shape[n + 1:])
+        full = tuple(None if (i, a) in self.lengths else s for a, s in enumerate(x.shape))
+        shape = full[:n] + full[n + 1:]
         if dtype not in _DTYPES:
             self.refuse(node.name, "input", f"dtype {dtype} is not supported (float32, int32, int64 or bool)")
             if x.is_floating_point():  # keep checking the layers behind it on a float32 stand-in
@@ -187,6 +221,8 @@ class _Importer:
             self.bool_inputs.add(node)
         try:
             out = ir.Input(shape, layout=layout, dtype=_DTYPES[dtype], name=self.claim(node.name))
+            if self.probe is not None:
+                self.probe.bind(out, node)
         except IRError as e:
             self.refuse(node.name, "input", e.bare_message)
             out = None
@@ -295,11 +331,15 @@ class _Importer:
         info, n = self.run1.get(node), self.n_pos(node)
         if not isinstance(info, Info) or n is None:
             raise UnsupportedError("its output is not one tensor with a batch axis")
-        theirs = info.shape[:n] + info.shape[n + 1:]
+        shape = self.shape(node)  # None where torch's size follows a symbolic length: the IR's must be None too
+        theirs = shape[:n] + shape[n + 1:]
         ours = tuple(s for a, s in zip(out.layout, out.shape) if a != "N")
         if out.layout.index("N") != n or theirs != ours:
-            raise UnsupportedError(f"the IR infers shape {out.shape} {out.layout} where torch has {info.shape} "
+            raise UnsupportedError(f"the IR infers shape {out.shape} {out.layout} where torch has {shape} "
                                    f"(batch axis {n})")
+        why = self.probe.mismatch(out, node) if self.probe is not None else None
+        if why is not None:
+            raise UnsupportedError(why)
 
     def relabel(self, x: ir.Tensor, layout: str, call: Call) -> ir.Tensor:
         """``x`` with its axes named ``layout`` (same positions; a Reshape that moves no data)."""
@@ -308,6 +348,8 @@ class _Importer:
         if x.layout.index("N") != layout.index("N"):
             raise UnsupportedError(f"needs the batch axis at position {layout.index('N')}, but it is at "
                                    f"{x.layout.index('N')} ({x.layout})")
-        sizes = tuple(s for a, s in zip(x.layout, x.shape) if a != "N")
+        sizes = tuple(-1 if s is None else s for a, s in zip(x.layout, x.shape) if a != "N")
+        if sizes.count(-1) > 1:
+            raise UnsupportedError(f"cannot rename the axes of {x.layout} with more than one unknown size {x.shape}")
         return L.Reshape(sizes, layout=layout, name=self.claim(f"{call.name}_relabel"))(x)
 

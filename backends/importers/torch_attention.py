@@ -263,9 +263,9 @@ def transformer_encoder(ctx, call):
     # when every row's padding is at its end: the usual inference, which the import describes
     if mask is not None and not causal and getattr(m, "use_nested_tensor", False):  # only set when batch_first
         # the nested-tensor fast path returns zeros at padded positions: multiply by the attend mask (N, T, 1)
-        keep = ctx.add(call, L.Reshape(tuple(s for a, s in zip(mask.layout, mask.shape) if a != "N") + (1,),
-                                       layout=mask.layout + "C"), [mask], name=ctx.claim(f"{call.name}_keep"),
-                       check=False)
+        sizes = tuple(-1 if s is None else s for a, s in zip(mask.layout, mask.shape) if a != "N")  # -1: a length
+        keep = ctx.add(call, L.Reshape(sizes + (1,), layout=mask.layout + "C"), [mask],
+                       name=ctx.claim(f"{call.name}_keep"), check=False)
         x = ctx.add(call, L.Multiply(), [x, keep], name=ctx.claim(f"{call.name}_zero_pads"), check=False)
     if m.norm is not None:
         if not isinstance(m.norm, nn.LayerNorm):

@@ -10,6 +10,8 @@ the record of one graph node being converted (:class:`Call`).
   output shape. The axis that doubled is the batch axis; every other size
   must stay put (otherwise the module's shapes depend on the batch, which the
   IR cannot express).
+* ``torch_lengths.probe_lengths`` runs it once more with the inputs' sequence
+  axes stretched: the axes the module accepts at another length become symbolic.
 * :func:`guess_layout` names the axes of an input (or of a reshape's result)
   by looking at what consumes it, torch's conventions throughout: ``NC``,
   ``NCW`` for a signal fed to a ``Conv1d``, ``NCHW`` for an image; ``NTC``
@@ -63,7 +65,9 @@ def summarize(value):
     return value
 
 
-class _Recorder(torch.fx.Interpreter):
+class Recorder(torch.fx.Interpreter):
+    """Runs the graph, keeping what every node produced (:class:`Info`) and its non-tensor values."""
+
     def __init__(self, gm):
         super().__init__(gm)
         self.seen: dict[torch.fx.Node, object] = {}
@@ -83,7 +87,7 @@ def record(gm: torch.fx.GraphModule, inputs: list[torch.Tensor], batch_axes: lis
     runs = []
     with torch.no_grad():
         for xs in (inputs, doubled):
-            rec = _Recorder(gm)
+            rec = Recorder(gm)
             try:
                 rec.run(*xs)
             except Exception as e:  # the user's own module failed on its own example

@@ -6,7 +6,8 @@ Keys are the function objects fx records (``operator.add``, ``torch.cat``,
 (``torch.Tensor.view``), never names. Entries take ``(ctx, call)`` like
 ``MODULE_TABLE``'s. Shape-only values (``x.size(0)``, ``x.shape``) are the
 numbers recorded on the example run; reshapes read their target shape from
-the recorded output, the batch axis from the two recorded runs.
+the recorded output, the batch axis from the two recorded runs, and a size
+that changed on the run at another sequence length becomes the target's -1.
 """
 from __future__ import annotations
 
@@ -131,11 +132,14 @@ def reshape(ctx, call):
     if x.layout[0] != "N" or n != 0:
         raise UnsupportedError(f"reshapes that move or merge the batch axis are not supported (input {x.layout}, "
                                f"output shape {getattr(info, 'shape', '?')})")
-    shape = info.shape[1:]
+    shape = ctx.shape(call.node)[1:]  # None: a size that follows a symbolic length
     if shape == tuple(s for s in x.shape[1:]):
         return x
     if len(shape) == 1:
         return _flatten_to(ctx, call, x)
+    if shape.count(None) > 1:
+        raise UnsupportedError(f"a reshape to {shape} has more than one size that follows the sequence length")
+    shape = tuple(-1 if s is None else s for s in shape)
     layout = guess_layout(ctx.gm, call.node, len(shape) + 1, False)
     if layout.index("N") != 0:
         layout = layout_for(len(shape) + 1, 0, 1)

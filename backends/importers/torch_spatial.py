@@ -28,6 +28,7 @@ from torch import nn
 from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 
+from .torch_capture import Info
 from .torch_modules import _bias, array, channels_first
 
 
@@ -100,8 +101,10 @@ def _upsample(ctx, call, x, mode: str, align_corners) -> object:
     if nd not in (1, 2):
         raise UnsupportedError(f"upsampling a rank-{x.spec.rank} tensor is not supported (1-D or 2-D only)")
     x = channels_first(ctx, call, x, nd)
-    info = call.info
-    ins = [x.spec.dim(a) for a in x.layout[2:]]
+    node = call.node.args[0] if call.node.args else call.node.kwargs.get("input")
+    info, source = call.info, ctx.run1.get(node)
+    # the factor from the sizes recorded on the example (the IR's may be a symbolic length)
+    ins = list(source.shape[2:]) if isinstance(source, Info) else [x.spec.dim(a) for a in x.layout[2:]]
     outs = list(info.shape[2:]) if info is not None else []
     if len(outs) != nd or any(o % i for i, o in zip(ins, outs)):
         raise UnsupportedError(f"only integer factors are supported (from {tuple(ins)} to {tuple(outs)})")

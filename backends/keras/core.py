@@ -44,7 +44,7 @@ def lower_reshape(ctx, node, inputs):
     # The new axes come out in declared order too; Keras keeps the batch axis first, so
     # that is exactly the declared layout with N moved to the front.
     held = batch_first(spec.layout)
-    target = tuple(spec.dim(a) for a in held[1:])
+    target = tuple(-1 if spec.dim(a) is None else spec.dim(a) for a in held[1:])  # unknown: the one -1
     return ctx.layer(node.name, call("layers.Reshape", target), x.var, spec, held)
 
 

@@ -63,7 +63,8 @@ def lower_reshape(ctx, node, inputs):
         # the elements are in the same order either way, so reshape straight into torch's layout and
         # spare the next layer a permute.
         held = native
-    sizes = [f"{x.var}.shape[0]"] + [str(spec.dim(a)) for a in held[1:]]
+    # an unknown size (a symbolic length) is the target's one -1
+    sizes = [f"{x.var}.shape[0]"] + [str(-1 if spec.dim(a) is None else spec.dim(a)) for a in held[1:]]
     return ctx.let(node.name, f"{x.var}.reshape({', '.join(sizes)})", spec, held)
 
 

@@ -106,6 +106,9 @@ class Reshape(Layer):
 
     ``target_shape`` lists the new non-batch sizes (one may be -1);
     ``layout`` names the new axes (default: the Keras convention for the rank).
+    An input with an unknown non-batch size (a symbolic sequence length) needs
+    the -1: that axis is then unknown too (``(None, 8) -> (-1, 8)`` relabels a
+    sequence of any length).
 
     >>> Reshape((7, 7, 4)).target_shape
     (7, 7, 4)
@@ -129,8 +132,18 @@ class Reshape(Layer):
             check_layout(self.layout, len(target) + 1, layer=self.label)
 
     def infer(self, inputs):
-        total = math.prod(known_dims(self, inputs[0]))
         target = list(self.target_shape)
+        dims = [s for a, s in zip(inputs[0].layout, inputs[0].shape) if a != "N"]
+        if None in dims and -1 in target:
+            # a symbolic size flows into the -1 axis; the frameworks check the element count at run time
+            target[target.index(-1)] = None
+            layout = self.layout or default_layout(len(target) + 1, layer=self.label)
+            target.insert(layout.index("N"), None)
+            return TensorSpec(tuple(target), layout)
+        if None in dims:
+            raise ShapeError(f"an input with an unknown size {inputs[0].shape} needs a -1 in target_shape, got "
+                             f"{self.target_shape}", layer=self.label)
+        total = math.prod(dims)
         known = math.prod(t for t in target if t != -1)
         if -1 in target:
             if total % known:
