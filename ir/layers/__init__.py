@@ -12,6 +12,7 @@ from .pooling import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, Gl
                       MaxPool1D, MaxPool2D)
 from .preprocessing import Normalization, Rescaling
 from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
+from .slicing import Slice
 from .spatial import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 
 __all__ = sorted(LAYERS) + ["LAYERS", "Layer", "WeightSpec", "register", "ACTIVATIONS"]
