@@ -45,6 +45,7 @@ from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 
 from .problems import Problem, unsupported
+from .torch_arith import constant_of
 from .torch_attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, record, trace
 from .torch_ops import Lazy
@@ -205,8 +206,12 @@ class _Importer:
         fn, where, what = self.lookup(node)
         self.values[node] = None
         if node.op == "get_attr":
-            if is_causal_constant(operator.attrgetter(node.target)(self.gm)):
+            held = operator.attrgetter(node.target)(self.gm)
+            if is_causal_constant(held):
                 self.values[node] = CAUSAL  # read by attention as use_causal_mask=True
+                return
+            if constant_of(held) is not None:  # a one-number buffer or traced constant: x * c (torch_arith.py)
+                self.values[node] = constant_of(held)
                 return
             self.refuse(where, "parameter or buffer", f"the forward reads {node.target} directly; the IR holds "
                         "weights only inside its layers")
