@@ -119,12 +119,34 @@ def test_squeeze_excitation_and_tokens():
     assert {"Multiply", "Reshape", "GlobalAvgPool1D"} <= kinds(model)
 
 
+class HandAttention(nn.Module):
+    """A hand-written single-head attention block: q @ k^T * scale, softmax, @ v (Dot), residual, mean pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.q, self.k, self.v, self.out = nn.Linear(4, 6), nn.Linear(4, 6), nn.Linear(4, 6), nn.Linear(6, 4)
+        self.norm = nn.LayerNorm(4)
+
+    def forward(self, x):                                   # (N, T, 4)
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        scores = torch.softmax(q @ k.transpose(-2, -1) * 6 ** -0.5, dim=-1)
+        h = self.norm(x + self.out(torch.bmm(scores, v)))
+        cross = torch.matmul(q, v.transpose(1, 2)).matmul(k).bmm(torch.transpose(v, 1, 2)) / 7.0
+        return h.mean(dim=1), h[:, 0], cross
+
+
+def test_hand_written_attention_is_dot():
+    model = run("attention")
+    assert sum(type(n.layer).__name__ == "Dot" for n in model.layers) == 5
+
+
 #: every module above with its inputs (test_import_torch.py checks that the tables' entries are all used)
 MODELS = {
     "arithmetic": (Arithmetic, lambda n, s: (float_input(n, 3, 5, 6, seed=s),)),
     "slicing": (Slicing, lambda n, s: (float_input(n, 3, 7, 8, seed=s), float_input(n, 7, 5, seed=s + 10))),
     "gated": (GatedAndInception, lambda n, s: (float_input(n, 4, 9, seed=s), float_input(n, 3, 5, 6, seed=s + 1))),
     "squeeze_excite": (SqueezeExcite, lambda n, s: (float_input(n, 4, 5, 6, seed=s),)),
+    "attention": (HandAttention, lambda n, s: (float_input(n, 5, 4, seed=s),)),
 }
 
 
@@ -138,7 +160,8 @@ class Refused(nn.Module):
     def forward(self, x):
         h = self.lin(x)                                     # (N, 5, 6)
         return (h[:, ::2], h[:, None], 2.0 / h, torch.div(h, 2.0, rounding_mode="floor"), h.sum(1),
-                h[0], h.chunk(2, dim=0)[0], h * float("inf"), h[:, 1:1])
+                h[0], h.chunk(2, dim=0)[0], h * float("inf"), h[:, 1:1],
+                h.view(-1, 5, 2, 3).transpose(1, 2) @ h.view(-1, 5, 2, 3).permute(0, 2, 3, 1))
 
 
 def test_what_stays_refused():
@@ -150,6 +173,7 @@ def test_what_stays_refused():
     assert "sum_1" in found  # no exact IR layer (GlobalAvgPool * n would round differently)
     assert "batch" in found["getitem_2"].reason and "batch" in found["chunk"].reason
     assert "not finite" in found["mul"].reason and "empty" in found["getitem_4"].reason
+    assert "multi-head" in found["matmul"].reason  # a rank-4 (N, heads, T, d) product
 
 
 def test_slice_layer_is_in_the_ir():

@@ -3,7 +3,7 @@ import pytest
 
 import ir
 from ir import layers as L
-from layer_check import check_layer, image, sequence
+from layer_check import check_layer, image, sequence, signal
 
 NORMS = {
     "bn": L.BatchNorm(), "bn-eps-momentum": L.BatchNorm(epsilon=1e-5, momentum=0.9),
@@ -67,3 +67,19 @@ def test_merge_after_flatten():
 
     report = verify(ir.Model(x, [y, a], name="branches").randomize(0))
     assert report.ok, report.table()
+
+
+DOT = {
+    # (layer, inputs, expected shape): attention-like products of rank-3 tensors
+    "scores": (L.Dot(axes="C"), [sequence("NTC"), sequence("NTC", steps=5)], (None, 6, 5)),
+    "values": (L.Dot(axes=(2, 1)), [{"shape": (6, 5), "layout": "NTC"}, sequence("NTC", steps=5)], (None, 6, 4)),
+    "tnc-ints": (L.Dot(axes=(0, -1), layout="NCT"), [sequence("TNC"), {"shape": (3, 6), "layout": "NCT"}],
+                 (None, 4, 3)),
+    "channels-first": (L.Dot(axes="W"), [signal("NCW"), signal("NWC", channels=2)], (None, 3, 2)),
+}
+
+
+@pytest.mark.parametrize("name", list(DOT))
+def test_dot(name):
+    layer, inputs, shape = DOT[name]
+    check_layer(layer, inputs, expect_shape=shape)

@@ -1,4 +1,4 @@
-"""Arithmetic between a tensor and a constant number -> IR ``Rescaling(scale, offset)``.
+"""Arithmetic: a tensor and a constant number -> IR ``Rescaling(scale, offset)``; ``a @ b`` -> IR ``Dot``.
 
 ``x * c``, ``x + c``, ``c + x``, ``x - c``, ``c - x``, ``x / c`` and ``-x``
 are ``x * scale + offset`` with one number each. Every form but division is
@@ -12,6 +12,11 @@ A constant is a Python number, or a one-element tensor that ``symbolic_trace``
 captured as a constant (``torch.tensor(0.5)`` in ``forward``) or that the
 module keeps as a buffer; a one-element ``nn.Parameter`` is not folded (it
 is a trained weight the IR would turn into configuration).
+
+``a @ b`` (``matmul``, ``bmm``) of two rank-3 batch-first activations is
+``Dot(axes=(2, 1))``: a batch of matrix products, as in a hand-written
+single-head attention ``softmax(q @ k.transpose(-2, -1) * scale) @ v``
+(the transpose is an IR Permute, which moves no data in the IR).
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ import ir
 from ir import layers as L
 from ir.errors import UnsupportedError
 
+from .torch_capture import guess_layout, layout_for
 from .torch_recurrent import Lazy
 
 __all__ = ["ARITH_FUNCTIONS", "ARITH_METHODS", "constant_of", "with_constant"]
@@ -79,6 +85,23 @@ def negate(ctx, call):
     return ctx.add(call, L.Rescaling(-1.0), [ctx.tensor(call.arg(0, "input"))])
 
 
+def matmul(ctx, call):
+    """``a @ b`` / ``torch.matmul`` / ``torch.bmm`` of two rank-3 batch-first activations -> IR ``Dot``."""
+    a, b = (ctx.tensor(call.arg(i, key)) for i, key in ((0, "input"), (1, "other" if call.kwargs.get("other") is not
+                                                                        None else "mat2")))
+    if a.spec.rank != 3 or b.spec.rank != 3:
+        raise UnsupportedError(f"only a product of two rank-3 tensors (a batch of matrices) is supported, got ranks "
+                               f"{a.spec.rank} and {b.spec.rank} (multi-head products batch over more axes)")
+    if a.layout[0] != "N" or b.layout[0] != "N" or ctx.n_pos(call.node) != 0:
+        raise UnsupportedError(f"needs the batch axis first in both operands ({a.layout}, {b.layout})")
+    layout = guess_layout(ctx.gm, call.node, 3, False)
+    if layout.index("N") != 0:
+        layout = layout_for(3, 0, 1)
+    return ctx.add(call, L.Dot(axes=(2, 1), layout=layout), [a, b])
+
+
 ARITH_FUNCTIONS = {operator.truediv: divide, torch.div: divide, torch.true_divide: divide,
-                   operator.neg: negate, torch.neg: negate}
-ARITH_METHODS = {torch.Tensor.div: divide, torch.Tensor.true_divide: divide, torch.Tensor.neg: negate}
+                   operator.neg: negate, torch.neg: negate,
+                   operator.matmul: matmul, torch.matmul: matmul, torch.bmm: matmul}
+ARITH_METHODS = {torch.Tensor.div: divide, torch.Tensor.true_divide: divide, torch.Tensor.neg: negate,
+                 torch.Tensor.matmul: matmul, torch.Tensor.bmm: matmul}
