@@ -83,3 +83,21 @@ DOT = {
 def test_dot(name):
     layer, inputs, shape = DOT[name]
     check_layer(layer, inputs, expect_shape=shape)
+
+
+DOT_ERRORS = [
+    (lambda: L.Dot(axes=(1, 2, 3)), "ConfigError", "Dot: axes must be one axis or a pair"),
+    (lambda: L.Dot(axes=2, normalize=True), "ConfigError", "normalize=True (cosine proximity) is not supported"),
+    (lambda: L.Dot(axes="N")([ir.Input(**sequence()), ir.Input(**sequence())]), "LayoutError", "batch axis"),
+    (lambda: L.Dot(axes="C")([ir.Input(**image()), ir.Input(**image())]), "ShapeError", "two float32 rank-3"),
+    (lambda: L.Dot(axes="C")([ir.Input(**sequence()), ir.Input(**sequence(features=5))]), "ShapeError",
+     "contracted sizes differ: 4 vs 5"),
+    (lambda: L.Dot(axes="C", layout="NT")([ir.Input(**sequence())] * 2), "LayoutError", "Dot"),
+]
+
+
+@pytest.mark.parametrize("make, kind, text", DOT_ERRORS, ids=[e[2] for e in DOT_ERRORS])
+def test_dot_errors(make, kind, text):
+    with pytest.raises(ir.IRError) as info:
+        make()
+    assert type(info.value).__name__ == kind and text in str(info.value)
