@@ -164,7 +164,18 @@ class Refused(nn.Module):
                 h.view(-1, 5, 2, 3).transpose(1, 2) @ h.view(-1, 5, 2, 3).permute(0, 2, 3, 1))
 
 
+class IntArithmetic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(12, 3)
+
+    def forward(self, ids):
+        return self.embed(ids + 1)
+
+
 def test_what_stays_refused():
+    _, ints = problems(IntArithmetic(), torch.randint(0, 10, (2, 5)))
+    assert "int64 tensor" in ints["add"].reason
     _, found = problems(Refused(), float_input(2, 5, 4))
     assert "step 2" in found["getitem"].reason
     assert "None" in found["getitem_1"].reason

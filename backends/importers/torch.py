@@ -22,8 +22,9 @@ How the import works, and why:
     no data moves) renames it.
   * Every node is converted by its entry in ``MODULE_TABLE``, ``FUNCTION_TABLE``
     or ``METHOD_TABLE`` (``torch_tables.py``, which joins the tables of
-    ``torch_modules.py``, ``torch_ops.py``, ``torch_spatial.py``,
-    ``torch_norm_act.py`` and ``torch_attention.py``). Problems are
+    ``torch_modules.py``, ``torch_ops.py``, ``torch_arith.py``,
+    ``torch_slicing.py``, ``torch_spatial.py``, ``torch_norm_act.py`` and
+    ``torch_attention.py``). Problems are
     collected for every node (behind a refused node on a stand-in input of the
     recorded shape); if there are any, one ``ir.UnsupportedError`` lists them
     all with the qualified module name or graph node: no partial model.

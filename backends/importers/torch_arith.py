@@ -55,6 +55,8 @@ def with_constant(ctx, call, op, a, b):
         raise UnsupportedError(f"the constant {c!r} is not finite")
     tensor_first = is_number(b)
     x = ctx.tensor(a if tensor_first else b)
+    if x.spec.dtype != "float32":
+        raise UnsupportedError(f"arithmetic on a {x.spec.dtype} tensor is not supported (Rescaling is float32)")
     if op is operator.add:
         scale, offset = 1.0, c
     elif op is operator.sub:
