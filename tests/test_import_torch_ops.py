@@ -140,12 +140,34 @@ def test_hand_written_attention_is_dot():
     assert sum(type(n.layer).__name__ == "Dot" for n in model.layers) == 5
 
 
+class DenseBlock(nn.Module):
+    """DenseNet-style: each layer sees the concat of all before; the last 3 channels read from the end."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Sequential(nn.BatchNorm2d(3 + 2 * i), nn.ReLU(), nn.Conv2d(3 + 2 * i, 2, 3,
+                                                                                                  padding=1))
+                                    for i in range(3))
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.cat([x, layer(x)], 1)
+        return x[:, -3:], x[:, 0, 1:, :-1]
+
+
+def test_dense_concat_block():
+    model = run("dense")
+    assert [o.layout for o in model.outputs] == ["NCHW", "NHW"]
+    assert {"Slice", "Cropping2D"} <= kinds(model)  # x[:, 0, 1:, :-1]: C sliced, H and W cropped together
+
+
 #: every module above with its inputs (test_import_torch.py checks that the tables' entries are all used)
 MODELS = {
     "arithmetic": (Arithmetic, lambda n, s: (float_input(n, 3, 5, 6, seed=s),)),
     "slicing": (Slicing, lambda n, s: (float_input(n, 3, 7, 8, seed=s), float_input(n, 7, 5, seed=s + 10))),
     "gated": (GatedAndInception, lambda n, s: (float_input(n, 4, 9, seed=s), float_input(n, 3, 5, 6, seed=s + 1))),
     "squeeze_excite": (SqueezeExcite, lambda n, s: (float_input(n, 4, 5, 6, seed=s),)),
+    "dense": (DenseBlock, lambda n, s: (float_input(n, 3, 5, 6, seed=s),)),
     "attention": (HandAttention, lambda n, s: (float_input(n, 5, 4, seed=s),)),
 }
 

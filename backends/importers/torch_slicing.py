@@ -3,9 +3,9 @@
 Bounds are constants read with the recorded sizes (every non-batch size is
 fixed in an import), step 1 only:
 
-* ``x[:, :, 1:4, 2:]``: spatial axes only (of a tensor with channels and one
+* ``x[:, :, 1:4, 2:]``: the spatial axes (of a tensor with channels and one
   or two spatial axes) -> one ``Cropping1D``/``Cropping2D``; any other axis
-  (``x[:, a:b]`` on channels) -> one IR ``Slice`` per axis;
+  (``x[:, a:b]`` on channels) -> one IR ``Slice`` each;
 * ``x[:, i]``, ``x[:, -1]`` (select one step) -> the same, keeping one
   entry, then a ``Reshape`` that drops the axis (its letter leaves the layout);
 * ``split`` / ``chunk`` (several results, read through ``getitem``) -> one
@@ -82,17 +82,20 @@ def _ranges(x: ir.Tensor, index) -> tuple[dict, list]:
 
 
 def _crop_layers(x: ir.Tensor, ranges: dict) -> list:
-    """The IR layers that keep ``ranges`` of ``x``: one Cropping for spatial axes only, else one Slice per axis."""
+    """The IR layers that keep ``ranges`` of ``x``: one Cropping for the spatial axes (of a tensor with channels
+    and one or two of them), one Slice for each other axis."""
     spatial = spatial_axes(x.layout)
-    cropped = {x.layout[d] for d in ranges}
-    if "C" in x.layout and cropped <= set(spatial) and len(spatial) in (1, 2):
+    croppable = "C" in x.layout and len(spatial) in (1, 2)
+    crops = {d: r for d, r in ranges.items() if croppable and x.layout[d] in spatial}
+    layers = [L.Slice(x.layout[d], start, stop) for d, (start, stop) in sorted(ranges.items()) if d not in crops]
+    if crops:
         pairs = []
         for axis in spatial:
             d = x.layout.index(axis)
-            start, stop = ranges.get(d, (0, x.shape[d]))
+            start, stop = crops.get(d, (0, x.shape[d]))
             pairs.append((start, x.shape[d] - stop))
-        return [L.Cropping1D(pairs[0]) if len(pairs) == 1 else L.Cropping2D(tuple(pairs))]
-    return [L.Slice(x.layout[d], start, stop) for d, (start, stop) in sorted(ranges.items())]
+        layers.append(L.Cropping1D(pairs[0]) if len(pairs) == 1 else L.Cropping2D(tuple(pairs)))
+    return layers
 
 
 def _chain(ctx, call, x: ir.Tensor, layers: list) -> ir.Tensor:
