@@ -13,6 +13,7 @@ from torch import nn
 from backends import emit, from_torch
 from backends.importers.torch_tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
 from torch_import_check import check, float_input, ids, randomize
+from test_import_torch_ops import MODELS as OPS
 from test_import_torch_variants import MASKED, MODELS as VARIANTS
 
 
@@ -246,7 +247,7 @@ def test_names_layouts_and_weights_carry_over():
 
 def test_every_table_entry_is_exercised():
     used_modules, used_functions, used_methods = set(), set(), set()
-    for cls, make in [*MODELS.values(), *VARIANTS.values(), *MASKED.values()]:
+    for cls, make in [*MODELS.values(), *VARIANTS.values(), *MASKED.values(), *OPS.values()]:
         net = cls()
         used_modules |= {type(m) for m in net.modules()}
         graph = torch.fx.symbolic_trace(net).graph  # the default tracer keeps the same nn leaves

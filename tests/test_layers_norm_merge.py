@@ -3,7 +3,7 @@ import pytest
 
 import ir
 from ir import layers as L
-from layer_check import check_layer, image, sequence
+from layer_check import check_layer, image, sequence, signal
 
 NORMS = {
     "bn": L.BatchNorm(), "bn-eps-momentum": L.BatchNorm(epsilon=1e-5, momentum=0.9),
@@ -67,3 +67,37 @@ def test_merge_after_flatten():
 
     report = verify(ir.Model(x, [y, a], name="branches").randomize(0))
     assert report.ok, report.table()
+
+
+DOT = {
+    # (layer, inputs, expected shape): attention-like products of rank-3 tensors
+    "scores": (L.Dot(axes="C"), [sequence("NTC"), sequence("NTC", steps=5)], (None, 6, 5)),
+    "values": (L.Dot(axes=(2, 1)), [{"shape": (6, 5), "layout": "NTC"}, sequence("NTC", steps=5)], (None, 6, 4)),
+    "tnc-ints": (L.Dot(axes=(0, -1), layout="NCT"), [sequence("TNC"), {"shape": (3, 6), "layout": "NCT"}],
+                 (None, 4, 3)),
+    "channels-first": (L.Dot(axes="W"), [signal("NCW"), signal("NWC", channels=2)], (None, 3, 2)),
+}
+
+
+@pytest.mark.parametrize("name", list(DOT))
+def test_dot(name):
+    layer, inputs, shape = DOT[name]
+    check_layer(layer, inputs, expect_shape=shape)
+
+
+DOT_ERRORS = [
+    (lambda: L.Dot(axes=(1, 2, 3)), "ConfigError", "Dot: axes must be one axis or a pair"),
+    (lambda: L.Dot(axes=2, normalize=True), "ConfigError", "normalize=True (cosine proximity) is not supported"),
+    (lambda: L.Dot(axes="N")([ir.Input(**sequence()), ir.Input(**sequence())]), "LayoutError", "batch axis"),
+    (lambda: L.Dot(axes="C")([ir.Input(**image()), ir.Input(**image())]), "ShapeError", "two float32 rank-3"),
+    (lambda: L.Dot(axes="C")([ir.Input(**sequence()), ir.Input(**sequence(features=5))]), "ShapeError",
+     "contracted sizes differ: 4 vs 5"),
+    (lambda: L.Dot(axes="C", layout="NT")([ir.Input(**sequence())] * 2), "LayoutError", "Dot"),
+]
+
+
+@pytest.mark.parametrize("make, kind, text", DOT_ERRORS, ids=[e[2] for e in DOT_ERRORS])
+def test_dot_errors(make, kind, text):
+    with pytest.raises(ir.IRError) as info:
+        make()
+    assert type(info.value).__name__ == kind and text in str(info.value)

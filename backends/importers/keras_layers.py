@@ -215,6 +215,12 @@ def concatenate(layer, inputs: Sequence[Tensor]) -> Converted:
     return L.Concatenate(axis=letter(_config(layer)["axis"], inputs[0])), {}
 
 
+def dot(layer, inputs: Sequence[Tensor]) -> Converted:
+    config = _config(layer)
+    axes = config["axes"] if isinstance(config["axes"], (list, tuple)) else (config["axes"],) * 2
+    return L.Dot(axes=tuple(letter(a, x, "axes") for a, x in zip(axes, inputs)), normalize=config["normalize"]), {}
+
+
 #: Keras layer class -> converter; keyed by the exact class (a subclass may override ``call``).
 KERAS_TABLE: dict[type, Callable] = {
     K.Dense: dense,
@@ -237,6 +243,6 @@ KERAS_TABLE: dict[type, Callable] = {
     K.Activation: activation_layer, K.ReLU: relu, K.Softmax: softmax, K.LeakyReLU: leaky_relu, K.ELU: elu,
     K.Embedding: embedding, K.SimpleRNN: rnn, K.LSTM: rnn, K.GRU: rnn, K.Bidirectional: bidirectional,
     K.Add: merge(L.Add), K.Subtract: merge(L.Subtract), K.Multiply: merge(L.Multiply),
-    K.Average: merge(L.Average), K.Maximum: merge(L.Maximum), K.Concatenate: concatenate,
+    K.Average: merge(L.Average), K.Maximum: merge(L.Maximum), K.Concatenate: concatenate, K.Dot: dot,
     K.MultiHeadAttention: multi_head_attention,
 }

@@ -24,8 +24,9 @@ How the import works, and why:
     no data moves) renames it.
   * Every node is converted by its entry in ``MODULE_TABLE``, ``FUNCTION_TABLE``
     or ``METHOD_TABLE`` (``torch_tables.py``, which joins the tables of
-    ``torch_modules.py``, ``torch_ops.py``, ``torch_spatial.py``,
-    ``torch_norm_act.py`` and ``torch_attention.py``). Problems are
+    ``torch_modules.py``, ``torch_ops.py``, ``torch_arith.py``,
+    ``torch_slicing.py``, ``torch_spatial.py``, ``torch_norm_act.py`` and
+    ``torch_attention.py``). Problems are
     collected for every node (behind a refused node on a stand-in input of the
     recorded shape); if there are any, one ``ir.UnsupportedError`` lists them
     all with the qualified module name or graph node: no partial model.
@@ -48,6 +49,7 @@ from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 
 from .problems import Problem, unsupported
+from .torch_arith import constant_of
 from .torch_attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, record, trace
 from .torch_lengths import LengthCheck, probe_lengths, symbolic_shape
@@ -251,8 +253,12 @@ class _Importer:
         fn, where, what = self.lookup(node)
         self.values[node] = None
         if node.op == "get_attr":
-            if is_causal_constant(operator.attrgetter(node.target)(self.gm)):
+            held = operator.attrgetter(node.target)(self.gm)
+            if is_causal_constant(held):
                 self.values[node] = CAUSAL  # read by attention as use_causal_mask=True
+                return
+            if constant_of(held) is not None:  # a one-number buffer or traced constant: x * c (torch_arith.py)
+                self.values[node] = constant_of(held)
                 return
             self.refuse(where, "parameter or buffer", f"the forward reads {node.target} directly; the IR holds "
                         "weights only inside its layers")

@@ -21,8 +21,10 @@ import ir
 from ir import layers as L
 from ir.errors import UnsupportedError
 
+from .torch_arith import is_number, with_constant
 from .torch_capture import guess_layout, layout_for
 from .torch_modules import global_pool, letter, windowed_pool
+from .torch_slicing import index_tensor
 from .torch_recurrent import Lazy, concat_halves, select, squeeze_state
 
 __all__ = ["CORE_FUNCTIONS", "CORE_METHODS", "Lazy"]
@@ -42,7 +44,9 @@ def elementwise(ir_class, op) -> Callable:
         if call.kwargs.get("alpha", 1) != 1:
             raise UnsupportedError("alpha != 1 is not supported")
         if not (_is_tensor(a) and _is_tensor(b)):
-            raise UnsupportedError("an operation with a constant has no IR layer (both operands must be tensors)")
+            if is_number(a) or is_number(b):
+                return with_constant(ctx, call, op, a, b)
+            raise UnsupportedError(f"an operation with a {type(b if _is_tensor(a) else a).__name__} has no IR layer")
         x, y = ctx.tensor(a), ctx.tensor(b)
         return ctx.add(call, ir_class(), [x, ctx.relabel(y, x.layout, call)])
     return convert
@@ -112,10 +116,10 @@ def flatten(ctx, call):
     x = ctx.tensor(call.arg(0, "input"))
     start = call.arg(1, "start_dim", 0)
     end = call.arg(2, "end_dim", -1)
-    if x.layout[0] != "N" or start != 1 or end not in (-1, x.spec.rank - 1):
-        raise UnsupportedError(f"only flatten(x, 1) of a batch-first tensor is supported (start_dim={start}, "
-                               f"end_dim={end}, layout {x.layout})")
-    return _flatten_to(ctx, call, x)
+    if x.layout[0] != "N" or start < 1 or end not in (-1, x.spec.rank - 1):
+        raise UnsupportedError(f"only flatten(x, start_dim >= 1) of a batch-first tensor is supported "
+                               f"(start_dim={start}, end_dim={end}, layout {x.layout})")
+    return _flatten_to(ctx, call, x) if start == 1 else reshape(ctx, call)  # merging trailing axes: a Reshape
 
 
 def reshape(ctx, call):
@@ -191,7 +195,7 @@ def getitem(ctx, call):
             raise UnsupportedError(value.why)
         return found
     if isinstance(value, ir.Tensor):
-        raise UnsupportedError(f"indexing or slicing a tensor ([{index!r}]) has no IR layer")
+        return index_tensor(ctx, call, value, index)
     return value[index]  # a tuple of results, or sizes
 
 

@@ -1,7 +1,7 @@
 """torch lowerings of the merge layers."""
 from __future__ import annotations
 
-from ir.layers import Add, Average, Concatenate, Maximum, Multiply, Subtract
+from ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
 from ir.layout import resolve_axis
 
 from ..program import same_feat
@@ -42,5 +42,21 @@ def lower_concatenate(ctx, node, inputs):
                    node.spec, phys)
 
 
-TABLE = {Add: lower_elementwise, Subtract: lower_elementwise, Multiply: lower_elementwise,
+def _matrix(ctx, value, axis, contract_first: bool) -> str:
+    """``value`` held (N, rows, cols) in declared order, transposed so the contracted axis is where matmul
+    contracts it (last for the left operand, first for the right)."""
+    x = ctx.require(ctx.plain(value), "N" + value.spec.layout.replace("N", ""))
+    pos = x.pos(x.spec.layout[resolve_axis(axis, x.spec.layout)])
+    return f"{x.var}.transpose(1, 2)" if (pos == 1) != contract_first else x.var
+
+
+def lower_dot(ctx, node, inputs):
+    # Keras's Dot of rank-3 inputs is tf.matmul with adjoint flags: torch.matmul computes the same sums.
+    a = _matrix(ctx, inputs[0], node.layer.axes[0], False)
+    b = _matrix(ctx, inputs[1], node.layer.axes[1], True)
+    phys = "N" + node.spec.layout.replace("N", "")
+    return ctx.let(node.name, f"torch.matmul({a}, {b})", node.spec, phys)
+
+
+TABLE = {Dot: lower_dot, Add: lower_elementwise, Subtract: lower_elementwise, Multiply: lower_elementwise,
          Average: lower_elementwise, Maximum: lower_elementwise, Concatenate: lower_concatenate}

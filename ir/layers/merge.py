@@ -1,4 +1,4 @@
-"""Merge layers: element-wise Add/Subtract/Multiply/Average/Maximum and Concatenate.
+"""Merge layers: element-wise Add/Subtract/Multiply/Average/Maximum, Concatenate and Dot.
 
 Inputs must share a layout (letters in the same order) and, except along the
 concatenation axis, their sizes. The element-wise layers also broadcast an
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import LayoutError, ShapeError
-from ..layout import resolve_axis
+from ..errors import LayoutError, ShapeError, show
+from ..layout import check_layout, resolve_axis
 from ..tensor import TensorSpec
-from .base import Layer, as_axis, register
+from .base import Layer, as_axis, as_bool, register
 
 
 def _same_layout(layer: Layer, inputs) -> str:
@@ -129,3 +129,57 @@ class Concatenate(Layer):
             total = None if total is None or spec.shape[axis] is None else total + spec.shape[axis]
         shape[axis] = total
         return TensorSpec(tuple(shape), layout)
+
+
+@register
+@dataclass(frozen=True)
+class Dot(Layer):
+    """Keras's ``Dot``: per sample, the product of two rank-3 inputs contracted over one axis of each.
+
+    ``axes`` is one axis for both inputs or a pair, each a layout letter or an
+    int position in the declared layout (batch included, as Keras counts).
+    Per sample the inputs are matrices, so this is a batched matrix product:
+    the output holds N, then the first input's other axis, then the second's,
+    named by ``layout`` (default ``"NTC"``). Attention scores ``q . k`` over
+    features: ``Dot(axes="C")([q, k])`` with ``q``, ``k`` of layout ``NTC``.
+    Only rank-3 inputs (Keras's ``batch_dot`` of higher ranks keeps both
+    inputs' extra axes, which is not a batched matmul); ``normalize=True``
+    (cosine proximity) is not supported.
+
+    >>> Dot(axes=2).axes
+    (2, 2)
+    """
+
+    axes: int | str | tuple = -1
+    normalize: bool = False
+    layout: str | None = None
+    arity = 2
+
+    def __post_init__(self):
+        super().__post_init__()
+        axes = self.axes if isinstance(self.axes, (list, tuple)) else (self.axes, self.axes)
+        if len(axes) != 2:
+            self._fail(f"axes must be one axis or a pair, got {show(self.axes)}")
+        self._set("axes", tuple(as_axis(self, "axes", a) for a in axes))
+        if as_bool(self, "normalize", self.normalize):
+            self._fail("normalize=True (cosine proximity) is not supported")
+        self._set("normalize", False)
+        if self.layout is not None:
+            check_layout(self.layout, 3, layer=self.label)
+
+    def infer(self, inputs):
+        rest, contracted = [], []
+        for spec, axis in zip(inputs, self.axes):
+            if spec.rank != 3 or spec.dtype != "float32":
+                raise ShapeError(f"expects two float32 rank-3 inputs, got {spec.layout!r} {spec.dtype}",
+                                 layer=self.label)
+            i = resolve_axis(axis, spec.layout, layer=self.label)
+            if spec.layout[i] == "N":
+                raise LayoutError("cannot contract the batch axis N", layer=self.label)
+            contracted.append(spec.shape[i])
+            rest.append(next(s for j, (a, s) in enumerate(zip(spec.layout, spec.shape)) if a != "N" and j != i))
+        if _merge_dim(*contracted) is False:
+            raise ShapeError(f"contracted sizes differ: {contracted[0]} vs {contracted[1]}", layer=self.label)
+        layout = self.layout or "NTC"
+        shape = iter(rest)
+        return TensorSpec(tuple(None if a == "N" else next(shape) for a in layout), layout)
