@@ -5,7 +5,6 @@ inverted-residual, dense-concat, inception-style and GLU blocks built from them.
 Each module is real and randomised; ``check`` imports it, compiles the IR back to torch (equal to the source at
 batch 2 and 3) and verifies the IR on the Keras, torch and both ONNX paths.
 """
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -6,7 +6,7 @@ from torch import nn
 
 import ir
 from backends import from_torch
-from torch_import_check import float_input, ids, problems
+from torch_import_check import float_input, problems
 
 
 class Unsupported(nn.Module):

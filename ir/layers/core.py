@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..errors import LayoutError, ShapeError, show
 from ..layout import check_layout, default_layout
