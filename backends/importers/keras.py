@@ -40,9 +40,10 @@ from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 from ir.layout import default_layout
 
+from .names import Names, identifier
 from .problems import Problem, unsupported
 from .keras_attention import MHA_FLAGS, MHA_KEYWORDS, call_flags, is_mask_reshape, mask_source, mha_tensors
-from .keras_graph import (DTYPES, check_model, class_label, identifier, is_graph_model, key, stand_in,
+from .keras_graph import (DTYPES, check_model, class_label, is_graph_model, key, stand_in,
                           topological_calls)
 from .keras_layers import KERAS_TABLE
 
@@ -82,7 +83,7 @@ class _Importer:
         self.problems: list[Problem] = []
         self.tensors: dict[tuple, ir.Tensor | None] = {}   # Keras tensor key -> IR tensor (None: unknown)
         self.weights: dict[str, np.ndarray] = {}
-        self.used: set[str] = set()
+        self.claimed = Names()
         self.names: dict[int, str] = {}                      # id(Keras layer) -> IR name
         self.times: dict[int, int] = {}                      # id(Keras layer) -> calls in this graph
         self.consumers: dict[tuple, list] = {}               # Keras tensor key -> the calls that read it
@@ -105,12 +106,7 @@ class _Importer:
                 self.scan(topological_calls(op.outputs))
 
     def claim(self, raw: str) -> str:
-        base = identifier(raw)
-        name, k = base, 1
-        while name in self.used:
-            name, k = f"{base}_{k}", k + 1
-        self.used.add(name)
-        return name
+        return self.claimed.claim(raw)
 
     def refuse(self, op, reason: str) -> None:
         problem = Problem(getattr(op, "name", "?"), class_label(op), reason)

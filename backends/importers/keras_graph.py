@@ -7,7 +7,6 @@ all the importer needs: the model is never called.
 """
 from __future__ import annotations
 
-import re
 
 import keras
 from keras import layers as K
@@ -20,12 +19,6 @@ from ir.layout import default_layout
 from keras.src.models.functional import Functional  # no public alias in Keras 3
 
 DTYPES = ("float32", "int32", "int64")
-
-
-def identifier(raw: str) -> str:
-    """``raw`` made an IR name: ASCII letters, digits and _, not starting with a digit."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", str(raw))[:100] or "layer"
-    return "_" + name if name[0].isdigit() else name
 
 
 def class_label(obj) -> str:

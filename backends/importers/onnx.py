@@ -38,8 +38,9 @@ from onnx import TensorProto
 import ir
 from ir.errors import IRError, SchemaError, UnsupportedError
 
+from .names import Names, identifier
 from .problems import Problem, unsupported
-from .onnx_graph import Graph, Op, identifier, load
+from .onnx_graph import Graph, Op, load
 from .onnx_layout import LayoutInference
 from .onnx_ctx import Ctx
 from .onnx_fold import fold_shapes
@@ -80,7 +81,7 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
     run_rules(graph)
     if name is None and isinstance(source, (str, os.PathLike)):
         name = Path(source).stem  # "main_graph", torch's graph name, says less than the file name
-    return _Importer(graph).run(identifier(name or proto.graph.name or "onnx_model"))
+    return _Importer(graph).run(identifier(name or proto.graph.name or "onnx_model", strip=True))
 
 
 class _Importer:
@@ -90,15 +91,10 @@ class _Importer:
         self.tensors: dict[str, ir.Tensor | None] = {}
         self.weights: dict[str, np.ndarray] = {}
         self.problems: list[Problem] = []
-        self.used: set[str] = set()
+        self.claimed = Names()
 
     def claim(self, raw: str) -> str:
-        base = identifier(raw)
-        name, k = base, 1
-        while name in self.used:
-            name, k = f"{base}_{k}", k + 1
-        self.used.add(name)
-        return name
+        return self.claimed.claim(raw, strip=True)
 
     def refuse(self, op: Op, reason: str) -> None:
         names = ", ".join(n for n, _ in op.sources) or op.name

@@ -13,7 +13,6 @@ pattern rules can replace a group of nodes by one), the constants (initializers,
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,7 +185,3 @@ class Graph:
         return None if shape is None else len(shape)
 
 
-def identifier(raw: str) -> str:
-    """``raw`` made an IR name: ASCII letters, digits and _, not starting with a digit."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", str(raw)).strip("_")[:100] or "layer"
-    return "_" + name if name[0].isdigit() else name

@@ -48,10 +48,11 @@ import ir
 from ir import layers as L
 from ir.errors import IRError, UnsupportedError
 
+from .names import Names, identifier
 from .problems import Problem, unsupported
 from .torch_arith import constant_of
 from .torch_attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
-from .torch_capture import Call, Info, batch_axis, guess_layout, identifier, layout_for, record, trace
+from .torch_capture import Call, Info, batch_axis, guess_layout, layout_for, record, trace
 from .torch_lengths import LengthCheck, probe_lengths, symbolic_shape
 from .torch_ops import Lazy
 from .torch_tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
@@ -136,7 +137,7 @@ class _Importer:
     lengths: set = field(default_factory=set)  # (input index, axis) pairs declared symbolic
     problems: list = field(default_factory=list)
     weights: dict = field(default_factory=dict)
-    used: set = field(default_factory=set)
+    claimed: Names = field(default_factory=Names)
     values: dict = field(default_factory=dict)
     bool_inputs: set = field(default_factory=set)  # placeholders held as attention masks (1 = attend)
 
@@ -174,12 +175,7 @@ class _Importer:
 
     # -- names, problems, shapes --------------------------------------------------------
     def claim(self, raw: str) -> str:
-        base = identifier(raw)
-        name, k = base, 1
-        while name in self.used:
-            name, k = f"{base}_{k}", k + 1
-        self.used.add(name)
-        return name
+        return self.claimed.claim(raw)
 
     def refuse(self, where: str, what: str, reason: str) -> None:
         problem = Problem(where, what, reason)

@@ -20,7 +20,6 @@ the record of one graph node being converted (:class:`Call`).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
@@ -160,12 +159,6 @@ def guess_layout(gm, node, rank: int, integer: bool) -> str:
     if integer:
         return {1: "N", 2: "NT"}.get(rank) or layout_for(rank, 0, None)
     return {1: "N", 2: "NC"}.get(rank) or layout_for(rank, 0, 1)
-
-
-def identifier(raw: str) -> str:
-    """``raw`` made an IR name (``features.0`` -> ``features_0``)."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", str(raw))[:100] or "layer"
-    return "_" + name if name[0].isdigit() else name
 
 
 @dataclass
