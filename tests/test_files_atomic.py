@@ -50,7 +50,6 @@ def _child(path: Path, seed: int) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 @pytest.mark.parametrize("name", ["m.safetensors", "m.json"])
 def test_killed_save_keeps_previous_file(tmp_path, name):
     path = tmp_path / name
@@ -159,7 +158,6 @@ def test_failed_save_leaves_no_trace(tmp_path, monkeypatch):
     assert _digests(tmp_path) == before  # old files intact, temporary files removed
 
 
-@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_saved_files_get_ordinary_permissions(tmp_path):
     umask = os.umask(0o022)
     try:
