@@ -7,6 +7,7 @@
   * Transpose(spatial axes first) + GatherND(constant indices) + Transpose back, where the
     indices repeat each position ``s`` times -> Upsample(nearest) (how torch's dynamo exporter
     writes ``nn.Upsample(mode='nearest-exact')``)
+  * Split(constant sizes) -> one Slice per output
 """
 from __future__ import annotations
 
@@ -137,4 +138,38 @@ def split_conv_transpose(graph: Graph, op: Op) -> None:
     crop = Op("Slice", f"{op.name}_crop", [full], op.outputs, {"starts": starts, "ends": ends, "axes": axes})
     graph.ops.insert(graph.ops.index(conv) + 1, crop)
     conv.sources = crop.sources = op.sources
+    graph.index()
+
+
+def split_to_slices(graph: Graph, op: Op) -> None:
+    """Split (constant sizes) -> one Slice per output, so each output is one single-output op (``torch.chunk``,
+    ``torch.split`` of channels); sizes from the ``split`` input (opset 13+) or attribute, ``num_outputs``
+    (opset 18: ``ceil(size / n)`` each, the last what is left) or equal parts."""
+    if op.op_type != "Split" or not all(op.outputs):
+        return
+    shape = graph.shapes.get(op.inputs[0])
+    axis = int(op.attr("axis", 0)) % len(shape)
+    size, n = shape[axis], len(op.outputs)
+    if len(op.inputs) > 1 and op.inputs[1]:
+        value = graph.const(op.inputs[1])
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":
+            return  # computed sizes: Split stays, and is refused
+        sizes = [int(v) for v in value.reshape(-1)]
+    elif op.attr("split") is not None:
+        sizes = [int(v) for v in op.attr("split")]
+    elif size is None:
+        return
+    elif op.attr("num_outputs") is not None:
+        chunk = -(-size // n)
+        sizes = [chunk] * (n - 1) + [size - chunk * (n - 1)]
+    else:
+        sizes = [size // n] * n if size % n == 0 else []
+    if len(sizes) != n or min(sizes) < 1:
+        return
+    ends = np.cumsum(sizes).tolist()
+    slices = [Op("Slice", f"{op.name}_{i}", [op.inputs[0]], [out],
+                 {"starts": [end - s], "ends": [end], "axes": [axis]}, list(op.sources))
+              for i, (out, s, end) in enumerate(zip(op.outputs, sizes, ends))]
+    at = graph.ops.index(op)
+    graph.ops[at:at + 1] = slices
     graph.index()
