@@ -95,7 +95,7 @@ def crop(ctx: Ctx) -> Converted:
     if starts is None or ends is None or not len(starts) == len(ends) == len(axes) == len(steps):
         raise UnsupportedError("starts, ends, axes and steps must be constants of one length")
     if any(s != 1 for s in steps):
-        raise UnsupportedError(f"steps {steps}: the IR's Cropping keeps every element (steps of 1)")
+        raise UnsupportedError(f"steps {steps}: the IR's Cropping and Slice keep every element (steps of 1)")
     crops = {}
     for a, start, end in zip(axes, starts, ends):
         a %= rank
@@ -120,6 +120,9 @@ def crop(ctx: Ctx) -> Converted:
         if after and x.spec.shape[a] is None:
             raise UnsupportedError(f"slices axis {a} of unknown size short of its end")
         return L.Slice(a, begin, x.spec.shape[a] - after if after else None), {}
+    if len(cut) > 1 and any(x.layout[a] in "NC" for a in cut):
+        raise UnsupportedError(f"slices axes {sorted(cut)} ({''.join(x.layout[a] for a in sorted(cut))!r}) at once; "
+                               "the IR crops spatial axes together (Cropping) but slices any other axis alone (Slice)")
     spatial = _spatial(ctx, x, cut)
     layer = L.Cropping1D if len(spatial) == 1 else L.Cropping2D
     return layer(tuple(crops.get(a, (0, 0)) for a in spatial)), {}
