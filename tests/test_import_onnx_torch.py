@@ -185,3 +185,20 @@ def test_chunk_and_batched_matmul(dynamo, tmp_path):
     assert_matches_onnxruntime(path, model)
     report = verify(model)
     assert report.ok, report.table()
+
+
+class ChannelAndRowSlice(nn.Module):
+    def forward(self, x):
+        return x[:, 1:3, 2:5]
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_channel_and_spatial_slice(dynamo, tmp_path):
+    """x[:, 1:3, 2:5] exports two Slices: the channel one stays an IR Slice, the row one a Cropping (one
+    layer cannot do both)."""
+    path = _export(ChannelAndRowSlice(), torch.randn(2, 4, 6, 7), tmp_path / "slices.onnx", dynamo, {"x": [0]})
+    model = from_onnx(path)
+    assert [n.layer.kind for n in model.layers] == ["Slice", "Cropping2D"]
+    assert_matches_onnxruntime(path, model)
+    report = verify(model)
+    assert report.ok, report.table()

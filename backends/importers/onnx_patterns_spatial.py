@@ -3,7 +3,8 @@
   * ConvTranspose + Slice(s) of its spatial axes -> ConvTranspose with the crops in its pads
     (torch's form of Keras's 'same' transposed convolution: the full result, then a slice)
   * a ConvTranspose whose window Keras cannot keep -> the full result + a Slice (a Cropping)
-  * Slice + Slice of other axes (torch slices one axis at a time) -> one Slice
+  * Slice + Slice of other spatial axes (torch slices one axis at a time) -> one Slice (a Cropping);
+    a slice of channels (as layout inference letters the input) stays alone: the IR's Slice
   * Transpose(spatial axes first) + GatherND(constant indices) + Transpose back, where the
     indices repeat each position ``s`` times -> Upsample(nearest) (how torch's dynamo exporter
     writes ``nn.Upsample(mode='nearest-exact')``)
@@ -14,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .onnx_graph import Graph, Op
+from .onnx_layout import LayoutInference
 from .onnx_match import next_op, private, replace
 from .onnx_windows import keras_transposed
 
@@ -99,10 +101,15 @@ def merge_slices(graph: Graph, op: Op) -> None:
     if op.op_type != "Slice":
         return
     group, parts = [op], _slice_parts(graph, op)
+    rank = graph.rank(op.inputs[0])
+    letters = LayoutInference(graph).layout(op.inputs[0], rank) if rank else None
+    if parts is not None and (letters is None or any(letters[a] in "NC" for a, _, _ in parts)):
+        return  # a channel slice stays alone (an IR Slice); unmerged slices are always right, merging saves a layer
     while parts is not None and (nxt := next_op(graph, group[-1], "Slice")) is not None \
             and nxt.inputs[0] == group[-1].outputs[0]:
         more = _slice_parts(graph, nxt)
-        if more is None or {a for a, _, _ in more} & {a for a, _, _ in parts}:
+        if more is None or {a for a, _, _ in more} & {a for a, _, _ in parts} \
+                or any(letters[a] in "NC" for a, _, _ in more):
             break
         group.append(nxt)
         parts += more
