@@ -167,6 +167,12 @@ CASES = {
     "slice_features_ntc": make([n("Slice", ["x", "s", "e", "a"])], SEQ, {"s": np.array([-3], np.int64),
                                                                          "e": np.array([-1], np.int64),
                                                                          "a": np.array([2], np.int64)}),
+    "slice_bounds_from_shape": make(  # TorchScript's chunk: the bound is (size + 1) / 2 of the feature axis
+        [n("Shape", ["x"], ["s"]), n("Gather", ["s", "i"], ["g"]), n("Add", ["g", "one"], ["g1"]),
+         n("Div", ["g1", "two"], ["half"]), n("Unsqueeze", ["half", "zero"], ["end"]),
+         n("Slice", ["x", "zero", "end", "ax"])], {"x": ["N", "T", 7]},
+        {"i": np.array(2, np.int64), "one": np.array(1, np.int64), "two": np.array(2, np.int64),
+         "zero": np.array([0], np.int64), "ax": np.array([2], np.int64)}, opset=13),
     "split_channels_sizes": make([n("Split", ["x", "sp"], ["a", "b"], axis=1), n("Concat", ["b", "a"], axis=1)],
                                  IMG, {"sp": np.array([1, 2], np.int64)}, opset=13),
     "split_num_outputs": make([n("Split", ["x"], ["a", "b", "c"], axis=-1, num_outputs=3),  # 7 in parts of 3, 3, 1

@@ -96,6 +96,8 @@ def _evaluate(graph: Graph, op, vec):
 
 def _divide(a: int, b: int) -> int:
     """ONNX's integer Div truncates toward zero (as C does), not floor."""
+    if b == 0:
+        raise ValueError("division by zero")  # not folded: left for the table to refuse
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b >= 0) else -q
 
