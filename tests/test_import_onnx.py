@@ -132,13 +132,21 @@ def _spelled_otherwise_1d():
     return ir.Model(x, y, name="spelled_otherwise_1d").randomize(0)
 
 
+def _slice_dot():
+    """Attention-style scores of two feature halves, and a product over time: Slice and Dot round trip."""
+    x = ir.Input((5, 6), layout="NTC", name="x")
+    q, k = L.Slice("C", 0, 3)(x), L.Slice("C", 3)(x)
+    s = L.Activation("softmax")(L.Dot(axes="C")([q, k]))
+    return ir.Model(x, L.Dot(axes=(1, 1))([s, L.Slice("T", 0, 5)(k)]), name="slice_dot")
+
+
 MODELS = {
     "mnist_convnet": _example("mnist_convnet"), "vgg_block": _example("vgg_block"),
     "fasttext": _example("fasttext_sentiment"), "lstm_sentiment": _example("lstm_sentiment"),
     "lstm_sentiment_tn": _example("lstm_sentiment", "build_sequence_first"),
     "cnn": _cnn, "branches": _branches, "merges": _merges, "conv1d": _conv1d, "recurrent_tnc": _recurrent_tnc,
     "recurrent_ntc": _recurrent_ntc, "tokens": _tokens, "activations": _activations,
-    "decoder": _decoder, "decoder_1d": _decoder_1d, "volume": _volume,
+    "decoder": _decoder, "decoder_1d": _decoder_1d, "volume": _volume, "slice_dot": _slice_dot,
 }
 
 

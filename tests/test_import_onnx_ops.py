@@ -161,6 +161,28 @@ CASES = {
     "slice_crop_1d_to_end": make([n("Slice", ["x", "s", "e", "a", "st"])], {"x": ["N", 11, 3]},  # NTC: crops T
                                  {"s": np.array([2], np.int64), "e": np.array([INT64_MAX], np.int64),
                                   "a": np.array([1], np.int64), "st": np.array([1], np.int64)}),
+    "slice_channels": make([n("Slice", ["x", "s", "e", "a"])], IMG, {"s": np.array([1], np.int64),  # NCHW: slices C
+                                                                     "e": np.array([INT64_MAX], np.int64),
+                                                                     "a": np.array([1], np.int64)}),
+    "slice_features_ntc": make([n("Slice", ["x", "s", "e", "a"])], SEQ, {"s": np.array([-3], np.int64),
+                                                                         "e": np.array([-1], np.int64),
+                                                                         "a": np.array([2], np.int64)}),
+    "slice_bounds_from_shape": make(  # TorchScript's chunk: the bound is (size + 1) / 2 of the feature axis
+        [n("Shape", ["x"], ["s"]), n("Gather", ["s", "i"], ["g"]), n("Add", ["g", "one"], ["g1"]),
+         n("Div", ["g1", "two"], ["half"]), n("Unsqueeze", ["half", "zero"], ["end"]),
+         n("Slice", ["x", "zero", "end", "ax"])], {"x": ["N", "T", 7]},
+        {"i": np.array(2, np.int64), "one": np.array(1, np.int64), "two": np.array(2, np.int64),
+         "zero": np.array([0], np.int64), "ax": np.array([2], np.int64)}, opset=13),
+    "split_channels_sizes": make([n("Split", ["x", "sp"], ["a", "b"], axis=1), n("Concat", ["b", "a"], axis=1)],
+                                 IMG, {"sp": np.array([1, 2], np.int64)}, opset=13),
+    "split_num_outputs": make([n("Split", ["x"], ["a", "b", "c"], axis=-1, num_outputs=3),  # 7 in parts of 3, 3, 1
+                               n("Concat", ["c", "a", "b"], axis=-1)], {"x": ["N", "T", 7]}, opset=18),
+    "split_equal_attr": make([n("Split", ["x"], ["a", "b"], axis=1), n("Add", ["a", "b"])], VEC, opset=11),
+    "matmul_activations": make([n("MatMul", ["a", "b"])], {"a": ["N", 5, 4], "b": ["N", 4, 3]}),
+    "matmul_transposed_b": make([n("Transpose", ["k"], ["kt"], perm=[0, 2, 1]), n("MatMul", ["q", "kt"])],
+                                {"q": ["N", 5, 4], "k": ["N", 6, 4]}),
+    "matmul_transposed_a": make([n("Transpose", ["a"], ["at"], perm=[0, 2, 1]), n("MatMul", ["at", "b"])],
+                                {"a": ["N", 4, 5], "b": ["N", 4, 3]}),
     "resize_nearest_asymmetric": make([n("Resize", ["x", "", "sc"], mode="nearest", nearest_mode="floor",
                                          coordinate_transformation_mode="asymmetric")], IMG,
                                       {"sc": np.array([1, 1, 2, 3], np.float32)}, opset=13),

@@ -158,3 +158,47 @@ def test_resnet_stem_pool_pads(dynamo, tmp_path):
     assert_matches_onnxruntime(path, model)
     report = verify(model)
     assert report.ok, report.table()
+
+
+class ChunkScores(nn.Module):
+    """Attention-style scores: a projection chunked into q and k along the features, then q @ k^T."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 6)
+
+    def forward(self, x):
+        q, k = torch.chunk(self.proj(x), 2, dim=-1)
+        return torch.softmax(q @ k.transpose(1, 2), dim=-1)
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_chunk_and_batched_matmul(dynamo, tmp_path):
+    """torch.chunk exports a Split (dynamo) or two Slices whose bounds TorchScript computes from the shape
+    (folded): one IR Slice per half; q @ k.transpose(1, 2) a Transpose + MatMul: one Dot contracting both
+    inputs' feature axes."""
+    path = _export(ChunkScores().eval(), torch.randn(2, 5, 4), tmp_path / "scores.onnx", dynamo, {"x": [0]})
+    model = from_onnx(path)
+    kinds = [n.layer.kind for n in model.layers]
+    assert kinds.count("Slice") == 2 and "Permute" not in kinds
+    assert [n.layer.axes for n in model.layers if n.layer.kind == "Dot"] == [(2, 2)]
+    assert_matches_onnxruntime(path, model)
+    report = verify(model)
+    assert report.ok, report.table()
+
+
+class ChannelAndRowSlice(nn.Module):
+    def forward(self, x):
+        return x[:, 1:3, 2:5]
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_channel_and_spatial_slice(dynamo, tmp_path):
+    """x[:, 1:3, 2:5] exports two Slices: the channel one stays an IR Slice, the row one a Cropping (one
+    layer cannot do both)."""
+    path = _export(ChannelAndRowSlice(), torch.randn(2, 4, 6, 7), tmp_path / "slices.onnx", dynamo, {"x": [0]})
+    model = from_onnx(path)
+    assert [n.layer.kind for n in model.layers] == ["Slice", "Cropping2D"]
+    assert_matches_onnxruntime(path, model)
+    report = verify(model)
+    assert report.ok, report.table()

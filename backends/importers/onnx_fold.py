@@ -12,7 +12,8 @@ Nothing is run: only the ops below, on small int lists.
 torch's TorchScript exporter also computes ``F.pad``'s pads from constants
 (``ConstantOfShape -> Concat -> Reshape -> Slice(step -1) -> Transpose ->
 Reshape -> Cast``): :func:`fold_int_constants` evaluates those few ops with numpy
-when every input is a small stored integer tensor.
+when every input is a small stored integer tensor. It writes ``torch.chunk``'s
+bounds as ``Shape -> Gather -> Add / Div / Mul``: folded here when the size is known.
 """
 from __future__ import annotations
 
@@ -80,6 +81,10 @@ def _evaluate(graph: Graph, op, vec):
             return None
     if kind == "Concat" and op.attr("axis") in (0, -1) and all(a is not None for a in args):
         return [v for a in args for v in a]
+    if kind in _ARITHMETIC and len(args) == 2 and args[1] is not None and len(x) == len(args[1]) == 1 \
+            and None not in x + args[1]:
+        # torch.chunk's bounds: Shape -> Gather -> Add / Div / Mul of one known size
+        return [_ARITHMETIC[kind](x[0], args[1][0])]
     if kind == "Slice" and all(a is not None for a in args[1:]) and len(args) >= 3:
         axes = args[3] if len(args) > 3 else [0]
         steps = args[4] if len(args) > 4 else [1]
@@ -89,6 +94,15 @@ def _evaluate(graph: Graph, op, vec):
     return None
 
 
+def _divide(a: int, b: int) -> int:
+    """ONNX's integer Div truncates toward zero (as C does), not floor."""
+    if b == 0:
+        raise ValueError("division by zero")  # not folded: left for the table to refuse
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+_ARITHMETIC = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b, "Div": _divide}
 _INT_MAX_SIZE = 64  # pads and shapes are tiny; anything larger is data, left alone
 
 

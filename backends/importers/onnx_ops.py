@@ -45,7 +45,23 @@ def _dense(ctx: Ctx, kernel: np.ndarray, bias) -> Converted:
 
 
 def matmul(ctx: Ctx) -> Converted:
+    if len(ctx.inputs) == 2:
+        return _dot(ctx)
     return _dense(ctx, ctx.array(1, "weights"), ctx.array(2, "bias"))
+
+
+def _dot(ctx: Ctx) -> Converted:
+    """MatMul of two activations: per sample ``(T, K) @ (K, S)``, the IR's Dot contracting a's last axis
+    with b's middle one (or, through a folded Transpose, the other one)."""
+    a, b = ctx.inputs
+    if a.spec.rank != 3 or b.spec.rank != 3 or a.layout[0] != "N" or b.layout[0] != "N":
+        raise UnsupportedError(f"multiplies {a.layout!r} by {b.layout!r}; the IR's Dot is a batched product of "
+                               "two rank-3 tensors with the batch axis first")
+    layout = ctx.importer.layouts.layout(ctx.op.outputs[0], 3)
+    if layout is None or layout[0] != "N":
+        raise UnsupportedError(f"the product would need layout {layout!r}; the IR's Dot keeps the batch axis first")
+    axes = (1 if ctx.attr("twinnet_trans_a", 0) else 2, 2 if ctx.attr("twinnet_trans_b", 0) else 1)
+    return L.Dot(axes=axes, layout=layout), {}
 
 
 def gemm(ctx: Ctx) -> Converted:

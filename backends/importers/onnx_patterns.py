@@ -9,10 +9,13 @@ the graph reads disappears. Rules, in the order they run:
   * Pad(constant) + Conv / MaxPool / AveragePool -> the pads join the window op's pads
   * ConvTranspose + Slice(s) of its spatial axes -> the crops join its pads; a ConvTranspose whose
     window Keras cannot keep -> the full result + a Slice (a Cropping)
+  * Split(constant sizes) -> one Slice per output
   * Slice + Slice of other axes -> one Slice (a Cropping)
   * Transpose + GatherND(constant repeat indices) + Transpose, torch's nearest upsampling -> Upsample
   * AveragePool(count_include_pad) + Mul(real-count rescale) -> count_include_pad=0
   * MatMul(x, W) + Add(b) -> MatMul with a bias (a Dense)
+  * MatMul of two rank-3 activations, one read through Transpose(0, 2, 1) -> MatMul with
+    ``twinnet_trans_a`` / ``twinnet_trans_b`` (a Dot contracting other axes, no Permute)
   * Reshape + InstanceNormalization + Reshape (+ Mul + Add), torch's group norm -> twinnet.GroupNorm
   * x * 0.5 * (1 + Erf(x / sqrt 2)) and the tanh form -> Gelu;  x * Sigmoid(x) -> twinnet.Silu
   * Where(x > t, x, Softplus(x)) (torch's thresholded softplus) -> Softplus
@@ -35,18 +38,18 @@ import math
 import numpy as np
 
 from .onnx_graph import Graph, Op
-from .onnx_match import axes_of, next_op, other, replace, scalar
+from .onnx_match import axes_of, next_op, other, private, replace, scalar
 from .onnx_patterns_math import fuse_affine, fuse_average, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus
 from .onnx_patterns_norm import fuse_group_norm
 from .onnx_patterns_rnn import fuse_last_step, fuse_recurrent
-from .onnx_patterns_spatial import fold_crop, fuse_gather_upsample, merge_slices, split_conv_transpose
+from .onnx_patterns_spatial import fold_crop, fuse_gather_upsample, merge_slices, split_conv_transpose, split_to_slices
 
 
 def run_rules(graph: Graph) -> None:
     """Apply every rule, in order, to every op still in the graph (rewrites ``graph`` in place)."""
-    for rule in (fold_pad, fold_crop, split_conv_transpose, merge_slices, fuse_gather_upsample, fold_avg_rescale,
+    for rule in (split_to_slices, fold_pad, fold_crop, split_conv_transpose, merge_slices, fuse_gather_upsample, fold_avg_rescale,
                  fuse_dense, fuse_group_norm, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus, fuse_average,
-                 fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step):
+                 fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step, fold_matmul_transpose):
         for op in list(graph.ops):
             if op not in graph.ops:
                 continue
@@ -136,6 +139,20 @@ def fuse_dense(graph: Graph, op: Op) -> None:
     if value is None or isinstance(value, str) or value.ndim == 0 or value.size != value.shape[-1]:
         return
     replace(graph, [op, add], Op("MatMul", op.name, op.inputs + [bias], add.outputs, dict(op.attrs)))
+
+
+def fold_matmul_transpose(graph: Graph, op: Op) -> None:
+    """``q @ k.transpose(1, 2)``: the Transpose only says which axis the Dot contracts."""
+    if op.op_type != "MatMul" or len(op.inputs) != 2 or any(graph.const(i) is not None for i in op.inputs):
+        return
+    inputs, attrs, group = list(op.inputs), dict(op.attrs), []
+    for i, key in enumerate(("twinnet_trans_a", "twinnet_trans_b")):
+        t = private(graph, inputs[i], "Transpose", op)
+        if t is not None and list(t.attr("perm", [])) == [0, 2, 1] and inputs[0] != inputs[1]:
+            inputs[i], attrs[key] = t.inputs[0], 1
+            group.append(t)
+    if group:
+        replace(graph, group + [op], Op("MatMul", op.name, inputs, op.outputs, attrs))
 
 
 def fuse_global_flatten(graph: Graph, op: Op) -> None:

@@ -3,16 +3,19 @@
   * ConvTranspose + Slice(s) of its spatial axes -> ConvTranspose with the crops in its pads
     (torch's form of Keras's 'same' transposed convolution: the full result, then a slice)
   * a ConvTranspose whose window Keras cannot keep -> the full result + a Slice (a Cropping)
-  * Slice + Slice of other axes (torch slices one axis at a time) -> one Slice
+  * Slice + Slice of other spatial axes (torch slices one axis at a time) -> one Slice (a Cropping);
+    a slice of channels (as layout inference letters the input) stays alone: the IR's Slice
   * Transpose(spatial axes first) + GatherND(constant indices) + Transpose back, where the
     indices repeat each position ``s`` times -> Upsample(nearest) (how torch's dynamo exporter
     writes ``nn.Upsample(mode='nearest-exact')``)
+  * Split(constant sizes) -> one Slice per output
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .onnx_graph import Graph, Op
+from .onnx_layout import LayoutInference
 from .onnx_match import next_op, private, replace
 from .onnx_windows import keras_transposed
 
@@ -98,10 +101,15 @@ def merge_slices(graph: Graph, op: Op) -> None:
     if op.op_type != "Slice":
         return
     group, parts = [op], _slice_parts(graph, op)
+    rank = graph.rank(op.inputs[0])
+    letters = LayoutInference(graph).layout(op.inputs[0], rank) if rank else None
+    if parts is not None and (letters is None or any(letters[a] in "NC" for a, _, _ in parts)):
+        return  # a channel slice stays alone (an IR Slice); unmerged slices are always right, merging saves a layer
     while parts is not None and (nxt := next_op(graph, group[-1], "Slice")) is not None \
             and nxt.inputs[0] == group[-1].outputs[0]:
         more = _slice_parts(graph, nxt)
-        if more is None or {a for a, _, _ in more} & {a for a, _, _ in parts}:
+        if more is None or {a for a, _, _ in more} & {a for a, _, _ in parts} \
+                or any(letters[a] in "NC" for a, _, _ in more):
             break
         group.append(nxt)
         parts += more
@@ -137,4 +145,38 @@ def split_conv_transpose(graph: Graph, op: Op) -> None:
     crop = Op("Slice", f"{op.name}_crop", [full], op.outputs, {"starts": starts, "ends": ends, "axes": axes})
     graph.ops.insert(graph.ops.index(conv) + 1, crop)
     conv.sources = crop.sources = op.sources
+    graph.index()
+
+
+def split_to_slices(graph: Graph, op: Op) -> None:
+    """Split (constant sizes) -> one Slice per output, so each output is one single-output op (``torch.chunk``,
+    ``torch.split`` of channels); sizes from the ``split`` input (opset 13+) or attribute, ``num_outputs``
+    (opset 18: ``ceil(size / n)`` each, the last what is left) or equal parts."""
+    if op.op_type != "Split" or not all(op.outputs):
+        return
+    shape = graph.shapes.get(op.inputs[0])
+    axis = int(op.attr("axis", 0)) % len(shape)
+    size, n = shape[axis], len(op.outputs)
+    if len(op.inputs) > 1 and op.inputs[1]:
+        value = graph.const(op.inputs[1])
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":
+            return  # computed sizes: Split stays, and is refused
+        sizes = [int(v) for v in value.reshape(-1)]
+    elif op.attr("split") is not None:
+        sizes = [int(v) for v in op.attr("split")]
+    elif size is None:
+        return
+    elif op.attr("num_outputs") is not None:
+        chunk = -(-size // n)
+        sizes = [chunk] * (n - 1) + [size - chunk * (n - 1)]
+    else:
+        sizes = [size // n] * n if size % n == 0 else []
+    if len(sizes) != n or min(sizes) < 1:
+        return
+    ends = np.cumsum(sizes).tolist()
+    slices = [Op("Slice", f"{op.name}_{i}", [op.inputs[0]], [out],
+                 {"starts": [end - s], "ends": [end], "axes": [axis]}, list(op.sources))
+              for i, (out, s, end) in enumerate(zip(op.outputs, sizes, ends))]
+    at = graph.ops.index(op)
+    graph.ops[at:at + 1] = slices
     graph.index()

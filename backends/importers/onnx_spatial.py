@@ -1,9 +1,10 @@
-"""ONNX table entries for spatial reshaping: Pad -> ZeroPadding, Slice -> Cropping, Resize/Upsample -> UpSampling.
+"""ONNX table entries for spatial reshaping: Pad -> ZeroPadding, Slice -> Cropping (or Slice), Resize/Upsample -> UpSampling.
 
 Each acts on the spatial axes only (positions 2.. of an ``NCW`` / ``NCHW`` tensor, or
 whichever positions layout inference lettered neither ``N`` nor ``C``); one that would
 touch the batch or channel axis, or do anything the Keras layer cannot, is refused
-with the reason.
+with the reason. A Slice of one non-spatial axis (channels of ``NCHW``, features of
+``NTC``) is the IR's ``Slice`` instead (what ``torch.chunk`` / ``split`` of channels export).
 
 Resize is a repeat (Keras's 'nearest') only for integer scales and a coordinate rule
 that maps output ``i*s + r`` to input ``i`` for every ``r < s``:
@@ -94,7 +95,7 @@ def crop(ctx: Ctx) -> Converted:
     if starts is None or ends is None or not len(starts) == len(ends) == len(axes) == len(steps):
         raise UnsupportedError("starts, ends, axes and steps must be constants of one length")
     if any(s != 1 for s in steps):
-        raise UnsupportedError(f"steps {steps}: the IR's Cropping keeps every element (steps of 1)")
+        raise UnsupportedError(f"steps {steps}: the IR's Cropping and Slice keep every element (steps of 1)")
     crops = {}
     for a, start, end in zip(axes, starts, ends):
         a %= rank
@@ -109,7 +110,20 @@ def crop(ctx: Ctx) -> Converted:
         if stop <= begin:
             raise UnsupportedError(f"slices axis {a} from {start} to {end}: nothing is left")
         crops[a] = (begin, size - stop)
-    spatial = _spatial(ctx, x, [a for a, c in crops.items() if any(c)])
+    cut = [a for a, c in crops.items() if any(c)]
+    if len(cut) == 1 and x.layout[cut[0]] != "N" and \
+            (x.layout[cut[0]] == "C" or len([a for a in x.layout if a not in "NC"]) not in (1, 2)):
+        # one non-spatial axis (channels of NCHW, features of NTC), or one axis of a tensor that has
+        # no Cropping layer: the IR's Slice, which keeps the declared axis where it is
+        a = cut[0]
+        begin, after = crops[a]
+        if after and x.spec.shape[a] is None:
+            raise UnsupportedError(f"slices axis {a} of unknown size short of its end")
+        return L.Slice(a, begin, x.spec.shape[a] - after if after else None), {}
+    if len(cut) > 1 and any(x.layout[a] in "NC" for a in cut):
+        raise UnsupportedError(f"slices axes {sorted(cut)} ({''.join(x.layout[a] for a in sorted(cut))!r}) at once; "
+                               "the IR crops spatial axes together (Cropping) but slices any other axis alone (Slice)")
+    spatial = _spatial(ctx, x, cut)
     layer = L.Cropping1D if len(spatial) == 1 else L.Cropping2D
     return layer(tuple(crops.get(a, (0, 0)) for a in spatial)), {}
 
