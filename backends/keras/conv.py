@@ -36,7 +36,18 @@ def lower_conv(ctx, node, inputs):
     if any(s != 1 for s in layer.strides) and any(d != 1 for d in layer.dilation_rate):
         raise UnsupportedError(f"Keras cannot combine strides {layer.strides} with dilation_rate "
                                f"{layer.dilation_rate} (both > 1) in one convolution")
-    x = channels_last(ctx, x)
+    x, kwargs = window_kwargs(ctx, node, channels_last(ctx, x), layer)
+    if layer.groups != 1:
+        kwargs["groups"] = layer.groups
+    kwargs.update(tail_kwargs(layer))
+    w = ctx.weights(node)
+    weights = [w["kernel"]] + ([w["bias"]] if layer.use_bias else [])  # IR kernels are Keras's layout
+    ctor = call(f"layers.Conv{nd}D", layer.filters, layer.kernel_size, **kwargs)
+    return ctx.layer(node.name, ctor, x.var, node.spec, x.phys, weights)
+
+
+def window_kwargs(ctx, node, x, layer):
+    """(x, kwargs): the input after any explicit pad, and the non-default strides/padding/dilation_rate."""
     padding = layer.padding
     if not isinstance(padding, str):
         x = zero_pad(ctx, node, x, padding)
@@ -48,15 +59,13 @@ def lower_conv(ctx, node, inputs):
         kwargs["padding"] = padding
     if any(d != 1 for d in layer.dilation_rate):
         kwargs["dilation_rate"] = layer.dilation_rate
-    if layer.groups != 1:
-        kwargs["groups"] = layer.groups
-    if not layer.use_bias:
-        kwargs["use_bias"] = False
+    return x, kwargs
+
+
+def tail_kwargs(layer) -> dict:
+    kwargs = {} if layer.use_bias else {"use_bias": False}
     kwargs.update(fused(layer.activation))
-    w = ctx.weights(node)
-    weights = [w["kernel"]] + ([w["bias"]] if layer.use_bias else [])  # IR kernels are Keras's layout
-    ctor = call(f"layers.Conv{nd}D", layer.filters, layer.kernel_size, **kwargs)
-    return ctx.layer(node.name, ctor, x.var, node.spec, x.phys, weights)
+    return kwargs
 
 
 TABLE = {Conv1D: lower_conv, Conv2D: lower_conv}

@@ -11,30 +11,7 @@ from ir.layers import (Conv1DTranspose, Conv2DTranspose, Conv3D, DepthwiseConv1D
                        SeparableConv2D)
 
 from ..program import call
-from .activations import fused
-from .conv import channels_last, lower_conv, zero_pad
-
-
-def window_kwargs(ctx, node, x, layer):
-    """(x, kwargs): the input after any explicit pad, and the non-default strides/padding/dilation_rate."""
-    padding = layer.padding
-    if not isinstance(padding, str):
-        x = zero_pad(ctx, node, x, padding)
-        padding = "valid"
-    kwargs = {}
-    if any(s != 1 for s in layer.strides):
-        kwargs["strides"] = layer.strides
-    if padding != "valid":
-        kwargs["padding"] = padding
-    if any(d != 1 for d in layer.dilation_rate):
-        kwargs["dilation_rate"] = layer.dilation_rate
-    return x, kwargs
-
-
-def tail_kwargs(layer) -> dict:
-    kwargs = {} if layer.use_bias else {"use_bias": False}
-    kwargs.update(fused(layer.activation))
-    return kwargs
+from .conv import channels_last, lower_conv, tail_kwargs, window_kwargs
 
 
 def weight_list(node, w, names):
