@@ -174,3 +174,14 @@ def test_python_m_exporters_help_is_light():
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "usage: twinnet" in proc.stdout and "FILE.py:FUNCTION" in proc.stdout
+
+
+def test_stderr_stays_clean_when_tensorflow_loads(saved, tmp_path):
+    # TensorFlow writes absl/oneDNN start-up lines to descriptor 2 on import, whatever TF_CPP_MIN_LOG_LEVEL says;
+    # the CLI loads it with that descriptor held aside (exporters/quiet.py).
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-m", "exporters", "emit", str(saved), "--framework", "keras",
+                           "-o", str(tmp_path / "k")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert (tmp_path / "k" / "tiny.py").exists()
