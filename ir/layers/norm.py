@@ -26,6 +26,23 @@ def normalisable(layer: Layer, spec: TensorSpec, axis: int) -> None:
                          layer=layer.label)
 
 
+def affine_weights(layer: Layer, shape: tuple) -> dict[str, WeightSpec]:
+    """``gamma`` (if ``scale``) and ``beta`` (if ``center``), Keras's names and initial values, of ``shape``."""
+    w = {}
+    if layer.scale:
+        w["gamma"] = WeightSpec(shape, "ones")
+    if layer.center:
+        w["beta"] = WeightSpec(shape, "zeros")
+    return w
+
+
+def check_affine(layer: Layer) -> None:
+    """Validate the fields every normalisation here shares: ``epsilon`` > 0, ``center``, ``scale``."""
+    layer._set("epsilon", as_float(layer, "epsilon", layer.epsilon, low=0.0, low_open=True))
+    layer._set("center", as_bool(layer, "center", layer.center))
+    layer._set("scale", as_bool(layer, "scale", layer.scale))
+
+
 @register
 @dataclass(frozen=True)
 class BatchNorm(Layer):
@@ -47,9 +64,7 @@ class BatchNorm(Layer):
         super().__post_init__()
         self._set("axis", as_axis(self, "axis", self.axis))
         self._set("momentum", as_float(self, "momentum", self.momentum, low=0.0, high=1.0))
-        self._set("epsilon", as_float(self, "epsilon", self.epsilon, low=0.0, low_open=True))
-        self._set("center", as_bool(self, "center", self.center))
-        self._set("scale", as_bool(self, "scale", self.scale))
+        check_affine(self)
 
     def feature_axis(self, spec: TensorSpec) -> int:
         axis = resolve_axis(self.axis, spec.layout, layer=self.label)
@@ -62,11 +77,7 @@ class BatchNorm(Layer):
 
     def weights(self, inputs):
         n = (inputs[0].shape[self.feature_axis(inputs[0])],)
-        w = {}
-        if self.scale:
-            w["gamma"] = WeightSpec(n, "ones")
-        if self.center:
-            w["beta"] = WeightSpec(n, "zeros")
+        w = affine_weights(self, n)
         w["moving_mean"] = WeightSpec(n, "zeros")
         w["moving_variance"] = WeightSpec(n, "ones")
         return w
@@ -100,9 +111,7 @@ class LayerNorm(Layer):
         else:
             axis = as_axis(self, "axis", axis)
         self._set("axis", axis)
-        self._set("epsilon", as_float(self, "epsilon", self.epsilon, low=0.0, low_open=True))
-        self._set("center", as_bool(self, "center", self.center))
-        self._set("scale", as_bool(self, "scale", self.scale))
+        check_affine(self)
 
     def norm_axes(self, spec: TensorSpec) -> tuple[int, ...]:
         """Declared indices of the normalised axes, ascending."""
@@ -120,13 +129,7 @@ class LayerNorm(Layer):
 
     def weights(self, inputs):
         spec = inputs[0]
-        shape = tuple(spec.shape[i] for i in self.norm_axes(spec))
-        w = {}
-        if self.scale:
-            w["gamma"] = WeightSpec(shape, "ones")
-        if self.center:
-            w["beta"] = WeightSpec(shape, "zeros")
-        return w
+        return affine_weights(self, tuple(spec.shape[i] for i in self.norm_axes(spec)))
 
 
 @register
@@ -152,9 +155,7 @@ class GroupNorm(Layer):
         super().__post_init__()
         self._set("groups", as_int(self, "groups", self.groups))
         self._set("axis", as_axis(self, "axis", self.axis))
-        self._set("epsilon", as_float(self, "epsilon", self.epsilon, low=0.0, low_open=True))
-        self._set("center", as_bool(self, "center", self.center))
-        self._set("scale", as_bool(self, "scale", self.scale))
+        check_affine(self)
 
     def feature_axis(self, spec: TensorSpec) -> int:
         axis = resolve_axis(self.axis, spec.layout, layer=self.label)
@@ -171,10 +172,4 @@ class GroupNorm(Layer):
         return inputs[0]
 
     def weights(self, inputs):
-        n = (inputs[0].shape[self.feature_axis(inputs[0])],)
-        w = {}
-        if self.scale:
-            w["gamma"] = WeightSpec(n, "ones")
-        if self.center:
-            w["beta"] = WeightSpec(n, "zeros")
-        return w
+        return affine_weights(self, (inputs[0].shape[self.feature_axis(inputs[0])],))
