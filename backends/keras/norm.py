@@ -13,19 +13,25 @@ from ir.layers import BatchNorm, GroupNorm, LayerNorm
 from ..program import call
 
 
+def affine_kwargs(layer) -> dict:
+    """Keras's ``center``/``scale`` keywords, written only when they differ from Keras's default (True)."""
+    return {k: False for k in ("center", "scale") if not getattr(layer, k)}
+
+
+def affine_weights(layer, w) -> list:
+    """``gamma`` then ``beta`` as ``get_weights()`` lists them, each only when the layer has it."""
+    return ([w["gamma"]] if layer.scale else []) + ([w["beta"]] if layer.center else [])
+
+
 def lower_batch_norm(ctx, node, inputs):
     (x,) = inputs
     layer: BatchNorm = node.layer
     letter = node.spec.layout[layer.feature_axis(node.spec)]
     w = ctx.weights(node)
     # get_weights() order: gamma (if scale), beta (if center), moving_mean, moving_variance.
-    weights = ([w["gamma"]] if layer.scale else []) + ([w["beta"]] if layer.center else []) + \
-              [w["moving_mean"], w["moving_variance"]]
+    weights = affine_weights(layer, w) + [w["moving_mean"], w["moving_variance"]]
     kwargs = {"axis": x.pos(letter), "momentum": layer.momentum, "epsilon": layer.epsilon}
-    if not layer.center:
-        kwargs["center"] = False
-    if not layer.scale:
-        kwargs["scale"] = False
+    kwargs.update(affine_kwargs(layer))
     return ctx.layer(node.name, call("layers.BatchNormalization", **kwargs), x.var, node.spec, x.phys, weights)
 
 
@@ -36,14 +42,10 @@ def lower_layer_norm(ctx, node, inputs):
     held = [a for a in x.phys if a in axes]  # the same axes in the order Keras holds them
     perm = [axes.index(a) for a in held]
     w = ctx.weights(node)
-    weights = ([w["gamma"].transpose(perm)] if layer.scale else []) + \
-              ([w["beta"].transpose(perm)] if layer.center else [])
+    weights = [a.transpose(perm) for a in affine_weights(layer, w)]
     positions = [x.pos(a) for a in held]
     kwargs = {"axis": positions[0] if len(positions) == 1 else positions, "epsilon": layer.epsilon}
-    if not layer.center:
-        kwargs["center"] = False
-    if not layer.scale:
-        kwargs["scale"] = False
+    kwargs.update(affine_kwargs(layer))
     return ctx.layer(node.name, call("layers.LayerNormalization", **kwargs), x.var, node.spec, x.phys, weights)
 
 
@@ -52,13 +54,10 @@ def lower_group_norm(ctx, node, inputs):
     layer: GroupNorm = node.layer
     pos = x.pos(node.spec.layout[layer.feature_axis(node.spec)])
     w = ctx.weights(node)
-    weights = ([w["gamma"]] if layer.scale else []) + ([w["beta"]] if layer.center else [])
+    weights = affine_weights(layer, w)
     # Keras reads a positive axis correctly and -1 as the last; it mis-handles other negative axes.
     kwargs = {"groups": layer.groups, "axis": -1 if pos == len(x.phys) - 1 else pos, "epsilon": layer.epsilon}
-    if not layer.center:
-        kwargs["center"] = False
-    if not layer.scale:
-        kwargs["scale"] = False
+    kwargs.update(affine_kwargs(layer))
     return ctx.layer(node.name, call("layers.GroupNormalization", **kwargs), x.var, node.spec, x.phys, weights)
 
 
