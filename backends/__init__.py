@@ -33,11 +33,13 @@ def to_torch(model, *, native_io: bool = False, expose: bool = False):
     return compile_torch(model, native_io=native_io, expose=expose)
 
 
-def from_keras(keras_model, *, name: str | None = None):
+def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):
     """Import a Keras 3 functional or Sequential model, weights included, into an ``ir.Model``.
 
     The model is read, never called; anything the IR cannot represent is listed
-    in one ``ir.UnsupportedError``. See :func:`backends.importers.keras.from_keras`.
+    in one ``ir.UnsupportedError``. ``blocks=True`` marks repeated blocks named as
+    ``keras.applications`` name them (``conv2_block1_...``), so emitted source writes
+    each kind once. See :func:`backends.importers.keras.from_keras`.
 
     >>> import keras
     >>> km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="head")])
@@ -46,7 +48,7 @@ def from_keras(keras_model, *, name: str | None = None):
     """
     from .importers import from_keras as import_keras
 
-    return import_keras(keras_model, name=name)
+    return import_keras(keras_model, name=name, blocks=blocks)
 
 
 def from_onnx(source, *, name: str | None = None):

@@ -125,3 +125,65 @@ def test_app_torch_direction(app, tmp_path):
     x = inputs_for(km, 2, seed=7)
     got = np.asarray(backends.to_keras(result.model)(x.transpose(0, 3, 1, 2).copy()))
     np.testing.assert_allclose(got, np.asarray(km(x, training=False)), atol=scaled_atol(km), rtol=1e-4)
+
+
+#: app -> (torch block classes, Keras block functions) emitted for the repeated blocks from_keras reads from the
+#: layer names. DenseNet's and VGG's repeated blocks take another channel count at each instance: Keras layers
+#: infer it, torch modules declare it, so torch writes that kind inline (with a comment saying why).
+#: EfficientNet's blocks differ in their Dropout rate (the drop-connect rate grows with depth), so none repeats.
+APP_BLOCKS = {"resnet50": (4, 4), "mobilenet_v2": (4, 4), "resnet50_v2": (3, 3), "xception": (1, 1),
+              "densenet121": (0, 1), "vgg16": (0, 1), "efficientnet_b0": (0, 0), "inception_v3": (0, 0)}
+#: the apps whose emitted files are also run (both frameworks) against the Keras app -> an instance whose
+#: torch state-dict keys nest (``conv3_block3.v1_conv.weight``)
+APP_BLOCKS_RUN = {"resnet50": "conv3_block3", "mobilenet_v2": "block_8"}
+
+
+def load_file(path):
+    """Import an emitted source file as a module (what ``python <name>.py`` would run)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("app", list(APP_BLOCKS))
+def test_app_blocks_are_emitted_once_per_kind(app, tmp_path):
+    """from_keras marks the blocks the app's layer names give; marks change no names or weights, and the
+    emitted torch and Keras files (one class / function per repeated kind) compute what the app computes."""
+    import re
+
+    import torch
+
+    from backends.torch.compile import class_name
+
+    km = keras_apps.build(app)
+    model, flat = backends.from_keras(km), backends.from_keras(km, blocks=False)
+    assert [n.name for n in model.layers] == [n.name for n in flat.layers]
+    assert model.weights.keys() == flat.weights.keys()
+    assert all(np.array_equal(model.weights[k], v) for k, v in flat.weights.items())
+    assert all(n.block is None for n in flat.layers)
+    assert all(n.name.startswith(n.block[1] + "_") for n in model.layers if n.block)
+    classes, functions = APP_BLOCKS[app]
+    run = app in APP_BLOCKS_RUN
+    code = {fw: backends.emit(model, fw, out_dir=tmp_path / fw if run else None) for fw in ("torch", "keras")}
+    assert code["torch"].count("(nn.Module):") == classes + 1  # + the model's own class
+    assert len(re.findall(r"^def \w+\(x\w*(, x\w*)*, name\):$", code["keras"], re.M)) == functions
+    if not run:
+        return
+    assert "emitted inline" not in code["torch"] + code["keras"]
+    folder = tmp_path / "torch"
+    tm = load_file(folder / f"{model.name}.py")
+    tm = tm.load_weights(getattr(tm, class_name(model.name))(), str(folder / f"{model.name}.safetensors")).eval()
+    live = backends.to_torch(model)
+    assert tm.state_dict().keys() == live.state_dict().keys()  # nested as the emitted file nests them
+    assert any(k.startswith(APP_BLOCKS_RUN[app] + ".") for k in tm.state_dict())
+    assert all(torch.equal(v, live.state_dict()[k]) for k, v in tm.state_dict().items())
+    kf = load_file(tmp_path / "keras" / f"{model.name}.py").__dict__[f"build_{model.name}"]()
+    kf.load_weights(str(tmp_path / "keras" / f"{model.name}.weights.h5"))
+    atol = scaled_atol(km)
+    for batch in (1, 2):
+        x = inputs_for(km, batch, seed=batch)
+        want = np.asarray(km(x, training=False))
+        with torch.no_grad():
+            np.testing.assert_allclose(tm(torch.from_numpy(x)).numpy(), want, atol=atol, rtol=1e-4)
+        np.testing.assert_allclose(np.asarray(kf(x, training=False)), want, atol=atol, rtol=1e-4)

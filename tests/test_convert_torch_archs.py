@@ -212,3 +212,43 @@ def test_arch_converts_both_ways(name):
     for m, checked in ((model, paths), (back, ("keras", "torch"))):
         report = verify(m, paths=checked)
         assert report.ok, "\n" + report.table()
+
+
+def load_file(path):
+    """Import an emitted source file as a module (what ``python <name>.py`` would run)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# arch -> block classes (user module classes, a stage's first block with its downsampling a kind of its own)
+BLOCK_KINDS = {"resnet": ("BasicBlock", "BasicBlock2", "BasicBlock3"),
+               "mobilenet": ("InvertedResidual", "InvertedResidual2", "InvertedResidual3")}
+
+
+@pytest.mark.parametrize("name", list(BLOCK_KINDS))
+def test_arch_blocks_emit_once_per_kind_in_both_frameworks(name, tmp_path):
+    """from_torch names a block's functional ops ``<instance>_add`` etc., so Keras writes each kind once too."""
+    cls, make, _ = ARCHS[name]
+    net = randomize(cls(), seed=len(name))
+    model = from_torch(net, make(2, 0))
+    kinds = BLOCK_KINDS[name]
+    assert sorted({n.block[0] for n in model.layers if n.block}) == sorted(kinds)
+    assert all(n.name.startswith(n.block[1] + "_") for n in model.layers if n.block)
+    from backends import emit
+
+    code = {fw: emit(model, fw, out_dir=tmp_path / fw) for fw in ("torch", "keras")}
+    assert all("emitted inline" not in c for c in code.values())
+    assert sorted(k for k in kinds if f"class {k}(nn.Module):" in code["torch"]) == sorted(kinds)
+    fns = {k: "".join("_" + c.lower() if c.isupper() else c for c in k).lstrip("_") for k in kinds}
+    assert all(code["keras"].count(f"def {fn}(x, name):") == 1 for fn in fns.values())
+    top = type(net).__name__
+    tm = load_file(tmp_path / "torch" / f"{model.name}.py")
+    tm = tm.load_weights(getattr(tm, top)(), str(tmp_path / "torch" / f"{model.name}.safetensors")).eval()
+    km = load_file(tmp_path / "keras" / f"{model.name}.py").__dict__[f"build_{model.name}"]()
+    km.load_weights(str(tmp_path / "keras" / f"{model.name}.weights.h5"))
+    assert_matches(run_torch(tm), net, make)
+    assert_matches(run_keras(km), net, make)

@@ -23,11 +23,11 @@ Keras, onnx and torch are imported on first use, so ``import backends.importers`
 from __future__ import annotations
 
 
-def from_keras(keras_model, *, name: str | None = None):
+def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):
     """Import a Keras 3 model into the IR, weights included. See :func:`backends.importers.keras.from_keras`."""
     from .keras import from_keras as import_keras
 
-    return import_keras(keras_model, name=name)
+    return import_keras(keras_model, name=name, blocks=blocks)
 
 
 def from_onnx(source, *, name: str | None = None):

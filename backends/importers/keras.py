@@ -43,6 +43,7 @@ from ir.layout import default_layout
 from .names import Names, identifier
 from .problems import Problem, unsupported
 from .keras_attention import MHA_FLAGS, MHA_KEYWORDS, call_flags, is_mask_reshape, mask_source, mha_tensors
+from .keras_blocks import mark_blocks
 from .keras_graph import (DTYPES, check_model, class_label, is_graph_model, key, stand_in,
                           topological_calls)
 from .keras_layers import KERAS_TABLE
@@ -55,13 +56,22 @@ _KEYWORD_CALLS = {K.MultiHeadAttention: (mha_tensors, MHA_KEYWORDS, MHA_FLAGS)}
 
 
 
-def from_keras(keras_model, *, name: str | None = None) -> ir.Model:
+def from_keras(keras_model, *, name: str | None = None, blocks: bool = True) -> ir.Model:
     """Import a Keras 3 functional or Sequential model, weights included.
 
     Args:
         keras_model: a built ``keras.Model`` made with the functional API or
             ``keras.Sequential`` (with a ``keras.Input`` or after ``build``).
         name: the IR model's name (default: the Keras model's, made an identifier).
+        blocks: mark repeated blocks (``ir.block``) where the layer names say
+            so, as ``keras.applications`` name them: ``conv2_block1_1_conv`` is
+            in instance ``conv2_block1`` (also ``block_1_expand``,
+            ``block1a_dwconv``, ``block2_sepconv1``). Instances with the same
+            layers, configs and wiring share a kind, named after the first
+            (``Conv2Block2``); an instance needs two or more layers, one input
+            from outside and to be one region. The emitted source then writes
+            each kind once (one torch class, one Keras function). Marks change
+            no numbers, names or weights. The rule is in ``keras_blocks.py``.
 
     Returns:
         an ``ir.Model`` whose inputs are declared in Keras's layout (``NHWC``,
@@ -71,14 +81,24 @@ def from_keras(keras_model, *, name: str | None = None) -> ir.Model:
     Raises:
         ir.UnsupportedError: listing every layer the IR cannot represent (its
             ``problems`` attribute holds them as :class:`Problem` records).
+
+    >>> import keras
+    >>> x = keras.Input((4,))
+    >>> h = x
+    >>> for i in (1, 2):
+    ...     h = keras.layers.Dense(4, name=f"block_{i}_fc2")(keras.layers.Dense(4, name=f"block_{i}_fc1")(h))
+    >>> model = from_keras(keras.Model(x, h))
+    >>> model.node("block_2_fc2").block
+    ('Block1', 'block_2')
     """
     check_model(keras_model)
-    return _Importer(keras_model).run(name or identifier(keras_model.name))
+    return _Importer(keras_model, blocks).run(name or identifier(keras_model.name))
 
 
 class _Importer:
-    def __init__(self, model):
+    def __init__(self, model, blocks: bool = True):
         self.model = model
+        self.blocks = blocks
         self.calls = topological_calls(model.outputs)
         self.problems: list[Problem] = []
         self.tensors: dict[tuple, ir.Tensor | None] = {}   # Keras tensor key -> IR tensor (None: unknown)
@@ -119,7 +139,10 @@ class _Importer:
         self.walk(self.calls)
         if self.problems:
             raise unsupported(f"Keras model {self.model.name!r}", self.problems)
-        model = ir.Model(inputs, [self.tensors[key(t)] for t in self.model.outputs], name=identifier(name))
+        outputs = [self.tensors[key(t)] for t in self.model.outputs]
+        if self.blocks:
+            mark_blocks(outputs)
+        model = ir.Model(inputs, outputs, name=identifier(name))
         return model.set_weights(self.weights)
 
     def walk(self, calls) -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,12 +122,28 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None,
             m.training = mode
 
 
-def _block_of(node):
-    """The block a node's layers belong to: the outermost user module (not ``torch.nn``'s) it runs in."""
-    for qualname, (_, cls) in (node.meta.get("nn_module_stack") or {}).items():
+def _block_mark(node) -> tuple[str, str, str] | None:
+    """(kind, instance, scope) of the block a node belongs to: the outermost user module (not ``torch.nn``'s)
+    it runs in; scope is the innermost module it runs in (the instance itself or one inside it)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    for qualname, (_, cls) in stack.items():
         if not cls.__module__.startswith("torch.") and qualname:
-            return ir.block(identifier(cls.__name__), identifier(qualname))
-    return contextlib.nullcontext()
+            return identifier(cls.__name__), identifier(qualname), identifier(list(stack)[-1])
+    return None
+
+
+def _raw_name(node, where: str, mark: tuple[str, str, str] | None) -> str:
+    """The name a node's layer is claimed under: inside a block it starts with ``<instance>_``.
+
+    A module the block holds already does (``layer1.0.conv1`` -> ``layer1_0_conv1``); an fx-named
+    function or method (``add_3``, ``mul``) gets the name of the module whose forward calls it and
+    loses fx's graph-wide counter (``layer1_0_add``, ``features_2_block_6_mul``), so every instance
+    names its layers alike and the Keras emitter can write the block once (``f"{name}_add"``).
+    """
+    if mark is None or identifier(where).startswith(mark[1] + "_"):
+        return where
+    scope = mark[2] if mark[2].startswith(mark[1] + "_") else mark[1]
+    return f"{scope}_{re.sub(r'_[0-9]+$', '', node.name)}"
 
 
 @dataclass
@@ -276,9 +293,10 @@ class _Importer:
         elif any(self.values.get(n) is None for n in node.all_input_nodes):
             pass  # behind a refused node: already reported there
         else:
-            call = Call(node, self.claim(where), args, kwargs, self.run1.get(node), module)
+            mark = _block_mark(node)
+            call = Call(node, self.claim(_raw_name(node, where, mark)), args, kwargs, self.run1.get(node), module)
             try:
-                with _block_of(node):
+                with ir.block(*mark[:2]) if mark else contextlib.nullcontext():
                     self.values[node] = fn(self, call)
                 return
             except IRError as e:
