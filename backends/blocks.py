@@ -172,7 +172,9 @@ def _local_names(outer: list[str], prefix: str, taken: set[str]) -> dict[str, st
     out = {}
     for name in outer:
         base = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
-        base = base if not base[0].isdigit() else "v" + base
+        if base[0].isdigit():  # Keras apps number a block's layers first ("1_conv"): "conv_1" reads as a name
+            head, _, rest = base.partition("_")
+            base = f"{rest}_{head}" if rest and not rest[0].isdigit() else "v" + base
         base = base + "_" if keyword.iskeyword(base) else base
         local, k = base, 1
         while local in taken:

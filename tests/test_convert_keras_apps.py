@@ -134,7 +134,7 @@ def test_app_torch_direction(app, tmp_path):
 APP_BLOCKS = {"resnet50": (4, 4), "mobilenet_v2": (4, 4), "resnet50_v2": (3, 3), "xception": (1, 1),
               "densenet121": (0, 1), "vgg16": (0, 1), "efficientnet_b0": (0, 0), "inception_v3": (0, 0)}
 #: the apps whose emitted files are also run (both frameworks) against the Keras app -> an instance whose
-#: torch state-dict keys nest (``conv3_block3.v1_conv.weight``)
+#: torch state-dict keys nest (``conv3_block3.conv_1.weight``)
 APP_BLOCKS_RUN = {"resnet50": "conv3_block3", "mobilenet_v2": "block_8"}
 
 
