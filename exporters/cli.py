@@ -70,6 +70,10 @@ exit codes: 0 success, 1 verification failed (OUT not written unless
 """
 
 
+PATHS_HELP = ("the IR's paths to run and compare: one or more of keras,torch,onnx-keras,onnx-torch "
+              "(default all four)")
+
+
 class BadInput(Exception):
     """A problem with what the user gave us: exit code 2."""
 
@@ -171,6 +175,8 @@ def cmd_verify(args) -> int:
         kwargs["batch_sizes"] = args.batch_sizes
     if args.seq_lens is not None:
         kwargs["seq_lens"] = args.seq_lens
+    if args.paths is not None:
+        kwargs["paths"] = args.paths
     report = exporters.verify(model, progress=_progress(args, f"verify {model.name}"), **kwargs)
     if args.json:
         print(json.dumps(json_safe(report.to_dict()), indent=2))
@@ -196,6 +202,8 @@ def cmd_convert(args) -> int:
         kwargs["batch_sizes"] = args.batch_sizes
     if args.seq_lens is not None:
         kwargs["seq_lens"] = args.seq_lens
+    if args.paths is not None:
+        kwargs["paths"] = args.paths
     result = convert(args.src, args.to, args.output, progress=_progress(args, "convert"), **kwargs)
     if args.json:
         print(json.dumps(json_safe(result.to_dict()), indent=2))
@@ -219,6 +227,18 @@ def _sizes(text: str) -> tuple[int, ...]:
         values = ()
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return values
+
+
+def _paths(text: str) -> tuple[str, ...]:
+    from .verify import PATHS
+
+    values = tuple(v.strip() for v in text.split(","))
+    unknown = [v for v in values if v not in PATHS]
+    if unknown or not values or len(set(values)) != len(values):
+        why = f"unknown {', '.join(map(repr, unknown))}" if unknown else "each at most once"
+        raise argparse.ArgumentTypeError(f"expected one or more of {','.join(PATHS)} separated by commas "
+                                         f"({why}), got {text!r}")
     return values
 
 
@@ -260,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
     p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
+    p.add_argument("--paths", type=_paths, metavar="P,P", help=PATHS_HELP)
     p.add_argument("--json", action="store_true", help="print the report as JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
 
@@ -277,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
     p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
+    p.add_argument("--paths", type=_paths, metavar="P,P",
+                   help=PATHS_HELP + "; the source model and the emitted file always run")
     p.add_argument("--json", action="store_true", help="print the result as JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
