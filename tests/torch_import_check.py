@@ -1,7 +1,6 @@
 """Helpers for the PyTorch import tests: randomised modules, example inputs, the round-trip check."""
 import pytest
 import torch
-from torch import nn
 
 import ir
 from backends import from_torch, to_torch
