@@ -14,12 +14,18 @@
 Tolerance: float32's ``atol=1e-5, rtol=1e-4``, ``atol`` scaled by the largest
 output magnitude where that exceeds 1 (``convert_check.scaled_atol``, passed as
 ``--atol``). The CLI runs the IR's Keras and torch paths (``--paths
-keras,torch``) besides the source and the emitted file: the ONNX paths of these
-models are checked in ``test_convert_keras_apps`` / ``test_convert_torch_archs``.
+keras,torch``) besides the source and the emitted file; the ONNX exports are
+covered by ``test_convert_keras_apps`` (VGG16) and ``test_convert_torch_archs``.
+The transformer's bool padding mask (True = pad) is the converted model's float
+mask (1 = attend, ``torch_archs.converted_inputs``); the CLI checks it on masks
+padded at the end of each row, the masks ``nn.TransformerEncoder``'s fast path
+(which the import describes) takes.
 
-Cost, serial, on the 2-core machine: each app ~9-14 s (resnet50 and densenet121
-the dearest), each architecture ~6-9 s, the round trips ~14 s (app) and ~11 s
-(architecture), ONNX ~8 s; ~115 s in all, ~10 s of it TensorFlow's start-up.
+Cost, serial, measured on the shared 2-core machine (other jobs running: ~80 s of
+CPU, ~120 s wall in all): apps mobilenet_v2 4.5 s, mobilenet 5.7 s, densenet121
+11.6 s, efficientnet_b0 11.9 s, resnet50 15.1 s; each architecture 6-8 s; the
+round trips 15.6 s (app, two conversions and a Keras start-up) and 3.5 s
+(architecture); ONNX 5.4 s; the console script 2.4 s.
 """
 import os
 
