@@ -58,11 +58,14 @@ SRC is one of:
       RUNS the Python file FILE.py and calls FUNCTION(), which returns an
       ir.Model, a keras.Model, or (torch module, example_inputs) for PyTorch
       (needs the torch importer, backends.from_torch). Only for code you trust.
+      A bool torch input is a key-padding mask (True = pad); the converted
+      model takes it as a float mask, 1 = attend ((~mask).float()).
 
 OUT receives <name>.py (standalone source), its weights (<name>.safetensors for
 torch, <name>.weights.h5 for Keras) and the IR (<name>.twinnet.safetensors). The
-source model, the emitted file and the IR's Keras, torch and two ONNX paths are
-run on the same inputs and compared; OUT is written only when all agree.
+source model, the emitted file and the IR's Keras, torch and two ONNX paths
+(--paths picks fewer) are run on the same inputs and compared; OUT is written
+only when all agree.
 
 exit codes: 0 success, 1 verification failed (OUT not written unless
             --keep-failed), 2 bad input, 3 internal error, 4 unsupported (every
@@ -235,7 +238,7 @@ def _paths(text: str) -> tuple[str, ...]:
 
     values = tuple(v.strip() for v in text.split(","))
     unknown = [v for v in values if v not in PATHS]
-    if unknown or not values or len(set(values)) != len(values):
+    if unknown or len(set(values)) != len(values):
         why = f"unknown {', '.join(map(repr, unknown))}" if unknown else "each at most once"
         raise argparse.ArgumentTypeError(f"expected one or more of {','.join(PATHS)} separated by commas "
                                          f"({why}), got {text!r}")

@@ -18,7 +18,11 @@ where it came from rather than only against itself.
 ``FILE.py:FUNCTION`` returns an ``ir.Model``, a ``keras.Model``, or, for a
 PyTorch model, a pair ``(module, example_inputs)``: torch needs example
 inputs to trace a module (``example_inputs`` is a tuple of tensors, batch
-size 2 or more so the batch axis is not specialised).
+size 2 or more so the batch axis is not specialised). A bool input is a
+key-padding mask (True = pad), which the IR holds as a float mask (1 = attend):
+the module is run on the mask turned back, and the conversion is checked on
+masks padded at the end of each row (``Source.make_inputs``), the only ones
+``nn.TransformerEncoder``'s fast path, which ``from_torch`` describes, takes.
 
 Importers written elsewhere plug in here by name (``backends.from_onnx``,
 ``backends.from_torch``): they are looked up when used, and a missing one is
