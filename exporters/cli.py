@@ -59,16 +59,23 @@ SRC is one of:
       RUNS the Python file FILE.py and calls FUNCTION(), which returns an
       ir.Model, a keras.Model, or (torch module, example_inputs) for PyTorch
       (needs the torch importer, backends.from_torch). Only for code you trust.
+      A bool torch input is a key-padding mask (True = pad); the converted
+      model takes it as a float mask, 1 = attend ((~mask).float()).
 
 OUT receives <name>.py (standalone source), its weights (<name>.safetensors for
 torch, <name>.weights.h5 for Keras) and the IR (<name>.twinnet.safetensors). The
-source model, the emitted file and the IR's Keras, torch and two ONNX paths are
-run on the same inputs and compared; OUT is written only when all agree.
+source model, the emitted file and the IR's Keras, torch and two ONNX paths
+(--paths picks fewer) are run on the same inputs and compared; OUT is written
+only when all agree.
 
 exit codes: 0 success, 1 verification failed (OUT not written unless
             --keep-failed), 2 bad input, 3 internal error, 4 unsupported (every
             layer twinnet cannot represent is listed; nothing written)
 """
+
+
+PATHS_HELP = ("the IR's paths to run and compare: one or more of keras,torch,onnx-keras,onnx-torch "
+              "(default all four)")
 
 
 class BadInput(Exception):
@@ -172,6 +179,8 @@ def cmd_verify(args) -> int:
         kwargs["batch_sizes"] = args.batch_sizes
     if args.seq_lens is not None:
         kwargs["seq_lens"] = args.seq_lens
+    if args.paths is not None:
+        kwargs["paths"] = args.paths
     report = exporters.verify(model, progress=_progress(args, f"verify {model.name}"), **kwargs)
     if args.json:
         print(json.dumps(json_safe(report.to_dict()), indent=2))
@@ -197,6 +206,8 @@ def cmd_convert(args) -> int:
         kwargs["batch_sizes"] = args.batch_sizes
     if args.seq_lens is not None:
         kwargs["seq_lens"] = args.seq_lens
+    if args.paths is not None:
+        kwargs["paths"] = args.paths
     result = convert(args.src, args.to, args.output, progress=_progress(args, "convert"), **kwargs)
     if args.json:
         print(json.dumps(json_safe(result.to_dict()), indent=2))
@@ -220,6 +231,18 @@ def _sizes(text: str) -> tuple[int, ...]:
         values = ()
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return values
+
+
+def _paths(text: str) -> tuple[str, ...]:
+    from .verify import PATHS
+
+    values = tuple(v.strip() for v in text.split(","))
+    unknown = [v for v in values if v not in PATHS]
+    if unknown or len(set(values)) != len(values):
+        why = f"unknown {', '.join(map(repr, unknown))}" if unknown else "each at most once"
+        raise argparse.ArgumentTypeError(f"expected one or more of {','.join(PATHS)} separated by commas "
+                                         f"({why}), got {text!r}")
     return values
 
 
@@ -261,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
     p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
+    p.add_argument("--paths", type=_paths, metavar="P,P", help=PATHS_HELP)
     p.add_argument("--json", action="store_true", help="print the report as JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
 
@@ -278,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
     p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
+    p.add_argument("--paths", type=_paths, metavar="P,P",
+                   help=PATHS_HELP + "; the source model and the emitted file always run")
     p.add_argument("--json", action="store_true", help="print the result as JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -124,7 +124,7 @@ def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-
         references[f"emitted-{to}"] = emitted
         start = time.perf_counter()
         report = verify(model, atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens, paths=paths,
-                        references=references, progress=progress)
+                        references=references, make_inputs=source.make_inputs, progress=progress)
         seconds["verify"] = time.perf_counter() - start
         result = Conversion(model, source.kind, to, report, seconds=seconds)
         if report.ok or keep_failed:

@@ -18,7 +18,11 @@ where it came from rather than only against itself.
 ``FILE.py:FUNCTION`` returns an ``ir.Model``, a ``keras.Model``, or, for a
 PyTorch model, a pair ``(module, example_inputs)``: torch needs example
 inputs to trace a module (``example_inputs`` is a tuple of tensors, batch
-size 2 or more so the batch axis is not specialised).
+size 2 or more so the batch axis is not specialised). A bool input is a
+key-padding mask (True = pad), which the IR holds as a float mask (1 = attend):
+the module is run on the mask turned back, and the conversion is checked on
+masks padded at the end of each row (``Source.make_inputs``), the only ones
+``nn.TransformerEncoder``'s fast path, which ``from_torch`` describes, takes.
 
 Importers written elsewhere plug in here by name (``backends.from_onnx``,
 ``backends.from_torch``): they are looked up when used, and a missing one is
@@ -53,6 +57,9 @@ class Source:
     kind: str                   # "keras", "onnx", "torch" or "ir": the framework the model came from
     model: object               # ir.Model
     run: Runner | None = None   # the original model, by its own framework (None for an IR source)
+    # (batch, seq, seed) -> inputs (declared layouts) the original accepts, when it accepts only some
+    # (see _torch_source); None: the verifier's seeded random inputs
+    make_inputs: Callable[[int, int, int], list] | None = None
 
 
 def source_kind(spec: str) -> str:
@@ -209,12 +216,33 @@ def _torch_source(module, example_inputs, where: str) -> Source:
     if not all(isinstance(x, torch.Tensor) for x in examples):
         raise SourceError(f"{where}(): example_inputs must be a tensor or a tuple of tensors")
     model = _importer("from_torch")(module.eval(), example_inputs=examples)
+    # A bool input is a key-padding mask (True = pad), which from_torch declares as the IR's mask
+    # (float32, 1 = attend): the module gets the IR mask back as its own bool mask.
+    is_mask = [x.dtype == torch.bool for x in examples]
+
+    def as_module_input(x, mask: bool):
+        x = np.ascontiguousarray(x)
+        return torch.from_numpy(x < 0.5 if mask else x)
 
     def run(xs):  # from_torch declares the module's own layouts (NCHW, ...): inputs go in as they are
         with torch.no_grad():
-            outs = module(*[torch.from_numpy(np.ascontiguousarray(x)) for x in xs])
+            outs = module(*[as_module_input(x, mask) for x, mask in zip(xs, is_mask)])
         return [o.numpy() for o in (outs if isinstance(outs, (tuple, list)) else (outs,))]
-    return Source("torch", model, run)
+
+    def make_inputs(batch: int, seq: int, seed: int) -> list:
+        # TransformerEncoder (eval, no grad) takes its nested-tensor fast path, whose padded outputs
+        # are zeros, only when every row's padding is at its end, and the import describes that path:
+        # the masks keep each row's number of attended keys (at least one), moved to the front.
+        from .onnx import example_inputs
+
+        xs = example_inputs(model, batch, seq, seed=seed)
+        for i in (i for i, mask in enumerate(is_mask) if mask):
+            t = model.inputs[i]
+            x = np.moveaxis(xs[i], t.layout.index("T"), -1)
+            x = (np.arange(x.shape[-1]) < x.sum(axis=-1, keepdims=True)).astype(np.float32)
+            xs[i] = np.ascontiguousarray(np.moveaxis(x, -1, t.layout.index("T")))
+        return xs
+    return Source("torch", model, run, make_inputs if any(is_mask) else None)
 
 
 def keras_runner(km, model) -> Runner:

@@ -158,7 +158,8 @@ class _Runner:
 
 
 def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_sizes=(1, 3), seq_lens=(5, 9),
-           paths=PATHS, localize: bool = True, seed: int = 0, references=None, progress=QUIET) -> "Report":
+           paths=PATHS, localize: bool = True, seed: int = 0, references=None, make_inputs=None,
+           progress=QUIET) -> "Report":
     """Run ``model`` through every path on the same inputs and compare every pair.
 
     Args:
@@ -175,6 +176,10 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
             taking the list of inputs and returning the list of outputs, both in
             the declared layout (e.g. the model a converter started from); they
             run on the same inputs and are compared with every other path.
+        make_inputs: optional function ``(batch, seq, seed) -> list of arrays``
+            (declared layouts) making each case's inputs instead of the seeded
+            random ones, for a reference that only accepts some inputs (a torch
+            source's key-padding masks, padded at the end of each row).
         progress: an :class:`exporters.progress.Progress` told about the
             compile, export and compare stages (default: silent).
 
@@ -198,7 +203,8 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
         cases = [(None, None, checked_inputs(model, inputs))]
     else:
         lens = seq_lens if symbolic else (None,)
-        cases = [(b, s, example_inputs(model, b, s if s else 5, seed=seed + i))
+        make = make_inputs or (lambda b, s, case_seed: example_inputs(model, b, s, seed=case_seed))
+        cases = [(b, s, checked_inputs(model, make(b, s if s else 5, seed + i)))
                  for i, (b, s) in enumerate(itertools.product(batch_sizes, lens))]
     references = dict(references or {})
     report.paths = [*references, *paths]

@@ -6,8 +6,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import importlib.util  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import textwrap  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -18,6 +16,7 @@ import backends  # noqa: E402
 from exporters import convert  # noqa: E402
 from exporters.cli import main  # noqa: E402
 from exporters.progress import QUIET, BarProgress, for_terminal  # noqa: E402
+from convert_check import run_standalone  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -54,16 +53,6 @@ def keras_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("src") / "small.keras"
     small_cnn().save(path)
     return path
-
-
-def run_standalone(folder: Path, script: str, only: str) -> np.ndarray:
-    """Run ``script`` in a fresh, isolated interpreter in ``folder`` where the other framework cannot be imported."""
-    blocked = ["keras", "tensorflow"] if only == "torch" else ["torch"]
-    script = (f"import sys; sys.path.insert(0, '.')\nfor m in {blocked!r}: sys.modules[m] = None\n" + script)
-    out = subprocess.run([sys.executable, "-I", "-c", script], cwd=folder, capture_output=True, text=True,
-                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return np.load(folder / "out.npy")
 
 
 def test_keras_file_to_torch_runs_standalone(keras_file, tmp_path, capsys):
@@ -200,6 +189,7 @@ def test_existing_output_folder_keeps_other_files(keras_file, tmp_path):
     (["{tmp}/model.txt", "--to", "torch"], 2, "expected FILE.keras"),
     (["{py}:torch_bare", "--to", "keras"], 2, "(module, example_inputs)"),
     (["{py}:ir_model", "--to", "tensorflow"], 2, "invalid choice"),
+    (["{py}:ir_model", "--to", "keras", "--paths", "onnx"], 2, "argument --paths: expected one or more of keras,"),
 ])
 def test_bad_sources_exit_2_with_one_line(argv_tail, code, needle, tmp_path, model_py, capsys):
     (tmp_path / "bad.keras").write_bytes(b"not a zip")
@@ -280,3 +270,17 @@ def test_verify_accepts_quiet(tmp_path, capsys):
     path = ir.save(model, tmp_path / "q.safetensors")
     assert main(["verify", str(path), "--quiet", "--batch-sizes", "2"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_paths_picks_the_ir_paths(tmp_path, capsys):
+    """--paths, for verify and convert: only the paths named run (the source and the emitted file always do)."""
+    import ir
+    from ir import layers as L
+
+    model = ir.Sequential([L.Dense(2)], input=ir.Input((3,)), name="q").initialize(0)
+    path = ir.save(model, tmp_path / "q.safetensors")
+    assert main(["verify", str(path), "--paths", "torch,onnx-torch", "--batch-sizes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["paths"] == ["torch", "onnx-torch"]
+    assert main(["convert", str(path), "--to", "keras", "-o", str(tmp_path / "out"), "--paths", "torch",
+                 "--batch-sizes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["report"]["paths"] == ["emitted-keras", "torch"]

@@ -30,7 +30,7 @@ import backends  # noqa: E402
 from exporters import convert  # noqa: E402
 from exporters.sources import keras_model  # noqa: E402
 from exporters.verify import PATHS  # noqa: E402
-from ir import UnsupportedError  # noqa: E402
+from convert_check import inputs_for, scaled_atol  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("keras_apps", Path(__file__).resolve().parents[1] / "examples"
                                                / "keras_apps.py")
@@ -51,15 +51,6 @@ def fresh_keras_names():
     import keras
 
     keras.backend.clear_session()
-
-
-def inputs_for(km, batch: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((batch, *km.input_shape[1:])).astype(np.float32)
-
-
-def scaled_atol(km, atol: float = 1e-5) -> float:
-    """``atol * max(1, max|y|)`` over a probe batch: see the module docstring."""
-    return atol * max(1.0, float(np.abs(np.asarray(km(inputs_for(km, 2, seed=99), training=False))).max()))
 
 
 @pytest.mark.parametrize("app", CONVERTS)
@@ -103,20 +94,12 @@ def test_app_converts_to_keras(app, tmp_path):
 
 @pytest.mark.parametrize("app", ["vgg16"])
 def test_app_torch_direction(app, tmp_path):
-    """The other direction: the torch module (as a user would hold it) -> from_torch -> emitted Keras.
-
-    Needs backends.from_torch (written on another branch): until it is merged this checks the clear refusal.
-    """
+    """The other direction: the torch module (as a user would hold it) -> from_torch -> emitted Keras."""
     import torch
 
     km = keras_apps.build(app)
     module = backends.to_torch(backends.from_keras(km), native_io=True)  # NCHW in, as torch users hold images
     example = torch.from_numpy(inputs_for(km, 2).transpose(0, 3, 1, 2).copy())
-    if not hasattr(backends, "from_torch"):
-        with pytest.raises(UnsupportedError, match="backends.from_torch, which is not available"):
-            convert((module, (example,)), "keras", tmp_path / "keras")
-        assert not (tmp_path / "keras").exists()
-        return
     result = convert((module, (example,)), "keras", tmp_path / "keras", atol=scaled_atol(km), batch_sizes=(1, 2),
                      paths=("keras", "torch"))
     assert result.ok, result.report.table()

@@ -62,9 +62,15 @@ def test_debug_shows_the_traceback_of_bad_input_too(bad_layer, capsys, where):
      "argument --atol: expected a non-negative number, got '-1' (see 'twinnet verify --help')"),
     (["verify", "{saved}", "--rtol", "nan"],
      "argument --rtol: expected a non-negative number, got 'nan' (see 'twinnet verify --help')"),
+    (["verify", "{saved}", "--paths", "keras,tf"],
+     "argument --paths: expected one or more of keras,torch,onnx-keras,onnx-torch separated by commas (unknown "
+     "'tf'), got 'keras,tf' (see 'twinnet verify --help')"),
+    (["verify", "{saved}", "--paths", "torch,torch"],
+     "argument --paths: expected one or more of keras,torch,onnx-keras,onnx-torch separated by commas (each at most "
+     "once), got 'torch,torch'"),
     (["emit", "{saved}", "--framework", "jax"], "argument --framework: invalid choice: 'jax' (choose from "),
     (["summary", "{tmp}/m.py:1x"], "'1x' is not a function name (expected FILE.py:FUNCTION)"),
-], ids=["export-folder", "export-suffix", "atol", "rtol", "framework", "function-name"])
+], ids=["export-folder", "export-suffix", "atol", "rtol", "paths", "paths-twice", "framework", "function-name"])
 def test_bad_input_paths(argv_tail, message, saved, tmp_path, capsys):
     argv = [a.format(saved=saved, tmp=tmp_path) for a in argv_tail]
     assert main(argv) == BAD_INPUT

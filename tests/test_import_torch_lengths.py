@@ -12,7 +12,8 @@ from torch import nn
 from backends import from_torch, to_torch
 from exporters import verify
 from gaps import known_gap
-from test_convert_torch_archs import TransformerClassifier, fed, pad_mask
+from examples.torch_archs import TransformerClassifier, pad_mask
+from examples.torch_archs import converted_inputs as fed
 from torch_import_check import ATOL, RTOL, float_input, ids, randomize
 
 

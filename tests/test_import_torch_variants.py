@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from backends import from_torch, to_torch
+from examples.torch_archs import pad_mask
 from exporters import verify
 from torch_import_check import ATOL, RTOL, check, float_input, randomize
 
@@ -170,12 +171,6 @@ class CausalPadded(nn.Module):
     def forward(self, x, pad):
         causal = nn.Transformer.generate_square_subsequent_mask(x.size(1))
         return self.stack(x, mask=causal, src_key_padding_mask=pad)
-
-
-def pad_mask(b, t, seed):
-    """True = pad: each row keeps at least its first two keys (an all-padded row has no defined answer)."""
-    lengths = torch.randint(2, t + 1, (b,), generator=torch.Generator().manual_seed(seed))
-    return torch.arange(t)[None, :] >= lengths[:, None]
 
 
 MODELS = {

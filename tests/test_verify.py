@@ -63,3 +63,28 @@ def test_uninitialised_model_is_refused():
     model = ir.Sequential([L.Dense(2)], input=ir.Input((3,)))
     with pytest.raises(ir.WeightError, match="no weights"):
         verify(model)
+
+
+def test_make_inputs_makes_every_case_and_is_checked():
+    """make_inputs(batch, seq, seed) replaces the seeded random inputs, case by case, and is checked like inputs."""
+    made, fed = [], []
+
+    def ones(batch, seq, seed):
+        made.append((batch, seed))
+        return [np.ones((batch, 8, 8, 2), np.float32)]
+
+    def torch_again(xs):  # a reference path sees the inputs made
+        fed.append(xs[0])
+        return [run_torch(small(), xs[0])]
+    report = verify(small(), paths=("torch",), batch_sizes=(2, 3), make_inputs=ones, references={"again": torch_again})
+    assert report.ok, report.table()
+    assert made == [(2, 0), (3, 1)] and [x.shape[0] for x in fed] == [2, 3] and all((x == 1).all() for x in fed)
+    with pytest.raises(ir.ShapeError, match="shape"):
+        verify(small(), paths=("torch",), make_inputs=lambda b, s, seed: [np.ones((b, 8, 7, 2), np.float32)])
+
+
+def run_torch(model, x):
+    import torch
+
+    with torch.no_grad():
+        return torch_backend.to_torch(model)(torch.from_numpy(x)).numpy()

@@ -1,34 +1,13 @@
 """Helpers for the PyTorch import tests: randomised modules, example inputs, the round-trip check."""
 import pytest
 import torch
-from torch import nn
 
 import ir
 from backends import from_torch, to_torch
+from examples.torch_archs import float_input, ids, randomize  # noqa: F401 (the tests' helpers, one copy)
 from exporters import verify
 
 ATOL, RTOL = 1e-5, 1e-4
-
-
-def randomize(net: nn.Module, seed: int = 0) -> nn.Module:
-    """Every parameter and BatchNorm statistic random; returns the module in eval mode."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-        for m in net.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g))
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 1.5 + 0.5)
-    return net.eval()
-
-
-def float_input(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def ids(*shape, vocab=20, seed=0):
-    return torch.randint(0, vocab, shape, generator=torch.Generator().manual_seed(seed))
 
 
 def check(net, make_inputs, paths=("keras", "torch", "onnx-keras", "onnx-torch")) -> ir.Model:
