@@ -98,8 +98,8 @@ BLOCK_KINDS = {"resnet": ("BasicBlock", "BasicBlock2", "BasicBlock3"),
 @pytest.mark.parametrize("name", list(BLOCK_KINDS))
 def test_arch_blocks_emit_once_per_kind_in_both_frameworks(name, tmp_path):
     """from_torch names a block's functional ops ``<instance>_add`` etc., so Keras writes each kind once too."""
-    cls, make, _ = ARCHS[name]
-    net = randomize(cls(), seed=len(name))
+    net = torch_archs.build(name)
+    make = functools.partial(torch_archs.inputs, name)
     model = from_torch(net, make(2, 0))
     kinds = BLOCK_KINDS[name]
     assert sorted({n.block[0] for n in model.layers if n.block}) == sorted(kinds)
