@@ -9,8 +9,7 @@ included) and must survive:
    batch 2 and 3);
 2. -> ``to_keras``: equals the source;
 3. ``to_keras(model)`` -> ``from_keras`` -> ``to_torch``: equals the source again;
-4. ``verify`` of the imported model: Keras, torch and both ONNX exports
-   (MobileNet: not through Keras, known gap ``onnx-keras-grouped-conv``); of
+4. ``verify`` of the imported model: Keras, torch and both ONNX exports; of
    the model read back from Keras: Keras and torch (its ONNX files would
    re-test the exporters on the same layer kinds).
 
@@ -36,8 +35,7 @@ ALL = ("keras", "torch", "onnx-keras", "onnx-torch")
 #: the IR's verify paths per architecture (examples/torch_archs.py)
 PATHS = {
     "resnet": ALL,
-    # known gap onnx-keras-grouped-conv: tf2onnx cannot export the depthwise (grouped) convs
-    "mobilenet": ("keras", "torch", "onnx-torch"),
+    "mobilenet": ALL,  # its depthwise convs (groups = channels) are Keras DepthwiseConv2D, which tf2onnx exports
     "transformer": ALL,
     "gru": ALL,
     "unet": ALL,

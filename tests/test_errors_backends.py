@@ -100,7 +100,7 @@ def test_export_arguments(tmp_path):
 
 def test_a_failing_framework_exporter_becomes_one_unsupported_error(tmp_path):
     """tf2onnx cannot convert a grouped convolution (known gap onnx-keras-grouped-conv)."""
-    model = one_layer(L.Conv2D(4, 3, groups=2, name="g"), (5, 6, 2), name="grouped")
+    model = one_layer(L.Conv2D(4, 3, groups=2, name="g"), (5, 6, 4), name="grouped")  # 2 channels per group
     with raises(ir.UnsupportedError, "ONNX export via keras failed for model 'grouped': RuntimeError: tf2onnx: "
                                      "Tensorflow op [") as info:
         export_onnx(model, tmp_path / "g.onnx", via="keras")

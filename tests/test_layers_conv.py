@@ -17,8 +17,10 @@ CONV2D = {
     "rect-kernel": L.Conv2D(4, (2, 3), strides=(1, 2), padding="same"),
     "dilation2-same": L.Conv2D(4, 3, dilation_rate=2, padding="same"),
     "dilation2-valid": L.Conv2D(4, 3, dilation_rate=(2, 1)),
-    "groups3": L.Conv2D(6, 3, groups=3, padding="same"),
+    "groups3": L.Conv2D(6, 3, groups=3, padding="same"),  # one group per input channel: Keras DepthwiseConv2D
     "groups3-s2": L.Conv2D(6, 3, strides=2, groups=3, padding="same"),
+    "groups3-m1-pads": L.Conv2D(3, 3, groups=3, padding=((1, 0), (2, 1)), use_bias=False),
+    "groups3-s2-dilated": L.Conv2D(3, 3, strides=2, dilation_rate=2, groups=3),  # Keras takes both when depthwise
     "explicit-pads": L.Conv2D(4, 3, padding=((1, 2), (0, 1))),
     "explicit-int": L.Conv2D(4, 3, padding=1),
     "no-bias-relu": L.Conv2D(4, 3, use_bias=False, activation="relu"),
@@ -28,9 +30,10 @@ CONV2D = {
 WITHOUT_ONNX_KERAS = tuple(p for p in PATHS if p != "onnx-keras")
 
 
-def paths_for(layer):
-    """Grouped convs skip the one path listed as a known gap (and the gap test below checks it still fails)."""
-    return WITHOUT_ONNX_KERAS if layer.groups > 1 else PATHS
+def paths_for(layer, channels=3):
+    """Grouped convs with several input channels per group skip the one path listed as a known gap (the gap
+    test below checks it still fails); one group per channel is a Keras DepthwiseConv, which tf2onnx exports."""
+    return WITHOUT_ONNX_KERAS if 1 < layer.groups < channels else PATHS
 
 
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
@@ -39,9 +42,14 @@ def test_conv2d(name, layout, tmp_path):
     check_layer(CONV2D[name], image(layout), tmp_path=tmp_path, paths=paths_for(CONV2D[name]))
 
 
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_grouped_conv_several_channels_per_group(layout):
+    check_layer(L.Conv2D(4, 3, groups=2, padding="same"), image(layout, channels=6), paths=WITHOUT_ONNX_KERAS)
+
+
 @known_gap("onnx-keras-grouped-conv")
 def test_grouped_conv_through_keras_onnx():
-    check_layer(L.Conv2D(6, 3, groups=3), image("NHWC"))
+    check_layer(L.Conv2D(4, 3, groups=2), image("NHWC", channels=6))
 
 
 CONV1D = {
@@ -50,6 +58,7 @@ CONV1D = {
     "k4-s2-same": L.Conv1D(4, 4, strides=2, padding="same"),
     "causal": L.Conv1D(4, 3, padding="causal", dilation_rate=2),
     "groups": L.Conv1D(6, 3, groups=3),
+    "groups-s2-dilated": L.Conv1D(3, 3, strides=2, dilation_rate=2, groups=3, padding="same"),
     "explicit": L.Conv1D(4, 3, padding=(2, 1)),
 }
 

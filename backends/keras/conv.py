@@ -2,7 +2,8 @@
 
 The IR's 'same' and 'causal' padding are TensorFlow's, so they map directly.
 Explicit per-side pads become a ``ZeroPadding1D/2D`` layer in front of a
-'valid' convolution. Keras rejects strides > 1 together with dilation > 1
+'valid' convolution. A convolution with one group per input channel becomes
+``DepthwiseConv1D/2D``. Keras rejects strides > 1 together with dilation > 1
 (EQUIVALENCE.md §3); that is reported as unsupported rather than left to fail
 inside Keras.
 """
@@ -33,6 +34,8 @@ def lower_conv(ctx, node, inputs):
     (x,) = inputs
     layer = node.layer
     nd = layer.rank
+    if nd < 3 and 1 < layer.groups == x.spec.shape[x.spec.layout.index("C")]:  # Keras has no DepthwiseConv3D
+        return lower_as_depthwise(ctx, node, x)
     if any(s != 1 for s in layer.strides) and any(d != 1 for d in layer.dilation_rate):
         raise UnsupportedError(f"Keras cannot combine strides {layer.strides} with dilation_rate "
                                f"{layer.dilation_rate} (both > 1) in one convolution")
@@ -43,6 +46,24 @@ def lower_conv(ctx, node, inputs):
     w = ctx.weights(node)
     weights = [w["kernel"]] + ([w["bias"]] if layer.use_bias else [])  # IR kernels are Keras's layout
     ctor = call(f"layers.Conv{nd}D", layer.filters, layer.kernel_size, **kwargs)
+    return ctx.layer(node.name, ctor, x.var, node.spec, x.phys, weights)
+
+
+def lower_as_depthwise(ctx, node, x):
+    """A conv with one group per input channel is Keras's ``DepthwiseConv1D/2D``: the idiomatic layer, which
+    tf2onnx exports (it cannot export a grouped ``Conv``) and which, unlike ``Conv``, takes strides together
+    with dilation. Output channel ``c * m + j`` is input channel ``c``'s ``j``-th filter in both, so the kernel
+    ``(k..., 1, C * m)`` only reshapes to ``(k..., C, m)``."""
+    layer = node.layer
+    x, kwargs = window_kwargs(ctx, node, channels_last(ctx, x), layer)
+    multiplier = layer.filters // layer.groups
+    if multiplier != 1:
+        kwargs["depth_multiplier"] = multiplier
+    kwargs.update(tail_kwargs(layer))
+    w = ctx.weights(node)
+    kernel = w["kernel"].reshape(*layer.kernel_size, layer.groups, multiplier)
+    weights = [kernel] + ([w["bias"]] if layer.use_bias else [])
+    ctor = call(f"layers.DepthwiseConv{layer.rank}D", layer.kernel_size, **kwargs)
     return ctx.layer(node.name, ctor, x.var, node.spec, x.phys, weights)
 
 
