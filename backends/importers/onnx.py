@@ -153,6 +153,9 @@ class _Importer:
         if op.op_type not in ONNX_TABLE:
             where = "a custom-domain op" if "." in op.op_type else f"ONNX's {op.op_type}"
             reason = f"the IR has no layer for {where}"
+        elif op.attr("twinnet_attention"):  # onnx_patterns_attention.py saw attention here but could not read it
+            reason = f"is the softmax of an attention block that from_onnx cannot read as MultiHeadAttention: " \
+                     f"{op.attr('twinnet_attention')}"
         elif all(t is not None for t in inputs):
             out, reason = self.convert(op, inputs)
         if reason:

@@ -128,6 +128,9 @@ class Graph:
         self.inputs = [vi for vi in g.input if vi.name not in self.consts]
         self.outputs = [vi.name for vi in g.output]
         self.ops: list[Op] = []
+        #: shape vectors folded to constants with -1 for a run-time size (onnx_fold.py), and the op that
+        #: computed each: a probe at concrete sizes (onnx_eval.py) recomputes them.
+        self.symbolic: dict[str, Op] = {}
         for i, node in enumerate(g.node):
             name = node.name or f"{node.op_type}_{i}"
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
