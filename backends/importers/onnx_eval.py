@@ -110,10 +110,19 @@ _PLAIN = {
     "LessOrEqual": lambda g, op, a, b: a <= b, "GreaterOrEqual": lambda g, op, a, b: a >= b,
     "Not": lambda g, op, a: ~a, "And": lambda g, op, a, b: a & b, "Or": lambda g, op, a, b: a | b,
     "Where": lambda g, op, c, a, b: np.where(c, a, b),
+    "Max": lambda g, op, *xs: np.maximum.reduce(np.broadcast_arrays(*xs)),
+    "Min": lambda g, op, *xs: np.minimum.reduce(np.broadcast_arrays(*xs)),
+    "ReduceProd": lambda g, op, x, *axes: _reduce_prod(g, op, x),
     "Range": lambda g, op, a, b, d: np.arange(a.reshape(()), b.reshape(()), d.reshape(())).astype(a.dtype),
     "Trilu": lambda g, op, x, *k: _trilu(op, x, *k),
     "ConstantOfShape": lambda g, op, s: np.full(tuple(int(v) for v in s), _fill(op)),
 }
+
+
+def _reduce_prod(graph, op, x):
+    axes = axes_of(graph, op)
+    axes = tuple(a % x.ndim for a in axes) if axes else None
+    return np.prod(x, axis=axes, keepdims=bool(op.attr("keepdims", 1))).astype(x.dtype)
 
 
 def _fill(op):
@@ -134,6 +143,7 @@ class Evaluator:
         self.graph, self.env, self.coded = graph, dict(env), set(coded)
         self.ops: list[Op] = []
         self.scales: list[float] = []
+        self.biases: list[tuple[np.ndarray, np.ndarray]] = []  # (codes, the constant added to each)
 
     def seed(self, name: str, value: np.ndarray, coded: bool) -> None:
         self.env[name] = value
@@ -173,6 +183,9 @@ class Evaluator:
             out, coded = _shape(op, args[0]), []
         elif coded and kind in ("Mul", "Div") and len(op.inputs) == 2:
             out = self._scale(op, coded, args)
+        elif coded and kind in ("Add", "Sub") and len(op.inputs) == 2 and len(coded) == 1 \
+                and not (kind == "Sub" and coded[0] != op.inputs[0]):
+            out = self._bias(op, coded, args)
         elif coded and kind in _MOVES and coded == [op.inputs[0]] * len(coded) and \
                 not (kind == "Dropout" and len(args) > 2 and bool(np.asarray(args[2]).any())):
             out = _MOVES[kind](self.graph, op, *args)
@@ -194,6 +207,17 @@ class Evaluator:
                 if coded:
                     self.coded.add(name)
         self.ops.append(op)
+
+    def _bias(self, op: Op, coded: list[str], args) -> np.ndarray:
+        """A constant added to coded values: recorded per element, codes passed on."""
+        data = op.inputs.index(coded[0])
+        if op.inputs[1 - data] in self.coded:
+            raise NoMatch(f"{op.op_type} {op.name!r} adds two coded values")
+        shape = np.broadcast_shapes(args[0].shape, args[1].shape)
+        codes = np.broadcast_to(args[data], shape).copy()
+        added = np.broadcast_to(args[1 - data], shape).astype(np.float64)
+        self.biases.append((codes, -added if op.op_type == "Sub" else added))
+        return codes
 
     def _scale(self, op: Op, coded: list[str], args) -> np.ndarray:
         data = op.inputs.index(coded[0])

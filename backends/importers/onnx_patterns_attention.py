@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,44 +50,89 @@ def fuse_attention(graph: Graph, op: Op) -> None:
     if core is None:
         return
     try:
-        new, group = _Match(graph, *core).run()
+        new, group = _Match(graph, core).run()
     except (NoMatch, ValueError, TypeError, IndexError, KeyError) as e:
         op.attrs["twinnet_attention"] = str(e)
         return
     replace(graph, group, new)
 
 
-def _core(graph: Graph, softmax: Op):
-    """(softmax, scores MatMul, output MatMul, ops between, mask terms, scalar factors), or None."""
+@dataclass
+class _Core:
+    """The skeleton around one Softmax: what the rule found by structure alone."""
+
+    softmax: Op
+    scores: Op  # MatMul(q, k)
+    mix: Op  # MatMul(weights, v)
+    moves_in: list[Op]  # element moves from the scores MatMul to the arithmetic (reshapes of the einsum form)
+    arithmetic: list[Op]  # Add/Mul/Div/Where on the scores
+    guard: list[Op]  # torch's NaN guard after the softmax
+    moves_out: list[Op]  # element moves from the softmax (or guard) to the mixing MatMul
+    added: list[str] = field(default_factory=list)  # additive mask terms
+    kept: list[str] = field(default_factory=list)  # multiplicative 0/1 mask terms
+    selects: list[tuple[str, str]] = field(default_factory=list)  # Where(condition, scores, fill)
+    scales: list[tuple[str, str]] = field(default_factory=list)  # ("Mul" | "Div", scalar)
+
+
+def _core(graph: Graph, softmax: Op) -> _Core | None:
     rank = graph.rank(softmax.inputs[0]) if softmax.op_type == "Softmax" else None
     if rank not in (3, 4) or softmax.attr("axis", -1) % rank != rank - 1:
         return None
-    between, weights = _nan_guard(graph, softmax)
-    mix = graph.only_consumer(weights)
-    if mix is None or mix.op_type != "MatMul" or mix.inputs[0] != weights or graph.const(mix.inputs[1]) is not None:
-        return None
-    masks, scales, name = [], [], softmax.inputs[0]
+    guard, name = _nan_guard(graph, softmax)
+    moves_out = []
     for _ in range(8):
+        user = graph.only_consumer(name)
+        if user is None or user.inputs[0] != name:
+            return None
+        if user.op_type == "MatMul" and len(user.inputs) == 2 and graph.const(user.inputs[1]) is None:
+            break
+        if user.op_type not in _MOVES:
+            return None
+        moves_out.append(user)
+        name = user.outputs[0]
+    else:
+        return None
+    core = _Core(softmax, None, user, [], [], guard, moves_out)
+    name = softmax.inputs[0]
+    for _ in range(16):
         op = graph.producer.get(name)
         if op is None or graph.only_consumer(name) is None:
             return None
         if op.op_type == "MatMul" and len(op.inputs) == 2 and all(graph.const(i) is None for i in op.inputs):
-            return softmax, op, mix, between, masks, scales
-        if op.op_type not in ("Add", "Mul", "Div") or len(op.inputs) != 2:
-            return None
+            core.scores = op
+            return core
+        if op.op_type in _MOVES:
+            core.moves_in.insert(0, op)
+            name = op.inputs[0]
+            continue
+        if core.moves_in:
+            return None  # arithmetic before a reshape of the scores: its mask would need reshaping too
         scores = _scores_input(graph, op)
         if scores is None:
             return None
-        other = op.inputs[1 - op.inputs.index(scores)]
-        if op.op_type == "Add":
-            masks.append(other)
-        elif op.op_type == "Div" and scores != op.inputs[0]:
+        if op.op_type == "Where" and len(op.inputs) == 3 and scores == op.inputs[1]:
+            core.selects.append((op.inputs[0], op.inputs[2]))
+        elif op.op_type not in ("Add", "Mul", "Div") or len(op.inputs) != 2:
             return None
         else:
-            scales.append((op.op_type, other))
-        between.append(op)
+            other = op.inputs[1 - op.inputs.index(scores)]
+            if op.op_type == "Add":
+                core.added.append(other)
+            elif op.op_type == "Div" and scores != op.inputs[0]:
+                return None
+            elif op.op_type == "Mul" and _is_tensor(graph, other):
+                core.kept.append(other)
+            else:
+                core.scales.append((op.op_type, other))
+        core.arithmetic.insert(0, op)
         name = scores
     return None
+
+
+def _is_tensor(graph: Graph, name: str) -> bool:
+    """More than one number, as far as the file says."""
+    shape = graph.shapes.get(name)
+    return shape is not None and any(d != 1 for d in shape)
 
 
 def _nan_guard(graph: Graph, softmax: Op) -> tuple[list[Op], str]:
@@ -105,19 +151,22 @@ def _nan_guard(graph: Graph, softmax: Op) -> tuple[list[Op], str]:
 
 
 def _scores_input(graph: Graph, op: Op) -> str | None:
-    """The input of an Add/Mul/Div on the score path that leads back to the q k^T MatMul."""
+    """The input of an arithmetic op on the score path that leads back to the q k^T MatMul."""
     for name in op.inputs:
-        seen = name
-        for _ in range(8):
-            p = graph.producer.get(seen)
-            if p is None:
-                break
-            if p.op_type == "MatMul" and all(graph.const(i) is None for i in p.inputs):
-                return name
-            if p.op_type not in ("Add", "Mul", "Div"):
-                break
-            seen = p.inputs[0]
+        if name and _leads_to_scores(graph, name, 12):
+            return name
     return None
+
+
+def _leads_to_scores(graph: Graph, name: str, depth: int) -> bool:
+    p = graph.producer.get(name)
+    if p is None or depth == 0:
+        return False
+    if p.op_type == "MatMul" and len(p.inputs) == 2 and all(graph.const(i) is None for i in p.inputs):
+        return True
+    if p.op_type in ("Add", "Mul", "Div", "Where"):
+        return any(i and _leads_to_scores(graph, i, depth - 1) for i in p.inputs)
+    return p.op_type in _MOVES and _leads_to_scores(graph, p.inputs[0], depth - 1)
 
 
 def _projection(graph: Graph, op: Op | None):
@@ -157,12 +206,17 @@ def _projection(graph: Graph, op: Op | None):
     return None
 
 
+def _expect(x: np.ndarray, canonical: np.ndarray, where: str) -> None:
+    if x.size != canonical.size or x.ndim not in (3, 4) or np.any(x.reshape(canonical.shape) != canonical):
+        raise NoMatch(f"the scores do not reach {where} as (batch, heads, query steps, key steps)", stage=1)
+
+
 class _Match:
     """One attempt to read the block around a Softmax as the IR's MultiHeadAttention."""
 
-    def __init__(self, graph, softmax, scores, mix, between, masks, scales):
-        self.graph, self.softmax, self.scores, self.mix = graph, softmax, scores, mix
-        self.between, self.masks, self.scales = between, masks, scales
+    def __init__(self, graph: Graph, core: _Core):
+        self.graph, self.core = graph, core
+        self.softmax, self.scores, self.mix = core.softmax, core.scores, core.mix
 
     def run(self) -> tuple[Op, list[Op]]:
         g = self.graph
@@ -197,12 +251,12 @@ class _Match:
                 return op
             if op.op_type in _MOVES:
                 name = op.inputs[0]
-            elif op.op_type in ("Mul", "Div") and len(op.inputs) == 2:
+            elif op.op_type in ("Mul", "Div", "Add", "Sub") and len(op.inputs) == 2:  # scalings, Keras's biases
                 name = op.inputs[0] if g.const(op.inputs[0]) is None and (g.rank(op.inputs[0]) or 0) > 1 \
                     else op.inputs[1]
             else:
                 raise NoMatch(f"{op.op_type} {op.name!r} lies between a projection and the attention's MatMuls; "
-                              "only ops that move elements and scalings may")
+                              "only ops that move elements, scalings and biases may")
         raise NoMatch(f"{name!r} does not come from a projection (MatMul by a stored matrix, or Gemm)")
 
     def _source(self, proj: Op) -> str:
@@ -243,11 +297,12 @@ class _Match:
         for p in dict.fromkeys(self.proj.values()):
             self._seed_projection(ev, p)
         pre_ops = ev.ops[pre:]
-        heads = {}
+        heads, self.chain_biases = {}, {}
         for role, name, order in (("query", self.scores.inputs[0], "t"), ("key", self.scores.inputs[1], "k"),
                                   ("value", self.mix.inputs[1], "t")):
-            scaled = len(ev.scales)
+            scaled, biased = len(ev.scales), len(ev.biases)
             heads[role] = self._columns(role, ev.value(name), order)
+            self.chain_biases[role] = ev.biases[biased:]
             if role == "value" and len(ev.scales) != scaled:
                 raise NoMatch("the values are scaled on their way to the product; the IR scales only the scores",
                               stage=3)
@@ -256,8 +311,11 @@ class _Match:
         if heads["key"].shape != (h, d) or hv != h:
             raise NoMatch(f"query {heads['query'].shape}, key {heads['key'].shape} and value {heads['value'].shape} "
                           "heads do not line up", stage=1)
+        self._check_scores(ev, h)
         out_proj, out_name, out_ops, kernel_rows = self._output(ev, h, dv)
-        scale = math.prod(ev.scales) * math.prod(self._score_scale(ev, op, v) for op, v in self.scales)
+        if ev.biases[sum(len(b) for b in self.chain_biases.values()):]:
+            raise NoMatch("a constant is added to the weighted values before the output projection", stage=2)
+        scale = math.prod(ev.scales) * math.prod(self._score_scale(ev, op, v) for op, v in self.core.scales)
         if not math.isclose(scale, 1 / math.sqrt(d), rel_tol=1e-5):
             raise NoMatch(f"the scores are scaled by {scale:.6g}, not 1/sqrt({d}) = {1 / math.sqrt(d):.6g}; the IR's "
                           "MultiHeadAttention always scales by 1/sqrt(key_dim)", stage=3)
@@ -270,7 +328,9 @@ class _Match:
         attrs = {"num_heads": h, "key_dim": d, "value_dim": dv, "use_causal_mask": causal,
                  "output_shape": e_out, "twinnet_layouts": letters, "twinnet_weights": w}
         projections = list(dict.fromkeys(list(self.proj.values()) + [out_proj]))
-        core = [self.softmax, self.scores, self.mix] + self.between + projections \
+        c = self.core
+        core = [self.softmax, self.scores, self.mix] + c.moves_in + c.arithmetic + c.guard + c.moves_out \
+            + projections \
             + [op for p in projections for op in _projection(g, p)[3]]
         data_ops = [op for op in ev.ops + out_ops if op not in pre_ops and any(o in ev.coded for o in op.outputs)]
         group = self._removable(core + data_ops + pre_ops + mask_ops + ev.ops, out_name)
@@ -279,6 +339,29 @@ class _Match:
             raise NoMatch(f"values inside the attention block (from {', '.join(missing[:3])}) are also read "
                           "elsewhere, so it cannot become one layer", stage=4)
         return Op(ATTENTION, self.softmax.name, inputs, [out_name], attrs), [op for op in group if op in g.ops]
+
+    def _check_scores(self, ev: Evaluator, heads: int) -> None:
+        """The scores reach the softmax, and its result the second MatMul, as (batch, head, query step, key step)
+        (or with batch and head folded into one axis); the softmax runs over the key steps."""
+        c, batch = self.core, self.batch
+        q, k = ev.value(self.scores.inputs[0]), ev.value(self.scores.inputs[1])
+        shape = q.shape[:-1] + k.shape[-1:]
+        t, s = shape[-2], shape[-1]
+        canonical = np.arange(batch * heads * t * s, dtype=np.int64).reshape(batch, heads, t, s)
+        ev.seed(self.scores.outputs[0], canonical.reshape(shape), True)
+        for op in c.moves_in:
+            ev.value(op.outputs[0])
+        last = c.moves_in[-1].outputs[0] if c.moves_in else self.scores.outputs[0]
+        for op in c.arithmetic:  # masks and scales keep every score where it is (checked on a probe later)
+            ev.seed(op.outputs[0], ev.value(last), True)
+            last = op.outputs[0]
+        _expect(ev.value(self.softmax.inputs[0]), canonical, "the softmax")
+        ev.seed(self.softmax.outputs[0], ev.value(self.softmax.inputs[0]), True)  # over the key steps, in place
+        if c.guard:
+            ev.seed(c.guard[-1].outputs[0], ev.value(self.softmax.outputs[0]), True)
+        for op in c.moves_out:
+            ev.value(op.outputs[0])
+        _expect(ev.value(self.mix.inputs[0]), canonical, "the product with the values")
 
     def _whole_projection(self, op: Op) -> Op:
         """A MatMul whose only reader adds a bias computed from constants: the Add ends the projection."""
@@ -386,10 +469,15 @@ class _Match:
 
     # -- masks ----------------------------------------------------------------------------------
     def _mask(self, ev: Evaluator):
-        """(mask input or None, its layout, causal, ops evaluated) from the mask terms added to the scores."""
-        if not self.masks:
+        """(mask input or None, its layout, causal, ops evaluated) from the mask terms on the scores.
+
+        Each score becomes ``score * kept + added`` (a Where(c, score, fill) is kept = c, added = fill where
+        not c). A blocked score needs kept 0 or 1 and added at most -1e4; an open one kept 1 and added 0."""
+        c = self.core
+        terms = c.added + c.kept + [n for pair in c.selects for n in pair]
+        if not terms:
             return None, None, False, []
-        leaves = self._mask_leaves(ev)
+        leaves = self._mask_leaves(ev, terms)
         if len(leaves) > 1:
             raise NoMatch(f"the scores' mask is computed from several tensors ({', '.join(leaves)})", stage=5)
         batch, t = self.batch, self.sizes[self.source["query"]][1]
@@ -397,38 +485,49 @@ class _Match:
         rng = np.random.default_rng(0)
         keep = (rng.random((batch, s)) < 0.6).astype(np.float32)
         keep[:, 0], keep[0, -1] = 1.0, 0.0  # key 0 always attended, at least one key blocked
-        orientations = ("NT", "TN") if leaves else (None,)
-        for layout in orientations:
+        for layout in ("NT", "TN") if leaves else (None,):
             probe = Evaluator(self.graph, ev.env, ev.coded)
             if leaves:
                 if self.graph.dtypes.get(leaves[0]) != 1 or self.graph.rank(leaves[0]) != 2:
                     raise NoMatch(f"the key-padding mask {leaves[0]!r} must be a rank-2 float tensor", stage=5)
                 probe.seed(leaves[0], keep if layout == "NT" else keep.T.copy(), False)
             try:
-                term = sum(probe.value(m).astype(np.float64) for m in self.masks)
-                term = np.broadcast_to(term, np.broadcast_shapes(term.shape, self._score_shape(probe)))
+                kept, added = self._mask_effect(probe, batch, t, s)
             except (NoMatch, ValueError, TypeError, IndexError) as e:
                 raise NoMatch(f"the scores' mask could not be followed ({e})", stage=5) from None
-            term = term.reshape(batch, -1, t, s)
             for causal in (False, True):
                 blocked = np.zeros((batch, 1, t, s), bool)
                 if leaves:
                     blocked |= (keep == 0)[:, None, None, :]
                 if causal:
                     blocked |= np.triu(np.ones((t, s), bool), 1)[None, None]
-                blocked = np.broadcast_to(blocked, term.shape)
-                if np.all(term[blocked] <= _BLOCKED) and np.all(term[~blocked] == 0):
+                blocked = np.broadcast_to(blocked, kept.shape)
+                if np.all(added[blocked] <= _BLOCKED) and np.all((kept[blocked] == 0) | (kept[blocked] == 1)) \
+                        and np.all(added[~blocked] == 0) and np.all(kept[~blocked] == 1):
                     if causal and t != s:
                         raise NoMatch("a causal mask between sequences of different lengths", stage=5)
                     return (leaves[0] if leaves else None), layout, causal, probe.ops
-        raise NoMatch("the mask added to the scores is neither a key-padding mask (1 = attend, 0 = ignore) nor "
-                      "the causal mask", stage=5)
+        raise NoMatch("the mask on the scores is neither a key-padding mask (1 = attend, 0 = ignore) nor the "
+                      "causal mask", stage=5)
 
-    def _score_shape(self, ev: Evaluator) -> tuple:
-        return ev.value(self.scores.inputs[0]).shape[:-1] + (ev.value(self.scores.inputs[1]).shape[-1],)
+    def _mask_effect(self, probe: Evaluator, batch: int, t: int, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """(kept, added), each (batch, heads, t, s): what the mask terms do to every score."""
+        c = self.core
+        shape = probe.value(self.softmax.inputs[0]).shape
+        kept, added = np.ones(shape), np.zeros(shape)
+        for name in c.kept:
+            kept = kept * probe.value(name).astype(np.float64)
+        for name in c.added:
+            added = added + probe.value(name).astype(np.float64)
+        for cond, fill in c.selects:
+            where = np.broadcast_to(probe.value(cond).astype(bool), shape)
+            kept = np.where(where, kept, 0.0)
+            added = np.where(where, added, np.broadcast_to(probe.value(fill).astype(np.float64), shape))
+        kept, added = np.broadcast_to(kept, shape), np.broadcast_to(added, shape)
+        return kept.reshape(batch, -1, t, s), added.reshape(batch, -1, t, s)
 
-    def _mask_leaves(self, ev: Evaluator) -> list[str]:
-        leaves, todo, seen = [], list(self.masks), set()
+    def _mask_leaves(self, ev: Evaluator, terms: list[str]) -> list[str]:
+        leaves, todo, seen = [], list(terms), set()
         while todo:
             name = todo.pop()
             if name in seen or name in ev.env or self.graph.const(name) is not None:
@@ -446,6 +545,7 @@ class _Match:
         g, w, biases = self.graph, {}, []
         for role in ("query", "key", "value"):
             kernel, bias = _projection(g, self.proj[role])[:2]
+            bias = self._with_chain_biases(role, kernel.shape[1], bias)
             cols = heads[role]
             w[f"{role}/kernel"] = kernel[:, cols]
             biases.append((f"{role}/bias", None if bias is None else bias[cols], cols.shape))
@@ -459,6 +559,19 @@ class _Match:
             for key, b, shape in biases:
                 w[key] = np.zeros(shape, np.float32) if b is None else b
         return w
+
+    def _with_chain_biases(self, role: str, columns: int, bias):
+        """The projection's bias plus constants added on the way to the MatMul (Keras adds its (H, d) bias after
+        splitting heads): each must add one number per projected column."""
+        for codes, added in self.chain_biases[role]:
+            bias = np.zeros(columns, np.float32) if bias is None else bias.copy()
+            cols, added = (codes % columns).reshape(-1), added.reshape(-1)
+            per = np.zeros(columns, np.float64)
+            per[cols] = added
+            if np.any(per[cols] != added):
+                raise NoMatch(f"a constant added to the {role} differs along the sequence", stage=2)
+            bias = (bias + per[:columns]).astype(np.float32)
+        return bias
 
     def _removable(self, ops: list[Op], final: str) -> list[Op]:
         """The ops of the block no one else reads (shape computations shared with others stay)."""
