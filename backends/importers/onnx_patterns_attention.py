@@ -81,7 +81,7 @@ def _core(graph: Graph, softmax: Op) -> _Core | None:
     guard, name = _nan_guard(graph, softmax)
     moves_out = []
     for _ in range(8):
-        user = graph.only_consumer(name)
+        user = _data_user(graph, name)
         if user is None or user.inputs[0] != name:
             return None
         if user.op_type == "MatMul" and len(user.inputs) == 2 and graph.const(user.inputs[1]) is None:
@@ -96,7 +96,7 @@ def _core(graph: Graph, softmax: Op) -> _Core | None:
     name = softmax.inputs[0]
     for _ in range(16):
         op = graph.producer.get(name)
-        if op is None or graph.only_consumer(name) is None:
+        if op is None or _data_user(graph, name) is None:
             return None
         if op.op_type == "MatMul" and len(op.inputs) == 2 and all(graph.const(i) is None for i in op.inputs):
             core.scores = op
@@ -127,6 +127,12 @@ def _core(graph: Graph, softmax: Op) -> _Core | None:
         core.arithmetic.insert(0, op)
         name = scores
     return None
+
+
+def _data_user(graph: Graph, name: str) -> Op | None:
+    """The one op reading ``name`` other than ops taking its shape (the einsum form reads shapes at run time)."""
+    users = [u for u in graph.consumers.get(name, []) if u.op_type != "Shape"]
+    return users[0] if len(users) == 1 and name not in graph.outputs else None
 
 
 def _is_tensor(graph: Graph, name: str) -> bool:
