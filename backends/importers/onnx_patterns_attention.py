@@ -76,8 +76,8 @@ class _Core:
 
 def _core(graph: Graph, softmax: Op) -> _Core | None:
     rank = graph.rank(softmax.inputs[0]) if softmax.op_type == "Softmax" else None
-    if rank not in (3, 4) or softmax.attr("axis", -1) % rank != rank - 1:
-        return None
+    if rank not in (3, 4) or not -rank <= softmax.attr("axis", -1) < rank:
+        return None  # which axis holds the key steps is checked on codes
     guard, name = _nan_guard(graph, softmax)
     moves_out = []
     for _ in range(8):
@@ -225,19 +225,13 @@ class _Match:
         self.softmax, self.scores, self.mix = core.softmax, core.scores, core.mix
 
     def run(self) -> tuple[Op, list[Op]]:
-        g = self.graph
-        self.proj = {role: self._walk_back(name) for role, name in
-                     (("query", self.scores.inputs[0]), ("key", self.scores.inputs[1]), ("value", self.mix.inputs[1]))}
-        self.source = {role: self._source(p) for role, p in self.proj.items()}
-        sources = list(dict.fromkeys(self.source.values()))
-        for s in sources:
-            if g.rank(s) != 3:
-                raise NoMatch(f"the projections read {s!r} of rank {g.rank(s)}; the IR's attention reads sequences "
-                              "(batch, time, features)")
+        """Try q @ k^T (scores (.., T, S)) and k @ q^T (Keras with dropout: (.., S, T), transposed after the
+        softmax), and each input's batch axis first or second; the first reading that checks out wins."""
         best = None
-        for batch_axes in itertools.product((0, 1), repeat=len(sources)):
+        for swapped, batch_axes in self._readings():
             try:
-                return self._attempt(dict(zip(sources, batch_axes)))
+                self._roles(swapped)
+                return self._attempt(dict(zip(self.sources, batch_axes)))
             except (ValueError, TypeError, IndexError, KeyError) as e:  # a wrong guess of the sizes: next guess
                 error = NoMatch(f"the ops between the projections could not be followed ({type(e).__name__}: {e})")
             except NoMatch as e:
@@ -245,6 +239,29 @@ class _Match:
             if best is None or error.stage >= best.stage:
                 best = error
         raise best
+
+    def _readings(self):
+        for swapped in (False, True):
+            try:
+                self._roles(swapped)
+            except NoMatch:
+                continue
+            for batch_axes in itertools.product((0, 1), repeat=len(self.sources)):
+                yield swapped, batch_axes
+
+    def _roles(self, swapped: bool) -> None:
+        """Which MatMul input is the query's, which the key's; their projections and sources."""
+        g, a, b = self.graph, self.scores.inputs[0], self.scores.inputs[1]
+        self.swapped = swapped
+        self.arrives = {"query": (b, "k") if swapped else (a, "t"), "key": (a, "t") if swapped else (b, "k"),
+                        "value": (self.mix.inputs[1], "t")}
+        self.proj = {role: self._walk_back(name) for role, (name, _) in self.arrives.items()}
+        self.source = {role: self._source(p) for role, p in self.proj.items()}
+        self.sources = list(dict.fromkeys(self.source.values()))
+        for s in self.sources:
+            if g.rank(s) != 3:
+                raise NoMatch(f"the projections read {s!r} of rank {g.rank(s)}; the IR's attention reads sequences "
+                              "(batch, time, features)")
 
     # -- structure ---------------------------------------------------------------------------
     def _walk_back(self, name: str) -> Op:
@@ -304,8 +321,7 @@ class _Match:
             self._seed_projection(ev, p)
         pre_ops = ev.ops[pre:]
         heads, self.chain_biases = {}, {}
-        for role, name, order in (("query", self.scores.inputs[0], "t"), ("key", self.scores.inputs[1], "k"),
-                                  ("value", self.mix.inputs[1], "t")):
+        for role, (name, order) in self.arrives.items():
             scaled, biased = len(ev.scales), len(ev.biases)
             heads[role] = self._columns(role, ev.value(name), order)
             self.chain_biases[role] = ev.biases[biased:]
@@ -350,19 +366,24 @@ class _Match:
         """The scores reach the softmax, and its result the second MatMul, as (batch, head, query step, key step)
         (or with batch and head folded into one axis); the softmax runs over the key steps."""
         c, batch = self.core, self.batch
-        q, k = ev.value(self.scores.inputs[0]), ev.value(self.scores.inputs[1])
-        shape = q.shape[:-1] + k.shape[-1:]
-        t, s = shape[-2], shape[-1]
+        a, b = ev.value(self.scores.inputs[0]), ev.value(self.scores.inputs[1])
+        shape = a.shape[:-1] + b.shape[-1:]
+        t, s = self.sizes[self.source["query"]][1], self.sizes[self.source["key"]][1]
         canonical = np.arange(batch * heads * t * s, dtype=np.int64).reshape(batch, heads, t, s)
-        ev.seed(self.scores.outputs[0], canonical.reshape(shape), True)
+        ev.seed(self.scores.outputs[0], (canonical.transpose(0, 1, 3, 2) if self.swapped else canonical)
+                .reshape(shape), True)
         for op in c.moves_in:
             ev.value(op.outputs[0])
         last = c.moves_in[-1].outputs[0] if c.moves_in else self.scores.outputs[0]
         for op in c.arithmetic:  # masks and scales keep every score where it is (checked on a probe later)
             ev.seed(op.outputs[0], ev.value(last), True)
             last = op.outputs[0]
-        _expect(ev.value(self.softmax.inputs[0]), canonical, "the softmax")
-        ev.seed(self.softmax.outputs[0], ev.value(self.softmax.inputs[0]), True)  # over the key steps, in place
+        x = ev.value(self.softmax.inputs[0])
+        along = np.moveaxis(x, self.softmax.attr("axis", -1), -1)
+        if x.size != canonical.size or np.any(along % s != np.arange(s)) or np.any(along // s != along[..., :1] // s):
+            raise NoMatch("the softmax does not run over the key steps", stage=1)
+        self.score_codes = x
+        ev.seed(self.softmax.outputs[0], x, True)  # normalises each row of keys in place
         if c.guard:
             ev.seed(c.guard[-1].outputs[0], ev.value(self.softmax.outputs[0]), True)
         for op in c.moves_out:
@@ -529,8 +550,13 @@ class _Match:
             where = np.broadcast_to(probe.value(cond).astype(bool), shape)
             kept = np.where(where, kept, 0.0)
             added = np.where(where, added, np.broadcast_to(probe.value(fill).astype(np.float64), shape))
-        kept, added = np.broadcast_to(kept, shape), np.broadcast_to(added, shape)
-        return kept.reshape(batch, -1, t, s), added.reshape(batch, -1, t, s)
+        codes = self.score_codes.reshape(-1)  # where each (batch, head, t, s) score sits at the softmax
+        out = []
+        for x in (kept, added):
+            flat = np.empty(codes.size)
+            flat[codes] = np.broadcast_to(x, shape).reshape(-1)
+            out.append(flat.reshape(batch, -1, t, s))
+        return out[0], out[1]
 
     def _mask_leaves(self, ev: Evaluator, terms: list[str]) -> list[str]:
         leaves, todo, seen = [], list(terms), set()
