@@ -191,17 +191,23 @@ def _projection(graph: Graph, op: Op | None):
                     bias = probe.value(op.inputs[1 - i])
                 except (NoMatch, ValueError, TypeError, IndexError, KeyError):
                     return None
-                w = _projection(graph, mul)[0]
+                w, _, x, extra = _projection(graph, mul)
                 if bias.size != w.shape[1]:
                     return None
-                return w, bias.astype(np.float32).reshape(-1), mul.inputs[0], [mul] + probe.ops
+                return w, bias.astype(np.float32).reshape(-1), x, [mul] + extra + probe.ops
         return None
     if op.op_type == "MatMul" and len(op.inputs) in (2, 3):
-        w = graph.const(op.inputs[1])
+        w, extra = graph.const(op.inputs[1]), []
+        if w is None and graph.producer.get(op.inputs[1]) is not None:  # torch splits a packed in_proj_weight
+            probe = Evaluator(graph, {}, set())
+            try:
+                w, extra = probe.value(op.inputs[1]), probe.ops
+            except (NoMatch, ValueError, TypeError, IndexError, KeyError):
+                return None
         b = graph.const(op.inputs[2]) if len(op.inputs) == 3 else None
-        if isinstance(w, np.ndarray) and w.ndim == 2 and not isinstance(b, str):
+        if isinstance(w, np.ndarray) and w.ndim == 2 and w.dtype.kind == "f" and not isinstance(b, str):
             return w.astype(np.float32), None if b is None else np.asarray(b, np.float32).reshape(-1), \
-                op.inputs[0], []
+                op.inputs[0], extra
     if op.op_type == "Gemm" and not op.attr("transA", 0):
         w = graph.const(op.inputs[1])
         c = graph.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else None
@@ -238,13 +244,14 @@ class _Match:
                 error = e
             if best is None or error.stage >= best.stage:
                 best = error
-        raise best
+        raise best or self.role_error
 
     def _readings(self):
         for swapped in (False, True):
             try:
                 self._roles(swapped)
-            except NoMatch:
+            except NoMatch as e:
+                self.role_error = e
                 continue
             for batch_axes in itertools.product((0, 1), repeat=len(self.sources)):
                 yield swapped, batch_axes
