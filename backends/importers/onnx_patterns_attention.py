@@ -22,9 +22,11 @@ are evaluated on a probe mask and must be a key-padding mask (0 = ignore,
 Keras's polarity, blocked scores at -1e4 or below) and/or the causal mask; the
 scalar factors must multiply to ``1/sqrt(key_dim)``, the IR's only scale.
 
-When the skeleton is there but a detail is not what the IR computes (another
-scale, a mask of another kind, a value used outside the block), the Softmax
-keeps the reason (``twinnet_attention``) and its conversion is refused with it.
+When the skeleton is there with a heads axis (rank-4 scores, which no other
+IR layer reads) but a detail is not what the IR computes (another scale, a
+mask of another kind, a value used outside the block), the Softmax keeps the
+reason (``twinnet_attention``) and the importer refuses it with that reason.
+Rank-3 scores that do not match are left alone: they may be plain Dots.
 """
 from __future__ import annotations
 
@@ -52,8 +54,9 @@ def fuse_attention(graph: Graph, op: Op) -> None:
     try:
         new, group = _Match(graph, core).run()
     except (NoMatch, ValueError, TypeError, IndexError, KeyError) as e:
-        op.attrs["twinnet_attention"] = str(e)
-        return
+        if 4 in (graph.rank(op.inputs[0]), graph.rank(core.scores.outputs[0])):  # heads: no other layer reads it
+            op.attrs["twinnet_attention"] = str(e)
+        return  # rank-3 scores may still be plain Dots and a softmax
     replace(graph, group, new)
 
 
