@@ -236,6 +236,12 @@ class _Match:
     def run(self) -> tuple[Op, list[Op]]:
         """Try q @ k^T (scores (.., T, S)) and k @ q^T (Keras with dropout: (.., S, T), transposed after the
         softmax), and each input's batch axis first or second; the first reading that checks out wins."""
+        for op in self.core.moves_in + self.core.moves_out:
+            training = op.inputs[2] if op.op_type == "Dropout" and len(op.inputs) > 2 else ""
+            value = self.graph.const(training) if training else None
+            if training and (not isinstance(value, np.ndarray) or value.any()):
+                raise NoMatch(f"Dropout {op.name!r} runs in training mode (it drops attention weights at "
+                              "inference); the IR's attention dropout is inactive at inference")
         best = None
         for swapped, batch_axes in self._readings():
             try:
