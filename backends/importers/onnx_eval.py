@@ -85,7 +85,7 @@ def _trilu(op, x, k=None):
 
 
 # Ops that only move elements: a coded input stays coded. (graph, op, *inputs) -> output(s)
-_MOVES = {
+MOVES = {
     "Reshape": lambda g, op, x, s: _reshape(op, x, s),
     "Transpose": lambda g, op, x: x.transpose(op.attr("perm", list(range(x.ndim))[::-1])),
     "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
@@ -100,7 +100,7 @@ _MOVES = {
 }
 
 # Ops on plain (uncoded) values: shapes, masks.
-_PLAIN = {
+PLAIN = {
     "Shape": lambda g, op, x: _shape(op, x),
     "Cast": lambda g, op, x: x.astype(helper.tensor_dtype_to_np_dtype(op.attr("to"))),
     "Add": lambda g, op, a, b: a + b, "Sub": lambda g, op, a, b: a - b, "Mul": lambda g, op, a, b: a * b,
@@ -186,15 +186,15 @@ class Evaluator:
         elif coded and kind in ("Add", "Sub") and len(op.inputs) == 2 and len(coded) == 1 \
                 and not (kind == "Sub" and coded[0] != op.inputs[0]):
             out = self._bias(op, coded, args)
-        elif coded and kind in _MOVES and coded == [op.inputs[0]] * len(coded) and \
+        elif coded and kind in MOVES and coded == [op.inputs[0]] * len(coded) and \
                 not (kind == "Dropout" and len(args) > 2 and bool(np.asarray(args[2]).any())):
-            out = _MOVES[kind](self.graph, op, *args)
+            out = MOVES[kind](self.graph, op, *args)
         elif coded and kind == "Concat" and len(coded) == len([i for i in op.inputs if i]):
-            out = _MOVES[kind](self.graph, op, *args)
-        elif not coded and kind in _PLAIN:
-            out = _PLAIN[kind](self.graph, op, *args)
-        elif not coded and kind in _MOVES:
-            out = _MOVES[kind](self.graph, op, *args)
+            out = MOVES[kind](self.graph, op, *args)
+        elif not coded and kind in PLAIN:
+            out = PLAIN[kind](self.graph, op, *args)
+        elif not coded and kind in MOVES:
+            out = MOVES[kind](self.graph, op, *args)
         else:
             raise NoMatch(f"{kind} {op.name!r} is not a data move the attention rule can follow")
         outs = out if isinstance(out, list) else [out]

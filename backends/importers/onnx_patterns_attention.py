@@ -32,23 +32,23 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from .onnx_eval import Evaluator, NoMatch, _MOVES, _PLAIN
+from .onnx_attention_mask import read_mask
+from .onnx_attention_skeleton import Skeleton, find_skeleton, projection
+from .onnx_eval import MOVES, Evaluator, NoMatch
 from .onnx_graph import Graph, Op
 from .onnx_match import replace
 
 ATTENTION = "twinnet.MultiHeadAttention"
 _BATCH, _LENGTHS = 2, (3, 5)  # concrete sizes for symbolic axes (query length, key length)
-_BLOCKED = -1e4  # an additive mask at or below this zeroes a softmax entry in float32
 _MAX_CHAIN = 40
 
 
 def fuse_attention(graph: Graph, op: Op) -> None:
     """Softmax(MatMul(q, k) [+ mask] [* scale]) read by MatMul(., v): fuse the block, or note why not."""
-    core = _core(graph, op)
+    core = find_skeleton(graph, op)
     if core is None:
         return
     try:
@@ -60,167 +60,6 @@ def fuse_attention(graph: Graph, op: Op) -> None:
     replace(graph, group, new)
 
 
-@dataclass
-class _Core:
-    """The skeleton around one Softmax: what the rule found by structure alone."""
-
-    softmax: Op
-    scores: Op  # MatMul(q, k)
-    mix: Op  # MatMul(weights, v)
-    moves_in: list[Op]  # element moves from the scores MatMul to the arithmetic (reshapes of the einsum form)
-    arithmetic: list[Op]  # Add/Mul/Div/Where on the scores
-    guard: list[Op]  # torch's NaN guard after the softmax
-    moves_out: list[Op]  # element moves from the softmax (or guard) to the mixing MatMul
-    added: list[str] = field(default_factory=list)  # additive mask terms
-    kept: list[str] = field(default_factory=list)  # multiplicative 0/1 mask terms
-    selects: list[tuple[str, str]] = field(default_factory=list)  # Where(condition, scores, fill)
-    scales: list[tuple[str, str]] = field(default_factory=list)  # ("Mul" | "Div", scalar)
-
-
-def _core(graph: Graph, softmax: Op) -> _Core | None:
-    rank = graph.rank(softmax.inputs[0]) if softmax.op_type == "Softmax" else None
-    if rank not in (3, 4) or not -rank <= softmax.attr("axis", -1) < rank:
-        return None  # which axis holds the key steps is checked on codes
-    guard, name = _nan_guard(graph, softmax)
-    moves_out = []
-    for _ in range(8):
-        user = _data_user(graph, name)
-        if user is None or user.inputs[0] != name:
-            return None
-        if user.op_type == "MatMul" and len(user.inputs) == 2 and graph.const(user.inputs[1]) is None:
-            break
-        if user.op_type not in _MOVES:
-            return None
-        moves_out.append(user)
-        name = user.outputs[0]
-    else:
-        return None
-    core = _Core(softmax, None, user, [], [], guard, moves_out)
-    name = softmax.inputs[0]
-    for _ in range(16):
-        op = graph.producer.get(name)
-        if op is None or _data_user(graph, name) is None:
-            return None
-        if op.op_type == "MatMul" and len(op.inputs) == 2 and all(graph.const(i) is None for i in op.inputs):
-            core.scores = op
-            return core
-        if op.op_type in _MOVES:
-            core.moves_in.insert(0, op)
-            name = op.inputs[0]
-            continue
-        if core.moves_in:
-            return None  # arithmetic before a reshape of the scores: its mask would need reshaping too
-        scores = _scores_input(graph, op)
-        if scores is None:
-            return None
-        if op.op_type == "Where" and len(op.inputs) == 3 and scores == op.inputs[1]:
-            core.selects.append((op.inputs[0], op.inputs[2]))
-        elif op.op_type not in ("Add", "Mul", "Div") or len(op.inputs) != 2:
-            return None
-        else:
-            other = op.inputs[1 - op.inputs.index(scores)]
-            if op.op_type == "Add":
-                core.added.append(other)
-            elif op.op_type == "Div" and scores != op.inputs[0]:
-                return None
-            elif op.op_type == "Mul" and _is_tensor(graph, other):
-                core.kept.append(other)
-            else:
-                core.scales.append((op.op_type, other))
-        core.arithmetic.insert(0, op)
-        name = scores
-    return None
-
-
-def _data_user(graph: Graph, name: str) -> Op | None:
-    """The one op reading ``name`` other than ops taking its shape (the einsum form reads shapes at run time)."""
-    users = [u for u in graph.consumers.get(name, []) if u.op_type != "Shape"]
-    return users[0] if len(users) == 1 and name not in graph.outputs else None
-
-
-def _is_tensor(graph: Graph, name: str) -> bool:
-    """More than one number, as far as the file says."""
-    shape = graph.shapes.get(name)
-    return shape is not None and any(d != 1 for d in shape)
-
-
-def _nan_guard(graph: Graph, softmax: Op) -> tuple[list[Op], str]:
-    """torch's ``Where(IsNaN(p), 0, p)`` after a masked softmax (rows with every key masked, which the IR
-    leaves undefined): ([IsNaN, Where], its output), or ([], the softmax's output)."""
-    users = graph.consumers.get(softmax.outputs[0], [])
-    isnan = next((u for u in users if u.op_type == "IsNaN"), None)
-    where = next((u for u in users if u.op_type == "Where"), None)
-    if len(users) == 2 and isnan is not None and where is not None and softmax.outputs[0] not in graph.outputs \
-            and where.inputs[0] == isnan.outputs[0] and where.inputs[2] == softmax.outputs[0] \
-            and graph.only_consumer(isnan.outputs[0]) is where:
-        zero = graph.const(where.inputs[1])
-        if isinstance(zero, np.ndarray) and zero.size == 1 and not zero.any():
-            return [isnan, where], where.outputs[0]
-    return [], softmax.outputs[0]
-
-
-def _scores_input(graph: Graph, op: Op) -> str | None:
-    """The input of an arithmetic op on the score path that leads back to the q k^T MatMul."""
-    for name in op.inputs:
-        if name and _leads_to_scores(graph, name, 12):
-            return name
-    return None
-
-
-def _leads_to_scores(graph: Graph, name: str, depth: int) -> bool:
-    p = graph.producer.get(name)
-    if p is None or depth == 0:
-        return False
-    if p.op_type == "MatMul" and len(p.inputs) == 2 and all(graph.const(i) is None for i in p.inputs):
-        return True
-    if p.op_type in ("Add", "Mul", "Div", "Where"):
-        return any(i and _leads_to_scores(graph, i, depth - 1) for i in p.inputs)
-    return p.op_type in _MOVES and _leads_to_scores(graph, p.inputs[0], depth - 1)
-
-
-def _projection(graph: Graph, op: Op | None):
-    """(W (in, out), bias or None, the input it multiplies, ops it stands for) if ``op`` ends a projection
-    (MatMul by a stored matrix, with a fused bias, or Gemm), else None. A bias computed from constants (torch
-    splits its packed ``in_proj_bias`` when key and value have other sizes) is evaluated here."""
-    if op is None:
-        return None
-    if op.op_type == "Add" and len(op.inputs) == 2:
-        for i, name in enumerate(op.inputs):
-            mul = graph.producer.get(name)
-            if mul is not None and mul.op_type == "MatMul" and len(mul.inputs) == 2 \
-                    and graph.only_consumer(name) is op and _projection(graph, mul) is not None:
-                probe = Evaluator(graph, {}, set())
-                try:
-                    bias = probe.value(op.inputs[1 - i])
-                except (NoMatch, ValueError, TypeError, IndexError, KeyError):
-                    return None
-                w, _, x, extra = _projection(graph, mul)
-                if bias.size != w.shape[1]:
-                    return None
-                return w, bias.astype(np.float32).reshape(-1), x, [mul] + extra + probe.ops
-        return None
-    if op.op_type == "MatMul" and len(op.inputs) in (2, 3):
-        w, extra = graph.const(op.inputs[1]), []
-        if w is None and graph.producer.get(op.inputs[1]) is not None:  # torch splits a packed in_proj_weight
-            probe = Evaluator(graph, {}, set())
-            try:
-                w, extra = probe.value(op.inputs[1]), probe.ops
-            except (NoMatch, ValueError, TypeError, IndexError, KeyError):
-                return None
-        b = graph.const(op.inputs[2]) if len(op.inputs) == 3 else None
-        if isinstance(w, np.ndarray) and w.ndim == 2 and w.dtype.kind == "f" and not isinstance(b, str):
-            return w.astype(np.float32), None if b is None else np.asarray(b, np.float32).reshape(-1), \
-                op.inputs[0], extra
-    if op.op_type == "Gemm" and not op.attr("transA", 0):
-        w = graph.const(op.inputs[1])
-        c = graph.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else None
-        if isinstance(w, np.ndarray) and w.ndim == 2 and not isinstance(c, str):
-            w = (w.T if op.attr("transB", 0) else w) * np.float32(op.attr("alpha", 1.0))
-            bias = None if c is None else (np.asarray(c, np.float32) * np.float32(op.attr("beta", 1.0))).reshape(-1)
-            return w.astype(np.float32), bias, op.inputs[0], []
-    return None
-
-
 def _expect(x: np.ndarray, canonical: np.ndarray, where: str) -> None:
     if x.size != canonical.size or x.ndim not in (3, 4) or np.any(x.reshape(canonical.shape) != canonical):
         raise NoMatch(f"the scores do not reach {where} as (batch, heads, query steps, key steps)", stage=1)
@@ -229,7 +68,7 @@ def _expect(x: np.ndarray, canonical: np.ndarray, where: str) -> None:
 class _Match:
     """One attempt to read the block around a Softmax as the IR's MultiHeadAttention."""
 
-    def __init__(self, graph: Graph, core: _Core):
+    def __init__(self, graph: Graph, core: Skeleton):
         self.graph, self.core = graph, core
         self.softmax, self.scores, self.mix = core.softmax, core.scores, core.mix
 
@@ -286,9 +125,9 @@ class _Match:
             op = g.producer.get(name)
             if op is None:
                 break
-            if _projection(g, op) is not None:
+            if projection(g, op) is not None:
                 return op
-            if op.op_type in _MOVES:
+            if op.op_type in MOVES:
                 name = op.inputs[0]
             elif op.op_type in ("Mul", "Div", "Add", "Sub") and len(op.inputs) == 2:  # scalings, Keras's biases
                 name = op.inputs[0] if g.const(op.inputs[0]) is None and (g.rank(op.inputs[0]) or 0) > 1 \
@@ -300,7 +139,7 @@ class _Match:
 
     def _source(self, proj: Op) -> str:
         """The projection's input, before Transposes that keep the feature axis last."""
-        name = _projection(self.graph, proj)[2]
+        name = projection(self.graph, proj)[2]
         for _ in range(_MAX_CHAIN):
             op = self.graph.producer.get(name)
             perm = list(op.attr("perm", [])) if op is not None and op.op_type == "Transpose" else []
@@ -334,7 +173,7 @@ class _Match:
         self.batch = batches.pop()
         pre = len(ev.ops)
         for p in dict.fromkeys(self.proj.values()):
-            self._seed_projection(ev, p)
+            self._seedprojection(ev, p)
         pre_ops = ev.ops[pre:]
         heads, self.chain_biases = {}, {}
         for role, (name, order) in self.arrives.items():
@@ -357,7 +196,8 @@ class _Match:
         if not math.isclose(scale, 1 / math.sqrt(d), rel_tol=1e-5):
             raise NoMatch(f"the scores are scaled by {scale:.6g}, not 1/sqrt({d}) = {1 / math.sqrt(d):.6g}; the IR's "
                           "MultiHeadAttention always scales by 1/sqrt(key_dim)", stage=3)
-        mask, mask_layout, causal, mask_ops = self._mask(ev)
+        t, s = self.sizes[self.source["query"]][1], self.sizes[self.source["key"]][1]
+        mask, mask_layout, causal, mask_ops = read_mask(g, self.core, ev, self.score_codes, (self.batch, t, s))
         w = self._weights(heads, out_proj, kernel_rows)
         query, key, value = (self.source[r] for r in ("query", "key", "value"))
         inputs = [query, value] + ([key] if key != value else []) + ([mask] if mask else [])
@@ -369,7 +209,7 @@ class _Match:
         c = self.core
         core = [self.softmax, self.scores, self.mix] + c.moves_in + c.arithmetic + c.guard + c.moves_out \
             + projections \
-            + [op for p in projections for op in _projection(g, p)[3]]
+            + [op for p in projections for op in projection(g, p)[3]]
         data_ops = [op for op in ev.ops + out_ops if op not in pre_ops and any(o in ev.coded for o in op.outputs)]
         group = self._removable(core + data_ops + pre_ops + mask_ops + ev.ops, out_name)
         missing = [op.name for op in core + data_ops if op not in group]
@@ -406,27 +246,27 @@ class _Match:
             ev.value(op.outputs[0])
         _expect(ev.value(self.mix.inputs[0]), canonical, "the product with the values")
 
-    def _whole_projection(self, op: Op) -> Op:
+    def _wholeprojection(self, op: Op) -> Op:
         """A MatMul whose only reader adds a bias computed from constants: the Add ends the projection."""
         user = self.graph.only_consumer(op.outputs[0])
-        return user if op.op_type == "MatMul" and user is not None and _projection(self.graph, user) is not None \
+        return user if op.op_type == "MatMul" and user is not None and projection(self.graph, user) is not None \
             and user.op_type == "Add" else op
 
-    def _seed_projection(self, ev: Evaluator, proj: Op) -> None:
+    def _seedprojection(self, ev: Evaluator, proj: Op) -> None:
         """The projection's output as codes: (position code) * columns + column."""
-        x = ev.value(_projection(self.graph, proj)[2])
+        x = ev.value(projection(self.graph, proj)[2])
         features = self.sizes[self._source(proj)][2]
         if x.shape[-1] != features or np.any(x % features != np.arange(features)):
             raise NoMatch(f"{proj.name!r} does not multiply the features of its input as they arrive")
         pos = x[..., :1] // features
-        cols = _projection(self.graph, proj)[0].shape[1]
+        cols = projection(self.graph, proj)[0].shape[1]
         ev.seed(proj.outputs[0], pos * cols + np.arange(cols), True)
 
     def _columns(self, role: str, x: np.ndarray, order: str) -> np.ndarray:
         """Which projected column each head's feature is, shape (H, d); checks batch and step positions."""
         proj, source = self.proj[role], self.source[role]
         batch, steps, _ = self.sizes[source]
-        cols = _projection(self.graph, proj)[0].shape[1]
+        cols = projection(self.graph, proj)[0].shape[1]
         if x.ndim == 3 and x.shape[0] % batch == 0:  # (B*H, ., .): heads folded into the batch axis
             x = x.reshape((batch, -1) + x.shape[1:])
         if x.ndim != 4:
@@ -455,11 +295,11 @@ class _Match:
             user = g.only_consumer(name)
             if user is None:
                 raise NoMatch("the attention's weighted values are read by several ops", stage=2)
-            if _projection(g, user) is not None:
-                user = self._whole_projection(user)
-                if _projection(g, user)[2] == name:
+            if projection(g, user) is not None:
+                user = self._wholeprojection(user)
+                if projection(g, user)[2] == name:
                     break
-            if user.op_type not in _MOVES or user.inputs[0] != name:
+            if user.op_type not in MOVES or user.inputs[0] != name:
                 raise NoMatch(f"{user.op_type} {user.name!r} follows the weighted values before any output "
                               "projection", stage=2)
             name = user.outputs[0]
@@ -472,16 +312,16 @@ class _Match:
         if r.shape[-1] != width or np.any(feature != rows) or np.any(pos != pos[..., :1]) \
                 or sorted(rows) != list(range(width)):
             raise NoMatch("the heads are not merged into the output projection's features", stage=2)
-        w_out = _projection(g, user)[0]
+        w_out = projection(g, user)[0]
         e_out = w_out.shape[1]
         ev.seed(user.outputs[0], pos[..., :1] * e_out + np.arange(e_out), True)
-        ops, best, name = ev.ops[start:], None, user.outputs[0]
+        best, name = None, user.outputs[0]
         layout = self.layouts[self.source["query"]]
         for _ in range(_MAX_CHAIN):
             if self._is_output(ev.value(name), layout, batch, steps, e_out):
                 best = (name, list(ev.ops[start:]))
             next_op = g.only_consumer(name)
-            if next_op is None or next_op.op_type not in _MOVES or next_op.inputs[0] != name:
+            if next_op is None or next_op.op_type not in MOVES or next_op.inputs[0] != name:
                 break
             try:
                 ev.value(next_op.outputs[0])
@@ -490,6 +330,7 @@ class _Match:
             name = next_op.outputs[0]
         if best is None:
             raise NoMatch(f"the output projection's result never returns to the query's {layout} order", stage=2)
+        ev.ops[start:] = best[1]  # the moves looked at beyond the block's output stay in the graph
         return user, best[0], best[1], rows
 
     @staticmethod
@@ -511,93 +352,16 @@ class _Match:
         return value if kind == "Mul" else 1 / value
 
     # -- masks ----------------------------------------------------------------------------------
-    def _mask(self, ev: Evaluator):
-        """(mask input or None, its layout, causal, ops evaluated) from the mask terms on the scores.
-
-        Each score becomes ``score * kept + added`` (a Where(c, score, fill) is kept = c, added = fill where
-        not c). A blocked score needs kept 0 or 1 and added at most -1e4; an open one kept 1 and added 0."""
-        c = self.core
-        terms = c.added + c.kept + [n for pair in c.selects for n in pair]
-        if not terms:
-            return None, None, False, []
-        leaves = self._mask_leaves(ev, terms)
-        if len(leaves) > 1:
-            raise NoMatch(f"the scores' mask is computed from several tensors ({', '.join(leaves)})", stage=5)
-        batch, t = self.batch, self.sizes[self.source["query"]][1]
-        s = self.sizes[self.source["key"]][1]
-        rng = np.random.default_rng(0)
-        keep = (rng.random((batch, s)) < 0.6).astype(np.float32)
-        keep[:, 0], keep[0, -1] = 1.0, 0.0  # key 0 always attended, at least one key blocked
-        for layout in ("NT", "TN") if leaves else (None,):
-            probe = Evaluator(self.graph, ev.env, ev.coded)
-            if leaves:
-                if self.graph.dtypes.get(leaves[0]) != 1 or self.graph.rank(leaves[0]) != 2:
-                    raise NoMatch(f"the key-padding mask {leaves[0]!r} must be a rank-2 float tensor", stage=5)
-                probe.seed(leaves[0], keep if layout == "NT" else keep.T.copy(), False)
-            try:
-                kept, added = self._mask_effect(probe, batch, t, s)
-            except (NoMatch, ValueError, TypeError, IndexError) as e:
-                raise NoMatch(f"the scores' mask could not be followed ({e})", stage=5) from None
-            for causal in (False, True):
-                blocked = np.zeros((batch, 1, t, s), bool)
-                if leaves:
-                    blocked |= (keep == 0)[:, None, None, :]
-                if causal:
-                    blocked |= np.triu(np.ones((t, s), bool), 1)[None, None]
-                blocked = np.broadcast_to(blocked, kept.shape)
-                if np.all(added[blocked] <= _BLOCKED) and np.all((kept[blocked] == 0) | (kept[blocked] == 1)) \
-                        and np.all(added[~blocked] == 0) and np.all(kept[~blocked] == 1):
-                    if causal and t != s:
-                        raise NoMatch("a causal mask between sequences of different lengths", stage=5)
-                    return (leaves[0] if leaves else None), layout, causal, probe.ops
-        raise NoMatch("the mask on the scores is neither a key-padding mask (1 = attend, 0 = ignore) nor the "
-                      "causal mask", stage=5)
-
-    def _mask_effect(self, probe: Evaluator, batch: int, t: int, s: int) -> tuple[np.ndarray, np.ndarray]:
-        """(kept, added), each (batch, heads, t, s): what the mask terms do to every score."""
-        c = self.core
-        shape = probe.value(self.softmax.inputs[0]).shape
-        kept, added = np.ones(shape), np.zeros(shape)
-        for name in c.kept:
-            kept = kept * probe.value(name).astype(np.float64)
-        for name in c.added:
-            added = added + probe.value(name).astype(np.float64)
-        for cond, fill in c.selects:
-            where = np.broadcast_to(probe.value(cond).astype(bool), shape)
-            kept = np.where(where, kept, 0.0)
-            added = np.where(where, added, np.broadcast_to(probe.value(fill).astype(np.float64), shape))
-        codes = self.score_codes.reshape(-1)  # where each (batch, head, t, s) score sits at the softmax
-        out = []
-        for x in (kept, added):
-            flat = np.empty(codes.size)
-            flat[codes] = np.broadcast_to(x, shape).reshape(-1)
-            out.append(flat.reshape(batch, -1, t, s))
-        return out[0], out[1]
-
-    def _mask_leaves(self, ev: Evaluator, terms: list[str]) -> list[str]:
-        leaves, todo, seen = [], list(terms), set()
-        while todo:
-            name = todo.pop()
-            if name in seen or name in ev.env or self.graph.const(name) is not None:
-                continue
-            seen.add(name)
-            op = self.graph.producer.get(name)
-            if op is None or (op.op_type not in _PLAIN and op.op_type not in _MOVES):
-                leaves.append(name)
-            else:
-                todo.extend(i for i in op.inputs if i)
-        return leaves
-
     # -- weights and the group --------------------------------------------------------------------
     def _weights(self, heads: dict, out_proj: Op, rows: np.ndarray) -> dict[str, np.ndarray]:
         g, w, biases = self.graph, {}, []
         for role in ("query", "key", "value"):
-            kernel, bias = _projection(g, self.proj[role])[:2]
+            kernel, bias = projection(g, self.proj[role])[:2]
             bias = self._with_chain_biases(role, kernel.shape[1], bias)
             cols = heads[role]
             w[f"{role}/kernel"] = kernel[:, cols]
             biases.append((f"{role}/bias", None if bias is None else bias[cols], cols.shape))
-        kernel, bias = _projection(g, out_proj)[:2]
+        kernel, bias = projection(g, out_proj)[:2]
         h, dv = heads["value"].shape
         ordered = np.empty_like(kernel)
         ordered[rows] = kernel  # row f of the file's matrix holds head rows[f] // dv, feature rows[f] % dv
