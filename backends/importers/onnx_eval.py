@@ -139,8 +139,12 @@ class Evaluator:
     (the subgraph a rule may then replace); ``scales`` the scalar factors applied to coded values.
     """
 
-    def __init__(self, graph: Graph, env: dict[str, np.ndarray], coded: set[str]):
+    def __init__(self, graph: Graph, env: dict[str, np.ndarray], coded: set[str], placeholder=None):
         self.graph, self.env, self.coded = graph, dict(env), set(coded)
+        #: name -> zeros shaped like a graph input not seeded (None if its sizes are unknown): exporters read
+        #: a run-time size from whichever input has it (torch: the mask's length), so its shape may be needed
+        self.placeholder = placeholder
+        self.placeholders: set[str] = set()
         self.ops: list[Op] = []
         self.scales: list[float] = []
         self.biases: list[tuple[np.ndarray, np.ndarray]] = []  # (codes, the constant added to each)
@@ -162,6 +166,11 @@ class Evaluator:
         if const is not None:
             return np.asarray(const)
         op = self.graph.producer.get(name)
+        stand_in = self.placeholder(name) if op is None and self.placeholder is not None else None
+        if stand_in is not None:
+            self.env[name] = stand_in
+            self.placeholders.add(name)
+            return stand_in
         if op is None:
             raise NoMatch(f"{name!r} is neither computed from the attention's inputs nor stored")
         self._run(op)

@@ -36,7 +36,7 @@ import math
 import numpy as np
 
 from .onnx_attention_mask import read_mask
-from .onnx_attention_skeleton import Skeleton, find_skeleton, projection
+from .onnx_attention_skeleton import Skeleton, data_user, find_skeleton, projection
 from .onnx_eval import MOVES, Evaluator, NoMatch
 from .onnx_graph import Graph, Op
 from .onnx_match import replace
@@ -138,26 +138,51 @@ class _Match:
         raise NoMatch(f"{name!r} does not come from a projection (MatMul by a stored matrix, or Gemm)")
 
     def _source(self, proj: Op) -> str:
-        """The projection's input, before Transposes that keep the feature axis last."""
-        name = projection(self.graph, proj)[2]
+        """The projection's input, before Transposes that keep the feature axis last and Reshapes (Squeeze,
+        Unsqueeze) that keep its size (tf2onnx flattens (B, T, E) to (B*T, E)); the codes check later that
+        the features arrive in place."""
+        g = self.graph
+        name = projection(g, proj)[2]
         for _ in range(_MAX_CHAIN):
-            op = self.graph.producer.get(name)
+            op = g.producer.get(name)
             perm = list(op.attr("perm", [])) if op is not None and op.op_type == "Transpose" else []
-            if not perm or perm[-1] != len(perm) - 1:
+            before, after = (g.shapes.get(op.inputs[0]), g.shapes.get(name)) if op is not None else (None, None)
+            if perm and perm[-1] == len(perm) - 1:
+                name = op.inputs[0]
+            elif op is not None and op.op_type in ("Reshape", "Unsqueeze", "Squeeze") and before and after \
+                    and before[-1] is not None and before[-1] == after[-1]:
+                name = op.inputs[0]
+            else:
                 break
-            name = op.inputs[0]
         return name
 
     # -- one guess of which axis is the batch, per source ----------------------------------------
+    def _size(self, static, symbol, default: int) -> int:
+        """A probe size: the static one, else the one already given to the same symbolic name, else ``default``."""
+        if static is not None:
+            return static
+        if symbol is not None:
+            return self.assigned.setdefault(symbol, default)
+        return default
+
+    def _placeholder(self, name: str):
+        """Zeros shaped like a graph input the block reads only the shape of (None if a size is unknown)."""
+        shape, symbols = self.graph.shapes.get(name), self.graph.symbols.get(name)
+        if shape is None or symbols is None or any(s is None and y not in self.assigned for s, y in zip(shape, symbols)):
+            return None
+        return np.zeros([s if s is not None else self.assigned[y] for s, y in zip(shape, symbols)], np.float32)
+
     def _attempt(self, batch_axis: dict[str, int]) -> tuple[Op, list[Op]]:
         g = self.graph
-        ev = Evaluator(g, {}, set())
+        self.assigned: dict[str, int] = {}  # symbolic size name -> its probe size
+        ev = Evaluator(g, {}, set(), self._placeholder)
         self.sizes, layouts = {}, {}
         for i, (s, axis) in enumerate(batch_axis.items()):
             shape = list(g.shapes.get(s) or (None, None, None))
+            symbols = g.symbols.get(s) or (None,) * len(shape)
             length = _LENGTHS[0] if s == self.source["query"] else _LENGTHS[1]
-            shape[axis] = shape[axis] if shape[axis] is not None else _BATCH
-            shape[1 - axis] = shape[1 - axis] if shape[1 - axis] is not None else length
+            shape[axis] = self._size(shape[axis], symbols[axis], _BATCH)
+            shape[1 - axis] = self._size(shape[1 - axis], symbols[1 - axis], length)
             if shape[2] is None:
                 raise NoMatch(f"{s!r} has no static feature size")
             batch, steps, features = shape[axis], shape[1 - axis], shape[2]
@@ -173,7 +198,7 @@ class _Match:
         self.batch = batches.pop()
         pre = len(ev.ops)
         for p in dict.fromkeys(self.proj.values()):
-            self._seedprojection(ev, p)
+            self._seed_projection(ev, p)
         pre_ops = ev.ops[pre:]
         heads, self.chain_biases = {}, {}
         for role, (name, order) in self.arrives.items():
@@ -252,7 +277,7 @@ class _Match:
         return user if op.op_type == "MatMul" and user is not None and projection(self.graph, user) is not None \
             and user.op_type == "Add" else op
 
-    def _seedprojection(self, ev: Evaluator, proj: Op) -> None:
+    def _seed_projection(self, ev: Evaluator, proj: Op) -> None:
         """The projection's output as codes: (position code) * columns + column."""
         x = ev.value(projection(self.graph, proj)[2])
         features = self.sizes[self._source(proj)][2]
@@ -292,7 +317,7 @@ class _Match:
         ev.seed(self.mix.outputs[0], ((b * steps + t) * width + hh * dv + j).astype(np.int64), True)
         start, name = len(ev.ops), self.mix.outputs[0]
         for _ in range(_MAX_CHAIN):
-            user = g.only_consumer(name)
+            user = data_user(g, name)
             if user is None:
                 raise NoMatch("the attention's weighted values are read by several ops", stage=2)
             if projection(g, user) is not None:
@@ -320,7 +345,7 @@ class _Match:
         for _ in range(_MAX_CHAIN):
             if self._is_output(ev.value(name), layout, batch, steps, e_out):
                 best = (name, list(ev.ops[start:]))
-            next_op = g.only_consumer(name)
+            next_op = data_user(g, name)
             if next_op is None or next_op.op_type not in MOVES or next_op.inputs[0] != name:
                 break
             try:
