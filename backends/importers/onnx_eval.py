@@ -113,6 +113,7 @@ PLAIN = {
     "Max": lambda g, op, *xs: np.maximum.reduce(np.broadcast_arrays(*xs)),
     "Min": lambda g, op, *xs: np.minimum.reduce(np.broadcast_arrays(*xs)),
     "ReduceProd": lambda g, op, x, *axes: _reduce_prod(g, op, x),
+    "CumSum": lambda g, op, x, axis: _cumsum(op, x, int(np.asarray(axis).reshape(()))),
     "Range": lambda g, op, a, b, d: np.arange(a.reshape(()), b.reshape(()), d.reshape(())).astype(a.dtype),
     "Trilu": lambda g, op, x, *k: _trilu(op, x, *k),
     "ConstantOfShape": lambda g, op, s: np.full(tuple(int(v) for v in s), _fill(op)),
@@ -123,6 +124,15 @@ def _reduce_prod(graph, op, x):
     axes = axes_of(graph, op)
     axes = tuple(a % x.ndim for a in axes) if axes else None
     return np.prod(x, axis=axes, keepdims=bool(op.attr("keepdims", 1))).astype(x.dtype)
+
+
+def _cumsum(op, x, axis):
+    """ONNX CumSum (tf2onnx's causal mask: running counts of ones compared)."""
+    y = np.flip(x, axis) if op.attr("reverse", 0) else x
+    out = np.cumsum(y, axis=axis, dtype=x.dtype)
+    if op.attr("exclusive", 0):
+        out = out - y
+    return np.flip(out, axis) if op.attr("reverse", 0) else out
 
 
 def _fill(op):

@@ -60,6 +60,13 @@ def fuse_attention(graph: Graph, op: Op) -> None:
     replace(graph, group, new)
 
 
+def _constant_operand(graph: Graph, op: Op, name: str) -> bool:
+    """``op`` combines ``name`` with a stored tensor (Sub only as ``name - constant``)."""
+    if len(op.inputs) != 2 or name not in op.inputs or (op.op_type == "Sub" and op.inputs[0] != name):
+        return False
+    return isinstance(graph.const(op.inputs[1 - op.inputs.index(name)]), np.ndarray)
+
+
 def _expect(x: np.ndarray, canonical: np.ndarray, where: str) -> None:
     if x.size != canonical.size or x.ndim not in (3, 4) or np.any(x.reshape(canonical.shape) != canonical):
         raise NoMatch(f"the scores do not reach {where} as (batch, heads, query steps, key steps)", stage=1)
@@ -214,9 +221,9 @@ class _Match:
             raise NoMatch(f"query {heads['query'].shape}, key {heads['key'].shape} and value {heads['value'].shape} "
                           "heads do not line up", stage=1)
         self._check_scores(ev, h)
+        before = len(ev.biases)
         out_proj, out_name, out_ops, kernel_rows = self._output(ev, h, dv)
-        if ev.biases[sum(len(b) for b in self.chain_biases.values()):]:
-            raise NoMatch("a constant is added to the weighted values before the output projection", stage=2)
+        self.out_biases = ev.biases[before:]
         scale = math.prod(ev.scales) * math.prod(self._score_scale(ev, op, v) for op, v in self.core.scales)
         if not math.isclose(scale, 1 / math.sqrt(d), rel_tol=1e-5):
             raise NoMatch(f"the scores are scaled by {scale:.6g}, not 1/sqrt({d}) = {1 / math.sqrt(d):.6g}; the IR's "
@@ -315,7 +322,7 @@ class _Match:
         width = h * dv
         b, hh, t, j = np.meshgrid(np.arange(batch), np.arange(h), np.arange(steps), np.arange(dv), indexing="ij")
         ev.seed(self.mix.outputs[0], ((b * steps + t) * width + hh * dv + j).astype(np.int64), True)
-        start, name = len(ev.ops), self.mix.outputs[0]
+        start, name, before = len(ev.ops), self.mix.outputs[0], len(ev.biases)
         for _ in range(_MAX_CHAIN):
             user = data_user(g, name)
             if user is None:
@@ -332,6 +339,8 @@ class _Match:
         else:
             raise NoMatch("no output projection follows the weighted values", stage=2)
         r = ev.value(name)
+        if len(ev.biases) != before:
+            raise NoMatch("a constant is added to the weighted values before the output projection", stage=2)
         feature, pos = r % width, r // width
         rows = feature.reshape(-1, width)[0]
         if r.shape[-1] != width or np.any(feature != rows) or np.any(pos != pos[..., :1]) \
@@ -344,10 +353,11 @@ class _Match:
         layout = self.layouts[self.source["query"]]
         for _ in range(_MAX_CHAIN):
             if self._is_output(ev.value(name), layout, batch, steps, e_out):
-                best = (name, list(ev.ops[start:]))
+                best = (name, list(ev.ops[start:]), len(ev.biases))
             next_op = data_user(g, name)
-            if next_op is None or next_op.op_type not in MOVES or next_op.inputs[0] != name:
-                break
+            if next_op is None or not (next_op.op_type in MOVES and next_op.inputs[0] == name or
+                                       next_op.op_type in ("Add", "Sub") and _constant_operand(g, next_op, name)):
+                break  # tf2onnx adds the output bias after its reshapes
             try:
                 ev.value(next_op.outputs[0])
             except (NoMatch, ValueError, IndexError, TypeError):
@@ -356,7 +366,20 @@ class _Match:
         if best is None:
             raise NoMatch(f"the output projection's result never returns to the query's {layout} order", stage=2)
         ev.ops[start:] = best[1]  # the moves looked at beyond the block's output stay in the graph
+        del ev.biases[best[2]:]
         return user, best[0], best[1], rows
+
+    def _output_bias(self, bias, e_out: int):
+        """The output projection's bias plus constants tf2onnx adds after reshaping its result."""
+        for codes, added in self.out_biases:
+            bias = np.zeros(e_out, np.float32) if bias is None else bias.copy()
+            features, added = (codes % e_out).reshape(-1), added.reshape(-1)
+            per = np.zeros(e_out, np.float64)
+            per[features] = added
+            if np.any(per[features] != added):
+                raise NoMatch("a constant added to the output differs along the sequence", stage=2)
+            bias = (bias + per).astype(np.float32)
+        return bias
 
     @staticmethod
     def _is_output(y, layout, batch, steps, e_out) -> bool:
@@ -387,6 +410,7 @@ class _Match:
             w[f"{role}/kernel"] = kernel[:, cols]
             biases.append((f"{role}/bias", None if bias is None else bias[cols], cols.shape))
         kernel, bias = projection(g, out_proj)[:2]
+        bias = self._output_bias(bias, kernel.shape[1])
         h, dv = heads["value"].shape
         ordered = np.empty_like(kernel)
         ordered[rows] = kernel  # row f of the file's matrix holds head rows[f] // dv, feature rows[f] % dv
