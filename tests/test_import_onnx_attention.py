@@ -6,7 +6,7 @@ masks, NTC and TNC) is exported by ``export_onnx`` through torch (dynamo) and
 through Keras (tf2onnx), imported, and must give back the same layer (dropout
 aside: the file holds the inference graph) with exactly the same weights,
 computing what onnxruntime computes on the file, through torch and Keras, at
-two batch sizes with 0/1 masks. torch's own ``nn.MultiheadAttention`` and a
+two batch sizes with 0/1 masks (and two lengths where the length is symbolic). torch's own ``nn.MultiheadAttention`` and a
 ``TransformerEncoder`` exported by ``torch.onnx.export`` import and verify too.
 Refusals: a scale other than 1/sqrt(key_dim), a dropout in training mode.
 """
@@ -28,6 +28,7 @@ import ir
 from backends import from_onnx, to_keras, to_torch
 from exporters import export_onnx, verify
 from exporters.onnx import example_inputs, keras_layout
+from ir import layers as L
 from ir.errors import UnsupportedError
 from onnx_check import ATOL, RTOL
 from test_layers_attention import CASES
@@ -40,17 +41,29 @@ def _model(name: str) -> ir.Model:
     return ir.Model(xs, layer(arrange(xs) if arrange else xs), name=name.replace("-", "_")).randomize(0)
 
 
+def _symbolic(name: str) -> ir.Model:
+    """tests/test_layers_attention.py's symbolic-length cases: causal + mask on one sequence; cross
+    attention to a sequence of any length."""
+    layout, kind = name.split("-")
+    if kind == "causal":
+        x = ir.Input((None, 4), layout=layout, name="x")
+        m = ir.Input((None,), layout="TN" if layout == "TNC" else "NT", name="m")
+        return ir.Model([x, m], L.MultiHeadAttention(2, 2, use_causal_mask=True)([x, x, m]), name="causal").randomize(0)
+    q, v = ir.Input((4, 4), layout=layout, name="q"), ir.Input((None, 3), layout=layout, name="v")
+    return ir.Model([q, v], L.MultiHeadAttention(2, 3, value_dim=2)([q, v]), name="cross").randomize(0)
+
+
 def _assert_runs_like_the_file(path, model) -> None:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     module, km = to_torch(model), to_keras(model)
     keras_in = [keras_layout(t.layout) for t in model.inputs]
     out, keras_out = model.outputs[0].layout, keras_layout(model.outputs[0].layout)
-    for batch in (1, 3):
-        xs = example_inputs(model, batch=batch, seed=batch)  # masks: 0/1, key 0 kept
+    for batch, seq in ((1, 5), (3, 9)):
+        xs = example_inputs(model, batch=batch, seq=seq, seed=batch)  # masks: 0/1, key 0 kept
         expected = session.run(None, {v.name: x for v, x in zip(session.get_inputs(), xs)})[0]
         with torch.no_grad():
             got_torch = module(*[torch.from_numpy(x) for x in xs]).numpy()
-        kx = example_inputs(model, batch=batch, seed=batch, layouts=keras_in)  # Keras takes the batch axis first
+        kx = example_inputs(model, batch=batch, seq=seq, seed=batch, layouts=keras_in)  # Keras takes the batch axis first
         got_keras = np.asarray(km(kx if len(kx) > 1 else kx[0], training=False))
         got_keras = got_keras.transpose([keras_out.index(a) for a in out])
         for got in (got_torch, got_keras):
@@ -58,9 +71,9 @@ def _assert_runs_like_the_file(path, model) -> None:
 
 
 @pytest.mark.parametrize("via", ["torch", "keras"])
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", list(CASES) + ["NTC-causal", "TNC-causal", "NTC-cross", "TNC-cross"])
 def test_attention_round_trips(name, via, tmp_path):
-    original = _model(name)
+    original = _model(name) if name in CASES else _symbolic(name)
     path = export_onnx(original, tmp_path / f"{original.name}.onnx", via=via)
     model = from_onnx(path)
     (node,) = [n for n in model.layers if n.layer.kind == "MultiHeadAttention"]
