@@ -6,9 +6,10 @@ masks, NTC and TNC) is exported by ``export_onnx`` through torch (dynamo) and
 through Keras (tf2onnx), imported, and must give back the same layer (dropout
 aside: the file holds the inference graph) with exactly the same weights,
 computing what onnxruntime computes on the file, through torch and Keras, at
-two batch sizes with 0/1 masks (and two lengths where the length is symbolic). torch's own ``nn.MultiheadAttention`` and a
-``TransformerEncoder`` exported by ``torch.onnx.export`` import and verify too.
-Refusals: a scale other than 1/sqrt(key_dim), a dropout in training mode.
+two batch sizes with 0/1 masks (and two lengths where the length is symbolic).
+torch's own ``nn.MultiheadAttention`` and a ``TransformerEncoder`` exported by
+``torch.onnx.export`` import and verify too. Refusals: a scale other than
+1/sqrt(key_dim), a dropout in training mode, a rank-4 MatMul outside attention.
 """
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def _assert_runs_like_the_file(path, model) -> None:
         expected = session.run(None, {v.name: x for v, x in zip(session.get_inputs(), xs)})[0]
         with torch.no_grad():
             got_torch = module(*[torch.from_numpy(x) for x in xs]).numpy()
-        kx = example_inputs(model, batch=batch, seq=seq, seed=batch, layouts=keras_in)  # Keras takes the batch axis first
+        # Keras takes the batch axis first
+        kx = example_inputs(model, batch=batch, seq=seq, seed=batch, layouts=keras_in)
         got_keras = np.asarray(km(kx if len(kx) > 1 else kx[0], training=False))
         got_keras = got_keras.transpose([keras_out.index(a) for a in out])
         for got in (got_torch, got_keras):

@@ -175,7 +175,8 @@ class _Match:
     def _placeholder(self, name: str):
         """Zeros shaped like a graph input the block reads only the shape of (None if a size is unknown)."""
         shape, symbols = self.graph.shapes.get(name), self.graph.symbols.get(name)
-        if shape is None or symbols is None or any(s is None and y not in self.assigned for s, y in zip(shape, symbols)):
+        if shape is None or symbols is None or \
+                any(s is None and y not in self.assigned for s, y in zip(shape, symbols)):
             return None
         return np.zeros([s if s is not None else self.assigned[y] for s, y in zip(shape, symbols)], np.float32)
 
