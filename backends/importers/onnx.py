@@ -10,10 +10,10 @@ How the import works, and why:
   * Pattern rules (``onnx_patterns*.py``) then merge groups of nodes that are
     one IR layer (MatMul+Add -> Dense, Pad+Conv -> explicit pads, the erf form
     of gelu, torch's group norm and nearest upsampling, an LSTM and the ops that
-    select its output...).
+    select its output, an attention block -> MultiHeadAttention...).
   * Only ops the graph outputs depend on are converted, in file order, each by
     its entry in :data:`ONNX_TABLE` (``onnx_ops.py``, ``onnx_windows.py``, ``onnx_norm.py``,
-    ``onnx_spatial.py``, ``onnx_rnn.py``). Inputs
+    ``onnx_spatial.py``, ``onnx_rnn.py``, ``onnx_attention.py``). Inputs
     an op reads as constants (weights, shapes, zero initial states) are taken
     from the file, never re-initialised.
   * Tensors are declared in ONNX's own axis order, so the imported model takes
