@@ -197,3 +197,19 @@ def test_rank4_matmul_outside_attention_is_refused_clearly():
     proto = make([onnx.helper.make_node("MatMul", ["a", "b"], ["y"])], {"a": ["N", 2, 3, 4], "b": ["N", 2, 4, 5]})
     with pytest.raises(UnsupportedError, match="the IR's Dot is a batched product of two rank-3 tensors"):
         from_onnx(proto)
+
+
+def test_an_input_added_to_the_query_is_not_a_bias():
+    """q = x @ Wq + other, another model input: not attention of x alone (the probe reads other's shape from
+    made-up zeros; its values must not pass for a constant bias)."""
+    from onnx import helper as h
+
+    from test_import_onnx_ops import attention
+
+    proto = attention()
+    graph = proto.graph
+    (add,) = [n for n in graph.node if n.output[0] == "q1"]
+    add.input[1] = "other"
+    graph.input.append(h.make_tensor_value_info("other", onnx.TensorProto.FLOAT, ["N", "T", 4]))
+    reason = _refusal(onnx.shape_inference.infer_shapes(proto))
+    assert "adds a computed tensor" in reason, reason

@@ -39,7 +39,7 @@ def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, si
     keep = (rng.random((batch, s)) < 0.6).astype(np.float32)
     keep[:, 0], keep[0, -1] = 1.0, 0.0  # key 0 always attended, at least one key blocked
     for layout in ("NT", "TN") if leaves else (None,):
-        probe = Evaluator(graph, {k: v for k, v in ev.env.items() if k not in ev.placeholders}, ev.coded,
+        probe = Evaluator(graph, {k: v for k, v in ev.env.items() if k not in ev.tainted}, ev.coded,
                           ev.placeholder)
         if leaves:
             if graph.dtypes.get(leaves[0]) != 1 or graph.rank(leaves[0]) != 2:
@@ -47,6 +47,8 @@ def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, si
             probe.seed(leaves[0], keep if layout == "NT" else keep.T.copy(), False)
         try:
             kept, added = _effect(core, probe, codes, (batch, t, s))
+            if any(term in probe.tainted for term in terms):
+                raise NoMatch("the mask depends on the values of another input than the key-padding mask")
         except (NoMatch, ValueError, TypeError, IndexError) as e:
             raise NoMatch(f"the scores' mask could not be followed ({e})", stage=5) from None
         for causal in (False, True):
@@ -90,7 +92,7 @@ def _leaves(graph: Graph, ev: Evaluator, terms: list[str]) -> list[str]:
     leaves, todo, seen = [], list(terms), set()
     while todo:
         name = todo.pop()
-        if name in seen or (name in ev.env and name not in ev.placeholders) or graph.const(name) is not None:
+        if name in seen or (name in ev.env and name not in ev.tainted) or graph.const(name) is not None:
             continue
         seen.add(name)
         op = graph.producer.get(name)

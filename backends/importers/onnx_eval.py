@@ -154,7 +154,7 @@ class Evaluator:
         #: name -> zeros shaped like a graph input not seeded (None if its sizes are unknown): exporters read
         #: a run-time size from whichever input has it (torch: the mask's length), so its shape may be needed
         self.placeholder = placeholder
-        self.placeholders: set[str] = set()
+        self.tainted: set[str] = set()  # values computed from a placeholder's (made-up) elements, not its shape
         self.ops: list[Op] = []
         self.scales: list[float] = []
         self.biases: list[tuple[np.ndarray, np.ndarray]] = []  # (codes, the constant added to each)
@@ -179,7 +179,7 @@ class Evaluator:
         stand_in = self.placeholder(name) if op is None and self.placeholder is not None else None
         if stand_in is not None:
             self.env[name] = stand_in
-            self.placeholders.add(name)
+            self.tainted.add(name)
             return stand_in
         if op is None:
             raise NoMatch(f"{name!r} is neither computed from the attention's inputs nor stored")
@@ -216,6 +216,7 @@ class Evaluator:
             out = MOVES[kind](self.graph, op, *args)
         else:
             raise NoMatch(f"{kind} {op.name!r} is not a data move the attention rule can follow")
+        tainted = kind != "Shape" and any(i in self.tainted for i in op.inputs if i)
         outs = out if isinstance(out, list) else [out]
         for name, value in zip(op.outputs, outs):
             value = np.asarray(value)
@@ -225,13 +226,15 @@ class Evaluator:
                 self.env[name] = value
                 if coded:
                     self.coded.add(name)
+                if tainted:
+                    self.tainted.add(name)
         self.ops.append(op)
 
     def _bias(self, op: Op, coded: list[str], args) -> np.ndarray:
         """A constant added to coded values: recorded per element, codes passed on."""
         data = op.inputs.index(coded[0])
-        if op.inputs[1 - data] in self.coded:
-            raise NoMatch(f"{op.op_type} {op.name!r} adds two coded values")
+        if op.inputs[1 - data] in self.coded or op.inputs[1 - data] in self.tainted:
+            raise NoMatch(f"{op.op_type} {op.name!r} adds a computed tensor, not a constant", stage=1)
         shape = np.broadcast_shapes(args[0].shape, args[1].shape)
         codes = np.broadcast_to(args[data], shape).copy()
         added = np.broadcast_to(args[1 - data], shape).astype(np.float64)
@@ -241,6 +244,8 @@ class Evaluator:
     def _scale(self, op: Op, coded: list[str], args) -> np.ndarray:
         data = op.inputs.index(coded[0])
         factor = args[1 - data]
+        if op.inputs[1 - data] in self.tainted:
+            raise NoMatch(f"{op.op_type} {op.name!r} scales by a computed tensor", stage=1)
         if len(coded) != 1 or factor.size != 1 or (op.op_type == "Div" and data != 0):
             raise NoMatch(f"{op.op_type} {op.name!r} is not a scaling by one number")
         factor = float(factor.reshape(()))
