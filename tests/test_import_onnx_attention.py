@@ -92,16 +92,18 @@ def test_attention_round_trips(name, via, tmp_path):
 
 
 class _Encoder(nn.Module):
-    """TransformerClassifier's encoder (tests/test_convert_torch_archs.py) fed a float mask (1 = attend)."""
+    """tests/test_convert_torch_archs.py's TransformerClassifier, fed the IR's float mask (1 = attend): from_onnx
+    refuses bool inputs."""
 
-    def __init__(self, d=16, classes=3):
+    def __init__(self, vocab=30, d=16, classes=3):
         super().__init__()
+        self.embed = nn.Embedding(vocab, d, padding_idx=0)
         layer = nn.TransformerEncoderLayer(d, nhead=4, dim_feedforward=32, dropout=0.1, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
         self.head = nn.Linear(d, classes)
 
     def forward(self, x, keep):
-        return self.head(self.encoder(x, src_key_padding_mask=keep == 0).mean(dim=1))
+        return self.head(self.encoder(self.embed(x), src_key_padding_mask=keep == 0).mean(dim=1))
 
 
 class _CrossAttention(nn.Module):
@@ -122,7 +124,7 @@ def _keep(batch, steps, seed):
 
 
 TORCH_MODULES = {
-    "encoder": (_Encoder, lambda b, s: (torch.randn(b, 7, 16, generator=torch.Generator().manual_seed(s)),
+    "encoder": (_Encoder, lambda b, s: (torch.randint(0, 30, (b, 7), generator=torch.Generator().manual_seed(s)),
                                         _keep(b, 7, s)), 2),
     "cross": (_CrossAttention, lambda b, s: (torch.randn(b, 5, 8, generator=torch.Generator().manual_seed(s)),
                                              torch.randn(b, 6, 8, generator=torch.Generator().manual_seed(s + 9))), 1),
