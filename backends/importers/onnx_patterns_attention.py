@@ -6,21 +6,26 @@ picks thirds with Gather; ``scaled_dot_product_attention`` scales q and k by
 ``sqrt(scale)`` each; reshapes are computed at run time from ``Shape``). The
 rule therefore fixes only the skeleton by structure:
 
-  * ``Softmax`` over the last axis, reading ``MatMul(q, k)`` (through
-    ``Add`` of mask terms and ``Mul``/``Div`` by scalars), read by ``MatMul(., v)``;
-  * q, k and v each come, through ops that only move elements, from a
-    projection (``MatMul`` by a stored matrix, with its bias, or ``Gemm``);
-  * the product's result reaches, the same way, an output projection.
+  * a ``Softmax`` reading ``MatMul(a, b)`` (through element moves, then scalings
+    and mask terms: ``Add``, ``Mul``, ``Div``, ``Where``), read (through moves, and
+    torch's NaN guard) by ``MatMul(., v)`` (``onnx_attention_skeleton.py``);
+  * q, k and v each come, through element moves, scalings and constant
+    biases, from a projection (``MatMul``/``Gemm`` by a constant matrix);
+  * the product's result reaches, through moves, an output projection, and
+    then (moves, constant biases) a value in the query's axis order.
 
 What the moving ops do is then *computed*, not guessed: the element-moving
 chains are run on integer code tensors (``onnx_eval.py``) at a small
 concrete batch and length. The codes arriving at the MatMuls say which
 projected column holds head ``h``'s feature ``j`` at which (batch, step):
 that gives the IR's ``(E, H, d)`` kernels exactly, the number of heads, the
-head sizes, and each input's axis order (``NTC`` or ``TNC``). The mask terms
-are evaluated on a probe mask and must be a key-padding mask (0 = ignore,
-Keras's polarity, blocked scores at -1e4 or below) and/or the causal mask; the
-scalar factors must multiply to ``1/sqrt(key_dim)``, the IR's only scale.
+head sizes, each input's axis order (``NTC`` or ``TNC``), whether the scores
+are ``q k^T`` or ``k q^T`` (Keras with attention dropout), and that the softmax
+runs over the key steps. Symbolic sizes get probe sizes by their names in the
+file, so every shape computed at run time agrees. The mask terms are evaluated
+on a probe mask (``onnx_attention_mask.py``) and must be a key-padding mask
+(0 = ignore, Keras's polarity) and/or the causal mask; the scalar factors must
+multiply to ``1/sqrt(key_dim)``, the IR's only scale.
 
 When the skeleton is there with a heads axis (rank-4 scores, which no other
 IR layer reads) but a detail is not what the IR computes (another scale, a
