@@ -177,6 +177,6 @@ def _constant(graph: Graph, name: str) -> tuple[np.ndarray, list[Op]] | None:
     probe = Evaluator(graph, {}, set())
     try:
         value = probe.value(name)
-    except (NoMatch, ValueError, TypeError, IndexError, KeyError):
+    except (NoMatch, ValueError, TypeError, IndexError, KeyError, RecursionError):
         return None
     return (value, probe.ops) if value.dtype.kind == "f" else None

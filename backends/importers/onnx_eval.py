@@ -24,7 +24,7 @@ from onnx import helper
 from .onnx_graph import ZEROS, Graph, Op
 from .onnx_match import axes_of
 
-_MAX_ELEMENTS = 1 << 20  # probes are tiny; a bigger tensor means a wrong guess, not an attention block
+_MAX_ELEMENTS = 1 << 25  # probes are tiny, weights (a split packed projection) larger; beyond: not a block
 
 
 class NoMatch(Exception):

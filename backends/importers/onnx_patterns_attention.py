@@ -58,7 +58,7 @@ def fuse_attention(graph: Graph, op: Op) -> None:
         return
     try:
         new, group = _Match(graph, core).run()
-    except (NoMatch, ValueError, TypeError, IndexError, KeyError) as e:
+    except (NoMatch, ValueError, TypeError, IndexError, KeyError, RecursionError) as e:
         if 4 in (graph.rank(op.inputs[0]), graph.rank(core.scores.outputs[0])):  # heads: no other layer reads it
             op.attrs["twinnet_attention"] = str(e)
         return  # rank-3 scores may still be plain Dots and a softmax
