@@ -54,7 +54,27 @@ def two_dirs(shape):
     return rand(*shape, seed=3)
 
 
+def attention(scale: float = 1 / math.sqrt(2)):
+    """Two heads of size 2 on (N, T, 4): projections, heads split by Reshape + Transpose, the scores
+    divided by a constant (1/scale), softmax, heads merged, output projection (the twinnet.MultiHeadAttention rule)."""
+    heads = np.array([0, 0, 2, 2], np.int64)
+    nodes = [n("MatMul", ["x", "wq"], ["q0"]), n("Add", ["q0", "bq"], ["q1"]), n("Reshape", ["q1", "heads"], ["q2"]),
+             n("Transpose", ["q2"], ["q"], perm=[0, 2, 1, 3]),
+             n("MatMul", ["x", "wk"], ["k0"]), n("Reshape", ["k0", "heads"], ["k1"]),
+             n("Transpose", ["k1"], ["kt"], perm=[0, 2, 3, 1]),
+             n("MatMul", ["x", "wv"], ["v0"]), n("Add", ["v0", "bv"], ["v1"]), n("Reshape", ["v1", "heads"], ["v2"]),
+             n("Transpose", ["v2"], ["v"], perm=[0, 2, 1, 3]),
+             n("MatMul", ["q", "kt"], ["s0"]), n("Div", ["s0", "d"], ["s1"]), n("Softmax", ["s1"], ["p"], axis=-1),
+             n("MatMul", ["p", "v"], ["o0"]), n("Transpose", ["o0"], ["o1"], perm=[0, 2, 1, 3]),
+             n("Reshape", ["o1", "merge"], ["o2"]), n("MatMul", ["o2", "wo"], ["o3"]), n("Add", ["o3", "bo"])]
+    inits = {"wq": rand(4, 4), "bq": rand(4, seed=1), "wk": rand(4, 4, seed=2), "wv": rand(4, 4, seed=3),
+             "bv": rand(4, seed=4), "wo": rand(4, 4, seed=5), "bo": rand(4, seed=6), "heads": heads,
+             "merge": np.array([0, 0, 4], np.int64), "d": np.array(1 / scale, np.float32)}
+    return make(nodes, SEQ, inits)
+
+
 CASES = {
+    "attention": attention(),
     "conv2d_pad_fold": make([n("Pad", ["x", "p"], ["xp"]), n("Conv", ["xp", "w", "b"], strides=[2, 1])], IMG,
                             {"p": np.array([0, 0, 1, 0, 0, 0, 2, 1], np.int64), "w": W3, "b": rand(4)}),
     "conv1d_same_upper": make([n("Conv", ["x", "w"], auto_pad="SAME_UPPER", strides=[2], dilations=[1], group=3)],
@@ -231,12 +251,9 @@ def test_importer_produces_every_ir_layer():
     from ir.layers import LAYERS
 
     from backends.importers.onnx_ops import SPELLED_OTHERWISE
-    from gaps import GAPS
 
     produced = {node.layer.kind for proto in CASES.values() for node in from_onnx(proto).layers}
-    not_yet = set(GAPS.get("onnx-import-missing-kinds", {}).get("kinds", []))
-    assert not_yet.isdisjoint(produced), f"remove {sorted(not_yet & produced)} from the known gap"
-    assert sorted(set(LAYERS) - produced - not_yet - set(SPELLED_OTHERWISE)) == []
+    assert sorted(set(LAYERS) - produced - set(SPELLED_OTHERWISE)) == []
 
 
 def test_layouts_follow_the_consumers():

@@ -10,10 +10,10 @@ How the import works, and why:
   * Pattern rules (``onnx_patterns*.py``) then merge groups of nodes that are
     one IR layer (MatMul+Add -> Dense, Pad+Conv -> explicit pads, the erf form
     of gelu, torch's group norm and nearest upsampling, an LSTM and the ops that
-    select its output...).
+    select its output, an attention block -> MultiHeadAttention...).
   * Only ops the graph outputs depend on are converted, in file order, each by
     its entry in :data:`ONNX_TABLE` (``onnx_ops.py``, ``onnx_windows.py``, ``onnx_norm.py``,
-    ``onnx_spatial.py``, ``onnx_rnn.py``). Inputs
+    ``onnx_spatial.py``, ``onnx_rnn.py``, ``onnx_attention.py``). Inputs
     an op reads as constants (weights, shapes, zero initial states) are taken
     from the file, never re-initialised.
   * Tensors are declared in ONNX's own axis order, so the imported model takes
@@ -153,6 +153,9 @@ class _Importer:
         if op.op_type not in ONNX_TABLE:
             where = "a custom-domain op" if "." in op.op_type else f"ONNX's {op.op_type}"
             reason = f"the IR has no layer for {where}"
+        elif op.attr("twinnet_attention"):  # onnx_patterns_attention.py saw attention here but could not read it
+            reason = f"is the softmax of an attention block that from_onnx cannot read as MultiHeadAttention: " \
+                     f"{op.attr('twinnet_attention')}"
         elif all(t is not None for t in inputs):
             out, reason = self.convert(op, inputs)
         if reason:

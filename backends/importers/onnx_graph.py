@@ -122,12 +122,17 @@ class Graph:
         self.consts: dict[str, np.ndarray | str] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
         self.shapes: dict[str, tuple | None] = {}
         self.dtypes: dict[str, int] = {}
+        self.symbols: dict[str, tuple] = {}  # each axis's symbolic size name (dim_param), None where static/unnamed
         for vi in list(g.input) + list(g.value_info) + list(g.output):
             self.shapes[vi.name] = _dims(vi)
             self.dtypes[vi.name] = vi.type.tensor_type.elem_type
+            self.symbols[vi.name] = tuple(d.dim_param or None for d in vi.type.tensor_type.shape.dim)
         self.inputs = [vi for vi in g.input if vi.name not in self.consts]
         self.outputs = [vi.name for vi in g.output]
         self.ops: list[Op] = []
+        #: shape vectors folded to constants with -1 for a run-time size (onnx_fold.py), and the op that
+        #: computed each: a probe at concrete sizes (onnx_eval.py) recomputes them.
+        self.symbolic: dict[str, Op] = {}
         for i, node in enumerate(g.node):
             name = node.name or f"{node.op_type}_{i}"
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}

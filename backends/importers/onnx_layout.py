@@ -10,6 +10,8 @@ forward until an op that fixes the meaning of each position:
     Resize/Upsample read channels at position 1: ``NCW``, ``NCHW``, ``NCDHW``;
   * LSTM/GRU/RNN read ``(T, N, C)`` (``layout=0``) or ``(N, T, C)`` (``layout=1``);
   * MatMul/Gemm read features last: ``NC``, ``NTC``;
+  * an attention block (``twinnet.MultiHeadAttention``) reads the orders its rule measured
+    (``NTC`` or ``TNC``; a mask ``NT`` or ``TN``);
   * ReduceMean/ReduceMax over every axis after the second (before the last)
     are global pools of a channels-first (channels-last) tensor;
   * Transpose moves the letters; Gather on an embedding table adds a ``C``;
@@ -99,6 +101,8 @@ class LayoutInference:
             if axes == list(range(1, rank - 1)):
                 return features_last(rank)
             return None
+        if kind == "twinnet.MultiHeadAttention":  # the attention rule measured each input's axis order
+            return op.attrs["twinnet_layouts"][op.inputs.index(name)]
         if kind == "Transpose":
             out = self._wanted(op.outputs[0], rank, depth + 1)
             perm = op.attr("perm", list(range(rank))[::-1])

@@ -11,7 +11,8 @@ Imported tensors are declared in ONNX's own axis order, so an ONNX ``axis``
 is a position in the IR layout: ``ctx.letter(axis)`` names it. Adding an op
 for a new IR layer is one function and one table line. Window ops (conv,
 pooling) live in ``onnx_windows.py``, normalisation in ``onnx_norm.py``, padding,
-cropping and upsampling in ``onnx_spatial.py``, recurrent ops in ``onnx_rnn.py``.
+cropping and upsampling in ``onnx_spatial.py``, recurrent ops in ``onnx_rnn.py``, attention in
+``onnx_attention.py``.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import numpy as np
 from ir import layers as L
 from ir.errors import UnsupportedError
 
+from .onnx_attention import attention
 from .onnx_ctx import Converted, Ctx
 from .onnx_match import axes_of, scalar
 from .onnx_norm import affine, batch_norm, group_norm, instance_norm, layer_norm, twinnet_group_norm
@@ -286,4 +288,5 @@ ONNX_TABLE: dict[str, Callable] = {
     "Concat": concat, "Add": merge(L.Add), "Sub": merge(L.Subtract), "Mul": merge(L.Multiply),
     "Max": merge(L.Maximum, 1), "Sum": merge(L.Add, 1), "Mean": merge(L.Average, 1),
     "Gather": embedding, "LSTM": recurrent, "GRU": recurrent, "RNN": recurrent,
+    "twinnet.MultiHeadAttention": attention,
 }

@@ -14,6 +14,8 @@ the graph reads disappears. Rules, in the order they run:
   * Transpose + GatherND(constant repeat indices) + Transpose, torch's nearest upsampling -> Upsample
   * AveragePool(count_include_pad) + Mul(real-count rescale) -> count_include_pad=0
   * MatMul(x, W) + Add(b) -> MatMul with a bias (a Dense)
+  * Softmax(MatMul(q, k) [+ mask] [* scale]) read by MatMul(., v), between q/k/v and output projections
+    and the ops that split and merge heads -> twinnet.MultiHeadAttention (``onnx_patterns_attention.py``)
   * MatMul of two rank-3 activations, one read through Transpose(0, 2, 1) -> MatMul with
     ``twinnet_trans_a`` / ``twinnet_trans_b`` (a Dot contracting other axes, no Permute)
   * Reshape + InstanceNormalization + Reshape (+ Mul + Add), torch's group norm -> twinnet.GroupNorm
@@ -27,8 +29,8 @@ the graph reads disappears. Rules, in the order they run:
   * a forward recurrent sequence, (transposed and) indexed at its last step
     (torch's ``y[:, -1]``) -> the last state, ``return_sequences=False``
 
-Activation and arithmetic rules live in ``onnx_patterns_math.py``, transposed-conv crops
-and upsampling in ``onnx_patterns_spatial.py``, group norm in ``onnx_patterns_norm.py``,
+Attention lives in ``onnx_patterns_attention.py``; activation and arithmetic rules in
+``onnx_patterns_math.py``, transposed-conv crops and upsampling in ``onnx_patterns_spatial.py``, group norm in ``onnx_patterns_norm.py``,
 recurrent ones in ``onnx_patterns_rnn.py``, the matching helpers in ``onnx_match.py``.
 """
 from __future__ import annotations
@@ -39,6 +41,7 @@ import numpy as np
 
 from .onnx_graph import Graph, Op
 from .onnx_match import axes_of, next_op, other, private, replace, scalar
+from .onnx_patterns_attention import fuse_attention
 from .onnx_patterns_math import fuse_affine, fuse_average, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus
 from .onnx_patterns_norm import fuse_group_norm
 from .onnx_patterns_rnn import fuse_last_step, fuse_recurrent
@@ -47,9 +50,10 @@ from .onnx_patterns_spatial import fold_crop, fuse_gather_upsample, merge_slices
 
 def run_rules(graph: Graph) -> None:
     """Apply every rule, in order, to every op still in the graph (rewrites ``graph`` in place)."""
-    for rule in (split_to_slices, fold_pad, fold_crop, split_conv_transpose, merge_slices, fuse_gather_upsample, fold_avg_rescale,
-                 fuse_dense, fuse_group_norm, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus, fuse_average,
-                 fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step, fold_matmul_transpose):
+    for rule in (split_to_slices, fold_pad, fold_crop, split_conv_transpose, merge_slices, fuse_gather_upsample,
+                 fold_avg_rescale, fuse_dense, fuse_attention, fuse_group_norm, fuse_gelu, fuse_gelu_tanh, fuse_silu,
+                 fuse_softplus, fuse_average, fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step,
+                 fold_matmul_transpose):
         for op in list(graph.ops):
             if op not in graph.ops:
                 continue
