@@ -213,7 +213,7 @@ def _torch_source(module, example_inputs, where: str) -> Source:
     def run(xs):  # from_torch declares the module's own layouts (NCHW, ...): inputs go in as they are
         with torch.no_grad():
             outs = module(*[torch.from_numpy(np.ascontiguousarray(x)) for x in xs])
-        return [o.numpy() for o in (outs if isinstance(outs, (tuple, list)) else (outs,))]
+        return [o.detach().numpy() for o in (outs if isinstance(outs, (tuple, list)) else (outs,))]
     return Source("torch", model, run)
 
 

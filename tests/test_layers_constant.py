@@ -1,0 +1,81 @@
+"""LearnedConstant: a trained value repeated over the batch of any reference tensor, checked completely
+(both frameworks, both ONNX files), and its Keras chain of standard layers (saved and reloaded with safe_mode)."""
+import numpy as np
+import pytest
+
+import ir
+from backends import emit, to_keras
+from ir import layers as L
+from layer_check import check_layer, image, sequence, tokens
+
+CASES = {
+    # (layer, reference input, expected shape)
+    "token-nchw-ref": (L.LearnedConstant((1, 16)), image("NCHW"), (None, 1, 16)),
+    "positions-ntc-ref": (L.LearnedConstant((6, 4)), sequence("NTC"), (None, 6, 4)),
+    "vector": (L.LearnedConstant(5, layout="NC"), {"shape": (7,)}, (None, 5)),
+    "image-nhwc": (L.LearnedConstant((4, 5, 3), layout="NHWC"), image("NCHW"), (None, 4, 5, 3)),
+    "image-nchw": (L.LearnedConstant((3, 4, 5), layout="NCHW"), image("NHWC"), (None, 3, 4, 5)),
+    "symbolic-ref": (L.LearnedConstant((2, 3)), sequence("TNC", steps=None), (None, 2, 3)),
+    "int-ref": (L.LearnedConstant((3, 2)), tokens(), (None, 3, 2)),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_learned_constant(name, tmp_path):
+    layer, inputs, shape = CASES[name]
+    check_layer(layer, inputs, expect_shape=shape, tmp_path=tmp_path)
+
+
+def _model():
+    x = ir.Input(**image("NCHW"))
+    return ir.Model([x], L.LearnedConstant((4, 5, 3), layout="NHWC", name="pos")(x), name="case").randomize(0)
+
+
+def test_keras_chain_is_standard_layers_that_reload_safely(tmp_path):
+    import keras
+
+    model = _model()
+    source = emit(model, "keras")
+    assert "Lambda" not in source and "keras.ops" not in source
+    for part in ("pos_flat", "pos_column", "pos_max", "pos_index", "pos_table", "name='pos'"):
+        assert part in source
+    km = to_keras(model)
+    assert [w.path for w in km.trainable_weights] == ["pos_table/embeddings"]
+    km.save(tmp_path / "case.keras")
+    again = keras.models.load_model(tmp_path / "case.keras", safe_mode=True)
+    x = np.random.default_rng(0).standard_normal((3, 3, 9, 10)).astype("float32")
+    want = np.broadcast_to(model.weights["pos/value"], (3, 4, 5, 3))
+    np.testing.assert_array_equal(np.asarray(again(x)), want)
+
+
+def test_keras_index_never_leaves_the_table():
+    """NaN and inf in the reference still look up row 0 (a ReLU(max_value=0) would index out of range on NaN)."""
+    model = _model()
+    km = to_keras(model)
+    want = np.broadcast_to(model.weights["pos/value"], (2, 4, 5, 3))
+    for fill in (np.nan, np.inf, -np.inf, 3e38):
+        x = np.full((2, 3, 9, 10), fill, "float32")
+        np.testing.assert_array_equal(np.asarray(km(x)), want)
+        np.testing.assert_array_equal(km.predict(x, verbose=0), want)
+
+
+def test_torch_holds_a_parameter_expanded_over_the_batch():
+    source = emit(_model(), "torch")
+    assert "self.pos = nn.Parameter(torch.zeros(1, 3, 4, 5))" in source  # channels first, as torch holds it
+    assert "pos = self.pos.expand(input_.shape[0], -1, -1, -1)" in source
+
+
+ERRORS = [
+    (lambda: L.LearnedConstant(()), "ConfigError", "shape must be a non-empty tuple"),
+    (lambda: L.LearnedConstant((0, 3)), "ConfigError", "shape must be >= 1"),
+    (lambda: L.LearnedConstant((2, 3), layout="TNC"), "ConfigError", "batch axis N first"),
+    (lambda: L.LearnedConstant((2, 3), layout="NC"), "LayoutError", "has 2 axes but the tensor has rank 3"),
+    (lambda: L.LearnedConstant((2,))([ir.Input((3,)), ir.Input((3,))]), "ShapeError", "expects 1 input(s), got 2"),
+]
+
+
+@pytest.mark.parametrize("make, kind, text", ERRORS, ids=[e[2] for e in ERRORS])
+def test_learned_constant_errors(make, kind, text):
+    with pytest.raises(ir.IRError) as info:
+        make()
+    assert type(info.value).__name__ == kind and text in str(info.value)
