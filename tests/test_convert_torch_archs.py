@@ -2,7 +2,8 @@
 
 Each module (residual CNN, inverted-residual CNN with squeeze-excitation,
 transformer-encoder text classifier, bidirectional GRU text classifier,
-U-Net) is randomised (BatchNorm statistics included) and must survive:
+U-Net, vision transformer with a learned class token and positional
+embedding) is randomised (BatchNorm statistics included) and must survive:
 
 1. ``from_torch`` -> ``to_torch``: equals the source (float32 tolerances,
    batch 2 and 3);
@@ -13,7 +14,7 @@ U-Net) is randomised (BatchNorm statistics included) and must survive:
    the model read back from Keras: Keras and torch (its ONNX files would
    re-test the exporters on the same layer kinds).
 
-Cost (2-core machine): ~20 s for the five, ~8 s of it in the first (TensorFlow's start-up).
+Cost (2-core machine): ~20 s for the first five, ~8 s of it in the first (TensorFlow's start-up).
 
 The ResNet stem is torchvision's (``Conv2d(.., 2, ..)``, BN, ReLU, ``MaxPool2d(3, 2, padding=1)``: explicit
 -inf pool pads, rebuilt exactly in Keras by edge replication). Inputs with a key-padding mask are bool (True = pad) for the
@@ -157,6 +158,28 @@ class UNet(nn.Module):
         return self.outc(y)
 
 
+class ViT(nn.Module):
+    """Patches by a strided conv, a learned class token and positional embedding (parameters read in forward:
+    IR LearnedConstant), a pre-norm encoder, the class token's output classified."""
+
+    def __init__(self, d=16, patch=4, img=16, classes=3):
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, patch, patch)
+        n = (img // patch) ** 2
+        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos = nn.Parameter(torch.zeros(1, n + 1, d))
+        layer = nn.TransformerEncoderLayer(d, 4, 32, dropout=0.1, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):
+        h = self.patch(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.cls.expand(x.shape[0], -1, -1), h], dim=1) + self.pos
+        h = self.encoder(h)
+        return self.head(self.norm(h[:, 0]))
+
+
 def pad_mask(b, t, seed):
     """True = pad, at the end of each row; every row keeps at least two tokens."""
     lengths = torch.randint(2, t + 1, (b,), generator=torch.Generator().manual_seed(seed))
@@ -171,6 +194,7 @@ ARCHS = {
     "transformer": (TransformerClassifier, lambda b, s: (ids(b, 7, vocab=30, seed=s), pad_mask(b, 7, s)), ALL),
     "gru": (GRUClassifier, lambda b, s: (ids(b, 9, vocab=30, seed=s),), ALL),
     "unet": (UNet, lambda b, s: (float_input(b, 3, 12, 12, seed=s),), ALL),
+    "vit": (ViT, lambda b, s: (float_input(b, 3, 16, 16, seed=s),), ALL),
 }
 
 

@@ -160,6 +160,31 @@ def test_dense_concat_block():
     assert {"Slice", "Cropping2D"} <= kinds(model)  # x[:, 0, 1:, :-1]: C sliced, H and W cropped together
 
 
+class LearnedValues(nn.Module):
+    """Tensors read in forward with a leading 1: an image-shaped bias map (expand_as), a token prefix (expand)
+    and a buffer added to a sequence; each an IR LearnedConstant of the axis letters it is combined with."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bias_map = nn.Parameter(torch.zeros(1, 4, 5, 6))
+        self.fc = nn.Linear(5, 5)
+        self.prefix = nn.Parameter(torch.zeros(1, 2, 5))
+        self.register_buffer("offset", torch.randn(1, 7, 5, generator=torch.Generator().manual_seed(3)))
+
+    def forward(self, img, seq):                          # (N, 3, 5, 6), (N, 7, 5)
+        h = self.conv(img)
+        s = self.fc(seq) + self.offset
+        return h + self.bias_map.expand_as(h), torch.cat([self.prefix.expand(seq.shape[0], -1, -1), s], dim=1)
+
+
+def test_learned_values_read_in_forward():
+    model = run("learned")
+    constants = {n.name: n.spec.layout for n in model.layers if type(n.layer).__name__ == "LearnedConstant"}
+    assert constants == {"bias_map": "NCHW", "offset": "NTC", "prefix": "NTC"}
+    assert "Reshape" not in kinds(model)  # no relabelling: each took its partner's letters
+
+
 #: every module above with its inputs (test_import_torch.py checks that the tables' entries are all used)
 MODELS = {
     "arithmetic": (Arithmetic, lambda n, s: (float_input(n, 3, 5, 6, seed=s),)),
@@ -168,6 +193,7 @@ MODELS = {
     "squeeze_excite": (SqueezeExcite, lambda n, s: (float_input(n, 4, 5, 6, seed=s),)),
     "dense": (DenseBlock, lambda n, s: (float_input(n, 3, 5, 6, seed=s),)),
     "attention": (HandAttention, lambda n, s: (float_input(n, 5, 4, seed=s),)),
+    "learned": (LearnedValues, lambda n, s: (float_input(n, 3, 5, 6, seed=s), float_input(n, 7, 5, seed=s + 1))),
 }
 
 

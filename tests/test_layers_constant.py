@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import ir
-from backends import emit, to_keras
+from backends import emit, from_keras, to_keras
 from ir import layers as L
 from layer_check import check_layer, image, sequence, tokens
 
@@ -63,6 +63,34 @@ def test_torch_holds_a_parameter_expanded_over_the_batch():
     source = emit(_model(), "torch")
     assert "self.pos = nn.Parameter(torch.zeros(1, 3, 4, 5))" in source  # channels first, as torch holds it
     assert "pos = self.pos.expand(input_.shape[0], -1, -1, -1)" in source
+
+
+def test_from_keras_reads_the_chain_back_exactly():
+    x = ir.Input(**image("NCHW"))
+    outs = [L.LearnedConstant((4, 5, 3), layout="NHWC", name="pos")(x),
+            L.LearnedConstant(6, layout="NC", name="tok")(x)]
+    model = ir.Model([x], outs, name="case").randomize(0)
+    km = to_keras(model)
+    back = from_keras(km)
+    assert [(n.name, n.layer.config()) for n in back.layers] == [(n.name, n.layer.config()) for n in model.layers]
+    assert back.weights.keys() == model.weights.keys()
+    assert all(np.array_equal(back.weights[k], v) for k, v in model.weights.items())
+    again = to_keras(back)  # Keras -> IR -> Keras: the same layers, the same weights
+    assert [layer.name for layer in again.layers[1:]] == [layer.name for layer in km.layers[1:]]
+    assert all(np.array_equal(a, b) for a, b in zip(again.get_weights(), km.get_weights()))
+
+
+def test_from_keras_refuses_the_links_outside_the_chain():
+    import keras
+    from keras import layers
+
+    x = keras.Input((3,))
+    index = layers.Discretization(bin_boundaries=[0.0], name="bins")(x)  # two buckets: not the one-row lookup
+    out = layers.Reshape((6,), name="out")(layers.Embedding(2, 2, name="table")(index))
+    with pytest.raises(ir.UnsupportedError) as info:
+        from_keras(keras.Model(x, out))
+    assert [p.where for p in info.value.problems] == ["bins"]
+    assert "no equivalent of Keras's Discretization" in info.value.problems[0].reason
 
 
 ERRORS = [
