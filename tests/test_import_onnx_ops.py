@@ -202,6 +202,11 @@ CASES = {
                                 {"g": rand(6), "b": rand(6, seed=1)}, opset=21)),
     "instance_norm_1d": make([n("InstanceNormalization", ["x", "s", "b"], epsilon=1e-3)], {"x": ["N", 3, 11]},
                              {"s": rand(3), "b": rand(3, seed=1)}),
+    # stored tensors with a leading 1 combined with computed ones: LearnedConstant (a positional embedding)
+    "learned_position_add": make([n("Relu", ["x"], ["r"]), n("Add", ["r", "pos"])], {"x": ["N", 5, 4]},
+                                 {"pos": rand(1, 5, 4)}),
+    "learned_map_times_image": make([n("Mul", ["gain", "x"])], IMG, {"gain": rand(1, 3, 9, 10)}),
+    "learned_minus_sequence": make([n("Sub", ["bias", "x"])], {"x": ["N", 5, 4]}, {"bias": rand(1, 5, 4)}),
     "group_norm_torch_form": make(
         [n("Reshape", ["x", "to_groups"], ["r"]), n("InstanceNormalization", ["r", "s", "b"], ["i"], epsilon=1e-5),
          n("Reshape", ["i", "back"], ["rb"]), n("Mul", ["rb", "gamma"], ["m"]), n("Add", ["m", "beta"])],
