@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backends import emit
 from ir import layers as L
 from torch_import_check import check, float_input, problems, randomize
 
@@ -183,6 +184,34 @@ def test_learned_values_read_in_forward():
     constants = {n.name: n.spec.layout for n in model.layers if type(n.layer).__name__ == "LearnedConstant"}
     assert constants == {"bias_map": "NCHW", "offset": "NTC", "prefix": "NTC"}
     assert "Reshape" not in kinds(model)  # no relabelling: each took its partner's letters
+
+
+class TokenEmbed(nn.Module):
+    def __init__(self, d=8):
+        super().__init__()
+        self.proj = nn.Conv2d(3, d, 4, 4)
+        self.cls, self.pos = nn.Parameter(torch.zeros(1, 1, d)), nn.Parameter(torch.zeros(1, 5, d))
+
+    def forward(self, x):
+        h = self.proj(x).flatten(2).transpose(1, 2)
+        return torch.cat([self.cls.expand(x.shape[0], -1, -1), h], 1) + self.pos
+
+
+class TwoEmbeds(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed, self.embed2, self.head = TokenEmbed(), TokenEmbed(), nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.embed(x)[:, 0] + self.embed2(x)[:, 0])
+
+
+def test_learned_values_stay_in_their_block():
+    """A user module's parameters read in forward are LearnedConstants inside its block: the emitted torch
+    block class holds them as parameters, as the source does."""
+    model = check(randomize(TwoEmbeds()), lambda b, s: (float_input(b, 3, 8, 8, seed=s),))
+    block = emit(model, "torch").split("class TokenEmbed(nn.Module):", 1)[1].split("class ", 1)[0]
+    assert "self.cls = nn.Parameter(torch.zeros(1, 8, 1))" in block and "self.pos.expand(x.shape[0]" in block
 
 
 #: every module above with its inputs (test_import_torch.py checks that the tables' entries are all used)

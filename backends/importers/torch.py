@@ -258,8 +258,9 @@ class _Importer:
             if constant_of(held) is not None:  # a one-number buffer or traced constant: x * c (torch_arith.py)
                 self.values[node] = constant_of(held)
                 return
-            try:  # a class token, a positional embedding (torch_constants.py)
-                self.values[node] = learned_constant(self, node, held)
+            try:  # a class token, a positional embedding (torch_constants.py), in the block of its module
+                with _block_of(node):
+                    self.values[node] = learned_constant(self, node, held)
             except IRError as e:
                 self.refuse(where, "parameter or buffer", e.bare_message)
             return
