@@ -45,7 +45,7 @@ from .names import Names, identifier
 from .problems import Problem, unsupported
 from .onnx_graph import Graph, Op, load
 from .onnx_layout import LayoutInference
-from .onnx_constants import LEARNED_OPERANDS, learned_operands
+from .onnx_constants import LEARNED_OPERANDS, expanded_constant, learned_operands
 from .onnx_ctx import Ctx
 from .onnx_fold import fold_shapes
 from .onnx_ops import ONNX_TABLE
@@ -151,6 +151,9 @@ class _Importer:
         return out
 
     def convert_op(self, op: Op) -> None:
+        if op.op_type == "Expand" and (value := expanded_constant(self, op)) is not None:
+            self.tensors[op.outputs[0]] = value  # a class token repeated over the batch (onnx_constants.py)
+            return
         names = [i for i in op.inputs if i and self.graph.const(i) is None]
         inputs = [self.tensors.get(n) or self.stand_in(n) for n in names]
         if op.op_type in LEARNED_OPERANDS and len(names) < len([i for i in op.inputs if i]):

@@ -17,6 +17,33 @@ import numpy as np
 
 from ir import layers as L
 
+def expanded_constant(importer, op):
+    """The IR tensor for ``Expand(stored (1, *S) tensor, shape)`` giving ``(batch, *S)``; None if it is not that.
+
+    The shape is the folded run-time one (``onnx_fold.py`` writes the symbolic batch size as -1); every
+    other entry must keep the stored size (1 or the size itself).
+    """
+    value = importer.graph.const(op.inputs[0]) if op.inputs else None
+    target = importer.graph.const(op.inputs[1]) if len(op.inputs) > 1 else None
+    reference = _reference(importer)
+    if (not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.ndim < 2 or value.shape[0] != 1
+            or not isinstance(target, np.ndarray) or target.shape != (value.ndim,) or target[0] != -1
+            or any(t not in (1, v) for t, v in zip(target[1:], value.shape[1:])) or reference is None):
+        return None
+    layout = importer.layouts.layout(op.outputs[0], value.ndim)
+    if layout.index("N") != 0:
+        return None
+    layer = L.LearnedConstant(value.shape[1:], layout=layout, name=importer.claim(op.inputs[0]))
+    importer.weights[f"{layer.name}/value"] = np.ascontiguousarray(value[0], dtype=np.float32)
+    return layer(reference)
+
+
+def _reference(importer):
+    """The model's first input that was imported (a LearnedConstant reads its batch size)."""
+    return next((importer.tensors.get(vi.name) for vi in importer.graph.inputs
+                 if importer.tensors.get(vi.name) is not None), None)
+
+
 #: ops whose stored operands may become LearnedConstants
 LEARNED_OPERANDS = ("Add", "Sub", "Mul")
 
@@ -25,8 +52,7 @@ def learned_operands(importer, op, computed: list):
     """The op's operands in order, each stored one turned into a LearnedConstant; ``computed`` unchanged if
     any stored operand does not fit (or there is no batch-first partner or no model input to follow)."""
     partner = next((t for t in computed if t is not None), None)
-    reference = next((importer.tensors.get(vi.name) for vi in importer.graph.inputs
-                      if importer.tensors.get(vi.name) is not None), None)
+    reference = _reference(importer)
     if partner is None or reference is None or partner.layout[0] != "N":
         return computed
     operands, pending = [], iter(computed)
