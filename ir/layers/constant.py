@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import show
 from ..layout import check_layout, default_layout
 from ..tensor import TensorSpec
 from .base import Layer, WeightSpec, as_int, register
@@ -43,7 +44,7 @@ class LearnedConstant(Layer):
         if isinstance(shape, int) and not isinstance(shape, bool):
             shape = (shape,)
         if not isinstance(shape, (list, tuple)) or not shape:
-            self._fail(f"shape must be a non-empty tuple of sizes (the axes after the batch), got {shape!r}"[:300])
+            self._fail(f"shape must be a non-empty tuple of sizes (the axes after the batch), got {show(shape)}")
         self._set("shape", tuple(as_int(self, "shape", s) for s in shape))
         layout = self.layout if self.layout is not None else default_layout(len(self.shape) + 1, layer=self.label)
         check_layout(layout, len(self.shape) + 1, layer=self.label)
