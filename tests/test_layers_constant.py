@@ -93,6 +93,27 @@ def test_from_keras_refuses_the_links_outside_the_chain():
     assert "no equivalent of Keras's Discretization" in info.value.problems[0].reason
 
 
+def test_value_trains_the_same_in_both_frameworks():
+    """The value is a trainable weight in both: its gradient (summed over the batch) is the same."""
+    import tensorflow as tf
+    import torch
+
+    from backends import to_torch
+
+    x = ir.Input((4,))
+    y = L.Add()([L.Dense(3, name="d")(x), L.LearnedConstant(3, layout="NC", name="c")(x)])
+    model = ir.Model([x], y).randomize(0)
+    xs = np.random.default_rng(1).standard_normal((5, 4)).astype("float32")
+    km = to_keras(model)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(km(xs) ** 2)
+    grad = tape.gradient(loss, km.get_layer("c_table").embeddings)  # IndexedSlices: one row per sample
+    keras_grad = tf.convert_to_tensor(grad).numpy().reshape(3)
+    tm = to_torch(model).train()
+    (tm(torch.from_numpy(xs)) ** 2).sum().backward()
+    np.testing.assert_allclose(keras_grad, tm.c.grad.numpy().reshape(3), atol=1e-5, rtol=1e-4)
+
+
 ERRORS = [
     (lambda: L.LearnedConstant(()), "ConfigError", "shape must be a non-empty tuple"),
     (lambda: L.LearnedConstant((0, 3)), "ConfigError", "shape must be >= 1"),
