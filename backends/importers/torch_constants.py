@@ -8,8 +8,10 @@ is 1 broadcasts over the batch, which is what ``LearnedConstant`` computes:
 its value is the tensor without that axis, and its (reference) input, used
 only for the batch size, is the model's first input. Its axis letters are
 those of the tensor it is first combined with (the patch tokens it is
-concatenated to), so that no relabelling is needed there; any other shape would
-not broadcast over the batch and is refused; so is a parameter read twice
+concatenated to), so that no relabelling is needed there. Any other shape would
+not broadcast over the batch and is refused. fx records one ``get_attr`` per
+parameter however often ``forward`` reads it, so a value used twice is one
+layer with two consumers; should two nodes read one tensor, that is refused
 (the IR has no shared weights). ``Tensor.expand(b, -1, ...)`` /
 ``expand_as`` that only stretch the batch axis of such a value (or leave an
 activation as it is) change nothing in the IR, whose tensors all have a
@@ -41,7 +43,7 @@ def learned_constant(ctx, node, held: torch.Tensor):
                                "float32")
     reads = sum(1 for n in ctx.gm.graph.nodes if n.op == "get_attr" and n.target == node.target)
     if reads > 1:
-        raise UnsupportedError(f"the forward reads {node.target} {reads} times (shared weights), which the IR cannot "
+        raise UnsupportedError(f"{reads} graph nodes read {node.target} (shared weights), which the IR cannot "
                                "express")
     reference = next((x for x in ctx.ir_inputs if x is not None), None)
     if reference is None:
