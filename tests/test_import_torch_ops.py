@@ -162,8 +162,9 @@ def test_dense_concat_block():
 
 
 class LearnedValues(nn.Module):
-    """Tensors read in forward with a leading 1: an image-shaped bias map (expand_as), a token prefix (expand)
-    and a buffer added to a sequence; each an IR LearnedConstant of the axis letters it is combined with."""
+    """Tensors read in forward with a leading 1: an image-shaped bias map (expand_as), a token prefix (expand),
+    a buffer read twice and a sliced table added to a sequence; each an IR LearnedConstant of the axis letters
+    it is combined with (the slice taken from the stored table)."""
 
     def __init__(self):
         super().__init__()
@@ -172,18 +173,23 @@ class LearnedValues(nn.Module):
         self.fc = nn.Linear(5, 5)
         self.prefix = nn.Parameter(torch.zeros(1, 2, 5))
         self.register_buffer("offset", torch.randn(1, 7, 5, generator=torch.Generator().manual_seed(3)))
+        self.table = nn.Parameter(torch.zeros(1, 9, 5))     # longer than the sequence: sliced in forward
 
     def forward(self, img, seq):                          # (N, 3, 5, 6), (N, 7, 5)
         h = self.conv(img)
-        s = self.fc(seq) + self.offset
-        return h + self.bias_map.expand_as(h), torch.cat([self.prefix.expand(seq.shape[0], -1, -1), s], dim=1)
+        s = self.fc(seq) + self.offset + self.table[:, :7]  # offset read twice: one layer, two consumers
+        return h + self.bias_map.expand_as(h), torch.cat([self.prefix.expand(seq.shape[0], -1, -1), s * self.offset],
+                                                         dim=1)
 
 
 def test_learned_values_read_in_forward():
     model = run("learned")
     constants = {n.name: n.spec.layout for n in model.layers if type(n.layer).__name__ == "LearnedConstant"}
-    assert constants == {"bias_map": "NCHW", "offset": "NTC", "prefix": "NTC"}
+    assert constants == {"bias_map": "NCHW", "offset": "NTC", "prefix": "NTC", "table": "NTC"}
+    assert model.node("table").spec.shape == (None, 7, 5)
     assert "Reshape" not in kinds(model)  # no relabelling: each took its partner's letters
+    assert model.count_params() == sum(p.numel() for p in LearnedValues().parameters()) + 7 * 5 - 2 * 5  # buffer in,
+    # the table's 2 unused rows out
 
 
 class TokenEmbed(nn.Module):

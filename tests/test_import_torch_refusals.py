@@ -134,10 +134,11 @@ def test_values_read_in_forward_must_broadcast_over_the_batch():
             self.tok = nn.Parameter(torch.zeros(1, 1, 4))
 
         def forward(self, x):                                  # (N, 3, 4)
-            return x * self.scale, x + self.pair, self.tok.expand(x.shape[0], 3, -1) + x
+            return x * self.scale, x + self.pair, self.tok.expand(x.shape[0], 3, -1) + x, x + self.tok[0]
 
     _, found = problems(Reads(), float_input(2, 3, 4))
-    assert set(found) == {"scale", "pair", "expand"}, sorted(found)
+    assert set(found) == {"scale", "pair", "expand", "getitem_1"}, sorted(found)  # getitem: x.shape[0]
     assert "of shape (4,) directly" in found["scale"].reason and "leading axis of size 1" in found["scale"].reason
     assert "of shape (3, 4)" in found["pair"].reason
     assert "only the batch axis may grow" in found["expand"].reason
+    assert "constant slices that keep its leading axis" in found["getitem_1"].reason  # tok[0] drops it
