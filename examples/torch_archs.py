@@ -1,9 +1,10 @@
 """Real PyTorch architectures, written as a torch user would, with seeded random weights, ready to convert.
 
-Five small models: a residual CNN (torchvision's ResNet stem and BasicBlock),
+Six small models: a residual CNN (torchvision's ResNet stem and BasicBlock),
 an inverted-residual CNN with squeeze-excitation (MobileNetV3's blocks), a
 transformer-encoder text classifier with a key-padding mask, a bidirectional
-GRU text classifier and a U-Net. Each function returns ``(module,
+GRU text classifier, a U-Net and a vision transformer (learned class token
+and positional embedding). Each function returns ``(module,
 example_inputs)``, what ``twinnet convert`` and ``exporters.convert`` take for
 a torch model; the module is randomised (every parameter and every BatchNorm
 statistic, see :func:`randomize`) and in eval mode.
@@ -198,6 +199,28 @@ class UNet(nn.Module):
         return self.outc(y)
 
 
+class ViT(nn.Module):
+    """Patches by a strided conv, a learned class token and positional embedding (parameters read in forward:
+    IR LearnedConstant), a pre-norm encoder, the class token's output classified."""
+
+    def __init__(self, d=16, patch=4, img=16, classes=3):
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, patch, patch)
+        n = (img // patch) ** 2
+        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos = nn.Parameter(torch.zeros(1, n + 1, d))
+        layer = nn.TransformerEncoderLayer(d, 4, 32, dropout=0.1, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):
+        h = self.patch(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.cls.expand(x.shape[0], -1, -1), h], dim=1) + self.pos
+        h = self.encoder(h)
+        return self.head(self.norm(h[:, 0]))
+
+
 #: name -> (module class, function (batch, seed) -> the module's inputs)
 ARCHS = {
     "resnet": (ResNet, lambda b, s: (float_input(b, 3, 16, 16, seed=s),)),
@@ -205,6 +228,7 @@ ARCHS = {
     "transformer": (TransformerClassifier, lambda b, s: (ids(b, 7, vocab=30, seed=s), pad_mask(b, 7, s))),
     "gru": (GRUClassifier, lambda b, s: (ids(b, 9, vocab=30, seed=s),)),
     "unet": (UNet, lambda b, s: (float_input(b, 3, 12, 12, seed=s),)),
+    "vit": (ViT, lambda b, s: (float_input(b, 3, 16, 16, seed=s),)),
 }
 
 
@@ -231,3 +255,4 @@ def mobilenet(): return build("mobilenet"), inputs("mobilenet")
 def transformer(): return build("transformer"), inputs("transformer")
 def gru(): return build("gru"), inputs("gru")
 def unet(): return build("unet"), inputs("unet")
+def vit(): return build("vit"), inputs("vit")

@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 
 from .cli_output import json_safe, one_line, print_json_error, print_report, print_table
-from .quiet import with_quiet_tensorflow
+from .quiet import quiet_tensorflow_import
 
 # Before any framework is imported (they are imported lazily, inside the
 # commands): silences TensorFlow's C++ start-up chatter.
@@ -324,8 +324,7 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             if not debug:  # frameworks' warnings are noise to a CLI user; --debug shows them
                 warnings.filterwarnings("ignore", module=_FRAMEWORKS)
-                if args.func is not cmd_summary and getattr(args, "framework", "keras") == "keras":
-                    with_quiet_tensorflow()  # the other commands may build a Keras model
+                quiet_tensorflow_import()
             return args.func(args)
     except SystemExit as e:  # --help / --version from argparse
         return e.code if isinstance(e.code, int) else OK

@@ -176,7 +176,7 @@ def load_emitted(model, to: str, folder: Path, *, native_io: bool = False):
 
             with torch.no_grad():
                 outs = net(*[torch.from_numpy(x) for x in ins])
-            outs = [o.numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
+            outs = [o.detach().numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
         else:
             outs = net(ins if len(ins) > 1 else ins[0], training=False)
             outs = [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]

@@ -1,40 +1,57 @@
-"""Import TensorFlow with its C++ start-up lines kept off the terminal.
+"""Keep TensorFlow's C++ start-up lines off the terminal of a ``twinnet`` command.
 
 TensorFlow 2.21 writes "All log messages before absl::InitializeLog() ..." and
 a oneDNN notice straight to file descriptor 2 while it loads, before
-``TF_CPP_MIN_LOG_LEVEL`` is read, so neither the environment variable nor
-Python's ``sys.stderr`` can silence them. The CLI imports TensorFlow once, up
-front, with descriptor 2 pointed at a temporary file; if the import fails, the
-captured text is written out, since then it is the explanation.
+``TF_CPP_MIN_LOG_LEVEL`` is read, so neither that variable nor Python's
+``sys.stderr`` can silence them. The CLI installs an import hook: when (and
+only when) something first imports ``tensorflow``, the import runs with
+descriptor 2 pointed at a temporary file; if it fails, the captured text is
+written out, since then it is the explanation. A command that never needs
+Keras never pays for loading TensorFlow.
 
->>> with_quiet_tensorflow()  # doctest: +SKIP
+>>> quiet_tensorflow_import()  # doctest: +SKIP
 """
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
 import sys
 import tempfile
 
 
-def with_quiet_tensorflow() -> None:
-    """Import ``tensorflow`` (if installed and not yet imported) without its start-up chatter on stderr."""
-    if "tensorflow" in sys.modules:
-        return
-    import importlib.util
+class _QuietTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: find the real spec without coming back here
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        load = spec.loader.exec_module
 
-    if importlib.util.find_spec("tensorflow") is None:  # a torch-only install: the commands say what is missing
+        def exec_module(module):
+            sys.stderr.flush()
+            saved = os.dup(2)
+            with tempfile.TemporaryFile() as captured:
+                os.dup2(captured.fileno(), 2)
+                try:
+                    load(module)
+                except BaseException:
+                    os.dup2(saved, 2)
+                    captured.seek(0)
+                    sys.stderr.write(captured.read().decode(errors="replace"))
+                    raise
+                finally:
+                    os.dup2(saved, 2)
+                    os.close(saved)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def quiet_tensorflow_import() -> None:
+    """Make the first ``import tensorflow`` of this process (direct or through Keras) leave stderr clean."""
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    sys.meta_path.insert(0, _QuietTensorFlow())

@@ -227,7 +227,7 @@ def _torch_source(module, example_inputs, where: str) -> Source:
     def run(xs):  # from_torch declares the module's own layouts (NCHW, ...): inputs go in as they are
         with torch.no_grad():
             outs = module(*[as_module_input(x, mask) for x, mask in zip(xs, is_mask)])
-        return [o.numpy() for o in (outs if isinstance(outs, (tuple, list)) else (outs,))]
+        return [o.detach().numpy() for o in (outs if isinstance(outs, (tuple, list)) else (outs,))]
 
     def make_inputs(batch: int, seq: int, seed: int) -> list:
         # TransformerEncoder (eval, no grad) takes its nested-tensor fast path, whose padded outputs

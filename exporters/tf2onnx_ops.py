@@ -13,6 +13,13 @@ smaller than the stride, or ``output_padding`` with 'valid'), those pads come
 out negative, which ONNX forbids. TensorFlow keeps the full result from its
 start and extends it at the end (bias only there): ONNX's ``output_padding``
 says exactly that, so the wrapper below moves any negative pad there.
+
+tf2onnx has no converter for TensorFlow's ``Bucketize`` (Keras's
+``Discretization``), which the Keras lowering of ``LearnedConstant`` uses with
+no boundaries (every value in bucket 0, see ``backends/keras/constant.py``).
+TensorFlow's bucket of ``x`` is the number of boundaries ``b`` with
+``not x < b`` (``upper_bound``; a NaN lands past the last one): the converter
+below computes exactly that, and with no boundaries a zero of ``x``'s shape.
 """
 from __future__ import annotations
 
@@ -53,7 +60,39 @@ def register() -> None:
             ConvTranspose.version_11(ctx, node, **kwargs)
             _negative_pads_to_output_padding(node)
 
+    @tf_op("Bucketize")
+    class Bucketize:  # noqa: F841 - registered by the decorator
+        @classmethod
+        def version_11(cls, ctx, node, **kwargs):
+            _bucketize(ctx, node)
+
     _registered = True
+
+
+def _bucketize(ctx, node) -> None:
+    """Replace ``node`` (Bucketize) by ONNX ops counting the boundaries ``b`` with ``not x < b``."""
+    import onnx
+    from tf2onnx import utils
+    from tf2onnx.graph_builder import GraphBuilder
+
+    boundaries = list(node.get_attr_value("boundaries") or [])
+    x, outputs = node.input[0], node.output
+    out_dtype, shapes = ctx.get_dtype(outputs[0]), [ctx.get_shape(outputs[0])]
+    ctx.remove_node(node.name)
+    if not boundaries:  # one bucket: 0 for every value, NaN included
+        shape = ctx.make_node("Shape", [x])
+        zero = onnx.helper.make_tensor("value", out_dtype, [1], [0])
+        ctx.make_node("ConstantOfShape", [shape.output[0]], attr={"value": zero}, name=node.name, outputs=outputs,
+                      shapes=shapes, dtypes=[out_dtype])
+        return
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(x))
+    bounds = ctx.make_const(utils.make_name("bucketize_boundaries"), np.array(boundaries, dtype=dtype))
+    column = GraphBuilder(ctx).make_unsqueeze({"data": x, "axes": [-1]})
+    below = ctx.make_node("Less", [column, bounds.output[0]])
+    reached = ctx.make_node("Not", [below.output[0]])
+    count = ctx.make_node("Cast", [reached.output[0]], attr={"to": out_dtype})
+    GraphBuilder(ctx).make_reduce_sum({"data": count.output[0], "axes": [-1], "keepdims": 0, "outputs": outputs},
+                                      name=node.name, shapes=shapes, dtypes=[out_dtype])
 
 
 def _negative_pads_to_output_padding(node) -> None:

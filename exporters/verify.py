@@ -149,7 +149,7 @@ class _Runner:
 
             with torch.no_grad():
                 outs = self.tm(*[torch.from_numpy(x) for x in xs])
-            outs = [o.numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
+            outs = [o.detach().numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
         else:
             feeds = {i.name: x for i, x in zip(self.session.get_inputs(), xs)}
             outs = self.session.run(None, feeds)
@@ -293,7 +293,7 @@ def first_divergence(model, inputs, atol: float, rtol: float) -> str | None:
     for node, k, t in zip(model.layers, k_out, t_out):
         layout = node.spec.layout
         k = np.asarray(k).transpose([keras_layout(layout).index(a) for a in layout])
-        max_abs, max_rel, ok, note = compare(k, t.numpy(), atol, rtol)
+        max_abs, max_rel, ok, note = compare(k, t.detach().numpy(), atol, rtol)
         if not ok:
             return f"{node.label}: max abs diff {max_abs:.3e}, max rel diff {max_rel:.3e} {note}".strip()
     return None

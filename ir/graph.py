@@ -96,7 +96,7 @@ def call_layer(layer: Layer, inputs: Sequence) -> Tensor:
 def output_spec(layer: Layer, specs: Sequence[TensorSpec]) -> TensorSpec:
     """Checks arity and dtype, then applies the layer's shape rule."""
     layer._check_arity(specs)
-    if layer.kind != "Embedding":
+    if not layer.integer_inputs:
         for s in specs:
             if s.dtype != "float32":
                 raise ConfigError(f"expects float32 inputs, got {s.dtype} (only Embedding takes integer ids)",

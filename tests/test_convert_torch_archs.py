@@ -2,7 +2,8 @@
 
 Each module of ``examples/torch_archs.py`` (residual CNN, inverted-residual
 CNN with squeeze-excitation, transformer-encoder text classifier,
-bidirectional GRU text classifier, U-Net) is randomised (BatchNorm statistics
+bidirectional GRU text classifier, U-Net, vision transformer with a learned
+class token and positional embedding) is randomised (BatchNorm statistics
 included) and must survive:
 
 1. ``from_torch`` -> ``to_torch``: equals the source (float32 tolerances,
@@ -13,7 +14,7 @@ included) and must survive:
    the model read back from Keras: Keras and torch (its ONNX files would
    re-test the exporters on the same layer kinds).
 
-Cost (2-core machine): ~20 s for the five, ~8 s of it in the first (TensorFlow's start-up).
+Cost (2-core machine): ~20 s for the first five, ~8 s of it in the first (TensorFlow's start-up).
 
 The ResNet stem is torchvision's (``Conv2d(.., 2, ..)``, BN, ReLU, ``MaxPool2d(3, 2, padding=1)``: explicit
 -inf pool pads, rebuilt exactly in Keras by edge replication). Inputs with a key-padding mask are bool (True = pad) for the
@@ -39,6 +40,7 @@ PATHS = {
     "transformer": ALL,
     "gru": ALL,
     "unet": ALL,
+    "vit": ALL,
 }
 
 

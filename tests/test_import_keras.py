@@ -253,9 +253,20 @@ def products():
     return keras.Model(x, layers.Dot(axes=(2, 1), name="mix")([scores, v]), name="products")
 
 
+def class_token():
+    """A learned class token as Keras holds one with standard layers (what to_keras makes of an IR LearnedConstant):
+    Embedding(1, d) looked up at Discretization's one bucket, 0, for every sample of the reference tensor."""
+    x = keras.Input((5, 4), name="tokens")
+    h = layers.Flatten(name="cls_flat")(x)
+    h = layers.GlobalMaxPooling1D(name="cls_max")(layers.Reshape((-1, 1), name="cls_column")(h))
+    h = layers.Embedding(1, 4, name="cls_table")(layers.Discretization(bin_boundaries=[], name="cls_index")(h))
+    cls = layers.Reshape((1, 4), name="cls")(h)
+    return keras.Model(x, layers.Concatenate(axis=1, name="cat")([cls, x]), name="class_token")
+
+
 MODELS = {"cnn": cnn, "conv_variants": conv_variants, "residual": residual, "text": text, "recurrent": recurrent,
           "norms": norms, "permutes": permutes, "activations": activations, "nested": nested, "spatial": spatial,
-          "transformer": transformer, "products": products}
+          "transformer": transformer, "products": products, "class_token": class_token}
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -222,6 +222,17 @@ CASES = {
                                 {"g": rand(6), "b": rand(6, seed=1)}, opset=21)),
     "instance_norm_1d": make([n("InstanceNormalization", ["x", "s", "b"], epsilon=1e-3)], {"x": ["N", 3, 11]},
                              {"s": rand(3), "b": rand(3, seed=1)}),
+    # stored tensors with a leading 1 combined with computed ones: LearnedConstant (a positional embedding)
+    "learned_position_add": make([n("Relu", ["x"], ["r"]), n("Add", ["r", "pos"])], {"x": ["N", 5, 4]},
+                                 {"pos": rand(1, 5, 4)}),
+    "learned_map_times_image": make([n("Mul", ["gain", "x"])], IMG, {"gain": rand(1, 3, 9, 10)}),
+    "learned_minus_sequence": make([n("Sub", ["bias", "x"])], {"x": ["N", 5, 4]}, {"bias": rand(1, 5, 4)}),
+    "learned_token_expand_concat": make(  # torch's ViT embedding: cat([cls.expand(b, -1, -1), x], 1) + pos
+        [n("Shape", ["x"], ["s"]), n("Gather", ["s", "zero"], ["b"]), n("Concat", ["b", "ones"], ["to"], axis=0),
+         n("Expand", ["cls", "to"], ["e"]), n("Relu", ["x"], ["r"]), n("Concat", ["e", "r"], ["c"], axis=1),
+         n("Add", ["c", "pos"])], {"x": ["N", 5, 4]},
+        {"zero": np.array([0], np.int64), "ones": np.array([1, 1], np.int64), "cls": rand(1, 1, 4),
+         "pos": rand(1, 6, 4, seed=1)}),
     "group_norm_torch_form": make(
         [n("Reshape", ["x", "to_groups"], ["r"]), n("InstanceNormalization", ["r", "s", "b"], ["i"], epsilon=1e-5),
          n("Reshape", ["i", "back"], ["rb"]), n("Mul", ["rb", "gamma"], ["m"]), n("Add", ["m", "beta"])],

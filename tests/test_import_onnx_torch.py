@@ -15,6 +15,7 @@ from torch import nn
 import ir
 from backends import from_onnx
 from exporters import verify
+from gaps import known_gap
 from onnx_check import assert_matches_onnxruntime
 
 
@@ -199,6 +200,36 @@ def test_channel_and_spatial_slice(dynamo, tmp_path):
     path = _export(ChannelAndRowSlice(), torch.randn(2, 4, 6, 7), tmp_path / "slices.onnx", dynamo, {"x": [0]})
     model = from_onnx(path)
     assert [n.layer.kind for n in model.layers] == ["Slice", "Cropping2D"]
+    assert_matches_onnxruntime(path, model)
+    report = verify(model)
+    assert report.ok, report.table()
+
+
+class TokenEmbedding(nn.Module):
+    """A ViT's input end: conv patches, a learned class token concatenated after ``expand``, a learned positional
+    embedding added, LayerNorm, every token classified (``h[:, 0]`` exports as a Gather of one index along an
+    axis, which from_onnx does not import yet)."""
+
+    def __init__(self, d=8):
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, 4, 4)
+        self.cls = nn.Parameter(torch.randn(1, 1, d))
+        self.pos = nn.Parameter(torch.randn(1, 5, d))
+        self.norm, self.head = nn.LayerNorm(d), nn.Linear(5 * d, 3)
+
+    def forward(self, x):
+        h = self.patch(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.cls.expand(x.shape[0], -1, -1), h], dim=1) + self.pos
+        return self.head(self.norm(h).flatten(1))
+
+
+@pytest.mark.parametrize("dynamo", [True, pytest.param(False, marks=known_gap("onnx-import-torchscript-expand"))],
+                         ids=["dynamo", "torchscript"])
+def test_learned_class_token_and_positions(dynamo, tmp_path):
+    """The Expand of the stored class token to the batch and the Add of the stored positions: LearnedConstants."""
+    path = _export(TokenEmbedding().eval(), torch.randn(2, 3, 8, 8), tmp_path / "tokens.onnx", dynamo, {"x": [0]})
+    model = from_onnx(path)
+    assert sorted(n.name for n in model.layers if n.layer.kind == "LearnedConstant") == ["cls", "pos"]
     assert_matches_onnxruntime(path, model)
     report = verify(model)
     assert report.ok, report.table()

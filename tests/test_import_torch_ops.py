@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backends import emit
 from ir import layers as L
 from torch_import_check import check, float_input, problems, randomize
 
@@ -160,6 +161,65 @@ def test_dense_concat_block():
     assert {"Slice", "Cropping2D"} <= kinds(model)  # x[:, 0, 1:, :-1]: C sliced, H and W cropped together
 
 
+class LearnedValues(nn.Module):
+    """Tensors read in forward with a leading 1: an image-shaped bias map (expand_as), a token prefix (expand),
+    a buffer read twice and a sliced table added to a sequence; each an IR LearnedConstant of the axis letters
+    it is combined with (the slice taken from the stored table)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bias_map = nn.Parameter(torch.zeros(1, 4, 5, 6))
+        self.fc = nn.Linear(5, 5)
+        self.prefix = nn.Parameter(torch.zeros(1, 2, 5))
+        self.register_buffer("offset", torch.randn(1, 7, 5, generator=torch.Generator().manual_seed(3)))
+        self.table = nn.Parameter(torch.zeros(1, 9, 5))     # longer than the sequence: sliced in forward
+
+    def forward(self, img, seq):                          # (N, 3, 5, 6), (N, 7, 5)
+        h = self.conv(img)
+        s = self.fc(seq) + self.offset + self.table[:, :7]  # offset read twice: one layer, two consumers
+        return h + self.bias_map.expand_as(h), torch.cat([self.prefix.expand(seq.shape[0], -1, -1), s * self.offset],
+                                                         dim=1)
+
+
+def test_learned_values_read_in_forward():
+    model = run("learned")
+    constants = {n.name: n.spec.layout for n in model.layers if type(n.layer).__name__ == "LearnedConstant"}
+    assert constants == {"bias_map": "NCHW", "offset": "NTC", "prefix": "NTC", "table": "NTC"}
+    assert model.node("table").spec.shape == (None, 7, 5)
+    assert "Reshape" not in kinds(model)  # no relabelling: each took its partner's letters
+    assert model.count_params() == sum(p.numel() for p in LearnedValues().parameters()) + 7 * 5 - 2 * 5  # buffer in,
+    # the table's 2 unused rows out
+
+
+class TokenEmbed(nn.Module):
+    def __init__(self, d=8):
+        super().__init__()
+        self.proj = nn.Conv2d(3, d, 4, 4)
+        self.cls, self.pos = nn.Parameter(torch.zeros(1, 1, d)), nn.Parameter(torch.zeros(1, 5, d))
+
+    def forward(self, x):
+        h = self.proj(x).flatten(2).transpose(1, 2)
+        return torch.cat([self.cls.expand(x.shape[0], -1, -1), h], 1) + self.pos
+
+
+class TwoEmbeds(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed, self.embed2, self.head = TokenEmbed(), TokenEmbed(), nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.embed(x)[:, 0] + self.embed2(x)[:, 0])
+
+
+def test_learned_values_stay_in_their_block():
+    """A user module's parameters read in forward are LearnedConstants inside its block: the emitted torch
+    block class holds them as parameters, as the source does."""
+    model = check(randomize(TwoEmbeds()), lambda b, s: (float_input(b, 3, 8, 8, seed=s),))
+    block = emit(model, "torch").split("class TokenEmbed(nn.Module):", 1)[1].split("class ", 1)[0]
+    assert "self.cls = nn.Parameter(torch.zeros(1, 8, 1))" in block and "self.pos.expand(x.shape[0]" in block
+
+
 #: every module above with its inputs (test_import_torch.py checks that the tables' entries are all used)
 MODELS = {
     "arithmetic": (Arithmetic, lambda n, s: (float_input(n, 3, 5, 6, seed=s),)),
@@ -168,6 +228,7 @@ MODELS = {
     "squeeze_excite": (SqueezeExcite, lambda n, s: (float_input(n, 4, 5, 6, seed=s),)),
     "dense": (DenseBlock, lambda n, s: (float_input(n, 3, 5, 6, seed=s),)),
     "attention": (HandAttention, lambda n, s: (float_input(n, 5, 4, seed=s),)),
+    "learned": (LearnedValues, lambda n, s: (float_input(n, 3, 5, 6, seed=s), float_input(n, 7, 5, seed=s + 1))),
 }
 
 

@@ -22,6 +22,10 @@ How the import works, and why:
     becomes that convolution's explicit pads (one layer fewer, and the pad
     fused into the conv in both frameworks); any other becomes an IR
     ``ZeroPadding1D/2D``.
+  * The chain ``Flatten -> Reshape((-1, 1)) -> GlobalMaxPooling1D ->
+    Discretization(bin_boundaries=[]) -> Embedding(1, size) -> Reshape(shape)``
+    that ``to_keras`` makes of a ``LearnedConstant`` (a learned value repeated
+    over the batch) becomes that layer again (``keras_constant.py``).
   * ``MultiHeadAttention`` takes tensors as keywords (``key=``,
     ``attention_mask=``) and ``use_causal_mask=True`` at call time; they
     become the IR layer's inputs and field (``keras_attention.py``). A
@@ -44,6 +48,7 @@ from .names import Names, identifier
 from .problems import Problem, unsupported
 from .keras_attention import MHA_FLAGS, MHA_KEYWORDS, call_flags, is_mask_reshape, mask_source, mha_tensors
 from .keras_blocks import mark_blocks
+from .keras_constant import constant_chains
 from .keras_graph import (DTYPES, check_model, class_label, is_graph_model, key, stand_in,
                           topological_calls)
 from .keras_layers import KERAS_TABLE
@@ -112,6 +117,9 @@ class _Importer:
         self.pads: dict[int, tuple] = {}                     # id(conv call) -> pads folded from a ZeroPadding
         # Keras tensors used as an attention key-padding mask (B, S): declared NT, not NC
         self.masks = {key(m) for m in map(mask_source, self.calls) if m is not None}
+        # LearnedConstant chains: id(last Reshape call) -> (reference, Embedding call, the other links: walk skips them)
+        self.constants = constant_chains(self.calls, self.consumers, self.output_keys, self.times)
+        self.links = set().union(*(links for _, _, links in self.constants.values()))
 
     def scan(self, calls) -> None:
         """Count calls, record consumers and claim every Keras name (before any name is invented)."""
@@ -147,9 +155,11 @@ class _Importer:
 
     def walk(self, calls) -> None:
         for node in calls:
-            if node.is_input:
+            if node.is_input or id(node) in self.links:
                 continue
-            if is_graph_model(node.operation):
+            if id(node) in self.constants:
+                self.convert_constant(node)
+            elif is_graph_model(node.operation):
                 self.inline(node)
             else:
                 self.convert_call(node)
@@ -243,6 +253,26 @@ class _Importer:
             return None, f"could not be read ({type(e).__name__}: {e})"
         self.weights.update({f"{name}/{k}": v for k, v in weights.items()})
         return out, None
+
+    def convert_constant(self, node) -> None:
+        """A LearnedConstant chain (see ``keras_constant.py``), ending at the Reshape ``node``."""
+        op, out = node.operation, node.output_tensors[0]
+        ref, table, _ = self.constants[id(node)]
+        reasons = self.refusals(node) + self.refusals(table)
+        reference = self.tensors.get(key(ref)) or stand_in(ref)
+        converted = None
+        if not reasons and reference is not None:
+            shape = tuple(out.shape[1:])
+            name = self.names[id(op)]
+            try:
+                converted = L.LearnedConstant(shape, layout=default_layout(len(shape) + 1), name=name)(reference)
+                self.check_shape(converted, out)
+                self.weights[f"{name}/value"] = np.asarray(table.operation.get_weights()[0], np.float32).reshape(shape)
+            except IRError as e:
+                reasons.append(e.bare_message)
+        if reasons:
+            self.refuse(op, "; ".join(reasons))
+        self.tensors[key(out)] = converted if converted is not None and not reasons else stand_in(out)
 
     # -- checks ------------------------------------------------------------------------
     def refusals(self, node) -> list[str]:

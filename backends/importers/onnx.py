@@ -22,6 +22,9 @@ How the import works, and why:
     A Transpose becomes a ``Permute``, which moves letters and computes nothing,
     so the compiled model transposes only where its declared IO differs from
     the framework's native order.
+  * A stored tensor with a leading 1 added to (subtracted from, multiplied
+    with) a computed one of its rank becomes a ``LearnedConstant``: a learned
+    positional embedding (``onnx_constants.py``).
   * Problems are collected for every op (an op behind a refused one is still
     checked, on a stand-in input of the shape ONNX inferred). If anything was
     refused, one ``ir.UnsupportedError`` lists every op, where and why; no
@@ -42,6 +45,7 @@ from .names import Names, identifier
 from .problems import Problem, unsupported
 from .onnx_graph import Graph, Op, load
 from .onnx_layout import LayoutInference
+from .onnx_constants import LEARNED_OPERANDS, expanded_constant, learned_operands
 from .onnx_ctx import Ctx
 from .onnx_fold import fold_shapes
 from .onnx_ops import ONNX_TABLE
@@ -147,8 +151,13 @@ class _Importer:
         return out
 
     def convert_op(self, op: Op) -> None:
+        if op.op_type == "Expand" and (value := expanded_constant(self, op)) is not None:
+            self.tensors[op.outputs[0]] = value  # a class token repeated over the batch (onnx_constants.py)
+            return
         names = [i for i in op.inputs if i and self.graph.const(i) is None]
         inputs = [self.tensors.get(n) or self.stand_in(n) for n in names]
+        if op.op_type in LEARNED_OPERANDS and len(names) < len([i for i in op.inputs if i]):
+            inputs = learned_operands(self, op, inputs)  # x + a stored (1, T, C) tensor (onnx_constants.py)
         out, reason = None, None
         if op.op_type not in ONNX_TABLE:
             where = "a custom-domain op" if "." in op.op_type else f"ONNX's {op.op_type}"

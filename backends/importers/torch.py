@@ -54,6 +54,7 @@ from .problems import Problem, unsupported
 from .torch_arith import constant_of
 from .torch_attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .torch_capture import Call, Info, batch_axis, guess_layout, layout_for, record, trace
+from .torch_constants import learned_value
 from .torch_lengths import LengthCheck, probe_lengths, symbolic_shape
 from .torch_ops import Lazy
 from .torch_tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
@@ -157,6 +158,7 @@ class _Importer:
     claimed: Names = field(default_factory=Names)
     values: dict = field(default_factory=dict)
     bool_inputs: set = field(default_factory=set)  # placeholders held as attention masks (1 = attend)
+    learned: dict = field(default_factory=dict)  # get_attr target -> its LearnedConstant (torch_constants.py)
 
     def run(self, name: str) -> ir.Model:
         self.gm = trace(self.module)
@@ -177,6 +179,7 @@ class _Importer:
                 self.times[node.target] = self.times.get(node.target, 0) + 1
         ir_inputs = [self.convert_input(i, p, x, lay) for i, (p, x, lay) in enumerate(zip(placeholders, self.inputs,
                                                                                            layouts))]
+        self.ir_inputs = ir_inputs  # a value read in forward (torch_constants.py) takes its batch size from these
         outputs = None
         for node in self.gm.graph.nodes:
             if node.op == "output":
@@ -273,8 +276,10 @@ class _Importer:
             if constant_of(held) is not None:  # a one-number buffer or traced constant: x * c (torch_arith.py)
                 self.values[node] = constant_of(held)
                 return
-            self.refuse(where, "parameter or buffer", f"the forward reads {node.target} directly; the IR holds "
-                        "weights only inside its layers")
+            try:  # a class token, a positional embedding (torch_constants.py)
+                self.values[node] = learned_value(self, node, held)
+            except IRError as e:
+                self.refuse(where, "parameter or buffer", e.bare_message)
             return
         if fn is None:
             kind = "module" if node.op == "call_module" else "operation"

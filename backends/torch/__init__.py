@@ -5,15 +5,15 @@ from ir.graph import Model
 
 from ..program import identifier
 
-from . import (activations, attention, conv, conv_variants, core, merge, norm, pooling, preprocessing, recurrent,
-               slicing, spatial)
+from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
+               recurrent, slicing, spatial)
 from ..blocks import group
 from .compile import TorchLowering, block_call, block_class_name, instantiate, render, state_dict
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE, **pooling.TABLE, **norm.TABLE,
          **merge.TABLE, **recurrent.TABLE, **spatial.TABLE, **preprocessing.TABLE,
-         **attention.TABLE, **slicing.TABLE}
+         **attention.TABLE, **slicing.TABLE, **constant.TABLE}
 
 
 def lower(model: Model, *, native_io: bool = False, expose: bool = False):

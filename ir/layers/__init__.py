@@ -2,6 +2,7 @@
 from .activation import ACTIVATIONS, Activation, ReLU
 from .attention import MultiHeadAttention
 from .base import LAYERS, Layer, WeightSpec, register
+from .constant import LearnedConstant
 from .conv import Conv1D, Conv2D, Conv3D
 from .conv_variants import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                             SeparableConv2D)

@@ -74,6 +74,8 @@ class Layer:
 
     #: number of inputs; None means two or more (merge layers).
     arity: ClassVar[int | None] = 1
+    #: whether integer (token id) inputs are accepted; the others take float32 only.
+    integer_inputs: ClassVar[bool] = False
 
     def __post_init__(self):
         if self.name is not None and (not isinstance(self.name, str) or not _NAME.match(self.name)):

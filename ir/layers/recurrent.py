@@ -34,6 +34,8 @@ class Embedding(Layer):
     50
     """
 
+    integer_inputs = True
+
     input_dim: int
     output_dim: int
 
