@@ -3,8 +3,9 @@
 tf2onnx (and torch's TorchScript exporter) compute target shapes from the
 input's own shape: ``Shape -> Gather/Slice -> Cast -> Concat(with 1600)`` feeding
 a Reshape, or ``Expand(0, shape)`` / ``ConstantOfShape`` for a zero initial
-state (sliced, reshaped or transposed, still zeros). This pass evaluates those on shape values (lists of ints, None where a
-size is only known at run time, i.e. the batch) and records the results as
+state (sliced, reshaped or transposed: still zeros). This pass evaluates those
+on shape values (lists of ints, None where a size is only known at run time,
+i.e. the batch) and records the results as
 constants: a shape with one unknown size becomes a constant with -1 there
 (what Reshape infers), a zero filled to a run-time shape becomes ``ZEROS``.
 Nothing is run: only the ops below, on small int lists.
