@@ -3,8 +3,9 @@
 tf2onnx (and torch's TorchScript exporter) compute target shapes from the
 input's own shape: ``Shape -> Gather/Slice -> Cast -> Concat(with 1600)`` feeding
 a Reshape, or ``Expand(0, shape)`` / ``ConstantOfShape`` for a zero initial
-state. This pass evaluates those on shape values (lists of ints, None where a
-size is only known at run time, i.e. the batch) and records the results as
+state (sliced, reshaped or transposed: still zeros). This pass evaluates those
+on shape values (lists of ints, None where a size is only known at run time,
+i.e. the batch) and records the results as
 constants: a shape with one unknown size becomes a constant with -1 there
 (what Reshape infers), a zero filled to a run-time shape becomes ``ZEROS``.
 Nothing is run: only the ops below, on small int lists.
@@ -64,7 +65,9 @@ def _evaluate(graph: Graph, op, vec):
             return None
         start, end = op.attr("start", 0), op.attr("end", len(shape))
         return list(shape)[start:end]
-    if kind in ("Expand", "Unsqueeze", "Identity") and isinstance(graph.const(op.inputs[0]), (str, np.ndarray)):
+    # zeros stay zeros when moved: torch's dynamo export slices its Expand(0, [layers, N, hidden]) initial state
+    if kind in ("Expand", "Unsqueeze", "Squeeze", "Identity", "Slice", "Reshape", "Transpose") \
+            and isinstance(graph.const(op.inputs[0]), (str, np.ndarray)):
         first = graph.const(op.inputs[0])
         if first is ZEROS or (kind == "Expand" and isinstance(first, np.ndarray) and first.size == 1 and not first.any()):
             return ZEROS

@@ -28,12 +28,14 @@ from .onnx_graph import Graph
 from .onnx_match import axes_of
 
 _CHANNELS_FIRST = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
-                   "ConvTranspose", "InstanceNormalization", "LpPool", "GroupNormalization", "Resize", "Upsample"}
+                   "ConvTranspose", "InstanceNormalization", "LpPool", "GroupNormalization", "Resize", "Upsample",
+                   "twinnet.GroupNorm"}
 _RECURRENT = {"LSTM", "GRU", "RNN"}
 _FEATURES_LAST = {"MatMul", "Gemm", "LayerNormalization"}
 _PASS_THROUGH = {"Relu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Gelu", "Erf", "Elu", "Selu", "LeakyRelu",
                  "Softplus", "HardSigmoid", "HardSwish", "Identity", "Dropout", "Add", "Sub", "Mul", "Div", "Max",
-                 "Min", "Concat", "Sum", "Mean", "Pad", "Where", "Greater", "Slice", "Clip"}
+                 "Min", "Concat", "Sum", "Mean", "Pad", "Where", "Greater", "Slice", "Clip",
+                 "twinnet.Affine", "twinnet.Silu"}  # the pattern rules' ops (onnx_patterns*.py) count too
 _SPATIAL = {1: "", 2: "", 3: "W", 4: "HW", 5: "DHW"}
 _MAX_DEPTH = 200
 

@@ -239,9 +239,13 @@ def merge(cls, min_inputs: int = 2) -> Callable:
                                    "combine computed tensors of one shape)")
         if len(ctx.inputs) < min_inputs:
             return L.Identity(), {}
-        shapes = {x.spec.shape for x in ctx.inputs}
-        if len(shapes) != 1:
-            raise UnsupportedError(f"broadcasts shapes {sorted(map(str, shapes))}; the IR's merge layers need one shape")
+        # ONNX broadcasts numpy-style; the IR's element-wise layers stretch size-1 axes of inputs of one rank
+        # (a squeeze-excitation gate (N, C, 1, 1) times (N, C, H, W)) and check the rest when inferring.
+        ranks = {x.spec.rank for x in ctx.inputs}
+        if len(ranks) != 1:
+            shapes = sorted({str(x.spec.shape) for x in ctx.inputs})
+            raise UnsupportedError(f"broadcasts shapes {shapes} of different ranks; the IR's merge layers need "
+                                   "one rank (size-1 axes stretch)")
         return cls(), {}
     return convert
 
