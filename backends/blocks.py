@@ -8,10 +8,10 @@ a kind, integer literals aside (see :mod:`backends.block_params`): the
 literals that differ (channel counts, say) become parameters of the class's
 constructor / the builder function, and each instance passes its own values
 (``self.conv2_block2 = ConvBlock(256, 64)``). Kinds whose code has the same
-shape are merged into one class, named after their common stem (the kind
-without its digits: ``Conv2Block2`` and ``Conv3Block2`` -> ``ConvBlock``,
-``BasicBlock`` and ``BasicBlock3`` -> ``BasicBlock``) when no other class
-claims it, else after the first kind. A transpose of an instance's input is
+shape are merged into one class. A class is named after the stem of its
+first kind, without the numbers that end a word (``Conv2Block2`` and
+``Conv3Block2`` -> ``ConvBlock``, ``BasicBlock`` and ``BasicBlock3`` ->
+``BasicBlock``) when no other class claims it, else after the first kind. A transpose of an instance's input is
 left to the caller. If the instances of a kind differ in more than literals
 (a transpose shared with code outside the block, a layout change at the
 boundary, layer names without the instance prefix) the kind stays inline and
@@ -178,9 +178,10 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
             shapes.setdefault(cuts[0].code.shape(), []).append((kind, cuts))
     holders: dict[str, str] = {}  # submodule -> the instance (attribute) holding it
     ctors: dict[str, str] = {}    # instance -> its BLOCK definition
-    for wanted, members in zip(_class_names(list(shapes.values())), shapes.values()):
-        cuts = [cut for _, kind_cuts in members for cut in kind_cuts]
-        code = _merge([kind for kind, _ in members], cuts, reserved, arg_names or {}, body_ref)
+    groups = [[cut for _, kind_cuts in members for cut in kind_cuts] for members in shapes.values()]
+    merged = [_merge([kind for kind, _ in members], cuts, reserved, arg_names or {}, body_ref)
+              for members, cuts in zip(shapes.values(), groups)]
+    for code, cuts, wanted in zip(merged, groups, _class_names(merged)):
         code.name = name_of(wanted, index.variables | {b.name for b in out.blocks})
         saved = (list(out.body), list(out.defs), dict(out.weights), dict(holders), dict(ctors))
         for cut in cuts:
@@ -203,17 +204,23 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
     return out
 
 
-def _class_names(groups: list[list[tuple[str, list]]]) -> list[str]:
-    """Per group of merged kinds, the name wanted: the first kind alone, else the kinds' common stem
-    (``Conv2Block2``, ``Conv3Block2`` -> ``ConvBlock``) unless another group has or wants that name."""
-    kinds = {kind for members in groups for kind, _ in members}
-    stems = [re.sub(r"\d+", "", members[0][0]) if len(members) > 1 else members[0][0] for members in groups]
-    out = []
-    for members, stem in zip(groups, stems):
-        mine = {kind for kind, _ in members}
-        free = stem.isidentifier() and stems.count(stem) == 1 and stem not in kinds - mine
-        out.append(stem if free else members[0][0])
-    return out
+def _class_names(codes: list[BlockCode]) -> list[str]:
+    """The name each class wants: the stem of its first kind, which names it after no stage or variant
+    (``Conv2Block2`` + ``Conv3Block2`` -> ``ConvBlock``, DenseNet's ``Conv2Block1`` serving every stage ->
+    ``ConvBlock``, ``BasicBlock`` + ``BasicBlock3`` -> ``BasicBlock``), unless another class has or wants that
+    name (``InvertedResidual2`` next to ``InvertedResidual``): then the first kind itself. Both frameworks
+    name alike, whether or not their code takes literal parameters."""
+    kinds = {kind for code in codes for kind in code.kinds}
+    stems = [_stem(code.kinds[0]) for code in codes]
+    return [stem if stems.count(stem) == 1 and stem not in kinds - set(code.kinds) else code.kinds[0]
+            for code, stem in zip(codes, stems)]
+
+
+def _stem(kind: str) -> str:
+    """``kind`` without the numbers that close a word (``Conv2Block2`` -> ``ConvBlock``, ``BasicBlock3`` ->
+    ``BasicBlock``); others stay (``Conv3x3``, ``MLP2D``, ``Block4a``)."""
+    stem = re.sub(r"(?<=[a-z])[0-9]+(?=[A-Z]|$)", "", kind)
+    return stem if stem.isidentifier() else kind
 
 
 def _merge(kinds: list[str], cuts: list[_Cut], reserved: frozenset[str], arg_names: dict[str, tuple[str, ...]],

@@ -67,8 +67,9 @@ def test_blocks_follow_the_names_conservatively():
     assert all(n.block is None for n in flat.layers)
     assert [n.name for n in flat.layers] == list(marks) and flat.weights.keys() == model.weights.keys()
     torch_code, keras_code = emit(model, "torch"), emit(model, "keras")
-    assert torch_code.count("class Block1(nn.Module):") == 1 and torch_code.count("= Block1()") == 3
-    assert keras_code.count("def block1(x, name):") == 1 and keras_code.count("= block1(") == 3
+    # the kind is Block1 (its first instance); the class takes the kind's stem, named after no instance
+    assert torch_code.count("class Block(nn.Module):") == 1 and torch_code.count("= Block()") == 3
+    assert keras_code.count("def block(x, name):") == 1 and keras_code.count("= block(") == 3
     assert "emitted inline" not in torch_code + keras_code
     km_out, tm = to_keras(model), to_torch(model)
     for batch in (1, 3):

@@ -13,6 +13,7 @@ reloads without custom objects, and weights are set by layer name.
 from __future__ import annotations
 
 import linecache
+import textwrap
 
 import numpy as np
 
@@ -115,8 +116,9 @@ def render_block(code) -> list[str]:
     """One block kind (or several merged) as a function adding its layers (named ``f"{name}_<layer>"``) to a
     functional graph; the integer literals that differ between instances are its parameters after the inputs."""
     lines = [f"def {code.name}({', '.join(code.params + code.literals)}, name):",
-             f'    """Block {", ".join(code.kinds or [code.kind])} (instances: {", ".join(code.instances)}); '
-             'layers are named {name}_<layer>."""']
+             *textwrap.wrap(f'"""Block {", ".join(code.kinds or [code.kind])} (instances: '
+                            f'{", ".join(code.instances)}); layers are named {{name}}_<layer>."""', 116,
+                            initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False)]
     lines += [f"    {line}" for line in code.body]
     lines += [f"    return {', '.join(code.returns)}", "", ""]
     return lines

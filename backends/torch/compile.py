@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import linecache
 import re
+import textwrap
 
 import numpy as np
 
@@ -111,10 +112,16 @@ def _init(defs, indent: str) -> list[str]:
     return lines
 
 
+def _wrapped(text: str, indent: str) -> list[str]:
+    """``text`` (a docstring listing many instances) as lines of at most 116 characters."""
+    return textwrap.wrap(text, 116, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
+
+
 def render_block(code) -> list[str]:
     """One block kind (or several merged) as an ``nn.Module`` subclass; differing literals are ``__init__``'s."""
     lines = [f"class {code.name}(nn.Module):",
-             f'    """Block {", ".join(code.kinds or [code.kind])}; instances: {", ".join(code.instances)}."""', "",
+             *_wrapped(f'"""Block {", ".join(code.kinds or [code.kind])}; instances: {", ".join(code.instances)}."""',
+                       "    "), "",
              f"    def __init__({', '.join(['self', *code.literals])}):"]
     lines += _init(code.defs, " " * 8)
     lines += [f"        self.{name} = {name}" for name in code.stored]  # read by forward
