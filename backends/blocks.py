@@ -57,6 +57,13 @@ class BlockCode:
     stored: list[str] = field(default_factory=list)
     args: dict[str, list[str]] = field(default_factory=dict)
 
+    def instance_list(self, most: int = 8) -> str:
+        """The instances for a docstring: all of them, or with more than ``most``, the first and last few."""
+        names = self.instances
+        if len(names) <= most:
+            return ", ".join(names)
+        return f"{', '.join(names[:3])}, ..., {', '.join(names[-2:])} ({len(names)} in all)"
+
     def shape(self) -> tuple:
         """What must match for two codes to be one class: all but the integer literals."""
         return (tuple(self.params), tuple((a, skeleton(c)) for a, c in self.defs), tuple(map(skeleton, self.body)),

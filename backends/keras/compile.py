@@ -117,7 +117,7 @@ def render_block(code) -> list[str]:
     functional graph; the integer literals that differ between instances are its parameters after the inputs."""
     lines = [f"def {code.name}({', '.join(code.params + code.literals)}, name):",
              *textwrap.wrap(f'"""Block {", ".join(code.kinds or [code.kind])} (instances: '
-                            f'{", ".join(code.instances)}); layers are named {{name}}_<layer>."""', 116,
+                            f'{code.instance_list()}); layers are named {{name}}_<layer>."""', 116,
                             initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False)]
     lines += [f"    {line}" for line in code.body]
     lines += [f"    return {', '.join(code.returns)}", "", ""]

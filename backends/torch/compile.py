@@ -120,7 +120,7 @@ def _wrapped(text: str, indent: str) -> list[str]:
 def render_block(code) -> list[str]:
     """One block kind (or several merged) as an ``nn.Module`` subclass; differing literals are ``__init__``'s."""
     lines = [f"class {code.name}(nn.Module):",
-             *_wrapped(f'"""Block {", ".join(code.kinds or [code.kind])}; instances: {", ".join(code.instances)}."""',
+             *_wrapped(f'"""Block {", ".join(code.kinds or [code.kind])}; instances: {code.instance_list()}."""',
                        "    "), "",
              f"    def __init__({', '.join(['self', *code.literals])}):"]
     lines += _init(code.defs, " " * 8)
