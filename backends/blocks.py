@@ -226,7 +226,7 @@ def _class_names(codes: list[BlockCode]) -> list[str]:
 def _stem(kind: str) -> str:
     """``kind`` without the numbers that close a word (``Conv2Block2`` -> ``ConvBlock``, ``BasicBlock3`` ->
     ``BasicBlock``); others stay (``Conv3x3``, ``MLP2D``, ``Block4a``)."""
-    stem = re.sub(r"(?<=[a-z])[0-9]+(?=[A-Z]|$)", "", kind)
+    stem = re.sub(r"([A-Z][a-z]+)[0-9]+(?=[A-Z]|$)", r"\1", kind)
     return stem if stem.isidentifier() else kind
 
 
