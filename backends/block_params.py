@@ -132,39 +132,28 @@ def parametrise(instances: list[list[str]], owners: list[str], taken: set[str],
     (['a = f(a_arg0, 1)', 'b = g(a, a_arg0)'], ['a_arg0'], [['3'], ['5']])
     """
     first = instances[0]
-    spans = [literals(t) for t in first]
-    columns = [[inst[k][a:b] for inst in instances for a, b in [literals(inst[k])[j]]]
-               for k, text_spans in enumerate(spans) for j in range(len(text_spans))]
-    by_values: dict[tuple[str, ...], str] = {}
-    names: list[str | None] = []
-    column = 0
-    for k, text_spans in enumerate(spans):
-        for start, _ in text_spans:
-            values = tuple(columns[column])
-            column += 1
-            if len(set(values)) == 1:
-                names.append(None)
-            elif values in by_values:
-                names.append(by_values[values])
-            else:
-                base = f"{owners[k]}_{describe(first[k], start, arg_names)}"
+    found = [[[text[a:b] for a, b in literals(text)] for text in inst] for inst in instances]
+    by_values: dict[tuple[str, ...], str] = {}  # the values a parameter takes, per instance -> its name
+    texts, in_texts = [], []
+    for k, text in enumerate(first):
+        out, last, used = [], 0, set()
+        for j, (start, end) in enumerate(literals(text)):
+            values = tuple(inst[k][j] for inst in found)
+            out.append(text[last:start])
+            last = end
+            if len(set(values)) == 1:  # the same in every instance: stays a literal
+                out.append(text[start:end])
+                continue
+            if values not in by_values:
+                base = f"{owners[k]}_{describe(text, start, arg_names)}"
                 name, n = base, 1
                 while name in taken:
                     name, n = f"{base}_{n}", n + 1
                 taken.add(name)
                 by_values[values] = name
-                names.append(name)
-    texts, in_texts, column = [], [], 0
-    for k, (text, text_spans) in enumerate(zip(first, spans)):
-        out, last, used = [], 0, set()
-        for start, end in text_spans:
-            name = names[column]
-            column += 1
-            out += [text[last:start], text[start:end] if name is None else refs[k](name) if refs else name]
-            if name is not None:
-                used.add(name)
-            last = end
+            used.add(by_values[values])
+            out.append(refs[k](by_values[values]) if refs else by_values[values])
         texts.append("".join(out + [text[last:]]))
         in_texts.append(used)
-    params = list(by_values.values())
-    return Parametrised(texts, params, [[column[i] for column in by_values] for i in range(len(instances))], in_texts)
+    values = [[column[i] for column in by_values] for i in range(len(instances))]
+    return Parametrised(texts, list(by_values.values()), values, in_texts)
