@@ -114,10 +114,12 @@ def test_live_modules_use_the_block_classes():
     np.testing.assert_allclose(_torch_out(model, x), np.asarray(km(x)), atol=1e-5, rtol=1e-4)
 
 
-def test_blocks_verify_through_onnx():
+@pytest.mark.parametrize("build", ["resnet", "stages"])
+def test_blocks_verify_through_onnx(build):
+    """Also with literal parameters: ``stages`` reshapes by ``self.conv1_in_channels`` in ``forward``."""
     from exporters import verify
 
-    report = verify(resnet())
+    report = verify(globals()[build]())
     assert report.ok, report.table()
 
 
