@@ -214,13 +214,20 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
 def _class_names(codes: list[BlockCode]) -> list[str]:
     """The name each class wants: the stem of its first kind, which names it after no stage or variant
     (``Conv2Block2`` + ``Conv3Block2`` -> ``ConvBlock``, DenseNet's ``Conv2Block1`` serving every stage ->
-    ``ConvBlock``, ``BasicBlock`` + ``BasicBlock3`` -> ``BasicBlock``), unless another class has or wants that
-    name (``InvertedResidual2`` next to ``InvertedResidual``): then the first kind itself. Both frameworks
-    name alike, whether or not their code takes literal parameters."""
+    ``ConvBlock``, ``BasicBlock`` + ``BasicBlock3`` -> ``BasicBlock``). Where several classes want one stem,
+    the one with the most instances gets it (ResNet50's ``ConvBlock``; its stage-opening blocks keep
+    ``Conv3Block1``); a class whose stem another class has as a kind keeps its first kind
+    (``InvertedResidual2`` next to ``InvertedResidual``). Both frameworks name alike, whether or not their
+    code takes literal parameters."""
     kinds = {kind for code in codes for kind in code.kinds}
     stems = [_stem(code.kinds[0]) for code in codes]
-    return [stem if stems.count(stem) == 1 and stem not in kinds - set(code.kinds) else code.kinds[0]
-            for code, stem in zip(codes, stems)]
+    owner: dict[str, BlockCode] = {}
+    for code, stem in zip(codes, stems):
+        if stem in kinds - set(code.kinds):
+            continue
+        if stem not in owner or len(code.instances) > len(owner[stem].instances):
+            owner[stem] = code
+    return [stem if owner.get(stem) is code else code.kinds[0] for code, stem in zip(codes, stems)]
 
 
 def _stem(kind: str) -> str:
