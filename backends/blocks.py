@@ -4,14 +4,22 @@ The model is lowered flat as usual (layouts, transposes and weight folds do
 not care about blocks); then the lines and definitions each instance's layers
 produced are cut out, renamed to local names (``layer1_0_conv1`` ->
 ``conv1``, inputs -> ``x``/``x0, x1, ...``) and compared between instances of
-a kind. A transpose of an instance's input is left to the caller. If every
-instance gives the same code, the kind becomes one :class:`BlockCode` and
-each instance one call in the top-level code; if not (a transpose shared with
-code outside the block, another channel count, layer names without the
-instance prefix) the kind stays inline and ``Program.notes`` says why.
+a kind, integer literals aside (see :mod:`backends.block_params`): the
+literals that differ (channel counts, say) become parameters of the class's
+constructor / the builder function, and each instance passes its own values
+(``self.conv2_block2 = ConvBlock(256, 64)``). Kinds whose code has the same
+shape are merged into one class. A class is named after the stem of its
+first kind, without the numbers that end a word (``Conv2Block2`` and
+``Conv3Block2`` -> ``ConvBlock``, ``BasicBlock`` and ``BasicBlock3`` ->
+``BasicBlock``) when no other class claims it, else after the first kind. A transpose of an instance's input is
+left to the caller. If the instances of a kind differ in more than literals
+(a transpose shared with code outside the block, a layout change at the
+boundary, layer names without the instance prefix) the kind stays inline and
+``Program.notes`` says why.
 
 The backends say how a call and a block definition look (``self.<inst>(x)``
-for torch, ``<fn>(x, name=...)`` for Keras); this module imports no framework.
+for torch, ``<fn>(x, <literals>, name=...)`` for Keras) and name their
+constructors' positional arguments; this module imports no framework.
 """
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from .block_params import parametrise, skeleton
 from .program import Program
 
 _STRING = re.compile(r"('[^'\\]*'|\"[^\"\\]*\")")
@@ -28,7 +37,13 @@ _NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?!\w)")
 
 @dataclass
 class BlockCode:
-    """One block kind as local code: ``def <kind>(params) -> returns`` with its own definitions."""
+    """One block kind (or several merged) as local code: ``def <kind>(params) -> returns`` with its own definitions.
+
+    ``literals`` are the constructor (torch) / builder (Keras) parameters that
+    stand for the integer literals differing between instances; ``args`` gives
+    each instance's values for them, and ``stored`` the ones torch's
+    ``forward`` reads (kept as attributes).
+    """
 
     kind: str
     params: list[str]
@@ -37,6 +52,22 @@ class BlockCode:
     returns: list[str]
     instances: list[str] = field(default_factory=list)
     name: str = ""         # the emitted class (torch) or function (Keras) name
+    kinds: list[str] = field(default_factory=list)
+    literals: list[str] = field(default_factory=list)
+    stored: list[str] = field(default_factory=list)
+    args: dict[str, list[str]] = field(default_factory=dict)
+
+    def instance_list(self, most: int = 8) -> str:
+        """The instances for a docstring: all of them, or with more than ``most``, the first and last few."""
+        names = self.instances
+        if len(names) <= most:
+            return ", ".join(names)
+        return f"{', '.join(names[:3])}, ..., {', '.join(names[-2:])} ({len(names)} in all)"
+
+    def shape(self) -> tuple:
+        """What must match for two codes to be one class: all but the integer literals."""
+        return (tuple(self.params), tuple((a, skeleton(c)) for a, c in self.defs), tuple(map(skeleton, self.body)),
+                tuple(self.returns))
 
 
 @dataclass
@@ -106,19 +137,23 @@ def _rename(line: str, local: dict[str, str], attrs: dict[str, str], strings: Ca
     return f"{target} = {''.join(parts)}"
 
 
-def group(program: Program, model, *, call: Callable[[str, str, list[str], list[str]], str],
+def group(program: Program, model, *, call: Callable[[str, str, list[str], list[str], list[str]], str],
           name_of: Callable[[str, set[str]], str], attr: Callable[[str], str] = str,
-          keras_names: bool = False, reserved: frozenset[str] = frozenset()) -> Program:
+          keras_names: bool = False, reserved: frozenset[str] = frozenset(),
+          arg_names: dict[str, tuple[str, ...]] | None = None, body_ref: Callable[[str], str] = str) -> Program:
     """``program`` with each block kind cut out once (see the module docstring); the input is not changed.
 
     Args:
-        call: ``(emitted name, instance, args, outs) -> line`` making one top-level call.
+        call: ``(emitted name, instance, args, outs, literals) -> line`` making one top-level call
+            (``literals``: the instance's values for the block's literal parameters).
         name_of: ``(kind, names in use) -> emitted name`` of a block's class or function.
         attr: the top-level attribute (torch) that holds an instance.
         reserved: names local variables and attributes must not take (the backend's own).
         keras_names: layer names are string literals in the code (Keras): a
             literal ``'<instance>_x'`` becomes ``f"{name}_x"``; definitions and
             weights stay keyed by layer name.
+        arg_names: constructor (``nn.Conv2d``) -> its positional arguments' names, to name literal parameters.
+        body_ref: how a body line reads a literal parameter (torch: ``self.<param>``).
     """
     owner = {n.name: n.block for n in model.layers if n.block is not None}
     if not owner:
@@ -141,31 +176,82 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
         kinds.setdefault(kind, []).append(_cut(program, index, instance, mine, defs[kind, instance], reserved))
     out = replace(program, body=list(program.body), defs=list(program.defs), weights=dict(program.weights),
                   blocks=[], notes=list(program.notes))
-    holders: dict[str, str] = {}  # submodule -> the instance (attribute) holding it
-    ctors: dict[str, str] = {}    # instance -> its BLOCK definition
+    shapes: dict[tuple, list[tuple[str, list[_Cut]]]] = {}  # kinds whose code matches but for literals
     for kind, cuts in kinds.items():
         problem = _build(kind, cuts, program, index, keras_names)
         if problem:
             out.notes.append(f"block {kind} emitted inline: {problem}")
-            continue
-        code = cuts[0].code
-        code.name = name_of(kind, index.variables | {b.name for b in out.blocks})
+        else:
+            shapes.setdefault(cuts[0].code.shape(), []).append((kind, cuts))
+    holders: dict[str, str] = {}  # submodule -> the instance (attribute) holding it
+    ctors: dict[str, str] = {}    # instance -> its BLOCK definition
+    groups = [[cut for _, kind_cuts in members for cut in kind_cuts] for members in shapes.values()]
+    merged = [_merge([kind for kind, _ in members], cuts, reserved, arg_names or {}, body_ref)
+              for members, cuts in zip(shapes.values(), groups)]
+    for code, cuts, wanted in zip(merged, groups, _class_names(merged)):
+        code.name = name_of(wanted, index.variables | {b.name for b in out.blocks})
         saved = (list(out.body), list(out.defs), dict(out.weights), dict(holders), dict(ctors))
         for cut in cuts:
-            problem = _splice(out, index, program, cut, call(code.name, cut.instance, cut.params, cut.returns),
-                              attr(cut.instance), code.name, keras_names, holders, ctors)
-            if problem:  # e.g. a transpose cached outside the block and reused inside it: undo this kind
+            literals = code.args[cut.instance]
+            problem = _splice(out, index, program, cut,
+                              call(code.name, cut.instance, cut.params, cut.returns, literals),
+                              attr(cut.instance), f"{code.name}({', '.join(literals)})", keras_names, holders, ctors)
+            if problem:  # e.g. a transpose cached outside the block and reused inside it: undo these kinds
                 out.body, out.defs, out.weights, old_holders, old_ctors = saved
                 holders.clear()
                 holders.update(old_holders)
                 ctors.clear()
                 ctors.update(old_ctors)
-                out.notes.append(f"block {kind} emitted inline: in instance {cut.instance!r} {problem}")
+                out.notes.append(f"block {', '.join(code.kinds)} emitted inline: in instance {cut.instance!r} "
+                                 f"{problem}")
                 break
         else:
             out.blocks.append(code)
     out.defs = _fold_defs(out.defs, holders, ctors)
     return out
+
+
+def _class_names(codes: list[BlockCode]) -> list[str]:
+    """The name each class wants: the stem of its first kind, which names it after no stage or variant
+    (``Conv2Block2`` + ``Conv3Block2`` -> ``ConvBlock``, DenseNet's ``Conv2Block1`` serving every stage ->
+    ``ConvBlock``, ``BasicBlock`` + ``BasicBlock3`` -> ``BasicBlock``). Where several classes want one stem,
+    the one with the most instances gets it (ResNet50's ``ConvBlock``; its stage-opening blocks keep
+    ``Conv3Block1``); a class whose stem another class has as a kind keeps its first kind
+    (``InvertedResidual2`` next to ``InvertedResidual``). Both frameworks name alike, whether or not their
+    code takes literal parameters."""
+    kinds = {kind for code in codes for kind in code.kinds}
+    stems = [_stem(code.kinds[0]) for code in codes]
+    owner: dict[str, BlockCode] = {}
+    for code, stem in zip(codes, stems):
+        if stem in kinds - set(code.kinds):
+            continue
+        if stem not in owner or len(code.instances) > len(owner[stem].instances):
+            owner[stem] = code
+    return [stem if owner.get(stem) is code else code.kinds[0] for code, stem in zip(codes, stems)]
+
+
+def _stem(kind: str) -> str:
+    """``kind`` without the numbers that close a word (``Conv2Block2`` -> ``ConvBlock``, ``BasicBlock3`` ->
+    ``BasicBlock``); others stay (``Conv3x3``, ``MLP2D``, ``Block4a``)."""
+    stem = re.sub(r"([A-Z][a-z]+)[0-9]+(?=[A-Z]|$)", r"\1", kind)
+    return stem if stem.isidentifier() else kind
+
+
+def _merge(kinds: list[str], cuts: list[_Cut], reserved: frozenset[str], arg_names: dict[str, tuple[str, ...]],
+           body_ref: Callable[[str], str]) -> BlockCode:
+    """One BlockCode for ``cuts`` (same shape of code): the literals that differ become parameters."""
+    first = cuts[0].code
+    owners = [a for a, _ in first.defs] + [(defined(line) or ["value"])[0] for line in first.body]
+    taken = set(reserved) | {"self", "name"} | set(first.params) | set(cuts[0].local.values()) \
+        | {a for a, _ in first.defs}
+    refs = [str] * len(first.defs) + [body_ref] * len(first.body)
+    p = parametrise([[c for _, c in cut.code.defs] + cut.code.body for cut in cuts], owners, taken, arg_names, refs)
+    n = len(first.defs)
+    stored = {q for used in p.in_texts[n:] for q in used}
+    return BlockCode(kinds[0], first.params, [(a, t) for (a, _), t in zip(first.defs, p.texts[:n])], p.texts[n:],
+                     first.returns, [cut.instance for cut in cuts], kinds=kinds, literals=p.params,
+                     stored=[q for q in p.params if q in stored],
+                     args={cut.instance: values for cut, values in zip(cuts, p.values)})
 
 
 def _local_names(outer: list[str], prefix: str, taken: set[str]) -> dict[str, str]:
@@ -203,7 +289,8 @@ def _cut(program: Program, index: _Index, instance: str, lines: list[int], defs:
 
 
 def _build(kind: str, cuts: list[_Cut], program: Program, index: _Index, keras_names: bool) -> str | None:
-    """Make each cut's local code with the first instance's local names; None if all agree, else why not."""
+    """Make each cut's local code with the first instance's local names; None if all agree but for integer
+    literals, else why not."""
     first = cuts[0]
     for cut in cuts:
         if (len(first.local), len(first.attrs), len(first.params)) != (len(cut.local), len(cut.attrs), len(cut.params)):
@@ -226,18 +313,18 @@ def _build(kind: str, cuts: list[_Cut], program: Program, index: _Index, keras_n
             return f"in instance {cut.instance!r} a layer name does not start with {cut.instance + '_'!r}"
         defs = [(attrs[program.defs[i][0]], program.defs[i][1]) for i in cut.defs]
         cut.code = BlockCode(kind, [local[p] for p in cut.params], defs, body, [local[r] for r in cut.returns])
-        if cut is not first and cut.code != first.code:
-            diff = next((f"{a!r} vs {b!r}" for a, b in zip(first.code.body, body) if a != b), "")
+        if cut is not first and cut.code.shape() != first.code.shape():
+            diff = next((f"{a!r} vs {b!r}" for a, b in zip(first.code.body, body) if skeleton(a) != skeleton(b)), "")
             return (f"instances {first.instance!r} and {cut.instance!r} lower to different code "
-                    f"({diff or 'their inputs, outputs or modules differ'}), e.g. a layout change or another "
-                    "channel count at the boundary")
-    first.code.instances = [c.instance for c in cuts]
+                    f"({diff or 'their inputs, outputs or modules differ'}), not only in integer literals: "
+                    "e.g. a layout change at the boundary")
     return None
 
 
-def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line: str, holder: str, cls: str,
+def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line: str, holder: str, ctor: str,
             keras: bool, holders: dict[str, str], ctors: dict[str, str]) -> str | None:
-    """Replace the instance's lines by one call (moving lines that read its results after it) and its defs."""
+    """Replace the instance's lines by one call (moving lines that read its results after it) and its defs
+    (torch: by ``self.<holder> = <ctor>``)."""
     texts = set(program.body[i] for i in cut.lines)
     where = [out.body.index(line) for line in texts]  # list.index: fast even with many blocks
     start, last = min(where), max(where)
@@ -269,8 +356,8 @@ def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line:
         if name in out.weights:
             out.weights[f"{holder}.{local}"] = out.weights.pop(name)
     if not cut.attrs:  # a block of functional code only still needs its (empty) module
-        out.defs.append((holder, f"BLOCK {cls}"))
-    ctors[holder] = f"BLOCK {cls}"
+        out.defs.append((holder, f"BLOCK {ctor}"))
+    ctors[holder] = f"BLOCK {ctor}"
     return None
 
 

@@ -114,10 +114,12 @@ def test_live_modules_use_the_block_classes():
     np.testing.assert_allclose(_torch_out(model, x), np.asarray(km(x)), atol=1e-5, rtol=1e-4)
 
 
-def test_blocks_verify_through_onnx():
+@pytest.mark.parametrize("build", ["resnet", "stages"])
+def test_blocks_verify_through_onnx(build):
+    """Also with literal parameters: ``stages`` reshapes by ``self.conv1_in_channels`` in ``forward``."""
     from exporters import verify
 
-    report = verify(resnet())
+    report = verify(globals()[build]())
     assert report.ok, report.table()
 
 
@@ -138,8 +140,9 @@ def test_unnamed_blocks_and_layers_are_named_after_the_instance():
     assert [type(m).__name__ for m in to_torch(clash).children()] == ["MlpBlock", "MlpBlock"]
 
 
-def test_instances_that_lower_differently_are_emitted_inline():
-    """Same layers and configs, but the second instance's convs see 6 channels: torch code differs, so inline."""
+def test_instances_that_differ_in_channel_counts_share_one_class_with_a_parameter():
+    """Same layers and configs, but the second instance's conv sees 5 channels: the in-channels become
+    ``Pair.__init__``'s parameter (named after its first use), the rest stays literal."""
     x = ir.Input((9, 10, 3), name="image")
     h = x
     for i, ch in enumerate((3, 5)):
@@ -148,11 +151,76 @@ def test_instances_that_lower_differently_are_emitted_inline():
             h = L.ReLU(name=f"pair_{i}_relu")(L.Conv2D(4, 3, padding="same", name=f"pair_{i}_conv")(h))
     model = ir.Model(x, h, name="pairs").randomize(0)
     code = emit(model, "torch")
-    assert "class Pair(nn.Module)" not in code
-    assert "# block Pair emitted inline: instances 'pair_0' and 'pair_1' lower to different code" in code
+    assert code.count("class Pair(nn.Module)") == 1 and "emitted inline" not in code
+    assert "def __init__(self, conv_in_channels):" in code
+    assert "self.conv = nn.Conv2d(conv_in_channels, 4, kernel_size=(3, 3), padding=(1, 1))" in code
+    assert "self.pair_0 = Pair(3)" in code and "self.pair_1 = Pair(5)" in code
+    assert "pair_1.conv.weight" in to_torch(model).state_dict()
     x = _x((2, 9, 10, 3))
     np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
-    assert "def pair(" in emit(model, "keras")  # Keras layers take any channel count: one function serves both
+    assert "def pair(x, name):" in emit(model, "keras")  # Keras layers take any channel count: nothing differs
+
+
+def stages() -> ir.Model:
+    """Two kinds of one structure (widths 4 and 6), a Reshape in each: one class / function for both."""
+    x = ir.Input((9, 10, 3), name="image")
+    h = L.Conv2D(4, 3, padding="same", name="stem")(x)
+    for kind, name, width in (("Stage1Unit", "s1_0", 4), ("Stage1Unit", "s1_1", 4), ("Stage2Unit", "s2_0", 6)):
+        if h.shape[-1] != width:
+            h = L.Conv2D(width, 1, name=f"proj_{name}")(h)
+        with ir.block(kind, name):
+            y = L.Conv2D(width, 3, padding="same", activation="relu", name=f"{name}_conv1")(h)
+            y = L.Reshape((9, 10, width), name=f"{name}_back")(L.Reshape((90, width), name=f"{name}_flat")(y))
+            h = L.Add(name=f"{name}_add")([h, L.Conv2D(width, 1, name=f"{name}_conv2")(y)])
+    return ir.Model(x, L.GlobalAvgPool2D(name="pool")(h), name="stages").randomize(0)
+
+
+def test_kinds_that_differ_only_in_literals_merge_into_one_parametrised_class(tmp_path):
+    """Stage1Unit and Stage2Unit -> ``StageUnit`` (their common stem); literals with the same values in every
+    instance share one parameter; torch's forward reads its literal parameters as attributes."""
+    model = stages()
+    code = emit(model, "torch", out_dir=tmp_path / "torch")
+    assert "class StageUnit(nn.Module):" in code and code.count("(nn.Module):") == 2
+    assert '"""Block Stage1Unit, Stage2Unit; instances: s1_0, s1_1, s2_0."""' in code
+    assert "def __init__(self, conv1_in_channels):" in code
+    assert "self.conv1_in_channels = conv1_in_channels" in code
+    assert ", 90, self.conv1_in_channels)" in code
+    assert [code.count(f"= StageUnit({w})") for w in (4, 6)] == [2, 1]
+    keras_code = emit(model, "keras", out_dir=tmp_path / "keras")
+    assert "def stage_unit(x, conv1_filters, flat_target_shape, back_target_shape, name):" in keras_code
+    assert "s2_0_add = stage_unit(proj_s2_0, 6, (90, 6), (9, 10, 6), name='s2_0')" in keras_code
+    x = _x((2, 9, 10, 3))
+    want = np.asarray(to_keras(model)(x))
+    np.save(tmp_path / "torch" / "x.npy", x)
+    np.save(tmp_path / "keras" / "x.npy", x)
+    got = run_alone(tmp_path / "torch", (
+        "import numpy as np, torch, stages as m\n"
+        "net = m.load_weights(m.Stages(), 'stages.safetensors').eval()\n"
+        "np.save('out.npy', net(torch.from_numpy(np.load('x.npy'))).detach().numpy())\n"), "torch")
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+    got = run_alone(tmp_path / "keras", (
+        "import numpy as np, stages as m\n"
+        "net = m.build_stages()\nnet.load_weights('stages.weights.h5')\n"
+        "np.save('out.npy', np.asarray(net(np.load('x.npy'))))\n"), "keras")
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(_torch_out(model, x), want, atol=1e-5, rtol=1e-4)
+
+
+def test_instances_that_lower_differently_are_emitted_inline():
+    """A stride-2 'same' conv pads asymmetrically on an even input (an extra ZeroPad2d in torch) and
+    symmetrically on an odd one: more than literals differ, so torch writes the kind inline."""
+    x = ir.Input((10, 10, 3), name="image")
+    h = x
+    for i in range(2):
+        with ir.block("Down", f"down_{i}"):
+            h = L.ReLU(name=f"down_{i}_relu")(L.Conv2D(3, 3, strides=2, padding="same", name=f"down_{i}_conv")(h))
+    model = ir.Model(x, h, name="downs").randomize(0)
+    code = emit(model, "torch")
+    assert "class Down(nn.Module)" not in code
+    assert "# block Down emitted inline: instances 'down_0' and 'down_1' lower to a different number" in code
+    x = _x((2, 10, 10, 3))
+    np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
+    assert "def down(x, name):" in emit(model, "keras")  # Keras pads by itself: one function serves both
 
 
 def test_interleaved_blocks_with_several_inputs_and_outputs():

@@ -67,8 +67,9 @@ def test_blocks_follow_the_names_conservatively():
     assert all(n.block is None for n in flat.layers)
     assert [n.name for n in flat.layers] == list(marks) and flat.weights.keys() == model.weights.keys()
     torch_code, keras_code = emit(model, "torch"), emit(model, "keras")
-    assert torch_code.count("class Block1(nn.Module):") == 1 and torch_code.count("= Block1()") == 3
-    assert keras_code.count("def block1(x, name):") == 1 and keras_code.count("= block1(") == 3
+    # the kind is Block1 (its first instance); the class takes the kind's stem, named after no instance
+    assert torch_code.count("class Block(nn.Module):") == 1 and torch_code.count("= Block()") == 3
+    assert keras_code.count("def block(x, name):") == 1 and keras_code.count("= block(") == 3
     assert "emitted inline" not in torch_code + keras_code
     km_out, tm = to_keras(model), to_torch(model)
     for batch in (1, 3):
@@ -77,3 +78,29 @@ def test_blocks_follow_the_names_conservatively():
         np.testing.assert_allclose(np.asarray(km_out(x, training=False)), want, atol=ATOL, rtol=RTOL)
         with torch.no_grad():
             np.testing.assert_allclose(tm(torch.from_numpy(x)).numpy(), want, atol=ATOL, rtol=RTOL)
+
+
+def test_a_lone_block_alike_another_but_for_its_width_is_marked():
+    """block_3 is block_1's kind but for its filters: marked (a kind of its own), so the emitters write one
+    class with the filters as a parameter; block_4 differs in its stride (not a width): alone, so inline."""
+    x = keras.Input((6, 7, 3), name="image")
+    h = layers.Conv2D(4, 1, name="stem")(x)
+    for i, filters, strides in ((1, 4, 1), (2, 4, 1), (3, 6, 1), (4, 6, 2)):
+        h = layers.Conv2D(filters, 3, strides=strides, padding="same", activation="relu", name=f"block_{i}_conv")(h)
+        h = layers.BatchNormalization(name=f"block_{i}_bn")(h)
+    km = keras.Model(x, layers.GlobalAveragePooling2D(name="pool")(h), name="widths")
+    model = from_keras(km)
+    marks = {n.name: n.block for n in model.layers}
+    assert [marks[f"block_{i}_conv"] for i in (1, 2, 3, 4)] == [("Block1", "block_1"), ("Block1", "block_2"),
+                                                               ("Block3", "block_3"), None]
+    torch_code, keras_code = emit(model, "torch"), emit(model, "keras")
+    assert torch_code.count("(nn.Module):") == 2 and "def __init__(self, conv_out_channels):" in torch_code
+    assert [torch_code.count(f"= Block({w})") for w in (4, 6)] == [2, 1]
+    assert "def block(x, conv_filters, name):" in keras_code and "= block(block_2_bn, 6, name='block_3')" in keras_code
+    assert "emitted inline" not in torch_code + keras_code
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, 6, 7, 3)).astype(np.float32)
+        want = np.asarray(km(x, training=False))
+        np.testing.assert_allclose(np.asarray(to_keras(model)(x, training=False)), want, atol=ATOL, rtol=RTOL)
+        with torch.no_grad():
+            np.testing.assert_allclose(to_torch(model)(torch.from_numpy(x)).numpy(), want, atol=ATOL, rtol=RTOL)

@@ -18,10 +18,14 @@ conservative, and nothing is ever marked whose name does not say so:
    region running as one call, and gives instances the same kind exactly
    when their layers, configs (names aside) and wiring match; a ResNet
    stage's first block, with its shortcut convolution, is a kind of its own.
-4. Only repeated kinds stay marked: a kind with one instance (a ResNet
-   stage's first block, each of MobileNetV2's stride-2 blocks) gains nothing
-   from being written once and stays inline, so the source only gets shorter.
-   Each kind is named after its first instance (``conv2_block2`` ->
+4. Only repeated kinds stay marked, and kinds with one instance that are
+   alike another kind but for their channel counts (``filters``, ``units``):
+   the emitters write those as one class / function with the channel counts
+   as parameters (a ResNet stage's first block, with its shortcut
+   convolution, in stages 3 to 5; MobileNetV2's stride-2 blocks). Any other
+   kind with one instance (ResNet50's ``conv2_block1``, whose shortcut has
+   stride 1) gains nothing from being written once and stays inline. Each
+   kind is named after its first instance (``conv2_block2`` ->
    ``Conv2Block2``, also used by ``conv2_block3``).
 
 >>> import ir
@@ -30,10 +34,13 @@ conservative, and nothing is ever marked whose name does not say so:
 >>> h = x
 >>> for i in (1, 2, 3):
 ...     h = L.Dense(4 if i < 3 else 5, name=f"block_{i}_fc2")(L.Dense(4, name=f"block_{i}_fc1")(h))
+>>> h = L.Dense(4, activation="relu", name="block_4_fc2")(L.Dense(4, name="block_4_fc1")(h))
 >>> mark_blocks([h])
 >>> model = ir.Model(x, h)
->>> model.node("block_2_fc1").block, model.node("block_3_fc1").block  # block_3 differs and is alone: inline
-(('Block1', 'block_2'), None)
+>>> model.node("block_2_fc1").block, model.node("block_3_fc1").block  # block_3: alike block_1 but for a width
+(('Block1', 'block_2'), ('Block3', 'block_3'))
+>>> model.node("block_4_fc2").block  # another activation, and alone: inline
+
 """
 from __future__ import annotations
 
@@ -77,10 +84,26 @@ def mark_blocks(outputs) -> None:
     for n in nodes:
         if n.block is not None and n.block[1] not in seen.setdefault(n.block[0], []):
             seen[n.block[0]].append(n.block[1])
+    # a kind's layers, configs and wiring with channel counts left out: kinds alike but for those are emitted
+    # as one class (backends/blocks.py), so a kind with one instance that is alike another one stays marked
+    widths = {kind: _width_free([n for n in nodes if n.block is not None and n.block[1] == instances[0]])
+              for kind, instances in seen.items()}
+    kept = {kind for kind, instances in seen.items()
+            if len(instances) > 1 or list(widths.values()).count(widths[kind]) > 1}
     for n in nodes:
         if n.block is not None:
-            instances = seen[n.block[0]]
-            n.block = (_camel(instances[0]), n.block[1]) if len(instances) > 1 else None
+            n.block = (_camel(seen[n.block[0]][0]), n.block[1]) if n.block[0] in kept else None
+
+
+def _width_free(members: list) -> tuple:
+    """The instance's layers, configs and wiring with the channel counts (``filters``, ``units``) left out."""
+    inside = {id(n): i for i, n in enumerate(members)}
+    rows = []
+    for n in members:
+        config = {k: v for k, v in n.layer.config().items() if k not in ("filters", "units")}
+        refs = tuple(("layer", inside[id(t.node)], t.index) if id(t.node) in inside else ("input",) for t in n.inputs)
+        rows.append((n.layer.kind, repr(sorted(config.items())), refs))
+    return tuple(rows)
 
 
 def _nodes(outputs) -> list:

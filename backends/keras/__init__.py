@@ -6,7 +6,7 @@ from ir.graph import Model
 from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
                recurrent, slicing, spatial)
 from ..blocks import group
-from .compile import KerasLowering, block_call, block_function_name, instantiate, render
+from .compile import ARG_NAMES, KerasLowering, block_call, block_function_name, instantiate, render
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE, **pooling.TABLE, **norm.TABLE,
@@ -20,7 +20,7 @@ def lower(model: Model, *, native_io: bool = False, expose: bool = False):
     if expose:  # every layer's output is returned: keep the code flat
         return program
     return group(program, model, call=block_call, name_of=lambda kind, used: block_function_name(kind, used, model),
-                 keras_names=True, reserved=KerasLowering.reserved)
+                 keras_names=True, reserved=KerasLowering.reserved, arg_names=ARG_NAMES)
 
 
 def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):

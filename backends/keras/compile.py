@@ -13,6 +13,7 @@ reloads without custom objects, and weights are set by layer name.
 from __future__ import annotations
 
 import linecache
+import textwrap
 
 import numpy as np
 
@@ -90,15 +91,34 @@ def block_function_name(kind: str, used: set[str], model: Model) -> str:
     return name
 
 
-def block_call(fn: str, instance: str, args: list[str], outs: list[str]) -> str:
-    return f"{', '.join(outs)} = {fn}({', '.join(args)}, name={instance!r})"
+#: layer class -> its positional arguments, to name a block's literal parameters (``conv_1_filters``).
+ARG_NAMES = {
+    **{f"layers.{conv}{d}D": ("filters", "kernel_size") for conv in ("Conv", "SeparableConv") for d in (1, 2, 3)},
+    **{f"layers.Conv{d}DTranspose": ("filters", "kernel_size") for d in (1, 2, 3)},
+    **{f"layers.DepthwiseConv{d}D": ("kernel_size",) for d in (1, 2)},
+    **{f"layers.{pool}Pooling{d}D": ("pool_size",) for pool in ("Max", "Average") for d in (1, 2, 3)},
+    **{f"layers.ZeroPadding{d}D": ("padding",) for d in (1, 2, 3)},
+    **{f"layers.Cropping{d}D": ("cropping",) for d in (1, 2, 3)},
+    **{f"layers.UpSampling{d}D": ("size",) for d in (1, 2, 3)},
+    "layers.Dense": ("units",), "layers.Reshape": ("target_shape",), "layers.Permute": ("dims",),
+    "layers.Embedding": ("input_dim", "output_dim"), "layers.LSTM": ("units",), "layers.GRU": ("units",),
+    "layers.SimpleRNN": ("units",), "layers.MultiHeadAttention": ("num_heads", "key_dim"),
+    "layers.RepeatVector": ("n",),
+}
+
+
+def block_call(fn: str, instance: str, args: list[str], outs: list[str], literals: list[str]) -> str:
+    """``outs = fn(args, literals, name='<instance>')``."""
+    return f"{', '.join(outs)} = {fn}({', '.join(args + literals)}, name={instance!r})"
 
 
 def render_block(code) -> list[str]:
-    """One block kind as a function adding its layers (named ``f"{name}_<layer>"``) to a functional graph."""
-    lines = [f"def {code.name}({', '.join(code.params)}, name):",
-             f'    """Block {code.kind} (instances: {", ".join(code.instances)}); layers are named '
-             f'{{name}}_<layer>."""']
+    """One block kind (or several merged) as a function adding its layers (named ``f"{name}_<layer>"``) to a
+    functional graph; the integer literals that differ between instances are its parameters after the inputs."""
+    lines = [f"def {code.name}({', '.join(code.params + code.literals)}, name):",
+             *textwrap.wrap(f'"""Block {", ".join(code.kinds or [code.kind])} (instances: '
+                            f'{code.instance_list()}); layers are named {{name}}_<layer>."""', 116,
+                            initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False)]
     lines += [f"    {line}" for line in code.body]
     lines += [f"    return {', '.join(code.returns)}", "", ""]
     return lines

@@ -8,7 +8,7 @@ from ..program import identifier
 from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
                recurrent, slicing, spatial)
 from ..blocks import group
-from .compile import TorchLowering, block_call, block_class_name, instantiate, render, state_dict
+from .compile import ARG_NAMES, TorchLowering, block_call, block_class_name, instantiate, render, state_dict
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE, **pooling.TABLE, **norm.TABLE,
@@ -22,7 +22,8 @@ def lower(model: Model, *, native_io: bool = False, expose: bool = False):
     if expose:  # every layer's output is returned: keep the code flat
         return program
     return group(program, model, call=block_call, name_of=lambda kind, _: block_class_name(kind, model.name),
-                 attr=lambda instance: identifier(instance, TorchLowering.reserved), reserved=TorchLowering.reserved)
+                 attr=lambda instance: identifier(instance, TorchLowering.reserved), reserved=TorchLowering.reserved,
+                 arg_names=ARG_NAMES, body_ref=lambda name: f"self.{name}")
 
 
 def to_torch(model: Model, *, native_io: bool = False, expose: bool = False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import linecache
 import re
+import textwrap
 
 import numpy as np
 
@@ -75,7 +76,24 @@ def block_class_name(kind: str, model_name: str) -> str:
     return kind if kind not in taken else kind + "Block"
 
 
-def block_call(cls: str, instance: str, args: list[str], outs: list[str]) -> str:
+#: constructor -> its positional arguments, to name a block's literal parameters (``conv_1_in_channels``).
+ARG_NAMES = {
+    **{f"nn.{conv}{d}d": ("in_channels", "out_channels", "kernel_size") for conv in ("Conv", "ConvTranspose")
+       for d in (1, 2, 3)},
+    **{f"nn.{norm}{d}d": ("num_features",) for norm in ("BatchNorm", "InstanceNorm") for d in (1, 2, 3)},
+    **{f"nn.{pool}Pool{d}d": ("kernel_size",) for pool in ("Max", "Avg") for d in (1, 2, 3)},
+    **{f"nn.{pad}Pad{d}d": ("padding",) for pad in ("Zero", "Constant", "Reflection", "Replication")
+       for d in (1, 2, 3)},
+    "nn.Linear": ("in_features", "out_features"), "nn.LayerNorm": ("normalized_shape",),
+    "nn.GroupNorm": ("num_groups", "num_channels"), "nn.Embedding": ("num_embeddings", "embedding_dim"),
+    "nn.LSTM": ("input_size", "hidden_size"), "nn.GRU": ("input_size", "hidden_size"),
+    "nn.RNN": ("input_size", "hidden_size"), "nn.MultiheadAttention": ("embed_dim", "num_heads"),
+    "nn.PReLU": ("num_parameters",),
+}
+
+
+def block_call(cls: str, instance: str, args: list[str], outs: list[str], literals: list[str]) -> str:
+    """``outs = self.<instance>(args)``; the literals go to the constructor (``_init``), not the call."""
     return f"{', '.join(outs)} = self.{identifier(instance, TorchLowering.reserved)}({', '.join(args)})"
 
 
@@ -87,19 +105,26 @@ def _init(defs, indent: str) -> list[str]:
             _, dtype, shape = ctor.split(" ", 2)
             torch_dtype = "torch.long" if dtype == "int64" else "torch.float32"
             lines.append(f"{indent}self.register_buffer({name!r}, torch.zeros({shape}, dtype={torch_dtype}))")
-        elif ctor.startswith("BLOCK "):
-            lines.append(f"{indent}self.{name} = {ctor.split(' ', 1)[1]}()")
+        elif ctor.startswith("BLOCK "):  # "BLOCK Cls(256, 64)"
+            lines.append(f"{indent}self.{name} = {ctor.split(' ', 1)[1]}")
         else:
             lines.append(f"{indent}self.{name} = {ctor}")
     return lines
 
 
+def _wrapped(text: str, indent: str) -> list[str]:
+    """``text`` (a docstring listing many instances) as lines of at most 116 characters."""
+    return textwrap.wrap(text, 116, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
+
+
 def render_block(code) -> list[str]:
-    """One block kind as an ``nn.Module`` subclass."""
+    """One block kind (or several merged) as an ``nn.Module`` subclass; differing literals are ``__init__``'s."""
     lines = [f"class {code.name}(nn.Module):",
-             f'    """Block {code.kind}; instances: {", ".join(code.instances)}."""', "",
-             "    def __init__(self):"]
+             *_wrapped(f'"""Block {", ".join(code.kinds or [code.kind])}; instances: {code.instance_list()}."""',
+                       "    "), "",
+             f"    def __init__({', '.join(['self', *code.literals])}):"]
     lines += _init(code.defs, " " * 8)
+    lines += [f"        self.{name} = {name}" for name in code.stored]  # read by forward
     lines += ["", f"    def forward(self, {', '.join(code.params)}):"]
     lines += [f"        {line}" for line in code.body]
     lines += [f"        return {', '.join(code.returns)}"]
