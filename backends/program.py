@@ -123,6 +123,14 @@ class Lowering:
         """Undo ``value.feat`` at run time (only where no layer can fold it)."""
         raise NotImplementedError
 
+    def held_weight(self, node, name: str) -> tuple[str, np.ndarray]:
+        """(physical layout of ``node``'s output, its weight ``name`` (IR: declared axis order, no batch axis)
+        transposed to that layout's order without the batch axis)."""
+        phys = self.native(node.spec)
+        declared = node.spec.layout[1:]
+        value = self.weights(node)[name]
+        return phys, value.transpose([declared.index(a) for a in phys[1:]])
+
     # -- names and lines -----------------------------------------------------------
     def fresh(self, base: str, names: set[str] | None = None) -> str:
         """A new identifier from ``base`` (``base``, ``base_1``, ...), unique in ``names``."""

@@ -204,6 +204,18 @@ def _difference(a: tuple, b: tuple) -> str:
     return "different"
 
 
+def nodes_behind(outputs) -> list:
+    """Every node the tensors ``outputs`` depend on (themselves included), in the order they were made."""
+    seen: dict[int, object] = {}
+    stack = [t.node for t in outputs]
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen[id(node)] = node
+            stack.extend(t.node for t in node.inputs)
+    return sorted(seen.values(), key=lambda n: n.order)
+
+
 def settle(outputs) -> None:
     """For importers, before ``ir.Model``: make the marks on the graph behind ``outputs`` valid.
 
@@ -213,14 +225,7 @@ def settle(outputs) -> None:
     kind (``BasicBlock``, ``BasicBlock2``, ...), and an instance that is not
     one region that runs as one call loses its marks (it is emitted inline).
     """
-    seen: dict[int, object] = {}
-    stack = [t.node for t in outputs]
-    while stack:
-        node = stack.pop()
-        if id(node) not in seen:
-            seen[id(node)] = node
-            stack.extend(t.node for t in node.inputs)
-    nodes = sorted(seen.values(), key=lambda n: n.order)
+    nodes = nodes_behind(outputs)
     consumers: dict[int, list] = {id(n): [] for n in nodes}
     for n in nodes:
         for t in n.inputs:

@@ -66,7 +66,7 @@ def instance_of(name: str) -> str | None:
 
 def mark_blocks(outputs) -> None:
     """Mark the layers behind ``outputs`` (IR tensors, before ``ir.Model``) with the blocks their names give."""
-    nodes = _nodes(outputs)
+    nodes = ir.blocks.nodes_behind(outputs)
     names = {n.name for n in nodes}
     groups: dict[str, list] = {}
     for n in nodes:
@@ -104,18 +104,6 @@ def _width_free(members: list) -> tuple:
         refs = tuple(("layer", inside[id(t.node)], t.index) if id(t.node) in inside else ("input",) for t in n.inputs)
         rows.append((n.layer.kind, repr(sorted(config.items())), refs))
     return tuple(rows)
-
-
-def _nodes(outputs) -> list:
-    """Every node behind ``outputs``, in the order they were made."""
-    seen: dict[int, object] = {}
-    stack = [t.node for t in outputs]
-    while stack:
-        node = stack.pop()
-        if id(node) not in seen:
-            seen[id(node)] = node
-            stack.extend(t.node for t in node.inputs)
-    return sorted(seen.values(), key=lambda n: n.order)
 
 
 def _camel(instance: str) -> str:

@@ -31,9 +31,7 @@ SUFFIXES = ("_flat", "_column", "_max", "_index", "_table")
 def lower_learned_constant(ctx, node, inputs):
     (x,) = inputs
     spec = node.spec
-    phys = ctx.native(spec)
-    declared = spec.layout[1:]
-    value = ctx.weights(node)["value"].transpose([declared.index(a) for a in phys[1:]])
+    phys, value = ctx.held_weight(node, "value")
     size = math.prod(value.shape)
     flat = ctx.layer(node.name + "_flat", "layers.Flatten()", x.var, spec, phys)
     column = ctx.layer(node.name + "_column", call("layers.Reshape", (-1, 1)), flat.var, spec, phys)

@@ -12,9 +12,7 @@ from ir.layers import LearnedConstant
 def lower_learned_constant(ctx, node, inputs):
     (x,) = inputs
     spec = node.spec
-    phys = ctx.native(spec)
-    declared = spec.layout[1:]
-    value = ctx.weights(node)["value"].transpose([declared.index(a) for a in phys[1:]])
+    phys, value = ctx.held_weight(node, "value")
     shape = (1, *value.shape)
     name = ctx.define(node.name, f"nn.Parameter(torch.zeros{shape!r})", value.reshape(shape))
     sizes = ", ".join([f"{x.var}.shape[{x.pos('N')}]"] + ["-1"] * len(value.shape))
