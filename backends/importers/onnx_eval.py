@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper
 
+from .onnx_fold import onnx_slice as _slice
 from .onnx_graph import ZEROS, Graph, Op
 from .onnx_match import axes_of
 
@@ -36,15 +37,6 @@ class NoMatch(Exception):
     def __init__(self, message: str, stage: int = 0):
         super().__init__(message)
         self.stage = stage
-
-
-def _slice(x, starts, ends, axes=None, steps=None):
-    axes = range(len(starts)) if axes is None else axes
-    steps = [1] * len(starts) if steps is None else steps
-    index = [slice(None)] * x.ndim
-    for a, b, e, s in zip(axes, starts, ends, steps):
-        index[int(a)] = slice(int(b), int(e), int(s))  # numpy clamps out-of-range bounds as ONNX does
-    return x[tuple(index)]
 
 
 def _reshape(op, x, shape):

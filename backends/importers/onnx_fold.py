@@ -111,7 +111,8 @@ _ARITHMETIC = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lamb
 _INT_MAX_SIZE = 64  # pads and shapes are tiny; anything larger is data, left alone
 
 
-def _slice(x: np.ndarray, starts, ends, axes=None, steps=None) -> np.ndarray:
+def onnx_slice(x: np.ndarray, starts, ends, axes=None, steps=None) -> np.ndarray:
+    """ONNX Slice on a numpy array (starts/ends/axes/steps as the op's inputs)."""
     axes = range(len(starts)) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
     index = [slice(None)] * x.ndim
@@ -127,7 +128,7 @@ def _reshape(x: np.ndarray, shape) -> np.ndarray:
 _INT_OPS = {
     "Concat": lambda op, *xs: np.concatenate(xs, axis=op.attr("axis")),
     "Reshape": lambda op, x, shape: _reshape(x, shape),
-    "Slice": lambda op, x, *args: _slice(x, *args),
+    "Slice": lambda op, x, *args: onnx_slice(x, *args),
     "Transpose": lambda op, x: x.transpose(op.attr("perm")),
     "Cast": lambda op, x: x.astype({6: np.int32, 7: np.int64}[op.attr("to")]),
     "Identity": lambda op, x: x,
