@@ -103,6 +103,7 @@ class Lowering:
         self._def_names: set[str] = set()   # layer / module names
         self._cache: dict[tuple[str, str], Value] = {}
         self.values: dict[str, Value] = {}
+        self._input_vars: set[str] = set()
 
     # -- to be provided by a backend ------------------------------------------------
     def native(self, spec: TensorSpec) -> str:
@@ -117,6 +118,10 @@ class Lowering:
         raise NotImplementedError
 
     def transpose_expr(self, value: Value, perm: tuple[int, ...], target: str) -> str:
+        raise NotImplementedError
+
+    def reshape_expr(self, value: Value, shape: tuple, target: str) -> str:
+        """``value`` (batch axis first) reshaped to ``shape`` (batch axis excluded, at most one -1)."""
         raise NotImplementedError
 
     def gather(self, value: Value) -> Value:
@@ -157,17 +162,22 @@ class Lowering:
         return Value(var, spec, phys, feat)
 
     # -- layouts -------------------------------------------------------------------
-    def require(self, value: Value, phys: str) -> Value:
-        """``value`` held in physical layout ``phys`` (transposing once if needed)."""
+    def require(self, value: Value, phys: str, boundary: bool = False) -> Value:
+        """``value`` held in physical layout ``phys`` (transposing once if needed; inside the graph, a layout
+        change that moves only size-1 axes is a reshape; at the model's inputs and outputs (``boundary``) it stays
+        a transpose, which says what it does and keeps the file's layout readable to importers)."""
         if value.phys == phys:
             return value
         key = (value.var, phys)
         if key not in self._cache:
             value = self.plain(value)
-            perm = permutation(value.phys, phys)
-            self.program.transposes += 1
-            self._cache[key] = self.let(f"{value.var}_{phys.lower()}", self.transpose_expr(value, perm, phys),
-                                        value.spec, phys)
+            shape = None if boundary or value.var in self._input_vars else reshape_for(value, phys)
+            if shape is not None:  # only size-1 axes move: the same elements in the same order, a free reshape
+                expr = self.reshape_expr(value, shape, phys)
+            else:
+                self.program.transposes += 1
+                expr = self.transpose_expr(value, permutation(value.phys, phys), phys)
+            self._cache[key] = self.let(f"{value.var}_{phys.lower()}", expr, value.spec, phys)
             self.program.layout_lines.add(len(self.program.body) - 1)
         return self._cache[key]
 
@@ -216,16 +226,30 @@ class Lowering:
     def lower_input(self, node: Node) -> Value:
         phys = self.native(node.spec) if self.native_io else self.input_layout(node.spec)
         var = self.fresh(node.name)
+        self._input_vars.add(var)
         self.program.inputs.append((var, node.spec, phys))
         return Value(var, node.spec, phys)
 
     def present(self, value: Value) -> Value:
         """A model output in the layout callers get."""
         phys = self.native(value.spec) if self.native_io else self.output_layout(value.spec)
-        return self.require(self.plain(value), phys)
+        return self.require(self.plain(value), phys, boundary=True)
 
     def weights(self, node: Node) -> dict[str, np.ndarray]:
         return self.model.layer_weights(node)
+
+
+def reshape_for(value: Value, phys: str) -> tuple | None:
+    """The target shape (batch axis excluded, -1 for one unknown size) when holding ``value`` in ``phys`` moves
+    only axes of size 1 -- every other axis keeps its place relative to the others, so the elements stay in
+    memory order and a reshape is a transpose for free; None when a real transpose is needed."""
+    sizes = dict(zip(value.spec.layout, value.spec.shape))
+    if value.phys[0] != "N" or phys[0] != "N" or value.feat is not None:
+        return None
+    if [a for a in value.phys if sizes[a] != 1] != [a for a in phys if sizes[a] != 1]:
+        return None
+    shape = tuple(-1 if sizes[a] is None else sizes[a] for a in phys[1:])
+    return shape if shape.count(-1) <= 1 else None
 
 
 def with_spec(value: Value, spec: TensorSpec, phys: str | None = None) -> Value:

@@ -1,12 +1,14 @@
 """Conversion benchmark: time, accuracy and transposes of each converted model, both targets side by side.
 
 For every ``keras.applications`` model in ``examples/keras_apps.py`` (small,
-randomised) and every IR model in ``examples/``, it reports
+randomised), every PyTorch architecture in ``examples/torch_archs.py`` and
+every IR model in ``examples/``, it reports
 
-* the time to import the model into the IR (Keras apps: ``from_keras``) and to
-  compile it to each target (``to_torch``, ``to_keras``);
+* the time to import the model into the IR (``from_keras``, ``from_torch``)
+  and to compile it to each target (``to_torch``, ``to_keras``);
 * the largest absolute and relative output difference of each target against
-  the source (the original Keras model; for IR examples, the other target);
+  the source (the original Keras model or torch module; for IR examples, the
+  other target);
 * the number of transpose/permute operations in each converted graph: in torch
   the ``permute``/``transpose``/``movedim`` calls of a ``torch.fx`` trace of the
   module, in Keras the ``Permute`` layers and ``transpose`` ops of the model.
@@ -15,7 +17,8 @@ Apps the IR cannot represent yet are listed with the layers they miss. Not a
 test: it only measures. Run from the repository root:
 
     python benchmarks/convert.py                 # everything
-    python benchmarks/convert.py --apps vgg16    # one app, plus the examples
+    python benchmarks/convert.py --apps vgg16    # one app, plus the torch archs and the examples
+    python benchmarks/convert.py --no-apps --no-examples --archs resnet,vit
     python benchmarks/convert.py --no-examples --json
 """
 from __future__ import annotations
@@ -112,14 +115,15 @@ def diff(got, want) -> tuple[float, float]:
     return abs_, rel
 
 
-def measure(name: str, model, import_s: float | None, source_run=None) -> dict:
-    """Compile ``model`` to both targets and measure them (source_run: the original model, if any)."""
+def measure(name: str, model, import_s: float | None, source_run=None, source="keras", make_inputs=None) -> dict:
+    """Compile ``model`` to both targets and measure them (source_run: the original model, if any;
+    make_inputs: ``(batch, seq, seed) -> inputs`` the source accepts, when it accepts only some)."""
     from backends import to_keras, to_torch
     from exporters.onnx import example_inputs
 
     tm, torch_s = timed(to_torch, model)
     km, keras_s = timed(to_keras, model)
-    xs = example_inputs(model, batch=2, seq=7, seed=1)
+    xs = make_inputs(2, 7, 1) if make_inputs else example_inputs(model, batch=2, seq=7, seed=1)
     t_out, k_out = run_torch(tm, xs), run_keras(km, xs, model)
     ref_t = ref_k = source_run(xs) if source_run else None
     if ref_t is None:  # an IR model has no other source: each target is compared with the other
@@ -127,7 +131,7 @@ def measure(name: str, model, import_s: float | None, source_run=None) -> dict:
     return {"model": name, "import_s": import_s, "torch_s": torch_s, "keras_s": keras_s,
             "torch_diff": diff(t_out, ref_t), "keras_diff": diff(k_out, ref_k),
             "torch_transposes": torch_transposes(tm), "keras_transposes": keras_transposes(km),
-            "source": "keras" if source_run else "ir"}
+            "source": source if source_run else "ir"}
 
 
 def keras_app_rows(apps):
@@ -145,6 +149,16 @@ def keras_app_rows(apps):
             yield {"model": app, "unsupported": ", ".join(missing)}
             continue
         yield measure(app, model, import_s, keras_runner(km, model))
+
+
+def torch_arch_rows(archs):
+    from exporters.sources import from_object
+
+    torch_archs = load_file("torch_archs.py")
+    for arch in archs:
+        net, example = getattr(torch_archs, arch)()
+        source, import_s = timed(from_object, (net, example), arch)  # from_torch, and the module as the reference
+        yield measure(arch, source.model, import_s, source.run, "torch", source.make_inputs)
 
 
 def example_rows():
@@ -168,11 +182,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--apps", help="comma-separated keys of examples/keras_apps.py APPS (default: all)")
     parser.add_argument("--no-apps", action="store_true", help="skip the Keras applications")
+    parser.add_argument("--archs", help="comma-separated keys of examples/torch_archs.py ARCHS (default: all)")
+    parser.add_argument("--no-archs", action="store_true", help="skip the PyTorch architectures")
     parser.add_argument("--no-examples", action="store_true", help="skip the IR examples")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
+    from exporters.quiet import quiet_tensorflow_import
+
+    quiet_tensorflow_import()  # TensorFlow's start-up lines would land in the middle of the table's output
     apps = [] if args.no_apps else (args.apps.split(",") if args.apps else list(load_file("keras_apps.py").APPS))
-    rows = list(keras_app_rows(apps)) + ([] if args.no_examples else list(example_rows()))
+    archs = [] if args.no_archs else (args.archs.split(",") if args.archs else list(load_file("torch_archs.py").ARCHS))
+    rows = list(keras_app_rows(apps)) + list(torch_arch_rows(archs)) + ([] if args.no_examples else list(example_rows()))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -255,11 +255,15 @@ def test_benchmark_script_runs(capsys):
     spec = importlib.util.spec_from_file_location("bench_convert", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--no-apps", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert {r["model"] for r in rows} >= {"mnist_convnet:build", "lstm_sentiment:build"}
-    assert all(r["torch_diff"][0] < 1e-5 and r["keras_transposes"] == 0 for r in rows)
-    assert next(r for r in rows if r["model"] == "mnist_convnet:build")["torch_transposes"] == 1  # NHWC input
+    assert bench.main(["--no-apps", "--archs", "resnet,gru", "--json"]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) >= {"mnist_convnet:build", "lstm_sentiment:build", "resnet", "gru"}
+    assert all(r["torch_diff"][0] < 1e-5 for r in rows.values())
+    assert all(r["keras_transposes"] == 0 for r in rows.values() if r["source"] == "ir")
+    assert rows["mnist_convnet:build"]["torch_transposes"] == 1  # NHWC input
+    # torch sources: none in torch; in Keras only the NCHW input's (the pooled 1x1 map is reshaped, not permuted)
+    assert (rows["resnet"]["torch_transposes"], rows["resnet"]["keras_transposes"]) == (0, 1)
+    assert (rows["gru"]["torch_transposes"], rows["gru"]["keras_transposes"]) == (0, 0)
 
 
 def test_verify_accepts_quiet(tmp_path, capsys):

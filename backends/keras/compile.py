@@ -48,6 +48,10 @@ class KerasLowering(Lowering):
         name = self.fresh(f"{value.var}_{target.lower()}", self._def_names)
         return f"layers.Permute({tuple(perm[1:])!r}, name={name!r})({value.var})"
 
+    def reshape_expr(self, value, shape, target):
+        name = self.fresh(f"{value.var}_{target.lower()}", self._def_names)
+        return f"layers.Reshape({shape!r}, name={name!r})({value.var})"
+
     def gather(self, value: Value) -> Value:
         # Keras flattens in declared order (see core.lower_flatten), so no value carries a feature order.
         raise UnsupportedError("the Keras backend never permutes features; a Value.feat reached it")
@@ -59,6 +63,7 @@ class KerasLowering(Lowering):
             var += "_"
         self._names.add(var)
         self._def_names.add(var)
+        self._input_vars.add(var)
         phys = self.native(node.spec) if self.native_io else self.input_layout(node.spec)
         self.program.inputs.append((var, node.spec, phys))
         return Value(var, node.spec, phys)

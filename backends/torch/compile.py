@@ -43,6 +43,9 @@ class TorchLowering(Lowering):
     def transpose_expr(self, value, perm, target):
         return f"{value.var}.permute{perm}"
 
+    def reshape_expr(self, value, shape, target):
+        return f"{value.var}.reshape({value.var}.shape[0], {', '.join(map(str, shape))})"
+
     def gather(self, value: Value) -> Value:
         buf = self.buffer(f"{value.var}_order", np.argsort(value.feat).astype(np.int64))
         axis = value.pos("C")
