@@ -52,6 +52,7 @@ def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, si
         raise NoMatch(f"the key-padding mask {leaves[0]!r} must be a rank-2 float (1 = attend) or bool "
                       "(True = pad) tensor", stage=5)
     fed = (keep == 0) if is_bool else keep  # torch's bool polarity: True = pad
+    followed, unfollowed = False, None
     for layout in ("NT", "TN") if leaves else (None,):
         probe = Evaluator(graph, {k: v for k, v in ev.env.items() if k not in ev.tainted}, ev.coded,
                           ev.placeholder)
@@ -61,8 +62,10 @@ def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, si
             kept, added = _effect(core, probe, codes, (batch, t, s))
             if any(term in probe.tainted for term in terms):
                 raise NoMatch("the mask depends on the values of another input than the key-padding mask")
-        except (NoMatch, ValueError, TypeError, IndexError) as e:
-            raise NoMatch(f"the scores' mask could not be followed ({e})", stage=5) from None
+        except (NoMatch, ValueError, TypeError, IndexError) as e:  # e.g. the mask's axes read in the other order
+            unfollowed = unfollowed or NoMatch(f"the scores' mask could not be followed ({e})", stage=5)
+            continue
+        followed = True
         for causal in (False, True):
             blocked = np.zeros((batch, 1, t, s), bool)
             if leaves:
@@ -75,6 +78,8 @@ def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, si
                 if causal and t != s:
                     raise NoMatch("a causal mask between sequences of different lengths", stage=5)
                 return (leaves[0] if leaves else None), layout, causal, probe.ops, is_bool
+    if not followed:
+        raise unfollowed
     if is_bool:
         raise NoMatch(f"the bool mask {leaves[0]!r} does not act as a key-padding mask with True = pad (torch's "
                       "convention, the one from_onnx reads bool masks with), with or without the causal mask",
