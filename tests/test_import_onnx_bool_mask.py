@@ -11,7 +11,9 @@ mask term is spelled as exporters spell it from a bool input:
 Each imports as one MultiHeadAttention whose mask input is the IR's float mask
 (``NT``, 1 = attend): fed ``~mask`` it must compute what onnxruntime computes
 on the file fed ``mask``, at two batch sizes and two (symbolic) lengths, with
-masks that pad inside rows as well as at their ends. A bool input read by
+masks that pad inside rows as well as at their ends. TorchScript's spelling
+of the head split and merge (sizes from ``Mod`` and ``Gather(Shape(x), i)``)
+imports too. A bool input read by
 anything but attention masks, a bool mask of the other polarity (True =
 attend) and a bool mask computed in the graph are refused with the reason.
 """
@@ -80,10 +82,10 @@ def _pad(batch: int, steps: int, seed: int, gaps: bool) -> np.ndarray:
     return pad
 
 
-def _assert_matches_the_file(proto, model) -> None:
+def _assert_matches_the_file(proto, model, sizes=((1, 5), (3, 9))) -> None:
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     module, km = to_torch(model), to_keras(model)
-    for i, (batch, steps) in enumerate(((1, 5), (3, 9))):
+    for i, (batch, steps) in enumerate(sizes):
         for gaps in (False, True):
             x = np.random.default_rng(i).standard_normal((batch, steps, E)).astype(np.float32)
             pad = _pad(batch, steps, i, gaps)
@@ -104,6 +106,32 @@ def test_bool_mask_becomes_the_attend_mask(form):
     assert (mask.dtype, mask.layout, mask.shape) == ("float32", "NT", (None, None))
     assert model.layers[0].layer.config()["use_causal_mask"] is False
     _assert_matches_the_file(proto, model)
+
+
+def test_torchscript_spelling_of_the_head_split_and_merge():
+    """TorchScript's transformer file: the head count comes from a ``Mod`` of stored integers; the heads are merged
+    into ``(N*T, E)`` rows by a shape computed from ``Gather(Shape(x), scalar index)`` sizes (their product
+    unsqueezed: folded sizes must keep their scalar rank), and the output is reshaped back to ``(N, T, E)``."""
+    w = _weights()
+    w.update({"ten": np.array(10, np.int64), "four": np.array(4, np.int64), "one": np.array([1], np.int64),
+              "zeros": np.array([0, 0], np.int64), "d": np.array([D], np.int64), "hd": np.array([H * D], np.int64),
+              "e": np.array([E], np.int64), "i0": np.array(0, np.int64), "i1": np.array(1, np.int64),
+              "ax0": np.array([0], np.int64)})
+    shapes = [n("Mod", ["ten", "four"], ["h0"]), n("Reshape", ["h0", "one"], ["h1"]),
+              n("Concat", ["zeros", "h1", "d"], ["split"], axis=0),
+              n("Shape", ["x"], ["xs"]), n("Gather", ["xs", "i0"], ["nb"]), n("Gather", ["xs", "i1"], ["nt"]),
+              n("Mul", ["nb", "nt"], ["rows"]), n("Unsqueeze", ["rows", "ax0"], ["rows1"]),
+              n("Concat", ["rows1", "hd"], ["merge"], axis=0),
+              n("Unsqueeze", ["nb", "ax0"], ["nb1"]), n("Unsqueeze", ["nt", "ax0"], ["nt1"]),
+              n("Concat", ["nb1", "nt1", "e"], ["back"], axis=0)]
+    del w["split"], w["merge"]
+    block = _block(FORMS["where"], "masked")
+    block[-1] = n("Add", ["o3", "bo"], ["y0"])
+    proto = make(shapes + block + [n("Reshape", ["y0", "back"], ["y"])],
+                 {"x": ["N", 5, E], "mask": (["N", 5], TensorProto.BOOL)}, w)
+    model = from_onnx(proto)
+    assert [node.layer.kind for node in model.layers] == ["MultiHeadAttention"]
+    _assert_matches_the_file(proto, model, sizes=((1, 5), (3, 5)))
 
 
 def _problems(proto) -> list:
