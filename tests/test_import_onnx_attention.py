@@ -92,8 +92,8 @@ def test_attention_round_trips(name, via, tmp_path):
 
 
 class _Encoder(nn.Module):
-    """tests/test_convert_torch_archs.py's TransformerClassifier, fed the IR's float mask (1 = attend): from_onnx
-    refuses bool inputs."""
+    """tests/test_convert_torch_archs.py's TransformerClassifier, fed the IR's float mask (1 = attend) and making
+    torch's bool one inside (the bool input form: tests/test_import_onnx_real.py, test_import_onnx_bool_mask.py)."""
 
     def __init__(self, vocab=30, d=16, classes=3):
         super().__init__()

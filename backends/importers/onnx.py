@@ -25,6 +25,11 @@ How the import works, and why:
   * A stored tensor with a leading 1 added to (subtracted from, multiplied
     with) a computed one of its rank becomes a ``LearnedConstant``: a learned
     positional embedding (``onnx_constants.py``).
+  * A bool graph input that only attention blocks read, as their key-padding
+    mask (True = pad, torch's ``src_key_padding_mask``), is declared as the
+    IR's float mask, layout ``NT`` (or ``TN``), 1 = attend: feed the imported
+    model ``(~mask).float()``, as ``from_torch``'s. Any other use of a bool
+    input is refused.
   * Problems are collected for every op (an op behind a refused one is still
     checked, on a stand-in input of the shape ONNX inferred). If anything was
     refused, one ``ir.UnsupportedError`` lists every op, where and why; no
@@ -49,6 +54,7 @@ from .onnx_constants import LEARNED_OPERANDS, expanded_constant, learned_operand
 from .onnx_ctx import Ctx
 from .onnx_fold import fold_shapes
 from .onnx_ops import ONNX_TABLE
+from .onnx_patterns_attention import ATTENTION
 from .onnx_patterns import run_rules
 
 _DTYPES = {TensorProto.FLOAT: "float32", TensorProto.INT32: "int32", TensorProto.INT64: "int64"}
@@ -108,6 +114,10 @@ class _Importer:
     # -- the walk --------------------------------------------------------------------------
     def run(self, name: str) -> ir.Model:
         live = self.live_ops()
+        self.readers = {}  # value -> the live ops reading it (a bool input must feed attention masks only)
+        for op in live:
+            for i in dict.fromkeys(op.inputs):
+                self.readers.setdefault(i, []).append(op)
         inputs = [self.convert_input(vi) for vi in self.graph.inputs]  # all of them, used or not: the file's contract
         for op in live:
             self.convert_op(op)
@@ -132,6 +142,12 @@ class _Importer:
         out = None
         dtype = _DTYPES.get(vi.type.tensor_type.elem_type)
         shape = self.graph.shapes.get(vi.name)
+        if vi.type.tensor_type.elem_type == TensorProto.BOOL:
+            dtype, reason = self.bool_mask(vi.name)
+            if reason:
+                self.refuse(op, reason)
+                self.tensors[vi.name] = None
+                return None
         if dtype is None:
             self.refuse(op, f"element type {TensorProto.DataType.Name(vi.type.tensor_type.elem_type)} is not "
                             f"supported (one of {', '.join(_DTYPES.values())})")
@@ -149,6 +165,19 @@ class _Importer:
                     self.refuse(op, e.bare_message)
         self.tensors[vi.name] = out
         return out
+
+    def bool_mask(self, name: str) -> tuple[str | None, str | None]:
+        """("float32", None) if the bool input ``name`` is read only as attention key-padding masks (True = pad;
+        it is then declared as the IR's mask, 1 = attend), else (None, why not)."""
+        readers = self.readers.get(name, [])
+        others = [op for op in readers if op.op_type != ATTENTION or op.inputs[-1] != name
+                  or name in op.inputs[:-1] or not op.attr("twinnet_bool_mask")]
+        if readers and not others:
+            return "float32", None
+        what = f"it is read by {', '.join(sorted({f'{o.op_type} {o.name!r}' for o in others})[:3])}" if others \
+            else "no attention block reads it"
+        return None, (f"a bool input is supported only as the key-padding mask of attention blocks (True = pad, "
+                      f"imported as the float mask 1 = attend); {what}")
 
     def convert_op(self, op: Op) -> None:
         if op.op_type == "Expand" and (value := expanded_constant(self, op)) is not None:

@@ -5,7 +5,10 @@ the Keras-layout weights (``(E, H, d)`` projection kernels, ``(H, dv, E_out)``
 output kernel) and the axis order of each input. The op's inputs are, in the
 IR's (Keras's) order, ``[query, value]``, then ``key`` when it is another
 tensor, then the key-padding mask. This entry checks that layout inference
-gave each input the letters the rule measured, then builds the layer.
+gave each input the letters the rule measured, then builds the layer. A
+bool mask (True = pad) must be a graph input: the importer declares it as the
+IR's float mask (1 = attend, see ``onnx.py``); a bool computed in the graph
+has no IR form.
 """
 from __future__ import annotations
 
@@ -21,6 +24,10 @@ def attention(ctx: Ctx) -> Converted:
         if x.layout != letters:
             raise UnsupportedError(f"input {i} arrives as {x.layout!r}, but the attention block reads it as "
                                    f"{letters!r} (its axes are used in another order elsewhere in the graph)")
+    mask = ctx.op.inputs[-1]
+    if ctx.attr("twinnet_bool_mask") and mask not in {vi.name for vi in ctx.graph.inputs}:
+        raise UnsupportedError(f"its bool key-padding mask {mask!r} is computed in the graph; the IR reads a bool "
+                               "mask only as a model input (True = pad, declared as the float mask 1 = attend)")
     query = ctx.inputs[0]
     key_dim, value_dim = ctx.attr("key_dim"), ctx.attr("value_dim")
     weights = dict(ctx.attr("twinnet_weights"))

@@ -7,6 +7,13 @@ Rather than match each, the mask terms are evaluated on a probe key-padding mask
 MultiHeadAttention does: every blocked score must end at -1e4 or below (its
 softmax weight is then exactly 0 in float32), every open one untouched.
 Which of "padding", "causal", both or neither is the one that matches.
+
+A *bool* mask input is read with torch's polarity, True = pad (what
+``nn.TransformerEncoder``'s ``src_key_padding_mask`` exports as, through
+``Where(mask, -inf, 0)``): the probe feeds it ``keep == 0``. The importer then
+declares that input as the IR's float mask, 1 = attend (``not mask``), as
+``from_torch`` does, so the two importers give one model one contract. A bool
+mask that blocks where it is False (True = attend) does not match and is refused.
 """
 from __future__ import annotations
 
@@ -17,10 +24,12 @@ from .onnx_eval import MOVES, PLAIN, Evaluator, NoMatch
 from .onnx_graph import Graph
 
 _BLOCKED = -1e4  # an additive mask at or below this zeroes a softmax entry in float32
+_FLOAT, _BOOL = 1, 9  # ONNX TensorProto element types
 
 
 def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, sizes: tuple[int, int, int]):
-    """(mask input or None, its layout, causal, ops evaluated) from the mask terms on the scores.
+    """(mask input or None, its layout, causal, ops evaluated, whether the mask input is bool) from the mask
+    terms on the scores.
 
     ``ev`` holds the block's values at the probe sizes ``(batch, t, s)``; ``codes`` says where each
     (batch, head, t, s) score sits at the softmax.
@@ -30,7 +39,7 @@ def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, si
     c = core
     terms = c.added + c.kept + [n for pair in c.selects for n in pair]
     if not terms:
-        return None, None, False, []
+        return None, None, False, [], False
     leaves = _leaves(graph, ev, terms)
     if len(leaves) > 1:
         raise NoMatch(f"the scores' mask is computed from several tensors ({', '.join(leaves)})", stage=5)
@@ -38,19 +47,25 @@ def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, si
     rng = np.random.default_rng(0)
     keep = (rng.random((batch, s)) < 0.6).astype(np.float32)
     keep[:, 0], keep[0, -1] = 1.0, 0.0  # key 0 always attended, at least one key blocked
+    is_bool = bool(leaves) and graph.dtypes.get(leaves[0]) == _BOOL
+    if leaves and (graph.dtypes.get(leaves[0]) not in (_FLOAT, _BOOL) or graph.rank(leaves[0]) != 2):
+        raise NoMatch(f"the key-padding mask {leaves[0]!r} must be a rank-2 float (1 = attend) or bool "
+                      "(True = pad) tensor", stage=5)
+    fed = (keep == 0) if is_bool else keep  # torch's bool polarity: True = pad
+    followed, unfollowed = False, None
     for layout in ("NT", "TN") if leaves else (None,):
         probe = Evaluator(graph, {k: v for k, v in ev.env.items() if k not in ev.tainted}, ev.coded,
                           ev.placeholder)
         if leaves:
-            if graph.dtypes.get(leaves[0]) != 1 or graph.rank(leaves[0]) != 2:
-                raise NoMatch(f"the key-padding mask {leaves[0]!r} must be a rank-2 float tensor", stage=5)
-            probe.seed(leaves[0], keep if layout == "NT" else keep.T.copy(), False)
+            probe.seed(leaves[0], fed if layout == "NT" else fed.T.copy(), False)
         try:
             kept, added = _effect(core, probe, codes, (batch, t, s))
             if any(term in probe.tainted for term in terms):
                 raise NoMatch("the mask depends on the values of another input than the key-padding mask")
-        except (NoMatch, ValueError, TypeError, IndexError) as e:
-            raise NoMatch(f"the scores' mask could not be followed ({e})", stage=5) from None
+        except (NoMatch, ValueError, TypeError, IndexError) as e:  # e.g. the mask's axes read in the other order
+            unfollowed = unfollowed or NoMatch(f"the scores' mask could not be followed ({e})", stage=5)
+            continue
+        followed = True
         for causal in (False, True):
             blocked = np.zeros((batch, 1, t, s), bool)
             if leaves:
@@ -62,7 +77,13 @@ def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, si
                     and np.all(added[~blocked] == 0) and np.all(kept[~blocked] == 1):
                 if causal and t != s:
                     raise NoMatch("a causal mask between sequences of different lengths", stage=5)
-                return (leaves[0] if leaves else None), layout, causal, probe.ops
+                return (leaves[0] if leaves else None), layout, causal, probe.ops, is_bool
+    if not followed:
+        raise unfollowed
+    if is_bool:
+        raise NoMatch(f"the bool mask {leaves[0]!r} does not act as a key-padding mask with True = pad (torch's "
+                      "convention, the one from_onnx reads bool masks with), with or without the causal mask",
+                      stage=5)
     raise NoMatch("the mask on the scores is neither a key-padding mask (1 = attend, 0 = ignore) nor the "
                   "causal mask", stage=5)
 

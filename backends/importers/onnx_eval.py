@@ -97,6 +97,7 @@ PLAIN = {
     "Cast": lambda g, op, x: x.astype(helper.tensor_dtype_to_np_dtype(op.attr("to"))),
     "Add": lambda g, op, a, b: a + b, "Sub": lambda g, op, a, b: a - b, "Mul": lambda g, op, a, b: a * b,
     "Div": lambda g, op, a, b: (a // b) if a.dtype.kind in "iu" and b.dtype.kind in "iu" else a / b,
+    "Mod": lambda g, op, a, b: np.fmod(a, b) if op.attr("fmod", 0) else np.mod(a, b),  # TorchScript's head split
     "Neg": lambda g, op, a: -a, "Sqrt": lambda g, op, a: np.sqrt(a), "Reciprocal": lambda g, op, a: 1 / a,
     "Equal": lambda g, op, a, b: a == b, "Less": lambda g, op, a, b: a < b, "Greater": lambda g, op, a, b: a > b,
     "LessOrEqual": lambda g, op, a, b: a <= b, "GreaterOrEqual": lambda g, op, a, b: a >= b,

@@ -51,7 +51,10 @@ def fold_shapes(graph: Graph) -> None:
     for name, vector in values.items():
         unknown = sum(v is None for v in vector)
         if unknown == 0 or (unknown == 1 and -1 not in vector):
-            graph.consts[name] = np.asarray([-1 if v is None else v for v in vector], np.int64)
+            value = np.asarray([-1 if v is None else v for v in vector], np.int64)
+            if graph.shapes.get(name) == () and value.size == 1:  # a scalar (Gather by a scalar index) stays one:
+                value = value.reshape(())  # TorchScript unsqueezes such sizes before a Concat
+            graph.consts[name] = value
     graph.ops = [op for op in graph.ops if not all(o in graph.consts for o in op.outputs if o)]
     graph.index()
 

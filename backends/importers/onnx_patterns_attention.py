@@ -24,7 +24,8 @@ are ``q k^T`` or ``k q^T`` (Keras with attention dropout), and that the softmax
 runs over the key steps. Symbolic sizes get probe sizes by their names in the
 file, so every shape computed at run time agrees. The mask terms are evaluated
 on a probe mask (``onnx_attention_mask.py``) and must be a key-padding mask
-(0 = ignore, Keras's polarity) and/or the causal mask; the scalar factors must
+(a float mask with 0 = ignore, Keras's polarity, or a bool input with True =
+pad, torch's) and/or the causal mask; the scalar factors must
 multiply to ``1/sqrt(key_dim)``, the IR's only scale.
 
 When the skeleton is there with a heads axis (rank-4 scores, which no other
@@ -235,14 +236,16 @@ class _Match:
             raise NoMatch(f"the scores are scaled by {scale:.6g}, not 1/sqrt({d}) = {1 / math.sqrt(d):.6g}; the IR's "
                           "MultiHeadAttention always scales by 1/sqrt(key_dim)", stage=3)
         t, s = self.sizes[self.source["query"]][1], self.sizes[self.source["key"]][1]
-        mask, mask_layout, causal, mask_ops = read_mask(g, self.core, ev, self.score_codes, (self.batch, t, s))
+        mask, mask_layout, causal, mask_ops, bool_mask = read_mask(g, self.core, ev, self.score_codes,
+                                                                   (self.batch, t, s))
         w = self._weights(heads, out_proj, kernel_rows)
         query, key, value = (self.source[r] for r in ("query", "key", "value"))
         inputs = [query, value] + ([key] if key != value else []) + ([mask] if mask else [])
         letters = [layouts[s] for s in inputs[:len(inputs) - bool(mask)]] + ([mask_layout] if mask else [])
         e_out = w["attention_output/kernel"].shape[-1]
         attrs = {"num_heads": h, "key_dim": d, "value_dim": dv, "use_causal_mask": causal,
-                 "output_shape": e_out, "twinnet_layouts": letters, "twinnet_weights": w}
+                 "output_shape": e_out, "twinnet_layouts": letters, "twinnet_weights": w,
+                 "twinnet_bool_mask": bool_mask}  # the importer declares a bool mask input as 1 = attend
         projections = list(dict.fromkeys(list(self.proj.values()) + [out_proj]))
         c = self.core
         core = [self.softmax, self.scores, self.mix] + c.moves_in + c.arithmetic + c.guard + c.moves_out \
