@@ -43,6 +43,7 @@ import numpy as np
 
 from .onnx_attention_mask import read_mask
 from .onnx_attention_skeleton import Skeleton, data_user, find_skeleton, projection
+from .onnx_attention_weights import attention_weights, is_output, removable
 from .onnx_eval import MOVES, Evaluator, NoMatch
 from .onnx_graph import Graph, Op
 from .onnx_match import replace
@@ -238,7 +239,8 @@ class _Match:
         t, s = self.sizes[self.source["query"]][1], self.sizes[self.source["key"]][1]
         mask, mask_layout, causal, mask_ops, bool_mask = read_mask(g, self.core, ev, self.score_codes,
                                                                    (self.batch, t, s))
-        w = self._weights(heads, out_proj, kernel_rows)
+        w = attention_weights(self.graph, self.proj, heads, (out_proj, kernel_rows), self.chain_biases,
+                              self.out_biases)
         query, key, value = (self.source[r] for r in ("query", "key", "value"))
         inputs = [query, value] + ([key] if key != value else []) + ([mask] if mask else [])
         letters = [layouts[s] for s in inputs[:len(inputs) - bool(mask)]] + ([mask_layout] if mask else [])
@@ -252,7 +254,7 @@ class _Match:
             + projections \
             + [op for p in projections for op in projection(g, p)[3]]
         data_ops = [op for op in ev.ops + out_ops if op not in pre_ops and any(o in ev.coded for o in op.outputs)]
-        group = self._removable(core + data_ops + pre_ops + mask_ops + ev.ops, out_name)
+        group = removable(self.graph, core + data_ops + pre_ops + mask_ops + ev.ops, out_name)
         missing = [op.name for op in core + data_ops if op not in group]
         if missing:
             raise NoMatch(f"values inside the attention block (from {', '.join(missing[:3])}) are also read "
@@ -361,7 +363,7 @@ class _Match:
         best, name = None, user.outputs[0]
         layout = self.layouts[self.source["query"]]
         for _ in range(_MAX_CHAIN):
-            if self._is_output(ev.value(name), layout, batch, steps, e_out):
+            if is_output(ev.value(name), layout, batch, steps, e_out):
                 best = (name, list(ev.ops[start:]), len(ev.biases))
             next_op = data_user(g, name)
             if next_op is None or not (next_op.op_type in MOVES and next_op.inputs[0] == name or
@@ -378,82 +380,9 @@ class _Match:
         del ev.biases[best[2]:]
         return user, best[0], best[1], rows
 
-    def _output_bias(self, bias, e_out: int):
-        """The output projection's bias plus constants tf2onnx adds after reshaping its result."""
-        for codes, added in self.out_biases:
-            bias = np.zeros(e_out, np.float32) if bias is None else bias.copy()
-            features, added = (codes % e_out).reshape(-1), added.reshape(-1)
-            per = np.zeros(e_out, np.float64)
-            per[features] = added
-            if np.any(per[features] != added):
-                raise NoMatch("a constant added to the output differs along the sequence", stage=2)
-            bias = (bias + per).astype(np.float32)
-        return bias
-
-    @staticmethod
-    def _is_output(y, layout, batch, steps, e_out) -> bool:
-        want = (batch, steps, e_out) if layout == "NTC" else (steps, batch, e_out)
-        if y.shape != want:
-            return False
-        pos, feature = y // e_out, y % e_out
-        b, t = np.meshgrid(np.arange(batch), np.arange(steps), indexing="ij")
-        if layout == "TNC":
-            b, t = b.T, t.T
-        return bool(np.all(feature == np.arange(e_out)) and np.all(pos == (b * steps + t)[..., None]))
-
     def _score_scale(self, ev: Evaluator, kind: str, name: str) -> float:
         value = ev.value(name)
         if value.size != 1:
             raise NoMatch("the scores are multiplied by a tensor, not one number", stage=3)
         value = float(value.reshape(()))
         return value if kind == "Mul" else 1 / value
-
-    # -- masks ----------------------------------------------------------------------------------
-    # -- weights and the group --------------------------------------------------------------------
-    def _weights(self, heads: dict, out_proj: Op, rows: np.ndarray) -> dict[str, np.ndarray]:
-        g, w, biases = self.graph, {}, []
-        for role in ("query", "key", "value"):
-            kernel, bias = projection(g, self.proj[role])[:2]
-            bias = self._with_chain_biases(role, kernel.shape[1], bias)
-            cols = heads[role]
-            w[f"{role}/kernel"] = kernel[:, cols]
-            biases.append((f"{role}/bias", None if bias is None else bias[cols], cols.shape))
-        kernel, bias = projection(g, out_proj)[:2]
-        bias = self._output_bias(bias, kernel.shape[1])
-        h, dv = heads["value"].shape
-        ordered = np.empty_like(kernel)
-        ordered[rows] = kernel  # row f of the file's matrix holds head rows[f] // dv, feature rows[f] % dv
-        w["attention_output/kernel"] = ordered.reshape(h, dv, -1)
-        biases.append(("attention_output/bias", bias, (kernel.shape[1],)))
-        if any(b is not None for _, b, _ in biases):
-            for key, b, shape in biases:
-                w[key] = np.zeros(shape, np.float32) if b is None else b
-        return w
-
-    def _with_chain_biases(self, role: str, columns: int, bias):
-        """The projection's bias plus constants added on the way to the MatMul (Keras adds its (H, d) bias after
-        splitting heads): each must add one number per projected column."""
-        for codes, added in self.chain_biases[role]:
-            bias = np.zeros(columns, np.float32) if bias is None else bias.copy()
-            cols, added = (codes % columns).reshape(-1), added.reshape(-1)
-            per = np.zeros(columns, np.float64)
-            per[cols] = added
-            if np.any(per[cols] != added):
-                raise NoMatch(f"a constant added to the {role} differs along the sequence", stage=2)
-            bias = (bias + per[:columns]).astype(np.float32)
-        return bias
-
-    def _removable(self, ops: list[Op], final: str) -> list[Op]:
-        """The ops of the block no one else reads (shape computations shared with others stay)."""
-        g = self.graph
-        keep = list(dict.fromkeys(ops))
-        changed = True
-        while changed:
-            changed = False
-            for op in list(keep):
-                for o in op.outputs:
-                    if o and o != final and (o in g.outputs or any(c not in keep for c in g.consumers.get(o, []))):
-                        keep.remove(op)
-                        changed = True
-                        break
-        return keep
