@@ -83,6 +83,24 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
+class SeparateProjections(nn.Module):
+    """Hugging Face style: q, k, v Linears (with bias; the output one without), scores / sqrt(d), flatten(2)."""
+
+    def __init__(self, dim, heads=2):
+        super().__init__()
+        self.heads, self.head_dim = heads, dim // heads
+        self.q_proj, self.k_proj, self.v_proj = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x):
+        b, t, _ = x.shape
+        q, k, v = (p(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+                   for p in (self.q_proj, self.k_proj, self.v_proj))
+        scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.head_dim)
+        weights = F.dropout(torch.softmax(scores, dim=-1), p=0.1, training=self.training)
+        return self.out_proj(torch.matmul(weights, v).transpose(1, 2).flatten(2))
+
+
 class Block(nn.Module):
     """A pre-norm transformer block around any of the attention modules above."""
 
@@ -111,6 +129,7 @@ VARIANTS = {
     "vit_manual": lambda d: VitAttention(d, 4, qkv_bias=False, fused=False),
     "gpt_fused": lambda d: CausalSelfAttention(d, 2, flash=True),
     "gpt_manual": lambda d: CausalSelfAttention(d, 4, flash=False, bias=False),
+    "separate": SeparateProjections,
 }
 
 
@@ -123,7 +142,7 @@ def test_hand_attention_is_multi_head_attention(name):
     net = randomize(Stack(VARIANTS[name]), seed=len(name))
     model = check(net, make)  # to_torch equals the source at batch 2 and 3; verify on keras/torch/onnx
     attn = [n.layer for n in model.layers if type(n.layer).__name__ == "MultiHeadAttention"]
-    assert len(attn) == 2 and all(a.use_causal_mask == name.startswith("gpt") for a in attn)
+    assert len(attn) == 2 and all(a.use_causal_mask == name.startswith("gpt") for a in attn), attn
     assert model.inputs[0].shape == (None, None, 8)  # the sequence length stays symbolic
     km = to_keras(model)
     for batch in (2, 3):
@@ -169,10 +188,22 @@ class Anticausal(CausalSelfAttention):
         self.register_buffer("bias", torch.triu(torch.ones(16, 16)).view(1, 1, 16, 16))
 
 
+class AlwaysDropout(SeparateProjections):
+    """Dropout on the weights even at inference (``training=True``): not what MultiHeadAttention computes."""
+
+    def forward(self, x):
+        b, t, _ = x.shape
+        q, k, v = (p(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+                   for p in (self.q_proj, self.k_proj, self.v_proj))
+        weights = F.dropout(torch.softmax(q @ k.transpose(2, 3) / math.sqrt(self.head_dim), dim=-1), 0.1, True)
+        return self.out_proj((weights @ v).transpose(1, 2).flatten(2))
+
+
 REFUSED = {
     "other_scale": (lambda d: VitAttention(d, 2, fused=False, scale=0.25), "not 1/sqrt(head_dim)"),
     "qk_norm": (QKNorm, "q_norm"),
     "anticausal": (Anticausal, "causal"),
+    "dropout_in_training": (AlwaysDropout, "training=True"),
 }
 
 

@@ -152,8 +152,9 @@ class Reader:
             self.fail(node, "is on the attention path (a q/k norm, rotary embedding or other layer has no place "
                       "in the IR's MultiHeadAttention)")
         name = target if op == "call_method" else getattr(target, "__name__", "")
-        if name in ("contiguous", "clone") or (target is F.dropout and not self.arg(node, tracked, 2, "training",
-                                                                                     True)):
+        if target is F.dropout and self.arg(node, tracked, 2, "training", True):
+            self.fail(node, "drops out at inference too (training=True); pass training=self.training")
+        if name in ("contiguous", "clone") or target is F.dropout:
             return first
         if target is F.scaled_dot_product_attention:
             return self.sdpa(node, tracked)
@@ -186,7 +187,7 @@ class Reader:
             return v.permute(perm)
         if name == "permute":
             return v.permute(args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args)
-        if name in ("reshape", "view"):
+        if name in ("reshape", "view", "flatten", "unflatten"):  # whatever the call, the shape it gave
             return self.reshape(node, v, tuple(value.shape))
         if name in ("split", "chunk", "unbind", "getitem"):
             return self.pieces(node, tracked, name, v, value)
