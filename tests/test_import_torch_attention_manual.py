@@ -214,3 +214,11 @@ def test_not_multi_head_attention_is_refused(name):
     err, found = problems(net, *make(2, 0))
     assert "blocks.0.attn" in found, str(err)
     assert why in found["blocks.0.attn"].reason, str(err)
+
+
+@pytest.mark.parametrize("name", ["vit_manual", "gpt_fused"])
+def test_attention_module_alone(name):
+    """The module imported is itself the attention: one MultiHeadAttention on the input."""
+    net = randomize(VARIANTS[name](8), seed=2)
+    model = check(net, make, paths=("keras", "torch"))
+    assert [type(n.layer).__name__ for n in model.layers if not n.is_input] == ["MultiHeadAttention"]

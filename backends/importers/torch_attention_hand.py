@@ -30,6 +30,7 @@ describe. Only self-attention (one input, ``(B, T, C)``) is read.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 
@@ -86,17 +87,20 @@ def _looks_like_attention(graph: torch.fx.Graph) -> bool:
 
 
 def find_hand_attention(root: nn.Module) -> dict[str, nn.Module]:
-    """The user modules (not ``root``, not ``torch.nn``'s) whose own forward computes multi-head attention.
+    """The user modules (not ``torch.nn``'s) whose own forward computes multi-head attention, by qualified name.
 
     Innermost first: a module is kept whole only when its forward, with those
-    found inside it kept whole, still looks like attention itself.
+    found inside it kept whole, still looks like attention itself. ``root``
+    itself (name ``""``) when it is one, with a one-input forward: the
+    importer then traces it inside :class:`Whole`.
 
     >>> find_hand_attention(nn.Linear(2, 2))
     {}
     """
     found: dict[str, nn.Module] = {}
     for name, m in reversed(list(root.named_modules())):  # a module after everything inside it
-        if not name or type(m).__module__.startswith("torch."):
+        if type(m).__module__.startswith("torch.") or (not name and len(inspect.signature(m.forward).parameters)
+                                                        != 1):
             continue
         try:
             gm = trace(m, keep={id(v) for v in found.values()}, buffers=True)
@@ -105,6 +109,17 @@ def find_hand_attention(root: nn.Module) -> dict[str, nn.Module]:
         if _looks_like_attention(gm.graph):
             found[name] = m
     return found
+
+
+class Whole(nn.Module):
+    """The imported module, when it is itself hand-written attention, as the one module of a model."""
+
+    def __init__(self, attention: nn.Module):
+        super().__init__()
+        self.attention = attention
+
+    def forward(self, x):
+        return self.attention(x)
 
 
 # -- the IR layer ------------------------------------------------------------------------------------------

@@ -142,6 +142,8 @@ def _decide(gm, node, rank: int) -> str | None:
             if u in seen or u.op != "call_module" or u.args[0] is not n:
                 continue
             m = gm.get_submodule(u.target)
+            if rank == 3 and not type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")):
+                return "NTC"  # a user module kept whole: hand-written attention on (B, T, C)
             if isinstance(m, (nn.RNNBase, nn.MultiheadAttention)):
                 return "NTC" if m.batch_first else "TNC"
             if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerEncoder)):
