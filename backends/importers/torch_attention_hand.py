@@ -86,6 +86,13 @@ def _looks_like_attention(graph: torch.fx.Graph) -> bool:
     return False
 
 
+def _inputs(m: nn.Module) -> int | None:
+    try:
+        return len(inspect.signature(m.forward).parameters)
+    except (TypeError, ValueError):  # a builtin or wrapped forward
+        return None
+
+
 def find_hand_attention(root: nn.Module) -> dict[str, nn.Module]:
     """The user modules (not ``torch.nn``'s) whose own forward computes multi-head attention, by qualified name.
 
@@ -99,8 +106,7 @@ def find_hand_attention(root: nn.Module) -> dict[str, nn.Module]:
     """
     found: dict[str, nn.Module] = {}
     for name, m in reversed(list(root.named_modules())):  # a module after everything inside it
-        if type(m).__module__.startswith("torch.") or (not name and len(inspect.signature(m.forward).parameters)
-                                                        != 1):
+        if type(m).__module__.startswith("torch.") or (not name and _inputs(m) != 1):
             continue
         try:
             gm = trace(m, keep={id(v) for v in found.values()}, buffers=True)
