@@ -24,8 +24,9 @@ from torch_import_check import ATOL, RTOL, check, float_input, problems, randomi
 class VitAttention(nn.Module):
     """timm's ``Attention`` (no q/k norm): packed qkv, heads from reshape + permute + unbind."""
 
-    def __init__(self, dim, num_heads=2, qkv_bias=False, fused=True, scale=None):
+    def __init__(self, dim, num_heads=2, qkv_bias=False, fused=True, scale=None, scale_first=True):
         super().__init__()
+        self.scale_first = scale_first
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.scale = self.head_dim ** -0.5 if scale is None else scale
         self.fused = fused
@@ -41,8 +42,11 @@ class VitAttention(nn.Module):
         if self.fused:
             x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop.p if self.training else 0.0)
         else:
-            q = q * self.scale
-            attn = q @ k.transpose(-2, -1)
+            if self.scale_first:
+                q = q * self.scale
+                attn = q @ k.transpose(-2, -1)
+            else:  # the number on the left, after the product
+                attn = self.scale * (q @ k.transpose(-2, -1))
             attn = attn.softmax(dim=-1)
             attn = self.attn_drop(attn)
             x = attn @ v
@@ -127,6 +131,7 @@ class Stack(nn.Module):
 VARIANTS = {
     "vit_fused": lambda d: VitAttention(d, 2, qkv_bias=True, fused=True),
     "vit_manual": lambda d: VitAttention(d, 4, qkv_bias=False, fused=False),
+    "vit_scaled_scores": lambda d: VitAttention(d, 2, qkv_bias=True, fused=False, scale_first=False),
     "gpt_fused": lambda d: CausalSelfAttention(d, 2, flash=True),
     "gpt_manual": lambda d: CausalSelfAttention(d, 4, flash=False, bias=False),
     "separate": SeparateProjections,

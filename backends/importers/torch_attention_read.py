@@ -164,10 +164,10 @@ class Reader:
             return self.scores_op(node, tracked, name, first)
         if isinstance(first, tuple) and target is operator.getitem:
             return first[node.args[1]]
-        if name in ("mul", "matmul") and isinstance(self.arg(node, tracked, 1), View):  # c * q
-            second = self.arg(node, tracked, 1)
-            if name == "mul" and _number(first) is not None:
-                return replace(second, scale=second.scale * _number(first))
+        second = self.arg(node, tracked, 1)
+        if name == "mul" and _number(first) is not None and (isinstance(second, View) or  # c * q, c * scores
+                                                             isinstance(second, Scores) and not second.soft):
+            return replace(second, scale=second.scale * _number(first))
         self.fail(node, "is on the attention path")
 
     def linear(self, node, m: nn.Linear, x):
