@@ -1,10 +1,11 @@
 """Real PyTorch architectures, written as a torch user would, with seeded random weights, ready to convert.
 
-Six small models: a residual CNN (torchvision's ResNet stem and BasicBlock),
+Seven small models: a residual CNN (torchvision's ResNet stem and BasicBlock),
 an inverted-residual CNN with squeeze-excitation (MobileNetV3's blocks), a
 transformer-encoder text classifier with a key-padding mask, a bidirectional
-GRU text classifier, a U-Net and a vision transformer (learned class token
-and positional embedding). Each function returns ``(module,
+GRU text classifier, a U-Net, a vision transformer (learned class token
+and positional embedding) on ``nn.TransformerEncoder``, and one on timm-style
+blocks with hand-written attention. Each function returns ``(module,
 example_inputs)``, what ``twinnet convert`` and ``exporters.convert`` take for
 a torch model; the module is randomised (every parameter and every BatchNorm
 statistic, see :func:`randomize`) and in eval mode.
@@ -23,6 +24,7 @@ mask instead: float32, 1 = attend, i.e. ``(~padding_mask).float()`` (see
 [(3, 7), (3, 7)]
 """
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -221,6 +223,61 @@ class ViT(nn.Module):
         return self.head(self.norm(h[:, 0]))
 
 
+class Attention(nn.Module):
+    """timm's ViT ``Attention``: one packed ``qkv`` Linear, heads by reshape + permute + unbind, fused
+    ``F.scaled_dot_product_attention`` or written out (from_torch reads either as MultiHeadAttention)."""
+
+    def __init__(self, dim, num_heads=4, fused=True):
+        super().__init__()
+        self.num_heads, self.head_dim, self.fused = num_heads, dim // num_heads, fused
+        self.scale = self.head_dim ** -0.5
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.attn_drop, self.proj, self.proj_drop = nn.Dropout(0.1), nn.Linear(dim, dim), nn.Dropout(0.1)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.fused:
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop.p if self.training else 0.0)
+        else:
+            attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+            x = self.attn_drop(attn) @ v
+        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, C)))
+
+
+class Block(nn.Module):
+    """timm's pre-norm ViT block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+
+    def __init__(self, dim, fused=True):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(dim, eps=1e-6), Attention(dim, fused=fused)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class TimmViT(nn.Module):
+    """A ViT written with timm-style blocks (hand-written attention, not nn.TransformerEncoder): patch conv,
+    class token, positional embedding, two blocks (one with fused attention, one written out), the class token
+    classified."""
+
+    def __init__(self, d=16, patch=4, img=16, classes=3):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, d, patch, patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos_embed = nn.Parameter(torch.zeros(1, (img // patch) ** 2 + 1, d))
+        self.blocks = nn.Sequential(Block(d, fused=True), Block(d, fused=False))
+        self.norm, self.head = nn.LayerNorm(d, eps=1e-6), nn.Linear(d, classes)
+
+    def forward(self, x):
+        h = self.patch_embed(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), h], dim=1) + self.pos_embed
+        return self.head(self.norm(self.blocks(h))[:, 0])
+
+
 #: name -> (module class, function (batch, seed) -> the module's inputs)
 ARCHS = {
     "resnet": (ResNet, lambda b, s: (float_input(b, 3, 16, 16, seed=s),)),
@@ -229,6 +286,7 @@ ARCHS = {
     "gru": (GRUClassifier, lambda b, s: (ids(b, 9, vocab=30, seed=s),)),
     "unet": (UNet, lambda b, s: (float_input(b, 3, 12, 12, seed=s),)),
     "vit": (ViT, lambda b, s: (float_input(b, 3, 16, 16, seed=s),)),
+    "timm_vit": (TimmViT, lambda b, s: (float_input(b, 3, 16, 16, seed=s),)),
 }
 
 
@@ -256,3 +314,4 @@ def transformer(): return build("transformer"), inputs("transformer")
 def gru(): return build("gru"), inputs("gru")
 def unet(): return build("unet"), inputs("unet")
 def vit(): return build("vit"), inputs("vit")
+def timm_vit(): return build("timm_vit"), inputs("timm_vit")

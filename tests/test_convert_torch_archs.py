@@ -3,7 +3,8 @@
 Each module of ``examples/torch_archs.py`` (residual CNN, inverted-residual
 CNN with squeeze-excitation, transformer-encoder text classifier,
 bidirectional GRU text classifier, U-Net, vision transformer with a learned
-class token and positional embedding) is randomised (BatchNorm statistics
+class token and positional embedding, on ``nn.TransformerEncoder`` and on timm-style blocks with
+hand-written attention) is randomised (BatchNorm statistics
 included) and must survive:
 
 1. ``from_torch`` -> ``to_torch``: equals the source (float32 tolerances,
@@ -41,6 +42,7 @@ PATHS = {
     "gru": ALL,
     "unet": ALL,
     "vit": ALL,
+    "timm_vit": ALL,
 }
 
 

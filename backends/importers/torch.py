@@ -53,6 +53,7 @@ from .names import Names, identifier
 from .problems import Problem, unsupported
 from .torch_arith import constant_of
 from .torch_attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
+from .torch_attention_hand import Whole, find_hand_attention, hand_attention
 from .torch_capture import Call, Info, batch_axis, guess_layout, layout_for, record, trace
 from .torch_constants import learned_value
 from .torch_lengths import LengthCheck, probe_lengths, symbolic_shape
@@ -161,7 +162,11 @@ class _Importer:
     learned: dict = field(default_factory=dict)  # get_attr target -> its LearnedConstant (torch_constants.py)
 
     def run(self, name: str) -> ir.Model:
-        self.gm = trace(self.module)
+        self.hand = find_hand_attention(self.module)  # user attention modules, read whole (torch_attention_hand.py)
+        traced = self.module
+        if "" in self.hand:  # the module itself is attention: fx cannot keep the root whole, so wrap it
+            traced, self.hand = Whole(self.module), {"attention": self.module}
+        self.gm = trace(traced, keep={id(m) for m in self.hand.values()})
         placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(self.inputs):
             raise UnsupportedError(f"forward takes {len(placeholders)} input(s) but {len(self.inputs)} example(s) "
@@ -254,6 +259,8 @@ class _Importer:
             cls = type(m)
             what = f"{cls.__module__.split('.modules')[0]}.{cls.__name__}" if cls.__module__.startswith("torch.nn") \
                 else f"{cls.__module__}.{cls.__qualname__}"
+            if node.target in self.hand:
+                return hand_attention, node.target, what
             return MODULE_TABLE.get(cls), node.target, what
         if node.op == "call_function":
             fn = node.target

@@ -30,18 +30,27 @@ from ir.errors import UnsupportedError
 
 
 class LeafTracer(torch.fx.Tracer):
-    """Keeps stock ``torch.nn`` modules whole; traces through containers and user modules."""
+    """Keeps stock ``torch.nn`` modules whole, and the user modules in ``keep`` (ids); traces through the rest."""
+
+    def __init__(self, keep=frozenset(), buffers: bool = False):
+        super().__init__()
+        self.keep = keep
+        self.proxy_buffer_attributes = buffers  # buffers as graph nodes: ``self.bias[:, :, :T, :T]`` traces
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if id(m) in self.keep:
+            return True
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
         return type(m).__module__.startswith(("torch.nn.", "torch.ao.nn."))
 
 
-def trace(module: nn.Module) -> torch.fx.GraphModule:
-    """The module as an fx GraphModule sharing its submodules (and so its weights)."""
+def trace(module: nn.Module, keep=frozenset(), buffers: bool = False) -> torch.fx.GraphModule:
+    """The module as an fx GraphModule sharing its submodules (and so its weights); ``keep``: ids of user
+    modules to keep whole (hand-written attention, ``torch_attention_hand.py``, which traces with ``buffers``
+    as graph nodes so that a slice of a causal buffer by a traced length is recorded)."""
     try:
-        graph = LeafTracer().trace(module)
+        graph = LeafTracer(keep, buffers).trace(module)
     except Exception as e:  # TraceError, or a user forward that inspects proxies (data-dependent control flow)
         raise UnsupportedError(f"torch.fx could not trace {type(module).__name__}.forward ({type(e).__name__}: "
                                f"{e}); from_torch needs a forward without data-dependent control flow") from None
@@ -133,6 +142,8 @@ def _decide(gm, node, rank: int) -> str | None:
             if u in seen or u.op != "call_module" or u.args[0] is not n:
                 continue
             m = gm.get_submodule(u.target)
+            if rank == 3 and not type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")):
+                return "NTC"  # a user module kept whole: hand-written attention on (B, T, C)
             if isinstance(m, (nn.RNNBase, nn.MultiheadAttention)):
                 return "NTC" if m.batch_first else "TNC"
             if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerEncoder)):
