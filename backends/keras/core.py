@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 
-from ..program import call, with_spec
+from ..program import call, regrouped_layout, with_spec
 from .activations import fused
 from .compile import batch_first
 
@@ -38,12 +38,15 @@ def lower_flatten(ctx, node, inputs):
 
 def lower_reshape(ctx, node, inputs):
     (x,) = inputs
-    # Reshape reads the non-batch axes row-major in declared order: hold them that way, batch first.
-    x = ctx.require(x, batch_first(x.spec.layout))
     spec = node.spec
-    # The new axes come out in declared order too; Keras keeps the batch axis first, so
-    # that is exactly the declared layout with N moved to the front.
-    held = batch_first(spec.layout)
+    # Where the held order keeps each merged/split run of axes together (a conv's NHWC map flattened as
+    # NCHW -> NCW), reshape it as held: the new axes come out in the held run order (NWC), no transpose.
+    held = regrouped_layout(x.spec, spec, x.phys)
+    if held is None:
+        # Reshape reads the non-batch axes row-major in declared order: hold them that way, batch first;
+        # the new axes come out in declared order too, batch first.
+        x = ctx.require(x, batch_first(x.spec.layout))
+        held = batch_first(spec.layout)
     target = tuple(-1 if spec.dim(a) is None else spec.dim(a) for a in held[1:])  # unknown: the one -1
     return ctx.layer(node.name, call("layers.Reshape", target), x.var, spec, held)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 
-from ..program import call, flatten_feat, fold_rows, with_spec
+from ..program import call, flatten_feat, fold_rows, regrouped_layout, with_spec
 from .activations import fused
 
 
@@ -53,10 +53,13 @@ def lower_flatten(ctx, node, inputs):
 
 def lower_reshape(ctx, node, inputs):
     (x,) = inputs
+    x, spec = ctx.plain(x), node.spec
+    # As held, when that keeps every merged/split run of axes together (program.regrouped_layout); else
     # Reshape reads the non-batch axes in declared order, so hold them that way, batch first.
-    x = ctx.require(ctx.plain(x), "N" + x.spec.layout.replace("N", ""))
-    spec = node.spec
-    held = "N" + spec.layout.replace("N", "")
+    held = regrouped_layout(x.spec, spec, x.phys)
+    if held is None:
+        x = ctx.require(x, "N" + x.spec.layout.replace("N", ""))
+        held = "N" + spec.layout.replace("N", "")
     native = ctx.native(spec)
     if native[0] == "N" and _unit_moves_only(held, native, spec):
         # The axes that would move have size 1 (a squeeze-and-excitation gate reshaped to (1, 1, C)):
