@@ -190,6 +190,25 @@ class Lowering:
             self._cache[key] = self.gather(value)
         return self._cache[key]
 
+    def reshape_layout(self, x: Value, spec: TensorSpec) -> tuple[Value, str]:
+        """(``x`` as a channels-first backend reshapes it into ``spec``, the physical layout of the result).
+
+        As held, when that keeps every merged/split run of axes together (:func:`regrouped_layout`); else
+        a Reshape reads the non-batch axes in declared order, so ``x`` is held that way, batch first.
+        """
+        x = self.plain(x)
+        held = regrouped_layout(x.spec, spec, x.phys)
+        if held is None:
+            x = self.require(x, "N" + x.spec.layout.replace("N", ""))
+            held = "N" + spec.layout.replace("N", "")
+        native = self.native(spec)
+        if native[0] == "N" and _unit_moves_only(held, native, spec):
+            # The axes that would move have size 1 (a squeeze-and-excitation gate reshaped to (1, 1, C)):
+            # the elements are in the same order either way, so reshape straight into the native layout and
+            # spare the next layer a transpose.
+            held = native
+        return x, held
+
     # -- the driver ----------------------------------------------------------------
     def lower(self, expose: bool = False) -> Program:
         """Lower every node; with ``expose``, every layer's output becomes a model output (for localising)."""
@@ -285,6 +304,11 @@ def regrouped_layout(src: TensorSpec, dst: TensorSpec, held: str) -> str | None:
             return None
         starts.append(at)
     return "N" + "".join(gb_str for _, gb_str in sorted(zip(starts, ("".join(gb) for _, gb in groups))))
+
+
+def _unit_moves_only(src: str, dst: str, spec: TensorSpec) -> bool:
+    """True when going from ``src`` to ``dst`` moves only axes of size 1 (no data moves)."""
+    return [a for a in src if spec.dim(a) != 1] == [a for a in dst if spec.dim(a) != 1]
 
 
 def reshape_for(value: Value, phys: str) -> tuple | None:

@@ -74,8 +74,8 @@ exit codes: 0 success, 1 verification failed (OUT not written unless
 """
 
 
-PATHS_HELP = ("the IR's paths to run and compare: one or more of keras,torch,onnx-keras,onnx-torch "
-              "(default all four)")
+PATHS_HELP = ("the IR's paths to run and compare: one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir "
+              "(default: keras,torch,onnx-keras,onnx-torch)")
 
 
 class BadInput(Exception):
@@ -235,13 +235,13 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _paths(text: str) -> tuple[str, ...]:
-    from .verify import PATHS
+    from .verify import ALL_PATHS
 
     values = tuple(v.strip() for v in text.split(","))
-    unknown = [v for v in values if v not in PATHS]
+    unknown = [v for v in values if v not in ALL_PATHS]
     if unknown or len(set(values)) != len(values):
         why = f"unknown {', '.join(map(repr, unknown))}" if unknown else "each at most once"
-        raise argparse.ArgumentTypeError(f"expected one or more of {','.join(PATHS)} separated by commas "
+        raise argparse.ArgumentTypeError(f"expected one or more of {','.join(ALL_PATHS)} separated by commas "
                                          f"({why}), got {text!r}")
     return values
 
@@ -277,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--framework", required=True, choices=("torch", "keras"))
     p.add_argument("-o", "--output", metavar="DIR", help="write DIR/<model name>.py and its weights instead of printing")
     p = command("export", cmd_export, "export the model to ONNX through PyTorch or Keras")
-    p.add_argument("--via", default="torch", choices=("torch", "keras"), help="framework to export through (torch)")
+    p.add_argument("--via", default="torch", choices=("torch", "keras", "ir"),
+                   help="framework to export through (torch), or ir: straight from the IR")
     p.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="the ONNX file to write")
     p = command("verify", cmd_verify, "run the model through Keras, PyTorch and both ONNX files and compare outputs")
     p.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")

@@ -4,6 +4,8 @@
   embedded in the file, symbolic batch (and sequence) dimensions.
 * ``via="keras"``: ``keras.Model.export(format="onnx")`` (tf2onnx), after one
   call of the model, as that exporter needs.
+* ``via="ir"``: straight from the IR (``backends.onnx``), no framework loaded;
+  the file keeps the declared input/output layout like the torch one.
 
 Files are written to a temporary name in the target folder and renamed into
 place, and checked with ``onnx.checker`` before they replace anything.
@@ -22,7 +24,7 @@ import numpy as np
 
 from ir.errors import ConfigError, IRError, UnsupportedError
 
-VIAS = ("torch", "keras")
+VIAS = ("torch", "keras", "ir")
 
 # torch's ONNX exporter warns about optional torchvision ops on every export.
 logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
@@ -73,7 +75,7 @@ def _attention_masks(model) -> set[str]:
 
 
 def export_onnx(model, path, via: str = "torch") -> Path:
-    """Export ``model`` to ONNX through torch or Keras; returns the path.
+    """Export ``model`` to ONNX through torch or Keras, or straight from the IR (``via="ir"``); returns the path.
 
     The file keeps the compiled model's input/output layout (declared; Keras
     puts the batch axis first) and has a symbolic batch dimension.
@@ -89,7 +91,7 @@ def export_onnx(model, path, via: str = "torch") -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:
-        (_export_torch if via == "torch" else _export_keras)(model, Path(tmp))
+        {"torch": _export_torch, "keras": _export_keras, "ir": _export_ir}[via](model, Path(tmp))
         import onnx
 
         onnx.checker.check_model(tmp, full_check=True)
@@ -134,6 +136,14 @@ def _export_torch(model, path: Path) -> None:
         else:
             torch.onnx.export(module, args, str(path), dynamo=True, external_data=False, dynamic_shapes=dynamic,
                               input_names=names, output_names=_output_names(model), verbose=False)
+
+
+def _export_ir(model, path: Path) -> None:
+    import onnx
+
+    from backends.onnx import to_onnx
+
+    onnx.save(to_onnx(model), str(path))
 
 
 def _export_keras(model, path: Path) -> None:

@@ -24,6 +24,10 @@ from ir.tensor import fmt_shape
 from .onnx import example_inputs, export_onnx, keras_layout
 from .progress import QUIET
 
+#: every path verify can run: the two frameworks, and onnxruntime on the ONNX file each writes and on the
+#: one twinnet writes straight from the IR (backends.onnx)
+ALL_PATHS = ("keras", "torch", "onnx-keras", "onnx-torch", "onnx-ir")
+#: the paths verify runs by default
 PATHS = ("keras", "torch", "onnx-keras", "onnx-torch")
 
 
@@ -170,7 +174,7 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
         atol, rtol: tolerances (float32 defaults).
         batch_sizes: batch sizes to try; several, so a batch frozen to one size cannot pass.
         seq_lens: lengths for symbolic sequence axes (models without any use none).
-        paths: which of ``keras``, ``torch``, ``onnx-keras``, ``onnx-torch`` to run.
+        paths: which of ``keras``, ``torch``, ``onnx-keras``, ``onnx-torch``, ``onnx-ir`` to run.
         localize: on a keras/torch mismatch, find the first layer that diverges.
         references: optional ``{path name: function}`` of further paths, each
             taking the list of inputs and returning the list of outputs, both in
@@ -246,8 +250,8 @@ def check_arguments(model, paths, **options) -> None:
     """Refuse bad arguments to :func:`verify` with a ConfigError, before any framework is loaded."""
     if not isinstance(model, Model):
         raise ConfigError(f"verify expects an ir.Model, got {type(model).__name__}")
-    if isinstance(paths, str) or not paths or any(p not in PATHS for p in paths):
-        raise ConfigError(f"paths must be one or more of {', '.join(PATHS)}, got {show(paths)}")
+    if isinstance(paths, str) or not paths or any(p not in ALL_PATHS for p in paths):
+        raise ConfigError(f"paths must be one or more of {', '.join(ALL_PATHS)}, got {show(paths)}")
     for name in ("atol", "rtol"):
         value = options[name]
         if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))

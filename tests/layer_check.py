@@ -1,7 +1,8 @@
 """``check_layer``: everything one layer must satisfy, in one call.
 
 Shape inference, JSON and weights round trips, parameter counts in both
-frameworks, and Keras vs torch vs onnxruntime (both ONNX files) numerics at
+frameworks, and Keras vs torch vs onnxruntime (the ONNX files of both
+frameworks and the one written straight from the IR) numerics at
 two batch sizes (and two sequence lengths where the length is symbolic), on
 seeded random weights that exercise every parameter.
 """
@@ -81,6 +82,7 @@ def check_layer(layer, inputs, *, seed: int = 0, expect_shape=None, paths=PATHS,
     assert to_keras(model).count_params() == model.count_params()
     assert torch_weight_count(to_torch(model)) == model.count_params() + torch_extra
 
-    report = verify(model, paths=paths)
+    # Every layer is also exported straight from the IR (backends.onnx) and run in onnxruntime.
+    report = verify(model, paths=tuple(dict.fromkeys((*paths, "onnx-ir"))))
     assert report.ok, "\n" + report.table()
     return model

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 
-from ..program import call, flatten_feat, fold_rows, regrouped_layout, with_spec
+from ..program import call, flatten_feat, fold_rows, with_spec
 from .activations import fused
 
 
@@ -52,28 +52,11 @@ def lower_flatten(ctx, node, inputs):
 
 
 def lower_reshape(ctx, node, inputs):
-    (x,) = inputs
-    x, spec = ctx.plain(x), node.spec
-    # As held, when that keeps every merged/split run of axes together (program.regrouped_layout); else
-    # Reshape reads the non-batch axes in declared order, so hold them that way, batch first.
-    held = regrouped_layout(x.spec, spec, x.phys)
-    if held is None:
-        x = ctx.require(x, "N" + x.spec.layout.replace("N", ""))
-        held = "N" + spec.layout.replace("N", "")
-    native = ctx.native(spec)
-    if native[0] == "N" and _unit_moves_only(held, native, spec):
-        # The axes that would move have size 1 (a squeeze-and-excitation gate reshaped to (1, 1, C)):
-        # the elements are in the same order either way, so reshape straight into torch's layout and
-        # spare the next layer a permute.
-        held = native
+    x, held = ctx.reshape_layout(inputs[0], node.spec)
+    spec = node.spec
     # an unknown size (a symbolic length) is the target's one -1
     sizes = [f"{x.var}.shape[0]"] + [str(-1 if spec.dim(a) is None else spec.dim(a)) for a in held[1:]]
     return ctx.let(node.name, f"{x.var}.reshape({', '.join(sizes)})", spec, held)
-
-
-def _unit_moves_only(src: str, dst: str, spec) -> bool:
-    """True when going from ``src`` to ``dst`` moves only axes of size 1 (no data moves)."""
-    return [a for a in src if spec.dim(a) != 1] == [a for a in dst if spec.dim(a) != 1]
 
 
 def lower_permute(ctx, node, inputs):

@@ -1,0 +1,34 @@
+"""The ONNX backend: an IR model straight to an ONNX graph, no framework in between.
+
+``to_onnx(model)`` returns an ``onnx.ModelProto``; ``exporters.export_onnx(model, path, via="ir")`` writes it.
+"""
+from __future__ import annotations
+
+from ir.graph import Model
+
+from . import activations, core
+from .compile import OPSET, OnnxLowering, build
+
+#: IR layer class -> lowering function; one entry per layer kind.
+TABLE = {**activations.TABLE, **core.TABLE}
+
+__all__ = ["OPSET", "TABLE", "to_onnx"]
+
+
+def to_onnx(model: Model, *, native_io: bool = False, expose: bool = False):
+    """Lower an IR model to an ``onnx.ModelProto`` (opset :data:`OPSET`) with the model's weights.
+
+    Args:
+        model: an initialised ``ir.Model``.
+        native_io: take inputs / return outputs channels-first (as ONNX's
+            operators hold them) instead of in the declared layout.
+        expose: return every layer's output (for localising a mismatch).
+
+    >>> import ir
+    >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
+    >>> [o.name for o in to_onnx(m).graph.output]
+    ['dense']
+    """
+    lowering = OnnxLowering(model, TABLE, native_io=native_io)
+    program = lowering.lower(expose=expose)
+    return build(lowering, program, model, expose=expose)
