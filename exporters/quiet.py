@@ -21,16 +21,26 @@ import tempfile
 
 
 class _QuietTensorFlow(importlib.abc.MetaPathFinder):
+    _busy = False  # set while asking the other finders, so the question does not come back here
+
     def find_spec(self, name, path, target=None):
-        if name != "tensorflow":
+        if name != "tensorflow" or self._busy:
             return None
-        sys.meta_path.remove(self)  # once: find the real spec without coming back here
-        spec = importlib.util.find_spec(name)
+        # A probe (importlib.util.find_spec, as torch's ONNX exporter does) asks here too without importing:
+        # the hook stays until an import really runs TensorFlow's module code.
+        self._busy = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._busy = False
         if spec is None or spec.loader is None:
             return spec
         load = spec.loader.exec_module
+        finder = self
 
         def exec_module(module):
+            if finder in sys.meta_path:
+                sys.meta_path.remove(finder)  # once per process
             sys.stderr.flush()
             saved = os.dup(2)
             with tempfile.TemporaryFile() as captured:

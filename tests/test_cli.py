@@ -185,3 +185,17 @@ def test_stderr_stays_clean_when_tensorflow_loads(saved, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert (tmp_path / "k" / "tiny.py").exists()
+
+
+def test_a_probe_for_tensorflow_does_not_use_up_the_quiet_import():
+    """torch's ONNX exporter asks ``importlib.util.find_spec("tensorflow")`` without importing it; the import that
+    follows must still be the quiet one."""
+    script = ("from exporters.quiet import quiet_tensorflow_import\n"
+              "quiet_tensorflow_import()\n"
+              "import importlib.util\n"
+              "assert importlib.util.find_spec('tensorflow') is not None\n"
+              "import keras\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
