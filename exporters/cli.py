@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("emit", cmd_emit, "print (or write) standalone PyTorch or Keras source for the model")
     p.add_argument("--framework", required=True, choices=("torch", "keras"))
     p.add_argument("-o", "--output", metavar="DIR", help="write DIR/<model name>.py and its weights instead of printing")
-    p = command("export", cmd_export, "export the model to ONNX through PyTorch or Keras")
+    p = command("export", cmd_export, "export the model to ONNX through PyTorch or Keras, or straight from the IR")
     p.add_argument("--via", default="torch", choices=("torch", "keras", "ir"),
                    help="framework to export through (torch), or ir: straight from the IR")
     p.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="the ONNX file to write")

@@ -241,9 +241,22 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
                         if note.startswith("NaN"):
                             note = note.replace("first", p).replace("second", q)
                         report.rows.append(Comparison(t.node.name, f"{p} vs {q}", b, seq, max_abs, max_rel, ok, note))
-        if localize and not report.ok and "keras" in runners and "torch" in runners:
-            report.divergence = first_divergence(model, cases[0][2], atol, rtol)
+        pair = _localisable(report, runners) if localize and not report.ok else None
+        if pair:
+            report.divergence = first_divergence(model, cases[0][2], atol, rtol, pair)
     return report
+
+
+def _localisable(report, runners) -> tuple[str, str] | None:
+    """The pair to localise a mismatch with: keras vs torch where that pair fails, else the ONNX file written
+    from the IR against a framework it disagrees with (each of the three can return every layer's output)."""
+    failing = {r.pair for r in report.failures()}
+    if "keras vs torch" in failing:
+        return ("keras", "torch")
+    for other in ("torch", "keras"):
+        if f"{other} vs onnx-ir" in failing or f"onnx-ir vs {other}" in failing:
+            return (other, "onnx-ir")
+    return None
 
 
 def check_arguments(model, paths, **options) -> None:
@@ -279,25 +292,43 @@ def checked_inputs(model, inputs) -> list[np.ndarray]:
     return xs
 
 
-def first_divergence(model, inputs, atol: float, rtol: float) -> str | None:
-    """Name the first layer (in topological order) whose Keras and torch outputs differ."""
-    import torch
-
-    from backends.keras import to_keras
-    from backends.torch import to_torch
-
-    km, tm = to_keras(model, expose=True), to_torch(model, expose=True)
-    k_in = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in keras_layout(t.layout)]))
-            for x, t in zip(inputs, model.inputs)]
-    k_out = km(k_in if len(k_in) > 1 else k_in[0], training=False)
-    k_out = k_out if isinstance(k_out, (list, tuple)) else [k_out]
-    with torch.no_grad():
-        t_out = tm(*[torch.from_numpy(x) for x in inputs])
-    t_out = t_out if isinstance(t_out, tuple) else (t_out,)
-    for node, k, t in zip(model.layers, k_out, t_out):
-        layout = node.spec.layout
-        k = np.asarray(k).transpose([keras_layout(layout).index(a) for a in layout])
-        max_abs, max_rel, ok, note = compare(k, t.detach().numpy(), atol, rtol)
+def first_divergence(model, inputs, atol: float, rtol: float, pair=("keras", "torch")) -> str | None:
+    """Name the first layer (in topological order) whose outputs differ between the two paths of ``pair``
+    (``keras``, ``torch`` or ``onnx-ir``: the ones that can return every layer's output)."""
+    first, second = (_layer_outputs(model, name, inputs) for name in pair)
+    for node, a, b in zip(model.layers, first, second):
+        max_abs, max_rel, ok, note = compare(a, b, atol, rtol)
         if not ok:
             return f"{node.label}: max abs diff {max_abs:.3e}, max rel diff {max_rel:.3e} {note}".strip()
     return None
+
+
+def _layer_outputs(model, path: str, inputs) -> list[np.ndarray]:
+    """Every layer's output on ``path``, each in its declared layout."""
+    if path == "keras":
+        from backends.keras import to_keras
+
+        km = to_keras(model, expose=True)
+        k_in = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in keras_layout(t.layout)]))
+                for x, t in zip(inputs, model.inputs)]
+        outs = km(k_in if len(k_in) > 1 else k_in[0], training=False)
+        outs = [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
+        return [o.transpose([keras_layout(n.spec.layout).index(a) for a in n.spec.layout])
+                for o, n in zip(outs, model.layers)]
+    if path == "torch":
+        import torch
+
+        from backends.torch import to_torch
+
+        with torch.no_grad():
+            outs = to_torch(model, expose=True)(*[torch.from_numpy(x) for x in inputs])
+        return [o.detach().numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
+    import onnxruntime as ort
+
+    from backends.onnx import to_onnx
+
+    proto = to_onnx(model, expose=True)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})

@@ -1,4 +1,5 @@
-"""Every IR layer kind has a lowering in every backend (the emitters render those same lowerings)."""
+"""Every IR layer kind has a lowering in every backend (the emitters render those same lowerings; the ONNX
+backend writes the file of ``export_onnx(via="ir")``)."""
 import pytest
 
 from ir.layers import LAYERS
@@ -6,12 +7,13 @@ from ir.layers import LAYERS
 
 def tables():
     from backends.keras import TABLE as keras_table
+    from backends.onnx import TABLE as onnx_table
     from backends.torch import TABLE as torch_table
 
-    return {"torch": torch_table, "keras": keras_table}
+    return {"torch": torch_table, "keras": keras_table, "onnx": onnx_table}
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("backend", ["torch", "keras", "onnx"])
 def test_every_layer_has_a_lowering(backend):
     table = tables()[backend]
     missing = sorted(name for name, cls in LAYERS.items() if cls not in table)
