@@ -114,3 +114,17 @@ def test_cli_exports_straight_from_the_ir(tmp_path, capsys):
     (got,) = run(onnx.load(str(tmp_path / "s.onnx")), x)
     np.testing.assert_allclose(got, run(to_onnx(small()), x)[0], atol=0)
     assert main(["verify", str(saved), "--paths", "torch,onnx-ir"]) == 0
+
+
+def test_the_file_imports_back_into_the_same_model(tmp_path):
+    """from_onnx reads what twinnet writes: the imported model computes what the original does."""
+    from backends import from_onnx
+
+    x = ir.Input((6, 4), name="x")
+    h = L.Dense(5, activation="relu", name="d1")(x)
+    h = L.Activation("softmax", axis=1, name="sm")(L.Activation("gelu", name="g")(h))
+    model = ir.Model(x, L.Dense(3, activation="silu", name="d2")(L.Flatten(name="f")(h)), name="core").randomize(0)
+    for m in (model, small()):
+        again = from_onnx(export_onnx(m, tmp_path / f"{m.name}.onnx", via="ir"))
+        xs = [np.random.default_rng(2).standard_normal((3, *t.shape[1:])).astype(np.float32) for t in m.inputs]
+        np.testing.assert_allclose(run(to_onnx(again), *xs)[0], run(to_onnx(m), *xs)[0], atol=1e-5, rtol=1e-4)

@@ -108,7 +108,7 @@ class OnnxLowering(Lowering):
         from onnx import helper
 
         self.nodes.append(helper.make_node(expr.op_type, list(expr.inputs), outputs,
-                                           name=self.fresh(f"{base}_{expr.op_type}", self._def_names), **expr.attrs))
+                                           name=self.fresh(base, self._def_names), **expr.attrs))
 
 
 def build(lowering: OnnxLowering, program, model: Model, expose: bool = False):
