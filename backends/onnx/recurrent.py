@@ -62,24 +62,26 @@ def _attrs(cell, directions: int) -> dict:
 
 
 def lower_rnn(ctx, node, inputs):
+    """One ONNX RNN / LSTM / GRU node (both directions in one, ``direction="bidirectional"``), then its
+    sequence ``Y`` or final state ``Y_h`` reshaped to what the layer returns."""
     layer = node.layer
     bidirectional = isinstance(layer, Bidirectional)
     cell = layer.layer if bidirectional else layer
     x = ctx.require(ctx.plain(inputs[0]), "TNC")
     w = ctx.weights(node)
     parts = [direction_weights(cell, w, p) for p in (("forward_", "backward_") if bidirectional else ("",))]
-    base = node.name
+    base, op_type = node.name, _OP[type(cell)]
     args = [x.var, ctx.const(f"{base}_W", np.stack([p[0] for p in parts]).astype(np.float32)),
             ctx.const(f"{base}_R", np.stack([p[1] for p in parts]).astype(np.float32))]
     if cell.use_bias:  # an omitted B is zero
         args.append(ctx.const(f"{base}_B", np.stack([p[2] for p in parts]).astype(np.float32)))
     attrs = _attrs(cell, len(parts))
     if cell.return_sequences:
-        y = ctx.op(_OP[type(cell)], *args, base=f"{base}_{_OP[type(cell)].lower()}", **attrs)
+        y = ctx.op(op_type, *args, base=f"{base}_{op_type.lower()}", **attrs)
         return ctx.let(base, _sequence(ctx, y, bidirectional, base), node.spec, "TNC")
     # The last output is the final hidden state Y_h (dirs, N, units): for the backward direction that is its
     # state after reading the whole sequence backwards, which is what Keras returns (Y[-1] would not be).
-    _, y_h = ctx.op(_OP[type(cell)], *args, base=f"{base}_{_OP[type(cell)].lower()}", outputs=2, **attrs)
+    _, y_h = ctx.op(op_type, *args, base=f"{base}_{op_type.lower()}", outputs=2, **attrs)
     if not bidirectional:
         return ctx.let(base, Op("Squeeze", (y_h, ctx.ints(f"{base}_axes", [0]))), node.spec, "NC")
     batch_first = ctx.op("Transpose", y_h, base=f"{base}_nds", perm=[1, 0, 2])
