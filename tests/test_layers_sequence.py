@@ -33,3 +33,21 @@ def test_recurrent_symbolic_length(name, layout):
 def test_embedding(layout):
     check_layer(L.Embedding(30, 4), tokens(layout), expect_shape=(None, 7, 4) if layout == "NT" else (7, None, 4))
     check_layer(L.Embedding(30, 4), tokens(layout, steps=None))
+
+
+def test_embedding_int64_tokens():
+    check_layer(L.Embedding(30, 4), {**tokens("NT"), "dtype": "int64"})
+
+
+def test_onnx_stacked_recurrent_transposes_once():
+    """onnxruntime runs recurrent ops sequence-first only (it refuses ``layout=1``): a batch-first stack is
+    transposed once at its input, and each layer's sequence stays held time-first for the next."""
+    import ir
+    from backends.onnx import to_onnx
+
+    x = ir.Input((None, 4), layout="NTC")
+    h = L.Bidirectional(L.LSTM(5, return_sequences=True))(x)
+    h = L.GRU(3, return_sequences=True)(h)
+    model = ir.Model(x, L.SimpleRNN(2)(h), name="stack").randomize(0)
+    ops = [n.op_type for n in to_onnx(model).graph.node]
+    assert ops == ["Transpose", "LSTM", "Transpose", "Reshape", "GRU", "Squeeze", "RNN", "Squeeze"], ops
