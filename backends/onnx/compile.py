@@ -79,10 +79,11 @@ class OnnxLowering(Lowering):
         self.program.body.append(f"{var} = {expr}")
         return Value(var, spec, phys, feat)
 
-    def op(self, op_type: str, *inputs: str, base: str, outputs: int = 1, **attrs):
+    def op(self, op_type: str, *inputs: str, base: str, outputs: int = 1, unused: tuple[int, ...] = (), **attrs):
         """Add an intermediate node; returns its output name (a list of names for ``outputs > 1``).
-        An empty string among ``inputs`` is an omitted optional input."""
-        names = [self.fresh(base if outputs == 1 else f"{base}_{k}") for k in range(outputs)]
+        An empty string among ``inputs`` is an omitted optional input; the outputs at the indices ``unused``
+        are left out (named ``""``), so onnxruntime need not compute them."""
+        names = ["" if k in unused else self.fresh(base if outputs == 1 else f"{base}_{k}") for k in range(outputs)]
         expr = Op(op_type, tuple(inputs), attrs)
         self._add(expr, names, base)
         self.program.body.append(f"{', '.join(names)} = {expr}")

@@ -81,7 +81,7 @@ def lower_rnn(ctx, node, inputs):
         return ctx.let(base, _sequence(ctx, y, bidirectional, base), node.spec, "TNC")
     # The last output is the final hidden state Y_h (dirs, N, units): for the backward direction that is its
     # state after reading the whole sequence backwards, which is what Keras returns (Y[-1] would not be).
-    _, y_h = ctx.op(op_type, *args, base=f"{base}_{op_type.lower()}", outputs=2, **attrs)
+    _, y_h = ctx.op(op_type, *args, base=f"{base}_{op_type.lower()}", outputs=2, unused=(0,), **attrs)
     if not bidirectional:
         return ctx.let(base, Op("Squeeze", (y_h, ctx.ints(f"{base}_axes", [0]))), node.spec, "NC")
     batch_first = ctx.op("Transpose", y_h, base=f"{base}_nds", perm=[1, 0, 2])
