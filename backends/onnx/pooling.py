@@ -1,6 +1,6 @@
 """ONNX lowerings of pooling: MaxPool / AveragePool over windows, ReduceMax / ReduceMean for the global pools.
 
-ONNX's pools carry every padding rule the IR has, so no pad node or rescale is needed:
+ONNX's pools carry the IR's padding rules themselves, so no pad node or rescale is needed (but see the last point):
 
 * MaxPool's ``pads`` are never read as values (onnxruntime skips them, so they act as -inf): TensorFlow's
   'same' rule and torch's ``padding=`` alike.
