@@ -160,3 +160,20 @@ def test_pads_errors(make, message):
     with pytest.raises(ConfigError, match=message) as info:
         make()
     assert "Pool" in str(info.value)
+
+
+@pytest.mark.parametrize("layer", [L.MaxPool2D(3, 2, padding="same"), L.AvgPool2D(3, 2, padding="same"),
+                                   L.MaxPool2D((1, 2), (2, 3), padding="same"), L.AvgPool2D((1, 2), (2, 3), "same"),
+                                   L.MaxPool1D(2, 3, padding="same"), L.AvgPool1D(2, 5, padding="same")],
+                         ids=["max-k3-s2", "avg-k3-s2", "max-k-below-s", "avg-k-below-s", "max1d-k2-s3",
+                              "avg1d-k2-s5"])
+def test_same_strided_unknown_size_in_onnx(layer):
+    """'same' with strides at sizes known only at run time, straight from the IR to ONNX, against Keras (torch
+    refuses: its pads are fixed when the model is built). Lengths that are multiples of the stride make
+    TF's pad (ceil(n/s) - 1) * s + k - n negative where the window is smaller than the stride: 0, as Keras pads."""
+    from exporters import verify
+
+    rank = layer.rank
+    x = ir.Input(shape=(None,) * rank + (3,), layout="NHWC" if rank == 2 else "NWC")
+    report = verify(ir.Model([x], layer(x), name="same_unknown"), paths=("keras", "onnx-ir"), seq_lens=(5, 6, 9, 10))
+    assert report.ok, report.table()

@@ -151,3 +151,23 @@ def test_bad_arguments(make, error, message):
     with pytest.raises(getattr(ir, error)) as info:
         make()
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_onnx_nearest_resize_is_a_repeat(layout):
+    """Straight from the IR, UpSampling's Resize (half_pixel, round_prefer_floor) repeats each element, for
+    every factor up to 64 and a few large ones (a source index off by one for any would show as a mismatch)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    import ir
+    from backends.onnx import to_onnx
+
+    a = np.random.RandomState(0).randn(1, 5, 3, 2).astype("float32")  # NHWC
+    for h, w in [(k, 65 - k) for k in range(1, 65)] + [(97, 127), (255, 1)]:
+        x = ir.Input((5, 3, 2) if layout == "NHWC" else (2, 5, 3), layout=layout)
+        model = ir.Model([x], L.UpSampling2D((h, w))(x))
+        session = ort.InferenceSession(to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
+        got = session.run(None, {session.get_inputs()[0].name: a if layout == "NHWC" else a.transpose(0, 3, 1, 2)})[0]
+        got = got if layout == "NHWC" else got.transpose(0, 2, 3, 1)
+        np.testing.assert_array_equal(got, a.repeat(h, axis=1).repeat(w, axis=2), err_msg=f"size {(h, w)}")
