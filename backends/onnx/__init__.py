@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from ir.graph import Model
 
-from . import activations, core
+from . import activations, conv, conv_variants, core
 from .compile import OPSET, OnnxLowering, build
 
 #: IR layer class -> lowering function; one entry per layer kind.
-TABLE = {**activations.TABLE, **core.TABLE}
+TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE}
 
 __all__ = ["OPSET", "TABLE", "to_onnx"]
 

@@ -7,23 +7,16 @@ in front of a ``padding=0`` conv (EQUIVALENCE.md §3).
 """
 from __future__ import annotations
 
-from ir.errors import UnsupportedError
 from ir.layers import Conv1D, Conv2D
-from ir.layers.conv import resolve_pads
 
+from ..conv_common import channels_first_kernel, static_pads
 from ..program import Raw, call
 from .activations import fused
 
 
 def spatial_pads(ctx, node, x, kernel, strides, dilation, padding):
     """Per-axis (before, after) pads for the conv's spatial axes, as held (channels first)."""
-    axes = x.phys[2:]
-    sizes = [x.spec.dim(a) for a in axes]
-    pads = resolve_pads(padding, sizes, kernel, strides, dilation)
-    if any(p is None for p in pads):
-        raise UnsupportedError("'same' padding with stride > 1 needs a known input length in torch "
-                               f"(got {x.spec.shape})")
-    return pads
+    return static_pads(x.spec, x.phys[2:], kernel, strides, dilation, padding, "torch")
 
 
 def pad_module(ctx, node, x, pads, value=None, force=False):
@@ -62,7 +55,7 @@ def lower_conv(ctx, node, inputs):
         kwargs["bias"] = False
     c_in = x.spec.dim("C")
     # Keras kernel (k..., in/groups, out) -> torch (out, in/groups, k...)
-    params = {"weight": w["kernel"].transpose(nd + 1, nd, *range(nd))}
+    params = {"weight": channels_first_kernel(w["kernel"])}
     if layer.use_bias:
         params["bias"] = w["bias"]
     mod = ctx.module(node.name, call(f"nn.Conv{nd}d", c_in, layer.filters, **kwargs), params)
