@@ -1,8 +1,5 @@
 """Framework-free convolution arithmetic the channels-first backends (torch, ONNX) share.
 
-* :func:`static_pads`: TensorFlow's per-axis (before, after) pads for a
-  window over the tensor's spatial axes, refused where 'same' with stride > 1
-  needs a length the graph does not know.
 * :func:`channels_first_kernel`: a Keras kernel ``(k..., a, b)`` as
   ``(b, a, k...)``; Conv's ``(k..., in/groups, out)`` becomes torch's and
   ONNX's ``(out, in/groups, k...)``, a transposed conv's ``(k..., out, in)``
@@ -13,19 +10,6 @@
 from __future__ import annotations
 
 import numpy as np
-
-from ir.errors import UnsupportedError
-from ir.layers.conv import resolve_pads
-from ir.tensor import TensorSpec
-
-
-def static_pads(spec: TensorSpec, axes: str, kernel, strides, dilation, padding, backend: str):
-    """Per-axis (before, after) pads for a window over ``axes`` of ``spec``, every one known."""
-    pads = resolve_pads(padding, [spec.dim(a) for a in axes], kernel, strides, dilation)
-    if any(p is None for p in pads):
-        raise UnsupportedError(f"'same' padding with stride > 1 needs a known input length in {backend} "
-                               f"(got {spec.shape})")
-    return pads
 
 
 def channels_first_kernel(kernel: np.ndarray) -> np.ndarray:

@@ -7,16 +7,24 @@ in front of a ``padding=0`` conv (EQUIVALENCE.md §3).
 """
 from __future__ import annotations
 
+from ir.errors import UnsupportedError
 from ir.layers import Conv1D, Conv2D
+from ir.layers.conv import resolve_pads
 
-from ..conv_common import channels_first_kernel, static_pads
+from ..conv_common import channels_first_kernel
 from ..program import Raw, call
 from .activations import fused
 
 
 def spatial_pads(ctx, node, x, kernel, strides, dilation, padding):
     """Per-axis (before, after) pads for the conv's spatial axes, as held (channels first)."""
-    return static_pads(x.spec, x.phys[2:], kernel, strides, dilation, padding, "torch")
+    axes = x.phys[2:]
+    sizes = [x.spec.dim(a) for a in axes]
+    pads = resolve_pads(padding, sizes, kernel, strides, dilation)
+    if any(p is None for p in pads):
+        raise UnsupportedError("'same' padding with stride > 1 needs a known input length in torch "
+                               f"(got {x.spec.shape})")
+    return pads
 
 
 def pad_module(ctx, node, x, pads, value=None, force=False):
