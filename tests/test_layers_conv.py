@@ -1,9 +1,10 @@
 """Convolutions and pooling in both layouts, every padding mode and option."""
 import pytest
 
+import ir
 from ir import layers as L
 from layer_check import check_layer, image, signal
-from exporters.verify import PATHS
+from exporters.verify import PATHS, verify
 from gaps import known_gap
 
 CONV2D = {
@@ -72,6 +73,21 @@ def test_conv1d(name, layout):
 def test_conv_shape_inference():
     check_layer(L.Conv2D(4, 3, strides=2, padding="same"), image("NHWC", h=16, w=15), expect_shape=(None, 8, 8, 4))
     check_layer(L.Conv2D(4, 3, strides=2, padding="same"), image("NCHW", h=16, w=15), expect_shape=(None, 4, 8, 8))
+
+
+@pytest.mark.parametrize("layer, spec", [
+    (L.Conv1D(4, 3, strides=2, padding="same"), {"shape": (None, 3), "layout": "NTC"}),
+    (L.Conv1D(4, 4, strides=3, padding="same", activation="relu"), {"shape": (3, None), "layout": "NCW"}),
+    (L.Conv2D(4, (4, 3), strides=2, padding="same"), {"shape": (3, None, None), "layout": "NCHW"}),
+    (L.Conv2D(4, (3, 2), strides=(2, 1), padding="same"), {"shape": (None, 7, 3), "layout": "NHWC"}),
+], ids=["1d-ntc", "1d-ncw-k4-s3", "2d-both-unknown", "2d-one-unknown"])
+def test_same_strided_symbolic_length_onnx_ir(layer, spec):
+    """'same' with stride > 1 over a length known only at run time: the ONNX file computes TensorFlow's pads
+    from the input's shape (torch refuses this case, so only Keras is the reference)."""
+    x = ir.Input(**spec)
+    model = ir.Model(x, layer(x)).randomize(0)
+    report = verify(model, paths=("keras", "onnx-ir"), seq_lens=(4, 5, 9, 10))
+    assert report.ok, "\n" + report.table()
 
 
 @known_gap("keras-dilated-strided-conv")

@@ -6,7 +6,7 @@ asymmetrically (even width) and symmetrically (odd height) at once.
 import pytest
 
 import ir
-from exporters.verify import PATHS
+from exporters.verify import PATHS, verify
 from gaps import known_gap
 from ir import layers as L
 from layer_check import check_layer, image, sequence, signal
@@ -130,6 +130,16 @@ def test_symbolic_length(layer):
     """Transposed crops do not depend on the input length, so a symbolic one stays symbolic everywhere."""
     model = check_layer(layer, sequence("NTC", steps=None))
     assert model.outputs[0].shape[1] is None
+
+
+@pytest.mark.parametrize("layer", [L.DepthwiseConv1D(5, strides=2, padding="same", depth_multiplier=2),
+                                   L.SeparableConv1D(4, 2, strides=2, padding="same")], ids=["depthwise", "separable"])
+def test_same_strided_symbolic_length_onnx_ir(layer):
+    """Run-time 'same' pads (see test_layers_conv.py) in front of the depthwise step; torch refuses this case."""
+    x = ir.Input((None, 3), layout="NTC")
+    model = ir.Model(x, layer(x)).randomize(0)
+    report = verify(model, paths=("keras", "onnx-ir"), seq_lens=(4, 5, 9, 10))
+    assert report.ok, "\n" + report.table()
 
 
 def test_shape_inference():

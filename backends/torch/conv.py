@@ -11,6 +11,7 @@ from ir.errors import UnsupportedError
 from ir.layers import Conv1D, Conv2D
 from ir.layers.conv import resolve_pads
 
+from ..conv_common import channels_first_kernel
 from ..program import Raw, call
 from .activations import fused
 
@@ -62,7 +63,7 @@ def lower_conv(ctx, node, inputs):
         kwargs["bias"] = False
     c_in = x.spec.dim("C")
     # Keras kernel (k..., in/groups, out) -> torch (out, in/groups, k...)
-    params = {"weight": w["kernel"].transpose(nd + 1, nd, *range(nd))}
+    params = {"weight": channels_first_kernel(w["kernel"])}
     if layer.use_bias:
         params["bias"] = w["bias"]
     mod = ctx.module(node.name, call(f"nn.Conv{nd}d", c_in, layer.filters, **kwargs), params)

@@ -18,6 +18,7 @@ from ir.layers import (Conv1DTranspose, Conv2DTranspose, Conv3D, DepthwiseConv1D
                        SeparableConv2D)
 from ir.tensor import TensorSpec
 
+from ..conv_common import channels_first_kernel, depthwise_weight
 from ..program import call
 from .activations import fused
 from .conv import lower_conv, pad_module, spatial_pads
@@ -37,13 +38,6 @@ def window_kwargs(layer, sym) -> dict:
     if any(d != 1 for d in layer.dilation_rate):
         kwargs["dilation"] = layer.dilation_rate
     return kwargs
-
-
-def depthwise_weight(kernel):
-    """Keras ``(k..., C, M)`` -> torch ``(C*M, 1, k...)``; output channel c*M + m in both."""
-    nd = kernel.ndim - 2
-    flat = kernel.reshape(*kernel.shape[:nd], -1)
-    return flat.transpose(nd, *range(nd))[:, None]
 
 
 def depthwise(ctx, node, x, *, kernel: str, bias: bool, base: str):
@@ -83,7 +77,7 @@ def lower_separable(ctx, node, inputs):
     h = ctx.let(f"{node.name}_depthwise", expr, mid_spec, x.phys)
     w = ctx.weights(node)
     # Keras (1..., C*M, filters) -> torch (filters, C*M, 1...)
-    params = {"weight": w["pointwise_kernel"].transpose(nd + 1, nd, *range(nd))}
+    params = {"weight": channels_first_kernel(w["pointwise_kernel"])}
     kwargs = {}
     if layer.use_bias:
         params["bias"] = w["bias"]
@@ -121,7 +115,7 @@ def lower_transpose(ctx, node, inputs):
         kwargs["bias"] = False
     w = ctx.weights(node)
     # Keras (k..., out, in) -> torch (in, out, k...), no spatial flip
-    params = {"weight": w["kernel"].transpose(nd + 1, nd, *range(nd))}
+    params = {"weight": channels_first_kernel(w["kernel"])}
     if layer.use_bias:
         params["bias"] = w["bias"]
     mod = ctx.module(node.name, call(f"nn.ConvTranspose{nd}d", x.spec.dim("C"), layer.filters, **kwargs), params)
