@@ -92,7 +92,7 @@ def test_keras_limits_name_the_layer(layer, shape, message):
 
 def test_export_arguments(tmp_path):
     model = one_layer(L.Dense(2))
-    with raises(ir.ConfigError, "via must be one of ('torch', 'keras'), got 'tflite'"):
+    with raises(ir.ConfigError, "via must be one of ('torch', 'keras', 'ir'), got 'tflite'"):
         export_onnx(model, tmp_path / "m.onnx", via="tflite")
     with raises(ir.ConfigError, "the ONNX file name must end in .onnx, got 'm.txt'"):
         export_onnx(model, tmp_path / "m.txt")
@@ -113,9 +113,9 @@ def test_a_failing_framework_exporter_becomes_one_unsupported_error(tmp_path):
 @pytest.mark.parametrize("call,error,message", [
     (lambda m: verify("m.json"), ir.ConfigError, "verify expects an ir.Model, got str"),
     (lambda m: verify(m, paths=("torch", "tensorflow")), ir.ConfigError,
-     "paths must be one or more of keras, torch, onnx-keras, onnx-torch, got ('torch', 'tensorflow')"),
+     "paths must be one or more of keras, torch, onnx-keras, onnx-torch, onnx-ir, got ('torch', 'tensorflow')"),
     (lambda m: verify(m, paths="torch"), ir.ConfigError,
-     "paths must be one or more of keras, torch, onnx-keras, onnx-torch, got 'torch'"),
+     "paths must be one or more of keras, torch, onnx-keras, onnx-torch, onnx-ir, got 'torch'"),
     (lambda m: verify(m, inputs=[]), ir.ShapeError, "verify got 0 input array(s); model 'm' has 1 input(s)"),
     (lambda m: verify(m, inputs=[np.zeros((2, 5), np.float32)]), ir.ShapeError,
      "Input 'x': verify got an array of shape (2, 5), expected (?, 4) in layout 'NC'"),
