@@ -258,6 +258,21 @@ class Lowering:
         return self.model.layer_weights(node)
 
 
+class ChannelsFirstLowering(Lowering):
+    """A backend that holds tensors as torch and ONNX's operators want them: a tensor with spatial axes is
+    ``N, C, ...``; sequences stay as declared. Inputs and outputs arrive and leave in the declared layout."""
+
+    def native(self, spec: TensorSpec) -> str:
+        if "C" in spec.layout and any(a in spec.layout for a in "DHW"):
+            return "NC" + "".join(a for a in spec.layout if a not in "NC")
+        return spec.layout
+
+    def input_layout(self, spec: TensorSpec) -> str:
+        return spec.layout
+
+    output_layout = input_layout
+
+
 def regrouped_layout(src: TensorSpec, dst: TensorSpec, held: str) -> str | None:
     """The physical layout a Reshape from ``src`` to ``dst`` (declared specs) can produce straight from a tensor
     held in ``held``, without transposing it first; None if it must be held in declared order.

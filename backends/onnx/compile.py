@@ -19,7 +19,7 @@ import numpy as np
 
 from ir.graph import Model
 
-from ..program import Lowering, Value
+from ..program import ChannelsFirstLowering, Value
 
 #: The ONNX operator set the files use (LayerNormalization 17, Gelu 20, GroupNormalization with per-channel
 #: scale 21); onnxruntime >= 1.18 runs it.
@@ -41,24 +41,13 @@ class Op:
         return f"{self.op_type}({', '.join(self.inputs)}{attrs})"
 
 
-class OnnxLowering(Lowering):
+class OnnxLowering(ChannelsFirstLowering):
     backend = "onnx"
 
     def __init__(self, model: Model, table, *, native_io: bool = False):
         super().__init__(model, table, native_io=native_io)
         self.nodes: list = []
         self.initializers: dict[str, np.ndarray] = {}
-
-    # -- layouts, as torch holds them ----------------------------------------------
-    def native(self, spec):
-        if "C" in spec.layout and any(a in spec.layout for a in "DHW"):
-            return "NC" + "".join(a for a in spec.layout if a not in "NC")
-        return spec.layout
-
-    def input_layout(self, spec):
-        return spec.layout
-
-    output_layout = input_layout
 
     def transpose_expr(self, value, perm, target):
         return Op("Transpose", (value.var,), {"perm": list(perm)})

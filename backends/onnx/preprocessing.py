@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from ir.layers import Normalization, Rescaling
-from ir.layers.preprocessing import NORMALIZATION_EPSILON
 
 from ..program import fold_vector
 from .compile import Op
@@ -47,9 +46,8 @@ def lower_normalization(ctx, node, inputs):
     if letter not in (None, "C"):
         x = ctx.plain(x)  # the statistics follow another axis: features back in logical order
     base = node.name
-    std = np.maximum(np.sqrt(np.asarray(layer.variance, np.float32)), np.float32(NORMALIZATION_EPSILON))
     mean = _constant(ctx, f"{base}_mean", layer.mean, x, letter)
-    std = _constant(ctx, f"{base}_std", std, x, letter)
+    std = _constant(ctx, f"{base}_std", layer.std(), x, letter)
     if layer.invert:
         y = Op("Add", (mean, ctx.op("Mul", x.var, std, base=f"{base}_scaled")))
     else:

@@ -17,11 +17,11 @@ import numpy as np
 from ir.graph import Model
 from ir.layout import permutation
 
-from ..program import Lowering, Program, Value, identifier
+from ..program import ChannelsFirstLowering, Program, Value, identifier
 from . import helpers
 
 
-class TorchLowering(Lowering):
+class TorchLowering(ChannelsFirstLowering):
     backend = "torch"
     # nn.Module attributes a submodule must not shadow, and the names the generated file imports.
     reserved = frozenset({
@@ -29,16 +29,6 @@ class TorchLowering(Lowering):
         "cuda", "cpu", "type", "float", "double", "half", "apply", "zero_grad", "register_buffer", "self", "torch",
         "nn", "F", "super", "input", "load_weights", "dump_patches", "call_super_init", "T_destination",
     })
-
-    def native(self, spec):
-        if "C" in spec.layout and any(a in spec.layout for a in "DHW"):
-            return "NC" + "".join(a for a in spec.layout if a not in "NC")
-        return spec.layout
-
-    def input_layout(self, spec):
-        return spec.layout
-
-    output_layout = input_layout
 
     def transpose_expr(self, value, perm, target):
         return f"{value.var}.permute{perm}"

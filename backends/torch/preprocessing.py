@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from ir.layers import Normalization, Rescaling
-from ir.layers.preprocessing import NORMALIZATION_EPSILON
 
 from ..program import fold_vector
 
@@ -47,9 +46,8 @@ def lower_normalization(ctx, node, inputs):
     letter = None if axis is None else node.spec.layout[axis]
     if letter not in (None, "C"):
         x = ctx.plain(x)
-    std = np.maximum(np.sqrt(_array(layer.variance)), np.float32(NORMALIZATION_EPSILON))
     mean = _constant(ctx, f"{node.name}_mean", _array(layer.mean), x, letter)
-    std = _constant(ctx, f"{node.name}_std", std, x, letter)
+    std = _constant(ctx, f"{node.name}_std", layer.std(), x, letter)
     expr = f"{mean} + {x.var} * {std}" if layer.invert else f"({x.var} - {mean}) / {std}"
     return ctx.let(node.name, expr, node.spec, x.phys, x.feat)
 

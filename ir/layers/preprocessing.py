@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import ShapeError
 from ..layout import resolve_axis
 from ..tensor import TensorSpec
@@ -113,6 +115,10 @@ class Normalization(Layer):
         for field in ("mean", "variance"):
             check_length(self, field, getattr(self, field), spec.shape[i], letter)
         return i
+
+    def std(self):
+        """The divisor, ``max(sqrt(variance), 1e-7)``, computed once in float32 as Keras does (a numpy array)."""
+        return np.maximum(np.sqrt(np.asarray(self.variance, np.float32)), np.float32(NORMALIZATION_EPSILON))
 
     def infer(self, inputs):
         self.stats_axis(inputs[0])
