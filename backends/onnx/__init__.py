@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from ir.graph import Model
 
-from . import activations, core
+from . import activations, attention, constant, core, merge, norm, slicing
 from .compile import OPSET, OnnxLowering, build
 
 #: IR layer class -> lowering function; one entry per layer kind.
-TABLE = {**activations.TABLE, **core.TABLE}
+TABLE = {**activations.TABLE, **core.TABLE, **norm.TABLE, **merge.TABLE, **slicing.TABLE, **constant.TABLE,
+         **attention.TABLE}
 
 __all__ = ["OPSET", "TABLE", "to_onnx"]
 

@@ -1,0 +1,2 @@
+"""ONNX lowering of MultiHeadAttention (placeholder until composed)."""
+TABLE = {}
