@@ -1,7 +1,8 @@
 """ONNX lowering of MultiHeadAttention, composed from MatMul, Softmax and friends (Keras's computation).
 
 Per input (held ``NTC`` or ``TNC``, each as it comes, C last): project with one
-MatMul over C (Keras kernels ``(E_in, H, d)`` read as ``(E_in, H*d)``), split
+MatMul over C (Keras kernels ``(E_in, H, d)`` read as ``(E_in, H*d)``; the
+projections of one tensor packed into one MatMul and a Split), split
 the heads with a Reshape ``(0, 0, H, d)`` (0 copies an axis, so lengths and
 batch stay symbolic), and one Transpose to ``(N, H, T, d)`` (keys straight to
 ``(N, H, d, S)``). Scores are ``q / sqrt(key_dim) @ k`` as Keras scales the
@@ -23,14 +24,29 @@ from .compile import Op
 _BLOCKED = -1e9
 
 
-def _project(ctx, x, w: dict, part: str, use_bias: bool, base: str) -> str:
-    """``x @ kernel (+ bias)`` over C: the heads side by side, (..., H*d)."""
-    kernel = w[f"{part}/kernel"]
-    y = ctx.op("MatMul", x.var, ctx.const(f"{base}_kernel", kernel.reshape(kernel.shape[0], -1)),
-               base=f"{base}_matmul")
-    if use_bias:
-        y = ctx.op("Add", y, ctx.const(f"{base}_bias", w[f"{part}/bias"].reshape(-1)), base=f"{base}_biased")
-    return y
+def _projections(ctx, sources: dict, w: dict, use_bias: bool, base: str) -> dict[str, str]:
+    """{part: ``x @ kernel (+ bias)`` over C, the heads side by side (..., H*d)} for ``sources`` {part: value}.
+
+    Parts that read one tensor (self-attention's query, key and value) share one MatMul, their kernels side by
+    side (torch's packed in_proj), and a Split; each distinct tensor gets its own.
+    """
+    groups: dict[str, list[str]] = {}
+    for part, x in sources.items():
+        groups.setdefault(x.var, []).append(part)
+    out = {}
+    for var, parts in groups.items():
+        name = f"{base}_{'_'.join(parts)}"
+        kernels = [w[f"{p}/kernel"].reshape(w[f"{p}/kernel"].shape[0], -1) for p in parts]
+        y = ctx.op("MatMul", var, ctx.const(f"{name}_kernel", np.concatenate(kernels, 1)), base=f"{name}_matmul")
+        if use_bias:
+            bias = np.concatenate([w[f"{p}/bias"].reshape(-1) for p in parts])
+            y = ctx.op("Add", y, ctx.const(f"{name}_bias", bias), base=f"{name}_biased")
+        if len(parts) == 1:
+            out[parts[0]] = y
+            continue
+        sizes = ctx.ints(f"{name}_sizes", [k.shape[1] for k in kernels])
+        out.update(zip(parts, ctx.op("Split", y, sizes, base=f"{name}_part", outputs=len(parts), axis=-1)))
+    return out
 
 
 def _heads(ctx, x, projected: str, heads: int, size: int, last: str, base: str) -> str:
@@ -82,12 +98,12 @@ def lower_mha(ctx, node, inputs):
     w, base, h = ctx.weights(node), node.name, layer.num_heads
     d, dv = layer.key_dim, layer.head_value_dim
 
-    q = _project(ctx, query, w, "query", layer.use_bias, f"{base}_query")
-    q = ctx.op("Mul", q, ctx.scalar(f"{base}_scale", 1.0 / np.sqrt(d)), base=f"{base}_query_scaled")
+    projected = _projections(ctx, {"query": query, "key": key, "value": value}, w, layer.use_bias, base)
+    # Keras scales the projected query (bias included) before the scores.
+    q = ctx.op("Mul", projected["query"], ctx.scalar(f"{base}_scale", 1.0 / np.sqrt(d)), base=f"{base}_query_scaled")
     q = _heads(ctx, query, q, h, d, "d", f"{base}_query")
-    k = _heads(ctx, key, _project(ctx, key, w, "key", layer.use_bias, f"{base}_key"), h, d, "T", f"{base}_key")
-    v = _heads(ctx, value, _project(ctx, value, w, "value", layer.use_bias, f"{base}_value"), h, dv, "d",
-               f"{base}_value")
+    k = _heads(ctx, key, projected["key"], h, d, "T", f"{base}_key")
+    v = _heads(ctx, value, projected["value"], h, dv, "d", f"{base}_value")
     scores = ctx.op("MatMul", q, k, base=f"{base}_scores")  # (N, H, T, S)
 
     keep = _padding(ctx, mask, f"{base}_mask") if mask is not None else None

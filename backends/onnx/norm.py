@@ -7,7 +7,6 @@ import numpy as np
 from ir.layers import BatchNorm, GroupNorm, LayerNorm
 
 from ..program import fold_vector
-from .activations import finish
 from .compile import Op
 
 
@@ -76,12 +75,13 @@ def lower_layer_norm(ctx, node, inputs):
     var = ctx.op("ReduceMean", ctx.op("Mul", centred, centred, base=f"{base}_square"), dims, base=f"{base}_var")
     std = ctx.op("Sqrt", ctx.op("Add", var, ctx.scalar(f"{base}_eps", layer.epsilon), base=f"{base}_var_eps"),
                  base=f"{base}_std")
-    y = ctx.op("Div", centred, std, base=f"{base}_normed")
-    if gamma is not None:
-        y = ctx.op("Mul", y, ctx.const(f"{base}_gamma", gamma.reshape(bshape)), base=f"{base}_scaled")
-    if beta is not None:
-        y = ctx.op("Add", y, ctx.const(f"{base}_beta", beta.reshape(bshape)), base=f"{base}_shifted")
-    return finish(ctx, node, y, x, feat=feat)
+    y, label = Op("Div", (centred, std)), "normed"
+    for op_type, weight, name, after in (("Mul", gamma, "gamma", "scaled"), ("Add", beta, "beta", "shifted")):
+        if weight is not None:  # the previous step becomes a node; the last one is the layer's own
+            y = Op(op_type, (ctx.op(y.op_type, *y.inputs, base=f"{base}_{label}"),
+                             ctx.const(f"{base}_{name}", weight.reshape(bshape))))
+            label = after
+    return ctx.let(base, y, node.spec, x.phys, feat)
 
 
 def lower_group_norm(ctx, node, inputs):
