@@ -2,6 +2,8 @@
 and Dot."""
 from __future__ import annotations
 
+import numpy as np
+
 from ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
 from ir.layout import resolve_axis
 
@@ -37,12 +39,19 @@ def lower_elementwise(ctx, node, inputs):
 
 
 def lower_concatenate(ctx, node, inputs):
-    xs = [ctx.plain(v) for v in inputs]
+    letter = node.spec.layout[resolve_axis(node.layer.axis, node.spec.layout)]
+    xs = inputs if letter == "C" else [ctx.plain(v) for v in inputs]
     phys = xs[0].phys
     xs = [ctx.require(v, phys) for v in xs]
-    letter = node.spec.layout[resolve_axis(node.layer.axis, node.spec.layout)]
+    feat = None
+    if any(v.feat is not None for v in xs):
+        # Along C, permuted feature orders need not be undone: the result's order is theirs, end to end
+        # (the next Dense or per-channel layer folds it, as for a Flatten).
+        offsets = np.cumsum([0] + [v.spec.dim("C") for v in xs[:-1]])
+        feat = np.concatenate([(np.arange(v.spec.dim("C")) if v.feat is None else v.feat) + k
+                               for v, k in zip(xs, offsets)])
     return ctx.let(node.name, Op("Concat", tuple(v.var for v in xs), {"axis": phys.index(letter)}),
-                   node.spec, phys)
+                   node.spec, phys, feat)
 
 
 def _matrix(ctx, value, axis, contract_first: bool, base: str) -> str:
