@@ -6,9 +6,10 @@ projections of one tensor packed into one MatMul and a Split), split
 the heads with a Reshape ``(0, 0, H, d)`` (0 copies an axis, so lengths and
 batch stay symbolic), and one Transpose to ``(N, H, T, d)`` (keys straight to
 ``(N, H, d, S)``). Scores are ``q / sqrt(key_dim) @ k`` as Keras scales the
-query; masked scores are replaced by a large negative number before Softmax
-(Keras's way: a row with every key masked averages the values instead of
-giving NaN). The heads go back to the query's layout with one Transpose and
+query; masked scores are replaced by a large negative number before Softmax,
+as Keras's masked softmax adds one (a row with every key masked then
+averages the values rather than giving NaN; the IR does not promise that
+case). The heads go back to the query's layout with one Transpose and
 a Reshape, then the output projection (``(H, dv, E_out)`` read as
 ``(H*dv, E_out)``). Dropout is inactive at inference.
 """
@@ -20,8 +21,9 @@ from ir.layers import MultiHeadAttention
 
 from .compile import Op
 
-#: what masked scores become (Keras's large negative number for float32)
+#: what masked scores become (Keras's large negative number for float32): exp of it is 0 next to any real score
 _BLOCKED = -1e9
+_BOOL = 9  # onnx.TensorProto.BOOL
 
 
 def _projections(ctx, sources: dict, w: dict, use_bias: bool, base: str) -> dict[str, str]:
@@ -77,14 +79,14 @@ def _causal(ctx, query, key, base: str) -> str:
     shape = ctx.op("Concat", _length(ctx, query, f"{base}_t"), _length(ctx, key, f"{base}_s"),
                    base=f"{base}_shape", axis=0)
     ones = ctx.op("ConstantOfShape", shape, base=f"{base}_ones",
-                  value=helper.make_tensor(f"{base}_true", 9, [1], [True]))  # 9: BOOL
+                  value=helper.make_tensor(f"{base}_true", _BOOL, [1], [True]))
     return ctx.op("Trilu", ones, base=f"{base}_keep", upper=0)
 
 
 def _padding(ctx, mask, base: str) -> str:
     """(N, 1, 1, S) bool, True where the key is attended: a nonzero mask entry (Keras casts it to bool)."""
     mask = ctx.require(ctx.plain(mask), "NT")
-    keep = ctx.op("Cast", mask.var, base=f"{base}_bool", to=9)  # 9: BOOL; nonzero -> True
+    keep = ctx.op("Cast", mask.var, base=f"{base}_bool", to=_BOOL)  # nonzero -> True
     return ctx.op("Unsqueeze", keep, ctx.ints(f"{base}_axes", [1, 2]), base=f"{base}_keep")
 
 
@@ -100,7 +102,8 @@ def lower_mha(ctx, node, inputs):
 
     projected = _projections(ctx, {"query": query, "key": key, "value": value}, w, layer.use_bias, base)
     # Keras scales the projected query (bias included) before the scores.
-    q = ctx.op("Mul", projected["query"], ctx.scalar(f"{base}_scale", 1.0 / np.sqrt(d)), base=f"{base}_query_scaled")
+    q = ctx.op("Mul", projected["query"], ctx.scalar(f"{base}_scale", 1.0 / np.sqrt(d)),
+               base=f"{base}_query_scaled")
     q = _heads(ctx, query, q, h, d, "d", f"{base}_query")
     k = _heads(ctx, key, projected["key"], h, d, "T", f"{base}_key")
     v = _heads(ctx, value, projected["value"], h, dv, "d", f"{base}_value")
@@ -124,5 +127,6 @@ def lower_mha(ctx, node, inputs):
         y = ctx.op(project.op_type, *project.inputs, base=f"{base}_output")
         project = Op("Add", (y, ctx.const(f"{base}_output_bias", w["attention_output/bias"])))
     return ctx.let(base, project, node.spec, query.phys)
+
 
 TABLE = {MultiHeadAttention: lower_mha}
