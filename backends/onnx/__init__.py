@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from ir.graph import Model
 
-from . import activations, conv, conv_variants, core, pooling, preprocessing, recurrent, spatial
+from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
+               recurrent, slicing, spatial)
 from .compile import OPSET, OnnxLowering, build
 
 #: IR layer class -> lowering function; one entry per layer kind.
-TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE, **pooling.TABLE, **spatial.TABLE,
-         **preprocessing.TABLE, **recurrent.TABLE}
+TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE, **pooling.TABLE, **norm.TABLE,
+         **merge.TABLE, **recurrent.TABLE, **spatial.TABLE, **preprocessing.TABLE, **attention.TABLE,
+         **slicing.TABLE, **constant.TABLE}
 
 __all__ = ["OPSET", "TABLE", "to_onnx"]
 
