@@ -75,7 +75,7 @@ exit codes: 0 success, 1 verification failed (OUT not written unless
 
 
 PATHS_HELP = ("the IR's paths to run and compare: one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir "
-              "(default: keras,torch,onnx-keras,onnx-torch)")
+              "(default all five)")
 
 
 class BadInput(Exception):

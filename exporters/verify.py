@@ -27,8 +27,8 @@ from .progress import QUIET
 #: every path verify can run: the two frameworks, and onnxruntime on the ONNX file each writes and on the
 #: one twinnet writes straight from the IR (backends.onnx)
 ALL_PATHS = ("keras", "torch", "onnx-keras", "onnx-torch", "onnx-ir")
-#: the paths verify runs by default
-PATHS = ("keras", "torch", "onnx-keras", "onnx-torch")
+#: the paths verify runs by default: all of them
+PATHS = ALL_PATHS
 
 
 @dataclass
@@ -174,7 +174,7 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
         atol, rtol: tolerances (float32 defaults).
         batch_sizes: batch sizes to try; several, so a batch frozen to one size cannot pass.
         seq_lens: lengths for symbolic sequence axes (models without any use none).
-        paths: which of ``keras``, ``torch``, ``onnx-keras``, ``onnx-torch``, ``onnx-ir`` to run.
+        paths: which of ``keras``, ``torch``, ``onnx-keras``, ``onnx-torch``, ``onnx-ir`` to run (default: all).
         localize: on a keras/torch mismatch, find the first layer that diverges.
         references: optional ``{path name: function}`` of further paths, each
             taking the list of inputs and returning the list of outputs, both in

@@ -63,10 +63,10 @@ def test_debug_shows_the_traceback_of_bad_input_too(bad_layer, capsys, where):
     (["verify", "{saved}", "--rtol", "nan"],
      "argument --rtol: expected a non-negative number, got 'nan' (see 'twinnet verify --help')"),
     (["verify", "{saved}", "--paths", "keras,tf"],
-     "argument --paths: expected one or more of keras,torch,onnx-keras,onnx-torch separated by commas (unknown "
+     "argument --paths: expected one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir separated by commas (unknown "
      "'tf'), got 'keras,tf' (see 'twinnet verify --help')"),
     (["verify", "{saved}", "--paths", "torch,torch"],
-     "argument --paths: expected one or more of keras,torch,onnx-keras,onnx-torch separated by commas (each at most "
+     "argument --paths: expected one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir separated by commas (each at most "
      "once), got 'torch,torch'"),
     (["emit", "{saved}", "--framework", "jax"], "argument --framework: invalid choice: 'jax' (choose from "),
     (["summary", "{tmp}/m.py:1x"], "'1x' is not a function name (expected FILE.py:FUNCTION)"),

@@ -81,7 +81,9 @@ class OnnxLowering(ChannelsFirstLowering):
     def const(self, base: str, array) -> str:
         """An initializer holding ``array`` (dtype kept: float32 weights, int64 shapes and indices)."""
         name = self.fresh(base)
-        self.initializers[name] = np.ascontiguousarray(array)
+        array = np.asarray(array)
+        # np.ascontiguousarray would make a 0-d array 1-d: ops such as Range and Clip want true scalars.
+        self.initializers[name] = array if array.flags.c_contiguous else array.copy(order="C")
         return name
 
     def scalar(self, base: str, value: float) -> str:
