@@ -209,6 +209,19 @@ class Lowering:
             held = native
         return x, held
 
+    def aligned(self, inputs: list[Value], spec: TensorSpec) -> tuple[list[Value], str, np.ndarray | None]:
+        """(``inputs`` held in one layout, that layout, their shared feature order) for an element-wise merge
+        into ``spec``. A shared feature order is kept, mixed ones are undone. Where the inputs are held
+        differently, the framework's native layout wins if an input already has it (a residual stream held
+        channels-first meets an attention output held natively: the stream's transpose is usually made once
+        for the block's first layer and reused), else the first input's."""
+        if not same_feat(inputs):
+            inputs = [self.plain(v) for v in inputs]
+        helds = {v.phys for v in inputs}
+        native = self.native(spec)
+        phys = native if len(helds) > 1 and native in helds else inputs[0].phys
+        return [self.require(v, phys) for v in inputs], phys, inputs[0].feat
+
     # -- the driver ----------------------------------------------------------------
     def lower(self, expose: bool = False) -> Program:
         """Lower every node; with ``expose``, every layer's output becomes a model output (for localising)."""

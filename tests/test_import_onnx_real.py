@@ -51,7 +51,6 @@ import onnxruntime as ort  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-import ir  # noqa: E402
 from backends import from_onnx, to_keras, to_torch  # noqa: E402
 from convert_check import inputs_for, scaled_atol  # noqa: E402
 from examples import keras_apps, torch_archs  # noqa: E402

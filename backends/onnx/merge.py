@@ -7,7 +7,6 @@ import numpy as np
 from ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
 from ir.layout import resolve_axis
 
-from ..program import same_feat
 from .compile import Op
 
 # Sum, Mean and Max take any number of inputs and broadcast multidirectionally (opset >= 8).
@@ -15,16 +14,8 @@ _VARIADIC = {Add: "Sum", Average: "Mean", Maximum: "Max"}
 _BINARY = {Add: "Add", Subtract: "Sub", Multiply: "Mul", Maximum: "Max"}
 
 
-def _aligned(ctx, inputs):
-    """All inputs held like the first one; a shared feature order is kept, mixed ones are undone."""
-    if not same_feat(inputs):
-        inputs = [ctx.plain(v) for v in inputs]
-    phys = inputs[0].phys
-    return [ctx.require(v, phys) for v in inputs], phys, inputs[0].feat
-
-
 def lower_elementwise(ctx, node, inputs):
-    xs, phys, feat = _aligned(ctx, inputs)
+    xs, phys, feat = ctx.aligned(inputs, node.spec)
     names = [v.var for v in xs]
     kind = type(node.layer)
     if len(names) == 2 and kind in _BINARY:

@@ -51,6 +51,12 @@ def lower_layer_norm(ctx, node, inputs):
     axes = [node.spec.layout[i] for i in layer.norm_axes(node.spec)]  # declared order
     if axes != ["C"]:
         x = ctx.plain(x)
+    native = ctx.native(node.spec)
+    if x.phys != native and set(native[-len(axes):]) == set(axes):
+        # A sequence held channels-first (a conv's map flattened into tokens): its native layout has the axes
+        # trailing, and the layers after a LayerNorm (attention, Dense) want it too. Transpose once here
+        # rather than compose the norm in place and leave every later block to transpose there and back.
+        x = ctx.require(x, native)
     feat = x.feat if axes == ["C"] else None  # statistics over C do not care about its order; weights are folded
     w = ctx.weights(node)
     held = [a for a in x.phys if a in axes]  # the normalised axes in the order ONNX holds them

@@ -4,22 +4,13 @@ from __future__ import annotations
 from ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
 from ir.layout import resolve_axis
 
-from ..program import same_feat
-
-
-def _aligned(ctx, inputs):
-    """All inputs held like the first one; a shared feature order is kept, mixed ones are undone."""
-    if not same_feat(inputs):
-        inputs = [ctx.plain(v) for v in inputs]
-    phys = inputs[0].phys
-    return [ctx.require(v, phys) for v in inputs], phys, inputs[0].feat
 
 
 _OPS = {Add: " + ", Subtract: " - ", Multiply: " * "}
 
 
 def lower_elementwise(ctx, node, inputs):
-    xs, phys, feat = _aligned(ctx, inputs)
+    xs, phys, feat = ctx.aligned(inputs, node.spec)
     names = [v.var for v in xs]
     kind = type(node.layer)
     if kind in _OPS:
