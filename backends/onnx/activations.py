@@ -77,6 +77,8 @@ def relu_op(ctx, layer: ReLU, x: str, base: str) -> Op:
     if t == 0 and cap is None:
         return Op("LeakyRelu", (x,), {"alpha": float(slope)})
     zero = ctx.scalar(f"{base}_zero", 0.0)
+    if t == 0 and slope == 0:  # ReLU6 and other caps: one Clip, min(max(x, 0), cap)
+        return Op("Clip", (x, zero, ctx.scalar(f"{base}_max", cap)))
     if t == 0:
         pos = ctx.op("Relu", x, base=f"{base}_pos")
     else:
