@@ -10,6 +10,9 @@ forward until an op that fixes the meaning of each position:
     Resize/Upsample read channels at position 1: ``NCW``, ``NCHW``, ``NCDHW``;
   * LSTM/GRU/RNN read ``(T, N, C)`` (``layout=0``) or ``(N, T, C)`` (``layout=1``);
   * MatMul/Gemm read features last: ``NC``, ``NTC``;
+  * a composed layer norm (``twinnet.LayerNorm``) over axes including the last reads features
+    last, as LayerNormalization does; over axis 1 alone it reads channels first (``NCT`` for a
+    token sequence held so, ``NCHW``...);
   * an attention block (``twinnet.MultiHeadAttention``) reads the orders its rule measured
     (``NTC`` or ``TNC``; a mask ``NT`` or ``TN``);
   * ReduceMean/ReduceMax over every axis after the second (before the last)
@@ -47,6 +50,17 @@ def channels_first(rank: int) -> str:
 
 def features_last(rank: int) -> str | None:
     return {2: "NC", 3: "NTC", 4: "NHWC", 5: "NDHWC"}.get(rank)
+
+
+def _layer_norm_layout(axes: list[int], rank: int) -> str | None:
+    """The letters a layer norm over positions ``axes`` implies; None (undecided) for other sets of axes."""
+    if rank - 1 in axes:
+        return features_last(rank)
+    if axes == [1] and rank >= 3:
+        # a rank-3 tensor normalised along axis 1 is a token sequence held channels first (twinnet's backend
+        # writes ViT tokens so), which the Transposes around the attention blocks read as NCT
+        return "NCT" if rank == 3 else channels_first(rank)
+    return None
 
 
 def default_layout(rank: int, integer: bool) -> str | None:
@@ -103,6 +117,8 @@ class LayoutInference:
             if axes == list(range(1, rank - 1)):
                 return features_last(rank)
             return None
+        if kind == "twinnet.LayerNorm" and first:
+            return _layer_norm_layout(op.attrs["axes"], rank)
         if kind == "twinnet.MultiHeadAttention":  # the attention rule measured each input's axis order
             return op.attrs["twinnet_layouts"][op.inputs.index(name)]
         if kind == "Transpose":
