@@ -1,0 +1,135 @@
+"""from_onnx reads back every file twinnet's own ONNX backend writes (``export_onnx(model, path, via="ir")``).
+
+Each model is exported straight from the IR, read back with ``from_onnx``, and the import must compute
+what the original model computes: ``verify`` runs the import through torch and through its own ONNX
+file, against the original model's torch module as a reference, at float32 tolerances.
+
+Two forms of the backend were once unreadable: a bidirectional RNN's final state (now written as
+torch's exporter writes it: a 0-d Gather per direction, then Concat) and a LayerNorm over a
+non-trailing axis (ViT tokens held channels first), which the backend composes from ReduceMean, Sub,
+Mul, ReduceMean, Add, Sqrt and Div (read back by the ``twinnet.LayerNorm`` rule,
+``backends/importers/onnx_patterns_layer_norm.py``). TorchScript writes the same composition (with
+``Pow(d, 2)``) below opset 17, checked here too.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from backends import from_onnx, from_torch, to_torch
+from examples import lstm_sentiment, mnist_convnet, torch_archs
+from exporters import export_onnx, verify
+from onnx_check import assert_matches_onnxruntime
+
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def _torch_reference(model):
+    """The original model's torch module, on declared-layout inputs (its declared layout is the module's)."""
+    module = to_torch(model)
+
+    def run(xs):
+        with torch.no_grad():
+            outs = module(*[torch.from_numpy(x) for x in xs])
+        return [o.numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
+    return run
+
+
+def _kinds(model) -> list[str]:
+    """Layer kinds, a Bidirectional named with its cell (``Bidirectional(GRU)``)."""
+    def kind(layer):
+        return f"{layer.kind}({layer.layer.kind})" if layer.kind == "Bidirectional" else layer.kind
+    return sorted(kind(n.layer) for n in model.layers)
+
+
+def _torch_arch(name):
+    return from_torch(torch_archs.build(name), torch_archs.inputs(name, 2, 0))
+
+
+MODELS = {
+    "gru": lambda: _torch_arch("gru"),
+    "vit": lambda: _torch_arch("vit"),
+    "timm_vit": lambda: _torch_arch("timm_vit"),
+    "mnist_convnet": mnist_convnet.build,
+    "lstm_sentiment": lstm_sentiment.build,
+    "lstm_sentiment_tn": lstm_sentiment.build_sequence_first,
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_reads_back_the_ir_backends_file(name, tmp_path):
+    model = MODELS[name]()
+    path = export_onnx(model, tmp_path / f"{name}.onnx", via="ir")
+    again = from_onnx(path)
+    assert [t.layout for t in again.inputs] == [t.layout for t in model.inputs]
+    assert [t.layout for t in again.outputs] == [t.layout for t in model.outputs]
+    kinds, original = _kinds(again), _kinds(model)
+    # the layers the rules rebuild come back as the same IR kinds, one for one
+    for kind in ("LayerNorm", "Bidirectional(GRU)", "GRU", "LSTM"):
+        assert kinds.count(kind) == original.count(kind), (kind, kinds, original)
+    report = verify(again, atol=ATOL, rtol=RTOL, paths=("torch", "onnx-ir"),
+                    references={"original": _torch_reference(model)})
+    assert report.ok, report.table()
+    assert_matches_onnxruntime(path, again)
+
+
+def test_unidirectional_final_state_is_one_squeeze(tmp_path):
+    """A one-way RNN's final state stays a Squeeze of Y_h: no Gather/Concat written where none is needed."""
+    import onnx
+
+    model = lstm_sentiment.build()
+    path = export_onnx(model, tmp_path / "lstm.onnx", via="ir")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert "Squeeze" in ops and "Concat" not in ops
+
+
+class Norms(nn.Module):
+    """LayerNorms as torch users write them: over the features, without affine weights, without a bias,
+    and over the last two axes (steps and features)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features, self.plain = nn.LayerNorm(8), nn.LayerNorm(8, elementwise_affine=False)
+        self.no_bias, self.both = nn.LayerNorm(8, bias=False), nn.LayerNorm((6, 8))
+
+    def forward(self, x):
+        return self.both(self.no_bias(self.plain(self.features(x))))
+
+
+def test_torchscript_composed_layer_norm(tmp_path):
+    """TorchScript at opset 16 (LayerNormalization is opset 17) writes ReduceMean, Sub, Pow(2), ReduceMean,
+    Add eps, Sqrt, Div, Mul gamma, Add beta: each norm imports as one LayerNorm over the same axes."""
+    import onnx
+
+    torch.manual_seed(0)
+    net = Norms().eval()
+    for m in net.modules():  # weights other than ones and zeros, so a lost or misplaced one shows
+        if isinstance(m, nn.LayerNorm) and m.weight is not None:
+            m.weight.data.normal_()
+            if m.bias is not None:
+                m.bias.data.normal_()
+    example = torch.randn(2, 6, 8)
+    path = tmp_path / "norms.onnx"
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=16, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch"}})
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert "LayerNormalization" not in ops and "Pow" in ops  # the composed form is what is being tested
+
+    model = from_onnx(path)
+    norms = [n.layer for n in model.layers if n.layer.kind == "LayerNorm"]
+    assert len(norms) == 4
+    assert [(n.scale, n.center) for n in norms] == [(True, True), (False, False), (True, False), (True, True)]
+    assert [n.axis for n in norms] == ["C", "C", "C", ("T", "C")]
+    assert_matches_onnxruntime(path, model, seqs=(6,))
+    with torch.no_grad():
+        expected = net(example).numpy()
+    got = to_torch(model)(example).detach().numpy()
+    np.testing.assert_allclose(got, expected, atol=ATOL, rtol=RTOL)
