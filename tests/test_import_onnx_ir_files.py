@@ -22,9 +22,11 @@ import pytest
 import torch
 from torch import nn
 
+import ir
 from backends import from_onnx, from_torch, to_torch
 from examples import lstm_sentiment, mnist_convnet, torch_archs
 from exporters import export_onnx, verify
+from ir import layers as L
 from onnx_check import assert_matches_onnxruntime
 
 ATOL, RTOL = 1e-5, 1e-4
@@ -52,6 +54,14 @@ def _torch_arch(name):
     return from_torch(torch_archs.build(name), torch_archs.inputs(name, 2, 0))
 
 
+def _final_state(cell, bidirectional: bool, name: str):
+    """Tokens -> Embedding -> an RNN returning its final state (one way or both) -> Dense."""
+    x = ir.Input(shape=(None,), dtype="int32", layout="NT", name="tokens")
+    h = L.Embedding(30, 6)(x)
+    h = (L.Bidirectional(cell) if bidirectional else cell)(h)
+    return ir.Model(inputs=x, outputs=L.Dense(3)(h), name=name).initialize(0)
+
+
 MODELS = {
     "gru": lambda: _torch_arch("gru"),
     "vit": lambda: _torch_arch("vit"),
@@ -59,6 +69,10 @@ MODELS = {
     "mnist_convnet": mnist_convnet.build,
     "lstm_sentiment": lstm_sentiment.build,
     "lstm_sentiment_tn": lstm_sentiment.build_sequence_first,
+    "gru_one_way": lambda: _final_state(L.GRU(5), False, "gru_one_way"),
+    "gru_reset_before_two_ways": lambda: _final_state(L.GRU(5, reset_after=False), True, "gru_two_ways"),
+    "lstm_two_ways": lambda: _final_state(L.LSTM(4), True, "lstm_two_ways"),
+    "rnn_two_ways": lambda: _final_state(L.SimpleRNN(4), True, "rnn_two_ways"),
 }
 
 
@@ -71,7 +85,8 @@ def test_reads_back_the_ir_backends_file(name, tmp_path):
     assert [t.layout for t in again.outputs] == [t.layout for t in model.outputs]
     kinds, original = _kinds(again), _kinds(model)
     # the layers the rules rebuild come back as the same IR kinds, one for one
-    for kind in ("LayerNorm", "Bidirectional(GRU)", "GRU", "LSTM"):
+    for kind in ("LayerNorm", "GRU", "LSTM", "SimpleRNN", "Bidirectional(GRU)", "Bidirectional(LSTM)",
+                 "Bidirectional(SimpleRNN)"):
         assert kinds.count(kind) == original.count(kind), (kind, kinds, original)
     report = verify(again, atol=ATOL, rtol=RTOL, paths=("torch", "onnx-ir"),
                     references={"original": _torch_reference(model)})
@@ -79,14 +94,25 @@ def test_reads_back_the_ir_backends_file(name, tmp_path):
     assert_matches_onnxruntime(path, again)
 
 
-def test_unidirectional_final_state_is_one_squeeze(tmp_path):
-    """A one-way RNN's final state stays a Squeeze of Y_h: no Gather/Concat written where none is needed."""
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one_way", "two_ways"])
+def test_final_state_form(bidirectional, tmp_path):
+    """The final state as torch's exporter writes it: a Squeeze of Y_h for one direction, a 0-d Gather per
+    direction then a Concat on the features for two."""
     import onnx
 
-    model = lstm_sentiment.build()
-    path = export_onnx(model, tmp_path / "lstm.onnx", via="ir")
-    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
-    assert "Squeeze" in ops and "Concat" not in ops
+    model = _final_state(L.GRU(5), bidirectional, "gru")
+    path = export_onnx(model, tmp_path / "gru.onnx", via="ir")
+    graph = onnx.load(str(path)).graph
+    ops = [n.op_type for n in graph.node]
+    if bidirectional:
+        inits = {i.name: i for i in graph.initializer}
+        # the embedding's Gather takes the token ids; the state's take a 0-d stored index each
+        picks = [n for n in graph.node if n.op_type == "Gather" and n.input[1] in inits]
+        assert [onnx.numpy_helper.to_array(inits[n.input[1]]).tolist() for n in picks] == [0, 1]
+        (concat,) = [n for n in graph.node if n.op_type == "Concat"]
+        assert list(concat.input) == [n.output[0] for n in picks] and "Reshape" not in ops
+    else:
+        assert "Squeeze" in ops and "Concat" not in ops
 
 
 class Norms(nn.Module):
