@@ -5,11 +5,13 @@ what the original model computes: ``verify`` runs the import through torch and t
 file, against the original model's torch module as a reference, at float32 tolerances.
 
 Two forms of the backend were once unreadable: a bidirectional RNN's final state (now written as
-torch's exporter writes it: a 0-d Gather per direction, then Concat) and a LayerNorm over a
-non-trailing axis (ViT tokens held channels first), which the backend composes from ReduceMean, Sub,
-Mul, ReduceMean, Add, Sqrt and Div (read back by the ``twinnet.LayerNorm`` rule,
-``backends/importers/onnx_patterns_layer_norm.py``). TorchScript writes the same composition (with
-``Pow(d, 2)``) below opset 17, checked here too.
+torch's exporter writes it: a 0-d Gather per direction, then Concat) and a LayerNorm over axes that
+are not the held tensor's trailing ones (ViT tokens held channels first, a norm over time or over the
+channels of an NCHW image), which the backend composes from ReduceMean, Sub, Mul, ReduceMean, Add,
+Sqrt and Div (read back by the ``twinnet.LayerNorm`` rule, ``backends/importers/onnx_patterns_layer_norm.py``).
+A LayerNormalization over C, H, W of an NCHW image (axis=1) takes its letters from the Conv that
+reads its result, no longer features last. TorchScript writes the composed form (with ``Pow(d, 2)``)
+below opset 17, checked here too.
 """
 from __future__ import annotations
 
@@ -62,6 +64,15 @@ def _final_state(cell, bidirectional: bool, name: str):
     return ir.Model(inputs=x, outputs=L.Dense(3)(h), name=name).initialize(0)
 
 
+def _norm_not_trailing(layout: str, axis: str, name: str):
+    """A LayerNorm over axes that are not the held tensor's trailing ones, which the backend may compose."""
+    shape = {"NTC": (7, 6), "NCHW": (4, 5, 6)}[layout]
+    x = ir.Input(shape=shape, layout=layout, name="x")
+    h = L.LayerNorm(axis=axis, epsilon=1e-5)(x)
+    h = L.Dense(3)(h) if layout == "NTC" else L.Conv2D(3, 3)(h)
+    return ir.Model(inputs=x, outputs=h, name=name).initialize(0)
+
+
 MODELS = {
     "gru": lambda: _torch_arch("gru"),
     "vit": lambda: _torch_arch("vit"),
@@ -73,6 +84,9 @@ MODELS = {
     "gru_reset_before_two_ways": lambda: _final_state(L.GRU(5, reset_after=False), True, "gru_two_ways"),
     "lstm_two_ways": lambda: _final_state(L.LSTM(4), True, "lstm_two_ways"),
     "rnn_two_ways": lambda: _final_state(L.SimpleRNN(4), True, "rnn_two_ways"),
+    "norm_over_time": lambda: _norm_not_trailing("NTC", "T", "norm_over_time"),
+    "norm_over_channels_nchw": lambda: _norm_not_trailing("NCHW", "C", "norm_over_channels"),
+    "norm_over_image_nchw": lambda: _norm_not_trailing("NCHW", "CHW", "norm_over_image"),
 }
 
 
