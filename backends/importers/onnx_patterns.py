@@ -33,8 +33,9 @@ the graph reads disappears. Rules, in the order they run:
     (torch's ``y[:, -1]``) -> the last state, ``return_sequences=False``
 
 Attention lives in ``onnx_patterns_attention.py``; activation and arithmetic rules in
-``onnx_patterns_math.py``, transposed-conv crops and upsampling in ``onnx_patterns_spatial.py``, group norm in ``onnx_patterns_norm.py``,
-the composed layer norm in ``onnx_patterns_layer_norm.py``, recurrent ones in ``onnx_patterns_rnn.py``, the matching helpers in ``onnx_match.py``.
+``onnx_patterns_math.py``, transposed-conv crops and upsampling in ``onnx_patterns_spatial.py``,
+group norm in ``onnx_patterns_norm.py``, the composed layer norm in ``onnx_patterns_layer_norm.py``,
+recurrent ones in ``onnx_patterns_rnn.py``, the matching helpers in ``onnx_match.py``.
 """
 from __future__ import annotations
 
