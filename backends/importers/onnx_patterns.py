@@ -57,8 +57,8 @@ def run_rules(graph: Graph) -> None:
     """Apply every rule, in order, to every op still in the graph (rewrites ``graph`` in place)."""
     for rule in (split_to_slices, fold_pad, fold_crop, split_conv_transpose, merge_slices, fuse_gather_upsample,
                  fold_avg_rescale, fuse_dense, fuse_attention, fuse_group_norm, fuse_layer_norm,
-                 fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus, fuse_average, fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step,
-                 fold_matmul_transpose):
+                 fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus, fuse_average, fuse_affine, fuse_global_flatten,
+                 fuse_recurrent, fuse_last_step, fold_matmul_transpose):
         for op in list(graph.ops):
             if op not in graph.ops:
                 continue
