@@ -34,6 +34,23 @@ def n(op, inputs, outputs=("y",), **attrs):
     return h.make_node(op, list(inputs), list(outputs), name=f"{op.lower()}_{outputs[0]}", **attrs)
 
 
+def composed_layer_norm(x_shape, axes, square, weights, opset=18):
+    """ReduceMean, Sub, square, ReduceMean, Add eps, Sqrt, Div, then ``weights`` ({"Mul": gamma, "Add": beta},
+    either optional): the layer norm twinnet's backend (square ``"Mul"``: d * d, axes an input) and TorchScript
+    below opset 17 (``"Pow"``: d ** 2, axes an attribute) compose."""
+    def mean(src, out):
+        return n("ReduceMean", [src, "axes"], [out]) if opset >= 18 else n("ReduceMean", [src], [out], axes=axes)
+    square_op = n("Mul", ["d", "d"], ["sq"]) if square == "Mul" else n("Pow", ["d", "two"], ["sq"])
+    nodes = [mean("x", "m"), n("Sub", ["x", "m"], ["d"]), square_op, mean("sq", "v"), n("Add", ["v", "eps"], ["ve"]),
+             n("Sqrt", ["ve"], ["s"]), n("Div", ["d", "s"], ["normed"])]
+    for op, value in weights.items():
+        nodes.append(n(op, [nodes[-1].output[0], op.lower()], [op.lower() + "_out"]))
+    nodes[-1].output[0] = "y"
+    inits = {"eps": np.float32(1e-5), "two": np.float32(2.0), "axes": np.array(axes, np.int64),
+             **{op.lower(): value for op, value in weights.items()}}
+    return make(nodes, {"x": x_shape}, inits, opset=opset)
+
+
 def unary(op, opset=17, **attrs):
     return make([n(op, ["x"], **attrs)], VEC, opset=opset)
 
@@ -233,6 +250,12 @@ CASES = {
          n("Add", ["c", "pos"])], {"x": ["N", 5, 4]},
         {"zero": np.array([0], np.int64), "ones": np.array([1, 1], np.int64), "cls": rand(1, 1, 4),
          "pos": rand(1, 6, 4, seed=1)}),
+    # twinnet's backend over a non-trailing axis (ViT tokens held NCT), weights shaped to broadcast
+    "layer_norm_composed_channels_first": composed_layer_norm(["N", 6, 5], [1], "Mul",
+                                                              {"Mul": rand(1, 6, 1), "Add": rand(1, 6, 1, seed=1)}),
+    # TorchScript at opset 16 over the last two axes, weights shaped as those axes; gamma only
+    "layer_norm_composed_pow_two_axes": composed_layer_norm(["N", 5, 4], [-2, -1], "Pow", {"Mul": rand(5, 4)},
+                                                            opset=16),
     "group_norm_torch_form": make(
         [n("Reshape", ["x", "to_groups"], ["r"]), n("InstanceNormalization", ["r", "s", "b"], ["i"], epsilon=1e-5),
          n("Reshape", ["i", "back"], ["rb"]), n("Mul", ["rb", "gamma"], ["m"]), n("Add", ["m", "beta"])],

@@ -10,6 +10,9 @@ forward until an op that fixes the meaning of each position:
     Resize/Upsample read channels at position 1: ``NCW``, ``NCHW``, ``NCDHW``;
   * LSTM/GRU/RNN read ``(T, N, C)`` (``layout=0``) or ``(N, T, C)`` (``layout=1``);
   * MatMul/Gemm read features last: ``NC``, ``NTC``;
+  * LayerNormalization and a composed layer norm (``twinnet.LayerNorm``) pass their result's
+    letters through; when nothing downstream decides, a norm over axes including the last reads
+    features last, one over axis 1 alone channels first (``NCT``, ``NCHW``...);
   * an attention block (``twinnet.MultiHeadAttention``) reads the orders its rule measured
     (``NTC`` or ``TNC``; a mask ``NT`` or ``TN``);
   * ReduceMean/ReduceMax over every axis after the second (before the last)
@@ -31,7 +34,7 @@ _CHANNELS_FIRST = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "Globa
                    "ConvTranspose", "InstanceNormalization", "LpPool", "GroupNormalization", "Resize", "Upsample",
                    "twinnet.GroupNorm"}
 _RECURRENT = {"LSTM", "GRU", "RNN"}
-_FEATURES_LAST = {"MatMul", "Gemm", "LayerNormalization"}
+_FEATURES_LAST = {"MatMul", "Gemm"}
 _PASS_THROUGH = {"Relu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Gelu", "Erf", "Elu", "Selu", "LeakyRelu",
                  "Softplus", "HardSigmoid", "HardSwish", "Identity", "Dropout", "Add", "Sub", "Mul", "Div", "Max",
                  "Min", "Concat", "Sum", "Mean", "Pad", "Where", "Greater", "Slice", "Clip",
@@ -47,6 +50,17 @@ def channels_first(rank: int) -> str:
 
 def features_last(rank: int) -> str | None:
     return {2: "NC", 3: "NTC", 4: "NHWC", 5: "NDHWC"}.get(rank)
+
+
+def _layer_norm_layout(axes, rank: int) -> str | None:
+    """The letters a layer norm over positions ``axes`` implies; None (undecided) for other sets of axes."""
+    if rank - 1 in axes:
+        return features_last(rank)
+    if list(axes) == [1] and rank >= 3:
+        # a rank-3 tensor normalised along axis 1 is most likely a token sequence held channels first
+        # (twinnet's backend composes the norm for such ViT tokens)
+        return "NCT" if rank == 3 else channels_first(rank)
+    return None
 
 
 def default_layout(rank: int, integer: bool) -> str | None:
@@ -103,6 +117,12 @@ class LayoutInference:
             if axes == list(range(1, rank - 1)):
                 return features_last(rank)
             return None
+        if kind in ("LayerNormalization", "twinnet.LayerNorm") and first:
+            # a norm keeps its input's positions, so what reads its result decides first (a MatMul behind a
+            # Transpose(0, 2, 1), a Dense after a norm over time, a Conv after a norm over C, H, W); the axes
+            # only when nothing does
+            axes = op.attrs["axes"] if kind == "twinnet.LayerNorm" else range(op.attr("axis", -1) % rank, rank)
+            return self._wanted(op.outputs[0], rank, depth + 1) or _layer_norm_layout(axes, rank)
         if kind == "twinnet.MultiHeadAttention":  # the attention rule measured each input's axis order
             return op.attrs["twinnet_layouts"][op.inputs.index(name)]
         if kind == "Transpose":

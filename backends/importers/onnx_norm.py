@@ -1,9 +1,10 @@
 """ONNX table entries for normalisation: BatchNormalization, LayerNormalization, GroupNormalization.
 
 Also the ``twinnet.*`` ops the pattern rules make: ``twinnet.Affine`` (x * scale + shift
-with constants, imported as an exact BatchNorm) and ``twinnet.GroupNorm`` (torch's
+with constants, imported as an exact BatchNorm), ``twinnet.GroupNorm`` (torch's
 group norm, written as Reshape -> InstanceNormalization -> Reshape -> Mul -> Add;
-see ``onnx_patterns_norm.py``).
+see ``onnx_patterns_norm.py``) and ``twinnet.LayerNorm`` (a layer norm composed of
+ReduceMean, Sub, Sqrt, Div...; see ``onnx_patterns_layer_norm.py``).
 """
 from __future__ import annotations
 
@@ -59,6 +60,18 @@ def layer_norm(ctx: Ctx) -> Converted:
     if beta is not None:
         weights["beta"] = np.broadcast_to(beta, shape).copy()
     return L.LayerNorm(axis=letters, epsilon=float(ctx.attr("epsilon", 1e-5)), center=beta is not None), weights
+
+
+def twinnet_layer_norm(ctx: Ctx) -> Converted:
+    """The rule's axes are positions in ascending order, and its weights are shaped as those positions: the
+    letters in that order are the IR's declared order, so the weights go in as they are."""
+    x = ctx.x()
+    letters = "".join(ctx.letter(a, x) for a in ctx.attr("axes"))
+    gamma, beta = ctx.attr("gamma"), ctx.attr("beta")
+    weights = {k: v for k, v in (("gamma", gamma), ("beta", beta)) if v is not None}
+    layer = L.LayerNorm(axis=letters, epsilon=float(ctx.attr("epsilon")), center=beta is not None,
+                        scale=gamma is not None)
+    return layer, weights
 
 
 def _group_norm(ctx: Ctx, groups: int, epsilon: float, gamma, beta) -> Converted:

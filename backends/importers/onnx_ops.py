@@ -27,7 +27,8 @@ from ir.errors import UnsupportedError
 from .onnx_attention import attention
 from .onnx_ctx import Converted, Ctx
 from .onnx_match import axes_of, scalar
-from .onnx_norm import affine, batch_norm, group_norm, instance_norm, layer_norm, twinnet_group_norm
+from .onnx_norm import (affine, batch_norm, group_norm, instance_norm, layer_norm, twinnet_group_norm,
+                        twinnet_layer_norm)
 from .onnx_rnn import recurrent
 from .onnx_spatial import crop, pad, resize
 from .onnx_windows import conv, conv_transpose, global_pool, pool, reduce
@@ -281,6 +282,7 @@ ONNX_TABLE: dict[str, Callable] = {
     "GlobalAveragePool": global_pool(False), "GlobalMaxPool": global_pool(True),
     "ReduceMean": reduce(False), "ReduceMax": reduce(True),
     "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "twinnet.Affine": affine,
+    "twinnet.LayerNorm": twinnet_layer_norm,
     "GroupNormalization": group_norm, "twinnet.GroupNorm": twinnet_group_norm, "InstanceNormalization": instance_norm,
     "Pad": pad, "Slice": crop, "Resize": resize, "Upsample": resize, "Clip": clip,
     "MatMul": matmul, "Gemm": gemm,

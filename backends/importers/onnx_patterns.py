@@ -19,6 +19,9 @@ the graph reads disappears. Rules, in the order they run:
   * MatMul of two rank-3 activations, one read through Transpose(0, 2, 1) -> MatMul with
     ``twinnet_trans_a`` / ``twinnet_trans_b`` (a Dot contracting other axes, no Permute)
   * Reshape + InstanceNormalization + Reshape (+ Mul + Add), torch's group norm -> twinnet.GroupNorm
+  * ReduceMean, Sub, square, ReduceMean, Add eps, Sqrt, Div (+ Mul + Add), a layer norm composed over
+    any axes (torch below opset 17, twinnet's backend over non-trailing axes) -> twinnet.LayerNorm;
+    before the affine rule, which would take its Mul and Add
   * x * 0.5 * (1 + Erf(x / sqrt 2)) and the tanh form -> Gelu;  x * Sigmoid(x) -> twinnet.Silu
   * Where(x > t, x, Softplus(x)) (torch's thresholded softplus) -> Softplus
   * (a + b + ...) / k -> Mean (an Average)
@@ -30,7 +33,8 @@ the graph reads disappears. Rules, in the order they run:
     (torch's ``y[:, -1]``) -> the last state, ``return_sequences=False``
 
 Attention lives in ``onnx_patterns_attention.py``; activation and arithmetic rules in
-``onnx_patterns_math.py``, transposed-conv crops and upsampling in ``onnx_patterns_spatial.py``, group norm in ``onnx_patterns_norm.py``,
+``onnx_patterns_math.py``, transposed-conv crops and upsampling in ``onnx_patterns_spatial.py``,
+group norm in ``onnx_patterns_norm.py``, the composed layer norm in ``onnx_patterns_layer_norm.py``,
 recurrent ones in ``onnx_patterns_rnn.py``, the matching helpers in ``onnx_match.py``.
 """
 from __future__ import annotations
@@ -42,6 +46,7 @@ import numpy as np
 from .onnx_graph import Graph, Op
 from .onnx_match import axes_of, next_op, other, private, replace, scalar
 from .onnx_patterns_attention import fuse_attention
+from .onnx_patterns_layer_norm import fuse_layer_norm
 from .onnx_patterns_math import fuse_affine, fuse_average, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus
 from .onnx_patterns_norm import fuse_group_norm
 from .onnx_patterns_rnn import fuse_last_step, fuse_recurrent
@@ -51,9 +56,9 @@ from .onnx_patterns_spatial import fold_crop, fuse_gather_upsample, merge_slices
 def run_rules(graph: Graph) -> None:
     """Apply every rule, in order, to every op still in the graph (rewrites ``graph`` in place)."""
     for rule in (split_to_slices, fold_pad, fold_crop, split_conv_transpose, merge_slices, fuse_gather_upsample,
-                 fold_avg_rescale, fuse_dense, fuse_attention, fuse_group_norm, fuse_gelu, fuse_gelu_tanh, fuse_silu,
-                 fuse_softplus, fuse_average, fuse_affine, fuse_global_flatten, fuse_recurrent, fuse_last_step,
-                 fold_matmul_transpose):
+                 fold_avg_rescale, fuse_dense, fuse_attention, fuse_group_norm, fuse_layer_norm,
+                 fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus, fuse_average, fuse_affine, fuse_global_flatten,
+                 fuse_recurrent, fuse_last_step, fold_matmul_transpose):
         for op in list(graph.ops):
             if op not in graph.ops:
                 continue

@@ -48,7 +48,8 @@ def _activations(ctx, kind: str, directions: int) -> str:
 
 
 def _direction_weights(kind: str, w, r, b, reset_after: bool) -> dict[str, np.ndarray]:
-    order = _LSTM_ORDER if kind == "LSTM" else (0, 1, 2)
+    # RNN has one gate: splitting its rows in three only worked when the units happened to divide by three
+    order = {"LSTM": _LSTM_ORDER, "GRU": (0, 1, 2), "RNN": (0,)}[kind]
     out = {"kernel": _gates(w, order).T.copy(), "recurrent_kernel": _gates(r, order).T.copy()}
     if b is not None:
         wb, rb = np.split(b, 2)

@@ -84,8 +84,11 @@ def lower_rnn(ctx, node, inputs):
     _, y_h = ctx.op(op_type, *args, base=f"{base}_{op_type.lower()}", outputs=2, unused=(0,), **attrs)
     if not bidirectional:
         return ctx.let(base, Op("Squeeze", (y_h, ctx.ints(f"{base}_axes", [0]))), node.spec, "NC")
-    batch_first = ctx.op("Transpose", y_h, base=f"{base}_nds", perm=[1, 0, 2])
-    return ctx.let(base, Op("Reshape", (batch_first, ctx.shape_const(base, (-1,)))), node.spec, "NC")
+    # [forward, backward] along the features: each direction taken out with a 0-d Gather, then one Concat --
+    # the form torch's exporter writes, so twinnet's ONNX importer reads this file back as a Bidirectional.
+    sides = [ctx.op("Gather", y_h, ctx.const(f"{base}_{side}", np.array(d, np.int64)), base=f"{base}_{side}_h",
+                    axis=0) for d, side in enumerate(("forward", "backward"))]
+    return ctx.let(base, Op("Concat", tuple(sides), {"axis": -1}), node.spec, "NC")
 
 
 def _sequence(ctx, y: str, bidirectional: bool, base: str) -> Op:
