@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir.layers import BatchNorm, GroupNorm, LayerNorm
+from ir.layers.norm import full_affine
 
 from ..program import fold_vector
 from .compile import Op
@@ -24,8 +25,7 @@ def lower_batch_norm(ctx, node, inputs):
     feat = x.feat if letter == "C" else None
     w = ctx.weights(node)
     n = node.spec.dim(letter)
-    gamma = w["gamma"] if layer.scale else np.ones(n, np.float32)  # a missing half is its identity value
-    beta = w["beta"] if layer.center else np.zeros(n, np.float32)
+    gamma, beta = full_affine(layer, w, n)  # a missing half is its identity value
     mean, var = w["moving_mean"], w["moving_variance"]
     gamma, beta, mean, var = (fold_vector(v, feat) for v in (gamma, beta, mean, var))
     base, pos = node.name, x.pos(letter)
@@ -100,8 +100,8 @@ def lower_group_norm(ctx, node, inputs):
     w = ctx.weights(node)
     base = node.name
     # Opset 21's scale and bias are per channel (18's were per group); both inputs are required.
-    scale = ctx.const(f"{base}_scale", w["gamma"] if layer.scale else np.ones(n, np.float32))
-    bias = ctx.const(f"{base}_bias", w["beta"] if layer.center else np.zeros(n, np.float32))
+    gamma, beta = full_affine(layer, w, n)
+    scale, bias = ctx.const(f"{base}_scale", gamma), ctx.const(f"{base}_bias", beta)
     return ctx.let(base, Op("GroupNormalization", (x.var, scale, bias),
                             {"num_groups": layer.groups, "epsilon": float(layer.epsilon)}), node.spec, x.phys)
 

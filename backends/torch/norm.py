@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir.layers import BatchNorm, GroupNorm, LayerNorm
+from ir.layers.norm import full_affine
 
 from ..program import call, fold_vector
 
@@ -21,8 +22,7 @@ def lower_batch_norm(ctx, node, inputs):
               "num_batches_tracked": np.array(0, dtype=np.int64)}
     affine = layer.scale or layer.center
     if affine:  # torch has one switch for both: a missing one is its identity value
-        params["weight"] = fold_vector(w["gamma"], feat) if layer.scale else np.ones(n, np.float32)
-        params["bias"] = fold_vector(w["beta"], feat) if layer.center else np.zeros(n, np.float32)
+        params["weight"], params["bias"] = (fold_vector(v, feat) for v in full_affine(layer, w, n))
     kwargs = {"eps": layer.epsilon, "momentum": round(1.0 - layer.momentum, 10)}
     if not affine:
         kwargs["affine"] = False
@@ -86,8 +86,7 @@ def lower_group_norm(ctx, node, inputs):
     params = {}
     affine = layer.scale or layer.center
     if affine:  # one switch for both in torch, as BatchNorm: a missing one is its identity value
-        params["weight"] = w["gamma"] if layer.scale else np.ones(n, np.float32)
-        params["bias"] = w["beta"] if layer.center else np.zeros(n, np.float32)
+        params["weight"], params["bias"] = full_affine(layer, w, n)
     kwargs = {"eps": layer.epsilon} if affine else {"eps": layer.epsilon, "affine": False}
     mod = ctx.module(node.name, call("nn.GroupNorm", layer.groups, n, **kwargs), params)
     return ctx.let(node.name, f"{mod}({x.var})", node.spec, x.phys)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import ShapeError
 from ..layout import resolve_axis
 from ..tensor import TensorSpec
@@ -34,6 +36,14 @@ def affine_weights(layer: Layer, shape: tuple) -> dict[str, WeightSpec]:
     if layer.center:
         w["beta"] = WeightSpec(shape, "zeros")
     return w
+
+
+def full_affine(layer: Layer, weights: dict, shape) -> tuple:
+    """(gamma, beta) with a half the layer does not learn as its identity value (ones, zeros) of ``shape``:
+    for frameworks whose layer has one switch for both, or needs both."""
+    gamma = weights["gamma"] if layer.scale else np.ones(shape, np.float32)
+    beta = weights["beta"] if layer.center else np.zeros(shape, np.float32)
+    return gamma, beta
 
 
 def check_affine(layer: Layer) -> None:
