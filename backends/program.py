@@ -32,6 +32,8 @@ from ir.graph import Model, Node
 from ir.layout import permutation
 from ir.tensor import TensorSpec
 
+from .regroup import regrouped_layout, reshape_for, unit_moves_only
+
 
 @dataclass(frozen=True)
 class Value:
@@ -202,7 +204,7 @@ class Lowering:
             x = self.require(x, "N" + x.spec.layout.replace("N", ""))
             held = "N" + spec.layout.replace("N", "")
         native = self.native(spec)
-        if native[0] == "N" and _unit_moves_only(held, native, spec):
+        if native[0] == "N" and unit_moves_only(held, native, spec):
             # The axes that would move have size 1 (a squeeze-and-excitation gate reshaped to (1, 1, C)):
             # the elements are in the same order either way, so reshape straight into the native layout and
             # spare the next layer a transpose.
@@ -285,71 +287,10 @@ class ChannelsFirstLowering(Lowering):
 
     output_layout = input_layout
 
-
-def regrouped_layout(src: TensorSpec, dst: TensorSpec, held: str) -> str | None:
-    """The physical layout a Reshape from ``src`` to ``dst`` (declared specs) can produce straight from a tensor
-    held in ``held``, without transposing it first; None if it must be held in declared order.
-
-    A reshape only merges or splits runs of adjacent axes ("groups": ``HW`` -> ``W`` in ``NCHW`` -> ``NCW``).
-    When ``held`` keeps every source group together and in declared order (``NHWC`` keeps ``HW`` and ``C``),
-    reshaping the held tensor gives the same groups in ``held``'s group order (``NWC``): the same elements, no
-    transpose. Sizes must be known, except an axis of unknown size that is a group on its own on both sides.
-    """
-    if held[0] != "N" or "N" not in src.layout or "N" not in dst.layout:
-        return None
-    a = [x for x in src.layout if x != "N"]
-    b = [x for x in dst.layout if x != "N"]
-    size_a, size_b = dict(zip(src.layout, src.shape)), dict(zip(dst.layout, dst.shape))
-    groups: list[tuple[list[str], list[str]]] = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        ga, gb, pa, pb = [a[i]], [b[j]], size_a[a[i]], size_b[b[j]]
-        i, j = i + 1, j + 1
-        if pa is None or pb is None:
-            if pa is not None or pb is not None:
-                return None
-            groups.append((ga, gb))
-            continue
-        while pa != pb:
-            if pa < pb and i < len(a) and size_a[a[i]] is not None:
-                ga.append(a[i])
-                pa, i = pa * size_a[a[i]], i + 1
-            elif pb < pa and j < len(b) and size_b[b[j]] is not None:
-                gb.append(b[j])
-                pb, j = pb * size_b[b[j]], j + 1
-            else:
-                return None
-        groups.append((ga, gb))
-    if not groups or any(size_a[x] != 1 for x in a[i:]) or any(size_b[x] != 1 for x in b[j:]):
-        return None
-    groups[-1][0].extend(a[i:])  # trailing size-1 axes ride with the last group
-    groups[-1][1].extend(b[j:])
-    rest = held[1:]
-    starts = []
-    for ga, _ in groups:
-        at = rest.find("".join(ga))  # together, in declared order
-        if at < 0:
-            return None
-        starts.append(at)
-    return "N" + "".join(gb_str for _, gb_str in sorted(zip(starts, ("".join(gb) for _, gb in groups))))
-
-
-def _unit_moves_only(src: str, dst: str, spec: TensorSpec) -> bool:
-    """True when going from ``src`` to ``dst`` moves only axes of size 1 (no data moves)."""
-    return [a for a in src if spec.dim(a) != 1] == [a for a in dst if spec.dim(a) != 1]
-
-
-def reshape_for(value: Value, phys: str) -> tuple | None:
-    """The target shape (batch axis excluded, -1 for one unknown size) when holding ``value`` in ``phys`` moves
-    only axes of size 1 -- every other axis keeps its place relative to the others, so the elements stay in
-    memory order and a reshape is a transpose for free; None when a real transpose is needed."""
-    sizes = dict(zip(value.spec.layout, value.spec.shape))
-    if value.phys[0] != "N" or phys[0] != "N" or value.feat is not None:
-        return None
-    if [a for a in value.phys if sizes[a] != 1] != [a for a in phys if sizes[a] != 1]:
-        return None
-    shape = tuple(-1 if sizes[a] is None else sizes[a] for a in phys[1:])
-    return shape if shape.count(-1) <= 1 else None
+    def grouped_second(self, x: Value, letter: str) -> Value:
+        """``x`` in logical feature order with axis ``letter`` held second, as torch's GroupNorm and ONNX's
+        GroupNormalization take ``(N, C, *)`` (free for an image held channels first)."""
+        return self.require(self.plain(x), "N" + letter + "".join(a for a in x.phys if a not in ("N", letter)))
 
 
 def with_spec(value: Value, spec: TensorSpec, phys: str | None = None) -> Value:

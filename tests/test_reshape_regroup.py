@@ -1,8 +1,8 @@
-"""backends.program.regrouped_layout: a Reshape whose merged/split runs of axes stay together in the held layout
+"""backends.regroup.regrouped_layout: a Reshape whose merged/split runs of axes stay together in the held layout
 is done as held, with no transpose (numerics: the Reshape cases of test_layers_core.py run both layouts)."""
 import pytest
 
-from backends.program import regrouped_layout
+from backends.regroup import regrouped_layout
 from ir.tensor import TensorSpec
 
 

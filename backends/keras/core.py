@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 
-from ..program import call, regrouped_layout, with_spec
+from ..program import call, with_spec
+from ..regroup import regrouped_layout
 from .activations import fused
 from .compile import batch_first
 

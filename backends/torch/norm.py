@@ -79,8 +79,7 @@ def lower_group_norm(ctx, node, inputs):
     (x,) = inputs
     layer: GroupNorm = node.layer
     letter = node.spec.layout[layer.feature_axis(node.spec)]
-    # nn.GroupNorm takes (N, C, *): hold the grouped axis second (free for images, held channels first).
-    x = ctx.require(ctx.plain(x), "N" + letter + "".join(a for a in x.phys if a not in ("N", letter)))
+    x = ctx.grouped_second(x, letter)
     n = node.spec.dim(letter)
     w = ctx.weights(node)
     params = {}
