@@ -9,7 +9,7 @@ holds them) unless ``native_io=True``.
 The lowering reuses the shared driver (:class:`backends.program.Lowering`):
 where the framework backends emit a line of source, this one adds a node.
 A lowering function adds its intermediate nodes with :meth:`OnnxLowering.op`
-and its result with :meth:`OnnxLowering.let` (or ``ctx.out``).
+and its result with :meth:`OnnxLowering.let`.
 """
 from __future__ import annotations
 
