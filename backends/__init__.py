@@ -1,10 +1,10 @@
 """Compilers from the IR to live Keras and PyTorch models, source emitters, and importers.
 
-Frameworks are imported on first use, so ``import backends`` is cheap and a
+Frameworks are imported on first use, so ``import twinnet`` is cheap and a
 torch-only user never loads TensorFlow.
 
->>> import ir
->>> from backends import to_torch
+>>> from twinnet import ir
+>>> from twinnet.backends import to_torch
 >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
 >>> type(to_torch(m)).__name__
 'Sequential'
@@ -19,7 +19,7 @@ def to_keras(model, *, native_io: bool = False, expose: bool = False):
 
     Inputs and outputs keep the declared layout, except that Keras always puts
     the batch axis first (a ``TNC`` input is fed as ``NTC``). See
-    :func:`backends.keras.to_keras`.
+    :func:`twinnet.backends.keras.to_keras`.
     """
     from .keras import to_keras as compile_keras
 
@@ -27,19 +27,29 @@ def to_keras(model, *, native_io: bool = False, expose: bool = False):
 
 
 def to_torch(model, *, native_io: bool = False, expose: bool = False):
-    """Compile an IR model to a ``torch.nn.Module`` (eval mode). See :func:`backends.torch.to_torch`."""
+    """Compile an IR model to a ``torch.nn.Module`` (eval mode). See :func:`twinnet.backends.torch.to_torch`."""
     from .torch import to_torch as compile_torch
 
     return compile_torch(model, native_io=native_io, expose=expose)
 
 
+def to_onnx(model, *, native_io: bool = False, expose: bool = False):
+    """Write an IR model as an ``onnx.ModelProto`` straight from the IR (only ``onnx`` is imported).
+
+    See :func:`twinnet.backends.onnx.to_onnx`.
+    """
+    from .onnx import to_onnx as compile_onnx
+
+    return compile_onnx(model, native_io=native_io, expose=expose)
+
+
 def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):
-    """Import a Keras 3 functional or Sequential model, weights included, into an ``ir.Model``.
+    """Import a Keras 3 functional or Sequential model, weights included, into an ``twinnet.Model``.
 
     The model is read, never called; anything the IR cannot represent is listed
     in one ``ir.UnsupportedError``. ``blocks=True`` marks repeated blocks named as
     ``keras.applications`` name them (``conv2_block1_...``), so emitted source writes
-    each kind once. See :func:`backends.importers.keras.from_keras`.
+    each kind once. See :func:`twinnet.backends.importers.keras.from_keras`.
 
     >>> import keras
     >>> km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="head")])
@@ -52,12 +62,12 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):
 
 
 def from_onnx(source, *, name: str | None = None):
-    """Import an ONNX model (a path, its bytes or an ``onnx.ModelProto``), weights included, into an ``ir.Model``.
+    """Import an ONNX model (a path, its bytes or an ``onnx.ModelProto``), weights included, into an ``twinnet.Model``.
 
     The file is parsed, never executed; the model keeps the file's axis order
     (an ONNX file from torch imports as ``NCHW``) and anything the IR cannot
     represent is listed in one ``ir.UnsupportedError``. See
-    :func:`backends.importers.onnx.from_onnx`.
+    :func:`twinnet.backends.importers.onnx.from_onnx`.
 
     >>> # model = from_onnx("model.onnx"); print(model.inputs[0].layout)
     """
@@ -72,7 +82,7 @@ def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths
     Anything the IR cannot represent is listed in one ``ir.UnsupportedError``.
     The batch axis and, where the module allows it, each input's sequence
     length become symbolic (``fixed_lengths=True`` keeps the example's lengths).
-    See :func:`backends.importers.torch.from_torch`.
+    See :func:`twinnet.backends.importers.torch.from_torch`.
 
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
@@ -84,4 +94,4 @@ def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths
     return import_torch(module, example_inputs, name=name, fixed_lengths=fixed_lengths)
 
 
-__all__ = ["to_keras", "to_torch", "emit", "from_keras", "from_onnx", "from_torch"]
+__all__ = ["to_keras", "to_torch", "to_onnx", "emit", "from_keras", "from_onnx", "from_torch"]

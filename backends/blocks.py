@@ -1,10 +1,10 @@
-"""Group a lowered program by block instance, so each block kind is emitted once (``ir.block``).
+"""Group a lowered program by block instance, so each block kind is emitted once (``twinnet.block``).
 
 The model is lowered flat as usual (layouts, transposes and weight folds do
 not care about blocks); then the lines and definitions each instance's layers
 produced are cut out, renamed to local names (``layer1_0_conv1`` ->
 ``conv1``, inputs -> ``x``/``x0, x1, ...``) and compared between instances of
-a kind, integer literals aside (see :mod:`backends.block_params`): the
+a kind, integer literals aside (see :mod:`twinnet.backends.block_params`): the
 literals that differ (channel counts, say) become parameters of the class's
 constructor / the builder function, and each instance passes its own values
 (``self.conv2_block2 = ConvBlock(256, 64)``). Kinds whose code has the same

@@ -17,12 +17,12 @@ def emit(model, framework: str, out_dir=None, *, native_io: bool = False) -> str
     ``native_io=True`` makes the emitted model take and return tensors in the
     framework's own layout (no boundary transposes), as in ``to_torch``.
 
-    >>> import ir
+    >>> from twinnet import ir
     >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,)), name="tiny").initialize(0)
     >>> "class Tiny(nn.Module)" in emit(m, "torch")
     True
     """
-    from ir.errors import ConfigError
+    from ..ir.errors import ConfigError
 
     if framework not in FRAMEWORKS:
         raise ConfigError(f"framework must be 'torch' or 'keras', got {framework!r}")
@@ -40,7 +40,7 @@ def emit(model, framework: str, out_dir=None, *, native_io: bool = False) -> str
     out.mkdir(parents=True, exist_ok=True)
     _write(out / f"{model.name}.py", code.encode())
     if framework == "torch":
-        from ir import safetensors_io
+        from ..ir import safetensors_io
 
         _write(out / f"{model.name}.safetensors", safetensors_io.dumps(state))
     else:
@@ -61,7 +61,7 @@ def emit(model, framework: str, out_dir=None, *, native_io: bool = False) -> str
 
 def _write(path: Path, data: bytes) -> None:
     """Write atomically (a temporary file in the same folder, renamed into place), with the usual permissions."""
-    from ir.safetensors_io import atomic_write
+    from ..ir.safetensors_io import atomic_write
 
     atomic_write(path, data)
 

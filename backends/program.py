@@ -27,10 +27,10 @@ from typing import Callable
 
 import numpy as np
 
-from ir.errors import ConfigError, UnsupportedError
-from ir.graph import Model, Node
-from ir.layout import permutation
-from ir.tensor import TensorSpec
+from ..ir.errors import ConfigError, UnsupportedError
+from ..ir.graph import Model, Node
+from ..ir.layout import permutation
+from ..ir.tensor import TensorSpec
 
 from .regroup import regrouped_layout, reshape_for, unit_moves_only
 

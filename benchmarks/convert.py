@@ -95,7 +95,7 @@ def run_torch(module, xs):
 
 
 def run_keras(km, xs, model):
-    from exporters.onnx import keras_layout
+    from twinnet.exporters.onnx import keras_layout
 
     ins = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in keras_layout(t.layout)]))
            for x, t in zip(xs, model.inputs)]
@@ -118,8 +118,8 @@ def diff(got, want) -> tuple[float, float]:
 def measure(name: str, model, import_s: float | None, source_run=None, source="keras", make_inputs=None) -> dict:
     """Compile ``model`` to both targets and measure them (source_run: the original model, if any;
     make_inputs: ``(batch, seq, seed) -> inputs`` the source accepts, when it accepts only some)."""
-    from backends import to_keras, to_torch
-    from exporters.onnx import example_inputs
+    from twinnet.backends import to_keras, to_torch
+    from twinnet.exporters.onnx import example_inputs
 
     tm, torch_s = timed(to_torch, model)
     km, keras_s = timed(to_keras, model)
@@ -135,8 +135,8 @@ def measure(name: str, model, import_s: float | None, source_run=None, source="k
 
 
 def keras_app_rows(apps):
-    from backends import from_keras
-    from exporters.sources import keras_runner
+    from twinnet.backends import from_keras
+    from twinnet.exporters.sources import keras_runner
 
     keras_apps = load_file("keras_apps.py")
     for app in apps:
@@ -152,7 +152,7 @@ def keras_app_rows(apps):
 
 
 def torch_arch_rows(archs):
-    from exporters.sources import from_object
+    from twinnet.exporters.sources import from_object
 
     torch_archs = load_file("torch_archs.py")
     for arch in archs:
@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-examples", action="store_true", help="skip the IR examples")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
-    from exporters.quiet import quiet_tensorflow_import
+    from twinnet.exporters.quiet import quiet_tensorflow_import
 
     quiet_tensorflow_import()  # TensorFlow's start-up lines would land in the middle of the table's output
     apps = [] if args.no_apps else (args.apps.split(",") if args.apps else list(load_file("keras_apps.py").APPS))

@@ -60,8 +60,8 @@ def measure(name: str, model, repeats: int) -> dict:
     import numpy as np
     import onnx
 
-    from exporters import export_onnx
-    from exporters.onnx import example_inputs, keras_layout
+    from twinnet.exporters import export_onnx
+    from twinnet.exporters.onnx import example_inputs, keras_layout
 
     row = {"model": name}
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,8 +83,8 @@ def measure(name: str, model, repeats: int) -> dict:
 
 
 def rows(apps, archs, repeats: int, examples: bool):
-    from backends import from_keras
-    from exporters.sources import from_object
+    from twinnet.backends import from_keras
+    from twinnet.exporters.sources import from_object
 
     if examples:
         for file, fn in EXAMPLES:
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=20, help="onnxruntime runs per file (median)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
-    from exporters.quiet import quiet_tensorflow_import
+    from twinnet.exporters.quiet import quiet_tensorflow_import
 
     quiet_tensorflow_import()
     apps = [a for a in args.apps.split(",") if a]

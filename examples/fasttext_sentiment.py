@@ -10,8 +10,8 @@ average the same one.
 >>> build().count_params()
 1000051
 """
-import ir
-from ir import layers as L
+from twinnet import ir
+from twinnet.ir import layers as L
 
 
 def build(seed: int = 0) -> ir.Model:
@@ -27,7 +27,7 @@ if __name__ == "__main__":
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
-    from exporters import verify
+    from twinnet.exporters import verify
 
     model = build()
     model.summary()

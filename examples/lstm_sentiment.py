@@ -13,8 +13,8 @@ declared layout (``NT`` or ``TN``) says which axis is time.
 >>> build_sequence_first().inputs[0].shape
 (42, None)
 """
-import ir
-from ir import layers as L
+from twinnet import ir
+from twinnet.ir import layers as L
 
 
 def _lstm(layout: str, name: str, seed: int) -> ir.Model:
@@ -39,7 +39,7 @@ if __name__ == "__main__":
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
-    from exporters import verify
+    from twinnet.exporters import verify
 
     for model in (build(), build_sequence_first()):
         model.summary()

@@ -11,8 +11,8 @@ inside, and twinnet keeps ``Flatten`` in the declared (h, w, c) order so the
 >>> build().count_params()
 34826
 """
-import ir
-from ir import layers as L
+from twinnet import ir
+from twinnet.ir import layers as L
 
 
 def _convnet(filters: tuple[int, int], dropout: float, name: str, seed: int) -> ir.Model:
@@ -41,7 +41,7 @@ if __name__ == "__main__":
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
-    from exporters import verify
+    from twinnet.exporters import verify
 
     model = build()
     model.summary()

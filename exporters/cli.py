@@ -2,8 +2,8 @@
 
 MODEL is either a saved model file (``.json`` or ``.safetensors``), which is
 only read and validated, or ``path/to/file.py:function``, which *runs* that
-Python file and calls ``function()`` to get an ``ir.Model``. ``convert`` also
-takes Keras (``.keras``) and ONNX files (see :mod:`exporters.sources`).
+Python file and calls ``function()`` to get an ``twinnet.Model``. ``convert`` also
+takes Keras (``.keras``) and ONNX files (see :mod:`twinnet.exporters.sources`).
 
 >>> main(["--help"])  # doctest: +SKIP
 >>> main(["verify", "examples/mnist_convnet.py:build", "--json"])  # doctest: +SKIP
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .cli_output import json_safe, one_line, print_json_error, print_report, print_table
 from .quiet import quiet_tensorflow_import
+from ..ir.serde import VERSION
 
 # Before any framework is imported (they are imported lazily, inside the
 # commands): silences TensorFlow's C++ start-up chatter.
@@ -35,7 +36,7 @@ _FRAMEWORKS = r"(keras|tensorflow|tf2onnx|torch|onnx|onnxscript|onnxruntime)(\.|
 MODEL_HELP = """\
 MODEL is one of:
   FILE.json | FILE.safetensors
-      a model saved with ir.save; it is only read and validated. Data files
+      a model saved with twinnet.save; it is only read and validated. Data files
       are never executed, whatever they contain.
   FILE.py:FUNCTION
       RUNS the Python file FILE.py (imports it, executing its top-level code)
@@ -52,13 +53,13 @@ SRC is one of:
   FILE.keras
       a Keras 3 model file, loaded with safe_mode=True (Lambda layers refused).
   FILE.onnx
-      an ONNX model (needs the ONNX importer, backends.from_onnx).
+      an ONNX model (needs the ONNX importer, twinnet.from_onnx).
   FILE.json | FILE.safetensors
-      a model saved with ir.save; only read and validated.
+      a model saved with twinnet.save; only read and validated.
   FILE.py:FUNCTION
       RUNS the Python file FILE.py and calls FUNCTION(), which returns an
       ir.Model, a keras.Model, or (torch module, example_inputs) for PyTorch
-      (needs the torch importer, backends.from_torch). Only for code you trust.
+      (needs the torch importer, twinnet.from_torch). Only for code you trust.
       A bool torch input is a key-padding mask (True = pad); the converted
       model takes it as a float mask, 1 = attend ((~mask).float()).
 
@@ -97,7 +98,7 @@ def load_model(spec: str):
     >>> load_model("examples/mnist_convnet.py:build").name  # doctest: +SKIP
     'mnist_convnet'
     """
-    import ir
+    from .. import ir
 
     path, sep, func = spec.rpartition(":")
     if sep and path.endswith(".py"):
@@ -113,7 +114,7 @@ def load_model(spec: str):
 
 
 def _model_from_python(path: Path, func: str):
-    import ir
+    from .. import ir
 
     from .sources import call_python
 
@@ -128,7 +129,7 @@ def _model_from_python(path: Path, func: str):
 # -- commands ------------------------------------------------------------------
 
 def cmd_summary(args) -> int:
-    from ir.tensor import fmt_shape
+    from ..ir.tensor import fmt_shape
 
     model = load_model(args.model)
     rows = []
@@ -145,7 +146,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_emit(args) -> int:
-    from backends import emit
+    from ..backends import emit
 
     model = load_model(args.model)
     source = emit(model, args.framework, out_dir=args.output)
@@ -157,7 +158,7 @@ def cmd_emit(args) -> int:
 
 
 def cmd_export(args) -> int:
-    import exporters
+    from .. import exporters
 
     model = load_model(args.model)
     parent = Path(args.output).parent
@@ -171,7 +172,7 @@ def cmd_export(args) -> int:
 def cmd_verify(args) -> int:
     import json
 
-    import exporters
+    from .. import exporters
 
     model = load_model(args.model)
     kwargs = {"atol": args.atol, "rtol": args.rtol}
@@ -261,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="twinnet", formatter_class=fmt, epilog=MODEL_HELP,
                      description="Inspect, compile, export and verify twinnet models (Keras 3 and PyTorch).")
     parser.add_argument("--debug", action="store_true", help="print the full traceback on errors")
+    parser.add_argument("--version", action="version", version=f"twinnet {VERSION}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -333,9 +335,9 @@ def main(argv=None) -> int:
         print("twinnet: interrupted", file=sys.stderr)
         return 130
     except BaseException as e:
-        from ir.errors import IRError
+        from ..ir.errors import IRError
 
-        from ir.errors import UnsupportedError
+        from ..ir.errors import UnsupportedError
 
         if debug:
             traceback.print_exc()

@@ -3,14 +3,14 @@
 Steps (each a progress stage):
 
 1. **import**: SRC is read into the IR by its entry in
-   :data:`exporters.sources.SOURCES`. Anything the IR cannot represent stops
-   the conversion here with one :class:`ir.UnsupportedError` listing every
+   :data:`twinnet.exporters.sources.SOURCES`. Anything the IR cannot represent stops
+   the conversion here with one :class:`twinnet.ir.UnsupportedError` listing every
    problem; nothing is written.
 2. **emit**: the target's source (``<name>.py``), its weights
    (``<name>.safetensors`` for torch, ``<name>.weights.h5`` for Keras) and the
    IR file (``<name>.twinnet.safetensors``) are written to a fresh temporary
    folder beside OUT.
-3. **compile**, **export** and **compare**: :func:`exporters.verify` runs, on the same
+3. **compile**, **export** and **compare**: :func:`twinnet.exporters.verify` runs, on the same
    inputs, the *source* model by its own framework (``source-keras``, ...),
    the *emitted file* just written, loaded as a user would load it
    (``emitted-torch``), and the IR's own paths (``keras``, ``torch``,
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ir.errors import ConfigError
+from ..ir.errors import ConfigError
 
 from .progress import QUIET
 from .sources import Source, from_object, load_source
@@ -74,15 +74,15 @@ def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-
     Args:
         src: a path (``.keras``, ``.onnx``, ``.json``, ``.safetensors``), a
             ``"FILE.py:FUNCTION"`` string (runs FILE.py), a model object (an
-            ``ir.Model``, a ``keras.Model``, or ``(torch module, example_inputs)``),
-            or a :class:`~exporters.sources.Source` already loaded.
+            ``twinnet.Model``, a ``keras.Model``, or ``(torch module, example_inputs)``),
+            or a :class:`~twinnet.exporters.sources.Source` already loaded.
         to: the target framework.
         out_dir: the folder to write ``<name>.py``, its weights and the IR file to.
         native_io: the emitted model takes/returns the framework's own layout.
-        atol, rtol, batch_sizes, seq_lens: as for :func:`exporters.verify`.
+        atol, rtol, batch_sizes, seq_lens: as for :func:`twinnet.exporters.verify`.
         paths: the IR's own verify paths to run besides the source and the emitted file.
         keep_failed: write OUT even when a comparison fails (to inspect it).
-        progress: an :class:`exporters.progress.Progress` (default: silent).
+        progress: an :class:`twinnet.exporters.progress.Progress` (default: silent).
 
     Returns:
         a :class:`Conversion`; ``ok`` is True when every comparison passed.
@@ -90,7 +90,7 @@ def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-
     Raises:
         ir.UnsupportedError: SRC holds something the IR cannot represent (every
             problem listed); nothing is written.
-        ir.IRError: SRC cannot be read (:class:`~exporters.sources.SourceError`) or an option is wrong.
+        ir.IRError: SRC cannot be read (:class:`~twinnet.exporters.sources.SourceError`) or an option is wrong.
     """
     if to not in TARGETS:
         raise ConfigError(f"target must be one of {TARGETS}, got {to!r}")
@@ -136,8 +136,8 @@ def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-
 
 def write_target(model, to: str, folder: Path, *, native_io: bool = False) -> list[str]:
     """Write the emitted source, its weights and the IR file into ``folder``; returns the file names."""
-    import ir
-    from backends import emit
+    from .. import ir
+    from ..backends import emit
 
     emit(model, to, out_dir=folder, native_io=native_io)
     weights = f"{model.name}.safetensors" if to == "torch" else f"{model.name}.weights.h5"
@@ -153,14 +153,14 @@ def load_emitted(model, to: str, folder: Path, *, native_io: bool = False):
     # Executed from its text rather than imported, so no __pycache__ lands in the output folder.
     exec(compile(path.read_text(), str(path), "exec"), module.__dict__)  # the file we generated just now
     if to == "torch":
-        from backends.torch import lower
-        from backends.torch.compile import class_name
+        from ..backends.torch import lower
+        from ..backends.torch.compile import class_name
 
         net = module.load_weights(getattr(module, class_name(model.name))(), str(folder / f"{model.name}.safetensors"))
         net = net.eval()
         program = lower(model, native_io=native_io)
     else:
-        from backends.keras import lower
+        from ..backends.keras import lower
 
         net = getattr(module, f"build_{model.name}")()
         net.load_weights(str(folder / f"{model.name}.weights.h5"))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ir.errors import ConfigError, IRError, UnsupportedError
+from ..ir.errors import ConfigError, IRError, UnsupportedError
 
 VIAS = ("torch", "keras", "ir")
 
@@ -111,7 +111,7 @@ def export_onnx(model, path, via: str = "torch") -> Path:
 def _export_torch(model, path: Path) -> None:
     import torch
 
-    from backends.torch import to_torch
+    from ..backends.torch import to_torch
 
     module = to_torch(model)
     program = module.twinnet_program
@@ -141,13 +141,13 @@ def _export_torch(model, path: Path) -> None:
 def _export_ir(model, path: Path) -> None:
     import onnx
 
-    from backends.onnx import to_onnx
+    from ..backends.onnx import to_onnx
 
     onnx.save(to_onnx(model), str(path))
 
 
 def _export_keras(model, path: Path) -> None:
-    from backends.keras import to_keras
+    from ..backends.keras import to_keras
 
     from .tf2onnx_ops import register
 

@@ -1,6 +1,6 @@
 """Progress reporting for long conversions and verifications, kept out of the library's default behaviour.
 
-Library functions (:func:`exporters.verify`, :func:`exporters.convert`) take a
+Library functions (:func:`twinnet.exporters.verify`, :func:`twinnet.exporters.convert`) take a
 ``progress`` argument and report through it, stage by stage; the default,
 :data:`QUIET`, shows nothing. The command line passes a :class:`BarProgress`
 (one rich progress bar per stage on stderr) only when stderr is a terminal and

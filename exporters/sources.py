@@ -1,7 +1,7 @@
 """Where a conversion starts: read a model of any supported kind into the IR, keeping the source runnable.
 
 :data:`SOURCES` is the one dispatch table, keyed by source kind; each entry
-turns the user's SRC into a :class:`Source`: the imported ``ir.Model`` and,
+turns the user's SRC into a :class:`Source`: the imported ``twinnet.Model`` and,
 when the source is a model of another framework, a function that runs that
 original model (by its own framework), so a conversion can be checked against
 where it came from rather than only against itself.
@@ -9,13 +9,13 @@ where it came from rather than only against itself.
     ========  ===============================================  ======================
     kind      SRC                                              importer
     ========  ===============================================  ======================
-    keras     ``FILE.keras`` (loaded with ``safe_mode=True``)  ``backends.from_keras``
-    onnx      ``FILE.onnx``                                    ``backends.from_onnx``
-    ir        ``FILE.json`` / ``FILE.safetensors`` (ir.save)   ``ir.load``
+    keras     ``FILE.keras`` (loaded with ``safe_mode=True``)  ``twinnet.from_keras``
+    onnx      ``FILE.onnx``                                    ``twinnet.from_onnx``
+    ir        ``FILE.json`` / ``FILE.safetensors`` (twinnet.save) ``twinnet.load``
     python    ``FILE.py:FUNCTION`` (RUNS FILE.py)              by what FUNCTION returns
     ========  ===============================================  ======================
 
-``FILE.py:FUNCTION`` returns an ``ir.Model``, a ``keras.Model``, or, for a
+``FILE.py:FUNCTION`` returns an ``twinnet.Model``, a ``keras.Model``, or, for a
 PyTorch model, a pair ``(module, example_inputs)``: torch needs example
 inputs to trace a module (``example_inputs`` is a tuple of tensors, batch
 size 2 or more so the batch axis is not specialised). A bool input is a
@@ -24,9 +24,9 @@ the module is run on the mask turned back, and the conversion is checked on
 masks padded at the end of each row (``Source.make_inputs``), the only ones
 ``nn.TransformerEncoder``'s fast path, which ``from_torch`` describes, takes.
 
-Importers written elsewhere plug in here by name (``backends.from_onnx``,
-``backends.from_torch``): they are looked up when used, and a missing one is
-a clear :class:`ir.UnsupportedError`, not an ``AttributeError``.
+Importers written elsewhere plug in here by name (``twinnet.from_onnx``,
+``twinnet.from_torch``): they are looked up when used, and a missing one is
+a clear :class:`twinnet.ir.UnsupportedError`, not an ``AttributeError``.
 
 >>> source_kind("model.keras"), source_kind("build.py:make"), source_kind("m.json")
 ('keras', 'python', 'ir')
@@ -41,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 
-from ir.errors import IRError, UnsupportedError
+from ..ir.errors import IRError, UnsupportedError
 
 Runner = Callable[[list], list]   # declared-layout inputs -> declared-layout outputs
 
@@ -90,7 +90,7 @@ def _existing(spec: str) -> Path:
 
 def _importer(name: str):
     """``backends.<name>``, or an UnsupportedError when this build does not have that importer yet."""
-    import backends
+    from .. import backends
 
     fn = getattr(backends, name, None)
     if fn is None:
@@ -134,7 +134,7 @@ def onnx_file(spec: str) -> Source:
 
 
 def ir_file(spec: str) -> Source:
-    import ir
+    from .. import ir
 
     return Source("ir", ir.load(_existing(spec)))  # validates; never executes anything from the file
 
@@ -188,7 +188,7 @@ def call_python(path: Path, func: str):
 
 def from_object(obj, where: str) -> Source:
     """An ir.Model, a keras.Model, or ``(torch module, example_inputs)`` returned by FILE.py:FUNCTION."""
-    import ir
+    from .. import ir
 
     if isinstance(obj, ir.Model):
         if obj.weight_specs() and not obj.weights:

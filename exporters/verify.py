@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ir.errors import ConfigError, ShapeError, WeightError, show
-from ir.graph import Model
-from ir.tensor import fmt_shape
+from ..ir.errors import ConfigError, ShapeError, WeightError, show
+from ..ir.graph import Model
+from ..ir.tensor import fmt_shape
 
 from .onnx import example_inputs, export_onnx, keras_layout
 from .progress import QUIET
@@ -125,11 +125,11 @@ class _Runner:
             self.in_layouts = [keras_layout(l) for l in self.in_layouts]
             self.out_layouts = [keras_layout(l) for l in self.out_layouts]
         if name == "keras":
-            from backends.keras import to_keras
+            from ..backends.keras import to_keras
 
             self.km = to_keras(model)
         elif name == "torch":
-            from backends.torch import to_torch
+            from ..backends.torch import to_torch
 
             self.tm = to_torch(model)
         else:
@@ -167,7 +167,7 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
     """Run ``model`` through every path on the same inputs and compare every pair.
 
     Args:
-        model: an initialised ``ir.Model``.
+        model: an initialised ``twinnet.Model``.
         inputs: optional list of arrays (declared layout; one array for a
             one-input model) to use instead of seeded random ones (then
             ``batch_sizes``/``seq_lens`` are ignored).
@@ -184,14 +184,14 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
             (declared layouts) making each case's inputs instead of the seeded
             random ones, for a reference that only accepts some inputs (a torch
             source's key-padding masks, padded at the end of each row).
-        progress: an :class:`exporters.progress.Progress` told about the
+        progress: an :class:`twinnet.exporters.progress.Progress` told about the
             compile, export and compare stages (default: silent).
 
     Returns:
         a :class:`Report`; ``report.ok`` is True when every pair agrees.
 
     Raises:
-        ConfigError: ``model`` is not an ``ir.Model``, a path is unknown, a tolerance or size is not valid,
+        ConfigError: ``model`` is not an ``twinnet.Model``, a path is unknown, a tolerance or size is not valid,
             or an input has the wrong dtype.
         ShapeError: ``inputs`` has the wrong number of arrays, or one has the wrong shape.
         WeightError: the model has no weights.
@@ -306,7 +306,7 @@ def first_divergence(model, inputs, atol: float, rtol: float, pair=("keras", "to
 def _layer_outputs(model, path: str, inputs) -> list[np.ndarray]:
     """Every layer's output on ``path``, each in its declared layout."""
     if path == "keras":
-        from backends.keras import to_keras
+        from ..backends.keras import to_keras
 
         km = to_keras(model, expose=True)
         k_in = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in keras_layout(t.layout)]))
@@ -318,14 +318,14 @@ def _layer_outputs(model, path: str, inputs) -> list[np.ndarray]:
     if path == "torch":
         import torch
 
-        from backends.torch import to_torch
+        from ..backends.torch import to_torch
 
         with torch.no_grad():
             outs = to_torch(model, expose=True)(*[torch.from_numpy(x) for x in inputs])
         return [o.detach().numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
     import onnxruntime as ort
 
-    from backends.onnx import to_onnx
+    from ..backends.onnx import to_onnx
 
     proto = to_onnx(model, expose=True)
     options = ort.SessionOptions()

@@ -1,7 +1,7 @@
 """twinnet's framework-free intermediate representation.
 
->>> import ir
->>> from ir import layers as L
+>>> from twinnet import ir
+>>> from twinnet.ir import layers as L
 >>> x = ir.Input(shape=(28, 28, 1), layout="NHWC", name="image")
 >>> y = L.Dense(10, activation="softmax")(L.Flatten()(L.Conv2D(8, 3)(x)))
 >>> model = ir.Model(inputs=x, outputs=y, name="tiny").initialize(seed=0)

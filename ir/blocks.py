@@ -7,12 +7,12 @@ tell the emitters that the group is a unit, so torch source gets one
 builder function per kind. Unnamed layers inside a block are named after the
 instance (``layer1_0_conv2d``), so names stay unique and readable.
 
-:func:`check_blocks` (run by ``ir.Model``) requires that each instance is a
+:func:`check_blocks` (run by ``twinnet.Model``) requires that each instance is a
 connected region that can run as one call (no path leaves it and comes back)
 and that all instances of a kind have the same layers, configs and wiring.
 
->>> import ir
->>> from ir import layers as L
+>>> from twinnet import ir
+>>> from twinnet.ir import layers as L
 >>> x = ir.Input((4,), name="x")
 >>> with ir.block("Mlp", "mlp_0"):
 ...     y = L.Dense(4, name="mlp_0_fc")(x)
@@ -45,13 +45,13 @@ def block(kind: str, name: str | None = None):
             torch emitter names the block class after it.
         name: this instance's name, an identifier unique among the model's
             blocks (default: ``basic_block``, ``basic_block_1``, ... given in
-            order by ``ir.Model``).
+            order by ``twinnet.Model``).
 
     Raises:
         ConfigError: a kind or name that is not an identifier, or a nested block.
 
-    >>> import ir
-    >>> from ir import layers as L
+    >>> from twinnet import ir
+    >>> from twinnet.ir import layers as L
     >>> x = ir.Input((4,))
     >>> with ir.block("Head"):
     ...     y = L.Dense(2)(x)
@@ -217,7 +217,7 @@ def nodes_behind(outputs) -> list:
 
 
 def settle(outputs) -> None:
-    """For importers, before ``ir.Model``: make the marks on the graph behind ``outputs`` valid.
+    """For importers, before ``twinnet.Model``: make the marks on the graph behind ``outputs`` valid.
 
     An importer marks every call of a user module class (kind = the class
     name, instance = its qualified name) without knowing whether the calls

@@ -126,8 +126,8 @@ class Model:
     canonical (Keras) layout; a fresh model has none until
     :meth:`initialize` (or :meth:`randomize`, or :meth:`set_weights`).
 
-    >>> import ir
-    >>> from ir import layers as L
+    >>> from twinnet import ir
+    >>> from twinnet.ir import layers as L
     >>> x = ir.Input((4,), name="x")
     >>> m = ir.Model(x, L.Dense(2)(x), name="tiny").initialize(seed=0)
     >>> m.count_params()
@@ -152,7 +152,7 @@ class Model:
         input_nodes = [t.node for t in self.inputs]
         for node in input_nodes:
             if not node.is_input:
-                raise GraphError(f"model inputs must come from ir.Input, got the output of {node.label}")
+                raise GraphError(f"model inputs must come from twinnet.Input, got the output of {node.label}")
         for i, node in enumerate(input_nodes):
             if any(node is other for other in input_nodes[:i]):
                 raise GraphError(f"input {node.name or '(unnamed)'!r} is listed twice among the model's inputs")
@@ -351,8 +351,8 @@ def _as_list(value, what: str) -> list[Tensor]:
 def Sequential(layers: Iterable[Layer], input: Tensor, name: str = "sequential") -> Model:
     """A plain stack of layers on one input.
 
-    >>> import ir
-    >>> from ir import layers as L
+    >>> from twinnet import ir
+    >>> from twinnet.ir import layers as L
     >>> m = ir.Sequential([L.Dense(8, activation="relu"), L.Dense(1)], input=ir.Input((4,)))
     >>> [n.name for n in m.layers]
     ['dense', 'dense_1']

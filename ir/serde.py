@@ -237,7 +237,8 @@ def _weights_blob(model: Model, metadata: dict[str, str]) -> bytes:
 def save(model: Model, path) -> Path:
     """Save architecture and weights (see the module docstring for the two forms).
 
-    >>> import ir, tempfile, os
+    >>> import os, tempfile
+    >>> from twinnet import ir
     >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
     >>> p = ir.save(m, os.path.join(tempfile.mkdtemp(), "m.safetensors"))
     >>> ir.load(p).count_params()

@@ -70,7 +70,7 @@ def fmt_shape(spec: TensorSpec) -> str:
 class Tensor:
     """A symbolic tensor in a model under construction.
 
-    Produced by :func:`ir.Input` or by calling a layer; carries its spec and
+    Produced by :func:`twinnet.ir.Input` or by calling a layer; carries its spec and
     the node that produced it.
     """
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-import ir
-from exporters import verify
-from exporters.verify import PATHS
+from twinnet import ir
+from twinnet.exporters import verify
+from twinnet.exporters.verify import PATHS
 
 IMAGE = {"NHWC": (9, 10, 3), "NCHW": (3, 9, 10)}
 SIGNAL = {"NWC": (11, 3), "NCW": (3, 11)}
@@ -77,7 +77,7 @@ def check_layer(layer, inputs, *, seed: int = 0, expect_shape=None, paths=PATHS,
         assert all(np.array_equal(loaded.weights[k], v) for k, v in model.weights.items())
 
     # parameter counts agree with both frameworks
-    from backends import to_keras, to_torch
+    from twinnet.backends import to_keras, to_torch
 
     assert to_keras(model).count_params() == model.count_params()
     assert torch_weight_count(to_torch(model)) == model.count_params() + torch_extra

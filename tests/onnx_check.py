@@ -9,8 +9,8 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from backends import to_torch
-from exporters.verify import compare
+from twinnet.backends import to_torch
+from twinnet.exporters.verify import compare
 
 ATOL, RTOL = 1e-5, 1e-4
 

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-import ir
-from backends import from_torch, to_torch
+from twinnet import ir
+from twinnet.backends import from_torch, to_torch
 from examples.torch_archs import float_input, ids, randomize  # noqa: F401 (the tests' helpers, one copy)
-from exporters import verify
+from twinnet.exporters import verify
 
 ATOL, RTOL = 1e-5, 1e-4
 

@@ -2,43 +2,43 @@
 
 ``from_keras`` reads a Keras 3 functional or Sequential model's graph and
 weights (it never calls the model or runs code from it) and returns an
-``ir.Model`` that compiles back to Keras and to PyTorch with the same numerics.
+``twinnet.Model`` that compiles back to Keras and to PyTorch with the same numerics.
 
 >>> import keras
->>> from backends.importers import from_keras
+>>> from twinnet.backends.importers import from_keras
 >>> km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="relu", name="head")])
 >>> model = from_keras(km)
 >>> [node.name for node in model.layers], model.count_params()
 (['head'], 10)
 
-``from_onnx`` reads an ONNX file (parsed, never executed) into an ``ir.Model``
+``from_onnx`` reads an ONNX file (parsed, never executed) into an ``twinnet.Model``
 declared in the file's own axis order, weights included.
 
 ``from_torch`` traces a PyTorch ``nn.Module`` with ``torch.fx`` (running only
-that module, on the example inputs) and returns an ``ir.Model`` declared in
+that module, on the example inputs) and returns an ``twinnet.Model`` declared in
 torch's axis order, so ``to_torch`` reproduces it without transposes.
 
-Keras, onnx and torch are imported on first use, so ``import backends.importers`` stays cheap.
+Keras, onnx and torch are imported on first use, so ``import twinnet.backends.importers`` stays cheap.
 """
 from __future__ import annotations
 
 
 def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):
-    """Import a Keras 3 model into the IR, weights included. See :func:`backends.importers.keras.from_keras`."""
+    """Import a Keras 3 model into the IR, weights included. See :func:`twinnet.backends.importers.keras.from_keras`."""
     from .keras import from_keras as import_keras
 
     return import_keras(keras_model, name=name, blocks=blocks)
 
 
 def from_onnx(source, *, name: str | None = None):
-    """Import an ONNX file (path, bytes or ``onnx.ModelProto``), weights included. See :func:`backends.importers.onnx.from_onnx`."""
+    """Import an ONNX file (path, bytes or ``onnx.ModelProto``), weights included. See :func:`twinnet.backends.importers.onnx.from_onnx`."""
     from .onnx import from_onnx as import_onnx
 
     return import_onnx(source, name=name)
 
 
 def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths: bool = False):
-    """Import a PyTorch ``nn.Module`` into the IR, weights included. See :func:`backends.importers.torch.from_torch`."""
+    """Import a PyTorch ``nn.Module`` into the IR, weights included. See :func:`twinnet.backends.importers.torch.from_torch`."""
     from .torch import from_torch as import_torch
 
     return import_torch(module, example_inputs, name=name, fixed_lengths=fixed_lengths)

@@ -1,4 +1,4 @@
-"""``from_keras``: a Keras 3 functional or Sequential model -> ``ir.Model`` with its weights.
+"""``from_keras``: a Keras 3 functional or Sequential model -> ``twinnet.Model`` with its weights.
 
 How the import works, and why:
   * The graph is read from the model's symbolic tensors (``model.inputs`` /
@@ -39,10 +39,10 @@ import keras
 import numpy as np
 from keras import layers as K
 
-import ir
-from ir import layers as L
-from ir.errors import IRError, UnsupportedError
-from ir.layout import default_layout
+from ... import ir
+from ...ir import layers as L
+from ...ir.errors import IRError, UnsupportedError
+from ...ir.layout import default_layout
 
 from .names import Names, identifier
 from .problems import Problem, unsupported
@@ -68,7 +68,7 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True) -> 
         keras_model: a built ``keras.Model`` made with the functional API or
             ``keras.Sequential`` (with a ``keras.Input`` or after ``build``).
         name: the IR model's name (default: the Keras model's, made an identifier).
-        blocks: mark repeated blocks (``ir.block``) where the layer names say
+        blocks: mark repeated blocks (``twinnet.block``) where the layer names say
             so, as ``keras.applications`` name them: ``conv2_block1_1_conv`` is
             in instance ``conv2_block1`` (also ``block_1_expand``,
             ``block1a_dwconv``, ``block2_sepconv1``). Instances with the same
@@ -79,7 +79,7 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True) -> 
             no numbers, names or weights. The rule is in ``keras_blocks.py``.
 
     Returns:
-        an ``ir.Model`` whose inputs are declared in Keras's layout (``NHWC``,
+        an ``twinnet.Model`` whose inputs are declared in Keras's layout (``NHWC``,
         ``NTC``, ``NC``, ``NT``), whose layers carry the Keras layer names,
         and whose weights are the Keras model's.
 

@@ -19,8 +19,8 @@ import keras
 import numpy as np
 from keras import layers as K
 
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .keras_graph import node_of
 

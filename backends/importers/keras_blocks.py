@@ -4,7 +4,7 @@ Keras's applications name each layer after the repeated block it belongs to
 (ResNet ``conv2_block1_...``, DenseNet ``conv2_block1_0_bn``, MobileNetV2
 ``block_1_expand``, EfficientNet ``block1a_dwconv``, Xception and VGG
 ``block2_sepconv1``). ``from_keras(..., blocks=True)`` turns those names into
-``ir.block`` marks, so the emitters write each block kind once. The rule is
+``twinnet.block`` marks, so the emitters write each block kind once. The rule is
 conservative, and nothing is ever marked whose name does not say so:
 
 1. A layer belongs to instance ``P`` when its name is ``P_<more>`` and ``P``
@@ -28,8 +28,8 @@ conservative, and nothing is ever marked whose name does not say so:
    kind is named after its first instance (``conv2_block2`` ->
    ``Conv2Block2``, also used by ``conv2_block3``).
 
->>> import ir
->>> from ir import layers as L
+>>> from twinnet import ir
+>>> from twinnet.ir import layers as L
 >>> x = ir.Input((4,), name="x")
 >>> h = x
 >>> for i in (1, 2, 3):
@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import re
 
-import ir
+from ... import ir
 
 # The instance is the name's prefix up to the "_" after it (at least one more character must follow).
 PREFIX = re.compile(r"^(conv[0-9]+_block[0-9]+|block_[0-9]+|block[0-9]+[a-z]?)_.")
@@ -65,7 +65,7 @@ def instance_of(name: str) -> str | None:
 
 
 def mark_blocks(outputs) -> None:
-    """Mark the layers behind ``outputs`` (IR tensors, before ``ir.Model``) with the blocks their names give."""
+    """Mark the layers behind ``outputs`` (IR tensors, before ``twinnet.Model``) with the blocks their names give."""
     nodes = ir.blocks.nodes_behind(outputs)
     names = {n.name for n in nodes}
     groups: dict[str, list] = {}

@@ -4,9 +4,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ir import layers as L
-from ir.errors import UnsupportedError
-from ir.tensor import Tensor
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
+from ...ir.tensor import Tensor
 
 Converted = tuple[L.Layer, dict[str, np.ndarray]]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import keras
 from keras import layers as K
 
-import ir
-from ir.errors import IRError, UnsupportedError
-from ir.layout import default_layout
+from ... import ir
+from ...ir.errors import IRError, UnsupportedError
+from ...ir.layout import default_layout
 
 # Exact classes only: a subclass of Functional (or Sequential) may override call().
 from keras.src.models.functional import Functional  # no public alias in Keras 3

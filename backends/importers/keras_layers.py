@@ -3,7 +3,7 @@
 Each entry takes ``(keras_layer, ir_inputs)`` and returns ``(ir layer, weights)``:
 an unnamed IR layer (the importer names it) and the layer's weights by short
 name (``"kernel"``, ``"forward_bias"``, ...) in the IR's layout. Options the IR
-cannot represent raise :class:`ir.UnsupportedError`; the importer collects
+cannot represent raise :class:`twinnet.ir.UnsupportedError`; the importer collects
 those for every layer before giving up.
 
 Two facts make most entries one-liners:
@@ -25,10 +25,10 @@ import keras
 import numpy as np
 from keras import layers as K
 
-from ir import layers as L
-from ir.errors import UnsupportedError
-from ir.layers.preprocessing import NORMALIZATION_EPSILON
-from ir.tensor import Tensor
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
+from ...ir.layers.preprocessing import NORMALIZATION_EPSILON
+from ...ir.tensor import Tensor
 
 from .keras_attention import multi_head_attention
 from .keras_common import Converted, _config, _plain, activation, letter, weights_of

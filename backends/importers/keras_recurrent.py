@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from keras import layers as K
 
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .keras_common import _ACTIVATIONS, Converted, _config, _plain, activation, weights_of
 

@@ -1,4 +1,4 @@
-"""``from_onnx``: an ONNX file -> ``ir.Model`` with the file's weights.
+"""``from_onnx``: an ONNX file -> ``twinnet.Model`` with the file's weights.
 
 How the import works, and why:
   * Loading is safe: the file is parsed as a protobuf (no code runs), checked
@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 from onnx import TensorProto
 
-import ir
-from ir.errors import IRError, SchemaError, UnsupportedError
+from ... import ir
+from ...ir.errors import IRError, SchemaError, UnsupportedError
 
 from .names import Names, identifier
 from .problems import Problem, unsupported
@@ -70,7 +70,7 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
             ONNX graph's; made an identifier).
 
     Returns:
-        an ``ir.Model`` declared in the file's own axis order (a model exported
+        an ``twinnet.Model`` declared in the file's own axis order (a model exported
         from torch comes back ``NCHW``; a sequence-first LSTM ``TNC``), with a
         symbolic batch size and the file's weights.
 

@@ -12,8 +12,8 @@ has no IR form.
 """
 from __future__ import annotations
 
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .onnx_ctx import Converted, Ctx
 

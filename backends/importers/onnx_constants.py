@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir import layers as L
+from ...ir import layers as L
 
 def expanded_constant(importer, op):
     """The IR tensor for ``Expand(stored (1, *S) tensor, shape)`` giving ``(batch, *S)``; None if it is not that.

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ir.errors import ResourceLimitError, SchemaError
+from ...ir.errors import ResourceLimitError, SchemaError
 
 MAX_FILE_BYTES = 2 * 1024**3  # protobuf's own limit for one message
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .onnx_ctx import Converted, Ctx
 from .onnx_layout import channels_first

@@ -4,7 +4,7 @@ Each entry takes a :class:`Ctx` and returns ``(ir layer, weights)``: an
 unnamed IR layer (the importer names it and calls it on ``ctx.inputs``, the
 op's non-constant inputs) and its weights by short name in the IR's layout
 (Keras's: conv kernels ``(k..., in, out)``, dense kernels ``(in, units)``).
-Anything the IR cannot say raises :class:`ir.UnsupportedError`; the importer
+Anything the IR cannot say raises :class:`twinnet.ir.UnsupportedError`; the importer
 collects those for every op before giving up.
 
 Imported tensors are declared in ONNX's own axis order, so an ONNX ``axis``
@@ -21,8 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .onnx_attention import attention
 from .onnx_ctx import Converted, Ctx

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 _LSTM_ORDER = (0, 2, 3, 1)  # ONNX i, o, f, c -> Keras i, f, c, o
 _DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}

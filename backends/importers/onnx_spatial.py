@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .onnx_ctx import Converted, Ctx
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ir import layers as L
-from ir.errors import UnsupportedError
-from ir.layers.conv import resolve_pads
-from ir.layers.conv_variants import transposed_crop
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
+from ...ir.layers.conv import resolve_pads
+from ...ir.layers.conv_variants import transposed_crop
 
 from .onnx_ctx import Converted, Ctx
 from .onnx_layout import channels_first

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ir.errors import UnsupportedError
+from ...ir.errors import UnsupportedError
 
 
 @dataclass(frozen=True)

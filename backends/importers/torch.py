@@ -1,4 +1,4 @@
-"""``from_torch``: a PyTorch ``nn.Module`` -> ``ir.Model`` with its weights.
+"""``from_torch``: a PyTorch ``nn.Module`` -> ``twinnet.Model`` with its weights.
 
 How the import works, and why:
   * Capture is ``torch.fx.symbolic_trace`` (``torch_capture.py``), not
@@ -45,9 +45,9 @@ import torch
 import torch.fx
 from torch import nn
 
-import ir
-from ir import layers as L
-from ir.errors import IRError, UnsupportedError
+from ... import ir
+from ...ir import layers as L
+from ...ir.errors import IRError, UnsupportedError
 
 from .names import Names, identifier
 from .problems import Problem, unsupported
@@ -83,7 +83,7 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None,
         fixed_lengths: keep every non-batch size at the example's (no length probe).
 
     Returns:
-        an ``ir.Model`` declared in torch's axis order (``NCHW``, ``NCW``,
+        an ``twinnet.Model`` declared in torch's axis order (``NCHW``, ``NCW``,
         ``NTC``/``TNC``, ``NT``), layers named after the module's qualified
         names, weights copied from the module. A bool input (a key-padding
         mask, True = pad) is declared as the IR's mask: float32, 1 = attend,

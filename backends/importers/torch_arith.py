@@ -26,9 +26,9 @@ import operator
 import torch
 from torch import nn
 
-import ir
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ... import ir
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .torch_capture import guess_layout, layout_for
 from .torch_recurrent import Lazy

@@ -40,8 +40,8 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .torch_attention_read import Reader, Run
 from .torch_capture import trace

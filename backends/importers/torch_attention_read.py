@@ -18,7 +18,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from ir.errors import UnsupportedError
+from ...ir.errors import UnsupportedError
 
 
 # -- what each tensor is ---------------------------------------------------------------------------------

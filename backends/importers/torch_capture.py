@@ -26,7 +26,7 @@ import torch
 import torch.fx
 from torch import nn
 
-from ir.errors import UnsupportedError
+from ...ir.errors import UnsupportedError
 
 
 class LeafTracer(torch.fx.Tracer):

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import ir
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ... import ir
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .torch_capture import Info, guess_layout, layout_for
 from .torch_recurrent import Lazy

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from ir.graph import output_spec
-from ir.tensor import TensorSpec
+from ...ir.graph import output_spec
+from ...ir.tensor import TensorSpec
 
 from .torch_capture import Info, Recorder
 

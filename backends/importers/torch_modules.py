@@ -18,8 +18,8 @@ from typing import Callable
 import numpy as np
 from torch import nn
 
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .torch_capture import layout_for
 from .torch_recurrent import rnn

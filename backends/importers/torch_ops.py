@@ -17,9 +17,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-import ir
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ... import ir
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 from .torch_arith import is_number, with_constant
 from .torch_capture import guess_layout, layout_for

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from ir import layers as L
-from ir.errors import UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
 
 
 class Lazy:

@@ -20,10 +20,10 @@ import math
 
 import torch
 
-import ir
-from ir import layers as L
-from ir.errors import UnsupportedError
-from ir.layout import spatial_axes
+from ... import ir
+from ...ir import layers as L
+from ...ir.errors import UnsupportedError
+from ...ir.layout import spatial_axes
 
 from .torch_modules import letter
 

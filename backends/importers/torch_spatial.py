@@ -25,8 +25,8 @@ from typing import Callable
 import torch.nn.functional as F
 from torch import nn
 
-from ir import layers as L
-from ir.errors import IRError, UnsupportedError
+from ...ir import layers as L
+from ...ir.errors import IRError, UnsupportedError
 
 from .torch_capture import Info
 from .torch_modules import _bias, array, channels_first

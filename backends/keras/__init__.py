@@ -1,7 +1,7 @@
 """The Keras 3 backend: ``to_keras`` and Keras source emission."""
 from __future__ import annotations
 
-from ir.graph import Model
+from ...ir.graph import Model
 
 from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
                recurrent, slicing, spatial)
@@ -15,7 +15,7 @@ TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE,
 
 
 def lower(model: Model, *, native_io: bool = False, expose: bool = False):
-    """Lower ``model`` to a Keras :class:`~backends.program.Program`; blocks become builder functions."""
+    """Lower ``model`` to a Keras :class:`~twinnet.backends.program.Program`; blocks become builder functions."""
     program = KerasLowering(model, TABLE, native_io=native_io).lower(expose=expose)
     if expose:  # every layer's output is returned: keep the code flat
         return program
@@ -27,7 +27,7 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):
     """Compile an IR model to a ``keras.Model`` with the model's weights.
 
     Args:
-        model: an initialised ``ir.Model``.
+        model: an initialised ``twinnet.Model``.
         native_io: take inputs / return outputs as Keras holds them (channels
             last) instead of in the declared layout with the batch axis moved
             to the front; no boundary transposes.

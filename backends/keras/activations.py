@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-from ir.errors import UnsupportedError
-from ir.layers import Activation, ReLU
-from ir.layers.activation import activation_axis
+from ...ir.errors import UnsupportedError
+from ...ir.layers import Activation, ReLU
+from ...ir.layers.activation import activation_axis
 
 from ..program import call, with_spec
 

@@ -12,7 +12,7 @@ the float 0/1 mask to bool itself (1 = attend).
 """
 from __future__ import annotations
 
-from ir.layers import MultiHeadAttention
+from ...ir.layers import MultiHeadAttention
 
 from ..program import call
 

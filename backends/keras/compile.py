@@ -17,8 +17,8 @@ import textwrap
 
 import numpy as np
 
-from ir.errors import UnsupportedError, WeightError
-from ir.graph import Model
+from ...ir.errors import UnsupportedError, WeightError
+from ...ir.graph import Model
 
 from ..program import Lowering, Program, Value, identifier
 
@@ -87,7 +87,7 @@ def function_name(program: Program) -> str:
 
 def block_function_name(kind: str, used: set[str], model: Model) -> str:
     """``BasicBlock`` -> ``basic_block``, unless a variable of the builder (which would shadow it) has that name."""
-    from ir.graph import _snake
+    from ...ir.graph import _snake
 
     name = identifier(_snake(kind), KerasLowering.reserved)
     taken = used | {"build_" + model.name}

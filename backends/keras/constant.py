@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from ir.layers import LearnedConstant
+from ...ir.layers import LearnedConstant
 
 from ..program import call
 

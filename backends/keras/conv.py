@@ -9,8 +9,8 @@ inside Keras.
 """
 from __future__ import annotations
 
-from ir.errors import UnsupportedError
-from ir.layers import Conv1D, Conv2D
+from ...ir.errors import UnsupportedError
+from ...ir.layers import Conv1D, Conv2D
 
 from ..program import call
 from .activations import fused

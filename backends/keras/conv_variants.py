@@ -6,8 +6,8 @@ layout, so each lowering passes options through. Explicit pads become a
 """
 from __future__ import annotations
 
-from ir.errors import UnsupportedError
-from ir.layers import (Conv1DTranspose, Conv2DTranspose, Conv3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+from ...ir.errors import UnsupportedError
+from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, Conv3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                        SeparableConv2D)
 
 from ..program import call

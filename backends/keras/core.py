@@ -1,7 +1,7 @@
 """Keras lowerings of the core layers: Dense, Dropout, Identity, Flatten, Reshape, Permute."""
 from __future__ import annotations
 
-from ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
+from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 
 from ..program import call, with_spec
 from ..regroup import regrouped_layout

@@ -8,7 +8,7 @@ normalised axes in *physical* order, may need a transpose.
 """
 from __future__ import annotations
 
-from ir.layers import BatchNorm, GroupNorm, LayerNorm
+from ...ir.layers import BatchNorm, GroupNorm, LayerNorm
 
 from ..program import call
 

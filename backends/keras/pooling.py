@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.errors import UnsupportedError
-from ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
+from ...ir.errors import UnsupportedError
+from ...ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
                        MaxPool1D, MaxPool2D)
-from ir.layers.conv import resolve_pads, window_out
-from ir.tensor import TensorSpec
+from ...ir.layers.conv import resolve_pads, window_out
+from ...ir.tensor import TensorSpec
 
 from ..program import call
 from .conv import channels_last, zero_pad

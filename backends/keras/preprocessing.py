@@ -7,7 +7,7 @@ the statistics' axis as Keras holds the tensor (``None``: whole tensor).
 """
 from __future__ import annotations
 
-from ir.layers import Normalization, Rescaling
+from ...ir.layers import Normalization, Rescaling
 
 from ..program import call
 

@@ -7,7 +7,7 @@ so they copy as is. Keras recurrent layers are batch-first: a sequence-first
 """
 from __future__ import annotations
 
-from ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
+from ...ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 
 from ..program import call
 

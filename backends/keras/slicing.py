@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 
-from ir.errors import UnsupportedError
-from ir.layers import Slice
+from ...ir.errors import UnsupportedError
+from ...ir.layers import Slice
 
 from ..program import call
 

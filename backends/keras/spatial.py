@@ -6,7 +6,7 @@ name on the tensor held channels last (Keras's only layout); the per-axis
 """
 from __future__ import annotations
 
-from ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
+from ...ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 
 from ..program import call
 from .conv import channels_last

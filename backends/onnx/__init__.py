@@ -1,10 +1,10 @@
 """The ONNX backend: an IR model straight to an ONNX graph, no framework in between.
 
-``to_onnx(model)`` returns an ``onnx.ModelProto``; ``exporters.export_onnx(model, path, via="ir")`` writes it.
+``to_onnx(model)`` returns an ``onnx.ModelProto``; ``twinnet.export_onnx(model, path, via="ir")`` writes it.
 """
 from __future__ import annotations
 
-from ir.graph import Model
+from ...ir.graph import Model
 
 from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
                recurrent, slicing, spatial)
@@ -22,12 +22,12 @@ def to_onnx(model: Model, *, native_io: bool = False, expose: bool = False):
     """Lower an IR model to an ``onnx.ModelProto`` (opset :data:`OPSET`) with the model's weights.
 
     Args:
-        model: an initialised ``ir.Model``.
+        model: an initialised ``twinnet.Model``.
         native_io: take inputs / return outputs channels-first (as ONNX's
             operators hold them) instead of in the declared layout.
         expose: return every layer's output (for localising a mismatch).
 
-    >>> import ir
+    >>> from twinnet import ir
     >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
     >>> [o.name for o in to_onnx(m).graph.output]
     ['dense']

@@ -1,8 +1,8 @@
 """Activations as ONNX nodes, and the Activation and ReLU layers."""
 from __future__ import annotations
 
-from ir.layers import Activation, ReLU
-from ir.layers.activation import activation_axis
+from ...ir.layers import Activation, ReLU
+from ...ir.layers.activation import activation_axis
 
 from ..program import Value, with_spec
 from .compile import Op

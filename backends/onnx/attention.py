@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import MultiHeadAttention
+from ...ir.layers import MultiHeadAttention
 
 from .compile import Op
 

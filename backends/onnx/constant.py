@@ -7,7 +7,7 @@ transposed once at compile time.
 """
 from __future__ import annotations
 
-from ir.layers import LearnedConstant
+from ...ir.layers import LearnedConstant
 
 from .compile import Op
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import Conv1D, Conv2D, Conv3D
-from ir.layers.conv import resolve_pads
+from ...ir.layers import Conv1D, Conv2D, Conv3D
+from ...ir.layers.conv import resolve_pads
 
 from ..conv_common import channels_first_kernel
 from ..program import Value

@@ -1,7 +1,7 @@
 """ONNX lowerings of the core layers: Dense, Dropout, Identity, Flatten, Reshape, Permute."""
 from __future__ import annotations
 
-from ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
+from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 
 from ..program import flatten_feat, fold_rows, with_spec
 from .activations import finish, fused

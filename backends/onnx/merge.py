@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
-from ir.layout import resolve_axis
+from ...ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
+from ...ir.layout import resolve_axis
 
 from .compile import Op
 

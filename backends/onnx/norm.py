@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import BatchNorm, GroupNorm, LayerNorm
-from ir.layers.norm import full_affine
+from ...ir.layers import BatchNorm, GroupNorm, LayerNorm
+from ...ir.layers.norm import full_affine
 
 from ..program import fold_vector
 from .compile import Op

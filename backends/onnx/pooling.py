@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
+from ...ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
                        MaxPool1D, MaxPool2D)
-from ir.layers.conv import resolve_pads
-from ir.layout import spatial_axes
+from ...ir.layers.conv import resolve_pads
+from ...ir.layout import spatial_axes
 
 from .compile import Op
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
+from ...ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 
 from .compile import Op
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import Slice
+from ...ir.layers import Slice
 
 from .compile import Op
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
-from ir.layout import spatial_axes
+from ...ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
+from ...ir.layout import spatial_axes
 
 from ..program import with_spec
 from .compile import Op

@@ -1,7 +1,7 @@
 """The PyTorch backend: ``to_torch`` and torch source emission."""
 from __future__ import annotations
 
-from ir.graph import Model
+from ...ir.graph import Model
 
 from ..program import identifier
 
@@ -17,7 +17,7 @@ TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE,
 
 
 def lower(model: Model, *, native_io: bool = False, expose: bool = False):
-    """Lower ``model``; blocks (``ir.block``) become their own ``nn.Module`` classes, except with ``expose``."""
+    """Lower ``model``; blocks (``twinnet.block``) become their own ``nn.Module`` classes, except with ``expose``."""
     program = TorchLowering(model, TABLE, native_io=native_io).lower(expose=expose)
     if expose:  # every layer's output is returned: keep the code flat
         return program
@@ -30,7 +30,7 @@ def to_torch(model: Model, *, native_io: bool = False, expose: bool = False):
     """Compile an IR model to a ``torch.nn.Module`` (in eval mode) with the model's weights.
 
     Args:
-        model: an initialised ``ir.Model``.
+        model: an initialised ``twinnet.Model``.
         native_io: take inputs / return outputs as torch holds them (channels
             first) instead of in the declared layout; no boundary transposes.
         expose: return every layer's output (for localising a mismatch).

@@ -1,8 +1,8 @@
 """Activations as torch expressions, and the Activation layer."""
 from __future__ import annotations
 
-from ir.layers import Activation, ReLU
-from ir.layers.activation import activation_axis
+from ...ir.layers import Activation, ReLU
+from ...ir.layers.activation import activation_axis
 
 from ..program import Value, with_spec
 

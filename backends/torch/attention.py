@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import MultiHeadAttention
+from ...ir.layers import MultiHeadAttention
 
 from ..program import Value, call
 

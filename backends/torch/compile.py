@@ -14,8 +14,8 @@ import textwrap
 
 import numpy as np
 
-from ir.graph import Model
-from ir.layout import permutation
+from ...ir.graph import Model
+from ...ir.layout import permutation
 
 from ..program import ChannelsFirstLowering, Program, Value, identifier
 from . import helpers

@@ -6,7 +6,7 @@ parameter trains as any other; the shape is held as torch holds the output
 """
 from __future__ import annotations
 
-from ir.layers import LearnedConstant
+from ...ir.layers import LearnedConstant
 
 
 def lower_learned_constant(ctx, node, inputs):

@@ -7,9 +7,9 @@ in front of a ``padding=0`` conv (EQUIVALENCE.md §3).
 """
 from __future__ import annotations
 
-from ir.errors import UnsupportedError
-from ir.layers import Conv1D, Conv2D
-from ir.layers.conv import resolve_pads
+from ...ir.errors import UnsupportedError
+from ...ir.layers import Conv1D, Conv2D
+from ...ir.layers.conv import resolve_pads
 
 from ..conv_common import channels_first_kernel
 from ..program import Raw, call

@@ -14,9 +14,9 @@
 """
 from __future__ import annotations
 
-from ir.layers import (Conv1DTranspose, Conv2DTranspose, Conv3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, Conv3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                        SeparableConv2D)
-from ir.tensor import TensorSpec
+from ...ir.tensor import TensorSpec
 
 from ..conv_common import channels_first_kernel, depthwise_weight
 from ..program import call

@@ -1,7 +1,7 @@
 """torch lowerings of the core layers: Dense, Dropout, Identity, Flatten, Reshape, Permute."""
 from __future__ import annotations
 
-from ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
+from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 
 from ..program import call, flatten_feat, fold_rows, with_spec
 from .activations import fused

@@ -1,8 +1,8 @@
 """torch lowerings of the merge layers."""
 from __future__ import annotations
 
-from ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
-from ir.layout import resolve_axis
+from ...ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
+from ...ir.layout import resolve_axis
 
 
 

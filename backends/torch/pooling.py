@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 
-from ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
+from ...ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
                        MaxPool1D, MaxPool2D)
-from ir.layers.conv import window_out
+from ...ir.layers.conv import window_out
 
 from ..program import call
 from .conv import pad_module, spatial_pads

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.layers import Normalization, Rescaling
+from ...ir.layers import Normalization, Rescaling
 
 from ..program import fold_vector
 

@@ -4,7 +4,7 @@ No module and no transpose: torch slices any axis wherever it holds it.
 """
 from __future__ import annotations
 
-from ir.layers import Slice
+from ...ir.layers import Slice
 
 
 def lower_slice(ctx, node, inputs):

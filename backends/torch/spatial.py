@@ -15,8 +15,8 @@ TensorFlow's resize (EQUIVALENCE.md §18; ``align_corners=True`` is off by 0.81)
 """
 from __future__ import annotations
 
-from ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
-from ir.layout import spatial_axes
+from ...ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
+from ...ir.layout import spatial_axes
 
 from ..program import call, with_spec
 

@@ -49,7 +49,7 @@ class MultiHeadAttention(Layer):
         output_shape: features of the output (default: the query's).
         use_causal_mask: query step t attends to keys 0..t only (Keras's call argument, held here).
 
-    >>> import ir
+    >>> from twinnet import ir
     >>> x = ir.Input((None, 8), layout="NTC")
     >>> MultiHeadAttention(num_heads=2, key_dim=4)([x, x]).shape
     (None, None, 8)

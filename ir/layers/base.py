@@ -1,10 +1,10 @@
 """The layer base class, the registry of layer kinds, and argument checks.
 
 A layer is a frozen dataclass holding configuration only. Its weights live in
-the :class:`ir.Model` that contains it (keyed ``"<layer name>/<weight>"``), so
+the :class:`twinnet.ir.Model` that contains it (keyed ``"<layer name>/<weight>"``), so
 calling one layer object twice makes two layers with separate weights.
 Arguments are normalised (``3`` -> ``(3, 3)``) and checked in
-``__post_init__``; a bad one raises :class:`ir.ConfigError` naming the layer.
+``__post_init__``; a bad one raises :class:`twinnet.ir.ConfigError` naming the layer.
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class LearnedConstant(Layer):
     convention for the rank, ``"NTC"`` for a ``(T, C)`` shape). Initialised
     uniform in [-0.05, 0.05], as Keras's Embedding (which holds it in Keras).
 
-    >>> import ir
+    >>> from twinnet import ir
     >>> cls = LearnedConstant((1, 16))(ir.Input((3, 16, 16), layout="NCHW"))
     >>> cls.shape, cls.layout
     ((None, 1, 16), 'NTC')

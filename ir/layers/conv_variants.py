@@ -1,6 +1,6 @@
 """Convolution variants: depthwise, separable and transposed, in 1-D and 2-D.
 
-They share the window arithmetic of :mod:`ir.layers.conv` (spatial axes found
+They share the window arithmetic of :mod:`twinnet.ir.layers.conv` (spatial axes found
 by letter, TensorFlow's 'same' rule, explicit per-side pads) and keep Keras's
 weight names and layouts:
 

@@ -75,7 +75,7 @@ class Subtract(_Elementwise):
 class Multiply(_Elementwise):
     """Element-wise product of the inputs (size-1 axes broadcast).
 
-    >>> import ir
+    >>> from twinnet import ir
     >>> x, gate = ir.Input((8, 8, 32)), ir.Input((1, 1, 32))
     >>> Multiply()([x, gate]).shape
     (None, 8, 8, 32)
