@@ -12,7 +12,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # mnist_convnet.py sits beside this file
 
-from twinnet.exporters import verify  # noqa: E402
+from twinnet import verify  # noqa: E402
 from twinnet.exporters.quiet import quiet_tensorflow_import  # noqa: E402
 from mnist_convnet import build  # noqa: E402
 

@@ -10,24 +10,24 @@ average the same one.
 >>> build().count_params()
 1000051
 """
-from twinnet import ir
-from twinnet.ir import layers as L
+import twinnet
+from twinnet import layers as L
 
 
-def build(seed: int = 0) -> ir.Model:
+def build(seed: int = 0) -> twinnet.Model:
     """Embedding(20000, 50) -> mean over tokens -> Dense(1, sigmoid), initialised from ``seed``."""
-    x = ir.Input(shape=(42,), dtype="int32", name="tokens")
+    x = twinnet.Input(shape=(42,), dtype="int32", name="tokens")
     h = L.Embedding(20000, 50)(x)
     h = L.GlobalAvgPool1D()(h)
     y = L.Dense(1, activation="sigmoid")(h)
-    return ir.Model(inputs=x, outputs=y, name="fasttext_sentiment").initialize(seed)
+    return twinnet.Model(inputs=x, outputs=y, name="fasttext_sentiment").initialize(seed)
 
 
 if __name__ == "__main__":
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
-    from twinnet.exporters import verify
+    from twinnet import verify
 
     model = build()
     model.summary()

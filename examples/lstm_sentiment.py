@@ -13,24 +13,24 @@ declared layout (``NT`` or ``TN``) says which axis is time.
 >>> build_sequence_first().inputs[0].shape
 (42, None)
 """
-from twinnet import ir
-from twinnet.ir import layers as L
+import twinnet
+from twinnet import layers as L
 
 
-def _lstm(layout: str, name: str, seed: int) -> ir.Model:
-    x = ir.Input(shape=(42,), dtype="int32", layout=layout, name="tokens")
+def _lstm(layout: str, name: str, seed: int) -> twinnet.Model:
+    x = twinnet.Input(shape=(42,), dtype="int32", layout=layout, name="tokens")
     h = L.Embedding(20000, 32)(x)
     h = L.LSTM(64)(h)
     y = L.Dense(1, activation="sigmoid")(h)
-    return ir.Model(inputs=x, outputs=y, name=name).initialize(seed)
+    return twinnet.Model(inputs=x, outputs=y, name=name).initialize(seed)
 
 
-def build(seed: int = 0) -> ir.Model:
+def build(seed: int = 0) -> twinnet.Model:
     """Tokens ``(batch, 42)`` (layout ``NT``) -> Embedding(20000, 32) -> LSTM(64) -> Dense(1, sigmoid)."""
     return _lstm("NT", "lstm_sentiment", seed)
 
 
-def build_sequence_first(seed: int = 0) -> ir.Model:
+def build_sequence_first(seed: int = 0) -> twinnet.Model:
     """The same network fed sequence-first: tokens ``(42, batch)``, layout ``TN``."""
     return _lstm("TN", "lstm_sentiment_tn", seed)
 
@@ -39,7 +39,7 @@ if __name__ == "__main__":
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
-    from twinnet.exporters import verify
+    from twinnet import verify
 
     for model in (build(), build_sequence_first()):
         model.summary()

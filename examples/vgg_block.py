@@ -10,26 +10,26 @@ TensorFlow's rule everywhere and gives torch the exact pads. A small classifier 
 >>> build().outputs[0].shape
 (None, 10)
 """
-from twinnet import ir
-from twinnet.ir import layers as L
+import twinnet
+from twinnet import layers as L
 
 
-def build(seed: int = 0) -> ir.Model:
+def build(seed: int = 0) -> twinnet.Model:
     """A VGG block on a 32x32 RGB image (NHWC), then Flatten and Dense(10), initialised from ``seed``."""
-    x = ir.Input(shape=(32, 32, 3), layout="NHWC", name="image")
+    x = twinnet.Input(shape=(32, 32, 3), layout="NHWC", name="image")
     h = L.Conv2D(64, 3, activation="relu", padding="same")(x)
     h = L.Conv2D(64, 3, activation="relu", padding="same")(h)
     h = L.MaxPool2D(2, strides=2)(h)
     h = L.Flatten()(h)
     y = L.Dense(10)(h)
-    return ir.Model(inputs=x, outputs=y, name="vgg_block").initialize(seed)
+    return twinnet.Model(inputs=x, outputs=y, name="vgg_block").initialize(seed)
 
 
 if __name__ == "__main__":
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
-    from twinnet.exporters import verify
+    from twinnet import verify
 
     model = build()
     model.summary()
