@@ -20,7 +20,8 @@ import numpy as np
 from ...ir.errors import UnsupportedError, WeightError
 from ...ir.graph import Model
 
-from ..program import Lowering, Program, Value, identifier
+from ..lowering.code import LayerDef, Program, Value, identifier
+from ..lowering.driver import Lowering
 
 
 def batch_first(layout: str) -> str:
@@ -75,7 +76,7 @@ class KerasLowering(Lowering):
         """
         name = self.fresh(base, self._def_names)
         named = ctor[:-1] + ("" if ctor.endswith("()") else ", ") + f"name={name!r})"
-        self.program.defs.append((name, named))
+        self.program.defs.append(LayerDef(name, named))
         if weights:
             self.program.weights[name] = [np.asarray(w, dtype=np.float32) for w in weights]
         return self.let(base, f"{named}({inputs})", spec, phys)

@@ -15,9 +15,9 @@ import textwrap
 import numpy as np
 
 from ...ir.graph import Model
-from ...ir.layout import permutation
 
-from ..program import ChannelsFirstLowering, Program, Value, identifier
+from ..lowering.code import BufferDef, Program, Value, identifier, quoted
+from ..lowering.driver import ChannelsFirstLowering
 from . import helpers
 
 
@@ -44,7 +44,7 @@ class TorchLowering(ChannelsFirstLowering):
 
     def buffer(self, base: str, array: np.ndarray) -> str:
         name = self.fresh(base, self._def_names)
-        self.program.defs.append((name, f"BUFFER {array.dtype.name} {tuple(array.shape)}"))
+        self.program.defs.append(BufferDef(name, array.dtype.name, repr(tuple(array.shape))))
         self.program.weights[name] = array
         return name
 
@@ -93,15 +93,12 @@ def block_call(cls: str, instance: str, args: list[str], outs: list[str], litera
 def _init(defs, indent: str) -> list[str]:
     """``__init__`` lines: submodules, buffers (filled by load_state_dict) and block instances."""
     lines = [f"{indent}super().__init__()"]
-    for name, ctor in defs:
-        if ctor.startswith("BUFFER "):
-            _, dtype, shape = ctor.split(" ", 2)
-            torch_dtype = "torch.long" if dtype == "int64" else "torch.float32"
-            lines.append(f"{indent}self.register_buffer({name!r}, torch.zeros({shape}, dtype={torch_dtype}))")
-        elif ctor.startswith("BLOCK "):  # "BLOCK Cls(256, 64)"
-            lines.append(f"{indent}self.{name} = {ctor.split(' ', 1)[1]}")
-        else:
-            lines.append(f"{indent}self.{name} = {ctor}")
+    for d in defs:
+        if isinstance(d, BufferDef):
+            dtype = "torch.long" if d.dtype == "int64" else "torch.float32"  # float buffers load as float32
+            lines.append(f"{indent}self.register_buffer({quoted(d.name)}, torch.zeros({d.shape}, dtype={dtype}))")
+        else:  # a LayerDef (submodule) or BlockDef (block instance)
+            lines.append(f"{indent}self.{d.name} = {d.constructor}")
     return lines
 
 
@@ -122,9 +119,6 @@ def render_block(code) -> list[str]:
     lines += [f"        {line}" for line in code.body]
     lines += [f"        return {', '.join(code.returns)}"]
     return lines
-
-
-_DTYPES = {"int64": "torch.long", "int32": "torch.int32", "float32": "torch.float32"}
 
 
 def render(program: Program, model: Model) -> str:
@@ -180,6 +174,3 @@ def instantiate(source: str, program: Program):
     module.load_state_dict(weights, strict=True)
     return module.eval()
 
-
-def permute_perm(src: str, dst: str) -> tuple[int, ...]:
-    return permutation(src, dst)

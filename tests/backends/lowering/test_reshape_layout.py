@@ -1,8 +1,8 @@
-"""backends.regroup.regrouped_layout: a Reshape whose merged/split runs of axes stay together in the held layout
+"""backends.lowering.reshape_layout.regrouped_layout: a Reshape whose merged/split runs of axes stay together in the held layout
 is done as held, with no transpose (numerics: the Reshape cases of test_layers_core.py run both layouts)."""
 import pytest
 
-from twinnet.backends.regroup import regrouped_layout
+from twinnet.backends.lowering.reshape_layout import regrouped_layout
 from twinnet.ir.tensor import TensorSpec
 
 
