@@ -15,6 +15,8 @@
   is written once, as a class (torch) or a builder function (Keras).
 - :mod:`.block_literals`: which integer literals of a block's code become its
   parameters, and how they are named.
+- :mod:`.source_style`: the finished source in the project's ruff style (double
+  quotes, lines of at most 120 characters), so emitted files pass ruff.
 - :mod:`.tables`: ``join_tables``, which builds a backend's lowering table from
   its family files and refuses an IR class claimed twice.
 

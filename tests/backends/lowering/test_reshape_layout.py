@@ -29,4 +29,4 @@ def test_torch_vit_patches_reach_keras_without_a_transpose():
     from examples import torch_archs
 
     source = emit(from_torch(*torch_archs.vit()), "keras")
-    assert source.count("layers.Permute(") == 1 and "layers.Permute((2, 3, 1), name='x_nhwc')(x)" in source
+    assert source.count("layers.Permute(") == 1 and 'layers.Permute((2, 3, 1), name="x_nhwc")(x)' in source
