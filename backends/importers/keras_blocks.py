@@ -85,7 +85,7 @@ def mark_blocks(outputs) -> None:
         if n.block is not None and n.block[1] not in seen.setdefault(n.block[0], []):
             seen[n.block[0]].append(n.block[1])
     # a kind's layers, configs and wiring with channel counts left out: kinds alike but for those are emitted
-    # as one class (backends/blocks.py), so a kind with one instance that is alike another one stays marked
+    # as one class (backends/lowering/block_code.py), so a kind with one instance that is alike another one stays marked
     widths = {kind: _width_free([n for n in nodes if n.block is not None and n.block[1] == instances[0]])
               for kind, instances in seen.items()}
     kept = {kind for kind, instances in seen.items()

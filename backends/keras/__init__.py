@@ -5,17 +5,19 @@ from ...ir.graph import Model
 
 from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
                recurrent, slicing, spatial)
-from ..blocks import group
+from ..lowering.block_code import group
+from ..lowering.tables import join_tables
 from .compile import ARG_NAMES, KerasLowering, block_call, block_function_name, instantiate, render
 
 #: IR layer class -> lowering function; one entry per layer kind.
-TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE, **pooling.TABLE, **norm.TABLE,
-         **merge.TABLE, **recurrent.TABLE, **spatial.TABLE, **preprocessing.TABLE,
-         **attention.TABLE, **slicing.TABLE, **constant.TABLE}
+TABLE = join_tables(
+    activations.TABLE, core.TABLE, conv.TABLE, conv_variants.TABLE, pooling.TABLE, norm.TABLE, merge.TABLE,
+    recurrent.TABLE, spatial.TABLE, preprocessing.TABLE, attention.TABLE, slicing.TABLE, constant.TABLE,
+)
 
 
 def lower(model: Model, *, native_io: bool = False, expose: bool = False):
-    """Lower ``model`` to a Keras :class:`~twinnet.backends.program.Program`; blocks become builder functions."""
+    """Lower ``model`` to a Keras :class:`~twinnet.backends.lowering.code.Program`; blocks become builder functions."""
     program = KerasLowering(model, TABLE, native_io=native_io).lower(expose=expose)
     if expose:  # every layer's output is returned: keep the code flat
         return program

@@ -14,7 +14,8 @@ from ...ir.errors import UnsupportedError
 from ...ir.layers import Activation, ReLU
 from ...ir.layers.activation import activation_axis
 
-from ..program import call, with_spec
+from ..lowering.code import call
+from ..lowering.driver import with_spec
 
 # IR name -> Keras activation string, where they differ.
 _STRINGS = {"hard_swish": "hard_silu"}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ...ir.layers import MultiHeadAttention
 
-from ..program import call
+from ..lowering.code import call
 
 
 def lower_mha(ctx, node, inputs):

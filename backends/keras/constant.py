@@ -22,7 +22,7 @@ import math
 
 from ...ir.layers import LearnedConstant
 
-from ..program import call
+from ..lowering.code import call
 
 #: the suffixes of the chain's layers, in order (from_keras recognises the chain by its layer types, not names)
 SUFFIXES = ("_flat", "_column", "_max", "_index", "_table")

@@ -1,7 +1,7 @@
-"""Keras lowerings of Conv1D and Conv2D.
+"""Keras lowerings of Conv1D, Conv2D and Conv3D.
 
 The IR's 'same' and 'causal' padding are TensorFlow's, so they map directly.
-Explicit per-side pads become a ``ZeroPadding1D/2D`` layer in front of a
+Explicit per-side pads become a ``ZeroPadding1D/2D/3D`` layer in front of a
 'valid' convolution. A convolution with one group per input channel becomes
 ``DepthwiseConv1D/2D``. Keras rejects strides > 1 together with dilation > 1
 (EQUIVALENCE.md §3); that is reported as unsupported rather than left to fail
@@ -10,9 +10,9 @@ inside Keras.
 from __future__ import annotations
 
 from ...ir.errors import UnsupportedError
-from ...ir.layers import Conv1D, Conv2D
+from ...ir.layers import Conv1D, Conv2D, Conv3D
 
-from ..program import call
+from ..lowering.code import call
 from .activations import fused
 
 
@@ -89,4 +89,4 @@ def tail_kwargs(layer) -> dict:
     return kwargs
 
 
-TABLE = {Conv1D: lower_conv, Conv2D: lower_conv}
+TABLE = {Conv1D: lower_conv, Conv2D: lower_conv, Conv3D: lower_conv}

@@ -1,4 +1,4 @@
-"""Keras lowerings of Conv3D and the convolution variants (depthwise, separable, transposed).
+"""Keras lowerings of the convolution variants (depthwise, separable, transposed).
 
 Every variant has a Keras layer of the same name and weights in the IR's
 layout, so each lowering passes options through. Explicit pads become a
@@ -7,11 +7,11 @@ layout, so each lowering passes options through. Explicit pads become a
 from __future__ import annotations
 
 from ...ir.errors import UnsupportedError
-from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, Conv3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                        SeparableConv2D)
 
-from ..program import call
-from .conv import channels_last, lower_conv, tail_kwargs, window_kwargs
+from ..lowering.code import call
+from .conv import channels_last, tail_kwargs, window_kwargs
 
 
 def weight_list(node, w, names):
@@ -53,7 +53,6 @@ def lower_transpose(ctx, node, inputs):
     return ctx.layer(node.name, ctor, x.var, node.spec, x.phys, weights)
 
 
-TABLE = {Conv3D: lower_conv,
-         DepthwiseConv1D: lower_depthwise, DepthwiseConv2D: lower_depthwise,
+TABLE = {DepthwiseConv1D: lower_depthwise, DepthwiseConv2D: lower_depthwise,
          SeparableConv1D: lower_separable, SeparableConv2D: lower_separable,
          Conv1DTranspose: lower_transpose, Conv2DTranspose: lower_transpose}

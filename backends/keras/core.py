@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 
-from ..program import call, with_spec
-from ..regroup import regrouped_layout
+from ..lowering.code import call
+from ..lowering.driver import with_spec
+from ..lowering.reshape_layout import regrouped_layout
 from .activations import fused
 from .compile import batch_first
 

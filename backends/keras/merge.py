@@ -4,7 +4,7 @@ from __future__ import annotations
 from ...ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
 from ...ir.layout import resolve_axis
 
-from ..program import call
+from ..lowering.code import call
 from .compile import batch_first
 
 _KIND = {Add: "Add", Subtract: "Subtract", Multiply: "Multiply", Average: "Average", Maximum: "Maximum"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ...ir.layers import BatchNorm, GroupNorm, LayerNorm
 
-from ..program import call
+from ..lowering.code import call
 
 
 def affine_kwargs(layer) -> dict:

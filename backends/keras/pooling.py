@@ -25,7 +25,7 @@ from ...ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D
 from ...ir.layers.conv import resolve_pads, window_out
 from ...ir.tensor import TensorSpec
 
-from ..program import call
+from ..lowering.code import call
 from .conv import channels_last, zero_pad
 
 _KIND = {MaxPool1D: "MaxPooling1D", MaxPool2D: "MaxPooling2D", AvgPool1D: "AveragePooling1D",

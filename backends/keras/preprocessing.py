@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...ir.layers import Normalization, Rescaling
 
-from ..program import call
+from ..lowering.code import call
 
 
 def _listed(value):

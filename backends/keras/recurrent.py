@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 
-from ..program import call
+from ..lowering.code import call
 
 
 def lower_embedding(ctx, node, inputs):

@@ -21,7 +21,7 @@ import math
 from ...ir.errors import UnsupportedError
 from ...ir.layers import Slice
 
-from ..program import call
+from ..lowering.code import call
 
 
 def lower_slice(ctx, node, inputs):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ...ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 
-from ..program import call
+from ..lowering.code import call
 from .conv import channels_last
 
 

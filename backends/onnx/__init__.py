@@ -8,12 +8,14 @@ from ...ir.graph import Model
 
 from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
                recurrent, slicing, spatial)
+from ..lowering.tables import join_tables
 from .compile import OPSET, OnnxLowering, build
 
 #: IR layer class -> lowering function; one entry per layer kind.
-TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE, **pooling.TABLE, **norm.TABLE,
-         **merge.TABLE, **recurrent.TABLE, **spatial.TABLE, **preprocessing.TABLE, **attention.TABLE,
-         **slicing.TABLE, **constant.TABLE}
+TABLE = join_tables(
+    activations.TABLE, core.TABLE, conv.TABLE, conv_variants.TABLE, pooling.TABLE, norm.TABLE, merge.TABLE,
+    recurrent.TABLE, spatial.TABLE, preprocessing.TABLE, attention.TABLE, slicing.TABLE, constant.TABLE,
+)
 
 __all__ = ["OPSET", "TABLE", "to_onnx"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from ...ir.layers import Activation, ReLU
 from ...ir.layers.activation import activation_axis
 
-from ..program import Value, with_spec
+from ..lowering.code import Value
+from ..lowering.driver import with_spec
 from .compile import Op
 
 # One ONNX operator each, with the parameters that make it compute what Keras and torch compute.

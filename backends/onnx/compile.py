@@ -6,7 +6,7 @@ axes is ``N, C, ...``; sequences stay as declared. Inputs and outputs keep the
 declared layout (one Transpose at the boundary where that is not how ONNX
 holds them) unless ``native_io=True``.
 
-The lowering reuses the shared driver (:class:`twinnet.backends.program.Lowering`):
+The lowering reuses the shared driver (:class:`twinnet.backends.lowering.driver.Lowering`):
 where the framework backends emit a line of source, this one adds a node.
 A lowering function adds its intermediate nodes with :meth:`OnnxLowering.op`
 and its result with :meth:`OnnxLowering.let`.
@@ -19,7 +19,8 @@ import numpy as np
 
 from ...ir.graph import Model
 
-from ..program import ChannelsFirstLowering, Value
+from ..lowering.code import Value
+from ..lowering.driver import ChannelsFirstLowering
 
 #: The ONNX operator set the files use (LayerNormalization 17, Gelu 20, GroupNormalization with per-channel
 #: scale 21); onnxruntime >= 1.18 runs it.

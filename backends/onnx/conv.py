@@ -16,8 +16,8 @@ import numpy as np
 from ...ir.layers import Conv1D, Conv2D, Conv3D
 from ...ir.layers.conv import resolve_pads
 
-from ..conv_common import channels_first_kernel
-from ..program import Value
+from ..lowering.code import Value
+from ..lowering.kernels import channels_first_kernel
 from .activations import finish, fused
 from .compile import Op
 

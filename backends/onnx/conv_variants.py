@@ -2,7 +2,7 @@
 
 * Depthwise: a Conv with ``group = C`` and weight ``(C*M, 1, k...)``; Keras's
   ``(k..., C, M)`` kernel flattened lists output channel ``c*M + m``, which is
-  ONNX's group order too (:func:`twinnet.backends.conv_common.depthwise_weight`).
+  ONNX's group order too (:func:`twinnet.backends.lowering.kernels.depthwise_weight`).
 * Separable: a bias-free depthwise Conv (TensorFlow's 'same' pads on it), then
   a kernel-1 Conv holding the layer's one bias.
 * Transposed: ConvTranspose computes the full result ``(n-1)*s + k_e`` long,
@@ -18,7 +18,7 @@ from __future__ import annotations
 from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                        SeparableConv2D)
 
-from ..conv_common import channels_first_kernel, depthwise_weight
+from ..lowering.kernels import channels_first_kernel, depthwise_weight
 from .compile import Op
 from .conv import activated, channels_first, conv
 

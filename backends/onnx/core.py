@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 
-from ..program import flatten_feat, fold_rows, with_spec
+from ..lowering.driver import flatten_feat, fold_rows, with_spec
 from .activations import finish, fused
 from .compile import Op
 

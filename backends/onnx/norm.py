@@ -7,7 +7,7 @@ import numpy as np
 from ...ir.layers import BatchNorm, GroupNorm, LayerNorm
 from ...ir.layers.norm import full_affine
 
-from ..program import fold_vector
+from ..lowering.driver import fold_vector
 from .compile import Op
 
 

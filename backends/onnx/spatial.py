@@ -21,7 +21,7 @@ import numpy as np
 from ...ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from ...ir.layout import spatial_axes
 
-from ..program import with_spec
+from ..lowering.driver import with_spec
 from .compile import Op
 
 #: a Slice end past any axis: "to the end" for an axis of unknown length

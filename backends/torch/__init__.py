@@ -3,17 +3,18 @@ from __future__ import annotations
 
 from ...ir.graph import Model
 
-from ..program import identifier
-
 from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
                recurrent, slicing, spatial)
-from ..blocks import group
+from ..lowering.block_code import group
+from ..lowering.code import identifier
+from ..lowering.tables import join_tables
 from .compile import ARG_NAMES, TorchLowering, block_call, block_class_name, instantiate, render, state_dict
 
 #: IR layer class -> lowering function; one entry per layer kind.
-TABLE = {**activations.TABLE, **core.TABLE, **conv.TABLE, **conv_variants.TABLE, **pooling.TABLE, **norm.TABLE,
-         **merge.TABLE, **recurrent.TABLE, **spatial.TABLE, **preprocessing.TABLE,
-         **attention.TABLE, **slicing.TABLE, **constant.TABLE}
+TABLE = join_tables(
+    activations.TABLE, core.TABLE, conv.TABLE, conv_variants.TABLE, pooling.TABLE, norm.TABLE, merge.TABLE,
+    recurrent.TABLE, spatial.TABLE, preprocessing.TABLE, attention.TABLE, slicing.TABLE, constant.TABLE,
+)
 
 
 def lower(model: Model, *, native_io: bool = False, expose: bool = False):

@@ -4,7 +4,8 @@ from __future__ import annotations
 from ...ir.layers import Activation, ReLU
 from ...ir.layers.activation import activation_axis
 
-from ..program import Value, with_spec
+from ..lowering.code import Value
+from ..lowering.driver import with_spec
 
 _SIMPLE = {"relu": "torch.relu({x})", "sigmoid": "torch.sigmoid({x})", "tanh": "torch.tanh({x})",
            "silu": "F.silu({x})", "selu": "F.selu({x})", "softplus": "F.softplus({x})",

@@ -23,7 +23,7 @@ import numpy as np
 
 from ...ir.layers import MultiHeadAttention
 
-from ..program import Value, call
+from ..lowering.code import Value, call
 
 
 # KerasAttention's nn.Linear submodules and the IR weights they hold

@@ -1,4 +1,4 @@
-"""torch lowerings of Conv1D and Conv2D.
+"""torch lowerings of Conv1D, Conv2D and Conv3D.
 
 TensorFlow's 'same' padding puts the odd pad element after the data and, with
 stride > 1, depends on the input size; torch's ``padding=`` is symmetric. So
@@ -8,11 +8,11 @@ in front of a ``padding=0`` conv (EQUIVALENCE.md §3).
 from __future__ import annotations
 
 from ...ir.errors import UnsupportedError
-from ...ir.layers import Conv1D, Conv2D
+from ...ir.layers import Conv1D, Conv2D, Conv3D
 from ...ir.layers.conv import resolve_pads
 
-from ..conv_common import channels_first_kernel
-from ..program import Raw, call
+from ..lowering.code import Raw, call
+from ..lowering.kernels import channels_first_kernel
 from .activations import fused
 
 
@@ -70,4 +70,4 @@ def lower_conv(ctx, node, inputs):
     return ctx.let(node.name, fused(layer.activation, f"{mod}({var})", x), node.spec, x.phys)
 
 
-TABLE = {Conv1D: lower_conv, Conv2D: lower_conv}
+TABLE = {Conv1D: lower_conv, Conv2D: lower_conv, Conv3D: lower_conv}

@@ -1,4 +1,4 @@
-"""torch lowerings of Conv3D and the convolution variants (depthwise, separable, transposed).
+"""torch lowerings of the convolution variants (depthwise, separable, transposed).
 
 * Depthwise: ``ConvNd(C, C*M, groups=C)``; Keras's ``(k..., C, M)`` kernel
   reshaped to ``(k..., C*M)`` already lists output channel ``c*M + m`` in
@@ -14,14 +14,14 @@
 """
 from __future__ import annotations
 
-from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, Conv3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                        SeparableConv2D)
 from ...ir.tensor import TensorSpec
 
-from ..conv_common import channels_first_kernel, depthwise_weight
-from ..program import call
+from ..lowering.code import call
+from ..lowering.kernels import channels_first_kernel, depthwise_weight
 from .activations import fused
-from .conv import lower_conv, pad_module, spatial_pads
+from .conv import pad_module, spatial_pads
 
 
 def channels_first(ctx, x):
@@ -127,7 +127,6 @@ def lower_transpose(ctx, node, inputs):
     return ctx.let(node.name, fused(layer.activation, expr, x), node.spec, x.phys)
 
 
-TABLE = {Conv3D: lower_conv,
-         DepthwiseConv1D: lower_depthwise, DepthwiseConv2D: lower_depthwise,
+TABLE = {DepthwiseConv1D: lower_depthwise, DepthwiseConv2D: lower_depthwise,
          SeparableConv1D: lower_separable, SeparableConv2D: lower_separable,
          Conv1DTranspose: lower_transpose, Conv2DTranspose: lower_transpose}

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 
-from ..program import call, flatten_feat, fold_rows, with_spec
+from ..lowering.code import call
+from ..lowering.driver import flatten_feat, fold_rows, with_spec
 from .activations import fused
 
 

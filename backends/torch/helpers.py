@@ -1,4 +1,7 @@
-"""Source of the few things torch lacks, inlined into generated files so they run standalone."""
+"""Source of the few things torch lacks, inlined into generated files so they run standalone.
+
+Their source is written as ruff format writes it, since it is copied into emitted files as is.
+"""
 from __future__ import annotations
 
 import inspect
@@ -34,8 +37,8 @@ class GRUResetBefore(nn.Module):
         outs = []
         for t in steps:
             r = torch.sigmoid(gi[t, :, :u] + h @ w_hh[:u].T)
-            z = torch.sigmoid(gi[t, :, u:2 * u] + h @ w_hh[u:2 * u].T)
-            n = torch.tanh(gi[t, :, 2 * u:] + (r * h) @ w_hh[2 * u:].T)
+            z = torch.sigmoid(gi[t, :, u : 2 * u] + h @ w_hh[u : 2 * u].T)
+            n = torch.tanh(gi[t, :, 2 * u :] + (r * h) @ w_hh[2 * u :].T)
             h = z * h + (1 - z) * n
             outs.append(h)
         if reverse:
@@ -88,8 +91,19 @@ class KerasAttention(nn.Module):
     projections, then ``F.scaled_dot_product_attention`` (scale 1/sqrt(key_dim), as Keras). Called like
     ``nn.MultiheadAttention``: masks are True where attention is *blocked*; returns ``(output, None)``."""
 
-    def __init__(self, query_dim, key_in, value_in, num_heads, key_dim, value_dim, output_dim, bias=True,
-                 batch_first=True, dropout=0.0):
+    def __init__(
+        self,
+        query_dim,
+        key_in,
+        value_in,
+        num_heads,
+        key_dim,
+        value_dim,
+        output_dim,
+        bias=True,
+        batch_first=True,
+        dropout=0.0,
+    ):
         super().__init__()
         self.num_heads, self.batch_first, self.dropout = num_heads, batch_first, dropout
         self.q_proj = nn.Linear(query_dim, num_heads * key_dim, bias=bias)

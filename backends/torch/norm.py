@@ -6,7 +6,8 @@ import numpy as np
 from ...ir.layers import BatchNorm, GroupNorm, LayerNorm
 from ...ir.layers.norm import full_affine
 
-from ..program import call, fold_vector
+from ..lowering.code import call
+from ..lowering.driver import fold_vector
 
 
 def lower_batch_norm(ctx, node, inputs):

@@ -19,7 +19,7 @@ from ...ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D
                        MaxPool1D, MaxPool2D)
 from ...ir.layers.conv import window_out
 
-from ..program import call
+from ..lowering.code import call
 from .conv import pad_module, spatial_pads
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...ir.layers import Normalization, Rescaling
 
-from ..program import fold_vector
+from ..lowering.driver import fold_vector
 
 
 def _constant(ctx, base: str, value, x, letter: str | None) -> str:

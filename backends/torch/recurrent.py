@@ -12,7 +12,7 @@ import numpy as np
 
 from ...ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 
-from ..program import Value, call
+from ..lowering.code import Value, call
 
 
 def lower_embedding(ctx, node, inputs):

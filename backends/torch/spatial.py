@@ -18,7 +18,8 @@ from __future__ import annotations
 from ...ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from ...ir.layout import spatial_axes
 
-from ..program import call, with_spec
+from ..lowering.code import call
+from ..lowering.driver import with_spec
 
 
 def channels_first(ctx, x):

@@ -92,9 +92,10 @@ def test_no_framework_is_loaded_to_export(tmp_path):
     script = (
         "import sys\n"
         "for m in ('torch', 'keras', 'tensorflow'): sys.modules[m] = None\n"
-        "import numpy as np, onnxruntime as ort, ir\n"
-        "from ir import layers as L\n"
-        "from exporters import export_onnx\n"
+        "import numpy as np, onnxruntime as ort\n"
+        "from twinnet import ir\n"
+        "from twinnet.ir import layers as L\n"
+        "from twinnet.exporters import export_onnx\n"
         "x = ir.Input((8, 8, 2), name='x')\n"
         "m = ir.Model(x, L.Dense(3)(L.Flatten()(L.Conv2D(4, 3)(x))), name='alone').randomize(0)\n"
         "p = export_onnx(m, 'alone.onnx', via='ir')\n"

@@ -37,7 +37,7 @@ def test_generated_names_are_identifiers():
     """Names the lowering derives (modules, variables) are valid, non-keyword Python identifiers."""
     import keyword
 
-    from twinnet.backends.program import identifier
+    from twinnet.backends.lowering.code import identifier
 
     for raw in ["1x1", "for", "a-b", "", "self", "x.y"]:
         name = identifier(raw, reserved=frozenset({"self"}))

@@ -37,7 +37,7 @@ def test_keras_chain_is_standard_layers_that_reload_safely(tmp_path):
     model = _model()
     source = emit(model, "keras")
     assert "Lambda" not in source and "keras.ops" not in source
-    for part in ("pos_flat", "pos_column", "pos_max", "pos_index", "pos_table", "name='pos'"):
+    for part in ("pos_flat", "pos_column", "pos_max", "pos_index", "pos_table", 'name="pos"'):
         assert part in source
     km = to_keras(model)
     assert [w.path for w in km.trainable_weights] == ["pos_table/embeddings"]

@@ -96,7 +96,7 @@ def test_a_lone_block_alike_another_but_for_its_width_is_marked():
     torch_code, keras_code = emit(model, "torch"), emit(model, "keras")
     assert torch_code.count("(nn.Module):") == 2 and "def __init__(self, conv_out_channels):" in torch_code
     assert [torch_code.count(f"= Block({w})") for w in (4, 6)] == [2, 1]
-    assert "def block(x, conv_filters, name):" in keras_code and "= block(block_2_bn, 6, name='block_3')" in keras_code
+    assert "def block(x, conv_filters, name):" in keras_code and '= block(block_2_bn, 6, name="block_3")' in keras_code
     assert "emitted inline" not in torch_code + keras_code
     for batch in (1, 3):
         x = np.random.default_rng(batch).standard_normal((batch, 6, 7, 3)).astype(np.float32)

@@ -4,7 +4,7 @@ The model is lowered flat as usual (layouts, transposes and weight folds do
 not care about blocks); then the lines and definitions each instance's layers
 produced are cut out, renamed to local names (``layer1_0_conv1`` ->
 ``conv1``, inputs -> ``x``/``x0, x1, ...``) and compared between instances of
-a kind, integer literals aside (see :mod:`twinnet.backends.block_params`): the
+a kind, integer literals aside (see :mod:`twinnet.backends.lowering.block_literals`): the
 literals that differ (channel counts, say) become parameters of the class's
 constructor / the builder function, and each instance passes its own values
 (``self.conv2_block2 = ConvBlock(256, 64)``). Kinds whose code has the same
@@ -28,8 +28,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from .block_params import parametrise, skeleton
-from .program import Program
+from .block_literals import parametrise, skeleton
+from .code import BlockDef, BufferDef, Def, Program
 
 _STRING = re.compile(r"('[^'\\]*'|\"[^\"\\]*\")")
 _NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?!\w)")
@@ -47,7 +47,7 @@ class BlockCode:
 
     kind: str
     params: list[str]
-    defs: list[tuple[str, str]]
+    defs: list[Def]
     body: list[str]
     returns: list[str]
     instances: list[str] = field(default_factory=list)
@@ -66,7 +66,8 @@ class BlockCode:
 
     def shape(self) -> tuple:
         """What must match for two codes to be one class: all but the integer literals."""
-        return (tuple(self.params), tuple((a, skeleton(c)) for a, c in self.defs), tuple(map(skeleton, self.body)),
+        return (tuple(self.params), tuple(_with_text(d, skeleton(_text(d))) for d in self.defs),
+                tuple(map(skeleton, self.body)),
                 tuple(self.returns))
 
 
@@ -184,7 +185,7 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
         else:
             shapes.setdefault(cuts[0].code.shape(), []).append((kind, cuts))
     holders: dict[str, str] = {}  # submodule -> the instance (attribute) holding it
-    ctors: dict[str, str] = {}    # instance -> its BLOCK definition
+    ctors: dict[str, BlockDef] = {}  # instance -> its definition
     groups = [[cut for _, kind_cuts in members for cut in kind_cuts] for members in shapes.values()]
     merged = [_merge([kind for kind, _ in members], cuts, reserved, arg_names or {}, body_ref)
               for members, cuts in zip(shapes.values(), groups)]
@@ -241,14 +242,15 @@ def _merge(kinds: list[str], cuts: list[_Cut], reserved: frozenset[str], arg_nam
            body_ref: Callable[[str], str]) -> BlockCode:
     """One BlockCode for ``cuts`` (same shape of code): the literals that differ become parameters."""
     first = cuts[0].code
-    owners = [a for a, _ in first.defs] + [(defined(line) or ["value"])[0] for line in first.body]
+    owners = [d.name for d in first.defs] + [(defined(line) or ["value"])[0] for line in first.body]
     taken = set(reserved) | {"self", "name"} | set(first.params) | set(cuts[0].local.values()) \
-        | {a for a, _ in first.defs}
+        | {d.name for d in first.defs}
     refs = [str] * len(first.defs) + [body_ref] * len(first.body)
-    p = parametrise([[c for _, c in cut.code.defs] + cut.code.body for cut in cuts], owners, taken, arg_names, refs)
+    p = parametrise([[_text(d) for d in cut.code.defs] + cut.code.body for cut in cuts], owners, taken, arg_names,
+                    refs)
     n = len(first.defs)
     stored = {q for used in p.in_texts[n:] for q in used}
-    return BlockCode(kinds[0], first.params, [(a, t) for (a, _), t in zip(first.defs, p.texts[:n])], p.texts[n:],
+    return BlockCode(kinds[0], first.params, [_with_text(d, t) for d, t in zip(first.defs, p.texts[:n])], p.texts[n:],
                      first.returns, [cut.instance for cut in cuts], kinds=kinds, literals=p.params,
                      stored=[q for q in p.params if q in stored],
                      args={cut.instance: values for cut, values in zip(cuts, p.values)})
@@ -284,7 +286,7 @@ def _cut(program: Program, index: _Index, instance: str, lines: list[int], defs:
     local = {p: ("x" if len(params) == 1 else f"x{k}") for k, p in enumerate(params)}
     reserved = {"self", "name", "nn", "torch", "F", "layers", "keras"} | backend_names
     local.update(_local_names(inside, instance + "_", reserved | set(local.values())))
-    attrs = _local_names([program.defs[i][0] for i in defs], instance + "_", set(reserved))
+    attrs = _local_names([program.defs[i].name for i in defs], instance + "_", set(reserved))
     return _Cut(instance, lines, defs, params, returns, local, attrs)
 
 
@@ -311,7 +313,7 @@ def _build(kind: str, cuts: list[_Cut], program: Program, index: _Index, keras_n
         body = [_rename(program.body[i], local, attrs, strings) for i in cut.lines]
         if keras_names and any(f"name='{cut.instance}_" not in program.body[i] for i in cut.lines):
             return f"in instance {cut.instance!r} a layer name does not start with {cut.instance + '_'!r}"
-        defs = [(attrs[program.defs[i][0]], program.defs[i][1]) for i in cut.defs]
+        defs = [replace(program.defs[i], name=attrs[program.defs[i].name]) for i in cut.defs]
         cut.code = BlockCode(kind, [local[p] for p in cut.params], defs, body, [local[r] for r in cut.returns])
         if cut is not first and cut.code.shape() != first.code.shape():
             diff = next((f"{a!r} vs {b!r}" for a, b in zip(first.code.body, body) if skeleton(a) != skeleton(b)), "")
@@ -322,7 +324,7 @@ def _build(kind: str, cuts: list[_Cut], program: Program, index: _Index, keras_n
 
 
 def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line: str, holder: str, ctor: str,
-            keras: bool, holders: dict[str, str], ctors: dict[str, str]) -> str | None:
+            keras: bool, holders: dict[str, str], ctors: dict[str, BlockDef]) -> str | None:
     """Replace the instance's lines by one call (moving lines that read its results after it) and its defs
     (torch: by ``self.<holder> = <ctor>``)."""
     texts = set(program.body[i] for i in cut.lines)
@@ -355,20 +357,29 @@ def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line:
         holders[name] = holder
         if name in out.weights:
             out.weights[f"{holder}.{local}"] = out.weights.pop(name)
+    ctors[holder] = BlockDef(holder, ctor)
     if not cut.attrs:  # a block of functional code only still needs its (empty) module
-        out.defs.append((holder, f"BLOCK {ctor}"))
-    ctors[holder] = f"BLOCK {ctor}"
+        out.defs.append(ctors[holder])
     return None
 
 
-def _fold_defs(defs: list[tuple[str, str]], holders: dict[str, str], ctors: dict[str, str]) -> list[tuple[str, str]]:
+def _fold_defs(defs: list[Def], holders: dict[str, str], ctors: dict[str, BlockDef]) -> list[Def]:
     """Top-level definitions with each instance's submodules replaced by the instance, where its first one was."""
     out, placed = [], set()
-    for name, ctor in defs:
-        holder = holders.get(name)
+    for d in defs:
+        holder = holders.get(d.name)
         if holder is None:
-            out.append((name, ctor))
+            out.append(d)
         elif holder not in placed:
             placed.add(holder)
-            out.append((holder, ctors[holder]))
+            out.append(ctors[holder])
     return out
+
+
+def _text(d: Def) -> str:
+    """The source text of a definition whose integer literals may become a block's parameters."""
+    return d.shape if isinstance(d, BufferDef) else d.constructor
+
+
+def _with_text(d: Def, text: str) -> Def:
+    return replace(d, shape=text) if isinstance(d, BufferDef) else replace(d, constructor=text)

@@ -189,7 +189,7 @@ def test_kinds_that_differ_only_in_literals_merge_into_one_parametrised_class(tm
     assert [code.count(f"= StageUnit({w})") for w in (4, 6)] == [2, 1]
     keras_code = emit(model, "keras", out_dir=tmp_path / "keras")
     assert "def stage_unit(x, conv1_filters, flat_target_shape, back_target_shape, name):" in keras_code
-    assert "s2_0_add = stage_unit(proj_s2_0, 6, (90, 6), (9, 10, 6), name='s2_0')" in keras_code
+    assert 's2_0_add = stage_unit(proj_s2_0, 6, (90, 6), (9, 10, 6), name="s2_0")' in keras_code
     x = _x((2, 9, 10, 3))
     want = np.asarray(to_keras(model)(x))
     np.save(tmp_path / "torch" / "x.npy", x)

@@ -1,17 +1,14 @@
 """Which layout a reshape or a layout change can keep, so that no transpose is needed (pure layout arithmetic).
 
 A reshape only merges or splits runs of adjacent axes; a layout change that moves only axes of size 1 moves
-no data. Both let a backend skip a transpose: see :meth:`twinnet.backends.program.Lowering.require` and
-:meth:`twinnet.backends.program.Lowering.reshape_layout`.
+no data. Both let a backend skip a transpose: see :meth:`twinnet.backends.lowering.driver.Lowering.require` and
+:meth:`twinnet.backends.lowering.driver.Lowering.reshape_layout`.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from ...ir.tensor import TensorSpec
 
-from ..ir.tensor import TensorSpec
-
-if TYPE_CHECKING:  # program.py imports this module
-    from .program import Value
+from .code import Value
 
 
 def regrouped_layout(src: TensorSpec, dst: TensorSpec, held: str) -> str | None:

@@ -1,8 +1,8 @@
-"""backends.regroup.regrouped_layout: a Reshape whose merged/split runs of axes stay together in the held layout
+"""backends.lowering.reshape_layout.regrouped_layout: a Reshape whose merged/split runs of axes stay together in the held layout
 is done as held, with no transpose (numerics: the Reshape cases of test_layers_core.py run both layouts)."""
 import pytest
 
-from twinnet.backends.regroup import regrouped_layout
+from twinnet.backends.lowering.reshape_layout import regrouped_layout
 from twinnet.ir.tensor import TensorSpec
 
 
@@ -29,4 +29,4 @@ def test_torch_vit_patches_reach_keras_without_a_transpose():
     from examples import torch_archs
 
     source = emit(from_torch(*torch_archs.vit()), "keras")
-    assert source.count("layers.Permute(") == 1 and "layers.Permute((2, 3, 1), name='x_nhwc')(x)" in source
+    assert source.count("layers.Permute(") == 1 and 'layers.Permute((2, 3, 1), name="x_nhwc")(x)' in source

@@ -1,14 +1,12 @@
-"""What both backends share: a program of generated source, and the driver that lowers an IR model into it.
+"""The driver that lowers an IR model into a :class:`~.code.Program`, one node at a time.
 
-A backend lowers a model into a :class:`Program`: constructor lines for its
-layers, body lines for the computation, and the weights in the framework's
-own layout. The same program is rendered as readable source (``emit``) and
-executed to get a live model (``to_keras`` / ``to_torch``), so what users read
-is exactly what runs.
+A backend subclasses :class:`Lowering` (how to transpose and reshape, which
+layout the framework prefers, how inputs and outputs are presented) and hands
+it its table of lowering functions, one per IR layer class.
 
 Layout is resolved here, at compile time. Each IR tensor becomes a
-:class:`Value`: a variable in the generated code plus its *physical* layout,
-the order in which the framework holds the tensor's axes (the IR's
+:class:`~.code.Value`: a variable in the generated code plus its *physical*
+layout, the order in which the framework holds the tensor's axes (the IR's
 ``spec.layout`` is the declared order). Lowerings ask for the physical layout
 they need with :meth:`Lowering.require`; a transpose is emitted only where the
 physical and needed layouts differ, once per tensor and layout.
@@ -16,70 +14,23 @@ physical and needed layouts differ, once per tensor and layout.
 ``Value.feat`` records a permuted feature axis: after a Flatten of a tensor
 held in another order than declared, physical feature ``j`` is logical
 feature ``feat[j]``. Dense (and per-channel layers) fold it into their
-weights at compile time, so no run-time permutation is needed.
+weights at compile time (:func:`flatten_feat`, :func:`fold_rows`,
+:func:`fold_vector`), so no run-time permutation is needed.
 """
 from __future__ import annotations
 
-import keyword
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 
-from ..ir.errors import ConfigError, UnsupportedError
-from ..ir.graph import Model, Node
-from ..ir.layout import permutation
-from ..ir.tensor import TensorSpec
+from ...ir.errors import ConfigError, UnsupportedError
+from ...ir.graph import Model, Node
+from ...ir.layout import permutation
+from ...ir.tensor import TensorSpec
 
-from .regroup import regrouped_layout, reshape_for, unit_moves_only
-
-
-@dataclass(frozen=True)
-class Value:
-    """An IR tensor inside generated code."""
-
-    var: str                       # variable name in the generated code
-    spec: TensorSpec               # declared (logical) spec
-    phys: str                      # physical layout: the axis letters in the order the framework holds them
-    feat: np.ndarray | None = field(default=None, compare=False)
-
-    def pos(self, axis: str) -> int:
-        """Physical index of a layout letter."""
-        return self.phys.index(axis)
-
-    def phys_shape(self) -> tuple[int | None, ...]:
-        return tuple(self.spec.dim(a) for a in self.phys)
-
-
-@dataclass
-class Program:
-    """Generated code for one model: layer definitions, body lines, weights."""
-
-    name: str
-    inputs: list[tuple[str, TensorSpec, str]] = field(default_factory=list)   # (var, spec, physical layout)
-    defs: list[tuple[str, str]] = field(default_factory=list)                 # (attribute/layer name, constructor)
-    body: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-    output_layouts: list[str] = field(default_factory=list)
-    weights: dict[str, object] = field(default_factory=dict)
-    helpers: set[str] = field(default_factory=set)                           # helper classes the code needs
-    transposes: int = 0                                                       # transposes emitted (for tests)
-    body_origin: list[str | None] = field(default_factory=list)              # node that emitted each body line
-    def_origin: list[str | None] = field(default_factory=list)               # node that emitted each def
-    layout_lines: set[int] = field(default_factory=set)                       # body lines that only transpose
-    blocks: list = field(default_factory=list)                                # BlockCode, see backends/blocks.py
-    notes: list[str] = field(default_factory=list)                            # why a block was emitted inline
-
-
-def identifier(name: str, reserved=frozenset()) -> str:
-    """``name`` as a safe identifier: not a keyword, not one of ``reserved``."""
-    name = re.sub(r"\W", "_", name) or "_"
-    if name[0].isdigit():  # "1x1" -> "_1x1": a suffix would not make it an identifier
-        name = "_" + name
-    if keyword.iskeyword(name) or name in reserved:
-        name = name + "_"
-    return name
+from .code import LayerDef, Program, Value, identifier
+from .reshape_layout import regrouped_layout, reshape_for, unit_moves_only
 
 
 class Lowering:
@@ -152,7 +103,7 @@ class Lowering:
     def define(self, base: str, constructor: str, weights=None) -> str:
         """Add a layer/module definition; returns its unique name."""
         name = self.fresh(base, self._def_names)
-        self.program.defs.append((name, constructor))
+        self.program.defs.append(LayerDef(name, constructor))
         if weights is not None:
             self.program.weights[name] = weights
         return name
@@ -324,25 +275,3 @@ def same_feat(values: list[Value]) -> bool:
     first = values[0].feat
     return all((v.feat is None and first is None) or (v.feat is not None and first is not None and
                                                      np.array_equal(v.feat, first)) for v in values)
-
-
-def py(value) -> str:
-    """A Python literal for a config value."""
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, tuple) and len(value) == 1:
-        return f"({py(value[0])},)"
-    if isinstance(value, (list, tuple)):
-        inner = ", ".join(py(v) for v in value)
-        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
-    return repr(value)
-
-
-def call(fn: str, *args, **kwargs) -> str:
-    parts = [py(a) if not isinstance(a, Raw) else str(a) for a in args]
-    parts += [f"{k}={v if isinstance(v, Raw) else py(v)}" for k, v in kwargs.items()]
-    return f"{fn}({', '.join(parts)})"
-
-
-class Raw(str):
-    """A piece of source to insert as is (not as a literal)."""

@@ -1,8 +1,8 @@
-"""backends/block_params.py: which literals a block's code may take as parameters, and how they are named."""
+"""backends/lowering/block_literals.py: which literals a block's code may take as parameters, and how they are named."""
 import pytest
 
-from twinnet.backends.block_params import describe, literals, parametrise, skeleton
-from twinnet.backends.blocks import _stem
+from twinnet.backends.lowering.block_literals import describe, literals, parametrise, skeleton
+from twinnet.backends.lowering.block_code import _stem
 
 TABLE = {"nn.Conv2d": ("in_channels", "out_channels", "kernel_size")}
 

@@ -1,0 +1,54 @@
+"""backends/lowering/tables.py: a backend's table joined from its family files, each IR class claimed once."""
+
+import pytest
+
+from twinnet.backends.lowering.tables import join_tables
+from twinnet.ir.errors import ConfigError
+from twinnet.ir.layers import LAYERS
+
+
+def _dense_a(ctx, node, inputs):
+    return inputs[0]
+
+
+def _dense_b(ctx, node, inputs):
+    return inputs[0]
+
+
+def test_a_class_claimed_twice_is_refused():
+    dense = LAYERS["Dense"]
+    with pytest.raises(ConfigError, match=r"Dense is claimed twice: by .*_dense_a and by .*_dense_b"):
+        join_tables({dense: _dense_a}, {LAYERS["ReLU"]: _dense_a}, {dense: _dense_b})
+
+
+def test_distinct_tables_join_in_order():
+    dense, relu = LAYERS["Dense"], LAYERS["ReLU"]
+    assert join_tables({dense: _dense_a}, {relu: _dense_b}) == {dense: _dense_a, relu: _dense_b}
+
+
+@pytest.mark.parametrize("backend", ["keras", "torch", "onnx"])
+def test_the_real_tables_join(backend):
+    """Each backend's family tables are disjoint and their union is its TABLE."""
+    import importlib
+
+    pkg = importlib.import_module(f"twinnet.backends.{backend}")
+    families = [
+        getattr(pkg, name).TABLE
+        for name in (
+            "activations",
+            "attention",
+            "constant",
+            "conv",
+            "conv_variants",
+            "core",
+            "merge",
+            "norm",
+            "pooling",
+            "preprocessing",
+            "recurrent",
+            "slicing",
+            "spatial",
+        )
+    ]
+    assert join_tables(*families) == pkg.TABLE
+    assert sum(map(len, families)) == len(pkg.TABLE)
