@@ -90,7 +90,7 @@ GRAPHS = [
     case(lambda: ir.Model(x(), []), ir.GraphError, "a model needs at least one of outputs", "no-outputs"),
     case(lambda: ir.Model(None, x()), ir.GraphError, "model inputs must be ir tensors, got NoneType", "inputs-none"),
     case(lambda: ir.Model(x(), {"y": 1}), ir.GraphError, "model outputs must be ir tensors, got dict", "outputs-dict"),
-    case(lambda: ir.Sequential([L.Dense(2)], input=(4,)), ir.GraphError, "Sequential needs input=ir.Input(...)",
+    case(lambda: ir.Sequential([L.Dense(2)], input=(4,)), ir.GraphError, "Sequential needs input=twinnet.Input(...)",
          "sequential-input"),
     case(lambda: ir.Sequential([L.Dense(2), "relu"], input=x()), ir.GraphError, "Sequential takes ir layers, got str",
          "sequential-layer"),
