@@ -81,7 +81,7 @@ GRAPHS = [
     case(lambda: ir.Model(x(), x(), name="a b"), ir.ConfigError, "model name must be an identifier, got 'a b'",
          "model-name"),
     case(lambda: (lambda t: ir.Model(L.Dense(2, name="d")(t), t))(x()), ir.GraphError,
-         "model inputs must come from ir.Input, got the output of Dense 'd'", "input-not-an-input"),
+         "model inputs must come from twinnet.Input, got the output of Dense 'd'", "input-not-an-input"),
     case(lambda: (lambda t: ir.Model([t, t], L.Add()([t, t])))(x()), ir.GraphError,
          "input 'x' is listed twice among the model's inputs", "input-twice"),
     case(lambda: (lambda t: ir.Model(t, L.Dense(2, name="x")(t)))(x()), ir.GraphError,
