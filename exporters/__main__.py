@@ -1,4 +1,4 @@
-"""``python -m exporters ...`` runs the ``twinnet`` command line (see :mod:`twinnet.exporters.cli`)."""
+"""``python -m twinnet.exporters ...`` runs the ``twinnet`` command line (see :mod:`twinnet.exporters.cli`)."""
 import sys
 
 from .cli import main

@@ -299,7 +299,7 @@ class Model:
     def __repr__(self) -> str:
         ins = ", ".join(f"{t.name}: {t.spec}" for t in self.inputs)
         outs = ", ".join(f"{t.name}: {t.spec}" for t in self.outputs)
-        return f"<ir.Model {self.name!r} ({ins}) -> ({outs}), {len(self.layers)} layers>"
+        return f"<twinnet.Model {self.name!r} ({ins}) -> ({outs}), {len(self.layers)} layers>"
 
 
 def check_weights(specs: dict[str, WeightSpec], weights: dict) -> dict[str, np.ndarray]:
@@ -358,7 +358,7 @@ def Sequential(layers: Iterable[Layer], input: Tensor, name: str = "sequential")
     ['dense', 'dense_1']
     """
     if not isinstance(input, Tensor):
-        raise GraphError("Sequential needs input=ir.Input(...)")
+        raise GraphError("Sequential needs input=twinnet.Input(...)")
     x = input
     for layer in layers:
         if not isinstance(layer, Layer):

@@ -40,7 +40,7 @@ def torch_weight_count(module) -> int:
     """What the IR counts, counted on a torch module: parameters plus BatchNorm running statistics
     (Keras counts those as non-trainable weights; torch keeps them as buffers), less the second
     recurrent bias of nn.LSTM / nn.RNN (torch has b_ih and b_hh where Keras has one bias; twinnet
-    keeps b_hh at zero, see the README)."""
+    keeps b_hh at zero, see docs/limits.md)."""
     import torch
 
     count = sum(p.numel() for p in module.parameters())

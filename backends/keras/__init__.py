@@ -39,7 +39,7 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):
         A functional ``keras.Model`` built from standard layers only; the
         lowered program is attached as ``twinnet_program``.
 
-    >>> import ir, numpy as np
+    >>> from twinnet import ir; import numpy as np
     >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
     >>> tuple(to_keras(m)(np.zeros((1, 3), "float32")).shape)
     (1, 2)

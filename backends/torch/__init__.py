@@ -36,7 +36,7 @@ def to_torch(model: Model, *, native_io: bool = False, expose: bool = False):
             first) instead of in the declared layout; no boundary transposes.
         expose: return every layer's output (for localising a mismatch).
 
-    >>> import ir, torch
+    >>> from twinnet import ir; import torch
     >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
     >>> to_torch(m)(torch.zeros(1, 3)).shape
     torch.Size([1, 2])

@@ -1,4 +1,4 @@
-"""All IR layer kinds. ``from ir import layers as L; L.Conv2D(32, 3)``."""
+"""All IR layer kinds. ``from twinnet import layers as L; L.Conv2D(32, 3)``."""
 from .activation import ACTIVATIONS, Activation, ReLU
 from .attention import MultiHeadAttention
 from .base import LAYERS, Layer, WeightSpec, register

@@ -15,7 +15,7 @@ It is the IR form of Keras's ``attention_mask`` of shape ``(B, 1, S)``.
 
 A query row whose keys are *all* masked has no defined answer: Keras gives
 the mean of the values or the output bias alone (depending on its code
-path), torch gives NaN or the bias (EQUIVALENCE.md §15). twinnet does not
+path), torch gives NaN or the bias (docs/equivalence.md, section 10). twinnet does not
 guarantee that case; keep at least one key per row (e.g. never mask key 0).
 
 Weights, as Keras names and shapes them (E = query features, Ek / Ev = key /
