@@ -5,10 +5,11 @@ import os
 import tempfile
 from pathlib import Path
 
+#: the frameworks ``emit`` writes (the exporters' table of targets, twinnet.exporters.targets, has the same keys)
 FRAMEWORKS = ("torch", "keras")
 
 
-def emit(model, framework: str, out_dir=None, *, native_io: bool = False) -> str:
+def emit(model, framework: str, out_dir=None, *, native_io: bool = False, program=None) -> str:
     """Python source of ``model`` for ``framework`` ("torch" or "keras").
 
     With ``out_dir``, also writes ``<out_dir>/<model name>.py`` and its weights
@@ -16,6 +17,9 @@ def emit(model, framework: str, out_dir=None, *, native_io: bool = False) -> str
     so that ``python <name>.py`` runs with only that framework installed.
     ``native_io=True`` makes the emitted model take and return tensors in the
     framework's own layout (no boundary transposes), as in ``to_torch``.
+    ``program``: the model already lowered for ``framework`` (its backend's
+    ``lower(model, native_io=native_io)``), so it is not lowered again; the
+    source and the weights both come from that one lowering.
 
     >>> from twinnet import ir
     >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,)), name="tiny").initialize(0)
@@ -27,13 +31,15 @@ def emit(model, framework: str, out_dir=None, *, native_io: bool = False) -> str
     if framework not in FRAMEWORKS:
         raise ConfigError(f"framework must be 'torch' or 'keras', got {framework!r}")
     if framework == "torch":
-        from .torch import source
-
-        code, state = source(model, native_io=native_io)
+        from . import torch as backend
     else:
-        from .keras import source
-
-        code, state = source(model, native_io=native_io), None
+        from . import keras as backend
+    if program is None:
+        program = backend.lower(model, native_io=native_io)
+    if framework == "torch":
+        code, state = backend.source_of(program, model)
+    else:
+        code, state = backend.source_of(program, model), None
     if out_dir is None:
         return code
     out = Path(out_dir)
@@ -44,9 +50,7 @@ def emit(model, framework: str, out_dir=None, *, native_io: bool = False) -> str
 
         _write(out / f"{model.name}.safetensors", safetensors_io.dumps(state))
     else:
-        from .keras import to_keras
-
-        km = to_keras(model, native_io=native_io)
+        km = backend.compile_program(program, model)  # the weights, from the program the source came from
         fd, tmp = tempfile.mkstemp(suffix=".weights.h5", dir=out)
         os.close(fd)
         try:

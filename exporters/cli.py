@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .cli_output import json_safe, one_line, print_json_error, print_report, print_table
 from .quiet import quiet_tensorflow_import
+from .targets import FRAMEWORKS
 from ..ir.serde import VERSION
 
 # Before any framework is imported (they are imported lazily, inside the
@@ -276,10 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("summary", cmd_summary, "print the layers, shapes, layouts and parameter counts")
     p = command("emit", cmd_emit, "print (or write) standalone PyTorch or Keras source for the model")
-    p.add_argument("--framework", required=True, choices=("torch", "keras"))
+    p.add_argument("--framework", required=True, choices=FRAMEWORKS)
     p.add_argument("-o", "--output", metavar="DIR", help="write DIR/<model name>.py and its weights instead of printing")
     p = command("export", cmd_export, "export the model to ONNX through PyTorch or Keras, or straight from the IR")
-    p.add_argument("--via", default="torch", choices=("torch", "keras", "ir"),
+    p.add_argument("--via", default="torch", choices=(*FRAMEWORKS, "ir"),
                    help="framework to export through (torch), or ir: straight from the IR")
     p.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="the ONNX file to write")
     p = command("verify", cmd_verify, "run the model through Keras, PyTorch and both ONNX files and compare outputs")
@@ -296,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Convert SRC to standalone PyTorch or Keras source plus weights in OUT, and "
                                    "verify the result against SRC.")
     p.add_argument("src", metavar="SRC", help="FILE.keras, FILE.onnx, FILE.json, FILE.safetensors or FILE.py:FUNCTION")
-    p.add_argument("--to", required=True, choices=("torch", "keras"), help="the target framework")
+    p.add_argument("--to", required=True, choices=FRAMEWORKS, help="the target framework")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="the folder to write the files to")
     p.add_argument("--native-io", action="store_true",
                    help="the emitted model takes and returns the framework's own layout (no boundary transposes)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import sys
 
-_NUMERIC = {"Params", "Batch", "Seq", "Max abs", "Max rel"}
+_NUMERIC = {"Params", "max abs diff", "max rel diff"}
 
 
 def print_table(title: str, headers, rows, footer: list[str] = ()) -> None:
@@ -44,16 +44,11 @@ def json_safe(value):
 
 
 def print_report(report, title: str, footer=()) -> None:
-    rows_of = getattr(report, "summary_rows", None)  # worst case per output and pair
-    rows = [(r.output, r.pair, r.batch, "-" if r.seq is None else r.seq, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
-             "pass" if r.ok else f"FAIL {getattr(r, 'note', '')}".strip())
-            for r in (rows_of() if rows_of else report.rows)]
-    lines = [f"{path}: FAILED TO RUN: {err}" for path, err in report.errors.items()]
-    if report.divergence:
-        lines.append(f"first diverging layer: {report.divergence}")
-    lines += list(footer)
-    lines.append("OK: every pair agrees" if report.ok else "FAILED")
-    print_table(title, ("Output", "Pair", "Batch", "Seq", "Max abs", "Max rel", "Result"), rows, lines)
+    """A verify :class:`~twinnet.exporters.verify.Report` as a table: the rows of ``report.table_rows()``,
+    the same ones ``report.table()`` shows, so the two cannot drift."""
+    lines = report.table_footer()
+    lines[-1:-1] = list(footer)  # the caller's lines go above the verdict
+    print_table(title, report.TABLE_HEADERS, report.table_rows(), lines)
 
 
 def print_json_error(e: BaseException, problems) -> None:

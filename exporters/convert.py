@@ -18,7 +18,13 @@ Steps (each a progress stage):
 4. The files are moved into OUT (one rename of the folder when OUT does not
    exist yet, else one atomic rename per file) only when every comparison
    passed, or when ``keep_failed`` is set. A failed conversion leaves OUT
-   as it was.
+   as it was. Files an earlier conversion of the same model wrote there for
+   another target (``<name>.weights.h5`` beside a new torch ``<name>.py``)
+   are removed, not refused; no other file in OUT is touched.
+
+The model is lowered once for the target: the emitted file, its weights, the
+I/O layouts the emitted file is run with and verify's own path for the target
+(without ``native_io``) all come from that one program.
 
 >>> # result = convert("resnet.keras", "torch", "out/")   # or convert(keras_model, "torch", "out/")
 >>> # print(result.report.table()); assert result.ok; result.files
@@ -33,15 +39,12 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ..ir.errors import ConfigError
 
 from .progress import QUIET
 from .sources import Source, from_object, load_source
+from .targets import FRAMEWORKS, TARGETS
 from .verify import PATHS, Report, verify
-
-TARGETS = ("torch", "keras")
 
 
 @dataclass
@@ -93,7 +96,8 @@ def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-
         ir.IRError: SRC cannot be read (:class:`~twinnet.exporters.sources.SourceError`) or an option is wrong.
     """
     if to not in TARGETS:
-        raise ConfigError(f"target must be one of {TARGETS}, got {to!r}")
+        raise ConfigError(f"target must be one of {FRAMEWORKS}, got {to!r}")
+    target = TARGETS[to]
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{str(out)!r} exists and is not a folder")
@@ -115,77 +119,76 @@ def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-
     try:
         start = time.perf_counter()
         with progress.stage("emit", total=2) as step:
-            files = write_target(model, to, staging, native_io=native_io)
+            program = target.lower(model, native_io=native_io)  # the one lowering for the target
+            files = write_target(model, to, staging, native_io=native_io, program=program)
             step(to)
-            emitted = load_emitted(model, to, staging, native_io=native_io)
+            emitted = load_emitted(model, to, staging, native_io=native_io, program=program)
             step("load")
         seconds["emit"] = time.perf_counter() - start
         references = {f"source-{source.kind}": source.run} if source.run is not None else {}
         references[f"emitted-{to}"] = emitted
+        # verify's own path for the target is the same program compiled from the IR (not the emitted file)
+        compiled = {} if native_io else {to: target.compile(program, model)}
         start = time.perf_counter()
         report = verify(model, atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens, paths=paths,
-                        references=references, make_inputs=source.make_inputs, progress=progress)
+                        references=references, make_inputs=source.make_inputs, progress=progress,
+                        compiled=compiled)
         seconds["verify"] = time.perf_counter() - start
         result = Conversion(model, source.kind, to, report, seconds=seconds)
         if report.ok or keep_failed:
-            result.out_dir, result.files = out, publish(staging, out, files)
+            result.out_dir, result.files = out, publish(staging, out, files, stale=written_by_twinnet(model.name))
         return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_target(model, to: str, folder: Path, *, native_io: bool = False) -> list[str]:
-    """Write the emitted source, its weights and the IR file into ``folder``; returns the file names."""
+def write_target(model, to: str, folder: Path, *, native_io: bool = False, program=None) -> list[str]:
+    """Write the emitted source, its weights and the IR file into ``folder``; returns the file names.
+
+    ``program``: the model already lowered for ``to`` (with ``native_io``), so it is not lowered again."""
     from .. import ir
     from ..backends import emit
 
-    emit(model, to, out_dir=folder, native_io=native_io)
-    weights = f"{model.name}.safetensors" if to == "torch" else f"{model.name}.weights.h5"
+    emit(model, to, out_dir=folder, native_io=native_io, program=program)
     ir_file = ir.save(model, folder / f"{model.name}.twinnet.safetensors")
-    return [f"{model.name}.py", weights, ir_file.name]
+    return [f"{model.name}.py", f"{model.name}{TARGETS[to].weights_suffix}", ir_file.name]
 
 
-def load_emitted(model, to: str, folder: Path, *, native_io: bool = False):
-    """Load the emitted file and its weights the way a user would; returns a declared-layout runner."""
+def load_emitted(model, to: str, folder: Path, *, native_io: bool = False, program=None):
+    """Load the emitted file and its weights the way a user would; returns a declared-layout runner.
+
+    Its input/output layouts are those of ``program``, the lowering the file was written from (lowered
+    here only when not given)."""
+    target = TARGETS[to]
+    if program is None:
+        program = target.lower(model, native_io=native_io)
     path = folder / f"{model.name}.py"
     module = types.ModuleType(f"twinnet_emitted_{model.name}")
     module.__file__ = str(path)
     # Executed from its text rather than imported, so no __pycache__ lands in the output folder.
     exec(compile(path.read_text(), str(path), "exec"), module.__dict__)  # the file we generated just now
+    weights = str(folder / f"{model.name}{target.weights_suffix}")
     if to == "torch":
-        from ..backends.torch import lower
         from ..backends.torch.compile import class_name
 
-        net = module.load_weights(getattr(module, class_name(model.name))(), str(folder / f"{model.name}.safetensors"))
-        net = net.eval()
-        program = lower(model, native_io=native_io)
+        net = module.load_weights(getattr(module, class_name(model.name))(), weights).eval()
     else:
-        from ..backends.keras import lower
-
         net = getattr(module, f"build_{model.name}")()
-        net.load_weights(str(folder / f"{model.name}.weights.h5"))
-        program = lower(model, native_io=native_io)
-    in_layouts = [phys for _, _, phys in program.inputs]
-    out_layouts = list(program.output_layouts)
-
-    def run(xs):
-        ins = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in lay]))
-               for x, t, lay in zip(xs, model.inputs, in_layouts)]
-        if to == "torch":
-            import torch
-
-            with torch.no_grad():
-                outs = net(*[torch.from_numpy(x) for x in ins])
-            outs = [o.detach().numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
-        else:
-            outs = net(ins if len(ins) > 1 else ins[0], training=False)
-            outs = [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
-        return [o.transpose([lay.index(a) for a in t.layout]) for o, t, lay in zip(outs, model.outputs, out_layouts)]
-    return run
+        net.load_weights(weights)
+    return target.program_runner(net, model, program)
 
 
-def publish(staging: Path, out: Path, files: list[str]) -> list[str]:
-    """Move the staged files into ``out``: one rename when ``out`` is new, else one atomic rename per file."""
+def written_by_twinnet(name: str) -> list[str]:
+    """Every file name a conversion of model ``name`` writes, whatever the target."""
+    return [f"{name}.py", f"{name}.twinnet.safetensors", *(f"{name}{t.weights_suffix}" for t in TARGETS.values())]
+
+
+def publish(staging: Path, out: Path, files: list[str], *, stale=()) -> list[str]:
+    """Move the staged files into ``out``: one rename when ``out`` is new, else one atomic rename per file.
+
+    Then the names in ``stale`` that are not among ``files`` are removed from ``out``: what an earlier
+    conversion of the same model wrote there (another target's weights beside the new source would
+    belong to no file). twinnet removes them rather than refusing; no other file is touched."""
     if not out.exists():
         try:
             staging.rename(out)
@@ -194,6 +197,9 @@ def publish(staging: Path, out: Path, files: list[str]) -> list[str]:
             out.mkdir(parents=True, exist_ok=True)
     for f in files:
         (staging / f).replace(out / f)
+    for f in stale:
+        if f not in files and (out / f).is_file():
+            (out / f).unlink()
     return [str(out / f) for f in files]
 
 

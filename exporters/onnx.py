@@ -74,11 +74,13 @@ def _attention_masks(model) -> set[str]:
             and node.inputs[-1].node.is_input}
 
 
-def export_onnx(model, path, via: str = "torch") -> Path:
+def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
     """Export ``model`` to ONNX through torch or Keras, or straight from the IR (``via="ir"``); returns the path.
 
     The file keeps the compiled model's input/output layout (declared; Keras
     puts the batch axis first) and has a symbolic batch dimension.
+    ``compiled``: the model already compiled for ``via`` (``to_torch(model)`` /
+    ``to_keras(model)``), exported instead of compiling it again.
 
     >>> # export_onnx(model, "m.onnx", via="keras")
     """
@@ -91,7 +93,7 @@ def export_onnx(model, path, via: str = "torch") -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:
-        {"torch": _export_torch, "keras": _export_keras, "ir": _export_ir}[via](model, Path(tmp))
+        {"torch": _export_torch, "keras": _export_keras, "ir": _export_ir}[via](model, Path(tmp), compiled)
         import onnx
 
         onnx.checker.check_model(tmp, full_check=True)
@@ -108,12 +110,12 @@ def export_onnx(model, path, via: str = "torch") -> Path:
     return path
 
 
-def _export_torch(model, path: Path) -> None:
+def _export_torch(model, path: Path, module=None) -> None:
     import torch
 
     from ..backends.torch import to_torch
 
-    module = to_torch(model)
+    module = module if module is not None else to_torch(model)
     program = module.twinnet_program
     args = tuple(torch.from_numpy(x) for x in example_inputs(model))
     dynamic = {}
@@ -138,7 +140,7 @@ def _export_torch(model, path: Path) -> None:
                               input_names=names, output_names=_output_names(model), verbose=False)
 
 
-def _export_ir(model, path: Path) -> None:
+def _export_ir(model, path: Path, _compiled=None) -> None:
     import onnx
 
     from ..backends.onnx import to_onnx
@@ -146,14 +148,14 @@ def _export_ir(model, path: Path) -> None:
     onnx.save(to_onnx(model), str(path))
 
 
-def _export_keras(model, path: Path) -> None:
+def _export_keras(model, path: Path, km=None) -> None:
     from ..backends.keras import to_keras
 
     from .tf2onnx_ops import register
 
     register()
 
-    km = to_keras(model)
+    km = km if km is not None else to_keras(model)
     layouts = [keras_layout(t.layout) for t in model.inputs]
     xs = example_inputs(model, layouts=layouts)
     km(xs if len(xs) > 1 else xs[0])  # tf2onnx needs a model that has been called once

@@ -24,9 +24,8 @@ the module is run on the mask turned back, and the conversion is checked on
 masks padded at the end of each row (``Source.make_inputs``), the only ones
 ``nn.TransformerEncoder``'s fast path, which ``from_torch`` describes, takes.
 
-Importers written elsewhere plug in here by name (``twinnet.from_onnx``,
-``twinnet.from_torch``): they are looked up when used, and a missing one is
-a clear :class:`twinnet.ir.UnsupportedError`, not an ``AttributeError``.
+The importers are named in one table, :data:`IMPORTERS` (source kind ->
+importer), and imported when first used.
 
 >>> source_kind("model.keras"), source_kind("build.py:make"), source_kind("m.json")
 ('keras', 'python', 'ir')
@@ -35,13 +34,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..ir.errors import IRError, UnsupportedError
+from ..ir.errors import IRError
 
 Runner = Callable[[list], list]   # declared-layout inputs -> declared-layout outputs
 
@@ -88,15 +88,26 @@ def _existing(spec: str) -> Path:
     return path
 
 
-def _importer(name: str):
-    """``backends.<name>``, or an UnsupportedError when this build does not have that importer yet."""
-    from .. import backends
+def _from_keras(km):
+    from ..backends import from_keras
 
-    fn = getattr(backends, name, None)
-    if fn is None:
-        raise UnsupportedError(f"importing this kind of model needs backends.{name}, which is not available "
-                               "in this version of twinnet")
-    return fn
+    return from_keras(km)
+
+
+def _from_onnx(path):
+    from ..backends import from_onnx
+
+    return from_onnx(path)
+
+
+def _from_torch(module, example_inputs):
+    from ..backends import from_torch
+
+    return from_torch(module, example_inputs=example_inputs)
+
+
+#: source kind -> the importer that reads a model of that kind into the IR
+IMPORTERS: dict[str, Callable] = {"keras": _from_keras, "onnx": _from_onnx, "torch": _from_torch}
 
 
 # -- the entries ----------------------------------------------------------------
@@ -109,18 +120,22 @@ def keras_file(spec: str) -> Source:
         # safe_mode refuses to deserialise Lambda layers (their bytecode); compile=False skips the optimizer.
         km = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as e:
+        if not zipfile.is_zipfile(path):
+            # Keras says "File not found" for any file that is not a zip archive: say what is wrong instead
+            raise SourceError(f"{spec!r}: not a valid .keras archive (a .keras file is a zip archive; "
+                              "this one is not)") from e
         raise SourceError(f"{spec!r}: Keras could not load it safely: {_first_line(e)}") from e
     return keras_model(km)
 
 
 def keras_model(km) -> Source:
-    model = _importer("from_keras")(km)
+    model = IMPORTERS["keras"](km)
     return Source("keras", model, keras_runner(km, model))
 
 
 def onnx_file(spec: str) -> Source:
     path = _existing(spec)
-    model = _importer("from_onnx")(path)
+    model = IMPORTERS["onnx"](path)
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -215,19 +230,16 @@ def _torch_source(module, example_inputs, where: str) -> Source:
     examples = tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
     if not all(isinstance(x, torch.Tensor) for x in examples):
         raise SourceError(f"{where}(): example_inputs must be a tensor or a tuple of tensors")
-    model = _importer("from_torch")(module.eval(), example_inputs=examples)
+    model = IMPORTERS["torch"](module.eval(), examples)
     # A bool input is a key-padding mask (True = pad), which from_torch declares as the IR's mask
     # (float32, 1 = attend): the module gets the IR mask back as its own bool mask.
     is_mask = [x.dtype == torch.bool for x in examples]
 
-    def as_module_input(x, mask: bool):
-        x = np.ascontiguousarray(x)
-        return torch.from_numpy(x < 0.5 if mask else x)
-
     def run(xs):  # from_torch declares the module's own layouts (NCHW, ...): inputs go in as they are
-        with torch.no_grad():
-            outs = module(*[as_module_input(x, mask) for x, mask in zip(xs, is_mask)])
-        return [o.detach().numpy() for o in (outs if isinstance(outs, (tuple, list)) else (outs,))]
+        from .targets import TARGETS
+
+        return TARGETS["torch"].call(module, [np.ascontiguousarray(x) < 0.5 if mask else np.ascontiguousarray(x)
+                                              for x, mask in zip(xs, is_mask)])
 
     def make_inputs(batch: int, seq: int, seed: int) -> list:
         # TransformerEncoder (eval, no grad) takes its nested-tensor fast path, whose padded outputs
@@ -247,16 +259,9 @@ def _torch_source(module, example_inputs, where: str) -> Source:
 
 def keras_runner(km, model) -> Runner:
     """Run the original Keras model on declared-layout inputs (Keras puts the batch axis first)."""
-    from .onnx import keras_layout
+    from .targets import TARGETS
 
-    def run(xs):
-        ins = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in keras_layout(t.layout)]))
-               for x, t in zip(xs, model.inputs)]
-        outs = km(ins if len(ins) > 1 else ins[0], training=False)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        return [np.asarray(o).transpose([keras_layout(t.layout).index(a) for a in t.layout])
-                for o, t in zip(outs, model.outputs)]
-    return run
+    return TARGETS["keras"].runner(km, model)
 
 
 def _first_line(e: BaseException) -> str:

@@ -21,12 +21,13 @@ from ..ir.errors import ConfigError, ShapeError, WeightError, show
 from ..ir.graph import Model
 from ..ir.tensor import fmt_shape
 
-from .onnx import example_inputs, export_onnx, keras_layout
+from .onnx import example_inputs, export_onnx
 from .progress import QUIET
+from .targets import TARGETS
 
-#: every path verify can run: the two frameworks, and onnxruntime on the ONNX file each writes and on the
-#: one twinnet writes straight from the IR (backends.onnx)
-ALL_PATHS = ("keras", "torch", "onnx-keras", "onnx-torch", "onnx-ir")
+#: every path verify can run: the frameworks of the targets table, and onnxruntime on the ONNX file each
+#: writes and on the one twinnet writes straight from the IR (backends.onnx)
+ALL_PATHS = (*sorted(TARGETS), *(f"onnx-{name}" for name in sorted(TARGETS)), "onnx-ir")
 #: the paths verify runs by default: all of them
 PATHS = ALL_PATHS
 
@@ -78,25 +79,36 @@ class Report:
         return {"model": self.model, "ok": self.ok, "atol": self.atol, "rtol": self.rtol, "paths": self.paths,
                 "rows": [asdict(r) for r in self.rows], "errors": dict(self.errors), "divergence": self.divergence}
 
-    def table(self) -> str:
-        """Plain-text table: worst case per output and pair."""
-        head = ("output", "pair", "max abs diff", "max rel diff", "sizes", "result")
+    #: the columns of :meth:`table_rows`
+    TABLE_HEADERS = ("output", "pair", "max abs diff", "max rel diff", "sizes", "result")
+
+    def table_rows(self) -> list[tuple[str, ...]]:
+        """The rows of every rendering of the report (:meth:`table`, the CLI's table): the worst case per
+        output and pair, with the input sizes it was compared at; columns :attr:`TABLE_HEADERS`."""
         body = []
         for r in self.summary_rows():
             sizes = sorted({(c.batch, c.seq) for c in self.rows if (c.output, c.pair) == (r.output, r.pair)})
             size_txt = " ".join(f"b{b}" + (f"/t{s}" if s else "") for b, s in sizes)
             body.append((r.output, r.pair, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}", size_txt,
                          "pass" if r.ok else f"FAIL {r.note}".strip()))
+        return body
+
+    def table_footer(self) -> list[str]:
+        """The lines under the table: paths that failed to run, the first diverging layer, the verdict."""
+        lines = [f"{path}: FAILED TO RUN: {err}" for path, err in self.errors.items()]
+        if self.divergence:
+            lines.append(f"first diverging layer: {self.divergence}")
+        lines.append("OK: every pair agrees" if self.ok else "FAILED")
+        return lines
+
+    def table(self) -> str:
+        """Plain-text table: worst case per output and pair (:meth:`table_rows`), then :meth:`table_footer`."""
+        head, body = self.TABLE_HEADERS, self.table_rows()
         widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
         lines = [f"verify {self.model}: atol={self.atol:g} rtol={self.rtol:g}",
                  "  ".join(h.ljust(w) for h, w in zip(head, widths))]
         lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in body]
-        for path, err in self.errors.items():
-            lines.append(f"{path}: FAILED TO RUN: {err}")
-        if self.divergence:
-            lines.append(f"first diverging layer: {self.divergence}")
-        lines.append("OK: every pair agrees" if self.ok else "FAILED")
-        return "\n".join(lines)
+        return "\n".join(lines + self.table_footer())
 
 
 def compare(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple[float, float, bool, str]:
@@ -114,56 +126,39 @@ def compare(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple[flo
     return float(diff.max(initial=0.0)), float(rel.max(initial=0.0)), ok, ""
 
 
-class _Runner:
-    """Runs one path on declared-layout inputs and returns declared-layout outputs."""
+def _runner(model, name: str, workdir: Path, compiled: dict):
+    """A function running path ``name`` on declared-layout inputs, returning declared-layout outputs.
 
-    def __init__(self, model, name: str, workdir: Path):
-        self.model, self.name = model, name
-        self.in_layouts = [t.layout for t in model.inputs]
-        self.out_layouts = [t.layout for t in model.outputs]
-        if name in ("keras", "onnx-keras"):
-            self.in_layouts = [keras_layout(l) for l in self.in_layouts]
-            self.out_layouts = [keras_layout(l) for l in self.out_layouts]
-        if name == "keras":
-            from ..backends.keras import to_keras
+    ``compiled`` holds the live model of each framework (compiled without ``native_io``), shared between
+    the framework's own path and the ONNX file written from it, so each framework is lowered once."""
+    if name in TARGETS:
+        target = TARGETS[name]
+        if name not in compiled:
+            compiled[name] = target.compile(target.lower(model), model)
+        return target.runner(compiled[name], model)
+    import onnxruntime as ort
 
-            self.km = to_keras(model)
-        elif name == "torch":
-            from ..backends.torch import to_torch
+    via = name.split("-")[1]
+    if via in TARGETS and via not in compiled:
+        compiled[via] = TARGETS[via].compile(TARGETS[via].lower(model), model)
+    path = export_onnx(model, workdir / f"{model.name}.{via}.onnx", via=via, compiled=compiled.get(via))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    io_layout = TARGETS[via].io_layout if via in TARGETS else (lambda layout: layout)
 
-            self.tm = to_torch(model)
-        else:
-            import onnxruntime as ort
-
-            via = name.split("-")[1]
-            path = export_onnx(model, workdir / f"{model.name}.{via}.onnx", via=via)
-            options = ort.SessionOptions()
-            options.log_severity_level = 3
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        model = self.model
-        xs = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in lay]))
-              for x, t, lay in zip(inputs, model.inputs, self.in_layouts)]
-        if self.name == "keras":
-            outs = self.km(xs if len(xs) > 1 else xs[0], training=False)
-            outs = [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
-        elif self.name == "torch":
-            import torch
-
-            with torch.no_grad():
-                outs = self.tm(*[torch.from_numpy(x) for x in xs])
-            outs = [o.detach().numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
-        else:
-            feeds = {i.name: x for i, x in zip(self.session.get_inputs(), xs)}
-            outs = self.session.run(None, feeds)
-        return [np.ascontiguousarray(o.transpose([lay.index(a) for a in t.layout]))
-                for o, t, lay in zip(outs, model.outputs, self.out_layouts)]
+    def run(inputs):
+        xs = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in io_layout(t.layout)]))
+              for x, t in zip(inputs, model.inputs)]
+        outs = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), xs)})
+        return [np.ascontiguousarray(o.transpose([io_layout(t.layout).index(a) for a in t.layout]))
+                for o, t in zip(outs, model.outputs)]
+    return run
 
 
 def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_sizes=(1, 3), seq_lens=(5, 9),
            paths=PATHS, localize: bool = True, seed: int = 0, references=None, make_inputs=None,
-           progress=QUIET) -> "Report":
+           progress=QUIET, compiled=None) -> "Report":
     """Run ``model`` through every path on the same inputs and compare every pair.
 
     Args:
@@ -186,6 +181,9 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
             source's key-padding masks, padded at the end of each row).
         progress: an :class:`twinnet.exporters.progress.Progress` told about the
             compile, export and compare stages (default: silent).
+        compiled: optional ``{framework: live model}`` already compiled from ``model``
+            (without ``native_io``), used by that framework's path and its ONNX
+            export instead of compiling again (``convert`` passes what it lowered).
 
     Returns:
         a :class:`Report`; ``report.ok`` is True when every pair agrees.
@@ -214,6 +212,7 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
     report.paths = [*references, *paths]
     with tempfile.TemporaryDirectory(prefix="twinnet-verify-") as tmp:
         runners = dict(references)
+        compiled = dict(compiled or {})
         for stage, names in (("compile", [p for p in paths if not p.startswith("onnx")]),
                              ("export", [p for p in paths if p.startswith("onnx")])):
             if not names:
@@ -221,7 +220,7 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
             with progress.stage(stage, total=len(names)) as step:
                 for name in names:
                     try:
-                        runners[name] = _Runner(model, name, Path(tmp))
+                        runners[name] = _runner(model, name, Path(tmp), compiled)
                     except Exception as e:  # a path that cannot even be built is reported, not raised
                         report.errors[name] = f"{type(e).__name__}: {e}"
                     step(name)
@@ -305,24 +304,12 @@ def first_divergence(model, inputs, atol: float, rtol: float, pair=("keras", "to
 
 def _layer_outputs(model, path: str, inputs) -> list[np.ndarray]:
     """Every layer's output on ``path``, each in its declared layout."""
-    if path == "keras":
-        from ..backends.keras import to_keras
-
-        km = to_keras(model, expose=True)
-        k_in = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in keras_layout(t.layout)]))
-                for x, t in zip(inputs, model.inputs)]
-        outs = km(k_in if len(k_in) > 1 else k_in[0], training=False)
-        outs = [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
-        return [o.transpose([keras_layout(n.spec.layout).index(a) for a in n.spec.layout])
-                for o, n in zip(outs, model.layers)]
-    if path == "torch":
-        import torch
-
-        from ..backends.torch import to_torch
-
-        with torch.no_grad():
-            outs = to_torch(model, expose=True)(*[torch.from_numpy(x) for x in inputs])
-        return [o.detach().numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
+    if path in TARGETS:  # lowered again, with every layer's output exposed
+        target = TARGETS[path]
+        program = target.lower(model, expose=True)
+        run = target.runner(target.compile(program, model), model,
+                            declared_outs=[n.spec.layout for n in model.layers])
+        return run(inputs)
     import onnxruntime as ort
 
     from ..backends.onnx import to_onnx

@@ -56,3 +56,18 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):
 def source(model: Model, *, native_io: bool = False) -> str:
     """Python source of a module defining ``build_<model name>()``; weights go in ``<file>.weights.h5``."""
     return render(lower(model, native_io=native_io), model)
+
+
+def compile_program(program, model: Model):
+    """A live ``keras.Model`` from a program :func:`lower` already made (no second lowering)."""
+    km = instantiate(render(program, model), program)
+    try:
+        km.twinnet_program = program
+    except (AttributeError, TypeError, ValueError):
+        pass
+    return km
+
+
+def source_of(program, model: Model) -> str:
+    """:func:`source` from a program :func:`lower` already made."""
+    return render(program, model)

@@ -51,3 +51,15 @@ def source(model: Model, *, native_io: bool = False) -> tuple[str, dict]:
     """(Python source of an nn.Module, its state dict as numpy arrays)."""
     program = lower(model, native_io=native_io)
     return render(program, model), state_dict(program)
+
+
+def compile_program(program, model: Model):
+    """A live ``nn.Module`` from a program :func:`lower` already made (no second lowering)."""
+    module = instantiate(render(program, model), program)
+    module.twinnet_program = program
+    return module
+
+
+def source_of(program, model: Model) -> tuple[str, dict]:
+    """:func:`source` from a program :func:`lower` already made."""
+    return render(program, model), state_dict(program)

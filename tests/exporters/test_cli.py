@@ -88,14 +88,14 @@ def test_verify_example_json(capsys):
     assert {r["batch"] for r in report["rows"]} == {1, 2}
 
 
-class FakeReport:
-    ok = False
-    rows = []
-    errors = {"onnx-keras": "boom"}
-    divergence = "conv2d: max abs diff 1"
+def FakeReport():
+    """A real Report of a failed verification: a NaN row, a path that failed to run, a diverging layer."""
+    from twinnet.exporters.verify import Comparison, Report
 
-    def to_dict(self):
-        return {"ok": False, "rows": [{"max_abs": float("nan")}], "errors": self.errors}
+    nan = float("nan")
+    return Report("tiny", 1e-5, 1e-4, ["keras", "torch"], [Comparison("dense", "keras vs torch", 1, None, nan, nan,
+                                                                      False, "NaN/Inf in the keras path")],
+                  errors={"onnx-keras": "boom"}, divergence="conv2d: max abs diff 1")
 
 
 def test_verify_failure_exits_1(saved, monkeypatch, capsys):

@@ -185,7 +185,7 @@ def test_existing_output_folder_keeps_other_files(keras_file, tmp_path):
 
 @pytest.mark.parametrize("argv_tail,code,needle", [
     (["{tmp}/missing.keras", "--to", "torch"], 2, "no such file"),
-    (["{tmp}/bad.keras", "--to", "torch"], 2, "could not load it safely"),
+    (["{tmp}/bad.keras", "--to", "torch"], 2, "bad.keras': not a valid .keras archive"),
     (["{tmp}/model.txt", "--to", "torch"], 2, "expected FILE.keras"),
     (["{py}:torch_bare", "--to", "keras"], 2, "(module, example_inputs)"),
     (["{py}:ir_model", "--to", "tensorflow"], 2, "invalid choice"),
@@ -198,7 +198,20 @@ def test_bad_sources_exit_2_with_one_line(argv_tail, code, needle, tmp_path, mod
     assert main(argv) == code
     err = capsys.readouterr().err
     assert err.startswith("twinnet: error: ") and err.strip().count("\n") == 0 and needle in err, err
+    assert "File not found" not in err  # Keras's word for any file that is not a zip archive
     assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_keras_archive_is_named_with_the_reason(tmp_path, capsys):
+    """A zip that is not a Keras model: 'Keras could not load it', with Keras's reason, and the path."""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "broken.keras", "w") as z:
+        z.writestr("config.json", "{ not json")
+    argv = ["convert", str(tmp_path / "broken.keras"), "--to", "torch", "-o", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "broken.keras" in err and "could not load it safely" in err and "File not found" not in err, err
 
 
 def test_lambda_layer_is_refused_at_load(tmp_path, capsys):
