@@ -333,8 +333,8 @@ def _in_file(where: str, parse, text):
     try:
         return parse(text)
     except IRError as e:
-        message = e.bare_message.removeprefix("model file: ")
-        error = type(e)(f"{where}: {message}", layer=e.layer)
+        error = type(e)(f"{where}: {str(e).removeprefix('model file: ')}")  # the file first, then the layer
+        error.layer = e.layer
         raise error from None
 
 
