@@ -140,7 +140,8 @@ def _export_torch(model, path: Path) -> None:
         dynamic[var] = dims
     names = [v for v, _, _ in program.inputs]
     recurrent = any(isinstance(m, (torch.nn.RNNBase,)) for m in module.modules())
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+    with warnings.catch_warnings(), quiet[0], quiet[1]:
         warnings.simplefilter("ignore")
         if recurrent:
             # The dynamo exporter decomposes nn.GRU/nn.LSTM with the example's sequence length baked
@@ -166,7 +167,6 @@ def _export_ir(model, path: Path) -> None:
 
 def _export_keras(model, path: Path) -> None:
     from ..backends.keras import to_keras
-
     from .tf2onnx_ops import register
 
     register()

@@ -44,5 +44,5 @@ def test_a_re_export_keeps_the_mode_of_the_file_it_replaces(tmp_path, umask):
 
 @pytest.mark.parametrize("suffix", [".json", ".safetensors"])
 def test_save_follows_the_umask(tmp_path, umask, suffix):
-    path = twinnet.save(small_model(), tmp_path / f"m{suffix}")
+    twinnet.save(small_model(), tmp_path / f"m{suffix}")
     assert {mode(p) for p in tmp_path.iterdir()} == {0o666 & ~umask}
