@@ -7,8 +7,8 @@
 * ``via="ir"``: straight from the IR (``backends.onnx``), no framework loaded;
   the file keeps the declared input/output layout like the torch one.
 
-Files are written to a temporary name in the target folder and renamed into
-place, and checked with ``onnx.checker`` before they replace anything.
+Files are written to a temporary name in the target folder (mode ``0o666 & ~umask``,
+like any new file) and renamed into place, and checked with ``onnx.checker`` before they replace anything.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import contextlib
 import io
 import logging
 import os
-import tempfile
+import secrets
+import stat
 import warnings
 from pathlib import Path
 
@@ -90,8 +91,7 @@ def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
     if path.suffix != ".onnx":
         raise ConfigError(f"the ONNX file name must end in .onnx, got {path.name!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx", dir=path.parent)
-    os.close(fd)
+    tmp = _new_file_beside(path)
     try:
         {"torch": _export_torch, "keras": _export_keras, "ir": _export_ir}[via](model, Path(tmp), compiled)
         import onnx
@@ -110,6 +110,24 @@ def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
     return path
 
 
+def _new_file_beside(path: Path) -> str:
+    """An empty ``.<stem>.<random>.onnx`` in ``path``'s folder, mode ``0o666 & ~umask`` like any new file
+    (``tempfile.mkstemp`` would make it private, 0600); a re-export keeps the mode of the file it replaces."""
+    while True:
+        tmp = path.parent / f".{path.stem}.{secrets.token_hex(6)}.onnx"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        if hasattr(os, "fchmod") and path.is_file():
+            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
+    finally:
+        os.close(fd)
+    return str(tmp)
+
+
 def _export_torch(model, path: Path, module=None) -> None:
     import torch
 
@@ -124,7 +142,8 @@ def _export_torch(model, path: Path, module=None) -> None:
         dynamic[var] = dims
     names = [v for v, _, _ in program.inputs]
     recurrent = any(isinstance(m, (torch.nn.RNNBase,)) for m in module.modules())
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+    with warnings.catch_warnings(), quiet[0], quiet[1]:
         warnings.simplefilter("ignore")
         if recurrent:
             # The dynamo exporter decomposes nn.GRU/nn.LSTM with the example's sequence length baked
@@ -150,7 +169,6 @@ def _export_ir(model, path: Path, _compiled=None) -> None:
 
 def _export_keras(model, path: Path, km=None) -> None:
     from ..backends.keras import to_keras
-
     from .tf2onnx_ops import register
 
     register()

@@ -9,6 +9,10 @@ descriptor 2 pointed at a temporary file; if it fails, the captured text is
 written out, since then it is the explanation. A command that never needs
 Keras never pays for loading TensorFlow.
 
+``import twinnet`` calls :func:`quiet_by_default`, so a user's own script that
+builds a Keras model is as quiet as the CLI, unless the user set
+``TF_CPP_MIN_LOG_LEVEL`` themselves: then TensorFlow logs what they asked for.
+
 >>> quiet_tensorflow_import()  # doctest: +SKIP
 """
 from __future__ import annotations
@@ -65,3 +69,14 @@ def quiet_tensorflow_import() -> None:
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _QuietTensorFlow())
+
+
+def quiet_by_default() -> None:
+    """Unless the user set ``TF_CPP_MIN_LOG_LEVEL``: set it to 3 and quiet the first TensorFlow import.
+
+    Cheap (it imports nothing); called by ``import twinnet``.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    quiet_tensorflow_import()

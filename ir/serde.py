@@ -283,47 +283,59 @@ def _safe_sibling(name: str) -> bool:
 def load(path) -> Model:
     """Load a model saved by :func:`save`, validating it completely; never runs code from the file."""
     path = Path(path)
+    where = str(path)  # every error names the file, as the user wrote its path
     if not path.is_file():
         raise SchemaError(f"no model file at {str(path)!r}")
     size = path.stat().st_size
     if path.suffix == ".safetensors":
         with open(path, "rb") as f:
-            header, metadata, start = safetensors_io.read_header(f, size, path.name)
+            header, metadata, start = safetensors_io.read_header(f, size, where)
             if META_KEY not in metadata:
-                raise SchemaError(f"{path.name}: a safetensors file without twinnet architecture metadata")
-            model = from_json(metadata[META_KEY])
-            _check_header(model, header, path.name)
-            weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], path.name)
+                raise SchemaError(f"{where}: a safetensors file without twinnet architecture metadata")
+            model = _in_file(where, from_json, metadata[META_KEY])
+            _check_header(model, header, where)
+            weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], where)
         return model.set_weights(weights)
     if size > LIMITS["json_bytes"]:
-        raise ResourceLimitError(f"{path.name} is {size:,} bytes, more than the architecture limit")
+        raise ResourceLimitError(f"{where} is {size:,} bytes, more than the architecture limit")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise SchemaError(f"{path.name}: not UTF-8 text") from None
-    model = from_json(text)
+        raise SchemaError(f"{where}: not UTF-8 text") from None
+    model = _in_file(where, from_json, text)
     data = json.loads(text)
     ref = data.get("weights")
     if not model.weight_specs():
         return model
     if not isinstance(ref, dict) or not isinstance(ref.get("file"), str) or not isinstance(ref.get("sha256"), str):
-        raise SchemaError(f"{path.name}: 'weights' must name the weights file and its sha256")
+        raise SchemaError(f"{where}: 'weights' must name the weights file and its sha256")
     if not _safe_sibling(ref["file"]):
-        raise SchemaError(f"{path.name}: weights file {ref['file']!r} must be a plain .safetensors name in the same folder")
+        raise SchemaError(f"{where}: weights file {ref['file']!r} must be a plain .safetensors name in the same folder")
     wpath = path.parent / ref["file"]
+    wwhere = str(wpath)
     if not wpath.is_file():
-        raise WeightError(f"weights file {ref['file']!r} (named by {path.name}) is missing")
+        raise WeightError(f"weights file {wwhere} (named by {where}) is missing")
     with open(wpath, "rb") as f:
-        header, _, start = safetensors_io.read_header(f, wpath.stat().st_size, wpath.name)
-        _check_header(model, header, wpath.name)
+        header, _, start = safetensors_io.read_header(f, wpath.stat().st_size, wwhere)
+        _check_header(model, header, wwhere)
         f.seek(0)
         h = hashlib.sha256()
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
         if h.hexdigest() != ref["sha256"]:
-            raise WeightError(f"{wpath.name}: contents do not match the sha256 recorded in {path.name}")
-        weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], wpath.name)
+            raise WeightError(f"{wwhere}: contents do not match the sha256 recorded in {where}")
+        weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], wwhere)
     return model.set_weights(weights)
+
+
+def _in_file(where: str, parse, text):
+    """``parse(text)``, with any error it raises naming the file ``where`` instead of "model file"."""
+    try:
+        return parse(text)
+    except IRError as e:
+        error = type(e)(f"{where}: {str(e).removeprefix('model file: ')}")  # the file first, then the layer
+        error.layer = e.layer
+        raise error from None
 
 
 def _check_header(model: Model, header: dict, where: str) -> None:

@@ -41,7 +41,7 @@ def test_exit_codes_are_distinct():
 def test_an_ir_error_is_printed_as_its_message(bad_layer, capsys):
     assert main(["summary", str(bad_layer)]) == BAD_INPUT
     captured = capsys.readouterr()
-    assert one_line(captured.err) == "Dense 'd': units must be >= 1, got 0"
+    assert one_line(captured.err) == f"{bad_layer}: Dense 'd': units must be >= 1, got 0"
     assert captured.out == ""
 
 
@@ -51,8 +51,8 @@ def test_debug_shows_the_traceback_of_bad_input_too(bad_layer, capsys, where):
     argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
     assert main(argv) == BAD_INPUT
     err = capsys.readouterr().err
-    assert "Traceback" in err and "ir.errors.ConfigError: Dense 'd': units must be >= 1, got 0" in err
-    assert err.rstrip().splitlines()[-1] == "twinnet: error: Dense 'd': units must be >= 1, got 0"
+    assert "Traceback" in err and f"ir.errors.ConfigError: {bad_layer}: Dense 'd': units must be >= 1, got 0" in err
+    assert err.rstrip().splitlines()[-1] == f"twinnet: error: {bad_layer}: Dense 'd': units must be >= 1, got 0"
 
 
 @pytest.mark.parametrize("argv_tail,message", [
@@ -99,7 +99,7 @@ def model_py(tmp_path) -> Path:
     ("summary {py}:nofunc", "'{py}' has no function 'nofunc'"),
     ("summary {py}:not_a_model", "build.py:not_a_model() returned int, not an ir.Model"),
     ("summary {py}:broken", "running build.py:broken failed: RuntimeError: boom"),
-    ("summary {tmp}/bad.json", "model file: not valid JSON (Expecting property name enclosed in double quotes"),
+    ("summary {tmp}/bad.json", "{tmp}/bad.json: not valid JSON (Expecting property name enclosed in double quotes"),
     ("frobnicate x.json", "argument COMMAND: invalid choice: 'frobnicate' (choose from 'summary', 'emit', 'export', "
                           "'verify', 'convert') (see 'twinnet --help')"),
     ("", "the following arguments are required: COMMAND (see 'twinnet --help')"),

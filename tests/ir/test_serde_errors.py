@@ -116,15 +116,15 @@ def test_json_file_errors(tmp_path):
     weights_file = data["weights"]["file"]
 
     path.write_bytes(b'{"format": "twinnet\xff"}')
-    with raises(ir.SchemaError, "m.json: not UTF-8 text"):
+    with raises(ir.SchemaError, f"{path}: not UTF-8 text"):
         ir.load(path)
     for ref in ({"file": weights_file}, "w.safetensors", {"file": 5, "sha256": "0"}):
         path.write_text(json.dumps({**data, "weights": ref}))
-        with raises(ir.SchemaError, "m.json: 'weights' must name the weights file and its sha256"):
+        with raises(ir.SchemaError, f"{path}: 'weights' must name the weights file and its sha256"):
             ir.load(path)
     (tmp_path / weights_file).unlink()
     path.write_text(json.dumps(data))
-    with raises(ir.WeightError, f"weights file '{weights_file}' (named by m.json) is missing"):
+    with raises(ir.WeightError, f"weights file {tmp_path / weights_file} (named by {path}) is missing"):
         ir.load(path)
 
 
@@ -141,22 +141,24 @@ def f32(*shape):
 
 
 @pytest.mark.parametrize("weights,error,message", [
-    ({"d/kernel": f32(4, 2)}, ir.WeightError, "d: m.safetensors: missing weight 'd/bias'"),
+    ({"d/kernel": f32(4, 2)}, ir.WeightError, "d: {path}: missing weight 'd/bias'"),
     ({"d/kernel": f32(2, 4), "d/bias": f32(2)}, ir.WeightError,
-     "d: m.safetensors: weight 'd/kernel' has shape (2, 4), expected (4, 2)"),
+     "d: {path}: weight 'd/kernel' has shape (2, 4), expected (4, 2)"),
     ({"d/kernel": np.zeros((4, 2), np.float16), "d/bias": f32(2)}, ir.WeightError,
-     "d: m.safetensors: weight 'd/kernel' has dtype F16, expected float32"),
+     "d: {path}: weight 'd/kernel' has dtype F16, expected float32"),
     ({"d/kernel": f32(4, 2), "d/bias": f32(2), "d/extra": f32(1)}, ir.WeightError,
-     "m.safetensors: unexpected weight(s) d/extra"),
+     "{path}: unexpected weight(s) d/extra"),
 ], ids=["missing", "shape", "dtype", "unexpected"])
 def test_stored_weights_must_match_the_architecture(tmp_path, weights, error, message):
-    with raises(error, message):
-        ir.load(single_file(tmp_path, weights))
+    path = single_file(tmp_path, weights)
+    with raises(error, message.format(path=path)):  # errors name the file by the path it was loaded from
+        ir.load(path)
 
 
 def test_safetensors_without_an_architecture(tmp_path):
-    with raises(ir.SchemaError, "m.safetensors: a safetensors file without twinnet architecture metadata"):
-        ir.load(single_file(tmp_path, {"d/kernel": f32(4, 2)}, arch_json=""))
+    path = single_file(tmp_path, {"d/kernel": f32(4, 2)}, arch_json="")
+    with raises(ir.SchemaError, f"{path}: a safetensors file without twinnet architecture metadata"):
+        ir.load(path)
 
 
 # -- the safetensors reader ---------------------------------------------------------------------------
