@@ -6,8 +6,8 @@ How the import works, and why:
     only from inside the model's folder. A file that is not valid ONNX raises
     ``ir.SchemaError``.
   * Run-time shape computations (``Shape -> Slice -> Concat`` into a Reshape,
-    zero initial states) are folded into constants (``onnx/passes/fold.py``).
-  * Pattern rules (``patterns/``) then merge groups of nodes that are
+    zero initial states) are folded into constants (``passes/fold.py``, the first pass).
+  * Pattern rules (``patterns/``, run by ``passes/pattern_rules.py``) then merge groups of nodes that are
     one IR layer (MatMul+Add -> Dense, Pad+Conv -> explicit pads, the erf form
     of gelu, torch's group norm and nearest upsampling, an LSTM and the ops that
     select its output, an attention block -> MultiHeadAttention...).
@@ -18,7 +18,7 @@ How the import works, and why:
     from the file, never re-initialised.
   * Tensors are declared in ONNX's own axis order, so the imported model takes
     and returns exactly what the file does (an NCHW file gives an NCHW model);
-    the letters of each input come from layout inference (``onnx/passes/layout.py``).
+    the letters of each input come from layout inference (``passes/layout.py``).
     A Transpose becomes a ``Permute``, which moves letters and computes nothing,
     so the compiled model transposes only where its declared IO differs from
     the framework's native order.
@@ -47,15 +47,16 @@ from .... import ir
 from ....ir.errors import IRError, SchemaError, UnsupportedError
 
 from ..common.names import Names, identifier
+from ..common.passes import run_passes
 from ..common.problems import Problem, unsupported
 from .graph import Graph, Op, load
-from .passes.layout import LayoutInference
 from .constants import LEARNED_OPERANDS, expanded_constant, learned_operands
 from .ctx import Ctx
-from .passes.fold import fold_shapes
+from .passes.fold import FoldShapes
+from .passes.layout import InferLayouts, LayoutInference
+from .passes.pattern_rules import PatternRules
 from .ops import ONNX_TABLE
 from .patterns.attention import ATTENTION
-from .patterns.rules import run_rules
 
 _DTYPES = {TensorProto.FLOAT: "float32", TensorProto.INT32: "int32", TensorProto.INT64: "int64"}
 
@@ -87,8 +88,7 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
     except (ValueError, TypeError, KeyError, IndexError) as e:  # a tensor or attribute onnx itself cannot decode
         raise SchemaError(f"invalid ONNX model: could not read its tensors ({type(e).__name__}: {str(e)[:200]})") \
             from None
-    fold_shapes(graph)
-    run_rules(graph)
+    graph = run_passes(graph, [FoldShapes(), PatternRules()]).graph
     if name is None and isinstance(source, (str, os.PathLike)):
         name = Path(source).stem  # "main_graph", torch's graph name, says less than the file name
     return _Importer(graph).run(identifier(name or proto.graph.name or "onnx_model", strip=True))
@@ -97,7 +97,7 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
 class _Importer:
     def __init__(self, graph: Graph):
         self.graph = graph
-        self.layouts = LayoutInference(graph)
+        self.layouts: LayoutInference = InferLayouts()(graph).analysis
         self.tensors: dict[str, ir.Tensor | None] = {}
         self.weights: dict[str, np.ndarray] = {}
         self.problems: list[Problem] = []

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...common.passes import Pass, PassResult
 from ..graph import ZEROS, Graph
+from .snapshot import Snapshot
 
 _MAX_LEN = 16  # shape vectors are short; anything longer is not a shape computation
 
@@ -152,3 +154,12 @@ def fold_int_constants(graph: Graph) -> None:
             continue  # not what this pass understands: left for the table to judge
         graph.ops.remove(op)
     graph.index()
+
+
+class FoldShapes(Pass):
+    """:func:`fold_shapes` as a pass: run-time shape computations and zero initial states become constants."""
+
+    def run(self, graph: Graph) -> PassResult:
+        before = Snapshot(graph)
+        fold_shapes(graph)
+        return PassResult(graph, modified=before.changed(graph))

@@ -27,6 +27,7 @@ position); they decide what each IR layer treats as channels, time and space.
 """
 from __future__ import annotations
 
+from ...common.passes import Pass, PassResult
 from ..graph import Graph
 from ..match import axes_of
 
@@ -140,3 +141,11 @@ class LayoutInference:
         if kind in _PASS_THROUGH and op.outputs:
             return self._wanted(op.outputs[0], rank, depth + 1)
         return None
+
+
+class InferLayouts(Pass):
+    """Layout inference as a read-only pass: changes nothing, and its ``analysis`` is a :class:`LayoutInference`
+    that answers the letters of any value of the graph (searched on demand, memoised)."""
+
+    def run(self, graph: Graph) -> PassResult:
+        return PassResult(graph, modified=False, analysis=LayoutInference(graph))
