@@ -49,7 +49,7 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):
     The model is read, never called; anything the IR cannot represent is listed
     in one ``ir.UnsupportedError``. ``blocks=True`` marks repeated blocks named as
     ``keras.applications`` name them (``conv2_block1_...``), so emitted source writes
-    each kind once. See :func:`twinnet.backends.importers.keras.from_keras`.
+    each kind once. See :func:`twinnet.backends.importers.keras.importer.from_keras`.
 
     >>> import keras
     >>> km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="head")])
@@ -67,7 +67,7 @@ def from_onnx(source, *, name: str | None = None):
     The file is parsed, never executed; the model keeps the file's axis order
     (an ONNX file from torch imports as ``NCHW``) and anything the IR cannot
     represent is listed in one ``ir.UnsupportedError``. See
-    :func:`twinnet.backends.importers.onnx.from_onnx`.
+    :func:`twinnet.backends.importers.onnx.importer.from_onnx`.
 
     >>> # model = from_onnx("model.onnx"); print(model.inputs[0].layout)
     """
@@ -82,7 +82,7 @@ def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths
     Anything the IR cannot represent is listed in one ``ir.UnsupportedError``.
     The batch axis and, where the module allows it, each input's sequence
     length become symbolic (``fixed_lengths=True`` keeps the example's lengths).
-    See :func:`twinnet.backends.importers.torch.from_torch`.
+    See :func:`twinnet.backends.importers.torch.importer.from_torch`.
 
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())

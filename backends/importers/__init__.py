@@ -24,22 +24,28 @@ from __future__ import annotations
 
 
 def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):
-    """Import a Keras 3 model into the IR, weights included. See :func:`twinnet.backends.importers.keras.from_keras`."""
-    from .keras import from_keras as import_keras
+    """Import a Keras 3 model into the IR, weights included.
+
+    See :func:`twinnet.backends.importers.keras.importer.from_keras`."""
+    from .keras.importer import from_keras as import_keras
 
     return import_keras(keras_model, name=name, blocks=blocks)
 
 
 def from_onnx(source, *, name: str | None = None):
-    """Import an ONNX file (path, bytes or ``onnx.ModelProto``), weights included. See :func:`twinnet.backends.importers.onnx.from_onnx`."""
-    from .onnx import from_onnx as import_onnx
+    """Import an ONNX file (path, bytes or ``onnx.ModelProto``), weights included.
+
+    See :func:`twinnet.backends.importers.onnx.importer.from_onnx`."""
+    from .onnx.importer import from_onnx as import_onnx
 
     return import_onnx(source, name=name)
 
 
 def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths: bool = False):
-    """Import a PyTorch ``nn.Module`` into the IR, weights included. See :func:`twinnet.backends.importers.torch.from_torch`."""
-    from .torch import from_torch as import_torch
+    """Import a PyTorch ``nn.Module`` into the IR, weights included.
+
+    See :func:`twinnet.backends.importers.torch.importer.from_torch`."""
+    from .torch.importer import from_torch as import_torch
 
     return import_torch(module, example_inputs, name=name, fixed_lengths=fixed_lengths)
 

@@ -1,5 +1,5 @@
 """from_keras reads repeated blocks from layer names (``block_1_conv`` is in instance ``block_1``): the rule of
-``backends/importers/keras_blocks.py`` on small hand-built models. Real apps: tests/test_convert_keras_apps.py."""
+``backends/importers/keras/block_names.py`` on small hand-built models. Real apps: tests/test_convert_keras_apps.py."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -11,7 +11,7 @@ import torch  # noqa: E402
 from keras import layers  # noqa: E402
 
 from twinnet.backends import emit, from_keras, to_keras, to_torch  # noqa: E402
-from twinnet.backends.importers.keras_blocks import instance_of  # noqa: E402
+from twinnet.backends.importers.keras.block_names import instance_of  # noqa: E402
 
 ATOL, RTOL = 1e-5, 1e-4
 

@@ -17,7 +17,7 @@ from keras import layers  # noqa: E402
 from twinnet import ir  # noqa: E402
 from twinnet.backends import to_keras, to_torch  # noqa: E402
 from twinnet.backends import from_keras  # noqa: E402
-from twinnet.backends.importers.keras_layers import KERAS_TABLE  # noqa: E402
+from twinnet.backends.importers.keras.layers import KERAS_TABLE  # noqa: E402
 from twinnet.exporters import verify  # noqa: E402
 
 ATOL, RTOL = 1e-5, 1e-4

@@ -181,7 +181,7 @@ def test_nhwc_file_transposes_only_at_its_input(tmp_path):
     (_spelled_otherwise_1d, ["Conv1D", "Conv1D", "Conv1D"])])
 def test_spelled_otherwise_imports_as_described(build, kinds, tmp_path):
     """Depthwise/separable convs come back as grouped + 1x1 Convs, Rescaling/Normalization as BatchNorms
-    (onnx_ops.SPELLED_OTHERWISE). Verified on every path: a Conv with one group per channel goes to Keras as
+    (onnx/ops.py, SPELLED_OTHERWISE). Verified on every path: a Conv with one group per channel goes to Keras as
     DepthwiseConv, which tf2onnx exports."""
     path = export_onnx(build(), tmp_path / "m.onnx", via="torch")
     model = from_onnx(path)

@@ -8,7 +8,7 @@ Two forms of the backend were once unreadable: a bidirectional RNN's final state
 torch's exporter writes it: a 0-d Gather per direction, then Concat) and a LayerNorm over axes that
 are not the held tensor's trailing ones (ViT tokens held channels first, a norm over time or over the
 channels of an NCHW image), which the backend composes from ReduceMean, Sub, Mul, ReduceMean, Add,
-Sqrt and Div (read back by the ``twinnet.LayerNorm`` rule, ``backends/importers/onnx_patterns_layer_norm.py``).
+Sqrt and Div (read back by the ``twinnet.LayerNorm`` rule, ``backends/importers/onnx/patterns/layer_norm.py``).
 A LayerNormalization over C, H, W of an NCHW image (axis=1) takes its letters from the Conv that
 reads its result, no longer features last. TorchScript writes the composed form (with ``Pow(d, 2)``)
 below opset 17, checked here too.

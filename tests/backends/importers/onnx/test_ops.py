@@ -14,11 +14,11 @@ from onnx import TensorProto
 from onnx import helper as h
 
 from twinnet import ir
-from twinnet.backends.importers.onnx import from_onnx
-from twinnet.backends.importers.onnx_fold import fold_shapes
-from twinnet.backends.importers.onnx_graph import Graph, load
-from twinnet.backends.importers.onnx_ops import ONNX_TABLE
-from twinnet.backends.importers.onnx_patterns import run_rules
+from twinnet.backends.importers.onnx.importer import from_onnx
+from twinnet.backends.importers.onnx.passes.fold import fold_shapes
+from twinnet.backends.importers.onnx.graph import Graph, load
+from twinnet.backends.importers.onnx.ops import ONNX_TABLE
+from twinnet.backends.importers.onnx.patterns.rules import run_rules
 from onnx_check import assert_matches_onnxruntime, make, rand
 
 IMG = {"x": ["N", 3, 9, 10]}
@@ -284,7 +284,7 @@ def test_every_table_entry_is_exercised():
 def test_importer_produces_every_ir_layer():
     from twinnet.ir.layers import LAYERS
 
-    from twinnet.backends.importers.onnx_ops import SPELLED_OTHERWISE
+    from twinnet.backends.importers.onnx.ops import SPELLED_OTHERWISE
 
     produced = {node.layer.kind for proto in CASES.values() for node in from_onnx(proto).layers}
     assert sorted(set(LAYERS) - produced - set(SPELLED_OTHERWISE)) == []

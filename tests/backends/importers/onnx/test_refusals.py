@@ -12,7 +12,7 @@ import pytest
 from onnx import helper as h
 
 from twinnet import ir
-from twinnet.backends.importers.onnx import from_onnx
+from twinnet.backends.importers.onnx.importer import from_onnx
 from onnx_check import make, rand
 
 IMG = {"x": ["N", 3, 9, 10]}

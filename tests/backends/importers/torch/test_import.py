@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from twinnet.backends import emit, from_torch
-from twinnet.backends.importers.torch_tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
+from twinnet.backends.importers.torch.tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
 from torch_import_check import check, float_input, ids, randomize
 from siblings import sibling
 

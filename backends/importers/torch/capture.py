@@ -1,0 +1,190 @@
+"""Capturing a torch module for import: an fx graph, the shapes on two batch sizes, input layouts, and
+the record of one graph node being converted (:class:`Call`).
+
+* :func:`trace` runs ``torch.fx.symbolic_trace`` with every stock ``torch.nn``
+  module (containers aside) kept as one leaf node, so ``nn.LSTM`` stays one
+  node named by its qualified name and an ``nn.TransformerEncoderLayer`` is
+  converted (or refused) as itself, not as a hundred primitive ops.
+* :func:`record` runs the traced graph twice, on the example inputs and on
+  the same inputs twice over along the batch axis, and keeps every node's
+  output shape. The axis that doubled is the batch axis; every other size
+  must stay put (otherwise the module's shapes depend on the batch, which the
+  IR cannot express).
+* ``torch_lengths.probe_lengths`` runs it once more with the inputs' sequence
+  axes stretched: the axes the module accepts at another length become symbolic.
+* :func:`guess_layout` names the axes of an input (or of a reshape's result)
+  by looking at what consumes it, torch's conventions throughout: ``NC``,
+  ``NCW`` for a signal fed to a ``Conv1d``, ``NCHW`` for an image; ``NTC``
+  (``batch_first``) or ``TNC`` for a sequence fed to an RNN or a ``Linear``;
+  ``NT`` / ``TN`` for token ids.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.fx
+from torch import nn
+
+from ....ir.errors import UnsupportedError
+
+
+class LeafTracer(torch.fx.Tracer):
+    """Keeps stock ``torch.nn`` modules whole, and the user modules in ``keep`` (ids); traces through the rest."""
+
+    def __init__(self, keep=frozenset(), buffers: bool = False):
+        super().__init__()
+        self.keep = keep
+        self.proxy_buffer_attributes = buffers  # buffers as graph nodes: ``self.bias[:, :, :T, :T]`` traces
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if id(m) in self.keep:
+            return True
+        if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            return False
+        return type(m).__module__.startswith(("torch.nn.", "torch.ao.nn."))
+
+
+def trace(module: nn.Module, keep=frozenset(), buffers: bool = False) -> torch.fx.GraphModule:
+    """The module as an fx GraphModule sharing its submodules (and so its weights); ``keep``: ids of user
+    modules to keep whole (hand-written attention, ``attention_hand.py``, which traces with ``buffers``
+    as graph nodes so that a slice of a causal buffer by a traced length is recorded)."""
+    try:
+        graph = LeafTracer(keep, buffers).trace(module)
+    except Exception as e:  # TraceError, or a user forward that inspects proxies (data-dependent control flow)
+        raise UnsupportedError(f"torch.fx could not trace {type(module).__name__}.forward ({type(e).__name__}: "
+                               f"{e}); from_torch needs a forward without data-dependent control flow") from None
+    return torch.fx.GraphModule(module, graph)
+
+
+@dataclass(frozen=True)
+class Info:
+    """What one node produced on one run: a tensor's shape and dtype."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def summarize(value):
+    if isinstance(value, torch.Tensor):
+        return Info(tuple(value.shape), str(value.dtype).replace("torch.", ""))
+    if isinstance(value, (tuple, list)) and not isinstance(value, torch.Size):
+        return tuple(summarize(v) for v in value)
+    return value
+
+
+class Recorder(torch.fx.Interpreter):
+    """Runs the graph, keeping what every node produced (:class:`Info`) and its non-tensor values."""
+
+    def __init__(self, gm):
+        super().__init__(gm)
+        self.seen: dict[torch.fx.Node, object] = {}
+        self.values: dict[torch.fx.Node, object] = {}
+
+    def run_node(self, n):
+        result = super().run_node(n)
+        self.seen[n] = summarize(result)
+        if not isinstance(result, torch.Tensor):
+            self.values[n] = result  # sizes, shapes, Python constants: what reshapes and getitem read
+        return result
+
+
+def record(gm: torch.fx.GraphModule, inputs: list[torch.Tensor], batch_axes: list[int]):
+    """Run ``gm`` on ``inputs`` and on them doubled along ``batch_axes``; returns (run1, run2, values1)."""
+    doubled = [torch.cat([x, x], dim=a) for x, a in zip(inputs, batch_axes)]
+    runs = []
+    with torch.no_grad():
+        for xs in (inputs, doubled):
+            rec = Recorder(gm)
+            try:
+                rec.run(*xs)
+            except Exception as e:  # the user's own module failed on its own example
+                raise UnsupportedError(f"the module failed on the example inputs ({type(e).__name__}: {e})") from None
+            runs.append(rec)
+    return runs[0].seen, runs[1].seen, runs[0].values
+
+
+def batch_axis(a: Info, b: Info) -> int | None:
+    """The one axis whose size doubled between the two runs (None if the shapes do not fit that)."""
+    if len(a.shape) != len(b.shape):
+        return None
+    diff = [i for i, (x, y) in enumerate(zip(a.shape, b.shape)) if x != y]
+    if len(diff) != 1 or b.shape[diff[0]] != 2 * a.shape[diff[0]]:
+        return None
+    return diff[0]
+
+
+def layout_for(rank: int, n_pos: int, c_pos: int | None) -> str:
+    """Axis letters for a tensor: batch at ``n_pos``, channels at ``c_pos``, the rest T / W / HW / DHW."""
+    rest = rank - 1 - (c_pos is not None)
+    fill = {0: "", 1: "T" if c_pos == rank - 1 else "W", 2: "HW", 3: "DHW"}.get(rest)
+    if fill is None:
+        raise UnsupportedError(f"a rank-{rank} tensor has no IR layout")
+    letters, it = [], iter(fill)
+    for i in range(rank):
+        letters.append("N" if i == n_pos else "C" if i == c_pos else next(it))
+    return "".join(letters)
+
+
+_CHANNELS_FIRST = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.BatchNorm1d,
+                   nn.ConvTranspose1d, nn.ZeroPad1d, nn.ConstantPad1d, nn.Upsample, nn.GroupNorm)
+_CHANNELS_LAST = (nn.Linear, nn.LayerNorm)
+_SAME_SHAPE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.SELU, nn.LeakyReLU, nn.Softplus,
+               nn.Hardsigmoid, nn.Hardswish, nn.Dropout, nn.Identity, nn.ReLU6, nn.Hardtanh)
+
+
+def _decide(gm, node, rank: int) -> str | None:
+    """The layout ``node``'s consumers expect (None: no consumer decides)."""
+    queue, seen = [node], {node}
+    while queue:
+        n = queue.pop(0)
+        for u in n.users:
+            if u in seen or u.op != "call_module" or u.args[0] is not n:
+                continue
+            m = gm.get_submodule(u.target)
+            if rank == 3 and not type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")):
+                return "NTC"  # a user module kept whole: hand-written attention on (B, T, C)
+            if isinstance(m, (nn.RNNBase, nn.MultiheadAttention)):
+                return "NTC" if m.batch_first else "TNC"
+            if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerEncoder)):
+                first = m.self_attn if isinstance(m, nn.TransformerEncoderLayer) else m.layers[0].self_attn
+                return "NTC" if first.batch_first else "TNC"
+            if isinstance(m, nn.Embedding):
+                found = _decide(gm, u, rank + 1)
+                return found.replace("C", "") if found in ("NTC", "TNC") else None
+            if rank == 3 and isinstance(m, _CHANNELS_FIRST):
+                return "NCW"
+            if isinstance(m, _CHANNELS_LAST):
+                return layout_for(rank, 0, rank - 1) if rank > 2 else None
+            if isinstance(m, _SAME_SHAPE):  # look through element-wise modules
+                seen.add(u)
+                queue.append(u)
+    return None
+
+
+def guess_layout(gm, node, rank: int, integer: bool) -> str:
+    """The layout of a tensor from its consumers; torch's conventions by rank when none decides."""
+    found = _decide(gm, node, rank)
+    if found is not None and len(found) == rank:
+        return found
+    if integer:
+        return {1: "N", 2: "NT"}.get(rank) or layout_for(rank, 0, None)
+    return {1: "N", 2: "NC"}.get(rank) or layout_for(rank, 0, 1)
+
+
+@dataclass
+class Call:
+    """One graph node being converted: its converted arguments and what it produced on the example."""
+
+    node: torch.fx.Node
+    name: str
+    args: tuple
+    kwargs: dict
+    info: object
+    module: nn.Module | None = None
+
+    def arg(self, i: int, key: str, default=None):
+        """Argument ``i`` (positional) or ``key`` (keyword), else ``default``."""
+        if i < len(self.args):
+            return self.args[i]
+        return self.kwargs.get(key, default)

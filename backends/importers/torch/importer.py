@@ -1,0 +1,387 @@
+"""``from_torch``: a PyTorch ``nn.Module`` -> ``twinnet.Model`` with its weights.
+
+How the import works, and why:
+  * Capture is ``torch.fx.symbolic_trace`` (``capture.py``), not
+    ``torch.export``: fx keeps every stock ``nn`` module as one node named by
+    its qualified name (``features.0``), so a table keyed by ``nn.Module``
+    class maps it straight to an IR layer, weights and options read from the
+    module itself, and a refusal names the module. ``torch.export`` lowers
+    modules to ATen ops (``aten.lstm`` with flattened weights, ``aten.convolution``),
+    which would have to be pattern-matched back. Tracing runs the user's own
+    forward with proxies; the module is then run (eval mode, no grad) on the
+    example inputs and on them doubled along the batch, to learn every shape
+    and which axis is the batch, and once more with the sequence lengths
+    stretched (``lengths.py``) to learn which sizes follow them. Nothing
+    else is executed, and no file is loaded (load a checkpoint yourself with
+    ``torch.load(..., weights_only=True)``).
+  * Layouts: every imported tensor is declared in torch's own axis order, the
+    letters naming what the axes mean (``NCHW``, ``NCW``, ``NTC``/``TNC``, ``NT``),
+    so a torch ``dim`` is a position in the IR layout and ``to_torch`` holds
+    each tensor exactly as the source did: no transposes appear that the
+    source did not have. ``permute``/``transpose`` become IR ``Permute`` (free);
+    where a layer needs an axis under another letter (a ``Linear`` over the
+    last axis of an ``NCW`` tensor) a relabelling ``Reshape`` (``<name>_relabel``,
+    no data moves) renames it.
+  * Every node is converted by its entry in ``MODULE_TABLE``, ``FUNCTION_TABLE``
+    or ``METHOD_TABLE`` (``tables.py``, which joins the tables of
+    ``modules.py``, ``ops.py``, ``arith.py``,
+    ``slicing.py``, ``spatial.py``, ``norm_act.py`` and
+    ``attention.py``). Problems are
+    collected for every node (behind a refused node on a stand-in input of the
+    recorded shape); if there are any, one ``ir.UnsupportedError`` lists them
+    all with the qualified module name or graph node: no partial model.
+  * The import describes the module in eval mode (BatchNorm running
+    statistics, no dropout); training flags are restored afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+import operator
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.fx
+from torch import nn
+
+from .... import ir
+from ....ir import layers as L
+from ....ir.errors import IRError, UnsupportedError
+
+from ..common.names import Names, identifier
+from ..common.problems import Problem, unsupported
+from .arith import constant_of
+from .attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
+from .attention_hand import Whole, find_hand_attention, hand_attention
+from .capture import Call, Info, batch_axis, guess_layout, layout_for, record, trace
+from .constants import learned_value
+from .lengths import LengthCheck, probe_lengths, symbolic_shape
+from .ops import Lazy
+from .tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
+
+# a bool input (an attention key-padding mask, True = pad) becomes the IR's float32 mask, 1 = attend (= ~pad)
+ATTENTION_TYPES = tuple(ATTENTION_MODULES)
+_DTYPES = {"float32": "float32", "int32": "int32", "int64": "int64", "bool": "float32"}
+
+
+
+def from_torch(module: nn.Module, example_inputs, *, name: str | None = None,
+               fixed_lengths: bool = False) -> ir.Model:
+    """Import a PyTorch module, weights included, by tracing it with ``torch.fx``.
+
+    Args:
+        module: the ``nn.Module`` (its ``forward`` must be fx-traceable).
+        example_inputs: a tensor or tuple of tensors the module accepts; shapes
+            come from them. The batch size becomes symbolic, and so does each
+            input's sequence length (``T`` of a token or ``NTC``/``TNC`` sequence,
+            ``W`` of a signal fed to a ``Conv1d``) where the module runs at
+            another length and every node converts with it unknown; a forward
+            that bakes the length in (``x.view(b, 20 * 4)``) keeps the
+            example's. Image sizes (``H``, ``W`` of ``NCHW``) stay the example's.
+        name: the IR model's name (default: the module's class name).
+        fixed_lengths: keep every non-batch size at the example's (no length probe).
+
+    Returns:
+        an ``twinnet.Model`` declared in torch's axis order (``NCHW``, ``NCW``,
+        ``NTC``/``TNC``, ``NT``), layers named after the module's qualified
+        names, weights copied from the module. A bool input (a key-padding
+        mask, True = pad) is declared as the IR's mask: float32, 1 = attend,
+        so feed ``(~mask).float()`` to the converted model (``attention.py``).
+
+    Raises:
+        ir.UnsupportedError: listing every module/op the IR cannot represent
+            (``problems`` holds :class:`Problem` records).
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+    >>> from_torch(net, (torch.zeros(2, 4),)).count_params()
+    15
+    >>> conv = torch.nn.Sequential(torch.nn.Conv1d(4, 3, 3, padding=1))
+    >>> from_torch(conv, (torch.zeros(2, 4, 7),)).inputs[0].shape  # (batch, channels, length)
+    (None, 4, None)
+    """
+    if not isinstance(module, nn.Module):
+        raise UnsupportedError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
+    inputs = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else [example_inputs]
+    if not inputs or not all(isinstance(x, torch.Tensor) for x in inputs):
+        raise UnsupportedError("example_inputs must be a tensor or a tuple of tensors")
+    modes = {m: m.training for m in module.modules()}
+    module.eval()
+    name = name or identifier(type(module).__name__)
+    try:
+        importer = _Importer(module, inputs, fixed_lengths)
+        try:
+            return importer.run(name)
+        except UnsupportedError:
+            if not importer.lengths:
+                raise
+            # some node needs the length known (a Reshape with two unknown sizes, an upsampling factor): keep the
+            # example's lengths; the refusals, if any remain, are reported by that import
+            return _Importer(module, inputs, True).run(name)
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def _block_mark(node) -> tuple[str, str, str] | None:
+    """(kind, instance, scope) of the block a node belongs to: the outermost user module (not ``torch.nn``'s)
+    it runs in; scope is the innermost module it runs in (the instance itself or one inside it)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    for qualname, (_, cls) in stack.items():
+        if not cls.__module__.startswith("torch.") and qualname:
+            return identifier(cls.__name__), identifier(qualname), identifier(list(stack)[-1])
+    return None
+
+
+def _raw_name(node, where: str, mark: tuple[str, str, str] | None) -> str:
+    """The name a node's layer is claimed under: inside a block it starts with ``<instance>_``.
+
+    A module the block holds already does (``layer1.0.conv1`` -> ``layer1_0_conv1``); an fx-named
+    function or method (``add_3``, ``mul``) gets the name of the module whose forward calls it and
+    loses fx's graph-wide counter (``layer1_0_add``, ``features_2_block_6_mul``), so every instance
+    names its layers alike and the Keras emitter can write the block once (``f"{name}_add"``).
+    """
+    if mark is None or identifier(where).startswith(mark[1] + "_"):
+        return where
+    scope = mark[2] if mark[2].startswith(mark[1] + "_") else mark[1]
+    return f"{scope}_{re.sub(r'_[0-9]+$', '', node.name)}"
+
+
+@dataclass
+class _Importer:
+    module: nn.Module
+    inputs: list
+    fixed_lengths: bool = False
+    lengths: set = field(default_factory=set)  # (input index, axis) pairs declared symbolic
+    problems: list = field(default_factory=list)
+    weights: dict = field(default_factory=dict)
+    claimed: Names = field(default_factory=Names)
+    values: dict = field(default_factory=dict)
+    bool_inputs: set = field(default_factory=set)  # placeholders held as attention masks (1 = attend)
+    learned: dict = field(default_factory=dict)  # get_attr target -> its LearnedConstant (constants.py)
+
+    def run(self, name: str) -> ir.Model:
+        self.hand = find_hand_attention(self.module)  # user attention modules, read whole (attention_hand.py)
+        traced = self.module
+        if "" in self.hand:  # the module itself is attention: fx cannot keep the root whole, so wrap it
+            traced, self.hand = Whole(self.module), {"attention": self.module}
+        self.gm = trace(traced, keep={id(m) for m in self.hand.values()})
+        placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != len(self.inputs):
+            raise UnsupportedError(f"forward takes {len(placeholders)} input(s) but {len(self.inputs)} example(s) "
+                                   "were given")
+        layouts = [guess_layout(self.gm, p, x.dim(), not x.is_floating_point()) for p, x in zip(placeholders,
+                                                                                                self.inputs)]
+        self.run1, self.run2, self.consts = record(self.gm, self.inputs, [lay.index("N") for lay in layouts])
+        self.run3, self.probe = None, None  # the run at other sequence lengths, and the IR's shapes there
+        if not self.fixed_lengths:
+            self.run3, self.lengths = probe_lengths(self.gm, self.inputs, layouts)
+            self.probe = LengthCheck(self.run3) if self.run3 is not None else None
+        self.times = {}
+        for node in self.gm.graph.nodes:
+            if node.op == "call_module":
+                self.times[node.target] = self.times.get(node.target, 0) + 1
+        ir_inputs = [self.convert_input(i, p, x, lay) for i, (p, x, lay) in enumerate(zip(placeholders, self.inputs,
+                                                                                           layouts))]
+        self.ir_inputs = ir_inputs  # a value read in forward (constants.py) takes its batch size from these
+        outputs = None
+        for node in self.gm.graph.nodes:
+            if node.op == "output":
+                outputs = self.convert_output(node)
+            elif node.op != "placeholder":
+                self.convert(node)
+        if self.problems:
+            raise unsupported(f"torch module {type(self.module).__name__}", self.problems,
+                              " (names are modules' qualified names or graph nodes as in "
+                              "torch.fx.symbolic_trace(module).code)")
+        ir.blocks.settle(outputs)
+        return ir.Model(ir_inputs, outputs, name=identifier(name)).set_weights(self.weights)
+
+    # -- names, problems, shapes --------------------------------------------------------
+    def claim(self, raw: str) -> str:
+        return self.claimed.claim(raw)
+
+    def refuse(self, where: str, what: str, reason: str) -> None:
+        problem = Problem(where, what, reason)
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    def n_pos(self, node) -> int | None:
+        a, b = self.run1.get(node), self.run2.get(node)
+        return batch_axis(a, b) if isinstance(a, Info) and isinstance(b, Info) else None
+
+    def shape(self, node) -> tuple:
+        """``node``'s recorded shape, None where it follows a symbolic length (differs on the probe run)."""
+        return symbolic_shape(self.run1.get(node), (self.run3 or {}).get(node))
+
+    def stand_in(self, node):
+        """An IR input shaped like ``node``'s recorded output, to keep checking what follows a refusal."""
+        info, n = self.run1.get(node), self.n_pos(node)
+        if not isinstance(info, Info) or n is None or info.dtype not in _DTYPES:
+            return None
+        layout = guess_layout(self.gm, node, len(info.shape), info.dtype != "float32")
+        if layout.index("N") != n:
+            layout = layout_for(len(info.shape), n, None if info.dtype != "float32" else (1 if n == 0 else 2))
+        try:
+            return ir.Input(info.shape[:n] + info.shape[n + 1:], layout=layout, dtype=info.dtype)
+        except IRError:
+            return None
+
+    # -- conversion ----------------------------------------------------------------------
+    def convert_input(self, i: int, node, x: torch.Tensor, layout: str):
+        dtype = str(x.dtype).replace("torch.", "")
+        self.values[node] = None
+        n = layout.index("N")
+        full = tuple(None if (i, a) in self.lengths else s for a, s in enumerate(x.shape))
+        shape = full[:n] + full[n + 1:]
+        if dtype not in _DTYPES:
+            self.refuse(node.name, "input", f"dtype {dtype} is not supported (float32, int32, int64 or bool)")
+            if x.is_floating_point():  # keep checking the layers behind it on a float32 stand-in
+                self.values[node] = ir.Input(shape, layout=layout)
+            return None
+        if dtype == "bool":
+            self.bool_inputs.add(node)
+        try:
+            out = ir.Input(shape, layout=layout, dtype=_DTYPES[dtype], name=self.claim(node.name))
+            if self.probe is not None:
+                self.probe.bind(out, node)
+        except IRError as e:
+            self.refuse(node.name, "input", e.bare_message)
+            out = None
+        self.values[node] = out
+        return out
+
+    def lookup(self, node):
+        """(converter, where, what) for a node; converter None when the tables have no entry."""
+        if node.op == "call_module":
+            m = self.gm.get_submodule(node.target)
+            cls = type(m)
+            what = f"{cls.__module__.split('.modules')[0]}.{cls.__name__}" if cls.__module__.startswith("torch.nn") \
+                else f"{cls.__module__}.{cls.__qualname__}"
+            if node.target in self.hand:
+                return hand_attention, node.target, what
+            return MODULE_TABLE.get(cls), node.target, what
+        if node.op == "call_function":
+            fn = node.target
+            module_name = (getattr(fn, "__module__", None) or "torch").lstrip("_")
+            what = f"{module_name}.{getattr(fn, '__name__', repr(fn))}"
+            return FUNCTION_TABLE.get(fn), node.name, what
+        if node.op == "call_method":
+            method = getattr(torch.Tensor, node.target, None)
+            return METHOD_TABLE.get(method) if method is not None else None, node.name, f"Tensor.{node.target}"
+        return None, node.name, f"{node.op} {node.target}"
+
+    def convert(self, node) -> None:
+        fn, where, what = self.lookup(node)
+        self.values[node] = None
+        if node.op == "get_attr":
+            held = operator.attrgetter(node.target)(self.gm)
+            if is_causal_constant(held):
+                self.values[node] = CAUSAL  # read by attention as use_causal_mask=True
+                return
+            if constant_of(held) is not None:  # a one-number buffer or traced constant: x * c (arith.py)
+                self.values[node] = constant_of(held)
+                return
+            try:  # a class token, a positional embedding (constants.py)
+                self.values[node] = learned_value(self, node, held)
+            except IRError as e:
+                self.refuse(where, "parameter or buffer", e.bare_message)
+            return
+        if fn is None:
+            kind = "module" if node.op == "call_module" else "operation"
+            self.refuse(where, what, f"the IR has no equivalent of this {kind}")
+            self.values[node] = self.stand_in(node)
+            return
+        args = torch.fx.node.map_arg(node.args, lambda n: self.values.get(n))
+        kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: self.values.get(n))
+        module = self.gm.get_submodule(node.target) if node.op == "call_module" else None
+        if module is not None and self.times[node.target] > 1 and any(True for _ in module.parameters()):
+            self.refuse(where, what, f"is called {self.times[node.target]} times (shared weights), which the IR "
+                        "cannot express")
+        elif any(n in self.bool_inputs for n in node.all_input_nodes) and not isinstance(module, ATTENTION_TYPES):
+            self.refuse(where, what, "reads a bool input, which the import holds as an attention mask (1 = attend, "
+                        "the opposite of True = pad); bool inputs are supported only as key-padding masks")
+        elif any(self.values.get(n) is None for n in node.all_input_nodes):
+            pass  # behind a refused node: already reported there
+        else:
+            mark = _block_mark(node)
+            call = Call(node, self.claim(_raw_name(node, where, mark)), args, kwargs, self.run1.get(node), module)
+            try:
+                with ir.block(*mark[:2]) if mark else contextlib.nullcontext():
+                    self.values[node] = fn(self, call)
+                return
+            except IRError as e:
+                self.refuse(where, what, e.bare_message)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:  # an unexpected form
+                self.refuse(where, what, f"could not be read ({type(e).__name__}: {e})")
+        self.values[node] = self.stand_in(node)
+
+    def convert_output(self, node):
+        outs = node.args[0]
+        if isinstance(outs, dict):
+            self.refuse("output", "dict", "a forward returning a dict is not supported; return a tensor or a tuple")
+            return None
+        outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+        result = []
+        for out in outs:
+            value = self.values.get(out) if isinstance(out, torch.fx.Node) else out
+            if value is None and self.problems:
+                continue  # behind a refused node: already reported
+            try:
+                result.append(self.tensor(value))
+            except IRError as e:
+                self.refuse(getattr(out, "name", "output"), "output", e.bare_message)
+        return result
+
+    # -- what converters use ---------------------------------------------------------------
+    def tensor(self, value) -> ir.Tensor:
+        """``value`` as an IR tensor (building a lazily kept RNN output), or UnsupportedError."""
+        if isinstance(value, Lazy):
+            value = value.materialize(self)
+        if not isinstance(value, ir.Tensor):
+            raise UnsupportedError(f"expects a tensor here, got {type(value).__name__}")
+        return value
+
+    def add(self, call: Call, layer: L.Layer, inputs, weights=None, *, name: str | None = None,
+            check: bool = True) -> ir.Tensor:
+        """Apply ``layer`` (named after the call) to IR tensors; record its weights; check the shape."""
+        name = name or call.name
+        out = layer.replace(name=name)(*inputs)
+        weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in (weights or {}).items()}
+        want = {k: s.shape for k, s in out.node.weight_specs().items()}
+        got = {k: tuple(v.shape) for k, v in weights.items()}
+        if want != got:
+            raise UnsupportedError(f"torch weights {got} do not match the IR layer's {want}")
+        self.weights.update({f"{name}/{k}": v for k, v in weights.items()})
+        if check:
+            self.check_shape(out, call.node)
+        return out
+
+    def check_shape(self, out: ir.Tensor, node) -> None:
+        """The IR's shape must be what torch computed (a guard against importer bugs)."""
+        info, n = self.run1.get(node), self.n_pos(node)
+        if not isinstance(info, Info) or n is None:
+            raise UnsupportedError("its output is not one tensor with a batch axis")
+        shape = self.shape(node)  # None where torch's size follows a symbolic length: the IR's must be None too
+        theirs = shape[:n] + shape[n + 1:]
+        ours = tuple(s for a, s in zip(out.layout, out.shape) if a != "N")
+        if out.layout.index("N") != n or theirs != ours:
+            raise UnsupportedError(f"the IR infers shape {out.shape} {out.layout} where torch has {shape} "
+                                   f"(batch axis {n})")
+        why = self.probe.mismatch(out, node) if self.probe is not None else None
+        if why is not None:
+            raise UnsupportedError(why)
+
+    def relabel(self, x: ir.Tensor, layout: str, call: Call) -> ir.Tensor:
+        """``x`` with its axes named ``layout`` (same positions; a Reshape that moves no data)."""
+        if x.layout == layout:
+            return x
+        if x.layout.index("N") != layout.index("N"):
+            raise UnsupportedError(f"needs the batch axis at position {layout.index('N')}, but it is at "
+                                   f"{x.layout.index('N')} ({x.layout})")
+        sizes = tuple(-1 if s is None else s for a, s in zip(x.layout, x.shape) if a != "N")
+        if sizes.count(-1) > 1:
+            raise UnsupportedError(f"cannot rename the axes of {x.layout} with more than one unknown size {x.shape}")
+        return L.Reshape(sizes, layout=layout, name=self.claim(f"{call.name}_relabel"))(x)
+

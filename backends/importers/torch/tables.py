@@ -1,0 +1,34 @@
+"""The importer's three tables, joined from the family files (each keyed by the torch object, never a name).
+
+* ``MODULE_TABLE``: ``nn.Module`` class -> converter (``modules.py``
+  core, ``spatial.py`` transposed convs / padding / upsampling,
+  ``norm_act.py`` GroupNorm and capped ReLUs, ``attention.py``
+  MultiheadAttention and the transformer encoder);
+* ``FUNCTION_TABLE``: function or operator (``ops.py`` core,
+  ``arith.py`` arithmetic with constants, ``slicing.py``
+  indexing / split / chunk / narrow, and the families above) as fx records it -> converter;
+* ``METHOD_TABLE``: ``torch.Tensor`` method -> converter (``constants.py``: ``expand`` over the batch).
+
+Each is joined by ``join_tables`` (``importers/common/tables.py``), which refuses a key two family files claim.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..common.tables import join_tables
+from .arith import ARITH_FUNCTIONS, ARITH_METHODS
+from .attention import ATTENTION_FUNCTIONS, ATTENTION_METHODS, ATTENTION_MODULES
+from .constants import CONSTANT_METHODS
+from .modules import CORE_TABLE
+from .norm_act import NORM_ACT_FUNCTIONS, NORM_ACT_METHODS, NORM_ACT_MODULES
+from .ops import CORE_FUNCTIONS, CORE_METHODS
+from .slicing import SLICING_FUNCTIONS, SLICING_METHODS
+from .spatial import SPATIAL_FUNCTIONS, SPATIAL_MODULES
+
+MODULE_TABLE: dict[type, Callable] = join_tables(CORE_TABLE, SPATIAL_MODULES, NORM_ACT_MODULES, ATTENTION_MODULES,
+                                                 what="torch MODULE_TABLE")
+FUNCTION_TABLE: dict[Callable, Callable] = join_tables(CORE_FUNCTIONS, ARITH_FUNCTIONS, SLICING_FUNCTIONS,
+                                                       SPATIAL_FUNCTIONS, NORM_ACT_FUNCTIONS, ATTENTION_FUNCTIONS,
+                                                       what="torch FUNCTION_TABLE")
+METHOD_TABLE: dict[Callable, Callable] = join_tables(CORE_METHODS, ARITH_METHODS, SLICING_METHODS, NORM_ACT_METHODS,
+                                                     ATTENTION_METHODS, CONSTANT_METHODS, what="torch METHOD_TABLE")
