@@ -6,7 +6,7 @@ from ...ir.graph import Model
 from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
                recurrent, slicing, spatial)
 from ..lowering.block_code import group
-from ..lowering.tables import join_tables
+from ..tables import join_tables
 from .compile import ARG_NAMES, KerasLowering, block_call, block_function_name, instantiate, render
 
 #: IR layer class -> lowering function; one entry per layer kind.

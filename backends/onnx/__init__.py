@@ -8,7 +8,7 @@ from ...ir.graph import Model
 
 from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
                recurrent, slicing, spatial)
-from ..lowering.tables import join_tables
+from ..tables import join_tables
 from .compile import OPSET, OnnxLowering, build
 
 #: IR layer class -> lowering function; one entry per layer kind.

@@ -7,7 +7,7 @@ from . import (activations, attention, constant, conv, conv_variants, core, merg
                recurrent, slicing, spatial)
 from ..lowering.block_code import group
 from ..lowering.code import identifier
-from ..lowering.tables import join_tables
+from ..tables import join_tables
 from .compile import ARG_NAMES, TorchLowering, block_call, block_class_name, instantiate, render, state_dict
 
 #: IR layer class -> lowering function; one entry per layer kind.

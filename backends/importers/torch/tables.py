@@ -9,13 +9,13 @@
   indexing / split / chunk / narrow, and the families above) as fx records it -> converter;
 * ``METHOD_TABLE``: ``torch.Tensor`` method -> converter (``constants.py``: ``expand`` over the batch).
 
-Each is joined by ``join_tables`` (``importers/common/tables.py``), which refuses a key two family files claim.
+Each is joined by ``join_tables`` (``backends/tables.py``), which refuses a key two family files claim.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from ..common.tables import join_tables
+from ...tables import join_tables
 from .arith import ARITH_FUNCTIONS, ARITH_METHODS
 from .attention import ATTENTION_FUNCTIONS, ATTENTION_METHODS, ATTENTION_MODULES
 from .constants import CONSTANT_METHODS

@@ -1,8 +1,8 @@
-"""backends/lowering/tables.py: a backend's table joined from its family files, each IR class claimed once."""
+"""backends/tables.py: tables joined from family files (lowering and importer tables), each key claimed once."""
 
 import pytest
 
-from twinnet.backends.lowering.tables import join_tables
+from twinnet.backends.tables import join_tables
 from twinnet.ir.errors import ConfigError
 from twinnet.ir.layers import LAYERS
 
@@ -52,3 +52,19 @@ def test_the_real_tables_join(backend):
     ]
     assert join_tables(*families) == pkg.TABLE
     assert sum(map(len, families)) == len(pkg.TABLE)
+
+
+def test_a_key_is_named_with_the_table():
+    with pytest.raises(ConfigError, match=r"demo: 'Conv' is claimed twice"):
+        join_tables({"Conv": _dense_a}, {"Conv": _dense_b}, what="demo")
+
+
+def test_order_is_kept_across_tables():
+    assert list(join_tables({"Relu": 1}, {}, {"Conv": 2, "Pad": 3}, what="demo")) == ["Relu", "Conv", "Pad"]
+
+
+def test_the_torch_importer_tables_join():
+    """The torch importer's module, function and method tables are joined from disjoint family tables."""
+    from twinnet.backends.importers.torch import tables
+
+    assert tables.MODULE_TABLE and tables.FUNCTION_TABLE and tables.METHOD_TABLE
