@@ -47,7 +47,7 @@ def example_inputs(model, batch: int = EXAMPLE_BATCH, seq: int = EXAMPLE_SEQ, la
         if t.dtype.startswith("int"):
             x = rng.integers(0, vocab.get(t.node.name, 10), size=shape).astype(t.dtype)
         elif t.node.name in masks:
-            # A query row with every key masked is undefined across frameworks (EQUIVALENCE.md §15):
+            # A query row with every key masked is undefined across frameworks (docs/equivalence.md, section 10):
             # keep key 0 so every row attends somewhere (with a causal mask too).
             x = (rng.random(shape) < 0.7).astype(np.float32)
             x[tuple(0 if a == "T" else slice(None) for a in t.layout)] = 1.0

@@ -4,7 +4,7 @@ The IR's 'same' and 'causal' padding are TensorFlow's, so they map directly.
 Explicit per-side pads become a ``ZeroPadding1D/2D/3D`` layer in front of a
 'valid' convolution. A convolution with one group per input channel becomes
 ``DepthwiseConv1D/2D``. Keras rejects strides > 1 together with dilation > 1
-(EQUIVALENCE.md §3); that is reported as unsupported rather than left to fail
+(docs/equivalence.md, section 3); that is reported as unsupported rather than left to fail
 inside Keras.
 """
 from __future__ import annotations

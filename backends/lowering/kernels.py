@@ -5,7 +5,7 @@
   ONNX's ``(out, in/groups, k...)``, a transposed conv's ``(k..., out, in)``
   becomes their ``(in, out, k...)`` (no spatial flip in any of them).
 * :func:`depthwise_weight`: a Keras depthwise kernel ``(k..., C, M)`` as the
-  grouped conv weight ``(C*M, 1, k...)`` (EQUIVALENCE.md §4).
+  grouped conv weight ``(C*M, 1, k...)`` (docs/equivalence.md, section 4).
 """
 from __future__ import annotations
 

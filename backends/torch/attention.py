@@ -1,4 +1,4 @@
-"""torch lowering of MultiHeadAttention (EQUIVALENCE.md §15).
+"""torch lowering of MultiHeadAttention (docs/equivalence.md, section 10).
 
 ``nn.MultiheadAttention`` computes Keras's attention exactly when each head's
 query/key size times the heads is the query's feature size, values use the

@@ -3,7 +3,7 @@
 TensorFlow's 'same' padding puts the odd pad element after the data and, with
 stride > 1, depends on the input size; torch's ``padding=`` is symmetric. So
 symmetric pads go into the conv, anything else becomes a ``ZeroPad`` module
-in front of a ``padding=0`` conv (EQUIVALENCE.md §3).
+in front of a ``padding=0`` conv (docs/equivalence.md, section 3).
 """
 from __future__ import annotations
 

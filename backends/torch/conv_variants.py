@@ -2,7 +2,7 @@
 
 * Depthwise: ``ConvNd(C, C*M, groups=C)``; Keras's ``(k..., C, M)`` kernel
   reshaped to ``(k..., C*M)`` already lists output channel ``c*M + m`` in
-  torch's group order (EQUIVALENCE.md §4).
+  torch's group order (docs/equivalence.md, section 4).
 * Separable: a bias-free depthwise ``ConvNd`` then a kernel-1 ``ConvNd``
   holding the one bias (§5). TF's 'same' pad goes before the depthwise step.
 * Transposed: ``ConvTransposeNd`` with ``padding=p, output_padding=op`` keeps

@@ -1,6 +1,6 @@
 """torch lowerings of Embedding and the recurrent layers.
 
-Keras -> torch weights (EQUIVALENCE.md §12-14): kernels transposed; one Keras
+Keras -> torch weights (docs/equivalence.md, section 9): kernels transposed; one Keras
 bias becomes ``bias_ih`` with a zero ``bias_hh``; LSTM gate order i,f,c,o is
 the same; GRU gates z,r,h are reordered to r,z,n; ``reset_after=False`` has no
 torch layer and uses the inlined ``GRUResetBefore``. A batch-first sequence

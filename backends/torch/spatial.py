@@ -3,7 +3,7 @@
 Padding and upsampling hold the tensor channels first (``N, C, spatial...``),
 as torch's modules expect; ``nn.ZeroPad1d/2d`` list the *last* axis first, so
 Keras's ``((top, bottom), (left, right))`` becomes ``(left, right, top, bottom)``
-(EQUIVALENCE.md §19). Cropping is plain slicing at whatever position torch
+(docs/equivalence.md, section 12). Cropping is plain slicing at whatever position torch
 holds each axis, so it never needs a transpose.
 
 Upsampling: 'nearest' uses ``mode='nearest-exact'``, which reads source
@@ -11,7 +11,7 @@ Upsampling: 'nearest' uses ``mode='nearest-exact'``, which reads source
 repeat, with a margin of half a pixel against rounding (torch's legacy
 'nearest' computes ``floor(dst * (1/size))``, which rounding can push one
 pixel down). 'bilinear' is ``align_corners=False``: half-pixel centres, as
-TensorFlow's resize (EQUIVALENCE.md §18; ``align_corners=True`` is off by 0.81).
+TensorFlow's resize (docs/equivalence.md, section 11; ``align_corners=True`` is off by 0.81).
 """
 from __future__ import annotations
 

@@ -10,10 +10,10 @@ selects a tensor from it (``getitem`` and ``squeeze`` in ``ops.py``):
   (one layer) -> the last layer ``return_sequences=False``;
 * bidirectional: ``torch.cat([h_n[-2], h_n[-1]], dim=1)`` -> ``Bidirectional``'s
   last output [forward, backward]; ``output[:, -1]`` is refused (its backward
-  half has seen one step, EQUIVALENCE.md §13).
+  half has seen one step, docs/equivalence.md, section 9).
 
-``num_layers=k`` becomes k IR layers (``<name>_l0`` ...). Weights (EQUIVALENCE.md
-§12-14, inverse of ``backends/torch/recurrent.py``): kernels transposed; LSTM
+``num_layers=k`` becomes k IR layers (``<name>_l0`` ...). Weights (docs/equivalence.md,
+section 9; the inverse of ``backends/torch/recurrent.py``): kernels transposed; LSTM
 gates i,f,g,o are Keras's i,f,c,o and ``b_ih + b_hh`` fold into one bias; GRU
 gates r,z,n are reordered to Keras's z,r,h and the two biases stack into the
 ``(2, 3U)`` bias of ``GRU(reset_after=True)``, which is what ``nn.GRU`` computes.

@@ -16,7 +16,7 @@
 * ``nn.Upsample`` / ``nn.UpsamplingNearest2d`` / ``F.interpolate`` with an integer factor (or a ``size``
   that is one): 'nearest' and 'nearest-exact' repeat each element (Keras's
   'nearest'); 'bilinear' with ``align_corners=False`` is Keras's 'bilinear'
-  (half-pixel centres, EQUIVALENCE.md §18).
+  (half-pixel centres, docs/equivalence.md, section 11).
 """
 from __future__ import annotations
 
