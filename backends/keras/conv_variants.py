@@ -3,6 +3,8 @@
 Every variant has a Keras layer of the same name and weights in the IR's
 layout, so each lowering passes options through. Explicit pads become a
 ``ZeroPadding`` layer in front of a 'valid' layer, as for Conv1D/Conv2D.
+Depthwise and separable layers go through ``conv.depthwise_layer``, which
+builds unequal 2-D strides (which TensorFlow's CPU kernel refuses) exactly.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, Conv3D, DepthwiseCon
                        SeparableConv2D)
 
 from ..program import call
-from .conv import channels_last, lower_conv, tail_kwargs, window_kwargs
+from .conv import channels_last, depthwise_layer, lower_conv, tail_kwargs, window_kwargs
 
 
 def weight_list(node, w, names):
@@ -20,23 +22,18 @@ def weight_list(node, w, names):
 
 def lower_depthwise(ctx, node, inputs):
     layer = node.layer
-    x, kwargs = window_kwargs(ctx, node, channels_last(ctx, inputs[0]), layer)
-    if layer.depth_multiplier != 1:
-        kwargs["depth_multiplier"] = layer.depth_multiplier
-    ctor = call(f"layers.DepthwiseConv{layer.rank}D", layer.kernel_size, **kwargs, **tail_kwargs(layer))
+    kwargs = {"depth_multiplier": layer.depth_multiplier} if layer.depth_multiplier != 1 else {}
     weights = weight_list(node, ctx.weights(node), ("kernel", "bias"))
-    return ctx.layer(node.name, ctor, x.var, node.spec, x.phys, weights)
+    return depthwise_layer(ctx, node, inputs[0], f"DepthwiseConv{layer.rank}D", (layer.kernel_size,), kwargs,
+                           weights)
 
 
 def lower_separable(ctx, node, inputs):
     layer = node.layer
-    x, kwargs = window_kwargs(ctx, node, channels_last(ctx, inputs[0]), layer)
-    if layer.depth_multiplier != 1:
-        kwargs["depth_multiplier"] = layer.depth_multiplier
-    ctor = call(f"layers.SeparableConv{layer.rank}D", layer.filters, layer.kernel_size, **kwargs,
-                **tail_kwargs(layer))
+    kwargs = {"depth_multiplier": layer.depth_multiplier} if layer.depth_multiplier != 1 else {}
     weights = weight_list(node, ctx.weights(node), ("depthwise_kernel", "pointwise_kernel", "bias"))
-    return ctx.layer(node.name, ctor, x.var, node.spec, x.phys, weights)
+    return depthwise_layer(ctx, node, inputs[0], f"SeparableConv{layer.rank}D", (layer.filters, layer.kernel_size),
+                           kwargs, weights)
 
 
 def lower_transpose(ctx, node, inputs):
