@@ -5,7 +5,7 @@ asymmetrically (even width) and symmetrically (odd height) at once.
 """
 import pytest
 
-from twinnet import ir
+from twinnet import ir, to_keras
 from twinnet.exporters.verify import PATHS, verify
 from gaps import known_gap
 from twinnet.ir import layers as L
@@ -22,6 +22,10 @@ DEPTHWISE2D = {
     "dilation2-s2": L.DepthwiseConv2D(3, strides=2, dilation_rate=2, padding="same"),
     "explicit-pads": L.DepthwiseConv2D(3, padding=((1, 2), (0, 1)), depth_multiplier=2),
     "no-bias-relu": L.DepthwiseConv2D(3, use_bias=False, activation="relu"),
+    # unequal strides: TensorFlow's CPU kernel takes equal ones only (Keras: pads, equal-stride step, subsample)
+    "s21-valid": L.DepthwiseConv2D(3, strides=(2, 1)),
+    "s23-explicit-pads-dm2": L.DepthwiseConv2D(3, strides=(2, 3), padding=((1, 0), (2, 1)), depth_multiplier=2),
+    "s12-dilation2-same": L.DepthwiseConv2D(3, strides=(1, 2), dilation_rate=2, padding="same"),
 }
 
 
@@ -40,6 +44,11 @@ SEPARABLE2D = {
     "dilation2-s2": L.SeparableConv2D(4, 3, strides=2, dilation_rate=(2, 1), padding="same", depth_multiplier=2),
     "explicit-pads": L.SeparableConv2D(4, 3, padding=((0, 1), (2, 1))),
     "no-bias-tanh": L.SeparableConv2D(4, 3, use_bias=False, activation="tanh", depth_multiplier=2),
+    "s12-same": L.SeparableConv2D(4, (2, 3), strides=(1, 2), padding="same"),
+    "s21-valid-dm2": L.SeparableConv2D(4, 3, strides=(2, 1), depth_multiplier=2),
+    "s24-dilation2-same-relu": L.SeparableConv2D(4, 3, strides=(2, 4), dilation_rate=2, padding="same",
+                                                activation="relu"),
+    "s31-dilation12-valid": L.SeparableConv2D(4, 2, strides=(3, 1), dilation_rate=(1, 2), use_bias=False),
 }
 
 
@@ -47,6 +56,12 @@ SEPARABLE2D = {
 @pytest.mark.parametrize("name", list(SEPARABLE2D))
 def test_separable_conv2d(name, layout, tmp_path):
     check_layer(SEPARABLE2D[name], image(layout), tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_one_group_per_channel_unequal_strides(layout, tmp_path):
+    """A Conv2D with one group per input channel is Keras's DepthwiseConv2D, so it takes the same route."""
+    check_layer(L.Conv2D(6, (3, 2), strides=(1, 3), groups=3, padding="same"), image(layout), tmp_path=tmp_path)
 
 
 TRANSPOSE2D = {
@@ -64,6 +79,8 @@ TRANSPOSE2D = {
     "k1-s2-valid": L.Conv2DTranspose(4, 1, strides=2),
     "rect-mixed-op": L.Conv2DTranspose(4, (4, 3), strides=(2, 3), padding="same", output_padding=(1, 0)),
     "dilation2-same": L.Conv2DTranspose(4, 3, dilation_rate=2, padding="same"),
+    "dilation2-valid": L.Conv2DTranspose(4, 3, dilation_rate=2),
+    "dilation-rect-same": L.Conv2DTranspose(4, (2, 3), dilation_rate=(2, 3), padding="same", use_bias=False),
     "no-bias-sigmoid": L.Conv2DTranspose(4, 3, strides=2, use_bias=False, activation="sigmoid"),
 }
 
@@ -113,6 +130,8 @@ CONV1D_VARIANTS = {
     "separable-s2-valid": L.SeparableConv1D(4, 3, strides=2, activation="relu"),
     "transpose-k3-s2-same": L.Conv1DTranspose(4, 3, strides=2, padding="same"),
     "transpose-k4-s2-valid-op1": L.Conv1DTranspose(4, 4, strides=2, output_padding=1, use_bias=False),
+    "transpose-dilation3-same": L.Conv1DTranspose(4, 3, dilation_rate=3, padding="same"),
+    "transpose-dilation2-valid": L.Conv1DTranspose(4, 2, dilation_rate=2, activation="relu"),
 }
 
 
@@ -195,3 +214,23 @@ def test_bad_inputs_name_the_layer():
 @known_gap("keras-dilated-strided-conv")
 def test_transpose_dilated_strided():
     check_layer(L.Conv2DTranspose(4, 3, strides=2, dilation_rate=2), image("NHWC"))
+
+
+def test_unequal_strides_unknown_width():
+    """'valid' pads do not depend on the size, so unequal strides stay exact at any width."""
+    check_layer(L.SeparableConv2D(4, 3, strides=(1, 2)), {"shape": (9, None, 3), "layout": "NHWC"})
+
+
+def test_unequal_strides_same_unknown_width_names_the_layer():
+    x = ir.Input((9, None, 3), layout="NHWC")
+    model = ir.Model(x, L.DepthwiseConv2D(3, strides=(1, 2), padding="same", name="dw")(x)).initialize(0)
+    with pytest.raises(ir.UnsupportedError, match="'dw'.*unequal strides"):
+        to_keras(model)
+
+
+@known_gap("keras-depthwise-unequal-strides-unknown-size")
+def test_depthwise_unequal_strides_same_unknown_width():
+    x = ir.Input((9, None, 3), layout="NHWC")
+    model = ir.Model(x, L.SeparableConv2D(4, 3, strides=(1, 2), padding="same")(x)).randomize(0)
+    report = verify(model, paths=("keras", "onnx-ir"), seq_lens=(10, 11))
+    assert report.ok, "\n" + report.table()
