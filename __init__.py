@@ -15,17 +15,62 @@ API; frameworks are imported only when a function that needs one is called.
 >>> model.outputs[0].shape
 (None, 10)
 """
+
 from .backends import emit, from_keras, from_onnx, from_torch, to_keras, to_onnx, to_torch
 from .exporters import convert, export_onnx, verify
 from .exporters.quiet import quiet_by_default
-from .ir import (AXES, ConfigError, FormatVersionError, GraphError, Input, IRError, LayoutError, Model,
-                 ResourceLimitError, SchemaError, Sequential, ShapeError, UnsupportedError, WeightError, block, layers,
-                 load, save)
+from .ir import (
+    AXES,
+    ConfigError,
+    FormatVersionError,
+    GraphError,
+    Input,
+    IRError,
+    LayoutError,
+    Model,
+    ResourceLimitError,
+    SchemaError,
+    Sequential,
+    ShapeError,
+    UnsupportedError,
+    WeightError,
+    block,
+    layers,
+    load,
+    save,
+)
 from .ir.serde import VERSION as __version__
 
 quiet_by_default()  # TensorFlow's C++ logs stay off stderr unless the user set TF_CPP_MIN_LOG_LEVEL
 
-__all__ = ["Input", "Model", "Sequential", "layers", "block", "save", "load", "to_keras", "to_torch", "to_onnx", "emit",
-           "from_keras", "from_torch", "from_onnx", "export_onnx", "verify", "convert", "IRError", "ConfigError",
-           "FormatVersionError", "GraphError", "LayoutError", "ResourceLimitError", "SchemaError", "ShapeError",
-           "UnsupportedError", "WeightError", "AXES", "__version__"]
+__all__ = [
+    "Input",
+    "Model",
+    "Sequential",
+    "layers",
+    "block",
+    "save",
+    "load",
+    "to_keras",
+    "to_torch",
+    "to_onnx",
+    "emit",
+    "from_keras",
+    "from_torch",
+    "from_onnx",
+    "export_onnx",
+    "verify",
+    "convert",
+    "IRError",
+    "ConfigError",
+    "FormatVersionError",
+    "GraphError",
+    "LayoutError",
+    "ResourceLimitError",
+    "SchemaError",
+    "ShapeError",
+    "UnsupportedError",
+    "WeightError",
+    "AXES",
+    "__version__",
+]

@@ -9,6 +9,7 @@ torch-only user never loads TensorFlow.
 >>> type(to_torch(m)).__name__
 'Sequential'
 """
+
 from __future__ import annotations
 
 from .emit import emit

@@ -1,4 +1,5 @@
 """``emit``: readable, runnable source for either framework, with the weights beside it."""
+
 from __future__ import annotations
 
 import os

@@ -5,9 +5,10 @@ its family files, and every importer its converter tables (Keras class, torch
 module or function, ONNX op type -> converter) the same way; ``{**a, **b}``
 would silently keep the last of two claims.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Mapping
 
 from ..ir.errors import ConfigError
 
@@ -29,7 +30,9 @@ def join_tables(*tables: Mapping, what: str = "table") -> dict:
     for table in tables:
         for key, fn in table.items():
             if key in joined:
-                raise ConfigError(f"{what}: {_label(key)} is claimed twice: by {_where(joined[key])} and by {_where(fn)}")
+                raise ConfigError(
+                    f"{what}: {_label(key)} is claimed twice: by {_where(joined[key])} and by {_where(fn)}"
+                )
             joined[key] = fn
     return joined
 

@@ -21,6 +21,7 @@ test: it only measures. Run from the repository root:
     python benchmarks/convert.py --no-apps --no-examples --archs resnet,vit
     python benchmarks/convert.py --no-examples --json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,14 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-EXAMPLES = [("mnist_convnet.py", "build"), ("mnist_convnet.py", "build_variant"), ("vgg_block.py", "build"),
-            ("fasttext_sentiment.py", "build"), ("lstm_sentiment.py", "build"),
-            ("lstm_sentiment.py", "build_sequence_first")]
+EXAMPLES = [
+    ("mnist_convnet.py", "build"),
+    ("mnist_convnet.py", "build_variant"),
+    ("vgg_block.py", "build"),
+    ("fasttext_sentiment.py", "build"),
+    ("lstm_sentiment.py", "build"),
+    ("lstm_sentiment.py", "build_sequence_first"),
+]
 TORCH_TRANSPOSES = {"permute", "transpose", "movedim", "swapaxes", "swapdims", "t"}
 
 
@@ -97,12 +103,15 @@ def run_torch(module, xs):
 def run_keras(km, xs, model):
     from twinnet.exporters.onnx import keras_layout
 
-    ins = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in keras_layout(t.layout)]))
-           for x, t in zip(xs, model.inputs)]
+    ins = [
+        np.ascontiguousarray(x.transpose([t.layout.index(a) for a in keras_layout(t.layout)]))
+        for x, t in zip(xs, model.inputs)
+    ]
     out = km(ins if len(ins) > 1 else ins[0], training=False)
     out = out if isinstance(out, (list, tuple)) else [out]
-    return [np.asarray(o).transpose([keras_layout(t.layout).index(a) for a in t.layout])
-            for o, t in zip(out, model.outputs)]
+    return [
+        np.asarray(o).transpose([keras_layout(t.layout).index(a) for a in t.layout]) for o, t in zip(out, model.outputs)
+    ]
 
 
 def diff(got, want) -> tuple[float, float]:
@@ -128,10 +137,17 @@ def measure(name: str, model, import_s: float | None, source_run=None, source="k
     ref_t = ref_k = source_run(xs) if source_run else None
     if ref_t is None:  # an IR model has no other source: each target is compared with the other
         ref_t, ref_k = k_out, t_out
-    return {"model": name, "import_s": import_s, "torch_s": torch_s, "keras_s": keras_s,
-            "torch_diff": diff(t_out, ref_t), "keras_diff": diff(k_out, ref_k),
-            "torch_transposes": torch_transposes(tm), "keras_transposes": keras_transposes(km),
-            "source": source if source_run else "ir"}
+    return {
+        "model": name,
+        "import_s": import_s,
+        "torch_s": torch_s,
+        "keras_s": keras_s,
+        "torch_diff": diff(t_out, ref_t),
+        "keras_diff": diff(k_out, ref_k),
+        "torch_transposes": torch_transposes(tm),
+        "keras_transposes": keras_transposes(km),
+        "source": source if source_run else "ir",
+    }
 
 
 def keras_app_rows(apps):
@@ -169,13 +185,34 @@ def example_rows():
 
 def fmt_row(r: dict) -> list[str]:
     imp = "-" if r["import_s"] is None else f"{r['import_s']:.2f}"
-    return [r["model"], r["source"], imp, f"{r['torch_s']:.2f}", f"{r['keras_s']:.2f}",
-            f"{r['torch_diff'][0]:.1e}", f"{r['torch_diff'][1]:.1e}", f"{r['keras_diff'][0]:.1e}",
-            f"{r['keras_diff'][1]:.1e}", str(r["torch_transposes"]), str(r["keras_transposes"])]
+    return [
+        r["model"],
+        r["source"],
+        imp,
+        f"{r['torch_s']:.2f}",
+        f"{r['keras_s']:.2f}",
+        f"{r['torch_diff'][0]:.1e}",
+        f"{r['torch_diff'][1]:.1e}",
+        f"{r['keras_diff'][0]:.1e}",
+        f"{r['keras_diff'][1]:.1e}",
+        str(r["torch_transposes"]),
+        str(r["keras_transposes"]),
+    ]
 
 
-HEADERS = ["Model", "Source", "Import s", "torch s", "keras s", "torch abs", "torch rel", "keras abs", "keras rel",
-           "torch T", "keras T"]
+HEADERS = [
+    "Model",
+    "Source",
+    "Import s",
+    "torch s",
+    "keras s",
+    "torch abs",
+    "torch rel",
+    "keras abs",
+    "keras rel",
+    "torch T",
+    "keras T",
+]
 
 
 def main(argv=None) -> int:
@@ -192,16 +229,20 @@ def main(argv=None) -> int:
     quiet_tensorflow_import()  # TensorFlow's start-up lines would land in the middle of the table's output
     apps = [] if args.no_apps else (args.apps.split(",") if args.apps else list(load_file("keras_apps.py").APPS))
     archs = [] if args.no_archs else (args.archs.split(",") if args.archs else list(load_file("torch_archs.py").ARCHS))
-    rows = list(keras_app_rows(apps)) + list(torch_arch_rows(archs)) + ([] if args.no_examples else list(example_rows()))
+    rows = (
+        list(keras_app_rows(apps)) + list(torch_arch_rows(archs)) + ([] if args.no_examples else list(example_rows()))
+    )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="twinnet conversion benchmark: batch 2; import and compile times in seconds; max abs/rel "
-                        "diff of each target vs the source; T = transpose/permute ops in the converted graph",
-                  title_justify="left")
+    table = Table(
+        title="twinnet conversion benchmark: batch 2; import and compile times in seconds; max abs/rel "
+        "diff of each target vs the source; T = transpose/permute ops in the converted graph",
+        title_justify="left",
+    )
     for h in HEADERS:
         table.add_column(h, justify="left" if h in ("Model", "Source") else "right", no_wrap=True)
     for r in rows:

@@ -18,6 +18,7 @@ Not a test: it only measures. Run from the repository root:
     python benchmarks/onnx_export.py --apps vgg16,resnet50 --archs resnet
     python benchmarks/onnx_export.py --json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,8 +76,12 @@ def measure(name: str, model, repeats: int) -> dict:
             nodes = [n.op_type for n in onnx.load(str(path)).graph.node]
             layouts = [keras_layout(t.layout) if via == "keras" else t.layout for t in model.inputs]
             run_s, outs[via] = ort_time(path, example_inputs(model, batch=8, layouts=layouts), repeats)
-            row[via] = {"export_s": seconds, "nodes": len(nodes), "transposes": nodes.count("Transpose"),
-                        "run_ms": run_s * 1e3}
+            row[via] = {
+                "export_s": seconds,
+                "nodes": len(nodes),
+                "transposes": nodes.count("Transpose"),
+                "run_ms": run_s * 1e3,
+            }
     if "ir" in outs and "torch" in outs:
         row["ir_vs_torch_abs"] = max(float(np.abs(a - b).max(initial=0)) for a, b in zip(outs["ir"], outs["torch"]))
     return row
@@ -114,8 +119,23 @@ def cells(r: dict) -> list[str]:
     return out
 
 
-HEADERS = ["Model", "ir s", "torch s", "keras s", "torch/ir", "keras/ir", "ir nodes/T", "torch nodes/T",
-           "keras nodes/T", "ir ms", "torch ms", "keras ms", "torch/ir", "keras/ir", "ir vs torch abs"]
+HEADERS = [
+    "Model",
+    "ir s",
+    "torch s",
+    "keras s",
+    "torch/ir",
+    "keras/ir",
+    "ir nodes/T",
+    "torch nodes/T",
+    "keras nodes/T",
+    "ir ms",
+    "torch ms",
+    "keras ms",
+    "torch/ir",
+    "keras/ir",
+    "ir vs torch abs",
+]
 
 
 def main(argv=None) -> int:

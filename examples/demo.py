@@ -5,6 +5,7 @@ PyTorch and both ONNX exports compute the same thing.
 
 Exits with status 1 if any pair of paths disagrees.
 """
+
 import os
 import sys
 from pathlib import Path
@@ -12,9 +13,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # mnist_convnet.py sits beside this file
 
+from mnist_convnet import build  # noqa: E402
+
 from twinnet import verify  # noqa: E402
 from twinnet.exporters.quiet import quiet_tensorflow_import  # noqa: E402
-from mnist_convnet import build  # noqa: E402
 
 quiet_tensorflow_import()  # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL: keep them off the output
 

@@ -10,6 +10,7 @@ average the same one.
 >>> build().count_params()
 1000051
 """
+
 import twinnet
 from twinnet import layers as L
 

@@ -13,6 +13,7 @@ declared layout (``NT`` or ``TN``) says which axis is time.
 >>> build_sequence_first().inputs[0].shape
 (42, None)
 """
+
 import twinnet
 from twinnet import layers as L
 

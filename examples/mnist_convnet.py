@@ -11,6 +11,7 @@ inside, and twinnet keeps ``Flatten`` in the declared (h, w, c) order so the
 >>> build().count_params()
 34826
 """
+
 import twinnet
 from twinnet import layers as L
 

@@ -23,6 +23,7 @@ mask instead: float32, 1 = attend, i.e. ``(~padding_mask).float()`` (see
 >>> [tuple(x.shape) for x in inputs("transformer", batch=3)]
 [(3, 7), (3, 7)]
 """
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,6 +64,7 @@ def pad_mask(b, t, seed) -> torch.Tensor:
 
 # -- the architectures ---------------------------------------------------------------
 
+
 class BasicBlock(nn.Module):
     def __init__(self, cin, cout, stride=1):
         super().__init__()
@@ -87,8 +89,12 @@ class ResNet(nn.Module):
 
     def __init__(self, classes=5):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
-                                  nn.MaxPool2d(3, 2, padding=1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, padding=1),
+        )
         self.layer1 = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 8))
         self.layer2 = nn.Sequential(BasicBlock(8, 12, stride=2), BasicBlock(12, 12))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -116,8 +122,14 @@ class InvertedResidual(nn.Module):
         super().__init__()
         mid = cin * expand
         self.use_res = stride == 1 and cin == cout
-        layers = [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), act(),
-                  nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid), act()]
+        layers = [
+            nn.Conv2d(cin, mid, 1, bias=False),
+            nn.BatchNorm2d(mid),
+            act(),
+            nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False),
+            nn.BatchNorm2d(mid),
+            act(),
+        ]
         if se:
             layers.append(SqueezeExcitation(mid, max(mid // 4, 2)))
         layers += [nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
@@ -136,7 +148,8 @@ class MobileNet(nn.Module):
             nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU6(inplace=True)),
             InvertedResidual(8, 8, 1, 2, se=False, act=nn.ReLU6),
             InvertedResidual(8, 12, 2, 3),
-            InvertedResidual(12, 12, 1, 3))
+            InvertedResidual(12, 12, 1, 3),
+        )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Linear(12, 16), nn.Hardswish(), nn.Dropout(0.2), nn.Linear(16, classes))
 
@@ -175,8 +188,14 @@ class GRUClassifier(nn.Module):
 
 
 def double_conv(cin, cout):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
 class UNet(nn.Module):
@@ -230,7 +249,7 @@ class Attention(nn.Module):
     def __init__(self, dim, num_heads=4, fused=True):
         super().__init__()
         self.num_heads, self.head_dim, self.fused = num_heads, dim // num_heads, fused
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.qkv = nn.Linear(dim, dim * 3)
         self.attn_drop, self.proj, self.proj_drop = nn.Dropout(0.1), nn.Linear(dim, dim), nn.Dropout(0.1)
 
@@ -308,10 +327,29 @@ def converted_inputs(xs) -> list:
 
 # One function per architecture, so each is a FILE.py:FUNCTION for `twinnet convert`:
 # (module, example inputs at batch 2, so the batch axis is not specialised when traced).
-def resnet(): return build("resnet"), inputs("resnet")
-def mobilenet(): return build("mobilenet"), inputs("mobilenet")
-def transformer(): return build("transformer"), inputs("transformer")
-def gru(): return build("gru"), inputs("gru")
-def unet(): return build("unet"), inputs("unet")
-def vit(): return build("vit"), inputs("vit")
-def timm_vit(): return build("timm_vit"), inputs("timm_vit")
+def resnet():
+    return build("resnet"), inputs("resnet")
+
+
+def mobilenet():
+    return build("mobilenet"), inputs("mobilenet")
+
+
+def transformer():
+    return build("transformer"), inputs("transformer")
+
+
+def gru():
+    return build("gru"), inputs("gru")
+
+
+def unet():
+    return build("unet"), inputs("unet")
+
+
+def vit():
+    return build("vit"), inputs("vit")
+
+
+def timm_vit():
+    return build("timm_vit"), inputs("timm_vit")

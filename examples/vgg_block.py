@@ -10,6 +10,7 @@ TensorFlow's rule everywhere and gives torch the exact pads. A small classifier 
 >>> build().outputs[0].shape
 (None, 10)
 """
+
 import twinnet
 from twinnet import layers as L
 

@@ -1,4 +1,5 @@
 """ONNX export through each framework, the cross-framework verifier, and conversion between frameworks."""
+
 from .convert import Conversion, convert
 from .onnx import export_onnx
 from .verify import Comparison, Report, verify

@@ -1,4 +1,5 @@
 """``python -m twinnet.exporters ...`` runs the ``twinnet`` command line (see :mod:`twinnet.exporters.cli`)."""
+
 import sys
 
 from .cli import main

@@ -12,6 +12,7 @@ takes Keras (``.keras``) and ONNX files (see :mod:`twinnet.exporters.sources`).
 Exit codes: 0 success, 1 verification failed, 2 bad input, 3 internal error,
 4 the model holds something twinnet cannot represent (every such layer listed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,10 @@ import traceback
 import warnings
 from pathlib import Path
 
+from ..ir.serde import VERSION
 from .cli_output import json_safe, one_line, print_json_error, print_report, print_table
 from .quiet import quiet_tensorflow_import
 from .targets import FRAMEWORKS
-from ..ir.serde import VERSION
 
 # Before any framework is imported (they are imported lazily, inside the
 # commands): silences TensorFlow's C++ start-up chatter.
@@ -76,8 +77,9 @@ exit codes: 0 success, 1 verification failed (OUT not written unless
 """
 
 
-PATHS_HELP = ("the IR's paths to run and compare: one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir "
-              "(default all five)")
+PATHS_HELP = (
+    "the IR's paths to run and compare: one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir (default all five)"
+)
 
 
 class BadInput(Exception):
@@ -92,6 +94,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- loading models ------------------------------------------------------------
+
 
 def load_model(spec: str):
     """Load MODEL: a saved ``.json``/``.safetensors`` file, or run ``FILE.py:FUNCTION``.
@@ -116,7 +119,6 @@ def load_model(spec: str):
 
 def _model_from_python(path: Path, func: str):
     from .. import ir
-
     from .sources import call_python
 
     model = call_python(path, func)
@@ -129,6 +131,7 @@ def _model_from_python(path: Path, func: str):
 
 # -- commands ------------------------------------------------------------------
 
+
 def cmd_summary(args) -> int:
     from ..ir.tensor import fmt_shape
 
@@ -137,12 +140,21 @@ def cmd_summary(args) -> int:
     for node in model.nodes:
         params = sum(math.prod(s.shape) for s in node.weight_specs().values())
         kind = "Input" if node.is_input else node.layer.kind
-        rows.append((node.name, kind, fmt_shape(node.spec), node.spec.layout, f"{params:,}",
-                     ", ".join(t.name for t in node.inputs)))
-    footer = [f"Total params: {model.count_params():,}",
-              "Outputs: " + ", ".join(f"{t.name} {t.spec}" for t in model.outputs)]
-    print_table(f'Model "{model.name}"', ("Layer", "Kind", "Output shape", "Layout", "Params", "Inputs"), rows,
-                 footer)
+        rows.append(
+            (
+                node.name,
+                kind,
+                fmt_shape(node.spec),
+                node.spec.layout,
+                f"{params:,}",
+                ", ".join(t.name for t in node.inputs),
+            )
+        )
+    footer = [
+        f"Total params: {model.count_params():,}",
+        "Outputs: " + ", ".join(f"{t.name} {t.spec}" for t in model.outputs),
+    ]
+    print_table(f'Model "{model.name}"', ("Layer", "Kind", "Output shape", "Layout", "Params", "Inputs"), rows, footer)
     return OK
 
 
@@ -219,12 +231,16 @@ def cmd_convert(args) -> int:
         footer.append(f"nothing written to {args.output} (rerun with --keep-failed to keep the files)")
     else:
         footer += [f"wrote {f}" for f in result.files]
-    print_report(result.report, f"convert {result.model.name} ({result.source} -> {result.target}): "
-                                 f"atol={args.atol:g} rtol={args.rtol:g}", footer)
+    print_report(
+        result.report,
+        f"convert {result.model.name} ({result.source} -> {result.target}): atol={args.atol:g} rtol={args.rtol:g}",
+        footer,
+    )
     return OK if result.ok else FAILED
 
 
 # -- argument parsing ------------------------------------------------------------
+
 
 def _sizes(text: str) -> tuple[int, ...]:
     try:
@@ -243,8 +259,9 @@ def _paths(text: str) -> tuple[str, ...]:
     unknown = [v for v in values if v not in ALL_PATHS]
     if unknown or len(set(values)) != len(values):
         why = f"unknown {', '.join(map(repr, unknown))}" if unknown else "each at most once"
-        raise argparse.ArgumentTypeError(f"expected one or more of {','.join(ALL_PATHS)} separated by commas "
-                                         f"({why}), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected one or more of {','.join(ALL_PATHS)} separated by commas ({why}), got {text!r}"
+        )
     return values
 
 
@@ -260,8 +277,12 @@ def _tolerance(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = _Parser(prog="twinnet", formatter_class=fmt, epilog=MODEL_HELP,
-                     description="Inspect, compile, export and verify twinnet models (Keras 3 and PyTorch).")
+    parser = _Parser(
+        prog="twinnet",
+        formatter_class=fmt,
+        epilog=MODEL_HELP,
+        description="Inspect, compile, export and verify twinnet models (Keras 3 and PyTorch).",
+    )
     parser.add_argument("--debug", action="store_true", help="print the full traceback on errors")
     parser.add_argument("--version", action="version", version=f"twinnet {VERSION}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -278,10 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
     command("summary", cmd_summary, "print the layers, shapes, layouts and parameter counts")
     p = command("emit", cmd_emit, "print (or write) standalone PyTorch or Keras source for the model")
     p.add_argument("--framework", required=True, choices=FRAMEWORKS)
-    p.add_argument("-o", "--output", metavar="DIR", help="write DIR/<model name>.py and its weights instead of printing")
+    p.add_argument(
+        "-o", "--output", metavar="DIR", help="write DIR/<model name>.py and its weights instead of printing"
+    )
     p = command("export", cmd_export, "export the model to ONNX through PyTorch or Keras, or straight from the IR")
-    p.add_argument("--via", default="torch", choices=(*FRAMEWORKS, "ir"),
-                   help="framework to export through (torch), or ir: straight from the IR")
+    p.add_argument(
+        "--via",
+        default="torch",
+        choices=(*FRAMEWORKS, "ir"),
+        help="framework to export through (torch), or ir: straight from the IR",
+    )
     p.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="the ONNX file to write")
     p = command("verify", cmd_verify, "run the model through Keras, PyTorch and both ONNX files and compare outputs")
     p.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
@@ -292,22 +319,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
 
-    p = sub.add_parser("convert", formatter_class=fmt, epilog=SRC_HELP,
-                       help="convert a Keras, ONNX, PyTorch or IR model to standalone PyTorch or Keras, verified",
-                       description="Convert SRC to standalone PyTorch or Keras source plus weights in OUT, and "
-                                   "verify the result against SRC.")
+    p = sub.add_parser(
+        "convert",
+        formatter_class=fmt,
+        epilog=SRC_HELP,
+        help="convert a Keras, ONNX, PyTorch or IR model to standalone PyTorch or Keras, verified",
+        description="Convert SRC to standalone PyTorch or Keras source plus weights in OUT, and "
+        "verify the result against SRC.",
+    )
     p.add_argument("src", metavar="SRC", help="FILE.keras, FILE.onnx, FILE.json, FILE.safetensors or FILE.py:FUNCTION")
     p.add_argument("--to", required=True, choices=FRAMEWORKS, help="the target framework")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="the folder to write the files to")
-    p.add_argument("--native-io", action="store_true",
-                   help="the emitted model takes and returns the framework's own layout (no boundary transposes)")
+    p.add_argument(
+        "--native-io",
+        action="store_true",
+        help="the emitted model takes and returns the framework's own layout (no boundary transposes)",
+    )
     p.add_argument("--keep-failed", action="store_true", help="write OUT even when verification fails")
     p.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
     p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
     p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
-    p.add_argument("--paths", type=_paths, metavar="P,P",
-                   help=PATHS_HELP + "; the source model and the emitted file always run")
+    p.add_argument(
+        "--paths", type=_paths, metavar="P,P", help=PATHS_HELP + "; the source model and the emitted file always run"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -336,9 +371,7 @@ def main(argv=None) -> int:
         print("twinnet: interrupted", file=sys.stderr)
         return 130
     except BaseException as e:
-        from ..ir.errors import IRError
-
-        from ..ir.errors import UnsupportedError
+        from ..ir.errors import IRError, UnsupportedError
 
         if debug:
             traceback.print_exc()
@@ -347,8 +380,7 @@ def main(argv=None) -> int:
             print_json_error(e, problems)
         if problems:  # one line, then every problem on its own line: the list is the message
             head = one_line(str(e).split("\n", 1)[0])
-            print("\n".join([f"twinnet: error: {head}", *(f"  - {one_line(p)}" for p in problems)]),
-                  file=sys.stderr)
+            print("\n".join([f"twinnet: error: {head}", *(f"  - {one_line(p)}" for p in problems)]), file=sys.stderr)
             return UNSUPPORTED
         # OSError: almost always a path the user gave (missing, unwritable).
         if isinstance(e, (BadInput, IRError, OSError)):

@@ -1,4 +1,5 @@
 """What the ``twinnet`` command line prints: tables (rich when available), reports, JSON."""
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,11 @@ def print_json_error(e: BaseException, problems) -> None:
     from dataclasses import asdict, is_dataclass
 
     listed = [asdict(p) if is_dataclass(p) else {"problem": str(p)} for p in problems or ()]
-    print(json.dumps({"ok": False, "error": one_line(str(e).split("\n", 1)[0] if problems else e),
-                      "problems": listed}, indent=2))
+    print(
+        json.dumps(
+            {"ok": False, "error": one_line(str(e).split("\n", 1)[0] if problems else e), "problems": listed}, indent=2
+        )
+    )
 
 
 def one_line(text: str) -> str:

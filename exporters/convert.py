@@ -29,6 +29,7 @@ I/O layouts the emitted file is run with and verify's own path for the target
 >>> # result = convert("resnet.keras", "torch", "out/")   # or convert(keras_model, "torch", "out/")
 >>> # print(result.report.table()); assert result.ok; result.files
 """
+
 from __future__ import annotations
 
 import os
@@ -40,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ir.errors import ConfigError
-
 from .progress import QUIET
 from .sources import Source, from_object, load_source
 from .targets import FRAMEWORKS, TARGETS
@@ -51,11 +51,11 @@ from .verify import PATHS, Report, verify
 class Conversion:
     """The result of :func:`convert`: what was converted, where it went, and the verification report."""
 
-    model: object                  # the ir.Model
-    source: str                    # source kind: keras, onnx, torch, ir
-    target: str                    # torch or keras
+    model: object  # the ir.Model
+    source: str  # source kind: keras, onnx, torch, ir
+    target: str  # torch or keras
     report: Report
-    out_dir: Path | None = None    # None when nothing was written (verification failed)
+    out_dir: Path | None = None  # None when nothing was written (verification failed)
     files: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -64,14 +64,32 @@ class Conversion:
         return self.report.ok
 
     def to_dict(self) -> dict:
-        return {"model": self.model.name, "source": self.source, "target": self.target, "ok": self.ok,
-                "out_dir": None if self.out_dir is None else str(self.out_dir), "files": list(self.files),
-                "seconds": dict(self.seconds), "report": self.report.to_dict()}
+        return {
+            "model": self.model.name,
+            "source": self.source,
+            "target": self.target,
+            "ok": self.ok,
+            "out_dir": None if self.out_dir is None else str(self.out_dir),
+            "files": list(self.files),
+            "seconds": dict(self.seconds),
+            "report": self.report.to_dict(),
+        }
 
 
-def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-5, rtol: float = 1e-4,
-            batch_sizes=(1, 3), seq_lens=(5, 9), paths=PATHS, keep_failed: bool = False,
-            progress=QUIET) -> Conversion:
+def convert(
+    src,
+    to: str,
+    out_dir,
+    *,
+    native_io: bool = False,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    batch_sizes=(1, 3),
+    seq_lens=(5, 9),
+    paths=PATHS,
+    keep_failed: bool = False,
+    progress=QUIET,
+) -> Conversion:
     """Convert SRC to ``to`` ("torch" or "keras") in ``out_dir`` and verify it against SRC.
 
     Args:
@@ -130,9 +148,18 @@ def convert(src, to: str, out_dir, *, native_io: bool = False, atol: float = 1e-
         # verify's own path for the target is the same program compiled from the IR (not the emitted file)
         compiled = {} if native_io else {to: target.compile(program, model)}
         start = time.perf_counter()
-        report = verify(model, atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens, paths=paths,
-                        references=references, make_inputs=source.make_inputs, progress=progress,
-                        compiled=compiled)
+        report = verify(
+            model,
+            atol=atol,
+            rtol=rtol,
+            batch_sizes=batch_sizes,
+            seq_lens=seq_lens,
+            paths=paths,
+            references=references,
+            make_inputs=source.make_inputs,
+            progress=progress,
+            compiled=compiled,
+        )
         seconds["verify"] = time.perf_counter() - start
         result = Conversion(model, source.kind, to, report, seconds=seconds)
         if report.ok or keep_failed:

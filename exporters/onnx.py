@@ -10,6 +10,7 @@
 Files are written to a temporary name in the target folder (mode ``0o666 & ~umask``,
 like any new file) and renamed into place, and checked with ``onnx.checker`` before they replace anything.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -70,9 +71,13 @@ def _vocab_sizes(model) -> dict[str, int]:
 
 def _attention_masks(model) -> set[str]:
     """Names of the model inputs used directly as a MultiHeadAttention key-padding mask (its last input, without C)."""
-    return {node.inputs[-1].node.name for node in model.layers
-            if node.layer.kind == "MultiHeadAttention" and "C" not in node.inputs[-1].layout
-            and node.inputs[-1].node.is_input}
+    return {
+        node.inputs[-1].node.name
+        for node in model.layers
+        if node.layer.kind == "MultiHeadAttention"
+        and "C" not in node.inputs[-1].layout
+        and node.inputs[-1].node.is_input
+    }
 
 
 def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
@@ -101,8 +106,10 @@ def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
     except IRError:
         raise
     except Exception as e:  # framework exporter failures: one readable line, naming the path
-        raise UnsupportedError(f"ONNX export via {via} failed for model {model.name!r}: "
-                               f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
+        raise UnsupportedError(
+            f"ONNX export via {via} failed for model {model.name!r}: "
+            f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        ) from e
     finally:
         for leftover in (tmp, tmp + ".data"):
             if os.path.exists(leftover):
@@ -137,7 +144,7 @@ def _export_torch(model, path: Path, module=None) -> None:
     program = module.twinnet_program
     args = tuple(torch.from_numpy(x) for x in example_inputs(model))
     dynamic = {}
-    for (var, spec, phys) in program.inputs:
+    for var, spec, phys in program.inputs:
         dims = {phys.index(a): torch.export.Dim.DYNAMIC for a, s in zip(spec.layout, spec.shape) if s is None}
         dynamic[var] = dims
     names = [v for v, _, _ in program.inputs]
@@ -150,13 +157,34 @@ def _export_torch(model, path: Path, module=None) -> None:
             # into a Reshape (verify caught it: a length-9 input fails); the TorchScript exporter emits
             # ONNX's own LSTM/GRU/RNN ops, which keep the length symbolic.
             axes = {var: {i: f"{var}_dim{i}" for i in dims} for var, dims in dynamic.items()}
-            axes.update({o: {i: f"{t.node.name}_dim{i}" for i, s in enumerate(t.shape) if s is None}
-                         for o, t in zip(_output_names(model), model.outputs)})
-            torch.onnx.export(module, args, str(path), dynamo=False, input_names=names,
-                              output_names=_output_names(model), dynamic_axes=axes, opset_version=17)
+            axes.update(
+                {
+                    o: {i: f"{t.node.name}_dim{i}" for i, s in enumerate(t.shape) if s is None}
+                    for o, t in zip(_output_names(model), model.outputs)
+                }
+            )
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                dynamo=False,
+                input_names=names,
+                output_names=_output_names(model),
+                dynamic_axes=axes,
+                opset_version=17,
+            )
         else:
-            torch.onnx.export(module, args, str(path), dynamo=True, external_data=False, dynamic_shapes=dynamic,
-                              input_names=names, output_names=_output_names(model), verbose=False)
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                dynamo=True,
+                external_data=False,
+                dynamic_shapes=dynamic,
+                input_names=names,
+                output_names=_output_names(model),
+                verbose=False,
+            )
 
 
 def _export_ir(model, path: Path, _compiled=None) -> None:

@@ -10,6 +10,7 @@ Library functions (:func:`twinnet.exporters.verify`, :func:`twinnet.exporters.co
 ...     for _ in range(3):
 ...         step()
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,12 +48,18 @@ class BarProgress(Progress):
 
     @contextlib.contextmanager
     def stage(self, name: str, total: int | None = None) -> Iterator[Callable[..., None]]:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, SpinnerColumn, TextColumn
-        from rich.progress import TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bars
 
         title = f"{self.label} {name}".strip()
-        columns = [SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description:<24}"), BarColumn(),
-                   MofNCompleteColumn(), TextColumn("{task.fields[step]}"), TimeElapsedColumn()]
+        columns = [
+            SpinnerColumn(finished_text="[green]✓"),
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[step]}"),
+            TimeElapsedColumn(),
+        ]
         with Bars(*columns, console=self.console, transient=False) as bars:
             task = bars.add_task(title, total=total or 1, step="")
 

@@ -15,6 +15,7 @@ builds a Keras model is as quiet as the CLI, unless the user set
 
 >>> quiet_tensorflow_import()  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import importlib.abc

@@ -30,6 +30,7 @@ importer), and imported when first used.
 >>> source_kind("model.keras"), source_kind("build.py:make"), source_kind("m.json")
 ('keras', 'python', 'ir')
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -43,7 +44,7 @@ import numpy as np
 
 from ..ir.errors import IRError
 
-Runner = Callable[[list], list]   # declared-layout inputs -> declared-layout outputs
+Runner = Callable[[list], list]  # declared-layout inputs -> declared-layout outputs
 
 
 class SourceError(IRError):
@@ -54,9 +55,9 @@ class SourceError(IRError):
 class Source:
     """An imported model and, for a foreign source, a function running the original."""
 
-    kind: str                   # "keras", "onnx", "torch" or "ir": the framework the model came from
-    model: object               # ir.Model
-    run: Runner | None = None   # the original model, by its own framework (None for an IR source)
+    kind: str  # "keras", "onnx", "torch" or "ir": the framework the model came from
+    model: object  # ir.Model
+    run: Runner | None = None  # the original model, by its own framework (None for an IR source)
     # (batch, seq, seed) -> inputs (declared layouts) the original accepts, when it accepts only some
     # (see _torch_source); None: the verifier's seeded random inputs
     make_inputs: Callable[[int, int, int], list] | None = None
@@ -112,6 +113,7 @@ IMPORTERS: dict[str, Callable] = {"keras": _from_keras, "onnx": _from_onnx, "tor
 
 # -- the entries ----------------------------------------------------------------
 
+
 def keras_file(spec: str) -> Source:
     import keras
 
@@ -122,8 +124,9 @@ def keras_file(spec: str) -> Source:
     except Exception as e:
         if not zipfile.is_zipfile(path):
             # Keras says "File not found" for any file that is not a zip archive: say what is wrong instead
-            raise SourceError(f"{spec!r}: not a valid .keras archive (a .keras file is a zip archive; "
-                              "this one is not)") from e
+            raise SourceError(
+                f"{spec!r}: not a valid .keras archive (a .keras file is a zip archive; this one is not)"
+            ) from e
         raise SourceError(f"{spec!r}: Keras could not load it safely: {_first_line(e)}") from e
     return keras_model(km)
 
@@ -145,6 +148,7 @@ def onnx_file(spec: str) -> Source:
     def run(xs):  # from_onnx keeps the file's input/output contract: the declared layouts are the file's
         feeds = {i.name: x for i, x in zip(session.get_inputs(), xs)}
         return [np.asarray(o) for o in session.run(None, feeds)]
+
     return Source("onnx", model, run)
 
 
@@ -168,6 +172,7 @@ SOURCES: dict[str, Callable[[str], Source]] = {
 
 
 # -- FILE.py:FUNCTION -------------------------------------------------------------
+
 
 def call_python(path: Path, func: str):
     """Run ``path`` as a module (like ``python FILE.py`` would import it) and return ``func()``."""
@@ -218,8 +223,10 @@ def from_object(obj, where: str) -> Source:
     hint = ""
     if torch is not None and isinstance(obj, torch.nn.Module):
         hint = "; for a torch module return (module, example_inputs)"
-    raise SourceError(f"{where}() returned {type(obj).__name__}: expected an ir.Model, a keras.Model or "
-                      f"(torch module, example_inputs){hint}")
+    raise SourceError(
+        f"{where}() returned {type(obj).__name__}: expected an ir.Model, a keras.Model or "
+        f"(torch module, example_inputs){hint}"
+    )
 
 
 def _torch_source(module, example_inputs, where: str) -> Source:
@@ -238,8 +245,9 @@ def _torch_source(module, example_inputs, where: str) -> Source:
     def run(xs):  # from_torch declares the module's own layouts (NCHW, ...): inputs go in as they are
         from .targets import TARGETS
 
-        return TARGETS["torch"].call(module, [np.ascontiguousarray(x) < 0.5 if mask else np.ascontiguousarray(x)
-                                              for x, mask in zip(xs, is_mask)])
+        return TARGETS["torch"].call(
+            module, [np.ascontiguousarray(x) < 0.5 if mask else np.ascontiguousarray(x) for x, mask in zip(xs, is_mask)]
+        )
 
     def make_inputs(batch: int, seq: int, seed: int) -> list:
         # TransformerEncoder (eval, no grad) takes its nested-tensor fast path, whose padded outputs
@@ -254,6 +262,7 @@ def _torch_source(module, example_inputs, where: str) -> Source:
             x = (np.arange(x.shape[-1]) < x.sum(axis=-1, keepdims=True)).astype(np.float32)
             xs[i] = np.ascontiguousarray(np.moveaxis(x, -1, t.layout.index("T")))
         return xs
+
     return Source("torch", model, run, make_inputs if any(is_mask) else None)
 
 

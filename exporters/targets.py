@@ -13,6 +13,7 @@ framework names the CLI offers come from it.
 >>> TARGETS["keras"].io_layout("TNC"), TARGETS["torch"].io_layout("TNC")
 ('NTC', 'TNC')
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ def _keras_compile(program, model):
 def _keras_source(program, model) -> tuple[str, None]:
     from ..backends import keras as backend
 
-    return backend.source_of(program, model), None   # the weights are saved from the live model
+    return backend.source_of(program, model), None  # the weights are saved from the live model
 
 
 def _keras_call(net, xs: list[np.ndarray]) -> list[np.ndarray]:
@@ -111,10 +112,15 @@ class Target:
         outs = list(out_layouts) if out_layouts is not None else [self.io_layout(lay) for lay in declared]
 
         def run(xs):
-            feed = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in lay]))
-                    for x, t, lay in zip(xs, model.inputs, ins)]
-            return [np.ascontiguousarray(o.transpose([lay.index(a) for a in want]))
-                    for o, want, lay in zip(self.call(net, feed), declared, outs)]
+            feed = [
+                np.ascontiguousarray(x.transpose([t.layout.index(a) for a in lay]))
+                for x, t, lay in zip(xs, model.inputs, ins)
+            ]
+            return [
+                np.ascontiguousarray(o.transpose([lay.index(a) for a in want]))
+                for o, want, lay in zip(self.call(net, feed), declared, outs)
+            ]
+
         return run
 
     def program_runner(self, net, model, program) -> Callable[[list], list]:
@@ -124,8 +130,7 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "torch": Target("torch", _torch_lower, _torch_compile, _torch_source, _torch_call, ".safetensors", _as_is),
-    "keras": Target("keras", _keras_lower, _keras_compile, _keras_source, _keras_call, ".weights.h5",
-                    _batch_first),
+    "keras": Target("keras", _keras_lower, _keras_compile, _keras_source, _keras_call, ".weights.h5", _batch_first),
 }
 #: the framework names, in the order the CLI offers them
 FRAMEWORKS = tuple(TARGETS)

@@ -21,6 +21,7 @@ TensorFlow's bucket of ``x`` is the number of boundaries ``b`` with
 ``not x < b`` (``upper_bound``; a NaN lands past the last one): the converter
 below computes exactly that, and with no boundaries a zero of ``x``'s shape.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,8 +44,9 @@ def register() -> None:
             dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
             node.type = "Erf"
             one = ctx.make_const(utils.make_name("erfc_one"), np.array(1, dtype=dtype))
-            ctx.insert_new_node_on_output("Sub", node.output[0], inputs=[one.output[0], node.output[0]],
-                                          name=utils.make_name(node.name))
+            ctx.insert_new_node_on_output(
+                "Sub", node.output[0], inputs=[one.output[0], node.output[0]], name=utils.make_name(node.name)
+            )
 
     from tf2onnx.onnx_opset.nn import ConvTranspose
 
@@ -82,8 +84,15 @@ def _bucketize(ctx, node) -> None:
     if not boundaries:  # one bucket: 0 for every value, NaN included
         shape = ctx.make_node("Shape", [x])
         zero = onnx.helper.make_tensor("value", out_dtype, [1], [0])
-        ctx.make_node("ConstantOfShape", [shape.output[0]], attr={"value": zero}, name=node.name, outputs=outputs,
-                      shapes=shapes, dtypes=[out_dtype])
+        ctx.make_node(
+            "ConstantOfShape",
+            [shape.output[0]],
+            attr={"value": zero},
+            name=node.name,
+            outputs=outputs,
+            shapes=shapes,
+            dtypes=[out_dtype],
+        )
         return
     dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(x))
     bounds = ctx.make_const(utils.make_name("bucketize_boundaries"), np.array(boundaries, dtype=dtype))
@@ -91,8 +100,12 @@ def _bucketize(ctx, node) -> None:
     below = ctx.make_node("Less", [column, bounds.output[0]])
     reached = ctx.make_node("Not", [below.output[0]])
     count = ctx.make_node("Cast", [reached.output[0]], attr={"to": out_dtype})
-    GraphBuilder(ctx).make_reduce_sum({"data": count.output[0], "axes": [-1], "keepdims": 0, "outputs": outputs},
-                                      name=node.name, shapes=shapes, dtypes=[out_dtype])
+    GraphBuilder(ctx).make_reduce_sum(
+        {"data": count.output[0], "axes": [-1], "keepdims": 0, "outputs": outputs},
+        name=node.name,
+        shapes=shapes,
+        dtypes=[out_dtype],
+    )
 
 
 def _negative_pads_to_output_padding(node) -> None:

@@ -8,6 +8,7 @@ side has NaN/Inf. On a failure between Keras and torch, the layer-by-layer
 mode compiles both with every layer exposed and names the first layer whose
 outputs differ.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -20,7 +21,6 @@ import numpy as np
 from ..ir.errors import ConfigError, ShapeError, WeightError, show
 from ..ir.graph import Model
 from ..ir.tensor import fmt_shape
-
 from .onnx import example_inputs, export_onnx
 from .progress import QUIET
 from .targets import TARGETS
@@ -76,8 +76,16 @@ class Report:
         return list(worst.values())
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "ok": self.ok, "atol": self.atol, "rtol": self.rtol, "paths": self.paths,
-                "rows": [asdict(r) for r in self.rows], "errors": dict(self.errors), "divergence": self.divergence}
+        return {
+            "model": self.model,
+            "ok": self.ok,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "paths": self.paths,
+            "rows": [asdict(r) for r in self.rows],
+            "errors": dict(self.errors),
+            "divergence": self.divergence,
+        }
 
     #: the columns of :meth:`table_rows`
     TABLE_HEADERS = ("output", "pair", "max abs diff", "max rel diff", "sizes", "result")
@@ -89,8 +97,16 @@ class Report:
         for r in self.summary_rows():
             sizes = sorted({(c.batch, c.seq) for c in self.rows if (c.output, c.pair) == (r.output, r.pair)})
             size_txt = " ".join(f"b{b}" + (f"/t{s}" if s else "") for b, s in sizes)
-            body.append((r.output, r.pair, f"{r.max_abs:.2e}", f"{r.max_rel:.2e}", size_txt,
-                         "pass" if r.ok else f"FAIL {r.note}".strip()))
+            body.append(
+                (
+                    r.output,
+                    r.pair,
+                    f"{r.max_abs:.2e}",
+                    f"{r.max_rel:.2e}",
+                    size_txt,
+                    "pass" if r.ok else f"FAIL {r.note}".strip(),
+                )
+            )
         return body
 
     def table_footer(self) -> list[str]:
@@ -105,8 +121,10 @@ class Report:
         """Plain-text table: worst case per output and pair (:meth:`table_rows`), then :meth:`table_footer`."""
         head, body = self.TABLE_HEADERS, self.table_rows()
         widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
-        lines = [f"verify {self.model}: atol={self.atol:g} rtol={self.rtol:g}",
-                 "  ".join(h.ljust(w) for h, w in zip(head, widths))]
+        lines = [
+            f"verify {self.model}: atol={self.atol:g} rtol={self.rtol:g}",
+            "  ".join(h.ljust(w) for h, w in zip(head, widths)),
+        ]
         lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in body]
         return "\n".join(lines + self.table_footer())
 
@@ -148,17 +166,35 @@ def _runner(model, name: str, workdir: Path, compiled: dict):
     io_layout = TARGETS[via].io_layout if via in TARGETS else (lambda layout: layout)
 
     def run(inputs):
-        xs = [np.ascontiguousarray(x.transpose([t.layout.index(a) for a in io_layout(t.layout)]))
-              for x, t in zip(inputs, model.inputs)]
+        xs = [
+            np.ascontiguousarray(x.transpose([t.layout.index(a) for a in io_layout(t.layout)]))
+            for x, t in zip(inputs, model.inputs)
+        ]
         outs = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), xs)})
-        return [np.ascontiguousarray(o.transpose([io_layout(t.layout).index(a) for a in t.layout]))
-                for o, t in zip(outs, model.outputs)]
+        return [
+            np.ascontiguousarray(o.transpose([io_layout(t.layout).index(a) for a in t.layout]))
+            for o, t in zip(outs, model.outputs)
+        ]
+
     return run
 
 
-def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_sizes=(1, 3), seq_lens=(5, 9),
-           paths=PATHS, localize: bool = True, seed: int = 0, references=None, make_inputs=None,
-           progress=QUIET, compiled=None) -> "Report":
+def verify(
+    model,
+    inputs=None,
+    *,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    batch_sizes=(1, 3),
+    seq_lens=(5, 9),
+    paths=PATHS,
+    localize: bool = True,
+    seed: int = 0,
+    references=None,
+    make_inputs=None,
+    progress=QUIET,
+    compiled=None,
+) -> "Report":
     """Run ``model`` through every path on the same inputs and compare every pair.
 
     Args:
@@ -206,15 +242,19 @@ def verify(model, inputs=None, *, atol: float = 1e-5, rtol: float = 1e-4, batch_
     else:
         lens = seq_lens if symbolic else (None,)
         make = make_inputs or (lambda b, s, case_seed: example_inputs(model, b, s, seed=case_seed))
-        cases = [(b, s, checked_inputs(model, make(b, s if s else 5, seed + i)))
-                 for i, (b, s) in enumerate(itertools.product(batch_sizes, lens))]
+        cases = [
+            (b, s, checked_inputs(model, make(b, s if s else 5, seed + i)))
+            for i, (b, s) in enumerate(itertools.product(batch_sizes, lens))
+        ]
     references = dict(references or {})
     report.paths = [*references, *paths]
     with tempfile.TemporaryDirectory(prefix="twinnet-verify-") as tmp:
         runners = dict(references)
         compiled = dict(compiled or {})
-        for stage, names in (("compile", [p for p in paths if not p.startswith("onnx")]),
-                             ("export", [p for p in paths if p.startswith("onnx")])):
+        for stage, names in (
+            ("compile", [p for p in paths if not p.startswith("onnx")]),
+            ("export", [p for p in paths if p.startswith("onnx")]),
+        ):
             if not names:
                 continue
             with progress.stage(stage, total=len(names)) as step:
@@ -266,13 +306,19 @@ def check_arguments(model, paths, **options) -> None:
         raise ConfigError(f"paths must be one or more of {', '.join(ALL_PATHS)}, got {show(paths)}")
     for name in ("atol", "rtol"):
         value = options[name]
-        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
-                or not 0 <= value < float("inf")):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, np.integer, np.floating))
+            or not 0 <= value < float("inf")
+        ):
             raise ConfigError(f"{name} must be a non-negative number, got {show(value)}")
     for name in ("batch_sizes", "seq_lens"):
         value = options[name]
-        if (not isinstance(value, (list, tuple)) or not value or
-                any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in value)):
+        if (
+            not isinstance(value, (list, tuple))
+            or not value
+            or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in value)
+        ):
             raise ConfigError(f"{name} must be a non-empty tuple of positive ints, got {show(value)}")
 
 
@@ -284,8 +330,10 @@ def checked_inputs(model, inputs) -> list[np.ndarray]:
     for x, t in zip(xs, model.inputs):
         spec = t.spec
         if x.ndim != spec.rank or any(s is not None and s != n for s, n in zip(spec.shape, x.shape)):
-            raise ShapeError(f"verify got an array of shape {x.shape}, expected {fmt_shape(spec)} in layout "
-                             f"{spec.layout!r}", layer=t.node.label)
+            raise ShapeError(
+                f"verify got an array of shape {x.shape}, expected {fmt_shape(spec)} in layout {spec.layout!r}",
+                layer=t.node.label,
+            )
         if x.dtype != np.dtype(spec.dtype):
             raise ConfigError(f"verify got a {x.dtype} array, expected {spec.dtype}", layer=t.node.label)
     return xs
@@ -307,8 +355,7 @@ def _layer_outputs(model, path: str, inputs) -> list[np.ndarray]:
     if path in TARGETS:  # lowered again, with every layer's output exposed
         target = TARGETS[path]
         program = target.lower(model, expose=True)
-        run = target.runner(target.compile(program, model), model,
-                            declared_outs=[n.spec.layout for n in model.layers])
+        run = target.runner(target.compile(program, model), model, declared_outs=[n.spec.layout for n in model.layers])
         return run(inputs)
     import onnxruntime as ort
 

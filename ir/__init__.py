@@ -8,16 +8,51 @@
 >>> model.outputs[0].shape
 (None, 10)
 """
+
 from . import layers
 from .blocks import block
-from .errors import (ConfigError, FormatVersionError, GraphError, IRError, LayoutError, ResourceLimitError, SchemaError,
-                     ShapeError, UnsupportedError, WeightError)
+from .errors import (
+    ConfigError,
+    FormatVersionError,
+    GraphError,
+    IRError,
+    LayoutError,
+    ResourceLimitError,
+    SchemaError,
+    ShapeError,
+    UnsupportedError,
+    WeightError,
+)
 from .graph import Input, Model, Node, Sequential
 from .layout import AXES
 from .serde import FORMAT_VERSION, VERSION, from_dict, from_json, load, save, to_dict, to_json
 from .tensor import Tensor, TensorSpec
 
 __version__ = VERSION
-__all__ = ["block", "Input", "Model", "Sequential", "layers", "save", "load", "to_json", "from_json", "to_dict", "from_dict",
-           "Tensor", "TensorSpec", "Node", "IRError", "ConfigError", "ShapeError", "LayoutError", "GraphError",
-           "SchemaError", "FormatVersionError", "WeightError", "UnsupportedError", "ResourceLimitError", "AXES"]
+__all__ = [
+    "block",
+    "Input",
+    "Model",
+    "Sequential",
+    "layers",
+    "save",
+    "load",
+    "to_json",
+    "from_json",
+    "to_dict",
+    "from_dict",
+    "Tensor",
+    "TensorSpec",
+    "Node",
+    "IRError",
+    "ConfigError",
+    "ShapeError",
+    "LayoutError",
+    "GraphError",
+    "SchemaError",
+    "FormatVersionError",
+    "WeightError",
+    "UnsupportedError",
+    "ResourceLimitError",
+    "AXES",
+]

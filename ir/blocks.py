@@ -19,6 +19,7 @@ and that all instances of a kind have the same layers, configs and wiring.
 >>> ir.Model(x, y).node("mlp_0_fc").block
 ('Mlp', 'mlp_0')
 """
+
 from __future__ import annotations
 
 import itertools
@@ -63,8 +64,9 @@ def block(kind: str, name: str | None = None):
     if name is not None and (not isinstance(name, str) or not _IDENT.match(name)):
         raise ConfigError(f"block name must be an identifier, got {name!r}", layer=f"block {kind}")
     if _stack:
-        raise ConfigError(f"blocks do not nest: {kind!r} opened inside {_stack[-1][0]} {_stack[-1][1]!r}",
-                          layer=f"block {kind}")
+        raise ConfigError(
+            f"blocks do not nest: {kind!r} opened inside {_stack[-1][0]} {_stack[-1][1]!r}", layer=f"block {kind}"
+        )
     _stack.append((kind, name if name is not None else f"#{next(_unnamed)}"))
     try:
         yield
@@ -142,20 +144,24 @@ def check_blocks(model) -> None:
         if name in layer_names:
             raise GraphError("the instance name is also a layer's name", layer=label)
         _check_region(members, _window(model.nodes, members, position), label)
-        outs = {n.name for n in members
-                if n.name in model_outputs or any(c.block != n.block for c in consumers[n.name])}
+        outs = {
+            n.name for n in members if n.name in model_outputs or any(c.block != n.block for c in consumers[n.name])
+        }
         sig = signature(members, outs)
         if kind not in kinds:
             kinds[kind] = (name, sig)
         elif kinds[kind][1] != sig:
             first, first_sig = kinds[kind]
-            raise GraphError(f"differs from instance {first!r} of the same kind: {_difference(first_sig, sig)}"
-                             "; instances of a block must have the same layers, configs and wiring", layer=label)
+            raise GraphError(
+                f"differs from instance {first!r} of the same kind: {_difference(first_sig, sig)}"
+                "; instances of a block must have the same layers, configs and wiring",
+                layer=label,
+            )
 
 
 def _window(nodes: list, members: list, position: dict[int, int]) -> list:
     """The nodes from the instance's first layer to its last: a path that leaves and re-enters lies in it."""
-    return nodes[position[id(members[0])]:position[id(members[-1])] + 1]
+    return nodes[position[id(members[0])] : position[id(members[-1])] + 1]
 
 
 def _check_region(members: list, nodes: list, label: str) -> None:
@@ -175,16 +181,20 @@ def _check_region(members: list, nodes: list, label: str) -> None:
                 parent[root(id(n))] = root(id(t.node))
     pieces = {root(id(n)) for n in members}
     if len(pieces) > 1:
-        raise GraphError(f"its layers form {len(pieces)} separate pieces; a block must be one connected region",
-                         layer=label)
+        raise GraphError(
+            f"its layers form {len(pieces)} separate pieces; a block must be one connected region", layer=label
+        )
     # convex: no path leaves the block and comes back into it (else it cannot run as one call)
     downstream: set[int] = set()  # outside nodes that depend on a member
     for n in nodes:
         if id(n) in inside:
             for t in n.inputs:
                 if id(t.node) in downstream:
-                    raise GraphError(f"layer {n.name!r} takes {t.node.name!r}, which is outside the block but computed "
-                                     "from it; a block must run as one call", layer=label)
+                    raise GraphError(
+                        f"layer {n.name!r} takes {t.node.name!r}, which is outside the block but computed "
+                        "from it; a block must run as one call",
+                        layer=label,
+                    )
         elif any(id(t.node) in inside or id(t.node) in downstream for t in n.inputs):
             downstream.add(id(n))
 

@@ -4,6 +4,7 @@ Every error is an :class:`IRError` (itself a ``ValueError``), so callers can
 catch one type; the subclasses say *what kind* of input was wrong. Messages
 name the layer (when there is one), the expected and the actual value.
 """
+
 from __future__ import annotations
 
 
@@ -40,7 +41,7 @@ def show(value, limit: int = 80) -> str:
             text = f"[{inner}]" if isinstance(value, list) else f"({inner})"
         else:
             text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ConfigError(IRError):

@@ -5,6 +5,7 @@ A model is a DAG of nodes in topological order. Each node is one layer call
 the node that makes them. :meth:`Model.lint` checks the graph the way
 ``torch.fx.Graph.lint`` does, and runs on construction and on load.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -28,8 +29,14 @@ class Node:
 
     __slots__ = ("layer", "inputs", "spec", "name", "order", "block")
 
-    def __init__(self, layer: Layer | None, inputs: tuple[Tensor, ...], spec: TensorSpec, name: str | None,
-                 block: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        layer: Layer | None,
+        inputs: tuple[Tensor, ...],
+        spec: TensorSpec,
+        name: str | None,
+        block: tuple[str, str] | None = None,
+    ):
         self.layer = layer
         self.inputs = inputs
         self.spec = spec
@@ -99,8 +106,9 @@ def output_spec(layer: Layer, specs: Sequence[TensorSpec]) -> TensorSpec:
     if not layer.integer_inputs:
         for s in specs:
             if s.dtype != "float32":
-                raise ConfigError(f"expects float32 inputs, got {s.dtype} (only Embedding takes integer ids)",
-                                  layer=layer.label)
+                raise ConfigError(
+                    f"expects float32 inputs, got {s.dtype} (only Embedding takes integer ids)", layer=layer.label
+                )
     try:
         spec = layer.infer(specs)
     except IRError:
@@ -108,8 +116,9 @@ def output_spec(layer: Layer, specs: Sequence[TensorSpec]) -> TensorSpec:
     except (TypeError, ValueError, IndexError, KeyError) as e:  # a shape rule tripped on odd input
         raise ShapeError(f"cannot infer the output shape: {e}", layer=layer.label) from e
     if any(s is not None and s > MAX_DIM for s in spec.shape):
-        raise ResourceLimitError(f"output shape {spec.shape} has a size over the limit of {MAX_DIM:,} per axis",
-                                 layer=layer.label)
+        raise ResourceLimitError(
+            f"output shape {spec.shape} has a size over the limit of {MAX_DIM:,} per axis", layer=layer.label
+        )
     return spec
 
 
@@ -200,8 +209,10 @@ class Model:
                 raise GraphError(f"two layers are named {node.name!r}")
             for t in node.inputs:
                 if id(t.node) not in position:
-                    raise GraphError(f"takes {t.name!r}, which is not computed before it (cycle or dangling reference)",
-                                     layer=node.label)
+                    raise GraphError(
+                        f"takes {t.name!r}, which is not computed before it (cycle or dangling reference)",
+                        layer=node.label,
+                    )
             position[id(node)] = i
             position[node.name] = i
         for t in self.outputs:
@@ -220,8 +231,10 @@ class Model:
             if n.name == name:
                 return n
         names = [n.name for n in self.nodes]
-        raise GraphError(f"model {self.name!r} has no layer or input named {show(name)}; it has "
-                         f"{', '.join(names[:20])}{', ...' if len(names) > 20 else ''}")
+        raise GraphError(
+            f"model {self.name!r} has no layer or input named {show(name)}; it has "
+            f"{', '.join(names[:20])}{', ...' if len(names) > 20 else ''}"
+        )
 
     @property
     def input_specs(self) -> list[TensorSpec]:
@@ -309,17 +322,20 @@ def check_weights(specs: dict[str, WeightSpec], weights: dict) -> dict[str, np.n
     missing = [k for k in specs if k not in weights]
     extra = [k for k in weights if k not in specs]
     if missing:
-        raise WeightError(f"missing weight(s): {', '.join(missing[:10])}", layer=missing[0].split('/')[0])
+        raise WeightError(f"missing weight(s): {', '.join(missing[:10])}", layer=missing[0].split("/")[0])
     if extra:
-        raise WeightError(f"unexpected weight(s): {', '.join(map(str, extra[:10]))}", layer=str(extra[0]).split('/')[0])
+        raise WeightError(f"unexpected weight(s): {', '.join(map(str, extra[:10]))}", layer=str(extra[0]).split("/")[0])
     out = {}
     for key, spec in specs.items():
         value = weights[key]
         if not isinstance(value, np.ndarray):
-            raise WeightError(f"weight {key!r} must be a numpy array, got {type(value).__name__}", layer=key.split("/")[0])
+            raise WeightError(
+                f"weight {key!r} must be a numpy array, got {type(value).__name__}", layer=key.split("/")[0]
+            )
         if tuple(value.shape) != spec.shape:
-            raise WeightError(f"weight {key!r} has shape {tuple(value.shape)}, expected {spec.shape}",
-                              layer=key.split("/")[0])
+            raise WeightError(
+                f"weight {key!r} has shape {tuple(value.shape)}, expected {spec.shape}", layer=key.split("/")[0]
+            )
         if value.dtype != np.dtype(spec.dtype):
             raise WeightError(f"weight {key!r} has dtype {value.dtype}, expected {spec.dtype}", layer=key.split("/")[0])
         out[key] = np.array(value, dtype=spec.dtype, copy=True)

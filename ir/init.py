@@ -5,6 +5,7 @@ stable hash of the weight's name, so a weight's initial value does not depend
 on the order layers were built in, on the process, or on the machine's hash
 seed. All arrays are float32.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,7 +47,7 @@ def orthogonal(shape, rng):
 def lstm_bias(shape, rng):
     out = np.zeros(shape)
     units = shape[0] // 4
-    out[units:2 * units] = 1.0  # unit_forget_bias, as Keras
+    out[units : 2 * units] = 1.0  # unit_forget_bias, as Keras
     return out
 
 

@@ -16,6 +16,7 @@ channels at ``C`` whether the model is declared ``NHWC`` or ``NCHW``.
 Permutation helpers here are pure Python; weight permutations that depend on
 a layout are done once, at compile time, by the backends.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -37,10 +38,14 @@ def check_layout(layout: str, rank: int | None = None, *, layer: str | None = No
     'NHWC'
     """
     if not isinstance(layout, str) or not layout:
-        raise LayoutError(f"layout must be a non-empty string of axis letters from {AXES!r}, got {layout!r}", layer=layer)
+        raise LayoutError(
+            f"layout must be a non-empty string of axis letters from {AXES!r}, got {layout!r}", layer=layer
+        )
     bad = [a for a in layout if a not in AXES]
     if bad:
-        raise LayoutError(f"layout {layout!r} has unknown axis letter(s) {''.join(bad)!r}; known: {AXES!r}", layer=layer)
+        raise LayoutError(
+            f"layout {layout!r} has unknown axis letter(s) {''.join(bad)!r}; known: {AXES!r}", layer=layer
+        )
     if len(set(layout)) != len(layout):
         raise LayoutError(f"layout {layout!r} repeats an axis letter", layer=layer)
     if layout.count("N") != 1:
@@ -54,7 +59,9 @@ def default_layout(rank: int, integer: bool = False, *, layer: str | None = None
     """The Keras-convention layout for a tensor of ``rank`` (batch included)."""
     table = _DEFAULT_INT if integer else _DEFAULT_FLOAT
     if rank not in table:
-        raise LayoutError(f"no default layout for a rank-{rank} {'integer' if integer else 'float'} tensor; pass layout=", layer=layer)
+        raise LayoutError(
+            f"no default layout for a rank-{rank} {'integer' if integer else 'float'} tensor; pass layout=", layer=layer
+        )
     return table[rank]
 
 

@@ -12,6 +12,7 @@ padded with spaces to a multiple of 8, then the raw little-endian data.
 
 Also here: :func:`atomic_write`, which both of twinnet's file forms save with.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,17 @@ import numpy as np
 
 from .errors import ResourceLimitError, SchemaError, show
 
-DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int64, "I32": np.int32,
-          "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+DTYPES = {
+    "F32": np.float32,
+    "F64": np.float64,
+    "F16": np.float16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
 CODES = {np.dtype(v): k for k, v in DTYPES.items()}
 
 MAX_HEADER = 100 * 1024 * 1024
@@ -74,7 +84,9 @@ def read_header(f: BinaryIO, file_size: int, where: str) -> tuple[dict, dict, in
     if not isinstance(header, dict):
         raise SchemaError(f"{where}: safetensors header must be a JSON object")
     metadata = header.pop("__metadata__", {}) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
         raise SchemaError(f"{where}: safetensors __metadata__ must map strings to strings")
     data_size = file_size - 8 - n
     spans = []
@@ -85,16 +97,24 @@ def read_header(f: BinaryIO, file_size: int, where: str) -> tuple[dict, dict, in
         dtype, shape, offs = entry["dtype"], entry["shape"], entry["data_offsets"]
         if not isinstance(dtype, str) or dtype not in DTYPES:  # a list here would be unhashable
             raise SchemaError(f"{where}: tensor {name_} has unknown dtype {_short(dtype)}")
-        if (not isinstance(shape, list) or len(shape) > MAX_RANK or
-                not all(_is_int(s) and 0 <= s <= MAX_SIZE for s in shape)):
+        if (
+            not isinstance(shape, list)
+            or len(shape) > MAX_RANK
+            or not all(_is_int(s) and 0 <= s <= MAX_SIZE for s in shape)
+        ):
             raise SchemaError(f"{where}: tensor {name_} has a malformed shape {_short(shape)}")
-        if (not isinstance(offs, list) or len(offs) != 2 or
-                not all(_is_int(o) for o in offs) or not 0 <= offs[0] <= offs[1] <= MAX_SIZE):
+        if (
+            not isinstance(offs, list)
+            or len(offs) != 2
+            or not all(_is_int(o) for o in offs)
+            or not 0 <= offs[0] <= offs[1] <= MAX_SIZE
+        ):
             raise SchemaError(f"{where}: tensor {name_} has malformed data_offsets {_short(offs)}")
         nbytes = math.prod(shape) * np.dtype(DTYPES[dtype]).itemsize
         if offs[1] - offs[0] != nbytes:
-            raise SchemaError(f"{where}: tensor {name_} declares shape {shape} ({nbytes} bytes) but spans "
-                              f"{offs[1] - offs[0]} bytes")
+            raise SchemaError(
+                f"{where}: tensor {name_} declares shape {shape} ({nbytes} bytes) but spans {offs[1] - offs[0]} bytes"
+            )
         if offs[1] > data_size:
             raise SchemaError(f"{where}: tensor {name_} runs past the end of the file (truncated?)")
         spans.append(tuple(offs))

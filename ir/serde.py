@@ -16,6 +16,7 @@ checks the JSON against the schema, every weight's name, shape and dtype
 against the architecture, and the graph's well-formedness, and refuses files
 beyond the limits below before allocating anything large.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,12 +41,11 @@ META_KEY = "twinnet.architecture"
 LIMITS = {
     "json_bytes": 64 * 1024 * 1024,
     "layers": 100_000,
-    "inputs": 10_000,               # model inputs, and model outputs
+    "inputs": 10_000,  # model inputs, and model outputs
     "inputs_per_layer": 1024,
-    "weight_elements": 2**31,       # one weight
-    "weight_bytes": 16 * 1024**3,   # all weights together
+    "weight_elements": 2**31,  # one weight
+    "weight_bytes": 16 * 1024**3,  # all weights together
 }
-
 
 
 def _v1_to_v2(data: dict) -> dict:
@@ -62,6 +62,7 @@ _REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 
 # -- dict form -------------------------------------------------------------------
 
+
 def to_dict(model: Model) -> dict:
     """The architecture as a JSON-ready dict (no weights)."""
     return {
@@ -69,16 +70,27 @@ def to_dict(model: Model) -> dict:
         "format_version": FORMAT_VERSION,
         "twinnet_version": VERSION,
         "name": model.name,
-        "inputs": [{"name": t.node.name, "shape": [s for a, s in zip(t.layout, t.shape) if a != "N"],
-                    "layout": t.layout, "dtype": t.dtype} for t in model.inputs],
+        "inputs": [
+            {
+                "name": t.node.name,
+                "shape": [s for a, s in zip(t.layout, t.shape) if a != "N"],
+                "layout": t.layout,
+                "dtype": t.dtype,
+            }
+            for t in model.inputs
+        ],
         "layers": [_layer_entry(n) for n in model.layers],
         "outputs": [t.name for t in model.outputs],
     }
 
 
 def _layer_entry(node: Node) -> dict:
-    entry = {"name": node.name, "kind": node.layer.kind, "config": node.layer.config(),
-             "inputs": [t.name for t in node.inputs]}
+    entry = {
+        "name": node.name,
+        "kind": node.layer.kind,
+        "config": node.layer.config(),
+        "inputs": [t.name for t in node.inputs],
+    }
     if node.block is not None:  # optional: most layers belong to no block
         entry["block"] = list(node.block)
     return entry
@@ -88,8 +100,11 @@ def _block_mark(entry: dict, where: str) -> tuple[str, str] | None:
     if "block" not in entry:
         return None
     mark = entry["block"]
-    if (not isinstance(mark, list) or len(mark) != 2
-            or not all(isinstance(part, str) and _IDENT.match(part) for part in mark)):
+    if (
+        not isinstance(mark, list)
+        or len(mark) != 2
+        or not all(isinstance(part, str) and _IDENT.match(part) for part in mark)
+    ):
         raise SchemaError(f"{where}: 'block' must be [kind, instance name], two identifiers; got {_short(mark)}")
     return mark[0], mark[1]
 
@@ -108,16 +123,20 @@ def _need(obj, key, kind, where):
     else:
         ok = isinstance(value, kind)
     if not ok:
-        raise SchemaError(f"{where}: field {key!r} must be {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
+        raise SchemaError(
+            f"{where}: field {key!r} must be {getattr(kind, '__name__', kind)}, got {type(value).__name__}"
+        )
     return value
 
 
 def _migrate(data: dict) -> dict:
     version = _need(data, "format_version", int, "model file")
     if version > FORMAT_VERSION:
-        raise FormatVersionError(f"this file has format_version {_short(version)}, written by twinnet "
-                                 f"{_short(data.get('twinnet_version', '?'))}; this twinnet ({VERSION}) reads "
-                                 f"versions up to {FORMAT_VERSION}: upgrade twinnet to load it")
+        raise FormatVersionError(
+            f"this file has format_version {_short(version)}, written by twinnet "
+            f"{_short(data.get('twinnet_version', '?'))}; this twinnet ({VERSION}) reads "
+            f"versions up to {FORMAT_VERSION}: upgrade twinnet to load it"
+        )
     if version < 1:
         raise SchemaError(f"format_version must be >= 1, got {_short(version)}")
     while version < FORMAT_VERSION:
@@ -145,8 +164,9 @@ def from_dict(data) -> Model:
     if len(layers_raw) > LIMITS["layers"]:
         raise ResourceLimitError(f"model has {len(layers_raw)} layers, more than the limit of {LIMITS['layers']}")
     if max(len(inputs_raw), len(outputs_raw)) > LIMITS["inputs"]:
-        raise ResourceLimitError(f"model has {len(inputs_raw)} inputs and {len(outputs_raw)} outputs; the limit is "
-                                 f"{LIMITS['inputs']} each")
+        raise ResourceLimitError(
+            f"model has {len(inputs_raw)} inputs and {len(outputs_raw)} outputs; the limit is {LIMITS['inputs']} each"
+        )
     tensors: dict[str, Tensor] = {}
     inputs = []
     for i, entry in enumerate(inputs_raw):
@@ -173,8 +193,9 @@ def from_dict(data) -> Model:
             raise SchemaError(f"{where}: the name is used twice")
         cls = LAYERS.get(kind)
         if cls is None:
-            raise UnsupportedError(f"unknown layer kind {_short(kind)}; known kinds: {', '.join(sorted(LAYERS))}",
-                                   layer=lname)
+            raise UnsupportedError(
+                f"unknown layer kind {_short(kind)}; known kinds: {', '.join(sorted(LAYERS))}", layer=lname
+            )
         if "name" in config:
             raise SchemaError(f"{where}: config must not contain 'name'")
         if not refs or len(refs) > LIMITS["inputs_per_layer"]:
@@ -182,15 +203,17 @@ def from_dict(data) -> Model:
         args = []
         for ref in refs:
             if not isinstance(ref, str) or ref not in tensors:
-                raise SchemaError(f"{where}: input {_short(ref)} is not an input or an earlier layer "
-                                  "(dangling reference or cycle)")
+                raise SchemaError(
+                    f"{where}: input {_short(ref)} is not an input or an earlier layer (dangling reference or cycle)"
+                )
             args.append(tensors[ref])
         problem = config_problem(cls, config)
         if problem:
             raise SchemaError(f"{where}: bad config for {kind}: {problem}")
         layer = cls(**config, name=lname)
-        node = Node(layer, tuple(args), output_spec(layer, tuple(t.spec for t in args)), lname,
-                    _block_mark(entry, where))
+        node = Node(
+            layer, tuple(args), output_spec(layer, tuple(t.spec for t in args)), lname, _block_mark(entry, where)
+        )
         tensors[lname] = node.output
     outputs = []
     for ref in outputs_raw:
@@ -227,6 +250,7 @@ def from_json(text: str) -> Model:
 
 
 # -- files --------------------------------------------------------------------------
+
 
 def _weights_blob(model: Model, metadata: dict[str, str]) -> bytes:
     specs = model.weight_specs()
@@ -276,8 +300,9 @@ def _referenced_weights(path: Path) -> str | None:
 
 def _safe_sibling(name: str) -> bool:
     # at most 255 characters: a longer name makes the OS raise OSError (ENAMETOOLONG) rather than "no such file"
-    return (bool(re.match(r"^[A-Za-z0-9_.-]{1,243}\.safetensors\Z", name)) and "/" not in name
-            and not name.startswith("."))
+    return (
+        bool(re.match(r"^[A-Za-z0-9_.-]{1,243}\.safetensors\Z", name)) and "/" not in name and not name.startswith(".")
+    )
 
 
 def load(path) -> Model:
@@ -346,11 +371,14 @@ def _check_header(model: Model, header: dict, where: str) -> None:
         if entry is None:
             raise WeightError(f"{where}: missing weight {key!r}", layer=key.split("/")[0])
         if tuple(entry["shape"]) != spec.shape:
-            raise WeightError(f"{where}: weight {key!r} has shape {tuple(entry['shape'])}, expected {spec.shape}",
-                              layer=key.split("/")[0])
+            raise WeightError(
+                f"{where}: weight {key!r} has shape {tuple(entry['shape'])}, expected {spec.shape}",
+                layer=key.split("/")[0],
+            )
         if np.dtype(safetensors_io.DTYPES[entry["dtype"]]) != np.dtype(spec.dtype):
-            raise WeightError(f"{where}: weight {key!r} has dtype {entry['dtype']}, expected {spec.dtype}",
-                              layer=key.split("/")[0])
+            raise WeightError(
+                f"{where}: weight {key!r} has dtype {entry['dtype']}, expected {spec.dtype}", layer=key.split("/")[0]
+            )
     extra = [k for k in header if k not in specs]
     if extra:
         raise WeightError(f"{where}: unexpected weight(s) {', '.join(extra[:10])}")

@@ -1,4 +1,5 @@
 """The text table behind ``Model.summary()``."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,15 @@ def summary_table(model) -> str:
     for node in model.nodes:
         kind = "Input" if node.is_input else node.layer.kind
         params = sum(math.prod(s.shape) for s in node.weight_specs().values())
-        rows.append((f"{node.name} ({kind})", fmt_shape(node.spec), node.spec.layout, f"{params:,}",
-                     ", ".join(t.name for t in node.inputs)))
+        rows.append(
+            (
+                f"{node.name} ({kind})",
+                fmt_shape(node.spec),
+                node.spec.layout,
+                f"{params:,}",
+                ", ".join(t.name for t in node.inputs),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     line = "-" * (sum(widths) + 2 * (len(widths) - 1))
 

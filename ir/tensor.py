@@ -1,4 +1,5 @@
 """Symbolic tensors: what flows between layers while a model is being built."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -102,8 +103,10 @@ def make_input_spec(shape, layout: str | None, dtype: str, name: str | None) -> 
         raise ShapeError(f"shape must be a tuple of ints (non-batch dims), got {show(shape, 200)}", layer=where)
     for s in shape:
         if s is not None and (isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= MAX_DIM):
-            raise ShapeError(f"shape entries must be positive ints or None (sizes at most {MAX_DIM}), "
-                             f"got {show(tuple(shape), 200)}", layer=where)
+            raise ShapeError(
+                f"shape entries must be positive ints or None (sizes at most {MAX_DIM}), got {show(tuple(shape), 200)}",
+                layer=where,
+            )
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {DTYPES}, got {show(dtype)}", layer=where)
     integer = dtype.startswith("int")

@@ -1,4 +1,5 @@
 """Test set-up: quiet TensorFlow, and the shared helpers in this folder importable from every test folder."""
+
 import os
 import sys
 from pathlib import Path

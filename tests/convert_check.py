@@ -1,4 +1,5 @@
 """Helpers for the conversion tests: running an emitted file standalone, inputs and tolerances for Keras apps."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +11,15 @@ def run_standalone(folder: Path, script: str, only: str) -> np.ndarray:
     """Run ``script`` in a fresh, isolated interpreter in ``folder`` where the other framework cannot be imported;
     returns the array the script saved as ``out.npy``."""
     blocked = ["keras", "tensorflow"] if only == "torch" else ["torch"]
-    script = (f"import sys; sys.path.insert(0, '.')\nfor m in {blocked!r}: sys.modules[m] = None\n" + script)
-    out = subprocess.run([sys.executable, "-I", "-c", script], cwd=folder, capture_output=True, text=True,
-                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}, timeout=300)
+    script = f"import sys; sys.path.insert(0, '.')\nfor m in {blocked!r}: sys.modules[m] = None\n" + script
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", script],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return np.load(folder / "out.npy")
 

@@ -1,10 +1,11 @@
 """Reads tests/known_gaps.toml, the one list of known gaps."""
+
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 _FILE = Path(__file__).with_name("known_gaps.toml")
 GAPS = {g["id"]: g for g in tomllib.loads(_FILE.read_text())["gap"]}

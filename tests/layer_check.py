@@ -6,6 +6,7 @@ frameworks and the one written straight from the IR) numerics at
 two batch sizes (and two sequence lengths where the length is symbolic), on
 seeded random weights that exercise every parameter.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,8 +53,9 @@ def torch_weight_count(module) -> int:
     return count
 
 
-def check_layer(layer, inputs, *, seed: int = 0, expect_shape=None, paths=PATHS, tmp_path=None,
-                torch_extra: int = 0, arrange=None) -> ir.Model:
+def check_layer(
+    layer, inputs, *, seed: int = 0, expect_shape=None, paths=PATHS, tmp_path=None, torch_extra: int = 0, arrange=None
+) -> ir.Model:
     """Check ``layer`` applied to inputs described by ``ir.Input`` keyword dicts.
 
     ``torch_extra``: parameters the torch module has beyond the IR's, where torch's layer cannot

@@ -1,4 +1,5 @@
 """Helpers for the ONNX importer tests: build small graphs, compare an import with onnxruntime."""
+
 from __future__ import annotations
 
 import itertools
@@ -18,13 +19,18 @@ ATOL, RTOL = 1e-5, 1e-4
 def make(nodes, inputs: dict, inits: dict | None = None, outputs=("y",), opset: int = 17) -> onnx.ModelProto:
     """A model from ``onnx.helper`` nodes. ``inputs``: name -> shape (``"N"``/``"T"`` for symbolic sizes),
     or (shape, element type); ``inits``: name -> numpy array."""
+
     def info(name, spec):
         shape, elem = spec if isinstance(spec, tuple) and isinstance(spec[1], int) else (spec, TensorProto.FLOAT)
         return helper.make_tensor_value_info(name, elem, list(shape))
 
-    graph = helper.make_graph(nodes, "test_graph", [info(k, v) for k, v in inputs.items()],
-                              [helper.make_empty_tensor_value_info(o) for o in outputs],
-                              [numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()])
+    graph = helper.make_graph(
+        nodes,
+        "test_graph",
+        [info(k, v) for k, v in inputs.items()],
+        [helper.make_empty_tensor_value_info(o) for o in outputs],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     return onnx.shape_inference.infer_shapes(model)  # gives the outputs their inferred types
 

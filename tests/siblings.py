@@ -3,6 +3,7 @@
 Test modules are imported with ``--import-mode=importlib`` and may share base
 names across folders, so they cannot import each other by name.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -7,6 +7,7 @@ and must never appear as top-level modules of their own.
 SLOW (about a minute): ``test_the_wheel_*`` build the wheel from a copy of the repository and install it into a
 fresh virtual environment (``--system-site-packages``, so torch and Keras come from this machine).
 """
+
 import importlib.metadata
 import importlib.util
 import os
@@ -36,8 +37,9 @@ def python(code: str, cwd, exe=sys.executable, timeout=600) -> str:
 
 def source_modules() -> list[str]:
     """Every .py file of the package, as its path inside the wheel (``twinnet/ir/graph.py``)."""
-    files = [REPO / "__init__.py"] + sorted(p for d in PACKAGE_DIRS for p in (REPO / d).rglob("*.py")
-                                             if "__pycache__" not in p.parts)
+    files = [REPO / "__init__.py"] + sorted(
+        p for d in PACKAGE_DIRS for p in (REPO / d).rglob("*.py") if "__pycache__" not in p.parts
+    )
     return ["twinnet/" + p.relative_to(REPO).as_posix() for p in files]
 
 
@@ -46,15 +48,34 @@ def wheel(tmp_path_factory) -> Path:
     """The wheel built from a copy of the repository (the checkout itself gets no build/ or egg-info)."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", "tests", "build", "dist", "*.egg-info",
-                                                             "__pycache__", ".*cache", ".hypothesis", "*.onnx*"))
+    shutil.copytree(
+        REPO,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", "tests", "build", "dist", "*.egg-info", "__pycache__", ".*cache", ".hypothesis", "*.onnx*"
+        ),
+    )
     # No network here: build against the setuptools already installed rather than in an isolated environment.
     # `build` comes with the test extras; pip (always there) builds the same wheel through the same backend.
     if importlib.util.find_spec("build"):
         run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp / "dist", src], cwd=tmp)
     else:
-        run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
-             "--wheel-dir", tmp / "dist", src], cwd=tmp)
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "--quiet",
+                "--wheel-dir",
+                tmp / "dist",
+                src,
+            ],
+            cwd=tmp,
+        )
     (path,) = (tmp / "dist").glob("twinnet-*.whl")
     return path
 

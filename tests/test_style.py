@@ -3,6 +3,7 @@
 Expected to fail until the project-wide ``ruff format`` pass and the ruff-clean emitters land; the failure
 message lists each offending file with its rule codes (or "would reformat"), one line per file.
 """
+
 import importlib.util
 import inspect
 import subprocess
@@ -21,8 +22,9 @@ CONFIG = REPO / "pyproject.toml"
 
 def ruff(*args, cwd) -> subprocess.CompletedProcess:
     # The ruff package (test extras) runs its binary with `python -m ruff`, wherever it put it.
-    return subprocess.run([sys.executable, "-m", "ruff", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def problems(folder: Path, *config) -> list[str]:

@@ -1,10 +1,11 @@
 """Helpers for the PyTorch import tests: randomised modules, example inputs, the round-trip check."""
+
 import pytest
 import torch
 
+from examples.torch_archs import float_input, ids, randomize  # noqa: F401 (the tests' helpers, one copy)
 from twinnet import ir
 from twinnet.backends import from_torch, to_torch
-from examples.torch_archs import float_input, ids, randomize  # noqa: F401 (the tests' helpers, one copy)
 from twinnet.exporters import verify
 
 ATOL, RTOL = 1e-5, 1e-4

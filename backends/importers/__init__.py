@@ -20,6 +20,7 @@ torch's axis order, so ``to_torch`` reproduces it without transposes.
 
 Keras, onnx and torch are imported on first use, so ``import twinnet.backends.importers`` stays cheap.
 """
+
 from __future__ import annotations
 
 

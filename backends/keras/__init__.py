@@ -1,18 +1,42 @@
 """The Keras 3 backend: ``to_keras`` and Keras source emission."""
+
 from __future__ import annotations
 
 from ...ir.graph import Model
-
-from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
-               recurrent, slicing, spatial)
 from ..lowering.block_code import group
 from ..tables import join_tables
+from . import (
+    activations,
+    attention,
+    constant,
+    conv,
+    conv_variants,
+    core,
+    merge,
+    norm,
+    pooling,
+    preprocessing,
+    recurrent,
+    slicing,
+    spatial,
+)
 from .compile import ARG_NAMES, KerasLowering, block_call, block_function_name, instantiate, render
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = join_tables(
-    activations.TABLE, core.TABLE, conv.TABLE, conv_variants.TABLE, pooling.TABLE, norm.TABLE, merge.TABLE,
-    recurrent.TABLE, spatial.TABLE, preprocessing.TABLE, attention.TABLE, slicing.TABLE, constant.TABLE,
+    activations.TABLE,
+    core.TABLE,
+    conv.TABLE,
+    conv_variants.TABLE,
+    pooling.TABLE,
+    norm.TABLE,
+    merge.TABLE,
+    recurrent.TABLE,
+    spatial.TABLE,
+    preprocessing.TABLE,
+    attention.TABLE,
+    slicing.TABLE,
+    constant.TABLE,
 )
 
 
@@ -21,8 +45,15 @@ def lower(model: Model, *, native_io: bool = False, expose: bool = False):
     program = KerasLowering(model, TABLE, native_io=native_io).lower(expose=expose)
     if expose:  # every layer's output is returned: keep the code flat
         return program
-    return group(program, model, call=block_call, name_of=lambda kind, used: block_function_name(kind, used, model),
-                 keras_names=True, reserved=KerasLowering.reserved, arg_names=ARG_NAMES)
+    return group(
+        program,
+        model,
+        call=block_call,
+        name_of=lambda kind, used: block_function_name(kind, used, model),
+        keras_names=True,
+        reserved=KerasLowering.reserved,
+        arg_names=ARG_NAMES,
+    )
 
 
 def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):

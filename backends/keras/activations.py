@@ -6,6 +6,7 @@ of GELU has no standard Keras layer (``Activation("gelu")`` is the exact erf
 form), so it is composed from standard layers: tanh(z) = 2*sigmoid(2z) - 1
 gives 0.5*x*(1 + tanh(z)) = x * sigmoid(2z).
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,6 @@ import math
 from ...ir.errors import UnsupportedError
 from ...ir.layers import Activation, ReLU
 from ...ir.layers.activation import activation_axis
-
 from ..lowering.code import call
 from ..lowering.driver import with_spec
 
@@ -62,8 +62,10 @@ def lower_activation(ctx, node, inputs):
             # Activation("log_softmax") acts on the last axis only: hold that axis last (one Permute).
             # The batch axis cannot move in Keras, so log_softmax over N stays unsupported.
             if letter == "N":
-                raise UnsupportedError("log_softmax over the batch axis N: Keras's log_softmax acts on the last "
-                                       "axis only and keras.layers.Permute cannot move the batch axis")
+                raise UnsupportedError(
+                    "log_softmax over the batch axis N: Keras's log_softmax acts on the last "
+                    "axis only and keras.layers.Permute cannot move the batch axis"
+                )
             x = ctx.require(x, x.phys.replace(letter, "") + letter)
         if name == "softmax":
             return ctx.layer(node.name, call("layers.Softmax", axis=x.pos(letter)), x.var, node.spec, x.phys)
@@ -82,8 +84,11 @@ def lower_activation(ctx, node, inputs):
 def lower_relu(ctx, node, inputs):
     (x,) = inputs
     layer: ReLU = node.layer
-    kwargs = {k: getattr(layer, k) for k, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0))
-              if getattr(layer, k) != default}
+    kwargs = {
+        k: getattr(layer, k)
+        for k, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0))
+        if getattr(layer, k) != default
+    }
     return ctx.layer(node.name, call("layers.ReLU", **kwargs), x.var, node.spec, x.phys)
 
 

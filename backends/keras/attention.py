@@ -10,10 +10,10 @@ rank-3 mask to ``(B, 1, T, S)`` (a rank-2 mask would be expanded on the wrong
 axis), so ``(B, 1, S)`` broadcasts over heads and query steps. Keras casts
 the float 0/1 mask to bool itself (1 = attend).
 """
+
 from __future__ import annotations
 
 from ...ir.layers import MultiHeadAttention
-
 from ..lowering.code import call
 
 
@@ -43,8 +43,7 @@ def lower_mha(ctx, node, inputs):
         args.append("use_causal_mask=True")
     w = ctx.weights(node)
     weights = [w[k] for k in node.layer.weights(specs)]  # the IR's order is Keras's get_weights() order
-    return ctx.layer(node.name, call("layers.MultiHeadAttention", **kwargs), ", ".join(args), node.spec, "NTC",
-                     weights)
+    return ctx.layer(node.name, call("layers.MultiHeadAttention", **kwargs), ", ".join(args), node.spec, "NTC", weights)
 
 
 TABLE = {MultiHeadAttention: lower_mha}

@@ -16,12 +16,12 @@ value its shape, as Keras holds it (channels last). ``from_keras`` reads this
 exact chain back into a LearnedConstant. tf2onnx has no converter for
 TensorFlow's Bucketize: ``exporters/tf2onnx_ops.py`` adds one.
 """
+
 from __future__ import annotations
 
 import math
 
 from ...ir.layers import LearnedConstant
-
 from ..lowering.code import call
 
 #: the suffixes of the chain's layers, in order (from_keras recognises the chain by its layer types, not names)
@@ -37,8 +37,9 @@ def lower_learned_constant(ctx, node, inputs):
     column = ctx.layer(node.name + "_column", call("layers.Reshape", (-1, 1)), flat.var, spec, phys)
     peak = ctx.layer(node.name + "_max", "layers.GlobalMaxPooling1D()", column.var, spec, phys)
     index = ctx.layer(node.name + "_index", call("layers.Discretization", bin_boundaries=[]), peak.var, spec, phys)
-    row = ctx.layer(node.name + "_table", call("layers.Embedding", 1, size), index.var, spec, phys,
-                    [value.reshape(1, size)])
+    row = ctx.layer(
+        node.name + "_table", call("layers.Embedding", 1, size), index.var, spec, phys, [value.reshape(1, size)]
+    )
     return ctx.layer(node.name, call("layers.Reshape", tuple(value.shape)), row.var, spec, phys)
 
 

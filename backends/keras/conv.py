@@ -9,6 +9,7 @@ inside Keras. TensorFlow's CPU kernel for 2-D depthwise steps takes equal
 strides only; ``depthwise_layer`` builds unequal ones exactly from standard
 layers, for the depthwise and separable lowerings too.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,7 +18,6 @@ from ...ir.errors import UnsupportedError
 from ...ir.layers import Conv1D, Conv2D, Conv3D
 from ...ir.layers.conv import resolve_pads, window_out
 from ...ir.tensor import TensorSpec
-
 from ..lowering.code import call
 from .activations import fused
 
@@ -43,8 +43,10 @@ def lower_conv(ctx, node, inputs):
     if nd < 3 and 1 < layer.groups == x.spec.shape[x.spec.layout.index("C")]:  # Keras has no DepthwiseConv3D
         return lower_as_depthwise(ctx, node, x)
     if any(s != 1 for s in layer.strides) and any(d != 1 for d in layer.dilation_rate):
-        raise UnsupportedError(f"Keras cannot combine strides {layer.strides} with dilation_rate "
-                               f"{layer.dilation_rate} (both > 1) in one convolution")
+        raise UnsupportedError(
+            f"Keras cannot combine strides {layer.strides} with dilation_rate "
+            f"{layer.dilation_rate} (both > 1) in one convolution"
+        )
     x, kwargs = window_kwargs(ctx, node, channels_last(ctx, x), layer)
     if layer.groups != 1:
         kwargs["groups"] = layer.groups
@@ -90,9 +92,11 @@ def depthwise_layer(ctx, node, x, kind, args, kwargs, weights):
     sizes = [x.spec.dim(a) for a in axes]
     pads = resolve_pads(layer.padding, sizes, layer.kernel_size, strides, layer.dilation_rate)
     if None in pads:
-        raise UnsupportedError(f"'same' padding with unequal strides {strides} needs a known size along each "
-                               f"strided axis in Keras (got {x.spec.shape}): TensorFlow's CPU {kind} takes equal "
-                               "strides only, so the pads are made explicit")
+        raise UnsupportedError(
+            f"'same' padding with unequal strides {strides} needs a known size along each "
+            f"strided axis in Keras (got {x.spec.shape}): TensorFlow's CPU {kind} takes equal "
+            "strides only, so the pads are made explicit"
+        )
     g = math.gcd(*strides)
     window = {"strides": (g, g)} if g != 1 else {}
     if any(d != 1 for d in layer.dilation_rate):

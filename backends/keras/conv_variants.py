@@ -8,14 +8,20 @@ builds unequal 2-D strides (which TensorFlow's CPU kernel refuses) exactly;
 a dilated transposed convolution (which it refuses too) is lowered as the
 dilated convolution it equals.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.errors import UnsupportedError
-from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
-                       SeparableConv2D)
-
+from ...ir.layers import (
+    Conv1DTranspose,
+    Conv2DTranspose,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
 from ..lowering.code import call
 from .conv import channels_last, depthwise_layer, tail_kwargs, window_kwargs, zero_pad
 
@@ -28,30 +34,31 @@ def lower_depthwise(ctx, node, inputs):
     layer = node.layer
     kwargs = {"depth_multiplier": layer.depth_multiplier} if layer.depth_multiplier != 1 else {}
     weights = weight_list(node, ctx.weights(node), ("kernel", "bias"))
-    return depthwise_layer(ctx, node, inputs[0], f"DepthwiseConv{layer.rank}D", (layer.kernel_size,), kwargs,
-                           weights)
+    return depthwise_layer(ctx, node, inputs[0], f"DepthwiseConv{layer.rank}D", (layer.kernel_size,), kwargs, weights)
 
 
 def lower_separable(ctx, node, inputs):
     layer = node.layer
     kwargs = {"depth_multiplier": layer.depth_multiplier} if layer.depth_multiplier != 1 else {}
     weights = weight_list(node, ctx.weights(node), ("depthwise_kernel", "pointwise_kernel", "bias"))
-    return depthwise_layer(ctx, node, inputs[0], f"SeparableConv{layer.rank}D", (layer.filters, layer.kernel_size),
-                           kwargs, weights)
+    return depthwise_layer(
+        ctx, node, inputs[0], f"SeparableConv{layer.rank}D", (layer.filters, layer.kernel_size), kwargs, weights
+    )
 
 
 def lower_transpose(ctx, node, inputs):
     layer = node.layer
     if any(s != 1 for s in layer.strides) and any(d != 1 for d in layer.dilation_rate):
-        raise UnsupportedError(f"Keras cannot combine strides {layer.strides} with dilation_rate "
-                               f"{layer.dilation_rate} (both > 1) in one transposed convolution")
+        raise UnsupportedError(
+            f"Keras cannot combine strides {layer.strides} with dilation_rate "
+            f"{layer.dilation_rate} (both > 1) in one transposed convolution"
+        )
     if any(d != 1 for d in layer.dilation_rate):
         return lower_dilated_transpose(ctx, node, channels_last(ctx, inputs[0]))
     x, kwargs = window_kwargs(ctx, node, channels_last(ctx, inputs[0]), layer)
     if layer.output_padding is not None:
         kwargs["output_padding"] = layer.output_padding
-    ctor = call(f"layers.Conv{layer.rank}DTranspose", layer.filters, layer.kernel_size, **kwargs,
-                **tail_kwargs(layer))
+    ctor = call(f"layers.Conv{layer.rank}DTranspose", layer.filters, layer.kernel_size, **kwargs, **tail_kwargs(layer))
     weights = weight_list(node, ctx.weights(node), ("kernel", "bias"))
     return ctx.layer(node.name, ctor, x.var, node.spec, x.phys, weights)
 
@@ -71,11 +78,21 @@ def lower_dilated_transpose(ctx, node, x):
     w = ctx.weights(node)
     flipped = w["kernel"][(slice(None, None, -1),) * layer.rank]  # (k..., filters, C), taps reversed
     weights = [np.ascontiguousarray(np.swapaxes(flipped, -1, -2))] + ([w["bias"]] if layer.use_bias else [])
-    ctor = call(f"layers.Conv{layer.rank}D", layer.filters, layer.kernel_size, dilation_rate=layer.dilation_rate,
-                **tail_kwargs(layer))
+    ctor = call(
+        f"layers.Conv{layer.rank}D",
+        layer.filters,
+        layer.kernel_size,
+        dilation_rate=layer.dilation_rate,
+        **tail_kwargs(layer),
+    )
     return ctx.layer(node.name, ctor, x.var, node.spec, x.phys, weights)
 
 
-TABLE = {DepthwiseConv1D: lower_depthwise, DepthwiseConv2D: lower_depthwise,
-         SeparableConv1D: lower_separable, SeparableConv2D: lower_separable,
-         Conv1DTranspose: lower_transpose, Conv2DTranspose: lower_transpose}
+TABLE = {
+    DepthwiseConv1D: lower_depthwise,
+    DepthwiseConv2D: lower_depthwise,
+    SeparableConv1D: lower_separable,
+    SeparableConv2D: lower_separable,
+    Conv1DTranspose: lower_transpose,
+    Conv2DTranspose: lower_transpose,
+}

@@ -1,9 +1,9 @@
 """Keras lowerings of the merge layers."""
+
 from __future__ import annotations
 
 from ...ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
 from ...ir.layout import resolve_axis
-
 from ..lowering.code import call
 from .compile import batch_first
 
@@ -37,5 +37,12 @@ def lower_dot(ctx, node, inputs):
     return ctx.layer(node.name, call("layers.Dot", axes=axes), args, node.spec, batch_first(node.spec.layout))
 
 
-TABLE = {Dot: lower_dot, Add: lower_elementwise, Subtract: lower_elementwise, Multiply: lower_elementwise,
-         Average: lower_elementwise, Maximum: lower_elementwise, Concatenate: lower_concatenate}
+TABLE = {
+    Dot: lower_dot,
+    Add: lower_elementwise,
+    Subtract: lower_elementwise,
+    Multiply: lower_elementwise,
+    Average: lower_elementwise,
+    Maximum: lower_elementwise,
+    Concatenate: lower_concatenate,
+}

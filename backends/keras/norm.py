@@ -6,10 +6,10 @@ are Keras's (epsilon added to the variance, Keras momentum), so the numbers
 copy over; only LayerNorm's gamma/beta, which Keras shapes like the
 normalised axes in *physical* order, may need a transpose.
 """
+
 from __future__ import annotations
 
 from ...ir.layers import BatchNorm, GroupNorm, LayerNorm
-
 from ..lowering.code import call
 
 

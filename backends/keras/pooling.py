@@ -15,23 +15,37 @@ exactly from standard layers, for a known input size:
   is a product of one count vector per axis);
 * max: edge replication (see ``edge_pad``) then a 'valid' pool.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.errors import UnsupportedError
-from ...ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
-                       MaxPool1D, MaxPool2D)
+from ...ir.layers import (
+    AvgPool1D,
+    AvgPool2D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    MaxPool1D,
+    MaxPool2D,
+)
 from ...ir.layers.conv import resolve_pads, window_out
 from ...ir.tensor import TensorSpec
-
 from ..lowering.code import call
 from .conv import channels_last, zero_pad
 
-_KIND = {MaxPool1D: "MaxPooling1D", MaxPool2D: "MaxPooling2D", AvgPool1D: "AveragePooling1D",
-         AvgPool2D: "AveragePooling2D", GlobalAvgPool1D: "GlobalAveragePooling1D",
-         GlobalAvgPool2D: "GlobalAveragePooling2D", GlobalMaxPool1D: "GlobalMaxPooling1D",
-         GlobalMaxPool2D: "GlobalMaxPooling2D"}
+_KIND = {
+    MaxPool1D: "MaxPooling1D",
+    MaxPool2D: "MaxPooling2D",
+    AvgPool1D: "AveragePooling1D",
+    AvgPool2D: "AveragePooling2D",
+    GlobalAvgPool1D: "GlobalAveragePooling1D",
+    GlobalAvgPool2D: "GlobalAveragePooling2D",
+    GlobalMaxPool1D: "GlobalMaxPooling1D",
+    GlobalMaxPool2D: "GlobalMaxPooling2D",
+}
 
 
 def _resized(spec: TensorSpec, axis: str, size: int) -> TensorSpec:
@@ -62,11 +76,28 @@ def edge_pad(ctx, node, x, pads):
             crops = [(0, 0)] * nd
             crops[i] = crop  # keep only the first (last) slice along this axis
             arg = crops[0] if nd == 1 else tuple(crops)
-            sides[side] = [ctx.layer(f"{node.name}_{side}{i}", call(f"layers.Cropping{nd}D", arg), x.var,
-                                     _resized(x.spec, axis, 1), x.phys).var] * count if count else []
+            sides[side] = (
+                [
+                    ctx.layer(
+                        f"{node.name}_{side}{i}",
+                        call(f"layers.Cropping{nd}D", arg),
+                        x.var,
+                        _resized(x.spec, axis, 1),
+                        x.phys,
+                    ).var
+                ]
+                * count
+                if count
+                else []
+            )
         parts = sides["first"] + [x.var] + sides["last"]
-        x = ctx.layer(f"{node.name}_edge{i}", call("layers.Concatenate", axis=1 + i), f"[{', '.join(parts)}]",
-                      _resized(x.spec, axis, n + before + after), x.phys)
+        x = ctx.layer(
+            f"{node.name}_edge{i}",
+            call("layers.Concatenate", axis=1 + i),
+            f"[{', '.join(parts)}]",
+            _resized(x.spec, axis, n + before + after),
+            x.phys,
+        )
     return x
 
 
@@ -99,9 +130,11 @@ def lower_pool(ctx, node, inputs):
         elif not is_max and include:
             x, padding = zero_pad(ctx, node, x, padding), "valid"
         elif None in sizes:
-            raise UnsupportedError(f"explicit pads {padding} with "
-                                   f"{'max pooling' if is_max else 'count_include_pad=False'} need a known input "
-                                   f"size in Keras (got {x.spec.shape})")
+            raise UnsupportedError(
+                f"explicit pads {padding} with "
+                f"{'max pooling' if is_max else 'count_include_pad=False'} need a known input "
+                f"size in Keras (got {x.spec.shape})"
+            )
         elif is_max:
             x, padding = edge_pad(ctx, node, x, padding), "valid"
         else:
@@ -123,6 +156,13 @@ def lower_global_pool(ctx, node, inputs):
     return ctx.layer(node.name, call(f"layers.{_KIND[type(layer)]}", **kwargs), x.var, node.spec, phys)
 
 
-TABLE = {MaxPool1D: lower_pool, MaxPool2D: lower_pool, AvgPool1D: lower_pool, AvgPool2D: lower_pool,
-         GlobalAvgPool1D: lower_global_pool, GlobalAvgPool2D: lower_global_pool,
-         GlobalMaxPool1D: lower_global_pool, GlobalMaxPool2D: lower_global_pool}
+TABLE = {
+    MaxPool1D: lower_pool,
+    MaxPool2D: lower_pool,
+    AvgPool1D: lower_pool,
+    AvgPool2D: lower_pool,
+    GlobalAvgPool1D: lower_global_pool,
+    GlobalAvgPool2D: lower_global_pool,
+    GlobalMaxPool1D: lower_global_pool,
+    GlobalMaxPool2D: lower_global_pool,
+}

@@ -5,10 +5,10 @@ it holds C. Normalization's statistics are passed to the constructor (so the
 layer has no weights and needs no ``adapt``), with ``axis`` the position of
 the statistics' axis as Keras holds the tensor (``None``: whole tensor).
 """
+
 from __future__ import annotations
 
 from ...ir.layers import Normalization, Rescaling
-
 from ..lowering.code import call
 
 

@@ -5,10 +5,10 @@ so they copy as is. Keras recurrent layers are batch-first: a sequence-first
 (``TNC``) input is already held ``NTC`` by this backend. ``Bidirectional``'s
 ``get_weights()`` lists the forward layer's weights, then the backward layer's.
 """
+
 from __future__ import annotations
 
 from ...ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
-
 from ..lowering.code import call
 
 

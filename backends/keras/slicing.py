@@ -14,13 +14,13 @@ axis 1 or 2 of a rank-4 one) a single Cropping1D/2D does it. A (0/1 kernel)
 Dense or 1x1 Conv would also select exactly, but adds parameters; a
 Permute + Cropping would add two transposes.
 """
+
 from __future__ import annotations
 
 import math
 
 from ...ir.errors import UnsupportedError
 from ...ir.layers import Slice
-
 from ..lowering.code import call
 
 
@@ -37,10 +37,11 @@ def lower_slice(ctx, node, inputs):
         pairs = (crop, (0, 0)) if pos == 1 else ((0, 0), crop)
         return ctx.layer(node.name, call("layers.Cropping2D", pairs), x.var, node.spec, x.phys)
     sizes = x.phys_shape()
-    before, after = sizes[1:pos], sizes[pos + 1:]
+    before, after = sizes[1:pos], sizes[pos + 1 :]
     if None in before and None in after:
-        raise UnsupportedError(f"the Keras lowering needs the axes on one side of "
-                               f"{letter!r} to have known sizes", layer=node.name)
+        raise UnsupportedError(
+            f"the Keras lowering needs the axes on one side of {letter!r} to have known sizes", layer=node.name
+        )
     rows = -1 if None in before else math.prod(before)
     cols = -1 if None in after else math.prod(after)
     flat = ctx.layer(f"{node.name}_rows", call("layers.Reshape", (rows, size, cols)), x.var, node.spec, x.phys)

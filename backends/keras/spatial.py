@@ -4,10 +4,10 @@ The IR's arguments are Keras's, so each maps to the Keras layer of the same
 name on the tensor held channels last (Keras's only layout); the per-axis
 ``(before, after)`` pairs are passed as Keras's ``((top, bottom), (left, right))``.
 """
+
 from __future__ import annotations
 
 from ...ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
-
 from ..lowering.code import call
 from .conv import channels_last
 
@@ -40,6 +40,11 @@ def lower_upsampling(ctx, node, inputs):
     return ctx.layer(node.name, ctor, x.var, node.spec, x.phys)
 
 
-TABLE = {ZeroPadding1D: lower_zero_padding, ZeroPadding2D: lower_zero_padding,
-         Cropping1D: lower_cropping, Cropping2D: lower_cropping,
-         UpSampling1D: lower_upsampling, UpSampling2D: lower_upsampling}
+TABLE = {
+    ZeroPadding1D: lower_zero_padding,
+    ZeroPadding2D: lower_zero_padding,
+    Cropping1D: lower_cropping,
+    Cropping2D: lower_cropping,
+    UpSampling1D: lower_upsampling,
+    UpSampling2D: lower_upsampling,
+}

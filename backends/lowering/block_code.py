@@ -21,6 +21,7 @@ The backends say how a call and a block definition look (``self.<inst>(x)``
 for torch, ``<fn>(x, <literals>, name=...)`` for Keras) and name their
 constructors' positional arguments; this module imports no framework.
 """
+
 from __future__ import annotations
 
 import keyword
@@ -51,7 +52,7 @@ class BlockCode:
     body: list[str]
     returns: list[str]
     instances: list[str] = field(default_factory=list)
-    name: str = ""         # the emitted class (torch) or function (Keras) name
+    name: str = ""  # the emitted class (torch) or function (Keras) name
     kinds: list[str] = field(default_factory=list)
     literals: list[str] = field(default_factory=list)
     stored: list[str] = field(default_factory=list)
@@ -66,9 +67,12 @@ class BlockCode:
 
     def shape(self) -> tuple:
         """What must match for two codes to be one class: all but the integer literals."""
-        return (tuple(self.params), tuple(_with_text(d, skeleton(_text(d))) for d in self.defs),
-                tuple(map(skeleton, self.body)),
-                tuple(self.returns))
+        return (
+            tuple(self.params),
+            tuple(_with_text(d, skeleton(_text(d))) for d in self.defs),
+            tuple(map(skeleton, self.body)),
+            tuple(self.returns),
+        )
 
 
 @dataclass
@@ -76,8 +80,8 @@ class _Cut:
     instance: str
     lines: list[int]
     defs: list[int]
-    params: list[str]      # outer variables the block reads
-    returns: list[str]     # outer variables the block defines and others read
+    params: list[str]  # outer variables the block reads
+    returns: list[str]  # outer variables the block defines and others read
     local: dict[str, str]  # outer variable -> local variable
     attrs: dict[str, str]  # outer definition (module attribute) -> local one
     code: BlockCode | None = None
@@ -115,7 +119,7 @@ def used(line: str) -> set[str]:
     """Names a body line reads (outside string literals, not attributes, not keyword names)."""
     expr = line.split(" = ", 1)[1]
     code = _STRING.sub("''", expr)
-    return {m.group(1) for m in _NAME.finditer(code) if not re.match(r"\s*=(?!=)", code[m.end():])}
+    return {m.group(1) for m in _NAME.finditer(code) if not re.match(r"\s*=(?!=)", code[m.end() :])}
 
 
 def attributes(line: str) -> set[str]:
@@ -132,16 +136,28 @@ def _rename(line: str, local: dict[str, str], attrs: dict[str, str], strings: Ca
         if i % 2:
             parts[i] = strings(part)
         else:  # keyword names (``dim=1``) are not variables
-            parts[i] = re.sub(r"(?<![\w.])(self\.)?([A-Za-z_]\w*)(?!\w|\s*=[^=])",
-                              lambda m: ("self." + attrs.get(m.group(2), m.group(2))) if m.group(1)
-                              else local.get(m.group(2), m.group(2)), part)
+            parts[i] = re.sub(
+                r"(?<![\w.])(self\.)?([A-Za-z_]\w*)(?!\w|\s*=[^=])",
+                lambda m: (
+                    ("self." + attrs.get(m.group(2), m.group(2))) if m.group(1) else local.get(m.group(2), m.group(2))
+                ),
+                part,
+            )
     return f"{target} = {''.join(parts)}"
 
 
-def group(program: Program, model, *, call: Callable[[str, str, list[str], list[str], list[str]], str],
-          name_of: Callable[[str, set[str]], str], attr: Callable[[str], str] = str,
-          keras_names: bool = False, reserved: frozenset[str] = frozenset(),
-          arg_names: dict[str, tuple[str, ...]] | None = None, body_ref: Callable[[str], str] = str) -> Program:
+def group(
+    program: Program,
+    model,
+    *,
+    call: Callable[[str, str, list[str], list[str], list[str]], str],
+    name_of: Callable[[str, set[str]], str],
+    attr: Callable[[str], str] = str,
+    keras_names: bool = False,
+    reserved: frozenset[str] = frozenset(),
+    arg_names: dict[str, tuple[str, ...]] | None = None,
+    body_ref: Callable[[str], str] = str,
+) -> Program:
     """``program`` with each block kind cut out once (see the module docstring); the input is not changed.
 
     Args:
@@ -175,8 +191,14 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
     kinds: dict[str, list[_Cut]] = {}
     for (kind, instance), mine in lines.items():
         kinds.setdefault(kind, []).append(_cut(program, index, instance, mine, defs[kind, instance], reserved))
-    out = replace(program, body=list(program.body), defs=list(program.defs), weights=dict(program.weights),
-                  blocks=[], notes=list(program.notes))
+    out = replace(
+        program,
+        body=list(program.body),
+        defs=list(program.defs),
+        weights=dict(program.weights),
+        blocks=[],
+        notes=list(program.notes),
+    )
     shapes: dict[tuple, list[tuple[str, list[_Cut]]]] = {}  # kinds whose code matches but for literals
     for kind, cuts in kinds.items():
         problem = _build(kind, cuts, program, index, keras_names)
@@ -187,24 +209,36 @@ def group(program: Program, model, *, call: Callable[[str, str, list[str], list[
     holders: dict[str, str] = {}  # submodule -> the instance (attribute) holding it
     ctors: dict[str, BlockDef] = {}  # instance -> its definition
     groups = [[cut for _, kind_cuts in members for cut in kind_cuts] for members in shapes.values()]
-    merged = [_merge([kind for kind, _ in members], cuts, reserved, arg_names or {}, body_ref)
-              for members, cuts in zip(shapes.values(), groups)]
+    merged = [
+        _merge([kind for kind, _ in members], cuts, reserved, arg_names or {}, body_ref)
+        for members, cuts in zip(shapes.values(), groups)
+    ]
     for code, cuts, wanted in zip(merged, groups, _class_names(merged)):
         code.name = name_of(wanted, index.variables | {b.name for b in out.blocks})
         saved = (list(out.body), list(out.defs), dict(out.weights), dict(holders), dict(ctors))
         for cut in cuts:
             literals = code.args[cut.instance]
-            problem = _splice(out, index, program, cut,
-                              call(code.name, cut.instance, cut.params, cut.returns, literals),
-                              attr(cut.instance), f"{code.name}({', '.join(literals)})", keras_names, holders, ctors)
+            problem = _splice(
+                out,
+                index,
+                program,
+                cut,
+                call(code.name, cut.instance, cut.params, cut.returns, literals),
+                attr(cut.instance),
+                f"{code.name}({', '.join(literals)})",
+                keras_names,
+                holders,
+                ctors,
+            )
             if problem:  # e.g. a transpose cached outside the block and reused inside it: undo these kinds
                 out.body, out.defs, out.weights, old_holders, old_ctors = saved
                 holders.clear()
                 holders.update(old_holders)
                 ctors.clear()
                 ctors.update(old_ctors)
-                out.notes.append(f"block {', '.join(code.kinds)} emitted inline: in instance {cut.instance!r} "
-                                 f"{problem}")
+                out.notes.append(
+                    f"block {', '.join(code.kinds)} emitted inline: in instance {cut.instance!r} {problem}"
+                )
                 break
         else:
             out.blocks.append(code)
@@ -238,28 +272,45 @@ def _stem(kind: str) -> str:
     return stem if stem.isidentifier() else kind
 
 
-def _merge(kinds: list[str], cuts: list[_Cut], reserved: frozenset[str], arg_names: dict[str, tuple[str, ...]],
-           body_ref: Callable[[str], str]) -> BlockCode:
+def _merge(
+    kinds: list[str],
+    cuts: list[_Cut],
+    reserved: frozenset[str],
+    arg_names: dict[str, tuple[str, ...]],
+    body_ref: Callable[[str], str],
+) -> BlockCode:
     """One BlockCode for ``cuts`` (same shape of code): the literals that differ become parameters."""
     first = cuts[0].code
     owners = [d.name for d in first.defs] + [(defined(line) or ["value"])[0] for line in first.body]
-    taken = set(reserved) | {"self", "name"} | set(first.params) | set(cuts[0].local.values()) \
+    taken = (
+        set(reserved)
+        | {"self", "name"}
+        | set(first.params)
+        | set(cuts[0].local.values())
         | {d.name for d in first.defs}
+    )
     refs = [str] * len(first.defs) + [body_ref] * len(first.body)
-    p = parametrise([[_text(d) for d in cut.code.defs] + cut.code.body for cut in cuts], owners, taken, arg_names,
-                    refs)
+    p = parametrise([[_text(d) for d in cut.code.defs] + cut.code.body for cut in cuts], owners, taken, arg_names, refs)
     n = len(first.defs)
     stored = {q for used in p.in_texts[n:] for q in used}
-    return BlockCode(kinds[0], first.params, [_with_text(d, t) for d, t in zip(first.defs, p.texts[:n])], p.texts[n:],
-                     first.returns, [cut.instance for cut in cuts], kinds=kinds, literals=p.params,
-                     stored=[q for q in p.params if q in stored],
-                     args={cut.instance: values for cut, values in zip(cuts, p.values)})
+    return BlockCode(
+        kinds[0],
+        first.params,
+        [_with_text(d, t) for d, t in zip(first.defs, p.texts[:n])],
+        p.texts[n:],
+        first.returns,
+        [cut.instance for cut in cuts],
+        kinds=kinds,
+        literals=p.params,
+        stored=[q for q in p.params if q in stored],
+        args={cut.instance: values for cut, values in zip(cuts, p.values)},
+    )
 
 
 def _local_names(outer: list[str], prefix: str, taken: set[str]) -> dict[str, str]:
     out = {}
     for name in outer:
-        base = name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else name
+        base = name[len(prefix) :] if name.startswith(prefix) and len(name) > len(prefix) else name
         if base[0].isdigit():  # Keras apps number a block's layers first ("1_conv"): "conv_1" reads as a name
             head, _, rest = base.partition("_")
             base = f"{rest}_{head}" if rest and not rest[0].isdigit() else "v" + base
@@ -272,8 +323,9 @@ def _local_names(outer: list[str], prefix: str, taken: set[str]) -> dict[str, st
     return out
 
 
-def _cut(program: Program, index: _Index, instance: str, lines: list[int], defs: list[int],
-         backend_names: frozenset[str]) -> _Cut:
+def _cut(
+    program: Program, index: _Index, instance: str, lines: list[int], defs: list[int], backend_names: frozenset[str]
+) -> _Cut:
     inside = [v for i in lines for v in index.defines[i]]
     params: list[str] = []
     for i in lines:
@@ -307,7 +359,7 @@ def _build(kind: str, cuts: list[_Cut], program: Program, index: _Index, keras_n
 
         def strings(literal, prefix=cut.instance + "_"):
             if keras_names and literal[1:].startswith(prefix):
-                return 'f"{name}_' + literal[1 + len(prefix):-1] + '"'
+                return 'f"{name}_' + literal[1 + len(prefix) : -1] + '"'
             return literal
 
         body = [_rename(program.body[i], local, attrs, strings) for i in cut.lines]
@@ -317,14 +369,26 @@ def _build(kind: str, cuts: list[_Cut], program: Program, index: _Index, keras_n
         cut.code = BlockCode(kind, [local[p] for p in cut.params], defs, body, [local[r] for r in cut.returns])
         if cut is not first and cut.code.shape() != first.code.shape():
             diff = next((f"{a!r} vs {b!r}" for a, b in zip(first.code.body, body) if skeleton(a) != skeleton(b)), "")
-            return (f"instances {first.instance!r} and {cut.instance!r} lower to different code "
-                    f"({diff or 'their inputs, outputs or modules differ'}), not only in integer literals: "
-                    "e.g. a layout change at the boundary")
+            return (
+                f"instances {first.instance!r} and {cut.instance!r} lower to different code "
+                f"({diff or 'their inputs, outputs or modules differ'}), not only in integer literals: "
+                "e.g. a layout change at the boundary"
+            )
     return None
 
 
-def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line: str, holder: str, ctor: str,
-            keras: bool, holders: dict[str, str], ctors: dict[str, BlockDef]) -> str | None:
+def _splice(
+    out: Program,
+    index: _Index,
+    program: Program,
+    cut: _Cut,
+    call_line: str,
+    holder: str,
+    ctor: str,
+    keras: bool,
+    holders: dict[str, str],
+    ctors: dict[str, BlockDef],
+) -> str | None:
     """Replace the instance's lines by one call (moving lines that read its results after it) and its defs
     (torch: by ``self.<holder> = <ctor>``)."""
     texts = set(program.body[i] for i in cut.lines)
@@ -350,7 +414,7 @@ def _splice(out: Program, index: _Index, program: Program, cut: _Cut, call_line:
             moved |= defines
         else:
             body.append(line)
-    out.body = body + out.body[last + 1:]
+    out.body = body + out.body[last + 1 :]
     if keras:  # Keras layers stay keyed by their (global) names
         return None
     for name, local in cut.attrs.items():

@@ -28,6 +28,7 @@ this module imports no framework.
 >>> skeleton("conv = nn.Conv2d(256, 64, kernel_size=(1, 1), eps=1e-05, name='b_2')")
 "conv = nn.Conv2d(#, #, kernel_size=#, eps=1e-05, name='b_2')"
 """
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,10 @@ from typing import Callable
 
 _STRING = re.compile(r"('[^'\\]*'|\"[^\"\\]*\")")
 # An all-integer tuple not called or subscripted, or a number (floats match whole, so "05" in 1e-05 is no literal).
-_LITERAL = re.compile(r"(?<![\w)\].])\((?:\s*\d+\s*,)+(?:\s*\d+\s*)?\)"
-                      r"|(?<![\w.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?(?![\w.])")
+_LITERAL = re.compile(
+    r"(?<![\w)\].])\((?:\s*\d+\s*,)+(?:\s*\d+\s*)?\)"
+    r"|(?<![\w.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?(?![\w.])"
+)
 _KEYWORD = re.compile(r"\s*([A-Za-z_]\w*)\s*=(?!=)")
 MARK = "#"
 
@@ -84,7 +87,7 @@ def describe(text: str, start: int, arg_names: dict[str, tuple[str, ...]]) -> st
                 return "index"
             if ch == "(" and called:
                 callee = re.search(r"[\w.]*$", before).group(0)
-                position, arg = _argument(code[i + 1:start])
+                position, arg = _argument(code[i + 1 : start])
                 kw = _KEYWORD.match(arg)
                 if kw:
                     return kw.group(1)
@@ -112,12 +115,17 @@ class Parametrised:
 
     texts: list[str]
     params: list[str]
-    values: list[list[str]]                    # per instance, one source literal per parameter
+    values: list[list[str]]  # per instance, one source literal per parameter
     in_texts: list[set[str]] = field(default_factory=list)  # per text, the parameters it uses
 
 
-def parametrise(instances: list[list[str]], owners: list[str], taken: set[str],
-                arg_names: dict[str, tuple[str, ...]], refs: list[Callable[[str], str]] | None = None) -> Parametrised:
+def parametrise(
+    instances: list[list[str]],
+    owners: list[str],
+    taken: set[str],
+    arg_names: dict[str, tuple[str, ...]],
+    refs: list[Callable[[str], str]] | None = None,
+) -> Parametrised:
     """Replace the literals that differ between ``instances`` (lists of texts with one skeleton) by parameters.
 
     Args:

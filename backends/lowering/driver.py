@@ -17,6 +17,7 @@ feature ``feat[j]``. Dense (and per-channel layers) fold it into their
 weights at compile time (:func:`flatten_feat`, :func:`fold_rows`,
 :func:`fold_vector`), so no run-time permutation is needed.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -28,7 +29,6 @@ from ...ir.errors import ConfigError, UnsupportedError
 from ...ir.graph import Model, Node
 from ...ir.layout import permutation
 from ...ir.tensor import TensorSpec
-
 from .code import LayerDef, Program, Value, identifier
 from .reshape_layout import regrouped_layout, reshape_for, unit_moves_only
 
@@ -52,8 +52,8 @@ class Lowering:
         self.table = table
         self.native_io = native_io
         self.program = Program(model.name)
-        self._names: set[str] = set()       # variables in the generated body
-        self._def_names: set[str] = set()   # layer / module names
+        self._names: set[str] = set()  # variables in the generated body
+        self._def_names: set[str] = set()  # layer / module names
         self._cache: dict[tuple[str, str], Value] = {}
         self.values: dict[str, Value] = {}
         self._input_vars: set[str] = set()
@@ -184,8 +184,9 @@ class Lowering:
                 continue
             fn = self.table.get(type(node.layer))
             if fn is None:
-                raise UnsupportedError(f"the {self.backend} backend has no lowering for {node.layer.kind}",
-                                       layer=node.label)
+                raise UnsupportedError(
+                    f"the {self.backend} backend has no lowering for {node.layer.kind}", layer=node.label
+                )
             inputs = [self.values[t.node.name] for t in node.inputs]
             try:
                 self.values[node.name] = fn(self, node, inputs)
@@ -273,5 +274,8 @@ def fold_vector(vector: np.ndarray, feat: np.ndarray | None) -> np.ndarray:
 
 def same_feat(values: list[Value]) -> bool:
     first = values[0].feat
-    return all((v.feat is None and first is None) or (v.feat is not None and first is not None and
-                                                     np.array_equal(v.feat, first)) for v in values)
+    return all(
+        (v.feat is None and first is None)
+        or (v.feat is not None and first is not None and np.array_equal(v.feat, first))
+        for v in values
+    )

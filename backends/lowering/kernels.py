@@ -7,6 +7,7 @@
 * :func:`depthwise_weight`: a Keras depthwise kernel ``(k..., C, M)`` as the
   grouped conv weight ``(C*M, 1, k...)`` (docs/equivalence.md, section 4).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,10 +4,10 @@ A reshape only merges or splits runs of adjacent axes; a layout change that move
 no data. Both let a backend skip a transpose: see :meth:`twinnet.backends.lowering.driver.Lowering.require` and
 :meth:`twinnet.backends.lowering.driver.Lowering.reshape_layout`.
 """
+
 from __future__ import annotations
 
 from ...ir.tensor import TensorSpec
-
 from .code import Value
 
 

@@ -2,19 +2,43 @@
 
 ``to_onnx(model)`` returns an ``onnx.ModelProto``; ``twinnet.export_onnx(model, path, via="ir")`` writes it.
 """
+
 from __future__ import annotations
 
 from ...ir.graph import Model
-
-from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
-               recurrent, slicing, spatial)
 from ..tables import join_tables
+from . import (
+    activations,
+    attention,
+    constant,
+    conv,
+    conv_variants,
+    core,
+    merge,
+    norm,
+    pooling,
+    preprocessing,
+    recurrent,
+    slicing,
+    spatial,
+)
 from .compile import OPSET, OnnxLowering, build
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = join_tables(
-    activations.TABLE, core.TABLE, conv.TABLE, conv_variants.TABLE, pooling.TABLE, norm.TABLE, merge.TABLE,
-    recurrent.TABLE, spatial.TABLE, preprocessing.TABLE, attention.TABLE, slicing.TABLE, constant.TABLE,
+    activations.TABLE,
+    core.TABLE,
+    conv.TABLE,
+    conv_variants.TABLE,
+    pooling.TABLE,
+    norm.TABLE,
+    merge.TABLE,
+    recurrent.TABLE,
+    spatial.TABLE,
+    preprocessing.TABLE,
+    attention.TABLE,
+    slicing.TABLE,
+    constant.TABLE,
 )
 
 __all__ = ["OPSET", "TABLE", "to_onnx"]

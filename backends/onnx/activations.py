@@ -1,23 +1,38 @@
 """Activations as ONNX nodes, and the Activation and ReLU layers."""
+
 from __future__ import annotations
 
 from ...ir.layers import Activation, ReLU
 from ...ir.layers.activation import activation_axis
-
 from ..lowering.code import Value
 from ..lowering.driver import with_spec
 from .compile import Op
 
 # One ONNX operator each, with the parameters that make it compute what Keras and torch compute.
-_SIMPLE = {"relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "softplus": ("Softplus", {}),
-           # selu: ONNX's default alpha and gamma are the constants Keras and torch use
-           "selu": ("Selu", {}),
-           # hard_sigmoid / hard_swish: relu6(x + 3) / 6 (times x), as Keras 3 and torch define them
-           "hard_sigmoid": ("HardSigmoid", {"alpha": 1.0 / 6.0, "beta": 0.5}), "hard_swish": ("HardSwish", {})}
+_SIMPLE = {
+    "relu": ("Relu", {}),
+    "sigmoid": ("Sigmoid", {}),
+    "tanh": ("Tanh", {}),
+    "softplus": ("Softplus", {}),
+    # selu: ONNX's default alpha and gamma are the constants Keras and torch use
+    "selu": ("Selu", {}),
+    # hard_sigmoid / hard_swish: relu6(x + 3) / 6 (times x), as Keras 3 and torch define them
+    "hard_sigmoid": ("HardSigmoid", {"alpha": 1.0 / 6.0, "beta": 0.5}),
+    "hard_swish": ("HardSwish", {}),
+}
 
 
-def activation(ctx, name: str | None, x: str, base: str, *, axis: int = -1, approximate: bool = False,
-               alpha: float = 1.0, negative_slope: float = 0.2) -> Op | None:
+def activation(
+    ctx,
+    name: str | None,
+    x: str,
+    base: str,
+    *,
+    axis: int = -1,
+    approximate: bool = False,
+    alpha: float = 1.0,
+    negative_slope: float = 0.2,
+) -> Op | None:
     """The final node applying activation ``name`` to tensor ``x`` (intermediates added to ``ctx``);
     None for a linear activation."""
     if name is None or name == "linear":
@@ -61,12 +76,16 @@ def lower_activation(ctx, node, inputs):
     layer: Activation = node.layer
     if layer.activation == "linear":
         return with_spec(x, node.spec)
-    axis = x.phys.index(node.spec.layout[activation_axis(layer.axis, node.spec)]) \
-        if layer.activation in ("softmax", "log_softmax") else -1
+    axis = (
+        x.phys.index(node.spec.layout[activation_axis(layer.axis, node.spec)])
+        if layer.activation in ("softmax", "log_softmax")
+        else -1
+    )
     kwargs = {k: getattr(layer, k) for k in ("approximate", "alpha", "negative_slope") if getattr(layer, k) is not None}
     # softmax along C stays valid on permuted features: it is permutation-equivariant.
-    return ctx.let(node.name, activation(ctx, layer.activation, x.var, node.name, axis=axis, **kwargs),
-                   node.spec, x.phys, x.feat)
+    return ctx.let(
+        node.name, activation(ctx, layer.activation, x.var, node.name, axis=axis, **kwargs), node.spec, x.phys, x.feat
+    )
 
 
 def relu_op(ctx, layer: ReLU, x: str, base: str) -> Op:
@@ -90,8 +109,9 @@ def relu_op(ctx, layer: ReLU, x: str, base: str) -> Op:
     if slope == 0:
         return Op("Identity", (pos,))
     under = ctx.op("Sub", ctx.scalar(f"{base}_t", t), x, base=f"{base}_under")
-    neg = ctx.op("Mul", ctx.scalar(f"{base}_slope", slope), ctx.op("Relu", under, base=f"{base}_neg"),
-                 base=f"{base}_scaled")
+    neg = ctx.op(
+        "Mul", ctx.scalar(f"{base}_slope", slope), ctx.op("Relu", under, base=f"{base}_neg"), base=f"{base}_scaled"
+    )
     return Op("Sub", (pos, neg))
 
 

@@ -13,12 +13,12 @@ case). The heads go back to the query's layout with one Transpose and
 a Reshape, then the output projection (``(H, dv, E_out)`` read as
 ``(H*dv, E_out)``). Dropout is inactive at inference.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import MultiHeadAttention
-
 from .compile import Op
 
 #: what masked scores become (Keras's large negative number for float32): exp of it is 0 next to any real score
@@ -76,10 +76,12 @@ def _causal(ctx, query, key, base: str) -> str:
     keeps the diagonal) of a run-time (T, S) block of ones, as lengths may be symbolic."""
     from onnx import helper  # imported when used, as compile.py does: onnx is needed only to export
 
-    shape = ctx.op("Concat", _length(ctx, query, f"{base}_t"), _length(ctx, key, f"{base}_s"),
-                   base=f"{base}_shape", axis=0)
-    ones = ctx.op("ConstantOfShape", shape, base=f"{base}_ones",
-                  value=helper.make_tensor(f"{base}_true", _BOOL, [1], [True]))
+    shape = ctx.op(
+        "Concat", _length(ctx, query, f"{base}_t"), _length(ctx, key, f"{base}_s"), base=f"{base}_shape", axis=0
+    )
+    ones = ctx.op(
+        "ConstantOfShape", shape, base=f"{base}_ones", value=helper.make_tensor(f"{base}_true", _BOOL, [1], [True])
+    )
     return ctx.op("Trilu", ones, base=f"{base}_keep", upper=0)
 
 
@@ -102,8 +104,7 @@ def lower_mha(ctx, node, inputs):
 
     projected = _projections(ctx, {"query": query, "key": key, "value": value}, w, layer.use_bias, base)
     # Keras scales the projected query (bias included) before the scores.
-    q = ctx.op("Mul", projected["query"], ctx.scalar(f"{base}_scale", 1.0 / np.sqrt(d)),
-               base=f"{base}_query_scaled")
+    q = ctx.op("Mul", projected["query"], ctx.scalar(f"{base}_scale", 1.0 / np.sqrt(d)), base=f"{base}_query_scaled")
     q = _heads(ctx, query, q, h, d, "d", f"{base}_query")
     k = _heads(ctx, key, projected["key"], h, d, "T", f"{base}_key")
     v = _heads(ctx, value, projected["value"], h, dv, "d", f"{base}_value")

@@ -11,6 +11,7 @@ where the framework backends emit a line of source, this one adds a node.
 A lowering function adds its intermediate nodes with :meth:`OnnxLowering.op`
 and its result with :meth:`OnnxLowering.let`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...ir.graph import Model
-
 from ..lowering.code import Value
 from ..lowering.driver import ChannelsFirstLowering
 
@@ -58,8 +58,9 @@ class OnnxLowering(ChannelsFirstLowering):
 
     def gather(self, value: Value) -> Value:
         order = self.const(f"{value.var}_order", np.argsort(value.feat).astype(np.int64))
-        return self.let(f"{value.var}_ordered", Op("Gather", (value.var, order), {"axis": value.pos("C")}),
-                        value.spec, value.phys)
+        return self.let(
+            f"{value.var}_ordered", Op("Gather", (value.var, order), {"axis": value.pos("C")}), value.spec, value.phys
+        )
 
     # -- nodes and constants -------------------------------------------------------
     def let(self, base: str, expr, spec, phys: str, feat=None) -> Value:
@@ -100,8 +101,11 @@ class OnnxLowering(ChannelsFirstLowering):
     def _add(self, expr: Op, outputs: list[str], base: str) -> None:
         from onnx import helper
 
-        self.nodes.append(helper.make_node(expr.op_type, list(expr.inputs), outputs,
-                                           name=self.fresh(base, self._def_names), **expr.attrs))
+        self.nodes.append(
+            helper.make_node(
+                expr.op_type, list(expr.inputs), outputs, name=self.fresh(base, self._def_names), **expr.attrs
+            )
+        )
 
 
 def build(lowering: OnnxLowering, program, model: Model, expose: bool = False):
@@ -110,8 +114,9 @@ def build(lowering: OnnxLowering, program, model: Model, expose: bool = False):
     from onnx import helper, numpy_helper
 
     def info(name: str, spec, phys: str):
-        return helper.make_tensor_value_info(name, _ELEM[spec.dtype],
-                                             [a if spec.dim(a) is None else spec.dim(a) for a in phys])
+        return helper.make_tensor_value_info(
+            name, _ELEM[spec.dtype], [a if spec.dim(a) is None else spec.dim(a) for a in phys]
+        )
 
     nodes = list(lowering.nodes)
     inputs = [info(var, spec, phys) for var, spec, phys in program.inputs]
@@ -126,7 +131,11 @@ def build(lowering: OnnxLowering, program, model: Model, expose: bool = False):
         outputs.append(info(name, node.spec, phys))
     inits = [numpy_helper.from_array(a, name) for name, a in lowering.initializers.items()]
     graph = helper.make_graph(nodes, model.name, inputs, outputs, initializer=inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="twinnet", doc_string=f"{model.name}: exported by twinnet from its IR")
+    proto = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="twinnet",
+        doc_string=f"{model.name}: exported by twinnet from its IR",
+    )
     proto.ir_version = 10  # what onnxruntime >= 1.18 reads
     return proto

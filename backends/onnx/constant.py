@@ -5,10 +5,10 @@ Expand broadcasts numpy-style, so the target shape is ``(N, 1, ..., 1)`` with
 the value is held as ONNX holds the output (channels first for an image),
 transposed once at compile time.
 """
+
 from __future__ import annotations
 
 from ...ir.layers import LearnedConstant
-
 from .compile import Op
 
 

@@ -9,13 +9,13 @@ never ``auto_pad`` (pads spelled out say what the file computes). Only 'same'
 with stride > 1 along an axis of unknown length needs pads computed at run
 time: a Pad node in front, fed by a few integer nodes.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import Conv1D, Conv2D, Conv3D
 from ...ir.layers.conv import resolve_pads
-
 from ..lowering.code import Value
 from ..lowering.kernels import channels_first_kernel
 from .activations import finish, fused
@@ -39,8 +39,12 @@ def window(ctx, x, base: str, kernel, strides, dilation, padding) -> tuple[str, 
     var = same_pad(ctx, x, unknown, base, kernel, strides, dilation) if unknown else x.var
     pads = [(0, 0) if p is None else p for p in pads]
     # ONNX lists every axis's begin pad, then every axis's end pad
-    return var, {"kernel_shape": list(kernel), "strides": list(strides), "dilations": list(dilation),
-                 "pads": [b for b, _ in pads] + [a for _, a in pads]}
+    return var, {
+        "kernel_shape": list(kernel),
+        "strides": list(strides),
+        "dilations": list(dilation),
+        "pads": [b for b, _ in pads] + [a for _, a in pads],
+    }
 
 
 def same_pad(ctx, x, axes: list[int], base: str, kernel, strides, dilation) -> str:
@@ -53,8 +57,12 @@ def same_pad(ctx, x, axes: list[int], base: str, kernel, strides, dilation) -> s
     stride = ctx.ints(f"{base}_strides", s)
     n = ctx.op("Gather", ctx.op("Shape", x.var, base=f"{base}_shape"), at, base=f"{base}_lengths")
     # ceil(n/s)*s: int64 Div truncates, which is floor for these positive numbers
-    blocks = ctx.op("Div", ctx.op("Add", n, ctx.ints(f"{base}_s_1", [v - 1 for v in s]), base=f"{base}_up"),
-                    stride, base=f"{base}_blocks")
+    blocks = ctx.op(
+        "Div",
+        ctx.op("Add", n, ctx.ints(f"{base}_s_1", [v - 1 for v in s]), base=f"{base}_up"),
+        stride,
+        base=f"{base}_blocks",
+    )
     span = ctx.op("Mul", blocks, stride, base=f"{base}_span")
     short = ctx.op("Sub", span, n, base=f"{base}_short")
     need = ctx.op("Add", short, ctx.ints(f"{base}_k_e_s", [k - v for k, v in zip(k_e, s)]), base=f"{base}_need")
@@ -88,9 +96,18 @@ def lower_conv(ctx, node, inputs):
     layer = node.layer
     x = channels_first(ctx, inputs[0])
     w = ctx.weights(node)
-    op = conv(ctx, x, channels_first_kernel(w["kernel"]), w["bias"] if layer.use_bias else None, node.name,
-              group=layer.groups, kernel=layer.kernel_size, strides=layer.strides, dilation=layer.dilation_rate,
-              padding=layer.padding)
+    op = conv(
+        ctx,
+        x,
+        channels_first_kernel(w["kernel"]),
+        w["bias"] if layer.use_bias else None,
+        node.name,
+        group=layer.groups,
+        kernel=layer.kernel_size,
+        strides=layer.strides,
+        dilation=layer.dilation_rate,
+        padding=layer.padding,
+    )
     return activated(ctx, node, op, x)
 
 

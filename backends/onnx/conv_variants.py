@@ -13,11 +13,17 @@
   result (a negative ``after``, with ``before`` 0 then) onto ``output_padding``:
   no Slice node, unlike torch, whose ``padding`` is symmetric.
 """
+
 from __future__ import annotations
 
-from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
-                       SeparableConv2D)
-
+from ...ir.layers import (
+    Conv1DTranspose,
+    Conv2DTranspose,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
 from ..lowering.kernels import channels_first_kernel, depthwise_weight
 from .compile import Op
 from .conv import activated, channels_first, conv
@@ -26,8 +32,18 @@ from .conv import activated, channels_first, conv
 def depthwise(ctx, node, x, kernel, bias, base: str) -> Op:
     """The depthwise Conv of ``x`` (channels-first) with Keras's ``(k..., C, M)`` ``kernel``."""
     layer = node.layer
-    return conv(ctx, x, depthwise_weight(kernel), bias, base, group=x.spec.dim("C"), kernel=layer.kernel_size,
-                strides=layer.strides, dilation=layer.dilation_rate, padding=layer.padding)
+    return conv(
+        ctx,
+        x,
+        depthwise_weight(kernel),
+        bias,
+        base,
+        group=x.spec.dim("C"),
+        kernel=layer.kernel_size,
+        strides=layer.strides,
+        dilation=layer.dilation_rate,
+        padding=layer.padding,
+    )
 
 
 def lower_depthwise(ctx, node, inputs):
@@ -61,13 +77,21 @@ def lower_transpose(ctx, node, inputs):
     args = [x.var, ctx.const(f"{node.name}_weight", channels_first_kernel(w["kernel"]))]
     if layer.use_bias:
         args.append(ctx.const(f"{node.name}_bias", w["bias"]))
-    attrs = {"kernel_shape": list(layer.kernel_size), "strides": list(layer.strides),
-             "dilations": list(layer.dilation_rate),
-             "pads": [b for b, _ in crops] + [max(a, 0) for _, a in crops],
-             "output_padding": [max(-a, 0) for _, a in crops]}
+    attrs = {
+        "kernel_shape": list(layer.kernel_size),
+        "strides": list(layer.strides),
+        "dilations": list(layer.dilation_rate),
+        "pads": [b for b, _ in crops] + [max(a, 0) for _, a in crops],
+        "output_padding": [max(-a, 0) for _, a in crops],
+    }
     return activated(ctx, node, Op("ConvTranspose", tuple(args), attrs), x)
 
 
-TABLE = {DepthwiseConv1D: lower_depthwise, DepthwiseConv2D: lower_depthwise,
-         SeparableConv1D: lower_separable, SeparableConv2D: lower_separable,
-         Conv1DTranspose: lower_transpose, Conv2DTranspose: lower_transpose}
+TABLE = {
+    DepthwiseConv1D: lower_depthwise,
+    DepthwiseConv2D: lower_depthwise,
+    SeparableConv1D: lower_separable,
+    SeparableConv2D: lower_separable,
+    Conv1DTranspose: lower_transpose,
+    Conv2DTranspose: lower_transpose,
+}

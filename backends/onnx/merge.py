@@ -1,12 +1,12 @@
 """ONNX lowerings of the merge layers: element-wise (numpy broadcasting, as the IR's size-1 axes), Concatenate
 and Dot."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
 from ...ir.layout import resolve_axis
-
 from .compile import Op
 
 # Sum, Mean and Max take any number of inputs and broadcast multidirectionally (opset >= 8).
@@ -39,10 +39,12 @@ def lower_concatenate(ctx, node, inputs):
         # Along C, permuted feature orders need not be undone: the result's order is theirs, end to end
         # (the next Dense or per-channel layer folds it, as for a Flatten).
         offsets = np.cumsum([0] + [v.spec.dim("C") for v in xs[:-1]])
-        feat = np.concatenate([(np.arange(v.spec.dim("C")) if v.feat is None else v.feat) + k
-                               for v, k in zip(xs, offsets)])
-    return ctx.let(node.name, Op("Concat", tuple(v.var for v in xs), {"axis": phys.index(letter)}),
-                   node.spec, phys, feat)
+        feat = np.concatenate(
+            [(np.arange(v.spec.dim("C")) if v.feat is None else v.feat) + k for v, k in zip(xs, offsets)]
+        )
+    return ctx.let(
+        node.name, Op("Concat", tuple(v.var for v in xs), {"axis": phys.index(letter)}), node.spec, phys, feat
+    )
 
 
 def _matrix(ctx, value, axis, contract_first: bool, base: str) -> str:
@@ -62,5 +64,12 @@ def lower_dot(ctx, node, inputs):
     return ctx.let(node.name, Op("MatMul", (a, b)), node.spec, "N" + node.spec.layout.replace("N", ""))
 
 
-TABLE = {Dot: lower_dot, Add: lower_elementwise, Subtract: lower_elementwise, Multiply: lower_elementwise,
-         Average: lower_elementwise, Maximum: lower_elementwise, Concatenate: lower_concatenate}
+TABLE = {
+    Dot: lower_dot,
+    Add: lower_elementwise,
+    Subtract: lower_elementwise,
+    Multiply: lower_elementwise,
+    Average: lower_elementwise,
+    Maximum: lower_elementwise,
+    Concatenate: lower_concatenate,
+}

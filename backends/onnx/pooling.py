@@ -16,15 +16,23 @@ ONNX's pools carry the IR's padding rules themselves, so no pad node or rescale 
   the head pad is ``-3 / 2 = -1``). There the pads are worked out from the run-time shape and applied with
   a Pad node before an unpadded pool.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from ...ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
-                       MaxPool1D, MaxPool2D)
+from ...ir.layers import (
+    AvgPool1D,
+    AvgPool2D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    MaxPool1D,
+    MaxPool2D,
+)
 from ...ir.layers.conv import resolve_pads
 from ...ir.layout import spatial_axes
-
 from .compile import Op
 
 
@@ -33,11 +41,16 @@ def _run_time_pads(ctx, base: str, layer, sizes: str) -> str:
     tensor ``sizes``): ``total = max(ceil(n/s) * s - n + k - s, 0)``, ``total // 2`` before, the rest after."""
     strides = ctx.ints(f"{base}_strides", layer.strides)
     # ceil(n / s) as (n + s - 1) / s: int64 Div truncates, which is floor for these non-negative sizes
-    steps = ctx.op("Div", ctx.op("Add", sizes, ctx.ints(f"{base}_s_1", [s - 1 for s in layer.strides]),
-                                 base=f"{base}_up"), strides, base=f"{base}_out")
+    steps = ctx.op(
+        "Div",
+        ctx.op("Add", sizes, ctx.ints(f"{base}_s_1", [s - 1 for s in layer.strides]), base=f"{base}_up"),
+        strides,
+        base=f"{base}_out",
+    )
     over = ctx.op("Sub", ctx.op("Mul", steps, strides, base=f"{base}_span"), sizes, base=f"{base}_over")
-    need = ctx.op("Add", over, ctx.ints(f"{base}_k_s", np.subtract(layer.pool_size, layer.strides)),
-                  base=f"{base}_need")
+    need = ctx.op(
+        "Add", over, ctx.ints(f"{base}_k_s", np.subtract(layer.pool_size, layer.strides)), base=f"{base}_need"
+    )
     total = ctx.op("Max", need, ctx.ints(f"{base}_zero", [0] * layer.rank), base=f"{base}_total")
     before = ctx.op("Div", total, ctx.ints(f"{base}_two", [2] * layer.rank), base=f"{base}_before")
     after = ctx.op("Sub", total, before, base=f"{base}_after")
@@ -59,8 +72,7 @@ def _pool_padded_at_run_time(ctx, node, x, attrs: dict, is_max: bool):
     total = ctx.op("AveragePool", ctx.op("Pad", x.var, pads, base=f"{base}_padded"), base=f"{base}_total", **attrs)
     shape = ctx.op("Concat", ctx.ints(f"{base}_one_one", [1, 1]), sizes, base=f"{base}_ones_shape", axis=0)
     ones = ctx.op("Expand", ctx.scalar(f"{base}_one", 1.0), shape, base=f"{base}_ones")
-    count = ctx.op("AveragePool", ctx.op("Pad", ones, pads, base=f"{base}_ones_padded"), base=f"{base}_count",
-                   **attrs)
+    count = ctx.op("AveragePool", ctx.op("Pad", ones, pads, base=f"{base}_ones_padded"), base=f"{base}_count", **attrs)
     return ctx.let(base, Op("Div", (total, count)), node.spec, x.phys)
 
 
@@ -70,8 +82,9 @@ def lower_pool(ctx, node, inputs):
     x = ctx.require(x, "NC" + spatial_axes(x.spec.layout))
     is_max = isinstance(layer, (MaxPool1D, MaxPool2D))
     attrs = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides)}
-    pads = resolve_pads(layer.padding, [x.spec.dim(a) for a in x.phys[2:]], layer.pool_size, layer.strides,
-                        (1,) * layer.rank)
+    pads = resolve_pads(
+        layer.padding, [x.spec.dim(a) for a in x.phys[2:]], layer.pool_size, layer.strides, (1,) * layer.rank
+    )
     if None in pads:  # 'same' with strides on an unknown size
         if any(k < s for k, s in zip(layer.pool_size, layer.strides)):
             return _pool_padded_at_run_time(ctx, node, x, attrs, is_max)
@@ -97,6 +110,13 @@ def lower_global_pool(ctx, node, inputs):
     return ctx.let(node.name, Op(op_type, (x.var, axes), {"keepdims": int(layer.keepdims)}), node.spec, phys)
 
 
-TABLE = {MaxPool1D: lower_pool, MaxPool2D: lower_pool, AvgPool1D: lower_pool, AvgPool2D: lower_pool,
-         GlobalAvgPool1D: lower_global_pool, GlobalAvgPool2D: lower_global_pool,
-         GlobalMaxPool1D: lower_global_pool, GlobalMaxPool2D: lower_global_pool}
+TABLE = {
+    MaxPool1D: lower_pool,
+    MaxPool2D: lower_pool,
+    AvgPool1D: lower_pool,
+    AvgPool2D: lower_pool,
+    GlobalAvgPool1D: lower_global_pool,
+    GlobalAvgPool2D: lower_global_pool,
+    GlobalMaxPool1D: lower_global_pool,
+    GlobalMaxPool2D: lower_global_pool,
+}

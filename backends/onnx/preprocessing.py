@@ -6,12 +6,12 @@ images), reordered like the features when a Flatten left them permuted. Normaliz
 (float32 sqrt is correctly rounded in both), and divides rather than multiplying by ``1 / std`` so the
 result rounds as Keras's does.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import Normalization, Rescaling
-
 from ..lowering.driver import fold_vector
 from .compile import Op
 

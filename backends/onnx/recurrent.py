@@ -13,12 +13,12 @@ onnxruntime (1.32, CPU) refuses ``layout=1`` ("Batchwise recurrent operations
 their results stay held ``TNC``: stacked layers need no transpose in between,
 and the driver transposes once where a batch-first tensor is needed.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
-
 from .compile import Op
 
 #: Keras gate index of each ONNX gate, in ONNX's order
@@ -71,8 +71,11 @@ def lower_rnn(ctx, node, inputs):
     w = ctx.weights(node)
     parts = [direction_weights(cell, w, p) for p in (("forward_", "backward_") if bidirectional else ("",))]
     base, op_type = node.name, _OP[type(cell)]
-    args = [x.var, ctx.const(f"{base}_W", np.stack([p[0] for p in parts]).astype(np.float32)),
-            ctx.const(f"{base}_R", np.stack([p[1] for p in parts]).astype(np.float32))]
+    args = [
+        x.var,
+        ctx.const(f"{base}_W", np.stack([p[0] for p in parts]).astype(np.float32)),
+        ctx.const(f"{base}_R", np.stack([p[1] for p in parts]).astype(np.float32)),
+    ]
     if cell.use_bias:  # an omitted B is zero
         args.append(ctx.const(f"{base}_B", np.stack([p[2] for p in parts]).astype(np.float32)))
     attrs = _attrs(cell, len(parts))
@@ -86,8 +89,10 @@ def lower_rnn(ctx, node, inputs):
         return ctx.let(base, Op("Squeeze", (y_h, ctx.ints(f"{base}_axes", [0]))), node.spec, "NC")
     # [forward, backward] along the features: each direction taken out with a 0-d Gather, then one Concat --
     # the form torch's exporter writes, so twinnet's ONNX importer reads this file back as a Bidirectional.
-    sides = [ctx.op("Gather", y_h, ctx.const(f"{base}_{side}", np.array(d, np.int64)), base=f"{base}_{side}_h",
-                    axis=0) for d, side in enumerate(("forward", "backward"))]
+    sides = [
+        ctx.op("Gather", y_h, ctx.const(f"{base}_{side}", np.array(d, np.int64)), base=f"{base}_{side}_h", axis=0)
+        for d, side in enumerate(("forward", "backward"))
+    ]
     return ctx.let(base, Op("Concat", tuple(sides), {"axis": -1}), node.spec, "NC")
 
 

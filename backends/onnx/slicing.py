@@ -1,11 +1,11 @@
 """ONNX lowering of Slice: one Slice node on the axis's physical position (no transpose: ONNX slices any axis
 wherever it is held)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import Slice
-
 from .compile import Op
 
 
@@ -18,8 +18,12 @@ def lower_slice(ctx, node, inputs):
         # where undoing the order and then slicing would take two nodes.
         picked = ctx.const(f"{base}_index", np.argsort(x.feat)[start:stop].astype(np.int64))
         return ctx.let(base, Op("Gather", (x.var, picked), {"axis": x.pos("C")}), node.spec, x.phys)
-    args = (x.var, ctx.ints(f"{base}_start", [start]), ctx.ints(f"{base}_stop", [stop]),
-            ctx.ints(f"{base}_axis", [x.pos(letter)]))
+    args = (
+        x.var,
+        ctx.ints(f"{base}_start", [start]),
+        ctx.ints(f"{base}_stop", [stop]),
+        ctx.ints(f"{base}_axis", [x.pos(letter)]),
+    )
     return ctx.let(base, Op("Slice", args), node.spec, x.phys)
 
 

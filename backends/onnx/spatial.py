@@ -14,13 +14,13 @@ Which Resize is Keras's upsampling (measured in onnxruntime 1.32, factors 1..64,
 * 'bilinear' is ``mode='linear'`` with ``half_pixel``: TensorFlow's ``resize(..., 'bilinear')`` with
   half-pixel centres, sources clamped to the edge (``align_corners`` is not Keras's convention).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from ...ir.layout import spatial_axes
-
 from ..lowering.driver import with_spec
 from .compile import Op
 
@@ -64,6 +64,11 @@ def lower_upsampling(ctx, node, inputs):
     return ctx.let(node.name, Op("Resize", (x.var, "", scales), attrs), node.spec, x.phys)
 
 
-TABLE = {ZeroPadding1D: lower_zero_padding, ZeroPadding2D: lower_zero_padding,
-         Cropping1D: lower_cropping, Cropping2D: lower_cropping,
-         UpSampling1D: lower_upsampling, UpSampling2D: lower_upsampling}
+TABLE = {
+    ZeroPadding1D: lower_zero_padding,
+    ZeroPadding2D: lower_zero_padding,
+    Cropping1D: lower_cropping,
+    Cropping2D: lower_cropping,
+    UpSampling1D: lower_upsampling,
+    UpSampling2D: lower_upsampling,
+}

@@ -1,19 +1,43 @@
 """The PyTorch backend: ``to_torch`` and torch source emission."""
+
 from __future__ import annotations
 
 from ...ir.graph import Model
-
-from . import (activations, attention, constant, conv, conv_variants, core, merge, norm, pooling, preprocessing,
-               recurrent, slicing, spatial)
 from ..lowering.block_code import group
 from ..lowering.code import identifier
 from ..tables import join_tables
+from . import (
+    activations,
+    attention,
+    constant,
+    conv,
+    conv_variants,
+    core,
+    merge,
+    norm,
+    pooling,
+    preprocessing,
+    recurrent,
+    slicing,
+    spatial,
+)
 from .compile import ARG_NAMES, TorchLowering, block_call, block_class_name, instantiate, render, state_dict
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = join_tables(
-    activations.TABLE, core.TABLE, conv.TABLE, conv_variants.TABLE, pooling.TABLE, norm.TABLE, merge.TABLE,
-    recurrent.TABLE, spatial.TABLE, preprocessing.TABLE, attention.TABLE, slicing.TABLE, constant.TABLE,
+    activations.TABLE,
+    core.TABLE,
+    conv.TABLE,
+    conv_variants.TABLE,
+    pooling.TABLE,
+    norm.TABLE,
+    merge.TABLE,
+    recurrent.TABLE,
+    spatial.TABLE,
+    preprocessing.TABLE,
+    attention.TABLE,
+    slicing.TABLE,
+    constant.TABLE,
 )
 
 
@@ -22,9 +46,16 @@ def lower(model: Model, *, native_io: bool = False, expose: bool = False):
     program = TorchLowering(model, TABLE, native_io=native_io).lower(expose=expose)
     if expose:  # every layer's output is returned: keep the code flat
         return program
-    return group(program, model, call=block_call, name_of=lambda kind, _: block_class_name(kind, model.name),
-                 attr=lambda instance: identifier(instance, TorchLowering.reserved), reserved=TorchLowering.reserved,
-                 arg_names=ARG_NAMES, body_ref=lambda name: f"self.{name}")
+    return group(
+        program,
+        model,
+        call=block_call,
+        name_of=lambda kind, _: block_class_name(kind, model.name),
+        attr=lambda instance: identifier(instance, TorchLowering.reserved),
+        reserved=TorchLowering.reserved,
+        arg_names=ARG_NAMES,
+        body_ref=lambda name: f"self.{name}",
+    )
 
 
 def to_torch(model: Model, *, native_io: bool = False, expose: bool = False):

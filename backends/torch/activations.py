@@ -1,19 +1,33 @@
 """Activations as torch expressions, and the Activation layer."""
+
 from __future__ import annotations
 
 from ...ir.layers import Activation, ReLU
 from ...ir.layers.activation import activation_axis
-
 from ..lowering.code import Value
 from ..lowering.driver import with_spec
 
-_SIMPLE = {"relu": "torch.relu({x})", "sigmoid": "torch.sigmoid({x})", "tanh": "torch.tanh({x})",
-           "silu": "F.silu({x})", "selu": "F.selu({x})", "softplus": "F.softplus({x})",
-           "hard_sigmoid": "F.hardsigmoid({x})", "hard_swish": "F.hardswish({x})"}
+_SIMPLE = {
+    "relu": "torch.relu({x})",
+    "sigmoid": "torch.sigmoid({x})",
+    "tanh": "torch.tanh({x})",
+    "silu": "F.silu({x})",
+    "selu": "F.selu({x})",
+    "softplus": "F.softplus({x})",
+    "hard_sigmoid": "F.hardsigmoid({x})",
+    "hard_swish": "F.hardswish({x})",
+}
 
 
-def expr(name: str | None, x: str, *, dim: int = -1, approximate: bool = False, alpha: float = 1.0,
-         negative_slope: float = 0.2) -> str:
+def expr(
+    name: str | None,
+    x: str,
+    *,
+    dim: int = -1,
+    approximate: bool = False,
+    alpha: float = 1.0,
+    negative_slope: float = 0.2,
+) -> str:
     """torch source applying activation ``name`` to the expression ``x``."""
     if name is None or name == "linear":
         return x
@@ -41,8 +55,11 @@ def fused(name: str | None, x: str, value_like: Value) -> str:
 def lower_activation(ctx, node, inputs):
     (x,) = inputs
     layer: Activation = node.layer
-    dim = x.phys.index(node.spec.layout[activation_axis(layer.axis, node.spec)]) \
-        if layer.activation in ("softmax", "log_softmax") else -1
+    dim = (
+        x.phys.index(node.spec.layout[activation_axis(layer.axis, node.spec)])
+        if layer.activation in ("softmax", "log_softmax")
+        else -1
+    )
     if layer.activation == "linear":
         return with_spec(x, node.spec)
     kwargs = {k: getattr(layer, k) for k in ("approximate", "alpha", "negative_slope") if getattr(layer, k) is not None}

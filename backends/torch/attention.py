@@ -17,14 +17,13 @@ key-padding mask is passed as ``mask == 0``, and the causal mask as the
 strict upper triangle. ``need_weights=False``: the fused path, no head-averaged
 weights. A ``TNC`` query runs sequence-first (``batch_first=False``) with no transpose.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import MultiHeadAttention
-
 from ..lowering.code import Value, call
-
 
 # KerasAttention's nn.Linear submodules and the IR weights they hold
 _CUSTOM = (("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value"), ("out_proj", "attention_output"))
@@ -69,8 +68,19 @@ def _native_module(layer, w: dict, e: int, ek: int, ev: int, batch_first: bool) 
 
 def _custom_module(layer, w: dict, e: int, ek: int, ev: int, e_out: int, batch_first: bool) -> tuple[str, dict]:
     """(KerasAttention constructor, its parameters) for what nn.MultiheadAttention cannot express."""
-    ctor = call("KerasAttention", e, ek, ev, layer.num_heads, layer.key_dim, layer.head_value_dim, e_out,
-                bias=layer.use_bias, batch_first=batch_first, dropout=layer.dropout)
+    ctor = call(
+        "KerasAttention",
+        e,
+        ek,
+        ev,
+        layer.num_heads,
+        layer.key_dim,
+        layer.head_value_dim,
+        e_out,
+        bias=layer.use_bias,
+        batch_first=batch_first,
+        dropout=layer.dropout,
+    )
     params = {f"{short}.weight": _matrix(w[f"{part}/kernel"]) for short, part in _CUSTOM[:3]}
     params["out_proj.weight"] = _out_matrix(w["attention_output/kernel"])
     if layer.use_bias:
@@ -101,8 +111,13 @@ def lower_mha(ctx, node, inputs):
         args.append(f"key_padding_mask=({mask.var} == 0)")  # Keras: 1 = attend; torch: True = blocked
     if layer.use_causal_mask:  # blocked: keys after the query step (built at run time: lengths may be symbolic)
         t = query.pos("T")
-        causal = ctx.let(f"{node.name}_causal", f"torch.ones({query.var}.shape[{t}], {key.var}.shape[{t}], "
-                         f"dtype=torch.bool, device={query.var}.device).triu(1)", node.spec, query.phys)
+        causal = ctx.let(
+            f"{node.name}_causal",
+            f"torch.ones({query.var}.shape[{t}], {key.var}.shape[{t}], "
+            f"dtype=torch.bool, device={query.var}.device).triu(1)",
+            node.spec,
+            query.phys,
+        )
         args.append(f"attn_mask={causal.var}")
     var = ctx.fresh(node.name)
     ctx.program.body.append(f"{var}, _ = {mod}({', '.join(args)}, need_weights=False)")

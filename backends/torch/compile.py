@@ -6,6 +6,7 @@ default sequence-first recurrent layers). Inputs and outputs keep the declared
 layout (one transpose at the boundary where that is not how torch holds them)
 unless ``native_io=True``.
 """
+
 from __future__ import annotations
 
 import linecache
@@ -15,7 +16,6 @@ import textwrap
 import numpy as np
 
 from ...ir.graph import Model
-
 from ..lowering.code import BufferDef, Program, Value, identifier, quoted
 from ..lowering.driver import ChannelsFirstLowering
 from ..lowering.source_style import tidy
@@ -25,11 +25,39 @@ from . import helpers
 class TorchLowering(ChannelsFirstLowering):
     backend = "torch"
     # nn.Module attributes a submodule must not shadow, and the names the generated file imports.
-    reserved = frozenset({
-        "forward", "training", "parameters", "buffers", "modules", "children", "state_dict", "eval", "train", "to",
-        "cuda", "cpu", "type", "float", "double", "half", "apply", "zero_grad", "register_buffer", "self", "torch",
-        "nn", "F", "super", "input", "load_weights", "dump_patches", "call_super_init", "T_destination",
-    })
+    reserved = frozenset(
+        {
+            "forward",
+            "training",
+            "parameters",
+            "buffers",
+            "modules",
+            "children",
+            "state_dict",
+            "eval",
+            "train",
+            "to",
+            "cuda",
+            "cpu",
+            "type",
+            "float",
+            "double",
+            "half",
+            "apply",
+            "zero_grad",
+            "register_buffer",
+            "self",
+            "torch",
+            "nn",
+            "F",
+            "super",
+            "input",
+            "load_weights",
+            "dump_patches",
+            "call_super_init",
+            "T_destination",
+        }
+    )
 
     def transpose_expr(self, value, perm, target):
         return f"{value.var}.permute{perm}"
@@ -83,16 +111,24 @@ def block_class_name(kind: str, model_name: str) -> str:
 
 #: constructor -> its positional arguments, to name a block's literal parameters (``conv_1_in_channels``).
 ARG_NAMES = {
-    **{f"nn.{conv}{d}d": ("in_channels", "out_channels", "kernel_size") for conv in ("Conv", "ConvTranspose")
-       for d in (1, 2, 3)},
+    **{
+        f"nn.{conv}{d}d": ("in_channels", "out_channels", "kernel_size")
+        for conv in ("Conv", "ConvTranspose")
+        for d in (1, 2, 3)
+    },
     **{f"nn.{norm}{d}d": ("num_features",) for norm in ("BatchNorm", "InstanceNorm") for d in (1, 2, 3)},
     **{f"nn.{pool}Pool{d}d": ("kernel_size",) for pool in ("Max", "Avg") for d in (1, 2, 3)},
-    **{f"nn.{pad}Pad{d}d": ("padding",) for pad in ("Zero", "Constant", "Reflection", "Replication")
-       for d in (1, 2, 3)},
-    "nn.Linear": ("in_features", "out_features"), "nn.LayerNorm": ("normalized_shape",),
-    "nn.GroupNorm": ("num_groups", "num_channels"), "nn.Embedding": ("num_embeddings", "embedding_dim"),
-    "nn.LSTM": ("input_size", "hidden_size"), "nn.GRU": ("input_size", "hidden_size"),
-    "nn.RNN": ("input_size", "hidden_size"), "nn.MultiheadAttention": ("embed_dim", "num_heads"),
+    **{
+        f"nn.{pad}Pad{d}d": ("padding",) for pad in ("Zero", "Constant", "Reflection", "Replication") for d in (1, 2, 3)
+    },
+    "nn.Linear": ("in_features", "out_features"),
+    "nn.LayerNorm": ("normalized_shape",),
+    "nn.GroupNorm": ("num_groups", "num_channels"),
+    "nn.Embedding": ("num_embeddings", "embedding_dim"),
+    "nn.LSTM": ("input_size", "hidden_size"),
+    "nn.GRU": ("input_size", "hidden_size"),
+    "nn.RNN": ("input_size", "hidden_size"),
+    "nn.MultiheadAttention": ("embed_dim", "num_heads"),
     "nn.PReLU": ("num_parameters",),
 }
 
@@ -121,10 +157,12 @@ def _wrapped(text: str, indent: str) -> list[str]:
 
 def render_block(code) -> list[str]:
     """One block kind (or several merged) as an ``nn.Module`` subclass; differing literals are ``__init__``'s."""
-    lines = [f"class {code.name}(nn.Module):",
-             *_wrapped(f'"""Block {", ".join(code.kinds or [code.kind])}; instances: {code.instance_list()}."""',
-                       "    "), "",
-             f"    def __init__({', '.join(['self', *code.literals])}):"]
+    lines = [
+        f"class {code.name}(nn.Module):",
+        *_wrapped(f'"""Block {", ".join(code.kinds or [code.kind])}; instances: {code.instance_list()}."""', "    "),
+        "",
+        f"    def __init__({', '.join(['self', *code.literals])}):",
+    ]
     lines += _init(code.defs, " " * 8)
     lines += [f"        self.{name} = {name}" for name in code.stored]  # read by forward
     lines += ["", f"    def forward(self, {', '.join(code.params)}):"]
@@ -138,31 +176,54 @@ def render(program: Program, model: Model) -> str:
     cls = class_name(program.name)
     ins = ", ".join(var for var, _, _ in program.inputs)
     doc_in = "\n".join(f"        {var}: {spec} ({phys} as passed)" for var, spec, phys in program.inputs)
-    doc_out = "\n".join(f"        {o}: {t.spec} ({lay} as returned)"
-                        for o, t, lay in zip(program.outputs, model.outputs, program.output_layouts))
+    doc_out = "\n".join(
+        f"        {o}: {t.spec} ({lay} as returned)"
+        for o, t, lay in zip(program.outputs, model.outputs, program.output_layouts)
+    )
     lines = []
     for helper in sorted(program.helpers):
         lines += ["", helpers.source(helper), ""]
     for code in program.blocks:
         lines += ["", *render_block(code), ""]
     notes = [f"    # {note}" for note in program.notes]
-    lines += ["", f"class {cls}(nn.Module):",
-              f'    """Inputs (batch axis N is any size):\n{doc_in}\n    Outputs:\n{doc_out}\n    """', *notes, "",
-              "    def __init__(self):"]
+    lines += [
+        "",
+        f"class {cls}(nn.Module):",
+        f'    """Inputs (batch axis N is any size):\n{doc_in}\n    Outputs:\n{doc_out}\n    """',
+        *notes,
+        "",
+        "    def __init__(self):",
+    ]
     lines += _init(program.defs, " " * 8)
     lines += ["", f"    def forward(self, {ins}):"]
     lines += [f"        {line}" for line in program.body]
     outs = ", ".join(program.outputs)
     lines += [f"        return {outs}", ""]
-    lines += ["", helpers.LOADER, "", "",
-              'if __name__ == "__main__":',
-              f"    model = load_weights({cls}(), __file__.rsplit('.', 1)[0] + '.safetensors').eval()",
-              "    print(model)", ""]
+    lines += [
+        "",
+        helpers.LOADER,
+        "",
+        "",
+        'if __name__ == "__main__":',
+        f"    model = load_weights({cls}(), __file__.rsplit('.', 1)[0] + '.safetensors').eval()",
+        "    print(model)",
+        "",
+    ]
     code = "\n".join(lines)
     # torch.nn.functional only where the code calls it; imports sorted as ruff's isort sorts them
     functional = ["import torch.nn.functional as F"] if re.search(r"(?<![\w.])F\.", code) else []
-    head = [f'"""{program.name}: PyTorch module generated by twinnet from an IR model."""', "",
-            "import json", "import struct", "", "import torch", *functional, "from torch import nn", "", ""]
+    head = [
+        f'"""{program.name}: PyTorch module generated by twinnet from an IR model."""',
+        "",
+        "import json",
+        "import struct",
+        "",
+        "import torch",
+        *functional,
+        "from torch import nn",
+        "",
+        "",
+    ]
     return tidy("\n".join(head) + code)
 
 
@@ -188,4 +249,3 @@ def instantiate(source: str, program: Program):
     weights = {k: torch.from_numpy(v.copy()) for k, v in state_dict(program).items()}
     module.load_state_dict(weights, strict=True)
     return module.eval()
-

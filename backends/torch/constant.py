@@ -4,6 +4,7 @@
 parameter trains as any other; the shape is held as torch holds the output
 (channels first for an image), transposed once here.
 """
+
 from __future__ import annotations
 
 from ...ir.layers import LearnedConstant

@@ -5,12 +5,12 @@ stride > 1, depends on the input size; torch's ``padding=`` is symmetric. So
 symmetric pads go into the conv, anything else becomes a ``ZeroPad`` module
 in front of a ``padding=0`` conv (docs/equivalence.md, section 3).
 """
+
 from __future__ import annotations
 
 from ...ir.errors import UnsupportedError
 from ...ir.layers import Conv1D, Conv2D, Conv3D
 from ...ir.layers.conv import resolve_pads
-
 from ..lowering.code import Raw, call
 from ..lowering.kernels import channels_first_kernel
 from .activations import fused
@@ -22,8 +22,9 @@ def spatial_pads(ctx, node, x, kernel, strides, dilation, padding):
     sizes = [x.spec.dim(a) for a in axes]
     pads = resolve_pads(padding, sizes, kernel, strides, dilation)
     if any(p is None for p in pads):
-        raise UnsupportedError("'same' padding with stride > 1 needs a known input length in torch "
-                               f"(got {x.spec.shape})")
+        raise UnsupportedError(
+            f"'same' padding with stride > 1 needs a known input length in torch (got {x.spec.shape})"
+        )
     return pads
 
 

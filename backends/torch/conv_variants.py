@@ -12,12 +12,18 @@
   what is left is a slice in ``forward`` (§6: no other recipe matches 'same'
   with stride 2 and an odd kernel).
 """
+
 from __future__ import annotations
 
-from ...ir.layers import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
-                       SeparableConv2D)
+from ...ir.layers import (
+    Conv1DTranspose,
+    Conv2DTranspose,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
 from ...ir.tensor import TensorSpec
-
 from ..lowering.code import call
 from ..lowering.kernels import channels_first_kernel, depthwise_weight
 from .activations import fused
@@ -70,10 +76,11 @@ def lower_separable(ctx, node, inputs):
     layer = node.layer
     nd = layer.rank
     x = channels_first(ctx, inputs[0])
-    expr, mid = depthwise(ctx, node, x, kernel="depthwise_kernel", bias=False,
-                          base=f"{node.name}_depthwise")
+    expr, mid = depthwise(ctx, node, x, kernel="depthwise_kernel", bias=False, base=f"{node.name}_depthwise")
     c_at = node.spec.layout.index("C")
-    mid_spec = TensorSpec(node.spec.shape[:c_at] + (mid,) + node.spec.shape[c_at + 1:], node.spec.layout, node.spec.dtype)
+    mid_spec = TensorSpec(
+        node.spec.shape[:c_at] + (mid,) + node.spec.shape[c_at + 1 :], node.spec.layout, node.spec.dtype
+    )
     h = ctx.let(f"{node.name}_depthwise", expr, mid_spec, x.phys)
     w = ctx.weights(node)
     # Keras (1..., C*M, filters) -> torch (filters, C*M, 1...)
@@ -127,6 +134,11 @@ def lower_transpose(ctx, node, inputs):
     return ctx.let(node.name, fused(layer.activation, expr, x), node.spec, x.phys)
 
 
-TABLE = {DepthwiseConv1D: lower_depthwise, DepthwiseConv2D: lower_depthwise,
-         SeparableConv1D: lower_separable, SeparableConv2D: lower_separable,
-         Conv1DTranspose: lower_transpose, Conv2DTranspose: lower_transpose}
+TABLE = {
+    DepthwiseConv1D: lower_depthwise,
+    DepthwiseConv2D: lower_depthwise,
+    SeparableConv1D: lower_separable,
+    SeparableConv2D: lower_separable,
+    Conv1DTranspose: lower_transpose,
+    Conv2DTranspose: lower_transpose,
+}

@@ -1,8 +1,8 @@
 """torch lowerings of the core layers: Dense, Dropout, Identity, Flatten, Reshape, Permute."""
+
 from __future__ import annotations
 
 from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
-
 from ..lowering.code import call
 from ..lowering.driver import flatten_feat, fold_rows, with_spec
 from .activations import fused
@@ -65,5 +65,11 @@ def lower_permute(ctx, node, inputs):
     return with_spec(inputs[0], node.spec)
 
 
-TABLE = {Dense: lower_dense, Dropout: lower_dropout, Identity: lower_identity, Flatten: lower_flatten,
-         Reshape: lower_reshape, Permute: lower_permute}
+TABLE = {
+    Dense: lower_dense,
+    Dropout: lower_dropout,
+    Identity: lower_identity,
+    Flatten: lower_flatten,
+    Reshape: lower_reshape,
+    Permute: lower_permute,
+}

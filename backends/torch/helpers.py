@@ -2,6 +2,7 @@
 
 Their source is written as ruff format writes it, since it is copied into emitted files as is.
 """
+
 from __future__ import annotations
 
 import inspect

@@ -1,10 +1,9 @@
 """torch lowerings of the merge layers."""
+
 from __future__ import annotations
 
 from ...ir.layers import Add, Average, Concatenate, Dot, Maximum, Multiply, Subtract
 from ...ir.layout import resolve_axis
-
-
 
 _OPS = {Add: " + ", Subtract: " - ", Multiply: " * "}
 
@@ -29,8 +28,7 @@ def lower_concatenate(ctx, node, inputs):
     phys = xs[0].phys
     xs = [ctx.require(v, phys) for v in xs]
     letter = node.spec.layout[resolve_axis(node.layer.axis, node.spec.layout)]
-    return ctx.let(node.name, f"torch.cat([{', '.join(v.var for v in xs)}], dim={phys.index(letter)})",
-                   node.spec, phys)
+    return ctx.let(node.name, f"torch.cat([{', '.join(v.var for v in xs)}], dim={phys.index(letter)})", node.spec, phys)
 
 
 def _matrix(ctx, value, axis, contract_first: bool) -> str:
@@ -49,5 +47,12 @@ def lower_dot(ctx, node, inputs):
     return ctx.let(node.name, f"torch.matmul({a}, {b})", node.spec, phys)
 
 
-TABLE = {Dot: lower_dot, Add: lower_elementwise, Subtract: lower_elementwise, Multiply: lower_elementwise,
-         Average: lower_elementwise, Maximum: lower_elementwise, Concatenate: lower_concatenate}
+TABLE = {
+    Dot: lower_dot,
+    Add: lower_elementwise,
+    Subtract: lower_elementwise,
+    Multiply: lower_elementwise,
+    Average: lower_elementwise,
+    Maximum: lower_elementwise,
+    Concatenate: lower_concatenate,
+}

@@ -1,11 +1,14 @@
-"""torch lowerings of BatchNorm, LayerNorm and GroupNorm (epsilon passed explicitly: torch's default is 1e-5, Keras's 1e-3)."""
+"""torch lowerings of BatchNorm, LayerNorm and GroupNorm.
+
+Epsilon is passed explicitly: torch's default is 1e-5, Keras's 1e-3.
+"""
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import BatchNorm, GroupNorm, LayerNorm
 from ...ir.layers.norm import full_affine
-
 from ..lowering.code import call
 from ..lowering.driver import fold_vector
 
@@ -19,8 +22,11 @@ def lower_batch_norm(ctx, node, inputs):
     w = ctx.weights(node)
     n = node.spec.dim(letter)
     feat = x.feat if letter == "C" else None
-    params = {"running_mean": fold_vector(w["moving_mean"], feat), "running_var": fold_vector(w["moving_variance"], feat),
-              "num_batches_tracked": np.array(0, dtype=np.int64)}
+    params = {
+        "running_mean": fold_vector(w["moving_mean"], feat),
+        "running_var": fold_vector(w["moving_variance"], feat),
+        "num_batches_tracked": np.array(0, dtype=np.int64),
+    }
     affine = layer.scale or layer.center
     if affine:  # torch has one switch for both: a missing one is its identity value
         params["weight"], params["bias"] = (fold_vector(v, feat) for v in full_affine(layer, w, n))
@@ -53,7 +59,9 @@ def lower_layer_norm(ctx, node, inputs):
     shape = tuple(node.spec.dim(a) for a in held)
     params = {}
     if layer.scale:
-        params["weight"] = fold_vector(w["gamma"].transpose(perm), feat) if feat is not None else w["gamma"].transpose(perm)
+        params["weight"] = (
+            fold_vector(w["gamma"].transpose(perm), feat) if feat is not None else w["gamma"].transpose(perm)
+        )
     if layer.center:
         params["bias"] = fold_vector(w["beta"].transpose(perm), feat) if feat is not None else w["beta"].transpose(perm)
     kwargs = {"eps": layer.epsilon}
@@ -61,7 +69,7 @@ def lower_layer_norm(ctx, node, inputs):
         kwargs["elementwise_affine"] = False
     if not layer.center:
         kwargs["bias"] = False
-    if "".join(held) == x.phys[-len(held):] and layer.scale == layer.center:
+    if "".join(held) == x.phys[-len(held) :] and layer.scale == layer.center:
         ctor = call("nn.LayerNorm", shape if len(shape) > 1 else shape[0], **kwargs)
     else:
         # Normalised axes not trailing (channels-first image), or only one of scale/center (nn.LayerNorm

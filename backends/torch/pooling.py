@@ -9,16 +9,24 @@ an unpadded pool, and where the padding must not count, a constant buffer
 rescales each window by k/count (the count map depends only on the static
 spatial size).
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from ...ir.layers import (AvgPool1D, AvgPool2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
-                       MaxPool1D, MaxPool2D)
+from ...ir.layers import (
+    AvgPool1D,
+    AvgPool2D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    MaxPool1D,
+    MaxPool2D,
+)
 from ...ir.layers.conv import window_out
-
 from ..lowering.code import call
 from .conv import pad_module, spatial_pads
 
@@ -85,6 +93,13 @@ def lower_global_pool(ctx, node, inputs):
     return ctx.let(node.name, f"{x.var}.{op}(dim={dims_src!r}{keep})", node.spec, phys)
 
 
-TABLE = {MaxPool1D: lower_pool, MaxPool2D: lower_pool, AvgPool1D: lower_pool, AvgPool2D: lower_pool,
-         GlobalAvgPool1D: lower_global_pool, GlobalAvgPool2D: lower_global_pool,
-         GlobalMaxPool1D: lower_global_pool, GlobalMaxPool2D: lower_global_pool}
+TABLE = {
+    MaxPool1D: lower_pool,
+    MaxPool2D: lower_pool,
+    AvgPool1D: lower_pool,
+    AvgPool2D: lower_pool,
+    GlobalAvgPool1D: lower_global_pool,
+    GlobalAvgPool2D: lower_global_pool,
+    GlobalMaxPool1D: lower_global_pool,
+    GlobalMaxPool2D: lower_global_pool,
+}

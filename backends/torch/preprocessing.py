@@ -6,12 +6,12 @@ Flatten left them in another order. Normalization divides by a buffer
 ``std = max(sqrt(variance), 1e-7)`` computed once in float32, which is what
 Keras computes on every call (float32 sqrt is correctly rounded in both).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import Normalization, Rescaling
-
 from ..lowering.driver import fold_vector
 
 

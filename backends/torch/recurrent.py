@@ -6,12 +6,12 @@ the same; GRU gates z,r,h are reordered to r,z,n; ``reset_after=False`` has no
 torch layer and uses the inlined ``GRUResetBefore``. A batch-first sequence
 uses ``batch_first=True``; a sequence-first one the torch default.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
-
 from ..lowering.code import Value, call
 
 
@@ -78,8 +78,9 @@ def lower_rnn(ctx, node, inputs):
         ctor = call("nn.GRU", c_in, cell.units, **kwargs)
     else:
         ctx.program.helpers.add("GRUResetBefore")
-        ctor = call("GRUResetBefore", c_in, cell.units, batch_first=batch_first, bidirectional=bidirectional,
-                    bias=cell.use_bias)
+        ctor = call(
+            "GRUResetBefore", c_in, cell.units, batch_first=batch_first, bidirectional=bidirectional, bias=cell.use_bias
+        )
     mod = ctx.module(node.name, ctor, params)
     if cell.return_sequences:
         var = ctx.fresh(node.name)

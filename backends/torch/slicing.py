@@ -2,6 +2,7 @@
 
 No module and no transpose: torch slices any axis wherever it holds it.
 """
+
 from __future__ import annotations
 
 from ...ir.layers import Slice

@@ -13,11 +13,11 @@ repeat, with a margin of half a pixel against rounding (torch's legacy
 pixel down). 'bilinear' is ``align_corners=False``: half-pixel centres, as
 TensorFlow's resize (docs/equivalence.md, section 11; ``align_corners=True`` is off by 0.81).
 """
+
 from __future__ import annotations
 
 from ...ir.layers import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from ...ir.layout import spatial_axes
-
 from ..lowering.code import call
 from ..lowering.driver import with_spec
 
@@ -62,6 +62,11 @@ def lower_upsampling(ctx, node, inputs):
     return ctx.let(node.name, f"{mod}({x.var})", node.spec, x.phys)
 
 
-TABLE = {ZeroPadding1D: lower_zero_padding, ZeroPadding2D: lower_zero_padding,
-         Cropping1D: lower_cropping, Cropping2D: lower_cropping,
-         UpSampling1D: lower_upsampling, UpSampling2D: lower_upsampling}
+TABLE = {
+    ZeroPadding1D: lower_zero_padding,
+    ZeroPadding2D: lower_zero_padding,
+    Cropping1D: lower_cropping,
+    Cropping2D: lower_cropping,
+    UpSampling1D: lower_upsampling,
+    UpSampling2D: lower_upsampling,
+}

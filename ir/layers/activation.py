@@ -12,14 +12,15 @@ Definitions (identical in both backends):
   hard_sigmoid: relu6(x + 3) / 6 (Keras 3 and torch; not Keras 2's 0.2x+0.5).
   hard_swish (alias hard_silu): x * hard_sigmoid(x).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..errors import show
 from ..layout import resolve_axis
 from ..tensor import TensorSpec
-from ..errors import show
 from .base import Layer, as_axis, as_bool, as_float, register
 
 #: activation name -> the parameters it accepts
@@ -85,7 +86,9 @@ class Activation(Layer):
         for param in ("axis", "approximate", "alpha", "negative_slope"):
             value = getattr(self, param)
             if value is not None and param not in allowed:
-                self._fail(f"activation {name!r} takes no {param!r} parameter (it takes: {', '.join(allowed) or 'none'})")
+                self._fail(
+                    f"activation {name!r} takes no {param!r} parameter (it takes: {', '.join(allowed) or 'none'})"
+                )
             if value is None and param in allowed and param in _DEFAULTS:
                 value = _DEFAULTS[param]
             if value is not None:

@@ -25,6 +25,7 @@ value features, H = ``num_heads``, d = ``key_dim``, dv = ``value_dim``):
 ``attention_output/kernel (H, dv, E_out)``, ``attention_output/bias (E_out,)``.
 Scores are scaled by ``1 / sqrt(key_dim)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -84,8 +85,10 @@ class MultiHeadAttention(Layer):
     def split(self, inputs) -> tuple[TensorSpec, TensorSpec, TensorSpec, TensorSpec | None]:
         """(query, value, key, mask) from the input list; key is value when not given, mask may be None."""
         if not 2 <= len(inputs) <= 4:
-            raise ShapeError(f"expects [query, value], [query, value, key], and optionally a mask last; "
-                             f"got {len(inputs)} inputs", layer=self.label)
+            raise ShapeError(
+                f"expects [query, value], [query, value, key], and optionally a mask last; got {len(inputs)} inputs",
+                layer=self.label,
+            )
         inputs = list(inputs)
         mask = inputs.pop() if "C" not in inputs[-1].layout else None
         if len(inputs) < 2:
@@ -101,18 +104,23 @@ class MultiHeadAttention(Layer):
         for spec in (query, value, key):
             sequence_axes(self, spec)
         if not _same(value.dim("T"), key.dim("T")):
-            raise ShapeError(f"key and value must have the same length, got {key.dim('T')} and {value.dim('T')}",
-                             layer=self.label)
+            raise ShapeError(
+                f"key and value must have the same length, got {key.dim('T')} and {value.dim('T')}", layer=self.label
+            )
         if mask is not None:
             if sorted(mask.layout) != sorted("NT"):
-                raise LayoutError(f"expects a key-padding mask with axes N, T ('NT' or 'TN'), got {mask.layout!r}",
-                                  layer=self.label)
+                raise LayoutError(
+                    f"expects a key-padding mask with axes N, T ('NT' or 'TN'), got {mask.layout!r}", layer=self.label
+                )
             if not _same(mask.dim("T"), value.dim("T")):
-                raise ShapeError(f"the mask has {mask.dim('T')} key positions but the value has {value.dim('T')}",
-                                 layer=self.label)
+                raise ShapeError(
+                    f"the mask has {mask.dim('T')} key positions but the value has {value.dim('T')}", layer=self.label
+                )
         if self.use_causal_mask and not _same(query.dim("T"), value.dim("T")):
-            raise ShapeError(f"use_causal_mask needs query and value of the same length, got {query.dim('T')} "
-                             f"and {value.dim('T')}", layer=self.label)
+            raise ShapeError(
+                f"use_causal_mask needs query and value of the same length, got {query.dim('T')} and {value.dim('T')}",
+                layer=self.label,
+            )
         shape = list(query.shape)
         shape[query.layout.index("C")] = self.output_shape or query.dim("C")
         return TensorSpec(tuple(shape), query.layout)

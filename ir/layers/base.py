@@ -6,6 +6,7 @@ calling one layer object twice makes two layers with separate weights.
 Arguments are normalised (``3`` -> ``(3, 3)``) and checked in
 ``__post_init__``; a bad one raises :class:`twinnet.ir.ConfigError` naming the layer.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,12 +53,18 @@ def check_weight_sizes(specs: dict[str, WeightSpec], limits: dict) -> int:
     for key, spec in specs.items():
         n = math.prod(spec.shape)
         if n > limits["weight_elements"]:
-            raise ResourceLimitError(f"weight {key!r} of shape {spec.shape} would have {n:,} elements, more than the "
-                                     f"limit of {limits['weight_elements']:,}", layer=key.split("/")[0])
+            raise ResourceLimitError(
+                f"weight {key!r} of shape {spec.shape} would have {n:,} elements, more than the "
+                f"limit of {limits['weight_elements']:,}",
+                layer=key.split("/")[0],
+            )
         total += n * _ITEMSIZE.get(spec.dtype, 8)
         if total > limits["weight_bytes"]:
-            raise ResourceLimitError(f"weights would need more than the limit of {limits['weight_bytes']:,} bytes "
-                                     f"(reached at {key!r}, shape {spec.shape})", layer=key.split("/")[0])
+            raise ResourceLimitError(
+                f"weights would need more than the limit of {limits['weight_bytes']:,} bytes "
+                f"(reached at {key!r}, shape {spec.shape})",
+                layer=key.split("/")[0],
+            )
     return total
 
 
@@ -79,8 +86,10 @@ class Layer:
 
     def __post_init__(self):
         if self.name is not None and (not isinstance(self.name, str) or not _NAME.match(self.name)):
-            raise ConfigError(f"layer name must be an identifier (letters, digits, _; at most 128), "
-                              f"got {show(self.name)}", layer=type(self).__name__)
+            raise ConfigError(
+                f"layer name must be an identifier (letters, digits, _; at most 128), got {show(self.name)}",
+                layer=type(self).__name__,
+            )
 
     # -- the contract -----------------------------------------------------
     def infer(self, inputs: Sequence[TensorSpec]) -> TensorSpec:
@@ -156,16 +165,22 @@ def config_problem(cls: type[Layer], config: dict) -> str | None:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "name"}
     unknown = [k for k in config if k not in fields]
     if unknown:
-        return (f"unknown argument(s) {', '.join(repr(k)[:40] for k in unknown[:5])}; "
-                f"{cls.__name__} takes {', '.join(fields) or 'none'}")
-    missing = [k for k, f in fields.items() if k not in config
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        return (
+            f"unknown argument(s) {', '.join(repr(k)[:40] for k in unknown[:5])}; "
+            f"{cls.__name__} takes {', '.join(fields) or 'none'}"
+        )
+    missing = [
+        k
+        for k, f in fields.items()
+        if k not in config and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         return f"missing argument(s) {', '.join(map(repr, missing))}"
     return None
 
 
 # -- argument normalisers: each returns the clean value or raises ConfigError --
+
 
 def as_int(layer: Layer, field: str, value, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -186,8 +201,16 @@ def as_ints(layer: Layer, field: str, value, n: int, *, minimum: int = 1) -> tup
     return (as_int(layer, field, value, minimum=minimum),) * n
 
 
-def as_float(layer: Layer, field: str, value, *, low: float | None = None, high: float | None = None,
-             low_open: bool = False, high_open: bool = False) -> float:
+def as_float(
+    layer: Layer,
+    field: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     # ints beyond float range (e.g. 10**400 from a file) would overflow in isfinite/float()
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
         layer._fail(f"{field} must be a finite number of modest size, got {show(value)}")

@@ -8,6 +8,7 @@ outputs it for every sample, ``(N, *shape)``. Its one input is used only for
 its batch size (any tensor of the graph; the model input, typically), which
 is how each framework learns how many copies to make.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

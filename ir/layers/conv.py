@@ -10,6 +10,7 @@ the data), ``"causal"`` (1-D only: ``d*(k-1)`` before), or explicit per-side
 pads: an int, one int per spatial axis, or one ``(before, after)`` pair per
 spatial axis.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ def normalize_padding(layer: Layer, padding, nd: int, allow_causal: bool = False
                     break
             else:
                 return tuple(pairs)
-    layer._fail(f"padding must be 'valid', 'same', an int, {nd} int(s) or {nd} (before, after) pair(s), "
-                f"got {show(padding)}")
+    layer._fail(
+        f"padding must be 'valid', 'same', an int, {nd} int(s) or {nd} (before, after) pair(s), got {show(padding)}"
+    )
 
 
 def same_pads(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
@@ -59,7 +61,9 @@ def same_pads(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def resolve_pads(padding: str | Pads, sizes: Sequence[int | None], kernel, strides, dilation) -> tuple[tuple[int, int] | None, ...]:
+def resolve_pads(
+    padding: str | Pads, sizes: Sequence[int | None], kernel, strides, dilation
+) -> tuple[tuple[int, int] | None, ...]:
     """Per-axis (before, after) pads; None where a 'same' pad depends on an unknown length."""
     out = []
     for n, k, s, d in zip(sizes, kernel, strides, dilation):
@@ -91,12 +95,16 @@ def spatial_of(layer: Layer, spec: TensorSpec, nd: int) -> str:
     """The ``nd`` spatial axis letters of ``spec`` (checking the layout fits)."""
     if "C" not in spec.layout or spec.rank != nd + 2:
         example = {1: "NWC", 2: "NHWC", 3: "NDHWC"}.get(nd, "NHWC")
-        raise LayoutError(f"expects a rank-{nd + 2} input with a channel axis C (e.g. {example}), "
-                          f"got layout {spec.layout!r}", layer=layer.label)
+        raise LayoutError(
+            f"expects a rank-{nd + 2} input with a channel axis C (e.g. {example}), got layout {spec.layout!r}",
+            layer=layer.label,
+        )
     return "".join(a for a in spec.layout if a not in "NC")
 
 
-def windowed_shape(layer: Layer, spec: TensorSpec, nd: int, kernel, strides, dilation, padding, channels: int) -> TensorSpec:
+def windowed_shape(
+    layer: Layer, spec: TensorSpec, nd: int, kernel, strides, dilation, padding, channels: int
+) -> TensorSpec:
     axes = spatial_of(layer, spec, nd)
     sizes = [spec.dim(a) for a in axes]
     pads = resolve_pads(padding, sizes, kernel, strides, dilation)
@@ -104,8 +112,10 @@ def windowed_shape(layer: Layer, spec: TensorSpec, nd: int, kernel, strides, dil
     for axis, n, k, s, d, p in zip(axes, sizes, kernel, strides, dilation, pads):
         out = window_out(n, k, s, d, p)
         if out is not None and out < 1:
-            raise ShapeError(f"axis {axis!r} of size {n} is too small for kernel {k} (dilation {d}) with padding "
-                             f"{padding!r}", layer=layer.label)
+            raise ShapeError(
+                f"axis {axis!r} of size {n} is too small for kernel {k} (dilation {d}) with padding {padding!r}",
+                layer=layer.label,
+            )
         shape[spec.layout.index(axis)] = out
     shape[spec.layout.index("C")] = channels
     return TensorSpec(tuple(shape), spec.layout)
@@ -142,10 +152,12 @@ class _Conv(Layer):
         spec = inputs[0]
         spatial_of(self, spec, self.rank)
         if spec.dim("C") % self.groups:
-            raise ShapeError(f"input channels ({spec.dim('C')}) must be divisible by groups ({self.groups})",
-                             layer=self.label)
-        return windowed_shape(self, spec, self.rank, self.kernel_size, self.strides, self.dilation_rate,
-                              self.padding, self.filters)
+            raise ShapeError(
+                f"input channels ({spec.dim('C')}) must be divisible by groups ({self.groups})", layer=self.label
+            )
+        return windowed_shape(
+            self, spec, self.rank, self.kernel_size, self.strides, self.dilation_rate, self.padding, self.filters
+        )
 
     def weights(self, inputs):
         c_in = inputs[0].dim("C") // self.groups

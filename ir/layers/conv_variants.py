@@ -22,6 +22,7 @@ length given by :func:`transposed_length`, starting ``crop_before`` elements
 in (:func:`transposed_crop`); positions past the end of the full result hold
 only the bias.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -95,8 +96,16 @@ class _DepthwiseConv(Layer):
     def infer(self, inputs):
         spec = inputs[0]
         spatial_of(self, spec, self.rank)
-        return windowed_shape(self, spec, self.rank, self.kernel_size, self.strides, self.dilation_rate,
-                              self.padding, spec.dim("C") * self.depth_multiplier)
+        return windowed_shape(
+            self,
+            spec,
+            self.rank,
+            self.kernel_size,
+            self.strides,
+            self.dilation_rate,
+            self.padding,
+            spec.dim("C") * self.depth_multiplier,
+        )
 
     def weights(self, inputs):
         c = inputs[0].dim("C")
@@ -154,13 +163,16 @@ class _SeparableConv(Layer):
     def infer(self, inputs):
         spec = inputs[0]
         spatial_of(self, spec, self.rank)
-        return windowed_shape(self, spec, self.rank, self.kernel_size, self.strides, self.dilation_rate,
-                              self.padding, self.filters)
+        return windowed_shape(
+            self, spec, self.rank, self.kernel_size, self.strides, self.dilation_rate, self.padding, self.filters
+        )
 
     def weights(self, inputs):
         c, m = inputs[0].dim("C"), self.depth_multiplier
-        w = {"depthwise_kernel": WeightSpec((*self.kernel_size, c, m), "glorot_uniform"),
-             "pointwise_kernel": WeightSpec((1,) * self.rank + (c * m, self.filters), "glorot_uniform")}
+        w = {
+            "depthwise_kernel": WeightSpec((*self.kernel_size, c, m), "glorot_uniform"),
+            "pointwise_kernel": WeightSpec((1,) * self.rank + (c * m, self.filters), "glorot_uniform"),
+        }
         if self.use_bias:
             w["bias"] = WeightSpec((self.filters,), "zeros")
         return w
@@ -214,15 +226,18 @@ class _ConvTranspose(Layer):
         if self.output_padding is not None:
             self._set("output_padding", as_ints(self, "output_padding", self.output_padding, nd, minimum=0))
             if any(p >= s for p, s in zip(self.output_padding, self.strides)):
-                self._fail(f"output_padding {self.output_padding} must be less than strides {self.strides} "
-                           "on every axis")
+                self._fail(
+                    f"output_padding {self.output_padding} must be less than strides {self.strides} on every axis"
+                )
             if self.padding == "same":
                 for k, d, op in zip(self.kernel_size, self.dilation_rate, self.output_padding):
                     # the output would be (n-1)*s long, which a 'same' conv maps back to n-1, not n:
                     # TensorFlow rejects that shape (and Keras with it)
                     if ((k - 1) * d + 1) % 2 == 0 and op == 0:
-                        self._fail(f"output_padding 0 with padding 'same' needs an odd (dilated) kernel size, "
-                                   f"got kernel_size {self.kernel_size}, dilation_rate {self.dilation_rate}")
+                        self._fail(
+                            f"output_padding 0 with padding 'same' needs an odd (dilated) kernel size, "
+                            f"got kernel_size {self.kernel_size}, dilation_rate {self.dilation_rate}"
+                        )
         self._set("activation", canonical_activation(self, self.activation))
         self._set("use_bias", as_bool(self, "use_bias", self.use_bias))
 
@@ -231,15 +246,16 @@ class _ConvTranspose(Layer):
 
     def crops(self) -> tuple[tuple[int, int], ...]:
         """Per spatial axis (crop_before, crop_after) of the full result; see :func:`transposed_crop`."""
-        return tuple(transposed_crop(k, s, d, self.padding, op) for k, s, d, op in
-                     zip(self.kernel_size, self.strides, self.dilation_rate, self._output_paddings()))
+        return tuple(
+            transposed_crop(k, s, d, self.padding, op)
+            for k, s, d, op in zip(self.kernel_size, self.strides, self.dilation_rate, self._output_paddings())
+        )
 
     def infer(self, inputs):
         spec = inputs[0]
         axes = spatial_of(self, spec, self.rank)
         shape = list(spec.shape)
-        for axis, k, s, d, op in zip(axes, self.kernel_size, self.strides, self.dilation_rate,
-                                     self._output_paddings()):
+        for axis, k, s, d, op in zip(axes, self.kernel_size, self.strides, self.dilation_rate, self._output_paddings()):
             # never empty: 'valid' gives at least k_e, 'same' at least k_e % 2 + op >= 1 (checked above)
             shape[spec.layout.index(axis)] = transposed_length(spec.dim(axis), k, s, d, self.padding, op)
         shape[spec.layout.index("C")] = self.filters

@@ -1,4 +1,5 @@
 """Core layers: Dense, Dropout, Flatten, Reshape, Permute, Identity."""
+
 from __future__ import annotations
 
 import math
@@ -140,8 +141,10 @@ class Reshape(Layer):
             target.insert(layout.index("N"), None)
             return TensorSpec(tuple(target), layout)
         if None in dims:
-            raise ShapeError(f"an input with an unknown size {inputs[0].shape} needs a -1 in target_shape, got "
-                             f"{self.target_shape}", layer=self.label)
+            raise ShapeError(
+                f"an input with an unknown size {inputs[0].shape} needs a -1 in target_shape, got {self.target_shape}",
+                layer=self.label,
+            )
         total = math.prod(dims)
         known = math.prod(t for t in target if t != -1)
         if -1 in target:
@@ -187,8 +190,10 @@ class Permute(Layer):
                 raise LayoutError(f"cannot permute layout {layout!r} into {self.dims!r}", layer=self.label)
             return self.dims
         if layout[0] != "N":
-            raise LayoutError(f"integer dims need the batch axis first, got layout {layout!r}; pass a target layout string",
-                              layer=self.label)
+            raise LayoutError(
+                f"integer dims need the batch axis first, got layout {layout!r}; pass a target layout string",
+                layer=self.label,
+            )
         if len(self.dims) != len(layout) - 1:
             raise ShapeError(f"dims {self.dims} do not fit a rank-{len(layout)} input", layer=self.label)
         return "N" + "".join(layout[d] for d in self.dims)

@@ -6,6 +6,7 @@ axis of size 1 (never the batch axis), as Keras's merge layers and numpy do:
 ``Multiply()([x, gate])`` with ``x`` of shape ``(N, 8, 8, 32)`` and ``gate`` of
 shape ``(N, 1, 1, 32)`` (a squeeze-and-excitation gate) gives ``(N, 8, 8, 32)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ def _same_layout(layer: Layer, inputs) -> str:
     layout = inputs[0].layout
     for spec in inputs[1:]:
         if spec.layout != layout:
-            raise LayoutError(f"inputs must share one layout, got {' and '.join(repr(s.layout) for s in inputs)}",
-                              layer=layer.label)
+            raise LayoutError(
+                f"inputs must share one layout, got {' and '.join(repr(s.layout) for s in inputs)}", layer=layer.label
+            )
     return layout
 
 
@@ -47,8 +49,9 @@ class _Elementwise(Layer):
             for i, size in enumerate(spec.shape):
                 merged = _broadcast_dim(shape[i], size) if layout[i] != "N" else _merge_dim(shape[i], size)
                 if merged is False:
-                    raise ShapeError(f"input shapes differ: {' vs '.join(str(s.shape) for s in inputs)}",
-                                     layer=self.label)
+                    raise ShapeError(
+                        f"input shapes differ: {' vs '.join(str(s.shape) for s in inputs)}", layer=self.label
+                    )
                 shape[i] = merged
         return TensorSpec(tuple(shape), layout)
 
@@ -123,8 +126,11 @@ class Concatenate(Layer):
                     continue
                 merged = _merge_dim(shape[i], size)
                 if merged is False:
-                    raise ShapeError(f"inputs differ off the concatenation axis {layout[axis]!r}: "
-                                     f"{' vs '.join(str(s.shape) for s in inputs)}", layer=self.label)
+                    raise ShapeError(
+                        f"inputs differ off the concatenation axis {layout[axis]!r}: "
+                        f"{' vs '.join(str(s.shape) for s in inputs)}",
+                        layer=self.label,
+                    )
                 shape[i] = merged
             total = None if total is None or spec.shape[axis] is None else total + spec.shape[axis]
         shape[axis] = total
@@ -171,8 +177,9 @@ class Dot(Layer):
         rest, contracted = [], []
         for spec, axis in zip(inputs, self.axes):
             if spec.rank != 3 or spec.dtype != "float32":
-                raise ShapeError(f"expects two float32 rank-3 inputs, got {spec.layout!r} {spec.dtype}",
-                                 layer=self.label)
+                raise ShapeError(
+                    f"expects two float32 rank-3 inputs, got {spec.layout!r} {spec.dtype}", layer=self.label
+                )
             i = resolve_axis(axis, spec.layout, layer=self.label)
             if spec.layout[i] == "N":
                 raise LayoutError("cannot contract the batch axis N", layer=self.label)

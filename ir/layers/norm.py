@@ -6,6 +6,7 @@ Conventions are Keras's, in one place:
   * ``momentum`` is Keras's: ``moving = momentum * moving + (1 - momentum) * batch``
     (torch's ``momentum`` is ``1 - this``). It matters only for training.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,8 +25,9 @@ def normalisable(layer: Layer, spec: TensorSpec, axis: int) -> None:
     if letter == "N":
         raise ShapeError("cannot normalise over the batch axis 'N' (its size is not known)", layer=layer.label)
     if spec.shape[axis] is None:
-        raise ShapeError(f"cannot normalise over axis {letter!r} of unknown size, got shape {spec.shape}",
-                         layer=layer.label)
+        raise ShapeError(
+            f"cannot normalise over axis {letter!r} of unknown size, got shape {spec.shape}", layer=layer.label
+        )
 
 
 def affine_weights(layer: Layer, shape: tuple) -> dict[str, WeightSpec]:
@@ -173,8 +175,9 @@ class GroupNorm(Layer):
         if spec.layout[axis] == "N" or n is None:
             raise ShapeError(f"cannot group axis {spec.layout[axis]!r} of unknown size", layer=self.label)
         if n % self.groups:
-            raise ShapeError(f"{self.groups} groups do not divide axis {spec.layout[axis]!r} of size {n}",
-                             layer=self.label)
+            raise ShapeError(
+                f"{self.groups} groups do not divide axis {spec.layout[axis]!r} of size {n}", layer=self.label
+            )
         return axis
 
     def infer(self, inputs):

@@ -7,6 +7,7 @@ max pools pad those with -inf, average pools with zeros that count in the
 divisor unless ``count_include_pad=False`` (torch's ``padding=`` semantics).
 Each pad must be smaller than the window, so every window holds a real element.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,9 @@ class _Pool(Layer):
     def infer(self, inputs):
         spec = inputs[0]
         spatial_of(self, spec, self.rank)  # before spec.dim("C"): a layout without C gets a LayoutError
-        return windowed_shape(self, spec, self.rank, self.pool_size, self.strides, (1,) * self.rank,
-                              self.padding, spec.dim("C"))
+        return windowed_shape(
+            self, spec, self.rank, self.pool_size, self.strides, (1,) * self.rank, self.padding, spec.dim("C")
+        )
 
 
 @register

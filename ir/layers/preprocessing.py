@@ -10,6 +10,7 @@ importer turns those into configuration values.
 A constant is a number, or one number per entry of the axis it acts on
 (the channel axis C for Rescaling).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,8 +68,9 @@ class Rescaling(Layer):
         spec = inputs[0]
         if self.per_channel:
             if "C" not in spec.layout:
-                raise ShapeError(f"per-channel scale/offset need a channel axis C, got layout {spec.layout!r}",
-                                 layer=self.label)
+                raise ShapeError(
+                    f"per-channel scale/offset need a channel axis C, got layout {spec.layout!r}", layer=self.label
+                )
             for field in ("scale", "offset"):
                 check_length(self, field, getattr(self, field), spec.dim("C"), "C")
         return spec

@@ -14,6 +14,7 @@ Weights use Keras's layout and gate order:
 Initialisers as in Keras: glorot-uniform kernels, orthogonal recurrent kernels,
 zero biases (LSTM: forget-gate bias 1).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,8 +50,9 @@ class Embedding(Layer):
         if not spec.dtype.startswith("int"):
             raise ConfigError(f"expects integer token ids, got dtype {spec.dtype}", layer=self.label)
         if "C" in spec.layout:
-            raise LayoutError(f"expects token ids without a channel axis (e.g. 'NT'), got {spec.layout!r}",
-                              layer=self.label)
+            raise LayoutError(
+                f"expects token ids without a channel axis (e.g. 'NT'), got {spec.layout!r}", layer=self.label
+            )
         return TensorSpec(spec.shape + (self.output_dim,), spec.layout + "C")
 
     def weights(self, inputs):
@@ -59,8 +61,9 @@ class Embedding(Layer):
 
 def sequence_axes(layer: Layer, spec: TensorSpec) -> None:
     if sorted(spec.layout) != sorted("NTC"):
-        raise LayoutError(f"expects a sequence with axes N, T, C (e.g. 'NTC' or 'TNC'), got {spec.layout!r}",
-                          layer=layer.label)
+        raise LayoutError(
+            f"expects a sequence with axes N, T, C (e.g. 'NTC' or 'TNC'), got {spec.layout!r}", layer=layer.label
+        )
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,10 @@ class _RNN(Layer):
 
     def weights(self, inputs):
         f, g = inputs[0].dim("C"), self.gates * self.units
-        w = {"kernel": WeightSpec((f, g), "glorot_uniform"),
-             "recurrent_kernel": WeightSpec((self.units, g), "orthogonal")}
+        w = {
+            "kernel": WeightSpec((f, g), "glorot_uniform"),
+            "recurrent_kernel": WeightSpec((self.units, g), "orthogonal"),
+        }
         if self.use_bias:
             w["bias"] = self.bias_spec()
         return w

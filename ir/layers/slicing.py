@@ -7,6 +7,7 @@ The axis is a letter (``"C"``) or an int position in the declared layout, as
 ``Concatenate(axis=...)``; ``stop=None`` runs to the end. Sizes stay known:
 the sliced axis needs a known size (``stop`` is checked against it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,9 @@ class Slice(Layer):
             raise ShapeError(f"needs the size of axis {spec.layout[i]!r} to be known", layer=self.label)
         stop = size if self.stop is None else self.stop
         if stop > size or self.start >= stop:
-            raise ShapeError(f"range [{self.start}, {stop}) does not fit axis {spec.layout[i]!r} of size {size}",
-                             layer=self.label)
+            raise ShapeError(
+                f"range [{self.start}, {stop}) does not fit axis {spec.layout[i]!r} of size {size}", layer=self.label
+            )
         return i, self.start, stop
 
     def infer(self, inputs):

@@ -13,6 +13,7 @@ rank-3 inputs), wherever the layout puts them. Arguments follow Keras:
   ``size`` times ('nearest'), or interpolates with half-pixel centres
   ('bilinear', TensorFlow's ``resize`` without antialiasing).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -111,8 +112,10 @@ class _Crop(Layer):
             i = spec.layout.index(axis)
             if shape[i] is not None:
                 if before + after >= shape[i]:
-                    raise ShapeError(f"cropping {before} + {after} leaves nothing of axis {axis!r} of size "
-                                     f"{shape[i]}", layer=self.label)
+                    raise ShapeError(
+                        f"cropping {before} + {after} leaves nothing of axis {axis!r} of size {shape[i]}",
+                        layer=self.label,
+                    )
                 shape[i] -= before + after
         return TensorSpec(tuple(shape), spec.layout, spec.dtype)
 

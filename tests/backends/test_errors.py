@@ -3,6 +3,7 @@
 Real torch, Keras and onnxruntime, kept to a few small models: the point is
 what a user is told, and that it names the layer.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -38,6 +39,7 @@ class Custom(Layer):
 
 # -- compiling and emitting ------------------------------------------------------------------------------
 
+
 def test_emit_names_the_frameworks():
     with raises(ir.ConfigError, "framework must be 'torch' or 'keras', got 'jax'"):
         emit(one_layer(L.Dense(2)), "jax")
@@ -67,21 +69,38 @@ def test_compiling_weights_edited_by_hand():
         to_torch(model)
 
 
-@pytest.mark.parametrize("layer,kind", [(L.Conv1D(2, 3, strides=2, padding="same", name="n"), "Conv1D"),
-                                        (L.MaxPool1D(3, strides=2, padding="same", name="n"), "MaxPool1D")])
+@pytest.mark.parametrize(
+    "layer,kind",
+    [
+        (L.Conv1D(2, 3, strides=2, padding="same", name="n"), "Conv1D"),
+        (L.MaxPool1D(3, strides=2, padding="same", name="n"), "MaxPool1D"),
+    ],
+)
 def test_torch_needs_a_known_length_for_strided_same_padding(layer, kind):
     """The TF rule puts the odd pad where the length says; torch fixes pads when the module is built."""
-    with raises(ir.UnsupportedError, f"{kind} 'n': 'same' padding with stride > 1 needs a known input length in torch "
-                                     "(got (None, None, 3))"):
+    with raises(
+        ir.UnsupportedError,
+        f"{kind} 'n': 'same' padding with stride > 1 needs a known input length in torch (got (None, None, 3))",
+    ):
         to_torch(one_layer(layer, (None, 3)))
 
 
-@pytest.mark.parametrize("layer,shape,message", [
-    (L.Conv2D(4, 3, strides=2, dilation_rate=2, name="n"), (9, 10, 3),
-     "Conv2D 'n': Keras cannot combine strides (2, 2) with dilation_rate (2, 2) (both > 1) in one convolution"),
-    (L.Activation("log_softmax", axis="N", name="n"), (4,),
-     "Activation 'n': log_softmax over the batch axis N: Keras's log_softmax acts on the last axis only"),
-], ids=["strided-dilated-conv", "log-softmax-over-batch"])
+@pytest.mark.parametrize(
+    "layer,shape,message",
+    [
+        (
+            L.Conv2D(4, 3, strides=2, dilation_rate=2, name="n"),
+            (9, 10, 3),
+            "Conv2D 'n': Keras cannot combine strides (2, 2) with dilation_rate (2, 2) (both > 1) in one convolution",
+        ),
+        (
+            L.Activation("log_softmax", axis="N", name="n"),
+            (4,),
+            "Activation 'n': log_softmax over the batch axis N: Keras's log_softmax acts on the last axis only",
+        ),
+    ],
+    ids=["strided-dilated-conv", "log-softmax-over-batch"],
+)
 def test_keras_limits_name_the_layer(layer, shape, message):
     """The known gaps keras-dilated-strided-conv and keras-log-softmax-inner-axis, as the user sees them."""
     with raises(ir.UnsupportedError, message):
@@ -89,6 +108,7 @@ def test_keras_limits_name_the_layer(layer, shape, message):
 
 
 # -- ONNX export -----------------------------------------------------------------------------------------
+
 
 def test_export_arguments(tmp_path):
     model = one_layer(L.Dense(2))
@@ -101,8 +121,9 @@ def test_export_arguments(tmp_path):
 def test_a_failing_framework_exporter_becomes_one_unsupported_error(tmp_path):
     """tf2onnx cannot convert a grouped convolution (known gap onnx-keras-grouped-conv)."""
     model = one_layer(L.Conv2D(4, 3, groups=2, name="g"), (5, 6, 4), name="grouped")  # 2 channels per group
-    with raises(ir.UnsupportedError, "ONNX export via keras failed for model 'grouped': RuntimeError: tf2onnx: "
-                                     "Tensorflow op [") as info:
+    with raises(
+        ir.UnsupportedError, "ONNX export via keras failed for model 'grouped': RuntimeError: tf2onnx: Tensorflow op ["
+    ) as info:
         export_onnx(model, tmp_path / "g.onnx", via="keras")
     assert "is not supported" in str(info.value) and "\n" not in str(info.value)  # tf2onnx's reason, on one line
     assert list(tmp_path.iterdir()) == []  # no half-written file left behind
@@ -110,27 +131,64 @@ def test_a_failing_framework_exporter_becomes_one_unsupported_error(tmp_path):
 
 # -- verify ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("call,error,message", [
-    (lambda m: verify("m.json"), ir.ConfigError, "verify expects an ir.Model, got str"),
-    (lambda m: verify(m, paths=("torch", "tensorflow")), ir.ConfigError,
-     "paths must be one or more of keras, torch, onnx-keras, onnx-torch, onnx-ir, got ('torch', 'tensorflow')"),
-    (lambda m: verify(m, paths="torch"), ir.ConfigError,
-     "paths must be one or more of keras, torch, onnx-keras, onnx-torch, onnx-ir, got 'torch'"),
-    (lambda m: verify(m, inputs=[]), ir.ShapeError, "verify got 0 input array(s); model 'm' has 1 input(s)"),
-    (lambda m: verify(m, inputs=[np.zeros((2, 5), np.float32)]), ir.ShapeError,
-     "Input 'x': verify got an array of shape (2, 5), expected (?, 4) in layout 'NC'"),
-    (lambda m: verify(m, inputs=[np.zeros(4, np.float32)]), ir.ShapeError,
-     "Input 'x': verify got an array of shape (4,), expected (?, 4) in layout 'NC'"),
-    (lambda m: verify(m, inputs=[np.zeros((2, 4))]), ir.ConfigError,
-     "Input 'x': verify got a float64 array, expected float32"),
-    (lambda m: verify(m, atol="1e-5"), ir.ConfigError, "atol must be a non-negative number, got '1e-5'"),
-    (lambda m: verify(m, rtol=float("nan")), ir.ConfigError, "rtol must be a non-negative number, got nan"),
-    (lambda m: verify(m, batch_sizes=(0, 3)), ir.ConfigError,
-     "batch_sizes must be a non-empty tuple of positive ints, got (0, 3)"),
-    (lambda m: verify(m, seq_lens="59"), ir.ConfigError,
-     "seq_lens must be a non-empty tuple of positive ints, got '59'"),
-], ids=["not-a-model", "unknown-path", "paths-as-string", "input-count", "input-shape", "input-rank", "input-dtype",
-        "atol", "rtol", "batch-sizes", "seq-lens"])
+
+@pytest.mark.parametrize(
+    "call,error,message",
+    [
+        (lambda m: verify("m.json"), ir.ConfigError, "verify expects an ir.Model, got str"),
+        (
+            lambda m: verify(m, paths=("torch", "tensorflow")),
+            ir.ConfigError,
+            "paths must be one or more of keras, torch, onnx-keras, onnx-torch, onnx-ir, got ('torch', 'tensorflow')",
+        ),
+        (
+            lambda m: verify(m, paths="torch"),
+            ir.ConfigError,
+            "paths must be one or more of keras, torch, onnx-keras, onnx-torch, onnx-ir, got 'torch'",
+        ),
+        (lambda m: verify(m, inputs=[]), ir.ShapeError, "verify got 0 input array(s); model 'm' has 1 input(s)"),
+        (
+            lambda m: verify(m, inputs=[np.zeros((2, 5), np.float32)]),
+            ir.ShapeError,
+            "Input 'x': verify got an array of shape (2, 5), expected (?, 4) in layout 'NC'",
+        ),
+        (
+            lambda m: verify(m, inputs=[np.zeros(4, np.float32)]),
+            ir.ShapeError,
+            "Input 'x': verify got an array of shape (4,), expected (?, 4) in layout 'NC'",
+        ),
+        (
+            lambda m: verify(m, inputs=[np.zeros((2, 4))]),
+            ir.ConfigError,
+            "Input 'x': verify got a float64 array, expected float32",
+        ),
+        (lambda m: verify(m, atol="1e-5"), ir.ConfigError, "atol must be a non-negative number, got '1e-5'"),
+        (lambda m: verify(m, rtol=float("nan")), ir.ConfigError, "rtol must be a non-negative number, got nan"),
+        (
+            lambda m: verify(m, batch_sizes=(0, 3)),
+            ir.ConfigError,
+            "batch_sizes must be a non-empty tuple of positive ints, got (0, 3)",
+        ),
+        (
+            lambda m: verify(m, seq_lens="59"),
+            ir.ConfigError,
+            "seq_lens must be a non-empty tuple of positive ints, got '59'",
+        ),
+    ],
+    ids=[
+        "not-a-model",
+        "unknown-path",
+        "paths-as-string",
+        "input-count",
+        "input-shape",
+        "input-rank",
+        "input-dtype",
+        "atol",
+        "rtol",
+        "batch-sizes",
+        "seq-lens",
+    ],
+)
 def test_verify_refuses_bad_arguments_before_running_anything(call, error, message):
     with raises(error, message):
         call(one_layer(L.Dense(2)))

@@ -1,5 +1,6 @@
 """Every IR layer kind has a lowering in every backend (the emitters render those same lowerings; the ONNX
 backend writes the file of ``export_onnx(via="ir")``)."""
+
 import pytest
 
 from twinnet.ir.layers import LAYERS

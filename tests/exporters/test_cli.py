@@ -1,4 +1,5 @@
 """The ``twinnet`` command line, run in-process through ``exporters.cli.main``."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -11,8 +12,10 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from twinnet import exporters  # noqa: E402
-from twinnet import ir  # noqa: E402
+from twinnet import (
+    exporters,  # noqa: E402
+    ir,  # noqa: E402
+)
 from twinnet.exporters.cli import main  # noqa: E402
 from twinnet.ir import layers as L  # noqa: E402
 
@@ -32,7 +35,8 @@ def saved(tmp_path) -> Path:
 @pytest.fixture
 def model_py(tmp_path) -> Path:
     path = tmp_path / "build_tiny.py"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         from twinnet import ir
         from twinnet.ir import layers as L
 
@@ -45,7 +49,8 @@ def model_py(tmp_path) -> Path:
 
         def broken():
             raise RuntimeError("boom")
-    """))
+    """)
+    )
     return path
 
 
@@ -93,9 +98,15 @@ def FakeReport():
     from twinnet.exporters.verify import Comparison, Report
 
     nan = float("nan")
-    return Report("tiny", 1e-5, 1e-4, ["keras", "torch"], [Comparison("dense", "keras vs torch", 1, None, nan, nan,
-                                                                      False, "NaN/Inf in the keras path")],
-                  errors={"onnx-keras": "boom"}, divergence="conv2d: max abs diff 1")
+    return Report(
+        "tiny",
+        1e-5,
+        1e-4,
+        ["keras", "torch"],
+        [Comparison("dense", "keras vs torch", 1, None, nan, nan, False, "NaN/Inf in the keras path")],
+        errors={"onnx-keras": "boom"},
+        divergence="conv2d: max abs diff 1",
+    )
 
 
 def test_verify_failure_exits_1(saved, monkeypatch, capsys):
@@ -120,20 +131,23 @@ def test_internal_error_exits_3(saved, monkeypatch, capsys):
     assert "Traceback" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv_tail", [
-    ["summary", "{tmp}/missing.json"],
-    ["summary", "{tmp}/bad.json"],
-    ["summary", "{tmp}/model.txt"],
-    ["summary", "{py}:nofunc"],
-    ["summary", "{py}:not_a_model"],
-    ["summary", "{py}:broken"],
-    ["summary", "{tmp}/missing.py:build"],
-    ["summary", "{py}"],
-    ["frobnicate", "x.json"],
-    ["verify", "{tmp}/tiny.json", "--batch-sizes", "0,x"],
-    ["emit", "{tmp}/tiny.json"],
-    [],
-])
+@pytest.mark.parametrize(
+    "argv_tail",
+    [
+        ["summary", "{tmp}/missing.json"],
+        ["summary", "{tmp}/bad.json"],
+        ["summary", "{tmp}/model.txt"],
+        ["summary", "{py}:nofunc"],
+        ["summary", "{py}:not_a_model"],
+        ["summary", "{py}:broken"],
+        ["summary", "{tmp}/missing.py:build"],
+        ["summary", "{py}"],
+        ["frobnicate", "x.json"],
+        ["verify", "{tmp}/tiny.json", "--batch-sizes", "0,x"],
+        ["emit", "{tmp}/tiny.json"],
+        [],
+    ],
+)
 def test_bad_input_exits_2_with_one_line(argv_tail, tmp_path, saved, model_py, capsys):
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "model.txt").write_text("hello")
@@ -163,15 +177,23 @@ def test_help_mentions_that_python_files_run(capsys):
 
 def test_python_m_exporters_help_is_light():
     # --help must not import a framework: that is what keeps it fast.
-    code = ("import sys; from twinnet.exporters.cli import main; rc = main(['--help']); "
-            "heavy = [m for m in ('torch', 'tensorflow', 'keras', 'onnxruntime') if m in sys.modules]; "
-            "print('HEAVY', heavy); sys.exit(rc)")
+    code = (
+        "import sys; from twinnet.exporters.cli import main; rc = main(['--help']); "
+        "heavy = [m for m in ('torch', 'tensorflow', 'keras', 'onnxruntime') if m in sys.modules]; "
+        "print('HEAVY', heavy); sys.exit(rc)"
+    )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     light = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert light.returncode == 0, light.stderr
     assert "HEAVY []" in light.stdout
-    proc = subprocess.run([sys.executable, "-m", "twinnet.exporters", "--help"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "twinnet.exporters", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "usage: twinnet" in proc.stdout and "FILE.py:FUNCTION" in proc.stdout
 
@@ -180,8 +202,24 @@ def test_stderr_stays_clean_when_tensorflow_loads(saved, tmp_path):
     # TensorFlow writes absl/oneDNN start-up lines to descriptor 2 on import, whatever TF_CPP_MIN_LOG_LEVEL says;
     # the CLI loads it with that descriptor held aside (exporters/quiet.py).
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-m", "twinnet.exporters", "emit", str(saved), "--framework", "keras",
-                           "-o", str(tmp_path / "k")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twinnet.exporters",
+            "emit",
+            str(saved),
+            "--framework",
+            "keras",
+            "-o",
+            str(tmp_path / "k"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert (tmp_path / "k" / "tiny.py").exists()
@@ -190,12 +228,20 @@ def test_stderr_stays_clean_when_tensorflow_loads(saved, tmp_path):
 def test_a_probe_for_tensorflow_does_not_use_up_the_quiet_import():
     """torch's ONNX exporter asks ``importlib.util.find_spec("tensorflow")`` without importing it; the import that
     follows must still be the quiet one."""
-    script = ("from twinnet.exporters.quiet import quiet_tensorflow_import\n"
-              "quiet_tensorflow_import()\n"
-              "import importlib.util\n"
-              "assert importlib.util.find_spec('tensorflow') is not None\n"
-              "import keras\n")
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    script = (
+        "from twinnet.exporters.quiet import quiet_tensorflow_import\n"
+        "quiet_tensorflow_import()\n"
+        "import importlib.util\n"
+        "assert importlib.util.find_spec('tensorflow') is not None\n"
+        "import keras\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""

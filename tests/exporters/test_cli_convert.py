@@ -1,4 +1,5 @@
 """``twinnet convert`` and ``exporters.convert``: real Keras files in, standalone torch/Keras source out, verified."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -11,12 +12,12 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from convert_check import run_standalone  # noqa: E402
 
 from twinnet import backends  # noqa: E402
 from twinnet.exporters import convert  # noqa: E402
 from twinnet.exporters.cli import main  # noqa: E402
 from twinnet.exporters.progress import QUIET, BarProgress, for_terminal  # noqa: E402
-from convert_check import run_standalone  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +44,14 @@ def small_cnn():
     km = keras.Model(x, y, name="small_cnn")
     bn = km.layers[2]  # BN statistics away from 0/1, so a wrong epsilon or order shows
     rng = np.random.default_rng(1)
-    bn.set_weights([rng.uniform(0.5, 1.5, 4).astype("float32"), rng.normal(0, 0.3, 4).astype("float32"),
-                    rng.normal(0, 0.3, 4).astype("float32"), rng.uniform(0.5, 1.5, 4).astype("float32")])
+    bn.set_weights(
+        [
+            rng.uniform(0.5, 1.5, 4).astype("float32"),
+            rng.normal(0, 0.3, 4).astype("float32"),
+            rng.normal(0, 0.3, 4).astype("float32"),
+            rng.uniform(0.5, 1.5, 4).astype("float32"),
+        ]
+    )
     return km
 
 
@@ -61,15 +68,23 @@ def test_keras_file_to_torch_runs_standalone(keras_file, tmp_path, capsys):
     printed = capsys.readouterr()
     assert "source-keras vs emitted-torch" in printed.out and "onnx-keras vs onnx-torch" in printed.out
     assert printed.err == ""  # not a terminal: no progress bars
-    assert sorted(p.name for p in out.iterdir()) == ["small_cnn.py", "small_cnn.safetensors",
-                                                    "small_cnn.twinnet.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "small_cnn.py",
+        "small_cnn.safetensors",
+        "small_cnn.twinnet.safetensors",
+    ]
     x = np.random.default_rng(2).standard_normal((3, 9, 10, 3)).astype(np.float32)
     np.save(out / "x.npy", x)
-    got = run_standalone(out, ("import runpy, numpy as np, torch, small_cnn as m\n"
-                               "runpy.run_path('small_cnn.py', run_name='__main__')\n"  # `python small_cnn.py` works
-                               "net = m.load_weights(m.SmallCnn(), 'small_cnn.safetensors').eval()\n"
-                               "np.save('out.npy', net(torch.from_numpy(np.load('x.npy'))).detach().numpy())\n"),
-                         only="torch")
+    got = run_standalone(
+        out,
+        (
+            "import runpy, numpy as np, torch, small_cnn as m\n"
+            "runpy.run_path('small_cnn.py', run_name='__main__')\n"  # `python small_cnn.py` works
+            "net = m.load_weights(m.SmallCnn(), 'small_cnn.safetensors').eval()\n"
+            "np.save('out.npy', net(torch.from_numpy(np.load('x.npy'))).detach().numpy())\n"
+        ),
+        only="torch",
+    )
     import keras
 
     want = np.asarray(keras.saving.load_model(keras_file, safe_mode=True, compile=False)(x))
@@ -80,13 +95,22 @@ def test_keras_file_to_keras_runs_standalone(keras_file, tmp_path):
     result = convert(str(keras_file), "keras", tmp_path / "k", batch_sizes=(2,))
     assert result.ok, result.report.table()
     out = tmp_path / "k"
-    assert {Path(f).name for f in result.files} == {"small_cnn.py", "small_cnn.weights.h5",
-                                                   "small_cnn.twinnet.safetensors"}
+    assert {Path(f).name for f in result.files} == {
+        "small_cnn.py",
+        "small_cnn.weights.h5",
+        "small_cnn.twinnet.safetensors",
+    }
     x = np.random.default_rng(3).standard_normal((2, 9, 10, 3)).astype(np.float32)
     np.save(out / "x.npy", x)
-    got = run_standalone(out, ("import numpy as np, small_cnn as m\n"
-                               "net = m.build_small_cnn()\nnet.load_weights('small_cnn.weights.h5')\n"
-                               "np.save('out.npy', np.asarray(net(np.load('x.npy'))))\n"), only="keras")
+    got = run_standalone(
+        out,
+        (
+            "import numpy as np, small_cnn as m\n"
+            "net = m.build_small_cnn()\nnet.load_weights('small_cnn.weights.h5')\n"
+            "np.save('out.npy', np.asarray(net(np.load('x.npy'))))\n"
+        ),
+        only="keras",
+    )
     import keras
 
     want = np.asarray(keras.saving.load_model(keras_file, safe_mode=True, compile=False)(x))
@@ -96,7 +120,8 @@ def test_keras_file_to_keras_runs_standalone(keras_file, tmp_path):
 @pytest.fixture
 def model_py(tmp_path) -> Path:
     path = tmp_path / "models.py"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         from twinnet import ir
         from twinnet.ir import layers as L
 
@@ -122,18 +147,38 @@ def model_py(tmp_path) -> Path:
         def torch_bare():
             import torch
             return torch.nn.Linear(3, 2)
-    """))
+    """)
+    )
     return path
 
 
 def test_python_function_to_keras_json(model_py, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["convert", f"{model_py}:ir_model", "--to", "keras", "-o", str(out), "--json",
-                 "--batch-sizes", "1,2", "--seq-lens", "6"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                f"{model_py}:ir_model",
+                "--to",
+                "keras",
+                "-o",
+                str(out),
+                "--json",
+                "--batch-sizes",
+                "1,2",
+                "--seq-lens",
+                "6",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)  # --json prints the JSON only
     assert result["ok"] is True and result["source"] == "ir" and result["target"] == "keras"
-    assert {Path(f).name for f in result["files"]} == {"from_ir.py", "from_ir.weights.h5",
-                                                      "from_ir.twinnet.safetensors"}
+    assert {Path(f).name for f in result["files"]} == {
+        "from_ir.py",
+        "from_ir.weights.h5",
+        "from_ir.twinnet.safetensors",
+    }
     assert "emitted-keras" in result["report"]["paths"]
     assert {r["batch"] for r in result["report"]["rows"]} == {1, 2}
 
@@ -183,14 +228,17 @@ def test_existing_output_folder_keeps_other_files(keras_file, tmp_path):
     assert (out / "notes.txt").read_text() == "mine" and (out / "small_cnn.py").is_file()
 
 
-@pytest.mark.parametrize("argv_tail,code,needle", [
-    (["{tmp}/missing.keras", "--to", "torch"], 2, "no such file"),
-    (["{tmp}/bad.keras", "--to", "torch"], 2, "bad.keras': not a valid .keras archive"),
-    (["{tmp}/model.txt", "--to", "torch"], 2, "expected FILE.keras"),
-    (["{py}:torch_bare", "--to", "keras"], 2, "(module, example_inputs)"),
-    (["{py}:ir_model", "--to", "tensorflow"], 2, "invalid choice"),
-    (["{py}:ir_model", "--to", "keras", "--paths", "onnx"], 2, "argument --paths: expected one or more of keras,"),
-])
+@pytest.mark.parametrize(
+    "argv_tail,code,needle",
+    [
+        (["{tmp}/missing.keras", "--to", "torch"], 2, "no such file"),
+        (["{tmp}/bad.keras", "--to", "torch"], 2, "bad.keras': not a valid .keras archive"),
+        (["{tmp}/model.txt", "--to", "torch"], 2, "expected FILE.keras"),
+        (["{py}:torch_bare", "--to", "keras"], 2, "(module, example_inputs)"),
+        (["{py}:ir_model", "--to", "tensorflow"], 2, "invalid choice"),
+        (["{py}:ir_model", "--to", "keras", "--paths", "onnx"], 2, "argument --paths: expected one or more of keras,"),
+    ],
+)
 def test_bad_sources_exit_2_with_one_line(argv_tail, code, needle, tmp_path, model_py, capsys):
     (tmp_path / "bad.keras").write_bytes(b"not a zip")
     (tmp_path / "model.txt").write_text("hello")
@@ -298,6 +346,22 @@ def test_paths_picks_the_ir_paths(tmp_path, capsys):
     path = ir.save(model, tmp_path / "q.safetensors")
     assert main(["verify", str(path), "--paths", "torch,onnx-torch", "--batch-sizes", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["paths"] == ["torch", "onnx-torch"]
-    assert main(["convert", str(path), "--to", "keras", "-o", str(tmp_path / "out"), "--paths", "torch",
-                 "--batch-sizes", "2", "--json"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(path),
+                "--to",
+                "keras",
+                "-o",
+                str(tmp_path / "out"),
+                "--paths",
+                "torch",
+                "--batch-sizes",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["report"]["paths"] == ["emitted-keras", "torch"]

@@ -27,6 +27,7 @@ CPU, ~120 s wall in all): apps mobilenet_v2 4.5 s, mobilenet 5.7 s, densenet121
 round trips 15.6 s (app, two conversions and a Keras start-up) and 3.5 s
 (architecture); ONNX 5.4 s; the console script 2.4 s.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -40,10 +41,10 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-from twinnet.backends.torch.compile import class_name  # noqa: E402
 from convert_check import inputs_for, run_standalone, scaled_atol  # noqa: E402
+
 from examples import keras_apps, torch_archs  # noqa: E402
+from twinnet.backends.torch.compile import class_name  # noqa: E402
 from twinnet.exporters.cli import main  # noqa: E402
 
 ATOL, RTOL = 1e-5, 1e-4
@@ -74,21 +75,25 @@ def convert_cli(capsys, src, to: str, out: Path, *options: str) -> dict:
 def torch_script(name: str, n_inputs: int) -> str:
     """Python run standalone: load the emitted torch file as a user would, run it on x0.npy, x1.npy, ...
     (one file per input, batch 2 then 3: ``x0_2.npy``, ``x0_3.npy``), save the outputs, batches concatenated."""
-    return (f"import numpy as np, torch, {name} as m\n"
-            f"net = m.load_weights(m.{class_name(name)}(), '{name}.safetensors').eval()\n"
-            "with torch.no_grad():\n"
-            f"    ys = [net(*[torch.from_numpy(np.load(f'x{{i}}_{{b}}.npy')) for i in range({n_inputs})]).numpy()\n"
-            "          for b in (2, 3)]\n"
-            "np.save('out.npy', np.concatenate(ys))\n")
+    return (
+        f"import numpy as np, torch, {name} as m\n"
+        f"net = m.load_weights(m.{class_name(name)}(), '{name}.safetensors').eval()\n"
+        "with torch.no_grad():\n"
+        f"    ys = [net(*[torch.from_numpy(np.load(f'x{{i}}_{{b}}.npy')) for i in range({n_inputs})]).numpy()\n"
+        "          for b in (2, 3)]\n"
+        "np.save('out.npy', np.concatenate(ys))\n"
+    )
 
 
 def keras_script(name: str, n_inputs: int) -> str:
     """As :func:`torch_script`, for the emitted Keras file (``build_<name>()`` and ``<name>.weights.h5``)."""
-    return (f"import numpy as np, {name} as m\n"
-            f"net = m.build_{name}()\nnet.load_weights('{name}.weights.h5')\n"
-            f"ins = lambda b: [np.load(f'x{{i}}_{{b}}.npy') for i in range({n_inputs})]\n"
-            f"ys = [np.asarray(net(ins(b) if {n_inputs} > 1 else ins(b)[0], training=False)) for b in (2, 3)]\n"
-            "np.save('out.npy', np.concatenate(ys))\n")
+    return (
+        f"import numpy as np, {name} as m\n"
+        f"net = m.build_{name}()\nnet.load_weights('{name}.weights.h5')\n"
+        f"ins = lambda b: [np.load(f'x{{i}}_{{b}}.npy') for i in range({n_inputs})]\n"
+        f"ys = [np.asarray(net(ins(b) if {n_inputs} > 1 else ins(b)[0], training=False)) for b in (2, 3)]\n"
+        "np.save('out.npy', np.concatenate(ys))\n"
+    )
 
 
 def save_inputs(folder: Path, by_batch: dict) -> None:
@@ -99,6 +104,7 @@ def save_inputs(folder: Path, by_batch: dict) -> None:
 
 
 # -- Keras applications -> torch ----------------------------------------------------
+
 
 def keras_app_file(app: str, folder: Path):
     km = keras_apps.build(app)
@@ -112,8 +118,9 @@ def test_keras_app_to_torch_runs_standalone(app, tmp_path, capsys):
     km, path = keras_app_file(app, tmp_path)
     atol = scaled_atol(km)
     out = tmp_path / "torch"
-    result = convert_cli(capsys, path, "torch", out, "--paths", "keras,torch", "--atol", repr(atol),
-                         "--batch-sizes", "1,2")
+    result = convert_cli(
+        capsys, path, "torch", out, "--paths", "keras,torch", "--atol", repr(atol), "--batch-sizes", "1,2"
+    )
     xs = {b: [inputs_for(km, b, seed=b)] for b in (2, 3)}
     save_inputs(out, xs)
     got = run_standalone(out, torch_script(result["model"], 1), only="torch")
@@ -122,6 +129,7 @@ def test_keras_app_to_torch_runs_standalone(app, tmp_path, capsys):
 
 
 # -- torch architectures -> Keras ----------------------------------------------------
+
 
 def arch_inputs(arch: str) -> tuple[dict, np.ndarray]:
     """The module's inputs at batch 2 and 3, as the converted model takes them, and the module's outputs."""
@@ -150,26 +158,41 @@ def test_torch_arch_to_keras_runs_standalone(arch, tmp_path, capsys):
 
 # -- back again: the emitted file is the next conversion's source ---------------------------
 
+
 def test_keras_app_to_torch_to_keras(tmp_path, capsys):
     """mobilenet_v2.keras -> emitted torch (NCHW in, --native-io, as a torch user holds images) -> emitted Keras."""
     km, path = keras_app_file("mobilenet_v2", tmp_path)
     atol = scaled_atol(km)
-    first = convert_cli(capsys, path, "torch", tmp_path / "torch", "--native-io", "--paths", "torch",
-                        "--atol", repr(atol), "--batch-sizes", "2")
+    first = convert_cli(
+        capsys,
+        path,
+        "torch",
+        tmp_path / "torch",
+        "--native-io",
+        "--paths",
+        "torch",
+        "--atol",
+        repr(atol),
+        "--batch-sizes",
+        "2",
+    )
     name = first["model"]
     side = km.input_shape[1]
     source = tmp_path / "torch" / "as_source.py"
-    source.write_text(textwrap.dedent(f"""
+    source.write_text(
+        textwrap.dedent(f"""
         import torch
         import {name} as m
 
         def model():
             net = m.load_weights(m.{class_name(name)}(), {str(tmp_path / "torch" / f"{name}.safetensors")!r})
             return net.eval(), (torch.randn(2, 3, {side}, {side}, generator=torch.Generator().manual_seed(0)),)
-    """))
+    """)
+    )
     out = tmp_path / "keras"
-    second = convert_cli(capsys, f"{source}:model", "keras", out, "--paths", "keras,torch", "--atol", repr(atol),
-                         "--batch-sizes", "1,2")
+    second = convert_cli(
+        capsys, f"{source}:model", "keras", out, "--paths", "keras,torch", "--atol", repr(atol), "--batch-sizes", "1,2"
+    )
     assert second["source"] == "torch"
     xs = {b: [inputs_for(km, b, seed=b)] for b in (2, 3)}
     save_inputs(out, {b: [x[0].transpose(0, 3, 1, 2)] for b, x in xs.items()})  # the torch module's NCHW
@@ -180,18 +203,29 @@ def test_keras_app_to_torch_to_keras(tmp_path, capsys):
 
 def test_torch_arch_to_keras_to_torch(tmp_path, capsys):
     """examples/torch_archs.py:resnet -> emitted Keras -> emitted torch, equal to the torch module."""
-    first = convert_cli(capsys, f"{ARCHS_PY}:resnet", "keras", tmp_path / "keras", "--native-io", "--paths", "keras",
-                        "--batch-sizes", "2")
+    first = convert_cli(
+        capsys,
+        f"{ARCHS_PY}:resnet",
+        "keras",
+        tmp_path / "keras",
+        "--native-io",
+        "--paths",
+        "keras",
+        "--batch-sizes",
+        "2",
+    )
     name = first["model"]
     source = tmp_path / "keras" / "as_source.py"
-    source.write_text(textwrap.dedent(f"""
+    source.write_text(
+        textwrap.dedent(f"""
         import {name} as m
 
         def model():
             km = m.build_{name}()
             km.load_weights({str(tmp_path / "keras" / f"{name}.weights.h5")!r})
             return km
-    """))
+    """)
+    )
     out = tmp_path / "torch"
     second = convert_cli(capsys, f"{source}:model", "torch", out, "--paths", "keras,torch", "--batch-sizes", "1,2")
     assert second["source"] == "keras"
@@ -204,6 +238,7 @@ def test_torch_arch_to_keras_to_torch(tmp_path, capsys):
 
 # -- ONNX -------------------------------------------------------------------------
 
+
 def test_torch_arch_as_onnx_to_keras(tmp_path, capsys):
     """examples/torch_archs.py's U-Net exported by torch.onnx (not by twinnet), dynamic batch -> emitted Keras."""
     import torch
@@ -211,8 +246,15 @@ def test_torch_arch_as_onnx_to_keras(tmp_path, capsys):
     path = tmp_path / "unet.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(torch_archs.build("unet"), torch_archs.inputs("unet"), str(path), dynamo=False,
-                          input_names=["x"], dynamic_axes={"x": {0: "batch"}}, opset_version=17)
+        torch.onnx.export(
+            torch_archs.build("unet"),
+            torch_archs.inputs("unet"),
+            str(path),
+            dynamo=False,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "batch"}},
+            opset_version=17,
+        )
     out = tmp_path / "keras"
     result = convert_cli(capsys, path, "keras", out, "--paths", "keras,torch", "--batch-sizes", "1,2")
     assert result["source"] == "onnx"
@@ -228,8 +270,25 @@ def test_console_script_converts_a_torch_arch(tmp_path):
     assert script.is_file(), f"no console script {script}: install twinnet (pip install -e .)"
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "torch"
-    run = subprocess.run([str(script), "convert", f"{ARCHS_PY}:gru", "--to", "torch", "-o", str(out), "--paths",
-                          "torch", "--batch-sizes", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(root)})  # this checkout's code, installed or not
+    run = subprocess.run(
+        [
+            str(script),
+            "convert",
+            f"{ARCHS_PY}:gru",
+            "--to",
+            "torch",
+            "-o",
+            str(out),
+            "--paths",
+            "torch",
+            "--batch-sizes",
+            "2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # this checkout's code, installed or not
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "source-torch vs emitted-torch" in run.stdout and (out / "GRUClassifier.py").is_file()

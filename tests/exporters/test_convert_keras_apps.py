@@ -16,6 +16,7 @@ emitted file, Keras and torch only (each ONNX export of a 20M-parameter model
 costs 10-40 s and checks the exporters, not the conversion, which VGG16
 already covers).
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -25,21 +26,33 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from convert_check import inputs_for, scaled_atol  # noqa: E402
 
 from twinnet import backends  # noqa: E402
 from twinnet.exporters import convert  # noqa: E402
 from twinnet.exporters.sources import keras_model  # noqa: E402
 from twinnet.exporters.verify import PATHS  # noqa: E402
-from convert_check import inputs_for, scaled_atol  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("keras_apps", Path(__file__).resolve().parents[2] / "examples"
-                                               / "keras_apps.py")
+_spec = importlib.util.spec_from_file_location(
+    "keras_apps", Path(__file__).resolve().parents[2] / "examples" / "keras_apps.py"
+)
 keras_apps = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(keras_apps)
 
 #: The apps converted; ONNX paths for the first only (see the module docstring).
-CONVERTS = ["vgg16", "vgg19", "inception_v3", "resnet50", "resnet50_v2", "densenet121", "mobilenet", "mobilenet_v2",
-            "xception", "efficientnet_b0", "nasnet_mobile"]
+CONVERTS = [
+    "vgg16",
+    "vgg19",
+    "inception_v3",
+    "resnet50",
+    "resnet50_v2",
+    "densenet121",
+    "mobilenet",
+    "mobilenet_v2",
+    "xception",
+    "efficientnet_b0",
+    "nasnet_mobile",
+]
 WITH_ONNX = {"vgg16"}
 
 
@@ -86,8 +99,9 @@ def test_app_converts_to_torch_and_back_through_keras(app, tmp_path):
 def test_app_converts_to_keras(app, tmp_path):
     """Keras -> IR -> emitted Keras source: the written file rebuilds the app with the same numbers."""
     km = keras_apps.build(app)
-    result = convert(keras_model(km), "keras", tmp_path / "keras", atol=scaled_atol(km), batch_sizes=(2,),
-                     paths=("torch",))
+    result = convert(
+        keras_model(km), "keras", tmp_path / "keras", atol=scaled_atol(km), batch_sizes=(2,), paths=("torch",)
+    )
     assert result.ok, result.report.table()
     assert "source-keras vs emitted-keras" in {r.pair for r in result.report.rows}
 
@@ -100,8 +114,14 @@ def test_app_torch_direction(app, tmp_path):
     km = keras_apps.build(app)
     module = backends.to_torch(backends.from_keras(km), native_io=True)  # NCHW in, as torch users hold images
     example = torch.from_numpy(inputs_for(km, 2).transpose(0, 3, 1, 2).copy())
-    result = convert((module, (example,)), "keras", tmp_path / "keras", atol=scaled_atol(km), batch_sizes=(1, 2),
-                     paths=("keras", "torch"))
+    result = convert(
+        (module, (example,)),
+        "keras",
+        tmp_path / "keras",
+        atol=scaled_atol(km),
+        batch_sizes=(1, 2),
+        paths=("keras", "torch"),
+    )
     assert result.ok, result.report.table()
     assert "source-torch vs emitted-keras" in {r.pair for r in result.report.rows}
     # ... and the Keras model made from the torch module computes what the original Keras app computes.
@@ -119,8 +139,16 @@ def test_app_torch_direction(app, tmp_path):
 #: (VGG: two-conv and three-conv blocks); DenseNet's one kind takes another in-channel count at each instance
 #: (torch wrote it inline before; Keras layers infer it). EfficientNet's blocks differ in their Dropout rate
 #: (the drop-connect rate grows with depth, a float), so none repeats.
-APP_BLOCKS = {"resnet50": (2, 2), "mobilenet_v2": (3, 3), "resnet50_v2": (2, 2), "xception": (2, 2),
-              "densenet121": (1, 1), "vgg16": (2, 2), "efficientnet_b0": (0, 0), "inception_v3": (0, 0)}
+APP_BLOCKS = {
+    "resnet50": (2, 2),
+    "mobilenet_v2": (3, 3),
+    "resnet50_v2": (2, 2),
+    "xception": (2, 2),
+    "densenet121": (1, 1),
+    "vgg16": (2, 2),
+    "efficientnet_b0": (0, 0),
+    "inception_v3": (0, 0),
+}
 #: the apps whose emitted files are also run (both frameworks) against the Keras app -> an instance whose
 #: torch state-dict keys nest (``conv3_block3.conv_1.weight``)
 APP_BLOCKS_RUN = {"resnet50": "conv3_block3", "mobilenet_v2": "block_8"}

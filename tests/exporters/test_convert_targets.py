@@ -1,4 +1,5 @@
 """The targets table: ``convert`` lowers once per target, leaves no stale files, and the report's rows are one list."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -33,9 +34,11 @@ def lowerings(monkeypatch):
 
     counts = Counter()
     for name, module in (("torch", torch_backend), ("keras", keras_backend)):
+
         def counted(model, *, native_io=False, expose=False, _name=name, _lower=module.lower):
             counts[_name, native_io, expose] += 1
             return _lower(model, native_io=native_io, expose=expose)
+
         monkeypatch.setattr(module, "lower", counted)
     return counts
 
@@ -90,7 +93,8 @@ def test_converting_again_removes_the_other_targets_weights(first, second, tmp_p
     result = convert(model, second, out, paths=("torch",), batch_sizes=(2,))
     assert result.ok, result.report.table()
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["notes.txt", "other.safetensors", "m.py", f"m{TARGETS[second].weights_suffix}", "m.twinnet.safetensors"])
+        ["notes.txt", "other.safetensors", "m.py", f"m{TARGETS[second].weights_suffix}", "m.twinnet.safetensors"]
+    )
     assert (out / "notes.txt").read_text() == "mine"
 
 

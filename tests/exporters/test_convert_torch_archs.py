@@ -18,20 +18,22 @@ included) and must survive:
 Cost (2-core machine): ~20 s for the first five, ~8 s of it in the first (TensorFlow's start-up).
 
 The ResNet stem is torchvision's (``Conv2d(.., 2, ..)``, BN, ReLU, ``MaxPool2d(3, 2, padding=1)``: explicit
--inf pool pads, rebuilt exactly in Keras by edge replication). Inputs with a key-padding mask are bool (True = pad) for the
-source and the IR's mask (float, 1 = attend) for the converted ones (see ``torch_attention.py``).
+-inf pool pads, rebuilt exactly in Keras by edge replication). Inputs with a key-padding mask are bool (True = pad)
+for the source and the IR's mask (float, 1 = attend) for the converted ones (see
+``backends/importers/torch/attention.py``).
 """
+
 import functools
 
 import numpy as np
 import pytest
 import torch
+from torch_import_check import ATOL, RTOL
 
-from twinnet.backends import from_keras, from_torch, to_keras, to_torch
 from examples import torch_archs
 from examples.torch_archs import converted_inputs as fed
+from twinnet.backends import from_keras, from_torch, to_keras, to_torch
 from twinnet.exporters import verify
-from torch_import_check import ATOL, RTOL
 
 ALL = ("keras", "torch", "onnx-keras", "onnx-torch")
 #: the IR's verify paths per architecture (examples/torch_archs.py)
@@ -59,6 +61,7 @@ def run_torch(module):
     def run(xs):
         with torch.no_grad():
             return module(*xs)
+
     return run
 
 
@@ -93,13 +96,17 @@ def load_file(path):
 
 
 # arch -> block kinds (user module classes, a stage's first block with its downsampling a kind of its own)
-BLOCK_KINDS = {"resnet": ("BasicBlock", "BasicBlock2", "BasicBlock3"),
-               "mobilenet": ("InvertedResidual", "InvertedResidual2", "InvertedResidual3")}
+BLOCK_KINDS = {
+    "resnet": ("BasicBlock", "BasicBlock2", "BasicBlock3"),
+    "mobilenet": ("InvertedResidual", "InvertedResidual2", "InvertedResidual3"),
+}
 # arch -> (emitted class, its constructor/builder literal parameters): BasicBlock3 (layer2_1, 12 channels) is
 # BasicBlock (8 channels) but for its channel count, so both are one ``BasicBlock(conv1_in_channels)``;
 # BasicBlock2 has the downsampling branch (more than literals differ) and stays its own class.
-BLOCK_CLASSES = {"resnet": {"BasicBlock": "conv1_in_channels", "BasicBlock2": ""},
-                 "mobilenet": {"InvertedResidual": "", "InvertedResidual2": "", "InvertedResidual3": ""}}
+BLOCK_CLASSES = {
+    "resnet": {"BasicBlock": "conv1_in_channels", "BasicBlock2": ""},
+    "mobilenet": {"InvertedResidual": "", "InvertedResidual2": "", "InvertedResidual3": ""},
+}
 KERAS_PARAMS = {"conv1_in_channels": "conv1_filters"}
 
 
@@ -120,11 +127,12 @@ def test_arch_blocks_emit_once_per_kind_in_both_frameworks(name, tmp_path):
     assert all("emitted inline" not in c for c in code.values())
     classes = BLOCK_CLASSES[name]
     assert re.findall(r"^class (\w+)\(nn.Module\):", code["torch"], re.M)[:-1] == list(classes)
-    assert all(f"def __init__({', '.join(['self'] + ([p] if p else []))}):" in code["torch"]
-               for p in classes.values())
+    assert all(f"def __init__({', '.join(['self'] + ([p] if p else []))}):" in code["torch"] for p in classes.values())
     fns = {k: "".join("_" + c.lower() if c.isupper() else c for c in k).lstrip("_") for k in classes}
-    assert all(code["keras"].count(f"def {fns[k]}({', '.join(['x'] + ([KERAS_PARAMS[p]] if p else []))}, name):")
-               == 1 for k, p in classes.items())
+    assert all(
+        code["keras"].count(f"def {fns[k]}({', '.join(['x'] + ([KERAS_PARAMS[p]] if p else []))}, name):") == 1
+        for k, p in classes.items()
+    )
     top = type(net).__name__
     tm = load_file(tmp_path / "torch" / f"{model.name}.py")
     tm = tm.load_weights(getattr(tm, top)(), str(tmp_path / "torch" / f"{model.name}.safetensors")).eval()

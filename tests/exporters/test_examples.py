@@ -1,4 +1,5 @@
 """The reference examples verify end to end; emitted sources run standalone."""
+
 import ast
 import importlib.util
 import subprocess
@@ -22,10 +23,17 @@ def load_example(file: str, fn: str = "build") -> ir.Model:
     return getattr(module, fn)()
 
 
-@pytest.mark.parametrize("file,fn", [
-    ("mnist_convnet.py", "build"), ("mnist_convnet.py", "build_variant"), ("vgg_block.py", "build"),
-    ("fasttext_sentiment.py", "build"), ("lstm_sentiment.py", "build"), ("lstm_sentiment.py", "build_sequence_first"),
-])
+@pytest.mark.parametrize(
+    "file,fn",
+    [
+        ("mnist_convnet.py", "build"),
+        ("mnist_convnet.py", "build_variant"),
+        ("vgg_block.py", "build"),
+        ("fasttext_sentiment.py", "build"),
+        ("lstm_sentiment.py", "build"),
+        ("lstm_sentiment.py", "build_sequence_first"),
+    ],
+)
 def test_example_verifies(file, fn):
     model = load_example(file, fn)
     report = verify(model)
@@ -45,8 +53,14 @@ def _imports(source: str) -> set[str]:
 
 def _run_standalone(tmp_path, script: str) -> np.ndarray:
     script = "import sys; sys.path.insert(0, '.')\n" + script  # -I leaves the working folder off the path
-    out = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return np.load(tmp_path / "out.npy")
 
@@ -57,10 +71,14 @@ def test_emitted_torch_runs_standalone(tmp_path):
     assert _imports(code) <= {"json", "struct", "torch"}
     x = np.random.default_rng(0).standard_normal((2, 28, 28, 1)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    got = _run_standalone(tmp_path, (
-        "import numpy as np, torch, mnist_convnet as m\n"
-        "net = m.load_weights(m.MnistConvnet(), 'mnist_convnet.safetensors').eval()\n"
-        "np.save('out.npy', net(torch.from_numpy(np.load('x.npy'))).detach().numpy())\n"))
+    got = _run_standalone(
+        tmp_path,
+        (
+            "import numpy as np, torch, mnist_convnet as m\n"
+            "net = m.load_weights(m.MnistConvnet(), 'mnist_convnet.safetensors').eval()\n"
+            "np.save('out.npy', net(torch.from_numpy(np.load('x.npy'))).detach().numpy())\n"
+        ),
+    )
     import torch
 
     want = to_torch(model)(torch.from_numpy(x)).detach().numpy()
@@ -73,10 +91,14 @@ def test_emitted_keras_runs_standalone(tmp_path):
     assert _imports(code) <= {"keras"}
     x = np.random.default_rng(0).integers(0, 20000, size=(3, 42)).astype(np.int32)
     np.save(tmp_path / "x.npy", x)
-    got = _run_standalone(tmp_path, (
-        "import numpy as np, lstm_sentiment as m\n"
-        "net = m.build_lstm_sentiment()\nnet.load_weights('lstm_sentiment.weights.h5')\n"
-        "np.save('out.npy', np.asarray(net(np.load('x.npy'))))\n"))
+    got = _run_standalone(
+        tmp_path,
+        (
+            "import numpy as np, lstm_sentiment as m\n"
+            "net = m.build_lstm_sentiment()\nnet.load_weights('lstm_sentiment.weights.h5')\n"
+            "np.save('out.npy', np.asarray(net(np.load('x.npy'))))\n"
+        ),
+    )
     want = np.asarray(to_keras(model)(x))
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
 

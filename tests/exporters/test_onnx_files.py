@@ -1,4 +1,5 @@
 """Files twinnet writes get the mode a plain ``open`` would give them: ``0o666 & ~umask`` (not mkstemp's 0600)."""
+
 import os
 import stat
 

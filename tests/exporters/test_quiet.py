@@ -1,5 +1,6 @@
 """A user's own script that imports twinnet and runs a Keras model leaves stderr clean, unless the user asked
 TensorFlow for logs with TF_CPP_MIN_LOG_LEVEL (then twinnet leaves that alone)."""
+
 import os
 import subprocess
 import sys
@@ -26,8 +27,9 @@ def run_user_script(tmp_path, **env_changes):
     env.update(env_changes)
     script = tmp_path / "user.py"
     script.write_text(USER_SCRIPT)
-    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_a_users_keras_script_leaves_stderr_clean(tmp_path):
@@ -46,9 +48,11 @@ def check(code: str, **env_changes) -> str:
     return done.stdout.strip()
 
 
-PROBE = ("import os, sys, twinnet\n"
-         "from twinnet.exporters.quiet import _QuietTensorFlow\n"
-         "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'), any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path))")
+PROBE = (
+    "import os, sys, twinnet\n"
+    "from twinnet.exporters.quiet import _QuietTensorFlow\n"
+    "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'), any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path))"
+)
 
 
 def test_import_twinnet_quiets_tensorflow_by_default():

@@ -1,4 +1,5 @@
 """verify: failures are reported per output and pair, NaNs fail, and a divergence is localised."""
+
 import numpy as np
 import pytest
 
@@ -76,6 +77,7 @@ def test_make_inputs_makes_every_case_and_is_checked():
     def torch_again(xs):  # a reference path sees the inputs made
         fed.append(xs[0])
         return [run_torch(small(), xs[0])]
+
     report = verify(small(), paths=("torch",), batch_sizes=(2, 3), make_inputs=ones, references={"again": torch_again})
     assert report.ok, report.table()
     assert made == [(2, 0), (3, 1)] and [x.shape[0] for x in fed] == [2, 3] and all((x == 1).all() for x in fed)

@@ -1,4 +1,5 @@
 """Block marks (``ir.block``): naming, validation (GraphError naming the block), files (format v2, v1 migration)."""
+
 import json
 
 import pytest
@@ -56,17 +57,34 @@ def _wired_differently():
     return x, h
 
 
-@pytest.mark.parametrize("make,message", [
-    (_configs_differ, "block Fc 'b': differs from instance 'a' of the same kind: layer 0 (Dense) has another config"),
-    (lambda: _dense_chain([("K", "k0"), ("K", "k1"), ("K", "k1"), None]),
-     "block K 'k1': differs from instance 'k0' of the same kind: 2 layers instead of 1"),
-    (_not_connected, "block Two 't': its layers form 2 separate pieces; a block must be one connected region"),
-    (_leaves_and_returns, "block Res 'r': layer 'r_add' takes 'outside', which is outside the block but computed "
-                          "from it; a block must run as one call"),
-    (lambda: _dense_chain([("A", "z"), ("B", "z"), None, None]), "block A 'z': instance name 'z' is used by blocks A "
-                                                                   "and B"),
-    (lambda: _dense_chain([("A", "d3"), None, None, None]), "block A 'd3': the instance name is also a layer's name"),
-], ids=["configs", "layer-count", "disconnected", "leaves-and-returns", "two-kinds", "clashes-with-layer"])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (
+            _configs_differ,
+            "block Fc 'b': differs from instance 'a' of the same kind: layer 0 (Dense) has another config",
+        ),
+        (
+            lambda: _dense_chain([("K", "k0"), ("K", "k1"), ("K", "k1"), None]),
+            "block K 'k1': differs from instance 'k0' of the same kind: 2 layers instead of 1",
+        ),
+        (_not_connected, "block Two 't': its layers form 2 separate pieces; a block must be one connected region"),
+        (
+            _leaves_and_returns,
+            "block Res 'r': layer 'r_add' takes 'outside', which is outside the block but computed "
+            "from it; a block must run as one call",
+        ),
+        (
+            lambda: _dense_chain([("A", "z"), ("B", "z"), None, None]),
+            "block A 'z': instance name 'z' is used by blocks A and B",
+        ),
+        (
+            lambda: _dense_chain([("A", "d3"), None, None, None]),
+            "block A 'd3': the instance name is also a layer's name",
+        ),
+    ],
+    ids=["configs", "layer-count", "disconnected", "leaves-and-returns", "two-kinds", "clashes-with-layer"],
+)
 def test_bad_blocks_are_refused_naming_the_block(make, message):
     with pytest.raises(ir.GraphError) as err:
         ir.Model(*make())
@@ -133,5 +151,8 @@ def test_generated_names_never_clash():
         h = L.Dense(3)(h)
     model = ir.Model(x, L.Dense(3, name="dense_2")(h))
     assert [(n.name, n.block) for n in model.layers] == [
-        ("dense_3", None), ("dense_dense", ("Dense", "dense")), ("dense_1_dense", ("Dense", "dense_1")),
-        ("dense_2", None)]
+        ("dense_3", None),
+        ("dense_dense", ("Dense", "dense")),
+        ("dense_1_dense", ("Dense", "dense_1")),
+        ("dense_2", None),
+    ]

@@ -1,4 +1,5 @@
 """The IR itself: layouts, shape inference, naming, initialisation, summary, files."""
+
 import numpy as np
 
 from twinnet import ir
@@ -17,8 +18,9 @@ def test_layouts_and_symbolic_dims():
 
 
 def test_keras_style_names_and_sequential():
-    m = ir.Sequential([L.Conv2D(2, 3), L.MaxPool2D(), L.Conv2D(2, 3), L.Flatten(), L.Dense(3)],
-                      input=ir.Input((12, 12, 1)))
+    m = ir.Sequential(
+        [L.Conv2D(2, 3), L.MaxPool2D(), L.Conv2D(2, 3), L.Flatten(), L.Dense(3)], input=ir.Input((12, 12, 1))
+    )
     assert [n.name for n in m.layers] == ["conv2d", "max_pool2d", "conv2d_1", "flatten", "dense"]
 
 

@@ -1,4 +1,5 @@
 """Layout is resolved at compile time: no transposes inside the compiled torch graph."""
+
 import pytest
 import torch
 import torch.fx

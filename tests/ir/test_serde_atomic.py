@@ -5,6 +5,7 @@ place, so a process killed mid-save (SIGKILL: no cleanup runs) leaves the
 previous model intact, bit for bit, in both file forms. Saving the same model
 gives the same bytes, in one process or in two.
 """
+
 import hashlib
 import os
 import signal
@@ -18,7 +19,6 @@ import pytest
 
 from twinnet import ir
 from twinnet.ir import layers as L
-
 
 # Child process: build a model of ~128 MB of weights (seed from argv) and save it once.
 _BIG_SAVE = """
@@ -44,8 +44,9 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def _child(path: Path, seed: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _BIG_SAVE, str(path), str(seed)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", _BIG_SAVE, str(path), str(seed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 @pytest.mark.parametrize("name", ["m.safetensors", "m.json"])
@@ -112,8 +113,9 @@ def test_saves_are_deterministic_across_processes(tmp_path):
         folder.mkdir()
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
         code = _DETERMINISM.format(tests=str(Path(__file__).resolve().parent))
-        out = subprocess.run([sys.executable, "-c", code, str(folder)], env=env, capture_output=True, text=True,
-                             timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(folder)], env=env, capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 0, out.stderr
         runs.append(out.stdout)
     assert runs[0] == runs[1] and len(runs[0].splitlines()) == 3  # m.json, its weights, m.safetensors

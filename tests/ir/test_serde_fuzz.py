@@ -6,6 +6,7 @@ Profiles are registered here (not in conftest) so this file is self-contained:
 the default, for CI, runs 200 derandomised examples per test (reproducible);
 ``TWINNET_FUZZ=long`` runs thousands with fresh randomness.
 """
+
 import hashlib
 import json
 import os
@@ -14,17 +15,20 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from twinnet import ir
 from twinnet.ir import layers as L
 from twinnet.ir.serde import META_KEY
 
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
-settings.register_profile("twinnet-fuzz", max_examples=200, deadline=2000, derandomize=True, database=None,
-                          suppress_health_check=_QUIET)
-settings.register_profile("twinnet-fuzz-long", max_examples=3000, deadline=2000, database=None,
-                          suppress_health_check=_QUIET)
+settings.register_profile(
+    "twinnet-fuzz", max_examples=200, deadline=2000, derandomize=True, database=None, suppress_health_check=_QUIET
+)
+settings.register_profile(
+    "twinnet-fuzz-long", max_examples=3000, deadline=2000, database=None, suppress_health_check=_QUIET
+)
 FUZZ = settings.get_profile("twinnet-fuzz-long" if os.environ.get("TWINNET_FUZZ") == "long" else "twinnet-fuzz")
 
 
@@ -101,19 +105,111 @@ def check_load(folder, files: dict[str, bytes]):
 
 # -- mutations ------------------------------------------------------------------
 
-_WORDS = ["NaN", "Infinity", "-Infinity", "1e999", "", "C", "T", "N", "NHWC", "NCHW", "TNC", "NT", "x", "relu",
-          "same", "valid", "causal", "float32", "int32", "int64", "LSTM", "GRU", "Dense", "Conv2D", "img", "ids",
-          "F32", "I64", "BOOL", "Res", "res0", "m.safetensors", "../m.safetensors", "a" * 300 + ".safetensors", "__metadata__",
-          "\u00e9\u0000"]
-_NUMBERS = [0, -1, 1, 2, 3, 7, 2**31 - 1, 2**31, 2**31 + 1, 2**32, 2**53, 2**63, 2**64, 10**12, 10**30, -10**30,
-            10**400, 10**4000, 0.5, -0.0, 1e300, 1e-300]
-ATOMS = st.one_of(st.none(), st.booleans(), st.integers(-5, 40), st.sampled_from(_NUMBERS),
-                  st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(_WORDS), st.text(max_size=6))
-_KEYS = ["units", "filters", "kernel_size", "padding", "axis", "layer", "name", "kind", "config", "inputs", "layout",
-         "shape", "dtype", "weights", "target_shape", "dims", "activation", "format_version", "extra", "sha256",
-         "file", "data_offsets", "reset_after", "groups", "strides", "return_sequences", "block"]
-VALUES = st.recursive(ATOMS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-    st.sampled_from(_KEYS), inner, max_size=4), max_leaves=12)
+_WORDS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e999",
+    "",
+    "C",
+    "T",
+    "N",
+    "NHWC",
+    "NCHW",
+    "TNC",
+    "NT",
+    "x",
+    "relu",
+    "same",
+    "valid",
+    "causal",
+    "float32",
+    "int32",
+    "int64",
+    "LSTM",
+    "GRU",
+    "Dense",
+    "Conv2D",
+    "img",
+    "ids",
+    "F32",
+    "I64",
+    "BOOL",
+    "Res",
+    "res0",
+    "m.safetensors",
+    "../m.safetensors",
+    "a" * 300 + ".safetensors",
+    "__metadata__",
+    "\u00e9\u0000",
+]
+_NUMBERS = [
+    0,
+    -1,
+    1,
+    2,
+    3,
+    7,
+    2**31 - 1,
+    2**31,
+    2**31 + 1,
+    2**32,
+    2**53,
+    2**63,
+    2**64,
+    10**12,
+    10**30,
+    -(10**30),
+    10**400,
+    10**4000,
+    0.5,
+    -0.0,
+    1e300,
+    1e-300,
+]
+ATOMS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 40),
+    st.sampled_from(_NUMBERS),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(_WORDS),
+    st.text(max_size=6),
+)
+_KEYS = [
+    "units",
+    "filters",
+    "kernel_size",
+    "padding",
+    "axis",
+    "layer",
+    "name",
+    "kind",
+    "config",
+    "inputs",
+    "layout",
+    "shape",
+    "dtype",
+    "weights",
+    "target_shape",
+    "dims",
+    "activation",
+    "format_version",
+    "extra",
+    "sha256",
+    "file",
+    "data_offsets",
+    "reset_after",
+    "groups",
+    "strides",
+    "return_sequences",
+    "block",
+]
+VALUES = st.recursive(
+    ATOMS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 def _paths(node, prefix=()):
@@ -156,8 +252,25 @@ def mutate_tree(data, tree):
     return tree
 
 
-_TOKENS = ["1" * 5000, "[" * 5000, "{\"a\":" * 3000, "NaN", "-", "\"", "}", "{", "]", ",", ":", "1e400", "\\u0000",
-           "\\ud800", "null", "\xff", "0" * 20]
+_TOKENS = [
+    "1" * 5000,
+    "[" * 5000,
+    '{"a":' * 3000,
+    "NaN",
+    "-",
+    '"',
+    "}",
+    "{",
+    "]",
+    ",",
+    ":",
+    "1e400",
+    "\\u0000",
+    "\\ud800",
+    "null",
+    "\xff",
+    "0" * 20,
+]
 
 
 def mutate_text(data, text: str) -> str:
@@ -168,7 +281,7 @@ def mutate_text(data, text: str) -> str:
         if op == "insert":
             text = text[:i] + data.draw(st.sampled_from(_TOKENS) | st.text(max_size=4)) + text[i:]
         elif op == "delete":
-            text = text[:i] + text[i + data.draw(st.integers(1, 20)):]
+            text = text[:i] + text[i + data.draw(st.integers(1, 20)) :]
         else:
             text = text[:i]
     return text
@@ -177,7 +290,7 @@ def mutate_text(data, text: str) -> str:
 def _split(blob: bytes):
     """A safetensors file as (header dict, data bytes)."""
     (n,) = struct.unpack("<Q", blob[:8])
-    return json.loads(blob[8:8 + n]), blob[8 + n:]
+    return json.loads(blob[8 : 8 + n]), blob[8 + n :]
 
 
 def _join(header, data: bytes) -> bytes:
@@ -198,6 +311,7 @@ def _refresh_digest(files):
 
 
 # -- the fuzz tests -----------------------------------------------------------------
+
 
 @FUZZ
 @given(data=st.data())
@@ -257,10 +371,11 @@ def test_corrupted_bytes(workdir, data):
         for _ in range(data.draw(st.integers(1, 8))):
             raw[data.draw(st.integers(0, end - 1))] ^= 1 << data.draw(st.integers(0, 7))
     elif op == "truncate":
-        del raw[data.draw(st.integers(0, len(raw))):]
+        del raw[data.draw(st.integers(0, len(raw))) :]
     elif op == "length" and name != "m.json":
-        raw[:8] = struct.pack("<Q", data.draw(st.sampled_from([0, 1, 7, 8, 2**20, 2**40, 2**64 - 1]) |
-                                              st.integers(0, 2**64 - 1)))
+        raw[:8] = struct.pack(
+            "<Q", data.draw(st.sampled_from([0, 1, 7, 8, 2**20, 2**40, 2**64 - 1]) | st.integers(0, 2**64 - 1))
+        )
     elif op == "random":
         raw = bytearray(data.draw(st.binary(max_size=512)))
     elif op == "insert":
@@ -272,9 +387,32 @@ def test_corrupted_bytes(workdir, data):
     check_load(workdir, files)
 
 
-_SWEEP = [None, True, [], {}, [1], [[1, 1]], {"kind": "LSTM", "config": {"units": 1}}, 0, -1, 2**31 + 1, 10**12,
-          10**400, 10**4000, -10**400, 1e308, float("nan"), float("inf"), 0.5, "", "NaN", "C", "NTC", "x" * 300,
-          "a" * 300 + ".safetensors"]
+_SWEEP = [
+    None,
+    True,
+    [],
+    {},
+    [1],
+    [[1, 1]],
+    {"kind": "LSTM", "config": {"units": 1}},
+    0,
+    -1,
+    2**31 + 1,
+    10**12,
+    10**400,
+    10**4000,
+    -(10**400),
+    1e308,
+    float("nan"),
+    float("inf"),
+    0.5,
+    "",
+    "NaN",
+    "C",
+    "NTC",
+    "x" * 300,
+    "a" * 300 + ".safetensors",
+]
 
 
 def test_every_field_with_every_bad_value():

@@ -1,6 +1,7 @@
 """Files that are well-formed but hostile or foreign: absurd sizes, deep graphs, huge or deeply
 nested JSON, newer format versions and migrations, names that are not identifiers, and proof
 that nothing in a file makes twinnet run code."""
+
 import json
 import re
 import struct
@@ -8,23 +9,28 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from siblings import sibling
 
 from twinnet import ir
 from twinnet.ir import layers as L
 from twinnet.ir import safetensors_io, serde
 from twinnet.ir.serde import META_KEY
 
-from siblings import sibling
-
 _models, _parent = sibling("ir/test_serde_fuzz.py")._models, sibling("ir/test_serde_fuzz.py")._parent
 
 
 # -- files declaring absurd sizes: refused with ResourceLimitError, before allocating ----------------
 
+
 def _arch(layers, shape=(1000,), layout="NC"):
-    return {"format": "twinnet", "format_version": 1, "name": "m", "layers": layers,
-            "inputs": [{"name": "x", "shape": list(shape), "layout": layout, "dtype": "float32"}],
-            "outputs": [layers[-1]["name"]]}
+    return {
+        "format": "twinnet",
+        "format_version": 1,
+        "name": "m",
+        "layers": layers,
+        "inputs": [{"name": "x", "shape": list(shape), "layout": layout, "dtype": "float32"}],
+        "outputs": [layers[-1]["name"]],
+    }
 
 
 def _refused(fn, *args, match="", error=ir.ResourceLimitError):
@@ -41,8 +47,12 @@ def _refused(fn, *args, match="", error=ir.ResourceLimitError):
 def test_absurd_weights_are_refused_before_allocating(tmp_path):
     arch = _arch([{"name": "big", "kind": "Dense", "config": {"units": 10**9}, "inputs": ["x"]}])
     text = json.dumps(arch)
-    _refused(ir.from_dict, arch, match=r"big: weight 'big/kernel' of shape \(1000, 1000000000\) would have "
-                                       r"1,000,000,000,000 elements")
+    _refused(
+        ir.from_dict,
+        arch,
+        match=r"big: weight 'big/kernel' of shape \(1000, 1000000000\) would have "
+        r"1,000,000,000,000 elements",
+    )
     (tmp_path / "m.json").write_text(text)
     _refused(ir.load, tmp_path / "m.json", match="big/kernel")
     (tmp_path / "m.safetensors").write_bytes(safetensors_io.dumps({}, {META_KEY: text}))
@@ -52,8 +62,10 @@ def test_absurd_weights_are_refused_before_allocating(tmp_path):
     assert m.count_params() == 10**12 + 10**9
     _refused(m.initialize, 0, match="more than the limit")
     _refused(m.randomize, 0, match="more than the limit")
-    many = _arch([{"name": f"d{i}", "kind": "Dense", "config": {"units": 10**6}, "inputs": ["x"]} for i in range(6)]
-                 + [{"name": "cat", "kind": "Concatenate", "config": {}, "inputs": [f"d{i}" for i in range(6)]}])
+    many = _arch(
+        [{"name": f"d{i}", "kind": "Dense", "config": {"units": 10**6}, "inputs": ["x"]} for i in range(6)]
+        + [{"name": "cat", "kind": "Concatenate", "config": {}, "inputs": [f"d{i}" for i in range(6)]}]
+    )
     _refused(ir.from_dict, many, match="weights would need more than the limit of 17,179,869,184 bytes")
 
 
@@ -70,14 +82,20 @@ def test_absurd_shapes_are_refused():
 def test_deep_graphs(tmp_path):
     layer = {"name": "l", "kind": "Identity", "config": {}, "inputs": ["x"]}
     _refused(ir.from_dict, _arch([layer] * 10**6), match="1000000 layers, more than the limit of 100000")
-    chain = ",".join(f'{{"name":"l{i}","kind":"Identity","config":{{}},"inputs":["{f"l{i - 1}" if i else "x"}"]}}'
-                     for i in range(10**6))
+    chain = ",".join(
+        f'{{"name":"l{i}","kind":"Identity","config":{{}},"inputs":["{f"l{i - 1}" if i else "x"}"]}}'
+        for i in range(10**6)
+    )
     (tmp_path / "deep.json").write_text(json.dumps(_arch([layer])).replace(json.dumps([layer]), f"[{chain}]"))
     with pytest.raises(ir.ResourceLimitError):  # 10^6 layers is also more than 64 MB of JSON
         ir.load(tmp_path / "deep.json")
     # 5,000 layers in a chain, far past the recursion limit: nothing recurses per layer
-    arch = _arch([{"name": f"l{i}", "kind": "Identity", "config": {}, "inputs": [f"l{i - 1}" if i else "x"]}
-                  for i in range(5_000)])
+    arch = _arch(
+        [
+            {"name": f"l{i}", "kind": "Identity", "config": {}, "inputs": [f"l{i - 1}" if i else "x"]}
+            for i in range(5_000)
+        ]
+    )
     m = ir.load(ir.save(ir.from_dict(arch), tmp_path / "chain.json"))
     assert len(m.layers) == 5_000 and ir.to_dict(ir.from_dict(ir.to_dict(m))) == ir.to_dict(m)
 
@@ -139,8 +157,9 @@ def test_no_code_runs_from_files():
     """The loader has no way to run code: no pickle, eval, exec or dynamic import anywhere in ir/."""
     root = Path(ir.__file__).parent
     for path in root.rglob("*.py"):
-        found = re.findall(r"import pickle|pickle\.load|\beval\(|\bexec\(|__import__|importlib|marshal|allow_pickle",
-                           path.read_text())
+        found = re.findall(
+            r"import pickle|pickle\.load|\beval\(|\bexec\(|__import__|importlib|marshal|allow_pickle", path.read_text()
+        )
         assert not found, f"{path.name}: {found}"
     with pytest.raises(ir.UnsupportedError, match="unknown layer kind"):
         ir.from_dict(_arch([{"name": "e", "kind": "__import__('os').system", "config": {}, "inputs": ["x"]}]))

@@ -1,4 +1,5 @@
 """Errors from loading a file name the file's path, not "model file" (the user has several files open)."""
+
 import json
 
 import numpy as np
@@ -62,8 +63,9 @@ def test_safetensors_with_bad_architecture_names_the_path(tmp_path):
     from twinnet.ir import safetensors_io
 
     p = tmp_path / "odd.safetensors"
-    safetensors_io.atomic_write(p, safetensors_io.dumps({"w": np.zeros(2, np.float32)},
-                                                        {"twinnet.architecture": "{oops"}))
+    safetensors_io.atomic_write(
+        p, safetensors_io.dumps({"w": np.zeros(2, np.float32)}, {"twinnet.architecture": "{oops"})
+    )
     with pytest.raises(ir.SchemaError) as e:
         ir.load(p)
     assert str(e.value).startswith(f"{p}: ")

@@ -1,4 +1,5 @@
 """IR names for what importers read: identifiers made from a source's own names, never reused."""
+
 from __future__ import annotations
 
 import re

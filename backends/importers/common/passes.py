@@ -11,6 +11,7 @@ analysis, such as the ONNX importer's layout inference) returns ``modified=False
 >>> Count()([1, 2, 3]).analysis
 3
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

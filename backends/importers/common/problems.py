@@ -5,6 +5,7 @@ refused one, on a stand-in input) and then raise one ``ir.UnsupportedError``
 whose ``problems`` attribute lists them all, so a user sees in one go
 everything a model needs that twinnet lacks. No partial model is returned.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

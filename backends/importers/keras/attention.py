@@ -13,6 +13,7 @@ The IR's mask is a key-padding mask ``(B, S)``. In Keras that is either
 ``Reshape((1, S))`` of a ``(B, S)`` tensor, which the importer folds away
 (:func:`is_mask_reshape`). A full per-query mask ``(B, T, S)`` is refused.
 """
+
 from __future__ import annotations
 
 import keras
@@ -21,14 +22,13 @@ from keras import layers as K
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .graph import node_of
-
 
 #: Call keywords :func:`mha_tensors` reads (refusing query_mask and key_mask itself), and call flags that
 #: become IR layer fields. Any other keyword (return_attention_scores=True, training=True) is refused.
-MHA_KEYWORDS = frozenset({"query", "value", "key", "query_mask", "value_mask", "key_mask", "attention_mask",
-                          "use_causal_mask"})
+MHA_KEYWORDS = frozenset(
+    {"query", "value", "key", "query_mask", "value_mask", "key_mask", "attention_mask", "use_causal_mask"}
+)
 MHA_FLAGS = {"use_causal_mask": "use_causal_mask"}
 _MASKS = ("attention_mask", "value_mask")
 
@@ -78,8 +78,10 @@ def mha_tensors(node, key_of, consumers) -> tuple[list, list[str], bool]:
     reasons = []
     for name in ("query_mask", "key_mask"):
         if args.get(name) is not None:
-            reasons.append(f"is called with {name}=...; the IR takes a key-padding mask only "
-                           "(value_mask=(B, S) or attention_mask=(B, 1, S))")
+            reasons.append(
+                f"is called with {name}=...; the IR takes a key-padding mask only "
+                "(value_mask=(B, S) or attention_mask=(B, 1, S))"
+            )
     tensors = [args.get("query"), args.get("value")]
     key = args.get("key")
     if key is not None and key_of(key) != key_of(tensors[1]):
@@ -95,9 +97,11 @@ def mha_tensors(node, key_of, consumers) -> tuple[list, list[str], bool]:
     if masks[0] == "value_mask" and len(mask.shape) != 2:
         reasons.append(f"value_mask has shape {tuple(mask.shape)}; the IR takes a key-padding mask (B, S)")
     elif masks[0] == "attention_mask" and not is_mask_reshape(node_of(mask), consumers.get(key_of(mask), []), key_of):
-        reasons.append(f"attention_mask of shape {tuple(mask.shape)} is not supported: the IR takes a "
-                       "key-padding mask, as attention_mask=Reshape((1, S))(mask) of a (B, S) tensor, "
-                       "or value_mask=(B, S)")
+        reasons.append(
+            f"attention_mask of shape {tuple(mask.shape)} is not supported: the IR takes a "
+            "key-padding mask, as attention_mask=Reshape((1, S))(mask) of a (B, S) tensor, "
+            "or value_mask=(B, S)"
+        )
     else:
         return tensors + [mask], reasons, True
     return tensors, reasons, False
@@ -131,20 +135,31 @@ def multi_head_attention(layer, inputs) -> tuple[L.Layer, dict[str, np.ndarray]]
         if cfg.get(option, plain) != plain:
             raise UnsupportedError(f"{option}={cfg[option]!r} is not supported (the IR needs {option}={plain!r})")
     if cfg.get("attention_axes") not in (None, [1], (1,), 1, [-2], (-2,), -2):
-        raise UnsupportedError(f"attention_axes={cfg['attention_axes']!r} is not supported (attention over the "
-                               "sequence axis only)")
+        raise UnsupportedError(
+            f"attention_axes={cfg['attention_axes']!r} is not supported (attention over the sequence axis only)"
+        )
     output_shape = cfg.get("output_shape")
     if isinstance(output_shape, (list, tuple)):
         if len(output_shape) != 1:
             raise UnsupportedError(f"output_shape={tuple(output_shape)} is not supported (one size, or None)")
         output_shape = output_shape[0]
-    ir_layer = L.MultiHeadAttention(cfg["num_heads"], cfg["key_dim"], value_dim=cfg["value_dim"],
-                                    dropout=cfg["dropout"], use_bias=cfg["use_bias"], output_shape=output_shape)
+    ir_layer = L.MultiHeadAttention(
+        cfg["num_heads"],
+        cfg["key_dim"],
+        value_dim=cfg["value_dim"],
+        dropout=cfg["dropout"],
+        use_bias=cfg["use_bias"],
+        output_shape=output_shape,
+    )
     return ir_layer, _weights(layer)
 
 
-_PROJECTIONS = (("query_dense", "query"), ("key_dense", "key"), ("value_dense", "value"),
-                ("output_dense", "attention_output"))
+_PROJECTIONS = (
+    ("query_dense", "query"),
+    ("key_dense", "key"),
+    ("value_dense", "value"),
+    ("output_dense", "attention_output"),
+)
 
 
 def _weights(layer) -> dict[str, np.ndarray]:

@@ -42,6 +42,7 @@ conservative, and nothing is ever marked whose name does not say so:
 >>> model.node("block_4_fc2").block  # another activation, and alone: inline
 
 """
+
 from __future__ import annotations
 
 import re
@@ -86,10 +87,13 @@ def mark_blocks(outputs) -> None:
             seen[n.block[0]].append(n.block[1])
     # a kind's layers, configs and wiring with channel counts left out: kinds alike but for those are emitted
     # as one class (backends/lowering/block_code.py), so a kind with one instance that is alike another one stays marked
-    widths = {kind: _width_free([n for n in nodes if n.block is not None and n.block[1] == instances[0]])
-              for kind, instances in seen.items()}
-    kept = {kind for kind, instances in seen.items()
-            if len(instances) > 1 or list(widths.values()).count(widths[kind]) > 1}
+    widths = {
+        kind: _width_free([n for n in nodes if n.block is not None and n.block[1] == instances[0]])
+        for kind, instances in seen.items()
+    }
+    kept = {
+        kind for kind, instances in seen.items() if len(instances) > 1 or list(widths.values()).count(widths[kind]) > 1
+    }
     for n in nodes:
         if n.block is not None:
             n.block = (_camel(seen[n.block[0]][0]), n.block[1]) if n.block[0] in kept else None

@@ -12,6 +12,7 @@ and not a model output) is one ``LearnedConstant(shape)`` of ``ref``, named
 after the last Reshape, its value the Embedding's row reshaped. Any other use
 of these layers goes through the table as usual (Discretization is refused).
 """
+
 from __future__ import annotations
 
 from keras import layers as K
@@ -23,8 +24,10 @@ __all__ = ["constant_chains"]
 # the links from the last Reshape back to the Flatten, and what each one's config must say
 _LINKS = (
     (K.Embedding, lambda c: c["input_dim"] == 1 and not c["mask_zero"]),
-    (K.Discretization, lambda c: c["bin_boundaries"] is not None and len(c["bin_boundaries"]) == 0
-     and c["output_mode"] == "int"),  # no boundaries: every value in bucket 0
+    (
+        K.Discretization,
+        lambda c: c["bin_boundaries"] is not None and len(c["bin_boundaries"]) == 0 and c["output_mode"] == "int",
+    ),  # no boundaries: every value in bucket 0
     (K.GlobalMaxPooling1D, lambda c: c["data_format"] == "channels_last" and not c["keepdims"]),
     (K.Reshape, lambda c: tuple(c["target_shape"]) == (-1, 1)),
     (K.Flatten, lambda c: c.get("data_format", "channels_last") == "channels_last"),
@@ -43,9 +46,14 @@ def constant_chains(calls, consumers: dict, output_keys: set, times: dict) -> di
                 break
             tensor = link.input_tensors[0]
             prev = node_of(tensor)
-            if (type(prev.operation) is not cls or prev.is_input or times.get(id(prev.operation)) != 1
-                    or len(consumers.get(key(tensor), [])) != 1 or key(tensor) in output_keys
-                    or not fits(prev.operation.get_config())):
+            if (
+                type(prev.operation) is not cls
+                or prev.is_input
+                or times.get(id(prev.operation)) != 1
+                or len(consumers.get(key(tensor), [])) != 1
+                or key(tensor) in output_keys
+                or not fits(prev.operation.get_config())
+            ):
                 break
             members.append(prev)
             link = prev

@@ -1,4 +1,5 @@
 """What every Keras importer entry uses: activation lookup, weights by name, axis letters, config checks."""
+
 from __future__ import annotations
 
 import keras
@@ -14,11 +15,25 @@ Converted = tuple[L.Layer, dict[str, np.ndarray]]
 # that happens to be called "relu" is not Keras's relu. The defaults of these
 # functions are the IR's (gelu exact, elu alpha 1, leaky_relu slope 0.2,
 # softmax over the last axis, which is C in an imported tensor).
-_ACTIVATIONS = {keras.activations.get(name): ir_name for name, ir_name in [
-    ("linear", "linear"), ("relu", "relu"), ("sigmoid", "sigmoid"), ("tanh", "tanh"), ("softmax", "softmax"),
-    ("log_softmax", "log_softmax"), ("gelu", "gelu"), ("silu", "silu"), ("elu", "elu"), ("selu", "selu"),
-    ("leaky_relu", "leaky_relu"), ("softplus", "softplus"), ("hard_sigmoid", "hard_sigmoid"),
-    ("hard_silu", "hard_swish")]}
+_ACTIVATIONS = {
+    keras.activations.get(name): ir_name
+    for name, ir_name in [
+        ("linear", "linear"),
+        ("relu", "relu"),
+        ("sigmoid", "sigmoid"),
+        ("tanh", "tanh"),
+        ("softmax", "softmax"),
+        ("log_softmax", "log_softmax"),
+        ("gelu", "gelu"),
+        ("silu", "silu"),
+        ("elu", "elu"),
+        ("selu", "selu"),
+        ("leaky_relu", "leaky_relu"),
+        ("softplus", "softplus"),
+        ("hard_sigmoid", "hard_sigmoid"),
+        ("hard_silu", "hard_swish"),
+    ]
+}
 
 
 def activation(fn) -> str:
@@ -27,8 +42,10 @@ def activation(fn) -> str:
     if name is None:
         label = getattr(fn, "__name__", repr(fn))
         known = ", ".join(sorted(set(_ACTIVATIONS.values())))
-        raise UnsupportedError(f"activation {label!r} ({getattr(fn, '__module__', '?')}) is not one of the "
-                               f"keras.activations functions the IR has: {known}")
+        raise UnsupportedError(
+            f"activation {label!r} ({getattr(fn, '__module__', '?')}) is not one of the "
+            f"keras.activations functions the IR has: {known}"
+        )
     return name
 
 

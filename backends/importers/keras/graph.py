@@ -5,18 +5,18 @@ Every symbolic Keras tensor records the call that made it in ``_keras_history``
 call's ``Node``, with its input and output tensors and its arguments. That is
 all the importer needs: the model is never called.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import keras
 from keras import layers as K
 
+# Exact classes only: a subclass of Functional (or Sequential) may override call().
+from keras.src.models.functional import Functional  # no public alias in Keras 3
+
 from .... import ir
 from ....ir.errors import IRError, UnsupportedError
 from ....ir.layout import default_layout
-
-# Exact classes only: a subclass of Functional (or Sequential) may override call().
-from keras.src.models.functional import Functional  # no public alias in Keras 3
 
 DTYPES = ("float32", "int32", "int64")
 
@@ -40,9 +40,11 @@ def check_model(model) -> None:
     if not isinstance(model, keras.Model):
         raise UnsupportedError(f"from_keras takes a keras.Model, got {type(model).__name__}")
     if not is_graph_model(model):
-        raise UnsupportedError(f"model {model.name!r} is a {class_label(model)}, a subclassed model: its computation "
-                               "is Python code in call(), and twinnet never runs code from a model. Only functional "
-                               "and Sequential models can be imported")
+        raise UnsupportedError(
+            f"model {model.name!r} is a {class_label(model)}, a subclassed model: its computation "
+            "is Python code in call(), and twinnet never runs code from a model. Only functional "
+            "and Sequential models can be imported"
+        )
     try:
         model.inputs, model.outputs
     except (AttributeError, ValueError) as e:

@@ -32,8 +32,8 @@ How the import works, and why:
     ``Reshape((1, S))`` that only turns a ``(B, S)`` key-padding mask into
     ``attention_mask`` is folded away: the IR's mask input is that ``(B, S)`` tensor.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import keras
 import numpy as np
@@ -43,14 +43,12 @@ from .... import ir
 from ....ir import layers as L
 from ....ir.errors import IRError, UnsupportedError
 from ....ir.layout import default_layout
-
 from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
 from .attention import MHA_FLAGS, MHA_KEYWORDS, call_flags, is_mask_reshape, mask_source, mha_tensors
 from .block_names import mark_blocks
 from .constant import constant_chains
-from .graph import (DTYPES, check_model, class_label, is_graph_model, key, stand_in,
-                          topological_calls)
+from .graph import DTYPES, check_model, class_label, is_graph_model, key, stand_in, topological_calls
 from .layers import KERAS_TABLE
 
 _FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
@@ -58,7 +56,6 @@ _FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
 # input order, reasons to refuse and whether the last tensor is a mask; the call keywords it reads; call flags ->
 # IR layer fields). Other layers take positional tensors only.
 _KEYWORD_CALLS = {K.MultiHeadAttention: (mha_tensors, MHA_KEYWORDS, MHA_FLAGS)}
-
 
 
 def from_keras(keras_model, *, name: str | None = None, blocks: bool = True) -> ir.Model:
@@ -106,15 +103,15 @@ class _Importer:
         self.blocks = blocks
         self.calls = topological_calls(model.outputs)
         self.problems: list[Problem] = []
-        self.tensors: dict[tuple, ir.Tensor | None] = {}   # Keras tensor key -> IR tensor (None: unknown)
+        self.tensors: dict[tuple, ir.Tensor | None] = {}  # Keras tensor key -> IR tensor (None: unknown)
         self.weights: dict[str, np.ndarray] = {}
         self.claimed = Names()
-        self.names: dict[int, str] = {}                      # id(Keras layer) -> IR name
-        self.times: dict[int, int] = {}                      # id(Keras layer) -> calls in this graph
-        self.consumers: dict[tuple, list] = {}               # Keras tensor key -> the calls that read it
+        self.names: dict[int, str] = {}  # id(Keras layer) -> IR name
+        self.times: dict[int, int] = {}  # id(Keras layer) -> calls in this graph
+        self.consumers: dict[tuple, list] = {}  # Keras tensor key -> the calls that read it
         self.scan(self.calls)
         self.output_keys = {key(t) for t in model.outputs}
-        self.pads: dict[int, tuple] = {}                     # id(conv call) -> pads folded from a ZeroPadding
+        self.pads: dict[int, tuple] = {}  # id(conv call) -> pads folded from a ZeroPadding
         # Keras tensors used as an attention key-padding mask (B, S): declared NT, not NC
         self.masks = {key(m) for m in map(mask_source, self.calls) if m is not None}
         # LearnedConstant chains: id(last Reshape call) -> (reference, Embedding call, the other links: walk skips them)
@@ -193,8 +190,7 @@ class _Importer:
             if key(tensor) in self.masks and layout == "NC":
                 layout = "NT"
             try:
-                out = ir.Input(shape, layout=layout, dtype=dtype,
-                               name=self.names.get(id(op)) or self.claim(op.name))
+                out = ir.Input(shape, layout=layout, dtype=dtype, name=self.names.get(id(op)) or self.claim(op.name))
             except IRError as e:
                 self.refuse(op, e.bare_message)
         self.tensors[key(tensor)] = out
@@ -219,8 +215,12 @@ class _Importer:
         if type(op) in _FOLDS and not reasons and self.fold(node):
             self.tensors[key(out)] = inputs[0]  # the pads went to the consuming convolution
             return
-        if (type(op) is K.Reshape and not reasons and key(out) not in self.output_keys
-                and is_mask_reshape(node, self.consumers.get(key(out), []), key)):
+        if (
+            type(op) is K.Reshape
+            and not reasons
+            and key(out) not in self.output_keys
+            and is_mask_reshape(node, self.consumers.get(key(out), []), key)
+        ):
             self.tensors[key(out)] = inputs[0]  # the attention mask's (B, S) source is the IR's mask input
             return
         converted = None
@@ -280,18 +280,26 @@ class _Importer:
         op = node.operation
         cls = type(op)
         if isinstance(op, keras.Model) and not is_graph_model(op):
-            return ["a nested subclassed model: its computation is Python code in call(), and twinnet never runs "
-                    "code from a model"]
+            return [
+                "a nested subclassed model: its computation is Python code in call(), and twinnet never runs "
+                "code from a model"
+            ]
         if cls is K.Lambda:
-            return ["a Lambda layer wraps arbitrary Python code, and twinnet never runs code from a model; "
-                    "rebuild it from standard Keras layers"]
+            return [
+                "a Lambda layer wraps arbitrary Python code, and twinnet never runs code from a model; "
+                "rebuild it from standard Keras layers"
+            ]
         if cls not in KERAS_TABLE and not is_graph_model(op):
             if not isinstance(op, K.Layer):
-                return [f"a keras.ops operation ({op.name}), e.g. keras.ops.* or an operator such as + on Keras "
-                        "tensors: twinnet imports standard Keras layers only; use the matching layer"]
+                return [
+                    f"a keras.ops operation ({op.name}), e.g. keras.ops.* or an operator such as + on Keras "
+                    "tensors: twinnet imports standard Keras layers only; use the matching layer"
+                ]
             if not cls.__module__.startswith("keras."):
-                return ["a custom layer: twinnet never runs code from a model, so only standard Keras layers in "
-                        "its table can be imported"]
+                return [
+                    "a custom layer: twinnet never runs code from a model, so only standard Keras layers in "
+                    "its table can be imported"
+                ]
             return [f"the IR has no equivalent of Keras's {cls.__name__}"]
         reasons = []
         if self.times[id(op)] > 1:
@@ -308,8 +316,10 @@ class _Importer:
             if kwarg == "training":
                 reasons.append("is called with training=True, so Keras runs it in training mode even at inference")
             elif kwarg == "mask":
-                reasons.append("receives a Keras mask (from Embedding(mask_zero=True) or Masking upstream), "
-                               "which the IR does not model")
+                reasons.append(
+                    "receives a Keras mask (from Embedding(mask_zero=True) or Masking upstream), "
+                    "which the IR does not model"
+                )
             else:
                 reasons.append(f"is called with {kwarg}=..., which the IR has no input for")
         return reasons
@@ -321,8 +331,13 @@ class _Importer:
         out_key = key(node.output_tensors[0])
         users = self.consumers.get(out_key, [])
         conv = users[0] if len(users) == 1 else None
-        if (cfg.get("data_format") != "channels_last" or out_key in self.output_keys or conv is None
-                or type(conv.operation) is not _FOLDS[type(op)] or conv.operation.get_config()["padding"] != "valid"):
+        if (
+            cfg.get("data_format") != "channels_last"
+            or out_key in self.output_keys
+            or conv is None
+            or type(conv.operation) is not _FOLDS[type(op)]
+            or conv.operation.get_config()["padding"] != "valid"
+        ):
             return False
         pads = cfg["padding"]
         self.pads[id(conv)] = (tuple(pads),) if type(op) is K.ZeroPadding1D else tuple(tuple(p) for p in pads)

@@ -17,6 +17,7 @@ Two facts make most entries one-liners:
 Options are read from ``get_config()`` (Keras's public description of a layer);
 activations are matched by function identity, never by name.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -29,12 +30,12 @@ from ....ir import layers as L
 from ....ir.errors import UnsupportedError
 from ....ir.layers.preprocessing import NORMALIZATION_EPSILON
 from ....ir.tensor import Tensor
-
 from .attention import multi_head_attention
 from .convert_helpers import Converted, _config, _plain, activation, letter, weights_of
 from .recurrent import bidirectional, embedding, rnn
 
 # -- core ------------------------------------------------------------------------
+
 
 def dense(layer, inputs) -> Converted:
     _plain(layer)
@@ -46,9 +47,17 @@ def conv(ir_class) -> Callable:
     def convert(layer, inputs) -> Converted:
         _plain(layer)
         cfg = _config(layer, data_format="channels_last")
-        return ir_class(cfg["filters"], cfg["kernel_size"], strides=cfg["strides"], padding=cfg["padding"],
-                        dilation_rate=cfg["dilation_rate"], groups=cfg["groups"],
-                        activation=activation(layer.activation), use_bias=cfg["use_bias"]), weights_of(layer)
+        return ir_class(
+            cfg["filters"],
+            cfg["kernel_size"],
+            strides=cfg["strides"],
+            padding=cfg["padding"],
+            dilation_rate=cfg["dilation_rate"],
+            groups=cfg["groups"],
+            activation=activation(layer.activation),
+            use_bias=cfg["use_bias"],
+        ), weights_of(layer)
+
     return convert
 
 
@@ -57,10 +66,12 @@ _WINDOW = ("kernel_size", "strides", "padding", "dilation_rate", "use_bias")
 
 def same_names(ir_class, *fields) -> Callable:
     """Converter for a windowed layer whose IR arguments are Keras config keys of the same names."""
+
     def convert(layer, inputs) -> Converted:
         cfg = _config(layer, data_format="channels_last")
         args = {f: cfg[f] for f in fields}
         return ir_class(**args, activation=activation(layer.activation)), weights_of(layer)
+
     return convert
 
 
@@ -68,6 +79,7 @@ def pool(ir_class) -> Callable:
     def convert(layer, inputs) -> Converted:
         cfg = _config(layer, data_format="channels_last")
         return ir_class(cfg["pool_size"], strides=cfg["strides"], padding=cfg["padding"]), {}
+
     return convert
 
 
@@ -75,13 +87,19 @@ def global_pool(ir_class) -> Callable:
     def convert(layer, inputs) -> Converted:
         cfg = _config(layer, data_format="channels_last")
         return ir_class(keepdims=cfg["keepdims"]), {}
+
     return convert
 
 
 def batch_norm(layer, inputs) -> Converted:
     cfg = _config(layer, renorm=False)
-    return L.BatchNorm(axis=letter(cfg["axis"], inputs[0]), momentum=cfg["momentum"], epsilon=cfg["epsilon"],
-                       center=cfg["center"], scale=cfg["scale"]), weights_of(layer)
+    return L.BatchNorm(
+        axis=letter(cfg["axis"], inputs[0]),
+        momentum=cfg["momentum"],
+        epsilon=cfg["epsilon"],
+        center=cfg["center"],
+        scale=cfg["scale"],
+    ), weights_of(layer)
 
 
 def layer_norm(layer, inputs) -> Converted:
@@ -98,17 +116,25 @@ def layer_norm(layer, inputs) -> Converted:
 
 def group_norm(layer, inputs) -> Converted:
     cfg = _config(layer)
-    return L.GroupNorm(cfg["groups"], axis=letter(cfg["axis"], inputs[0]), epsilon=cfg["epsilon"], center=cfg["center"],
-                       scale=cfg["scale"]), weights_of(layer)
+    return L.GroupNorm(
+        cfg["groups"],
+        axis=letter(cfg["axis"], inputs[0]),
+        epsilon=cfg["epsilon"],
+        center=cfg["center"],
+        scale=cfg["scale"],
+    ), weights_of(layer)
 
 
 # -- spatial and preprocessing ------------------------------------------------------
 
+
 def spatial(ir_class, field: str) -> Callable:
     """ZeroPadding / Cropping: the same argument under the same name."""
+
     def convert(layer, inputs) -> Converted:
         cfg = _config(layer, data_format="channels_last")
         return ir_class(cfg[field]), {}
+
     return convert
 
 
@@ -126,7 +152,9 @@ def _constants(value, what: str):
     """A Keras constant (number, list or array) as a number or a flat list; refuse other shapes."""
     array = np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
     if array.ndim > 1:
-        raise UnsupportedError(f"{what} of shape {array.shape} is not supported (a number or one per entry of one axis)")
+        raise UnsupportedError(
+            f"{what} of shape {array.shape} is not supported (a number or one per entry of one axis)"
+        )
     return array.tolist()
 
 
@@ -137,8 +165,10 @@ def rescaling(layer, inputs) -> Converted:
 def normalization(layer, inputs) -> Converted:
     cfg = _config(layer)
     if keras.config.epsilon() != NORMALIZATION_EPSILON:
-        raise UnsupportedError(f"keras.config.epsilon() is {keras.config.epsilon()}; the IR's Normalization uses "
-                               f"Keras's default {NORMALIZATION_EPSILON}")
+        raise UnsupportedError(
+            f"keras.config.epsilon() is {keras.config.epsilon()}; the IR's Normalization uses "
+            f"Keras's default {NORMALIZATION_EPSILON}"
+        )
     axes = tuple(cfg["axis"])
     if len(axes) > 1:
         raise UnsupportedError(f"statistics over several axes {axes} are not supported (one axis, or axis=None)")
@@ -148,8 +178,9 @@ def normalization(layer, inputs) -> Converted:
         # made of its adapt_* variables (broadcast to the input's rank), not with the variables: read those.
         mean, variance = (np.ravel(keras.ops.convert_to_numpy(t)) for t in (layer.mean, layer.variance))
     axis = letter(axes[0], inputs[0]) if axes else None
-    return L.Normalization(mean=_constants(mean, "mean"), variance=_constants(variance, "variance"), axis=axis,
-                           invert=cfg["invert"]), {}
+    return L.Normalization(
+        mean=_constants(mean, "mean"), variance=_constants(variance, "variance"), axis=axis, invert=cfg["invert"]
+    ), {}
 
 
 def dropout(layer, inputs) -> Converted:
@@ -175,6 +206,7 @@ def identity(layer, inputs) -> Converted:
 
 
 # -- activation layers --------------------------------------------------------------
+
 
 def activation_layer(layer, inputs) -> Converted:
     return L.Activation(activation(layer.activation)), {}
@@ -205,9 +237,11 @@ def elu(layer, inputs) -> Converted:
 
 # -- sequences ------------------------------------------------------------------------
 
+
 def merge(ir_class) -> Callable:
     def convert(layer, inputs) -> Converted:
         return ir_class(), {}
+
     return convert
 
 
@@ -224,25 +258,55 @@ def dot(layer, inputs: Sequence[Tensor]) -> Converted:
 #: Keras layer class -> converter; keyed by the exact class (a subclass may override ``call``).
 KERAS_TABLE: dict[type, Callable] = {
     K.Dense: dense,
-    K.Conv1D: conv(L.Conv1D), K.Conv2D: conv(L.Conv2D), K.Conv3D: conv(L.Conv3D),
+    K.Conv1D: conv(L.Conv1D),
+    K.Conv2D: conv(L.Conv2D),
+    K.Conv3D: conv(L.Conv3D),
     K.DepthwiseConv1D: same_names(L.DepthwiseConv1D, *_WINDOW, "depth_multiplier"),
     K.DepthwiseConv2D: same_names(L.DepthwiseConv2D, *_WINDOW, "depth_multiplier"),
     K.SeparableConv1D: same_names(L.SeparableConv1D, "filters", *_WINDOW, "depth_multiplier"),
     K.SeparableConv2D: same_names(L.SeparableConv2D, "filters", *_WINDOW, "depth_multiplier"),
     K.Conv1DTranspose: same_names(L.Conv1DTranspose, "filters", *_WINDOW, "output_padding"),
     K.Conv2DTranspose: same_names(L.Conv2DTranspose, "filters", *_WINDOW, "output_padding"),
-    K.MaxPooling1D: pool(L.MaxPool1D), K.MaxPooling2D: pool(L.MaxPool2D),
-    K.AveragePooling1D: pool(L.AvgPool1D), K.AveragePooling2D: pool(L.AvgPool2D),
-    K.GlobalAveragePooling1D: global_pool(L.GlobalAvgPool1D), K.GlobalAveragePooling2D: global_pool(L.GlobalAvgPool2D),
-    K.GlobalMaxPooling1D: global_pool(L.GlobalMaxPool1D), K.GlobalMaxPooling2D: global_pool(L.GlobalMaxPool2D),
-    K.BatchNormalization: batch_norm, K.LayerNormalization: layer_norm, K.GroupNormalization: group_norm,
-    K.ZeroPadding1D: spatial(L.ZeroPadding1D, "padding"), K.ZeroPadding2D: spatial(L.ZeroPadding2D, "padding"),
-    K.Cropping1D: spatial(L.Cropping1D, "cropping"), K.Cropping2D: spatial(L.Cropping2D, "cropping"),
-    K.UpSampling1D: upsampling, K.UpSampling2D: upsampling, K.Rescaling: rescaling, K.Normalization: normalization,
-    K.Dropout: dropout, K.Flatten: flatten, K.Reshape: reshape, K.Permute: permute, K.Identity: identity,
-    K.Activation: activation_layer, K.ReLU: relu, K.Softmax: softmax, K.LeakyReLU: leaky_relu, K.ELU: elu,
-    K.Embedding: embedding, K.SimpleRNN: rnn, K.LSTM: rnn, K.GRU: rnn, K.Bidirectional: bidirectional,
-    K.Add: merge(L.Add), K.Subtract: merge(L.Subtract), K.Multiply: merge(L.Multiply),
-    K.Average: merge(L.Average), K.Maximum: merge(L.Maximum), K.Concatenate: concatenate, K.Dot: dot,
+    K.MaxPooling1D: pool(L.MaxPool1D),
+    K.MaxPooling2D: pool(L.MaxPool2D),
+    K.AveragePooling1D: pool(L.AvgPool1D),
+    K.AveragePooling2D: pool(L.AvgPool2D),
+    K.GlobalAveragePooling1D: global_pool(L.GlobalAvgPool1D),
+    K.GlobalAveragePooling2D: global_pool(L.GlobalAvgPool2D),
+    K.GlobalMaxPooling1D: global_pool(L.GlobalMaxPool1D),
+    K.GlobalMaxPooling2D: global_pool(L.GlobalMaxPool2D),
+    K.BatchNormalization: batch_norm,
+    K.LayerNormalization: layer_norm,
+    K.GroupNormalization: group_norm,
+    K.ZeroPadding1D: spatial(L.ZeroPadding1D, "padding"),
+    K.ZeroPadding2D: spatial(L.ZeroPadding2D, "padding"),
+    K.Cropping1D: spatial(L.Cropping1D, "cropping"),
+    K.Cropping2D: spatial(L.Cropping2D, "cropping"),
+    K.UpSampling1D: upsampling,
+    K.UpSampling2D: upsampling,
+    K.Rescaling: rescaling,
+    K.Normalization: normalization,
+    K.Dropout: dropout,
+    K.Flatten: flatten,
+    K.Reshape: reshape,
+    K.Permute: permute,
+    K.Identity: identity,
+    K.Activation: activation_layer,
+    K.ReLU: relu,
+    K.Softmax: softmax,
+    K.LeakyReLU: leaky_relu,
+    K.ELU: elu,
+    K.Embedding: embedding,
+    K.SimpleRNN: rnn,
+    K.LSTM: rnn,
+    K.GRU: rnn,
+    K.Bidirectional: bidirectional,
+    K.Add: merge(L.Add),
+    K.Subtract: merge(L.Subtract),
+    K.Multiply: merge(L.Multiply),
+    K.Average: merge(L.Average),
+    K.Maximum: merge(L.Maximum),
+    K.Concatenate: concatenate,
+    K.Dot: dot,
     K.MultiHeadAttention: multi_head_attention,
 }

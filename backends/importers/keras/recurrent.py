@@ -1,11 +1,11 @@
 """Keras importer entries for Embedding and the recurrent layers (gate orders match: the IR keeps Keras's)."""
+
 from __future__ import annotations
 
 from keras import layers as K
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .convert_helpers import _ACTIVATIONS, Converted, _config, _plain, activation, weights_of
 
 
@@ -31,8 +31,10 @@ def rnn_layer(layer) -> L.Layer:
     expected = _GATES[kind]
     got = (_ACTIVATIONS.get(layer.activation), _ACTIVATIONS.get(layer.recurrent_activation))
     if got != expected:
-        raise UnsupportedError(f"activation / recurrent_activation must be {expected[0]} / {expected[1]} "
-                               f"(what torch's {kind.__name__} computes)")
+        raise UnsupportedError(
+            f"activation / recurrent_activation must be {expected[0]} / {expected[1]} "
+            f"(what torch's {kind.__name__} computes)"
+        )
     if kind is K.LSTM:
         return L.LSTM(cfg["units"], **common)
     return L.GRU(cfg["units"], reset_after=cfg["reset_after"], **common)

@@ -11,11 +11,13 @@ operand (a scalar, no leading 1, another rank) is left to that entry's
 refusal. A constant concatenated to a tensor arrives behind an ``Expand`` to
 the run-time batch size, which has no IR layer yet, so it stays refused.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ....ir import layers as L
+
 
 def expanded_constant(importer, op):
     """The IR tensor for ``Expand(stored (1, *S) tensor, shape)`` giving ``(batch, *S)``; None if it is not that.
@@ -26,9 +28,17 @@ def expanded_constant(importer, op):
     value = importer.graph.const(op.inputs[0]) if op.inputs else None
     target = importer.graph.const(op.inputs[1]) if len(op.inputs) > 1 else None
     reference = _reference(importer)
-    if (not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.ndim < 2 or value.shape[0] != 1
-            or not isinstance(target, np.ndarray) or target.shape != (value.ndim,) or target[0] != -1
-            or any(t not in (1, v) for t, v in zip(target[1:], value.shape[1:])) or reference is None):
+    if (
+        not isinstance(value, np.ndarray)
+        or value.dtype.kind != "f"
+        or value.ndim < 2
+        or value.shape[0] != 1
+        or not isinstance(target, np.ndarray)
+        or target.shape != (value.ndim,)
+        or target[0] != -1
+        or any(t not in (1, v) for t, v in zip(target[1:], value.shape[1:]))
+        or reference is None
+    ):
         return None
     layout = importer.layouts.layout(op.outputs[0], value.ndim)
     if layout.index("N") != 0:
@@ -40,8 +50,10 @@ def expanded_constant(importer, op):
 
 def _reference(importer):
     """The model's first input that was imported (a LearnedConstant reads its batch size)."""
-    return next((importer.tensors.get(vi.name) for vi in importer.graph.inputs
-                 if importer.tensors.get(vi.name) is not None), None)
+    return next(
+        (importer.tensors.get(vi.name) for vi in importer.graph.inputs if importer.tensors.get(vi.name) is not None),
+        None,
+    )
 
 
 #: ops whose stored operands may become LearnedConstants
@@ -61,8 +73,13 @@ def learned_operands(importer, op, computed: list):
         if value is None:
             operands.append(next(pending))
             continue
-        if (not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.ndim != partner.spec.rank
-                or value.ndim < 2 or value.shape[0] != 1):
+        if (
+            not isinstance(value, np.ndarray)
+            or value.dtype.kind != "f"
+            or value.ndim != partner.spec.rank
+            or value.ndim < 2
+            or value.shape[0] != 1
+        ):
             return computed
         layer = L.LearnedConstant(value.shape[1:], layout=partner.layout, name=importer.claim(name))
         operands.append(layer(reference))

@@ -3,13 +3,13 @@
 Entries (``ops.py``, ``windows.py``, ``rnn.py``) take a ``Ctx``
 and return ``(ir layer, weights)``; see ``ops.py``.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .passes.layout import channels_first
 
 Converted = tuple[L.Layer, dict[str, np.ndarray]]
@@ -31,8 +31,10 @@ class Ctx:
             return None
         value = self.graph.const(self.op.inputs[index])
         if value is None:
-            raise UnsupportedError(f"input {index} ({what or self.op.inputs[index]!r}) must be a constant (an "
-                                   "initializer): the IR keeps weights and options fixed")
+            raise UnsupportedError(
+                f"input {index} ({what or self.op.inputs[index]!r}) must be a constant (an "
+                "initializer): the IR keeps weights and options fixed"
+            )
         return value
 
     def array(self, index: int, what: str = "") -> np.ndarray | None:
@@ -44,8 +46,9 @@ class Ctx:
     def x(self, layout: str | None = None):
         """The one data input (checked to hold ``layout``'s letters in that order, when given)."""
         if len(self.inputs) != 1:
-            raise UnsupportedError(f"expects one computed input and the rest constants, got {len(self.inputs)} "
-                                   "computed inputs")
+            raise UnsupportedError(
+                f"expects one computed input and the rest constants, got {len(self.inputs)} computed inputs"
+            )
         x = self.inputs[0]
         # channels-first ops need N then C; the other letters only have to be non-batch, non-channel axes
         if layout is not None and layout == channels_first(len(layout)):
@@ -53,8 +56,10 @@ class Ctx:
         else:
             ok = layout is None or x.layout == layout
         if not ok:
-            raise UnsupportedError(f"reads its input as {layout!r} but the tensor arriving is {x.layout!r} "
-                                   "(layout inference could not line the axes up)")
+            raise UnsupportedError(
+                f"reads its input as {layout!r} but the tensor arriving is {x.layout!r} "
+                "(layout inference could not line the axes up)"
+            )
         return x
 
     def letter(self, axis: int, x=None) -> str:
@@ -67,7 +72,9 @@ class Ctx:
         return found
 
     def outputs_used(self) -> list[int]:
-        return [i for i, o in enumerate(self.op.outputs) if o and (self.graph.consumers.get(o) or o in self.graph.outputs)]
+        return [
+            i for i, o in enumerate(self.op.outputs) if o and (self.graph.consumers.get(o) or o in self.graph.outputs)
+        ]
 
     def only_first_output(self) -> None:
         extra = [i for i in self.outputs_used() if i]

@@ -10,6 +10,7 @@ the model's own folder.
 pattern rules can replace a group of nodes by one), the constants (initializers,
 ``Constant`` nodes, all-zero ``ConstantOfShape``), and each value's shape.
 """
+
 from __future__ import annotations
 
 import os
@@ -88,8 +89,9 @@ def load(source) -> onnx.ModelProto:
 
 def _load_external(model: onnx.ModelProto, base: Path | None) -> None:
     """Read external tensors, refusing any location that leaves the model's folder."""
-    tensors = [t for t in onnx.external_data_helper._get_all_tensors(model)
-               if t.data_location == onnx.TensorProto.EXTERNAL]
+    tensors = [
+        t for t in onnx.external_data_helper._get_all_tensors(model) if t.data_location == onnx.TensorProto.EXTERNAL
+    ]
     if not tensors:
         return
     if base is None:
@@ -98,8 +100,10 @@ def _load_external(model: onnx.ModelProto, base: Path | None) -> None:
         location = {e.key: e.value for e in t.external_data}.get("location", "")
         target = (base / location).resolve()
         if not location or os.path.isabs(location) or base not in target.parents or not target.is_file():
-            raise SchemaError(f"initializer {t.name!r}: external data {location!r} is not a file inside the "
-                              f"model's folder; refusing to read it")
+            raise SchemaError(
+                f"initializer {t.name!r}: external data {location!r} is not a file inside the "
+                f"model's folder; refusing to read it"
+            )
     try:
         onnx.external_data_helper.load_external_data_for_model(model, str(base))
     except Exception as e:
@@ -146,7 +150,7 @@ class Graph:
     def _constant(self, op: Op) -> bool:
         """Record a Constant / all-zero ConstantOfShape as a constant; True if it was one."""
         if op.op_type == "Constant" and len(op.attrs) == 1:
-            (key, value), = op.attrs.items()
+            ((key, value),) = op.attrs.items()
             if key == "value":
                 self.consts[op.outputs[0]] = numpy_helper.to_array(value)
             elif key in ("value_float", "value_int", "value_floats", "value_ints"):
@@ -159,8 +163,12 @@ class Graph:
             fill = numpy_helper.to_array(value) if value is not None else np.zeros(1, np.float32)
             shape = self.consts.get(op.inputs[0])
             if not fill.any():
-                if fill.dtype.kind in "iu" and isinstance(shape, np.ndarray) and shape.ndim == 1 \
-                        and 0 <= np.prod(shape) <= 64:  # integer zeros of a stored shape: torch's pads arithmetic
+                if (
+                    fill.dtype.kind in "iu"
+                    and isinstance(shape, np.ndarray)
+                    and shape.ndim == 1
+                    and 0 <= np.prod(shape) <= 64
+                ):  # integer zeros of a stored shape: torch's pads arithmetic
                     self.consts[op.outputs[0]] = np.zeros(shape.astype(np.int64), fill.dtype)
                 else:
                     self.consts[op.outputs[0]] = ZEROS
@@ -188,5 +196,3 @@ class Graph:
     def rank(self, name: str) -> int | None:
         shape = self.shapes.get(name)
         return None if shape is None else len(shape)
-
-

@@ -35,6 +35,7 @@ How the import works, and why:
     refused, one ``ir.UnsupportedError`` lists every op, where and why; no
     partial model is returned.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,21 +46,19 @@ from onnx import TensorProto
 
 from .... import ir
 from ....ir.errors import IRError, SchemaError, UnsupportedError
-
 from ..common.names import Names, identifier
 from ..common.passes import run_passes
 from ..common.problems import Problem, unsupported
-from .graph import Graph, Op, load
 from .constants import LEARNED_OPERANDS, expanded_constant, learned_operands
 from .ctx import Ctx
+from .graph import Graph, Op, load
+from .ops import ONNX_TABLE
 from .passes.fold import FoldShapes
 from .passes.layout import InferLayouts, LayoutInference
 from .passes.pattern_rules import PatternRules
-from .ops import ONNX_TABLE
 from .patterns.attention import ATTENTION
 
 _DTYPES = {TensorProto.FLOAT: "float32", TensorProto.INT32: "int32", TensorProto.INT64: "int64"}
-
 
 
 def from_onnx(source, *, name: str | None = None) -> ir.Model:
@@ -86,8 +85,9 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
     try:
         graph = Graph(proto)
     except (ValueError, TypeError, KeyError, IndexError) as e:  # a tensor or attribute onnx itself cannot decode
-        raise SchemaError(f"invalid ONNX model: could not read its tensors ({type(e).__name__}: {str(e)[:200]})") \
-            from None
+        raise SchemaError(
+            f"invalid ONNX model: could not read its tensors ({type(e).__name__}: {str(e)[:200]})"
+        ) from None
     graph = run_passes(graph, [FoldShapes(), PatternRules()]).graph
     if name is None and isinstance(source, (str, os.PathLike)):
         name = Path(source).stem  # "main_graph", torch's graph name, says less than the file name
@@ -149,8 +149,11 @@ class _Importer:
                 self.tensors[vi.name] = None
                 return None
         if dtype is None:
-            self.refuse(op, f"element type {TensorProto.DataType.Name(vi.type.tensor_type.elem_type)} is not "
-                            f"supported (one of {', '.join(_DTYPES.values())})")
+            self.refuse(
+                op,
+                f"element type {TensorProto.DataType.Name(vi.type.tensor_type.elem_type)} is not "
+                f"supported (one of {', '.join(_DTYPES.values())})",
+            )
         elif not shape:
             self.refuse(op, "has no static rank; the IR needs every input's rank")
         else:
@@ -170,14 +173,25 @@ class _Importer:
         """("float32", None) if the bool input ``name`` is read only as attention key-padding masks (True = pad;
         it is then declared as the IR's mask, 1 = attend), else (None, why not)."""
         readers = self.readers.get(name, [])
-        others = [op for op in readers if op.op_type != ATTENTION or op.inputs[-1] != name
-                  or name in op.inputs[:-1] or not op.attr("twinnet_bool_mask")]
+        others = [
+            op
+            for op in readers
+            if op.op_type != ATTENTION
+            or op.inputs[-1] != name
+            or name in op.inputs[:-1]
+            or not op.attr("twinnet_bool_mask")
+        ]
         if readers and not others:
             return "float32", None
-        what = f"it is read by {', '.join(sorted({f'{o.op_type} {o.name!r}' for o in others})[:3])}" if others \
+        what = (
+            f"it is read by {', '.join(sorted({f'{o.op_type} {o.name!r}' for o in others})[:3])}"
+            if others
             else "no attention block reads it"
-        return None, (f"a bool input is supported only as the key-padding mask of attention blocks (True = pad, "
-                      f"imported as the float mask 1 = attend); {what}")
+        )
+        return None, (
+            f"a bool input is supported only as the key-padding mask of attention blocks (True = pad, "
+            f"imported as the float mask 1 = attend); {what}"
+        )
 
     def convert_op(self, op: Op) -> None:
         if op.op_type == "Expand" and (value := expanded_constant(self, op)) is not None:
@@ -192,8 +206,10 @@ class _Importer:
             where = "a custom-domain op" if "." in op.op_type else f"ONNX's {op.op_type}"
             reason = f"the IR has no layer for {where}"
         elif op.attr("twinnet_attention"):  # onnx/patterns/attention.py saw attention here but could not read it
-            reason = f"is the softmax of an attention block that from_onnx cannot read as MultiHeadAttention: " \
-                     f"{op.attr('twinnet_attention')}"
+            reason = (
+                f"is the softmax of an attention block that from_onnx cannot read as MultiHeadAttention: "
+                f"{op.attr('twinnet_attention')}"
+            )
         elif all(t is not None for t in inputs):
             out, reason = self.convert(op, inputs)
         if reason:
@@ -223,8 +239,9 @@ class _Importer:
         """The IR's inferred shape must be ONNX's, position by position: a guard against importer bugs."""
         theirs = self.graph.shapes.get(value)
         ours = out.shape
-        if theirs is not None and (len(theirs) != len(ours) or
-                                   any(a is not None and b is not None and a != b for a, b in zip(theirs, ours))):
+        if theirs is not None and (
+            len(theirs) != len(ours) or any(a is not None and b is not None and a != b for a, b in zip(theirs, ours))
+        ):
             raise UnsupportedError(f"the IR infers shape {ours} ({out.layout}) where ONNX has {theirs}")
 
     def stand_in(self, value: str) -> ir.Tensor | None:

@@ -4,6 +4,7 @@ A rule asks about constants (``scalar``, ``is_const``), neighbours (``next_op``,
 ``private``: an op read by exactly one consumer and by no graph output) and
 replaces a group of ops by one (``replace``).
 """
+
 from __future__ import annotations
 
 import math

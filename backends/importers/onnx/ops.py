@@ -14,6 +14,7 @@ pooling) live in ``windows.py``, normalisation in ``norm.py``, padding,
 cropping and upsampling in ``spatial.py``, recurrent ops in ``rnn.py``, attention in
 ``attention.py``.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,24 +24,24 @@ import numpy as np
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .attention import attention
 from .ctx import Converted, Ctx
 from .match import axes_of, scalar
-from .norm import (affine, batch_norm, group_norm, instance_norm, layer_norm, twinnet_group_norm,
-                        twinnet_layer_norm)
+from .norm import affine, batch_norm, group_norm, instance_norm, layer_norm, twinnet_group_norm, twinnet_layer_norm
 from .rnn import recurrent
 from .spatial import crop, pad, resize
 from .windows import conv, conv_transpose, global_pool, pool, reduce
 
-
 # -- dense ----------------------------------------------------------------------------------------
+
 
 def _dense(ctx: Ctx, kernel: np.ndarray, bias) -> Converted:
     x = ctx.x()
     if x.layout[-1] != "C" or kernel.ndim != 2:
-        raise UnsupportedError(f"multiplies the last axis of a {x.layout!r} tensor by a {kernel.ndim}-D matrix; "
-                               "the IR's Dense multiplies the feature axis C, which must come last here")
+        raise UnsupportedError(
+            f"multiplies the last axis of a {x.layout!r} tensor by a {kernel.ndim}-D matrix; "
+            "the IR's Dense multiplies the feature axis C, which must come last here"
+        )
     weights = {"kernel": kernel}
     if bias is not None:
         weights["bias"] = np.broadcast_to(bias.reshape(-1), (kernel.shape[1],)).astype(np.float32)
@@ -58,8 +59,10 @@ def _dot(ctx: Ctx) -> Converted:
     with b's middle one (or, through a folded Transpose, the other one)."""
     a, b = ctx.inputs
     if a.spec.rank != 3 or b.spec.rank != 3 or a.layout[0] != "N" or b.layout[0] != "N":
-        raise UnsupportedError(f"multiplies {a.layout!r} by {b.layout!r}; the IR's Dot is a batched product of "
-                               "two rank-3 tensors with the batch axis first")
+        raise UnsupportedError(
+            f"multiplies {a.layout!r} by {b.layout!r}; the IR's Dot is a batched product of "
+            "two rank-3 tensors with the batch axis first"
+        )
     layout = ctx.importer.layouts.layout(ctx.op.outputs[0], 3)
     if layout is None or layout[0] != "N":
         raise UnsupportedError(f"the product would need layout {layout!r}; the IR's Dot keeps the batch axis first")
@@ -78,10 +81,12 @@ def gemm(ctx: Ctx) -> Converted:
 
 # -- activations ------------------------------------------------------------------------------
 
+
 def activation(name: str, **fixed) -> Callable:
     def convert(ctx: Ctx) -> Converted:
         ctx.x()
         return L.Activation(name, **fixed), {}
+
     return convert
 
 
@@ -90,8 +95,11 @@ def softmax(name: str) -> Callable:
         x = ctx.x()
         axis = ctx.attr("axis", -1 if ctx.graph.opset >= 13 else 1) % x.spec.rank
         if ctx.graph.opset < 13 and axis != x.spec.rank - 1:
-            raise UnsupportedError(f"opset {ctx.graph.opset} {name} over axes {axis}.. at once; the IR's acts on one axis")
+            raise UnsupportedError(
+                f"opset {ctx.graph.opset} {name} over axes {axis}.. at once; the IR's acts on one axis"
+            )
         return L.Activation(name, axis=ctx.letter(axis, x)), {}
+
     return convert
 
 
@@ -108,7 +116,11 @@ def _fixed(ctx: Ctx, **expected) -> None:
 
 
 def selu(ctx: Ctx) -> Converted:
-    _fixed(ctx, alpha=(1.67326319217681884765625, 1.6732632423543772), gamma=(1.05070102214813232421875, 1.0507009873554805))
+    _fixed(
+        ctx,
+        alpha=(1.67326319217681884765625, 1.6732632423543772),
+        gamma=(1.05070102214813232421875, 1.0507009873554805),
+    )
     return activation("selu")(ctx)
 
 
@@ -154,6 +166,7 @@ def identity(ctx: Ctx) -> Converted:
 
 
 # -- shapes --------------------------------------------------------------------------------------
+
 
 def transpose(ctx: Ctx) -> Converted:
     x = ctx.x()
@@ -236,8 +249,10 @@ def concat(ctx: Ctx) -> Converted:
 def merge(cls, min_inputs: int = 2) -> Callable:
     def convert(ctx: Ctx) -> Converted:
         if len(ctx.inputs) != len([i for i in ctx.op.inputs if i]):
-            raise UnsupportedError("arithmetic with a constant operand has no IR layer (the IR's merge layers "
-                                   "combine computed tensors of one shape)")
+            raise UnsupportedError(
+                "arithmetic with a constant operand has no IR layer (the IR's merge layers "
+                "combine computed tensors of one shape)"
+            )
         if len(ctx.inputs) < min_inputs:
             return L.Identity(), {}
         # ONNX broadcasts numpy-style; the IR's element-wise layers stretch size-1 axes of inputs of one rank
@@ -245,17 +260,22 @@ def merge(cls, min_inputs: int = 2) -> Callable:
         ranks = {x.spec.rank for x in ctx.inputs}
         if len(ranks) != 1:
             shapes = sorted({str(x.spec.shape) for x in ctx.inputs})
-            raise UnsupportedError(f"broadcasts shapes {shapes} of different ranks; the IR's merge layers need "
-                                   "one rank (size-1 axes stretch)")
+            raise UnsupportedError(
+                f"broadcasts shapes {shapes} of different ranks; the IR's merge layers need "
+                "one rank (size-1 axes stretch)"
+            )
         return cls(), {}
+
     return convert
 
 
 def embedding(ctx: Ctx) -> Converted:
     table = ctx.graph.const(ctx.op.inputs[0])
     if table is None or isinstance(table, str) or table.ndim != 2 or ctx.attr("axis", 0) != 0 or len(ctx.inputs) != 1:
-        raise UnsupportedError("indexes a tensor; the IR has a layer only for a Gather of rows of a stored 2-D "
-                               "table by computed integer ids (an embedding lookup)")
+        raise UnsupportedError(
+            "indexes a tensor; the IR has a layer only for a Gather of rows of a stored 2-D "
+            "table by computed integer ids (an embedding lookup)"
+        )
     if not ctx.inputs[0].dtype.startswith("int"):
         raise UnsupportedError("gathers with float ids")
     return L.Embedding(table.shape[0], table.shape[1]), {"embeddings": np.asarray(table, np.float32)}
@@ -272,28 +292,65 @@ SPELLED_OTHERWISE = {
     "SeparableConv1D": "a grouped Conv then a 1-wide Conv, imported as Conv1D(groups=C) then Conv1D",
     "SeparableConv2D": "a grouped Conv then a 1x1 Conv, imported as Conv2D(groups=C) then Conv2D",
     "Rescaling": "Mul then Add by constants, imported as one BatchNorm with exact statistics (mean 0, "
-                 "variance + epsilon = 1)",
+    "variance + epsilon = 1)",
     "Normalization": "Sub then Div by per-channel constants, imported as two BatchNorms with exact statistics "
-                     "(the shift, then the scale)",
+    "(the shift, then the scale)",
 }
 
 
 ONNX_TABLE: dict[str, Callable] = {
-    "Conv": conv, "ConvTranspose": conv_transpose, "MaxPool": pool(True), "AveragePool": pool(False),
-    "GlobalAveragePool": global_pool(False), "GlobalMaxPool": global_pool(True),
-    "ReduceMean": reduce(False), "ReduceMax": reduce(True),
-    "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "twinnet.Affine": affine,
+    "Conv": conv,
+    "ConvTranspose": conv_transpose,
+    "MaxPool": pool(True),
+    "AveragePool": pool(False),
+    "GlobalAveragePool": global_pool(False),
+    "GlobalMaxPool": global_pool(True),
+    "ReduceMean": reduce(False),
+    "ReduceMax": reduce(True),
+    "BatchNormalization": batch_norm,
+    "LayerNormalization": layer_norm,
+    "twinnet.Affine": affine,
     "twinnet.LayerNorm": twinnet_layer_norm,
-    "GroupNormalization": group_norm, "twinnet.GroupNorm": twinnet_group_norm, "InstanceNormalization": instance_norm,
-    "Pad": pad, "Slice": crop, "Resize": resize, "Upsample": resize, "Clip": clip,
-    "MatMul": matmul, "Gemm": gemm,
-    "Relu": activation("relu"), "Sigmoid": activation("sigmoid"), "Tanh": activation("tanh"),
-    "Softplus": activation("softplus"), "HardSwish": activation("hard_swish"), "twinnet.Silu": activation("silu"),
-    "Softmax": softmax("softmax"), "LogSoftmax": softmax("log_softmax"), "Gelu": gelu, "Elu": elu, "Selu": selu,
-    "LeakyRelu": leaky_relu, "HardSigmoid": hard_sigmoid, "Identity": identity, "Dropout": dropout,
-    "Transpose": transpose, "Flatten": flatten, "Reshape": reshape, "Squeeze": squeeze, "Unsqueeze": unsqueeze,
-    "Concat": concat, "Add": merge(L.Add), "Sub": merge(L.Subtract), "Mul": merge(L.Multiply),
-    "Max": merge(L.Maximum, 1), "Sum": merge(L.Add, 1), "Mean": merge(L.Average, 1),
-    "Gather": embedding, "LSTM": recurrent, "GRU": recurrent, "RNN": recurrent,
+    "GroupNormalization": group_norm,
+    "twinnet.GroupNorm": twinnet_group_norm,
+    "InstanceNormalization": instance_norm,
+    "Pad": pad,
+    "Slice": crop,
+    "Resize": resize,
+    "Upsample": resize,
+    "Clip": clip,
+    "MatMul": matmul,
+    "Gemm": gemm,
+    "Relu": activation("relu"),
+    "Sigmoid": activation("sigmoid"),
+    "Tanh": activation("tanh"),
+    "Softplus": activation("softplus"),
+    "HardSwish": activation("hard_swish"),
+    "twinnet.Silu": activation("silu"),
+    "Softmax": softmax("softmax"),
+    "LogSoftmax": softmax("log_softmax"),
+    "Gelu": gelu,
+    "Elu": elu,
+    "Selu": selu,
+    "LeakyRelu": leaky_relu,
+    "HardSigmoid": hard_sigmoid,
+    "Identity": identity,
+    "Dropout": dropout,
+    "Transpose": transpose,
+    "Flatten": flatten,
+    "Reshape": reshape,
+    "Squeeze": squeeze,
+    "Unsqueeze": unsqueeze,
+    "Concat": concat,
+    "Add": merge(L.Add),
+    "Sub": merge(L.Subtract),
+    "Mul": merge(L.Multiply),
+    "Max": merge(L.Maximum, 1),
+    "Sum": merge(L.Add, 1),
+    "Mean": merge(L.Average, 1),
+    "Gather": embedding,
+    "LSTM": recurrent,
+    "GRU": recurrent,
+    "RNN": recurrent,
     "twinnet.MultiHeadAttention": attention,
 }

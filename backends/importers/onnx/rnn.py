@@ -11,6 +11,7 @@ The pattern rule ``fuse_recurrent`` has already decided ``return_sequences``
     ``reset_after=True`` with bias ``(2, 3U)`` = [input; recurrent]; 0 is
     ``reset_after=False`` with the two biases summed.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,9 @@ def _gates(a: np.ndarray, order, axis: int = 0) -> np.ndarray:
 def _zero_or_absent(ctx, index: int, what: str) -> None:
     value = ctx.const(index, what) if index < len(ctx.op.inputs) and ctx.op.inputs[index] else None
     if value is not None and not isinstance(value, str) and np.any(value):  # ZEROS (a str) is fine
-        raise UnsupportedError(f"a non-zero {what} is not supported: the IR's recurrent layers start from zeros "
-                               "and have no peepholes")
+        raise UnsupportedError(
+            f"a non-zero {what} is not supported: the IR's recurrent layers start from zeros and have no peepholes"
+        )
 
 
 def _activations(ctx, kind: str, directions: int) -> str:
@@ -61,10 +63,12 @@ def _direction_weights(kind: str, w, r, b, reset_after: bool) -> dict[str, np.nd
 def recurrent(ctx):
     op, kind = ctx.op, ctx.op.op_type
     if "return_sequences" not in op.attrs:
-        raise UnsupportedError("its outputs are not read in a form the IR has: either the whole sequence Y with "
-                               "the direction axis removed (Squeeze, or Transpose+Reshape for two directions), or "
-                               "the last state Y_h taken per direction (Gather/Squeeze, Concat for two); Y_c and "
-                               "reading both are not supported")
+        raise UnsupportedError(
+            "its outputs are not read in a form the IR has: either the whole sequence Y with "
+            "the direction axis removed (Squeeze, or Transpose+Reshape for two directions), or "
+            "the last state Y_h taken per direction (Gather/Squeeze, Concat for two); Y_c and "
+            "reading both are not supported"
+        )
     direction = ctx.attr("direction", "forward")
     if direction not in ("forward", "bidirectional"):
         raise UnsupportedError(f"direction={direction!r}: the IR runs forward, or both ways in a Bidirectional")

@@ -1,4 +1,6 @@
-"""ONNX table entries for spatial reshaping: Pad -> ZeroPadding, Slice -> Cropping (or Slice), Resize/Upsample -> UpSampling.
+"""ONNX table entries for spatial reshaping.
+
+Pad -> ZeroPadding, Slice -> Cropping (or Slice), Resize/Upsample -> UpSampling.
 
 Each acts on the spatial axes only (positions 2.. of an ``NCW`` / ``NCHW`` tensor, or
 whichever positions layout inference lettered neither ``N`` nor ``C``); one that would
@@ -21,19 +23,24 @@ tf_half_pixel_for_nn                   floor                    ``floor(i + (r+.
 moves them). 'linear' with half-pixel centres is Keras's 'bilinear' (2-D only).
 Upsample and opset-10 Resize have no such attributes: they are asymmetric + floor.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .ctx import Converted, Ctx
 
 _TO_THE_END = 2**31 - 1  # ends this large mean "to the end" (torch writes INT64_MAX, tf2onnx INT32_MAX)
-_NEAREST = {("asymmetric", "floor"), ("half_pixel", "round_prefer_floor"), ("half_pixel", "round_prefer_ceil"),
-            ("pytorch_half_pixel", "round_prefer_floor"), ("pytorch_half_pixel", "round_prefer_ceil"),
-            ("tf_half_pixel_for_nn", "floor")}
+_NEAREST = {
+    ("asymmetric", "floor"),
+    ("half_pixel", "round_prefer_floor"),
+    ("half_pixel", "round_prefer_ceil"),
+    ("pytorch_half_pixel", "round_prefer_floor"),
+    ("pytorch_half_pixel", "round_prefer_ceil"),
+    ("tf_half_pixel_for_nn", "floor"),
+}
 _LINEAR = {"half_pixel", "pytorch_half_pixel"}
 
 
@@ -41,12 +48,15 @@ def _spatial(ctx: Ctx, x, axes) -> list[int]:
     """The positions of ``x``'s spatial axes; refused when ``axes`` names N or C or the rank has no IR layer."""
     spatial = [i for i, a in enumerate(x.layout) if a not in "NC"]
     if len(spatial) not in (1, 2) or len(spatial) != x.spec.rank - 2:
-        raise UnsupportedError(f"acts on a {x.layout!r} tensor; the IR's padding, cropping and upsampling "
-                               "layers take rank-3 and rank-4 tensors with N and C")
+        raise UnsupportedError(
+            f"acts on a {x.layout!r} tensor; the IR's padding, cropping and upsampling "
+            "layers take rank-3 and rank-4 tensors with N and C"
+        )
     for a in axes:
         if a not in spatial:
-            raise UnsupportedError(f"acts on axis {a} ({x.layout[a]!r}); the IR's layers change the spatial "
-                                   f"axes {spatial} only")
+            raise UnsupportedError(
+                f"acts on axis {a} ({x.layout[a]!r}); the IR's layers change the spatial axes {spatial} only"
+            )
     return spatial
 
 
@@ -71,8 +81,9 @@ def pad(ctx: Ctx) -> Converted:
     value = ctx.array(2, "constant_value") if len(ctx.op.inputs) > 1 else ctx.attr("value", 0.0)
     value = 0.0 if value is None else float(np.asarray(value).reshape(()))
     if value != 0.0:
-        raise UnsupportedError(f"pads with {value} (e.g. -inf for a max pool not folded into it); the IR's "
-                               "ZeroPadding pads with zeros")
+        raise UnsupportedError(
+            f"pads with {value} (e.g. -inf for a max pool not folded into it); the IR's ZeroPadding pads with zeros"
+        )
     axes = _ints(ctx, 3, "axes", "axes") or list(range(rank))
     axes = [a % rank for a in axes]
     if pads is None or len(pads) != 2 * len(axes):
@@ -111,8 +122,11 @@ def crop(ctx: Ctx) -> Converted:
             raise UnsupportedError(f"slices axis {a} from {start} to {end}: nothing is left")
         crops[a] = (begin, size - stop)
     cut = [a for a, c in crops.items() if any(c)]
-    if len(cut) == 1 and x.layout[cut[0]] != "N" and \
-            (x.layout[cut[0]] == "C" or len([a for a in x.layout if a not in "NC"]) not in (1, 2)):
+    if (
+        len(cut) == 1
+        and x.layout[cut[0]] != "N"
+        and (x.layout[cut[0]] == "C" or len([a for a in x.layout if a not in "NC"]) not in (1, 2))
+    ):
         # one non-spatial axis (channels of NCHW, features of NTC), or one axis of a tensor that has
         # no Cropping layer: the IR's Slice, which keeps the declared axis where it is
         a = cut[0]
@@ -121,8 +135,10 @@ def crop(ctx: Ctx) -> Converted:
             raise UnsupportedError(f"slices axis {a} of unknown size short of its end")
         return L.Slice(a, begin, x.spec.shape[a] - after if after else None), {}
     if len(cut) > 1 and any(x.layout[a] in "NC" for a in cut):
-        raise UnsupportedError(f"slices axes {sorted(cut)} ({''.join(x.layout[a] for a in sorted(cut))!r}) at once; "
-                               "the IR crops spatial axes together (Cropping) but slices any other axis alone (Slice)")
+        raise UnsupportedError(
+            f"slices axes {sorted(cut)} ({''.join(x.layout[a] for a in sorted(cut))!r}) at once; "
+            "the IR crops spatial axes together (Cropping) but slices any other axis alone (Slice)"
+        )
     spatial = _spatial(ctx, x, cut)
     layer = L.Cropping1D if len(spatial) == 1 else L.Cropping2D
     return layer(tuple(crops.get(a, (0, 0)) for a in spatial)), {}
@@ -169,10 +185,14 @@ def resize(ctx: Ctx) -> Converted:
     if mode == "nearest":
         rounding = ctx.attr("nearest_mode", "floor" if legacy else "round_prefer_floor")
         if (coords, rounding) not in _NEAREST:
-            raise UnsupportedError(f"nearest with coordinate_transformation_mode={coords!r}, nearest_mode="
-                                   f"{rounding!r} does not repeat each element (the IR's 'nearest')")
+            raise UnsupportedError(
+                f"nearest with coordinate_transformation_mode={coords!r}, nearest_mode="
+                f"{rounding!r} does not repeat each element (the IR's 'nearest')"
+            )
         return (L.UpSampling1D(size) if len(size) == 1 else L.UpSampling2D(size)), {}
     if mode == "linear" and coords in _LINEAR and len(size) == 2:
         return L.UpSampling2D(size, interpolation="bilinear"), {}
-    raise UnsupportedError(f"mode={mode!r} with coordinate_transformation_mode={coords!r} on {len(size)} axes; "
-                           "the IR upsamples 'nearest' (1-D, 2-D) or 'bilinear' with half-pixel centres (2-D)")
+    raise UnsupportedError(
+        f"mode={mode!r} with coordinate_transformation_mode={coords!r} on {len(size)} axes; "
+        "the IR upsamples 'nearest' (1-D, 2-D) or 'bilinear' with half-pixel centres (2-D)"
+    )

@@ -5,6 +5,7 @@ become Keras's ``(k..., in/groups, out)``, ConvTranspose's ``(in, out, k...)`` K
 Padding: ``auto_pad`` VALID / SAME_UPPER (TensorFlow's 'same') or explicit ``pads``
 ``[begin..., end...]``; a Pad node in front has already been folded in (``patterns/rules.py``, ``fold_pad``).
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -13,10 +14,9 @@ from ....ir import layers as L
 from ....ir.errors import UnsupportedError
 from ....ir.layers.conv import resolve_pads
 from ....ir.layers.conv_variants import transposed_crop
-
 from .ctx import Converted, Ctx
-from .passes.layout import channels_first
 from .match import axes_of
+from .passes.layout import channels_first
 
 
 def _window(ctx: Ctx, nd: int, kernel, strides, dilations):
@@ -54,8 +54,15 @@ def conv(ctx: Ctx) -> Converted:
     if bias is not None:
         weights["bias"] = bias
     cls = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[nd]
-    return cls(w.shape[0], kernel, strides=strides, padding=padding, dilation_rate=dilations, groups=group,
-               use_bias=bias is not None), weights
+    return cls(
+        w.shape[0],
+        kernel,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilations,
+        groups=group,
+        use_bias=bias is not None,
+    ), weights
 
 
 def keras_transposed(kernel, strides, dilations, crops):
@@ -63,9 +70,18 @@ def keras_transposed(kernel, strides, dilations, crops):
     for padding in ("same", "valid"):
         if all(transposed_crop(k, s, d, padding, None) == c for k, s, d, c in zip(kernel, strides, dilations, crops)):
             return padding, None
-        found = [next((p for p in range(s) if transposed_crop(k, s, d, padding, p) == c
-                       and not (padding == "same" and p == 0 and (k - 1) * d % 2)), None)  # the IR's rule
-                 for k, s, d, c in zip(kernel, strides, dilations, crops)]
+        found = [
+            next(
+                (
+                    p
+                    for p in range(s)
+                    if transposed_crop(k, s, d, padding, p) == c
+                    and not (padding == "same" and p == 0 and (k - 1) * d % 2)
+                ),
+                None,
+            )  # the IR's rule
+            for k, s, d, c in zip(kernel, strides, dilations, crops)
+        ]
         if None not in found:
             return padding, tuple(found)
     return None
@@ -94,15 +110,24 @@ def conv_transpose(ctx: Ctx) -> Converted:
     crops = [(pads[i], pads[nd + i] - extra[i]) for i in range(nd)]
     found = keras_transposed(kernel, strides, dilations, crops)
     if found is None:
-        raise UnsupportedError(f"pads {pads} with output_padding {extra} keep a window of the full result that "
-                               "neither Keras's 'valid' nor 'same' (with any output_padding) keeps")
+        raise UnsupportedError(
+            f"pads {pads} with output_padding {extra} keep a window of the full result that "
+            "neither Keras's 'valid' nor 'same' (with any output_padding) keeps"
+        )
     weights = {"kernel": w.transpose(*range(2, nd + 2), 1, 0)}  # (in, out, k...) -> (k..., out, in)
     bias = ctx.array(2, "bias")
     if bias is not None:
         weights["bias"] = bias
     cls = L.Conv1DTranspose if nd == 1 else L.Conv2DTranspose
-    return cls(w.shape[1], kernel, strides=strides, padding=found[0], output_padding=found[1],
-               dilation_rate=dilations, use_bias=bias is not None), weights
+    return cls(
+        w.shape[1],
+        kernel,
+        strides=strides,
+        padding=found[0],
+        output_padding=found[1],
+        dilation_rate=dilations,
+        use_bias=bias is not None,
+    ), weights
 
 
 def _ceil_mode_ok(ctx: Ctx, nd: int, kernel, strides) -> None:
@@ -144,6 +169,7 @@ def pool(max_pool: bool) -> Callable:
         else:
             cls = L.AvgPool1D if nd == 1 else L.AvgPool2D
         return cls(kernel, strides=strides, padding=padding, **kwargs), {}
+
     return convert
 
 
@@ -151,6 +177,7 @@ def global_pool(max_pool: bool) -> Callable:
     def convert(ctx: Ctx) -> Converted:
         x = ctx.x()  # ONNX keeps the pooled axes (size 1) unless a rule folded a Flatten in (keepdims=0)
         return _global(x, max_pool, keepdims=bool(ctx.attr("keepdims", 1)), spatial=range(2, x.spec.rank))
+
     return convert
 
 
@@ -158,10 +185,16 @@ def _global(x, max_pool: bool, keepdims: bool, spatial) -> Converted:
     nd = x.spec.rank - 2
     letters = {x.layout[a] for a in spatial}
     if nd not in (1, 2) or letters != set(x.layout) - {"N", "C"}:
-        raise UnsupportedError(f"reduces axes {sorted(spatial)} of a {x.layout!r} tensor; the IR's global pooling "
-                               "reduces every axis but N and C of a rank-3 or rank-4 tensor")
-    kinds = {(False, 1): L.GlobalAvgPool1D, (False, 2): L.GlobalAvgPool2D,
-             (True, 1): L.GlobalMaxPool1D, (True, 2): L.GlobalMaxPool2D}
+        raise UnsupportedError(
+            f"reduces axes {sorted(spatial)} of a {x.layout!r} tensor; the IR's global pooling "
+            "reduces every axis but N and C of a rank-3 or rank-4 tensor"
+        )
+    kinds = {
+        (False, 1): L.GlobalAvgPool1D,
+        (False, 2): L.GlobalAvgPool2D,
+        (True, 1): L.GlobalMaxPool1D,
+        (True, 2): L.GlobalMaxPool2D,
+    }
     return kinds[max_pool, nd](keepdims=keepdims), {}
 
 
@@ -172,4 +205,5 @@ def reduce(max_pool: bool) -> Callable:
         if axes is None or not axes:
             raise UnsupportedError("the axes must be constant and not empty")
         return _global(x, max_pool, bool(ctx.attr("keepdims", 1)), sorted({a % x.spec.rank for a in axes}))
+
     return convert

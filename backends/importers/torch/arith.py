@@ -18,6 +18,7 @@ is a trained weight the IR would turn into configuration).
 single-head attention ``softmax(q @ k.transpose(-2, -1) * scale) @ v``
 (the transpose is an IR Permute, which moves no data in the IR).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,6 @@ from torch import nn
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .capture import guess_layout, layout_for
 from .recurrent import Lazy
 
@@ -42,8 +42,12 @@ def is_number(v) -> bool:
 
 def constant_of(value) -> float | None:
     """A get_attr target's value as a number, where it is a one-element float buffer or traced constant."""
-    if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter) and value.numel() == 1 \
-            and value.is_floating_point():
+    if (
+        isinstance(value, torch.Tensor)
+        and not isinstance(value, nn.Parameter)
+        and value.numel() == 1
+        and value.is_floating_point()
+    ):
         return float(value.reshape(()))
     return None
 
@@ -89,11 +93,15 @@ def negate(ctx, call):
 
 def matmul(ctx, call):
     """``a @ b`` / ``torch.matmul`` / ``torch.bmm`` of two rank-3 batch-first activations -> IR ``Dot``."""
-    a, b = (ctx.tensor(call.arg(i, key)) for i, key in ((0, "input"), (1, "other" if call.kwargs.get("other") is not
-                                                                        None else "mat2")))
+    a, b = (
+        ctx.tensor(call.arg(i, key))
+        for i, key in ((0, "input"), (1, "other" if call.kwargs.get("other") is not None else "mat2"))
+    )
     if a.spec.rank != 3 or b.spec.rank != 3:
-        raise UnsupportedError(f"only a product of two rank-3 tensors (a batch of matrices) is supported, got ranks "
-                               f"{a.spec.rank} and {b.spec.rank} (multi-head products batch over more axes)")
+        raise UnsupportedError(
+            f"only a product of two rank-3 tensors (a batch of matrices) is supported, got ranks "
+            f"{a.spec.rank} and {b.spec.rank} (multi-head products batch over more axes)"
+        )
     if a.layout[0] != "N" or b.layout[0] != "N" or ctx.n_pos(call.node) != 0:
         raise UnsupportedError(f"needs the batch axis first in both operands ({a.layout}, {b.layout})")
     layout = guess_layout(ctx.gm, call.node, 3, False)
@@ -102,8 +110,20 @@ def matmul(ctx, call):
     return ctx.add(call, L.Dot(axes=(2, 1), layout=layout), [a, b])
 
 
-ARITH_FUNCTIONS = {operator.truediv: divide, torch.div: divide, torch.true_divide: divide,
-                   operator.neg: negate, torch.neg: negate,
-                   operator.matmul: matmul, torch.matmul: matmul, torch.bmm: matmul}
-ARITH_METHODS = {torch.Tensor.div: divide, torch.Tensor.true_divide: divide, torch.Tensor.neg: negate,
-                 torch.Tensor.matmul: matmul, torch.Tensor.bmm: matmul}
+ARITH_FUNCTIONS = {
+    operator.truediv: divide,
+    torch.div: divide,
+    torch.true_divide: divide,
+    operator.neg: negate,
+    torch.neg: negate,
+    operator.matmul: matmul,
+    torch.matmul: matmul,
+    torch.bmm: matmul,
+}
+ARITH_METHODS = {
+    torch.Tensor.div: divide,
+    torch.Tensor.true_divide: divide,
+    torch.Tensor.neg: negate,
+    torch.Tensor.matmul: matmul,
+    torch.Tensor.bmm: matmul,
+}

@@ -31,6 +31,7 @@ the end of every row) outputs zeros at padded positions (before its final
 ``norm``): the import reproduces that (``<name>_zero_pads``, a Multiply by
 the attend mask).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,7 +44,6 @@ from torch import nn
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .modules import array
 from .recurrent import Lazy
 
@@ -74,16 +74,19 @@ class Filled(Lazy):
     shape: tuple
     value: object
     dtype: str
-    why = "a constant tensor has no IR form; it is read only as a causal mask (triu of -inf, or of bool True, " \
-          "diagonal=1)"
+    why = (
+        "a constant tensor has no IR form; it is read only as a causal mask (triu of -inf, or of bool True, diagonal=1)"
+    )
 
 
 def filled(value_at: int | None, value_key: str, value=None) -> Callable:
     """``torch.full(size, value)`` (value by position/keyword) or ``torch.ones(*size)`` (value 1)."""
+
     def convert(ctx, call):
         info = call.info
         fill = call.arg(value_at, value_key) if value_at is not None else value
         return Filled(tuple(getattr(info, "shape", ())), fill, getattr(info, "dtype", ""))
+
     return convert
 
 
@@ -94,8 +97,10 @@ def triu(ctx, call):
         raise UnsupportedError("triu of a tensor has no IR layer (only a constant causal mask is read)")
     blocks = (x.dtype == "bool" and x.value is True or x.value == 1) or x.value == float("-inf")
     if diagonal != 1 or len(x.shape) != 2 or x.shape[0] != x.shape[1] or not blocks:
-        raise UnsupportedError(f"triu(..., diagonal={diagonal}) of a {x.shape} {x.dtype} tensor filled with "
-                               f"{x.value!r} is not a causal mask")
+        raise UnsupportedError(
+            f"triu(..., diagonal={diagonal}) of a {x.shape} {x.dtype} tensor filled with "
+            f"{x.value!r} is not a causal mask"
+        )
     if x.dtype != "bool" and x.value != float("-inf"):
         raise UnsupportedError(f"a float mask filled with {x.value!r} is added to the scores, not a causal mask")
     return CAUSAL
@@ -133,8 +138,9 @@ def attend_mask(ctx, call, i: int, key: str):
     if value is None:
         return None
     if node not in ctx.bool_inputs:
-        raise UnsupportedError(f"{key} must be a bool model input (True = pad); a computed or float (additive) "
-                               "mask has no IR form")
+        raise UnsupportedError(
+            f"{key} must be a bool model input (True = pad); a computed or float (additive) mask has no IR form"
+        )
     mask = ctx.tensor(value)  # declared 1 = attend by the importer
     if sorted(mask.layout) != ["N", "T"]:
         raise UnsupportedError(f"{key} must be (N, S), got layout {mask.layout}")
@@ -148,8 +154,9 @@ def causal_flag(call, mask_i: int, mask_key: str) -> bool:
         return False
     info = getattr(_node_arg(call, mask_i, mask_key), "name", mask_key)
     if value is not CAUSAL:
-        raise UnsupportedError(f"{mask_key} ({info}) is not a constant causal mask; only causal attention masks "
-                               "are supported")
+        raise UnsupportedError(
+            f"{mask_key} ({info}) is not a constant causal mask; only causal attention masks are supported"
+        )
     return True
 
 
@@ -170,8 +177,7 @@ def mha_layer(ctx, call, m: nn.MultiheadAttention, inputs, causal: bool, name: s
     if use_bias:
         w.update({f"{p}/bias": b.reshape(h, d) for p, b in zip(parts, np.split(array(m.in_proj_bias), 3))})
         w["attention_output/bias"] = array(m.out_proj.bias)
-    layer = L.MultiHeadAttention(num_heads=h, key_dim=d, dropout=m.dropout, use_bias=use_bias,
-                                 use_causal_mask=causal)
+    layer = L.MultiHeadAttention(num_heads=h, key_dim=d, dropout=m.dropout, use_bias=use_bias, use_causal_mask=causal)
     return ctx.add(call, layer, inputs, w, name=name, check=False)
 
 
@@ -213,20 +219,38 @@ def _activation(layer: nn.TransformerEncoderLayer) -> str:
 
 def encoder_layer_graph(ctx, call, m: nn.TransformerEncoderLayer, x, mask, causal: bool, name: str):
     """One encoder layer as IR layers named ``<name>_...``; returns the output tensor."""
+
     def dense(lin, y, part):
         w = {"kernel": array(lin.weight).T}
         if lin.bias is not None:
             w["bias"] = array(lin.bias)
-        return ctx.add(call, L.Dense(lin.out_features, use_bias=lin.bias is not None), [y], w,
-                       name=ctx.claim(f"{name}_{part}"), check=False)
+        return ctx.add(
+            call,
+            L.Dense(lin.out_features, use_bias=lin.bias is not None),
+            [y],
+            w,
+            name=ctx.claim(f"{name}_{part}"),
+            check=False,
+        )
 
     def self_attention(y):
-        return mha_layer(ctx, call, m.self_attn, [y, y] + ([mask] if mask is not None else []), causal,
-                         ctx.claim(f"{name}_self_attn"))
+        return mha_layer(
+            ctx,
+            call,
+            m.self_attn,
+            [y, y] + ([mask] if mask is not None else []),
+            causal,
+            ctx.claim(f"{name}_self_attn"),
+        )
 
     def feed_forward(y):
-        h = ctx.add(call, L.Activation(_activation(m)), [dense(m.linear1, y, "linear1")],
-                    name=ctx.claim(f"{name}_act"), check=False)
+        h = ctx.add(
+            call,
+            L.Activation(_activation(m)),
+            [dense(m.linear1, y, "linear1")],
+            name=ctx.claim(f"{name}_act"),
+            check=False,
+        )
         return dense(m.linear2, h, "linear2")
 
     def residual(a, b, k):
@@ -264,8 +288,13 @@ def transformer_encoder(ctx, call):
     if mask is not None and not causal and getattr(m, "use_nested_tensor", False):  # only set when batch_first
         # the nested-tensor fast path returns zeros at padded positions: multiply by the attend mask (N, T, 1)
         sizes = tuple(-1 if s is None else s for a, s in zip(mask.layout, mask.shape) if a != "N")  # -1: a length
-        keep = ctx.add(call, L.Reshape(sizes + (1,), layout=mask.layout + "C"), [mask],
-                       name=ctx.claim(f"{call.name}_keep"), check=False)
+        keep = ctx.add(
+            call,
+            L.Reshape(sizes + (1,), layout=mask.layout + "C"),
+            [mask],
+            name=ctx.claim(f"{call.name}_keep"),
+            check=False,
+        )
         x = ctx.add(call, L.Multiply(), [x, keep], name=ctx.claim(f"{call.name}_zero_pads"), check=False)
     if m.norm is not None:
         if not isinstance(m.norm, nn.LayerNorm):
@@ -276,11 +305,15 @@ def transformer_encoder(ctx, call):
 
 
 ATTENTION_MODULES: dict[type, Callable] = {
-    nn.MultiheadAttention: multihead_attention, nn.TransformerEncoderLayer: transformer_encoder_layer,
+    nn.MultiheadAttention: multihead_attention,
+    nn.TransformerEncoderLayer: transformer_encoder_layer,
     nn.TransformerEncoder: transformer_encoder,
 }
 #: the causal mask built in forward: ``nn.Transformer.generate_square_subsequent_mask(x.size(1))`` traces to
 #: ``torch.triu(torch.full((T, T), -inf), diagonal=1)``; ``torch.ones(T, T, dtype=torch.bool).triu(1)`` too
-ATTENTION_FUNCTIONS: dict[Callable, Callable] = {torch.full: filled(1, "fill_value"), torch.ones: filled(None, "", 1),
-                                                 torch.triu: triu}
+ATTENTION_FUNCTIONS: dict[Callable, Callable] = {
+    torch.full: filled(1, "fill_value"),
+    torch.ones: filled(None, "", 1),
+    torch.triu: triu,
+}
 ATTENTION_METHODS: dict[Callable, Callable] = {torch.Tensor.triu: triu}

@@ -28,6 +28,7 @@ attention weights sets the layer's ``dropout``. As a last guard the module
 is run on a random input and compared with the attention the weights
 describe. Only self-attention (one input, ``(B, T, C)``) is read.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -42,7 +43,6 @@ from torch import nn
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .attention_read import Reader, Run
 from .capture import trace
 from .modules import array
@@ -57,8 +57,9 @@ def _sizes(node) -> int:
 
 
 def _is(node, functions: tuple, method: str) -> bool:
-    return (node.op == "call_function" and node.target in functions) or (node.op == "call_method" and
-                                                                         node.target == method)
+    return (node.op == "call_function" and node.target in functions) or (
+        node.op == "call_method" and node.target == method
+    )
 
 
 def _behind(node) -> set:
@@ -80,8 +81,11 @@ def _looks_like_attention(graph: torch.fx.Graph) -> bool:
             return True
         if _is(n, (F.softmax, torch.softmax), "softmax"):
             products = [m for m in _behind(n) if _is(m, (operator.matmul, torch.matmul), "matmul")]
-            if any((_is(r, (torch.reshape,), "reshape") or _is(r, (), "view")) and _sizes(r) >= 4
-                   for m in products for r in _behind(m)):
+            if any(
+                (_is(r, (torch.reshape,), "reshape") or _is(r, (), "view")) and _sizes(r) >= 4
+                for m in products
+                for r in _behind(m)
+            ):
                 return True
     return False
 
@@ -140,9 +144,10 @@ def read_attention(m: nn.Module, in_shape: tuple) -> tuple[L.MultiHeadAttention,
     s, v = out.attn
     h, d = s.q.codes.shape
     dv = v.codes.shape[1]
-    if not math.isclose(s.scale, d ** -0.5, rel_tol=1e-6):
-        raise UnsupportedError(f"scales the scores by {s.scale:.6g}, not 1/sqrt(head_dim) = {d ** -0.5:.6g} (the "
-                               "IR's MultiHeadAttention)")
+    if not math.isclose(s.scale, d**-0.5, rel_tol=1e-6):
+        raise UnsupportedError(
+            f"scales the scores by {s.scale:.6g}, not 1/sqrt(head_dim) = {d**-0.5:.6g} (the IR's MultiHeadAttention)"
+        )
     lins = {p: gm.get_submodule(t.src) for p, t in (("query", s.q), ("key", s.k), ("value", v))}
     proj = gm.get_submodule(out.proj)
     use_bias = any(lin.bias is not None for lin in (*lins.values(), proj))
@@ -156,15 +161,22 @@ def read_attention(m: nn.Module, in_shape: tuple) -> tuple[L.MultiHeadAttention,
     weights["attention_output/kernel"] = wp[:, np.argsort(out.codes)].T.reshape(h, dv, -1)
     if use_bias:
         weights["attention_output/bias"] = array(proj.bias) if proj.bias is not None else np.zeros(proj.out_features)
-    layer = L.MultiHeadAttention(num_heads=h, key_dim=d, value_dim=dv if dv != d else None, dropout=s.dropout,
-                                 use_bias=use_bias, use_causal_mask=s.causal,
-                                 output_shape=proj.out_features if proj.out_features != in_shape[-1] else None)
+    layer = L.MultiHeadAttention(
+        num_heads=h,
+        key_dim=d,
+        value_dim=dv if dv != d else None,
+        dropout=s.dropout,
+        use_bias=use_bias,
+        use_causal_mask=s.causal,
+        output_shape=proj.out_features if proj.out_features != in_shape[-1] else None,
+    )
     _same(got, _reference(x, weights, s.causal), m)
     return layer, weights
 
 
 def _reference(x: torch.Tensor, w: dict, causal: bool) -> torch.Tensor:
     """The attention the weights describe (Keras's definition), in float64."""
+
     def t(key):
         return torch.from_numpy(np.asarray(w[key], dtype=np.float64)) if key in w else None
 
@@ -183,10 +195,15 @@ def _reference(x: torch.Tensor, w: dict, causal: bool) -> torch.Tensor:
 
 def _same(got, want: torch.Tensor, m: nn.Module) -> None:
     """The last guard: the module's own output equals the attention read from it (else an importer bug)."""
-    if not isinstance(got, torch.Tensor) or got.shape != want.shape or \
-            not torch.allclose(got.double(), want, atol=1e-4, rtol=1e-3):
-        raise UnsupportedError(f"{type(m).__name__}'s output differs from the multi-head attention read from its "
-                               "forward; it is not imported")
+    if (
+        not isinstance(got, torch.Tensor)
+        or got.shape != want.shape
+        or not torch.allclose(got.double(), want, atol=1e-4, rtol=1e-3)
+    ):
+        raise UnsupportedError(
+            f"{type(m).__name__}'s output differs from the multi-head attention read from its "
+            "forward; it is not imported"
+        )
 
 
 def hand_attention(ctx, call):

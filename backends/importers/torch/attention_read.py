@@ -7,6 +7,7 @@ does is a :class:`View` (features of a projection, rearranged), a
 :class:`Scores` or, at the end, an :class:`Out`. An operation it does not
 know on the attention path is refused, naming the node.
 """
+
 from __future__ import annotations
 
 import operator
@@ -83,8 +84,12 @@ def _number(v):
 
 def _is_causal_mask(cond: torch.Tensor) -> bool:
     """A bool mask True exactly above the diagonal (the keys after each query), leading axes of size 1."""
-    if cond.dtype != torch.bool or cond.dim() < 2 or cond.shape[-1] != cond.shape[-2] or \
-            any(s != 1 for s in cond.shape[:-2]):
+    if (
+        cond.dtype != torch.bool
+        or cond.dim() < 2
+        or cond.shape[-1] != cond.shape[-2]
+        or any(s != 1 for s in cond.shape[:-2])
+    ):
         return False
     upper = torch.ones(cond.shape[-2:], dtype=torch.bool).triu(1)
     return bool(torch.equal(cond.reshape(upper.shape), upper))
@@ -94,7 +99,7 @@ def _triangular(t: torch.Tensor) -> bool:
     """A buffer whose nonzeros are a square triangle (tril or strict triu): every top-left slice is one too."""
     if t.dim() < 2 or t.shape[-1] != t.shape[-2] or any(s != 1 for s in t.shape[:-2]):
         return False
-    nz = (t.reshape(t.shape[-2:]) != 0)
+    nz = t.reshape(t.shape[-2:]) != 0
     ones = torch.ones(nz.shape, dtype=torch.bool)
     return bool(torch.equal(nz, ones.tril()) or torch.equal(nz, ones.triu(1)))
 
@@ -128,8 +133,9 @@ class Reader:
             if not ins:
                 continue  # a constant, a buffer, a mask built from them: read as its value
             value = self.values[node]
-            if not isinstance(value, torch.Tensor) and not (isinstance(value, (tuple, list)) and
-                                                            any(isinstance(t, torch.Tensor) for t in value)):
+            if not isinstance(value, torch.Tensor) and not (
+                isinstance(value, (tuple, list)) and any(isinstance(t, torch.Tensor) for t in value)
+            ):
                 continue  # a size (x.shape, k.size(-1)): its value
             tracked[node] = self.step(node, tracked)
         raise UnsupportedError("has no output")
@@ -149,8 +155,11 @@ class Reader:
                 return replace(first, dropout=m.p) if isinstance(first, Scores) and first.soft else first
             if isinstance(m, nn.Linear) and len(node.args) == 1:
                 return self.linear(node, m, first)
-            self.fail(node, "is on the attention path (a q/k norm, rotary embedding or other layer has no place "
-                      "in the IR's MultiHeadAttention)")
+            self.fail(
+                node,
+                "is on the attention path (a q/k norm, rotary embedding or other layer has no place "
+                "in the IR's MultiHeadAttention)",
+            )
         name = target if op == "call_method" else getattr(target, "__name__", "")
         if target is F.dropout and self.arg(node, tracked, 2, "training", True):
             self.fail(node, "drops out at inference too (training=True); pass training=self.training")
@@ -165,8 +174,15 @@ class Reader:
         if isinstance(first, tuple) and target is operator.getitem:
             return first[node.args[1]]
         second = self.arg(node, tracked, 1)
-        if name == "mul" and _number(first) is not None and (isinstance(second, View) or  # c * q, c * scores
-                                                             isinstance(second, Scores) and not second.soft):
+        if (
+            name == "mul"
+            and _number(first) is not None
+            and (
+                isinstance(second, View)  # c * q, c * scores
+                or isinstance(second, Scores)
+                and not second.soft
+            )
+        ):
             return replace(second, scale=second.scale * _number(first))
         self.fail(node, "is on the attention path")
 
@@ -200,9 +216,12 @@ class Reader:
 
     def reshape(self, node, v: View, shape: tuple) -> View:
         k = next((i for i, a in enumerate(v.axes) if a == "F"), len(v.axes))
-        if "F" not in v.axes[:k] and all(a == "F" for a in v.axes[k:]) and \
-                tuple(self.values[node.args[0]].shape[:k]) == shape[:k] and \
-                int(np.prod(shape[k:], dtype=np.int64)) == v.codes.size:
+        if (
+            "F" not in v.axes[:k]
+            and all(a == "F" for a in v.axes[k:])
+            and tuple(self.values[node.args[0]].shape[:k]) == shape[:k]
+            and int(np.prod(shape[k:], dtype=np.int64)) == v.codes.size
+        ):
             return replace(v, axes=v.axes[:k] + ("F",) * (len(shape) - k), codes=v.codes.reshape(shape[k:]))
         self.fail(node, "reshapes the batch or sequence axes (only the features may be split or merged)")
 
@@ -218,11 +237,14 @@ class Reader:
             self.fail(node, f"splits axis {dim}, which is not a feature axis")
         f = [i for i, a in enumerate(v.axes) if a == "F"].index(dim)
         if name == "unbind":
-            return tuple(replace(v, axes=v.axes[:dim] + v.axes[dim + 1:], codes=np.take(v.codes, i, axis=f))
-                         for i in range(v.codes.shape[f]))
+            return tuple(
+                replace(v, axes=v.axes[:dim] + v.axes[dim + 1 :], codes=np.take(v.codes, i, axis=f))
+                for i in range(v.codes.shape[f])
+            )
         bounds = np.cumsum([0] + [t.shape[dim] for t in value])
-        return tuple(replace(v, codes=np.take(v.codes, np.arange(a, b), axis=f))
-                     for a, b in zip(bounds[:-1], bounds[1:]))
+        return tuple(
+            replace(v, codes=np.take(v.codes, np.arange(a, b), axis=f)) for a, b in zip(bounds[:-1], bounds[1:])
+        )
 
     def scores(self, node, q: View, kt: View) -> Scores:
         if q.axes != HEADS or kt.axes != ("B", "F", "F", "T") or q.codes.shape != kt.codes.shape:
@@ -238,8 +260,10 @@ class Reader:
             fill = _number(self.arg(node, tracked, 2, "value"))
             cond = self.arg(node, tracked, 1, "mask")
             if not isinstance(cond, torch.Tensor) or not _is_causal_mask(cond) or not self.buffers_triangular(node):
-                self.fail(node, "masks the scores with something other than a causal (lower-triangular incl. the "
-                          "diagonal) mask")
+                self.fail(
+                    node,
+                    "masks the scores with something other than a causal (lower-triangular incl. the diagonal) mask",
+                )
             if fill is None or not (fill == float("-inf") or fill <= torch.finfo(torch.float32).min):
                 self.fail(node, f"fills masked scores with {fill!r}, not -inf")
             return replace(s, causal=True)
@@ -283,8 +307,13 @@ class Reader:
             self.fail(node, "has an attn_mask (or enable_gqa); only is_causal=True is read")
         if drop:
             self.fail(node, f"drops out with p={drop} at inference (dropout in training has no IR form here)")
-        s = Scores(q, k, q.scale * k.scale * (scale if scale is not None else q.codes.shape[1] ** -0.5),
-                   causal=bool(causal), soft=True)
+        s = Scores(
+            q,
+            k,
+            q.scale * k.scale * (scale if scale is not None else q.codes.shape[1] ** -0.5),
+            causal=bool(causal),
+            soft=True,
+        )
         return self.context(node, s, v)
 
     def output(self, node, tracked):

@@ -18,6 +18,7 @@ the record of one graph node being converted (:class:`Call`).
   (``batch_first``) or ``TNC`` for a sequence fed to an RNN or a ``Linear``;
   ``NT`` / ``TN`` for token ids.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,8 +53,10 @@ def trace(module: nn.Module, keep=frozenset(), buffers: bool = False) -> torch.f
     try:
         graph = LeafTracer(keep, buffers).trace(module)
     except Exception as e:  # TraceError, or a user forward that inspects proxies (data-dependent control flow)
-        raise UnsupportedError(f"torch.fx could not trace {type(module).__name__}.forward ({type(e).__name__}: "
-                               f"{e}); from_torch needs a forward without data-dependent control flow") from None
+        raise UnsupportedError(
+            f"torch.fx could not trace {type(module).__name__}.forward ({type(e).__name__}: "
+            f"{e}); from_torch needs a forward without data-dependent control flow"
+        ) from None
     return torch.fx.GraphModule(module, graph)
 
 
@@ -126,11 +129,37 @@ def layout_for(rank: int, n_pos: int, c_pos: int | None) -> str:
     return "".join(letters)
 
 
-_CHANNELS_FIRST = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.BatchNorm1d,
-                   nn.ConvTranspose1d, nn.ZeroPad1d, nn.ConstantPad1d, nn.Upsample, nn.GroupNorm)
+_CHANNELS_FIRST = (
+    nn.Conv1d,
+    nn.MaxPool1d,
+    nn.AvgPool1d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveMaxPool1d,
+    nn.BatchNorm1d,
+    nn.ConvTranspose1d,
+    nn.ZeroPad1d,
+    nn.ConstantPad1d,
+    nn.Upsample,
+    nn.GroupNorm,
+)
 _CHANNELS_LAST = (nn.Linear, nn.LayerNorm)
-_SAME_SHAPE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.SELU, nn.LeakyReLU, nn.Softplus,
-               nn.Hardsigmoid, nn.Hardswish, nn.Dropout, nn.Identity, nn.ReLU6, nn.Hardtanh)
+_SAME_SHAPE = (
+    nn.ReLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.GELU,
+    nn.SiLU,
+    nn.ELU,
+    nn.SELU,
+    nn.LeakyReLU,
+    nn.Softplus,
+    nn.Hardsigmoid,
+    nn.Hardswish,
+    nn.Dropout,
+    nn.Identity,
+    nn.ReLU6,
+    nn.Hardtanh,
+)
 
 
 def _decide(gm, node, rank: int) -> str | None:

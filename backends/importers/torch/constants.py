@@ -20,6 +20,7 @@ axis), ``contiguous()`` and constant indexing that keeps the leading 1
 read several times (fx records one ``get_attr`` per parameter, but one per
 read of a buffer) is one layer with several consumers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +29,6 @@ import torch
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .capture import Info, guess_layout, layout_for
 from .recurrent import Lazy
 
@@ -76,12 +76,15 @@ def learned_value(ctx, node, held: torch.Tensor) -> Learned:
     """The value of get_attr ``node`` reading ``held`` (refused unless it broadcasts over the batch)."""
     shape = tuple(held.shape)
     if held.dim() < 2 or shape[0] != 1:
-        raise UnsupportedError(f"the forward reads {node.target} of shape {shape} directly; as a value it needs a "
-                               "leading axis of size 1 to repeat over the batch (a class token (1, 1, d), a positional "
-                               "embedding (1, n, d)), and the IR holds other weights only inside its layers")
+        raise UnsupportedError(
+            f"the forward reads {node.target} of shape {shape} directly; as a value it needs a "
+            "leading axis of size 1 to repeat over the batch (a class token (1, 1, d), a positional "
+            "embedding (1, n, d)), and the IR holds other weights only inside its layers"
+        )
     if held.dtype != torch.float32:
-        raise UnsupportedError(f"the forward reads {node.target} of dtype {held.dtype}; the IR's learned values are "
-                               "float32")
+        raise UnsupportedError(
+            f"the forward reads {node.target} of dtype {held.dtype}; the IR's learned values are float32"
+        )
     return Learned(node, held, key=node.target)
 
 
@@ -111,10 +114,13 @@ def expand(ctx, call):
     held_n = 0 if isinstance(x, Learned) else x.layout.index("N")
     if not isinstance(before, Info) or not isinstance(after, Info) or n is None or held_n != n:
         raise UnsupportedError("only an expand that stretches the batch axis (to the batch size) is supported")
-    if len(before.shape) != len(after.shape) or any(a != b for i, (a, b) in enumerate(zip(before.shape, after.shape))
-                                                    if i != n):
-        raise UnsupportedError(f"expands {tuple(before.shape)} to {tuple(after.shape)}: only the batch axis may "
-                               "grow (other sizes would need a broadcast the IR does not hold)")
+    if len(before.shape) != len(after.shape) or any(
+        a != b for i, (a, b) in enumerate(zip(before.shape, after.shape)) if i != n
+    ):
+        raise UnsupportedError(
+            f"expands {tuple(before.shape)} to {tuple(after.shape)}: only the batch axis may "
+            "grow (other sizes would need a broadcast the IR does not hold)"
+        )
     return x
 
 

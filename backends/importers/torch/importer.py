@@ -33,6 +33,7 @@ How the import works, and why:
   * The import describes the module in eval mode (BatchNorm running
     statistics, no dropout); training flags are restored afterwards.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,7 +49,6 @@ from torch import nn
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import IRError, UnsupportedError
-
 from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
 from .arith import constant_of
@@ -65,9 +65,7 @@ ATTENTION_TYPES = tuple(ATTENTION_MODULES)
 _DTYPES = {"float32": "float32", "int32": "int32", "int64": "int64", "bool": "float32"}
 
 
-
-def from_torch(module: nn.Module, example_inputs, *, name: str | None = None,
-               fixed_lengths: bool = False) -> ir.Model:
+def from_torch(module: nn.Module, example_inputs, *, name: str | None = None, fixed_lengths: bool = False) -> ir.Model:
     """Import a PyTorch module, weights included, by tracing it with ``torch.fx``.
 
     Args:
@@ -169,10 +167,12 @@ class _Importer:
         self.gm = trace(traced, keep={id(m) for m in self.hand.values()})
         placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(self.inputs):
-            raise UnsupportedError(f"forward takes {len(placeholders)} input(s) but {len(self.inputs)} example(s) "
-                                   "were given")
-        layouts = [guess_layout(self.gm, p, x.dim(), not x.is_floating_point()) for p, x in zip(placeholders,
-                                                                                                self.inputs)]
+            raise UnsupportedError(
+                f"forward takes {len(placeholders)} input(s) but {len(self.inputs)} example(s) were given"
+            )
+        layouts = [
+            guess_layout(self.gm, p, x.dim(), not x.is_floating_point()) for p, x in zip(placeholders, self.inputs)
+        ]
         self.run1, self.run2, self.consts = record(self.gm, self.inputs, [lay.index("N") for lay in layouts])
         self.run3, self.probe = None, None  # the run at other sequence lengths, and the IR's shapes there
         if not self.fixed_lengths:
@@ -182,8 +182,9 @@ class _Importer:
         for node in self.gm.graph.nodes:
             if node.op == "call_module":
                 self.times[node.target] = self.times.get(node.target, 0) + 1
-        ir_inputs = [self.convert_input(i, p, x, lay) for i, (p, x, lay) in enumerate(zip(placeholders, self.inputs,
-                                                                                           layouts))]
+        ir_inputs = [
+            self.convert_input(i, p, x, lay) for i, (p, x, lay) in enumerate(zip(placeholders, self.inputs, layouts))
+        ]
         self.ir_inputs = ir_inputs  # a value read in forward (constants.py) takes its batch size from these
         outputs = None
         for node in self.gm.graph.nodes:
@@ -192,9 +193,11 @@ class _Importer:
             elif node.op != "placeholder":
                 self.convert(node)
         if self.problems:
-            raise unsupported(f"torch module {type(self.module).__name__}", self.problems,
-                              " (names are modules' qualified names or graph nodes as in "
-                              "torch.fx.symbolic_trace(module).code)")
+            raise unsupported(
+                f"torch module {type(self.module).__name__}",
+                self.problems,
+                " (names are modules' qualified names or graph nodes as in torch.fx.symbolic_trace(module).code)",
+            )
         ir.blocks.settle(outputs)
         return ir.Model(ir_inputs, outputs, name=identifier(name)).set_weights(self.weights)
 
@@ -224,7 +227,7 @@ class _Importer:
         if layout.index("N") != n:
             layout = layout_for(len(info.shape), n, None if info.dtype != "float32" else (1 if n == 0 else 2))
         try:
-            return ir.Input(info.shape[:n] + info.shape[n + 1:], layout=layout, dtype=info.dtype)
+            return ir.Input(info.shape[:n] + info.shape[n + 1 :], layout=layout, dtype=info.dtype)
         except IRError:
             return None
 
@@ -234,7 +237,7 @@ class _Importer:
         self.values[node] = None
         n = layout.index("N")
         full = tuple(None if (i, a) in self.lengths else s for a, s in enumerate(x.shape))
-        shape = full[:n] + full[n + 1:]
+        shape = full[:n] + full[n + 1 :]
         if dtype not in _DTYPES:
             self.refuse(node.name, "input", f"dtype {dtype} is not supported (float32, int32, int64 or bool)")
             if x.is_floating_point():  # keep checking the layers behind it on a float32 stand-in
@@ -257,8 +260,11 @@ class _Importer:
         if node.op == "call_module":
             m = self.gm.get_submodule(node.target)
             cls = type(m)
-            what = f"{cls.__module__.split('.modules')[0]}.{cls.__name__}" if cls.__module__.startswith("torch.nn") \
+            what = (
+                f"{cls.__module__.split('.modules')[0]}.{cls.__name__}"
+                if cls.__module__.startswith("torch.nn")
                 else f"{cls.__module__}.{cls.__qualname__}"
+            )
             if node.target in self.hand:
                 return hand_attention, node.target, what
             return MODULE_TABLE.get(cls), node.target, what
@@ -297,11 +303,16 @@ class _Importer:
         kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: self.values.get(n))
         module = self.gm.get_submodule(node.target) if node.op == "call_module" else None
         if module is not None and self.times[node.target] > 1 and any(True for _ in module.parameters()):
-            self.refuse(where, what, f"is called {self.times[node.target]} times (shared weights), which the IR "
-                        "cannot express")
+            self.refuse(
+                where, what, f"is called {self.times[node.target]} times (shared weights), which the IR cannot express"
+            )
         elif any(n in self.bool_inputs for n in node.all_input_nodes) and not isinstance(module, ATTENTION_TYPES):
-            self.refuse(where, what, "reads a bool input, which the import holds as an attention mask (1 = attend, "
-                        "the opposite of True = pad); bool inputs are supported only as key-padding masks")
+            self.refuse(
+                where,
+                what,
+                "reads a bool input, which the import holds as an attention mask (1 = attend, "
+                "the opposite of True = pad); bool inputs are supported only as key-padding masks",
+            )
         elif any(self.values.get(n) is None for n in node.all_input_nodes):
             pass  # behind a refused node: already reported there
         else:
@@ -343,8 +354,9 @@ class _Importer:
             raise UnsupportedError(f"expects a tensor here, got {type(value).__name__}")
         return value
 
-    def add(self, call: Call, layer: L.Layer, inputs, weights=None, *, name: str | None = None,
-            check: bool = True) -> ir.Tensor:
+    def add(
+        self, call: Call, layer: L.Layer, inputs, weights=None, *, name: str | None = None, check: bool = True
+    ) -> ir.Tensor:
         """Apply ``layer`` (named after the call) to IR tensors; record its weights; check the shape."""
         name = name or call.name
         out = layer.replace(name=name)(*inputs)
@@ -364,11 +376,12 @@ class _Importer:
         if not isinstance(info, Info) or n is None:
             raise UnsupportedError("its output is not one tensor with a batch axis")
         shape = self.shape(node)  # None where torch's size follows a symbolic length: the IR's must be None too
-        theirs = shape[:n] + shape[n + 1:]
+        theirs = shape[:n] + shape[n + 1 :]
         ours = tuple(s for a, s in zip(out.layout, out.shape) if a != "N")
         if out.layout.index("N") != n or theirs != ours:
-            raise UnsupportedError(f"the IR infers shape {out.shape} {out.layout} where torch has {shape} "
-                                   f"(batch axis {n})")
+            raise UnsupportedError(
+                f"the IR infers shape {out.shape} {out.layout} where torch has {shape} (batch axis {n})"
+            )
         why = self.probe.mismatch(out, node) if self.probe is not None else None
         if why is not None:
             raise UnsupportedError(why)
@@ -378,10 +391,10 @@ class _Importer:
         if x.layout == layout:
             return x
         if x.layout.index("N") != layout.index("N"):
-            raise UnsupportedError(f"needs the batch axis at position {layout.index('N')}, but it is at "
-                                   f"{x.layout.index('N')} ({x.layout})")
+            raise UnsupportedError(
+                f"needs the batch axis at position {layout.index('N')}, but it is at {x.layout.index('N')} ({x.layout})"
+            )
         sizes = tuple(-1 if s is None else s for a, s in zip(x.layout, x.shape) if a != "N")
         if sizes.count(-1) > 1:
             raise UnsupportedError(f"cannot rename the axes of {x.layout} with more than one unknown size {x.shape}")
         return L.Reshape(sizes, layout=layout, name=self.claim(f"{call.name}_relabel"))(x)
-

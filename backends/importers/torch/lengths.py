@@ -11,13 +11,13 @@ size in (a reshape target, a ``ceil_mode`` pool whose partial window only
 appears at other lengths) fails that check, and the importer falls back to
 the example's lengths.
 """
+
 from __future__ import annotations
 
 import torch
 
 from ....ir.graph import output_spec
 from ....ir.tensor import TensorSpec
-
 from .capture import Info, Recorder
 
 #: the layout letters of the axes :func:`probe_lengths` tries: a sequence's T, a 1-D signal's W (NCW)
@@ -106,7 +106,7 @@ class LengthCheck:
             return None
         ours = tuple(s for a, s in zip(spec.layout, spec.shape) if a != "N")
         n = tensor.layout.index("N")
-        theirs = other.shape[:n] + other.shape[n + 1:]
+        theirs = other.shape[:n] + other.shape[n + 1 :]
         if ours != theirs:
             return f"at another sequence length the IR infers {spec.shape} {spec.layout} where torch has {other.shape}"
         return None

@@ -11,6 +11,7 @@ Torch's ``dim`` arguments are positions in the IR layout (the importer
 declares every tensor in torch's axis order), turned into letters by
 :func:`letter`.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -20,7 +21,6 @@ from torch import nn
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .capture import layout_for
 from .recurrent import rnn
 
@@ -65,6 +65,7 @@ def _bias(m, weights: dict, key: str = "bias") -> bool:
 
 # -- core ------------------------------------------------------------------------------
 
+
 def linear(ctx, call):
     m, x = call.module, channels_last(ctx, call, ctx.tensor(call.args[0]))
     weights = {"kernel": array(m.weight).T}  # torch (out, in) -> (in, out)
@@ -82,9 +83,17 @@ def conv(nd: int) -> Callable:
             padding = "valid"
         # torch (out, in/groups, k...) -> (k..., in/groups, out)
         weights = {"kernel": array(m.weight).transpose(*range(2, nd + 2), 1, 0)}
-        layer = (L.Conv1D, L.Conv2D, L.Conv3D)[nd - 1](m.out_channels, m.kernel_size, strides=m.stride, padding=padding,
-                                             dilation_rate=m.dilation, groups=m.groups, use_bias=_bias(m, weights))
+        layer = (L.Conv1D, L.Conv2D, L.Conv3D)[nd - 1](
+            m.out_channels,
+            m.kernel_size,
+            strides=m.stride,
+            padding=padding,
+            dilation_rate=m.dilation,
+            groups=m.groups,
+            use_bias=_bias(m, weights),
+        )
         return ctx.add(call, layer, [x], weights)
+
     return convert
 
 
@@ -131,8 +140,10 @@ def identity(ctx, call):
 def flatten(ctx, call):
     m, x = call.module, ctx.tensor(call.args[0])
     if m.start_dim != 1 or m.end_dim not in (-1, x.spec.rank - 1) or x.layout[0] != "N":
-        raise UnsupportedError(f"only Flatten(start_dim=1, end_dim=-1) on a batch-first tensor is supported "
-                               f"(got start_dim={m.start_dim}, end_dim={m.end_dim}, layout {x.layout})")
+        raise UnsupportedError(
+            f"only Flatten(start_dim=1, end_dim=-1) on a batch-first tensor is supported "
+            f"(got start_dim={m.start_dim}, end_dim={m.end_dim}, layout {x.layout})"
+        )
     return ctx.add(call, L.Flatten(), [x])
 
 
@@ -146,12 +157,26 @@ def embedding(ctx, call):
 
 # -- pooling ------------------------------------------------------------------------------
 
+
 def _tuple(value, nd: int) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * nd
 
 
-def windowed_pool(ctx, call, x, nd: int, ir_class, kernel_size, stride=None, padding=0, dilation=1,
-                  return_indices=False, count_include_pad=True, divisor_override=None, ceil_mode=False):
+def windowed_pool(
+    ctx,
+    call,
+    x,
+    nd: int,
+    ir_class,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    return_indices=False,
+    count_include_pad=True,
+    divisor_override=None,
+    ceil_mode=False,
+):
     """A max/avg pooling (module or function) with torch's arguments -> the IR pool, or UnsupportedError."""
     x = channels_first(ctx, call, x, nd)
     k, pads = _tuple(kernel_size, nd), _tuple(padding, nd)
@@ -169,18 +194,32 @@ def windowed_pool(ctx, call, x, nd: int, ir_class, kernel_size, stride=None, pad
         return ctx.add(call, ir_class(k, strides=s, padding=mode, **options), [x])
     except UnsupportedError:
         if ceil_mode:  # harmless only when it does not change the output size
-            raise UnsupportedError(f"ceil_mode=True adds a partial window for input size {tuple(sizes)}, which the "
-                                   "IR's pooling does not have") from None
+            raise UnsupportedError(
+                f"ceil_mode=True adds a partial window for input size {tuple(sizes)}, which the "
+                "IR's pooling does not have"
+            ) from None
         raise
 
 
 def pool(nd: int, ir_class) -> Callable:
     def convert(ctx, call):
         m = call.module
-        return windowed_pool(ctx, call, ctx.tensor(call.args[0]), nd, ir_class, m.kernel_size, m.stride, m.padding,
-                             getattr(m, "dilation", 1), getattr(m, "return_indices", False),
-                             getattr(m, "count_include_pad", True), getattr(m, "divisor_override", None),
-                             m.ceil_mode)
+        return windowed_pool(
+            ctx,
+            call,
+            ctx.tensor(call.args[0]),
+            nd,
+            ir_class,
+            m.kernel_size,
+            m.stride,
+            m.padding,
+            getattr(m, "dilation", 1),
+            getattr(m, "return_indices", False),
+            getattr(m, "count_include_pad", True),
+            getattr(m, "divisor_override", None),
+            m.ceil_mode,
+        )
+
     return convert
 
 
@@ -194,17 +233,22 @@ def global_pool(ctx, call, x, nd: int, ir_class, output_size):
 def adaptive_pool(nd: int, ir_class) -> Callable:
     def convert(ctx, call):
         return global_pool(ctx, call, ctx.tensor(call.args[0]), nd, ir_class, call.module.output_size)
+
     return convert
 
 
 # -- activations -------------------------------------------------------------------------
 
+
 def activation(name: str, **params: Callable) -> Callable:
     """An activation module; ``params`` read IR parameters from the module."""
+
     def convert(ctx, call):
         m = call.module
-        return ctx.add(call, L.Activation(name, **{k: read(m) for k, read in params.items()}),
-                       [ctx.tensor(call.args[0])])
+        return ctx.add(
+            call, L.Activation(name, **{k: read(m) for k, read in params.items()}), [ctx.tensor(call.args[0])]
+        )
+
     return convert
 
 
@@ -225,26 +269,48 @@ def softmax(name: str) -> Callable:
         if call.module.dim is None:
             raise UnsupportedError("dim=None picks an axis by rank (a deprecated torch rule); pass dim")
         return ctx.add(call, L.Activation(name, axis=letter(x, call.module.dim)), [x])
+
     return convert
 
 
 #: the core torch.nn modules -> converter; keyed by the exact class (a subclass may override forward).
 #: ``torch_module_table.MODULE_TABLE`` joins it with the conv-variant and attention tables.
 CORE_TABLE: dict[type, Callable] = {
-    nn.Linear: linear, nn.Conv1d: conv(1), nn.Conv2d: conv(2), nn.Conv3d: conv(3),
-    nn.BatchNorm1d: batch_norm, nn.BatchNorm2d: batch_norm, nn.LayerNorm: layer_norm,
-    nn.Dropout: dropout, nn.Dropout1d: dropout, nn.Dropout2d: dropout, nn.Identity: identity, nn.Flatten: flatten,
+    nn.Linear: linear,
+    nn.Conv1d: conv(1),
+    nn.Conv2d: conv(2),
+    nn.Conv3d: conv(3),
+    nn.BatchNorm1d: batch_norm,
+    nn.BatchNorm2d: batch_norm,
+    nn.LayerNorm: layer_norm,
+    nn.Dropout: dropout,
+    nn.Dropout1d: dropout,
+    nn.Dropout2d: dropout,
+    nn.Identity: identity,
+    nn.Flatten: flatten,
     nn.Embedding: embedding,
-    nn.MaxPool1d: pool(1, L.MaxPool1D), nn.MaxPool2d: pool(2, L.MaxPool2D),
-    nn.AvgPool1d: pool(1, L.AvgPool1D), nn.AvgPool2d: pool(2, L.AvgPool2D),
+    nn.MaxPool1d: pool(1, L.MaxPool1D),
+    nn.MaxPool2d: pool(2, L.MaxPool2D),
+    nn.AvgPool1d: pool(1, L.AvgPool1D),
+    nn.AvgPool2d: pool(2, L.AvgPool2D),
     nn.AdaptiveAvgPool1d: adaptive_pool(1, L.GlobalAvgPool1D),
     nn.AdaptiveAvgPool2d: adaptive_pool(2, L.GlobalAvgPool2D),
     nn.AdaptiveMaxPool1d: adaptive_pool(1, L.GlobalMaxPool1D),
     nn.AdaptiveMaxPool2d: adaptive_pool(2, L.GlobalMaxPool2D),
-    nn.ReLU: activation("relu"), nn.Sigmoid: activation("sigmoid"), nn.Tanh: activation("tanh"),
-    nn.GELU: gelu, nn.SiLU: activation("silu"), nn.ELU: activation("elu", alpha=lambda m: m.alpha),
-    nn.SELU: activation("selu"), nn.LeakyReLU: activation("leaky_relu", negative_slope=lambda m: m.negative_slope),
-    nn.Softplus: softplus, nn.Hardsigmoid: activation("hard_sigmoid"), nn.Hardswish: activation("hard_swish"),
-    nn.Softmax: softmax("softmax"), nn.LogSoftmax: softmax("log_softmax"),
-    nn.LSTM: rnn, nn.GRU: rnn, nn.RNN: rnn,
+    nn.ReLU: activation("relu"),
+    nn.Sigmoid: activation("sigmoid"),
+    nn.Tanh: activation("tanh"),
+    nn.GELU: gelu,
+    nn.SiLU: activation("silu"),
+    nn.ELU: activation("elu", alpha=lambda m: m.alpha),
+    nn.SELU: activation("selu"),
+    nn.LeakyReLU: activation("leaky_relu", negative_slope=lambda m: m.negative_slope),
+    nn.Softplus: softplus,
+    nn.Hardsigmoid: activation("hard_sigmoid"),
+    nn.Hardswish: activation("hard_swish"),
+    nn.Softmax: softmax("softmax"),
+    nn.LogSoftmax: softmax("log_softmax"),
+    nn.LSTM: rnn,
+    nn.GRU: rnn,
+    nn.RNN: rnn,
 }

@@ -4,6 +4,7 @@ A rectifier capped at ``m`` is the IR's ``ReLU(max_value=m)`` (Keras's
 ``ReLU``); ``torch.clamp(x, min=0)`` without a cap is a plain ReLU. Any other
 lower bound has no IR layer (the IR has no constant arithmetic).
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -14,7 +15,6 @@ from torch import nn
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .modules import array
 
 
@@ -51,13 +51,21 @@ def f_hardtanh(ctx, call):
 
 def clamp(ctx, call):
     low, high = call.arg(1, "min"), call.arg(2, "max")
-    if isinstance(low, torch.Tensor) or isinstance(high, torch.Tensor) or not isinstance(low, (int, float)) \
-            or not isinstance(high, (int, float, type(None))):
+    if (
+        isinstance(low, torch.Tensor)
+        or isinstance(high, torch.Tensor)
+        or not isinstance(low, (int, float))
+        or not isinstance(high, (int, float, type(None)))
+    ):
         raise UnsupportedError("only number bounds are supported (clamp(x, min=0, max=m))")
     return _capped(ctx, call, call.arg(0, "input"), low, high)
 
 
 NORM_ACT_MODULES: dict[type, Callable] = {nn.GroupNorm: group_norm, nn.ReLU6: relu6, nn.Hardtanh: hardtanh}
-NORM_ACT_FUNCTIONS: dict[Callable, Callable] = {F.relu6: relu6, F.hardtanh: f_hardtanh, torch.clamp: clamp,
-                                                torch.clip: clamp}
+NORM_ACT_FUNCTIONS: dict[Callable, Callable] = {
+    F.relu6: relu6,
+    F.hardtanh: f_hardtanh,
+    torch.clamp: clamp,
+    torch.clip: clamp,
+}
 NORM_ACT_METHODS: dict[Callable, Callable] = {torch.Tensor.clamp: clamp, torch.Tensor.clip: clamp}

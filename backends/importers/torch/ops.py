@@ -9,6 +9,7 @@ numbers recorded on the example run; reshapes read their target shape from
 the recorded output, the batch axis from the two recorded runs, and a size
 that changed on the run at another sequence length becomes the target's -1.
 """
+
 from __future__ import annotations
 
 import operator
@@ -20,12 +21,11 @@ import torch.nn.functional as F
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-
 from .arith import is_number, with_constant
 from .capture import guess_layout, layout_for
 from .modules import global_pool, letter, windowed_pool
-from .slicing import index_tensor
 from .recurrent import Lazy, concat_halves, select, squeeze_state
+from .slicing import index_tensor
 
 __all__ = ["CORE_FUNCTIONS", "CORE_METHODS", "Lazy"]
 
@@ -35,6 +35,7 @@ def _is_tensor(v) -> bool:
 
 
 # -- arithmetic and merges -------------------------------------------------------------------
+
 
 def elementwise(ir_class, op) -> Callable:
     def convert(ctx, call):
@@ -49,6 +50,7 @@ def elementwise(ir_class, op) -> Callable:
             raise UnsupportedError(f"an operation with a {type(b if _is_tensor(a) else a).__name__} has no IR layer")
         x, y = ctx.tensor(a), ctx.tensor(b)
         return ctx.add(call, ir_class(), [x, ctx.relabel(y, x.layout, call)])
+
     return convert
 
 
@@ -66,12 +68,15 @@ def cat(ctx, call):
 
 # -- activations --------------------------------------------------------------------------
 
+
 def unary(name: str, **params: tuple) -> Callable:
     """An activation function; ``params``: IR parameter -> (position, keyword, torch default)."""
+
     def convert(ctx, call):
         x = ctx.tensor(call.arg(0, "input"))
         kwargs = {k: call.arg(pos, key, default) for k, (pos, key, default) in params.items()}
         return ctx.add(call, L.Activation(name, **kwargs), [x])
+
     return convert
 
 
@@ -94,17 +99,20 @@ def softmax(name: str) -> Callable:
         if call.kwargs.get("dtype") is not None:
             raise UnsupportedError("dtype= is not supported (the IR computes in float32)")
         return ctx.add(call, L.Activation(name, axis=letter(x, dim)), [x])
+
     return convert
 
 
 def dropout(ctx, call):
     if call.arg(2, "training", True):
-        raise UnsupportedError("F.dropout with training=True (its default) drops at inference too; pass "
-                               "training=self.training")
+        raise UnsupportedError(
+            "F.dropout with training=True (its default) drops at inference too; pass training=self.training"
+        )
     return ctx.add(call, L.Dropout(call.arg(1, "p", 0.5)), [ctx.tensor(call.arg(0, "input"))])
 
 
 # -- shapes -------------------------------------------------------------------------------------
+
 
 def _flatten_to(ctx, call, x):
     if x.spec.rank == 2:
@@ -117,8 +125,10 @@ def flatten(ctx, call):
     start = call.arg(1, "start_dim", 0)
     end = call.arg(2, "end_dim", -1)
     if x.layout[0] != "N" or start < 1 or end not in (-1, x.spec.rank - 1):
-        raise UnsupportedError(f"only flatten(x, start_dim >= 1) of a batch-first tensor is supported "
-                               f"(start_dim={start}, end_dim={end}, layout {x.layout})")
+        raise UnsupportedError(
+            f"only flatten(x, start_dim >= 1) of a batch-first tensor is supported "
+            f"(start_dim={start}, end_dim={end}, layout {x.layout})"
+        )
     return _flatten_to(ctx, call, x) if start == 1 else reshape(ctx, call)  # merging trailing axes: a Reshape
 
 
@@ -126,16 +136,19 @@ def reshape(ctx, call):
     """view / reshape / squeeze / unsqueeze: the recorded output shape, the batch kept first."""
     value = call.arg(0, "input")
     if call.node.target in ("squeeze", torch.squeeze):
-        dims = tuple(a for a in call.args[1:] if isinstance(a, int)) or ((call.kwargs["dim"],)
-                                                                        if "dim" in call.kwargs else ())
+        dims = tuple(a for a in call.args[1:] if isinstance(a, int)) or (
+            (call.kwargs["dim"],) if "dim" in call.kwargs else ()
+        )
         state = squeeze_state(ctx, call, value, dims)
         if state is not None:
             return state
     x = ctx.tensor(value)
     info, n = call.info, ctx.n_pos(call.node)
     if x.layout[0] != "N" or n != 0:
-        raise UnsupportedError(f"reshapes that move or merge the batch axis are not supported (input {x.layout}, "
-                               f"output shape {getattr(info, 'shape', '?')})")
+        raise UnsupportedError(
+            f"reshapes that move or merge the batch axis are not supported (input {x.layout}, "
+            f"output shape {getattr(info, 'shape', '?')})"
+        )
     shape = ctx.shape(call.node)[1:]  # None: a size that follows a symbolic length
     if shape == tuple(s for s in x.shape[1:]):
         return x
@@ -201,6 +214,7 @@ def getitem(ctx, call):
 
 def reduce(avg: bool) -> Callable:
     """mean / amax over exactly the spatial axes -> global pooling (keepdim kept)."""
+
     def convert(ctx, call):
         x = ctx.tensor(call.arg(0, "input"))
         dim = call.arg(1, "dim")
@@ -210,21 +224,30 @@ def reduce(avg: bool) -> Callable:
         letters = {letter(x, d) for d in dims}
         spatial = {a for a in x.layout if a not in "NC"}
         if "C" not in x.layout or letters != spatial or len(spatial) not in (1, 2):
-            raise UnsupportedError(f"only a reduction over all the spatial axes of a tensor with channels is "
-                                   f"supported (global pooling); got dim={dim} on layout {x.layout}")
-        kind = {(True, 1): L.GlobalAvgPool1D, (True, 2): L.GlobalAvgPool2D,
-                (False, 1): L.GlobalMaxPool1D, (False, 2): L.GlobalMaxPool2D}[avg, len(spatial)]
+            raise UnsupportedError(
+                f"only a reduction over all the spatial axes of a tensor with channels is "
+                f"supported (global pooling); got dim={dim} on layout {x.layout}"
+            )
+        kind = {
+            (True, 1): L.GlobalAvgPool1D,
+            (True, 2): L.GlobalAvgPool2D,
+            (False, 1): L.GlobalMaxPool1D,
+            (False, 2): L.GlobalMaxPool2D,
+        }[avg, len(spatial)]
         if call.kwargs.get("dtype") is not None:
             raise UnsupportedError("dtype= is not supported")
         return ctx.add(call, kind(keepdims=bool(call.arg(2, "keepdim", False))), [x])
+
     return convert
 
 
 def functional_pool(nd: int, ir_class, names: tuple) -> Callable:
     """F.max_poolNd / F.avg_poolNd: torch's arguments by position or keyword, after the input."""
+
     def convert(ctx, call):
         given = {name: call.arg(i + 1, name) for i, name in enumerate(names) if call.arg(i + 1, name) is not None}
         return windowed_pool(ctx, call, ctx.tensor(call.arg(0, "input")), nd, ir_class, **given)
+
     return convert
 
 
@@ -237,41 +260,85 @@ def functional_global(nd: int, ir_class) -> Callable:
         if call.arg(2, "return_indices", False):
             raise UnsupportedError("return_indices=True is not supported")
         return global_pool(ctx, call, ctx.tensor(call.arg(0, "input")), nd, ir_class, call.arg(1, "output_size"))
+
     return convert
 
 
-_ADD, _SUB, _MUL = elementwise(L.Add, operator.add), elementwise(L.Subtract, operator.sub), \
-    elementwise(L.Multiply, operator.mul)
+_ADD, _SUB, _MUL = (
+    elementwise(L.Add, operator.add),
+    elementwise(L.Subtract, operator.sub),
+    elementwise(L.Multiply, operator.mul),
+)
 _SIMPLE = {"relu": unary("relu"), "sigmoid": unary("sigmoid"), "tanh": unary("tanh")}
 _SOFTMAX, _LOG_SOFTMAX = softmax("softmax"), softmax("log_softmax")
 
 #: function (as fx records it) -> converter
 CORE_FUNCTIONS: dict[Callable, Callable] = {
-    operator.add: _ADD, operator.sub: _SUB, operator.mul: _MUL, torch.add: _ADD, torch.sub: _SUB, torch.mul: _MUL,
-    torch.cat: cat, torch.concat: cat, torch.flatten: flatten, torch.reshape: reshape, torch.squeeze: reshape,
-    torch.unsqueeze: reshape, torch.permute: permute, torch.transpose: transpose,
-    torch.relu: _SIMPLE["relu"], torch.sigmoid: _SIMPLE["sigmoid"], torch.tanh: _SIMPLE["tanh"],
-    torch.softmax: _SOFTMAX, torch.log_softmax: _LOG_SOFTMAX, F.softmax: _SOFTMAX, F.log_softmax: _LOG_SOFTMAX,
-    F.relu: _SIMPLE["relu"], F.gelu: gelu, F.silu: unary("silu"), F.elu: unary("elu", alpha=(1, "alpha", 1.0)),
-    F.selu: unary("selu"), F.leaky_relu: unary("leaky_relu", negative_slope=(1, "negative_slope", 0.01)),
-    F.softplus: softplus, F.hardsigmoid: unary("hard_sigmoid"), F.hardswish: unary("hard_swish"),
-    F.dropout: dropout, torch.mean: reduce(True), torch.amax: reduce(False), torch.maximum: elementwise(L.Maximum, max),
-    F.max_pool1d: functional_pool(1, L.MaxPool1D, _MAX_ARGS), F.max_pool2d: functional_pool(2, L.MaxPool2D, _MAX_ARGS),
-    F.avg_pool1d: functional_pool(1, L.AvgPool1D, _AVG_ARGS), F.avg_pool2d: functional_pool(2, L.AvgPool2D, _AVG_ARGS),
+    operator.add: _ADD,
+    operator.sub: _SUB,
+    operator.mul: _MUL,
+    torch.add: _ADD,
+    torch.sub: _SUB,
+    torch.mul: _MUL,
+    torch.cat: cat,
+    torch.concat: cat,
+    torch.flatten: flatten,
+    torch.reshape: reshape,
+    torch.squeeze: reshape,
+    torch.unsqueeze: reshape,
+    torch.permute: permute,
+    torch.transpose: transpose,
+    torch.relu: _SIMPLE["relu"],
+    torch.sigmoid: _SIMPLE["sigmoid"],
+    torch.tanh: _SIMPLE["tanh"],
+    torch.softmax: _SOFTMAX,
+    torch.log_softmax: _LOG_SOFTMAX,
+    F.softmax: _SOFTMAX,
+    F.log_softmax: _LOG_SOFTMAX,
+    F.relu: _SIMPLE["relu"],
+    F.gelu: gelu,
+    F.silu: unary("silu"),
+    F.elu: unary("elu", alpha=(1, "alpha", 1.0)),
+    F.selu: unary("selu"),
+    F.leaky_relu: unary("leaky_relu", negative_slope=(1, "negative_slope", 0.01)),
+    F.softplus: softplus,
+    F.hardsigmoid: unary("hard_sigmoid"),
+    F.hardswish: unary("hard_swish"),
+    F.dropout: dropout,
+    torch.mean: reduce(True),
+    torch.amax: reduce(False),
+    torch.maximum: elementwise(L.Maximum, max),
+    F.max_pool1d: functional_pool(1, L.MaxPool1D, _MAX_ARGS),
+    F.max_pool2d: functional_pool(2, L.MaxPool2D, _MAX_ARGS),
+    F.avg_pool1d: functional_pool(1, L.AvgPool1D, _AVG_ARGS),
+    F.avg_pool2d: functional_pool(2, L.AvgPool2D, _AVG_ARGS),
     F.adaptive_avg_pool1d: functional_global(1, L.GlobalAvgPool1D),
     F.adaptive_avg_pool2d: functional_global(2, L.GlobalAvgPool2D),
     F.adaptive_max_pool1d: functional_global(1, L.GlobalMaxPool1D),
     F.adaptive_max_pool2d: functional_global(2, L.GlobalMaxPool2D),
-    operator.getitem: getitem, getattr: attribute,
+    operator.getitem: getitem,
+    getattr: attribute,
 }
 
 #: torch.Tensor method -> converter
 CORE_METHODS: dict[Callable, Callable] = {
-    torch.Tensor.add: _ADD, torch.Tensor.sub: _SUB, torch.Tensor.mul: _MUL,
-    torch.Tensor.view: reshape, torch.Tensor.reshape: reshape, torch.Tensor.squeeze: reshape,
-    torch.Tensor.unsqueeze: reshape, torch.Tensor.flatten: flatten, torch.Tensor.permute: permute,
-    torch.Tensor.transpose: transpose, torch.Tensor.contiguous: passthrough, torch.Tensor.size: size,
-    torch.Tensor.relu: _SIMPLE["relu"], torch.Tensor.sigmoid: _SIMPLE["sigmoid"], torch.Tensor.tanh: _SIMPLE["tanh"],
-    torch.Tensor.softmax: _SOFTMAX, torch.Tensor.log_softmax: _LOG_SOFTMAX,
-    torch.Tensor.mean: reduce(True), torch.Tensor.amax: reduce(False),
+    torch.Tensor.add: _ADD,
+    torch.Tensor.sub: _SUB,
+    torch.Tensor.mul: _MUL,
+    torch.Tensor.view: reshape,
+    torch.Tensor.reshape: reshape,
+    torch.Tensor.squeeze: reshape,
+    torch.Tensor.unsqueeze: reshape,
+    torch.Tensor.flatten: flatten,
+    torch.Tensor.permute: permute,
+    torch.Tensor.transpose: transpose,
+    torch.Tensor.contiguous: passthrough,
+    torch.Tensor.size: size,
+    torch.Tensor.relu: _SIMPLE["relu"],
+    torch.Tensor.sigmoid: _SIMPLE["sigmoid"],
+    torch.Tensor.tanh: _SIMPLE["tanh"],
+    torch.Tensor.softmax: _SOFTMAX,
+    torch.Tensor.log_softmax: _LOG_SOFTMAX,
+    torch.Tensor.mean: reduce(True),
+    torch.Tensor.amax: reduce(False),
 }

@@ -18,6 +18,7 @@ gates i,f,g,o are Keras's i,f,c,o and ``b_ih + b_hh`` fold into one bias; GRU
 gates r,z,n are reordered to Keras's z,r,h and the two biases stack into the
 ``(2, 3U)`` bias of ``GRU(reset_after=True)``, which is what ``nn.GRU`` computes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -66,9 +67,9 @@ class RnnCall(Lazy):
     """One call of a torch RNN module, waiting for the graph to say which output it uses."""
 
     module: nn.RNNBase
-    x: object      # the IR input
+    x: object  # the IR input
     name: str
-    built: dict = field(default_factory=dict)   # return_sequences -> IR tensor
+    built: dict = field(default_factory=dict)  # return_sequences -> IR tensor
     why = "the (output, h_n) tuple of an RNN is not a tensor; select output or h_n from it"
 
     @property
@@ -89,8 +90,9 @@ class RnnCall(Lazy):
             elif isinstance(m, nn.GRU):
                 inner = L.GRU(m.hidden_size, use_bias=m.bias, return_sequences=sequences, reset_after=True)
             else:
-                inner = L.SimpleRNN(m.hidden_size, activation=m.nonlinearity, use_bias=m.bias,
-                                    return_sequences=sequences)
+                inner = L.SimpleRNN(
+                    m.hidden_size, activation=m.nonlinearity, use_bias=m.bias, return_sequences=sequences
+                )
             if m.bidirectional:
                 layer = L.Bidirectional(inner)
                 weights = {**direction_weights(m, k, False, "forward_"), **direction_weights(m, k, True, "backward_")}
@@ -123,8 +125,10 @@ class RnnState(Lazy):
 
     call: RnnCall
     part: str
-    why = "an RNN's state tensor has the layers and directions on its first axis; take h_n[-1] (or " \
-          "torch.cat([h_n[-2], h_n[-1]], 1) when bidirectional)"
+    why = (
+        "an RNN's state tensor has the layers and directions on its first axis; take h_n[-1] (or "
+        "torch.cat([h_n[-2], h_n[-1]], 1) when bidirectional)"
+    )
 
 
 @dataclass(eq=False)
@@ -133,8 +137,10 @@ class RnnHalf(Lazy):
 
     call: RnnCall
     direction: int
-    why = "one direction of a bidirectional RNN's state: the IR's Bidirectional gives both, concatenated; " \
-          "use torch.cat([h_n[-2], h_n[-1]], dim=1)"
+    why = (
+        "one direction of a bidirectional RNN's state: the IR's Bidirectional gives both, concatenated; "
+        "use torch.cat([h_n[-2], h_n[-1]], dim=1)"
+    )
 
 
 def rnn(ctx, call) -> RnnCall:
@@ -172,12 +178,18 @@ def select(ctx, call, value, index):
     elif isinstance(value, RnnOutput):
         first = value.call.module.batch_first
         last_step = (slice(None), -1) if first else -1
-        if index == last_step or (isinstance(index, tuple) and index[:2] == (slice(None), -1) and first
-                                  and all(i == slice(None) for i in index[2:])):
+        if index == last_step or (
+            isinstance(index, tuple)
+            and index[:2] == (slice(None), -1)
+            and first
+            and all(i == slice(None) for i in index[2:])
+        ):
             if value.call.directions == 2:
-                raise UnsupportedError("output[:, -1] of a bidirectional RNN mixes the forward last step with the "
-                                       "backward first step; the IR's Bidirectional last output is "
-                                       "torch.cat([h_n[-2], h_n[-1]], dim=1)")
+                raise UnsupportedError(
+                    "output[:, -1] of a bidirectional RNN mixes the forward last step with the "
+                    "backward first step; the IR's Bidirectional last output is "
+                    "torch.cat([h_n[-2], h_n[-1]], dim=1)"
+                )
             return value.call.build(ctx, True, call)
         raise UnsupportedError(f"indexing an RNN's output with {index!r}: only the last step is supported")
     else:
@@ -196,7 +208,12 @@ def squeeze_state(ctx, call, value, dims):
 
 def concat_halves(ctx, call, values, dim):
     """``torch.cat([h_n[-2], h_n[-1]], dim=1)``: a Bidirectional's last output (None: not that)."""
-    if (len(values) == 2 and all(isinstance(v, RnnHalf) for v in values) and values[0].call is values[1].call
-            and [v.direction for v in values] == [0, 1] and dim in (1, -1)):
+    if (
+        len(values) == 2
+        and all(isinstance(v, RnnHalf) for v in values)
+        and values[0].call is values[1].call
+        and [v.direction for v in values] == [0, 1]
+        and dim in (1, -1)
+    ):
         return values[0].call.build(ctx, True, call)
     return None

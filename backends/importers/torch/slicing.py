@@ -14,6 +14,7 @@ fixed in an import), step 1 only:
 The batch axis is never sliced; ``None`` (a new axis), a tensor index and a
 step other than 1 are refused.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,6 @@ from .... import ir
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
 from ....ir.layout import spatial_axes
-
 from .modules import letter
 
 __all__ = ["SLICING_FUNCTIONS", "SLICING_METHODS", "index_tensor"]
@@ -50,7 +50,7 @@ def _ranges(x: ir.Tensor, index) -> tuple[dict, list]:
         raise UnsupportedError("more than one ... in an index")
     if Ellipsis in items:
         at = items.index(Ellipsis)
-        items[at:at + 1] = [slice(None)] * (x.spec.rank - len(items) + 1)
+        items[at : at + 1] = [slice(None)] * (x.spec.rank - len(items) + 1)
     if len(items) > x.spec.rank:
         raise UnsupportedError(f"index {index!r} has more entries than the tensor's {x.spec.rank} axes")
     ranges, dropped = {}, []
@@ -67,8 +67,9 @@ def _ranges(x: ir.Tensor, index) -> tuple[dict, list]:
                 raise UnsupportedError(f"index {item} is out of range for axis {x.layout[dim]!r} of size {size}")
             ranges[dim] = (item % size, item % size + 1)
             dropped.append(dim)
-        elif isinstance(item, slice) and all(v is None or isinstance(v, int) for v in (item.start, item.stop,
-                                                                                        item.step)):
+        elif isinstance(item, slice) and all(
+            v is None or isinstance(v, int) for v in (item.start, item.stop, item.step)
+        ):
             start, stop, step = item.indices(size)
             if step != 1:
                 raise UnsupportedError(f"a slice with step {step} is not supported (step 1 only)")
@@ -114,11 +115,11 @@ def index_tensor(ctx, call, x: ir.Tensor, index) -> ir.Tensor:
     if dropped:
         kept = [d for d in range(x.spec.rank) if d not in dropped]
         if len(kept) < 2:
-            raise UnsupportedError("selecting every non-batch axis leaves a rank-1 tensor, which the IR has no "
-                                   "layout for")
+            raise UnsupportedError(
+                "selecting every non-batch axis leaves a rank-1 tensor, which the IR has no layout for"
+            )
         # the selected axes have size 1 now: a Reshape drops them, their letters leave the layout
-        sizes = tuple(ranges[d][1] - ranges[d][0] if d in ranges else x.shape[d] for d in kept
-                      if x.layout[d] != "N")
+        sizes = tuple(ranges[d][1] - ranges[d][0] if d in ranges else x.shape[d] for d in kept if x.layout[d] != "N")
         layers.append(L.Reshape(sizes, layout="".join(x.layout[d] for d in kept)))
     return _chain(ctx, call, x, layers) if layers else x
 

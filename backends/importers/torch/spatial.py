@@ -18,6 +18,7 @@
   'nearest'); 'bilinear' with ``align_corners=False`` is Keras's 'bilinear'
   (half-pixel centres, docs/equivalence.md, section 11).
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -27,7 +28,6 @@ from torch import nn
 
 from ....ir import layers as L
 from ....ir.errors import IRError, UnsupportedError
-
 from .capture import Info
 from .modules import _bias, array, channels_first
 
@@ -44,12 +44,20 @@ def conv_transpose(nd: int) -> Callable:
         x = channels_first(ctx, call, ctx.tensor(call.args[0]), nd)
         weights = {"kernel": array(m.weight).transpose(*range(2, nd + 2), 1, 0)}  # (in, out, k..) -> (k.., out, in)
         cls = (L.Conv1DTranspose, L.Conv2DTranspose)[nd - 1]
-        common = dict(filters=m.out_channels, kernel_size=m.kernel_size, strides=m.stride,
-                      dilation_rate=m.dilation, use_bias=_bias(m, weights))
+        common = dict(
+            filters=m.out_channels,
+            kernel_size=m.kernel_size,
+            strides=m.stride,
+            dilation_rate=m.dilation,
+            use_bias=_bias(m, weights),
+        )
         pads, extra = tuple(m.padding), tuple(m.output_padding)
         wanted = tuple((p, p - op) for p, op in zip(pads, extra))
-        for form in ({"padding": "same"}, {"padding": "same", "output_padding": extra},
-                     {"padding": "valid", "output_padding": extra}):
+        for form in (
+            {"padding": "same"},
+            {"padding": "same", "output_padding": extra},
+            {"padding": "valid", "output_padding": extra},
+        ):
             try:
                 layer = cls(**common, **form)
             except IRError:
@@ -59,6 +67,7 @@ def conv_transpose(nd: int) -> Callable:
         full = ctx.add(call, cls(**common, padding="valid", output_padding=extra), [x], weights, check=False)
         crop = (L.Cropping1D, L.Cropping2D)[nd - 1](tuple((p, p) for p in pads))
         return ctx.add(call, crop, [full], name=ctx.claim(f"{call.name}_crop"))
+
     return convert
 
 
@@ -67,8 +76,9 @@ def _pad(ctx, call, x, flat) -> object:
     flat = tuple(int(p) for p in flat)
     nd = x.spec.rank - 2
     if len(flat) % 2 or not 0 < len(flat) // 2 <= nd or nd not in (1, 2):
-        raise UnsupportedError(f"pad {flat} must pad the 1 or 2 spatial axes of a rank-3/4 tensor (not the "
-                               "channels or the batch)")
+        raise UnsupportedError(
+            f"pad {flat} must pad the 1 or 2 spatial axes of a rank-3/4 tensor (not the channels or the batch)"
+        )
     x = channels_first(ctx, call, x, nd)
     pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]  # last axis first
     pairs = tuple(reversed(pairs + [(0, 0)] * (nd - len(pairs))))
@@ -114,8 +124,10 @@ def _upsample(ctx, call, x, mode: str, align_corners) -> object:
     elif mode == "bilinear" and nd == 2 and not align_corners:
         layer = L.UpSampling2D(size, interpolation="bilinear")
     else:
-        raise UnsupportedError(f"mode={mode!r} (align_corners={align_corners}) is not supported: only "
-                               "'nearest', 'nearest-exact', and 'bilinear' with align_corners=False")
+        raise UnsupportedError(
+            f"mode={mode!r} (align_corners={align_corners}) is not supported: only "
+            "'nearest', 'nearest-exact', and 'bilinear' with align_corners=False"
+        )
     return ctx.add(call, layer, [x])
 
 
@@ -127,13 +139,19 @@ def upsample(ctx, call):
 def interpolate(ctx, call):
     if call.arg(6, "antialias", False):
         raise UnsupportedError("antialias=True is not supported")
-    return _upsample(ctx, call, ctx.tensor(call.arg(0, "input")), call.arg(3, "mode", "nearest"),
-                     call.arg(4, "align_corners"))
+    return _upsample(
+        ctx, call, ctx.tensor(call.arg(0, "input")), call.arg(3, "mode", "nearest"), call.arg(4, "align_corners")
+    )
 
 
 SPATIAL_MODULES: dict[type, Callable] = {
-    nn.ConvTranspose1d: conv_transpose(1), nn.ConvTranspose2d: conv_transpose(2),
-    nn.ZeroPad1d: zero_pad, nn.ZeroPad2d: zero_pad, nn.ConstantPad1d: constant_pad, nn.ConstantPad2d: constant_pad,
-    nn.Upsample: upsample, nn.UpsamplingNearest2d: upsample,
+    nn.ConvTranspose1d: conv_transpose(1),
+    nn.ConvTranspose2d: conv_transpose(2),
+    nn.ZeroPad1d: zero_pad,
+    nn.ZeroPad2d: zero_pad,
+    nn.ConstantPad1d: constant_pad,
+    nn.ConstantPad2d: constant_pad,
+    nn.Upsample: upsample,
+    nn.UpsamplingNearest2d: upsample,
 }
 SPATIAL_FUNCTIONS: dict[Callable, Callable] = {F.pad: f_pad, F.interpolate: interpolate}

@@ -11,6 +11,7 @@
 
 Each is joined by ``join_tables`` (``backends/tables.py``), which refuses a key two family files claim.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -25,10 +26,24 @@ from .ops import CORE_FUNCTIONS, CORE_METHODS
 from .slicing import SLICING_FUNCTIONS, SLICING_METHODS
 from .spatial import SPATIAL_FUNCTIONS, SPATIAL_MODULES
 
-MODULE_TABLE: dict[type, Callable] = join_tables(CORE_TABLE, SPATIAL_MODULES, NORM_ACT_MODULES, ATTENTION_MODULES,
-                                                 what="torch MODULE_TABLE")
-FUNCTION_TABLE: dict[Callable, Callable] = join_tables(CORE_FUNCTIONS, ARITH_FUNCTIONS, SLICING_FUNCTIONS,
-                                                       SPATIAL_FUNCTIONS, NORM_ACT_FUNCTIONS, ATTENTION_FUNCTIONS,
-                                                       what="torch FUNCTION_TABLE")
-METHOD_TABLE: dict[Callable, Callable] = join_tables(CORE_METHODS, ARITH_METHODS, SLICING_METHODS, NORM_ACT_METHODS,
-                                                     ATTENTION_METHODS, CONSTANT_METHODS, what="torch METHOD_TABLE")
+MODULE_TABLE: dict[type, Callable] = join_tables(
+    CORE_TABLE, SPATIAL_MODULES, NORM_ACT_MODULES, ATTENTION_MODULES, what="torch MODULE_TABLE"
+)
+FUNCTION_TABLE: dict[Callable, Callable] = join_tables(
+    CORE_FUNCTIONS,
+    ARITH_FUNCTIONS,
+    SLICING_FUNCTIONS,
+    SPATIAL_FUNCTIONS,
+    NORM_ACT_FUNCTIONS,
+    ATTENTION_FUNCTIONS,
+    what="torch FUNCTION_TABLE",
+)
+METHOD_TABLE: dict[Callable, Callable] = join_tables(
+    CORE_METHODS,
+    ARITH_METHODS,
+    SLICING_METHODS,
+    NORM_ACT_METHODS,
+    ATTENTION_METHODS,
+    CONSTANT_METHODS,
+    what="torch METHOD_TABLE",
+)

@@ -1,4 +1,5 @@
 """Blocks (``ir.block``): marked in the IR, kept in files, emitted once per kind as a torch class / Keras function."""
+
 import os
 import subprocess
 import sys
@@ -39,8 +40,10 @@ def transformer() -> ir.Model:
     return ir.Model(x, L.Dense(2, name="head")(L.GlobalAvgPool1D(name="pool")(h)), name="encoder").randomize(0)
 
 
-MODELS = {"resnet": (resnet, "BasicBlock", "basic_block", 3, (2, 9, 10, 3)),
-          "transformer": (transformer, "EncoderBlock", "encoder_block", 2, (2, 6, 8))}
+MODELS = {
+    "resnet": (resnet, "BasicBlock", "basic_block", 3, (2, 9, 10, 3)),
+    "transformer": (transformer, "EncoderBlock", "encoder_block", 2, (2, 6, 8)),
+}
 
 
 def _x(shape):
@@ -57,9 +60,14 @@ def run_alone(folder, script: str, only: str) -> np.ndarray:
     """Run ``script`` in a fresh isolated interpreter in ``folder``, with the other framework unimportable."""
     blocked = ["keras", "tensorflow"] if only == "torch" else ["torch"]
     script = f"import sys; sys.path.insert(0, '.')\nfor m in {blocked!r}: sys.modules[m] = None\n" + script
-    out = subprocess.run([sys.executable, "-I", "-c", script], cwd=folder, capture_output=True, text=True,
-                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", script],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return np.load(folder / "out.npy")
 
@@ -75,10 +83,15 @@ def test_emitted_torch_has_one_class_per_block_and_runs_alone(which, tmp_path):
     x = _x(shape)
     np.save(tmp_path / "x.npy", x)
     top = "Resnetish" if which == "resnet" else "Encoder"
-    got = run_alone(tmp_path, (
-        f"import numpy as np, torch, {model.name} as m\n"
-        f"net = m.load_weights(m.{top}(), '{model.name}.safetensors').eval()\n"
-        "np.save('out.npy', net(torch.from_numpy(np.load('x.npy'))).detach().numpy())\n"), "torch")
+    got = run_alone(
+        tmp_path,
+        (
+            f"import numpy as np, torch, {model.name} as m\n"
+            f"net = m.load_weights(m.{top}(), '{model.name}.safetensors').eval()\n"
+            "np.save('out.npy', net(torch.from_numpy(np.load('x.npy'))).detach().numpy())\n"
+        ),
+        "torch",
+    )
     np.testing.assert_allclose(got, _torch_out(model, x), atol=1e-5, rtol=1e-4)
     np.testing.assert_allclose(got, np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
 
@@ -93,10 +106,15 @@ def test_emitted_keras_has_one_function_per_block_and_runs_alone(which, tmp_path
     assert "emitted inline" not in code
     x = _x(shape)
     np.save(tmp_path / "x.npy", x)
-    got = run_alone(tmp_path, (
-        f"import numpy as np, {model.name} as m\n"
-        f"net = m.build_{model.name}()\nnet.load_weights('{model.name}.weights.h5')\n"
-        "np.save('out.npy', np.asarray(net(np.load('x.npy'))))\n"), "keras")
+    got = run_alone(
+        tmp_path,
+        (
+            f"import numpy as np, {model.name} as m\n"
+            f"net = m.build_{model.name}()\nnet.load_weights('{model.name}.weights.h5')\n"
+            "np.save('out.npy', np.asarray(net(np.load('x.npy'))))\n"
+        ),
+        "keras",
+    )
     np.testing.assert_allclose(got, np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
 
 
@@ -130,8 +148,10 @@ def test_unnamed_blocks_and_layers_are_named_after_the_instance():
         with ir.block("Mlp"):
             h = L.Dense(5, activation="relu")(h)
     model = ir.Model(x, h).initialize(0)
-    assert [(n.name, n.block) for n in model.layers] == [("mlp_dense", ("Mlp", "mlp")),
-                                                         ("mlp_1_dense", ("Mlp", "mlp_1"))]
+    assert [(n.name, n.block) for n in model.layers] == [
+        ("mlp_dense", ("Mlp", "mlp")),
+        ("mlp_1_dense", ("Mlp", "mlp_1")),
+    ]
     code = emit(model, "torch")
     assert "self.mlp = Mlp()" in code and "self.dense = nn.Linear(5, 5)" in code
     clash = ir.Model(model.inputs, model.outputs, name="mlp").initialize(0)  # the model's own class is Mlp
@@ -185,7 +205,9 @@ def test_kinds_that_differ_only_in_literals_merge_into_one_parametrised_class(tm
     assert "def __init__(self, conv1_in_channels):" in code
     assert "self.conv1_in_channels = conv1_in_channels" in code
     # The flat (90, C) view keeps channels first in torch: H and W merge as a run, so no transpose.
-    assert "conv1.reshape(conv1.shape[0], self.conv1_in_channels, 90)" in code and code.count("permute") == 1  # the input only
+    assert (
+        "conv1.reshape(conv1.shape[0], self.conv1_in_channels, 90)" in code and code.count("permute") == 1
+    )  # the input only
     assert [code.count(f"= StageUnit({w})") for w in (4, 6)] == [2, 1]
     keras_code = emit(model, "keras", out_dir=tmp_path / "keras")
     assert "def stage_unit(x, conv1_filters, flat_target_shape, back_target_shape, name):" in keras_code
@@ -194,15 +216,25 @@ def test_kinds_that_differ_only_in_literals_merge_into_one_parametrised_class(tm
     want = np.asarray(to_keras(model)(x))
     np.save(tmp_path / "torch" / "x.npy", x)
     np.save(tmp_path / "keras" / "x.npy", x)
-    got = run_alone(tmp_path / "torch", (
-        "import numpy as np, torch, stages as m\n"
-        "net = m.load_weights(m.Stages(), 'stages.safetensors').eval()\n"
-        "np.save('out.npy', net(torch.from_numpy(np.load('x.npy'))).detach().numpy())\n"), "torch")
+    got = run_alone(
+        tmp_path / "torch",
+        (
+            "import numpy as np, torch, stages as m\n"
+            "net = m.load_weights(m.Stages(), 'stages.safetensors').eval()\n"
+            "np.save('out.npy', net(torch.from_numpy(np.load('x.npy'))).detach().numpy())\n"
+        ),
+        "torch",
+    )
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
-    got = run_alone(tmp_path / "keras", (
-        "import numpy as np, stages as m\n"
-        "net = m.build_stages()\nnet.load_weights('stages.weights.h5')\n"
-        "np.save('out.npy', np.asarray(net(np.load('x.npy'))))\n"), "keras")
+    got = run_alone(
+        tmp_path / "keras",
+        (
+            "import numpy as np, stages as m\n"
+            "net = m.build_stages()\nnet.load_weights('stages.weights.h5')\n"
+            "np.save('out.npy', np.asarray(net(np.load('x.npy'))))\n"
+        ),
+        "keras",
+    )
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
     np.testing.assert_allclose(_torch_out(model, x), want, atol=1e-5, rtol=1e-4)
 
@@ -298,7 +330,10 @@ def test_from_torch_marks_user_modules_as_blocks():
 
 
 def test_local_names_avoid_keywords_and_module_attributes():
-    """``b0_forward`` would become ``self.forward`` and ``b0_if`` a variable ``if``: they are renamed (``forward_1``, ``if_``)."""
+    """``b0_forward`` would become ``self.forward`` and ``b0_if`` a variable ``if``.
+
+    They are renamed (``forward_1``, ``if_``).
+    """
     x = ir.Input((3,), name="x")
     h = x
     for i in range(2):

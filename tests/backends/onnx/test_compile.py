@@ -1,5 +1,6 @@
 """ONNX straight from the IR (``backends.onnx``, ``export_onnx(via="ir")``): a valid file with symbolic sizes, no
 transposes beyond the declared inputs/outputs, no framework needed, equal numbers, mismatches localised."""
+
 import os
 import subprocess
 import sys
@@ -100,9 +101,16 @@ def test_no_framework_is_loaded_to_export(tmp_path):
         "m = ir.Model(x, L.Dense(3)(L.Flatten()(L.Conv2D(4, 3)(x))), name='alone').randomize(0)\n"
         "p = export_onnx(m, 'alone.onnx', via='ir')\n"
         "s = ort.InferenceSession(str(p), providers=['CPUExecutionProvider'])\n"
-        "print(s.run(None, {'x': np.zeros((3, 8, 8, 2), np.float32)})[0].shape)\n")
-    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        "print(s.run(None, {'x': np.zeros((3, 8, 8, 2), np.float32)})[0].shape)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "(3, 3)"
 
@@ -131,11 +139,17 @@ def test_the_file_imports_back_into_the_same_model(tmp_path):
         np.testing.assert_allclose(run(to_onnx(again), *xs)[0], run(to_onnx(m), *xs)[0], atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("example, function, inside", [
-    ("mnist_convnet", "build", 0), ("vgg_block", "build", 0), ("fasttext_sentiment", "build", 0),
-    ("lstm_sentiment", "build_sequence_first", 0),
-    # onnxruntime runs ONNX's LSTM sequence-first only (layout=1 is refused): one Transpose before it
-    ("lstm_sentiment", "build", 1)])
+@pytest.mark.parametrize(
+    "example, function, inside",
+    [
+        ("mnist_convnet", "build", 0),
+        ("vgg_block", "build", 0),
+        ("fasttext_sentiment", "build", 0),
+        ("lstm_sentiment", "build_sequence_first", 0),
+        # onnxruntime runs ONNX's LSTM sequence-first only (layout=1 is refused): one Transpose before it
+        ("lstm_sentiment", "build", 1),
+    ],
+)
 def test_examples_transpose_only_where_documented(example, function, inside):
     """With native IO there is no boundary to transpose at: what is left is inside the graph."""
     import importlib

@@ -1,4 +1,5 @@
 """The compiled torch module is an ordinary nn.Module: state_dict, .to(), torch.compile, train/eval."""
+
 import numpy as np
 import torch
 

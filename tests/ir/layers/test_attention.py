@@ -4,15 +4,16 @@ Cases marked "custom" cannot be an nn.MultiheadAttention (key_dim * num_heads is
 not the query's features, value_dim != key_dim, or an output_shape) and run
 through the inlined KerasAttention module instead.
 """
+
 import numpy as np
 import pytest
 import torch
+from layer_check import check_layer, sequence
 
 from twinnet import ir
 from twinnet.backends import to_keras, to_torch
 from twinnet.exporters.onnx import example_inputs
 from twinnet.ir import layers as L
-from layer_check import check_layer, sequence
 
 
 def mask(layout="NT", steps=6) -> dict:
@@ -42,8 +43,11 @@ CASES = {
     "causal": (MHA(2, 2, use_causal_mask=True), [sequence("NTC")], self_attention),
     "padding-mask": (MHA(2, 2), [sequence("NTC"), mask("NT")], self_attention),
     "padding-mask-causal-tnc": (MHA(2, 2, use_causal_mask=True), [sequence("TNC"), mask("TN")], self_attention),
-    "custom-cross-padding-mask": (MHA(2, 3, value_dim=2), [sequence("NTC"), sequence("TNC", 3, 5), mask("NT", 5)],
-                                  None),
+    "custom-cross-padding-mask": (
+        MHA(2, 3, value_dim=2),
+        [sequence("NTC"), sequence("TNC", 3, 5), mask("NT", 5)],
+        None,
+    ),
     "dropout": (MHA(2, 2, dropout=0.25), [sequence("NTC")], self_attention),
 }
 
@@ -57,8 +61,9 @@ def test_attention(name, tmp_path):
 @pytest.mark.parametrize("layout", ["NTC", "TNC"])
 def test_attention_symbolic_length(layout):
     other = "TN" if layout == "TNC" else "NT"
-    check_layer(MHA(2, 2, use_causal_mask=True), [sequence(layout, steps=None), mask(other, steps=None)],
-                arrange=self_attention)
+    check_layer(
+        MHA(2, 2, use_causal_mask=True), [sequence(layout, steps=None), mask(other, steps=None)], arrange=self_attention
+    )
     check_layer(MHA(2, 3, value_dim=2), [sequence(layout, steps=4), sequence(layout, 3, steps=None)])
 
 
@@ -73,8 +78,10 @@ def test_masked_keys_do_not_matter():
     changed = xv.copy()
     changed[:, 3:] += 5.0
     km, tm = to_keras(model), to_torch(model)
-    for name, run in (("keras", lambda *xs: np.asarray(km(list(xs)))),
-                      ("torch", lambda *xs: tm(*[torch.from_numpy(x) for x in xs]).detach().numpy())):
+    for name, run in (
+        ("keras", lambda *xs: np.asarray(km(list(xs)))),
+        ("torch", lambda *xs: tm(*[torch.from_numpy(x) for x in xs]).detach().numpy()),
+    ):
         base = run(xq, xv, keep)
         np.testing.assert_allclose(run(xq, changed, keep), base, atol=1e-5, rtol=1e-4, err_msg=name)
         assert np.abs(run(xq, changed, np.ones_like(keep)) - base).max() > 1e-2, name
@@ -101,23 +108,35 @@ def test_native_and_custom_torch_paths():
 
 def test_weights_use_keras_names_and_shapes():
     q, v = ir.Input((5, 8)), ir.Input((7, 6))
-    specs = {k: s.shape for k, s in ir.Model([q, v], MHA(2, 3, value_dim=4, output_shape=9, name="att")([q, v]))
-             .weight_specs().items()}
-    assert specs == {"att/query/kernel": (8, 2, 3), "att/query/bias": (2, 3), "att/key/kernel": (6, 2, 3),
-                     "att/key/bias": (2, 3), "att/value/kernel": (6, 2, 4), "att/value/bias": (2, 4),
-                     "att/attention_output/kernel": (2, 4, 9), "att/attention_output/bias": (9,)}
+    specs = {
+        k: s.shape
+        for k, s in ir.Model([q, v], MHA(2, 3, value_dim=4, output_shape=9, name="att")([q, v])).weight_specs().items()
+    }
+    assert specs == {
+        "att/query/kernel": (8, 2, 3),
+        "att/query/bias": (2, 3),
+        "att/key/kernel": (6, 2, 3),
+        "att/key/bias": (2, 3),
+        "att/value/kernel": (6, 2, 4),
+        "att/value/bias": (2, 4),
+        "att/attention_output/kernel": (2, 4, 9),
+        "att/attention_output/bias": (9,),
+    }
 
 
-@pytest.mark.parametrize("build, error, words", [
-    (lambda q, v, m: MHA(2, 2)([q]), ir.ShapeError, "two or more inputs"),
-    (lambda q, v, m: MHA(2, 2)([q, v, v, v, v]), ir.ShapeError, "got 5 inputs"),
-    (lambda q, v, m: MHA(2, 2)([q, m, v]), ir.LayoutError, "only the last input may be a mask"),
-    (lambda q, v, m: MHA(2, 2)([q, m]), ir.ShapeError, "query and a value before the mask"),
-    (lambda q, v, m: MHA(2, 2)([q, v, q]), ir.ShapeError, "same length"),
-    (lambda q, v, m: MHA(2, 2)([q, q, m]), ir.ShapeError, "key positions"),
-    (lambda q, v, m: MHA(2, 2, use_causal_mask=True)([q, v]), ir.ShapeError, "use_causal_mask"),
-    (lambda q, v, m: MHA(2, 2)([ir.Input((3, 4, 2)), v]), ir.LayoutError, "axes N, T, C"),
-])
+@pytest.mark.parametrize(
+    "build, error, words",
+    [
+        (lambda q, v, m: MHA(2, 2)([q]), ir.ShapeError, "two or more inputs"),
+        (lambda q, v, m: MHA(2, 2)([q, v, v, v, v]), ir.ShapeError, "got 5 inputs"),
+        (lambda q, v, m: MHA(2, 2)([q, m, v]), ir.LayoutError, "only the last input may be a mask"),
+        (lambda q, v, m: MHA(2, 2)([q, m]), ir.ShapeError, "query and a value before the mask"),
+        (lambda q, v, m: MHA(2, 2)([q, v, q]), ir.ShapeError, "same length"),
+        (lambda q, v, m: MHA(2, 2)([q, q, m]), ir.ShapeError, "key positions"),
+        (lambda q, v, m: MHA(2, 2, use_causal_mask=True)([q, v]), ir.ShapeError, "use_causal_mask"),
+        (lambda q, v, m: MHA(2, 2)([ir.Input((3, 4, 2)), v]), ir.LayoutError, "axes N, T, C"),
+    ],
+)
 def test_bad_inputs_name_the_layer(build, error, words):
     q, v, m = ir.Input((6, 4)), ir.Input((5, 3)), ir.Input((5,), layout="NT")
     with pytest.raises(error, match=words) as info:
@@ -125,13 +144,17 @@ def test_bad_inputs_name_the_layer(build, error, words):
     assert "MultiHeadAttention" in str(info.value)
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"num_heads": 0, "key_dim": 2}, "num_heads"), ({"num_heads": 2, "key_dim": 2.5}, "key_dim"),
-    ({"num_heads": 2, "key_dim": 2, "value_dim": -1}, "value_dim"),
-    ({"num_heads": 2, "key_dim": 2, "dropout": 1.0}, "dropout"),
-    ({"num_heads": 2, "key_dim": 2, "output_shape": (4, 5)}, "output_shape"),
-    ({"num_heads": 2, "key_dim": 2, "use_causal_mask": 1}, "use_causal_mask"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"num_heads": 0, "key_dim": 2}, "num_heads"),
+        ({"num_heads": 2, "key_dim": 2.5}, "key_dim"),
+        ({"num_heads": 2, "key_dim": 2, "value_dim": -1}, "value_dim"),
+        ({"num_heads": 2, "key_dim": 2, "dropout": 1.0}, "dropout"),
+        ({"num_heads": 2, "key_dim": 2, "output_shape": (4, 5)}, "output_shape"),
+        ({"num_heads": 2, "key_dim": 2, "use_causal_mask": 1}, "use_causal_mask"),
+    ],
+)
 def test_bad_arguments(kwargs, words):
     with pytest.raises(ir.ConfigError, match=words):
         MHA(**kwargs)
@@ -144,8 +167,9 @@ def _masked_model(heads=2, key_dim=3) -> ir.Model:
 
 
 def test_emitted_torch_with_inlined_attention_runs_standalone(tmp_path):
-    from twinnet.backends import emit
     from siblings import sibling
+
+    from twinnet.backends import emit
 
     _run_standalone = sibling("exporters/test_examples.py")._run_standalone
 
@@ -154,11 +178,15 @@ def test_emitted_torch_with_inlined_attention_runs_standalone(tmp_path):
     xs = example_inputs(model, batch=3, seq=5)
     np.save(tmp_path / "x.npy", xs[0])
     np.save(tmp_path / "m.npy", xs[1])
-    got = _run_standalone(tmp_path, (
-        "import numpy as np, torch, masked_attention as g\n"
-        "net = g.load_weights(g.MaskedAttention(), 'masked_attention.safetensors').eval()\n"
-        "x, m = (torch.from_numpy(np.load(f)) for f in ('x.npy', 'm.npy'))\n"
-        "np.save('out.npy', net(x, m).detach().numpy())\n"))
+    got = _run_standalone(
+        tmp_path,
+        (
+            "import numpy as np, torch, masked_attention as g\n"
+            "net = g.load_weights(g.MaskedAttention(), 'masked_attention.safetensors').eval()\n"
+            "x, m = (torch.from_numpy(np.load(f)) for f in ('x.npy', 'm.npy'))\n"
+            "np.save('out.npy', net(x, m).detach().numpy())\n"
+        ),
+    )
     want = to_torch(model)(*[torch.from_numpy(x) for x in xs]).detach().numpy()
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
 

@@ -1,12 +1,13 @@
 """LearnedConstant: a trained value repeated over the batch of any reference tensor, checked completely
 (both frameworks, both ONNX files), and its Keras chain of standard layers (saved and reloaded with safe_mode)."""
+
 import numpy as np
 import pytest
+from layer_check import check_layer, image, sequence, tokens
 
 from twinnet import ir
 from twinnet.backends import emit, from_keras, to_keras
 from twinnet.ir import layers as L
-from layer_check import check_layer, image, sequence, tokens
 
 CASES = {
     # (layer, reference input, expected shape)
@@ -67,8 +68,10 @@ def test_torch_holds_a_parameter_expanded_over_the_batch():
 
 def test_from_keras_reads_the_chain_back_exactly():
     x = ir.Input(**image("NCHW"))
-    outs = [L.LearnedConstant((4, 5, 3), layout="NHWC", name="pos")(x),
-            L.LearnedConstant(6, layout="NC", name="tok")(x)]
+    outs = [
+        L.LearnedConstant((4, 5, 3), layout="NHWC", name="pos")(x),
+        L.LearnedConstant(6, layout="NC", name="tok")(x),
+    ]
     model = ir.Model([x], outs, name="case").randomize(0)
     km = to_keras(model)
     back = from_keras(km)

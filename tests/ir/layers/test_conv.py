@@ -1,11 +1,12 @@
 """Convolutions and pooling in both layouts, every padding mode and option."""
+
 import pytest
+from gaps import known_gap
+from layer_check import check_layer, image, signal
 
 from twinnet import ir
-from twinnet.ir import layers as L
-from layer_check import check_layer, image, signal
 from twinnet.exporters.verify import PATHS, verify
-from gaps import known_gap
+from twinnet.ir import layers as L
 
 CONV2D = {
     "k3-valid": L.Conv2D(4, 3),
@@ -75,12 +76,16 @@ def test_conv_shape_inference():
     check_layer(L.Conv2D(4, 3, strides=2, padding="same"), image("NCHW", h=16, w=15), expect_shape=(None, 4, 8, 8))
 
 
-@pytest.mark.parametrize("layer, spec", [
-    (L.Conv1D(4, 3, strides=2, padding="same"), {"shape": (None, 3), "layout": "NTC"}),
-    (L.Conv1D(4, 4, strides=3, padding="same", activation="relu"), {"shape": (3, None), "layout": "NCW"}),
-    (L.Conv2D(4, (4, 3), strides=2, padding="same"), {"shape": (3, None, None), "layout": "NCHW"}),
-    (L.Conv2D(4, (3, 2), strides=(2, 1), padding="same"), {"shape": (None, 7, 3), "layout": "NHWC"}),
-], ids=["1d-ntc", "1d-ncw-k4-s3", "2d-both-unknown", "2d-one-unknown"])
+@pytest.mark.parametrize(
+    "layer, spec",
+    [
+        (L.Conv1D(4, 3, strides=2, padding="same"), {"shape": (None, 3), "layout": "NTC"}),
+        (L.Conv1D(4, 4, strides=3, padding="same", activation="relu"), {"shape": (3, None), "layout": "NCW"}),
+        (L.Conv2D(4, (4, 3), strides=2, padding="same"), {"shape": (3, None, None), "layout": "NCHW"}),
+        (L.Conv2D(4, (3, 2), strides=(2, 1), padding="same"), {"shape": (None, 7, 3), "layout": "NHWC"}),
+    ],
+    ids=["1d-ntc", "1d-ncw-k4-s3", "2d-both-unknown", "2d-one-unknown"],
+)
 def test_same_strided_symbolic_length_onnx_ir(layer, spec):
     """'same' with stride > 1 over a length known only at run time: the ONNX file computes TensorFlow's pads
     from the input's shape (torch refuses this case, so only Keras is the reference)."""
@@ -96,12 +101,18 @@ def test_conv_dilated_strided():
 
 
 POOL2D = {
-    "max-2": L.MaxPool2D(2), "max-3-s2-same": L.MaxPool2D(3, strides=2, padding="same"),
-    "max-2-same": L.MaxPool2D(2, padding="same"), "max-2-s1-same": L.MaxPool2D(2, strides=1, padding="same"),
-    "max-3-s1-same": L.MaxPool2D(3, strides=1, padding="same"), "max-rect": L.MaxPool2D((2, 3)),
-    "avg-2": L.AvgPool2D(2), "avg-3-s2-same": L.AvgPool2D(3, strides=2, padding="same"),
-    "avg-2-same": L.AvgPool2D(2, padding="same"), "avg-2-s1-same": L.AvgPool2D(2, strides=1, padding="same"),
-    "avg-3-s1-same": L.AvgPool2D(3, strides=1, padding="same"), "avg-3-s2-valid": L.AvgPool2D(3, strides=2),
+    "max-2": L.MaxPool2D(2),
+    "max-3-s2-same": L.MaxPool2D(3, strides=2, padding="same"),
+    "max-2-same": L.MaxPool2D(2, padding="same"),
+    "max-2-s1-same": L.MaxPool2D(2, strides=1, padding="same"),
+    "max-3-s1-same": L.MaxPool2D(3, strides=1, padding="same"),
+    "max-rect": L.MaxPool2D((2, 3)),
+    "avg-2": L.AvgPool2D(2),
+    "avg-3-s2-same": L.AvgPool2D(3, strides=2, padding="same"),
+    "avg-2-same": L.AvgPool2D(2, padding="same"),
+    "avg-2-s1-same": L.AvgPool2D(2, strides=1, padding="same"),
+    "avg-3-s1-same": L.AvgPool2D(3, strides=1, padding="same"),
+    "avg-3-s2-valid": L.AvgPool2D(3, strides=2),
 }
 
 
@@ -111,8 +122,13 @@ def test_pool2d(name, layout):
     check_layer(POOL2D[name], image(layout))
 
 
-POOL1D = {"max-2": L.MaxPool1D(2), "max-3-s2-same": L.MaxPool1D(3, 2, "same"), "avg-2-same": L.AvgPool1D(2, padding="same"),
-          "avg-2-s1-same": L.AvgPool1D(2, 1, "same"), "avg-3": L.AvgPool1D(3)}
+POOL1D = {
+    "max-2": L.MaxPool1D(2),
+    "max-3-s2-same": L.MaxPool1D(3, 2, "same"),
+    "avg-2-same": L.AvgPool1D(2, padding="same"),
+    "avg-2-s1-same": L.AvgPool1D(2, 1, "same"),
+    "avg-3": L.AvgPool1D(3),
+}
 
 
 @pytest.mark.parametrize("layout", ["NWC", "NCW"])
@@ -122,14 +138,20 @@ def test_pool1d(name, layout):
 
 
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
-@pytest.mark.parametrize("layer", [L.GlobalAvgPool2D(), L.GlobalMaxPool2D(), L.GlobalAvgPool2D(keepdims=True),
-                                   L.GlobalMaxPool2D(keepdims=True)], ids=["avg", "max", "avg-keep", "max-keep"])
+@pytest.mark.parametrize(
+    "layer",
+    [L.GlobalAvgPool2D(), L.GlobalMaxPool2D(), L.GlobalAvgPool2D(keepdims=True), L.GlobalMaxPool2D(keepdims=True)],
+    ids=["avg", "max", "avg-keep", "max-keep"],
+)
 def test_global_pool2d(layer, layout):
     check_layer(layer, image(layout))
 
 
 @pytest.mark.parametrize("layout", ["NWC", "NCW"])
-@pytest.mark.parametrize("layer", [L.GlobalAvgPool1D(), L.GlobalMaxPool1D(), L.GlobalAvgPool1D(keepdims=True)],
-                         ids=["avg", "max", "avg-keep"])
+@pytest.mark.parametrize(
+    "layer",
+    [L.GlobalAvgPool1D(), L.GlobalMaxPool1D(), L.GlobalAvgPool1D(keepdims=True)],
+    ids=["avg", "max", "avg-keep"],
+)
 def test_global_pool1d(layer, layout):
     check_layer(layer, signal(layout))

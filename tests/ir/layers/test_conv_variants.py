@@ -3,13 +3,14 @@
 The 'same' + stride 2 cases on the 9x10 image are the ones TensorFlow pads
 asymmetrically (even width) and symmetrically (odd height) at once.
 """
+
 import pytest
+from gaps import known_gap
+from layer_check import check_layer, image, sequence, signal
 
 from twinnet import ir, to_keras
 from twinnet.exporters.verify import PATHS, verify
-from gaps import known_gap
 from twinnet.ir import layers as L
-from layer_check import check_layer, image, sequence, signal
 
 DEPTHWISE2D = {
     "k3-valid": L.DepthwiseConv2D(3),
@@ -46,8 +47,9 @@ SEPARABLE2D = {
     "no-bias-tanh": L.SeparableConv2D(4, 3, use_bias=False, activation="tanh", depth_multiplier=2),
     "s12-same": L.SeparableConv2D(4, (2, 3), strides=(1, 2), padding="same"),
     "s21-valid-dm2": L.SeparableConv2D(4, 3, strides=(2, 1), depth_multiplier=2),
-    "s24-dilation2-same-relu": L.SeparableConv2D(4, 3, strides=(2, 4), dilation_rate=2, padding="same",
-                                                activation="relu"),
+    "s24-dilation2-same-relu": L.SeparableConv2D(
+        4, 3, strides=(2, 4), dilation_rate=2, padding="same", activation="relu"
+    ),
     "s31-dilation12-valid": L.SeparableConv2D(4, 2, strides=(3, 1), dilation_rate=(1, 2), use_bias=False),
 }
 
@@ -141,18 +143,29 @@ def test_conv1d_variants(name, layout):
     check_layer(CONV1D_VARIANTS[name], signal(layout))
 
 
-@pytest.mark.parametrize("layer", [L.Conv1DTranspose(4, 3, strides=2, padding="same"),
-                                   L.Conv1DTranspose(4, 2, strides=3, output_padding=2),
-                                   L.DepthwiseConv1D(3, padding="same", depth_multiplier=2)],
-                         ids=["transpose-same", "transpose-valid-op", "depthwise"])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        L.Conv1DTranspose(4, 3, strides=2, padding="same"),
+        L.Conv1DTranspose(4, 2, strides=3, output_padding=2),
+        L.DepthwiseConv1D(3, padding="same", depth_multiplier=2),
+    ],
+    ids=["transpose-same", "transpose-valid-op", "depthwise"],
+)
 def test_symbolic_length(layer):
     """Transposed crops do not depend on the input length, so a symbolic one stays symbolic everywhere."""
     model = check_layer(layer, sequence("NTC", steps=None))
     assert model.outputs[0].shape[1] is None
 
 
-@pytest.mark.parametrize("layer", [L.DepthwiseConv1D(5, strides=2, padding="same", depth_multiplier=2),
-                                   L.SeparableConv1D(4, 2, strides=2, padding="same")], ids=["depthwise", "separable"])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        L.DepthwiseConv1D(5, strides=2, padding="same", depth_multiplier=2),
+        L.SeparableConv1D(4, 2, strides=2, padding="same"),
+    ],
+    ids=["depthwise", "separable"],
+)
 def test_same_strided_symbolic_length_onnx_ir(layer):
     """Run-time 'same' pads (see test_layers_conv.py) in front of the depthwise step; torch refuses this case."""
     x = ir.Input((None, 3), layout="NTC")
@@ -178,26 +191,42 @@ def test_weights_follow_keras_names_and_layouts():
     x = ir.Input((9, 10, 3), layout="NHWC")
     specs = ir.Model(x, L.SeparableConv2D(5, 3, depth_multiplier=2, name="sep")(x)).weight_specs()
     assert {k: s.shape for k, s in specs.items()} == {
-        "sep/depthwise_kernel": (3, 3, 3, 2), "sep/pointwise_kernel": (1, 1, 6, 5), "sep/bias": (5,)}
+        "sep/depthwise_kernel": (3, 3, 3, 2),
+        "sep/pointwise_kernel": (1, 1, 6, 5),
+        "sep/bias": (5,),
+    }
     specs = ir.Model(x, L.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(x)).weight_specs()
     assert {k: s.shape for k, s in specs.items()} == {"dw/kernel": (3, 3, 3, 2), "dw/bias": (6,)}  # Keras 3's name
     specs = ir.Model(x, L.Conv2DTranspose(4, (2, 3), name="up")(x)).weight_specs()
     assert {k: s.shape for k, s in specs.items()} == {"up/kernel": (2, 3, 4, 3), "up/bias": (4,)}
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: L.Conv2DTranspose(4, 3, strides=2, output_padding=2), "output_padding"),
-    (lambda: L.Conv2DTranspose(4, 3, padding="causal"), "padding"),
-    (lambda: L.Conv2DTranspose(4, 3, padding=1), "padding"),
-    (lambda: L.DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier"),
-    (lambda: L.SeparableConv2D(4, (3, 3, 3)), "kernel_size"),
-    (lambda: L.DepthwiseConv1D(3, padding="causal"), "padding"),
-    (lambda: L.Conv3D(4, 3, groups=3), "groups"),
-    # TensorFlow rejects these: the output, (n-1)*s long, does not map back to n under 'same'
-    (lambda: L.Conv2DTranspose(4, (3, 4), strides=2, padding="same", output_padding=0), "odd"),
-    (lambda: L.Conv1DTranspose(4, 2, dilation_rate=3, padding="same", output_padding=0), "odd"),
-], ids=["op-ge-stride", "transpose-causal", "transpose-explicit", "dm0", "kernel-rank", "causal", "groups",
-        "same-op0-even-kernel", "same-op0-even-dilated"])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: L.Conv2DTranspose(4, 3, strides=2, output_padding=2), "output_padding"),
+        (lambda: L.Conv2DTranspose(4, 3, padding="causal"), "padding"),
+        (lambda: L.Conv2DTranspose(4, 3, padding=1), "padding"),
+        (lambda: L.DepthwiseConv2D(3, depth_multiplier=0), "depth_multiplier"),
+        (lambda: L.SeparableConv2D(4, (3, 3, 3)), "kernel_size"),
+        (lambda: L.DepthwiseConv1D(3, padding="causal"), "padding"),
+        (lambda: L.Conv3D(4, 3, groups=3), "groups"),
+        # TensorFlow rejects these: the output, (n-1)*s long, does not map back to n under 'same'
+        (lambda: L.Conv2DTranspose(4, (3, 4), strides=2, padding="same", output_padding=0), "odd"),
+        (lambda: L.Conv1DTranspose(4, 2, dilation_rate=3, padding="same", output_padding=0), "odd"),
+    ],
+    ids=[
+        "op-ge-stride",
+        "transpose-causal",
+        "transpose-explicit",
+        "dm0",
+        "kernel-rank",
+        "causal",
+        "groups",
+        "same-op0-even-kernel",
+        "same-op0-even-dilated",
+    ],
+)
 def test_bad_config_names_the_layer(make, message):
     with pytest.raises(ir.ConfigError, match=message) as info:
         make()

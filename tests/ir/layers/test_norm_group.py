@@ -1,13 +1,18 @@
 """GroupNorm in both layouts and on sequences; global pooling that keeps its spatial axes."""
-import pytest
 
-from twinnet.ir import layers as L
+import pytest
 from layer_check import check_layer, image, sequence, signal
 
+from twinnet.ir import layers as L
+
 GROUP = {
-    "g3": L.GroupNorm(3), "g1": L.GroupNorm(1, epsilon=1e-5), "g6": L.GroupNorm(6),
-    "no-center": L.GroupNorm(2, center=False), "no-scale": L.GroupNorm(3, scale=False),
-    "no-affine": L.GroupNorm(2, center=False, scale=False), "axis-W": L.GroupNorm(5, axis="W"),
+    "g3": L.GroupNorm(3),
+    "g1": L.GroupNorm(1, epsilon=1e-5),
+    "g6": L.GroupNorm(6),
+    "no-center": L.GroupNorm(2, center=False),
+    "no-scale": L.GroupNorm(3, scale=False),
+    "no-affine": L.GroupNorm(2, center=False, scale=False),
+    "axis-W": L.GroupNorm(5, axis="W"),
 }
 
 
@@ -31,13 +36,17 @@ def test_group_norm_signal(layout):
 
 
 @pytest.mark.parametrize("layout", ["NWC", "NCW"])
-@pytest.mark.parametrize("layer", [L.GlobalMaxPool1D(keepdims=True), L.GlobalAvgPool1D(keepdims=True)],
-                         ids=["max-keep", "avg-keep"])
+@pytest.mark.parametrize(
+    "layer", [L.GlobalMaxPool1D(keepdims=True), L.GlobalAvgPool1D(keepdims=True)], ids=["max-keep", "avg-keep"]
+)
 def test_global_pool1d_keepdims(layer, layout):
     check_layer(layer, signal(layout), expect_shape=(None, 1, 3) if layout == "NWC" else (None, 3, 1))
 
 
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 def test_global_pool2d_keepdims_shape(layout):
-    check_layer(L.GlobalMaxPool2D(keepdims=True), image(layout),
-                expect_shape=(None, 1, 1, 3) if layout == "NHWC" else (None, 3, 1, 1))
+    check_layer(
+        L.GlobalMaxPool2D(keepdims=True),
+        image(layout),
+        expect_shape=(None, 1, 1, 3) if layout == "NHWC" else (None, 3, 1, 1),
+    )

@@ -1,16 +1,22 @@
 """Normalisation and merge layers, in both layouts, with randomised statistics."""
+
 import pytest
+from layer_check import check_layer, image, sequence, signal
 
 from twinnet import ir
 from twinnet.ir import layers as L
-from layer_check import check_layer, image, sequence, signal
 
 NORMS = {
-    "bn": L.BatchNorm(), "bn-eps-momentum": L.BatchNorm(epsilon=1e-5, momentum=0.9),
-    "bn-no-center": L.BatchNorm(center=False), "bn-no-scale": L.BatchNorm(scale=False),
+    "bn": L.BatchNorm(),
+    "bn-eps-momentum": L.BatchNorm(epsilon=1e-5, momentum=0.9),
+    "bn-no-center": L.BatchNorm(center=False),
+    "bn-no-scale": L.BatchNorm(scale=False),
     "bn-no-affine": L.BatchNorm(center=False, scale=False),
-    "ln": L.LayerNorm(), "ln-eps": L.LayerNorm(epsilon=1e-6), "ln-hwc": L.LayerNorm(axis="HWC"),
-    "ln-no-center": L.LayerNorm(center=False), "ln-no-scale": L.LayerNorm(scale=False),
+    "ln": L.LayerNorm(),
+    "ln-eps": L.LayerNorm(epsilon=1e-6),
+    "ln-hwc": L.LayerNorm(axis="HWC"),
+    "ln-no-center": L.LayerNorm(center=False),
+    "ln-no-scale": L.LayerNorm(scale=False),
 }
 
 
@@ -35,9 +41,20 @@ def test_norm_vector():
 
 
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
-@pytest.mark.parametrize("layer", [L.Add(), L.Subtract(), L.Multiply(), L.Average(), L.Maximum(),
-                                   L.Concatenate(), L.Concatenate(axis="W"), L.Concatenate(axis=1)],
-                         ids=["add", "sub", "mul", "avg", "max", "cat-C", "cat-W", "cat-1"])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        L.Add(),
+        L.Subtract(),
+        L.Multiply(),
+        L.Average(),
+        L.Maximum(),
+        L.Concatenate(),
+        L.Concatenate(axis="W"),
+        L.Concatenate(axis=1),
+    ],
+    ids=["add", "sub", "mul", "avg", "max", "cat-C", "cat-W", "cat-1"],
+)
 def test_merge(layer, layout):
     n = 2 if isinstance(layer, L.Subtract) else 3
     check_layer(layer, [image(layout)] * n)
@@ -73,8 +90,11 @@ DOT = {
     # (layer, inputs, expected shape): attention-like products of rank-3 tensors
     "scores": (L.Dot(axes="C"), [sequence("NTC"), sequence("NTC", steps=5)], (None, 6, 5)),
     "values": (L.Dot(axes=(2, 1)), [{"shape": (6, 5), "layout": "NTC"}, sequence("NTC", steps=5)], (None, 6, 4)),
-    "tnc-ints": (L.Dot(axes=(0, -1), layout="NCT"), [sequence("TNC"), {"shape": (3, 6), "layout": "NCT"}],
-                 (None, 4, 3)),
+    "tnc-ints": (
+        L.Dot(axes=(0, -1), layout="NCT"),
+        [sequence("TNC"), {"shape": (3, 6), "layout": "NCT"}],
+        (None, 4, 3),
+    ),
     "channels-first": (L.Dot(axes="W"), [signal("NCW"), signal("NWC", channels=2)], (None, 3, 2)),
 }
 
@@ -90,8 +110,11 @@ DOT_ERRORS = [
     (lambda: L.Dot(axes=2, normalize=True), "ConfigError", "normalize=True (cosine proximity) is not supported"),
     (lambda: L.Dot(axes="N")([ir.Input(**sequence()), ir.Input(**sequence())]), "LayoutError", "batch axis"),
     (lambda: L.Dot(axes="C")([ir.Input(**image()), ir.Input(**image())]), "ShapeError", "two float32 rank-3"),
-    (lambda: L.Dot(axes="C")([ir.Input(**sequence()), ir.Input(**sequence(features=5))]), "ShapeError",
-     "contracted sizes differ: 4 vs 5"),
+    (
+        lambda: L.Dot(axes="C")([ir.Input(**sequence()), ir.Input(**sequence(features=5))]),
+        "ShapeError",
+        "contracted sizes differ: 4 vs 5",
+    ),
     (lambda: L.Dot(axes="C", layout="NT")([ir.Input(**sequence())] * 2), "LayoutError", "Dot"),
 ]
 

@@ -1,17 +1,18 @@
 """MaxPool/AvgPool with explicit per-side pads (torch's ``padding=``): -inf for max, zeros for average,
 counted or not (``count_include_pad``), in both layouts, against Keras, torch and both ONNX files."""
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from twinnet import ir
-from twinnet.ir import layers as L
-from twinnet.ir.errors import ConfigError, UnsupportedError
-from twinnet.backends import to_keras, to_torch
-from twinnet.backends.keras import source as keras_source
 from gaps import known_gap
 from layer_check import check_layer, image, signal
+
+from twinnet import ir
+from twinnet.backends import to_keras, to_torch
+from twinnet.backends.keras import source as keras_source
+from twinnet.ir import layers as L
+from twinnet.ir.errors import ConfigError, UnsupportedError
 
 # 9x10 images: along H (odd) torch's (1, 1) pads for k3 s2 are TF's 'same' pads, along W (even) they are not
 POOL2D = {
@@ -80,9 +81,9 @@ def _run_both(layer, a):
 def test_max_pads_are_minus_inf(pads):
     """All-negative input: zero padding would put 0 on every border window; -inf padding keeps the real max."""
     a = -1.0 - np.abs(np.random.RandomState(1).randn(2, 3, 9, 10)).astype("float32")
-    (t, b), (l, r) = pads
-    ref = F.max_pool2d(F.pad(torch.tensor(a), (l, r, t, b), value=float("-inf")), 3, 2).numpy()
-    zero_padded = F.max_pool2d(F.pad(torch.tensor(a), (l, r, t, b)), 3, 2).numpy()
+    (top, bottom), (left, right) = pads
+    ref = F.max_pool2d(F.pad(torch.tensor(a), (left, right, top, bottom), value=float("-inf")), 3, 2).numpy()
+    zero_padded = F.max_pool2d(F.pad(torch.tensor(a), (left, right, top, bottom)), 3, 2).numpy()
     assert (zero_padded == 0).any() and (ref < 0).all()
     for got in _run_both(L.MaxPool2D(3, 2, padding=pads), a):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
@@ -107,8 +108,9 @@ def test_avg_exclude_unknown_size_in_torch():
     model = ir.Model([x], L.AvgPool2D(3, 2, padding=((2, 0), (1, 2)), count_include_pad=False)(x))
     a = torch.tensor(np.random.RandomState(3).randn(1, 3, 7, 8).astype("float32"))
     pads = (1, 2, 2, 0)
-    ref = (F.avg_pool2d(F.pad(a, pads), 3, 2, divisor_override=1)
-           / F.avg_pool2d(F.pad(torch.ones_like(a), pads), 3, 2, divisor_override=1))
+    ref = F.avg_pool2d(F.pad(a, pads), 3, 2, divisor_override=1) / F.avg_pool2d(
+        F.pad(torch.ones_like(a), pads), 3, 2, divisor_override=1
+    )
     np.testing.assert_allclose(to_torch(model)(a).detach().numpy(), ref.numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -147,26 +149,36 @@ def test_pads_config_is_canonical():
     assert again.padding == ((1, 0), (2, 1)) and again.count_include_pad is False
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: L.MaxPool2D(3, padding=3), "smaller than pool_size"),
-    (lambda: L.MaxPool2D((2, 3), padding=((0, 0), (0, 3))), "smaller than pool_size"),
-    (lambda: L.AvgPool1D(2, padding=(0, 2)), "smaller than pool_size"),
-    (lambda: L.MaxPool2D(3, padding=-1), "padding"),
-    (lambda: L.MaxPool2D(3, padding="full"), "padding"),
-    (lambda: L.MaxPool1D(3, padding=((1, 1), (1, 1))), "padding"),
-    (lambda: L.AvgPool2D(3, padding=1, count_include_pad="yes"), "count_include_pad"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: L.MaxPool2D(3, padding=3), "smaller than pool_size"),
+        (lambda: L.MaxPool2D((2, 3), padding=((0, 0), (0, 3))), "smaller than pool_size"),
+        (lambda: L.AvgPool1D(2, padding=(0, 2)), "smaller than pool_size"),
+        (lambda: L.MaxPool2D(3, padding=-1), "padding"),
+        (lambda: L.MaxPool2D(3, padding="full"), "padding"),
+        (lambda: L.MaxPool1D(3, padding=((1, 1), (1, 1))), "padding"),
+        (lambda: L.AvgPool2D(3, padding=1, count_include_pad="yes"), "count_include_pad"),
+    ],
+)
 def test_pads_errors(make, message):
     with pytest.raises(ConfigError, match=message) as info:
         make()
     assert "Pool" in str(info.value)
 
 
-@pytest.mark.parametrize("layer", [L.MaxPool2D(3, 2, padding="same"), L.AvgPool2D(3, 2, padding="same"),
-                                   L.MaxPool2D((1, 2), (2, 3), padding="same"), L.AvgPool2D((1, 2), (2, 3), "same"),
-                                   L.MaxPool1D(2, 3, padding="same"), L.AvgPool1D(2, 5, padding="same")],
-                         ids=["max-k3-s2", "avg-k3-s2", "max-k-below-s", "avg-k-below-s", "max1d-k2-s3",
-                              "avg1d-k2-s5"])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        L.MaxPool2D(3, 2, padding="same"),
+        L.AvgPool2D(3, 2, padding="same"),
+        L.MaxPool2D((1, 2), (2, 3), padding="same"),
+        L.AvgPool2D((1, 2), (2, 3), "same"),
+        L.MaxPool1D(2, 3, padding="same"),
+        L.AvgPool1D(2, 5, padding="same"),
+    ],
+    ids=["max-k3-s2", "avg-k3-s2", "max-k-below-s", "avg-k-below-s", "max1d-k2-s3", "avg1d-k2-s5"],
+)
 def test_same_strided_unknown_size_in_onnx(layer):
     """'same' with strides at sizes known only at run time, straight from the IR to ONNX, against Keras (torch
     refuses: its pads are fixed when the model is built). Lengths that are multiples of the stride make

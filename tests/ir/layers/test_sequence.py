@@ -1,18 +1,27 @@
 """Embedding and recurrent layers: batch-first and sequence-first, every option."""
-import pytest
 
-from twinnet.ir import layers as L
+import pytest
 from layer_check import check_layer, sequence, tokens
 
+from twinnet.ir import layers as L
+
 RNNS = {
-    "simple": L.SimpleRNN(5), "simple-seq": L.SimpleRNN(5, return_sequences=True),
-    "simple-relu": L.SimpleRNN(5, activation="relu"), "simple-no-bias": L.SimpleRNN(5, use_bias=False),
-    "lstm": L.LSTM(5), "lstm-seq": L.LSTM(5, return_sequences=True), "lstm-no-bias": L.LSTM(5, use_bias=False),
-    "gru": L.GRU(5), "gru-seq": L.GRU(5, return_sequences=True),
-    "gru-reset-before": L.GRU(5, reset_after=False), "gru-reset-before-seq": L.GRU(5, return_sequences=True, reset_after=False),
+    "simple": L.SimpleRNN(5),
+    "simple-seq": L.SimpleRNN(5, return_sequences=True),
+    "simple-relu": L.SimpleRNN(5, activation="relu"),
+    "simple-no-bias": L.SimpleRNN(5, use_bias=False),
+    "lstm": L.LSTM(5),
+    "lstm-seq": L.LSTM(5, return_sequences=True),
+    "lstm-no-bias": L.LSTM(5, use_bias=False),
+    "gru": L.GRU(5),
+    "gru-seq": L.GRU(5, return_sequences=True),
+    "gru-reset-before": L.GRU(5, reset_after=False),
+    "gru-reset-before-seq": L.GRU(5, return_sequences=True, reset_after=False),
     "gru-no-bias": L.GRU(5, use_bias=False),
-    "bi-lstm": L.Bidirectional(L.LSTM(5)), "bi-lstm-seq": L.Bidirectional(L.LSTM(5, return_sequences=True)),
-    "bi-gru": L.Bidirectional(L.GRU(5)), "bi-gru-reset-before-seq": L.Bidirectional(L.GRU(5, True, True, reset_after=False)),
+    "bi-lstm": L.Bidirectional(L.LSTM(5)),
+    "bi-lstm-seq": L.Bidirectional(L.LSTM(5, return_sequences=True)),
+    "bi-gru": L.Bidirectional(L.GRU(5)),
+    "bi-gru-reset-before-seq": L.Bidirectional(L.GRU(5, True, True, reset_after=False)),
     "bi-simple-seq": L.Bidirectional(L.SimpleRNN(5, return_sequences=True)),
 }
 

@@ -1,11 +1,12 @@
 """Slice along every kind of axis, in both layouts, and the Keras lowering's two shapes (one Cropping, or a
 Cropping between Reshapes)."""
+
 import pytest
+from layer_check import check_layer, image, sequence
 
 from twinnet import ir
 from twinnet.backends import emit
 from twinnet.ir import layers as L
-from layer_check import check_layer, image, sequence
 
 CASES = {
     # (layer, input, expected shape)

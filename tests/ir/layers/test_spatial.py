@@ -1,10 +1,11 @@
 """Padding, cropping, upsampling, ReLU, Rescaling and Normalization, every option, in both layouts."""
+
 import pytest
+from gaps import known_gap
+from layer_check import check_layer, image, sequence, signal
 
 from twinnet.exporters.verify import PATHS
-from gaps import known_gap
 from twinnet.ir import layers as L
-from layer_check import check_layer, image, sequence, signal
 
 # Keras's Normalization does not survive tf2onnx (listed gap, checked below); every other path runs.
 WITHOUT_ONNX_KERAS = tuple(p for p in PATHS if p != "onnx-keras")
@@ -38,9 +39,12 @@ def test_spatial2d(name, layout):
 
 
 SPATIAL1D = {
-    "pad-int": (L.ZeroPadding1D(2), 15), "pad-pair": (L.ZeroPadding1D((0, 3)), 14),
-    "crop-default": (L.Cropping1D(), 9), "crop-pair": (L.Cropping1D((3, 0)), 8),
-    "up-2": (L.UpSampling1D(), 22), "up-3": (L.UpSampling1D(3), 33),
+    "pad-int": (L.ZeroPadding1D(2), 15),
+    "pad-pair": (L.ZeroPadding1D((0, 3)), 14),
+    "crop-default": (L.Cropping1D(), 9),
+    "crop-pair": (L.Cropping1D((3, 0)), 8),
+    "up-2": (L.UpSampling1D(), 22),
+    "up-3": (L.UpSampling1D(3), 33),
     "up-41": (L.UpSampling1D(41), 451),  # torch's legacy 'nearest' misreads this factor (float 1/41 rounds down)
 }
 
@@ -53,21 +57,26 @@ def test_spatial1d(name, layout):
 
 
 @pytest.mark.parametrize("layout", ["NTC", "TNC"])
-@pytest.mark.parametrize("layer", [L.ZeroPadding1D((1, 2)), L.Cropping1D((2, 1)), L.UpSampling1D(2)],
-                         ids=["pad", "crop", "up"])
+@pytest.mark.parametrize(
+    "layer", [L.ZeroPadding1D((1, 2)), L.Cropping1D((2, 1)), L.UpSampling1D(2)], ids=["pad", "crop", "up"]
+)
 def test_spatial1d_sequence(layer, layout):
     check_layer(layer, sequence(layout))
 
 
-@pytest.mark.parametrize("layer", [L.ZeroPadding1D((1, 2)), L.Cropping1D((1, 2)), L.UpSampling1D(3)],
-                         ids=["pad", "crop", "up"])
+@pytest.mark.parametrize(
+    "layer", [L.ZeroPadding1D((1, 2)), L.Cropping1D((1, 2)), L.UpSampling1D(3)], ids=["pad", "crop", "up"]
+)
 def test_spatial1d_symbolic_length(layer):
     check_layer(layer, sequence("NTC", steps=None), expect_shape=(None, None, 4))
 
 
 RELU = {
-    "plain": L.ReLU(), "relu6": L.ReLU(max_value=6), "cap": L.ReLU(max_value=0.7),
-    "slope": L.ReLU(negative_slope=0.1), "threshold": L.ReLU(threshold=0.5),
+    "plain": L.ReLU(),
+    "relu6": L.ReLU(max_value=6),
+    "cap": L.ReLU(max_value=0.7),
+    "slope": L.ReLU(negative_slope=0.1),
+    "threshold": L.ReLU(threshold=0.5),
     "slope-cap": L.ReLU(max_value=1.0, negative_slope=0.2),
     "all": L.ReLU(max_value=1.2, negative_slope=0.3, threshold=0.4),
     "slope-threshold": L.ReLU(negative_slope=0.25, threshold=0.3),
@@ -82,7 +91,8 @@ def test_relu(name, layout):
 
 
 SCALING = {
-    "scale": L.Rescaling(1 / 255), "scale-offset": L.Rescaling(1 / 127.5, offset=-1),
+    "scale": L.Rescaling(1 / 255),
+    "scale-offset": L.Rescaling(1 / 127.5, offset=-1),
     "per-channel": L.Rescaling([0.5, 2.0, -1.0], offset=[0.1, 0.0, -0.2]),
     "per-channel-scale": L.Rescaling([0.5, 2.0, -1.0], offset=0.3),
     "norm": L.Normalization(mean=[0.5, -0.2, 1.0], variance=[0.25, 2.0, 0.0]),
@@ -125,26 +135,33 @@ def _image():
     return ir.Input((9, 10, 3), name="x")
 
 
-@pytest.mark.parametrize("make,error,message", [
-    (lambda: L.ZeroPadding2D(-1), "ConfigError", "ZeroPadding2D: padding must be >= 0, got -1"),
-    (lambda: L.ZeroPadding2D((1, 2, 3)), "ConfigError", "padding must be an int, 2 int(s) or 2 (before, after)"),
-    (lambda: L.Cropping1D("1"), "ConfigError", "Cropping1D: cropping must be an int"),
-    (lambda: L.Cropping2D(((1, 2), (3, 4)))(L.ZeroPadding1D()(_image())), "LayoutError", "expects a rank-3"),
-    (lambda: L.Cropping2D(((5, 4), (0, 0)))(_image()), "ShapeError", "Cropping2D: cropping 5 + 4 leaves nothing"),
-    (lambda: L.UpSampling2D(0), "ConfigError", "UpSampling2D: size must be >= 1, got 0"),
-    (lambda: L.UpSampling2D(2, interpolation="bicubic"), "ConfigError", "interpolation must be one of 'nearest'"),
-    (lambda: L.ReLU(max_value=-1), "ConfigError", "ReLU: max_value must be >= 0.0"),
-    (lambda: L.ReLU(negative_slope=-0.1), "ConfigError", "negative_slope must be >= 0.0"),
-    (lambda: L.ReLU(threshold=float("nan")), "ConfigError", "threshold must be a finite number"),
-    (lambda: L.Rescaling([]), "ConfigError", "Rescaling: scale must be a number or a non-empty list"),
-    (lambda: L.Rescaling([1.0, 2.0])(_image()), "ShapeError", "scale has 2 entries but axis 'C' has size 3"),
-    (lambda: L.Normalization(mean=[1.0, 2.0], variance=[1.0, -2.0]), "ConfigError", "variance must be >= 0.0"),
-    (lambda: L.Normalization(mean=[1.0, 2.0], variance=1.0, axis=None), "ConfigError", "axis=None takes one number"),
-    (lambda: L.Normalization(mean=[1.0, 2.0], variance=1.0)(_image()), "ShapeError", "mean has 2 entries"),
-    (lambda: L.Normalization(axis="T")(_image()), "LayoutError", "axis 'T' is not in layout 'NHWC'"),
-    (lambda: L.GroupNorm(0), "ConfigError", "GroupNorm: groups must be >= 1"),
-    (lambda: L.GroupNorm(2)(_image()), "ShapeError", "GroupNorm: 2 groups do not divide axis 'C' of size 3"),
-])
+@pytest.mark.parametrize(
+    "make,error,message",
+    [
+        (lambda: L.ZeroPadding2D(-1), "ConfigError", "ZeroPadding2D: padding must be >= 0, got -1"),
+        (lambda: L.ZeroPadding2D((1, 2, 3)), "ConfigError", "padding must be an int, 2 int(s) or 2 (before, after)"),
+        (lambda: L.Cropping1D("1"), "ConfigError", "Cropping1D: cropping must be an int"),
+        (lambda: L.Cropping2D(((1, 2), (3, 4)))(L.ZeroPadding1D()(_image())), "LayoutError", "expects a rank-3"),
+        (lambda: L.Cropping2D(((5, 4), (0, 0)))(_image()), "ShapeError", "Cropping2D: cropping 5 + 4 leaves nothing"),
+        (lambda: L.UpSampling2D(0), "ConfigError", "UpSampling2D: size must be >= 1, got 0"),
+        (lambda: L.UpSampling2D(2, interpolation="bicubic"), "ConfigError", "interpolation must be one of 'nearest'"),
+        (lambda: L.ReLU(max_value=-1), "ConfigError", "ReLU: max_value must be >= 0.0"),
+        (lambda: L.ReLU(negative_slope=-0.1), "ConfigError", "negative_slope must be >= 0.0"),
+        (lambda: L.ReLU(threshold=float("nan")), "ConfigError", "threshold must be a finite number"),
+        (lambda: L.Rescaling([]), "ConfigError", "Rescaling: scale must be a number or a non-empty list"),
+        (lambda: L.Rescaling([1.0, 2.0])(_image()), "ShapeError", "scale has 2 entries but axis 'C' has size 3"),
+        (lambda: L.Normalization(mean=[1.0, 2.0], variance=[1.0, -2.0]), "ConfigError", "variance must be >= 0.0"),
+        (
+            lambda: L.Normalization(mean=[1.0, 2.0], variance=1.0, axis=None),
+            "ConfigError",
+            "axis=None takes one number",
+        ),
+        (lambda: L.Normalization(mean=[1.0, 2.0], variance=1.0)(_image()), "ShapeError", "mean has 2 entries"),
+        (lambda: L.Normalization(axis="T")(_image()), "LayoutError", "axis 'T' is not in layout 'NHWC'"),
+        (lambda: L.GroupNorm(0), "ConfigError", "GroupNorm: groups must be >= 1"),
+        (lambda: L.GroupNorm(2)(_image()), "ShapeError", "GroupNorm: 2 groups do not divide axis 'C' of size 3"),
+    ],
+)
 def test_bad_arguments(make, error, message):
     from twinnet import ir
 

@@ -16,6 +16,7 @@ Reshape -> Cast``): :func:`fold_int_constants` evaluates those few ops with nump
 when every input is a small stored integer tensor. It writes ``torch.chunk``'s
 bounds as ``Shape -> Gather -> Add / Div / Mul``: folded here when the size is known.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -71,10 +72,13 @@ def _evaluate(graph: Graph, op, vec):
         start, end = op.attr("start", 0), op.attr("end", len(shape))
         return list(shape)[start:end]
     # zeros stay zeros when moved: torch's dynamo export slices its Expand(0, [layers, N, hidden]) initial state
-    if kind in ("Expand", "Unsqueeze", "Squeeze", "Identity", "Slice", "Reshape", "Transpose") \
-            and isinstance(graph.const(op.inputs[0]), (str, np.ndarray)):
+    if kind in ("Expand", "Unsqueeze", "Squeeze", "Identity", "Slice", "Reshape", "Transpose") and isinstance(
+        graph.const(op.inputs[0]), (str, np.ndarray)
+    ):
         first = graph.const(op.inputs[0])
-        if first is ZEROS or (kind == "Expand" and isinstance(first, np.ndarray) and first.size == 1 and not first.any()):
+        if first is ZEROS or (
+            kind == "Expand" and isinstance(first, np.ndarray) and first.size == 1 and not first.any()
+        ):
             return ZEROS
     args = [vec(i) if i else None for i in op.inputs]
     if not args or args[0] is None:
@@ -91,8 +95,13 @@ def _evaluate(graph: Graph, op, vec):
             return None
     if kind == "Concat" and op.attr("axis") in (0, -1) and all(a is not None for a in args):
         return [v for a in args for v in a]
-    if kind in _ARITHMETIC and len(args) == 2 and args[1] is not None and len(x) == len(args[1]) == 1 \
-            and None not in x + args[1]:
+    if (
+        kind in _ARITHMETIC
+        and len(args) == 2
+        and args[1] is not None
+        and len(x) == len(args[1]) == 1
+        and None not in x + args[1]
+    ):
         # torch.chunk's bounds: Shape -> Gather -> Add / Div / Mul of one known size
         return [_ARITHMETIC[kind](x[0], args[1][0])]
     if kind == "Slice" and all(a is not None for a in args[1:]) and len(args) >= 3:
@@ -144,9 +153,16 @@ def fold_int_constants(graph: Graph) -> None:
     """Evaluate the ops of :data:`_INT_OPS` whose inputs are all small stored integer tensors."""
     for op in list(graph.ops):
         args = [graph.const(i) if i else None for i in op.inputs]
-        if op.op_type not in _INT_OPS or not args or len(op.outputs) != 1 or any(
+        if (
+            op.op_type not in _INT_OPS
+            or not args
+            or len(op.outputs) != 1
+            or any(
                 not isinstance(a, np.ndarray) or a.dtype.kind not in "iu" or a.size > _INT_MAX_SIZE
-                for a, name in zip(args, op.inputs) if name):  # every given input a stored integer tensor
+                for a, name in zip(args, op.inputs)
+                if name
+            )
+        ):  # every given input a stored integer tensor
             continue
         try:
             graph.consts[op.outputs[0]] = np.asarray(_INT_OPS[op.op_type](op, *args))

@@ -25,21 +25,63 @@ With no such consumer a tensor gets ONNX's usual convention for its rank
 decide nothing about the numbers (the graph is converted position by
 position); they decide what each IR layer treats as channels, time and space.
 """
+
 from __future__ import annotations
 
 from ...common.passes import Pass, PassResult
 from ..graph import Graph
 from ..match import axes_of
 
-_CHANNELS_FIRST = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
-                   "ConvTranspose", "InstanceNormalization", "LpPool", "GroupNormalization", "Resize", "Upsample",
-                   "twinnet.GroupNorm"}
+_CHANNELS_FIRST = {
+    "Conv",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "BatchNormalization",
+    "ConvTranspose",
+    "InstanceNormalization",
+    "LpPool",
+    "GroupNormalization",
+    "Resize",
+    "Upsample",
+    "twinnet.GroupNorm",
+}
 _RECURRENT = {"LSTM", "GRU", "RNN"}
 _FEATURES_LAST = {"MatMul", "Gemm"}
-_PASS_THROUGH = {"Relu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Gelu", "Erf", "Elu", "Selu", "LeakyRelu",
-                 "Softplus", "HardSigmoid", "HardSwish", "Identity", "Dropout", "Add", "Sub", "Mul", "Div", "Max",
-                 "Min", "Concat", "Sum", "Mean", "Pad", "Where", "Greater", "Slice", "Clip",
-                 "twinnet.Affine", "twinnet.Silu"}  # the pattern rules' ops (../patterns/) count too
+_PASS_THROUGH = {
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "Gelu",
+    "Erf",
+    "Elu",
+    "Selu",
+    "LeakyRelu",
+    "Softplus",
+    "HardSigmoid",
+    "HardSwish",
+    "Identity",
+    "Dropout",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Max",
+    "Min",
+    "Concat",
+    "Sum",
+    "Mean",
+    "Pad",
+    "Where",
+    "Greater",
+    "Slice",
+    "Clip",
+    "twinnet.Affine",
+    "twinnet.Silu",
+}  # the pattern rules' ops (../patterns/) count too
 _SPATIAL = {1: "", 2: "", 3: "W", 4: "HW", 5: "DHW"}
 _MAX_DEPTH = 200
 
@@ -135,7 +177,12 @@ class LayoutInference:
             for i, p in enumerate(perm):
                 letters[p] = out[i]
             return "".join(letters)
-        if kind == "Gather" and len(op.inputs) > 1 and op.inputs[1] == name and self.graph.const(op.inputs[0]) is not None:
+        if (
+            kind == "Gather"
+            and len(op.inputs) > 1
+            and op.inputs[1] == name
+            and self.graph.const(op.inputs[0]) is not None
+        ):
             out = self._wanted(op.outputs[0], rank + 1, depth + 1)
             return out[:-1] if out is not None and out.endswith("C") else None
         if kind in _PASS_THROUGH and op.outputs:

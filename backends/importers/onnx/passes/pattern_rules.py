@@ -1,4 +1,5 @@
 """The pattern rules (``../patterns/``) as one pass: groups of nodes that are one IR layer become one op."""
+
 from __future__ import annotations
 
 from ...common.passes import Pass, PassResult

@@ -1,4 +1,5 @@
 """What a rewriting pass over an ONNX :class:`~..graph.Graph` can change, kept so the pass can say whether it did."""
+
 from __future__ import annotations
 
 from ..graph import Graph
@@ -16,6 +17,10 @@ class Snapshot:
 
     def changed(self, graph: Graph) -> bool:
         """Whether ``graph`` differs from the snapshot: an op replaced, added, removed or marked; a constant added."""
-        return (len(self.ops) != len(graph.ops) or any(a is not b for a, b in zip(self.ops, graph.ops))
-                or self.attrs != [tuple(op.attrs) for op in graph.ops]
-                or self.consts != set(graph.consts) or self.symbolic != set(graph.symbolic))
+        return (
+            len(self.ops) != len(graph.ops)
+            or any(a is not b for a, b in zip(self.ops, graph.ops))
+            or self.attrs != [tuple(op.attrs) for op in graph.ops]
+            or self.consts != set(graph.consts)
+            or self.symbolic != set(graph.symbolic)
+        )

@@ -34,6 +34,7 @@ mask of another kind, a value used outside the block), the Softmax keeps the
 reason (``twinnet_attention``) and the importer refuses it with that reason.
 Rank-3 scores that do not match are left alone: they may be plain Dots.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -41,12 +42,12 @@ import math
 
 import numpy as np
 
+from ..graph import Graph, Op
+from ..match import replace
 from .attention_mask import read_mask
 from .attention_skeleton import Skeleton, data_user, find_skeleton, projection
 from .attention_weights import attention_weights, is_output, removable
 from .evaluator import MOVES, Evaluator, NoMatch
-from ..graph import Graph, Op
-from ..match import replace
 
 ATTENTION = "twinnet.MultiHeadAttention"
 _BATCH, _LENGTHS = 2, (3, 5)  # concrete sizes for symbolic axes (query length, key length)
@@ -93,8 +94,10 @@ class _Match:
             training = op.inputs[2] if op.op_type == "Dropout" and len(op.inputs) > 2 else ""
             value = self.graph.const(training) if training else None
             if training and (not isinstance(value, np.ndarray) or value.any()):
-                raise NoMatch(f"Dropout {op.name!r} runs in training mode (it drops attention weights at "
-                              "inference); the IR's attention dropout is inactive at inference")
+                raise NoMatch(
+                    f"Dropout {op.name!r} runs in training mode (it drops attention weights at "
+                    "inference); the IR's attention dropout is inactive at inference"
+                )
         best = None
         for swapped, batch_axes in self._readings():
             try:
@@ -122,15 +125,20 @@ class _Match:
         """Which MatMul input is the query's, which the key's; their projections and sources."""
         g, a, b = self.graph, self.scores.inputs[0], self.scores.inputs[1]
         self.swapped = swapped
-        self.arrives = {"query": (b, "k") if swapped else (a, "t"), "key": (a, "t") if swapped else (b, "k"),
-                        "value": (self.mix.inputs[1], "t")}
+        self.arrives = {
+            "query": (b, "k") if swapped else (a, "t"),
+            "key": (a, "t") if swapped else (b, "k"),
+            "value": (self.mix.inputs[1], "t"),
+        }
         self.proj = {role: self._walk_back(name) for role, (name, _) in self.arrives.items()}
         self.source = {role: self._source(p) for role, p in self.proj.items()}
         self.sources = list(dict.fromkeys(self.source.values()))
         for s in self.sources:
             if g.rank(s) != 3:
-                raise NoMatch(f"the projections read {s!r} of rank {g.rank(s)}; the IR's attention reads sequences "
-                              "(batch, time, features)")
+                raise NoMatch(
+                    f"the projections read {s!r} of rank {g.rank(s)}; the IR's attention reads sequences "
+                    "(batch, time, features)"
+                )
 
     # -- structure ---------------------------------------------------------------------------
     def _walk_back(self, name: str) -> Op:
@@ -144,11 +152,14 @@ class _Match:
             if op.op_type in MOVES:
                 name = op.inputs[0]
             elif op.op_type in ("Mul", "Div", "Add", "Sub") and len(op.inputs) == 2:  # scalings, Keras's biases
-                name = op.inputs[0] if g.const(op.inputs[0]) is None and (g.rank(op.inputs[0]) or 0) > 1 \
-                    else op.inputs[1]
+                name = (
+                    op.inputs[0] if g.const(op.inputs[0]) is None and (g.rank(op.inputs[0]) or 0) > 1 else op.inputs[1]
+                )
             else:
-                raise NoMatch(f"{op.op_type} {op.name!r} lies between a projection and the attention's MatMuls; "
-                              "only ops that move elements, scalings and biases may")
+                raise NoMatch(
+                    f"{op.op_type} {op.name!r} lies between a projection and the attention's MatMuls; "
+                    "only ops that move elements, scalings and biases may"
+                )
         raise NoMatch(f"{name!r} does not come from a projection (MatMul by a stored matrix, or Gemm)")
 
     def _source(self, proj: Op) -> str:
@@ -163,8 +174,14 @@ class _Match:
             before, after = (g.shapes.get(op.inputs[0]), g.shapes.get(name)) if op is not None else (None, None)
             if perm and perm[-1] == len(perm) - 1:
                 name = op.inputs[0]
-            elif op is not None and op.op_type in ("Reshape", "Unsqueeze", "Squeeze") and before and after \
-                    and before[-1] is not None and before[-1] == after[-1]:
+            elif (
+                op is not None
+                and op.op_type in ("Reshape", "Unsqueeze", "Squeeze")
+                and before
+                and after
+                and before[-1] is not None
+                and before[-1] == after[-1]
+            ):
                 name = op.inputs[0]
             else:
                 break
@@ -182,8 +199,11 @@ class _Match:
     def _placeholder(self, name: str):
         """Zeros shaped like a graph input the block reads only the shape of (None if a size is unknown)."""
         shape, symbols = self.graph.shapes.get(name), self.graph.symbols.get(name)
-        if shape is None or symbols is None or \
-                any(s is None and y not in self.assigned for s, y in zip(shape, symbols)):
+        if (
+            shape is None
+            or symbols is None
+            or any(s is None and y not in self.assigned for s, y in zip(shape, symbols))
+        ):
             return None
         return np.zeros([s if s is not None else self.assigned[y] for s, y in zip(shape, symbols)], np.float32)
 
@@ -221,44 +241,67 @@ class _Match:
             heads[role] = self._columns(role, ev.value(name), order)
             self.chain_biases[role] = ev.biases[biased:]
             if role == "value" and len(ev.scales) != scaled:
-                raise NoMatch("the values are scaled on their way to the product; the IR scales only the scores",
-                              stage=3)
+                raise NoMatch(
+                    "the values are scaled on their way to the product; the IR scales only the scores", stage=3
+                )
         h, d = heads["query"].shape
         hv, dv = heads["value"].shape
         if heads["key"].shape != (h, d) or hv != h:
-            raise NoMatch(f"query {heads['query'].shape}, key {heads['key'].shape} and value {heads['value'].shape} "
-                          "heads do not line up", stage=1)
+            raise NoMatch(
+                f"query {heads['query'].shape}, key {heads['key'].shape} and value {heads['value'].shape} "
+                "heads do not line up",
+                stage=1,
+            )
         self._check_scores(ev, h)
         before = len(ev.biases)
         out_proj, out_name, out_ops, kernel_rows = self._output(ev, h, dv)
         self.out_biases = ev.biases[before:]
         scale = math.prod(ev.scales) * math.prod(self._score_scale(ev, op, v) for op, v in self.core.scales)
         if not math.isclose(scale, 1 / math.sqrt(d), rel_tol=1e-5):
-            raise NoMatch(f"the scores are scaled by {scale:.6g}, not 1/sqrt({d}) = {1 / math.sqrt(d):.6g}; the IR's "
-                          "MultiHeadAttention always scales by 1/sqrt(key_dim)", stage=3)
+            raise NoMatch(
+                f"the scores are scaled by {scale:.6g}, not 1/sqrt({d}) = {1 / math.sqrt(d):.6g}; the IR's "
+                "MultiHeadAttention always scales by 1/sqrt(key_dim)",
+                stage=3,
+            )
         t, s = self.sizes[self.source["query"]][1], self.sizes[self.source["key"]][1]
-        mask, mask_layout, causal, mask_ops, bool_mask = read_mask(g, self.core, ev, self.score_codes,
-                                                                   (self.batch, t, s))
-        w = attention_weights(self.graph, self.proj, heads, (out_proj, kernel_rows), self.chain_biases,
-                              self.out_biases)
+        mask, mask_layout, causal, mask_ops, bool_mask = read_mask(
+            g, self.core, ev, self.score_codes, (self.batch, t, s)
+        )
+        w = attention_weights(self.graph, self.proj, heads, (out_proj, kernel_rows), self.chain_biases, self.out_biases)
         query, key, value = (self.source[r] for r in ("query", "key", "value"))
         inputs = [query, value] + ([key] if key != value else []) + ([mask] if mask else [])
-        letters = [layouts[s] for s in inputs[:len(inputs) - bool(mask)]] + ([mask_layout] if mask else [])
+        letters = [layouts[s] for s in inputs[: len(inputs) - bool(mask)]] + ([mask_layout] if mask else [])
         e_out = w["attention_output/kernel"].shape[-1]
-        attrs = {"num_heads": h, "key_dim": d, "value_dim": dv, "use_causal_mask": causal,
-                 "output_shape": e_out, "twinnet_layouts": letters, "twinnet_weights": w,
-                 "twinnet_bool_mask": bool_mask}  # the importer declares a bool mask input as 1 = attend
+        attrs = {
+            "num_heads": h,
+            "key_dim": d,
+            "value_dim": dv,
+            "use_causal_mask": causal,
+            "output_shape": e_out,
+            "twinnet_layouts": letters,
+            "twinnet_weights": w,
+            "twinnet_bool_mask": bool_mask,
+        }  # the importer declares a bool mask input as 1 = attend
         projections = list(dict.fromkeys(list(self.proj.values()) + [out_proj]))
         c = self.core
-        core = [self.softmax, self.scores, self.mix] + c.moves_in + c.arithmetic + c.guard + c.moves_out \
-            + projections \
+        core = (
+            [self.softmax, self.scores, self.mix]
+            + c.moves_in
+            + c.arithmetic
+            + c.guard
+            + c.moves_out
+            + projections
             + [op for p in projections for op in projection(g, p)[3]]
+        )
         data_ops = [op for op in ev.ops + out_ops if op not in pre_ops and any(o in ev.coded for o in op.outputs)]
         group = removable(self.graph, core + data_ops + pre_ops + mask_ops + ev.ops, out_name)
         missing = [op.name for op in core + data_ops if op not in group]
         if missing:
-            raise NoMatch(f"values inside the attention block (from {', '.join(missing[:3])}) are also read "
-                          "elsewhere, so it cannot become one layer", stage=4)
+            raise NoMatch(
+                f"values inside the attention block (from {', '.join(missing[:3])}) are also read "
+                "elsewhere, so it cannot become one layer",
+                stage=4,
+            )
         return Op(ATTENTION, self.softmax.name, inputs, [out_name], attrs), [op for op in group if op in g.ops]
 
     def _check_scores(self, ev: Evaluator, heads: int) -> None:
@@ -269,8 +312,11 @@ class _Match:
         shape = a.shape[:-1] + b.shape[-1:]
         t, s = self.sizes[self.source["query"]][1], self.sizes[self.source["key"]][1]
         canonical = np.arange(batch * heads * t * s, dtype=np.int64).reshape(batch, heads, t, s)
-        ev.seed(self.scores.outputs[0], (canonical.transpose(0, 1, 3, 2) if self.swapped else canonical)
-                .reshape(shape), True)
+        ev.seed(
+            self.scores.outputs[0],
+            (canonical.transpose(0, 1, 3, 2) if self.swapped else canonical).reshape(shape),
+            True,
+        )
         for op in c.moves_in:
             ev.value(op.outputs[0])
         last = c.moves_in[-1].outputs[0] if c.moves_in else self.scores.outputs[0]
@@ -292,8 +338,14 @@ class _Match:
     def _wholeprojection(self, op: Op) -> Op:
         """A MatMul whose only reader adds a bias computed from constants: the Add ends the projection."""
         user = self.graph.only_consumer(op.outputs[0])
-        return user if op.op_type == "MatMul" and user is not None and projection(self.graph, user) is not None \
-            and user.op_type == "Add" else op
+        return (
+            user
+            if op.op_type == "MatMul"
+            and user is not None
+            and projection(self.graph, user) is not None
+            and user.op_type == "Add"
+            else op
+        )
 
     def _seed_projection(self, ev: Evaluator, proj: Op) -> None:
         """The projection's output as codes: (position code) * columns + column."""
@@ -343,8 +395,9 @@ class _Match:
                 if projection(g, user)[2] == name:
                     break
             if user.op_type not in MOVES or user.inputs[0] != name:
-                raise NoMatch(f"{user.op_type} {user.name!r} follows the weighted values before any output "
-                              "projection", stage=2)
+                raise NoMatch(
+                    f"{user.op_type} {user.name!r} follows the weighted values before any output projection", stage=2
+                )
             name = user.outputs[0]
             ev.value(name)
         else:
@@ -354,8 +407,12 @@ class _Match:
             raise NoMatch("a constant is added to the weighted values before the output projection", stage=2)
         feature, pos = r % width, r // width
         rows = feature.reshape(-1, width)[0]
-        if r.shape[-1] != width or np.any(feature != rows) or np.any(pos != pos[..., :1]) \
-                or sorted(rows) != list(range(width)):
+        if (
+            r.shape[-1] != width
+            or np.any(feature != rows)
+            or np.any(pos != pos[..., :1])
+            or sorted(rows) != list(range(width))
+        ):
             raise NoMatch("the heads are not merged into the output projection's features", stage=2)
         w_out = projection(g, user)[0]
         e_out = w_out.shape[1]
@@ -366,8 +423,12 @@ class _Match:
             if is_output(ev.value(name), layout, batch, steps, e_out):
                 best = (name, list(ev.ops[start:]), len(ev.biases))
             next_op = data_user(g, name)
-            if next_op is None or not (next_op.op_type in MOVES and next_op.inputs[0] == name or
-                                       next_op.op_type in ("Add", "Sub") and _constant_operand(g, next_op, name)):
+            if next_op is None or not (
+                next_op.op_type in MOVES
+                and next_op.inputs[0] == name
+                or next_op.op_type in ("Add", "Sub")
+                and _constant_operand(g, next_op, name)
+            ):
                 break  # tf2onnx adds the output bias after its reshapes
             try:
                 ev.value(next_op.outputs[0])
@@ -377,7 +438,7 @@ class _Match:
         if best is None:
             raise NoMatch(f"the output projection's result never returns to the query's {layout} order", stage=2)
         ev.ops[start:] = best[1]  # the moves looked at beyond the block's output stay in the graph
-        del ev.biases[best[2]:]
+        del ev.biases[best[2] :]
         return user, best[0], best[1], rows
 
     def _score_scale(self, ev: Evaluator, kind: str, name: str) -> float:

@@ -15,13 +15,14 @@ declares that input as the IR's float mask, 1 = attend (``not mask``), as
 ``from_torch`` does, so the two importers give one model one contract. A bool
 mask that blocks where it is False (True = attend) does not match and is refused.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
+from ..graph import Graph
 from .attention_skeleton import Skeleton
 from .evaluator import MOVES, PLAIN, Evaluator, NoMatch
-from ..graph import Graph
 
 _BLOCKED = -1e4  # an additive mask at or below this zeroes a softmax entry in float32
 _FLOAT, _BOOL = 1, 9  # ONNX TensorProto element types
@@ -49,13 +50,14 @@ def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, si
     keep[:, 0], keep[0, -1] = 1.0, 0.0  # key 0 always attended, at least one key blocked
     is_bool = bool(leaves) and graph.dtypes.get(leaves[0]) == _BOOL
     if leaves and (graph.dtypes.get(leaves[0]) not in (_FLOAT, _BOOL) or graph.rank(leaves[0]) != 2):
-        raise NoMatch(f"the key-padding mask {leaves[0]!r} must be a rank-2 float (1 = attend) or bool "
-                      "(True = pad) tensor", stage=5)
+        raise NoMatch(
+            f"the key-padding mask {leaves[0]!r} must be a rank-2 float (1 = attend) or bool (True = pad) tensor",
+            stage=5,
+        )
     fed = (keep == 0) if is_bool else keep  # torch's bool polarity: True = pad
     followed, unfollowed = False, None
     for layout in ("NT", "TN") if leaves else (None,):
-        probe = Evaluator(graph, {k: v for k, v in ev.env.items() if k not in ev.tainted}, ev.coded,
-                          ev.placeholder)
+        probe = Evaluator(graph, {k: v for k, v in ev.env.items() if k not in ev.tainted}, ev.coded, ev.placeholder)
         if leaves:
             probe.seed(leaves[0], fed if layout == "NT" else fed.T.copy(), False)
         try:
@@ -73,19 +75,27 @@ def read_mask(graph: Graph, core: Skeleton, ev: Evaluator, codes: np.ndarray, si
             if causal:
                 blocked |= np.triu(np.ones((t, s), bool), 1)[None, None]
             blocked = np.broadcast_to(blocked, kept.shape)
-            if np.all(added[blocked] <= _BLOCKED) and np.all((kept[blocked] == 0) | (kept[blocked] == 1)) \
-                    and np.all(added[~blocked] == 0) and np.all(kept[~blocked] == 1):
+            if (
+                np.all(added[blocked] <= _BLOCKED)
+                and np.all((kept[blocked] == 0) | (kept[blocked] == 1))
+                and np.all(added[~blocked] == 0)
+                and np.all(kept[~blocked] == 1)
+            ):
                 if causal and t != s:
                     raise NoMatch("a causal mask between sequences of different lengths", stage=5)
                 return (leaves[0] if leaves else None), layout, causal, probe.ops, is_bool
     if not followed:
         raise unfollowed
     if is_bool:
-        raise NoMatch(f"the bool mask {leaves[0]!r} does not act as a key-padding mask with True = pad (torch's "
-                      "convention, the one from_onnx reads bool masks with), with or without the causal mask",
-                      stage=5)
-    raise NoMatch("the mask on the scores is neither a key-padding mask (1 = attend, 0 = ignore) nor the "
-                  "causal mask", stage=5)
+        raise NoMatch(
+            f"the bool mask {leaves[0]!r} does not act as a key-padding mask with True = pad (torch's "
+            "convention, the one from_onnx reads bool masks with), with or without the causal mask",
+            stage=5,
+        )
+    raise NoMatch(
+        "the mask on the scores is neither a key-padding mask (1 = attend, 0 = ignore) nor the causal mask", stage=5
+    )
+
 
 def _effect(core: Skeleton, probe: Evaluator, codes: np.ndarray, sizes) -> tuple[np.ndarray, np.ndarray]:
     """(kept, added), each (batch, heads, t, s): what the mask terms do to every score."""
@@ -107,6 +117,7 @@ def _effect(core: Skeleton, probe: Evaluator, codes: np.ndarray, sizes) -> tuple
         flat[codes] = np.broadcast_to(x, shape).reshape(-1)
         out.append(flat.reshape(batch, -1, t, s))
     return out[0], out[1]
+
 
 def _leaves(graph: Graph, ev: Evaluator, terms: list[str]) -> list[str]:
     """The computed tensors the mask terms are made from (values the probe does not know yet)."""

@@ -8,14 +8,15 @@ moves). :func:`projection` recognises the ops that end a projection:
 or ``Add`` of a constant-computed bias to such a ``MatMul``. What the moves do
 is checked later, on code tensors.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .evaluator import MOVES, Evaluator, NoMatch
 from ..graph import Graph, Op
+from .evaluator import MOVES, Evaluator, NoMatch
 
 
 @dataclass
@@ -108,9 +109,15 @@ def _nan_guard(graph: Graph, softmax: Op) -> tuple[list[Op], str]:
     users = graph.consumers.get(softmax.outputs[0], [])
     isnan = next((u for u in users if u.op_type == "IsNaN"), None)
     where = next((u for u in users if u.op_type == "Where"), None)
-    if len(users) == 2 and isnan is not None and where is not None and softmax.outputs[0] not in graph.outputs \
-            and where.inputs[0] == isnan.outputs[0] and where.inputs[2] == softmax.outputs[0] \
-            and graph.only_consumer(isnan.outputs[0]) is where:
+    if (
+        len(users) == 2
+        and isnan is not None
+        and where is not None
+        and softmax.outputs[0] not in graph.outputs
+        and where.inputs[0] == isnan.outputs[0]
+        and where.inputs[2] == softmax.outputs[0]
+        and graph.only_consumer(isnan.outputs[0]) is where
+    ):
         zero = graph.const(where.inputs[1])
         if isinstance(zero, np.ndarray) and zero.size == 1 and not zero.any():
             return [isnan, where], where.outputs[0]
@@ -147,14 +154,16 @@ def projection(graph: Graph, op: Op | None):
         for i, name in enumerate(op.inputs):
             mul = graph.producer.get(name)
             inner = projection(graph, mul) if mul is not None and mul.op_type in ("MatMul", "Gemm") else None
-            bias = _constant(graph, op.inputs[1 - i]) if inner is not None and graph.only_consumer(name) is op \
-                else None
+            bias = _constant(graph, op.inputs[1 - i]) if inner is not None and graph.only_consumer(name) is op else None
             if bias is not None and inner[1] is None and bias[0].size == inner[0].shape[1]:
                 w, _, x, extra = inner
                 return w, bias[0].astype(np.float32).reshape(-1), x, [mul] + extra + bias[1]
         return None
-    if op.op_type not in ("MatMul", "Gemm") or len(op.inputs) not in (2, 3) or (op.op_type == "Gemm" and
-                                                                              op.attr("transA", 0)):
+    if (
+        op.op_type not in ("MatMul", "Gemm")
+        or len(op.inputs) not in (2, 3)
+        or (op.op_type == "Gemm" and op.attr("transA", 0))
+    ):
         return None
     weight = _constant(graph, op.inputs[1])
     bias = _constant(graph, op.inputs[2]) if len(op.inputs) == 3 and op.inputs[2] else (None, [])

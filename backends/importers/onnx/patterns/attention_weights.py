@@ -7,13 +7,14 @@ Weights are the IR's: ``query/kernel (E, H, d)`` etc. taken column by column as 
 splitting heads; tf2onnx adds the output bias after reshaping) folded into that projection's bias, when they
 add one number per column.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
+from ..graph import Graph, Op
 from .attention_skeleton import projection
 from .evaluator import NoMatch
-from ..graph import Graph, Op
 
 
 def per_column_bias(bias, columns: int, added: list, what: str):
@@ -30,8 +31,9 @@ def per_column_bias(bias, columns: int, added: list, what: str):
     return bias
 
 
-def attention_weights(g: Graph, proj: dict, heads: dict, output: tuple, chain_biases: dict,
-                      out_biases: list) -> dict[str, np.ndarray]:
+def attention_weights(
+    g: Graph, proj: dict, heads: dict, output: tuple, chain_biases: dict, out_biases: list
+) -> dict[str, np.ndarray]:
     """The IR layer's weights; ``output`` is (output projection, the file's row order of its kernel)."""
     out_proj, rows = output
     w, biases = {}, []

@@ -16,14 +16,15 @@ recorded in ``scales``: attention's ``1/sqrt(d)``). Anything else raises
 :class:`NoMatch`. Nothing here runs model code: only the ops in ``_OPS``, on
 small arrays.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from onnx import helper
 
-from ..passes.fold import onnx_slice as _slice
 from ..graph import ZEROS, Graph, Op
 from ..match import axes_of
+from ..passes.fold import onnx_slice as _slice
 
 _MAX_ELEMENTS = 1 << 25  # probes are tiny, weights (a split packed projection) larger; beyond: not a block
 
@@ -57,7 +58,7 @@ def _squeeze(graph, op, x, *_):
 
 
 def _shape(op, x):
-    return np.asarray(x.shape[op.attr("start", 0):op.attr("end", x.ndim)], np.int64)
+    return np.asarray(x.shape[op.attr("start", 0) : op.attr("end", x.ndim)], np.int64)
 
 
 def _expand(x, shape):
@@ -80,28 +81,43 @@ def _trilu(op, x, k=None):
 MOVES = {
     "Reshape": lambda g, op, x, s: _reshape(op, x, s),
     "Transpose": lambda g, op, x: x.transpose(op.attr("perm", list(range(x.ndim))[::-1])),
-    "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
     "Gather": lambda g, op, x, i: np.take(x, i, axis=op.attr("axis", 0)),
-    "Slice": lambda g, op, x, *args: _slice(x, *args) if args else  # attributes: old opsets, split_to_slices
-    _slice(x, op.attr("starts"), op.attr("ends"), op.attr("axes")),
+    "Slice": lambda g, op, x, *args: (
+        _slice(x, *args)
+        if args
+        # attributes: old opsets, split_to_slices
+        else _slice(x, op.attr("starts"), op.attr("ends"), op.attr("axes"))
+    ),
     "Split": lambda g, op, x, *sizes: _split(op, x, *sizes),
     "Concat": lambda g, op, *xs: np.concatenate(xs, axis=op.attr("axis")),
     "Expand": lambda g, op, x, s: _expand(x, s),
-    "Flatten": lambda g, op, x: x.reshape(int(np.prod(x.shape[:op.attr("axis", 1) % max(x.ndim, 1)])), -1),
-    "Identity": lambda g, op, x: x, "Dropout": lambda g, op, x, *_: x,
+    "Flatten": lambda g, op, x: x.reshape(int(np.prod(x.shape[: op.attr("axis", 1) % max(x.ndim, 1)])), -1),
+    "Identity": lambda g, op, x: x,
+    "Dropout": lambda g, op, x, *_: x,
 }
 
 # Ops on plain (uncoded) values: shapes, masks.
 PLAIN = {
     "Shape": lambda g, op, x: _shape(op, x),
     "Cast": lambda g, op, x: x.astype(helper.tensor_dtype_to_np_dtype(op.attr("to"))),
-    "Add": lambda g, op, a, b: a + b, "Sub": lambda g, op, a, b: a - b, "Mul": lambda g, op, a, b: a * b,
+    "Add": lambda g, op, a, b: a + b,
+    "Sub": lambda g, op, a, b: a - b,
+    "Mul": lambda g, op, a, b: a * b,
     "Div": lambda g, op, a, b: (a // b) if a.dtype.kind in "iu" and b.dtype.kind in "iu" else a / b,
     "Mod": lambda g, op, a, b: np.fmod(a, b) if op.attr("fmod", 0) else np.mod(a, b),  # TorchScript's head split
-    "Neg": lambda g, op, a: -a, "Sqrt": lambda g, op, a: np.sqrt(a), "Reciprocal": lambda g, op, a: 1 / a,
-    "Equal": lambda g, op, a, b: a == b, "Less": lambda g, op, a, b: a < b, "Greater": lambda g, op, a, b: a > b,
-    "LessOrEqual": lambda g, op, a, b: a <= b, "GreaterOrEqual": lambda g, op, a, b: a >= b,
-    "Not": lambda g, op, a: ~a, "And": lambda g, op, a, b: a & b, "Or": lambda g, op, a, b: a | b,
+    "Neg": lambda g, op, a: -a,
+    "Sqrt": lambda g, op, a: np.sqrt(a),
+    "Reciprocal": lambda g, op, a: 1 / a,
+    "Equal": lambda g, op, a, b: a == b,
+    "Less": lambda g, op, a, b: a < b,
+    "Greater": lambda g, op, a, b: a > b,
+    "LessOrEqual": lambda g, op, a, b: a <= b,
+    "GreaterOrEqual": lambda g, op, a, b: a >= b,
+    "Not": lambda g, op, a: ~a,
+    "And": lambda g, op, a, b: a & b,
+    "Or": lambda g, op, a, b: a | b,
     "Where": lambda g, op, c, a, b: np.where(c, a, b),
     "Max": lambda g, op, *xs: np.maximum.reduce(np.broadcast_arrays(*xs)),
     "Min": lambda g, op, *xs: np.minimum.reduce(np.broadcast_arrays(*xs)),
@@ -195,11 +211,20 @@ class Evaluator:
             out, coded = _shape(op, args[0]), []
         elif coded and kind in ("Mul", "Div") and len(op.inputs) == 2:
             out = self._scale(op, coded, args)
-        elif coded and kind in ("Add", "Sub") and len(op.inputs) == 2 and len(coded) == 1 \
-                and not (kind == "Sub" and coded[0] != op.inputs[0]):
+        elif (
+            coded
+            and kind in ("Add", "Sub")
+            and len(op.inputs) == 2
+            and len(coded) == 1
+            and not (kind == "Sub" and coded[0] != op.inputs[0])
+        ):
             out = self._bias(op, coded, args)
-        elif coded and kind in MOVES and coded == [op.inputs[0]] * len(coded) and \
-                not (kind == "Dropout" and len(args) > 2 and bool(np.asarray(args[2]).any())):
+        elif (
+            coded
+            and kind in MOVES
+            and coded == [op.inputs[0]] * len(coded)
+            and not (kind == "Dropout" and len(args) > 2 and bool(np.asarray(args[2]).any()))
+        ):
             out = MOVES[kind](self.graph, op, *args)
         elif coded and kind == "Concat" and len(coded) == len([i for i in op.inputs if i]):
             out = MOVES[kind](self.graph, op, *args)

@@ -15,6 +15,7 @@ which is the IR's LayerNorm (biased variance, epsilon inside the root) over thos
 beta the constants that vary along them only. The rule makes one ``twinnet.LayerNorm`` op holding the
 axes (positions, ascending), epsilon and the weights, shaped as the normalised axes in position order.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,12 @@ def _square(graph: Graph, d: str) -> tuple[Op, Op] | None:
     users = graph.consumers.get(d, [])
     if d in graph.outputs:
         return None
-    squares = [u for u in users if (u.op_type == "Mul" and u.inputs == [d, d])
-               or (u.op_type == "Pow" and u.inputs[0] == d and is_const(graph, u.inputs[1], 2.0))]
+    squares = [
+        u
+        for u in users
+        if (u.op_type == "Mul" and u.inputs == [d, d])
+        or (u.op_type == "Pow" and u.inputs[0] == d and is_const(graph, u.inputs[1], 2.0))
+    ]
     divs = [u for u in users if u.op_type == "Div" and u.inputs[0] == d]
     if len(divs) != 1 or not squares or any(s is not squares[0] for s in squares):
         return None

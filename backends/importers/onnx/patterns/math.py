@@ -1,9 +1,10 @@
 """Pattern rules for activations and arithmetic written as several nodes (see ``rules.py``).
 
-  * 0.5 * x * (1 + erf(x / sqrt 2)) and 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) -> Gelu
-  * x * sigmoid(x) -> twinnet.Silu;  Where(x > t, x, Softplus(x)) -> Softplus
-  * (a + b + ...) / k -> Mean;  x * s + b with per-channel constants -> twinnet.Affine
+* 0.5 * x * (1 + erf(x / sqrt 2)) and 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) -> Gelu
+* x * sigmoid(x) -> twinnet.Silu;  Where(x > t, x, Softplus(x)) -> Softplus
+* (a + b + ...) / k -> Mean;  x * s + b with per-channel constants -> twinnet.Affine
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,13 @@ def _gelu_tail(graph: Graph, core: Op, x: str) -> tuple[list[Op], list[str]] | N
             return None
         return [add, mul, half], half.outputs
     pre = graph.producer.get(left or "")  # (0.5 * x) * (1 + core)
-    if pre is None or pre.op_type != "Mul" or x not in pre.inputs or not is_const(graph, other(pre, x) or "", 0.5) \
-            or graph.only_consumer(pre.outputs[0]) is not mul:
+    if (
+        pre is None
+        or pre.op_type != "Mul"
+        or x not in pre.inputs
+        or not is_const(graph, other(pre, x) or "", 0.5)
+        or graph.only_consumer(pre.outputs[0]) is not mul
+    ):
         return None
     return [pre, add, mul], mul.outputs
 
@@ -44,8 +50,10 @@ def fuse_gelu(graph: Graph, op: Op) -> None:
         return
     x = next((i for i in scale.inputs if graph.const(i) is None), None)
     c = other(scale, x) if x else None
-    if not c or not ((scale.op_type == "Div" and scale.inputs[0] == x and is_const(graph, c, math.sqrt(2), 1e-5))
-                     or (scale.op_type == "Mul" and is_const(graph, c, 1 / math.sqrt(2), 1e-5))):
+    if not c or not (
+        (scale.op_type == "Div" and scale.inputs[0] == x and is_const(graph, c, math.sqrt(2), 1e-5))
+        or (scale.op_type == "Mul" and is_const(graph, c, 1 / math.sqrt(2), 1e-5))
+    ):
         return
     tail = _gelu_tail(graph, op, x)
     if tail is not None:
@@ -115,8 +123,14 @@ def fuse_softplus(graph: Graph, op: Op) -> None:
         return
     x = soft.inputs[0]
     threshold = scalar(graph, cond.inputs[1])
-    if (cond.inputs[0] != x or op.inputs[1] != x or threshold is None or threshold < 15
-            or graph.only_consumer(cond.outputs[0]) is not op or graph.only_consumer(soft.outputs[0]) is not op):
+    if (
+        cond.inputs[0] != x
+        or op.inputs[1] != x
+        or threshold is None
+        or threshold < 15
+        or graph.only_consumer(cond.outputs[0]) is not op
+        or graph.only_consumer(soft.outputs[0]) is not op
+    ):
         return
     replace(graph, [cond, soft, op], Op("Softplus", op.name, [x], op.outputs))
 
@@ -159,9 +173,20 @@ def fuse_affine(graph: Graph, op: Op) -> None:
     group = [op]
     nxt = graph.only_consumer(op.outputs[0])
     later = _affine_part(graph, nxt) if scale is not None and nxt is not None else None
-    if later is not None and later[0] == op.outputs[0] and later[2] is None and None in (axis, later[1]) or \
-            later is not None and later[0] == op.outputs[0] and later[2] is None and later[1] == axis:
+    if (
+        later is not None
+        and later[0] == op.outputs[0]
+        and later[2] is None
+        and None in (axis, later[1])
+        or later is not None
+        and later[0] == op.outputs[0]
+        and later[2] is None
+        and later[1] == axis
+    ):
         group.append(nxt)
         shift, axis = later[3], later[1] if axis is None else axis
-    replace(graph, group, Op("twinnet.Affine", op.name, [x], group[-1].outputs,
-                             {"axis": axis, "scale": scale, "shift": shift}))
+    replace(
+        graph,
+        group,
+        Op("twinnet.Affine", op.name, [x], group[-1].outputs, {"axis": axis, "scale": scale, "shift": shift}),
+    )

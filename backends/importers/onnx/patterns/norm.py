@@ -10,6 +10,7 @@ shape, one group per channel of a rank-3 x). Instance norm of the (N, G, rest) v
 normalises each group over its channels and every spatial position: a GroupNorm. The
 instance norm's per-group scale and bias fold into the per-channel ones.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,18 +38,33 @@ def fuse_group_norm(graph: Graph, op: Op) -> None:
     pre = private(graph, op.inputs[0], "Reshape", op)
     target = graph.const(pre.inputs[1]) if pre is not None else None
     shape = graph.shapes.get(pre.inputs[0]) if pre is not None else None
-    if not isinstance(target, np.ndarray) or target.shape != (3,) or int(target[2]) != -1 or shape is None \
-            or len(shape) < 3 or shape[1] is None:
+    if (
+        not isinstance(target, np.ndarray)
+        or target.shape != (3,)
+        or int(target[2]) != -1
+        or shape is None
+        or len(shape) < 3
+        or shape[1] is None
+    ):
         return
     x, rank, channels, groups = pre.inputs[0], len(shape), shape[1], int(target[1])
     scale, bias = graph.const(op.inputs[1]), graph.const(op.inputs[2])
-    if groups < 1 or channels % groups or not isinstance(scale, np.ndarray) or not isinstance(bias, np.ndarray) \
-            or scale.size != groups or bias.size != groups:
+    if (
+        groups < 1
+        or channels % groups
+        or not isinstance(scale, np.ndarray)
+        or not isinstance(bias, np.ndarray)
+        or scale.size != groups
+        or bias.size != groups
+    ):
         return
     post = next_op(graph, op, "Reshape")
     back = graph.const(post.inputs[1]) if post is not None else None
-    if isinstance(back, np.ndarray) and [int(s) for s in back[1:]] == list(shape[1:]) \
-            and int(back[0]) in (0, -1, shape[0] or -1):
+    if (
+        isinstance(back, np.ndarray)
+        and [int(s) for s in back[1:]] == list(shape[1:])
+        and int(back[0]) in (0, -1, shape[0] or -1)
+    ):
         group = [pre, op, post]
     elif rank == 3 and groups == channels:  # (N, C, W) viewed as (N, C, W): torch drops the Reshape back
         group = [pre, op]

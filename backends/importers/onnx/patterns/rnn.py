@@ -5,6 +5,7 @@ ONNX's recurrent ops return Y ``(T, D, N, U)`` (or ``(N, T, D, U)`` with
 D. These rules fold those selections into the recurrent op as
 ``return_sequences``, which is what the IR's layers return.
 """
+
 from __future__ import annotations
 
 from ..graph import Graph, Op
@@ -25,14 +26,20 @@ def fuse_recurrent(graph: Graph, op: Op) -> None:
         found = _select_state(graph, op, batch_first, two)
     if found is not None:
         group, out = found
-        replace(graph, [op] + group, Op(op.op_type, op.name, op.inputs, [out], {**op.attrs,
-                                                                                "return_sequences": used == [0]}))
+        replace(
+            graph,
+            [op] + group,
+            Op(op.op_type, op.name, op.inputs, [out], {**op.attrs, "return_sequences": used == [0]}),
+        )
 
 
 def fuse_last_step(graph: Graph, op: Op) -> None:
     """``y[:, -1]`` of a forward LSTM/GRU/RNN sequence is its last state (not so for two directions)."""
-    if op.op_type not in ("LSTM", "GRU", "RNN") or not op.attrs.get("return_sequences") \
-            or op.attr("direction", b"forward") not in (b"forward", "forward"):
+    if (
+        op.op_type not in ("LSTM", "GRU", "RNN")
+        or not op.attrs.get("return_sequences")
+        or op.attr("direction", b"forward") not in (b"forward", "forward")
+    ):
         return
     time_axis = 1 if op.attr("layout", 0) else 0
     group, user = [op], graph.only_consumer(op.outputs[0])
@@ -42,8 +49,11 @@ def fuse_last_step(graph: Graph, op: Op) -> None:
         user = graph.only_consumer(user.outputs[0])
     index = scalar(graph, user.inputs[1]) if user is not None and user.op_type == "Gather" else None
     if index == -1 and graph.const(user.inputs[1]).ndim == 0 and user.attr("axis", 0) % 3 == time_axis:
-        replace(graph, group + [user], Op(op.op_type, op.name, op.inputs, user.outputs,
-                                          {**op.attrs, "return_sequences": False}))
+        replace(
+            graph,
+            group + [user],
+            Op(op.op_type, op.name, op.inputs, user.outputs, {**op.attrs, "return_sequences": False}),
+        )
 
 
 def _select_sequence(graph, op, batch_first, two):
@@ -65,8 +75,13 @@ def _select_sequence(graph, op, batch_first, two):
     if first is None or first.op_type != "Reshape":
         return None
     shape = graph.const(first.inputs[1])
-    if shape is None or isinstance(shape, str) or [int(s) for s in shape][:2] != [0, 0] or len(shape) != 3 \
-            or int(shape[2]) not in (-1, 2 * op.attr("hidden_size", 0)):
+    if (
+        shape is None
+        or isinstance(shape, str)
+        or [int(s) for s in shape][:2] != [0, 0]
+        or len(shape) != 3
+        or int(shape[2]) not in (-1, 2 * op.attr("hidden_size", 0))
+    ):
         return None
     return group + [first], first.outputs[0]
 
@@ -91,8 +106,12 @@ def _select_state(graph, op, batch_first, two):
     if sorted(picks) != [0, 1] or len(users) != 2:
         return None
     concat = graph.only_consumer(picks[0].outputs[0])
-    if concat is None or concat.op_type != "Concat" or concat.attr("axis") not in (1, -1) \
-            or concat.inputs != [picks[0].outputs[0], picks[1].outputs[0]] \
-            or graph.only_consumer(picks[1].outputs[0]) is not concat:
+    if (
+        concat is None
+        or concat.op_type != "Concat"
+        or concat.attr("axis") not in (1, -1)
+        or concat.inputs != [picks[0].outputs[0], picks[1].outputs[0]]
+        or graph.only_consumer(picks[1].outputs[0]) is not concat
+    ):
         return None
     return [picks[0], picks[1], concat], concat.outputs[0]

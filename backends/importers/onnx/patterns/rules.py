@@ -37,6 +37,7 @@ Attention lives in ``attention.py``; activation and arithmetic rules in
 group norm in ``norm.py``, the composed layer norm in ``layer_norm.py``,
 recurrent ones in ``rnn.py``, the matching helpers in ``onnx/match.py``.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,10 +56,29 @@ from .spatial import fold_crop, fuse_gather_upsample, merge_slices, split_conv_t
 
 def run_rules(graph: Graph) -> None:
     """Apply every rule, in order, to every op still in the graph (rewrites ``graph`` in place)."""
-    for rule in (split_to_slices, fold_pad, fold_crop, split_conv_transpose, merge_slices, fuse_gather_upsample,
-                 fold_avg_rescale, fuse_dense, fuse_attention, fuse_group_norm, fuse_layer_norm,
-                 fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus, fuse_average, fuse_affine, fuse_global_flatten,
-                 fuse_recurrent, fuse_last_step, fold_matmul_transpose):
+    for rule in (
+        split_to_slices,
+        fold_pad,
+        fold_crop,
+        split_conv_transpose,
+        merge_slices,
+        fuse_gather_upsample,
+        fold_avg_rescale,
+        fuse_dense,
+        fuse_attention,
+        fuse_group_norm,
+        fuse_layer_norm,
+        fuse_gelu,
+        fuse_gelu_tanh,
+        fuse_silu,
+        fuse_softplus,
+        fuse_average,
+        fuse_affine,
+        fuse_global_flatten,
+        fuse_recurrent,
+        fuse_last_step,
+        fold_matmul_transpose,
+    ):
         for op in list(graph.ops):
             if op not in graph.ops:
                 continue
@@ -70,6 +90,7 @@ def run_rules(graph: Graph) -> None:
 
 # -- window ops -----------------------------------------------------------------------
 
+
 def fold_pad(graph: Graph, op: Op) -> None:
     if op.op_type != "Pad" or op.attr("mode", b"constant") not in (b"constant", "constant"):
         return
@@ -77,8 +98,11 @@ def fold_pad(graph: Graph, op: Op) -> None:
     if user is None or user.op_type not in ("Conv", "MaxPool", "AveragePool") or user.inputs[0] != op.outputs[0]:
         return
     pads = graph.const(op.inputs[1]) if len(op.inputs) > 1 else np.asarray(op.attr("pads", []))
-    value = (scalar(graph, op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else 0.0) \
-        if len(op.inputs) > 1 else op.attr("value", 0.0)
+    value = (
+        (scalar(graph, op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else 0.0)
+        if len(op.inputs) > 1
+        else op.attr("value", 0.0)
+    )
     if pads is None or isinstance(pads, str) or value is None or (len(op.inputs) > 3 and op.inputs[3]):
         return
     pads = [int(p) for p in pads.reshape(-1)]
@@ -102,7 +126,7 @@ def fold_pad(graph: Graph, op: Op) -> None:
 def window_counts(sizes, kernel, strides, pads) -> np.ndarray:
     """Real (unpadded) elements under each pooling window, as an array over the output positions."""
     per_axis = []
-    for n, k, s, b, a in zip(sizes, kernel, strides, pads[:len(sizes)], pads[len(sizes):]):
+    for n, k, s, b, a in zip(sizes, kernel, strides, pads[: len(sizes)], pads[len(sizes) :]):
         out = (n + b + a - k) // s + 1
         starts = np.arange(out) * s - b
         per_axis.append(np.minimum(starts + k, n) - np.maximum(starts, 0))
@@ -132,12 +156,14 @@ def fold_avg_rescale(graph: Graph, op: Op) -> None:
         matches = np.allclose(np.broadcast_to(scale, (1, 1) + expected.shape)[0, 0], expected, rtol=1e-6)
     except ValueError:
         return
-    if matches and scale.ndim <= nd + 2 and all(d == 1 for d in scale.shape[:scale.ndim - nd]):
-        replace(graph, [op, mul], Op("AveragePool", op.name, op.inputs, mul.outputs,
-                                     {**op.attrs, "count_include_pad": 0}))
+    if matches and scale.ndim <= nd + 2 and all(d == 1 for d in scale.shape[: scale.ndim - nd]):
+        replace(
+            graph, [op, mul], Op("AveragePool", op.name, op.inputs, mul.outputs, {**op.attrs, "count_include_pad": 0})
+        )
 
 
 # -- dense and global pools ----------------------------------------------------------
+
 
 def fuse_dense(graph: Graph, op: Op) -> None:
     if op.op_type != "MatMul" or graph.const(op.inputs[1]) is None:
@@ -166,8 +192,9 @@ def fold_matmul_transpose(graph: Graph, op: Op) -> None:
 
 def fuse_global_flatten(graph: Graph, op: Op) -> None:
     """(N, C, 1, 1) then Flatten / Squeeze / Reshape to (N, C) is one global pool without kept dims."""
-    if op.op_type not in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax") or \
-            not op.attr("keepdims", 1):
+    if op.op_type not in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax") or not op.attr(
+        "keepdims", 1
+    ):
         return
     rank, user = graph.rank(op.inputs[0]), graph.only_consumer(op.outputs[0])
     if rank is None or user is None or user.inputs[0] != op.outputs[0]:
@@ -176,8 +203,14 @@ def fuse_global_flatten(graph: Graph, op: Op) -> None:
     if op.op_type.startswith("Reduce") and sorted(a % rank for a in axes_of(graph, op) or []) != spatial:
         return
     shape = graph.const(user.inputs[1]) if user.op_type == "Reshape" else None
-    if (user.op_type == "Flatten" and user.attr("axis", 1) == 1) or \
-            (user.op_type == "Squeeze" and sorted(a % rank for a in axes_of(graph, user) or []) == spatial) or \
-            (isinstance(shape, np.ndarray) and shape.size == 2 and int(shape[0]) in (0, -1)
-             and int(shape[1]) in (-1, (graph.shapes.get(op.inputs[0]) or (0, 0))[1])):
+    if (
+        (user.op_type == "Flatten" and user.attr("axis", 1) == 1)
+        or (user.op_type == "Squeeze" and sorted(a % rank for a in axes_of(graph, user) or []) == spatial)
+        or (
+            isinstance(shape, np.ndarray)
+            and shape.size == 2
+            and int(shape[0]) in (0, -1)
+            and int(shape[1]) in (-1, (graph.shapes.get(op.inputs[0]) or (0, 0))[1])
+        )
+    ):
         replace(graph, [op, user], Op(op.op_type, op.name, op.inputs, user.outputs, {**op.attrs, "keepdims": 0}))

@@ -1,4 +1,5 @@
 """The pass contract (backends/importers/common/passes.py): results are checked, run_passes chains graphs."""
+
 from __future__ import annotations
 
 import pytest

@@ -2,6 +2,7 @@
 
 The full transformer model (masks, cross and causal attention) is ``transformer`` in test_import_keras.py.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -9,10 +10,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 from keras import layers  # noqa: E402
+from siblings import sibling  # noqa: E402
 
 from twinnet import ir  # noqa: E402
 from twinnet.backends import from_keras  # noqa: E402
-from siblings import sibling  # noqa: E402
 
 _keras_import = sibling("backends/importers/keras/test_import.py")
 check_import, randomize = _keras_import.check_import, _keras_import.randomize
@@ -44,16 +45,18 @@ def test_causal_flag_becomes_a_field():
 
 def test_what_the_ir_cannot_take_is_refused():
     q, v = keras.Input((4, 6), name="q"), keras.Input((5, 6), name="v")
-    full = keras.Input((4, 5), name="full_mask")                    # a per-query (B, T, S) mask
+    full = keras.Input((4, 5), name="full_mask")  # a per-query (B, T, S) mask
     pad = keras.Input((5,), name="pad")
     computed = layers.Dense(5, name="computed")(layers.Flatten(name="flat")(v))  # a mask that is no model input
     bcast = layers.Reshape((1, 5), name="bcast")(pad)
-    outs = [layers.MultiHeadAttention(2, 3, name="per_query")(q, v, attention_mask=full),
-            layers.MultiHeadAttention(2, 3, name="scores")(q, v, return_attention_scores=True)[0],
-            layers.MultiHeadAttention(2, 3, use_gate=True, name="gated")(q, v),
-            layers.MultiHeadAttention(2, 3, name="both")(q, v, attention_mask=bcast, value_mask=pad),
-            layers.MultiHeadAttention(2, 3, name="not_input")(q, v, value_mask=computed),
-            layers.MultiHeadAttention(2, 3, attention_axes=(1, 2), name="axes")(q, v)]
+    outs = [
+        layers.MultiHeadAttention(2, 3, name="per_query")(q, v, attention_mask=full),
+        layers.MultiHeadAttention(2, 3, name="scores")(q, v, return_attention_scores=True)[0],
+        layers.MultiHeadAttention(2, 3, use_gate=True, name="gated")(q, v),
+        layers.MultiHeadAttention(2, 3, name="both")(q, v, attention_mask=bcast, value_mask=pad),
+        layers.MultiHeadAttention(2, 3, name="not_input")(q, v, value_mask=computed),
+        layers.MultiHeadAttention(2, 3, attention_axes=(1, 2), name="axes")(q, v),
+    ]
     found = refused(keras.Model([q, v, full, pad], outs, name="bad"))
     assert "attention_mask of shape (None, 4, 5)" in found["per_query"]
     assert "return_attention_scores" in found["scores"]

@@ -1,5 +1,6 @@
 """from_keras reads repeated blocks from layer names (``block_1_conv`` is in instance ``block_1``): the rule of
 ``backends/importers/keras/block_names.py`` on small hand-built models. Real apps: tests/test_convert_keras_apps.py."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -29,26 +30,40 @@ def build() -> keras.Model:
     h = stem
     for i in (1, 2, 3):
         h = residual(h, f"block_{i}")
-    h = residual(h, "block_4", filters=6)                                     # alone of its kind: inline
-    h = residual(h, "mixed5", filters=6)                                      # not a block name
-    h = layers.ReLU(name="block_6_relu")(h)                                   # one layer
+    h = residual(h, "block_4", filters=6)  # alone of its kind: inline
+    h = residual(h, "mixed5", filters=6)  # not a block name
+    h = layers.ReLU(name="block_6_relu")(h)  # one layer
     y = layers.Conv2D(4, 1, name="block_7_conv")(h)
-    h = layers.Add(name="block_7_add")([y, stem])                             # two entries: h and stem
-    h = layers.ReLU(name="block_8")(layers.ReLU(name="block_8_relu")(h))      # a layer named as the instance
+    h = layers.Add(name="block_7_add")([y, stem])  # two entries: h and stem
+    h = layers.ReLU(name="block_8")(layers.ReLU(name="block_8_relu")(h))  # a layer named as the instance
     h = layers.GlobalAveragePooling2D(name="pool")(h)
     km = keras.Model(x, layers.Dense(3, name="head")(h), name="blocky")
     rng = np.random.default_rng(0)
     for v in km.weights:
-        v.assign((rng.uniform(0.5, 1.5, v.shape) if "variance" in v.path else rng.normal(0, 0.5, v.shape))
-                 .astype(np.float32))
+        v.assign(
+            (rng.uniform(0.5, 1.5, v.shape) if "variance" in v.path else rng.normal(0, 0.5, v.shape)).astype(np.float32)
+        )
     return km
 
 
-@pytest.mark.parametrize("name, instance", [
-    ("conv2_block1_1_conv", "conv2_block1"), ("conv4_block12_concat", "conv4_block12"), ("block_3_pad", "block_3"),
-    ("block4a_se_excite", "block4a"), ("block2_sepconv1", "block2"), ("block14_sepconv2_act", "block14"),
-    ("conv1_conv", None), ("block_3", None), ("block_3_", None), ("mixed0", None), ("my_block_1_conv", None),
-    ("blockade_1", None), ("Block_1_conv", None)])
+@pytest.mark.parametrize(
+    "name, instance",
+    [
+        ("conv2_block1_1_conv", "conv2_block1"),
+        ("conv4_block12_concat", "conv4_block12"),
+        ("block_3_pad", "block_3"),
+        ("block4a_se_excite", "block4a"),
+        ("block2_sepconv1", "block2"),
+        ("block14_sepconv2_act", "block14"),
+        ("conv1_conv", None),
+        ("block_3", None),
+        ("block_3_", None),
+        ("mixed0", None),
+        ("my_block_1_conv", None),
+        ("blockade_1", None),
+        ("Block_1_conv", None),
+    ],
+)
 def test_instance_names(name, instance):
     assert instance_of(name) == instance
 
@@ -60,9 +75,21 @@ def test_blocks_follow_the_names_conservatively():
     for i in (1, 2, 3):
         assert {marks[f"block_{i}_{s}"] for s in ("conv", "bn", "add")} == {("Block1", f"block_{i}")}
     unmarked = [n for n, b in marks.items() if b is None]
-    assert unmarked == ["stem", "block_4_conv", "block_4_bn", "mixed5_conv", "mixed5_bn", "mixed5_add",
-                        "block_6_relu",
-                        "block_7_conv", "block_7_add", "block_8_relu", "block_8", "pool", "head"]
+    assert unmarked == [
+        "stem",
+        "block_4_conv",
+        "block_4_bn",
+        "mixed5_conv",
+        "mixed5_bn",
+        "mixed5_add",
+        "block_6_relu",
+        "block_7_conv",
+        "block_7_add",
+        "block_8_relu",
+        "block_8",
+        "pool",
+        "head",
+    ]
     flat = from_keras(km, blocks=False)
     assert all(n.block is None for n in flat.layers)
     assert [n.name for n in flat.layers] == list(marks) and flat.weights.keys() == model.weights.keys()
@@ -91,8 +118,12 @@ def test_a_lone_block_alike_another_but_for_its_width_is_marked():
     km = keras.Model(x, layers.GlobalAveragePooling2D(name="pool")(h), name="widths")
     model = from_keras(km)
     marks = {n.name: n.block for n in model.layers}
-    assert [marks[f"block_{i}_conv"] for i in (1, 2, 3, 4)] == [("Block1", "block_1"), ("Block1", "block_2"),
-                                                               ("Block3", "block_3"), None]
+    assert [marks[f"block_{i}_conv"] for i in (1, 2, 3, 4)] == [
+        ("Block1", "block_1"),
+        ("Block1", "block_2"),
+        ("Block3", "block_3"),
+        None,
+    ]
     torch_code, keras_code = emit(model, "torch"), emit(model, "keras")
     assert torch_code.count("(nn.Module):") == 2 and "def __init__(self, conv_out_channels):" in torch_code
     assert [torch_code.count(f"= Block({w})") for w in (4, 6)] == [2, 1]

@@ -4,6 +4,7 @@ Every model here is a real Keras model with every weight randomised (biases and
 BatchNorm statistics included, variances positive), so a weight that is
 dropped, transposed or left at its initial value shows up as a difference.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -15,8 +16,11 @@ import torch  # noqa: E402
 from keras import layers  # noqa: E402
 
 from twinnet import ir  # noqa: E402
-from twinnet.backends import to_keras, to_torch  # noqa: E402
-from twinnet.backends import from_keras  # noqa: E402
+from twinnet.backends import (  # noqa: E402
+    from_keras,  # noqa: E402
+    to_keras,
+    to_torch,
+)
 from twinnet.backends.importers.keras.layers import KERAS_TABLE  # noqa: E402
 from twinnet.exporters import verify  # noqa: E402
 
@@ -83,20 +87,24 @@ def check_import(km) -> ir.Model:
 
 # -- models covering the table ---------------------------------------------------------
 
+
 def cnn():
-    return keras.Sequential([
-        keras.Input((12, 11, 3), name="image"),
-        layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
-        layers.BatchNormalization(name="bn1"),
-        layers.MaxPooling2D(name="pool1"),
-        layers.ZeroPadding2D(((1, 0), (2, 1)), name="pad"),
-        layers.Conv2D(6, 3, strides=2, name="conv2"),
-        layers.ReLU(name="relu"),
-        layers.AveragePooling2D(2, strides=1, padding="same", name="pool2"),
-        layers.Dropout(0.3, name="drop"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(10, activation="softmax", name="probs"),
-    ], name="cnn")
+    return keras.Sequential(
+        [
+            keras.Input((12, 11, 3), name="image"),
+            layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            layers.BatchNormalization(name="bn1"),
+            layers.MaxPooling2D(name="pool1"),
+            layers.ZeroPadding2D(((1, 0), (2, 1)), name="pad"),
+            layers.Conv2D(6, 3, strides=2, name="conv2"),
+            layers.ReLU(name="relu"),
+            layers.AveragePooling2D(2, strides=1, padding="same", name="pool2"),
+            layers.Dropout(0.3, name="drop"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(10, activation="softmax", name="probs"),
+        ],
+        name="cnn",
+    )
 
 
 def residual():
@@ -155,12 +163,12 @@ def norms():
 
 def permutes():
     x = keras.Input((6, 4), name="seq")
-    y = layers.Permute((2, 1), name="swap")(x)         # (4, 6): Keras now reads 6 as the features
-    y = layers.Dense(5, name="dense")(y)               # acts on the old time axis
+    y = layers.Permute((2, 1), name="swap")(x)  # (4, 6): Keras now reads 6 as the features
+    y = layers.Dense(5, name="dense")(y)  # acts on the old time axis
     y = layers.Reshape((5, 4), name="reshape")(y)
     y = layers.LSTM(3, name="lstm")(y)
     img = keras.Input((4, 5, 3), name="img")
-    p = layers.Permute((3, 1, 2), name="chw")(img)      # (3, 4, 5): Keras convolves over 3x4 with 5 channels
+    p = layers.Permute((3, 1, 2), name="chw")(img)  # (3, 4, 5): Keras convolves over 3x4 with 5 channels
     p = layers.Conv2D(2, 2, name="conv")(p)
     p = layers.Reshape((-1,), name="flat")(p)
     return keras.Model([x, img], [y, p, layers.Permute((2, 1), name="swap_out")(x)], name="permutes")
@@ -177,8 +185,14 @@ def activations():
 
 def nested():
     """A Sequential inside a functional model: its layers are inlined."""
-    trunk = keras.Sequential([keras.Input((7, 3)), layers.Conv1D(4, 3, activation="relu", name="conv"),
-                              layers.GlobalMaxPooling1D(name="pool")], name="trunk")
+    trunk = keras.Sequential(
+        [
+            keras.Input((7, 3)),
+            layers.Conv1D(4, 3, activation="relu", name="conv"),
+            layers.GlobalMaxPooling1D(name="pool"),
+        ],
+        name="trunk",
+    )
     x = keras.Input((7, 3), name="x")
     h = trunk(x, training=False)
     return keras.Model(x, layers.Dense(2, name="head")(h), name="nested")
@@ -204,11 +218,11 @@ def spatial():
     x = keras.Input((7, 8, 3), name="img")
     y = layers.Rescaling(1 / 127.5, offset=-1, name="rescale")(x)
     y = layers.Normalization(mean=[0.1, -0.2, 0.3], variance=[0.5, 1.5, 2.0], name="normalize")(y)
-    y = layers.ZeroPadding2D(((1, 2), (0, 1)), name="pad")(y)          # not before a conv: a layer of its own
+    y = layers.ZeroPadding2D(((1, 2), (0, 1)), name="pad")(y)  # not before a conv: a layer of its own
     y = layers.MaxPooling2D(2, strides=1, name="pool")(y)
     y = layers.Cropping2D(((1, 0), (2, 1)), name="crop")(y)
     y = layers.UpSampling2D((2, 3), name="up")(y)
-    y = layers.ZeroPadding2D(1, name="conv_pad")(y)                     # folded into the conv below
+    y = layers.ZeroPadding2D(1, name="conv_pad")(y)  # folded into the conv below
     y = layers.Conv2D(6, 3, name="conv")(y)
     y = layers.GroupNormalization(3, epsilon=1e-4, name="gn")(y)
     y = layers.ReLU(max_value=6.0, name="relu6")(y)
@@ -229,17 +243,18 @@ def transformer():
     """A transformer-encoder block (self-attention with a key-padding mask, residual, LayerNorm, Dense FFN),
     a cross-attention block (key and value of their own, value_mask) and a causal self-attention."""
     x = keras.Input((None, 8), name="tokens")
-    pad = keras.Input((None,), name="pad_mask")                     # 1 = a real token, 0 = padding
+    pad = keras.Input((None,), name="pad_mask")  # 1 = a real token, 0 = padding
     memory, memory_keys = keras.Input((5, 6), name="memory"), keras.Input((5, 4), name="memory_keys")
     memory_mask = keras.Input((5,), name="memory_mask")
-    bcast = layers.Reshape((1, -1), name="pad_bcast")(pad)         # (B, 1, S): Keras's attention_mask
+    bcast = layers.Reshape((1, -1), name="pad_bcast")(pad)  # (B, 1, S): Keras's attention_mask
     a = layers.MultiHeadAttention(2, 4, name="self_att")(x, x, attention_mask=bcast)
     h = layers.LayerNormalization(epsilon=1e-6, name="ln1")(layers.Add(name="res1")([x, a]))
     f = layers.Dense(16, activation="relu", name="ffn1")(h)
     f = layers.Dense(8, name="ffn2")(f)
     h = layers.LayerNormalization(epsilon=1e-6, name="ln2")(layers.Add(name="res2")([h, f]))
-    c = layers.MultiHeadAttention(2, 3, value_dim=2, name="cross_att")(h, memory, key=memory_keys,
-                                                                          value_mask=memory_mask)
+    c = layers.MultiHeadAttention(2, 3, value_dim=2, name="cross_att")(
+        h, memory, key=memory_keys, value_mask=memory_mask
+    )
     h = layers.LayerNormalization(name="ln3")(layers.Add(name="res3")([h, c]))
     d = layers.MultiHeadAttention(4, 2, dropout=0.1, use_bias=False, name="causal_att")(h, h, use_causal_mask=True)
     return keras.Model([x, pad, memory, memory_keys, memory_mask], layers.Add(name="res4")([h, d]), name="transformer")
@@ -264,9 +279,21 @@ def class_token():
     return keras.Model(x, layers.Concatenate(axis=1, name="cat")([cls, x]), name="class_token")
 
 
-MODELS = {"cnn": cnn, "conv_variants": conv_variants, "residual": residual, "text": text, "recurrent": recurrent,
-          "norms": norms, "permutes": permutes, "activations": activations, "nested": nested, "spatial": spatial,
-          "transformer": transformer, "products": products, "class_token": class_token}
+MODELS = {
+    "cnn": cnn,
+    "conv_variants": conv_variants,
+    "residual": residual,
+    "text": text,
+    "recurrent": recurrent,
+    "norms": norms,
+    "permutes": permutes,
+    "activations": activations,
+    "nested": nested,
+    "spatial": spatial,
+    "transformer": transformer,
+    "products": products,
+    "class_token": class_token,
+}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -278,7 +305,7 @@ def test_names_weights_and_layouts_carry_over():
     km = randomize(cnn())
     model = from_keras(km)
     assert model.name == "cnn"
-    assert [n.name for n in model.layers] == [l.name for l in km.layers if l.name != "pad"]
+    assert [n.name for n in model.layers] == [layer.name for layer in km.layers if layer.name != "pad"]
     assert model.inputs[0].layout == "NHWC" and model.inputs[0].name == "image"
     assert model.node("conv2").layer.padding == ((1, 0), (2, 1))  # the ZeroPadding2D, folded
     np.testing.assert_array_equal(model.weights["bn1/moving_variance"], km.get_layer("bn1").moving_variance.numpy())
@@ -291,7 +318,7 @@ def test_sequential_built_without_input():
     km = keras.Sequential([layers.Dense(4, activation="tanh"), layers.Dense(2)], name="built")
     km.build((None, 3))
     model = check_import(randomize(km))
-    assert [n.name for n in model.layers] == [l.name for l in km.layers]
+    assert [n.name for n in model.layers] == [layer.name for layer in km.layers]
 
 
 def test_every_table_entry_is_exercised():
@@ -299,7 +326,7 @@ def test_every_table_entry_is_exercised():
         for layer in km.layers:
             yield from all_layers(layer) if isinstance(layer, keras.Model) else [layer]
 
-    used = {type(l) for build in MODELS.values() for l in all_layers(build())}
+    used = {type(layer) for build in MODELS.values() for layer in all_layers(build())}
     missing = sorted(cls.__name__ for cls in KERAS_TABLE if cls not in used)
     assert not missing, f"no import test uses {missing}"
 
@@ -314,6 +341,7 @@ def test_importer_produces_every_ir_layer():
 
 
 # -- refusals ------------------------------------------------------------------------
+
 
 def problems(km):
     with pytest.raises(ir.UnsupportedError) as info:
@@ -342,8 +370,9 @@ def test_lambda_and_unsupported_layers_are_all_listed():
 
 def test_conv3d_transpose_is_refused():
     x = keras.Input((4, 4, 4, 2))
-    _, found = problems(keras.Sequential([x, layers.Conv3DTranspose(2, 2, name="c3t"), layers.Flatten(),
-                                          layers.Dense(2)]))
+    _, found = problems(
+        keras.Sequential([x, layers.Conv3DTranspose(2, 2, name="c3t"), layers.Flatten(), layers.Dense(2)])
+    )
     assert list(found) == ["c3t"]
     assert "Conv3DTranspose" in found["c3t"]
 

@@ -11,6 +11,7 @@ torch's own ``nn.MultiheadAttention`` and a ``TransformerEncoder`` exported by
 ``torch.onnx.export`` import and verify too. Refusals: a scale other than
 1/sqrt(key_dim), a dropout in training mode, a rank-4 MatMul outside attention.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,7 +24,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from onnx_check import ATOL, RTOL
+from siblings import sibling
 from torch import nn
+from torch_import_check import randomize
 
 from twinnet import ir
 from twinnet.backends import from_onnx, to_keras, to_torch
@@ -31,11 +35,8 @@ from twinnet.exporters import export_onnx, verify
 from twinnet.exporters.onnx import example_inputs, keras_layout
 from twinnet.ir import layers as L
 from twinnet.ir.errors import UnsupportedError
-from onnx_check import ATOL, RTOL
-from siblings import sibling
 
 CASES = sibling("ir/layers/test_attention.py").CASES
-from torch_import_check import randomize
 
 
 def _model(name: str) -> ir.Model:
@@ -126,10 +127,19 @@ def _keep(batch, steps, seed):
 
 
 TORCH_MODULES = {
-    "encoder": (_Encoder, lambda b, s: (torch.randint(0, 30, (b, 7), generator=torch.Generator().manual_seed(s)),
-                                        _keep(b, 7, s)), 2),
-    "cross": (_CrossAttention, lambda b, s: (torch.randn(b, 5, 8, generator=torch.Generator().manual_seed(s)),
-                                             torch.randn(b, 6, 8, generator=torch.Generator().manual_seed(s + 9))), 1),
+    "encoder": (
+        _Encoder,
+        lambda b, s: (torch.randint(0, 30, (b, 7), generator=torch.Generator().manual_seed(s)), _keep(b, 7, s)),
+        2,
+    ),
+    "cross": (
+        _CrossAttention,
+        lambda b, s: (
+            torch.randn(b, 5, 8, generator=torch.Generator().manual_seed(s)),
+            torch.randn(b, 6, 8, generator=torch.Generator().manual_seed(s + 9)),
+        ),
+        1,
+    ),
 }
 
 
@@ -143,8 +153,9 @@ def test_torch_attention_modules_import(name, tmp_path):
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         names = list(net.forward.__code__.co_varnames[1:3])
-        torch.onnx.export(net, args, str(path), dynamo=True, external_data=False,
-                          dynamic_shapes={k: dims[k] for k in names})
+        torch.onnx.export(
+            net, args, str(path), dynamo=True, external_data=False, dynamic_shapes={k: dims[k] for k in names}
+        )
     model = from_onnx(path)
     assert [n.layer.kind for n in model.layers].count("MultiHeadAttention") == count
     module = to_torch(model)
@@ -189,8 +200,12 @@ def test_training_dropout_is_refused(tmp_path):
     nodes.insert(at + 1, onnx.helper.make_node("Dropout", [softmax.output[0], "ratio", "training"], ["dropped"]))
     proto.graph.ClearField("node")
     proto.graph.node.extend(nodes)
-    proto.graph.initializer.extend([onnx.numpy_helper.from_array(np.array(0.25, np.float32), "ratio"),
-                                    onnx.numpy_helper.from_array(np.array(True), "training")])
+    proto.graph.initializer.extend(
+        [
+            onnx.numpy_helper.from_array(np.array(0.25, np.float32), "ratio"),
+            onnx.numpy_helper.from_array(np.array(True), "training"),
+        ]
+    )
     reason = _refusal(proto)
     assert "Dropout" in reason, reason
 

@@ -17,6 +17,7 @@ imports too. A bool input read by
 anything but attention masks, a bool mask of the other polarity (True =
 attend) and a bool mask computed in the graph are refused with the reason.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,10 +26,10 @@ import pytest
 import torch
 from onnx import TensorProto
 from onnx import helper as h
+from onnx_check import ATOL, RTOL, make, rand
 
 from twinnet import ir
 from twinnet.backends import from_onnx, to_keras, to_torch
-from onnx_check import ATOL, RTOL, make, rand
 
 E, H, D = 8, 2, 4  # features, heads, head size
 
@@ -40,12 +41,21 @@ def n(op, inputs, outputs, **attrs):
 def _weights() -> dict:
     w = {f"w{r}": rand(E, H * D, seed=i) * 0.5 for i, r in enumerate("qkv")}
     w.update({f"b{r}": rand(H * D, seed=5 + i) for i, r in enumerate("qkv")})
-    w.update({"wo": rand(H * D, E, seed=9) * 0.5, "bo": rand(E, seed=10),
-              "split": np.array([0, 0, H, D], np.int64), "merge": np.array([0, 0, H * D], np.int64),
-              "scale": np.array(1 / np.sqrt(D), np.float32), "axes": np.array([1, 2], np.int64),
-              "neg_inf": np.array(-np.inf, np.float32), "zero": np.array(0.0, np.float32),
-              "big": np.array(-1e9, np.float32), "fill": np.array(-1e4, np.float32),
-              "heads": np.array([1, H, 1, 1], np.int64)})
+    w.update(
+        {
+            "wo": rand(H * D, E, seed=9) * 0.5,
+            "bo": rand(E, seed=10),
+            "split": np.array([0, 0, H, D], np.int64),
+            "merge": np.array([0, 0, H * D], np.int64),
+            "scale": np.array(1 / np.sqrt(D), np.float32),
+            "axes": np.array([1, 2], np.int64),
+            "neg_inf": np.array(-np.inf, np.float32),
+            "zero": np.array(0.0, np.float32),
+            "big": np.array(-1e9, np.float32),
+            "fill": np.array(-1e4, np.float32),
+            "heads": np.array([1, H, 1, 1], np.int64),
+        }
+    )
     return w
 
 
@@ -53,21 +63,41 @@ def _block(mask_nodes: list, masked: str) -> list:
     """The attention block around ``mask_nodes``, which turn ``scores`` into ``masked``."""
     nodes = []
     for r, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])):
-        nodes += [n("MatMul", ["x", f"w{r}"], [f"{r}0"]), n("Add", [f"{r}0", f"b{r}"], [f"{r}1"]),
-                  n("Reshape", [f"{r}1", "split"], [f"{r}2"]), n("Transpose", [f"{r}2"], [f"{r}3"], perm=perm)]
+        nodes += [
+            n("MatMul", ["x", f"w{r}"], [f"{r}0"]),
+            n("Add", [f"{r}0", f"b{r}"], [f"{r}1"]),
+            n("Reshape", [f"{r}1", "split"], [f"{r}2"]),
+            n("Transpose", [f"{r}2"], [f"{r}3"], perm=perm),
+        ]
     nodes += [n("MatMul", ["q3", "k3"], ["qk"]), n("Mul", ["qk", "scale"], ["scores"])] + mask_nodes
-    return nodes + [n("Softmax", [masked], ["p"], axis=-1), n("MatMul", ["p", "v3"], ["o"]),
-                    n("Transpose", ["o"], ["o1"], perm=[0, 2, 1, 3]), n("Reshape", ["o1", "merge"], ["o2"]),
-                    n("MatMul", ["o2", "wo"], ["o3"]), n("Add", ["o3", "bo"], ["y"])]
+    return nodes + [
+        n("Softmax", [masked], ["p"], axis=-1),
+        n("MatMul", ["p", "v3"], ["o"]),
+        n("Transpose", ["o"], ["o1"], perm=[0, 2, 1, 3]),
+        n("Reshape", ["o1", "merge"], ["o2"]),
+        n("MatMul", ["o2", "wo"], ["o3"]),
+        n("Add", ["o3", "bo"], ["y"]),
+    ]
 
 
 FORMS = {
-    "where": [n("Unsqueeze", ["mask", "axes"], ["m4"]), n("Where", ["m4", "neg_inf", "zero"], ["add"]),
-              n("Add", ["scores", "add"], ["masked"])],
-    "cast": [n("Cast", ["mask"], ["mf"], to=TensorProto.FLOAT), n("Unsqueeze", ["mf", "axes"], ["m4"]),
-             n("Mul", ["m4", "big"], ["add"]), n("Add", ["scores", "add"], ["masked"])],
-    "not-select": [n("Not", ["mask"], ["keep"]), n("Unsqueeze", ["keep", "axes"], ["k4"]),
-                   n("Expand", ["k4", "heads"], ["k5"]), n("Where", ["k5", "scores", "fill"], ["masked"])],
+    "where": [
+        n("Unsqueeze", ["mask", "axes"], ["m4"]),
+        n("Where", ["m4", "neg_inf", "zero"], ["add"]),
+        n("Add", ["scores", "add"], ["masked"]),
+    ],
+    "cast": [
+        n("Cast", ["mask"], ["mf"], to=TensorProto.FLOAT),
+        n("Unsqueeze", ["mf", "axes"], ["m4"]),
+        n("Mul", ["m4", "big"], ["add"]),
+        n("Add", ["scores", "add"], ["masked"]),
+    ],
+    "not-select": [
+        n("Not", ["mask"], ["keep"]),
+        n("Unsqueeze", ["keep", "axes"], ["k4"]),
+        n("Expand", ["k4", "heads"], ["k5"]),
+        n("Where", ["k5", "scores", "fill"], ["masked"]),
+    ],
 }
 INPUTS = {"x": ["N", "T", E], "mask": (["N", "T"], TensorProto.BOOL)}
 
@@ -113,22 +143,42 @@ def test_torchscript_spelling_of_the_head_split_and_merge():
     into ``(N*T, E)`` rows by a shape computed from ``Gather(Shape(x), scalar index)`` sizes (their product
     unsqueezed: folded sizes must keep their scalar rank), and the output is reshaped back to ``(N, T, E)``."""
     w = _weights()
-    w.update({"ten": np.array(10, np.int64), "four": np.array(4, np.int64), "one": np.array([1], np.int64),
-              "zeros": np.array([0, 0], np.int64), "d": np.array([D], np.int64), "hd": np.array([H * D], np.int64),
-              "e": np.array([E], np.int64), "i0": np.array(0, np.int64), "i1": np.array(1, np.int64),
-              "ax0": np.array([0], np.int64)})
-    shapes = [n("Mod", ["ten", "four"], ["h0"]), n("Reshape", ["h0", "one"], ["h1"]),
-              n("Concat", ["zeros", "h1", "d"], ["split"], axis=0),
-              n("Shape", ["x"], ["xs"]), n("Gather", ["xs", "i0"], ["nb"]), n("Gather", ["xs", "i1"], ["nt"]),
-              n("Mul", ["nb", "nt"], ["rows"]), n("Unsqueeze", ["rows", "ax0"], ["rows1"]),
-              n("Concat", ["rows1", "hd"], ["merge"], axis=0),
-              n("Unsqueeze", ["nb", "ax0"], ["nb1"]), n("Unsqueeze", ["nt", "ax0"], ["nt1"]),
-              n("Concat", ["nb1", "nt1", "e"], ["back"], axis=0)]
+    w.update(
+        {
+            "ten": np.array(10, np.int64),
+            "four": np.array(4, np.int64),
+            "one": np.array([1], np.int64),
+            "zeros": np.array([0, 0], np.int64),
+            "d": np.array([D], np.int64),
+            "hd": np.array([H * D], np.int64),
+            "e": np.array([E], np.int64),
+            "i0": np.array(0, np.int64),
+            "i1": np.array(1, np.int64),
+            "ax0": np.array([0], np.int64),
+        }
+    )
+    shapes = [
+        n("Mod", ["ten", "four"], ["h0"]),
+        n("Reshape", ["h0", "one"], ["h1"]),
+        n("Concat", ["zeros", "h1", "d"], ["split"], axis=0),
+        n("Shape", ["x"], ["xs"]),
+        n("Gather", ["xs", "i0"], ["nb"]),
+        n("Gather", ["xs", "i1"], ["nt"]),
+        n("Mul", ["nb", "nt"], ["rows"]),
+        n("Unsqueeze", ["rows", "ax0"], ["rows1"]),
+        n("Concat", ["rows1", "hd"], ["merge"], axis=0),
+        n("Unsqueeze", ["nb", "ax0"], ["nb1"]),
+        n("Unsqueeze", ["nt", "ax0"], ["nt1"]),
+        n("Concat", ["nb1", "nt1", "e"], ["back"], axis=0),
+    ]
     del w["split"], w["merge"]
     block = _block(FORMS["where"], "masked")
     block[-1] = n("Add", ["o3", "bo"], ["y0"])
-    proto = make(shapes + block + [n("Reshape", ["y0", "back"], ["y"])],
-                 {"x": ["N", 5, E], "mask": (["N", 5], TensorProto.BOOL)}, w)
+    proto = make(
+        shapes + block + [n("Reshape", ["y0", "back"], ["y"])],
+        {"x": ["N", 5, E], "mask": (["N", 5], TensorProto.BOOL)},
+        w,
+    )
     model = from_onnx(proto)
     assert [node.layer.kind for node in model.layers] == ["MultiHeadAttention"]
     _assert_matches_the_file(proto, model, sizes=((1, 5), (3, 5)))
@@ -150,16 +200,20 @@ def test_bool_input_read_elsewhere_is_refused():
 
 def test_bool_input_without_attention_is_refused():
     nodes = [n("Where", ["mask", "x", "zero"], ["y"])]
-    problems = _problems(make(nodes, {"x": ["N", 5], "mask": (["N", 5], TensorProto.BOOL)},
-                              {"zero": np.array(0.0, np.float32)}))
+    problems = _problems(
+        make(nodes, {"x": ["N", 5], "mask": (["N", 5], TensorProto.BOOL)}, {"zero": np.array(0.0, np.float32)})
+    )
     (p,) = [p for p in problems if p.where == "mask"]
     assert "only as the key-padding mask" in p.reason and "Where" in p.reason, p
 
 
 def test_bool_mask_of_the_other_polarity_is_refused():
     """Where(mask, 0, -inf): True = attend. from_onnx reads bool masks as torch does (True = pad) and says so."""
-    form = [n("Unsqueeze", ["mask", "axes"], ["m4"]), n("Where", ["m4", "zero", "neg_inf"], ["add"]),
-            n("Add", ["scores", "add"], ["masked"])]
+    form = [
+        n("Unsqueeze", ["mask", "axes"], ["m4"]),
+        n("Where", ["m4", "zero", "neg_inf"], ["add"]),
+        n("Add", ["scores", "add"], ["masked"]),
+    ]
     problems = _problems(make(_block(form, "masked"), INPUTS, _weights()))
     (p,) = [p for p in problems if p.what == "Softmax"]
     assert "does not act as a key-padding mask with True = pad" in p.reason, p

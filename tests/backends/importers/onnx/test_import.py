@@ -5,6 +5,7 @@ compute what onnxruntime computes on the original file (two batch sizes, two
 sequence lengths where the length is symbolic) and pass ``verify`` (Keras,
 torch and both of its own ONNX exports agree).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -13,15 +14,15 @@ import re
 import numpy as np
 import onnx
 import pytest
+from gaps import known_gap
 from onnx import TensorProto
 from onnx import helper as h
+from onnx_check import assert_matches_onnxruntime, make, rand
 
 from twinnet import ir
 from twinnet.backends import emit, from_onnx
 from twinnet.exporters import export_onnx, verify
-from gaps import known_gap
 from twinnet.ir import layers as L
-from onnx_check import assert_matches_onnxruntime, make, rand
 
 
 def _example(module: str, fn: str = "build"):
@@ -87,8 +88,18 @@ def _tokens():
 
 def _activations():
     y = x = ir.Input((6,), name="x")
-    for name, kw in [("gelu", {}), ("silu", {}), ("hard_sigmoid", {}), ("leaky_relu", {}), ("log_softmax", {}),
-                     ("softplus", {}), ("selu", {}), ("elu", {"alpha": 0.5}), ("hard_swish", {}), ("tanh", {})]:
+    for name, kw in [
+        ("gelu", {}),
+        ("silu", {}),
+        ("hard_sigmoid", {}),
+        ("leaky_relu", {}),
+        ("log_softmax", {}),
+        ("softplus", {}),
+        ("selu", {}),
+        ("elu", {"alpha": 0.5}),
+        ("hard_swish", {}),
+        ("tanh", {}),
+    ]:
         y = L.Activation(name, **kw)(y)
     return ir.Model(x, y, name="activations")
 
@@ -100,8 +111,9 @@ def _decoder():
     y = L.GroupNorm(groups=2, epsilon=1e-5)(L.ReLU(max_value=6)(y))
     y = L.UpSampling2D((2, 1))(L.Cropping2D(((1, 0), (2, 1)))(y))
     y = L.Conv2DTranspose(2, 4, strides=2, padding="same")(L.UpSampling2D(2, interpolation="bilinear")(y))
-    return ir.Model(x, L.Conv2DTranspose(2, (3, 2), strides=(2, 3), output_padding=(1, 0))(y),
-                    name="decoder").randomize(0)
+    return ir.Model(
+        x, L.Conv2DTranspose(2, (3, 2), strides=(2, 3), output_padding=(1, 0))(y), name="decoder"
+    ).randomize(0)
 
 
 def _decoder_1d():
@@ -141,12 +153,23 @@ def _slice_dot():
 
 
 MODELS = {
-    "mnist_convnet": _example("mnist_convnet"), "vgg_block": _example("vgg_block"),
-    "fasttext": _example("fasttext_sentiment"), "lstm_sentiment": _example("lstm_sentiment"),
+    "mnist_convnet": _example("mnist_convnet"),
+    "vgg_block": _example("vgg_block"),
+    "fasttext": _example("fasttext_sentiment"),
+    "lstm_sentiment": _example("lstm_sentiment"),
     "lstm_sentiment_tn": _example("lstm_sentiment", "build_sequence_first"),
-    "cnn": _cnn, "branches": _branches, "merges": _merges, "conv1d": _conv1d, "recurrent_tnc": _recurrent_tnc,
-    "recurrent_ntc": _recurrent_ntc, "tokens": _tokens, "activations": _activations,
-    "decoder": _decoder, "decoder_1d": _decoder_1d, "volume": _volume, "slice_dot": _slice_dot,
+    "cnn": _cnn,
+    "branches": _branches,
+    "merges": _merges,
+    "conv1d": _conv1d,
+    "recurrent_tnc": _recurrent_tnc,
+    "recurrent_ntc": _recurrent_ntc,
+    "tokens": _tokens,
+    "activations": _activations,
+    "decoder": _decoder,
+    "decoder_1d": _decoder_1d,
+    "volume": _volume,
+    "slice_dot": _slice_dot,
 }
 
 
@@ -176,9 +199,13 @@ def test_nhwc_file_transposes_only_at_its_input(tmp_path):
     assert len(hits) == 1 and "image.permute(0, 3, 1, 2)" in hits[0], hits
 
 
-@pytest.mark.parametrize("build, kinds", [
-    (_spelled_otherwise, ["BatchNorm", "BatchNorm", "BatchNorm", "Conv2D", "Conv2D", "Conv2D"]),
-    (_spelled_otherwise_1d, ["Conv1D", "Conv1D", "Conv1D"])])
+@pytest.mark.parametrize(
+    "build, kinds",
+    [
+        (_spelled_otherwise, ["BatchNorm", "BatchNorm", "BatchNorm", "Conv2D", "Conv2D", "Conv2D"]),
+        (_spelled_otherwise_1d, ["Conv1D", "Conv1D", "Conv1D"]),
+    ],
+)
 def test_spelled_otherwise_imports_as_described(build, kinds, tmp_path):
     """Depthwise/separable convs come back as grouped + 1x1 Convs, Rescaling/Normalization as BatchNorms
     (onnx/ops.py, SPELLED_OTHERWISE). Verified on every path: a Conv with one group per channel goes to Keras as
@@ -218,8 +245,10 @@ def _keras_gru():
     return ir.Model(x, L.GRU(3)(x), name="keras_gru").randomize(0)
 
 
-@pytest.mark.parametrize("build", [_keras_cnn, _keras_spatial, _keras_lstm,
-                                   pytest.param(_keras_gru, marks=known_gap("onnx-import-tf2onnx-loop"))])
+@pytest.mark.parametrize(
+    "build",
+    [_keras_cnn, _keras_spatial, _keras_lstm, pytest.param(_keras_gru, marks=known_gap("onnx-import-tf2onnx-loop"))],
+)
 def test_keras_export_imports(build, tmp_path):
     """tf2onnx files are NHWC with Transposes around each conv: they become Permutes, which compute nothing."""
     original = build()
@@ -233,13 +262,20 @@ def test_keras_export_imports(build, tmp_path):
 
 # -- refusals ----------------------------------------------------------------------------------
 
+
 def test_unsupported_ops_are_all_listed_at_once():
-    nodes = [h.make_node("Relu", ["x"], ["r"], name="ok_relu"),
-             h.make_node("TopK", ["r", "k"], ["values", "indices"], name="top_k", axis=1),
-             h.make_node("NonMaxSuppression", ["boxes", "scores"], ["selected"], name="nms"),
-             h.make_node("Sub", ["bias", "values"], ["y"], name="const_minus_x")]
-    proto = make(nodes, {"x": ["N", 6], "boxes": [1, 5, 4], "scores": [1, 1, 5]},
-                 {"k": np.array([2], np.int64), "bias": rand(2)}, outputs=("y", "selected"))
+    nodes = [
+        h.make_node("Relu", ["x"], ["r"], name="ok_relu"),
+        h.make_node("TopK", ["r", "k"], ["values", "indices"], name="top_k", axis=1),
+        h.make_node("NonMaxSuppression", ["boxes", "scores"], ["selected"], name="nms"),
+        h.make_node("Sub", ["bias", "values"], ["y"], name="const_minus_x"),
+    ]
+    proto = make(
+        nodes,
+        {"x": ["N", 6], "boxes": [1, 5, 4], "scores": [1, 1, 5]},
+        {"k": np.array([2], np.int64), "bias": rand(2)},
+        outputs=("y", "selected"),
+    )
     with pytest.raises(ir.UnsupportedError) as info:
         from_onnx(proto)
     found = {(p.where, p.what) for p in info.value.problems}
@@ -249,13 +285,17 @@ def test_unsupported_ops_are_all_listed_at_once():
 
 
 def test_refusal_names_a_layout_the_ir_cannot_hold():
-    proto = make([h.make_node("Conv", ["x", "w"], ["y"], name="conv4d")], {"x": ["N", 2, 3, 4, 5, 6]},
-                 {"w": rand(2, 2, 1, 1, 1, 1)})
+    proto = make(
+        [h.make_node("Conv", ["x", "w"], ["y"], name="conv4d")],
+        {"x": ["N", 2, 3, 4, 5, 6]},
+        {"w": rand(2, 2, 1, 1, 1, 1)},
+    )
     with pytest.raises(ir.UnsupportedError, match=r"'x' \(graph input\): a rank-6 input has no IR layout"):
         from_onnx(proto)
 
 
 # -- hostile and broken files ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def good_file(tmp_path_factory):
@@ -289,8 +329,11 @@ def test_damaged_bytes_never_escape_as_a_framework_error(good_file):
 def test_missing_file_and_invalid_graph(tmp_path):
     with pytest.raises(ir.SchemaError, match="no ONNX file"):
         from_onnx(tmp_path / "absent.onnx")
-    dangling = h.make_model(h.make_graph([h.make_node("Relu", ["nowhere"], ["y"])], "g", [],
-                                         [h.make_tensor_value_info("y", TensorProto.FLOAT, [1])]))
+    dangling = h.make_model(
+        h.make_graph(
+            [h.make_node("Relu", ["nowhere"], ["y"])], "g", [], [h.make_tensor_value_info("y", TensorProto.FLOAT, [1])]
+        )
+    )
     with pytest.raises(ir.SchemaError, match="invalid ONNX model"):
         from_onnx(dangling.SerializeToString())
 
@@ -313,7 +356,6 @@ def test_external_data_must_stay_in_the_model_folder(location, tmp_path):
 def test_external_data_inside_the_folder_loads(tmp_path):
     w = rand(2, 3)
     proto = make([h.make_node("MatMul", ["x", "w"], ["y"])], {"x": ["N", 2]}, {"w": w})
-    onnx.save_model(proto, tmp_path / "m.onnx", save_as_external_data=True, location="m.weights",
-                    size_threshold=0)
+    onnx.save_model(proto, tmp_path / "m.onnx", save_as_external_data=True, location="m.weights", size_threshold=0)
     model = from_onnx(tmp_path / "m.onnx")
     np.testing.assert_array_equal(model.layer_weights(model.layers[0])["kernel"], w)

@@ -13,6 +13,7 @@ A LayerNormalization over C, H, W of an NCHW image (axis=1) takes its letters fr
 reads its result, no longer features last. TorchScript writes the composed form (with ``Pow(d, 2)``)
 below opset 17, checked here too.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,14 +23,14 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from onnx_check import assert_matches_onnxruntime
 from torch import nn
 
+from examples import lstm_sentiment, mnist_convnet, torch_archs
 from twinnet import ir
 from twinnet.backends import from_onnx, from_torch, to_torch
-from examples import lstm_sentiment, mnist_convnet, torch_archs
 from twinnet.exporters import export_onnx, verify
 from twinnet.ir import layers as L
-from onnx_check import assert_matches_onnxruntime
 
 ATOL, RTOL = 1e-5, 1e-4
 
@@ -42,13 +43,16 @@ def _torch_reference(model):
         with torch.no_grad():
             outs = module(*[torch.from_numpy(x) for x in xs])
         return [o.numpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
+
     return run
 
 
 def _kinds(model) -> list[str]:
     """Layer kinds, a Bidirectional named with its cell (``Bidirectional(GRU)``)."""
+
     def kind(layer):
         return f"{layer.kind}({layer.layer.kind})" if layer.kind == "Bidirectional" else layer.kind
+
     return sorted(kind(n.layer) for n in model.layers)
 
 
@@ -99,11 +103,19 @@ def test_reads_back_the_ir_backends_file(name, tmp_path):
     assert [t.layout for t in again.outputs] == [t.layout for t in model.outputs]
     kinds, original = _kinds(again), _kinds(model)
     # the layers the rules rebuild come back as the same IR kinds, one for one
-    for kind in ("LayerNorm", "GRU", "LSTM", "SimpleRNN", "Bidirectional(GRU)", "Bidirectional(LSTM)",
-                 "Bidirectional(SimpleRNN)"):
+    for kind in (
+        "LayerNorm",
+        "GRU",
+        "LSTM",
+        "SimpleRNN",
+        "Bidirectional(GRU)",
+        "Bidirectional(LSTM)",
+        "Bidirectional(SimpleRNN)",
+    ):
         assert kinds.count(kind) == original.count(kind), (kind, kinds, original)
-    report = verify(again, atol=ATOL, rtol=RTOL, paths=("torch", "onnx-ir"),
-                    references={"original": _torch_reference(model)})
+    report = verify(
+        again, atol=ATOL, rtol=RTOL, paths=("torch", "onnx-ir"), references={"original": _torch_reference(model)}
+    )
     assert report.ok, report.table()
     assert_matches_onnxruntime(path, again)
 
@@ -156,10 +168,21 @@ def test_torchscript_composed_layer_norm(tmp_path):
                 m.bias.data.normal_()
     example = torch.randn(2, 6, 8)
     path = tmp_path / "norms.onnx"
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=16, input_names=["x"],
-                          dynamic_axes={"x": {0: "batch"}})
+        torch.onnx.export(
+            net,
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=16,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "batch"}},
+        )
     ops = [n.op_type for n in onnx.load(str(path)).graph.node]
     assert "LayerNormalization" not in ops and "Pow" in ops  # the composed form is what is being tested
 

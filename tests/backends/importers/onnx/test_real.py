@@ -37,6 +37,7 @@ xception 26 s, resnet50 32 s, resnet50_v2 35 s, inception_v3 39 s,
 nasnet_mobile 63 s; 4 min together), so they are collected only with
 ``TWINNET_ONNX_ALL_APPS=1`` in the environment.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -50,10 +51,10 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-
-from twinnet.backends import from_onnx, to_keras, to_torch  # noqa: E402
 from convert_check import inputs_for, scaled_atol  # noqa: E402
+
 from examples import keras_apps, torch_archs  # noqa: E402
+from twinnet.backends import from_onnx, to_keras, to_torch  # noqa: E402
 
 RTOL = 1e-4
 BATCHES = (1, 3)
@@ -75,8 +76,11 @@ def fresh_keras():
 
 @contextlib.contextmanager
 def _quiet():
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")
         yield
 
@@ -125,8 +129,9 @@ def _export_torch(name, path, dynamo=True):
             torch.onnx.export(module, example, str(path), dynamo=True, dynamic_shapes=shapes, input_names=names)
         else:
             axes = {n: {0: "batch"} for n in names}
-            torch.onnx.export(module, example, str(path), dynamo=False, dynamic_axes=axes, input_names=names,
-                              opset_version=17)
+            torch.onnx.export(
+                module, example, str(path), dynamo=False, dynamic_axes=axes, input_names=names, opset_version=17
+            )
     return module
 
 
@@ -145,8 +150,12 @@ def test_torch_arch_exported_by_torch_onnx(name, dynamo, tmp_path):
         atol = 1e-5 * max(1.0, float(np.abs(want).max()))
         with torch.no_grad():
             _assert_close(module(*xs), want, atol, f"{name} torch, batch {batch}")
-        _assert_close(keras_model([x.numpy() for x in xs] if len(xs) > 1 else xs[0].numpy()), want, atol,
-                      f"{name} keras, batch {batch}")
+        _assert_close(
+            keras_model([x.numpy() for x in xs] if len(xs) > 1 else xs[0].numpy()),
+            want,
+            atol,
+            f"{name} keras, batch {batch}",
+        )
 
 
 def _gaps(batch: int, steps: int, seed: int) -> torch.Tensor:

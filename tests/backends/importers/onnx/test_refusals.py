@@ -5,15 +5,16 @@ other bounds, a Resize that does not repeat or interpolate with half-pixel centr
 a Pad that is not zeros on spatial axes, a strided Slice, a grouped ConvTranspose,
 3-D pooling): the UnsupportedError must name why.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from onnx import helper as h
+from onnx_check import make, rand
 
 from twinnet import ir
 from twinnet.backends.importers.onnx.importer import from_onnx
-from onnx_check import make, rand
 
 IMG = {"x": ["N", 3, 9, 10]}
 VEC = {"x": ["N", 6]}
@@ -24,38 +25,103 @@ def n(op, inputs, outputs=("y",), **attrs):
 
 
 REFUSED = {
-    "clip_other_bounds": (make([n("Clip", ["x", "lo", "hi"])], VEC, {"lo": np.float32(-1), "hi": np.float32(1)}),
-                          r"clips to \[-1.0, 1.0\]"),
-    "resize_cubic": (make([n("Resize", ["x", "", "sc"], mode="cubic")], IMG, {"sc": np.array([1, 1, 2, 2], np.float32)},
-                          opset=13), "mode='cubic'"),
-    "resize_nearest_rounds_up": (make([n("Resize", ["x", "", "sc"], mode="nearest", nearest_mode="round_prefer_floor",
-                                         coordinate_transformation_mode="asymmetric")], IMG,
-                                      {"sc": np.array([1, 1, 2, 2], np.float32)}, opset=13), "does not repeat"),
-    "resize_fractional": (make([n("Resize", ["x", "", "sc"], mode="nearest")], IMG,
-                               {"sc": np.array([1, 1, 1.5, 2], np.float32)}, opset=13), "whole factors"),
-    "resize_linear_opset10": (make([n("Resize", ["x", "sc"], mode="linear")], IMG,
-                                   {"sc": np.array([1, 1, 2, 2], np.float32)}, opset=10), "'asymmetric'"),
-    "resize_linear_1d": (make([n("Resize", ["x", "", "sc"], mode="linear")], {"x": ["N", 3, 11]},
-                              {"sc": np.array([1, 1, 2], np.float32)}, opset=13), "'bilinear' .* \\(2-D\\)"),
-    "pad_reflect": (make([n("Pad", ["x", "p"], mode="reflect")], IMG,
-                         {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)}), "zeros only"),
-    "pad_channels": (make([n("Pad", ["x", "p"])], IMG, {"p": np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64)}),
-                     r"axis 1 \('C'\)"),
-    "pad_minus_inf_alone": (make([n("Pad", ["x", "p", "v"])], IMG, {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
-                                                                    "v": np.float32(-np.inf)}), "pads with -inf"),
-    "slice_step_2": (make([n("Slice", ["x", "s", "e", "a", "st"])], IMG,
-                          {"s": np.array([0], np.int64), "e": np.array([8], np.int64), "a": np.array([2], np.int64),
-                           "st": np.array([2], np.int64)}), "steps"),
-    "slice_channels_and_space": (make([n("Slice", ["x", "s", "e", "a"])], IMG, {"s": np.array([1, 1], np.int64),
-                                                                                 "e": np.array([3, 8], np.int64),
-                                                                                 "a": np.array([1, 2], np.int64)}),
-                                 r"axes \[1, 2\] \('CH'\) at once"),
-    "split_unknown_size": (make([n("Split", ["x"], ["a", "b"], axis=1, num_outputs=2), n("Concat", ["b", "a"], axis=1)],
-                                {"x": ["N", "T", 4]}, opset=18), "no layer for ONNX's Split"),
-    "matmul_rank4_activations": (make([n("MatMul", ["a", "b"])], {"a": ["N", 2, 5, 4], "b": ["N", 2, 4, 3]}),
-                                 "two rank-3 tensors"),
-    "conv_transpose_grouped": (make([n("ConvTranspose", ["x", "w"], group=3)], IMG, {"w": rand(3, 1, 3, 3)}),
-                               "group=3"),
+    "clip_other_bounds": (
+        make([n("Clip", ["x", "lo", "hi"])], VEC, {"lo": np.float32(-1), "hi": np.float32(1)}),
+        r"clips to \[-1.0, 1.0\]",
+    ),
+    "resize_cubic": (
+        make([n("Resize", ["x", "", "sc"], mode="cubic")], IMG, {"sc": np.array([1, 1, 2, 2], np.float32)}, opset=13),
+        "mode='cubic'",
+    ),
+    "resize_nearest_rounds_up": (
+        make(
+            [
+                n(
+                    "Resize",
+                    ["x", "", "sc"],
+                    mode="nearest",
+                    nearest_mode="round_prefer_floor",
+                    coordinate_transformation_mode="asymmetric",
+                )
+            ],
+            IMG,
+            {"sc": np.array([1, 1, 2, 2], np.float32)},
+            opset=13,
+        ),
+        "does not repeat",
+    ),
+    "resize_fractional": (
+        make(
+            [n("Resize", ["x", "", "sc"], mode="nearest")], IMG, {"sc": np.array([1, 1, 1.5, 2], np.float32)}, opset=13
+        ),
+        "whole factors",
+    ),
+    "resize_linear_opset10": (
+        make([n("Resize", ["x", "sc"], mode="linear")], IMG, {"sc": np.array([1, 1, 2, 2], np.float32)}, opset=10),
+        "'asymmetric'",
+    ),
+    "resize_linear_1d": (
+        make(
+            [n("Resize", ["x", "", "sc"], mode="linear")],
+            {"x": ["N", 3, 11]},
+            {"sc": np.array([1, 1, 2], np.float32)},
+            opset=13,
+        ),
+        "'bilinear' .* \\(2-D\\)",
+    ),
+    "pad_reflect": (
+        make([n("Pad", ["x", "p"], mode="reflect")], IMG, {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)}),
+        "zeros only",
+    ),
+    "pad_channels": (
+        make([n("Pad", ["x", "p"])], IMG, {"p": np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64)}),
+        r"axis 1 \('C'\)",
+    ),
+    "pad_minus_inf_alone": (
+        make(
+            [n("Pad", ["x", "p", "v"])],
+            IMG,
+            {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "v": np.float32(-np.inf)},
+        ),
+        "pads with -inf",
+    ),
+    "slice_step_2": (
+        make(
+            [n("Slice", ["x", "s", "e", "a", "st"])],
+            IMG,
+            {
+                "s": np.array([0], np.int64),
+                "e": np.array([8], np.int64),
+                "a": np.array([2], np.int64),
+                "st": np.array([2], np.int64),
+            },
+        ),
+        "steps",
+    ),
+    "slice_channels_and_space": (
+        make(
+            [n("Slice", ["x", "s", "e", "a"])],
+            IMG,
+            {"s": np.array([1, 1], np.int64), "e": np.array([3, 8], np.int64), "a": np.array([1, 2], np.int64)},
+        ),
+        r"axes \[1, 2\] \('CH'\) at once",
+    ),
+    "split_unknown_size": (
+        make(
+            [n("Split", ["x"], ["a", "b"], axis=1, num_outputs=2), n("Concat", ["b", "a"], axis=1)],
+            {"x": ["N", "T", 4]},
+            opset=18,
+        ),
+        "no layer for ONNX's Split",
+    ),
+    "matmul_rank4_activations": (
+        make([n("MatMul", ["a", "b"])], {"a": ["N", 2, 5, 4], "b": ["N", 2, 4, 3]}),
+        "two rank-3 tensors",
+    ),
+    "conv_transpose_grouped": (
+        make([n("ConvTranspose", ["x", "w"], group=3)], IMG, {"w": rand(3, 1, 3, 3)}),
+        "group=3",
+    ),
     "maxpool_3d": (make([n("MaxPool", ["x"], kernel_shape=[2, 2, 2])], {"x": ["N", 2, 4, 5, 6]}), "3-D pooling"),
 }
 

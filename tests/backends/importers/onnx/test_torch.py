@@ -2,6 +2,7 @@
 
 BatchNorm statistics are randomised so folded or dropped statistics show up.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -10,13 +11,13 @@ import warnings
 
 import pytest
 import torch
+from gaps import known_gap
+from onnx_check import assert_matches_onnxruntime
 from torch import nn
 
 from twinnet import ir
 from twinnet.backends import from_onnx
 from twinnet.exporters import verify
-from gaps import known_gap
-from onnx_check import assert_matches_onnxruntime
 
 
 class ResidualBlock(nn.Module):
@@ -91,15 +92,20 @@ def _randomised(module: nn.Module) -> nn.Module:
 
 def _export(module, example, path, dynamo: bool, dynamic: dict):
     name = next(iter(dynamic))
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")
         if dynamo:
             shapes = {name: {axis: torch.export.Dim.DYNAMIC for axis in dynamic[name]}}
             torch.onnx.export(module, (example,), str(path), dynamo=True, dynamic_shapes=shapes, input_names=[name])
         else:
             axes = {name: {axis: f"{name}_{axis}" for axis in dynamic[name]}}
-            torch.onnx.export(module, (example,), str(path), dynamo=False, dynamic_axes=axes, input_names=[name],
-                              opset_version=17)
+            torch.onnx.export(
+                module, (example,), str(path), dynamo=False, dynamic_axes=axes, input_names=[name], opset_version=17
+            )
     return path
 
 
@@ -223,8 +229,11 @@ class TokenEmbedding(nn.Module):
         return self.head(self.norm(h).flatten(1))
 
 
-@pytest.mark.parametrize("dynamo", [True, pytest.param(False, marks=known_gap("onnx-import-torchscript-expand"))],
-                         ids=["dynamo", "torchscript"])
+@pytest.mark.parametrize(
+    "dynamo",
+    [True, pytest.param(False, marks=known_gap("onnx-import-torchscript-expand"))],
+    ids=["dynamo", "torchscript"],
+)
 def test_learned_class_token_and_positions(dynamo, tmp_path):
     """The Expand of the stored class token to the batch and the Add of the stored positions: LearnedConstants."""
     path = _export(TokenEmbedding().eval(), torch.randn(2, 3, 8, 8), tmp_path / "tokens.onnx", dynamo, {"x": [0]})

@@ -9,6 +9,7 @@ of it must equal the source at batch 2 and 3 (float32 tolerances), and
 multi-head attention (another scale, a q/k norm, a non-causal mask) is
 refused naming the module.
 """
+
 import math
 
 import numpy as np
@@ -16,9 +17,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch_import_check import ATOL, RTOL, check, float_input, problems, randomize
 
 from twinnet.backends import from_torch, to_keras
-from torch_import_check import ATOL, RTOL, check, float_input, problems, randomize
 
 
 class VitAttention(nn.Module):
@@ -28,7 +29,7 @@ class VitAttention(nn.Module):
         super().__init__()
         self.scale_first = scale_first
         self.num_heads, self.head_dim = num_heads, dim // num_heads
-        self.scale = self.head_dim ** -0.5 if scale is None else scale
+        self.scale = self.head_dim**-0.5 if scale is None else scale
         self.fused = fused
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.attn_drop = nn.Dropout(0.1)
@@ -65,8 +66,9 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.n_embd, self.dropout = n_head, n_embd, 0.1
         self.flash = flash
         if not flash:
-            self.register_buffer("bias", torch.tril(torch.ones(block_size, block_size)).view(1, 1, block_size,
-                                                                                               block_size))
+            self.register_buffer(
+                "bias", torch.tril(torch.ones(block_size, block_size)).view(1, 1, block_size, block_size)
+            )
 
     def forward(self, x):
         B, T, C = x.size()
@@ -75,11 +77,12 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         if self.flash:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=self.dropout if self.training
-                                               else 0, is_causal=True)
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0, is_causal=True
+            )
         else:
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
-            att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float('-inf'))
+            att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
             att = F.softmax(att, dim=-1)
             att = self.attn_dropout(att)
             y = att @ v
@@ -98,8 +101,9 @@ class SeparateProjections(nn.Module):
 
     def forward(self, x):
         b, t, _ = x.shape
-        q, k, v = (p(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-                   for p in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (
+            p(x).view(b, t, self.heads, self.head_dim).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj)
+        )
         scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.head_dim)
         weights = F.dropout(torch.softmax(scores, dim=-1), p=0.1, training=self.training)
         return self.out_proj(torch.matmul(weights, v).transpose(1, 2).flatten(2))
@@ -111,8 +115,10 @@ class Block(nn.Module):
     def __init__(self, attn, dim):
         super().__init__()
         self.norm1, self.attn = nn.LayerNorm(dim), attn
-        self.norm2, self.mlp = nn.LayerNorm(dim), nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(),
-                                                                nn.Linear(2 * dim, dim))
+        self.norm2, self.mlp = (
+            nn.LayerNorm(dim),
+            nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim)),
+        )
 
     def forward(self, x):
         x = x + self.attn(self.norm1(x))
@@ -163,6 +169,7 @@ def test_other_lengths(length):
     net = randomize(Stack(VARIANTS["gpt_manual"]), seed=3)
     model = from_torch(net, make(2, 0))
     from twinnet.backends import to_torch
+
     tm = to_torch(model)
     x = float_input(2, length, 8, seed=length)
     with torch.no_grad():
@@ -198,8 +205,9 @@ class AlwaysDropout(SeparateProjections):
 
     def forward(self, x):
         b, t, _ = x.shape
-        q, k, v = (p(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-                   for p in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (
+            p(x).view(b, t, self.heads, self.head_dim).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj)
+        )
         weights = F.dropout(torch.softmax(q @ k.transpose(2, 3) / math.sqrt(self.head_dim), dim=-1), 0.1, True)
         return self.out_proj((weights @ v).transpose(1, 2).flatten(2))
 

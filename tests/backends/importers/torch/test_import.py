@@ -5,15 +5,16 @@ statistic randomised (variances positive), so a weight that is dropped,
 transposed or left at its initial value shows up as a difference.
 Refusals are in ``test_import_torch_refusals.py``.
 """
+
 import pytest
 import torch
 import torch.nn.functional as F
+from siblings import sibling
 from torch import nn
+from torch_import_check import check, float_input, ids, randomize
 
 from twinnet.backends import emit, from_torch
 from twinnet.backends.importers.torch.tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
-from torch_import_check import check, float_input, ids, randomize
-from siblings import sibling
 
 OPS = sibling("backends/importers/torch/test_ops.py").MODELS
 MASKED = sibling("backends/importers/torch/test_variants.py").MASKED
@@ -21,6 +22,7 @@ VARIANTS = sibling("backends/importers/torch/test_variants.py").MODELS
 
 
 # -- modules covering the tables ---------------------------------------------------------------
+
 
 class CNN(nn.Module):
     """Conv + BatchNorm + residual add + pooling + flatten + Linear, all channels-first."""
@@ -144,10 +146,24 @@ class Zoo(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(5, 6)
-        self.mods = nn.ModuleList([nn.ReLU(), nn.Sigmoid(), nn.Tanh(), nn.GELU(approximate="tanh"), nn.SiLU(),
-                                   nn.ELU(alpha=0.7), nn.SELU(), nn.LeakyReLU(0.05), nn.Softplus(),
-                                   nn.Hardsigmoid(), nn.Hardswish(), nn.Softmax(dim=-1), nn.Dropout(0.3),
-                                   nn.Identity()])
+        self.mods = nn.ModuleList(
+            [
+                nn.ReLU(),
+                nn.Sigmoid(),
+                nn.Tanh(),
+                nn.GELU(approximate="tanh"),
+                nn.SiLU(),
+                nn.ELU(alpha=0.7),
+                nn.SELU(),
+                nn.LeakyReLU(0.05),
+                nn.Softplus(),
+                nn.Hardsigmoid(),
+                nn.Hardswish(),
+                nn.Softmax(dim=-1),
+                nn.Dropout(0.3),
+                nn.Identity(),
+            ]
+        )
         self.ln = nn.LayerNorm(6, eps=1e-4)
         self.ln2 = nn.LayerNorm((2, 3), elementwise_affine=False)
         self.ln3 = nn.LayerNorm(6, bias=False)
@@ -157,18 +173,37 @@ class Zoo(nn.Module):
     def forward(self, x):
         h = self.fc(x)
         outs = [m(h) for m in self.mods]
-        funcs = [F.relu(h), F.gelu(h), F.silu(h), F.elu(h, alpha=0.5), F.selu(h), F.leaky_relu(h),
-                 F.softplus(h), F.hardsigmoid(h), F.hardswish(h), F.softmax(h, dim=1), F.log_softmax(h, dim=-1),
-                 torch.relu(h), torch.sigmoid(h), torch.tanh(h), torch.softmax(h, 1), torch.log_softmax(h, 1),
-                 h.relu(), h.sigmoid(), h.tanh(), h.softmax(dim=1), h.log_softmax(1),
-                 F.dropout(h, 0.2, training=self.training)]
+        funcs = [
+            F.relu(h),
+            F.gelu(h),
+            F.silu(h),
+            F.elu(h, alpha=0.5),
+            F.selu(h),
+            F.leaky_relu(h),
+            F.softplus(h),
+            F.hardsigmoid(h),
+            F.hardswish(h),
+            F.softmax(h, dim=1),
+            F.log_softmax(h, dim=-1),
+            torch.relu(h),
+            torch.sigmoid(h),
+            torch.tanh(h),
+            torch.softmax(h, 1),
+            torch.log_softmax(h, 1),
+            h.relu(),
+            h.sigmoid(),
+            h.tanh(),
+            h.softmax(dim=1),
+            h.log_softmax(1),
+            F.dropout(h, 0.2, training=self.training),
+        ]
         s = outs[0]
         for o in outs[1:] + funcs:
             s = s + o
         s = torch.add(s, torch.mul(s, torch.sub(s, h))).sub(h).mul(h).add(h) * h - h
         t = self.ln2(self.ln(s).reshape(s.shape[0], 2, 3)).reshape(-1, 6)
-        y = self.ln3(t).unsqueeze(1).contiguous()                       # (N, 1, 6)
-        y = torch.reshape(torch.transpose(y, 1, 2), (y.size(0), 6))    # a transpose of a size-1 axis
+        y = self.ln3(t).unsqueeze(1).contiguous()  # (N, 1, 6)
+        y = torch.reshape(torch.transpose(y, 1, 2), (y.size(0), 6))  # a transpose of a size-1 axis
         z = torch.concat([self.log(self.head(y)), torch.squeeze(self.head2(s).unsqueeze(2), 2)], dim=-1)
         return z, torch.permute(x.unsqueeze(-1), (0, 2, 1)).permute(0, 1, 2)
 
@@ -292,20 +327,36 @@ def test_converted_torch_has_no_transposes(name):
 
 
 OPTION_CASES = {
-    "grouped_strided_conv2d": (nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)), (4, 9, 10),
-                               ("keras", "torch", "onnx-torch")),  # known gap onnx-keras-grouped-conv
-    "rect_conv2d": (nn.Sequential(nn.Conv2d(3, 4, (2, 3), stride=(2, 1), padding=(0, 1), bias=False)), (3, 9, 10),
-                    None),
-    "strided_conv1d": (nn.Sequential(nn.Conv1d(3, 4, 5, stride=2, padding=2), nn.AvgPool1d(3, 1, 1,
-                                                                                         count_include_pad=False)),
-                       (3, 11), None),
+    "grouped_strided_conv2d": (
+        nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)),
+        (4, 9, 10),
+        ("keras", "torch", "onnx-torch"),
+    ),  # known gap onnx-keras-grouped-conv
+    "rect_conv2d": (
+        nn.Sequential(nn.Conv2d(3, 4, (2, 3), stride=(2, 1), padding=(0, 1), bias=False)),
+        (3, 9, 10),
+        None,
+    ),
+    "strided_conv1d": (
+        nn.Sequential(nn.Conv1d(3, 4, 5, stride=2, padding=2), nn.AvgPool1d(3, 1, 1, count_include_pad=False)),
+        (3, 11),
+        None,
+    ),
     "maxpool_same": (nn.Sequential(nn.MaxPool2d(3, stride=2, padding=1)), (2, 9, 9), None),
     # explicit pads that are not TF 'same' (TF would pad (0, 1) along the even width): -inf pads for max,
     # the padded window (torch's default) or the real count for average
-    "pool_explicit_pads": (nn.Sequential(nn.MaxPool2d(3, stride=2, padding=1), nn.AvgPool2d(3, 1, 1),
-                                         nn.AvgPool2d(3, 2, 1, count_include_pad=False)), (2, 9, 10), None),
-    "ceil_mode_harmless": (nn.Sequential(nn.MaxPool2d(2, ceil_mode=True), nn.AvgPool2d(2, ceil_mode=True)),
-                           (2, 8, 8), None),
+    "pool_explicit_pads": (
+        nn.Sequential(
+            nn.MaxPool2d(3, stride=2, padding=1), nn.AvgPool2d(3, 1, 1), nn.AvgPool2d(3, 2, 1, count_include_pad=False)
+        ),
+        (2, 9, 10),
+        None,
+    ),
+    "ceil_mode_harmless": (
+        nn.Sequential(nn.MaxPool2d(2, ceil_mode=True), nn.AvgPool2d(2, ceil_mode=True)),
+        (2, 8, 8),
+        None,
+    ),
     "batchnorm_no_affine": (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, affine=False), nn.Tanh()), (3,), None),
 }
 
@@ -313,5 +364,8 @@ OPTION_CASES = {
 @pytest.mark.parametrize("name", list(OPTION_CASES))
 def test_module_options(name):
     net, shape, paths = OPTION_CASES[name]
-    check(randomize(net), lambda b, s: (float_input(b, *shape, seed=s),),
-          paths=paths or ("keras", "torch", "onnx-keras", "onnx-torch"))
+    check(
+        randomize(net),
+        lambda b, s: (float_input(b, *shape, seed=s),),
+        paths=paths or ("keras", "torch", "onnx-keras", "onnx-torch"),
+    )

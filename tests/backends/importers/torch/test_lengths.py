@@ -5,16 +5,17 @@ axis None, ``to_torch`` must equal the source at two other lengths (batch 3),
 and ``verify`` must pass (it checks lengths 5 and 9 when an axis is symbolic).
 A forward that bakes the length in keeps it fixed, and so does ``fixed_lengths=True``.
 """
+
 import pytest
 import torch
-from torch import nn
-
-from twinnet.backends import from_torch, to_torch
-from twinnet.exporters import verify
 from gaps import known_gap
+from torch import nn
+from torch_import_check import ATOL, RTOL, float_input, ids, randomize
+
 from examples.torch_archs import TransformerClassifier, pad_mask
 from examples.torch_archs import converted_inputs as fed
-from torch_import_check import ATOL, RTOL, float_input, ids, randomize
+from twinnet.backends import from_torch, to_torch
+from twinnet.exporters import verify
 
 
 class LSTMText(nn.Module):
@@ -101,8 +102,11 @@ CASES = {
     "conv1d_same": (ConvSame, lambda b, t, s: (float_input(b, 3, t, seed=s),), [(None, 3, None)]),
     "conv1d_gru": (ConvGRU, lambda b, t, s: (float_input(b, 3, t, seed=s),), [(None, 3, None)]),
     "size_reshapes": (SizeReshapes, lambda b, t, s: (float_input(b, t, 3, seed=s),), [(None, None, 3)]),
-    "transformer": (lambda: TransformerClassifier(), lambda b, t, s: (ids(b, t, vocab=30, seed=s), pad_mask(b, t, s)),
-                    [(None, None), (None, None)]),
+    "transformer": (
+        lambda: TransformerClassifier(),
+        lambda b, t, s: (ids(b, t, vocab=30, seed=s), pad_mask(b, t, s)),
+        [(None, None), (None, None)],
+    ),
 }
 
 

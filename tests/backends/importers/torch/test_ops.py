@@ -5,13 +5,14 @@ inverted-residual, dense-concat, inception-style and GLU blocks built from them.
 Each module is real and randomised; ``check`` imports it, compiles the IR back to torch (equal to the source at
 batch 2 and 3) and verifies the IR on the Keras, torch and both ONNX paths.
 """
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch_import_check import check, float_input, problems, randomize
 
 from twinnet.backends import emit
 from twinnet.ir import layers as L
-from torch_import_check import check, float_input, problems, randomize
 
 
 def kinds(model) -> set:
@@ -33,9 +34,9 @@ class Arithmetic(nn.Module):
 
     def forward(self, x):
         h = self.conv(x)
-        a = (h * 2.5 + 1) - 0.5          # x * c, x + c, x - c
-        b = 1.0 - h / 3.0                 # x / c (as x * (1/c), ~1e-7 relative), c - x
-        c = -h * self.gain                # -x, a one-number buffer
+        a = (h * 2.5 + 1) - 0.5  # x * c, x + c, x - c
+        b = 1.0 - h / 3.0  # x / c (as x * (1/c), ~1e-7 relative), c - x
+        c = -h * self.gain  # -x, a one-number buffer
         d = torch.mul(h, 0.5).add(2).sub(torch.tensor(0.25)).div(4.0)  # functions, methods, a traced constant
         e = torch.neg(torch.true_divide(h, 2)).true_divide(5).neg() + torch.div(h, 8)
         return a + b + c + 2 * d + e
@@ -55,11 +56,11 @@ class Slicing(nn.Module):
         self.seq = nn.Linear(5, 4)
 
     def forward(self, img, seq):
-        h = self.conv(img)                                  # (N, 6, 7, 8)
-        crop = h[:, :, 1:-2, 2:]                            # H and W: Cropping2D
-        chans = h[..., 1:5, :, :][:, 1:]                     # C twice (Ellipsis, chained getitems): Slice
-        row = h[:, :, 3]                                    # one row of H: NCW
-        s = self.seq(seq)                                   # (N, 7, 4)
+        h = self.conv(img)  # (N, 6, 7, 8)
+        crop = h[:, :, 1:-2, 2:]  # H and W: Cropping2D
+        chans = h[..., 1:5, :, :][:, 1:]  # C twice (Ellipsis, chained getitems): Slice
+        row = h[:, :, 3]  # one row of H: NCW
+        s = self.seq(seq)  # (N, 7, 4)
         return crop, chans, row, s[:, -1], s[:, 2:5], s[:, 0, 1:3]
 
 
@@ -80,12 +81,12 @@ class GatedAndInception(nn.Module):
         self.b3 = nn.Conv2d(4, 2, 5, padding=2)
 
     def forward(self, sig, img):
-        a, b = self.expand(sig).chunk(2, dim=1)             # GLU: a * sigmoid(b)
+        a, b = self.expand(sig).chunk(2, dim=1)  # GLU: a * sigmoid(b)
         glu = a * torch.sigmoid(b)
         stem = self.stem(img)
         x1, x2, x3 = torch.split(stem, [2, 3, 4], dim=1)
         mixed = torch.cat([self.b1(x1), self.b2(x2), self.b3(x3), img.narrow(1, 1, 2)], dim=1)
-        halves = torch.chunk(mixed, 3, dim=1)               # 10 channels in chunks of 4, 4, 2
+        halves = torch.chunk(mixed, 3, dim=1)  # 10 channels in chunks of 4, 4, 2
         return glu, halves[0] + halves[1], halves[2] + torch.narrow(halves[0], 1, 0, 2), stem.split(4, dim=-1)[1]
 
 
@@ -99,7 +100,10 @@ class SqueezeExcite(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.expand, self.dw = nn.Conv2d(4, 8, 1), nn.Conv2d(8, 8, 3, padding=1)  # (grouped: gap onnx-keras-grouped-conv)
+        self.expand, self.dw = (
+            nn.Conv2d(4, 8, 1),
+            nn.Conv2d(8, 8, 3, padding=1),
+        )  # (grouped: gap onnx-keras-grouped-conv)
         self.fc1, self.fc2 = nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 1)
         self.project = nn.Conv2d(8, 4, 1)
         self.norm = nn.LayerNorm(4)
@@ -110,7 +114,7 @@ class SqueezeExcite(nn.Module):
         h = h * gate
         h = torch.sigmoid(F.adaptive_avg_pool2d(h, 1)) * h
         y = x + self.project(h)
-        tokens = self.norm(y.flatten(2).transpose(1, 2))    # (N, H*W, C): patch tokens
+        tokens = self.norm(y.flatten(2).transpose(1, 2))  # (N, H*W, C): patch tokens
         return y, tokens[:, 0], tokens.mean(dim=1)
 
 
@@ -127,9 +131,9 @@ class HandAttention(nn.Module):
         self.q, self.k, self.v, self.out = nn.Linear(4, 6), nn.Linear(4, 6), nn.Linear(4, 6), nn.Linear(6, 4)
         self.norm = nn.LayerNorm(4)
 
-    def forward(self, x):                                   # (N, T, 4)
+    def forward(self, x):  # (N, T, 4)
         q, k, v = self.q(x), self.k(x), self.v(x)
-        scores = torch.softmax(q @ k.transpose(-2, -1) * 6 ** -0.5, dim=-1)
+        scores = torch.softmax(q @ k.transpose(-2, -1) * 6**-0.5, dim=-1)
         h = self.norm(x + self.out(torch.bmm(scores, v)))
         cross = torch.matmul(q, v.transpose(1, 2)).matmul(k).bmm(torch.transpose(v, 1, 2)) / 7.0
         return h.mean(dim=1), h[:, 0], cross
@@ -145,9 +149,9 @@ class DenseBlock(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.layers = nn.ModuleList(nn.Sequential(nn.BatchNorm2d(3 + 2 * i), nn.ReLU(), nn.Conv2d(3 + 2 * i, 2, 3,
-                                                                                                  padding=1))
-                                    for i in range(3))
+        self.layers = nn.ModuleList(
+            nn.Sequential(nn.BatchNorm2d(3 + 2 * i), nn.ReLU(), nn.Conv2d(3 + 2 * i, 2, 3, padding=1)) for i in range(3)
+        )
 
     def forward(self, x):
         for layer in self.layers:
@@ -173,13 +177,14 @@ class LearnedValues(nn.Module):
         self.fc = nn.Linear(5, 5)
         self.prefix = nn.Parameter(torch.zeros(1, 2, 5))
         self.register_buffer("offset", torch.randn(1, 7, 5, generator=torch.Generator().manual_seed(3)))
-        self.table = nn.Parameter(torch.zeros(1, 9, 5))     # longer than the sequence: sliced in forward
+        self.table = nn.Parameter(torch.zeros(1, 9, 5))  # longer than the sequence: sliced in forward
 
-    def forward(self, img, seq):                          # (N, 3, 5, 6), (N, 7, 5)
+    def forward(self, img, seq):  # (N, 3, 5, 6), (N, 7, 5)
         h = self.conv(img)
         s = self.fc(seq) + self.offset + self.table[:, :7]  # offset read twice: one layer, two consumers
-        return h + self.bias_map.expand_as(h), torch.cat([self.prefix.expand(seq.shape[0], -1, -1), s * self.offset],
-                                                         dim=1)
+        return h + self.bias_map.expand_as(h), torch.cat(
+            [self.prefix.expand(seq.shape[0], -1, -1), s * self.offset], dim=1
+        )
 
 
 def test_learned_values_read_in_forward():
@@ -234,16 +239,26 @@ MODELS = {
 
 # -- refusals -----------------------------------------------------------------------------------
 
+
 class Refused(nn.Module):
     def __init__(self):
         super().__init__()
         self.lin = nn.Linear(4, 6)
 
     def forward(self, x):
-        h = self.lin(x)                                     # (N, 5, 6)
-        return (h[:, ::2], h[:, None], 2.0 / h, torch.div(h, 2.0, rounding_mode="floor"), h.sum(1),
-                h[0], h.chunk(2, dim=0)[0], h * float("inf"), h[:, 1:1],
-                h.view(-1, 5, 2, 3).transpose(1, 2) @ h.view(-1, 5, 2, 3).permute(0, 2, 3, 1))
+        h = self.lin(x)  # (N, 5, 6)
+        return (
+            h[:, ::2],
+            h[:, None],
+            2.0 / h,
+            torch.div(h, 2.0, rounding_mode="floor"),
+            h.sum(1),
+            h[0],
+            h.chunk(2, dim=0)[0],
+            h * float("inf"),
+            h[:, 1:1],
+            h.view(-1, 5, 2, 3).transpose(1, 2) @ h.view(-1, 5, 2, 3).permute(0, 2, 3, 1),
+        )
 
 
 class IntArithmetic(nn.Module):

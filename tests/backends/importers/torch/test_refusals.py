@@ -1,12 +1,13 @@
 """PyTorch -> IR import refusals: everything the IR cannot represent is listed in one UnsupportedError."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch_import_check import float_input, problems
 
 from twinnet import ir
 from twinnet.backends import from_torch
-from torch_import_check import float_input, problems
 
 
 class Unsupported(nn.Module):
@@ -17,10 +18,10 @@ class Unsupported(nn.Module):
         self.up = nn.ConvTranspose1d(5, 5, 2, groups=5)
         self.lstm = nn.LSTM(8, 4, batch_first=True)
         self.bn = nn.BatchNorm1d(5, track_running_stats=False)
-        self.pool = nn.LPPool1d(2, 3, stride=1)                     # no IR layer
+        self.pool = nn.LPPool1d(2, 3, stride=1)  # no IR layer
         self.relu6 = nn.Hardtanh(-1.0, 1.0)
 
-    def forward(self, x):                                          # (N, 5, 8)
+    def forward(self, x):  # (N, 5, 8)
         h = self.encoder(x)
         f = torch.fft.fft(self.fc(h)).real
         u = self.up(self.relu6(x))
@@ -30,8 +31,9 @@ class Unsupported(nn.Module):
 
 def test_unsupported_modules_and_ops_are_all_listed():
     err, found = problems(Unsupported(), float_input(2, 5, 8))
-    assert set(found) == {"encoder", "fft_fft", "truediv", "up", "relu6", "getitem_4", "bn", "pool", "getitem_5"}, \
+    assert set(found) == {"encoder", "fft_fft", "truediv", "up", "relu6", "getitem_4", "bn", "pool", "getitem_5"}, (
         sorted(found)
+    )
     assert "TransformerEncoderLayer" in found["encoder"].what and "activation" in found["encoder"].reason
     assert "groups" in found["up"].reason and "lower bound" in found["relu6"].reason
     assert "reciprocal" in found["truediv"].reason and "step 2" in found["getitem_5"].reason
@@ -72,13 +74,17 @@ def test_untraceable_forward_is_refused():
 
 
 @pytest.mark.filterwarnings("ignore:Implicit dimension choice")  # nn.Softmax() warns when the import runs it
-@pytest.mark.parametrize("net, shape, reason", [
-    (nn.MaxPool2d(3, stride=2, padding=1, dilation=2), (2, 9, 10), "dilation"),
-    (nn.MaxPool2d(2, ceil_mode=True), (2, 9, 9), "ceil_mode=True adds"),  # a partial window
-    (nn.AdaptiveAvgPool2d(2), (2, 4, 4), "output_size"),
-    (nn.Softmax(), (2, 4, 4), "dim=None"),
-    (nn.Flatten(0), (3,), "start_dim"),
-], ids=["pool_dilation", "ceil_mode", "adaptive_2", "softmax_no_dim", "flatten_batch"])
+@pytest.mark.parametrize(
+    "net, shape, reason",
+    [
+        (nn.MaxPool2d(3, stride=2, padding=1, dilation=2), (2, 9, 10), "dilation"),
+        (nn.MaxPool2d(2, ceil_mode=True), (2, 9, 9), "ceil_mode=True adds"),  # a partial window
+        (nn.AdaptiveAvgPool2d(2), (2, 4, 4), "output_size"),
+        (nn.Softmax(), (2, 4, 4), "dim=None"),
+        (nn.Flatten(0), (3,), "start_dim"),
+    ],
+    ids=["pool_dilation", "ceil_mode", "adaptive_2", "softmax_no_dim", "flatten_batch"],
+)
 def test_module_option_refusals(net, shape, reason):
     _, found = problems(nn.Sequential(net), float_input(2, *shape))
     assert list(found) == ["0"] and reason in found["0"].reason, found
@@ -112,8 +118,7 @@ def test_new_layer_refusals():
             a = self.attn(seq, seq, seq, key_padding_mask=pad.float())[0]
             b = self.attn2(seq, seq, seq, attn_mask=self.band)[0]
             c = self.attn3(seq, seq, seq)[0]
-            return a, b, c, self.up(img), self.lin(img), F.pad(img, (1, 1), value=1.0), \
-                torch.cat([pad, pad], dim=1)
+            return a, b, c, self.up(img), self.lin(img), F.pad(img, (1, 1), value=1.0), torch.cat([pad, pad], dim=1)
 
     pad = torch.zeros(2, 3, dtype=torch.bool)
     _, found = problems(Options(), float_input(2, 3, 4), pad, float_input(2, 2, 4, 4))
@@ -129,11 +134,11 @@ def test_values_read_in_forward_must_broadcast_over_the_batch():
     class Reads(nn.Module):
         def __init__(self):
             super().__init__()
-            self.scale = nn.Parameter(torch.ones(4))          # (C,): no leading 1
-            self.pair = nn.Parameter(torch.zeros(3, 4))       # leading 3 (torch broadcasts it as (1, 3, 4))
+            self.scale = nn.Parameter(torch.ones(4))  # (C,): no leading 1
+            self.pair = nn.Parameter(torch.zeros(3, 4))  # leading 3 (torch broadcasts it as (1, 3, 4))
             self.tok = nn.Parameter(torch.zeros(1, 1, 4))
 
-        def forward(self, x):                                  # (N, 3, 4)
+        def forward(self, x):  # (N, 3, 4)
             return x * self.scale, x + self.pair, self.tok.expand(x.shape[0], 3, -1) + x, x + self.tok[0]
 
     _, found = problems(Reads(), float_input(2, 3, 4))

@@ -6,15 +6,16 @@ source at batch 2 and 3; ``verify`` on the Keras, torch and ONNX paths), on
 randomised modules. Models with a key-padding mask take a bool mask (True =
 pad); the converted model takes the IR's mask, float 1 = attend (``(~mask).float()``).
 """
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from twinnet.backends import from_torch, to_torch
-from examples.torch_archs import pad_mask
-from twinnet.exporters import verify
 from torch_import_check import ATOL, RTOL, check, float_input, randomize
+
+from examples.torch_archs import pad_mask
+from twinnet.backends import from_torch, to_torch
+from twinnet.exporters import verify
 
 
 class Decoder(nn.Module):
@@ -22,12 +23,15 @@ class Decoder(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.up1 = nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1)                 # Keras 'same'
+        self.up1 = nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1)  # Keras 'same'
         self.up2 = nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1)  # 'same' + output_padding
         self.up3 = nn.ConvTranspose2d(3, 2, (3, 2), stride=(1, 2), padding=(2, 0), bias=False)  # Cropping2D
         self.pad = nn.ZeroPad2d((1, 0, 2, 1))
-        self.near = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.ConstantPad2d((0, 1, 1, 0), 0.0),
-                                  nn.UpsamplingNearest2d(scale_factor=(1, 2)))
+        self.near = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.ConstantPad2d((0, 1, 1, 0), 0.0),
+            nn.UpsamplingNearest2d(scale_factor=(1, 2)),
+        )
         self.lin = nn.Upsample(scale_factor=(2, 3), mode="bilinear", align_corners=False)
         self.gn = nn.GroupNorm(2, 4, eps=1e-4)
 
@@ -45,7 +49,7 @@ class Signal(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.up = nn.ConvTranspose1d(3, 4, 3, stride=3, padding=1)                 # 'valid' + Cropping1D
+        self.up = nn.ConvTranspose1d(3, 4, 3, stride=3, padding=1)  # 'valid' + Cropping1D
         self.up2 = nn.ConvTranspose1d(4, 2, 5, stride=2, padding=2, output_padding=1)
         self.pad = nn.Sequential(nn.ZeroPad1d((2, 1)), nn.ConstantPad1d((0, 1), 0))
         self.grow = nn.Upsample(scale_factor=3)
@@ -83,8 +87,13 @@ class SqueezeExcite(nn.Module):
         s = h.mean((2, 3), keepdim=True)
         g = torch.sigmoid(self.lin2(torch.clamp(self.lin1(s.flatten(1)), min=0))).view(-1, 8, 1, 1)
         h = h * g
-        return (torch.clamp(h, 0, 0.5) + h.clamp(min=0.0, max=2.0) + F.hardtanh(h, 0.0, 1.5) + torch.clip(h, 0, 1)
-                + h.clip(0, 4))
+        return (
+            torch.clamp(h, 0, 0.5)
+            + h.clamp(min=0.0, max=2.0)
+            + F.hardtanh(h, 0.0, 1.5)
+            + torch.clip(h, 0, 1)
+            + h.clip(0, 4)
+        )
 
 
 class Attention(nn.Module):
@@ -117,8 +126,9 @@ class SeqFirstAttention(nn.Module):
 
 
 def _encoder(norm_first, activation, batch_first):
-    return nn.TransformerEncoderLayer(8, 2, dim_feedforward=12, dropout=0.1, activation=activation,
-                                      norm_first=norm_first, batch_first=batch_first)
+    return nn.TransformerEncoderLayer(
+        8, 2, dim_feedforward=12, dropout=0.1, activation=activation, norm_first=norm_first, batch_first=batch_first
+    )
 
 
 class Encoders(nn.Module):
@@ -183,8 +193,15 @@ MODELS = {
     "causal_in_forward": (CausalInForward, lambda b, s: (float_input(b, 5, 8, seed=s),)),
 }
 MASKED = {
-    "attention": (Attention, lambda b, s: (float_input(b, 6, 8, seed=s), float_input(b, 6, 5, seed=s + 1),
-                                           float_input(b, 6, 6, seed=s + 2), pad_mask(b, 6, s))),
+    "attention": (
+        Attention,
+        lambda b, s: (
+            float_input(b, 6, 8, seed=s),
+            float_input(b, 6, 5, seed=s + 1),
+            float_input(b, 6, 6, seed=s + 2),
+            pad_mask(b, 6, s),
+        ),
+    ),
     "encoders": (Encoders, lambda b, s: (float_input(b, 6, 8, seed=s), pad_mask(b, 6, s))),
     "causal_padded": (CausalPadded, lambda b, s: (float_input(b, 6, 8, seed=s), pad_mask(b, 6, s))),
 }

@@ -1,4 +1,5 @@
 """FoldShapes (backends/importers/onnx/passes/fold.py): a run-time shape computation becomes a constant."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,10 +12,12 @@ from twinnet.backends.importers.onnx.passes.fold import FoldShapes
 
 def flatten_by_shape():
     """x (2, 3, 4) -> Reshape(x, Concat(Shape(x)[0:1], [-1])): torch's x.view(x.size(0), -1)."""
-    nodes = [h.make_node("Shape", ["x"], ["s"]),
-             h.make_node("Slice", ["s", "zero", "one"], ["batch"]),
-             h.make_node("Concat", ["batch", "minus_one"], ["target"], axis=0),
-             h.make_node("Reshape", ["x", "target"], ["y"])]
+    nodes = [
+        h.make_node("Shape", ["x"], ["s"]),
+        h.make_node("Slice", ["s", "zero", "one"], ["batch"]),
+        h.make_node("Concat", ["batch", "minus_one"], ["target"], axis=0),
+        h.make_node("Reshape", ["x", "target"], ["y"]),
+    ]
     inits = {"zero": np.array([0], np.int64), "one": np.array([1], np.int64), "minus_one": np.array([-1], np.int64)}
     return Graph(load(make(nodes, {"x": [2, 3, 4]}, inits)))
 

@@ -1,4 +1,5 @@
 """InferLayouts (backends/importers/onnx/passes/layout.py): reads the letters of a value, changes nothing."""
+
 from __future__ import annotations
 
 from onnx import helper as h

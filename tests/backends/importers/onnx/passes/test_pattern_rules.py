@@ -1,4 +1,5 @@
 """PatternRules (backends/importers/onnx/passes/pattern_rules.py): MatMul + Add of a stored bias is one op."""
+
 from __future__ import annotations
 
 import numpy as np
