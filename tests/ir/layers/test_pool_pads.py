@@ -48,7 +48,7 @@ def test_pool2d_pads_same_everywhere():
     for layer in (L.MaxPool2D(3, 2, padding=1), L.AvgPool2D(3, 2, padding=1, count_include_pad=False)):
         check_layer(layer, image("NCHW", h=9, w=11))
         source = _keras_source(layer, 9, 11)
-        assert "padding='same'" in source and "Padding2D" not in source and "Cropping" not in source
+        assert 'padding="same"' in source and "Padding2D" not in source and "Cropping" not in source
     assert "Cropping2D" in _keras_source(L.MaxPool2D(3, 2, padding=1), 9, 10)  # W even: edge replication
     assert "Rescaling" in _keras_source(L.AvgPool2D(3, 2, padding=1, count_include_pad=False), 9, 10)
     assert "Rescaling" not in _keras_source(L.AvgPool2D(3, 2, padding=1), 9, 10)  # zeros counted: no rescale
