@@ -107,33 +107,9 @@ def _wrapped(line: str, width: int) -> list[str]:
     return out + [indent + line[end:]]
 
 
-def _first_bracket(line: str) -> tuple[int, int] | None:
-    """(open, close) of the first bracket pair with something inside, outside string literals."""
-    stack, quote, i = [], "", 0
-    while i < len(line):
-        ch = line[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#":
-            return None
-        elif ch in _OPEN:
-            stack.append(i)
-        elif ch in _CLOSE and stack:
-            start = stack.pop()
-            if not stack and i > start + 1:
-                return start, i
-        i += 1
-    return None
-
-
-def _split_top(text: str) -> list[str]:
-    """``text`` split at its top-level commas (outside brackets and strings)."""
-    parts, depth, quote, begin, i = [], 0, "", 0, 0
+def _code(text: str):
+    """``(index, char)`` of each character of ``text`` outside string literals (``#`` included)."""
+    quote, i = "", 0
     while i < len(text):
         ch = text[i]
         if quote:
@@ -143,12 +119,35 @@ def _split_top(text: str) -> list[str]:
                 quote = ""
         elif ch in "'\"":
             quote = ch
-        elif ch in _OPEN:
+        else:
+            yield i, ch
+        i += 1
+
+
+def _first_bracket(line: str) -> tuple[int, int] | None:
+    """(open, close) of the first bracket pair with something inside, outside string literals."""
+    stack = []
+    for i, ch in _code(line):
+        if ch == "#":
+            return None
+        if ch in _OPEN:
+            stack.append(i)
+        elif ch in _CLOSE and stack:
+            start = stack.pop()
+            if not stack and i > start + 1:
+                return start, i
+    return None
+
+
+def _split_top(text: str) -> list[str]:
+    """``text`` split at its top-level commas (outside brackets and strings)."""
+    parts, depth, begin = [], 0, 0
+    for i, ch in _code(text):
+        if ch in _OPEN:
             depth += 1
         elif ch in _CLOSE:
             depth -= 1
         elif ch == "," and depth == 0:
             parts.append(text[begin:i])
             begin = i + 1
-        i += 1
     return parts + [text[begin:]]
