@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 
 
-def run_standalone(folder: Path, script: str, only: str) -> np.ndarray:
-    """Run ``script`` in a fresh, isolated interpreter in ``folder`` where the other framework cannot be imported;
-    returns the array the script saved as ``out.npy``."""
-    blocked = ["keras", "tensorflow"] if only == "torch" else ["torch"]
+def run_standalone(folder: Path, script: str, only: str | None = None) -> np.ndarray:
+    """Run ``script`` in a fresh, isolated interpreter in ``folder``; returns the array it saved as ``out.npy``.
+
+    ``only="torch"`` or ``"keras"``: the other framework cannot be imported there.
+    """
+    blocked = {"torch": ["keras", "tensorflow"], "keras": ["torch"], None: []}[only]
     script = f"import sys; sys.path.insert(0, '.')\nfor m in {blocked!r}: sys.modules[m] = None\n" + script
     out = subprocess.run(
         [sys.executable, "-I", "-c", script],

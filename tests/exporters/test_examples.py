@@ -2,12 +2,11 @@
 
 import ast
 import importlib.util
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from convert_check import run_standalone
 
 from twinnet import ir
 from twinnet.backends import emit, to_keras, to_torch
@@ -51,27 +50,13 @@ def _imports(source: str) -> set[str]:
     return names
 
 
-def _run_standalone(tmp_path, script: str) -> np.ndarray:
-    script = "import sys; sys.path.insert(0, '.')\n" + script  # -I leaves the working folder off the path
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return np.load(tmp_path / "out.npy")
-
-
 def test_emitted_torch_runs_standalone(tmp_path):
     model = load_example("mnist_convnet.py")
     code = emit(model, "torch", out_dir=tmp_path)
     assert _imports(code) <= {"json", "struct", "torch"}
     x = np.random.default_rng(0).standard_normal((2, 28, 28, 1)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    got = _run_standalone(
+    got = run_standalone(
         tmp_path,
         (
             "import numpy as np, torch, mnist_convnet as m\n"
@@ -91,7 +76,7 @@ def test_emitted_keras_runs_standalone(tmp_path):
     assert _imports(code) <= {"keras"}
     x = np.random.default_rng(0).integers(0, 20000, size=(3, 42)).astype(np.int32)
     np.save(tmp_path / "x.npy", x)
-    got = _run_standalone(
+    got = run_standalone(
         tmp_path,
         (
             "import numpy as np, lstm_sentiment as m\n"

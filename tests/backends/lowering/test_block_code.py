@@ -1,11 +1,8 @@
 """Blocks (``ir.block``): marked in the IR, kept in files, emitted once per kind as a torch class / Keras function."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from convert_check import run_standalone
 
 from twinnet import ir
 from twinnet.backends import emit, to_keras, to_torch
@@ -56,22 +53,6 @@ def _torch_out(model, x):
     return to_torch(model)(torch.from_numpy(x)).detach().numpy()
 
 
-def run_alone(folder, script: str, only: str) -> np.ndarray:
-    """Run ``script`` in a fresh isolated interpreter in ``folder``, with the other framework unimportable."""
-    blocked = ["keras", "tensorflow"] if only == "torch" else ["torch"]
-    script = f"import sys; sys.path.insert(0, '.')\nfor m in {blocked!r}: sys.modules[m] = None\n" + script
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", script],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return np.load(folder / "out.npy")
-
-
 @pytest.mark.parametrize("which", MODELS)
 def test_emitted_torch_has_one_class_per_block_and_runs_alone(which, tmp_path):
     build, cls, _, count, shape = MODELS[which]
@@ -83,7 +64,7 @@ def test_emitted_torch_has_one_class_per_block_and_runs_alone(which, tmp_path):
     x = _x(shape)
     np.save(tmp_path / "x.npy", x)
     top = "Resnetish" if which == "resnet" else "Encoder"
-    got = run_alone(
+    got = run_standalone(
         tmp_path,
         (
             f"import numpy as np, torch, {model.name} as m\n"
@@ -106,7 +87,7 @@ def test_emitted_keras_has_one_function_per_block_and_runs_alone(which, tmp_path
     assert "emitted inline" not in code
     x = _x(shape)
     np.save(tmp_path / "x.npy", x)
-    got = run_alone(
+    got = run_standalone(
         tmp_path,
         (
             f"import numpy as np, {model.name} as m\n"
@@ -216,7 +197,7 @@ def test_kinds_that_differ_only_in_literals_merge_into_one_parametrised_class(tm
     want = np.asarray(to_keras(model)(x))
     np.save(tmp_path / "torch" / "x.npy", x)
     np.save(tmp_path / "keras" / "x.npy", x)
-    got = run_alone(
+    got = run_standalone(
         tmp_path / "torch",
         (
             "import numpy as np, torch, stages as m\n"
@@ -226,7 +207,7 @@ def test_kinds_that_differ_only_in_literals_merge_into_one_parametrised_class(tm
         "torch",
     )
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
-    got = run_alone(
+    got = run_standalone(
         tmp_path / "keras",
         (
             "import numpy as np, stages as m\n"

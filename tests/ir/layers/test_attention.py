@@ -167,18 +167,16 @@ def _masked_model(heads=2, key_dim=3) -> ir.Model:
 
 
 def test_emitted_torch_with_inlined_attention_runs_standalone(tmp_path):
-    from siblings import sibling
+    from convert_check import run_standalone
 
     from twinnet.backends import emit
-
-    _run_standalone = sibling("exporters/test_examples.py")._run_standalone
 
     model = _masked_model()
     emit(model, "torch", out_dir=tmp_path)
     xs = example_inputs(model, batch=3, seq=5)
     np.save(tmp_path / "x.npy", xs[0])
     np.save(tmp_path / "m.npy", xs[1])
-    got = _run_standalone(
+    got = run_standalone(
         tmp_path,
         (
             "import numpy as np, torch, masked_attention as g\n"
