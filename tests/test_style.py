@@ -1,7 +1,6 @@
 """Ruff (configured in pyproject.toml) passes over the project and over the sources twinnet emits.
 
-Expected to fail until the project-wide ``ruff format`` pass and the ruff-clean emitters land; the failure
-message lists each offending file with its rule codes (or "would reformat"), one line per file.
+A failure lists each offending file with its rule codes (or "would reformat"), one line per file.
 """
 
 import importlib.util

@@ -1,10 +1,8 @@
 """backends/lowering/source_style.py: emitted source in the project's ruff style (double quotes, 120 columns)."""
 
-import shutil
 import subprocess
+import sys
 from pathlib import Path
-
-import pytest
 
 from twinnet.backends.lowering.source_style import double_quoted, tidy
 
@@ -39,7 +37,6 @@ def test_long_comments_wrap():
     assert len(out) == 2 and all(line.startswith("    # ") and len(line) <= 120 for line in out)
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is a test extra")
 def test_emitted_sources_pass_ruff(tmp_path):
     from twinnet import ir
     from twinnet.backends import emit
@@ -53,12 +50,13 @@ def test_emitted_sources_pass_ruff(tmp_path):
     config = str(Path(__file__).resolve().parents[3] / "pyproject.toml")
     for args in (["check"], ["format", "--check"]):
         out = subprocess.run(
-            ["ruff", *args, "--no-cache", "--config", config, str(tmp_path)], capture_output=True, text=True
+            [sys.executable, "-m", "ruff", *args, "--no-cache", "--config", config, str(tmp_path)],
+            capture_output=True,
+            text=True,
         )
         assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is a test extra")
 def test_inlined_torch_helpers_are_ruff_formatted(tmp_path):
     """Helper classes are copied into emitted files as they are written in backends/torch/helpers.py."""
     from twinnet.backends.torch import helpers
@@ -67,6 +65,8 @@ def test_inlined_torch_helpers_are_ruff_formatted(tmp_path):
         (tmp_path / f"{name}.py").write_text("import torch\nfrom torch import nn\n\n\n" + helpers.source(name) + "\n")
     config = str(Path(__file__).resolve().parents[3] / "pyproject.toml")
     out = subprocess.run(
-        ["ruff", "format", "--check", "--no-cache", "--config", config, str(tmp_path)], capture_output=True, text=True
+        [sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "--config", config, str(tmp_path)],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
