@@ -13,13 +13,14 @@
   ONNX) hold them.
 - :mod:`.block_code`: a lowered program regrouped so each repeated block kind
   is written once, as a class (torch) or a builder function (Keras).
+- :mod:`.code_lines`: the names a generated line defines and reads, and
+  renaming them (what block cutting needs).
 - :mod:`.block_literals`: which integer literals of a block's code become its
   parameters, and how they are named.
 - :mod:`.source_style`: the finished source in the project's ruff style (double
   quotes, lines of at most 120 characters), so emitted files pass ruff.
-- :mod:`.tables`: ``join_tables``, which builds a backend's lowering table from
-  its family files and refuses an IR class claimed twice.
 
 Nothing here imports a framework; each backend (``keras/``, ``torch/``,
-``onnx/``) brings its own subclass of ``Lowering`` and its table.
+``onnx/``) brings its own subclass of ``Lowering`` and its table, joined by
+``join_tables`` (``backends/tables.py``).
 """

@@ -24,16 +24,13 @@ constructors' positional arguments; this module imports no framework.
 
 from __future__ import annotations
 
-import keyword
 import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .block_literals import parametrise, skeleton
 from .code import BlockDef, BufferDef, Def, Program
-
-_STRING = re.compile(r"('[^'\\]*'|\"[^\"\\]*\")")
-_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?!\w)")
+from .code_lines import attributes, defined, local_names, rename, used
 
 
 @dataclass
@@ -107,43 +104,6 @@ class _Index:
         if line not in self.parsed:  # a block call made by _splice
             self.parsed[line] = (set(defined(line)), used(line))
         return self.parsed[line]
-
-
-def defined(line: str) -> list[str]:
-    """Variables a body line ``a, b = expr`` assigns (``_`` excluded)."""
-    target = line.split(" = ", 1)[0]
-    return [v.strip() for v in target.split(",") if v.strip() not in ("", "_")]
-
-
-def used(line: str) -> set[str]:
-    """Names a body line reads (outside string literals, not attributes, not keyword names)."""
-    expr = line.split(" = ", 1)[1]
-    code = _STRING.sub("''", expr)
-    return {m.group(1) for m in _NAME.finditer(code) if not re.match(r"\s*=(?!=)", code[m.end() :])}
-
-
-def attributes(line: str) -> set[str]:
-    """Module attributes (``self.<name>``) a torch line uses."""
-    return set(re.findall(r"(?<![\w.])self\.(\w+)", _STRING.sub("''", line)))
-
-
-def _rename(line: str, local: dict[str, str], attrs: dict[str, str], strings: Callable[[str], str]) -> str:
-    """``line`` with variables and ``self.<attributes>`` renamed; string literals go through ``strings``."""
-    target, expr = line.split(" = ", 1)
-    target = ", ".join(local.get(v.strip(), v.strip()) for v in target.split(","))
-    parts = _STRING.split(expr)
-    for i, part in enumerate(parts):
-        if i % 2:
-            parts[i] = strings(part)
-        else:  # keyword names (``dim=1``) are not variables
-            parts[i] = re.sub(
-                r"(?<![\w.])(self\.)?([A-Za-z_]\w*)(?!\w|\s*=[^=])",
-                lambda m: (
-                    ("self." + attrs.get(m.group(2), m.group(2))) if m.group(1) else local.get(m.group(2), m.group(2))
-                ),
-                part,
-            )
-    return f"{target} = {''.join(parts)}"
 
 
 def group(
@@ -307,22 +267,6 @@ def _merge(
     )
 
 
-def _local_names(outer: list[str], prefix: str, taken: set[str]) -> dict[str, str]:
-    out = {}
-    for name in outer:
-        base = name[len(prefix) :] if name.startswith(prefix) and len(name) > len(prefix) else name
-        if base[0].isdigit():  # Keras apps number a block's layers first ("1_conv"): "conv_1" reads as a name
-            head, _, rest = base.partition("_")
-            base = f"{rest}_{head}" if rest and not rest[0].isdigit() else "v" + base
-        base = base + "_" if keyword.iskeyword(base) else base
-        local, k = base, 1
-        while local in taken:
-            local, k = f"{base}_{k}", k + 1
-        taken.add(local)
-        out[name] = local
-    return out
-
-
 def _cut(
     program: Program, index: _Index, instance: str, lines: list[int], defs: list[int], backend_names: frozenset[str]
 ) -> _Cut:
@@ -337,8 +281,8 @@ def _cut(
     returns = [v for v in inside if v in outputs or index.readers.get(v, set()) - mine]
     local = {p: ("x" if len(params) == 1 else f"x{k}") for k, p in enumerate(params)}
     reserved = {"self", "name", "nn", "torch", "F", "layers", "keras"} | backend_names
-    local.update(_local_names(inside, instance + "_", reserved | set(local.values())))
-    attrs = _local_names([program.defs[i].name for i in defs], instance + "_", set(reserved))
+    local.update(local_names(inside, instance + "_", reserved | set(local.values())))
+    attrs = local_names([program.defs[i].name for i in defs], instance + "_", set(reserved))
     return _Cut(instance, lines, defs, params, returns, local, attrs)
 
 
@@ -362,7 +306,7 @@ def _build(kind: str, cuts: list[_Cut], program: Program, index: _Index, keras_n
                 return 'f"{name}_' + literal[1 + len(prefix) : -1] + '"'
             return literal
 
-        body = [_rename(program.body[i], local, attrs, strings) for i in cut.lines]
+        body = [rename(program.body[i], local, attrs, strings) for i in cut.lines]
         if keras_names and any(f"name='{cut.instance}_" not in program.body[i] for i in cut.lines):
             return f"in instance {cut.instance!r} a layer name does not start with {cut.instance + '_'!r}"
         defs = [replace(program.defs[i], name=attrs[program.defs[i].name]) for i in cut.defs]
