@@ -44,14 +44,14 @@ import numpy as np
 
 from ..graph import Graph, Op
 from ..match import replace
+from .attention_codes import MAX_CHAIN, check_scores, head_columns, output_projection
 from .attention_mask import read_mask
-from .attention_skeleton import Skeleton, data_user, find_skeleton, projection
-from .attention_weights import attention_weights, is_output, removable
+from .attention_skeleton import Skeleton, find_skeleton, projection
+from .attention_weights import attention_weights, removable
 from .evaluator import MOVES, Evaluator, NoMatch
 
 ATTENTION = "twinnet.MultiHeadAttention"
 _BATCH, _LENGTHS = 2, (3, 5)  # concrete sizes for symbolic axes (query length, key length)
-_MAX_CHAIN = 40
 
 
 def fuse_attention(graph: Graph, op: Op) -> None:
@@ -66,18 +66,6 @@ def fuse_attention(graph: Graph, op: Op) -> None:
             op.attrs["twinnet_attention"] = str(e)
         return  # rank-3 scores may still be plain Dots and a softmax
     replace(graph, group, new)
-
-
-def _constant_operand(graph: Graph, op: Op, name: str) -> bool:
-    """``op`` combines ``name`` with a stored tensor (Sub only as ``name - constant``)."""
-    if len(op.inputs) != 2 or name not in op.inputs or (op.op_type == "Sub" and op.inputs[0] != name):
-        return False
-    return isinstance(graph.const(op.inputs[1 - op.inputs.index(name)]), np.ndarray)
-
-
-def _expect(x: np.ndarray, canonical: np.ndarray, where: str) -> None:
-    if x.size != canonical.size or x.ndim not in (3, 4) or np.any(x.reshape(canonical.shape) != canonical):
-        raise NoMatch(f"the scores do not reach {where} as (batch, heads, query steps, key steps)", stage=1)
 
 
 class _Match:
@@ -143,7 +131,7 @@ class _Match:
     # -- structure ---------------------------------------------------------------------------
     def _walk_back(self, name: str) -> Op:
         g = self.graph
-        for _ in range(_MAX_CHAIN):
+        for _ in range(MAX_CHAIN):
             op = g.producer.get(name)
             if op is None:
                 break
@@ -168,7 +156,7 @@ class _Match:
         the features arrive in place."""
         g = self.graph
         name = projection(g, proj)[2]
-        for _ in range(_MAX_CHAIN):
+        for _ in range(MAX_CHAIN):
             op = g.producer.get(name)
             perm = list(op.attr("perm", [])) if op is not None and op.op_type == "Transpose" else []
             before, after = (g.shapes.get(op.inputs[0]), g.shapes.get(name)) if op is not None else (None, None)
@@ -238,7 +226,7 @@ class _Match:
         heads, self.chain_biases = {}, {}
         for role, (name, order) in self.arrives.items():
             scaled, biased = len(ev.scales), len(ev.biases)
-            heads[role] = self._columns(role, ev.value(name), order)
+            heads[role] = head_columns(self, role, ev.value(name), order)
             self.chain_biases[role] = ev.biases[biased:]
             if role == "value" and len(ev.scales) != scaled:
                 raise NoMatch(
@@ -252,9 +240,9 @@ class _Match:
                 "heads do not line up",
                 stage=1,
             )
-        self._check_scores(ev, h)
+        check_scores(self, ev, h)
         before = len(ev.biases)
-        out_proj, out_name, out_ops, kernel_rows = self._output(ev, h, dv)
+        out_proj, out_name, out_ops, kernel_rows = output_projection(self, ev, h, dv)
         self.out_biases = ev.biases[before:]
         scale = math.prod(ev.scales) * math.prod(self._score_scale(ev, op, v) for op, v in self.core.scales)
         if not math.isclose(scale, 1 / math.sqrt(d), rel_tol=1e-5):
@@ -304,38 +292,7 @@ class _Match:
             )
         return Op(ATTENTION, self.softmax.name, inputs, [out_name], attrs), [op for op in group if op in g.ops]
 
-    def _check_scores(self, ev: Evaluator, heads: int) -> None:
-        """The scores reach the softmax, and its result the second MatMul, as (batch, head, query step, key step)
-        (or with batch and head folded into one axis); the softmax runs over the key steps."""
-        c, batch = self.core, self.batch
-        a, b = ev.value(self.scores.inputs[0]), ev.value(self.scores.inputs[1])
-        shape = a.shape[:-1] + b.shape[-1:]
-        t, s = self.sizes[self.source["query"]][1], self.sizes[self.source["key"]][1]
-        canonical = np.arange(batch * heads * t * s, dtype=np.int64).reshape(batch, heads, t, s)
-        ev.seed(
-            self.scores.outputs[0],
-            (canonical.transpose(0, 1, 3, 2) if self.swapped else canonical).reshape(shape),
-            True,
-        )
-        for op in c.moves_in:
-            ev.value(op.outputs[0])
-        last = c.moves_in[-1].outputs[0] if c.moves_in else self.scores.outputs[0]
-        for op in c.arithmetic:  # masks and scales keep every score where it is (checked on a probe later)
-            ev.seed(op.outputs[0], ev.value(last), True)
-            last = op.outputs[0]
-        x = ev.value(self.softmax.inputs[0])
-        along = np.moveaxis(x, self.softmax.attr("axis", -1), -1)
-        if x.size != canonical.size or np.any(along % s != np.arange(s)) or np.any(along // s != along[..., :1] // s):
-            raise NoMatch("the softmax does not run over the key steps", stage=1)
-        self.score_codes = x
-        ev.seed(self.softmax.outputs[0], x, True)  # normalises each row of keys in place
-        if c.guard:
-            ev.seed(c.guard[-1].outputs[0], ev.value(self.softmax.outputs[0]), True)
-        for op in c.moves_out:
-            ev.value(op.outputs[0])
-        _expect(ev.value(self.mix.inputs[0]), canonical, "the product with the values")
-
-    def _wholeprojection(self, op: Op) -> Op:
+    def whole_projection(self, op: Op) -> Op:
         """A MatMul whose only reader adds a bias computed from constants: the Add ends the projection."""
         user = self.graph.only_consumer(op.outputs[0])
         return (
@@ -356,90 +313,6 @@ class _Match:
         pos = x[..., :1] // features
         cols = projection(self.graph, proj)[0].shape[1]
         ev.seed(proj.outputs[0], pos * cols + np.arange(cols), True)
-
-    def _columns(self, role: str, x: np.ndarray, order: str) -> np.ndarray:
-        """Which projected column each head's feature is, shape (H, d); checks batch and step positions."""
-        proj, source = self.proj[role], self.source[role]
-        batch, steps, _ = self.sizes[source]
-        cols = projection(self.graph, proj)[0].shape[1]
-        if x.ndim == 3 and x.shape[0] % batch == 0:  # (B*H, ., .): heads folded into the batch axis
-            x = x.reshape((batch, -1) + x.shape[1:])
-        if x.ndim != 4:
-            raise NoMatch(f"the {role} arrives with rank {x.ndim}; expected (batch, heads, steps, size)")
-        if order == "k":
-            x = x.transpose(0, 1, 3, 2)  # q @ k: the key arrives as (batch, heads, size, steps)
-        if x.shape[0] != batch or x.shape[2] != steps:
-            raise NoMatch(f"the {role} arrives as {x.shape}, not (batch {batch}, heads, steps {steps}, size)")
-        pos, col = x // cols, x % cols
-        want = np.arange(batch)[:, None, None, None] * steps + np.arange(steps)[None, None, :, None]
-        if np.any(pos != want) or np.any(col != col[:1, :, :1, :]):
-            raise NoMatch(f"the {role}'s heads do not keep each (batch, step) together", stage=1)
-        heads = col[0, :, 0, :]
-        if len(np.unique(heads)) != heads.size:
-            raise NoMatch(f"the {role} repeats projected columns", stage=1)
-        return heads
-
-    def _output(self, ev: Evaluator, h: int, dv: int):
-        """(output projection, output value, ops after the product, kernel row order)."""
-        g, (batch, steps, _) = self.graph, self.sizes[self.source["query"]]
-        width = h * dv
-        b, hh, t, j = np.meshgrid(np.arange(batch), np.arange(h), np.arange(steps), np.arange(dv), indexing="ij")
-        ev.seed(self.mix.outputs[0], ((b * steps + t) * width + hh * dv + j).astype(np.int64), True)
-        start, name, before = len(ev.ops), self.mix.outputs[0], len(ev.biases)
-        for _ in range(_MAX_CHAIN):
-            user = data_user(g, name)
-            if user is None:
-                raise NoMatch("the attention's weighted values are read by several ops", stage=2)
-            if projection(g, user) is not None:
-                user = self._wholeprojection(user)
-                if projection(g, user)[2] == name:
-                    break
-            if user.op_type not in MOVES or user.inputs[0] != name:
-                raise NoMatch(
-                    f"{user.op_type} {user.name!r} follows the weighted values before any output projection", stage=2
-                )
-            name = user.outputs[0]
-            ev.value(name)
-        else:
-            raise NoMatch("no output projection follows the weighted values", stage=2)
-        r = ev.value(name)
-        if len(ev.biases) != before:
-            raise NoMatch("a constant is added to the weighted values before the output projection", stage=2)
-        feature, pos = r % width, r // width
-        rows = feature.reshape(-1, width)[0]
-        if (
-            r.shape[-1] != width
-            or np.any(feature != rows)
-            or np.any(pos != pos[..., :1])
-            or sorted(rows) != list(range(width))
-        ):
-            raise NoMatch("the heads are not merged into the output projection's features", stage=2)
-        w_out = projection(g, user)[0]
-        e_out = w_out.shape[1]
-        ev.seed(user.outputs[0], pos[..., :1] * e_out + np.arange(e_out), True)
-        best, name = None, user.outputs[0]
-        layout = self.layouts[self.source["query"]]
-        for _ in range(_MAX_CHAIN):
-            if is_output(ev.value(name), layout, batch, steps, e_out):
-                best = (name, list(ev.ops[start:]), len(ev.biases))
-            next_op = data_user(g, name)
-            if next_op is None or not (
-                next_op.op_type in MOVES
-                and next_op.inputs[0] == name
-                or next_op.op_type in ("Add", "Sub")
-                and _constant_operand(g, next_op, name)
-            ):
-                break  # tf2onnx adds the output bias after its reshapes
-            try:
-                ev.value(next_op.outputs[0])
-            except (NoMatch, ValueError, IndexError, TypeError):
-                break
-            name = next_op.outputs[0]
-        if best is None:
-            raise NoMatch(f"the output projection's result never returns to the query's {layout} order", stage=2)
-        ev.ops[start:] = best[1]  # the moves looked at beyond the block's output stay in the graph
-        del ev.biases[best[2] :]
-        return user, best[0], best[1], rows
 
     def _score_scale(self, ev: Evaluator, kind: str, name: str) -> float:
         value = ev.value(name)
