@@ -231,7 +231,8 @@ class ViT(nn.Module):
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         self.pos = nn.Parameter(torch.zeros(1, n + 1, d))
         layer = nn.TransformerEncoderLayer(d, 4, 32, dropout=0.1, batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, 2)
+        # nested tensors (torch's fast path) are never used with norm_first: say so instead of being warned
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, classes)
 
