@@ -49,7 +49,7 @@ def emit(model, framework: str, out_dir=None, *, native_io: bool = False, progra
     if framework == "torch":
         from ..ir import safetensors_io
 
-        _write(out / f"{model.name}.safetensors", safetensors_io.dumps(state))
+        safetensors_io.write(out / f"{model.name}.safetensors", state)  # tensor by tensor, atomically
     else:
         km = backend.compile_program(program, model)  # the weights, from the program the source came from
         fd, tmp = tempfile.mkstemp(suffix=".weights.h5", dir=out)

@@ -67,9 +67,11 @@ SRC is one of:
 
 OUT receives <name>.py (standalone source), its weights (<name>.safetensors for
 torch, <name>.weights.h5 for Keras) and the IR (<name>.twinnet.safetensors). The
-source model, the emitted file and the IR's Keras, torch and two ONNX paths
-(--paths picks fewer) are run on the same inputs and compared; OUT is written
-only when all agree.
+source model, the emitted file and the ONNX file written straight from the IR
+(onnx-ir) are run on the same inputs and compared; OUT is written only when all
+agree. --paths all adds the IR's Keras and torch models and the ONNX files their
+exporters write (slow on a large model); --profile prints each stage's wall
+time, CPU time and peak memory.
 
 exit codes: 0 success, 1 verification failed (OUT not written unless
             --keep-failed), 2 bad input, 3 internal error, 4 unsupported (every
@@ -78,7 +80,12 @@ exit codes: 0 success, 1 verification failed (OUT not written unless
 
 
 PATHS_HELP = (
-    "the IR's paths to run and compare: one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir (default all five)"
+    "the IR's paths to run and compare: all, or one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir "
+    "(default keras,torch,onnx-ir)"
+)
+CONVERT_PATHS_HELP = (
+    "the IR's paths to run and compare besides the source model and the emitted file, which always run: "
+    "all, or one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir (default onnx-ir)"
 )
 
 
@@ -227,6 +234,11 @@ def cmd_convert(args) -> int:
         print(json.dumps(json_safe(result.to_dict()), indent=2))
         return OK if result.ok else FAILED
     footer = ["time: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())]
+    if args.profile:
+        footer += [
+            f"profile {k}: {v['wall_s']:.2f}s wall, {v['cpu_s']:.2f}s CPU, peak RSS {v['peak_rss_mb']:,.0f} MiB so far"
+            for k, v in result.profile.items()
+        ]
     if result.out_dir is None:
         footer.append(f"nothing written to {args.output} (rerun with --keep-failed to keep the files)")
     else:
@@ -255,12 +267,14 @@ def _sizes(text: str) -> tuple[int, ...]:
 def _paths(text: str) -> tuple[str, ...]:
     from .verify import ALL_PATHS
 
+    if text.strip() == "all":
+        return ALL_PATHS
     values = tuple(v.strip() for v in text.split(","))
     unknown = [v for v in values if v not in ALL_PATHS]
     if unknown or len(set(values)) != len(values):
         why = f"unknown {', '.join(map(repr, unknown))}" if unknown else "each at most once"
         raise argparse.ArgumentTypeError(
-            f"expected one or more of {','.join(ALL_PATHS)} separated by commas ({why}), got {text!r}"
+            f"expected all, or one or more of {','.join(ALL_PATHS)} separated by commas ({why}), got {text!r}"
         )
     return values
 
@@ -310,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="framework to export through (torch), or ir: straight from the IR",
     )
     p.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="the ONNX file to write")
-    p = command("verify", cmd_verify, "run the model through Keras, PyTorch and both ONNX files and compare outputs")
+    p = command("verify", cmd_verify, "run the model through Keras, PyTorch and ONNX (onnxruntime) and compare outputs")
     p.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
     p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
@@ -340,8 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
     p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
+    p.add_argument("--paths", type=_paths, metavar="P,P", help=CONVERT_PATHS_HELP)
     p.add_argument(
-        "--paths", type=_paths, metavar="P,P", help=PATHS_HELP + "; the source model and the emitted file always run"
+        "--profile", action="store_true", help="print each stage's wall time, CPU time and peak resident memory"
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")

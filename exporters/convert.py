@@ -13,8 +13,10 @@ Steps (each a progress stage):
 3. **compile**, **export** and **compare**: :func:`twinnet.exporters.verify` runs, on the same
    inputs, the *source* model by its own framework (``source-keras``, ...),
    the *emitted file* just written, loaded as a user would load it
-   (``emitted-torch``), and the IR's own paths (``keras``, ``torch``,
-   ``onnx-keras``, ``onnx-torch``), and compares every pair.
+   (``emitted-torch``), and the IR's own paths: by default only ``onnx-ir``, the
+   ONNX file written straight from the IR (:data:`~twinnet.exporters.verify.CONVERT_PATHS`);
+   ``paths="all"`` adds ``keras``, ``torch``, ``onnx-keras`` and ``onnx-torch``.
+   Every pair is compared.
 4. The files are moved into OUT (one rename of the folder when OUT does not
    exist yet, else one atomic rename per file) only when every comparison
    passed, or when ``keep_failed`` is set. A failed conversion leaves OUT
@@ -24,7 +26,9 @@ Steps (each a progress stage):
 
 The model is lowered once for the target: the emitted file, its weights, the
 I/O layouts the emitted file is run with and verify's own path for the target
-(without ``native_io``) all come from that one program.
+(without ``native_io``, compiled only when that path runs) all come from that one
+program, which is let go once they are made. ``Conversion.profile`` holds each
+stage's wall time, CPU time and the peak resident memory so far.
 
 >>> # result = convert("resnet.keras", "torch", "out/")   # or convert(keras_model, "torch", "out/")
 >>> # print(result.report.table()); assert result.ok; result.files
@@ -35,16 +39,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ir.errors import ConfigError
-from .progress import QUIET
+from .progress import QUIET, Stopwatch
 from .sources import Source, from_object, load_source
 from .targets import FRAMEWORKS, TARGETS
-from .verify import PATHS, Report, verify
+from .verify import CONVERT_PATHS, Report, resolve_paths, verify
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Conversion:
     out_dir: Path | None = None  # None when nothing was written (verification failed)
     files: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: stage -> {"wall_s", "cpu_s", "peak_rss_mb"} (peak resident memory of the process so far)
+    profile: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -72,6 +77,7 @@ class Conversion:
             "out_dir": None if self.out_dir is None else str(self.out_dir),
             "files": list(self.files),
             "seconds": dict(self.seconds),
+            "profile": {k: dict(v) for k, v in self.profile.items()},
             "report": self.report.to_dict(),
         }
 
@@ -86,7 +92,7 @@ def convert(
     rtol: float = 1e-4,
     batch_sizes=(1, 3),
     seq_lens=(5, 9),
-    paths=PATHS,
+    paths=CONVERT_PATHS,
     keep_failed: bool = False,
     progress=QUIET,
 ) -> Conversion:
@@ -101,7 +107,8 @@ def convert(
         out_dir: the folder to write ``<name>.py``, its weights and the IR file to.
         native_io: the emitted model takes/returns the framework's own layout.
         atol, rtol, batch_sizes, seq_lens: as for :func:`twinnet.exporters.verify`.
-        paths: the IR's own verify paths to run besides the source and the emitted file.
+        paths: the IR's own verify paths to run besides the source and the emitted file (default
+            ``("onnx-ir",)``; ``"all"`` adds both frameworks' compiled models and their ONNX exports).
         keep_failed: write OUT even when a comparison fails (to inspect it).
         progress: an :class:`twinnet.exporters.progress.Progress` (default: silent).
 
@@ -119,9 +126,9 @@ def convert(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{str(out)!r} exists and is not a folder")
-    seconds = {}
-    start = time.perf_counter()
-    with progress.stage("import") as step:
+    paths = resolve_paths(paths)
+    watch = Stopwatch()
+    with watch.stage("import"), progress.stage("import") as step:
         if isinstance(src, Source):
             source = src
         elif isinstance(src, (str, os.PathLike)):
@@ -130,38 +137,38 @@ def convert(
             source = from_object(src, "convert")
         step()
     model = source.model
-    seconds["import"] = time.perf_counter() - start
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.twinnet-", dir=out.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; OUT should get the usual permissions
     try:
-        start = time.perf_counter()
-        with progress.stage("emit", total=2) as step:
+        with watch.stage("emit"), progress.stage("emit", total=2) as step:
             program = target.lower(model, native_io=native_io)  # the one lowering for the target
             files = write_target(model, to, staging, native_io=native_io, program=program)
             step(to)
             emitted = load_emitted(model, to, staging, native_io=native_io, program=program)
             step("load")
-        seconds["emit"] = time.perf_counter() - start
         references = {f"source-{source.kind}": source.run} if source.run is not None else {}
         references[f"emitted-{to}"] = emitted
-        # verify's own path for the target is the same program compiled from the IR (not the emitted file)
-        compiled = {} if native_io else {to: target.compile(program, model)}
-        start = time.perf_counter()
-        report = verify(
-            model,
-            atol=atol,
-            rtol=rtol,
-            batch_sizes=batch_sizes,
-            seq_lens=seq_lens,
-            paths=paths,
-            references=references,
-            make_inputs=source.make_inputs,
-            progress=progress,
-            compiled=compiled,
-        )
-        seconds["verify"] = time.perf_counter() - start
-        result = Conversion(model, source.kind, to, report, seconds=seconds)
+        # verify's own path for the target is the same program compiled from the IR (not the emitted file),
+        # built only when that path, or the ONNX export through it, is asked for
+        wanted = not native_io and (to in paths or f"onnx-{to}" in paths)
+        compiled = {to: target.compile(program, model)} if wanted else {}
+        del program, emitted  # the lowered weights are written; verify holds what it runs
+        with watch.stage("verify"):
+            report = verify(
+                model,
+                atol=atol,
+                rtol=rtol,
+                batch_sizes=batch_sizes,
+                seq_lens=seq_lens,
+                paths=paths,
+                references=references,
+                make_inputs=source.make_inputs,
+                progress=progress,
+                compiled=compiled,
+            )
+        seconds = watch.seconds()
+        result = Conversion(model, source.kind, to, report, seconds=seconds, profile=watch.stages)
         if report.ok or keep_failed:
             result.out_dir, result.files = out, publish(staging, out, files, stale=written_by_twinnet(model.name))
         return result

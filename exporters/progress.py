@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from typing import Callable, Iterator
 
 #: The stages, in the order a conversion runs them.
@@ -80,3 +81,43 @@ def for_terminal(quiet: bool = False, label: str = "", stream=None) -> Progress:
     if quiet or not getattr(stream, "isatty", lambda: False)():
         return QUIET
     return BarProgress(label)
+
+
+class Stopwatch:
+    """Wall time, CPU time and peak resident memory of each stage of a run, for the ``--profile`` line.
+
+    >>> watch = Stopwatch()
+    >>> with watch.stage("import"):
+    ...     pass
+    >>> sorted(watch.stages["import"])
+    ['cpu_s', 'peak_rss_mb', 'wall_s']
+    """
+
+    def __init__(self):
+        self.stages: dict[str, dict[str, float]] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.stages[name] = {
+                "wall_s": time.perf_counter() - wall,
+                "cpu_s": time.process_time() - cpu,  # every thread of the process: torch and TensorFlow run several
+                "peak_rss_mb": peak_rss_mb(),
+            }
+
+    def seconds(self) -> dict[str, float]:
+        """Wall seconds per stage."""
+        return {name: s["wall_s"] for name, s in self.stages.items()}
+
+
+def peak_rss_mb() -> float:
+    """The largest resident set this process has had so far, in MiB (0 where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux

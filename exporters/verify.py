@@ -1,7 +1,11 @@
 """``verify``: run every path on the same inputs and compare every pair.
 
-Paths: ``keras`` and ``torch`` (the compiled models), ``onnx-keras`` and
-``onnx-torch`` (the two ONNX files in onnxruntime). Inputs are seeded; every
+Paths: ``keras`` and ``torch`` (the compiled models), ``onnx-ir`` (the ONNX
+file written straight from the IR, in onnxruntime), and ``onnx-keras`` and
+``onnx-torch`` (the ONNX files the frameworks' own exporters write, slow to
+export: extra paths, run when asked for or with ``paths="all"``). Each path is
+built once, run once per input size, and let go before the next one is built,
+so only one of them holds the weights at a time. Inputs are seeded; every
 output is brought back to its declared layout before comparing. A comparison
 passes when ``|a - b| <= atol + rtol * max(|a|, |b|)`` everywhere and neither
 side has NaN/Inf. On a failure between Keras and torch, the layer-by-layer
@@ -28,8 +32,16 @@ from .targets import TARGETS
 #: every path verify can run: the frameworks of the targets table, and onnxruntime on the ONNX file each
 #: writes and on the one twinnet writes straight from the IR (backends.onnx)
 ALL_PATHS = (*sorted(TARGETS), *(f"onnx-{name}" for name in sorted(TARGETS)), "onnx-ir")
-#: the paths verify runs by default: all of them
-PATHS = ALL_PATHS
+#: the paths :func:`verify` runs by default: both frameworks and the ONNX file written from the IR (the ONNX
+#: files exported through Keras and torch take tens of seconds on a large model: ``paths="all"`` adds them)
+PATHS = (*sorted(TARGETS), "onnx-ir")
+#: the IR's paths ``convert`` runs by default besides the source model and the emitted file
+CONVERT_PATHS = ("onnx-ir",)
+
+
+def resolve_paths(paths) -> tuple:
+    """``paths`` as a tuple of path names: ``"all"`` is :data:`ALL_PATHS`, anything else is kept as given."""
+    return ALL_PATHS if isinstance(paths, str) and paths == "all" else paths
 
 
 @dataclass
@@ -205,7 +217,9 @@ def verify(
         atol, rtol: tolerances (float32 defaults).
         batch_sizes: batch sizes to try; several, so a batch frozen to one size cannot pass.
         seq_lens: lengths for symbolic sequence axes (models without any use none).
-        paths: which of ``keras``, ``torch``, ``onnx-keras``, ``onnx-torch``, ``onnx-ir`` to run (default: all).
+        paths: which of ``keras``, ``torch``, ``onnx-keras``, ``onnx-torch``, ``onnx-ir`` to run, or ``"all"``
+            (default :data:`PATHS`: ``keras``, ``torch`` and ``onnx-ir``; the ONNX files exported through
+            Keras and torch are extra paths, as their exporters take tens of seconds on a large model).
         localize: on a keras/torch mismatch, find the first layer that diverges.
         references: optional ``{path name: function}`` of further paths, each
             taking the list of inputs and returning the list of outputs, both in
@@ -232,6 +246,7 @@ def verify(
 
     >>> # report = verify(model); print(report.table()); assert report.ok
     """
+    paths = resolve_paths(paths)
     check_arguments(model, paths, atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens)
     report = Report(model.name, atol, rtol, list(paths))
     if not model.weights and model.weight_specs():
@@ -248,45 +263,67 @@ def verify(
         ]
     references = dict(references or {})
     report.paths = [*references, *paths]
+    # path -> {case index: outputs}; each path is built, run on every case and let go before the next is built
+    results: dict[str, dict[int, list]] = {}
+
+    def run_all(name, run, step=None):
+        results[name] = {}
+        for i, (_, _, xs) in enumerate(cases):
+            try:
+                results[name][i] = run(xs)
+            except Exception as e:
+                report.errors.setdefault(name, f"{type(e).__name__}: {e}")
+            if step is not None:
+                step(name)
+
     with tempfile.TemporaryDirectory(prefix="twinnet-verify-") as tmp:
-        runners = dict(references)
         compiled = dict(compiled or {})
-        for stage, names in (
+        stages = (
             ("compile", [p for p in paths if not p.startswith("onnx")]),
             ("export", [p for p in paths if p.startswith("onnx")]),
-        ):
+        )
+        built = [name for _, names in stages for name in names]  # the order the paths are built in
+        for stage, names in stages:
             if not names:
                 continue
             with progress.stage(stage, total=len(names)) as step:
                 for name in names:
                     try:
-                        runners[name] = _runner(model, name, Path(tmp), compiled)
+                        run = _runner(model, name, Path(tmp), compiled)
                     except Exception as e:  # a path that cannot even be built is reported, not raised
                         report.errors[name] = f"{type(e).__name__}: {e}"
+                    else:
+                        run_all(name, run)
+                        del run  # the path's live model or session goes before the next one is built
+                        _release(name, compiled, later=built[built.index(name) + 1 :])
                     step(name)
-        with progress.stage("compare", total=len(cases) * len(runners)) as step:
-            for batch, seq, xs in cases:
-                results = {}
-                for name, run in runners.items():
-                    try:
-                        results[name] = run(xs)
-                    except Exception as e:
-                        report.errors.setdefault(name, f"{type(e).__name__}: {e}")
-                    step(name)
+        with progress.stage("compare", total=len(cases) * len(references)) as step:
+            for name, run in references.items():
+                run_all(name, run, step)
+            order = [p for p in report.paths if p in results]
+            for i, (batch, seq, xs) in enumerate(cases):
                 b = batch if batch is not None else int(xs[0].shape[model.inputs[0].layout.index("N")])
-                for (p, outs_p), (q, outs_q) in itertools.combinations(results.items(), 2):
+                ran = [(name, results[name][i]) for name in order if i in results[name]]
+                for (p, outs_p), (q, outs_q) in itertools.combinations(ran, 2):
                     for t, a, c in zip(model.outputs, outs_p, outs_q):
                         max_abs, max_rel, ok, note = compare(a, c, atol, rtol)
                         if note.startswith("NaN"):
                             note = note.replace("first", p).replace("second", q)
                         report.rows.append(Comparison(t.node.name, f"{p} vs {q}", b, seq, max_abs, max_rel, ok, note))
-        pair = _localisable(report, runners) if localize and not report.ok else None
+        pair = _localisable(report) if localize and not report.ok else None
         if pair:
             report.divergence = first_divergence(model, cases[0][2], atol, rtol, pair)
     return report
 
 
-def _localisable(report, runners) -> tuple[str, str] | None:
+def _release(name: str, compiled: dict, later) -> None:
+    """Let go of a framework's live model once no ``later`` path needs it (its ONNX export reuses it)."""
+    framework = name.split("-")[-1]
+    if framework in compiled and framework not in later and f"onnx-{framework}" not in later:
+        del compiled[framework]
+
+
+def _localisable(report) -> tuple[str, str] | None:
     """The pair to localise a mismatch with: keras vs torch where that pair fails, else the ONNX file written
     from the IR against a framework it disagrees with (each of the three can return every layer's output)."""
     failing = {r.pair for r in report.failures()}
@@ -303,7 +340,7 @@ def check_arguments(model, paths, **options) -> None:
     if not isinstance(model, Model):
         raise ConfigError(f"verify expects an ir.Model, got {type(model).__name__}")
     if isinstance(paths, str) or not paths or any(p not in ALL_PATHS for p in paths):
-        raise ConfigError(f"paths must be one or more of {', '.join(ALL_PATHS)}, got {show(paths)}")
+        raise ConfigError(f"paths must be 'all' or one or more of {', '.join(ALL_PATHS)}, got {show(paths)}")
     for name in ("atol", "rtol"):
         value = options[name]
         if (

@@ -277,9 +277,12 @@ class Model:
         self.weights = {k: random_value(s, seed, k) for k, s in specs.items()}
         return self
 
-    def set_weights(self, weights: dict[str, np.ndarray]) -> "Model":
-        """Replace all weights, checking names, shapes and dtypes; returns self."""
-        self.weights = check_weights(self.weight_specs(), weights)
+    def set_weights(self, weights: dict[str, np.ndarray], *, copy: bool = True) -> "Model":
+        """Replace all weights, checking names, shapes and dtypes; returns self.
+
+        ``copy=False`` keeps the given arrays instead of copying them (a loader's read-only memory-mapped
+        views): the model then shares their memory."""
+        self.weights = check_weights(self.weight_specs(), weights, copy=copy)
         return self
 
     def layer_weights(self, node: Node) -> dict[str, np.ndarray]:
@@ -315,8 +318,9 @@ class Model:
         return f"<twinnet.Model {self.name!r} ({ins}) -> ({outs}), {len(self.layers)} layers>"
 
 
-def check_weights(specs: dict[str, WeightSpec], weights: dict) -> dict[str, np.ndarray]:
-    """Validate a weight dict against the specs; returns float32 copies in spec order."""
+def check_weights(specs: dict[str, WeightSpec], weights: dict, *, copy: bool = True) -> dict[str, np.ndarray]:
+    """Validate a weight dict against the specs; returns copies in spec order (the arrays themselves when
+    ``copy`` is False)."""
     if not isinstance(weights, dict):
         raise WeightError(f"weights must be a dict of arrays, got {type(weights).__name__}")
     missing = [k for k in specs if k not in weights]
@@ -338,7 +342,7 @@ def check_weights(specs: dict[str, WeightSpec], weights: dict) -> dict[str, np.n
             )
         if value.dtype != np.dtype(spec.dtype):
             raise WeightError(f"weight {key!r} has dtype {value.dtype}, expected {spec.dtype}", layer=key.split("/")[0])
-        out[key] = np.array(value, dtype=spec.dtype, copy=True)
+        out[key] = np.array(value, dtype=spec.dtype, copy=True) if copy else value
     return out
 
 

@@ -10,13 +10,19 @@ Format: 8-byte little-endian header length, a JSON header
 ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}``
 padded with spaces to a multiple of 8, then the raw little-endian data.
 
+Files are written tensor by tensor (:func:`write`) and read as read-only views of
+a memory map of the file (:func:`read_tensors`), so a model's weights are not
+copied to be saved or loaded.
+
 Also here: :func:`atomic_write`, which both of twinnet's file forms save with.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import mmap
 import os
 import secrets
 import stat
@@ -49,22 +55,37 @@ MAX_SIZE = 2**62
 
 def dumps(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> bytes:
     """Serialise arrays (in the given order) and string metadata."""
+    out = io.BytesIO()
+    write_to(out, tensors, metadata)
+    return out.getvalue()
+
+
+def write(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file atomically (see :func:`atomic_write`), tensor by tensor, with no copy
+    of the whole file in memory: what :func:`dumps` returns, written straight to ``path``."""
+    atomic_write(path, lambda f: write_to(f, tensors, metadata))
+
+
+def write_to(f: BinaryIO, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    """Write the header, then each array's bytes straight from its own memory (a copy only where an
+    array is not contiguous or not little-endian)."""
     header: dict = {}
     if metadata:
         header["__metadata__"] = dict(metadata)
-    offset, chunks = 0, []
+    offset = 0
     for name, array in tensors.items():
-        array = np.ascontiguousarray(array)
-        code = CODES.get(array.dtype)
+        code = CODES.get(np.dtype(array.dtype))
         if code is None:
             raise SchemaError(f"cannot store dtype {array.dtype} of {name!r} in safetensors")
-        data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
+        header[name] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
     head = json.dumps(header, separators=(",", ":"), sort_keys=False).encode()
     head += b" " * (-len(head) % 8)
-    return struct.pack("<Q", len(head)) + head + b"".join(chunks)
+    f.write(struct.pack("<Q", len(head)) + head)
+    for array in tensors.values():
+        array = np.ascontiguousarray(array)
+        array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        f.write(array.reshape(-1).view(np.uint8).data)
 
 
 def read_header(f: BinaryIO, file_size: int, where: str) -> tuple[dict, dict, int]:
@@ -138,9 +159,16 @@ def _short(value) -> str:
 
 
 def read_tensors(f: BinaryIO, header: dict, start: int, max_bytes: int, where: str) -> dict[str, np.ndarray]:
+    """The tensors of a checked header. From a file on disk (POSIX), read-only views of one memory map of it,
+    so nothing is read until used and nothing is copied; from any other stream, arrays read from it."""
     total = sum(e["data_offsets"][1] - e["data_offsets"][0] for e in header.values())
     if total > max_bytes:
         raise ResourceLimitError(f"{where}: weights need {total:,} bytes, more than the limit of {max_bytes:,}")
+    mapped = _map(f)
+    if mapped is not None:
+        if len(mapped) < start + total:  # the file changed since its header was checked
+            raise SchemaError(f"{where}: tensor data is truncated")
+        return {name: _view(mapped, start, entry) for name, entry in header.items()}
     out = {}
     for name, entry in header.items():
         begin, end = entry["data_offsets"]
@@ -153,8 +181,38 @@ def read_tensors(f: BinaryIO, header: dict, start: int, max_bytes: int, where: s
     return out
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def _map(f: BinaryIO):
+    """A read-only memory map of the whole file behind ``f``, or None (not a plain file, not POSIX, empty).
+
+    POSIX only: there a map outlives its file's replacement by a rename (what :func:`atomic_write` does),
+    while Windows would refuse to replace a mapped file."""
+    if os.name != "posix":
+        return None
+    try:
+        fileno = f.fileno()
+        if not stat.S_ISREG(os.fstat(fileno).st_mode) or os.fstat(fileno).st_size == 0:
+            return None
+        return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def _view(mapped, start: int, entry: dict) -> np.ndarray:
+    begin, end = entry["data_offsets"]
+    dtype = np.dtype(DTYPES[entry["dtype"]]).newbyteorder("<")
+    array = np.frombuffer(mapped, dtype=dtype, count=(end - begin) // dtype.itemsize, offset=start + begin)
+    array = array.reshape(entry["shape"])
+    if dtype != dtype.newbyteorder("=") or not array.flags.aligned:  # a big-endian machine, a packed offset
+        array = array.astype(dtype.newbyteorder("="))
+        array.flags.writeable = False
+    return array
+
+
+def atomic_write(path: Path, data) -> None:
     """Replace ``path`` by ``data`` so that a reader, or a crash, sees the old file or the new one, never a mix.
+
+    ``data``: the bytes, or a function writing them to the open file (so a large file need not be
+    held in memory whole).
 
     The data goes to ``.<name>.<random>.tmp`` in the same folder (the same
     filesystem, so the rename is atomic), is synced to disk, and is renamed
@@ -171,7 +229,10 @@ def atomic_write(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             if hasattr(os, "fchmod") and path.is_file():  # a re-save keeps the file's permissions
                 os.fchmod(f.fileno(), stat.S_IMODE(path.stat().st_mode))
-            f.write(data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -252,10 +252,13 @@ def from_json(text: str) -> Model:
 # -- files --------------------------------------------------------------------------
 
 
-def _weights_blob(model: Model, metadata: dict[str, str]) -> bytes:
+def _checked_weights(model: Model) -> dict:
     specs = model.weight_specs()
-    weights = check_weights(specs, model.weights) if specs else {}
-    return safetensors_io.dumps(weights, metadata)
+    return check_weights(specs, model.weights, copy=False) if specs else {}  # checked, written as they are
+
+
+def _weights_blob(model: Model, metadata: dict[str, str]) -> bytes:
+    return safetensors_io.dumps(_checked_weights(model), metadata)
 
 
 def save(model: Model, path) -> Path:
@@ -275,7 +278,7 @@ def save(model: Model, path) -> Path:
         raise WeightError(f"model {model.name!r} has no weights; call initialize(seed) first")
     arch = to_json(model)
     if path.suffix == ".safetensors":
-        safetensors_io.atomic_write(path, _weights_blob(model, {META_KEY: arch}))
+        safetensors_io.write(path, _checked_weights(model), {META_KEY: arch})  # tensor by tensor
         return path
     blob = _weights_blob(model, {"format": FORMAT})
     digest = hashlib.sha256(blob).hexdigest()
@@ -320,7 +323,7 @@ def load(path) -> Model:
             model = _in_file(where, from_json, metadata[META_KEY])
             _check_header(model, header, where)
             weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], where)
-        return model.set_weights(weights)
+        return model.set_weights(weights, copy=False)  # read-only views of the file, not copies
     if size > LIMITS["json_bytes"]:
         raise ResourceLimitError(f"{where} is {size:,} bytes, more than the architecture limit")
     try:
@@ -350,7 +353,7 @@ def load(path) -> Model:
         if h.hexdigest() != ref["sha256"]:
             raise WeightError(f"{wwhere}: contents do not match the sha256 recorded in {where}")
         weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], wwhere)
-    return model.set_weights(weights)
+    return model.set_weights(weights, copy=False)
 
 
 def _in_file(where: str, parse, text):

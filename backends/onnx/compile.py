@@ -129,8 +129,7 @@ def build(lowering: OnnxLowering, program, model: Model, expose: bool = False):
             nodes.append(helper.make_node("Identity", [var], [name], name=name))
         taken.add(name)
         outputs.append(info(name, node.spec, phys))
-    inits = [numpy_helper.from_array(a, name) for name, a in lowering.initializers.items()]
-    graph = helper.make_graph(nodes, model.name, inputs, outputs, initializer=inits)
+    graph = helper.make_graph(nodes, model.name, inputs, outputs)
     proto = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
@@ -138,4 +137,8 @@ def build(lowering: OnnxLowering, program, model: Model, expose: bool = False):
         doc_string=f"{model.name}: exported by twinnet from its IR",
     )
     proto.ir_version = 10  # what onnxruntime >= 1.18 reads
+    # The weights go into the finished model one at a time, each array let go once copied in: building the
+    # graph with them (make_graph, then make_model) would copy all of them twice more.
+    for name in list(lowering.initializers):
+        proto.graph.initializer.append(numpy_helper.from_array(lowering.initializers.pop(name), name))
     return proto

@@ -246,6 +246,9 @@ def instantiate(source: str, program: Program):
     namespace: dict = {"__name__": f"twinnet_generated_{program.name}"}
     exec(compile(source, filename, "exec"), namespace)  # our own generated code, from validated identifiers
     module = namespace[class_name(program.name)]()
-    weights = {k: torch.from_numpy(v.copy()) for k, v in state_dict(program).items()}
+    # load_state_dict copies into the module's own parameters: the arrays are only read (a read-only one,
+    # such as a view of a memory-mapped file, is copied first, as torch tensors are always writable)
+    weights = {k: torch.from_numpy(v if v.flags.writeable else v.copy()) for k, v in state_dict(program).items()}
     module.load_state_dict(weights, strict=True)
+    del weights
     return module.eval()

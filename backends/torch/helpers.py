@@ -138,18 +138,19 @@ def source(name: str) -> str:
 
 LOADER = '''def load_weights(module, path):
     """Load a safetensors file into ``module`` (needs only torch)."""
+    dtypes = {"F32": torch.float32, "I64": torch.int64}
+    state = {}
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(n))
-        data = f.read()
-    header.pop("__metadata__", None)
-    dtypes = {"F32": torch.float32, "I64": torch.int64}
-    state = {}
-    for name, entry in header.items():
-        begin, end = entry["data_offsets"]
-        chunk = bytearray(data[begin:end])
-        state[name] = torch.frombuffer(chunk, dtype=dtypes[entry["dtype"]]).reshape(entry["shape"])
-    module.load_state_dict(state)
+        header.pop("__metadata__", None)
+        for name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"]):
+            begin, end = entry["data_offsets"]
+            chunk = bytearray(end - begin)  # each tensor read straight into its own buffer
+            f.seek(8 + n + begin)
+            f.readinto(chunk)
+            state[name] = torch.frombuffer(chunk, dtype=dtypes[entry["dtype"]]).reshape(entry["shape"])
+    module.load_state_dict(state, assign=True)  # the module takes these tensors rather than copying them
     return module'''
 
 _ = math  # helpers' source may use math

@@ -139,12 +139,13 @@ def test_a_failing_framework_exporter_becomes_one_unsupported_error(tmp_path):
         (
             lambda m: verify(m, paths=("torch", "tensorflow")),
             ir.ConfigError,
-            "paths must be one or more of keras, torch, onnx-keras, onnx-torch, onnx-ir, got ('torch', 'tensorflow')",
+            "paths must be 'all' or one or more of keras, torch, onnx-keras, onnx-torch, onnx-ir, "
+            "got ('torch', 'tensorflow')",
         ),
         (
             lambda m: verify(m, paths="torch"),
             ir.ConfigError,
-            "paths must be one or more of keras, torch, onnx-keras, onnx-torch, onnx-ir, got 'torch'",
+            "paths must be 'all' or one or more of keras, torch, onnx-keras, onnx-torch, onnx-ir, got 'torch'",
         ),
         (lambda m: verify(m, inputs=[]), ir.ShapeError, "verify got 0 input array(s); model 'm' has 1 input(s)"),
         (

@@ -74,12 +74,14 @@ def test_debug_shows_the_traceback_of_bad_input_too(bad_layer, capsys, where):
         ),
         (
             ["verify", "{saved}", "--paths", "keras,tf"],
-            "argument --paths: expected one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir separated by commas "
+            "argument --paths: expected all, or one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir "
+            "separated by commas "
             "(unknown 'tf'), got 'keras,tf' (see 'twinnet verify --help')",
         ),
         (
             ["verify", "{saved}", "--paths", "torch,torch"],
-            "argument --paths: expected one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir separated by commas "
+            "argument --paths: expected all, or one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir "
+            "separated by commas "
             "(each at most once), got 'torch,torch'",
         ),
         (["emit", "{saved}", "--framework", "jax"], "argument --framework: invalid choice: 'jax' (choose from "),

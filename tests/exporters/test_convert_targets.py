@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import dataclasses  # noqa: E402
 import sys  # noqa: E402
 from collections import Counter  # noqa: E402
 
@@ -14,7 +15,7 @@ from twinnet import ir  # noqa: E402
 from twinnet.exporters import convert, verify  # noqa: E402
 from twinnet.exporters.cli_output import print_report  # noqa: E402
 from twinnet.exporters.targets import FRAMEWORKS, TARGETS  # noqa: E402
-from twinnet.exporters.verify import ALL_PATHS  # noqa: E402
+from twinnet.exporters.verify import ALL_PATHS, CONVERT_PATHS, PATHS  # noqa: E402
 from twinnet.ir import layers as L  # noqa: E402
 
 
@@ -52,12 +53,48 @@ def test_the_table_names_the_frameworks_everywhere():
 @pytest.mark.parametrize("native_io", [False, True], ids=["declared-io", "native-io"])
 @pytest.mark.parametrize("to", FRAMEWORKS)
 def test_convert_lowers_once_per_framework_and_variant(to, native_io, lowerings, tmp_path):
-    result = convert(tiny(), to, tmp_path / "out", native_io=native_io, batch_sizes=(2,))
+    result = convert(tiny(), to, tmp_path / "out", native_io=native_io, batch_sizes=(2,), paths="all")
     assert result.ok, result.report.table()
     assert set(result.report.paths) == {f"emitted-{to}", *ALL_PATHS}
     assert lowerings and max(lowerings.values()) == 1, dict(lowerings)
     assert (to, native_io, False) in lowerings  # the emitted file's own lowering
     assert all(not expose for _, _, expose in lowerings)  # nothing failed, so nothing was localised
+
+
+@pytest.mark.parametrize("to", FRAMEWORKS)
+def test_convert_checks_the_emitted_file_and_the_ir_onnx_file_by_default(to, lowerings, tmp_path):
+    """By default only what matters runs: the emitted file and the ONNX file written from the IR; the target
+    is lowered once (for the emitted file), the other framework not at all, and nothing is compiled twice."""
+    result = convert(tiny(), to, tmp_path / "out", batch_sizes=(1, 2))
+    assert result.ok, result.report.table()
+    assert result.report.paths == [f"emitted-{to}", *CONVERT_PATHS] == [f"emitted-{to}", "onnx-ir"]
+    assert {r.pair for r in result.report.rows} == {f"emitted-{to} vs onnx-ir"}
+    assert sorted({r.batch for r in result.report.rows}) == [1, 2]
+    assert dict(lowerings) == {(to, False, False): 1}
+    assert set(result.profile) == {"import", "emit", "verify"} == set(result.seconds)
+    assert all(s["wall_s"] >= 0 and s["cpu_s"] >= 0 and s["peak_rss_mb"] > 0 for s in result.profile.values())
+
+
+def test_verify_runs_both_frameworks_and_the_ir_onnx_file_by_default():
+    report = verify(tiny(), batch_sizes=(1, 2))
+    assert report.ok, report.table()
+    assert report.paths == list(PATHS) == ["keras", "torch", "onnx-ir"]
+    assert verify(tiny(), batch_sizes=(2,), paths="all").paths == list(ALL_PATHS)
+
+
+def test_each_path_runs_once_per_input_size(monkeypatch):
+    """A path is built once and run once per case, whatever the number of other paths."""
+    calls = Counter()
+    for name, target in TARGETS.items():
+
+        def counted(net, xs, _name=name, _call=target.call):
+            calls[_name] += 1
+            return _call(net, xs)
+
+        monkeypatch.setitem(TARGETS, name, dataclasses.replace(target, call=counted))
+    report = verify(tiny(), batch_sizes=(1, 2, 3), paths=("keras", "torch", "onnx-ir"))
+    assert report.ok, report.table()
+    assert dict(calls) == {"keras": 3, "torch": 3}
 
 
 def test_emit_lowers_once_for_source_and_weights(lowerings, tmp_path):
