@@ -20,6 +20,12 @@ test: it only measures. Run from the repository root:
     python benchmarks/convert.py --apps vgg16    # one app, plus the torch archs and the examples
     python benchmarks/convert.py --no-apps --no-examples --archs resnet,vit
     python benchmarks/convert.py --no-examples --json
+    python benchmarks/convert.py --cli           # the command as a user runs it, beside the peer routes
+
+``--cli`` measures what a user waits for instead (see ``benchmarks/convert_cli.py``): per Keras
+application saved to a file, ``twinnet convert`` as a command (wall time, CPU time, peak RSS), the
+frameworks' bare import footprint, and the peer routes (Keras -> ONNX -> onnx2torch, torch -> ONNX ->
+onnx2tf) where they install, side by side in one run.
 """
 
 from __future__ import annotations
@@ -223,7 +229,24 @@ def main(argv=None) -> int:
     parser.add_argument("--no-archs", action="store_true", help="skip the PyTorch architectures")
     parser.add_argument("--no-examples", action="store_true", help="skip the IR examples")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="instead: the twinnet convert command's wall time, CPU time and peak RSS per model, "
+        "next to the peer routes and the frameworks' import footprint (benchmarks/convert_cli.py)",
+    )
+    parser.add_argument("--cli-models", help="with --cli: comma-separated keys of convert_cli.MODELS (default: all)")
     args = parser.parse_args(argv)
+    if args.cli:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import convert_cli
+
+        rows = convert_cli.cli_rows(args.cli_models.split(",") if args.cli_models else list(convert_cli.MODELS))
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            convert_cli.print_rows(rows)
+        return 0
     from twinnet.exporters.quiet import quiet_tensorflow_import
 
     quiet_tensorflow_import()  # TensorFlow's start-up lines would land in the middle of the table's output

@@ -36,6 +36,7 @@ stage's wall time, CPU time and the peak resident memory so far.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -145,15 +146,20 @@ def convert(
             program = target.lower(model, native_io=native_io)  # the one lowering for the target
             files = write_target(model, to, staging, native_io=native_io, program=program)
             step(to)
+            # verify's own path for the target is the same program compiled from the IR (not the emitted file),
+            # built only when that path, or the ONNX export through it, is asked for
+            wanted = not native_io and (to in paths or f"onnx-{to}" in paths)
+            compiled = {to: target.compile(program, model)} if wanted else {}
+            # the lowered weights are written: only the program's layouts are needed from here on
+            program = dataclasses.replace(program, weights={})
             emitted = load_emitted(model, to, staging, native_io=native_io, program=program)
             step("load")
-        references = {f"source-{source.kind}": source.run} if source.run is not None else {}
-        references[f"emitted-{to}"] = emitted
-        # verify's own path for the target is the same program compiled from the IR (not the emitted file),
-        # built only when that path, or the ONNX export through it, is asked for
-        wanted = not native_io and (to in paths or f"onnx-{to}" in paths)
-        compiled = {to: target.compile(program, model)} if wanted else {}
-        del program, emitted  # the lowered weights are written; verify holds what it runs
+        # verify lets go of each once it has run (Held.release), so neither the source model nor the emitted
+        # one sits beside the paths it builds next
+        references = {f"source-{source.kind}": Held(source.run)} if source.run is not None else {}
+        references[f"emitted-{to}"] = Held(emitted)
+        del program, emitted  # verify holds what it runs
+        source = dataclasses.replace(source, run=None)  # only the Held reference keeps the source model
         with watch.stage("verify"):
             report = verify(
                 model,
@@ -174,6 +180,19 @@ def convert(
         return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+class Held:
+    """A runner that :func:`~twinnet.exporters.verify.verify` lets go of once it has run (``release``)."""
+
+    def __init__(self, run):
+        self.run = run
+
+    def __call__(self, xs):
+        return self.run(xs)
+
+    def release(self) -> None:
+        self.run = None
 
 
 def write_target(model, to: str, folder: Path, *, native_io: bool = False, program=None) -> list[str]:

@@ -19,7 +19,7 @@ import time
 from typing import Callable, Iterator
 
 #: The stages, in the order a conversion runs them.
-STAGES = ("import", "emit", "compile", "export", "compare")
+STAGES = ("import", "emit", "run", "compile", "export", "compare")
 
 
 class Progress:

@@ -224,7 +224,10 @@ def verify(
         references: optional ``{path name: function}`` of further paths, each
             taking the list of inputs and returning the list of outputs, both in
             the declared layout (e.g. the model a converter started from); they
-            run on the same inputs and are compared with every other path.
+            run on the same inputs, first, and are compared with every other path.
+            Once one has run on every input, verify calls its ``release()`` where
+            it has one, so the model it holds can go before the paths are built
+            (``convert`` hands over the source model and the emitted file so).
         make_inputs: optional function ``(batch, seq, seed) -> list of arrays``
             (declared layouts) making each case's inputs instead of the seeded
             random ones, for a reference that only accepts some inputs (a torch
@@ -277,6 +280,13 @@ def verify(
                 step(name)
 
     with tempfile.TemporaryDirectory(prefix="twinnet-verify-") as tmp:
+        # the given references run first: those with a release() let go of their model before any path is built
+        with progress.stage("run", total=len(cases) * len(references)) as step:
+            for name in list(references):
+                run_all(name, references[name], step)
+                release = getattr(references.pop(name), "release", None)
+                if callable(release):
+                    release()
         compiled = dict(compiled or {})
         stages = (
             ("compile", [p for p in paths if not p.startswith("onnx")]),
@@ -297,9 +307,7 @@ def verify(
                         del run  # the path's live model or session goes before the next one is built
                         _release(name, compiled, later=built[built.index(name) + 1 :])
                     step(name)
-        with progress.stage("compare", total=len(cases) * len(references)) as step:
-            for name, run in references.items():
-                run_all(name, run, step)
+        with progress.stage("compare"):
             order = [p for p in report.paths if p in results]
             for i, (batch, seq, xs) in enumerate(cases):
                 b = batch if batch is not None else int(xs[0].shape[model.inputs[0].layout.index("N")])

@@ -7,6 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import importlib.util  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import textwrap  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -66,7 +67,10 @@ def test_keras_file_to_torch_runs_standalone(keras_file, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["convert", str(keras_file), "--to", "torch", "-o", str(out)]) == 0
     printed = capsys.readouterr()
-    assert "source-keras vs emitted-torch" in printed.out and "onnx-keras vs onnx-torch" in printed.out
+    # the default paths: the source, the emitted file and the ONNX file written from the IR, nothing else
+    pairs = ("source-keras vs emitted-torch", "source-keras vs onnx-ir", "emitted-torch vs onnx-ir")
+    assert all(pair in printed.out for pair in pairs), printed.out
+    assert "onnx-keras" not in printed.out and "onnx-torch" not in printed.out
     assert printed.err == ""  # not a terminal: no progress bars
     assert sorted(p.name for p in out.iterdir()) == [
         "small_cnn.py",
@@ -365,3 +369,23 @@ def test_paths_picks_the_ir_paths(tmp_path, capsys):
         == 0
     )
     assert json.loads(capsys.readouterr().out)["report"]["paths"] == ["emitted-keras", "torch"]
+
+
+def test_default_paths_all_and_profile(tmp_path, capsys):
+    """Without --paths, verify runs keras, torch and onnx-ir and convert only onnx-ir besides the source and the
+    emitted file; --paths all runs every path; --profile prints wall, CPU and peak RSS per stage."""
+    from twinnet import ir
+    from twinnet.exporters.verify import ALL_PATHS
+    from twinnet.ir import layers as L
+
+    model = ir.Sequential([L.Dense(2)], input=ir.Input((3,)), name="q").initialize(0)
+    path = ir.save(model, tmp_path / "q.safetensors")
+    assert main(["verify", str(path), "--batch-sizes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["paths"] == ["keras", "torch", "onnx-ir"]
+    assert main(["verify", str(path), "--paths", "all", "--batch-sizes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["paths"] == list(ALL_PATHS)
+    assert main(["convert", str(path), "--to", "torch", "-o", str(tmp_path / "out"), "--profile"]) == 0
+    printed = capsys.readouterr().out
+    assert "emitted-torch vs onnx-ir" in printed and "torch vs" not in printed.replace("emitted-torch vs", "")
+    for stage in ("import", "emit", "verify"):
+        assert re.search(rf"profile {stage}: [\d.]+s wall, [\d.]+s CPU, peak RSS [\d,]+ MiB so far", printed), printed
