@@ -13,7 +13,7 @@ import numpy as np
 
 from twinnet import ir
 from twinnet.exporters import verify
-from twinnet.exporters.verify import PATHS
+from twinnet.exporters.verify import ALL_PATHS as PATHS  # every path, the exporters' ONNX files too
 
 IMAGE = {"NHWC": (9, 10, 3), "NCHW": (3, 9, 10)}
 SIGNAL = {"NWC": (11, 3), "NCW": (3, 11)}

@@ -31,7 +31,7 @@ from convert_check import inputs_for, scaled_atol  # noqa: E402
 from twinnet import backends  # noqa: E402
 from twinnet.exporters import convert  # noqa: E402
 from twinnet.exporters.sources import keras_model  # noqa: E402
-from twinnet.exporters.verify import PATHS  # noqa: E402
+from twinnet.exporters.verify import ALL_PATHS as PATHS  # noqa: E402  (every path, as before)
 
 _spec = importlib.util.spec_from_file_location(
     "keras_apps", Path(__file__).resolve().parents[2] / "examples" / "keras_apps.py"

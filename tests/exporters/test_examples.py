@@ -35,7 +35,7 @@ def load_example(file: str, fn: str = "build") -> ir.Model:
 )
 def test_example_verifies(file, fn):
     model = load_example(file, fn)
-    report = verify(model)
+    report = verify(model, paths="all")
     assert report.ok, report.table()
     assert not report.failures()
 

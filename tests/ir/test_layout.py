@@ -78,5 +78,5 @@ def test_reshape_to_size_one_axes_needs_no_permute():
     model = ir.Model(x, L.Multiply()([h, gate]), name="squeeze_excite").randomize(0)
     found = transposes(to_torch(model))
     assert len(found) == 2 and all(reads or feeds for _, reads, feeds in found), found  # in and out
-    report = verify(model)
+    report = verify(model, paths="all")
     assert report.ok, report.table()

@@ -118,7 +118,7 @@ def test_blocks_verify_through_onnx(build):
     """Also with literal parameters: ``stages`` reshapes by ``self.conv1_in_channels`` in ``forward``."""
     from twinnet.exporters import verify
 
-    report = verify(globals()[build]())
+    report = verify(globals()[build](), paths="all")
     assert report.ok, report.table()
 
 

@@ -5,7 +5,8 @@ from gaps import known_gap
 from layer_check import check_layer, image, signal
 
 from twinnet import ir
-from twinnet.exporters.verify import PATHS, verify
+from twinnet.exporters.verify import ALL_PATHS as PATHS  # every path, the exporters' ONNX files too
+from twinnet.exporters.verify import verify
 from twinnet.ir import layers as L
 
 CONV2D = {

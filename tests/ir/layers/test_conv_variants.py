@@ -9,7 +9,8 @@ from gaps import known_gap
 from layer_check import check_layer, image, sequence, signal
 
 from twinnet import ir, to_keras
-from twinnet.exporters.verify import PATHS, verify
+from twinnet.exporters.verify import ALL_PATHS as PATHS  # every path, the exporters' ONNX files too
+from twinnet.exporters.verify import verify
 from twinnet.ir import layers as L
 
 DEPTHWISE2D = {

@@ -82,7 +82,7 @@ def test_merge_after_flatten():
     y = L.Dense(4)(L.Concatenate()([L.Add()([a, b]), a]))
     from twinnet.exporters import verify
 
-    report = verify(ir.Model(x, [y, a], name="branches").randomize(0))
+    report = verify(ir.Model(x, [y, a], name="branches").randomize(0), paths="all")
     assert report.ok, report.table()
 
 

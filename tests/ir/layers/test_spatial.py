@@ -4,7 +4,7 @@ import pytest
 from gaps import known_gap
 from layer_check import check_layer, image, sequence, signal
 
-from twinnet.exporters.verify import PATHS
+from twinnet.exporters.verify import ALL_PATHS as PATHS  # every path, the exporters' ONNX files too
 from twinnet.ir import layers as L
 
 # Keras's Normalization does not survive tf2onnx (listed gap, checked below); every other path runs.
