@@ -281,12 +281,13 @@ def verify(
 
     with tempfile.TemporaryDirectory(prefix="twinnet-verify-") as tmp:
         # the given references run first: those with a release() let go of their model before any path is built
-        with progress.stage("run", total=len(cases) * len(references)) as step:
-            for name in list(references):
-                run_all(name, references[name], step)
-                release = getattr(references.pop(name), "release", None)
-                if callable(release):
-                    release()
+        if references:
+            with progress.stage("run", total=len(cases) * len(references)) as step:
+                for name in list(references):
+                    run_all(name, references[name], step)
+                    release = getattr(references.pop(name), "release", None)
+                    if callable(release):
+                        release()
         compiled = dict(compiled or {})
         stages = (
             ("compile", [p for p in paths if not p.startswith("onnx")]),
