@@ -7,6 +7,9 @@ passes when ``|a - b| <= atol + rtol * max(|a|, |b|)`` everywhere and neither
 side has NaN/Inf. On a failure between Keras and torch, the layer-by-layer
 mode compiles both with every layer exposed and names the first layer whose
 outputs differ.
+
+Each row says whether it could have detected a difference (:mod:`twinnet.exporters.informative`);
+``randomize=True`` also checks a copy with random biases and statistics (:mod:`twinnet.exporters.randomize`).
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ir.errors import ConfigError, ShapeError, WeightError, show
+from ..ir.errors import ConfigError, WeightError, show
 from ..ir.graph import Model
-from ..ir.tensor import fmt_shape
-from .onnx import example_inputs, export_onnx
+from .informative import UNSEEN, Spread, judge, uninformative_outputs
+from .inputs import checked_inputs, given_inputs, model_inputs
+from .onnx import export_onnx
 from .progress import QUIET
 from .targets import TARGETS
 
@@ -44,6 +48,9 @@ class Comparison:
     max_rel: float
     ok: bool
     note: str = ""
+    weights: str = "real"  # or "randomized": the copy verify(randomize=True) checks too
+    signal: float | None = None  # how many tolerances the output moves by across inputs (informative.py)
+    informative: bool | None = None  # signal >= informative.MIN_SIGNAL on both paths
 
 
 @dataclass
@@ -62,14 +69,23 @@ class Report:
     def ok(self) -> bool:
         return not self.errors and bool(self.rows) and all(r.ok for r in self.rows)
 
+    @property
+    def informative(self) -> bool:
+        """True when every output is checked informatively by the real or the randomized weights."""
+        return not self.uninformative()
+
+    def uninformative(self) -> list[str]:
+        """The outputs no comparison could have told apart (see :mod:`twinnet.exporters.informative`)."""
+        return uninformative_outputs(self.rows)
+
     def failures(self) -> list[Comparison]:
         return [r for r in self.rows if not r.ok]
 
     def summary_rows(self) -> list[Comparison]:
-        """The worst row for each (output, pair)."""
-        worst: dict[tuple[str, str], Comparison] = {}
+        """The worst row for each (output, pair, weights)."""
+        worst: dict[tuple[str, str, str], Comparison] = {}
         for r in self.rows:
-            key = (r.output, r.pair)
+            key = (r.output, r.pair, r.weights)
             cur = worst.get(key)
             if cur is None or (cur.ok and not r.ok) or (cur.ok == r.ok and r.max_abs > cur.max_abs):
                 worst[key] = r
@@ -79,6 +95,8 @@ class Report:
         return {
             "model": self.model,
             "ok": self.ok,
+            "informative": self.informative,
+            "uninformative": self.uninformative(),
             "atol": self.atol,
             "rtol": self.rtol,
             "paths": self.paths,
@@ -95,16 +113,17 @@ class Report:
         output and pair, with the input sizes it was compared at; columns :attr:`TABLE_HEADERS`."""
         body = []
         for r in self.summary_rows():
-            sizes = sorted({(c.batch, c.seq) for c in self.rows if (c.output, c.pair) == (r.output, r.pair)})
+            same = [c for c in self.rows if (c.output, c.pair, c.weights) == (r.output, r.pair, r.weights)]
+            sizes = sorted({(c.batch, c.seq) for c in same})
             size_txt = " ".join(f"b{b}" + (f"/t{s}" if s else "") for b, s in sizes)
             body.append(
                 (
                     r.output,
-                    r.pair,
+                    r.pair if r.weights == "real" else f"{r.pair} ({r.weights})",
                     f"{r.max_abs:.2e}",
                     f"{r.max_rel:.2e}",
                     size_txt,
-                    "pass" if r.ok else f"FAIL {r.note}".strip(),
+                    ("FAIL " + r.note).strip() if not r.ok else "pass" if all(c.informative for c in same) else UNSEEN,
                 )
             )
         return body
@@ -114,7 +133,11 @@ class Report:
         lines = [f"{path}: FAILED TO RUN: {err}" for path, err in self.errors.items()]
         if self.divergence:
             lines.append(f"first diverging layer: {self.divergence}")
-        lines.append("OK: every pair agrees" if self.ok else "FAILED")
+        if self.ok and not self.informative:
+            names = ", ".join(self.uninformative())
+            lines.append(f"UNINFORMATIVE: every pair agrees, but {names} barely vary with the input (try --randomize)")
+        else:
+            lines.append("OK: every pair agrees" if self.ok else "FAILED")
         return lines
 
     def table(self) -> str:
@@ -194,14 +217,17 @@ def verify(
     make_inputs=None,
     progress=QUIET,
     compiled=None,
+    randomize: bool = False,
+    randomized_references=None,
 ) -> "Report":
     """Run ``model`` through every path on the same inputs and compare every pair.
 
     Args:
         model: an initialised ``twinnet.Model``.
         inputs: optional list of arrays (declared layout; one array for a
-            one-input model) to use instead of seeded random ones (then
-            ``batch_sizes``/``seq_lens`` are ignored).
+            one-input model), ``{input name: array}`` or an ``.npz`` file of those, to use instead of seeded
+            random ones (then ``batch_sizes``/``seq_lens`` are ignored); give at
+            least two samples, or no row can be informative.
         atol, rtol: tolerances (float32 defaults).
         batch_sizes: batch sizes to try; several, so a batch frozen to one size cannot pass.
         seq_lens: lengths for symbolic sequence axes (models without any use none).
@@ -220,9 +246,15 @@ def verify(
         compiled: optional ``{framework: live model}`` already compiled from ``model``
             (without ``native_io``), used by that framework's path and its ONNX
             export instead of compiling again (``convert`` passes what it lowered).
+        randomize: also verify a copy of ``model`` with random biases, scales and
+            normalisation statistics (:func:`twinnet.exporters.randomize.randomized`,
+            seeded by ``seed``) on the same inputs; its rows have ``weights="randomized"``.
+        randomized_references: optional function ``(copy) -> {path name: function}``
+            giving the ``references`` to run with the randomized copy (default: none).
 
     Returns:
-        a :class:`Report`; ``report.ok`` is True when every pair agrees.
+        a :class:`Report`; ``report.ok`` is True when every pair agrees, ``report.informative``
+        when every output varies enough with the input for the comparisons to mean something.
 
     Raises:
         ConfigError: ``model`` is not an ``twinnet.Model``, a path is unknown, a tolerance or size is not valid,
@@ -238,10 +270,10 @@ def verify(
         raise WeightError(f"model {model.name!r} has no weights; call initialize(seed) first")
     symbolic = any(s is None for t in model.inputs for a, s in zip(t.layout, t.shape) if a != "N")
     if inputs is not None:
-        cases = [(None, None, checked_inputs(model, inputs))]
+        cases = [(None, None, given_inputs(model, inputs))]
     else:
         lens = seq_lens if symbolic else (None,)
-        make = make_inputs or (lambda b, s, case_seed: example_inputs(model, b, s, seed=case_seed))
+        make = make_inputs or (lambda b, s, case_seed: model_inputs(model, b, s, seed=case_seed))
         cases = [
             (b, s, checked_inputs(model, make(b, s if s else 5, seed + i)))
             for i, (b, s) in enumerate(itertools.product(batch_sizes, lens))
@@ -264,6 +296,7 @@ def verify(
                     except Exception as e:  # a path that cannot even be built is reported, not raised
                         report.errors[name] = f"{type(e).__name__}: {e}"
                     step(name)
+        spread, judged = Spread(), []
         with progress.stage("compare", total=len(cases) * len(runners)) as step:
             for batch, seq, xs in cases:
                 results = {}
@@ -273,6 +306,11 @@ def verify(
                     except Exception as e:
                         report.errors.setdefault(name, f"{type(e).__name__}: {e}")
                     step(name)
+                shapes = {
+                    (name, t.node.name): spread.add(name, t.node.name, o, t.layout)
+                    for name, outs in results.items()
+                    for t, o in zip(model.outputs, outs)
+                }
                 b = batch if batch is not None else int(xs[0].shape[model.inputs[0].layout.index("N")])
                 for (p, outs_p), (q, outs_q) in itertools.combinations(results.items(), 2):
                     for t, a, c in zip(model.outputs, outs_p, outs_q):
@@ -280,9 +318,17 @@ def verify(
                         if note.startswith("NaN"):
                             note = note.replace("first", p).replace("second", q)
                         report.rows.append(Comparison(t.node.name, f"{p} vs {q}", b, seq, max_abs, max_rel, ok, note))
+                        judged.append((report.rows[-1], p, q, shapes[(p, t.node.name)]))
+        judge(judged, spread, atol, rtol)
         pair = _localisable(report, runners) if localize and not report.ok else None
         if pair:
             report.divergence = first_divergence(model, cases[0][2], atol, rtol, pair)
+    if randomize:
+        from .randomize import verify_randomized
+
+        options = dict(atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens, paths=paths, seed=seed)
+        options.update(localize=localize, make_inputs=make_inputs, progress=progress)
+        verify_randomized(report, model, None if inputs is None else cases[0][2], randomized_references, **options)
     return report
 
 
@@ -320,23 +366,6 @@ def check_arguments(model, paths, **options) -> None:
             or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in value)
         ):
             raise ConfigError(f"{name} must be a non-empty tuple of positive ints, got {show(value)}")
-
-
-def checked_inputs(model, inputs) -> list[np.ndarray]:
-    """User-given arrays (declared layouts), checked against the model's inputs before any framework sees them."""
-    xs = [np.asarray(inputs)] if isinstance(inputs, np.ndarray) else [np.asarray(x) for x in inputs]
-    if len(xs) != len(model.inputs):
-        raise ShapeError(f"verify got {len(xs)} input array(s); model {model.name!r} has {len(model.inputs)} input(s)")
-    for x, t in zip(xs, model.inputs):
-        spec = t.spec
-        if x.ndim != spec.rank or any(s is not None and s != n for s, n in zip(spec.shape, x.shape)):
-            raise ShapeError(
-                f"verify got an array of shape {x.shape}, expected {fmt_shape(spec)} in layout {spec.layout!r}",
-                layer=t.node.label,
-            )
-        if x.dtype != np.dtype(spec.dtype):
-            raise ConfigError(f"verify got a {x.dtype} array, expected {spec.dtype}", layer=t.node.label)
-    return xs
 
 
 def first_divergence(model, inputs, atol: float, rtol: float, pair=("keras", "torch")) -> str | None:
