@@ -18,7 +18,8 @@ model that carries the signal) and replaces every other weight:
    each BatchNorm then sees a shifted input its successors were not calibrated for, and at a 1x1 spatial
    size a few channels grew to hundreds, where float32 rounding alone broke the tolerance.)
 
-Seeded: the same model and seed give the same copy.
+Seeded: the same model and seed give the same copy. :func:`randomize_keras` randomises a Keras model
+in place (``examples/keras_apps.py``), calibrating only on request.
 
 >>> # sensitive = randomized(model, seed=0); verify(sensitive)
 """
@@ -65,26 +66,76 @@ def randomized(model: Model, seed: int = 0, inputs=None) -> Model:
 
 
 def _calibrate(model: Model, batch_norms, inputs) -> None:
-    """Set each BatchNorm's moving statistics to those of what reaches it, in one Keras training-mode pass."""
+    """Set each BatchNorm's moving statistics to those of what reaches it (:func:`calibrate_keras`)."""
     from ..backends import to_keras
 
     net = to_keras(model)
+    calibrate_keras(net, inputs)
     layers = {layer.name: layer for layer in net.layers}
-    for layer in net.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            layer.momentum = 0.0  # the moving statistics become the batch's own
-        elif type(layer).__name__ == "Dropout":
-            layer.rate = 0.0  # training mode for BatchNorm only
-    net(list(inputs) if len(inputs) > 1 else inputs[0], training=True)
     for node in batch_norms:
-        layer = layers[node.name]
-        mean = np.asarray(layer.moving_mean.numpy(), np.float64)
-        # A channel nearly constant around a large mean would amplify float32 rounding by |mean| / std: its
-        # variance is floored at (mean / 10)^2, so no BatchNorm divides by less than a tenth of its mean.
-        var = np.maximum(np.asarray(layer.moving_variance.numpy(), np.float64), (0.1 * mean) ** 2)
-        dtype = model.weights[f"{node.name}/moving_mean"].dtype
-        model.weights[f"{node.name}/moving_mean"] = mean.astype(dtype)
-        model.weights[f"{node.name}/moving_variance"] = var.astype(dtype)
+        for name in ("moving_mean", "moving_variance"):
+            key = f"{node.name}/{name}"
+            model.weights[key] = np.asarray(getattr(layers[node.name], name).numpy()).astype(model.weights[key].dtype)
+
+
+def calibrate_keras(net, inputs) -> None:
+    """One training-mode pass of the Keras model ``net`` on ``inputs`` with momentum 0, so that each
+    BatchNormalization's moving statistics become those of what reaches it, every earlier one already
+    calibrated (Dropout is off for the pass; both are restored after).
+
+    Subtracting a mean amplifies the relative rounding error of what comes in by ``|mean| / std``, and the
+    amplification compounds from one BatchNorm to the next: the variance is floored at ``mean^2``, so no
+    BatchNorm divides by less than its mean. (With a floor of ``(mean / 10)^2`` the calibrated
+    ``mobilenet_v2`` of ``examples/keras_apps.py`` differed from its own float64 run by 3e-4, Keras and
+    torch alike: rounding, but beyond float32's tolerance.)"""
+    import keras
+
+    changed = []
+    for layer in net.layers:
+        for kind, attr in ((keras.layers.BatchNormalization, "momentum"), (keras.layers.Dropout, "rate")):
+            if isinstance(layer, kind):
+                changed.append((layer, attr, getattr(layer, attr)))
+                setattr(layer, attr, 0.0)
+    try:
+        net(list(inputs) if len(inputs) > 1 else inputs[0], training=True)
+    finally:
+        for layer, attr, value in changed:
+            setattr(layer, attr, value)
+    for layer, attr, _ in changed:
+        if attr == "momentum":
+            mean = np.asarray(layer.moving_mean.numpy(), np.float64)
+            var = np.maximum(np.asarray(layer.moving_variance.numpy(), np.float64), mean**2)
+            layer.moving_variance.assign(var.astype(layer.moving_variance.dtype))
+
+
+def randomize_keras(km, seed: int = 0, *, calibrate: bool = False, inputs=None):
+    """Randomise a Keras model in place (a source to convert, as ``examples/keras_apps.py`` does); returns ``km``.
+
+    Kernels keep their values; biases, offsets and means become N(0, 0.1), scales and variances U(0.5, 1.5).
+    With ``calibrate``, BatchNorm statistics are then calibrated (:func:`calibrate_keras`) on ``inputs``, by
+    default seeded floats uniform in ``[-1, 1]`` (a batch of 32). Not calibrating keeps deep networks'
+    activations small: ``mobilenet_v2`` and ``efficientnet_b0`` of ``examples/keras_apps.py`` then barely
+    vary with the input (docs/limits.md, ``keras-apps-uninformative``)."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for v in km.weights:
+        name = v.path.rsplit("/", 1)[-1]
+        if name in ("gamma", "moving_variance", "variance"):
+            v.assign(rng.uniform(0.5, 1.5, v.shape).astype(v.dtype))
+        elif name in ("beta", "moving_mean", "bias", "mean"):
+            v.assign(rng.normal(0.0, 0.1, v.shape).astype(v.dtype))
+    for layer in km.layers:
+        if isinstance(layer, keras.layers.Normalization):
+            # Normalization computes with tensors copied from its variables when built; without this it
+            # would keep using the old mean and variance (a saved and reloaded model would not).
+            layer.finalize_state()
+    if calibrate:
+        if inputs is None:
+            shapes = [tuple(32 if d is None else d for d in t.shape) for t in km.inputs]
+            inputs = [rng.uniform(-1.0, 1.0, shape).astype("float32") for shape in shapes]
+        calibrate_keras(km, inputs)
+    return km
 
 
 def verify_randomized(report, model: Model, inputs, references=None, **options) -> None:
