@@ -12,11 +12,12 @@ model that carries the signal) and replaces every other weight:
 2. BatchNorm's moving statistics are then *calibrated*: the copy runs once in Keras in training mode on
    seeded inputs, so each BatchNorm records the mean and variance of what actually reaches it (with every
    BatchNorm before it already calibrated and the random scales and offsets of step 1 in place), and
-   those become its statistics. Each normalisation then brings its output to the scale of its random
-   ``gamma`` and ``beta``, so the signal reaches the outputs, and a dropped bias, a swapped mean and
-   variance or a wrong epsilon changes them. (Statistics moved at random after calibration were tried:
-   each BatchNorm then sees a shifted input its successors were not calibrated for, and at a 1x1 spatial
-   size a few channels grew to hundreds, where float32 rounding alone broke the tolerance.)
+   those become its statistics (the variance at least the squared mean, :func:`calibrate_keras`). Each
+   normalisation then brings its output to the scale of its random ``gamma`` and ``beta``, so the signal
+   reaches the outputs, and a dropped bias, a swapped mean and variance or a wrong epsilon changes them.
+   (Statistics moved at random after calibration were tried: each BatchNorm then sees a shifted input its
+   successors were not calibrated for, and at a 1x1 spatial size a few channels grew to hundreds, where
+   float32 rounding alone broke the tolerance.)
 
 Seeded: the same model and seed give the same copy. :func:`randomize_keras` randomises a Keras model
 in place (``examples/keras_apps.py``), calibrating only on request.
