@@ -146,7 +146,11 @@ def verify_randomized(report, model: Model, inputs, references=None, **options) 
     ``references``: ``(copy) -> {path name: function}``, the reference paths to run with the copy."""
     from .verify import verify
 
-    copy = randomized(model, options["seed"], inputs=inputs)
+    try:
+        copy = randomized(model, options["seed"], inputs=inputs)
+    except Exception as e:  # calibration runs Keras: a model Keras cannot build is reported, not raised
+        report.errors["randomize"] = f"{type(e).__name__}: {e}"
+        return
     again = verify(copy, inputs, references=references(copy) if references else None, **options)
     for row in again.rows:
         row.weights = "randomized"
