@@ -11,8 +11,6 @@ included, so that a conversion that drops a bias or mixes up a statistic shows.
 ['densenet121', 'efficientnet_b0', 'inception_v3']
 """
 
-import numpy as np
-
 # name -> (keras.applications function name, smallest input side it accepts)
 APPS = {
     "vgg16": ("VGG16", 32),
@@ -40,26 +38,11 @@ def build(name: str, seed: int = 0):
 
 
 def randomize(km, seed: int = 0):
-    """Give every non-kernel weight a random value: biases and BN offsets/means N(0, 0.1), scales and
-    variances U(0.5, 1.5). Kernels keep their (random) Keras initialisation, so activations stay O(1)."""
-    import keras
+    """Give every non-kernel weight a random value and calibrate the BatchNorm statistics, so activations
+    stay O(1) through the whole network (:func:`twinnet.exporters.randomize.randomize_keras`)."""
+    from twinnet.exporters.randomize import randomize_keras
 
-    rng = np.random.default_rng(seed)
-    for v in km.weights:
-        name = v.path.rsplit("/", 1)[-1]
-        if name in ("gamma", "moving_variance", "variance"):
-            value = rng.uniform(0.5, 1.5, v.shape)
-        elif name in ("beta", "moving_mean", "bias", "mean"):
-            value = rng.normal(0.0, 0.1, v.shape)
-        else:
-            continue
-        v.assign(value.astype(v.dtype))
-    for layer in km.layers:
-        if isinstance(layer, keras.layers.Normalization):
-            # Normalization computes with tensors copied from its variables when built; without this it
-            # would keep using the old mean and variance (a saved and reloaded model would not).
-            layer.finalize_state()
-    return km
+    return randomize_keras(km, seed)
 
 
 # One function per app, so each is a FILE.py:FUNCTION for `twinnet convert`.

@@ -10,7 +10,9 @@ takes Keras (``.keras``) and ONNX files (see :mod:`twinnet.exporters.sources`).
 >>> main(["convert", "model.keras", "--to", "torch", "-o", "out/"])  # doctest: +SKIP
 
 Exit codes: 0 success, 1 verification failed, 2 bad input, 3 internal error,
-4 the model holds something twinnet cannot represent (every such layer listed).
+4 the model holds something twinnet cannot represent (every such layer listed),
+5 every pair agreed but some output does not vary with the input, so the check
+proved nothing for it (unless ``--allow-uninformative``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ import warnings
 from pathlib import Path
 
 from ..ir.serde import VERSION
+from .cli_options import (
+    BAD_INPUT,
+    CONVERT_PATHS_HELP,
+    INTERNAL,
+    OK,
+    PATHS_HELP,
+    UNSUPPORTED,
+    add_check_options,
+    paths,
+    sizes,
+    tolerance,
+    verdict,
+)
 from .cli_output import json_safe, one_line, print_json_error, print_report, print_table
 from .quiet import quiet_tensorflow_import
 from .targets import FRAMEWORKS
@@ -32,7 +47,6 @@ from .targets import FRAMEWORKS
 # commands): silences TensorFlow's C++ start-up chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-OK, FAILED, BAD_INPUT, INTERNAL, UNSUPPORTED = 0, 1, 2, 3, 4
 _FRAMEWORKS = r"(keras|tensorflow|tf2onnx|torch|onnx|onnxscript|onnxruntime)(\.|$)"
 
 MODEL_HELP = """\
@@ -47,7 +61,9 @@ MODEL is one of:
       initialised with seed 0.
 
 exit codes: 0 success, 1 verification failed, 2 bad input, 3 internal error,
-            4 unsupported (the model holds layers twinnet cannot represent; all listed)
+            4 unsupported (the model holds layers twinnet cannot represent; all listed),
+            5 uninformative (every pair agrees, but an output does not vary with the
+            input, so nothing was proved; see --randomize, --allow-uninformative)
 """
 
 SRC_HELP = """\
@@ -75,18 +91,10 @@ time, CPU time and peak memory.
 
 exit codes: 0 success, 1 verification failed (OUT not written unless
             --keep-failed), 2 bad input, 3 internal error, 4 unsupported (every
-            layer twinnet cannot represent is listed; nothing written)
+            layer twinnet cannot represent is listed; nothing written),
+            5 uninformative (every pair agrees and OUT is written, but an output
+            does not vary with the input; see --randomize, --allow-uninformative)
 """
-
-
-PATHS_HELP = (
-    "the IR's paths to run and compare: all, or one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir "
-    "(default keras,torch,onnx-ir)"
-)
-CONVERT_PATHS_HELP = (
-    "the IR's paths to run and compare besides the source model and the emitted file, which always run: "
-    "all, or one or more of keras,torch,onnx-keras,onnx-torch,onnx-ir (default onnx-ir)"
-)
 
 
 class BadInput(Exception):
@@ -202,12 +210,13 @@ def cmd_verify(args) -> int:
         kwargs["seq_lens"] = args.seq_lens
     if args.paths is not None:
         kwargs["paths"] = args.paths
+    kwargs.update(randomize=args.randomize, inputs=args.inputs)
     report = exporters.verify(model, progress=_progress(args, f"verify {model.name}"), **kwargs)
     if args.json:
         print(json.dumps(json_safe(report.to_dict()), indent=2))
-        return OK if report.ok else FAILED
+        return verdict(report, args)
     print_report(report, f"verify {model.name}: atol={args.atol:g} rtol={args.rtol:g}")
-    return OK if report.ok else FAILED
+    return verdict(report, args)
 
 
 def _progress(args, label: str):
@@ -223,6 +232,7 @@ def cmd_convert(args) -> int:
     from .convert import convert
 
     kwargs = {"atol": args.atol, "rtol": args.rtol, "native_io": args.native_io, "keep_failed": args.keep_failed}
+    kwargs.update(randomize=args.randomize, inputs=args.inputs)
     if args.batch_sizes is not None:
         kwargs["batch_sizes"] = args.batch_sizes
     if args.seq_lens is not None:
@@ -232,7 +242,7 @@ def cmd_convert(args) -> int:
     result = convert(args.src, args.to, args.output, progress=_progress(args, "convert"), **kwargs)
     if args.json:
         print(json.dumps(json_safe(result.to_dict()), indent=2))
-        return OK if result.ok else FAILED
+        return verdict(result.report, args)
     footer = ["time: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())]
     if args.profile:
         footer += [
@@ -248,45 +258,10 @@ def cmd_convert(args) -> int:
         f"convert {result.model.name} ({result.source} -> {result.target}): atol={args.atol:g} rtol={args.rtol:g}",
         footer,
     )
-    return OK if result.ok else FAILED
+    return verdict(result.report, args)
 
 
 # -- argument parsing ------------------------------------------------------------
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
-    return values
-
-
-def _paths(text: str) -> tuple[str, ...]:
-    from .verify import ALL_PATHS
-
-    if text.strip() == "all":
-        return ALL_PATHS
-    values = tuple(v.strip() for v in text.split(","))
-    unknown = [v for v in values if v not in ALL_PATHS]
-    if unknown or len(set(values)) != len(values):
-        why = f"unknown {', '.join(map(repr, unknown))}" if unknown else "each at most once"
-        raise argparse.ArgumentTypeError(
-            f"expected all, or one or more of {','.join(ALL_PATHS)} separated by commas ({why}), got {text!r}"
-        )
-    return values
-
-
-def _tolerance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,11 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="the ONNX file to write")
     p = command("verify", cmd_verify, "run the model through Keras, PyTorch and ONNX (onnxruntime) and compare outputs")
-    p.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
-    p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
-    p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
-    p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
-    p.add_argument("--paths", type=_paths, metavar="P,P", help=PATHS_HELP)
+    p.add_argument("--atol", type=tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
+    p.add_argument("--rtol", type=tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
+    p.add_argument("--batch-sizes", type=sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
+    p.add_argument("--seq-lens", type=sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
+    p.add_argument("--paths", type=paths, metavar="P,P", help=PATHS_HELP)
+    add_check_options(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
 
@@ -350,14 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the emitted model takes and returns the framework's own layout (no boundary transposes)",
     )
     p.add_argument("--keep-failed", action="store_true", help="write OUT even when verification fails")
-    p.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
-    p.add_argument("--rtol", type=_tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
-    p.add_argument("--batch-sizes", type=_sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
-    p.add_argument("--seq-lens", type=_sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
-    p.add_argument("--paths", type=_paths, metavar="P,P", help=CONVERT_PATHS_HELP)
+    p.add_argument("--atol", type=tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
+    p.add_argument("--rtol", type=tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
+    p.add_argument("--batch-sizes", type=sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
+    p.add_argument("--seq-lens", type=sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
+    p.add_argument("--paths", type=paths, metavar="P,P", help=CONVERT_PATHS_HELP)
     p.add_argument(
         "--profile", action="store_true", help="print each stage's wall time, CPU time and peak resident memory"
     )
+    add_check_options(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

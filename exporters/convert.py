@@ -96,6 +96,8 @@ def convert(
     paths=CONVERT_PATHS,
     keep_failed: bool = False,
     progress=QUIET,
+    randomize: bool = False,
+    inputs=None,
 ) -> Conversion:
     """Convert SRC to ``to`` ("torch" or "keras") in ``out_dir`` and verify it against SRC.
 
@@ -111,10 +113,16 @@ def convert(
         paths: the IR's own verify paths to run besides the source and the emitted file (default
             ``("onnx-ir",)``; ``"all"`` adds both frameworks' compiled models and their ONNX exports).
         keep_failed: write OUT even when a comparison fails (to inspect it).
+        randomize: also verify a copy with random biases, scales and normalisation statistics
+            (:mod:`twinnet.exporters.randomize`): the IR's paths, and the emitted file loaded with the
+            copy's weights; the source model runs with its own weights only.
+        inputs: the user's sample inputs (an ``.npz`` file, ``{input name: array}`` or arrays), as for
+            :func:`twinnet.exporters.verify`, instead of seeded ones.
         progress: an :class:`twinnet.exporters.progress.Progress` (default: silent).
 
     Returns:
-        a :class:`Conversion`; ``ok`` is True when every comparison passed.
+        a :class:`Conversion`; ``ok`` is True when every comparison passed (``report.informative``
+        says whether they could have failed).
 
     Raises:
         ir.UnsupportedError: SRC holds something the IR cannot represent (every
@@ -172,7 +180,11 @@ def convert(
                 make_inputs=source.make_inputs,
                 progress=progress,
                 compiled=compiled,
+                inputs=inputs,
+                randomize=randomize,
+                randomized_references=randomized_emitted(to, staging, native_io),
             )
+        shutil.rmtree(staging / "randomized", ignore_errors=True)  # never published
         seconds = watch.seconds()
         result = Conversion(model, source.kind, to, report, seconds=seconds, profile=watch.stages)
         if report.ok or keep_failed:
@@ -229,6 +241,21 @@ def load_emitted(model, to: str, folder: Path, *, native_io: bool = False, progr
         net = getattr(module, f"build_{model.name}")()
         net.load_weights(weights)
     return target.program_runner(net, model, program)
+
+
+def randomized_emitted(to: str, folder: Path, native_io: bool):
+    """``(randomized copy) -> {"emitted-<to>": runner}``: the file emitted into ``folder``, loaded with the
+    copy's weights (written to ``folder/randomized`` beside a copy of that very source file)."""
+
+    def references(copy) -> dict:
+        sub = folder / "randomized"
+        sub.mkdir(exist_ok=True)
+        program = TARGETS[to].lower(copy, native_io=native_io)
+        write_target(copy, to, sub, native_io=native_io, program=program)
+        shutil.copyfile(folder / f"{copy.name}.py", sub / f"{copy.name}.py")  # the file being converted
+        return {f"emitted-{to}": load_emitted(copy, to, sub, native_io=native_io, program=program)}
+
+    return references
 
 
 def written_by_twinnet(name: str) -> list[str]:

@@ -22,8 +22,6 @@ import stat
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from ..ir.errors import ConfigError, IRError, UnsupportedError
 
 VIAS = ("torch", "keras", "ir")
@@ -34,50 +32,13 @@ EXAMPLE_BATCH, EXAMPLE_SEQ = 2, 5  # not 0/1: torch.export would specialise thos
 
 
 def example_inputs(model, batch: int = EXAMPLE_BATCH, seq: int = EXAMPLE_SEQ, layouts=None, seed: int = 0):
-    """Seeded inputs for ``model``: N(0, 1) floats, valid token ids for integer inputs,
-    0/1 key-padding masks for attention masks (key 0 always kept, see below).
+    """Seeded inputs for ``model`` that fit it (:func:`twinnet.exporters.inputs.model_inputs`).
 
     ``layouts`` (one per input) transposes each from its declared layout.
     """
-    rng = np.random.default_rng(seed)
-    vocab = _vocab_sizes(model)
-    masks = _attention_masks(model)
-    out = []
-    for i, t in enumerate(model.inputs):
-        shape = t.spec.concrete(batch, seq)
-        if t.dtype.startswith("int"):
-            x = rng.integers(0, vocab.get(t.node.name, 10), size=shape).astype(t.dtype)
-        elif t.node.name in masks:
-            # A query row with every key masked is undefined across frameworks (docs/equivalence.md, section 10):
-            # keep key 0 so every row attends somewhere (with a causal mask too).
-            x = (rng.random(shape) < 0.7).astype(np.float32)
-            x[tuple(0 if a == "T" else slice(None) for a in t.layout)] = 1.0
-        else:
-            x = rng.standard_normal(shape).astype(np.float32)
-        if layouts is not None and layouts[i] != t.layout:
-            x = np.ascontiguousarray(x.transpose([t.layout.index(a) for a in layouts[i]]))
-        out.append(x)
-    return out
+    from .inputs import model_inputs
 
-
-def _vocab_sizes(model) -> dict[str, int]:
-    vocab = {}
-    for node in model.layers:
-        if node.layer.kind == "Embedding":
-            src = node.inputs[0].node.name
-            vocab[src] = min(vocab.get(src, node.layer.input_dim), node.layer.input_dim)
-    return vocab
-
-
-def _attention_masks(model) -> set[str]:
-    """Names of the model inputs used directly as a MultiHeadAttention key-padding mask (its last input, without C)."""
-    return {
-        node.inputs[-1].node.name
-        for node in model.layers
-        if node.layer.kind == "MultiHeadAttention"
-        and "C" not in node.inputs[-1].layout
-        and node.inputs[-1].node.is_input
-    }
+    return model_inputs(model, batch, seq, seed=seed, layouts=layouts)
 
 
 def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:

@@ -11,22 +11,26 @@ passes when ``|a - b| <= atol + rtol * max(|a|, |b|)`` everywhere and neither
 side has NaN/Inf. On a failure between Keras and torch, the layer-by-layer
 mode compiles both with every layer exposed and names the first layer whose
 outputs differ.
+
+Each row says whether it could have detected a difference (:mod:`twinnet.exporters.informative`);
+``randomize=True`` also checks a copy with random biases and statistics (:mod:`twinnet.exporters.randomize`).
 """
 
 from __future__ import annotations
 
 import itertools
 import tempfile
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..ir.errors import ConfigError, ShapeError, WeightError, show
+from ..ir.errors import ConfigError, WeightError, show
 from ..ir.graph import Model
-from ..ir.tensor import fmt_shape
-from .onnx import example_inputs, export_onnx
+from .informative import Spread, judge
+from .inputs import checked_inputs, given_inputs, model_inputs
+from .onnx import export_onnx
 from .progress import QUIET
+from .report import Comparison, Report, compare
 from .targets import TARGETS
 
 #: every path verify can run: the frameworks of the targets table, and onnxruntime on the ONNX file each
@@ -42,118 +46,6 @@ CONVERT_PATHS = ("onnx-ir",)
 def resolve_paths(paths) -> tuple:
     """``paths`` as a tuple of path names: ``"all"`` is :data:`ALL_PATHS`, anything else is kept as given."""
     return ALL_PATHS if isinstance(paths, str) and paths == "all" else paths
-
-
-@dataclass
-class Comparison:
-    """One output compared between two paths at one input size."""
-
-    output: str
-    pair: str
-    batch: int
-    seq: int | None
-    max_abs: float
-    max_rel: float
-    ok: bool
-    note: str = ""
-
-
-@dataclass
-class Report:
-    """The result of :func:`verify`: ``ok``, one row per output, pair and input size."""
-
-    model: str
-    atol: float
-    rtol: float
-    paths: list[str]
-    rows: list[Comparison] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
-    divergence: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and bool(self.rows) and all(r.ok for r in self.rows)
-
-    def failures(self) -> list[Comparison]:
-        return [r for r in self.rows if not r.ok]
-
-    def summary_rows(self) -> list[Comparison]:
-        """The worst row for each (output, pair)."""
-        worst: dict[tuple[str, str], Comparison] = {}
-        for r in self.rows:
-            key = (r.output, r.pair)
-            cur = worst.get(key)
-            if cur is None or (cur.ok and not r.ok) or (cur.ok == r.ok and r.max_abs > cur.max_abs):
-                worst[key] = r
-        return list(worst.values())
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "ok": self.ok,
-            "atol": self.atol,
-            "rtol": self.rtol,
-            "paths": self.paths,
-            "rows": [asdict(r) for r in self.rows],
-            "errors": dict(self.errors),
-            "divergence": self.divergence,
-        }
-
-    #: the columns of :meth:`table_rows`
-    TABLE_HEADERS = ("output", "pair", "max abs diff", "max rel diff", "sizes", "result")
-
-    def table_rows(self) -> list[tuple[str, ...]]:
-        """The rows of every rendering of the report (:meth:`table`, the CLI's table): the worst case per
-        output and pair, with the input sizes it was compared at; columns :attr:`TABLE_HEADERS`."""
-        body = []
-        for r in self.summary_rows():
-            sizes = sorted({(c.batch, c.seq) for c in self.rows if (c.output, c.pair) == (r.output, r.pair)})
-            size_txt = " ".join(f"b{b}" + (f"/t{s}" if s else "") for b, s in sizes)
-            body.append(
-                (
-                    r.output,
-                    r.pair,
-                    f"{r.max_abs:.2e}",
-                    f"{r.max_rel:.2e}",
-                    size_txt,
-                    "pass" if r.ok else f"FAIL {r.note}".strip(),
-                )
-            )
-        return body
-
-    def table_footer(self) -> list[str]:
-        """The lines under the table: paths that failed to run, the first diverging layer, the verdict."""
-        lines = [f"{path}: FAILED TO RUN: {err}" for path, err in self.errors.items()]
-        if self.divergence:
-            lines.append(f"first diverging layer: {self.divergence}")
-        lines.append("OK: every pair agrees" if self.ok else "FAILED")
-        return lines
-
-    def table(self) -> str:
-        """Plain-text table: worst case per output and pair (:meth:`table_rows`), then :meth:`table_footer`."""
-        head, body = self.TABLE_HEADERS, self.table_rows()
-        widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
-        lines = [
-            f"verify {self.model}: atol={self.atol:g} rtol={self.rtol:g}",
-            "  ".join(h.ljust(w) for h, w in zip(head, widths)),
-        ]
-        lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in body]
-        return "\n".join(lines + self.table_footer())
-
-
-def compare(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple[float, float, bool, str]:
-    """(max abs diff, max rel diff, ok, note) of two arrays of the same shape."""
-    if a.shape != b.shape:
-        return float("inf"), float("inf"), False, f"shape {a.shape} vs {b.shape}"
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    bad = [name for name, x in (("first", a64), ("second", b64)) if not np.isfinite(x).all()]
-    if bad:
-        return float("nan"), float("nan"), False, f"NaN/Inf in the {' and '.join(bad)} path"
-    diff = np.abs(a64 - b64)
-    scale = np.maximum(np.abs(a64), np.abs(b64))
-    rel = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
-    ok = bool((diff <= atol + rtol * scale).all())
-    return float(diff.max(initial=0.0)), float(rel.max(initial=0.0)), ok, ""
 
 
 def _runner(model, name: str, workdir: Path, compiled: dict):
@@ -206,14 +98,17 @@ def verify(
     make_inputs=None,
     progress=QUIET,
     compiled=None,
+    randomize: bool = False,
+    randomized_references=None,
 ) -> "Report":
     """Run ``model`` through every path on the same inputs and compare every pair.
 
     Args:
         model: an initialised ``twinnet.Model``.
         inputs: optional list of arrays (declared layout; one array for a
-            one-input model) to use instead of seeded random ones (then
-            ``batch_sizes``/``seq_lens`` are ignored).
+            one-input model), ``{input name: array}`` or an ``.npz`` file of those, to use instead of seeded
+            random ones (then ``batch_sizes``/``seq_lens`` are ignored); give at
+            least two samples, or no row can be informative.
         atol, rtol: tolerances (float32 defaults).
         batch_sizes: batch sizes to try; several, so a batch frozen to one size cannot pass.
         seq_lens: lengths for symbolic sequence axes (models without any use none).
@@ -237,9 +132,15 @@ def verify(
         compiled: optional ``{framework: live model}`` already compiled from ``model``
             (without ``native_io``), used by that framework's path and its ONNX
             export instead of compiling again (``convert`` passes what it lowered).
+        randomize: also verify a copy of ``model`` with random biases, scales and
+            normalisation statistics (:func:`twinnet.exporters.randomize.randomized`,
+            seeded by ``seed``) on the same inputs; its rows have ``weights="randomized"``.
+        randomized_references: optional function ``(copy) -> {path name: function}``
+            giving the ``references`` to run with the randomized copy (default: none).
 
     Returns:
-        a :class:`Report`; ``report.ok`` is True when every pair agrees.
+        a :class:`Report`; ``report.ok`` is True when every pair agrees, ``report.informative``
+        when every output varies enough with the input for the comparisons to mean something.
 
     Raises:
         ConfigError: ``model`` is not an ``twinnet.Model``, a path is unknown, a tolerance or size is not valid,
@@ -256,10 +157,10 @@ def verify(
         raise WeightError(f"model {model.name!r} has no weights; call initialize(seed) first")
     symbolic = any(s is None for t in model.inputs for a, s in zip(t.layout, t.shape) if a != "N")
     if inputs is not None:
-        cases = [(None, None, checked_inputs(model, inputs))]
+        cases = [(None, None, given_inputs(model, inputs))]
     else:
         lens = seq_lens if symbolic else (None,)
-        make = make_inputs or (lambda b, s, case_seed: example_inputs(model, b, s, seed=case_seed))
+        make = make_inputs or (lambda b, s, case_seed: model_inputs(model, b, s, seed=case_seed))
         cases = [
             (b, s, checked_inputs(model, make(b, s if s else 5, seed + i)))
             for i, (b, s) in enumerate(itertools.product(batch_sizes, lens))
@@ -308,9 +209,17 @@ def verify(
                         del run  # the path's live model or session goes before the next one is built
                         _release(name, compiled, later=built[built.index(name) + 1 :])
                     step(name)
+        spread, judged = Spread(), []
         with progress.stage("compare"):
             order = [p for p in report.paths if p in results]
             for i, (batch, seq, xs) in enumerate(cases):
+                b = batch if batch is not None else int(xs[0].shape[model.inputs[0].layout.index("N")])
+                ran = [(name, results[name][i]) for name in order if i in results[name]]
+                shapes = {
+                    (name, t.node.name): spread.add(name, t.node.name, o, t.layout)
+                    for name, outs in ran
+                    for t, o in zip(model.outputs, outs)
+                }
                 b = batch if batch is not None else int(xs[0].shape[model.inputs[0].layout.index("N")])
                 ran = [(name, results[name][i]) for name in order if i in results[name]]
                 for (p, outs_p), (q, outs_q) in itertools.combinations(ran, 2):
@@ -319,9 +228,17 @@ def verify(
                         if note.startswith("NaN"):
                             note = note.replace("first", p).replace("second", q)
                         report.rows.append(Comparison(t.node.name, f"{p} vs {q}", b, seq, max_abs, max_rel, ok, note))
+                        judged.append((report.rows[-1], p, q, shapes[(p, t.node.name)]))
+        judge(judged, spread, atol, rtol)
         pair = _localisable(report) if localize and not report.ok else None
         if pair:
             report.divergence = first_divergence(model, cases[0][2], atol, rtol, pair)
+    if randomize:
+        from .randomize import verify_randomized
+
+        options = dict(atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens, paths=paths, seed=seed)
+        options.update(localize=localize, make_inputs=make_inputs, progress=progress)
+        verify_randomized(report, model, None if inputs is None else cases[0][2], randomized_references, **options)
     return report
 
 
@@ -366,23 +283,6 @@ def check_arguments(model, paths, **options) -> None:
             or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in value)
         ):
             raise ConfigError(f"{name} must be a non-empty tuple of positive ints, got {show(value)}")
-
-
-def checked_inputs(model, inputs) -> list[np.ndarray]:
-    """User-given arrays (declared layouts), checked against the model's inputs before any framework sees them."""
-    xs = [np.asarray(inputs)] if isinstance(inputs, np.ndarray) else [np.asarray(x) for x in inputs]
-    if len(xs) != len(model.inputs):
-        raise ShapeError(f"verify got {len(xs)} input array(s); model {model.name!r} has {len(model.inputs)} input(s)")
-    for x, t in zip(xs, model.inputs):
-        spec = t.spec
-        if x.ndim != spec.rank or any(s is not None and s != n for s, n in zip(spec.shape, x.shape)):
-            raise ShapeError(
-                f"verify got an array of shape {x.shape}, expected {fmt_shape(spec)} in layout {spec.layout!r}",
-                layer=t.node.label,
-            )
-        if x.dtype != np.dtype(spec.dtype):
-            raise ConfigError(f"verify got a {x.dtype} array, expected {spec.dtype}", layer=t.node.label)
-    return xs
 
 
 def first_divergence(model, inputs, atol: float, rtol: float, pair=("keras", "torch")) -> str | None:

@@ -11,7 +11,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from twinnet import ir  # noqa: E402
-from twinnet.exporters.cli import BAD_INPUT, FAILED, INTERNAL, OK, main  # noqa: E402
+from twinnet.exporters.cli import main  # noqa: E402
+from twinnet.exporters.cli_options import BAD_INPUT, FAILED, INTERNAL, OK  # noqa: E402
 from twinnet.ir import layers as L  # noqa: E402
 
 
