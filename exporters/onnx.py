@@ -34,7 +34,7 @@ EXAMPLE_BATCH, EXAMPLE_SEQ = 2, 5  # not 0/1: torch.export would specialise thos
 
 
 def example_inputs(model, batch: int = EXAMPLE_BATCH, seq: int = EXAMPLE_SEQ, layouts=None, seed: int = 0):
-    """Seeded inputs for ``model``: N(0, 1) floats, valid token ids for integer inputs,
+    """Seeded inputs for ``model``: N(0, 1) floats, valid token ids for integer inputs, fair coins for bool inputs,
     0/1 key-padding masks for attention masks (key 0 always kept, see below).
 
     ``layouts`` (one per input) transposes each from its declared layout.
@@ -47,6 +47,8 @@ def example_inputs(model, batch: int = EXAMPLE_BATCH, seq: int = EXAMPLE_SEQ, la
         shape = t.spec.concrete(batch, seq)
         if t.dtype.startswith("int"):
             x = rng.integers(0, vocab.get(t.node.name, 10), size=shape).astype(t.dtype)
+        elif t.dtype == "bool":
+            x = rng.random(shape) < 0.5
         elif t.node.name in masks:
             # A query row with every key masked is undefined across frameworks (docs/equivalence.md, section 10):
             # keep key 0 so every row attends somewhere (with a causal mask too).

@@ -14,6 +14,10 @@ from . import (
     core,
     merge,
     norm,
+    ops_elementwise,
+    ops_linalg,
+    ops_reduction,
+    ops_shape,
     pooling,
     preprocessing,
     recurrent,
@@ -37,6 +41,10 @@ TABLE = join_tables(
     attention.TABLE,
     slicing.TABLE,
     constant.TABLE,
+    ops_elementwise.TABLE,
+    ops_reduction.TABLE,
+    ops_linalg.TABLE,
+    ops_shape.TABLE,
 )
 
 

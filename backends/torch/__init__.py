@@ -15,6 +15,10 @@ from . import (
     core,
     merge,
     norm,
+    ops_elementwise,
+    ops_linalg,
+    ops_reduction,
+    ops_shape,
     pooling,
     preprocessing,
     recurrent,
@@ -38,6 +42,10 @@ TABLE = join_tables(
     attention.TABLE,
     slicing.TABLE,
     constant.TABLE,
+    ops_elementwise.TABLE,
+    ops_reduction.TABLE,
+    ops_linalg.TABLE,
+    ops_shape.TABLE,
 )
 
 
