@@ -18,8 +18,10 @@ from . import (
     norm,
     ops_elementwise,
     ops_linalg,
+    ops_movement,
     ops_reduction,
     ops_shape,
+    ops_tensors,
     pooling,
     preprocessing,
     recurrent,
@@ -47,6 +49,8 @@ TABLE = join_tables(
     ops_reduction.TABLE,
     ops_linalg.TABLE,
     ops_shape.TABLE,
+    ops_movement.TABLE,
+    ops_tensors.TABLE,
 )
 
 __all__ = ["OPSET", "TABLE", "to_onnx"]
