@@ -58,3 +58,10 @@ def widened(ctx, value: Value, spec: TensorSpec, phys: str, base: str) -> Value:
         )
     wide = TensorSpec(tuple(sizes.get(a, 1) for a in spec.layout), spec.layout, value.spec.dtype)
     return ctx.let(base, ctx.reshape_expr(x, shape, phys), wide, phys)
+
+
+def broadcast_to(ctx, value: Value, spec: TensorSpec, phys: str, base: str) -> Value:
+    """``value`` (whose letters are among ``spec``'s) held in ``phys``, with size-1 axes for missing letters."""
+    if len(value.spec.layout) == len(spec.layout):
+        return ctx.require(ctx.plain(value), phys)
+    return widened(ctx, value, spec, phys, base)

@@ -19,6 +19,7 @@ from . import (
     ops_elementwise,
     ops_linalg,
     ops_movement,
+    ops_norm,
     ops_reduction,
     ops_shape,
     ops_tensors,
@@ -51,6 +52,7 @@ TABLE = join_tables(
     ops_shape.TABLE,
     ops_movement.TABLE,
     ops_tensors.TABLE,
+    ops_norm.TABLE,
 )
 
 __all__ = ["OPSET", "TABLE", "to_onnx"]

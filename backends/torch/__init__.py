@@ -18,6 +18,7 @@ from . import (
     ops_elementwise,
     ops_linalg,
     ops_movement,
+    ops_norm,
     ops_reduction,
     ops_shape,
     ops_tensors,
@@ -50,6 +51,7 @@ TABLE = join_tables(
     ops_shape.TABLE,
     ops_movement.TABLE,
     ops_tensors.TABLE,
+    ops_norm.TABLE,
 )
 
 
