@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...ir.ops import Binary, Cast, Clip, Unary, Where
-from ..lowering.ops import elementwise_inputs
+from ..lowering.ops import elementwise_inputs, number
 
 UNARY = {
     "sqrt": "sqrt",
@@ -43,11 +43,6 @@ BINARY = {
     "or": "logical_or",
     "xor": "logical_xor",
 }
-
-
-def number(value: float, dtype: str) -> str:
-    """A Python literal of ``value`` for a tensor of ``dtype`` (ints for integer tensors)."""
-    return repr(int(value)) if dtype.startswith("int") else repr(float(value))
 
 
 def lower_unary(ctx, node, inputs):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...ir.ops import Expand, Pad, Roll, Take, Tile
+from ..lowering.ops import number
 
 
 def lower_expand(ctx, node, inputs):
@@ -24,7 +25,7 @@ def lower_pad(ctx, node, inputs):
     x = ctx.plain(inputs[0])
     pads = dict(zip(node.layer.axes, node.layer.pads))
     widths = [list(pads.get(a, (0, 0))) for a in x.phys]
-    expr = f"keras.ops.pad({x.var}, {widths!r}, constant_values={node.layer.value!r})"
+    expr = f"keras.ops.pad({x.var}, {widths!r}, constant_values={number(node.layer.value)})"
     return ctx.let(node.name, expr, node.spec, x.phys)
 
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 
 from ...ir.ops import Normalize, ScaledDotProductAttention
-from ..lowering.ops import batch_first, broadcast_to, declared
+from ..lowering.ops import batch_first, broadcast_to, declared, number
 
-LOWEST = float(np.finfo(np.float32).min)
+LOWEST = number(np.finfo(np.float32).min)
 
 
 def lower_normalize(ctx, node, inputs):
@@ -20,7 +20,7 @@ def lower_normalize(ctx, node, inputs):
         mean = f"keras.ops.mean({x.var}, axis={axes!r}, keepdims=True)"
         x = ctx.let(f"{n}_centred", f"keras.ops.subtract({x.var}, {mean})", x.spec, x.phys)
     power = f"keras.ops.mean(keras.ops.square({x.var}), axis={axes!r}, keepdims=True)"
-    scale = f"keras.ops.rsqrt(keras.ops.add({power}, {op.epsilon!r}))"
+    scale = f"keras.ops.rsqrt(keras.ops.add({power}, {number(op.epsilon)}))"
     return ctx.let(n, f"keras.ops.multiply({x.var}, {scale})", node.spec, x.phys)
 
 
@@ -36,20 +36,20 @@ def lower_sdpa(ctx, node, inputs):
     scale = op.scale if op.scale is not None else 1 / math.sqrt(q.phys_shape()[3])
     s = ctx.let(
         f"{n}_scores",
-        f"keras.ops.multiply(keras.ops.matmul({q.var}, keras.ops.swapaxes({k.var}, 2, 3)), {scale!r})",
+        f"keras.ops.multiply(keras.ops.matmul({q.var}, keras.ops.swapaxes({k.var}, 2, 3)), {number(scale)})",
         scores,
         phys,
     )
     if len(inputs) == 4:
         m = broadcast_to(ctx, inputs[3], scores, phys, f"{n}_mask")
         if m.spec.dtype == "bool":
-            s = ctx.let(f"{n}_masked", f"keras.ops.where({m.var}, {s.var}, {LOWEST!r})", scores, phys)
+            s = ctx.let(f"{n}_masked", f"keras.ops.where({m.var}, {s.var}, {LOWEST})", scores, phys)
         else:
             s = ctx.let(f"{n}_masked", f"keras.ops.add({s.var}, {m.var})", scores, phys)
     if op.causal:  # key position <= query position, counted by running sums of ones (lengths may be symbolic)
         ones = f"keras.ops.ones_like({s.var})"
         seen = f"keras.ops.less_equal(keras.ops.cumsum({ones}, axis=3), keras.ops.cumsum({ones}, axis=2))"
-        s = ctx.let(f"{n}_causal", f"keras.ops.where({seen}, {s.var}, {LOWEST!r})", scores, phys)
+        s = ctx.let(f"{n}_causal", f"keras.ops.where({seen}, {s.var}, {LOWEST})", scores, phys)
     w = ctx.let(f"{n}_weights", f"keras.ops.softmax({s.var}, axis=3)", scores, phys)
     return ctx.let(n, f"keras.ops.matmul({w.var}, {v.var})", node.spec, batch_first(node.spec.layout))
 

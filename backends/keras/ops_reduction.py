@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ...ir.ops import Reduce, Softmax
+from ..lowering.ops import number
 
 _REDUCE = {"mean": "mean", "sum": "sum", "max": "max", "min": "min", "var": "var"}
 
@@ -17,7 +18,7 @@ def lower_reduce(ctx, node, inputs):
     expr = f"keras.ops.{_REDUCE[op.fn]}({x.var}, axis={axes!r}, keepdims={op.keepdims})"
     if op.correction:
         count = math.prod(x.spec.dim(a) for a in op.axes)
-        expr = f"keras.ops.multiply({expr}, {count / (count - op.correction)!r})"
+        expr = f"keras.ops.multiply({expr}, {number(count / (count - op.correction))})"
     return ctx.let(node.name, expr, node.spec, phys)
 
 

@@ -65,3 +65,9 @@ def broadcast_to(ctx, value: Value, spec: TensorSpec, phys: str, base: str) -> V
     if len(value.spec.layout) == len(spec.layout):
         return ctx.require(ctx.plain(value), phys)
     return widened(ctx, value, spec, phys, base)
+
+
+def number(value: float, dtype: str = "float32") -> str:
+    """A Python literal of ``value`` for a tensor of ``dtype`` (an int for integer tensors), written as ruff
+    formats it (``-3.4e38``, not ``-3.4e+38``)."""
+    return repr(int(value)) if dtype.startswith("int") else repr(float(value)).replace("e+", "e")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...ir.ops import Binary, Cast, Clip, Unary, Where
-from ..lowering.ops import elementwise_inputs
+from ..lowering.ops import elementwise_inputs, number
 
 UNARY = {
     "sqrt": "torch.sqrt",
@@ -31,7 +31,6 @@ OPERATORS = {
     "sub": "-",
     "mul": "*",
     "div": "/",
-    "pow": "**",
     "eq": "==",
     "ne": "!=",
     "lt": "<",
@@ -40,16 +39,13 @@ OPERATORS = {
     "ge": ">=",
 }
 FUNCTIONS = {
+    "pow": "torch.pow",  # a function: the operator's spacing depends on its operands in ruff's style
     "max": "torch.maximum",
     "min": "torch.minimum",
     "and": "torch.logical_and",
     "or": "torch.logical_or",
     "xor": "torch.logical_xor",
 }
-
-
-def number(value: float, dtype: str) -> str:
-    return repr(int(value)) if dtype.startswith("int") else repr(float(value))
 
 
 def lower_unary(ctx, node, inputs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.ops import Expand, Pad, Roll, Take, Tile
+from ..lowering.ops import number
 
 
 def lower_expand(ctx, node, inputs):
@@ -26,7 +27,7 @@ def lower_pad(ctx, node, inputs):
     pads = dict(zip(node.layer.axes, node.layer.pads))
     first = min(x.pos(a) for a in pads)
     flat = [p for a in reversed(x.phys[first:]) for p in pads.get(a, (0, 0))]
-    return ctx.let(node.name, f"F.pad({x.var}, {tuple(flat)!r}, value={node.layer.value!r})", node.spec, x.phys)
+    return ctx.let(node.name, f"F.pad({x.var}, {tuple(flat)!r}, value={number(node.layer.value)})", node.spec, x.phys)
 
 
 def lower_roll(ctx, node, inputs):

@@ -8,9 +8,9 @@ import math
 import numpy as np
 
 from ...ir.ops import Normalize, ScaledDotProductAttention
-from ..lowering.ops import batch_first, broadcast_to, declared
+from ..lowering.ops import batch_first, broadcast_to, declared, number
 
-LOWEST = float(np.finfo(np.float32).min)
+LOWEST = number(np.finfo(np.float32).min)
 
 
 def lower_normalize(ctx, node, inputs):
@@ -20,7 +20,7 @@ def lower_normalize(ctx, node, inputs):
     if not op.rms:
         x = ctx.let(f"{n}_centred", f"{x.var} - {x.var}.mean(dim={dims!r}, keepdim=True)", x.spec, x.phys)
     power = f"{x.var}.square().mean(dim={dims!r}, keepdim=True)"
-    return ctx.let(n, f"{x.var} * torch.rsqrt({power} + {op.epsilon!r})", node.spec, x.phys)
+    return ctx.let(n, f"{x.var} * torch.rsqrt({power} + {number(op.epsilon)})", node.spec, x.phys)
 
 
 def lower_sdpa(ctx, node, inputs):
@@ -33,16 +33,16 @@ def lower_sdpa(ctx, node, inputs):
         k = ctx.let(f"{n}_k", f"{k.var}.repeat_interleave({heads // groups}, dim=1)", k.spec, k.phys)
         v = ctx.let(f"{n}_v", f"{v.var}.repeat_interleave({heads // groups}, dim=1)", v.spec, v.phys)
     scale = op.scale if op.scale is not None else 1 / math.sqrt(q.phys_shape()[3])
-    s = ctx.let(f"{n}_scores", f"torch.matmul({q.var}, {k.var}.transpose(2, 3)) * {scale!r}", scores, phys)
+    s = ctx.let(f"{n}_scores", f"torch.matmul({q.var}, {k.var}.transpose(2, 3)) * {number(scale)}", scores, phys)
     if len(inputs) == 4:
         m = broadcast_to(ctx, inputs[3], scores, phys, f"{n}_mask")
         if m.spec.dtype == "bool":
-            s = ctx.let(f"{n}_masked", f"torch.where({m.var}, {s.var}, {LOWEST!r})", scores, phys)
+            s = ctx.let(f"{n}_masked", f"torch.where({m.var}, {s.var}, {LOWEST})", scores, phys)
         else:
             s = ctx.let(f"{n}_masked", f"{s.var} + {m.var}", scores, phys)
     if op.causal:
         seen = f"torch.ones({s.var}.shape[2], {s.var}.shape[3], dtype=torch.bool, device={s.var}.device).tril()"
-        s = ctx.let(f"{n}_causal", f"torch.where({seen}, {s.var}, {LOWEST!r})", scores, phys)
+        s = ctx.let(f"{n}_causal", f"torch.where({seen}, {s.var}, {LOWEST})", scores, phys)
     w = ctx.let(f"{n}_weights", f"torch.softmax({s.var}, dim=3)", scores, phys)
     return ctx.let(n, f"torch.matmul({w.var}, {v.var})", node.spec, batch_first(node.spec.layout))
 

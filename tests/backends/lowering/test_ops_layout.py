@@ -3,6 +3,7 @@ using ops (``keras.ops`` on the functional graph, no Lambda) saves as ``.keras``
 
 import numpy as np
 import pytest
+from siblings import sibling
 
 from twinnet import ir
 from twinnet.backends import emit, to_keras
@@ -67,3 +68,31 @@ def test_keras_model_with_ops_saves_and_reloads_safely(tmp_path):
     exec(compile(source, "scores_keras.py", "exec"), namespace)
     built = namespace["build_scores"]()
     np.testing.assert_allclose(np.asarray(built(xs)), np.asarray(km(xs)), atol=1e-5, rtol=1e-4)
+
+
+def every_family() -> ir.Model:
+    """One model touching each op family, numbers of every sign and size included (for the source style)."""
+    x = ir.Input((6, 4), name="x")
+    y = O.Binary("mul")([O.Normalize("C", rms=True)(x), O.Learned((4,), "NC", init="ones")(x)])
+    y = O.Binary("pow", scalar=2.0)(O.Binary("add", scalar=-0.25)(y))
+    y = O.Clip(-1e20, 3.5)(O.Binary("sub", scalar=1.0, scalar_first=True)(y))
+    y = O.ScaledDotProductAttention(causal=True)([O.View((2, 6, 2), "NATE")(y)] * 3)
+    y = O.Roll("T", -2)(O.Take("T", (1, 2, 5))(O.Pad("T", ((1, 1),), value=-0.5)(y)))
+    y = O.Reduce("var", "TE", correction=1)(O.Tile("E", (2,))(O.Softmax("E", log=True)(y)))
+    ids = O.Cast("float32")(O.Positions("T")(x))
+    return ir.Model(x, [y, O.Where(y=-1e9)([O.Binary("gt", scalar=2)(ids), ids])], name="families").initialize(0)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_emitted_op_sources_pass_ruff(tmp_path, framework):
+    style = sibling("test_style.py")
+    (tmp_path / "families.py").write_text(emit(every_family(), framework))
+    found = style.problems(tmp_path, "--config", style.CONFIG)
+    assert not found, style.report(found)
+
+
+def test_every_family_agrees_across_frameworks():
+    from twinnet.exporters import verify
+
+    report = verify(every_family())
+    assert report.ok, "\n" + report.table()
