@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ...ir.ops import Expand, Pad, Roll, Take, Tile
-from ..lowering.ops import number
+from ...ir.ops import Expand, Gather, Pad, Roll, Take, Tile
+from ..lowering.ops import batch_first, number, widened
 
 
 def lower_expand(ctx, node, inputs):
@@ -42,4 +42,20 @@ def lower_take(ctx, node, inputs):
     return ctx.let(node.name, f"keras.ops.take({x.var}, {list(op.indices)!r}, axis={x.pos(op.axis)})", node.spec, phys)
 
 
-TABLE = {Expand: lower_expand, Tile: lower_tile, Pad: lower_pad, Roll: lower_roll, Take: lower_take}
+def lower_gather(ctx, node, inputs):
+    # take_along_axis broadcasts the index, reshaped to size 1 on every other axis, over them
+    x, index = ctx.require(ctx.plain(inputs[0]), batch_first(inputs[0].phys)), inputs[1]
+    phys = x.phys.replace(node.layer.axis, index.spec.layout.replace("N", ""))
+    spread = widened(ctx, index, node.spec, phys, f"{node.name}_index")
+    expr = f"keras.ops.take_along_axis({x.var}, {spread.var}, axis={x.pos(node.layer.axis)})"
+    return ctx.let(node.name, expr, node.spec, phys)
+
+
+TABLE = {
+    Expand: lower_expand,
+    Tile: lower_tile,
+    Pad: lower_pad,
+    Roll: lower_roll,
+    Take: lower_take,
+    Gather: lower_gather,
+}

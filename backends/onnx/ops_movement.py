@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ir.ops import Expand, Pad, Roll, Take, Tile
+from ...ir.ops import Expand, Gather, Pad, Roll, Take, Tile
+from ..lowering.ops import batch_first, widened
 from .compile import Op
 
 
@@ -57,4 +58,30 @@ def lower_take(ctx, node, inputs):
     return ctx.let(node.name, Op("Gather", (x.var, index), {"axis": x.pos(op.axis)}), node.spec, phys)
 
 
-TABLE = {Expand: lower_expand, Tile: lower_tile, Pad: lower_pad, Roll: lower_roll, Take: lower_take}
+def lower_gather(ctx, node, inputs):
+    # GatherElements wants the index at the output's full shape: reshaped to size 1 on the other axes, then
+    # expanded to x's shape with 1 at the gathered axis (Expand broadcasts numpy-style)
+    x, index = ctx.require(ctx.plain(inputs[0]), batch_first(inputs[0].phys)), inputs[1]
+    base, pos = node.name, x.pos(node.layer.axis)
+    phys = x.phys.replace(node.layer.axis, index.spec.layout.replace("N", ""))
+    spread = widened(ctx, index, node.spec, phys, f"{base}_index")
+    keep = ctx.ints(f"{base}_keep", [0 if i == pos else 1 for i in range(len(phys))])
+    one = ctx.ints(f"{base}_one", [1 if i == pos else 0 for i in range(len(phys))])
+    shape = ctx.op(
+        "Add",
+        ctx.op("Mul", ctx.op("Shape", x.var, base=f"{base}_shape"), keep, base=f"{base}_kept"),
+        one,
+        base=f"{base}_target",
+    )
+    full = ctx.op("Expand", spread.var, shape, base=f"{base}_full")
+    return ctx.let(base, Op("GatherElements", (x.var, full), {"axis": pos}), node.spec, phys)
+
+
+TABLE = {
+    Expand: lower_expand,
+    Tile: lower_tile,
+    Pad: lower_pad,
+    Roll: lower_roll,
+    Take: lower_take,
+    Gather: lower_gather,
+}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ir.ops import Expand, Pad, Roll, Take, Tile
-from ..lowering.ops import number
+from ...ir.ops import Expand, Gather, Pad, Roll, Take, Tile
+from ..lowering.ops import batch_first, number, widened
 
 
 def lower_expand(ctx, node, inputs):
@@ -44,4 +44,22 @@ def lower_take(ctx, node, inputs):
     return ctx.let(node.name, f"torch.index_select({x.var}, {x.pos(op.axis)}, self.{index})", node.spec, phys)
 
 
-TABLE = {Expand: lower_expand, Tile: lower_tile, Pad: lower_pad, Roll: lower_roll, Take: lower_take}
+def lower_gather(ctx, node, inputs):
+    # torch.gather wants the index at the output's full shape: reshaped to size 1 on the other axes, expanded
+    x, index = ctx.require(ctx.plain(inputs[0]), batch_first(inputs[0].phys)), inputs[1]
+    pos = x.pos(node.layer.axis)
+    phys = x.phys.replace(node.layer.axis, index.spec.layout.replace("N", ""))
+    spread = widened(ctx, index, node.spec, phys, f"{node.name}_index")
+    sizes = ", ".join("-1" if i in (0, pos) else f"{x.var}.shape[{i}]" for i in range(len(phys)))
+    expr = f"torch.gather({x.var}, {pos}, {spread.var}.long().expand({sizes}))"
+    return ctx.let(node.name, expr, node.spec, phys)
+
+
+TABLE = {
+    Expand: lower_expand,
+    Tile: lower_tile,
+    Pad: lower_pad,
+    Roll: lower_roll,
+    Take: lower_take,
+    Gather: lower_gather,
+}

@@ -7,7 +7,7 @@ layer kind too (in ``LAYERS``), so models mix both freely.
 from .base import OPS, Op, register_op
 from .elementwise import BINARY, UNARY, Binary, Cast, Clip, Unary, Where
 from .linalg import MatMul
-from .movement import Expand, Pad, Roll, Take, Tile
+from .movement import Expand, Gather, Pad, Roll, Take, Tile
 from .norm import Normalize, ScaledDotProductAttention
 from .reduction import REDUCTIONS, Reduce, Softmax
 from .shape import Concat, Narrow, Transpose, View

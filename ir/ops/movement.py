@@ -158,3 +158,41 @@ class Take(Op):
         layout = spec.layout.replace(self.axis, self.letter)
         shape = tuple(len(self.indices) if a == self.axis else s for a, s in zip(spec.layout, spec.shape))
         return TensorSpec(shape, layout, spec.dtype)
+
+
+@register_op
+@dataclass(frozen=True)
+class Gather(Op):
+    """Per sample, the entries of axis ``axis`` of ``x`` at run-time positions: inputs ``[x, indices]``.
+
+    ``indices`` is an integer tensor ``(N, L)`` (``L`` any letter not in ``x``
+    but ``axis``); the result is ``x`` with ``axis`` replaced by ``L``:
+    ``out[n, ..., l, ...] = x[n, ..., indices[n, l], ...]`` (torch's ``gather``
+    with the index repeated over the other axes). Indices must be in range
+    (``0 <= i < size``); negative ones are not supported.
+
+    >>> from twinnet import ir
+    >>> x, i = ir.Input((10, 4)), ir.Input((3,), layout="NL", dtype="int64")
+    >>> Gather("T")([x, i]).layout
+    'NLC'
+    """
+
+    axis: str
+    arity = 2
+
+    def __post_init__(self):
+        super().__post_init__()
+        self._set("axis", as_letter(self, "axis", self.axis))
+
+    def infer(self, inputs):
+        x, index = inputs
+        has_letters(self, x, self.axis)
+        self.check_dtypes([index], ("int32", "int64"), "indices")
+        if index.rank != 2:
+            raise ShapeError(f"indices must be (N, L), got layout {index.layout!r}", layer=self.label)
+        (letter,) = index.layout.replace("N", "")
+        if letter != self.axis and letter in x.layout:
+            raise ShapeError(f"indices' letter {letter!r} is already in {x.layout!r}", layer=self.label)
+        layout = x.layout.replace(self.axis, letter)
+        shape = tuple(index.dim(letter) if a == self.axis else s for a, s in zip(x.layout, x.shape))
+        return TensorSpec(shape, layout, x.dtype)

@@ -57,3 +57,18 @@ def test_roll(op, inputs):
 )
 def test_take(op, inputs):
     check_layer(op, inputs)
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        [sequence("NTC", steps=10), {"shape": (3,), "layout": "NL", "dtype": "int64"}],
+        [sequence("TNC", steps=10), {"shape": (None,), "layout": "NS", "dtype": "int32"}],
+        [image("NCHW", h=10, w=10), {"shape": (4,), "layout": "NW", "dtype": "int64"}],
+        [image("NHWC", channels=12), {"shape": (2,), "layout": "NA", "dtype": "int32"}],
+    ],
+    ids=["time", "time-major-symbolic", "same-letter", "channels"],
+)
+def test_gather(inputs):
+    axis = {"NL": "T", "NS": "T", "NW": "W", "NA": "C"}[inputs[1]["layout"]]
+    check_layer(O.Gather(axis), inputs)
