@@ -37,6 +37,7 @@ from .ir import (
     block,
     layers,
     load,
+    ops,
     save,
 )
 from .ir.serde import VERSION as __version__
@@ -48,6 +49,7 @@ __all__ = [
     "Model",
     "Sequential",
     "layers",
+    "ops",
     "block",
     "save",
     "load",

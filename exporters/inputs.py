@@ -4,6 +4,7 @@ Seeded inputs (:func:`model_inputs`), one rule per kind of input:
 
 * integer inputs: token ids in ``[0, vocabulary)``, the smallest ``input_dim`` of the Embedding
   layers that read the input (10 when none does);
+* bool inputs: fair coins;
 * key-padding masks of MultiHeadAttention: 0/1, key 0 always kept;
 * image-like inputs (a spatial axis, D, H or W, and at most 4 channels): uniform in ``[-1, 1]``, the range
   most image models take after their preprocessing; when the input goes straight into a Rescaling
@@ -39,6 +40,8 @@ def model_inputs(model, batch: int, seq: int, *, seed: int = 0, layouts=None) ->
         shape = t.spec.concrete(batch, seq)
         if t.dtype.startswith("int") or t.dtype.startswith("uint"):
             x = rng.integers(0, vocab.get(t.node.name, 10), size=shape).astype(t.dtype)
+        elif t.dtype == "bool":
+            x = rng.random(shape) < 0.5  # fair coins
         elif t.node.name in masks:
             # A query row with every key masked is undefined across frameworks (docs/equivalence.md, section 10):
             # keep key 0 so every row attends somewhere (with a causal mask too).

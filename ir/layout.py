@@ -11,6 +11,11 @@ H    height
 W    width (also the length of 1-D signals)
 ==== =======================================
 
+Any other capital letter is a *free* axis (:data:`FREE_AXES`): an axis no
+layer gives a meaning to (attention heads, a window's rows, the extra axes of
+a rank-8 tensor). Only the tensor-op tier (``ir/ops/``) makes and reads
+them; see docs/ops.md. A tensor has at most :data:`MAX_RANK` axes.
+
 Layers act on these letters, never on positions: a ``Conv2D`` finds its
 channels at ``C`` whether the model is declared ``NHWC`` or ``NCHW``.
 Permutation helpers here are pure Python; weight permutations that depend on
@@ -25,6 +30,10 @@ from .errors import LayoutError
 
 AXES = "NCTDHW"
 SPATIAL = "DHW"
+#: Letters with no meaning to any layer, handed out in this order to axes the ops make (docs/ops.md).
+FREE_AXES = "ABEFGIJKLMOPQRSUVXYZ"
+ALL_AXES = AXES + FREE_AXES
+MAX_RANK = 8
 
 # Keras conventions: the default layout for a tensor of a given rank.
 _DEFAULT_FLOAT = {1: "N", 2: "NC", 3: "NTC", 4: "NHWC", 5: "NDHWC"}
@@ -38,14 +47,16 @@ def check_layout(layout: str, rank: int | None = None, *, layer: str | None = No
     'NHWC'
     """
     if not isinstance(layout, str) or not layout:
-        raise LayoutError(
-            f"layout must be a non-empty string of axis letters from {AXES!r}, got {layout!r}", layer=layer
-        )
-    bad = [a for a in layout if a not in AXES]
+        raise LayoutError(f"layout must be a non-empty string of capital axis letters, got {layout!r}", layer=layer)
+    bad = [a for a in layout if a not in ALL_AXES]
     if bad:
         raise LayoutError(
-            f"layout {layout!r} has unknown axis letter(s) {''.join(bad)!r}; known: {AXES!r}", layer=layer
+            f"layout {layout!r} has unknown axis letter(s) {''.join(bad)!r}; known: capitals A-Z "
+            f"({AXES!r} have a meaning to layers)",
+            layer=layer,
         )
+    if len(layout) > MAX_RANK:
+        raise LayoutError(f"layout {layout!r} has more than {MAX_RANK} axes", layer=layer)
     if len(set(layout)) != len(layout):
         raise LayoutError(f"layout {layout!r} repeats an axis letter", layer=layer)
     if layout.count("N") != 1:
@@ -63,6 +74,18 @@ def default_layout(rank: int, integer: bool = False, *, layer: str | None = None
             f"no default layout for a rank-{rank} {'integer' if integer else 'float'} tensor; pass layout=", layer=layer
         )
     return table[rank]
+
+
+def free_letters(used: str, n: int) -> str:
+    """The first ``n`` free letters (:data:`FREE_AXES`) not in ``used``.
+
+    >>> free_letters("NAC", 2)
+    'BE'
+    """
+    out = "".join(a for a in FREE_AXES if a not in used)[:n]
+    if len(out) < n:
+        raise LayoutError(f"no {n} free axis letters left beside {used!r}")
+    return out
 
 
 def resolve_axis(axis: int | str, layout: str, *, layer: str | None = None) -> int:

@@ -11,7 +11,7 @@ from .layout import check_layout, default_layout
 if TYPE_CHECKING:
     from .graph import Node
 
-DTYPES = ("float32", "int32", "int64")
+DTYPES = ("float32", "int32", "int64", "bool")
 
 #: Largest size of one axis. Bounding every size keeps shape arithmetic on
 #: small ints whatever a file declares (sizes could otherwise grow without

@@ -54,7 +54,16 @@ def torch_weight_count(module) -> int:
 
 
 def check_layer(
-    layer, inputs, *, seed: int = 0, expect_shape=None, paths=PATHS, tmp_path=None, torch_extra: int = 0, arrange=None
+    layer,
+    inputs,
+    *,
+    seed: int = 0,
+    expect_shape=None,
+    paths=PATHS,
+    tmp_path=None,
+    torch_extra: int = 0,
+    arrange=None,
+    positive: bool = False,
 ) -> ir.Model:
     """Check ``layer`` applied to inputs described by ``ir.Input`` keyword dicts.
 
@@ -62,6 +71,8 @@ def check_layer(
     leave them out (documented per case).
     ``arrange``: turns the list of model inputs into the layer's argument, where one input is
     used twice (self-attention: ``lambda xs: [xs[0], xs[0]]``).
+    ``positive``: float inputs drawn from |N(0, 1)| + 0.5, for ops defined on positive numbers
+    (``sqrt``, ``log``, ``pow``); the other inputs as ``verify`` makes them (bool inputs: fair coins).
     """
     xs = [ir.Input(**spec) for spec in (inputs if isinstance(inputs, list) else [inputs])]
     y = layer(arrange(xs) if arrange else xs if len(xs) > 1 else xs[0])
@@ -85,6 +96,18 @@ def check_layer(
     assert torch_weight_count(to_torch(model)) == model.count_params() + torch_extra
 
     # Every layer is also exported straight from the IR (backends.onnx) and run in onnxruntime.
-    report = verify(model, paths=tuple(dict.fromkeys((*paths, "onnx-ir"))))
+    make = positive_inputs(model) if positive else None
+    report = verify(model, paths=tuple(dict.fromkeys((*paths, "onnx-ir"))), make_inputs=make)
     assert report.ok, "\n" + report.table()
     return model
+
+
+def positive_inputs(model):
+    """``verify``'s ``make_inputs`` with every float input moved to |x| + 0.5."""
+    from twinnet.exporters.onnx import example_inputs
+
+    def make(batch, seq, seed):
+        xs = example_inputs(model, batch, seq, seed=seed)
+        return [np.abs(x) + np.float32(0.5) if x.dtype == np.float32 else x for x in xs]
+
+    return make

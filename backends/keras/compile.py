@@ -6,9 +6,10 @@ its other axes in declared order, then ``C``. The batch axis never moves
 declared layout with ``N`` moved to the front (``TNC`` -> ``NTC``), or in
 Keras's own layout with ``native_io=True``.
 
-Generated code uses only standard ``keras.layers`` (no ``Lambda``, no
-``keras.ops``) and names every layer, so the model saves as ``.keras`` and
-reloads without custom objects, and weights are set by layer name.
+Generated code uses only standard ``keras.layers`` and, for the ops of
+``ir/ops/``, ``keras.ops`` calls on the functional graph (never ``Lambda``),
+and names every layer, so the model saves as ``.keras`` and reloads with
+``safe_mode`` and without custom objects, and weights are set by layer name.
 """
 
 from __future__ import annotations

@@ -132,7 +132,9 @@ class Lowering:
                 expr = self.transpose_expr(value, permutation(value.phys, phys), phys)
             self._cache[key] = self.let(f"{value.var}_{phys.lower()}", expr, value.spec, phys)
             self.program.layout_lines.add(len(self.program.body) - 1)
-        return self._cache[key]
+        held = self._cache[key]
+        # One variable may carry two declared specs (a Transpose op only renames the order of the letters)
+        return held if held.spec == value.spec else replace(held, spec=value.spec)
 
     def plain(self, value: Value) -> Value:
         """``value`` with its features in logical order."""

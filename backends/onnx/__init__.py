@@ -16,6 +16,13 @@ from . import (
     core,
     merge,
     norm,
+    ops_elementwise,
+    ops_linalg,
+    ops_movement,
+    ops_norm,
+    ops_reduction,
+    ops_shape,
+    ops_tensors,
     pooling,
     preprocessing,
     recurrent,
@@ -39,6 +46,13 @@ TABLE = join_tables(
     attention.TABLE,
     slicing.TABLE,
     constant.TABLE,
+    ops_elementwise.TABLE,
+    ops_reduction.TABLE,
+    ops_linalg.TABLE,
+    ops_shape.TABLE,
+    ops_movement.TABLE,
+    ops_tensors.TABLE,
+    ops_norm.TABLE,
 )
 
 __all__ = ["OPSET", "TABLE", "to_onnx"]

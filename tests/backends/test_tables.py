@@ -1,4 +1,5 @@
-"""Every IR layer kind has a lowering in every backend (the emitters render those same lowerings; the ONNX
+"""Every IR layer kind (the ops of ``ir/ops/`` included: they are layer kinds too) has a lowering in every
+backend (the emitters render those same lowerings; the ONNX
 backend writes the file of ``export_onnx(via="ir")``)."""
 
 import pytest
@@ -23,9 +24,14 @@ def test_every_layer_has_a_lowering(backend):
 
 
 def test_every_layer_kind_is_tested():
-    """Each kind appears in a parametrized layer test (one line per new layer)."""
+    """Each kind appears in a parametrized layer test (one line per new layer), each op in an op test."""
     from pathlib import Path
 
-    text = "".join(p.read_text() for p in Path(__file__).resolve().parents[1].glob("ir/layers/test_*.py"))
-    untested = sorted(name for name in LAYERS if f"L.{name}(" not in text)
+    from twinnet.ir.ops import OPS
+
+    tests = Path(__file__).resolve().parents[1]
+    text = "".join(p.read_text() for p in tests.glob("ir/layers/test_*.py"))
+    ops_text = "".join(p.read_text() for p in tests.glob("ir/ops/test_*.py"))
+    untested = sorted(name for name in LAYERS if name not in OPS and f"L.{name}(" not in text)
+    untested += sorted(name for name in OPS if f"O.{name}(" not in ops_text)
     assert not untested, f"no layer test mentions {untested}"

@@ -26,7 +26,7 @@ from twinnet.ir import layers as L
         (lambda: L.SimpleRNN(3, activation="sigmoid"), ir.ConfigError, "activation must be one of 'tanh', 'relu'"),
         (lambda: L.Bidirectional(L.Dense(3)), ir.ConfigError, "layer must be a SimpleRNN, LSTM or GRU"),
         (lambda: L.Permute((1, 1)), ir.ConfigError, "dims must be a permutation"),
-        (lambda: ir.Input((28, 28, 1), layout="NHWX"), ir.LayoutError, "unknown axis letter(s) 'X'"),
+        (lambda: ir.Input((28, 28, 1), layout="NHWx"), ir.LayoutError, "unknown axis letter(s) 'x'"),
         (lambda: ir.Input((28, 28, 1), layout="NHW"), ir.LayoutError, "has 3 axes but the tensor has rank 4"),
         (lambda: ir.Input((28, 28, 1), layout="NHHC"), ir.LayoutError, "repeats an axis letter"),
         (lambda: ir.Input((28, -1)), ir.ShapeError, "shape entries must be positive ints or None"),

@@ -52,7 +52,7 @@ TENSORS = [
     case(
         lambda: ir.Input((3,), dtype="float64", name="x"),
         ir.ConfigError,
-        "Input 'x': dtype must be one of ('float32', 'int32', 'int64'), got 'float64'",
+        "Input 'x': dtype must be one of ('float32', 'int32', 'int64', 'bool'), got 'float64'",
         "input-dtype",
     ),
     case(
@@ -70,13 +70,13 @@ TENSORS = [
     case(
         lambda: ir.Input((3,), layout="", name="x"),
         ir.LayoutError,
-        "Input 'x': layout must be a non-empty string of axis letters from 'NCTDHW', got ''",
+        "Input 'x': layout must be a non-empty string of capital axis letters, got ''",
         "layout-empty",
     ),
     case(
         lambda: ir.Input((3,), layout=5, name="x"),
         ir.LayoutError,
-        "Input 'x': layout must be a non-empty string of axis letters from 'NCTDHW', got 5",
+        "Input 'x': layout must be a non-empty string of capital axis letters, got 5",
         "layout-int",
     ),
     case(
@@ -88,7 +88,7 @@ TENSORS = [
     case(
         lambda: ir.TensorSpec((None, 3), "NC", "f16"),
         ir.ConfigError,
-        "dtype must be one of ('float32', 'int32', 'int64'), got 'f16'",
+        "dtype must be one of ('float32', 'int32', 'int64', 'bool'), got 'f16'",
         "spec-dtype",
     ),
     case(

@@ -268,9 +268,10 @@ CONSTRUCTION = [
         "permute-gap",
     ),
     case(
-        lambda: L.Permute("NXY", name="n"),
+        lambda: L.Permute("Nxy", name="n"),
         ir.LayoutError,
-        "Permute 'n': layout 'NXY' has unknown axis letter(s) 'XY'; known: 'NCTDHW'",
+        "Permute 'n': layout 'Nxy' has unknown axis letter(s) 'xy'; known: capitals A-Z "
+        "('NCTDHW' have a meaning to layers)",
         "permute-letters",
     ),
     # -- normalisation, pooling, merge ---------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""Keras lowerings of the ops that move entries: Transpose (a relabelling), View, Concat, Narrow."""
+
+from __future__ import annotations
+
+from ...ir.ops import Concat, Narrow, Transpose, View
+from ..lowering.driver import with_spec
+from ..lowering.ops import declared
+
+
+def lower_transpose(ctx, node, inputs):
+    # The letters keep their meaning: nothing moves until an op needs positions (then once, by require).
+    return with_spec(ctx.plain(inputs[0]), node.spec)
+
+
+def lower_view(ctx, node, inputs):
+    x = declared(ctx, inputs[0])
+    return ctx.let(node.name, ctx.reshape_expr(x, node.layer.shape, node.spec.layout), node.spec, node.spec.layout)
+
+
+def lower_concat(ctx, node, inputs):
+    xs = [ctx.plain(v) for v in inputs]
+    phys = xs[0].phys
+    xs = [ctx.require(v, phys) for v in xs]
+    args = ", ".join(v.var for v in xs)
+    return ctx.let(node.name, f"keras.ops.concatenate([{args}], axis={phys.index(node.layer.axis)})", node.spec, phys)
+
+
+def lower_narrow(ctx, node, inputs):
+    x = ctx.plain(inputs[0])
+    kept = list(node.layer.indices(x.spec))
+    return ctx.let(node.name, f"keras.ops.take({x.var}, {kept!r}, axis={x.pos(node.layer.axis)})", node.spec, x.phys)
+
+
+TABLE = {Transpose: lower_transpose, View: lower_view, Concat: lower_concat, Narrow: lower_narrow}

@@ -1,0 +1,15 @@
+"""ONNX lowering of MatMul: ``MatMul`` (numpy semantics) on both inputs held in declared order, batch first."""
+
+from __future__ import annotations
+
+from ...ir.ops import MatMul
+from ..lowering.ops import batch_first, declared
+from .compile import Op
+
+
+def lower_matmul(ctx, node, inputs):
+    a, b = (declared(ctx, v) for v in inputs)
+    return ctx.let(node.name, Op("MatMul", (a.var, b.var)), node.spec, batch_first(node.spec.layout))
+
+
+TABLE = {MatMul: lower_matmul}

@@ -1,0 +1,100 @@
+"""torch lowerings of the element-wise ops: torch functions and operators in the emitted ``forward``."""
+
+from __future__ import annotations
+
+from ...ir.ops import Binary, Cast, Clip, Unary, Where
+from ..lowering.ops import elementwise_inputs, number
+
+UNARY = {
+    "sqrt": "torch.sqrt",
+    "rsqrt": "torch.rsqrt",
+    "exp": "torch.exp",
+    "log": "torch.log",
+    "erf": "torch.erf",
+    "tanh": "torch.tanh",
+    "sigmoid": "torch.sigmoid",
+    "sin": "torch.sin",
+    "cos": "torch.cos",
+    "reciprocal": "torch.reciprocal",
+    "floor": "torch.floor",
+    "ceil": "torch.ceil",
+    "abs": "torch.abs",
+    "neg": "torch.neg",
+    "square": "torch.square",
+    "sign": "torch.sign",
+    "relu": "torch.relu",
+    "not": "torch.logical_not",
+}
+#: Python operators (they take a number on either side); the rest are torch functions of two tensors.
+OPERATORS = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "div": "/",
+    "eq": "==",
+    "ne": "!=",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+}
+FUNCTIONS = {
+    "pow": "torch.pow",  # a function: the operator's spacing depends on its operands in ruff's style
+    "max": "torch.maximum",
+    "min": "torch.minimum",
+    "and": "torch.logical_and",
+    "or": "torch.logical_or",
+    "xor": "torch.logical_xor",
+}
+
+
+def lower_unary(ctx, node, inputs):
+    (x,) = inputs
+    return ctx.let(node.name, f"{UNARY[node.layer.fn]}({x.var})", node.spec, x.phys, x.feat)
+
+
+def lower_binary(ctx, node, inputs):
+    op = node.layer
+    xs, phys, feat = elementwise_inputs(ctx, node, inputs)
+    args = [v.var for v in xs]
+    if op.scalar is not None:
+        s = number(op.scalar, inputs[0].spec.dtype)
+        if op.fn in ("max", "min"):  # torch.maximum takes tensors only; clamp takes the number
+            bound = "min" if op.fn == "max" else "max"
+            return ctx.let(node.name, f"torch.clamp({args[0]}, {bound}={s})", node.spec, phys, feat)
+        args = [s, *args] if op.scalar_first else [*args, s]
+    if op.fn in OPERATORS:
+        expr = f" {OPERATORS[op.fn]} ".join(args)
+    else:
+        expr = f"{FUNCTIONS[op.fn]}({', '.join(args)})"
+    return ctx.let(node.name, expr, node.spec, phys, feat)
+
+
+def lower_where(ctx, node, inputs):
+    op = node.layer
+    xs, phys, feat = elementwise_inputs(ctx, node, inputs)
+    names = iter(v.var for v in xs)
+    cond = next(names)
+    dtype = node.spec.dtype
+    x = next(names) if op.x is None else number(op.x, dtype)
+    y = next(names) if op.y is None else number(op.y, dtype)
+    return ctx.let(node.name, f"torch.where({cond}, {x}, {y})", node.spec, phys, feat)
+
+
+def lower_clip(ctx, node, inputs):
+    (x,) = inputs
+    op, dtype = node.layer, node.spec.dtype
+    bounds = []
+    if op.low is not None:
+        bounds.append(f"min={number(op.low, dtype)}")
+    if op.high is not None:
+        bounds.append(f"max={number(op.high, dtype)}")
+    return ctx.let(node.name, f"torch.clamp({x.var}, {', '.join(bounds)})", node.spec, x.phys, x.feat)
+
+
+def lower_cast(ctx, node, inputs):
+    (x,) = inputs
+    return ctx.let(node.name, f"{x.var}.to(torch.{node.layer.dtype})", node.spec, x.phys, x.feat)
+
+
+TABLE = {Unary: lower_unary, Binary: lower_binary, Where: lower_where, Clip: lower_clip, Cast: lower_cast}
