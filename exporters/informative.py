@@ -46,7 +46,9 @@ class Spread:
         """Take in one path's output for one case; returns the key its rows are judged under."""
         x = self.samples(array, layout)
         key = (path, output, x.shape[1:])
-        low, high, size = x.min(axis=0, initial=np.inf), x.max(axis=0, initial=-np.inf), np.abs(x).max(axis=0)
+        # np.array: a 0-d array, not a numpy scalar, where each sample is one number (an output of layout N)
+        low, high = np.array(x.min(axis=0, initial=np.inf)), np.array(x.max(axis=0, initial=-np.inf))
+        size = np.array(np.abs(x).max(axis=0))
         seen = self._seen.get(key)
         if seen is None:
             self._seen[key] = [low, high, size]
