@@ -1,0 +1,208 @@
+"""Weights back: the inverse of a backend's compile-time weight transfer, derived from that transfer itself.
+
+Compiling copies the IR's weights (Keras layout) into the framework's
+parameters: kernels transposed, gates reordered, projections concatenated,
+Flatten orders folded into Dense rows, a second recurrent bias set to zero.
+Apart from such constants, every parameter element is a copy of one IR
+element. So instead of writing each rearrangement a second time, backwards,
+:func:`trace` *runs the backend's own lowering* on the same architecture with
+each IR element replaced by a number that encodes its position, and reads
+back where every element landed:
+
+* pass ``k`` (one per 22-bit digit of the position) gives element ``i`` the
+  value ``2**22 + digit_k(i)``; a last pass gives ``2**23 + digit_0(i)``.
+  Every value is an integer below ``2**24``, exact in float32;
+* a parameter element that moved by exactly ``2**22`` between the first and
+  last pass is a copy, and its digits say of which IR element;
+* an element equal in every pass is a constant the compiler wrote (a zero
+  ``bias_hh``, torch's BatchNorm counter, a gather order);
+* anything else is computed from the weights and has no exact inverse: the
+  trace refuses it, naming the layer.
+
+:func:`pull_back` then copies a trained model's parameters back, element by
+element, into a copy of the IR model. A per-kind function from the backend's
+table first folds what training may have moved off a constant into the
+parameter that holds it (torch's ``bias_hh`` into ``bias_ih``); a constant
+still changed, a parameter missing or misshapen, or one IR element trained to
+two different values raises :class:`~twinnet.ir.errors.WeightError` naming
+the layer. Since the trace reads the forward transfer, the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ...ir.errors import UnsupportedError, WeightError
+from ...ir.graph import Model, Node
+
+_BITS = 22
+_BASE = 1 << _BITS  # a digit's offset in the position passes; a copy moves by this much in the last pass
+_MASK = _BASE - 1
+
+#: per IR layer class: None (every parameter is a copy or a fixed constant) or a function
+#: ``(layer, {parameter: trained array}) -> {parameter: array}`` run on one compiled unit before copying back
+BackTable = dict[type, Callable | None]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one compiled parameter's elements come from."""
+
+    source: np.ndarray  # int64, the parameter's shape: flat index into the IR weights, -1 for a constant
+    constant: np.ndarray  # the compiler's value where ``source`` is -1
+    unit: str  # the compiled unit (torch submodule, Keras layer) holding the parameter
+    param: str  # the parameter's name inside that unit
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A backend's weight transfer for one architecture, read by :func:`trace`."""
+
+    names: list[str]  # IR weight names, ``"<layer>/<weight>"``, in the model's order
+    offsets: list[int]  # flat offset of each IR weight
+    origins: dict[str, Origin]  # compiled key -> origin
+    units: dict[str, Node]  # compiled unit -> the IR node whose weights it holds
+
+    def layer_of(self, key: str) -> str:
+        node = self.units.get(self.origins[key].unit)
+        return node.label if node is not None else self.origins[key].unit
+
+
+def _coded(model: Model, digit: int, offset: int) -> Model:
+    """A shallow copy of ``model`` whose weights encode their own flat position (one 22-bit digit of it)."""
+    weights, start = {}, 0
+    for name, spec in model.weight_specs().items():
+        size = math.prod(spec.shape)
+        index = np.arange(start, start + size, dtype=np.int64)
+        weights[name] = (offset + ((index >> (_BITS * digit)) & _MASK)).astype(np.float32).reshape(spec.shape)
+        start += size
+    coded = copy.copy(model)
+    coded.weights = weights
+    return coded
+
+
+def trace(
+    model: Model, compiled: Callable[[Model], dict[str, np.ndarray]], unit_of: Callable[[str], tuple[str, str]]
+) -> Transfer:
+    """Read a backend's weight transfer for ``model``'s architecture.
+
+    Args:
+        model: the IR model (its own weights are not used).
+        compiled: lowers a model and returns its parameters by compiled key, as the backend writes them.
+        unit_of: compiled key -> (unit, parameter name inside the unit).
+
+    Raises:
+        UnsupportedError: a parameter computed from the weights (not a copy), or an IR weight that reaches
+            no parameter.
+    """
+    specs = model.weight_specs()
+    names = list(specs)
+    sizes = [math.prod(s.shape) for s in specs.values()]
+    offsets = [int(o) for o in np.cumsum([0, *sizes])[:-1]]
+    total = sum(sizes)
+    digits = max(1, math.ceil(max(total - 1, 1).bit_length() / _BITS))
+    passes = [compiled(_coded(model, d, _BASE)) for d in range(digits)]
+    shifted = compiled(_coded(model, 0, 2 * _BASE))
+    nodes = {node.name: node for node in model.layers}
+    owner = np.repeat(np.arange(len(names)), sizes) if total else np.zeros(0, dtype=np.int64)
+    origins, units, covered = {}, {}, np.zeros(total, dtype=bool)
+    for key, first in passes[0].items():
+        values = [np.asarray(p[key]) for p in passes]
+        last = np.asarray(shifted[key])
+        unit, param = unit_of(key)
+        if values[0].dtype.kind != "f":  # an integer buffer (a counter, a gather order): never a weight
+            origins[key] = Origin(np.full(values[0].shape, -1, dtype=np.int64), values[0], unit, param)
+            continue
+        constant = np.ones(values[0].shape, dtype=bool)
+        for v in values:
+            constant &= v == last
+        copied = (last - values[0] == _BASE) & np.all([(v >= _BASE) & (v < 2 * _BASE) for v in values], axis=0)
+        source = np.zeros(values[0].shape, dtype=np.int64)
+        for d, v in enumerate(values):
+            source |= np.where(copied, v - _BASE, 0).astype(np.int64) << (_BITS * d)
+        source[~copied] = -1
+        copied &= source < total
+        source[~copied] = -1
+        reached = sorted({names[i].split("/", 1)[0] for i in np.unique(owner[source[copied]])})
+        if not np.all(copied | constant):
+            where = nodes[reached[0]].label if reached else unit
+            raise UnsupportedError(
+                f"parameter {key!r} is computed from the weights, not copied: no exact inverse", layer=where
+            )
+        for name in reached:
+            if units.setdefault(unit, nodes[name]) is not nodes[name]:
+                raise UnsupportedError(
+                    f"compiled unit {unit!r} holds the weights of two layers", layer=nodes[name].label
+                )
+        covered[source[copied]] = True
+        origins[key] = Origin(source, np.where(copied, 0, values[0]).astype(values[0].dtype), unit, param)
+    if not covered.all():
+        name = names[int(owner[np.argmin(covered)])]
+        layer = nodes[name.split("/", 1)[0]].label
+        raise UnsupportedError(f"weight {name!r} reaches no compiled parameter, so it cannot come back", layer=layer)
+    return Transfer(names, offsets, origins, units)
+
+
+def pull_back(
+    model: Model, transfer: Transfer, trained: dict[str, np.ndarray], table: BackTable, framework: str
+) -> Model:
+    """A copy of ``model`` holding the weights in ``trained`` (compiled key -> array), per ``transfer``.
+
+    ``table`` gives each layer kind's fold (or None); ``framework`` names the trained object in messages.
+
+    Raises:
+        WeightError: a parameter missing, misshapen or moved off a constant the IR cannot hold, or one IR
+            weight element trained to two values.
+        UnsupportedError: a layer kind with weights that ``table`` lacks.
+    """
+    by_unit: dict[str, dict[str, np.ndarray]] = {}
+    for key, origin in transfer.origins.items():
+        if key not in trained:
+            raise WeightError(f"the {framework} model has no parameter {key!r}", layer=transfer.layer_of(key))
+        array = np.asarray(trained[key])
+        if array.dtype.kind != "f" and array.size == origin.source.size:  # torch's 0-d counter, saved as (1,)
+            array = array.reshape(origin.source.shape)
+        if array.shape != origin.source.shape:
+            raise WeightError(
+                f"{framework} parameter {key!r} has shape {array.shape}, expected {origin.source.shape}",
+                layer=transfer.layer_of(key),
+            )
+        by_unit.setdefault(origin.unit, {})[origin.param] = array
+    for unit, params in by_unit.items():
+        node = transfer.units.get(unit)
+        if node is None:
+            continue
+        if type(node.layer) not in table:
+            raise UnsupportedError(f"no way back from {framework} for {node.layer.kind}", layer=node.label)
+        fold = table[type(node.layer)]
+        if fold is not None:
+            by_unit[unit] = fold(node.layer, dict(params))
+    specs = model.weight_specs()
+    flat = np.zeros(sum(math.prod(s.shape) for s in specs.values()), dtype=np.float64)
+    for key, origin in transfer.origins.items():
+        array = np.asarray(by_unit[origin.unit][origin.param])
+        copied = origin.source >= 0
+        if array.dtype.kind == "f" and not np.array_equal(array[~copied], origin.constant[~copied]):
+            raise WeightError(
+                f"{framework} parameter {key!r} moved off the constant twinnet compiled it with; the IR cannot "
+                "hold that value (freeze it while training)",
+                layer=transfer.layer_of(key),
+            )
+        flat[origin.source[copied]] = array[copied]
+    for key, origin in transfer.origins.items():
+        copied = origin.source >= 0
+        array = np.asarray(by_unit[origin.unit][origin.param])
+        if not np.array_equal(flat[origin.source[copied]], array[copied].astype(np.float64)):
+            raise WeightError(
+                f"{framework} parameter {key!r} disagrees with another copy of the same IR weight",
+                layer=transfer.layer_of(key),
+            )
+    weights = {}
+    for name, offset, spec in zip(transfer.names, transfer.offsets, specs.values()):
+        weights[name] = flat[offset : offset + math.prod(spec.shape)].reshape(spec.shape).astype(spec.dtype)
+    return copy.copy(model).set_weights(weights)
