@@ -1,7 +1,7 @@
 """``check_layer``: everything one layer must satisfy, in one call.
 
 Shape inference, JSON and weights round trips, parameter counts in both
-frameworks, and Keras vs torch vs onnxruntime (the ONNX files of both
+frameworks, weights back from both (``load_weights_from``, bit for bit), and Keras vs torch vs onnxruntime (the ONNX files of both
 frameworks and the one written straight from the IR) numerics at
 two batch sizes (and two sequence lengths where the length is symbolic), on
 seeded random weights that exercise every parameter.
@@ -79,10 +79,19 @@ def check_layer(
         assert all(np.array_equal(loaded.weights[k], v) for k, v in model.weights.items())
 
     # parameter counts agree with both frameworks
-    from twinnet.backends import to_keras, to_torch
+    from twinnet.backends import load_weights_from, to_keras, to_torch
 
-    assert to_keras(model).count_params() == model.count_params()
-    assert torch_weight_count(to_torch(model)) == model.count_params() + torch_extra
+    compiled = {"keras": to_keras(model), "torch": to_torch(model)}
+    assert compiled["keras"].count_params() == model.count_params()
+    assert torch_weight_count(compiled["torch"]) == model.count_params() + torch_extra
+
+    # weights back: the inverse of each compile-time transfer gives the IR weights back bit for bit
+    for framework, net in compiled.items():
+        back = load_weights_from(model, net)
+        assert back.weights.keys() == model.weights.keys()
+        for key, value in model.weights.items():
+            assert back.weights[key].dtype == value.dtype, f"{framework}: {key} came back as {back.weights[key].dtype}"
+            assert np.array_equal(back.weights[key], value), f"{framework}: {key} did not come back exactly"
 
     # Every layer is also exported straight from the IR (backends.onnx) and run in onnxruntime.
     report = verify(model, paths=tuple(dict.fromkeys((*paths, "onnx-ir"))))

@@ -110,8 +110,10 @@ def trace(
     shifted = compiled(_coded(model, 0, 2 * _BASE))
     nodes = {node.name: node for node in model.layers}
     owner = np.repeat(np.arange(len(names)), sizes) if total else np.zeros(0, dtype=np.int64)
-    origins, units, covered = {}, {}, np.zeros(total, dtype=bool)
-    for key, first in passes[0].items():
+    if any(p.keys() != shifted.keys() or any(np.shape(p[k]) != np.shape(shifted[k]) for k in p) for p in passes):
+        raise UnsupportedError(f"the lowering of {model.name!r} depends on the weights' values: no exact inverse")
+    origins, units, covered, computed = {}, {}, np.zeros(total, dtype=bool), []
+    for key in passes[0]:
         values = [np.asarray(p[key]) for p in passes]
         last = np.asarray(shifted[key])
         unit, param = unit_of(key)
@@ -130,10 +132,7 @@ def trace(
         source[~copied] = -1
         reached = sorted({names[i].split("/", 1)[0] for i in np.unique(owner[source[copied]])})
         if not np.all(copied | constant):
-            where = nodes[reached[0]].label if reached else unit
-            raise UnsupportedError(
-                f"parameter {key!r} is computed from the weights, not copied: no exact inverse", layer=where
-            )
+            computed.append((key, unit))
         for name in reached:
             if units.setdefault(unit, nodes[name]) is not nodes[name]:
                 raise UnsupportedError(
@@ -141,6 +140,11 @@ def trace(
                 )
         covered[source[copied]] = True
         origins[key] = Origin(source, np.where(copied, 0, values[0]).astype(values[0].dtype), unit, param)
+    for key, unit in computed:  # named after the layer whose other parameters the unit holds, where it has any
+        where = units[unit].label if unit in units else unit
+        raise UnsupportedError(
+            f"parameter {key!r} is computed from the weights, not copied: no exact inverse", layer=where
+        )
     if not covered.all():
         name = names[int(owner[np.argmin(covered)])]
         layer = nodes[name.split("/", 1)[0]].label
