@@ -1,10 +1,11 @@
 """``check_layer``: everything one layer must satisfy, in one call.
 
 Shape inference, JSON and weights round trips, parameter counts in both
-frameworks, weights back from both (``load_weights_from``, bit for bit), and Keras vs torch vs onnxruntime (the ONNX files of both
-frameworks and the one written straight from the IR) numerics at
-two batch sizes (and two sequence lengths where the length is symbolic), on
-seeded random weights that exercise every parameter.
+frameworks, weights back from both (``load_weights_from``, bit for bit), and
+Keras vs torch vs onnxruntime (the ONNX files of both frameworks and the one
+written straight from the IR) numerics at two batch sizes (and two sequence
+lengths where the length is symbolic), on seeded random weights that exercise
+every parameter.
 """
 
 from __future__ import annotations
