@@ -98,7 +98,8 @@ def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths
 
 
 def load_weights_from(model, trained):
-    """A copy of ``model`` holding the weights of ``trained``, a torch module or Keras model compiled from it.
+    """A copy of ``model`` holding the weights of ``trained``, a torch module, Keras model or ONNX model compiled
+    from it.
 
     The exact inverse of the compile-time weight transfer (layouts, gate
     orders, folded Flatten orders, torch's second recurrent bias), so a model
@@ -126,10 +127,15 @@ def load_weights_from(model, trained):
         from .keras.weights_back import load_weights_from as from_keras_model
 
         return from_keras_model(model, trained)
+    onnx = sys.modules.get("onnx")
+    if onnx is not None and isinstance(trained, onnx.ModelProto):
+        from .onnx.weights_back import load_weights_from as from_onnx_model
+
+        return from_onnx_model(model, trained)
     from ..ir.errors import WeightError
 
     raise WeightError(
-        f"load_weights_from takes the torch.nn.Module or keras.Model compiled from the model, got "
+        f"load_weights_from takes the torch.nn.Module, keras.Model or onnx.ModelProto compiled from the model, got "
         f"{type(trained).__module__}.{type(trained).__name__}"
     )
 

@@ -1,7 +1,7 @@
 """``check_layer``: everything one layer must satisfy, in one call.
 
 Shape inference, JSON and weights round trips, parameter counts in both
-frameworks, weights back from both (``load_weights_from``, bit for bit), and
+frameworks, weights back from each backend (``load_weights_from``, bit for bit), and
 Keras vs torch vs onnxruntime (the ONNX files of both frameworks and the one
 written straight from the IR) numerics at two batch sizes (and two sequence
 lengths where the length is symbolic), on seeded random weights that exercise
@@ -80,9 +80,9 @@ def check_layer(
         assert all(np.array_equal(loaded.weights[k], v) for k, v in model.weights.items())
 
     # parameter counts agree with both frameworks
-    from twinnet.backends import load_weights_from, to_keras, to_torch
+    from twinnet.backends import load_weights_from, to_keras, to_onnx, to_torch
 
-    compiled = {"keras": to_keras(model), "torch": to_torch(model)}
+    compiled = {"keras": to_keras(model), "torch": to_torch(model), "onnx": to_onnx(model)}
     assert compiled["keras"].count_params() == model.count_params()
     assert torch_weight_count(compiled["torch"]) == model.count_params() + torch_extra
 

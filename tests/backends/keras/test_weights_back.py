@@ -103,7 +103,9 @@ def test_a_model_of_another_architecture_is_refused():
 
 def test_wrong_framework_object_is_refused():
     model = image_model("NHWC")
-    with pytest.raises(ir.WeightError, match=r"takes the torch\.nn\.Module or keras\.Model .* got numpy\.ndarray"):
+    with pytest.raises(
+        ir.WeightError, match=r"takes the torch\.nn\.Module, keras\.Model or onnx\.ModelProto .* got numpy\.ndarray"
+    ):
         load_weights_from(model, np.zeros(3))
     with pytest.raises(ir.WeightError, match=r"from Keras take a keras\.Model, got ImageNhwc"):
         from_keras_model(model, to_torch(model))

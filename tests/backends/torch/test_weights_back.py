@@ -141,7 +141,9 @@ def test_a_trained_constant_is_refused():
 
 def test_wrong_framework_object_is_refused():
     model = image_model("NHWC")
-    with pytest.raises(ir.WeightError, match=r"takes the torch\.nn\.Module or keras\.Model .* got builtins\.dict"):
+    with pytest.raises(
+        ir.WeightError, match=r"takes the torch\.nn\.Module, keras\.Model or onnx\.ModelProto .* got builtins\.dict"
+    ):
         load_weights_from(model, {})
     with pytest.raises(ir.WeightError, match=r"from torch take a torch\.nn\.Module, got Functional"):
         from_torch_module(model, to_keras(model))
