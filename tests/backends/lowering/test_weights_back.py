@@ -5,6 +5,8 @@ The per-layer bit-for-bit check through both real backends runs in every ``check
 digit, duplicated copies, constants, and that every layer kind with weights has a way back.
 """
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -105,12 +107,9 @@ def test_two_copies_trained_apart_are_refused():
         pull_back(m, trace(m, twice, unit_of), trained, {L.Dense: None}, "test")
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("backend", ["torch", "keras", "onnx"])
 def test_every_kind_with_weights_has_a_way_back(backend):
-    if backend == "torch":
-        from twinnet.backends.torch.weights_back import BACK
-    else:
-        from twinnet.backends.keras.weights_back import BACK
+    BACK = importlib.import_module(f"twinnet.backends.{backend}.weights_back").BACK
     with_weights = {name for name, cls in LAYERS.items() if cls.weights is not Layer.weights}
     assert with_weights >= {"Dense", "Conv2D", "LSTM", "MultiHeadAttention", "BatchNorm", "LearnedConstant"}
     missing = sorted(name for name in with_weights if LAYERS[name] not in BACK)
