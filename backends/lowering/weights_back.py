@@ -67,10 +67,13 @@ class Transfer:
     offsets: list[int]  # flat offset of each IR weight
     origins: dict[str, Origin]  # compiled key -> origin
     units: dict[str, Node]  # compiled unit -> the IR node whose weights it holds
+    unit_of: Callable[[str], tuple[str, str]]  # compiled key -> (unit, parameter name), as the backend keys them
 
     def layer_of(self, key: str) -> str:
-        node = self.units.get(self.origins[key].unit)
-        return node.label if node is not None else self.origins[key].unit
+        """The IR layer behind a compiled key, for messages (else the compiled unit's own name)."""
+        unit = self.origins[key].unit if key in self.origins else self.unit_of(key)[0]
+        node = self.units.get(unit)
+        return node.label if node is not None else unit
 
 
 def _coded(model: Model, digit: int, offset: int) -> Model:
@@ -149,7 +152,7 @@ def trace(
         name = names[int(owner[np.argmin(covered)])]
         layer = nodes[name.split("/", 1)[0]].label
         raise UnsupportedError(f"weight {name!r} reaches no compiled parameter, so it cannot come back", layer=layer)
-    return Transfer(names, offsets, origins, units)
+    return Transfer(names, offsets, origins, units, unit_of)
 
 
 def pull_back(
@@ -160,10 +163,17 @@ def pull_back(
     ``table`` gives each layer kind's fold (or None); ``framework`` names the trained object in messages.
 
     Raises:
-        WeightError: a parameter missing, misshapen or moved off a constant the IR cannot hold, or one IR
-            weight element trained to two values.
+        WeightError: a parameter missing, extra, misshapen or moved off a constant the IR cannot hold, or one
+            IR weight element trained to two values.
         UnsupportedError: a layer kind with weights that ``table`` lacks.
     """
+    extra = sorted(set(trained) - set(transfer.origins))
+    if extra:
+        raise WeightError(
+            f"the {framework} model has parameters that compiling {model.name!r} does not make: "
+            f"{', '.join(extra[:5])} (was it compiled from this model?)",
+            layer=transfer.layer_of(extra[0]),
+        )
     by_unit: dict[str, dict[str, np.ndarray]] = {}
     for key, origin in transfer.origins.items():
         if key not in trained:

@@ -64,11 +64,4 @@ def load_weights_from(model: Model, proto) -> Model:
     """
     params = parameters(proto)
     moves = transfer(model)
-    extra = sorted(set(params) - set(moves.origins))
-    if extra:
-        raise WeightError(
-            f"the ONNX model has initializers to_onnx({model.name}) does not make: {', '.join(extra[:5])}"
-            " (was it written from this model?)",
-            layer=extra[0],
-        )
     return pull_back(model, moves, params, BACK, "ONNX")

@@ -61,11 +61,4 @@ def load_weights_from(model: Model, module) -> Model:
     """
     params = parameters(module)
     moves = transfer(model)
-    extra = sorted(set(params) - set(moves.origins))
-    if extra:
-        raise WeightError(
-            f"the torch module has parameters to_torch({model.name}) does not make: {', '.join(extra[:5])}"
-            " (was it compiled from this model?)",
-            layer=extra[0].rpartition(".")[0],
-        )
     return pull_back(model, moves, params, BACK, "torch")

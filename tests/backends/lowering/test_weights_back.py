@@ -79,6 +79,8 @@ def test_mismatches_name_the_layer():
         pull_back(m, moves, {**good, "dense.weight": good["dense.weight"].T}, {L.Dense: None}, "test")
     with pytest.raises(ir.WeightError, match=r"Dense 'dense'.*'dense\.bias2' moved off the constant"):
         pull_back(m, moves, {**good, "dense.bias2": good["dense.bias2"] + 1}, {L.Dense: None}, "test")
+    with pytest.raises(ir.WeightError, match=r"Dense 'dense'.*parameters that compiling 'd' does not make: dense\.x"):
+        pull_back(m, moves, {**good, "dense.x": good["dense.bias"]}, {L.Dense: None}, "test")
     with pytest.raises(ir.UnsupportedError, match=r"Dense 'dense'.*no way back from test"):
         pull_back(m, moves, good, {}, "test")
 
