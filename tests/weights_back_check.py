@@ -2,7 +2,7 @@
 
 The models cover what the transfer rearranges: a channels-first image (Keras folds the Flatten order
 into Dense) and a channels-last one (torch does), BatchNorm statistics, LSTM / bidirectional GRU gate
-orders and biases, attention projections; and the seeds' MNIST convnet with BatchNorm and the LSTM
+orders and biases, attention projections, repeated blocks; and the seeds' MNIST convnet with BatchNorm and the LSTM
 classifier of examples/ for the training round trips.
 """
 
@@ -33,6 +33,16 @@ def sequence_model() -> ir.Model:
     h = L.MultiHeadAttention(2, 3)([h, h])
     h = L.Bidirectional(L.GRU(4))(h)
     return ir.Model(x, L.Dense(2)(h), name="sequence").randomize(2)
+
+
+def block_model() -> ir.Model:
+    """Repeated residual blocks: torch writes each block kind once, its parameters keyed per instance."""
+    x = ir.Input((8, 8, 3), name="x")
+    h = L.Conv2D(4, 3, padding="same")(x)
+    for i in range(3):
+        with ir.block("Res", f"res{i}"):
+            h = L.Add()([h, L.BatchNorm()(L.Conv2D(4, 3, padding="same", activation="relu")(h))])
+    return ir.Model(x, L.Dense(2)(L.Flatten()(h)), name="blocks").randomize(3)
 
 
 def mnist_batchnorm(seed: int = 0) -> ir.Model:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from weights_back_check import (
     assert_same_predictions,
+    block_model,
     image_model,
     inputs,
     mnist_batchnorm,
@@ -35,7 +36,12 @@ def perturb(km, seed: int = 0) -> None:
         layer.set_weights(moved)
 
 
-MODELS = {"nchw": lambda: image_model("NCHW"), "nhwc": lambda: image_model("NHWC"), "sequence": sequence_model}
+MODELS = {
+    "nchw": lambda: image_model("NCHW"),
+    "nhwc": lambda: image_model("NHWC"),
+    "sequence": sequence_model,
+    "blocks": block_model,
+}
 
 
 @pytest.mark.parametrize("case", sorted(MODELS))

@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
-from weights_back_check import assert_same_predictions, image_model, run_keras, run_torch, sequence_model
+from weights_back_check import assert_same_predictions, block_model, image_model, run_keras, run_torch, sequence_model
 
 from twinnet import ir, load_weights_from, to_keras, to_onnx, to_torch
 from twinnet.backends.onnx.weights_back import load_weights_from as from_onnx_model
@@ -37,7 +37,12 @@ def run_onnx(proto):
     return lambda x: session.run(None, {name: x})[0]
 
 
-MODELS = {"nchw": lambda: image_model("NCHW"), "nhwc": lambda: image_model("NHWC"), "sequence": sequence_model}
+MODELS = {
+    "nchw": lambda: image_model("NCHW"),
+    "nhwc": lambda: image_model("NHWC"),
+    "sequence": sequence_model,
+    "blocks": block_model,
+}
 
 
 @pytest.mark.parametrize("case", sorted(MODELS))

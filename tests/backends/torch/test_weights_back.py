@@ -7,6 +7,7 @@ import pytest
 import torch
 from weights_back_check import (
     assert_same_predictions,
+    block_model,
     image_model,
     inputs,
     mnist_batchnorm,
@@ -34,7 +35,12 @@ def perturb(net, seed: int = 0) -> None:
                     value.abs_().add_(0.1)
 
 
-MODELS = {"nchw": lambda: image_model("NCHW"), "nhwc": lambda: image_model("NHWC"), "sequence": sequence_model}
+MODELS = {
+    "nchw": lambda: image_model("NCHW"),
+    "nhwc": lambda: image_model("NHWC"),
+    "sequence": sequence_model,
+    "blocks": block_model,
+}
 
 
 @pytest.mark.parametrize("case", sorted(MODELS))
