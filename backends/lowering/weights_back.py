@@ -54,7 +54,7 @@ class Origin:
     """Where one compiled parameter's elements come from."""
 
     source: np.ndarray  # int64, the parameter's shape: flat index into the IR weights, -1 for a constant
-    constant: np.ndarray  # the compiler's value where ``source`` is -1
+    constant: np.ndarray | None  # the compiler's value where ``source`` is -1 (None: every element is a copy)
     unit: str  # the compiled unit (torch submodule, Keras layer) holding the parameter
     param: str  # the parameter's name inside that unit
 
@@ -68,6 +68,7 @@ class Transfer:
     origins: dict[str, Origin]  # compiled key -> origin
     units: dict[str, Node]  # compiled unit -> the IR node whose weights it holds
     unit_of: Callable[[str], tuple[str, str]]  # compiled key -> (unit, parameter name), as the backend keys them
+    duplicated: bool  # some IR element is copied to more than one place
 
     def layer_of(self, key: str) -> str:
         """The IR layer behind a compiled key, for messages (else the compiled unit's own name)."""
@@ -111,48 +112,58 @@ def trace(
     digits = max(1, math.ceil(max(total - 1, 1).bit_length() / _BITS))
     passes = [compiled(_coded(model, d, _BASE)) for d in range(digits)]
     shifted = compiled(_coded(model, 0, 2 * _BASE))
-    nodes = {node.name: node for node in model.layers}
-    owner = np.repeat(np.arange(len(names)), sizes) if total else np.zeros(0, dtype=np.int64)
     if any(p.keys() != shifted.keys() or any(np.shape(p[k]) != np.shape(shifted[k]) for k in p) for p in passes):
         raise UnsupportedError(f"the lowering of {model.name!r} depends on the weights' values: no exact inverse")
-    origins, units, covered, computed = {}, {}, np.zeros(total, dtype=bool), []
+    nodes = {node.name: node for node in model.layers}
+    starts = np.asarray(offsets, dtype=np.int64)
+
+    def layer_at(index: int) -> Node:
+        return nodes[names[int(np.searchsorted(starts, index, side="right")) - 1].split("/", 1)[0]]
+
+    origins, units, covered, computed, copies = {}, {}, np.zeros(total, dtype=bool), [], 0
     for key in passes[0]:
-        values = [np.asarray(p[key]) for p in passes]
-        last = np.asarray(shifted[key])
+        first, last = np.asarray(passes[0][key]), np.asarray(shifted[key])
         unit, param = unit_of(key)
-        if values[0].dtype.kind != "f":  # an integer buffer (a counter, a gather order): never a weight
-            origins[key] = Origin(np.full(values[0].shape, -1, dtype=np.int64), values[0], unit, param)
+        if first.dtype.kind != "f":  # an integer buffer (a counter, a gather order): never a weight
+            origins[key] = Origin(np.full(first.shape, -1, dtype=np.int64), first, unit, param)
             continue
-        constant = np.ones(values[0].shape, dtype=bool)
-        for v in values:
+        copied = (last - first == _BASE) & (first >= _BASE) & (first < 2 * _BASE)
+        constant = first == last
+        source = np.where(copied, first - _BASE, 0).astype(np.int64)
+        for d, p in enumerate(passes[1:], start=1):
+            v = np.asarray(p[key])
+            copied &= (v >= _BASE) & (v < 2 * _BASE)
             constant &= v == last
-        copied = (last - values[0] == _BASE) & np.all([(v >= _BASE) & (v < 2 * _BASE) for v in values], axis=0)
-        source = np.zeros(values[0].shape, dtype=np.int64)
-        for d, v in enumerate(values):
             source |= np.where(copied, v - _BASE, 0).astype(np.int64) << (_BITS * d)
-        source[~copied] = -1
         copied &= source < total
         source[~copied] = -1
-        reached = sorted({names[i].split("/", 1)[0] for i in np.unique(owner[source[copied]])})
-        if not np.all(copied | constant):
+        picked = source[copied]
+        if picked.size:
+            lo, hi = layer_at(picked.min()), layer_at(picked.max())
+            reached = {lo.name: lo, hi.name: hi}
+            if lo is not hi:  # rare: one parameter spans layers (refused below); name every one
+                reached = {n.name: n for n in (layer_at(i) for i in np.unique(picked))}
+            for node in reached.values():
+                if units.setdefault(unit, node) is not node:
+                    raise UnsupportedError(f"compiled unit {unit!r} holds the weights of two layers", layer=node.label)
+        if not (copied | constant).all():
             computed.append((key, unit))
-        for name in reached:
-            if units.setdefault(unit, nodes[name]) is not nodes[name]:
-                raise UnsupportedError(
-                    f"compiled unit {unit!r} holds the weights of two layers", layer=nodes[name].label
-                )
-        covered[source[copied]] = True
-        origins[key] = Origin(source, np.where(copied, 0, values[0]).astype(values[0].dtype), unit, param)
+        covered[picked] = True
+        copies += picked.size
+        held = None if copied.all() else np.where(copied, 0, first).astype(first.dtype)
+        origins[key] = Origin(source, held, unit, param)
     for key, unit in computed:  # named after the layer whose other parameters the unit holds, where it has any
         where = units[unit].label if unit in units else unit
         raise UnsupportedError(
             f"parameter {key!r} is computed from the weights, not copied: no exact inverse", layer=where
         )
     if not covered.all():
-        name = names[int(owner[np.argmin(covered)])]
-        layer = nodes[name.split("/", 1)[0]].label
-        raise UnsupportedError(f"weight {name!r} reaches no compiled parameter, so it cannot come back", layer=layer)
-    return Transfer(names, offsets, origins, units, unit_of)
+        missing = int(np.argmin(covered))
+        name = names[int(np.searchsorted(starts, missing, side="right")) - 1]
+        raise UnsupportedError(
+            f"weight {name!r} reaches no compiled parameter, so it cannot come back", layer=layer_at(missing).label
+        )
+    return Transfer(names, offsets, origins, units, unit_of, copies > total)
 
 
 def pull_back(
@@ -200,6 +211,9 @@ def pull_back(
     flat = np.zeros(sum(math.prod(s.shape) for s in specs.values()), dtype=np.float64)
     for key, origin in transfer.origins.items():
         array = np.asarray(by_unit[origin.unit][origin.param])
+        if origin.constant is None:  # every element a copy: the common case, no masks
+            flat[origin.source.ravel()] = array.ravel()
+            continue
         copied = origin.source >= 0
         if array.dtype.kind == "f" and not np.array_equal(array[~copied], origin.constant[~copied]):
             raise WeightError(
@@ -208,7 +222,7 @@ def pull_back(
                 layer=transfer.layer_of(key),
             )
         flat[origin.source[copied]] = array[copied]
-    for key, origin in transfer.origins.items():
+    for key, origin in transfer.origins.items() if transfer.duplicated else ():
         copied = origin.source >= 0
         array = np.asarray(by_unit[origin.unit][origin.param])
         if not np.array_equal(flat[origin.source[copied]], array[copied].astype(np.float64)):
