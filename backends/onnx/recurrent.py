@@ -16,8 +16,6 @@ and the driver transposes once where a batch-first tensor is needed.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from ...ir.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
@@ -119,7 +117,7 @@ def fold_recurrent_bias(layer, params: dict) -> dict:
         return params
     out = dict(params)
     for name, value in params.items():
-        if re.search(r"_B(_\d+)?$", name):  # the B input of the op (ctx.const names it <layer>_B)
+        if value.ndim == 2:  # B, (directions, 2 * gates * units); W and R have three axes
             wb, rb = np.split(value, 2, axis=-1)
             out[name] = np.concatenate([wb + rb, np.zeros_like(rb)], axis=-1)
     return out
