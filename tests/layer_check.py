@@ -11,6 +11,7 @@ every parameter.
 from __future__ import annotations
 
 import numpy as np
+from gaps import known_gap
 
 from twinnet import ir
 from twinnet.exporters import verify
@@ -88,7 +89,13 @@ def check_layer(
 
     # weights back: the inverse of each compile-time transfer gives the IR weights back bit for bit
     for framework, net in compiled.items():
-        back = load_weights_from(model, net)
+        try:
+            back = load_weights_from(model, net)
+        except ir.UnsupportedError as e:
+            if framework == "onnx" and isinstance(layer, ir.layers.BatchNorm) and "computed from the weights" in str(e):
+                assert known_gap("onnx-weights-back-folded-batchnorm")  # listed: a BatchNorm ONNX folds, no inverse
+                continue
+            raise
         assert back.weights.keys() == model.weights.keys()
         for key, value in model.weights.items():
             assert back.weights[key].dtype == value.dtype, f"{framework}: {key} came back as {back.weights[key].dtype}"

@@ -5,6 +5,7 @@ predictions onnxruntime gives for the changed file. Bit-for-bit identity per lay
 import numpy as np
 import onnxruntime as ort
 import pytest
+from gaps import known_gap
 from onnx import numpy_helper
 from weights_back_check import assert_same_predictions, block_model, image_model, run_keras, run_torch, sequence_model
 
@@ -78,3 +79,10 @@ def test_mismatches_are_refused():
         load_weights_from(narrower, to_onnx(wider))
     with pytest.raises(ir.WeightError, match=r"from ONNX take an onnx\.ModelProto, got dict"):
         from_onnx_model(model, {})
+
+
+@known_gap("onnx-weights-back-folded-batchnorm")
+def test_folded_batchnorm_comes_back():
+    model = ir.Sequential([L.BatchNorm()], input=ir.Input((5, 4)), name="bn_sequence").randomize(0)
+    back = load_weights_from(model, to_onnx(model))
+    assert all(np.array_equal(back.weights[k], v) for k, v in model.weights.items())
