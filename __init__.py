@@ -16,7 +16,7 @@ API; frameworks are imported only when a function that needs one is called.
 (None, 10)
 """
 
-from .backends import emit, from_keras, from_onnx, from_torch, to_keras, to_onnx, to_torch
+from .backends import emit, from_keras, from_onnx, from_torch, load_weights_from, to_keras, to_onnx, to_torch
 from .exporters import convert, export_onnx, verify
 from .exporters.quiet import quiet_by_default
 from .ir import (
@@ -60,6 +60,7 @@ __all__ = [
     "from_keras",
     "from_torch",
     "from_onnx",
+    "load_weights_from",
     "export_onnx",
     "verify",
     "convert",

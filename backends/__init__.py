@@ -12,6 +12,8 @@ torch-only user never loads TensorFlow.
 
 from __future__ import annotations
 
+import sys
+
 from .emit import emit
 
 
@@ -95,4 +97,47 @@ def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths
     return import_torch(module, example_inputs, name=name, fixed_lengths=fixed_lengths)
 
 
-__all__ = ["to_keras", "to_torch", "to_onnx", "emit", "from_keras", "from_onnx", "from_torch"]
+def load_weights_from(model, trained):
+    """A copy of ``model`` holding the weights of ``trained``, a torch module, Keras model or ONNX model compiled
+    from it.
+
+    The exact inverse of the compile-time weight transfer (layouts, gate
+    orders, folded Flatten orders, torch's second recurrent bias), so a model
+    trained in one framework compiles to the other with the trained weights.
+    ``trained`` may be what ``to_torch``/``to_keras`` returned or what the
+    emitted file loads; optimizer state is not read. ``model`` is left as it
+    was. See :mod:`twinnet.backends.lowering.weights_back`.
+
+    Raises:
+        WeightError: ``trained`` is neither, or does not match ``model`` (the message names the layer).
+
+    >>> from twinnet import ir
+    >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
+    >>> net = to_torch(m)
+    >>> _ = net.dense.bias.data.fill_(0.5)  # as if trained
+    >>> float(load_weights_from(m, net).weights["dense/bias"][0])
+    0.5
+    """
+    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
+    if torch is not None and isinstance(trained, torch.nn.Module):
+        from .torch.weights_back import load_weights_from as from_torch_module
+
+        return from_torch_module(model, trained)
+    if keras is not None and isinstance(trained, keras.Model):
+        from .keras.weights_back import load_weights_from as from_keras_model
+
+        return from_keras_model(model, trained)
+    onnx = sys.modules.get("onnx")
+    if onnx is not None and isinstance(trained, onnx.ModelProto):
+        from .onnx.weights_back import load_weights_from as from_onnx_model
+
+        return from_onnx_model(model, trained)
+    from ..ir.errors import WeightError
+
+    raise WeightError(
+        f"load_weights_from takes the torch.nn.Module, keras.Model or onnx.ModelProto compiled from the model, got "
+        f"{type(trained).__module__}.{type(trained).__name__}"
+    )
+
+
+__all__ = ["to_keras", "to_torch", "to_onnx", "emit", "from_keras", "from_onnx", "from_torch", "load_weights_from"]

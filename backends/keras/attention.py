@@ -47,3 +47,6 @@ def lower_mha(ctx, node, inputs):
 
 
 TABLE = {MultiHeadAttention: lower_mha}
+
+#: weights back (backends/lowering/weights_back.py): Keras holds the IR's layout, every weight is a copy
+BACK = {MultiHeadAttention: None}

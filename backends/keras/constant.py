@@ -44,3 +44,6 @@ def lower_learned_constant(ctx, node, inputs):
 
 
 TABLE = {LearnedConstant: lower_learned_constant}
+
+#: weights back (backends/lowering/weights_back.py): Keras holds the IR's layout, every weight is a copy
+BACK = {LearnedConstant: None}

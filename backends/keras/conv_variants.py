@@ -96,3 +96,13 @@ TABLE = {
     Conv1DTranspose: lower_transpose,
     Conv2DTranspose: lower_transpose,
 }
+
+#: weights back (backends/lowering/weights_back.py): Keras holds the IR's layout, every weight is a copy
+BACK = {
+    DepthwiseConv1D: None,
+    DepthwiseConv2D: None,
+    SeparableConv1D: None,
+    SeparableConv2D: None,
+    Conv1DTranspose: None,
+    Conv2DTranspose: None,
+}

@@ -66,3 +66,6 @@ TABLE = {
     Reshape: lower_reshape,
     Permute: lower_permute,
 }
+
+#: weights back (backends/lowering/weights_back.py): Keras holds the IR's layout, every weight is a copy
+BACK = {Dense: None}

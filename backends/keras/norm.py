@@ -62,3 +62,6 @@ def lower_group_norm(ctx, node, inputs):
 
 
 TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm, GroupNorm: lower_group_norm}
+
+#: weights back (backends/lowering/weights_back.py): Keras holds the IR's layout, every weight is a copy
+BACK = {BatchNorm: None, LayerNorm: None, GroupNorm: None}

@@ -131,3 +131,6 @@ def lower_mha(ctx, node, inputs):
 
 
 TABLE = {MultiHeadAttention: lower_mha}
+
+#: weights back (backends/lowering/weights_back.py): every initializer element is a copy of an IR weight
+BACK = {MultiHeadAttention: None}

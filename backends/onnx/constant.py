@@ -25,3 +25,6 @@ def lower_learned_constant(ctx, node, inputs):
 
 
 TABLE = {LearnedConstant: lower_learned_constant}
+
+#: weights back (backends/lowering/weights_back.py): every initializer element is a copy of an IR weight
+BACK = {LearnedConstant: None}

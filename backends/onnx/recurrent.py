@@ -106,3 +106,28 @@ def _sequence(ctx, y: str, bidirectional: bool, base: str) -> Op:
 
 
 TABLE = {Embedding: lower_embedding, SimpleRNN: lower_rnn, LSTM: lower_rnn, GRU: lower_rnn, Bidirectional: lower_rnn}
+
+
+def fold_recurrent_bias(layer, params: dict) -> dict:
+    """Weights back for ONNX's RNN / LSTM / GRU: ``B = [Wb, Rb]`` where :func:`direction_weights` wrote
+    Keras's one bias as ``Wb`` beside a zero ``Rb``; the op adds the two, so a trained ``Rb`` goes back into
+    ``Wb`` (and to zero). GRU ``reset_after=True`` holds Keras's two biases there: nothing to fold."""
+    cell = layer.layer if isinstance(layer, Bidirectional) else layer
+    if isinstance(cell, GRU) and cell.reset_after:
+        return params
+    out = dict(params)
+    for name, value in params.items():
+        if value.ndim == 2:  # B, (directions, 2 * gates * units); W and R have three axes
+            wb, rb = np.split(value, 2, axis=-1)
+            out[name] = np.concatenate([wb + rb, np.zeros_like(rb)], axis=-1)
+    return out
+
+
+#: weights back (backends/lowering/weights_back.py): copies, and the recurrent bias folded
+BACK = {
+    Embedding: None,
+    SimpleRNN: fold_recurrent_bias,
+    LSTM: fold_recurrent_bias,
+    GRU: fold_recurrent_bias,
+    Bidirectional: fold_recurrent_bias,
+}

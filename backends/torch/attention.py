@@ -125,3 +125,6 @@ def lower_mha(ctx, node, inputs):
 
 
 TABLE = {MultiHeadAttention: lower_mha}
+
+#: weights back (backends/lowering/weights_back.py): every parameter is a copy of an IR weight
+BACK = {MultiHeadAttention: None}

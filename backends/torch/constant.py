@@ -21,3 +21,6 @@ def lower_learned_constant(ctx, node, inputs):
 
 
 TABLE = {LearnedConstant: lower_learned_constant}
+
+#: weights back (backends/lowering/weights_back.py): the parameter is a copy of the IR weight
+BACK = {LearnedConstant: None}

@@ -73,3 +73,6 @@ TABLE = {
     Reshape: lower_reshape,
     Permute: lower_permute,
 }
+
+#: weights back (backends/lowering/weights_back.py): every parameter is a copy of an IR weight
+BACK = {Dense: None}

@@ -101,3 +101,7 @@ def lower_group_norm(ctx, node, inputs):
 
 
 TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm, GroupNorm: lower_group_norm}
+
+#: weights back (backends/lowering/weights_back.py): every parameter is a copy of an IR weight or a
+#: constant (the affine parameters torch cannot leave out, the batch counter)
+BACK = {BatchNorm: None, LayerNorm: None, GroupNorm: None}

@@ -96,3 +96,29 @@ def lower_rnn(ctx, node, inputs):
 
 
 TABLE = {Embedding: lower_embedding, SimpleRNN: lower_rnn, LSTM: lower_rnn, GRU: lower_rnn, Bidirectional: lower_rnn}
+
+
+def fold_second_bias(layer, params: dict) -> dict:
+    """Weights back for nn.RNN / nn.LSTM: :func:`rnn_params` compiles Keras's one bias as ``bias_ih`` beside a
+    zero ``bias_hh``; torch adds the two, so a trained ``bias_hh`` goes back into ``bias_ih`` (and to zero).
+    GRU keeps both biases of Keras (``reset_after``) or has one: nothing to fold."""
+    cell = layer.layer if isinstance(layer, Bidirectional) else layer
+    if isinstance(cell, GRU):
+        return params
+    out = dict(params)
+    for name, value in params.items():
+        if name.startswith("bias_hh"):
+            ih = "bias_ih" + name[len("bias_hh") :]
+            out[ih] = params[ih] + value
+            out[name] = np.zeros_like(value)
+    return out
+
+
+#: weights back (backends/lowering/weights_back.py): copies, and the second recurrent bias folded
+BACK = {
+    Embedding: None,
+    SimpleRNN: fold_second_bias,
+    LSTM: fold_second_bias,
+    GRU: fold_second_bias,
+    Bidirectional: fold_second_bias,
+}
