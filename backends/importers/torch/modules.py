@@ -21,6 +21,7 @@ from torch import nn
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
+from .adaptive import adaptive
 from .capture import layout_for
 from .recurrent import rnn
 
@@ -188,17 +189,34 @@ def windowed_pool(
         raise UnsupportedError("divisor_override is not supported (the IR divides by the window or its real count)")
     sizes = [x.spec.dim(a) for a in x.layout[2:]]
     # torch pads both sides alike (with -inf for max); the IR takes the same explicit pads
-    mode = tuple((p, p) for p in pads) if any(pads) else "valid"
-    options = {"count_include_pad": bool(count_include_pad)} if ir_class in (L.AvgPool1D, L.AvgPool2D) else {}
-    try:
-        return ctx.add(call, ir_class(k, strides=s, padding=mode, **options), [x])
-    except UnsupportedError:
-        if ceil_mode:  # harmless only when it does not change the output size
+    pairs = [(p, p) for p in pads]
+    is_max = ir_class in (L.MaxPool1D, L.MaxPool2D)
+    if ceil_mode:
+        pairs = ceil_pads(sizes, k, s, pads)
+        if not is_max and any(p and hi > p for p, (_, hi) in zip(pads, pairs)) and count_include_pad:
+            # torch then counts the symmetric pads but not the extra window: neither IR divisor
             raise UnsupportedError(
-                f"ceil_mode=True adds a partial window for input size {tuple(sizes)}, which the "
-                "IR's pooling does not have"
-            ) from None
-        raise
+                f"ceil_mode=True with padding={padding} and count_include_pad=True adds a partial window for "
+                f"input size {tuple(sizes)} whose divisor counts some pads and not others"
+            )
+        count_include_pad = count_include_pad and pairs == [(p, p) for p in pads]
+    mode = tuple(pairs) if any(b or a for b, a in pairs) else "valid"
+    options = {} if is_max else {"count_include_pad": bool(count_include_pad)}
+    return ctx.add(call, ir_class(k, strides=s, padding=mode, **options), [x])
+
+
+def ceil_pads(sizes, kernel, strides, pads) -> list[tuple[int, int]]:
+    """Pads (before, after) that give torch's ``ceil_mode=True`` output: the extra partial window at the
+    end becomes extra padding after, never a window that starts in it (torch drops such a window)."""
+    if any(n is None for n in sizes):
+        raise UnsupportedError(f"ceil_mode=True needs known input sizes, got {tuple(sizes)}")
+    pairs = []
+    for n, k, s, p in zip(sizes, kernel, strides, pads):
+        out = -(-(n + 2 * p - k) // s) + 1
+        if (out - 1) * s >= n + p:
+            out -= 1
+        pairs.append((p, p + max(0, (out - 1) * s + k - n - 2 * p)))
+    return pairs
 
 
 def pool(nd: int, ir_class) -> Callable:
@@ -223,16 +241,10 @@ def pool(nd: int, ir_class) -> Callable:
     return convert
 
 
-def global_pool(ctx, call, x, nd: int, ir_class, output_size):
-    """An adaptive pool to size 1 -> global pooling that keeps the axes (torch's (N, C, 1, 1))."""
-    if any(v != 1 for v in _tuple(output_size, nd)):
-        raise UnsupportedError(f"output_size={output_size} is not supported (only 1: global pooling)")
-    return ctx.add(call, ir_class(keepdims=True), [channels_first(ctx, call, x, nd)])
-
-
-def adaptive_pool(nd: int, ir_class) -> Callable:
+def adaptive_pool(nd: int, kind: str) -> Callable:
     def convert(ctx, call):
-        return global_pool(ctx, call, ctx.tensor(call.args[0]), nd, ir_class, call.module.output_size)
+        x = channels_first(ctx, call, ctx.tensor(call.args[0]), nd)
+        return adaptive(ctx, call, x, nd, kind, call.module.output_size)
 
     return convert
 
@@ -293,10 +305,10 @@ CORE_TABLE: dict[type, Callable] = {
     nn.MaxPool2d: pool(2, L.MaxPool2D),
     nn.AvgPool1d: pool(1, L.AvgPool1D),
     nn.AvgPool2d: pool(2, L.AvgPool2D),
-    nn.AdaptiveAvgPool1d: adaptive_pool(1, L.GlobalAvgPool1D),
-    nn.AdaptiveAvgPool2d: adaptive_pool(2, L.GlobalAvgPool2D),
-    nn.AdaptiveMaxPool1d: adaptive_pool(1, L.GlobalMaxPool1D),
-    nn.AdaptiveMaxPool2d: adaptive_pool(2, L.GlobalMaxPool2D),
+    nn.AdaptiveAvgPool1d: adaptive_pool(1, "avg"),
+    nn.AdaptiveAvgPool2d: adaptive_pool(2, "avg"),
+    nn.AdaptiveMaxPool1d: adaptive_pool(1, "max"),
+    nn.AdaptiveMaxPool2d: adaptive_pool(2, "max"),
     nn.ReLU: activation("relu"),
     nn.Sigmoid: activation("sigmoid"),
     nn.Tanh: activation("tanh"),

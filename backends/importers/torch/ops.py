@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
+from .adaptive import adaptive
 from .arith import is_number, with_constant
 from .capture import guess_layout, layout_for
-from .modules import global_pool, letter, windowed_pool
+from .modules import channels_first, letter, windowed_pool
 from .recurrent import Lazy, concat_halves, select, squeeze_state
 from .slicing import index_tensor
 
@@ -255,11 +256,12 @@ _MAX_ARGS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "retur
 _AVG_ARGS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
 
 
-def functional_global(nd: int, ir_class) -> Callable:
+def functional_adaptive(nd: int, kind: str) -> Callable:
     def convert(ctx, call):
         if call.arg(2, "return_indices", False):
             raise UnsupportedError("return_indices=True is not supported")
-        return global_pool(ctx, call, ctx.tensor(call.arg(0, "input")), nd, ir_class, call.arg(1, "output_size"))
+        x = channels_first(ctx, call, ctx.tensor(call.arg(0, "input")), nd)
+        return adaptive(ctx, call, x, nd, kind, call.arg(1, "output_size"))
 
     return convert
 
@@ -312,10 +314,10 @@ CORE_FUNCTIONS: dict[Callable, Callable] = {
     F.max_pool2d: functional_pool(2, L.MaxPool2D, _MAX_ARGS),
     F.avg_pool1d: functional_pool(1, L.AvgPool1D, _AVG_ARGS),
     F.avg_pool2d: functional_pool(2, L.AvgPool2D, _AVG_ARGS),
-    F.adaptive_avg_pool1d: functional_global(1, L.GlobalAvgPool1D),
-    F.adaptive_avg_pool2d: functional_global(2, L.GlobalAvgPool2D),
-    F.adaptive_max_pool1d: functional_global(1, L.GlobalMaxPool1D),
-    F.adaptive_max_pool2d: functional_global(2, L.GlobalMaxPool2D),
+    F.adaptive_avg_pool1d: functional_adaptive(1, "avg"),
+    F.adaptive_avg_pool2d: functional_adaptive(2, "avg"),
+    F.adaptive_max_pool1d: functional_adaptive(1, "max"),
+    F.adaptive_max_pool2d: functional_adaptive(2, "max"),
     operator.getitem: getitem,
     getattr: attribute,
 }
