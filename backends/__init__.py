@@ -15,16 +15,17 @@ from __future__ import annotations
 from .emit import emit
 
 
-def to_keras(model, *, native_io: bool = False, expose: bool = False):
+def to_keras(model, *, native_io: bool = False, expose: bool = False, training=None):
     """Compile an IR model to a ``keras.Model`` built from standard ``keras.layers``.
 
     Inputs and outputs keep the declared layout, except that Keras always puts
-    the batch axis first (a ``TNC`` input is fed as ``NTC``). See
-    :func:`twinnet.backends.keras.to_keras`.
+    the batch axis first (a ``TNC`` input is fed as ``NTC``). With
+    ``training=spec`` (a :class:`twinnet.ir.training.TrainingSpec`) the model
+    comes back compiled for it. See :func:`twinnet.backends.keras.to_keras`.
     """
     from .keras import to_keras as compile_keras
 
-    return compile_keras(model, native_io=native_io, expose=expose)
+    return compile_keras(model, native_io=native_io, expose=expose, training=training)
 
 
 def to_torch(model, *, native_io: bool = False, expose: bool = False):

@@ -143,3 +143,16 @@ class TrainingSpec:
             else from_entry(reg, {"Regularization": Regularization}, "regularization"),
             **plain,
         )
+
+
+def training_spec(model, training) -> TrainingSpec | None:
+    """What a compiler's ``training=`` argument means: a spec, ``True`` for ``model.training``, or None."""
+    if training is None or training is False:
+        return None
+    if training is True:
+        if getattr(model, "training", None) is None:
+            raise fail("training=True", f"model {model.name!r} carries no training spec (model.training is None)")
+        return model.training
+    if not isinstance(training, TrainingSpec):
+        raise fail("training", f"must be a TrainingSpec, True or None, got {type(training).__name__}")
+    return training
