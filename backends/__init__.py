@@ -28,6 +28,26 @@ def to_keras(model, *, native_io: bool = False, expose: bool = False, training=N
     return compile_keras(model, native_io=native_io, expose=expose, training=training)
 
 
+def fit(module, spec, data, *, validation_data=None, epochs=None, callbacks=(), device="auto", verbose=None):
+    """Train a torch module (``to_torch(model)``) by a :class:`twinnet.ir.training.TrainingSpec`; returns a History.
+
+    The loop applies the spec's rules exactly as the Keras model ``to_keras(model, training=spec)`` does in
+    ``fit``. See :func:`twinnet.backends.torch.training.fit`.
+    """
+    from .torch.training import fit as torch_fit
+
+    return torch_fit(
+        module,
+        spec,
+        data,
+        validation_data=validation_data,
+        epochs=epochs,
+        callbacks=callbacks,
+        device=device,
+        verbose=verbose,
+    )
+
+
 def to_torch(model, *, native_io: bool = False, expose: bool = False):
     """Compile an IR model to a ``torch.nn.Module`` (eval mode). See :func:`twinnet.backends.torch.to_torch`."""
     from .torch import to_torch as compile_torch

@@ -9,7 +9,7 @@
 (None, 10)
 """
 
-from . import layers
+from . import layers, training
 from .blocks import block
 from .errors import (
     ConfigError,
@@ -35,6 +35,7 @@ __all__ = [
     "Model",
     "Sequential",
     "layers",
+    "training",
     "save",
     "load",
     "to_json",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 
 from .data import SpecDataset, as_dataset
-from .losses import ProbabilityCrossentropy, build_loss
+from .losses import Crossentropy, build_loss
 from .metrics import build_metric
 from .optimizers import build_optimizer
 from .parity import prepare

@@ -1,9 +1,11 @@
 """Keras losses for :mod:`twinnet.ir.training.losses`.
 
-From logits, and for MSE, MAE and Huber, Keras's own classes apply the rule.
-The cross-entropies from probabilities use :class:`ProbabilityCrossentropy`:
-Keras's own would, on TensorFlow, swap a softmax or sigmoid output for its
-logits and skip the clip, which the rule (and torch) never does.
+MSE, MAE and Huber are Keras's own classes. Every cross-entropy is twinnet's
+:class:`Crossentropy`, written with keras.ops: Keras's own, on TensorFlow,
+look behind a softmax or sigmoid output for its logits and use those instead,
+whatever ``from_logits`` says (skipping the clip from probabilities, and
+skipping the softmax when told the output is logits), which the rule and
+torch never do.
 """
 
 from __future__ import annotations
@@ -14,20 +16,27 @@ from keras import ops
 from ....ir.training import losses as L
 
 
-class ProbabilityCrossentropy(keras.losses.Loss):
-    """Cross-entropy on probabilities, clipped to ``[EPSILON, 1 - EPSILON]`` (``kind``: binary, categorical, sparse)."""
+class Crossentropy(keras.losses.Loss):
+    """The rule's cross-entropy (``kind``: binary, categorical, sparse), on probabilities clipped to
+    ``[EPSILON, 1 - EPSILON]``, or on logits."""
 
-    def __init__(self, kind: str, name: str | None = None):
+    def __init__(self, kind: str, from_logits: bool = False, name: str | None = None):
         super().__init__(name=name or f"{kind}_crossentropy")
-        self.kind = kind
+        self.kind, self.from_logits = kind, from_logits
 
     def call(self, y_true, y_pred):
         eps = L.EPSILON
         if self.kind == "binary":
-            p = ops.clip(y_pred, eps, 1.0 - eps)
             y = ops.cast(y_true, y_pred.dtype)
+            if self.from_logits:
+                x = y_pred
+                return ops.mean(ops.relu(x) - x * y + ops.log1p(ops.exp(-ops.abs(x))), axis=-1)
+            p = ops.clip(y_pred, eps, 1.0 - eps)
             return ops.mean(-(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p)), axis=-1)
-        p = ops.clip(y_pred / ops.sum(y_pred, axis=-1, keepdims=True), eps, 1.0 - eps)
+        if self.from_logits:
+            logp = ops.log_softmax(y_pred, axis=-1)
+        else:
+            logp = ops.log(ops.clip(y_pred / ops.sum(y_pred, axis=-1, keepdims=True), eps, 1.0 - eps))
         if self.kind == "sparse":
             index = ops.cast(y_true, "int32")
             if len(index.shape) == len(y_pred.shape):
@@ -35,10 +44,10 @@ class ProbabilityCrossentropy(keras.losses.Loss):
             y = ops.one_hot(index, y_pred.shape[-1], dtype=y_pred.dtype)
         else:
             y = ops.cast(y_true, y_pred.dtype)
-        return -ops.sum(y * ops.log(p), axis=-1)
+        return -ops.sum(y * logp, axis=-1)
 
     def get_config(self):
-        return {"kind": self.kind, "name": self.name}
+        return {"kind": self.kind, "from_logits": self.from_logits, "name": self.name}
 
 
 def build_loss(loss) -> keras.losses.Loss:
@@ -54,11 +63,4 @@ def build_loss(loss) -> keras.losses.Loss:
         L.CategoricalCrossentropy: "categorical",
         L.SparseCategoricalCrossentropy: "sparse",
     }[type(loss)]
-    if not loss.from_logits:
-        return ProbabilityCrossentropy(kind)
-    own = {
-        "binary": keras.losses.BinaryCrossentropy,
-        "categorical": keras.losses.CategoricalCrossentropy,
-        "sparse": keras.losses.SparseCategoricalCrossentropy,
-    }[kind]
-    return own(from_logits=True)
+    return Crossentropy(kind, loss.from_logits)

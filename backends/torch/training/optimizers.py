@@ -11,8 +11,6 @@ sets before every update.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ....ir.training import optimizers as O
@@ -61,7 +59,10 @@ class KerasAdam(_Decoupled):
             state["step"] += 1
             k = state["step"]
             m, v = state["m"], state["v"]
-            alpha = group["lr"] * math.sqrt(1 - b2**k) / (1 - b1**k)
+            # In the weight's dtype, as Keras computes it: 1 - beta_2 ** k in float32 is not 1 - 0.999 ** k
+            # to 1e-5 at k = 1, and matching Keras means rounding as it does.
+            one = torch.ones((), dtype=p.dtype, device=p.device)
+            alpha = (one * group["lr"]) * torch.sqrt(1 - (one * b2) ** k) / (1 - (one * b1) ** k)
             m.add_((g - m) * (1 - b1))
             v.add_((g * g - v) * (1 - b2))
             p.sub_((m * alpha) / (v.sqrt() + group["epsilon"]))

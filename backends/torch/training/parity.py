@@ -35,7 +35,8 @@ def _hook(module, args, output):
     with torch.no_grad():
         # torch wrote (1 - m) * old + m * unbiased; the rule wants (1 - m) * old + m * unbiased * (n - 1) / n
         step = module.running_var - old * (1 - m)
-        module.running_var.copy_(old * (1 - m) + step * ((n - 1) / n))
+        # a new tensor, not copy_: torch's backward still holds the buffer it updated in place
+        module.running_var = old * (1 - m) + step * ((n - 1) / n)
     module._twinnet_old_var = None
 
 
