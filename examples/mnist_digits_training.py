@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     print("parity mode: dropout is off in both frameworks (their masks cannot be shared)")
     km = twinnet.to_keras(model, training=spec)
     keras_steps = KerasSteps()
-    km.fit(as_dataset((x, y), spec), epochs=spec.epochs, callbacks=[keras_steps], verbose=0)
+    km.fit(as_dataset((x, y), spec), epochs=spec.epochs, shuffle=False, callbacks=[keras_steps], verbose=0)
     keras_acc = float(np.mean(np.argmax(km.predict(xt, verbose=0), -1) == yt))
 
     tm = twinnet.to_torch(model)

@@ -6,9 +6,10 @@ last axis of one sample. Cross-entropies read ``p`` as probabilities unless
 before the log (categorical ones first divided by their sum), as Keras does.
 
 One difference is Keras's alone and twinnet removes it: on the TensorFlow
-backend, Keras's own cross-entropy "from probabilities" quietly uses the
-logits when the output came from a softmax or sigmoid, skipping the clip.
-twinnet's Keras loss computes the formula below whatever produced ``p``.
+backend, Keras's own cross-entropies look behind an output made by a softmax
+or sigmoid and use that activation's input (skipping the clip from
+probabilities, and skipping the activation when told ``from_logits=True``).
+twinnet's Keras loss computes the formula below on the tensor it is given.
 
 >>> Huber(delta=2.0).delta
 2.0

@@ -23,7 +23,7 @@ def test_to_keras_compiles_and_fit_works():
     rng = np.random.default_rng(0)
     hist = km.fit(rng.random((12, 5), np.float32), rng.integers(0, 2, (12, 1)), epochs=2, verbose=0).history
     assert set(hist) == {"loss", "auc", "binary_accuracy"} and len(hist["loss"]) == 2
-    assert twinnet.to_keras(_model()).optimizer is None  # without training= nothing changes
+    assert getattr(twinnet.to_keras(_model()), "optimizer", None) is None  # without training= nothing changes
 
 
 def test_training_true_uses_the_spec_the_model_carries():

@@ -41,7 +41,7 @@ def test_fit_matches_keras_fit_epoch_by_epoch():
     km = twinnet.to_keras(model, training=spec)
     from twinnet.backends.keras.training import as_dataset
 
-    keras_hist = km.fit(as_dataset((x, y), spec), validation_data=(xv, yv), epochs=3, verbose=0).history
+    keras_hist = km.fit(as_dataset((x, y), spec), validation_data=(xv, yv), epochs=3, shuffle=False, verbose=0).history
     torch_hist = twinnet.fit(twinnet.to_torch(model), spec, (x, y), validation_data=(xv, yv), device="cpu").history
     assert (
         set(torch_hist)
