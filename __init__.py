@@ -16,7 +16,7 @@ API; frameworks are imported only when a function that needs one is called.
 (None, 10)
 """
 
-from .backends import emit, from_keras, from_onnx, from_torch, load_weights_from, to_keras, to_onnx, to_torch
+from .backends import emit, fit, from_keras, from_onnx, from_torch, load_weights_from, to_keras, to_onnx, to_torch
 from .exporters import convert, export_onnx, verify
 from .exporters.quiet import quiet_by_default
 from .ir import (
@@ -39,6 +39,7 @@ from .ir import (
     load,
     ops,
     save,
+    training,
 )
 from .ir.serde import VERSION as __version__
 
@@ -54,6 +55,8 @@ __all__ = [
     "save",
     "load",
     "to_keras",
+    "fit",
+    "training",
     "to_torch",
     "to_onnx",
     "emit",

@@ -17,16 +17,37 @@ import sys
 from .emit import emit
 
 
-def to_keras(model, *, native_io: bool = False, expose: bool = False):
+def to_keras(model, *, native_io: bool = False, expose: bool = False, training=None):
     """Compile an IR model to a ``keras.Model`` built from standard ``keras.layers``.
 
     Inputs and outputs keep the declared layout, except that Keras always puts
-    the batch axis first (a ``TNC`` input is fed as ``NTC``). See
-    :func:`twinnet.backends.keras.to_keras`.
+    the batch axis first (a ``TNC`` input is fed as ``NTC``). With
+    ``training=spec`` (a :class:`twinnet.ir.training.TrainingSpec`) the model
+    comes back compiled for it. See :func:`twinnet.backends.keras.to_keras`.
     """
     from .keras import to_keras as compile_keras
 
-    return compile_keras(model, native_io=native_io, expose=expose)
+    return compile_keras(model, native_io=native_io, expose=expose, training=training)
+
+
+def fit(module, spec, data, *, validation_data=None, epochs=None, callbacks=(), device="auto", verbose=None):
+    """Train a torch module (``to_torch(model)``) by a :class:`twinnet.ir.training.TrainingSpec`; returns a History.
+
+    The loop applies the spec's rules exactly as the Keras model ``to_keras(model, training=spec)`` does in
+    ``fit``. See :func:`twinnet.backends.torch.training.fit`.
+    """
+    from .torch.training import fit as torch_fit
+
+    return torch_fit(
+        module,
+        spec,
+        data,
+        validation_data=validation_data,
+        epochs=epochs,
+        callbacks=callbacks,
+        device=device,
+        verbose=verbose,
+    )
 
 
 def to_torch(model, *, native_io: bool = False, expose: bool = False):

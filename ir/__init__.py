@@ -9,7 +9,7 @@
 (None, 10)
 """
 
-from . import layers, ops
+from . import layers, ops, training
 from .blocks import block
 from .errors import (
     ConfigError,
@@ -36,6 +36,7 @@ __all__ = [
     "Sequential",
     "layers",
     "ops",
+    "training",
     "save",
     "load",
     "to_json",

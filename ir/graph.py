@@ -155,6 +155,7 @@ class Model:
         self.lint()
         blocks.check_blocks(self)
         self.weights: dict[str, np.ndarray] = {}
+        self.training = None  # a twinnet.ir.training.TrainingSpec saved with the model, or None
 
     # -- structure ----------------------------------------------------------
     def _collect(self) -> list[Node]:

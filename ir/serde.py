@@ -31,9 +31,10 @@ from .errors import FormatVersionError, IRError, ResourceLimitError, SchemaError
 from .graph import Input, Model, Node, check_weight_sizes, check_weights, output_spec
 from .layers.base import LAYERS, config_problem
 from .tensor import Tensor
+from .training import TrainingSpec
 
 FORMAT = "twinnet"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 VERSION = "0.1.0"
 META_KEY = "twinnet.architecture"
 
@@ -53,8 +54,13 @@ def _v1_to_v2(data: dict) -> dict:
     return {**data, "format_version": 2}
 
 
+def _v2_to_v3(data: dict) -> dict:
+    """Version 3 adds the optional top-level ``"training"`` spec (:mod:`twinnet.ir.training`); a v2 file has none."""
+    return {**data, "format_version": 3}
+
+
 #: format_version -> function upgrading that version's dict to the next one.
-MIGRATIONS: dict[int, callable] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, callable] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
@@ -81,7 +87,18 @@ def to_dict(model: Model) -> dict:
         ],
         "layers": [_layer_entry(n) for n in model.layers],
         "outputs": [t.name for t in model.outputs],
+        **_training_entry(model),
     }
+
+
+def _training_entry(model: Model) -> dict:
+    """``{"training": spec}`` when the model carries a training spec, else nothing (the field is optional)."""
+    spec = getattr(model, "training", None)
+    if spec is None:
+        return {}
+    if not isinstance(spec, TrainingSpec):
+        raise SchemaError(f"model {model.name!r}: 'training' must be a TrainingSpec or None, got {type(spec).__name__}")
+    return {"training": spec.to_dict()}
 
 
 def _layer_entry(node: Node) -> dict:
@@ -229,6 +246,8 @@ def from_dict(data) -> Model:
         unused = [e["name"] for e in layers_raw if e["name"] not in used]
         raise SchemaError(f"model: layer(s) {', '.join(map(repr, unused[:5]))} feed no output")
     check_weight_sizes(model.weight_specs(), LIMITS)  # absurd sizes fail here, before any weight is read
+    if data.get("training") is not None:
+        model.training = TrainingSpec.from_dict(data["training"])
     return model
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...ir.graph import Model
+from ...ir.training.spec import training_spec
 from ..lowering.block_code import group
 from ..tables import join_tables
 from . import (
@@ -70,7 +71,7 @@ def lower(model: Model, *, native_io: bool = False, expose: bool = False):
     )
 
 
-def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):
+def to_keras(model: Model, *, native_io: bool = False, expose: bool = False, training=None):
     """Compile an IR model to a ``keras.Model`` with the model's weights.
 
     Args:
@@ -79,6 +80,9 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):
             last) instead of in the declared layout with the batch axis moved
             to the front; no boundary transposes.
         expose: return every layer's output (for localising a mismatch).
+        training: a :class:`twinnet.ir.training.TrainingSpec`, or ``True`` for
+            the one the model carries (``model.training``): the model comes back
+            compiled for it (optimizer, loss, metrics), ready for ``fit``.
 
     Returns:
         A functional ``keras.Model`` built from standard layers only; the
@@ -89,12 +93,17 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False):
     >>> tuple(to_keras(m)(np.zeros((1, 3), "float32")).shape)
     (1, 2)
     """
+    spec = training_spec(model, training)
     program = lower(model, native_io=native_io, expose=expose)
     km = instantiate(render(program, model), program)
     try:
         km.twinnet_program = program
     except (AttributeError, TypeError, ValueError):  # Keras may refuse new attributes; the program is optional
         pass
+    if spec is not None:
+        from .training import compile_for
+
+        compile_for(km, spec)
     return km
 
 
