@@ -18,7 +18,7 @@ from ...ir.errors import WeightError
 from ...ir.graph import Model
 from ..lowering.weights_back import Transfer, pull_back, trace
 from ..tables import join_tables
-from . import attention, constant, conv, conv_variants, core, lower, norm, recurrent
+from . import attention, constant, conv, conv_variants, core, lower, norm, ops_tensors, recurrent
 
 #: IR layer class -> None (copies only) or its fold, for every kind with weights
 BACK = join_tables(
@@ -29,6 +29,7 @@ BACK = join_tables(
     recurrent.BACK,
     attention.BACK,
     constant.BACK,
+    ops_tensors.BACK,
     what="keras BACK",
 )
 

@@ -18,7 +18,7 @@ from ...ir.errors import WeightError
 from ...ir.graph import Model
 from ..lowering.weights_back import Transfer, pull_back, trace
 from ..tables import join_tables
-from . import TABLE, attention, constant, conv, conv_variants, core, norm, recurrent
+from . import TABLE, attention, constant, conv, conv_variants, core, norm, ops_tensors, recurrent
 from .compile import OnnxLowering
 
 #: IR layer class -> None (copies only) or its fold, for every kind with weights
@@ -30,6 +30,7 @@ BACK = join_tables(
     recurrent.BACK,
     attention.BACK,
     constant.BACK,
+    ops_tensors.BACK,
     what="onnx BACK",
 )
 

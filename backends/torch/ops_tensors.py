@@ -15,3 +15,6 @@ def lower_positions(ctx, node, inputs):
 
 
 TABLE = {Learned: lower_learned_constant, Positions: lower_positions}
+
+#: weights back (backends/lowering/weights_back.py): a Learned tensor is lowered as a LearnedConstant, copied back alike
+BACK = {Learned: None}

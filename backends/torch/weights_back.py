@@ -17,7 +17,7 @@ from ...ir.errors import WeightError
 from ...ir.graph import Model
 from ..lowering.weights_back import Transfer, pull_back, trace
 from ..tables import join_tables
-from . import attention, constant, conv, conv_variants, core, lower, norm, recurrent, state_dict
+from . import attention, constant, conv, conv_variants, core, lower, norm, ops_tensors, recurrent, state_dict
 
 #: IR layer class -> None (copies only) or its fold, for every kind with weights
 BACK = join_tables(
@@ -28,6 +28,7 @@ BACK = join_tables(
     recurrent.BACK,
     attention.BACK,
     constant.BACK,
+    ops_tensors.BACK,
     what="torch BACK",
 )
 

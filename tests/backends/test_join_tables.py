@@ -48,6 +48,13 @@ def test_the_real_tables_join(backend):
             "recurrent",
             "slicing",
             "spatial",
+            "ops_elementwise",
+            "ops_reduction",
+            "ops_linalg",
+            "ops_shape",
+            "ops_movement",
+            "ops_tensors",
+            "ops_norm",
         )
     ]
     assert join_tables(*families) == pkg.TABLE
