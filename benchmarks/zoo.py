@@ -91,18 +91,19 @@ def compare(got, want) -> tuple[float, float, bool]:
 
 
 def native_inputs(obj, batch: int, seed: int) -> list[np.ndarray]:
-    """Inputs in the source model's own layout: Keras batch-first channels-last, torch as its examples."""
+    """Inputs in the source model's own layout: Keras batch-first channels-last, drawn as its BatchNorm
+    statistics were calibrated (``zoo_models.keras_inputs``), torch as its examples."""
+    if not isinstance(obj, tuple):
+        return zoo_models.keras_inputs(obj, batch, seed)
     rng = np.random.default_rng(seed)
-    if isinstance(obj, tuple):
-        out = []
-        for x in obj[1]:
-            shape = (batch, *x.shape[1:])
-            if x.dtype.is_floating_point:
-                out.append(rng.standard_normal(shape).astype(np.float32))
-            else:
-                out.append(rng.integers(0, int(x.max()) + 1, size=shape).astype(np.int64))
-        return out
-    return [rng.standard_normal((batch, *t.shape[1:])).astype(np.float32) for t in obj.inputs]
+    out = []
+    for x in obj[1]:
+        shape = (batch, *x.shape[1:])
+        if x.dtype.is_floating_point:
+            out.append(rng.standard_normal(shape).astype(np.float32))
+        else:
+            out.append(rng.integers(0, int(x.max()) + 1, size=shape).astype(np.int64))
+    return out
 
 
 def run_source(obj, xs):
@@ -162,12 +163,22 @@ def convert_one(source: str, obj) -> dict:
     return row
 
 
-def run_model(source: str, name: str, side: int, peers: dict, timeout: int, max_params: float = float("inf")) -> dict:
+def run_model(
+    source: str,
+    name: str,
+    side: int,
+    peers: dict,
+    timeout: int,
+    max_params: float = float("inf"),
+    calibrate: bool = False,
+) -> dict:
+    """One model's row; ``calibrate``: a Keras source gets calibrated BatchNorm statistics (docs/zoo.md)."""
     row = {"source": source, "model": name, "target": zoo_models.TARGET[source]}
+    options = {"calibrate": True} if calibrate and source == "keras" else {}
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(timeout)
     try:
-        obj = zoo_models.catalogue_builder(source, name)(side, 0)
+        obj = zoo_models.catalogue_builder(source, name)(side, 0, **options)
         params = count_params(obj)
         if params > max_params:
             signal.alarm(0)
@@ -303,6 +314,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-params", type=float, default=150, help="skip models over this many million weights")
     parser.add_argument("--no-peers", action="store_true", help="do not run onnx2torch / onnx2tf")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON lines")
+    parser.add_argument(
+        "--calibrate", action="store_true", help="calibrate Keras sources' BatchNorm statistics (docs/zoo.md)"
+    )
     args = parser.parse_args(argv)
     from twinnet.exporters.quiet import quiet_tensorflow_import
 
@@ -318,7 +332,7 @@ def main(argv=None) -> int:
         for name in names:
             if wanted and name not in wanted:
                 continue
-            row = run_model(source, name, args.side, peers, args.timeout, args.max_params * 1e6)
+            row = run_model(source, name, args.side, peers, args.timeout, args.max_params * 1e6, args.calibrate)
             rows.append(row)
             print(json.dumps(row) if args.json else fmt(row, peers), flush=True)
             for reason in [] if args.json or row["converts"] else row.get("refusals", [row.get("skipped")]):

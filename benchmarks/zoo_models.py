@@ -14,17 +14,19 @@ Four sources, each a dict ``name -> builder`` (see :func:`catalogue`):
 
 A builder takes ``(side, seed)`` (``side``: the image side, ignored by text
 models) and returns a ``keras.Model`` or ``(torch module, example_inputs)``.
-Kernels keep their framework's random initialisation (so activations stay
-O(1) through deep nets); every bias, normalisation scale and offset and every
-running statistic is randomised, so that a conversion that drops a bias or
-swaps a statistic shows. Nothing is downloaded. The CI test
+Kernels keep their framework's random initialisation; every bias,
+normalisation scale and offset and every running statistic is randomised, so
+that a conversion that drops a bias or swaps a statistic shows. Random
+statistics let deep Keras nets' activations grow (EfficientNetV2: float32
+rounding then breaks the tolerance); a Keras builder called with
+``calibrate=True`` calibrates them on the inputs the zoo checks with
+(:func:`keras_inputs`, docs/zoo.md). Nothing is downloaded. The CI test
 (``tests/benchmarks/test_zoo.py``) reads the same catalogue.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -33,6 +35,8 @@ SOURCES = ("keras", "torchvision", "timm", "transformers")
 TARGET = {"keras": "torch", "torchvision": "keras", "timm": "keras", "transformers": "keras"}
 
 # keras.applications: name -> smallest input side it accepts (weights=None).
+# Keras sources built with calibrate: BatchNorm statistics calibrated on this many seeded inputs (keras_inputs)
+CALIBRATION_BATCH = 32
 KERAS_MIN_SIDE = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 71}
 # torchvision: models whose input size is fixed by their architecture or that need a larger one.
 TORCHVISION_SIDE = {"inception_v3": 75, "maxvit_t": 224, "alexnet": 64}
@@ -48,7 +52,7 @@ TIMM_MODELS = {
     "swin_tiny_patch4_window7_224": {"img_size": 64, "window_size": 2},
     "resnet18d": {},
 }
-# the same randomisation as examples/keras_apps.py
+# the same randomisation of torch modules as randomize_keras gives Keras models
 _BIAS_LIKE = ("bias", "running_mean")
 _SCALE_LIKE = ("running_var",)
 
@@ -87,14 +91,6 @@ def import_torchvision():
 
 
 _TORCHVISION_SCHEMAS = None
-
-
-def load_example(name: str):
-    """A module of ``examples/`` by file name (``keras_apps.py``)."""
-    spec = importlib.util.spec_from_file_location("zoo_" + name.removesuffix(".py"), ROOT / "examples" / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def randomize_torch(net, seed: int = 0):
@@ -141,17 +137,42 @@ def keras_names() -> list[str]:
 
 
 def keras_builder(fn: str):
-    def build(side: int, seed: int = 0):
+    def build(side: int, seed: int = 0, calibrate: bool = False):
         import keras
+
+        from twinnet.exporters.randomize import randomize_keras
 
         keras.utils.set_random_seed(seed)
         side = max(side, KERAS_MIN_SIDE.get(fn, 32))
         km = getattr(keras.applications, fn)(
             weights=None, include_top=False, pooling="avg", input_shape=(side, side, 3)
         )
-        return load_example("keras_apps.py").randomize(km, seed)
+        # with calibrate, on inputs drawn as the zoo's checks draw theirs (another seed): docs/zoo.md
+        calibration = keras_inputs(km, CALIBRATION_BATCH, seed + 1000) if calibrate else None
+        return randomize_keras(km, seed, calibrate=calibrate, inputs=calibration)
 
     return build
+
+
+def keras_inputs(km, batch: int, seed: int) -> list:
+    """Seeded inputs for the Keras model ``km`` (batch-first, channels-last), the ones the zoo checks it on
+    and calibrates its BatchNorm statistics on: where the input goes straight into a Rescaling layer,
+    uniform over the range that layer maps to ``[-1, 1]`` (pixels: ``[-255, 255]`` for ``Rescaling(1/255)``,
+    ``[0, 255]`` for ``Rescaling(1/127.5, offset=-1)``), else standard normal."""
+    import numpy as np
+
+    from twinnet.exporters.randomize import keras_input_range
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in km.inputs:
+        shape = (batch, *t.shape[1:])
+        ends = keras_input_range(km, t)
+        if ends is None:
+            out.append(rng.standard_normal(shape).astype(np.float32))
+        else:
+            out.append((ends[0] + (ends[1] - ends[0]) * rng.random(shape)).astype(np.float32))
+    return out
 
 
 # -- torchvision ---------------------------------------------------------------------------------------

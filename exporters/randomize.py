@@ -114,9 +114,11 @@ def randomize_keras(km, seed: int = 0, *, calibrate: bool = False, inputs=None):
 
     Kernels keep their values; biases, offsets and means become N(0, 0.1), scales and variances U(0.5, 1.5).
     With ``calibrate``, BatchNorm statistics are then calibrated (:func:`calibrate_keras`) on ``inputs``, by
-    default seeded floats uniform in ``[-1, 1]`` (a batch of 32). Not calibrating keeps deep networks'
-    activations small: ``mobilenet_v2`` and ``efficientnet_b0`` of ``examples/keras_apps.py`` then barely
-    vary with the input (docs/limits.md, ``keras-apps-uninformative``)."""
+    default a seeded batch of 32 drawn as ``verify`` draws image inputs: uniform in ``[-1, 1]``, or over the
+    range a Rescaling reading the input maps to ``[-1, 1]`` (:func:`keras_input_range`; statistics calibrated
+    on ``[-1, 1]`` for an ``EfficientNetB0`` that is then fed ``[-255, 255]`` grow its outputs to 1e7). Not
+    calibrating keeps deep networks' activations small: ``mobilenet_v2`` and ``efficientnet_b0`` of
+    ``examples/keras_apps.py`` then barely vary with the input (docs/limits.md, ``keras-apps-uninformative``)."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -133,10 +135,30 @@ def randomize_keras(km, seed: int = 0, *, calibrate: bool = False, inputs=None):
             layer.finalize_state()
     if calibrate:
         if inputs is None:
-            shapes = [tuple(32 if d is None else d for d in t.shape) for t in km.inputs]
-            inputs = [rng.uniform(-1.0, 1.0, shape).astype("float32") for shape in shapes]
+            inputs = []
+            for t in km.inputs:
+                low, high = keras_input_range(km, t) or (-1.0, 1.0)
+                shape = tuple(32 if d is None else d for d in t.shape)
+                inputs.append((low + (high - low) * rng.random(shape)).astype("float32"))
         calibrate_keras(km, inputs)
     return km
+
+
+def keras_input_range(km, t):
+    """``(low, high)``, what the Rescaling layer that alone reads input ``t`` of the Keras model ``km`` maps to
+    ``[-1, 1]`` (per channel where its scale is), or None where no such layer reads it (the rule of
+    :func:`twinnet.exporters.inputs.image_range`, read off the Keras model)."""
+    import keras
+
+    readers = [layer for layer in km.layers if not isinstance(layer, keras.layers.InputLayer) and layer.input is t]
+    if len(readers) != 1 or not isinstance(readers[0], keras.layers.Rescaling):
+        return None
+    scale = np.asarray(readers[0].scale, np.float64)
+    offset = np.asarray(readers[0].offset, np.float64)
+    if np.any(scale == 0):
+        return None
+    ends = ((-1.0 - offset) / scale, (1.0 - offset) / scale)
+    return np.minimum(*ends), np.maximum(*ends)
 
 
 def verify_randomized(report, model: Model, inputs, references=None, **options) -> None:

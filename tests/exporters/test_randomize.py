@@ -53,3 +53,26 @@ def test_a_constant_that_dominates_is_not_amplified():
     copy = randomized(model, seed=0)
     mean, var = copy.weights["bn/moving_mean"], copy.weights["bn/moving_variance"]
     assert np.all(var >= mean.astype(np.float64) ** 2 * (1 - 1e-6)) and np.all(np.abs(mean) > 0.01)
+
+
+def test_keras_calibration_draws_what_a_leading_rescaling_expects():
+    """randomize_keras(calibrate=True) calibrates on the inputs verify feeds: behind Rescaling(1/255), pixels in
+    [-255, 255], not [-1, 1] (a BatchNorm calibrated on 255x smaller inputs would amplify them 255x)."""
+    import keras
+
+    import twinnet
+    from twinnet.exporters.randomize import keras_input_range, randomize_keras
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((6, 6, 3))
+    h = keras.layers.Conv2D(4, 3, use_bias=False, name="conv")(keras.layers.Rescaling(1 / 255, name="scale")(x))
+    km = keras.Model(x, keras.layers.BatchNormalization(name="bn")(h))
+    low, high = keras_input_range(km, km.inputs[0])
+    assert np.allclose([low, high], [-255.0, 255.0])
+    randomize_keras(km, 0, calibrate=True)
+    xs = model_inputs(twinnet.from_keras(km), 64, 5, seed=3)  # what verify draws for this model
+    assert xs[0].min() < -200 and xs[0].max() > 200
+    bn = km.get_layer("bn")
+    normalised = (np.asarray(km(xs[0], training=False)) - np.asarray(bn.beta)) / np.asarray(bn.gamma)
+    std = normalised.reshape(-1, 4).std(axis=0)
+    assert np.all((std > 0.5) & (std < 2.0)), std  # O(1), as calibrated: not 255x
