@@ -100,8 +100,16 @@ def from_onnx(source, *, name: str | None = None):
     return import_onnx(source, name=name)
 
 
-def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths: bool = False):
-    """Import a PyTorch ``nn.Module`` (traced with ``torch.fx`` on ``example_inputs``), weights included.
+def from_torch(
+    module,
+    example_inputs,
+    *,
+    example_kwargs: dict | None = None,
+    name: str | None = None,
+    fixed_lengths: bool = False,
+    dynamic_images: bool = False,
+):
+    """Import a PyTorch ``nn.Module`` (captured with ``torch.export`` on ``example_inputs``), weights included.
 
     Anything the IR cannot represent is listed in one ``ir.UnsupportedError``.
     The batch axis and, where the module allows it, each input's sequence
@@ -115,7 +123,14 @@ def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths
     """
     from .importers import from_torch as import_torch
 
-    return import_torch(module, example_inputs, name=name, fixed_lengths=fixed_lengths)
+    return import_torch(
+        module,
+        example_inputs,
+        example_kwargs=example_kwargs,
+        name=name,
+        fixed_lengths=fixed_lengths,
+        dynamic_images=dynamic_images,
+    )
 
 
 def load_weights_from(model, trained):

@@ -14,7 +14,7 @@ weights (it never calls the model or runs code from it) and returns an
 ``from_onnx`` reads an ONNX file (parsed, never executed) into an ``twinnet.Model``
 declared in the file's own axis order, weights included.
 
-``from_torch`` traces a PyTorch ``nn.Module`` with ``torch.fx`` (running only
+``from_torch`` captures a PyTorch ``nn.Module`` with ``torch.export`` (running only
 that module, on the example inputs) and returns an ``twinnet.Model`` declared in
 torch's axis order, so ``to_torch`` reproduces it without transposes.
 
@@ -42,13 +42,28 @@ def from_onnx(source, *, name: str | None = None):
     return import_onnx(source, name=name)
 
 
-def from_torch(module, example_inputs, *, name: str | None = None, fixed_lengths: bool = False):
+def from_torch(
+    module,
+    example_inputs,
+    *,
+    example_kwargs: dict | None = None,
+    name: str | None = None,
+    fixed_lengths: bool = False,
+    dynamic_images: bool = False,
+):
     """Import a PyTorch ``nn.Module`` into the IR, weights included.
 
     See :func:`twinnet.backends.importers.torch.importer.from_torch`."""
     from .torch.importer import from_torch as import_torch
 
-    return import_torch(module, example_inputs, name=name, fixed_lengths=fixed_lengths)
+    return import_torch(
+        module,
+        example_inputs,
+        example_kwargs=example_kwargs,
+        name=name,
+        fixed_lengths=fixed_lengths,
+        dynamic_images=dynamic_images,
+    )
 
 
 __all__ = ["from_keras", "from_onnx", "from_torch"]

@@ -1,7 +1,11 @@
 """Capturing a torch module for import: an fx graph, the shapes on two batch sizes, input layouts, and
 the record of one graph node being converted (:class:`Call`).
 
-* :func:`trace` runs ``torch.fx.symbolic_trace`` with every stock ``torch.nn``
+* :func:`capture` captures with ``torch.export`` (``export.py``, which folds
+  leaf-module calls back into ``call_module`` nodes) and falls back to
+  ``torch.fx`` symbolic tracing (:func:`trace`) when export fails, saying why
+  in its :class:`CaptureReport`.
+* :func:`trace` (the fallback) runs ``torch.fx.symbolic_trace`` with every stock ``torch.nn``
   module (containers aside) kept as one leaf node, so ``nn.LSTM`` stays one
   node named by its qualified name and an ``nn.TransformerEncoderLayer`` is
   converted (or refused) as itself, not as a hundred primitive ops.
@@ -21,13 +25,19 @@ the record of one graph node being converted (:class:`Call`).
 
 from __future__ import annotations
 
+import inspect
+import operator
+import re
 from dataclasses import dataclass
 
 import torch
 import torch.fx
+import torch.utils._pytree as pytree
 from torch import nn
 
 from ....ir.errors import UnsupportedError
+from ..common.names import identifier
+from .export import CaptureError, CaptureReport, bind_inputs, export_graph
 
 
 class LeafTracer(torch.fx.Tracer):
@@ -46,18 +56,63 @@ class LeafTracer(torch.fx.Tracer):
         return type(m).__module__.startswith(("torch.nn.", "torch.ao.nn."))
 
 
-def trace(module: nn.Module, keep=frozenset(), buffers: bool = False) -> torch.fx.GraphModule:
+def trace(module: nn.Module, keep=frozenset(), buffers: bool = False, concrete=None) -> torch.fx.GraphModule:
     """The module as an fx GraphModule sharing its submodules (and so its weights); ``keep``: ids of user
     modules to keep whole (hand-written attention, ``attention_hand.py``, which traces with ``buffers``
-    as graph nodes so that a slice of a causal buffer by a traced length is recorded)."""
+    as graph nodes so that a slice of a causal buffer by a traced length is recorded); ``concrete``: forward's
+    arguments given as fixed values (an optional argument left at its default, a flag)."""
     try:
-        graph = LeafTracer(keep, buffers).trace(module)
+        graph = LeafTracer(keep, buffers).trace(module, concrete_args=concrete or None)
     except Exception as e:  # TraceError, or a user forward that inspects proxies (data-dependent control flow)
         raise UnsupportedError(
             f"torch.fx could not trace {type(module).__name__}.forward ({type(e).__name__}: "
             f"{e}); from_torch needs a forward without data-dependent control flow"
         ) from None
+    if concrete:  # fx keeps a placeholder and an equality check for each fixed argument: drop them
+        for node in list(graph.nodes):
+            if node.op == "call_function" and node.target in (torch.fx._symbolic_trace._assert_is_none, torch._assert):
+                graph.erase_node(node)
+        for node in reversed(list(graph.nodes)):
+            if not node.users and (
+                node.target is operator.eq
+                or node.op == "placeholder"
+                and re.sub("_[0-9]+$", "", node.target) in concrete
+            ):
+                graph.erase_node(node)
     return torch.fx.GraphModule(module, graph)
+
+
+def _fx_inputs(module: nn.Module, args: tuple, kwargs: dict) -> tuple[list, dict]:
+    """(the tensors fx placeholders take, in forward's order; the arguments fx traces as fixed values)."""
+    if not all(isinstance(x, torch.Tensor) for x in args):
+        raise UnsupportedError("torch.fx needs the positional example inputs to be tensors")
+    try:
+        params = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        params = {}
+    concrete = {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}
+    for i, (k, p) in enumerate(params.items()):
+        if i >= len(args) and k not in kwargs and p.default is not inspect.Parameter.empty:
+            concrete[k] = p.default  # an optional argument left out: traced at its default
+    return list(args) + [v for v in kwargs.values() if isinstance(v, torch.Tensor)], concrete
+
+
+def capture(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), reason: str | None = None):
+    """``module`` as an fx GraphModule of leaf-module calls: (graph, its tensor inputs in order, CaptureReport).
+
+    ``torch.export`` first (``export.py``); ``torch.fx`` symbolic tracing when export fails, or when
+    ``reason`` (why export's graph could not be used) is given, the report saying why.
+    """
+    args, kwargs = bind_inputs(module, args, kwargs)
+    if reason is None:
+        try:
+            gm, fixed = export_graph(module, args, kwargs, keep)
+            inputs = [v for v in pytree.tree_leaves((args, kwargs)) if isinstance(v, torch.Tensor)]
+            return gm, inputs, CaptureReport("torch.export", None, fixed)
+        except CaptureError as e:
+            reason = str(e)
+    inputs, concrete = _fx_inputs(module, args, kwargs)
+    return trace(module, keep, concrete=concrete), inputs, CaptureReport("torch.fx", reason)
 
 
 @dataclass(frozen=True)
@@ -199,6 +254,30 @@ def guess_layout(gm, node, rank: int, integer: bool) -> str:
     if integer:
         return {1: "N", 2: "NT"}.get(rank) or layout_for(rank, 0, None)
     return {1: "N", 2: "NC"}.get(rank) or layout_for(rank, 0, 1)
+
+
+def block_mark(node) -> tuple[str, str, str] | None:
+    """(kind, instance, scope) of the block a node belongs to: the outermost user module (not ``torch.nn``'s)
+    it runs in; scope is the innermost module it runs in (the instance itself or one inside it)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    for qualname, (_, cls) in stack.items():
+        if not cls.__module__.startswith("torch.") and qualname:
+            return identifier(cls.__name__), identifier(qualname), identifier(list(stack)[-1])
+    return None
+
+
+def raw_name(node, where: str, mark: tuple[str, str, str] | None) -> str:
+    """The name a node's layer is claimed under: inside a block it starts with ``<instance>_``.
+
+    A module the block holds already does (``layer1.0.conv1`` -> ``layer1_0_conv1``); an fx-named
+    function or method (``add_3``, ``mul``) gets the name of the module whose forward calls it and
+    loses fx's graph-wide counter (``layer1_0_add``, ``features_2_block_6_mul``), so every instance
+    names its layers alike and the Keras emitter can write the block once (``f"{name}_add"``).
+    """
+    if mark is None or identifier(where).startswith(mark[1] + "_"):
+        return where
+    scope = mark[2] if mark[2].startswith(mark[1] + "_") else mark[1]
+    return f"{scope}_{re.sub(r'_[0-9]+$', '', node.name)}"
 
 
 @dataclass

@@ -1,18 +1,22 @@
 """``from_torch``: a PyTorch ``nn.Module`` -> ``twinnet.Model`` with its weights.
 
 How the import works, and why:
-  * Capture is ``torch.fx.symbolic_trace`` (``capture.py``), not
-    ``torch.export``: fx keeps every stock ``nn`` module as one node named by
-    its qualified name (``features.0``), so a table keyed by ``nn.Module``
-    class maps it straight to an IR layer, weights and options read from the
-    module itself, and a refusal names the module. ``torch.export`` lowers
-    modules to ATen ops (``aten.lstm`` with flattened weights, ``aten.convolution``),
-    which would have to be pattern-matched back. Tracing runs the user's own
-    forward with proxies; the module is then run (eval mode, no grad) on the
-    example inputs and on them doubled along the batch, to learn every shape
-    and which axis is the batch, and once more with the sequence lengths
-    stretched (``lengths.py``) to learn which sizes follow them. Nothing
-    else is executed, and no file is loaded (load a checkpoint yourself with
+  * Capture is ``torch.export`` (non-strict, every input axis ``Dim.AUTO``;
+    ``export.py``), which follows what symbolic tracing cannot (``x.ndim``,
+    ``torch._assert``, optional and keyword arguments). Its ATen graph is folded
+    back so that each call of a stock ``nn`` module (and of a hand-written
+    attention module) is one ``call_module`` node named by its qualified name
+    (``features.0``): a table keyed by ``nn.Module`` class maps it straight to an
+    IR layer, weights and options read from the module itself, and a refusal
+    names the module; the ATen ops between calls map through ``aten.py``. When
+    export fails, or its graph holds an op the tables lack that symbolic tracing
+    would not produce, ``torch.fx.symbolic_trace`` (``capture.py``) is the
+    fallback; ``model.capture`` (a ``CaptureReport``) says which ran and why.
+    The captured graph is then run (eval mode, no grad) on the example inputs
+    and on them doubled along the batch, to learn every shape and which axis is
+    the batch, and once more with the sequence lengths stretched
+    (``lengths.py``) to learn which sizes follow them. Nothing else is
+    executed, and no file is loaded (load a checkpoint yourself with
     ``torch.load(..., weights_only=True)``).
   * Layouts: every imported tensor is declared in torch's own axis order, the
     letters naming what the axes mean (``NCHW``, ``NCW``, ``NTC``/``TNC``, ``NT``),
@@ -23,12 +27,9 @@ How the import works, and why:
     last axis of an ``NCW`` tensor) a relabelling ``Reshape`` (``<name>_relabel``,
     no data moves) renames it.
   * Every node is converted by its entry in ``MODULE_TABLE``, ``FUNCTION_TABLE``
-    or ``METHOD_TABLE`` (``tables.py``, which joins the tables of
-    ``modules.py``, ``ops.py``, ``arith.py``,
-    ``slicing.py``, ``spatial.py``, ``norm_act.py`` and
-    ``attention.py``). Problems are
-    collected for every node (behind a refused node on a stand-in input of the
-    recorded shape); if there are any, one ``ir.UnsupportedError`` lists them
+    or ``METHOD_TABLE`` (``tables.py``, which joins the family files'). Problems
+    are collected for every node (behind a refused node on a stand-in input of
+    the recorded shape); if there are any, one ``ir.UnsupportedError`` lists them
     all with the qualified module name or graph node: no partial model.
   * The import describes the module in eval mode (BatchNorm running
     statistics, no dropout); training flags are restored afterwards.
@@ -38,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,9 +54,9 @@ from ..common.problems import Problem, unsupported
 from .arith import constant_of
 from .attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .attention_hand import Whole, find_hand_attention, hand_attention
-from .capture import Call, Info, batch_axis, guess_layout, layout_for, record, trace
+from .capture import Call, Info, batch_axis, block_mark, capture, guess_layout, layout_for, raw_name, record
 from .constants import learned_value
-from .lengths import LengthCheck, probe_lengths, symbolic_shape
+from .lengths import LengthCheck, probe_lengths, size_bound_layer, symbolic_shape
 from .ops import Lazy
 from .tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
 
@@ -65,27 +65,41 @@ ATTENTION_TYPES = tuple(ATTENTION_MODULES)
 _DTYPES = {"float32": "float32", "int32": "int32", "int64": "int64", "bool": "float32"}
 
 
-def from_torch(module: nn.Module, example_inputs, *, name: str | None = None, fixed_lengths: bool = False) -> ir.Model:
-    """Import a PyTorch module, weights included, by tracing it with ``torch.fx``.
+def from_torch(
+    module: nn.Module,
+    example_inputs,
+    *,
+    example_kwargs: dict | None = None,
+    name: str | None = None,
+    fixed_lengths: bool = False,
+    dynamic_images: bool = False,
+) -> ir.Model:
+    """Import a PyTorch module, weights included, captured with ``torch.export`` (``torch.fx`` as the fallback).
 
     Args:
-        module: the ``nn.Module`` (its ``forward`` must be fx-traceable).
+        module: the ``nn.Module``.
         example_inputs: a tensor or tuple of tensors the module accepts; shapes
             come from them. The batch size becomes symbolic, and so does each
             input's sequence length (``T`` of a token or ``NTC``/``TNC`` sequence,
-            ``W`` of a signal fed to a ``Conv1d``) where the module runs at
-            another length and every node converts with it unknown; a forward
-            that bakes the length in (``x.view(b, 20 * 4)``) keeps the
-            example's. Image sizes (``H``, ``W`` of ``NCHW``) stay the example's.
+            ``W`` of a signal fed to a ``Conv1d``; with ``dynamic_images``, ``H``
+            and ``W`` of an ``NCHW`` image) where the module runs at another length
+            and every node converts with it unknown; a forward that bakes the length
+            in (``x.view(b, 20 * 4)``) keeps the example's.
+        example_kwargs: keyword arguments of ``forward`` (tensors become model
+            inputs after the positional ones, in ``forward``'s order; other values,
+            and optional arguments left out, are fixed as given).
         name: the IR model's name (default: the module's class name).
         fixed_lengths: keep every non-batch size at the example's (no length probe).
+        dynamic_images: probe image sizes too (docs/limits.md, torch-import-fixed-image-size).
 
     Returns:
-        an ``twinnet.Model`` declared in torch's axis order (``NCHW``, ``NCW``,
+        a ``twinnet.Model`` declared in torch's axis order (``NCHW``, ``NCW``,
         ``NTC``/``TNC``, ``NT``), layers named after the module's qualified
         names, weights copied from the module. A bool input (a key-padding
         mask, True = pad) is declared as the IR's mask: float32, 1 = attend,
         so feed ``(~mask).float()`` to the converted model (``attention.py``).
+        ``model.capture`` is the :class:`CaptureReport`: which capture ran, why
+        the fallback was taken, the input axes export kept fixed.
 
     Raises:
         ir.UnsupportedError: listing every module/op the IR cannot represent
@@ -101,56 +115,55 @@ def from_torch(module: nn.Module, example_inputs, *, name: str | None = None, fi
     """
     if not isinstance(module, nn.Module):
         raise UnsupportedError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
-    inputs = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else [example_inputs]
+    inputs = tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    kwargs = dict(example_kwargs or {})
     if not inputs or not all(isinstance(x, torch.Tensor) for x in inputs):
         raise UnsupportedError("example_inputs must be a tensor or a tuple of tensors")
     modes = {m: m.training for m in module.modules()}
     module.eval()
     name = name or identifier(type(module).__name__)
     try:
-        importer = _Importer(module, inputs, fixed_lengths)
         try:
-            return importer.run(name)
-        except UnsupportedError:
-            if not importer.lengths:
+            return _import(module, inputs, kwargs, name, fixed_lengths, dynamic_images, None)
+        except UnsupportedError as e:
+            found = getattr(e, "problems", None)
+            if not found or getattr(getattr(e, "capture", None), "method", None) != "torch.export":
                 raise
-            # some node needs the length known (a Reshape with two unknown sizes, an upsampling factor): keep the
-            # example's lengths; the refusals, if any remain, are reported by that import
-            return _Importer(module, inputs, True).run(name)
+            first = next((p for p in found if p.what.startswith("aten.")), found[0])
+            reason = f"the exported graph could not be converted ({first})"
+            try:  # symbolic tracing keeps the calls the forward makes (a torch function the tables may know)
+                return _import(module, inputs, kwargs, name, fixed_lengths, dynamic_images, reason)
+            except UnsupportedError as traced:  # refused either way: fx's names are the forward's own calls
+                raise (traced if getattr(traced, "problems", None) else e) from None
     finally:
         for m, mode in modes.items():
             m.training = mode
 
 
-def _block_mark(node) -> tuple[str, str, str] | None:
-    """(kind, instance, scope) of the block a node belongs to: the outermost user module (not ``torch.nn``'s)
-    it runs in; scope is the innermost module it runs in (the instance itself or one inside it)."""
-    stack = node.meta.get("nn_module_stack") or {}
-    for qualname, (_, cls) in stack.items():
-        if not cls.__module__.startswith("torch.") and qualname:
-            return identifier(cls.__name__), identifier(qualname), identifier(list(stack)[-1])
-    return None
-
-
-def _raw_name(node, where: str, mark: tuple[str, str, str] | None) -> str:
-    """The name a node's layer is claimed under: inside a block it starts with ``<instance>_``.
-
-    A module the block holds already does (``layer1.0.conv1`` -> ``layer1_0_conv1``); an fx-named
-    function or method (``add_3``, ``mul``) gets the name of the module whose forward calls it and
-    loses fx's graph-wide counter (``layer1_0_add``, ``features_2_block_6_mul``), so every instance
-    names its layers alike and the Keras emitter can write the block once (``f"{name}_add"``).
-    """
-    if mark is None or identifier(where).startswith(mark[1] + "_"):
-        return where
-    scope = mark[2] if mark[2].startswith(mark[1] + "_") else mark[1]
-    return f"{scope}_{re.sub(r'_[0-9]+$', '', node.name)}"
+def _import(module, inputs, kwargs, name, fixed_lengths, images, fallback) -> ir.Model:
+    importer = _Importer(module, inputs, kwargs, fixed_lengths, fallback, images)
+    try:
+        model = importer.run(name)
+        if not images or size_bound_layer(model) is None:
+            return model
+        # a pool with torch's pads needs the image size known in Keras: keep the example's (lengths.py)
+        return _Importer(module, inputs, kwargs, fixed_lengths, fallback, images=False).run(name)
+    except UnsupportedError:
+        if not importer.lengths:
+            raise
+        # some node needs the length known (a Reshape with two unknown sizes, an upsampling factor): keep the
+        # example's lengths; the refusals, if any remain, are reported by that import
+        return _Importer(module, inputs, kwargs, True, fallback, images).run(name)
 
 
 @dataclass
 class _Importer:
     module: nn.Module
-    inputs: list
+    args: tuple
+    kwargs: dict
     fixed_lengths: bool = False
+    fallback: str | None = None  # why torch.fx captures instead of torch.export (None: export first)
+    images: bool = False  # probe image sizes (H, W) too
     lengths: set = field(default_factory=set)  # (input index, axis) pairs declared symbolic
     problems: list = field(default_factory=list)
     weights: dict = field(default_factory=dict)
@@ -164,7 +177,9 @@ class _Importer:
         traced = self.module
         if "" in self.hand:  # the module itself is attention: fx cannot keep the root whole, so wrap it
             traced, self.hand = Whole(self.module), {"attention": self.module}
-        self.gm = trace(traced, keep={id(m) for m in self.hand.values()})
+        self.gm, self.inputs, self.capture = capture(
+            traced, self.args, self.kwargs, {id(m) for m in self.hand.values()}, self.fallback
+        )
         placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(self.inputs):
             raise UnsupportedError(
@@ -173,10 +188,16 @@ class _Importer:
         layouts = [
             guess_layout(self.gm, p, x.dim(), not x.is_floating_point()) for p, x in zip(placeholders, self.inputs)
         ]
-        self.run1, self.run2, self.consts = record(self.gm, self.inputs, [lay.index("N") for lay in layouts])
+        try:
+            self.run1, self.run2, self.consts = record(self.gm, self.inputs, [lay.index("N") for lay in layouts])
+        except UnsupportedError as e:
+            if self.capture.method != "torch.export":
+                raise
+            self.fallback = f"the exported graph does not run at another batch size ({e})"
+            return self.run(name)
         self.run3, self.probe = None, None  # the run at other sequence lengths, and the IR's shapes there
         if not self.fixed_lengths:
-            self.run3, self.lengths = probe_lengths(self.gm, self.inputs, layouts)
+            self.run3, self.lengths = probe_lengths(self.gm, self.inputs, layouts, self.images)
             self.probe = LengthCheck(self.run3) if self.run3 is not None else None
         self.times = {}
         for node in self.gm.graph.nodes:
@@ -193,13 +214,22 @@ class _Importer:
             elif node.op != "placeholder":
                 self.convert(node)
         if self.problems:
-            raise unsupported(
+            graph = (
+                "torch.export.export(module, ...).module().code"
+                if self.capture.method == "torch.export"
+                else ("torch.fx.symbolic_trace(module).code")
+            )
+            err = unsupported(
                 f"torch module {type(self.module).__name__}",
                 self.problems,
-                " (names are modules' qualified names or graph nodes as in torch.fx.symbolic_trace(module).code)",
+                f" (names are modules' qualified names or graph nodes as in {graph})",
             )
+            err.capture = self.capture
+            raise err
         ir.blocks.settle(outputs)
-        return ir.Model(ir_inputs, outputs, name=identifier(name)).set_weights(self.weights)
+        model = ir.Model(ir_inputs, outputs, name=identifier(name)).set_weights(self.weights)
+        model.capture = self.capture  # which capture ran (torch.export, or the torch.fx fallback and why)
+        return model
 
     # -- names, problems, shapes --------------------------------------------------------
     def claim(self, raw: str) -> str:
@@ -270,6 +300,8 @@ class _Importer:
             return MODULE_TABLE.get(cls), node.target, what
         if node.op == "call_function":
             fn = node.target
+            if isinstance(fn, torch._ops.OpOverload):  # an ATen op of torch.export's graph (aten.py)
+                return FUNCTION_TABLE.get(fn), node.name, str(fn)
             module_name = (getattr(fn, "__module__", None) or "torch").lstrip("_")
             what = f"{module_name}.{getattr(fn, '__name__', repr(fn))}"
             return FUNCTION_TABLE.get(fn), node.name, what
@@ -316,8 +348,8 @@ class _Importer:
         elif any(self.values.get(n) is None for n in node.all_input_nodes):
             pass  # behind a refused node: already reported there
         else:
-            mark = _block_mark(node)
-            call = Call(node, self.claim(_raw_name(node, where, mark)), args, kwargs, self.run1.get(node), module)
+            mark = block_mark(node)
+            call = Call(node, self.claim(raw_name(node, where, mark)), args, kwargs, self.run1.get(node), module)
             try:
                 with ir.block(*mark[:2]) if mark else contextlib.nullcontext():
                     self.values[node] = fn(self, call)

@@ -1,7 +1,7 @@
-"""Symbolic sequence lengths for ``from_torch``: which input axes may vary, and checking the IR against torch there.
+"""Symbolic sequence lengths and image sizes for ``from_torch``: which input axes may vary, and checking the IR there.
 
-fx records concrete sizes, so the importer learns which sizes follow a
-sequence length by running the module once more at another length
+The recorded runs give concrete sizes, so the importer learns which sizes follow a
+sequence length (or an image's height and width) by running the captured graph once more at another length
 (:func:`probe_lengths`): an input axis is declared None when the module runs
 with it stretched. Every converted node is then checked twice
 (:class:`LengthCheck`): where torch's size followed the length the IR's
@@ -17,11 +17,13 @@ from __future__ import annotations
 import torch
 
 from ....ir.graph import output_spec
+from ....ir.layers import AvgPool1D, AvgPool2D, MaxPool1D, MaxPool2D
+from ....ir.layout import spatial_axes
 from ....ir.tensor import TensorSpec
 from .capture import Info, Recorder
 
-#: the layout letters of the axes :func:`probe_lengths` tries: a sequence's T, a 1-D signal's W (NCW)
-LENGTH_AXES = {"NTC": "T", "TNC": "T", "NT": "T", "TN": "T", "NCW": "W"}
+#: the layout letters of the axes :func:`probe_lengths` tries: a sequence's T, a 1-D signal's W (NCW), an image's H W
+LENGTH_AXES = {"NTC": "T", "TNC": "T", "NT": "T", "TN": "T", "NCW": "W", "NCHW": "HW"}
 
 
 def _stretched(x: torch.Tensor, axis: int, size: int) -> torch.Tensor:
@@ -39,7 +41,7 @@ def _runs(gm, xs) -> dict | None:
     return rec.seen
 
 
-def probe_lengths(gm, inputs: list[torch.Tensor], layouts: list[str]) -> tuple[dict | None, set]:
+def probe_lengths(gm, inputs: list[torch.Tensor], layouts: list[str], images: bool = True) -> tuple[dict | None, set]:
     """Which length axes of the inputs may vary: ``(run at the new lengths, {(input index, axis)})``.
 
     The candidate axes (:data:`LENGTH_AXES`) are grouped by their example size,
@@ -47,11 +49,11 @@ def probe_lengths(gm, inputs: list[torch.Tensor], layouts: list[str]) -> tuple[d
     Each group is stretched to ``2 * size + 1`` (a length no stride folds back onto
     the example's) and kept only if the module still runs; the groups kept are
     then run together once more: that run is what the importer compares shapes with.
+    ``images=False`` leaves the height and width of ``NCHW`` inputs at the example's.
     """
     groups: dict[int, list] = {}
     for i, (x, layout) in enumerate(zip(inputs, layouts)):
-        letter = LENGTH_AXES.get(layout)
-        if letter is not None:
+        for letter in LENGTH_AXES.get(layout, "") if images or "H" not in layout else "":
             axis = layout.index(letter)
             groups.setdefault(x.shape[axis], []).append((i, axis))
 
@@ -110,3 +112,27 @@ class LengthCheck:
         if ours != theirs:
             return f"at another sequence length the IR infers {spec.shape} {spec.layout} where torch has {other.shape}"
         return None
+
+
+def size_bound_layer(model) -> str | None:
+    """A layer that a backend lowers only at a known spatial size, on an unknown one (None: there is none).
+
+    A max pool (or an average pool that does not count the padding) with torch's explicit pads has no
+    Keras form at an unknown size unless its pads are TensorFlow's 'same' pads at every size
+    (docs/limits.md, keras-pool-pads-unknown-size): the importer then keeps the example's image size.
+    """
+    for node in model.nodes:
+        layer = node.layer
+        if not isinstance(layer, (MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D)) or isinstance(layer.padding, str):
+            continue
+        if isinstance(layer, (AvgPool1D, AvgPool2D)) and layer.count_include_pad:
+            continue
+        spec = node.inputs[0].spec
+        if all(spec.dim(a) is not None for a in spatial_axes(spec.layout)):
+            continue
+        same = all(s == 1 for s in layer.strides) and all(
+            pads == ((k - 1) // 2, k // 2) for k, pads in zip(layer.pool_size, layer.padding)
+        )
+        if not same:
+            return node.name
+    return None

@@ -30,6 +30,15 @@ from .slicing import index_tensor
 
 __all__ = ["CORE_FUNCTIONS", "CORE_METHODS", "Lazy"]
 
+#: what a squeeze is recorded as: fx's method name and function, export's ATen ops (an LSTM state's squeeze)
+SQUEEZES = (
+    "squeeze",
+    torch.squeeze,
+    torch.ops.aten.squeeze.dim,
+    torch.ops.aten.squeeze.dims,
+    torch.ops.aten.squeeze.default,
+)
+
 
 def _is_tensor(v) -> bool:
     return isinstance(v, (ir.Tensor, Lazy))
@@ -136,7 +145,7 @@ def flatten(ctx, call):
 def reshape(ctx, call):
     """view / reshape / squeeze / unsqueeze: the recorded output shape, the batch kept first."""
     value = call.arg(0, "input")
-    if call.node.target in ("squeeze", torch.squeeze):
+    if call.node.target in SQUEEZES:
         dims = tuple(a for a in call.args[1:] if isinstance(a, int)) or (
             (call.kwargs["dim"],) if "dim" in call.kwargs else ()
         )
@@ -164,14 +173,14 @@ def reshape(ctx, call):
     return ctx.add(call, L.Reshape(shape, layout=layout), [x])
 
 
-def _dims(call, first: int = 1) -> tuple:
+def dims_of(call, first: int = 1) -> tuple:
     rest = call.args[first:] or (call.kwargs.get("dims"),)
     return tuple(rest[0]) if len(rest) == 1 and isinstance(rest[0], (tuple, list)) else tuple(rest)
 
 
 def permute(ctx, call):
     x = ctx.tensor(call.arg(0, "input"))
-    dims = _dims(call)
+    dims = dims_of(call)
     if sorted(d % x.spec.rank for d in dims) != list(range(x.spec.rank)):
         raise UnsupportedError(f"dims {dims} are not a permutation of the {x.spec.rank} axes")
     target = "".join(x.layout[d] for d in dims)

@@ -6,7 +6,8 @@
   MultiheadAttention and the transformer encoder);
 * ``FUNCTION_TABLE``: function or operator (``ops.py`` core,
   ``arith.py`` arithmetic with constants, ``slicing.py``
-  indexing / split / chunk / narrow, and the families above) as fx records it -> converter;
+  indexing / split / chunk / narrow, and the families above) as fx records it, and the ATen ops
+  ``torch.export`` records (``aten.py``) -> converter;
 * ``METHOD_TABLE``: ``torch.Tensor`` method -> converter (``constants.py``: ``expand`` over the batch).
 
 Each is joined by ``join_tables`` (``backends/tables.py``), which refuses a key two family files claim.
@@ -18,6 +19,7 @@ from typing import Callable
 
 from ...tables import join_tables
 from .arith import ARITH_FUNCTIONS, ARITH_METHODS
+from .aten import ATEN_TABLE
 from .attention import ATTENTION_FUNCTIONS, ATTENTION_METHODS, ATTENTION_MODULES
 from .constants import CONSTANT_METHODS
 from .modules import CORE_TABLE
@@ -36,6 +38,7 @@ FUNCTION_TABLE: dict[Callable, Callable] = join_tables(
     SPATIAL_FUNCTIONS,
     NORM_ACT_FUNCTIONS,
     ATTENTION_FUNCTIONS,
+    ATEN_TABLE,
     what="torch FUNCTION_TABLE",
 )
 METHOD_TABLE: dict[Callable, Callable] = join_tables(

@@ -154,3 +154,35 @@ def test_image_size_stays_fixed():
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
     model = from_torch(net, (float_input(2, 3, 9, 10),))
     assert model.inputs[0].shape == (None, 3, None, None)
+
+
+def test_dynamic_images_follow_the_input():
+    # a convnet imported at 9 x 10 runs at other sizes: H and W are probed like sequence lengths
+    net = randomize(
+        nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Conv2d(4, 4, 3, stride=2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(4, 2),
+        )
+    )
+    model = from_torch(net, (float_input(2, 3, 9, 10),), dynamic_images=True)
+    assert model.inputs[0].shape == (None, 3, None, None)
+    tm = to_torch(model)
+    for b, h, w in ((2, 12, 7), (3, 16, 16)):
+        x = float_input(b, 3, h, w, seed=h)
+        with torch.no_grad():
+            torch.testing.assert_close(tm(x), net(x), atol=ATOL, rtol=RTOL)
+    assert verify(model).ok
+
+
+def test_image_size_baked_in_stays_fixed():
+    # a flatten into a Linear fixes H * W; a max pool with torch's pads needs a known size in Keras
+    pooled = randomize(nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(3, 2, padding=1), nn.AdaptiveAvgPool2d(1)))
+    assert from_torch(pooled, (float_input(2, 3, 9, 10),), dynamic_images=True).inputs[0].shape == (None, 3, 9, 10)
+    net = randomize(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 9 * 10, 2)))
+    model = from_torch(net, (float_input(2, 3, 9, 10),), dynamic_images=True)
+    assert model.inputs[0].shape == (None, 3, 9, 10)
