@@ -137,4 +137,4 @@ def tail_kwargs(layer) -> dict:
 TABLE = {Conv1D: lower_conv, Conv2D: lower_conv, Conv3D: lower_conv}
 
 #: weights back (backends/lowering/weights_back.py): Keras holds the IR's layout, every weight is a copy
-BACK = {Conv1D: None, Conv2D: None, Conv3D: None}
+BACK = dict.fromkeys(TABLE)  # every kind of this family has weights, each copied as is

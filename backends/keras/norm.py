@@ -64,4 +64,4 @@ def lower_group_norm(ctx, node, inputs):
 TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm, GroupNorm: lower_group_norm}
 
 #: weights back (backends/lowering/weights_back.py): Keras holds the IR's layout, every weight is a copy
-BACK = {BatchNorm: None, LayerNorm: None, GroupNorm: None}
+BACK = dict.fromkeys(TABLE)  # every kind of this family has weights, each copied as is

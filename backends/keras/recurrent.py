@@ -57,4 +57,4 @@ def lower_rnn(ctx, node, inputs):
 TABLE = {Embedding: lower_embedding, SimpleRNN: lower_rnn, LSTM: lower_rnn, GRU: lower_rnn, Bidirectional: lower_rnn}
 
 #: weights back (backends/lowering/weights_back.py): Keras holds the IR's layout, every weight is a copy
-BACK = {Embedding: None, SimpleRNN: None, LSTM: None, GRU: None, Bidirectional: None}
+BACK = dict.fromkeys(TABLE)  # every kind of this family has weights, each copied as is

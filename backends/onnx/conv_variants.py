@@ -97,11 +97,4 @@ TABLE = {
 }
 
 #: weights back (backends/lowering/weights_back.py): every initializer element is a copy of an IR weight
-BACK = {
-    DepthwiseConv1D: None,
-    DepthwiseConv2D: None,
-    SeparableConv1D: None,
-    SeparableConv2D: None,
-    Conv1DTranspose: None,
-    Conv2DTranspose: None,
-}
+BACK = dict.fromkeys(TABLE)  # every kind of this family has weights, each copied as is

@@ -130,4 +130,4 @@ def lower_group_norm(ctx, node, inputs):
 TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm, GroupNorm: lower_group_norm}
 
 #: weights back (backends/lowering/weights_back.py): every initializer element is a copy of an IR weight
-BACK = {BatchNorm: None, LayerNorm: None, GroupNorm: None}
+BACK = dict.fromkeys(TABLE)  # every kind of this family has weights, each copied as is

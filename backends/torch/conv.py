@@ -74,4 +74,4 @@ def lower_conv(ctx, node, inputs):
 TABLE = {Conv1D: lower_conv, Conv2D: lower_conv, Conv3D: lower_conv}
 
 #: weights back (backends/lowering/weights_back.py): every parameter is a copy of an IR weight
-BACK = {Conv1D: None, Conv2D: None, Conv3D: None}
+BACK = dict.fromkeys(TABLE)  # every kind of this family has weights, each copied as is

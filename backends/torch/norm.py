@@ -104,4 +104,4 @@ TABLE = {BatchNorm: lower_batch_norm, LayerNorm: lower_layer_norm, GroupNorm: lo
 
 #: weights back (backends/lowering/weights_back.py): every parameter is a copy of an IR weight or a
 #: constant (the affine parameters torch cannot leave out, the batch counter)
-BACK = {BatchNorm: None, LayerNorm: None, GroupNorm: None}
+BACK = dict.fromkeys(TABLE)  # every kind of this family has weights, each copied as is
