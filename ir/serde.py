@@ -30,6 +30,7 @@ from . import safetensors_io
 from .errors import FormatVersionError, IRError, ResourceLimitError, SchemaError, UnsupportedError, WeightError, show
 from .graph import Input, Model, Node, check_weight_sizes, check_weights, output_spec
 from .layers.base import LAYERS, config_problem
+from .migrations import MIGRATIONS
 from .tensor import Tensor
 from .training import TrainingSpec
 
@@ -48,19 +49,6 @@ LIMITS = {
     "weight_bytes": 16 * 1024**3,  # all weights together
 }
 
-
-def _v1_to_v2(data: dict) -> dict:
-    """Version 2 adds the optional per-layer ``"block": [kind, instance]`` mark; a v1 file has none."""
-    return {**data, "format_version": 2}
-
-
-def _v2_to_v3(data: dict) -> dict:
-    """Version 3 adds the optional top-level ``"training"`` spec (:mod:`twinnet.ir.training`); a v2 file has none."""
-    return {**data, "format_version": 3}
-
-
-#: format_version -> function upgrading that version's dict to the next one.
-MIGRATIONS: dict[int, callable] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
