@@ -17,17 +17,18 @@ import sys
 from .emit import emit
 
 
-def to_keras(model, *, native_io: bool = False, expose: bool = False, training=None):
+def to_keras(model, *, native_io: bool = False, expose: bool = False, training=None, dtype=None):
     """Compile an IR model to a ``keras.Model`` built from standard ``keras.layers``.
 
     Inputs and outputs keep the declared layout, except that Keras always puts
     the batch axis first (a ``TNC`` input is fed as ``NTC``). With
     ``training=spec`` (a :class:`twinnet.ir.training.TrainingSpec`) the model
-    comes back compiled for it. See :func:`twinnet.backends.keras.to_keras`.
+    comes back compiled for it. ``dtype`` (default ``model.dtype``) is the precision it computes in.
+    See :func:`twinnet.backends.keras.to_keras`.
     """
     from .keras import to_keras as compile_keras
 
-    return compile_keras(model, native_io=native_io, expose=expose, training=training)
+    return compile_keras(model, native_io=native_io, expose=expose, training=training, dtype=dtype)
 
 
 def fit(module, spec, data, *, validation_data=None, epochs=None, callbacks=(), device="auto", verbose=None):
@@ -50,11 +51,13 @@ def fit(module, spec, data, *, validation_data=None, epochs=None, callbacks=(), 
     )
 
 
-def to_torch(model, *, native_io: bool = False, expose: bool = False):
-    """Compile an IR model to a ``torch.nn.Module`` (eval mode). See :func:`twinnet.backends.torch.to_torch`."""
+def to_torch(model, *, native_io: bool = False, expose: bool = False, dtype=None, device=None):
+    """Compile an IR model to a ``torch.nn.Module`` (eval mode), in ``dtype`` (default ``model.dtype``:
+    ``"float32"``, ``"float16"`` or ``"bfloat16"``) on ``device`` (default ``"cpu"``; ``"cuda"``, ...).
+    See :func:`twinnet.backends.torch.to_torch`."""
     from .torch import to_torch as compile_torch
 
-    return compile_torch(model, native_io=native_io, expose=expose)
+    return compile_torch(model, native_io=native_io, expose=expose, dtype=dtype, device=device)
 
 
 def to_onnx(model, *, native_io: bool = False, expose: bool = False):

@@ -39,6 +39,8 @@ class Report:
     rows: list[Comparison] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     divergence: str | None = None
+    dtype: str = "float32"  # the model's precision: the keras and torch paths ran in it
+    device: str = "cpu"  # where the torch paths ran
 
     @property
     def ok(self) -> bool:
@@ -78,6 +80,8 @@ class Report:
             "rows": [asdict(r) for r in self.rows],
             "errors": dict(self.errors),
             "divergence": self.divergence,
+            "dtype": self.dtype,
+            "device": self.device,
         }
 
     #: the columns of :meth:`table_rows`
@@ -120,15 +124,20 @@ class Report:
         head, body = self.TABLE_HEADERS, self.table_rows()
         widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
         lines = [
-            f"verify {self.model}: atol={self.atol:g} rtol={self.rtol:g}",
+            f"verify {self.model}: atol={self.atol:g}{' x peak' if self.dtype != 'float32' else ''} rtol={self.rtol:g}"
+            + (f" dtype={self.dtype}" if self.dtype != "float32" else "")
+            + (f" device={self.device}" if self.device != "cpu" else ""),
             "  ".join(h.ljust(w) for h, w in zip(head, widths)),
         ]
         lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in body]
         return "\n".join(lines + self.table_footer())
 
 
-def compare(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple[float, float, bool, str]:
-    """(max abs diff, max rel diff, ok, note) of two arrays of the same shape."""
+def compare(
+    a: np.ndarray, b: np.ndarray, atol: float, rtol: float, scaled: bool = False
+) -> tuple[float, float, bool, str]:
+    """(max abs diff, max rel diff, ok, note) of two arrays of the same shape; ``scaled``: ``atol`` is relative
+    to the larger array's peak magnitude (half precision, :mod:`twinnet.exporters.tolerances`)."""
     if a.shape != b.shape:
         return float("inf"), float("inf"), False, f"shape {a.shape} vs {b.shape}"
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
@@ -138,5 +147,7 @@ def compare(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple[flo
     diff = np.abs(a64 - b64)
     scale = np.maximum(np.abs(a64), np.abs(b64))
     rel = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
+    if scaled:
+        atol = atol * float(scale.max(initial=0.0))
     ok = bool((diff <= atol + rtol * scale).all())
     return float(diff.max(initial=0.0)), float(rel.max(initial=0.0)), ok, ""

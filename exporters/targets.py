@@ -28,10 +28,10 @@ def _torch_lower(model, *, native_io: bool = False, expose: bool = False):
     return backend.lower(model, native_io=native_io, expose=expose)
 
 
-def _torch_compile(program, model):
+def _torch_compile(program, model, device=None):
     from ..backends import torch as backend
 
-    return backend.compile_program(program, model)
+    return backend.compile_program(program, model, device=device)
 
 
 def _torch_source(program, model) -> tuple[str, dict]:
@@ -43,9 +43,10 @@ def _torch_source(program, model) -> tuple[str, dict]:
 def _torch_call(net, xs: list[np.ndarray]) -> list[np.ndarray]:
     import torch
 
-    with torch.no_grad():
-        outs = net(*[torch.from_numpy(x) for x in xs])
-    return [o.detach().numpy() for o in (outs if isinstance(outs, (tuple, list)) else (outs,))]
+    from ..backends.torch.placement import feed, fetch
+
+    with torch.no_grad():  # floats in the module's precision, on its device; back as float32 numpy
+        return fetch(net(*feed(net, xs)))
 
 
 def _keras_lower(model, *, native_io: bool = False, expose: bool = False):
@@ -54,10 +55,10 @@ def _keras_lower(model, *, native_io: bool = False, expose: bool = False):
     return backend.lower(model, native_io=native_io, expose=expose)
 
 
-def _keras_compile(program, model):
+def _keras_compile(program, model, device=None):
     from ..backends import keras as backend
 
-    return backend.compile_program(program, model)
+    return backend.compile_program(program, model, device=device)
 
 
 def _keras_source(program, model) -> tuple[str, None]:

@@ -18,6 +18,7 @@ Each row says whether it could have detected a difference (:mod:`twinnet.exporte
 
 from __future__ import annotations
 
+import copy
 import itertools
 import tempfile
 from pathlib import Path
@@ -26,12 +27,14 @@ import numpy as np
 
 from ..ir.errors import ConfigError, WeightError, show
 from ..ir.graph import Model
+from ..ir.precision import round_to
 from .informative import Spread, judge
 from .inputs import checked_inputs, given_inputs, model_inputs
 from .onnx import export_onnx
 from .progress import QUIET
 from .report import Comparison, Report, compare
 from .targets import TARGETS
+from .tolerances import tolerances
 
 #: every path verify can run: the frameworks of the targets table, and onnxruntime on the ONNX file each
 #: writes and on the one twinnet writes straight from the IR (backends.onnx)
@@ -48,25 +51,29 @@ def resolve_paths(paths) -> tuple:
     return ALL_PATHS if isinstance(paths, str) and paths == "all" else paths
 
 
-def _runner(model, name: str, workdir: Path, compiled: dict):
+def _runner(model, name: str, workdir: Path, compiled: dict, device: str | None = None):
     """A function running path ``name`` on declared-layout inputs, returning declared-layout outputs.
 
     ``compiled`` holds the live model of each framework (compiled without ``native_io``), shared between
-    the framework's own path and the ONNX file written from it, so each framework is lowered once."""
+    the framework's own path and the ONNX file written from it, so each framework is lowered once. The
+    torch path runs on ``device``; the ONNX paths of a half-precision model run its float32 reference
+    (:func:`float32_reference`), on onnxruntime's CUDA provider when ``device`` is a GPU and it is installed."""
     if name in TARGETS:
         target = TARGETS[name]
         if name not in compiled:
-            compiled[name] = target.compile(target.lower(model), model)
+            compiled[name] = target.compile(target.lower(model), model, device=device)
         return target.runner(compiled[name], model)
     import onnxruntime as ort
 
     via = name.split("-")[1]
+    if model.dtype != "float32":  # the float32 reference: nothing compiled in half precision is reused
+        model, compiled = float32_reference(model), {}
     if via in TARGETS and via not in compiled:
         compiled[via] = TARGETS[via].compile(TARGETS[via].lower(model), model)
     path = export_onnx(model, workdir / f"{model.name}.{via}.onnx", via=via, compiled=compiled.get(via))
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), options, providers=onnx_providers(device))
     io_layout = TARGETS[via].io_layout if via in TARGETS else (lambda layout: layout)
 
     def run(inputs):
@@ -87,8 +94,8 @@ def verify(
     model,
     inputs=None,
     *,
-    atol: float = 1e-5,
-    rtol: float = 1e-4,
+    atol: float | None = None,
+    rtol: float | None = None,
     batch_sizes=(1, 3),
     seq_lens=(5, 9),
     paths=PATHS,
@@ -100,6 +107,7 @@ def verify(
     compiled=None,
     randomize: bool = False,
     randomized_references=None,
+    device: str | None = None,
 ) -> "Report":
     """Run ``model`` through every path on the same inputs and compare every pair.
 
@@ -109,7 +117,8 @@ def verify(
             one-input model), ``{input name: array}`` or an ``.npz`` file of those, to use instead of seeded
             random ones (then ``batch_sizes``/``seq_lens`` are ignored); give at
             least two samples, or no row can be informative.
-        atol, rtol: tolerances (float32 defaults).
+        atol, rtol: tolerances (default: those of the model's precision, :mod:`twinnet.exporters.tolerances`;
+            for a half-precision model ``atol`` is relative to each output's peak magnitude).
         batch_sizes: batch sizes to try; several, so a batch frozen to one size cannot pass.
         seq_lens: lengths for symbolic sequence axes (models without any use none).
         paths: which of ``keras``, ``torch``, ``onnx-keras``, ``onnx-torch``, ``onnx-ir`` to run, or ``"all"``
@@ -137,6 +146,13 @@ def verify(
             seeded by ``seed``) on the same inputs; its rows have ``weights="randomized"``.
         randomized_references: optional function ``(copy) -> {path name: function}``
             giving the ``references`` to run with the randomized copy (default: none).
+        device: where the torch paths run (``"cpu"`` by default, ``"cuda"``, ``"cuda:1"``, ...); Keras and the
+            ONNX file written from the IR run on the CPU (onnxruntime's CUDA provider where installed and
+            ``device`` is a GPU), so the GPU is compared with them.
+
+    A half-precision model (``model.dtype``) runs in its precision on the keras and torch paths; its ONNX
+    paths run the float32 reference (the weights rounded to the half grid, computed in float32), and every
+    float input is rounded to the half grid first, so all paths see the same numbers.
 
     Returns:
         a :class:`Report`; ``report.ok`` is True when every pair agrees, ``report.informative``
@@ -152,17 +168,20 @@ def verify(
     """
     paths = resolve_paths(paths)
     check_arguments(model, paths, atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens)
-    report = Report(model.name, atol, rtol, list(paths))
+    device = _device(device, paths)
+    tol = tolerances(model.dtype)
+    atol, rtol = tol.atol if atol is None else atol, tol.rtol if rtol is None else rtol
+    report = Report(model.name, atol, rtol, list(paths), dtype=model.dtype, device=device or "cpu")
     if not model.weights and model.weight_specs():
         raise WeightError(f"model {model.name!r} has no weights; call initialize(seed) first")
     symbolic = any(s is None for t in model.inputs for a, s in zip(t.layout, t.shape) if a != "N")
     if inputs is not None:
-        cases = [(None, None, given_inputs(model, inputs))]
+        cases = [(None, None, _on_grid(model, given_inputs(model, inputs)))]
     else:
         lens = seq_lens if symbolic else (None,)
         make = make_inputs or (lambda b, s, case_seed: model_inputs(model, b, s, seed=case_seed))
         cases = [
-            (b, s, checked_inputs(model, make(b, s if s else 5, seed + i)))
+            (b, s, _on_grid(model, checked_inputs(model, make(b, s if s else 5, seed + i))))
             for i, (b, s) in enumerate(itertools.product(batch_sizes, lens))
         ]
     references = dict(references or {})
@@ -201,7 +220,7 @@ def verify(
             with progress.stage(stage, total=len(names)) as step:
                 for name in names:
                     try:
-                        run = _runner(model, name, Path(tmp), compiled)
+                        run = _runner(model, name, Path(tmp), compiled, device)
                     except Exception as e:  # a path that cannot even be built is reported, not raised
                         report.errors[name] = f"{type(e).__name__}: {e}"
                     else:
@@ -223,8 +242,12 @@ def verify(
                 b = batch if batch is not None else int(xs[0].shape[model.inputs[0].layout.index("N")])
                 ran = [(name, results[name][i]) for name in order if i in results[name]]
                 for (p, outs_p), (q, outs_q) in itertools.combinations(ran, 2):
+                    strict = tol.scaled and p.startswith("onnx") and q.startswith("onnx")  # two float32 paths
                     for t, a, c in zip(model.outputs, outs_p, outs_q):
-                        max_abs, max_rel, ok, note = compare(a, c, atol, rtol)
+                        if strict:
+                            max_abs, max_rel, ok, note = compare(a, c, **vars(tolerances("float32")))
+                        else:
+                            max_abs, max_rel, ok, note = compare(a, c, atol, rtol, tol.scaled)
                         if note.startswith("NaN"):
                             note = note.replace("first", p).replace("second", q)
                         report.rows.append(Comparison(t.node.name, f"{p} vs {q}", b, seq, max_abs, max_rel, ok, note))
@@ -232,11 +255,12 @@ def verify(
         judge(judged, spread, atol, rtol)
         pair = _localisable(report) if localize and not report.ok else None
         if pair:
-            report.divergence = first_divergence(model, cases[0][2], atol, rtol, pair)
+            report.divergence = first_divergence(model, cases[0][2], atol, rtol, pair, device)
     if randomize:
         from .randomize import verify_randomized
 
         options = dict(atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens, paths=paths, seed=seed)
+        options.update(device=device)
         options.update(localize=localize, make_inputs=make_inputs, progress=progress)
         verify_randomized(report, model, None if inputs is None else cases[0][2], randomized_references, **options)
     return report
@@ -269,7 +293,7 @@ def check_arguments(model, paths, **options) -> None:
         raise ConfigError(f"paths must be 'all' or one or more of {', '.join(ALL_PATHS)}, got {show(paths)}")
     for name in ("atol", "rtol"):
         value = options[name]
-        if (
+        if value is not None and (
             isinstance(value, bool)
             or not isinstance(value, (int, float, np.integer, np.floating))
             or not 0 <= value < float("inf")
@@ -285,30 +309,66 @@ def check_arguments(model, paths, **options) -> None:
             raise ConfigError(f"{name} must be a non-empty tuple of positive ints, got {show(value)}")
 
 
-def first_divergence(model, inputs, atol: float, rtol: float, pair=("keras", "torch")) -> str | None:
+def first_divergence(model, inputs, atol: float, rtol: float, pair=("keras", "torch"), device=None) -> str | None:
     """Name the first layer (in topological order) whose outputs differ between the two paths of ``pair``
     (``keras``, ``torch`` or ``onnx-ir``: the ones that can return every layer's output)."""
-    first, second = (_layer_outputs(model, name, inputs) for name in pair)
+    first, second = (_layer_outputs(model, name, inputs, device) for name in pair)
+    scaled = tolerances(model.dtype).scaled
     for node, a, b in zip(model.layers, first, second):
-        max_abs, max_rel, ok, note = compare(a, b, atol, rtol)
+        max_abs, max_rel, ok, note = compare(a, b, atol, rtol, scaled)
         if not ok:
             return f"{node.label}: max abs diff {max_abs:.3e}, max rel diff {max_rel:.3e} {note}".strip()
     return None
 
 
-def _layer_outputs(model, path: str, inputs) -> list[np.ndarray]:
+def _layer_outputs(model, path: str, inputs, device=None) -> list[np.ndarray]:
     """Every layer's output on ``path``, each in its declared layout."""
     if path in TARGETS:  # lowered again, with every layer's output exposed
         target = TARGETS[path]
         program = target.lower(model, expose=True)
-        run = target.runner(target.compile(program, model), model, declared_outs=[n.spec.layout for n in model.layers])
-        return run(inputs)
+        net = target.compile(program, model, device=device)
+        return target.runner(net, model, declared_outs=[n.spec.layout for n in model.layers])(inputs)
     import onnxruntime as ort
 
     from ..backends.onnx import to_onnx
 
-    proto = to_onnx(model, expose=True)
+    proto = to_onnx(float32_reference(model), expose=True)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})
+
+
+def float32_reference(model: Model) -> Model:
+    """A half-precision model's float32 reference: a copy (same graph) of precision float32 whose weights
+    are the model's rounded to its half grid; ``model`` itself when it is float32."""
+    if model.dtype == "float32":
+        return model
+    out = copy.copy(model)
+    out.weights = {key: round_to(value, model.dtype) for key, value in model.weights.items()}
+    out.dtype = "float32"
+    return out
+
+
+def _on_grid(model: Model, xs: list) -> list:
+    """The float inputs rounded to a half-precision model's grid, so every path sees the same numbers."""
+    return [round_to(np.asarray(x), model.dtype) for x in xs]
+
+
+def _device(device, paths) -> str | None:
+    """``device`` checked (a ConfigError for an unknown one or one this machine lacks), None for the CPU."""
+    if device is None or device == "cpu":
+        return None
+    from ..backends.torch.placement import check_device
+
+    checked = check_device(device)
+    return None if checked == "cpu" else checked
+
+
+def onnx_providers(device: str | None) -> list[str]:
+    """onnxruntime's providers for ``device``: CUDA first where the device is a GPU and the provider is installed."""
+    import onnxruntime as ort
+
+    if device and device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]

@@ -156,6 +156,19 @@ class Model:
         blocks.check_blocks(self)
         self.weights: dict[str, np.ndarray] = {}
         self.training = None  # a twinnet.ir.training.TrainingSpec saved with the model, or None
+        self._dtype = "float32"
+
+    @property
+    def dtype(self) -> str:
+        """The model's precision, ``"float32"``, ``"float16"`` or ``"bfloat16"`` (:mod:`twinnet.ir.precision`):
+        what its floating tensors and weights are once compiled. Weights stay float32 arrays in the IR."""
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, value) -> None:
+        from .precision import check_precision
+
+        self._dtype = check_precision(value, f"model {self.name!r}: dtype")
 
     # -- structure ----------------------------------------------------------
     def _collect(self) -> list[Node]:

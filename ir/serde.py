@@ -75,6 +75,7 @@ def to_dict(model: Model) -> dict:
         ],
         "layers": [_layer_entry(n) for n in model.layers],
         "outputs": [t.name for t in model.outputs],
+        **({"dtype": model.dtype} if model.dtype != "float32" else {}),  # optional: float32 when absent
         **_training_entry(model),
     }
 
@@ -236,6 +237,11 @@ def from_dict(data) -> Model:
     check_weight_sizes(model.weight_specs(), LIMITS)  # absurd sizes fail here, before any weight is read
     if data.get("training") is not None:
         model.training = TrainingSpec.from_dict(data["training"])
+    if "dtype" in data:
+        try:
+            model.dtype = data["dtype"]
+        except IRError as e:
+            raise SchemaError(f"model: {e}") from None
     return model
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...ir.graph import Model
+from ...ir.precision import check_precision
 from ...ir.training.spec import training_spec
 from ..lowering.block_code import group
 from ..tables import join_tables
@@ -71,7 +72,7 @@ def lower(model: Model, *, native_io: bool = False, expose: bool = False):
     )
 
 
-def to_keras(model: Model, *, native_io: bool = False, expose: bool = False, training=None):
+def to_keras(model: Model, *, native_io: bool = False, expose: bool = False, training=None, dtype=None):
     """Compile an IR model to a ``keras.Model`` with the model's weights.
 
     Args:
@@ -83,6 +84,9 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False, tra
         training: a :class:`twinnet.ir.training.TrainingSpec`, or ``True`` for
             the one the model carries (``model.training``): the model comes back
             compiled for it (optimizer, loss, metrics), ready for ``fit``.
+        dtype: the precision the model computes in, ``"float32"``, ``"float16"`` or ``"bfloat16"``
+            (default: the model's, ``model.dtype``); half precision builds under Keras's ``mixed_<dtype>``
+            policy (variables in float32 holding values rounded to the half grid).
 
     Returns:
         A functional ``keras.Model`` built from standard layers only; the
@@ -94,8 +98,9 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False, tra
     (1, 2)
     """
     spec = training_spec(model, training)
+    dtype = check_precision(dtype or model.dtype)
     program = lower(model, native_io=native_io, expose=expose)
-    km = instantiate(render(program, model), program)
+    km = instantiate(render(program, model, dtype), program, dtype)
     try:
         km.twinnet_program = program
     except (AttributeError, TypeError, ValueError):  # Keras may refuse new attributes; the program is optional
@@ -112,9 +117,11 @@ def source(model: Model, *, native_io: bool = False) -> str:
     return render(lower(model, native_io=native_io), model)
 
 
-def compile_program(program, model: Model):
-    """A live ``keras.Model`` from a program :func:`lower` already made (no second lowering)."""
-    km = instantiate(render(program, model), program)
+def compile_program(program, model: Model, *, dtype=None, device=None):
+    """A live ``keras.Model`` from a program :func:`lower` already made (no second lowering), in ``dtype``
+    (default: the model's). ``device`` is not used: Keras runs where TensorFlow places it."""
+    dtype = check_precision(dtype or model.dtype)
+    km = instantiate(render(program, model, dtype), program, dtype)
     try:
         km.twinnet_program = program
     except (AttributeError, TypeError, ValueError):

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...ir.errors import UnsupportedError, WeightError
 from ...ir.graph import Model
+from ...ir.precision import round_to
 from ..lowering.code import LayerDef, Program, Value, identifier
 from ..lowering.driver import Lowering
 from ..lowering.source_style import tidy
@@ -144,8 +145,14 @@ def render_block(code) -> list[str]:
     return lines
 
 
-def render(program: Program, model: Model) -> str:
-    """The program as a Python module defining ``build_<model name>() -> keras.Model``."""
+def render(program: Program, model: Model, dtype: str | None = None) -> str:
+    """The program as a Python module defining ``build_<model name>() -> keras.Model``.
+
+    A half-precision ``dtype`` (default: the model's) builds every layer under Keras's mixed-precision policy
+    (``mixed_float16``/``mixed_bfloat16``): layers compute in half precision and hold their variables in
+    float32, set to values rounded to the half grid (:func:`instantiate`), so the arithmetic is that of the
+    half model. The policy is set for the build only and restored after."""
+    dtype = dtype or model.dtype
     doc_in = "\n".join(f"    {var}: {spec} ({phys} as passed)" for var, spec, phys in program.inputs)
     doc_out = "\n".join(
         f"    {o}: {spec} ({lay} as returned)"
@@ -166,15 +173,28 @@ def render(program: Program, model: Model) -> str:
         f'    """Inputs (batch axis N first, any size):\n{doc_in}\n    Outputs:\n{doc_out}\n    """',
     ]
     lines += [f"    # {note}" for note in program.notes]
+    body = []
     for var, spec, phys in program.inputs:
         shape = tuple(spec.dim(a) for a in phys[1:])
-        lines.append(f"    {var} = keras.Input(shape={shape!r}, dtype={spec.dtype!r}, name={var!r})")
-    lines += [f"    {line}" for line in program.body]
+        in_dtype = dtype if spec.dtype == "float32" else spec.dtype  # float inputs come in the model's precision
+        body.append(f"{var} = keras.Input(shape={shape!r}, dtype={in_dtype!r}, name={var!r})")
+    body += program.body
     ins = [var for var, _, _ in program.inputs]
     ins_src = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
     outs_src = program.outputs[0] if len(program.outputs) == 1 else "[" + ", ".join(program.outputs) + "]"
+    body.append(f"return keras.Model(inputs={ins_src}, outputs={outs_src}, name={program.name!r})")
+    if dtype == "float32":
+        lines += [f"    {line}" for line in body]
+    else:  # built under the mixed-precision policy, restored after
+        lines += [
+            "    policy = keras.config.dtype_policy()",
+            f'    keras.config.set_dtype_policy("mixed_{dtype}")  # compute in {dtype}, variables in float32',
+            "    try:",
+            *[f"        {line}" for line in body],
+            "    finally:",
+            "        keras.config.set_dtype_policy(policy)",
+        ]
     lines += [
-        f"    return keras.Model(inputs={ins_src}, outputs={outs_src}, name={program.name!r})",
         "",
         "",
         'if __name__ == "__main__":',
@@ -193,8 +213,9 @@ def _output_specs(program: Program, model: Model):
     return [n.spec for n in model.layers]
 
 
-def instantiate(source: str, program: Program):
-    """Execute the generated source, build the model and set every layer's weights (shapes checked)."""
+def instantiate(source: str, program: Program, dtype: str = "float32"):
+    """Execute the generated source, build the model and set every layer's weights (shapes checked), rounded
+    to ``dtype``'s grid (the variables of a mixed-precision model are float32)."""
     filename = f"<twinnet-keras:{program.name}>"
     # Registered so tracebacks from the generated code show its lines.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -207,5 +228,5 @@ def instantiate(source: str, program: Program):
         got = [tuple(a.shape) for a in arrays]
         if expected != got:
             raise WeightError(f"Keras expects weight shapes {expected}, the program has {got}", layer=name)
-        layer.set_weights(arrays)
+        layer.set_weights([round_to(np.asarray(a), dtype) for a in arrays])
     return model

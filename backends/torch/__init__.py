@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...ir.graph import Model
+from ...ir.precision import check_precision
 from ..lowering.block_code import group
 from ..lowering.code import identifier
 from ..tables import join_tables
@@ -29,6 +30,7 @@ from . import (
     spatial,
 )
 from .compile import ARG_NAMES, TorchLowering, block_call, block_class_name, instantiate, render, state_dict
+from .placement import check_device, place
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = join_tables(
@@ -72,7 +74,7 @@ def lower(model: Model, *, native_io: bool = False, expose: bool = False):
     )
 
 
-def to_torch(model: Model, *, native_io: bool = False, expose: bool = False):
+def to_torch(model: Model, *, native_io: bool = False, expose: bool = False, dtype=None, device=None):
     """Compile an IR model to a ``torch.nn.Module`` (in eval mode) with the model's weights.
 
     Args:
@@ -80,16 +82,23 @@ def to_torch(model: Model, *, native_io: bool = False, expose: bool = False):
         native_io: take inputs / return outputs as torch holds them (channels
             first) instead of in the declared layout; no boundary transposes.
         expose: return every layer's output (for localising a mismatch).
+        dtype: the precision of the module's floating parameters, buffers and inputs, ``"float32"``,
+            ``"float16"`` or ``"bfloat16"`` (default: the model's, ``model.dtype``).
+        device: where the module lives, ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``, ...
+
+    Raises:
+        ConfigError: an unknown dtype, or a device torch does not know or this machine does not have.
 
     >>> from twinnet import ir; import torch
     >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
     >>> to_torch(m)(torch.zeros(1, 3)).shape
     torch.Size([1, 2])
     """
+    dtype, device = check_precision(dtype or model.dtype), check_device(device)  # before the work
     program = lower(model, native_io=native_io, expose=expose)
     module = instantiate(render(program, model), program)
     module.twinnet_program = program
-    return module
+    return place(module, dtype, device)
 
 
 def source(model: Model, *, native_io: bool = False) -> tuple[str, dict]:
@@ -98,11 +107,13 @@ def source(model: Model, *, native_io: bool = False) -> tuple[str, dict]:
     return render(program, model), state_dict(program)
 
 
-def compile_program(program, model: Model):
-    """A live ``nn.Module`` from a program :func:`lower` already made (no second lowering)."""
+def compile_program(program, model: Model, *, dtype=None, device=None):
+    """A live ``nn.Module`` from a program :func:`lower` already made (no second lowering), in ``dtype``
+    (default: the model's) on ``device`` (default: the CPU)."""
+    dtype, device = check_precision(dtype or model.dtype), check_device(device)
     module = instantiate(render(program, model), program)
     module.twinnet_program = program
-    return module
+    return place(module, dtype, device)
 
 
 def source_of(program, model: Model) -> tuple[str, dict]:
