@@ -60,14 +60,15 @@ def to_torch(model, *, native_io: bool = False, expose: bool = False, dtype=None
     return compile_torch(model, native_io=native_io, expose=expose, dtype=dtype, device=device)
 
 
-def to_onnx(model, *, native_io: bool = False, expose: bool = False):
-    """Write an IR model as an ``onnx.ModelProto`` straight from the IR (only ``onnx`` is imported).
+def to_onnx(model, *, native_io: bool = False, expose: bool = False, dtype=None):
+    """Write an IR model as an ``onnx.ModelProto`` straight from the IR (only ``onnx`` is imported), its float
+    tensors in ``dtype`` (default ``model.dtype``).
 
     See :func:`twinnet.backends.onnx.to_onnx`.
     """
     from .onnx import to_onnx as compile_onnx
 
-    return compile_onnx(model, native_io=native_io, expose=expose)
+    return compile_onnx(model, native_io=native_io, expose=expose, dtype=dtype)
 
 
 def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):

@@ -53,10 +53,15 @@ def from_torch(
 ):
     """Import a PyTorch ``nn.Module`` into the IR, weights included.
 
+    A float16/bfloat16 module, or one on a GPU, is imported from a float32 CPU copy and the model's ``dtype``
+    is set to its precision (:mod:`twinnet.backends.importers.torch.precision`).
+
     See :func:`twinnet.backends.importers.torch.importer.from_torch`."""
     from .torch.importer import from_torch as import_torch
+    from .torch.precision import as_float32_cpu
 
-    return import_torch(
+    dtype, module, example_inputs, example_kwargs = as_float32_cpu(module, example_inputs, example_kwargs)
+    model = import_torch(
         module,
         example_inputs,
         example_kwargs=example_kwargs,
@@ -64,6 +69,8 @@ def from_torch(
         fixed_lengths=fixed_lengths,
         dynamic_images=dynamic_images,
     )
+    model.dtype = dtype
+    return model
 
 
 __all__ = ["from_keras", "from_onnx", "from_torch"]

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ...ir.graph import Model
+from ...ir.precision import check_precision
 from ..tables import join_tables
 from . import (
     activations,
@@ -30,6 +31,7 @@ from . import (
     spatial,
 )
 from .compile import OPSET, OnnxLowering, build
+from .precision import cast_model
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = join_tables(
@@ -58,7 +60,7 @@ TABLE = join_tables(
 __all__ = ["OPSET", "TABLE", "to_onnx"]
 
 
-def to_onnx(model: Model, *, native_io: bool = False, expose: bool = False):
+def to_onnx(model: Model, *, native_io: bool = False, expose: bool = False, dtype=None):
     """Lower an IR model to an ``onnx.ModelProto`` (opset :data:`OPSET`) with the model's weights.
 
     Args:
@@ -66,12 +68,15 @@ def to_onnx(model: Model, *, native_io: bool = False, expose: bool = False):
         native_io: take inputs / return outputs channels-first (as ONNX's
             operators hold them) instead of in the declared layout.
         expose: return every layer's output (for localising a mismatch).
+        dtype: the precision of the file's float tensors, ``"float32"``, ``"float16"`` or ``"bfloat16"``
+            (default: the model's, ``model.dtype``; :mod:`twinnet.backends.onnx.precision`).
 
     >>> from twinnet import ir
     >>> m = ir.Sequential([ir.layers.Dense(2)], input=ir.Input((3,))).initialize(0)
     >>> [o.name for o in to_onnx(m).graph.output]
     ['dense']
     """
+    dtype = check_precision(dtype or model.dtype)
     lowering = OnnxLowering(model, TABLE, native_io=native_io)
     program = lowering.lower(expose=expose)
-    return build(lowering, program, model, expose=expose)
+    return cast_model(build(lowering, program, model, expose=expose), dtype)

@@ -17,6 +17,7 @@ from keras.src.models.functional import Functional  # no public alias in Keras 3
 from .... import ir
 from ....ir.errors import IRError, UnsupportedError
 from ....ir.layout import default_layout
+from .precision import ir_dtype
 
 DTYPES = ("float32", "int32", "int64")
 
@@ -81,7 +82,7 @@ def topological_calls(outputs) -> list:
 
 def stand_in(tensor) -> ir.Tensor | None:
     """An IR input shaped like a Keras tensor, to keep checking layers behind a refused one."""
-    dtype = str(tensor.dtype)
+    dtype = ir_dtype(str(tensor.dtype))
     if dtype not in DTYPES:
         return None
     shape = tuple(tensor.shape[1:])

@@ -50,6 +50,7 @@ from .block_names import mark_blocks
 from .constant import constant_chains
 from .graph import DTYPES, check_model, class_label, is_graph_model, key, stand_in, topological_calls
 from .layers import KERAS_TABLE
+from .precision import compute_dtype, ir_dtype, model_precision, policy_problem
 
 _FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
 # Layers called with tensors or options as keywords: class -> (a function giving the call's tensors in the IR's
@@ -105,6 +106,7 @@ class _Importer:
         self.problems: list[Problem] = []
         self.tensors: dict[tuple, ir.Tensor | None] = {}  # Keras tensor key -> IR tensor (None: unknown)
         self.weights: dict[str, np.ndarray] = {}
+        self.precisions: dict[str, list[str]] = {}  # compute dtype -> the layers computing in it
         self.claimed = Names()
         self.names: dict[int, str] = {}  # id(Keras layer) -> IR name
         self.times: dict[int, int] = {}  # id(Keras layer) -> calls in this graph
@@ -142,12 +144,16 @@ class _Importer:
     def run(self, name: str) -> ir.Model:
         inputs = [self.convert_input(t) for t in self.model.inputs]
         self.walk(self.calls)
+        dtype, problem = model_precision(self.precisions)
+        if problem:
+            self.problems.append(Problem("(model)", "dtype policies", problem))
         if self.problems:
             raise unsupported(f"Keras model {self.model.name!r}", self.problems)
         outputs = [self.tensors[key(t)] for t in self.model.outputs]
         if self.blocks:
             mark_blocks(outputs)
         model = ir.Model(inputs, outputs, name=identifier(name))
+        model.dtype = dtype
         return model.set_weights(self.weights)
 
     def walk(self, calls) -> None:
@@ -178,7 +184,7 @@ class _Importer:
 
     def convert_input(self, tensor) -> ir.Tensor | None:
         op = tensor._keras_history.operation
-        dtype = str(tensor.dtype)
+        dtype = ir_dtype(str(tensor.dtype))  # a half-precision input is the IR's float32 (precision.py)
         out = None
         if dtype not in DTYPES:
             self.refuse(op, f"input dtype {dtype} is not supported (one of {', '.join(DTYPES)})")
@@ -304,9 +310,10 @@ class _Importer:
         reasons = []
         if self.times[id(op)] > 1:
             reasons.append(f"is called {self.times[id(op)]} times (shared weights), which the IR cannot express")
-        policy = getattr(op.dtype_policy, "name", "float32")
-        if policy != "float32":
-            reasons.append(f"dtype policy {policy!r}: the IR computes in float32")
+        problem = policy_problem(op)
+        if problem:
+            reasons.append(problem)
+        self.precisions.setdefault(compute_dtype(op), []).append(op.name)
         if len(node.output_tensors) != 1 and not is_graph_model(op):
             reasons.append(f"returns {len(node.output_tensors)} tensors; the IR's layers return one")
         taken = _KEYWORD_CALLS[cls][1] if cls in _KEYWORD_CALLS else ()

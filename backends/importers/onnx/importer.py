@@ -57,6 +57,7 @@ from .passes.fold import FoldShapes
 from .passes.layout import InferLayouts, LayoutInference
 from .passes.pattern_rules import PatternRules
 from .patterns.attention import ATTENTION
+from .precision import widen_model
 
 _DTYPES = {TensorProto.FLOAT: "float32", TensorProto.INT32: "int32", TensorProto.INT64: "int64"}
 
@@ -81,7 +82,7 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
 
     >>> # model = from_onnx("model.onnx"); model.summary()
     """
-    proto = load(source)
+    proto, dtype = widen_model(load(source))  # a float16/bfloat16 file is read as float32 (precision.py)
     try:
         graph = Graph(proto)
     except (ValueError, TypeError, KeyError, IndexError) as e:  # a tensor or attribute onnx itself cannot decode
@@ -91,7 +92,9 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
     graph = run_passes(graph, [FoldShapes(), PatternRules()]).graph
     if name is None and isinstance(source, (str, os.PathLike)):
         name = Path(source).stem  # "main_graph", torch's graph name, says less than the file name
-    return _Importer(graph).run(identifier(name or proto.graph.name or "onnx_model", strip=True))
+    model = _Importer(graph).run(identifier(name or proto.graph.name or "onnx_model", strip=True))
+    model.dtype = dtype
+    return model
 
 
 class _Importer:
