@@ -48,8 +48,10 @@ def emit(model, framework: str, out_dir=None, *, native_io: bool = False, progra
     _write(out / f"{model.name}.py", code.encode())
     if framework == "torch":
         from ..ir import safetensors_io
+        from .torch.placement import state_in
 
-        safetensors_io.write(out / f"{model.name}.safetensors", state)  # tensor by tensor, atomically
+        # in the model's precision: the emitted module loads them as they are (load_state_dict(assign=True))
+        safetensors_io.write(out / f"{model.name}.safetensors", state_in(state, model.dtype))
     else:
         km = backend.compile_program(program, model)  # the weights, from the program the source came from
         fd, tmp = tempfile.mkstemp(suffix=".weights.h5", dir=out)

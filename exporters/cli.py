@@ -210,12 +210,14 @@ def cmd_verify(args) -> int:
         kwargs["seq_lens"] = args.seq_lens
     if args.paths is not None:
         kwargs["paths"] = args.paths
-    kwargs.update(randomize=args.randomize, inputs=args.inputs)
+    kwargs.update(randomize=args.randomize, inputs=args.inputs, device=args.device)
+    if args.dtype is not None and args.dtype != model.dtype:
+        model.dtype = args.dtype
     report = exporters.verify(model, progress=_progress(args, f"verify {model.name}"), **kwargs)
     if args.json:
         print(json.dumps(json_safe(report.to_dict()), indent=2))
         return verdict(report, args)
-    print_report(report, f"verify {model.name}: atol={args.atol:g} rtol={args.rtol:g}")
+    print_report(report, f"verify {model.name}: {report.tolerance_text()}")
     return verdict(report, args)
 
 
@@ -232,7 +234,7 @@ def cmd_convert(args) -> int:
     from .convert import convert
 
     kwargs = {"atol": args.atol, "rtol": args.rtol, "native_io": args.native_io, "keep_failed": args.keep_failed}
-    kwargs.update(randomize=args.randomize, inputs=args.inputs)
+    kwargs.update(randomize=args.randomize, inputs=args.inputs, dtype=args.dtype, device=args.device)
     if args.batch_sizes is not None:
         kwargs["batch_sizes"] = args.batch_sizes
     if args.seq_lens is not None:
@@ -255,7 +257,7 @@ def cmd_convert(args) -> int:
         footer += [f"wrote {f}" for f in result.files]
     print_report(
         result.report,
-        f"convert {result.model.name} ({result.source} -> {result.target}): atol={args.atol:g} rtol={args.rtol:g}",
+        f"convert {result.model.name} ({result.source} -> {result.target}): {result.report.tolerance_text()}",
         footer,
     )
     return verdict(result.report, args)
@@ -300,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="the ONNX file to write")
     p = command("verify", cmd_verify, "run the model through Keras, PyTorch and ONNX (onnxruntime) and compare outputs")
-    p.add_argument("--atol", type=tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
-    p.add_argument("--rtol", type=tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
+    p.add_argument("--atol", type=tolerance, help="absolute tolerance (default 1e-5 for float32; docs/precision.md)")
+    p.add_argument("--rtol", type=tolerance, help="relative tolerance (default 1e-4 for float32; docs/precision.md)")
     p.add_argument("--batch-sizes", type=sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
     p.add_argument("--seq-lens", type=sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
     p.add_argument("--paths", type=paths, metavar="P,P", help=PATHS_HELP)
@@ -326,8 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the emitted model takes and returns the framework's own layout (no boundary transposes)",
     )
     p.add_argument("--keep-failed", action="store_true", help="write OUT even when verification fails")
-    p.add_argument("--atol", type=tolerance, default=1e-5, help="absolute tolerance (default 1e-5)")
-    p.add_argument("--rtol", type=tolerance, default=1e-4, help="relative tolerance (default 1e-4)")
+    p.add_argument("--atol", type=tolerance, help="absolute tolerance (default 1e-5 for float32; docs/precision.md)")
+    p.add_argument("--rtol", type=tolerance, help="relative tolerance (default 1e-4 for float32; docs/precision.md)")
     p.add_argument("--batch-sizes", type=sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
     p.add_argument("--seq-lens", type=sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
     p.add_argument("--paths", type=paths, metavar="P,P", help=CONVERT_PATHS_HELP)

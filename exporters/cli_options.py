@@ -31,6 +31,18 @@ def add_check_options(p) -> None:
         help="exit 0, not 5, when every pair agrees but some output does not vary with the input",
     )
     p.add_argument(
+        "--dtype",
+        choices=("float32", "float16", "bfloat16"),
+        help="the precision to check (verify) or convert to (convert); default: the model's. Half precision is "
+        "checked at its own tolerances (docs/precision.md)",
+    )
+    p.add_argument(
+        "--device",
+        metavar="DEVICE",
+        help="where the torch paths run: cpu (default), cuda, cuda:1, ...; compared with Keras and "
+        "onnxruntime on the CPU",
+    )
+    p.add_argument(
         "--inputs",
         metavar="FILE.npz",
         help="check on these inputs (one array per model input, by name, declared layout and dtype; "

@@ -36,6 +36,7 @@ stage's wall time, CPU time and the peak resident memory so far.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import shutil
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ir.errors import ConfigError
+from ..ir.precision import check_precision
 from .progress import QUIET, Stopwatch
 from .sources import Source, from_object, load_source
 from .targets import FRAMEWORKS, TARGETS
@@ -89,8 +91,8 @@ def convert(
     out_dir,
     *,
     native_io: bool = False,
-    atol: float = 1e-5,
-    rtol: float = 1e-4,
+    atol: float | None = None,
+    rtol: float | None = None,
     batch_sizes=(1, 3),
     seq_lens=(5, 9),
     paths=CONVERT_PATHS,
@@ -98,6 +100,8 @@ def convert(
     progress=QUIET,
     randomize: bool = False,
     inputs=None,
+    dtype: str | None = None,
+    device: str | None = None,
 ) -> Conversion:
     """Convert SRC to ``to`` ("torch" or "keras") in ``out_dir`` and verify it against SRC.
 
@@ -119,6 +123,11 @@ def convert(
         inputs: the user's sample inputs (an ``.npz`` file, ``{input name: array}`` or arrays), as for
             :func:`twinnet.exporters.verify`, instead of seeded ones.
         progress: an :class:`twinnet.exporters.progress.Progress` (default: silent).
+        dtype: the precision to convert to, ``"float32"``, ``"float16"`` or ``"bfloat16"`` (default: the
+            source's); the emitted model is built in it and checked against the source at its tolerances
+            (:mod:`twinnet.exporters.tolerances`).
+        device: where verify runs the IR's torch paths (default the CPU; ``"cuda"``...); the source model
+            and the emitted file run on the CPU.
 
     Returns:
         a :class:`Conversion`; ``ok`` is True when every comparison passed (``report.informative``
@@ -136,6 +145,8 @@ def convert(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{str(out)!r} exists and is not a folder")
     paths = resolve_paths(paths)
+    if dtype is not None:
+        dtype = check_precision(dtype)
     watch = Stopwatch()
     with watch.stage("import"), progress.stage("import") as step:
         if isinstance(src, Source):
@@ -146,6 +157,9 @@ def convert(
             source = from_object(src, "convert")
         step()
     model = source.model
+    if dtype is not None and dtype != model.dtype:  # a copy (same graph and weights) in the precision asked for
+        model = copy.copy(model)
+        model.dtype = dtype
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.twinnet-", dir=out.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; OUT should get the usual permissions
@@ -183,6 +197,7 @@ def convert(
                 inputs=inputs,
                 randomize=randomize,
                 randomized_references=randomized_emitted(to, staging, native_io),
+                device=device,
             )
         shutil.rmtree(staging / "randomized", ignore_errors=True)  # never published
         seconds = watch.seconds()

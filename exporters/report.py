@@ -119,14 +119,19 @@ class Report:
             lines.append("OK: every pair agrees" if self.ok else "FAILED")
         return lines
 
+    def tolerance_text(self) -> str:
+        """``atol=1e-05 rtol=0.0001``; for a half-precision model ``atol=0.01 x peak ... dtype=float16`` (atol
+        relative to each output's peak magnitude); the device where it is not the CPU."""
+        text = f"atol={self.atol:g}{' x peak' if self.dtype != 'float32' else ''} rtol={self.rtol:g}"
+        text += f" dtype={self.dtype}" if self.dtype != "float32" else ""
+        return text + (f" device={self.device}" if self.device != "cpu" else "")
+
     def table(self) -> str:
         """Plain-text table: worst case per output and pair (:meth:`table_rows`), then :meth:`table_footer`."""
         head, body = self.TABLE_HEADERS, self.table_rows()
         widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
         lines = [
-            f"verify {self.model}: atol={self.atol:g}{' x peak' if self.dtype != 'float32' else ''} rtol={self.rtol:g}"
-            + (f" dtype={self.dtype}" if self.dtype != "float32" else "")
-            + (f" device={self.device}" if self.device != "cpu" else ""),
+            f"verify {self.model}: {self.tolerance_text()}",
             "  ".join(h.ljust(w) for h, w in zip(head, widths)),
         ]
         lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in body]

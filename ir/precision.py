@@ -66,6 +66,36 @@ def round_to(array: np.ndarray, dtype: str) -> np.ndarray:
     return rounded.astype(np.uint32).view(np.float32)
 
 
+#: the safetensors code of each precision's float tensors (a bfloat16 tensor is stored as its uint16 bits)
+CODES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
+
+
+def to_storage(array: np.ndarray, dtype: str) -> np.ndarray:
+    """A float32 array as a file of precision ``dtype`` stores it: float16, or for bfloat16 the upper 16 bits
+    of each rounded value as uint16 (``safetensors_io`` writes uint16 as ``BF16``); others unchanged."""
+    if dtype == "float32" or array.dtype != np.float32:
+        return array
+    rounded = np.ascontiguousarray(round_to(array, dtype))
+    if dtype == "float16":
+        with np.errstate(over="ignore"):
+            return rounded.astype(np.float16)
+    return (rounded.view(np.uint32) >> 16).astype(np.uint16)
+
+
+def from_storage(array: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_storage`: float16 or bfloat16 bits (uint16) as float32, exactly."""
+    if array.dtype == np.float16:
+        return array.astype(np.float32)
+    if array.dtype == np.uint16:
+        return (array.astype(np.uint32) << 16).view(np.float32)
+    return array
+
+
+def stored_as_float32(weights: dict) -> dict:
+    """Weights read from a file as the IR holds them: a half model's float16/bfloat16 ones as float32."""
+    return {key: from_storage(value) for key, value in weights.items()}
+
+
 def widen(array) -> np.ndarray:
     """A float16 or bfloat16 array (numpy's float16, or ml_dtypes' bfloat16 as Keras and ONNX hand it out)
     as float32; other arrays unchanged. The conversion is exact."""

@@ -38,6 +38,9 @@ DTYPES = {
     "F32": np.float32,
     "F64": np.float64,
     "F16": np.float16,
+    # numpy has no bfloat16: a BF16 tensor is held as its raw bits, uint16 (ir/precision.py); twinnet has no
+    # uint16 tensors otherwise
+    "BF16": np.uint16,
     "I64": np.int64,
     "I32": np.int32,
     "I16": np.int16,

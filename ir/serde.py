@@ -31,6 +31,8 @@ from .errors import FormatVersionError, IRError, ResourceLimitError, SchemaError
 from .graph import Input, Model, Node, check_weight_sizes, check_weights, output_spec
 from .layers.base import LAYERS, config_problem
 from .migrations import MIGRATIONS
+from .precision import CODES as PRECISION_CODES
+from .precision import stored_as_float32, to_storage
 from .tensor import Tensor
 from .training import TrainingSpec
 
@@ -266,8 +268,12 @@ def from_json(text: str) -> Model:
 
 
 def _checked_weights(model: Model) -> dict:
+    """The weights, checked, as the file stores them: as they are, or in a half model's precision."""
     specs = model.weight_specs()
-    return check_weights(specs, model.weights, copy=False) if specs else {}  # checked, written as they are
+    weights = check_weights(specs, model.weights, copy=False) if specs else {}  # checked, written as they are
+    if model.dtype != "float32":  # float16, or bfloat16 as its uint16 bits: half the bytes (ir/precision.py)
+        weights = {key: to_storage(value, model.dtype) for key, value in weights.items()}
+    return weights
 
 
 def _weights_blob(model: Model, metadata: dict[str, str]) -> bytes:
@@ -336,7 +342,7 @@ def load(path) -> Model:
             model = _in_file(where, from_json, metadata[META_KEY])
             _check_header(model, header, where)
             weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], where)
-        return model.set_weights(weights, copy=False)  # read-only views of the file, not copies
+        return model.set_weights(stored_as_float32(weights), copy=False)  # views of the file (a half model: copies)
     if size > LIMITS["json_bytes"]:
         raise ResourceLimitError(f"{where} is {size:,} bytes, more than the architecture limit")
     try:
@@ -366,7 +372,7 @@ def load(path) -> Model:
         if h.hexdigest() != ref["sha256"]:
             raise WeightError(f"{wwhere}: contents do not match the sha256 recorded in {where}")
         weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], wwhere)
-    return model.set_weights(weights, copy=False)
+    return model.set_weights(stored_as_float32(weights), copy=False)
 
 
 def _in_file(where: str, parse, text):
@@ -391,9 +397,11 @@ def _check_header(model: Model, header: dict, where: str) -> None:
                 f"{where}: weight {key!r} has shape {tuple(entry['shape'])}, expected {spec.shape}",
                 layer=key.split("/")[0],
             )
-        if np.dtype(safetensors_io.DTYPES[entry["dtype"]]) != np.dtype(spec.dtype):
+        stored = PRECISION_CODES[model.dtype] if spec.dtype == "float32" else None  # a half model's float weights
+        if (entry["dtype"] != stored) if stored else np.dtype(safetensors_io.DTYPES[entry["dtype"]]) != spec.dtype:
             raise WeightError(
-                f"{where}: weight {key!r} has dtype {entry['dtype']}, expected {spec.dtype}", layer=key.split("/")[0]
+                f"{where}: weight {key!r} has dtype {entry['dtype']}, expected {stored or spec.dtype}",
+                layer=key.split("/")[0],
             )
     extra = [k for k in header if k not in specs]
     if extra:

@@ -138,7 +138,7 @@ def source(name: str) -> str:
 
 LOADER = '''def load_weights(module, path):
     """Load a safetensors file into ``module`` (needs only torch)."""
-    dtypes = {"F32": torch.float32, "I64": torch.int64}
+    dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64}
     state = {}
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))

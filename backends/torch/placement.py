@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.errors import ConfigError, show
-from ...ir.precision import check_precision
+from ...ir.precision import check_precision, to_storage
 
 
 def check_device(device) -> str:
@@ -61,11 +61,14 @@ def place(module, dtype: str, device: str):
 
 
 def feed(module, xs: list[np.ndarray]) -> list:
-    """Inputs (numpy) as the tensors ``module`` takes: floats in its precision, all on its device."""
+    """Inputs (numpy) as the tensors ``module`` takes: floats in its precision, all on its device (those it
+    records, else those of its first floating parameter or buffer: an emitted file's module)."""
     import torch
 
-    dtype = torch_dtype(getattr(module, "twinnet_dtype", "float32"))
-    device = getattr(module, "twinnet_device", "cpu")
+    first = next((t for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()), None)
+    dtype = getattr(module, "twinnet_dtype", None)
+    dtype = torch_dtype(dtype) if dtype else (first.dtype if first is not None else torch.float32)
+    device = getattr(module, "twinnet_device", None) or (first.device if first is not None else "cpu")
     out = []
     for x in xs:
         t = torch.from_numpy(np.ascontiguousarray(x))
@@ -81,3 +84,10 @@ def fetch(outputs) -> list[np.ndarray]:
         o = o.detach().cpu()
         result.append((o.float() if o.dtype.is_floating_point and o.dtype.itemsize < 4 else o).numpy())
     return result
+
+
+def state_in(state: dict[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
+    """A float32 state dict as the emitted safetensors file stores it for a model of precision ``dtype``
+    (float16, or bfloat16 written as ``BF16``: :func:`twinnet.ir.precision.to_storage`); integer buffers kept."""
+    dtype = check_precision(dtype)
+    return {name: to_storage(array, dtype) for name, array in state.items()}
