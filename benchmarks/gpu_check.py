@@ -20,7 +20,10 @@ precision (float32, float16, bfloat16), it:
    written straight from the IR run by onnxruntime on the CPU in float32 on the same rounded weights
    (the float32 reference), at the precision's tolerances (twinnet.exporters.tolerances);
 3. runs ``verify(model, device=...)`` on the torch and onnx-ir paths (Keras too where it is installed);
-4. times one forward pass at two batch sizes on the GPU and on the CPU (float32 on the CPU).
+4. times one forward pass at two batch sizes on the GPU and on the CPU (float32 on the CPU);
+
+and trains the convnet for two epochs with ``twinnet.fit(..., device=...)`` on the GPU and on the CPU,
+comparing the per-epoch losses (relative 1e-3).
 
 It prints one table and writes ``gpu_check.json`` to ``--out``. Keras paths are skipped, with the reason
 printed, where Keras is not installed. ``--device cpu`` runs the same steps without a GPU (a dry run).
@@ -201,6 +204,28 @@ def check_model(name, model, sizes, seq, device: str, keras_ok: bool, repeats: i
     return rows
 
 
+def check_fit(model, device: str) -> dict:
+    """``twinnet.fit`` of the convnet for two epochs on ``device`` and on the CPU: the per-epoch losses."""
+    import twinnet
+    from twinnet.ir import training as T
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (64, *model.inputs[0].shape[1:])).astype(np.float32)
+    y = rng.integers(0, 10, 64).astype(np.int64)
+    spec = T.TrainingSpec(T.SparseCategoricalCrossentropy(from_logits=True), T.Adam(1e-3), batch_size=16, epochs=2)
+    out = {}
+    try:
+        for where in (device, "cpu"):
+            history = twinnet.fit(twinnet.to_torch(model), spec, (x, y), device=where, verbose=False)
+            out[where] = [float(v) for v in history.history["loss"]]
+        ours, cpu = np.array(out[device]), np.array(out["cpu"])
+        out["max_rel_diff"] = float(np.max(np.abs(ours - cpu) / np.maximum(np.abs(cpu), 1e-12)))
+        out["ok"] = bool(out["max_rel_diff"] <= 1e-3)
+    except Exception as e:  # recorded, not raised: the rest of the check still runs
+        out.update(ok=False, error=f"{type(e).__name__}: {str(e)[:400]}")
+    return out
+
+
 def one_line(row: dict) -> str:
     if "error" in row:
         return f"{row['model']:<12} {row['dtype']:<9} ERROR {row['error']}"
@@ -245,6 +270,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="folder to write gpu_check.json to")
     parser.add_argument("--device", default="cuda", help="the torch device to check (default cuda)")
     parser.add_argument("--quick", action="store_true", help="leave out ResNet-50")
+    parser.add_argument("--models", help="only these models, comma-separated (convnet_bn,lstm,transformer,resnet50)")
     parser.add_argument("--repeats", type=int, default=20, help="timed forward passes per batch size")
     args = parser.parse_args(argv)
     where = bootstrap()
@@ -262,12 +288,19 @@ def main(argv=None) -> int:
     env["twinnet"] = where
     print(json.dumps(env))
     rows = []
-    for name, (model, sizes, seq) in build_models(args.quick).items():
+    models = build_models(args.quick)
+    for name, (model, sizes, seq) in models.items():
+        if args.models and name not in args.models.split(","):
+            continue
         rows += check_model(name, model, sizes, seq, args.device, keras_ok, args.repeats)
-    ok = all(
+    fit_device = "cuda" if args.device.startswith("cuda") else args.device  # fit takes cpu, cuda or auto
+    fit = check_fit(models["convnet_bn"][0], fit_device)
+    print(f"fit on {fit_device} vs cpu: {json.dumps(fit)}")
+    ok = fit["ok"] and all(
         "error" not in r and r["verify_ok"] and r["vs_cpu_torch"]["ok"] and r["vs_onnx_ir_f32"]["ok"] for r in rows
     )
-    result = {"environment": env, "keras": keras_ok, "rows": rows, "ok": ok, "seconds": time.perf_counter() - started}
+    result = {"environment": env, "keras": keras_ok, "rows": rows, "fit": fit, "ok": ok}
+    result["seconds"] = time.perf_counter() - started
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu_check.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
