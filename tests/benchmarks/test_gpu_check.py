@@ -21,6 +21,7 @@ sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
+
 def run(*args, timeout=900):
     return subprocess.run(
         [sys.executable, "-c", BLOCKED, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout
