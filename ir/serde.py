@@ -400,7 +400,8 @@ def _check_header(model: Model, header: dict, where: str) -> None:
         stored = PRECISION_CODES[model.dtype] if spec.dtype == "float32" else None  # a half model's float weights
         if (entry["dtype"] != stored) if stored else np.dtype(safetensors_io.DTYPES[entry["dtype"]]) != spec.dtype:
             raise WeightError(
-                f"{where}: weight {key!r} has dtype {entry['dtype']}, expected {stored or spec.dtype}",
+                f"{where}: weight {key!r} has dtype {entry['dtype']}, expected "
+                + (f"{stored} (a {model.dtype} model)" if model.dtype != "float32" else spec.dtype),
                 layer=key.split("/")[0],
             )
     extra = [k for k in header if k not in specs]

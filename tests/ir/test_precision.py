@@ -89,10 +89,22 @@ def test_a_float32_model_has_no_dtype_key_and_old_files_load_as_float32(tmp_path
     # the header's dtype must match the model's precision: a float16 file declared float32 is refused
     m32 = ir.load(path)
     m32.dtype = "float32"
-    with pytest.raises(ir.WeightError, match="has dtype F16, expected F32"):
+    with pytest.raises(ir.WeightError, match="has dtype F16, expected float32"):
         from twinnet.ir.serde import META_KEY, _check_header
 
         with open(path, "rb") as f:
             header, metadata, _ = safetensors_io.read_header(f, path.stat().st_size, str(path))
         assert META_KEY in metadata
         _check_header(m32, header, str(path))
+
+
+def test_a_half_model_file_must_hold_its_own_half_type(tmp_path):
+    from twinnet.ir.serde import _check_header
+
+    path = ir.save(small("float16"), tmp_path / "h.safetensors")
+    with open(path, "rb") as f:
+        header, _, _ = safetensors_io.read_header(f, path.stat().st_size, str(path))
+    model = ir.load(path)
+    model.dtype = "bfloat16"
+    with pytest.raises(ir.WeightError, match=r"has dtype F16, expected BF16 \(a bfloat16 model\)"):
+        _check_header(model, header, str(path))
