@@ -25,6 +25,7 @@ import traceback
 import warnings
 from pathlib import Path
 
+from ..ir.precision import PRECISIONS
 from ..ir.serde import VERSION
 from .cli_options import (
     BAD_INPUT,
@@ -177,6 +178,7 @@ def cmd_emit(args) -> int:
     from ..backends import emit
 
     model = load_model(args.model)
+    model.dtype = args.dtype or model.dtype
     source = emit(model, args.framework, out_dir=args.output)
     if args.output is None:
         sys.stdout.write(source if source.endswith("\n") else source + "\n")
@@ -189,6 +191,7 @@ def cmd_export(args) -> int:
     from .. import exporters
 
     model = load_model(args.model)
+    model.dtype = args.dtype or model.dtype
     parent = Path(args.output).parent
     if not parent.is_dir():
         raise BadInput(f"{str(parent)!r}: no such folder for the ONNX file")
@@ -290,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("summary", cmd_summary, "print the layers, shapes, layouts and parameter counts")
     p = command("emit", cmd_emit, "print (or write) standalone PyTorch or Keras source for the model")
     p.add_argument("--framework", required=True, choices=FRAMEWORKS)
+    p.add_argument("--dtype", choices=PRECISIONS, help="the precision to emit in (default: the model's)")
     p.add_argument(
         "-o", "--output", metavar="DIR", help="write DIR/<model name>.py and its weights instead of printing"
     )
@@ -301,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="framework to export through (torch), or ir: straight from the IR",
     )
     p.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="the ONNX file to write")
+    p.add_argument(
+        "--dtype", choices=PRECISIONS, help="the precision of the file's float tensors (default: the model's)"
+    )
     p = command("verify", cmd_verify, "run the model through Keras, PyTorch and ONNX (onnxruntime) and compare outputs")
     p.add_argument("--atol", type=tolerance, help="absolute tolerance (default 1e-5 for float32; docs/precision.md)")
     p.add_argument("--rtol", type=tolerance, help="relative tolerance (default 1e-4 for float32; docs/precision.md)")

@@ -50,7 +50,7 @@ from ..ir.precision import check_precision
 from .progress import QUIET, Stopwatch
 from .sources import Source, from_object, load_source
 from .targets import FRAMEWORKS, TARGETS
-from .verify import CONVERT_PATHS, Report, resolve_paths, verify
+from .verify import CONVERT_PATHS, Report, checked_device, resolve_paths, verify
 
 
 @dataclass
@@ -147,6 +147,7 @@ def convert(
     paths = resolve_paths(paths)
     if dtype is not None:
         dtype = check_precision(dtype)
+    device = checked_device(device)  # an unknown device, or a GPU this machine lacks, before any work
     watch = Stopwatch()
     with watch.stage("import"), progress.stage("import") as step:
         if isinstance(src, Source):
@@ -171,7 +172,7 @@ def convert(
             # verify's own path for the target is the same program compiled from the IR (not the emitted file),
             # built only when that path, or the ONNX export through it, is asked for
             wanted = not native_io and (to in paths or f"onnx-{to}" in paths)
-            compiled = {to: target.compile(program, model)} if wanted else {}
+            compiled = {to: target.compile(program, model, device=device)} if wanted else {}
             # the lowered weights are written: only the program's layouts are needed from here on
             program = dataclasses.replace(program, weights={})
             emitted = load_emitted(model, to, staging, native_io=native_io, program=program)

@@ -48,6 +48,9 @@ def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
     puts the batch axis first) and has a symbolic batch dimension.
     ``compiled``: the model already compiled for ``via`` (``to_torch(model)`` /
     ``to_keras(model)``), exported instead of compiling it again.
+    A half-precision model is exported through a framework as its float32 reference (the weights rounded
+    to the half grid), then every float tensor of the file is cast (:mod:`twinnet.backends.onnx.precision`);
+    ``via="ir"`` writes the half file directly.
 
     >>> # export_onnx(model, "m.onnx", via="keras")
     """
@@ -59,7 +62,10 @@ def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_file_beside(path)
     try:
-        {"torch": _export_torch, "keras": _export_keras, "ir": _export_ir}[via](model, Path(tmp), compiled)
+        if model.dtype != "float32" and via != "ir":  # the frameworks export the float32 graph; cast after
+            _export_half(model, Path(tmp), via)
+        else:
+            {"torch": _export_torch, "keras": _export_keras, "ir": _export_ir}[via](model, Path(tmp), compiled)
         import onnx
 
         onnx.checker.check_model(tmp, full_check=True)
@@ -76,6 +82,17 @@ def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
             if os.path.exists(leftover):
                 os.unlink(leftover)
     return path
+
+
+def _export_half(model, path: Path, via: str) -> None:
+    """A half model through a framework: its float32 reference exported, the file cast to the model's precision."""
+    import onnx
+
+    from ..backends.onnx.precision import cast_model
+    from .verify import float32_reference
+
+    {"torch": _export_torch, "keras": _export_keras}[via](float32_reference(model), path, None)
+    onnx.save(cast_model(onnx.load(str(path)), model.dtype), str(path))
 
 
 def _new_file_beside(path: Path) -> str:

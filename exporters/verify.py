@@ -168,7 +168,7 @@ def verify(
     """
     paths = resolve_paths(paths)
     check_arguments(model, paths, atol=atol, rtol=rtol, batch_sizes=batch_sizes, seq_lens=seq_lens)
-    device = _device(device, paths)
+    device = checked_device(device)
     tol = tolerances(model.dtype)
     atol, rtol = tol.atol if atol is None else atol, tol.rtol if rtol is None else rtol
     report = Report(model.name, atol, rtol, list(paths), dtype=model.dtype, device=device or "cpu")
@@ -355,7 +355,7 @@ def _on_grid(model: Model, xs: list) -> list:
     return [round_to(np.asarray(x), model.dtype) for x in xs]
 
 
-def _device(device, paths) -> str | None:
+def checked_device(device) -> str | None:
     """``device`` checked (a ConfigError for an unknown one or one this machine lacks), None for the CPU."""
     if device is None or device == "cpu":
         return None
