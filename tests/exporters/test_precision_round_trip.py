@@ -69,3 +69,17 @@ def test_the_command_line_takes_dtype_and_refuses_an_unknown_device(tmp_path, ca
     assert "dtype=float16" in capsys.readouterr().out
     assert main(["verify", str(saved), "--device", "tpu9"]) == 2
     assert "not a device torch knows" in capsys.readouterr().err
+
+
+def test_a_half_model_exports_through_torch_as_a_half_file(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    model = twinnet.from_torch(source(torch.float16), (torch.randn(2, 3, 8, 8).half(),))
+    path = twinnet.export_onnx(model, tmp_path / "m.onnx", via="torch")
+    assert onnx.load(str(path)).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 8, 8)).astype(np.float16)
+    want = twinnet.exporters.targets.TARGETS["torch"].runner(twinnet.to_torch(model), model)([x.astype(np.float32)])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0].astype(np.float32)
+    assert np.abs(got - want[0]).max() <= 1e-2 * np.abs(want[0]).max()
