@@ -38,6 +38,7 @@ from torch import nn
 from ....ir.errors import UnsupportedError
 from ..common.names import identifier
 from .export import CaptureError, CaptureReport, bind_inputs, export_graph
+from .hf_capture import hf_settings
 
 
 class LeafTracer(torch.fx.Tracer):
@@ -106,7 +107,8 @@ def capture(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), reas
     args, kwargs = bind_inputs(module, args, kwargs)
     if reason is None:
         try:
-            gm, fixed = export_graph(module, args, kwargs, keep)
+            with hf_settings(module):  # no key/value cache while a transformers model is captured
+                gm, fixed = export_graph(module, args, kwargs, keep)
             inputs = [v for v in pytree.tree_leaves((args, kwargs)) if isinstance(v, torch.Tensor)]
             return gm, inputs, CaptureReport("torch.export", None, fixed)
         except CaptureError as e:

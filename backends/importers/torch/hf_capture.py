@@ -1,0 +1,131 @@
+"""Capturing Hugging Face ``transformers`` models: what ``torch.export`` needs switched off, and the
+exported graph rewritten where the model builds tensors from sizes alone.
+
+* :func:`hf_settings`: while the model is captured, every ``config`` in it
+  has ``use_cache`` off (a key/value cache would enter the graph as empty
+  tensors concatenated with the keys) and ``output_attentions`` /
+  ``output_hidden_states`` off; restored afterwards.
+* :func:`rewrite_exported` runs on the exported ATen graph, before the
+  leaf-module calls are folded back (``export.py``):
+
+  - written-out attention becomes one ``scaled_dot_product_attention`` node
+    (``hf_attention.py``), the mask it was built with folded away;
+  - an embedding looked up at ids read from a buffer (BERT's
+    ``position_ids[:, :T]``, holding ``0, 1, ...``) looks them up at
+    ``arange(T)``, as GPT-2 and Llama do, so position ids take one form;
+  - an embedding looked up at ids that hold one number for every position and
+    have the shape of an integer input (BERT's default ``token_type_ids``, all
+    zeros) looks them up at ``input * 0 + c``, so the embedding stays one IR
+    ``Embedding`` layer fed by the input.
+
+  Both id rules are checked at the example's sizes and at larger ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.fx
+
+from .hf_attention import _evaluate, _shape_only, fold_attention
+
+aten = torch.ops.aten
+_OFF = ("use_cache", "output_attentions", "output_hidden_states")
+
+
+@contextlib.contextmanager
+def hf_settings(module: torch.nn.Module):
+    """Inside: every Hugging Face ``config`` of ``module`` (a ``PretrainedConfig`` attribute) without a cache
+    and without extra outputs; the previous values are restored on exit."""
+    saved = []
+    for m in module.modules():
+        config = getattr(m, "config", None)
+        if config is None or type(config).__module__.split(".")[0] != "transformers":
+            continue
+        for key in _OFF:
+            if getattr(config, key, None) is True:
+                saved.append((config, key))
+                setattr(config, key, False)
+    try:
+        yield
+    finally:
+        for config, key in saved:
+            setattr(config, key, True)
+
+
+def _int_inputs(graph) -> list:
+    return [
+        n
+        for n in graph.nodes
+        if n.op == "placeholder"
+        and isinstance(n.meta.get("val"), torch.Tensor)
+        and not n.meta["val"].is_floating_point()
+        and n.meta["val"].dtype != torch.bool
+    ]
+
+
+def _shape_at(node, grow: int) -> tuple[int, ...]:
+    sizes = node.meta["val"].shape
+    return tuple(int(s.node.hint) + grow if isinstance(s, torch.SymInt) else int(s) for s in sizes)
+
+
+def _uniform(value) -> int | None:
+    if not isinstance(value, torch.Tensor) or value.is_floating_point() or not value.numel():
+        return None
+    first = value.reshape(-1)[0]
+    return int(first) if bool((value == first).all()) else None
+
+
+def _constant_ids(graph, gm, emb, ids, values) -> bool:
+    """``ids`` (one number everywhere, an integer input's shape) -> ``input * 0 + c``."""
+    c = _uniform(values.get(ids))
+    if c is None:
+        return False
+    grown = _evaluate(ids, gm, 3)
+    for x in _int_inputs(graph):
+        if tuple(values[ids].shape) != _shape_at(x, 0):
+            continue
+        if grown is None or _uniform(grown) != c or tuple(grown.shape) != _shape_at(x, 3):
+            continue
+        with graph.inserting_before(emb):
+            new = graph.call_function(aten.mul.Tensor, (x, 0))
+            new.meta, values[new] = dict(ids.meta), values[x] * 0
+            if c:
+                new = graph.call_function(aten.add.Tensor, (new, c))
+                new.meta, values[new] = dict(ids.meta), values[x] * 0 + c
+        emb.replace_input_with(ids, new)
+        return True
+    return False
+
+
+def _position_ids(graph, emb, ids, values) -> bool:
+    """``buffer[:, :T]`` of a buffer holding ``0, 1, ...`` -> ``arange(T)[None]``."""
+    if ids.target is not aten.slice.Tensor or len(ids.args) < 4 or ids.args[1] != 1 or ids.args[2] not in (0, None):
+        return False
+    buf, end = ids.args[0], ids.args[3]
+    held = values.get(buf)
+    if buf.op != "get_attr" or not isinstance(held, torch.Tensor) or held.dim() != 2 or held.shape[0] != 1:
+        return False
+    if held.is_floating_point() or not torch.equal(held[0], torch.arange(held.shape[1], dtype=held.dtype)):
+        return False
+    with graph.inserting_before(emb):
+        arange = graph.call_function(aten.arange.default, (end,), {"dtype": held.dtype})
+        new = graph.call_function(aten.unsqueeze.default, (arange, 0))
+    arange.meta, new.meta = dict(ids.meta), dict(ids.meta)
+    values[arange], values[new] = values[ids][0].clone(), values[ids].clone()
+    emb.replace_input_with(ids, new)
+    return True
+
+
+def rewrite_exported(gm: torch.fx.GraphModule, values: dict) -> None:
+    """The rewrites in the module docstring, in place; ``values`` (each node's value on the example) kept up."""
+    graph, memo = gm.graph, {}
+    fold_attention(gm, values)
+    for node in list(graph.nodes):
+        if node.target is not aten.embedding.default or len(node.args) < 2:
+            continue
+        ids = node.args[1]
+        if isinstance(ids, torch.fx.Node) and _shape_only(ids, memo):
+            _position_ids(graph, node, ids, values) or _constant_ids(graph, gm, node, ids, values)
+    graph.eliminate_dead_code()

@@ -1,0 +1,170 @@
+"""Hugging Face capture (``hf_capture.py``, ``hf_attention.py``): written-out attention folded into one
+``scaled_dot_product_attention`` node, masks built from sizes folded away, position and token-type ids
+put in one form, no key/value cache while capturing.
+
+Each graph is the one ``export_graph`` gives (module calls folded back), run
+at two batch sizes and two lengths against the source module (atol 1e-5,
+rtol 1e-4, seeded random weights).
+"""
+
+import pytest
+import torch
+from torch import nn
+from torch_import_check import ATOL, RTOL, randomize
+
+from twinnet.backends.importers.torch.capture import capture
+from twinnet.backends.importers.torch.export import export_graph
+from twinnet.backends.importers.torch.hf_attention import SDPA
+from twinnet.backends.importers.torch.hf_capture import hf_settings
+
+aten = torch.ops.aten
+
+
+class EagerAttention(nn.Module):
+    """Attention as Hugging Face writes it: a mask from ``arange`` (0 = see, float32's lowest = blocked),
+    keys and values repeated per query head (``repeat_kv``), ``softmax(q @ k^T * scale + mask) @ v``."""
+
+    def __init__(self, heads=4, kv_heads=2, dim=8, mask="causal", bias=False, weights_out=False):
+        super().__init__()
+        self.heads, self.kv_heads, self.dim, self.mask, self.weights_out = heads, kv_heads, dim, mask, weights_out
+        self.q = nn.Linear(heads * dim, heads * dim)
+        self.k, self.v = nn.Linear(heads * dim, kv_heads * dim), nn.Linear(heads * dim, kv_heads * dim)
+        self.bias = nn.Parameter(torch.randn(1, heads, 1, 1)) if bias else None
+
+    def split(self, x, heads):
+        b, t, _ = x.shape
+        return x.view(b, t, heads, self.dim).transpose(1, 2)
+
+    def repeat(self, x):
+        b, g, t, d = x.shape
+        reps = self.heads // g
+        return x[:, :, None].expand(b, g, reps, t, d).reshape(b, g * reps, t, d)
+
+    def forward(self, x):
+        b, t, _ = x.shape
+        q, k, v = (
+            self.split(self.q(x), self.heads),
+            self.split(self.k(x), self.kv_heads),
+            self.split(self.v(x), self.kv_heads),
+        )
+        k, v = self.repeat(k), self.repeat(v)
+        pos = torch.arange(t)
+        see = (
+            pos[None, None, None, :] <= pos[None, None, :, None]
+            if self.mask == "causal"
+            else pos[None, None, :, None] >= 0
+        )
+        mask = torch.where(see.expand(b, -1, t, t), torch.zeros(()), torch.finfo(torch.float32).min)
+        scores = torch.matmul(q, k.transpose(2, 3)) * self.dim**-0.5 + mask
+        if self.bias is not None:
+            scores = scores + self.bias
+        probs = nn.functional.dropout(torch.softmax(scores, dim=-1), 0.0, training=False)
+        out = torch.matmul(probs, v).transpose(1, 2).reshape(b, t, -1)
+        return (out, probs) if self.weights_out else out
+
+
+def _sdpa(gm):
+    return [n for n in gm.graph.nodes if n.op == "call_function" and n.target is SDPA]
+
+
+def _same(gm, net, make):
+    for batch, length in ((2, 7), (3, 10)):
+        x = make(batch, length)
+        with torch.no_grad():
+            got = gm(x)
+            torch.testing.assert_close(got[0] if isinstance(got, tuple) else got, net(x), atol=ATOL, rtol=RTOL)
+
+
+def _tokens(batch, length):
+    return torch.randn(batch, length, 32, generator=torch.Generator().manual_seed(batch * 100 + length))
+
+
+@pytest.mark.parametrize("mask, kv_heads", [("causal", 2), ("causal", 4), ("none", 2)])
+def test_eager_attention_folds_into_one_sdpa_node(mask, kv_heads):
+    net = randomize(EagerAttention(kv_heads=kv_heads, mask=mask)).eval()
+    gm, _ = export_graph(net, (_tokens(2, 7),), {})
+    (node,) = _sdpa(gm)
+    assert node.args[3] is None  # the mask built from sizes is gone: causal, or nothing
+    assert node.args[5] is (mask == "causal")
+    assert node.kwargs == {"scale": pytest.approx(8**-0.5), "enable_gqa": kv_heads < 4}
+    left = {n.target for n in gm.graph.nodes if n.op == "call_function"}
+    assert not left & {aten.softmax.int, aten.where.ScalarOther, aten.matmul.default, aten.expand.default}
+    _same(gm, net, _tokens)
+
+
+def test_an_added_bias_stays_as_the_mask():
+    net = randomize(EagerAttention(mask="causal", bias=True)).eval()
+    gm, _ = export_graph(net, (_tokens(2, 7),), {})
+    (node,) = _sdpa(gm)
+    assert node.args[3] is not None and node.args[5] is False  # bias and causal mask summed: torch takes one
+    _same(gm, net, _tokens)
+
+
+def test_attention_whose_weights_are_returned_stays_written_out():
+    net = randomize(EagerAttention(weights_out=True)).eval()
+    gm, _ = export_graph(net, (_tokens(2, 7),), {})
+    assert not _sdpa(gm)
+    assert any(n.target is aten.softmax.int for n in gm.graph.nodes)
+
+
+class LastHidden(nn.Module):
+    """A Hugging Face model's last hidden state, a plain tensor."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(input_ids=x).last_hidden_state
+
+
+def _transformers():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "benchmarks"))
+    import zoo_models
+
+    zoo_models.import_torchvision()  # transformers imports torchvision (its C extension may not load here)
+    import transformers
+
+    return transformers
+
+
+def _ids(batch, length):
+    return torch.randint(0, 100, (batch, length), generator=torch.Generator().manual_seed(batch + length))
+
+
+def test_bert_position_and_token_type_ids_take_one_form():
+    transformers = _transformers()
+    config = transformers.BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, vocab_size=100
+    )
+    config._attn_implementation = "eager"
+    bert = randomize(transformers.BertModel(config)).eval()
+    net = LastHidden(bert)
+    gm, _ = export_graph(net, (_ids(2, 7),), {})
+    targets = [n.target for n in gm.graph.nodes if n.op == "call_function"]
+    assert aten.gather.default not in targets and aten.slice.Tensor not in targets
+    assert aten.arange.default in targets and len(_sdpa(gm)) == 1
+    token_types = next(n for n in gm.graph.nodes if n.target == "model.embeddings.token_type_embeddings")
+    assert token_types.args[0].target is aten.mul.Tensor and token_types.args[0].args[1] == 0
+    _same(gm, net, _ids)
+
+
+def test_no_key_value_cache_while_capturing():
+    transformers = _transformers()
+    config = transformers.GPT2Config(n_embd=32, n_layer=1, n_head=4, vocab_size=100, n_positions=64)
+    config._attn_implementation = "eager"
+    gpt = randomize(transformers.GPT2Model(config)).eval()
+    assert gpt.config.use_cache is True
+    with hf_settings(gpt):
+        assert gpt.config.use_cache is False
+    assert gpt.config.use_cache is True
+    net = LastHidden(gpt)
+    gm, _, report = capture(net, (_ids(2, 7),), {})
+    assert report.method == "torch.export" and gpt.config.use_cache is True
+    targets = [n.target for n in gm.graph.nodes if n.op == "call_function"]
+    assert aten.lift_fresh_copy.default not in targets and aten.cat.default not in targets
+    assert len(_sdpa(gm)) == 1 and _sdpa(gm)[0].args[5] is True
+    _same(gm, net, _ids)
