@@ -104,7 +104,10 @@ def capture(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), reas
     ``torch.export`` first (``export.py``); ``torch.fx`` symbolic tracing when export fails, or when
     ``reason`` (why export's graph could not be used) is given, the report saying why.
     """
+    from .hf_modules import hf_leaves  # (imports the tables, which import this module)
+
     args, kwargs = bind_inputs(module, args, kwargs)
+    keep = frozenset(keep) | hf_leaves(module)  # Hugging Face's Conv1D: one node, a Dense
     if reason is None:
         try:
             with hf_settings(module):  # no key/value cache while a transformers model is captured

@@ -168,3 +168,19 @@ def test_no_key_value_cache_while_capturing():
     assert aten.lift_fresh_copy.default not in targets and aten.cat.default not in targets
     assert len(_sdpa(gm)) == 1 and _sdpa(gm)[0].args[5] is True
     _same(gm, net, _ids)
+
+
+def test_gpt2_conv1d_is_one_dense_layer():
+    from twinnet.backends import from_torch, to_torch
+
+    Conv1D = _transformers().pytorch_utils.Conv1D
+    net = randomize(nn.Sequential(Conv1D(6, 4), nn.ReLU(), Conv1D(3, 6))).eval()
+    x = _tokens(2, 5)[..., :4].contiguous()
+    model = from_torch(net, (x,))
+    assert model.capture.method == "torch.export"
+    assert [n.layer.kind for n in model.layers] == ["Dense", "Activation", "Dense"]
+    tm = to_torch(model)
+    for batch, length in ((2, 5), (3, 9)):
+        x = _tokens(batch, length)[..., :4].contiguous()
+        with torch.no_grad():
+            torch.testing.assert_close(tm(x), net(x), atol=ATOL, rtol=RTOL)
