@@ -38,7 +38,7 @@ from torch import nn
 from ....ir.errors import UnsupportedError
 from ..common.names import identifier
 from .export import CaptureError, CaptureReport, bind_inputs, export_graph
-from .hf_capture import hf_settings
+from .hf_capture import batch_position_ids, hf_settings
 
 
 class LeafTracer(torch.fx.Tracer):
@@ -112,6 +112,7 @@ def capture(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), reas
         try:
             with hf_settings(module):  # no key/value cache while a transformers model is captured
                 gm, fixed = export_graph(module, args, kwargs, keep)
+            batch_position_ids(gm)  # arange(T)[None] ids of an embedding given the batch axis (hf_capture.py)
             inputs = [v for v in pytree.tree_leaves((args, kwargs)) if isinstance(v, torch.Tensor)]
             return gm, inputs, CaptureReport("torch.export", None, fixed)
         except CaptureError as e:

@@ -384,6 +384,7 @@ def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset())
         if node.op == "placeholder":
             if _tensor(values[node]):
                 env[node] = graph.placeholder(node.name)
+                env[node].meta = dict(node.meta)  # its symbolic sizes, which hf_capture.py reads
                 names[node] = node.name
             else:
                 env[node] = values[node]

@@ -19,6 +19,12 @@ exported graph rewritten where the model builds tensors from sizes alone.
     ``Embedding`` layer fed by the input.
 
   Both id rules are checked at the example's sizes and at larger ones.
+* :func:`batch_position_ids` runs on the graph once module calls are folded
+  back: an ``nn.Embedding`` looked up at ids without the batch axis
+  (``arange(T)[None]``, one row for every sample) looks them up at
+  ``input * 0 + ids`` instead, the same ids for each sample of an integer
+  input of that length, so the embedding's output has the batch axis the IR
+  needs (the sum it feeds broadcast it over the batch anyway).
 """
 
 from __future__ import annotations
@@ -116,6 +122,32 @@ def _position_ids(graph, emb, ids, values) -> bool:
     values[arange], values[new] = values[ids][0].clone(), values[ids].clone()
     emb.replace_input_with(ids, new)
     return True
+
+
+def _sizes(node) -> tuple | None:
+    val = node.meta.get("val") if isinstance(node, torch.fx.Node) else None
+    return tuple(str(s) for s in val.shape) if isinstance(val, torch.Tensor) else None
+
+
+def batch_position_ids(gm: torch.fx.GraphModule) -> None:
+    """The rewrite of batchless embedding ids (module docstring), in place on the folded graph."""
+    graph = gm.graph
+    inputs = [(x, _sizes(x)) for x in _int_inputs(graph)]
+    for call in list(graph.nodes):
+        if call.op != "call_module" or not isinstance(gm.get_submodule(call.target), torch.nn.Embedding):
+            continue
+        ids, sizes = call.args[0], _sizes(call.args[0])
+        if sizes is None or sizes[0] != "1" or call.args[0].meta["val"].is_floating_point():
+            continue
+        x = next((x for x, xs in inputs if xs is not None and len(xs) == len(sizes) and xs[1:] == sizes[1:]), None)
+        if x is None:
+            continue
+        with graph.inserting_before(call):
+            zeros = graph.call_function(aten.mul.Tensor, (x, 0))
+            batched = graph.call_function(aten.add.Tensor, (zeros, ids))
+        zeros.meta["nn_module_stack"] = batched.meta["nn_module_stack"] = dict(ids.meta.get("nn_module_stack", {}))
+        call.replace_input_with(ids, batched)
+    gm.recompile()
 
 
 def rewrite_exported(gm: torch.fx.GraphModule, values: dict) -> None:

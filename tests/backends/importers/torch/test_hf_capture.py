@@ -167,7 +167,12 @@ def test_no_key_value_cache_while_capturing():
     targets = [n.target for n in gm.graph.nodes if n.op == "call_function"]
     assert aten.lift_fresh_copy.default not in targets and aten.cat.default not in targets
     assert len(_sdpa(gm)) == 1 and _sdpa(gm)[0].args[5] is True
-    _same(gm, net, _ids)
+    positions = next(n for n in gm.graph.nodes if n.target == "model.wpe").args[0]  # arange(T)[None] ...
+    assert positions.target is aten.add.Tensor and positions.args[0].args == (
+        gm.graph.find_nodes(op="placeholder")[0],
+        0,
+    )
+    _same(gm, net, _ids)  # ... looked up at input * 0 + arange(T)[None]: one row per sample
 
 
 def test_gpt2_conv1d_is_one_dense_layer():
