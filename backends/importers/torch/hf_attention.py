@@ -17,7 +17,8 @@ mask, is_causal=, scale=, enable_gqa=)``:
   all zeros (a mask that lets every query see every key) is dropped; 0 on and
   below the diagonal and at most -1e30 above it (or a bool lower triangle) is
   ``is_causal``; any other term stays, summed into one additive mask (T5's
-  relative position bias);
+  relative position bias); a lone term built from an ``attention_mask``
+  input is that input's key-padding mask (``hf_masks.py``);
 * repeated keys and values are taken before the repetition, with
   ``enable_gqa`` (the IR's ``ScaledDotProductAttention`` serves several query
   heads per key head itself).
@@ -29,16 +30,15 @@ float32 rounding); otherwise the graph is left as it was.
 
 from __future__ import annotations
 
-import operator
-
 import torch
 import torch.fx
+
+from .hf_masks import padding_mask, shape_only, term_kind
 
 aten = torch.ops.aten
 _SOFTMAX = (aten.softmax.int, aten._softmax.default)
 _CASTS = (aten.to.dtype, aten.to.dtype_layout, aten.contiguous.default, aten.clone.default)
 _ADD = (aten.add.Tensor, aten.add_.Tensor)
-_BLOCKED = -1e30  # a masked score: float32's lowest value (or -inf) in Hugging Face's masks
 SDPA = aten.scaled_dot_product_attention.default
 
 
@@ -130,79 +130,6 @@ def _scores(node, values):
     return node, scale, terms
 
 
-def _shape_only(node, memo) -> bool:
-    """Whether ``node`` depends on the inputs' sizes only, never on their values."""
-    if node in memo:
-        return memo[node]
-    if node.op == "get_attr":
-        found = True
-    elif node.op == "call_function" and node.target is aten.sym_size.int:
-        found = True
-    elif node.op == "call_function":
-        found = all(_shape_only(a, memo) for a in node.all_input_nodes)
-    else:
-        found = False
-    memo[node] = found
-    return found
-
-
-def _evaluate(node, gm, grow: int):
-    """``node``'s value with every symbolic size grown by ``grow`` (None when it does not run there)."""
-    order, seen = [], set()
-
-    def visit(n):
-        if n in seen:
-            return
-        seen.add(n)
-        for a in n.all_input_nodes if n.target is not aten.sym_size.int else ():
-            visit(a)
-        order.append(n)
-
-    visit(node)
-    env = {}
-    try:
-        for n in order:
-            if n.op == "get_attr":
-                env[n] = operator.attrgetter(n.target)(gm)
-            elif n.target is aten.sym_size.int:
-                size = n.args[0].meta["val"].shape[n.args[1]]
-                env[n] = int(size.node.hint) + grow if isinstance(size, torch.SymInt) else int(size)
-            else:
-                args = torch.fx.node.map_arg(n.args, lambda a: env[a])
-                kwargs = torch.fx.node.map_arg(n.kwargs, lambda a: env[a])
-                env[n] = n.target(*args, **kwargs)
-    except Exception:  # a size the model does not allow (past its position table): not evidence either way
-        return None
-    return env[node]
-
-
-def _kind(m) -> str:
-    """``"zero"``, ``"causal"`` or ``"other"`` for a mask value (the last two axes queries x keys)."""
-    if not _tensor(m) or m.dim() < 2:
-        return "other"
-    t, s = m.shape[-2:]
-    lower = torch.ones(t, s, dtype=torch.bool).tril()
-    if m.dtype == torch.bool:
-        if bool(m.all()):
-            return "zero"
-        return "causal" if t == s and bool((m == lower).all()) else "other"
-    if bool((m == 0).all()):
-        return "zero"
-    if t == s and bool((m[..., lower] == 0).all()) and bool((m[..., ~lower] <= _BLOCKED).all()):
-        return "causal"
-    return "other"
-
-
-def _term_kind(term, gm, values, memo) -> str:
-    if not _shape_only(term, memo):
-        return "other"
-    kinds = {_kind(values.get(term))}
-    grown = _evaluate(term, gm, 3)
-    if grown is not None:
-        kinds.add(_kind(grown))
-    return kinds.pop() if len(kinds) == 1 else "other"
-
-
 def _close(a, b) -> bool:
     return _tensor(a) and _tensor(b) and a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)
 
@@ -226,12 +153,14 @@ def fold_attention(gm: torch.fx.GraphModule, values: dict) -> int:
         (k, kr), (v, vr) = _unrepeat(k, values), _unrepeat(v, values)
         if kr != vr:
             continue
-        kinds = [_term_kind(t, gm, values, memo) for t in terms]
+        kinds = [term_kind(t, gm, values, memo) for t in terms]
         kept = [t for t, kind in zip(terms, kinds) if kind == "other"]
         causal = "causal" in kinds and not kept  # torch's attention takes a mask or is_causal, not both
         if kept:
             kept = [t for t, kind in zip(terms, kinds) if kind != "zero"]
         with graph.inserting_before(out):
+            if len(kept) == 1 and not shape_only(kept[0], memo):
+                kept = [padding_mask(kept[0], gm, values) or kept[0]]
             mask = kept[0] if kept else None
             for t in kept[1:]:
                 mask = graph.call_function(aten.add.Tensor, (mask, t))

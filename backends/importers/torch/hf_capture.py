@@ -34,7 +34,8 @@ import contextlib
 import torch
 import torch.fx
 
-from .hf_attention import _evaluate, _shape_only, fold_attention
+from .hf_attention import fold_attention
+from .hf_masks import evaluate, shape_only
 
 aten = torch.ops.aten
 _OFF = ("use_cache", "output_attentions", "output_hidden_states")
@@ -88,7 +89,7 @@ def _constant_ids(graph, gm, emb, ids, values) -> bool:
     c = _uniform(values.get(ids))
     if c is None:
         return False
-    grown = _evaluate(ids, gm, 3)
+    grown = evaluate(ids, gm, 3)
     for x in _int_inputs(graph):
         if tuple(values[ids].shape) != _shape_at(x, 0):
             continue
@@ -158,6 +159,6 @@ def rewrite_exported(gm: torch.fx.GraphModule, values: dict) -> None:
         if node.target is not aten.embedding.default or len(node.args) < 2:
             continue
         ids = node.args[1]
-        if isinstance(ids, torch.fx.Node) and _shape_only(ids, memo):
+        if isinstance(ids, torch.fx.Node) and shape_only(ids, memo):
             _position_ids(graph, node, ids, values) or _constant_ids(graph, gm, node, ids, values)
     graph.eliminate_dead_code()

@@ -189,3 +189,30 @@ def test_gpt2_conv1d_is_one_dense_layer():
         x = _tokens(batch, length)[..., :4].contiguous()
         with torch.no_grad():
             torch.testing.assert_close(tm(x), net(x), atol=ATOL, rtol=RTOL)
+
+
+def test_an_attention_mask_input_becomes_a_key_padding_mask():
+    transformers = _transformers()
+    config = transformers.BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, vocab_size=100
+    )
+    config._attn_implementation = "eager"
+    bert = randomize(transformers.BertModel(config)).eval()
+
+    def padded(batch, length):
+        mask = torch.ones(batch, length, dtype=torch.long)
+        mask[0, length // 2 :] = 0
+        return mask
+
+    gm, _ = export_graph(bert, (_ids(2, 7),), {"attention_mask": padded(2, 7)})
+    (node,) = _sdpa(gm)
+    mask = node.args[3]  # (attention_mask != 0)[:, None, None, :]: True = attend
+    ne = mask.args[0].args[0]
+    assert mask.target is aten.unsqueeze.default and ne.target is aten.ne.Scalar
+    assert ne.args[0].name == "attention_mask" and node.args[5] is False
+    for batch, length in ((2, 7), (3, 7)):
+        ids, keep = _ids(batch, length), padded(batch, length)
+        with torch.no_grad():
+            got, want = gm(ids, keep), bert(input_ids=ids, attention_mask=keep)
+        torch.testing.assert_close(got[0], want.last_hidden_state, atol=ATOL, rtol=RTOL)
+        torch.testing.assert_close(got[1], want.pooler_output, atol=ATOL, rtol=RTOL)
