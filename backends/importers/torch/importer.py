@@ -52,6 +52,7 @@ from ....ir.errors import IRError, UnsupportedError
 from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
 from .arith import constant_of
+from .aten_values import fold, held_value
 from .attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .attention_hand import Whole, find_hand_attention, hand_attention
 from .capture import Call, Info, batch_axis, block_mark, capture, guess_layout, layout_for, raw_name, record
@@ -323,9 +324,17 @@ class _Importer:
                 return
             try:  # a class token, a positional embedding (constants.py)
                 self.values[node] = learned_value(self, node, held)
-            except IRError as e:
-                self.refuse(where, "parameter or buffer", e.bare_message)
+            except IRError:  # any other tensor: kept as is until an op needs it (aten_values.py)
+                self.values[node] = held_value(node, held)
             return
+        if node.op == "call_function" and self.capture.method == "torch.export":
+            try:  # an ATen op on values computed without the inputs: run once here (aten_values.py)
+                folded = fold(self, node)
+            except (RuntimeError, TypeError, ValueError, IndexError):
+                folded = None  # converted as any other node (and refused there if need be)
+            if folded is not None:
+                self.values[node] = folded
+                return
         if fn is None:
             kind = "module" if node.op == "call_module" else "operation"
             self.refuse(where, what, f"the IR has no equivalent of this {kind}")
