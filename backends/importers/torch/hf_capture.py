@@ -18,13 +18,18 @@ exported graph rewritten where the model builds tensors from sizes alone.
     zeros) looks them up at ``input * 0 + c``, so the embedding stays one IR
     ``Embedding`` layer fed by the input.
 
-  Both id rules are checked at the example's sizes and at larger ones.
+  Both id rules are checked at the example's sizes and at larger ones;
+  - T5's in-place ``add_`` and ``min`` with a ``full_like`` become ``add`` and
+    ``clamp_max``.
 * :func:`batch_position_ids` runs on the graph once module calls are folded
   back: an ``nn.Embedding`` looked up at ids without the batch axis
   (``arange(T)[None]``, one row for every sample) looks them up at
   ``input * 0 + ids`` instead, the same ids for each sample of an integer
   input of that length, so the embedding's output has the batch axis the IR
-  needs (the sum it feeds broadcast it over the batch anyway).
+  needs (the sum it feeds broadcast it over the batch anyway); T5's relative
+  position bias, ``emb(ids).permute(2, 0, 1)[None]`` with ``ids`` (T, T)
+  built from sizes, is looked up at ``ids[None] + zeros (N, 1, 1)`` and
+  permuted ``(0, 3, 1, 2)``.
 """
 
 from __future__ import annotations
@@ -148,12 +153,61 @@ def batch_position_ids(gm: torch.fx.GraphModule) -> None:
             batched = graph.call_function(aten.add.Tensor, (zeros, ids))
         zeros.meta["nn_module_stack"] = batched.meta["nn_module_stack"] = dict(ids.meta.get("nn_module_stack", {}))
         call.replace_input_with(ids, batched)
+    for call in list(graph.nodes):
+        if call.op == "call_module" and isinstance(gm.get_submodule(call.target), torch.nn.Embedding):
+            _batch_bias_ids(graph, call, inputs)
     gm.recompile()
+
+
+def _batch_bias_ids(graph, call, inputs) -> None:
+    """T5's relative position bias: ``emb(ids).permute(2, 0, 1).unsqueeze(0)`` with ``ids`` (T, S) built from
+    sizes -> ``emb(ids[None] + zeros (N, 1, 1)).permute(0, 3, 1, 2)``, the batch axis from an integer input."""
+    ids, sizes = call.args[0], _sizes(call.args[0])
+    if sizes is None or len(sizes) != 2 or call.args[0].meta["val"].is_floating_point() or len(call.users) != 1:
+        return
+    (perm,) = call.users
+    if perm.target is not aten.permute.default or list(perm.args[1]) != [2, 0, 1] or len(perm.users) != 1:
+        return
+    (unsq,) = perm.users
+    if unsq.target is not aten.unsqueeze.default or unsq.args[1] != 0:
+        return
+    x = next((x for x, xs in inputs if xs is not None and len(xs) == 2 and set(sizes) <= {xs[1]}), None)
+    if x is None:
+        return
+    with graph.inserting_before(call):
+        first = graph.call_function(aten.slice.Tensor, (graph.call_function(aten.mul.Tensor, (x, 0)), 1, 0, 1))
+        zeros = graph.call_function(aten.unsqueeze.default, (first, 2))
+        batched = graph.call_function(aten.add.Tensor, (zeros, graph.call_function(aten.unsqueeze.default, (ids, 0))))
+    with graph.inserting_after(call):
+        heads_first = graph.call_function(aten.permute.default, (call, [0, 3, 1, 2]))
+    for n in (first.args[0], first, zeros, batched.args[1], batched, heads_first):
+        n.meta["nn_module_stack"] = dict(ids.meta.get("nn_module_stack", {}))
+    call.replace_input_with(ids, batched)
+    unsq.replace_all_uses_with(heads_first)
+    graph.erase_node(unsq)
+    graph.erase_node(perm)
+
+
+def _plain_ops(graph) -> None:
+    """T5's bucket arithmetic in the ops the tables take: ``a.add_(b)`` whose ``a`` nothing else reads is
+    ``a + b``; ``torch.min(a, torch.full_like(a, c))`` is ``a.clamp(max=c)``."""
+    for node in list(graph.nodes):
+        if node.target is aten.add_.Tensor and list(node.args[0].users) == [node]:
+            node.target = aten.add.Tensor
+        elif node.target is aten.min.other and len(node.args) == 2:
+            a, full = node.args
+            if (
+                getattr(full, "target", None) is aten.full_like.default
+                and full.args[0] is a
+                and not full.kwargs.get("dtype")
+            ):
+                node.target, node.args = aten.clamp_max.default, (a, full.args[1])
 
 
 def rewrite_exported(gm: torch.fx.GraphModule, values: dict) -> None:
     """The rewrites in the module docstring, in place; ``values`` (each node's value on the example) kept up."""
     graph, memo = gm.graph, {}
+    _plain_ops(graph)
     fold_attention(gm, values)
     for node in list(graph.nodes):
         if node.target is not aten.embedding.default or len(node.args) < 2:

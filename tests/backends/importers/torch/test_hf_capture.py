@@ -216,3 +216,19 @@ def test_an_attention_mask_input_becomes_a_key_padding_mask():
             got, want = gm(ids, keep), bert(input_ids=ids, attention_mask=keep)
         torch.testing.assert_close(got[0], want.last_hidden_state, atol=ATOL, rtol=RTOL)
         torch.testing.assert_close(got[1], want.pooler_output, atol=ATOL, rtol=RTOL)
+
+
+def test_t5_relative_position_bias_gets_the_batch_axis():
+    transformers = _transformers()
+    config = transformers.T5Config(d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4, vocab_size=100)
+    config._attn_implementation = "eager"
+    net = LastHidden(randomize(transformers.T5EncoderModel(config)).eval())
+    gm, _, report = capture(net, (_ids(2, 7),), {})
+    assert report.method == "torch.export"
+    targets = [n.target for n in gm.graph.nodes if n.op == "call_function"]
+    assert aten.add_.Tensor not in targets and aten.min.other not in targets and aten.clamp_max.default in targets
+    (node,) = _sdpa(gm)
+    assert node.kwargs["scale"] == 1.0 and node.args[3] is not None  # T5 does not scale; the bias is the mask
+    bias = next(n for n in gm.graph.nodes if str(n.target).endswith("relative_attention_bias"))
+    assert bias.args[0].target is aten.add.Tensor and next(iter(bias.users)).args[1] == [0, 3, 1, 2]
+    _same(gm, net, _ids)
