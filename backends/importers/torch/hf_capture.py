@@ -28,7 +28,7 @@ exported graph rewritten where the model builds tensors from sizes alone.
   input of that length, so the embedding's output has the batch axis the IR
   needs (the sum it feeds broadcast it over the batch anyway); T5's relative
   position bias, ``emb(ids).permute(2, 0, 1)[None]`` with ``ids`` (T, T)
-  built from sizes, is looked up at ``ids[None] + zeros (N, 1, 1)`` and
+  built from sizes, is looked up at ``zeros (N, 1, 1) + ids`` and
   permuted ``(0, 3, 1, 2)``.
 """
 
@@ -174,13 +174,13 @@ def _batch_bias_ids(graph, call, inputs) -> None:
     x = next((x for x, xs in inputs if xs is not None and len(xs) == 2 and set(sizes) <= {xs[1]}), None)
     if x is None:
         return
-    with graph.inserting_before(call):
-        first = graph.call_function(aten.slice.Tensor, (graph.call_function(aten.mul.Tensor, (x, 0)), 1, 0, 1))
+    with graph.inserting_before(call):  # zeros (N, 1, 1): a sum over the length keeps it symbolic
+        first = graph.call_function(aten.sum.dim_IntList, (graph.call_function(aten.mul.Tensor, (x, 0)), [1], True))
         zeros = graph.call_function(aten.unsqueeze.default, (first, 2))
-        batched = graph.call_function(aten.add.Tensor, (zeros, graph.call_function(aten.unsqueeze.default, (ids, 0))))
+        batched = graph.call_function(aten.add.Tensor, (zeros, ids))
     with graph.inserting_after(call):
         heads_first = graph.call_function(aten.permute.default, (call, [0, 3, 1, 2]))
-    for n in (first.args[0], first, zeros, batched.args[1], batched, heads_first):
+    for n in (first.args[0], first, zeros, batched, heads_first):
         n.meta["nn_module_stack"] = dict(ids.meta.get("nn_module_stack", {}))
     call.replace_input_with(ids, batched)
     unsq.replace_all_uses_with(heads_first)
