@@ -130,6 +130,17 @@ def _scores(node, values):
     return node, scale, terms
 
 
+def causal_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
+    """torch's ``scaled_dot_product_attention`` taking a bool ``attn_mask`` (True = attend) and ``is_causal``
+    together, as the IR's ``ScaledDotProductAttention`` does: a blocked score is float32's lowest value, so a
+    query that sees no key averages them all (Hugging Face's eager attention does the same)."""
+    if is_causal and attn_mask is not None:
+        t, s = query.shape[-2], key.shape[-2]
+        see = attn_mask & torch.ones(t, s, dtype=torch.bool, device=query.device).tril()
+        attn_mask = torch.zeros(see.shape, dtype=query.dtype).masked_fill(~see, torch.finfo(query.dtype).min)
+    return SDPA(query, key, value, attn_mask, dropout_p, False, scale=scale, enable_gqa=enable_gqa)
+
+
 def _close(a, b) -> bool:
     return _tensor(a) and _tensor(b) and a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)
 
@@ -158,22 +169,27 @@ def fold_attention(gm: torch.fx.GraphModule, values: dict) -> int:
         causal = "causal" in kinds and not kept  # torch's attention takes a mask or is_causal, not both
         if kept:
             kept = [t for t, kind in zip(terms, kinds) if kind != "zero"]
+        target = SDPA
         with graph.inserting_before(out):
             if len(kept) == 1 and not shape_only(kept[0], memo):
-                kept = [padding_mask(kept[0], gm, values) or kept[0]]
+                padding = padding_mask(kept[0], gm, values)
+                if padding is None:  # a decoder's: padding and causal in one term
+                    padding = padding_mask(kept[0], gm, values, causal=True)
+                    causal, target = (True, causal_sdpa) if padding is not None else (causal, target)
+                kept = [padding if padding is not None else kept[0]]
             mask = kept[0] if kept else None
             for t in kept[1:]:
                 mask = graph.call_function(aten.add.Tensor, (mask, t))
                 mask.meta = dict(out.meta)
                 values[mask] = values[mask.args[0]] + values[t]
             node = graph.call_function(
-                SDPA, (q, k, v, mask, 0.0, causal), {"scale": float(scale), "enable_gqa": kr > 1}
+                target, (q, k, v, mask, 0.0, causal), {"scale": float(scale), "enable_gqa": kr > 1}
             )
         node.meta = dict(out.meta)
         args = torch.fx.node.map_arg((node.args, node.kwargs), lambda n: values[n])
         try:
             with torch.no_grad():
-                got = SDPA(*args[0], **args[1])
+                got = target(*args[0], **args[1])
         except RuntimeError:  # shapes torch's attention does not take
             got = None
         if not _close(got, values[out]):

@@ -97,32 +97,36 @@ def term_kind(term, gm, values, memo) -> str:
     return kinds.pop() if len(kinds) == 1 else "other"
 
 
-def _padding_of(m, keep) -> bool:
-    """Whether additive mask ``m`` (N, heads or 1, T, S) is 0 where ``keep`` (N, S) is nonzero, blocked elsewhere."""
+def _padding_of(m, keep, causal: bool) -> bool:
+    """Whether additive mask ``m`` (N, heads or 1, T, S) is 0 where ``keep`` (N, S) is nonzero (and, if
+    ``causal``, the key is not after the query), blocked elsewhere."""
     if not (isinstance(m, torch.Tensor) and m.is_floating_point() and m.dim() == 4):
         return False
-    if m.shape[0] != keep.shape[0] or m.shape[3] != keep.shape[1]:
+    if m.shape[0] != keep.shape[0] or m.shape[3] != keep.shape[1] or (causal and m.shape[2] != m.shape[3]):
         return False
-    see = (keep != 0)[:, None, None, :].expand(m.shape)
+    see = (keep != 0)[:, None, None, :]
+    if causal:
+        see = see & torch.ones(m.shape[2], m.shape[3], dtype=torch.bool).tril()
+    see = see.expand(m.shape)
     return bool((m[see] == 0).all()) and bool((m[~see] <= _BLOCKED).all())
 
 
-def padding_mask(term, gm, values):
+def padding_mask(term, gm, values, causal: bool = False):
     """``term`` (an additive mask) as a key-padding mask of an integer or bool input ``p`` (N, S), 0 where
-    ``p`` is nonzero and blocked elsewhere: new nodes ``(p != 0)[:, None, None, :]`` (bool, True = attend),
-    inserted where the graph is being written; None when it is not one (checked on the example and on
-    another ``p``)."""
+    ``p`` is nonzero (and, with ``causal``, on and below the diagonal) and blocked elsewhere: new nodes
+    ``(p != 0)[:, None, None, :]`` (bool, True = attend), inserted where the graph is being written; None
+    when it is not one (checked on the example and on another ``p``)."""
     graph = gm.graph
     for p in graph.find_nodes(op="placeholder"):
         keep = values.get(p)
         if not isinstance(keep, torch.Tensor) or keep.dim() != 2 or keep.is_floating_point():
             continue
-        if not _padding_of(values.get(term), keep):
+        if not _padding_of(values.get(term), keep, causal):
             continue
         other = torch.ones_like(keep)
         other[:, : keep.shape[1] // 2] = 0  # another padding: the first half masked
         other[0] = 1
-        if not _padding_of(evaluate(term, gm, 0, {p: other}), other):
+        if not _padding_of(evaluate(term, gm, 0, {p: other}), other, causal):
             continue
         ne = graph.call_function(aten.ne.Scalar, (p, 0))
         heads = graph.call_function(aten.unsqueeze.default, (ne, 1))

@@ -232,3 +232,35 @@ def test_t5_relative_position_bias_gets_the_batch_axis():
     bias = next(n for n in gm.graph.nodes if str(n.target).endswith("relative_attention_bias"))
     assert bias.args[0].target is aten.add.Tensor and next(iter(bias.users)).args[1] == [0, 3, 1, 2]
     _same(gm, net, _ids)
+
+
+def test_a_decoder_given_an_attention_mask_converts_equal():
+    """GPT-2 called with ``attention_mask`` (left padding included): its one mask term, causal and padding
+    together, becomes ``causal_sdpa`` (``hf_table.py``), one ScaledDotProductAttention with both."""
+    import numpy as np
+
+    from twinnet.backends import from_torch, to_keras
+    from twinnet.backends.importers.torch.hf_attention import causal_sdpa
+
+    transformers = _transformers()
+    config = transformers.GPT2Config(n_embd=32, n_layer=1, n_head=4, vocab_size=100, n_positions=64)
+    config._attn_implementation = "eager"
+    gpt = randomize(transformers.GPT2Model(config)).eval()
+
+    def padded(batch, length):
+        mask = torch.ones(batch, length, dtype=torch.long)
+        mask[0, :2] = 0  # left padding: the first query sees no key
+        mask[-1, length - 2 :] = 0
+        return mask
+
+    gm, _, _ = capture(gpt, (_ids(2, 7),), {"attention_mask": padded(2, 7)})
+    assert [n.args[5] for n in gm.graph.nodes if n.target is causal_sdpa] == [True]
+    model = from_torch(gpt, (_ids(2, 7),), example_kwargs={"attention_mask": padded(2, 7)})
+    assert [x.shape for x in model.inputs] == [(None, None), (None, None)]
+    assert [n.layer.causal for n in model.layers if n.layer.kind == "ScaledDotProductAttention"] == [True]
+    km = to_keras(model)
+    for batch, length in ((2, 7), (3, 10)):
+        ids, keep = _ids(batch, length), padded(batch, length)
+        with torch.no_grad():
+            want = gpt(input_ids=ids, attention_mask=keep).last_hidden_state.numpy()
+        np.testing.assert_allclose(np.asarray(km([ids.numpy(), keep.numpy()])), want, atol=ATOL, rtol=RTOL)
