@@ -2,8 +2,9 @@
 linear layer, its weight stored ``(in, out)``) is an IR ``Dense``.
 
 twinnet never imports ``transformers``: a model holding such a module has
-imported it already, so :func:`hf_leaves` finds the class in ``sys.modules``
-and, the first time, adds its entry to ``MODULE_TABLE``. The capture keeps
+imported it already, so :func:`hf_leaves` and :func:`hf_module` (which the
+importer asks for a class ``MODULE_TABLE`` lacks) find the class in
+``sys.modules``. The capture keeps
 each such module's calls as one node (like a stock ``torch.nn`` module), so
 the graph has one ``call_module`` where ``torch.export`` would record
 ``view``, ``addmm``, ``view``.
@@ -17,7 +18,6 @@ from torch import nn
 
 from ....ir import layers as L
 from .modules import array, channels_last
-from .tables import MODULE_TABLE
 
 
 def conv1d(ctx, call):
@@ -34,8 +34,11 @@ def _classes() -> dict:
 
 
 def hf_leaves(module: nn.Module) -> set[int]:
-    """The ids of ``module``'s Hugging Face layer modules to keep whole (their converters joined to the table)."""
+    """The ids of ``module``'s Hugging Face layer modules to keep whole (one node each)."""
     found = _classes()
-    for cls, convert in found.items():
-        MODULE_TABLE.setdefault(cls, convert)
     return {id(m) for m in module.modules() if type(m) in found}
+
+
+def hf_module(cls: type):
+    """The converter of a Hugging Face layer module class (None for any other class)."""
+    return _classes().get(cls)

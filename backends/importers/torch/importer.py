@@ -57,6 +57,7 @@ from .attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .attention_hand import Whole, find_hand_attention, hand_attention
 from .capture import Call, Info, batch_axis, block_mark, capture, guess_layout, layout_for, raw_name, record
 from .constants import learned_value
+from .hf_modules import hf_module
 from .lengths import LengthCheck, probe_lengths, size_bound_layer, symbolic_shape
 from .ops import Lazy
 from .tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
@@ -298,7 +299,7 @@ class _Importer:
             )
             if node.target in self.hand:
                 return hand_attention, node.target, what
-            return MODULE_TABLE.get(cls), node.target, what
+            return MODULE_TABLE.get(cls) or hf_module(cls), node.target, what  # hf_modules.py: Conv1D
         if node.op == "call_function":
             fn = node.target
             if isinstance(fn, torch._ops.OpOverload):  # an ATen op of torch.export's graph (aten.py)
