@@ -26,6 +26,7 @@ from typing import Callable
 
 import torch
 
+from ....ir.errors import UnsupportedError
 from ...tables import join_tables
 from .arith import divide, matmul, negate
 from .aten_compute import ATEN_COMPUTE, ATEN_COMPUTE_OPS
@@ -165,9 +166,34 @@ def _joined() -> dict[Callable, Callable]:
         table[op] = prefer(layer, ATEN_OPS[op]) if op in ATEN_OPS else layer
     for op, convert in ATEN_OPS.items():
         if op not in table:
-            table[op] = prefer(convert, ATEN_COMPUTE_OPS[op]) if op in ATEN_COMPUTE_OPS else convert
+            table[op] = prefer(convert, ATEN_COMPUTE_OPS[op], held_to_op=False) if op in ATEN_COMPUTE_OPS else convert
     return table
 
 
+def _in_place(convert: Callable) -> Callable:
+    """The converter of ``aten.add_`` from ``aten.add``'s: the same value, when nothing reads the input after it
+    (the graph is not functionalised: a later read would see the changed tensor, which the IR does not hold)."""
+
+    def in_place(ctx, call):
+        target = call.node.args[0]
+        order = {n: i for i, n in enumerate(call.node.graph.nodes)}
+        if any(order[u] > order[call.node] for u in target.users if u is not call.node):
+            raise UnsupportedError(f"changes {target.name} in place, which is read again afterwards")
+        return convert(ctx, call)
+
+    return in_place
+
+
+def _with_in_place(table: dict[Callable, Callable]) -> dict[Callable, Callable]:
+    """``table`` and, for each op with an in-place twin (``aten.mul.Tensor`` -> ``aten.mul_.Tensor``), that twin."""
+    out = dict(table)
+    for op, convert in table.items():
+        packet = getattr(aten, f"{getattr(op, '_schema', None) and op._schema.name.split('::')[1]}_", None)
+        twin = getattr(packet, getattr(op, "_overloadname", ""), None) if packet is not None else None
+        if twin is not None and twin not in out:
+            out[twin] = _in_place(convert)
+    return out
+
+
 #: ATen op -> converter: the layer converter, falling back to the op tier's where both exist (``prefer``)
-ATEN_TABLE: dict[Callable, Callable] = _joined()
+ATEN_TABLE: dict[Callable, Callable] = _with_in_place(_joined())

@@ -167,7 +167,7 @@ def linear_ops(ctx, call):
     prod = put(ctx, call, O.MatMul(), [xa, right], last=b is None)
     if b is None:
         return prod
-    (bias,) = operands(ctx, call, [b], [call.node.args[2]], "float32")
+    _, bias = operands(ctx, call, [prod, b], [None, arg_node(call, 2, "bias")], "float32")
     return put(ctx, call, O.Binary("add"), [prod, bias])
 
 
@@ -203,7 +203,7 @@ def _normalize(ctx, call, k: int, rms: bool, eps, w, b):
     for i, (v, fn) in enumerate(((w, "mul"), (b, "add"))):
         if v is None:
             continue
-        (t,) = operands(ctx, call, [v], [arg_node(call, 2 + i, ("weight", "bias")[i])], "float32")
+        _, t = operands(ctx, call, [out, v], [None, arg_node(call, 2 + i, ("weight", "bias")[i])], "float32")
         last = fn == "add" or b is None
         out = put(ctx, call, O.Binary(fn), [out, t], last=last)
     return out
@@ -293,7 +293,9 @@ def arange(ctx, call):
     end = args[0] if target is aten.arange.default else args[1] if len(args) > 1 else None
     start = 0 if target is aten.arange.default else call.arg(0, "start")
     step = call.arg(2, "step", 1) if target is aten.arange.start_step else 1
-    if start != 0 or step != 1 or not isinstance(end, torch.fx.Node) or end.target is not aten.sym_size.int:
+    if not isinstance(end, torch.fx.Node):  # fixed: the numbers themselves
+        return Held(call.node, target(*call.args, **call.kwargs))
+    if start != 0 or step != 1 or end.target is not aten.sym_size.int:
         raise UnsupportedError("only arange(n) over an input's size is supported (a fixed one is a constant)")
     source, dim = end.args[0], end.args[1]
     x = ctx.tensor(ctx.values[source])

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from .... import ir
 from ....ir import ops as O
 from ....ir.errors import UnsupportedError
 from ....ir.layout import free_letters
@@ -176,8 +177,10 @@ def unbind(ctx, call):
 
 def _drop(ctx, call, x, lt, shape, dim, i):
     keep = [(a, s) for j, (a, s) in enumerate(zip(lt, shape)) if j != dim % len(lt)]
-    if x.layout[0] != "N":
-        raise UnsupportedError(f"dropping an axis of {x.layout} needs the batch axis first")
+    if x.layout[0] != "N":  # a sum over the one entry left drops the axis where a View would move data
+        if x.dtype == "bool":
+            raise UnsupportedError(f"dropping an axis of the bool tensor {x.layout} needs the batch axis first")
+        return put(ctx, call, O.Reduce("sum", lt[dim % len(lt)]), [x], last=False)
     sizes = tuple(s for a, s in keep if a != "N")
     layout = "N" + "".join(a for a, _ in keep if a != "N")
     return view(ctx, call, x, sizes, layout, f"drop{i}")
@@ -302,6 +305,56 @@ def repeat(ctx, call):
     if not grown:
         return x
     return put(ctx, call, O.Tile("".join(a for a, _ in grown), tuple(r for _, r in grown)), [x])
+
+
+def getitem(ctx, call):
+    """``x[index]`` of ints, slices (any step), ``None`` and ``...``: ``Narrow`` per axis, then a ``View``
+    that drops the selected axes and adds the new ones (``operator.getitem``, where the slicing layers refuse)."""
+    value, index = call.args[0], call.args[1]
+    if not isinstance(value, (ir.Tensor, Held)):
+        raise UnsupportedError(f"indexing a {type(value).__name__} is not supported")
+    x, lt, shape = _input(ctx, call)
+    items = list(index) if isinstance(index, tuple) else [index]
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        rest = len(lt) - sum(1 for i in items if i is not None and i is not Ellipsis)
+        items[at : at + 1] = [slice(None)] * rest
+    pos, changed = 0, False
+    for item in items:
+        if item is None:
+            changed = True
+            continue
+        if item == slice(None):
+            pos += 1
+            continue
+        axis, size = _dim(lt, pos), shape[pos]
+        if isinstance(item, bool) or not isinstance(item, (int, slice)):
+            raise UnsupportedError(f"an index of type {type(item).__name__} is not supported")
+        if size is None:
+            raise UnsupportedError("indexing an axis that follows the sequence length is not supported")
+        if isinstance(item, int):
+            i = item + size if item < 0 else item
+            x, changed = _narrow(ctx, call, x, axis, i, i + 1, last=False), True
+        else:
+            start, stop, step = item.indices(size)
+            if step < 1 or stop <= start:
+                raise UnsupportedError(f"the slice {item} of axis {axis!r} is empty or reversed")
+            if (start, stop, step) != (0, size, 1):
+                x = _narrow(ctx, call, x, axis, start, stop, step, last=False)
+        pos += 1
+    out = torch_shape(ctx, call.node)
+    if changed:
+        if "N" in lt:
+            if lt[0] != "N" or ctx.n_pos(call.node) != 0:
+                raise UnsupportedError("indexing that drops or adds axes needs the batch axis first")
+            out = out[1:]
+        kept = "".join(a for a in x.layout if a != "N")
+        layout = "N" + (
+            kept if len(kept) == len(out) else _fresh_letters(ctx, call, lt, len(out), x.dtype != "float32")
+        )
+        x = view(ctx, call, x, out, layout, "index")
+    check(ctx, call.node, x)
+    return x
 
 
 #: ATen op -> op-tier converter (moving entries)

@@ -38,6 +38,7 @@ from .recurrent import Lazy
 __all__ = ["Held", "arg_node", "fold", "held_value", "letters", "operands", "prefer", "put", "view", "cast"]
 
 _DTYPES = {"float32", "int32", "int64", "bool"}
+_READS = (torch.ops.aten.index.Tensor, torch.ops.aten.index_select.default)
 
 
 class Held(Lazy):
@@ -45,6 +46,7 @@ class Held(Lazy):
 
     def __init__(self, node, value: torch.Tensor):
         self.node, self.value = node, value.detach()
+        self.trained = isinstance(value, torch.nn.Parameter)  # a weight as stored (not folded from others)
 
     @property
     def why(self):
@@ -108,6 +110,8 @@ def fold(ctx, node) -> Held | tuple | None:
         return None  # a constant the table makes itself (torch.full / ones of an attention mask)
     if ctx.run1.get(node) != ctx.run2.get(node):
         return None
+    if node.target in _READS and _is_held(values[0]) and values[0].trained:
+        return None  # a learned table read through fixed indices stays a table and a Take (aten_shape.py)
     args = torch.fx.node.map_arg(node.args, lambda n: _raw(ctx.values.get(n)))
     kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: _raw(ctx.values.get(n)))
     with torch.no_grad():
@@ -135,7 +139,10 @@ def torch_shape(ctx, node) -> tuple:
 
 
 def letters(ctx, node, x: ir.Tensor) -> str:
-    """The letters of ``node``'s torch dims, in torch order (a batchless tensor's leading ``N`` dropped)."""
+    """The letters of ``node``'s torch dims, in torch order (a batchless tensor's leading ``N`` dropped;
+    ``node`` None: a value made inside the converter, batched, as torch's)."""
+    if node is None:
+        return x.layout
     rank = len(ctx.run1[node].shape)
     if x.spec.rank == rank:
         return x.layout
@@ -226,7 +233,7 @@ def operands(ctx, call, values, nodes, dtype: str | None) -> list:
         if v is None or _is_number(v):
             result.append(v)
             continue
-        shape = tuple(v.value.shape) if _is_held(v) else torch_shape(ctx, node)
+        shape = tuple(v.value.shape) if _is_held(v) else tuple(kn[0].shape) if node is None else torch_shape(ctx, node)
         offset = r - len(shape)
         target = base[offset:]
         if kn is not None and "N" in kn[1]:
@@ -263,12 +270,12 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, bool))
 
 
-def prefer(layer, op):
+def prefer(layer, op, *, held_to_op: bool = True):
     """A converter that tries ``layer`` (an existing converter giving an IR layer) and, where it refuses the
     node, ``op`` (the op tier); what the refused try recorded (weights, held values) is dropped."""
 
     def convert(ctx, call):
-        if any(_is_held(v) for v in torch.utils._pytree.tree_leaves((call.args, call.kwargs))):
+        if held_to_op and any(_is_held(v) for v in torch.utils._pytree.tree_leaves((call.args, call.kwargs))):
             return op(ctx, call)  # a value read in forward: the op names its Learned to fit, no relabelling
         n_weights, n_learned = len(ctx.weights), len(ctx.learned)
         try:

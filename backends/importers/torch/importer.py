@@ -173,9 +173,11 @@ class _Importer:
     values: dict = field(default_factory=dict)
     bool_inputs: set = field(default_factory=set)  # placeholders held as attention masks (1 = attend)
     learned: dict = field(default_factory=dict)  # get_attr target -> its LearnedConstant (constants.py)
+    skip_hand: frozenset = frozenset()  # attention modules refused whole: traced through instead
 
     def run(self, name: str) -> ir.Model:
-        self.hand = find_hand_attention(self.module)  # user attention modules, read whole (attention_hand.py)
+        hand = find_hand_attention(self.module)  # user attention modules, read whole (attention_hand.py)
+        self.hand = {k: m for k, m in hand.items() if k not in self.skip_hand}
         traced = self.module
         if "" in self.hand:  # the module itself is attention: fx cannot keep the root whole, so wrap it
             traced, self.hand = Whole(self.module), {"attention": self.module}
@@ -215,6 +217,11 @@ class _Importer:
                 outputs = self.convert_output(node)
             elif node.op != "placeholder":
                 self.convert(node)
+        refused = {"" if p.where == "attention" and "" in hand else p.where for p in self.problems}
+        if self.problems and refused & set(hand) - self.skip_hand:  # read the refused ones op by op instead
+            again = _Importer(self.module, self.args, self.kwargs, self.fixed_lengths, self.fallback, self.images)
+            again.skip_hand = self.skip_hand | (refused & set(hand))
+            return again.run(name)
         if self.problems:
             graph = (
                 "torch.export.export(module, ...).module().code"

@@ -16,11 +16,14 @@ Each is joined by ``join_tables`` (``backends/tables.py``), which refuses a key 
 
 from __future__ import annotations
 
+import operator
 from typing import Callable
 
 from ...tables import join_tables
 from .arith import ARITH_FUNCTIONS, ARITH_METHODS
 from .aten import ATEN_TABLE
+from .aten_shape import getitem as getitem_ops
+from .aten_values import prefer
 from .attention import ATTENTION_FUNCTIONS, ATTENTION_METHODS, ATTENTION_MODULES
 from .constants import CONSTANT_METHODS
 from .hf_table import HF_FUNCTIONS
@@ -44,6 +47,9 @@ FUNCTION_TABLE: dict[Callable, Callable] = join_tables(
     HF_FUNCTIONS,
     what="torch FUNCTION_TABLE",
 )
+# x[index]: the slicing layers first (Cropping, a Narrow-free crop), the op tier where they refuse (a step, an int
+# index that drops an axis of a value read in forward)
+FUNCTION_TABLE[operator.getitem] = prefer(FUNCTION_TABLE[operator.getitem], getitem_ops)
 METHOD_TABLE: dict[Callable, Callable] = join_tables(
     CORE_METHODS,
     ARITH_METHODS,
