@@ -3,8 +3,7 @@ exported graph rewritten where the model builds tensors from sizes alone.
 
 * :func:`hf_settings`: while the model is captured, every ``config`` in it
   has ``use_cache`` off (a key/value cache would enter the graph as empty
-  tensors concatenated with the keys) and ``output_attentions`` /
-  ``output_hidden_states`` off; restored afterwards.
+  tensors concatenated with the keys, and be returned); restored afterwards.
 * :func:`rewrite_exported` runs on the exported ATen graph, before the
   leaf-module calls are folded back (``export.py``):
 
@@ -43,13 +42,13 @@ from .hf_attention import fold_attention
 from .hf_masks import evaluate, shape_only
 
 aten = torch.ops.aten
-_OFF = ("use_cache", "output_attentions", "output_hidden_states")
+_OFF = ("use_cache",)  # extra outputs a user asked for (output_attentions) stay: the import keeps them
 
 
 @contextlib.contextmanager
 def hf_settings(module: torch.nn.Module):
-    """Inside: every Hugging Face ``config`` of ``module`` (a ``PretrainedConfig`` attribute) without a cache
-    and without extra outputs; the previous values are restored on exit."""
+    """Inside: every Hugging Face ``config`` of ``module`` (a ``PretrainedConfig`` attribute) without a
+    key/value cache; the previous values are restored on exit."""
     saved = []
     for m in module.modules():
         config = getattr(m, "config", None)
