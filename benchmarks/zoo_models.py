@@ -293,6 +293,8 @@ def transformers_configs() -> dict:
 def transformers_builder(name: str):
     def build(side: int, seed: int = 0):
         import torch
+
+        import_torchvision()  # transformers imports torchvision, whose C extension may not load here
         import transformers
 
         model_cls, config_cls, kwargs = transformers_configs()[name]

@@ -15,12 +15,14 @@ and names every layer, so the model saves as ``.keras`` and reloads with
 from __future__ import annotations
 
 import linecache
+import re
 import textwrap
 
 import numpy as np
 
 from ...ir.errors import UnsupportedError, WeightError
 from ...ir.graph import Model
+from ...ir.ops.base import Op
 from ...ir.precision import round_to
 from ..lowering.code import LayerDef, Program, Value, identifier
 from ..lowering.driver import Lowering
@@ -37,6 +39,7 @@ class KerasLowering(Lowering):
 
     backend = "keras"
     reserved = frozenset({"keras", "layers", "model"})
+    _op_names: frozenset | None = None  # keras.ops function names, where the model has ops (clear_of_ops)
 
     def native(self, spec):
         rest = "".join(a for a in spec.layout if a not in "NC")
@@ -72,12 +75,28 @@ class KerasLowering(Lowering):
         self.program.inputs.append((var, node.spec, phys))
         return Value(var, node.spec, phys)
 
+    def clear_of_ops(self, base: str) -> str:
+        """``base``, or ``base_layer`` where it could be the name Keras gives a ``keras.ops`` call.
+
+        Keras names each ``keras.ops`` call of a functional graph after the
+        function (``add``, ``add_1``, ...) and refuses two operations of one
+        name; in a model with ops, a layer named like that (an imported
+        ``add_1``) would collide with them.
+        """
+        if self._op_names is None:
+            import keras  # noqa: PLC0415 (keras loads with the compile, not with this module)
+
+            has_ops = any(isinstance(node.layer, Op) for node in self.model.layers)
+            self._op_names = frozenset(n for n in dir(keras.ops) if not n.startswith("_")) if has_ops else frozenset()
+        stem = re.fullmatch(r"(.+?)(_[0-9]+)?", base).group(1)
+        return f"{base}_layer" if stem in self._op_names else base
+
     def layer(self, base: str, ctor: str, inputs: str, spec, phys: str, weights: list | None = None) -> Value:
         """Emit ``var = <ctor with name=...>(inputs)``; record the layer's weights in ``get_weights()`` order.
 
         ``ctor`` is a constructor call without ``name``, e.g. ``layers.Dense(4)``.
         """
-        name = self.fresh(base, self._def_names)
+        name = self.fresh(self.clear_of_ops(base), self._def_names)
         named = ctor[:-1] + ("" if ctor.endswith("()") else ", ") + f"name={name!r})"
         self.program.defs.append(LayerDef(name, named))
         if weights:

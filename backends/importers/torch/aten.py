@@ -7,8 +7,15 @@ reuse that function's converter (``ops.py``, ``arith.py``, ``slicing.py`` ...);
 the few whose form differs get a small adapter here (``select``/``slice`` read
 as an index, sizes read from the example run). Keys are the op overloads
 themselves (``torch.ops.aten.add.Tensor``), never names; an op without an entry
-is refused by the importer with its name (``aten.cumsum.default``). An IR op
-tier adds its entries to this one table.
+is refused by the importer with its name (``aten.cumsum.default``).
+
+The op tier's converters (``aten_elementwise.py``, ``aten_shape.py``,
+``aten_compute.py``) take what no layer expresses: where an op has both, the
+layer converter runs first and the op converter only where it refuses the
+node (``aten_values.prefer``), so ``nn``-style code still imports as layers
+(``x * 0.5`` a ``Rescaling``, a global mean a ``GlobalAvgPool2D``) and the
+rest (broadcasting with weights read in forward, integer arithmetic,
+reductions over any axes, products of any rank) as ops.
 """
 
 from __future__ import annotations
@@ -19,7 +26,13 @@ from typing import Callable
 
 import torch
 
+from ....ir.errors import UnsupportedError
+from ...tables import join_tables
 from .arith import divide, matmul, negate
+from .aten_compute import ATEN_COMPUTE, ATEN_COMPUTE_OPS
+from .aten_elementwise import ATEN_ELEMENTWISE
+from .aten_shape import ATEN_SHAPE
+from .aten_values import prefer
 from .attention import filled, triu
 from .constants import expand
 from .norm_act import clamp, f_hardtanh
@@ -76,8 +89,8 @@ def _permute(ctx, call):
     raise TypeError(f"unexpected permute arguments {call.args[1:]}")
 
 
-#: ATen op -> converter (the converter of the torch function the op comes from, where the arguments agree)
-ATEN_TABLE: dict[Callable, Callable] = {
+#: ATen op -> layer converter (the converter of the torch function the op comes from, where the arguments agree)
+ATEN_LAYERS: dict[Callable, Callable] = {
     aten.add.Tensor: _F[torch.add],
     aten.sub.Tensor: _F[torch.sub],
     aten.mul.Tensor: _F[torch.mul],
@@ -142,3 +155,45 @@ ATEN_TABLE: dict[Callable, Callable] = {
     torch.sym_float: _sym_value,
     torch.sym_int: _sym_value,
 }
+
+#: ATen op -> op-tier converter (the family files joined; each key once)
+ATEN_OPS: dict[Callable, Callable] = join_tables(ATEN_ELEMENTWISE, ATEN_SHAPE, ATEN_COMPUTE, what="torch ATen ops")
+
+
+def _joined() -> dict[Callable, Callable]:
+    table = {}
+    for op, layer in ATEN_LAYERS.items():
+        table[op] = prefer(layer, ATEN_OPS[op]) if op in ATEN_OPS else layer
+    for op, convert in ATEN_OPS.items():
+        if op not in table:
+            table[op] = prefer(convert, ATEN_COMPUTE_OPS[op], held_to_op=False) if op in ATEN_COMPUTE_OPS else convert
+    return table
+
+
+def _in_place(convert: Callable) -> Callable:
+    """The converter of ``aten.add_`` from ``aten.add``'s: the same value, when nothing reads the input after it
+    (the graph is not functionalised: a later read would see the changed tensor, which the IR does not hold)."""
+
+    def in_place(ctx, call):
+        target = call.node.args[0]
+        order = {n: i for i, n in enumerate(call.node.graph.nodes)}
+        if any(order[u] > order[call.node] for u in target.users if u is not call.node):
+            raise UnsupportedError(f"changes {target.name} in place, which is read again afterwards")
+        return convert(ctx, call)
+
+    return in_place
+
+
+def _with_in_place(table: dict[Callable, Callable]) -> dict[Callable, Callable]:
+    """``table`` and, for each op with an in-place twin (``aten.mul.Tensor`` -> ``aten.mul_.Tensor``), that twin."""
+    out = dict(table)
+    for op, convert in table.items():
+        packet = getattr(aten, f"{getattr(op, '_schema', None) and op._schema.name.split('::')[1]}_", None)
+        twin = getattr(packet, getattr(op, "_overloadname", ""), None) if packet is not None else None
+        if twin is not None and twin not in out:
+            out[twin] = _in_place(convert)
+    return out
+
+
+#: ATen op -> converter: the layer converter, falling back to the op tier's where both exist (``prefer``)
+ATEN_TABLE: dict[Callable, Callable] = _with_in_place(_joined())

@@ -38,6 +38,7 @@ from torch import nn
 from ....ir.errors import UnsupportedError
 from ..common.names import identifier
 from .export import CaptureError, CaptureReport, bind_inputs, export_graph
+from .hf_capture import batch_position_ids, hf_settings
 
 
 class LeafTracer(torch.fx.Tracer):
@@ -103,10 +104,15 @@ def capture(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), reas
     ``torch.export`` first (``export.py``); ``torch.fx`` symbolic tracing when export fails, or when
     ``reason`` (why export's graph could not be used) is given, the report saying why.
     """
+    from .hf_modules import hf_leaves  # (imports the tables, which import this module)
+
     args, kwargs = bind_inputs(module, args, kwargs)
+    keep = frozenset(keep) | hf_leaves(module)  # Hugging Face's Conv1D: one node, a Dense
     if reason is None:
         try:
-            gm, fixed = export_graph(module, args, kwargs, keep)
+            with hf_settings(module):  # no key/value cache while a transformers model is captured
+                gm, fixed = export_graph(module, args, kwargs, keep)
+            batch_position_ids(gm)  # arange(T)[None] ids of an embedding given the batch axis (hf_capture.py)
             inputs = [v for v in pytree.tree_leaves((args, kwargs)) if isinstance(v, torch.Tensor)]
             return gm, inputs, CaptureReport("torch.export", None, fixed)
         except CaptureError as e:

@@ -29,6 +29,7 @@ import torch
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
+from .aten_values import Held
 from .capture import Info, guess_layout, layout_for
 from .recurrent import Lazy
 
@@ -61,14 +62,17 @@ class Learned(Lazy):
         return out
 
     def pick(self, index):
-        """``self.held[index]`` as another Learned value, when the index is constant and keeps the leading 1."""
+        """``self.held[index]`` for a constant index: another Learned value where it keeps the leading 1, else a
+        batchless :class:`Held` one."""
         try:
             with torch.no_grad():
                 part = self.held[index]
         except (TypeError, IndexError, ValueError):
             return None
-        if part.dim() != self.held.dim() or part.shape[0] != 1 or 0 in part.shape:
+        if 0 in part.shape:
             return None
+        if part.dim() != self.held.dim() or part.shape[0] != 1:
+            return Held(self.node, part)  # no longer repeated over the batch: a value of its own (aten_values.py)
         return Learned(self.node, part)
 
 

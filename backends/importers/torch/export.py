@@ -38,6 +38,8 @@ import torch.utils._pytree as pytree
 from torch import nn
 from torch.fx.experimental.symbolic_shapes import is_concrete_int
 
+from .hf_capture import rewrite_exported
+
 #: nodes of the exported graph that check sizes at run time; the importer runs the graph at other sizes on purpose
 _CHECKS = {"_assert_scalar", "_assert_tensor_metadata", "sym_constrain_range", "sym_constrain_range_for_size"}
 
@@ -362,6 +364,7 @@ def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset())
     except Exception as e:
         raise CaptureError(f"the exported graph failed on the example ({type(e).__name__}: {e})") from None
     _fold_indexing(exported.graph, values)
+    rewrite_exported(exported, values)  # Hugging Face attention and position ids (hf_capture.py)
     groups, stacks = _groups(exported, module, keep, values)
     try:
         calls = _record_calls(module, {g.fqn for g in groups.values()}, args, kwargs)
@@ -381,6 +384,7 @@ def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset())
         if node.op == "placeholder":
             if _tensor(values[node]):
                 env[node] = graph.placeholder(node.name)
+                env[node].meta = dict(node.meta)  # its symbolic sizes, which hf_capture.py reads
                 names[node] = node.name
             else:
                 env[node] = values[node]

@@ -52,10 +52,12 @@ from ....ir.errors import IRError, UnsupportedError
 from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
 from .arith import constant_of
+from .aten_values import fold, held_value
 from .attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .attention_hand import Whole, find_hand_attention, hand_attention
 from .capture import Call, Info, batch_axis, block_mark, capture, guess_layout, layout_for, raw_name, record
 from .constants import learned_value
+from .hf_modules import hf_module
 from .lengths import LengthCheck, probe_lengths, size_bound_layer, symbolic_shape
 from .ops import Lazy
 from .tables import FUNCTION_TABLE, METHOD_TABLE, MODULE_TABLE
@@ -171,9 +173,11 @@ class _Importer:
     values: dict = field(default_factory=dict)
     bool_inputs: set = field(default_factory=set)  # placeholders held as attention masks (1 = attend)
     learned: dict = field(default_factory=dict)  # get_attr target -> its LearnedConstant (constants.py)
+    skip_hand: frozenset = frozenset()  # attention modules refused whole: traced through instead
 
     def run(self, name: str) -> ir.Model:
-        self.hand = find_hand_attention(self.module)  # user attention modules, read whole (attention_hand.py)
+        hand = find_hand_attention(self.module)  # user attention modules, read whole (attention_hand.py)
+        self.hand = {k: m for k, m in hand.items() if k not in self.skip_hand}
         traced = self.module
         if "" in self.hand:  # the module itself is attention: fx cannot keep the root whole, so wrap it
             traced, self.hand = Whole(self.module), {"attention": self.module}
@@ -213,6 +217,11 @@ class _Importer:
                 outputs = self.convert_output(node)
             elif node.op != "placeholder":
                 self.convert(node)
+        refused = {"" if p.where == "attention" and "" in hand else p.where for p in self.problems}
+        if self.problems and refused & set(hand) - self.skip_hand:  # read the refused ones op by op instead
+            again = _Importer(self.module, self.args, self.kwargs, self.fixed_lengths, self.fallback, self.images)
+            again.skip_hand = self.skip_hand | (refused & set(hand))
+            return again.run(name)
         if self.problems:
             graph = (
                 "torch.export.export(module, ...).module().code"
@@ -297,7 +306,7 @@ class _Importer:
             )
             if node.target in self.hand:
                 return hand_attention, node.target, what
-            return MODULE_TABLE.get(cls), node.target, what
+            return MODULE_TABLE.get(cls) or hf_module(cls), node.target, what  # hf_modules.py: Conv1D
         if node.op == "call_function":
             fn = node.target
             if isinstance(fn, torch._ops.OpOverload):  # an ATen op of torch.export's graph (aten.py)
@@ -323,9 +332,17 @@ class _Importer:
                 return
             try:  # a class token, a positional embedding (constants.py)
                 self.values[node] = learned_value(self, node, held)
-            except IRError as e:
-                self.refuse(where, "parameter or buffer", e.bare_message)
+            except IRError:  # any other tensor: kept as is until an op needs it (aten_values.py)
+                self.values[node] = held_value(node, held)
             return
+        if node.op == "call_function" and self.capture.method == "torch.export":
+            try:  # an ATen op on values computed without the inputs: run once here (aten_values.py)
+                folded = fold(self, node)
+            except (RuntimeError, TypeError, ValueError, IndexError):
+                folded = None  # converted as any other node (and refused there if need be)
+            if folded is not None:
+                self.values[node] = folded
+                return
         if fn is None:
             kind = "module" if node.op == "call_module" else "operation"
             self.refuse(where, what, f"the IR has no equivalent of this {kind}")

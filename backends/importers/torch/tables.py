@@ -7,7 +7,8 @@
 * ``FUNCTION_TABLE``: function or operator (``ops.py`` core,
   ``arith.py`` arithmetic with constants, ``slicing.py``
   indexing / split / chunk / narrow, and the families above) as fx records it, and the ATen ops
-  ``torch.export`` records (``aten.py``) -> converter;
+  ``torch.export`` records (``aten.py``), and the functions the Hugging Face rewrites add (``hf_table.py``)
+  -> converter;
 * ``METHOD_TABLE``: ``torch.Tensor`` method -> converter (``constants.py``: ``expand`` over the batch).
 
 Each is joined by ``join_tables`` (``backends/tables.py``), which refuses a key two family files claim.
@@ -15,13 +16,17 @@ Each is joined by ``join_tables`` (``backends/tables.py``), which refuses a key 
 
 from __future__ import annotations
 
+import operator
 from typing import Callable
 
 from ...tables import join_tables
 from .arith import ARITH_FUNCTIONS, ARITH_METHODS
 from .aten import ATEN_TABLE
+from .aten_shape import getitem as getitem_ops
+from .aten_values import prefer
 from .attention import ATTENTION_FUNCTIONS, ATTENTION_METHODS, ATTENTION_MODULES
 from .constants import CONSTANT_METHODS
+from .hf_table import HF_FUNCTIONS
 from .modules import CORE_TABLE
 from .norm_act import NORM_ACT_FUNCTIONS, NORM_ACT_METHODS, NORM_ACT_MODULES
 from .ops import CORE_FUNCTIONS, CORE_METHODS
@@ -39,8 +44,12 @@ FUNCTION_TABLE: dict[Callable, Callable] = join_tables(
     NORM_ACT_FUNCTIONS,
     ATTENTION_FUNCTIONS,
     ATEN_TABLE,
+    HF_FUNCTIONS,
     what="torch FUNCTION_TABLE",
 )
+# x[index]: the slicing layers first (Cropping, a Narrow-free crop), the op tier where they refuse (a step, an int
+# index that drops an axis of a value read in forward)
+FUNCTION_TABLE[operator.getitem] = prefer(FUNCTION_TABLE[operator.getitem], getitem_ops)
 METHOD_TABLE: dict[Callable, Callable] = join_tables(
     CORE_METHODS,
     ARITH_METHODS,

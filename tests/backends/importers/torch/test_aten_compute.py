@@ -1,0 +1,92 @@
+"""Reductions, products, functional norms, attention and positions from ATen -> the op tier
+(``aten_compute.py``), and functional calls with weights read in forward -> their IR layers.
+
+Each module is imported through ``torch.export`` on batch-2 examples with
+seeded random weights, compared with the source at batch 2 and 3
+(``to_torch``), and verified Keras vs torch vs ONNX (``verify``).
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_import_check import check, float_input, randomize
+
+
+def kinds(model) -> set:
+    return {type(node.layer).__name__ for node in model.layers}
+
+
+class Reductions(nn.Module):
+    def forward(self, x):  # (N, 3, 4, 5)
+        return (
+            x.sum((1, 3)),
+            x.mean(-1, keepdim=True) - x.amin(2, keepdim=True),
+            x.var(1, unbiased=True),
+            x.std((2, 3), correction=0, keepdim=True),
+            torch.log_softmax(x, 2) + torch.softmax(x, 1),
+        )
+
+
+def test_reductions_and_softmax_over_any_axes():
+    model = check(Reductions(), lambda b, s: (float_input(b, 3, 4, 5, seed=s),))
+    assert "Reduce" in kinds(model)  # softmax stays the Activation layer
+
+
+class Norms(nn.Module):
+    """Functional norms with weights read in forward (layers) and computed ones (ops)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w, self.b = nn.Parameter(torch.randn(6)), nn.Parameter(torch.randn(6))
+        self.g = nn.Parameter(torch.randn(6))
+        self.lin = nn.Parameter(torch.randn(5, 6))
+        self.bias = nn.Parameter(torch.randn(5))
+        for name in ("mean", "var", "bw", "bb"):
+            self.register_buffer(name, torch.rand(4) + 0.5)
+
+    def forward(self, x, img):  # (N, 3, 6), (N, 4, 2, 2)
+        a = F.layer_norm(x, (6,), self.w, self.b, 1e-5)
+        b = F.layer_norm(x, (3, 6), eps=1e-6)  # no weights: Normalize over two axes
+        c = F.rms_norm(x, (6,), self.g * 2, 1e-6)  # a computed weight: Normalize then Binary
+        d = F.linear(x, self.lin, self.bias)
+        e = F.batch_norm(img, self.mean, self.var, self.bw, self.bb, False, 0.1, 1e-3)
+        return a, b, c, d, e, F.layer_norm(x, (6,), self.w * 0.5, None)
+
+
+def test_functional_norms_and_linear():
+    model = check(randomize(Norms()), lambda b, s: (float_input(b, 3, 6, seed=s), float_input(b, 4, 2, 2, seed=s)))
+    assert {"LayerNorm", "Normalize", "Dense", "BatchNorm"} <= kinds(model)
+
+
+class Attention(nn.Module):
+    """``F.scaled_dot_product_attention`` with a causal flag and with an additive mask read in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+        self.register_buffer("mask", torch.randn(5, 5))
+
+    def forward(self, x):  # (N, 5, 8)
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, 2, 4).permute(2, 0, 3, 1, 4)
+        causal = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        masked = F.scaled_dot_product_attention(q, k, v, attn_mask=self.mask, scale=0.3)
+        return causal.transpose(1, 2).reshape(b, t, 8), masked
+
+
+def test_scaled_dot_product_attention():
+    model = check(randomize(Attention()), lambda b, s: (float_input(b, 5, 8, seed=s),))
+    assert "ScaledDotProductAttention" in kinds(model)
+
+
+class Positions(nn.Module):
+    """Position ids from ``arange`` over the input's length."""
+
+    def forward(self, x):  # (N, T, 4)
+        ids = torch.arange(x.shape[1])
+        return x * (ids.float()[None, :, None] + 1) + torch.arange(4.0)
+
+
+def test_arange_over_a_length():
+    model = check(Positions(), lambda b, s: (float_input(b, 6, 4, seed=s),))
+    assert "Positions" in kinds(model)

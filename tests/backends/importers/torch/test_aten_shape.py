@@ -1,0 +1,74 @@
+"""ATen ops that move entries -> the op tier (``aten_shape.py``): View, Transpose, Expand, Concat, Narrow,
+Take, Pad, Roll, Tile.
+
+Each module is imported through ``torch.export`` on batch-2 examples with
+seeded random weights, compared with the source at batch 2 and 3
+(``to_torch``), and verified Keras vs torch vs ONNX (``verify``).
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_import_check import check, float_input, randomize
+
+
+def kinds(model) -> set:
+    return {type(node.layer).__name__ for node in model.layers}
+
+
+class Heads(nn.Module):
+    """Multi-head reshapes: split heads, transpose, rank-4 products, merge heads back."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x):  # (N, 5, 8)
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, t, 3, 2, 4).permute(2, 0, 3, 1, 4).unbind(0)
+        scores = torch.tanh(q @ k.transpose(-2, -1))  # no softmax: not read as an attention module
+        out = (scores @ v).transpose(1, 2).reshape(b, t, c)
+        return out, scores.amax(-1)
+
+
+def test_head_reshapes_transposes_and_products():
+    model = check(randomize(Heads()), lambda b, s: (float_input(b, 5, 8, seed=s),))
+    assert "MatMul" in kinds(model)  # the reshapes are Reshape layers (float), transposes Permute
+
+
+class Pieces(nn.Module):
+    """Slices, selects, splits, concatenation, padding, rolls, repeats, expands."""
+
+    def forward(self, x):  # (N, 4, 6)
+        a, b = x.split([1, 3], dim=1)
+        c, d = torch.chunk(x, 2, dim=2)
+        e = torch.cat([d, c, x[:, :, 1:4]], dim=2)  # (N, 4, 9)
+        f = x[:, 1] + x[:, -1, ::2].repeat(1, 2)  # select, strided slice, Tile
+        g = F.pad(x, (1, 2, 0, 1), value=0.5).roll(2, 2).roll(-1, 1)
+        h = a.expand(-1, 3, -1) * b
+        return e, f, g, h, x[:, 2:3]
+
+
+def test_slices_splits_concat_pad_roll_repeat_expand():
+    model = check(Pieces(), lambda b, s: (float_input(b, 4, 6, seed=s),))
+    assert {"Narrow", "Pad", "Roll", "Tile", "Expand"} <= kinds(model)
+
+
+class Table(nn.Module):
+    """A learned table read through a fixed index buffer (a relative position bias), and index_select."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(7, 2))
+        index = (torch.arange(4)[:, None] - torch.arange(4)[None, :]) + 3
+        self.register_buffer("index", index, persistent=False)
+        self.register_buffer("order", torch.tensor([3, 0, 2, 1]), persistent=False)
+
+    def forward(self, x):  # (N, 2, 4, 4)
+        bias = self.table[self.index.view(-1)].view(4, 4, 2).permute(2, 0, 1)
+        return x + bias.unsqueeze(0), torch.index_select(x, 3, self.order), x[:, :, self.order]
+
+
+def test_tables_read_through_fixed_indices():
+    model = check(randomize(Table()), lambda b, s: (float_input(b, 2, 4, 4, seed=s),))
+    assert {"Take", "Learned"} <= kinds(model)
