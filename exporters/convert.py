@@ -234,9 +234,13 @@ def load_emitted(model, to: str, folder: Path, *, native_io: bool = False, progr
     exec(compile(path.read_text(), str(path), "exec"), module.__dict__)  # the file we generated just now
     weights = str(folder / f"{model.name}{target.weights_suffix}")
     if to == "torch":
+        import torch
+
         from ..backends.torch.compile import class_name
 
-        net = module.load_weights(getattr(module, class_name(model.name))(), weights).eval()
+        with torch.device("meta"):  # no random initial values to throw away: load_weights assigns the file's
+            net = getattr(module, class_name(model.name))()
+        net = module.load_weights(net, weights).eval()
     else:
         net = getattr(module, f"build_{model.name}")()
         net.load_weights(weights)
