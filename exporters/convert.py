@@ -48,7 +48,7 @@ from ..ir.errors import ConfigError
 from .progress import QUIET, Stopwatch
 from .sources import Source, from_object, load_source
 from .targets import FRAMEWORKS, TARGETS
-from .verify import CONVERT_PATHS, Report, resolve_paths, verify
+from .verify import CONVERT_PATHS, Report, let_go, resolve_paths, verify
 
 
 @dataclass
@@ -160,6 +160,7 @@ def convert(
             compiled = {to: target.compile(program, model)} if wanted else {}
             # the lowered weights are written: only the program's layouts are needed from here on
             program = dataclasses.replace(program, weights={})
+            let_go()  # what emit built (Keras's model for its weights file) goes before the emitted file loads
             emitted = load_emitted(model, to, staging, native_io=native_io, program=program)
             step("load")
         # verify lets go of each once it has run (Held.release), so neither the source model nor the emitted
