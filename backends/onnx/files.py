@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...ir.errors import ConfigError, show
 from ...ir.graph import Model
 
 #: weights (bytes, all initializers together) above which they go to an external data file
@@ -42,24 +43,26 @@ def write(model: Model, path: Path, *, stem: str | None = None, external_data_th
     from .compile import OnnxLowering, build
 
     threshold = EXTERNAL_DATA_THRESHOLD if external_data_threshold is None else external_data_threshold
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 0:
+        raise ConfigError(f"external_data_threshold must be a number of bytes >= 0, got {show(threshold)}")
     path = Path(path)
     lowering = OnnxLowering(model, TABLE)
     program = lowering.lower()
     proto = build(lowering, program, model, weights=False)
     arrays = lowering.initializers
-    external = [k for k, a in arrays.items() if a.nbytes >= SMALL] if _total(arrays) > threshold else []
+    external = {k for k, a in arrays.items() if a.nbytes >= SMALL} if _total(arrays) > threshold else set()
     written, name, places = [], "", {}
-    if external:
-        name, places = _write_data(path.parent, stem or path.stem, {k: arrays[k] for k in external})
-        written.append(name)
-    for key in list(arrays):
-        array = arrays.pop(key)
-        if key in external:
-            proto.graph.initializer.append(_external_tensor(key, array, name, *places[key]))
-        else:
-            proto.graph.initializer.append(numpy_helper.from_array(array, key))
-        del array
     try:
+        if external:
+            name, places = _write_data(path.parent, stem or path.stem, {k: arrays[k] for k in arrays if k in external})
+            written.append(name)
+        for key in list(arrays):
+            array = arrays.pop(key)
+            if key in external:
+                proto.graph.initializer.append(_external_tensor(key, array, name, *places[key]))
+            else:
+                proto.graph.initializer.append(numpy_helper.from_array(array, key))
+            del array
         onnx.save(proto, str(path))
     except BaseException:
         for f in written:

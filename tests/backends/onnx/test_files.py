@@ -74,3 +74,10 @@ def test_a_missing_data_file_is_a_clear_onnxruntime_error(tmp_path):
     (tmp_path / files.external_files(path)[0]).unlink()
     with pytest.raises(Exception, match=r"m\.[0-9a-f]{16}\.onnx\.data"):
         _run(path, _ids(1))
+
+
+def test_a_bad_threshold_is_refused(tmp_path):
+    for bad in (-1, 1.5, "1", True):
+        with pytest.raises(twinnet.ConfigError, match="external_data_threshold must be a number of bytes >= 0"):
+            twinnet.export_onnx(decoder(), tmp_path / "m.onnx", via="ir", external_data_threshold=bad)
+    assert not list(tmp_path.iterdir())
