@@ -9,8 +9,8 @@ by ``os.wait4`` (wall seconds and peak resident memory):
 
 * ``import torch, keras, onnxruntime``: the frameworks' bare import footprint;
 * ``twinnet convert model.json --to torch`` (the emitted file and the ONNX file written from the IR, with
-  its weights as external data past 1 GiB, verified against each other), and ``--to keras`` with
-  ``--keras`` (memory allowing);
+  its weights as external data past 1 GiB, verified against each other), and to Keras with
+  ``--to torch keras`` (memory allowing);
 * with ``--verify``, ``twinnet verify model.json --paths torch,onnx-ir``.
 
 Printed per run: the weights' bytes, peak RSS, the ratio peak / weights (the goal: under 2.5) and the
@@ -44,7 +44,7 @@ def decoder(mb: float, seed: int = 0):
     from twinnet.ir import layers as L
     from twinnet.ir import ops as O
 
-    width = 2048 if mb >= 1000 else 768
+    width = 2048 if mb >= 1000 else 768 if mb >= 100 else 128
     heads, vocab = width // 128 if width >= 1024 else width // 64, 16 * width
     per_block = 12 * width * width  # q, k, v, o (4 d^2) and the MLP (8 d^2), biases aside
     blocks = max(1, round((mb * 1e6 / 4 - 2 * vocab * width) / per_block))
@@ -111,9 +111,7 @@ def run(args) -> None:
     )
     imports = measured([py, "-c", IMPORTS])
     print(f"import footprint ({IMPORTS}): {imports['peak_mb']:,.0f} MiB, {imports['wall_s']:.1f}s")
-    runs = [("convert --to torch", ["convert", "model.json", "--to", "torch", "-o", "out_torch"])]
-    if args.keras:
-        runs.append(("convert --to keras", ["convert", "model.json", "--to", "keras", "-o", "out_keras"]))
+    runs = [(f"convert --to {to}", ["convert", "model.json", "--to", to, "-o", f"out_{to}"]) for to in args.to]
     if args.verify:
         runs.append(("verify --paths torch,onnx-ir", ["verify", "model.json", "--paths", "torch,onnx-ir"]))
     print(f"{'run':30} {'rc':>3} {'wall s':>7} {'peak MiB':>9} {'peak/weights':>13} {'(peak-imports)/weights':>23}")
@@ -140,7 +138,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--mb", type=float, default=2500, help="float32 weights to build, in MB (default 2500)")
     p.add_argument("--shard-mb", type=float, default=1024, help="largest weights shard, in MiB (default 1024)")
-    p.add_argument("--keras", action="store_true", help="also convert to Keras")
+    p.add_argument("--to", nargs="+", choices=("torch", "keras"), default=["torch"], help="targets (default torch)")
     p.add_argument("--verify", action="store_true", help="also run twinnet verify --paths torch,onnx-ir")
     p.add_argument("--keep", action="store_true", help="keep the files written")
     p.add_argument("--tmp", default=None, help="where to write the files (default: the system's temporary folder)")

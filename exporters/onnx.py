@@ -66,7 +66,7 @@ def export_onnx(model, path, via: str = "torch", *, compiled=None, external_data
     tmp = _new_file_beside(path)
     from ..backends.onnx import files
 
-    old, written = files.external_files(path) if via == "ir" and path.is_file() else [], []
+    old, written = files.data_files_of(path), []
     try:
         if via == "ir":
             written = files.write(model, Path(tmp), stem=path.stem, external_data_threshold=external_data_threshold)

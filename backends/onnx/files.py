@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -117,6 +118,13 @@ def _write_data(folder: Path, stem: str, arrays: dict) -> tuple[str, dict]:
         tmp.unlink(missing_ok=True)
         raise
     return name, places
+
+
+def data_files_of(path: Path) -> list[str]:
+    """The data files twinnet has written beside ``path`` (``<stem>.<16 hex digits>.onnx.data``): read from
+    the folder, not from the ``.onnx`` file, which may be too large to parse only for this."""
+    pattern = re.compile(rf"^{re.escape(path.stem)}\.[0-9a-f]{{16}}\.onnx\.data\Z")
+    return sorted(p.name for p in path.parent.glob(f"{path.stem}.*.onnx.data") if pattern.match(p.name))
 
 
 def external_files(path: Path) -> list[str]:
