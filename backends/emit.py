@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -63,6 +64,8 @@ def emit(model, framework: str, out_dir=None, *, native_io: bool = False, progra
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        del km
+        gc.collect()  # a Keras model is held by reference cycles: its weights go now, not at some later collection
     return code
 
 

@@ -50,7 +50,7 @@ from ..ir.precision import check_precision
 from .progress import QUIET, Stopwatch
 from .sources import Source, from_object, load_source
 from .targets import FRAMEWORKS, TARGETS
-from .verify import CONVERT_PATHS, Report, checked_device, resolve_paths, verify
+from .verify import CONVERT_PATHS, Report, checked_device, let_go, resolve_paths, verify
 
 
 @dataclass
@@ -175,6 +175,7 @@ def convert(
             compiled = {to: target.compile(program, model, device=device)} if wanted else {}
             # the lowered weights are written: only the program's layouts are needed from here on
             program = dataclasses.replace(program, weights={})
+            let_go()  # what emit built (Keras's model for its weights file) goes before the emitted file loads
             emitted = load_emitted(model, to, staging, native_io=native_io, program=program)
             step("load")
         # verify lets go of each once it has run (Held.release), so neither the source model nor the emitted
@@ -250,9 +251,13 @@ def load_emitted(model, to: str, folder: Path, *, native_io: bool = False, progr
     exec(compile(path.read_text(), str(path), "exec"), module.__dict__)  # the file we generated just now
     weights = str(folder / f"{model.name}{target.weights_suffix}")
     if to == "torch":
+        import torch
+
         from ..backends.torch.compile import class_name
 
-        net = module.load_weights(getattr(module, class_name(model.name))(), weights).eval()
+        with torch.device("meta"):  # no random initial values to throw away: load_weights assigns the file's
+            net = getattr(module, class_name(model.name))()
+        net = module.load_weights(net, weights).eval()
     else:
         net = getattr(module, f"build_{model.name}")()
         net.load_weights(weights)

@@ -5,7 +5,10 @@
 * ``via="keras"``: ``keras.Model.export(format="onnx")`` (tf2onnx), after one
   call of the model, as that exporter needs.
 * ``via="ir"``: straight from the IR (``backends.onnx``), no framework loaded;
-  the file keeps the declared input/output layout like the torch one.
+  the file keeps the declared input/output layout like the torch one. Past
+  ``external_data_threshold`` bytes of weights (default 1 GiB; protobuf caps a file at 2 GiB) they go to
+  an external data file beside it (:mod:`twinnet.backends.onnx.files`), which replaces the old one only
+  once the new ``.onnx`` file is in place.
 
 Files are written to a temporary name in the target folder (mode ``0o666 & ~umask``,
 like any new file) and renamed into place, and checked with ``onnx.checker`` before they replace anything.
@@ -41,7 +44,7 @@ def example_inputs(model, batch: int = EXAMPLE_BATCH, seq: int = EXAMPLE_SEQ, la
     return model_inputs(model, batch, seq, seed=seed, layouts=layouts)
 
 
-def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
+def export_onnx(model, path, via: str = "torch", *, compiled=None, external_data_threshold: int | None = None) -> Path:
     """Export ``model`` to ONNX through torch or Keras, or straight from the IR (``via="ir"``); returns the path.
 
     The file keeps the compiled model's input/output layout (declared; Keras
@@ -51,6 +54,9 @@ def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
     A half-precision model is exported through a framework as its float32 reference (the weights rounded
     to the half grid), then every float tensor of the file is cast (:mod:`twinnet.backends.onnx.precision`);
     ``via="ir"`` writes the half file directly.
+    ``external_data_threshold`` (``via="ir"``): bytes of weights above which they are written to
+    ``<stem>.<sha256[:16]>.onnx.data`` beside the file (default
+    :data:`twinnet.backends.onnx.files.EXTERNAL_DATA_THRESHOLD`).
 
     >>> # export_onnx(model, "m.onnx", via="keras")
     """
@@ -61,22 +67,28 @@ def export_onnx(model, path, via: str = "torch", *, compiled=None) -> Path:
         raise ConfigError(f"the ONNX file name must end in .onnx, got {path.name!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_file_beside(path)
+    from ..backends.onnx import files
+
+    old, written = files.data_files_of(path), []
     try:
         if model.dtype != "float32" and via != "ir":  # the frameworks export the float32 graph; cast after
             _export_half(model, Path(tmp), via)
+        elif via == "ir":
+            written = files.write(model, Path(tmp), stem=path.stem, external_data_threshold=external_data_threshold)
         else:
-            {"torch": _export_torch, "keras": _export_keras, "ir": _export_ir}[via](model, Path(tmp), compiled)
+            {"torch": _export_torch, "keras": _export_keras}[via](model, Path(tmp), compiled)
         import onnx
 
         onnx.checker.check_model(tmp, full_check=True)
         os.replace(tmp, path)
-    except IRError:
-        raise
-    except Exception as e:  # framework exporter failures: one readable line, naming the path
-        raise UnsupportedError(
-            f"ONNX export via {via} failed for model {model.name!r}: "
-            f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-        ) from e
+        for name in set(old) - set(written):  # the data file of the model this one replaced
+            (path.parent / name).unlink(missing_ok=True)
+    except BaseException as e:
+        for name in set(written) - set(old):
+            (path.parent / name).unlink(missing_ok=True)
+        if isinstance(e, IRError) or not isinstance(e, Exception):
+            raise
+        raise _failed(model, via, e) from e
     finally:
         for leftover in (tmp, tmp + ".data"):
             if os.path.exists(leftover):
@@ -93,6 +105,14 @@ def _export_half(model, path: Path, via: str) -> None:
 
     {"torch": _export_torch, "keras": _export_keras}[via](float32_reference(model), path, None)
     onnx.save(cast_model(onnx.load(str(path)), model.dtype), str(path))
+
+
+def _failed(model, via: str, e: Exception) -> UnsupportedError:
+    """A framework exporter's failure as one readable line."""
+    return UnsupportedError(
+        f"ONNX export via {via} failed for model {model.name!r}: "
+        f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    )
 
 
 def _new_file_beside(path: Path) -> str:
@@ -163,14 +183,6 @@ def _export_torch(model, path: Path, module=None) -> None:
                 output_names=_output_names(model),
                 verbose=False,
             )
-
-
-def _export_ir(model, path: Path, _compiled=None) -> None:
-    import onnx
-
-    from ..backends.onnx import to_onnx
-
-    onnx.save(to_onnx(model), str(path))
 
 
 def _export_keras(model, path: Path, km=None) -> None:

@@ -208,6 +208,7 @@ def verify(
                     release = getattr(references.pop(name), "release", None)
                     if callable(release):
                         release()
+                        let_go()
         compiled = dict(compiled or {})
         stages = (
             ("compile", [p for p in paths if not p.startswith("onnx")]),
@@ -227,6 +228,7 @@ def verify(
                         run_all(name, run)
                         del run  # the path's live model or session goes before the next one is built
                         _release(name, compiled, later=built[built.index(name) + 1 :])
+                        let_go()
                     step(name)
         spread, judged = Spread(), []
         with progress.stage("compare"):
@@ -264,6 +266,20 @@ def verify(
         options.update(localize=localize, make_inputs=make_inputs, progress=progress)
         verify_randomized(report, model, None if inputs is None else cases[0][2], randomized_references, **options)
     return report
+
+
+def let_go() -> None:
+    """Hand the memory of a model just let go back to the system before the next one is built: collect its
+    reference cycles (Keras models have them), then ask glibc's malloc to return the free pages in the middle
+    of its heap (a framework's weights of a few MB each come from there, and ``free`` keeps them otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to ask
+        pass
 
 
 def _release(name: str, compiled: dict, later) -> None:

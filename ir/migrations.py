@@ -13,5 +13,11 @@ def _v2_to_v3(data: dict) -> dict:
     return {**data, "format_version": 3}
 
 
+def _v3_to_v4(data: dict) -> dict:
+    """Version 4 lets the two-file form's ``"weights"`` list several shards and a weight map
+    (:mod:`twinnet.ir.shards`); a v3 file names one weights file, which version 4 still reads."""
+    return {**data, "format_version": 4}
+
+
 #: format_version -> function upgrading that version's dict to the next one.
-MIGRATIONS: dict[int, callable] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, callable] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}

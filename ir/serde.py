@@ -8,7 +8,9 @@ Two forms, chosen by the file name:
   ``model.<sha256[:16]>.safetensors``. The JSON names that file and its
   digest; the content-addressed name is what makes a save atomic across two
   files: the new weights go in under a new name, then the JSON is renamed
-  into place, then the old weights file is removed.
+  into place, then the old weights file is removed. Large weights go in several
+  such files (shards, at most ``max_shard_size`` bytes each), the JSON listing
+  them and which weight each holds (:mod:`twinnet.ir.shards`).
 
 Every file is written to a temporary file in the same folder and renamed into
 place, so an interrupted save never leaves a half-written model. Loading
@@ -19,25 +21,21 @@ beyond the limits below before allocating anything large.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
 
-import numpy as np
-
-from . import safetensors_io
+from . import safetensors_io, shards
 from .errors import FormatVersionError, IRError, ResourceLimitError, SchemaError, UnsupportedError, WeightError, show
 from .graph import Input, Model, Node, check_weight_sizes, check_weights, output_spec
 from .layers.base import LAYERS, config_problem
 from .migrations import MIGRATIONS
-from .precision import CODES as PRECISION_CODES
 from .precision import stored_as_float32, to_storage
 from .tensor import Tensor
 from .training import TrainingSpec
 
 FORMAT = "twinnet"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 VERSION = "0.1.0"
 META_KEY = "twinnet.architecture"
 
@@ -276,12 +274,13 @@ def _checked_weights(model: Model) -> dict:
     return weights
 
 
-def _weights_blob(model: Model, metadata: dict[str, str]) -> bytes:
-    return safetensors_io.dumps(_checked_weights(model), metadata)
-
-
-def save(model: Model, path) -> Path:
+def save(model: Model, path, *, max_shard_size: int | None = None) -> Path:
     """Save architecture and weights (see the module docstring for the two forms).
+
+    ``max_shard_size`` (bytes): the two-file form (``.json``) writes its weights in several files (shards)
+    of at most that size each (a single larger weight gets a shard of its own); default
+    :data:`twinnet.ir.shards.MAX_SHARD_SIZE` (2 GiB). The one-file form (``.safetensors``) holds every
+    weight in one file: it refuses a ``max_shard_size`` its weights exceed.
 
     >>> import os, tempfile
     >>> from twinnet import ir
@@ -293,38 +292,34 @@ def save(model: Model, path) -> Path:
     path = Path(path)
     if path.suffix not in (".json", ".safetensors"):
         raise SchemaError(f"save path must end in .json or .safetensors, got {path.name!r}")
+    limit = shards.MAX_SHARD_SIZE if max_shard_size is None else shards.check_max_shard_size(max_shard_size)
     if model.weight_specs() and not model.weights:
         raise WeightError(f"model {model.name!r} has no weights; call initialize(seed) first")
     arch = to_json(model)
+    weights = _checked_weights(model)
     if path.suffix == ".safetensors":
-        safetensors_io.write(path, _checked_weights(model), {META_KEY: arch})  # tensor by tensor
+        total = sum(a.nbytes for a in weights.values())
+        if max_shard_size is not None and total > limit:
+            raise SchemaError(
+                f"{path.name}: the weights take {total:,} bytes, more than max_shard_size {limit:,}, and a "
+                ".safetensors model file is one file: save to a .json name to write the weights in shards"
+            )
+        safetensors_io.write(path, weights, {META_KEY: arch})  # tensor by tensor
         return path
-    blob = _weights_blob(model, {"format": FORMAT})
-    digest = hashlib.sha256(blob).hexdigest()
-    weights_name = f"{path.stem}.{digest[:16]}.safetensors"
-    old = _referenced_weights(path)
-    safetensors_io.atomic_write(path.parent / weights_name, blob)
+    old = shards.referenced(path)
+    entry, written = shards.write(path, weights, {"format": FORMAT}, limit)
     data = json.loads(arch)
-    data["weights"] = {"file": weights_name, "sha256": digest}
-    safetensors_io.atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
-    if old and old != weights_name and (path.parent / old).is_file():
-        (path.parent / old).unlink()
-    return path
-
-
-def _referenced_weights(path: Path) -> str | None:
+    data["weights"] = entry
     try:
-        ref = json.loads(path.read_text())["weights"]["file"]
-        return ref if isinstance(ref, str) and _safe_sibling(ref) else None
-    except Exception:  # no previous file, or not ours: nothing to clean up
-        return None
-
-
-def _safe_sibling(name: str) -> bool:
-    # at most 255 characters: a longer name makes the OS raise OSError (ENAMETOOLONG) rather than "no such file"
-    return (
-        bool(re.match(r"^[A-Za-z0-9_.-]{1,243}\.safetensors\Z", name)) and "/" not in name and not name.startswith(".")
-    )
+        safetensors_io.atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+    except BaseException:
+        for name in written - set(old):
+            (path.parent / name).unlink(missing_ok=True)
+        raise
+    for name in old:
+        if name not in written and (path.parent / name).is_file():
+            (path.parent / name).unlink()
+    return path
 
 
 def load(path) -> Model:
@@ -340,7 +335,7 @@ def load(path) -> Model:
             if META_KEY not in metadata:
                 raise SchemaError(f"{where}: a safetensors file without twinnet architecture metadata")
             model = _in_file(where, from_json, metadata[META_KEY])
-            _check_header(model, header, where)
+            shards.check_header(model.weight_specs(), header, where, model.dtype)
             weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], where)
         return model.set_weights(stored_as_float32(weights), copy=False)  # views of the file (a half model: copies)
     if size > LIMITS["json_bytes"]:
@@ -350,29 +345,11 @@ def load(path) -> Model:
     except UnicodeDecodeError:
         raise SchemaError(f"{where}: not UTF-8 text") from None
     model = _in_file(where, from_json, text)
-    data = json.loads(text)
-    ref = data.get("weights")
-    if not model.weight_specs():
+    specs = model.weight_specs()
+    if not specs:
         return model
-    if not isinstance(ref, dict) or not isinstance(ref.get("file"), str) or not isinstance(ref.get("sha256"), str):
-        raise SchemaError(f"{where}: 'weights' must name the weights file and its sha256")
-    if not _safe_sibling(ref["file"]):
-        raise SchemaError(f"{where}: weights file {ref['file']!r} must be a plain .safetensors name in the same folder")
-    wpath = path.parent / ref["file"]
-    wwhere = str(wpath)
-    if not wpath.is_file():
-        raise WeightError(f"weights file {wwhere} (named by {where}) is missing")
-    with open(wpath, "rb") as f:
-        header, _, start = safetensors_io.read_header(f, wpath.stat().st_size, wwhere)
-        _check_header(model, header, wwhere)
-        f.seek(0)
-        h = hashlib.sha256()
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-        if h.hexdigest() != ref["sha256"]:
-            raise WeightError(f"{wwhere}: contents do not match the sha256 recorded in {where}")
-        weights = safetensors_io.read_tensors(f, header, start, LIMITS["weight_bytes"], wwhere)
-    return model.set_weights(stored_as_float32(weights), copy=False)
+    weights = shards.read(path, json.loads(text).get("weights"), specs, LIMITS["weight_bytes"], model.dtype)
+    return model.set_weights(stored_as_float32(weights), copy=False)  # views of the files (a half model: copies)
 
 
 def _in_file(where: str, parse, text):
@@ -383,27 +360,3 @@ def _in_file(where: str, parse, text):
         error = type(e)(f"{where}: {str(e).removeprefix('model file: ')}")  # the file first, then the layer
         error.layer = e.layer
         raise error from None
-
-
-def _check_header(model: Model, header: dict, where: str) -> None:
-    """Names, shapes and dtypes of the stored weights against the architecture, before reading data."""
-    specs = model.weight_specs()
-    for key, spec in specs.items():
-        entry = header.get(key)
-        if entry is None:
-            raise WeightError(f"{where}: missing weight {key!r}", layer=key.split("/")[0])
-        if tuple(entry["shape"]) != spec.shape:
-            raise WeightError(
-                f"{where}: weight {key!r} has shape {tuple(entry['shape'])}, expected {spec.shape}",
-                layer=key.split("/")[0],
-            )
-        stored = PRECISION_CODES[model.dtype] if spec.dtype == "float32" else None  # a half model's float weights
-        if (entry["dtype"] != stored) if stored else np.dtype(safetensors_io.DTYPES[entry["dtype"]]) != spec.dtype:
-            raise WeightError(
-                f"{where}: weight {key!r} has dtype {entry['dtype']}, expected "
-                + (f"{stored} (a {model.dtype} model)" if model.dtype != "float32" else spec.dtype),
-                layer=key.split("/")[0],
-            )
-    extra = [k for k in header if k not in specs]
-    if extra:
-        raise WeightError(f"{where}: unexpected weight(s) {', '.join(extra[:10])}")

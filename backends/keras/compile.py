@@ -243,7 +243,7 @@ def instantiate(source: str, program: Program, dtype: str = "float32"):
     model = namespace[function_name(program)]()
     for name, arrays in program.weights.items():
         layer = model.get_layer(name)
-        expected = [tuple(w.shape) for w in layer.get_weights()]
+        expected = [tuple(w.shape) for w in layer.weights]  # the variables' shapes, not copies of their values
         got = [tuple(a.shape) for a in arrays]
         if expected != got:
             raise WeightError(f"Keras expects weight shapes {expected}, the program has {got}", layer=name)

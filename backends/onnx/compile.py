@@ -108,9 +108,10 @@ class OnnxLowering(ChannelsFirstLowering):
         )
 
 
-def build(lowering: OnnxLowering, program, model: Model, expose: bool = False):
+def build(lowering: OnnxLowering, program, model: Model, expose: bool = False, weights: bool = True):
     """The ONNX ModelProto of a lowered program: inputs and outputs named as the IR names them, symbolic batch
-    (``N``) and sequence axes, weights as initializers."""
+    (``N``) and sequence axes, weights as initializers (``weights=False``: left in ``lowering.initializers``
+    for the caller to place, as :mod:`twinnet.backends.onnx.files` does with external data)."""
     from onnx import helper, numpy_helper
 
     def info(name: str, spec, phys: str):
@@ -137,6 +138,8 @@ def build(lowering: OnnxLowering, program, model: Model, expose: bool = False):
         doc_string=f"{model.name}: exported by twinnet from its IR",
     )
     proto.ir_version = 10  # what onnxruntime >= 1.18 reads
+    if not weights:
+        return proto
     # The weights go into the finished model one at a time, each array let go once copied in: building the
     # graph with them (make_graph, then make_model) would copy all of them twice more.
     for name in list(lowering.initializers):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import linecache
 import re
 import textwrap
+import warnings
 
 import numpy as np
 
@@ -228,13 +229,15 @@ def render(program: Program, model: Model) -> str:
 
 
 def state_dict(program: Program) -> dict[str, np.ndarray]:
+    """The program's weights by state-dict key, as the lowering made them: views where it transposed or
+    reshaped (each writer makes one tensor contiguous at a time, never all of them at once)."""
     out = {}
     for name, value in program.weights.items():
         if isinstance(value, dict):
             for key, array in value.items():
-                out[f"{name}.{key}"] = np.ascontiguousarray(array)
+                out[f"{name}.{key}"] = array
         else:
-            out[name] = np.ascontiguousarray(value)
+            out[name] = value
     return out
 
 
@@ -245,10 +248,34 @@ def instantiate(source: str, program: Program):
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict = {"__name__": f"twinnet_generated_{program.name}"}
     exec(compile(source, filename, "exec"), namespace)  # our own generated code, from validated identifiers
-    module = namespace[class_name(program.name)]()
-    # load_state_dict copies into the module's own parameters: the arrays are only read (a read-only one,
-    # such as a view of a memory-mapped file, is copied first, as torch tensors are always writable)
-    weights = {k: torch.from_numpy(v if v.flags.writeable else v.copy()) for k, v in state_dict(program).items()}
-    module.load_state_dict(weights, strict=True)
-    del weights
+    with torch.device("meta"):  # no memory and no random initial values: every tensor is filled below
+        module = namespace[class_name(program.name)]()
+    module = module.to_empty(device="cpu")
+    fill(module, state_dict(program))
     return module.eval()
+
+
+def fill(module, weights: dict[str, np.ndarray]) -> None:
+    """Copy ``weights`` into the module's parameters and buffers one tensor at a time (what
+    ``load_state_dict(strict=True)`` checks, without building a second state dict): a read-only array, such
+    as a view of a memory-mapped file, is only read, and a transposed view is made contiguous on its own."""
+    import torch
+
+    targets = module.state_dict(keep_vars=True)
+    unfilled = [name for name, _ in module.named_buffers() if name not in targets]  # non-persistent buffers
+    missing = [k for k in targets if k not in weights]
+    unexpected = [k for k in weights if k not in targets]
+    if missing or unexpected or unfilled:
+        raise RuntimeError(
+            f"state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}, unfilled {unfilled[:5]}"
+        )
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        for key, array in weights.items():
+            target = targets[key]
+            if tuple(target.shape) != tuple(array.shape):
+                raise RuntimeError(
+                    f"{key}: shape {tuple(array.shape)} in the program, {tuple(target.shape)} in the module"
+                )
+            # (np.ascontiguousarray would make a 0-d array 1-d)
+            target.copy_(torch.from_numpy(array if array.flags.c_contiguous else array.copy(order="C")))

@@ -125,19 +125,20 @@ def test_huge_and_deeply_nested_files(tmp_path):
 def test_format_versions_and_migrations(monkeypatch, tmp_path):
     m = _models()[0]
     data = ir.to_dict(m)
-    assert data["format_version"] == 3
-    with pytest.raises(ir.FormatVersionError, match="format_version 4.*reads versions up to 3: upgrade twinnet"):
-        ir.from_dict({**data, "format_version": 4})
+    assert data["format_version"] == 4
+    with pytest.raises(ir.FormatVersionError, match="format_version 5.*reads versions up to 4: upgrade twinnet"):
+        ir.from_dict({**data, "format_version": 5})
     v1 = {**data, "format_version": 1}  # version 1 had no block marks: it loads through MIGRATIONS[1], then [2]
     v2 = {**data, "format_version": 2}  # version 2 had no training spec: it loads through MIGRATIONS[2]
-    assert ir.to_dict(ir.from_dict(v1)) == data and ir.to_dict(ir.from_dict(v2)) == data
-    monkeypatch.setattr(serde, "FORMAT_VERSION", 4)  # pretend v4 exists: v3 files need a migration
-    with pytest.raises(ir.FormatVersionError, match="no migration from format_version 3 to 4"):
+    v3 = {**data, "format_version": 3}  # version 3 had one weights file, never shards: MIGRATIONS[3]
+    assert all(ir.to_dict(ir.from_dict(old)) == data for old in (v1, v2, v3))
+    monkeypatch.setattr(serde, "FORMAT_VERSION", 5)  # pretend v5 exists: v4 files need a migration
+    with pytest.raises(ir.FormatVersionError, match="no migration from format_version 4 to 5"):
         ir.from_dict(data)
-    monkeypatch.setitem(serde.MIGRATIONS, 3, lambda d: {**d, "format_version": 4, "name": "migrated"})
+    monkeypatch.setitem(serde.MIGRATIONS, 4, lambda d: {**d, "format_version": 5, "name": "migrated"})
     assert ir.from_dict(data).name == "migrated"
-    assert ir.from_dict(v1).name == "migrated"  # migrations chain: 1 -> 2 -> 3 -> 4
-    monkeypatch.setitem(serde.MIGRATIONS, 3, lambda d: d)  # a migration that forgets the version
+    assert ir.from_dict(v1).name == "migrated"  # migrations chain: 1 -> 2 -> 3 -> 4 -> 5
+    monkeypatch.setitem(serde.MIGRATIONS, 4, lambda d: d)  # a migration that forgets the version
     with pytest.raises(ir.FormatVersionError, match="did not raise the version"):
         ir.from_dict(data)
 

@@ -112,7 +112,7 @@ def test_the_spec_is_saved_with_the_model(tmp_path, suffix):
 def test_version_2_files_migrate_and_a_bad_spec_is_refused():
     model = _model()
     data = ir.to_dict(model)
-    assert data["format_version"] == 3 and "training" not in data
+    assert data["format_version"] == ir.FORMAT_VERSION and "training" not in data
     v2 = {**data, "format_version": 2}
     assert ir.to_dict(ir.from_dict(v2)) == data
     model.training = T.TrainingSpec(T.Huber(), T.RMSprop())
