@@ -90,16 +90,17 @@ def test_a_float32_model_has_no_dtype_key_and_old_files_load_as_float32(tmp_path
     m32 = ir.load(path)
     m32.dtype = "float32"
     with pytest.raises(ir.WeightError, match="has dtype F16, expected float32"):
-        from twinnet.ir.serde import META_KEY, _check_header
+        from twinnet.ir.serde import META_KEY
+        from twinnet.ir.shards import check_header
 
         with open(path, "rb") as f:
             header, metadata, _ = safetensors_io.read_header(f, path.stat().st_size, str(path))
         assert META_KEY in metadata
-        _check_header(m32, header, str(path))
+        check_header(m32.weight_specs(), header, str(path), m32.dtype)
 
 
 def test_a_half_model_file_must_hold_its_own_half_type(tmp_path):
-    from twinnet.ir.serde import _check_header
+    from twinnet.ir.shards import check_header
 
     path = ir.save(small("float16"), tmp_path / "h.safetensors")
     with open(path, "rb") as f:
@@ -107,4 +108,4 @@ def test_a_half_model_file_must_hold_its_own_half_type(tmp_path):
     model = ir.load(path)
     model.dtype = "bfloat16"
     with pytest.raises(ir.WeightError, match=r"has dtype F16, expected BF16 \(a bfloat16 model\)"):
-        _check_header(model, header, str(path))
+        check_header(model.weight_specs(), header, str(path), model.dtype)
