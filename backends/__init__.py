@@ -67,7 +67,7 @@ def to_onnx(model, *, native_io: bool = False, expose: bool = False):
     return compile_onnx(model, native_io=native_io, expose=expose)
 
 
-def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):
+def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, converters=None, rewrites: bool = True):
     """Import a Keras 3 functional or Sequential model, weights included, into an ``twinnet.Model``.
 
     The model is read, never called; anything the IR cannot represent is listed
@@ -82,10 +82,10 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):
     """
     from .importers import from_keras as import_keras
 
-    return import_keras(keras_model, name=name, blocks=blocks)
+    return import_keras(keras_model, name=name, blocks=blocks, converters=converters, rewrites=rewrites)
 
 
-def from_onnx(source, *, name: str | None = None):
+def from_onnx(source, *, name: str | None = None, converters=None, rewrites: bool = True):
     """Import an ONNX model (a path, its bytes or an ``onnx.ModelProto``), weights included, into an ``twinnet.Model``.
 
     The file is parsed, never executed; the model keeps the file's axis order
@@ -97,7 +97,7 @@ def from_onnx(source, *, name: str | None = None):
     """
     from .importers import from_onnx as import_onnx
 
-    return import_onnx(source, name=name)
+    return import_onnx(source, name=name, converters=converters, rewrites=rewrites)
 
 
 def from_torch(
@@ -108,6 +108,8 @@ def from_torch(
     name: str | None = None,
     fixed_lengths: bool = False,
     dynamic_images: bool = False,
+    converters=None,
+    rewrites: bool = True,
 ):
     """Import a PyTorch ``nn.Module`` (captured with ``torch.export`` on ``example_inputs``), weights included.
 
@@ -130,6 +132,8 @@ def from_torch(
         name=name,
         fixed_lengths=fixed_lengths,
         dynamic_images=dynamic_images,
+        converters=converters,
+        rewrites=rewrites,
     )
 
 
