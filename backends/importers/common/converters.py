@@ -29,7 +29,7 @@ class Override:
 
 
 def override(fn: Callable) -> Override:
-    """Mark ``fn`` as replacing the importer's built-in converter for its key (``converters={nn.GELU: override(fn)}``)."""
+    """Mark ``fn`` as replacing the built-in converter for its key: ``converters={nn.GELU: override(fn)}``."""
     if not callable(fn):
         raise ConfigError(f"override takes a function, got {type(fn).__name__}")
     return Override(fn)
