@@ -15,7 +15,8 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   reads a model ``to_keras`` compiled from an ``NCHW`` model) is declared in the permuted layout instead.
 * ``fold_zero_padding``: a ``ZeroPadding1D/2D`` read only by a convolution becomes its explicit pads.
 * ``same_padding``: explicit convolution or max-pool pads equal to what ``padding="same"`` gives at
-  stride 1 become ``"same"`` (odd kernels: torch's ``padding=k // 2``).
+  stride 1 become ``"same"`` (odd kernels: torch's ``padding=k // 2``); a window that pads nothing (zero
+  pads, or ``"same"`` with a 1x1 kernel) is ``"valid"``, one spelling for one computation.
 * ``depthwise``: a convolution with one group per input channel (torch's ``Conv2d(c, c * m, k, groups=c)``)
   becomes ``DepthwiseConv1D/2D(depth_multiplier=m)``, the same arithmetic and channel order.
 * ``fuse_activation``: an ``Activation`` that is the only reader of a convolution or ``Dense`` without
@@ -101,14 +102,17 @@ def fold_zero_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 
 
 def same_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Explicit pads that are what 'same' gives at stride 1: ``padding="same"``."""
+    """Explicit pads that are what 'same' gives at stride 1: ``padding="same"``; no padding at all (zero pads,
+    or 'same' with a 1x1 kernel, which pads nothing at any stride): ``padding="valid"``."""
     layer = node.layer
-    if not isinstance(layer, (*_CONVS, L.MaxPool1D, L.MaxPool2D)) or not isinstance(layer.padding, tuple):
+    if not isinstance(layer, (*_CONVS, L.MaxPool1D, L.MaxPool2D)) or layer.padding in ("valid", "causal"):
         return None
     strides = layer.strides
     dilation = getattr(layer, "dilation_rate", (1,) * len(strides))
     kernel = getattr(layer, "kernel_size", None) or layer.pool_size
-    if any(s != 1 for s in strides):
+    if all(k == 1 for k in kernel) or layer.padding != "same" and not any(map(any, layer.padding)):
+        return rb.copy(node, layer.replace(padding="valid"))
+    if layer.padding == "same" or any(s != 1 for s in strides):
         return None
     same = resolve_pads("same", [None] * len(strides), kernel, strides, dilation)
     if tuple(map(tuple, layer.padding)) != same:

@@ -66,6 +66,11 @@ def conv_pad_dilated():
     return ir.Model(x, L.Conv2D(5, 3, padding=((2, 2), (2, 2)), dilation_rate=2)(x))
 
 
+def pointwise_same():
+    x = _image()
+    return ir.Model(x, L.Conv2D(5, 1, strides=2, padding="same")(x))
+
+
 def maxpool_pad1():
     x = _image()
     return ir.Model(x, L.MaxPool2D(3, strides=1, padding=1)(x))
@@ -116,6 +121,7 @@ FIRES = [
     ("same_padding", conv_pad1, lambda m: m.layers[0].layer.padding == "same"),
     ("same_padding", conv_pad_dilated, lambda m: m.layers[0].layer.padding == "same"),
     ("same_padding", maxpool_pad1, lambda m: m.layers[0].layer.padding == "same"),
+    ("same_padding", pointwise_same, lambda m: m.layers[0].layer.padding == "valid"),
     ("fold_zero_padding", zero_pad_conv, lambda m: _kinds(m) == ["Conv2D"]),
     ("depthwise", grouped_per_channel, lambda m: m.layers[0].layer.depth_multiplier == 2),
     ("fuse_activation", conv_relu, lambda m: _kinds(m) == ["Conv2D"] and m.layers[0].layer.activation == "relu"),
