@@ -14,8 +14,9 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
 * ``declared_output_layout``: a model output that is a permuted tensor relabelled back (how ``from_keras``
   reads a model ``to_keras`` compiled from an ``NCHW`` model) is declared in the permuted layout instead.
 * ``fold_zero_padding``: a ``ZeroPadding1D/2D`` read only by a convolution becomes its explicit pads.
-* ``same_padding``: explicit convolution or max-pool pads equal to what ``padding="same"`` gives at
-  stride 1 become ``"same"`` (odd kernels: torch's ``padding=k // 2``); a window that pads nothing (zero
+* ``same_padding``: explicit convolution or max-pool pads equal to what ``padding="same"`` gives become
+  ``"same"`` (at stride 1, odd kernels: torch's ``padding=k // 2``; at stride > 1 only where every spatial
+  size is known, since TensorFlow's pads there depend on it); a window that pads nothing (zero
   pads, or ``"same"`` with a 1x1 kernel) is ``"valid"``, one spelling for one computation.
 * ``depthwise``: a convolution with one group per input channel (torch's ``Conv2d(c, c * m, k, groups=c)``)
   becomes ``DepthwiseConv1D/2D(depth_multiplier=m)``, the same arithmetic and channel order.
@@ -32,7 +33,7 @@ from __future__ import annotations
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import IRError
-from ....ir.layers.conv import resolve_pads
+from ....ir.layers.conv import resolve_pads, spatial_of
 from .rebuild import Rebuild
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
@@ -102,7 +103,8 @@ def fold_zero_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 
 
 def same_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Explicit pads that are what 'same' gives at stride 1: ``padding="same"``; no padding at all (zero pads,
+    """Explicit pads that are what 'same' gives (at stride > 1: for the known input size): ``padding="same"``;
+    no padding at all (zero pads,
     or 'same' with a 1x1 kernel, which pads nothing at any stride): ``padding="valid"``."""
     layer = node.layer
     if not isinstance(layer, (*_CONVS, L.MaxPool1D, L.MaxPool2D)) or layer.padding in ("valid", "causal"):
@@ -112,9 +114,11 @@ def same_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     kernel = getattr(layer, "kernel_size", None) or layer.pool_size
     if all(k == 1 for k in kernel) or layer.padding != "same" and not any(map(any, layer.padding)):
         return rb.copy(node, layer.replace(padding="valid"))
-    if layer.padding == "same" or any(s != 1 for s in strides):
+    if layer.padding == "same":
         return None
-    same = resolve_pads("same", [None] * len(strides), kernel, strides, dilation)
+    spec = node.inputs[0].spec
+    sizes = [spec.dim(a) for a in spatial_of(layer, spec, len(strides))]  # 'same' at stride > 1 needs them
+    same = resolve_pads("same", sizes, kernel, strides, dilation)
     if tuple(map(tuple, layer.padding)) != same:
         return None
     return rb.copy(node, layer.replace(padding="same"))

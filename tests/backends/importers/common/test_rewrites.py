@@ -66,6 +66,11 @@ def conv_pad_dilated():
     return ir.Model(x, L.Conv2D(5, 3, padding=((2, 2), (2, 2)), dilation_rate=2)(x))
 
 
+def conv_stride2_known_size():
+    x = _image()  # 9 x 8: 'same' pads (1, 1) on H, (0, 1) on W (TensorFlow's extra pad after)
+    return ir.Model(x, L.Conv2D(5, 3, strides=2, padding=((1, 1), (0, 1)))(x))
+
+
 def pointwise_same():
     x = _image()
     return ir.Model(x, L.Conv2D(5, 1, strides=2, padding="same")(x))
@@ -121,6 +126,7 @@ FIRES = [
     ("same_padding", conv_pad1, lambda m: m.layers[0].layer.padding == "same"),
     ("same_padding", conv_pad_dilated, lambda m: m.layers[0].layer.padding == "same"),
     ("same_padding", maxpool_pad1, lambda m: m.layers[0].layer.padding == "same"),
+    ("same_padding", conv_stride2_known_size, lambda m: m.layers[0].layer.padding == "same"),
     ("same_padding", pointwise_same, lambda m: m.layers[0].layer.padding == "valid"),
     ("fold_zero_padding", zero_pad_conv, lambda m: _kinds(m) == ["Conv2D"]),
     ("depthwise", grouped_per_channel, lambda m: m.layers[0].layer.depth_multiplier == 2),
@@ -146,7 +152,12 @@ def test_rewrite_fires_and_computes_the_same(rule, build, holds):
 
 # -- where each must not fire ---------------------------------------------------------------------------------
 def conv_pad1_stride2():
-    x = _image()
+    x = _image()  # W is 8: 'same' at stride 2 pads (0, 1) there, torch's padding=1 pads (1, 1)
+    return ir.Model(x, L.Conv2D(5, 3, strides=2, padding=((1, 1), (1, 1)))(x))
+
+
+def conv_stride2_unknown_size():
+    x = ir.Input((None, None, 4), layout="NHWC", name="x")
     return ir.Model(x, L.Conv2D(5, 3, strides=2, padding=((1, 1), (1, 1)))(x))
 
 
@@ -189,6 +200,7 @@ def input_permuted_without_relabel():
 
 STAYS = [
     (conv_pad1_stride2, "same_padding"),
+    (conv_stride2_unknown_size, "same_padding"),
     (conv_even_kernel_symmetric, "same_padding"),
     (zero_pad_maxpool, "fold_zero_padding"),
     (zero_pad_read_twice, "fold_zero_padding"),
