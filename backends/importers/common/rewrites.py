@@ -13,7 +13,8 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   module ``to_torch`` compiled from an ``NHWC`` model reads back: torch sees an ``NCHW``-looking tensor.
 * ``declared_output_layout``: a model output that is a permuted tensor relabelled back (how ``from_keras``
   reads a model ``to_keras`` compiled from an ``NCHW`` model) is declared in the permuted layout instead.
-* ``fold_zero_padding``: a ``ZeroPadding1D/2D`` read only by a convolution becomes its explicit pads.
+* ``fold_zero_padding``: a ``ZeroPadding1D/2D`` read only by a convolution, or by an average pooling
+  (which then counts the pads, as the zeros were counted), becomes its explicit pads.
 * ``same_padding``: explicit convolution or max-pool pads equal to what ``padding="same"`` gives become
   ``"same"`` (at stride 1, odd kernels: torch's ``padding=k // 2``; at stride > 1 only where every spatial
   size is known, since TensorFlow's pads there depend on it); a window that pads nothing (zero
@@ -37,8 +38,8 @@ from ....ir.layers.conv import resolve_pads, spatial_of
 from .rebuild import Rebuild
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
-_PADS = {L.ZeroPadding1D: (L.Conv1D, L.DepthwiseConv1D, L.SeparableConv1D)}
-_PADS[L.ZeroPadding2D] = (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D)
+_PADS = {L.ZeroPadding1D: (L.Conv1D, L.DepthwiseConv1D, L.SeparableConv1D, L.AvgPool1D)}
+_PADS[L.ZeroPadding2D] = (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D, L.AvgPool2D)
 _DEPTHWISE = {L.Conv1D: L.DepthwiseConv1D, L.Conv2D: L.DepthwiseConv2D}
 _GLOBAL = (L.GlobalAvgPool1D, L.GlobalAvgPool2D, L.GlobalMaxPool1D, L.GlobalMaxPool2D)
 
@@ -88,18 +89,26 @@ def _is_relabel(node: ir.Node) -> bool:
 
 
 def fold_zero_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """ZeroPadding -> convolution (its only reader): the convolution with the pads added to its own."""
-    if not isinstance(node.layer, _CONVS):
+    """ZeroPadding -> convolution, or average pooling that counts its pads (its only reader): that layer with
+    the pads added to its own. (A max pool pads with -inf, not zeros: never folded.)"""
+    layer = node.layer
+    if not isinstance(layer, (*_CONVS, L.AvgPool1D, L.AvgPool2D)) or node.is_input:
         return None
     pad = node.inputs[0].node
-    if type(pad.layer) not in _PADS or type(node.layer) not in _PADS[type(pad.layer)] or rb.only_user(pad) is not node:
+    if type(pad.layer) not in _PADS or type(layer) not in _PADS[type(pad.layer)] or rb.only_user(pad) is not node:
         return None
-    layer = node.layer
-    own = resolve_pads(layer.padding, [None] * layer.rank, layer.kernel_size, layer.strides, layer.dilation_rate)
+    if isinstance(layer, (L.AvgPool1D, L.AvgPool2D)):
+        if layer.padding != "valid" and not (isinstance(layer.padding, tuple) and layer.count_include_pad):
+            return None
+        own = resolve_pads(layer.padding, [None] * layer.rank, layer.pool_size, layer.strides, (1,) * layer.rank)
+        changes = {"count_include_pad": True}
+    else:
+        own = resolve_pads(layer.padding, [None] * layer.rank, layer.kernel_size, layer.strides, layer.dilation_rate)
+        changes = {}
     if None in own or layer.padding == "causal":
         return None
     pads = tuple((a + c, b + d) for (a, b), (c, d) in zip(pad.layer.padding, own))
-    return rb.copy(node, layer.replace(padding=pads), [pad.inputs[0]])
+    return rb.copy(node, layer.replace(padding=pads, **changes), [pad.inputs[0]])
 
 
 def same_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:

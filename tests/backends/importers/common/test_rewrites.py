@@ -86,6 +86,11 @@ def zero_pad_conv():
     return ir.Model(x, L.Conv2D(5, 3, strides=2)(L.ZeroPadding2D(((1, 2), (0, 1)))(x)))
 
 
+def zero_pad_avgpool():
+    x = _image()
+    return ir.Model(x, L.AvgPool2D(3, strides=2)(L.ZeroPadding2D(((1, 1), (0, 2)))(x)))
+
+
 def grouped_per_channel():
     x = _image()
     return ir.Model(x, L.Conv2D(8, 3, groups=4)(x))
@@ -129,6 +134,11 @@ FIRES = [
     ("same_padding", conv_stride2_known_size, lambda m: m.layers[0].layer.padding == "same"),
     ("same_padding", pointwise_same, lambda m: m.layers[0].layer.padding == "valid"),
     ("fold_zero_padding", zero_pad_conv, lambda m: _kinds(m) == ["Conv2D"]),
+    (
+        "fold_zero_padding",
+        zero_pad_avgpool,
+        lambda m: _kinds(m) == ["AvgPool2D"] and m.layers[0].layer.count_include_pad,
+    ),
     ("depthwise", grouped_per_channel, lambda m: m.layers[0].layer.depth_multiplier == 2),
     ("fuse_activation", conv_relu, lambda m: _kinds(m) == ["Conv2D"] and m.layers[0].layer.activation == "relu"),
     ("fuse_activation", dense_softmax, lambda m: _kinds(m) == ["Dense"]),
@@ -171,6 +181,11 @@ def zero_pad_maxpool():
     return ir.Model(x, L.MaxPool2D(2)(L.ZeroPadding2D(1)(x)))
 
 
+def zero_pad_avgpool_excluding_pads():
+    x = _image()
+    return ir.Model(x, L.AvgPool2D(3, padding=((1, 1), (1, 1)), count_include_pad=False)(L.ZeroPadding2D(1)(x)))
+
+
 def zero_pad_read_twice():
     x = _image()
     p = L.ZeroPadding2D(1)(x)
@@ -203,6 +218,7 @@ STAYS = [
     (conv_stride2_unknown_size, "same_padding"),
     (conv_even_kernel_symmetric, "same_padding"),
     (zero_pad_maxpool, "fold_zero_padding"),
+    (zero_pad_avgpool_excluding_pads, "fold_zero_padding"),
     (zero_pad_read_twice, "fold_zero_padding"),
     (grouped_two_channels_per_group, "depthwise"),
     (conv_leaky_custom_slope, "fuse_activation"),
