@@ -73,7 +73,9 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, con
     The model is read, never called; anything the IR cannot represent is listed
     in one ``ir.UnsupportedError``. ``blocks=True`` marks repeated blocks named as
     ``keras.applications`` name them (``conv2_block1_...``), so emitted source writes
-    each kind once. See :func:`twinnet.backends.importers.keras.importer.from_keras`.
+    each kind once. ``converters={LayerClass: fn}`` maps your own layers (docs/extending.md);
+    ``rewrites=False`` skips the exact rewrites towards idiomatic IR (``model.rewrites`` lists what fired).
+    See :func:`twinnet.backends.importers.keras.importer.from_keras`.
 
     >>> import keras
     >>> km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="head")])
@@ -90,7 +92,8 @@ def from_onnx(source, *, name: str | None = None, converters=None, rewrites: boo
 
     The file is parsed, never executed; the model keeps the file's axis order
     (an ONNX file from torch imports as ``NCHW``) and anything the IR cannot
-    represent is listed in one ``ir.UnsupportedError``. See
+    represent is listed in one ``ir.UnsupportedError``. ``converters={("domain", "OpType"): fn}`` maps
+    your own ops (docs/extending.md); ``rewrites=False`` skips the rewrites. See
     :func:`twinnet.backends.importers.onnx.importer.from_onnx`.
 
     >>> # model = from_onnx("model.onnx"); print(model.inputs[0].layout)
@@ -116,7 +119,8 @@ def from_torch(
     Anything the IR cannot represent is listed in one ``ir.UnsupportedError``.
     The batch axis and, where the module allows it, each input's sequence
     length become symbolic (``fixed_lengths=True`` keeps the example's lengths).
-    See :func:`twinnet.backends.importers.torch.importer.from_torch`.
+    ``converters={ModuleClass: fn}`` maps your own modules (docs/extending.md); ``rewrites=False``
+    skips the rewrites. See :func:`twinnet.backends.importers.torch.importer.from_torch`.
 
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
