@@ -180,8 +180,10 @@ def _plain(node: ir.Node) -> bool:
 
 
 def global_pool(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Global pooling with ``keepdims`` -> Flatten (its only reader): the pooling without ``keepdims``."""
-    if not isinstance(node.layer, L.Flatten):
+    """Global pooling with ``keepdims`` -> Flatten, or a Reshape to ``(channels,)`` (its only reader): the pooling
+    without ``keepdims`` (torch's ``x.view(x.size(0), -1)`` after ``AdaptiveAvgPool2d(1)``)."""
+    flat = isinstance(node.layer, L.Reshape) and node.spec.layout == "NC"
+    if not isinstance(node.layer, L.Flatten) and not flat:
         return None
     pool = node.inputs[0].node
     if not isinstance(pool.layer, _GLOBAL) or not pool.layer.keepdims or rb.only_user(pool) is not node:

@@ -111,6 +111,11 @@ def pool_keepdims_flatten():
     return ir.Model(x, L.Dense(3)(L.Flatten()(L.GlobalAvgPool2D(keepdims=True)(x))))
 
 
+def pool_keepdims_view():
+    x = _image(layout="NCHW")
+    return ir.Model(x, L.Reshape((9,), layout="NC")(L.GlobalMaxPool2D(keepdims=True)(x)))  # C is 9
+
+
 def input_permute_relabel():
     """What from_torch reads from to_torch of an NHWC model: an NCHW-named input, permuted, relabelled."""
     x = ir.Input((9, 8, 4), layout="NCHW", name="x")  # the data is NHWC; the letters are torch's guess
@@ -143,6 +148,7 @@ FIRES = [
     ("fuse_activation", conv_relu, lambda m: _kinds(m) == ["Conv2D"] and m.layers[0].layer.activation == "relu"),
     ("fuse_activation", dense_softmax, lambda m: _kinds(m) == ["Dense"]),
     ("global_pool", pool_keepdims_flatten, lambda m: _kinds(m) == ["GlobalAvgPool2D", "Dense"]),
+    ("global_pool", pool_keepdims_view, lambda m: _kinds(m) == ["GlobalMaxPool2D"]),
     (
         "declared_input_layout",
         input_permute_relabel,
