@@ -3,8 +3,9 @@
 :class:`Rebuild` walks the old model in topological order. A rule (see ``rewrites.py``) may give the new
 tensor for a node (and mark the nodes it swallowed as done); every other node is called again, with its
 layer unchanged, on the new tensors of its inputs. Layers act on axis letters, so when a rule changes the
-order of an input's axes (a model input declared in another layout), the layers downstream follow it; a
-layer whose meaning depends on positions keeps it:
+order of an input's axes (a model input declared in another layout), the layers downstream follow it as
+long as the spatial axes keep their order among themselves (``NHWC`` -> ``NCHW``); a layer whose meaning
+depends on positions keeps it:
 
 * a ``Flatten`` that feeds only ``Dense`` layers (through ``Dropout``) flattens in the new order, and the
   ``Dense`` kernels' rows are permuted to match (what ``to_torch`` does for a channels-first flatten);
@@ -25,7 +26,9 @@ from ....ir import layers as L
 from ....ir import ops as O
 from ....ir.errors import IRError
 
-#: layer kinds that act on axis letters only: they mean the same whatever order their input's axes are in
+#: layer kinds that act on axis letters only: they mean the same whatever order their input's axes are in,
+#: as long as the spatial axes keep their order among themselves (a kernel's, a pool's, a padding's sizes are
+#: given in that order)
 LETTER_LAYERS = (
     L.Activation,
     L.ReLU,
@@ -170,7 +173,9 @@ class Rebuild:
         moved = [n.layout != o.layout for n, o in zip(new, old)]
         if isinstance(layer, L.Flatten) and moved[0] and self.rows_absorbed(node):
             self.rows[id(node)] = _feature_order(old[0].spec, new[0].spec)
-        elif any(moved) and not (letters_only(layer) and len({t.layout for t in new}) == 1):
+        elif any(moved) and not (
+            letters_only(layer) and len({t.layout for t in new}) == 1 and _spatial(new[0]) == _spatial(old[0])
+        ):
             new = [self.back(n, o.layout) for n, o in zip(new, old)]
         order = [self.rows[id(t.node)] for t in old if id(t.node) in self.rows]
         if order and isinstance(layer, L.Dense):
@@ -193,6 +198,11 @@ class Rebuild:
     def back(self, t: ir.Tensor, layout: str) -> ir.Tensor:
         """``t`` in ``layout`` again (a Permute, which moves letters and computes nothing)."""
         return t if t.layout == layout else L.Permute(layout)(t)
+
+
+def _spatial(t: ir.Tensor) -> str:
+    """The spatial letters in the order ``t`` holds them: a window's sizes, strides and pads follow that order."""
+    return "".join(a for a in t.layout if a not in "NC")
 
 
 def _feature_order(old: ir.TensorSpec, new: ir.TensorSpec) -> np.ndarray:

@@ -125,6 +125,13 @@ def input_permute_relabel():
     return ir.Model(x, L.Dense(3)(L.Dropout(0.5)(L.Flatten()(h))))
 
 
+def input_spatial_axes_swapped():
+    """Keras's Permute((3, 1, 2)) on an image: the convolution then runs over (C, H) with W as channels."""
+    x = _image()
+    h = L.Reshape((4, 9, 8))(L.Permute((3, 1, 2))(x))
+    return ir.Model(x, L.Reshape((-1,))(L.Conv2D(2, 2)(h)))
+
+
 def output_permute_relabel():
     """What from_keras reads from to_keras of a model returning NCHW: a Permute and a relabel at the end."""
     x = _image()
@@ -154,6 +161,7 @@ FIRES = [
         input_permute_relabel,
         lambda m: m.inputs[0].layout == "NHWC" and _kinds(m) == ["Conv2D", "Flatten", "Dropout", "Dense"],
     ),
+    ("declared_input_layout", input_spatial_axes_swapped, lambda m: m.inputs[0].layout == "NWCH"),
     ("declared_output_layout", output_permute_relabel, lambda m: m.outputs[0].layout == "NCHW"),
 ]
 

@@ -535,7 +535,7 @@ def test_importer_produces_every_ir_layer():
     from twinnet.ir.layers import LAYERS
     from twinnet.ir.ops import OPS
 
-    produced = {node.layer.kind for proto in CASES.values() for node in from_onnx(proto, rewrites=False).layers}
+    produced = {node.layer.kind for proto in CASES.values() for node in from_onnx(proto).layers}
     assert sorted(set(LAYERS) - set(OPS) - produced - set(SPELLED_OTHERWISE)) == []
 
 
@@ -544,7 +544,7 @@ def test_importer_produces_every_op():
     """Standard-domain ONNX nodes the op tier expresses import as IR ops (not yet: the op tier is new)."""
     from twinnet.ir.ops import OPS
 
-    produced = {node.layer.kind for proto in CASES.values() for node in from_onnx(proto, rewrites=False).layers}
+    produced = {node.layer.kind for proto in CASES.values() for node in from_onnx(proto).layers}
     assert not sorted(set(OPS) - produced)
 
 
