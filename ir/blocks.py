@@ -243,7 +243,10 @@ def settle(outputs) -> None:
     out_ids = {id(t.node) for t in outputs}
     position = {id(n): i for i, n in enumerate(nodes)}
     variants: dict[str, list[tuple]] = {}
-    for name, members in instances(n for n in nodes if not n.is_input).items():
+    found = instances(n for n in nodes if not n.is_input)
+    used = {n.block[0] for members in found.values() for n in members}  # class names, never a variant's
+    named: dict[tuple[str, int], str] = {}
+    for name, members in found.items():
         kind = members[0].block[0]
         try:
             if any(n.block[0] != kind for n in members):
@@ -259,5 +262,11 @@ def settle(outputs) -> None:
         if sig not in sigs:
             sigs.append(sig)
         k = sigs.index(sig)
+        if (kind, k) not in named:  # BasicBlock2 may already be a class of its own (a module emitted by twinnet)
+            suffix = k + 1
+            while k and f"{kind}{suffix}" in used:
+                suffix += 1
+            named[kind, k] = kind if k == 0 else f"{kind}{suffix}"
+            used.add(named[kind, k])
         for n in members:
-            n.block = (kind if k == 0 else f"{kind}{k + 1}", name)
+            n.block = (named[kind, k], name)

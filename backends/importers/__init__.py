@@ -18,28 +18,43 @@ declared in the file's own axis order, weights included.
 that module, on the example inputs) and returns an ``twinnet.Model`` declared in
 torch's axis order, so ``to_torch`` reproduces it without transposes.
 
+Every importer then runs the rewrites of ``common/rewrites.py`` (``rewrites=False`` skips them): exact
+changes towards what a person would write (``padding="same"``, an activation fused into its layer), listed
+in ``model.rewrites``. Each takes ``converters=``, the user's own entries for its table
+(``common/converters.py``, docs/extending.md); :func:`override` marks one that replaces a built-in entry.
+
 Keras, onnx and torch are imported on first use, so ``import twinnet.backends.importers`` stays cheap.
 """
 
 from __future__ import annotations
 
+from .common.converters import override
+from .common.rewrites import apply_rewrites
 
-def from_keras(keras_model, *, name: str | None = None, blocks: bool = True):
+
+def _rewritten(model, rewrites: bool):
+    if rewrites:
+        return apply_rewrites(model)
+    model.rewrites = []
+    return model
+
+
+def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, converters=None, rewrites: bool = True):
     """Import a Keras 3 model into the IR, weights included.
 
     See :func:`twinnet.backends.importers.keras.importer.from_keras`."""
     from .keras.importer import from_keras as import_keras
 
-    return import_keras(keras_model, name=name, blocks=blocks)
+    return _rewritten(import_keras(keras_model, name=name, blocks=blocks, converters=converters), rewrites)
 
 
-def from_onnx(source, *, name: str | None = None):
+def from_onnx(source, *, name: str | None = None, converters=None, rewrites: bool = True):
     """Import an ONNX file (path, bytes or ``onnx.ModelProto``), weights included.
 
     See :func:`twinnet.backends.importers.onnx.importer.from_onnx`."""
     from .onnx.importer import from_onnx as import_onnx
 
-    return import_onnx(source, name=name)
+    return _rewritten(import_onnx(source, name=name, converters=converters), rewrites)
 
 
 def from_torch(
@@ -50,6 +65,8 @@ def from_torch(
     name: str | None = None,
     fixed_lengths: bool = False,
     dynamic_images: bool = False,
+    converters=None,
+    rewrites: bool = True,
 ):
     """Import a PyTorch ``nn.Module`` into the IR, weights included.
 
@@ -68,9 +85,10 @@ def from_torch(
         name=name,
         fixed_lengths=fixed_lengths,
         dynamic_images=dynamic_images,
+        converters=converters,
     )
     model.dtype = dtype
-    return model
+    return _rewritten(model, rewrites)
 
 
-__all__ = ["from_keras", "from_onnx", "from_torch"]
+__all__ = ["from_keras", "from_onnx", "from_torch", "override", "apply_rewrites"]

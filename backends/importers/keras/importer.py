@@ -43,6 +43,7 @@ from .... import ir
 from ....ir import layers as L
 from ....ir.errors import IRError, UnsupportedError
 from ....ir.layout import default_layout
+from ..common.converters import user_table
 from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
 from .attention import MHA_FLAGS, MHA_KEYWORDS, call_flags, is_mask_reshape, mask_source, mha_tensors
@@ -59,7 +60,7 @@ _FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
 _KEYWORD_CALLS = {K.MultiHeadAttention: (mha_tensors, MHA_KEYWORDS, MHA_FLAGS)}
 
 
-def from_keras(keras_model, *, name: str | None = None, blocks: bool = True) -> ir.Model:
+def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, converters=None) -> ir.Model:
     """Import a Keras 3 functional or Sequential model, weights included.
 
     Args:
@@ -75,6 +76,9 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True) -> 
             from outside and to be one region. The emitted source then writes
             each kind once (one torch class, one Keras function). Marks change
             no numbers, names or weights. The rule is in ``block_names.py``.
+        converters: ``{LayerClass: fn}``, entries added to :data:`KERAS_TABLE` for this import:
+            ``fn(layer, inputs)`` returns ``(ir_layer, weights)`` as the built-in entries do
+            (``common/converters.py``, docs/extending.md).
 
     Returns:
         an ``twinnet.Model`` whose inputs are declared in Keras's layout (``NHWC``,
@@ -95,12 +99,14 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True) -> 
     ('Block1', 'block_2')
     """
     check_model(keras_model)
-    return _Importer(keras_model, blocks).run(name or identifier(keras_model.name))
+    table = user_table(KERAS_TABLE, converters, "Keras layer class")
+    return _Importer(keras_model, blocks, table).run(name or identifier(keras_model.name))
 
 
 class _Importer:
-    def __init__(self, model, blocks: bool = True):
+    def __init__(self, model, blocks: bool = True, table=KERAS_TABLE):
         self.model = model
+        self.table = table  # KERAS_TABLE and the user's converters
         self.blocks = blocks
         self.calls = topological_calls(model.outputs)
         self.problems: list[Problem] = []
@@ -230,7 +236,7 @@ class _Importer:
             self.tensors[key(out)] = inputs[0]  # the attention mask's (B, S) source is the IR's mask input
             return
         converted = None
-        if type(op) in KERAS_TABLE and all(t is not None for t in inputs):
+        if type(op) in self.table and all(t is not None for t in inputs):
             # Run the entry even when the call itself was refused, so its option problems are listed too.
             converted, reason = self.convert_layer(node, inputs)
             reasons += [reason] if reason else []
@@ -243,7 +249,7 @@ class _Importer:
         op = node.operation
         name = self.names[id(op)]
         try:
-            ir_layer, weights = KERAS_TABLE[type(op)](op, inputs)
+            ir_layer, weights = self.table[type(op)](op, inputs)
             ir_layer = ir_layer.replace(name=name)
             if type(op) in _KEYWORD_CALLS:
                 ir_layer = ir_layer.replace(**call_flags(node, _KEYWORD_CALLS[type(op)][2]))
@@ -295,7 +301,7 @@ class _Importer:
                 "a Lambda layer wraps arbitrary Python code, and twinnet never runs code from a model; "
                 "rebuild it from standard Keras layers"
             ]
-        if cls not in KERAS_TABLE and not is_graph_model(op):
+        if cls not in self.table and not is_graph_model(op):
             if not isinstance(op, K.Layer):
                 return [
                     f"a keras.ops operation ({op.name}), e.g. keras.ops.* or an operator such as + on Keras "

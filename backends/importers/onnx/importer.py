@@ -46,6 +46,7 @@ from onnx import TensorProto
 
 from .... import ir
 from ....ir.errors import IRError, SchemaError, UnsupportedError
+from ..common.converters import onnx_key, user_table
 from ..common.names import Names, identifier
 from ..common.passes import run_passes
 from ..common.problems import Problem, unsupported
@@ -62,13 +63,16 @@ from .precision import widen_model
 _DTYPES = {TensorProto.FLOAT: "float32", TensorProto.INT32: "int32", TensorProto.INT64: "int64"}
 
 
-def from_onnx(source, *, name: str | None = None) -> ir.Model:
+def from_onnx(source, *, name: str | None = None, converters=None) -> ir.Model:
     """Import an ONNX model, weights included.
 
     Args:
         source: a path to a ``.onnx`` file, its bytes, or an ``onnx.ModelProto``.
         name: the IR model's name (default: the file's name without ``.onnx``, else the
             ONNX graph's; made an identifier).
+        converters: ``{("domain", "OpType"): fn}`` (or ``{"OpType": fn}``), entries added to
+            :data:`ONNX_TABLE` for this import: ``fn(ctx)`` (a :class:`Ctx`) returns ``(ir_layer, weights)``
+            as the built-in entries do (``common/converters.py``, docs/extending.md).
 
     Returns:
         an ``twinnet.Model`` declared in the file's own axis order (a model exported
@@ -92,14 +96,16 @@ def from_onnx(source, *, name: str | None = None) -> ir.Model:
     graph = run_passes(graph, [FoldShapes(), PatternRules()]).graph
     if name is None and isinstance(source, (str, os.PathLike)):
         name = Path(source).stem  # "main_graph", torch's graph name, says less than the file name
-    model = _Importer(graph).run(identifier(name or proto.graph.name or "onnx_model", strip=True))
+    table = user_table(ONNX_TABLE, converters, "ONNX op", onnx_key)
+    model = _Importer(graph, table).run(identifier(name or proto.graph.name or "onnx_model", strip=True))
     model.dtype = dtype
     return model
 
 
 class _Importer:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, table=ONNX_TABLE):
         self.graph = graph
+        self.table = table  # ONNX_TABLE and the user's converters
         self.layouts: LayoutInference = InferLayouts()(graph).analysis
         self.tensors: dict[str, ir.Tensor | None] = {}
         self.weights: dict[str, np.ndarray] = {}
@@ -205,7 +211,7 @@ class _Importer:
         if op.op_type in LEARNED_OPERANDS and len(names) < len([i for i in op.inputs if i]):
             inputs = learned_operands(self, op, inputs)  # x + a stored (1, T, C) tensor (constants.py)
         out, reason = None, None
-        if op.op_type not in ONNX_TABLE:
+        if op.op_type not in self.table:
             where = "a custom-domain op" if "." in op.op_type else f"ONNX's {op.op_type}"
             reason = f"the IR has no layer for {where}"
         elif op.attr("twinnet_attention"):  # onnx/patterns/attention.py saw attention here but could not read it
@@ -223,7 +229,7 @@ class _Importer:
     def convert(self, op: Op, inputs) -> tuple[ir.Tensor | None, str | None]:
         """(IR output, None) or (None, why not); the layer's weights go to ``self.weights``."""
         try:
-            layer, weights = ONNX_TABLE[op.op_type](Ctx(self, op, inputs))
+            layer, weights = self.table[op.op_type](Ctx(self, op, inputs))
             name = self.claim(op.name)
             out = layer.replace(name=name)(*inputs)
             specs = {k: s.shape for k, s in out.node.weight_specs().items()}

@@ -49,6 +49,7 @@ from torch import nn
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import IRError, UnsupportedError
+from ..common.converters import user_table
 from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
 from .arith import constant_of
@@ -75,6 +76,7 @@ def from_torch(
     name: str | None = None,
     fixed_lengths: bool = False,
     dynamic_images: bool = False,
+    converters=None,
 ) -> ir.Model:
     """Import a PyTorch module, weights included, captured with ``torch.export`` (``torch.fx`` as the fallback).
 
@@ -93,6 +95,9 @@ def from_torch(
         name: the IR model's name (default: the module's class name).
         fixed_lengths: keep every non-batch size at the example's (no length probe).
         dynamic_images: probe image sizes too (docs/limits.md, torch-import-fixed-image-size).
+        converters: ``{ModuleClass: fn}`` (each instance kept whole by the capture) or ``{aten_op: fn}``,
+            entries added to the module or function table for this import: ``fn(importer, call)`` returns
+            an IR tensor, as the built-in entries do (``common/converters.py``, docs/extending.md).
 
     Returns:
         a ``twinnet.Model`` declared in torch's axis order (``NCHW``, ``NCW``,
@@ -124,9 +129,14 @@ def from_torch(
     modes = {m: m.training for m in module.modules()}
     module.eval()
     name = name or identifier(type(module).__name__)
+    converters = dict(converters or {})
+    tables = (
+        user_table(MODULE_TABLE, {k: f for k, f in converters.items() if isinstance(k, type)}, "module class"),
+        user_table(FUNCTION_TABLE, {k: f for k, f in converters.items() if not isinstance(k, type)}, "function"),
+    )
     try:
         try:
-            return _import(module, inputs, kwargs, name, fixed_lengths, dynamic_images, None)
+            return _import(module, inputs, kwargs, name, fixed_lengths, dynamic_images, None, tables)
         except UnsupportedError as e:
             found = getattr(e, "problems", None)
             if not found or getattr(getattr(e, "capture", None), "method", None) != "torch.export":
@@ -134,7 +144,7 @@ def from_torch(
             first = next((p for p in found if p.what.startswith("aten.")), found[0])
             reason = f"the exported graph could not be converted ({first})"
             try:  # symbolic tracing keeps the calls the forward makes (a torch function the tables may know)
-                return _import(module, inputs, kwargs, name, fixed_lengths, dynamic_images, reason)
+                return _import(module, inputs, kwargs, name, fixed_lengths, dynamic_images, reason, tables)
             except UnsupportedError as traced:  # refused either way: fx's names are the forward's own calls
                 raise (traced if getattr(traced, "problems", None) else e) from None
     finally:
@@ -142,20 +152,20 @@ def from_torch(
             m.training = mode
 
 
-def _import(module, inputs, kwargs, name, fixed_lengths, images, fallback) -> ir.Model:
-    importer = _Importer(module, inputs, kwargs, fixed_lengths, fallback, images)
+def _import(module, inputs, kwargs, name, fixed_lengths, images, fallback, tables) -> ir.Model:
+    importer = _Importer(module, inputs, kwargs, fixed_lengths, fallback, images, tables=tables)
     try:
         model = importer.run(name)
         if not images or size_bound_layer(model) is None:
             return model
         # a pool with torch's pads needs the image size known in Keras: keep the example's (lengths.py)
-        return _Importer(module, inputs, kwargs, fixed_lengths, fallback, images=False).run(name)
+        return _Importer(module, inputs, kwargs, fixed_lengths, fallback, images=False, tables=tables).run(name)
     except UnsupportedError:
         if not importer.lengths:
             raise
         # some node needs the length known (a Reshape with two unknown sizes, an upsampling factor): keep the
         # example's lengths; the refusals, if any remain, are reported by that import
-        return _Importer(module, inputs, kwargs, True, fallback, images).run(name)
+        return _Importer(module, inputs, kwargs, True, fallback, images, tables=tables).run(name)
 
 
 @dataclass
@@ -174,6 +184,7 @@ class _Importer:
     bool_inputs: set = field(default_factory=set)  # placeholders held as attention masks (1 = attend)
     learned: dict = field(default_factory=dict)  # get_attr target -> its LearnedConstant (constants.py)
     skip_hand: frozenset = frozenset()  # attention modules refused whole: traced through instead
+    tables: tuple = (MODULE_TABLE, FUNCTION_TABLE)  # with the user's converters (common/converters.py)
 
     def run(self, name: str) -> ir.Model:
         hand = find_hand_attention(self.module)  # user attention modules, read whole (attention_hand.py)
@@ -181,8 +192,9 @@ class _Importer:
         traced = self.module
         if "" in self.hand:  # the module itself is attention: fx cannot keep the root whole, so wrap it
             traced, self.hand = Whole(self.module), {"attention": self.module}
+        users = {id(m) for m in traced.modules() if type(m) in self.tables[0] and type(m) not in MODULE_TABLE}
         self.gm, self.inputs, self.capture = capture(
-            traced, self.args, self.kwargs, {id(m) for m in self.hand.values()}, self.fallback
+            traced, self.args, self.kwargs, {id(m) for m in self.hand.values()} | users, self.fallback
         )
         placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(self.inputs):
@@ -306,14 +318,14 @@ class _Importer:
             )
             if node.target in self.hand:
                 return hand_attention, node.target, what
-            return MODULE_TABLE.get(cls) or hf_module(cls), node.target, what  # hf_modules.py: Conv1D
+            return self.tables[0].get(cls) or hf_module(cls), node.target, what  # hf_modules.py: Conv1D
         if node.op == "call_function":
             fn = node.target
             if isinstance(fn, torch._ops.OpOverload):  # an ATen op of torch.export's graph (aten.py)
-                return FUNCTION_TABLE.get(fn), node.name, str(fn)
+                return self.tables[1].get(fn), node.name, str(fn)
             module_name = (getattr(fn, "__module__", None) or "torch").lstrip("_")
             what = f"{module_name}.{getattr(fn, '__name__', repr(fn))}"
-            return FUNCTION_TABLE.get(fn), node.name, what
+            return self.tables[1].get(fn), node.name, what
         if node.op == "call_method":
             method = getattr(torch.Tensor, node.target, None)
             return METHOD_TABLE.get(method) if method is not None else None, node.name, f"Tensor.{node.target}"

@@ -9,8 +9,10 @@ selects a tensor from it (``getitem`` and ``squeeze`` in ``ops.py``):
 * ``output[:, -1]`` (``output[-1]`` sequence-first), ``h_n[-1]``, ``h_n.squeeze(0)``
   (one layer) -> the last layer ``return_sequences=False``;
 * bidirectional: ``torch.cat([h_n[-2], h_n[-1]], dim=1)`` -> ``Bidirectional``'s
-  last output [forward, backward]; ``output[:, -1]`` is refused (its backward
-  half has seen one step, docs/equivalence.md, section 9).
+  last output [forward, backward];
+* any other index of ``output``, and a bidirectional ``output[:, -1]`` (whose
+  backward half has seen one step, docs/equivalence.md, section 9): the whole
+  sequence, then that slice of it (``slicing.py``).
 
 ``num_layers=k`` becomes k IR layers (``<name>_l0`` ...). Weights (docs/equivalence.md,
 section 9; the inverse of ``backends/torch/recurrent.py``): kernels transposed; LSTM
@@ -184,14 +186,13 @@ def select(ctx, call, value, index):
             and first
             and all(i == slice(None) for i in index[2:])
         ):
-            if value.call.directions == 2:
-                raise UnsupportedError(
-                    "output[:, -1] of a bidirectional RNN mixes the forward last step with the "
-                    "backward first step; the IR's Bidirectional last output is "
-                    "torch.cat([h_n[-2], h_n[-1]], dim=1)"
-                )
-            return value.call.build(ctx, True, call)
-        raise UnsupportedError(f"indexing an RNN's output with {index!r}: only the last step is supported")
+            if value.call.directions == 1:
+                return value.call.build(ctx, True, call)
+        # any other step or range, and a bidirectional RNN's output[:, -1] (the forward half's last step beside
+        # the backward half's first): a slice of the whole sequence output, which is what torch computes
+        from .slicing import index_tensor
+
+        return index_tensor(ctx, call, value.materialize(ctx), index)
     else:
         return None
     raise UnsupportedError(f"index {index!r} of an RNN result is not supported")

@@ -73,7 +73,7 @@ def test_a_forward_only_export_captures():
         raise AssertionError("torch.fx traced it: the test no longer shows what export adds")
     except torch.fx.proxy.TraceError:
         pass
-    model = from_torch(net, (float_input(2, 3, 6, 6),))
+    model = from_torch(net, (float_input(2, 3, 6, 6),), rewrites=False)  # the layers as read, before the rewrites
     assert model.capture.method == "torch.export"
     assert [type(n.layer).__name__ for n in model.nodes if not n.is_input][:2] == ["Conv2D", "Activation"]
     same(model, net, lambda b, s: (float_input(b, 3, 6, 6, seed=s),))

@@ -273,7 +273,7 @@ def test_names_layouts_and_weights_carry_over():
     bn = model.node("bn").layer
     assert (bn.epsilon, bn.momentum) == (1e-3, pytest.approx(0.8))  # torch momentum 0.2 = IR (Keras) 0.8
     assert torch.equal(torch.from_numpy(model.weights["bn/moving_variance"]), net.bn.running_var)
-    assert model.node("stem_0").layer.padding == ((1, 1), (1, 1))
+    assert model.node("stem_0").layer.padding == "same"  # torch's padding=1, 3x3, stride 1 (the same_padding rewrite)
     assert not net.training  # the import leaves training flags as they were
     net.train()
     from_torch(net, (float_input(2, 3, 9, 10),))

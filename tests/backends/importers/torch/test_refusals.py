@@ -59,7 +59,7 @@ def test_option_refusals():
 
     _, found = problems(Options(), float_input(2, 2, 5, 5), float_input(2, 3, 4))
     assert "padding_mode" in found["conv"].reason
-    assert "bidirectional" in found["getitem_2"].reason
+    assert not any("bidirectional" in p.reason for p in found.values())  # out[:, -1] is a slice (test_rnn_slices)
     assert "beta" in found["soft"].reason and "shared" in found["shared"].reason
     assert "training=True" in found["dropout"].reason
 

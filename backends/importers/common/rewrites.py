@@ -1,0 +1,224 @@
+"""Rewrites every importer runs on what it imported: one small function per rewrite, each exact.
+
+An importer reads the source's operations one by one, so what it gives back is what the source wrote
+(a ``Conv2d(padding=1)`` and a separate ``ReLU``), not what a person would write in the other framework.
+:data:`REWRITES` lists, in order, the rewrites that turn it into the idiomatic IR, each a function
+``rule(rebuild, node) -> ir.Tensor | None`` on a :class:`~.rebuild.Rebuild` walk: it returns the new
+tensor for ``node`` (and may mark the nodes it swallowed as done in ``rebuild.new``), or None where it
+does not apply. A rule fires only where the result computes exactly what the original did (the same
+arithmetic, not merely close numbers); its tests prove both that and where it must not fire.
+
+* ``declared_input_layout``: a model input that is only permuted and then relabelled (a ``Reshape``
+  that moves no data) is declared in the layout that pair amounts to; the pair goes. This is how a
+  module ``to_torch`` compiled from an ``NHWC`` model reads back: torch sees an ``NCHW``-looking tensor.
+* ``declared_output_layout``: a model output that is a permuted tensor relabelled back (how ``from_keras``
+  reads a model ``to_keras`` compiled from an ``NCHW`` model) is declared in the permuted layout instead.
+* ``fold_zero_padding``: a ``ZeroPadding1D/2D`` read only by a convolution, or by an average pooling
+  (which then counts the pads, as the zeros were counted), becomes its explicit pads.
+* ``same_padding``: explicit convolution or max-pool pads equal to what ``padding="same"`` gives become
+  ``"same"`` (at stride 1, odd kernels: torch's ``padding=k // 2``; at stride > 1 only where every spatial
+  size is known, since TensorFlow's pads there depend on it); a window that pads nothing (zero
+  pads, or ``"same"`` with a 1x1 kernel) is ``"valid"``, one spelling for one computation.
+* ``depthwise``: a convolution with one group per input channel (torch's ``Conv2d(c, c * m, k, groups=c)``)
+  becomes ``DepthwiseConv1D/2D(depth_multiplier=m)``, the same arithmetic and channel order.
+* ``fuse_activation``: an ``Activation`` that is the only reader of a convolution or ``Dense`` without
+  an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
+* ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
+  flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
+
+:func:`apply_rewrites` repeats the walk until nothing fires; ``model.rewrites`` lists what fired.
+"""
+
+from __future__ import annotations
+
+from .... import ir
+from ....ir import layers as L
+from ....ir.errors import IRError
+from ....ir.layers.conv import resolve_pads, spatial_of
+from .rebuild import Rebuild
+
+_CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
+_PADS = {L.ZeroPadding1D: (L.Conv1D, L.DepthwiseConv1D, L.SeparableConv1D, L.AvgPool1D)}
+_PADS[L.ZeroPadding2D] = (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D, L.AvgPool2D)
+_DEPTHWISE = {L.Conv1D: L.DepthwiseConv1D, L.Conv2D: L.DepthwiseConv2D}
+_GLOBAL = (L.GlobalAvgPool1D, L.GlobalAvgPool2D, L.GlobalMaxPool1D, L.GlobalMaxPool2D)
+
+
+def declared_input_layout(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Input -> Permute -> relabelling Reshape (each the only reader of the last): the input in that layout."""
+    permute = rb.only_user(node) if node.is_input else None
+    relabel = rb.only_user(permute) if permute is not None and isinstance(permute.layer, L.Permute) else None
+    if relabel is None or not _is_relabel(relabel):
+        return None
+    # output position i holds input position p[i]; the relabel names position i relabel.layout[i]
+    moved = permute.spec.layout
+    source = [node.spec.layout.index(a) for a in moved]
+    layout = [""] * len(source)
+    for i, p in enumerate(source):
+        layout[p] = relabel.spec.layout[i]
+    layout = "".join(layout)
+    spec = node.spec
+    try:
+        out = ir.Input(
+            tuple(s for a, s in zip(layout, spec.shape) if a != "N"), layout=layout, dtype=spec.dtype, name=node.name
+        )
+    except IRError:
+        return None
+    rb.new[id(permute)] = rb.new[id(relabel)] = out
+    return out
+
+
+def declared_output_layout(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Permute -> relabelling Reshape that is a model output: the output declared in the Permute's layout."""
+    if id(node) not in rb.outputs or not _is_relabel(node) or not isinstance(node.inputs[0].node.layer, L.Permute):
+        return None
+    if any(t.node is node for t in rb.model.inputs) or len(rb.users(node)) or node.inputs[0].index:
+        return None
+    rb.relaid.add(id(node))
+    return rb.tensor(node.inputs[0])
+
+
+def _is_relabel(node: ir.Node) -> bool:
+    """A Reshape that keeps every size at its position and the batch axis in place: it only renames axes."""
+    if not isinstance(node.layer, L.Reshape):
+        return False
+    before, after = node.inputs[0].spec, node.spec
+    return [s for a, s in zip(before.layout, before.shape) if a != "N"] == [
+        s for a, s in zip(after.layout, after.shape) if a != "N"
+    ] and before.layout.index("N") == after.layout.index("N")
+
+
+def fold_zero_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """ZeroPadding -> convolution, or average pooling that counts its pads (its only reader): that layer with
+    the pads added to its own. (A max pool pads with -inf, not zeros: never folded.)"""
+    layer = node.layer
+    if not isinstance(layer, (*_CONVS, L.AvgPool1D, L.AvgPool2D)) or node.is_input:
+        return None
+    pad = node.inputs[0].node
+    if type(pad.layer) not in _PADS or type(layer) not in _PADS[type(pad.layer)] or rb.only_user(pad) is not node:
+        return None
+    if isinstance(layer, (L.AvgPool1D, L.AvgPool2D)):
+        if layer.padding != "valid" and not (isinstance(layer.padding, tuple) and layer.count_include_pad):
+            return None
+        own = resolve_pads(layer.padding, [None] * layer.rank, layer.pool_size, layer.strides, (1,) * layer.rank)
+        changes = {"count_include_pad": True}
+    else:
+        own = resolve_pads(layer.padding, [None] * layer.rank, layer.kernel_size, layer.strides, layer.dilation_rate)
+        changes = {}
+    if None in own or layer.padding == "causal":
+        return None
+    pads = tuple((a + c, b + d) for (a, b), (c, d) in zip(pad.layer.padding, own))
+    return rb.copy(node, layer.replace(padding=pads, **changes), [pad.inputs[0]])
+
+
+def same_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Explicit pads that are what 'same' gives (at stride > 1: for the known input size): ``padding="same"``;
+    no padding at all (zero pads,
+    or 'same' with a 1x1 kernel, which pads nothing at any stride): ``padding="valid"``."""
+    layer = node.layer
+    if not isinstance(layer, (*_CONVS, L.MaxPool1D, L.MaxPool2D)) or layer.padding in ("valid", "causal"):
+        return None
+    strides = layer.strides
+    dilation = getattr(layer, "dilation_rate", (1,) * len(strides))
+    kernel = getattr(layer, "kernel_size", None) or layer.pool_size
+    if all(k == 1 for k in kernel) or layer.padding != "same" and not any(map(any, layer.padding)):
+        return rb.copy(node, layer.replace(padding="valid"))
+    if layer.padding == "same":
+        return None
+    spec = node.inputs[0].spec
+    sizes = [spec.dim(a) for a in spatial_of(layer, spec, len(strides))]  # 'same' at stride > 1 needs them
+    same = resolve_pads("same", sizes, kernel, strides, dilation)
+    if tuple(map(tuple, layer.padding)) != same:
+        return None
+    return rb.copy(node, layer.replace(padding="same"))
+
+
+def depthwise(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Conv1D/2D with ``groups`` = input channels: DepthwiseConv1D/2D (kernel ``(k.., 1, c*m)`` -> ``(k.., c, m)``)."""
+    layer = node.layer
+    if type(layer) not in _DEPTHWISE or layer.groups == 1:
+        return None
+    c = node.inputs[0].spec.dim("C")
+    if layer.groups != c or layer.filters % c:
+        return None
+    weights = dict(rb.old_weights(node))
+    if "kernel" in weights:
+        weights["kernel"] = weights["kernel"].reshape(*layer.kernel_size, c, layer.filters // c)
+    new = _DEPTHWISE[type(layer)](
+        layer.kernel_size,
+        strides=layer.strides,
+        padding=layer.padding,
+        depth_multiplier=layer.filters // c,
+        dilation_rate=layer.dilation_rate,
+        activation=layer.activation,
+        use_bias=layer.use_bias,
+    )
+    return rb.copy(node, new, weights=weights)
+
+
+def fuse_activation(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Convolution or Dense without an activation -> Activation (its only reader): ``activation=`` set."""
+    if not isinstance(node.layer, L.Activation):
+        return None
+    producer = node.inputs[0].node
+    if not isinstance(producer.layer, (*_CONVS, L.Conv1DTranspose, L.Conv2DTranspose, L.Dense)):
+        return None
+    if producer.layer.activation is not None or rb.only_user(producer) is not node or not _plain(node):
+        return None
+    if producer.block != node.block:
+        return None
+    return rb.copy(producer, rb.current(producer).replace(activation=node.layer.activation))
+
+
+def _plain(node: ir.Node) -> bool:
+    """An Activation with its defaults (softmax over C), which is what a layer's ``activation=`` computes."""
+    act = node.layer
+    fresh = L.Activation(act.activation)
+    if act.activation in ("softmax", "log_softmax"):
+        return act.axis in (None, "C") and "C" in node.spec.layout
+    return act.replace(name=None) == fresh
+
+
+def global_pool(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Global pooling with ``keepdims`` -> Flatten, or a Reshape to ``(channels,)`` (its only reader): the pooling
+    without ``keepdims`` (torch's ``x.view(x.size(0), -1)`` after ``AdaptiveAvgPool2d(1)``)."""
+    flat = isinstance(node.layer, L.Reshape) and node.spec.layout == "NC"
+    if not isinstance(node.layer, L.Flatten) and not flat:
+        return None
+    pool = node.inputs[0].node
+    if not isinstance(pool.layer, _GLOBAL) or not pool.layer.keepdims or rb.only_user(pool) is not node:
+        return None
+    if pool.block != node.block:
+        return None
+    return rb.copy(pool, rb.current(pool).replace(keepdims=False))
+
+
+#: (name, rule) in the order each walk tries them
+REWRITES = (
+    ("declared_input_layout", declared_input_layout),
+    ("declared_output_layout", declared_output_layout),
+    ("fold_zero_padding", fold_zero_padding),
+    ("same_padding", same_padding),
+    ("depthwise", depthwise),
+    ("fuse_activation", fuse_activation),
+    ("global_pool", global_pool),
+)
+
+
+def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Model:
+    """``model`` rewritten by ``rules`` until none fires (at most ``rounds`` walks); ``model.rewrites`` lists
+    the names of the rewrites that fired, once per firing. A walk whose result the IR refuses (a block
+    instance that no longer matches its kind) is dropped, keeping the model as it was before it."""
+    fired: list[str] = []
+    for _ in range(rounds):
+        rb = Rebuild(model)
+        try:
+            rebuilt = rb.run(rules)
+        except IRError:
+            break
+        if not rb.fired:
+            break
+        model = rebuilt
+        fired += rb.fired
+    model.rewrites = fired
+    return model

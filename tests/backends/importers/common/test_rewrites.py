@@ -1,0 +1,257 @@
+"""The importers' rewrites (backends/importers/common/rewrites.py): each fires where it is exact, and the
+rewritten model computes what the original did in torch and in Keras (random weights, batch 2 and 3);
+each stays put where it would not be exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from twinnet import ir
+from twinnet.backends import to_keras, to_torch
+from twinnet.backends.importers.common.rewrites import apply_rewrites
+from twinnet.ir import layers as L
+
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def _inputs(model, batch, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in model.inputs:
+        shape = [batch if a == "N" else s for a, s in zip(t.layout, t.shape)]
+        out.append(rng.standard_normal(shape).astype(np.float32))
+    return out
+
+
+def _run(model, xs):
+    net = to_torch(model)
+    with torch.no_grad():
+        t = net(*[torch.from_numpy(x) for x in xs]).numpy()
+    km = to_keras(model)
+    k = np.asarray(km(xs if len(xs) > 1 else xs[0], training=False))
+    return t, k
+
+
+def _rewritten(build):
+    """(before, after): the model as an importer gives it (random weights) and the rewritten one."""
+    before = build().randomize(seed=3)
+    return before, apply_rewrites(before)
+
+
+def _same_outputs(before, after):
+    for batch in (2, 3):
+        xs = _inputs(before, batch, seed=batch)
+        for a, b in zip(_run(before, xs), _run(after, xs)):
+            np.testing.assert_allclose(b, a, atol=ATOL, rtol=RTOL)
+
+
+def _kinds(model):
+    return [n.layer.kind for n in model.layers]
+
+
+def _image(shape=(9, 8, 4), layout="NHWC"):
+    return ir.Input(shape, layout=layout, name="x")
+
+
+# -- each rewrite where it fires: (name, builder, what the rewritten model holds) ----------------------------
+def conv_pad1():
+    x = _image()
+    return ir.Model(x, L.Conv2D(5, 3, padding=((1, 1), (1, 1)))(x))
+
+
+def conv_pad_dilated():
+    x = _image()
+    return ir.Model(x, L.Conv2D(5, 3, padding=((2, 2), (2, 2)), dilation_rate=2)(x))
+
+
+def conv_stride2_known_size():
+    x = _image()  # 9 x 8: 'same' pads (1, 1) on H, (0, 1) on W (TensorFlow's extra pad after)
+    return ir.Model(x, L.Conv2D(5, 3, strides=2, padding=((1, 1), (0, 1)))(x))
+
+
+def pointwise_same():
+    x = _image()
+    return ir.Model(x, L.Conv2D(5, 1, strides=2, padding="same")(x))
+
+
+def maxpool_pad1():
+    x = _image()
+    return ir.Model(x, L.MaxPool2D(3, strides=1, padding=1)(x))
+
+
+def zero_pad_conv():
+    x = _image()
+    return ir.Model(x, L.Conv2D(5, 3, strides=2)(L.ZeroPadding2D(((1, 2), (0, 1)))(x)))
+
+
+def zero_pad_avgpool():
+    x = _image()
+    return ir.Model(x, L.AvgPool2D(3, strides=2)(L.ZeroPadding2D(((1, 1), (0, 2)))(x)))
+
+
+def grouped_per_channel():
+    x = _image()
+    return ir.Model(x, L.Conv2D(8, 3, groups=4)(x))
+
+
+def conv_relu():
+    x = _image()
+    return ir.Model(x, L.Activation("relu")(L.Conv2D(5, 3)(x)))
+
+
+def dense_softmax():
+    x = ir.Input((6,), name="x")
+    return ir.Model(x, L.Activation("softmax")(L.Dense(4)(x)))
+
+
+def pool_keepdims_flatten():
+    x = _image(layout="NCHW")
+    return ir.Model(x, L.Dense(3)(L.Flatten()(L.GlobalAvgPool2D(keepdims=True)(x))))
+
+
+def pool_keepdims_view():
+    x = _image(layout="NCHW")
+    return ir.Model(x, L.Reshape((9,), layout="NC")(L.GlobalMaxPool2D(keepdims=True)(x)))  # C is 9
+
+
+def input_permute_relabel():
+    """What from_torch reads from to_torch of an NHWC model: an NCHW-named input, permuted, relabelled."""
+    x = ir.Input((9, 8, 4), layout="NCHW", name="x")  # the data is NHWC; the letters are torch's guess
+    h = L.Permute("NWCH")(x)
+    h = L.Reshape((4, 9, 8), layout="NCHW")(h)
+    h = L.Conv2D(5, 3, activation="relu")(h)
+    return ir.Model(x, L.Dense(3)(L.Dropout(0.5)(L.Flatten()(h))))
+
+
+def input_spatial_axes_swapped():
+    """Keras's Permute((3, 1, 2)) on an image: the convolution then runs over (C, H) with W as channels."""
+    x = _image()
+    h = L.Reshape((4, 9, 8))(L.Permute((3, 1, 2))(x))
+    return ir.Model(x, L.Reshape((-1,))(L.Conv2D(2, 2)(h)))
+
+
+def output_permute_relabel():
+    """What from_keras reads from to_keras of a model returning NCHW: a Permute and a relabel at the end."""
+    x = _image()
+    h = L.Permute((3, 1, 2))(L.Conv2D(5, 3)(x))
+    return ir.Model(x, L.Reshape((5, 7, 6))(h))
+
+
+FIRES = [
+    ("same_padding", conv_pad1, lambda m: m.layers[0].layer.padding == "same"),
+    ("same_padding", conv_pad_dilated, lambda m: m.layers[0].layer.padding == "same"),
+    ("same_padding", maxpool_pad1, lambda m: m.layers[0].layer.padding == "same"),
+    ("same_padding", conv_stride2_known_size, lambda m: m.layers[0].layer.padding == "same"),
+    ("same_padding", pointwise_same, lambda m: m.layers[0].layer.padding == "valid"),
+    ("fold_zero_padding", zero_pad_conv, lambda m: _kinds(m) == ["Conv2D"]),
+    (
+        "fold_zero_padding",
+        zero_pad_avgpool,
+        lambda m: _kinds(m) == ["AvgPool2D"] and m.layers[0].layer.count_include_pad,
+    ),
+    ("depthwise", grouped_per_channel, lambda m: m.layers[0].layer.depth_multiplier == 2),
+    ("fuse_activation", conv_relu, lambda m: _kinds(m) == ["Conv2D"] and m.layers[0].layer.activation == "relu"),
+    ("fuse_activation", dense_softmax, lambda m: _kinds(m) == ["Dense"]),
+    ("global_pool", pool_keepdims_flatten, lambda m: _kinds(m) == ["GlobalAvgPool2D", "Dense"]),
+    ("global_pool", pool_keepdims_view, lambda m: _kinds(m) == ["GlobalMaxPool2D"]),
+    (
+        "declared_input_layout",
+        input_permute_relabel,
+        lambda m: m.inputs[0].layout == "NHWC" and _kinds(m) == ["Conv2D", "Flatten", "Dropout", "Dense"],
+    ),
+    ("declared_input_layout", input_spatial_axes_swapped, lambda m: m.inputs[0].layout == "NWCH"),
+    ("declared_output_layout", output_permute_relabel, lambda m: m.outputs[0].layout == "NCHW"),
+]
+
+
+@pytest.mark.parametrize("rule, build, holds", FIRES, ids=[f"{r}-{b.__name__}" for r, b, _ in FIRES])
+def test_rewrite_fires_and_computes_the_same(rule, build, holds):
+    before, after = _rewritten(build)
+    assert rule in after.rewrites
+    assert holds(after), after.summary(print_fn=lambda s: None)
+    _same_outputs(before, after)
+
+
+# -- where each must not fire ---------------------------------------------------------------------------------
+def conv_pad1_stride2():
+    x = _image()  # W is 8: 'same' at stride 2 pads (0, 1) there, torch's padding=1 pads (1, 1)
+    return ir.Model(x, L.Conv2D(5, 3, strides=2, padding=((1, 1), (1, 1)))(x))
+
+
+def conv_stride2_unknown_size():
+    x = ir.Input((None, None, 4), layout="NHWC", name="x")
+    return ir.Model(x, L.Conv2D(5, 3, strides=2, padding=((1, 1), (1, 1)))(x))
+
+
+def conv_even_kernel_symmetric():
+    x = _image()
+    return ir.Model(x, L.Conv2D(5, 2, padding=((1, 1), (1, 1)))(x))
+
+
+def zero_pad_maxpool():
+    x = _image()
+    return ir.Model(x, L.MaxPool2D(2)(L.ZeroPadding2D(1)(x)))
+
+
+def zero_pad_avgpool_excluding_pads():
+    x = _image()
+    return ir.Model(x, L.AvgPool2D(3, padding=((1, 1), (1, 1)), count_include_pad=False)(L.ZeroPadding2D(1)(x)))
+
+
+def zero_pad_read_twice():
+    x = _image()
+    p = L.ZeroPadding2D(1)(x)
+    return ir.Model(x, [L.Conv2D(4, 3)(p), p])
+
+
+def grouped_two_channels_per_group():
+    x = _image()
+    return ir.Model(x, L.Conv2D(4, 3, groups=2)(x))
+
+
+def conv_leaky_custom_slope():
+    x = _image()
+    return ir.Model(x, L.Activation("leaky_relu", negative_slope=0.1)(L.Conv2D(5, 3)(x)))
+
+
+def conv_read_twice():
+    x = _image()
+    h = L.Conv2D(5, 3)(x)
+    return ir.Model(x, [L.Activation("relu")(h), h])
+
+
+def input_permuted_without_relabel():
+    x = ir.Input((9, 8, 4), layout="NCHW", name="x")
+    return ir.Model(x, L.Conv2D(5, 3)(L.Permute("NWCH")(x)))
+
+
+STAYS = [
+    (conv_pad1_stride2, "same_padding"),
+    (conv_stride2_unknown_size, "same_padding"),
+    (conv_even_kernel_symmetric, "same_padding"),
+    (zero_pad_maxpool, "fold_zero_padding"),
+    (zero_pad_avgpool_excluding_pads, "fold_zero_padding"),
+    (zero_pad_read_twice, "fold_zero_padding"),
+    (grouped_two_channels_per_group, "depthwise"),
+    (conv_leaky_custom_slope, "fuse_activation"),
+    (conv_read_twice, "fuse_activation"),
+    (input_permuted_without_relabel, "declared_input_layout"),
+]
+
+
+@pytest.mark.parametrize("build, rule", STAYS, ids=[b.__name__ for b, _ in STAYS])
+def test_rewrite_does_not_fire_where_it_would_not_be_exact(build, rule):
+    before, after = _rewritten(build)
+    assert rule not in after.rewrites
+    assert _kinds(after) == _kinds(before)
+
+
+def test_rewrites_keep_names_weights_and_report_nothing_when_nothing_fires():
+    x = _image()
+    model = ir.Model(x, L.Conv2D(5, 3, padding="same", name="conv")(x), name="plain").randomize(1)
+    after = apply_rewrites(model)
+    assert after.rewrites == []
+    assert after.layers[0].name == "conv"
+    np.testing.assert_array_equal(after.weights["conv/kernel"], model.weights["conv/kernel"])
