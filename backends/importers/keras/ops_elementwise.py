@@ -107,7 +107,6 @@ _UNARY = {
     knp.Floor: "floor",
     knp.Ceil: "ceil",
     knp.Absolute: "abs",
-    knp.Abs: "abs",
     knp.Negative: "neg",
     knp.Square: "square",
     knp.Sign: "sign",
