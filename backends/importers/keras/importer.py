@@ -311,8 +311,8 @@ class _Importer:
         if cls not in KERAS_TABLE and not is_graph_model(op):
             if not isinstance(op, K.Layer):
                 return [
-                    f"a keras.ops operation ({op.name}), e.g. keras.ops.* or an operator such as + on Keras "
-                    "tensors: twinnet imports standard Keras layers only; use the matching layer"
+                    f"a keras.ops operation ({op.name}) the IR has no op for (docs/limits.md lists the "
+                    "keras.ops calls that import); use a matching layer or op"
                 ]
             if not cls.__module__.startswith("keras."):
                 return [
