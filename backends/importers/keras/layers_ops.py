@@ -16,6 +16,7 @@ from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
 from ....ir import layers as L
 from ....ir import ops as O
 from ....ir.errors import UnsupportedError
+from ....ir.layout import free_letters
 from .convert_helpers import _config, letter, weights_of
 from .ops_helpers import Composite, aligned, view_shape
 
@@ -143,6 +144,32 @@ def cropping3d(layer, inputs):
     return Composite(build)
 
 
+def upsampling3d(layer, inputs):
+    """Each spatial axis's entries repeated: per axis, a View adding a size-1 axis after it, an Expand, a View
+    merging the two (known sizes)."""
+    cfg = _config(layer, data_format="channels_last")
+    axes = _spatial_letters(inputs[0], 3)
+    factors = [(a, f) for a, f in zip(axes, cfg["size"]) if f > 1]
+
+    def build(tensors, name, fresh):
+        (t,) = tensors
+        if not factors:
+            return L.Identity(name=name)(t), {}
+        for i, (a, f) in enumerate(factors):
+            pos, sizes, new = t.layout.index(a), tuple(t.shape[1:]), free_letters(t.layout, 1)
+            if None in sizes:
+                raise UnsupportedError(f"needs known sizes, got {sizes}")
+            wide = O.View(sizes[:pos] + (1,) + sizes[pos:], t.layout[: pos + 1] + new + t.layout[pos + 1 :])
+            t = wide.replace(name=fresh(f"_{a.lower()}_wide"))(t)
+            t = O.Expand(new, (f,), name=fresh(f"_{a.lower()}_repeat"))(t)
+            merged = sizes[: pos - 1] + (sizes[pos - 1] * f,) + sizes[pos:]
+            last = i == len(factors) - 1
+            t = O.View(merged, t.layout.replace(new, ""), name=name if last else fresh(f"_{a.lower()}"))(t)
+        return t, {}
+
+    return Composite(build)
+
+
 def global_pool3d(fn: str):
     def convert(layer, inputs):
         cfg = _config(layer, data_format="channels_last")
@@ -189,6 +216,7 @@ TABLE = {
     K.RepeatVector: repeat_vector,
     K.ZeroPadding3D: zero_padding3d,
     K.Cropping3D: cropping3d,
+    K.UpSampling3D: upsampling3d,
     K.GlobalAveragePooling3D: global_pool3d("mean"),
     K.GlobalMaxPooling3D: global_pool3d("max"),
     LayerScale: layer_scale,

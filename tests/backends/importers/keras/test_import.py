@@ -341,7 +341,6 @@ def test_importer_produces_every_ir_layer():
     assert not missing, f"no Keras import test produces {missing}"
 
 
-
 # -- refusals ------------------------------------------------------------------------
 
 

@@ -107,10 +107,11 @@ def layers_as_ops():
     r = layers.RepeatVector(3, name="repeat")(f)
     v = layers.ZeroPadding3D(((1, 0), (0, 2), (1, 1)), name="pad3")(vol)
     v = layers.SpatialDropout3D(0.1, name="sdrop3")(layers.Cropping3D(((1, 0), (0, 2), (1, 1)), name="crop3")(v))
+    v = layers.UpSampling3D((2, 1, 3), name="up3")(v)
     g = layers.GlobalAveragePooling3D(name="gap3")(v) + layers.GlobalMaxPooling3D(name="gmp3")(v)
     img = keras.Input((4, 4, 2), name="img")
     s = layers.SpatialDropout2D(0.1, name="sdrop2")(img)
-    return keras.Model([x, f, vol, img], [h, r, g, s], name="layers_as_ops")
+    return keras.Model([x, f, vol, img], [h, r, g, s, v], name="layers_as_ops")
 
 
 def learned():
