@@ -178,6 +178,28 @@ def global_pool3d(fn: str):
     return convert
 
 
+def attention(layer, inputs):
+    """Keras's dot-product ``Attention``: ``softmax(q @ k^T [* scale]) @ v`` (k defaults to v), as ops."""
+    cfg = _config(layer, score_mode="dot")
+    if len(inputs) not in (2, 3) or any(x.spec.rank != 3 for x in inputs):
+        raise UnsupportedError("expects [query, value] or [query, value, key], each (batch, length, features)")
+    weights = weights_of(layer)
+
+    def build(tensors, name, fresh):
+        q, v = tensors[:2]
+        k = tensors[2] if len(tensors) == 3 else v
+        kt = O.Transpose(k.layout[0] + k.layout[2] + k.layout[1], name=fresh("_keys"))(k)
+        scores = O.MatMul(name=fresh("_scores"))(q, kt)
+        out = {}
+        if cfg["use_scale"]:
+            scale, out = _learned(weights["scale"].reshape(1), "N" + scores.layout[1], fresh("_scale"), q)
+            scores = O.Binary("mul", name=fresh("_scaled"))(scores, scale)
+        probs = O.Softmax(scores.layout[-1], name=fresh("_weights"))(scores)
+        return O.MatMul(name=name)(probs, v), out
+
+    return Composite(build)
+
+
 def layer_scale(layer, inputs):
     """ConvNeXt's ``x * gamma``, gamma one per channel (the last axis)."""
     (gamma,) = weights_of(layer).values()
@@ -210,6 +232,7 @@ TABLE = {
     K.SpatialDropout2D: spatial_dropout,
     K.SpatialDropout3D: spatial_dropout,
     K.Minimum: minimum,
+    K.Attention: attention,
     K.PReLU: prelu,
     K.UnitNormalization: unit_normalization,
     K.RMSNormalization: rms_normalization,

@@ -111,7 +111,9 @@ def layers_as_ops():
     g = layers.GlobalAveragePooling3D(name="gap3")(v) + layers.GlobalMaxPooling3D(name="gmp3")(v)
     img = keras.Input((4, 4, 2), name="img")
     s = layers.SpatialDropout2D(0.1, name="sdrop2")(img)
-    return keras.Model([x, f, vol, img], [h, r, g, s, v], name="layers_as_ops")
+    a = layers.Attention(use_scale=True, name="att")([h, layers.Dense(4, name="values")(r), r[:, :, 2:]])
+    a = layers.Attention(dropout=0.1, name="self_att")([a, h])
+    return keras.Model([x, f, vol, img], [h, r, g, s, v, a], name="layers_as_ops")
 
 
 def learned():
