@@ -28,7 +28,9 @@ from ..lowering.code import call
 SUFFIXES = ("_flat", "_column", "_max", "_index", "_table")
 
 
-def lower_learned_constant(ctx, node, inputs):
+def lower_learned_constant(ctx, node, inputs, *, op: bool = False):
+    """The chain above; ``op``: the op ``Learned`` (``ops_tensors.py``), whose last link is ``keras.ops.reshape``
+    (the op tier lowers to ``keras.ops``), so that ``from_keras`` reads it back as ``Learned``."""
     (x,) = inputs
     spec = node.spec
     phys, value = ctx.held_weight(node, "value")
@@ -40,6 +42,8 @@ def lower_learned_constant(ctx, node, inputs):
     row = ctx.layer(
         node.name + "_table", call("layers.Embedding", 1, size), index.var, spec, phys, [value.reshape(1, size)]
     )
+    if op:
+        return ctx.let(node.name, f"keras.ops.reshape({row.var}, {(-1, *value.shape)!r})", spec, phys)
     return ctx.layer(node.name, call("layers.Reshape", tuple(value.shape)), row.var, spec, phys)
 
 

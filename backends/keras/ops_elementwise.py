@@ -76,6 +76,9 @@ def lower_clip(ctx, node, inputs):
     op, dtype = node.layer, node.spec.dtype
     if op.low is not None and op.high is not None:
         expr = f"keras.ops.clip({x.var}, {number(op.low, dtype)}, {number(op.high, dtype)})"
+    elif dtype == "float32":  # an infinite bound: keras.ops.clip still, so that from_keras reads a Clip back
+        low, high = ('float("-inf")', number(op.high)) if op.low is None else (number(op.low), 'float("inf")')
+        expr = f"keras.ops.clip({x.var}, {low}, {high})"
     elif op.low is not None:
         expr = f"keras.ops.maximum({x.var}, {number(op.low, dtype)})"
     else:

@@ -13,8 +13,12 @@ def lower_transpose(ctx, node, inputs):
 
 
 def lower_view(ctx, node, inputs):
+    # keras.ops.reshape (the batch as -1) where the shape has no -1 of its own, so from_keras reads a View back
     x = declared(ctx, inputs[0])
-    return ctx.let(node.name, ctx.reshape_expr(x, node.layer.shape, node.spec.layout), node.spec, node.spec.layout)
+    shape = node.layer.shape
+    expr = f"keras.ops.reshape({x.var}, {(-1, *shape)!r})" if -1 not in shape else None
+    expr = expr or ctx.reshape_expr(x, shape, node.spec.layout)
+    return ctx.let(node.name, expr, node.spec, node.spec.layout)
 
 
 def lower_concat(ctx, node, inputs):

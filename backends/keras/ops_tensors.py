@@ -28,7 +28,11 @@ def lower_positions(ctx, node, inputs):
     )
 
 
-TABLE = {Learned: lower_learned_constant, Positions: lower_positions}
+def lower_learned(ctx, node, inputs):
+    return lower_learned_constant(ctx, node, inputs, op=True)
+
+
+TABLE = {Learned: lower_learned, Positions: lower_positions}
 
 #: weights back (backends/lowering/weights_back.py): a Learned tensor is lowered as a LearnedConstant, copied back alike
 BACK = {Learned: None}

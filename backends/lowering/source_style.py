@@ -102,8 +102,11 @@ def _wrapped(line: str, width: int) -> list[str]:
     items = [item.strip() for item in _split_top(line[start + 1 : end])]
     items = [item for item in items if item]
     out = [line[: start + 1]]
+    before = line[:start].rstrip()
+    # a grouping parenthesis ("(a - b) / c"), not a call, tuple or list: a trailing comma would make it a tuple
+    grouping = line[start] == "(" and len(items) == 1 and not (before[-1:].isalnum() or before[-1:] in "_)]")
     for item in items:
-        out += _wrapped(f"{indent}    {item},", width)
+        out += _wrapped(f"{indent}    {item}{'' if grouping else ','}", width)
     return out + [indent + line[end:]]
 
 

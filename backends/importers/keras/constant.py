@@ -11,11 +11,15 @@ looked up at index 0 for every sample, behind layers that only produce that
 and not a model output) is one ``LearnedConstant(shape)`` of ``ref``, named
 after the last Reshape, its value the Embedding's row reshaped. Any other use
 of these layers goes through the table as usual (Discretization is refused).
+The op tier's ``Learned`` is lowered to the same chain with a ``keras.ops.reshape``
+as the last link (batch axis first, as ``-1``); that chain is read back as a
+``Learned``, named after the Embedding without its ``_table`` suffix.
 """
 
 from __future__ import annotations
 
 from keras import layers as K
+from keras.src.ops import numpy as knp
 
 from .graph import key, node_of
 
@@ -34,11 +38,21 @@ _LINKS = (
 )
 
 
+def is_last_link(node) -> bool:
+    """A ``layers.Reshape`` (``LearnedConstant``) or a ``keras.ops.reshape`` keeping the batch axis (``Learned``)."""
+    if node.is_input:
+        return False
+    if type(node.operation) is K.Reshape:
+        return True
+    shape = getattr(node.operation, "newshape", None)
+    return type(node.operation) is knp.Reshape and isinstance(shape, (list, tuple)) and shape[:1] in ((-1,), [-1])
+
+
 def constant_chains(calls, consumers: dict, output_keys: set, times: dict) -> dict[int, tuple]:
     """``id(last Reshape call) -> (reference Keras tensor, Embedding call, ids of the chain's other calls)``."""
     found = {}
     for node in calls:
-        if type(node.operation) is not K.Reshape or node.is_input:
+        if not is_last_link(node):
             continue
         link, members = node, []
         for cls, fits in _LINKS:

@@ -41,8 +41,10 @@ from keras import layers as K
 
 from .... import ir
 from ....ir import layers as L
+from ....ir import ops as O
 from ....ir.errors import IRError, UnsupportedError
 from ....ir.layout import default_layout
+from ....ir.ops.base import Op
 from ..common.converters import user_table
 from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
@@ -51,6 +53,8 @@ from .block_names import mark_blocks
 from .constant import constant_chains
 from .graph import DTYPES, check_model, class_label, is_graph_model, key, stand_in, topological_calls
 from .layers import KERAS_TABLE
+from .ops_helpers import Composite, keras_layout
+from .ops_helpers import relabel as relabel_view
 from .precision import compute_dtype, ir_dtype, model_precision, policy_problem
 
 _FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
@@ -248,8 +252,18 @@ class _Importer:
         """(IR output, None), or (None, why not); the layer's weights go to ``self.weights``."""
         op = node.operation
         name = self.names[id(op)]
+        is_layer = isinstance(op, K.Layer)
         try:
-            ir_layer, weights = self.table[type(op)](op, inputs)
+            if is_layer:  # layers read axes in Keras's convention: an op's result is relabelled to it first
+                names = [f"{name}_in{i}" if len(inputs) > 1 else f"{name}_in" for i in range(len(inputs))]
+                inputs = [self.keras_order(x, n) for x, n in zip(inputs, names)]
+            result = self.table[type(op)](op if is_layer else node, inputs)
+            if isinstance(result, Composite):  # several IR nodes: the entry names them after this call
+                out, weights = result.build(list(inputs), name, lambda suffix: self.claim(name + suffix))
+                self.check_shape(out, node.output_tensors[0])
+                self.weights.update(weights)
+                return out, None
+            ir_layer, weights = result
             ir_layer = ir_layer.replace(name=name)
             if type(op) in _KEYWORD_CALLS:
                 ir_layer = ir_layer.replace(**call_flags(node, _KEYWORD_CALLS[type(op)][2]))
@@ -257,7 +271,8 @@ class _Importer:
                 ir_layer = ir_layer.replace(padding=self.pads[id(node)])
             out = ir_layer(*inputs)
             self.check_weights(out.node, weights)
-            out = self.relabel(out, name)
+            if is_layer:
+                out = self.relabel(out, name)
             self.check_shape(out, node.output_tensors[0])
         except IRError as e:
             return None, e.bare_message
@@ -277,7 +292,11 @@ class _Importer:
             shape = tuple(out.shape[1:])
             name = self.names[id(op)]
             try:
-                converted = L.LearnedConstant(shape, layout=default_layout(len(shape) + 1), name=name)(reference)
+                if isinstance(op, K.Layer):
+                    converted = L.LearnedConstant(shape, layout=default_layout(len(shape) + 1), name=name)(reference)
+                else:  # the op tier's Learned (see constant.py)
+                    name = self.claim(self.names[id(table.operation)].removesuffix("_table"))
+                    converted = O.Learned(shape, layout=keras_layout(len(shape) + 1), name=name)(reference)
                 self.check_shape(converted, out)
                 self.weights[f"{name}/value"] = np.asarray(table.operation.get_weights()[0], np.float32).reshape(shape)
             except IRError as e:
@@ -304,8 +323,8 @@ class _Importer:
         if cls not in self.table and not is_graph_model(op):
             if not isinstance(op, K.Layer):
                 return [
-                    f"a keras.ops operation ({op.name}), e.g. keras.ops.* or an operator such as + on Keras "
-                    "tensors: twinnet imports standard Keras layers only; use the matching layer"
+                    f"a keras.ops operation ({op.name}) the IR has no op for (docs/limits.md lists the "
+                    "keras.ops calls that import); use a matching layer or op"
                 ]
             if not cls.__module__.startswith("keras."):
                 return [
@@ -322,6 +341,8 @@ class _Importer:
         self.precisions.setdefault(compute_dtype(op), []).append(op.name)
         if len(node.output_tensors) != 1 and not is_graph_model(op):
             reasons.append(f"returns {len(node.output_tensors)} tensors; the IR's layers return one")
+        if not isinstance(op, K.Layer):  # a keras.ops call: its entry reads its keyword arguments
+            return reasons
         taken = _KEYWORD_CALLS[cls][1] if cls in _KEYWORD_CALLS else ()
         for kwarg, value in node.arguments.kwargs.items():
             if value is None or value is False or kwarg in taken:  # Keras records defaults: training=False, mask=None
@@ -362,6 +383,13 @@ class _Importer:
         want = {k: s.shape for k, s in specs.items()}
         if got != want:
             raise UnsupportedError(f"Keras weights {got} do not match the IR layer's {want}")
+
+    def keras_order(self, x: ir.Tensor, name: str) -> ir.Tensor:
+        """An op's result named in Keras's axis convention again, for a layer to read (no data moves)."""
+        if not isinstance(x.node.layer, Op) or x.spec.rank > 5:
+            return x
+        target = keras_layout(x.spec.rank, x.dtype.startswith("int"))
+        return x if x.layout == target else relabel_view(x, target, self.claim(name))
 
     def relabel(self, out: ir.Tensor, name: str) -> ir.Tensor:
         """Declare ``out`` in Keras's axis convention again after a Permute (no data moves)."""

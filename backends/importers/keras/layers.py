@@ -30,6 +30,8 @@ from ....ir import layers as L
 from ....ir.errors import UnsupportedError
 from ....ir.layers.preprocessing import NORMALIZATION_EPSILON
 from ....ir.tensor import Tensor
+from ...tables import join_tables
+from . import layers_ops, ops_elementwise, ops_reduction, ops_shape
 from .attention import multi_head_attention
 from .convert_helpers import Converted, _config, _plain, activation, letter, weights_of
 from .recurrent import bidirectional, embedding, rnn
@@ -256,7 +258,7 @@ def dot(layer, inputs: Sequence[Tensor]) -> Converted:
 
 
 #: Keras layer class -> converter; keyed by the exact class (a subclass may override ``call``).
-KERAS_TABLE: dict[type, Callable] = {
+LAYER_TABLE: dict[type, Callable] = {
     K.Dense: dense,
     K.Conv1D: conv(L.Conv1D),
     K.Conv2D: conv(L.Conv2D),
@@ -310,3 +312,14 @@ KERAS_TABLE: dict[type, Callable] = {
     K.Dot: dot,
     K.MultiHeadAttention: multi_head_attention,
 }
+
+#: Every Keras class the importer converts: the layers above, then the ``keras.ops`` operations
+#: (entries taking ``(node, inputs)``, see ``ops_helpers.py``).
+KERAS_TABLE: dict[type, Callable] = join_tables(
+    LAYER_TABLE,
+    layers_ops.TABLE,
+    ops_elementwise.TABLE,
+    ops_reduction.TABLE,
+    ops_shape.TABLE,
+    what="Keras importer table",
+)
