@@ -46,6 +46,10 @@ from .spatial import crop, pad, resize
 from .tier import layer_or_op
 from .windows import conv, conv_transpose, global_pool, pool, reduce
 
+#: op types no entry reads because a pattern rule always rewrites them (Split -> one Slice per output, or
+#: left whole and refused when its sizes are not known)
+BY_RULES = ("Split",)
+
 #: ONNX op type -> converter. ``twinnet.*`` ops are made by the pattern rules (onnx/patterns/rules.py).
 #: IR layer kinds that ONNX spells with other ops, and what from_onnx makes of the ops twinnet's torch
 #: export writes for them (checked in tests/backends/importers/onnx/test_import.py,
@@ -132,7 +136,6 @@ OP_TABLE: dict[str, Callable] = {
     "Cast": tier_math.cast,
     "ReduceSum": tier_reduce.reduce("sum"),
     "ReduceMin": tier_reduce.reduce("min"),
-    "Split": tier_shape.split,
     "Expand": tier_shape.expand,
     "Tile": tier_shape.tile,
     "GatherElements": tier_shape.gather_elements,
@@ -141,6 +144,10 @@ OP_TABLE: dict[str, Callable] = {
     "twinnet.Roll": tier_shape.roll,
     "twinnet.Positions": tier_shape.positions,
 }
+
+#: op types no entry reads because a pattern rule always rewrites them (Split -> one Slice per output, or
+#: left whole and refused when its sizes are not known)
+BY_RULES = ("Split",)
 
 #: ONNX op type -> converter. ``twinnet.*`` ops are made by the pattern rules (onnx/patterns/rules.py).
 ONNX_TABLE: dict[str, Callable] = join_tables(LAYER_TABLE, LAYER_OR_OP_TABLE, OP_TABLE, what="ONNX_TABLE")

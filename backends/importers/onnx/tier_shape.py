@@ -1,5 +1,5 @@
 """ONNX ops that move entries as IR ops: Transpose, Reshape/Flatten/Squeeze/Unsqueeze (``View``), Concat,
-Split (one ``Narrow`` per output), Slice (``Narrow``, or ``Take`` for negative steps), Gather with stored
+Slice (``Narrow``, or ``Take`` for negative steps), Gather with stored
 indices (``Take``), Expand, Tile and constant Pad.
 
 Position 0 of every tensor is the batch axis (``tier.py``): an op that would
@@ -8,8 +8,6 @@ that reason; one that leaves it whole converts.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -122,35 +120,6 @@ def concat(ctx: Ctx) -> Converted:
     return ctx.call(O.Concat(letter), *parts), {}
 
 
-def _split_sizes(ctx: Ctx, size: int | None) -> list[int]:
-    count = len(ctx.op.outputs)
-    given = ints(ctx, 1, "split") if len(ctx.op.inputs) > 1 and ctx.op.inputs[1] else ctx.attr("split")
-    if given is not None:
-        return [int(s) for s in given]
-    if size is None:
-        raise UnsupportedError("splits an axis of unknown size")
-    if ctx.attr("num_outputs") is not None:  # opset 18: pieces of ceil(size / n), the last one smaller
-        piece = math.ceil(size / count)
-        return [min(piece, size - i * piece) for i in range(count)]
-    if size % count:
-        raise UnsupportedError(f"splits {size} entries into {count} equal parts")
-    return [size // count] * count
-
-
-def split(ctx: Ctx) -> Converted:
-    x = ctx.x()
-    axis = ctx.attr("axis", 0)
-    letter = position(ctx, axis, x)
-    sizes = _split_sizes(ctx, x.spec.dim(letter))
-    outs, start = [], 0
-    for s in sizes:
-        if s <= 0:
-            raise UnsupportedError(f"split sizes {sizes} include an empty piece")
-        outs.append(ctx.call(O.Narrow(letter, start, start + s), x))
-        start += s
-    return tuple(outs), {}
-
-
 def _slice_args(ctx: Ctx, rank: int):
     """starts, ends, axes, steps: inputs (opset 10 on), else attributes (older files, and the Slices the
     Split rule writes)."""
@@ -214,6 +183,8 @@ def gather(ctx: Ctx) -> Converted:
         )
     letter = position(ctx, ctx.attr("axis", 0), x)
     size = x.spec.dim(letter)
+    if size is None and (indices < 0).any():
+        raise UnsupportedError(f"takes entries counted from the end of position {ctx.attr('axis', 0)}, of unknown size")
     flat = [int(i) + size if i < 0 else int(i) for i in indices.reshape(-1)]
     out = ctx.call(O.Take(letter, tuple(flat)), x)
     if indices.ndim == 1:

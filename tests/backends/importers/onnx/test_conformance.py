@@ -4,8 +4,9 @@ The cases are the node tests the ``onnx`` package ships
 (``onnx/backend/test/case/node/*.py``, the source of its
 ``backend/test/data/node/test_*`` folders): one model of a single node, its
 inputs and expected outputs. Each case whose node is an op type the table
-claims is imported with ``from_onnx``, compiled to torch and Keras and written
-back to ONNX from the IR (run by onnxruntime), run on the case's inputs and compared
+claims (or the pattern rules take apart: ``BY_RULES``) is imported with
+``from_onnx``, compiled to torch and Keras and written back to ONNX from the
+IR (run by onnxruntime), run on the case's inputs and compared
 with the case's outputs: float32 within ``atol=1e-5, rtol=1e-4``, integers
 and bools exactly.
 
@@ -34,7 +35,7 @@ from onnx import numpy_helper
 
 from twinnet.backends import to_keras, to_onnx, to_torch
 from twinnet.backends.importers.onnx.importer import from_onnx
-from twinnet.backends.importers.onnx.table import ONNX_TABLE
+from twinnet.backends.importers.onnx.table import BY_RULES, ONNX_TABLE
 
 ATOL, RTOL = 1e-5, 1e-4
 
@@ -52,7 +53,7 @@ def _collect() -> dict:
     """name -> onnx TestCase, for the single-node cases of every op type the table claims."""
     from onnx.backend.test.case import node
 
-    claimed = {op for op in ONNX_TABLE if "." not in op}
+    claimed = {op for op in ONNX_TABLE if "." not in op} | set(BY_RULES)
     wanted = {op.lower() for op in claimed}
     node._TargetOpType = None  # collect every case of the modules imported below
     with warnings.catch_warnings():

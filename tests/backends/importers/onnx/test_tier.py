@@ -140,6 +140,10 @@ CASES = {
         {"x": ["N", 1, 4]},
         {"shape": i64(1, 3, 4), "r": i64(1, 1, 2)},
     ),
+    "pad_channels": make([n("Pad", ["x", "p"])], {"x": ["N", 3, 4, 5]}, {"p": i64(0, 1, 0, 0, 0, 0, 0, 0)}),
+    "slice_channels_and_space": make(
+        [n("Slice", ["x", "s", "e", "a"])], {"x": ["N", 3, 9, 5]}, {"s": i64(1, 1), "e": i64(3, 8), "a": i64(1, 2)}
+    ),
     "pad_constant_value": make(
         [n("Pad", ["x", "p", "v"])], {"x": ["N", 3, 4]}, {"p": i64(0, 1, 0, 0, 2, 1), "v": np.float32(1.5)}
     ),
