@@ -45,7 +45,9 @@ def feeds_for(model, batch: int, seq: int, seed: int) -> list[np.ndarray]:
     out = []
     for t in model.inputs:
         shape = t.spec.concrete(batch, seq)
-        if t.dtype.startswith("int"):
+        if t.dtype == "bool":
+            out.append(rng.random(shape) < 0.5)
+        elif t.dtype.startswith("int"):
             out.append(rng.integers(0, 5, size=shape).astype(t.dtype))
         else:
             out.append(rng.standard_normal(shape).astype(np.float32))

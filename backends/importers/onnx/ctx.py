@@ -1,7 +1,11 @@
 """``Ctx``: what an ONNX table entry may ask about the op it converts.
 
 Entries (``ops.py``, ``windows.py``, ``rnn.py``) take a ``Ctx``
-and return ``(ir layer, weights)``; see ``ops.py``.
+and return ``(ir layer, weights)``; see ``ops.py``. An entry that needs
+several IR nodes for one ONNX op (the op-tier entries, ``tier_*.py``) builds
+them with :meth:`Ctx.call` and returns ``(tensor, {})``, or a tuple of
+tensors, one per ONNX output; what it built counts only if the whole op
+converts (:meth:`Ctx.mark` / :meth:`Ctx.rollback`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,43 @@ class Ctx:
 
     def __init__(self, importer, op, inputs):
         self.importer, self.op, self.graph, self.inputs = importer, op, importer.graph, inputs
+        self.names: list[str] = []  # names claimed by call(), released if the op is refused
+        self.weights: dict[str, np.ndarray] = {}  # weights of what call() built, by full name
+
+    def call(self, layer: L.Layer, *inputs, weights: dict[str, np.ndarray] | None = None):
+        """``layer`` named after the op, called on ``inputs``, its ``weights`` kept until the op converts."""
+        name = self.importer.claim(self.op.name)
+        self.names.append(name)
+        out = layer.replace(name=name)(*inputs)
+        specs = {k: s.shape for k, s in out.node.weight_specs().items()}
+        got = {k: tuple(w.shape) for k, w in (weights or {}).items()}
+        if specs != got:
+            raise UnsupportedError(f"weights {got} do not match the IR layer's {specs}")
+        self.weights.update({f"{name}/{k}": np.ascontiguousarray(w, np.float32) for k, w in (weights or {}).items()})
+        return out
+
+    def mark(self) -> tuple[int, set[str]]:
+        return len(self.names), set(self.weights)
+
+    def rollback(self, mark: tuple[int, set[str]] = (0, set())) -> None:
+        """Forget what call() built since ``mark``: its names become free again, its weights are dropped."""
+        count, kept = mark
+        for name in self.names[count:]:
+            self.importer.claimed.used.discard(name)
+        del self.names[count:]
+        self.weights = {k: w for k, w in self.weights.items() if k in kept}
+
+    def value(self, index: int):
+        """The computed IR tensor at the op's input ``index`` (None where the input is absent or a constant)."""
+        given = [i for i, name in enumerate(self.op.inputs) if name]
+        if index not in given:
+            return None
+        if len(self.inputs) == len(given):  # every operand a tensor (stored ones made LearnedConstants)
+            return self.inputs[given.index(index)]
+        if self.graph.const(self.op.inputs[index]) is not None:
+            return None
+        computed = [i for i in given if self.graph.const(self.op.inputs[i]) is None]
+        return self.inputs[computed.index(index)]
 
     def attr(self, key: str, default=None):
         value = self.op.attrs.get(key, default)

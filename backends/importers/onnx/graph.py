@@ -137,6 +137,8 @@ class Graph:
         #: shape vectors folded to constants with -1 for a run-time size (onnx/passes/fold.py), and the op that
         #: computed each: a probe at concrete sizes (onnx/patterns/evaluator.py) recomputes them.
         self.symbolic: dict[str, Op] = {}
+        #: every shape vector fold.py folded, and the op that computed it (where a size came from: Range).
+        self.folded: dict[str, Op] = {}
         for i, node in enumerate(g.node):
             name = node.name or f"{node.op_type}_{i}"
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}

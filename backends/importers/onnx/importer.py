@@ -12,8 +12,9 @@ How the import works, and why:
     of gelu, torch's group norm and nearest upsampling, an LSTM and the ops that
     select its output, an attention block -> MultiHeadAttention...).
   * Only ops the graph outputs depend on are converted, in file order, each by
-    its entry in :data:`ONNX_TABLE` (``ops.py``, ``windows.py``, ``norm.py``,
-    ``spatial.py``, ``rnn.py``, ``attention.py``). Inputs
+    its entry in :data:`ONNX_TABLE` (``table.py``): an IR layer where one says
+    the op (``ops.py``, ``windows.py``, ``norm.py``, ``spatial.py``, ``rnn.py``,
+    ``attention.py``), else IR ops (``tier_*.py``). Inputs
     an op reads as constants (weights, shapes, zero initial states) are taken
     from the file, never re-initialised.
   * Tensors are declared in ONNX's own axis order, so the imported model takes
@@ -53,14 +54,19 @@ from ..common.problems import Problem, unsupported
 from .constants import LEARNED_OPERANDS, expanded_constant, learned_operands
 from .ctx import Ctx
 from .graph import Graph, Op, load
-from .ops import ONNX_TABLE
 from .passes.fold import FoldShapes
 from .passes.layout import InferLayouts, LayoutInference
 from .passes.pattern_rules import PatternRules
 from .patterns.attention import ATTENTION
 from .precision import widen_model
+from .table import ONNX_TABLE
 
-_DTYPES = {TensorProto.FLOAT: "float32", TensorProto.INT32: "int32", TensorProto.INT64: "int64"}
+_DTYPES = {
+    TensorProto.FLOAT: "float32",
+    TensorProto.INT32: "int32",
+    TensorProto.INT64: "int64",
+    TensorProto.BOOL: "bool",
+}
 
 
 def from_onnx(source, *, name: str | None = None, converters=None) -> ir.Model:
@@ -180,7 +186,8 @@ class _Importer:
 
     def bool_mask(self, name: str) -> tuple[str | None, str | None]:
         """("float32", None) if the bool input ``name`` is read only as attention key-padding masks (True = pad;
-        it is then declared as the IR's mask, 1 = attend), else (None, why not)."""
+        it is then declared as the IR's mask, 1 = attend), ("bool", None) if no attention block reads it, else
+        (None, why not)."""
         readers = self.readers.get(name, [])
         others = [
             op
@@ -192,6 +199,8 @@ class _Importer:
         ]
         if readers and not others:
             return "float32", None
+        if len(others) == len(readers):  # no attention block reads it: a plain bool tensor (the op tier's)
+            return "bool", None
         what = (
             f"it is read by {', '.join(sorted({f'{o.op_type} {o.name!r}' for o in others})[:3])}"
             if others
@@ -223,25 +232,27 @@ class _Importer:
             out, reason = self.convert(op, inputs)
         if reason:
             self.refuse(op, reason)
-        for o in op.outputs:
-            self.tensors[o] = out if out is not None and o == op.outputs[0] else None
+        outs = out if isinstance(out, tuple) else (out,)
+        for i, o in enumerate(op.outputs):
+            self.tensors[o] = outs[i] if i < len(outs) else None
 
-    def convert(self, op: Op, inputs) -> tuple[ir.Tensor | None, str | None]:
-        """(IR output, None) or (None, why not); the layer's weights go to ``self.weights``."""
+    def convert(self, op: Op, inputs) -> tuple[ir.Tensor | tuple | None, str | None]:
+        """(IR output, or a tuple of them for each ONNX output, None) or (None, why not); the weights of what
+        was built go to ``self.weights``."""
+        ctx = Ctx(self, op, inputs)
         try:
-            layer, weights = self.table[op.op_type](Ctx(self, op, inputs))
-            name = self.claim(op.name)
-            out = layer.replace(name=name)(*inputs)
-            specs = {k: s.shape for k, s in out.node.weight_specs().items()}
-            got = {k: tuple(w.shape) for k, w in weights.items()}
-            if specs != got:
-                raise UnsupportedError(f"weights {got} do not match the IR layer's {specs}")
-            self.check_shape(out, op.outputs[0])
+            built, weights = self.table[op.op_type](ctx)
+            out = ctx.call(built, *inputs, weights=weights) if isinstance(built, ir.layers.Layer) else built
+            for t, value in zip(out if isinstance(out, tuple) else (out,), op.outputs):
+                if t is not None:
+                    self.check_shape(t, value)
         except IRError as e:
+            ctx.rollback()
             return None, e.bare_message
         except (ValueError, TypeError, KeyError, IndexError) as e:  # an attribute or weight the entry did not expect
+            ctx.rollback()
             return None, f"could not be read ({type(e).__name__}: {str(e)[:200]})"
-        self.weights.update({f"{name}/{k}": np.ascontiguousarray(w, dtype=np.float32) for k, w in weights.items()})
+        self.weights.update(ctx.weights)
         return out, None
 
     def check_shape(self, out: ir.Tensor, value: str) -> None:

@@ -24,13 +24,8 @@ import numpy as np
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-from .attention import attention
 from .ctx import Converted, Ctx
 from .match import axes_of, scalar
-from .norm import affine, batch_norm, group_norm, instance_norm, layer_norm, twinnet_group_norm, twinnet_layer_norm
-from .rnn import recurrent
-from .spatial import crop, pad, resize
-from .windows import conv, conv_transpose, global_pool, pool, reduce
 
 # -- dense ----------------------------------------------------------------------------------------
 
@@ -279,78 +274,3 @@ def embedding(ctx: Ctx) -> Converted:
     if not ctx.inputs[0].dtype.startswith("int"):
         raise UnsupportedError("gathers with float ids")
     return L.Embedding(table.shape[0], table.shape[1]), {"embeddings": np.asarray(table, np.float32)}
-
-
-#: ONNX op type -> converter. ``twinnet.*`` ops are made by the pattern rules (onnx/patterns/rules.py).
-#: IR layer kinds that ONNX spells with other ops, and what from_onnx makes of the ops twinnet's torch
-#: export writes for them (checked in tests/backends/importers/onnx/test_import.py,
-#: test_spelled_otherwise_imports_as_described):
-#: an ONNX file can say the same computation, but from_onnx never produces these kinds.
-SPELLED_OTHERWISE = {
-    "DepthwiseConv1D": "Conv with group = channels (C * multiplier outputs), imported as Conv1D(groups=C)",
-    "DepthwiseConv2D": "Conv with group = channels (C * multiplier outputs), imported as Conv2D(groups=C)",
-    "SeparableConv1D": "a grouped Conv then a 1-wide Conv, imported as Conv1D(groups=C) then Conv1D",
-    "SeparableConv2D": "a grouped Conv then a 1x1 Conv, imported as Conv2D(groups=C) then Conv2D",
-    "Rescaling": "Mul then Add by constants, imported as one BatchNorm with exact statistics (mean 0, "
-    "variance + epsilon = 1)",
-    "Normalization": "Sub then Div by per-channel constants, imported as two BatchNorms with exact statistics "
-    "(the shift, then the scale)",
-}
-
-
-ONNX_TABLE: dict[str, Callable] = {
-    "Conv": conv,
-    "ConvTranspose": conv_transpose,
-    "MaxPool": pool(True),
-    "AveragePool": pool(False),
-    "GlobalAveragePool": global_pool(False),
-    "GlobalMaxPool": global_pool(True),
-    "ReduceMean": reduce(False),
-    "ReduceMax": reduce(True),
-    "BatchNormalization": batch_norm,
-    "LayerNormalization": layer_norm,
-    "twinnet.Affine": affine,
-    "twinnet.LayerNorm": twinnet_layer_norm,
-    "GroupNormalization": group_norm,
-    "twinnet.GroupNorm": twinnet_group_norm,
-    "InstanceNormalization": instance_norm,
-    "Pad": pad,
-    "Slice": crop,
-    "Resize": resize,
-    "Upsample": resize,
-    "Clip": clip,
-    "MatMul": matmul,
-    "Gemm": gemm,
-    "Relu": activation("relu"),
-    "Sigmoid": activation("sigmoid"),
-    "Tanh": activation("tanh"),
-    "Softplus": activation("softplus"),
-    "HardSwish": activation("hard_swish"),
-    "twinnet.Silu": activation("silu"),
-    "Softmax": softmax("softmax"),
-    "LogSoftmax": softmax("log_softmax"),
-    "Gelu": gelu,
-    "Elu": elu,
-    "Selu": selu,
-    "LeakyRelu": leaky_relu,
-    "HardSigmoid": hard_sigmoid,
-    "Identity": identity,
-    "Dropout": dropout,
-    "Transpose": transpose,
-    "Flatten": flatten,
-    "Reshape": reshape,
-    "Squeeze": squeeze,
-    "Unsqueeze": unsqueeze,
-    "Concat": concat,
-    "Add": merge(L.Add),
-    "Sub": merge(L.Subtract),
-    "Mul": merge(L.Multiply),
-    "Max": merge(L.Maximum, 1),
-    "Sum": merge(L.Add, 1),
-    "Mean": merge(L.Average, 1),
-    "Gather": embedding,
-    "LSTM": recurrent,
-    "GRU": recurrent,
-    "RNN": recurrent,
-    "twinnet.MultiHeadAttention": attention,
-}

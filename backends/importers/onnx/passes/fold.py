@@ -47,6 +47,7 @@ def fold_shapes(graph: Graph) -> None:
             result = None  # not a shape computation this pass understands: left for the table to judge
         if isinstance(result, list) and len(result) <= _MAX_LEN:
             values[op.outputs[0]] = result
+            graph.folded[op.outputs[0]] = op
             if None in result:  # kept: a run-time size folded to -1 can be recomputed at a known size
                 graph.symbolic[op.outputs[0]] = op
         elif result is ZEROS:

@@ -21,13 +21,16 @@ forward until an op that fixes the meaning of each position:
     element-wise ops pass them through.
 
 With no such consumer a tensor gets ONNX's usual convention for its rank
-(``NC``, ``NTC``, ``NCHW``; ``NT`` for integer token ids). The letters
+(``NC``, ``NTC``, ``NCHW``; ``NT`` for integer token ids), and a rank with
+no convention (an integer tensor of rank 3, any tensor of rank 6 to 8) gets
+``N`` then free letters, which only the op tier reads. The letters
 decide nothing about the numbers (the graph is converted position by
 position); they decide what each IR layer treats as channels, time and space.
 """
 
 from __future__ import annotations
 
+from .....ir.layout import MAX_RANK, free_letters
 from ...common.passes import Pass, PassResult
 from ..graph import Graph
 from ..match import axes_of
@@ -81,6 +84,9 @@ _PASS_THROUGH = {
     "Clip",
     "twinnet.Affine",
     "twinnet.Silu",
+    "twinnet.Roll",
+    *("Sqrt", "Reciprocal", "Exp", "Log", "Abs", "Neg", "Floor", "Ceil", "Sin", "Cos", "Sign", "Not", "Cast"),
+    *("Pow", "Equal", "Less", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"),
 }  # the pattern rules' ops (../patterns/) count too
 _SPATIAL = {1: "", 2: "", 3: "W", 4: "HW", 5: "DHW"}
 _MAX_DEPTH = 200
@@ -106,6 +112,11 @@ def _layer_norm_layout(axes, rank: int) -> str | None:
     return None
 
 
+def free_layout(rank: int) -> str | None:
+    """``N`` then free letters (``NABE``...): a tensor whose axes no consumer gives a meaning (the op tier's)."""
+    return "N" + free_letters("N", rank - 1) if 1 <= rank <= MAX_RANK else None
+
+
 def default_layout(rank: int, integer: bool) -> str | None:
     """ONNX's convention when nothing downstream says otherwise."""
     if integer:
@@ -124,7 +135,7 @@ class LayoutInference:
         """The letters of value ``name`` (of ``rank``); None if no layout of that rank exists."""
         found = self._wanted(name, rank, 0)
         if found is None or len(found) != rank:
-            return default_layout(rank, integer)
+            return default_layout(rank, integer) or free_layout(rank)
         return found
 
     def _wanted(self, name: str, rank: int, depth: int) -> str | None:

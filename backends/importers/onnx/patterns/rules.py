@@ -10,6 +10,8 @@ the graph reads disappears. Rules, in the order they run:
   * ConvTranspose + Slice(s) of its spatial axes -> the crops join its pads; a ConvTranspose whose
     window Keras cannot keep -> the full result + a Slice (a Cropping)
   * Split(constant sizes) -> one Slice per output
+  * Concat of two Slices of one tensor (torch's roll) -> twinnet.Roll; Range(0, a size, 1) + Unsqueeze(0)
+    -> twinnet.Positions (``movement.py``)
   * Slice + Slice of other axes -> one Slice (a Cropping)
   * Transpose + GatherND(constant repeat indices) + Transpose, torch's nearest upsampling -> Upsample
   * AveragePool(count_include_pad) + Mul(real-count rescale) -> count_include_pad=0
@@ -49,6 +51,7 @@ from ..match import axes_of, next_op, other, private, replace, scalar
 from .attention import fuse_attention
 from .layer_norm import fuse_layer_norm
 from .math import fuse_affine, fuse_average, fuse_gelu, fuse_gelu_tanh, fuse_silu, fuse_softplus
+from .movement import fuse_positions, fuse_roll
 from .norm import fuse_group_norm
 from .rnn import fuse_last_step, fuse_recurrent
 from .spatial import fold_crop, fuse_gather_upsample, merge_slices, split_conv_transpose, split_to_slices
@@ -58,6 +61,8 @@ def run_rules(graph: Graph) -> None:
     """Apply every rule, in order, to every op still in the graph (rewrites ``graph`` in place)."""
     for rule in (
         split_to_slices,
+        fuse_roll,
+        fuse_positions,
         fold_pad,
         fold_crop,
         split_conv_transpose,

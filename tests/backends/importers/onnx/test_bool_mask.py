@@ -13,9 +13,10 @@ Each imports as one MultiHeadAttention whose mask input is the IR's float mask
 on the file fed ``mask``, at two batch sizes and two (symbolic) lengths, with
 masks that pad inside rows as well as at their ends. TorchScript's spelling
 of the head split and merge (sizes from ``Mod`` and ``Gather(Shape(x), i)``)
-imports too. A bool input read by
-anything but attention masks, a bool mask of the other polarity (True =
-attend) and a bool mask computed in the graph are refused with the reason.
+imports too. A bool input read both as a mask and by other ops, a bool mask
+of the other polarity (True = attend) and a bool mask computed in the graph
+are refused with the reason; a bool input no attention block reads is a bool
+tensor.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pytest
 import torch
 from onnx import TensorProto
 from onnx import helper as h
-from onnx_check import ATOL, RTOL, make, rand
+from onnx_check import ATOL, RTOL, assert_matches_onnxruntime, make, rand
 
 from twinnet import ir
 from twinnet.backends import from_onnx, to_keras, to_torch
@@ -198,13 +199,13 @@ def test_bool_input_read_elsewhere_is_refused():
     assert "only as the key-padding mask of attention blocks" in p.reason and "Cast 'cast_y2'" in p.reason, p
 
 
-def test_bool_input_without_attention_is_refused():
+def test_bool_input_without_attention_is_a_bool_tensor():
+    """No attention block reads it: a plain bool input, for the op tier's Where."""
     nodes = [n("Where", ["mask", "x", "zero"], ["y"])]
-    problems = _problems(
-        make(nodes, {"x": ["N", 5], "mask": (["N", 5], TensorProto.BOOL)}, {"zero": np.array(0.0, np.float32)})
-    )
-    (p,) = [p for p in problems if p.where == "mask"]
-    assert "only as the key-padding mask" in p.reason and "Where" in p.reason, p
+    proto = make(nodes, {"x": ["N", 5], "mask": (["N", 5], TensorProto.BOOL)}, {"zero": np.array(0.0, np.float32)})
+    model = from_onnx(proto)
+    assert [t.dtype for t in model.inputs] == ["float32", "bool"]
+    assert_matches_onnxruntime(proto, model)
 
 
 def test_bool_mask_of_the_other_polarity_is_refused():

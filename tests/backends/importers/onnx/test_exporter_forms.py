@@ -38,7 +38,7 @@ def test_squeeze_excitation_gate_broadcasts():
 def test_broadcast_of_different_ranks_is_refused():
     """numpy-style broadcasting of a rank-2 and a rank-3 tensor lines the batch axis up with another: refused."""
     proto = make([n("Add", ["x", "z"])], {"x": ["N", 4, 5], "z": ["N", 5]})
-    with pytest.raises(ir.UnsupportedError, match=r"\(Add\): broadcasts shapes .* of different ranks"):
+    with pytest.raises(ir.UnsupportedError, match=r"\(Add\): broadcasts a rank-2 input against a rank-3 one"):
         from_onnx(proto)
 
 

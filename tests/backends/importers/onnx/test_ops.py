@@ -1,8 +1,9 @@
 """from_onnx, one ONNX op (or pattern) at a time, on small hand-built graphs.
 
 Each case is imported, compiled to torch and compared with onnxruntime on the
-original graph at two batch sizes. Together the cases exercise every entry of
-ONNX_TABLE (checked by ``test_every_table_entry_is_exercised``).
+original graph at two batch sizes. Together with the op-tier cases
+(``test_tier.py``) they exercise every entry of ONNX_TABLE (checked by
+``test_every_table_entry_is_exercised``).
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ import math
 
 import numpy as np
 import pytest
-from gaps import known_gap
 from onnx import TensorProto
 from onnx import helper as h
 from onnx_check import assert_matches_onnxruntime, make, rand
+from siblings import sibling
 
 from twinnet import ir
 from twinnet.backends.importers.onnx.graph import Graph, load
 from twinnet.backends.importers.onnx.importer import from_onnx
-from twinnet.backends.importers.onnx.ops import ONNX_TABLE
 from twinnet.backends.importers.onnx.passes.fold import fold_shapes
 from twinnet.backends.importers.onnx.patterns.rules import run_rules
+from twinnet.backends.importers.onnx.table import ONNX_TABLE
 
 IMG = {"x": ["N", 3, 9, 10]}
 VEC = {"x": ["N", 6]}
@@ -521,8 +522,9 @@ def test_op_matches_onnxruntime(case):
 
 
 def test_every_table_entry_is_exercised():
+    """By these cases or by the op-tier ones (test_tier.py)."""
     seen = set()
-    for proto in CASES.values():
+    for proto in [*CASES.values(), *sibling("backends/importers/onnx/test_tier.py").CASES.values()]:
         graph = Graph(load(proto))
         fold_shapes(graph)
         run_rules(graph)
@@ -531,21 +533,12 @@ def test_every_table_entry_is_exercised():
 
 
 def test_importer_produces_every_ir_layer():
-    from twinnet.backends.importers.onnx.ops import SPELLED_OTHERWISE
+    from twinnet.backends.importers.onnx.table import SPELLED_OTHERWISE
     from twinnet.ir.layers import LAYERS
     from twinnet.ir.ops import OPS
 
     produced = {node.layer.kind for proto in CASES.values() for node in from_onnx(proto).layers}
     assert sorted(set(LAYERS) - set(OPS) - produced - set(SPELLED_OTHERWISE)) == []
-
-
-@known_gap("import-op-tier")
-def test_importer_produces_every_op():
-    """Standard-domain ONNX nodes the op tier expresses import as IR ops (not yet: the op tier is new)."""
-    from twinnet.ir.ops import OPS
-
-    produced = {node.layer.kind for proto in CASES.values() for node in from_onnx(proto).layers}
-    assert not sorted(set(OPS) - produced)
 
 
 def test_layouts_follow_the_consumers():
