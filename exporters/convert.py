@@ -37,6 +37,7 @@ stage's wall time, CPU time and the peak resident memory so far.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ir.errors import ConfigError
+from .memory import release_memory
 from .progress import QUIET, Stopwatch
 from .sources import Source, from_object, load_source
 from .targets import FRAMEWORKS, TARGETS
@@ -91,7 +93,7 @@ def convert(
     native_io: bool = False,
     atol: float = 1e-5,
     rtol: float = 1e-4,
-    batch_sizes=(1, 3),
+    batch_sizes=(1, 2),
     seq_lens=(5, 9),
     paths=CONVERT_PATHS,
     keep_failed: bool = False,
@@ -109,7 +111,9 @@ def convert(
         to: the target framework.
         out_dir: the folder to write ``<name>.py``, its weights and the IR file to.
         native_io: the emitted model takes/returns the framework's own layout.
-        atol, rtol, batch_sizes, seq_lens: as for :func:`twinnet.exporters.verify`.
+        atol, rtol, batch_sizes, seq_lens: as for :func:`twinnet.exporters.verify`; the batch sizes default to
+            1 and 2 (two sizes, so a frozen batch cannot pass, kept small: a Keras source model holds every
+            layer's output while it runs, some 160 MiB per 224-px ResNet50 image under the torch backend).
         paths: the IR's own verify paths to run besides the source and the emitted file (default
             ``("onnx-ir",)``; ``"all"`` adds both frameworks' compiled models and their ONNX exports).
         keep_failed: write OUT even when a comparison fails (to inspect it).
@@ -150,7 +154,7 @@ def convert(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.twinnet-", dir=out.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; OUT should get the usual permissions
     try:
-        with watch.stage("emit"), progress.stage("emit", total=2) as step:
+        with watch.stage("emit"), progress.stage("emit", total=1) as step:
             program = target.lower(model, native_io=native_io)  # the one lowering for the target
             files = write_target(model, to, staging, native_io=native_io, program=program)
             step(to)
@@ -160,13 +164,16 @@ def convert(
             compiled = {to: target.compile(program, model)} if wanted else {}
             # the lowered weights are written: only the program's layouts are needed from here on
             program = dataclasses.replace(program, weights={})
-            emitted = load_emitted(model, to, staging, native_io=native_io, program=program)
-            step("load")
+            release_memory(collect=False)
         # verify lets go of each once it has run (Held.release), so neither the source model nor the emitted
-        # one sits beside the paths it builds next
+        # one sits beside the paths it builds next; the emitted file is loaded when it first runs, after the
+        # source model has run and been let go, so the two never hold their weights at the same time
         references = {f"source-{source.kind}": Held(source.run)} if source.run is not None else {}
-        references[f"emitted-{to}"] = Held(emitted)
-        del program, emitted  # verify holds what it runs
+        references[f"emitted-{to}"] = Held(
+            load=functools.partial(load_emitted, model, to, staging, native_io=native_io, program=program),
+            collect=to != "torch",  # a torch module holds no reference cycles: freed as soon as it is let go
+        )
+        del program  # verify holds what it runs
         source = dataclasses.replace(source, run=None)  # only the Held reference keeps the source model
         with watch.stage("verify"):
             report = verify(
@@ -195,16 +202,22 @@ def convert(
 
 
 class Held:
-    """A runner that :func:`~twinnet.exporters.verify.verify` lets go of once it has run (``release``)."""
+    """A runner that :func:`~twinnet.exporters.verify.verify` lets go of once it has run (``release``).
 
-    def __init__(self, run):
-        self.run = run
+    ``load``: instead of ``run``, a function making the runner, called when it first runs. ``collect``: run
+    the cycle collector on release (a Keras model's layers refer to each other)."""
+
+    def __init__(self, run=None, *, load=None, collect: bool = True):
+        self.run, self.load, self.collect = run, load, collect
 
     def __call__(self, xs):
+        if self.run is None and self.load is not None:
+            self.run, self.load = self.load(), None
         return self.run(xs)
 
     def release(self) -> None:
-        self.run = None
+        self.run = self.load = None
+        release_memory(self.collect)  # the model it held is garbage now: give its memory back before the next
 
 
 def write_target(model, to: str, folder: Path, *, native_io: bool = False, program=None) -> list[str]:
@@ -234,9 +247,16 @@ def load_emitted(model, to: str, folder: Path, *, native_io: bool = False, progr
     exec(compile(path.read_text(), str(path), "exec"), module.__dict__)  # the file we generated just now
     weights = str(folder / f"{model.name}{target.weights_suffix}")
     if to == "torch":
+        import torch
+
         from ..backends.torch.compile import class_name
 
-        net = module.load_weights(getattr(module, class_name(model.name))(), weights).eval()
+        # built without storage (the meta device): load_weights assigns the file's tensors, so nothing is
+        # allocated and randomly initialised only to be replaced (load_state_dict is strict: a parameter or
+        # buffer the file lacks is an error, not a tensor left without data)
+        with torch.device("meta"):
+            net = getattr(module, class_name(model.name))()
+        net = module.load_weights(net, weights).eval()
     else:
         net = getattr(module, f"build_{model.name}")()
         net.load_weights(weights)

@@ -152,8 +152,11 @@ def _export_ir(model, path: Path, _compiled=None) -> None:
     import onnx
 
     from ..backends.onnx import to_onnx
+    from .memory import release_memory
 
-    onnx.save(to_onnx(model), str(path))
+    proto = to_onnx(model)
+    release_memory()  # the lowering's arrays, copied into the proto and let go, before it is serialised
+    onnx.save(proto, str(path))
 
 
 def _export_keras(model, path: Path, km=None) -> None:

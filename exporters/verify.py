@@ -28,6 +28,7 @@ from ..ir.errors import ConfigError, WeightError, show
 from ..ir.graph import Model
 from .informative import Spread, judge
 from .inputs import checked_inputs, given_inputs, model_inputs
+from .memory import onnx_session, release_memory
 from .onnx import export_onnx
 from .progress import QUIET
 from .report import Comparison, Report, compare
@@ -58,15 +59,13 @@ def _runner(model, name: str, workdir: Path, compiled: dict):
         if name not in compiled:
             compiled[name] = target.compile(target.lower(model), model)
         return target.runner(compiled[name], model)
-    import onnxruntime as ort
 
     via = name.split("-")[1]
     if via in TARGETS and via not in compiled:
         compiled[via] = TARGETS[via].compile(TARGETS[via].lower(model), model)
     path = export_onnx(model, workdir / f"{model.name}.{via}.onnx", via=via, compiled=compiled.get(via))
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    release_memory()  # what the export built and let go, before the session loads the weights again
+    session = onnx_session(str(path))
     io_layout = TARGETS[via].io_layout if via in TARGETS else (lambda layout: layout)
 
     def run(inputs):
@@ -208,6 +207,7 @@ def verify(
                         run_all(name, run)
                         del run  # the path's live model or session goes before the next one is built
                         _release(name, compiled, later=built[built.index(name) + 1 :])
+                        release_memory(collect=name != "onnx-ir")  # Keras models hold reference cycles
                     step(name)
         spread, judged = Spread(), []
         with progress.stage("compare"):
@@ -303,12 +303,8 @@ def _layer_outputs(model, path: str, inputs) -> list[np.ndarray]:
         program = target.lower(model, expose=True)
         run = target.runner(target.compile(program, model), model, declared_outs=[n.spec.layout for n in model.layers])
         return run(inputs)
-    import onnxruntime as ort
 
     from ..backends.onnx import to_onnx
 
-    proto = to_onnx(model, expose=True)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(to_onnx(model, expose=True).SerializeToString())
     return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})
