@@ -27,7 +27,8 @@ Steps (each a progress stage):
 The model is lowered once for the target: the emitted file, its weights, the
 I/O layouts the emitted file is run with and verify's own path for the target
 (without ``native_io``, compiled only when that path runs) all come from that one
-program, which is let go once they are made. ``Conversion.profile`` holds each
+program, which is let go once they are made. Once the IR file is written, the model's weights are read-only
+views of it (memory-mapped on POSIX), as :func:`twinnet.load` gives them. ``Conversion.profile`` holds each
 stage's wall time, CPU time and the peak resident memory so far.
 
 >>> # result = convert("resnet.keras", "torch", "out/")   # or convert(keras_model, "torch", "out/")
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ir.errors import ConfigError
+from ..ir.serde import load as ir_load
 from .memory import release_memory
 from .progress import QUIET, Stopwatch
 from .sources import Source, from_object, load_source
@@ -157,6 +159,10 @@ def convert(
         with watch.stage("emit"), progress.stage("emit", total=1) as step:
             program = target.lower(model, native_io=native_io)  # the one lowering for the target
             files = write_target(model, to, staging, native_io=native_io, program=program)
+            # the IR file just written holds these very weights: the model reads them from there on (read-only
+            # views of a memory map, paged in when a path reads them) and the copy read from the source goes,
+            # so it does not sit beside the source model while that runs
+            model.set_weights(ir_load(staging / files[2]).weights, copy=False)
             step(to)
             # verify's own path for the target is the same program compiled from the IR (not the emitted file),
             # built only when that path, or the ONNX export through it, is asked for

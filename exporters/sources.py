@@ -91,10 +91,11 @@ def _existing(spec: str) -> Path:
 
 
 def _from_keras(km):
-    from ..backends import from_keras
+    from ..backends.importers.keras.importer import from_keras
 
     with _tensorflow_not_probed():
-        return from_keras(km)
+        # the arrays read from Keras are the importer's own: not copied a second time
+        return from_keras(km, copy_weights=False)
 
 
 @contextlib.contextmanager

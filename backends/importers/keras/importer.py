@@ -58,7 +58,7 @@ _FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
 _KEYWORD_CALLS = {K.MultiHeadAttention: (mha_tensors, MHA_KEYWORDS, MHA_FLAGS)}
 
 
-def from_keras(keras_model, *, name: str | None = None, blocks: bool = True) -> ir.Model:
+def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, copy_weights: bool = True) -> ir.Model:
     """Import a Keras 3 functional or Sequential model, weights included.
 
     Args:
@@ -74,6 +74,10 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True) -> 
             from outside and to be one region. The emitted source then writes
             each kind once (one torch class, one Keras function). Marks change
             no numbers, names or weights. The rule is in ``block_names.py``.
+        copy_weights: False keeps the arrays read from Keras (``keras.ops.convert_to_numpy``, a copy
+            under the TensorFlow and torch backends; under JAX possibly a read-only view of an immutable
+            buffer) instead of copying them once more: ``convert`` peaks one copy of the weights lower
+            while importing.
 
     Returns:
         an ``twinnet.Model`` whose inputs are declared in Keras's layout (``NHWC``,
@@ -94,13 +98,14 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True) -> 
     ('Block1', 'block_2')
     """
     check_model(keras_model)
-    return _Importer(keras_model, blocks).run(name or identifier(keras_model.name))
+    return _Importer(keras_model, blocks, copy_weights).run(name or identifier(keras_model.name))
 
 
 class _Importer:
-    def __init__(self, model, blocks: bool = True):
+    def __init__(self, model, blocks: bool = True, copy_weights: bool = True):
         self.model = model
         self.blocks = blocks
+        self.copy_weights = copy_weights
         self.calls = topological_calls(model.outputs)
         self.problems: list[Problem] = []
         self.tensors: dict[tuple, ir.Tensor | None] = {}  # Keras tensor key -> IR tensor (None: unknown)
@@ -148,7 +153,7 @@ class _Importer:
         if self.blocks:
             mark_blocks(outputs)
         model = ir.Model(inputs, outputs, name=identifier(name))
-        return model.set_weights(self.weights)
+        return model.set_weights(self.weights, copy=self.copy_weights)
 
     def walk(self, calls) -> None:
         for node in calls:
