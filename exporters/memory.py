@@ -44,8 +44,8 @@ def release_memory(collect: bool = True) -> None:
         trim(0)
 
 
-def onnx_session(model):
-    """An onnxruntime CPU session on ``model`` (a path, or the bytes of a file) that runs the file's own nodes.
+def onnx_session(model, providers=("CPUExecutionProvider",)):
+    """An onnxruntime session on ``model`` (a path, or the bytes of a file) that runs the file's own nodes.
 
     Graph optimisations are off: onnxruntime's fused nodes carry their own copies of the weights (on
     ResNet50, 267 MiB resident with them, 99 MiB without, for the same CPU time over session and
@@ -55,4 +55,4 @@ def onnx_session(model):
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, options, providers=list(providers))
