@@ -236,12 +236,14 @@ def main(argv=None) -> int:
         "next to the peer routes and the frameworks' import footprint (benchmarks/convert_cli.py)",
     )
     parser.add_argument("--cli-models", help="with --cli: comma-separated keys of convert_cli.MODELS (default: all)")
+    parser.add_argument("--repeat", type=int, default=1, help="with --cli: runs of the default convert per model")
     args = parser.parse_args(argv)
     if args.cli:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import convert_cli
 
-        rows = convert_cli.cli_rows(args.cli_models.split(",") if args.cli_models else list(convert_cli.MODELS))
+        keys = args.cli_models.split(",") if args.cli_models else list(convert_cli.MODELS)
+        rows = convert_cli.cli_rows(keys, repeat=args.repeat)
         if args.json:
             print(json.dumps(rows, indent=2))
         else:

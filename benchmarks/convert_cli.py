@@ -4,17 +4,23 @@ For each Keras application (random weights, saved to a ``.keras`` file first), e
 a fresh process, measured by ``os.wait4``: wall seconds, CPU seconds (user + system, every thread) and
 peak resident memory. Side by side:
 
-* ``import keras, torch, onnxruntime``: the frameworks' bare import footprint;
+* the frameworks' bare import footprint, twice: ``import keras, torch, onnx, onnxruntime`` under Keras's
+  torch backend (what the default convert below loads: the ``twinnet`` command runs a ``.keras`` file
+  converted to torch under that backend, and never loads TensorFlow), and ``import keras, torch,
+  onnxruntime`` under TensorFlow (what it loaded before, and what ``--paths all`` loads);
 * ``twinnet convert M.keras --to torch`` (default paths: the source model, the emitted file and the
-  ONNX file written from the IR) and the same with ``--paths all``;
+  ONNX file written from the IR), ``--repeat`` times, and the same with ``--paths all`` once;
 * the peer route Keras -> ONNX (tf2onnx, through ``keras.Model.export``) -> onnx2torch, and the route
   torch -> ONNX -> onnx2tf, where they install; a row that cannot run says why.
 
 The goal is a ratio printed per model: the convert's peak RSS over (import footprint + 3 x the weights'
-bytes), and its wall time over the peer route's. Run from the repository root:
+bytes), the footprint being that of the frameworks the default convert loads (the first row), and its
+wall time over the peer route's. CPU seconds (user + system, every thread) stand beside wall seconds:
+on a shared machine the wall time is inflated, the CPU time much less. Run from the repository root,
+on a quiet machine, for the issue's figures (10 s wall, budget ratio at most 1):
 
+    python benchmarks/convert.py --cli --cli-models resnet50_224 --repeat 2
     python benchmarks/convert.py --cli                       # resnet50 at 224 px, mobilenetv2 at 96 px
-    python benchmarks/convert.py --cli --cli-models mobilenetv2_96
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ MODELS = {
     "resnet50_224": "keras.applications.ResNet50(weights=None)",
     "mobilenetv2_96": "keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3))",
 }
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+# the command picks its own Keras backend and OpenMP wait policy where the environment does not say
+ENV = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "OMP_WAIT_POLICY")} | {
+    "TF_CPP_MIN_LOG_LEVEL": "3"
+}
 
 MAKE = """
 import json, sys, keras
@@ -72,11 +81,13 @@ print("SKIP not written yet: onnx2tf imports here, add the torch model to conver
 """
 
 
-def run(argv: list[str], cwd=None) -> dict:
-    """Run ``argv`` to its end; its wall and CPU seconds, peak RSS (MiB), exit status and output."""
+def run(argv: list[str], cwd=None, env=None) -> dict:
+    """Run ``argv`` to its end; its wall and CPU seconds, peak RSS (MiB), exit status and output.
+
+    ``env``: variables set for it besides this process's environment."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=ENV, cwd=cwd)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**ENV, **(env or {})}, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - start
@@ -104,7 +115,7 @@ def twinnet_convert(src: Path, out: Path, *extra: str) -> dict:
     return result
 
 
-def model_rows(key: str, folder: Path, footprint: dict) -> list[dict]:
+def model_rows(key: str, folder: Path, footprint: dict, repeat: int = 1) -> list[dict]:
     """The rows of one model: making it, twinnet's convert (default and all paths), the peer routes."""
     src = folder / f"{key}.keras"
     made = python(MAKE.format(call=MODELS[key]), str(src))
@@ -113,8 +124,8 @@ def model_rows(key: str, folder: Path, footprint: dict) -> list[dict]:
     weights = json.loads(made["output"].strip().splitlines()[-1])["weights_bytes"]
     budget = footprint["peak_rss_mb"] + 3 * weights / (1 << 20)
     rows = []
-    for extra in ((), ("--paths", "all")):
-        row = twinnet_convert(src, folder / f"{key}-out-{len(extra)}", "--quiet", *extra)
+    for i, extra in enumerate([()] * repeat + [("--paths", "all")]):
+        row = twinnet_convert(src, folder / f"{key}-out-{i}", "--quiet", *extra)
         rows.append(row)
     peer = python(PEER_ONNX2TORCH, str(src), str(folder / f"{key}.onnx"))
     peer["what"] = "peer: keras -> onnx (tf2onnx) -> onnx2torch"
@@ -141,14 +152,16 @@ def model_rows(key: str, folder: Path, footprint: dict) -> list[dict]:
     return rows
 
 
-def cli_rows(keys) -> list[dict]:
-    """Every row, the frameworks' import footprint first."""
-    footprint = python("import keras, torch, onnxruntime")
-    footprint.update(model="-", what="import keras, torch, onnxruntime (footprint)")
-    rows = [footprint]
+def cli_rows(keys, repeat: int = 1) -> list[dict]:
+    """Every row, the frameworks' import footprints first (the budget's is the first one)."""
+    footprint = run([sys.executable, "-c", "import keras, torch, onnx, onnxruntime"], env={"KERAS_BACKEND": "torch"})
+    footprint.update(model="-", what="KERAS_BACKEND=torch: import keras, torch, onnx, onnxruntime (footprint)")
+    tensorflow = run([sys.executable, "-c", "import keras, torch, onnxruntime"], env={"KERAS_BACKEND": "tensorflow"})
+    tensorflow.update(model="-", what="KERAS_BACKEND=tensorflow: import keras, torch, onnxruntime")
+    rows = [footprint, tensorflow]
     with tempfile.TemporaryDirectory(prefix="twinnet-bench-") as tmp:
         for key in keys:
-            rows += model_rows(key, Path(tmp), footprint)
+            rows += model_rows(key, Path(tmp), footprint, repeat)
     for row in rows:
         row.pop("output", None)
     return rows

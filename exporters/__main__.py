@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from .process import command
 
-sys.exit(main())
+sys.exit(command())

@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-failed", action="store_true", help="write OUT even when verification fails")
     p.add_argument("--atol", type=tolerance, help="absolute tolerance (default 1e-5 for float32; docs/precision.md)")
     p.add_argument("--rtol", type=tolerance, help="relative tolerance (default 1e-4 for float32; docs/precision.md)")
-    p.add_argument("--batch-sizes", type=sizes, metavar="N,N", help="batch sizes to try (default 1,3)")
+    p.add_argument("--batch-sizes", type=sizes, metavar="N,N", help="batch sizes to try (default 1,2)")
     p.add_argument("--seq-lens", type=sizes, metavar="T,T", help="lengths for symbolic sequence axes (default 5,9)")
     p.add_argument("--paths", type=paths, metavar="P,P", help=CONVERT_PATHS_HELP)
     p.add_argument(
@@ -351,8 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv=None, setup=None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 verification failed, 2 bad input, 3 internal error).
+
+    ``setup``: called with the parsed arguments before the command runs (the process entry point,
+    :func:`twinnet.exporters.process.command`, sets its environment defaults there).
 
     >>> main(["summary", "model.json"])  # doctest: +SKIP
     0
@@ -361,6 +364,8 @@ def main(argv=None) -> int:
     debug = "--debug" in argv  # known even when parsing itself fails
     try:
         args = build_parser().parse_args(argv)
+        if setup is not None:
+            setup(args)
         with warnings.catch_warnings():
             if not debug:  # frameworks' warnings are noise to a CLI user; --debug shows them
                 warnings.filterwarnings("ignore", module=_FRAMEWORKS)

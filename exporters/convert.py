@@ -27,7 +27,8 @@ Steps (each a progress stage):
 The model is lowered once for the target: the emitted file, its weights, the
 I/O layouts the emitted file is run with and verify's own path for the target
 (without ``native_io``, compiled only when that path runs) all come from that one
-program, which is let go once they are made. ``Conversion.profile`` holds each
+program, which is let go once they are made. Once the IR file is written, the model's weights are read-only
+views of it (memory-mapped on POSIX), as :func:`twinnet.load` gives them. ``Conversion.profile`` holds each
 stage's wall time, CPU time and the peak resident memory so far.
 
 >>> # result = convert("resnet.keras", "torch", "out/")   # or convert(keras_model, "torch", "out/")
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
@@ -47,10 +49,12 @@ from pathlib import Path
 
 from ..ir.errors import ConfigError
 from ..ir.precision import check_precision
+from ..ir.serde import load as ir_load
+from .memory import release_memory
 from .progress import QUIET, Stopwatch
 from .sources import Source, from_object, load_source
 from .targets import FRAMEWORKS, TARGETS
-from .verify import CONVERT_PATHS, Report, checked_device, let_go, resolve_paths, verify
+from .verify import CONVERT_PATHS, Report, checked_device, resolve_paths, verify
 
 
 @dataclass
@@ -93,7 +97,7 @@ def convert(
     native_io: bool = False,
     atol: float | None = None,
     rtol: float | None = None,
-    batch_sizes=(1, 3),
+    batch_sizes=(1, 2),
     seq_lens=(5, 9),
     paths=CONVERT_PATHS,
     keep_failed: bool = False,
@@ -113,7 +117,9 @@ def convert(
         to: the target framework.
         out_dir: the folder to write ``<name>.py``, its weights and the IR file to.
         native_io: the emitted model takes/returns the framework's own layout.
-        atol, rtol, batch_sizes, seq_lens: as for :func:`twinnet.exporters.verify`.
+        atol, rtol, batch_sizes, seq_lens: as for :func:`twinnet.exporters.verify`; the batch sizes default to
+            1 and 2 (two sizes, so a frozen batch cannot pass, kept small: a Keras source model holds every
+            layer's output while it runs, some 160 MiB per 224-px ResNet50 image under the torch backend).
         paths: the IR's own verify paths to run besides the source and the emitted file (default
             ``("onnx-ir",)``; ``"all"`` adds both frameworks' compiled models and their ONNX exports).
         keep_failed: write OUT even when a comparison fails (to inspect it).
@@ -165,9 +171,13 @@ def convert(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.twinnet-", dir=out.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; OUT should get the usual permissions
     try:
-        with watch.stage("emit"), progress.stage("emit", total=2) as step:
+        with watch.stage("emit"), progress.stage("emit", total=1) as step:
             program = target.lower(model, native_io=native_io)  # the one lowering for the target
             files = write_target(model, to, staging, native_io=native_io, program=program)
+            # the IR file just written holds these very weights: the model reads them from there on (read-only
+            # views of a memory map, paged in when a path reads them) and the copy read from the source goes,
+            # so it does not sit beside the source model while that runs
+            model.set_weights(ir_load(staging / files[2]).weights, copy=False)
             step(to)
             # verify's own path for the target is the same program compiled from the IR (not the emitted file),
             # built only when that path, or the ONNX export through it, is asked for
@@ -175,14 +185,16 @@ def convert(
             compiled = {to: target.compile(program, model, device=device)} if wanted else {}
             # the lowered weights are written: only the program's layouts are needed from here on
             program = dataclasses.replace(program, weights={})
-            let_go()  # what emit built (Keras's model for its weights file) goes before the emitted file loads
-            emitted = load_emitted(model, to, staging, native_io=native_io, program=program)
-            step("load")
+            release_memory(collect=False)
         # verify lets go of each once it has run (Held.release), so neither the source model nor the emitted
-        # one sits beside the paths it builds next
+        # one sits beside the paths it builds next; the emitted file is loaded when it first runs, after the
+        # source model has run and been let go, so the two never hold their weights at the same time
         references = {f"source-{source.kind}": Held(source.run)} if source.run is not None else {}
-        references[f"emitted-{to}"] = Held(emitted)
-        del program, emitted  # verify holds what it runs
+        references[f"emitted-{to}"] = Held(
+            load=functools.partial(load_emitted, model, to, staging, native_io=native_io, program=program),
+            collect=to != "torch",  # a torch module holds no reference cycles: freed as soon as it is let go
+        )
+        del program  # verify holds what it runs
         source = dataclasses.replace(source, run=None)  # only the Held reference keeps the source model
         with watch.stage("verify"):
             report = verify(
@@ -212,16 +224,22 @@ def convert(
 
 
 class Held:
-    """A runner that :func:`~twinnet.exporters.verify.verify` lets go of once it has run (``release``)."""
+    """A runner that :func:`~twinnet.exporters.verify.verify` lets go of once it has run (``release``).
 
-    def __init__(self, run):
-        self.run = run
+    ``load``: instead of ``run``, a function making the runner, called when it first runs. ``collect``: run
+    the cycle collector on release (a Keras model's layers refer to each other)."""
+
+    def __init__(self, run=None, *, load=None, collect: bool = True):
+        self.run, self.load, self.collect = run, load, collect
 
     def __call__(self, xs):
+        if self.run is None and self.load is not None:
+            self.run, self.load = self.load(), None
         return self.run(xs)
 
     def release(self) -> None:
-        self.run = None
+        self.run = self.load = None
+        release_memory(self.collect)  # the model it held is garbage now: give its memory back before the next
 
 
 def write_target(model, to: str, folder: Path, *, native_io: bool = False, program=None) -> list[str]:
@@ -255,7 +273,10 @@ def load_emitted(model, to: str, folder: Path, *, native_io: bool = False, progr
 
         from ..backends.torch.compile import class_name
 
-        with torch.device("meta"):  # no random initial values to throw away: load_weights assigns the file's
+        # built without storage (the meta device): load_weights assigns the file's tensors, so nothing is
+        # allocated and randomly initialised only to be replaced (load_state_dict is strict: a parameter or
+        # buffer the file lacks is an error, not a tensor left without data)
+        with torch.device("meta"):
             net = getattr(module, class_name(model.name))()
         net = module.load_weights(net, weights).eval()
     else:

@@ -33,6 +33,7 @@ importer), and imported when first used.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import zipfile
@@ -90,9 +91,35 @@ def _existing(spec: str) -> Path:
 
 
 def _from_keras(km):
-    from ..backends import from_keras
+    from ..backends.importers.keras.importer import from_keras
 
-    return from_keras(km)
+    with _tensorflow_not_probed():
+        # the arrays read from Keras are the importer's own: not copied a second time
+        return from_keras(km, copy_weights=False)
+
+
+@contextlib.contextmanager
+def _tensorflow_not_probed():
+    """Under a Keras backend other than TensorFlow, with TensorFlow not loaded, keep Keras from loading it.
+
+    Keras's ``get_config`` asks whether TensorFlow is available, to recognise TensorFlow objects in
+    a config, and answers by importing it (seconds, and some 350 MiB): when it is not loaded, no object
+    can be one of its types, so the answer is "not available" for as long as the import runs."""
+    import keras
+
+    lazy = getattr(sys.modules.get("keras.src.utils.module_utils"), "tensorflow", None)
+    if (
+        keras.backend.backend() == "tensorflow"
+        or "tensorflow" in sys.modules
+        or getattr(lazy, "_available", False) is not None  # asked before (or not the LazyModule known)
+    ):
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
 
 
 def _from_onnx(path):
@@ -139,11 +166,9 @@ def keras_model(km) -> Source:
 def onnx_file(spec: str) -> Source:
     path = _existing(spec)
     model = IMPORTERS["onnx"](path)
-    import onnxruntime as ort
+    from .memory import onnx_session
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(str(path))
 
     def run(xs):  # from_onnx keeps the file's input/output contract: the declared layouts are the file's
         feeds = {i.name: x for i, x in zip(session.get_inputs(), xs)}

@@ -68,8 +68,16 @@ def _keras_source(program, model) -> tuple[str, None]:
 
 
 def _keras_call(net, xs: list[np.ndarray]) -> list[np.ndarray]:
-    outs = net(xs if len(xs) > 1 else xs[0], training=False)
-    return [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
+    import keras
+
+    if keras.backend.backend() == "torch":  # no autograd record: its tensors would hold every activation
+        import torch
+
+        with torch.no_grad():
+            outs = net(xs if len(xs) > 1 else xs[0], training=False)
+    else:
+        outs = net(xs if len(xs) > 1 else xs[0], training=False)
+    return [keras.ops.convert_to_numpy(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
 
 
 def _batch_first(layout: str) -> str:

@@ -30,6 +30,7 @@ from ..ir.graph import Model
 from ..ir.precision import round_to
 from .informative import Spread, judge
 from .inputs import checked_inputs, given_inputs, model_inputs
+from .memory import onnx_session, release_memory
 from .onnx import export_onnx
 from .progress import QUIET
 from .report import Comparison, Report, compare
@@ -63,7 +64,6 @@ def _runner(model, name: str, workdir: Path, compiled: dict, device: str | None 
         if name not in compiled:
             compiled[name] = target.compile(target.lower(model), model, device=device)
         return target.runner(compiled[name], model)
-    import onnxruntime as ort
 
     via = name.split("-")[1]
     if model.dtype != "float32":  # the float32 reference: nothing compiled in half precision is reused
@@ -71,9 +71,8 @@ def _runner(model, name: str, workdir: Path, compiled: dict, device: str | None 
     if via in TARGETS and via not in compiled:
         compiled[via] = TARGETS[via].compile(TARGETS[via].lower(model), model)
     path = export_onnx(model, workdir / f"{model.name}.{via}.onnx", via=via, compiled=compiled.get(via))
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=onnx_providers(device))
+    release_memory()  # what the export built and let go, before the session loads the weights again
+    session = onnx_session(str(path), providers=onnx_providers(device))
     io_layout = TARGETS[via].io_layout if via in TARGETS else (lambda layout: layout)
 
     def run(inputs):
@@ -207,8 +206,7 @@ def verify(
                     run_all(name, references[name], step)
                     release = getattr(references.pop(name), "release", None)
                     if callable(release):
-                        release()
-                        let_go()
+                        release()  # Held.release gives the memory back (exporters/memory.py)
         compiled = dict(compiled or {})
         stages = (
             ("compile", [p for p in paths if not p.startswith("onnx")]),
@@ -228,7 +226,7 @@ def verify(
                         run_all(name, run)
                         del run  # the path's live model or session goes before the next one is built
                         _release(name, compiled, later=built[built.index(name) + 1 :])
-                        let_go()
+                        release_memory(collect=name != "onnx-ir")  # Keras models hold reference cycles
                     step(name)
         spread, judged = Spread(), []
         with progress.stage("compare"):
@@ -266,20 +264,6 @@ def verify(
         options.update(localize=localize, make_inputs=make_inputs, progress=progress)
         verify_randomized(report, model, None if inputs is None else cases[0][2], randomized_references, **options)
     return report
-
-
-def let_go() -> None:
-    """Hand the memory of a model just let go back to the system before the next one is built: collect its
-    reference cycles (Keras models have them), then ask glibc's malloc to return the free pages in the middle
-    of its heap (a framework's weights of a few MB each come from there, and ``free`` keeps them otherwise)."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to ask
-        pass
 
 
 def _release(name: str, compiled: dict, later) -> None:
@@ -344,14 +328,10 @@ def _layer_outputs(model, path: str, inputs, device=None) -> list[np.ndarray]:
         program = target.lower(model, expose=True)
         net = target.compile(program, model, device=device)
         return target.runner(net, model, declared_outs=[n.spec.layout for n in model.layers])(inputs)
-    import onnxruntime as ort
 
     from ..backends.onnx import to_onnx
 
-    proto = to_onnx(float32_reference(model), expose=True)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(to_onnx(float32_reference(model), expose=True).SerializeToString())
     return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})
 
 

@@ -64,7 +64,9 @@ _FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
 _KEYWORD_CALLS = {K.MultiHeadAttention: (mha_tensors, MHA_KEYWORDS, MHA_FLAGS)}
 
 
-def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, converters=None) -> ir.Model:
+def from_keras(
+    keras_model, *, name: str | None = None, blocks: bool = True, converters=None, copy_weights: bool = True
+) -> ir.Model:
     """Import a Keras 3 functional or Sequential model, weights included.
 
     Args:
@@ -83,6 +85,10 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, con
         converters: ``{LayerClass: fn}``, entries added to :data:`KERAS_TABLE` for this import:
             ``fn(layer, inputs)`` returns ``(ir_layer, weights)`` as the built-in entries do
             (``common/converters.py``, docs/extending.md).
+        copy_weights: False keeps the arrays read from Keras (``keras.ops.convert_to_numpy``, a copy
+            under the TensorFlow and torch backends; under JAX possibly a read-only view of an immutable
+            buffer) instead of copying them once more: ``convert`` peaks one copy of the weights lower
+            while importing.
 
     Returns:
         an ``twinnet.Model`` whose inputs are declared in Keras's layout (``NHWC``,
@@ -104,14 +110,15 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, con
     """
     check_model(keras_model)
     table = user_table(KERAS_TABLE, converters, "Keras layer class")
-    return _Importer(keras_model, blocks, table).run(name or identifier(keras_model.name))
+    return _Importer(keras_model, blocks, table, copy_weights).run(name or identifier(keras_model.name))
 
 
 class _Importer:
-    def __init__(self, model, blocks: bool = True, table=KERAS_TABLE):
+    def __init__(self, model, blocks: bool = True, table=KERAS_TABLE, copy_weights: bool = True):
         self.model = model
         self.table = table  # KERAS_TABLE and the user's converters
         self.blocks = blocks
+        self.copy_weights = copy_weights
         self.calls = topological_calls(model.outputs)
         self.problems: list[Problem] = []
         self.tensors: dict[tuple, ir.Tensor | None] = {}  # Keras tensor key -> IR tensor (None: unknown)
@@ -164,7 +171,7 @@ class _Importer:
             mark_blocks(outputs)
         model = ir.Model(inputs, outputs, name=identifier(name))
         model.dtype = dtype
-        return model.set_weights(self.weights)
+        return model.set_weights(self.weights, copy=self.copy_weights)
 
     def walk(self, calls) -> None:
         for node in calls:
