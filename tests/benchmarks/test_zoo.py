@@ -33,8 +33,6 @@ SIDE = 32
 TIMEOUT_S = 300
 
 GAPS = {
-    ("timm", "convnext_atto"): "torch-import-functional-layer-norm",
-    ("timm", "vit_tiny_patch16_224"): "torch-import-optional-forward-args",
     ("transformers", "bert"): "torch-import-transformers-untraceable",
     ("transformers", "gpt2"): "torch-import-transformers-untraceable",
     ("transformers", "llama_gqa"): "torch-import-transformers-untraceable",
