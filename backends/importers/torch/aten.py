@@ -20,6 +20,7 @@ reductions over any axes, products of any rank) as ops.
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import replace
 from typing import Callable
@@ -151,6 +152,8 @@ ATEN_LAYERS: dict[Callable, Callable] = {
     aten.pad.default: f_pad,
     aten.sym_size.int: size,
     operator.floordiv: _sym_value,
+    math.ceil: _sym_value,
+    math.floor: _sym_value,
     operator.mod: _sym_value,
     torch.sym_float: _sym_value,
     torch.sym_int: _sym_value,

@@ -45,8 +45,11 @@ def _dim(lt: str, d: int, what: str = "dim") -> str:
 def _fresh_letters(ctx, call, lt: str, rank: int, integer: bool) -> str:
     """Letters for a reshape's ``rank`` axes after ``N``: the consumers' layout where they decide one,
     else the input's own letters in order, then free ones."""
-    guess = guess_layout(ctx.gm, call.node, rank + 1, integer)
-    if guess[0] == "N" and len(guess) == rank + 1:
+    try:
+        guess = guess_layout(ctx.gm, call.node, rank + 1, integer)
+    except UnsupportedError:  # no conventional layout at that rank
+        guess = ""
+    if guess[:1] == "N" and len(guess) == rank + 1:
         return guess[1:]
     own = lt.replace("N", "")[:rank]
     return own + free_letters("N" + own, rank - len(own))
@@ -58,7 +61,8 @@ def reshape(ctx, call):
     out = torch_shape(ctx, call.node)
     n = ctx.n_pos(call.node)
     if "N" in lt:
-        if lt[0] != "N" or n != 0:
+        batch = ctx.run1[call.node.args[0]].shape[lt.index("N")]
+        if lt[0] != "N" or n != 0 or ctx.run1[call.node].shape[0] != batch:
             raise UnsupportedError(
                 f"a reshape that moves or merges the batch axis (input {lt}, output {out}) has no IR form"
             )

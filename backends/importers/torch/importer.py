@@ -274,9 +274,12 @@ class _Importer:
         info, n = self.run1.get(node), self.n_pos(node)
         if not isinstance(info, Info) or n is None or info.dtype not in _DTYPES:
             return None
-        layout = guess_layout(self.gm, node, len(info.shape), info.dtype != "float32")
-        if layout.index("N") != n:
-            layout = layout_for(len(info.shape), n, None if info.dtype != "float32" else (1 if n == 0 else 2))
+        try:
+            layout = guess_layout(self.gm, node, len(info.shape), info.dtype != "float32")
+            if layout.index("N") != n:
+                layout = layout_for(len(info.shape), n, None if info.dtype != "float32" else (1 if n == 0 else 2))
+        except IRError:  # a rank with no conventional layout: nothing to check behind it
+            return None
         try:
             return ir.Input(info.shape[:n] + info.shape[n + 1 :], layout=layout, dtype=info.dtype)
         except IRError:

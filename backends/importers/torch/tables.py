@@ -19,6 +19,7 @@ from __future__ import annotations
 import operator
 from typing import Callable
 
+from .... import ir
 from ...tables import join_tables
 from .arith import ARITH_FUNCTIONS, ARITH_METHODS
 from .aten import ATEN_TABLE
@@ -49,7 +50,16 @@ FUNCTION_TABLE: dict[Callable, Callable] = join_tables(
 )
 # x[index]: the slicing layers first (Cropping, a Narrow-free crop), the op tier where they refuse (a step, an int
 # index that drops an axis of a value read in forward)
-FUNCTION_TABLE[operator.getitem] = prefer(FUNCTION_TABLE[operator.getitem], getitem_ops)
+_GETITEM = FUNCTION_TABLE[operator.getitem]
+_GETITEM_OR_OPS = prefer(_GETITEM, getitem_ops)
+
+
+def _getitem(ctx, call):
+    """Tensors: the slicing layers, else ops; anything else (an RNN's outputs, a tuple): the layer entry alone."""
+    return (_GETITEM_OR_OPS if isinstance(call.args[0], ir.Tensor) else _GETITEM)(ctx, call)
+
+
+FUNCTION_TABLE[operator.getitem] = _getitem
 METHOD_TABLE: dict[Callable, Callable] = join_tables(
     CORE_METHODS,
     ARITH_METHODS,

@@ -31,12 +31,10 @@ class Unsupported(nn.Module):
 
 def test_unsupported_modules_and_ops_are_all_listed():
     err, found = problems(Unsupported(), float_input(2, 5, 8))
-    assert set(found) == {"encoder", "fft_fft", "truediv", "up", "relu6", "getitem_4", "bn", "pool", "getitem_5"}, (
-        sorted(found)
-    )
+    assert set(found) == {"encoder", "fft_fft", "truediv", "up", "relu6", "getitem_4", "bn", "pool"}, sorted(found)
     assert "TransformerEncoderLayer" in found["encoder"].what and "activation" in found["encoder"].reason
     assert "groups" in found["up"].reason and "lower bound" in found["relu6"].reason
-    assert "reciprocal" in found["truediv"].reason and "step 2" in found["getitem_5"].reason
+    assert "reciprocal" in found["truediv"].reason  # a slice with step 2 is a Narrow op now
     assert "cell state" in found["getitem_4"].reason
     assert "LPPool1d" in found["pool"].what and "track_running_stats" in found["bn"].reason
     assert "fc" not in found  # the layer behind the refused encoder is itself fine
