@@ -42,26 +42,19 @@ from keras import layers as K
 from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
-from ....ir.errors import IRError, UnsupportedError
+from ....ir.errors import IRError
 from ....ir.layout import default_layout
-from ....ir.ops.base import Op
 from ..common.converters import user_table
 from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
-from .attention import MHA_FLAGS, MHA_KEYWORDS, call_flags, is_mask_reshape, mask_source, mha_tensors
+from .attention import call_flags, is_mask_reshape, mask_source
 from .block_names import mark_blocks
 from .constant import constant_chains
 from .graph import DTYPES, check_model, class_label, is_graph_model, key, stand_in, topological_calls
+from .importer_checks import FOLDS, KEYWORD_CALLS, CallChecks
 from .layers import KERAS_TABLE
 from .ops_helpers import Composite, keras_layout
-from .ops_helpers import relabel as relabel_view
-from .precision import compute_dtype, ir_dtype, model_precision, policy_problem
-
-_FOLDS = {K.ZeroPadding1D: K.Conv1D, K.ZeroPadding2D: K.Conv2D}
-# Layers called with tensors or options as keywords: class -> (a function giving the call's tensors in the IR's
-# input order, reasons to refuse and whether the last tensor is a mask; the call keywords it reads; call flags ->
-# IR layer fields). Other layers take positional tensors only.
-_KEYWORD_CALLS = {K.MultiHeadAttention: (mha_tensors, MHA_KEYWORDS, MHA_FLAGS)}
+from .precision import ir_dtype, model_precision
 
 
 def from_keras(
@@ -113,7 +106,7 @@ def from_keras(
     return _Importer(keras_model, blocks, table, copy_weights).run(name or identifier(keras_model.name))
 
 
-class _Importer:
+class _Importer(CallChecks):
     def __init__(self, model, blocks: bool = True, table=KERAS_TABLE, copy_weights: bool = True):
         self.model = model
         self.table = table  # KERAS_TABLE and the user's converters
@@ -224,8 +217,8 @@ class _Importer:
         out = node.output_tensors[0]
         reasons = self.refusals(node)
         masked = False
-        if type(op) in _KEYWORD_CALLS:
-            args, call_reasons, masked = _KEYWORD_CALLS[type(op)][0](node, key, self.consumers)
+        if type(op) in KEYWORD_CALLS:
+            args, call_reasons, masked = KEYWORD_CALLS[type(op)][0](node, key, self.consumers)
             reasons += call_reasons
         else:
             # The positional arguments only: a tensor passed as a keyword (mask=, initial_state=) is refused.
@@ -235,7 +228,7 @@ class _Importer:
             # only a model input is declared as a mask (NT); anything else would read as a key
             reasons.append("its key-padding mask must be a model input of shape (batch, keys)")
             inputs.pop()
-        if type(op) in _FOLDS and not reasons and self.fold(node):
+        if type(op) in FOLDS and not reasons and self.fold(node):
             self.tensors[key(out)] = inputs[0]  # the pads went to the consuming convolution
             return
         if (
@@ -272,8 +265,8 @@ class _Importer:
                 return out, None
             ir_layer, weights = result
             ir_layer = ir_layer.replace(name=name)
-            if type(op) in _KEYWORD_CALLS:
-                ir_layer = ir_layer.replace(**call_flags(node, _KEYWORD_CALLS[type(op)][2]))
+            if type(op) in KEYWORD_CALLS:
+                ir_layer = ir_layer.replace(**call_flags(node, KEYWORD_CALLS[type(op)][2]))
             if id(node) in self.pads:
                 ir_layer = ir_layer.replace(padding=self.pads[id(node)])
             out = ir_layer(*inputs)
@@ -311,103 +304,3 @@ class _Importer:
         if reasons:
             self.refuse(op, "; ".join(reasons))
         self.tensors[key(out)] = converted if converted is not None and not reasons else stand_in(out)
-
-    # -- checks ------------------------------------------------------------------------
-    def refusals(self, node) -> list[str]:
-        """Why this layer call cannot be imported, whatever its options (empty if nothing)."""
-        op = node.operation
-        cls = type(op)
-        if isinstance(op, keras.Model) and not is_graph_model(op):
-            return [
-                "a nested subclassed model: its computation is Python code in call(), and twinnet never runs "
-                "code from a model"
-            ]
-        if cls is K.Lambda:
-            return [
-                "a Lambda layer wraps arbitrary Python code, and twinnet never runs code from a model; "
-                "rebuild it from standard Keras layers"
-            ]
-        if cls not in self.table and not is_graph_model(op):
-            if not isinstance(op, K.Layer):
-                return [
-                    f"a keras.ops operation ({op.name}) the IR has no op for (docs/limits.md lists the "
-                    "keras.ops calls that import); use a matching layer or op"
-                ]
-            if not cls.__module__.startswith("keras."):
-                return [
-                    "a custom layer: twinnet never runs code from a model, so only standard Keras layers in "
-                    "its table can be imported"
-                ]
-            return [f"the IR has no equivalent of Keras's {cls.__name__}"]
-        reasons = []
-        if self.times[id(op)] > 1:
-            reasons.append(f"is called {self.times[id(op)]} times (shared weights), which the IR cannot express")
-        problem = policy_problem(op)
-        if problem:
-            reasons.append(problem)
-        self.precisions.setdefault(compute_dtype(op), []).append(op.name)
-        if len(node.output_tensors) != 1 and not is_graph_model(op):
-            reasons.append(f"returns {len(node.output_tensors)} tensors; the IR's layers return one")
-        if not isinstance(op, K.Layer):  # a keras.ops call: its entry reads its keyword arguments
-            return reasons
-        taken = _KEYWORD_CALLS[cls][1] if cls in _KEYWORD_CALLS else ()
-        for kwarg, value in node.arguments.kwargs.items():
-            if value is None or value is False or kwarg in taken:  # Keras records defaults: training=False, mask=None
-                continue
-            if kwarg == "training":
-                reasons.append("is called with training=True, so Keras runs it in training mode even at inference")
-            elif kwarg == "mask":
-                reasons.append(
-                    "receives a Keras mask (from Embedding(mask_zero=True) or Masking upstream), "
-                    "which the IR does not model"
-                )
-            else:
-                reasons.append(f"is called with {kwarg}=..., which the IR has no input for")
-        return reasons
-
-    def fold(self, node) -> bool:
-        """Give a ZeroPadding's pads to the one 'valid' convolution that consumes it; False if there is none."""
-        op = node.operation
-        cfg = op.get_config()
-        out_key = key(node.output_tensors[0])
-        users = self.consumers.get(out_key, [])
-        conv = users[0] if len(users) == 1 else None
-        if (
-            cfg.get("data_format") != "channels_last"
-            or out_key in self.output_keys
-            or conv is None
-            or type(conv.operation) is not _FOLDS[type(op)]
-            or conv.operation.get_config()["padding"] != "valid"
-        ):
-            return False
-        pads = cfg["padding"]
-        self.pads[id(conv)] = (tuple(pads),) if type(op) is K.ZeroPadding1D else tuple(tuple(p) for p in pads)
-        return True
-
-    def check_weights(self, node: ir.Node, weights: dict) -> None:
-        specs = node.weight_specs()
-        got = {k: tuple(w.shape) for k, w in weights.items()}
-        want = {k: s.shape for k, s in specs.items()}
-        if got != want:
-            raise UnsupportedError(f"Keras weights {got} do not match the IR layer's {want}")
-
-    def keras_order(self, x: ir.Tensor, name: str) -> ir.Tensor:
-        """An op's result named in Keras's axis convention again, for a layer to read (no data moves)."""
-        if not isinstance(x.node.layer, Op) or x.spec.rank > 5:
-            return x
-        target = keras_layout(x.spec.rank, x.dtype.startswith("int"))
-        return x if x.layout == target else relabel_view(x, target, self.claim(name))
-
-    def relabel(self, out: ir.Tensor, name: str) -> ir.Tensor:
-        """Declare ``out`` in Keras's axis convention again after a Permute (no data moves)."""
-        keras_layout = default_layout(out.spec.rank, out.dtype.startswith("int"))
-        if out.layout == keras_layout:
-            return out
-        return L.Reshape(tuple(out.shape[1:]), name=self.claim(f"{name}_relabel"))(out)
-
-    @staticmethod
-    def check_shape(out: ir.Tensor, tensor) -> None:
-        """The IR's inferred shape must be Keras's (both batch first): a guard against importer bugs."""
-        theirs, ours = tuple(tensor.shape[1:]), tuple(out.shape[1:])
-        if len(theirs) != len(ours) or any(a is not None and b is not None and a != b for a, b in zip(theirs, ours)):
-            raise UnsupportedError(f"the IR infers output shape {ours} where Keras has {theirs}")

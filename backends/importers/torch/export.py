@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import inspect
 import operator
-import re
 import warnings
 from dataclasses import dataclass
 
@@ -38,14 +37,11 @@ import torch.utils._pytree as pytree
 from torch import nn
 from torch.fx.experimental.symbolic_shapes import is_concrete_int
 
+from .export_calls import CaptureError, emit_group, groups_of, is_tensor, record_calls
 from .hf_capture import rewrite_exported
 
 #: nodes of the exported graph that check sizes at run time; the importer runs the graph at other sizes on purpose
 _CHECKS = {"_assert_scalar", "_assert_tensor_metadata", "sym_constrain_range", "sym_constrain_range_for_size"}
-
-
-class CaptureError(Exception):
-    """``torch.export`` could not capture the module, or its graph could not be folded back into module calls."""
 
 
 @dataclass(frozen=True)
@@ -64,15 +60,6 @@ class CaptureReport:
     fixed: tuple[str, ...] = ()
 
 
-def is_leaf(m: nn.Module, keep=frozenset()) -> bool:
-    """Whether calls of ``m`` stay one node: stock ``torch.nn`` modules (containers aside) and ``keep`` (ids)."""
-    if id(m) in keep:
-        return True
-    if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
-        return False
-    return type(m).__module__.startswith(("torch.nn.", "torch.ao.nn."))
-
-
 def bind_inputs(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """``kwargs`` put in the order of ``forward``'s parameters, so inputs flatten in signature order."""
     try:
@@ -87,12 +74,8 @@ def bind_inputs(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, di
 def _batch_ready(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """Inputs with a batch of 1 repeated to 2: export keeps a size-1 axis fixed (it could broadcast)."""
     return pytree.tree_map(
-        lambda v: torch.cat([v, v]) if _tensor(v) and v.dim() and v.shape[0] == 1 else v, (args, kwargs)
+        lambda v: torch.cat([v, v]) if is_tensor(v) and v.dim() and v.shape[0] == 1 else v, (args, kwargs)
     )
-
-
-def _tensor(v) -> bool:
-    return isinstance(v, torch.Tensor)
 
 
 def _dynamic_shapes(module: nn.Module, args: tuple, kwargs: dict):
@@ -100,7 +83,7 @@ def _dynamic_shapes(module: nn.Module, args: tuple, kwargs: dict):
     bound = inspect.signature(module.forward).bind(*args, **kwargs)
     auto = torch.export.Dim.AUTO
     return {
-        k: pytree.tree_map(lambda v: {i: auto for i in range(v.dim())} if _tensor(v) else None, v)
+        k: pytree.tree_map(lambda v: {i: auto for i in range(v.dim())} if is_tensor(v) else None, v)
         for k, v in bound.arguments.items()
     }
 
@@ -123,154 +106,9 @@ def _fixed_axes(placeholders, names) -> tuple[str, ...]:
     fixed = []
     for p in placeholders:
         val = p.meta.get("val")
-        if _tensor(val):
+        if is_tensor(val):
             fixed += [f"{names[p]} axis {i} = {int(s)}" for i, s in enumerate(val.shape) if is_concrete_int(s)]
     return tuple(fixed)
-
-
-@dataclass
-class _Group:
-    """The nodes of one leaf-module call in the exported graph."""
-
-    fqn: str
-    index: int  # which call of that module (export's ``@N`` suffix)
-    stack: dict  # the fx-style module stack of the call (qualified name -> (name, class))
-    nodes: list
-
-
-def _stack_of(module: nn.Module, node, keep) -> tuple[str | None, dict]:
-    """(group key, fx-style stack) of a node: the key of the outermost leaf module it runs in, if any."""
-    stack = {}
-    for key, (fqn, _) in (node.meta.get("nn_module_stack") or {}).items():
-        if not fqn:
-            continue
-        try:
-            m = module.get_submodule(fqn)
-        except AttributeError:
-            continue
-        stack[fqn] = (fqn, type(m))
-        if is_leaf(m, keep):
-            return key, stack
-    return None, stack
-
-
-def _groups(gm, module, keep, values) -> tuple[dict, dict]:
-    """The leaf-module calls ({key: _Group}) and the module stack of every other node."""
-    groups: dict[str, _Group] = {}
-    stacks = {}
-    for node in gm.graph.nodes:
-        if node.op != "call_function":
-            continue
-        key, stack = _stack_of(module, node, keep)
-        if key is None:
-            stacks[node] = stack
-            continue
-        if key not in groups:
-            suffix = re.search(r"@([0-9]+)$", key)
-            groups[key] = _Group(next(reversed(stack)), int(suffix.group(1)) if suffix else 0, stack, [])
-        groups[key].nodes.append(node)
-    for g in groups.values():  # size arithmetic on values from outside the call is hoisted out of it
-        inside = set(g.nodes)
-        for node in list(g.nodes):
-            if not _tensor(values.get(node)) and all(a not in inside for a in node.all_input_nodes):
-                g.nodes.remove(node)
-                inside.discard(node)
-                stacks[node] = {}
-    return {k: g for k, g in groups.items() if g.nodes}, stacks
-
-
-def _record_calls(module: nn.Module, fqns: set, args: tuple, kwargs: dict) -> dict:
-    """Run ``module`` eagerly; every call of the modules in ``fqns``: {fqn: [(args, kwargs, result), ...]}."""
-    calls: dict[str, list] = {f: [] for f in fqns}
-    handles = []
-
-    def clone(tree):
-        return pytree.tree_map(lambda v: v.detach().clone() if _tensor(v) else v, tree)
-
-    for fqn in fqns:
-        m = module.get_submodule(fqn)
-
-        def before(_, a, kw, fqn=fqn):
-            calls[fqn].append([clone(a), clone(kw), None])
-
-        def after(_, a, kw, out, fqn=fqn):
-            calls[fqn][-1][2] = clone(out)
-
-        handles.append(m.register_forward_pre_hook(before, with_kwargs=True))
-        handles.append(m.register_forward_hook(after, with_kwargs=True))
-    try:
-        with torch.no_grad():
-            module(*args, **kwargs)
-    finally:
-        for h in handles:
-            h.remove()
-    return calls
-
-
-def _same(a, b) -> bool:
-    return _tensor(a) and _tensor(b) and a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
-
-
-def _close(a, b) -> bool:
-    if not (_tensor(a) and _tensor(b) and a.shape == b.shape and a.dtype == b.dtype):
-        return False
-    return torch.allclose(a, b, atol=1e-5, rtol=1e-4) if a.is_floating_point() else torch.equal(a, b)
-
-
-def _find(value, candidates, values):
-    """The candidate node whose recorded value is ``value`` (exactly, else to rounding), or None."""
-    for test in (_same, _close):
-        for c in candidates:
-            if test(values.get(c), value):
-                return c
-    return None
-
-
-def _leaf_paths(tree, path=()):
-    if isinstance(tree, (tuple, list)):
-        for i, v in enumerate(tree):
-            yield from _leaf_paths(v, path + (i,))
-    elif _tensor(tree):
-        yield path, tree
-
-
-def _emit_group(graph, env, g: _Group, call, module, values, gm_users) -> None:
-    """One ``call_module`` node for ``g``, its arguments matched to earlier nodes, its users to its result."""
-    call_args, call_kwargs, result = call
-    inside = set(g.nodes)
-    own = {f"{g.fqn}.{k}" for k, _ in module.get_submodule(g.fqn).named_parameters()} | {
-        f"{g.fqn}.{k}" for k, _ in module.get_submodule(g.fqn).named_buffers()
-    }
-    outside = []
-    for node in g.nodes:
-        for a in node.all_input_nodes:
-            if a not in inside and a not in outside and not (a.op == "get_attr" and a.target in own):
-                outside.append(a)
-
-    def argument(v):
-        if not _tensor(v):
-            return v
-        found = _find(v, outside, values)
-        if found is None:
-            raise CaptureError(f"cannot tell which value {g.fqn!r} was called with (a {tuple(v.shape)} tensor)")
-        return env[found]
-
-    node = graph.call_module(g.fqn, pytree.tree_map(argument, tuple(call_args)), pytree.tree_map(argument, call_kwargs))
-    node.meta["nn_module_stack"] = dict(g.stack)
-    parts = {(): node}
-    leaves = list(_leaf_paths(result))
-    for n in g.nodes:
-        if all(u in inside for u in gm_users(n)):
-            continue
-        path = next((p for p, v in leaves if _same(values.get(n), v)), None)
-        path = path if path is not None else next((p for p, v in leaves if _close(values.get(n), v)), None)
-        if path is None:
-            raise CaptureError(f"a value computed inside {g.fqn!r} is used after it but is not what it returns")
-        for i in range(1, len(path) + 1):
-            if path[:i] not in parts:
-                parts[path[:i]] = graph.call_function(operator.getitem, (parts[path[: i - 1]], path[i - 1]))
-                parts[path[:i]].meta["nn_module_stack"] = {}
-        env[n] = parts[path]
 
 
 def _run_values(gm, flat) -> dict:
@@ -280,7 +118,8 @@ def _run_values(gm, flat) -> dict:
     class Keep(torch.fx.Interpreter):
         def run_node(self, n):
             result = super().run_node(n)
-            values[n] = result.clone() if _tensor(result) else result  # a later in-place op (relu_) must not change it
+            # a clone: a later in-place op (relu_) must not change it
+            values[n] = result.clone() if is_tensor(result) else result
             return result
 
     with torch.no_grad():
@@ -324,7 +163,7 @@ def _fold_indexing(graph, values) -> None:
         while chain[0].args[0].target in _INDEXING and len(chain[0].args[0].users) == 1:
             chain.insert(0, chain[0].args[0])
         base = chain[0].args[0]
-        index = _index_of(chain, values[base].dim()) if _tensor(values.get(base)) else None
+        index = _index_of(chain, values[base].dim()) if is_tensor(values.get(base)) else None
         if index is None:
             continue
         if not index:
@@ -365,9 +204,9 @@ def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset())
         raise CaptureError(f"the exported graph failed on the example ({type(e).__name__}: {e})") from None
     _fold_indexing(exported.graph, values)
     rewrite_exported(exported, values)  # Hugging Face attention and position ids (hf_capture.py)
-    groups, stacks = _groups(exported, module, keep, values)
+    groups, stacks = groups_of(exported, module, keep, values)
     try:
-        calls = _record_calls(module, {g.fqn for g in groups.values()}, args, kwargs)
+        calls = record_calls(module, {g.fqn for g in groups.values()}, args, kwargs)
     except Exception as e:
         raise CaptureError(f"the module failed on the example inputs ({type(e).__name__}: {e})") from None
     owner = {n: g for g in groups.values() for n in g.nodes}
@@ -379,10 +218,10 @@ def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset())
                 g = last[node]
                 if g.index >= len(calls[g.fqn]):
                     raise CaptureError(f"the export saw a call of {g.fqn!r} the eager run did not make")
-                _emit_group(graph, env, g, calls[g.fqn][g.index], module, values, lambda n: n.users)
+                emit_group(graph, env, g, calls[g.fqn][g.index], module, values, lambda n: n.users)
             continue
         if node.op == "placeholder":
-            if _tensor(values[node]):
+            if is_tensor(values[node]):
                 env[node] = graph.placeholder(node.name)
                 env[node].meta = dict(node.meta)  # its symbolic sizes, which hf_capture.py reads
                 names[node] = node.name
