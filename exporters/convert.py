@@ -50,7 +50,7 @@ from pathlib import Path
 from ..ir.errors import ConfigError
 from ..ir.precision import check_precision
 from ..ir.serde import load as ir_load
-from .memory import release_memory
+from .memory import release_memory, weight_bytes
 from .progress import QUIET, Stopwatch
 from .sources import Source, from_object, load_source
 from .targets import FRAMEWORKS, TARGETS
@@ -185,14 +185,16 @@ def convert(
             compiled = {to: target.compile(program, model, device=device)} if wanted else {}
             # the lowered weights are written: only the program's layouts are needed from here on
             program = dataclasses.replace(program, weights={})
-            release_memory(collect=False)
+            release_memory(collect=False, size=weight_bytes(model))
         # verify lets go of each once it has run (Held.release), so neither the source model nor the emitted
         # one sits beside the paths it builds next; the emitted file is loaded when it first runs, after the
         # source model has run and been let go, so the two never hold their weights at the same time
-        references = {f"source-{source.kind}": Held(source.run)} if source.run is not None else {}
+        size = weight_bytes(model)
+        references = {f"source-{source.kind}": Held(source.run, size=size)} if source.run is not None else {}
         references[f"emitted-{to}"] = Held(
             load=functools.partial(load_emitted, model, to, staging, native_io=native_io, program=program),
             collect=to != "torch",  # a torch module holds no reference cycles: freed as soon as it is let go
+            size=size,
         )
         del program  # verify holds what it runs
         source = dataclasses.replace(source, run=None)  # only the Held reference keeps the source model
@@ -227,10 +229,11 @@ class Held:
     """A runner that :func:`~twinnet.exporters.verify.verify` lets go of once it has run (``release``).
 
     ``load``: instead of ``run``, a function making the runner, called when it first runs. ``collect``: run
-    the cycle collector on release (a Keras model's layers refer to each other)."""
+    the cycle collector on release (a Keras model's layers refer to each other). ``size``: its weights' bytes
+    (a small model's release is skipped: :data:`~twinnet.exporters.memory.WORTH_RELEASING`)."""
 
-    def __init__(self, run=None, *, load=None, collect: bool = True):
-        self.run, self.load, self.collect = run, load, collect
+    def __init__(self, run=None, *, load=None, collect: bool = True, size: int | None = None):
+        self.run, self.load, self.collect, self.size = run, load, collect, size
 
     def __call__(self, xs):
         if self.run is None and self.load is not None:
@@ -239,7 +242,8 @@ class Held:
 
     def release(self) -> None:
         self.run = self.load = None
-        release_memory(self.collect)  # the model it held is garbage now: give its memory back before the next
+        # the model it held is garbage now: give its memory back before the next one loads
+        release_memory(self.collect, self.size)
 
 
 def write_target(model, to: str, folder: Path, *, native_io: bool = False, program=None) -> list[str]:

@@ -33,10 +33,22 @@ def _malloc_trim():
         return None
 
 
-def release_memory(collect: bool = True) -> None:
-    """Collect unreachable cycles (unless ``collect`` is False: a full collection takes some 0.2 s once
-    the frameworks are loaded, and a torch module or an onnxruntime session is freed without one), then
-    return the freed heap memory to the system where glibc allows."""
+#: weights below this many bytes are not worth a release: a full collection costs 0.2-0.5 s in a process
+#: holding the frameworks (more in a long-lived one, such as a test run), far more than a small model's memory
+WORTH_RELEASING = 32 * 1024**2
+
+
+def weight_bytes(model) -> int:
+    """The bytes of an IR model's weights (what a release can give back, per copy)."""
+    return sum(getattr(w, "nbytes", 0) for w in model.weights.values())
+
+
+def release_memory(collect: bool = True, size: int | None = None) -> None:
+    """Collect unreachable cycles (unless ``collect`` is False: a torch module or an onnxruntime session is
+    freed without one), then return the freed heap memory to the system where glibc allows. ``size``: the
+    bytes of the weights just let go; under :data:`WORTH_RELEASING` nothing is done."""
+    if size is not None and size < WORTH_RELEASING:
+        return
     if collect:
         gc.collect()
     trim = _malloc_trim()

@@ -30,7 +30,7 @@ from ..ir.graph import Model
 from ..ir.precision import round_to
 from .informative import Spread, judge
 from .inputs import checked_inputs, given_inputs, model_inputs
-from .memory import onnx_session, release_memory
+from .memory import onnx_session, release_memory, weight_bytes
 from .onnx import export_onnx
 from .progress import QUIET
 from .report import Comparison, Report, compare
@@ -71,7 +71,7 @@ def _runner(model, name: str, workdir: Path, compiled: dict, device: str | None 
     if via in TARGETS and via not in compiled:
         compiled[via] = TARGETS[via].compile(TARGETS[via].lower(model), model)
     path = export_onnx(model, workdir / f"{model.name}.{via}.onnx", via=via, compiled=compiled.get(via))
-    release_memory()  # what the export built and let go, before the session loads the weights again
+    release_memory(size=weight_bytes(model))  # what the export built and let go, before the session loads
     session = onnx_session(str(path), providers=onnx_providers(device))
     io_layout = TARGETS[via].io_layout if via in TARGETS else (lambda layout: layout)
 
@@ -226,7 +226,8 @@ def verify(
                         run_all(name, run)
                         del run  # the path's live model or session goes before the next one is built
                         _release(name, compiled, later=built[built.index(name) + 1 :])
-                        release_memory(collect=name != "onnx-ir")  # Keras models hold reference cycles
+                        # Keras models hold reference cycles
+                        release_memory(collect=name != "onnx-ir", size=weight_bytes(model))
                     step(name)
         spread, judged = Spread(), []
         with progress.stage("compare"):

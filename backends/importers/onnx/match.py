@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ....ir.errors import UnsupportedError
 from .graph import Graph, Op
 
 
@@ -61,3 +62,17 @@ def private(graph: Graph, name: str, op_type: str, user: Op) -> Op | None:
     """The producer of ``name`` if it is an ``op_type`` read only by ``user``."""
     op = graph.producer.get(name or "")
     return op if op is not None and op.op_type == op_type and graph.only_consumer(name) is user else None
+
+
+def unsqueezed_sizes(ctx, x) -> list:
+    """The sizes after an ``Unsqueeze`` of ``x`` (batch axis left out), its axes constants: a 1 at each."""
+    axes = axes_of(ctx.graph, ctx.op)
+    if not axes:
+        raise UnsupportedError("unsqueezes axes that are not given as constants")
+    rank = x.spec.rank + len(axes)
+    shape = list(x.spec.shape)
+    for a in sorted(a % rank for a in axes):
+        shape.insert(a, 1)
+    if shape[0] is not None:
+        raise UnsupportedError("inserts an axis before the batch axis")
+    return shape[1:]

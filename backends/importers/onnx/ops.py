@@ -25,7 +25,7 @@ import numpy as np
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
 from .ctx import Converted, Ctx
-from .match import axes_of, scalar
+from .match import axes_of, scalar, unsqueezed_sizes
 
 # -- dense ----------------------------------------------------------------------------------------
 
@@ -223,16 +223,7 @@ def squeeze(ctx: Ctx) -> Converted:
 
 def unsqueeze(ctx: Ctx) -> Converted:
     x = ctx.x()
-    axes = axes_of(ctx.graph, ctx.op)
-    if not axes:
-        raise UnsupportedError("unsqueezes axes that are not given as constants")
-    rank = x.spec.rank + len(axes)
-    shape = list(x.spec.shape)
-    for a in sorted(a % rank for a in axes):
-        shape.insert(a, 1)
-    if shape[0] is not None:
-        raise UnsupportedError("inserts an axis before the batch axis")
-    return _reshape_to(ctx, x, shape[1:])
+    return _reshape_to(ctx, x, unsqueezed_sizes(ctx, x))
 
 
 def concat(ctx: Ctx) -> Converted:

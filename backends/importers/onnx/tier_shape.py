@@ -15,7 +15,7 @@ from ....ir import ops as O
 from ....ir.errors import UnsupportedError
 from ....ir.layout import free_letters
 from .ctx import Converted, Ctx
-from .match import axes_of
+from .match import axes_of, unsqueezed_sizes
 from .tier import constant, ints, position, relabel, stored, unchanged
 
 
@@ -90,16 +90,7 @@ def squeeze(ctx: Ctx) -> Converted:
 
 def unsqueeze(ctx: Ctx) -> Converted:
     x = ctx.x()
-    axes = axes_of(ctx.graph, ctx.op)
-    if not axes:
-        raise UnsupportedError("unsqueezes axes that are not given as constants")
-    rank = x.spec.rank + len(axes)
-    shape = list(x.spec.shape)
-    for a in sorted(a % rank for a in axes):
-        shape.insert(a, 1)
-    if shape[0] is not None:
-        raise UnsupportedError("inserts an axis before the batch axis")
-    return view(ctx, x, [-1 if s is None else s for s in shape[1:]]), {}
+    return view(ctx, x, [-1 if s is None else s for s in unsqueezed_sizes(ctx, x)]), {}
 
 
 def concat(ctx: Ctx) -> Converted:
