@@ -41,6 +41,8 @@ def as_float32_cpu(module, example_inputs, example_kwargs):
     """(precision, module, inputs, kwargs): ``module`` itself when float32 on the CPU, else a float32 CPU copy."""
     import torch
 
+    if not isinstance(module, torch.nn.Module):  # from_torch names the problem (it takes a torch.nn.Module)
+        return "float32", module, example_inputs, example_kwargs
     dtype = module_precision(module)
     on_cpu = all(t.device.type == "cpu" for t in [*module.parameters(), *module.buffers()])
     if dtype == "float32" and on_cpu:
