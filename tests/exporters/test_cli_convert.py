@@ -142,8 +142,8 @@ def model_py(tmp_path) -> Path:
         def refused():
             import keras
             x = keras.Input((6, 4), name="tokens")
-            h = keras.layers.UnitNormalization(name="unit_norm")(x)
-            h = keras.layers.Attention(name="self_attention")([h, h])
+            h = keras.layers.Masking(name="masking")(x)
+            h = keras.layers.AdditiveAttention(name="self_attention")([h, h])
             h = keras.layers.Conv1D(4, 3, data_format="channels_first", name="conv_cf")(h)
             h = keras.layers.Dense(2, name="fine")(h)
             return keras.Model(x, h, name="refused")
@@ -202,14 +202,14 @@ def test_refusal_lists_every_unsupported_layer_and_writes_nothing(model_py, tmp_
     assert err.startswith("twinnet: error: cannot import Keras model 'refused': 3 problem(s)")
     listed = err.strip().splitlines()[1:]
     assert len(listed) == 3 and all(line.startswith("  - ") for line in listed)
-    for name, kind in [("unit_norm", "UnitNormalization"), ("self_attention", "Attention"), ("conv_cf", "Conv1D")]:
+    for name, kind in [("masking", "Masking"), ("self_attention", "AdditiveAttention"), ("conv_cf", "Conv1D")]:
         assert any(name in line and kind in line for line in listed), err
     assert "channels_first" in err and "fine" not in err
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["models.py"]  # no staging folder left behind
     assert main(["convert", f"{model_py}:refused", "--to", "torch", "-o", str(out), "--json"]) == 4
     problems = json.loads(capsys.readouterr().out)["problems"]
-    assert {p["where"] for p in problems} == {"unit_norm", "self_attention", "conv_cf"}
+    assert {p["where"] for p in problems} == {"masking", "self_attention", "conv_cf"}
 
 
 def test_failed_verification_exits_1_and_writes_nothing_unless_kept(keras_file, tmp_path, capsys):
