@@ -6,6 +6,7 @@ from ...ir.graph import Model
 from ...ir.precision import check_precision
 from ...ir.training.spec import training_spec
 from ..lowering.block_code import group
+from ..lowering.driver import ir_model
 from ..tables import join_tables
 from . import (
     activations,
@@ -97,8 +98,8 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False, tra
     >>> tuple(to_keras(m)(np.zeros((1, 3), "float32")).shape)
     (1, 2)
     """
+    dtype = check_precision(dtype or ir_model(model, "keras").dtype)
     spec = training_spec(model, training)
-    dtype = check_precision(dtype or model.dtype)
     program = lower(model, native_io=native_io, expose=expose)
     km = instantiate(render(program, model, dtype), program, dtype)
     try:
@@ -120,7 +121,7 @@ def source(model: Model, *, native_io: bool = False) -> str:
 def compile_program(program, model: Model, *, dtype=None, device=None):
     """A live ``keras.Model`` from a program :func:`lower` already made (no second lowering), in ``dtype``
     (default: the model's). ``device`` is not used: Keras runs where TensorFlow places it."""
-    dtype = check_precision(dtype or model.dtype)
+    dtype = check_precision(dtype or ir_model(model, "keras").dtype)
     km = instantiate(render(program, model, dtype), program, dtype)
     try:
         km.twinnet_program = program

@@ -33,6 +33,13 @@ from .code import LayerDef, Program, Value, identifier
 from .reshape_layout import regrouped_layout, reshape_for, unit_moves_only
 
 
+def ir_model(model, backend: str) -> Model:
+    """``model`` if it is an ``ir.Model``; else a ConfigError naming the backend (checked before any work)."""
+    if not isinstance(model, Model):
+        raise ConfigError(f"the {backend} backend compiles an ir.Model, got {type(model).__name__}")
+    return model
+
+
 class Lowering:
     """The compile-time context a backend's lowering functions work in.
 
@@ -46,9 +53,7 @@ class Lowering:
     reserved: frozenset[str] = frozenset()
 
     def __init__(self, model: Model, table: dict[type, Callable], *, native_io: bool = False):
-        if not isinstance(model, Model):
-            raise ConfigError(f"the {self.backend} backend compiles an ir.Model, got {type(model).__name__}")
-        self.model = model
+        self.model = ir_model(model, self.backend)
         self.table = table
         self.native_io = native_io
         self.program = Program(model.name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ...ir.graph import Model
 from ...ir.precision import check_precision
+from ..lowering.driver import ir_model
 from ..tables import join_tables
 from . import (
     activations,
@@ -76,7 +77,7 @@ def to_onnx(model: Model, *, native_io: bool = False, expose: bool = False, dtyp
     >>> [o.name for o in to_onnx(m).graph.output]
     ['dense']
     """
-    dtype = check_precision(dtype or model.dtype)
+    dtype = check_precision(dtype or ir_model(model, "onnx").dtype)
     lowering = OnnxLowering(model, TABLE, native_io=native_io)
     program = lowering.lower(expose=expose)
     return cast_model(build(lowering, program, model, expose=expose), dtype)

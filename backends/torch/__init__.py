@@ -6,6 +6,7 @@ from ...ir.graph import Model
 from ...ir.precision import check_precision
 from ..lowering.block_code import group
 from ..lowering.code import identifier
+from ..lowering.driver import ir_model
 from ..tables import join_tables
 from . import (
     activations,
@@ -94,7 +95,7 @@ def to_torch(model: Model, *, native_io: bool = False, expose: bool = False, dty
     >>> to_torch(m)(torch.zeros(1, 3)).shape
     torch.Size([1, 2])
     """
-    dtype, device = check_precision(dtype or model.dtype), check_device(device)  # before the work
+    dtype, device = check_precision(dtype or ir_model(model, "torch").dtype), check_device(device)  # before the work
     program = lower(model, native_io=native_io, expose=expose)
     module = instantiate(render(program, model), program)
     module.twinnet_program = program
@@ -110,7 +111,7 @@ def source(model: Model, *, native_io: bool = False) -> tuple[str, dict]:
 def compile_program(program, model: Model, *, dtype=None, device=None):
     """A live ``nn.Module`` from a program :func:`lower` already made (no second lowering), in ``dtype``
     (default: the model's) on ``device`` (default: the CPU)."""
-    dtype, device = check_precision(dtype or model.dtype), check_device(device)
+    dtype, device = check_precision(dtype or ir_model(model, "torch").dtype), check_device(device)
     module = instantiate(render(program, model), program)
     module.twinnet_program = program
     return place(module, dtype, device)

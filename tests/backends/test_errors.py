@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from twinnet import ir  # noqa: E402
-from twinnet.backends import emit, to_keras, to_torch  # noqa: E402
+from twinnet.backends import emit, to_keras, to_onnx, to_torch  # noqa: E402
 from twinnet.exporters import export_onnx, verify  # noqa: E402
 from twinnet.ir import layers as L  # noqa: E402
 from twinnet.ir.layers.base import Layer  # noqa: E402
@@ -45,9 +45,13 @@ def test_emit_names_the_frameworks():
         emit(one_layer(L.Dense(2)), "jax")
 
 
-@pytest.mark.parametrize("compile_", [to_torch, lambda m: emit(m, "torch")], ids=["to_torch", "emit"])
-def test_compilers_take_only_ir_models(compile_):
-    with raises(ir.ConfigError, "the torch backend compiles an ir.Model, got str"):
+@pytest.mark.parametrize(
+    "compile_, backend",
+    [(to_torch, "torch"), (lambda m: emit(m, "torch"), "torch"), (to_keras, "keras"), (to_onnx, "onnx")],
+    ids=["to_torch", "emit", "to_keras", "to_onnx"],
+)
+def test_compilers_take_only_ir_models(compile_, backend):
+    with raises(ir.ConfigError, f"the {backend} backend compiles an ir.Model, got str"):
         compile_("m.json")
 
 
