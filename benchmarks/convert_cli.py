@@ -39,14 +39,19 @@ MODELS = {
     "resnet50_224": "keras.applications.ResNet50(weights=None)",
     "mobilenetv2_96": "keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3))",
 }
+#: `twinnet convert`'s exit status when every pair agreed but an output barely varies with the input
+UNINFORMATIVE_EXIT = 5
 # the command picks its own Keras backend and OpenMP wait policy where the environment does not say
 ENV = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "OMP_WAIT_POLICY")} | {
     "TF_CPP_MIN_LOG_LEVEL": "3"
 }
 
+# weights=None gives an uninformative model (its output barely varies with the input, so `convert` exits 5):
+# the statistics and biases are randomised and calibrated as trained ones would be (twinnet's --randomize helper)
 MAKE = """
 import json, sys, keras
-km = {call}
+from twinnet.exporters.randomize import randomize_keras
+km = randomize_keras({call}, 0)
 km.save(sys.argv[1])
 print(json.dumps({{"weights_bytes": int(sum(v.numpy().nbytes for v in km.weights))}}))
 """
@@ -124,7 +129,7 @@ def model_rows(key: str, folder: Path, footprint: dict, repeat: int = 1) -> list
     weights = json.loads(made["output"].strip().splitlines()[-1])["weights_bytes"]
     budget = footprint["peak_rss_mb"] + 3 * weights / (1 << 20)
     rows = []
-    for i, extra in enumerate([()] * repeat + [("--paths", "all")]):
+    for i, extra in enumerate([()] * repeat + [("--randomize",), ("--paths", "all")]):
         row = twinnet_convert(src, folder / f"{key}-out-{i}", "--quiet", *extra)
         rows.append(row)
     peer = python(PEER_ONNX2TORCH, str(src), str(folder / f"{key}.onnx"))
@@ -141,9 +146,11 @@ def model_rows(key: str, folder: Path, footprint: dict, repeat: int = 1) -> list
             if "keras -> onnx" in row["what"]:  # the Keras -> ONNX leg ran: its figures stand for that leg alone
                 row["what"] = "peer, first leg only: keras -> onnx (tf2onnx)"
                 row["partial"] = True
+        elif row["rc"] == UNINFORMATIVE_EXIT and "convert" in row["what"]:
+            row["uninformative"] = True  # every stage ran; random weights leave the predictions nearly constant
         elif row["rc"] != 0:
             row["skip"] = f"exit {row['rc']}: " + (row["output"].strip().splitlines() or [""])[-1][:160]
-        if "convert" in row["what"] and row["rc"] == 0:
+        if "convert" in row["what"] and row["rc"] in (0, UNINFORMATIVE_EXIT):
             row["rss_over_budget"] = row["peak_rss_mb"] / budget
     default = rows[0]
     for row in rows[1:]:
@@ -192,5 +199,10 @@ def print_rows(rows: list[dict]) -> None:
     for model, (weights, budget) in budgets.items():
         print(f"{model}: weights {weights:,.0f} MiB; budget = import footprint + 3 x weights = {budget:,.0f} MiB")
     for r in rows:
+        if r.get("uninformative"):
+            print(
+                f"{r['model']}: `{r['what']}` exited {UNINFORMATIVE_EXIT} (uninformative: with random weights the"
+                " predictions barely vary with the input); every stage ran, so its time stands"
+            )
         if r.get("partial"):
             print(f"{r['model']}: the peer's second leg did not run: {r['skip']}")
