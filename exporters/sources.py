@@ -292,10 +292,35 @@ def _torch_source(module, example_inputs, where: str) -> Source:
 
 
 def keras_runner(km, model) -> Runner:
-    """Run the original Keras model on declared-layout inputs (Keras puts the batch axis first)."""
+    """Run the original Keras model on declared-layout inputs (Keras puts the batch axis first).
+
+    A large model (:data:`~twinnet.exporters.memory.WORTH_RELEASING` bytes of weights or more) runs one
+    sample at a time: a Keras functional model holds every layer's output until its call returns (some
+    160 MiB per 224-px ResNet50 image), so its peak grows with the batch. The source is the reference
+    each sample is checked against; the paths under test still run whole batches."""
+    from .memory import WORTH_RELEASING, weight_bytes
     from .targets import TARGETS
 
-    return TARGETS["keras"].runner(km, model)
+    run = TARGETS["keras"].runner(km, model)
+    return one_sample_at_a_time(run, model) if weight_bytes(model) >= WORTH_RELEASING else run
+
+
+def one_sample_at_a_time(run: Runner, model) -> Runner:
+    """``run`` called once per item of the batch, its outputs joined along the batch axis again; ``run``
+    itself where an input or output has no batch axis (``N``) to split or join along."""
+    ins = [t.layout.index("N") if "N" in t.layout else None for t in model.inputs]
+    outs = [t.layout.index("N") if "N" in t.layout else None for t in model.outputs]
+    if None in ins or None in outs:
+        return run
+
+    def each(xs):
+        sizes = {x.shape[a] for x, a in zip(xs, ins)}
+        if len(sizes) != 1 or 1 in sizes:  # one sample already (or inputs that disagree: run says so)
+            return run(xs)
+        parts = [run([np.take(x, [i], axis=a) for x, a in zip(xs, ins)]) for i in range(sizes.pop())]
+        return [np.concatenate([p[j] for p in parts], axis=a) for j, a in enumerate(outs)]
+
+    return each
 
 
 def _first_line(e: BaseException) -> str:

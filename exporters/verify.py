@@ -30,7 +30,7 @@ from ..ir.graph import Model
 from ..ir.precision import round_to
 from .informative import Spread, judge
 from .inputs import checked_inputs, given_inputs, model_inputs
-from .memory import onnx_session, release_memory, weight_bytes
+from .memory import WORTH_RELEASING, onnx_session, release_memory, weight_bytes
 from .onnx import export_onnx
 from .progress import QUIET
 from .report import Comparison, Report, compare
@@ -70,7 +70,16 @@ def _runner(model, name: str, workdir: Path, compiled: dict, device: str | None 
         model, compiled = float32_reference(model), {}
     if via in TARGETS and via not in compiled:
         compiled[via] = TARGETS[via].compile(TARGETS[via].lower(model), model)
-    path = export_onnx(model, workdir / f"{model.name}.{via}.onnx", via=via, compiled=compiled.get(via))
+    # a large model's weights go to an external data file that onnxruntime maps, rather than through a
+    # protobuf message that the export, the checker and the session would each hold a copy of
+    large = via == "ir" and weight_bytes(model) >= WORTH_RELEASING
+    path = export_onnx(
+        model,
+        workdir / f"{model.name}.{via}.onnx",
+        via=via,
+        compiled=compiled.get(via),
+        external_data_threshold=0 if large else None,
+    )
     release_memory(size=weight_bytes(model))  # what the export built and let go, before the session loads
     session = onnx_session(str(path), providers=onnx_providers(device))
     io_layout = TARGETS[via].io_layout if via in TARGETS else (lambda layout: layout)

@@ -21,6 +21,7 @@ from ..lowering.code import BufferDef, Program, Value, identifier, quoted
 from ..lowering.driver import ChannelsFirstLowering
 from ..lowering.source_style import tidy
 from . import helpers
+from .reuse import names_in, reuse_names
 
 
 class TorchLowering(ChannelsFirstLowering):
@@ -167,7 +168,7 @@ def render_block(code) -> list[str]:
     lines += _init(code.defs, " " * 8)
     lines += [f"        self.{name} = {name}" for name in code.stored]  # read by forward
     lines += ["", f"    def forward(self, {', '.join(code.params)}):"]
-    lines += [f"        {line}" for line in code.body]
+    lines += [f"        {line}" for line in reuse_names(code.body, code.params, names_in(code.returns))]
     lines += [f"        return {', '.join(code.returns)}"]
     return lines
 
@@ -197,7 +198,8 @@ def render(program: Program, model: Model) -> str:
     ]
     lines += _init(program.defs, " " * 8)
     lines += ["", f"    def forward(self, {ins}):"]
-    lines += [f"        {line}" for line in program.body]
+    params = [var for var, _, _ in program.inputs]
+    lines += [f"        {line}" for line in reuse_names(program.body, params, names_in(program.outputs))]
     outs = ", ".join(program.outputs)
     lines += [f"        return {outs}", ""]
     lines += [

@@ -63,7 +63,7 @@ def test_keras_index_never_leaves_the_table():
 def test_torch_holds_a_parameter_expanded_over_the_batch():
     source = emit(_model(), "torch")
     assert "self.pos = nn.Parameter(torch.zeros(1, 3, 4, 5))" in source  # channels first, as torch holds it
-    assert "pos = self.pos.expand(input_.shape[0], -1, -1, -1)" in source
+    assert "x = self.pos.expand(input_.shape[0], -1, -1, -1)" in source
 
 
 def test_from_keras_reads_the_chain_back_exactly():
