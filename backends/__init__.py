@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 
 from .emit import emit
+from .importers import from_keras, from_onnx, from_torch
 
 
 def to_keras(model, *, native_io: bool = False, expose: bool = False, training=None, dtype=None):
@@ -69,80 +70,6 @@ def to_onnx(model, *, native_io: bool = False, expose: bool = False, dtype=None)
     from .onnx import to_onnx as compile_onnx
 
     return compile_onnx(model, native_io=native_io, expose=expose, dtype=dtype)
-
-
-def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, converters=None, rewrites: bool = True):
-    """Import a Keras 3 functional or Sequential model, weights included, into an ``twinnet.Model``.
-
-    The model is read, never called; anything the IR cannot represent is listed
-    in one ``ir.UnsupportedError``. ``blocks=True`` marks repeated blocks named as
-    ``keras.applications`` name them (``conv2_block1_...``), so emitted source writes
-    each kind once. ``converters={LayerClass: fn}`` maps your own layers (docs/extending.md);
-    ``rewrites=False`` skips the exact rewrites towards idiomatic IR (``model.rewrites`` lists what fired).
-    See :func:`twinnet.backends.importers.keras.importer.from_keras`.
-
-    >>> import keras
-    >>> km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="head")])
-    >>> from_keras(km).count_params()
-    10
-    """
-    from .importers import from_keras as import_keras
-
-    return import_keras(keras_model, name=name, blocks=blocks, converters=converters, rewrites=rewrites)
-
-
-def from_onnx(source, *, name: str | None = None, converters=None, rewrites: bool = True):
-    """Import an ONNX model (a path, its bytes or an ``onnx.ModelProto``), weights included, into an ``twinnet.Model``.
-
-    The file is parsed, never executed; the model keeps the file's axis order
-    (an ONNX file from torch imports as ``NCHW``) and anything the IR cannot
-    represent is listed in one ``ir.UnsupportedError``. ``converters={("domain", "OpType"): fn}`` maps
-    your own ops (docs/extending.md); ``rewrites=False`` skips the rewrites. See
-    :func:`twinnet.backends.importers.onnx.importer.from_onnx`.
-
-    >>> # model = from_onnx("model.onnx"); print(model.inputs[0].layout)
-    """
-    from .importers import from_onnx as import_onnx
-
-    return import_onnx(source, name=name, converters=converters, rewrites=rewrites)
-
-
-def from_torch(
-    module,
-    example_inputs,
-    *,
-    example_kwargs: dict | None = None,
-    name: str | None = None,
-    fixed_lengths: bool = False,
-    dynamic_images: bool = False,
-    converters=None,
-    rewrites: bool = True,
-):
-    """Import a PyTorch ``nn.Module`` (captured with ``torch.export`` on ``example_inputs``), weights included.
-
-    Anything the IR cannot represent is listed in one ``ir.UnsupportedError``.
-    The batch axis and, where the module allows it, each input's sequence
-    length become symbolic (``fixed_lengths=True`` keeps the example's lengths).
-    ``converters={ModuleClass: fn}`` maps your own modules (docs/extending.md); ``rewrites=False``
-    skips the rewrites. See :func:`twinnet.backends.importers.torch.importer.from_torch`.
-
-    >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
-    >>> from_torch(net, (torch.zeros(1, 3, 5, 5),)).inputs[0].layout
-    'NCHW'
-    """
-    from .importers import from_torch as import_torch
-
-    return import_torch(
-        module,
-        example_inputs,
-        example_kwargs=example_kwargs,
-        name=name,
-        fixed_lengths=fixed_lengths,
-        dynamic_images=dynamic_images,
-        converters=converters,
-        rewrites=rewrites,
-    )
 
 
 def load_weights_from(model, trained):

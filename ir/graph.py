@@ -17,7 +17,7 @@ import numpy as np
 
 from . import blocks
 from .errors import ConfigError, GraphError, IRError, ResourceLimitError, ShapeError, WeightError, show
-from .init import initial_value, random_value
+from .init import check_weights, initial_value, random_value
 from .layers.base import Layer, WeightSpec, check_weight_sizes
 from .tensor import MAX_DIM, Tensor, TensorSpec, make_input_spec
 
@@ -330,34 +330,6 @@ class Model:
         ins = ", ".join(f"{t.name}: {t.spec}" for t in self.inputs)
         outs = ", ".join(f"{t.name}: {t.spec}" for t in self.outputs)
         return f"<twinnet.Model {self.name!r} ({ins}) -> ({outs}), {len(self.layers)} layers>"
-
-
-def check_weights(specs: dict[str, WeightSpec], weights: dict, *, copy: bool = True) -> dict[str, np.ndarray]:
-    """Validate a weight dict against the specs; returns copies in spec order (the arrays themselves when
-    ``copy`` is False)."""
-    if not isinstance(weights, dict):
-        raise WeightError(f"weights must be a dict of arrays, got {type(weights).__name__}")
-    missing = [k for k in specs if k not in weights]
-    extra = [k for k in weights if k not in specs]
-    if missing:
-        raise WeightError(f"missing weight(s): {', '.join(missing[:10])}", layer=missing[0].split("/")[0])
-    if extra:
-        raise WeightError(f"unexpected weight(s): {', '.join(map(str, extra[:10]))}", layer=str(extra[0]).split("/")[0])
-    out = {}
-    for key, spec in specs.items():
-        value = weights[key]
-        if not isinstance(value, np.ndarray):
-            raise WeightError(
-                f"weight {key!r} must be a numpy array, got {type(value).__name__}", layer=key.split("/")[0]
-            )
-        if tuple(value.shape) != spec.shape:
-            raise WeightError(
-                f"weight {key!r} has shape {tuple(value.shape)}, expected {spec.shape}", layer=key.split("/")[0]
-            )
-        if value.dtype != np.dtype(spec.dtype):
-            raise WeightError(f"weight {key!r} has dtype {value.dtype}, expected {spec.dtype}", layer=key.split("/")[0])
-        out[key] = np.array(value, dtype=spec.dtype, copy=True) if copy else value
-    return out
 
 
 def _seed(seed) -> int:

@@ -1,4 +1,4 @@
-"""Deterministic weight initialisers (the ones Keras users expect).
+"""Deterministic weight initialisers (the ones Keras users expect), and the check of a weight dict.
 
 Every weight draws from its own generator, seeded by the model seed and a
 stable hash of the weight's name, so a weight's initial value does not depend
@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .errors import WeightError
 from .layers.base import WeightSpec
 
 
@@ -75,3 +76,31 @@ def random_value(spec: WeightSpec, seed: int, key: str) -> np.ndarray:
     if spec.init in ("zeros", "lstm_bias"):
         return (0.3 * rng.standard_normal(spec.shape)).astype(spec.dtype)
     return initial_value(spec, seed, key)
+
+
+def check_weights(specs: dict[str, WeightSpec], weights: dict, *, copy: bool = True) -> dict[str, np.ndarray]:
+    """Validate a weight dict against the specs; returns copies in spec order (the arrays themselves when
+    ``copy`` is False)."""
+    if not isinstance(weights, dict):
+        raise WeightError(f"weights must be a dict of arrays, got {type(weights).__name__}")
+    missing = [k for k in specs if k not in weights]
+    extra = [k for k in weights if k not in specs]
+    if missing:
+        raise WeightError(f"missing weight(s): {', '.join(missing[:10])}", layer=missing[0].split("/")[0])
+    if extra:
+        raise WeightError(f"unexpected weight(s): {', '.join(map(str, extra[:10]))}", layer=str(extra[0]).split("/")[0])
+    out = {}
+    for key, spec in specs.items():
+        value = weights[key]
+        if not isinstance(value, np.ndarray):
+            raise WeightError(
+                f"weight {key!r} must be a numpy array, got {type(value).__name__}", layer=key.split("/")[0]
+            )
+        if tuple(value.shape) != spec.shape:
+            raise WeightError(
+                f"weight {key!r} has shape {tuple(value.shape)}, expected {spec.shape}", layer=key.split("/")[0]
+            )
+        if value.dtype != np.dtype(spec.dtype):
+            raise WeightError(f"weight {key!r} has dtype {value.dtype}, expected {spec.dtype}", layer=key.split("/")[0])
+        out[key] = np.array(value, dtype=spec.dtype, copy=True) if copy else value
+    return out

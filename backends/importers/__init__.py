@@ -40,18 +40,36 @@ def _rewritten(model, rewrites: bool):
 
 
 def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, converters=None, rewrites: bool = True):
-    """Import a Keras 3 model into the IR, weights included.
+    """Import a Keras 3 functional or Sequential model, weights included, into an ``twinnet.Model``.
 
-    See :func:`twinnet.backends.importers.keras.importer.from_keras`."""
+    The model is read, never called; anything the IR cannot represent is listed
+    in one ``ir.UnsupportedError``. ``blocks=True`` marks repeated blocks named as
+    ``keras.applications`` name them (``conv2_block1_...``), so emitted source writes
+    each kind once. ``converters={LayerClass: fn}`` maps your own layers (docs/extending.md);
+    ``rewrites=False`` skips the exact rewrites towards idiomatic IR (``model.rewrites`` lists what fired).
+    See :func:`twinnet.backends.importers.keras.importer.from_keras`.
+
+    >>> import keras
+    >>> km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="head")])
+    >>> from_keras(km).count_params()
+    10
+    """
     from .keras.importer import from_keras as import_keras
 
     return _rewritten(import_keras(keras_model, name=name, blocks=blocks, converters=converters), rewrites)
 
 
 def from_onnx(source, *, name: str | None = None, converters=None, rewrites: bool = True):
-    """Import an ONNX file (path, bytes or ``onnx.ModelProto``), weights included.
+    """Import an ONNX model (a path, its bytes or an ``onnx.ModelProto``), weights included, into an ``twinnet.Model``.
 
-    See :func:`twinnet.backends.importers.onnx.importer.from_onnx`."""
+    The file is parsed, never executed; the model keeps the file's axis order
+    (an ONNX file from torch imports as ``NCHW``) and anything the IR cannot
+    represent is listed in one ``ir.UnsupportedError``. ``converters={("domain", "OpType"): fn}`` maps
+    your own ops (docs/extending.md); ``rewrites=False`` skips the rewrites. See
+    :func:`twinnet.backends.importers.onnx.importer.from_onnx`.
+
+    >>> # model = from_onnx("model.onnx"); print(model.inputs[0].layout)
+    """
     from .onnx.importer import from_onnx as import_onnx
 
     return _rewritten(import_onnx(source, name=name, converters=converters), rewrites)
@@ -68,12 +86,22 @@ def from_torch(
     converters=None,
     rewrites: bool = True,
 ):
-    """Import a PyTorch ``nn.Module`` into the IR, weights included.
+    """Import a PyTorch ``nn.Module`` (captured with ``torch.export`` on ``example_inputs``), weights included.
+
+    Anything the IR cannot represent is listed in one ``ir.UnsupportedError``.
+    The batch axis and, where the module allows it, each input's sequence
+    length become symbolic (``fixed_lengths=True`` keeps the example's lengths).
+    ``converters={ModuleClass: fn}`` maps your own modules (docs/extending.md); ``rewrites=False``
+    skips the rewrites. See :func:`twinnet.backends.importers.torch.importer.from_torch`.
 
     A float16/bfloat16 module, or one on a GPU, is imported from a float32 CPU copy and the model's ``dtype``
     is set to its precision (:mod:`twinnet.backends.importers.torch.precision`).
 
-    See :func:`twinnet.backends.importers.torch.importer.from_torch`."""
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
+    >>> from_torch(net, (torch.zeros(1, 3, 5, 5),)).inputs[0].layout
+    'NCHW'
+    """
     from .torch.importer import from_torch as import_torch
     from .torch.precision import as_float32_cpu
 
