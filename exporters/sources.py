@@ -44,6 +44,7 @@ from typing import Callable
 import numpy as np
 
 from ..ir.errors import IRError
+from .memory import release_memory
 
 Runner = Callable[[list], list]  # declared-layout inputs -> declared-layout outputs
 
@@ -142,12 +143,12 @@ IMPORTERS: dict[str, Callable] = {"keras": _from_keras, "onnx": _from_onnx, "tor
 
 
 def keras_file(spec: str) -> Source:
-    import keras
+    from .keras_load import load_keras_file
 
     path = _existing(spec)
     try:
         # safe_mode refuses to deserialise Lambda layers (their bytecode); compile=False skips the optimizer.
-        km = keras.saving.load_model(path, safe_mode=True, compile=False)
+        km = load_keras_file(path)
     except Exception as e:
         if not zipfile.is_zipfile(path):
             # Keras says "File not found" for any file that is not a zip archive: say what is wrong instead
@@ -155,6 +156,9 @@ def keras_file(spec: str) -> Source:
                 f"{spec!r}: not a valid .keras archive (a .keras file is a zip archive; this one is not)"
             ) from e
         raise SourceError(f"{spec!r}: Keras could not load it safely: {_first_line(e)}") from e
+    # the random initial values Keras replaced while loading are free but still held by malloc: give them
+    # back before the importer reads the weights (no cycle collection: 0.2-0.5 s, and nothing to collect here)
+    release_memory(collect=False)
     return keras_model(km)
 
 
@@ -294,33 +298,14 @@ def _torch_source(module, example_inputs, where: str) -> Source:
 def keras_runner(km, model) -> Runner:
     """Run the original Keras model on declared-layout inputs (Keras puts the batch axis first).
 
-    A large model (:data:`~twinnet.exporters.memory.WORTH_RELEASING` bytes of weights or more) runs one
-    sample at a time: a Keras functional model holds every layer's output until its call returns (some
-    160 MiB per 224-px ResNet50 image), so its peak grows with the batch. The source is the reference
-    each sample is checked against; the paths under test still run whole batches."""
+    A large model (:data:`~twinnet.exporters.memory.WORTH_RELEASING` bytes of weights or more) runs a
+    segment at a time (:mod:`twinnet.exporters.segments`): a functional model holds every layer's output
+    until its call returns, so its peak would grow with the whole network's activations."""
     from .memory import WORTH_RELEASING, weight_bytes
+    from .segments import segmented
     from .targets import TARGETS
 
-    run = TARGETS["keras"].runner(km, model)
-    return one_sample_at_a_time(run, model) if weight_bytes(model) >= WORTH_RELEASING else run
-
-
-def one_sample_at_a_time(run: Runner, model) -> Runner:
-    """``run`` called once per item of the batch, its outputs joined along the batch axis again; ``run``
-    itself where an input or output has no batch axis (``N``) to split or join along."""
-    ins = [t.layout.index("N") if "N" in t.layout else None for t in model.inputs]
-    outs = [t.layout.index("N") if "N" in t.layout else None for t in model.outputs]
-    if None in ins or None in outs:
-        return run
-
-    def each(xs):
-        sizes = {x.shape[a] for x, a in zip(xs, ins)}
-        if len(sizes) != 1 or 1 in sizes:  # one sample already (or inputs that disagree: run says so)
-            return run(xs)
-        parts = [run([np.take(x, [i], axis=a) for x, a in zip(xs, ins)]) for i in range(sizes.pop())]
-        return [np.concatenate([p[j] for p in parts], axis=a) for j, a in enumerate(outs)]
-
-    return each
+    return TARGETS["keras"].runner(segmented(km) if weight_bytes(model) >= WORTH_RELEASING else km, model)
 
 
 def _first_line(e: BaseException) -> str:
