@@ -23,6 +23,7 @@ import numpy as np
 
 from ...ir.errors import ConfigError, show
 from ...ir.graph import Model
+from ...ir.pages import release_pages
 
 #: weights (bytes, all initializers together) above which they go to an external data file
 EXTERNAL_DATA_THRESHOLD = 1 << 30
@@ -113,6 +114,7 @@ def _write_data(folder: Path, stem: str, arrays: dict) -> tuple[str, dict]:
                 places[key] = (offset, data.nbytes)
                 offset += data.nbytes
                 del data
+                release_pages([array])  # written: a memory-mapped weight's pages need not stay resident
             f.flush()
             os.fsync(f.fileno())
         name = f"{stem}.{digest.hexdigest()[:16]}.onnx.data"
