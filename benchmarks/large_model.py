@@ -11,7 +11,8 @@ by ``os.wait4`` (wall seconds and peak resident memory):
 * ``twinnet convert model.json --to torch`` (the emitted file and the ONNX file written from the IR, with
   its weights as external data past 1 GiB, verified against each other), and to Keras with
   ``--to torch keras`` (memory allowing);
-* with ``--verify``, ``twinnet verify model.json --paths torch,onnx-ir``.
+* with ``--verify``, ``twinnet verify model.json --paths torch,onnx-ir`` (or ``--paths all``: the ONNX
+  files exported through torch and Keras too, their weights as external data past 1 GiB).
 
 Printed per run: the weights' bytes, peak RSS, the ratio peak / weights (the goal: under 2.5) and the
 same after subtracting the import footprint, wall time, and each stage's peak RSS from ``--profile``.
@@ -113,7 +114,7 @@ def run(args) -> None:
     print(f"import footprint ({IMPORTS}): {imports['peak_mb']:,.0f} MiB, {imports['wall_s']:.1f}s")
     runs = [(f"convert --to {to}", ["convert", "model.json", "--to", to, "-o", f"out_{to}"]) for to in args.to]
     if args.verify:
-        runs.append(("verify --paths torch,onnx-ir", ["verify", "model.json", "--paths", "torch,onnx-ir"]))
+        runs.append((f"verify --paths {args.paths}", ["verify", "model.json", "--paths", args.paths]))
     print(f"{'run':30} {'rc':>3} {'wall s':>7} {'peak MiB':>9} {'peak/weights':>13} {'(peak-imports)/weights':>23}")
     for label, cli in runs:
         extra = ["--profile"] if cli[0] == "convert" else []
@@ -139,7 +140,8 @@ def main(argv=None) -> None:
     p.add_argument("--mb", type=float, default=2500, help="float32 weights to build, in MB (default 2500)")
     p.add_argument("--shard-mb", type=float, default=1024, help="largest weights shard, in MiB (default 1024)")
     p.add_argument("--to", nargs="+", choices=("torch", "keras"), default=["torch"], help="targets (default torch)")
-    p.add_argument("--verify", action="store_true", help="also run twinnet verify --paths torch,onnx-ir")
+    p.add_argument("--verify", action="store_true", help="also run twinnet verify --paths PATHS")
+    p.add_argument("--paths", default="torch,onnx-ir", help="the paths --verify runs (default torch,onnx-ir; 'all')")
     p.add_argument("--keep", action="store_true", help="keep the files written")
     p.add_argument("--tmp", default=None, help="where to write the files (default: the system's temporary folder)")
     run(p.parse_args(argv))

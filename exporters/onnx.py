@@ -1,9 +1,11 @@
 """ONNX export through each framework's own exporter.
 
-* ``via="torch"``: ``torch.onnx.export`` (the dynamo exporter), weights
-  embedded in the file, symbolic batch (and sequence) dimensions.
+* ``via="torch"``: ``torch.onnx.export`` (the dynamo exporter), symbolic batch (and sequence) dimensions.
 * ``via="keras"``: ``keras.Model.export(format="onnx")`` (tf2onnx), after one
   call of the model, as that exporter needs.
+* Through either framework, weights past ``external_data_threshold`` go to an external data file (torch's
+  ``external_data``, tf2onnx's ``large_model`` storage), renamed to the IR writer's content-addressed name
+  (:func:`_adopt_data`); below it they are embedded in the file.
 * ``via="ir"``: straight from the IR (``backends.onnx``), no framework loaded;
   the file keeps the declared input/output layout like the torch one. Past
   ``external_data_threshold`` bytes of weights (default 1 GiB; protobuf caps a file at 2 GiB) they go to
@@ -17,6 +19,7 @@ like any new file) and renamed into place, and checked with ``onnx.checker`` bef
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -28,6 +31,8 @@ from pathlib import Path
 from ..ir.errors import ConfigError, IRError, UnsupportedError
 
 VIAS = ("torch", "keras", "ir")
+#: the largest protobuf message: an ONNX file holding its weights inside must stay under it
+PROTOBUF_LIMIT = 2**31
 
 # torch's ONNX exporter warns about optional torchvision ops on every export.
 logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
@@ -44,7 +49,9 @@ def example_inputs(model, batch: int = EXAMPLE_BATCH, seq: int = EXAMPLE_SEQ, la
     return model_inputs(model, batch, seq, seed=seed, layouts=layouts)
 
 
-def export_onnx(model, path, via: str = "torch", *, compiled=None, external_data_threshold: int | None = None) -> Path:
+def export_onnx(
+    model, path, via: str = "torch", *, compiled=None, external_data_threshold: int | None = None, expose=False
+) -> Path:
     """Export ``model`` to ONNX through torch or Keras, or straight from the IR (``via="ir"``); returns the path.
 
     The file keeps the compiled model's input/output layout (declared; Keras
@@ -54,29 +61,44 @@ def export_onnx(model, path, via: str = "torch", *, compiled=None, external_data
     A half-precision model is exported through a framework as its float32 reference (the weights rounded
     to the half grid), then every float tensor of the file is cast (:mod:`twinnet.backends.onnx.precision`);
     ``via="ir"`` writes the half file directly.
-    ``external_data_threshold`` (``via="ir"``): bytes of weights above which they are written to
+    ``external_data_threshold``: bytes of weights above which they are written to
     ``<stem>.<sha256[:16]>.onnx.data`` beside the file (default
-    :data:`twinnet.backends.onnx.files.EXTERNAL_DATA_THRESHOLD`).
+    :data:`twinnet.backends.onnx.files.EXTERNAL_DATA_THRESHOLD`), whichever exporter writes them: the IR's
+    writer lays them out itself, torch's and tf2onnx's data are renamed to that name (:func:`_adopt_data`).
+    A half-precision model's file is cast whole, in one protobuf message: one whose weights would pass
+    2 GiB is refused before any work. ``expose`` (``via="ir"`` only): every layer's output is an output of
+    the file, for localising a mismatch.
 
     >>> # export_onnx(model, "m.onnx", via="keras")
     """
     if via not in VIAS:
         raise ConfigError(f"via must be one of {VIAS}, got {via!r}")
+    if expose and via != "ir":
+        raise ConfigError(f"expose=True is for via='ir' only, got via={via!r}")
     path = Path(path)
     if path.suffix != ".onnx":
         raise ConfigError(f"the ONNX file name must end in .onnx, got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_file_beside(path)
     from ..backends.onnx import files
 
+    threshold = files.checked_threshold(external_data_threshold)
+    size = sum(getattr(w, "nbytes", 0) for w in model.weights.values())  # float32 (a half model's too)
+    if model.dtype != "float32" and size // 2 >= PROTOBUF_LIMIT:
+        raise UnsupportedError(
+            f"ONNX export via {via} of {model.dtype} model {model.name!r}: its weights ({size // 2:,} bytes in "
+            f"{model.dtype}) would pass protobuf's 2 GiB limit, and a half-precision file is cast in one piece "
+            "(no external data); export it in float32 instead"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _new_file_beside(path)
     old, written = files.data_files_of(path), []
     try:
         if model.dtype != "float32" and via != "ir":  # the frameworks export the float32 graph; cast after
             _export_half(model, Path(tmp), via)
         elif via == "ir":
-            written = files.write(model, Path(tmp), stem=path.stem, external_data_threshold=external_data_threshold)
+            written = files.write(model, Path(tmp), stem=path.stem, external_data_threshold=threshold, expose=expose)
         else:
-            {"torch": _export_torch, "keras": _export_keras}[via](model, Path(tmp), compiled)
+            {"torch": _export_torch, "keras": _export_keras}[via](model, Path(tmp), compiled, large=size > threshold)
+            written = _adopt_data(Path(tmp), path.stem)
         import onnx
 
         onnx.checker.check_model(tmp, full_check=True)
@@ -133,7 +155,7 @@ def _new_file_beside(path: Path) -> str:
     return str(tmp)
 
 
-def _export_torch(model, path: Path, module=None) -> None:
+def _export_torch(model, path: Path, module=None, large: bool = False) -> None:
     import torch
 
     from ..backends.torch import to_torch
@@ -147,6 +169,11 @@ def _export_torch(model, path: Path, module=None) -> None:
         dynamic[var] = dims
     names = [v for v, _, _ in program.inputs]
     recurrent = any(isinstance(m, (torch.nn.RNNBase,)) for m in module.modules())
+    if recurrent and large:
+        raise UnsupportedError(
+            f"ONNX export via torch of model {model.name!r}: a recurrent model goes through torch's TorchScript "
+            "exporter, which cannot write external data, and its weights pass the external data threshold"
+        )
     quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
     with warnings.catch_warnings(), quiet[0], quiet[1]:
         warnings.simplefilter("ignore")
@@ -177,7 +204,7 @@ def _export_torch(model, path: Path, module=None) -> None:
                 args,
                 str(path),
                 dynamo=True,
-                external_data=False,
+                external_data=large,  # beside the file as <file>.data (renamed by _adopt_data)
                 dynamic_shapes=dynamic,
                 input_names=names,
                 output_names=_output_names(model),
@@ -185,7 +212,49 @@ def _export_torch(model, path: Path, module=None) -> None:
             )
 
 
-def _export_keras(model, path: Path, km=None) -> None:
+def _adopt_data(path: Path, stem: str) -> list[str]:
+    """Give the external data files a framework's exporter wrote beside ``path`` (torch: ``<file>.data``)
+    twinnet's names, ``<stem>.<sha256[:16]>.onnx.data`` (hashed as read, so the name says what is in it),
+    and point the file's tensors at them; returns those names (none when every weight is inside)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    entries = [entry for tensor in _tensors(proto.graph) for entry in tensor.external_data if entry.key == "location"]
+    if not entries:
+        return []
+    names = {}
+    for location in sorted({entry.value for entry in entries}):
+        source = path.parent / location
+        if Path(location).name != location or not source.is_file():
+            raise UnsupportedError(f"the exporter wrote external data twinnet cannot place: {location!r}")
+        digest = hashlib.sha256()
+        with open(source, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        names[location] = f"{stem}.{digest.hexdigest()[:16]}.onnx.data"
+        os.replace(source, path.parent / names[location])
+    for entry in entries:
+        entry.value = names[entry.value]
+    onnx.save(proto, str(path))  # the graph only: its weights are in the data files
+    return sorted(set(names.values()))
+
+
+def _tensors(graph):
+    """Every tensor of an ONNX graph: its initializers and the tensors of its nodes' attributes, subgraphs
+    included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            for sub in [attribute.g] if attribute.HasField("g") else []:
+                yield from _tensors(sub)
+            for sub in attribute.graphs:
+                yield from _tensors(sub)
+
+
+def _export_keras(model, path: Path, km=None, large: bool = False) -> None:
     from ..backends.keras import to_keras
     from .tf2onnx_ops import register
 
@@ -203,7 +272,10 @@ def _export_keras(model, path: Path, km=None) -> None:
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            km.export(str(path), format="onnx", verbose=False)
+            if large:  # Keras's export writes one protobuf message: the same conversion, its data beside
+                _export_keras_large(km, path)
+            else:
+                km.export(str(path), format="onnx", verbose=False)
     finally:
         log.removeHandler(collected)
         log.propagate = propagate
@@ -214,6 +286,44 @@ def _export_keras(model, path: Path, km=None) -> None:
             onnx.checker.check_model(str(path), full_check=True)
         except Exception as e:
             raise RuntimeError(f"tf2onnx: {'; '.join(collected.messages[:3])}") from e
+
+
+def _export_keras_large(km, path: Path) -> None:
+    """What ``km.export(path, format="onnx")`` does (the same concrete function, tf2onnx's conversion and
+    Keras's fixes to it), with tf2onnx's ``large_model`` storage: the tensors it keeps apart are written
+    to ``<file>.data`` (4096-byte aligned), which :func:`_adopt_data` then names. Keras's ``export`` has
+    no such option, so this reaches into ``keras.src.export``; a Keras without it is a clear error."""
+    import onnx
+    import tf2onnx
+    from keras import tree
+
+    try:
+        from keras.src.export.export_utils import get_input_signature, make_tf_tensor_spec
+        from keras.src.export.onnx import get_concrete_fn
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+    except ImportError as e:
+        raise UnsupportedError(f"this Keras cannot export a model past the external data threshold: {e}") from e
+    signature = tree.map_structure(make_tf_tensor_spec, get_input_signature(km))
+    patch_tf2onnx()
+    proto, storage = tf2onnx.convert.from_function(get_concrete_fn(km, signature), signature, large_model=True)
+    data = path.parent / f"{path.name}.data"
+    blobs, offset = storage.name_to_tensor_data, 0
+    with open(data, "wb") as f:
+        for tensor in _tensors(proto.graph):
+            entries = {entry.key: entry for entry in tensor.external_data}
+            if "location" not in entries:
+                continue
+            blob = blobs[entries["location"].value]
+            f.write(b"\0" * (-offset % 4096))
+            offset += -offset % 4096
+            f.write(blob)
+            del tensor.external_data[:]
+            for key, value in (("location", data.name), ("offset", str(offset)), ("length", str(len(blob)))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, value
+            offset += len(blob)
+    blobs.clear()
+    onnx.save(proto, str(path))
 
 
 class _Collect(logging.Handler):

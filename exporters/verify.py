@@ -341,10 +341,10 @@ def _layer_outputs(model, path: str, inputs, device=None) -> list[np.ndarray]:
         net = target.compile(program, model, device=device)
         return target.runner(net, model, declared_outs=[n.spec.layout for n in model.layers])(inputs)
 
-    from ..backends.onnx import to_onnx
-
-    session = onnx_session(to_onnx(float32_reference(model), expose=True).SerializeToString())
-    return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})
+    with tempfile.TemporaryDirectory(prefix="twinnet-localise-") as tmp:  # a file: external data past 1 GiB
+        path = export_onnx(float32_reference(model), Path(tmp) / f"{model.name}.onnx", via="ir", expose=True)
+        session = onnx_session(str(path))
+        return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})
 
 
 def float32_reference(model: Model) -> Model:

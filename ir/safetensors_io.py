@@ -33,6 +33,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .errors import ResourceLimitError, SchemaError, show
+from .pages import release_pages
 
 DTYPES = {
     "F32": np.float32,
@@ -71,7 +72,8 @@ def write(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] |
 
 def write_to(f: BinaryIO, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
     """Write the header, then each array's bytes straight from its own memory (a copy only where an
-    array is not contiguous or not little-endian)."""
+    array is not contiguous or not little-endian); the pages of a memory-mapped array are let go once
+    it is written (:func:`twinnet.ir.pages.release_pages`)."""
     header: dict = {}
     if metadata:
         header["__metadata__"] = dict(metadata)
@@ -85,10 +87,12 @@ def write_to(f: BinaryIO, tensors: dict[str, np.ndarray], metadata: dict[str, st
     head = json.dumps(header, separators=(",", ":"), sort_keys=False).encode()
     head += b" " * (-len(head) % 8)
     f.write(struct.pack("<Q", len(head)) + head)
-    for array in tensors.values():
-        array = np.ascontiguousarray(array)
+    for given in tensors.values():
+        array = np.ascontiguousarray(given)
         array = array.astype(array.dtype.newbyteorder("<"), copy=False)
         f.write(array.reshape(-1).view(np.uint8).data)
+        del array
+        release_pages([given])  # a memory-mapped tensor, once written, need not stay resident (ir/pages.py)
 
 
 def read_header(f: BinaryIO, file_size: int, where: str) -> tuple[dict, dict, int]:

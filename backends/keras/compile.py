@@ -23,6 +23,7 @@ import numpy as np
 from ...ir.errors import UnsupportedError, WeightError
 from ...ir.graph import Model
 from ...ir.ops.base import Op
+from ...ir.pages import release_pages
 from ...ir.precision import round_to
 from ..lowering.code import LayerDef, Program, Value, identifier
 from ..lowering.driver import Lowering
@@ -248,4 +249,5 @@ def instantiate(source: str, program: Program, dtype: str = "float32"):
         if expected != got:
             raise WeightError(f"Keras expects weight shapes {expected}, the program has {got}", layer=name)
         layer.set_weights([round_to(np.asarray(a), dtype) for a in arrays])
+        release_pages(arrays)  # copied into Keras: a memory-mapped IR weight's pages need not stay resident
     return model

@@ -23,6 +23,7 @@ import numpy as np
 
 from ...ir.errors import ConfigError, show
 from ...ir.graph import Model
+from ...ir.pages import release_pages
 
 #: weights (bytes, all initializers together) above which they go to an external data file
 EXTERNAL_DATA_THRESHOLD = 1 << 30
@@ -31,9 +32,12 @@ SMALL = 1024
 ALIGN = 4096
 
 
-def write(model: Model, path: Path, *, stem: str | None = None, external_data_threshold: int | None = None) -> list:
+def write(
+    model: Model, path: Path, *, stem: str | None = None, external_data_threshold: int | None = None, expose=False
+) -> list:
     """Write ``model`` as ONNX to ``path``; returns the names of the external data files written beside it
     (none, or one named after ``stem``, default ``path``'s stem: the name the ``.onnx`` file will have).
+    ``expose``: every layer's output is an output of the file (for localising a mismatch).
 
     ``path`` itself is written in place (the caller writes to a temporary name and renames it); the data
     file is complete under its final name before ``path`` is written."""
@@ -43,16 +47,14 @@ def write(model: Model, path: Path, *, stem: str | None = None, external_data_th
     from . import TABLE, to_onnx
     from .compile import OnnxLowering, build
 
-    threshold = EXTERNAL_DATA_THRESHOLD if external_data_threshold is None else external_data_threshold
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 0:
-        raise ConfigError(f"external_data_threshold must be a number of bytes >= 0, got {show(threshold)}")
+    threshold = checked_threshold(external_data_threshold)
     path = Path(path)
     if model.dtype != "float32":  # a half model's file is cast as a whole (to_onnx), its weights kept inside
-        onnx.save(to_onnx(model), str(path))
+        onnx.save(to_onnx(model, expose=expose), str(path))
         return []
     lowering = OnnxLowering(model, TABLE)
-    program = lowering.lower()
-    proto = build(lowering, program, model, weights=False)
+    program = lowering.lower(expose=expose)
+    proto = build(lowering, program, model, expose=expose, weights=False)
     arrays = lowering.initializers
     external = {k for k, a in arrays.items() if a.nbytes >= SMALL} if _total(arrays) > threshold else set()
     written, name, places = [], "", {}
@@ -73,6 +75,14 @@ def write(model: Model, path: Path, *, stem: str | None = None, external_data_th
             (path.parent / f).unlink(missing_ok=True)
         raise
     return written
+
+
+def checked_threshold(value) -> int:
+    """``external_data_threshold`` checked: a number of bytes >= 0, or None for :data:`EXTERNAL_DATA_THRESHOLD`."""
+    threshold = EXTERNAL_DATA_THRESHOLD if value is None else value
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 0:
+        raise ConfigError(f"external_data_threshold must be a number of bytes >= 0, got {show(threshold)}")
+    return int(threshold)
 
 
 def _total(arrays: dict) -> int:
@@ -113,6 +123,7 @@ def _write_data(folder: Path, stem: str, arrays: dict) -> tuple[str, dict]:
                 places[key] = (offset, data.nbytes)
                 offset += data.nbytes
                 del data
+                release_pages([array])  # written: a memory-mapped weight's pages need not stay resident
             f.flush()
             os.fsync(f.fileno())
         name = f"{stem}.{digest.hexdigest()[:16]}.onnx.data"

@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 
 from ...ir.graph import Model
+from ...ir.pages import release_pages
 from ..lowering.code import BufferDef, Program, Value, identifier, quoted
 from ..lowering.driver import ChannelsFirstLowering
 from ..lowering.source_style import tidy
@@ -281,3 +282,4 @@ def fill(module, weights: dict[str, np.ndarray]) -> None:
                 )
             # (np.ascontiguousarray would make a 0-d array 1-d)
             target.copy_(torch.from_numpy(array if array.flags.c_contiguous else array.copy(order="C")))
+            release_pages([array])  # copied: a memory-mapped IR weight's pages need not stay resident

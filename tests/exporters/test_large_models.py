@@ -86,3 +86,25 @@ def test_a_bad_index_is_refused_by_the_command(sharded, tmp_path, capsys):
     sharded.write_text(json.dumps(data))
     assert main(["verify", str(sharded), "--quiet"]) == 2
     assert "the weight map has no shard for" in capsys.readouterr().err
+
+
+def test_every_path_writes_its_onnx_weights_beside_the_file_past_the_threshold(sharded, external, monkeypatch):
+    """``--paths all``: the ONNX files exported through torch and through Keras put their weights in an
+    external data file too (the threshold, 0 here, is the one the IR's writer uses), and the localisation
+    against onnx-ir reads its exposed graph from a file, not from one in-memory message."""
+    from twinnet.exporters import onnx as onnx_export
+    from twinnet.exporters.verify import _layer_outputs
+
+    adopted, adopt = [], onnx_export._adopt_data
+    monkeypatch.setattr(onnx_export, "_adopt_data", lambda *a: adopted.append(adopt(*a)) or adopted[-1])
+    large, keras_large = [], onnx_export._export_keras_large
+    monkeypatch.setattr(onnx_export, "_export_keras_large", lambda *a: large.append(keras_large(*a)))
+    model = ir.load(sharded)
+    report = twinnet.verify(model, paths="all")
+    assert report.ok and not report.errors, report.table()
+    # onnx-keras went through tf2onnx's large-model storage (which keeps tensors of at most 1024 elements,
+    # all of this decoder's, inside); onnx-torch's weights went to one data file
+    assert len(large) == 1 and len(adopted) == 2 and sorted(map(len, adopted)) == [0, 1]
+    assert len(external) == 1  # onnx-ir
+    outputs = _layer_outputs(model, "onnx-ir", [np.zeros((2, 6), np.int32)])
+    assert len(outputs) == len(model.layers) and len(external) == 2
