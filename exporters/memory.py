@@ -17,7 +17,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import mmap
 import sys
 from functools import cache
 
@@ -55,24 +54,6 @@ def release_memory(collect: bool = True, size: int | None = None) -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
-
-
-def drop_mapped_pages(arrays) -> None:
-    """Let the pages of the memory maps behind ``arrays`` (a loaded model's read-only weights) go from this
-    process's resident memory; they are read from the file again (the page cache) when next touched.
-
-    Once a path has read every weight of such a model (the ONNX file written from it), its pages would
-    stay resident beside the next copy (the onnxruntime session's) until the process ends."""
-    if not hasattr(mmap, "MADV_DONTNEED"):
-        return
-    seen = set()
-    for array in arrays:
-        base = getattr(array, "base", None)
-        while base is not None and not isinstance(base, mmap.mmap):
-            base = getattr(base, "base", None) if not isinstance(base, memoryview) else base.obj
-        if isinstance(base, mmap.mmap) and id(base) not in seen and not base.closed:
-            seen.add(id(base))
-            base.madvise(mmap.MADV_DONTNEED)
 
 
 def onnx_session(model, providers=("CPUExecutionProvider",)):

@@ -27,10 +27,11 @@ import numpy as np
 
 from ..ir.errors import ConfigError, WeightError, show
 from ..ir.graph import Model
+from ..ir.pages import release_pages
 from ..ir.precision import round_to
 from .informative import Spread, judge
 from .inputs import checked_inputs, given_inputs, model_inputs
-from .memory import WORTH_RELEASING, drop_mapped_pages, onnx_session, release_memory, weight_bytes
+from .memory import WORTH_RELEASING, onnx_session, release_memory, weight_bytes
 from .onnx import export_onnx
 from .progress import QUIET
 from .report import Comparison, Report, compare
@@ -81,8 +82,8 @@ def _runner(model, name: str, workdir: Path, compiled: dict, device: str | None 
         external_data_threshold=0 if large else None,
     )
     release_memory(size=weight_bytes(model))  # what the export built and let go, before the session loads
-    if large:
-        drop_mapped_pages(model.weights.values())  # the export read every weight; the session maps its own
+    if large:  # the export read every weight (some through transposed copies): the session maps its own
+        release_pages(model.weights.values())
     session = onnx_session(str(path), providers=onnx_providers(device))
     io_layout = TARGETS[via].io_layout if via in TARGETS else (lambda layout: layout)
 
