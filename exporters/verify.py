@@ -252,8 +252,6 @@ def verify(
                     for name, outs in ran
                     for t, o in zip(model.outputs, outs)
                 }
-                b = batch if batch is not None else int(xs[0].shape[model.inputs[0].layout.index("N")])
-                ran = [(name, results[name][i]) for name in order if i in results[name]]
                 for (p, outs_p), (q, outs_q) in itertools.combinations(ran, 2):
                     strict = tol.scaled and p.startswith("onnx") and q.startswith("onnx")  # two float32 paths
                     for t, a, c in zip(model.outputs, outs_p, outs_q):
