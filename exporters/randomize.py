@@ -97,8 +97,19 @@ def calibrate_keras(net, inputs) -> None:
             if isinstance(layer, kind):
                 changed.append((layer, attr, getattr(layer, attr)))
                 setattr(layer, attr, 0.0)
+    from .segments import segmented
+
+    # a segment at a time (a functional model holds every layer's output until its call returns), and under
+    # the torch backend without an autograd record (it would hold them all again, for a backward never run)
+    run, xs = segmented(net), list(inputs) if len(inputs) > 1 else inputs[0]
     try:
-        net(list(inputs) if len(inputs) > 1 else inputs[0], training=True)
+        if keras.backend.backend() == "torch":
+            import torch
+
+            with torch.no_grad():
+                run(xs, training=True)
+        else:
+            run(xs, training=True)
     finally:
         for layer, attr, value in changed:
             setattr(layer, attr, value)
