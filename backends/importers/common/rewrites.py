@@ -13,6 +13,8 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   module ``to_torch`` compiled from an ``NHWC`` model reads back: torch sees an ``NCHW``-looking tensor.
 * ``declared_output_layout``: a model output that is a permuted tensor relabelled back (how ``from_keras``
   reads a model ``to_keras`` compiled from an ``NCHW`` model) is declared in the permuted layout instead.
+* ``merge_relabel``: a ``Reshape`` read only by a relabelling ``Reshape`` is one ``Reshape`` ending in the
+  relabel's letters (a reshape of a reshape is the last one's shape; the relabel moved no data).
 * ``fold_zero_padding``: a ``ZeroPadding1D/2D`` read only by a convolution, or by an average pooling
   (which then counts the pads, as the zeros were counted), becomes its explicit pads.
 * ``same_padding``: explicit convolution or max-pool pads equal to what ``padding="same"`` gives become
@@ -86,6 +88,16 @@ def _is_relabel(node: ir.Node) -> bool:
     return [s for a, s in zip(before.layout, before.shape) if a != "N"] == [
         s for a, s in zip(after.layout, after.shape) if a != "N"
     ] and before.layout.index("N") == after.layout.index("N")
+
+
+def merge_relabel(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Reshape -> relabelling Reshape (its only reader): the first Reshape, ending in the relabel's letters."""
+    if not _is_relabel(node) or node.is_input:
+        return None
+    inner = node.inputs[0].node
+    if inner.is_input or not isinstance(inner.layer, L.Reshape) or rb.only_user(inner) is not node:
+        return None
+    return rb.copy(node, inner.layer.replace(layout=node.spec.layout), [inner.inputs[0]])
 
 
 def fold_zero_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
@@ -197,6 +209,7 @@ def global_pool(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 REWRITES = (
     ("declared_input_layout", declared_input_layout),
     ("declared_output_layout", declared_output_layout),
+    ("merge_relabel", merge_relabel),
     ("fold_zero_padding", fold_zero_padding),
     ("same_padding", same_padding),
     ("depthwise", depthwise),

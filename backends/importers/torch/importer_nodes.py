@@ -18,7 +18,7 @@ from .arith import constant_of
 from .aten_values import fold, held_value
 from .attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .attention_hand import hand_attention
-from .capture import Call, block_mark, raw_name
+from .capture import Call, block_mark, raw_name, zero_test_of_float_input
 from .constants import learned_value
 from .hf_modules import hf_module
 from .tables import METHOD_TABLE
@@ -95,6 +95,12 @@ class NodeConversion:
                 self.values[node] = learned_value(self, node, held)
             except IRError:  # any other tensor: kept as is until an op needs it (aten_values.py)
                 self.values[node] = held_value(node, held)
+            return
+        mask = zero_test_of_float_input(self.gm, node)
+        held = self.values.get(mask) if mask is not None else None
+        if held is not None and held.dtype == "float32" and sorted(held.layout) == ["N", "T"]:
+            self.values[node] = held  # to_torch's ``mask == 0``: the IR's mask itself (attention.py)
+            self.bool_inputs.add(node)
             return
         if node.op == "call_function" and self.capture.method == "torch.export":
             try:  # an ATen op on values computed without the inputs: run once here (aten_values.py)

@@ -71,7 +71,6 @@ def through_keras(m):
 
 
 TORCH_GAPS = {
-    "transformer": "torch-roundtrip-float-mask",
     "vit": "torch-roundtrip-functional-layer-norm",
     "timm_vit": "torch-roundtrip-functional-layer-norm",
 }

@@ -139,6 +139,14 @@ def output_permute_relabel():
     return ir.Model(x, L.Reshape((5, 7, 6))(h))
 
 
+def reshape_relabel():
+    """What from_torch reads from to_torch's ``mask.reshape(n, -1, 1)``: a Reshape in the default letters, renamed."""
+    x = ir.Input((5,), layout="NT", name="mask")
+    h = L.Reshape((-1, 1), layout="NTC")(L.Reshape((-1, 1))(x))
+    y = ir.Input((5, 4), layout="NTC", name="y")
+    return ir.Model([y, x], L.Multiply()([y, h]))  # inputs not in the order they were made
+
+
 FIRES = [
     ("same_padding", conv_pad1, lambda m: m.layers[0].layer.padding == "same"),
     ("same_padding", conv_pad_dilated, lambda m: m.layers[0].layer.padding == "same"),
@@ -163,6 +171,7 @@ FIRES = [
     ),
     ("declared_input_layout", input_spatial_axes_swapped, lambda m: m.inputs[0].layout == "NWCH"),
     ("declared_output_layout", output_permute_relabel, lambda m: m.outputs[0].layout == "NCHW"),
+    ("merge_relabel", reshape_relabel, lambda m: _kinds(m) == ["Reshape", "Multiply"]),
 ]
 
 
@@ -227,6 +236,12 @@ def input_permuted_without_relabel():
     return ir.Model(x, L.Conv2D(5, 3)(L.Permute("NWCH")(x)))
 
 
+def reshape_read_twice():
+    x = _image()
+    h = L.Reshape((72, 4), layout="NWC")(x)
+    return ir.Model(x, [L.Reshape((72, 4), layout="NTC")(h), h])
+
+
 STAYS = [
     (conv_pad1_stride2, "same_padding"),
     (conv_stride2_unknown_size, "same_padding"),
@@ -238,6 +253,7 @@ STAYS = [
     (conv_leaky_custom_slope, "fuse_activation"),
     (conv_read_twice, "fuse_activation"),
     (input_permuted_without_relabel, "declared_input_layout"),
+    (reshape_read_twice, "merge_relabel"),
 ]
 
 
