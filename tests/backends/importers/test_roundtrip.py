@@ -76,7 +76,6 @@ TORCH_GAPS = {
 }
 KERAS_GAPS = {
     "lstm_sentiment_sequence_first": "keras-batch-not-first-io",
-    "resnet": "keras-roundtrip-expanded-layers",
     "vit": "keras-roundtrip-axis-letters",
     "timm_vit": "keras-roundtrip-axis-letters",
 }

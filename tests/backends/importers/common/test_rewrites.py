@@ -139,6 +139,23 @@ def output_permute_relabel():
     return ir.Model(x, L.Reshape((5, 7, 6))(h))
 
 
+def _edge_padded(x, pads):
+    """``x`` (NHWC) padded by copies of its edge slices, as to_keras writes explicit max-pool pads."""
+    for i, (letter, (before, after)) in enumerate(zip("HW", pads)):
+        if not before and not after:
+            continue
+        n = x.spec.dim(letter)
+        first = L.Cropping2D(tuple((0, n - 1) if k == i else (0, 0) for k in range(2)))(x)
+        last = L.Cropping2D(tuple((n - 1, 0) if k == i else (0, 0) for k in range(2)))(x)
+        x = L.Concatenate(axis=letter)([first] * before + [x] + [last] * after)
+    return x
+
+
+def edge_padded_max_pool():
+    x = _image()
+    return ir.Model(x, L.MaxPool2D(3, strides=2)(_edge_padded(x, ((1, 1), (1, 1)))))
+
+
 def reshape_relabel():
     """What from_torch reads from to_torch's ``mask.reshape(n, -1, 1)``: a Reshape in the default letters, renamed."""
     x = ir.Input((5,), layout="NT", name="mask")
@@ -172,6 +189,11 @@ FIRES = [
     ("declared_input_layout", input_spatial_axes_swapped, lambda m: m.inputs[0].layout == "NWCH"),
     ("declared_output_layout", output_permute_relabel, lambda m: m.outputs[0].layout == "NCHW"),
     ("merge_relabel", reshape_relabel, lambda m: _kinds(m) == ["Reshape", "Multiply"]),
+    (
+        "edge_padded_max_pool",
+        edge_padded_max_pool,
+        lambda m: _kinds(m) == ["MaxPool2D"] and m.layers[0].layer.padding == ((1, 1), (1, 1)),
+    ),
 ]
 
 
@@ -242,6 +264,16 @@ def reshape_read_twice():
     return ir.Model(x, [L.Reshape((72, 4), layout="NTC")(h), h])
 
 
+def edge_padded_as_wide_as_the_window():
+    x = _image()  # 2 copies of the first row under a 2-row window: a window of copies only
+    return ir.Model(x, L.MaxPool2D(2)(_edge_padded(x, ((2, 0), (0, 0)))))
+
+
+def edge_padded_avg_pool():
+    x = _image()
+    return ir.Model(x, L.AvgPool2D(3, strides=2)(_edge_padded(x, ((1, 1), (1, 1)))))
+
+
 STAYS = [
     (conv_pad1_stride2, "same_padding"),
     (conv_stride2_unknown_size, "same_padding"),
@@ -254,6 +286,8 @@ STAYS = [
     (conv_read_twice, "fuse_activation"),
     (input_permuted_without_relabel, "declared_input_layout"),
     (reshape_read_twice, "merge_relabel"),
+    (edge_padded_as_wide_as_the_window, "edge_padded_max_pool"),
+    (edge_padded_avg_pool, "edge_padded_max_pool"),
 ]
 
 
