@@ -39,8 +39,8 @@ from __future__ import annotations
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import IRError
-from ....ir.layout import resolve_axis
 from ....ir.layers.conv import resolve_pads, spatial_of
+from ....ir.layout import resolve_axis
 from .rebuild import Rebuild
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
