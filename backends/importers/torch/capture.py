@@ -105,9 +105,10 @@ def capture(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), reas
     ``reason`` (why export's graph could not be used) is given, the report saying why.
     """
     from .hf_modules import hf_leaves  # (imports the tables, which import this module)
+    from .own_modules import own_leaves
 
     args, kwargs = bind_inputs(module, args, kwargs)
-    keep = frozenset(keep) | hf_leaves(module)  # Hugging Face's Conv1D: one node, a Dense
+    keep = frozenset(keep) | hf_leaves(module) | own_leaves(module)  # HF's Conv1D: a Dense; twinnet's helpers
     if reason is None:
         try:
             with hf_settings(module):  # no key/value cache while a transformers model is captured
@@ -256,6 +257,8 @@ def _arg_of(node, i: int, key: str):
 
 def _decide(gm, node, rank: int) -> str | None:
     """The layout ``node``'s consumers expect (None: no consumer decides)."""
+    from .own_modules import is_channel_layer_norm  # (imports the tables, which import this module)
+
     queue, seen = [node], {node}
     while queue:
         n = queue.pop(0)
@@ -265,6 +268,10 @@ def _decide(gm, node, rank: int) -> str | None:
             if u in seen or u.op != "call_module" or u.args[0] is not n:
                 continue
             m = gm.get_submodule(u.target)
+            if is_channel_layer_norm(m):  # twinnet's helper normalises whatever axes it names: look through it
+                seen.add(u)
+                queue.append(u)
+                continue
             if rank == 3 and not type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")):
                 return "NTC"  # a user module kept whole: hand-written attention on (B, T, C)
             if isinstance(m, (nn.RNNBase, nn.MultiheadAttention)):

@@ -21,6 +21,7 @@ from .attention_hand import hand_attention
 from .capture import Call, block_mark, raw_name, zero_test_of_float_input
 from .constants import learned_value
 from .hf_modules import hf_module
+from .own_modules import own_module
 from .tables import METHOD_TABLE
 
 # a bool input (an attention key-padding mask, True = pad) becomes the IR's float32 mask, 1 = attend (= ~pad)
@@ -67,7 +68,8 @@ class NodeConversion:
             )
             if node.target in self.hand:
                 return hand_attention, node.target, what
-            return self.tables[0].get(cls) or hf_module(cls), node.target, what  # hf_modules.py: Conv1D
+            found = self.tables[0].get(cls) or hf_module(cls) or own_module(m)  # HF's Conv1D, twinnet's helpers
+            return found, node.target, what
         if node.op == "call_function":
             fn = node.target
             if isinstance(fn, torch._ops.OpOverload):  # an ATen op of torch.export's graph (aten.py)
