@@ -20,12 +20,15 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
 * ``edge_padded_max_pool``: a 'valid' max pool of a tensor padded by copies of its edge slices (Cropping
   and Concatenate layers, ``to_keras``'s exact form of explicit max-pool pads) is the max pool with those
   pads, while each pad is smaller than the window.
-* ``same_padding``: explicit convolution or max-pool pads equal to what ``padding="same"`` gives become
-  ``"same"`` (at stride 1, odd kernels: torch's ``padding=k // 2``; at stride > 1 only where every spatial
-  size is known, since TensorFlow's pads there depend on it); a window that pads nothing (zero
-  pads, or ``"same"`` with a 1x1 kernel) is ``"valid"``, one spelling for one computation.
+* ``same_padding``: explicit convolution, max-pool or (not counting its pads) average-pool pads equal to
+  what ``padding="same"`` gives become ``"same"`` (at stride 1, odd kernels: torch's ``padding=k // 2``; at
+  stride > 1 only where every spatial size is known, since TensorFlow's pads there depend on it); a window
+  that pads nothing (zero pads, or ``"same"`` with a 1x1 kernel) is ``"valid"``, one spelling for one
+  computation.
 * ``depthwise``: a convolution with one group per input channel (torch's ``Conv2d(c, c * m, k, groups=c)``)
   becomes ``DepthwiseConv1D/2D(depth_multiplier=m)``, the same arithmetic and channel order.
+* ``separable``: a ``DepthwiseConv1D/2D`` without bias or activation read only by a 1x1, stride-1 convolution
+  becomes ``SeparableConv1D/2D`` (what ``to_torch`` writes a separable convolution as).
 * ``fuse_activation``: an ``Activation`` that is the only reader of a convolution or ``Dense`` without
   an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
 * ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
@@ -47,6 +50,8 @@ _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.
 _PADS = {L.ZeroPadding1D: (L.Conv1D, L.DepthwiseConv1D, L.SeparableConv1D, L.AvgPool1D)}
 _PADS[L.ZeroPadding2D] = (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D, L.AvgPool2D)
 _DEPTHWISE = {L.Conv1D: L.DepthwiseConv1D, L.Conv2D: L.DepthwiseConv2D}
+_AVG = (L.AvgPool1D, L.AvgPool2D)
+_SEPARABLE = {L.Conv1D: (L.DepthwiseConv1D, L.SeparableConv1D), L.Conv2D: (L.DepthwiseConv2D, L.SeparableConv2D)}
 _GLOBAL = (L.GlobalAvgPool1D, L.GlobalAvgPool2D, L.GlobalMaxPool1D, L.GlobalMaxPool2D)
 
 
@@ -186,14 +191,14 @@ def same_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     no padding at all (zero pads,
     or 'same' with a 1x1 kernel, which pads nothing at any stride): ``padding="valid"``."""
     layer = node.layer
-    if not isinstance(layer, (*_CONVS, L.MaxPool1D, L.MaxPool2D)) or layer.padding in ("valid", "causal"):
+    if not isinstance(layer, (*_CONVS, L.MaxPool1D, L.MaxPool2D, *_AVG)) or layer.padding in ("valid", "causal"):
         return None
     strides = layer.strides
     dilation = getattr(layer, "dilation_rate", (1,) * len(strides))
     kernel = getattr(layer, "kernel_size", None) or layer.pool_size
     if all(k == 1 for k in kernel) or layer.padding != "same" and not any(map(any, layer.padding)):
         return rb.copy(node, layer.replace(padding="valid"))
-    if layer.padding == "same":
+    if layer.padding == "same" or isinstance(layer, _AVG) and layer.count_include_pad:  # 'same' counts real ones
         return None
     spec = node.inputs[0].spec
     sizes = [spec.dim(a) for a in spatial_of(layer, spec, len(strides))]  # 'same' at stride > 1 needs them
@@ -224,6 +229,37 @@ def depthwise(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
         use_bias=layer.use_bias,
     )
     return rb.copy(node, new, weights=weights)
+
+
+def separable(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """DepthwiseConv1D/2D without bias or activation -> a pointwise convolution (its only reader; 1x1, stride 1,
+    one group): SeparableConv1D/2D, the same two products in the same order (``to_torch``'s form of it)."""
+    layer = node.layer
+    if type(layer) not in _SEPARABLE or layer.groups != 1 or any(k != 1 for k in layer.kernel_size):
+        return None
+    if any(s != 1 for s in layer.strides) or any(d != 1 for d in layer.dilation_rate) or layer.padding != "valid":
+        return None
+    dw = node.inputs[0].node
+    kinds = _SEPARABLE[type(layer)]
+    if dw.is_input or type(dw.layer) is not kinds[0] or rb.only_user(dw) is not node or dw.block != node.block:
+        return None
+    depthwise = rb.current(dw)
+    if depthwise.use_bias or depthwise.activation is not None:
+        return None
+    pointwise = rb.current(node)
+    new = kinds[1](
+        layer.filters,
+        depthwise.kernel_size,
+        strides=depthwise.strides,
+        padding=depthwise.padding,
+        dilation_rate=depthwise.dilation_rate,
+        depth_multiplier=depthwise.depth_multiplier,
+        activation=pointwise.activation,
+        use_bias=pointwise.use_bias,
+    )
+    weights = {"depthwise_kernel": rb.old_weights(dw).get("kernel")}
+    weights.update({"pointwise_kernel" if k == "kernel" else k: v for k, v in rb.old_weights(node).items()})
+    return rb.copy(node, new, [dw.inputs[0]], weights={k: v for k, v in weights.items() if v is not None})
 
 
 def fuse_activation(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
@@ -272,6 +308,7 @@ REWRITES = (
     ("edge_padded_max_pool", edge_padded_max_pool),
     ("same_padding", same_padding),
     ("depthwise", depthwise),
+    ("separable", separable),
     ("fuse_activation", fuse_activation),
     ("global_pool", global_pool),
 )

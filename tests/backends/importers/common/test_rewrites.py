@@ -156,6 +156,18 @@ def edge_padded_max_pool():
     return ir.Model(x, L.MaxPool2D(3, strides=2)(_edge_padded(x, ((1, 1), (1, 1)))))
 
 
+def avgpool_same_excluding_pads():
+    x = _image()  # 9 x 8 at stride 1: 'same' pads (1, 1) on both axes and divides by the real count
+    return ir.Model(x, L.AvgPool2D(3, strides=1, padding=((1, 1), (1, 1)), count_include_pad=False)(x))
+
+
+def depthwise_then_pointwise():
+    """What from_torch reads from to_torch's SeparableConv2D: a per-channel conv, then a 1x1 one."""
+    x = _image()
+    h = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, use_bias=False)(x)
+    return ir.Model(x, L.Conv2D(5, 1, activation="relu")(h))
+
+
 def reshape_relabel():
     """What from_torch reads from to_torch's ``mask.reshape(n, -1, 1)``: a Reshape in the default letters, renamed."""
     x = ir.Input((5,), layout="NT", name="mask")
@@ -189,6 +201,12 @@ FIRES = [
     ("declared_input_layout", input_spatial_axes_swapped, lambda m: m.inputs[0].layout == "NWCH"),
     ("declared_output_layout", output_permute_relabel, lambda m: m.outputs[0].layout == "NCHW"),
     ("merge_relabel", reshape_relabel, lambda m: _kinds(m) == ["Reshape", "Multiply"]),
+    ("same_padding", avgpool_same_excluding_pads, lambda m: m.layers[0].layer.padding == "same"),
+    (
+        "separable",
+        depthwise_then_pointwise,
+        lambda m: _kinds(m) == ["SeparableConv2D"] and m.layers[0].layer.depth_multiplier == 2,
+    ),
     (
         "edge_padded_max_pool",
         edge_padded_max_pool,
@@ -274,6 +292,16 @@ def edge_padded_avg_pool():
     return ir.Model(x, L.AvgPool2D(3, strides=2)(_edge_padded(x, ((1, 1), (1, 1)))))
 
 
+def avgpool_same_pads_counted():
+    x = _image()  # the pads 'same' gives, but counted: not what 'same' divides by
+    return ir.Model(x, L.AvgPool2D(3, strides=1, padding=((1, 1), (1, 1)))(x))
+
+
+def depthwise_with_bias_then_pointwise():
+    x = _image()
+    return ir.Model(x, L.Conv2D(5, 1)(L.DepthwiseConv2D(3)(x)))
+
+
 STAYS = [
     (conv_pad1_stride2, "same_padding"),
     (conv_stride2_unknown_size, "same_padding"),
@@ -288,6 +316,8 @@ STAYS = [
     (reshape_read_twice, "merge_relabel"),
     (edge_padded_as_wide_as_the_window, "edge_padded_max_pool"),
     (edge_padded_avg_pool, "edge_padded_max_pool"),
+    (avgpool_same_pads_counted, "same_padding"),
+    (depthwise_with_bias_then_pointwise, "separable"),
 ]
 
 
