@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from gaps import known_gap
+from gaps import GAPS, known_gap
 
 from twinnet.backends import to_keras, to_torch
 
@@ -103,3 +103,9 @@ def test_round_trip_computes_the_same(name, direction):
         ka = np.asarray(nets[1][0](ks if len(ks) > 1 else ks[0], training=False))
         kb = np.asarray(nets[1][1](ks if len(ks) > 1 else ks[0], training=False))
         np.testing.assert_allclose(kb, ka, atol=1e-5, rtol=1e-4)
+
+
+def test_every_extended_miss_is_a_listed_known_gap():
+    """The benchmark's extended cases that are not exact name entries of tests/known_gaps.toml."""
+    assert set(rt.EXTENDED_GAPS.values()) <= set(GAPS)
+    assert {name for name, _ in rt.EXTENDED_GAPS} <= set(rt.EXTENDED)
