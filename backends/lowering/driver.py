@@ -185,9 +185,10 @@ class Lowering:
     # -- the driver ----------------------------------------------------------------
     def lower(self, expose: bool = False) -> Program:
         """Lower every node; with ``expose``, every layer's output becomes a model output (for localising)."""
+        for t in self.model.inputs:  # in the model's order: the emitted function takes them so
+            self.values[t.node.name] = self.lower_input(t.node)
         for node in self.model.nodes:
             if node.is_input:
-                self.values[node.name] = self.lower_input(node)
                 continue
             fn = self.table.get(type(node.layer))
             if fn is None:

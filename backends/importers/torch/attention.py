@@ -20,8 +20,11 @@ input, True = pad (torch's convention), shaped (N, S). The importer declares
 that input as the IR's mask itself: float32, layout ``NT``, 1 = attend (the
 Keras polarity, ``~pad``), so that Keras's MultiHeadAttention reads a model
 input, as ``from_keras`` requires. Feed ``(~mask).float()`` to the converted
-model. A bool input read by anything but attention, and a float (additive)
-key-padding mask, are refused. The causal ``attn_mask`` / ``src_mask``
+model. What ``to_torch`` writes for the IR's mask, ``mask == 0`` of a float
+input read only as key-padding masks, is that mask again (nonzero = attend,
+exact for any values: ``capture.zero_test_of_float_input``). A bool input
+read by anything but attention, and other float (additive) key-padding
+masks, are refused. The causal ``attn_mask`` / ``src_mask``
 (``nn.Transformer.generate_square_subsequent_mask(T)`` or a bool
 ``triu(ones, 1)``, as a constant, a buffer, or built in ``forward``: see
 :func:`triu`) becomes ``use_causal_mask=True``; other attention masks are

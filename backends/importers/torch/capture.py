@@ -105,9 +105,10 @@ def capture(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), reas
     ``reason`` (why export's graph could not be used) is given, the report saying why.
     """
     from .hf_modules import hf_leaves  # (imports the tables, which import this module)
+    from .own_modules import own_leaves
 
     args, kwargs = bind_inputs(module, args, kwargs)
-    keep = frozenset(keep) | hf_leaves(module)  # Hugging Face's Conv1D: one node, a Dense
+    keep = frozenset(keep) | hf_leaves(module) | own_leaves(module)  # HF's Conv1D: a Dense; twinnet's helpers
     if reason is None:
         try:
             with hf_settings(module):  # no key/value cache while a transformers model is captured
@@ -223,15 +224,54 @@ _SAME_SHAPE = (
 )
 
 
+_ATTENTION = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerEncoder)
+_EQ = (operator.eq, torch.eq, torch.ops.aten.eq.Scalar, torch.ops.aten.eq.Tensor)
+
+
+def zero_test_of_float_input(gm, node):
+    """The float model input ``x`` where ``node`` is ``x == 0`` read only as attention key-padding masks, else None.
+
+    That is how ``to_torch`` writes the IR's float mask (nonzero = attend) for torch's bool one (True = pad),
+    so the test is the mask itself, and ``x`` the IR's mask input: exact for any value ``x`` holds."""
+    if node.op != "call_function" or node.target not in _EQ or len(node.args) != 2 or node.kwargs:
+        return None
+    x, zero = node.args
+    if getattr(x, "op", None) != "placeholder" or isinstance(zero, bool) or zero not in (0, 0.0):
+        return None
+    value = x.meta.get("val", x.meta.get("example_value"))
+    if value is not None and not value.dtype.is_floating_point:
+        return None
+    for user in node.users:
+        module = gm.get_submodule(user.target) if user.op == "call_module" else None
+        at, key = (3, "key_padding_mask") if isinstance(module, nn.MultiheadAttention) else (2, "src_key_padding_mask")
+        if not isinstance(module, _ATTENTION) or _arg_of(user, at, key) is not node:
+            return None
+        if sum(a is node for a in (*user.args, *user.kwargs.values())) != 1:
+            return None
+    return x
+
+
+def _arg_of(node, i: int, key: str):
+    return node.args[i] if i < len(node.args) else node.kwargs.get(key)
+
+
 def _decide(gm, node, rank: int) -> str | None:
     """The layout ``node``'s consumers expect (None: no consumer decides)."""
+    from .own_modules import is_channel_layer_norm  # (imports the tables, which import this module)
+
     queue, seen = [node], {node}
     while queue:
         n = queue.pop(0)
         for u in n.users:
+            if rank == 2 and zero_test_of_float_input(gm, u) is n:
+                return "NT"  # to_torch's key-padding mask from the IR's float mask (N, T)
             if u in seen or u.op != "call_module" or u.args[0] is not n:
                 continue
             m = gm.get_submodule(u.target)
+            if is_channel_layer_norm(m):  # twinnet's helper normalises whatever axes it names: look through it
+                seen.add(u)
+                queue.append(u)
+                continue
             if rank == 3 and not type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")):
                 return "NTC"  # a user module kept whole: hand-written attention on (B, T, C)
             if isinstance(m, (nn.RNNBase, nn.MultiheadAttention)):

@@ -18,9 +18,10 @@ from .arith import constant_of
 from .aten_values import fold, held_value
 from .attention import ATTENTION_MODULES, CAUSAL, is_causal_constant
 from .attention_hand import hand_attention
-from .capture import Call, block_mark, raw_name
+from .capture import Call, block_mark, raw_name, zero_test_of_float_input
 from .constants import learned_value
 from .hf_modules import hf_module
+from .own_modules import own_module
 from .tables import METHOD_TABLE
 
 # a bool input (an attention key-padding mask, True = pad) becomes the IR's float32 mask, 1 = attend (= ~pad)
@@ -67,7 +68,8 @@ class NodeConversion:
             )
             if node.target in self.hand:
                 return hand_attention, node.target, what
-            return self.tables[0].get(cls) or hf_module(cls), node.target, what  # hf_modules.py: Conv1D
+            found = self.tables[0].get(cls) or hf_module(cls) or own_module(m)  # HF's Conv1D, twinnet's helpers
+            return found, node.target, what
         if node.op == "call_function":
             fn = node.target
             if isinstance(fn, torch._ops.OpOverload):  # an ATen op of torch.export's graph (aten.py)
@@ -95,6 +97,12 @@ class NodeConversion:
                 self.values[node] = learned_value(self, node, held)
             except IRError:  # any other tensor: kept as is until an op needs it (aten_values.py)
                 self.values[node] = held_value(node, held)
+            return
+        mask = zero_test_of_float_input(self.gm, node)
+        held = self.values.get(mask) if mask is not None else None
+        if held is not None and held.dtype == "float32" and sorted(held.layout) == ["N", "T"]:
+            self.values[node] = held  # to_torch's ``mask == 0``: the IR's mask itself (attention.py)
+            self.bool_inputs.add(node)
             return
         if node.op == "call_function" and self.capture.method == "torch.export":
             try:  # an ATen op on values computed without the inputs: run once here (aten_values.py)

@@ -14,6 +14,7 @@ declares every tensor in torch's axis order), turned into letters by
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -23,7 +24,7 @@ from ....ir import layers as L
 from ....ir.errors import UnsupportedError
 from .adaptive import adaptive
 from .capture import layout_for
-from .recurrent import rnn
+from .recurrent import Lazy, rnn
 
 
 def array(t) -> np.ndarray:
@@ -177,6 +178,7 @@ def windowed_pool(
     count_include_pad=True,
     divisor_override=None,
     ceil_mode=False,
+    extra=None,
 ):
     """A max/avg pooling (module or function) with torch's arguments -> the IR pool, or UnsupportedError."""
     x = channels_first(ctx, call, x, nd)
@@ -190,6 +192,8 @@ def windowed_pool(
     sizes = [x.spec.dim(a) for a in x.layout[2:]]
     # torch pads both sides alike (with -inf for max); the IR takes the same explicit pads
     pairs = [(p, p) for p in pads]
+    if extra is not None:  # a -inf pad in front of a max pool (MaxPads)
+        pairs = [(p + b, p + a) for p, (b, a) in zip(pads, extra)]
     is_max = ir_class in (L.MaxPool1D, L.MaxPool2D)
     if ceil_mode:
         pairs = ceil_pads(sizes, k, s, pads)
@@ -219,13 +223,25 @@ def ceil_pads(sizes, kernel, strides, pads) -> list[tuple[int, int]]:
     return pairs
 
 
+@dataclass(eq=False)
+class MaxPads(Lazy):
+    """A channels-first tensor padded with -inf (``nn.ConstantPad2d(pads, -inf)``, how ``to_torch`` writes a max
+    pool's uneven pads): only a max pool reads it, taking ``pairs`` (before, after per spatial axis) as its own."""
+
+    x: object
+    pairs: tuple
+    why = "a -inf pad is read only by a max pooling (which takes it as its own pads)"
+
+
 def pool(nd: int, ir_class) -> Callable:
     def convert(ctx, call):
-        m = call.module
-        return windowed_pool(
+        m, x, pairs = call.module, call.args[0], None
+        if isinstance(x, MaxPads) and ir_class in (L.MaxPool1D, L.MaxPool2D) and not m.ceil_mode:
+            x, pairs = x.x, x.pairs
+        out = windowed_pool(
             ctx,
             call,
-            ctx.tensor(call.args[0]),
+            ctx.tensor(x),
             nd,
             ir_class,
             m.kernel_size,
@@ -236,7 +252,9 @@ def pool(nd: int, ir_class) -> Callable:
             getattr(m, "count_include_pad", True),
             getattr(m, "divisor_override", None),
             m.ceil_mode,
+            extra=pairs,
         )
+        return out
 
     return convert
 

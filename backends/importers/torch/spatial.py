@@ -29,7 +29,7 @@ from torch import nn
 from ....ir import layers as L
 from ....ir.errors import IRError, UnsupportedError
 from .capture import Info
-from .modules import _bias, array, channels_first
+from .modules import MaxPads, _bias, array, channels_first
 
 
 def conv_transpose(nd: int) -> Callable:
@@ -94,6 +94,13 @@ def zero_pad(ctx, call):
 
 
 def constant_pad(ctx, call):
+    if call.module.value == float("-inf"):  # a max pool's pads (to_torch): the pool takes them (modules.MaxPads)
+        x = ctx.tensor(call.args[0])
+        nd = x.spec.rank - 2
+        flat = tuple(int(p) for p in call.module.padding)
+        if nd in (1, 2) and len(flat) == 2 * nd and min(flat) >= 0:
+            pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+            return MaxPads(channels_first(ctx, call, x, nd), tuple(reversed(pairs)))
     if call.module.value != 0:
         raise UnsupportedError(f"value={call.module.value} is not supported (only zero padding)")
     return zero_pad(ctx, call)

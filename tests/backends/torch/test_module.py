@@ -43,3 +43,13 @@ def test_generated_names_are_identifiers():
     for raw in ["1x1", "for", "a-b", "", "self", "x.y"]:
         name = identifier(raw, reserved=frozenset({"self"}))
         assert name.isidentifier() and not keyword.iskeyword(name) and name != "self", (raw, name)
+
+
+def test_forward_takes_the_inputs_in_the_models_order():
+    """``model.inputs`` decides the argument order, not the order the inputs were made in."""
+    a = ir.Input((3,), name="a")
+    b = ir.Input((3,), name="b")
+    m = ir.Model([b, a], L.Subtract()([a, b]), name="order")
+    x, y = torch.randn(2, 3), torch.randn(2, 3)
+    with torch.no_grad():
+        assert torch.equal(to_torch(m)(y, x), x - y)

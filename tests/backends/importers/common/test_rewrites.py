@@ -139,6 +139,43 @@ def output_permute_relabel():
     return ir.Model(x, L.Reshape((5, 7, 6))(h))
 
 
+def _edge_padded(x, pads):
+    """``x`` (NHWC) padded by copies of its edge slices, as to_keras writes explicit max-pool pads."""
+    for i, (letter, (before, after)) in enumerate(zip("HW", pads)):
+        if not before and not after:
+            continue
+        n = x.spec.dim(letter)
+        first = L.Cropping2D(tuple((0, n - 1) if k == i else (0, 0) for k in range(2)))(x)
+        last = L.Cropping2D(tuple((n - 1, 0) if k == i else (0, 0) for k in range(2)))(x)
+        x = L.Concatenate(axis=letter)([first] * before + [x] + [last] * after)
+    return x
+
+
+def edge_padded_max_pool():
+    x = _image()
+    return ir.Model(x, L.MaxPool2D(3, strides=2)(_edge_padded(x, ((1, 1), (1, 1)))))
+
+
+def avgpool_same_excluding_pads():
+    x = _image()  # 9 x 8 at stride 1: 'same' pads (1, 1) on both axes and divides by the real count
+    return ir.Model(x, L.AvgPool2D(3, strides=1, padding=((1, 1), (1, 1)), count_include_pad=False)(x))
+
+
+def depthwise_then_pointwise():
+    """What from_torch reads from to_torch's SeparableConv2D: a per-channel conv, then a 1x1 one."""
+    x = _image()
+    h = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, use_bias=False)(x)
+    return ir.Model(x, L.Conv2D(5, 1, activation="relu")(h))
+
+
+def reshape_relabel():
+    """What from_torch reads from to_torch's ``mask.reshape(n, -1, 1)``: a Reshape in the default letters, renamed."""
+    x = ir.Input((5,), layout="NT", name="mask")
+    h = L.Reshape((-1, 1), layout="NTC")(L.Reshape((-1, 1))(x))
+    y = ir.Input((5, 4), layout="NTC", name="y")
+    return ir.Model([y, x], L.Multiply()([y, h]))  # inputs not in the order they were made
+
+
 FIRES = [
     ("same_padding", conv_pad1, lambda m: m.layers[0].layer.padding == "same"),
     ("same_padding", conv_pad_dilated, lambda m: m.layers[0].layer.padding == "same"),
@@ -163,6 +200,18 @@ FIRES = [
     ),
     ("declared_input_layout", input_spatial_axes_swapped, lambda m: m.inputs[0].layout == "NWCH"),
     ("declared_output_layout", output_permute_relabel, lambda m: m.outputs[0].layout == "NCHW"),
+    ("merge_relabel", reshape_relabel, lambda m: _kinds(m) == ["Reshape", "Multiply"]),
+    ("same_padding", avgpool_same_excluding_pads, lambda m: m.layers[0].layer.padding == "same"),
+    (
+        "separable",
+        depthwise_then_pointwise,
+        lambda m: _kinds(m) == ["SeparableConv2D"] and m.layers[0].layer.depth_multiplier == 2,
+    ),
+    (
+        "edge_padded_max_pool",
+        edge_padded_max_pool,
+        lambda m: _kinds(m) == ["MaxPool2D"] and m.layers[0].layer.padding == ((1, 1), (1, 1)),
+    ),
 ]
 
 
@@ -227,6 +276,32 @@ def input_permuted_without_relabel():
     return ir.Model(x, L.Conv2D(5, 3)(L.Permute("NWCH")(x)))
 
 
+def reshape_read_twice():
+    x = _image()
+    h = L.Reshape((72, 4), layout="NWC")(x)
+    return ir.Model(x, [L.Reshape((72, 4), layout="NTC")(h), h])
+
+
+def edge_padded_as_wide_as_the_window():
+    x = _image()  # 2 copies of the first row under a 2-row window: a window of copies only
+    return ir.Model(x, L.MaxPool2D(2)(_edge_padded(x, ((2, 0), (0, 0)))))
+
+
+def edge_padded_avg_pool():
+    x = _image()
+    return ir.Model(x, L.AvgPool2D(3, strides=2)(_edge_padded(x, ((1, 1), (1, 1)))))
+
+
+def avgpool_same_pads_counted():
+    x = _image()  # the pads 'same' gives, but counted: not what 'same' divides by
+    return ir.Model(x, L.AvgPool2D(3, strides=1, padding=((1, 1), (1, 1)))(x))
+
+
+def depthwise_with_bias_then_pointwise():
+    x = _image()
+    return ir.Model(x, L.Conv2D(5, 1)(L.DepthwiseConv2D(3)(x)))
+
+
 STAYS = [
     (conv_pad1_stride2, "same_padding"),
     (conv_stride2_unknown_size, "same_padding"),
@@ -238,6 +313,11 @@ STAYS = [
     (conv_leaky_custom_slope, "fuse_activation"),
     (conv_read_twice, "fuse_activation"),
     (input_permuted_without_relabel, "declared_input_layout"),
+    (reshape_read_twice, "merge_relabel"),
+    (edge_padded_as_wide_as_the_window, "edge_padded_max_pool"),
+    (edge_padded_avg_pool, "edge_padded_max_pool"),
+    (avgpool_same_pads_counted, "same_padding"),
+    (depthwise_with_bias_then_pointwise, "separable"),
 ]
 
 

@@ -97,3 +97,35 @@ def test_vgg_head_at_a_small_input():
     # torchvision's VGG: 512 -> 7x7 -> flatten -> linear, here fed a 2x2 map (a 64-pixel image)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(), nn.Linear(8 * 49, 5))
     check(randomize(net), images(2, 2))
+
+
+class NegInfPadded(nn.Module):
+    """How to_torch writes a max pool with uneven pads: ConstantPad2d(-inf), then the pool."""
+
+    def __init__(self, pads=(0, 1, 1, 0)):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pad, self.pool = nn.ConstantPad2d(pads, float("-inf")), nn.MaxPool2d(3, 2)
+
+    def forward(self, x):
+        return self.pool(self.pad(self.conv(x)))
+
+
+def test_neg_inf_pad_before_a_max_pool_is_its_pads():
+    model = check(randomize(NegInfPadded()), images(9, 8))
+    pool = [n.layer for n in model.layers if n.layer.kind == "MaxPool2D"]
+    assert [p.padding for p in pool] == [((1, 0), (0, 1))]  # (top, bottom), (left, right)
+
+
+class NegInfPaddedConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pad, self.conv = nn.ConstantPad2d(1, float("-inf")), nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(self.pad(x))
+
+
+def test_neg_inf_pad_read_by_anything_but_a_max_pool_is_refused():
+    error, _ = problems(NegInfPaddedConv(), float_input(2, 3, 9, 8))
+    assert "a -inf pad is read only by a max pooling" in str(error)
