@@ -52,10 +52,11 @@ class Held(Lazy):
     def why(self):
         return f"a tensor of shape {tuple(self.value.shape)} computed without the inputs is not supported here"
 
-    def learned(self, ctx, shape: tuple, layout: str) -> ir.Tensor:
+    def learned(self, ctx, shape: tuple, layout: str, like: ir.Tensor | None = None) -> ir.Tensor:
         """The value reshaped to ``shape`` as a ``Learned`` op of layout ``layout`` (``N`` first), cast back to
-        its dtype; one op per (shape, layout), its weight the value."""
-        key = ("held", self.node, shape, layout)
+        its dtype; one op per (shape, layout), its weight the value, repeated over the batch of ``like``
+        (default: the model's first input)."""
+        key = ("held", self.node, shape, layout, None if like is None else like.name)
         if key in ctx.learned:
             return ctx.learned[key]
         value = self.value
@@ -65,7 +66,7 @@ class Held(Lazy):
         array = value.cpu().numpy().astype(np.float32).reshape(shape)
         if not np.array_equal(array.astype(value.cpu().numpy().dtype), value.cpu().numpy().reshape(shape)):
             raise UnsupportedError(f"the {dtype} tensor {getattr(self.node, 'target', '')} is not exact in float32")
-        reference = next((x for x in ctx.ir_inputs if x is not None), None)
+        reference = like if like is not None else next((x for x in ctx.ir_inputs if x is not None), None)
         if reference is None:
             raise UnsupportedError("no model input to take the batch size from")
         raw = self.node.target if self.node.op == "get_attr" else self.node.name
@@ -228,6 +229,7 @@ def operands(ctx, call, values, nodes, dtype: str | None) -> list:
         used = "".join(k[1] for k in known if k)
         base = free_letters("N" + used, r)
     k = base.index("N") if "N" in base else None
+    like = next((kn[0] for kn, node in zip(known, nodes) if kn and "N" in kn[1] and _regrouped(ctx, node)), None)
     result = []
     for v, node, kn in zip(values, nodes, known):
         if v is None or _is_number(v):
@@ -253,11 +255,19 @@ def operands(ctx, call, values, nodes, dtype: str | None) -> list:
                 if target == "N":
                     raise UnsupportedError("cannot align a size-1 value with a last batch axis")
             if _is_held(v):
-                x = v.learned(ctx, shape, "N" + target)
+                x = v.learned(ctx, shape, "N" + target, like)
             else:
                 x = view(ctx, call, kn[0], shape, "N" + target, "relabel")
         result.append(cast(ctx, call, x, dtype) if dtype else x)
     return result
+
+
+def _regrouped(ctx, node) -> bool:
+    """Whether ``node``'s batch axis counts other items than the model's first input's (after a ``View`` with
+    ``merge`` or ``split``): a value it meets is then repeated over its batch, not the input's."""
+    first = next(p for p in ctx.gm.graph.nodes if p.op == "placeholder")
+    n, m = ctx.n_pos(node), ctx.n_pos(first)
+    return None not in (n, m) and ctx.run1[node].shape[n] != ctx.run1[first].shape[m]
 
 
 def arg_node(call, i: int, key: str):

@@ -72,3 +72,33 @@ class Table(nn.Module):
 def test_tables_read_through_fixed_indices():
     model = check(randomize(Table()), lambda b, s: (float_input(b, 2, 4, 4, seed=s),))
     assert {"Take", "Learned"} <= kinds(model)
+
+
+class Windows(nn.Module):
+    """Swin's window partition and its reverse: reshapes that merge the batch axis with the windows' grid
+    (``View(merge=4)``) and split it back (``View(split=4)``), with per-window products, a learned bias
+    per window position and a mask per window added in between."""
+
+    def __init__(self, side: int = 8, window: int = 4, channels: int = 6):
+        super().__init__()
+        self.side, self.window = side, window
+        self.proj = nn.Linear(channels, channels)
+        self.bias = nn.Parameter(torch.randn(window * window, window * window))
+        grid = (side // window) ** 2
+        self.register_buffer("mask", torch.randn(grid, window * window, window * window))
+
+    def forward(self, x):  # (N, side, side, channels)
+        b, h, w, c = x.shape
+        k, g = self.window, self.side // self.window
+        win = x.view(b, g, k, g, k, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, k * k, c)  # (N * g * g, k * k, c)
+        y = self.proj(win)
+        scores = y @ y.transpose(1, 2) + self.bias
+        scores = (scores.view(-1, g * g, k * k, k * k) + self.mask).view(-1, k * k, k * k)
+        out = torch.softmax(scores, -1) @ win
+        return out.view(-1, g, g, k, k, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+
+def test_window_partition_and_reverse_merge_and_split_the_batch():
+    model = check(randomize(Windows()), lambda b, s: (float_input(b, 8, 8, 6, seed=s),))
+    views = [node.layer for node in model.layers if type(node.layer).__name__ == "View"]
+    assert {v.merge for v in views} >= {4} and {v.split for v in views} >= {4}
