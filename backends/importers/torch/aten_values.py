@@ -229,7 +229,7 @@ def operands(ctx, call, values, nodes, dtype: str | None) -> list:
         used = "".join(k[1] for k in known if k)
         base = free_letters("N" + used, r)
     k = base.index("N") if "N" in base else None
-    like = next((kn[0] for kn, node in zip(known, nodes) if kn and "N" in kn[1] and _regrouped(ctx, node)), None)
+    like = next((kn[0] for kn, node in zip(known, nodes) if kn and "N" in kn[1] and regrouped(ctx, node)), None)
     result = []
     for v, node, kn in zip(values, nodes, known):
         if v is None or _is_number(v):
@@ -240,6 +240,8 @@ def operands(ctx, call, values, nodes, dtype: str | None) -> list:
         target = base[offset:]
         if kn is not None and "N" in kn[1]:
             x, lt = kn
+            if like is not None and not regrouped(ctx, node):
+                x = rebatched(ctx, x, like)
             if lt.index("N") + offset != k:
                 raise UnsupportedError("broadcasts the batch axis against another axis")
             if lt != target:
@@ -256,18 +258,44 @@ def operands(ctx, call, values, nodes, dtype: str | None) -> list:
                     raise UnsupportedError("cannot align a size-1 value with a last batch axis")
             if _is_held(v):
                 x = v.learned(ctx, shape, "N" + target, like)
-            else:
-                x = view(ctx, call, kn[0], shape, "N" + target, "relabel")
+            else:  # batchless: repeated over the batch of the windows where it meets them
+                x = view(
+                    ctx, call, kn[0] if like is None else rebatched(ctx, kn[0], like), shape, "N" + target, "relabel"
+                )
         result.append(cast(ctx, call, x, dtype) if dtype else x)
     return result
 
 
-def _regrouped(ctx, node) -> bool:
+def regrouped(ctx, node) -> bool:
     """Whether ``node``'s batch axis counts other items than the model's first input's (after a ``View`` with
     ``merge`` or ``split``): a value it meets is then repeated over its batch, not the input's."""
     first = next(p for p in ctx.gm.graph.nodes if p.op == "placeholder")
     n, m = ctx.n_pos(node), ctx.n_pos(first)
     return None not in (n, m) and ctx.run1[node].shape[n] != ctx.run1[first].shape[m]
+
+
+def rebatched(ctx, x: ir.Tensor, like: ir.Tensor) -> ir.Tensor:
+    """``x``, computed from ``Learned`` values alone (a relative position bias read from its table), computed
+    again repeated over the batch of ``like`` (a regrouped batch: windows); its layers called anew, weights
+    shared by copy. UnsupportedError where ``x`` depends on the model's inputs."""
+    done = {}
+
+    def again(t: ir.Tensor) -> ir.Tensor:
+        node = t.node
+        if node.name in done:
+            return done[node.name]
+        if node.is_input:
+            raise UnsupportedError("a value of the model's batch meets one whose batch was regrouped (windows)")
+        name = ctx.claim(f"{node.name}_windows")
+        inputs = [like] if isinstance(node.layer, O.Learned) else [again(i) for i in node.inputs]
+        out = node.layer.replace(name=name)(*inputs)
+        for key in node.weight_specs():
+            ctx.weights[f"{name}/{key}"] = ctx.weights[f"{node.name}/{key}"]
+        done[node.name] = out
+        ctx.superseded.update((node.name, name))  # whichever of the two ends up unused is dropped
+        return out
+
+    return again(x)
 
 
 def arg_node(call, i: int, key: str):
@@ -287,6 +315,8 @@ def prefer(layer, op, *, held_to_op: bool = True):
     def convert(ctx, call):
         if held_to_op and any(_is_held(v) for v in torch.utils._pytree.tree_leaves((call.args, call.kwargs))):
             return op(ctx, call)  # a value read in forward: the op names its Learned to fit, no relabelling
+        if held_to_op and any(regrouped(ctx, n) for n in call.node.all_input_nodes):
+            return op(ctx, call)  # windows meet a value of the model's batch: the op repeats it (rebatched)
         n_weights, n_learned = len(ctx.weights), len(ctx.learned)
         try:
             return layer(ctx, call)
