@@ -325,7 +325,7 @@ def getitem(ctx, call):
         at = items.index(Ellipsis)
         rest = len(lt) - sum(1 for i in items if i is not None and i is not Ellipsis)
         items[at : at + 1] = [slice(None)] * rest
-    pos, changed = 0, False
+    pos, changed, dropped = 0, False, ""
     for item in items:
         if item is None:
             changed = True
@@ -340,7 +340,7 @@ def getitem(ctx, call):
             raise UnsupportedError("indexing an axis that follows the sequence length is not supported")
         if isinstance(item, int):
             i = item + size if item < 0 else item
-            x, changed = _narrow(ctx, call, x, axis, i, i + 1, last=False), True
+            x, changed, dropped = _narrow(ctx, call, x, axis, i, i + 1, last=False), True, dropped + axis
         else:
             start, stop, step = item.indices(size)
             if step < 1 or stop <= start:
@@ -349,7 +349,10 @@ def getitem(ctx, call):
                 x = _narrow(ctx, call, x, axis, start, stop, step, last=False)
         pos += 1
     out = torch_shape(ctx, call.node)
-    if changed:
+    if changed and "N" in lt and lt[0] != "N" and None not in items and x.dtype != "bool":
+        for axis in dropped:  # a sum over the one entry left drops an axis before the batch (q, k, v = qkv[0], ...)
+            x = put(ctx, call, O.Reduce("sum", axis), [x], last=False)
+    elif changed:
         if "N" in lt:
             if lt[0] != "N" or ctx.n_pos(call.node) != 0:
                 raise UnsupportedError("indexing that drops or adds axes needs the batch axis first")

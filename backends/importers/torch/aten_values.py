@@ -25,6 +25,8 @@ the batch axis, and casts to the dtype torch computes in.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 
@@ -39,6 +41,8 @@ __all__ = ["Held", "arg_node", "fold", "held_value", "letters", "operands", "pre
 
 _DTYPES = {"float32", "int32", "int64", "bool"}
 _READS = (torch.ops.aten.index.Tensor, torch.ops.aten.index_select.default)
+#: ops that read a tensor argument only for its dtype and device: computed without the inputs
+_LIKE = (torch.ops.aten.new_zeros.default, torch.ops.aten.new_ones.default, torch.ops.aten.new_full.default)
 
 
 class Held(Lazy):
@@ -97,10 +101,18 @@ def _is_held(v) -> bool:
 def fold(ctx, node) -> Held | tuple | None:
     """``node`` run in torch when every tensor it reads is held and its result does not follow the batch
     (the same shapes on both recorded runs): a :class:`Held` value (a tuple of them for a split), else None."""
-    if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+    if node.op != "call_function" or not (
+        isinstance(node.target, torch._ops.OpOverload) or node.target is operator.getitem  # a slice of a held value
+    ):
         return None
     inputs = node.all_input_nodes
     values = [ctx.values.get(n) for n in inputs]
+    for i, n in enumerate(inputs):  # a one-number constant (kept as a number) is a tensor to the ops here
+        if n.op == "get_attr" and isinstance(values[i], (int, float)):
+            values[i] = Held(n, operator.attrgetter(n.target)(ctx.gm))
+    if node.target in _LIKE and ctx.run1.get(node) == ctx.run2.get(node):
+        like = getattr(torch, str(ctx.run1[node].dtype))  # the tensor argument gives only the dtype
+        values[0] = Held(inputs[0], torch.empty(0, dtype=like))  # (a shifted-window mask starts as new_zeros)
     if any(isinstance(v, (ir.Tensor, Lazy)) and not _is_held(v) for v in values):
         return None
     if not any(_is_held(v) for v in values) and inputs:
@@ -113,8 +125,9 @@ def fold(ctx, node) -> Held | tuple | None:
         return None
     if node.target in _READS and _is_held(values[0]) and values[0].trained:
         return None  # a learned table read through fixed indices stays a table and a Take (aten_shape.py)
-    args = torch.fx.node.map_arg(node.args, lambda n: _raw(ctx.values.get(n)))
-    kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: _raw(ctx.values.get(n)))
+    given = dict(zip(inputs, values))
+    args = torch.fx.node.map_arg(node.args, lambda n: _raw(given[n]))
+    kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: _raw(given[n]))
     with torch.no_grad():
         result = node.target(*args, **kwargs)
     if isinstance(result, torch.Tensor):
