@@ -282,7 +282,7 @@ def operands(ctx, call, values, nodes, dtype: str | None) -> list:
 def regrouped(ctx, node) -> bool:
     """Whether ``node``'s batch axis counts other items than the model's first input's (after a ``View`` with
     ``merge`` or ``split``): a value it meets is then repeated over its batch, not the input's."""
-    first = next(p for p in ctx.gm.graph.nodes if p.op == "placeholder")
+    first = next(iter(ctx.gm.graph.find_nodes(op="placeholder")))  # indexed: this runs for every node
     n, m = ctx.n_pos(node), ctx.n_pos(first)
     return None not in (n, m) and ctx.run1[node].shape[n] != ctx.run1[first].shape[m]
 
