@@ -16,6 +16,9 @@ def lower_view(ctx, node, inputs):
     # keras.ops.reshape (the batch as -1) where the shape has no -1 of its own, so from_keras reads a View back
     x = declared(ctx, inputs[0])
     shape = node.layer.shape
+    if node.layer.crosses_batch:  # every size is known: the batch is the one -1
+        shape = node.spec.shape[1:]
+        return ctx.let(node.name, f"keras.ops.reshape({x.var}, {(-1, *shape)!r})", node.spec, node.spec.layout)
     expr = f"keras.ops.reshape({x.var}, {(-1, *shape)!r})" if -1 not in shape else None
     expr = expr or ctx.reshape_expr(x, shape, node.spec.layout)
     return ctx.let(node.name, expr, node.spec, node.spec.layout)

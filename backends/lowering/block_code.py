@@ -337,6 +337,8 @@ def _splice(
     (torch: by ``self.<holder> = <ctor>``)."""
     texts = set(program.body[i] for i in cut.lines)
     where = [out.body.index(line) for line in texts]  # list.index: fast even with many blocks
+    if not where:  # every layer of the instance lowered to no line (relabelling transposes only)
+        return "has no lines of its own"
     start, last = min(where), max(where)
     body: list[str] = out.body[:start]
     deferred: list[str] = []

@@ -15,6 +15,9 @@ def lower_transpose(ctx, node, inputs):
 
 def lower_view(ctx, node, inputs):
     x = declared(ctx, inputs[0])
+    if node.layer.crosses_batch:  # every size is known: the batch is the one -1
+        target = ctx.ints(f"{x.var}_shape", (-1, *node.spec.shape[1:]))
+        return ctx.let(node.name, Op("Reshape", (x.var, target)), node.spec, node.spec.layout)
     return ctx.let(node.name, ctx.reshape_expr(x, node.layer.shape, node.spec.layout), node.spec, node.spec.layout)
 
 

@@ -14,6 +14,9 @@ def lower_transpose(ctx, node, inputs):
 
 def lower_view(ctx, node, inputs):
     x = declared(ctx, inputs[0])
+    if node.layer.crosses_batch:  # every size is known: the batch is the one -1
+        sizes = ", ".join(map(str, node.spec.shape[1:]))
+        return ctx.let(node.name, f"{x.var}.reshape(-1, {sizes})", node.spec, node.spec.layout)
     return ctx.let(node.name, ctx.reshape_expr(x, node.layer.shape, node.spec.layout), node.spec, node.spec.layout)
 
 

@@ -44,13 +44,25 @@ class View(Op):
     ``layout`` names the result's axes, ``N`` first (default ``N`` then free
     letters). An unknown input size (a symbolic length) needs the -1.
 
+    ``merge`` and ``split`` let the reshape cross the batch axis, as
+    ``x.reshape(-1, *shape)`` does on the whole tensor: with ``merge=k`` each
+    sample's entries make ``k`` result samples (a window partition: ``(N, 4,
+    2, 2, C)`` -> ``(N * 4, 2, 2, C)``), with ``split=k`` each run of ``k``
+    consecutive samples makes one (its reverse). The result's batch axis still
+    has the letter ``N``, and its size stays symbolic: it counts ``N * k`` or
+    ``N / k`` items. Both need every size known; at most one of them is not 1.
+
     >>> from twinnet import ir
     >>> View((6, 2, 2), "NTAC")(ir.Input((6, 4))).shape
     (None, 6, 2, 2)
+    >>> View((2, 4), "NTC", merge=3)(ir.Input((6, 4))).shape
+    (None, 2, 4)
     """
 
     shape: tuple[int, ...]
     layout: str | None = None
+    merge: int = 1
+    split: int = 1
 
     def __post_init__(self):
         super().__post_init__()
@@ -66,16 +78,35 @@ class View(Op):
         if layout[0] != "N":
             self._fail(f"layout must put N first, got {layout!r}")
         self._set("layout", layout)
+        self._set("merge", as_int(self, "merge", self.merge))
+        self._set("split", as_int(self, "split", self.split))
+        if self.merge != 1 and self.split != 1:
+            self._fail(f"merge and split cannot both differ from 1, got merge={self.merge}, split={self.split}")
+
+    @property
+    def crosses_batch(self) -> bool:
+        """Whether the result's batch axis counts other items than the input's (``merge`` or ``split``)."""
+        return self.merge != 1 or self.split != 1
 
     def infer(self, inputs):
         spec = inputs[0]
         sizes = [s for a, s in zip(spec.layout, spec.shape) if a != "N"]
         known = math.prod(self.shape) * (-1 if -1 in self.shape else 1)
         if None in sizes:
+            if self.crosses_batch:
+                raise ShapeError(
+                    f"a view across the batch axis needs every size known, the input has {spec.shape}",
+                    layer=self.label,
+                )
             if -1 not in self.shape:
                 raise ShapeError(f"the input has an unknown size {spec.shape}: shape needs a -1", layer=self.label)
             return TensorSpec((None, *(None if s == -1 else s for s in self.shape)), self.layout, spec.dtype)
         total = math.prod(sizes)
+        if self.merge != 1:
+            if total % self.merge:
+                raise ShapeError(f"cannot merge {total} entries per sample into {self.merge} samples", layer=self.label)
+            total //= self.merge
+        total *= self.split
         if -1 in self.shape:
             if total % known:
                 raise ShapeError(f"cannot view {total} entries as {self.shape}", layer=self.label)
@@ -83,7 +114,10 @@ class View(Op):
         else:
             out = self.shape
         if math.prod(out) != total:
-            raise ShapeError(f"cannot view {spec.shape} ({total} entries) as {out}", layer=self.label)
+            what = f"{total} entries" + (
+                f" per result sample (merge={self.merge}, split={self.split})" if self.crosses_batch else ""
+            )
+            raise ShapeError(f"cannot view {spec.shape} ({what}) as {out}", layer=self.label)
         if max(out) > MAX_DIM:
             raise ShapeError(f"a size of {out} is over {MAX_DIM}", layer=self.label)
         return TensorSpec((None, *out), self.layout, spec.dtype)

@@ -66,7 +66,17 @@ def reshape(node, inputs):
     if not shape or shape[0] not in (-1, None):
         raise UnsupportedError(f"newshape={tuple(shape)} must keep the batch axis first (as -1)")
     rank = len(shape)
-    return _reshaped(node, x, keras_layout(rank, x.dtype.startswith("int"))), {}
+    layout = keras_layout(rank, x.dtype.startswith("int"))
+    sizes, out = x.shape[1:], out_shape(node)
+    if None in sizes or None in out or np.prod(sizes) == np.prod(out):
+        return _reshaped(node, x, layout), {}
+    # the batch axis (-1) absorbs the difference: a window partition (merge) or its reverse (split)
+    have, want = int(np.prod(sizes)), int(np.prod(out))
+    if have % want == 0:
+        return O.View(view_shape(out), layout=layout, merge=have // want), {}
+    if want % have == 0:
+        return O.View(view_shape(out), layout=layout, split=want // have), {}
+    raise UnsupportedError(f"newshape={tuple(shape)} regroups {have} entries per sample as {want}")
 
 
 def expand_dims(node, inputs):

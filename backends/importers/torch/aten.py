@@ -51,7 +51,7 @@ from .ops import (
     transpose,
 )
 from .slicing import chunk, narrow, split
-from .spatial import f_pad
+from .spatial import aten_upsample, f_pad
 
 aten = torch.ops.aten
 _F = CORE_FUNCTIONS
@@ -150,6 +150,11 @@ ATEN_LAYERS: dict[Callable, Callable] = {
     aten.ones.default: filled(None, "", 1),
     aten.triu.default: triu,
     aten.pad.default: f_pad,
+    aten.upsample_bilinear2d.vec: aten_upsample("bilinear"),
+    aten.upsample_nearest1d.vec: aten_upsample("nearest"),
+    aten.upsample_nearest2d.vec: aten_upsample("nearest"),
+    aten._upsample_nearest_exact1d.vec: aten_upsample("nearest-exact"),
+    aten._upsample_nearest_exact2d.vec: aten_upsample("nearest-exact"),
     aten.sym_size.int: size,
     operator.floordiv: _sym_value,
     math.ceil: _sym_value,

@@ -23,7 +23,7 @@ from ....ir import layers as L
 from ....ir import ops as O
 from ....ir.errors import UnsupportedError
 from ....ir.layout import free_letters
-from .aten_values import Held, arg_node, cast, letters, operands, put, torch_shape, view
+from .aten_values import Held, arg_node, cast, letters, operands, put, rebatched, regrouped, torch_shape, view
 from .modules import channels_last
 
 aten = torch.ops.aten
@@ -88,7 +88,9 @@ def _operand(ctx, call, value, node, lead: str, rank: int, last: str):
     if lt is not None and "N" in lt:
         if lt[0] != "N" or len(lt) != rank:
             raise UnsupportedError(f"a product operand {lt} needs the batch axis first, at the result's rank")
-        want = lead + lt[-2] + (lt[-1] if lt[-1] not in lead + lt[-2] else last)
+        rows = lt[-2] if lt[-2] not in lead else free_letters(lead + lt[-1] + last, 1)
+        cols = next(a for a in (lt[-1], last, free_letters(lead + rows, 1)) if a not in lead + rows)
+        want = lead + rows + cols
         if want != lt:
             x = view(ctx, call, x, shape[1:], want, "relabel")
         return x
@@ -265,22 +267,26 @@ def attention(ctx, call):
         v = view(ctx, call, v, torch_shape(ctx, nodes[2])[1:], vl, "values")
     inputs = [q, k, v]
     if mask is not None:
-        inputs.append(_mask(ctx, call, mask, arg_node(call, 3, "attn_mask"), "N" + heads + length + keys))
+        like = q if regrouped(ctx, nodes[0]) else None  # windows: the mask repeats over their batch
+        inputs.append(_mask(ctx, call, mask, arg_node(call, 3, "attn_mask"), "N" + heads + length + keys, like))
     scale = call.kwargs.get("scale")
     op = O.ScaledDotProductAttention(causal=bool(call.arg(5, "is_causal", False)), scale=scale)
     return put(ctx, call, op, inputs)
 
 
-def _mask(ctx, call, mask, node, layout: str):
-    """The mask named by the scores' letters (torch broadcasts it against ``(N, heads, T, S)``)."""
+def _mask(ctx, call, mask, node, layout: str, like=None):
+    """The mask named by the scores' letters (torch broadcasts it against ``(N, heads, T, S)``); ``like``: the
+    query where its batch was regrouped (windows), which a mask computed without the inputs repeats over."""
     shape = tuple(mask.value.shape) if isinstance(mask, Held) else torch_shape(ctx, node)
     shape = (1,) * (4 - len(shape)) + tuple(shape)
     if isinstance(mask, Held):
         if shape[0] != 1:
             raise UnsupportedError("a mask computed without the inputs must not have a batch size")
-        return mask.learned(ctx, shape[1:], layout)
+        return mask.learned(ctx, shape[1:], layout, like)
     x = ctx.tensor(mask)
     lt = letters(ctx, node, x)
+    if like is not None and not regrouped(ctx, node):
+        x = rebatched(ctx, x, like)
     if "N" in lt and (len(lt) != 4 or lt[0] != "N"):
         raise UnsupportedError("the mask's batch axis does not line up with the scores'")
     return view(ctx, call, x, shape[1:], layout, "mask")

@@ -4,9 +4,9 @@
 A torch ``dim`` is the letter at that position of the value's letters
 (``aten_values.letters``). Reshapes read their target from the recorded
 shape (a size that follows a symbolic length is the ``View``'s -1) and need
-the batch axis first and kept apart: a reshape that merges the batch with
-another axis (a window partition written as ``x.view(-1, w * w, c)``) has no
-IR form. ``aten.py`` tries the layer converters first (``Reshape``,
+the batch axis first: a reshape that merges the batch with the axes after it
+(a window partition written as ``x.view(-1, w * w, c)``) is a ``View`` with
+``merge``, its reverse one with ``split``. ``aten.py`` tries the layer converters first (``Reshape``,
 ``Permute``, ``Concatenate``, ``Cropping``) and uses these for the rest.
 """
 
@@ -60,27 +60,29 @@ def reshape(ctx, call):
     x, lt, _ = _input(ctx, call)
     out = torch_shape(ctx, call.node)
     n = ctx.n_pos(call.node)
+    across = {}
     if "N" in lt:
-        batch = ctx.run1[call.node.args[0]].shape[lt.index("N")]
-        if lt[0] != "N" or n != 0 or ctx.run1[call.node].shape[0] != batch:
-            raise UnsupportedError(
-                f"a reshape that moves or merges the batch axis (input {lt}, output {out}) has no IR form"
-            )
+        batch, result = ctx.run1[call.node.args[0]].shape[lt.index("N")], ctx.run1[call.node].shape[0]
+        if lt[0] != "N" or n != 0 or (result % batch and batch % result):
+            raise UnsupportedError(f"a reshape that moves the batch axis (input {lt}, output {out}) has no IR form")
+        if result != batch:  # a window partition (N * k samples) or its reverse: View(merge=k) / View(split=k)
+            across = {"merge": result // batch} if result > batch else {"split": batch // result}
         out = out[1:]
     elif n is not None:
         raise UnsupportedError("a reshape that makes a batch axis of a value computed without the inputs")
     if not out:
         raise UnsupportedError("a reshape to a batch of scalars is not supported")
-    return _view_checked(ctx, call, x, out, "N" + _fresh_letters(ctx, call, lt, len(out), x.dtype != "float32"))
+    layout = "N" + _fresh_letters(ctx, call, lt, len(out), x.dtype != "float32")
+    return _view_checked(ctx, call, x, out, layout, **across)
 
 
-def _view_checked(ctx, call, x, shape, layout):
+def _view_checked(ctx, call, x, shape, layout, **across):
     sizes = tuple(-1 if s is None else s for s in shape)
     if sizes.count(-1) > 1:
         raise UnsupportedError(f"a reshape to {shape} has more than one size that follows the sequence length")
-    if x.layout == layout and tuple(x.shape[1:]) == tuple(shape):
+    if x.layout == layout and tuple(x.shape[1:]) == tuple(shape) and not across:
         return x
-    return put(ctx, call, O.View(sizes, layout), [x])
+    return put(ctx, call, O.View(sizes, layout, **across), [x])
 
 
 def permute(ctx, call):
@@ -323,7 +325,7 @@ def getitem(ctx, call):
         at = items.index(Ellipsis)
         rest = len(lt) - sum(1 for i in items if i is not None and i is not Ellipsis)
         items[at : at + 1] = [slice(None)] * rest
-    pos, changed = 0, False
+    pos, changed, dropped = 0, False, ""
     for item in items:
         if item is None:
             changed = True
@@ -338,7 +340,7 @@ def getitem(ctx, call):
             raise UnsupportedError("indexing an axis that follows the sequence length is not supported")
         if isinstance(item, int):
             i = item + size if item < 0 else item
-            x, changed = _narrow(ctx, call, x, axis, i, i + 1, last=False), True
+            x, changed, dropped = _narrow(ctx, call, x, axis, i, i + 1, last=False), True, dropped + axis
         else:
             start, stop, step = item.indices(size)
             if step < 1 or stop <= start:
@@ -347,7 +349,10 @@ def getitem(ctx, call):
                 x = _narrow(ctx, call, x, axis, start, stop, step, last=False)
         pos += 1
     out = torch_shape(ctx, call.node)
-    if changed:
+    if changed and "N" in lt and lt[0] != "N" and None not in items and x.dtype != "bool":
+        for axis in dropped:  # a sum over the one entry left drops an axis before the batch (q, k, v = qkv[0], ...)
+            x = put(ctx, call, O.Reduce("sum", axis), [x], last=False)
+    elif changed:
         if "N" in lt:
             if lt[0] != "N" or ctx.n_pos(call.node) != 0:
                 raise UnsupportedError("indexing that drops or adds axes needs the batch axis first")

@@ -25,6 +25,8 @@ the batch axis, and casts to the dtype torch computes in.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 
@@ -39,6 +41,8 @@ __all__ = ["Held", "arg_node", "fold", "held_value", "letters", "operands", "pre
 
 _DTYPES = {"float32", "int32", "int64", "bool"}
 _READS = (torch.ops.aten.index.Tensor, torch.ops.aten.index_select.default)
+#: ops that read a tensor argument only for its dtype and device: computed without the inputs
+_LIKE = (torch.ops.aten.new_zeros.default, torch.ops.aten.new_ones.default, torch.ops.aten.new_full.default)
 
 
 class Held(Lazy):
@@ -52,10 +56,11 @@ class Held(Lazy):
     def why(self):
         return f"a tensor of shape {tuple(self.value.shape)} computed without the inputs is not supported here"
 
-    def learned(self, ctx, shape: tuple, layout: str) -> ir.Tensor:
+    def learned(self, ctx, shape: tuple, layout: str, like: ir.Tensor | None = None) -> ir.Tensor:
         """The value reshaped to ``shape`` as a ``Learned`` op of layout ``layout`` (``N`` first), cast back to
-        its dtype; one op per (shape, layout), its weight the value."""
-        key = ("held", self.node, shape, layout)
+        its dtype; one op per (shape, layout), its weight the value, repeated over the batch of ``like``
+        (default: the model's first input)."""
+        key = ("held", self.node, shape, layout, None if like is None else like.name)
         if key in ctx.learned:
             return ctx.learned[key]
         value = self.value
@@ -65,7 +70,7 @@ class Held(Lazy):
         array = value.cpu().numpy().astype(np.float32).reshape(shape)
         if not np.array_equal(array.astype(value.cpu().numpy().dtype), value.cpu().numpy().reshape(shape)):
             raise UnsupportedError(f"the {dtype} tensor {getattr(self.node, 'target', '')} is not exact in float32")
-        reference = next((x for x in ctx.ir_inputs if x is not None), None)
+        reference = like if like is not None else next((x for x in ctx.ir_inputs if x is not None), None)
         if reference is None:
             raise UnsupportedError("no model input to take the batch size from")
         raw = self.node.target if self.node.op == "get_attr" else self.node.name
@@ -96,10 +101,18 @@ def _is_held(v) -> bool:
 def fold(ctx, node) -> Held | tuple | None:
     """``node`` run in torch when every tensor it reads is held and its result does not follow the batch
     (the same shapes on both recorded runs): a :class:`Held` value (a tuple of them for a split), else None."""
-    if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+    if node.op != "call_function" or not (
+        isinstance(node.target, torch._ops.OpOverload) or node.target is operator.getitem  # a slice of a held value
+    ):
         return None
     inputs = node.all_input_nodes
     values = [ctx.values.get(n) for n in inputs]
+    for i, n in enumerate(inputs):  # a one-number constant (kept as a number) is a tensor to the ops here
+        if n.op == "get_attr" and isinstance(values[i], (int, float)):
+            values[i] = Held(n, operator.attrgetter(n.target)(ctx.gm))
+    if node.target in _LIKE and ctx.run1.get(node) == ctx.run2.get(node):
+        like = getattr(torch, str(ctx.run1[node].dtype))  # the tensor argument gives only the dtype
+        values[0] = Held(inputs[0], torch.empty(0, dtype=like))  # (a shifted-window mask starts as new_zeros)
     if any(isinstance(v, (ir.Tensor, Lazy)) and not _is_held(v) for v in values):
         return None
     if not any(_is_held(v) for v in values) and inputs:
@@ -112,8 +125,9 @@ def fold(ctx, node) -> Held | tuple | None:
         return None
     if node.target in _READS and _is_held(values[0]) and values[0].trained:
         return None  # a learned table read through fixed indices stays a table and a Take (aten_shape.py)
-    args = torch.fx.node.map_arg(node.args, lambda n: _raw(ctx.values.get(n)))
-    kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: _raw(ctx.values.get(n)))
+    given = dict(zip(inputs, values))
+    args = torch.fx.node.map_arg(node.args, lambda n: _raw(given[n]))
+    kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: _raw(given[n]))
     with torch.no_grad():
         result = node.target(*args, **kwargs)
     if isinstance(result, torch.Tensor):
@@ -228,6 +242,7 @@ def operands(ctx, call, values, nodes, dtype: str | None) -> list:
         used = "".join(k[1] for k in known if k)
         base = free_letters("N" + used, r)
     k = base.index("N") if "N" in base else None
+    like = next((kn[0] for kn, node in zip(known, nodes) if kn and "N" in kn[1] and regrouped(ctx, node)), None)
     result = []
     for v, node, kn in zip(values, nodes, known):
         if v is None or _is_number(v):
@@ -238,6 +253,8 @@ def operands(ctx, call, values, nodes, dtype: str | None) -> list:
         target = base[offset:]
         if kn is not None and "N" in kn[1]:
             x, lt = kn
+            if like is not None and not regrouped(ctx, node):
+                x = rebatched(ctx, x, like)
             if lt.index("N") + offset != k:
                 raise UnsupportedError("broadcasts the batch axis against another axis")
             if lt != target:
@@ -253,11 +270,45 @@ def operands(ctx, call, values, nodes, dtype: str | None) -> list:
                 if target == "N":
                     raise UnsupportedError("cannot align a size-1 value with a last batch axis")
             if _is_held(v):
-                x = v.learned(ctx, shape, "N" + target)
-            else:
-                x = view(ctx, call, kn[0], shape, "N" + target, "relabel")
+                x = v.learned(ctx, shape, "N" + target, like)
+            else:  # batchless: repeated over the batch of the windows where it meets them
+                x = view(
+                    ctx, call, kn[0] if like is None else rebatched(ctx, kn[0], like), shape, "N" + target, "relabel"
+                )
         result.append(cast(ctx, call, x, dtype) if dtype else x)
     return result
+
+
+def regrouped(ctx, node) -> bool:
+    """Whether ``node``'s batch axis counts other items than the model's first input's (after a ``View`` with
+    ``merge`` or ``split``): a value it meets is then repeated over its batch, not the input's."""
+    first = next(iter(ctx.gm.graph.find_nodes(op="placeholder")))  # indexed: this runs for every node
+    n, m = ctx.n_pos(node), ctx.n_pos(first)
+    return None not in (n, m) and ctx.run1[node].shape[n] != ctx.run1[first].shape[m]
+
+
+def rebatched(ctx, x: ir.Tensor, like: ir.Tensor) -> ir.Tensor:
+    """``x``, computed from ``Learned`` values alone (a relative position bias read from its table), computed
+    again repeated over the batch of ``like`` (a regrouped batch: windows); its layers called anew, weights
+    shared by copy. UnsupportedError where ``x`` depends on the model's inputs."""
+    done = {}
+
+    def again(t: ir.Tensor) -> ir.Tensor:
+        node = t.node
+        if node.name in done:
+            return done[node.name]
+        if node.is_input:
+            raise UnsupportedError("a value of the model's batch meets one whose batch was regrouped (windows)")
+        name = ctx.claim(f"{node.name}_windows")
+        inputs = [like] if isinstance(node.layer, O.Learned) else [again(i) for i in node.inputs]
+        out = node.layer.replace(name=name)(*inputs)
+        for key in node.weight_specs():
+            ctx.weights[f"{name}/{key}"] = ctx.weights[f"{node.name}/{key}"]
+        done[node.name] = out
+        ctx.superseded.update((node.name, name))  # whichever of the two ends up unused is dropped
+        return out
+
+    return again(x)
 
 
 def arg_node(call, i: int, key: str):
@@ -277,6 +328,8 @@ def prefer(layer, op, *, held_to_op: bool = True):
     def convert(ctx, call):
         if held_to_op and any(_is_held(v) for v in torch.utils._pytree.tree_leaves((call.args, call.kwargs))):
             return op(ctx, call)  # a value read in forward: the op names its Learned to fit, no relabelling
+        if held_to_op and any(regrouped(ctx, n) for n in call.node.all_input_nodes):
+            return op(ctx, call)  # windows meet a value of the model's batch: the op repeats it (rebatched)
         n_weights, n_learned = len(ctx.weights), len(ctx.learned)
         try:
             return layer(ctx, call)

@@ -178,6 +178,12 @@ def _fold_indexing(graph, values) -> None:
             graph.erase_node(n)
 
 
+def _mutates(node) -> bool:
+    """An in-place ATen op (``fill_`` of a slice of a mask being built): kept though nothing reads its result."""
+    schema = getattr(node.target, "_schema", None)
+    return node.op == "call_function" and schema is not None and schema.is_mutable
+
+
 def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset()):
     """``module`` captured by ``torch.export``: (fx GraphModule of leaf-module calls and ATen ops, fixed axes).
 
@@ -233,7 +239,7 @@ def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset())
             env[node] = graph.node_copy(node, lambda n: env[n])
             env[node].meta["nn_module_stack"] = stacks.get(node, {})
     for node in reversed(list(graph.nodes)):  # parameters and sizes only the folded calls read
-        if not node.users and node.op in ("get_attr", "call_function"):
+        if not node.users and node.op in ("get_attr", "call_function") and not _mutates(node):
             graph.erase_node(node)
     root = {}
     for node in graph.nodes:

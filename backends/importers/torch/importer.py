@@ -173,6 +173,7 @@ class _Importer(NodeConversion):
     values: dict = field(default_factory=dict)
     bool_inputs: set = field(default_factory=set)  # placeholders held as attention masks (1 = attend)
     learned: dict = field(default_factory=dict)  # get_attr target -> its LearnedConstant (constants.py)
+    superseded: set = field(default_factory=set)  # layers made again over a regrouped batch, and the copies
     skip_hand: frozenset = frozenset()  # attention modules refused whole: traced through instead
     tables: tuple = (MODULE_TABLE, FUNCTION_TABLE)  # with the user's converters (common/converters.py)
 
@@ -238,7 +239,9 @@ class _Importer(NodeConversion):
             err.capture = self.capture
             raise err
         ir.blocks.settle(outputs)
-        model = ir.Model(ir_inputs, outputs, name=identifier(name)).set_weights(self.weights)
+        model = ir.Model(ir_inputs, outputs, name=identifier(name))
+        unused = self.superseded - {node.name for node in model.layers}  # rebatched (aten_values.py), then unused
+        model.set_weights({k: v for k, v in self.weights.items() if k.split("/")[0] not in unused})
         model.capture = self.capture  # which capture ran (torch.export, or the torch.fx fallback and why)
         return model
 

@@ -21,7 +21,9 @@ import numpy as np
 from torch import nn
 
 from ....ir import layers as L
+from ....ir import ops as O
 from ....ir.errors import UnsupportedError
+from ....ir.layout import AXES
 from .adaptive import adaptive
 from .capture import layout_for
 from .recurrent import Lazy, rnn
@@ -298,7 +300,10 @@ def softmax(name: str) -> Callable:
         x = ctx.tensor(call.args[0])
         if call.module.dim is None:
             raise UnsupportedError("dim=None picks an axis by rank (a deprecated torch rule); pass dim")
-        return ctx.add(call, L.Activation(name, axis=letter(x, call.module.dim)), [x])
+        axis = letter(x, call.module.dim)
+        if axis not in AXES:  # a free letter (attention scores' heads): the op tier's softmax
+            return ctx.add(call, O.Softmax(axis, log=name == "log_softmax"), [x])
+        return ctx.add(call, L.Activation(name, axis=axis), [x])
 
     return convert
 

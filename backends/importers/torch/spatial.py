@@ -123,6 +123,9 @@ def _upsample(ctx, call, x, mode: str, align_corners) -> object:
     # the factor from the sizes recorded on the example (the IR's may be a symbolic length)
     ins = list(source.shape[2:]) if isinstance(source, Info) else [x.spec.dim(a) for a in x.layout[2:]]
     outs = list(info.shape[2:]) if info is not None else []
+    if mode == "bilinear" and nd == 2 and not align_corners and outs and all(i == 2 * o for i, o in zip(ins, outs)):
+        # halving: each output pixel sits between two input pixels on each axis, weights 1/2 (a 2x2 mean)
+        return ctx.add(call, L.AvgPool2D(2), [x])
     if len(outs) != nd or any(o % i for i, o in zip(ins, outs)):
         raise UnsupportedError(f"only integer factors are supported (from {tuple(ins)} to {tuple(outs)})")
     size = tuple(o // i for i, o in zip(ins, outs))
@@ -149,6 +152,16 @@ def interpolate(ctx, call):
     return _upsample(
         ctx, call, ctx.tensor(call.arg(0, "input")), call.arg(3, "mode", "nearest"), call.arg(4, "align_corners")
     )
+
+
+def aten_upsample(mode: str) -> Callable:
+    """``aten.upsample_<mode>.vec(input, output_size, [align_corners,] scale_factors)``, as ``F.interpolate``."""
+
+    def convert(ctx, call):
+        align = call.arg(2, "align_corners") if mode == "bilinear" else None
+        return _upsample(ctx, call, ctx.tensor(call.arg(0, "input")), mode, align)
+
+    return convert
 
 
 SPATIAL_MODULES: dict[type, Callable] = {

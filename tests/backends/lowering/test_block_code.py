@@ -7,6 +7,7 @@ from convert_check import run_standalone
 from twinnet import ir
 from twinnet.backends import emit, to_keras, to_torch
 from twinnet.ir import layers as L
+from twinnet.ir import ops as O
 
 
 def resnet(name="resnetish", widths=(4, 4, 4)) -> ir.Model:
@@ -361,3 +362,15 @@ def test_a_transpose_of_the_block_input_stays_outside():
     assert "x = image.permute(0, 3, 1, 2)\n        x = self.c0(x)" in code and code.count("= Conv()") == 2
     x = _x((2, 9, 10, 3))
     np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
+
+
+def test_an_instance_with_no_lines_of_its_own_is_emitted_inline():
+    # a block made only of relabelling transposes lowers to no line: inline, with a note, not a crash
+    x = ir.Input((6, 4), name="x")
+    h = x
+    for i in range(2):
+        with ir.block("Swap", f"swap_{i}"):
+            h = O.Transpose("NCT")(h)
+    model = ir.Model([x], [O.Unary("tanh", name="out")(h)], name="swaps")
+    for compile_ in (to_torch, to_keras):
+        assert any("no lines of its own" in note for note in compile_(model).twinnet_program.notes)

@@ -3,6 +3,7 @@
 import pytest
 from layer_check import check_layer, image, sequence
 
+from twinnet import ir
 from twinnet.ir import ops as O
 
 SEQ = sequence("NTC")
@@ -25,11 +26,45 @@ def test_transpose(op, inputs):
         (O.View((-1, 2, 2), "NTAC"), sequence("NTC", steps=None), (None, None, 2, 2)),
         (O.View((30, 9)), image("NCHW"), (None, 30, 9)),
         (O.View((2, 1, 3, 1, 2, 2, 1), "NABEFGIJ"), SEQ, (None, 2, 1, 3, 1, 2, 2, 1)),
+        (O.View((1, 2, 4), "NHWC", merge=3), SEQ, (None, 1, 2, 4)),
+        (O.View((-1, 4), "NTC", merge=2), SEQ, (None, 3, 4)),
+        (O.View((5, 27), "NTC", merge=2), image("NCHW"), (None, 5, 27)),
     ],
-    ids=["split-heads", "flat", "symbolic", "image", "rank8"],
+    ids=["split-heads", "flat", "symbolic", "image", "rank8", "merge", "merge-infer", "merge-image"],
 )
 def test_view(op, inputs, shape):
     check_layer(op, inputs, expect_shape=shape)
+
+
+def _windows(xs):
+    """A window partition ``(N, 6, 4) -> (N * 3, 2, 2, 2)``, for the split that undoes it."""
+    return O.View((2, 2, 2), "NHWC", merge=3)(xs[0])
+
+
+@pytest.mark.parametrize(
+    "op, shape",
+    [(O.View((3, 2, 2, 2), "NAHWC", split=3), (None, 3, 2, 2, 2)), (O.View((6, 4), "NTC", split=3), (None, 6, 4))],
+    ids=["windows", "back"],
+)
+def test_view_split(op, shape):
+    # a split needs a batch that is a multiple of its factor: it checks behind the merge that made one
+    check_layer(op, SEQ, arrange=_windows, expect_shape=shape)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: O.View((2, 2), merge=2, split=2), "cannot both differ"),
+        (lambda: O.View((2, 2), merge=0), "merge must be >= 1"),
+        (lambda: O.View((5, 4), "NTC", merge=2)(ir.Input((6, 4))), "per result sample"),
+        (lambda: O.View((7,), merge=5)(ir.Input((6, 4))), "cannot merge 24 entries"),
+        (lambda: O.View((-1, 4), "NTC", merge=2)(ir.Input((None, 4))), "needs every size known"),
+    ],
+    ids=["both", "zero", "sizes", "indivisible", "symbolic"],
+)
+def test_view_across_batch_refused(make, message):
+    with pytest.raises(ir.IRError, match=message):
+        make()
 
 
 @pytest.mark.parametrize(

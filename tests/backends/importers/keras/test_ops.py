@@ -188,7 +188,9 @@ def _round_trip_model():
     g = O.Pad("T", ((1, 1),), 0.5, name="padded")(O.Tile("C", (2,), name="tiled")(h))
     v = O.View((4, 6), "NTC", name="view")(x)
     p = O.MatMul(name="mm")([v, x])
-    return ir.Model([x, m], [g, p], name="round_trip")
+    w = O.Unary("tanh", name="per_window")(O.View((2, 4), "NTC", merge=3, name="windows")(x))  # across the batch
+    w = O.View((6, 4), "NTC", split=3, name="unwindows")(w)
+    return ir.Model([x, m], [g, p, w], name="round_trip")
 
 
 def test_ops_round_trip_through_keras():
@@ -198,5 +200,7 @@ def test_ops_round_trip_through_keras():
     back = from_keras(to_keras(model))
     assert sorted(n.layer.kind for n in back.layers) == sorted(n.layer.kind for n in model.layers)
     assert back.node("scale").layer.kind == "Learned"
+    views = [n.layer for n in back.layers if n.layer.kind == "View"]
+    assert {(v.merge, v.split) for v in views} >= {(3, 1), (1, 3)}
     np.testing.assert_array_equal(back.weights["scale/value"], model.weights["scale/value"])
     check_import(to_keras(model))

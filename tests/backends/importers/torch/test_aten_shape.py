@@ -72,3 +72,71 @@ class Table(nn.Module):
 def test_tables_read_through_fixed_indices():
     model = check(randomize(Table()), lambda b, s: (float_input(b, 2, 4, 4, seed=s),))
     assert {"Take", "Learned"} <= kinds(model)
+
+
+class Windows(nn.Module):
+    """Swin's window partition and its reverse: reshapes that merge the batch axis with the windows' grid
+    (``View(merge=4)``) and split it back (``View(split=4)``), with per-window products, a learned bias
+    per window position and a mask per window added in between."""
+
+    def __init__(self, side: int = 8, window: int = 4, channels: int = 6):
+        super().__init__()
+        self.side, self.window = side, window
+        self.proj = nn.Linear(channels, channels)
+        self.bias = nn.Parameter(torch.randn(window * window, window * window))
+        grid = (side // window) ** 2
+        self.register_buffer("mask", torch.randn(grid, window * window, window * window))
+
+    def forward(self, x):  # (N, side, side, channels)
+        b, h, w, c = x.shape
+        k, g = self.window, self.side // self.window
+        win = x.view(b, g, k, g, k, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, k * k, c)  # (N * g * g, k * k, c)
+        y = self.proj(win)
+        scores = y @ y.transpose(1, 2) + self.bias
+        scores = (scores.view(-1, g * g, k * k, k * k) + self.mask).view(-1, k * k, k * k)
+        out = torch.softmax(scores, -1) @ win
+        return out.view(-1, g, g, k, k, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+
+def test_window_partition_and_reverse_merge_and_split_the_batch():
+    model = check(randomize(Windows()), lambda b, s: (float_input(b, 8, 8, 6, seed=s),))
+    views = [node.layer for node in model.layers if type(node.layer).__name__ == "View"]
+    assert {v.merge for v in views} >= {4} and {v.split for v in views} >= {4}
+
+
+class ShiftedWindows(nn.Module):
+    """torchvision's shifted windows in small: a roll, ``q, k, v = qkv[0], qkv[1], qkv[2]`` with the windows
+    in the batch, and the shift mask built in ``forward`` from sizes alone (``new_zeros`` filled slice by
+    slice in place), computed once at import."""
+
+    def __init__(self, side: int = 6, window: int = 3, shift: int = 1, channels: int = 4):
+        super().__init__()
+        self.side, self.window, self.shift = side, window, shift
+        self.qkv = nn.Linear(channels, 3 * channels)
+
+    def forward(self, x):  # (N, side, side, channels)
+        b, h, w, c = x.shape
+        k, s, g = self.window, self.shift, self.side // self.window
+        x = torch.roll(x, shifts=(-s, -s), dims=(1, 2))
+        mask = x.new_zeros((h, w))
+        count = 0
+        for hs in (slice(0, -k), slice(-k, -s), slice(-s, None)):
+            for ws in (slice(0, -k), slice(-k, -s), slice(-s, None)):
+                mask[hs, ws] = count
+                count += 1
+        mask = mask.view(g, k, g, k).permute(0, 2, 1, 3).reshape(g * g, k * k)
+        mask = (mask.unsqueeze(1) - mask.unsqueeze(2)).masked_fill(mask.unsqueeze(1) != mask.unsqueeze(2), -100.0)
+        win = x.view(b, g, k, g, k, c).permute(0, 1, 3, 2, 4, 5).reshape(b * g * g, k * k, c)
+        qkv = self.qkv(win).reshape(b * g * g, k * k, 3, c).permute(2, 0, 1, 3)
+        q, kk, v = qkv[0], qkv[1], qkv[2]
+        scores = (q @ kk.transpose(-2, -1)).view(b, g * g, k * k, k * k) + mask
+        out = torch.softmax(scores.view(-1, k * k, k * k), -1) @ v
+        out = out.view(b, g, g, k, k, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+        return torch.roll(out, shifts=(s, s), dims=(1, 2))
+
+
+def test_shifted_windows_with_a_mask_built_in_forward():
+    net = randomize(ShiftedWindows())
+    model = check(net, lambda b, s: (float_input(b, 6, 6, 4, seed=s),))
+    masks = [k for k in model.weights if "new_zeros" in k or "mask" in k or "masked_fill" in k]
+    assert masks and any((model.weights[k] == -100.0).any() for k in masks)

@@ -79,21 +79,42 @@ def test_a_forward_only_export_captures():
     same(model, net, lambda b, s: (float_input(b, 3, 6, 6, seed=s),))
 
 
-class Upsampled(nn.Module):
+class Pooled(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(2, 3, 3, padding=1)
 
     def forward(self, x):
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return F.adaptive_max_pool2d(self.conv(x), 1)
 
 
 def test_the_fallback_is_reported():
-    # aten.upsample_nearest2d has no ATen table entry; F.interpolate, as torch.fx records it, has one
-    net = randomize(Upsampled())
+    # aten.adaptive_max_pool2d has no ATen table entry; F.adaptive_max_pool2d, as torch.fx records it, has one
+    net = randomize(Pooled())
     model = from_torch(net, (float_input(2, 2, 4, 5),))
     assert model.capture.method == "torch.fx"
-    assert "aten.upsample_nearest2d" in model.capture.reason
+    assert "aten.adaptive_max_pool2d" in model.capture.reason
+    same(model, net, lambda b, s: (float_input(b, 2, 4, 5, seed=s),))
+
+
+class Upsampled(nn.Module):
+    """Bilinear and nearest upsampling, and a bilinear halving (MobileViT at small sizes), under export."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding=1)
+
+    def forward(self, x):
+        up = F.interpolate(self.conv(x), scale_factor=2.0, mode="bilinear", align_corners=False)
+        near = F.interpolate(x, size=(8, 10), mode="nearest")
+        return F.interpolate(up, size=(4, 5), mode="bilinear", align_corners=False), near
+
+
+def test_upsampling_under_export():
+    net = randomize(Upsampled())
+    model = from_torch(net, (float_input(2, 2, 4, 5),))
+    assert model.capture.method == "torch.export"
+    assert {"UpSampling2D", "AvgPool2D"} <= {type(n.layer).__name__ for n in model.layers}
     same(model, net, lambda b, s: (float_input(b, 2, 4, 5, seed=s),))
 
 
