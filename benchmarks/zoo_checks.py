@@ -9,7 +9,7 @@
   miss is float32 rounding and the zoo says so; it stays a miss in the count.
 * :func:`speed`: the run time of the converted torch module against its
   source, both timed in the same process, interleaved, with repeats, as a
-  ratio of medians. For torch sources (torchvision, timm, Hugging Face) the
+  ratio of medians (torch on one thread). For torch sources (torchvision, timm, Hugging Face) the
   IR is compiled back to torch (``to_torch``) and timed against the source
   module; for Keras sources the converted torch module is timed against the
   Keras model called eagerly, for information only (two frameworks).
@@ -23,9 +23,11 @@ import time
 
 import numpy as np
 
-#: timed calls per side after the warm-up calls
-REPEATS = 7
-WARMUP = 2
+#: timed calls per side after the warm-up call
+REPEATS = 5
+WARMUP = 1
+#: torch's intra-op threads while timing: one, so that a shared machine's load hits both sides alike
+TIMING_THREADS = 1
 
 
 def _float64_config(node):
@@ -114,8 +116,13 @@ def speed(zoo, source: str, obj, model, target, repeats: int = REPEATS) -> dict:
         converted = twinnet.to_torch(model)
         calls = {"source": lambda: zoo.run_source(obj, xs), "converted": lambda: zoo.bench.run_torch(converted, xs)}
         vs = "torch"
-    with torch.inference_mode():
-        medians = _median_seconds(calls, repeats)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TIMING_THREADS)
+    try:
+        with torch.inference_mode():
+            medians = _median_seconds(calls, repeats)
+    finally:
+        torch.set_num_threads(threads)
     return {
         "source_ms": medians["source"] * 1e3,
         "converted_ms": medians["converted"] * 1e3,
