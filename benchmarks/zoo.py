@@ -133,7 +133,11 @@ def refusals(e: BaseException) -> list[str]:
         kinds: dict[str, list] = {}
         for p in problems:
             kinds.setdefault(p.what, []).append(p)
-        return [f"{what} (x{len(ps)}): {ps[0].reason}" for what, ps in sorted(kinds.items())]
+        lines = [f"{what} (x{len(ps)}): {ps[0].reason}" for what, ps in sorted(kinds.items())]
+        capture = getattr(e, "capture", None)  # from_torch: why torch.fx captured instead of torch.export
+        if capture is not None and capture.reason:
+            lines.append(f"captured with {capture.method} because {capture.reason}")
+        return lines
     return [f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"]
 
 
