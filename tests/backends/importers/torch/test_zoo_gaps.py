@@ -21,4 +21,4 @@ class EinsumAttention(nn.Module):
 
 @known_gap("torch-import-aten-einsum")
 def test_einsum_attention_of_maxvit():
-    check(EinsumAttention(), lambda batch, seed: tuple(float_input((batch, 2, 5, 4), seed + i) for i in range(3)))
+    check(EinsumAttention(), lambda batch, seed: tuple(float_input(batch, 2, 5, 4, seed=seed + i) for i in range(3)))
