@@ -64,6 +64,7 @@ def load(name: str):
 
 
 zoo_models = load("zoo_models.py")
+checks = load("zoo_checks.py")  # the float64 reference of misses and the run-time ratio
 bench = load("convert.py")  # runners and transpose counters shared with the conversion benchmark
 
 
@@ -132,12 +133,17 @@ def refusals(e: BaseException) -> list[str]:
         kinds: dict[str, list] = {}
         for p in problems:
             kinds.setdefault(p.what, []).append(p)
-        return [f"{what} (x{len(ps)}): {ps[0].reason}" for what, ps in sorted(kinds.items())]
+        lines = [f"{what} (x{len(ps)}): {ps[0].reason}" for what, ps in sorted(kinds.items())]
+        capture = getattr(e, "capture", None)  # from_torch: why torch.fx captured instead of torch.export
+        if capture is not None and capture.reason:
+            lines.append(f"captured with {capture.method} because {capture.reason}")
+        return lines
     return [f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"]
 
 
-def convert_one(source: str, obj) -> dict:
-    """Import ``obj`` into the IR, compile it to the other framework, compare with the source."""
+def convert_one(source: str, obj, timing: bool = False) -> dict:
+    """Import ``obj`` into the IR, compile it to the other framework, compare with the source; a miss
+    gets a float64 reference (``zoo_checks.float64_check``), and ``timing`` adds the run-time ratio."""
     import twinnet
 
     keras_source = source == "keras"
@@ -160,6 +166,10 @@ def convert_one(source: str, obj) -> dict:
         worst = (max(worst[0], abs_), max(worst[1], rel), worst[2] and ok)
     row["abs"], row["rel"], row["equal"] = worst
     row["transposes"] = bench.torch_transposes(target) if keras_source else bench.keras_transposes(target)
+    if not row["equal"]:
+        row.update(checks.float64_check(sys.modules[__name__], source, obj, model, target))
+    if timing:
+        row.update(checks.speed(sys.modules[__name__], source, obj, model, target))
     return row
 
 
@@ -171,9 +181,13 @@ def run_model(
     timeout: int,
     max_params: float = float("inf"),
     calibrate: bool = False,
+    timing: bool = False,
 ) -> dict:
-    """One model's row; ``calibrate``: a Keras source gets calibrated BatchNorm statistics (docs/zoo.md)."""
+    """One model's row; ``calibrate``: a Keras source gets calibrated BatchNorm statistics (docs/zoo.md);
+    ``timing``: the run time of the converted torch module against the source's (``zoo_checks.speed``)."""
     row = {"source": source, "model": name, "target": zoo_models.TARGET[source]}
+    if (source, name) in zoo_models.ZOO_GAPS:
+        row["gap"] = zoo_models.ZOO_GAPS[source, name]
     options = {"calibrate": True} if calibrate and source == "keras" else {}
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(timeout)
@@ -183,7 +197,7 @@ def run_model(
         if params > max_params:
             signal.alarm(0)
             return {**row, "converts": False, "skipped": f"{params / 1e6:.0f}M parameters, over --max-params"}
-        row.update(convert_one(source, obj))
+        row.update(convert_one(source, obj, timing))
         for peer, state in peers.items():
             if state is None and zoo_models.TARGET[source] == PEER_TARGET[peer]:
                 row[peer] = PEER_RUN[peer](obj)
@@ -295,6 +309,12 @@ def fmt(r: dict, peers) -> str:
     cells = [f"{r['source'] + '/' + r['model']:<44}", f"{verdict(r):<8}"]
     if r["converts"]:
         cells += [f"rel {r['rel']:.1e}", f"{r['convert_s']:6.1f} s", f"T={r['transposes']}"]
+    if "speed_ratio" in r:
+        cells.append(f"time x{r['speed_ratio']:.2f} of {r['speed_vs']} ({r['source_ms']:.1f} ms)")
+    if r.get("converts") and not r.get("equal"):
+        cells.append(checks.label(r))
+    if r.get("gap") and not r.get("equal"):
+        cells.append(f"[gap {r['gap']}]")
     for peer in peers:
         p = r.get(peer)
         if p:
@@ -317,6 +337,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--calibrate", action="store_true", help="calibrate Keras sources' BatchNorm statistics (docs/zoo.md)"
     )
+    parser.add_argument("--timing", action="store_true", help="time the converted torch module against the source")
+    parser.add_argument("--isolate", action="store_true", help="each model in its own process (bounds memory)")
     args = parser.parse_args(argv)
     from twinnet.exporters.quiet import quiet_tensorflow_import
 
@@ -332,7 +354,12 @@ def main(argv=None) -> int:
         for name in names:
             if wanted and name not in wanted:
                 continue
-            row = run_model(source, name, args.side, peers, args.timeout, args.max_params * 1e6, args.calibrate)
+            if args.isolate:
+                row = checks.run_isolated(__file__, argv if argv is not None else sys.argv[1:], source, name)
+            else:
+                row = run_model(
+                    source, name, args.side, peers, args.timeout, args.max_params * 1e6, args.calibrate, args.timing
+                )
             rows.append(row)
             print(json.dumps(row) if args.json else fmt(row, peers), flush=True)
             for reason in [] if args.json or row["converts"] else row.get("refusals", [row.get("skipped")]):
@@ -344,10 +371,11 @@ def main(argv=None) -> int:
         mine = [r for r in rows if r["source"] == source]
         equal = sum(1 for r in mine if r.get("equal"))
         ran = [r for r in mine if not r.get("skipped")]
+        rounding = sum(1 for r in ran if r.get("converts") and not r.get("equal") and r.get("equal64"))
         if mine:
             print(
                 f"# {source} -> {zoo_models.TARGET[source]}: {equal}/{len(ran)} convert equal"
-                f" ({len(mine) - len(ran)} skipped over --max-params)",
+                f" ({rounding} of the misses equal in float64; {len(mine) - len(ran)} skipped over --max-params)",
                 flush=True,
             )
     return 0

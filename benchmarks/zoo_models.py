@@ -52,6 +52,9 @@ TIMM_MODELS = {
     "swin_tiny_patch4_window7_224": {"img_size": 64, "window_size": 2},
     "resnet18d": {},
 }
+# (source, model) -> id of its entry in tests/known_gaps.toml, for a model that does not convert equal yet
+# and is not float32 rounding (the zoo prints the id beside the miss)
+ZOO_GAPS: dict = {("torchvision", "maxvit_t"): "torch-import-aten-einsum"}
 # the same randomisation of torch modules as randomize_keras gives Keras models
 _BIAS_LIKE = ("bias", "running_mean")
 _SCALE_LIKE = ("running_var",)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gaps import GAPS as LISTED_GAPS
 from gaps import known_gap
 
 _FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "zoo.py"
@@ -51,6 +52,11 @@ def test_reduced_zoo_converts_equal(source, name):
 
 def test_every_reduced_gap_is_a_reduced_model():
     assert set(GAPS) <= {(source, name) for source, names in zoo.REDUCED.items() for name in names}
+
+
+def test_every_gap_the_full_zoo_prints_is_listed():
+    """The ids the full zoo prints beside its misses (``ZOO_GAPS``) are entries of tests/known_gaps.toml."""
+    assert set(zoo.zoo_models.ZOO_GAPS.values()) <= set(LISTED_GAPS)
 
 
 def test_calibrated_efficientnet_v2_b1_converts_equal():
