@@ -1,30 +1,17 @@
 """``benchmarks/large_model.py`` at a few megabytes: the generated decoder has the size asked for, and the
 benchmark's own run (build, save in shards, the CLI's convert, the table) completes."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
-_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "large_model.py"
-
-
-def _bench():
-    if "twinnet_benchmarks_large_model" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("twinnet_benchmarks_large_model", _FILE)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return sys.modules["twinnet_benchmarks_large_model"]
+from siblings import benchmark
 
 
 def test_the_decoder_has_the_size_asked_for():
-    model = _bench().decoder(40)
+    model = benchmark("large_model").decoder(40)
     size = sum(a.nbytes for a in model.weights.values())
     assert 30e6 < size < 50e6 and any(n.layer.kind == "ScaledDotProductAttention" for n in model.layers)
 
 
 def test_the_benchmark_runs_small(tmp_path, capsys):
-    _bench().main(["--mb", "12", "--shard-mb", "4", "--tmp", str(tmp_path)])
+    benchmark("large_model").main(["--mb", "12", "--shard-mb", "4", "--tmp", str(tmp_path)])
     out = capsys.readouterr().out
     assert "in 3 shard(s)" in out or "in 4 shard(s)" in out, out
     row = next(line for line in out.splitlines() if line.startswith("convert --to torch"))

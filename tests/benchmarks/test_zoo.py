@@ -9,27 +9,12 @@ does not convert equal today is a listed known gap, so the case fails as soon
 as it starts passing, until the entry is removed.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 from gaps import GAPS as LISTED_GAPS
 from gaps import known_gap
+from siblings import benchmark
 
-_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "zoo.py"
-
-
-def _load_zoo():
-    if "twinnet_benchmarks_zoo" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("twinnet_benchmarks_zoo", _FILE)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return sys.modules["twinnet_benchmarks_zoo"]
-
-
-zoo = _load_zoo()
+zoo = benchmark("zoo")
 SIDE = 32
 TIMEOUT_S = 300
 

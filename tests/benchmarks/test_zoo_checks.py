@@ -7,31 +7,15 @@ was given as they were. The run-time ratio is measured, not asserted against
 a budget (the 5% check is a benchmark: docs/zoo.md).
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
 import torch
+from siblings import benchmark
 
 import twinnet
 
-_ROOT = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(name):
-    key = "twinnet_benchmarks_" + name
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, _ROOT / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-zoo = _load("zoo")
+zoo = benchmark("zoo")
 checks = zoo.checks
 
 

@@ -17,30 +17,15 @@ Cost (2-core machine): ~4 minutes, most of it the three Keras applications throu
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from gaps import GAPS, known_gap
+from siblings import benchmark
 
 from twinnet.backends import to_keras, to_torch
 
-_FILE = Path(__file__).resolve().parents[3] / "benchmarks" / "roundtrip.py"
-
-
-def _load():
-    if "twinnet_benchmarks_roundtrip" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("twinnet_benchmarks_roundtrip", _FILE)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return sys.modules["twinnet_benchmarks_roundtrip"]
-
-
-rt = _load()
+rt = benchmark("roundtrip")
 
 TORCH_GAPS = {
     "vit": "torch-roundtrip-token-letters",
