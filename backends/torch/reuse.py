@@ -17,6 +17,7 @@ layer's output: nothing is renamed there).
 from __future__ import annotations
 
 import ast
+from collections import Counter
 
 #: the chain's name: the first of these that nothing else in the function is called
 CHAIN_NAMES = ("x", "h", "y", "out")
@@ -35,14 +36,17 @@ def reuse_names(body: list[str], params: list[str], keep: set[str]) -> list[str]
     if chain is None:
         return body
     statements = [i for i, tree in enumerate(parsed) if tree.body]  # comments parse to an empty module
-    stored_twice = {v for v in stores if v is not None and stores.count(v) > 1}
+    stored = Counter(v for v in stores if v is not None)
+    readers: dict[str, list[int]] = {}  # name -> the entries that read it, in order (each once)
+    for i in statements:
+        for name in dict.fromkeys(n.id for n in loads[i]):
+            readers.setdefault(name, []).append(i)
     renames: dict[int, dict[tuple, str]] = {}  # entry -> {(line, column) of a name: its new name}
     for here, after in zip(statements, statements[1:]):
         value = stores[here]
-        if value is None or value in keep or value in params or value in stored_twice:
+        if value is None or value in keep or value in params or stored[value] > 1:
             continue
-        readers = [i for i in statements if value in {n.id for n in loads[i]}]
-        if readers != [after] or _deferred(parsed[after], value):
+        if readers.get(value) != [after] or _deferred(parsed[after], value):
             continue
         target = parsed[here].body[0].targets[0]
         renames.setdefault(here, {})[(target.lineno, target.col_offset)] = chain
