@@ -2,20 +2,12 @@
 same; arrays that are not read-only views of a read-only map are left alone."""
 
 import mmap
-import sys
 
 import numpy as np
-import pytest
+from pages_check import linux_only, resident_file_kib
 
 from twinnet import ir
 from twinnet.ir.pages import release_pages
-
-linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads RssFile from /proc/self/status")
-
-
-def _resident_file_kib() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("RssFile:"))
 
 
 def _saved(tmp_path, size):
@@ -26,16 +18,16 @@ def _saved(tmp_path, size):
     return model, ir.load(tmp_path / "paged.json")
 
 
-@linux
+@linux_only
 def test_released_pages_leave_the_process_and_the_values_stay(tmp_path):
     original, loaded = _saved(tmp_path, 1024)  # a 4 MiB kernel
     kernel = next(w for w in loaded.weights.values() if w.ndim == 2)
-    before = _resident_file_kib()
+    before = resident_file_kib()
     total = float(kernel.sum(dtype=np.float64))  # reads every page
-    touched = _resident_file_kib()
+    touched = resident_file_kib()
     assert touched - before > 3000, (before, touched)
     assert release_pages(loaded.weights.values()) >= kernel.nbytes
-    assert _resident_file_kib() < touched - 3000
+    assert resident_file_kib() < touched - 3000
     assert float(kernel.sum(dtype=np.float64)) == total  # read back from the file, unchanged
     for name, array in original.weights.items():
         np.testing.assert_array_equal(loaded.weights[name], array)
@@ -58,13 +50,13 @@ def test_arrays_that_are_not_read_only_maps_are_left_alone(tmp_path):
     writable.close()
 
 
-@linux
+@linux_only
 def test_a_written_memory_mapped_model_is_not_left_resident(tmp_path):
     """``ir.save`` of a loaded model reads each weight once to write it, then lets its pages go."""
     _, loaded = _saved(tmp_path, 1024)
-    before = _resident_file_kib()
+    before = resident_file_kib()
     ir.save(loaded, tmp_path / "again.json")
-    assert _resident_file_kib() - before < 2000  # the 4 MiB kernel was read, written and let go
+    assert resident_file_kib() - before < 2000  # the 4 MiB kernel was read, written and let go
     again = ir.load(tmp_path / "again.json")
     for name, array in loaded.weights.items():
         np.testing.assert_array_equal(again.weights[name], array)
