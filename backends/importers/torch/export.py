@@ -184,16 +184,26 @@ def _mutates(node) -> bool:
     return node.op == "call_function" and schema is not None and schema.is_mutable
 
 
-def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset()):
+def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), exports: dict | None = None):
     """``module`` captured by ``torch.export``: (fx GraphModule of leaf-module calls and ATen ops, fixed axes).
 
     The GraphModule's placeholders are the tensor inputs in flattened order (non-tensor inputs are
     baked in, as export does); its submodules and attributes are the module's own (shared weights).
     Raises :class:`CaptureError` when export fails or a module call cannot be folded.
+
+    ``exports``: where the one ``torch.export`` of ``module`` on these inputs is kept (or its failure), for
+    another capture that keeps other modules whole: ``keep`` only changes what is folded afterwards.
     """
     args, kwargs = _batch_ready(args, kwargs)
-    ep = _export(module, args, kwargs)
-    exported = ep.module()
+    exports = {} if exports is None else exports
+    if "export" not in exports:
+        try:
+            exports["export"] = _export(module, args, kwargs)
+        except CaptureError as e:
+            exports["export"] = e
+    if isinstance(exports["export"], CaptureError):
+        raise exports["export"]
+    exported = exports["export"].module()  # a fresh GraphModule each time: what follows edits it
     for node in list(exported.graph.nodes):
         if (node.op == "call_module" and node.target == "_guards_fn") or (
             node.op == "call_function" and getattr(node.target, "__name__", "").split(".")[0] in _CHECKS

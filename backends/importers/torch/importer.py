@@ -143,19 +143,21 @@ def from_torch(
 
 
 def _import(module, inputs, kwargs, name, fixed_lengths, images, fallback, tables) -> ir.Model:
-    importer = _Importer(module, inputs, kwargs, fixed_lengths, fallback, images, tables=tables)
+    captured: dict = {}  # one torch.export per capture, whatever the imports below try
+    importer = _Importer(module, inputs, kwargs, fixed_lengths, fallback, images, tables=tables, captured=captured)
     try:
         model = importer.run(name)
         if not images or size_bound_layer(model) is None:
             return model
         # a pool with torch's pads needs the image size known in Keras: keep the example's (lengths.py)
-        return _Importer(module, inputs, kwargs, fixed_lengths, fallback, images=False, tables=tables).run(name)
+        again = _Importer(module, inputs, kwargs, fixed_lengths, fallback, False, tables=tables, captured=captured)
+        return again.run(name)
     except UnsupportedError:
         if not importer.lengths:
             raise
         # some node needs the length known (a Reshape with two unknown sizes, an upsampling factor): keep the
         # example's lengths; the refusals, if any remain, are reported by that import
-        return _Importer(module, inputs, kwargs, True, fallback, images, tables=tables).run(name)
+        return _Importer(module, inputs, kwargs, True, fallback, images, tables=tables, captured=captured).run(name)
 
 
 @dataclass
@@ -176,6 +178,7 @@ class _Importer(NodeConversion):
     superseded: set = field(default_factory=set)  # layers made again over a regrouped batch, and the copies
     skip_hand: frozenset = frozenset()  # attention modules refused whole: traced through instead
     tables: tuple = (MODULE_TABLE, FUNCTION_TABLE)  # with the user's converters (common/converters.py)
+    captured: dict = field(default_factory=dict)  # captures and exports, shared by the re-imports of one call
 
     def run(self, name: str) -> ir.Model:
         hand = find_hand_attention(self.module)  # user attention modules, read whole (attention_hand.py)
@@ -184,9 +187,13 @@ class _Importer(NodeConversion):
         if "" in self.hand:  # the module itself is attention: fx cannot keep the root whole, so wrap it
             traced, self.hand = Whole(self.module), {"attention": self.module}
         users = {id(m) for m in traced.modules() if type(m) in self.tables[0] and type(m) not in MODULE_TABLE}
-        self.gm, self.inputs, self.capture = capture(
-            traced, self.args, self.kwargs, {id(m) for m in self.hand.values()} | users, self.fallback
-        )
+        keep = frozenset({id(m) for m in self.hand.values()} | users)
+        if (self.fallback, keep) not in self.captured:  # the capture does not depend on lengths or image sizes
+            exports = self.captured.setdefault(
+                ("export", traced is self.module), {}
+            )  # torch.export once, whatever is kept whole
+            self.captured[self.fallback, keep] = capture(traced, self.args, self.kwargs, keep, self.fallback, exports)
+        self.gm, self.inputs, self.capture = self.captured[self.fallback, keep]
         placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(self.inputs):
             raise UnsupportedError(
@@ -222,8 +229,17 @@ class _Importer(NodeConversion):
                 self.convert(node)
         refused = {"" if p.where == "attention" and "" in hand else p.where for p in self.problems}
         if self.problems and refused & set(hand) - self.skip_hand:  # read the refused ones op by op instead
-            again = _Importer(self.module, self.args, self.kwargs, self.fixed_lengths, self.fallback, self.images)
-            again.skip_hand = self.skip_hand | (refused & set(hand))
+            again = _Importer(
+                self.module,
+                self.args,
+                self.kwargs,
+                self.fixed_lengths,
+                self.fallback,
+                self.images,
+                tables=self.tables,
+                captured=self.captured,
+                skip_hand=self.skip_hand | (refused & set(hand)),
+            )
             return again.run(name)
         if self.problems:
             graph = (
