@@ -29,7 +29,7 @@ class HalfAffineBatchNorm(nn.BatchNorm1d):
             raise ValueError(f"expected an input of rank 2 or more, got rank {input.dim()}")
 
 
-class Normalize(nn.Module):
+class KerasNormalization(nn.Module):
     """Keras's Normalization: ``(x - mean) / max(sqrt(variance), 1e-7)``, or ``mean + x * max(...)`` when
     ``invert``. ``mean`` and ``variance`` are buffers shaped to broadcast against the input as it is held, one
     number per entry of axis ``dim`` (None: for the whole tensor)."""
@@ -47,4 +47,4 @@ class Normalize(nn.Module):
         return (x - self.mean) / std
 
 
-HELPERS = (HalfAffineBatchNorm, Normalize)
+HELPERS = (HalfAffineBatchNorm, KerasNormalization)

@@ -3,7 +3,7 @@
 Per-channel constants become buffers shaped to broadcast against the tensor as
 torch holds it (channels first for images), permuted like the features when a
 Flatten left them in another order. Normalization is the helper module
-``Normalize`` (``helpers_norm.py``) holding mean and variance as such buffers, so
+``KerasNormalization`` (``helpers_norm.py``) holding mean and variance as such buffers, so
 that ``from_torch`` reads it back as the layer; it divides by
 ``max(sqrt(variance), 1e-7)`` in float32 on every call, as Keras does (float32
 sqrt is correctly rounded in both).
@@ -54,7 +54,7 @@ def lower_normalization(ctx, node, inputs):
     letter = None if axis is None else node.spec.layout[axis]
     if letter not in (None, "C"):
         x = ctx.plain(x)
-    # the helper module Normalize, which from_torch reads back as this layer (own_modules.py)
+    # the helper module KerasNormalization, which from_torch reads back as this layer (own_modules.py)
     shape = [1] * len(x.phys)
     per_entry = letter is not None and (isinstance(layer.mean, tuple) or isinstance(layer.variance, tuple))
     if per_entry:
@@ -63,10 +63,10 @@ def lower_normalization(ctx, node, inputs):
     stats = {"mean": layer.mean, "variance": layer.variance}
     flat = {k: np.broadcast_to(_array(v).reshape(-1), (int(np.prod(shape)),)) for k, v in stats.items()}
     params = {k: fold_vector(v, feat).reshape(shape) for k, v in flat.items()}
-    ctx.program.helpers.add("Normalize")
+    ctx.program.helpers.add("KerasNormalization")
     dim = None if letter is None else x.pos(letter)
     kwargs = {"invert": True} if layer.invert else {}
-    mod = ctx.module(node.name, call("Normalize", tuple(shape), dim, **kwargs), params)
+    mod = ctx.module(node.name, call("KerasNormalization", tuple(shape), dim, **kwargs), params)
     return ctx.let(node.name, f"{mod}({x.var})", node.spec, x.phys, x.feat)
 
 

@@ -257,7 +257,11 @@ def _arg_of(node, i: int, key: str):
 
 def _decide(gm, node, rank: int) -> str | None:
     """The layout ``node``'s consumers expect (None: no consumer decides)."""
-    from .own_modules import is_channel_layer_norm, is_half_affine_batch_norm, is_normalize  # (imports the tables)
+    from .own_modules import (
+        is_channel_layer_norm,
+        is_half_affine_batch_norm,
+        is_keras_normalization,
+    )  # (imports the tables)
 
     queue, seen = [node], {node}
     while queue:
@@ -268,7 +272,7 @@ def _decide(gm, node, rank: int) -> str | None:
             if u in seen or u.op != "call_module" or u.args[0] is not n:
                 continue
             m = gm.get_submodule(u.target)
-            if is_channel_layer_norm(m) or is_normalize(m):  # twinnet's helpers acting on the axes they name
+            if is_channel_layer_norm(m) or is_keras_normalization(m):  # twinnet's helpers acting on the axes they name
                 seen.add(u)
                 queue.append(u)
                 continue

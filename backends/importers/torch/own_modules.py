@@ -5,7 +5,7 @@ twinnet compiled gives its layers back:
   tensor) is an IR ``LayerNorm`` over those axes;
 * ``HalfAffineBatchNorm`` (a BatchNorm learning only its shift or only its scale, the other a buffer) is an
   IR ``BatchNorm`` with ``scale=False`` or ``center=False``;
-* ``Normalize`` (Keras's Normalization: mean and variance buffers) is an IR ``Normalization``.
+* ``KerasNormalization`` (Keras's Normalization: mean and variance buffers) is an IR ``Normalization``.
 
 An emitted class is defined in the emitted code, not importable from here: it is known by its name and the
 attributes its ``forward`` reads (for ``ChannelLayerNorm``: ``dims``, ``eps``, ``weight`` and ``bias`` shaped
@@ -73,16 +73,16 @@ def half_affine_batch_norm(ctx, call):
     return batch_norm(ctx, call, halves)
 
 
-def is_normalize(m: nn.Module) -> bool:
-    if type(m).__name__ != "Normalize" or not isinstance(getattr(m, "invert", None), bool):
+def is_keras_normalization(m: nn.Module) -> bool:
+    if type(m).__name__ != "KerasNormalization" or not isinstance(getattr(m, "invert", None), bool):
         return False
     dim = getattr(m, "dim", False)
     stats = [getattr(m, k, None) for k in ("mean", "variance")]
     return (dim is None or isinstance(dim, int)) and all(isinstance(t, torch.Tensor) for t in stats)
 
 
-def normalize(ctx, call):
-    """``Normalize``: Keras's Normalization over the letter at ``dim`` (the whole tensor where None), one
+def keras_normalization(ctx, call):
+    """``KerasNormalization``: Keras's Normalization over the letter at ``dim`` (the whole tensor where None), one
     number per entry of it where the buffers hold several."""
     m, x = call.module, ctx.tensor(call.args[0])
     axis = None if m.dim is None else letter(x, m.dim)
@@ -102,7 +102,7 @@ def normalize(ctx, call):
 OWN = {
     is_channel_layer_norm: channel_layer_norm,
     is_half_affine_batch_norm: half_affine_batch_norm,
-    is_normalize: normalize,
+    is_keras_normalization: keras_normalization,
 }
 
 

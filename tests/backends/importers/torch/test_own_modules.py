@@ -1,7 +1,7 @@
 """twinnet's own helper modules in emitted torch code import whole (backends/importers/torch/own_modules.py):
 a LayerNorm over the channels of a channels-first tensor, which ``to_torch`` writes as ``ChannelLayerNorm``,
 comes back as that LayerNorm, a BatchNorm with only one affine half (``HalfAffineBatchNorm``) as that
-BatchNorm, and Keras's Normalization (``Normalize``) as a Normalization, each computing the same at two batch
+BatchNorm, and Keras's Normalization (``KerasNormalization``) as a Normalization, each computing the same at two batch
 sizes."""
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ NORMS = [
 def test_norm_helpers_read_back_as_their_layers(layout, shape, norm):
     m = _norm_model(layout, shape, norm)
     net = to_torch(m)
-    assert {"HalfAffineBatchNorm", "Normalize"} & {type(c).__name__ for c in net.modules()}
+    assert {"HalfAffineBatchNorm", "KerasNormalization"} & {type(c).__name__ for c in net.modules()}
     back = from_torch(net, (torch.randn(2, *shape),), fixed_lengths=True)
     assert not structural_diff(m, back, weights=True)
     again = to_torch(back)
