@@ -41,7 +41,7 @@ def lower_rescaling(ctx, node, inputs):
     (x,) = inputs
     layer: Rescaling = node.layer
     scale = _constant(ctx, f"{node.name}_scale", _stat(layer.scale), x, "C")
-    expr = f"{x.var} * {scale}"
+    expr = x.var if layer.scale == 1.0 and layer.offset != 0.0 else f"{x.var} * {scale}"  # x + 1.0, not x * 1.0 + 1.0
     if layer.offset != 0.0:
         expr += f" + {_constant(ctx, f'{node.name}_offset', _stat(layer.offset), x, 'C')}"
     return ctx.let(node.name, expr, node.spec, x.phys, x.feat)
