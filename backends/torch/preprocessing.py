@@ -1,4 +1,4 @@
-"""torch lowerings of Rescaling and Normalization: one expression each, constants inline or as buffers.
+"""torch lowerings of Rescaling (one expression, constants inline or as buffers) and Normalization (a helper module).
 
 Per-channel constants become buffers shaped to broadcast against the tensor as
 torch holds it (channels first for images), permuted like the features when a
