@@ -154,8 +154,8 @@ def token_ids(batch: int, seq: int, vocab: int, seed: int = 0):
 def keras_names() -> list[str]:
     import keras
 
-    apps = keras.applications
-    return sorted({n for m in dir(apps) if not m.startswith("_") for n in dir(getattr(apps, m)) if n[0].isupper()})
+    # every model function keras.applications exports (MobileNetV3Small/Large are not in their submodule's names)
+    return sorted(n for n in dir(keras.applications) if n[0].isupper())
 
 
 def keras_builder(fn: str):

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import helpers_norm
+
 
 class GRUResetBefore(nn.Module):
     """GRU with the reset gate applied *before* the recurrent matmul (Keras ``reset_after=False``):
@@ -129,7 +131,10 @@ class KerasAttention(nn.Module):
         return (out if self.batch_first else out.transpose(0, 1)), None
 
 
-HELPERS = {c.__name__: c for c in (GRUResetBefore, ChannelLayerNorm, ChannelLastBatchNorm, KerasAttention)}
+HELPERS = {
+    c.__name__: c
+    for c in (GRUResetBefore, ChannelLayerNorm, ChannelLastBatchNorm, KerasAttention, *helpers_norm.HELPERS)
+}
 
 
 def source(name: str) -> str:

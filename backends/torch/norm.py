@@ -35,7 +35,10 @@ def lower_batch_norm(ctx, node, inputs):
         kwargs["affine"] = False
     pos = x.pos(letter)
     rank = len(x.phys)
-    if pos == 1 and rank in (2, 3, 4, 5):
+    if pos == 1 and affine and not (layer.scale and layer.center):  # the missing half a buffer, not trained
+        ctx.program.helpers.add("HalfAffineBatchNorm")
+        ctor = call("HalfAffineBatchNorm", n, layer.epsilon, kwargs["momentum"], scale=layer.scale, center=layer.center)
+    elif pos == 1 and rank in (2, 3, 4, 5):
         ctor = call(f"nn.BatchNorm{max(rank - 2, 1)}d", n, **kwargs)
     else:
         if pos != rank - 1:

@@ -56,6 +56,7 @@ LETTER_LAYERS = (
     L.GlobalMaxPool1D,
     L.GlobalMaxPool2D,
     L.Rescaling,
+    L.Normalization,
     L.ZeroPadding1D,
     L.ZeroPadding2D,
     L.Cropping1D,
@@ -95,6 +96,7 @@ class Rebuild:
         self.rows: dict[int, np.ndarray] = {}  # id(old node) -> feature order change its Dense readers absorb
         self.fired: list[str] = []
         self.relaid: set[int] = set()  # ids of old output nodes a rule declares in another layout on purpose
+        self.relayout: dict[str, str] = {}  # old layout -> the one a rule declared an input in instead
 
     # -- what rules use --------------------------------------------------------------------
     def users(self, node: ir.Node) -> list[ir.Node]:

@@ -11,8 +11,13 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
 * ``declared_input_layout``: a model input that is only permuted and then relabelled (a ``Reshape``
   that moves no data) is declared in the layout that pair amounts to; the pair goes. This is how a
   module ``to_torch`` compiled from an ``NHWC`` model reads back: torch sees an ``NCHW``-looking tensor.
+  Element-wise layers between the input and the pair (a scalar ``Rescaling``, a ``Normalization``, an
+  activation: what ``to_torch`` computes on the input as it arrives) stay, their axis letters renamed.
 * ``declared_output_layout``: a model output that is a permuted tensor relabelled back (how ``from_keras``
   reads a model ``to_keras`` compiled from an ``NCHW`` model) is declared in the permuted layout instead.
+* ``unit_reshape``: a ``Reshape`` to a tensor whose axes other than the batch hold one entry each but one
+  (squeeze-excitation's ``(N, C)`` -> ``(N, C, 1, 1)``) ends in the layout an input was declared in instead
+  of the one it had (``NCHW`` -> ``NHWC``): the same data in any order, and the layers after it follow.
 * ``merge_relabel``: a ``Reshape`` read only by a relabelling ``Reshape`` is one ``Reshape`` ending in the
   relabel's letters (a reshape of a reshape is the last one's shape; the relabel moved no data).
 * ``fold_zero_padding``: a ``ZeroPadding1D/2D`` read only by a convolution, or by an average pooling
@@ -41,6 +46,7 @@ from __future__ import annotations
 
 from .... import ir
 from ....ir import layers as L
+from ....ir import ops as O
 from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
@@ -55,9 +61,33 @@ _SEPARABLE = {L.Conv1D: (L.DepthwiseConv1D, L.SeparableConv1D), L.Conv2D: (L.Dep
 _GLOBAL = (L.GlobalAvgPool1D, L.GlobalAvgPool2D, L.GlobalMaxPool1D, L.GlobalMaxPool2D)
 
 
+#: one-input layers that compute element by element (a Normalization per entry of the axis letter it names)
+_ELEMENTWISE = (L.Rescaling, L.Normalization, L.Activation, L.ReLU, L.Dropout, L.Identity, O.Unary, O.Clip)
+
+
+def _elementwise(node: ir.Node) -> bool:
+    layer = node.layer
+    if len(node.inputs) != 1 or not isinstance(layer, _ELEMENTWISE):
+        return False
+    if isinstance(layer, L.Rescaling):
+        return not isinstance(layer.scale, tuple) and not isinstance(layer.offset, tuple)
+    return not isinstance(getattr(layer, "axis", None), int)
+
+
+def _renamed(layer: L.Layer, letters: dict[str, str]) -> L.Layer:
+    """``layer`` (of :data:`_ELEMENTWISE`) acting on the same data once its input's letters are renamed."""
+    if isinstance(layer, L.Normalization) and layer.axis is not None:
+        return layer.replace(axis=letters[layer.axis])
+    return layer
+
+
 def declared_input_layout(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Input -> Permute -> relabelling Reshape (each the only reader of the last): the input in that layout."""
-    permute = rb.only_user(node) if node.is_input else None
+    """Input -> element-wise layers -> Permute -> relabelling Reshape (each the only reader of the last): the
+    input in that layout, the element-wise layers on it with their letters renamed."""
+    chain, permute = [], rb.only_user(node) if node.is_input else None
+    while permute is not None and _elementwise(permute):
+        chain.append(permute)
+        permute = rb.only_user(permute)
     relabel = rb.only_user(permute) if permute is not None and isinstance(permute.layer, L.Permute) else None
     if relabel is None or not _is_relabel(relabel):
         return None
@@ -75,8 +105,23 @@ def declared_input_layout(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
         )
     except IRError:
         return None
-    rb.new[id(permute)] = rb.new[id(relabel)] = out
+    x, letters = out, dict(zip(spec.layout, layout))
+    for link in chain:
+        x = rb.new[id(link)] = rb.add(_renamed(link.layer, letters), [x], rb.old_weights(link), link)
+    rb.new[id(permute)] = rb.new[id(relabel)] = x
+    rb.relayout[spec.layout] = layout
     return out
+
+
+def unit_reshape(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Reshape to at most one axis of more than one entry, in an old layout an input left: in the new one."""
+    layout = rb.relayout.get(node.spec.layout) if isinstance(node.layer, L.Reshape) else None
+    if layout is None or sum(s != 1 for a, s in zip(node.spec.layout, node.spec.shape) if a != "N") > 1:
+        return None
+    if node.spec.layout.index("N") != layout.index("N"):
+        return None
+    target = tuple(node.spec.dim(a) for a in layout if a != "N")
+    return rb.copy(node, node.layer.replace(target_shape=target, layout=layout))
 
 
 def declared_output_layout(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
@@ -303,6 +348,7 @@ def global_pool(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 REWRITES = (
     ("declared_input_layout", declared_input_layout),
     ("declared_output_layout", declared_output_layout),
+    ("unit_reshape", unit_reshape),
     ("merge_relabel", merge_relabel),
     ("fold_zero_padding", fold_zero_padding),
     ("edge_padded_max_pool", edge_padded_max_pool),

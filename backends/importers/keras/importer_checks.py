@@ -123,6 +123,8 @@ class CallChecks:
         keras_layout = default_layout(out.spec.rank, out.dtype.startswith("int"))
         if out.layout == keras_layout:
             return out
+        if None in out.shape[1:]:  # a symbolic length: the op tier's View, which takes one
+            return relabel_view(out, keras_layout, self.claim(f"{name}_relabel"))
         return L.Reshape(tuple(out.shape[1:]), name=self.claim(f"{name}_relabel"))(out)
 
     @staticmethod

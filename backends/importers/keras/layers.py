@@ -27,6 +27,7 @@ import numpy as np
 from keras import layers as K
 
 from ....ir import layers as L
+from ....ir import ops as O
 from ....ir.errors import UnsupportedError
 from ....ir.layers.preprocessing import NORMALIZATION_EPSILON
 from ....ir.tensor import Tensor
@@ -34,6 +35,7 @@ from ...tables import join_tables
 from . import layers_ops, ops_elementwise, ops_reduction, ops_shape
 from .attention import multi_head_attention
 from .convert_helpers import Converted, _config, _plain, activation, letter, weights_of
+from .ops_helpers import keras_layout, view_shape
 from .recurrent import bidirectional, embedding, rnn
 
 # -- core ------------------------------------------------------------------------
@@ -195,7 +197,10 @@ def flatten(layer, inputs) -> Converted:
 
 
 def reshape(layer, inputs) -> Converted:
-    return L.Reshape(tuple(_config(layer)["target_shape"])), {}
+    target = tuple(_config(layer)["target_shape"])
+    if inputs[0].dtype.startswith("int"):  # integer ids (layers take floats): the op tier's View, same data
+        return O.View(view_shape(target), layout=keras_layout(len(target) + 1, True)), {}
+    return L.Reshape(target), {}
 
 
 def permute(layer, inputs) -> Converted:

@@ -258,7 +258,11 @@ def _arg_of(node, i: int, key: str):
 
 def _decide(gm, node, rank: int) -> str | None:
     """The layout ``node``'s consumers expect (None: no consumer decides)."""
-    from .own_modules import is_channel_layer_norm  # (imports the tables, which import this module)
+    from .own_modules import (
+        is_channel_layer_norm,
+        is_half_affine_batch_norm,
+        is_keras_normalization,
+    )  # (imports the tables)
 
     queue, seen = [node], {node}
     while queue:
@@ -269,10 +273,12 @@ def _decide(gm, node, rank: int) -> str | None:
             if u in seen or u.op != "call_module" or u.args[0] is not n:
                 continue
             m = gm.get_submodule(u.target)
-            if is_channel_layer_norm(m):  # twinnet's helper normalises whatever axes it names: look through it
+            if is_channel_layer_norm(m) or is_keras_normalization(m):  # twinnet's helpers acting on the axes they name
                 seen.add(u)
                 queue.append(u)
                 continue
+            if rank == 3 and is_half_affine_batch_norm(m):  # twinnet's BatchNorm1d, channels second
+                return "NCW"
             if rank == 3 and not type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")):
                 return "NTC"  # a user module kept whole: hand-written attention on (B, T, C)
             if isinstance(m, (nn.RNNBase, nn.MultiheadAttention)):

@@ -23,6 +23,10 @@ mask, is_causal=, scale=, enable_gqa=)``:
   ``enable_gqa`` (the IR's ``ScaledDotProductAttention`` serves several query
   heads per key head itself).
 
+``to_torch`` writes the IR's attention in the same steps, with a causal mask kept by ``torch.where`` over a
+bool lower triangle and grouped keys and values repeated by ``repeat_interleave``: those fold too, so what
+twinnet emitted reads back as the one op.
+
 A chain is folded only when each step's result has no other user, and only
 when the folded node, run on the example, gives what the chain gave (to
 float32 rounding); otherwise the graph is left as it was.
@@ -33,13 +37,14 @@ from __future__ import annotations
 import torch
 import torch.fx
 
-from .hf_masks import padding_mask, shape_only, term_kind
+from .hf_masks import BLOCKED, padding_mask, shape_only, term_kind
 
 aten = torch.ops.aten
 _SOFTMAX = (aten.softmax.int, aten._softmax.default)
 _CASTS = (aten.to.dtype, aten.to.dtype_layout, aten.contiguous.default, aten.clone.default)
 _ADD = (aten.add.Tensor, aten.add_.Tensor)
 SDPA = aten.scaled_dot_product_attention.default
+_WHERE = aten.where.ScalarOther
 
 
 def _tensor(v) -> bool:
@@ -77,7 +82,14 @@ def _follow(node, values):
 
 
 def _unrepeat(node, values):
-    """``repeat_kv(x)`` -> (x, repeats); anything else -> (node, 1)."""
+    """``repeat_kv(x)`` or ``x.repeat_interleave(r, dim=1)`` (how ``to_torch`` writes it) -> (x, repeats);
+    anything else -> (node, 1)."""
+    if node.target is aten.repeat_interleave.self_int and len(node.users) == 1:
+        x, out = values.get(node.args[0]), values.get(node)
+        dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim")
+        if _tensor(x) and _tensor(out) and x.dim() == 4 and dim in (1, -3) and isinstance(node.args[1], int):
+            return node.args[0], node.args[1]
+        return node, 1
     if node.target not in (aten.reshape.default, aten.view.default, aten._unsafe_view.default):
         return node, 1
     expand = node.args[0]
@@ -106,10 +118,22 @@ def _key(node, values):
     return node.args[0]
 
 
+def _blocking(node) -> bool:
+    """``torch.where(cond, scores, lowest)``: scores kept where ``cond``, blocked elsewhere (``to_torch``'s
+    causal and bool masks)."""
+    if getattr(node, "target", None) is not _WHERE or len(node.users) != 1:
+        return False
+    cond, _, other = node.args
+    return isinstance(cond, torch.fx.Node) and isinstance(other, float) and other <= BLOCKED
+
+
 def _scores(node, values):
-    """Walk back from the softmax input: (matmul q @ k^T, scale, added terms) or None."""
-    terms = []
+    """Walk back from the softmax input: (matmul q @ k^T, scale, added terms, kept-where conditions) or None."""
+    terms, conds = [], []
     node = _skip_casts(node, values)
+    while _blocking(node):
+        conds.append(node.args[0])
+        node = _skip_casts(node.args[1], values)
     while getattr(node, "target", None) in _ADD and len(node.users) == 1 and len(node.args) == 2:
         a, b = node.args
         if _tensor(values.get(a)) and values[a].shape == values[node].shape and isinstance(a, torch.fx.Node):
@@ -127,7 +151,7 @@ def _scores(node, values):
         node = node.args[0]
     if getattr(node, "target", None) is not aten.matmul.default or len(node.users) != 1:
         return None
-    return node, scale, terms
+    return node, scale, terms, conds
 
 
 def causal_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
@@ -156,7 +180,7 @@ def fold_attention(gm: torch.fx.GraphModule, values: dict) -> int:
         after, before = _follow(sm, values), _scores(sm.args[0], values)
         if after is None or before is None:
             continue
-        (out, v), (qk, scale, terms) = after, before
+        (out, v), (qk, scale, terms, conds) = after, before
         q, kt = qk.args
         k = _key(kt, values)
         if k is None:
@@ -166,7 +190,9 @@ def fold_attention(gm: torch.fx.GraphModule, values: dict) -> int:
             continue
         kinds = [term_kind(t, gm, values, memo) for t in terms]
         kept = [t for t, kind in zip(terms, kinds) if kind == "other"]
-        causal = "causal" in kinds and not kept  # torch's attention takes a mask or is_causal, not both
+        if any(term_kind(c, gm, values, memo) != "causal" for c in conds) or (conds and kept):
+            continue  # only a causal lower triangle kept by where, and then no other mask
+        causal = ("causal" in kinds or bool(conds)) and not kept  # torch's attention: a mask or is_causal
         if kept:
             kept = [t for t, kind in zip(terms, kinds) if kind != "zero"]
         target = SDPA

@@ -16,7 +16,7 @@ import torch
 import torch.fx
 
 aten = torch.ops.aten
-_BLOCKED = -1e30  # a masked score: float32's lowest value (or -inf) in Hugging Face's masks
+BLOCKED = -1e30  # a masked score: float32's lowest value (or -inf) in Hugging Face's masks
 
 
 def shape_only(node, memo) -> bool:
@@ -82,7 +82,7 @@ def _kind(m) -> str:
         return "causal" if t == s and bool((m == lower).all()) else "other"
     if bool((m == 0).all()):
         return "zero"
-    if t == s and bool((m[..., lower] == 0).all()) and bool((m[..., ~lower] <= _BLOCKED).all()):
+    if t == s and bool((m[..., lower] == 0).all()) and bool((m[..., ~lower] <= BLOCKED).all()):
         return "causal"
     return "other"
 
@@ -108,7 +108,7 @@ def _padding_of(m, keep, causal: bool) -> bool:
     if causal:
         see = see & torch.ones(m.shape[2], m.shape[3], dtype=torch.bool).tril()
     see = see.expand(m.shape)
-    return bool((m[see] == 0).all()) and bool((m[~see] <= _BLOCKED).all())
+    return bool((m[see] == 0).all()) and bool((m[~see] <= BLOCKED).all())
 
 
 def padding_mask(term, gm, values, causal: bool = False):

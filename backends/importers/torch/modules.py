@@ -101,7 +101,9 @@ def conv(nd: int) -> Callable:
     return convert
 
 
-def batch_norm(ctx, call):
+def batch_norm(ctx, call, halves: dict | None = None):
+    """``nn.BatchNorm1d/2d/3d``; ``halves`` are the affine parameters it learns by IR weight name (gamma, beta),
+    by default both where ``affine``."""
     m, x = call.module, ctx.tensor(call.args[0])
     if not m.track_running_stats or m.running_mean is None:
         raise UnsupportedError("track_running_stats=False normalises with batch statistics even in eval mode")
@@ -110,9 +112,11 @@ def batch_norm(ctx, call):
     if x.layout.index("N") != 0 or x.spec.rank < 2:
         raise UnsupportedError(f"expects the batch axis first, got layout {x.layout}")
     weights = {"moving_mean": array(m.running_mean), "moving_variance": array(m.running_var)}
-    if m.affine:
-        weights.update(gamma=array(m.weight), beta=array(m.bias))
-    layer = L.BatchNorm(axis=x.layout[1], momentum=1.0 - m.momentum, epsilon=m.eps, center=m.affine, scale=m.affine)
+    if halves is None:
+        halves = {"gamma": m.weight, "beta": m.bias} if m.affine else {}
+    weights.update({k: array(p) for k, p in halves.items()})
+    center, scale = "beta" in halves, "gamma" in halves
+    layer = L.BatchNorm(axis=x.layout[1], momentum=1.0 - m.momentum, epsilon=m.eps, center=center, scale=scale)
     return ctx.add(call, layer, [x], weights)
 
 

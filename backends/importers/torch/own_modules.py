@@ -1,21 +1,28 @@
 """Helper modules that ``to_torch`` writes into the code it emits, converted whole, so that importing what
-twinnet compiled gives its layers back: ``ChannelLayerNorm`` (a LayerNorm over axes that are not last, such
-as the channels of a channels-first tensor) is an IR ``LayerNorm`` over those axes.
+twinnet compiled gives its layers back:
 
-The emitted class is defined in the emitted code, not importable from here: it is known by its name and the
-attributes its ``forward`` reads (``dims``, ``eps``, ``weight`` and ``bias`` shaped like the input with ones
-on the other axes), so a user's module of another make is never taken for it. The capture keeps each such
-module's calls as one node (``capture.py``), where ``torch.export`` would record its mean, pow and rsqrt.
+* ``ChannelLayerNorm`` (a LayerNorm over axes that are not last, such as the channels of a channels-first
+  tensor) is an IR ``LayerNorm`` over those axes;
+* ``HalfAffineBatchNorm`` (a BatchNorm learning only its shift or only its scale, the other a buffer) is an
+  IR ``BatchNorm`` with ``scale=False`` or ``center=False``;
+* ``KerasNormalization`` (Keras's Normalization: mean and variance buffers) is an IR ``Normalization``.
+
+An emitted class is defined in the emitted code, not importable from here: it is known by its name and the
+attributes its ``forward`` reads (for ``ChannelLayerNorm``: ``dims``, ``eps``, ``weight`` and ``bias`` shaped
+like the input with ones on the other axes), so a user's module of another make is never taken for it. The
+capture keeps each such module's calls as one node (``capture.py``), where ``torch.export`` would record its
+arithmetic.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torch import nn
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-from .modules import array, letter
+from .modules import array, batch_norm, letter
 
 
 def is_channel_layer_norm(m: nn.Module) -> bool:
@@ -47,11 +54,63 @@ def channel_layer_norm(ctx, call):
     return ctx.add(call, layer, [x], weights)
 
 
+def is_half_affine_batch_norm(m: nn.Module) -> bool:
+    if type(m).__name__ != "HalfAffineBatchNorm" or not isinstance(m, nn.BatchNorm1d):
+        return False
+    return all(isinstance(getattr(m, k, None), torch.Tensor) for k in ("weight", "bias"))
+
+
+def half_affine_batch_norm(ctx, call):
+    """``HalfAffineBatchNorm``: a BatchNorm learning the halves that are parameters; a buffer still holding its
+    identity value (weight ones, bias zeros) is a half it does not learn."""
+    m = call.module
+    identity = {"gamma": 1.0, "beta": 0.0}
+    halves = {
+        k: p
+        for k, p in (("gamma", m.weight), ("beta", m.bias))
+        if isinstance(p, nn.Parameter) or not bool((p == identity[k]).all())
+    }
+    return batch_norm(ctx, call, halves)
+
+
+def is_keras_normalization(m: nn.Module) -> bool:
+    if type(m).__name__ != "KerasNormalization" or not isinstance(getattr(m, "invert", None), bool):
+        return False
+    dim = getattr(m, "dim", False)
+    stats = [getattr(m, k, None) for k in ("mean", "variance")]
+    return (dim is None or isinstance(dim, int)) and all(isinstance(t, torch.Tensor) for t in stats)
+
+
+def keras_normalization(ctx, call):
+    """``KerasNormalization``: Keras's Normalization over the letter at ``dim`` (the whole tensor where None), one
+    number per entry of it where the buffers hold several."""
+    m, x = call.module, ctx.tensor(call.args[0])
+    axis = None if m.dim is None else letter(x, m.dim)
+    stats = {}
+    for key in ("mean", "variance"):
+        value = array(getattr(m, key))
+        if value.ndim not in (0, x.spec.rank) or (value.size > 1 and value.size != value.shape[m.dim or 0]):
+            raise UnsupportedError(f"{key} of shape {value.shape} is not one number per entry of dim {m.dim}")
+        if value.size > 1 and axis is None:
+            raise UnsupportedError(f"{key} of shape {value.shape} needs a dim")
+        stats[key] = float(value.reshape(-1)[0]) if value.size == 1 else tuple(float(v) for v in value.reshape(-1))
+    layer = L.Normalization(axis=axis, invert=m.invert, **stats)
+    return ctx.add(call, layer, [x], {})
+
+
+#: name check -> converter, for each helper to_torch writes
+OWN = {
+    is_channel_layer_norm: channel_layer_norm,
+    is_half_affine_batch_norm: half_affine_batch_norm,
+    is_keras_normalization: keras_normalization,
+}
+
+
 def own_leaves(module: nn.Module) -> set[int]:
     """The ids of ``module``'s twinnet helper modules to keep whole (one node each)."""
-    return {id(m) for m in module.modules() if is_channel_layer_norm(m)}
+    return {id(m) for m in module.modules() if any(check(m) for check in OWN)}
 
 
 def own_module(module: nn.Module):
     """The converter of a twinnet helper module (None for any other module)."""
-    return channel_layer_norm if is_channel_layer_norm(module) else None
+    return next((convert for check, convert in OWN.items() if check(module)), None)

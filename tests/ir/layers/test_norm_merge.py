@@ -23,9 +23,10 @@ NORMS = {
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("name", list(NORMS))
 def test_norm_image(name, layout, tmp_path):
-    # torch's BatchNorm has one affine switch: with only one of center/scale, the other half is an
-    # identity parameter (3 channels here).
-    extra = 3 if name in ("bn-no-center", "bn-no-scale") else 0
+    # torch's BatchNorm has one affine switch: with only one of center/scale, the other half is its identity
+    # value, a buffer of HalfAffineBatchNorm where the channels are held second, else a parameter of
+    # ChannelLastBatchNorm (3 channels here).
+    extra = 3 if name in ("bn-no-center", "bn-no-scale") and layout == "NHWC" else 0
     check_layer(NORMS[name], image(layout), tmp_path=tmp_path, torch_extra=extra)
 
 

@@ -125,6 +125,24 @@ def input_permute_relabel():
     return ir.Model(x, L.Dense(3)(L.Dropout(0.5)(L.Flatten()(h))))
 
 
+def input_normalized_then_permuted():
+    """What from_torch reads from to_torch of an NHWC model that rescales and normalises its input as it
+    arrives (Keras's EfficientNet): those layers on the NCHW-named input, then the permute and the relabel."""
+    x = ir.Input((9, 8, 4), layout="NCHW", name="x")  # the data is NHWC: W holds the channels
+    h = L.Normalization(mean=[0.1, -0.2, 0.3, 0.0], variance=[0.5, 1.5, 2.0, 1.0], axis="W")(L.Rescaling(0.5)(x))
+    h = L.Reshape((4, 9, 8), layout="NCHW")(L.Permute("NWCH")(h))
+    return ir.Model(x, L.GlobalAvgPool2D()(L.Conv2D(5, 3)(h)))
+
+
+def squeeze_excitation_relabelled():
+    """to_torch's squeeze-excitation of an NHWC model read back: the gate's Reshape to (C, 1, 1) in NCHW."""
+    x = ir.Input((9, 8, 4), layout="NCHW", name="x")
+    h = L.Conv2D(6, 3)(L.Reshape((4, 9, 8), layout="NCHW")(L.Permute("NWCH")(x)))
+    gate = L.Reshape((6, 1, 1), layout="NCHW")(L.GlobalAvgPool2D()(h))
+    h = L.Multiply()([h, L.Conv2D(6, 1, activation="sigmoid")(gate)])
+    return ir.Model(x, L.GlobalAvgPool2D()(L.Conv2D(3, 1)(h)))
+
+
 def input_spatial_axes_swapped():
     """Keras's Permute((3, 1, 2)) on an image: the convolution then runs over (C, H) with W as channels."""
     x = _image()
@@ -199,6 +217,20 @@ FIRES = [
         lambda m: m.inputs[0].layout == "NHWC" and _kinds(m) == ["Conv2D", "Flatten", "Dropout", "Dense"],
     ),
     ("declared_input_layout", input_spatial_axes_swapped, lambda m: m.inputs[0].layout == "NWCH"),
+    (
+        "declared_input_layout",
+        input_normalized_then_permuted,
+        lambda m: (
+            m.inputs[0].layout == "NHWC"
+            and _kinds(m) == ["Rescaling", "Normalization", "Conv2D", "GlobalAvgPool2D"]
+            and m.layers[1].layer.axis == "C"
+        ),
+    ),
+    (
+        "unit_reshape",
+        squeeze_excitation_relabelled,
+        lambda m: "Permute" not in _kinds(m) and all(n.spec.layout in ("NHWC", "NC") for n in m.layers),
+    ),
     ("declared_output_layout", output_permute_relabel, lambda m: m.outputs[0].layout == "NCHW"),
     ("merge_relabel", reshape_relabel, lambda m: _kinds(m) == ["Reshape", "Multiply"]),
     ("same_padding", avgpool_same_excluding_pads, lambda m: m.layers[0].layer.padding == "same"),
@@ -335,3 +367,15 @@ def test_rewrites_keep_names_weights_and_report_nothing_when_nothing_fires():
     assert after.rewrites == []
     assert after.layers[0].name == "conv"
     np.testing.assert_array_equal(after.weights["conv/kernel"], model.weights["conv/kernel"])
+
+
+def test_a_reshape_to_two_axes_of_several_entries_keeps_its_letters():
+    """The order of such a Reshape's letters moves data: ``unit_reshape`` leaves it, the input still moves."""
+    x = ir.Input((9, 8, 4), layout="NCHW", name="x")
+    h = L.Conv2D(6, 3)(L.Reshape((4, 9, 8), layout="NCHW")(L.Permute("NWCH")(x)))
+    before = ir.Model(x, L.GlobalAvgPool2D()(L.Reshape((3, 2, 1), layout="NCHW")(L.GlobalAvgPool2D()(h))))
+    before = before.randomize(seed=3)
+    after = apply_rewrites(before)
+    assert "declared_input_layout" in after.rewrites and "unit_reshape" not in after.rewrites
+    assert [n.spec.layout for n in after.layers if n.layer.kind == "Reshape"] == ["NCHW"]
+    _same_outputs(before, after)

@@ -125,12 +125,23 @@ def learned():
     return keras.Model(x, x + kops.reshape(h, (-1, 5, 4)), name="learned")
 
 
+def symbolic_lengths():
+    """What to_keras writes for a transformer with a symbolic length: a Permute of (N, T, heads, features) and a
+    Reshape of integer ids."""
+    x, ids = keras.Input((None, 4, 8), name="x"), keras.Input((None,), dtype="int32", name="ids")
+    h = layers.Dense(3, name="dense")(layers.Permute((2, 1, 3), name="heads_first")(x))
+    row = layers.Reshape((1, -1), name="ids_row")(ids)
+    e = layers.Embedding(20, 3, name="embed")(layers.Reshape((-1,), name="ids_back")(row))
+    return keras.Model([x, ids], [h, e], name="symbolic_lengths")
+
+
 OP_MODELS = {
     "elementwise": elementwise,
     "reductions": reductions,
     "shapes": shapes,
     "layers_as_ops": layers_as_ops,
     "learned": learned,
+    "symbolic_lengths": symbolic_lengths,
 }
 
 

@@ -92,6 +92,36 @@ def test_eager_attention_folds_into_one_sdpa_node(mask, kv_heads):
     _same(gm, net, _tokens)
 
 
+@pytest.mark.parametrize("kv_heads", [4, 2], ids=["mha", "gqa"])
+def test_to_torch_causal_attention_folds_back(kv_heads):
+    """What ``to_torch`` writes for a causal attention (``torch.where`` over a bool lower triangle, grouped
+    keys and values by ``repeat_interleave``) folds into one causal ``scaled_dot_product_attention`` node."""
+    from twinnet import ir
+    from twinnet.backends import to_torch
+    from twinnet.ir import ops as O
+
+    q = ir.Input((4, None, 8), layout="NATE", name="q")
+    k = ir.Input((kv_heads, None, 8), layout="NATE", name="k")
+    v = ir.Input((kv_heads, None, 8), layout="NATE", name="v")
+    net = to_torch(ir.Model([q, k, v], O.ScaledDotProductAttention(causal=True)(q, k, v), name="m"))
+
+    def qkv(batch, length):
+        g = torch.Generator().manual_seed(batch * 100 + length)
+        return tuple(torch.randn(batch, h, length, 8, generator=g) for h in (4, kv_heads, kv_heads))
+
+    gm, _ = export_graph(net, qkv(2, 7), {})
+    (node,) = _sdpa(gm)
+    assert node.args[3] is None and node.args[5] is True
+    assert node.kwargs == {"scale": pytest.approx(8**-0.5), "enable_gqa": kv_heads < 4}
+    left = {n.target for n in gm.graph.nodes if n.op == "call_function"}
+    assert not left & {aten.tril.default, aten.repeat_interleave.self_int, aten.matmul.default}
+    for batch, length in ((2, 7), (3, 10)):
+        xs = qkv(batch, length)
+        with torch.no_grad():
+            (got,) = gm(*xs)  # the exported graph returns a tuple
+            torch.testing.assert_close(got, net(*xs), atol=ATOL, rtol=RTOL)
+
+
 def test_an_added_bias_stays_as_the_mask():
     net = randomize(EagerAttention(mask="causal", bias=True)).eval()
     gm, _ = export_graph(net, (_tokens(2, 7),), {})

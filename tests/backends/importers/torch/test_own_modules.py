@@ -1,6 +1,8 @@
 """twinnet's own helper modules in emitted torch code import whole (backends/importers/torch/own_modules.py):
 a LayerNorm over the channels of a channels-first tensor, which ``to_torch`` writes as ``ChannelLayerNorm``,
-comes back as that LayerNorm, computing the same at two batch sizes."""
+comes back as that LayerNorm, a BatchNorm with only one affine half (``HalfAffineBatchNorm``) as that
+BatchNorm, and Keras's Normalization (``KerasNormalization``) as a Normalization, each computing the same at two batch
+sizes."""
 
 from __future__ import annotations
 
@@ -39,6 +41,50 @@ def test_channel_layer_norm_reads_back_as_a_layer_norm(layout, shape, options):
         x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(batch))
         with torch.no_grad():
             np.testing.assert_allclose(again(x).numpy(), net(x).numpy(), atol=1e-5, rtol=1e-4)
+
+
+def _norm_model(layout, shape, norm):
+    x = ir.Input(shape, layout=layout, name="x")
+    conv = L.Conv1D(3, 2) if len(shape) == 2 else L.Conv2D(3, 2)
+    return ir.Model(x, conv(norm(x)), name="m").randomize(4)
+
+
+# Normalization's statistics in numbers float32 holds exactly: torch holds them as float32 buffers (Keras as
+# float32 weights), so that is what comes back
+NORMS = [
+    ("NCHW", (4, 5, 6), L.BatchNorm(scale=False)),
+    ("NCW", (4, 6), L.BatchNorm(center=False)),
+    ("NCHW", (4, 5, 6), L.Normalization(mean=[0.5, -0.25, 1.0, 0.0], variance=[0.25, 2.0, 0.0, 1.5])),
+    ("NCHW", (4, 5, 6), L.Normalization(mean=0.375, variance=1.75, axis=None, invert=True)),
+    (
+        "NCW",
+        (4, 6),
+        L.Normalization(mean=[0.125 * i for i in range(6)], variance=[1.0 + i for i in range(6)], axis="W"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "layout, shape, norm", NORMS, ids=["bn-no-scale", "bn-no-center", "normalization", "whole-inverted", "width"]
+)
+def test_norm_helpers_read_back_as_their_layers(layout, shape, norm):
+    m = _norm_model(layout, shape, norm)
+    net = to_torch(m)
+    assert {"HalfAffineBatchNorm", "KerasNormalization"} & {type(c).__name__ for c in net.modules()}
+    back = from_torch(net, (torch.randn(2, *shape),), fixed_lengths=True)
+    assert not structural_diff(m, back, weights=True)
+    again = to_torch(back)
+    for batch in (2, 3):
+        x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            np.testing.assert_allclose(again(x).numpy(), net(x).numpy(), atol=1e-5, rtol=1e-4)
+
+
+def test_half_affine_batch_norm_trains_only_its_learned_half():
+    net = to_torch(_norm_model("NCHW", (4, 5, 6), L.BatchNorm(scale=False)))
+    (norm,) = [c for c in net.modules() if type(c).__name__ == "HalfAffineBatchNorm"]
+    assert [name for name, _ in norm.named_parameters()] == ["bias"]
+    assert set(norm.state_dict()) >= {"weight", "bias", "running_mean", "running_var"}
 
 
 class ChannelLayerNorm(torch.nn.Module):
