@@ -31,6 +31,9 @@ class Value:
     spec: TensorSpec  # declared (logical) spec
     phys: str  # physical layout: the axis letters in the order the framework holds them
     feat: np.ndarray | None = field(default=None, compare=False)
+    # a weight expanded over the batch (a view): holding it in another layout costs nothing at run time, so a
+    # merge with data adopts the data's layout rather than the constant's
+    constant: bool = field(default=False, compare=False)
 
     def pos(self, axis: str) -> int:
         """Physical index of a layout letter."""

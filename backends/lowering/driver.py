@@ -177,10 +177,16 @@ class Lowering:
         for the block's first layer and reused), else the first input's."""
         if not same_feat(inputs):
             inputs = [self.plain(v) for v in inputs]
-        helds = {v.phys for v in inputs}
-        native = self.native(spec)
-        phys = native if len(helds) > 1 and native in helds else inputs[0].phys
+        phys = self.merge_layout(inputs, spec)
         return [self.require(v, phys) for v in inputs], phys, inputs[0].feat
+
+    def merge_layout(self, inputs: list[Value], spec: TensorSpec) -> str:
+        """The layout an element-wise merge or a concatenation holds its inputs in (see :meth:`aligned`);
+        constants (:attr:`Value.constant`) follow the data they meet."""
+        data = [v for v in inputs if not v.constant] or inputs
+        helds = {v.phys for v in data}
+        native = self.native(spec)
+        return native if len(helds) > 1 and native in helds else data[0].phys
 
     # -- the driver ----------------------------------------------------------------
     def lower(self, expose: bool = False) -> Program:

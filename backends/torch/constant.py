@@ -7,6 +7,8 @@ parameter trains as any other; the shape is held as torch holds the output
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...ir.layers import LearnedConstant
 
 
@@ -17,7 +19,8 @@ def lower_learned_constant(ctx, node, inputs):
     shape = (1, *value.shape)
     name = ctx.define(node.name, f"nn.Parameter(torch.zeros{shape!r})", value.reshape(shape))
     sizes = ", ".join([f"{x.var}.shape[{x.pos('N')}]"] + ["-1"] * len(value.shape))
-    return ctx.let(node.name, f"self.{name}.expand({sizes})", spec, phys)
+    value = ctx.let(node.name, f"self.{name}.expand({sizes})", spec, phys)
+    return replace(value, constant=True)  # a view: any layout of it is free
 
 
 TABLE = {LearnedConstant: lower_learned_constant}

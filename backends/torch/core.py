@@ -61,8 +61,14 @@ def lower_reshape(ctx, node, inputs):
 
 
 def lower_permute(ctx, node, inputs):
-    # The data stays where it is: only the declared layout changes.
-    return with_spec(inputs[0], node.spec)
+    """Hold the result in its declared order (``x.permute(...)``, a view) where the batch stays first: a
+    channels-last region of a torch source (ConvNeXt's and Swin's LayerNorm and Linear layers, a ViT's tokens)
+    then runs channels-last as the source does, nn.LayerNorm and nn.Linear over the last axis."""
+    (x,) = inputs
+    relabelled = with_spec(x, node.spec)
+    if node.spec.layout[0] != "N":
+        return relabelled  # the data stays where it is: only the declared layout changes
+    return ctx.require(relabelled, node.spec.layout)
 
 
 TABLE = {

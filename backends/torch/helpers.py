@@ -62,7 +62,8 @@ class GRUResetBefore(nn.Module):
 
 
 class ChannelLayerNorm(nn.Module):
-    """Layer normalisation over arbitrary dims (for tensors held channels-first); biased variance as nn.LayerNorm."""
+    """Layer normalisation over arbitrary dims (for tensors held channels-first): F.layer_norm with those dims moved
+    last and back (views); the parameters are shaped like the input, with ones on the other axes."""
 
     def __init__(self, shape, dims, eps, elementwise_affine=True, bias=True):
         super().__init__()
@@ -71,14 +72,12 @@ class ChannelLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(shape)) if bias else None
 
     def forward(self, x):
-        mean = x.mean(self.dims, keepdim=True)
-        var = ((x - mean) ** 2).mean(self.dims, keepdim=True)
-        x = (x - mean) * torch.rsqrt(var + self.eps)
-        if self.weight is not None:
-            x = x * self.weight
-        if self.bias is not None:
-            x = x + self.bias
-        return x
+        last = tuple(range(-len(self.dims), 0))
+        moved = x.movedim(self.dims, last)  # the normalised axes last (a view), as F.layer_norm takes them
+        shape = moved.shape[len(moved.shape) - len(self.dims) :]
+        weight = None if self.weight is None else self.weight.reshape(shape)
+        bias = None if self.bias is None else self.bias.reshape(shape)
+        return F.layer_norm(moved, shape, weight, bias, self.eps).movedim(last, self.dims)
 
 
 class ChannelLastBatchNorm(nn.BatchNorm1d):

@@ -25,7 +25,7 @@ def lower_elementwise(ctx, node, inputs):
 
 def lower_concatenate(ctx, node, inputs):
     xs = [ctx.plain(v) for v in inputs]
-    phys = xs[0].phys
+    phys = next((v.phys for v in xs if not v.constant), xs[0].phys)  # a class token joins the tokens' layout
     xs = [ctx.require(v, phys) for v in xs]
     letter = node.spec.layout[resolve_axis(node.layer.axis, node.spec.layout)]
     return ctx.let(node.name, f"torch.cat([{', '.join(v.var for v in xs)}], dim={phys.index(letter)})", node.spec, phys)
