@@ -135,6 +135,16 @@ def symbolic_lengths():
     return keras.Model([x, ids], [h, e], name="symbolic_lengths")
 
 
+def positions():
+    """Position ids as to_keras writes the op Positions (a running count: Keras has no arange of a symbolic
+    length), of a rank-3 tensor (its other axis summed away) and of token ids."""
+    x, ids = keras.Input((None, 4), name="x"), keras.Input((None,), dtype="int32", name="ids")
+    count = kops.cumsum(kops.add(kops.sum(kops.zeros_like(x, dtype="int32"), axis=(2,)), 1), axis=1)
+    h = layers.Embedding(20, 4, name="where")(kops.cast(kops.subtract(count, 1), "int64")) + x
+    count = kops.cumsum(kops.add(kops.zeros_like(ids, dtype="int32"), 1), axis=1)
+    return keras.Model([x, ids], [h, kops.cast(kops.subtract(count, 1), "float32")], name="positions")
+
+
 OP_MODELS = {
     "elementwise": elementwise,
     "reductions": reductions,
@@ -142,6 +152,7 @@ OP_MODELS = {
     "layers_as_ops": layers_as_ops,
     "learned": learned,
     "symbolic_lengths": symbolic_lengths,
+    "positions": positions,
 }
 
 
@@ -157,12 +168,19 @@ def test_every_op_entry_is_exercised():
 
 
 def test_importer_produces_every_op():
-    """Every op but Positions (Keras has no arange of a symbolic length: docs/limits.md) is imported from Keras."""
+    """Every op is imported from Keras (Positions from the running count to_keras writes for it)."""
     from twinnet.ir.ops import OPS
 
     builds = [*MODELS.values(), *OP_MODELS.values()]
     produced = {node.layer.kind for build in builds for node in from_keras(build()).layers}
-    assert sorted(set(OPS) - produced) == ["Positions"]
+    assert sorted(set(OPS) - produced) == []
+
+
+def test_positions_read_back_as_positions():
+    model = from_keras(positions())
+    found = [(n.layer.axis, n.layer.letter, n.layer.dtype) for n in model.layers if n.layer.kind == "Positions"]
+    assert sorted(found) == [("T", "A", "float32"), ("T", "A", "int64")]
+    assert not {"ZerosLike", "Cumsum"} & {n.layer.kind for n in model.layers}
 
 
 def test_learned_reads_back_as_learned_and_layers_see_keras_order():
