@@ -69,8 +69,14 @@ def _inputs(model, batch: int) -> tuple:
 
 
 # the round trips the key-padding mask and edge-padded max pool fixes were made for, the seed's convnet, and
-# BERT through Keras (its position ids come back as one Positions: keras-roundtrip-emitted-ops is the rest)
-COMPUTES = [("mnist_convnet", "torch"), ("transformer", "torch"), ("resnet", "keras"), ("transformers:bert", "keras")]
+# BERT and GPT-2 through Keras (position ids and attention come back as one op each)
+COMPUTES = [
+    ("mnist_convnet", "torch"),
+    ("transformer", "torch"),
+    ("resnet", "keras"),
+    ("transformers:bert", "keras"),
+    ("transformers:gpt2", "keras"),
+]
 
 
 @pytest.mark.parametrize("name, direction", COMPUTES, ids=[f"{d}-{n}" for n, d in COMPUTES])

@@ -233,3 +233,17 @@ def test_ops_round_trip_through_keras():
     assert {(v.merge, v.split) for v in views} >= {(3, 1), (1, 3)}
     np.testing.assert_array_equal(back.weights["scale/value"], model.weights["scale/value"])
     check_import(to_keras(model))
+
+
+@pytest.mark.parametrize("causal, groups", [(False, 4), (True, 2)])
+def test_attention_steps_read_back_as_one_op(causal, groups):
+    """to_keras writes ScaledDotProductAttention as keras.ops steps (grouped-query heads repeated, the causal
+    mask from running counts); from_keras reads them back as the one op, with the same numbers."""
+    q, k, v = ir.Input((4, None, 8), name="q"), ir.Input((groups, None, 8), name="k"), ir.Input((groups, None, 6))
+    out = O.ScaledDotProductAttention(causal=causal, scale=0.3, name="att")(q, k, v)
+    model = ir.Model([q, k, v], O.Unary("tanh", name="after")(out), name="attention")
+    back = from_keras(to_keras(model))
+    found = [n.layer for n in back.layers if n.layer.kind == "ScaledDotProductAttention"]
+    assert [(a.causal, a.scale) for a in found] == [(causal, 0.3)]
+    assert not {"Softmax", "MatMul", "Where"} & {n.layer.kind for n in back.layers}
+    check_import(to_keras(model))
