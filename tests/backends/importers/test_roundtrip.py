@@ -69,13 +69,14 @@ def _inputs(model, batch: int) -> tuple:
 
 
 # the round trips the key-padding mask and edge-padded max pool fixes were made for, the seed's convnet, and
-# BERT and GPT-2 through Keras (position ids and attention come back as one op each)
+# BERT, GPT-2 and Llama through Keras (position ids and attention come back as one op each)
 COMPUTES = [
     ("mnist_convnet", "torch"),
     ("transformer", "torch"),
     ("resnet", "keras"),
     ("transformers:bert", "keras"),
     ("transformers:gpt2", "keras"),
+    ("transformers:llama_gqa", "keras"),
 ]
 
 
