@@ -47,6 +47,8 @@ def lower_slice(ctx, node, inputs):
     flat = ctx.layer(f"{node.name}_rows", call("layers.Reshape", (rows, size, cols)), x.var, node.spec, x.phys)
     cropped = ctx.layer(f"{node.name}_crop", call("layers.Cropping2D", ((0, 0), crop)), flat.var, node.spec, x.phys)
     held = tuple(node.spec.dim(a) for a in x.phys[1:])
+    if held.count(None) == 1:  # a symbolic length: Reshape infers it from -1
+        held = tuple(-1 if d is None else d for d in held)
     return ctx.layer(node.name, call("layers.Reshape", held), cropped.var, node.spec, x.phys)
 
 

@@ -25,7 +25,10 @@ How the import works, and why:
   * The chain ``Flatten -> Reshape((-1, 1)) -> GlobalMaxPooling1D ->
     Discretization(bin_boundaries=[]) -> Embedding(1, size) -> Reshape(shape)``
     that ``to_keras`` makes of a ``LearnedConstant`` (a learned value repeated
-    over the batch) becomes that layer again (``constant.py``).
+    over the batch) becomes that layer again (``constant.py``), and the running
+    count of ``keras.ops`` calls it makes of the op ``Positions`` that op
+    (``positions.py``), and its ``keras.ops`` steps of an unmasked
+    ``ScaledDotProductAttention`` that one op (``sdpa.py``).
   * ``MultiHeadAttention`` takes tensors as keywords (``key=``,
     ``attention_mask=``) and ``use_causal_mask=True`` at call time; they
     become the IR layer's inputs and field (``attention.py``). A
@@ -43,7 +46,7 @@ from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
 from ....ir.errors import IRError
-from ....ir.layout import default_layout
+from ....ir.layout import default_layout, free_letters
 from ..common.converters import user_table
 from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
@@ -53,8 +56,10 @@ from .constant import constant_chains
 from .graph import DTYPES, check_model, class_label, is_graph_model, key, stand_in, topological_calls
 from .importer_checks import FOLDS, KEYWORD_CALLS, CallChecks
 from .layers import KERAS_TABLE
-from .ops_helpers import Composite, keras_layout
+from .ops_helpers import Composite, aligned, keras_layout
+from .positions import positions_chains
 from .precision import ir_dtype, model_precision
+from .sdpa import attention_steps
 
 
 def from_keras(
@@ -129,6 +134,12 @@ class _Importer(CallChecks):
         # LearnedConstant chains: id(last Reshape call) -> (reference, Embedding call, the other links: walk skips them)
         self.constants = constant_chains(self.calls, self.consumers, self.output_keys, self.times)
         self.links = set().union(*(links for _, _, links in self.constants.values()))
+        # Positions chains (positions.py): id(cast call) -> (reference, axis index, dtype, the other links)
+        self.positions = positions_chains(self.calls, self.consumers, self.output_keys, self.times)
+        self.links |= set().union(*(chain[3] for chain in self.positions.values()))
+        # attention steps (sdpa.py): id(last matmul call) -> (q, k, v, causal, scale, the other steps)
+        self.attentions = attention_steps(self.calls, self.consumers, self.output_keys, self.times)
+        self.links |= set().union(*(steps[5] for steps in self.attentions.values()))
 
     def scan(self, calls) -> None:
         """Count calls, record consumers and claim every Keras name (before any name is invented)."""
@@ -172,6 +183,10 @@ class _Importer(CallChecks):
                 continue
             if id(node) in self.constants:
                 self.convert_constant(node)
+            elif id(node) in self.positions:
+                self.convert_positions(node)
+            elif id(node) in self.attentions:
+                self.convert_attention(node)
             elif is_graph_model(node.operation):
                 self.inline(node)
             else:
@@ -304,3 +319,37 @@ class _Importer(CallChecks):
         if reasons:
             self.refuse(op, "; ".join(reasons))
         self.tensors[key(out)] = converted if converted is not None and not reasons else stand_in(out)
+
+    def convert_positions(self, node) -> None:
+        """A Positions chain (see ``positions.py``), ending at the cast ``node``."""
+        op, out = node.operation, node.output_tensors[0]
+        ref, axis, dtype, _ = self.positions[id(node)]
+        reference = self.tensors.get(key(ref)) or stand_in(ref)
+        converted = None
+        if reference is not None:
+            try:
+                letter = reference.layout[axis]
+                layer = O.Positions(letter, free_letters("N" + letter, 1), dtype, name=self.names[id(op)])
+                converted = layer(reference)
+                self.check_shape(converted, out)
+            except IRError as e:
+                self.refuse(op, e.bare_message)
+                converted = None
+        self.tensors[key(out)] = converted if converted is not None else stand_in(out)
+
+    def convert_attention(self, node) -> None:
+        """The steps of one attention (see ``sdpa.py``), ending at the matmul ``node``."""
+        op, out = node.operation, node.output_tensors[0]
+        *qkv, causal, scale, _ = self.attentions[id(node)]
+        tensors = [self.tensors.get(key(t)) or stand_in(t) for t in qkv]
+        converted = None
+        if None not in tensors:
+            name = self.names[id(op)]
+            try:
+                q, k, v = aligned(tensors, lambda suffix: self.claim(name + suffix), keep=2)
+                converted = O.ScaledDotProductAttention(causal=causal, scale=scale, name=name)(q, k, v)
+                self.check_shape(converted, out)
+            except IRError as e:
+                self.refuse(op, e.bare_message)
+                converted = None
+        self.tensors[key(out)] = converted if converted is not None else stand_in(out)

@@ -14,7 +14,6 @@ from keras import layers as K
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-from ....ir.layout import default_layout
 from ....ir.ops.base import Op
 from .attention import MHA_FLAGS, MHA_KEYWORDS, mha_tensors
 from .graph import is_graph_model, key
@@ -120,11 +119,11 @@ class CallChecks:
 
     def relabel(self, out: ir.Tensor, name: str) -> ir.Tensor:
         """Declare ``out`` in Keras's axis convention again after a Permute (no data moves)."""
-        keras_layout = default_layout(out.spec.rank, out.dtype.startswith("int"))
-        if out.layout == keras_layout:
+        target = keras_layout(out.spec.rank, out.dtype.startswith("int"))  # free letters where no convention
+        if out.layout == target:
             return out
         if None in out.shape[1:]:  # a symbolic length: the op tier's View, which takes one
-            return relabel_view(out, keras_layout, self.claim(f"{name}_relabel"))
+            return relabel_view(out, target, self.claim(f"{name}_relabel"))
         return L.Reshape(tuple(out.shape[1:]), name=self.claim(f"{name}_relabel"))(out)
 
     @staticmethod

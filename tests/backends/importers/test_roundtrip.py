@@ -68,8 +68,16 @@ def _inputs(model, batch: int) -> tuple:
     return tuple(xs)
 
 
-# the round trips the key-padding mask and edge-padded max pool fixes were made for, and the seed's convnet
-COMPUTES = [("mnist_convnet", "torch"), ("transformer", "torch"), ("resnet", "keras")]
+# the round trips the key-padding mask and edge-padded max pool fixes were made for, the seed's convnet, and
+# BERT, GPT-2 and Llama through Keras (position ids and attention come back as one op each)
+COMPUTES = [
+    ("mnist_convnet", "torch"),
+    ("transformer", "torch"),
+    ("resnet", "keras"),
+    ("transformers:bert", "keras"),
+    ("transformers:gpt2", "keras"),
+    ("transformers:llama_gqa", "keras"),
+]
 
 
 @pytest.mark.parametrize("name, direction", COMPUTES, ids=[f"{d}-{n}" for n, d in COMPUTES])

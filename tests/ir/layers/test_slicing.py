@@ -19,6 +19,7 @@ CASES = {
     "steps-ntc": (L.Slice("T", 5), sequence("NTC"), (None, 1, 4)),
     "steps-tnc": (L.Slice("T", 1, 4), sequence("TNC"), (6 - 3, None, 4)),
     "vector": (L.Slice("C", 3, 5), {"shape": (6,), "layout": "NC"}, (None, 2)),
+    "channels-symbolic-rows": (L.Slice("C", 1, 3), image("NHWC", channels=4, h=None), (None, None, 10, 2)),
 }
 
 
@@ -35,6 +36,17 @@ def test_keras_lowering_has_no_permute_or_lambda(layout, crops):
     source = emit(model, "keras")
     assert "Permute" not in source and "Lambda" not in source
     assert source.count("Cropping") == crops
+
+
+def test_keras_lowering_of_a_symbolic_length_reads_back():
+    """Between its Reshapes, the symbolic length is written -1 (Keras infers it), so from_keras reads the
+    Reshapes back."""
+    from twinnet.backends import from_keras, to_keras
+
+    x = ir.Input(**image("NHWC", channels=4, h=None))
+    model = ir.Model([x], L.Slice("C", 1, 3)(x)).randomize(0)
+    assert "None" not in emit(model, "keras").split("Cropping2D")[-1]
+    assert [n.layer.kind for n in from_keras(to_keras(model)).layers] == ["Reshape", "Cropping2D", "Reshape"]
 
 
 ERRORS = [

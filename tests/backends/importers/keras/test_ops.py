@@ -135,6 +135,16 @@ def symbolic_lengths():
     return keras.Model([x, ids], [h, e], name="symbolic_lengths")
 
 
+def positions():
+    """Position ids as to_keras writes the op Positions (a running count: Keras has no arange of a symbolic
+    length), of a rank-3 tensor (its other axis summed away) and of token ids."""
+    x, ids = keras.Input((None, 4), name="x"), keras.Input((None,), dtype="int32", name="ids")
+    count = kops.cumsum(kops.add(kops.sum(kops.zeros_like(x, dtype="int32"), axis=(2,)), 1), axis=1)
+    h = layers.Embedding(20, 4, name="where")(kops.cast(kops.subtract(count, 1), "int64")) + x
+    count = kops.cumsum(kops.add(kops.zeros_like(ids, dtype="int32"), 1), axis=1)
+    return keras.Model([x, ids], [h, kops.cast(kops.subtract(count, 1), "float32")], name="positions")
+
+
 OP_MODELS = {
     "elementwise": elementwise,
     "reductions": reductions,
@@ -142,6 +152,7 @@ OP_MODELS = {
     "layers_as_ops": layers_as_ops,
     "learned": learned,
     "symbolic_lengths": symbolic_lengths,
+    "positions": positions,
 }
 
 
@@ -157,12 +168,19 @@ def test_every_op_entry_is_exercised():
 
 
 def test_importer_produces_every_op():
-    """Every op but Positions (Keras has no arange of a symbolic length: docs/limits.md) is imported from Keras."""
+    """Every op is imported from Keras (Positions from the running count to_keras writes for it)."""
     from twinnet.ir.ops import OPS
 
     builds = [*MODELS.values(), *OP_MODELS.values()]
     produced = {node.layer.kind for build in builds for node in from_keras(build()).layers}
-    assert sorted(set(OPS) - produced) == ["Positions"]
+    assert sorted(set(OPS) - produced) == []
+
+
+def test_positions_read_back_as_positions():
+    model = from_keras(positions())
+    found = [(n.layer.axis, n.layer.letter, n.layer.dtype) for n in model.layers if n.layer.kind == "Positions"]
+    assert sorted(found) == [("T", "A", "float32"), ("T", "A", "int64")]
+    assert not {"ZerosLike", "Cumsum"} & {n.layer.kind for n in model.layers}
 
 
 def test_learned_reads_back_as_learned_and_layers_see_keras_order():
@@ -214,4 +232,18 @@ def test_ops_round_trip_through_keras():
     views = [n.layer for n in back.layers if n.layer.kind == "View"]
     assert {(v.merge, v.split) for v in views} >= {(3, 1), (1, 3)}
     np.testing.assert_array_equal(back.weights["scale/value"], model.weights["scale/value"])
+    check_import(to_keras(model))
+
+
+@pytest.mark.parametrize("causal, groups", [(False, 4), (True, 2)])
+def test_attention_steps_read_back_as_one_op(causal, groups):
+    """to_keras writes ScaledDotProductAttention as keras.ops steps (grouped-query heads repeated, the causal
+    mask from running counts); from_keras reads them back as the one op, with the same numbers."""
+    q, k, v = ir.Input((4, None, 8), name="q"), ir.Input((groups, None, 8), name="k"), ir.Input((groups, None, 6))
+    out = O.ScaledDotProductAttention(causal=causal, scale=0.3, name="att")(q, k, v)
+    model = ir.Model([q, k, v], O.Unary("tanh", name="after")(out), name="attention")
+    back = from_keras(to_keras(model))
+    found = [n.layer for n in back.layers if n.layer.kind == "ScaledDotProductAttention"]
+    assert [(a.causal, a.scale) for a in found] == [(causal, 0.3)]
+    assert not {"Softmax", "MatMul", "Where"} & {n.layer.kind for n in back.layers}
     check_import(to_keras(model))

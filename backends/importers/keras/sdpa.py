@@ -1,0 +1,116 @@
+"""The ``keras.ops`` steps ``to_keras`` writes for the op ``ScaledDotProductAttention``
+(``backends/keras/ops_norm.py``), recognised back into that one op.
+
+The steps, q, k and v batch first ``(N, heads, length, features)``:
+
+``[k, v -> repeat(groups, axis=1)] -> scores = multiply(matmul(q, swapaxes(k, 2, 3)), scale)
+[-> where(less_equal(cumsum(ones_like(scores), axis=3), cumsum(ones_like(scores), axis=2)), scores, lowest)]
+-> softmax(axis=3) -> matmul(weights, v)``
+
+the optional ``where`` being the causal mask (the scores read by it and by one ``ones_like`` per cumsum) and the
+``repeat`` grouped-query heads (both k and v, by the same count). Every intermediate call must be called once,
+be read only inside the steps and not be a model output. The steps become one op (``causal``, ``scale`` read
+back), named after the last matmul. A masked attention (a ``where`` or ``add`` of a mask tensor) is left as its
+steps, as is anything else.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras.src.ops import nn as knn
+from keras.src.ops import numpy as knp
+
+from .graph import key, node_of
+
+__all__ = ["attention_steps"]
+
+_LOWEST = float(np.finfo(np.float32).min)
+
+
+def attention_steps(calls, consumers: dict, output_keys: set, times: dict) -> dict[int, tuple]:
+    """``id(last matmul call) -> (q, k, v Keras tensors, causal, scale, ids of the other steps)``."""
+
+    def made_by(tensor, cls, readers: int = 1):
+        """The call making ``tensor`` if it is a ``cls`` call, called once, read ``readers`` times, no output."""
+        if not isinstance(tensor, keras.KerasTensor):
+            return None
+        node = node_of(tensor)
+        if (
+            node.is_input
+            or type(node.operation) is not cls
+            or times.get(id(node.operation)) != 1
+            or len(consumers.get(key(tensor), [])) != readers
+            or key(tensor) in output_keys
+        ):
+            return None
+        return node
+
+    def args(node, n: int):
+        out = list(node.arguments.args)
+        return out if len(out) == n and not node.arguments.kwargs else None
+
+    def axis(node):
+        value = getattr(node.operation, "axis", None)
+        return int(value) if isinstance(value, (int, np.integer)) else None
+
+    def causal_where(tensor, members):
+        """The scores before the causal mask, if ``tensor`` is its ``where``; else None."""
+        where = made_by(tensor, knp.Where)
+        a = args(where, 3) if where else None
+        if not a or not isinstance(a[2], float) or a[2] > _LOWEST / 2:
+            return None
+        seen = made_by(a[0], knp.LessEqual)
+        pair = args(seen, 2) if seen else None
+        sums = [made_by(t, knp.Cumsum) for t in pair or ()]
+        if not pair or None in sums or [axis(s) for s in sums] != [3, 2]:
+            return None
+        ones = [made_by(args(s, 1)[0], knp.OnesLike) if args(s, 1) else None for s in sums]
+        if None in ones or any(args(o, 1) is None for o in ones):
+            return None
+        scores = args(ones[0], 1)[0]
+        if any(args(o, 1)[0] is not scores for o in ones) or a[1] is not scores:
+            return None
+        members += [where, seen, *sums, *ones]
+        return scores
+
+    def repeated(tensor, members):
+        """(the tensor before a ``repeat(n, axis=1)``, n) or (tensor, 1)."""
+        rep = made_by(tensor, knp.Repeat)
+        a = args(rep, 1) if rep else None
+        if rep is None or a is None or rep.operation.axis != 1 or not isinstance(rep.operation.repeats, int):
+            return tensor, 1
+        members.append(rep)
+        return a[0], rep.operation.repeats
+
+    found = {}
+    for node in calls:
+        if node.is_input or type(node.operation) is not knp.Matmul or args(node, 2) is None:
+            continue
+        members = []
+        w, v = args(node, 2)
+        soft = made_by(w, knn.Softmax)
+        if soft is None or args(soft, 1) is None or soft.operation.axis not in (3, -1):
+            continue
+        members.append(soft)
+        scores = args(soft, 1)[0]
+        before = causal_where(scores, members)
+        causal = before is not None
+        if causal:
+            scores = before
+        scaled = made_by(scores, knp.Multiply, readers=3 if causal else 1)
+        a = args(scaled, 2) if scaled else None
+        if not a or type(a[1]) is not float or a[1] <= 0:
+            continue
+        product = made_by(a[0], knp.Matmul)
+        q, kt = args(product, 2) if product and args(product, 2) else (None, None)
+        swap = made_by(kt, knp.Swapaxes)
+        if swap is None or args(swap, 1) is None or (swap.operation.axis1, swap.operation.axis2) != (2, 3):
+            continue
+        members += [scaled, product, swap]
+        k, k_groups = repeated(args(swap, 1)[0], members)
+        v, v_groups = repeated(v, members)
+        if k_groups != v_groups:
+            continue
+        found[id(node)] = (q, k, v, causal, a[1], {id(m) for m in members})
+    return found
