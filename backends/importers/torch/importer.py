@@ -52,6 +52,7 @@ from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
 from .attention_hand import Whole, find_hand_attention
 from .capture import Call, Info, batch_axis, capture, guess_layout, layout_for, record
+from .einsum import lower_einsums
 from .importer_nodes import DTYPES, NodeConversion
 from .lengths import LengthCheck, probe_lengths, size_bound_layer, symbolic_shape
 from .ops import Lazy
@@ -196,6 +197,8 @@ class _Importer(NodeConversion):
             guess_layout(self.gm, p, x.dim(), not x.is_floating_point()) for p, x in zip(placeholders, self.inputs)
         ]
         try:
+            if self.capture.method == "torch.export":  # einsums as products and reshapes (einsum.py)
+                lower_einsums(self.gm, self.inputs, [lay.index("N") for lay in layouts])
             self.run1, self.run2, self.consts = record(self.gm, self.inputs, [lay.index("N") for lay in layouts])
         except UnsupportedError as e:
             if self.capture.method != "torch.export":
