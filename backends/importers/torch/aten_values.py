@@ -120,6 +120,8 @@ def fold(ctx, node) -> Held | tuple | None:
         return None
     if not any(_is_held(v) for v in values) and inputs:
         return None  # sizes only: the table's entry reads them
+    if module is not None and not all(v.value.is_floating_point() for v in values if _is_held(v)):
+        return None  # a module reading stored ids (an Embedding of a position buffer) stays that layer
     from .tables import FUNCTION_TABLE  # noqa: PLC0415 (the tables import this module)
 
     if not inputs and node.target in FUNCTION_TABLE:
