@@ -54,7 +54,7 @@ TIMM_MODELS = {
 }
 # (source, model) -> id of its entry in tests/known_gaps.toml, for a model that does not convert equal yet
 # and is not float32 rounding (the zoo prints the id beside the miss)
-ZOO_GAPS: dict = {("torchvision", "maxvit_t"): "torch-export-maxvit-symbolic-shapes"}
+ZOO_GAPS: dict = {}
 # the same randomisation of torch modules as randomize_keras gives Keras models
 _BIAS_LIKE = ("bias", "running_mean")
 _SCALE_LIKE = ("running_var",)

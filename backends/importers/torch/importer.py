@@ -186,7 +186,7 @@ class _Importer(NodeConversion):
             traced, self.hand = Whole(self.module), {"attention": self.module}
         users = {id(m) for m in traced.modules() if type(m) in self.tables[0] and type(m) not in MODULE_TABLE}
         self.gm, self.inputs, self.capture = capture(
-            traced, self.args, self.kwargs, {id(m) for m in self.hand.values()} | users, self.fallback
+            traced, self.args, self.kwargs, {id(m) for m in self.hand.values()} | users, self.fallback, self.images
         )
         placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(self.inputs):

@@ -42,8 +42,7 @@ def test_einsum_products():
 
 
 class EinsumAttention(nn.Module):
-    """Attention scores and weighted values by ``torch.einsum``, as torchvision's MaxViT writes them (once the
-    reproducer of the known gap ``torch-import-aten-einsum``)."""
+    """Attention scores and weighted values by ``torch.einsum``, as torchvision's MaxViT writes them."""
 
     def forward(self, q, k, v):  # (N, heads, tokens, dim)
         scores = torch.einsum("bhid,bhjd->bhij", q, k).softmax(-1)
