@@ -20,6 +20,12 @@ no boundaries (every value in bucket 0, see ``backends/keras/constant.py``).
 TensorFlow's bucket of ``x`` is the number of boundaries ``b`` with
 ``not x < b`` (``upper_bound``; a NaN lands past the last one): the converter
 below computes exactly that, and with no boundaries a zero of ``x``'s shape.
+
+tf2onnx writes TensorFlow's integer ``FloorDiv`` as ONNX ``Div``, which
+truncates toward zero: ``-7 // 2`` came out -3, not -4. The converter below
+divides in float64 and floors (exact for integers below 2**53: the rounded
+quotient of two such integers never reaches the next integer), then casts
+back; floats keep tf2onnx's ``Floor(Div)``.
 """
 
 from __future__ import annotations
@@ -61,6 +67,15 @@ def register() -> None:
         def version_11(cls, ctx, node, **kwargs):
             ConvTranspose.version_11(ctx, node, **kwargs)
             _negative_pads_to_output_padding(node)
+
+    from tf2onnx.onnx_opset.math import FloorDiv
+
+    @tf_op("FloorDiv")
+    class FloorDivIntegers:  # noqa: F841 - registered by the decorator
+        @classmethod
+        def version_6(cls, ctx, node, **kwargs):
+            if not _floor_divide_integers(ctx, node):
+                FloorDiv.version_6(ctx, node, **kwargs)
 
     @tf_op("Bucketize")
     class Bucketize:  # noqa: F841 - registered by the decorator
@@ -106,6 +121,29 @@ def _bucketize(ctx, node) -> None:
         shapes=shapes,
         dtypes=[out_dtype],
     )
+
+
+def _floor_divide_integers(ctx, node) -> bool:
+    """Replace an integer ``node`` (FloorDiv) by ``Cast(Floor(Div(double, double)))``; False for floats."""
+    import onnx
+
+    double, out_dtype = onnx.TensorProto.DOUBLE, ctx.get_dtype(node.output[0])
+    if out_dtype in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, double):
+        return False
+    inputs, outputs, shapes = list(node.input), node.output, [ctx.get_shape(node.output[0])]
+    ctx.remove_node(node.name)
+    wide = [ctx.make_node("Cast", [x], attr={"to": double}).output[0] for x in inputs]
+    quotient = ctx.make_node("Floor", [ctx.make_node("Div", wide).output[0]])
+    ctx.make_node(
+        "Cast",
+        [quotient.output[0]],
+        attr={"to": out_dtype},
+        name=node.name,
+        outputs=outputs,
+        shapes=shapes,
+        dtypes=[out_dtype],
+    )
+    return True
 
 
 def _negative_pads_to_output_padding(node) -> None:

@@ -8,6 +8,8 @@ from ...ir.ops import Binary, Cast, Clip, Unary, Where
 from ..lowering.ops import elementwise_inputs
 from .compile import _ELEM, Op
 
+_DOUBLE = 11  # TensorProto.DOUBLE
+
 UNARY = {
     "sqrt": "Sqrt",
     "exp": "Exp",
@@ -59,6 +61,10 @@ def lower_unary(ctx, node, inputs):
         )
     if fn == "square":
         return ctx.let(node.name, Op("Mul", (x.var, x.var)), node.spec, x.phys, x.feat)
+    if fn == "trunc":  # no Trunc node: Ceil below zero, Floor above
+        below = ctx.op("Less", x.var, number(ctx, f"{node.name}_zero", 0.0, "float32"), base=f"{node.name}_below")
+        up, down = (ctx.op(k, x.var, base=f"{node.name}_{k.lower()}") for k in ("Ceil", "Floor"))
+        return ctx.let(node.name, Op("Where", (below, up, down)), node.spec, x.phys, x.feat)
     return ctx.let(node.name, Op(UNARY[fn], (x.var,)), node.spec, x.phys, x.feat)
 
 
@@ -69,9 +75,22 @@ def lower_binary(ctx, node, inputs):
     if op.scalar is not None:
         s = number(ctx, f"{node.name}_scalar", op.scalar, inputs[0].spec.dtype)
         args = [s, *args] if op.scalar_first else [*args, s]
+    if op.fn == "floordiv":
+        return _floor_divide(ctx, node, args, phys, feat)
     if op.fn == "ne":
         return ctx.let(node.name, Op("Not", (ctx.op("Equal", *args, base=f"{node.name}_eq"),)), node.spec, phys, feat)
     return ctx.let(node.name, Op(BINARY[op.fn], tuple(args)), node.spec, phys, feat)
+
+
+def _floor_divide(ctx, node, args, phys, feat):
+    """``Floor(Div)``; integers through float64 (exact below 2**53: the rounded quotient never reaches the
+    next integer), as ONNX's integer ``Div`` truncates."""
+    base, dtype = node.name, node.spec.dtype
+    if dtype == "float32":
+        return ctx.let(base, Op("Floor", (ctx.op("Div", *args, base=f"{base}_div"),)), node.spec, phys, feat)
+    wide = [ctx.op("Cast", a, base=f"{base}_f{i}", to=_DOUBLE) for i, a in enumerate(args)]
+    quotient = ctx.op("Floor", ctx.op("Div", *wide, base=f"{base}_div"), base=f"{base}_floor")
+    return ctx.let(base, Op("Cast", (quotient,), {"to": _ELEM[dtype]}), node.spec, phys, feat)
 
 
 def lower_where(ctx, node, inputs):

@@ -18,6 +18,7 @@ UNARY = {
     "reciprocal": "torch.reciprocal",
     "floor": "torch.floor",
     "ceil": "torch.ceil",
+    "trunc": "torch.trunc",
     "abs": "torch.abs",
     "neg": "torch.neg",
     "square": "torch.square",
@@ -63,7 +64,9 @@ def lower_binary(ctx, node, inputs):
             bound = "min" if op.fn == "max" else "max"
             return ctx.let(node.name, f"torch.clamp({args[0]}, {bound}={s})", node.spec, phys, feat)
         args = [s, *args] if op.scalar_first else [*args, s]
-    if op.fn in OPERATORS:
+    if op.fn == "floordiv":  # floats: floor of the true quotient, as Keras and ONNX (not torch's fmod-based //)
+        expr = f"torch.floor({' / '.join(args)})" if node.spec.dtype == "float32" else " // ".join(args)
+    elif op.fn in OPERATORS:
         expr = f" {OPERATORS[op.fn]} ".join(args)
     else:
         expr = f"{FUNCTIONS[op.fn]}({', '.join(args)})"

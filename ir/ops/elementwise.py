@@ -20,7 +20,7 @@ from .base import FLOAT, NUMERIC, Op, as_dtype, broadcast, register_op
 #: Unary functions and the dtypes each takes (the result keeps the dtype).
 UNARY = {
     **{fn: FLOAT for fn in ("sqrt", "rsqrt", "exp", "log", "erf", "tanh", "sigmoid", "sin", "cos", "reciprocal")},
-    **{fn: FLOAT for fn in ("floor", "ceil")},
+    **{fn: FLOAT for fn in ("floor", "ceil", "trunc")},
     **{fn: NUMERIC for fn in ("abs", "neg", "square", "sign", "relu")},
     "not": ("bool",),
 }
@@ -30,6 +30,7 @@ ARITHMETIC = {
     "sub": NUMERIC,
     "mul": NUMERIC,
     "div": FLOAT,
+    "floordiv": NUMERIC,  # floor(a / b): float division then floor; integers exactly (toward minus infinity)
     "pow": FLOAT,
     "max": NUMERIC,
     "min": NUMERIC,

@@ -27,7 +27,8 @@ def expanded_constant(importer, op):
     """
     value = importer.graph.const(op.inputs[0]) if op.inputs else None
     target = importer.graph.const(op.inputs[1]) if len(op.inputs) > 1 else None
-    reference = _reference(importer)
+    reference = _batch_source(importer, op.inputs[1]) if len(op.inputs) > 1 else None
+    reference = reference if reference is not None else _reference(importer)
     if (
         not isinstance(value, np.ndarray)
         or value.dtype.kind != "f"
@@ -46,6 +47,18 @@ def expanded_constant(importer, op):
     layer = L.LearnedConstant(value.shape[1:], layout=layout, name=importer.claim(op.inputs[0]))
     importer.weights[f"{layer.name}/value"] = np.ascontiguousarray(value[0], dtype=np.float32)
     return layer(reference)
+
+
+def _batch_source(importer, name: str):
+    """The imported tensor whose batch size the folded shape ``name`` starts with (``Shape(t)`` then
+    ``Concat``, as ``to_onnx`` writes a ``Learned`` tensor repeated over windows, not the model's batch)."""
+    op = importer.graph.folded.get(name)
+    while op is not None and op.op_type in ("Concat", "Slice", "Gather", "Unsqueeze", "Squeeze", "Cast"):
+        op = importer.graph.folded.get(op.inputs[0])
+    if op is None or op.op_type != "Shape" or op.attr("start", 0) != 0:
+        return None
+    found = importer.tensors.get(op.inputs[0])
+    return found if found is not None and found.layout[0] == "N" else None
 
 
 def _reference(importer):

@@ -25,14 +25,15 @@ def transpose(ctx: Ctx) -> Converted:
     return ctx.call(O.Transpose("".join(x.layout[p] for p in perm)), x), {}
 
 
-def view(ctx: Ctx, x, sizes: list[int]):
-    """``x`` (batch first) reshaped to ``(batch, *sizes)``, letters from layout inference or free ones."""
+def view(ctx: Ctx, x, sizes: list[int], **across):
+    """``x`` (batch first) reshaped to ``(batch, *sizes)``, letters from layout inference or free ones
+    (``across``: ``merge=k`` / ``split=k``, samples regrouped)."""
     if x.layout[0] != "N":
         raise UnsupportedError(f"reshapes a {x.layout!r} tensor; the IR reshapes with the batch axis first")
     layout = ctx.importer.layouts.layout(ctx.op.outputs[0], len(sizes) + 1)
     if layout is None or layout[0] != "N":
         layout = "N" + free_letters("N", len(sizes))
-    return ctx.call(O.View(tuple(sizes), layout), x)
+    return ctx.call(O.View(tuple(sizes), layout, **across), x)
 
 
 def _keeps_batch(ctx: Ctx, first: int) -> bool:
@@ -54,7 +55,22 @@ def reshape(ctx: Ctx) -> Converted:
         raise UnsupportedError(f"target shape {shape} leaves more than one size to infer")
     if not rest:
         _refuse_rank_one(shape)
-    return view(ctx, x, rest), {}
+    across = _across_batch(x, shape[0], rest)
+    return view(ctx, x, rest, **across), {}
+
+
+def _across_batch(x, first: int, rest: list[int]) -> dict:
+    """``merge=k`` / ``split=k`` when a reshape to ``(-1, *rest)`` regroups samples (a window partition and
+    its reverse, as ``View`` writes them): every size known, the sample's entries ``k`` times fewer / more."""
+    sample = x.spec.shape[1:]
+    if first != -1 or -1 in rest or None in sample:
+        return {}
+    have, want = int(np.prod(sample)), int(np.prod(rest))
+    if have > want and have % want == 0:
+        return {"merge": have // want}
+    if want > have and want % have == 0:
+        return {"split": want // have}
+    return {}
 
 
 def _refuse_rank_one(shape):

@@ -32,6 +32,7 @@ from ...tables import join_tables
 from .arith import divide, matmul, negate
 from .aten_compute import ATEN_COMPUTE, ATEN_COMPUTE_OPS
 from .aten_elementwise import ATEN_ELEMENTWISE
+from .aten_gather import ATEN_GATHER
 from .aten_shape import ATEN_SHAPE
 from .aten_values import prefer
 from .attention import filled, triu
@@ -165,7 +166,9 @@ ATEN_LAYERS: dict[Callable, Callable] = {
 }
 
 #: ATen op -> op-tier converter (the family files joined; each key once)
-ATEN_OPS: dict[Callable, Callable] = join_tables(ATEN_ELEMENTWISE, ATEN_SHAPE, ATEN_COMPUTE, what="torch ATen ops")
+ATEN_OPS: dict[Callable, Callable] = join_tables(
+    ATEN_ELEMENTWISE, ATEN_SHAPE, ATEN_COMPUTE, ATEN_GATHER, what="torch ATen ops"
+)
 
 
 def _joined() -> dict[Callable, Callable]:

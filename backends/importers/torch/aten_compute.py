@@ -2,6 +2,7 @@
 and functional calls with weights read in ``forward`` -> the IR layer they are.
 
 * ``mean`` / ``sum`` / ``amax`` / ``amin`` / ``var`` / ``std`` over dims -> ``Reduce`` (``std``: its ``sqrt``);
+* ``linalg_vector_norm`` (``F.normalize``'s norm) -> ``Reduce`` of ``|x|`` (or ``x²``, ``|x|**p``) and its root;
 * ``softmax`` / ``log_softmax`` -> ``Softmax``;
 * ``matmul`` / ``bmm`` of any rank -> ``MatMul`` (both operands brought to one rank, the leading axes
   named alike; a weight read in ``forward`` becomes a ``Learned`` op);
@@ -14,6 +15,7 @@ and functional calls with weights read in ``forward`` -> the IR layer they are.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -64,6 +66,30 @@ def reduction(fn: str) -> Callable:
 
     convert.__name__ = f"reduce_{fn}"
     return convert
+
+
+def vector_norm(ctx, call):
+    """``linalg.vector_norm(x, ord, dim, keepdim)``: ord 2 is ``sqrt(sum(x²))``, 1 ``sum(|x|)``, ±inf the max /
+    min of ``|x|``, any other p > 0 ``sum(|x|**p) ** (1/p)`` (0 and negative orders are refused)."""
+    x, lt = _input(ctx, call, dtype="float32")
+    if call.kwargs.get("dtype") is not None:
+        raise UnsupportedError("dtype= is not supported")
+    p = float(call.arg(1, "ord", 2))
+    axes, keep = _axes(lt, call.arg(2, "dim")), bool(call.arg(3, "keepdim", False))
+    if p == 2:
+        squares = put(ctx, call, O.Unary("square"), [x], last=False)
+        total = put(ctx, call, O.Reduce("sum", axes, keep), [squares], last=False)
+        return put(ctx, call, O.Unary("sqrt"), [total])
+    if not (p > 0 or p == -math.inf):
+        raise UnsupportedError(f"a vector norm of order {p:g} is not supported (only orders > 0 and ±inf)")
+    size = put(ctx, call, O.Unary("abs"), [x], last=False)
+    if math.isinf(p):
+        return put(ctx, call, O.Reduce("max" if p > 0 else "min", axes, keep), [size])
+    if p == 1:
+        return put(ctx, call, O.Reduce("sum", axes, keep), [size])
+    powers = put(ctx, call, O.Binary("pow", scalar=p), [size], last=False)
+    total = put(ctx, call, O.Reduce("sum", axes, keep), [powers], last=False)
+    return put(ctx, call, O.Binary("pow", scalar=1 / p), [total])
 
 
 def softmax(log: bool) -> Callable:
@@ -322,6 +348,7 @@ ATEN_COMPUTE: dict[Callable, Callable] = {
     aten.var.dim: reduction("var"),
     aten.std.correction: reduction("std"),
     aten.std.dim: reduction("std"),
+    aten.linalg_vector_norm.default: vector_norm,
     aten.softmax.int: softmax(False),
     aten._softmax.default: softmax(False),
     aten.log_softmax.int: softmax(True),

@@ -28,6 +28,7 @@ _PY = {
     "sub": operator.sub,
     "mul": operator.mul,
     "div": operator.truediv,
+    "floordiv": operator.floordiv,
     "pow": operator.pow,
     "max": max,
     "min": min,
@@ -106,6 +107,45 @@ def binary(fn: str, *, swap: bool = False) -> Callable:
 
     convert.__name__ = f"binary_{fn}"
     return convert
+
+
+def rounded_division(ctx, call):
+    """``div(a, b, rounding_mode=)`` and ``floor_divide``: ``"floor"`` is ``Binary("floordiv")``; ``"trunc"`` is
+    ``trunc(a / b)`` for floats and ``sign(a) * sign(b) * (|a| // |b|)`` for integers."""
+    floor = call.node.target in (aten.floor_divide.default, aten.floor_divide.Scalar)
+    mode = "floor" if floor else call.kwargs.get("rounding_mode")
+    if mode is None:
+        return _B["div"](ctx, call)
+    if mode == "floor":
+        return binary("floordiv")(ctx, call)
+    a, b = call.arg(0, "self"), call.arg(1, "other")
+    ca, cb = number(a), number(b)
+    if ca is not None and cb is not None:
+        return math.trunc(ca / cb) if isinstance(ca + cb, int) else float(math.trunc(ca / cb))
+    dtype = call.info.dtype
+    tensors = [(v, n) for v, n in ((a, call.node.args[0]), (b, call.node.args[1])) if number(v) is None]
+    xs = iter(operands(ctx, call, [v for v, _ in tensors], [n for _, n in tensors], dtype))
+    x, y = (next(xs) if ca is None else None), (next(xs) if cb is None else None)
+
+    def op(o, *inputs, last=False):
+        return put(ctx, call, o, list(inputs), last=last)
+
+    if dtype == "float32":
+        quotient = (
+            op(O.Binary("div"), x, y)
+            if x is not None and y is not None
+            else op(O.Binary("div", scalar=float(ca if x is None else cb), scalar_first=x is None), x or y)
+        )
+        return op(O.Unary("trunc"), quotient, last=True)
+    size = [op(O.Unary("abs"), t) if t is not None else None for t in (x, y)]
+    sign = [op(O.Unary("sign"), t) if t is not None else None for t in (x, y)]
+    if x is not None and y is not None:
+        whole = op(O.Binary("floordiv"), *size)
+        return op(O.Binary("mul"), op(O.Binary("mul"), *sign), whole, last=True)
+    c = ca if x is None else cb
+    whole = op(O.Binary("floordiv", scalar=abs(c), scalar_first=x is None), size[0] or size[1])
+    signs = op(O.Binary("mul", scalar=(c > 0) - (c < 0)), sign[0] or sign[1])
+    return op(O.Binary("mul"), signs, whole, last=True)
 
 
 def unary(fn: str) -> Callable:
@@ -220,6 +260,10 @@ ATEN_ELEMENTWISE: dict[Callable, Callable] = {
     aten.mul.Scalar: _B["mul"],
     aten.div.Tensor: _B["div"],
     aten.div.Scalar: _B["div"],
+    aten.div.Tensor_mode: rounded_division,
+    aten.div.Scalar_mode: rounded_division,
+    aten.floor_divide.default: rounded_division,
+    aten.floor_divide.Scalar: rounded_division,
     aten.pow.Tensor_Scalar: _B["pow"],
     aten.pow.Tensor_Tensor: _B["pow"],
     aten.pow.Scalar: binary("pow"),
@@ -240,7 +284,20 @@ ATEN_ELEMENTWISE: dict[Callable, Callable] = {
     aten.bitwise_not.default: unary("not"),
     **{
         getattr(aten, fn).default: unary(fn)
-        for fn in ("sqrt", "rsqrt", "exp", "log", "erf", "tanh", "sigmoid", "sin", "cos", "reciprocal", "floor")
+        for fn in (
+            "sqrt",
+            "rsqrt",
+            "exp",
+            "log",
+            "erf",
+            "tanh",
+            "sigmoid",
+            "sin",
+            "cos",
+            "reciprocal",
+            "floor",
+            "trunc",
+        )
     },
     aten.ceil.default: unary("ceil"),
     aten.abs.default: unary("abs"),

@@ -379,8 +379,10 @@ ATEN_SHAPE: dict[Callable, Callable] = {
     aten.unflatten.int: reshape,
     aten.permute.default: permute,
     aten.transpose.int: transpose,
+    aten.swapaxes.default: transpose,  # (self, axis0, axis1): transpose's arguments by position
     aten.t.default: t,
     aten.expand.default: expand,
+    aten.expand_as.default: expand,  # the sizes are read from the result, so ``expand``'s converter serves
     aten.cat.default: cat,
     aten.split.Tensor: split,
     aten.split_with_sizes.default: split,

@@ -99,17 +99,20 @@ def _is_held(v) -> bool:
 
 
 def fold(ctx, node) -> Held | tuple | None:
-    """``node`` run in torch when every tensor it reads is held and its result does not follow the batch
-    (the same shapes on both recorded runs): a :class:`Held` value (a tuple of them for a split), else None."""
-    if node.op != "call_function" or not (
-        isinstance(node.target, torch._ops.OpOverload) or node.target is operator.getitem  # a slice of a held value
+    """``node`` (an ATen op, or a leaf module's call) run in torch when every tensor it reads is held and its
+    result does not follow the batch (the same shapes on both recorded runs): a :class:`Held` value (a tuple
+    of them for a split), else None."""
+    module = ctx.gm.get_submodule(node.target) if node.op == "call_module" else None  # SwinV2's position MLP
+    if module is None and (
+        node.op != "call_function"
+        or not (isinstance(node.target, torch._ops.OpOverload) or node.target is operator.getitem)  # a held slice
     ):
         return None
     inputs = node.all_input_nodes
     values = [ctx.values.get(n) for n in inputs]
     for i, n in enumerate(inputs):  # a one-number constant (kept as a number) is a tensor to the ops here
-        if n.op == "get_attr" and isinstance(values[i], (int, float)):
-            values[i] = Held(n, operator.attrgetter(n.target)(ctx.gm))
+        if n.op == "get_attr" and (isinstance(values[i], (int, float)) or module is not None):
+            values[i] = Held(n, operator.attrgetter(n.target)(ctx.gm))  # (a module's input: as stored)
     if node.target in _LIKE and ctx.run1.get(node) == ctx.run2.get(node):
         like = getattr(torch, str(ctx.run1[node].dtype))  # the tensor argument gives only the dtype
         values[0] = Held(inputs[0], torch.empty(0, dtype=like))  # (a shifted-window mask starts as new_zeros)
@@ -117,6 +120,8 @@ def fold(ctx, node) -> Held | tuple | None:
         return None
     if not any(_is_held(v) for v in values) and inputs:
         return None  # sizes only: the table's entry reads them
+    if module is not None and not all(v.value.is_floating_point() for v in values if _is_held(v)):
+        return None  # a module reading stored ids (an Embedding of a position buffer) stays that layer
     from .tables import FUNCTION_TABLE  # noqa: PLC0415 (the tables import this module)
 
     if not inputs and node.target in FUNCTION_TABLE:
@@ -129,7 +134,7 @@ def fold(ctx, node) -> Held | tuple | None:
     args = torch.fx.node.map_arg(node.args, lambda n: _raw(given[n]))
     kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: _raw(given[n]))
     with torch.no_grad():
-        result = node.target(*args, **kwargs)
+        result = (module or node.target)(*args, **kwargs)
     if isinstance(result, torch.Tensor):
         return Held(node, result)
     if isinstance(result, (tuple, list)) and all(isinstance(r, torch.Tensor) for r in result):

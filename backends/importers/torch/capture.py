@@ -98,11 +98,20 @@ def _fx_inputs(module: nn.Module, args: tuple, kwargs: dict) -> tuple[list, dict
     return list(args) + [v for v in kwargs.values() if isinstance(v, torch.Tensor)], concrete
 
 
-def capture(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), reason: str | None = None, exports=None):
+def capture(
+    module: nn.Module,
+    args: tuple,
+    kwargs: dict,
+    keep=frozenset(),
+    reason: str | None = None,
+    images: bool = True,
+    exports: dict | None = None,
+):
     """``module`` as an fx GraphModule of leaf-module calls: (graph, its tensor inputs in order, CaptureReport).
 
     ``torch.export`` first (``export.py``); ``torch.fx`` symbolic tracing when export fails, or when
-    ``reason`` (why export's graph could not be used) is given, the report saying why. ``exports``: see
+    ``reason`` (why export's graph could not be used) is given, the report saying why. ``images=False``:
+    image inputs are exported at their example's height and width (the batch stays free). ``exports``: see
     :func:`export_graph`.
     """
     from .hf_modules import hf_leaves  # (imports the tables, which import this module)
@@ -113,7 +122,7 @@ def capture(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), reas
     if reason is None:
         try:
             with hf_settings(module):  # no key/value cache while a transformers model is captured
-                gm, fixed = export_graph(module, args, kwargs, keep, exports)
+                gm, fixed = export_graph(module, args, kwargs, keep, images, exports)
             batch_position_ids(gm)  # arange(T)[None] ids of an embedding given the batch axis (hf_capture.py)
             inputs = [v for v in pytree.tree_leaves((args, kwargs)) if isinstance(v, torch.Tensor)]
             return gm, inputs, CaptureReport("torch.export", None, fixed)

@@ -78,19 +78,29 @@ def _batch_ready(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     )
 
 
-def _dynamic_shapes(module: nn.Module, args: tuple, kwargs: dict):
-    """Every axis of every tensor input as ``Dim.AUTO``: export keeps free what the module allows."""
+def _image(v) -> bool:
+    """A float input of rank 4 or 5 (``NCHW``, ``NCDHW``): its sizes follow the example unless images are dynamic."""
+    return is_tensor(v) and v.dim() in (4, 5) and v.is_floating_point()
+
+
+def _dynamic_shapes(module: nn.Module, args: tuple, kwargs: dict, images: bool = True):
+    """Every axis of every tensor input as ``Dim.AUTO``: export keeps free what the module allows. With
+    ``images=False`` an image keeps its example's sizes but the batch's (the importer keeps them then anyway,
+    and symbolic image sizes cost export minutes of shape reasoning over MaxViT's window reshapes)."""
     bound = inspect.signature(module.forward).bind(*args, **kwargs)
     auto = torch.export.Dim.AUTO
-    return {
-        k: pytree.tree_map(lambda v: {i: auto for i in range(v.dim())} if is_tensor(v) else None, v)
-        for k, v in bound.arguments.items()
-    }
+
+    def axes(v):
+        if not is_tensor(v):
+            return None
+        return {0: auto} if not images and _image(v) else {i: auto for i in range(v.dim())}
+
+    return {k: pytree.tree_map(axes, v) for k, v in bound.arguments.items()}
 
 
-def _export(module: nn.Module, args: tuple, kwargs: dict):
+def _export(module: nn.Module, args: tuple, kwargs: dict, images: bool = True):
     try:
-        shapes = _dynamic_shapes(module, args, kwargs)
+        shapes = _dynamic_shapes(module, args, kwargs, images)
     except TypeError as e:
         raise CaptureError(f"the example inputs do not fit forward's signature ({e})") from None
     try:
@@ -102,12 +112,14 @@ def _export(module: nn.Module, args: tuple, kwargs: dict):
         raise CaptureError(f"torch.export failed ({type(e).__name__}: {first})") from None
 
 
-def _fixed_axes(placeholders, names) -> tuple[str, ...]:
+def _fixed_axes(placeholders, names, images: bool = True) -> tuple[str, ...]:
+    """The axes export kept fixed where they were asked free (an image's, with ``images=False``, were not)."""
     fixed = []
     for p in placeholders:
         val = p.meta.get("val")
         if is_tensor(val):
-            fixed += [f"{names[p]} axis {i} = {int(s)}" for i, s in enumerate(val.shape) if is_concrete_int(s)]
+            asked = range(1) if not images and _image(val) else range(val.dim())
+            fixed += [f"{names[p]} axis {i} = {int(val.shape[i])}" for i in asked if is_concrete_int(val.shape[i])]
     return tuple(fixed)
 
 
@@ -184,7 +196,9 @@ def _mutates(node) -> bool:
     return node.op == "call_function" and schema is not None and schema.is_mutable
 
 
-def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), exports: dict | None = None):
+def export_graph(
+    module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(), images: bool = True, exports: dict | None = None
+):
     """``module`` captured by ``torch.export``: (fx GraphModule of leaf-module calls and ATen ops, fixed axes).
 
     The GraphModule's placeholders are the tensor inputs in flattened order (non-tensor inputs are
@@ -198,7 +212,7 @@ def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(),
     exports = {} if exports is None else exports
     if "export" not in exports:
         try:
-            exports["export"] = _export(module, args, kwargs)
+            exports["export"] = _export(module, args, kwargs, images)
         except CaptureError as e:
             exports["export"] = e
     if isinstance(exports["export"], CaptureError):
@@ -257,5 +271,5 @@ def export_graph(module: nn.Module, args: tuple, kwargs: dict, keep=frozenset(),
             root[node.target] = module.get_submodule(node.target)
         elif node.op == "get_attr":
             root[node.target] = operator.attrgetter(node.target)(exported)
-    fixed = _fixed_axes([p for p in placeholders if p in names], names)
+    fixed = _fixed_axes([p for p in placeholders if p in names], names, images)
     return torch.fx.GraphModule(root, graph, class_name=type(module).__name__), fixed

@@ -52,6 +52,7 @@ from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
 from .attention_hand import Whole, find_hand_attention
 from .capture import Call, Info, batch_axis, capture, guess_layout, layout_for, record
+from .einsum import lower_einsums
 from .importer_nodes import DTYPES, NodeConversion
 from .lengths import LengthCheck, probe_lengths, size_bound_layer, symbolic_shape
 from .ops import Lazy
@@ -188,12 +189,12 @@ class _Importer(NodeConversion):
             traced, self.hand = Whole(self.module), {"attention": self.module}
         users = {id(m) for m in traced.modules() if type(m) in self.tables[0] and type(m) not in MODULE_TABLE}
         keep = frozenset({id(m) for m in self.hand.values()} | users)
-        if (self.fallback, keep) not in self.captured:  # the capture does not depend on lengths or image sizes
-            exports = self.captured.setdefault(
-                ("export", traced is self.module), {}
-            )  # torch.export once, whatever is kept whole
-            self.captured[self.fallback, keep] = capture(traced, self.args, self.kwargs, keep, self.fallback, exports)
-        self.gm, self.inputs, self.capture = self.captured[self.fallback, keep]
+        key = (self.fallback, keep, self.images)
+        if key not in self.captured:  # lengths do not change the capture; image sizes and kept modules do
+            # torch.export once per image setting, whatever is kept whole (keep changes only the folding)
+            exports = self.captured.setdefault(("export", traced is self.module, self.images), {})
+            self.captured[key] = capture(traced, self.args, self.kwargs, keep, self.fallback, self.images, exports)
+        self.gm, self.inputs, self.capture = self.captured[key]
         placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(self.inputs):
             raise UnsupportedError(
@@ -203,6 +204,8 @@ class _Importer(NodeConversion):
             guess_layout(self.gm, p, x.dim(), not x.is_floating_point()) for p, x in zip(placeholders, self.inputs)
         ]
         try:
+            if self.capture.method == "torch.export":  # einsums as products and reshapes (einsum.py)
+                lower_einsums(self.gm, self.inputs, [lay.index("N") for lay in layouts])
             self.run1, self.run2, self.consts = record(self.gm, self.inputs, [lay.index("N") for lay in layouts])
         except UnsupportedError as e:
             if self.capture.method != "torch.export":

@@ -104,7 +104,7 @@ class NodeConversion:
             self.values[node] = held  # to_torch's ``mask == 0``: the IR's mask itself (attention.py)
             self.bool_inputs.add(node)
             return
-        if node.op == "call_function" and self.capture.method == "torch.export":
+        if node.op in ("call_function", "call_module") and self.capture.method == "torch.export":
             try:  # an ATen op on values computed without the inputs: run once here (aten_values.py)
                 folded = fold(self, node)
             except (RuntimeError, TypeError, ValueError, IndexError):

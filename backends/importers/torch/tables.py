@@ -27,6 +27,7 @@ from .aten_shape import getitem as getitem_ops
 from .aten_values import prefer
 from .attention import ATTENTION_FUNCTIONS, ATTENTION_METHODS, ATTENTION_MODULES
 from .constants import CONSTANT_METHODS
+from .einsum import EINSUM
 from .hf_table import HF_FUNCTIONS
 from .modules import CORE_TABLE
 from .norm_act import NORM_ACT_FUNCTIONS, NORM_ACT_METHODS, NORM_ACT_MODULES
@@ -45,6 +46,7 @@ FUNCTION_TABLE: dict[Callable, Callable] = join_tables(
     NORM_ACT_FUNCTIONS,
     ATTENTION_FUNCTIONS,
     ATEN_TABLE,
+    EINSUM,
     HF_FUNCTIONS,
     what="torch FUNCTION_TABLE",
 )

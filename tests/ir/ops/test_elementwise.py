@@ -25,7 +25,7 @@ def test_unary_not():
     check_layer(O.Unary("not"), BOOL)
 
 
-@pytest.mark.parametrize("fn", ["add", "sub", "mul", "div", "max", "min", "gt", "le"])
+@pytest.mark.parametrize("fn", ["add", "sub", "mul", "div", "floordiv", "max", "min", "gt", "le"])
 def test_binary_broadcast(fn):
     # (N, T, C) with (N, C): the missing T is a size-1 axis, by letter
     check_layer(O.Binary(fn), [SEQ, {"shape": (4,), "layout": "NC"}])
@@ -64,8 +64,10 @@ def test_binary_logic(fn):
         O.Binary("max", scalar=0.25),
         O.Binary("min", scalar=-0.25),
         O.Binary("gt", scalar=0.0),
+        O.Binary("floordiv", scalar=0.3),
+        O.Binary("floordiv", scalar=2.0, scalar_first=True),
     ],
-    ids=["mul", "rsub", "rdiv", "pow", "max", "min", "gt"],
+    ids=["mul", "rsub", "rdiv", "pow", "max", "min", "gt", "floordiv", "rfloordiv"],
 )
 def test_binary_scalar(op):
     check_layer(op, SEQ)
@@ -73,6 +75,11 @@ def test_binary_scalar(op):
 
 def test_binary_int_scalar():
     check_layer(O.Binary("add", scalar=3), INT)
+
+
+@pytest.mark.parametrize("divisor", [3, -4])
+def test_binary_int_floordiv(divisor):
+    check_layer(O.Binary("floordiv", scalar=divisor), INT)
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,8 @@ def elementwise():
         kops.relu(x) + kops.relu6(y * 4.0) + kops.silu(x) + kops.gelu(y) + kops.gelu(x, approximate=False),
         kops.elu(x, alpha=0.7) + kops.selu(y) + kops.softplus(x) + kops.hard_sigmoid(y) + kops.hard_silu(x),
         kops.leaky_relu(x, negative_slope=0.1) + kops.maximum(x, y) - kops.minimum(x, 0.2) + 1.0 - x,
-        kops.divide(x, pos) + kops.power(pos, y) * 0.1,
+        kops.divide(x, pos) + kops.power(pos, y) * 0.1 + kops.floor_divide(x, pos) + kops.trunc(y * 3.0),
+        kops.cast(kops.floor_divide(kops.cast(x * 5.0, "int32"), -3), "float32") + kops.floor_divide(2.0, pos),
         kops.where(x > y, x, y) + kops.where(x <= 0.1, 1.0, y) + kops.where(kops.equal(x, y), x, -2.0),
         kops.cast(kops.logical_or(x >= y, kops.less(x, -0.5)), "float32")
         + kops.cast(kops.logical_and(kops.not_equal(x, y), kops.logical_not(x < 0.3)), "float32")

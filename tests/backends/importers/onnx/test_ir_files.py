@@ -77,6 +77,27 @@ def _norm_not_trailing(layout: str, axis: str, name: str):
     return ir.Model(inputs=x, outputs=h, name=name).initialize(0)
 
 
+class _Windows(nn.Module):
+    """Swin in small: the window partition (``View(merge=4)``), attention in each window with a learned bias,
+    the reverse (``View(split=4)``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv, self.bias = nn.Linear(6, 18), nn.Parameter(torch.randn(16, 16))
+
+    def forward(self, x):  # (N, 8, 8, 6)
+        b = x.shape[0]
+        win = x.view(b, 2, 4, 2, 4, 6).permute(0, 1, 3, 2, 4, 5).reshape(-1, 16, 6)
+        q, k, v = self.qkv(win).chunk(3, dim=-1)
+        out = torch.softmax(q @ k.transpose(1, 2) + self.bias, -1) @ v
+        return out.view(-1, 2, 2, 4, 4, 6).permute(0, 1, 3, 2, 4, 5).reshape(b, 8, 8, 6)
+
+
+def _windows():
+    torch.manual_seed(0)
+    return from_torch(_Windows(), (torch.randn(2, 8, 8, 6),))
+
+
 MODELS = {
     "gru": lambda: _torch_arch("gru"),
     "vit": lambda: _torch_arch("vit"),
@@ -91,6 +112,7 @@ MODELS = {
     "norm_over_time": lambda: _norm_not_trailing("NTC", "T", "norm_over_time"),
     "norm_over_channels_nchw": lambda: _norm_not_trailing("NCHW", "C", "norm_over_channels"),
     "norm_over_image_nchw": lambda: _norm_not_trailing("NCHW", "CHW", "norm_over_image"),
+    "swin_windows": _windows,
 }
 
 

@@ -90,3 +90,50 @@ class Positions(nn.Module):
 def test_arange_over_a_length():
     model = check(Positions(), lambda b, s: (float_input(b, 6, 4, seed=s),))
     assert "Positions" in kinds(model)
+
+
+class Norms2(nn.Module):
+    """``F.normalize`` (a vector norm, ``clamp_min``, ``expand_as``, ``div``) and vector norms of several orders."""
+
+    def forward(self, x):  # (N, 3, 4, 5)
+        return (
+            F.normalize(x, dim=-1),
+            F.normalize(x, p=1.0, dim=1),
+            torch.linalg.vector_norm(x, dim=(1, 2), keepdim=True),
+            torch.linalg.vector_norm(x, ord=3, dim=-1),
+            torch.linalg.vector_norm(x, ord=float("inf"), dim=(2, 3)),
+            torch.linalg.vector_norm(x, ord=float("-inf"), dim=2, keepdim=True),
+        )
+
+
+def test_vector_norms_and_normalize():
+    model = check(Norms2(), lambda b, s: (float_input(b, 3, 4, 5, seed=s),))
+    assert "Reduce" in kinds(model)
+
+
+class CosineAttention(nn.Module):
+    """SwinV2's attention in small: cosine scores (``F.normalize``), a clamped learned logit scale, and a
+    position bias from an MLP over a stored coordinate table (a module call computed without the inputs,
+    run once at import) indexed by a stored index."""
+
+    def __init__(self, heads: int = 2, window: int = 3):
+        super().__init__()
+        self.cpb_mlp = nn.Sequential(nn.Linear(2, 16), nn.ReLU(inplace=True), nn.Linear(16, heads, bias=False))
+        span = torch.arange(-(window - 1), window, dtype=torch.float32)
+        table = torch.stack(torch.meshgrid(span, span, indexing="ij")).permute(1, 2, 0).unsqueeze(0)
+        self.register_buffer("coords", torch.sign(table) * torch.log2(table.abs() + 1.0) / 3.0)
+        self.register_buffer("index", torch.randint(0, (2 * window - 1) ** 2, (window**4,)))
+        self.logit_scale = nn.Parameter(torch.log(10 * torch.rand(heads, 1, 1) + 1))
+        self.heads, self.t = heads, window * window
+
+    def forward(self, x):  # (N, heads, window², 4)
+        bias = self.cpb_mlp(self.coords).view(-1, self.heads)[self.index].view(self.t, self.t, -1)
+        bias = 16 * torch.sigmoid(bias.permute(2, 0, 1).contiguous())
+        scores = F.normalize(x, dim=-1) @ F.normalize(x, dim=-1).transpose(-2, -1)
+        scale = torch.clamp(self.logit_scale, max=torch.log(torch.tensor(1.0 / 0.01))).exp()
+        return torch.softmax(scores * scale + bias.unsqueeze(0), -1) @ x
+
+
+def test_swin_v2_cosine_attention_with_a_position_mlp():
+    model = check(randomize(CosineAttention()), lambda b, s: (float_input(b, 2, 9, 4, seed=s),))
+    assert model.capture.method == "torch.export"

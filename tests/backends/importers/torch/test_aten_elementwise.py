@@ -80,3 +80,31 @@ def test_comparisons_logic_where_and_casts():
     model = check(Logic(), lambda b, s: (float_input(b, 5, seed=s), float_input(b, 5, seed=s + 3)))
     assert {"Where", "Cast"} <= kinds(model)
     assert {op.fn for op in ops_of(model, "Binary")} >= {"gt", "le", "and", "or", "ne", "ge", "eq"}
+
+
+class RoundedDivision(nn.Module):
+    """Floor and truncating division of floats and integers, by tensors and by numbers, either side."""
+
+    def forward(self, x, y, i):  # (N, 3, 4) floats, (N, 3, 4) floats away from 0, (N, 3, 4) integers
+        j = i * 3 - 20
+        return (
+            torch.div(x, y, rounding_mode="floor"),
+            torch.div(x, y, rounding_mode="trunc"),
+            torch.floor_divide(x, 0.3),
+            torch.div(2.0, y, rounding_mode="trunc"),
+            j // 4,
+            torch.div(j, -3, rounding_mode="trunc"),
+            torch.div(j, i + 1, rounding_mode="trunc"),
+            torch.floor_divide(j, -(i + 1)),
+            torch.trunc(x * 3),
+        )
+
+
+def test_floor_and_trunc_division():
+    def inputs(b, s):
+        g = torch.Generator().manual_seed(s)
+        y = (torch.rand(b, 3, 4, generator=g) + 0.5) * torch.where(torch.rand(b, 3, 4, generator=g) < 0.5, -1, 1)
+        return float_input(b, 3, 4, seed=s), y, torch.randint(0, 13, (b, 3, 4), generator=g)
+
+    model = check(RoundedDivision(), inputs)
+    assert {"floordiv", "div"} <= {op.fn for op in ops_of(model, "Binary")} and ops_of(model, "Unary")

@@ -9,7 +9,7 @@ seeded random weights, compared with the source at batch 2 and 3
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_import_check import check, float_input, randomize
+from torch_import_check import check, float_input, problems, randomize
 
 
 def kinds(model) -> set:
@@ -140,3 +140,31 @@ def test_shifted_windows_with_a_mask_built_in_forward():
     model = check(net, lambda b, s: (float_input(b, 6, 6, 4, seed=s),))
     masks = [k for k in model.weights if "new_zeros" in k or "mask" in k or "masked_fill" in k]
     assert masks and any((model.weights[k] == -100.0).any() for k in masks)
+
+
+class Gathers(nn.Module):
+    """``torch.gather`` at run-time positions, one list per sample expanded over the other axes (top-k
+    tokens, a sorted order), and at a list of size 1 on the other axes."""
+
+    def forward(self, x, order):  # (N, 10, 3), (N, 4) integers in 0..9 (verify's integer inputs lie in 0..9)
+        picked = x.gather(1, order[:, :, None].expand(-1, -1, 3))
+        flat = x[:, :, 0].gather(1, order)
+        return picked, flat, x.transpose(1, 2).gather(2, order[:, None, :].expand(-1, 3, -1))
+
+
+def test_gather_with_one_list_per_sample():
+    def inputs(b, s):
+        return float_input(b, 10, 3, seed=s), torch.randint(0, 10, (b, 4), generator=torch.Generator().manual_seed(s))
+
+    model = check(Gathers(), inputs)
+    assert "Gather" in {type(node.layer).__name__ for node in model.layers}
+
+
+class GatherPerRow(nn.Module):
+    def forward(self, x, index):  # (N, 5, 3), (N, 4, 3): a different list per column
+        return x.gather(1, index)
+
+
+def test_gather_of_a_full_index_refused():
+    err, _ = problems(GatherPerRow(), torch.randn(2, 5, 3), torch.randint(0, 5, (2, 4, 3)))
+    assert "one list per sample" in err.capture.reason  # why the exported graph was refused
