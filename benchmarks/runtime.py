@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -101,17 +100,8 @@ def equal(source, converted, examples) -> tuple[float, bool]:
 
 
 def timed(calls: dict, repeats: int, warmup: int = 2) -> dict:
-    """name -> list of seconds per call, calls interleaved."""
-    for _ in range(warmup):
-        for fn in calls.values():
-            fn()
-    times: dict = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, fn in calls.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return times
+    """name -> list of seconds per call, calls interleaved (``zoo_checks.interleaved_times``)."""
+    return zoo.checks.interleaved_times(calls, repeats, warmup)
 
 
 def ratio(source, converted, examples, repeats: int, baseline=None) -> dict:

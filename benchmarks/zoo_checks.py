@@ -86,9 +86,10 @@ def label(row: dict) -> str:
     return ""
 
 
-def _median_seconds(calls: dict, repeats: int) -> dict:
-    """name -> median seconds of its call, the calls interleaved so that load on the machine hits both."""
-    for _ in range(WARMUP):
+def interleaved_times(calls: dict, repeats: int, warmup: int = WARMUP) -> dict:
+    """name -> seconds of each of its ``repeats`` calls (after ``warmup`` untimed rounds), the calls
+    interleaved so that load on the machine hits every side alike."""
+    for _ in range(warmup):
         for fn in calls.values():
             fn()
     times: dict = {name: [] for name in calls}
@@ -97,7 +98,12 @@ def _median_seconds(calls: dict, repeats: int) -> dict:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
+
+
+def _median_seconds(calls: dict, repeats: int) -> dict:
+    """name -> median seconds of its call (:func:`interleaved_times`)."""
+    return {name: statistics.median(ts) for name, ts in interleaved_times(calls, repeats).items()}
 
 
 def speed(zoo, source: str, obj, model, target, repeats: int = REPEATS) -> dict:

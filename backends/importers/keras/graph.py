@@ -63,6 +63,23 @@ def node_of(tensor):
     return h.operation._inbound_nodes[h.node_index]
 
 
+def private_maker(tensor, cls, consumers: dict, output_keys: set, times: dict, readers: int = 1):
+    """The call making ``tensor`` if it is a call of operation class ``cls``, the operation called once,
+    ``tensor`` read by ``readers`` calls and not a model output (a step a pattern may fold away); else None."""
+    if tensor is None or not hasattr(tensor, "_keras_history"):
+        return None
+    node = node_of(tensor)
+    if (
+        node.is_input
+        or type(node.operation) is not cls
+        or times.get(id(node.operation)) != 1
+        or len(consumers.get(key(tensor), [])) != readers
+        or key(tensor) in output_keys
+    ):
+        return None
+    return node
+
+
 def topological_calls(outputs) -> list:
     """The Keras ``Node`` (one layer call) of every tensor the outputs depend on, inputs first."""
     order, seen = [], set()

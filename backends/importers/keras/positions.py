@@ -17,7 +17,7 @@ from __future__ import annotations
 from keras.src.ops import core as kcore
 from keras.src.ops import numpy as knp
 
-from .graph import key, node_of
+from .graph import private_maker
 
 __all__ = ["positions_chains"]
 
@@ -49,18 +49,7 @@ def positions_chains(calls, consumers: dict, output_keys: set, times: dict) -> d
     def previous(link, cls):
         """The call making ``link``'s first argument, if it is a ``cls`` call that only ``link`` reads."""
         tensor = link.arguments.args[0] if link.arguments.args else None
-        if tensor is None or not hasattr(tensor, "_keras_history"):
-            return None
-        prev = node_of(tensor)
-        if (
-            prev.is_input
-            or type(prev.operation) is not cls
-            or times.get(id(prev.operation)) != 1
-            or len(consumers.get(key(tensor), [])) != 1
-            or key(tensor) in output_keys
-        ):
-            return None
-        return prev
+        return private_maker(tensor, cls, consumers, output_keys, times)
 
     for node in calls:
         if node.is_input or type(node.operation) is not kcore.Cast or str(node.operation.dtype) not in DTYPES:

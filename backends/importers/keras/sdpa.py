@@ -21,7 +21,7 @@ import numpy as np
 from keras.src.ops import nn as knn
 from keras.src.ops import numpy as knp
 
-from .graph import key, node_of
+from .graph import private_maker
 
 __all__ = ["attention_steps"]
 
@@ -35,16 +35,7 @@ def attention_steps(calls, consumers: dict, output_keys: set, times: dict) -> di
         """The call making ``tensor`` if it is a ``cls`` call, called once, read ``readers`` times, no output."""
         if not isinstance(tensor, keras.KerasTensor):
             return None
-        node = node_of(tensor)
-        if (
-            node.is_input
-            or type(node.operation) is not cls
-            or times.get(id(node.operation)) != 1
-            or len(consumers.get(key(tensor), [])) != readers
-            or key(tensor) in output_keys
-        ):
-            return None
-        return node
+        return private_maker(tensor, cls, consumers, output_keys, times, readers)
 
     def args(node, n: int):
         out = list(node.arguments.args)
