@@ -66,9 +66,18 @@ def lower_permute(ctx, node, inputs):
     then runs channels-last as the source does, nn.LayerNorm and nn.Linear over the last axis."""
     (x,) = inputs
     relabelled = with_spec(x, node.spec)
-    if node.spec.layout[0] != "N":
-        return relabelled  # the data stays where it is: only the declared layout changes
+    if node.spec.layout[0] != "N" or _only_flattened(ctx, node):
+        # the data stays where it is: only the declared layout changes (a Flatten takes the features in the
+        # order they are held, and the Dense behind it reads its rows in that order: no copy)
+        return relabelled
     return ctx.require(relabelled, node.spec.layout)
+
+
+def _only_flattened(ctx, node) -> bool:
+    """Whether every reader of ``node`` is a Flatten (and it is not a model output)."""
+    readers = [n for n in ctx.model.nodes if any(t.node is node for t in n.inputs)]
+    outputs = {t.node.name for t in ctx.model.outputs}
+    return bool(readers) and node.name not in outputs and all(isinstance(n.layer, Flatten) for n in readers)
 
 
 TABLE = {

@@ -32,9 +32,6 @@ def lower_sdpa(ctx, node, inputs):
     scores = op.scores_spec([x.spec for x in inputs])
     phys = scores.layout
     heads, groups = q.phys_shape()[1], k.phys_shape()[1]
-    if heads != groups:  # grouped-query: each k/v head serves heads/groups query heads in a row
-        k = ctx.let(f"{n}_k", f"{k.var}.repeat_interleave({heads // groups}, dim=1)", k.spec, k.phys)
-        v = ctx.let(f"{n}_v", f"{v.var}.repeat_interleave({heads // groups}, dim=1)", v.spec, v.phys)
     scale = op.scale if op.scale is not None else 1 / math.sqrt(q.phys_shape()[3])
     mask = broadcast_to(ctx, inputs[3], scores, phys, f"{n}_mask") if len(inputs) == 4 else None
     out = batch_first(node.spec.layout)
@@ -42,7 +39,11 @@ def lower_sdpa(ctx, node, inputs):
         args = [q.var, k.var, v.var]
         args += [f"attn_mask={mask.var}"] if mask is not None else []
         args += ["is_causal=True"] if op.causal else []
+        args += ["enable_gqa=True"] if heads != groups else []  # each k/v head serves heads/groups query heads
         return ctx.let(n, f"F.scaled_dot_product_attention({', '.join(args)}, scale={number(scale)})", node.spec, out)
+    if heads != groups:  # grouped-query: each k/v head serves heads/groups query heads in a row
+        k = ctx.let(f"{n}_k", f"{k.var}.repeat_interleave({heads // groups}, dim=1)", k.spec, k.phys)
+        v = ctx.let(f"{n}_v", f"{v.var}.repeat_interleave({heads // groups}, dim=1)", v.spec, v.phys)
     s = ctx.let(f"{n}_scores", f"torch.matmul({q.var}, {k.var}.transpose(2, 3)) * {number(scale)}", scores, phys)
     if mask.spec.dtype == "bool":
         s = ctx.let(f"{n}_masked", f"torch.where({mask.var}, {s.var}, {LOWEST})", scores, phys)
