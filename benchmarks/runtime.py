@@ -10,6 +10,11 @@ the converted module computes what the source does (batch 1 and 2, the zoo's rul
     python benchmarks/runtime.py --models torchvision:convnext_tiny,timm:vit_tiny_patch16_224 --repeats 40
     python benchmarks/runtime.py --models torchvision:convnext_tiny --profile
     python benchmarks/runtime.py --baseline ../twinnet-before   # before/after in one run
+    python benchmarks/runtime.py --models all --repeats 15      # every torch model of the zoo
+
+``--models all`` is every model of the zoo's torch sources (torchvision, timm, Hugging Face), up to
+``--max-params`` million weights; a model that fails to build or convert gets a row saying why, and the
+run ends with how many converted modules stayed within the issue's 5% budget (median ratio <= 1.05).
 
 ``--baseline PATH`` (a checkout of twinnet, another version) adds a third module to the same run: a
 subprocess imports twinnet from PATH, converts each model and writes the emitted source and state dict;
@@ -41,13 +46,28 @@ DEFAULT = (
 )
 
 
-def build(spec: str, side: int):
+TORCH_SOURCES = ("torchvision", "timm", "transformers")
+
+
+def every_torch_model() -> list[str]:
+    """``source:name`` for every model of the zoo's torch sources."""
+    return [f"{s}:{n}" for s in TORCH_SOURCES for n in zoo_models.catalogue(s)]
+
+
+class TooLarge(Exception):
+    """A model over ``--max-params``: not converted."""
+
+
+def build(spec: str, side: int, max_params: float = float("inf")):
     """``source:name`` -> (source module, example inputs, converted module)."""
     import twinnet
 
     source, name = spec.split(":", 1)
     net, examples = zoo_models.catalogue_builder(source, name)(side, 0)
     net.eval()
+    params = sum(p.numel() for p in net.parameters())
+    if params > max_params:
+        raise TooLarge(f"{params / 1e6:.0f}M parameters, over --max-params")
     converted = twinnet.to_torch(twinnet.from_torch(net, examples))
     return net, examples, converted
 
@@ -152,9 +172,10 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", action="store_true", help="print torch.profiler's op table for each side")
     parser.add_argument("--top", type=int, default=15, help="rows of the profile table")
     parser.add_argument("--baseline", metavar="PATH", help="a checkout of another twinnet version to time as well")
+    parser.add_argument("--max-params", type=float, default=150, help="--models all: skip models over this many M")
     parser.add_argument("--emit-to", metavar="DIR", help=argparse.SUPPRESS)  # the baseline's subprocess
     args = parser.parse_args(argv)
-    specs = args.models.split(",")
+    specs = every_torch_model() if args.models == "all" else args.models.split(",")
     if args.emit_to:
         emit(specs, args.side, Path(args.emit_to))
         return
@@ -163,10 +184,19 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     head = f"{'model':36} {'source ms':>9} {'conv ms':>9} {'median':>6} {'min':>6}"
     print(head + (f" {'base ms':>9} {'median':>6} {'min':>6}" if args.baseline else "") + "  equal (max rel)")
+    ratios = []
     for spec, baseline in zip(specs, before):
-        source, examples, converted = build(spec, args.side)
-        rel, ok = equal(source, converted, examples)
-        row = ratio(source, converted, examples, args.repeats, baseline)
+        try:
+            source, examples, converted = build(spec, args.side, args.max_params * 1e6)
+            rel, ok = equal(source, converted, examples)
+            row = ratio(source, converted, examples, args.repeats, baseline)
+        except TooLarge as e:
+            print(f"{spec:36} skipped: {e}", flush=True)
+            continue
+        except Exception as e:  # one model's failure is its row, not the end of the run
+            print(f"{spec:36} failed: {type(e).__name__}: {str(e)[:200]}", flush=True)
+            continue
+        ratios.append((row["converted_median_ratio"], spec))
         line = (
             f"{spec:36} {row['source_ms']:9.2f} {row['converted_ms']:9.2f} "
             f"{row['converted_median_ratio']:6.2f} {row['converted_min_ratio']:6.2f}"
@@ -177,6 +207,11 @@ def main(argv=None) -> None:
         if args.profile:
             profile(source, examples, args.top, f"{spec} source")
             profile(converted, examples, args.top, f"{spec} converted")
+    if ratios:
+        within = sum(r <= 1.05 for r, _ in ratios)
+        worst = ", ".join(f"{s} {r:.2f}" for r, s in sorted(ratios, reverse=True)[:5])
+        median = statistics.median(r for r, _ in ratios)
+        print(f"{within} of {len(ratios)} within 5% (median ratio {median:.2f}); slowest: {worst}")
 
 
 if __name__ == "__main__":
