@@ -189,6 +189,7 @@ def group(
                 keras_names,
                 holders,
                 ctors,
+                cuts[0],
             )
             if problem:  # e.g. a transpose cached outside the block and reused inside it: undo these kinds
                 out.body, out.defs, out.weights, old_holders, old_ctors = saved
@@ -332,9 +333,12 @@ def _splice(
     keras: bool,
     holders: dict[str, str],
     ctors: dict[str, BlockDef],
+    first: _Cut,
 ) -> str | None:
     """Replace the instance's lines by one call (moving lines that read its results after it) and its defs
-    (torch: by ``self.<holder> = <ctor>``)."""
+    (torch: by ``self.<holder> = <ctor>``). The class is written from ``first``, so each submodule of the
+    instance is keyed by the local name ``first``'s one at its position has: an instance's own local names
+    can differ, where a name lacks the instance's prefix (a learned tensor named ``exp_1`` beside ``exp``)."""
     texts = set(program.body[i] for i in cut.lines)
     where = [out.body.index(line) for line in texts]  # list.index: fast even with many blocks
     if not where:  # every layer of the instance lowered to no line (relabelling transposes only)
@@ -363,7 +367,7 @@ def _splice(
     out.body = body + out.body[last + 1 :]
     if keras:  # Keras layers stay keyed by their (global) names
         return None
-    for name, local in cut.attrs.items():
+    for name, local in zip(cut.attrs, first.attrs.values()):
         holders[name] = holder
         if name in out.weights:
             out.weights[f"{holder}.{local}"] = out.weights.pop(name)

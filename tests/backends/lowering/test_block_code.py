@@ -142,6 +142,23 @@ def test_unnamed_blocks_and_layers_are_named_after_the_instance():
     assert [type(m).__name__ for m in to_torch(clash).children()] == ["MlpBlock", "MlpBlock"]
 
 
+def test_submodules_named_without_the_instance_prefix_load_into_each_instance():
+    """torchvision's swin_v2: a learned tensor each block reads is named ``exp``, ``exp_1``, ... with no
+    instance prefix, so the instances' own local names differ; every instance's weights load under the
+    names of the class, which is written from the first instance."""
+    x = ir.Input((5,), name="x")
+    h = x
+    for i in range(3):
+        with ir.block("Gated", f"gated_{i}"):
+            g = L.Dense(5, activation="sigmoid", name="gate" if i == 0 else f"gate_{i}")(h)
+            h = L.Multiply(name=f"gated_{i}_mul")([L.Dense(5, name=f"gated_{i}_fc")(h), g])
+    model = ir.Model(x, h, name="gates").randomize(0)
+    code = emit(model, "torch")
+    assert code.count("class Gated(nn.Module)") == 1 and code.count(" = Gated()") == 3
+    x = _x((2, 5))
+    np.testing.assert_allclose(_torch_out(model, x), np.asarray(to_keras(model)(x)), atol=1e-5, rtol=1e-4)
+
+
 def test_instances_that_differ_in_channel_counts_share_one_class_with_a_parameter():
     """Same layers and configs, but the second instance's conv sees 5 channels: the in-channels become
     ``Pair.__init__``'s parameter (named after its first use), the rest stays literal."""
