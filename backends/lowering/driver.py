@@ -20,6 +20,7 @@ weights at compile time (:func:`flatten_feat`, :func:`fold_rows`,
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Callable
 
@@ -62,6 +63,11 @@ class Lowering:
         self._cache: dict[tuple[str, str], Value] = {}
         self.values: dict[str, Value] = {}
         self._input_vars: set[str] = set()
+
+    @functools.cached_property
+    def readers(self) -> dict[str, list]:
+        """Node name -> the nodes that read it (computed once per lowering, for lowering functions that ask)."""
+        return self.model.consumers()
 
     # -- to be provided by a backend ------------------------------------------------
     def native(self, spec: TensorSpec) -> str:

@@ -75,7 +75,7 @@ def lower_permute(ctx, node, inputs):
 
 def _only_flattened(ctx, node) -> bool:
     """Whether every reader of ``node`` is a Flatten (and it is not a model output)."""
-    readers = [n for n in ctx.model.nodes if any(t.node is node for t in n.inputs)]
+    readers = ctx.readers[node.name]
     outputs = {t.node.name for t in ctx.model.outputs}
     return bool(readers) and node.name not in outputs and all(isinstance(n.layer, Flatten) for n in readers)
 
