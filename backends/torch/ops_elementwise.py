@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...ir.ops import Binary, Cast, Clip, Unary, Where
 from ..lowering.ops import elementwise_inputs, number
+from .ops_tensors import Bare, bare_fits, expanded
 
 UNARY = {
     "sqrt": "torch.sqrt",
@@ -56,7 +57,7 @@ def lower_unary(ctx, node, inputs):
 
 def lower_binary(ctx, node, inputs):
     op = node.layer
-    xs, phys, feat = elementwise_inputs(ctx, node, inputs)
+    xs, phys, feat = _with_bare(ctx, node, inputs)
     args = [v.var for v in xs]
     if op.scalar is not None:
         s = number(op.scalar, inputs[0].spec.dtype)
@@ -71,6 +72,20 @@ def lower_binary(ctx, node, inputs):
     else:
         expr = f"{FUNCTIONS[op.fn]}({', '.join(args)})"
     return ctx.let(node.name, expr, node.spec, phys, feat)
+
+
+def _with_bare(ctx, node, inputs):
+    """:func:`elementwise_inputs`, a :class:`Bare` weight taken as it is where torch's broadcasting fits it
+    (``self.weight * x``), else expanded over the batch first."""
+    data = [v for v in inputs if not isinstance(v, Bare)]
+    if len(data) == len(inputs):
+        return elementwise_inputs(ctx, node, inputs)
+    if data and all(len(v.spec.layout) == len(node.spec.layout) for v in data):
+        held, phys, feat = elementwise_inputs(ctx, node, data)
+        if feat is None and all(bare_fits(v, phys) for v in inputs if isinstance(v, Bare)):
+            it = iter(held)
+            return [v if isinstance(v, Bare) else next(it) for v in inputs], phys, feat
+    return elementwise_inputs(ctx, node, [expanded(ctx, v) for v in inputs])
 
 
 def lower_where(ctx, node, inputs):

@@ -1,10 +1,60 @@
-"""torch lowerings of the tensors the graph makes itself: Learned (as LearnedConstant, the same weight repeated
-over the batch) and Positions."""
+"""torch lowerings of the tensors the graph makes itself: Learned and Positions.
+
+A ``Learned`` tensor that only element-wise ops (``Binary``) read is written
+as torch code reads a weight: an ``nn.Parameter`` of the IR weight's own
+shape (no batch axis), combined as it is (``self.weight * x``), torch's
+broadcasting from the right doing what the IR's broadcasting by letter does
+wherever its letters end the other operand's held layout (an RMSNorm weight
+``C`` against ``NTC``, a layer scale ``CHW`` of size ``(C, 1, 1)`` against
+``NCHW``). That is a :class:`Bare` value, which an op that cannot use it so
+(or any other reader) gets expanded over the batch, ``N`` first; a Learned
+tensor read otherwise is lowered as a LearnedConstant.
+"""
 
 from __future__ import annotations
 
-from ...ir.ops import Learned, Positions
+from dataclasses import dataclass, replace
+
+from ...ir.ops import Binary, Learned, Positions
+from ..lowering.code import Value
 from .constant import lower_learned_constant
+
+
+@dataclass(frozen=True)
+class Bare(Value):
+    """A parameter without the batch axis (``var`` is ``self.<name>``, its axes the declared letters after
+    ``N``); ``ref``: a value of the batch it is repeated over, for :func:`expanded`."""
+
+    ref: Value | None = None
+
+
+def lower_learned(ctx, node, inputs):
+    readers = [n for n in ctx.model.nodes if any(t.node is node for t in n.inputs)]
+    outputs = {t.node.name for t in ctx.model.outputs}
+    if not readers or node.name in outputs or not all(isinstance(n.layer, Binary) for n in readers):
+        return lower_learned_constant(ctx, node, inputs)
+    (x,) = inputs
+    value = ctx.weights(node)["value"]
+    name = ctx.define(node.name, f"nn.Parameter(torch.zeros({', '.join(map(str, value.shape))}))", value)
+    return Bare(f"self.{name}", node.spec, node.spec.layout, constant=True, ref=x)
+
+
+def expanded(ctx, value: Value) -> Value:
+    """``value`` as any other value (a :class:`Bare` parameter expanded over the batch, a view), else itself."""
+    if not isinstance(value, Bare):
+        return value
+    x = value.ref
+    sizes = ", ".join([f"{x.var}.shape[{x.pos('N')}]"] + ["-1"] * (len(value.spec.layout) - 1))
+    base = value.var.removeprefix("self.")
+    out = ctx.let(base, f"{value.var}.expand({sizes})", value.spec, value.spec.layout)
+    return replace(out, constant=True)
+
+
+def bare_fits(value: Value, phys: str) -> bool:
+    """Whether torch's broadcasting of :class:`Bare` ``value`` against a tensor held in ``phys`` is the IR's
+    by letter: its letters end ``phys``, in order."""
+    letters = value.spec.layout[1:]
+    return isinstance(value, Bare) and phys[0] == "N" and phys.endswith(letters)
 
 
 def lower_positions(ctx, node, inputs):
@@ -14,7 +64,7 @@ def lower_positions(ctx, node, inputs):
     return ctx.let(node.name, f"{ids}.expand({x.var}.shape[{x.pos('N')}], -1)", node.spec, "N" + op.letter)
 
 
-TABLE = {Learned: lower_learned_constant, Positions: lower_positions}
+TABLE = {Learned: lower_learned, Positions: lower_positions}
 
-#: weights back (backends/lowering/weights_back.py): a Learned tensor is lowered as a LearnedConstant, copied back alike
+#: weights back (backends/lowering/weights_back.py): the parameter is a copy of the IR weight
 BACK = {Learned: None}

@@ -1,0 +1,91 @@
+"""A Learned tensor multiplied in is written as torch code reads a weight (``self.weight * x``, no batch axis),
+and from_torch reads that back as the same Learned op and Binary; where torch's broadcasting from the right
+is not the IR's by letter, or another kind of layer reads it, it is expanded over the batch as before. A
+Permute that moves only size-1 axes is written as the ``permute`` it is (a view), so it reads back too.
+Each model computes the same in torch and Keras, at two batch sizes."""
+
+import numpy as np
+import pytest
+import torch
+
+from twinnet import ir
+from twinnet.backends import emit, from_torch, to_keras, to_torch
+from twinnet.ir import layers as L
+from twinnet.ir import ops as O
+from twinnet.ir.structure import structural_diff
+
+
+def rms_scale() -> ir.Model:
+    """An RMSNorm's weight (letters C) against tokens NTC, as Llama's."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    h = L.Dense(8)(x)
+    return ir.Model(x, O.Binary("mul")([O.Learned((8,), "NC")(x), h]), name="rms_scale").randomize(0)
+
+
+def layer_scale() -> ir.Model:
+    """A ConvNeXt layer scale (C, 1, 1) against an image NCHW."""
+    x = ir.Input((3, 6, 6), layout="NCHW", name="x")
+    h = L.Conv2D(4, 3, padding="same")(x)
+    scaled = O.Binary("mul")([h, O.Learned((4, 1, 1), "NCHW")(x)])
+    return ir.Model(x, L.Add()([scaled, h]), name="layer_scale").randomize(0)
+
+
+def unfit() -> ir.Model:
+    """A Learned tensor of letters T against NTC: torch would align it with C, so it is expanded."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    return ir.Model(x, O.Binary("add")([x, O.Learned((5,), "NT")(x)]), name="unfit").randomize(0)
+
+
+def concatenated() -> ir.Model:
+    """A Learned token read by a Concat (not a Binary): a LearnedConstant-style expand."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    token = O.Learned((1, 8), "NTC")(x)
+    return ir.Model(x, O.Binary("mul", scalar=2.0)(O.Concat("T")([token, x])), name="concatenated").randomize(0)
+
+
+def unit_permutes() -> ir.Model:
+    """ConvNeXt's head: pooled (C, 1, 1), a LayerNorm over C between two Permutes, then Flatten and Dense."""
+    x = ir.Input((4, 6, 6), layout="NCHW", name="x")
+    h = L.GlobalAvgPool2D(keepdims=True)(L.Conv2D(8, 3)(x))
+    h = L.Permute("NCHW")(L.LayerNorm("C")(L.Permute("NHWC")(h)))
+    return ir.Model(x, L.Dense(3)(L.Flatten()(h)), name="unit_permutes").randomize(0)
+
+
+def _same_in_keras(model):
+    tm, km = to_torch(model), to_keras(model)
+    for batch in (2, 3):
+        shape = (batch, *model.inputs[0].shape[1:])
+        x = np.random.default_rng(batch).standard_normal(shape).astype(np.float32)
+        with torch.no_grad():
+            ours = tm(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(ours, np.asarray(km(x, training=False)), atol=1e-5, rtol=1e-4)
+
+
+def _round_trip(model):
+    return structural_diff(
+        model, from_torch(to_torch(model), (torch.zeros(2, *model.inputs[0].shape[1:]),), fixed_lengths=True)
+    )
+
+
+@pytest.mark.parametrize("build", [rms_scale, layer_scale])
+def test_learned_multiplied_in_is_a_bare_parameter(build):
+    model = build()
+    source = emit(model, "torch")
+    assert ".expand(" not in source and "* self.learned" in source.replace("self.learned *", "* self.learned")
+    _same_in_keras(model)
+    assert _round_trip(model) == []
+
+
+@pytest.mark.parametrize("build", [unfit, concatenated])
+def test_learned_expanded_where_broadcasting_differs(build):
+    model = build()
+    assert ".expand(" in emit(model, "torch")
+    _same_in_keras(model)
+
+
+def test_permute_of_unit_axes_is_written_and_read_back():
+    model = unit_permutes()
+    source = emit(model, "torch")
+    assert source.count(".permute(") == 2 and "h.reshape(" not in source
+    _same_in_keras(model)
+    assert _round_trip(model) == []
