@@ -22,7 +22,7 @@ from ..lowering.code import BufferDef, Program, Value, identifier, quoted
 from ..lowering.driver import ChannelsFirstLowering
 from ..lowering.source_style import tidy
 from . import helpers
-from .ops_tensors import expanded
+from .batchless import expanded
 from .reuse import names_in, reuse_names
 
 

@@ -13,19 +13,9 @@ tensor read otherwise is lowered as a LearnedConstant.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from ...ir.ops import Binary, Learned, Positions
-from ..lowering.code import Value
+from .batchless import Bare, bare, stays_bare
 from .constant import lower_learned_constant
-
-
-@dataclass(frozen=True)
-class Bare(Value):
-    """A parameter without the batch axis (``var`` is ``self.<name>``, its axes the declared letters after
-    ``N``); ``ref``: a value of the batch it is repeated over, for :func:`expanded`."""
-
-    ref: Value | None = None
 
 
 def lower_learned(ctx, node, inputs):
@@ -36,31 +26,15 @@ def lower_learned(ctx, node, inputs):
     (x,) = inputs
     value = ctx.weights(node)["value"]
     name = ctx.define(node.name, f"nn.Parameter(torch.zeros({', '.join(map(str, value.shape))}))", value)
-    return Bare(f"self.{name}", node.spec, node.spec.layout, constant=True, ref=x)
-
-
-def expanded(ctx, value: Value) -> Value:
-    """``value`` as any other value (a :class:`Bare` parameter expanded over the batch, a view), else itself."""
-    if not isinstance(value, Bare):
-        return value
-    x = value.ref
-    sizes = ", ".join([f"{x.var}.shape[{x.pos('N')}]"] + ["-1"] * (len(value.spec.layout) - 1))
-    base = value.var.removeprefix("self.")
-    out = ctx.let(base, f"{value.var}.expand({sizes})", value.spec, value.spec.layout)
-    return replace(out, constant=True)
-
-
-def bare_fits(value: Value, phys: str) -> bool:
-    """Whether torch's broadcasting of :class:`Bare` ``value`` against a tensor held in ``phys`` is the IR's
-    by letter: its letters end ``phys``, in order."""
-    letters = value.spec.layout[1:]
-    return isinstance(value, Bare) and phys[0] == "N" and phys.endswith(letters)
+    return Bare(f"self.{name}", node.spec, node.spec.layout, constant=True, ref=x, rank=len(value.shape))
 
 
 def lower_positions(ctx, node, inputs):
     (x,) = inputs
     op = node.layer
     ids = f"torch.arange({x.var}.shape[{x.pos(op.axis)}], dtype=torch.{op.dtype}, device={x.var}.device)"
+    if stays_bare(ctx, node):  # the same ids for every sample: computed once, as torch code does
+        return bare(ctx, ctx.let(node.name, ids, node.spec, node.spec.layout), x)
     return ctx.let(node.name, f"{ids}.expand({x.var}.shape[{x.pos('N')}], -1)", node.spec, "N" + op.letter)
 
 

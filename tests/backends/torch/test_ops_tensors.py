@@ -43,6 +43,28 @@ def concatenated() -> ir.Model:
     return ir.Model(x, O.Binary("mul", scalar=2.0)(O.Concat("T")([token, x])), name="concatenated").randomize(0)
 
 
+def rotary() -> ir.Model:
+    """Llama's rotary tables: position ids times a Learned inv_freq, cos, unsqueezed, times the heads."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    ids = O.View((1, 5, 1), "NCHW")(O.Cast("float32")(O.Positions("T", "A")(x)))
+    freqs = O.Binary("mul")([ids, O.Learned((4,), "NW")(x)])
+    cos = O.Binary("mul", scalar=1.0)(O.Unary("cos")(O.Concat("W")([freqs, freqs])))
+    cos = O.View((1, 5, 8), "NHCW")(O.View((1, 1, 5, 8), "NCDHW")(cos))
+    heads = L.Permute("NHCW")(L.Reshape((5, 2, 8), layout="NCHW")(L.Dense(16)(x)))
+    return ir.Model(x, O.Binary("mul")([heads, cos]), name="rotary").randomize(0)
+
+
+def positions_reduced() -> ir.Model:
+    """Position ids read by a Reduce (not an op of the batchless region): expanded over the batch."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    ids = O.Unary("sin")(O.Cast("float32")(O.Positions("T")(x)))
+    return ir.Model(
+        x,
+        O.Binary("add")([O.Reduce("sum", "C")(x), O.Reduce("max", "T", keepdims=True)(ids)]),
+        name="positions_reduced",
+    ).randomize(0)
+
+
 def unit_permutes() -> ir.Model:
     """ConvNeXt's head: pooled (C, 1, 1), a LayerNorm over C between two Permutes, then Flatten and Dense."""
     x = ir.Input((4, 6, 6), layout="NCHW", name="x")
@@ -80,6 +102,20 @@ def test_learned_multiplied_in_is_a_bare_parameter(build):
 def test_learned_expanded_where_broadcasting_differs(build):
     model = build()
     assert ".expand(" in emit(model, "torch")
+    _same_in_keras(model)
+
+
+def test_batchless_tables_are_computed_once():
+    model = rotary()
+    source = emit(model, "torch")
+    assert ".expand(" not in source and "torch.arange(x.shape[1], dtype=torch.int64, device=x.device)\n" in source
+    _same_in_keras(model)
+    assert _round_trip(model) == []
+
+
+def test_batchless_expanded_for_other_readers():
+    model = positions_reduced()
+    assert ".expand(x.shape[0]" in emit(model, "torch")
     _same_in_keras(model)
 
 
