@@ -125,3 +125,17 @@ def test_permute_of_unit_axes_is_written_and_read_back():
     assert source.count(".permute(") == 2 and "h.reshape(" not in source
     _same_in_keras(model)
     assert _round_trip(model) == []
+
+
+def test_bare_parameter_weights_come_back():
+    """load_weights_from reads a trained bare parameter back into the Learned op's weight."""
+    from twinnet.backends import load_weights_from
+
+    model = layer_scale()
+    tm = to_torch(model)
+    with torch.no_grad():
+        for p in tm.parameters():
+            p.add_(0.5)
+    back = load_weights_from(model, tm)
+    key = next(k for k in model.weights if k.endswith("/value"))
+    np.testing.assert_allclose(back.weights[key], model.weights[key] + 0.5, rtol=1e-6)
