@@ -32,7 +32,8 @@ class Bare(Value):
 
 
 def letters(value: Value) -> str:
-    return value.spec.layout.replace("N", "")
+    """The letters of ``value``'s axes in the order torch holds them (a bare weight: as stored)."""
+    return value.phys.replace("N", "")
 
 
 def bare(ctx, value: Value, ref: Value, rank: int | None = None) -> Bare:
@@ -62,7 +63,7 @@ def expanded(ctx, value: Value) -> Value:
         return value
     x, k = value.ref, len(letters(value))
     var = value.var
-    if value.rank != k:
+    if value.rank != k:  # leading size-1 axes a View left (held in declared order)
         sizes = [-1 if s is None else s for a, s in zip(value.spec.layout, value.spec.shape) if a != "N"]
         var = f"{var}.reshape({', '.join(map(str, sizes))})"
     sizes = ", ".join([f"{x.var}.shape[{x.pos('N')}]"] + ["-1"] * k)

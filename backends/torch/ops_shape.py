@@ -12,7 +12,7 @@ def _bare_view(ctx, node, inputs):
     """A View of a tensor without the batch axis: its reshape, or nothing where it only drops or adds leading
     size-1 axes for ops that broadcast it against data (torch aligns from the right)."""
     (x,) = inputs
-    if node.layer.crosses_batch or node.spec.layout[0] != "N" or x.spec.layout[0] != "N":
+    if node.layer.crosses_batch or node.spec.layout[0] != "N" or x.phys != x.spec.layout:
         return None
     out = [s for a, s in zip(node.spec.layout, node.spec.shape) if a != "N"]
     held = [s for a, s in zip(x.spec.layout, x.spec.shape) if a != "N"]
@@ -36,7 +36,7 @@ def not_bare(ctx, t) -> bool:
 
 
 def _bare_concat(ctx, node, inputs):
-    out = letters(inputs[0])
+    out = node.spec.layout.replace("N", "")
     if any(letters(v) != out or v.rank != len(out) for v in inputs) or node.spec.layout[0] != "N":
         return None
     args = ", ".join(v.var for v in inputs)

@@ -24,9 +24,9 @@ def lower_learned(ctx, node, inputs):
     if not readers or node.name in outputs or not all(isinstance(n.layer, Binary) for n in readers):
         return lower_learned_constant(ctx, node, inputs)
     (x,) = inputs
-    value = ctx.weights(node)["value"]
+    phys, value = ctx.held_weight(node, "value")  # stored as torch holds such a tensor (channels first)
     name = ctx.define(node.name, f"nn.Parameter(torch.zeros({', '.join(map(str, value.shape))}))", value)
-    return Bare(f"self.{name}", node.spec, node.spec.layout, constant=True, ref=x, rank=len(value.shape))
+    return Bare(f"self.{name}", node.spec, phys, constant=True, ref=x, rank=len(value.shape))
 
 
 def lower_positions(ctx, node, inputs):

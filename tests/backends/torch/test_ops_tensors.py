@@ -30,6 +30,14 @@ def layer_scale() -> ir.Model:
     return ir.Model(x, L.Add()([scaled, h]), name="layer_scale").randomize(0)
 
 
+def channels_last_scale() -> ir.Model:
+    """A layer scale declared (1, 1, C) against an NHWC image (a Keras source), which torch holds NCHW: the
+    parameter is stored (C, 1, 1)."""
+    x = ir.Input((6, 6, 3), name="x")
+    h = L.Conv2D(4, 3, padding="same")(x)
+    return ir.Model(x, O.Binary("mul")([h, O.Learned((1, 1, 4), "NHWC")(x)]), name="channels_last").randomize(0)
+
+
 def unfit() -> ir.Model:
     """A Learned tensor of letters T against NTC: torch would align it with C, so it is expanded."""
     x = ir.Input((5, 8), layout="NTC", name="x")
@@ -87,6 +95,14 @@ def _round_trip(model):
     return structural_diff(
         model, from_torch(to_torch(model), (torch.zeros(2, *model.inputs[0].shape[1:]),), fixed_lengths=True)
     )
+
+
+def test_channels_last_scale_is_stored_as_torch_holds_it():
+    model = channels_last_scale()
+    source = emit(model, "torch")
+    assert "nn.Parameter(torch.zeros(4, 1, 1))" in source and ".expand(" not in source
+    assert source.count(".permute(") == 2  # the model's input and output only
+    _same_in_keras(model)
 
 
 @pytest.mark.parametrize("build", [rms_scale, layer_scale])
