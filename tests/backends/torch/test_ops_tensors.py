@@ -155,3 +155,17 @@ def test_bare_parameter_weights_come_back():
     back = load_weights_from(model, tm)
     key = next(k for k in model.weights if k.endswith("/value"))
     np.testing.assert_allclose(back.weights[key], model.weights[key] + 0.5, rtol=1e-6)
+
+
+def test_bare_values_are_batched_where_exposed():
+    """Every layer's output exposed (verify's localising): a bare value leaves the module batched, as Keras's."""
+    model = rotary()
+    tm, km = to_torch(model, expose=True), to_keras(model, expose=True)
+    x = np.random.default_rng(3).standard_normal((3, 5, 8)).astype(np.float32)
+    with torch.no_grad():
+        ours = [t.numpy() for t in tm(torch.from_numpy(x))]
+    theirs = [np.asarray(t) for t in km(x)]
+    assert len(ours) == len(theirs) == len(model.layers)
+    for a, b in zip(ours, theirs):
+        assert a.shape[0] == 3
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
