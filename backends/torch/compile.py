@@ -22,6 +22,7 @@ from ..lowering.code import BufferDef, Program, Value, identifier, quoted
 from ..lowering.driver import ChannelsFirstLowering
 from ..lowering.source_style import tidy
 from . import helpers
+from .batchless import expanded
 from .reuse import names_in, reuse_names
 
 
@@ -67,6 +68,9 @@ class TorchLowering(ChannelsFirstLowering):
 
     def reshape_expr(self, value, shape, target):
         return f"{value.var}.reshape({value.var}.shape[0], {', '.join(map(str, shape))})"
+
+    def present(self, value: Value) -> Value:
+        return super().present(expanded(self, value))  # a bare weight read as a layer's output (localising)
 
     def gather(self, value: Value) -> Value:
         buf = self.buffer(f"{value.var}_order", np.argsort(value.feat).astype(np.int64))

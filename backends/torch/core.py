@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
+from ...ir.layout import permutation
 from ..lowering.code import call
 from ..lowering.driver import flatten_feat, fold_rows, with_spec
 from .activations import fused
@@ -66,11 +67,23 @@ def lower_permute(ctx, node, inputs):
     then runs channels-last as the source does, nn.LayerNorm and nn.Linear over the last axis."""
     (x,) = inputs
     relabelled = with_spec(x, node.spec)
-    if node.spec.layout[0] != "N" or _only_flattened(ctx, node):
+    target = node.spec.layout
+    if target[0] == "N" and x.feat is None and x.phys != target and _units_move(node.spec, x.phys):
+        # only size-1 axes move (a pooled (C, 1, 1) to (1, 1, C)): x.permute(...) is a view as a reshape would
+        # be, and says what the model says, so that from_torch reads the Permute back
+        expr = ctx.transpose_expr(relabelled, permutation(x.phys, target), target)
+        return ctx.let(node.name, expr, node.spec, target)
+    if target[0] != "N" or _only_flattened(ctx, node):
         # the data stays where it is: only the declared layout changes (a Flatten takes the features in the
         # order they are held, and the Dense behind it reads its rows in that order: no copy)
         return relabelled
     return ctx.require(relabelled, node.spec.layout)
+
+
+def _units_move(spec, phys: str) -> bool:
+    """Whether holding ``spec`` in its declared order instead of ``phys`` moves only axes of size 1."""
+    big = [a for a in spec.layout if spec.dim(a) != 1]
+    return [a for a in phys if a in big] == big
 
 
 def _only_flattened(ctx, node) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...ir.ops import Binary, Cast, Clip, Unary, Where
 from ..lowering.ops import elementwise_inputs, number
+from .batchless import Bare, bare_fits, elementwise_bare, expanded, region
 
 UNARY = {
     "sqrt": "torch.sqrt",
@@ -49,28 +50,44 @@ FUNCTIONS = {
 }
 
 
+@region(elementwise_bare(lambda node, v: f"{UNARY[node.layer.fn]}({v[0]})"))
 def lower_unary(ctx, node, inputs):
     (x,) = inputs
     return ctx.let(node.name, f"{UNARY[node.layer.fn]}({x.var})", node.spec, x.phys, x.feat)
 
 
-def lower_binary(ctx, node, inputs):
+def binary_expr(node, args: list[str]) -> str:
     op = node.layer
-    xs, phys, feat = elementwise_inputs(ctx, node, inputs)
-    args = [v.var for v in xs]
     if op.scalar is not None:
-        s = number(op.scalar, inputs[0].spec.dtype)
+        s = number(op.scalar, node.inputs[0].spec.dtype)
         if op.fn in ("max", "min"):  # torch.maximum takes tensors only; clamp takes the number
-            bound = "min" if op.fn == "max" else "max"
-            return ctx.let(node.name, f"torch.clamp({args[0]}, {bound}={s})", node.spec, phys, feat)
+            return f"torch.clamp({args[0]}, {'min' if op.fn == 'max' else 'max'}={s})"
         args = [s, *args] if op.scalar_first else [*args, s]
     if op.fn == "floordiv":  # floats: floor of the true quotient, as Keras and ONNX (not torch's fmod-based //)
-        expr = f"torch.floor({' / '.join(args)})" if node.spec.dtype == "float32" else " // ".join(args)
-    elif op.fn in OPERATORS:
-        expr = f" {OPERATORS[op.fn]} ".join(args)
-    else:
-        expr = f"{FUNCTIONS[op.fn]}({', '.join(args)})"
-    return ctx.let(node.name, expr, node.spec, phys, feat)
+        return f"torch.floor({' / '.join(args)})" if node.spec.dtype == "float32" else " // ".join(args)
+    if op.fn in OPERATORS:
+        return f" {OPERATORS[op.fn]} ".join(args)
+    return f"{FUNCTIONS[op.fn]}({', '.join(args)})"
+
+
+@region(elementwise_bare(binary_expr))
+def lower_binary(ctx, node, inputs):
+    xs, phys, feat = _with_bare(ctx, node, inputs)
+    return ctx.let(node.name, binary_expr(node, [v.var for v in xs]), node.spec, phys, feat)
+
+
+def _with_bare(ctx, node, inputs):
+    """:func:`elementwise_inputs`, a :class:`Bare` weight taken as it is where torch's broadcasting fits it
+    (``self.weight * x``), else expanded over the batch first."""
+    data = [v for v in inputs if not isinstance(v, Bare)]
+    if len(data) == len(inputs):
+        return elementwise_inputs(ctx, node, inputs)
+    if data and all(len(v.spec.layout) == len(node.spec.layout) for v in data):
+        held, phys, feat = elementwise_inputs(ctx, node, data)
+        if feat is None and all(bare_fits(v, phys) for v in inputs if isinstance(v, Bare)):
+            it = iter(held)
+            return [v if isinstance(v, Bare) else next(it) for v in inputs], phys, feat
+    return elementwise_inputs(ctx, node, [expanded(ctx, v) for v in inputs])
 
 
 def lower_where(ctx, node, inputs):
@@ -95,6 +112,7 @@ def lower_clip(ctx, node, inputs):
     return ctx.let(node.name, f"torch.clamp({x.var}, {', '.join(bounds)})", node.spec, x.phys, x.feat)
 
 
+@region(elementwise_bare(lambda node, v: f"{v[0]}.to(torch.{node.layer.dtype})"))
 def lower_cast(ctx, node, inputs):
     (x,) = inputs
     return ctx.let(node.name, f"{x.var}.to(torch.{node.layer.dtype})", node.spec, x.phys, x.feat)

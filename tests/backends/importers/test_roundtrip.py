@@ -69,10 +69,13 @@ def _inputs(model, batch: int) -> tuple:
 
 
 # the round trips the key-padding mask and edge-padded max pool fixes were made for, the seed's convnet, and
-# BERT, GPT-2 and Llama through Keras (position ids and attention come back as one op each)
+# BERT, GPT-2 and Llama through Keras (position ids and attention come back as one op each), and ConvNeXt and Llama
+# through torch (a layer scale, RMSNorm weights and rotary tables computed without the batch axis)
 COMPUTES = [
     ("mnist_convnet", "torch"),
     ("transformer", "torch"),
+    ("timm:convnext_atto", "torch"),
+    ("transformers:llama_gqa", "torch"),
     ("resnet", "keras"),
     ("transformers:bert", "keras"),
     ("transformers:gpt2", "keras"),
