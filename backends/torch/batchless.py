@@ -43,7 +43,8 @@ def bare(ctx, value: Value, ref: Value, rank: int | None = None) -> Bare:
 
 
 def readers(ctx, node) -> list:
-    return [n for n in ctx.model.nodes if any(t.node is node for t in n.inputs)]
+    """The nodes that read ``node`` (the lowering's readers map, built once)."""
+    return ctx.readers[node.name]
 
 
 #: the ops that take a Bare input (keeping it bare, combining it as it is, or expanding it)
