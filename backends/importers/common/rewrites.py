@@ -51,6 +51,7 @@ from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
 from .rebuild import Rebuild
+from .relabel import rename_letters, shared_key, unit_flatten
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
 _PADS = {L.ZeroPadding1D: (L.Conv1D, L.DepthwiseConv1D, L.SeparableConv1D, L.AvgPool1D)}
@@ -357,6 +358,8 @@ REWRITES = (
     ("separable", separable),
     ("fuse_activation", fuse_activation),
     ("global_pool", global_pool),
+    ("unit_flatten", unit_flatten),
+    ("shared_key", shared_key),
 )
 
 
@@ -366,6 +369,8 @@ def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Mo
     instance that no longer matches its kind) is dropped, keeping the model as it was before it."""
     fired: list[str] = []
     for _ in range(rounds):
+        model, renamed = rename_letters(model)
+        fired += ["rename_letters"] * renamed
         rb = Rebuild(model)
         try:
             rebuilt = rb.run(rules)

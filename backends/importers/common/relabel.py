@@ -1,0 +1,239 @@
+"""``rename_letters``: relabelling Reshapes/Views removed by naming the tensors around them in one set of letters.
+
+An importer names each tensor by its framework's conventions, and where two conventions meet it relabels:
+torch's ``flatten(2).transpose(1, 2)`` of a patch convolution reads as ``NCW -> NWC`` (a convolution's
+letters), and the encoder after it wants ``NTC``, so a ``Reshape`` that moves no data renames ``W`` to ``T``.
+Keras tensors carry no letters, so ``from_keras`` names the same tokens ``NTC`` from the start, and a module
+``to_torch`` wrote reads back with relabels in other places (around each attention). All are the same
+computation; this pass gives them one form, the one without relabels.
+
+For each relabel (a ``Reshape`` or ``View`` keeping every size at its position: ``X -> Y``, letter ``X[i]``
+named ``Y[i]``), the *component* of its input is every tensor connected to it through layers that act on
+letters alone (``Permute``/``Transpose``, merges, ``Concatenate``, element-wise layers and ops, and the
+letter-only layers of ``rebuild.LETTER_LAYERS``: a ``Dense``, a ``LayerNorm``, a ``Cropping1D``, ...), up to
+where letters are chosen freely (a ``Reshape``/``View`` target, a ``LearnedConstant``/``Learned``). Every
+tensor of the component is renamed by that map; the relabels out of it (to the renamed letters) and into it
+(from them) go; the reshapes and flattens that read it positionally stay as they are.
+
+Exact by construction: every tensor holds the same data in the same order, under other names. It fires only
+where that is so: no component tensor is a model input or output, every reader of one is in the component,
+a dropped relabel or a positional reshape, the map keeps ``N`` and ``C`` wherever a layer gives a letter a
+meaning (a kernel acts on the spatial axes in their order, a ``Dense`` on ``C``), and every renamed layer
+builds to the renamed shape (else the component is left alone).
+"""
+
+from __future__ import annotations
+
+from .... import ir
+from ....ir import layers as L
+from ....ir import ops as O
+from ....ir.errors import IRError
+from .rebuild import Rebuild, letters_only
+
+#: layers whose output letters are chosen freely (their inputs keep theirs)
+_SOURCES = (L.Reshape, O.View, L.LearnedConstant, O.Learned)
+#: layers that move or combine whole axes by letter, meaning the same under any names
+_MOVERS = (
+    L.Permute,
+    O.Transpose,
+    L.Add,
+    L.Subtract,
+    L.Multiply,
+    L.Average,
+    L.Maximum,
+    L.Concatenate,
+    L.Activation,
+    L.ReLU,
+    L.Dropout,
+    L.Identity,
+    O.Unary,
+    O.Binary,
+    O.Clip,
+    O.Cast,
+)
+#: what reads a tensor by position only (the same numbers whatever its letters), or only its batch size
+_POSITIONAL = (L.Reshape, O.View, L.Flatten, L.LearnedConstant, O.Learned)
+
+
+class _Abort(Exception):
+    """A renamed layer the IR refuses, or one that no longer builds to the renamed shape."""
+
+
+def _relabel(node: ir.Node) -> bool:
+    """A Reshape or View that keeps every size at its position and the batch first: it only renames axes."""
+    layer = node.layer
+    if node.is_input or not isinstance(layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
+        return False
+    if isinstance(layer, O.View) and (layer.merge != 1 or layer.split != 1):
+        return False
+    before, after = node.inputs[0].spec, node.spec
+    return before.layout != after.layout and before.shape == after.shape and before.layout[0] == after.layout[0] == "N"
+
+
+def _rename(layout: str, letters: dict) -> str:
+    return "".join(letters[a] for a in layout)
+
+
+def _member(node: ir.Node, letters: dict) -> bool:
+    """Whether ``node``'s layer means the same once its tensors' letters are renamed by ``letters``."""
+    layer = node.layer
+    if isinstance(layer, (*_SOURCES, *_MOVERS)):
+        if isinstance(getattr(layer, "axis", None), int) and not isinstance(layer, L.Concatenate):
+            return False
+        return True
+    if not letters_only(layer):
+        return False
+    return letters.get("N") == "N" and letters.get("C", "C") == "C"
+
+
+def _renamed(node: ir.Node, letters: dict) -> L.Layer:
+    layer = node.layer
+    if isinstance(layer, L.Permute):
+        return L.Permute(_rename(node.spec.layout, letters))
+    if isinstance(layer, (L.Reshape, O.View, L.LearnedConstant, O.Learned, O.Transpose)):
+        return layer.replace(layout=_rename(node.spec.layout, letters))
+    changes = {}
+    for field in ("axis", "axes"):
+        value = getattr(layer, field, None)
+        if isinstance(value, str) and all(a in letters for a in value):
+            changes[field] = _rename(value, letters)
+        elif isinstance(value, tuple) and all(isinstance(a, str) and a in letters for a in value):
+            changes[field] = tuple(letters[a] for a in value)
+    return layer.replace(**changes) if changes else layer
+
+
+class _Plan:
+    """What one pass does: old node id -> ("rename", layer) | ("drop", None) | ("read", None)."""
+
+    def __init__(self):
+        self.steps: dict[int, tuple] = {}
+
+    def component(self, rb: Rebuild, relabel: ir.Node) -> dict | None:
+        """The steps that remove ``relabel`` (None where renaming its input's component is not exact)."""
+        x = relabel.inputs[0].node
+        letters = dict(zip(relabel.inputs[0].spec.layout, relabel.spec.layout))
+        if letters.get("N") != "N":
+            return None
+        steps, todo = {}, [x]
+
+        def readers(node):  # each reader of a component tensor: a relabel out, a positional read, or a member
+            for user in rb.users(node):
+                if id(user) in steps:
+                    continue
+                if _relabel(user) and user.spec.layout == _rename(node.spec.layout, letters):
+                    steps[id(user)] = ("drop", user)
+                elif isinstance(user.layer, _POSITIONAL) and len(user.inputs) == 1:
+                    steps[id(user)] = ("read", user)
+                else:
+                    todo.append(user)
+
+        while todo:
+            node = todo.pop()
+            if id(node) in steps:
+                continue
+            if node.is_input or id(node) in rb.outputs:
+                return None
+            if set(node.spec.layout) != set(letters) or not _member(node, letters):
+                return None
+            steps[id(node)] = ("rename", node)
+            if not isinstance(node.layer, _SOURCES):
+                for t in node.inputs:
+                    up = t.node
+                    if id(up) in steps:
+                        continue
+                    if _relabel(up) and up.inputs[0].spec.layout == _rename(up.spec.layout, letters):
+                        if id(up) in rb.outputs:
+                            return None
+                        steps[id(up)] = ("drop", up)  # a relabel into the component: its readers read it
+                        readers(up)
+                    else:
+                        todo.append(up)
+            readers(node)
+        if any(k in self.steps for k in steps):
+            return None
+        return steps
+
+
+def _step(plan: _Plan):
+    def rule(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+        step = plan.steps.get(id(node))
+        if step is None:
+            return None
+        kind, letters = step
+        if kind == "drop":
+            return rb.tensor(node.inputs[0])
+        if kind == "read":
+            return rb.add(node.layer, [rb.tensor(node.inputs[0])], rb.old_weights(node), node)
+        inputs = [rb.tensor(t) for t in node.inputs]
+        if isinstance(node.layer, (L.Reshape, O.View)):  # a reshape reads positions: its input as it was
+            inputs = [rb.back(t, o.spec.layout) for t, o in zip(inputs, node.inputs)]
+        try:
+            out = rb.add(_renamed(node, letters), inputs, rb.old_weights(node), node)
+        except IRError as e:
+            raise _Abort(str(e)) from e
+        if out.spec.layout != _rename(node.spec.layout, letters) or out.spec.shape != node.spec.shape:
+            raise _Abort(f"renaming {node.name!r} changed its shape")
+        return out
+
+    return rule
+
+
+def _run(model: ir.Model, steps: dict) -> ir.Model:
+    plan = _Plan()
+    plan.steps = steps
+    rb = Rebuild(model)
+    return rb.run((("rename_letters", _step(plan)),))
+
+
+def rename_letters(model: ir.Model) -> tuple[ir.Model, int]:
+    """``model`` with every relabel it can remove exactly removed (see the module doc), and how many went."""
+    rb, plan, found = Rebuild(model), _Plan(), []
+    for node in model.nodes:
+        if id(node) in plan.steps or not _relabel(node):
+            continue
+        steps = plan.component(rb, node)
+        if not steps:
+            continue
+        letters = dict(zip(node.inputs[0].spec.layout, node.spec.layout))
+        found.append({k: (kind, letters) for k, (kind, _) in steps.items()})
+        plan.steps.update(found[-1])
+    if not found:
+        return model, 0
+    try:
+        return _run(model, plan.steps), sum(1 for s in plan.steps.values() if s[0] == "drop")
+    except (_Abort, IRError):
+        pass
+    accepted: dict = {}
+    for steps in found:  # one component at a time: keep those that build
+        try:
+            _run(model, {**accepted, **steps})
+        except (_Abort, IRError):
+            continue
+        accepted.update(steps)
+    if not accepted:
+        return model, 0
+    return _run(model, accepted), sum(1 for s in accepted.values() if s[0] == "drop")
+
+
+def unit_flatten(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Flatten of a tensor whose axes after the batch hold one entry each but ``C`` (a selected token,
+    ``(N, 1, C)``): the Reshape to ``(C,)`` that drops them, what ``x[:, 0]`` reads as (the same numbers)."""
+    if node.is_input or not isinstance(node.layer, L.Flatten) or node.spec.layout != "NC":
+        return None
+    spec = node.inputs[0].spec
+    if spec.layout[0] != "N" or "C" not in spec.layout or spec.dim("C") is None:
+        return None
+    if any(s != 1 for a, s in zip(spec.layout, spec.shape) if a not in "NC"):
+        return None
+    return rb.copy(node, L.Reshape((spec.dim("C"),), layout="NC"))
+
+
+def shared_key(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A MultiHeadAttention given its value tensor again as the key (torch's ``attn(h, h, h)``): the key left
+    out, which means the value (Keras's ``attn(h, h)``)."""
+    if node.is_input or not isinstance(node.layer, L.MultiHeadAttention) or len(node.inputs) < 3:
+        return None
+    value, key = node.inputs[1], node.inputs[2]
+    if "C" not in key.spec.layout or key.node is not value.node or key.index != value.index:
+        return None
+    return rb.copy(node, inputs=[node.inputs[0], value, *node.inputs[3:]])
