@@ -237,3 +237,51 @@ def shared_key(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if "C" not in key.spec.layout or key.node is not value.node or key.index != value.index:
         return None
     return rb.copy(node, inputs=[node.inputs[0], value, *node.inputs[3:]])
+
+
+def _merged_groups(before: ir.TensorSpec, after: ir.TensorSpec) -> list[str] | None:
+    """For a Reshape from ``before`` to ``after`` that only merges runs of adjacent axes (the batch first in
+    both, every size known and above 1): the run of ``before``'s letters each axis of ``after`` holds."""
+    if before.layout[0] != "N" or after.layout[0] != "N":
+        return None
+    sizes = list(zip(before.layout[1:], before.shape[1:]))
+    if any(s is None or s == 1 for _, s in sizes) or any(s is None for s in after.shape[1:]):
+        return None
+    groups, i = [], 0
+    for size in after.shape[1:]:
+        run, product = "", 1
+        while i < len(sizes) and product < size:
+            run, product, i = run + sizes[i][0], product * sizes[i][1], i + 1
+        if product != size:
+            return None
+        groups.append(run)
+    return groups if i == len(sizes) else None
+
+
+def reshape_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Permute -> Reshape that merges axes the Permute left adjacent in their old order (its only reader):
+    the Reshape first, merging them where they were, then the Permute (torch's ``flatten(2).transpose(1, 2)``;
+    Keras, holding channels last, reads the same tokens as one reshape of ``NHWC``). The same numbers: the
+    merged runs are moved whole."""
+    if node.is_input or not isinstance(node.layer, L.Reshape) or node.inputs[0].node.is_input:
+        return None
+    permute = node.inputs[0].node
+    if not isinstance(permute.layer, L.Permute) or rb.only_user(permute) is not node:
+        return None
+    source = permute.inputs[0]
+    groups = _merged_groups(permute.spec, node.spec)
+    if groups is None or all(len(g) == 1 for g in groups):
+        return None
+    letters = dict(zip(groups, node.spec.layout[1:]))
+    layout, rest = "N", source.spec.layout[1:]
+    if source.spec.layout[0] != "N":
+        return None
+    while rest:
+        run = next((g for g in groups if rest.startswith(g)), None)
+        if run is None:
+            return None
+        layout, rest = layout + letters[run], rest[len(run) :]
+    target = tuple(node.spec.dim(a) for a in layout[1:])
+    x = rb.back(rb.tensor(source), source.spec.layout)
+    merged = rb.add(L.Reshape(target, layout=layout), [x], {}, node)
+    return merged if layout == node.spec.layout else rb.add(L.Permute(node.spec.layout), [merged], {}, permute)

@@ -51,7 +51,7 @@ from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
 from .rebuild import Rebuild
-from .relabel import rename_letters, shared_key, unit_flatten
+from .relabel import rename_letters, reshape_first, shared_key, unit_flatten
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
 _PADS = {L.ZeroPadding1D: (L.Conv1D, L.DepthwiseConv1D, L.SeparableConv1D, L.AvgPool1D)}
@@ -85,7 +85,7 @@ def _renamed(layer: L.Layer, letters: dict[str, str]) -> L.Layer:
 def declared_input_layout(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     """Input -> element-wise layers -> Permute -> relabelling Reshape (each the only reader of the last): the
     input in that layout, the element-wise layers on it with their letters renamed."""
-    chain, permute = [], rb.only_user(node) if node.is_input else None
+    chain, permute = [], rb.only_user(node, batch_readers=True) if node.is_input else None
     while permute is not None and _elementwise(permute):
         chain.append(permute)
         permute = rb.only_user(permute)
@@ -360,6 +360,7 @@ REWRITES = (
     ("global_pool", global_pool),
     ("unit_flatten", unit_flatten),
     ("shared_key", shared_key),
+    ("reshape_first", reshape_first),
 )
 
 
