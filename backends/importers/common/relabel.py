@@ -103,15 +103,14 @@ def _renamed(node: ir.Node, letters: dict) -> L.Layer:
 
 
 class _Plan:
-    """What one pass does: old node id -> ("rename", layer) | ("drop", None) | ("read", None)."""
+    """What one pass does, old node id -> (step, letters): "rename" a member by ``letters``, "drop" a relabel
+    (its readers read the renamed tensor), "read" a renamed tensor by position as before."""
 
     def __init__(self):
         self.steps: dict[int, tuple] = {}
 
-    def component(self, rb: Rebuild, relabel: ir.Node) -> dict | None:
-        """The steps that remove ``relabel`` (None where renaming its input's component is not exact)."""
-        x = relabel.inputs[0].node
-        letters = dict(zip(relabel.inputs[0].spec.layout, relabel.spec.layout))
+    def component(self, rb: Rebuild, x: ir.Node, letters: dict) -> dict | None:
+        """The steps that rename ``x``'s component by ``letters`` (None where that is not exact)."""
         if letters.get("N") != "N":
             return None
         steps, todo = {}, [x]
@@ -121,6 +120,9 @@ class _Plan:
                 if id(user) in steps:
                     continue
                 if _relabel(user) and user.spec.layout == _rename(node.spec.layout, letters):
+                    if id(user) in rb.outputs:  # an output keeps its own node (and name)
+                        todo.append(user)
+                        continue
                     steps[id(user)] = ("drop", user)
                 elif isinstance(user.layer, _POSITIONAL) and len(user.inputs) == 1:
                     steps[id(user)] = ("read", user)
@@ -189,30 +191,36 @@ def rename_letters(model: ir.Model) -> tuple[ir.Model, int]:
     """``model`` with every relabel it can remove exactly removed (see the module doc), and how many went."""
     rb, plan, found = Rebuild(model), _Plan(), []
     for node in model.nodes:
-        if id(node) in plan.steps or not _relabel(node):
+        if id(node) in plan.steps:
             continue
-        steps = plan.component(rb, node)
+        if _relabel(node):
+            x, letters = node.inputs[0].node, dict(zip(node.inputs[0].spec.layout, node.spec.layout))
+        elif not node.is_input and sorted(node.spec.layout) == sorted("NWC"):
+            x, letters = node, {"N": "N", "W": "T", "C": "C"}  # tokens named as a 1-D signal: Keras's NTC
+        else:
+            continue
+        steps = plan.component(rb, x, letters)
         if not steps:
             continue
-        letters = dict(zip(node.inputs[0].spec.layout, node.spec.layout))
         found.append({k: (kind, letters) for k, (kind, _) in steps.items()})
         plan.steps.update(found[-1])
     if not found:
         return model, 0
     try:
-        return _run(model, plan.steps), sum(1 for s in plan.steps.values() if s[0] == "drop")
+        return _run(model, plan.steps), len(found)
     except (_Abort, IRError):
         pass
-    accepted: dict = {}
+    accepted, count = {}, 0
     for steps in found:  # one component at a time: keep those that build
         try:
             _run(model, {**accepted, **steps})
         except (_Abort, IRError):
             continue
         accepted.update(steps)
+        count += 1
     if not accepted:
         return model, 0
-    return _run(model, accepted), sum(1 for s in accepted.values() if s[0] == "drop")
+    return _run(model, accepted), count
 
 
 def unit_flatten(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:

@@ -38,6 +38,12 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
 * ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
   flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
+* ``unit_flatten``, ``shared_key``, ``reshape_first`` (``relabel.py``): a Flatten of ``(N, 1, C)`` is the
+  Reshape ``x[:, 0]`` reads as; an attention given its value again as key leaves the key out; a Reshape
+  merging axes a Permute left adjacent comes before it.
+
+Before each walk, ``rename_letters`` (``relabel.py``) removes the relabelling Reshapes/Views it can by
+naming the tensors around each in its letters (and names patch tokens ``NTC``, as Keras does).
 
 :func:`apply_rewrites` repeats the walk until nothing fires; ``model.rewrites`` lists what fired.
 """
