@@ -293,3 +293,21 @@ def reshape_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     x = rb.back(rb.tensor(source), source.spec.layout)
     merged = rb.add(L.Reshape(target, layout=layout), [x], {}, node)
     return merged if layout == node.spec.layout else rb.add(L.Permute(node.spec.layout), [merged], {}, permute)
+
+
+def _plain_view(node: ir.Node) -> bool:
+    layer = node.layer
+    return not node.is_input and isinstance(layer, O.View) and layer.merge == 1 and layer.split == 1
+
+
+def merge_views(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """View -> View (its only reader; neither crossing the batch): one View to the last one's shape, which
+    reads the same entries in the same order (an unsqueeze then a squeeze: none at all)."""
+    if not _plain_view(node) or not _plain_view(inner := node.inputs[0].node) or rb.only_user(inner) is not node:
+        return None
+    source = inner.inputs[0]
+    if rb.tensor(source).layout != source.spec.layout:
+        return None
+    if node.spec.layout == source.spec.layout and node.spec.shape == source.spec.shape:
+        return rb.tensor(source)
+    return rb.copy(node, inputs=[source])

@@ -38,9 +38,9 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
 * ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
   flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
-* ``unit_flatten``, ``shared_key``, ``reshape_first`` (``relabel.py``): a Flatten of ``(N, 1, C)`` is the
-  Reshape ``x[:, 0]`` reads as; an attention given its value again as key leaves the key out; a Reshape
-  merging axes a Permute left adjacent comes before it.
+* ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views`` (``relabel.py``): a Flatten of
+  ``(N, 1, C)`` is the Reshape ``x[:, 0]`` reads as; an attention given its value again as key leaves the key
+  out; a Reshape merging axes a Permute left adjacent comes before it; a View of a View is one View.
 
 Before each walk, ``rename_letters`` (``relabel.py``) removes the relabelling Reshapes/Views it can by
 naming the tensors around each in its letters (and names patch tokens ``NTC``, as Keras does).
@@ -57,7 +57,7 @@ from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
 from .rebuild import Rebuild
-from .relabel import rename_letters, reshape_first, shared_key, unit_flatten
+from .relabel import merge_views, rename_letters, reshape_first, shared_key, unit_flatten
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
 _PADS = {L.ZeroPadding1D: (L.Conv1D, L.DepthwiseConv1D, L.SeparableConv1D, L.AvgPool1D)}
@@ -367,6 +367,7 @@ REWRITES = (
     ("unit_flatten", unit_flatten),
     ("shared_key", shared_key),
     ("reshape_first", reshape_first),
+    ("merge_views", merge_views),
 )
 
 

@@ -12,6 +12,7 @@ from twinnet import ir
 from twinnet.backends import to_keras, to_torch
 from twinnet.backends.importers.common.rewrites import apply_rewrites
 from twinnet.ir import layers as L
+from twinnet.ir import ops as O
 
 ATOL, RTOL = 1e-5, 1e-4
 
@@ -106,7 +107,19 @@ def input_read_by_a_class_token():
     return ir.Model(x, L.Flatten()(h))
 
 
+def view_of_a_view():
+    x = ir.Input((6, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(O.View((4, 6), "NTC")(O.View((1, 24), "NAC")(x))))
+
+
+def unsqueeze_then_squeeze():
+    x = ir.Input((6, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(O.View((6, 4), "NTC")(O.View((1, 6, 4), "NATC")(x))))
+
+
 FIRES = [
+    ("merge_views", view_of_a_view, lambda m: _kinds(m) == ["View", "Dense"] and m.layers[0].spec.shape[1:] == (4, 6)),
+    ("merge_views", unsqueeze_then_squeeze, lambda m: _kinds(m) == ["Dense"]),
     (
         "rename_letters",
         vit_tokens,
@@ -173,7 +186,14 @@ def permute_then_merge_apart():
     return ir.Model(x, L.Flatten()(L.Reshape((4, 32), layout="NTC")(h)))
 
 
+def view_read_twice():
+    x = ir.Input((6, 4), layout="NTC", name="x")
+    h = O.View((1, 24), "NAC")(x)
+    return ir.Model(x, [L.Dense(3)(O.View((4, 6), "NTC")(h)), L.Dense(2)(h)])
+
+
 STAYS = [
+    (view_read_twice, "merge_views"),
     (relabelled_tokens_also_an_output, "rename_letters"),
     (relabel_renaming_the_features, "rename_letters"),
     (two_tokens_flattened, "unit_flatten"),
