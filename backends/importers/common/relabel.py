@@ -24,6 +24,10 @@ builds to the renamed shape (else the component is left alone).
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
@@ -109,15 +113,16 @@ class _Plan:
     def __init__(self):
         self.steps: dict[int, tuple] = {}
 
-    def component(self, rb: Rebuild, x: ir.Node, letters: dict) -> dict | None:
-        """The steps that rename ``x``'s component by ``letters`` (None where that is not exact)."""
+    def component(self, rb: Rebuild, x: ir.Node, letters: dict, handled=(), from_readers=False) -> dict | None:
+        """The steps that rename ``x``'s component by ``letters`` (None where that is not exact); ``handled``:
+        readers planned apart (an attention); ``from_readers``: ``x`` itself is planned apart, its readers not."""
         if letters.get("N") != "N":
             return None
         steps, todo = {}, [x]
 
         def readers(node):  # each reader of a component tensor: a relabel out, a positional read, or a member
             for user in rb.users(node):
-                if id(user) in steps:
+                if id(user) in steps or id(user) in handled:
                     continue
                 if _relabel(user) and user.spec.layout == _rename(node.spec.layout, letters):
                     if id(user) in rb.outputs:  # an output keeps its own node (and name)
@@ -129,6 +134,9 @@ class _Plan:
                 else:
                     todo.append(user)
 
+        if from_readers:
+            todo = []
+            readers(x)
         while todo:
             node = todo.pop()
             if id(node) in steps:
@@ -141,7 +149,7 @@ class _Plan:
             if not isinstance(node.layer, _SOURCES):
                 for t in node.inputs:
                     up = t.node
-                    if id(up) in steps:
+                    if id(up) in steps or id(up) in handled:
                         continue
                     if _relabel(up) and up.inputs[0].spec.layout == _rename(up.spec.layout, letters):
                         if id(up) in rb.outputs:
@@ -187,11 +195,56 @@ def _run(model: ir.Model, steps: dict) -> ir.Model:
     return rb.run((("rename_letters", _step(plan)),))
 
 
+def _split_or_merge(part: dict) -> bool:
+    """Whether the tensors renamed are only the heads' split or merge (reshapes and permutes): where the query
+    or key pass through more (a rotary embedding's products), each importer names them its own way."""
+    return all(
+        kind != "rename" or isinstance(n.layer, (L.Reshape, O.View, L.Permute, O.Transpose))
+        for kind, n in part.values()
+    )
+
+
+def _attention(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
+    """Steps naming an unmasked attention's tensors by role, whatever the importer called them: the query
+    ``NHTD``, key ``NHSD`` (``G`` for fewer heads), value ``NHSE``, result ``NHTE``, with the heads' split
+    before (a reshape and a permute) and their merge after renamed alike."""
+    q, k, v = node.inputs[:3] if len(node.inputs) == 3 else (None,) * 3
+    if q is None or any(t.spec.rank != 4 for t in (q, k, v)):
+        return None
+    if node.spec.layout != "N" + q.spec.layout[1:3] + v.spec.layout[3]:
+        return None
+    groups = "H" if k.spec.layout[1] == q.spec.layout[1] else "G"
+    roles = [(q, "NHTD"), (k, "N" + groups + "SD"), (v, "N" + groups + "SE")]
+    steps = {id(node): ("rename", dict(zip(node.spec.layout, "NHTE")))}
+    for t, new in roles:
+        if t.node.is_input or t.index or len({id(x.node) for x in (q, k, v)}) != 3:
+            return None
+        letters = dict(zip(t.spec.layout, new))
+        part = plan.component(rb, t.node, letters, handled={id(node)})
+        if part is None or any(i in steps for i in part) or not _split_or_merge(part):
+            return None
+        steps.update({i: (kind, letters) for i, (kind, _) in part.items()})
+    letters = steps[id(node)][1]
+    part = plan.component(rb, node, letters, handled={id(node)}, from_readers=True)
+    if part is None or any(i in steps for i in part) or not _split_or_merge(part):
+        return None
+    steps.update({i: (kind, letters) for i, (kind, _) in part.items()})
+    if all(kind != "drop" and all(a == b for a, b in ls.items()) for kind, ls in steps.values()):
+        return None  # named so already
+    return steps
+
+
 def rename_letters(model: ir.Model) -> tuple[ir.Model, int]:
     """``model`` with every relabel it can remove exactly removed (see the module doc), and how many went."""
     rb, plan, found = Rebuild(model), _Plan(), []
     for node in model.nodes:
         if id(node) in plan.steps:
+            continue
+        if isinstance(node.layer, O.ScaledDotProductAttention):
+            steps = _attention(plan, rb, node)
+            if steps:
+                found.append(steps)
+                plan.steps.update(steps)
             continue
         if _relabel(node):
             x, letters = node.inputs[0].node, dict(zip(node.inputs[0].spec.layout, node.spec.layout))
@@ -311,3 +364,31 @@ def merge_views(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if node.spec.layout == source.spec.layout and node.spec.shape == source.spec.shape:
         return rb.tensor(source)
     return rb.copy(node, inputs=[source])
+
+
+def positional_relabel(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Reshape, View or Flatten of a relabelled tensor: the same of the tensor before the relabel, which holds
+    the same entries in the same order (the relabel goes once nothing else reads it)."""
+    if node.is_input or not isinstance(node.layer, _POSITIONAL[:3]) or len(node.inputs) != 1:
+        return None
+    relabel = node.inputs[0].node
+    if not _relabel(relabel) or id(relabel) in rb.outputs:
+        return None
+    source = relabel.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or _relabel(node) and node.spec.layout == source.spec.layout:
+        return None
+    return rb.add(node.layer, [x], rb.old_weights(node), node)
+
+
+def default_scale(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """An attention whose ``scale`` is, as a float32 number, its default ``1 / sqrt(E)`` (``E`` the query's
+    features, its last axis): the default (torch's and Keras's steps write it out, often rounded in its last
+    decimal; float32 arithmetic reads the same number either way)."""
+    layer = node.layer
+    if node.is_input or not isinstance(layer, O.ScaledDotProductAttention) or layer.scale is None:
+        return None
+    features = node.inputs[0].spec.shape[-1]
+    if not isinstance(features, int) or np.float32(layer.scale) != np.float32(1 / math.sqrt(features)):
+        return None
+    return rb.copy(node, layer.replace(scale=None))

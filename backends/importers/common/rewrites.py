@@ -38,12 +38,15 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
 * ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
   flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
-* ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views`` (``relabel.py``): a Flatten of
-  ``(N, 1, C)`` is the Reshape ``x[:, 0]`` reads as; an attention given its value again as key leaves the key
-  out; a Reshape merging axes a Permute left adjacent comes before it; a View of a View is one View.
+* ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel``,
+  ``default_scale`` (``relabel.py``): a Flatten of ``(N, 1, C)`` is the Reshape ``x[:, 0]`` reads as; an
+  attention given its value again as key leaves the key out; a Reshape merging axes a Permute left adjacent
+  comes before it; a View of a View is one View; a reshape reads a relabel's input; an attention's scale
+  equal to its default is the default.
 
-Before each walk, ``rename_letters`` (``relabel.py``) removes the relabelling Reshapes/Views it can by
-naming the tensors around each in its letters (and names patch tokens ``NTC``, as Keras does).
+Before each walk and after the last, ``rename_letters`` (``relabel.py``) removes the relabelling
+Reshapes/Views it can by naming the tensors around each in its letters, names patch tokens ``NTC`` (as Keras
+does) and an attention's heads by role.
 
 :func:`apply_rewrites` repeats the walk until nothing fires; ``model.rewrites`` lists what fired.
 """
@@ -56,8 +59,8 @@ from ....ir import ops as O
 from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
+from . import relabel as lettering
 from .rebuild import Rebuild
-from .relabel import merge_views, rename_letters, reshape_first, shared_key, unit_flatten
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
 _PADS = {L.ZeroPadding1D: (L.Conv1D, L.DepthwiseConv1D, L.SeparableConv1D, L.AvgPool1D)}
@@ -364,10 +367,12 @@ REWRITES = (
     ("separable", separable),
     ("fuse_activation", fuse_activation),
     ("global_pool", global_pool),
-    ("unit_flatten", unit_flatten),
-    ("shared_key", shared_key),
-    ("reshape_first", reshape_first),
-    ("merge_views", merge_views),
+    ("unit_flatten", lettering.unit_flatten),
+    ("shared_key", lettering.shared_key),
+    ("reshape_first", lettering.reshape_first),
+    ("merge_views", lettering.merge_views),
+    ("positional_relabel", lettering.positional_relabel),
+    ("default_scale", lettering.default_scale),
 )
 
 
@@ -377,7 +382,7 @@ def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Mo
     instance that no longer matches its kind) is dropped, keeping the model as it was before it."""
     fired: list[str] = []
     for _ in range(rounds):
-        model, renamed = rename_letters(model)
+        model, renamed = lettering.rename_letters(model)
         fired += ["rename_letters"] * renamed
         rb = Rebuild(model)
         try:
@@ -388,5 +393,7 @@ def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Mo
             break
         model = rebuilt
         fired += rb.fired
+    model, renamed = lettering.rename_letters(model)  # what the last walk left to rename
+    fired += ["rename_letters"] * renamed
     model.rewrites = fired
     return model

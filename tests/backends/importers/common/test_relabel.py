@@ -117,7 +117,35 @@ def unsqueeze_then_squeeze():
     return ir.Model(x, L.Dense(3)(O.View((6, 4), "NTC")(O.View((1, 6, 4), "NATC")(x))))
 
 
+def _heads(x, layout: str, permuted: str):
+    return L.Permute(permuted)(L.Reshape((5, 2, 4), layout=layout)(L.Dense(8)(x)))
+
+
+def attention_named_by_torch():
+    """BERT's attention as from_torch names it: the query's length C, the key's A, features W and B."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q, k, v = _heads(x, "NCHW", "NHCW"), _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")
+    a = O.ScaledDotProductAttention(scale=0.5)([q, k, v])
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
+
+
+def attention_named_by_keras():
+    """The same as from_keras names it (each rank-4 tensor NHWC) with a relabel before the merge."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q, k, v = (_heads(x, "NWHC", "NHWC") for _ in range(3))
+    a = L.Permute("NWHC")(O.ScaledDotProductAttention()([q, k, v]))
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(O.View((5, 2, 4), "NHWC")(a)))
+
+
+def _by_role(m):
+    return _layouts(m, "ScaledDotProductAttention") == ["NHTE"] and _layouts(m, "Permute")[-1] == "NTHE"
+
+
 FIRES = [
+    ("rename_letters", attention_named_by_torch, _by_role),
+    ("rename_letters", attention_named_by_keras, _by_role),
+    ("positional_relabel", attention_named_by_keras, lambda m: "View" not in _kinds(m)),
+    ("default_scale", attention_named_by_torch, lambda m: m.layers[-3].layer.scale is None),
     ("merge_views", view_of_a_view, lambda m: _kinds(m) == ["View", "Dense"] and m.layers[0].spec.shape[1:] == (4, 6)),
     ("merge_views", unsqueeze_then_squeeze, lambda m: _kinds(m) == ["Dense"]),
     (
@@ -192,7 +220,24 @@ def view_read_twice():
     return ir.Model(x, [L.Dense(3)(O.View((4, 6), "NTC")(h)), L.Dense(2)(h)])
 
 
+def attention_scaled_otherwise():
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q, k, v = (_heads(x, "NWHC", "NHWC") for _ in range(3))
+    a = L.Permute("NWHC")(O.ScaledDotProductAttention(scale=0.3)([q, k, v]))
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(a))
+
+
+def attention_of_a_rotated_query():
+    """A query through more than its heads' split (a product, as a rotary embedding's): not renamed."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q = O.Binary("mul", 2.0)(_heads(x, "NCHW", "NHCW"))
+    a = O.ScaledDotProductAttention()([q, _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")])
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
+
+
 STAYS = [
+    (attention_scaled_otherwise, "default_scale"),
+    (attention_of_a_rotated_query, "rename_letters"),
     (view_read_twice, "merge_views"),
     (relabelled_tokens_also_an_output, "rename_letters"),
     (relabel_renaming_the_features, "rename_letters"),
