@@ -20,6 +20,15 @@ where that is so: no component tensor is a model input or output, every reader o
 a dropped relabel or a positional reshape, the map keeps ``N`` and ``C`` wherever a layer gives a letter a
 meaning (a kernel acts on the spatial axes in their order, a ``Dense`` on ``C``), and every renamed layer
 builds to the renamed shape (else the component is left alone).
+
+Two more kinds of component are renamed the same way, so that both importers reach one naming: tokens named
+as a 1-D signal (``NCW``/``NWC`` from a reshape) are named ``NTC``, Keras's convention; and an unmasked
+``ScaledDotProductAttention`` whose inputs and result pass only through the heads' split and merge (reshapes
+and permutes) has them named by role (query ``NHTD``, key ``NHSD``, value ``NHSE``, result ``NHTE``).
+
+The rules beside it (``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``,
+``positional_relabel``, ``default_scale``) run in ``rewrites.REWRITES``: each gives one spelling to what torch
+and Keras write two ways.
 """
 
 from __future__ import annotations
@@ -37,24 +46,8 @@ from .rebuild import Rebuild, letters_only
 #: layers whose output letters are chosen freely (their inputs keep theirs)
 _SOURCES = (L.Reshape, O.View, L.LearnedConstant, O.Learned)
 #: layers that move or combine whole axes by letter, meaning the same under any names
-_MOVERS = (
-    L.Permute,
-    O.Transpose,
-    L.Add,
-    L.Subtract,
-    L.Multiply,
-    L.Average,
-    L.Maximum,
-    L.Concatenate,
-    L.Activation,
-    L.ReLU,
-    L.Dropout,
-    L.Identity,
-    O.Unary,
-    O.Binary,
-    O.Clip,
-    O.Cast,
-)
+_MOVERS = (L.Permute, O.Transpose, L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Concatenate)
+_MOVERS += (L.Activation, L.ReLU, L.Dropout, L.Identity, O.Unary, O.Binary, O.Clip, O.Cast)
 #: what reads a tensor by position only (the same numbers whatever its letters), or only its batch size
 _POSITIONAL = (L.Reshape, O.View, L.Flatten, L.LearnedConstant, O.Learned)
 
