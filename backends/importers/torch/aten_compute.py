@@ -296,9 +296,6 @@ def attention(ctx, call):
         like = q if regrouped(ctx, nodes[0]) else None  # windows: the mask repeats over their batch
         inputs.append(_mask(ctx, call, mask, arg_node(call, 3, "attn_mask"), "N" + heads + length + keys, like))
     scale = call.kwargs.get("scale")
-    features = torch_shape(ctx, nodes[0])[-1]
-    if scale is not None and isinstance(features, int) and scale == 1 / math.sqrt(features):
-        scale = None  # torch's default, 1 / sqrt(E) of the query's last axis: one spelling of one computation
     op = O.ScaledDotProductAttention(causal=bool(call.arg(5, "is_causal", False)), scale=scale)
     return put(ctx, call, op, inputs)
 
