@@ -33,10 +33,6 @@ and Keras write two ways.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
@@ -372,16 +368,3 @@ def positional_relabel(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if x.layout != source.spec.layout or _relabel(node) and node.spec.layout == source.spec.layout:
         return None
     return rb.add(node.layer, [x], rb.old_weights(node), node)
-
-
-def default_scale(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """An attention whose ``scale`` is, as a float32 number, its default ``1 / sqrt(E)`` (``E`` the query's
-    features, its last axis): the default (torch's and Keras's steps write it out, often rounded in its last
-    decimal; float32 arithmetic reads the same number either way)."""
-    layer = node.layer
-    if node.is_input or not isinstance(layer, O.ScaledDotProductAttention) or layer.scale is None:
-        return None
-    features = node.inputs[0].spec.shape[-1]
-    if not isinstance(features, int) or np.float32(layer.scale) != np.float32(1 / math.sqrt(features)):
-        return None
-    return rb.copy(node, layer.replace(scale=None))

@@ -38,11 +38,8 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
 * ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
   flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
-* ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel``,
-  ``default_scale`` (``relabel.py``): a Flatten of ``(N, 1, C)`` is the Reshape ``x[:, 0]`` reads as; an
-  attention given its value again as key leaves the key out; a Reshape merging axes a Permute left adjacent
-  comes before it; a View of a View is one View; a reshape reads a relabel's input; an attention's scale
-  equal to its default is the default.
+* ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel`` (``relabel.py``),
+  ``default_scale``, ``cropped_rows`` (``spellings.py``): one spelling for what torch and Keras write two ways.
 
 Before each walk and after the last, ``rename_letters`` (``relabel.py``) removes the relabelling
 Reshapes/Views it can by naming the tensors around each in its letters, names patch tokens ``NTC`` (as Keras
@@ -60,6 +57,7 @@ from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
 from . import relabel as lettering
+from . import spellings
 from .rebuild import Rebuild
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
@@ -372,7 +370,8 @@ REWRITES = (
     ("reshape_first", lettering.reshape_first),
     ("merge_views", lettering.merge_views),
     ("positional_relabel", lettering.positional_relabel),
-    ("default_scale", lettering.default_scale),
+    ("default_scale", spellings.default_scale),
+    ("cropped_rows", spellings.cropped_rows),
 )
 
 

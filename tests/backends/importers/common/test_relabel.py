@@ -141,7 +141,23 @@ def _by_role(m):
     return _layouts(m, "ScaledDotProductAttention") == ["NHTE"] and _layouts(m, "Permute")[-1] == "NTHE"
 
 
+def _cropped(x, crop):
+    """``to_keras``'s slice of C: rows, the channel axis in the middle, cropped, then the held shape again."""
+    h = L.Cropping2D(crop)(L.Reshape((6, 12, 1), layout="NHWC")(x))
+    return L.Reshape((6, 12 - sum(crop[1])), layout="NTC")(h)
+
+
+def channel_slice_as_keras_writes_it():
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(_cropped(x, ((0, 0), (2, 3)))))
+
+
 FIRES = [
+    (
+        "cropped_rows",
+        channel_slice_as_keras_writes_it,
+        lambda m: _kinds(m) == ["Slice", "Dense"] and (m.layers[0].layer.start, m.layers[0].layer.stop) == (2, 9),
+    ),
     ("rename_letters", attention_named_by_torch, _by_role),
     ("rename_letters", attention_named_by_keras, _by_role),
     ("positional_relabel", attention_named_by_keras, lambda m: "View" not in _kinds(m)),
@@ -235,7 +251,14 @@ def attention_of_a_rotated_query():
     return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
 
 
+def rows_cropped_too():
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    h = L.Cropping2D(((1, 0), (2, 3)))(L.Reshape((6, 12, 1), layout="NHWC")(x))
+    return ir.Model(x, L.Dense(3)(L.Reshape((5, 7), layout="NTC")(h)))
+
+
 STAYS = [
+    (rows_cropped_too, "cropped_rows"),
     (attention_scaled_otherwise, "default_scale"),
     (attention_of_a_rotated_query, "rename_letters"),
     (view_read_twice, "merge_views"),
