@@ -1,6 +1,7 @@
 """The letter rewrites of backends/importers/common/relabel.py (``rename_letters``, ``unit_flatten``,
-``shared_key``, ``reshape_first``): each fires where it is exact, and the rewritten model computes what the
-original did in torch and in Keras (random weights, batch 2 and 3); each stays put where it would not be."""
+``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel``) and the two of spellings.py
+(``default_scale``, ``cropped_rows``): each fires where it is exact, and the rewritten model computes what
+the original did in torch and in Keras (random weights, batch 2 and 3); each stays put where it would not be."""
 
 from __future__ import annotations
 
