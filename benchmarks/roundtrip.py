@@ -79,8 +79,6 @@ EXTENDED_GAPS = {
     ("timm:convnext_atto", "keras"): "roundtrip-free-permute",
     ("timm:vit_tiny_patch16_224", "torch"): "torch-roundtrip-token-letters",
     ("timm:vit_tiny_patch16_224", "keras"): "keras-roundtrip-axis-letters",
-    ("transformers:bert", "keras"): "keras-roundtrip-emitted-ops",
-    ("transformers:gpt2", "keras"): "keras-roundtrip-emitted-ops",
     ("transformers:llama_gqa", "keras"): "keras-roundtrip-emitted-ops",
 }
 

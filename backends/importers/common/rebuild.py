@@ -73,6 +73,8 @@ LETTER_LAYERS = (
     O.Clip,
     O.Cast,
 )
+#: layer kinds that read their input's batch size alone (any order of its axes will do)
+BATCH_ONLY = (L.LearnedConstant, O.Learned)
 #: what passes a flattened feature vector through unchanged, feature by feature
 _FEATURE_WISE = (L.Dropout, L.Identity, L.Activation, L.ReLU)
 
@@ -102,9 +104,12 @@ class Rebuild:
     def users(self, node: ir.Node) -> list[ir.Node]:
         return self.consumers[node.name]
 
-    def only_user(self, node: ir.Node) -> ir.Node | None:
-        """The one node reading ``node`` (None if several, none, or ``node`` is a model output)."""
+    def only_user(self, node: ir.Node, *, batch_readers: bool = False) -> ir.Node | None:
+        """The one node reading ``node`` (None if several, none, or ``node`` is a model output); with
+        ``batch_readers``, not counting the readers of its batch size alone (a LearnedConstant)."""
         users = self.users(node)
+        if batch_readers:
+            users = [u for u in users if not isinstance(u.layer, BATCH_ONLY)]
         return users[0] if len(users) == 1 and id(node) not in self.outputs else None
 
     def old_weights(self, node: ir.Node) -> dict[str, np.ndarray]:
@@ -176,8 +181,10 @@ class Rebuild:
         moved = [n.layout != o.layout for n, o in zip(new, old)]
         if isinstance(layer, L.Flatten) and moved[0] and self.rows_absorbed(node):
             self.rows[id(node)] = _feature_order(old[0].spec, new[0].spec)
-        elif any(moved) and not (
-            letters_only(layer) and len({t.layout for t in new}) == 1 and _spatial(new[0]) == _spatial(old[0])
+        elif (
+            any(moved)
+            and not isinstance(layer, BATCH_ONLY)
+            and not (letters_only(layer) and len({t.layout for t in new}) == 1 and _spatial(new[0]) == _spatial(old[0]))
         ):
             new = [self.back(n, o.layout) for n, o in zip(new, old)]
         order = [self.rows[id(t.node)] for t in old if id(t.node) in self.rows]

@@ -38,6 +38,12 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
 * ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
   flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
+* ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel`` (``relabel.py``),
+  ``default_scale``, ``cropped_rows`` (``spellings.py``): one spelling for what torch and Keras write two ways.
+
+Before each walk and after the last, ``rename_letters`` (``relabel.py``) removes the relabelling
+Reshapes/Views it can by naming the tensors around each in its letters, names patch tokens ``NTC`` (as Keras
+does) and an attention's heads by role.
 
 :func:`apply_rewrites` repeats the walk until nothing fires; ``model.rewrites`` lists what fired.
 """
@@ -50,6 +56,8 @@ from ....ir import ops as O
 from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
+from . import relabel as lettering
+from . import spellings
 from .rebuild import Rebuild
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
@@ -84,7 +92,7 @@ def _renamed(layer: L.Layer, letters: dict[str, str]) -> L.Layer:
 def declared_input_layout(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     """Input -> element-wise layers -> Permute -> relabelling Reshape (each the only reader of the last): the
     input in that layout, the element-wise layers on it with their letters renamed."""
-    chain, permute = [], rb.only_user(node) if node.is_input else None
+    chain, permute = [], rb.only_user(node, batch_readers=True) if node.is_input else None
     while permute is not None and _elementwise(permute):
         chain.append(permute)
         permute = rb.only_user(permute)
@@ -357,6 +365,13 @@ REWRITES = (
     ("separable", separable),
     ("fuse_activation", fuse_activation),
     ("global_pool", global_pool),
+    ("unit_flatten", lettering.unit_flatten),
+    ("shared_key", lettering.shared_key),
+    ("reshape_first", lettering.reshape_first),
+    ("merge_views", lettering.merge_views),
+    ("positional_relabel", lettering.positional_relabel),
+    ("default_scale", spellings.default_scale),
+    ("cropped_rows", spellings.cropped_rows),
 )
 
 
@@ -366,6 +381,8 @@ def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Mo
     instance that no longer matches its kind) is dropped, keeping the model as it was before it."""
     fired: list[str] = []
     for _ in range(rounds):
+        model, renamed = lettering.rename_letters(model)
+        fired += ["rename_letters"] * renamed
         rb = Rebuild(model)
         try:
             rebuilt = rb.run(rules)
@@ -375,5 +392,7 @@ def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Mo
             break
         model = rebuilt
         fired += rb.fired
+    model, renamed = lettering.rename_letters(model)  # what the last walk left to rename
+    fired += ["rename_letters"] * renamed
     model.rewrites = fired
     return model

@@ -71,12 +71,14 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).view(b, t, 3, 2, 4).permute(2, 0, 3, 1, 4)
         causal = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         masked = F.scaled_dot_product_attention(q, k, v, attn_mask=self.mask, scale=0.3)
-        return causal.transpose(1, 2).reshape(b, t, 8), masked
+        default = F.scaled_dot_product_attention(q, k, v, scale=0.5)  # 1 / sqrt(4), the default, written out
+        return causal.transpose(1, 2).reshape(b, t, 8), masked, default
 
 
 def test_scaled_dot_product_attention():
     model = check(randomize(Attention()), lambda b, s: (float_input(b, 5, 8, seed=s),))
-    assert "ScaledDotProductAttention" in kinds(model)
+    scales = [n.layer.scale for n in model.layers if type(n.layer).__name__ == "ScaledDotProductAttention"]
+    assert sorted(scales, key=str) == sorted([None, 0.3, None], key=str)  # the default scale reads as None
 
 
 class Positions(nn.Module):

@@ -222,7 +222,8 @@ def test_learned_values_stay_in_their_block():
     block class holds them as parameters, as the source does."""
     model = check(randomize(TwoEmbeds()), lambda b, s: (float_input(b, 3, 8, 8, seed=s),))
     block = emit(model, "torch").split("class TokenEmbed(nn.Module):", 1)[1].split("class ", 1)[0]
-    assert "self.cls = nn.Parameter(torch.zeros(1, 8, 1))" in block and "self.pos.expand(x.shape[0]" in block
+    # the tokens are NTC (rename_letters), so the class token is held in the source's shape, (1, 1, d)
+    assert "self.cls = nn.Parameter(torch.zeros(1, 1, 8))" in block and "self.pos.expand(x.shape[0]" in block
 
 
 #: every module above with its inputs (test_import_torch.py checks that the tables' entries are all used)

@@ -1,0 +1,370 @@
+"""``rename_letters``: relabelling Reshapes/Views removed by naming the tensors around them in one set of letters.
+
+An importer names each tensor by its framework's conventions, and where two conventions meet it relabels:
+torch's ``flatten(2).transpose(1, 2)`` of a patch convolution reads as ``NCW -> NWC`` (a convolution's
+letters), and the encoder after it wants ``NTC``, so a ``Reshape`` that moves no data renames ``W`` to ``T``.
+Keras tensors carry no letters, so ``from_keras`` names the same tokens ``NTC`` from the start, and a module
+``to_torch`` wrote reads back with relabels in other places (around each attention). All are the same
+computation; this pass gives them one form, the one without relabels.
+
+For each relabel (a ``Reshape`` or ``View`` keeping every size at its position: ``X -> Y``, letter ``X[i]``
+named ``Y[i]``), the *component* of its input is every tensor connected to it through layers that act on
+letters alone (``Permute``/``Transpose``, merges, ``Concatenate``, element-wise layers and ops, and the
+letter-only layers of ``rebuild.LETTER_LAYERS``: a ``Dense``, a ``LayerNorm``, a ``Cropping1D``, ...), up to
+where letters are chosen freely (a ``Reshape``/``View`` target, a ``LearnedConstant``/``Learned``). Every
+tensor of the component is renamed by that map; the relabels out of it (to the renamed letters) and into it
+(from them) go; the reshapes and flattens that read it positionally stay as they are.
+
+Exact by construction: every tensor holds the same data in the same order, under other names. It fires only
+where that is so: no component tensor is a model input or output, every reader of one is in the component,
+a dropped relabel or a positional reshape, the map keeps ``N`` and ``C`` wherever a layer gives a letter a
+meaning (a kernel acts on the spatial axes in their order, a ``Dense`` on ``C``), and every renamed layer
+builds to the renamed shape (else the component is left alone).
+
+Two more kinds of component are renamed the same way, so that both importers reach one naming: tokens named
+as a 1-D signal (``NCW``/``NWC`` from a reshape) are named ``NTC``, Keras's convention; and an unmasked
+``ScaledDotProductAttention`` whose inputs and result pass only through the heads' split and merge (reshapes
+and permutes) has them named by role (query ``NHTD``, key ``NHSD``, value ``NHSE``, result ``NHTE``).
+
+The rules beside it (``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``,
+``positional_relabel``, ``default_scale``) run in ``rewrites.REWRITES``: each gives one spelling to what torch
+and Keras write two ways.
+"""
+
+from __future__ import annotations
+
+from .... import ir
+from ....ir import layers as L
+from ....ir import ops as O
+from ....ir.errors import IRError
+from .rebuild import Rebuild, letters_only
+
+#: layers whose output letters are chosen freely (their inputs keep theirs)
+_SOURCES = (L.Reshape, O.View, L.LearnedConstant, O.Learned)
+#: layers that move or combine whole axes by letter, meaning the same under any names
+_MOVERS = (L.Permute, O.Transpose, L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Concatenate)
+_MOVERS += (L.Activation, L.ReLU, L.Dropout, L.Identity, O.Unary, O.Binary, O.Clip, O.Cast)
+#: what reads a tensor by position only (the same numbers whatever its letters), or only its batch size
+_POSITIONAL = (L.Reshape, O.View, L.Flatten, L.LearnedConstant, O.Learned)
+
+
+class _Abort(Exception):
+    """A renamed layer the IR refuses, or one that no longer builds to the renamed shape."""
+
+
+def _relabel(node: ir.Node) -> bool:
+    """A Reshape or View that keeps every size at its position and the batch first: it only renames axes."""
+    layer = node.layer
+    if node.is_input or not isinstance(layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
+        return False
+    if isinstance(layer, O.View) and (layer.merge != 1 or layer.split != 1):
+        return False
+    before, after = node.inputs[0].spec, node.spec
+    return before.layout != after.layout and before.shape == after.shape and before.layout[0] == after.layout[0] == "N"
+
+
+def _rename(layout: str, letters: dict) -> str:
+    return "".join(letters[a] for a in layout)
+
+
+def _member(node: ir.Node, letters: dict) -> bool:
+    """Whether ``node``'s layer means the same once its tensors' letters are renamed by ``letters``."""
+    layer = node.layer
+    if isinstance(layer, (*_SOURCES, *_MOVERS)):
+        if isinstance(getattr(layer, "axis", None), int) and not isinstance(layer, L.Concatenate):
+            return False
+        return True
+    if not letters_only(layer):
+        return False
+    return letters.get("N") == "N" and letters.get("C", "C") == "C"
+
+
+def _renamed(node: ir.Node, letters: dict) -> L.Layer:
+    layer = node.layer
+    if isinstance(layer, L.Permute):
+        return L.Permute(_rename(node.spec.layout, letters))
+    if isinstance(layer, (L.Reshape, O.View, L.LearnedConstant, O.Learned, O.Transpose)):
+        return layer.replace(layout=_rename(node.spec.layout, letters))
+    changes = {}
+    for field in ("axis", "axes"):
+        value = getattr(layer, field, None)
+        if isinstance(value, str) and all(a in letters for a in value):
+            changes[field] = _rename(value, letters)
+        elif isinstance(value, tuple) and all(isinstance(a, str) and a in letters for a in value):
+            changes[field] = tuple(letters[a] for a in value)
+    return layer.replace(**changes) if changes else layer
+
+
+class _Plan:
+    """What one pass does, old node id -> (step, letters): "rename" a member by ``letters``, "drop" a relabel
+    (its readers read the renamed tensor), "read" a renamed tensor by position as before."""
+
+    def __init__(self):
+        self.steps: dict[int, tuple] = {}
+
+    def component(self, rb: Rebuild, x: ir.Node, letters: dict, handled=(), from_readers=False) -> dict | None:
+        """The steps that rename ``x``'s component by ``letters`` (None where that is not exact); ``handled``:
+        readers planned apart (an attention); ``from_readers``: ``x`` itself is planned apart, its readers not."""
+        if letters.get("N") != "N":
+            return None
+        steps, todo = {}, [x]
+
+        def readers(node):  # each reader of a component tensor: a relabel out, a positional read, or a member
+            for user in rb.users(node):
+                if id(user) in steps or id(user) in handled:
+                    continue
+                if _relabel(user) and user.spec.layout == _rename(node.spec.layout, letters):
+                    if id(user) in rb.outputs:  # an output keeps its own node (and name)
+                        todo.append(user)
+                        continue
+                    steps[id(user)] = ("drop", user)
+                elif isinstance(user.layer, _POSITIONAL) and len(user.inputs) == 1:
+                    steps[id(user)] = ("read", user)
+                else:
+                    todo.append(user)
+
+        if from_readers:
+            todo = []
+            readers(x)
+        while todo:
+            node = todo.pop()
+            if id(node) in steps:
+                continue
+            if node.is_input or id(node) in rb.outputs:
+                return None
+            if set(node.spec.layout) != set(letters) or not _member(node, letters):
+                return None
+            steps[id(node)] = ("rename", node)
+            if not isinstance(node.layer, _SOURCES):
+                for t in node.inputs:
+                    up = t.node
+                    if id(up) in steps or id(up) in handled:
+                        continue
+                    if _relabel(up) and up.inputs[0].spec.layout == _rename(up.spec.layout, letters):
+                        if id(up) in rb.outputs:
+                            return None
+                        steps[id(up)] = ("drop", up)  # a relabel into the component: its readers read it
+                        readers(up)
+                    else:
+                        todo.append(up)
+            readers(node)
+        if any(k in self.steps for k in steps):
+            return None
+        return steps
+
+
+def _step(plan: _Plan):
+    def rule(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+        step = plan.steps.get(id(node))
+        if step is None:
+            return None
+        kind, letters = step
+        if kind == "drop":
+            return rb.tensor(node.inputs[0])
+        if kind == "read":
+            return rb.add(node.layer, [rb.tensor(node.inputs[0])], rb.old_weights(node), node)
+        inputs = [rb.tensor(t) for t in node.inputs]
+        if isinstance(node.layer, (L.Reshape, O.View)):  # a reshape reads positions: its input as it was
+            inputs = [rb.back(t, o.spec.layout) for t, o in zip(inputs, node.inputs)]
+        try:
+            out = rb.add(_renamed(node, letters), inputs, rb.old_weights(node), node)
+        except IRError as e:
+            raise _Abort(str(e)) from e
+        if out.spec.layout != _rename(node.spec.layout, letters) or out.spec.shape != node.spec.shape:
+            raise _Abort(f"renaming {node.name!r} changed its shape")
+        return out
+
+    return rule
+
+
+def _run(model: ir.Model, steps: dict) -> ir.Model:
+    plan = _Plan()
+    plan.steps = steps
+    rb = Rebuild(model)
+    return rb.run((("rename_letters", _step(plan)),))
+
+
+def _split_or_merge(part: dict) -> bool:
+    """Whether the tensors renamed are only the heads' split or merge (reshapes and permutes): where the query
+    or key pass through more (a rotary embedding's products), each importer names them its own way."""
+    return all(
+        kind != "rename" or isinstance(n.layer, (L.Reshape, O.View, L.Permute, O.Transpose))
+        for kind, n in part.values()
+    )
+
+
+def _attention(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
+    """Steps naming an unmasked attention's tensors by role, whatever the importer called them: the query
+    ``NHTD``, key ``NHSD`` (``G`` for fewer heads), value ``NHSE``, result ``NHTE``, with the heads' split
+    before (a reshape and a permute) and their merge after renamed alike."""
+    q, k, v = node.inputs[:3] if len(node.inputs) == 3 else (None,) * 3
+    if q is None or any(t.spec.rank != 4 for t in (q, k, v)):
+        return None
+    if node.spec.layout != "N" + q.spec.layout[1:3] + v.spec.layout[3]:
+        return None
+    groups = "H" if k.spec.layout[1] == q.spec.layout[1] else "G"
+    roles = [(q, "NHTD"), (k, "N" + groups + "SD"), (v, "N" + groups + "SE")]
+    steps = {id(node): ("rename", dict(zip(node.spec.layout, "NHTE")))}
+    for t, new in roles:
+        if t.node.is_input or t.index or len({id(x.node) for x in (q, k, v)}) != 3:
+            return None
+        letters = dict(zip(t.spec.layout, new))
+        part = plan.component(rb, t.node, letters, handled={id(node)})
+        if part is None or any(i in steps for i in part) or not _split_or_merge(part):
+            return None
+        steps.update({i: (kind, letters) for i, (kind, _) in part.items()})
+    letters = steps[id(node)][1]
+    part = plan.component(rb, node, letters, handled={id(node)}, from_readers=True)
+    if part is None or any(i in steps for i in part) or not _split_or_merge(part):
+        return None
+    steps.update({i: (kind, letters) for i, (kind, _) in part.items()})
+    if all(kind != "drop" and all(a == b for a, b in ls.items()) for kind, ls in steps.values()):
+        return None  # named so already
+    return steps
+
+
+def rename_letters(model: ir.Model) -> tuple[ir.Model, int]:
+    """``model`` with every relabel it can remove exactly removed (see the module doc), and how many went."""
+    rb, plan, found = Rebuild(model), _Plan(), []
+    for node in model.nodes:
+        if id(node) in plan.steps:
+            continue
+        if isinstance(node.layer, O.ScaledDotProductAttention):
+            steps = _attention(plan, rb, node)
+            if steps:
+                found.append(steps)
+                plan.steps.update(steps)
+            continue
+        if _relabel(node):
+            x, letters = node.inputs[0].node, dict(zip(node.inputs[0].spec.layout, node.spec.layout))
+        elif not node.is_input and sorted(node.spec.layout) == sorted("NWC"):
+            x, letters = node, {"N": "N", "W": "T", "C": "C"}  # tokens named as a 1-D signal: Keras's NTC
+        else:
+            continue
+        steps = plan.component(rb, x, letters)
+        if not steps:
+            continue
+        found.append({k: (kind, letters) for k, (kind, _) in steps.items()})
+        plan.steps.update(found[-1])
+    if not found:
+        return model, 0
+    try:
+        return _run(model, plan.steps), len(found)
+    except (_Abort, IRError):
+        pass
+    accepted, count = {}, 0
+    for steps in found:  # one component at a time: keep those that build
+        try:
+            _run(model, {**accepted, **steps})
+        except (_Abort, IRError):
+            continue
+        accepted.update(steps)
+        count += 1
+    if not accepted:
+        return model, 0
+    return _run(model, accepted), count
+
+
+def unit_flatten(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Flatten of a tensor whose axes after the batch hold one entry each but ``C`` (a selected token,
+    ``(N, 1, C)``): the Reshape to ``(C,)`` that drops them, what ``x[:, 0]`` reads as (the same numbers)."""
+    if node.is_input or not isinstance(node.layer, L.Flatten) or node.spec.layout != "NC":
+        return None
+    spec = node.inputs[0].spec
+    if spec.layout[0] != "N" or "C" not in spec.layout or spec.dim("C") is None:
+        return None
+    if any(s != 1 for a, s in zip(spec.layout, spec.shape) if a not in "NC"):
+        return None
+    return rb.copy(node, L.Reshape((spec.dim("C"),), layout="NC"))
+
+
+def shared_key(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A MultiHeadAttention given its value tensor again as the key (torch's ``attn(h, h, h)``): the key left
+    out, which means the value (Keras's ``attn(h, h)``)."""
+    if node.is_input or not isinstance(node.layer, L.MultiHeadAttention) or len(node.inputs) < 3:
+        return None
+    value, key = node.inputs[1], node.inputs[2]
+    if "C" not in key.spec.layout or key.node is not value.node or key.index != value.index:
+        return None
+    return rb.copy(node, inputs=[node.inputs[0], value, *node.inputs[3:]])
+
+
+def _merged_groups(before: ir.TensorSpec, after: ir.TensorSpec) -> list[str] | None:
+    """For a Reshape from ``before`` to ``after`` that only merges runs of adjacent axes (the batch first in
+    both, every size known and above 1): the run of ``before``'s letters each axis of ``after`` holds."""
+    if before.layout[0] != "N" or after.layout[0] != "N":
+        return None
+    sizes = list(zip(before.layout[1:], before.shape[1:]))
+    if any(s is None or s == 1 for _, s in sizes) or any(s is None for s in after.shape[1:]):
+        return None
+    groups, i = [], 0
+    for size in after.shape[1:]:
+        run, product = "", 1
+        while i < len(sizes) and product < size:
+            run, product, i = run + sizes[i][0], product * sizes[i][1], i + 1
+        if product != size:
+            return None
+        groups.append(run)
+    return groups if i == len(sizes) else None
+
+
+def reshape_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Permute -> Reshape that merges axes the Permute left adjacent in their old order (its only reader):
+    the Reshape first, merging them where they were, then the Permute (torch's ``flatten(2).transpose(1, 2)``;
+    Keras, holding channels last, reads the same tokens as one reshape of ``NHWC``). The same numbers: the
+    merged runs are moved whole."""
+    if node.is_input or not isinstance(node.layer, L.Reshape) or node.inputs[0].node.is_input:
+        return None
+    permute = node.inputs[0].node
+    if not isinstance(permute.layer, L.Permute) or rb.only_user(permute) is not node:
+        return None
+    source = permute.inputs[0]
+    groups = _merged_groups(permute.spec, node.spec)
+    if groups is None or all(len(g) == 1 for g in groups):
+        return None
+    letters = dict(zip(groups, node.spec.layout[1:]))
+    layout, rest = "N", source.spec.layout[1:]
+    if source.spec.layout[0] != "N":
+        return None
+    while rest:
+        run = next((g for g in groups if rest.startswith(g)), None)
+        if run is None:
+            return None
+        layout, rest = layout + letters[run], rest[len(run) :]
+    target = tuple(node.spec.dim(a) for a in layout[1:])
+    x = rb.back(rb.tensor(source), source.spec.layout)
+    merged = rb.add(L.Reshape(target, layout=layout), [x], {}, node)
+    return merged if layout == node.spec.layout else rb.add(L.Permute(node.spec.layout), [merged], {}, permute)
+
+
+def _plain_view(node: ir.Node) -> bool:
+    layer = node.layer
+    return not node.is_input and isinstance(layer, O.View) and layer.merge == 1 and layer.split == 1
+
+
+def merge_views(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """View -> View (its only reader; neither crossing the batch): one View to the last one's shape, which
+    reads the same entries in the same order (an unsqueeze then a squeeze: none at all)."""
+    if not _plain_view(node) or not _plain_view(inner := node.inputs[0].node) or rb.only_user(inner) is not node:
+        return None
+    source = inner.inputs[0]
+    if rb.tensor(source).layout != source.spec.layout:
+        return None
+    if node.spec.layout == source.spec.layout and node.spec.shape == source.spec.shape:
+        return rb.tensor(source)
+    return rb.copy(node, inputs=[source])
+
+
+def positional_relabel(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Reshape, View or Flatten of a relabelled tensor: the same of the tensor before the relabel, which holds
+    the same entries in the same order (the relabel goes once nothing else reads it)."""
+    if node.is_input or not isinstance(node.layer, _POSITIONAL[:3]) or len(node.inputs) != 1:
+        return None
+    relabel = node.inputs[0].node
+    if not _relabel(relabel) or id(relabel) in rb.outputs:
+        return None
+    source = relabel.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or _relabel(node) and node.spec.layout == source.spec.layout:
+        return None
+    return rb.add(node.layer, [x], rb.old_weights(node), node)

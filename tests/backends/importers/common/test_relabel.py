@@ -1,0 +1,277 @@
+"""The letter rewrites of backends/importers/common/relabel.py (``rename_letters``, ``unit_flatten``,
+``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel``) and the two of spellings.py
+(``default_scale``, ``cropped_rows``): each fires where it is exact, and the rewritten model computes what
+the original did in torch and in Keras (random weights, batch 2 and 3); each stays put where it would not be."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from twinnet import ir
+from twinnet.backends import to_keras, to_torch
+from twinnet.backends.importers.common.rewrites import apply_rewrites
+from twinnet.ir import layers as L
+from twinnet.ir import ops as O
+
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def _outputs(model, batch: int) -> list[np.ndarray]:
+    """``model`` run in torch and in Keras on seeded inputs of ``batch`` samples."""
+    rng = np.random.default_rng(batch)
+    xs = [
+        rng.standard_normal([batch if a == "N" else s for a, s in zip(t.layout, t.shape)]).astype(np.float32)
+        for t in model.inputs
+    ]
+    with torch.no_grad():
+        t = to_torch(model)(*[torch.from_numpy(x) for x in xs])
+    k = to_keras(model)(xs if len(xs) > 1 else xs[0], training=False)
+    t, k = (list(v) if isinstance(v, (list, tuple)) else [v] for v in (t, k))
+    return [np.asarray(v) for v in t + k]
+
+
+def _rewritten(build):
+    before = build().randomize(seed=3)
+    after = apply_rewrites(before)
+    for batch in (2, 3):
+        for a, b in zip(_outputs(before, batch), _outputs(after, batch)):
+            np.testing.assert_allclose(b, a, atol=ATOL, rtol=RTOL)
+    return before, after
+
+
+def _kinds(model):
+    return [n.layer.kind for n in model.layers]
+
+
+def _layouts(model, kind):
+    return [n.spec.layout for n in model.layers if n.layer.kind == kind]
+
+
+def _image():
+    return ir.Input((3, 8, 8), layout="NCHW", name="x")
+
+
+def _tokens(x, relabel: bool = True):
+    """A ViT's patch tokens as torch reads them (NCW flattened, transposed to NWC), a class token and a
+    position embedding, then (``relabel``) renamed NTC for what follows."""
+    h = L.Permute("NWC")(L.Reshape((8, 16), layout="NCW")(L.Conv2D(8, 2, strides=2)(x)))
+    h = L.Concatenate(axis="W")([L.LearnedConstant((1, 8), layout="NWC")(x), h])
+    h = L.Add()([h, L.LearnedConstant((17, 8), layout="NWC")(x)])
+    return L.Reshape((17, 8), layout="NTC")(h) if relabel else h
+
+
+# -- where each fires ------------------------------------------------------------------------------------------
+def vit_tokens():
+    x = _image()
+    h = L.LayerNorm()(_tokens(x))
+    return ir.Model(x, L.Reshape((8,), layout="NC")(L.Cropping1D((0, 16))(h)))
+
+
+def tokens_relabelled_around_attention():
+    x = _image()
+    h = _tokens(x, relabel=False)
+    q = L.Reshape((17, 8), layout="NTC")(L.LayerNorm()(h))
+    a = L.MultiHeadAttention(2, 4)([q, q])
+    h = L.Add()([h, L.Reshape((17, 8), layout="NWC")(a)])
+    return ir.Model(x, L.Flatten()(L.Dense(4)(h)))
+
+
+def tokens_never_relabelled():
+    x = _image()
+    return ir.Model(x, L.Flatten()(L.Dense(4)(L.LayerNorm()(_tokens(x, relabel=False)))))
+
+
+def selected_token_flattened():
+    x = ir.Input((5, 16), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(L.Flatten()(L.Cropping1D((0, 4))(x))))
+
+
+def attention_given_its_value_as_key():
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    h = L.LayerNorm()(x)
+    return ir.Model(x, L.MultiHeadAttention(2, 4)([h, h, h]))
+
+
+def permute_then_merge():
+    x = _image()
+    h = L.Permute("NHWC")(L.Conv2D(8, 2, strides=2)(x))
+    return ir.Model(x, L.Flatten()(L.Dense(4)(L.Reshape((16, 8), layout="NTC")(h))))
+
+
+def input_read_by_a_class_token():
+    x = ir.Input((3, 8, 8), layout="NHWC", name="x")  # a channels-first input as from_keras names it
+    h = L.Reshape((8, 8, 3), layout="NHWC")(L.Permute("NWCH")(x))
+    h = L.Reshape((16, 8), layout="NTC")(L.Conv2D(8, 2, strides=2)(h))
+    h = L.Concatenate(axis="T")([L.LearnedConstant((1, 8))(x), h])
+    return ir.Model(x, L.Flatten()(h))
+
+
+def view_of_a_view():
+    x = ir.Input((6, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(O.View((4, 6), "NTC")(O.View((1, 24), "NAC")(x))))
+
+
+def unsqueeze_then_squeeze():
+    x = ir.Input((6, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(O.View((6, 4), "NTC")(O.View((1, 6, 4), "NATC")(x))))
+
+
+def _heads(x, layout: str, permuted: str):
+    return L.Permute(permuted)(L.Reshape((5, 2, 4), layout=layout)(L.Dense(8)(x)))
+
+
+def attention_named_by_torch():
+    """BERT's attention as from_torch names it: the query's length C, the key's A, features W and B."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q, k, v = _heads(x, "NCHW", "NHCW"), _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")
+    a = O.ScaledDotProductAttention(scale=0.5)([q, k, v])
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
+
+
+def attention_named_by_keras():
+    """The same as from_keras names it (each rank-4 tensor NHWC) with a relabel before the merge."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q, k, v = (_heads(x, "NWHC", "NHWC") for _ in range(3))
+    a = L.Permute("NWHC")(O.ScaledDotProductAttention()([q, k, v]))
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(O.View((5, 2, 4), "NHWC")(a)))
+
+
+def _by_role(m):
+    return _layouts(m, "ScaledDotProductAttention") == ["NHTE"] and _layouts(m, "Permute")[-1] == "NTHE"
+
+
+def _cropped(x, crop):
+    """``to_keras``'s slice of C: rows, the channel axis in the middle, cropped, then the held shape again."""
+    h = L.Cropping2D(crop)(L.Reshape((6, 12, 1), layout="NHWC")(x))
+    return L.Reshape((6, 12 - sum(crop[1])), layout="NTC")(h)
+
+
+def channel_slice_as_keras_writes_it():
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(_cropped(x, ((0, 0), (2, 3)))))
+
+
+FIRES = [
+    (
+        "cropped_rows",
+        channel_slice_as_keras_writes_it,
+        lambda m: _kinds(m) == ["Slice", "Dense"] and (m.layers[0].layer.start, m.layers[0].layer.stop) == (2, 9),
+    ),
+    ("rename_letters", attention_named_by_torch, _by_role),
+    ("rename_letters", attention_named_by_keras, _by_role),
+    ("positional_relabel", attention_named_by_keras, lambda m: "View" not in _kinds(m)),
+    ("default_scale", attention_named_by_torch, lambda m: m.layers[-3].layer.scale is None),
+    ("merge_views", view_of_a_view, lambda m: _kinds(m) == ["View", "Dense"] and m.layers[0].spec.shape[1:] == (4, 6)),
+    ("merge_views", unsqueeze_then_squeeze, lambda m: _kinds(m) == ["Dense"]),
+    (
+        "rename_letters",
+        vit_tokens,
+        lambda m: _layouts(m, "Reshape") == ["NCT", "NC"] and _layouts(m, "LearnedConstant") == ["NTC", "NTC"],
+    ),
+    (
+        "rename_letters",
+        tokens_relabelled_around_attention,
+        lambda m: _layouts(m, "Reshape") == ["NCT"] and _layouts(m, "Add") == ["NTC", "NTC"],
+    ),
+    ("rename_letters", tokens_never_relabelled, lambda m: _layouts(m, "Dense") == ["NTC"]),
+    ("unit_flatten", selected_token_flattened, lambda m: _kinds(m) == ["Cropping1D", "Reshape", "Dense"]),
+    ("shared_key", attention_given_its_value_as_key, lambda m: len(m.layers[-1].inputs) == 2),
+    (
+        "reshape_first",
+        permute_then_merge,
+        lambda m: _kinds(m)[:3] == ["Conv2D", "Reshape", "Permute"] and _layouts(m, "Reshape") == ["NCT"],
+    ),
+    ("declared_input_layout", input_read_by_a_class_token, lambda m: m.inputs[0].layout == "NCHW"),
+]
+
+
+@pytest.mark.parametrize("rule, build, holds", FIRES, ids=[f"{r}-{b.__name__}" for r, b, _ in FIRES])
+def test_rewrite_fires_and_computes_the_same(rule, build, holds):
+    _, after = _rewritten(build)
+    assert rule in after.rewrites
+    assert holds(after), after.summary(print_fn=lambda s: None)
+    assert "Reshape" not in [n.layer.kind for n in after.layers if n.spec.layout == "NTC" and _moves_nothing(n)]
+
+
+def _moves_nothing(node) -> bool:
+    return node.inputs[0].spec.shape == node.spec.shape
+
+
+# -- where each stays ------------------------------------------------------------------------------------------
+def relabelled_tokens_also_an_output():
+    x = _image()
+    h = _tokens(x, relabel=False)
+    return ir.Model(x, [L.Dense(4)(L.Reshape((17, 8), layout="NTC")(h)), h])
+
+
+def relabel_renaming_the_features():
+    """A relabel that names the features of a Dense T: the Dense acts on C, renaming would change it."""
+    x = ir.Input((6, 4), layout="NTC", name="x")
+    h = L.Dense(5)(L.Reshape((6, 4), layout="NTC")(L.Permute("NTC")(x)))
+    return ir.Model(x, L.Flatten()(L.Reshape((6, 5), layout="NCT")(h)))
+
+
+def two_tokens_flattened():
+    x = ir.Input((5, 16), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(L.Flatten()(L.Cropping1D((0, 3))(x))))
+
+
+def attention_with_its_own_key():
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    h = L.LayerNorm()(x)
+    return ir.Model(x, L.MultiHeadAttention(2, 4)([h, h, x]))
+
+
+def permute_then_merge_apart():
+    """NCHW -> NHWC, then W and C merged: they are not neighbours in NCHW, so no Reshape there can do it."""
+    x = _image()
+    h = L.Permute("NHWC")(L.Conv2D(8, 2, strides=2)(x))
+    return ir.Model(x, L.Flatten()(L.Reshape((4, 32), layout="NTC")(h)))
+
+
+def view_read_twice():
+    x = ir.Input((6, 4), layout="NTC", name="x")
+    h = O.View((1, 24), "NAC")(x)
+    return ir.Model(x, [L.Dense(3)(O.View((4, 6), "NTC")(h)), L.Dense(2)(h)])
+
+
+def attention_scaled_otherwise():
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q, k, v = (_heads(x, "NWHC", "NHWC") for _ in range(3))
+    a = L.Permute("NWHC")(O.ScaledDotProductAttention(scale=0.3)([q, k, v]))
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(a))
+
+
+def attention_of_a_rotated_query():
+    """A query through more than its heads' split (a product, as a rotary embedding's): not renamed."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q = O.Binary("mul", 2.0)(_heads(x, "NCHW", "NHCW"))
+    a = O.ScaledDotProductAttention()([q, _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")])
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
+
+
+def rows_cropped_too():
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    h = L.Cropping2D(((1, 0), (2, 3)))(L.Reshape((6, 12, 1), layout="NHWC")(x))
+    return ir.Model(x, L.Dense(3)(L.Reshape((5, 7), layout="NTC")(h)))
+
+
+STAYS = [
+    (rows_cropped_too, "cropped_rows"),
+    (attention_scaled_otherwise, "default_scale"),
+    (attention_of_a_rotated_query, "rename_letters"),
+    (view_read_twice, "merge_views"),
+    (relabelled_tokens_also_an_output, "rename_letters"),
+    (relabel_renaming_the_features, "rename_letters"),
+    (two_tokens_flattened, "unit_flatten"),
+    (attention_with_its_own_key, "shared_key"),
+    (permute_then_merge_apart, "reshape_first"),
+]
+
+
+@pytest.mark.parametrize("build, rule", STAYS, ids=[b.__name__ for b, _ in STAYS])
+def test_rewrite_does_not_fire_where_it_would_not_be_exact(build, rule):
+    before, after = _rewritten(build)
+    assert rule not in after.rewrites
