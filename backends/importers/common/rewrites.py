@@ -39,7 +39,8 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
 * ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
   flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
 * ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel`` (``relabel.py``),
-  ``default_scale``, ``cropped_rows`` (``spellings.py``): one spelling for what torch and Keras write two ways.
+  ``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first`` (``spellings.py``): one spelling for
+  what torch and Keras write two ways.
 
 Before each walk and after the last, ``rename_letters`` (``relabel.py``) removes the relabelling
 Reshapes/Views it can by naming the tensors around each in its letters, names patch tokens ``NTC`` (as Keras
@@ -370,8 +371,7 @@ REWRITES = (
     ("reshape_first", lettering.reshape_first),
     ("merge_views", lettering.merge_views),
     ("positional_relabel", lettering.positional_relabel),
-    ("default_scale", spellings.default_scale),
-    ("cropped_rows", spellings.cropped_rows),
+    *spellings.RULES,
 )
 
 

@@ -4,10 +4,18 @@
   and Keras's steps write it out, often rounded in the last decimal) is the default.
 * ``cropped_rows``: ``to_keras``'s slice (a Reshape to ``(rows, axis, cols)``, a Cropping2D of the middle axis,
   a Reshape back; Keras has no slicing layer) is the Slice of that axis.
+* ``narrow_slice``: a ``Narrow`` of step 1 (how ``from_torch`` reads ``unbind``, and ``from_keras`` a
+  ``keras.ops`` slice) is the ``Slice`` it equals, and a ``Slice`` running to the end of its axis says so with
+  ``stop=None`` (``x[:, 2:3]`` of a 3-wide axis and ``x[:, 2:]`` are one computation).
+* ``select_first``: a Permute -> a one-wide Slice -> a sum dropping that axis (``unbind`` of a permuted tensor,
+  each the only reader of the last) is the Slice and the sum of the tensor before the Permute, then a Permute of
+  what is left (the same entries in the same order; torch's ``permute(...).unbind(0)`` reads back so from
+  ``to_torch``, which selects first).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -58,3 +66,62 @@ def cropped_rows(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
         if (before, spec.shape[i], after) == (r, size, c) and tuple(node.spec.shape) == kept:
             return rb.add(L.Slice(spec.layout[i], a, size - b), [x], {}, node)
     return None
+
+
+def narrow_slice(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A step-1 Narrow of a non-batch axis of known size: the Slice it equals; a Slice to its axis's end:
+    ``stop=None``."""
+    layer = node.layer
+    if node.is_input or not isinstance(layer, (O.Narrow, L.Slice)) or len(node.inputs) != 1:
+        return None
+    spec = node.inputs[0].spec
+    axis = layer.axis if isinstance(layer.axis, str) else None
+    if axis is None or axis == "N" or axis not in spec.layout or spec.dim(axis) is None:
+        return None
+    stop = None if layer.stop is None or layer.stop >= spec.dim(axis) else layer.stop
+    if isinstance(layer, O.Narrow):
+        if layer.step != 1:
+            return None
+    elif stop == layer.stop:
+        return None
+    return rb.copy(node, L.Slice(axis, layer.start, stop))
+
+
+def select_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Permute -> one-wide Slice -> a sum dropping that axis (each the only reader of the last): the Slice and
+    the sum of the tensor before the Permute, then a Permute to the sum's letters (the same entries in the
+    same order)."""
+    layer = node.layer
+    if node.is_input or not isinstance(layer, O.Reduce) or layer.fn != "sum" or layer.keepdims:
+        return None
+    cut = node.inputs[0].node
+    if cut.is_input or not isinstance(cut.layer, L.Slice) or rb.only_user(cut) is not node:
+        return None
+    permute = cut.inputs[0].node
+    if (
+        permute.is_input
+        or not isinstance(permute.layer, L.Permute)
+        or any(not isinstance(u.layer, L.Slice) for u in rb.users(permute))
+    ):
+        return None
+    axis, source = layer.axes, permute.inputs[0]
+    if cut.layer.axis != axis or cut.spec.dim(axis) != 1 or node.spec.layout[0] != "N":
+        return None
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or source.spec.layout[0] != "N":
+        return None
+    summed = rb.add(layer, [rb.add(cut.layer, [x], {}, cut)], {}, node)
+    if summed.layout == node.spec.layout:
+        return summed
+    order = node.spec.layout
+    with ir.block(*node.block) if node.block else contextlib.nullcontext():  # a name of its own: one per select
+        return L.Permute(order, name=f"{node.name}_{order.lower()}")(summed)
+
+
+#: these rules, in the order ``rewrites.REWRITES`` runs them
+RULES = (
+    ("default_scale", default_scale),
+    ("cropped_rows", cropped_rows),
+    ("narrow_slice", narrow_slice),
+    ("select_first", select_first),
+)

@@ -153,7 +153,30 @@ def channel_slice_as_keras_writes_it():
     return ir.Model(x, L.Dense(3)(_cropped(x, ((0, 0), (2, 3)))))
 
 
+def _unbound(narrow):
+    """timm's attention input: a qkv reshape, permuted with its three-way axis first, unbound, the parts summed."""
+    x = ir.Input((5, 6), layout="NTC", name="x")
+    h = L.Permute("DNWC")(L.Reshape((5, 3, 4), layout="NCDW")(L.Dense(12)(x)))
+    parts = [O.Reduce("sum", "D")(narrow(i)(h)) for i in range(3)]
+    return ir.Model(x, L.Dense(3)(L.Add()(parts)))
+
+
+def unbind_of_a_permuted_tensor():
+    return _unbound(lambda i: O.Narrow("D", i, i + 1))
+
+
+def narrowed_to_the_end():
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(O.Narrow("C", 9, 12)(x)))
+
+
+def _selected_first(m):
+    return _kinds(m)[:3] == ["Dense", "Reshape", "Slice"] and all(p.startswith("N") for p in _layouts(m, "Permute"))
+
+
 FIRES = [
+    ("narrow_slice", narrowed_to_the_end, lambda m: _kinds(m) == ["Slice", "Dense"] and m.layers[0].layer.stop is None),
+    ("select_first", unbind_of_a_permuted_tensor, _selected_first),
     (
         "cropped_rows",
         channel_slice_as_keras_writes_it,
@@ -258,7 +281,19 @@ def rows_cropped_too():
     return ir.Model(x, L.Dense(3)(L.Reshape((5, 7), layout="NTC")(h)))
 
 
+def unbind_two_wide():
+    """A sum over two entries of the permuted axis: not a selection, left after the Permute."""
+    return _unbound(lambda i: L.Slice("D", i % 2, i % 2 + 2))
+
+
+def narrowed_by_steps():
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(O.Narrow("C", 0, 12, step=2)(x)))
+
+
 STAYS = [
+    (unbind_two_wide, "select_first"),
+    (narrowed_by_steps, "narrow_slice"),
     (rows_cropped_too, "cropped_rows"),
     (attention_scaled_otherwise, "default_scale"),
     (attention_of_a_rotated_query, "rename_letters"),
