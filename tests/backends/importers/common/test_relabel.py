@@ -5,44 +5,19 @@ the original did in torch and in Keras (random weights, batch 2 and 3); each sta
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
+from rewrite_check import kinds, rewritten, same_outputs
 
 from twinnet import ir
-from twinnet.backends import to_keras, to_torch
-from twinnet.backends.importers.common.rewrites import apply_rewrites
 from twinnet.ir import layers as L
 from twinnet.ir import ops as O
 
-ATOL, RTOL = 1e-5, 1e-4
-
-
-def _outputs(model, batch: int) -> list[np.ndarray]:
-    """``model`` run in torch and in Keras on seeded inputs of ``batch`` samples."""
-    rng = np.random.default_rng(batch)
-    xs = [
-        rng.standard_normal([batch if a == "N" else s for a, s in zip(t.layout, t.shape)]).astype(np.float32)
-        for t in model.inputs
-    ]
-    with torch.no_grad():
-        t = to_torch(model)(*[torch.from_numpy(x) for x in xs])
-    k = to_keras(model)(xs if len(xs) > 1 else xs[0], training=False)
-    t, k = (list(v) if isinstance(v, (list, tuple)) else [v] for v in (t, k))
-    return [np.asarray(v) for v in t + k]
-
 
 def _rewritten(build):
-    before = build().randomize(seed=3)
-    after = apply_rewrites(before)
-    for batch in (2, 3):
-        for a, b in zip(_outputs(before, batch), _outputs(after, batch)):
-            np.testing.assert_allclose(b, a, atol=ATOL, rtol=RTOL)
+    """(before, after), checked to compute the same."""
+    before, after = rewritten(build)
+    same_outputs(before, after)
     return before, after
-
-
-def _kinds(model):
-    return [n.layer.kind for n in model.layers]
 
 
 def _layouts(model, kind):
@@ -171,23 +146,23 @@ def narrowed_to_the_end():
 
 
 def _selected_first(m):
-    return _kinds(m)[:3] == ["Dense", "Reshape", "Slice"] and all(p.startswith("N") for p in _layouts(m, "Permute"))
+    return kinds(m)[:3] == ["Dense", "Reshape", "Slice"] and all(p.startswith("N") for p in _layouts(m, "Permute"))
 
 
 FIRES = [
-    ("narrow_slice", narrowed_to_the_end, lambda m: _kinds(m) == ["Slice", "Dense"] and m.layers[0].layer.stop is None),
+    ("narrow_slice", narrowed_to_the_end, lambda m: kinds(m) == ["Slice", "Dense"] and m.layers[0].layer.stop is None),
     ("select_first", unbind_of_a_permuted_tensor, _selected_first),
     (
         "cropped_rows",
         channel_slice_as_keras_writes_it,
-        lambda m: _kinds(m) == ["Slice", "Dense"] and (m.layers[0].layer.start, m.layers[0].layer.stop) == (2, 9),
+        lambda m: kinds(m) == ["Slice", "Dense"] and (m.layers[0].layer.start, m.layers[0].layer.stop) == (2, 9),
     ),
     ("rename_letters", attention_named_by_torch, _by_role),
     ("rename_letters", attention_named_by_keras, _by_role),
-    ("positional_relabel", attention_named_by_keras, lambda m: "View" not in _kinds(m)),
+    ("positional_relabel", attention_named_by_keras, lambda m: "View" not in kinds(m)),
     ("default_scale", attention_named_by_torch, lambda m: m.layers[-3].layer.scale is None),
-    ("merge_views", view_of_a_view, lambda m: _kinds(m) == ["View", "Dense"] and m.layers[0].spec.shape[1:] == (4, 6)),
-    ("merge_views", unsqueeze_then_squeeze, lambda m: _kinds(m) == ["Dense"]),
+    ("merge_views", view_of_a_view, lambda m: kinds(m) == ["View", "Dense"] and m.layers[0].spec.shape[1:] == (4, 6)),
+    ("merge_views", unsqueeze_then_squeeze, lambda m: kinds(m) == ["Dense"]),
     (
         "rename_letters",
         vit_tokens,
@@ -199,12 +174,12 @@ FIRES = [
         lambda m: _layouts(m, "Reshape") == ["NCT"] and _layouts(m, "Add") == ["NTC", "NTC"],
     ),
     ("rename_letters", tokens_never_relabelled, lambda m: _layouts(m, "Dense") == ["NTC"]),
-    ("unit_flatten", selected_token_flattened, lambda m: _kinds(m) == ["Cropping1D", "Reshape", "Dense"]),
+    ("unit_flatten", selected_token_flattened, lambda m: kinds(m) == ["Cropping1D", "Reshape", "Dense"]),
     ("shared_key", attention_given_its_value_as_key, lambda m: len(m.layers[-1].inputs) == 2),
     (
         "reshape_first",
         permute_then_merge,
-        lambda m: _kinds(m)[:3] == ["Conv2D", "Reshape", "Permute"] and _layouts(m, "Reshape") == ["NCT"],
+        lambda m: kinds(m)[:3] == ["Conv2D", "Reshape", "Permute"] and _layouts(m, "Reshape") == ["NCT"],
     ),
     ("declared_input_layout", input_read_by_a_class_token, lambda m: m.inputs[0].layout == "NCHW"),
 ]

@@ -6,49 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from rewrite_check import kinds, rewritten, same_outputs
 
 from twinnet import ir
-from twinnet.backends import to_keras, to_torch
 from twinnet.backends.importers.common.rewrites import apply_rewrites
 from twinnet.ir import layers as L
-
-ATOL, RTOL = 1e-5, 1e-4
-
-
-def _inputs(model, batch, seed):
-    rng = np.random.default_rng(seed)
-    out = []
-    for t in model.inputs:
-        shape = [batch if a == "N" else s for a, s in zip(t.layout, t.shape)]
-        out.append(rng.standard_normal(shape).astype(np.float32))
-    return out
-
-
-def _run(model, xs):
-    net = to_torch(model)
-    with torch.no_grad():
-        t = net(*[torch.from_numpy(x) for x in xs]).numpy()
-    km = to_keras(model)
-    k = np.asarray(km(xs if len(xs) > 1 else xs[0], training=False))
-    return t, k
-
-
-def _rewritten(build):
-    """(before, after): the model as an importer gives it (random weights) and the rewritten one."""
-    before = build().randomize(seed=3)
-    return before, apply_rewrites(before)
-
-
-def _same_outputs(before, after):
-    for batch in (2, 3):
-        xs = _inputs(before, batch, seed=batch)
-        for a, b in zip(_run(before, xs), _run(after, xs)):
-            np.testing.assert_allclose(b, a, atol=ATOL, rtol=RTOL)
-
-
-def _kinds(model):
-    return [n.layer.kind for n in model.layers]
 
 
 def _image(shape=(9, 8, 4), layout="NHWC"):
@@ -200,21 +162,21 @@ FIRES = [
     ("same_padding", maxpool_pad1, lambda m: m.layers[0].layer.padding == "same"),
     ("same_padding", conv_stride2_known_size, lambda m: m.layers[0].layer.padding == "same"),
     ("same_padding", pointwise_same, lambda m: m.layers[0].layer.padding == "valid"),
-    ("fold_zero_padding", zero_pad_conv, lambda m: _kinds(m) == ["Conv2D"]),
+    ("fold_zero_padding", zero_pad_conv, lambda m: kinds(m) == ["Conv2D"]),
     (
         "fold_zero_padding",
         zero_pad_avgpool,
-        lambda m: _kinds(m) == ["AvgPool2D"] and m.layers[0].layer.count_include_pad,
+        lambda m: kinds(m) == ["AvgPool2D"] and m.layers[0].layer.count_include_pad,
     ),
     ("depthwise", grouped_per_channel, lambda m: m.layers[0].layer.depth_multiplier == 2),
-    ("fuse_activation", conv_relu, lambda m: _kinds(m) == ["Conv2D"] and m.layers[0].layer.activation == "relu"),
-    ("fuse_activation", dense_softmax, lambda m: _kinds(m) == ["Dense"]),
-    ("global_pool", pool_keepdims_flatten, lambda m: _kinds(m) == ["GlobalAvgPool2D", "Dense"]),
-    ("global_pool", pool_keepdims_view, lambda m: _kinds(m) == ["GlobalMaxPool2D"]),
+    ("fuse_activation", conv_relu, lambda m: kinds(m) == ["Conv2D"] and m.layers[0].layer.activation == "relu"),
+    ("fuse_activation", dense_softmax, lambda m: kinds(m) == ["Dense"]),
+    ("global_pool", pool_keepdims_flatten, lambda m: kinds(m) == ["GlobalAvgPool2D", "Dense"]),
+    ("global_pool", pool_keepdims_view, lambda m: kinds(m) == ["GlobalMaxPool2D"]),
     (
         "declared_input_layout",
         input_permute_relabel,
-        lambda m: m.inputs[0].layout == "NHWC" and _kinds(m) == ["Conv2D", "Flatten", "Dropout", "Dense"],
+        lambda m: m.inputs[0].layout == "NHWC" and kinds(m) == ["Conv2D", "Flatten", "Dropout", "Dense"],
     ),
     ("declared_input_layout", input_spatial_axes_swapped, lambda m: m.inputs[0].layout == "NWCH"),
     (
@@ -222,37 +184,37 @@ FIRES = [
         input_normalized_then_permuted,
         lambda m: (
             m.inputs[0].layout == "NHWC"
-            and _kinds(m) == ["Rescaling", "Normalization", "Conv2D", "GlobalAvgPool2D"]
+            and kinds(m) == ["Rescaling", "Normalization", "Conv2D", "GlobalAvgPool2D"]
             and m.layers[1].layer.axis == "C"
         ),
     ),
     (
         "unit_reshape",
         squeeze_excitation_relabelled,
-        lambda m: "Permute" not in _kinds(m) and all(n.spec.layout in ("NHWC", "NC") for n in m.layers),
+        lambda m: "Permute" not in kinds(m) and all(n.spec.layout in ("NHWC", "NC") for n in m.layers),
     ),
     ("declared_output_layout", output_permute_relabel, lambda m: m.outputs[0].layout == "NCHW"),
-    ("merge_relabel", reshape_relabel, lambda m: _kinds(m) == ["Reshape", "Multiply"]),
+    ("merge_relabel", reshape_relabel, lambda m: kinds(m) == ["Reshape", "Multiply"]),
     ("same_padding", avgpool_same_excluding_pads, lambda m: m.layers[0].layer.padding == "same"),
     (
         "separable",
         depthwise_then_pointwise,
-        lambda m: _kinds(m) == ["SeparableConv2D"] and m.layers[0].layer.depth_multiplier == 2,
+        lambda m: kinds(m) == ["SeparableConv2D"] and m.layers[0].layer.depth_multiplier == 2,
     ),
     (
         "edge_padded_max_pool",
         edge_padded_max_pool,
-        lambda m: _kinds(m) == ["MaxPool2D"] and m.layers[0].layer.padding == ((1, 1), (1, 1)),
+        lambda m: kinds(m) == ["MaxPool2D"] and m.layers[0].layer.padding == ((1, 1), (1, 1)),
     ),
 ]
 
 
 @pytest.mark.parametrize("rule, build, holds", FIRES, ids=[f"{r}-{b.__name__}" for r, b, _ in FIRES])
 def test_rewrite_fires_and_computes_the_same(rule, build, holds):
-    before, after = _rewritten(build)
+    before, after = rewritten(build)
     assert rule in after.rewrites
     assert holds(after), after.summary(print_fn=lambda s: None)
-    _same_outputs(before, after)
+    same_outputs(before, after)
 
 
 # -- where each must not fire ---------------------------------------------------------------------------------
@@ -355,9 +317,9 @@ STAYS = [
 
 @pytest.mark.parametrize("build, rule", STAYS, ids=[b.__name__ for b, _ in STAYS])
 def test_rewrite_does_not_fire_where_it_would_not_be_exact(build, rule):
-    before, after = _rewritten(build)
+    before, after = rewritten(build)
     assert rule not in after.rewrites
-    assert _kinds(after) == _kinds(before)
+    assert kinds(after) == kinds(before)
 
 
 def test_rewrites_keep_names_weights_and_report_nothing_when_nothing_fires():
@@ -378,4 +340,4 @@ def test_a_reshape_to_two_axes_of_several_entries_keeps_its_letters():
     after = apply_rewrites(before)
     assert "declared_input_layout" in after.rewrites and "unit_reshape" not in after.rewrites
     assert [n.spec.layout for n in after.layers if n.layer.kind == "Reshape"] == ["NCHW"]
-    _same_outputs(before, after)
+    same_outputs(before, after)
