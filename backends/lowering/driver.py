@@ -69,6 +69,16 @@ class Lowering:
         """Node name -> the nodes that read it (computed once per lowering, for lowering functions that ask)."""
         return self.model.consumers()
 
+    @functools.cached_property
+    def output_nodes(self) -> frozenset[str]:
+        """The names of the nodes whose tensors are model outputs."""
+        return frozenset(t.node.name for t in self.model.outputs)
+
+    def read_only_by(self, node: Node, kinds) -> bool:
+        """Whether ``node`` is read, is not a model output, and every node reading it is a layer of ``kinds``."""
+        found = self.readers[node.name]
+        return bool(found) and node.name not in self.output_nodes and all(isinstance(n.layer, kinds) for n in found)
+
     # -- to be provided by a backend ------------------------------------------------
     def native(self, spec: TensorSpec) -> str:
         """The physical layout the framework prefers for a tensor."""

@@ -53,9 +53,7 @@ REGION = (Unary, Cast, Binary, Concat, View)
 
 def stays_bare(ctx, node) -> bool:
     """Whether ``node``'s value may be :class:`Bare`: every reader is a :data:`REGION` op, none an output."""
-    found = readers(ctx, node)
-    outputs = {t.node.name for t in ctx.model.outputs}
-    return bool(found) and node.name not in outputs and all(isinstance(n.layer, REGION) for n in found)
+    return ctx.read_only_by(node, REGION)
 
 
 def expanded(ctx, value: Value) -> Value:

@@ -73,7 +73,7 @@ def lower_permute(ctx, node, inputs):
         # be, and says what the model says, so that from_torch reads the Permute back
         expr = ctx.transpose_expr(relabelled, permutation(x.phys, target), target)
         return ctx.let(node.name, expr, node.spec, target)
-    if target[0] != "N" or _only_flattened(ctx, node):
+    if target[0] != "N" or ctx.read_only_by(node, Flatten):
         # the data stays where it is: only the declared layout changes (a Flatten takes the features in the
         # order they are held, and the Dense behind it reads its rows in that order: no copy)
         return relabelled
@@ -84,13 +84,6 @@ def _units_move(spec, phys: str) -> bool:
     """Whether holding ``spec`` in its declared order instead of ``phys`` moves only axes of size 1."""
     big = [a for a in spec.layout if spec.dim(a) != 1]
     return [a for a in phys if a in big] == big
-
-
-def _only_flattened(ctx, node) -> bool:
-    """Whether every reader of ``node`` is a Flatten (and it is not a model output)."""
-    readers = ctx.readers[node.name]
-    outputs = {t.node.name for t in ctx.model.outputs}
-    return bool(readers) and node.name not in outputs and all(isinstance(n.layer, Flatten) for n in readers)
 
 
 TABLE = {
