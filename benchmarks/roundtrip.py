@@ -13,6 +13,7 @@ minutes on two cores and run here. Not a test: it only measures.
     python benchmarks/roundtrip.py                  # every case
     python benchmarks/roundtrip.py --ci             # the CI cases
     python benchmarks/roundtrip.py --only vit,keras:resnet50 --directions torch
+    python benchmarks/roundtrip.py --zoo --isolate  # and every model of the full zoo, each in its own process
 """
 
 from __future__ import annotations
@@ -74,6 +75,36 @@ def zoo_names() -> list[str]:
     return [f"{s}:{n}" for s, names in _zoo().REDUCED.items() if s != "keras" for n in names]
 
 
+def whole_zoo() -> list[str]:
+    """Every model of ``benchmarks/zoo.py``'s full zoo, as ``source:name``, less those of the reduced zoo (which
+    :data:`EXTENDED` holds already)."""
+    zoo = _zoo()
+    names = [f"{s}:{n}" for s in zoo.zoo_models.SOURCES for n in zoo.zoo_models.catalogue(s)]
+    return [n for n in names if n not in zoo_names()]
+
+
+def too_large(name: str, max_params: float) -> str | None:
+    """Why a zoo case is skipped: its source model holds over ``max_params`` weights (None: it is not)."""
+    if ":" not in name or name in APPS:
+        return None
+    zoo_source, model = name.split(":", 1)
+    params = _zoo().count_params(_zoo().zoo_models.catalogue_builder(zoo_source, model)(ZOO_SIDE, 0))
+    return f"{params / 1e6:.0f}M parameters, over --max-params" if params > max_params else None
+
+
+def isolated(name: str, directions: str, timeout: int, max_params: float) -> list[str]:
+    """Run one case in a process of its own (bounds memory across the whole zoo); its printed lines."""
+    import subprocess
+
+    command = [sys.executable, __file__, "--only", name, "--directions", directions, "--max-params", str(max_params)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return [f"{name:40s} source  timed out ({timeout} s)"]
+    lines = done.stdout.splitlines()[:-1]  # less its own count
+    return lines or [f"{name:40s} source  exited {done.returncode}: {done.stderr.strip()[-300:]}"]
+
+
 #: (case, direction) -> the known gap (tests/known_gaps.toml) an extended round trip that is not exact is listed as
 EXTENDED_GAPS = {
     ("timm:convnext_atto", "keras"): "roundtrip-free-permute",
@@ -97,10 +128,10 @@ def source(name: str):
     if name == "custom_torch_module":
         net = custom_layers.torch_module()
         return from_torch(net, (torch.zeros(2, 5),), converters={custom_layers.ResidualMLP: custom_layers.residual_mlp})
-    if ":" in name:  # a torch model of the reduced zoo
+    if ":" in name:  # a model of the zoo (a Keras application of the zoo is CamelCase: keras:ResNet50)
         zoo_source, model = name.split(":", 1)
-        module, example = _zoo().zoo_models.catalogue_builder(zoo_source, model)(ZOO_SIDE, 0)
-        return from_torch(module, example)
+        built = _zoo().zoo_models.catalogue_builder(zoo_source, model)(ZOO_SIDE, 0)
+        return from_keras(built) if zoo_source == "keras" else from_torch(*built)
     module, example = getattr(torch_archs, name)()
     return from_torch(module, example)
 
@@ -143,14 +174,29 @@ def main(argv=None) -> int:
     parser.add_argument("--ci", action="store_true", help="only the cases CI runs")
     parser.add_argument("--only", default="", help="comma-separated case names")
     parser.add_argument("--directions", default="torch,keras")
+    parser.add_argument("--zoo", action="store_true", help="also every model of the full zoo (benchmarks/zoo.py)")
+    parser.add_argument("--max-params", type=float, default=150, help="skip zoo models over this many million weights")
+    parser.add_argument("--isolate", action="store_true", help="each case in its own process (bounds memory)")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per case, with --isolate")
     args = parser.parse_args(argv)
-    names = CI if args.ci else CI + EXTENDED
+    names = CI if args.ci else CI + EXTENDED + (whole_zoo() if args.zoo else [])
     if args.only:
-        names = [n for n in names if n in args.only.split(",")]
+        wanted = args.only.split(",")
+        names = [n for n in names if n in wanted] + [n for n in wanted if ":" in n and n not in names]
     exact = total = 0
     for name in names:
+        if args.isolate:
+            for line in isolated(name, args.directions, args.timeout, args.max_params):
+                print(line, flush=True)
+                total += line[41:47].strip() in args.directions.split(",")
+                exact += line[41:47].strip() in args.directions.split(",") and line[48:53] == "exact"
+            continue
         start = time.perf_counter()
         try:
+            skip = too_large(name, args.max_params * 1e6)
+            if skip:
+                print(f"{name:40s} source  skipped: {skip}", flush=True)
+                continue
             source(name)
         except Exception as e:  # the source itself does not import: no round trip to check
             print(f"{name:40s} source  {type(e).__name__}: {str(e)[:200]}", flush=True)
@@ -168,7 +214,7 @@ def main(argv=None) -> int:
             verdict = "exact" if not found else "DIFF"
             gap = EXTENDED_GAPS.get((name, direction))
             note = f"  known gap {gap}" if gap and found else f"  listed as {gap} but exact" if gap else ""
-            note = note or ("  NOT LISTED" if found and name in EXTENDED else "")
+            note = note or ("  NOT LISTED" if found and name not in CI else "")
             print(f"{name:40s} {direction:6s} {verdict:5s} {seconds:6.1f}s (source {built:.1f}s){note}", flush=True)
             for line in found[:3]:
                 print(f"    {line[:300]}", flush=True)

@@ -39,7 +39,9 @@ def _rewritten(model, rewrites: bool):
     return model
 
 
-def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, converters=None, rewrites: bool = True):
+def from_keras(
+    keras_model, *, name: str | None = None, blocks: bool = True, converters=None, rewrites: bool = True, layouts=None
+):
     """Import a Keras 3 functional or Sequential model, weights included, into an ``twinnet.Model``.
 
     The model is read, never called; anything the IR cannot represent is listed
@@ -47,6 +49,8 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, con
     ``keras.applications`` name them (``conv2_block1_...``), so emitted source writes
     each kind once. ``converters={LayerClass: fn}`` maps your own layers (docs/extending.md);
     ``rewrites=False`` skips the exact rewrites towards idiomatic IR (``model.rewrites`` lists what fired).
+    ``layouts={"tokens": "TN"}`` declares the axis order a batch-first Keras tensor stands for (default: what
+    ``to_keras`` recorded on a model it built).
     See :func:`twinnet.backends.importers.keras.importer.from_keras`.
 
     >>> import keras
@@ -56,7 +60,8 @@ def from_keras(keras_model, *, name: str | None = None, blocks: bool = True, con
     """
     from .keras.importer import from_keras as import_keras
 
-    return _rewritten(import_keras(keras_model, name=name, blocks=blocks, converters=converters), rewrites)
+    model = import_keras(keras_model, name=name, blocks=blocks, converters=converters, layouts=layouts)
+    return _rewritten(model, rewrites)
 
 
 def from_onnx(source, *, name: str | None = None, converters=None, rewrites: bool = True):

@@ -104,6 +104,7 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False, tra
     km = instantiate(render(program, model, dtype), program, dtype)
     try:
         km.twinnet_program = program
+        km.twinnet_layouts = declared_layouts(model, program)
     except (AttributeError, TypeError, ValueError):  # Keras may refuse new attributes; the program is optional
         pass
     if spec is not None:
@@ -111,6 +112,17 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False, tra
 
         compile_for(km, spec)
     return km
+
+
+def declared_layouts(model: Model, program) -> dict[str, str]:
+    """``{name: layout}`` of the inputs and outputs the Keras model does not hold in their declared layout
+    (a ``TNC`` input is held ``NTC``), for ``from_keras`` to declare them so again."""
+    held = [phys for _, _, phys in program.inputs]
+    tensors = list(model.inputs)
+    if len(program.output_layouts) == len(model.outputs):  # not with expose=True (every layer an output)
+        held += program.output_layouts
+        tensors += model.outputs
+    return {t.node.name: t.spec.layout for t, phys in zip(tensors, held) if phys != t.spec.layout}
 
 
 def source(model: Model, *, native_io: bool = False) -> str:
@@ -125,6 +137,7 @@ def compile_program(program, model: Model, *, dtype=None, device=None):
     km = instantiate(render(program, model, dtype), program, dtype)
     try:
         km.twinnet_program = program
+        km.twinnet_layouts = declared_layouts(model, program)
     except (AttributeError, TypeError, ValueError):
         pass
     return km

@@ -69,6 +69,11 @@ LETTER_LAYERS = (
     L.Average,
     L.Maximum,
     L.Concatenate,
+    L.Embedding,
+    L.SimpleRNN,
+    L.LSTM,
+    L.GRU,
+    L.Bidirectional,
     O.Unary,
     O.Clip,
     O.Cast,
@@ -99,6 +104,7 @@ class Rebuild:
         self.fired: list[str] = []
         self.relaid: set[int] = set()  # ids of old output nodes a rule declares in another layout on purpose
         self.relayout: dict[str, str] = {}  # old layout -> the one a rule declared an input in instead
+        self.output_layouts: dict[int, str] = {}  # id(old output node) -> the layout it is given in (default: its own)
 
     # -- what rules use --------------------------------------------------------------------
     def users(self, node: ir.Node) -> list[ir.Node]:
@@ -149,7 +155,9 @@ class Rebuild:
             self.new[id(node)] = out
         inputs = [self.new[id(t.node)] for t in self.model.inputs]
         outputs = [
-            self.new[id(t.node)] if id(t.node) in self.relaid else self.back(self.new[id(t.node)], t.spec.layout)
+            self.new[id(t.node)]
+            if id(t.node) in self.relaid
+            else self.back(self.new[id(t.node)], self.output_layouts.get(id(t.node), t.spec.layout))
             for t in self.model.outputs
         ]
         model = ir.Model(inputs, outputs, name=self.model.name)

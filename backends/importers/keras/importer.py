@@ -48,6 +48,7 @@ from ....ir import ops as O
 from ....ir.errors import IRError
 from ....ir.layout import default_layout, free_letters
 from ..common.converters import user_table
+from ..common.declared import declare_layouts
 from ..common.names import Names, identifier
 from ..common.problems import Problem, unsupported
 from .attention import call_flags, is_mask_reshape, mask_source
@@ -63,7 +64,13 @@ from .sdpa import attention_steps
 
 
 def from_keras(
-    keras_model, *, name: str | None = None, blocks: bool = True, converters=None, copy_weights: bool = True
+    keras_model,
+    *,
+    name: str | None = None,
+    blocks: bool = True,
+    converters=None,
+    copy_weights: bool = True,
+    layouts: dict[str, str] | None = None,
 ) -> ir.Model:
     """Import a Keras 3 functional or Sequential model, weights included.
 
@@ -87,11 +94,15 @@ def from_keras(
             under the TensorFlow and torch backends; under JAX possibly a read-only view of an immutable
             buffer) instead of copying them once more: ``convert`` peaks one copy of the weights lower
             while importing.
+        layouts: ``{input or output name: layout}``, the order the Keras model's batch-first tensors
+            stand for (``{"tokens": "TN"}``: the model is fed the transpose of sequence-first token ids);
+            the layers behind follow where they act on axis letters (``common/declared.py``). Default: the
+            layouts ``to_keras`` recorded on the model it built (``twinnet_layouts``), if any.
 
     Returns:
         an ``twinnet.Model`` whose inputs are declared in Keras's layout (``NHWC``,
-        ``NTC``, ``NC``, ``NT``), whose layers carry the Keras layer names,
-        and whose weights are the Keras model's.
+        ``NTC``, ``NC``, ``NT``) unless ``layouts`` says otherwise, whose layers carry
+        the Keras layer names, and whose weights are the Keras model's.
 
     Raises:
         ir.UnsupportedError: listing every layer the IR cannot represent (its
@@ -108,7 +119,10 @@ def from_keras(
     """
     check_model(keras_model)
     table = user_table(KERAS_TABLE, converters, "Keras layer class")
-    return _Importer(keras_model, blocks, table, copy_weights).run(name or identifier(keras_model.name))
+    model = _Importer(keras_model, blocks, table, copy_weights).run(name or identifier(keras_model.name))
+    if layouts is None:
+        layouts = dict(getattr(keras_model, "twinnet_layouts", None) or {})
+    return declare_layouts(model, layouts)
 
 
 class _Importer(CallChecks):

@@ -182,6 +182,9 @@ def normalization(layer, inputs) -> Converted:
         # made of its adapt_* variables (broadcast to the input's rank), not with the variables: read those.
         mean, variance = (np.ravel(keras.ops.convert_to_numpy(t)) for t in (layer.mean, layer.variance))
     axis = letter(axes[0], inputs[0]) if axes else None
+    # Keras computes with the statistics as float32 tensors (a given mean of 123.675 is 123.67500305...): hold
+    # those numbers, which is also what a torch module's float32 buffers read back as
+    mean, variance = (np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float32) for v in (mean, variance))
     return L.Normalization(
         mean=_constants(mean, "mean"), variance=_constants(variance, "variance"), axis=axis, invert=cfg["invert"]
     ), {}

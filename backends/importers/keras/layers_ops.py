@@ -213,12 +213,12 @@ def layer_scale(layer, inputs):
 
 
 def custom_scale(layer, inputs):
-    """InceptionResNetV2's ``inputs[0] + inputs[1] * scale``."""
+    """InceptionResNetV2's ``inputs[0] + inputs[1] * scale`` (the sum an ``Add``, as torch's ``a + b`` reads)."""
     scale = float(layer.scale)
 
     def build(tensors, name, fresh):
         a, b = aligned(list(tensors), fresh)
-        return O.Binary("add", name=name)(a, O.Binary("mul", scalar=scale, name=fresh("_scaled"))(b)), {}
+        return L.Add(name=name)([a, O.Binary("mul", scalar=scale, name=fresh("_scaled"))(b)]), {}
 
     return Composite(build)
 

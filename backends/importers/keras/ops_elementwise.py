@@ -17,7 +17,7 @@ from keras.src.ops import numpy as knp
 
 from ....ir import layers as L
 from ....ir import ops as O
-from ....ir.errors import UnsupportedError
+from ....ir.errors import IRError, UnsupportedError
 from .ops_helpers import Composite, aligned, number, option
 
 
@@ -54,6 +54,28 @@ def _with_tensors(op_factory, node, inputs):
     return op_factory(), {}
 
 
+#: the merge layer a ``Binary`` of two tensors in one layout is, as the torch and ONNX importers read ``x + y``
+_MERGES = {"add": L.Add, "sub": L.Subtract, "mul": L.Multiply, "max": L.Maximum}
+
+
+def _merge(fn: str, inputs):
+    """``fn``'s merge layer where both tensors are float32 in one layout and it takes them (size-1 axes
+    broadcast), else None: ``x + y`` imports as ``Add`` from every framework. A learned tensor read directly
+    stays a ``Binary`` operand, as the torch importer reads a parameter."""
+    if fn not in _MERGES or len(inputs) != 2 or any(x is None for x in inputs):
+        return None
+    if any(isinstance(x.node.layer, (O.Learned, L.LearnedConstant)) for x in inputs):
+        return None
+    if len({x.layout for x in inputs}) != 1 or any(x.dtype != "float32" for x in inputs):
+        return None
+    layer = _MERGES[fn]()
+    try:
+        layer.infer([x.spec for x in inputs])
+    except IRError:
+        return None
+    return layer
+
+
 def binary(fn: str):
     def convert(node, inputs):
         args = node.arguments.args
@@ -63,6 +85,9 @@ def binary(fn: str):
         if a is not None and b is not None:
             raise UnsupportedError("both operands are numbers")
         if a is None and b is None:
+            merge = _merge(fn, inputs)
+            if merge is not None:
+                return merge, {}
             return _with_tensors(lambda: O.Binary(fn), node, inputs)
         return O.Binary(fn, scalar=a if b is None else b, scalar_first=b is None), {}
 

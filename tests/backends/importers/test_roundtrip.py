@@ -28,9 +28,7 @@ from twinnet.backends import to_keras, to_torch
 rt = benchmark("roundtrip")
 
 TORCH_GAPS: dict[str, str] = {}
-KERAS_GAPS = {
-    "lstm_sentiment_sequence_first": "keras-batch-not-first-io",
-}
+KERAS_GAPS: dict[str, str] = {}
 
 
 def _cases(gaps):

@@ -194,7 +194,8 @@ FIRES = [
         lambda m: "Permute" not in kinds(m) and all(n.spec.layout in ("NHWC", "NC") for n in m.layers),
     ),
     ("declared_output_layout", output_permute_relabel, lambda m: m.outputs[0].layout == "NCHW"),
-    ("merge_relabel", reshape_relabel, lambda m: kinds(m) == ["Reshape", "Multiply"]),
+    # merged into one Reshape, which then only inserts C, and the product broadcasts by letter (unit_broadcast)
+    ("merge_relabel", reshape_relabel, lambda m: kinds(m) == ["Binary"] and "unit_broadcast" in m.rewrites),
     ("same_padding", avgpool_same_excluding_pads, lambda m: m.layers[0].layer.padding == "same"),
     (
         "separable",

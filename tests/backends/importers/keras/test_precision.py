@@ -51,3 +51,12 @@ def test_a_float32_output_layer_in_a_half_model_takes_the_model_precision():
 def test_layers_in_two_half_precisions_are_refused():
     with pytest.raises(ir.UnsupportedError, match="both float16 and bfloat16"):
         twinnet.from_keras(build("float16", {"head": "bfloat16"}))
+
+
+def test_normalization_holds_the_float32_statistics_keras_computes_with():
+    """Keras holds a given mean of 0.1 as a float32 tensor: the IR holds that number (what torch's buffers read)."""
+    x = keras.Input((4, 3), name="x")
+    km = keras.Model(x, keras.layers.Normalization(mean=[0.1, -0.2, 0.3], variance=[0.5, 1.5, 2.0], name="norm")(x))
+    layer = twinnet.from_keras(km).node("norm").layer
+    assert list(layer.mean) == [float(np.float32(v)) for v in (0.1, -0.2, 0.3)]
+    assert list(layer.variance) == [float(np.float32(v)) for v in (0.5, 1.5, 2.0)]
