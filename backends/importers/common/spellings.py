@@ -11,9 +11,10 @@
   each the only reader of the last) is the Slice and the sum of the tensor before the Permute, then a Permute of
   what is left (the same entries in the same order; torch's ``permute(...).unbind(0)`` reads back so from
   ``to_torch``, which selects first).
-* ``no_op``: an ``Activation("linear")`` or an ``Identity`` that is not a model output is its input (both
-  backends compile it to nothing, so it cannot read back; ``keras.applications``' ConvNeXt writes one where
-  stochastic depth is off).
+* ``no_op``: an ``Activation("linear")``, an ``Identity`` or a ``Slice`` of a whole axis that is not a model
+  output is its input (both backends compile it to nothing, so it cannot read back; ``keras.applications``'
+  ConvNeXt writes such an activation where stochastic depth is off, and torchvision's AlexNet such slices in
+  its adaptive pooling of a 1x1 map).
 * ``unit_broadcast``: a ``Reshape`` that only inserts size-1 axes, read only by a two-operand element-wise
   layer or ``Binary`` (Keras broadcasts by position, so ``to_keras`` writes a layer scale ``(C,)`` as
   ``(1, 1, C)`` for an ``NHWC`` tensor) is not needed where the IR broadcasts by letter: a ``Binary`` of the
@@ -125,10 +126,16 @@ def select_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
         return L.Permute(order, name=f"{node.name}_{order.lower()}")(summed)
 
 
+def _whole(layer: L.Slice, spec: ir.TensorSpec) -> bool:
+    i, start, stop = layer.bounds(spec)
+    return start == 0 and stop == spec.shape[i]
+
+
 def no_op(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """An identity ``Activation`` or ``Identity`` layer, not a model output: its input."""
+    """An identity ``Activation``, ``Identity`` layer or whole-axis ``Slice``, not a model output: its input."""
     layer = node.layer
-    if not (isinstance(layer, L.Identity) or (isinstance(layer, L.Activation) and layer.activation == "linear")):
+    identity = isinstance(layer, L.Identity) or (isinstance(layer, L.Activation) and layer.activation == "linear")
+    if not identity and not (isinstance(layer, L.Slice) and _whole(layer, node.inputs[0].spec)):
         return None
     if id(node) in rb.outputs or len(node.inputs) != 1:
         return None
