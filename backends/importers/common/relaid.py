@@ -32,7 +32,7 @@ def relaid_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     """A ``Learned`` in a layout an input was declared out of: in the layout it was declared in, transposed."""
     layer = node.layer
     layout = rb.relayout.get(layer.layout) if isinstance(layer, O.Learned) else None
-    if layout is None or sorted(layout) != sorted(layer.layout):
+    if layout is None or layout[0] != "N" or sorted(layout) != sorted(layer.layout):
         return None
     order = [layer.layout.index(a) - 1 for a in layout[1:]]  # the weight has no batch axis
     weights = {k: np.ascontiguousarray(np.transpose(v, order)) for k, v in rb.old_weights(node).items()}
