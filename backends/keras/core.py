@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 from ..lowering.code import call
 from ..lowering.driver import with_spec
-from ..lowering.reshape_layout import regrouped_layout
+from ..lowering.reshape_layout import regrouped_layout, unit_moves_only
 from .activations import fused
 from .compile import batch_first
 
@@ -45,9 +45,12 @@ def lower_reshape(ctx, node, inputs):
     # NCHW -> NCW), reshape it as held: the new axes come out in the held run order (NWC), no transpose.
     held = regrouped_layout(x.spec, spec, x.phys)
     if held is None:
-        # Reshape reads the non-batch axes row-major in declared order: hold them that way, batch first;
-        # the new axes come out in declared order too, batch first.
-        x = ctx.require(x, batch_first(x.spec.layout))
+        # Reshape reads the non-batch axes row-major in declared order: hold them that way, batch first (unless
+        # only size-1 axes would move: the entries are in that order already); the new axes come out in
+        # declared order too, batch first.
+        declared = batch_first(x.spec.layout)
+        if not (x.phys[0] == "N" and unit_moves_only(x.phys, declared, x.spec)):
+            x = ctx.require(x, declared)
         held = batch_first(spec.layout)
     target = tuple(-1 if spec.dim(a) is None else spec.dim(a) for a in held[1:])  # unknown: the one -1
     return ctx.layer(node.name, call("layers.Reshape", target), x.var, spec, held)

@@ -75,6 +75,7 @@ LETTER_LAYERS = (
     L.GRU,
     L.Bidirectional,
     O.Unary,
+    O.Binary,
     O.Clip,
     O.Cast,
 )
@@ -192,6 +193,7 @@ class Rebuild:
         elif (
             any(moved)
             and not isinstance(layer, BATCH_ONLY)
+            and not (isinstance(layer, L.Reshape) and _units_moved(old[0].spec, new[0]))
             and not (letters_only(layer) and len({t.layout for t in new}) == 1 and _spatial(new[0]) == _spatial(old[0]))
         ):
             new = [self.back(n, o.layout) for n, o in zip(new, old)]
@@ -221,6 +223,13 @@ class Rebuild:
 def _spatial(t: ir.Tensor) -> str:
     """The spatial letters in the order ``t`` holds them: a window's sizes, strides and pads follow that order."""
     return "".join(a for a in t.layout if a not in "NC")
+
+
+def _units_moved(old: ir.TensorSpec, new: ir.Tensor) -> bool:
+    """Whether ``new`` holds ``old``'s entries in the same order, only axes of size 1 having moved (a Reshape
+    reads them alike)."""
+    kept = [(a, s) for a, s in zip(old.layout, old.shape) if s != 1]
+    return kept == [(a, s) for a, s in zip(new.layout, new.shape) if s != 1]
 
 
 def _feature_order(old: ir.TensorSpec, new: ir.TensorSpec) -> np.ndarray:

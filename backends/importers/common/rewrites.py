@@ -13,6 +13,7 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   module ``to_torch`` compiled from an ``NHWC`` model reads back: torch sees an ``NCHW``-looking tensor.
   Element-wise layers between the input and the pair (a scalar ``Rescaling``, a ``Normalization``, an
   activation: what ``to_torch`` computes on the input as it arrives) stay, their axis letters renamed.
+* ``relaid_learned``, ``channel_norm_pair`` (``relaid.py``): a ``Learned`` and a ``LayerNorm`` that follow it.
 * ``declared_output_layout``: a model output that is a permuted tensor relabelled back (how ``from_keras``
   reads a model ``to_keras`` compiled from an ``NCHW`` model) is declared in the permuted layout instead.
 * ``unit_reshape``: a ``Reshape`` to a tensor whose axes other than the batch hold one entry each but one
@@ -58,7 +59,7 @@ from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
 from . import relabel as lettering
-from . import spellings
+from . import relaid, spellings
 from .rebuild import Rebuild
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
@@ -357,6 +358,7 @@ def global_pool(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 REWRITES = (
     ("declared_input_layout", declared_input_layout),
     ("declared_output_layout", declared_output_layout),
+    *relaid.RULES,
     ("unit_reshape", unit_reshape),
     ("merge_relabel", merge_relabel),
     ("fold_zero_padding", fold_zero_padding),

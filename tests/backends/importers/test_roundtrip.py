@@ -63,13 +63,15 @@ def _inputs(model, batch: int) -> tuple:
 
 # the round trips the key-padding mask and edge-padded max pool fixes were made for, the seed's convnet, and
 # BERT, GPT-2 and Llama through Keras (position ids and attention come back as one op each), and ConvNeXt and Llama
-# through torch (a layer scale, RMSNorm weights and rotary tables computed without the batch axis)
+# through torch (a layer scale, RMSNorm weights and rotary tables computed without the batch axis), and ConvNeXt
+# through Keras (its layer scales and LayerNorm2d follow the input back to NCHW)
 COMPUTES = [
     ("mnist_convnet", "torch"),
     ("transformer", "torch"),
     ("timm:convnext_atto", "torch"),
     ("transformers:llama_gqa", "torch"),
     ("resnet", "keras"),
+    ("timm:convnext_atto", "keras"),
     ("transformers:bert", "keras"),
     ("transformers:gpt2", "keras"),
     ("transformers:llama_gqa", "keras"),

@@ -1,6 +1,8 @@
 """backends.lowering.reshape_layout.regrouped_layout: a Reshape whose merged/split runs of axes stay together in the
-held layout is done as held, with no transpose (numerics: the Reshape cases of test_layers_core.py run both layouts)."""
+held layout is done as held, with no transpose (numerics: the Reshape cases of test_layers_core.py run both layouts);
+and Keras's Reshape of a tensor held out of declared order by size-1 axes only."""
 
+import numpy as np
 import pytest
 
 from twinnet.backends.lowering.reshape_layout import regrouped_layout
@@ -34,3 +36,22 @@ def test_torch_vit_patches_reach_keras_without_a_transpose():
 
     source = emit(from_torch(*torch_archs.vit()), "keras")
     assert source.count("layers.Permute(") == 1 and 'layers.Permute((2, 3, 1), name="x_nhwc")(x)' in source
+
+
+def test_keras_reshapes_a_tensor_out_of_order_only_by_unit_axes_once():
+    """A pooled NCHW map kept 4-D is held (1, 1, C) by Keras: flattening it to (C,) moves no entry, so it is one
+    Keras Reshape, not a Reshape to the declared (C, 1, 1) first (ConvNeXt's head, which from_keras then reads
+    back as the model's own Reshape); torch and Keras still compute the same."""
+    from rewrite_check import outputs
+
+    from twinnet import ir
+    from twinnet.backends import emit
+    from twinnet.ir import layers as L
+
+    x = ir.Input((4, 6, 6), layout="NCHW", name="x")
+    h = L.LayerNorm()(L.Permute("NHWC")(L.GlobalAvgPool2D(keepdims=True)(L.Conv2D(5, 3)(x))))
+    model = ir.Model(x, L.Dense(3)(L.Reshape((5,), layout="NC")(L.Permute("NCHW")(h)))).randomize(seed=2)
+    assert emit(model, "keras").count("layers.Reshape(") == 1
+    for batch in (2, 3):
+        torch_out, keras_out = outputs(model, batch)
+        np.testing.assert_allclose(keras_out, torch_out, atol=1e-5, rtol=1e-4)

@@ -1,0 +1,68 @@
+"""Rewrites for what follows an input declared in another layout (run in ``rewrites.REWRITES``).
+
+``declared_input_layout`` declares a model input in the layout a Permute and a relabel amount to (a model
+``to_keras`` compiled from an ``NCHW`` model, which Keras holds ``NHWC``, reads back ``NCHW``); the layers
+downstream follow the new order (``rebuild.py``). Two kinds would otherwise come back in a spelling no source
+writes:
+
+* ``relaid_learned``: a ``Learned`` weight in the layout the input left (a ConvNeXt layer scale, ``(1, 1, C)``
+  ``NHWC``) is held in the one it was declared in instead (``(C, 1, 1)`` ``NCHW``), its value transposed to
+  match: the same tensor by letter, so the element-wise ops reading it follow the new order too.
+* ``channel_norm_pair``: a ``LayerNorm`` over its input's last axes, which the new order would leave
+  normalising inner ones (over ``C`` of an ``NCHW`` tensor), keeps its input's former order between a
+  ``Permute`` pair: how torch, whose ``layer_norm`` normalises the last axes, writes it (timm's and
+  torchvision's ``LayerNorm2d``).
+
+Both rename or move letters only: what the model computes is unchanged, bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from .... import ir
+from ....ir import layers as L
+from ....ir import ops as O
+from .rebuild import Rebuild
+
+
+def relaid_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A ``Learned`` in a layout an input was declared out of: in the layout it was declared in, transposed."""
+    layer = node.layer
+    layout = rb.relayout.get(layer.layout) if isinstance(layer, O.Learned) else None
+    if layout is None or layout[0] != "N" or sorted(layout) != sorted(layer.layout):
+        return None
+    order = [layer.layout.index(a) - 1 for a in layout[1:]]  # the weight has no batch axis
+    weights = {k: np.ascontiguousarray(np.transpose(v, order)) for k, v in rb.old_weights(node).items()}
+    shape = tuple(layer.shape[i] for i in order)
+    return rb.add(layer.replace(shape=shape, layout=layout), [rb.tensor(t) for t in node.inputs], weights, node)
+
+
+def _axes(layer: L.LayerNorm) -> set[str] | None:
+    axes = layer.axis if isinstance(layer.axis, tuple) else (layer.axis,)
+    return set(axes) if all(isinstance(a, str) for a in axes) else None
+
+
+def channel_norm_pair(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A ``LayerNorm`` over the last axes of its input, which this walk moved so that they no longer are (or are
+    in another order, which its weights would not follow): the ``LayerNorm`` in the input's former order,
+    between a ``Permute`` to it and one back."""
+    if node.is_input or not isinstance(node.layer, L.LayerNorm) or len(node.inputs) != 1:
+        return None
+    old, new = node.inputs[0].spec.layout, rb.tensor(node.inputs[0])
+    axes = _axes(node.layer)
+    if axes is None or new.layout == old or sorted(new.layout) != sorted(old):
+        return None
+    last = len(old) - len(axes)
+    if set(old[last:]) != axes or new.layout[last:] == old[last:]:
+        return None  # not over the last axes, or over the same ones in the same order still
+    with ir.block(*node.block) if node.block else contextlib.nullcontext():
+        held = L.Permute(old)(new)
+    out = rb.add(node.layer, [held], rb.old_weights(node), node)
+    with ir.block(*node.block) if node.block else contextlib.nullcontext():
+        return L.Permute(new.layout)(out)
+
+
+RULES = (("relaid_learned", relaid_learned), ("channel_norm_pair", channel_norm_pair))

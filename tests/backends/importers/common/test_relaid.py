@@ -1,0 +1,80 @@
+"""What follows an input declared in another layout (backends/importers/common/relaid.py, and how rebuild.py moves
+element-wise ops and unit reshapes with it): each rewrite fires where from_keras reads a model to_keras compiled
+from an NCHW ConvNeXt, the rewritten model computes what the original did in torch and in Keras (random weights,
+batch 2 and 3), and nothing fires where no input was declared anew."""
+
+from __future__ import annotations
+
+from rewrite_check import kinds, rewritten, same_outputs
+
+from twinnet import ir
+from twinnet.ir import layers as L
+from twinnet.ir import ops as O
+
+
+def _keras_image():
+    """What from_keras reads of an NCHW image to_keras compiled (Keras holds it NHWC): the input in Keras's
+    letters, its Permute to NHWC and the relabel naming the result."""
+    x = ir.Input((3, 8, 8), layout="NHWC", name="x")  # the data is NCHW; the letters are Keras's guess
+    return x, L.Reshape((8, 8, 3))(L.Permute((2, 3, 1))(x))
+
+
+def layer_scale():
+    """A ConvNeXt layer scale as to_keras writes it: a Learned (1, 1, C) NHWC weight times the branch."""
+    x, h = _keras_image()
+    h = L.Conv2D(6, 3, padding="same")(h)
+    scaled = O.Binary("mul")(L.Conv2D(6, 1)(h), O.Learned((1, 1, 6), "NHWC", init="glorot_uniform")(x))
+    return ir.Model(x, L.GlobalAvgPool2D()(L.Add()([h, scaled])))
+
+
+def channel_norm():
+    """timm's LayerNorm2d as to_keras writes it: a LayerNorm over C of the NHWC tensor, the Permutes gone."""
+    x, h = _keras_image()
+    h = L.LayerNorm(epsilon=1e-6)(L.Conv2D(6, 2, strides=2)(h))
+    return ir.Model(x, L.GlobalAvgPool2D()(L.Conv2D(4, 1)(h)))
+
+
+def norm_head():
+    """ConvNeXt's head: a global pool kept 4-D, the LayerNorm2d, then the Reshape to (C,) a Dense reads."""
+    x, h = _keras_image()
+    h = L.LayerNorm(epsilon=1e-6)(L.GlobalAvgPool2D(keepdims=True)(L.Conv2D(6, 3)(h)))
+    return ir.Model(x, L.Dense(3)(L.Reshape((6,), layout="NC")(h)))
+
+
+def test_a_layer_scale_follows_the_input_into_its_declared_layout():
+    before, after = rewritten(layer_scale)
+    assert "relaid_learned" in after.rewrites and after.inputs[0].layout == "NCHW"
+    learned = next(n for n in after.layers if isinstance(n.layer, O.Learned))
+    assert (learned.layer.layout, learned.layer.shape) == ("NCHW", (6, 1, 1))
+    assert "Permute" not in kinds(after)  # the product and the sum follow the new order too
+    assert all(n.spec.layout in ("NCHW", "NC") for n in after.layers)
+    same_outputs(before, after)
+
+
+def test_a_channel_layer_norm_comes_back_between_its_permute_pair():
+    before, after = rewritten(channel_norm)
+    assert "channel_norm_pair" in after.rewrites and after.inputs[0].layout == "NCHW"
+    assert kinds(after) == ["Conv2D", "Permute", "LayerNorm", "Permute", "Conv2D", "GlobalAvgPool2D"]
+    norm = after.layers[2]
+    assert norm.inputs[0].spec.layout == "NHWC" and norm.spec.layout == "NHWC"
+    assert after.layers[3].spec.layout == after.layers[4].spec.layout == "NCHW"
+    same_outputs(before, after)
+
+
+def test_a_reshape_reads_a_tensor_whose_unit_axes_moved_as_it_is():
+    """Only size-1 axes moved between the NHWC (1, 1, C) and the NCHW (C, 1, 1): the Reshape to (C,) reads the
+    LayerNorm's Permute back as it is, with no Permute put back before it."""
+    before, after = rewritten(norm_head)
+    assert kinds(after) == ["Conv2D", "GlobalAvgPool2D", "Permute", "LayerNorm", "Permute", "Reshape", "Dense"]
+    assert after.layers[5].inputs[0].spec.layout == "NCHW"
+    same_outputs(before, after)
+
+
+def test_nothing_moves_where_no_input_is_declared_anew():
+    """An NHWC model as from_keras reads a Keras one: the layer scale and the LayerNorm stay as they are."""
+    x = ir.Input((8, 8, 3), layout="NHWC", name="x")
+    h = L.LayerNorm()(L.Conv2D(6, 3)(x))
+    h = O.Binary("mul")(h, O.Learned((1, 1, 6), "NHWC")(x))
+    before, after = rewritten(lambda: ir.Model(x, h))
+    assert not {"relaid_learned", "channel_norm_pair"} & set(after.rewrites)
+    assert kinds(after) == kinds(before)
