@@ -77,7 +77,6 @@ def zoo_names() -> list[str]:
 #: (case, direction) -> the known gap (tests/known_gaps.toml) an extended round trip that is not exact is listed as
 EXTENDED_GAPS = {
     ("timm:convnext_atto", "keras"): "roundtrip-free-permute",
-    ("timm:vit_tiny_patch16_224", "keras"): "keras-roundtrip-axis-letters",
     ("transformers:llama_gqa", "keras"): "keras-roundtrip-emitted-ops",
 }
 
