@@ -5,12 +5,16 @@ contiguous run of the axis split."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import torch
 from rewrite_check import kinds, rewritten, same_outputs
 
 from twinnet import ir
+from twinnet.backends import from_keras, from_torch, to_keras, to_torch
 from twinnet.ir import layers as L
 from twinnet.ir import ops as O
+from twinnet.ir.structure import structural_diff
 
 
 def _rewritten(build):
@@ -84,7 +88,6 @@ def test_split_select_fires_and_computes_the_same(build, holds):
 def test_the_two_readings_of_qkv_meet():
     """from_torch's and from_keras's letters for the one qkv split give one model once rewritten (the parts'
     reshapes named by the attention's roles)."""
-    from twinnet.ir.structure import structural_diff
 
     def keras_letters():
         x = ir.Input((5, 6), layout="NTC", name="x")
@@ -128,3 +131,39 @@ def test_split_select_does_not_fire_where_it_would_not_be_exact(build):
     before, after = _rewritten(build)
     assert "split_select" not in after.rewrites
     assert kinds(after).count("Reduce") == kinds(before).count("Reduce")
+
+
+# -- what it is for: timm's attention through Keras -------------------------------------------------------------
+class _TimmAttention(torch.nn.Module):
+    """timm's ViT attention: one qkv projection, reshaped, permuted with its three-way axis first, unbound (a
+    scale other than 1/sqrt(head_dim), as a user may write, so that from_torch reads it op by op, as it does
+    timm's, and not whole as a MultiHeadAttention)."""
+
+    def __init__(self, features: int = 8, heads: int = 2):
+        super().__init__()
+        self.heads = heads
+        self.qkv = torch.nn.Linear(features, 3 * features)
+        self.proj = torch.nn.Linear(features, features)
+
+    def forward(self, x):
+        b, t, c = x.shape
+        qkv = self.qkv(x).reshape(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        h = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=0.3)
+        return self.proj(h.transpose(1, 2).reshape(b, t, c))
+
+
+def test_timm_attention_round_trips_exactly_through_keras_and_torch():
+    """from_keras(to_keras(m)) and from_torch(to_torch(m)) give back m, and m computes what the module does."""
+    torch.manual_seed(0)
+    module = _TimmAttention().eval()
+    m = from_torch(module, (torch.randn(2, 5, 8),), fixed_lengths=True)
+    assert "split_select" in m.rewrites
+    assert structural_diff(m, from_keras(to_keras(m)), weights=True) == []
+    assert structural_diff(m, from_torch(to_torch(m), (torch.randn(2, 5, 8),), fixed_lengths=True), weights=True) == []
+    for batch in (2, 3):
+        x = torch.randn(batch, 5, 8)
+        with torch.no_grad():
+            want, got = module(x).numpy(), to_torch(m)(x).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+        np.testing.assert_allclose(np.asarray(to_keras(m)(x.numpy(), training=False)), want, atol=1e-5, rtol=1e-4)
