@@ -107,7 +107,6 @@ def isolated(name: str, directions: str, timeout: int, max_params: float) -> lis
 
 #: (case, direction) -> the known gap (tests/known_gaps.toml) an extended round trip that is not exact is listed as
 EXTENDED_GAPS = {
-    ("timm:vit_tiny_patch16_224", "keras"): "keras-roundtrip-axis-letters",
     ("transformers:llama_gqa", "keras"): "keras-roundtrip-emitted-ops",
 }
 

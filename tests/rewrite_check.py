@@ -19,10 +19,11 @@ def rewritten(build):
 
 
 def outputs(model, batch: int) -> list[np.ndarray]:
-    """``model`` run in torch and in Keras on seeded inputs of ``batch`` samples: torch's outputs, then Keras's."""
+    """``model`` run in torch and in Keras on seeded inputs of ``batch`` samples (5 long where a length is
+    symbolic): torch's outputs, then Keras's."""
     rng = np.random.default_rng(batch)
     xs = [
-        rng.standard_normal([batch if a == "N" else s for a, s in zip(t.layout, t.shape)]).astype(np.float32)
+        rng.standard_normal([batch if a == "N" else s or 5 for a, s in zip(t.layout, t.shape)]).astype(np.float32)
         for t in model.inputs
     ]
     with torch.no_grad():

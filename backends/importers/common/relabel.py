@@ -9,8 +9,8 @@ computation; this pass gives them one form, the one without relabels.
 
 For each relabel (a ``Reshape`` or ``View`` keeping every size at its position: ``X -> Y``, letter ``X[i]``
 named ``Y[i]``), the *component* of its input is every tensor connected to it through layers that act on
-letters alone (``Permute``/``Transpose``, merges, ``Concatenate``, element-wise layers and ops, and the
-letter-only layers of ``rebuild.LETTER_LAYERS``: a ``Dense``, a ``LayerNorm``, a ``Cropping1D``, ...), up to
+letters alone (``Permute``/``Transpose``, merges, ``Concatenate``, a ``Slice``, element-wise layers and ops,
+and the letter-only layers of ``rebuild.LETTER_LAYERS``: a ``Dense``, a ``LayerNorm``, a ``Cropping1D``, ...), up to
 where letters are chosen freely (a ``Reshape``/``View`` target, a ``LearnedConstant``/``Learned``). Every
 tensor of the component is renamed by that map; the relabels out of it (to the renamed letters) and into it
 (from them) go; the reshapes and flattens that read it positionally stay as they are.
@@ -44,6 +44,7 @@ _SOURCES = (L.Reshape, O.View, L.LearnedConstant, O.Learned)
 #: layers that move or combine whole axes by letter, meaning the same under any names
 _MOVERS = (L.Permute, O.Transpose, L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Concatenate)
 _MOVERS += (L.Activation, L.ReLU, L.Dropout, L.Identity, O.Unary, O.Binary, O.Clip, O.Cast)
+_MOVERS += (L.Slice,)  # by letter: a part of the renamed axis (the query, key or value of a qkv tensor)
 #: what reads a tensor by position only (the same numbers whatever its letters), or only its batch size
 _POSITIONAL = (L.Reshape, O.View, L.Flatten, L.LearnedConstant, O.Learned)
 

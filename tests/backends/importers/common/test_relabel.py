@@ -161,7 +161,10 @@ def layer_scale_as_keras_writes_it():
 
 
 def _selected_first(m):
-    return kinds(m)[:3] == ["Dense", "Reshape", "Slice"] and all(p.startswith("N") for p in _layouts(m, "Permute"))
+    """Every part selected before the Permute (split_select, behind it, then slices the Dense's output)."""
+    slices = [n for n in m.layers if n.layer.kind == "Slice"]
+    before = all(n.inputs[0].node.layer.kind != "Permute" for n in slices)
+    return len(slices) == 3 and before and all(p.startswith("N") for p in _layouts(m, "Permute"))
 
 
 FIRES = [
