@@ -39,8 +39,8 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
 * ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
   flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
 * ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel`` (``relabel.py``),
-  ``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first`` (``spellings.py``): one spelling for
-  what torch and Keras write two ways.
+  ``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first`` (``spellings.py``), ``bare_weight``
+  (``broadcast.py``): one spelling for what torch and Keras write two ways.
 
 Before each walk and after the last, ``rename_letters`` (``relabel.py``) removes the relabelling
 Reshapes/Views it can by naming the tensors around each in its letters, names patch tokens ``NTC`` (as Keras
@@ -57,8 +57,8 @@ from ....ir import ops as O
 from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
+from . import broadcast, spellings
 from . import relabel as lettering
-from . import spellings
 from .rebuild import Rebuild
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
@@ -372,6 +372,7 @@ REWRITES = (
     ("merge_views", lettering.merge_views),
     ("positional_relabel", lettering.positional_relabel),
     *spellings.RULES,
+    *broadcast.RULES,
 )
 
 
