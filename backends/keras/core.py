@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
+from ...ir.layers import Cropping1D, Cropping2D, Dense, Dropout, Flatten, Identity, Permute, Reshape
+from ...ir.ops.base import Op
 from ..lowering.code import call
 from ..lowering.driver import with_spec
 from ..lowering.reshape_layout import regrouped_layout, unit_moves_only
 from .activations import fused
 from .compile import batch_first
+
+#: the readers for which a Permute is made where the model makes it (see lower_permute)
+HELD_AS_DECLARED = (Op, Cropping1D, Cropping2D)
 
 
 def lower_dense(ctx, node, inputs):
@@ -57,8 +61,16 @@ def lower_reshape(ctx, node, inputs):
 
 
 def lower_permute(ctx, node, inputs):
+    (x,) = inputs
+    relabelled = with_spec(x, node.spec)
+    as_declared = x.phys == batch_first(x.spec.layout) and node.spec.layout[0] == "N"
+    if as_declared and ctx.read_only_by(node, HELD_AS_DECLARED):
+        # a tensor held as declared, read only by ops (and croppings, sliced where held): permuted here, as the
+        # model does, so that the ops after it compute in the model's order (Llama's rotary products on its
+        # permuted heads) and from_keras reads them back after the Permute, not before it
+        return ctx.require(relabelled, node.spec.layout)
     # The data stays where it is: only the declared layout changes.
-    return with_spec(inputs[0], node.spec)
+    return relabelled
 
 
 TABLE = {

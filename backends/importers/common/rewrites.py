@@ -41,7 +41,7 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
 * ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel`` (``relabel.py``),
   ``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first`` (``spellings.py``), ``split_select``
-  (``selects.py``): one spelling for what torch and Keras write two ways.
+  (``selects.py``), ``unit_broadcast`` (``broadcast.py``): one spelling for what torch and Keras write two ways.
 
 Before each walk and after the last, ``rename_letters`` (``relabel.py``) removes the relabelling
 Reshapes/Views it can by naming the tensors around each in its letters, names patch tokens ``NTC`` (as Keras
@@ -58,8 +58,8 @@ from ....ir import ops as O
 from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
+from . import broadcast, relaid, selects, spellings
 from . import relabel as lettering
-from . import relaid, selects, spellings
 from .rebuild import Rebuild
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
@@ -375,6 +375,7 @@ REWRITES = (
     ("positional_relabel", lettering.positional_relabel),
     *spellings.RULES,
     *selects.RULES,
+    *broadcast.RULES,
 )
 
 

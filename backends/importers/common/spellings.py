@@ -15,10 +15,6 @@
   output is its input (both backends compile it to nothing, so it cannot read back; ``keras.applications``'
   ConvNeXt writes such an activation where stochastic depth is off, and torchvision's AlexNet such slices in
   its adaptive pooling of a 1x1 map).
-* ``unit_broadcast``: a ``Reshape`` that only inserts size-1 axes, read only by a two-operand element-wise
-  layer or ``Binary`` (Keras broadcasts by position, so ``to_keras`` writes a layer scale ``(C,)`` as
-  ``(1, 1, C)`` for an ``NHWC`` tensor) is not needed where the IR broadcasts by letter: a ``Binary`` of the
-  tensor before it.
 """
 
 from __future__ import annotations
@@ -142,50 +138,8 @@ def no_op(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.tensor(node.inputs[0])
 
 
-_MERGE_FNS = {L.Add: "add", L.Subtract: "sub", L.Multiply: "mul", L.Maximum: "max"}
-
-
-def _unit_inserted(reshape: ir.Node) -> ir.Tensor | None:
-    """The input of ``reshape`` where the Reshape only inserts size-1 axes, keeping the letters, sizes and order
-    of the others (its input's letters are the IR's broadcast of the output's), else None."""
-    if not isinstance(reshape.layer, L.Reshape):
-        return None
-    before, after = reshape.inputs[0].spec, reshape.spec
-    if set(before.layout) - set(after.layout) or after.layout.index("N") != 0 or before.layout.index("N") != 0:
-        return None
-    kept = [a for a in after.layout if a in before.layout]
-    if "".join(kept) != before.layout or any(before.dim(a) != after.dim(a) for a in before.layout if a != "N"):
-        return None
-    if any(after.dim(a) != 1 for a in after.layout if a not in before.layout):
-        return None
-    return reshape.inputs[0]
-
-
-def unit_broadcast(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """A merge layer or ``Binary`` of a tensor and a Reshape inserting size-1 axes (its only reader): the
-    ``Binary`` of the tensor and the Reshape's input."""
-    layer = node.layer
-    fn = _MERGE_FNS.get(type(layer)) or (layer.fn if isinstance(layer, O.Binary) and layer.scalar is None else None)
-    if fn is None or len(node.inputs) != 2:
-        return None
-    for i, t in enumerate(node.inputs):
-        other = node.inputs[1 - i]
-        source = _unit_inserted(t.node) if t.index == 0 else None
-        if source is None or rb.only_user(t.node) is not node or other.spec.layout != t.spec.layout:
-            continue
-        pair = [rb.tensor(other), rb.tensor(source)]
-        if i == 0:
-            pair.reverse()
-        if [p.layout for p in pair][1 - i] != t.spec.layout:  # the other operand moved: the letters may not match
-            return None
-        rb.new[id(t.node)] = rb.tensor(source)
-        return rb.add(O.Binary(fn), pair, {}, node)
-    return None
-
-
 #: these rules, in the order ``rewrites.REWRITES`` runs them
 RULES = (
-    ("unit_broadcast", unit_broadcast),
     ("no_op", no_op),
     ("default_scale", default_scale),
     ("cropped_rows", cropped_rows),

@@ -147,7 +147,9 @@ def get_item(node, inputs):
     """``x[...]`` with slices, ints, None and Ellipsis: a Narrow per sliced axis, a View for ints and None."""
     (x,) = inputs
     key = node.arguments.args[1]
-    key = list(key) if isinstance(key, tuple) else [key]
+    # a saved model gives a tuple of slices back as a list (which Keras still reads as that tuple)
+    listed = isinstance(key, list) and any(isinstance(k, slice) or k is None or k is Ellipsis for k in key)
+    key = list(key) if isinstance(key, tuple) or listed else [key]
     if len(key) > x.spec.rank + key.count(None) + key.count(Ellipsis):
         raise UnsupportedError(f"too many indices for a rank-{x.spec.rank} tensor")
     if any(isinstance(k, keras.KerasTensor) for k in key):

@@ -188,3 +188,36 @@ def test_onnx_nearest_resize_is_a_repeat(layout):
         got = session.run(None, {session.get_inputs()[0].name: a if layout == "NHWC" else a.transpose(0, 3, 1, 2)})[0]
         got = got if layout == "NHWC" else got.transpose(0, 2, 3, 1)
         np.testing.assert_array_equal(got, a.repeat(h, axis=1).repeat(w, axis=2), err_msg=f"size {(h, w)}")
+
+
+def test_cropping_of_a_tensor_held_in_declared_order(tmp_path):
+    """Llama's rotate-half on its heads (``NHCW``, the halves of ``W`` cropped): Keras holds the permuted heads
+    as declared and crops them there (a ``keras.ops`` slice) rather than channels last, so the permute is the
+    one transpose, made where the model makes it; every path computes the same."""
+    from twinnet import ir
+    from twinnet.backends.keras import lower
+    from twinnet.exporters.verify import verify
+    from twinnet.ir import ops as O
+
+    x = ir.Input((6, 4, 8), layout="NCHW", name="x")
+    h = L.Permute("NHCW")(x)
+    back, front = L.Cropping2D(((0, 0), (4, 0)))(h), L.Cropping2D(((0, 0), (0, 4)))(h)
+    y = O.Binary("mul")([h, L.Concatenate(axis="W")([L.Rescaling(-1.0)(back), front])])
+    model = ir.Model(x, y, name="rotate_half").randomize(0)
+    program = lower(model)
+    assert program.transposes == 1
+    assert "Cropping2D" not in "\n".join(program.body)
+    report = verify(model, paths=PATHS)
+    assert report.ok, "\n" + report.table()
+    # the slice saves as .keras, loads with safe_mode and imports again (a loaded index is a list, not a tuple)
+    import keras
+    import numpy as np
+
+    from twinnet.backends import from_keras, to_keras
+
+    net = to_keras(model)
+    net.save(tmp_path / "rotate_half.keras")
+    loaded = keras.saving.load_model(tmp_path / "rotate_half.keras", safe_mode=True)
+    x = np.random.default_rng(0).standard_normal((2, 6, 4, 8)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(net(x)))
+    assert "Slice" in [n.layer.kind for n in from_keras(loaded).layers]

@@ -93,3 +93,21 @@ def test_concat(op, inputs):
 )
 def test_narrow(op, inputs):
     check_layer(op, inputs)
+
+
+def test_unit_axes_beside_a_symbolic_length_read_back_as_views():
+    """An unsqueeze and a squeeze beside a symbolic length (Llama's rotary tables): keras.ops.reshape takes one
+    -1 (the batch's), so to_keras writes keras.ops.expand_dims and squeeze, which from_keras reads back as the
+    Views they are (not as Reshape layers); both compute what the model does."""
+    from twinnet.backends import emit, from_keras, to_keras
+    from twinnet.exporters.verify import verify
+
+    x = ir.Input((None, 8), layout="NTC", name="x")
+    wide = O.View((1, -1, 8), layout="NATC")(x)
+    y = O.View((-1, 8), layout="NTC")(O.Unary("cos")(wide))
+    m = ir.Model(x, y, name="unit_axes")
+    source = emit(m, "keras")
+    assert "keras.ops.expand_dims(x, 1)" in source and "keras.ops.squeeze(" in source
+    assert [n.layer.kind for n in from_keras(to_keras(m)).layers] == ["View", "Unary", "View"]
+    report = verify(m)
+    assert report.ok, "\n" + report.table()

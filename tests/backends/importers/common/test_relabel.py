@@ -1,6 +1,6 @@
 """The letter rewrites of backends/importers/common/relabel.py (``rename_letters``, ``unit_flatten``,
 ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel``) and those of spellings.py
-(``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first``, ``no_op``, ``unit_broadcast``): each
+(``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first``, ``no_op``): each
 fires where it is exact, and the rewritten model computes what the original did in torch and in Keras (random
 weights, batch 2 and 3); each stays put where it would not be."""
 
@@ -152,14 +152,6 @@ def identity_between_layers():
     return ir.Model(x, L.Dense(3)(L.Activation("linear")(L.Identity()(h))))
 
 
-def layer_scale_as_keras_writes_it():
-    """An NHWC tensor times a learned (5,) vector reshaped to (1, 1, 5) (Keras broadcasts by position)."""
-    x = ir.Input((6, 4, 5), layout="NHWC", name="x")
-    h = L.Dense(5)(x)
-    gamma = L.Reshape((1, 1, 5), layout="NHWC")(O.Learned((5,), "NC", init="ones")(h))
-    return ir.Model(x, L.Dense(2)(L.Multiply()([h, gamma])))
-
-
 def _selected_first(m):
     """Every part selected before the Permute (split_select, behind it, then slices the Dense's output)."""
     slices = [n for n in m.layers if n.layer.kind == "Slice"]
@@ -169,7 +161,6 @@ def _selected_first(m):
 
 FIRES = [
     ("no_op", identity_between_layers, lambda m: kinds(m) == ["Dense", "Dense"]),
-    ("unit_broadcast", layer_scale_as_keras_writes_it, lambda m: kinds(m) == ["Dense", "Learned", "Binary", "Dense"]),
     ("narrow_slice", narrowed_to_the_end, lambda m: kinds(m) == ["Slice", "Dense"] and m.layers[0].layer.stop is None),
     ("select_first", unbind_of_a_permuted_tensor, _selected_first),
     (
@@ -291,17 +282,8 @@ def identity_as_output():
     return ir.Model(x, L.Activation("linear")(L.Dense(4)(x)))
 
 
-def vector_reshaped_onto_another_axis():
-    """The (5,) vector reshaped to (1, 5, 1) scales W, not C: its letter changes, so the Reshape stays."""
-    x = ir.Input((6, 5, 5), layout="NHWC", name="x")
-    h = L.Dense(5)(x)
-    gamma = L.Reshape((1, 5, 1), layout="NHWC")(O.Learned((5,), "NC", init="ones")(h))
-    return ir.Model(x, L.Dense(2)(L.Multiply()([h, gamma])))
-
-
 STAYS = [
     (identity_as_output, "no_op"),
-    (vector_reshaped_onto_another_axis, "unit_broadcast"),
     (unbind_two_wide, "select_first"),
     (narrowed_by_steps, "narrow_slice"),
     (rows_cropped_too, "cropped_rows"),
