@@ -30,7 +30,16 @@ from . import (
     slicing,
     spatial,
 )
-from .compile import ARG_NAMES, KerasLowering, block_call, block_function_name, instantiate, render
+from .compile import (
+    ARG_NAMES,
+    KerasLowering,
+    batch_first,
+    block_call,
+    block_function_name,
+    channels_last,
+    instantiate,
+    render,
+)
 
 #: IR layer class -> lowering function; one entry per layer kind.
 TABLE = join_tables(
@@ -104,7 +113,7 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False, tra
     km = instantiate(render(program, model, dtype), program, dtype)
     try:
         km.twinnet_program = program
-        km.twinnet_layouts = declared_layouts(model, program)
+        km.twinnet_layouts = declared_layouts(model, native_io)
     except (AttributeError, TypeError, ValueError):  # Keras may refuse new attributes; the program is optional
         pass
     if spec is not None:
@@ -114,15 +123,13 @@ def to_keras(model: Model, *, native_io: bool = False, expose: bool = False, tra
     return km
 
 
-def declared_layouts(model: Model, program) -> dict[str, str]:
-    """``{name: layout}`` of the inputs and outputs the Keras model does not hold in their declared layout
-    (a ``TNC`` input is held ``NTC``), for ``from_keras`` to declare them so again."""
-    held = [phys for _, _, phys in program.inputs]
-    tensors = list(model.inputs)
-    if len(program.output_layouts) == len(model.outputs):  # not with expose=True (every layer an output)
-        held += program.output_layouts
-        tensors += model.outputs
-    return {t.node.name: t.spec.layout for t, phys in zip(tensors, held) if phys != t.spec.layout}
+def declared_layouts(model: Model, native_io: bool = False) -> dict[str, str]:
+    """``{name: layout}`` of the model's inputs and outputs that the Keras model does not hold in their declared
+    layout (a ``TNC`` input is held ``NTC``; with ``native_io`` an ``NCHW`` one ``NHWC``), for ``from_keras`` to
+    declare them so again."""
+    held = channels_last if native_io else batch_first
+    tensors = [*model.inputs, *model.outputs]
+    return {t.node.name: t.spec.layout for t in tensors if held(t.spec.layout) != t.spec.layout}
 
 
 def source(model: Model, *, native_io: bool = False) -> str:
@@ -137,7 +144,7 @@ def compile_program(program, model: Model, *, dtype=None, device=None):
     km = instantiate(render(program, model, dtype), program, dtype)
     try:
         km.twinnet_program = program
-        km.twinnet_layouts = declared_layouts(model, program)
+        km.twinnet_layouts = declared_layouts(model, program.native_io)
     except (AttributeError, TypeError, ValueError):
         pass
     return km

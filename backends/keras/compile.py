@@ -35,6 +35,12 @@ def batch_first(layout: str) -> str:
     return "N" + layout.replace("N", "")
 
 
+def channels_last(layout: str) -> str:
+    """``layout`` as Keras holds it natively: the batch axis first, the other axes in order, ``C`` last."""
+    rest = "".join(a for a in layout if a not in "NC")
+    return "N" + rest + ("C" if "C" in layout else "")
+
+
 class KerasLowering(Lowering):
     """Compile-time context for the Keras backend (see the module docstring)."""
 
@@ -43,8 +49,7 @@ class KerasLowering(Lowering):
     _op_names: frozenset | None = None  # keras.ops function names, where the model has ops (clear_of_ops)
 
     def native(self, spec):
-        rest = "".join(a for a in spec.layout if a not in "NC")
-        return "N" + rest + ("C" if "C" in spec.layout else "")
+        return channels_last(spec.layout)
 
     def input_layout(self, spec):
         return batch_first(spec.layout)

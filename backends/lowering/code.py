@@ -81,6 +81,7 @@ class Program:
     body: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     output_layouts: list[str] = field(default_factory=list)
+    native_io: bool = False  # inputs and outputs held as the framework holds them (not in declared order)
     weights: dict[str, object] = field(default_factory=dict)
     helpers: set[str] = field(default_factory=set)  # helper classes the code needs
     transposes: int = 0  # transposes emitted (for tests)

@@ -57,7 +57,7 @@ class Lowering:
         self.model = ir_model(model, self.backend)
         self.table = table
         self.native_io = native_io
-        self.program = Program(model.name)
+        self.program = Program(model.name, native_io=native_io)
         self._names: set[str] = set()  # variables in the generated body
         self._def_names: set[str] = set()  # layer / module names
         self._cache: dict[tuple[str, str], Value] = {}

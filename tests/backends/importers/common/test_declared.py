@@ -118,3 +118,12 @@ def test_a_saved_model_keeps_its_declared_layouts(tmp_path):
     path = tmp_path / "tagger.keras"
     to_keras(m).save(path)
     assert structural_diff(m, from_keras(keras.saving.load_model(path, safe_mode=True)), weights=True) == []
+
+
+def test_native_io_records_the_declared_channels_first_layouts():
+    """``to_keras(native_io=True)`` takes and returns NHWC for an NCHW model: the round trip still gives m."""
+    x = ir.Input((3, 8, 8), layout="NCHW", name="img")
+    m = ir.Model(x, ir.layers.Conv2D(4, 3, name="conv")(x), name="conv_net").randomize(seed=2)
+    km = to_keras(m, native_io=True)
+    assert dict(km.twinnet_layouts) == {"img": "NCHW", "conv": "NCHW"}
+    assert structural_diff(m, from_keras(km), weights=True) == []
