@@ -23,6 +23,7 @@ from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
 from .rebuild import Rebuild
+from .spellings import summed_slice
 
 
 def _split_axis(before: ir.TensorSpec, after: ir.TensorSpec, j: int) -> bool:
@@ -39,11 +40,8 @@ def split_select(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     """Reshape splitting one axis -> a one-wide Slice of the first axis it splits it into -> a sum dropping
     that axis (each the only reader of the last; the reshape may have other readers): the Slice of the run of
     the unsplit axis that part holds, then a Reshape of it to the sum's shape and letters."""
-    layer = node.layer
-    if node.is_input or not isinstance(layer, O.Reduce) or layer.fn != "sum" or layer.keepdims:
-        return None
-    cut = node.inputs[0].node
-    if cut.is_input or not isinstance(cut.layer, L.Slice) or rb.only_user(cut) is not node:
+    layer, cut = node.layer, summed_slice(rb, node)
+    if cut is None:
         return None
     split = cut.inputs[0].node
     if split.is_input or not isinstance(split.layer, (L.Reshape, O.View)) or len(split.inputs) != 1:

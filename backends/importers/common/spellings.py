@@ -91,15 +91,24 @@ def narrow_slice(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.copy(node, L.Slice(axis, layer.start, stop))
 
 
-def select_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Permute -> one-wide Slice -> a sum dropping that axis (each the only reader of the last): the Slice and
-    the sum of the tensor before the Permute, then a Permute to the sum's letters (the same entries in the
-    same order)."""
+def summed_slice(rb: Rebuild, node: ir.Node) -> ir.Node | None:
+    """The Slice that ``node``, a sum dropping its axis, reads as its only reader (how an ``unbind`` reads
+    back: a one-wide slice summed away), else None."""
     layer = node.layer
     if node.is_input or not isinstance(layer, O.Reduce) or layer.fn != "sum" or layer.keepdims:
         return None
     cut = node.inputs[0].node
     if cut.is_input or not isinstance(cut.layer, L.Slice) or rb.only_user(cut) is not node:
+        return None
+    return cut
+
+
+def select_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Permute -> one-wide Slice -> a sum dropping that axis (each the only reader of the last): the Slice and
+    the sum of the tensor before the Permute, then a Permute to the sum's letters (the same entries in the
+    same order)."""
+    layer, cut = node.layer, summed_slice(rb, node)
+    if cut is None:
         return None
     permute = cut.inputs[0].node
     if (
