@@ -58,7 +58,7 @@ from ....ir import ops as O
 from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
-from . import broadcast, relaid, selects, spellings
+from . import broadcast, free, relaid, selects, spellings
 from . import relabel as lettering
 from .rebuild import Rebuild
 
@@ -385,7 +385,7 @@ def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Mo
     instance that no longer matches its kind) is dropped, keeping the model as it was before it."""
     fired: list[str] = []
     for _ in range(rounds):
-        model, renamed = lettering.rename_letters(model)
+        model, renamed = free.rename_all(model)
         fired += ["rename_letters"] * renamed
         rb = Rebuild(model)
         try:
@@ -396,7 +396,7 @@ def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Mo
             break
         model = rebuilt
         fired += rb.fired
-    model, renamed = lettering.rename_letters(model)  # what the last walk left to rename
+    model, renamed = free.rename_all(model)  # what the last walk left to rename
     fired += ["rename_letters"] * renamed
     model.rewrites = fired
     return model
