@@ -291,7 +291,7 @@ def _roles(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
     if part is None or any(i in steps for i in part) or not _heads_part(part):
         return None
     steps.update(_role_steps(part, letters))
-    if all(kind != "drop" and all(a == b for a, b in ls.items()) for kind, ls in steps.values()):
+    if all(kind in ("rename", "read") and all(a == b for a, b in ls.items()) for kind, ls in steps.values()):
         return None  # named so already
     return steps
 
