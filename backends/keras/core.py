@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...ir.layers import Cropping1D, Cropping2D, Dense, Dropout, Flatten, Identity, Permute, Reshape
+from ...ir.layers import Cropping1D, Cropping2D, Dense, Dropout, Flatten, Identity, Permute, Reshape, Slice
 from ...ir.ops.base import Op
 from ..lowering.code import call
 from ..lowering.driver import with_spec
@@ -11,7 +11,7 @@ from .activations import fused
 from .compile import batch_first
 
 #: the readers for which a Permute is made where the model makes it (see lower_permute)
-HELD_AS_DECLARED = (Op, Cropping1D, Cropping2D)
+HELD_AS_DECLARED = (Op, Cropping1D, Cropping2D, Slice)
 
 
 def lower_dense(ctx, node, inputs):
@@ -65,9 +65,9 @@ def lower_permute(ctx, node, inputs):
     relabelled = with_spec(x, node.spec)
     as_declared = x.phys == batch_first(x.spec.layout) and node.spec.layout[0] == "N"
     if as_declared and ctx.read_only_by(node, HELD_AS_DECLARED):
-        # a tensor held as declared, read only by ops (and croppings, sliced where held): permuted here, as the
-        # model does, so that the ops after it compute in the model's order (Llama's rotary products on its
-        # permuted heads) and from_keras reads them back after the Permute, not before it
+        # a tensor held as declared, read only by ops (and slices and croppings, sliced where held): permuted
+        # here, as the model does, so that the ops after it compute in the model's order (Llama's rotary products
+        # and rotate-half on its permuted heads) and from_keras reads them back after the Permute, not before it
         return ctx.require(relabelled, node.spec.layout)
     # The data stays where it is: only the declared layout changes.
     return relabelled

@@ -24,11 +24,14 @@ builds to the renamed shape (else the component is left alone).
 Two more kinds of component are renamed the same way, so that both importers reach one naming: tokens named
 as a 1-D signal (``NCW``/``NWC`` from a reshape) are named ``NTC``, Keras's convention; and an unmasked
 ``ScaledDotProductAttention`` whose inputs and result pass only through the heads' split and merge (reshapes
-and permutes) has them named by role (query ``NHTD``, key ``NHSD``, value ``NHSE``, result ``NHTE``).
+and permutes) and layers acting on letters alone (a rotary embedding's products and rotate-half) has them
+named by role (query ``NHTD``, key ``NHSD``, value ``NHSE``, result ``NHTE``): there a cropping of one axis
+(torch's reading of the rotate-half's ``x[..., :d]``) is written as the ``Slice`` it is, which is how Keras's
+reading gives it, and a scalar ``Rescaling`` (its negation) renamed like an element-wise op.
 
-The rules beside it (``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``,
-``positional_relabel``, ``default_scale``) run in ``rewrites.REWRITES``: each gives one spelling to what torch
-and Keras write two ways.
+The rules of ``positional.py`` (``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``,
+``positional_relabel``) run in ``rewrites.REWRITES``: each gives one spelling to what torch and Keras write two
+ways; ``free.py`` names the components whose letters nothing gives a meaning.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
 from ....ir.errors import IRError
+from ....ir.layout import spatial_axes
 from .rebuild import Rebuild, letters_only
 
 #: layers whose output letters are chosen freely (their inputs keep theirs)
@@ -44,7 +48,7 @@ _SOURCES = (L.Reshape, O.View, L.LearnedConstant, O.Learned)
 #: layers that move or combine whole axes by letter, meaning the same under any names
 _MOVERS = (L.Permute, O.Transpose, L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Concatenate)
 _MOVERS += (L.Activation, L.ReLU, L.Dropout, L.Identity, O.Unary, O.Binary, O.Clip, O.Cast)
-_MOVERS += (L.Slice,)  # by letter: a part of the renamed axis (the query, key or value of a qkv tensor)
+_MOVERS += (L.Slice, O.Concat)  # by letter: a part of the renamed axis (the query, key or value of a qkv tensor)
 #: what reads a tensor by position only (the same numbers whatever its letters), or only its batch size
 _POSITIONAL = (L.Reshape, O.View, L.Flatten, L.LearnedConstant, O.Learned)
 
@@ -68,9 +72,32 @@ def _rename(layout: str, letters: dict) -> str:
     return "".join(letters[a] for a in layout)
 
 
-def _member(node: ir.Node, letters: dict) -> bool:
-    """Whether ``node``'s layer means the same once its tensors' letters are renamed by ``letters``."""
+def _crop(node: ir.Node) -> tuple | None:
+    """A cropping of one axis only, as the Slice it is: (axis letter, start, stop), stop None for the end."""
     layer = node.layer
+    if not isinstance(layer, (L.Cropping1D, L.Cropping2D)) or len(node.inputs) != 1:
+        return None
+    spec = node.inputs[0].spec
+    cut = [(a, pair) for a, pair in zip(spatial_axes(spec.layout), layer.cropping) if pair != (0, 0)]
+    if len(cut) != 1:
+        return None
+    axis, (before, after) = cut[0]
+    size = spec.dim(axis)
+    if after and size is None:
+        return None
+    return axis, before, size - after if after else None
+
+
+def _scalar_rescaling(layer: L.Layer) -> bool:
+    return isinstance(layer, L.Rescaling) and not layer.per_channel
+
+
+def _member(node: ir.Node, letters: dict, roles: bool = False) -> bool:
+    """Whether ``node``'s layer means the same once its tensors' letters are renamed by ``letters`` (with
+    ``roles``, naming an attention's heads: a cropping of one axis too, as the Slice it is, and a rescaling)."""
+    layer = node.layer
+    if roles and (_crop(node) is not None or _scalar_rescaling(layer)):
+        return True
     if isinstance(layer, (*_SOURCES, *_MOVERS)):
         if isinstance(getattr(layer, "axis", None), int) and not isinstance(layer, L.Concatenate):
             return False
@@ -102,6 +129,7 @@ class _Plan:
 
     def __init__(self):
         self.steps: dict[int, tuple] = {}
+        self.roles = False  # naming an attention's heads by role (see _member)
 
     def component(self, rb: Rebuild, x: ir.Node, letters: dict, handled=(), from_readers=False) -> dict | None:
         """The steps that rename ``x``'s component by ``letters`` (None where that is not exact); ``handled``:
@@ -133,7 +161,10 @@ class _Plan:
                 continue
             if node.is_input or id(node) in rb.outputs:
                 return None
-            if set(node.spec.layout) != set(letters) or not _member(node, letters):
+            held = set(node.spec.layout)  # a learned weight broadcast into the component may hold fewer letters
+            if not (held == set(letters) or isinstance(node.layer, _SOURCES[2:]) and held <= set(letters)):
+                return None
+            if not _member(node, letters, self.roles):
                 return None
             steps[id(node)] = ("rename", node)
             if not isinstance(node.layer, _SOURCES):
@@ -164,6 +195,9 @@ def _step(plan: _Plan):
             return rb.tensor(node.inputs[0])
         if kind == "read":
             return rb.add(node.layer, [rb.tensor(node.inputs[0])], rb.old_weights(node), node)
+        if kind == "slice":  # a cropping of one axis of an attention's heads, named by role
+            axis, start, stop = _crop(node)
+            return rb.add(L.Slice(letters[axis], start, stop), [rb.tensor(node.inputs[0])], {}, node)
         inputs = [rb.tensor(t) for t in node.inputs]
         if isinstance(node.layer, (L.Reshape, O.View)):  # a reshape reads positions: its input as it was
             inputs = [rb.back(t, o.spec.layout) for t, o in zip(inputs, node.inputs)]
@@ -185,19 +219,52 @@ def _run(model: ir.Model, steps: dict) -> ir.Model:
     return rb.run((("rename_letters", _step(plan)),))
 
 
-def _split_or_merge(part: dict) -> bool:
-    """Whether the tensors renamed are only the heads' split or merge (reshapes and permutes): where the query
-    or key pass through more (a rotary embedding's products), each importer names them its own way."""
+def _heads_part(part: dict) -> bool:
+    """Whether the tensors renamed are only the heads' split or merge (reshapes and permutes) and what acts on
+    them whatever their letters: element-wise layers and ops, slices, concatenations, croppings of one axis
+    and scalar rescalings (a rotary embedding's products and rotate-half), so that both importers' namings of
+    every tensor in between agree."""
     return all(
-        kind != "rename" or isinstance(n.layer, (L.Reshape, O.View, L.Permute, O.Transpose))
+        kind != "rename"
+        or _crop(n) is not None
+        or _scalar_rescaling(n.layer)
+        or isinstance(n.layer, (*_SOURCES, *_MOVERS))
         for kind, n in part.values()
     )
 
 
+def _unnamed(node: ir.Node) -> bool:
+    """A relabel, or a Reshape or View to its input's own shape and letters (at most one size unknown past
+    the batch): the same tensor, named by the attention's roles with it gone."""
+    if _relabel(node):
+        return True
+    layer = node.layer
+    if node.is_input or not isinstance(layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
+        return False
+    if isinstance(layer, O.View) and (layer.merge != 1 or layer.split != 1):
+        return False
+    before, after = node.inputs[0].spec, node.spec
+    return (before.layout, before.shape) == (after.layout, after.shape) and after.shape[1:].count(None) <= 1
+
+
+def _role_steps(part: dict, letters: dict) -> dict:
+    """A component's steps for the role naming: a cropping renamed is written as the Slice it is ("slice")."""
+    return {i: ("slice" if kind == "rename" and _crop(n) else kind, letters) for i, (kind, n) in part.items()}
+
+
 def _attention(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
+    plan.roles = True
+    try:
+        return _roles(plan, rb, node)
+    finally:
+        plan.roles = False
+
+
+def _roles(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
     """Steps naming an unmasked attention's tensors by role, whatever the importer called them: the query
     ``NHTD``, key ``NHSD`` (``G`` for fewer heads), value ``NHSE``, result ``NHTE``, with the heads' split
-    before (a reshape and a permute) and their merge after renamed alike."""
+    before (a reshape and a permute), what acts on them by letter (a rotary embedding) and their merge after
+    renamed alike; a relabel (or a reshape to the same shape) just before an input goes."""
     q, k, v = node.inputs[:3] if len(node.inputs) == 3 else (None,) * 3
     if q is None or any(t.spec.rank != 4 for t in (q, k, v)):
         return None
@@ -206,20 +273,25 @@ def _attention(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
     groups = "H" if k.spec.layout[1] == q.spec.layout[1] else "G"
     roles = [(q, "NHTD"), (k, "N" + groups + "SD"), (v, "N" + groups + "SE")]
     steps = {id(node): ("rename", dict(zip(node.spec.layout, "NHTE")))}
+    handled = {id(node)}
     for t, new in roles:
         if t.node.is_input or t.index or len({id(x.node) for x in (q, k, v)}) != 3:
             return None
+        if _unnamed(t.node) and rb.only_user(t.node) is node and not t.node.inputs[0].node.is_input:
+            steps[id(t.node)] = ("drop", {})  # a relabel of the role's tensor: the tensor itself, so named
+            handled.add(id(t.node))
+            t = t.node.inputs[0]
         letters = dict(zip(t.spec.layout, new))
-        part = plan.component(rb, t.node, letters, handled={id(node)})
-        if part is None or any(i in steps for i in part) or not _split_or_merge(part):
+        part = plan.component(rb, t.node, letters, handled=handled)
+        if part is None or any(i in steps for i in part) or not _heads_part(part):
             return None
-        steps.update({i: (kind, letters) for i, (kind, _) in part.items()})
+        steps.update(_role_steps(part, letters))
     letters = steps[id(node)][1]
     part = plan.component(rb, node, letters, handled={id(node)}, from_readers=True)
-    if part is None or any(i in steps for i in part) or not _split_or_merge(part):
+    if part is None or any(i in steps for i in part) or not _heads_part(part):
         return None
-    steps.update({i: (kind, letters) for i, (kind, _) in part.items()})
-    if all(kind != "drop" and all(a == b for a, b in ls.items()) for kind, ls in steps.values()):
+    steps.update(_role_steps(part, letters))
+    if all(kind in ("rename", "read") and all(a == b for a, b in ls.items()) for kind, ls in steps.values()):
         return None  # named so already
     return steps
 
@@ -264,108 +336,3 @@ def rename_letters(model: ir.Model) -> tuple[ir.Model, int]:
     if not accepted:
         return model, 0
     return _run(model, accepted), count
-
-
-def unit_flatten(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """A Flatten of a tensor whose axes after the batch hold one entry each but ``C`` (a selected token,
-    ``(N, 1, C)``): the Reshape to ``(C,)`` that drops them, what ``x[:, 0]`` reads as (the same numbers)."""
-    if node.is_input or not isinstance(node.layer, L.Flatten) or node.spec.layout != "NC":
-        return None
-    spec = node.inputs[0].spec
-    if spec.layout[0] != "N" or "C" not in spec.layout or spec.dim("C") is None:
-        return None
-    if any(s != 1 for a, s in zip(spec.layout, spec.shape) if a not in "NC"):
-        return None
-    return rb.copy(node, L.Reshape((spec.dim("C"),), layout="NC"))
-
-
-def shared_key(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """A MultiHeadAttention given its value tensor again as the key (torch's ``attn(h, h, h)``): the key left
-    out, which means the value (Keras's ``attn(h, h)``)."""
-    if node.is_input or not isinstance(node.layer, L.MultiHeadAttention) or len(node.inputs) < 3:
-        return None
-    value, key = node.inputs[1], node.inputs[2]
-    if "C" not in key.spec.layout or key.node is not value.node or key.index != value.index:
-        return None
-    return rb.copy(node, inputs=[node.inputs[0], value, *node.inputs[3:]])
-
-
-def _merged_groups(before: ir.TensorSpec, after: ir.TensorSpec) -> list[str] | None:
-    """For a Reshape from ``before`` to ``after`` that only merges runs of adjacent axes (the batch first in
-    both, every size known and above 1): the run of ``before``'s letters each axis of ``after`` holds."""
-    if before.layout[0] != "N" or after.layout[0] != "N":
-        return None
-    sizes = list(zip(before.layout[1:], before.shape[1:]))
-    if any(s is None or s == 1 for _, s in sizes) or any(s is None for s in after.shape[1:]):
-        return None
-    groups, i = [], 0
-    for size in after.shape[1:]:
-        run, product = "", 1
-        while i < len(sizes) and product < size:
-            run, product, i = run + sizes[i][0], product * sizes[i][1], i + 1
-        if product != size:
-            return None
-        groups.append(run)
-    return groups if i == len(sizes) else None
-
-
-def reshape_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Permute -> Reshape that merges axes the Permute left adjacent in their old order (its only reader):
-    the Reshape first, merging them where they were, then the Permute (torch's ``flatten(2).transpose(1, 2)``;
-    Keras, holding channels last, reads the same tokens as one reshape of ``NHWC``). The same numbers: the
-    merged runs are moved whole."""
-    if node.is_input or not isinstance(node.layer, L.Reshape) or node.inputs[0].node.is_input:
-        return None
-    permute = node.inputs[0].node
-    if not isinstance(permute.layer, L.Permute) or rb.only_user(permute) is not node:
-        return None
-    source = permute.inputs[0]
-    groups = _merged_groups(permute.spec, node.spec)
-    if groups is None or all(len(g) == 1 for g in groups):
-        return None
-    letters = dict(zip(groups, node.spec.layout[1:]))
-    layout, rest = "N", source.spec.layout[1:]
-    if source.spec.layout[0] != "N":
-        return None
-    while rest:
-        run = next((g for g in groups if rest.startswith(g)), None)
-        if run is None:
-            return None
-        layout, rest = layout + letters[run], rest[len(run) :]
-    target = tuple(node.spec.dim(a) for a in layout[1:])
-    x = rb.back(rb.tensor(source), source.spec.layout)
-    merged = rb.add(L.Reshape(target, layout=layout), [x], {}, node)
-    return merged if layout == node.spec.layout else rb.add(L.Permute(node.spec.layout), [merged], {}, permute)
-
-
-def _plain_view(node: ir.Node) -> bool:
-    layer = node.layer
-    return not node.is_input and isinstance(layer, O.View) and layer.merge == 1 and layer.split == 1
-
-
-def merge_views(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """View -> View (its only reader; neither crossing the batch): one View to the last one's shape, which
-    reads the same entries in the same order (an unsqueeze then a squeeze: none at all)."""
-    if not _plain_view(node) or not _plain_view(inner := node.inputs[0].node) or rb.only_user(inner) is not node:
-        return None
-    source = inner.inputs[0]
-    if rb.tensor(source).layout != source.spec.layout:
-        return None
-    if node.spec.layout == source.spec.layout and node.spec.shape == source.spec.shape:
-        return rb.tensor(source)
-    return rb.copy(node, inputs=[source])
-
-
-def positional_relabel(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """A Reshape, View or Flatten of a relabelled tensor: the same of the tensor before the relabel, which holds
-    the same entries in the same order (the relabel goes once nothing else reads it)."""
-    if node.is_input or not isinstance(node.layer, _POSITIONAL[:3]) or len(node.inputs) != 1:
-        return None
-    relabel = node.inputs[0].node
-    if not _relabel(relabel) or id(relabel) in rb.outputs:
-        return None
-    source = relabel.inputs[0]
-    x = rb.tensor(source)
-    if x.layout != source.spec.layout or _relabel(node) and node.spec.layout == source.spec.layout:
-        return None
-    return rb.add(node.layer, [x], rb.old_weights(node), node)

@@ -39,7 +39,7 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
 * ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
   flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
-* ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel`` (``relabel.py``),
+* ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel`` (``positional.py``),
   ``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first`` (``spellings.py``), ``split_select``
   (``selects.py``), ``unit_broadcast`` (``broadcast.py``): one spelling for what torch and Keras write two ways.
 
@@ -58,8 +58,7 @@ from ....ir import ops as O
 from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
-from . import broadcast, relaid, selects, spellings
-from . import relabel as lettering
+from . import broadcast, free, positional, relaid, selects, spellings
 from .rebuild import Rebuild
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
@@ -368,11 +367,11 @@ REWRITES = (
     ("separable", separable),
     ("fuse_activation", fuse_activation),
     ("global_pool", global_pool),
-    ("unit_flatten", lettering.unit_flatten),
-    ("shared_key", lettering.shared_key),
-    ("reshape_first", lettering.reshape_first),
-    ("merge_views", lettering.merge_views),
-    ("positional_relabel", lettering.positional_relabel),
+    ("unit_flatten", positional.unit_flatten),
+    ("shared_key", positional.shared_key),
+    ("reshape_first", positional.reshape_first),
+    ("merge_views", positional.merge_views),
+    ("positional_relabel", positional.positional_relabel),
     *spellings.RULES,
     *selects.RULES,
     *broadcast.RULES,
@@ -385,7 +384,7 @@ def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Mo
     instance that no longer matches its kind) is dropped, keeping the model as it was before it."""
     fired: list[str] = []
     for _ in range(rounds):
-        model, renamed = lettering.rename_letters(model)
+        model, renamed = free.rename_all(model)
         fired += ["rename_letters"] * renamed
         rb = Rebuild(model)
         try:
@@ -396,7 +395,7 @@ def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Mo
             break
         model = rebuilt
         fired += rb.fired
-    model, renamed = lettering.rename_letters(model)  # what the last walk left to rename
+    model, renamed = free.rename_all(model)  # what the last walk left to rename
     fired += ["rename_letters"] * renamed
     model.rewrites = fired
     return model

@@ -1,5 +1,5 @@
-"""The letter rewrites of backends/importers/common/relabel.py (``rename_letters``, ``unit_flatten``,
-``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel``) and those of spellings.py
+"""The letter rewrites of backends/importers/common/relabel.py (``rename_letters``), those of positional.py
+(``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel``) and of spellings.py
 (``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first``, ``no_op``): each
 fires where it is exact, and the rewritten model computes what the original did in torch and in Keras (random
 weights, batch 2 and 3); each stays put where it would not be."""
@@ -118,6 +118,37 @@ def _by_role(m):
     return _layouts(m, "ScaledDotProductAttention") == ["NHTE"] and _layouts(m, "Permute")[-1] == "NTHE"
 
 
+def attention_of_a_rotated_query():
+    """A query through more than its heads' split, as a rotary embedding's, in torch's letters (C the length):
+    a product, the rotate-half (its halves of W cropped, one negated, concatenated) and a sum; the key
+    relabelled before the attention."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    h = _heads(x, "NCHW", "NHCW")
+    half = L.Concatenate("W")([L.Rescaling(-1.0)(L.Cropping2D(((0, 0), (2, 0)))(h)), L.Cropping2D(((0, 0), (0, 2)))(h)])
+    q = L.Add()([O.Binary("mul", 2.0)(h), O.Binary("mul", 0.5)(half)])
+    k = O.View((2, 5, 4), "NHAW")(_heads(x, "NCHW", "NHCW"))
+    a = O.ScaledDotProductAttention()([q, k, _heads(x, "NAHB", "NHAB")])
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
+
+
+def _rotated_by_role(m):
+    slices = [(n.layer.axis, n.layer.start, n.layer.stop) for n in m.layers if n.layer.kind == "Slice"]
+    return (
+        _by_role(m)
+        and "Cropping2D" not in kinds(m)
+        and "View" not in kinds(m)
+        and slices == [("D", 2, None), ("D", 0, 2)]
+    )
+
+
+def attention_of_a_projected_query():
+    """A query through a Dense over its heads' C (torch's letters: the length): renaming C would change it."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q = L.Dense(5)(_heads(x, "NCHW", "NHCW"))
+    a = O.ScaledDotProductAttention()([q, _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")])
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
+
+
 def _cropped(x, crop):
     """``to_keras``'s slice of C: rows, the channel axis in the middle, cropped, then the held shape again."""
     h = L.Cropping2D(crop)(L.Reshape((6, 12, 1), layout="NHWC")(x))
@@ -170,6 +201,7 @@ FIRES = [
     ),
     ("rename_letters", attention_named_by_torch, _by_role),
     ("rename_letters", attention_named_by_keras, _by_role),
+    ("rename_letters", attention_of_a_rotated_query, _rotated_by_role),
     ("positional_relabel", attention_named_by_keras, lambda m: "View" not in kinds(m)),
     ("default_scale", attention_named_by_torch, lambda m: m.layers[-3].layer.scale is None),
     ("merge_views", view_of_a_view, lambda m: kinds(m) == ["View", "Dense"] and m.layers[0].spec.shape[1:] == (4, 6)),
@@ -253,14 +285,6 @@ def attention_scaled_otherwise():
     return ir.Model(x, L.Reshape((5, 8), layout="NTC")(a))
 
 
-def attention_of_a_rotated_query():
-    """A query through more than its heads' split (a product, as a rotary embedding's): not renamed."""
-    x = ir.Input((5, 8), layout="NTC", name="x")
-    q = O.Binary("mul", 2.0)(_heads(x, "NCHW", "NHCW"))
-    a = O.ScaledDotProductAttention()([q, _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")])
-    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
-
-
 def rows_cropped_too():
     x = ir.Input((6, 12), layout="NTC", name="x")
     h = L.Cropping2D(((1, 0), (2, 3)))(L.Reshape((6, 12, 1), layout="NHWC")(x))
@@ -288,7 +312,7 @@ STAYS = [
     (narrowed_by_steps, "narrow_slice"),
     (rows_cropped_too, "cropped_rows"),
     (attention_scaled_otherwise, "default_scale"),
-    (attention_of_a_rotated_query, "rename_letters"),
+    (attention_of_a_projected_query, "rename_letters"),
     (view_read_twice, "merge_views"),
     (relabelled_tokens_also_an_output, "rename_letters"),
     (relabel_renaming_the_features, "rename_letters"),

@@ -1,0 +1,117 @@
+"""Rules giving one spelling to reshapes, flattens and attention inputs torch and Keras write two ways (run in
+``rewrites.REWRITES``, beside ``relabel.rename_letters``): ``unit_flatten``, ``shared_key``, ``reshape_first``,
+``merge_views``, ``positional_relabel``. Each is exact: the same entries in the same order, or an argument
+spelled out that means its default."""
+
+from __future__ import annotations
+
+from .... import ir
+from ....ir import layers as L
+from ....ir import ops as O
+from .rebuild import Rebuild
+from .relabel import _POSITIONAL, _relabel
+
+
+def unit_flatten(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Flatten of a tensor whose axes after the batch hold one entry each but ``C`` (a selected token,
+    ``(N, 1, C)``): the Reshape to ``(C,)`` that drops them, what ``x[:, 0]`` reads as (the same numbers)."""
+    if node.is_input or not isinstance(node.layer, L.Flatten) or node.spec.layout != "NC":
+        return None
+    spec = node.inputs[0].spec
+    if spec.layout[0] != "N" or "C" not in spec.layout or spec.dim("C") is None:
+        return None
+    if any(s != 1 for a, s in zip(spec.layout, spec.shape) if a not in "NC"):
+        return None
+    return rb.copy(node, L.Reshape((spec.dim("C"),), layout="NC"))
+
+
+def shared_key(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A MultiHeadAttention given its value tensor again as the key (torch's ``attn(h, h, h)``): the key left
+    out, which means the value (Keras's ``attn(h, h)``)."""
+    if node.is_input or not isinstance(node.layer, L.MultiHeadAttention) or len(node.inputs) < 3:
+        return None
+    value, key = node.inputs[1], node.inputs[2]
+    if "C" not in key.spec.layout or key.node is not value.node or key.index != value.index:
+        return None
+    return rb.copy(node, inputs=[node.inputs[0], value, *node.inputs[3:]])
+
+
+def _merged_groups(before: ir.TensorSpec, after: ir.TensorSpec) -> list[str] | None:
+    """For a Reshape from ``before`` to ``after`` that only merges runs of adjacent axes (the batch first in
+    both, every size known and above 1): the run of ``before``'s letters each axis of ``after`` holds."""
+    if before.layout[0] != "N" or after.layout[0] != "N":
+        return None
+    sizes = list(zip(before.layout[1:], before.shape[1:]))
+    if any(s is None or s == 1 for _, s in sizes) or any(s is None for s in after.shape[1:]):
+        return None
+    groups, i = [], 0
+    for size in after.shape[1:]:
+        run, product = "", 1
+        while i < len(sizes) and product < size:
+            run, product, i = run + sizes[i][0], product * sizes[i][1], i + 1
+        if product != size:
+            return None
+        groups.append(run)
+    return groups if i == len(sizes) else None
+
+
+def reshape_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Permute -> Reshape that merges axes the Permute left adjacent in their old order (its only reader):
+    the Reshape first, merging them where they were, then the Permute (torch's ``flatten(2).transpose(1, 2)``;
+    Keras, holding channels last, reads the same tokens as one reshape of ``NHWC``). The same numbers: the
+    merged runs are moved whole."""
+    if node.is_input or not isinstance(node.layer, L.Reshape) or node.inputs[0].node.is_input:
+        return None
+    permute = node.inputs[0].node
+    if not isinstance(permute.layer, L.Permute) or rb.only_user(permute) is not node:
+        return None
+    source = permute.inputs[0]
+    groups = _merged_groups(permute.spec, node.spec)
+    if groups is None or all(len(g) == 1 for g in groups):
+        return None
+    letters = dict(zip(groups, node.spec.layout[1:]))
+    layout, rest = "N", source.spec.layout[1:]
+    if source.spec.layout[0] != "N":
+        return None
+    while rest:
+        run = next((g for g in groups if rest.startswith(g)), None)
+        if run is None:
+            return None
+        layout, rest = layout + letters[run], rest[len(run) :]
+    target = tuple(node.spec.dim(a) for a in layout[1:])
+    x = rb.back(rb.tensor(source), source.spec.layout)
+    merged = rb.add(L.Reshape(target, layout=layout), [x], {}, node)
+    return merged if layout == node.spec.layout else rb.add(L.Permute(node.spec.layout), [merged], {}, permute)
+
+
+def _plain_view(node: ir.Node) -> bool:
+    layer = node.layer
+    return not node.is_input and isinstance(layer, O.View) and layer.merge == 1 and layer.split == 1
+
+
+def merge_views(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """View -> View (its only reader; neither crossing the batch): one View to the last one's shape, which
+    reads the same entries in the same order (an unsqueeze then a squeeze: none at all)."""
+    if not _plain_view(node) or not _plain_view(inner := node.inputs[0].node) or rb.only_user(inner) is not node:
+        return None
+    source = inner.inputs[0]
+    if rb.tensor(source).layout != source.spec.layout:
+        return None
+    if node.spec.layout == source.spec.layout and node.spec.shape == source.spec.shape:
+        return rb.tensor(source)
+    return rb.copy(node, inputs=[source])
+
+
+def positional_relabel(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Reshape, View or Flatten of a relabelled tensor: the same of the tensor before the relabel, which holds
+    the same entries in the same order (the relabel goes once nothing else reads it)."""
+    if node.is_input or not isinstance(node.layer, _POSITIONAL[:3]) or len(node.inputs) != 1:
+        return None
+    relabel = node.inputs[0].node
+    if not _relabel(relabel) or id(relabel) in rb.outputs:
+        return None
+    source = relabel.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or _relabel(node) and node.spec.layout == source.spec.layout:
+        return None
+    return rb.add(node.layer, [x], rb.old_weights(node), node)

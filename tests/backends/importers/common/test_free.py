@@ -1,0 +1,129 @@
+"""``free_letters`` of backends/importers/common/free.py: a rank-4 or 5 component whose letters nothing gives a
+meaning (a rotary embedding's tables) is named as Keras names that rank, whichever importer lettered it; the
+rewritten model computes what the original did in torch and in Keras (random weights, batch 2 and 3). It stays
+put where a layer gives a letter a meaning or the component reaches an output. Last, what it is for: a Llama-style
+attention (grouped-query, rotary) round-trips exactly through Keras and torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from rewrite_check import rewritten, same_outputs
+
+from twinnet import ir
+from twinnet.backends import from_keras, from_torch, to_keras, to_torch
+from twinnet.ir import layers as L
+from twinnet.ir import ops as O
+from twinnet.ir.structure import structural_diff
+
+
+def _rewritten(build):
+    before, after = rewritten(build)
+    same_outputs(before, after)
+    return before, after
+
+
+def _layouts(m, kind: str) -> list[str]:
+    return [n.spec.layout for n in m.layers if n.layer.kind == kind]
+
+
+def _tables(x, layout: str, weight: ir.Tensor):
+    """A rotary embedding's tables from ``x`` (NTC): the features unsqueezed to ``layout`` (N, 1, T, 2),
+    multiplied by a weight, twice concatenated along the last axis, their cosine."""
+    h = O.View((1, 5, 2), layout)(L.Dense(2)(x))
+    h = O.Binary("mul")(h, weight)
+    return O.Unary("cos")(O.Concat(layout[-1])([h, h]))
+
+
+def tables_named_by_torch():
+    """The tables as from_torch names them (NDHW), the weight broadcast by its letter W."""
+    x = ir.Input((5, 3), layout="NTC", name="x")
+    h = _tables(x, "NDHW", O.Learned((2,), "NW")(x))
+    return ir.Model(x, L.Dense(3)(O.View((5, 4), "NTC")(h)))
+
+
+def tables_named_by_keras():
+    """The same as from_keras names them (NBAE), the weight reshaped to (1, 1, 2) for Keras's broadcasting."""
+    x = ir.Input((5, 3), layout="NTC", name="x")
+    h = _tables(x, "NBAE", L.Reshape((1, 1, 2), layout="NBAE")(O.Learned((2,), "NC")(x)))
+    return ir.Model(x, L.Dense(3)(O.View((5, 4), "NTC")(h)))
+
+
+@pytest.mark.parametrize("build", [tables_named_by_torch, tables_named_by_keras])
+def test_free_tables_are_named_as_keras_names_their_rank(build):
+    _, after = _rewritten(build)
+    assert set(_layouts(after, "Unary") + _layouts(after, "Concat")) == {"NHWC"}, _layouts(after, "Unary")
+    assert _layouts(after, "Learned") == ["NC"]
+
+
+def test_the_two_letterings_of_the_tables_meet():
+    _, torch_side = _rewritten(tables_named_by_torch)
+    _, keras_side = _rewritten(tables_named_by_keras)
+    assert structural_diff(torch_side, keras_side) == []
+
+
+def tables_read_by_a_convolution():
+    """The tables read by a Conv2D, which gives NCHW's letters their meaning: not renamed."""
+    x = ir.Input((5, 3), layout="NTC", name="x")
+    h = _tables(x, "NCHW", O.Learned((2,), "NW")(x))
+    return ir.Model(x, L.Dense(3)(L.Flatten()(L.Conv2D(2, 1)(h))))
+
+
+def tables_as_output():
+    x = ir.Input((5, 3), layout="NTC", name="x")
+    return ir.Model(x, _tables(x, "NDHW", O.Learned((2,), "NW")(x)))
+
+
+@pytest.mark.parametrize("build, layout", [(tables_read_by_a_convolution, "NCHW"), (tables_as_output, "NDHW")])
+def test_free_letters_stay_where_letters_mean_something(build, layout):
+    _, after = _rewritten(build)
+    assert set(_layouts(after, "Unary")) == {layout}
+
+
+# -- what it is for: Llama's attention through Keras ------------------------------------------------------------
+def _rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class _RotaryAttention(torch.nn.Module):
+    """Llama's attention, as transformers writes it: grouped-query heads, rotary tables from the positions,
+    the rotate-half, a causal attention."""
+
+    def __init__(self, features: int = 16, heads: int = 4, kv_heads: int = 2):
+        super().__init__()
+        self.heads, self.kv_heads, self.dim = heads, kv_heads, features // heads
+        self.q = torch.nn.Linear(features, features, bias=False)
+        self.k = torch.nn.Linear(features, kv_heads * self.dim, bias=False)
+        self.v = torch.nn.Linear(features, kv_heads * self.dim, bias=False)
+        self.o = torch.nn.Linear(features, features, bias=False)
+        self.register_buffer("inv_freq", 1.0 / 10000 ** (torch.arange(0, self.dim, 2).float() / self.dim))
+
+    def forward(self, x):
+        b, t, c = x.shape
+        pos = torch.arange(t)[None, :, None].float()
+        emb = torch.cat((pos * self.inv_freq, pos * self.inv_freq), dim=-1)
+        cos, sin = emb.cos().unsqueeze(1), emb.sin().unsqueeze(1)
+        q = self.q(x).view(b, t, self.heads, self.dim).transpose(1, 2)
+        k = self.k(x).view(b, t, self.kv_heads, self.dim).transpose(1, 2)
+        v = self.v(x).view(b, t, self.kv_heads, self.dim).transpose(1, 2)
+        q, k = q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+        h = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        return self.o(h.transpose(1, 2).reshape(b, t, c))
+
+
+def test_rotary_attention_round_trips_exactly_through_keras_and_torch():
+    """from_keras(to_keras(m)) and from_torch(to_torch(m)) give back m, and m computes what the module does."""
+    torch.manual_seed(0)
+    module = _RotaryAttention().eval()
+    m = from_torch(module, (torch.randn(2, 5, 16),))
+    assert "Cropping2D" not in [n.layer.kind for n in m.layers]  # the rotate-half as the Slices it is
+    assert structural_diff(m, from_keras(to_keras(m)), weights=True) == []
+    assert structural_diff(m, from_torch(to_torch(m), (torch.randn(2, 5, 16),)), weights=True) == []
+    for batch, length in ((2, 5), (3, 7)):
+        x = torch.randn(batch, length, 16)
+        with torch.no_grad():
+            want, got = module(x).numpy(), to_torch(m)(x).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+        np.testing.assert_allclose(np.asarray(to_keras(m)(x.numpy(), training=False)), want, atol=1e-5, rtol=1e-4)
