@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...ir.layers import Cropping1D, Cropping2D, Dense, Dropout, Flatten, Identity, Permute, Reshape, Slice
+from ...ir.ops import Binary, Learned
 from ...ir.ops.base import Op
 from ..lowering.code import call
 from ..lowering.driver import with_spec
@@ -64,13 +65,26 @@ def lower_permute(ctx, node, inputs):
     (x,) = inputs
     relabelled = with_spec(x, node.spec)
     as_declared = x.phys == batch_first(x.spec.layout) and node.spec.layout[0] == "N"
-    if as_declared and ctx.read_only_by(node, HELD_AS_DECLARED):
+    if as_declared and ctx.read_only_by(node, HELD_AS_DECLARED) and not _scaled_only(ctx, node):
         # a tensor held as declared, read only by ops (and slices and croppings, sliced where held): permuted
         # here, as the model does, so that the ops after it compute in the model's order (Llama's rotary products
         # and rotate-half on its permuted heads) and from_keras reads them back after the Permute, not before it
         return ctx.require(relabelled, node.spec.layout)
     # The data stays where it is: only the declared layout changes.
     return relabelled
+
+
+def _scaled_only(ctx, node) -> bool:
+    """Whether every reader of ``node`` is a ``Binary`` with a ``Learned`` weight (a layer scale, torchvision
+    ConvNeXt's ``gamma * x`` after its Permute back to NCHW): broadcast by letter, in any order the data is
+    held, so the data stays where it is (as Keras's ConvNeXt computes it, channels last)."""
+    found = ctx.readers[node.name]
+    return bool(found) and all(
+        isinstance(n.layer, Binary)
+        and n.layer.scalar is None
+        and any(t.node is not node and isinstance(t.node.layer, Learned) for t in n.inputs)
+        for n in found
+    )
 
 
 TABLE = {

@@ -76,6 +76,32 @@ def bare_fits(value: Value, phys: str) -> bool:
     return isinstance(value, Bare) and phys[0] == "N" and phys.endswith(letters(value)) and value.rank <= len(phys)
 
 
+def unit_sizes(value: Value, phys: str) -> list[int] | None:
+    """The sizes a :class:`Bare` weight is viewed to so that torch's broadcasting against a tensor held in
+    ``phys`` is the IR's by letter, where its letters stand in ``phys`` in order but do not end it: a size-1
+    axis for each letter of ``phys`` after its first one that it lacks (a layer scale ``C`` against ``NCHW``:
+    ``(C, 1, 1)``); None where it fits as it is or cannot be made to."""
+    own = letters(value)
+    if not isinstance(value, Bare) or value.rank != len(own) or bare_fits(value, phys) or phys[0] != "N":
+        return None
+    if not own or any(a not in phys for a in own):
+        return None
+    tail = phys[phys.index(own[0]) :]
+    if "".join(a for a in tail if a in own) != own:
+        return None
+    return [value.spec.dim(a) if a in own else 1 for a in tail]
+
+
+def viewed(ctx, value: Bare, phys: str) -> Bare:
+    """:class:`Bare` ``value`` viewed to :func:`unit_sizes` (``self.weight.view(C, 1, 1)``), a view."""
+    sizes = unit_sizes(value, phys)
+    tail = phys[phys.index(letters(value)[0]) :]
+    out = ctx.let(
+        value.var.removeprefix("self."), f"{value.var}.view({', '.join(map(str, sizes))})", value.spec, "N" + tail
+    )
+    return replace(bare(ctx, out, value.ref), constant=True)
+
+
 def region(bare_fn):
     """A lowering that takes :class:`Bare` inputs: ``bare_fn(ctx, node, inputs)`` where every tensor input is
     bare and the result may stay so (it returns a :class:`Bare` value, or None where it cannot), else the

@@ -123,6 +123,7 @@ ARG_NAMES = {
         for conv in ("Conv", "ConvTranspose")
         for d in (1, 2, 3)
     },
+    **{f"ChannelDense{d}d": ("in_channels", "out_channels", "kernel_size") for d in (1, 2, 3)},  # (helpers.py)
     **{f"nn.{norm}{d}d": ("num_features",) for norm in ("BatchNorm", "InstanceNorm") for d in (1, 2, 3)},
     **{f"nn.{pool}Pool{d}d": ("kernel_size",) for pool in ("Max", "Avg") for d in (1, 2, 3)},
     **{

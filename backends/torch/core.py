@@ -20,12 +20,14 @@ def lower_dense(ctx, node, inputs):
         ctor = call("nn.Linear", c_in, layer.units, **({} if layer.use_bias else {"bias": False}))
         params["weight"] = kernel.T
     else:
-        # Channels held first (an image in torch): a Dense over C is a 1x1 convolution, no transpose needed.
+        # Channels held first (an image in torch): a Dense over C is a 1x1 convolution, no transpose needed,
+        # written as the helper subclass naming it a Dense (from_torch reads it back as one, not as a Conv)
         nd = len(x.phys) - 2
         if x.phys[:2] != "NC" or nd not in (1, 2, 3):
             x = ctx.require(x, x.phys.replace("C", "") + "C")
             return lower_dense(ctx, node, [x])
-        ctor = call(f"nn.Conv{nd}d", c_in, layer.units, 1, **({} if layer.use_bias else {"bias": False}))
+        ctx.program.helpers.add(f"ChannelDense{nd}d")
+        ctor = call(f"ChannelDense{nd}d", c_in, layer.units, 1, **({} if layer.use_bias else {"bias": False}))
         params["weight"] = kernel.T.reshape(layer.units, c_in, *([1] * nd))
     if layer.use_bias:
         params["bias"] = w["bias"]

@@ -80,6 +80,18 @@ class ChannelLayerNorm(nn.Module):
         return F.layer_norm(moved, shape, weight, bias, self.eps).movedim(last, self.dims)
 
 
+class ChannelDense1d(nn.Conv1d):
+    """A Dense over the channels of an (N, C, W) tensor: a 1x1 convolution, named as the Dense it is."""
+
+
+class ChannelDense2d(nn.Conv2d):
+    """A Dense over the channels of an (N, C, H, W) tensor: a 1x1 convolution, named as the Dense it is."""
+
+
+class ChannelDense3d(nn.Conv3d):
+    """A Dense over the channels of an (N, C, D, H, W) tensor: a 1x1 convolution, named as the Dense it is."""
+
+
 class ChannelLastBatchNorm(nn.BatchNorm1d):
     """BatchNorm over the last axis of an (N, ..., C) tensor; same parameters and statistics as nn.BatchNorm1d."""
 
@@ -132,7 +144,16 @@ class KerasAttention(nn.Module):
 
 HELPERS = {
     c.__name__: c
-    for c in (GRUResetBefore, ChannelLayerNorm, ChannelLastBatchNorm, KerasAttention, *helpers_norm.HELPERS)
+    for c in (
+        GRUResetBefore,
+        ChannelLayerNorm,
+        ChannelDense1d,
+        ChannelDense2d,
+        ChannelDense3d,
+        ChannelLastBatchNorm,
+        KerasAttention,
+        *helpers_norm.HELPERS,
+    )
 }
 
 

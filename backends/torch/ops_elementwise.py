@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...ir.ops import Binary, Cast, Clip, Unary, Where
 from ..lowering.ops import elementwise_inputs, number
-from .batchless import Bare, bare_fits, elementwise_bare, expanded, region
+from .batchless import Bare, bare_fits, elementwise_bare, expanded, region, unit_sizes, viewed
 
 UNARY = {
     "sqrt": "torch.sqrt",
@@ -84,9 +84,11 @@ def _with_bare(ctx, node, inputs):
         return elementwise_inputs(ctx, node, inputs)
     if data and all(len(v.spec.layout) == len(node.spec.layout) for v in data):
         held, phys, feat = elementwise_inputs(ctx, node, data)
-        if feat is None and all(bare_fits(v, phys) for v in inputs if isinstance(v, Bare)):
+        fits = [bare_fits(v, phys) or unit_sizes(v, phys) is not None for v in inputs if isinstance(v, Bare)]
+        if feat is None and all(fits):  # as it is, or viewed with size-1 axes (a layer scale (C, 1, 1))
             it = iter(held)
-            return [v if isinstance(v, Bare) else next(it) for v in inputs], phys, feat
+            bare = [v if bare_fits(v, phys) else viewed(ctx, v, phys) for v in inputs if isinstance(v, Bare)]
+            return [bare.pop(0) if isinstance(v, Bare) else next(it) for v in inputs], phys, feat
     return elementwise_inputs(ctx, node, [expanded(ctx, v) for v in inputs])
 
 

@@ -6,9 +6,15 @@ An op-tier ``Learned`` weight (Llama's RMSNorm scale, ``NC``; a ConvNeXt layer s
 broadcasts by position, so ``to_keras`` writes a Reshape to ``(1, C)`` or ``(1, 1, C)`` first, and the
 importers read that Reshape (or View) back. Exact: broadcasting a missing letter and a letter of size 1 give
 the same numbers. Run in ``rewrites.REWRITES``.
+
+``unit_learned`` is the same rule for a weight stored with its size-1 axes (``to_torch`` views a layer scale
+``(C,)`` to ``(C, 1, 1)`` for torch's broadcasting against ``NCHW``, which ``from_torch`` reads as a
+``Learned`` ``(C, 1, 1)``; timm writes ``gamma.reshape(1, -1, 1, 1)``): the weight without them.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from .... import ir
 from ....ir import layers as L
@@ -64,5 +70,79 @@ def unit_broadcast(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return None
 
 
+def unit_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A ``Binary`` or merge layer that alone reads a ``Learned`` weight with size-1 axes, its other input holding
+    those letters and giving the result's layout and shape: the ``Binary`` of the weight without those axes
+    (broadcast by letter). Not in a walk that moved either input's axes (the next walk sees them settled)."""
+    fn = None if node.is_input else _fn(node.layer)
+    if fn is None or len(node.inputs) != 2:
+        return None
+    for i, t in enumerate(node.inputs):
+        learned, other = t.node, node.inputs[1 - i]
+        if learned.is_input or not isinstance(learned.layer, O.Learned) or rb.only_user(learned) is not node:
+            continue
+        if (other.spec.layout, other.spec.shape) != (node.spec.layout, node.spec.shape):
+            continue
+        if rb.tensor(t).layout != t.spec.layout or rb.tensor(other).layout != other.spec.layout:
+            continue
+        layer = learned.layer
+        units = [a for a, s in zip(layer.layout[1:], layer.shape) if s == 1 and a in other.spec.layout]
+        if not units or len(units) == len(layer.shape):
+            continue
+        layout = "".join(a for a in layer.layout if a not in units)
+        shape = tuple(s for a, s in zip(layer.layout[1:], layer.shape) if a not in units)
+        weights = {k: np.ascontiguousarray(v.reshape(shape)) for k, v in rb.old_weights(learned).items()}
+        new = [rb.tensor(x) for x in node.inputs]
+        new[i] = rb.add(
+            layer.replace(shape=shape, layout=layout), [rb.tensor(x) for x in learned.inputs], weights, learned
+        )
+        return rb.add(O.Binary(fn), new, {}, node)
+    return None
+
+
+def _batch_args(layer) -> bool:
+    """Whether ``layer`` may change or move along the batch axis (a View across it, an op naming ``N``)."""
+    if isinstance(layer, O.View):
+        return layer.merge != 1 or layer.split != 1
+    values = [getattr(layer, f, None) for f in ("axis", "axes", "letter")]
+    axes = [a for v in values for a in (v if isinstance(v, (tuple, list)) else [v])]
+    return any((isinstance(a, str) and "N" in a) or (isinstance(a, int) and a == 0) for a in axes)
+
+
+def _first_batch(model: ir.Model, t: ir.Tensor) -> bool:
+    """Whether ``t``'s batch is the model's first input's: every model input it depends on is that one, and
+    nothing on the way changes the batch (:func:`_batch_args`)."""
+    first, seen, stack = model.inputs[0].node, set(), [t.node]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.is_input:
+            if node is not first:
+                return False
+            continue
+        if _batch_args(node.layer):
+            return False
+        stack += [x.node for x in node.inputs]
+    return True
+
+
+def input_reference(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A ``Learned`` weight repeated over the batch of a tensor whose batch is the model's first input's
+    (Keras's ``LayerScale`` reads its gamma beside the data): repeated over that input's, as ``from_torch``
+    writes every weight it reads. The same tensor: a ``Learned`` reads only its reference's batch size."""
+    if node.is_input or not isinstance(node.layer, O.Learned) or len(node.inputs) != 1:
+        return None
+    first = rb.model.inputs[0]
+    if node.inputs[0].node is first.node or not _first_batch(rb.model, node.inputs[0]):
+        return None
+    return rb.add(node.layer, [rb.tensor(first)], rb.old_weights(node), node)
+
+
 #: these rules, in the order ``rewrites.REWRITES`` runs them
-RULES = (("unit_broadcast", unit_broadcast),)
+RULES = (
+    ("unit_broadcast", unit_broadcast),
+    ("unit_learned", unit_learned),
+    ("input_reference", input_reference),
+)

@@ -11,7 +11,8 @@ writes:
 * ``channel_norm_pair``: a ``LayerNorm`` over its input's last axes, which the new order would leave
   normalising inner ones (over ``C`` of an ``NCHW`` tensor), keeps its input's former order between a
   ``Permute`` pair: how torch, whose ``layer_norm`` normalises the last axes, writes it (timm's and
-  torchvision's ``LayerNorm2d``).
+  torchvision's ``LayerNorm2d``), with the ``Dense`` layers and activations that alone read it (torchvision's
+  and timm's ConvNeXt blocks run their MLP between the same pair).
 
 Both rename or move letters only: what the model computes is unchanged, bit for bit.
 """
@@ -25,7 +26,7 @@ import numpy as np
 from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
-from .rebuild import Rebuild
+from .rebuild import Rebuild, letters_only
 
 
 def relaid_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
@@ -45,10 +46,16 @@ def _axes(layer: L.LayerNorm) -> set[str] | None:
     return set(axes) if all(isinstance(a, str) for a in axes) else None
 
 
+#: what follows a ``channel_norm_pair`` LayerNorm inside the pair, as torch writes it (torchvision's and timm's
+#: ConvNeXt block: permute, LayerNorm, Linear, GELU, Linear, permute back): each acts on ``C`` or entry by entry
+_IN_PAIR = (L.Dense, L.Activation, L.Dropout, L.Identity)
+
+
 def channel_norm_pair(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     """A ``LayerNorm`` over the last axes of its input, which this walk moved so that they no longer are (or are
     in another order, which its weights would not follow): the ``LayerNorm`` in the input's former order,
-    between a ``Permute`` to it and one back."""
+    between a ``Permute`` to it and one back; the ``Dense`` layers and activations that alone read it, one after
+    another, go inside the pair with it."""
     if node.is_input or not isinstance(node.layer, L.LayerNorm) or len(node.inputs) != 1:
         return None
     old, new = node.inputs[0].spec.layout, rb.tensor(node.inputs[0])
@@ -60,9 +67,15 @@ def channel_norm_pair(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
         return None  # not over the last axes, or over the same ones in the same order still
     with ir.block(*node.block) if node.block else contextlib.nullcontext():
         held = L.Permute(old)(new)
-    out = rb.add(node.layer, [held], rb.old_weights(node), node)
-    with ir.block(*node.block) if node.block else contextlib.nullcontext():
-        return L.Permute(new.layout)(out)
+    out, end, inside = rb.add(node.layer, [held], rb.old_weights(node), node), node, []
+    while (user := rb.only_user(end)) is not None and isinstance(user.layer, _IN_PAIR) and letters_only(user.layer):
+        out, end = rb.add(user.layer, [out], rb.old_weights(user), user), user
+        inside.append(user)
+    with ir.block(*end.block) if end.block else contextlib.nullcontext():
+        back = L.Permute(new.layout)(out)
+    for user in inside:  # taken here: the last one's readers read the Permute back
+        rb.new[id(user)] = back
+    return back
 
 
 RULES = (("relaid_learned", relaid_learned), ("channel_norm_pair", channel_norm_pair))

@@ -268,6 +268,7 @@ def _arg_of(node, i: int, key: str):
 def _decide(gm, node, rank: int) -> str | None:
     """The layout ``node``'s consumers expect (None: no consumer decides)."""
     from .own_modules import (
+        is_channel_dense,
         is_channel_layer_norm,
         is_half_affine_batch_norm,
         is_keras_normalization,
@@ -286,7 +287,7 @@ def _decide(gm, node, rank: int) -> str | None:
                 seen.add(u)
                 queue.append(u)
                 continue
-            if rank == 3 and is_half_affine_batch_norm(m):  # twinnet's BatchNorm1d, channels second
+            if rank == 3 and (is_half_affine_batch_norm(m) or is_channel_dense(m)):  # twinnet's, channels second
                 return "NCW"
             if rank == 3 and not type(m).__module__.startswith(("torch.nn.", "torch.ao.nn.")):
                 return "NTC"  # a user module kept whole: hand-written attention on (B, T, C)
@@ -320,10 +321,13 @@ def guess_layout(gm, node, rank: int, integer: bool) -> str:
 
 def block_mark(node) -> tuple[str, str, str] | None:
     """(kind, instance, scope) of the block a node belongs to: the outermost user module (not ``torch.nn``'s)
-    it runs in; scope is the innermost module it runs in (the instance itself or one inside it)."""
+    it runs in; scope is the innermost module it runs in (the instance itself or one inside it). twinnet's own
+    helpers (``own_modules.py``: one IR layer each, as a ``torch.nn`` layer is) are no user's block."""
+    from .own_modules import OWN_NAMES  # (imports the tables, which import this module)
+
     stack = node.meta.get("nn_module_stack") or {}
     for qualname, (_, cls) in stack.items():
-        if not cls.__module__.startswith("torch.") and qualname:
+        if not cls.__module__.startswith("torch.") and qualname and cls.__name__ not in OWN_NAMES:
             return identifier(cls.__name__), identifier(qualname), identifier(list(stack)[-1])
     return None
 

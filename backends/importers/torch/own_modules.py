@@ -5,7 +5,9 @@ twinnet compiled gives its layers back:
   tensor) is an IR ``LayerNorm`` over those axes;
 * ``HalfAffineBatchNorm`` (a BatchNorm learning only its shift or only its scale, the other a buffer) is an
   IR ``BatchNorm`` with ``scale=False`` or ``center=False``;
-* ``KerasNormalization`` (Keras's Normalization: mean and variance buffers) is an IR ``Normalization``.
+* ``KerasNormalization`` (Keras's Normalization: mean and variance buffers) is an IR ``Normalization``;
+* ``ChannelDense1d/2d/3d`` (a 1x1 convolution subclass: a Dense over the channels of a channels-first tensor)
+  is an IR ``Dense``.
 
 An emitted class is defined in the emitted code, not importable from here: it is known by its name and the
 attributes its ``forward`` reads (for ``ChannelLayerNorm``: ``dims``, ``eps``, ``weight`` and ``bias`` shaped
@@ -22,7 +24,7 @@ from torch import nn
 
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-from .modules import array, batch_norm, letter
+from .modules import array, batch_norm, channels_first, letter
 
 
 def is_channel_layer_norm(m: nn.Module) -> bool:
@@ -98,12 +100,37 @@ def keras_normalization(ctx, call):
     return ctx.add(call, layer, [x], {})
 
 
+_DENSE = {"ChannelDense1d": nn.Conv1d, "ChannelDense2d": nn.Conv2d, "ChannelDense3d": nn.Conv3d}
+
+
+def is_channel_dense(m: nn.Module) -> bool:
+    conv = _DENSE.get(type(m).__name__)
+    if conv is None or not isinstance(m, conv) or m.groups != 1 or m.padding_mode != "zeros":
+        return False
+    return all(v == 1 for v in (*m.kernel_size, *m.stride, *m.dilation)) and all(p == 0 for p in m.padding)
+
+
+def channel_dense(ctx, call):
+    """``ChannelDense{n}d``: a Dense over the channels (dim 1), its kernel the 1x1 convolution's weight."""
+    m = call.module
+    x = channels_first(ctx, call, ctx.tensor(call.args[0]), len(m.kernel_size))
+    weights = {"kernel": array(m.weight).reshape(m.out_channels, m.in_channels).T}
+    if m.bias is not None:
+        weights["bias"] = array(m.bias)
+    return ctx.add(call, L.Dense(m.out_channels, use_bias=m.bias is not None), [x], weights)
+
+
 #: name check -> converter, for each helper to_torch writes
 OWN = {
     is_channel_layer_norm: channel_layer_norm,
     is_half_affine_batch_norm: half_affine_batch_norm,
     is_keras_normalization: keras_normalization,
+    is_channel_dense: channel_dense,
 }
+
+
+#: the class names of the helpers (not a user's blocks: capture.py's block_mark)
+OWN_NAMES = frozenset({"ChannelLayerNorm", "HalfAffineBatchNorm", "KerasNormalization", *_DENSE})
 
 
 def own_leaves(module: nn.Module) -> set[int]:

@@ -39,10 +39,26 @@ def channels_last_scale() -> ir.Model:
     return ir.Model(x, O.Binary("mul")([h, O.Learned((1, 1, 4), "NHWC")(x)]), name="channels_last").randomize(0)
 
 
-def unfit() -> ir.Model:
-    """A Learned tensor of letters T against NTC: torch would align it with C, so it is expanded."""
+def keras_layer_scale() -> ir.Model:
+    """Keras's ConvNeXt layer scale, a (C,) weight of letters C against an NHWC image, which torch holds NCHW:
+    the parameter is stored (C,) and viewed to (C, 1, 1)."""
+    x = ir.Input((6, 6, 3), name="x")
+    h = L.Conv2D(4, 3, padding="same")(x)
+    return ir.Model(x, L.Add()([O.Binary("mul")([h, O.Learned((4,), "NC")(x)]), h]), name="keras_scale").randomize(0)
+
+
+def tokens_scale() -> ir.Model:
+    """A Learned tensor of letters T against NTC: torch would align it with C, so it is viewed to (T, 1)."""
     x = ir.Input((5, 8), layout="NTC", name="x")
-    return ir.Model(x, O.Binary("add")([x, O.Learned((5,), "NT")(x)]), name="unfit").randomize(0)
+    h = L.Dense(8)(x)
+    return ir.Model(x, O.Binary("add")([h, O.Learned((5,), "NT")(x)]), name="tokens_scale").randomize(0)
+
+
+def unfit() -> ir.Model:
+    """A Learned tensor of letters CT against NTC: no view of it broadcasts by position as by letter, so it is
+    expanded."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    return ir.Model(x, O.Binary("add")([x, O.Learned((8, 5), "NCT")(x)]), name="unfit").randomize(0)
 
 
 def concatenated() -> ir.Model:
@@ -113,6 +129,20 @@ def test_learned_multiplied_in_is_a_bare_parameter(build):
     model = build()
     source = emit(model, "torch")
     assert ".expand(" not in source and "* self.learned" in source.replace("self.learned *", "* self.learned")
+    _same_in_keras(model)
+    assert _round_trip(model) == []
+
+
+@pytest.mark.parametrize(
+    "build, size, view", [(keras_layer_scale, 4, ".view(4, 1, 1)"), (tokens_scale, 5, ".view(5, 1)")]
+)
+def test_learned_viewed_with_unit_axes_where_torch_aligns_it_elsewhere(build, size, view):
+    """Its letters stand in the held order but do not end it: the parameter as the IR stores it, viewed with a
+    size-1 axis for each letter after its own (a view), read back as the same Learned op and Binary."""
+    model = build()
+    source = emit(model, "torch")
+    assert ".expand(" not in source and f"self.learned{view}" in source
+    assert f"nn.Parameter(torch.zeros({size}))" in source
     _same_in_keras(model)
     assert _round_trip(model) == []
 

@@ -1,7 +1,8 @@
 """``unit_broadcast`` (backends/importers/common/broadcast.py): a tensor widened by a Reshape only for
 broadcasting products (a Binary or a merge layer) is read bare; the rewritten model computes what the original
 did in torch and in Keras (random weights, batch 2 and 3), and the round trip of a model multiplying a bare weight
-in is exact; the rule stays put where the Reshape means more than size-1 axes."""
+in is exact; the rule stays put where the Reshape means more than size-1 axes. ``unit_learned`` does the same for
+a weight stored with size-1 axes, and ``input_reference`` repeats a weight over the model input's batch."""
 
 from __future__ import annotations
 
@@ -88,3 +89,77 @@ def test_keras_round_trip_of_a_bare_weight_is_exact():
     y = O.Binary("mul")([O.Learned((6,), layout="NC")(x), L.Dense(6)(x)])
     m = ir.Model(x, y, name="bare").randomize(seed=1)
     assert structural_diff(m, from_keras(to_keras(m)), weights=True) == []
+
+
+def _image_scaled(gamma, *, second_reader=False):
+    """An NHWC image times a learned per-channel scale ``gamma(h)`` (made beside the data ``h``)."""
+    x = ir.Input((6, 4, 5), layout="NHWC", name="x")
+    h = L.Dense(5)(x)
+    g = gamma(h)
+    y = L.Multiply()([h, g])
+    if second_reader:
+        y = L.Add()([y, O.Binary("add")([h, g])])
+    return ir.Model(x, L.Dense(2)(y))
+
+
+def scale_stored_with_unit_axes():
+    """The scale as from_torch reads ``gamma.view(C, 1, 1)`` against NCHW, in the image's letters: (1, 1, 5)."""
+    return _image_scaled(lambda h: O.Learned((1, 1, 5), "NHWC", init="ones")(h))
+
+
+def scale_read_twice():
+    return _image_scaled(lambda h: O.Learned((1, 1, 5), "NHWC", init="ones")(h), second_reader=True)
+
+
+def scale_adding_an_axis():
+    """Features NC times a (1, 5) NTC weight: the result has the weight's T, so its size-1 axis stays."""
+    x = ir.Input((5,), layout="NC", name="x")
+    return ir.Model(x, O.Binary("mul")([L.Dense(5)(x), O.Learned((1, 5), "NTC", init="ones")(x)]))
+
+
+def test_unit_learned_drops_the_size_1_axes_the_data_holds():
+    before, after = rewritten(scale_stored_with_unit_axes)
+    same_outputs(before, after)
+    assert "unit_learned" in after.rewrites
+    learned = next(n.layer for n in after.layers if isinstance(n.layer, O.Learned))
+    assert (learned.layout, learned.shape) == ("NC", (5,))
+    assert kinds(after) == ["Dense", "Learned", "Binary", "Dense"]
+
+
+@pytest.mark.parametrize("build", [scale_read_twice, scale_adding_an_axis])
+def test_unit_learned_stays_where_the_axes_matter(build):
+    before, after = rewritten(build)
+    same_outputs(before, after)
+    assert "unit_learned" not in after.rewrites
+
+
+def test_input_reference_repeats_a_weight_over_the_input_batch():
+    """Keras's LayerScale reads its gamma beside the data; from_torch over the model's input: one form."""
+    before, after = rewritten(scale_stored_with_unit_axes)
+    assert "input_reference" in after.rewrites
+    learned = next(n for n in after.layers if isinstance(n.layer, O.Learned))
+    assert learned.inputs[0].node is after.inputs[0].node
+
+
+def test_input_reference_stays_where_the_batch_is_regrouped():
+    """A weight repeated over the rows of a View merging the batch with another axis keeps that reference."""
+    x = ir.Input((4, 5), layout="NTC", name="x")
+    rows = O.View((5,), "NC", merge=4)(x)
+    m = ir.Model(x, O.Binary("mul")([rows, O.Learned((5,), "NC", init="ones")(rows)]))
+    before, after = rewritten(lambda: m)
+    assert "input_reference" not in after.rewrites
+
+
+def test_torch_round_trip_of_a_keras_layer_scale_is_exact():
+    """A (C,) weight against an NHWC image, read as Keras's ConvNeXt reads it (beside the data): to_torch views
+    it to (C, 1, 1) for the NCHW data; from_torch reads that back as the same weight and product."""
+    import torch
+
+    from twinnet.backends import from_torch, to_torch
+    from twinnet.backends.importers.common.rewrites import apply_rewrites
+
+    x = ir.Input((6, 6, 3), name="x")
+    h = L.Conv2D(4, 3, padding="same")(x)
+    m = ir.Model(x, L.Add()([O.Binary("mul")([h, O.Learned((4,), "NC")(h)]), h]), name="scale").randomize(seed=1)
+    back = from_torch(to_torch(m), (torch.zeros(2, 6, 6, 3),), fixed_lengths=True)
+    assert structural_diff(apply_rewrites(m), back, weights=True) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 from rewrite_check import kinds, rewritten, same_outputs
 
 from twinnet import ir
+from twinnet.backends import to_keras
 from twinnet.ir import layers as L
 from twinnet.ir import ops as O
 
@@ -45,7 +46,8 @@ def test_a_layer_scale_follows_the_input_into_its_declared_layout():
     before, after = rewritten(layer_scale)
     assert "relaid_learned" in after.rewrites and after.inputs[0].layout == "NCHW"
     learned = next(n for n in after.layers if isinstance(n.layer, O.Learned))
-    assert (learned.layer.layout, learned.layer.shape) == ("NCHW", (6, 1, 1))
+    assert "unit_learned" in after.rewrites  # (6, 1, 1) NCHW, then without its size-1 axes (broadcast.py)
+    assert (learned.layer.layout, learned.layer.shape) == ("NC", (6,))
     assert "Permute" not in kinds(after)  # the product and the sum follow the new order too
     assert all(n.spec.layout in ("NCHW", "NC") for n in after.layers)
     same_outputs(before, after)
@@ -78,3 +80,46 @@ def test_nothing_moves_where_no_input_is_declared_anew():
     before, after = rewritten(lambda: ir.Model(x, h))
     assert not {"relaid_learned", "channel_norm_pair"} & set(after.rewrites)
     assert kinds(after) == kinds(before)
+
+
+def mlp_block():
+    """timm's or torchvision's ConvNeXt block as to_keras writes it: LayerNorm, Dense, Dense over C of the NHWC
+    image, the layer scale, the residual sum."""
+    x, h = _keras_image()
+    h = L.DepthwiseConv2D(3, padding="same")(h)
+    y = L.Dense(3)(L.Dense(8, activation="gelu")(L.LayerNorm(epsilon=1e-6)(h)))
+    return ir.Model(x, L.GlobalAvgPool2D()(L.Add()([h, O.Binary("mul")(O.Learned((3,), "NC")(x), y)])))
+
+
+def test_a_channel_layer_norm_takes_the_dense_layers_after_it_into_its_pair():
+    before, after = rewritten(mlp_block)
+    assert "channel_norm_pair" in after.rewrites and after.inputs[0].layout == "NCHW"
+    assert kinds(after)[:6] == ["DepthwiseConv2D", "Permute", "LayerNorm", "Dense", "Dense", "Permute"]
+    assert [n.spec.layout for n in after.layers[2:5]] == ["NHWC"] * 3
+    same_outputs(before, after)
+
+
+def torchvision_block():
+    """torchvision's CNBlock as from_torch reads it: an NCHW image, the depthwise conv, the permute to NHWC, the
+    LayerNorm and MLP, the permute back, ``layer_scale * x`` and the residual sum (twice, and a head)."""
+    x = ir.Input((4, 6, 6), layout="NCHW", name="x")
+    h = x
+    for _ in range(2):
+        y = L.Permute("NHWC")(L.DepthwiseConv2D(3, padding="same")(h))
+        y = L.Dense(4)(L.Dense(8, activation="gelu")(L.LayerNorm(epsilon=1e-6)(y)))
+        y = O.Binary("mul")(O.Learned((4,), "NC")(x), L.Permute("NCHW")(y))
+        h = L.Add()([y, h])
+    return ir.Model(x, L.Dense(3)(L.Flatten()(L.GlobalAvgPool2D(keepdims=True)(h))), name="cn_block")
+
+
+def test_torchvision_convnext_block_round_trips_through_keras():
+    """to_keras keeps the data channels-last through the layer scale (the Permute back that only a Learned weight's
+    product reads is no transpose), and from_keras gives the block back exactly; both compute what it does."""
+    from twinnet.backends import emit, from_keras
+    from twinnet.backends.importers.common.rewrites import apply_rewrites
+    from twinnet.ir.structure import structural_diff
+
+    m = apply_rewrites(torchvision_block().randomize(seed=5))
+    assert emit(m, "keras").count("layers.Permute(") == 1  # the input's, as it arrives
+    assert structural_diff(m, from_keras(to_keras(m)), weights=True) == []
+    same_outputs(m, from_keras(to_keras(m)))

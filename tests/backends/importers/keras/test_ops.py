@@ -244,7 +244,9 @@ def test_ops_round_trip_through_keras():
     assert back.node("scale").layer.kind == "Learned"
     views = [n.layer for n in back.layers if n.layer.kind == "View"]
     assert {(v.merge, v.split) for v in views} >= {(3, 1), (1, 3)}
-    np.testing.assert_array_equal(back.weights["scale/value"], model.weights["scale/value"])
+    # (1, 4) NTC read without its size-1 T (unit_learned: x holds T, and the IR broadcasts by letter)
+    assert (back.node("scale").layer.layout, back.node("scale").layer.shape) == ("NC", (4,))
+    np.testing.assert_array_equal(back.weights["scale/value"], model.weights["scale/value"].reshape(4))
     check_import(to_keras(model))
 
 

@@ -101,3 +101,21 @@ def test_a_module_of_that_name_without_its_attributes_is_not_taken_for_it():
     net = torch.nn.Sequential(ChannelLayerNorm(4), torch.nn.Conv1d(4, 3, 2)).eval()
     back = from_torch(net, (torch.randn(2, 4, 6),))
     assert "LayerNorm" not in {n.layer.kind for n in back.layers}
+
+
+@pytest.mark.parametrize(
+    "layout, shape, activation",
+    [("NCW", (4, 6), None), ("NCHW", (4, 5, 6), "gelu"), ("NCDHW", (4, 3, 3, 3), None)],
+    ids=["ncw", "nchw-gelu", "ncdhw"],
+)
+def test_channel_dense_reads_back_as_a_dense(layout, shape, activation):
+    """A Dense over the channels of a channels-first tensor is a 1x1 convolution in torch, written as
+    ``ChannelDense{n}d``, which comes back as the Dense (its activation fused), not as a Conv, and no user's block."""
+    x = ir.Input(shape, layout=layout, name="x")
+    h = L.Dense(5, activation=activation)(x)
+    m = ir.Model(x, L.Dense(3, use_bias=False)(h), name="m").randomize(4)
+    net = to_torch(m)
+    assert {type(c).__name__ for c in net.modules()} >= {f"ChannelDense{len(shape) - 1}d"}
+    _reads_back(m, net, shape)
+    back = from_torch(net, (torch.randn(2, *shape),), fixed_lengths=True)
+    assert all(not n.block for n in back.layers)
