@@ -213,12 +213,13 @@ def layer_scale(layer, inputs):
 
 
 def custom_scale(layer, inputs):
-    """InceptionResNetV2's ``inputs[0] + inputs[1] * scale`` (the sum an ``Add``, as torch's ``a + b`` reads)."""
+    """InceptionResNetV2's ``inputs[0] + inputs[1] * scale``: an ``Add`` of a ``Rescaling``, as torch's
+    ``a + b * scale`` reads back."""
     scale = float(layer.scale)
 
     def build(tensors, name, fresh):
         a, b = aligned(list(tensors), fresh)
-        return L.Add(name=name)([a, O.Binary("mul", scalar=scale, name=fresh("_scaled"))(b)]), {}
+        return L.Add(name=name)([a, L.Rescaling(scale, name=fresh("_scaled"))(b)]), {}
 
     return Composite(build)
 
