@@ -57,12 +57,17 @@ class _Abort(Exception):
     """A renamed layer the IR refuses, or one that no longer builds to the renamed shape."""
 
 
-def _relabel(node: ir.Node) -> bool:
-    """A Reshape or View that keeps every size at its position and the batch first: it only renames axes."""
+def _plain_reshape(node: ir.Node) -> bool:
+    """A one-input Reshape, or a View that neither merges nor splits the batch."""
     layer = node.layer
     if node.is_input or not isinstance(layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
         return False
-    if isinstance(layer, O.View) and (layer.merge != 1 or layer.split != 1):
+    return not (isinstance(layer, O.View) and (layer.merge != 1 or layer.split != 1))
+
+
+def _relabel(node: ir.Node) -> bool:
+    """A Reshape or View that keeps every size at its position and the batch first: it only renames axes."""
+    if not _plain_reshape(node):
         return False
     before, after = node.inputs[0].spec, node.spec
     return before.layout != after.layout and before.shape == after.shape and before.layout[0] == after.layout[0] == "N"
@@ -238,10 +243,7 @@ def _unnamed(node: ir.Node) -> bool:
     the batch): the same tensor, named by the attention's roles with it gone."""
     if _relabel(node):
         return True
-    layer = node.layer
-    if node.is_input or not isinstance(layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
-        return False
-    if isinstance(layer, O.View) and (layer.merge != 1 or layer.split != 1):
+    if not _plain_reshape(node):
         return False
     before, after = node.inputs[0].spec, node.spec
     return (before.layout, before.shape) == (after.layout, after.shape) and after.shape[1:].count(None) <= 1
