@@ -39,9 +39,8 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
 * ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
   flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
-* ``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel`` (``positional.py``),
-  ``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first`` (``spellings.py``), ``split_select``
-  (``selects.py``), ``unit_broadcast`` (``broadcast.py``): one spelling for what torch and Keras write two ways.
+* the rules of ``relaid.py``, ``positional.py``, ``spellings.py``, ``selects.py`` and ``broadcast.py`` (each
+  file's docstring lists its own): one spelling for what torch and Keras write two ways.
 
 Before each walk and after the last, ``rename_letters`` (``relabel.py``) removes the relabelling
 Reshapes/Views it can by naming the tensors around each in its letters, names patch tokens ``NTC`` (as Keras
