@@ -15,6 +15,16 @@
   output is its input (both backends compile it to nothing, so it cannot read back; ``keras.applications``'
   ConvNeXt writes such an activation where stochastic depth is off, and torchvision's AlexNet such slices in
   its adaptive pooling of a 1x1 map).
+* ``scalar_rescaling``: a float32 tensor plus, minus, times or divided by a number (a ``Binary`` with a
+  ``scalar``; ``c - x`` too) or negated (``Unary("neg")``) is the ``Rescaling`` ``x * scale + offset`` it equals,
+  a division by ``c`` as the product with ``1 / c`` (within a rounding of ``x / c``): how ``from_torch`` reads
+  such arithmetic, now one spelling whether Keras's ``keras.ops`` (MobileNetV3's ``x * (1 / 6)``) or torch wrote it.
+* ``scale_then_shift``: a scalar ``Rescaling`` that only scales read only by one that only shifts is the one
+  ``Rescaling(scale, offset)`` (``x * scale + offset``, the same two roundings): how ``from_torch`` reads
+  ``to_torch``'s ``x * scale + offset`` (MobileNetV3's ``Rescaling(1 / 127.5, offset=-1)``).
+* ``plain_activation``: a ``ReLU`` with its defaults (Keras's ``ReLU()`` layer) and a ``Unary`` relu, sigmoid or
+  tanh (``keras.ops.relu``) are the ``Activation`` of that name, as ``from_torch`` reads ``nn.ReLU`` and
+  ``torch.relu`` (and ``fuse_activation`` then folds it into the convolution or ``Dense`` before it).
 """
 
 from __future__ import annotations
@@ -147,6 +157,59 @@ def no_op(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.tensor(node.inputs[0])
 
 
+def _affine(fn: str, c: float, scalar_first: bool) -> tuple[float, float] | None:
+    """``(scale, offset)`` of ``x fn c`` (``c fn x`` where ``scalar_first``), None where no Rescaling is it."""
+    if fn == "add":
+        return 1.0, c
+    if fn == "mul":
+        return c, 0.0
+    if fn == "sub":
+        return (-1.0, c) if scalar_first else (1.0, -c)
+    if fn == "div" and not scalar_first and c != 0:
+        return 1.0 / c, 0.0
+    return None
+
+
+def scalar_rescaling(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A float32 ``Binary`` of a tensor and a finite number (add, sub, mul; div by the number) or a ``Unary("neg")``:
+    the ``Rescaling`` it equals."""
+    layer = node.layer
+    if node.is_input or len(node.inputs) != 1 or node.inputs[0].spec.dtype != "float32":
+        return None
+    if isinstance(layer, O.Unary) and layer.fn == "neg":
+        affine = (-1.0, 0.0)
+    elif isinstance(layer, O.Binary) and layer.scalar is not None and math.isfinite(layer.scalar):
+        affine = _affine(layer.fn, float(layer.scalar), layer.scalar_first)
+    else:
+        return None
+    if affine is None or node.spec.dtype != "float32":
+        return None
+    return rb.copy(node, L.Rescaling(*affine, name=layer.name))
+
+
+def scale_then_shift(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """``Rescaling(1, offset)`` of a ``Rescaling(scale, 0)`` it alone reads, both scalar: one ``Rescaling``."""
+    layer = node.layer
+    if node.is_input or not isinstance(layer, L.Rescaling) or layer.per_channel or layer.scale != 1.0:
+        return None
+    first = node.inputs[0].node
+    if first.is_input or not isinstance(first.layer, L.Rescaling) or first.layer.per_channel:
+        return None
+    if first.layer.offset != 0.0 or rb.only_user(first) is not node:
+        return None
+    return rb.copy(node, L.Rescaling(first.layer.scale, layer.offset, name=layer.name), inputs=first.inputs)
+
+
+def plain_activation(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A ``ReLU()`` with its defaults, or a float32 ``Unary`` relu, sigmoid or tanh: that ``Activation``."""
+    layer = node.layer
+    if isinstance(layer, L.ReLU) and layer == L.ReLU(name=layer.name):
+        return rb.copy(node, L.Activation("relu", name=layer.name))
+    if isinstance(layer, O.Unary) and layer.fn in ("relu", "sigmoid", "tanh") and node.spec.dtype == "float32":
+        return rb.copy(node, L.Activation(layer.fn, name=layer.name))
+    return None
+
+
 #: these rules, in the order ``rewrites.REWRITES`` runs them
 RULES = (
     ("no_op", no_op),
@@ -154,4 +217,7 @@ RULES = (
     ("cropped_rows", cropped_rows),
     ("narrow_slice", narrow_slice),
     ("select_first", select_first),
+    ("scalar_rescaling", scalar_rescaling),
+    ("scale_then_shift", scale_then_shift),
+    ("plain_activation", plain_activation),
 )

@@ -305,9 +305,11 @@ def test_names_weights_and_layouts_carry_over():
     km = randomize(cnn())
     model = from_keras(km)
     assert model.name == "cnn"
-    assert [n.name for n in model.layers] == [layer.name for layer in km.layers if layer.name != "pad"]
+    # the ZeroPadding2D and the ReLU() are folded into conv2 (its pads, and activation="relu", as from torch)
+    assert [n.name for n in model.layers] == [layer.name for layer in km.layers if layer.name not in ("pad", "relu")]
     assert model.inputs[0].layout == "NHWC" and model.inputs[0].name == "image"
-    assert model.node("conv2").layer.padding == ((1, 0), (2, 1))  # the ZeroPadding2D, folded
+    assert model.node("conv2").layer.padding == ((1, 0), (2, 1))
+    assert model.node("conv2").layer.activation == "relu"
     np.testing.assert_array_equal(model.weights["bn1/moving_variance"], km.get_layer("bn1").moving_variance.numpy())
     text_model = from_keras(text())
     assert text_model.inputs[0].layout == "NT" and text_model.inputs[0].dtype == "int32"
