@@ -52,13 +52,16 @@ def test_uncalibrated_efficientnet_v2_b1_converts_equal():
     assert row["equal"], f"max abs {row['abs']:.2e}, max rel {row['rel']:.2e}"
 
 
-def test_calibrated_efficientnet_v2_b1_converts_equal():
+def test_calibrated_efficientnet_v2_b1_is_equal_up_to_float32_rounding():
     """EfficientNetV2B1, the smallest Keras model the uncalibrated zoo reports as differing (float32 rounding
-    on activations grown to hundreds: docs/zoo.md), converts equal once its BatchNorm statistics are
-    calibrated on the inputs it is checked on, and its output stays O(1)."""
+    on activations grown to hundreds: docs/zoo.md), with BatchNorm statistics calibrated on the inputs it is
+    checked on: its output stays O(1), and it converts equal, or misses only by float32 rounding: run again in
+    float64 (source and converted model), the two agree under the same rule. Which of the two depends on the
+    CPU's float32 kernels: even calibrated, the model amplifies rounding about 500-fold, so torch's own float32
+    run can be 1.5e-4 from its float64 run (docs/zoo.md)."""
     row = zoo.run_model("keras", "EfficientNetV2B1", SIDE, peers={}, timeout=TIMEOUT_S, calibrate=True)
     assert row["converts"], "refused:\n" + "\n".join(row["refusals"])
-    assert row["equal"], f"max abs {row['abs']:.2e}, max rel {row['rel']:.2e}"
+    assert row["equal"] or row["equal64"], f"max rel {row['rel']:.2e}, float64 {row.get('rel64', float('nan')):.2e}"
     km = zoo.zoo_models.catalogue_builder("keras", "EfficientNetV2B1")(SIDE, 0, calibrate=True)
     out = zoo.run_source(km, zoo.native_inputs(km, 2, seed=2))[0]
     assert abs(out).max() < 50.0
