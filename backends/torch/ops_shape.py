@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ...ir.layout import permutation
 from ...ir.ops import Binary, Concat, Narrow, Transpose, View
 from ..lowering.driver import with_spec
 from ..lowering.ops import declared
+from ..lowering.reshape_layout import unit_moves_only
 from .batchless import Bare, bare, letters, readers, region
 
 
@@ -46,7 +48,14 @@ def _bare_concat(ctx, node, inputs):
 
 def lower_transpose(ctx, node, inputs):
     # The letters keep their meaning: nothing moves until an op needs positions (then once, by require).
-    return with_spec(ctx.plain(inputs[0]), node.spec)
+    x = ctx.plain(inputs[0])
+    target = node.spec.layout
+    if not isinstance(x, Bare) and target[0] == "N" and x.phys != target and unit_moves_only(x.phys, target, x.spec):
+        # only size-1 axes move (MobileViT's unfold at a 2-pixel map): a permute now, a view as the reshape
+        # require would write later is, which says what the model says, so that from_torch reads the Transpose
+        expr = ctx.transpose_expr(x, permutation(x.phys, target), target)
+        return ctx.let(node.name, expr, node.spec, target)
+    return with_spec(x, node.spec)
 
 
 @region(_bare_view)

@@ -10,7 +10,7 @@
 * ``select_first``: a Permute -> a one-wide Slice -> a sum dropping that axis (``unbind`` of a permuted tensor,
   each the only reader of the last) is the Slice and the sum of the tensor before the Permute, then a Permute of
   what is left (the same entries in the same order; torch's ``permute(...).unbind(0)`` reads back so from
-  ``to_torch``, which selects first).
+  ``to_torch``, which selects first); a Transpose op (a regrouped batch's, MobileViT's) likewise, ending in one.
 * ``no_op``: an ``Activation("linear")``, an ``Identity`` or a ``Slice`` of a whole axis that is not a model
   output is its input (both backends compile it to nothing, so it cannot read back; ``keras.applications``'
   ConvNeXt writes such an activation where stochastic depth is off, and torchvision's AlexNet such slices in
@@ -123,7 +123,7 @@ def select_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     permute = cut.inputs[0].node
     if (
         permute.is_input
-        or not isinstance(permute.layer, L.Permute)
+        or not isinstance(permute.layer, (L.Permute, O.Transpose))
         or any(not isinstance(u.layer, L.Slice) for u in rb.users(permute))
     ):
         return None
@@ -137,8 +137,9 @@ def select_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if summed.layout == node.spec.layout:
         return summed
     order = node.spec.layout
+    kind = O.Transpose if isinstance(permute.layer, O.Transpose) else L.Permute  # a relabelling stays one
     with ir.block(*node.block) if node.block else contextlib.nullcontext():  # a name of its own: one per select
-        return L.Permute(order, name=f"{node.name}_{order.lower()}")(summed)
+        return kind(order, name=f"{node.name}_{order.lower()}")(summed)
 
 
 def _whole(layer: L.Slice, spec: ir.TensorSpec) -> bool:

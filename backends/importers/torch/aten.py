@@ -171,10 +171,18 @@ ATEN_OPS: dict[Callable, Callable] = join_tables(
 )
 
 
+#: activations: element-wise functions of one tensor (an ``Activation`` over windows too, as ``nn.SiLU`` reads)
+_ACTIVATIONS = frozenset(
+    (aten.relu.default, aten.sigmoid.default, aten.tanh.default, aten.gelu.default, aten.silu.default)
+    + (aten.elu.default, aten.selu.default, aten.leaky_relu.default, aten.softplus.default)
+    + (aten.hardsigmoid.default, aten.hardswish.default, aten.hardtanh.default)
+)
+
+
 def _joined() -> dict[Callable, Callable]:
     table = {}
     for op, layer in ATEN_LAYERS.items():
-        table[op] = prefer(layer, ATEN_OPS[op]) if op in ATEN_OPS else layer
+        table[op] = prefer(layer, ATEN_OPS[op], meets=op not in _ACTIVATIONS) if op in ATEN_OPS else layer
     for op, convert in ATEN_OPS.items():
         if op not in table:
             table[op] = prefer(convert, ATEN_COMPUTE_OPS[op], held_to_op=False) if op in ATEN_COMPUTE_OPS else convert

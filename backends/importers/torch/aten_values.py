@@ -326,14 +326,15 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, bool))
 
 
-def prefer(layer, op, *, held_to_op: bool = True):
+def prefer(layer, op, *, held_to_op: bool = True, meets: bool = True):
     """A converter that tries ``layer`` (an existing converter giving an IR layer) and, where it refuses the
-    node, ``op`` (the op tier); what the refused try recorded (weights, held values) is dropped."""
+    node, ``op`` (the op tier); what the refused try recorded (weights, held values) is dropped. ``meets=False``:
+    an activation, whose one tensor meets no other value, so a regrouped batch (windows) keeps the layer."""
 
     def convert(ctx, call):
         if held_to_op and any(_is_held(v) for v in torch.utils._pytree.tree_leaves((call.args, call.kwargs))):
             return op(ctx, call)  # a value read in forward: the op names its Learned to fit, no relabelling
-        if held_to_op and any(regrouped(ctx, n) for n in call.node.all_input_nodes):
+        if held_to_op and meets and any(regrouped(ctx, n) for n in call.node.all_input_nodes):
             return op(ctx, call)  # windows meet a value of the model's batch: the op repeats it (rebatched)
         n_weights, n_learned = len(ctx.weights), len(ctx.learned)
         try:

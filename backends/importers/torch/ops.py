@@ -154,6 +154,10 @@ def reshape(ctx, call):
             return state
     x = ctx.tensor(value)
     info, n = call.info, ctx.n_pos(call.node)
+    src = call.node.args[0] if call.node.args else None
+    before = ctx.run1.get(src) if isinstance(src, torch.fx.Node) else None
+    if n == 0 and before is not None and ctx.n_pos(src) == 0 and info is not None:
+        n = None if info.shape[0] != before.shape[0] else n  # x.reshape(-1, ...) of a batch grown with it
     if x.layout[0] != "N" or n != 0:
         raise UnsupportedError(
             f"reshapes that move or merge the batch axis are not supported (input {x.layout}, "

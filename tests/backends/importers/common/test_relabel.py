@@ -173,6 +173,23 @@ def unbind_of_a_permuted_tensor():
     return _unbound(lambda i: O.Narrow("D", i, i + 1))
 
 
+def unbind_of_a_transposed_view():
+    """The same as from_torch reads it where the tokens are regrouped with the batch (MobileViT's patches): the
+    op tier's View and Transpose."""
+    x = ir.Input((5, 6), layout="NTC", name="x")
+    h = O.Transpose("DNWC")(O.View((5, 3, 4), "NCDW")(L.Dense(12)(x)))
+    parts = [O.Reduce("sum", "D")(L.Slice("D", i, i + 1)(h)) for i in range(3)]
+    return ir.Model(x, L.Dense(3)(L.Add()(parts)))
+
+
+def _selected_first_as_ops(m):
+    """Each part selected before a Transpose op of its own (and split_select's View, not a Reshape, behind)."""
+    slices = [n for n in m.layers if n.layer.kind == "Slice"]
+    before = all(n.inputs[0].node.layer.kind != "Transpose" for n in slices)
+    ops = kinds(m).count("Transpose") == 3 and kinds(m).count("View") == 3
+    return len(slices) == 3 and before and ops and not {"Permute", "Reshape", "Reduce"} & set(kinds(m))
+
+
 def narrowed_to_the_end():
     x = ir.Input((6, 12), layout="NTC", name="x")
     return ir.Model(x, L.Dense(3)(O.Narrow("C", 9, 12)(x)))
@@ -241,6 +258,7 @@ FIRES = [
     ),
     ("narrow_slice", narrowed_to_the_end, lambda m: kinds(m) == ["Slice", "Dense"] and m.layers[0].layer.stop is None),
     ("select_first", unbind_of_a_permuted_tensor, _selected_first),
+    ("select_first", unbind_of_a_transposed_view, _selected_first_as_ops),
     (
         "cropped_rows",
         channel_slice_as_keras_writes_it,

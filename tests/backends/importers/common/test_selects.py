@@ -85,6 +85,26 @@ def test_split_select_fires_and_computes_the_same(build, holds):
     assert holds(after), after.summary(print_fn=lambda s: None)
 
 
+def qkv_unbound_of_a_view():
+    """The same split as the op tier's View (how from_torch reads a reshape of tokens regrouped with the batch,
+    MobileViT's patches)."""
+    x = ir.Input((5, 6), layout="NTC", name="x")
+    h = O.View((5, 3, 2, 2), "NCDHW")(L.Dense(12)(x))
+    q, k, v = (L.Permute("NHCW")(p) for p in _parts(h, "D"))
+    a = O.ScaledDotProductAttention()([q, k, v])
+    return ir.Model(x, L.Dense(3)(L.Reshape((5, 4), layout="NTC")(L.Permute("NCHW")(a))))
+
+
+@pytest.mark.parametrize("build, kind", [(qkv_unbound, "Reshape"), (qkv_unbound_of_a_view, "View")])
+def test_each_part_is_reshaped_as_the_split_was(build, kind):
+    """A Reshape split gives a Reshape per part; a View a View, as from_torch reads back the reshape to_torch
+    writes of each part of a regrouped batch."""
+    _, after = _rewritten(build)
+    assert _qkv_sliced(after)
+    parts = [n for n in after.layers if getattr(n.inputs[0].node.layer, "kind", None) == "Slice"]
+    assert [n.layer.kind for n in parts] == [kind] * 3
+
+
 def test_the_two_readings_of_qkv_meet():
     """from_torch's and from_keras's letters for the one qkv split give one model once rewritten (the parts'
     reshapes named by the attention's roles)."""

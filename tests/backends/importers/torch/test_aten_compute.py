@@ -139,3 +139,22 @@ class CosineAttention(nn.Module):
 def test_swin_v2_cosine_attention_with_a_position_mlp():
     model = check(randomize(CosineAttention()), lambda b, s: (float_input(b, 2, 9, 4, seed=s),))
     assert model.capture.method == "torch.export"
+
+
+class KeysReshaped(nn.Module):
+    """Tokens regrouped with the batch (MobileViT's patches); q a permute of the heads; k and v reshaped again
+    to their own shape after it (how ``to_torch`` writes a relabelling View): the reshapes letter k and v
+    afresh, apart from q's heads and length."""
+
+    def forward(self, x):  # (N, 8, 2, 3)
+        h = x.reshape(x.shape[0] * 2, 4, 2, 3)
+        b = h.shape[0]
+        q = h.permute(0, 2, 1, 3)
+        k = (h * 2).permute(0, 2, 1, 3).reshape(b, 2, 4, 3)
+        v = (h + 1).permute(0, 2, 1, 3).reshape(b, 2, 4, 3)
+        return F.scaled_dot_product_attention(q, k, v).reshape(x.shape[0], 2, 2, 4, 3)
+
+
+def test_attention_of_keys_lettered_apart_from_the_query():
+    model = check(KeysReshaped(), lambda b, s: (float_input(b, 8, 2, 3, seed=s),))
+    assert model.capture.method == "torch.export" and "ScaledDotProductAttention" in kinds(model)

@@ -111,3 +111,20 @@ def test_floor_and_trunc_division():
 
     model = check(RoundedDivision(), inputs)
     assert {"floordiv", "div"} <= {op.fn for op in ops_of(model, "Binary")} and ops_of(model, "Unary")
+
+
+class WindowActivations(nn.Module):
+    """Tokens regrouped with the batch (MobileViT's patches: ``(B * 4, T, C)``), then activation functions."""
+
+    def forward(self, x):  # (N, 4, 2, 2)
+        b = x.shape[0]
+        h = x.permute(0, 2, 3, 1).reshape(b * 4, 1, 4)
+        return F.silu(h) + F.gelu(h) - torch.sigmoid(h)
+
+
+def test_an_activation_of_a_regrouped_batch_is_an_activation():
+    """One tensor meets no other value: the Activation layer (as nn.SiLU reads), not the op tier's x * sigmoid."""
+    model = check(WindowActivations(), lambda b, s: (float_input(b, 4, 2, 2, seed=s),))
+    assert model.capture.method == "torch.export"
+    assert sorted(layer.activation for layer in ops_of(model, "Activation")) == ["gelu", "sigmoid", "silu"]
+    assert "Unary" not in kinds(model)

@@ -125,3 +125,16 @@ def test_new_layer_refusals():
     assert "integer" in found["up"].reason and "align_corners" in found["lin"].reason
     assert "zero padding" in found["pad_1"].reason
     assert "bool input" in found["cat"].reason
+
+
+def test_a_reshape_merging_the_batch_is_refused_as_that_under_torch_fx():
+    """``x.reshape(-1, 2, 2)`` folds the batch into its first axis (MobileViT's patches): under the torch.fx
+    fallback (the FFT refuses the exported graph) it is named as a reshape merging the batch axis, not as a
+    reshape of one sample's entries into fewer."""
+
+    class Patches(nn.Module):
+        def forward(self, x):  # (N, 4, 2, 2)
+            return torch.fft.fft(x).real, x.reshape(-1, 2, 2) * 2.0
+
+    _, found = problems(Patches(), float_input(2, 4, 2, 2))
+    assert "merge the batch axis" in found["reshape"].reason, found["reshape"].reason
