@@ -285,7 +285,7 @@ def attention(ctx, call):
         raise UnsupportedError("expects q, k, v of rank 4, batch first (batch, heads, length, features)")
     heads, length = lq[1], lq[2]
     mask = call.arg(3, "attn_mask")
-    keys = lk[2] if lk[2] != length else free_letters(lq + lk + lv, 1)
+    keys = lk[2] if lk[2] not in ("N", heads, length) else free_letters(lq + lk + lv, 1)
     kl = "N" + heads + keys + (lk[3] if lk[3] not in ("N", heads, keys) else free_letters(lq + keys, 1))
     vl = "N" + heads + keys + (lv[3] if lv[3] not in ("N", heads, keys, lq[3]) else free_letters(lq + kl, 1))
     if mask is not None or keys != lk[2]:
