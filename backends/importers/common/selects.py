@@ -39,7 +39,8 @@ def _split_axis(before: ir.TensorSpec, after: ir.TensorSpec, j: int) -> bool:
 def split_select(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     """Reshape splitting one axis -> a one-wide Slice of the first axis it splits it into -> a sum dropping
     that axis (each the only reader of the last; the reshape may have other readers): the Slice of the run of
-    the unsplit axis that part holds, then a Reshape of it to the sum's shape and letters."""
+    the unsplit axis that part holds, then a Reshape (a View, where the split was one) of it to the sum's shape
+    and letters."""
     layer, cut = node.layer, summed_slice(rb, node)
     if cut is None:
         return None
@@ -62,6 +63,8 @@ def split_select(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     end = None if stop * run == source.spec.shape[j] else stop * run
     kept = rb.add(L.Slice(source.spec.layout[j], start * run, end), [x], {}, cut)
     target = tuple(-1 if s is None else s for s in node.spec.shape[1:])
+    if isinstance(split.layer, O.View):  # the op tier's reshape stays one (windows: to_torch writes it so)
+        return rb.add(O.View(target, layout=node.spec.layout), [kept], {}, node)
     return rb.add(L.Reshape(target, layout=node.spec.layout), [kept], {}, node)
 
 
