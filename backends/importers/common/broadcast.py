@@ -196,6 +196,30 @@ def widened_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return None
 
 
+_WEIGHT_OPS = (O.Take, O.View, O.Transpose, L.Reshape, L.Permute)
+
+
+def weight_ops(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Reshape or Permute of what a ``Learned`` weight alone gives through indexing, reshapes and permutes: the
+    View or Transpose (how ``from_torch`` reads what the model computes without its inputs: a relative position
+    bias ``table[index].view(n, n, -1).permute(2, 0, 1)``; ``to_torch``'s module reads back with layers)."""
+    if node.is_input or not isinstance(node.layer, (L.Reshape, L.Permute)) or len(node.inputs) != 1:
+        return None
+    up = node.inputs[0].node
+    while not up.is_input and isinstance(up.layer, _WEIGHT_OPS) and len(up.inputs) == 1:
+        up = up.inputs[0].node
+    if up.is_input or not isinstance(up.layer, O.Learned) or node.spec.layout[0] != "N":
+        return None
+    source = node.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout:
+        return None
+    if isinstance(node.layer, L.Permute):
+        return rb.add(O.Transpose(node.spec.layout), [x], {}, node)
+    shape = tuple(-1 if s is None else s for s in node.spec.shape[1:])
+    return rb.add(O.View(shape, layout=node.spec.layout), [x], {}, node)
+
+
 def permuted_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     """A Permute (or Transpose, the batch first) that alone reads a ``Learned`` weight: the weight stored in the
     Permute's order (``to_torch`` holds a weight read by a broadcasting ``Binary`` channels first and permutes it
@@ -223,4 +247,5 @@ RULES = (
     ("windows_reference", windows_reference),
     ("permuted_learned", permuted_learned),
     ("widened_learned", widened_learned),
+    ("weight_ops", weight_ops),
 )

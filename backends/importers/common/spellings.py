@@ -13,6 +13,8 @@
   each the only reader of the last) is the Slice and the sum of the tensor before the Permute, then a Permute of
   what is left (the same entries in the same order; torch's ``permute(...).unbind(0)`` reads back so from
   ``to_torch``, which selects first).
+* ``unit_select``: a one-wide ``Slice`` and a Reshape dropping that axis (how ``from_torch`` reads ``qkv[0]``
+  with its layers) is the ``Slice`` and a sum over the axis (how it reads it with its ops).
 * ``no_op``: an ``Activation("linear")``, an ``Identity`` or a ``Slice`` of a whole axis that is not a model
   output is its input (both backends compile it to nothing, so it cannot read back; ``keras.applications``'
   ConvNeXt writes such an activation where stochastic depth is off, and torchvision's AlexNet such slices in
@@ -193,16 +195,28 @@ def _batch_factor(t: ir.Tensor) -> Fraction:
     return factor
 
 
+def _as_op(node: ir.Node):
+    """The op that ``node``'s Permute or softmax ``Activation`` (over a letter) is, else None."""
+    layer = node.layer
+    if isinstance(layer, L.Permute):
+        return O.Transpose(node.spec.layout)
+    if isinstance(layer, L.Activation) and layer.activation in ("softmax", "log_softmax"):
+        axis = layer.axis if isinstance(layer.axis, str) else None
+        return O.Softmax(axis, log=layer.activation == "log_softmax") if axis else None
+    return None
+
+
 def regrouped_transpose(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """A Permute of a tensor whose batch a View regrouped (windows): the ``Transpose`` it is (as ``from_torch``
-    reads every permute there, and ``to_keras`` writes one as a Keras ``Permute``)."""
-    if node.is_input or not isinstance(node.layer, L.Permute) or len(node.inputs) != 1:
+    """A Permute, or a softmax over a letter, of a tensor whose batch a View regrouped (windows): the
+    ``Transpose`` or ``Softmax`` op it is (as ``from_torch`` reads every permute and softmax there, where
+    ``to_keras`` writes a Keras ``Permute`` and a module can call ``nn.Softmax``)."""
+    if node.is_input or len(node.inputs) != 1:
         return None
+    op = _as_op(node)
     source = node.inputs[0]
-    x = rb.tensor(source)
-    if x.layout != source.spec.layout or _batch_factor(source) == 1:
+    if op is None or rb.tensor(source).layout != source.spec.layout or _batch_factor(source) == 1:
         return None
-    return rb.add(O.Transpose(node.spec.layout), [x], {}, node)
+    return rb.add(op, [rb.tensor(source)], {}, node)
 
 
 _GLOBAL = (L.GlobalAvgPool1D, L.GlobalAvgPool2D, L.GlobalMaxPool1D, L.GlobalMaxPool2D)
@@ -225,6 +239,30 @@ def pool_unpermuted(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if "".join(a for a in x.layout if a in node.spec.layout) != node.spec.layout:
         return None
     return rb.add(node.layer, [x], {}, node)
+
+
+def unit_select(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A one-wide Slice -> a Reshape that drops that axis, every other size kept in order (its only reader): the
+    sum over that axis (the same entries), as the op tier reads a select (``qkv[0]``), then the Reshape where it
+    names the axes anew."""
+    if node.is_input or not isinstance(node.layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
+        return None
+    if isinstance(node.layer, O.View) and (node.layer.merge != 1 or node.layer.split != 1):
+        return None
+    cut = node.inputs[0].node
+    if cut.is_input or not isinstance(cut.layer, L.Slice) or rb.only_user(cut) is not node:
+        return None
+    axis, before = cut.layer.axis, cut.spec
+    if not isinstance(axis, str) or axis == "N" or before.dim(axis) != 1:
+        return None
+    kept = [(a, s) for a, s in zip(before.layout, before.shape) if a != axis]
+    if [s for _, s in kept] != list(node.spec.shape) or kept[0][0] != "N" or node.spec.layout[0] != "N":
+        return None
+    if [a for a, _ in kept] == list(node.spec.layout):
+        return rb.add(O.Reduce("sum", axis), [rb.tensor(node.inputs[0])], {}, node)
+    with ir.block(*node.block) if node.block else contextlib.nullcontext():  # then named as the Reshape names
+        summed = O.Reduce("sum", axis, name=f"{node.name}_sum")(rb.tensor(node.inputs[0]))
+    return rb.add(node.layer, [summed], {}, node)
 
 
 def _whole(layer: L.Slice, spec: ir.TensorSpec) -> bool:
@@ -250,6 +288,7 @@ RULES = (
     ("cropped_rows", cropped_rows),
     ("narrow_slice", narrow_slice),
     ("narrow_stop", narrow_stop),
+    ("unit_select", unit_select),
     ("select_first", select_first),
     ("pool_unpermuted", pool_unpermuted),
     ("transpose_last", transpose_last),

@@ -115,8 +115,8 @@ def expand(ctx, call):
     value = call.args[0]
     x = value if isinstance(value, Learned) else ctx.tensor(value)
     n = ctx.n_pos(call.node)
-    if isinstance(x, Learned) and n == 0 and regrouped(ctx, call.node):
-        return _over_windows(ctx, call, x)
+    if isinstance(x, Learned) and n == 0 and (regrouped(ctx, call.node) or _taken(call.node)):
+        return _as_op(ctx, call, x)
     before, after = ctx.run1.get(call.node.args[0]), call.info
     held_n = 0 if isinstance(x, Learned) else x.layout.index("N")
     if not isinstance(before, Info) or not isinstance(after, Info) or n is None or held_n != n:
@@ -131,12 +131,21 @@ def expand(ctx, call):
     return x
 
 
-def _over_windows(ctx, call, value: Learned) -> ir.Tensor:
-    """``self.table.expand(q.shape[0], -1, ...)`` with ``q``'s batch regrouped (windows: how ``to_torch`` writes
-    a ``Learned`` op a Swin attention's relative position bias reads): that op, in free letters, as a value
-    computed without the inputs reads (``aten_values.Held``), repeated over the batch of the last tensor before
-    it that has ``q``'s (``q.shape[0]`` is a product of the input's batch in export's graph; the rewrite
-    ``windows_reference`` names one reference for every spelling)."""
+def _taken(node) -> bool:
+    """Whether an index (``index_select``, ``x[idx]``) reads ``node``: an op only the op tier has."""
+    return any(u.target in (torch.ops.aten.index_select.default, torch.ops.aten.index.Tensor) for u in node.users)
+
+
+def _as_op(ctx, call, value: Learned) -> ir.Tensor:
+    """``self.table.expand(q.shape[0], -1, ...)`` read by an index or over a regrouped batch (how ``to_torch``
+    writes a ``Learned`` op a Swin attention's relative position bias reads): that op, in free letters, as a
+    value computed without the inputs reads (``aten_values.Held``), repeated over the model input's batch, or
+    over windows that of the last tensor before it with ``q``'s (``q.shape[0]`` is a product of the input's
+    batch in export's graph; the rewrite ``windows_reference`` names one reference for every spelling)."""
+    shape = tuple(value.held.shape[1:])
+    layout = "N" + free_letters("N", len(shape))
+    if not regrouped(ctx, call.node):
+        return Held(value.node, value.held[0]).learned(ctx, shape, layout)
     like = None
     for node in call.node.graph.nodes:  # the last tensor before it with that batch (rewrites.py picks one)
         if node is call.node:
@@ -146,8 +155,7 @@ def _over_windows(ctx, call, value: Learned) -> ir.Tensor:
             like = seen if _same_batch(ctx, node, call.node) else like
     if like is None:
         raise UnsupportedError("an expand over a regrouped batch (windows) that no tensor before it has")
-    shape = tuple(value.held.shape[1:])
-    return Held(value.node, value.held[0]).learned(ctx, shape, "N" + free_letters("N", len(shape)), like)
+    return Held(value.node, value.held[0]).learned(ctx, shape, layout, like)
 
 
 def _same_batch(ctx, a, b) -> bool:
