@@ -196,6 +196,20 @@ def widened_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return None
 
 
+def learned_merge(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A merge layer (``Add``, ...) of two tensors, one a ``Learned`` weight: the ``Binary`` it is (how
+    ``from_torch`` reads a sum with what the model computes without its inputs, SwinV2's relative position bias,
+    where ``to_torch``'s module reads back as ``x + y`` of two tensors)."""
+    if node.is_input or type(node.layer) not in MERGE_FNS or len(node.inputs) != 2:
+        return None
+    if not any(not t.node.is_input and isinstance(t.node.layer, O.Learned) for t in node.inputs):
+        return None
+    inputs = [rb.tensor(t) for t in node.inputs]
+    if any(x.layout != t.spec.layout for x, t in zip(inputs, node.inputs)):
+        return None
+    return rb.add(O.Binary(MERGE_FNS[type(node.layer)]), inputs, {}, node)
+
+
 _WEIGHT_OPS = (O.Take, O.View, O.Transpose, L.Reshape, L.Permute)
 
 
@@ -248,4 +262,5 @@ RULES = (
     ("permuted_learned", permuted_learned),
     ("widened_learned", widened_learned),
     ("weight_ops", weight_ops),
+    ("learned_merge", learned_merge),
 )

@@ -211,3 +211,15 @@ def test_weight_ops_reads_what_a_weight_alone_gives_with_ops():
     same_outputs(before, after)
     assert "weight_ops" in after.rewrites
     assert kinds(after)[:4] == ["Learned", "Take", "View", "Transpose"]
+
+
+def bias_added_by_a_layer():
+    """A weight added to the data by an Add layer (how from_torch reads to_torch's ``x + bias``)."""
+    x = ir.Input((4, 3), layout="NTC", name="x")
+    return ir.Model(x, L.Add()([L.Dense(3)(x), O.Learned((4, 3), "NTC")(x)]))
+
+
+def test_learned_merge_reads_a_sum_with_a_weight_as_the_binary():
+    before, after = rewritten(bias_added_by_a_layer)
+    same_outputs(before, after)
+    assert "learned_merge" in after.rewrites and kinds(after) == ["Dense", "Learned", "Binary"]
