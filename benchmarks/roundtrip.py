@@ -109,10 +109,8 @@ def isolated(name: str, directions: str, timeout: int, max_params: float) -> lis
 EXTENDED_GAPS: dict[tuple[str, str], str] = {
     ("torchvision:shufflenet_v2_x0_5", "keras"): "roundtrip-keras-shufflenet",
     ("torchvision:shufflenet_v2_x1_0", "keras"): "roundtrip-keras-shufflenet",
-    ("torchvision:swin_b", "torch"): "roundtrip-torch-swin",
-    ("timm:swin_tiny_patch4_window7_224", "torch"): "roundtrip-torch-swin",
-    ("torchvision:swin_b", "keras"): "roundtrip-keras-rank6",
-    ("timm:swin_tiny_patch4_window7_224", "keras"): "roundtrip-keras-rank6",
+    **{(f"torchvision:{m}", "keras"): "roundtrip-keras-swin" for m in ("swin_t", "swin_v2_t", "swin_b")},
+    ("timm:swin_tiny_patch4_window7_224", "keras"): "roundtrip-keras-swin",
     ("timm:mobilevit_xxs", "keras"): "roundtrip-keras-mobilevit",
     ("torchvision:vit_b_32", "keras"): "roundtrip-keras-one-patch",
     ("transformers:t5_encoder", "torch"): "roundtrip-t5",

@@ -31,7 +31,8 @@ def lower_pad(ctx, node, inputs):
 
 def lower_roll(ctx, node, inputs):
     x = ctx.plain(inputs[0])
-    shift = node.layer.amount(x.spec)
+    node.layer.amount(x.spec)  # checked; written as the IR holds it, which reads back the same
+    shift = node.layer.shift
     return ctx.let(node.name, f"keras.ops.roll({x.var}, {shift}, axis={x.pos(node.layer.axis)})", node.spec, x.phys)
 
 

@@ -178,7 +178,8 @@ class Lowering:
             x = self.require(x, "N" + x.spec.layout.replace("N", ""))
             held = "N" + spec.layout.replace("N", "")
         native = self.native(spec)
-        if native[0] == "N" and unit_moves_only(held, native, spec):
+        relabel = tuple(x.spec.shape) == tuple(spec.shape)  # it only renames axes: held as its input is
+        if native[0] == "N" and unit_moves_only(held, native, spec) and not relabel:
             # The axes that would move have size 1 (a squeeze-and-excitation gate reshaped to (1, 1, C)):
             # the elements are in the same order either way, so reshape straight into the native layout and
             # spare the next layer a transpose.

@@ -10,6 +10,9 @@ the same numbers. Run in ``rewrites.REWRITES``.
 ``unit_learned`` is the same rule for a weight stored with its size-1 axes (``to_torch`` views a layer scale
 ``(C,)`` to ``(C, 1, 1)`` for torch's broadcasting against ``NCHW``, which ``from_torch`` reads as a
 ``Learned`` ``(C, 1, 1)``; timm writes ``gamma.reshape(1, -1, 1, 1)``): the weight without them.
+
+``input_reference`` and ``windows_reference`` give a ``Learned`` weight one reference for its batch: the
+model's first input, or, where windows regrouped the batch, the View that regrouped it.
 """
 
 from __future__ import annotations
@@ -140,9 +143,124 @@ def input_reference(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.add(node.layer, [rb.tensor(first)], rb.old_weights(node), node)
 
 
+def windows_reference(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A ``Learned`` weight repeated over the batch of a tensor whose batch a View regrouped (windows: a Swin
+    attention's relative position bias): repeated over that View's result, the first tensor with that batch
+    (how its reader is written differs: torchvision's query, ``to_torch``'s last tensor before the weight). The
+    same tensor: nothing between the View and the reference changes the batch (:func:`_batch_args`)."""
+    if node.is_input or not isinstance(node.layer, O.Learned) or len(node.inputs) != 1:
+        return None
+    t = node.inputs[0]
+    while not t.node.is_input and t.node.inputs:
+        layer = t.node.layer
+        if isinstance(layer, O.View) and (layer.merge != 1 or layer.split != 1):
+            break
+        if _batch_args(layer):
+            return None
+        t = t.node.inputs[0]
+    else:
+        return None
+    if t.node is node.inputs[0].node:
+        return None
+    return rb.add(node.layer, [rb.tensor(t)], rb.old_weights(node), node)
+
+
+def widened_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A ``Binary`` or merge layer reading a ``Learned`` weight (no size-1 axis) through a Reshape (or plain
+    View), each the other's only reader, that inserts size-1 axes and names the axes anew, its other input
+    holding every letter of that Reshape: the ``Binary`` of the weight in those letters (broadcast by letter;
+    ``to_torch``'s ``mask.reshape(N, 4, 1, 49, 49)`` of a shifted-window attention's mask)."""
+    fn = None if node.is_input else _fn(node.layer)
+    if fn is None or len(node.inputs) != 2:
+        return None
+    for i, t in enumerate(node.inputs):
+        widen, other = t.node, node.inputs[1 - i]
+        if widen.is_input or not isinstance(widen.layer, (L.Reshape, O.View)) or rb.only_user(widen) is not node:
+            continue
+        if isinstance(widen.layer, O.View) and (widen.layer.merge != 1 or widen.layer.split != 1):
+            continue
+        learned, after = widen.inputs[0].node, widen.spec
+        if learned.is_input or not isinstance(learned.layer, O.Learned) or rb.only_user(learned) is not widen:
+            continue
+        kept = [(a, s) for a, s in zip(after.layout[1:], after.shape[1:]) if s != 1]
+        if 1 in learned.layer.shape or tuple(s for _, s in kept) != learned.layer.shape:
+            continue
+        if not set(after.layout) <= set(other.spec.layout) or rb.tensor(other).layout != other.spec.layout:
+            continue
+        layout = "N" + "".join(a for a, _ in kept)
+        inputs = [rb.tensor(x) for x in learned.inputs]
+        new = [rb.tensor(x) for x in node.inputs]
+        new[i] = rb.add(learned.layer.replace(layout=layout), inputs, rb.old_weights(learned), learned)
+        out = rb.add(O.Binary(fn), new, {}, node)
+        return out if (out.layout, out.shape) == (node.spec.layout, node.spec.shape) else None
+    return None
+
+
+def learned_merge(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A merge layer (``Add``, ...) of two tensors, one a ``Learned`` weight: the ``Binary`` it is (how
+    ``from_torch`` reads a sum with what the model computes without its inputs, SwinV2's relative position bias,
+    where ``to_torch``'s module reads back as ``x + y`` of two tensors)."""
+    if node.is_input or type(node.layer) not in MERGE_FNS or len(node.inputs) != 2:
+        return None
+    if not any(not t.node.is_input and isinstance(t.node.layer, O.Learned) for t in node.inputs):
+        return None
+    inputs = [rb.tensor(t) for t in node.inputs]
+    if any(x.layout != t.spec.layout for x, t in zip(inputs, node.inputs)):
+        return None
+    return rb.add(O.Binary(MERGE_FNS[type(node.layer)]), inputs, {}, node)
+
+
+_WEIGHT_OPS = (O.Take, O.View, O.Transpose, L.Reshape, L.Permute)
+
+
+def weight_ops(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Reshape or Permute of what a ``Learned`` weight alone gives through indexing, reshapes and permutes: the
+    View or Transpose (how ``from_torch`` reads what the model computes without its inputs: a relative position
+    bias ``table[index].view(n, n, -1).permute(2, 0, 1)``; ``to_torch``'s module reads back with layers)."""
+    if node.is_input or not isinstance(node.layer, (L.Reshape, L.Permute)) or len(node.inputs) != 1:
+        return None
+    up = node.inputs[0].node
+    while not up.is_input and isinstance(up.layer, _WEIGHT_OPS) and len(up.inputs) == 1:
+        up = up.inputs[0].node
+    if up.is_input or not isinstance(up.layer, O.Learned) or node.spec.layout[0] != "N":
+        return None
+    source = node.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout:
+        return None
+    if isinstance(node.layer, L.Permute):
+        return rb.add(O.Transpose(node.spec.layout), [x], {}, node)
+    shape = tuple(-1 if s is None else s for s in node.spec.shape[1:])
+    return rb.add(O.View(shape, layout=node.spec.layout), [x], {}, node)
+
+
+def permuted_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Permute (or Transpose, the batch first) that alone reads a ``Learned`` weight: the weight stored in the
+    Permute's order (``to_torch`` holds a weight read by a broadcasting ``Binary`` channels first and permutes it
+    back where torch cannot broadcast it: a shifted-window attention's mask, ``NDWC`` against ``NDHWC``)."""
+    if node.is_input or not isinstance(node.layer, (L.Permute, O.Transpose)) or node.spec.layout[0] != "N":
+        return None
+    learned = node.inputs[0].node
+    if learned.is_input or not isinstance(learned.layer, O.Learned) or rb.only_user(learned) is not node:
+        return None
+    layer, layout, before = learned.layer, node.spec.layout, learned.spec.layout
+    if before[0] != "N" or rb.tensor(node.inputs[0]).layout != before:
+        return None
+    order = [before.index(a) - 1 for a in layout[1:]]
+    weights = {k: np.ascontiguousarray(v.transpose(order)) for k, v in rb.old_weights(learned).items()}
+    shape = tuple(layer.shape[i] for i in order)
+    inputs = [rb.tensor(x) for x in learned.inputs]
+    return rb.add(layer.replace(shape=shape, layout=layout), inputs, weights, learned)
+
+
 #: these rules, in the order ``rewrites.REWRITES`` runs them
 RULES = (
     ("unit_broadcast", unit_broadcast),
     ("unit_learned", unit_learned),
     ("input_reference", input_reference),
+    ("windows_reference", windows_reference),
+    ("permuted_learned", permuted_learned),
+    ("widened_learned", widened_learned),
+    ("weight_ops", weight_ops),
+    ("learned_merge", learned_merge),
 )

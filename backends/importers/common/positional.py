@@ -38,11 +38,11 @@ def shared_key(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 
 def _merged_groups(before: ir.TensorSpec, after: ir.TensorSpec) -> list[str] | None:
     """For a Reshape from ``before`` to ``after`` that only merges runs of adjacent axes (the batch first in
-    both, every size known and above 1): the run of ``before``'s letters each axis of ``after`` holds."""
+    both, every size known and above 1 in both): the run of ``before``'s letters each axis of ``after`` holds."""
     if before.layout[0] != "N" or after.layout[0] != "N":
         return None
     sizes = list(zip(before.layout[1:], before.shape[1:]))
-    if any(s is None or s == 1 for _, s in sizes) or any(s is None for s in after.shape[1:]):
+    if any(s is None or s == 1 for _, s in sizes) or any(s is None or s == 1 for s in after.shape[1:]):
         return None
     groups, i = [], 0
     for size in after.shape[1:]:

@@ -49,6 +49,7 @@ _SOURCES = (L.Reshape, O.View, L.LearnedConstant, O.Learned)
 _MOVERS = (L.Permute, O.Transpose, L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Concatenate)
 _MOVERS += (L.Activation, L.ReLU, L.Dropout, L.Identity, O.Unary, O.Binary, O.Clip, O.Cast)
 _MOVERS += (L.Slice, O.Concat)  # by letter: a part of the renamed axis (the query, key or value of a qkv tensor)
+_MOVERS += (O.Roll,)  # along the renamed axis (a shifted-window attention's cyclic shift back)
 #: what reads a tensor by position only (the same numbers whatever its letters), or only its batch size
 _POSITIONAL = (L.Reshape, O.View, L.Flatten, L.LearnedConstant, O.Learned)
 

@@ -7,10 +7,14 @@
 * ``narrow_slice``: a ``Narrow`` of step 1 (how ``from_torch`` reads ``unbind``, and ``from_keras`` a
   ``keras.ops`` slice) is the ``Slice`` it equals, and a ``Slice`` running to the end of its axis says so with
   ``stop=None`` (``x[:, 2:3]`` of a 3-wide axis and ``x[:, 2:]`` are one computation).
+* ``narrow_stop``: a ``Narrow`` of a step above 1 gets one ``stop`` for the entries it keeps (``x[:, 1::2]``,
+  ``x[:, 1:8:2]`` and ``x[:, 1:7:2]`` of an 8-wide axis; Swin's patch merging).
 * ``select_first``: a Permute -> a one-wide Slice -> a sum dropping that axis (``unbind`` of a permuted tensor,
   each the only reader of the last) is the Slice and the sum of the tensor before the Permute, then a Permute of
   what is left (the same entries in the same order; torch's ``permute(...).unbind(0)`` reads back so from
   ``to_torch``, which selects first); a Transpose op (a regrouped batch's, MobileViT's) likewise, ending in one.
+* ``unit_select``: a one-wide ``Slice`` and a Reshape dropping that axis (how ``from_torch`` reads ``qkv[0]``
+  with its layers) is the ``Slice`` and a sum over the axis (how it reads it with its ops).
 * ``no_op``: an ``Activation("linear")``, an ``Identity`` or a ``Slice`` of a whole axis that is not a model
   output is its input (both backends compile it to nothing, so it cannot read back; ``keras.applications``'
   ConvNeXt writes such an activation where stochastic depth is off, and torchvision's AlexNet such slices in
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -101,6 +106,20 @@ def narrow_slice(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.copy(node, L.Slice(axis, layer.start, stop))
 
 
+def narrow_stop(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Narrow of a step above 1 (an axis of known size): the one ``stop`` for the entries it keeps, None where no
+    other follows them before the end, else one past the last."""
+    layer = node.layer
+    if node.is_input or not isinstance(layer, O.Narrow) or layer.step == 1 or len(node.inputs) != 1:
+        return None
+    size = node.inputs[0].spec.dim(layer.axis) if layer.axis in node.inputs[0].spec.layout else None
+    if size is None:
+        return None
+    last = range(layer.start, size if layer.stop is None else layer.stop, layer.step)[-1]
+    stop = None if last + layer.step >= size else last + 1
+    return None if stop == layer.stop else rb.copy(node, layer.replace(stop=stop))
+
+
 def summed_slice(rb: Rebuild, node: ir.Node) -> ir.Node | None:
     """The Slice that ``node``, a sum dropping its axis, reads as its only reader (how an ``unbind`` reads
     back: a one-wide slice summed away), else None."""
@@ -114,9 +133,9 @@ def summed_slice(rb: Rebuild, node: ir.Node) -> ir.Node | None:
 
 
 def select_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Permute -> one-wide Slice -> a sum dropping that axis (each the only reader of the last): the Slice and
-    the sum of the tensor before the Permute, then a Permute to the sum's letters (the same entries in the
-    same order)."""
+    """Permute (or Transpose) -> one-wide Slice -> a sum dropping that axis (each the only reader of the last):
+    the Slice and the sum of the tensor before the Permute, then a Permute to the sum's letters (the same
+    entries in the same order)."""
     layer, cut = node.layer, summed_slice(rb, node)
     if cut is None:
         return None
@@ -140,6 +159,121 @@ def select_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     kind = O.Transpose if isinstance(permute.layer, O.Transpose) else L.Permute  # a relabelling stays one
     with ir.block(*node.block) if node.block else contextlib.nullcontext():  # a name of its own: one per select
         return kind(order, name=f"{node.name}_{order.lower()}")(summed)
+
+
+def transpose_last(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Transpose (or Permute) -> a ``Unary``, a ``Binary`` with a number or a scalar ``Rescaling`` (its only
+    reader): that first, then the Transpose (the same entries, moved the same way)."""
+    layer = node.layer
+    one_input = isinstance(layer, O.Unary) or isinstance(layer, O.Binary) and layer.scalar is not None
+    one_input = one_input or isinstance(layer, L.Rescaling) and not layer.per_channel
+    if node.is_input or not one_input or len(node.inputs) != 1:
+        return None
+    transpose = node.inputs[0].node
+    moves = (O.Transpose, L.Permute)
+    if transpose.is_input or not isinstance(transpose.layer, moves) or rb.only_user(transpose) is not node:
+        return None
+    source = transpose.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or id(transpose) in rb.outputs:
+        return None
+    return rb.add(transpose.layer, [rb.add(layer, [x], {}, node)], {}, transpose)
+
+
+def merge_transposes(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Transpose -> Transpose (its only reader): one Transpose to the last one's letters (none, where they are
+    the first one's input's). ``to_torch`` writes one permute where the IR moves axes twice."""
+    if node.is_input or not isinstance(node.layer, O.Transpose):
+        return None
+    inner = node.inputs[0].node
+    if inner.is_input or not isinstance(inner.layer, O.Transpose) or rb.only_user(inner) is not node:
+        return None
+    source = inner.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or id(inner) in rb.outputs:
+        return None
+    return x if x.layout == node.spec.layout else rb.add(node.layer, [x], {}, node)
+
+
+def _batch_factor(t: ir.Tensor) -> Fraction:
+    """How many items ``t``'s batch counts per sample of the model's (the Views that merge or split it, on the way
+    back along first inputs: windows count more)."""
+    factor, node = Fraction(1), t.node
+    while not node.is_input and node.inputs:
+        if isinstance(node.layer, O.View):
+            factor *= Fraction(node.layer.merge, node.layer.split)
+        node = node.inputs[0].node
+    return factor
+
+
+def _as_op(node: ir.Node):
+    """The op that ``node``'s Permute or softmax ``Activation`` (over a letter) is, else None."""
+    layer = node.layer
+    if isinstance(layer, L.Permute):
+        return O.Transpose(node.spec.layout)
+    if isinstance(layer, L.Activation) and layer.activation in ("softmax", "log_softmax"):
+        axis = layer.axis if isinstance(layer.axis, str) else None
+        return O.Softmax(axis, log=layer.activation == "log_softmax") if axis else None
+    return None
+
+
+def regrouped_transpose(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Permute, or a softmax over a letter, of a tensor whose batch a View regrouped (windows): the
+    ``Transpose`` or ``Softmax`` op it is (as ``from_torch`` reads every permute and softmax there, where
+    ``to_keras`` writes a Keras ``Permute`` and a module can call ``nn.Softmax``)."""
+    if node.is_input or len(node.inputs) != 1:
+        return None
+    op = _as_op(node)
+    source = node.inputs[0]
+    if op is None or rb.tensor(source).layout != source.spec.layout or _batch_factor(source) == 1:
+        return None
+    return rb.add(op, [rb.tensor(source)], {}, node)
+
+
+_GLOBAL = (L.GlobalAvgPool1D, L.GlobalAvgPool2D, L.GlobalMaxPool1D, L.GlobalMaxPool2D)
+
+
+def pool_unpermuted(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Permute -> a global pooling without ``keepdims`` (its only reader) whose result keeps its letters in the
+    same order either way (``NC``): the pooling of the tensor before the Permute (it pools the axes it names,
+    wherever they stand; torch's ``norm(x).permute(0, 3, 1, 2)`` before ``avgpool``, which Keras, holding
+    channels last, writes without the Permute)."""
+    if node.is_input or not isinstance(node.layer, _GLOBAL) or node.layer.keepdims:
+        return None
+    permute = node.inputs[0].node
+    if permute.is_input or not isinstance(permute.layer, L.Permute) or rb.only_user(permute) is not node:
+        return None
+    source = permute.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or id(permute) in rb.outputs:
+        return None
+    if "".join(a for a in x.layout if a in node.spec.layout) != node.spec.layout:
+        return None
+    return rb.add(node.layer, [x], {}, node)
+
+
+def unit_select(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A one-wide Slice -> a Reshape that drops that axis, every other size kept in order (its only reader): the
+    sum over that axis (the same entries), as the op tier reads a select (``qkv[0]``), then the Reshape where it
+    names the axes anew."""
+    if node.is_input or not isinstance(node.layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
+        return None
+    if isinstance(node.layer, O.View) and (node.layer.merge != 1 or node.layer.split != 1):
+        return None
+    cut = node.inputs[0].node
+    if cut.is_input or not isinstance(cut.layer, L.Slice) or rb.only_user(cut) is not node:
+        return None
+    axis, before = cut.layer.axis, cut.spec
+    if not isinstance(axis, str) or axis == "N" or before.dim(axis) != 1:
+        return None
+    kept = [(a, s) for a, s in zip(before.layout, before.shape) if a != axis]
+    if [s for _, s in kept] != list(node.spec.shape) or kept[0][0] != "N" or node.spec.layout[0] != "N":
+        return None
+    if [a for a, _ in kept] == list(node.spec.layout):
+        return rb.add(O.Reduce("sum", axis), [rb.tensor(node.inputs[0])], {}, node)
+    with ir.block(*node.block) if node.block else contextlib.nullcontext():  # then named as the Reshape names
+        summed = O.Reduce("sum", axis, name=f"{node.name}_sum")(rb.tensor(node.inputs[0]))
+    return rb.add(node.layer, [summed], {}, node)
 
 
 def _whole(layer: L.Slice, spec: ir.TensorSpec) -> bool:
@@ -217,8 +351,14 @@ RULES = (
     ("default_scale", default_scale),
     ("cropped_rows", cropped_rows),
     ("narrow_slice", narrow_slice),
+    ("narrow_stop", narrow_stop),
+    ("unit_select", unit_select),
     ("select_first", select_first),
     ("scalar_rescaling", scalar_rescaling),
     ("scale_then_shift", scale_then_shift),
     ("plain_activation", plain_activation),
+    ("pool_unpermuted", pool_unpermuted),
+    ("transpose_last", transpose_last),
+    ("regrouped_transpose", regrouped_transpose),
+    ("merge_transposes", merge_transposes),
 )

@@ -119,7 +119,9 @@ class CallChecks:
 
     def relabel(self, out: ir.Tensor, name: str) -> ir.Tensor:
         """Declare ``out`` in Keras's axis convention again after a Permute (no data moves)."""
-        target = keras_layout(out.spec.rank, out.dtype.startswith("int"))  # free letters where no convention
+        if out.spec.rank > 5:  # no convention: the permuted letters stay, as from_torch keeps them
+            return out
+        target = keras_layout(out.spec.rank, out.dtype.startswith("int"))
         if out.layout == target:
             return out
         if None in out.shape[1:]:  # a symbolic length: the op tier's View, which takes one

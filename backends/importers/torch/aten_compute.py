@@ -286,8 +286,9 @@ def attention(ctx, call):
     heads, length = lq[1], lq[2]
     mask = call.arg(3, "attn_mask")
     # k and v named by q's heads and one length letter of their own: viewed so where the letters they arrive
-    # with say otherwise (the keys' length is q's; k and v lettered apart, as a same-shape reshape reads them)
-    keys = lk[2] if lk[2] not in (heads, length) else free_letters(lq + lk + lv, 1)
+    # with say otherwise (the keys' length is q's or the heads'; k and v lettered apart, as a same-shape reshape
+    # reads them)
+    keys = lk[2] if lk[2] not in ("N", heads, length) else free_letters(lq + lk + lv, 1)
     kl = "N" + heads + keys + (lk[3] if lk[3] not in ("N", heads, keys) else free_letters(lq + keys, 1))
     vl = "N" + heads + keys + (lv[3] if lv[3] not in ("N", heads, keys, lq[3]) else free_letters(lq + kl, 1))
     if mask is not None or keys != lk[2] or lk[1] != heads or lv[1:3] != heads + keys:

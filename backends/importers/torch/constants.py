@@ -29,7 +29,8 @@ import torch
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
-from .aten_values import Held
+from ....ir.layout import free_letters
+from .aten_values import Held, regrouped
 from .capture import Info, guess_layout, layout_for
 from .recurrent import Lazy
 
@@ -114,6 +115,8 @@ def expand(ctx, call):
     value = call.args[0]
     x = value if isinstance(value, Learned) else ctx.tensor(value)
     n = ctx.n_pos(call.node)
+    if isinstance(x, Learned) and n == 0 and (regrouped(ctx, call.node) or _taken(call.node)):
+        return _as_op(ctx, call, x)
     before, after = ctx.run1.get(call.node.args[0]), call.info
     held_n = 0 if isinstance(x, Learned) else x.layout.index("N")
     if not isinstance(before, Info) or not isinstance(after, Info) or n is None or held_n != n:
@@ -126,6 +129,39 @@ def expand(ctx, call):
             "grow (other sizes would need a broadcast the IR does not hold)"
         )
     return x
+
+
+def _taken(node) -> bool:
+    """Whether an index (``index_select``, ``x[idx]``) reads ``node``: an op only the op tier has."""
+    return any(u.target in (torch.ops.aten.index_select.default, torch.ops.aten.index.Tensor) for u in node.users)
+
+
+def _as_op(ctx, call, value: Learned) -> ir.Tensor:
+    """``self.table.expand(q.shape[0], -1, ...)`` read by an index or over a regrouped batch (how ``to_torch``
+    writes a ``Learned`` op a Swin attention's relative position bias reads): that op, in free letters, as a
+    value computed without the inputs reads (``aten_values.Held``), repeated over the model input's batch, or
+    over windows that of the last tensor before it with ``q``'s (``q.shape[0]`` is a product of the input's
+    batch in export's graph; the rewrite ``windows_reference`` names one reference for every spelling)."""
+    shape = tuple(value.held.shape[1:])
+    layout = "N" + free_letters("N", len(shape))
+    if not regrouped(ctx, call.node):
+        return Held(value.node, value.held[0]).learned(ctx, shape, layout)
+    like = None
+    for node in call.node.graph.nodes:  # the last tensor before it with that batch (rewrites.py picks one)
+        if node is call.node:
+            break
+        seen = ctx.values.get(node)
+        if isinstance(seen, ir.Tensor) and seen.layout[0] == "N" and ctx.n_pos(node) == 0:
+            like = seen if _same_batch(ctx, node, call.node) else like
+    if like is None:
+        raise UnsupportedError("an expand over a regrouped batch (windows) that no tensor before it has")
+    return Held(value.node, value.held[0]).learned(ctx, shape, layout, like)
+
+
+def _same_batch(ctx, a, b) -> bool:
+    """Whether nodes ``a`` and ``b`` (batch first) had one batch size on both recorded runs."""
+    runs = [(run.get(a), run.get(b)) for run in (ctx.run1, ctx.run2)]
+    return all(isinstance(x, Info) and isinstance(y, Info) and x.shape[0] == y.shape[0] for x, y in runs)
 
 
 CONSTANT_METHODS = {torch.Tensor.expand: expand, torch.Tensor.expand_as: expand}

@@ -20,10 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from gaps import GAPS, known_gap
 from siblings import benchmark
+from torch import nn
 
-from twinnet.backends import to_keras, to_torch
+from twinnet.backends import from_torch, to_keras, to_torch
+from twinnet.ir.structure import structural_diff
 
 rt = benchmark("roundtrip")
 
@@ -100,3 +103,99 @@ def test_every_extended_miss_is_a_listed_known_gap():
     """The benchmark's extended and full-zoo cases that are not exact name entries of tests/known_gaps.toml."""
     assert set(rt.EXTENDED_GAPS.values()) <= set(GAPS)
     assert {name for name, _ in rt.EXTENDED_GAPS} <= set(rt.EXTENDED) | set(rt.whole_zoo())
+
+
+class WindowBlock(nn.Module):
+    """Swin's block as torchvision writes it, small: windows of ``window`` x ``window`` patches (a rank-6 view and
+    permute), shifted by ``shift`` with the mask of the windows that wrap around, and a relative position bias."""
+
+    def __init__(self, dim=8, heads=2, window=2, shift=0, side=4):
+        super().__init__()
+        self.heads, self.window, self.shift = heads, window, shift
+        self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.table = nn.Parameter(torch.randn((2 * window - 1) ** 2, heads) * 0.1)
+        coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
+        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + window - 1
+        self.register_buffer("index", (rel[:, :, 0] * (2 * window - 1) + rel[:, :, 1]).flatten())
+        region = torch.zeros(side, side)
+        if shift:
+            cuts = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
+            for i, (h, w) in enumerate((h, w) for h in cuts for w in cuts):
+                region[h, w] = i
+        parts = region.view(side // window, window, side // window, window).permute(0, 2, 1, 3).reshape(-1, window**2)
+        self.register_buffer("mask", (parts[:, None, :] != parts[:, :, None]).float() * -100.0)
+
+    def forward(self, x):
+        b, h, w, c = x.shape
+        s, n = self.window, self.window**2
+        y = self.norm(x)
+        if self.shift:
+            y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        y = y.view(b, h // s, s, w // s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, n, c)
+        qkv = self.qkv(y).reshape(y.size(0), n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = (q * (c // self.heads) ** -0.5) @ k.transpose(-2, -1)
+        attn = attn + self.table[self.index].view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        if self.shift:
+            windows = self.mask.shape[0]
+            attn = attn.view(-1, windows, self.heads, n, n) + self.mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, self.heads, n, n)
+        y = (F.softmax(attn, dim=-1) @ v).transpose(1, 2).reshape(-1, n, c)
+        y = self.proj(y).view(b, h // s, w // s, s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+        if self.shift:
+            y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
+        return x + y
+
+
+class TinySwin(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.patches = nn.Conv2d(3, 8, 2, stride=2)
+        self.blocks = nn.Sequential(WindowBlock(shift=0), WindowBlock(shift=1))
+        self.norm = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = self.norm(self.blocks(self.patches(x).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def _tiny_swin():
+    torch.manual_seed(0)
+    return from_torch(TinySwin().eval(), (torch.randn(2, 3, 8, 8),))
+
+
+def test_torch_round_trip_of_window_attention_is_exact():
+    """Swin's windows (torchvision's code, small): the emitted module exports (its keys' letters once collided
+    with the heads'), and reads back as the source did: the qkv split, the scale before the heads' permute, the
+    relative position bias over the windows' batch, the shifted windows' mask and roll, the rank-6 partitions."""
+    m = _tiny_swin()
+    back = rt.through_torch(m)
+    assert back.capture.method == "torch.export"
+    assert not structural_diff(m, back, weights=True), "\n".join(structural_diff(m, back, weights=True))
+    xs = rt.example(m, 3)
+    with torch.no_grad():
+        np.testing.assert_allclose(to_torch(back)(*xs).numpy(), to_torch(m)(*xs).numpy(), atol=1e-5, rtol=1e-4)
+
+
+def _window_letters(model) -> list[str]:
+    return [n.spec.layout for n in model.layers if n.spec.rank == 6]
+
+
+def test_keras_reads_window_partitions_in_torch_letters():
+    """to_keras's rank-6 reshapes and Permutes of the windows read back in from_torch's letters (its own, then
+    free ones: Keras has no convention past rank 5), and the model computes the same."""
+    m = _tiny_swin()
+    back = rt.through_keras(m)
+    assert _window_letters(back) == _window_letters(m) == ["NHWCAB", "NHCWAB", "NTCABE", "NTACBE"] * 2
+    xs = rt.example(m, 3)
+    with torch.no_grad():
+        np.testing.assert_allclose(to_torch(back)(*xs).numpy(), to_torch(m)(*xs).numpy(), atol=1e-5, rtol=1e-4)
+
+
+@known_gap("roundtrip-keras-swin")
+def test_keras_round_trip_of_window_attention_is_exact():
+    m = _tiny_swin()
+    assert not structural_diff(m, rt.through_keras(m), weights=True)

@@ -55,3 +55,27 @@ def test_keras_reshapes_a_tensor_out_of_order_only_by_unit_axes_once():
     for batch in (2, 3):
         torch_out, keras_out = outputs(model, batch)
         np.testing.assert_allclose(keras_out, torch_out, atol=1e-5, rtol=1e-4)
+
+
+def test_torch_keeps_a_relabel_of_a_unit_map_as_held():
+    """A Reshape that only renames the axes of a 1x1 map (Swin's window merge read back at its last stage) is
+    held as its input is, not moved to NCHW because only size-1 axes would move: what reads it (the residual
+    sum, the LayerNorms) stays as declared, so from_torch(to_torch(m)) reads the stage back as m holds it."""
+    import torch
+
+    from twinnet import ir
+    from twinnet.backends import from_torch, to_torch
+    from twinnet.backends.importers.common.rewrites import apply_rewrites
+    from twinnet.ir import layers as L
+    from twinnet.ir import ops as O
+    from twinnet.ir.structure import structural_diff
+
+    x = ir.Input((8, 2, 2), layout="NCHW", name="x")
+    image = L.LayerNorm()(L.Permute("NHWC")(x))
+    windows = L.Reshape((2, 2, 8), layout="NCHW")(L.Dense(8)(L.Reshape((4, 8), layout="NTC")(image)))
+    merged = L.Reshape((1, 1, 8), layout="NHWC")(L.Cropping2D(((0, 1), (0, 0)))(L.Slice("C", 0, 1)(windows)))
+    stream = L.Dense(8)(L.LayerNorm()(O.Narrow("W", 0, None, 2)(O.Narrow("H", 0, None, 2)(image))))
+    y = L.GlobalAvgPool2D()(L.LayerNorm()(L.Add()([stream, merged])))
+    m = apply_rewrites(ir.Model(x, L.Dense(3)(y), name="unit_map").randomize(seed=1))
+    back = from_torch(to_torch(m), (torch.zeros(2, 8, 2, 2),), fixed_lengths=True)
+    assert structural_diff(m, back, weights=True) == []

@@ -163,3 +163,63 @@ def test_torch_round_trip_of_a_keras_layer_scale_is_exact():
     m = ir.Model(x, L.Add()([O.Binary("mul")([h, O.Learned((4,), "NC")(h)]), h]), name="scale").randomize(seed=1)
     back = from_torch(to_torch(m), (torch.zeros(2, 6, 6, 3),), fixed_lengths=True)
     assert structural_diff(apply_rewrites(m), back, weights=True) == []
+
+
+def _learned(after):
+    return next(n for n in after.layers if isinstance(n.layer, O.Learned))
+
+
+def bias_over_windows():
+    """A weight repeated over windows' rows, referring to a tensor after the View that made them."""
+    x = ir.Input((4, 5), layout="NTC", name="x")
+    rows = L.Dense(5)(O.View((5,), "NC", merge=4)(x))
+    return ir.Model(x, O.Binary("add")([rows, O.Learned((5,), "NC")(rows)]))
+
+
+def test_windows_reference_repeats_a_weight_over_the_view_that_made_the_windows():
+    before, after = rewritten(bias_over_windows)
+    same_outputs(before, after)
+    assert "windows_reference" in after.rewrites
+    assert _learned(after).inputs[0].node.layer.kind == "View"
+
+
+def mask_permuted():
+    """A weight stored in another order, permuted before it is added (a shifted-window mask as to_torch holds
+    it), then widened by a size-1 axis for the data's heads."""
+    x = ir.Input((4, 2, 3), layout="NTHC", name="x")
+    mask = L.Permute("NAB")(O.Learned((3, 4), "NBA")(x))
+    return ir.Model(x, L.Add()([L.Dense(3)(x), L.Reshape((4, 1, 3), layout="NTHC")(mask)]))
+
+
+def test_a_permuted_and_widened_weight_is_read_bare_in_the_data_letters():
+    before, after = rewritten(mask_permuted)
+    same_outputs(before, after)
+    assert {"permuted_learned", "widened_learned"} <= set(after.rewrites)
+    assert kinds(after) == ["Dense", "Learned", "Binary"] and _learned(after).spec.layout == "NTC"
+
+
+def table_reshaped_by_a_layer():
+    """A position table gathered and reshaped by layers (how from_torch reads to_torch's module), then added."""
+    x = ir.Input((4, 2, 3), layout="NTHC", name="x")
+    table = O.Take("A", (0, 1, 2, 1, 0, 2, 1, 0))(O.Learned((3, 3), "NAB")(x))
+    bias = L.Permute("NHTC")(L.Reshape((4, 2, 3), layout="NTHC")(table))
+    return ir.Model(x, O.Binary("add")([L.Permute("NHTC")(L.Dense(3)(x)), bias]))
+
+
+def test_weight_ops_reads_what_a_weight_alone_gives_with_ops():
+    before, after = rewritten(table_reshaped_by_a_layer)
+    same_outputs(before, after)
+    assert "weight_ops" in after.rewrites
+    assert kinds(after)[:4] == ["Learned", "Take", "View", "Transpose"]
+
+
+def bias_added_by_a_layer():
+    """A weight added to the data by an Add layer (how from_torch reads to_torch's ``x + bias``)."""
+    x = ir.Input((4, 3), layout="NTC", name="x")
+    return ir.Model(x, L.Add()([L.Dense(3)(x), O.Learned((4, 3), "NTC")(x)]))
+
+
+def test_learned_merge_reads_a_sum_with_a_weight_as_the_binary():
+    before, after = rewritten(bias_added_by_a_layer)
+    same_outputs(before, after)
+    assert "learned_merge" in after.rewrites and kinds(after) == ["Dense", "Learned", "Binary"]

@@ -1,0 +1,116 @@
+"""The rules of backends/importers/common/spellings.py that give Swin's window attention one form, whichever
+importer read it and whichever module ``to_torch`` wrote (``transpose_last``, ``merge_transposes``,
+``regrouped_transpose``, ``narrow_stop``, ``pool_unpermuted``, ``unit_select``; the others are tested in
+test_relabel.py): each fires where it is exact, and the rewritten model computes what the original did in torch
+and in Keras (random weights, batch 2 and 3); each stays put where it would not be exact."""
+
+from __future__ import annotations
+
+import pytest
+from rewrite_check import kinds, rewritten, same_outputs
+
+from twinnet import ir
+from twinnet.ir import layers as L
+from twinnet.ir import ops as O
+
+
+def _rewritten(build):
+    before, after = rewritten(build)
+    same_outputs(before, after)
+    return before, after
+
+
+def _heads(x):
+    """Tokens split into heads, ``NTHD`` (a View, as from_torch reads it over windows)."""
+    return O.View((5, 2, 3), layout="NCHW")(L.Dense(6)(x))
+
+
+def scaled_after_the_permute():
+    x = ir.Input((5, 4), layout="NTC", name="x")
+    q = O.Binary("mul", scalar=0.5)(O.Transpose("NHCW")(_heads(x)))
+    return ir.Model(x, L.Dense(3)(O.Transpose("NCHW")(q)))
+
+
+def permuted_twice():
+    x = ir.Input((5, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(O.Transpose("NCWH")(O.Transpose("NHCW")(_heads(x)))))
+
+
+def windows_permuted():
+    """Two windows of tokens (a View merging the batch), permuted by a Permute layer, a softmax layer after it."""
+    x = ir.Input((10, 4), layout="NTC", name="x")
+    h = O.View((5, 2, 2), layout="NCHW", merge=2)(x)
+    y = L.Activation("softmax", axis="W")(L.Permute("NHCW")(h))
+    return ir.Model(x, O.View((10, 4), layout="NTC", split=2)(L.Dense(4)(O.View((5, 4), "NTC")(L.Permute("NCHW")(y)))))
+
+
+def stepped_to_the_end():
+    x = ir.Input((8, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(O.Narrow("T", 1, 8, step=2)(x)))
+
+
+def pooled_after_a_permute():
+    x = ir.Input((4, 4, 3), layout="NHWC", name="x")
+    return ir.Model(x, L.Dense(2)(L.GlobalAvgPool2D()(L.Permute("NCHW")(L.LayerNorm()(x)))))
+
+
+def selected_by_a_reshape():
+    """``qkv[0]`` as from_torch reads it with layers: a one-wide Slice, a Reshape dropping the axis."""
+    x = ir.Input((5, 6), layout="NTC", name="x")
+    h = L.Reshape((5, 3, 2), layout="NCDW")(x)
+    parts = [L.Reshape((5, 2), layout="NCW")(L.Slice("D", i, i + 1)(h)) for i in range(3)]
+    return ir.Model(x, L.Dense(3)(L.Add()(parts)))
+
+
+FIRES = [
+    # the scale first, then the two Transposes meet and cancel (merge_transposes)
+    ("transpose_last", scaled_after_the_permute, lambda m: kinds(m) == ["Dense", "View", "Binary", "Dense"]),
+    ("merge_transposes", permuted_twice, lambda m: kinds(m).count("Transpose") == 1),
+    ("regrouped_transpose", windows_permuted, lambda m: {"Permute", "Activation"}.isdisjoint(kinds(m))),
+    ("narrow_stop", stepped_to_the_end, lambda m: m.layers[0].layer.stop is None),
+    ("pool_unpermuted", pooled_after_a_permute, lambda m: kinds(m) == ["LayerNorm", "GlobalAvgPool2D", "Dense"]),
+    ("unit_select", selected_by_a_reshape, lambda m: kinds(m).count("Reduce") == 0 and kinds(m).count("Slice") == 3),
+]
+
+
+@pytest.mark.parametrize("rule, build, holds", FIRES, ids=[f"{r}-{b.__name__}" for r, b, _ in FIRES])
+def test_rule_fires_and_computes_the_same(rule, build, holds):
+    _, after = _rewritten(build)
+    assert rule in after.rewrites
+    assert holds(after), after.summary(print_fn=lambda s: None)
+
+
+def scaled_permute_read_twice():
+    x = ir.Input((5, 4), layout="NTC", name="x")
+    t = O.Transpose("NHCW")(_heads(x))
+    y = L.Add()([O.Binary("mul", scalar=0.5)(t), t])
+    return ir.Model(x, L.Dense(3)(O.Transpose("NCHW")(y)))
+
+
+def stepped_short():
+    x = ir.Input((8, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(O.Narrow("T", 1, 6, step=2)(x)))
+
+
+def pooled_keeping_dims():
+    x = ir.Input((4, 4, 3), layout="NHWC", name="x")
+    return ir.Model(x, L.GlobalAvgPool2D(keepdims=True)(L.Permute("NCHW")(L.LayerNorm()(x))))
+
+
+def permuted_without_windows():
+    x = ir.Input((5, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(L.Permute("NCHW")(L.Permute("NHCW")(O.View((5, 2, 2), layout="NCHW")(x)))))
+
+
+STAYS = [
+    (scaled_permute_read_twice, "transpose_last"),
+    (stepped_short, "narrow_stop"),
+    (pooled_keeping_dims, "pool_unpermuted"),
+    (permuted_without_windows, "regrouped_transpose"),
+]
+
+
+@pytest.mark.parametrize("build, rule", STAYS, ids=[b.__name__ for b, _ in STAYS])
+def test_rule_stays_where_it_would_not_be_exact(build, rule):
+    _, after = _rewritten(build)
+    assert rule not in after.rewrites
