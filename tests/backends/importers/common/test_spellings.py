@@ -63,8 +63,8 @@ def selected_by_a_reshape():
 
 
 FIRES = [
-    # the scale first, then the two Transposes meet and cancel (merge_transposes)
-    ("transpose_last", scaled_after_the_permute, lambda m: kinds(m) == ["Dense", "View", "Binary", "Dense"]),
+    # the scale (a Rescaling: scalar_rescaling) first, then the two Transposes meet and cancel (merge_transposes)
+    ("transpose_last", scaled_after_the_permute, lambda m: kinds(m) == ["Dense", "View", "Rescaling", "Dense"]),
     ("merge_transposes", permuted_twice, lambda m: kinds(m).count("Transpose") == 1),
     ("regrouped_transpose", windows_permuted, lambda m: {"Permute", "Activation"}.isdisjoint(kinds(m))),
     ("narrow_stop", stepped_to_the_end, lambda m: m.layers[0].layer.stop is None),
