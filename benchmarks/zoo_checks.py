@@ -45,8 +45,15 @@ def _float64_config(node):
 
 def keras_float64(km):
     """The Keras model ``km`` rebuilt with float64 weights and computation (its float32 weights copied)."""
+    import keras
+
     rebuilt = type(km).from_config(_float64_config(km.get_config()))
     rebuilt.set_weights([np.asarray(w, np.float64) if np.asarray(w).dtype.kind == "f" else w for w in km.weights])
+    for layer in rebuilt.layers:
+        if isinstance(layer, keras.layers.Rescaling):
+            # Keras casts a number ``scale`` / ``offset`` through a float32 tensor, even under float64 (1 / 255
+            # rounded to float32); held as float64 arrays they stay the numbers the converted model uses
+            layer.scale, layer.offset = np.float64(layer.scale), np.float64(layer.offset)
     return rebuilt
 
 

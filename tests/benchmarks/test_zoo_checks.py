@@ -22,7 +22,8 @@ checks = zoo.checks
 def _keras_net():
     keras.utils.set_random_seed(3)
     x = keras.Input((8, 8, 3))
-    y = keras.layers.Conv2D(4, 3, padding="same")(x)
+    y = keras.layers.Rescaling(1 / 255, offset=-0.1)(x)  # float64 needs its float64 numbers (keras_float64)
+    y = keras.layers.Conv2D(4, 3, padding="same")(y)
     y = keras.layers.BatchNormalization()(y)
     y = keras.ops.relu(y) * 2.0 + 1.0
     y = keras.layers.GlobalAveragePooling2D()(y)
