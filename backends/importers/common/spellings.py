@@ -195,6 +195,21 @@ def merge_transposes(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return x if x.layout == node.spec.layout else rb.add(node.layer, [x], {}, node)
 
 
+def shared_permute(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Permute or Transpose of a tensor an earlier one moved to the same letters already: that one's result
+    (``to_keras`` writes the stem's move twice, for the LayerNorm and for the residual)."""
+    if node.is_input or not isinstance(node.layer, (L.Permute, O.Transpose)) or id(node) in rb.outputs:
+        return None
+    source = node.inputs[0]
+    for other in rb.users(source.node):
+        if other.order >= node.order or type(other.layer) is not type(node.layer) or id(other) not in rb.new:
+            continue
+        same = other.inputs[0].index == source.index and other.spec.layout == node.spec.layout
+        if same and rb.new[id(other)].layout == node.spec.layout:
+            return rb.new[id(other)]
+    return None
+
+
 def _batch_factor(t: ir.Tensor) -> Fraction:
     """How many items ``t``'s batch counts per sample of the model's (the Views that merge or split it, on the way
     back along first inputs: windows count more)."""
@@ -394,4 +409,5 @@ RULES = (
     ("regrouped_transpose", regrouped_transpose),
     ("plain_add", plain_add),
     ("merge_transposes", merge_transposes),
+    ("shared_permute", shared_permute),
 )

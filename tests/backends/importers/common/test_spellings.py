@@ -1,8 +1,9 @@
 """The rules of backends/importers/common/spellings.py that give Swin's window attention one form, whichever
 importer read it and whichever module ``to_torch`` wrote (``transpose_last``, ``merge_transposes``,
-``regrouped_transpose``, ``plain_add``, ``narrow_stop``, ``pool_unpermuted``, ``unit_select``; the others are tested in
-test_relabel.py): each fires where it is exact, and the rewritten model computes what the original did in torch
-and in Keras (random weights, batch 2 and 3); each stays put where it would not be exact."""
+``regrouped_transpose``, ``plain_add``, ``shared_permute``, ``narrow_stop``, ``pool_unpermuted``,
+``unit_select``; the others are tested in test_relabel.py): each fires where it is exact, and the rewritten
+model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put
+where it would not be exact."""
 
 from __future__ import annotations
 
@@ -64,6 +65,13 @@ def _summed(op):
     return build
 
 
+def permuted_twice_alike():
+    """One tensor moved to channels last twice (to_keras's stem: for the LayerNorm and for the residual)."""
+    x = ir.Input((3, 4, 4), layout="NCHW", name="x")
+    h = L.Conv2D(3, 1)(x)
+    return ir.Model(x, L.Add()([L.LayerNorm()(L.Permute("NHWC")(h)), L.Permute("NHWC")(h)]))
+
+
 def stepped_to_the_end():
     x = ir.Input((8, 4), layout="NTC", name="x")
     return ir.Model(x, L.Dense(3)(O.Narrow("T", 1, 8, step=2)(x)))
@@ -86,6 +94,7 @@ FIRES = [
     # the scale (a Rescaling: scalar_rescaling) first, then the two Transposes meet and cancel (merge_transposes)
     ("transpose_last", scaled_after_the_permute, lambda m: kinds(m) == ["Dense", "View", "Rescaling", "Dense"]),
     ("merge_transposes", permuted_twice, lambda m: kinds(m).count("Transpose") == 1),
+    ("shared_permute", permuted_twice_alike, lambda m: kinds(m) == ["Conv2D", "Permute", "LayerNorm", "Add"]),
     ("regrouped_transpose", windows_permuted, lambda m: {"Permute", "Activation"}.isdisjoint(kinds(m))),
     ("regrouped_transpose", windows_summed, lambda m: "Add" not in kinds(m) and "Binary" in kinds(m)),
     ("plain_add", _summed("computed"), lambda m: "Binary" not in kinds(m) and "Add" in kinds(m)),
