@@ -25,6 +25,11 @@ from .rebuild import Rebuild
 
 #: the letters Keras's convention gives a tensor of each rank this pass names
 _DEFAULT = {4: "NHWC", 5: "NDHWC"}
+#: a learned table of rank 3 looked up by a ``Take`` (a relative position bias's: ``NAB`` from ``from_torch``,
+#: ``NTC`` from ``from_keras``) is named so too, where nothing gives its letters a meaning
+_LEARNED = {3: "NTC"}
+_LEARNED_LAYERS = (O.Learned, L.LearnedConstant)
+_STARTS = (L.Reshape, O.View, *_LEARNED_LAYERS)
 _FREE = (*relabel._SOURCES, *relabel._MOVERS)
 
 
@@ -44,15 +49,19 @@ def _free(steps: dict, layout: str) -> bool:
 def _components(model: ir.Model) -> list[dict]:
     rb, plan, found = Rebuild(model), relabel._Plan(), []
     for node in model.nodes:
-        if id(node) in plan.steps or node.is_input or not isinstance(node.layer, (L.Reshape, O.View)):
+        if id(node) in plan.steps or node.is_input or not isinstance(node.layer, _STARTS):
             continue
         layout = node.spec.layout
         default = _DEFAULT.get(len(layout))
+        if default is None and isinstance(node.layer, _LEARNED_LAYERS):
+            default = _LEARNED.get(len(layout))
         if default is None or layout == default or layout[0] != "N" or len(set(layout)) != len(layout):
             continue
         letters = dict(zip(layout, default))
         steps = plan.component(rb, node, letters)
         if not steps or not _free(steps, layout):
+            continue
+        if len(layout) in _LEARNED and not any(isinstance(n.layer, O.Take) for _, n in steps.values()):
             continue
         found.append({k: (kind, letters) for k, (kind, _) in steps.items()})
         plan.steps.update(found[-1])

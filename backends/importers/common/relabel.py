@@ -50,6 +50,7 @@ _MOVERS = (L.Permute, O.Transpose, L.Add, L.Subtract, L.Multiply, L.Average, L.M
 _MOVERS += (L.Activation, L.ReLU, L.Dropout, L.Identity, O.Unary, O.Binary, O.Clip, O.Cast)
 _MOVERS += (L.Slice, O.Concat)  # by letter: a part of the renamed axis (the query, key or value of a qkv tensor)
 _MOVERS += (O.Roll,)  # along the renamed axis (a shifted-window attention's cyclic shift back)
+_MOVERS += (O.Take,)  # entries of the renamed axis (a relative position bias's table lookup)
 #: what reads a tensor by position only (the same numbers whatever its letters), or only its batch size
 _POSITIONAL = (L.Reshape, O.View, L.Flatten, L.LearnedConstant, O.Learned)
 
@@ -120,7 +121,7 @@ def _renamed(node: ir.Node, letters: dict) -> L.Layer:
     if isinstance(layer, (L.Reshape, O.View, L.LearnedConstant, O.Learned, O.Transpose)):
         return layer.replace(layout=_rename(node.spec.layout, letters))
     changes = {}
-    for field in ("axis", "axes"):
+    for field in ("axis", "axes", "letter"):
         value = getattr(layer, field, None)
         if isinstance(value, str) and all(a in letters for a in value):
             changes[field] = _rename(value, letters)
@@ -264,21 +265,28 @@ def _attention(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
 
 
 def _roles(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
-    """Steps naming an unmasked attention's tensors by role, whatever the importer called them: the query
-    ``NHTD``, key ``NHSD`` (``G`` for fewer heads), value ``NHSE``, result ``NHTE``, with the heads' split
+    """Steps naming an attention's tensors by role, whatever the importer called them: the query
+    ``NHTD``, key ``NHSD`` (``G`` for fewer heads), value ``NHSE``, result ``NHTE``, a mask by the scores'
+    ``NHTS`` (those of its letters it has), with the heads' split
     before (a reshape and a permute), what acts on them by letter (a rotary embedding) and their merge after
     renamed alike; a relabel (or a reshape to the same shape) just before an input goes."""
-    q, k, v = node.inputs[:3] if len(node.inputs) == 3 else (None,) * 3
+    q, k, v = node.inputs[:3] if len(node.inputs) in (3, 4) else (None,) * 3
     if q is None or any(t.spec.rank != 4 for t in (q, k, v)):
         return None
     if node.spec.layout != "N" + q.spec.layout[1:3] + v.spec.layout[3]:
         return None
     groups = "H" if k.spec.layout[1] == q.spec.layout[1] else "G"
     roles = [(q, "NHTD"), (k, "N" + groups + "SD"), (v, "N" + groups + "SE")]
+    if len(node.inputs) == 4:  # the mask: its letters are among the scores' (N, heads, T and the keys' length)
+        scores = dict(zip(q.spec.layout[:3] + k.spec.layout[2], "NHTS"))
+        mask = node.inputs[3]
+        if any(a not in scores for a in mask.spec.layout):
+            return None
+        roles.append((mask, "".join(scores[a] for a in mask.spec.layout)))
     steps = {id(node): ("rename", dict(zip(node.spec.layout, "NHTE")))}
     handled = {id(node)}
     for t, new in roles:
-        if t.node.is_input or t.index or len({id(x.node) for x in (q, k, v)}) != 3:
+        if t.node.is_input or t.index or len({id(x.node) for x in node.inputs}) != len(node.inputs):
             return None
         if _unnamed(t.node) and rb.only_user(t.node) is node and not t.node.inputs[0].node.is_input:
             steps[id(t.node)] = ("drop", {})  # a relabel of the role's tensor: the tensor itself, so named

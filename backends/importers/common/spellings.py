@@ -195,6 +195,21 @@ def merge_transposes(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return x if x.layout == node.spec.layout else rb.add(node.layer, [x], {}, node)
 
 
+def shared_permute(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Permute or Transpose of a tensor an earlier one moved to the same letters already: that one's result
+    (``to_keras`` writes the stem's move twice, for the LayerNorm and for the residual)."""
+    if node.is_input or not isinstance(node.layer, (L.Permute, O.Transpose)) or id(node) in rb.outputs:
+        return None
+    source = node.inputs[0]
+    for other in rb.users(source.node):
+        if other.order >= node.order or type(other.layer) is not type(node.layer) or id(other) not in rb.new:
+            continue
+        same = other.inputs[0].index == source.index and other.spec.layout == node.spec.layout
+        if same and rb.new[id(other)].layout == node.spec.layout:
+            return rb.new[id(other)]
+    return None
+
+
 def _batch_factor(t: ir.Tensor) -> Fraction:
     """How many items ``t``'s batch counts per sample of the model's (the Views that merge or split it, on the way
     back along first inputs: windows count more)."""
@@ -218,16 +233,48 @@ def _as_op(node: ir.Node):
 
 
 def regrouped_transpose(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """A Permute, or a softmax over a letter, of a tensor whose batch a View regrouped (windows): the
-    ``Transpose`` or ``Softmax`` op it is (as ``from_torch`` reads every permute and softmax there, where
-    ``to_keras`` writes a Keras ``Permute`` and a module can call ``nn.Softmax``)."""
-    if node.is_input or len(node.inputs) != 1:
+    """A Permute, or a softmax over a letter, of a tensor whose batch a View regrouped (windows), or an ``Add``
+    of two such tensors: the ``Transpose``, ``Softmax`` or ``Binary`` add op it is (as ``from_torch`` reads every
+    permute, softmax and sum there, where ``to_keras`` writes a Keras ``Permute`` and ``from_keras`` reads
+    ``keras.ops.add`` as the layer, and a module can call ``nn.Softmax``; a Swin's scores plus its bias)."""
+    if node.is_input:
         return None
-    op = _as_op(node)
-    source = node.inputs[0]
-    if op is None or rb.tensor(source).layout != source.spec.layout or _batch_factor(source) == 1:
+    if isinstance(node.layer, L.Add) and len(node.inputs) == 2:
+        op = O.Binary("add")
+    elif len(node.inputs) == 1:
+        op = _as_op(node)
+    else:
         return None
-    return rb.add(op, [rb.tensor(source)], {}, node)
+    inputs = [rb.tensor(t) for t in node.inputs]
+    if op is None or any(x.layout != t.spec.layout for x, t in zip(inputs, node.inputs)):
+        return None
+    if _batch_factor(node.inputs[0]) == 1:
+        return None
+    return rb.add(op, inputs, {}, node)
+
+
+def plain_add(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A ``Binary`` add of two computed float32 tensors in one layout, outside regrouped windows (neither a
+    learned weight): the ``Add`` layer, as every importer reads ``x + y`` (``from_keras`` reads
+    ``keras.ops.add`` of tensors it had to relabel as the op; a Swin's residual after a cropped pad)."""
+    layer = node.layer
+    if node.is_input or not isinstance(layer, O.Binary) or layer.fn != "add" or len(node.inputs) != 2:
+        return None
+    inputs = [rb.tensor(t) for t in node.inputs]
+    if any(x.layout != t.spec.layout for x, t in zip(inputs, node.inputs)) or len({x.layout for x in inputs}) != 1:
+        return None
+    if any(
+        x.dtype != "float32" or isinstance(t.node.layer, (O.Learned, L.LearnedConstant))
+        for x, t in zip(inputs, node.inputs)
+    ):
+        return None
+    if any(t.node.is_input for t in node.inputs) or _batch_factor(node.inputs[0]) != 1:
+        return None
+    try:
+        L.Add().infer([x.spec for x in inputs])
+    except ir.IRError:
+        return None
+    return rb.add(L.Add(), inputs, {}, node)
 
 
 _GLOBAL = (L.GlobalAvgPool1D, L.GlobalAvgPool2D, L.GlobalMaxPool1D, L.GlobalMaxPool2D)
@@ -360,5 +407,7 @@ RULES = (
     ("pool_unpermuted", pool_unpermuted),
     ("transpose_last", transpose_last),
     ("regrouped_transpose", regrouped_transpose),
+    ("plain_add", plain_add),
     ("merge_transposes", merge_transposes),
+    ("shared_permute", shared_permute),
 )

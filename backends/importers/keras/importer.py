@@ -60,7 +60,7 @@ from .layers import KERAS_TABLE
 from .ops_helpers import Composite, aligned, keras_layout
 from .positions import positions_chains
 from .precision import ir_dtype, model_precision
-from .sdpa import attention_steps
+from .sdpa import attention_steps, masked_inputs
 
 
 def from_keras(
@@ -153,7 +153,7 @@ class _Importer(CallChecks):
         self.links |= set().union(*(chain[3] for chain in self.positions.values()))
         # attention steps (sdpa.py): id(last matmul call) -> (q, k, v, causal, scale, the other steps)
         self.attentions = attention_steps(self.calls, self.consumers, self.output_keys, self.times)
-        self.links |= set().union(*(steps[5] for steps in self.attentions.values()))
+        self.links |= set().union(*(steps[6] for steps in self.attentions.values()))
 
     def scan(self, calls) -> None:
         """Count calls, record consumers and claim every Keras name (before any name is invented)."""
@@ -354,14 +354,18 @@ class _Importer(CallChecks):
     def convert_attention(self, node) -> None:
         """The steps of one attention (see ``sdpa.py``), ending at the matmul ``node``."""
         op, out = node.operation, node.output_tensors[0]
-        *qkv, causal, scale, _ = self.attentions[id(node)]
-        tensors = [self.tensors.get(key(t)) or stand_in(t) for t in qkv]
+        *qkv, mask, causal, scale, _ = self.attentions[id(node)]
+        tensors = [self.tensors.get(key(t)) or stand_in(t) for t in qkv + ([] if mask is None else [mask])]
         converted = None
         if None not in tensors:
             name = self.names[id(op)]
             try:
-                q, k, v = aligned(tensors, lambda suffix: self.claim(name + suffix), keep=2)
-                converted = O.ScaledDotProductAttention(causal=causal, scale=scale, name=name)(q, k, v)
+                fresh = lambda suffix: self.claim(name + suffix)  # noqa: E731
+                inputs = aligned(tensors[:3], fresh, keep=2)
+                layer = O.ScaledDotProductAttention(causal=causal, scale=scale, name=name)
+                if mask is not None:
+                    inputs = masked_inputs(layer, inputs, tensors[3], fresh)
+                converted = layer(*inputs)
                 self.check_shape(converted, out)
             except IRError as e:
                 self.refuse(op, e.bare_message)

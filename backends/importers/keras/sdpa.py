@@ -8,10 +8,11 @@ The steps, q, k and v batch first ``(N, heads, length, features)``:
 -> softmax(axis=3) -> matmul(weights, v)``
 
 the optional ``where`` being the causal mask (the scores read by it and by one ``ones_like`` per cumsum) and the
-``repeat`` grouped-query heads (both k and v, by the same count). Every intermediate call must be called once,
-be read only inside the steps and not be a model output. The steps become one op (``causal``, ``scale`` read
-back), named after the last matmul. A masked attention (a ``where`` or ``add`` of a mask tensor) is left as its
-steps, as is anything else.
+``repeat`` grouped-query heads (both k and v, by the same count). Before the causal mask, if any, may come the
+mask input: ``add(scores, mask)`` for a float mask or ``where(mask, scores, lowest)`` for a bool one. Every
+intermediate call must be called once, be read only inside the steps and not be a model output. The steps
+become one op (``causal``, ``scale`` and the mask read back), named after the last matmul. Anything else is
+left as its steps.
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ import numpy as np
 from keras.src.ops import nn as knn
 from keras.src.ops import numpy as knp
 
+from ....ir.layout import free_letters
 from .graph import private_maker
+from .ops_helpers import relabel
 
-__all__ = ["attention_steps"]
+__all__ = ["attention_steps", "masked_inputs"]
 
 _LOWEST = float(np.finfo(np.float32).min)
 
 
 def attention_steps(calls, consumers: dict, output_keys: set, times: dict) -> dict[int, tuple]:
-    """``id(last matmul call) -> (q, k, v Keras tensors, causal, scale, ids of the other steps)``."""
+    """``id(last matmul call) -> (q, k, v, mask (None if unmasked) Keras tensors, causal, scale, ids of the other
+    steps)``."""
 
     def made_by(tensor, cls, readers: int = 1):
         """The call making ``tensor`` if it is a ``cls`` call, called once, read ``readers`` times, no output."""
@@ -65,6 +69,23 @@ def attention_steps(calls, consumers: dict, output_keys: set, times: dict) -> di
         members += [where, seen, *sums, *ones]
         return scores
 
+    def masked(tensor, readers, members):
+        """(the scores before the mask, the mask) if ``tensor`` is ``add(scores, mask)`` or
+        ``where(mask, scores, lowest)``; else None."""
+        add = made_by(tensor, knp.Add, readers)
+        a = args(add, 2) if add else None
+        if a and all(isinstance(t, keras.KerasTensor) for t in a):
+            members.append(add)
+            return a[0], a[1]
+        where = made_by(tensor, knp.Where, readers)
+        a = args(where, 3) if where else None
+        if not a or not isinstance(a[2], float) or a[2] > _LOWEST / 2:
+            return None
+        if not all(isinstance(t, keras.KerasTensor) for t in a[:2]) or a[0].dtype != "bool":
+            return None
+        members.append(where)
+        return a[1], a[0]
+
     def repeated(tensor, members):
         """(the tensor before a ``repeat(n, axis=1)``, n) or (tensor, 1)."""
         rep = made_by(tensor, knp.Repeat)
@@ -89,7 +110,11 @@ def attention_steps(calls, consumers: dict, output_keys: set, times: dict) -> di
         causal = before is not None
         if causal:
             scores = before
-        scaled = made_by(scores, knp.Multiply, readers=3 if causal else 1)
+        readers, mask = 3 if causal else 1, None
+        unmasked = masked(scores, readers, members)
+        if unmasked is not None:
+            (scores, mask), readers = unmasked, 1
+        scaled = made_by(scores, knp.Multiply, readers=readers)
         a = args(scaled, 2) if scaled else None
         if not a or type(a[1]) is not float or a[1] <= 0:
             continue
@@ -103,5 +128,17 @@ def attention_steps(calls, consumers: dict, output_keys: set, times: dict) -> di
         v, v_groups = repeated(v, members)
         if k_groups != v_groups:
             continue
-        found[id(node)] = (q, k, v, causal, a[1], {id(m) for m in members})
+        found[id(node)] = (q, k, v, mask, causal, a[1], {id(m) for m in members})
     return found
+
+
+def masked_inputs(layer, qkv: list, mask, fresh) -> list:
+    """``[q, k, v, mask]`` for ``layer`` from aligned q, k, v: k and v lettered with a length letter not q's
+    (a mask needs them apart), the mask with the scores' letters (Keras pairs its axes with theirs by position)."""
+    q, k, v = qkv
+    if k.layout[2] in q.layout[:3]:
+        length = free_letters(q.layout + k.layout + v.layout, 1)
+        k = relabel(k, k.layout[:2] + length + k.layout[3], fresh("_relabel_k"))
+        v = relabel(v, v.layout[:2] + length + v.layout[3], fresh("_relabel_v"))
+    scores = layer.scores_spec([q.spec, k.spec, v.spec])
+    return [q, k, v, relabel(mask, scores.layout, fresh("_relabel_mask"))]

@@ -63,6 +63,22 @@ def test_the_two_letterings_of_the_tables_meet():
     assert structural_diff(torch_side, keras_side) == []
 
 
+def _bias_table(letters: str):
+    """A relative position bias's table (rank 3, ``letters``) looked up by a Take and viewed as (N, 4, 4, 2)."""
+    x = ir.Input((4, 3), layout="NTC", name="x")
+    table = O.Take(letters[1], (0, 1, 2, 1) * 4)(O.Learned((3, 2), letters)(x))
+    bias = L.Permute("NHWC")(O.View((4, 4, 2), "NWCH")(table))
+    return ir.Model(x, L.Dense(3)(O.View((2, 16), "NTC")(bias)))
+
+
+@pytest.mark.parametrize("letters", ["NAB", "NTC"])
+def test_a_learned_table_looked_up_is_named_as_keras_names_rank_3(letters):
+    """from_torch letters the table ``NAB`` (free letters), from_keras ``NTC``: one naming, Keras's."""
+    _, after = _rewritten(lambda: _bias_table(letters))
+    assert _layouts(after, "Learned") == _layouts(after, "Take") == ["NTC"]
+    assert after.layers[1].layer.axis == after.layers[1].layer.letter == "T"
+
+
 def tables_read_by_a_convolution():
     """The tables read by a Conv2D, which gives NCHW's letters their meaning: not renamed."""
     x = ir.Input((5, 3), layout="NTC", name="x")

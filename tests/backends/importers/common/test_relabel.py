@@ -115,6 +115,21 @@ def attention_named_by_keras():
     return ir.Model(x, L.Reshape((5, 8), layout="NTC")(O.View((5, 2, 4), "NHWC")(a)))
 
 
+def masked_attention_named_by_torch():
+    """A Swin-like attention with its relative position bias as a float mask (permuted from a reshape, torch's
+    letters): the mask is named by the scores' roles too."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q, k, v = _heads(x, "NCHW", "NHCW"), _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")
+    mask = L.Permute("NHCA")(L.Reshape((5, 5, 2), layout="NCAH")(L.Dense(10)(x)))
+    a = O.ScaledDotProductAttention(scale=0.5)([q, k, v, mask])
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
+
+
+def _masked_by_role(m):
+    att = [n for n in m.layers if n.layer.kind == "ScaledDotProductAttention"]
+    return _by_role(m) and [n.inputs[3].spec.layout for n in att] == ["NHTS"]
+
+
 def _by_role(m):
     return _layouts(m, "ScaledDotProductAttention") == ["NHTE"] and _layouts(m, "Permute")[-1] == "NTHE"
 
@@ -266,6 +281,7 @@ FIRES = [
     ),
     ("rename_letters", attention_named_by_torch, _by_role),
     ("rename_letters", attention_named_by_keras, _by_role),
+    ("rename_letters", masked_attention_named_by_torch, _masked_by_role),
     ("rename_letters", attention_of_a_rotated_query, _rotated_by_role),
     ("positional_relabel", attention_named_by_keras, lambda m: "View" not in kinds(m)),
     ("default_scale", attention_named_by_torch, lambda m: m.layers[-3].layer.scale is None),

@@ -1,8 +1,9 @@
 """The rules of backends/importers/common/spellings.py that give Swin's window attention one form, whichever
 importer read it and whichever module ``to_torch`` wrote (``transpose_last``, ``merge_transposes``,
-``regrouped_transpose``, ``narrow_stop``, ``pool_unpermuted``, ``unit_select``; the others are tested in
-test_relabel.py): each fires where it is exact, and the rewritten model computes what the original did in torch
-and in Keras (random weights, batch 2 and 3); each stays put where it would not be exact."""
+``regrouped_transpose``, ``plain_add``, ``shared_permute``, ``narrow_stop``, ``pool_unpermuted``,
+``unit_select``; the others are tested in test_relabel.py): each fires where it is exact, and the rewritten
+model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put
+where it would not be exact."""
 
 from __future__ import annotations
 
@@ -44,6 +45,33 @@ def windows_permuted():
     return ir.Model(x, O.View((10, 4), layout="NTC", split=2)(L.Dense(4)(O.View((5, 4), "NTC")(L.Permute("NCHW")(y)))))
 
 
+def windows_summed():
+    """Two windows' scores (a View merging the batch) plus a bias, summed by an Add layer (how from_keras reads
+    ``keras.ops.add``; from_torch reads the op there)."""
+    x = ir.Input((10, 4), layout="NTC", name="x")
+    h = O.View((5, 4), layout="NTC", merge=2)(x)
+    y = L.Add()([L.Dense(4)(h), L.Dense(4)(h)])
+    return ir.Model(x, O.View((10, 4), layout="NTC", split=2)(y))
+
+
+def _summed(op):
+    def build():
+        """A sum of two computed tensors (or of a tensor and a learned weight) as the op Binary add."""
+        x = ir.Input((5, 4), layout="NTC", name="x")
+        other = O.Learned((4,), "NC")(x) if op == "learned" else L.Dense(4)(x)
+        return ir.Model(x, L.Dense(3)(O.Binary("add")([L.Dense(4)(x), other])))
+
+    build.__name__ = f"summed_{op}"
+    return build
+
+
+def permuted_twice_alike():
+    """One tensor moved to channels last twice (to_keras's stem: for the LayerNorm and for the residual)."""
+    x = ir.Input((3, 4, 4), layout="NCHW", name="x")
+    h = L.Conv2D(3, 1)(x)
+    return ir.Model(x, L.Add()([L.LayerNorm()(L.Permute("NHWC")(h)), L.Permute("NHWC")(h)]))
+
+
 def stepped_to_the_end():
     x = ir.Input((8, 4), layout="NTC", name="x")
     return ir.Model(x, L.Dense(3)(O.Narrow("T", 1, 8, step=2)(x)))
@@ -66,7 +94,10 @@ FIRES = [
     # the scale (a Rescaling: scalar_rescaling) first, then the two Transposes meet and cancel (merge_transposes)
     ("transpose_last", scaled_after_the_permute, lambda m: kinds(m) == ["Dense", "View", "Rescaling", "Dense"]),
     ("merge_transposes", permuted_twice, lambda m: kinds(m).count("Transpose") == 1),
+    ("shared_permute", permuted_twice_alike, lambda m: kinds(m) == ["Conv2D", "Permute", "LayerNorm", "Add"]),
     ("regrouped_transpose", windows_permuted, lambda m: {"Permute", "Activation"}.isdisjoint(kinds(m))),
+    ("regrouped_transpose", windows_summed, lambda m: "Add" not in kinds(m) and "Binary" in kinds(m)),
+    ("plain_add", _summed("computed"), lambda m: "Binary" not in kinds(m) and "Add" in kinds(m)),
     ("narrow_stop", stepped_to_the_end, lambda m: m.layers[0].layer.stop is None),
     ("pool_unpermuted", pooled_after_a_permute, lambda m: kinds(m) == ["LayerNorm", "GlobalAvgPool2D", "Dense"]),
     ("unit_select", selected_by_a_reshape, lambda m: kinds(m).count("Reduce") == 0 and kinds(m).count("Slice") == 3),
@@ -107,6 +138,8 @@ STAYS = [
     (stepped_short, "narrow_stop"),
     (pooled_keeping_dims, "pool_unpermuted"),
     (permuted_without_windows, "regrouped_transpose"),
+    (_summed("learned"), "plain_add"),
+    (windows_summed, "plain_add"),
 ]
 
 

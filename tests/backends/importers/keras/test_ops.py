@@ -264,3 +264,24 @@ def test_attention_steps_read_back_as_one_op(causal, groups):
     assert [(a.causal, a.scale) for a in found] == [(causal, 0.3)]
     assert not {"Softmax", "MatMul", "Where"} & {n.layer.kind for n in back.layers}
     check_import(to_keras(model))
+
+
+@pytest.mark.parametrize("dtype, causal", [("float32", False), ("bool", True)])
+def test_masked_attention_steps_read_back_as_one_op(dtype, causal):
+    """A masked attention (Swin's relative position bias is a float mask) is written as the same steps with
+    ``add(scores, mask)`` (float) or ``where(mask, scores, lowest)`` (bool) before the softmax; from_keras reads
+    them back as the one op with its mask input (lettered as the scores), not as the products and the sum."""
+    q = ir.Input((2, 5, 8), layout="NATE", name="q")
+    k, v = ir.Input((2, 7, 8), layout="NASE", name="k"), ir.Input((2, 7, 6), layout="NASF", name="v")
+    bias = mask = ir.Input((2, 5, 7), layout="NATS", name="bias")
+    if dtype == "bool":
+        mask = O.Binary("gt", scalar=0.0, name="keep")(bias)
+    out = O.ScaledDotProductAttention(causal=causal, scale=0.3, name="att")(q, k, v, mask)
+    model = ir.Model([q, k, v, bias], out, name="masked_attention")
+    back = from_keras(to_keras(model))
+    found = [n for n in back.layers if n.layer.kind == "ScaledDotProductAttention"]
+    assert [(n.layer.causal, n.layer.scale, len(n.inputs)) for n in found] == [(causal, 0.3, 4)]
+    assert found[0].inputs[3].dtype == dtype
+    assert not {"Softmax", "MatMul", "Where", "Add"} & {n.layer.kind for n in back.layers}
+    assert [n.layer.fn for n in back.layers if n.layer.kind == "Binary"] == (["gt"] if dtype == "bool" else [])
+    check_import(to_keras(model))
