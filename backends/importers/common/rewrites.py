@@ -37,10 +37,9 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   becomes ``SeparableConv1D/2D`` (what ``to_torch`` writes a separable convolution as).
 * ``fuse_activation``: an ``Activation`` that is the only reader of a convolution or ``Dense`` without
   an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
-* ``global_pool``: a global pooling kept 4-D (``keepdims``, torch's ``AdaptiveAvgPool2d(1)``) and then
-  flattened becomes the global pooling without ``keepdims`` (Keras's ``GlobalAveragePooling2D()``).
-* the rules of ``relaid.py``, ``positional.py``, ``spellings.py``, ``selects.py`` and ``broadcast.py`` (each
-  file's docstring lists its own): one spelling for what torch and Keras write two ways.
+* ``global_pool``: a global pooling kept 4-D (torch's ``AdaptiveAvgPool2d(1)``), then flattened: without ``keepdims``.
+* the rules of ``relaid.py``, ``positional.py``, ``spellings.py``, ``moves.py``, ``selects.py`` and
+  ``broadcast.py`` (each file's docstring lists its own): one spelling for what torch and Keras write two ways.
 
 Before each walk and after the last, ``rename_letters`` (``relabel.py``) removes the relabelling
 Reshapes/Views it can by naming the tensors around each in its letters, names patch tokens ``NTC`` (as Keras
@@ -57,7 +56,7 @@ from ....ir import ops as O
 from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
-from . import broadcast, free, positional, relaid, selects, spellings
+from . import broadcast, free, moves, positional, relaid, selects, spellings
 from .rebuild import Rebuild
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
@@ -372,6 +371,7 @@ REWRITES = (
     ("merge_views", positional.merge_views),
     ("positional_relabel", positional.positional_relabel),
     *spellings.RULES,
+    *moves.RULES,
     *selects.RULES,
     *broadcast.RULES,
 )

@@ -1,4 +1,4 @@
-"""The rules of backends/importers/common/spellings.py that give Swin's window attention one form, whichever
+"""The rules of backends/importers/common/moves.py and spellings.py giving Swin's window attention one form, whichever
 importer read it and whichever module ``to_torch`` wrote (``transpose_last``, ``merge_transposes``,
 ``regrouped_transpose``, ``plain_add``, ``shared_permute``, ``narrow_stop``, ``pool_unpermuted``,
 ``unit_select``; the others are tested in test_relabel.py): each fires where it is exact, and the rewritten

@@ -1,0 +1,172 @@
+"""Rules giving one spelling to the axis moves around what torch and Keras compute on windows and tokens (run
+in ``rewrites.REWRITES`` after ``spellings.py``'s; :data:`RULES`), Swin's window attention first of all.
+
+* ``pool_unpermuted``: a Permute read only by a global pooling whose result keeps its letters in order either way
+  is the pooling of the tensor before it (torch's ``norm(x).permute(0, 3, 1, 2)`` before ``avgpool``).
+* ``transpose_last``: a Transpose (or Permute) read only by a ``Unary``, a ``Binary`` with a number or a scalar
+  ``Rescaling``: that first, then the Transpose (``to_torch`` scales a query before its heads' permute).
+* ``regrouped_transpose``: a Permute, a softmax over a letter or an ``Add`` of a tensor whose batch a View
+  regrouped (windows) is the op (``Transpose``, ``Softmax``, ``Binary`` add), as ``from_torch`` reads them there.
+* ``plain_add``: a ``Binary`` add of two computed tensors elsewhere is the ``Add`` layer.
+* ``merge_transposes``: two Transposes, the first read only by the second, are one (none where they cancel).
+* ``shared_permute``: the same move made twice of one tensor (``to_keras``'s stem Permute, for a LayerNorm and
+  for the residual) is made once.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .... import ir
+from ....ir import layers as L
+from ....ir import ops as O
+from .rebuild import Rebuild
+
+
+def transpose_last(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Transpose (or Permute) -> a ``Unary``, a ``Binary`` with a number or a scalar ``Rescaling`` (its only
+    reader): that first, then the Transpose (the same entries, moved the same way)."""
+    layer = node.layer
+    one_input = isinstance(layer, O.Unary) or isinstance(layer, O.Binary) and layer.scalar is not None
+    one_input = one_input or isinstance(layer, L.Rescaling) and not layer.per_channel
+    if node.is_input or not one_input or len(node.inputs) != 1:
+        return None
+    transpose = node.inputs[0].node
+    moves = (O.Transpose, L.Permute)
+    if transpose.is_input or not isinstance(transpose.layer, moves) or rb.only_user(transpose) is not node:
+        return None
+    source = transpose.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or id(transpose) in rb.outputs:
+        return None
+    return rb.add(transpose.layer, [rb.add(layer, [x], {}, node)], {}, transpose)
+
+
+def merge_transposes(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Transpose -> Transpose (its only reader): one Transpose to the last one's letters (none, where they are
+    the first one's input's). ``to_torch`` writes one permute where the IR moves axes twice."""
+    if node.is_input or not isinstance(node.layer, O.Transpose):
+        return None
+    inner = node.inputs[0].node
+    if inner.is_input or not isinstance(inner.layer, O.Transpose) or rb.only_user(inner) is not node:
+        return None
+    source = inner.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or id(inner) in rb.outputs:
+        return None
+    return x if x.layout == node.spec.layout else rb.add(node.layer, [x], {}, node)
+
+
+def shared_permute(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Permute or Transpose of a tensor an earlier one moved to the same letters already: that one's result
+    (``to_keras`` writes the stem's move twice, for the LayerNorm and for the residual)."""
+    if node.is_input or not isinstance(node.layer, (L.Permute, O.Transpose)) or id(node) in rb.outputs:
+        return None
+    source = node.inputs[0]
+    for other in rb.users(source.node):
+        if other.order >= node.order or type(other.layer) is not type(node.layer) or id(other) not in rb.new:
+            continue
+        same = other.inputs[0].index == source.index and other.spec.layout == node.spec.layout
+        if same and rb.new[id(other)].layout == node.spec.layout:
+            return rb.new[id(other)]
+    return None
+
+
+def _batch_factor(t: ir.Tensor) -> Fraction:
+    """How many items ``t``'s batch counts per sample of the model's (the Views that merge or split it, on the way
+    back along first inputs: windows count more)."""
+    factor, node = Fraction(1), t.node
+    while not node.is_input and node.inputs:
+        if isinstance(node.layer, O.View):
+            factor *= Fraction(node.layer.merge, node.layer.split)
+        node = node.inputs[0].node
+    return factor
+
+
+def _as_op(node: ir.Node):
+    """The op that ``node``'s Permute or softmax ``Activation`` (over a letter) is, else None."""
+    layer = node.layer
+    if isinstance(layer, L.Permute):
+        return O.Transpose(node.spec.layout)
+    if isinstance(layer, L.Activation) and layer.activation in ("softmax", "log_softmax"):
+        axis = layer.axis if isinstance(layer.axis, str) else None
+        return O.Softmax(axis, log=layer.activation == "log_softmax") if axis else None
+    return None
+
+
+def regrouped_transpose(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Permute, or a softmax over a letter, of a tensor whose batch a View regrouped (windows), or an ``Add``
+    of two such tensors: the ``Transpose``, ``Softmax`` or ``Binary`` add op it is (as ``from_torch`` reads every
+    permute, softmax and sum there, where ``to_keras`` writes a Keras ``Permute`` and ``from_keras`` reads
+    ``keras.ops.add`` as the layer, and a module can call ``nn.Softmax``; a Swin's scores plus its bias)."""
+    if node.is_input:
+        return None
+    if isinstance(node.layer, L.Add) and len(node.inputs) == 2:
+        op = O.Binary("add")
+    elif len(node.inputs) == 1:
+        op = _as_op(node)
+    else:
+        return None
+    inputs = [rb.tensor(t) for t in node.inputs]
+    if op is None or any(x.layout != t.spec.layout for x, t in zip(inputs, node.inputs)):
+        return None
+    if _batch_factor(node.inputs[0]) == 1:
+        return None
+    return rb.add(op, inputs, {}, node)
+
+
+def plain_add(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A ``Binary`` add of two computed float32 tensors in one layout, outside regrouped windows (neither a
+    learned weight): the ``Add`` layer, as every importer reads ``x + y`` (``from_keras`` reads
+    ``keras.ops.add`` of tensors it had to relabel as the op; a Swin's residual after a cropped pad)."""
+    layer = node.layer
+    if node.is_input or not isinstance(layer, O.Binary) or layer.fn != "add" or len(node.inputs) != 2:
+        return None
+    inputs = [rb.tensor(t) for t in node.inputs]
+    if any(x.layout != t.spec.layout for x, t in zip(inputs, node.inputs)) or len({x.layout for x in inputs}) != 1:
+        return None
+    if any(
+        x.dtype != "float32" or isinstance(t.node.layer, (O.Learned, L.LearnedConstant))
+        for x, t in zip(inputs, node.inputs)
+    ):
+        return None
+    if any(t.node.is_input for t in node.inputs) or _batch_factor(node.inputs[0]) != 1:
+        return None
+    try:
+        L.Add().infer([x.spec for x in inputs])
+    except ir.IRError:
+        return None
+    return rb.add(L.Add(), inputs, {}, node)
+
+
+_GLOBAL = (L.GlobalAvgPool1D, L.GlobalAvgPool2D, L.GlobalMaxPool1D, L.GlobalMaxPool2D)
+
+
+def pool_unpermuted(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Permute -> a global pooling without ``keepdims`` (its only reader) whose result keeps its letters in the
+    same order either way (``NC``): the pooling of the tensor before the Permute (it pools the axes it names,
+    wherever they stand; torch's ``norm(x).permute(0, 3, 1, 2)`` before ``avgpool``, which Keras, holding
+    channels last, writes without the Permute)."""
+    if node.is_input or not isinstance(node.layer, _GLOBAL) or node.layer.keepdims:
+        return None
+    permute = node.inputs[0].node
+    if permute.is_input or not isinstance(permute.layer, L.Permute) or rb.only_user(permute) is not node:
+        return None
+    source = permute.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or id(permute) in rb.outputs:
+        return None
+    if "".join(a for a in x.layout if a in node.spec.layout) != node.spec.layout:
+        return None
+    return rb.add(node.layer, [x], {}, node)
+
+
+#: these rules, in the order ``rewrites.REWRITES`` runs them
+RULES = (
+    ("pool_unpermuted", pool_unpermuted),
+    ("transpose_last", transpose_last),
+    ("regrouped_transpose", regrouped_transpose),
+    ("plain_add", plain_add),
+    ("merge_transposes", merge_transposes),
+    ("shared_permute", shared_permute),
+)
