@@ -23,6 +23,19 @@ from ....ir import ops as O
 from .rebuild import Rebuild
 
 
+def _sole_move(rb: Rebuild, node: ir.Node, kinds: tuple) -> tuple[ir.Node, ir.Tensor] | None:
+    """The move (a node of ``kinds``) that ``node`` alone reads, not a model output, and its input as the walk
+    holds it, in its own letters; None where there is none."""
+    move = node.inputs[0].node
+    if move.is_input or not isinstance(move.layer, kinds) or rb.only_user(move) is not node:
+        return None
+    source = move.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout or id(move) in rb.outputs:
+        return None
+    return move, x
+
+
 def transpose_last(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     """Transpose (or Permute) -> a ``Unary``, a ``Binary`` with a number or a scalar ``Rescaling`` (its only
     reader): that first, then the Transpose (the same entries, moved the same way)."""
@@ -31,14 +44,10 @@ def transpose_last(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     one_input = one_input or isinstance(layer, L.Rescaling) and not layer.per_channel
     if node.is_input or not one_input or len(node.inputs) != 1:
         return None
-    transpose = node.inputs[0].node
-    moves = (O.Transpose, L.Permute)
-    if transpose.is_input or not isinstance(transpose.layer, moves) or rb.only_user(transpose) is not node:
+    found = _sole_move(rb, node, (O.Transpose, L.Permute))
+    if found is None:
         return None
-    source = transpose.inputs[0]
-    x = rb.tensor(source)
-    if x.layout != source.spec.layout or id(transpose) in rb.outputs:
-        return None
+    transpose, x = found
     return rb.add(transpose.layer, [rb.add(layer, [x], {}, node)], {}, transpose)
 
 
@@ -47,13 +56,10 @@ def merge_transposes(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     the first one's input's). ``to_torch`` writes one permute where the IR moves axes twice."""
     if node.is_input or not isinstance(node.layer, O.Transpose):
         return None
-    inner = node.inputs[0].node
-    if inner.is_input or not isinstance(inner.layer, O.Transpose) or rb.only_user(inner) is not node:
+    found = _sole_move(rb, node, (O.Transpose,))
+    if found is None:
         return None
-    source = inner.inputs[0]
-    x = rb.tensor(source)
-    if x.layout != source.spec.layout or id(inner) in rb.outputs:
-        return None
+    x = found[1]
     return x if x.layout == node.spec.layout else rb.add(node.layer, [x], {}, node)
 
 
@@ -149,13 +155,10 @@ def pool_unpermuted(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     channels last, writes without the Permute)."""
     if node.is_input or not isinstance(node.layer, _GLOBAL) or node.layer.keepdims:
         return None
-    permute = node.inputs[0].node
-    if permute.is_input or not isinstance(permute.layer, L.Permute) or rb.only_user(permute) is not node:
+    found = _sole_move(rb, node, (L.Permute,))
+    if found is None:
         return None
-    source = permute.inputs[0]
-    x = rb.tensor(source)
-    if x.layout != source.spec.layout or id(permute) in rb.outputs:
-        return None
+    x = found[1]
     if "".join(a for a in x.layout if a in node.spec.layout) != node.spec.layout:
         return None
     return rb.add(node.layer, [x], {}, node)
