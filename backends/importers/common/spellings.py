@@ -19,10 +19,10 @@
   output is its input (both backends compile it to nothing, so it cannot read back; ``keras.applications``'
   ConvNeXt writes such an activation where stochastic depth is off, and torchvision's AlexNet such slices in
   its adaptive pooling of a 1x1 map).
-* ``scalar_rescaling``: a float32 tensor plus, minus, times or divided by a number (a ``Binary`` with a
-  ``scalar``; ``c - x`` too) or negated (``Unary("neg")``) is the ``Rescaling`` ``x * scale + offset`` it equals,
-  a division by ``c`` as the product with ``1 / c`` (within a rounding of ``x / c``): how ``from_torch`` reads
-  such arithmetic, now one spelling whether Keras's ``keras.ops`` (MobileNetV3's ``x * (1 / 6)``) or torch wrote it.
+* ``scalar_rescaling``: a float32 tensor computed from an input (not a rotary table) plus, minus, times or divided
+  by a number (a ``Binary`` with a ``scalar``; ``c - x`` too) or negated (``Unary("neg")``) is the ``Rescaling`` it
+  equals, a division by ``c`` as the product with ``1 / c`` (within a rounding of ``x / c``): how ``from_torch``
+  reads such arithmetic, now one spelling whether ``keras.ops`` (MobileNetV3's ``x * (1 / 6)``) or torch wrote it.
 * ``scale_then_shift``: a scalar ``Rescaling`` that only scales read only by one that only shifts is the one
   ``Rescaling(scale, offset)`` (``x * scale + offset``, the same two roundings): how ``from_torch`` reads
   ``to_torch``'s ``x * scale + offset`` (MobileNetV3's ``Rescaling(1 / 127.5, offset=-1)``).
@@ -225,9 +225,17 @@ def scalar_rescaling(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
         affine = _affine(layer.fn, float(layer.scalar), layer.scalar_first)
     else:
         return None
-    if affine is None or node.spec.dtype != "float32":
+    if affine is None or node.spec.dtype != "float32" or _data_free(node.inputs[0].node):
         return None
     return rb.copy(node, L.Rescaling(*affine, name=layer.name))
+
+
+def _data_free(node: ir.Node) -> bool:
+    """Whether ``node`` computes from no input's values, only from weights and positions (Llama's rotary tables,
+    which ``from_torch`` reads as ops and ``to_torch`` keeps without the batch: a Rescaling there would not)."""
+    if isinstance(node.layer, (O.Positions, O.Learned, L.LearnedConstant)):
+        return True
+    return not node.is_input and bool(node.inputs) and all(_data_free(t.node) for t in node.inputs)
 
 
 def scale_then_shift(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:

@@ -383,12 +383,14 @@ def narrowed_by_steps():
 
 
 def scalar_arithmetic_kept():
-    """A number divided by a tensor, a power, and integer arithmetic: no Rescaling is any of them."""
+    """A number divided by a tensor, a power, integer arithmetic and a positions table: no Rescaling is any."""
     x = ir.Input((6, 12), layout="NTC", name="x")
     t = ir.Input((6,), layout="NT", dtype="int32", name="t")
     h = O.Binary("pow", scalar=2.0)(O.Binary("div", scalar=1.0, scalar_first=True)(L.Dense(4)(x)))
     ids = O.Cast("float32")(O.Binary("add", scalar=1)(t))
-    return ir.Model([x, t], [L.Dense(3)(h), ids])
+    # a table computed from positions alone (Llama's rotary cos * scaling): to_torch keeps it without the batch
+    table = O.Binary("mul", scalar=0.5)(O.Cast("float32")(O.Positions("T")(x)))
+    return ir.Model([x, t], [L.Dense(3)(h), ids, O.Binary("mul")([O.Reduce("mean", "C")(x), table])])
 
 
 def identity_as_output():
