@@ -1,9 +1,8 @@
 """The letter rewrites of backends/importers/common/relabel.py (``rename_letters``), those of positional.py
 (``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel``) and of spellings.py
-(``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first``, ``no_op``, ``scalar_rescaling``,
-``scale_then_shift``, ``plain_activation``): each
-fires where it is exact, and the rewritten model computes what the original did in torch and in Keras (random
-weights, batch 2 and 3); each stays put where it would not be."""
+(``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first``, ``no_op``; the others in
+test_spellings.py): each fires where it is exact, and the rewritten model computes what the original did in torch
+and in Keras (random weights, batch 2 and 3); each stays put where it would not be."""
 
 from __future__ import annotations
 
@@ -216,37 +215,6 @@ def identity_between_layers():
     return ir.Model(x, L.Dense(3)(L.Activation("linear")(L.Identity()(h))))
 
 
-def scalar_arithmetic():
-    """keras.ops arithmetic with numbers, as from_keras reads it (MobileNetV3's hard sigmoid, 1 - x, -x, x / 4)."""
-    x = ir.Input((6, 12), layout="NTC", name="x")
-    h = O.Binary("mul", scalar=1 / 6)(L.ReLU(max_value=6.0)(O.Binary("add", scalar=3.0)(L.Dense(4)(x))))
-    h = O.Unary("neg")(O.Binary("sub", scalar=1.0, scalar_first=True)(h))
-    return ir.Model(x, L.Dense(3)(O.Binary("div", scalar=4.0)(O.Binary("sub", scalar=0.5)(h))))
-
-
-def plain_activations():
-    """Keras's ReLU() after a Dense (a squeeze-and-excitation), keras.ops.sigmoid and tanh."""
-    x = ir.Input((6, 12), layout="NTC", name="x")
-    h = O.Unary("tanh")(O.Unary("sigmoid")(L.Dense(3)(L.ReLU()(L.Dense(4)(x)))))
-    return ir.Model(x, L.ReLU(max_value=6.0)(h))
-
-
-def scaled_then_shifted():
-    """to_torch's x * scale + offset (Keras's Rescaling(1 / 127.5, offset=-1)) as from_torch reads it."""
-    x = ir.Input((6, 12), layout="NTC", name="x")
-    return ir.Model(x, L.Dense(3)(L.Rescaling(1.0, -1.0)(L.Rescaling(1 / 127.5)(x))))
-
-
-def shifted_then_scaled():
-    """(x + 1) * 2: not x * 2 + 1, and x * 2 + 2 rounds otherwise."""
-    x = ir.Input((6, 12), layout="NTC", name="x")
-    return ir.Model(x, L.Dense(3)(L.Rescaling(2.0)(L.Rescaling(1.0, 1.0)(x))))
-
-
-def _rescalings(m) -> list[tuple]:
-    return [(n.layer.scale, n.layer.offset) for n in m.layers if n.layer.kind == "Rescaling"]
-
-
 def _selected_first(m):
     """Every part selected before the Permute (split_select, behind it, then slices the Dense's output)."""
     slices = [n for n in m.layers if n.layer.kind == "Slice"]
@@ -256,21 +224,6 @@ def _selected_first(m):
 
 FIRES = [
     ("no_op", identity_between_layers, lambda m: kinds(m) == ["Dense", "Dense"]),
-    ("scale_then_shift", scaled_then_shifted, lambda m: _rescalings(m) == [(1 / 127.5, -1.0)]),
-    (
-        "plain_activation",
-        plain_activations,
-        lambda m: (
-            kinds(m) == ["Dense", "Dense", "Activation", "ReLU"]
-            and [n.layer.activation for n in m.layers[:3]] == ["relu", "sigmoid", "tanh"]
-        ),
-    ),
-    (
-        "scalar_rescaling",
-        scalar_arithmetic,
-        # -x - 0.5 as one Rescaling (scale_then_shift)
-        lambda m: _rescalings(m) == [(1.0, 3.0), (1 / 6, 0.0), (-1.0, 1.0), (-1.0, -0.5), (0.25, 0.0)],
-    ),
     ("narrow_slice", narrowed_to_the_end, lambda m: kinds(m) == ["Slice", "Dense"] and m.layers[0].layer.stop is None),
     ("select_first", unbind_of_a_permuted_tensor, _selected_first),
     ("select_first", unbind_of_a_transposed_view, _selected_first_as_ops),
@@ -382,17 +335,6 @@ def narrowed_by_steps():
     return ir.Model(x, L.Dense(3)(O.Narrow("C", 0, 12, step=2)(x)))
 
 
-def scalar_arithmetic_kept():
-    """A number divided by a tensor, a power, integer arithmetic and a positions table: no Rescaling is any."""
-    x = ir.Input((6, 12), layout="NTC", name="x")
-    t = ir.Input((6,), layout="NT", dtype="int32", name="t")
-    h = O.Binary("pow", scalar=2.0)(O.Binary("div", scalar=1.0, scalar_first=True)(L.Dense(4)(x)))
-    ids = O.Cast("float32")(O.Binary("add", scalar=1)(t))
-    # a table computed from positions alone (Llama's rotary cos * scaling): to_torch keeps it without the batch
-    table = O.Binary("mul", scalar=0.5)(O.Cast("float32")(O.Positions("T")(x)))
-    return ir.Model([x, t], [L.Dense(3)(h), ids, O.Binary("mul")([O.Reduce("mean", "C")(x), table])])
-
-
 def identity_as_output():
     x = ir.Input((6, 12), layout="NTC", name="x")
     return ir.Model(x, L.Activation("linear")(L.Dense(4)(x)))
@@ -400,8 +342,6 @@ def identity_as_output():
 
 STAYS = [
     (identity_as_output, "no_op"),
-    (scalar_arithmetic_kept, "scalar_rescaling"),
-    (shifted_then_scaled, "scale_then_shift"),
     (unbind_two_wide, "select_first"),
     (narrowed_by_steps, "narrow_slice"),
     (rows_cropped_too, "cropped_rows"),

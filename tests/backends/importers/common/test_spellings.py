@@ -1,7 +1,8 @@
-"""The rules of backends/importers/common/moves.py and spellings.py giving Swin's window attention one form, whichever
-importer read it and whichever module ``to_torch`` wrote (``transpose_last``, ``merge_transposes``,
-``regrouped_transpose``, ``plain_add``, ``shared_permute``, ``narrow_stop``, ``pool_unpermuted``,
-``unit_select``; the others are tested in test_relabel.py): each fires where it is exact, and the rewritten
+"""The rules of backends/importers/common/moves.py and spellings.py giving one form to Swin's window attention and
+to arithmetic with numbers and activations, whichever importer read them and whichever module ``to_torch`` wrote
+(``transpose_last``, ``merge_transposes``, ``regrouped_transpose``, ``plain_add``, ``shared_permute``,
+``narrow_stop``, ``pool_unpermuted``, ``unit_select``, ``scalar_rescaling``, ``scale_then_shift``,
+``plain_activation``; the others are tested in test_relabel.py): each fires where it is exact, and the rewritten
 model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put
 where it would not be exact."""
 
@@ -90,7 +91,64 @@ def selected_by_a_reshape():
     return ir.Model(x, L.Dense(3)(L.Add()(parts)))
 
 
+def scalar_arithmetic():
+    """keras.ops arithmetic with numbers, as from_keras reads it (MobileNetV3's hard sigmoid, 1 - x, -x, x / 4)."""
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    h = O.Binary("mul", scalar=1 / 6)(L.ReLU(max_value=6.0)(O.Binary("add", scalar=3.0)(L.Dense(4)(x))))
+    h = O.Unary("neg")(O.Binary("sub", scalar=1.0, scalar_first=True)(h))
+    return ir.Model(x, L.Dense(3)(O.Binary("div", scalar=4.0)(O.Binary("sub", scalar=0.5)(h))))
+
+
+def plain_activations():
+    """Keras's ReLU() after a Dense (a squeeze-and-excitation), keras.ops.sigmoid and tanh."""
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    h = O.Unary("tanh")(O.Unary("sigmoid")(L.Dense(3)(L.ReLU()(L.Dense(4)(x)))))
+    return ir.Model(x, L.ReLU(max_value=6.0)(h))
+
+
+def scaled_then_shifted():
+    """to_torch's x * scale + offset (Keras's Rescaling(1 / 127.5, offset=-1)) as from_torch reads it."""
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(L.Rescaling(1.0, -1.0)(L.Rescaling(1 / 127.5)(x))))
+
+
+def shifted_then_scaled():
+    """(x + 1) * 2: not x * 2 + 1, and x * 2 + 2 rounds otherwise."""
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(L.Rescaling(2.0)(L.Rescaling(1.0, 1.0)(x))))
+
+
+def _rescalings(m) -> list[tuple]:
+    return [(n.layer.scale, n.layer.offset) for n in m.layers if n.layer.kind == "Rescaling"]
+
+
+def scalar_arithmetic_kept():
+    """A number divided by a tensor, a power, integer arithmetic and a positions table: no Rescaling is any."""
+    x = ir.Input((6, 12), layout="NTC", name="x")
+    t = ir.Input((6,), layout="NT", dtype="int32", name="t")
+    h = O.Binary("pow", scalar=2.0)(O.Binary("div", scalar=1.0, scalar_first=True)(L.Dense(4)(x)))
+    ids = O.Cast("float32")(O.Binary("add", scalar=1)(t))
+    # a table computed from positions alone (Llama's rotary cos * scaling): to_torch keeps it without the batch
+    table = O.Binary("mul", scalar=0.5)(O.Cast("float32")(O.Positions("T")(x)))
+    return ir.Model([x, t], [L.Dense(3)(h), ids, O.Binary("mul")([O.Reduce("mean", "C")(x), table])])
+
+
 FIRES = [
+    ("scale_then_shift", scaled_then_shifted, lambda m: _rescalings(m) == [(1 / 127.5, -1.0)]),
+    (
+        "plain_activation",
+        plain_activations,
+        lambda m: (
+            kinds(m) == ["Dense", "Dense", "Activation", "ReLU"]
+            and [n.layer.activation for n in m.layers[:3]] == ["relu", "sigmoid", "tanh"]
+        ),
+    ),
+    (
+        "scalar_rescaling",
+        scalar_arithmetic,
+        # -x - 0.5 as one Rescaling (scale_then_shift)
+        lambda m: _rescalings(m) == [(1.0, 3.0), (1 / 6, 0.0), (-1.0, 1.0), (-1.0, -0.5), (0.25, 0.0)],
+    ),
     # the scale (a Rescaling: scalar_rescaling) first, then the two Transposes meet and cancel (merge_transposes)
     ("transpose_last", scaled_after_the_permute, lambda m: kinds(m) == ["Dense", "View", "Rescaling", "Dense"]),
     ("merge_transposes", permuted_twice, lambda m: kinds(m).count("Transpose") == 1),
@@ -134,6 +192,8 @@ def permuted_without_windows():
 
 
 STAYS = [
+    (scalar_arithmetic_kept, "scalar_rescaling"),
+    (shifted_then_scaled, "scale_then_shift"),
     (scaled_permute_read_twice, "transpose_last"),
     (stepped_short, "narrow_stop"),
     (pooled_keeping_dims, "pool_unpermuted"),
