@@ -86,7 +86,7 @@ def reshape_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 
 def _plain_view(node: ir.Node) -> bool:
     layer = node.layer
-    return not node.is_input and isinstance(layer, O.View) and layer.merge == 1 and layer.split == 1
+    return not node.is_input and isinstance(layer, O.View) and not layer.crosses_batch
 
 
 def merge_views(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:

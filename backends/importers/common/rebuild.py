@@ -106,6 +106,7 @@ class Rebuild:
         self.relaid: set[int] = set()  # ids of old output nodes a rule declares in another layout on purpose
         self.relayout: dict[str, str] = {}  # old layout -> the one a rule declared an input in instead
         self.output_layouts: dict[int, str] = {}  # id(old output node) -> the layout it is given in (default: its own)
+        self.memo: dict[str, object] = {}  # facts about the old graph a rule computes once per walk, by the rule's key
 
     # -- what rules use --------------------------------------------------------------------
     def users(self, node: ir.Node) -> list[ir.Node]:

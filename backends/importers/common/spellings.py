@@ -166,7 +166,7 @@ def unit_select(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     names the axes anew."""
     if node.is_input or not isinstance(node.layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
         return None
-    if isinstance(node.layer, O.View) and (node.layer.merge != 1 or node.layer.split != 1):
+    if isinstance(node.layer, O.View) and node.layer.crosses_batch:
         return None
     cut = node.inputs[0].node
     if cut.is_input or not isinstance(cut.layer, L.Slice) or rb.only_user(cut) is not node:
@@ -200,8 +200,10 @@ def no_op(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.tensor(node.inputs[0])
 
 
-def _affine(fn: str, c: float, scalar_first: bool) -> tuple[float, float] | None:
-    """``(scale, offset)`` of ``x fn c`` (``c fn x`` where ``scalar_first``), None where no Rescaling is it."""
+def number_affine(fn: str, c: float, scalar_first: bool) -> tuple[float, float] | None:
+    """``(scale, offset)`` of ``x fn c`` (``c fn x`` where ``scalar_first``) for ``fn`` add, sub, mul or div:
+    the ``Rescaling`` it equals, None where none is (a number divided by a tensor, a division by 0). Shared by
+    this rule and ``from_torch``'s arithmetic, so both read a number's arithmetic alike."""
     if fn == "add":
         return 1.0, c
     if fn == "mul":
@@ -222,20 +224,28 @@ def scalar_rescaling(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if isinstance(layer, O.Unary) and layer.fn == "neg":
         affine = (-1.0, 0.0)
     elif isinstance(layer, O.Binary) and layer.scalar is not None and math.isfinite(layer.scalar):
-        affine = _affine(layer.fn, float(layer.scalar), layer.scalar_first)
+        affine = number_affine(layer.fn, float(layer.scalar), layer.scalar_first)
     else:
         return None
-    if affine is None or node.spec.dtype != "float32" or _data_free(node.inputs[0].node):
+    if affine is None or node.spec.dtype != "float32" or _data_free(rb, node.inputs[0].node):
         return None
     return rb.copy(node, L.Rescaling(*affine, name=layer.name))
 
 
-def _data_free(node: ir.Node) -> bool:
+def _data_free(rb: Rebuild, node: ir.Node) -> bool:
     """Whether ``node`` computes from no input's values, only from weights and positions (Llama's rotary tables,
-    which ``from_torch`` reads as ops and ``to_torch`` keeps without the batch: a Rescaling there would not)."""
-    if isinstance(node.layer, (O.Positions, O.Learned, L.LearnedConstant)):
-        return True
-    return not node.is_input and bool(node.inputs) and all(_data_free(t.node) for t in node.inputs)
+    which ``from_torch`` reads as ops and ``to_torch`` keeps without the batch: a Rescaling there would not).
+    Found for the whole old graph at once, in its topological order, and kept for the walk."""
+    free = rb.memo.get("data_free")
+    if free is None:
+        free = set()
+        for n in rb.model.nodes:
+            if isinstance(n.layer, (O.Positions, O.Learned, L.LearnedConstant)) or (
+                not n.is_input and n.inputs and all(id(t.node) in free for t in n.inputs)
+            ):
+                free.add(id(n))
+        rb.memo["data_free"] = free
+    return id(node) in free
 
 
 def scale_then_shift(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
