@@ -57,7 +57,7 @@ def merge_transposes(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if node.is_input or not isinstance(node.layer, (O.Transpose, L.Permute)):
         return None
     found = _sole_move(rb, node, (type(node.layer),))
-    if found is None:
+    if found is None or found[0].block != node.block:  # a block instance keeps its layers
         return None
     x = found[1]
     return x if x.layout == node.spec.layout else rb.add(node.layer, [x], {}, node)

@@ -119,15 +119,20 @@ def positional_relabel(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 
 
 def unit_move_reshape(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """A Reshape, View or Flatten of a Permute or Transpose that moves only axes of size 1 (its only reader): the
-    same of the tensor before it, which holds the same entries in the same order (Swin's window merge of one
-    window: ``to_keras``'s Keras reshape reads back without the move)."""
+    """Reshape or View -> a Permute or Transpose that moves only axes of size 1 -> a Reshape, View or Flatten (its
+    only reader): the last of the first's result, which holds the same entries in the same order (Swin's window
+    merge of one window: ``to_keras``'s Keras reshape reads back without the move)."""
     if node.is_input or not isinstance(node.layer, _POSITIONAL[:3]) or len(node.inputs) != 1:
         return None
     move = node.inputs[0].node
     if move.is_input or not isinstance(move.layer, (L.Permute, O.Transpose)) or id(move) in rb.outputs:
         return None
+    if move.block != node.block:  # the last layer of a block instance (a LayerNorm2d's Permute back) stays
+        return None
     before, after = move.inputs[0].spec, move.spec
+    source = move.inputs[0].node
+    if source.is_input or not isinstance(source.layer, _POSITIONAL[:2]):  # between two reshapes only
+        return None
     if rb.only_user(move) is not node or None in before.shape[1:]:
         return None
     kept = [[a for a, s in zip(spec.layout, spec.shape) if s != 1] for spec in (before, after)]
@@ -137,44 +142,46 @@ def unit_move_reshape(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.add(node.layer, [x], rb.old_weights(node), node)
 
 
-def _steps(node: ir.Node) -> list[tuple[type, str, tuple]] | None:
-    """What a Slice, Cropping2D or Roll does, as ``(kind, axis, arguments)`` per axis it acts on: a Slice's start
-    and stop (None: to the end), a Roll's shift."""
+def _steps(node: ir.Node, letters: dict) -> list[L.Layer] | None:
+    """A Slice, Cropping2D, Roll or LayerNorm (of letters) as the layers doing the same under ``letters``' names:
+    a Cropping2D as one Slice per axis it cuts; None for anything else."""
     layer, spec = node.layer, node.inputs[0].spec
     if isinstance(layer, L.Slice) and isinstance(layer.axis, str):
-        return [(L.Slice, layer.axis, (layer.start, layer.stop))]
+        return [L.Slice(letters[layer.axis], layer.start, layer.stop)]
     if isinstance(layer, O.Roll):
-        return [(O.Roll, layer.axis, (layer.shift,))]
+        return [O.Roll(letters[layer.axis], layer.shift)]
+    if isinstance(layer, L.LayerNorm) and isinstance(layer.axis, str) and set(layer.axis) <= set(letters):
+        return [layer.replace(axis="".join(letters[a] for a in layer.axis))]
     if type(layer) is not L.Cropping2D:
         return None
     pairs = zip(spatial_axes(spec.layout), layer.cropping)
-    return [(L.Slice, a, (top, spec.dim(a) - end if end else None)) for a, (top, end) in pairs if (top, end) != (0, 0)]
+    return [L.Slice(letters[a], top, spec.dim(a) - end if end else None) for a, (top, end) in pairs if top or end]
 
 
 def relabelled_crops(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Reshape -> Rolls, Slices and Cropping2Ds -> a relabel (each the only reader of the one before): the
-    Reshape to the relabel's letters, then the same steps in them, one per axis (torch's ``x[:, :H, :W, :]``
+    """Reshape -> Rolls, Slices, Cropping2Ds and LayerNorms -> a relabel (each the only reader of the one before):
+    the Reshape to the relabel's letters, then the same steps in them, one per axis (torch's ``x[:, :H, :W, :]``
     of a reshaped map that ``from_torch`` letters ``NCHW`` by position: Swin's roll back and crop of its padded
-    windows). The same entries in the same order, under the names the relabel gives them."""
+    windows, and Swin V2's norm after them). The same entries in the same order, under the relabel's names."""
     if node.is_input or not _relabel(node) or id(node) in rb.outputs:
         return None
+    letters = dict(zip(node.inputs[0].spec.layout, node.spec.layout))
     chain, t = [], node.inputs[0]
-    while not t.node.is_input and len(t.node.inputs) == 1 and (cuts := _steps(t.node)) is not None:
+    while not t.node.is_input and len(t.node.inputs) == 1 and (steps := _steps(t.node, letters)) is not None:
         if rb.only_user(t.node) is not (chain[-1][0] if chain else node):
             return None
-        chain.append((t.node, cuts))
+        chain.append((t.node, steps))
         t = t.node.inputs[0]
     source = t.node
     if not chain or source.is_input or not isinstance(source.layer, (L.Reshape, O.View)):
         return None
     if rb.only_user(source) is not chain[-1][0] or rb.tensor(source.inputs[0]).layout != source.inputs[0].spec.layout:
         return None
-    letters = dict(zip(node.inputs[0].spec.layout, node.spec.layout))
     x = rb.add(source.layer.replace(layout=node.spec.layout), [rb.tensor(source.inputs[0])], {}, source)
-    for old, cuts in reversed(chain):
-        for i, (kind, axis, args) in enumerate(cuts):  # a Cropping2D of two axes: two Slices, named apart
-            name = f"{old.name}_{letters[axis].lower()}" if i else None
-            x = rb.add(kind(letters[axis], *args), [x], {}, old, name=name)
+    for old, steps in reversed(chain):
+        for i, layer in enumerate(steps):  # a Cropping2D of two axes: two Slices, named apart
+            name = f"{old.name}_{layer.axis.lower()}" if i else None
+            x = rb.add(layer, [x], rb.old_weights(old) if not i else {}, old, name=name)
     return x
 
 

@@ -13,25 +13,37 @@ from twinnet.ir import layers as L
 from twinnet.ir import ops as O
 
 
+def _windows(x, side):
+    """Tokens as ``side`` windows of one row each (a View), to be merged back (one window when ``side`` is 1)."""
+    return O.View((side, 1, 2, 3), layout="NHWCD")(L.Dense(3)(x))
+
+
 def reshaped_after_a_unit_move():
-    """A Permute that moves only a size-1 axis, then a Reshape (one window's merge back into the map)."""
-    x = ir.Input((2, 1, 3), layout="NHWC", name="x")
-    return ir.Model(x, L.Dense(4)(L.Reshape((6,), layout="NC")(L.Permute("NWHC")(x))))
+    """A View, a Permute that moves only a size-1 axis, then a Reshape (one window's merge back into the map)."""
+    x = ir.Input((2, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(4)(L.Reshape((6,), layout="NC")(L.Permute("NWHCD")(_windows(x, 1)))))
 
 
 def reshaped_after_a_move():
-    x = ir.Input((2, 2, 3), layout="NHWC", name="x")
-    return ir.Model(x, L.Dense(4)(L.Reshape((12,), layout="NC")(L.Permute("NWHC")(x))))
+    x = ir.Input((4, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(4)(L.Reshape((12,), layout="NC")(L.Permute("NCWHD")(_windows(x, 2)))))
+
+
+def reshaped_after_a_norm():
+    """A Permute back after a LayerNorm (a LayerNorm2d's) that moves only size-1 axes: not between reshapes."""
+    x = ir.Input((1, 1, 3), layout="NHWC", name="x")
+    return ir.Model(x, L.Dense(4)(L.Reshape((3,), layout="NC")(L.Permute("NCHW")(L.LayerNorm()(x)))))
 
 
 def _map_by_position(x):
-    """Tokens reshaped to a map lettered by position (``NCHW`` for what is ``(H, W, C)``), rolled and cropped."""
+    """Tokens reshaped to a map lettered by position (``NCHW`` for what is ``(H, W, C)``), rolled, cropped and
+    normalised over the last axis (``W`` by position)."""
     r = L.Reshape((4, 4, 3), layout="NCHW")(x)
-    return L.Cropping2D(((0, 1), (0, 0)))(L.Slice("C", 0, 3)(O.Roll("C", 1)(r)))
+    return L.LayerNorm(axis="W")(L.Cropping2D(((0, 1), (0, 0)))(L.Slice("C", 0, 3)(O.Roll("C", 1)(r))))
 
 
 def cropped_then_relabelled():
-    """``x.view(n, 4, 4, c).roll(1, 1)[:, :3, :3]`` as from_torch letters it, then a relabel to ``NHWC``."""
+    """``norm(x.view(n, 4, 4, c).roll(1, 1)[:, :3, :3])`` as from_torch letters it, then a relabel to ``NHWC``."""
     x = ir.Input((16, 3), layout="NTC", name="x")
     return ir.Model(x, L.LayerNorm()(L.Reshape((3, 3, 3), layout="NHWC")(_map_by_position(x))))
 
@@ -44,8 +56,12 @@ def cropped_read_twice():
 
 
 FIRES = [
-    ("unit_move_reshape", reshaped_after_a_unit_move, lambda m: kinds(m) == ["Reshape", "Dense"]),
-    ("relabelled_crops", cropped_then_relabelled, lambda m: kinds(m) == ["Reshape", "Roll", "Cropping2D", "LayerNorm"]),
+    ("unit_move_reshape", reshaped_after_a_unit_move, lambda m: kinds(m) == ["Dense", "View", "Reshape", "Dense"]),
+    (
+        "relabelled_crops",
+        cropped_then_relabelled,
+        lambda m: kinds(m) == ["Reshape", "Roll", "Cropping2D", "LayerNorm", "LayerNorm"],
+    ),
 ]
 
 
@@ -57,7 +73,11 @@ def test_rule_fires_and_computes_the_same(rule, build, holds):
     assert holds(after), after.summary(print_fn=lambda s: None)
 
 
-STAYS = [(reshaped_after_a_move, "unit_move_reshape"), (cropped_read_twice, "relabelled_crops")]
+STAYS = [
+    (reshaped_after_a_move, "unit_move_reshape"),
+    (reshaped_after_a_norm, "unit_move_reshape"),
+    (cropped_read_twice, "relabelled_crops"),
+]
 
 
 @pytest.mark.parametrize("build, rule", STAYS, ids=[b.__name__ for b, _ in STAYS])

@@ -65,11 +65,10 @@ def test_a_channel_layer_norm_comes_back_between_its_permute_pair():
 
 def test_a_reshape_reads_a_tensor_whose_unit_axes_moved_as_it_is():
     """Only size-1 axes moved between the NHWC (1, 1, C) and the NCHW (C, 1, 1): the Reshape to (C,) reads the
-    LayerNorm's result as it is, with no Permute put back before it, and the pair's Permute back, which moves
-    only those axes, goes too (unit_move_reshape)."""
+    LayerNorm's Permute back as it is, with no Permute put back before it."""
     before, after = rewritten(norm_head)
-    assert kinds(after) == ["Conv2D", "GlobalAvgPool2D", "Permute", "LayerNorm", "Reshape", "Dense"]
-    assert after.layers[4].inputs[0].spec.layout == "NHWC" and "unit_move_reshape" in after.rewrites
+    assert kinds(after) == ["Conv2D", "GlobalAvgPool2D", "Permute", "LayerNorm", "Permute", "Reshape", "Dense"]
+    assert after.layers[5].inputs[0].spec.layout == "NCHW"
     same_outputs(before, after)
 
 
