@@ -7,7 +7,7 @@ from ...ir.ops import Binary, Learned
 from ...ir.ops.base import Op
 from ..lowering.code import call
 from ..lowering.driver import with_spec
-from ..lowering.reshape_layout import regrouped_layout, unit_moves_only
+from ..lowering.reshape_layout import ordered_within_groups, regrouped_layout, unit_moves_only
 from .activations import fused
 from .compile import batch_first
 
@@ -49,12 +49,19 @@ def lower_reshape(ctx, node, inputs):
     # Where the held order keeps each merged/split run of axes together (a conv's NHWC map flattened as
     # NCHW -> NCW), reshape it as held: the new axes come out in the held run order (NWC), no transpose.
     held = regrouped_layout(x.spec, spec, x.phys)
+    declared = batch_first(x.spec.layout)
+    unit_only = x.phys[0] == "N" and unit_moves_only(x.phys, declared, x.spec)
+    within = ordered_within_groups(x.spec, spec, x.phys) if held is None and not unit_only else None
+    if within is not None:
+        # Each run is together but one is in another order (a channel shuffle's swapped halves held channels
+        # last): order the axes within it, then reshape as held (the map stays channels last).
+        x = ctx.require(x, within)
+        held = regrouped_layout(x.spec, spec, x.phys)
     if held is None:
         # Reshape reads the non-batch axes row-major in declared order: hold them that way, batch first (unless
         # only size-1 axes would move: the entries are in that order already); the new axes come out in
         # declared order too, batch first.
-        declared = batch_first(x.spec.layout)
-        if not (x.phys[0] == "N" and unit_moves_only(x.phys, declared, x.spec)):
+        if not unit_only:
             x = ctx.require(x, declared)
         held = batch_first(spec.layout)
     target = tuple(-1 if spec.dim(a) is None else spec.dim(a) for a in held[1:])  # unknown: the one -1

@@ -20,7 +20,46 @@ def regrouped_layout(src: TensorSpec, dst: TensorSpec, held: str) -> str | None:
     reshaping the held tensor gives the same groups in ``held``'s group order (``NWC``): the same elements, no
     transpose. Sizes must be known, except an axis of unknown size that is a group on its own on both sides.
     """
-    if held[0] != "N" or "N" not in src.layout or "N" not in dst.layout:
+    groups = _groups(src, dst) if held[0] == "N" else None
+    if groups is None:
+        return None
+    rest = held[1:]
+    starts = []
+    for ga, _ in groups:
+        at = rest.find("".join(ga))  # together, in declared order
+        if at < 0:
+            return None
+        starts.append(at)
+    return "N" + "".join(gb_str for _, gb_str in sorted(zip(starts, ("".join(gb) for _, gb in groups))))
+
+
+def ordered_within_groups(src: TensorSpec, dst: TensorSpec, held: str) -> str | None:
+    """``held`` with the axes of each source group of a Reshape from ``src`` to ``dst`` put in declared order
+    where they stand, when every group is together in ``held`` but one is in another order (``NHWCD`` for
+    ``NDCHW`` -> ``NCHW``: ``NHWDC``); None otherwise (or where ``held`` needs no change).
+
+    Holding the tensor so moves data within each group only, and the Reshape then keeps the groups in held
+    order (:func:`regrouped_layout`): a channel shuffle of a channels-last map (split C in two, swap the
+    halves' axes, merge them) stays channels last, rather than moved channels first to be merged in declared
+    order.
+    """
+    groups = _groups(src, dst) if held[0] == "N" else None
+    if groups is None:
+        return None
+    out = list(held)
+    for ga, _ in groups:
+        at = sorted(held.index(a) for a in ga)
+        if at != list(range(at[0], at[0] + len(ga))):
+            return None  # not together
+        out[at[0] : at[0] + len(ga)] = ga
+    out = "".join(out)
+    return out if out != held else None
+
+
+def _groups(src: TensorSpec, dst: TensorSpec) -> list[tuple[list[str], list[str]]] | None:
+    """The runs of adjacent axes (batch aside) a Reshape from ``src`` to ``dst`` merges or splits, each as (its
+    source axes, its target axes) in declared order; None where sizes do not allow it or a side has no batch."""
+    if "N" not in src.layout or "N" not in dst.layout:
         return None
     a = [x for x in src.layout if x != "N"]
     b = [x for x in dst.layout if x != "N"]
@@ -49,14 +88,7 @@ def regrouped_layout(src: TensorSpec, dst: TensorSpec, held: str) -> str | None:
         return None
     groups[-1][0].extend(a[i:])  # trailing size-1 axes ride with the last group
     groups[-1][1].extend(b[j:])
-    rest = held[1:]
-    starts = []
-    for ga, _ in groups:
-        at = rest.find("".join(ga))  # together, in declared order
-        if at < 0:
-            return None
-        starts.append(at)
-    return "N" + "".join(gb_str for _, gb_str in sorted(zip(starts, ("".join(gb) for _, gb in groups))))
+    return groups
 
 
 def unit_moves_only(src: str, dst: str, spec: TensorSpec) -> bool:

@@ -1,14 +1,14 @@
 """Rules giving one spelling to reshapes, flattens and attention inputs torch and Keras write two ways (run in
-``rewrites.REWRITES``, beside ``relabel.rename_letters``): ``unit_flatten``, ``shared_key``, ``reshape_first``,
-``merge_views``, ``positional_relabel``, ``unit_move_reshape``, ``relabelled_crops``. Each is exact: the same
-entries in the same order, or an argument spelled out that means its default."""
+``rewrites.REWRITES``, beside ``relabel.rename_letters``): ``unit_flatten``, ``shared_key``, ``channel_shuffle``,
+``reshape_first``, ``merge_views``, ``positional_relabel``, ``unit_move_reshape``, ``relabelled_crops``. Each is
+exact: the same entries in the same order, or an argument spelled out that means its default."""
 
 from __future__ import annotations
 
 from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
-from ....ir.layout import spatial_axes
+from ....ir.layout import FREE_AXES, spatial_axes
 from .rebuild import Rebuild
 from .relabel import _POSITIONAL, _relabel
 
@@ -54,6 +54,60 @@ def _merged_groups(before: ir.TensorSpec, after: ir.TensorSpec) -> list[str] | N
             return None
         groups.append(run)
     return groups if i == len(sizes) else None
+
+
+def _split_at(before: ir.TensorSpec, after: ir.TensorSpec) -> int | None:
+    """The one position of ``before`` (not the batch's) a Reshape to ``after`` splits in two axes of more than one
+    entry each, leaving every other axis as it was; None where there is not exactly one."""
+    found = [
+        i
+        for i in range(1, before.rank)
+        if isinstance(before.shape[i], int)
+        and after.shape[:i] == before.shape[:i]
+        and after.shape[i + 2 :] == before.shape[i + 1 :]
+        and isinstance(after.shape[i], int)
+        and isinstance(after.shape[i + 1], int)
+        and min(after.shape[i], after.shape[i + 1]) > 1
+        and after.shape[i] * after.shape[i + 1] == before.shape[i]
+    ]
+    return found[0] if after.rank == before.rank + 1 and len(found) == 1 else None
+
+
+def channel_shuffle(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Reshape splitting one axis in two -> Permute swapping the two -> Reshape merging them back (each the only
+    reader of the last: a channel shuffle) of a tensor the walk holds in another order of its letters (a map
+    ``to_keras`` shuffled channels last, read back with its input declared channels first): the same three on
+    that tensor in its order, the split axis keeping its letter for the groups and the first free letter for
+    the entries of a group, as torch writes ``x.view(n, g, c // g, h, w).transpose(1, 2).reshape(n, c, h, w)``.
+    The same entries in the same order: only the split axis's entries move, wherever the others stand."""
+    if node.is_input or not isinstance(node.layer, L.Reshape) or node.inputs[0].node.is_input:
+        return None
+    permute = node.inputs[0].node
+    if not isinstance(permute.layer, L.Permute) or rb.only_user(permute) is not node or permute.inputs[0].node.is_input:
+        return None
+    split = permute.inputs[0].node
+    if not isinstance(split.layer, L.Reshape) or rb.only_user(split) is not permute:
+        return None
+    source = split.inputs[0]
+    spec, x = source.spec, rb.tensor(source)
+    if x.layout == spec.layout or sorted(x.layout) != sorted(spec.layout) or x.layout[0] != "N":
+        return None
+    if any(t.layout[0] != "N" for t in (spec, split.spec, permute.spec, node.spec)):
+        return None
+    i = _split_at(spec, split.spec)
+    if i is None or node.spec.shape != spec.shape:
+        return None
+    swapped = split.spec.layout[:i] + split.spec.layout[i + 1] + split.spec.layout[i] + split.spec.layout[i + 2 :]
+    if permute.spec.layout != swapped:
+        return None
+    axis = spec.layout[i]
+    free = next(a for a in "DHW" + FREE_AXES if a not in x.layout)
+    j = x.layout.index(axis)
+    layout = x.layout[:j] + axis + free + x.layout[j + 1 :]
+    target = tuple(x.shape[1:j]) + split.spec.shape[i : i + 2] + tuple(x.shape[j + 1 :])
+    groups = rb.add(L.Reshape(target, layout=layout), [x], {}, split)
+    moved = rb.add(L.Permute(x.layout[:j] + free + axis + x.layout[j + 1 :]), [groups], {}, permute)
+    return rb.add(L.Reshape(tuple(x.shape[1:]), layout=x.layout), [moved], {}, node)
 
 
 def reshape_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:

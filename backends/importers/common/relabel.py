@@ -29,9 +29,9 @@ named by role (query ``NHTD``, key ``NHSD``, value ``NHSE``, result ``NHTE``): t
 (torch's reading of the rotate-half's ``x[..., :d]``) is written as the ``Slice`` it is, which is how Keras's
 reading gives it, and a scalar ``Rescaling`` (its negation) renamed like an element-wise op.
 
-The rules of ``positional.py`` (``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``,
-``positional_relabel``) run in ``rewrites.REWRITES``: each gives one spelling to what torch and Keras write two
-ways; ``free.py`` names the components whose letters nothing gives a meaning.
+The rules of ``positional.py`` (``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``reshape_first``,
+``merge_views``, ``positional_relabel``) run in ``rewrites.REWRITES``: each gives one spelling to what torch and
+Keras write two ways; ``free.py`` names the components whose letters nothing gives a meaning.
 """
 
 from __future__ import annotations

@@ -356,6 +356,9 @@ REWRITES = (
     ("declared_input_layout", declared_input_layout),
     ("declared_output_layout", declared_output_layout),
     *relaid.RULES,
+    # before unit_reshape, which would relay their last Reshape alone where the map is 1x1
+    ("cropped_rows", spellings.cropped_rows),
+    ("channel_shuffle", positional.channel_shuffle),
     ("unit_reshape", unit_reshape),
     ("merge_relabel", merge_relabel),
     ("fold_zero_padding", fold_zero_padding),

@@ -80,7 +80,9 @@ def cropped_rows(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     (top, bottom), (a, b) = crop.layer.cropping
     source = rows.inputs[0]
     x, spec = rb.tensor(source), source.spec
-    if top or bottom or rows.spec.layout != "NHWC" or x.layout != spec.layout or node.spec.layout != spec.layout:
+    if top or bottom or rows.spec.layout != "NHWC" or node.spec.layout != spec.layout:
+        return None
+    if sorted(x.layout) != sorted(spec.layout):  # held in another order of its letters: the Slice of the letter
         return None
     _, r, size, c = rows.spec.shape
     for i in range(1, spec.rank):
@@ -329,11 +331,10 @@ def plain_activation(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return None
 
 
-#: these rules, in the order ``rewrites.REWRITES`` runs them
+#: these rules, in the order ``rewrites.REWRITES`` runs them (``cropped_rows`` it runs earlier, before ``unit_reshape``)
 RULES = (
     ("no_op", no_op),
     ("default_scale", default_scale),
-    ("cropped_rows", cropped_rows),
     ("narrow_slice", narrow_slice),
     ("narrow_stop", narrow_stop),
     ("image_crop", image_crop),

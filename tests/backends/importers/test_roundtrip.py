@@ -199,3 +199,44 @@ def test_keras_reads_window_partitions_in_torch_letters():
 def test_keras_round_trip_of_window_attention_is_exact():
     m = _tiny_swin()
     assert not structural_diff(m, rt.through_keras(m), weights=True)
+
+
+class ShuffleBlock(nn.Module):
+    """ShuffleNetV2's stride-1 unit as torchvision writes it, small: the channels chunked in two, one half through
+    a 1x1 conv, the halves concatenated and shuffled (``view``, ``transpose``, ``view``)."""
+
+    def __init__(self, channels=8):
+        super().__init__()
+        half = channels // 2
+        self.branch = nn.Sequential(nn.Conv2d(half, half, 1), nn.BatchNorm2d(half), nn.ReLU())
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        x = torch.cat((a, self.branch(b)), dim=1)
+        n, c, h, w = x.shape
+        return x.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+
+
+def _tiny_shufflenet():
+    """Two units on a 4x4 map, one on the 1x1 map a max pool leaves (ShuffleNet's last stage at 32 px), then a
+    1x1 conv and the pooled head."""
+    torch.manual_seed(0)
+    units = [ShuffleBlock(), ShuffleBlock(), nn.MaxPool2d(4), ShuffleBlock()]
+    head = [nn.Conv2d(8, 4, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), *units, *head)
+    return from_torch(net.eval(), (torch.randn(2, 3, 4, 4),))
+
+
+@pytest.mark.parametrize("direction", ["torch", "keras"])
+def test_round_trip_of_channel_shuffles_is_exact(direction):
+    """to_keras shuffles the channels where Keras holds them, last (a Reshape to (H, W, 2, C/2), the Permute of
+    its last two axes, a Reshape back), and from_keras reads that, with the chunks' Slices, back in torch's
+    spelling on the NCHW map (``channel_shuffle``, ``cropped_rows``), on a 4x4 map and a 1x1 one; the same numbers."""
+    m = _tiny_shufflenet()
+    back = rt.THROUGH[direction](m)
+    assert not structural_diff(m, back, weights=True), "\n".join(structural_diff(m, back, weights=True))
+    xs = rt.example(m, 3)
+    with torch.no_grad():
+        want = to_torch(m)(*xs).numpy()
+        np.testing.assert_allclose(to_torch(back)(*xs).numpy(), want, atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(to_keras(m)(xs[0].numpy(), training=False)), want, atol=1e-5, rtol=1e-4)

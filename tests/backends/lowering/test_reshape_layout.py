@@ -1,11 +1,12 @@
 """backends.lowering.reshape_layout.regrouped_layout: a Reshape whose merged/split runs of axes stay together in the
 held layout is done as held, with no transpose (numerics: the Reshape cases of test_layers_core.py run both layouts);
-and Keras's Reshape of a tensor held out of declared order by size-1 axes only."""
+``ordered_within_groups``: runs together but one in another order are ordered where they stand (a channel shuffle
+stays channels last in Keras); and Keras's Reshape of a tensor held out of declared order by size-1 axes only."""
 
 import numpy as np
 import pytest
 
-from twinnet.backends.lowering.reshape_layout import regrouped_layout
+from twinnet.backends.lowering.reshape_layout import ordered_within_groups, regrouped_layout
 from twinnet.ir.tensor import TensorSpec
 
 
@@ -25,6 +26,43 @@ from twinnet.ir.tensor import TensorSpec
 )
 def test_regrouped_layout(src, dst, held, want):
     assert regrouped_layout(TensorSpec(*src), TensorSpec(*dst), held) == want
+
+
+@pytest.mark.parametrize(
+    "src, dst, held, want",
+    [
+        (((None, 4, 2, 8, 8), "NDCHW"), ((None, 8, 8, 8), "NCHW"), "NHWCD", "NHWDC"),  # a shuffle held channels last
+        (((None, 4, 2, 8, 8), "NDCHW"), ((None, 8, 8, 8), "NCHW"), "NDCHW", None),  # as declared: nothing to order
+        (((None, 4, 2, 8, 8), "NDCHW"), ((None, 8, 8, 8), "NCHW"), "NHWDC", None),  # in order already
+        (((None, 4, 2, 8, 8), "NDCHW"), ((None, 8, 8, 8), "NCHW"), "NCHWD", None),  # D and C apart
+        (((None, 6, 4), "NTC"), ((None, 24), "NC"), "NCT", "NTC"),  # one run: declared order
+        (((None, 4, 4, 16), "NHWC"), ((None, 16, 16), "NWC"), "NCWH", "NCHW"),
+    ],
+)
+def test_ordered_within_groups(src, dst, held, want):
+    assert ordered_within_groups(TensorSpec(*src), TensorSpec(*dst), held) == want
+
+
+def test_keras_shuffles_channels_where_it_holds_them():
+    """torch's channel shuffle (``view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)``) of a map Keras
+    holds channels last: a Reshape to (H, W, 2, C/2), the Permute of its last two axes and a Reshape back, all
+    channels last (no Permute to channels first and back for what follows); torch and Keras compute the same."""
+    from rewrite_check import outputs
+
+    from twinnet import ir
+    from twinnet.backends import emit
+    from twinnet.ir import layers as L
+
+    x = ir.Input((3, 6, 6), layout="NCHW", name="x")
+    h = L.Reshape((2, 4, 6, 6), layout="NCDHW")(L.Conv2D(8, 3, padding="same")(x))
+    h = L.Reshape((8, 6, 6), layout="NCHW")(L.Permute("NDCHW")(h))
+    model = ir.Model(x, L.Conv2D(3, 1)(L.Slice("C", 4)(h))).randomize(seed=2)
+    source = emit(model, "keras")
+    assert "layers.Reshape((6, 6, 2, 4)" in source and "layers.Permute((1, 2, 4, 3)" in source
+    assert source.count("layers.Permute(") == 3  # the shuffle's, and the NCHW input's and output's
+    for batch in (2, 3):
+        torch_out, keras_out = outputs(model, batch)
+        np.testing.assert_allclose(keras_out, torch_out, atol=1e-5, rtol=1e-4)
 
 
 def test_torch_vit_patches_reach_keras_without_a_transpose():

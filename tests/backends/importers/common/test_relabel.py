@@ -1,6 +1,6 @@
 """The letter rewrites of backends/importers/common/relabel.py (``rename_letters``), those of positional.py
-(``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel``) and of spellings.py
-(``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first``, ``no_op``; the others in
+(``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``reshape_first``, ``merge_views``, ``positional_relabel``)
+and of spellings.py (``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first``, ``no_op``; the others in
 test_spellings.py): each fires where it is exact, and the rewritten model computes what the original did in torch
 and in Keras (random weights, batch 2 and 3); each stays put where it would not be."""
 
@@ -175,6 +175,24 @@ def channel_slice_as_keras_writes_it():
     return ir.Model(x, L.Dense(3)(_cropped(x, ((0, 0), (2, 3)))))
 
 
+def _keras_shuffle(relaid: bool = True, dims: str = "NHWDC"):
+    """ShuffleNet's channel shuffle and chunk as from_keras reads to_keras's (``relaid``: behind the NCHW input's
+    Permute and relabel): a Reshape of the NHWC map to (H, W, 2, C/2), a Permute (``dims``), a Reshape back, and
+    the second half of C sliced as to_keras slices (rows, cropped, the map again)."""
+    x = ir.Input((3, 6, 6) if relaid else (6, 6, 3), layout="NHWC", name="x")
+    h = L.Conv2D(8, 1)(L.Reshape((6, 6, 3), layout="NHWC")(L.Permute("NWCH")(x)) if relaid else x)
+    h = L.Reshape((6, 6, 8), layout="NHWC")(L.Permute(dims)(L.Reshape((6, 6, 2, 4), layout="NHWCD")(h)))
+    h = L.Cropping2D(((0, 0), (4, 0)))(L.Reshape((36, 8, 1), layout="NHWC")(h))
+    return ir.Model(x, L.GlobalAvgPool2D()(L.Conv2D(3, 1)(L.Reshape((6, 6, 4), layout="NHWC")(h))))
+
+
+def _shuffled_as_torch(m):
+    """The shuffle in torch's spelling on the NCHW map (view, transpose, reshape), the chunk its Slice of C."""
+    shuffle = _layouts(m, "Reshape") == ["NCDHW", "NCHW"] and _layouts(m, "Permute") == ["NDCHW"]
+    chunk = _layouts(m, "Slice") == ["NCHW"] and "Cropping2D" not in kinds(m)
+    return shuffle and chunk and m.inputs[0].layout == "NCHW"
+
+
 def _unbound(narrow):
     """timm's attention input: a qkv reshape, permuted with its three-way axis first, unbound, the parts summed."""
     x = ir.Input((5, 6), layout="NTC", name="x")
@@ -259,6 +277,7 @@ FIRES = [
         lambda m: kinds(m)[:3] == ["Conv2D", "Reshape", "Permute"] and _layouts(m, "Reshape") == ["NCT"],
     ),
     ("declared_input_layout", input_read_by_a_class_token, lambda m: m.inputs[0].layout == "NCHW"),
+    ("channel_shuffle", _keras_shuffle, _shuffled_as_torch),
 ]
 
 
@@ -304,6 +323,15 @@ def permute_then_merge_apart():
     x = _image()
     h = L.Permute("NHWC")(L.Conv2D(8, 2, strides=2)(x))
     return ir.Model(x, L.Flatten()(L.Reshape((4, 32), layout="NTC")(h)))
+
+
+def keras_shuffle_of_its_own():
+    """A map Keras holds channels last from its input on (a Keras ShuffleNet): its spelling already."""
+    return _keras_shuffle(relaid=False)
+
+
+def shuffle_moving_a_spatial_axis_too():
+    return _keras_shuffle(dims="NWHDC")
 
 
 def view_read_twice():
@@ -353,6 +381,8 @@ STAYS = [
     (two_tokens_flattened, "unit_flatten"),
     (attention_with_its_own_key, "shared_key"),
     (permute_then_merge_apart, "reshape_first"),
+    (keras_shuffle_of_its_own, "channel_shuffle"),
+    (shuffle_moving_a_spatial_axis_too, "channel_shuffle"),
 ]
 
 
