@@ -11,6 +11,9 @@ in ``rewrites.REWRITES`` after ``spellings.py``'s; :data:`RULES`), Swin's window
 * ``merge_transposes``: two Transposes, the first read only by the second, are one (none where they cancel).
 * ``shared_permute``: the same move made twice of one tensor (``to_keras``'s stem Permute, for a LayerNorm and
   for the residual) is made once.
+* ``unit_permute``: a Reshape that moves one size-1 axis and nothing else, read by position only, is the Permute it
+  equals (``to_keras`` writes a move of a size-1 axis as a free Keras ``Reshape``; MobileViT's unfold of a map
+  one patch wide), and a relabel back to the Reshape's letters that ``positional_relabel`` then drops.
 """
 
 from __future__ import annotations
@@ -164,6 +167,46 @@ def pool_unpermuted(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.add(node.layer, [x], {}, node)
 
 
+def _moved_unit(before: ir.TensorSpec, after: ir.TensorSpec) -> tuple[int, int] | None:
+    """(from, to): the positions of the one size-1 axis a reshape from ``before`` to ``after`` moves, where it
+    moves nothing else (both batch first, the other sizes known and above 1, in one order); else None."""
+    if before.rank != after.rank or before.layout[0] != "N" or after.layout[0] != "N":
+        return None
+    if before.shape[1:].count(1) != 1 or after.shape[1:].count(1) != 1 or None in before.shape[1:]:
+        return None
+    unit, to = before.shape.index(1), after.shape.index(1)
+    if unit == to or [s for s in before.shape[1:] if s != 1] != [s for s in after.shape[1:] if s != 1]:
+        return None
+    return unit, to
+
+
+def _move(layout: str, unit: int, to: int) -> str:
+    rest = layout[:unit] + layout[unit + 1 :]
+    return rest[:to] + layout[unit] + rest[to:]
+
+
+def unit_permute(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Reshape moving one size-1 axis and nothing else: the Permute it equals (the same entries in the same
+    order; ``to_keras`` writes a Permute of a size-1 axis as a free Keras ``Reshape``, where the model has a
+    ``Transpose``: MobileViT's unfold of a map one patch wide). Its letters are the Reshape's by a relabel:
+    after it, where only reshapes and flattens read it (``positional_relabel`` drops that relabel), else
+    before it, of a reshape that this one alone reads (``rename_letters`` names that reshape so)."""
+    if node.is_input or not isinstance(node.layer, L.Reshape) or len(node.inputs) != 1 or id(node) in rb.outputs:
+        return None
+    source = node.inputs[0]
+    x, users, moved = rb.tensor(source), rb.users(node), _moved_unit(source.spec, node.spec)
+    if moved is None or x.layout != source.spec.layout or not users:
+        return None
+    if all(isinstance(u.layer, (L.Reshape, O.View, L.Flatten)) for u in users):
+        out = rb.add(L.Permute(_move(x.layout, *moved)), [x], {}, node)
+        return L.Reshape(node.spec.shape[1:], layout=node.spec.layout)(out)
+    shaped = source.node
+    if shaped.is_input or not isinstance(shaped.layer, (L.Reshape, O.View)) or rb.only_user(shaped) is not node:
+        return None
+    relabel = L.Reshape(x.shape[1:], layout=_move(node.spec.layout, moved[1], moved[0]))(x)
+    return rb.add(L.Permute(node.spec.layout), [relabel], {}, node)
+
+
 #: these rules, in the order ``rewrites.REWRITES`` runs them
 RULES = (
     ("pool_unpermuted", pool_unpermuted),
@@ -172,4 +215,5 @@ RULES = (
     ("plain_add", plain_add),
     ("merge_transposes", merge_transposes),
     ("shared_permute", shared_permute),
+    ("unit_permute", unit_permute),
 )

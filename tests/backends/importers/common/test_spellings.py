@@ -1,7 +1,7 @@
 """The rules of backends/importers/common/moves.py and spellings.py giving one form to Swin's window attention and
 to arithmetic with numbers and activations, whichever importer read them and whichever module ``to_torch`` wrote
 (``transpose_last``, ``merge_transposes``, ``regrouped_transpose``, ``plain_add``, ``shared_permute``,
-``narrow_stop``, ``pool_unpermuted``, ``unit_select``, ``scalar_rescaling``, ``scale_then_shift``,
+``unit_permute``, ``narrow_stop``, ``pool_unpermuted``, ``unit_select``, ``scalar_rescaling``, ``scale_then_shift``,
 ``plain_activation``; the others are tested in test_relabel.py): each fires where it is exact, and the rewritten
 model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put
 where it would not be exact."""
@@ -118,6 +118,26 @@ def shifted_then_scaled():
     return ir.Model(x, L.Dense(3)(L.Rescaling(2.0)(L.Rescaling(1.0, 1.0)(x))))
 
 
+def one_patch_unfolded():
+    """A move of a size-1 axis as ``to_keras`` writes it (a Reshape), read by a View: the Permute it is."""
+    x = ir.Input((2, 3), layout="NTC", name="x")
+    h = L.Reshape((1, 2, 3), layout="NHWC")(O.View((2, 1, 3), "NHWC")(L.Dense(3)(x)))
+    return ir.Model(x, L.Dense(4)(O.View((2, 3), "NTC")(h)))
+
+
+def one_token_heads():
+    """A move of a size-1 axis read by a letter layer (an attention's heads, one token): a Permute of the View."""
+    x = ir.Input((1, 8), layout="NTC", name="x")
+    h = L.Reshape((2, 1, 4), layout="NHTC")(O.View((1, 2, 4), "NHWC")(L.Dense(8)(x)))
+    return ir.Model(x, L.Dense(3)(h))
+
+
+def two_units_moved():
+    x = ir.Input((3,), layout="NC", name="x")
+    h = L.Reshape((1, 1, 3), layout="NHWC")(O.View((3, 1, 1), "NCHW")(L.Dense(3)(x)))
+    return ir.Model(x, L.Dense(4)(O.View((3,), "NC")(h)))
+
+
 def _rescalings(m) -> list[tuple]:
     return [(n.layer.scale, n.layer.offset) for n in m.layers if n.layer.kind == "Rescaling"]
 
@@ -158,6 +178,8 @@ FIRES = [
     ("plain_add", _summed("computed"), lambda m: "Binary" not in kinds(m) and "Add" in kinds(m)),
     ("narrow_stop", stepped_to_the_end, lambda m: m.layers[0].layer.stop is None),
     ("pool_unpermuted", pooled_after_a_permute, lambda m: kinds(m) == ["LayerNorm", "GlobalAvgPool2D", "Dense"]),
+    ("unit_permute", one_patch_unfolded, lambda m: "Reshape" not in kinds(m) and "Permute" in kinds(m)),
+    ("unit_permute", one_token_heads, lambda m: kinds(m) == ["Dense", "View", "Permute", "Dense"]),
     ("unit_select", selected_by_a_reshape, lambda m: kinds(m).count("Reduce") == 0 and kinds(m).count("Slice") == 3),
 ]
 
@@ -200,6 +222,7 @@ STAYS = [
     (permuted_without_windows, "regrouped_transpose"),
     (_summed("learned"), "plain_add"),
     (windows_summed, "plain_add"),
+    (two_units_moved, "unit_permute"),
 ]
 
 
