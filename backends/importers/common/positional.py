@@ -1,14 +1,14 @@
 """Rules giving one spelling to reshapes, flattens and attention inputs torch and Keras write two ways (run in
 ``rewrites.REWRITES``, beside ``relabel.rename_letters``): ``unit_flatten``, ``shared_key``, ``reshape_first``,
-``merge_views``, ``positional_relabel``, ``convolved_view``. Each is exact: the same entries in the same order, or
-an argument spelled out that means its default, or the same layers on the same data under its own letters."""
+``merge_views``, ``positional_relabel``. Each is exact: the same entries in the same order, or an argument
+spelled out that means its default."""
 
 from __future__ import annotations
 
 from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
-from .rebuild import Rebuild, letters_only
+from .rebuild import Rebuild
 from .relabel import _POSITIONAL, _relabel
 
 
@@ -115,33 +115,3 @@ def positional_relabel(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if x.layout != source.spec.layout or _relabel(node) and node.spec.layout == source.spec.layout:
         return None
     return rb.add(node.layer, [x], rb.old_weights(node), node)
-
-
-#: the layers Keras computes channels last on a map: convolutions, poolings, paddings, croppings, upsamplings
-_MAPPED = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
-_MAPPED += (L.MaxPool1D, L.MaxPool2D, L.AvgPool1D, L.AvgPool2D, L.ZeroPadding1D, L.ZeroPadding2D)
-_MAPPED += (L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D)
-
-
-def convolved_view(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Reshape or View -> a Permute moving ``C`` last (its only reader) read only by convolutions (or poolings,
-    paddings, croppings, upsamplings): those on the reshape as it is, what follows them following its letters
-    (``Rebuild``). A reshape back to a channels-first map (MobileViT's fold) is read so by ``from_torch``;
-    ``to_keras`` moves it channels last for the convolution, which ``from_keras`` reads as that ``Permute``. The
-    same layers on the same data: a convolution acts on ``C`` and the spatial letters wherever they stand."""
-    if node.is_input or not isinstance(node.layer, L.Permute) or id(node) in rb.outputs:
-        return None
-    source = node.inputs[0]
-    shaped = source.node
-    if shaped.is_input or not isinstance(shaped.layer, (L.Reshape, O.View)) or rb.only_user(shaped) is not node:
-        return None
-    x, layout = rb.tensor(source), node.spec.layout
-    if x.layout != source.spec.layout or layout[-1] != "C" or x.layout[-1] == "C" or x.layout[0] != "N":
-        return None
-    spatial = [a for a in layout if a not in "NC"]
-    if [a for a in x.layout if a not in "NC"] != spatial:
-        return None
-    users = rb.users(node)
-    if not users or not all(isinstance(u.layer, _MAPPED) and letters_only(u.layer) for u in users):
-        return None
-    return x

@@ -370,7 +370,6 @@ REWRITES = (
     ("reshape_first", positional.reshape_first),
     ("merge_views", positional.merge_views),
     ("positional_relabel", positional.positional_relabel),
-    ("convolved_view", positional.convolved_view),
     *spellings.RULES,
     *moves.RULES,
     *selects.RULES,

@@ -1,10 +1,10 @@
-"""The rules of backends/importers/common/moves.py and spellings.py giving one form to Swin's window attention and
-to arithmetic with numbers and activations, whichever importer read them and whichever module ``to_torch`` wrote
-(``transpose_last``, ``merge_transposes``, ``regrouped_transpose``, ``plain_add``, ``shared_permute``,
-``unit_permute``, ``narrow_stop``, ``pool_unpermuted``, ``unit_select``, ``scalar_rescaling``, ``scale_then_shift``,
-``plain_activation``; the others are tested in test_relabel.py): each fires where it is exact, and the rewritten
-model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put
-where it would not be exact."""
+"""The rules of backends/importers/common/moves.py and spellings.py giving one form to Swin's window attention, to
+MobileViT's patches and to arithmetic with numbers and activations, whichever importer read them and whichever
+module ``to_torch`` wrote (``transpose_last``, ``merge_transposes``, ``regrouped_transpose``, ``plain_add``,
+``shared_permute``, ``unit_move``, ``convolved_view``, ``narrow_stop``, ``pool_unpermuted``, ``unit_select``,
+``scalar_rescaling``, ``scale_then_shift``, ``plain_activation``; the others are tested in test_relabel.py): each
+fires where it is exact, and the rewritten model computes what the original did in torch and in Keras (random
+weights, batch 2 and 3); each stays put where it would not be exact."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rewrite_check import kinds, rewritten, same_outputs
 from twinnet import ir
 from twinnet.ir import layers as L
 from twinnet.ir import ops as O
+from twinnet.ir.structure import structural_diff
 
 
 def _rewritten(build):
@@ -132,6 +133,34 @@ def one_token_heads():
     return ir.Model(x, L.Dense(3)(h))
 
 
+def _folded(permute: bool, reader=lambda h: L.Conv2D(3, 3, padding="same")(h)):
+    """Tokens (NTC) viewed back as a channels-first map, then a convolution, as from_torch reads MobileViT's fold;
+    with ``permute``, moved channels last first, as from_keras reads to_keras's."""
+    x = ir.Input((4, 6), layout="NTC", name="x")
+    h = O.View((6, 2, 2), "NCHW")(L.Dense(6)(x))
+    h = reader(L.Permute("NHWC")(h) if permute else h)
+    return ir.Model(x, L.GlobalAvgPool2D()(L.Activation("relu")(h)))
+
+
+def convolved_channels_last():
+    return _folded(True)
+
+
+def densed_channels_last():
+    return _folded(True, lambda h: L.Dense(3)(h))
+
+
+def convolved_channels_moved():
+    return _folded(True, lambda h: L.Conv2D(3, 1)(L.Permute("NCHW")(L.Permute("NCWH")(h))))
+
+
+def test_both_readings_of_a_fold_meet():
+    """from_keras's reading of MobileViT's fold (the Permute to channels last) and from_torch's (none) meet."""
+    _, keras_side = _rewritten(lambda: _folded(True))
+    _, torch_side = _rewritten(lambda: _folded(False))
+    assert structural_diff(torch_side, keras_side) == []
+
+
 def two_units_moved():
     x = ir.Input((3,), layout="NC", name="x")
     h = L.Reshape((1, 1, 3), layout="NHWC")(O.View((3, 1, 1), "NCHW")(L.Dense(3)(x)))
@@ -178,8 +207,9 @@ FIRES = [
     ("plain_add", _summed("computed"), lambda m: "Binary" not in kinds(m) and "Add" in kinds(m)),
     ("narrow_stop", stepped_to_the_end, lambda m: m.layers[0].layer.stop is None),
     ("pool_unpermuted", pooled_after_a_permute, lambda m: kinds(m) == ["LayerNorm", "GlobalAvgPool2D", "Dense"]),
-    ("unit_permute", one_patch_unfolded, lambda m: "Reshape" not in kinds(m) and "Permute" in kinds(m)),
-    ("unit_permute", one_token_heads, lambda m: kinds(m) == ["Dense", "View", "Permute", "Dense"]),
+    ("unit_move", one_patch_unfolded, lambda m: "Reshape" not in kinds(m) and "Permute" in kinds(m)),
+    ("unit_move", one_token_heads, lambda m: kinds(m) == ["Dense", "View", "Permute", "Dense"]),
+    ("convolved_view", convolved_channels_last, lambda m: kinds(m) == ["Dense", "View", "Conv2D", "GlobalAvgPool2D"]),
     ("unit_select", selected_by_a_reshape, lambda m: kinds(m).count("Reduce") == 0 and kinds(m).count("Slice") == 3),
 ]
 
@@ -222,7 +252,9 @@ STAYS = [
     (permuted_without_windows, "regrouped_transpose"),
     (_summed("learned"), "plain_add"),
     (windows_summed, "plain_add"),
-    (two_units_moved, "unit_permute"),
+    (two_units_moved, "unit_move"),
+    (densed_channels_last, "convolved_view"),
+    (convolved_channels_moved, "convolved_view"),
 ]
 
 
