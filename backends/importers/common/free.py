@@ -6,12 +6,14 @@ embedding's tables, unsqueezed to broadcast over the heads, are ``NDHW`` and ``N
 reshape's output only reaches layers that act on letters alone (element-wise layers and ops, casts,
 concatenations, permutes, learned weights broadcast into them) and is read back only by position (by further
 reshapes), which letters it has changes nothing; this pass names every such *free* component of rank 4 or 5 as
-Keras names a tensor of that rank (``NHWC``, ``NDHWC``), so that both importers give the same letters.
+Keras names a tensor of that rank (``NHWC``, ``NDHWC``), so that both importers give the same letters (its one
+reshape so named, where the component has one alone and moves axes: MobileViT's unfold and fold).
 
 Exact by construction, as ``rename_letters``: every tensor holds the same data in the same order, under other
 names, and every layer of the component means the same under them. It fires only where the component holds
 no layer that gives a letter a meaning, no model input or output, and every tensor of the full rank holds
-its letters in one order (so that the naming does not depend on where the walk entered it).
+its letters in one order or the component has one reshape alone (so that the naming does not depend on where
+the walk entered it).
 """
 
 from __future__ import annotations
@@ -35,15 +37,13 @@ _FREE = (*relabel._SOURCES, *relabel._MOVERS)
 
 def _free(steps: dict, layout: str) -> bool:
     """Whether every renamed tensor of a component acts on letters alone and holds them in ``layout``'s order
-    (a learned weight broadcast into it may hold fewer)."""
-    for kind, node in steps.values():
-        if kind != "rename":
-            continue
-        if not isinstance(node.layer, _FREE) or isinstance(node.layer, L.Slice):
-            return False
-        if node.spec.rank == len(layout) and node.spec.layout != layout:
-            return False
-    return True
+    (a learned weight broadcast into it may hold fewer), or in other orders where the component has one source
+    alone (then named after it wherever the walk entered: MobileViT's unfold, a View and a Transpose)."""
+    renamed = [node for kind, node in steps.values() if kind == "rename"]
+    if any(not isinstance(node.layer, _FREE) or isinstance(node.layer, L.Slice) for node in renamed):
+        return False
+    orders = {node.spec.layout for node in renamed if node.spec.rank == len(layout)}
+    return orders == {layout} or sum(isinstance(node.layer, _STARTS) for node in renamed) == 1
 
 
 def _components(model: ir.Model) -> list[dict]:

@@ -11,6 +11,10 @@ in ``rewrites.REWRITES`` after ``spellings.py``'s; :data:`RULES`), Swin's window
 * ``merge_transposes``: two Transposes, the first read only by the second, are one (none where they cancel).
 * ``shared_permute``: the same move made twice of one tensor (``to_keras``'s stem Permute, for a LayerNorm and
   for the residual) is made once.
+* ``unit_move``: a Reshape that moves one size-1 axis and nothing else is the Permute it equals (``to_keras``
+  writes a move of a size-1 axis as a free Keras ``Reshape``: MobileViT's unfold of a map one patch wide).
+* ``convolved_view``: a reshape back to a map that ``to_keras`` moved channels last for a convolution (MobileViT's
+  fold) is convolved as it is, what follows in its letters.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from fractions import Fraction
 from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
-from .rebuild import Rebuild
+from .rebuild import Rebuild, letters_only
 
 
 def _sole_move(rb: Rebuild, node: ir.Node, kinds: tuple) -> tuple[ir.Node, ir.Tensor] | None:
@@ -164,6 +168,76 @@ def pool_unpermuted(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.add(node.layer, [x], {}, node)
 
 
+def _moved_unit(before: ir.TensorSpec, after: ir.TensorSpec) -> tuple[int, int] | None:
+    """(from, to): the positions of the one size-1 axis a reshape from ``before`` to ``after`` moves, where it
+    moves nothing else (both batch first, the other sizes known and above 1, in one order); else None."""
+    if before.rank != after.rank or before.layout[0] != "N" or after.layout[0] != "N":
+        return None
+    if before.shape[1:].count(1) != 1 or after.shape[1:].count(1) != 1 or None in before.shape[1:]:
+        return None
+    unit, to = before.shape.index(1), after.shape.index(1)
+    if unit == to or [s for s in before.shape[1:] if s != 1] != [s for s in after.shape[1:] if s != 1]:
+        return None
+    return unit, to
+
+
+def _move(layout: str, unit: int, to: int) -> str:
+    rest = layout[:unit] + layout[unit + 1 :]
+    return rest[:to] + layout[unit] + rest[to:]
+
+
+def unit_move(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Reshape moving one size-1 axis and nothing else: the Permute it equals (the same entries in the same
+    order; ``to_keras`` writes a Permute of a size-1 axis as a free Keras ``Reshape``, where the model has a
+    ``Transpose``: MobileViT's unfold of a map one patch wide, its heads over one token). Its letters are the
+    Reshape's by a relabelling View: after it, where only reshapes and flattens read it (``positional_relabel``
+    drops that View), else before it, of a View that this Reshape alone reads (``rename_letters`` names that View
+    so). Not of a Reshape layer: a Reshape and a Permute of size-1 axes read as the one Reshape Keras writes."""
+    if node.is_input or not isinstance(node.layer, L.Reshape) or len(node.inputs) != 1 or id(node) in rb.outputs:
+        return None
+    source = node.inputs[0]
+    x, users, moved = rb.tensor(source), rb.users(node), _moved_unit(source.spec, node.spec)
+    if moved is None or x.layout != source.spec.layout or not users or isinstance(source.node.layer, L.Reshape):
+        return None
+    if all(isinstance(u.layer, (L.Reshape, O.View, L.Flatten)) for u in users):
+        out = rb.add(L.Permute(_move(x.layout, *moved)), [x], {}, node)
+        return O.View(node.spec.shape[1:], node.spec.layout)(out)
+    shaped = source.node
+    if shaped.is_input or not isinstance(shaped.layer, O.View) or rb.only_user(shaped) is not node:
+        return None
+    relabel = O.View(x.shape[1:], _move(node.spec.layout, moved[1], moved[0]))(x)
+    return rb.add(L.Permute(node.spec.layout), [relabel], {}, node)
+
+
+#: the layers Keras computes channels last on a map: convolutions, poolings, paddings, croppings, upsamplings
+_MAPPED = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
+_MAPPED += (L.MaxPool1D, L.MaxPool2D, L.AvgPool1D, L.AvgPool2D, L.ZeroPadding1D, L.ZeroPadding2D)
+_MAPPED += (L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D)
+
+
+def convolved_view(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Reshape or View -> a Permute moving ``C`` last (its only reader) read only by convolutions (or poolings,
+    paddings, croppings, upsamplings): those on the reshape as it is, what follows them following its letters
+    (``Rebuild``). A reshape back to a channels-first map (MobileViT's fold) is read so by ``from_torch``;
+    ``to_keras`` moves it channels last for the convolution, which ``from_keras`` reads as that ``Permute``. The
+    same layers on the same data: a convolution acts on ``C`` and the spatial letters wherever they stand."""
+    if node.is_input or not isinstance(node.layer, L.Permute) or id(node) in rb.outputs:
+        return None
+    source = node.inputs[0]
+    shaped = source.node
+    if shaped.is_input or not isinstance(shaped.layer, (L.Reshape, O.View)) or rb.only_user(shaped) is not node:
+        return None
+    x, layout = rb.tensor(source), node.spec.layout
+    if x.layout != source.spec.layout or layout[-1] != "C" or x.layout[-1] == "C" or x.layout[0] != "N":
+        return None
+    if [a for a in x.layout if a not in "NC"] != [a for a in layout if a not in "NC"]:
+        return None
+    users = rb.users(node)
+    if not users or not all(isinstance(u.layer, _MAPPED) and letters_only(u.layer) for u in users):
+        return None
+    return x
+
+
 #: these rules, in the order ``rewrites.REWRITES`` runs them
 RULES = (
     ("pool_unpermuted", pool_unpermuted),
@@ -172,4 +246,6 @@ RULES = (
     ("plain_add", plain_add),
     ("merge_transposes", merge_transposes),
     ("shared_permute", shared_permute),
+    ("unit_move", unit_move),
+    ("convolved_view", convolved_view),
 )

@@ -240,3 +240,52 @@ def test_round_trip_of_channel_shuffles_is_exact(direction):
         want = to_torch(m)(*xs).numpy()
         np.testing.assert_allclose(to_torch(back)(*xs).numpy(), want, atol=1e-5, rtol=1e-4)
     np.testing.assert_allclose(np.asarray(to_keras(m)(xs[0].numpy(), training=False)), want, atol=1e-5, rtol=1e-4)
+
+
+class PatchBlock(nn.Module):
+    """MobileViT's block as timm writes it, small, after a stem convolution: a convolution, the unfold into patches
+    (views regrouping the batch, a transpose), a transformer layer (qkv attention, residual sums), the fold back, a
+    convolution and the fusion with the block's input."""
+
+    def __init__(self, channels=4, dim=8, heads=2, patch=2):
+        super().__init__()
+        self.heads, self.patch = heads, patch
+        self.stem = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv_1x1 = nn.Conv2d(channels, dim, 1)
+        self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.conv_proj = nn.Conv2d(dim, channels, 1)
+        self.conv_fusion = nn.Conv2d(2 * channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        shortcut, p = self.stem(x), self.patch
+        x = self.conv_1x1(shortcut)
+        b, c, h, w = x.shape
+        nh, nw = h // p, w // p
+        x = x.reshape(b * c * nh, p, nw, p).transpose(1, 2)
+        x = x.reshape(b, c, nh * nw, p * p).transpose(1, 3).reshape(b * p * p, nh * nw, -1)
+        n = nh * nw
+        qkv = self.qkv(self.norm(x)).reshape(-1, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        x = x + self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(-1, n, c))
+        x = x.contiguous().view(b, p * p, n, -1).transpose(1, 3).reshape(b * c * nh, nw, p, p)
+        x = x.transpose(1, 2).reshape(b, c, nh * p, nw * p)
+        return self.conv_fusion(torch.cat((shortcut, self.conv_proj(x)), dim=1))
+
+
+@pytest.mark.parametrize("side", [(4, 4), (2, 2), (4, 2)], ids=["4x4", "one-patch", "one-patch-wide"])
+def test_round_trips_of_mobilevit_patches_are_exact(side):
+    """The unfold's and fold's reshapes and transposes, the attention over patches, and the convolutions after the
+    fold read back as they were both ways (``from_keras``: the fold's convolution channels first, on the reshape
+    as it is; a transpose of a size-1 axis, which ``to_keras`` writes as a Keras ``Reshape``, as the move); the
+    Keras model computes what the module does."""
+    torch.manual_seed(0)
+    module = PatchBlock().eval()
+    m = from_torch(module, (torch.randn(2, 4, *side),))
+    for back in (rt.through_torch(m), rt.through_keras(m)):
+        assert not structural_diff(m, back, weights=True), "\n".join(structural_diff(m, back, weights=True))
+    x = torch.randn(3, 4, *side)
+    with torch.no_grad():
+        want = module(x).numpy()
+    np.testing.assert_allclose(np.asarray(to_keras(m)(x.numpy(), training=False)), want, atol=1e-5, rtol=1e-4)

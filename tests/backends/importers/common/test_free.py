@@ -97,6 +97,31 @@ def test_free_letters_stay_where_letters_mean_something(build, layout):
     assert set(_layouts(after, "Unary")) == {layout}
 
 
+def _unfolded(view: str, moved: str):
+    """MobileViT's unfold, small: a map's rows regrouped into the batch by a View (lettered ``view``), two axes
+    swapped by a Transpose (to ``moved``), read back by position."""
+    x = ir.Input((4, 4, 4), layout="NCHW", name="x")
+    h = O.Transpose(moved)(O.View((2, 2, 2), view, merge=8)(L.Conv2D(4, 1)(x)))
+    return ir.Model(x, L.Conv2D(2, 1)(O.View((4, 4, 4), "NCHW", split=8)(h)))
+
+
+def unfold_named_by_torch():
+    return _unfolded("NCHW", "NHCW")
+
+
+def unfold_named_by_keras():
+    return _unfolded("NWHC", "NHWC")
+
+
+def test_a_free_component_with_one_reshape_is_named_after_it():
+    """A View and a Transpose hold their letters in two orders: named after the View, the one reshape there, so
+    that both importers' letterings meet."""
+    _, torch_side = _rewritten(unfold_named_by_torch)
+    _, keras_side = _rewritten(unfold_named_by_keras)
+    assert _layouts(torch_side, "View")[0] == "NHWC" and _layouts(torch_side, "Transpose") == ["NWHC"]
+    assert structural_diff(torch_side, keras_side) == []
+
+
 # -- what it is for: Llama's attention through Keras ------------------------------------------------------------
 def _rotate_half(x):
     half = x.shape[-1] // 2

@@ -1,11 +1,11 @@
-"""The rules of backends/importers/common/moves.py and spellings.py giving one form to Swin's window attention and
-to arithmetic with numbers and activations, whichever importer read them and whichever module ``to_torch`` wrote
-(``transpose_last``, ``merge_transposes``, ``regrouped_transpose``, ``plain_add``, ``shared_permute``,
-``narrow_stop``, ``pool_unpermuted``, ``unit_select``, ``scalar_rescaling``, ``scale_then_shift``,
-``plain_activation``, ``image_crop``, ``pad_order``, ``narrow_slice`` of one entry; the others are tested in
-test_relabel.py): each fires where it is exact, and the rewritten
-model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put
-where it would not be exact."""
+"""The rules of backends/importers/common/moves.py and spellings.py giving one form to Swin's window attention, to
+MobileViT's patches and to arithmetic with numbers and activations, whichever importer read them and whichever
+module ``to_torch`` wrote (``transpose_last``, ``merge_transposes``, ``regrouped_transpose``, ``plain_add``,
+``shared_permute``, ``unit_move``, ``convolved_view``, ``narrow_stop``, ``pool_unpermuted``, ``unit_select``,
+``scalar_rescaling``, ``scale_then_shift``, ``plain_activation``, ``image_crop``, ``pad_order``, ``narrow_slice``
+of one entry; the others are tested in test_relabel.py): each fires where it is exact, and the rewritten model
+computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put where it
+would not be exact."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rewrite_check import kinds, rewritten, same_outputs
 from twinnet import ir
 from twinnet.ir import layers as L
 from twinnet.ir import ops as O
+from twinnet.ir.structure import structural_diff
 
 
 def _rewritten(build):
@@ -119,6 +120,54 @@ def shifted_then_scaled():
     return ir.Model(x, L.Dense(3)(L.Rescaling(2.0)(L.Rescaling(1.0, 1.0)(x))))
 
 
+def one_patch_unfolded():
+    """A move of a size-1 axis as ``to_keras`` writes it (a Reshape), read by a View: the Permute it is."""
+    x = ir.Input((2, 3), layout="NTC", name="x")
+    h = L.Reshape((1, 2, 3), layout="NHWC")(O.View((2, 1, 3), "NHWC")(L.Dense(3)(x)))
+    return ir.Model(x, L.Dense(4)(O.View((2, 3), "NTC")(h)))
+
+
+def one_token_heads():
+    """A move of a size-1 axis read by a letter layer (an attention's heads, one token): a Permute of the View."""
+    x = ir.Input((1, 8), layout="NTC", name="x")
+    h = L.Reshape((2, 1, 4), layout="NHTC")(O.View((1, 2, 4), "NHWC")(L.Dense(8)(x)))
+    return ir.Model(x, L.Dense(3)(h))
+
+
+def _folded(permute: bool, reader=lambda h: L.Conv2D(3, 3, padding="same")(h)):
+    """Tokens (NTC) viewed back as a channels-first map, then a convolution, as from_torch reads MobileViT's fold;
+    with ``permute``, moved channels last first, as from_keras reads to_keras's."""
+    x = ir.Input((4, 6), layout="NTC", name="x")
+    h = O.View((6, 2, 2), "NCHW")(L.Dense(6)(x))
+    h = reader(L.Permute("NHWC")(h) if permute else h)
+    return ir.Model(x, L.GlobalAvgPool2D()(L.Activation("relu")(h)))
+
+
+def convolved_channels_last():
+    return _folded(True)
+
+
+def densed_channels_last():
+    return _folded(True, lambda h: L.Dense(3)(h))
+
+
+def convolved_channels_moved():
+    return _folded(True, lambda h: L.Conv2D(3, 1)(L.Permute("NCHW")(L.Permute("NCWH")(h))))
+
+
+def test_both_readings_of_a_fold_meet():
+    """from_keras's reading of MobileViT's fold (the Permute to channels last) and from_torch's (none) meet."""
+    _, keras_side = _rewritten(lambda: _folded(True))
+    _, torch_side = _rewritten(lambda: _folded(False))
+    assert structural_diff(torch_side, keras_side) == []
+
+
+def two_units_moved():
+    x = ir.Input((3,), layout="NC", name="x")
+    h = L.Reshape((1, 1, 3), layout="NHWC")(O.View((3, 1, 1), "NCHW")(L.Dense(3)(x)))
+    return ir.Model(x, L.Dense(4)(O.View((3,), "NC")(h)))
+
+
 def _rescalings(m) -> list[tuple]:
     return [(n.layer.scale, n.layer.offset) for n in m.layers if n.layer.kind == "Rescaling"]
 
@@ -183,6 +232,9 @@ FIRES = [
     ("plain_add", _summed("computed"), lambda m: "Binary" not in kinds(m) and "Add" in kinds(m)),
     ("narrow_stop", stepped_to_the_end, lambda m: m.layers[0].layer.stop is None),
     ("pool_unpermuted", pooled_after_a_permute, lambda m: kinds(m) == ["LayerNorm", "GlobalAvgPool2D", "Dense"]),
+    ("unit_move", one_patch_unfolded, lambda m: "Reshape" not in kinds(m) and "Permute" in kinds(m)),
+    ("unit_move", one_token_heads, lambda m: kinds(m) == ["Dense", "View", "Permute", "Dense"]),
+    ("convolved_view", convolved_channels_last, lambda m: kinds(m) == ["Dense", "View", "Conv2D", "GlobalAvgPool2D"]),
     ("unit_select", selected_by_a_reshape, lambda m: kinds(m).count("Reduce") == 0 and kinds(m).count("Slice") == 3),
     ("merge_transposes", permuted_back_and_forth, lambda m: kinds(m) == ["LayerNorm", "Conv2D"]),
     ("narrow_slice", stepped_to_one_entry, lambda m: m.layers[0].layer == L.Slice("T", 1, name=m.layers[0].name)),
@@ -241,6 +293,9 @@ STAYS = [
     (windows_summed, "plain_add"),
     (sliced_channels, "image_crop"),
     (padded_in_order, "pad_order"),
+    (two_units_moved, "unit_move"),
+    (densed_channels_last, "convolved_view"),
+    (convolved_channels_moved, "convolved_view"),
 ]
 
 
