@@ -38,12 +38,16 @@ _FREE = (*relabel._SOURCES, *relabel._MOVERS)
 def _free(steps: dict, layout: str) -> bool:
     """Whether every renamed tensor of a component acts on letters alone and holds them in ``layout``'s order
     (a learned weight broadcast into it may hold fewer), or in other orders where the component has one source
-    alone (then named after it wherever the walk entered: MobileViT's unfold, a View and a Transpose)."""
+    alone, a ``View`` (then named after it wherever the walk entered: MobileViT's unfold, a View and a Transpose;
+    not ShuffleNet's channel shuffle, Reshape and Permute layers that both importers letter alike)."""
     renamed = [node for kind, node in steps.values() if kind == "rename"]
     if any(not isinstance(node.layer, _FREE) or isinstance(node.layer, L.Slice) for node in renamed):
         return False
     orders = {node.spec.layout for node in renamed if node.spec.rank == len(layout)}
-    return orders == {layout} or sum(isinstance(node.layer, _STARTS) for node in renamed) == 1
+    if orders == {layout}:
+        return True
+    starts = [node for node in renamed if isinstance(node.layer, _STARTS)]  # ops, not a shuffle's layers
+    return len(starts) == 1 and isinstance(starts[0].layer, O.View)
 
 
 def _components(model: ir.Model) -> list[dict]:

@@ -121,7 +121,8 @@ def shifted_then_scaled():
 
 
 def one_patch_unfolded():
-    """A move of a size-1 axis as ``to_keras`` writes it (a Reshape), read by a View: the Permute it is."""
+    """A move of a size-1 axis as ``to_keras`` writes it (a Reshape), read by a View: the Permute it is, which
+    between two Views moves no entry (``unit_move_reshape``), and the Views then cancel (``merge_views``)."""
     x = ir.Input((2, 3), layout="NTC", name="x")
     h = L.Reshape((1, 2, 3), layout="NHWC")(O.View((2, 1, 3), "NHWC")(L.Dense(3)(x)))
     return ir.Model(x, L.Dense(4)(O.View((2, 3), "NTC")(h)))
@@ -232,7 +233,7 @@ FIRES = [
     ("plain_add", _summed("computed"), lambda m: "Binary" not in kinds(m) and "Add" in kinds(m)),
     ("narrow_stop", stepped_to_the_end, lambda m: m.layers[0].layer.stop is None),
     ("pool_unpermuted", pooled_after_a_permute, lambda m: kinds(m) == ["LayerNorm", "GlobalAvgPool2D", "Dense"]),
-    ("unit_move", one_patch_unfolded, lambda m: "Reshape" not in kinds(m) and "Permute" in kinds(m)),
+    ("unit_move", one_patch_unfolded, lambda m: kinds(m) == ["Dense", "Dense"]),  # then unit_move_reshape
     ("unit_move", one_token_heads, lambda m: kinds(m) == ["Dense", "View", "Permute", "Dense"]),
     ("convolved_view", convolved_channels_last, lambda m: kinds(m) == ["Dense", "View", "Conv2D", "GlobalAvgPool2D"]),
     ("unit_select", selected_by_a_reshape, lambda m: kinds(m).count("Reduce") == 0 and kinds(m).count("Slice") == 3),
