@@ -111,7 +111,6 @@ EXTENDED_GAPS: dict[tuple[str, str], str] = {
     **{(f"torchvision:{m}", "keras"): "roundtrip-keras-swin" for m in ("swin_t", "swin_v2_t", "swin_b")},
     ("timm:swin_tiny_patch4_window7_224", "keras"): "roundtrip-keras-swin",
     ("timm:mobilevit_xxs", "keras"): "roundtrip-keras-mobilevit",
-    ("torchvision:vit_b_32", "keras"): "roundtrip-keras-one-patch",
     ("transformers:t5_encoder", "torch"): "roundtrip-t5",
     ("transformers:t5_encoder", "keras"): "roundtrip-t5",
 }

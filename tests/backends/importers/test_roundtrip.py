@@ -199,3 +199,42 @@ def test_keras_reads_window_partitions_in_torch_letters():
 def test_keras_round_trip_of_window_attention_is_exact():
     m = _tiny_swin()
     assert not structural_diff(m, rt.through_keras(m), weights=True)
+
+
+class OnePatchViT(nn.Module):
+    """torchvision's ViT, small, on an image of one patch: its tokens are ``reshape(n, C, 1).permute(0, 2, 1)``
+    of the 1x1 map, a Permute moving only the size-1 token axis (one Keras Reshape to ``(1, C)``)."""
+
+    def __init__(self, dim=8, patch=8):
+        super().__init__()
+        self.dim = dim
+        self.conv_proj = nn.Conv2d(3, dim, patch, stride=patch)
+        self.class_token = nn.Parameter(torch.randn(1, 1, dim))
+        self.pos_embedding = nn.Parameter(torch.randn(1, 2, dim))
+        self.ln_1 = nn.LayerNorm(dim)
+        self.attention = nn.MultiheadAttention(dim, 2, batch_first=True)
+        self.ln = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 4)
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        x = self.conv_proj(x).reshape(n, self.dim, (h // 8) * (w // 8)).permute(0, 2, 1)
+        x = torch.cat([self.class_token.expand(n, -1, -1), x], dim=1) + self.pos_embedding
+        y = self.ln_1(x)
+        x = x + self.attention(y, y, y, need_weights=False)[0]
+        return self.head(self.ln(x)[:, 0])
+
+
+def test_round_trips_of_one_patch_are_exact():
+    """Both importers read the one patch's tokens as one Reshape to ``(1, C)`` lettered ``NTC`` (unit_permute, and
+    from_torch naming a reshape of size-1 axes after its input's letters), so both round trips give ``m`` back and
+    compute what it does."""
+    torch.manual_seed(0)
+    m = from_torch(OnePatchViT().eval(), (torch.randn(2, 3, 8, 8),))
+    assert "Permute" not in [n.layer.kind for n in m.layers]
+    xs = rt.example(m, 3)
+    for direction in ("torch", "keras"):
+        back = rt.THROUGH[direction](m)
+        assert not structural_diff(m, back, weights=True), "\n".join(structural_diff(m, back, weights=True))
+        with torch.no_grad():
+            np.testing.assert_allclose(to_torch(back)(*xs).numpy(), to_torch(m)(*xs).numpy(), atol=1e-5, rtol=1e-4)

@@ -1,5 +1,6 @@
 """The letter rewrites of backends/importers/common/relabel.py (``rename_letters``), those of positional.py
-(``unit_flatten``, ``shared_key``, ``reshape_first``, ``merge_views``, ``positional_relabel``) and of spellings.py
+(``unit_flatten``, ``shared_key``, ``reshape_first``, ``unit_permute``, ``merge_views``, ``positional_relabel``) and
+of spellings.py
 (``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first``, ``no_op``; the others in
 test_spellings.py): each fires where it is exact, and the rewritten model computes what the original did in torch
 and in Keras (random weights, batch 2 and 3); each stays put where it would not be."""
@@ -39,6 +40,16 @@ def _tokens(x, relabel: bool = True):
 
 
 # -- where each fires ------------------------------------------------------------------------------------------
+def one_patch(patch: int = 8):
+    """A ViT's patch tokens as torchvision writes them, the map reshaped to ``(C, tokens)`` and permuted to
+    ``(tokens, C)``: at one patch (the whole 8 x 8 image) the Permute moves only the size-1 token axis."""
+    x = _image()
+    h = L.Conv2D(8, patch, strides=patch)(x)
+    h = L.Permute("NTC")(L.Reshape((8, h.spec.shape[2] * h.spec.shape[3]), layout="NCT")(h))
+    h = L.Concatenate(axis="T")([L.LearnedConstant((1, 8), layout="NTC")(x), h])
+    return ir.Model(x, L.Dense(4)(L.Reshape((8,), layout="NC")(L.Cropping1D((0, h.spec.shape[1] - 1))(h))))
+
+
 def vit_tokens():
     x = _image()
     h = L.LayerNorm()(_tokens(x))
@@ -259,6 +270,7 @@ FIRES = [
         lambda m: kinds(m)[:3] == ["Conv2D", "Reshape", "Permute"] and _layouts(m, "Reshape") == ["NCT"],
     ),
     ("declared_input_layout", input_read_by_a_class_token, lambda m: m.inputs[0].layout == "NCHW"),
+    ("unit_permute", one_patch, lambda m: "Permute" not in kinds(m) and _layouts(m, "Reshape")[0] == "NTC"),
 ]
 
 
@@ -304,6 +316,11 @@ def permute_then_merge_apart():
     x = _image()
     h = L.Permute("NHWC")(L.Conv2D(8, 2, strides=2)(x))
     return ir.Model(x, L.Flatten()(L.Reshape((4, 32), layout="NTC")(h)))
+
+
+def sixteen_patches():
+    """The Permute moves the 16 tokens: not only size-1 axes."""
+    return one_patch(patch=2)
 
 
 def view_read_twice():
@@ -353,6 +370,7 @@ STAYS = [
     (two_tokens_flattened, "unit_flatten"),
     (attention_with_its_own_key, "shared_key"),
     (permute_then_merge_apart, "reshape_first"),
+    (sixteen_patches, "unit_permute"),
 ]
 
 
