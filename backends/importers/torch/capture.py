@@ -329,9 +329,12 @@ def guess_layout(gm, node, rank: int, integer: bool, *, reshaped=None) -> str:
 
 def _unit_reshape(before: str, sizes: tuple, shape: tuple, convention: str) -> str | None:
     """``shape``'s letters after ``before``'s where a reshape of ``sizes`` to it (both batch first, the batch
-    left out) only inserts or drops size-1 axes; None where it does more."""
+    left out) only inserts or drops size-1 axes, and the axes it keeps have letters layers name (``C``, ``T``,
+    ``D``, ``H``, ``W``: not the free letters of what ops computed); None where it does more."""
     kept = [(a, s) for a, s in zip(before[1:], sizes) if s != 1]
     if before[:1] != "N" or [s for _, s in kept] != [s for s in shape if s != 1]:
+        return None
+    if any(a not in "CTDHW" for a, _ in kept):
         return None
     used = "N" + "".join(a for a, _ in kept)
     spare = [a for a in convention[1:] if a not in used]
