@@ -41,7 +41,7 @@ def _widened(rb: Rebuild, t: ir.Tensor) -> ir.Tensor | None:
     node = t.node
     if node.is_input or t.index or not isinstance(node.layer, (L.Reshape, O.View)) or id(node) in rb.outputs:
         return None
-    if isinstance(node.layer, O.View) and (node.layer.merge != 1 or node.layer.split != 1):
+    if isinstance(node.layer, O.View) and node.layer.crosses_batch:
         return None
     before, after = node.inputs[0].spec, node.spec
     kept = [a for a in after.layout if a in before.layout]
@@ -106,7 +106,7 @@ def unit_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 def _batch_args(layer) -> bool:
     """Whether ``layer`` may change or move along the batch axis (a View across it, an op naming ``N``)."""
     if isinstance(layer, O.View):
-        return layer.merge != 1 or layer.split != 1
+        return layer.crosses_batch
     values = [getattr(layer, f, None) for f in ("axis", "axes", "letter")]
     axes = [a for v in values for a in (v if isinstance(v, (tuple, list)) else [v])]
     return any((isinstance(a, str) and "N" in a) or (isinstance(a, int) and a == 0) for a in axes)
@@ -153,7 +153,7 @@ def windows_reference(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     t = node.inputs[0]
     while not t.node.is_input and t.node.inputs:
         layer = t.node.layer
-        if isinstance(layer, O.View) and (layer.merge != 1 or layer.split != 1):
+        if isinstance(layer, O.View) and layer.crosses_batch:
             break
         if _batch_args(layer):
             return None
@@ -177,7 +177,7 @@ def widened_learned(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
         widen, other = t.node, node.inputs[1 - i]
         if widen.is_input or not isinstance(widen.layer, (L.Reshape, O.View)) or rb.only_user(widen) is not node:
             continue
-        if isinstance(widen.layer, O.View) and (widen.layer.merge != 1 or widen.layer.split != 1):
+        if isinstance(widen.layer, O.View) and widen.layer.crosses_batch:
             continue
         learned, after = widen.inputs[0].node, widen.spec
         if learned.is_input or not isinstance(learned.layer, O.Learned) or rb.only_user(learned) is not widen:

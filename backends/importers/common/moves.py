@@ -54,9 +54,9 @@ def transpose_last(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 def merge_transposes(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     """Transpose -> Transpose (its only reader): one Transpose to the last one's letters (none, where they are
     the first one's input's). ``to_torch`` writes one permute where the IR moves axes twice."""
-    if node.is_input or not isinstance(node.layer, O.Transpose):
+    if node.is_input or not isinstance(node.layer, (O.Transpose, L.Permute)):
         return None
-    found = _sole_move(rb, node, (O.Transpose,))
+    found = _sole_move(rb, node, (type(node.layer),))
     if found is None:
         return None
     x = found[1]

@@ -1,13 +1,14 @@
 """Rules giving one spelling to reshapes, flattens and attention inputs torch and Keras write two ways (run in
 ``rewrites.REWRITES``, beside ``relabel.rename_letters``): ``unit_flatten``, ``shared_key``, ``reshape_first``,
-``unit_permute``, ``merge_views``, ``positional_relabel``. Each is exact: the same entries in the same order, or an
-argument spelled out that means its default."""
+``unit_permute``, ``merge_views``, ``positional_relabel``, ``unit_move_reshape``, ``relabelled_crops``. Each is
+exact: the same entries in the same order, or an argument spelled out that means its default."""
 
 from __future__ import annotations
 
 from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
+from ....ir.layout import spatial_axes
 from .rebuild import Rebuild, _units_moved
 from .relabel import _POSITIONAL, _relabel
 
@@ -86,7 +87,7 @@ def reshape_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 
 def _plain_view(node: ir.Node) -> bool:
     layer = node.layer
-    return not node.is_input and isinstance(layer, O.View) and layer.merge == 1 and layer.split == 1
+    return not node.is_input and isinstance(layer, O.View) and not layer.crosses_batch
 
 
 def merge_views(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
@@ -134,7 +135,67 @@ def unit_permute(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.add(L.Reshape(target, layout=node.spec.layout), [x], {}, inner)
 
 
-#: (name, rule) in the order ``rewrites.REWRITES`` tries them
+def unit_move_reshape(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Reshape, View or Flatten of a Permute or Transpose that moves only axes of size 1 (its only reader): the
+    same of the tensor before it, which holds the same entries in the same order (Swin's window merge of one
+    window: ``to_keras``'s Keras reshape reads back without the move)."""
+    if node.is_input or not isinstance(node.layer, _POSITIONAL[:3]) or len(node.inputs) != 1:
+        return None
+    move = node.inputs[0].node
+    if move.is_input or not isinstance(move.layer, (L.Permute, O.Transpose)) or id(move) in rb.outputs:
+        return None
+    before, after = move.inputs[0].spec, move.spec
+    if rb.only_user(move) is not node or None in before.shape[1:]:
+        return None
+    kept = [[a for a, s in zip(spec.layout, spec.shape) if s != 1] for spec in (before, after)]
+    x = rb.tensor(move.inputs[0])
+    if kept[0] != kept[1] or x.layout != before.layout:
+        return None
+    return rb.add(node.layer, [x], rb.old_weights(node), node)
+
+
+def _steps(node: ir.Node) -> list[tuple[type, str, tuple]] | None:
+    """What a Slice, Cropping2D or Roll does, as ``(kind, axis, arguments)`` per axis it acts on: a Slice's start
+    and stop (None: to the end), a Roll's shift."""
+    layer, spec = node.layer, node.inputs[0].spec
+    if isinstance(layer, L.Slice) and isinstance(layer.axis, str):
+        return [(L.Slice, layer.axis, (layer.start, layer.stop))]
+    if isinstance(layer, O.Roll):
+        return [(O.Roll, layer.axis, (layer.shift,))]
+    if type(layer) is not L.Cropping2D:
+        return None
+    pairs = zip(spatial_axes(spec.layout), layer.cropping)
+    return [(L.Slice, a, (top, spec.dim(a) - end if end else None)) for a, (top, end) in pairs if (top, end) != (0, 0)]
+
+
+def relabelled_crops(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Reshape -> Rolls, Slices and Cropping2Ds -> a relabel (each the only reader of the one before): the
+    Reshape to the relabel's letters, then the same steps in them, one per axis (torch's ``x[:, :H, :W, :]``
+    of a reshaped map that ``from_torch`` letters ``NCHW`` by position: Swin's roll back and crop of its padded
+    windows). The same entries in the same order, under the names the relabel gives them."""
+    if node.is_input or not _relabel(node) or id(node) in rb.outputs:
+        return None
+    chain, t = [], node.inputs[0]
+    while not t.node.is_input and len(t.node.inputs) == 1 and (cuts := _steps(t.node)) is not None:
+        if rb.only_user(t.node) is not (chain[-1][0] if chain else node):
+            return None
+        chain.append((t.node, cuts))
+        t = t.node.inputs[0]
+    source = t.node
+    if not chain or source.is_input or not isinstance(source.layer, (L.Reshape, O.View)):
+        return None
+    if rb.only_user(source) is not chain[-1][0] or rb.tensor(source.inputs[0]).layout != source.inputs[0].spec.layout:
+        return None
+    letters = dict(zip(node.inputs[0].spec.layout, node.spec.layout))
+    x = rb.add(source.layer.replace(layout=node.spec.layout), [rb.tensor(source.inputs[0])], {}, source)
+    for old, cuts in reversed(chain):
+        for i, (kind, axis, args) in enumerate(cuts):  # a Cropping2D of two axes: two Slices, named apart
+            name = f"{old.name}_{letters[axis].lower()}" if i else None
+            x = rb.add(kind(letters[axis], *args), [x], {}, old, name=name)
+    return x
+
+
+#: these rules, in the order ``rewrites.REWRITES`` runs them
 RULES = (
     ("unit_flatten", unit_flatten),
     ("shared_key", shared_key),
@@ -142,4 +203,6 @@ RULES = (
     ("unit_permute", unit_permute),
     ("merge_views", merge_views),
     ("positional_relabel", positional_relabel),
+    ("unit_move_reshape", unit_move_reshape),
+    ("relabelled_crops", relabelled_crops),
 )

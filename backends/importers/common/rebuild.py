@@ -106,6 +106,7 @@ class Rebuild:
         self.relaid: set[int] = set()  # ids of old output nodes a rule declares in another layout on purpose
         self.relayout: dict[str, str] = {}  # old layout -> the one a rule declared an input in instead
         self.output_layouts: dict[int, str] = {}  # id(old output node) -> the layout it is given in (default: its own)
+        self.memo: dict[str, object] = {}  # facts about the old graph a rule computes once per walk, by the rule's key
 
     # -- what rules use --------------------------------------------------------------------
     def users(self, node: ir.Node) -> list[ir.Node]:
@@ -131,11 +132,13 @@ class Rebuild:
     def tensor(self, t: ir.Tensor) -> ir.Tensor:
         return self.new[id(t.node)]
 
-    def add(self, layer: L.Layer, inputs, weights: dict, like: ir.Node) -> ir.Tensor:
-        """Call ``layer`` (named and block-marked as ``like``) on new tensors and keep its weights."""
+    def add(self, layer: L.Layer, inputs, weights: dict, like: ir.Node, name: str | None = None) -> ir.Tensor:
+        """Call ``layer`` (named, unless ``name`` is given, and block-marked as ``like``) on new tensors and keep
+        its weights."""
+        name = like.name if name is None else name
         with ir.block(*like.block) if like.block else contextlib.nullcontext():
-            out = layer.replace(name=like.name)(*inputs)
-        self.weights.update({f"{like.name}/{k}": v for k, v in weights.items()})
+            out = layer.replace(name=name)(*inputs)
+        self.weights.update({f"{name}/{k}": v for k, v in weights.items()})
         return out
 
     # -- the walk ----------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def _plain_reshape(node: ir.Node) -> bool:
     layer = node.layer
     if node.is_input or not isinstance(layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
         return False
-    return not (isinstance(layer, O.View) and (layer.merge != 1 or layer.split != 1))
+    return not (isinstance(layer, O.View) and layer.crosses_batch)
 
 
 def _relabel(node: ir.Node) -> bool:

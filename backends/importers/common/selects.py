@@ -47,7 +47,7 @@ def split_select(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     split = cut.inputs[0].node
     if split.is_input or not isinstance(split.layer, (L.Reshape, O.View)) or len(split.inputs) != 1:
         return None
-    if isinstance(split.layer, O.View) and (split.layer.merge != 1 or split.layer.split != 1):
+    if isinstance(split.layer, O.View) and split.layer.crosses_batch:
         return None
     axis, spec, source = layer.axes, split.spec, split.inputs[0]
     if cut.layer.axis != axis or len(axis) != 1 or cut.spec.dim(axis) != 1 or spec.layout[0] != "N":

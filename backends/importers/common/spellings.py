@@ -5,10 +5,15 @@
 * ``cropped_rows``: ``to_keras``'s slice (a Reshape to ``(rows, axis, cols)``, a Cropping2D of the middle axis,
   a Reshape back; Keras has no slicing layer) is the Slice of that axis.
 * ``narrow_slice``: a ``Narrow`` of step 1 (how ``from_torch`` reads ``unbind``, and ``from_keras`` a
-  ``keras.ops`` slice) is the ``Slice`` it equals, and a ``Slice`` running to the end of its axis says so with
-  ``stop=None`` (``x[:, 2:3]`` of a 3-wide axis and ``x[:, 2:]`` are one computation).
+  ``keras.ops`` slice), or of a step that keeps one entry, is the ``Slice`` it equals, and a ``Slice`` running
+  to the end of its axis says so with ``stop=None`` (``x[:, 2:3]`` of a 3-wide axis and ``x[:, 2:]`` are one
+  computation).
 * ``narrow_stop``: a ``Narrow`` of a step above 1 gets one ``stop`` for the entries it keeps (``x[:, 1::2]``,
   ``x[:, 1:8:2]`` and ``x[:, 1:7:2]`` of an 8-wide axis; Swin's patch merging).
+* ``image_crop``: a ``Slice`` of H or W of an image map is the ``Cropping2D`` it equals, and two crops one after
+  the other are one (``from_torch`` reads ``x[:, a:b, c:d]`` as one Cropping2D, ``to_keras`` writes a Slice of
+  a spatial axis as a Cropping2D; Swin's patch merging of a 2x2 map).
+* ``pad_order``: a ``Pad`` lists the axes it pads in its input's order (torch's ``F.pad`` names the last first).
 * ``select_first``: a Permute -> a one-wide Slice -> a sum dropping that axis (``unbind`` of a permuted tensor,
   each the only reader of the last) is the Slice and the sum of the tensor before the Permute, then a Permute of
   what is left (the same entries in the same order; torch's ``permute(...).unbind(0)`` reads back so from
@@ -87,8 +92,8 @@ def cropped_rows(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 
 
 def narrow_slice(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """A step-1 Narrow of a non-batch axis of known size: the Slice it equals; a Slice to its axis's end:
-    ``stop=None``."""
+    """A step-1 Narrow of a non-batch axis of known size, or one whose step keeps one entry (Swin's patch merging
+    of a 2x2 map): the Slice it equals; a Slice to its axis's end: ``stop=None``."""
     layer = node.layer
     if node.is_input or not isinstance(layer, (O.Narrow, L.Slice)) or len(node.inputs) != 1:
         return None
@@ -98,7 +103,10 @@ def narrow_slice(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
         return None
     stop = None if layer.stop is None or layer.stop >= spec.dim(axis) else layer.stop
     if isinstance(layer, O.Narrow):
-        if layer.step != 1:
+        kept = range(layer.start, spec.dim(axis) if stop is None else stop, layer.step)
+        if len(kept) == 1:  # a step that keeps one entry (x[:, 0::2] of two): that entry
+            stop = None if kept[0] + 1 >= spec.dim(axis) else kept[0] + 1
+        elif layer.step != 1:
             return None
     elif stop == layer.stop:
         return None
@@ -117,6 +125,56 @@ def narrow_stop(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     last = range(layer.start, size if layer.stop is None else layer.stop, layer.step)[-1]
     stop = None if last + layer.step >= size else last + 1
     return None if stop == layer.stop else rb.copy(node, layer.replace(stop=stop))
+
+
+def pad_order(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A ``Pad`` listing its axes out of its input's order, or an axis padded by nothing: the same ``Pad`` of the
+    padded axes in the input's order (torch's ``F.pad`` names the last axis first, Keras's ``ops.pad`` each in
+    order)."""
+    layer = node.layer
+    if node.is_input or not isinstance(layer, O.Pad) or len(node.inputs) != 1:
+        return None
+    layout = node.inputs[0].spec.layout
+    padded = [(a, p) for a, p in zip(layer.axes, layer.pads) if p != (0, 0) and a in layout]
+    pads = sorted(padded, key=lambda e: layout.index(e[0]))
+    axes = "".join(a for a, _ in pads)
+    if not pads or axes == layer.axes:
+        return None
+    return rb.copy(node, layer.replace(axes=axes, pads=tuple(p for _, p in pads)))
+
+
+def _image_crop(layer, spec: ir.TensorSpec) -> tuple | None:
+    """``((top, bottom), (left, right))`` that ``layer``, a Cropping2D or a Slice of H or W, keeps of ``spec``, an
+    image map (``N``, ``C``, ``H`` and ``W``, of known sizes); None for anything else."""
+    spatial = "".join(a for a in spec.layout if a not in "NC")
+    if spec.rank != 4 or "C" not in spec.layout or sorted(spatial) != ["H", "W"] or None in spec.shape[1:]:
+        return None
+    if type(layer) is L.Cropping2D:
+        return layer.cropping
+    if not isinstance(layer, L.Slice) or layer.axis not in spatial:
+        return None
+    size = spec.dim(layer.axis)
+    cut = (layer.start, size - (size if layer.stop is None else layer.stop))
+    return tuple(cut if a == layer.axis else (0, 0) for a in spatial)
+
+
+def image_crop(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A Slice of H or W of an image map is the ``Cropping2D`` it equals, and a Cropping2D (or such a Slice) of
+    one that it alone reads is one ``Cropping2D`` (how ``from_torch`` reads ``x[:, a:b, c:d]``: Swin's patch
+    merging of a 2x2 map, ``to_keras``'s Cropping2D of one axis)."""
+    if node.is_input or len(node.inputs) != 1:
+        return None
+    crop = _image_crop(node.layer, node.inputs[0].spec)
+    if crop is None:
+        return None
+    first, inputs = node.inputs[0].node, None
+    inner = None if first.is_input or len(first.inputs) != 1 else _image_crop(first.layer, first.inputs[0].spec)
+    if inner is not None and rb.only_user(first) is node and first.inputs[0].spec.layout == node.spec.layout:
+        crop = tuple((a + c, b + d) for (a, b), (c, d) in zip(inner, crop))
+        inputs = first.inputs
+    elif type(node.layer) is L.Cropping2D:
+        return None
+    return rb.copy(node, L.Cropping2D(crop, name=node.layer.name), inputs=inputs)
 
 
 def summed_slice(rb: Rebuild, node: ir.Node) -> ir.Node | None:
@@ -166,7 +224,7 @@ def unit_select(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     names the axes anew."""
     if node.is_input or not isinstance(node.layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
         return None
-    if isinstance(node.layer, O.View) and (node.layer.merge != 1 or node.layer.split != 1):
+    if isinstance(node.layer, O.View) and node.layer.crosses_batch:
         return None
     cut = node.inputs[0].node
     if cut.is_input or not isinstance(cut.layer, L.Slice) or rb.only_user(cut) is not node:
@@ -200,8 +258,10 @@ def no_op(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.tensor(node.inputs[0])
 
 
-def _affine(fn: str, c: float, scalar_first: bool) -> tuple[float, float] | None:
-    """``(scale, offset)`` of ``x fn c`` (``c fn x`` where ``scalar_first``), None where no Rescaling is it."""
+def number_affine(fn: str, c: float, scalar_first: bool) -> tuple[float, float] | None:
+    """``(scale, offset)`` of ``x fn c`` (``c fn x`` where ``scalar_first``) for ``fn`` add, sub, mul or div:
+    the ``Rescaling`` it equals, None where none is (a number divided by a tensor, a division by 0). Shared by
+    this rule and ``from_torch``'s arithmetic, so both read a number's arithmetic alike."""
     if fn == "add":
         return 1.0, c
     if fn == "mul":
@@ -222,20 +282,28 @@ def scalar_rescaling(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if isinstance(layer, O.Unary) and layer.fn == "neg":
         affine = (-1.0, 0.0)
     elif isinstance(layer, O.Binary) and layer.scalar is not None and math.isfinite(layer.scalar):
-        affine = _affine(layer.fn, float(layer.scalar), layer.scalar_first)
+        affine = number_affine(layer.fn, float(layer.scalar), layer.scalar_first)
     else:
         return None
-    if affine is None or node.spec.dtype != "float32" or _data_free(node.inputs[0].node):
+    if affine is None or node.spec.dtype != "float32" or _data_free(rb, node.inputs[0].node):
         return None
     return rb.copy(node, L.Rescaling(*affine, name=layer.name))
 
 
-def _data_free(node: ir.Node) -> bool:
+def _data_free(rb: Rebuild, node: ir.Node) -> bool:
     """Whether ``node`` computes from no input's values, only from weights and positions (Llama's rotary tables,
-    which ``from_torch`` reads as ops and ``to_torch`` keeps without the batch: a Rescaling there would not)."""
-    if isinstance(node.layer, (O.Positions, O.Learned, L.LearnedConstant)):
-        return True
-    return not node.is_input and bool(node.inputs) and all(_data_free(t.node) for t in node.inputs)
+    which ``from_torch`` reads as ops and ``to_torch`` keeps without the batch: a Rescaling there would not).
+    Found for the whole old graph at once, in its topological order, and kept for the walk."""
+    free = rb.memo.get("data_free")
+    if free is None:
+        free = set()
+        for n in rb.model.nodes:
+            if isinstance(n.layer, (O.Positions, O.Learned, L.LearnedConstant)) or (
+                not n.is_input and n.inputs and all(id(t.node) in free for t in n.inputs)
+            ):
+                free.add(id(n))
+        rb.memo["data_free"] = free
+    return id(node) in free
 
 
 def scale_then_shift(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
@@ -268,6 +336,8 @@ RULES = (
     ("cropped_rows", cropped_rows),
     ("narrow_slice", narrow_slice),
     ("narrow_stop", narrow_stop),
+    ("image_crop", image_crop),
+    ("pad_order", pad_order),
     ("unit_select", unit_select),
     ("select_first", select_first),
     ("scalar_rescaling", scalar_rescaling),

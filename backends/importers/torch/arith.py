@@ -30,6 +30,7 @@ from torch import nn
 from .... import ir
 from ....ir import layers as L
 from ....ir.errors import UnsupportedError
+from ..common.spellings import number_affine
 from .capture import guess_layout, layout_for
 from .recurrent import Lazy
 
@@ -52,6 +53,9 @@ def constant_of(value) -> float | None:
     return None
 
 
+_FN = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.truediv: "div"}
+
+
 def with_constant(ctx, call, op, a, b):
     """``a op b`` where exactly one of ``a``, ``b`` is a number: a Rescaling of the other."""
     c = b if is_number(b) else a
@@ -61,18 +65,14 @@ def with_constant(ctx, call, op, a, b):
     x = ctx.tensor(a if tensor_first else b)
     if x.spec.dtype != "float32":
         raise UnsupportedError(f"arithmetic on a {x.spec.dtype} tensor is not supported (Rescaling is float32)")
-    if op is operator.add:
-        scale, offset = 1.0, c
-    elif op is operator.sub:
-        scale, offset = (1.0, -c) if tensor_first else (-1.0, c)
-    elif op is operator.mul:
-        scale, offset = c, 0.0
-    elif op is operator.truediv and tensor_first:
-        if c == 0:
-            raise UnsupportedError("division by the constant 0 is not supported")
-        scale, offset = 1.0 / c, 0.0  # within ~1e-7 relative of torch's x / c (module docstring)
-    else:
+    if op is operator.truediv and tensor_first and c == 0:
+        raise UnsupportedError("division by the constant 0 is not supported")
+    if op not in _FN:
+        raise UnsupportedError(f"{getattr(op, '__name__', op)} of a tensor and a constant has no IR layer")
+    affine = number_affine(_FN[op], c, scalar_first=not tensor_first)
+    if affine is None:
         raise UnsupportedError("a constant divided by a tensor (a reciprocal) has no IR layer")
+    scale, offset = affine  # x / c: within ~1e-7 relative of torch's (module docstring)
     return ctx.add(call, L.Rescaling(scale, offset), [x])
 
 

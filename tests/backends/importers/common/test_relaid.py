@@ -65,10 +65,11 @@ def test_a_channel_layer_norm_comes_back_between_its_permute_pair():
 
 def test_a_reshape_reads_a_tensor_whose_unit_axes_moved_as_it_is():
     """Only size-1 axes moved between the NHWC (1, 1, C) and the NCHW (C, 1, 1): the Reshape to (C,) reads the
-    LayerNorm's Permute back as it is, with no Permute put back before it."""
+    LayerNorm's result as it is, with no Permute put back before it, and the pair's Permute back, which moves
+    only those axes, goes too (unit_move_reshape)."""
     before, after = rewritten(norm_head)
-    assert kinds(after) == ["Conv2D", "GlobalAvgPool2D", "Permute", "LayerNorm", "Permute", "Reshape", "Dense"]
-    assert after.layers[5].inputs[0].spec.layout == "NCHW"
+    assert kinds(after) == ["Conv2D", "GlobalAvgPool2D", "Permute", "LayerNorm", "Reshape", "Dense"]
+    assert after.layers[4].inputs[0].spec.layout == "NHWC" and "unit_move_reshape" in after.rewrites
     same_outputs(before, after)
 
 
@@ -94,7 +95,9 @@ def mlp_block():
 def test_a_channel_layer_norm_takes_the_dense_layers_after_it_into_its_pair():
     before, after = rewritten(mlp_block)
     assert "channel_norm_pair" in after.rewrites and after.inputs[0].layout == "NCHW"
-    assert kinds(after)[:6] == ["DepthwiseConv2D", "Permute", "LayerNorm", "Dense", "Dense", "Permute"]
+    # the pair's Permute back and the one to NHWC before the residual cancel (merge_transposes): the layer
+    # scale's product and the sum stay channels last, as the residual's other side (shared_permute) is
+    assert kinds(after)[:8] == ["DepthwiseConv2D", "Permute", "LayerNorm", "Dense", "Dense", "Learned", "Binary", "Add"]
     assert [n.spec.layout for n in after.layers[2:5]] == ["NHWC"] * 3
     same_outputs(before, after)
 

@@ -2,7 +2,8 @@
 to arithmetic with numbers and activations, whichever importer read them and whichever module ``to_torch`` wrote
 (``transpose_last``, ``merge_transposes``, ``regrouped_transpose``, ``plain_add``, ``shared_permute``,
 ``narrow_stop``, ``pool_unpermuted``, ``unit_select``, ``scalar_rescaling``, ``scale_then_shift``,
-``plain_activation``; the others are tested in test_relabel.py): each fires where it is exact, and the rewritten
+``plain_activation``, ``image_crop``, ``pad_order``, ``narrow_slice`` of one entry; the others are tested in
+test_relabel.py): each fires where it is exact, and the rewritten
 model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put
 where it would not be exact."""
 
@@ -133,6 +134,30 @@ def scalar_arithmetic_kept():
     return ir.Model([x, t], [L.Dense(3)(h), ids, O.Binary("mul")([O.Reduce("mean", "C")(x), table])])
 
 
+def permuted_back_and_forth():
+    """A Permute layer undone by the next (how from_keras reads to_keras's Swin stem before its first window)."""
+    x = ir.Input((4, 4, 3), layout="NHWC", name="x")
+    return ir.Model(x, L.Conv2D(2, 1)(L.Permute("NHWC")(L.Permute("NCHW")(L.LayerNorm()(x)))))
+
+
+def stepped_to_one_entry():
+    """``x[:, 1::2]`` of a 2-long axis: the one entry it keeps."""
+    x = ir.Input((2, 4), layout="NTC", name="x")
+    return ir.Model(x, L.Dense(3)(O.Narrow("T", 1, step=2)(x)))
+
+
+def cropped_twice():
+    """Slices of H and of W of a map, one after the other (Swin's patch merging of a 2x2 map)."""
+    x = ir.Input((4, 4, 3), layout="NHWC", name="x")
+    return ir.Model(x, L.Conv2D(2, 1)(L.Slice("W", 1)(L.Slice("H", 0, 2)(x))))
+
+
+def padded_last_first():
+    """torch's ``F.pad`` of W, then H."""
+    x = ir.Input((3, 4, 2), layout="NHWC", name="x")
+    return ir.Model(x, L.Conv2D(2, 1)(O.Pad("WH", ((0, 1), (2, 0)))(x)))
+
+
 FIRES = [
     ("scale_then_shift", scaled_then_shifted, lambda m: _rescalings(m) == [(1 / 127.5, -1.0)]),
     (
@@ -159,6 +184,10 @@ FIRES = [
     ("narrow_stop", stepped_to_the_end, lambda m: m.layers[0].layer.stop is None),
     ("pool_unpermuted", pooled_after_a_permute, lambda m: kinds(m) == ["LayerNorm", "GlobalAvgPool2D", "Dense"]),
     ("unit_select", selected_by_a_reshape, lambda m: kinds(m).count("Reduce") == 0 and kinds(m).count("Slice") == 3),
+    ("merge_transposes", permuted_back_and_forth, lambda m: kinds(m) == ["LayerNorm", "Conv2D"]),
+    ("narrow_slice", stepped_to_one_entry, lambda m: m.layers[0].layer == L.Slice("T", 1, name=m.layers[0].name)),
+    ("image_crop", cropped_twice, lambda m: m.layers[0].layer.cropping == ((0, 2), (1, 0))),
+    ("pad_order", padded_last_first, lambda m: m.layers[0].layer.replace(name=None) == O.Pad("HW", ((2, 0), (0, 1)))),
 ]
 
 
@@ -191,6 +220,16 @@ def permuted_without_windows():
     return ir.Model(x, L.Dense(3)(L.Permute("NCHW")(L.Permute("NHCW")(O.View((5, 2, 2), layout="NCHW")(x)))))
 
 
+def sliced_channels():
+    x = ir.Input((4, 4, 3), layout="NHWC", name="x")
+    return ir.Model(x, L.Conv2D(2, 1)(L.Slice("C", 1)(x)))
+
+
+def padded_in_order():
+    x = ir.Input((3, 4, 2), layout="NHWC", name="x")
+    return ir.Model(x, L.Conv2D(2, 1)(O.Pad("HW", ((0, 1), (2, 0)))(x)))
+
+
 STAYS = [
     (scalar_arithmetic_kept, "scalar_rescaling"),
     (shifted_then_scaled, "scale_then_shift"),
@@ -200,6 +239,8 @@ STAYS = [
     (permuted_without_windows, "regrouped_transpose"),
     (_summed("learned"), "plain_add"),
     (windows_summed, "plain_add"),
+    (sliced_channels, "image_crop"),
+    (padded_in_order, "pad_order"),
 ]
 
 

@@ -1,0 +1,66 @@
+"""The rules of backends/importers/common/positional.py that Swin's windows of one window and its crop of padded
+windows need (``unit_move_reshape``, ``relabelled_crops``; the others are tested in test_relabel.py): each fires
+where it is exact, and the rewritten model computes what the original did in torch and in Keras (random weights,
+batch 2 and 3); each stays put where it would not be exact."""
+
+from __future__ import annotations
+
+import pytest
+from rewrite_check import kinds, rewritten, same_outputs
+
+from twinnet import ir
+from twinnet.ir import layers as L
+from twinnet.ir import ops as O
+
+
+def reshaped_after_a_unit_move():
+    """A Permute that moves only a size-1 axis, then a Reshape (one window's merge back into the map)."""
+    x = ir.Input((2, 1, 3), layout="NHWC", name="x")
+    return ir.Model(x, L.Dense(4)(L.Reshape((6,), layout="NC")(L.Permute("NWHC")(x))))
+
+
+def reshaped_after_a_move():
+    x = ir.Input((2, 2, 3), layout="NHWC", name="x")
+    return ir.Model(x, L.Dense(4)(L.Reshape((12,), layout="NC")(L.Permute("NWHC")(x))))
+
+
+def _map_by_position(x):
+    """Tokens reshaped to a map lettered by position (``NCHW`` for what is ``(H, W, C)``), rolled and cropped."""
+    r = L.Reshape((4, 4, 3), layout="NCHW")(x)
+    return L.Cropping2D(((0, 1), (0, 0)))(L.Slice("C", 0, 3)(O.Roll("C", 1)(r)))
+
+
+def cropped_then_relabelled():
+    """``x.view(n, 4, 4, c).roll(1, 1)[:, :3, :3]`` as from_torch letters it, then a relabel to ``NHWC``."""
+    x = ir.Input((16, 3), layout="NTC", name="x")
+    return ir.Model(x, L.LayerNorm()(L.Reshape((3, 3, 3), layout="NHWC")(_map_by_position(x))))
+
+
+def cropped_read_twice():
+    x = ir.Input((16, 3), layout="NTC", name="x")
+    crop = _map_by_position(x)
+    relabel = L.Reshape((3, 3, 3), layout="NHWC")(crop)
+    return ir.Model(x, [L.LayerNorm()(relabel), L.Flatten()(crop)])
+
+
+FIRES = [
+    ("unit_move_reshape", reshaped_after_a_unit_move, lambda m: kinds(m) == ["Reshape", "Dense"]),
+    ("relabelled_crops", cropped_then_relabelled, lambda m: kinds(m) == ["Reshape", "Roll", "Cropping2D", "LayerNorm"]),
+]
+
+
+@pytest.mark.parametrize("rule, build, holds", FIRES, ids=[f"{r}-{b.__name__}" for r, b, _ in FIRES])
+def test_rule_fires_and_computes_the_same(rule, build, holds):
+    before, after = rewritten(build)
+    same_outputs(before, after)
+    assert rule in after.rewrites
+    assert holds(after), after.summary(print_fn=lambda s: None)
+
+
+STAYS = [(reshaped_after_a_move, "unit_move_reshape"), (cropped_read_twice, "relabelled_crops")]
+
+
+@pytest.mark.parametrize("build, rule", STAYS, ids=[b.__name__ for b, _ in STAYS])
+def test_rule_stays_where_it_would_not_be_exact(build, rule):
+    _, after = rewritten(build)
+    assert rule not in after.rewrites
