@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from ...ir.ops import Binary, Cast, Concat, Unary, View
+from ...ir.ops import Binary, Cast, Clip, Concat, Unary, View, Where
 from ..lowering.code import Value
 
 
@@ -48,7 +48,7 @@ def readers(ctx, node) -> list:
 
 
 #: the ops that take a Bare input (keeping it bare, combining it as it is, or expanding it)
-REGION = (Unary, Cast, Binary, Concat, View)
+REGION = (Unary, Cast, Binary, Clip, Where, Concat, View)
 
 
 def stays_bare(ctx, node) -> bool:

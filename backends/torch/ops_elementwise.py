@@ -92,26 +92,35 @@ def _with_bare(ctx, node, inputs):
     return elementwise_inputs(ctx, node, [expanded(ctx, v) for v in inputs])
 
 
-def lower_where(ctx, node, inputs):
-    op = node.layer
-    xs, phys, feat = elementwise_inputs(ctx, node, inputs)
-    names = iter(v.var for v in xs)
+def where_expr(node, args: list[str]) -> str:
+    op, dtype = node.layer, node.spec.dtype
+    names = iter(args)
     cond = next(names)
-    dtype = node.spec.dtype
     x = next(names) if op.x is None else number(op.x, dtype)
     y = next(names) if op.y is None else number(op.y, dtype)
-    return ctx.let(node.name, f"torch.where({cond}, {x}, {y})", node.spec, phys, feat)
+    return f"torch.where({cond}, {x}, {y})"
 
 
-def lower_clip(ctx, node, inputs):
-    (x,) = inputs
+@region(elementwise_bare(where_expr))
+def lower_where(ctx, node, inputs):
+    xs, phys, feat = elementwise_inputs(ctx, node, inputs)
+    return ctx.let(node.name, where_expr(node, [v.var for v in xs]), node.spec, phys, feat)
+
+
+def clip_expr(node, args: list[str]) -> str:
     op, dtype = node.layer, node.spec.dtype
     bounds = []
     if op.low is not None:
         bounds.append(f"min={number(op.low, dtype)}")
     if op.high is not None:
         bounds.append(f"max={number(op.high, dtype)}")
-    return ctx.let(node.name, f"torch.clamp({x.var}, {', '.join(bounds)})", node.spec, x.phys, x.feat)
+    return f"torch.clamp({args[0]}, {', '.join(bounds)})"
+
+
+@region(elementwise_bare(clip_expr))
+def lower_clip(ctx, node, inputs):
+    (x,) = inputs
+    return ctx.let(node.name, clip_expr(node, [x.var]), node.spec, x.phys, x.feat)
 
 
 @region(elementwise_bare(lambda node, v: f"{v[0]}.to(torch.{node.layer.dtype})"))

@@ -1,7 +1,8 @@
 """Rules giving one spelling to reshapes, flattens and attention inputs torch and Keras write two ways (run in
 ``rewrites.REWRITES``, beside ``relabel.rename_letters``): ``unit_flatten``, ``shared_key``, ``channel_shuffle``,
-``reshape_first``, ``merge_views``, ``positional_relabel``, ``unit_move_reshape``, ``relabelled_crops``. Each is
-exact: the same entries in the same order, or an argument spelled out that means its default."""
+``reshape_first``, ``unit_permute``, ``merge_views``, ``positional_relabel``, ``unit_move_reshape``,
+``relabelled_crops``. Each is exact: the same entries in the same order, or an argument spelled out that means its
+default."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
 from ....ir.layout import FREE_AXES, spatial_axes
-from .rebuild import Rebuild
+from .rebuild import Rebuild, _units_moved
 from .relabel import _POSITIONAL, _relabel
 
 
@@ -172,6 +173,23 @@ def positional_relabel(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.add(node.layer, [x], rb.old_weights(node), node)
 
 
+def unit_permute(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Reshape -> Permute that moves only size-1 axes (the Reshape's only reader): one Reshape to the permuted
+    shape and letters (torchvision's ``reshape(n, C, 1).permute(0, 2, 1)`` of a single patch is the Reshape to
+    ``(1, C)`` Keras writes). The same entries in the same order."""
+    if node.is_input or not isinstance(node.layer, L.Permute):
+        return None
+    inner = node.inputs[0].node
+    if inner.is_input or not isinstance(inner.layer, L.Reshape) or len(inner.inputs) != 1:
+        return None
+    if rb.only_user(inner) is not node or not _units_moved(inner.spec, node.spec):
+        return None
+    source = inner.inputs[0]
+    x = rb.back(rb.tensor(source), source.spec.layout)
+    target = tuple(node.spec.dim(a) for a in node.spec.layout[1:])
+    return rb.add(L.Reshape(target, layout=node.spec.layout), [x], {}, inner)
+
+
 def unit_move_reshape(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     """Reshape or View -> a Permute or Transpose that moves only axes of size 1 -> a Reshape, View or Flatten (its
     only reader): the last of the first's result, which holds the same entries in the same order (Swin's window
@@ -244,6 +262,7 @@ RULES = (
     ("unit_flatten", unit_flatten),
     ("shared_key", shared_key),
     ("reshape_first", reshape_first),
+    ("unit_permute", unit_permute),
     ("merge_views", merge_views),
     ("positional_relabel", positional_relabel),
     ("unit_move_reshape", unit_move_reshape),

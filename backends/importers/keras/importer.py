@@ -285,7 +285,7 @@ class _Importer(CallChecks):
         try:
             if is_layer:  # layers read axes in Keras's convention: an op's result is relabelled to it first
                 names = [f"{name}_in{i}" if len(inputs) > 1 else f"{name}_in" for i in range(len(inputs))]
-                inputs = [self.keras_order(x, n) for x, n in zip(inputs, names)]
+                inputs = [self.keras_order(x, n, isinstance(op, K.Embedding)) for x, n in zip(inputs, names)]
             result = self.table[type(op)](op if is_layer else node, inputs)
             if isinstance(result, Composite):  # several IR nodes: the entry names them after this call
                 out, weights = result.build(list(inputs), name, lambda suffix: self.claim(name + suffix))

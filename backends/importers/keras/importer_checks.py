@@ -110,11 +110,14 @@ class CallChecks:
         if got != want:
             raise UnsupportedError(f"Keras weights {got} do not match the IR layer's {want}")
 
-    def keras_order(self, x: ir.Tensor, name: str) -> ir.Tensor:
-        """An op's result named in Keras's axis convention again, for a layer to read (no data moves)."""
+    def keras_order(self, x: ir.Tensor, name: str, embedding: bool = False) -> ir.Tensor:
+        """An op's result named in Keras's axis convention again, for a layer to read (no data moves); ids an
+        ``embedding`` reads are named so that its vectors are in the convention (``NHW``, for ``NHWC``)."""
         if not isinstance(x.node.layer, Op) or x.spec.rank > 5:
             return x
         target = keras_layout(x.spec.rank, x.dtype.startswith("int"))
+        if embedding and x.spec.rank < 5:
+            target = keras_layout(x.spec.rank + 1).replace("C", "")
         return x if x.layout == target else relabel_view(x, target, self.claim(name))
 
     def relabel(self, out: ir.Tensor, name: str) -> ir.Tensor:

@@ -321,6 +321,20 @@ def _mask(ctx, call, mask, node, layout: str, like=None):
     return view(ctx, call, x, shape[1:], layout, "mask")
 
 
+def _fixed_axis(ctx, n) -> tuple | None:
+    """(input, letter) of the sequence axis (not ``C``, in an input of rank 2 or 3) fixed at size ``n``, where it
+    is the one axis of that size past the batch in every input, else None. ``torch.arange(x.shape[1])`` over such
+    an axis reaches the exported graph as ``arange(n)`` (export specialises a length the module fixes elsewhere,
+    as ``to_torch``'s reshapes of a fixed-length model do): the same numbers as the positions along it, and how
+    the model said it."""
+    found = [
+        (x, a) for x in ctx.ir_inputs if x is not None for a, size in zip(x.layout, x.shape) if a != "N" and size == n
+    ]
+    if len(found) != 1 or found[0][1] == "C" or found[0][0].spec.rank > 3:
+        return None
+    return found[0]
+
+
 def arange(ctx, call):
     """``torch.arange(n)`` with ``n`` an input's size: ``Positions`` along that axis (batchless)."""
     target = call.node.target
@@ -328,8 +342,12 @@ def arange(ctx, call):
     end = args[0] if target is aten.arange.default else args[1] if len(args) > 1 else None
     start = 0 if target is aten.arange.default else call.arg(0, "start")
     step = call.arg(2, "step", 1) if target is aten.arange.start_step else 1
-    if not isinstance(end, torch.fx.Node):  # fixed: the numbers themselves
-        return Held(call.node, target(*call.args, **call.kwargs))
+    if not isinstance(end, torch.fx.Node):  # fixed: the positions along the one input axis of that size, else a value
+        axis = _fixed_axis(ctx, end) if start == 0 and step == 1 and isinstance(end, int) else None
+        if axis is None:
+            return Held(call.node, target(*call.args, **call.kwargs))
+        x, letter = axis
+        return put(ctx, call, O.Positions(letter, free_letters("N" + letter, 1), call.info.dtype), [x])
     if start != 0 or step != 1 or end.target is not aten.sym_size.int:
         raise UnsupportedError("only arange(n) over an input's size is supported (a fixed one is a constant)")
     source, dim = end.args[0], end.args[1]

@@ -36,6 +36,7 @@ import torch.utils._pytree as pytree
 from torch import nn
 
 from ....ir.errors import UnsupportedError
+from ....ir.layout import free_letters
 from ..common.names import identifier
 from .export import CaptureError, CaptureReport, bind_inputs, export_graph
 from .hf_capture import batch_position_ids, hf_settings
@@ -309,14 +310,37 @@ def _decide(gm, node, rank: int) -> str | None:
     return None
 
 
-def guess_layout(gm, node, rank: int, integer: bool) -> str:
-    """The layout of a tensor from its consumers; torch's conventions by rank when none decides."""
+def guess_layout(gm, node, rank: int, integer: bool, *, reshaped=None) -> str:
+    """The layout of a tensor from its consumers; torch's conventions by rank when none decides. ``reshaped``:
+    (the input's letters, its sizes, the output's sizes) of a reshape; where no consumer decides and it only
+    inserts or drops size-1 axes, the other axes keep their input's letters (``C`` stays ``C``), the size-1
+    ones taking the convention's other letters in order."""
     found = _decide(gm, node, rank)
     if found is not None and len(found) == rank:
         return found
+    if reshaped is not None:
+        kept = _unit_reshape(*reshaped, layout_for(rank, 0, 1) if rank > 2 else "NC")
+        if kept is not None:
+            return kept
     if integer:
         return {1: "N", 2: "NT"}.get(rank) or layout_for(rank, 0, None)
     return {1: "N", 2: "NC"}.get(rank) or layout_for(rank, 0, 1)
+
+
+def _unit_reshape(before: str, sizes: tuple, shape: tuple, convention: str) -> str | None:
+    """``shape``'s letters after ``before``'s where a reshape of ``sizes`` to it (both batch first, the batch
+    left out) only inserts or drops size-1 axes, and the axes it keeps have letters layers name (``C``, ``T``,
+    ``D``, ``H``, ``W``: not the free letters of what ops computed); None where it does more."""
+    kept = [(a, s) for a, s in zip(before[1:], sizes) if s != 1]
+    if before[:1] != "N" or [s for _, s in kept] != [s for s in shape if s != 1]:
+        return None
+    if any(a not in "CTDHW" for a, _ in kept):
+        return None
+    used = "N" + "".join(a for a, _ in kept)
+    spare = [a for a in convention[1:] if a not in used]
+    spare = iter(spare + list(free_letters(used + "".join(spare), len(shape) - len(spare))))
+    letters = iter(used[1:])
+    return "N" + "".join(next(letters) if s != 1 else next(spare) for s in shape)
 
 
 def block_mark(node) -> tuple[str, str, str] | None:

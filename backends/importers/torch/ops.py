@@ -170,8 +170,8 @@ def reshape(ctx, call):
         return _flatten_to(ctx, call, x)
     if shape.count(None) > 1:
         raise UnsupportedError(f"a reshape to {shape} has more than one size that follows the sequence length")
+    layout = guess_layout(ctx.gm, call.node, len(shape) + 1, False, reshaped=(x.layout, x.shape[1:], shape))
     shape = tuple(-1 if s is None else s for s in shape)
-    layout = guess_layout(ctx.gm, call.node, len(shape) + 1, False)
     if layout.index("N") != 0:
         layout = layout_for(len(shape) + 1, 0, 1)
     return ctx.add(call, L.Reshape(shape, layout=layout), [x])

@@ -1,7 +1,8 @@
 """A Learned tensor multiplied in is written as torch code reads a weight (``self.weight * x``, no batch axis),
 and from_torch reads that back as the same Learned op and Binary; where torch's broadcasting from the right
 is not the IR's by letter, or another kind of layer reads it, it is expanded over the batch as before. A
-Permute that moves only size-1 axes is written as the ``permute`` it is (a view), so it reads back too.
+Permute that moves only size-1 axes is written as the ``permute`` it is (a view), so it reads back too; what
+positions alone give stays without the batch axis through element-wise ops, a where and a clamp included.
 Each model computes the same in torch and Keras, at two batch sizes."""
 
 import numpy as np
@@ -77,6 +78,18 @@ def rotary() -> ir.Model:
     cos = O.View((1, 5, 8), "NHCW")(O.View((1, 1, 5, 8), "NCDHW")(cos))
     heads = L.Permute("NHCW")(L.Reshape((5, 2, 8), layout="NCHW")(L.Dense(16)(x)))
     return ir.Model(x, O.Binary("mul")([heads, cos]), name="rotary").randomize(0)
+
+
+def position_buckets() -> ir.Model:
+    """T5's relative position buckets, small: key minus query positions, their size, a where between it and a
+    clamp of it, added to data (the scores)."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    query = O.View((5, 1), "NHW")(O.Positions("T", "A")(x))
+    key = O.View((1, 5), "NHW")(O.Positions("T", "A")(x))
+    far = O.Unary("abs")(O.Binary("sub")([key, query]))
+    bucket = O.Where()([O.Binary("lt", scalar=2.0)(far), far, O.Clip(high=3.0)(O.Binary("add", scalar=1.0)(far))])
+    scores = L.Reshape((5, 5), layout="NHW")(L.Dense(5)(x))
+    return ir.Model(x, O.Binary("add")([scores, O.Cast("float32")(bucket)]), name="position_buckets").randomize(0)
 
 
 def positions_reduced() -> ir.Model:
@@ -160,6 +173,15 @@ def test_batchless_tables_are_computed_once():
     assert ".expand(" not in source and "torch.arange(x.shape[1], dtype=torch.int64, device=x.device)\n" in source
     _same_in_keras(model)
     assert _round_trip(model) == []
+
+
+def test_where_and_clip_keep_positions_batchless():
+    """A where and a clamp of what positions alone give stay without the batch axis, as T5's buckets are computed
+    (their round trip: tests/backends/importers/test_roundtrip.py)."""
+    model = position_buckets()
+    source = emit(model, "torch")
+    assert ".expand(" not in source and "torch.where(" in source and "torch.clamp(" in source
+    _same_in_keras(model)
 
 
 def test_batchless_expanded_for_other_readers():

@@ -1,5 +1,6 @@
-"""The rules of backends/importers/common/positional.py that Swin's windows of one window and its crop of padded
-windows need (``unit_move_reshape``, ``relabelled_crops``; the others are tested in test_relabel.py): each fires
+"""The rules of backends/importers/common/positional.py that one-patch ViTs, Swin's windows of one window and its
+crop of padded windows need (``unit_permute``, ``unit_move_reshape``, ``relabelled_crops``; the others are tested
+in test_relabel.py): each fires
 where it is exact, and the rewritten model computes what the original did in torch and in Keras (random weights,
 batch 2 and 3); each stays put where it would not be exact."""
 
@@ -11,6 +12,25 @@ from rewrite_check import kinds, rewritten, same_outputs
 from twinnet import ir
 from twinnet.ir import layers as L
 from twinnet.ir import ops as O
+
+
+def _reshape_layouts(m) -> list[str]:
+    return [n.spec.layout for n in m.layers if n.layer.kind == "Reshape"]
+
+
+def one_patch(patch: int = 8):
+    """A ViT's patch tokens as torchvision writes them, the map reshaped to ``(C, tokens)`` and permuted to
+    ``(tokens, C)``: at one patch (the whole 8 x 8 image) the Permute moves only the size-1 token axis."""
+    x = ir.Input((3, 8, 8), layout="NCHW", name="x")
+    h = L.Conv2D(8, patch, strides=patch)(x)
+    h = L.Permute("NTC")(L.Reshape((8, h.spec.shape[2] * h.spec.shape[3]), layout="NCT")(h))
+    h = L.Concatenate(axis="T")([L.LearnedConstant((1, 8), layout="NTC")(x), h])
+    return ir.Model(x, L.Dense(4)(L.Reshape((8,), layout="NC")(L.Cropping1D((0, h.spec.shape[1] - 1))(h))))
+
+
+def sixteen_patches():
+    """The Permute moves the 16 tokens: not only size-1 axes."""
+    return one_patch(patch=2)
 
 
 def _windows(x, side):
@@ -56,6 +76,7 @@ def cropped_read_twice():
 
 
 FIRES = [
+    ("unit_permute", one_patch, lambda m: "Permute" not in kinds(m) and _reshape_layouts(m)[0] == "NTC"),
     ("unit_move_reshape", reshaped_after_a_unit_move, lambda m: kinds(m) == ["Dense", "View", "Reshape", "Dense"]),
     (
         "relabelled_crops",
@@ -74,6 +95,7 @@ def test_rule_fires_and_computes_the_same(rule, build, holds):
 
 
 STAYS = [
+    (sixteen_patches, "unit_permute"),
     (reshaped_after_a_move, "unit_move_reshape"),
     (reshaped_after_a_norm, "unit_move_reshape"),
     (cropped_read_twice, "relabelled_crops"),

@@ -1,8 +1,9 @@
 """The letter rewrites of backends/importers/common/relabel.py (``rename_letters``), those of positional.py
-(``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``reshape_first``, ``merge_views``, ``positional_relabel``)
-and of spellings.py (``default_scale``, ``cropped_rows``, ``narrow_slice``, ``select_first``, ``no_op``; the others in
-test_spellings.py): each fires where it is exact, and the rewritten model computes what the original did in torch
-and in Keras (random weights, batch 2 and 3); each stays put where it would not be."""
+(``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``reshape_first``, ``merge_views``, ``positional_relabel``;
+the others in test_positional.py) and of spellings.py (``default_scale``, ``cropped_rows``, ``narrow_slice``,
+``select_first``, ``no_op``; the others in test_spellings.py): each fires where it is exact, and the rewritten
+model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put where
+it would not be."""
 
 from __future__ import annotations
 

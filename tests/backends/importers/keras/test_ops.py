@@ -285,3 +285,15 @@ def test_masked_attention_steps_read_back_as_one_op(dtype, causal):
     assert not {"Softmax", "MatMul", "Where", "Add"} & {n.layer.kind for n in back.layers}
     assert [n.layer.fn for n in back.layers if n.layer.kind == "Binary"] == (["gt"] if dtype == "bool" else [])
     check_import(to_keras(model))
+
+
+def test_embedding_of_computed_rank_3_ids():
+    """Integer ids an op computes with two axes past the batch (T5's relative position buckets) are named ``NHW``
+    for the Embedding reading them, its vectors ``NHWC`` (Keras's convention for rank 4), where ``NTC``, the
+    rank-3 convention, would give the ids a channel axis the Embedding refuses."""
+    ids = keras.Input((4,), dtype="int32", name="ids")
+    far = kops.abs(kops.expand_dims(ids, 1) - kops.expand_dims(ids, 2))  # (N, 4, 4)
+    h = layers.Embedding(10, 3, name="buckets")(kops.minimum(far, 9))
+    model = check_import(randomize(keras.Model(ids, layers.Dense(2, name="out")(h), name="buckets")))
+    embedding = model.node("buckets")
+    assert embedding.inputs[0].layout == "NHW" and embedding.spec.layout == "NHWC"

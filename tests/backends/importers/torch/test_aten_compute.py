@@ -94,6 +94,31 @@ def test_arange_over_a_length():
     assert "Positions" in kinds(model)
 
 
+class FixedPositions(nn.Module):
+    """Position ids over a length the module also fixes (a reshape to it): export records ``arange(6)``."""
+
+    def forward(self, x):  # (N, 6, 4)
+        ids = torch.arange(x.shape[1])
+        return x.reshape(x.shape[0], 6, 2, 2).sum(-1) * (ids.float()[None, :, None] + 1)
+
+
+class SquarePositions(nn.Module):
+    """``arange(4)`` beside an input of two axes of 4: not the positions along either."""
+
+    def forward(self, x):  # (N, 4, 4)
+        return x.reshape(x.shape[0], 4, 4) * torch.arange(4).float()
+
+
+def test_arange_over_a_fixed_length():
+    """``arange(n)`` with ``n`` the fixed size of the one sequence axis of the inputs is the positions along it
+    (what ``to_torch`` writes as ``torch.arange(x.shape[1])`` reads back so); where two axes have that size it
+    stays a value."""
+    model = check(FixedPositions(), lambda b, s: (float_input(b, 6, 4, seed=s),))
+    assert "Positions" in kinds(model) and model.inputs[0].shape[1] == 6
+    model = check(SquarePositions(), lambda b, s: (float_input(b, 4, 4, seed=s),))
+    assert "Positions" not in kinds(model)
+
+
 class Norms2(nn.Module):
     """``F.normalize`` (a vector norm, ``clamp_min``, ``expand_as``, ``div``) and vector norms of several orders."""
 

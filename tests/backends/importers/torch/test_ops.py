@@ -123,6 +123,50 @@ def test_squeeze_excitation_and_tokens():
     assert {"Multiply", "Reshape", "GlobalAvgPool1D"} <= kinds(model)
 
 
+class OnePatchToken(nn.Module):
+    """A 1x1 map's channels as one token, ``reshape(n, 1, C)`` (an image of one patch), beside a class token: no
+    reader decides the reshape's letters."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 4, stride=4)
+        self.cls = nn.Parameter(torch.randn(1, 1, 6))
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x):
+        h = self.conv(x)  # (N, 6, 1, 1)
+        h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h.reshape(h.shape[0], 1, 6)], dim=1)
+        return self.head(h[:, 1] - h[:, 0])
+
+
+def test_a_reshape_of_size_1_axes_keeps_its_input_letters():
+    """Inserting or dropping size-1 axes only, the reshape keeps ``C`` on the channels (not torch's rank-3
+    ``NCW``, which would name the 6 features ``W``), so the token reads as Keras's ``(1, C)`` does."""
+    model = run("one_patch")
+    (reshape,) = [n for n in model.layers if n.layer.kind == "Reshape" and n.spec.rank == 3]
+    assert reshape.spec.layout == "NTC" and reshape.spec.dim("C") == 6
+
+
+class OneWindow(nn.Module):
+    """Swin's window reverse of a map that is one window: ``view`` to rank 6 with size-1 window counts (letters
+    the op tier makes up), ``permute``, ``reshape`` back to the map, then a LayerNorm."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm(6)
+
+    def forward(self, x):  # (N, 16, 6)
+        h = x.view(x.shape[0], 1, 1, 4, 4, 6).permute(0, 1, 3, 2, 4, 5).reshape(x.shape[0], 4, 4, 6)
+        return self.norm(h * 2.0)
+
+
+def test_a_reshape_of_size_1_axes_with_made_up_letters_takes_the_convention():
+    """Dropping the size-1 axes of a tensor whose letters are made up (not C, T, D, H, W), the reshape takes
+    torch's convention, whose letters the layers after it take (the LayerNorm refused a made-up one)."""
+    model = run("one_window")
+    assert model.capture.method == "torch.export"
+
+
 class HandAttention(nn.Module):
     """A hand-written single-head attention block: q @ k^T * scale, softmax, @ v (Dot), residual, mean pooling."""
 
@@ -234,6 +278,8 @@ MODELS = {
     "squeeze_excite": (SqueezeExcite, lambda n, s: (float_input(n, 4, 5, 6, seed=s),)),
     "dense": (DenseBlock, lambda n, s: (float_input(n, 3, 5, 6, seed=s),)),
     "attention": (HandAttention, lambda n, s: (float_input(n, 5, 4, seed=s),)),
+    "one_patch": (OnePatchToken, lambda n, s: (float_input(n, 3, 4, 4, seed=s),)),
+    "one_window": (OneWindow, lambda n, s: (float_input(n, 16, 6, seed=s),)),
     "learned": (LearnedValues, lambda n, s: (float_input(n, 3, 5, 6, seed=s), float_input(n, 7, 5, seed=s + 1))),
 }
 
