@@ -103,7 +103,7 @@ def _member(node: ir.Node, letters: dict, roles: bool = False) -> bool:
     """Whether ``node``'s layer means the same once its tensors' letters are renamed by ``letters`` (with
     ``roles``, naming an attention's heads: a cropping of one axis too, as the Slice it is, and a rescaling)."""
     layer = node.layer
-    if roles and (_crop(node) is not None or _scalar_rescaling(layer)):
+    if roles and (_crop(node) is not None or _scalar_rescaling(layer) or isinstance(layer, O.Softmax)):
         return True
     if isinstance(layer, (*_SOURCES, *_MOVERS)):
         if isinstance(getattr(layer, "axis", None), int) and not isinstance(layer, L.Concatenate):
@@ -257,9 +257,15 @@ def _role_steps(part: dict, letters: dict) -> dict:
 
 
 def _attention(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
+    from .steps import attention_steps  # it builds on this module's plans
+
     plan.roles = True
     try:
-        return _roles(plan, rb, node)
+        return (
+            _roles(plan, rb, node)
+            if isinstance(node.layer, O.ScaledDotProductAttention)
+            else attention_steps(plan, rb, node)
+        )
     finally:
         plan.roles = False
 
@@ -313,7 +319,7 @@ def rename_letters(model: ir.Model) -> tuple[ir.Model, int]:
     for node in model.nodes:
         if id(node) in plan.steps:
             continue
-        if isinstance(node.layer, O.ScaledDotProductAttention):
+        if isinstance(node.layer, (O.ScaledDotProductAttention, O.MatMul)):
             steps = _attention(plan, rb, node)
             if steps:
                 found.append(steps)

@@ -1,0 +1,82 @@
+"""Role names for an attention written out in steps: ``softmax(q @ k^T + bias) @ v`` as ``MatMul`` ops, read by
+``relabel.rename_letters`` beside the ``ScaledDotProductAttention`` it names by role.
+
+Swin's shifted windows add their mask over a view of the windows, and Swin V2 scales cosine similarities, so
+neither importer reads those attentions as one op: each letters the query, key, value and scores by position
+(``from_torch`` ``NCHW``, ``from_keras`` ``NWHC``). Named by role, as the one op's are, both agree: the query
+``NHTD``, the key as the first product reads it ``NHDS``, the scores ``NHTS`` (and the probabilities the softmax
+gives), the value ``NHSE`` and the result ``NHTE``, with the heads' split and merge (reshapes, permutes), a scale,
+the biases added to the scores and the softmax renamed alike. Exact by construction, as every renaming of
+``rename_letters``: the same data in the same order under other names, each layer meaning the same under them.
+"""
+
+from __future__ import annotations
+
+from .... import ir
+from ....ir import layers as L
+from ....ir import ops as O
+from .rebuild import Rebuild
+from .relabel import _MOVERS, _SOURCES, _crop, _Plan, _role_steps, _scalar_rescaling
+
+#: what may lie between the scores' product and the second (a scale, biases and masks, the windows' views, the
+#: softmax and a dropout after it)
+_BETWEEN = (O.Binary, O.View, O.Softmax, O.Unary, L.Dropout, L.Identity)
+
+
+def _scores(t: ir.Tensor, depth: int = 8) -> ir.Node | None:
+    """The ``MatMul`` whose scores ``t`` is a softmax of (through sums with biases, scales and views), else None."""
+    node, seen_softmax = t.node, False
+    while depth and not node.is_input:
+        if isinstance(node.layer, O.MatMul):
+            return node if seen_softmax else None
+        if not isinstance(node.layer, _BETWEEN) and not _scalar_rescaling(node.layer):
+            return None
+        seen_softmax |= isinstance(node.layer, O.Softmax)
+        node, depth = node.inputs[0].node, depth - 1
+    return None
+
+
+def _part_ok(part: dict) -> bool:
+    """Every renamed tensor a heads' split or merge, or what acts on letters alone (as ``relabel._heads_part``),
+    or the softmax."""
+    return all(
+        kind != "rename"
+        or _crop(n) is not None
+        or _scalar_rescaling(n.layer)
+        or isinstance(n.layer, (*_SOURCES, *_MOVERS, O.Softmax))
+        for kind, n in part.values()
+    )
+
+
+def attention_steps(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
+    """Steps naming by role the attention whose second product ``node`` (probabilities times values) is."""
+    if not isinstance(node.layer, O.MatMul) or node.spec.rank != 4 or node.layer.layout is not None:
+        return None
+    probs, v = node.inputs
+    first = _scores(probs)
+    if first is None or first.layer.layout is not None or first.spec.rank != 4:
+        return None
+    q, kt = first.inputs
+    if any(t.spec.rank != 4 or t.node.is_input or t.index for t in (q, kt, v, probs)):
+        return None
+    steps = {
+        id(first): ("rename", dict(zip(first.spec.layout, "NHTS"))),
+        id(node): ("rename", dict(zip(node.spec.layout, "NHTE"))),
+    }
+    handled = {id(first), id(node)}
+    roles = [(q, "NHTD"), (kt, "NHDS"), (v, "NHSE")]
+    parts = [(t.node, dict(zip(t.spec.layout, new)), False) for t, new in roles]
+    parts += [(first, steps[id(first)][1], True), (probs.node, dict(zip(probs.spec.layout, "NHTS")), False)]
+    parts += [(node, steps[id(node)][1], True)]
+    for x, letters, from_readers in parts:
+        if not from_readers and id(x) in steps:  # the softmax, reached from the scores already
+            if steps[id(x)][1] != letters:
+                return None
+            continue
+        part = plan.component(rb, x, letters, handled=handled, from_readers=from_readers)
+        if part is None or any(i in steps for i in part) or not _part_ok(part):
+            return None
+        steps.update(_role_steps(part, letters))
+    if all(kind in ("rename", "read") and all(a == b for a, b in ls.items()) for kind, ls in steps.values()):
+        return None  # named so already
+    return steps
