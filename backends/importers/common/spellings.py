@@ -153,7 +153,7 @@ def _image_crop(layer, spec: ir.TensorSpec) -> tuple | None:
         return None
     if type(layer) is L.Cropping2D:
         return layer.cropping
-    if not isinstance(layer, L.Slice) or layer.axis not in spatial:
+    if not isinstance(layer, L.Slice) or not isinstance(layer.axis, str) or layer.axis not in spatial:
         return None
     size = spec.dim(layer.axis)
     cut = (layer.start, size - (size if layer.stop is None else layer.stop))
