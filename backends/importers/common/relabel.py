@@ -298,18 +298,28 @@ def _roles(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
             steps[id(t.node)] = ("drop", {})  # a relabel of the role's tensor: the tensor itself, so named
             handled.add(id(t.node))
             t = t.node.inputs[0]
-        letters = dict(zip(t.spec.layout, new))
-        part = plan.component(rb, t.node, letters, handled=handled)
-        if part is None or any(i in steps for i in part) or not _heads_part(part):
+        if not _role_part(plan, rb, steps, t.node, dict(zip(t.spec.layout, new)), handled):
             return None
-        steps.update(_role_steps(part, letters))
-    letters = steps[id(node)][1]
-    part = plan.component(rb, node, letters, handled={id(node)}, from_readers=True)
-    if part is None or any(i in steps for i in part) or not _heads_part(part):
+    if not _role_part(plan, rb, steps, node, steps[id(node)][1], {id(node)}, from_readers=True):
         return None
+    return _renaming(steps)
+
+
+def _role_part(plan: _Plan, rb: Rebuild, steps: dict, x: ir.Node, letters: dict, handled, **kw) -> bool:
+    """Add to ``steps`` those naming ``x``'s component by role (``from_readers`` and ``ok``, the check of its
+    renamed tensors, in ``kw``); False where it cannot be or meets ``steps`` already."""
+    ok = kw.pop("ok", _heads_part)
+    part = plan.component(rb, x, letters, handled=handled, **kw)
+    if part is None or any(i in steps for i in part) or not ok(part):
+        return False
     steps.update(_role_steps(part, letters))
+    return True
+
+
+def _renaming(steps: dict) -> dict | None:
+    """``steps``, or None where every tensor is named so already."""
     if all(kind in ("rename", "read") and all(a == b for a, b in ls.items()) for kind, ls in steps.values()):
-        return None  # named so already
+        return None
     return steps
 
 

@@ -16,7 +16,7 @@ from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
 from .rebuild import Rebuild
-from .relabel import _MOVERS, _SOURCES, _crop, _Plan, _role_steps, _scalar_rescaling
+from .relabel import _MOVERS, _SOURCES, _crop, _Plan, _renaming, _role_part, _scalar_rescaling
 
 #: what may lie between the scores' product and the second (a scale, biases and masks, the windows' views, the
 #: softmax and a dropout after it)
@@ -73,10 +73,6 @@ def attention_steps(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
             if steps[id(x)][1] != letters:
                 return None
             continue
-        part = plan.component(rb, x, letters, handled=handled, from_readers=from_readers)
-        if part is None or any(i in steps for i in part) or not _part_ok(part):
+        if not _role_part(plan, rb, steps, x, letters, handled, from_readers=from_readers, ok=_part_ok):
             return None
-        steps.update(_role_steps(part, letters))
-    if all(kind in ("rename", "read") and all(a == b for a, b in ls.items()) for kind, ls in steps.values()):
-        return None  # named so already
-    return steps
+    return _renaming(steps)
