@@ -55,6 +55,11 @@ _MOVERS += (O.Take,)  # entries of the renamed axis (a relative position bias's 
 _POSITIONAL = (L.Reshape, O.View, L.Flatten, L.LearnedConstant, O.Learned)
 
 
+#: ops by letter an attention's steps hold (its softmax; Swin V2's normalised query and key: a sum over a letter,
+#: its expansion back), renamed with the heads when naming roles
+_ROLE_OPS = (O.Softmax, O.Reduce, O.Expand)
+
+
 class _Abort(Exception):
     """A renamed layer the IR refuses, or one that no longer builds to the renamed shape."""
 
@@ -103,7 +108,7 @@ def _member(node: ir.Node, letters: dict, roles: bool = False) -> bool:
     """Whether ``node``'s layer means the same once its tensors' letters are renamed by ``letters`` (with
     ``roles``, naming an attention's heads: a cropping of one axis too, as the Slice it is, and a rescaling)."""
     layer = node.layer
-    if roles and (_crop(node) is not None or _scalar_rescaling(layer) or isinstance(layer, O.Softmax)):
+    if roles and (_crop(node) is not None or _scalar_rescaling(layer) or isinstance(layer, _ROLE_OPS)):
         return True
     if isinstance(layer, (*_SOURCES, *_MOVERS)):
         if isinstance(getattr(layer, "axis", None), int) and not isinstance(layer, L.Concatenate):

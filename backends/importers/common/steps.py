@@ -16,7 +16,7 @@ from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
 from .rebuild import Rebuild
-from .relabel import _MOVERS, _SOURCES, _crop, _Plan, _renaming, _role_part, _scalar_rescaling
+from .relabel import _MOVERS, _ROLE_OPS, _SOURCES, _crop, _Plan, _renaming, _role_part, _scalar_rescaling, _unnamed
 
 #: what may lie between the scores' product and the second (a scale, biases and masks, the windows' views, the
 #: softmax and a dropout after it)
@@ -43,7 +43,7 @@ def _part_ok(part: dict) -> bool:
         kind != "rename"
         or _crop(n) is not None
         or _scalar_rescaling(n.layer)
-        or isinstance(n.layer, (*_SOURCES, *_MOVERS, O.Softmax))
+        or isinstance(n.layer, (*_SOURCES, *_MOVERS, *_ROLE_OPS))
         for kind, n in part.values()
     )
 
@@ -65,7 +65,13 @@ def attention_steps(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
     }
     handled = {id(first), id(node)}
     roles = [(q, "NHTD"), (kt, "NHDS"), (v, "NHSE")]
-    parts = [(t.node, dict(zip(t.spec.layout, new)), False) for t, new in roles]
+    parts = []
+    for (t, new), reader in zip(roles, (first, first, node)):
+        if _unnamed(t.node) and rb.only_user(t.node) is reader and not t.node.inputs[0].node.is_input:
+            steps[id(t.node)] = ("drop", {})  # a relabel of the role's tensor: the tensor itself, so named
+            handled.add(id(t.node))
+            t = t.node.inputs[0]
+        parts.append((t.node, dict(zip(t.spec.layout, new)), False))
     parts += [(first, steps[id(first)][1], True), (probs.node, dict(zip(probs.spec.layout, "NHTS")), False)]
     parts += [(node, steps[id(node)][1], True)]
     for x, letters, from_readers in parts:
