@@ -207,9 +207,8 @@ def unit_move_reshape(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
         return None
     if rb.only_user(move) is not node or None in before.shape[1:]:
         return None
-    kept = [[a for a, s in zip(spec.layout, spec.shape) if s != 1] for spec in (before, after)]
     x = rb.tensor(move.inputs[0])
-    if kept[0] != kept[1] or x.layout != before.layout:
+    if not _units_moved(before, after) or x.layout != before.layout:
         return None
     return rb.add(node.layer, [x], rb.old_weights(node), node)
 

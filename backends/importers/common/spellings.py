@@ -46,6 +46,7 @@ import numpy as np
 from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
+from ....ir.layout import spatial_axes
 from .rebuild import Rebuild
 
 
@@ -148,7 +149,7 @@ def pad_order(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 def _image_crop(layer, spec: ir.TensorSpec) -> tuple | None:
     """``((top, bottom), (left, right))`` that ``layer``, a Cropping2D or a Slice of H or W, keeps of ``spec``, an
     image map (``N``, ``C``, ``H`` and ``W``, of known sizes); None for anything else."""
-    spatial = "".join(a for a in spec.layout if a not in "NC")
+    spatial = spatial_axes(spec.layout)
     if spec.rank != 4 or "C" not in spec.layout or sorted(spatial) != ["H", "W"] or None in spec.shape[1:]:
         return None
     if type(layer) is L.Cropping2D:
