@@ -16,6 +16,11 @@ from twinnet.exporters.verify import compare
 ATOL, RTOL = 1e-5, 1e-4
 
 
+def node(op, inputs, outputs=("y",), **attrs) -> onnx.NodeProto:
+    """One ``onnx.helper`` node, named after its op and first output (refusals name nodes so)."""
+    return helper.make_node(op, list(inputs), list(outputs), name=f"{op.lower()}_{outputs[0]}", **attrs)
+
+
 def make(nodes, inputs: dict, inits: dict | None = None, outputs=("y",), opset: int = 17) -> onnx.ModelProto:
     """A model from ``onnx.helper`` nodes. ``inputs``: name -> shape (``"N"``/``"T"`` for symbolic sizes),
     or (shape, element type); ``inits``: name -> numpy array."""

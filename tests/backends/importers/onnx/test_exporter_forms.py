@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import helper as h
 from onnx_check import assert_matches_onnxruntime, make, rand
+from onnx_check import node as n
 
 from twinnet import ir
 from twinnet.backends import from_onnx
-
-
-def n(op, inputs, outputs=("y",), **attrs):
-    return h.make_node(op, list(inputs), list(outputs), name=f"{op.lower()}_{outputs[0]}", **attrs)
 
 
 def test_squeeze_excitation_gate_broadcasts():

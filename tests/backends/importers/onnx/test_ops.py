@@ -1,9 +1,11 @@
-"""from_onnx, one ONNX op (or pattern) at a time, on small hand-built graphs.
+"""from_onnx, one ONNX op (or pattern) at a time, on small hand-built graphs: dense, activations, norms, shapes.
 
 Each case is imported, compiled to torch and compared with onnxruntime on the
-original graph at two batch sizes. Together with the op-tier cases
-(``test_tier.py``) they exercise every entry of ONNX_TABLE (checked by
-``test_every_table_entry_is_exercised``).
+original graph at two batch sizes. The spatial and sequence families have
+their own files (``test_ops_spatial.py``, ``test_ops_sequence.py``); with the
+op-tier cases (``test_tier.py``) they exercise every entry of ONNX_TABLE
+(checked by ``test_every_table_entry_is_exercised``), and this file's checks
+that span the families read them all (``every_case``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import math
 import numpy as np
 import pytest
 from onnx import TensorProto
-from onnx import helper as h
 from onnx_check import assert_matches_onnxruntime, make, rand
+from onnx_check import node as n
 from siblings import sibling
 
 from twinnet import ir
@@ -30,11 +32,6 @@ SEQ = {"x": ["N", "T", 4]}
 W3 = rand(4, 3, 3, 3)
 GEMM_W, GEMM_C = rand(6, 3), rand(1, 3, seed=1)
 INT64_MAX = np.iinfo(np.int64).max
-LSTM_W, LSTM_R, LSTM_B = rand(1, 12, 4), rand(1, 12, 3, seed=1), rand(1, 24, seed=2)
-
-
-def n(op, inputs, outputs=("y",), **attrs):
-    return h.make_node(op, list(inputs), list(outputs), name=f"{op.lower()}_{outputs[0]}", **attrs)
 
 
 def composed_layer_norm(x_shape, axes, square, weights, opset=18):
@@ -71,107 +68,13 @@ def unary(op, opset=17, **attrs):
     return make([n(op, ["x"], **attrs)], VEC, opset=opset)
 
 
-def repeat_indices(sizes, factors):
-    """GatherND indices that repeat each position of ``sizes`` ``factors`` times (torch's nearest upsampling)."""
-    ranges = [np.arange(n * f) // f for n, f in zip(sizes, factors)]
-    return np.stack(np.meshgrid(*ranges, indexing="ij"), -1).astype(np.int64)
-
-
 def typed(proto):
     """Give output y the input's type and shape (ONNX's shape inference leaves a function op's output untyped)."""
     proto.graph.output[0].type.CopyFrom(proto.graph.input[0].type)
     return proto
 
 
-def two_dirs(shape):
-    return rand(*shape, seed=3)
-
-
-def attention(scale: float = 1 / math.sqrt(2)):
-    """Two heads of size 2 on (N, T, 4): projections, heads split by Reshape + Transpose, the scores
-    divided by a constant (1/scale), softmax, heads merged, output projection (the twinnet.MultiHeadAttention rule)."""
-    heads = np.array([0, 0, 2, 2], np.int64)
-    nodes = [
-        n("MatMul", ["x", "wq"], ["q0"]),
-        n("Add", ["q0", "bq"], ["q1"]),
-        n("Reshape", ["q1", "heads"], ["q2"]),
-        n("Transpose", ["q2"], ["q"], perm=[0, 2, 1, 3]),
-        n("MatMul", ["x", "wk"], ["k0"]),
-        n("Reshape", ["k0", "heads"], ["k1"]),
-        n("Transpose", ["k1"], ["kt"], perm=[0, 2, 3, 1]),
-        n("MatMul", ["x", "wv"], ["v0"]),
-        n("Add", ["v0", "bv"], ["v1"]),
-        n("Reshape", ["v1", "heads"], ["v2"]),
-        n("Transpose", ["v2"], ["v"], perm=[0, 2, 1, 3]),
-        n("MatMul", ["q", "kt"], ["s0"]),
-        n("Div", ["s0", "d"], ["s1"]),
-        n("Softmax", ["s1"], ["p"], axis=-1),
-        n("MatMul", ["p", "v"], ["o0"]),
-        n("Transpose", ["o0"], ["o1"], perm=[0, 2, 1, 3]),
-        n("Reshape", ["o1", "merge"], ["o2"]),
-        n("MatMul", ["o2", "wo"], ["o3"]),
-        n("Add", ["o3", "bo"]),
-    ]
-    inits = {
-        "wq": rand(4, 4),
-        "bq": rand(4, seed=1),
-        "wk": rand(4, 4, seed=2),
-        "wv": rand(4, 4, seed=3),
-        "bv": rand(4, seed=4),
-        "wo": rand(4, 4, seed=5),
-        "bo": rand(4, seed=6),
-        "heads": heads,
-        "merge": np.array([0, 0, 4], np.int64),
-        "d": np.array(1 / scale, np.float32),
-    }
-    return make(nodes, SEQ, inits)
-
-
 CASES = {
-    "attention": attention(),
-    "conv2d_pad_fold": make(
-        [n("Pad", ["x", "p"], ["xp"]), n("Conv", ["xp", "w", "b"], strides=[2, 1])],
-        IMG,
-        {"p": np.array([0, 0, 1, 0, 0, 0, 2, 1], np.int64), "w": W3, "b": rand(4)},
-    ),
-    "conv1d_same_upper": make(
-        [n("Conv", ["x", "w"], auto_pad="SAME_UPPER", strides=[2], dilations=[1], group=3)],
-        {"x": ["N", 3, 11]},
-        {"w": rand(6, 1, 3)},
-    ),
-    "maxpool_same_pads": make([n("MaxPool", ["x"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])], IMG),
-    "avgpool_valid_ceil": make([n("AveragePool", ["x"], kernel_shape=[3, 2], strides=[3, 2], ceil_mode=1)], IMG),
-    "avgpool_same": make([n("AveragePool", ["x"], kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_UPPER")], IMG),
-    "pools_1d": make(
-        [
-            n("MaxPool", ["x"], ["m"], kernel_shape=[2], strides=[2]),
-            n("AveragePool", ["m"], ["a"], kernel_shape=[3], strides=[1], auto_pad="SAME_UPPER"),
-            n("GlobalAveragePool", ["a"]),
-        ],
-        {"x": ["N", 3, 11]},
-    ),
-    "maxpool_torch_pads": make([n("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])], IMG),
-    "maxpool_asym_pads": make([n("MaxPool", ["x"], kernel_shape=[3, 2], strides=[2, 1], pads=[2, 1, 0, 1])], IMG),
-    "avgpool_pads_counted": make(
-        [n("AveragePool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)], IMG
-    ),
-    "avgpool_pads_not_counted": make(
-        [n("AveragePool", ["x"], kernel_shape=[3, 3], strides=[2, 1], pads=[2, 0, 0, 1])], IMG
-    ),
-    "avgpool_same_upper_counted": make(
-        [n("AveragePool", ["x"], kernel_shape=[2, 3], strides=[2, 2], auto_pad="SAME_UPPER", count_include_pad=1)], IMG
-    ),
-    "avgpool_1d_pads": make([n("AveragePool", ["x"], kernel_shape=[3], strides=[2], pads=[1, 2])], {"x": ["N", 3, 11]}),
-    "maxpool_pad_fold_minus_inf": make(
-        [n("Pad", ["x", "p", "v"], ["xp"]), n("MaxPool", ["xp"], kernel_shape=[3, 3])],
-        IMG,
-        {"p": np.array([0, 0, 1, 0, 0, 0, 0, 2], np.int64), "v": np.float32(-np.inf)},
-    ),
-    "avgpool_pad_fold_counted": make(
-        [n("Pad", ["x", "p"], ["xp"]), n("AveragePool", ["xp"], kernel_shape=[2, 2], strides=[1, 1])],
-        IMG,
-        {"p": np.array([0, 0, 1, 1, 0, 0, 0, 0], np.int64)},
-    ),
     "reduce_max_1d": make([n("ReduceMax", ["x"], axes=[2], keepdims=0)], {"x": ["N", 3, 11]}),
     "gap_flatten": make([n("GlobalAveragePool", ["x"], ["g"]), n("Flatten", ["g"])], IMG),
     "gmp_squeeze": make(
@@ -247,111 +150,6 @@ CASES = {
     "mul_max": make([n("Tanh", ["x"], ["t"]), n("Mul", ["x", "t"], ["m"]), n("Max", ["m", "t"])], VEC),
     "sum_mean": make([n("Relu", ["x"], ["r"]), n("Sum", ["x", "r", "x"], ["s"]), n("Mean", ["s", "r"])], VEC),
     "embedding": make([n("Gather", ["table", "ids"])], {"ids": (["N", 7], TensorProto.INT64)}, {"table": rand(5, 3)}),
-    "lstm_sequence": make(
-        [n("LSTM", ["x", "w", "r", "b"], ["yy"], hidden_size=3), n("Squeeze", ["yy", "a"])],
-        {"x": ["T", "N", 4]},
-        {"w": LSTM_W, "r": LSTM_R, "b": LSTM_B, "a": np.array([1], np.int64)},
-    ),
-    "gru_reset_before_state": make(
-        [n("GRU", ["x", "w", "r", "b"], ["", "yh"], hidden_size=3), n("Squeeze", ["yh", "a"])],
-        {"x": ["T", "N", 4]},
-        {"w": rand(1, 9, 4), "r": rand(1, 9, 3, seed=1), "b": rand(1, 18, seed=2), "a": np.array([0], np.int64)},
-    ),
-    "rnn_sequence": make(
-        [n("RNN", ["x", "w", "r"], ["yy"], hidden_size=3), n("Squeeze", ["yy", "a"])],
-        {"x": ["T", "N", 4]},
-        {"w": rand(1, 3, 4), "r": rand(1, 3, 3, seed=1) * 0.5, "a": np.array([1], np.int64)},
-    ),
-    "rnn_relu_bidirectional_state": make(
-        [
-            n(
-                "RNN",
-                ["x", "w", "r", "b"],
-                ["", "yh"],
-                hidden_size=3,
-                direction="bidirectional",
-                activations=["Relu", "Relu"],
-            ),
-            n("Gather", ["yh", "i0"], ["f"], axis=0),
-            n("Gather", ["yh", "i1"], ["bw"], axis=0),
-            n("Concat", ["f", "bw"], axis=1),
-        ],
-        {"x": ["T", "N", 4]},
-        {
-            "w": two_dirs((2, 3, 4)),
-            "r": rand(2, 3, 3, seed=1) * 0.5,
-            "b": rand(2, 6, seed=2),
-            "i0": np.array(0, np.int64),
-            "i1": np.array(1, np.int64),
-        },
-    ),
-    "conv3d": make(
-        [n("Conv", ["x", "w", "b"], pads=[1, 0, 1, 1, 2, 1], strides=[1, 2, 1])],
-        {"x": ["N", 2, 4, 5, 6]},
-        {"w": rand(3, 2, 3, 3, 3), "b": rand(3, seed=1)},
-    ),
-    "conv_transpose_same_dilated": make(
-        [n("ConvTranspose", ["x", "w", "b"], strides=[2, 1], dilations=[1, 2], pads=[0, 2, 1, 2])],
-        IMG,
-        {"w": rand(3, 4, 3, 3), "b": rand(4, seed=1)},
-    ),
-    "conv_transpose_1d_output_padding": make(
-        [n("ConvTranspose", ["x", "w"], strides=[3], output_padding=[2])], {"x": ["N", 3, 11]}, {"w": rand(3, 2, 4)}
-    ),
-    "conv_transpose_then_slices": make(
-        [
-            n("ConvTranspose", ["x", "w"], ["c"], strides=[2, 2]),
-            n("Slice", ["c", "s0", "e0", "a0"], ["h"]),
-            n("Slice", ["h", "s0", "e1", "a1"]),
-        ],
-        IMG,
-        {
-            "w": rand(3, 2, 3, 3),
-            "s0": np.array([0], np.int64),
-            "e0": np.array([-1], np.int64),
-            "e1": np.array([-1], np.int64),
-            "a0": np.array([2], np.int64),
-            "a1": np.array([3], np.int64),
-        },
-    ),
-    "conv_transpose_torch_window": make(
-        [n("ConvTranspose", ["x", "w", "b"], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])],
-        IMG,
-        {"w": rand(3, 2, 3, 3), "b": rand(2, seed=1)},
-    ),
-    "upsample_gather_nd": make(
-        [
-            n("Transpose", ["x"], ["t"], perm=[2, 3, 0, 1]),
-            n("GatherND", ["t", "i"], ["g"]),
-            n("Transpose", ["g"], perm=[2, 3, 0, 1]),
-        ],
-        IMG,
-        {"i": repeat_indices((9, 10), (2, 3))},
-    ),
-    "pad_zero_2d": make(
-        [n("Pad", ["x", "p", "v"])], IMG, {"p": np.array([0, 0, 1, 0, 0, 0, 2, 3], np.int64), "v": np.float32(0)}
-    ),
-    "pad_1d_axes": make(
-        [n("Pad", ["x", "p", "", "a"])],
-        SEQ,  # NTC: pads T
-        {"p": np.array([1, 2], np.int64), "a": np.array([1], np.int64)},
-        opset=18,
-    ),
-    "slice_crop_2d": make(
-        [n("Slice", ["x", "s", "e", "a"])],
-        IMG,
-        {"s": np.array([1, 2], np.int64), "e": np.array([-2, 8], np.int64), "a": np.array([2, -1], np.int64)},
-    ),
-    "slice_crop_1d_to_end": make(
-        [n("Slice", ["x", "s", "e", "a", "st"])],
-        {"x": ["N", 11, 3]},  # NTC: crops T
-        {
-            "s": np.array([2], np.int64),
-            "e": np.array([INT64_MAX], np.int64),
-            "a": np.array([1], np.int64),
-            "st": np.array([1], np.int64),
-        },
-    ),
     "slice_channels": make(
         [n("Slice", ["x", "s", "e", "a"])],
         IMG,
@@ -406,38 +204,6 @@ CASES = {
     ),
     "matmul_transposed_a": make(
         [n("Transpose", ["a"], ["at"], perm=[0, 2, 1]), n("MatMul", ["at", "b"])], {"a": ["N", 4, 5], "b": ["N", 4, 3]}
-    ),
-    "resize_nearest_asymmetric": make(
-        [
-            n(
-                "Resize",
-                ["x", "", "sc"],
-                mode="nearest",
-                nearest_mode="floor",
-                coordinate_transformation_mode="asymmetric",
-            )
-        ],
-        IMG,
-        {"sc": np.array([1, 1, 2, 3], np.float32)},
-        opset=13,
-    ),
-    "resize_nearest_half_pixel_1d": make(
-        [n("Resize", ["x", "", "sc"], mode="nearest")],
-        {"x": ["N", 3, 11]},
-        {"sc": np.array([1, 1, 3], np.float32)},
-        opset=13,
-    ),
-    "resize_bilinear_sizes": make(
-        [n("Resize", ["x", "", "", "sz"], mode="linear", axes=[2, 3])],
-        IMG,
-        {"sz": np.array([18, 30], np.int64)},
-        opset=18,
-    ),
-    "upsample_opset9": make(
-        [n("Upsample", ["x", "sc"], mode="nearest")], IMG, {"sc": np.array([1, 1, 3, 2], np.float32)}, opset=9
-    ),
-    "resize_opset10": make(
-        [n("Resize", ["x", "sc"], mode="nearest")], IMG, {"sc": np.array([1, 1, 2, 2], np.float32)}, opset=10
     ),
     "clip_relu6": make([n("Clip", ["x", "lo", "hi"])], VEC, {"lo": np.float32(0), "hi": np.float32(6)}, opset=13),
     "clip_attrs_no_max": make([n("Clip", ["x"], min=0.0)], VEC, opset=6),
@@ -521,10 +287,20 @@ def test_op_matches_onnxruntime(case):
     assert_matches_onnxruntime(proto, from_onnx(proto))
 
 
+def every_case() -> dict:
+    """This file's cases and the other layer families', by name."""
+    families = [sibling(f"backends/importers/onnx/test_ops_{family}.py").CASES for family in ("spatial", "sequence")]
+    cases = dict(CASES)
+    for family in families:
+        assert not set(family) & set(cases), "a case name used twice"
+        cases.update(family)
+    return cases
+
+
 def test_every_table_entry_is_exercised():
     """By these cases or by the op-tier ones (test_tier.py)."""
     seen = set()
-    for proto in [*CASES.values(), *sibling("backends/importers/onnx/test_tier.py").CASES.values()]:
+    for proto in [*every_case().values(), *sibling("backends/importers/onnx/test_tier.py").CASES.values()]:
         graph = Graph(load(proto))
         fold_shapes(graph)
         run_rules(graph)
@@ -537,7 +313,7 @@ def test_importer_produces_every_ir_layer():
     from twinnet.ir.layers import LAYERS
     from twinnet.ir.ops import OPS
 
-    produced = {node.layer.kind for proto in CASES.values() for node in from_onnx(proto).layers}
+    produced = {node.layer.kind for proto in every_case().values() for node in from_onnx(proto).layers}
     assert sorted(set(LAYERS) - set(OPS) - produced - set(SPELLED_OTHERWISE)) == []
 
 
@@ -545,7 +321,7 @@ def test_layouts_follow_the_consumers():
     """An image read by Conv is NCHW, a sequence read by a layout=0 LSTM is TNC, token ids are NT."""
     assert from_onnx(CASES["transpose"]).inputs[0].layout == "NCHW"
     assert from_onnx(CASES["transpose"]).outputs[0].layout == "NHWC"
-    assert from_onnx(CASES["gru_reset_before_state"]).inputs[0].layout == "TNC"
+    assert from_onnx(every_case()["gru_reset_before_state"]).inputs[0].layout == "TNC"
     assert from_onnx(CASES["embedding"]).inputs[0].layout == "NT"
 
 
@@ -556,28 +332,6 @@ def test_weights_come_from_the_file():
     weights = model.layer_weights(node)
     np.testing.assert_array_equal(weights["kernel"], GEMM_W * np.float32(0.5))
     np.testing.assert_array_equal(weights["bias"], GEMM_C.reshape(-1) * np.float32(2.0))
-
-
-def test_batch_first_lstm():
-    """ONNX layout=1 (onnxruntime runs only layout=0): compared with the layout=0 file plus transposes."""
-    batch_first = make(
-        [n("LSTM", ["x", "w", "r", "b"], ["yy"], hidden_size=3, layout=1), n("Squeeze", ["yy", "a"])],
-        SEQ,
-        {"w": LSTM_W, "r": LSTM_R, "b": LSTM_B, "a": np.array([2], np.int64)},
-    )
-    oracle = make(
-        [
-            n("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
-            n("LSTM", ["xt", "w", "r", "b"], ["yy"], hidden_size=3),
-            n("Squeeze", ["yy", "a"], ["ys"]),
-            n("Transpose", ["ys"], perm=[1, 0, 2]),
-        ],
-        SEQ,
-        {"w": LSTM_W, "r": LSTM_R, "b": LSTM_B, "a": np.array([1], np.int64)},
-    )
-    model = from_onnx(batch_first)
-    assert model.inputs[0].layout == "NTC" and model.outputs[0].layout == "NTC"
-    assert_matches_onnxruntime(oracle, model)
 
 
 def test_fixed_batch_size_becomes_symbolic():

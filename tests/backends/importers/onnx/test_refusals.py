@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import helper as h
 from onnx_check import make, rand
+from onnx_check import node as n
 
 from twinnet import ir
 from twinnet.backends.importers.onnx.importer import from_onnx
 
 IMG = {"x": ["N", 3, 9, 10]}
 VEC = {"x": ["N", 6]}
-
-
-def n(op, inputs, outputs=("y",), **attrs):
-    return h.make_node(op, list(inputs), list(outputs), name=f"{op.lower()}_{outputs[0]}", **attrs)
 
 
 REFUSED = {

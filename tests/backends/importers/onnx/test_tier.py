@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import TensorProto
-from onnx import helper as h
 from onnx_check import assert_matches_onnxruntime, make, rand
+from onnx_check import node as n
 from siblings import sibling
 
 from twinnet.backends.importers.onnx.importer import from_onnx
@@ -22,10 +22,6 @@ from twinnet.ir.ops import OPS
 INT64 = TensorProto.INT64
 BIG = np.iinfo(np.int64).max
 SEQ = {"x": ["N", "T", 4]}
-
-
-def n(op, inputs, outputs=("y",), **attrs):
-    return h.make_node(op, list(inputs), list(outputs), name=f"{op.lower()}_{outputs[0]}", **attrs)
 
 
 def i64(*values):
