@@ -6,6 +6,7 @@ from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
 from ...ir.layout import permutation
 from ..lowering.code import call
 from ..lowering.driver import flatten_feat, fold_rows, with_spec
+from ..lowering.reshape_layout import unit_moves_only
 from .activations import fused
 
 
@@ -70,7 +71,7 @@ def lower_permute(ctx, node, inputs):
     (x,) = inputs
     relabelled = with_spec(x, node.spec)
     target = node.spec.layout
-    if target[0] == "N" and x.feat is None and x.phys != target and _units_move(node.spec, x.phys):
+    if target[0] == "N" and x.feat is None and x.phys != target and unit_moves_only(x.phys, target, node.spec):
         # only size-1 axes move (a pooled (C, 1, 1) to (1, 1, C)): x.permute(...) is a view as a reshape would
         # be, and says what the model says, so that from_torch reads the Permute back
         expr = ctx.transpose_expr(relabelled, permutation(x.phys, target), target)
@@ -80,12 +81,6 @@ def lower_permute(ctx, node, inputs):
         # order they are held, and the Dense behind it reads its rows in that order: no copy)
         return relabelled
     return ctx.require(relabelled, node.spec.layout)
-
-
-def _units_move(spec, phys: str) -> bool:
-    """Whether holding ``spec`` in its declared order instead of ``phys`` moves only axes of size 1."""
-    big = [a for a in spec.layout if spec.dim(a) != 1]
-    return [a for a in phys if a in big] == big
 
 
 TABLE = {
