@@ -226,6 +226,44 @@ def nodes_behind(outputs) -> list:
     return sorted(seen.values(), key=lambda n: n.order)
 
 
+def _marked(outputs) -> tuple[dict, list]:
+    """The block instances of the graph behind ``outputs`` (name -> members, as ``instances``) and, per
+    instance, (name, kind, members, signature), the signature None where the instance is not one region of
+    one kind (it cannot run as one call)."""
+    nodes = nodes_behind(outputs)
+    consumers: dict[int, list] = {id(n): [] for n in nodes}
+    for n in nodes:
+        for t in n.inputs:
+            consumers[id(t.node)].append(n)
+    out_ids = {id(t.node) for t in outputs}
+    position = {id(n): i for i, n in enumerate(nodes)}
+    found = instances(n for n in nodes if not n.is_input)
+    rows = []
+    for name, members in found.items():
+        kind = members[0].block[0]
+        try:
+            if any(n.block[0] != kind for n in members):
+                raise GraphError("two kinds")
+            _check_region(members, _window(nodes, members, position), name)
+        except GraphError:
+            rows.append((name, kind, members, None))
+            continue
+        outs = {n.name for n in members if id(n) in out_ids or any(c.block != n.block for c in consumers[id(n)])}
+        rows.append((name, kind, members, signature(members, outs)))
+    return found, rows
+
+
+def unmatched_kinds(outputs) -> set[str]:
+    """The block kinds of the graph behind ``outputs`` that ``check_blocks`` would refuse: an instance that
+    is not one region, or instances that differ (for a rewrite that changed some instances of a kind only)."""
+    first: dict[str, tuple] = {}
+    bad = set()
+    for _, kind, _, sig in _marked(outputs)[1]:
+        if sig is None or first.setdefault(kind, sig) != sig:
+            bad.add(kind)
+    return bad
+
+
 def settle(outputs) -> None:
     """For importers, before ``twinnet.Model``: make the marks on the graph behind ``outputs`` valid.
 
@@ -235,30 +273,16 @@ def settle(outputs) -> None:
     kind (``BasicBlock``, ``BasicBlock2``, ...), and an instance that is not
     one region that runs as one call loses its marks (it is emitted inline).
     """
-    nodes = nodes_behind(outputs)
-    consumers: dict[int, list] = {id(n): [] for n in nodes}
-    for n in nodes:
-        for t in n.inputs:
-            consumers[id(t.node)].append(n)
-    out_ids = {id(t.node) for t in outputs}
-    position = {id(n): i for i, n in enumerate(nodes)}
-    variants: dict[str, list[tuple]] = {}
-    found = instances(n for n in nodes if not n.is_input)
+    found, rows = _marked(outputs)
     used = {n.block[0] for members in found.values() for n in members}  # class names, never a variant's
+    variants: dict[str, list[tuple]] = {}
     named: dict[tuple[str, int], str] = {}
-    for name, members in found.items():
-        kind = members[0].block[0]
-        try:
-            if any(n.block[0] != kind for n in members):
-                raise GraphError("two kinds")
-            _check_region(members, _window(nodes, members, position), name)
-        except GraphError:
+    for name, kind, members, sig in rows:
+        if sig is None:
             for n in members:
                 n.block = None
             continue
-        outs = {n.name for n in members if id(n) in out_ids or any(c.block != n.block for c in consumers[id(n)])}
         sigs = variants.setdefault(kind, [])
-        sig = signature(members, outs)
         if sig not in sigs:
             sigs.append(sig)
         k = sigs.index(sig)

@@ -24,7 +24,8 @@ import numpy as np
 from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
-from ....ir.errors import IRError
+from ....ir.blocks import unmatched_kinds
+from ....ir.errors import GraphError, IRError
 
 #: layer kinds that act on axis letters only: they mean the same whatever order their input's axes are in,
 #: as long as the spatial axes keep their order among themselves (a kernel's, a pool's, a padding's sizes are
@@ -95,8 +96,10 @@ def letters_only(layer: L.Layer) -> bool:
 class Rebuild:
     """One walk over ``model`` building a new graph; ``rules`` may replace nodes (see ``rewrites.py``)."""
 
-    def __init__(self, model: ir.Model):
+    def __init__(self, model: ir.Model, frozen: frozenset[str] = frozenset()):
         self.model = model
+        self.frozen = frozen  # block kinds whose layers no rule may rewrite (see apply_rewrites)
+        self.unmatched: set[str] = set()  # after a refused walk: the block kinds whose instances it made differ
         self.consumers = model.consumers()  # old node name -> the old nodes reading it
         self.outputs = {id(t.node) for t in model.outputs}
         self.new: dict[int, ir.Tensor] = {}  # id(old node) -> its new tensor
@@ -146,7 +149,7 @@ class Rebuild:
         for node in self.model.nodes:
             if id(node) in self.new:
                 continue  # taken by a rule that fired on an earlier node
-            for name, rule in rules:
+            for name, rule in rules if node.block is None or node.block[0] not in self.frozen else ():
                 try:
                     out = rule(self, node)
                 except IRError:  # the replacement the IR refuses (an option a layer kind lacks): no rewrite
@@ -164,7 +167,11 @@ class Rebuild:
             else self.back(self.new[id(t.node)], self.output_layouts.get(id(t.node), t.spec.layout))
             for t in self.model.outputs
         ]
-        model = ir.Model(inputs, outputs, name=self.model.name)
+        try:
+            model = ir.Model(inputs, outputs, name=self.model.name)
+        except GraphError:
+            self.unmatched = unmatched_kinds(outputs)
+            raise
         if self.model.weights:
             specs = model.weight_specs()
             model.set_weights({k: v for k, v in self.weights.items() if k in specs}, copy=False)
@@ -241,3 +248,16 @@ def _feature_order(old: ir.TensorSpec, new: ir.TensorSpec) -> np.ndarray:
     sizes = [old.dim(a) for a in letters]
     index = np.arange(int(np.prod(sizes))).reshape(sizes)
     return index.transpose([letters.index(a) for a in new.layout if a != "N"]).reshape(-1)
+
+
+def walk(model: ir.Model, rules, frozen: set[str]) -> tuple[Rebuild, ir.Model | None]:
+    """One walk of ``rules`` over ``model``, again with the block kinds it made differ added to ``frozen``
+    while that leaves out more; None for a walk the IR still refuses."""
+    while True:
+        rb = Rebuild(model, frozenset(frozen))
+        try:
+            return rb, rb.run(rules)
+        except IRError:
+            if not rb.unmatched - frozen:
+                return rb, None
+            frozen |= rb.unmatched

@@ -57,7 +57,7 @@ from ....ir.errors import IRError
 from ....ir.layers.conv import resolve_pads, spatial_of
 from ....ir.layout import resolve_axis
 from . import broadcast, free, moves, positional, relaid, selects, spellings
-from .rebuild import Rebuild
+from .rebuild import Rebuild, walk
 
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
 _PADS = {L.ZeroPadding1D: (L.Conv1D, L.DepthwiseConv1D, L.SeparableConv1D, L.AvgPool1D)}
@@ -378,18 +378,16 @@ REWRITES = (
 
 def apply_rewrites(model: ir.Model, rules=REWRITES, *, rounds: int = 4) -> ir.Model:
     """``model`` rewritten by ``rules`` until none fires (at most ``rounds`` walks); ``model.rewrites`` lists
-    the names of the rewrites that fired, once per firing. A walk whose result the IR refuses (a block
-    instance that no longer matches its kind) is dropped, keeping the model as it was before it."""
+    the names of the rewrites that fired, once per firing. Where the IR refuses a walk's result because the
+    instances of a block kind no longer match (a rule fired in some of them only), that kind is left alone
+    and the walk done again; a walk still refused is dropped, keeping the model as it was before it."""
     fired: list[str] = []
+    frozen: set[str] = set()
     for _ in range(rounds):
         model, renamed = free.rename_all(model)
         fired += ["rename_letters"] * renamed
-        rb = Rebuild(model)
-        try:
-            rebuilt = rb.run(rules)
-        except IRError:
-            break
-        if not rb.fired:
+        rb, rebuilt = walk(model, rules, frozen)
+        if rebuilt is None or not rb.fired:
             break
         model = rebuilt
         fired += rb.fired

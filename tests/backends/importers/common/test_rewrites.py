@@ -342,3 +342,29 @@ def test_a_reshape_to_two_axes_of_several_entries_keeps_its_letters():
     assert "declared_input_layout" in after.rewrites and "unit_reshape" not in after.rewrites
     assert [n.spec.layout for n in after.layers if n.layer.kind == "Reshape"] == ["NCHW"]
     same_outputs(before, after)
+
+
+def test_a_rule_that_fires_in_some_instances_of_a_block_leaves_that_kind_alone():
+    """The IR refuses a walk that makes two instances of a block kind differ: the walk is done again with that
+    kind left alone, and what rules did elsewhere stays (before, the whole walk was dropped)."""
+    x = ir.Input((6,), layout="NC", name="x")
+    h = x
+    for i in range(2):
+        with ir.block("Unit", f"u{i}"):
+            h = L.Activation("relu", name=f"act{i}")(L.Dense(6, name=f"dense{i}")(h))
+    model = ir.Model(x, L.Activation("relu", name="last")(h)).randomize(0)
+
+    def to_tanh(where):
+        def rule(rb, node):
+            if isinstance(node.layer, L.Activation) and node.layer.activation == "relu" and where(node):
+                return rb.copy(node, L.Activation("tanh", name=node.name))
+            return None
+
+        return rule
+
+    rules = [("in_u0", to_tanh(lambda n: n.block == ("Unit", "u0"))), ("outside", to_tanh(lambda n: not n.block))]
+    after = apply_rewrites(model, rules)
+    assert after.rewrites == ["outside"]
+    activations = {n.name: n.layer.activation for n in after.layers if isinstance(n.layer, L.Activation)}
+    assert activations == {"act0": "relu", "act1": "relu", "last": "tanh"}
+    assert [n.block for n in after.layers if n.block] == [n.block for n in model.layers if n.block]
