@@ -10,20 +10,21 @@ from .compile import batch_first
 _KIND = {Add: "Add", Subtract: "Subtract", Multiply: "Multiply", Average: "Average", Maximum: "Maximum"}
 
 
-def _aligned(ctx, inputs):
-    """All inputs held like the first one (each input may arrive in its own physical layout)."""
-    phys = inputs[0].phys
+def _aligned(ctx, node, inputs):
+    """All inputs held in one layout (each may arrive in its own): channels last where one input already
+    is, else the first input's (``merge_layout``, as the other backends choose)."""
+    phys = ctx.merge_layout(inputs, node.spec)
     return [ctx.require(v, phys) for v in inputs], phys
 
 
 def lower_elementwise(ctx, node, inputs):
-    xs, phys = _aligned(ctx, inputs)
+    xs, phys = _aligned(ctx, node, inputs)
     args = "[" + ", ".join(v.var for v in xs) + "]"
     return ctx.layer(node.name, f"layers.{_KIND[type(node.layer)]}()", args, node.spec, phys)
 
 
 def lower_concatenate(ctx, node, inputs):
-    xs, phys = _aligned(ctx, inputs)
+    xs, phys = _aligned(ctx, node, inputs)
     letter = node.spec.layout[resolve_axis(node.layer.axis, node.spec.layout)]
     args = "[" + ", ".join(v.var for v in xs) + "]"
     return ctx.layer(node.name, call("layers.Concatenate", axis=phys.index(letter)), args, node.spec, phys)
