@@ -88,6 +88,18 @@ def free_letters(used: str, n: int) -> str:
     return out
 
 
+def past_convention(before: str, rank: int) -> str:
+    """Letters for a reshape of a tensor lettered ``before`` to a rank past Keras's conventions (a window
+    partition's ``(N, 2, 7, 2, 7, C)``): ``N``, the input's own letters in order, then free ones (how
+    ``from_keras`` names such a reshape, and ``from_torch`` one whose readers decide no letters).
+
+    >>> past_convention("NHWC", 6)
+    'NHWCAB'
+    """
+    own = before.replace("N", "")[: rank - 1]
+    return "N" + own + free_letters("N" + own, rank - 1 - len(own))
+
+
 def resolve_axis(axis: int | str, layout: str, *, layer: str | None = None) -> int:
     """Index of ``axis`` in ``layout``: a letter, or an int as declared (batch included, negatives allowed)."""
     if isinstance(axis, str):

@@ -22,6 +22,7 @@ from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
 from ....ir.errors import IRError
+from ....ir.layout import past_convention
 from . import relabel
 from .rebuild import Rebuild
 
@@ -57,6 +58,8 @@ def _components(model: ir.Model) -> list[dict]:
             continue
         layout = node.spec.layout
         default = _DEFAULT.get(len(layout))
+        if len(layout) > max(_DEFAULT) and isinstance(node.layer, (L.Reshape, O.View)):
+            default = past_convention(node.inputs[0].spec.layout, len(layout))
         if default is None and isinstance(node.layer, _LEARNED_LAYERS):
             default = _LEARNED.get(len(layout))
         if default is None or layout == default or layout[0] != "N" or len(set(layout)) != len(layout):

@@ -1,8 +1,9 @@
 """``free_letters`` of backends/importers/common/free.py: a rank-4 or 5 component whose letters nothing gives a
 meaning (a rotary embedding's tables) is named as Keras names that rank, whichever importer lettered it; the
 rewritten model computes what the original did in torch and in Keras (random weights, batch 2 and 3). It stays
-put where a layer gives a letter a meaning or the component reaches an output. Last, what it is for: a Llama-style
-attention (grouped-query, rotary) round-trips exactly through Keras and torch."""
+put where a layer gives a letter a meaning or the component reaches an output. Past rank 5 (a window partition), a
+reshape is named by its input's letters, then free ones, as from_keras names it. Last, what it is for: a Llama-style
+attention (grouped-query, rotary) and timm's Swin windows round-trip exactly through Keras and torch."""
 
 from __future__ import annotations
 
@@ -120,6 +121,63 @@ def test_a_free_component_with_one_reshape_is_named_after_it():
     _, keras_side = _rewritten(unfold_named_by_keras)
     assert _layouts(torch_side, "View")[0] == "NHWC" and _layouts(torch_side, "Transpose") == ["NWHC"]
     assert structural_diff(torch_side, keras_side) == []
+
+
+def _merged(view: str, moved: str):
+    """A patch merging written as a reshape (timm's Swin, small): a map's 2x2 blocks split out by a rank-6 View
+    (lettered ``view``), moved by a Permute (to ``moved``) and read back by position."""
+    x = ir.Input((4, 4, 3), layout="NHWC", name="x")
+    h = L.Permute(moved)(O.View((2, 2, 2, 2, 3), view)(L.Dense(3)(x)))
+    return ir.Model(x, L.Dense(2)(L.Reshape((2, 2, 12), layout="NHWC")(h)))
+
+
+def test_a_reshape_past_rank_5_is_named_after_its_input():
+    """Past rank 5 Keras has no convention: from_keras names a reshape by its input's letters, then free ones
+    (``NHWCAB`` of an ``NHWC`` map), and so does free_letters where from_torch's letters were its input's before
+    that was renamed (``NCHWAB`` of a map first lettered ``NCHW``)."""
+    _, torch_side = _rewritten(lambda: _merged("NCHWAB", "NCWAHB"))
+    _, keras_side = _rewritten(lambda: _merged("NHWCAB", "NHCAWB"))
+    assert _layouts(torch_side, "View") == ["NHWCAB"] and _layouts(torch_side, "Permute") == ["NHCAWB"]
+    assert structural_diff(torch_side, keras_side) == []
+
+
+class _TimmSwinStage(torch.nn.Module):
+    """timm's Swin, small: the map ``(B, H, W, C)`` viewed as its windows (a rank-6 view), each window's tokens
+    through a Linear (in place of the attention), the windows viewed back from ``(-1, 2, 2, C)``, a patch merging
+    by reshape and permute, then a stage of one window (a 1x1 map of 2x2 windows)."""
+
+    def __init__(self, c: int = 4):
+        super().__init__()
+        self.embed = torch.nn.Conv2d(3, c, 2, stride=2)
+        self.mix, self.mix2 = torch.nn.Linear(c, c), torch.nn.Linear(2 * c, 2 * c)
+        self.norm = torch.nn.LayerNorm(4 * c)
+        self.reduction = torch.nn.Linear(4 * c, 2 * c, bias=False)
+
+    @staticmethod
+    def _windows(x, mix):
+        b, h, w, c = x.shape
+        win = x.view(b, h // 2, 2, w // 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, 4, c)
+        win = mix(win).view(-1, 2, 2, c)
+        return x + win.view(-1, h // 2, w // 2, 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+    def forward(self, x):
+        x = self._windows(self.embed(x).permute(0, 2, 3, 1), self.mix)
+        b, h, w, c = x.shape
+        x = x.reshape(b, h // 2, 2, w // 2, 2, c).permute(0, 1, 3, 4, 2, 5).flatten(3)
+        return self._windows(self.reduction(self.norm(x)), self.mix2)
+
+
+def test_timm_swin_windows_round_trip_exactly_through_keras_and_torch():
+    """timm's rank-4 view of the windows reads ``NCHW`` from from_torch and is named ``NHWC`` after, and the
+    rank-6 reshapes that read it follow: ``from_keras(to_keras(m))`` and ``from_torch(to_torch(m))`` give back m."""
+    torch.manual_seed(0)
+    module, xs = _TimmSwinStage().eval(), (torch.randn(2, 3, 8, 8),)
+    m = from_torch(module, xs)
+    assert {n.spec.layout for n in m.layers if n.spec.rank == 6} <= {"NHWCAB", "NHCWAB", "NHCAWB"}
+    assert structural_diff(m, from_keras(to_keras(m)), weights=True) == []
+    assert structural_diff(m, from_torch(to_torch(m), xs), weights=True) == []
+    with torch.no_grad():
+        np.testing.assert_allclose(to_torch(m)(*xs).numpy(), module(*xs).numpy(), atol=1e-5, rtol=1e-4)
 
 
 # -- what it is for: Llama's attention through Keras ------------------------------------------------------------
