@@ -107,7 +107,6 @@ def isolated(name: str, directions: str, timeout: int, max_params: float) -> lis
 
 #: (case, direction) -> the known gap (tests/known_gaps.toml) an extended round trip that is not exact is listed as
 EXTENDED_GAPS: dict[tuple[str, str], str] = {
-    ("transformers:t5_encoder", "keras"): "roundtrip-keras-t5",
     **{("torchvision:maxvit_t", d): "roundtrip-maxvit" for d in ("torch", "keras")},
 }
 

@@ -22,12 +22,14 @@ meaning (a kernel acts on the spatial axes in their order, a ``Dense`` on ``C``)
 builds to the renamed shape (else the component is left alone).
 
 Two more kinds of component are renamed the same way, so that both importers reach one naming: tokens named
-as a 1-D signal (``NCW``/``NWC`` from a reshape) are named ``NTC``, Keras's convention; and an unmasked
+as a 1-D signal (``NCW``/``NWC`` from a reshape) are named ``NTC``, Keras's convention; and a
 ``ScaledDotProductAttention`` whose inputs and result pass only through the heads' split and merge (reshapes
 and permutes) and layers acting on letters alone (a rotary embedding's products and rotate-half) has them
 named by role (query ``NHTD``, key ``NHSD``, value ``NHSE``, result ``NHTE``): there a cropping of one axis
 (torch's reading of the rotate-half's ``x[..., :d]``) is written as the ``Slice`` it is, which is how Keras's
-reading gives it, and a scalar ``Rescaling`` (its negation) renamed like an element-wise op.
+reading gives it, and a scalar ``Rescaling`` (its negation) renamed like an element-wise op. A mask is named
+by the scores' letters (``NHTS``); where it is a relabel of what cannot be renamed so (an ``Embedding``'s
+vectors, the heads its ``C``: T5's relative position bias), the relabel stays, its output so named.
 
 The rules of ``positional.py`` (``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``reshape_first``,
 ``merge_views``, ``positional_relabel``) run in ``rewrites.REWRITES``: each gives one spelling to what torch and
@@ -47,7 +49,7 @@ from .rebuild import Rebuild, letters_only
 _SOURCES = (L.Reshape, O.View, L.LearnedConstant, O.Learned)
 #: layers that move or combine whole axes by letter, meaning the same under any names
 _MOVERS = (L.Permute, O.Transpose, L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Concatenate)
-_MOVERS += (L.Activation, L.ReLU, L.Dropout, L.Identity, O.Unary, O.Binary, O.Clip, O.Cast)
+_MOVERS += (L.Activation, L.ReLU, L.Dropout, L.Identity, O.Unary, O.Binary, O.Clip, O.Cast, O.Where)
 _MOVERS += (L.Slice, O.Concat)  # by letter: a part of the renamed axis (the query, key or value of a qkv tensor)
 _MOVERS += (O.Roll,)  # along the renamed axis (a shifted-window attention's cyclic shift back)
 _MOVERS += (O.Take,)  # entries of the renamed axis (a relative position bias's table lookup)
@@ -299,15 +301,25 @@ def _roles(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
     for t, new in roles:
         if t.node.is_input or t.index or len({id(x.node) for x in node.inputs}) != len(node.inputs):
             return None
-        if _unnamed(t.node) and rb.only_user(t.node) is node and not t.node.inputs[0].node.is_input:
-            steps[id(t.node)] = ("drop", {})  # a relabel of the role's tensor: the tensor itself, so named
-            handled.add(id(t.node))
-            t = t.node.inputs[0]
-        if not _role_part(plan, rb, steps, t.node, dict(zip(t.spec.layout, new)), handled):
+        if not _role_input(plan, rb, steps, handled, t, new, node):
             return None
     if not _role_part(plan, rb, steps, node, steps[id(node)][1], {id(node)}, from_readers=True):
         return None
     return _renaming(steps)
+
+
+def _role_input(plan: _Plan, rb: Rebuild, steps: dict, handled: set, t: ir.Tensor, new: str, reader) -> bool:
+    """Add to ``steps`` those naming ``t``, which ``reader`` alone reads, ``new`` by role. A relabel just before
+    (or a reshape to the same shape) goes, its input so named, where that input's component can be; else the
+    relabel stays, its output (letters a reshape chooses freely) named ``new``: a mask looked up by an
+    ``Embedding`` (T5's relative position bias), whose ``C`` the heads' letter cannot rename."""
+    if _unnamed(t.node) and rb.only_user(t.node) is reader and not t.node.inputs[0].node.is_input:
+        up, dropped = t.node.inputs[0], {**steps, id(t.node): ("drop", {})}
+        if _role_part(plan, rb, dropped, up.node, dict(zip(up.spec.layout, new)), handled | {id(t.node)}):
+            steps.update(dropped)  # a relabel of the role's tensor: the tensor itself, so named
+            handled.add(id(t.node))
+            return True
+    return _role_part(plan, rb, steps, t.node, dict(zip(t.spec.layout, new)), handled)
 
 
 def _role_part(plan: _Plan, rb: Rebuild, steps: dict, x: ir.Node, letters: dict, handled, **kw) -> bool:

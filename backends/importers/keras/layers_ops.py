@@ -47,7 +47,8 @@ def minimum(layer, inputs):
 
 
 def prelu(layer, inputs):
-    """``max(x, 0) + alpha * min(x, 0)``: Keras's ``relu(x) - alpha * relu(-x)``."""
+    """``max(x, 0) + alpha * min(x, 0)``: Keras's ``relu(x) - alpha * relu(-x)``; each bound a ``Clip``, as
+    ``keras.ops.maximum(x, 0)`` reads."""
     (alpha,) = weights_of(layer).values()
     x = inputs[0]
     if alpha.ndim != x.spec.rank - 1:
@@ -56,8 +57,8 @@ def prelu(layer, inputs):
     def build(tensors, name, fresh):
         (t,) = tensors
         a, weights = _learned(alpha, t.layout, fresh("_alpha"), t)
-        pos = O.Binary("max", scalar=0.0, name=fresh("_pos"))(t)
-        neg = O.Binary("mul", name=fresh("_neg"))(a, O.Binary("min", scalar=0.0, name=fresh("_min"))(t))
+        pos = O.Clip(low=0.0, name=fresh("_pos"))(t)
+        neg = O.Binary("mul", name=fresh("_neg"))(a, O.Clip(high=0.0, name=fresh("_min"))(t))
         return O.Binary("add", name=name)(pos, neg), weights
 
     return Composite(build)
@@ -71,7 +72,7 @@ def unit_normalization(layer, inputs):
     def build(tensors, name, fresh):
         (t,) = tensors
         total = O.Reduce("sum", axes, keepdims=True, name=fresh("_sum"))(O.Unary("square", name=fresh("_sq"))(t))
-        inv = O.Binary("min", scalar=1e12, name=fresh("_cap"))(O.Unary("rsqrt", name=fresh("_rsqrt"))(total))
+        inv = O.Clip(high=1e12, name=fresh("_cap"))(O.Unary("rsqrt", name=fresh("_rsqrt"))(total))
         return O.Binary("mul", name=name)(t, inv), {}
 
     return Composite(build)

@@ -76,6 +76,11 @@ def _merge(fn: str, inputs):
     return layer
 
 
+#: a ``Binary`` with a number that is a ``Clip`` with one bound -> that bound (``keras.ops.minimum(x, 7)``, which
+#: to_keras writes for an integer Clip with one bound, is ``Clip(high=7)``, as from_torch reads ``clamp(max=7)``)
+_BOUNDS = {"min": "high", "max": "low"}
+
+
 def binary(fn: str):
     def convert(node, inputs):
         args = node.arguments.args
@@ -89,7 +94,10 @@ def binary(fn: str):
             if merge is not None:
                 return merge, {}
             return _with_tensors(lambda: O.Binary(fn), node, inputs)
-        return O.Binary(fn, scalar=a if b is None else b, scalar_first=b is None), {}
+        n = a if b is None else b
+        if fn in _BOUNDS:  # min or max with a number is a bound: the Clip torch's clamp reads as
+            return O.Clip(**{_BOUNDS[fn]: n}), {}
+        return O.Binary(fn, scalar=n, scalar_first=b is None), {}
 
     return convert
 

@@ -134,6 +134,42 @@ def _by_role(m):
     return _layouts(m, "ScaledDotProductAttention") == ["NHTE"] and _layouts(m, "Permute")[-1] == "NTHE"
 
 
+def _buckets(x, layout: str):
+    """T5's relative position buckets of ``x``'s tokens, small, in ``layout`` (rank 3): the distance between
+    positions, its cap and a where; an int64 tensor (None, 5, 5)."""
+    rows, cols = (O.View(shape, layout)(O.Positions("T", "A")(x)) for shape in ((1, 5), (5, 1)))
+    far = O.Unary("abs")(O.Binary("sub")([rows, cols]))
+    return O.Where()([O.Binary("lt", 2.0)(far), far, O.Clip(high=3.0)(O.Binary("add", 1.0)(far))])
+
+
+def attention_masked_by_an_embedding():
+    """T5's attention as from_torch names it: its mask the buckets' Embedding (``NHWC``, the heads its C),
+    permuted and relabelled to the scores' letters; renaming the Embedding's C is not exact, so the relabel
+    stays, named ``NHTS``, and the query, key, value and result are named by role."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    q, k, v = _heads(x, "NCHW", "NHCW"), _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")
+    mask = O.View((2, 5, 5), "NHCA")(L.Permute("NCHW")(L.Embedding(4, 2)(_buckets(x, "NHW"))))
+    a = O.ScaledDotProductAttention()([q, k, v, mask])
+    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
+
+
+def _masked_by_an_embedding(m):
+    views = [(n.inputs[0].spec.layout, n.spec.layout) for n in m.layers if n.layer.kind == "View"]
+    return _masked_by_role(m) and ("NCHW", "NHTS") in views
+
+
+def buckets_relabelled_for_an_embedding():
+    """The buckets as from_keras reads them: lettered ``NTC`` (Keras's rank-3 convention for what its reshapes
+    make), a where among them, and relabelled to ``NHW`` for the Embedding."""
+    x = ir.Input((5, 8), layout="NTC", name="x")
+    ids = O.View((5, 5), "NHW")(_buckets(x, "NTC"))
+    return ir.Model(x, L.Dense(3)(L.Embedding(4, 2)(ids)))
+
+
+def _buckets_in_embedding_letters(m):
+    return set(_layouts(m, "Where") + _layouts(m, "Binary") + _layouts(m, "View")) == {"NHW"}
+
+
 def attention_of_a_rotated_query():
     """A query through more than its heads' split, as a rotary embedding's, in torch's letters (C the length):
     a product, the rotate-half (its halves of W cropped, one negated, concatenated) and a sum; the key
@@ -255,6 +291,8 @@ FIRES = [
     ("rename_letters", attention_named_by_keras, _by_role),
     ("rename_letters", masked_attention_named_by_torch, _masked_by_role),
     ("rename_letters", attention_of_a_rotated_query, _rotated_by_role),
+    ("rename_letters", attention_masked_by_an_embedding, _masked_by_an_embedding),
+    ("rename_letters", buckets_relabelled_for_an_embedding, _buckets_in_embedding_letters),
     ("positional_relabel", attention_named_by_keras, lambda m: "View" not in kinds(m)),
     ("default_scale", attention_named_by_torch, lambda m: m.layers[-3].layer.scale is None),
     ("merge_views", view_of_a_view, lambda m: kinds(m) == ["View", "Dense"] and m.layers[0].spec.shape[1:] == (4, 6)),

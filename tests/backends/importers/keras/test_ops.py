@@ -22,7 +22,9 @@ from siblings import sibling  # noqa: E402
 from twinnet import ir  # noqa: E402
 from twinnet.backends import from_keras, to_keras  # noqa: E402
 from twinnet.backends.importers.keras.layers import KERAS_TABLE, LAYER_TABLE  # noqa: E402
+from twinnet.ir import layers as L  # noqa: E402
 from twinnet.ir import ops as O  # noqa: E402
+from twinnet.ir.structure import structural_diff  # noqa: E402
 
 _keras_import = sibling("backends/importers/keras/test_import.py")
 check_import, randomize, MODELS = _keras_import.check_import, _keras_import.randomize, _keras_import.MODELS
@@ -297,3 +299,18 @@ def test_embedding_of_computed_rank_3_ids():
     model = check_import(randomize(keras.Model(ids, layers.Dense(2, name="out")(h), name="buckets")))
     embedding = model.node("buckets")
     assert embedding.inputs[0].layout == "NHW" and embedding.spec.layout == "NHWC"
+
+
+def test_a_bound_given_as_a_number_reads_as_clip():
+    """``keras.ops.minimum`` or ``maximum`` with a number is a ``Clip`` with that one bound, as from_torch reads
+    ``torch.clamp``: an integer ``Clip`` with one bound, which to_keras writes so (Keras has no infinite integer
+    bound for ``keras.ops.clip``), reads back as the ``Clip`` it was (T5's capped relative position buckets)."""
+    ids = ir.Input((6,), dtype="int64", name="ids")
+    capped = O.Clip(low=1.0, name="floor")(O.Clip(high=4.0, name="cap")(ids))
+    model = ir.Model(ids, L.Embedding(5, 3, name="embed")(capped), name="bounds")
+    model = model.initialize(0) or model
+    assert not structural_diff(model, from_keras(to_keras(model)), weights=True)
+    x = keras.Input((5, 4), name="x")
+    back = check_import(randomize(keras.Model(x, [kops.maximum(x, 0.2), kops.minimum(-0.5, x)], name="sides")))
+    bounds = [(n.layer.kind, n.layer.low, n.layer.high) for n in back.layers]
+    assert bounds == [("Clip", 0.2, None), ("Clip", None, -0.5)]
