@@ -1,9 +1,10 @@
 """The letter rewrites of backends/importers/common/relabel.py (``rename_letters``), those of positional.py
-(``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``reshape_first``, ``merge_views``, ``positional_relabel``;
-the others in test_positional.py) and of spellings.py (``default_scale``, ``cropped_rows``, ``narrow_slice``,
+(``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``reshape_first``, ``merge_views``; the others in
+test_positional.py) and of spellings.py (``default_scale``, ``cropped_rows``, ``narrow_slice``,
 ``select_first``, ``no_op``; the others in test_spellings.py): each fires where it is exact, and the rewritten
 model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put where
-it would not be."""
+it would not be. An attention named by role (``rename_letters``, ``positional_relabel``, ``default_scale``) is
+in test_roles.py."""
 
 from __future__ import annotations
 
@@ -95,112 +96,6 @@ def unsqueeze_then_squeeze():
     return ir.Model(x, L.Dense(3)(O.View((6, 4), "NTC")(O.View((1, 6, 4), "NATC")(x))))
 
 
-def _heads(x, layout: str, permuted: str):
-    return L.Permute(permuted)(L.Reshape((5, 2, 4), layout=layout)(L.Dense(8)(x)))
-
-
-def attention_named_by_torch():
-    """BERT's attention as from_torch names it: the query's length C, the key's A, features W and B."""
-    x = ir.Input((5, 8), layout="NTC", name="x")
-    q, k, v = _heads(x, "NCHW", "NHCW"), _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")
-    a = O.ScaledDotProductAttention(scale=0.5)([q, k, v])
-    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
-
-
-def attention_named_by_keras():
-    """The same as from_keras names it (each rank-4 tensor NHWC) with a relabel before the merge."""
-    x = ir.Input((5, 8), layout="NTC", name="x")
-    q, k, v = (_heads(x, "NWHC", "NHWC") for _ in range(3))
-    a = L.Permute("NWHC")(O.ScaledDotProductAttention()([q, k, v]))
-    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(O.View((5, 2, 4), "NHWC")(a)))
-
-
-def masked_attention_named_by_torch():
-    """A Swin-like attention with its relative position bias as a float mask (permuted from a reshape, torch's
-    letters): the mask is named by the scores' roles too."""
-    x = ir.Input((5, 8), layout="NTC", name="x")
-    q, k, v = _heads(x, "NCHW", "NHCW"), _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")
-    mask = L.Permute("NHCA")(L.Reshape((5, 5, 2), layout="NCAH")(L.Dense(10)(x)))
-    a = O.ScaledDotProductAttention(scale=0.5)([q, k, v, mask])
-    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
-
-
-def _masked_by_role(m):
-    att = [n for n in m.layers if n.layer.kind == "ScaledDotProductAttention"]
-    return _by_role(m) and [n.inputs[3].spec.layout for n in att] == ["NHTS"]
-
-
-def _by_role(m):
-    return _layouts(m, "ScaledDotProductAttention") == ["NHTE"] and _layouts(m, "Permute")[-1] == "NTHE"
-
-
-def _buckets(x, layout: str):
-    """T5's relative position buckets of ``x``'s tokens, small, in ``layout`` (rank 3): the distance between
-    positions, its cap and a where; an int64 tensor (None, 5, 5)."""
-    rows, cols = (O.View(shape, layout)(O.Positions("T", "A")(x)) for shape in ((1, 5), (5, 1)))
-    far = O.Unary("abs")(O.Binary("sub")([rows, cols]))
-    return O.Where()([O.Binary("lt", 2.0)(far), far, O.Clip(high=3.0)(O.Binary("add", 1.0)(far))])
-
-
-def attention_masked_by_an_embedding():
-    """T5's attention as from_torch names it: its mask the buckets' Embedding (``NHWC``, the heads its C),
-    permuted and relabelled to the scores' letters; renaming the Embedding's C is not exact, so the relabel
-    stays, named ``NHTS``, and the query, key, value and result are named by role."""
-    x = ir.Input((5, 8), layout="NTC", name="x")
-    q, k, v = _heads(x, "NCHW", "NHCW"), _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")
-    mask = O.View((2, 5, 5), "NHCA")(L.Permute("NCHW")(L.Embedding(4, 2)(_buckets(x, "NHW"))))
-    a = O.ScaledDotProductAttention()([q, k, v, mask])
-    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
-
-
-def _masked_by_an_embedding(m):
-    views = [(n.inputs[0].spec.layout, n.spec.layout) for n in m.layers if n.layer.kind == "View"]
-    return _masked_by_role(m) and ("NCHW", "NHTS") in views
-
-
-def buckets_relabelled_for_an_embedding():
-    """The buckets as from_keras reads them: lettered ``NTC`` (Keras's rank-3 convention for what its reshapes
-    make), a where among them, and relabelled to ``NHW`` for the Embedding."""
-    x = ir.Input((5, 8), layout="NTC", name="x")
-    ids = O.View((5, 5), "NHW")(_buckets(x, "NTC"))
-    return ir.Model(x, L.Dense(3)(L.Embedding(4, 2)(ids)))
-
-
-def _buckets_in_embedding_letters(m):
-    return set(_layouts(m, "Where") + _layouts(m, "Binary") + _layouts(m, "View")) == {"NHW"}
-
-
-def attention_of_a_rotated_query():
-    """A query through more than its heads' split, as a rotary embedding's, in torch's letters (C the length):
-    a product, the rotate-half (its halves of W cropped, one negated, concatenated) and a sum; the key
-    relabelled before the attention."""
-    x = ir.Input((5, 8), layout="NTC", name="x")
-    h = _heads(x, "NCHW", "NHCW")
-    half = L.Concatenate("W")([L.Rescaling(-1.0)(L.Cropping2D(((0, 0), (2, 0)))(h)), L.Cropping2D(((0, 0), (0, 2)))(h)])
-    q = L.Add()([O.Binary("mul", 2.0)(h), O.Binary("mul", 0.5)(half)])
-    k = O.View((2, 5, 4), "NHAW")(_heads(x, "NCHW", "NHCW"))
-    a = O.ScaledDotProductAttention()([q, k, _heads(x, "NAHB", "NHAB")])
-    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
-
-
-def _rotated_by_role(m):
-    slices = [(n.layer.axis, n.layer.start, n.layer.stop) for n in m.layers if n.layer.kind == "Slice"]
-    return (
-        _by_role(m)
-        and "Cropping2D" not in kinds(m)
-        and "View" not in kinds(m)
-        and slices == [("D", 2, None), ("D", 0, 2)]
-    )
-
-
-def attention_of_a_projected_query():
-    """A query through a Dense over its heads' C (torch's letters: the length): renaming C would change it."""
-    x = ir.Input((5, 8), layout="NTC", name="x")
-    q = L.Dense(5)(_heads(x, "NCHW", "NHCW"))
-    a = O.ScaledDotProductAttention()([q, _heads(x, "NAHW", "NHAW"), _heads(x, "NAHB", "NHAB")])
-    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(L.Permute("NCHB")(a)))
-
-
 def _cropped(x, crop):
     """``to_keras``'s slice of C: rows, the channel axis in the middle, cropped, then the held shape again."""
     h = L.Cropping2D(crop)(L.Reshape((6, 12, 1), layout="NHWC")(x))
@@ -287,14 +182,6 @@ FIRES = [
         channel_slice_as_keras_writes_it,
         lambda m: kinds(m) == ["Slice", "Dense"] and (m.layers[0].layer.start, m.layers[0].layer.stop) == (2, 9),
     ),
-    ("rename_letters", attention_named_by_torch, _by_role),
-    ("rename_letters", attention_named_by_keras, _by_role),
-    ("rename_letters", masked_attention_named_by_torch, _masked_by_role),
-    ("rename_letters", attention_of_a_rotated_query, _rotated_by_role),
-    ("rename_letters", attention_masked_by_an_embedding, _masked_by_an_embedding),
-    ("rename_letters", buckets_relabelled_for_an_embedding, _buckets_in_embedding_letters),
-    ("positional_relabel", attention_named_by_keras, lambda m: "View" not in kinds(m)),
-    ("default_scale", attention_named_by_torch, lambda m: m.layers[-3].layer.scale is None),
     ("merge_views", view_of_a_view, lambda m: kinds(m) == ["View", "Dense"] and m.layers[0].spec.shape[1:] == (4, 6)),
     ("merge_views", unsqueeze_then_squeeze, lambda m: kinds(m) == ["Dense"]),
     (
@@ -379,13 +266,6 @@ def view_read_twice():
     return ir.Model(x, [L.Dense(3)(O.View((4, 6), "NTC")(h)), L.Dense(2)(h)])
 
 
-def attention_scaled_otherwise():
-    x = ir.Input((5, 8), layout="NTC", name="x")
-    q, k, v = (_heads(x, "NWHC", "NHWC") for _ in range(3))
-    a = L.Permute("NWHC")(O.ScaledDotProductAttention(scale=0.3)([q, k, v]))
-    return ir.Model(x, L.Reshape((5, 8), layout="NTC")(a))
-
-
 def rows_cropped_too():
     x = ir.Input((6, 12), layout="NTC", name="x")
     h = L.Cropping2D(((1, 0), (2, 3)))(L.Reshape((6, 12, 1), layout="NHWC")(x))
@@ -412,8 +292,6 @@ STAYS = [
     (unbind_two_wide, "select_first"),
     (narrowed_by_steps, "narrow_slice"),
     (rows_cropped_too, "cropped_rows"),
-    (attention_scaled_otherwise, "default_scale"),
-    (attention_of_a_projected_query, "rename_letters"),
     (view_read_twice, "merge_views"),
     (relabelled_tokens_also_an_output, "rename_letters"),
     (relabel_renaming_the_features, "rename_letters"),
