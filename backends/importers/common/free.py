@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .... import ir
 from ....ir import layers as L
+from ....ir import layout as ir_layout
 from ....ir import ops as O
 from ....ir.errors import IRError
 from . import relabel
@@ -50,13 +51,23 @@ def _free(steps: dict, layout: str) -> bool:
     return len(starts) == 1 and isinstance(starts[0].layer, O.View)
 
 
+def _past_convention(node: ir.Node) -> str | None:
+    """Past rank 5, where Keras has no convention: the letters of a reshape's input in order, then free ones (as
+    ``from_torch`` names a reshape, and ``from_keras`` a reshape to that rank: a window partition's rank 6)."""
+    rank = node.spec.rank
+    if rank <= max(_DEFAULT) or not isinstance(node.layer, (L.Reshape, O.View)) or len(node.inputs) != 1:
+        return None
+    own = node.inputs[0].spec.layout.replace("N", "")[: rank - 1]
+    return "N" + own + ir_layout.free_letters("N" + own, rank - 1 - len(own))
+
+
 def _components(model: ir.Model) -> list[dict]:
     rb, plan, found = Rebuild(model), relabel._Plan(), []
     for node in model.nodes:
         if id(node) in plan.steps or node.is_input or not isinstance(node.layer, _STARTS):
             continue
         layout = node.spec.layout
-        default = _DEFAULT.get(len(layout))
+        default = _DEFAULT.get(len(layout)) or _past_convention(node)
         if default is None and isinstance(node.layer, _LEARNED_LAYERS):
             default = _LEARNED.get(len(layout))
         if default is None or layout == default or layout[0] != "N" or len(set(layout)) != len(layout):
