@@ -35,7 +35,7 @@ from ...tables import join_tables
 from . import layers_ops, ops_elementwise, ops_reduction, ops_shape
 from .attention import multi_head_attention
 from .convert_helpers import Converted, _config, _plain, activation, letter, weights_of
-from .ops_helpers import keras_layout, view_shape
+from .ops_helpers import keras_layout, past_convention, view_shape
 from .recurrent import bidirectional, embedding, rnn
 
 # -- core ------------------------------------------------------------------------
@@ -203,6 +203,8 @@ def reshape(layer, inputs) -> Converted:
     target = tuple(_config(layer)["target_shape"])
     if inputs[0].dtype.startswith("int"):  # integer ids (layers take floats): the op tier's View, same data
         return O.View(view_shape(target), layout=keras_layout(len(target) + 1, True)), {}
+    if len(target) + 1 > 5:  # no convention past rank 5 (a window partition): the letters a reshape op gets
+        return L.Reshape(target, layout=past_convention(inputs[0].layout, len(target) + 1)), {}
     return L.Reshape(target), {}
 
 

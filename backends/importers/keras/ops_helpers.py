@@ -53,6 +53,13 @@ def keras_layout(rank: int, integer: bool = False) -> str:
         return "N" + free_letters("N", rank - 1)
 
 
+def past_convention(before: str, rank: int) -> str:
+    """Letters for a reshape to a rank Keras has no convention for (past 5: a window partition's ``(N, 2, 7,
+    2, 7, C)``): the input's own letters in order, then free ones, as ``from_torch`` names a reshape."""
+    own = before.replace("N", "")[: rank - 1]
+    return "N" + own + free_letters("N" + own, rank - 1 - len(own))
+
+
 def view_shape(shape) -> tuple[int, ...]:
     """A View's shape (after the batch) from a Keras shape: unknown sizes become -1 (one at most)."""
     out = tuple(-1 if s is None else int(s) for s in shape)

@@ -11,7 +11,7 @@ from keras.src.ops import numpy as knp
 from ....ir import ops as O
 from ....ir.errors import UnsupportedError
 from ....ir.layout import free_letters
-from .ops_helpers import Composite, aligned, keras_layout, option, out_shape, position, view_shape
+from .ops_helpers import Composite, aligned, keras_layout, option, out_shape, past_convention, position, view_shape
 
 
 def _ints(value, what: str) -> list[int]:
@@ -59,13 +59,6 @@ def moveaxis(node, inputs):
     return O.Transpose("".join(a if a is not None else next(it) for a in order)), {}
 
 
-def _past_convention(before: str, rank: int) -> str:
-    """Letters for a reshape to a rank Keras has no convention for (past 5: a window partition's ``(N, 2, 7,
-    2, 7, C)``): the input's own letters in order, then free ones, as ``from_torch`` names a reshape."""
-    own = before.replace("N", "")[: rank - 1]
-    return "N" + own + free_letters("N" + own, rank - 1 - len(own))
-
-
 def reshape(node, inputs):
     (x,) = inputs
     shape = option(node, "newshape")
@@ -73,7 +66,7 @@ def reshape(node, inputs):
     if not shape or shape[0] not in (-1, None):
         raise UnsupportedError(f"newshape={tuple(shape)} must keep the batch axis first (as -1)")
     rank = len(shape)
-    layout = keras_layout(rank, x.dtype.startswith("int")) if rank <= 5 else _past_convention(x.layout, rank)
+    layout = keras_layout(rank, x.dtype.startswith("int")) if rank <= 5 else past_convention(x.layout, rank)
     sizes, out = x.shape[1:], out_shape(node)
     if None in sizes or None in out or np.prod(sizes) == np.prod(out):
         return _reshaped(node, x, layout), {}

@@ -297,3 +297,14 @@ def test_embedding_of_computed_rank_3_ids():
     model = check_import(randomize(keras.Model(ids, layers.Dense(2, name="out")(h), name="buckets")))
     embedding = model.node("buckets")
     assert embedding.inputs[0].layout == "NHW" and embedding.spec.layout == "NHWC"
+
+
+def test_rank_6_reshape_layer_takes_its_input_letters():
+    """A ``keras.layers.Reshape`` to rank 6 (a window partition; Keras has no convention past rank 5) is named
+    by its input's letters then free ones, as ``keras.ops.reshape`` and ``from_torch`` name it, where it was
+    refused for want of a default layout (``to_keras`` writes MaxViT's partitions so)."""
+    x = keras.Input((4, 4, 3), name="x")
+    w = layers.Permute((1, 3, 2, 4, 5), name="windows")(layers.Reshape((2, 2, 2, 2, 3), name="split")(x))
+    y = layers.Reshape((4, 4, 3), name="merge")(w)
+    model = check_import(randomize(keras.Model(x, layers.Dense(2, name="out")(y), name="partition")))
+    assert model.node("split").spec.layout == "NHWCAB"
