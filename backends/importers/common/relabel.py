@@ -116,6 +116,8 @@ def _member(node: ir.Node, letters: dict, roles: bool = False) -> bool:
         if isinstance(getattr(layer, "axis", None), int) and not isinstance(layer, L.Concatenate):
             return False
         return True
+    if isinstance(layer, L.LayerNorm) and all(isinstance(a, str) for a in layer.axis):
+        return True  # over the axes it names, which are renamed with it
     if not letters_only(layer):
         return False
     return letters.get("N") == "N" and letters.get("C", "C") == "C"

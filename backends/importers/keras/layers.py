@@ -30,6 +30,7 @@ from ....ir import layers as L
 from ....ir import ops as O
 from ....ir.errors import UnsupportedError
 from ....ir.layers.preprocessing import NORMALIZATION_EPSILON
+from ....ir.layout import past_convention
 from ....ir.tensor import Tensor
 from ...tables import join_tables
 from . import layers_ops, ops_elementwise, ops_reduction, ops_shape
@@ -203,6 +204,8 @@ def reshape(layer, inputs) -> Converted:
     target = tuple(_config(layer)["target_shape"])
     if inputs[0].dtype.startswith("int"):  # integer ids (layers take floats): the op tier's View, same data
         return O.View(view_shape(target), layout=keras_layout(len(target) + 1, True)), {}
+    if len(target) + 1 > 5:  # no convention past rank 5 (a window partition): the letters a reshape op gets
+        return L.Reshape(target, layout=past_convention(inputs[0].layout, len(target) + 1)), {}
     return L.Reshape(target), {}
 
 

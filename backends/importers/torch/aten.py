@@ -128,6 +128,7 @@ ATEN_LAYERS: dict[Callable, Callable] = {
     aten.unsqueeze.default: reshape,
     aten.permute.default: _permute,
     aten.transpose.int: transpose,
+    aten.swapaxes.default: transpose,  # (self, axis0, axis1): transpose's arguments by position
     aten.contiguous.default: passthrough,
     aten.clone.default: passthrough,
     aten.alias.default: passthrough,

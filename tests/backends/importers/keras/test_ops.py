@@ -314,3 +314,14 @@ def test_a_bound_given_as_a_number_reads_as_clip():
     back = check_import(randomize(keras.Model(x, [kops.maximum(x, 0.2), kops.minimum(-0.5, x)], name="sides")))
     bounds = [(n.layer.kind, n.layer.low, n.layer.high) for n in back.layers]
     assert bounds == [("Clip", 0.2, None), ("Clip", None, -0.5)]
+
+
+def test_rank_6_reshape_layer_takes_its_input_letters():
+    """A ``keras.layers.Reshape`` to rank 6 (a window partition; Keras has no convention past rank 5) is named
+    by its input's letters then free ones, as ``keras.ops.reshape`` and ``from_torch`` name it, where it was
+    refused for want of a default layout (``to_keras`` writes MaxViT's partitions so)."""
+    x = keras.Input((4, 4, 3), name="x")
+    w = layers.Permute((1, 3, 2, 4, 5), name="windows")(layers.Reshape((2, 2, 2, 2, 3), name="split")(x))
+    y = layers.Reshape((4, 4, 3), name="merge")(w)
+    model = check_import(randomize(keras.Model(x, layers.Dense(2, name="out")(y), name="partition")))
+    assert model.node("split").spec.layout == "NHWCAB"
