@@ -19,7 +19,7 @@ import torch
 from .... import ir
 from ....ir import ops as O
 from ....ir.errors import UnsupportedError
-from ....ir.layout import free_letters
+from ....ir.layout import free_letters, past_convention
 from .aten_values import Held, check, letters, operands, put, torch_shape, view
 from .capture import guess_layout
 
@@ -51,8 +51,7 @@ def _fresh_letters(ctx, call, lt: str, rank: int, integer: bool) -> str:
         guess = ""
     if guess[:1] == "N" and len(guess) == rank + 1:
         return guess[1:]
-    own = lt.replace("N", "")[:rank]
-    return own + free_letters("N" + own, rank - len(own))
+    return past_convention(lt, rank + 1)[1:]
 
 
 def reshape(ctx, call):
