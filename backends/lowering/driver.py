@@ -166,11 +166,14 @@ class Lowering:
             self._cache[key] = self.gather(value)
         return self._cache[key]
 
-    def reshape_layout(self, x: Value, spec: TensorSpec) -> tuple[Value, str]:
+    def reshape_layout(self, x: Value, spec: TensorSpec, positional: bool = False) -> tuple[Value, str]:
         """(``x`` as a channels-first backend reshapes it into ``spec``, the physical layout of the result).
 
         As held, when that keeps every merged/split run of axes together (:func:`regrouped_layout`); else
-        a Reshape reads the non-batch axes in declared order, so ``x`` is held that way, batch first.
+        a Reshape reads the non-batch axes in declared order, so ``x`` is held that way, batch first. Where
+        only size-1 axes stand between that and the native layout, the native one; where the result is
+        ``positional`` (read only by a Flatten or a Reshape, which take the entries in the order they are
+        held), the declared one.
         """
         x = self.plain(x)
         held = regrouped_layout(x.spec, spec, x.phys)
@@ -179,7 +182,13 @@ class Lowering:
             held = "N" + spec.layout.replace("N", "")
         native = self.native(spec)
         relabel = tuple(x.spec.shape) == tuple(spec.shape)  # it only renames axes: held as its input is
-        if native[0] == "N" and unit_moves_only(held, native, spec) and not relabel:
+        declared = "N" + spec.layout.replace("N", "")
+        if positional and held != declared and unit_moves_only(held, declared, spec):
+            # The same entries in the same order either way, and no reader needs a layout: the reshape is
+            # written to the shape the model declares (a channel shuffle of a 1x1 map, then flattened), which
+            # from_torch reads back as it is.
+            held = declared
+        elif native[0] == "N" and unit_moves_only(held, native, spec) and not relabel and not positional:
             # The axes that would move have size 1 (a squeeze-and-excitation gate reshaped to (1, 1, C)):
             # the elements are in the same order either way, so reshape straight into the native layout and
             # spare the next layer a transpose.

@@ -57,7 +57,7 @@ def lower_flatten(ctx, node, inputs):
 
 
 def lower_reshape(ctx, node, inputs):
-    x, held = ctx.reshape_layout(inputs[0], node.spec)
+    x, held = ctx.reshape_layout(inputs[0], node.spec, ctx.read_only_by(node, (Flatten, Reshape)))
     spec = node.spec
     # an unknown size (a symbolic length) is the target's one -1
     sizes = [f"{x.var}.shape[0]"] + [str(-1 if spec.dim(a) is None else spec.dim(a)) for a in held[1:]]

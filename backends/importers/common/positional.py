@@ -96,7 +96,10 @@ def channel_shuffle(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if any(t.layout[0] != "N" for t in (spec, split.spec, permute.spec, node.spec)):
         return None
     i = _split_at(spec, split.spec)
-    if i is None or node.spec.shape != spec.shape:
+    # merged back to the map's shape, or (the map's two orders differing in size-1 axes only: its entries in
+    # one order) to the shape of a reshape reading the entries in order (a 1x1 map's shuffle, then flattened)
+    back = node.spec.shape == spec.shape or _units_moved(spec, x) and rb.read_in_order(node)
+    if i is None or not back:
         return None
     swapped = split.spec.layout[:i] + split.spec.layout[i + 1] + split.spec.layout[i] + split.spec.layout[i + 2 :]
     if permute.spec.layout != swapped:
@@ -108,6 +111,8 @@ def channel_shuffle(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     target = tuple(x.shape[1:j]) + split.spec.shape[i : i + 2] + tuple(x.shape[j + 1 :])
     groups = rb.add(L.Reshape(target, layout=layout), [x], {}, split)
     moved = rb.add(L.Permute(x.layout[:j] + free + axis + x.layout[j + 1 :]), [groups], {}, permute)
+    if node.spec.shape != spec.shape:
+        return rb.add(node.layer, [moved], {}, node)
     return rb.add(L.Reshape(tuple(x.shape[1:]), layout=x.layout), [moved], {}, node)
 
 

@@ -82,6 +82,8 @@ LETTER_LAYERS = (
 )
 #: layer kinds that read their input's batch size alone (any order of its axes will do)
 BATCH_ONLY = (L.LearnedConstant, O.Learned)
+#: the layers that take their input's entries in order, whatever its letters
+IN_ORDER = (L.Flatten, L.Reshape)
 #: what passes a flattened feature vector through unchanged, feature by feature
 _FEATURE_WISE = (L.Dropout, L.Identity, L.Activation, L.ReLU)
 
@@ -122,6 +124,12 @@ class Rebuild:
         if batch_readers:
             users = [u for u in users if not isinstance(u.layer, BATCH_ONLY)]
         return users[0] if len(users) == 1 and id(node) not in self.outputs else None
+
+    def read_in_order(self, node: ir.Node) -> bool:
+        """Whether ``node`` is read, is not a model output, and only by Flatten and Reshape layers, which take its
+        entries in order whatever its letters (a free reshape's letters are those of the shape it is written in)."""
+        users = self.users(node)
+        return bool(users) and id(node) not in self.outputs and all(isinstance(u.layer, IN_ORDER) for u in users)
 
     def old_weights(self, node: ir.Node) -> dict[str, np.ndarray]:
         return self.model.layer_weights(node) if self.model.weights else {}

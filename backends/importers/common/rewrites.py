@@ -121,11 +121,12 @@ def declared_input_layout(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 
 
 def unit_reshape(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """A Reshape to at most one axis of more than one entry, in an old layout an input left: in the new one."""
+    """A Reshape to at most one axis of more than one entry, in an old layout an input left: in the new one (unless
+    only layers taking its entries in order read it: then its letters are those of the shape it is written in)."""
     layout = rb.relayout.get(node.spec.layout) if isinstance(node.layer, L.Reshape) else None
     if layout is None or sum(s != 1 for a, s in zip(node.spec.layout, node.spec.shape) if a != "N") > 1:
         return None
-    if node.spec.layout.index("N") != layout.index("N"):
+    if node.spec.layout.index("N") != layout.index("N") or rb.read_in_order(node):
         return None
     target = tuple(node.spec.dim(a) for a in layout if a != "N")
     return rb.copy(node, node.layer.replace(target_shape=target, layout=layout))

@@ -231,7 +231,11 @@ class _Importer(CallChecks):
             self.refuse(op, "sparse, ragged and optional inputs are not supported")
         else:
             shape = tuple(tensor.shape[1:])
-            layout = default_layout(len(shape) + 1, dtype.startswith("int"))
+            if dtype.startswith("int") and len(shape) in (2, 3) and self.embedding_ids(tensor):
+                # ids an Embedding reads, named as keras_order names computed ones: its vectors in the convention
+                layout = keras_layout(len(shape) + 2).replace("C", "")
+            else:
+                layout = default_layout(len(shape) + 1, dtype.startswith("int"))
             if key(tensor) in self.masks and layout == "NC":
                 layout = "NT"
             try:

@@ -110,6 +110,10 @@ class CallChecks:
         if got != want:
             raise UnsupportedError(f"Keras weights {got} do not match the IR layer's {want}")
 
+    def embedding_ids(self, tensor) -> bool:
+        """Whether an Embedding reads the Keras tensor ``tensor`` (token ids of a grid, ``(N, H, W)``)."""
+        return any(isinstance(n.operation, K.Embedding) for n in self.consumers.get(key(tensor), []))
+
     def keras_order(self, x: ir.Tensor, name: str, embedding: bool = False) -> ir.Tensor:
         """An op's result named in Keras's axis convention again, for a layer to read (no data moves); ids an
         ``embedding`` reads are named so that its vectors are in the convention (``NHW``, for ``NHWC``)."""

@@ -117,3 +117,26 @@ def test_torch_keeps_a_relabel_of_a_unit_map_as_held():
     m = apply_rewrites(ir.Model(x, L.Dense(3)(y), name="unit_map").randomize(seed=1))
     back = from_torch(to_torch(m), (torch.zeros(2, 8, 2, 2),), fixed_lengths=True)
     assert structural_diff(m, back, weights=True) == []
+
+
+def test_a_reshape_read_in_order_is_written_to_its_declared_shape():
+    """A reshape of a pooled 1x1 map read only by a Flatten or a Reshape (its letters by position: ``(C, 1, 1)``
+    named ``NHWC``) is written to that shape in torch and Keras alike, not to the native order its size-1 axes
+    allow (torch's ``(1, C, 1)``, Keras's ``(1, 1, C)``), which the importers would read back as another shape;
+    torch and Keras compute the same."""
+    from rewrite_check import outputs
+
+    from twinnet import ir
+    from twinnet.backends import emit
+    from twinnet.ir import layers as L
+
+    x = ir.Input((3, 4, 4), layout="NCHW", name="x")
+    h = L.Reshape((4, 2, 1, 1), layout="NDHWC")(L.GlobalAvgPool2D(keepdims=True)(L.Conv2D(8, 3)(x)))
+    model = ir.Model(x, L.Dense(3)(L.Flatten()(L.Reshape((8, 1, 1), layout="NHWC")(h)))).randomize(seed=2)
+    torch_source, keras_source = emit(model, "torch"), emit(model, "keras")
+    assert "4, 2, 1, 1)" in torch_source and "8, 1, 1)" in torch_source
+    assert "layers.Reshape((4, 2, 1, 1)" in keras_source and "layers.Reshape((8, 1, 1)" in keras_source
+    assert keras_source.count("layers.Reshape(") == 2
+    for batch in (2, 3):
+        torch_out, keras_out = outputs(model, batch)
+        np.testing.assert_allclose(keras_out, torch_out, atol=1e-5, rtol=1e-4)

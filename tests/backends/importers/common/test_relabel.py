@@ -125,6 +125,22 @@ def _shuffled_as_torch(m):
     return shuffle and chunk and m.inputs[0].layout == "NCHW"
 
 
+def _pooled_shuffle(side: int = 1):
+    """A channel shuffle of a pooled ``side`` x ``side`` map as from_keras reads to_keras's, behind the NCHW input's
+    Permute and relabel, merged back to the shape the model declares for a Flatten, ``(C, H, W)`` lettered by
+    position ``NHWC`` (``x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w).flatten(1)``)."""
+    x = ir.Input((3, 4, 4), layout="NHWC", name="x")
+    h = L.Conv2D(8, 1)(L.Reshape((4, 4, 3), layout="NHWC")(L.Permute("NWCH")(x)))
+    h = L.Permute("NHWDC")(L.Reshape((side, side, 2, 4), layout="NHWCD")(L.AvgPool2D(4 // side)(h)))
+    return ir.Model(x, L.Dense(3)(L.Flatten()(L.Reshape((8, side, side), layout="NHWC")(h))))
+
+
+def _pooled_shuffled_as_torch(m):
+    """The shuffle in torch's spelling on the NCHW map, its merge flattened as the model declares it."""
+    shuffle = _layouts(m, "Reshape") == ["NCDHW", "NHWC"] and _layouts(m, "Permute") == ["NDCHW"]
+    return shuffle and m.layers[-3].layer.target_shape == (8, 1, 1) and m.inputs[0].layout == "NCHW"
+
+
 def _unbound(narrow):
     """timm's attention input: a qkv reshape, permuted with its three-way axis first, unbound, the parts summed."""
     x = ir.Input((5, 6), layout="NTC", name="x")
@@ -204,6 +220,7 @@ FIRES = [
     ),
     ("declared_input_layout", input_read_by_a_class_token, lambda m: m.inputs[0].layout == "NCHW"),
     ("channel_shuffle", _keras_shuffle, _shuffled_as_torch),
+    ("channel_shuffle", _pooled_shuffle, _pooled_shuffled_as_torch),
 ]
 
 
@@ -260,6 +277,12 @@ def shuffle_moving_a_spatial_axis_too():
     return _keras_shuffle(dims="NWHDC")
 
 
+def shuffle_of_a_wider_map_flattened():
+    """Merged to a shape other than the map's where its two orders differ in more than size-1 axes: the entries'
+    order would change."""
+    return _pooled_shuffle(side=2)
+
+
 def view_read_twice():
     x = ir.Input((6, 4), layout="NTC", name="x")
     h = O.View((1, 24), "NAC")(x)
@@ -300,6 +323,7 @@ STAYS = [
     (permute_then_merge_apart, "reshape_first"),
     (keras_shuffle_of_its_own, "channel_shuffle"),
     (shuffle_moving_a_spatial_axis_too, "channel_shuffle"),
+    (shuffle_of_a_wider_map_flattened, "channel_shuffle"),
 ]
 
 

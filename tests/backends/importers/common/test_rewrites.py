@@ -344,6 +344,22 @@ def test_a_reshape_to_two_axes_of_several_entries_keeps_its_letters():
     same_outputs(before, after)
 
 
+def test_a_unit_reshape_read_only_by_a_flatten_keeps_its_letters():
+    """A Flatten takes the entries in order whatever the letters: the Reshape keeps those of the shape it is
+    written in (``to_keras`` writes a flattened reshape to the shape the model declares: ``(C, 1, 1)``, lettered
+    by position), the input still moves."""
+    x = ir.Input((4, 9, 8), layout="NHWC", name="x")
+    h = L.Conv2D(6, 3)(L.Reshape((9, 8, 4), layout="NHWC")(L.Permute("NWCH")(x)))
+    gate = L.Reshape((6, 1, 1), layout="NHWC")(L.GlobalAvgPool2D()(h))
+    before = ir.Model(x, L.Dense(3)(L.Flatten()(gate))).randomize(seed=3)
+    after = apply_rewrites(before)
+    assert "declared_input_layout" in after.rewrites and "unit_reshape" not in after.rewrites
+    assert [(n.spec.layout, n.spec.shape) for n in after.layers if n.layer.kind == "Reshape"] == [
+        ("NHWC", (None, 6, 1, 1))
+    ]
+    same_outputs(before, after)
+
+
 def test_a_rule_that_fires_in_some_instances_of_a_block_leaves_that_kind_alone():
     """The IR refuses a walk that makes two instances of a block kind differ: the walk is done again with that
     kind left alone, and what rules did elsewhere stays (before, the whole walk was dropped)."""

@@ -1,0 +1,129 @@
+"""Round trips of small models a user could write, beside test_roundtrip.py's: token ids of a grid given as a model
+input and read by an Embedding (``from_keras`` names them ``NHW``, as it names computed ones), and a channel
+shuffle of a 1x1 map then flattened (``to_torch`` and ``to_keras`` write a reshape read only by a Flatten or a
+Reshape to the shape the model declares; ``unit_reshape`` leaves such a reshape's letters, ``channel_shuffle``
+reads it back). Each is structurally exact both ways, and the models compute what the source does in torch
+and in Keras, at batch 2 and 3."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from siblings import benchmark
+from torch import nn
+
+from twinnet.backends import from_keras, from_torch, to_keras, to_torch
+from twinnet.ir.structure import structural_diff
+
+rt = benchmark("roundtrip")
+ATOL, RTOL = 1e-5, 1e-4
+
+
+class GridEmbedding(nn.Module):
+    """Token ids of a 2-D grid, ``(N, H, W)``, embedded, then a Linear over the vectors."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, ids):
+        return self.fc(self.embed(ids))
+
+
+class BucketBias(nn.Module):
+    """T5-style relative position bias whose bucket ids, ``(N, T, T)``, are an input: looked up per head and
+    given to attention as its mask."""
+
+    def __init__(self, dim=8, heads=2, buckets=8):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.bias = nn.Embedding(buckets, heads)
+        self.out = nn.Linear(dim, 4)
+
+    def forward(self, x, buckets):
+        n, t, c = x.shape
+        q, k, v = self.qkv(x).view(n, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias(buckets).permute(0, 3, 1, 2))
+        return self.out(y.transpose(1, 2).reshape(n, t, c))
+
+
+class PooledShuffle(nn.Module):
+    """A conv to 8 channels, pooled to ``side`` x ``side``, its channels shuffled in 2 groups (ShuffleNet's view,
+    transpose, view; with ``shuffle=False`` split and merged back only), flattened, then a Linear."""
+
+    def __init__(self, side=1, shuffle=True):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(side)
+        self.fc = nn.Linear(8 * side * side, 4)
+        self.shuffle = shuffle
+
+    def forward(self, x):
+        x = self.pool(self.conv(x))
+        n, c, h, w = x.shape
+        if self.shuffle:
+            x = x.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+        else:
+            x = x.view(n, c // 2, 2, h, w).view(n, c, h, w)
+        return self.fc(x.flatten(1))
+
+
+CASES = {
+    "grid-ids": (GridEmbedding, lambda: (torch.randint(0, 10, (2, 3, 5)),)),
+    "bucket-ids": (BucketBias, lambda: (torch.randn(2, 5, 8), torch.randint(0, 8, (2, 5, 5)))),
+    "shuffle-1x1": (PooledShuffle, lambda: (torch.randn(2, 3, 4, 4),)),
+    "split-1x1": (lambda: PooledShuffle(shuffle=False), lambda: (torch.randn(2, 3, 4, 4),)),
+}
+
+
+def _source(case):
+    torch.manual_seed(0)
+    build, example = CASES[case]
+    net = build().eval()
+    return net, from_torch(net, example())
+
+
+def _inputs(m, batch):
+    """rt.example's inputs, with ids below each Embedding's vocabulary (every one here has at least 8)."""
+    return tuple(x.remainder(8) if not x.is_floating_point() else x for x in rt.example(m, batch))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("direction", ["torch", "keras"])
+def test_round_trip_is_exact_and_computes_the_same(case, direction):
+    net, m = _source(case)
+    back = rt.THROUGH[direction](m)
+    assert not structural_diff(m, back, weights=True), "\n".join(structural_diff(m, back, weights=True))
+    for batch in (2, 3):
+        xs = _inputs(m, batch)
+        with torch.no_grad():
+            want = net(*xs).numpy()
+            for model in (m, back):
+                np.testing.assert_allclose(to_torch(model)(*xs).numpy(), want, atol=ATOL, rtol=RTOL)
+        ks = [x.numpy() for x in xs]
+        got = to_keras(back)(ks if len(ks) > 1 else ks[0], training=False)
+        np.testing.assert_allclose(np.asarray(got), want, atol=ATOL, rtol=RTOL)
+
+
+def test_grid_ids_are_declared_as_the_embedding_reads_them():
+    """from_torch names (N, H, W) ids NHW; from_keras of a Keras model of its own names its ids input so too
+    (rank-4 ids NDHW), where it once named them NTC and refused the Embedding; ids nothing embeds stay NTC."""
+    _, m = _source("grid-ids")
+    assert m.inputs[0].layout == "NHW"
+    grid = keras.Input((3, 5), dtype="int32", name="grid")
+    volume = keras.Input((2, 3, 5), dtype="int32", name="volume")
+    other = keras.Input((3, 5), dtype="int32", name="other")
+    outs = [keras.layers.Dense(2)(keras.layers.Embedding(10, 4)(ids)) for ids in (grid, volume)]
+    outs.append(keras.layers.Dense(2)(keras.ops.cast(other, "float32")))
+    km = keras.Model([grid, volume, other], outs)
+    imported = from_keras(km)
+    assert [t.layout for t in imported.inputs] == ["NHW", "NDHW", "NTC"]
+    rng = np.random.default_rng(0)
+    xs = [rng.integers(0, 10, (3, *t.shape[1:])).astype(np.int32) for t in imported.inputs]
+    for got, want in zip(to_keras(imported)(xs), km(xs)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=ATOL, rtol=RTOL)
