@@ -78,6 +78,18 @@ def permute_then_merge():
     return ir.Model(x, L.Flatten()(L.Dense(4)(L.Reshape((16, 8), layout="NTC")(h))))
 
 
+def _signal_of_tokens():
+    """from_torch's reading of ``conv(x.permute(0, 2, 1))`` of tokens: NCT, relabelled NCW for the Conv1d."""
+    x = ir.Input((7, 6), layout="NTC", name="x")
+    return x, L.Conv1D(4, 3, padding="same")(L.Reshape((6, 7), layout="NCW")(L.Permute("NCT")(L.Dense(6)(x))))
+
+
+def signal_pooled_over_time():
+    """The conv's map max-pooled over time: renamed NCT up to the pool, whose NC result keeps its letters."""
+    x, h = _signal_of_tokens()
+    return ir.Model(x, L.Dense(3)(L.GlobalMaxPool1D()(h)))
+
+
 def input_read_by_a_class_token():
     x = ir.Input((3, 8, 8), layout="NHWC", name="x")  # a channels-first input as from_keras names it
     h = L.Reshape((8, 8, 3), layout="NHWC")(L.Permute("NWCH")(x))
@@ -211,6 +223,11 @@ FIRES = [
         lambda m: _layouts(m, "Reshape") == ["NCT"] and _layouts(m, "Add") == ["NTC", "NTC"],
     ),
     ("rename_letters", tokens_never_relabelled, lambda m: _layouts(m, "Dense") == ["NTC"]),
+    (
+        "rename_letters",
+        signal_pooled_over_time,
+        lambda m: _layouts(m, "Conv1D") == ["NCT"] and "Reshape" not in kinds(m),
+    ),
     ("unit_flatten", selected_token_flattened, lambda m: kinds(m) == ["Cropping1D", "Reshape", "Dense"]),
     ("shared_key", attention_given_its_value_as_key, lambda m: len(m.layers[-1].inputs) == 2),
     (
@@ -248,6 +265,12 @@ def relabel_renaming_the_features():
     x = ir.Input((6, 4), layout="NTC", name="x")
     h = L.Dense(5)(L.Reshape((6, 4), layout="NTC")(L.Permute("NTC")(x)))
     return ir.Model(x, L.Flatten()(L.Reshape((6, 5), layout="NCT")(h)))
+
+
+def signal_pooled_and_given_out():
+    """The same, the conv's map a model output too: it keeps its letters, and so the relabel stays."""
+    x, h = _signal_of_tokens()
+    return ir.Model(x, [L.Dense(3)(L.GlobalMaxPool1D()(h)), h])
 
 
 def two_tokens_flattened():
@@ -318,6 +341,7 @@ STAYS = [
     (view_read_twice, "merge_views"),
     (relabelled_tokens_also_an_output, "rename_letters"),
     (relabel_renaming_the_features, "rename_letters"),
+    (signal_pooled_and_given_out, "rename_letters"),
     (two_tokens_flattened, "unit_flatten"),
     (attention_with_its_own_key, "shared_key"),
     (permute_then_merge_apart, "reshape_first"),
