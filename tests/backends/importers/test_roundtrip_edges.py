@@ -2,9 +2,10 @@
 input and read by an Embedding (``from_keras`` names them ``NHW``, as it names computed ones), and a channel
 shuffle of a 1x1 map then flattened (``to_torch`` and ``to_keras`` write a reshape read only by a Flatten or a
 Reshape to the shape the model declares; ``unit_reshape`` leaves such a reshape's letters, ``channel_shuffle``
-reads it back), and text CNNs over embedded ids, 1-D and 2-D (``to_keras`` drops the Permute before Keras's
-channels-last convolution; ``convolved_embedding`` puts it back). Each is structurally exact both ways, and
-the models compute what the source does in torch and in Keras, at batch 2 and 3."""
+reads it back; of a 2x2 map, ``to_keras`` merges it channels last and moves it for the flatten,
+``permuted_shuffle`` reads that back), and text CNNs over embedded ids, 1-D and 2-D (``to_keras`` drops the
+Permute before Keras's channels-last convolution; ``convolved_embedding`` puts it back). Each is structurally
+exact both ways, and the models compute what the source does in torch and in Keras, at batch 2 and 3."""
 
 from __future__ import annotations
 
@@ -116,6 +117,7 @@ CASES = {
     "bucket-ids": (BucketBias, lambda: (torch.randn(2, 5, 8), torch.randint(0, 8, (2, 5, 5)))),
     "shuffle-1x1": (PooledShuffle, lambda: (torch.randn(2, 3, 4, 4),)),
     "split-1x1": (lambda: PooledShuffle(shuffle=False), lambda: (torch.randn(2, 3, 4, 4),)),
+    "shuffle-2x2": (lambda: PooledShuffle(side=2), lambda: (torch.randn(2, 3, 4, 4),)),
     "text-cnn": (TextCNN, lambda: (torch.randint(0, 20, (2, 9)),)),
     "text-cnn-widths": (lambda: TextCNN(widths=(2, 3, 5), adaptive=True), lambda: (torch.randint(0, 20, (2, 9)),)),
     "text-cnn-lstm": (lambda: TextCNN(lstm=True), lambda: (torch.randint(0, 20, (2, 8)),)),

@@ -1,6 +1,6 @@
 """The letter rewrites of backends/importers/common/relabel.py (``rename_letters``), those of positional.py
-(``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``reshape_first``, ``merge_views``; the others in
-test_positional.py) and of spellings.py (``default_scale``, ``cropped_rows``, ``narrow_slice``,
+(``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``permuted_shuffle``, ``reshape_first``, ``merge_views``;
+the others in test_positional.py) and of spellings.py (``default_scale``, ``cropped_rows``, ``narrow_slice``,
 ``select_first``, ``no_op``; the others in test_spellings.py): each fires where it is exact, and the rewritten
 model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put where
 it would not be. An attention named by role (``rename_letters``, ``positional_relabel``, ``default_scale``) is
@@ -153,6 +153,21 @@ def _pooled_shuffled_as_torch(m):
     return shuffle and m.layers[-3].layer.target_shape == (8, 1, 1) and m.inputs[0].layout == "NCHW"
 
 
+def _permuted_shuffle(flatten: bool = True):
+    """A channel shuffle of a pooled 2x2 map as from_keras reads to_keras's: merged back to the NHWC map, then
+    moved to NCHW (relabelled as Keras names rank 4) for torch's flatten (``flatten``), or else pooled."""
+    x = ir.Input((3, 4, 4), layout="NHWC", name="x")
+    h = L.Conv2D(8, 1)(L.Reshape((4, 4, 3), layout="NHWC")(L.Permute("NWCH")(x)))
+    h = L.Permute("NHWDC")(L.Reshape((2, 2, 2, 4), layout="NHWCD")(L.AvgPool2D(2)(h)))
+    h = L.Reshape((8, 2, 2), layout="NHWC")(L.Permute("NCHW")(L.Reshape((2, 2, 8), layout="NHWC")(h)))
+    return ir.Model(x, L.Dense(3)(L.Flatten()(h) if flatten else L.GlobalAvgPool2D()(h)))
+
+
+def _permuted_shuffled_as_torch(m):
+    shuffle = _layouts(m, "Reshape") == ["NCDHW", "NHWC"] and _layouts(m, "Permute") == ["NDCHW"]
+    return shuffle and m.layers[-3].layer.target_shape == (8, 2, 2) and m.inputs[0].layout == "NCHW"
+
+
 def _unbound(narrow):
     """timm's attention input: a qkv reshape, permuted with its three-way axis first, unbound, the parts summed."""
     x = ir.Input((5, 6), layout="NTC", name="x")
@@ -238,6 +253,7 @@ FIRES = [
     ("declared_input_layout", input_read_by_a_class_token, lambda m: m.inputs[0].layout == "NCHW"),
     ("channel_shuffle", _keras_shuffle, _shuffled_as_torch),
     ("channel_shuffle", _pooled_shuffle, _pooled_shuffled_as_torch),
+    ("permuted_shuffle", _permuted_shuffle, _permuted_shuffled_as_torch),
 ]
 
 
@@ -306,6 +322,11 @@ def shuffle_of_a_wider_map_flattened():
     return _pooled_shuffle(side=2)
 
 
+def shuffle_moved_for_a_pool():
+    """The shuffled map's move to NCHW read by a pooling, not by position: left as it is."""
+    return _permuted_shuffle(flatten=False)
+
+
 def view_read_twice():
     x = ir.Input((6, 4), layout="NTC", name="x")
     h = O.View((1, 24), "NAC")(x)
@@ -348,6 +369,7 @@ STAYS = [
     (keras_shuffle_of_its_own, "channel_shuffle"),
     (shuffle_moving_a_spatial_axis_too, "channel_shuffle"),
     (shuffle_of_a_wider_map_flattened, "channel_shuffle"),
+    (shuffle_moved_for_a_pool, "permuted_shuffle"),
 ]
 
 
