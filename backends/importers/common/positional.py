@@ -1,8 +1,8 @@
 """Rules giving one spelling to reshapes, flattens and attention inputs torch and Keras write two ways (run in
 ``rewrites.REWRITES``, beside ``relabel.rename_letters``): ``unit_flatten``, ``shared_key``, ``channel_shuffle``,
-``reshape_first``, ``unit_permute``, ``merge_views``, ``positional_relabel``, ``unit_move_reshape``,
-``relabelled_crops``. Each is exact: the same entries in the same order, or an argument spelled out that means its
-default."""
+``permuted_shuffle``, ``reshape_first``, ``unit_permute``, ``merge_views``, ``positional_relabel``,
+``unit_move_reshape``, ``relabelled_crops``. Each is exact: the same entries in the same order, or an argument
+spelled out that means its default."""
 
 from __future__ import annotations
 
@@ -74,13 +74,10 @@ def _split_at(before: ir.TensorSpec, after: ir.TensorSpec) -> int | None:
     return found[0] if after.rank == before.rank + 1 and len(found) == 1 else None
 
 
-def channel_shuffle(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Reshape splitting one axis in two -> Permute swapping the two -> Reshape merging them back (each the only
-    reader of the last: a channel shuffle) of a tensor the walk holds in another order of its letters (a map
-    ``to_keras`` shuffled channels last, read back with its input declared channels first): the same three on
-    that tensor in its order, the split axis keeping its letter for the groups and the first free letter for
-    the entries of a group, as torch writes ``x.view(n, g, c // g, h, w).transpose(1, 2).reshape(n, c, h, w)``.
-    The same entries in the same order: only the split axis's entries move, wherever the others stand."""
+def _shuffle(rb: Rebuild, node: ir.Node) -> tuple | None:
+    """(split, permute, the map's spec, the map as the walk holds it, split position) where ``node`` is a Reshape
+    merging back what a Reshape splitting one axis of a map in two and a Permute swapping the two made (each the
+    only reader of the last: a channel shuffle), the walk holding the map in another order of its letters."""
     if node.is_input or not isinstance(node.layer, L.Reshape) or node.inputs[0].node.is_input:
         return None
     permute = node.inputs[0].node
@@ -96,24 +93,62 @@ def channel_shuffle(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     if any(t.layout[0] != "N" for t in (spec, split.spec, permute.spec, node.spec)):
         return None
     i = _split_at(spec, split.spec)
-    # merged back to the map's shape, or (the map's two orders differing in size-1 axes only: its entries in
-    # one order) to the shape of a reshape reading the entries in order (a 1x1 map's shuffle, then flattened)
-    back = node.spec.shape == spec.shape or _units_moved(spec, x) and rb.read_in_order(node)
-    if i is None or not back:
+    if i is None:
         return None
     swapped = split.spec.layout[:i] + split.spec.layout[i + 1] + split.spec.layout[i] + split.spec.layout[i + 2 :]
-    if permute.spec.layout != swapped:
-        return None
-    axis = spec.layout[i]
+    return (split, permute, spec, x, i) if permute.spec.layout == swapped else None
+
+
+def _torch_shuffle(rb: Rebuild, found: tuple, merge: ir.Node, merged: L.Reshape) -> ir.Tensor:
+    """torch's split and swap of the map as the walk holds it (the split axis keeping its letter for the groups,
+    the first free letter for the entries of a group), then ``merged``."""
+    split, permute, _, x, i = found
+    axis = found[2].layout[i]
     free = next(a for a in "DHW" + FREE_AXES if a not in x.layout)
     j = x.layout.index(axis)
     layout = x.layout[:j] + axis + free + x.layout[j + 1 :]
     target = tuple(x.shape[1:j]) + split.spec.shape[i : i + 2] + tuple(x.shape[j + 1 :])
     groups = rb.add(L.Reshape(target, layout=layout), [x], {}, split)
     moved = rb.add(L.Permute(x.layout[:j] + free + axis + x.layout[j + 1 :]), [groups], {}, permute)
-    if node.spec.shape != spec.shape:
-        return rb.add(node.layer, [moved], {}, node)
-    return rb.add(L.Reshape(tuple(x.shape[1:]), layout=x.layout), [moved], {}, node)
+    return rb.add(merged, [moved], {}, merge)
+
+
+def channel_shuffle(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """Reshape splitting one axis in two -> Permute swapping the two -> Reshape merging them back (each the only
+    reader of the last: a channel shuffle) of a tensor the walk holds in another order of its letters (a map
+    ``to_keras`` shuffled channels last, read back with its input declared channels first): the same three on
+    that tensor in its order, the split axis keeping its letter for the groups and the first free letter for
+    the entries of a group, as torch writes ``x.view(n, g, c // g, h, w).transpose(1, 2).reshape(n, c, h, w)``.
+    The same entries in the same order: only the split axis's entries move, wherever the others stand."""
+    found = _shuffle(rb, node)
+    if found is None:
+        return None
+    spec, x = found[2], found[3]
+    if node.spec.shape == spec.shape and node.spec.layout == spec.layout:  # merged back to the map in its letters
+        return _torch_shuffle(rb, found, node, L.Reshape(tuple(x.shape[1:]), layout=x.layout))
+    # the map's two orders differing in size-1 axes only (its entries in one order), merged to the shape of a
+    # reshape reading the entries in order (a 1x1 map's shuffle, then flattened): that merge as it is
+    if node.spec.shape != spec.shape and _units_moved(spec, x) and rb.read_in_order(node):
+        return _torch_shuffle(rb, found, node, node.layer)
+    return None
+
+
+def permuted_shuffle(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A channel shuffle merged back to the map's shape (read as the map, axis by axis), then a Permute to the
+    order the walk holds the map in, read only by reshapes and flattens (``to_keras``'s shuffle of a map held
+    channels last, moved channels first for torch's flatten): torch's shuffle of the map in that order, merged
+    to the Permute's shape and letters. The same entries in the same order: the Permute gives the shuffled map
+    in the order torch's merge does."""
+    if node.is_input or not isinstance(node.layer, L.Permute) or not rb.read_in_order(node):
+        return None
+    merge = node.inputs[0].node
+    found = _shuffle(rb, merge) if rb.only_user(merge) is node else None
+    if found is None or merge.spec.shape != found[2].shape:
+        return None
+    as_map = dict(zip(merge.spec.layout, found[2].layout))  # the merge holds the map's axes in its order
+    if "".join(as_map[a] for a in node.spec.layout) != found[3].layout:
+        return None
+    return _torch_shuffle(rb, found, node, L.Reshape(tuple(node.spec.shape[1:]), layout=node.spec.layout))
 
 
 def reshape_first(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:

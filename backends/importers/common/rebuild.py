@@ -9,7 +9,9 @@ depends on positions keeps it:
 
 * a ``Flatten`` that feeds only ``Dense`` layers (through ``Dropout``) flattens in the new order, and the
   ``Dense`` kernels' rows are permuted to match (what ``to_torch`` does for a channels-first flatten);
-* any other position-dependent layer, and every model output, gets a ``Permute`` back to its old layout.
+* a ``Dense`` or a recurrent layer whose input had ``C`` last and no longer has (torch's ``Linear`` and ``LSTM``
+  read features last: no source writes them otherwise), any other position-dependent layer, and every model
+  output, gets a ``Permute`` back to its old layout.
 
 Names, weights (by layer name), block marks, ``model.capture``, ``model.training`` and ``model.dtype``
 carry over. Nothing here imports a framework.
@@ -213,6 +215,7 @@ class Rebuild:
             and not isinstance(layer, BATCH_ONLY)
             and not (isinstance(layer, L.Reshape) and _units_moved(old[0].spec, new[0]))
             and not (letters_only(layer) and len({t.layout for t in new}) == 1 and _spatial(new[0]) == _spatial(old[0]))
+            or _features_moved(layer, old, new)
         ):
             new = [self.back(n, o.layout) for n, o in zip(new, old)]
         order = [self.rows[id(t.node)] for t in old if id(t.node) in self.rows]
@@ -236,6 +239,18 @@ class Rebuild:
     def back(self, t: ir.Tensor, layout: str) -> ir.Tensor:
         """``t`` in ``layout`` again (a Permute, which moves letters and computes nothing)."""
         return t if t.layout == layout else L.Permute(layout)(t)
+
+
+#: what every framework's layer reads features last from (torch's ``Linear``, ``LSTM``): no source writes one
+#: reading channels first, so where a walk moved ``C`` from last, the layer reads a Permute back
+_FEATURES_LAST = (L.Dense, L.SimpleRNN, L.LSTM, L.GRU, L.Bidirectional)
+
+
+def _features_moved(layer: L.Layer, old: list, new: list) -> bool:
+    """Whether ``layer`` reads features last and the walk moved its input's ``C`` from last."""
+    if not isinstance(layer, _FEATURES_LAST):
+        return False
+    return any(o.spec.layout[-1] == "C" != n.layout[-1] for o, n in zip(old, new))
 
 
 def _spatial(t: ir.Tensor) -> str:

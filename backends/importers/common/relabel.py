@@ -13,7 +13,8 @@ letters alone (``Permute``/``Transpose``, merges, ``Concatenate``, a ``Slice``, 
 and the letter-only layers of ``rebuild.LETTER_LAYERS``: a ``Dense``, a ``LayerNorm``, a ``Cropping1D``, ...), up to
 where letters are chosen freely (a ``Reshape``/``View`` target, a ``LearnedConstant``/``Learned``). Every
 tensor of the component is renamed by that map; the relabels out of it (to the renamed letters) and into it
-(from them) go; the reshapes and flattens that read it positionally stay as they are.
+(from them) go; the reshapes and flattens that read it positionally stay as they are. A global pooling without
+``keepdims`` ends it: its ``NC`` result keeps its letters (a text CNN's ``Conv1d`` max-pooled over time).
 
 Exact by construction: every tensor holds the same data in the same order, under other names. It fires only
 where that is so: no component tensor is a model input or output, every reader of one is in the component,
@@ -55,6 +56,8 @@ _MOVERS += (O.Roll,)  # along the renamed axis (a shifted-window attention's cyc
 _MOVERS += (O.Take,)  # entries of the renamed axis (a relative position bias's table lookup)
 #: what reads a tensor by position only (the same numbers whatever its letters), or only its batch size
 _POSITIONAL = (L.Reshape, O.View, L.Flatten, L.LearnedConstant, O.Learned)
+#: global poolings: without ``keepdims`` their result holds only ``N`` and ``C``, whatever the pooled axes are named
+_GLOBAL = (L.GlobalAvgPool1D, L.GlobalMaxPool1D, L.GlobalAvgPool2D, L.GlobalMaxPool2D)
 
 
 #: ops by letter an attention's steps hold (its softmax; Swin V2's normalised query and key: a sum over a letter,
@@ -80,6 +83,11 @@ def _relabel(node: ir.Node) -> bool:
         return False
     before, after = node.inputs[0].spec, node.spec
     return before.layout != after.layout and before.shape == after.shape and before.layout[0] == after.layout[0] == "N"
+
+
+def _reduces(node: ir.Node) -> bool:
+    """A global pooling without ``keepdims`` of a component tensor: its result holds none of the letters renamed."""
+    return isinstance(node.layer, _GLOBAL) and not node.layer.keepdims
 
 
 def _rename(layout: str, letters: dict) -> str:
@@ -178,7 +186,8 @@ class _Plan:
             if node.is_input or id(node) in rb.outputs:
                 return None
             held = set(node.spec.layout)  # a learned weight broadcast into the component may hold fewer letters
-            if not (held == set(letters) or isinstance(node.layer, _SOURCES[2:]) and held <= set(letters)):
+            kept = held < set(letters) and all(letters[a] == a for a in held) and _reduces(node)
+            if not (held == set(letters) or kept or isinstance(node.layer, _SOURCES[2:]) and held <= set(letters)):
                 return None
             if not _member(node, letters, self.roles):
                 return None
@@ -195,7 +204,8 @@ class _Plan:
                         readers(up)
                     else:
                         todo.append(up)
-            readers(node)
+            if not kept:  # a global pooling's result keeps its letters: its readers are not renamed
+                readers(node)
         if any(k in self.steps for k in steps):
             return None
         return steps

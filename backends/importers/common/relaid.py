@@ -14,7 +14,15 @@ writes:
   torchvision's ``LayerNorm2d``), with the ``Dense`` layers and activations that alone read it (torchvision's
   and timm's ConvNeXt blocks run their MLP between the same pair).
 
-Both rename or move letters only: what the model computes is unchanged, bit for bit.
+An ``Embedding``'s vectors are declared anew the same way where convolutions read them:
+
+* ``convolved_embedding``: an ``Embedding`` whose vectors (``C`` last: ``NTC``, ``NHWC``) only convolutions read,
+  in that order (how Keras convolves them, and how ``from_keras`` reads a text CNN ``to_keras`` compiled: it drops
+  the ``Permute`` Keras's channels-last ``Conv1D`` does not need), has them moved channels first by a ``Permute``
+  (torch's ``embed(ids).permute(0, 2, 1)`` before its ``Conv1d``); the convolutions and the layers after them
+  follow that order (``rebuild.py``), as ``from_torch`` reads them.
+
+All three rename or move letters only: what the model computes is unchanged, bit for bit.
 """
 
 from __future__ import annotations
@@ -78,4 +86,25 @@ def channel_norm_pair(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return back
 
 
-RULES = (("relaid_learned", relaid_learned), ("channel_norm_pair", channel_norm_pair))
+#: the convolutions torch writes channels first (a ``Conv1d`` after ``embed(ids).permute(0, 2, 1)``)
+_CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
+
+
+def convolved_embedding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """An ``Embedding`` whose vectors, ``C`` last, only convolutions read: the vectors moved channels first by a
+    ``Permute``, which the convolutions read in that order instead (``rebuild.py`` moves what follows them)."""
+    if node.is_input or not isinstance(node.layer, L.Embedding) or id(node) in rb.outputs:
+        return None
+    layout, users = node.spec.layout, rb.users(node)
+    if layout[0] != "N" or layout[-1] != "C" or len(layout) < 3:
+        return None
+    if not users or not all(isinstance(u.layer, _CONVS) and u.inputs[0].node is node for u in users):
+        return None
+    return rb.add(L.Permute("NC" + layout[1:-1]), [rb.copy(node)], {}, node, name=f"{node.name}_permute")
+
+
+RULES = (
+    ("relaid_learned", relaid_learned),
+    ("channel_norm_pair", channel_norm_pair),
+    ("convolved_embedding", convolved_embedding),
+)

@@ -360,6 +360,7 @@ REWRITES = (
     # before unit_reshape, which would relay their last Reshape alone where the map is 1x1
     ("cropped_rows", spellings.cropped_rows),
     ("channel_shuffle", positional.channel_shuffle),
+    ("permuted_shuffle", positional.permuted_shuffle),
     ("unit_reshape", unit_reshape),
     ("merge_relabel", merge_relabel),
     ("fold_zero_padding", fold_zero_padding),

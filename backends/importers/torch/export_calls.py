@@ -35,6 +35,11 @@ def is_tensor(v) -> bool:
     return isinstance(v, torch.Tensor)
 
 
+def _holds_tensor(v) -> bool:
+    """A tensor, or a tuple or list holding one (``adaptive_max_pool1d``'s values and indices)."""
+    return is_tensor(v) or isinstance(v, (tuple, list)) and any(map(_holds_tensor, v))
+
+
 @dataclass
 class Group:
     """The nodes of one leaf-module call in the exported graph."""
@@ -79,7 +84,7 @@ def groups_of(gm, module, keep, values) -> tuple[dict, dict]:
     for g in groups.values():  # size arithmetic on values from outside the call is hoisted out of it
         inside = set(g.nodes)
         for node in list(g.nodes):
-            if not is_tensor(values.get(node)) and all(a not in inside for a in node.all_input_nodes):
+            if not _holds_tensor(values.get(node)) and all(a not in inside for a in node.all_input_nodes):
                 g.nodes.remove(node)
                 inside.discard(node)
                 stacks[node] = {}

@@ -2,8 +2,10 @@
 input and read by an Embedding (``from_keras`` names them ``NHW``, as it names computed ones), and a channel
 shuffle of a 1x1 map then flattened (``to_torch`` and ``to_keras`` write a reshape read only by a Flatten or a
 Reshape to the shape the model declares; ``unit_reshape`` leaves such a reshape's letters, ``channel_shuffle``
-reads it back). Each is structurally exact both ways, and the models compute what the source does in torch
-and in Keras, at batch 2 and 3."""
+reads it back; of a 2x2 map, ``to_keras`` merges it channels last and moves it for the flatten,
+``permuted_shuffle`` reads that back), and text CNNs over embedded ids, 1-D and 2-D (``to_keras`` drops the
+Permute before Keras's channels-last convolution; ``convolved_embedding`` puts it back). Each is structurally
+exact both ways, and the models compute what the source does in torch and in Keras, at batch 2 and 3."""
 
 from __future__ import annotations
 
@@ -73,11 +75,53 @@ class PooledShuffle(nn.Module):
         return self.fc(x.flatten(1))
 
 
+class TextCNN(nn.Module):
+    """The common text CNN: token ids embedded, moved channels first (``permute(0, 2, 1)``, or ``transpose(1, 2)``
+    with ``adaptive``), Conv1ds of ``widths`` with a ReLU, each max-pooled over time (``amax``, or
+    ``AdaptiveMaxPool1d(1)`` then flattened), concatenated, a Linear; with ``lstm``, one conv pooled by two and
+    moved back to an LSTM instead."""
+
+    def __init__(self, widths=(3,), adaptive=False, lstm=False):
+        super().__init__()
+        self.embed = nn.Embedding(20, 6)
+        self.convs = nn.ModuleList(nn.Conv1d(6, 4, k, padding=k // 2) for k in widths)
+        self.pool = nn.AdaptiveMaxPool1d(1) if adaptive else None
+        self.lstm = nn.LSTM(4, 5, batch_first=True) if lstm else None
+        self.fc = nn.Linear(5 if lstm else 4 * len(widths), 3)
+
+    def forward(self, ids):
+        x = self.embed(ids)
+        x = x.transpose(1, 2) if self.pool is not None else x.permute(0, 2, 1)
+        maps = [torch.relu(conv(x)) for conv in self.convs]
+        if self.lstm is not None:
+            return self.fc(self.lstm(F.max_pool1d(maps[0], 2).permute(0, 2, 1))[0][:, -1])
+        pooled = [self.pool(h).flatten(1) if self.pool is not None else h.amax(dim=2) for h in maps]
+        return self.fc(torch.cat(pooled, dim=1))
+
+
+class GridCNN(nn.Module):
+    """Grid ids ``(N, H, W)`` embedded, ``permute(0, 3, 1, 2)`` to NCHW, a Conv2d, flattened, a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 6)
+        self.conv = nn.Conv2d(6, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 3 * 5, 3)
+
+    def forward(self, ids):
+        return self.fc(torch.relu(self.conv(self.embed(ids).permute(0, 3, 1, 2))).flatten(1))
+
+
 CASES = {
     "grid-ids": (GridEmbedding, lambda: (torch.randint(0, 10, (2, 3, 5)),)),
     "bucket-ids": (BucketBias, lambda: (torch.randn(2, 5, 8), torch.randint(0, 8, (2, 5, 5)))),
     "shuffle-1x1": (PooledShuffle, lambda: (torch.randn(2, 3, 4, 4),)),
     "split-1x1": (lambda: PooledShuffle(shuffle=False), lambda: (torch.randn(2, 3, 4, 4),)),
+    "shuffle-2x2": (lambda: PooledShuffle(side=2), lambda: (torch.randn(2, 3, 4, 4),)),
+    "text-cnn": (TextCNN, lambda: (torch.randint(0, 20, (2, 9)),)),
+    "text-cnn-widths": (lambda: TextCNN(widths=(2, 3, 5), adaptive=True), lambda: (torch.randint(0, 20, (2, 9)),)),
+    "text-cnn-lstm": (lambda: TextCNN(lstm=True), lambda: (torch.randint(0, 20, (2, 8)),)),
+    "grid-cnn": (GridCNN, lambda: (torch.randint(0, 20, (2, 3, 5)),)),
 }
 
 

@@ -1,6 +1,6 @@
 """The letter rewrites of backends/importers/common/relabel.py (``rename_letters``), those of positional.py
-(``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``reshape_first``, ``merge_views``; the others in
-test_positional.py) and of spellings.py (``default_scale``, ``cropped_rows``, ``narrow_slice``,
+(``unit_flatten``, ``shared_key``, ``channel_shuffle``, ``permuted_shuffle``, ``reshape_first``, ``merge_views``;
+the others in test_positional.py) and of spellings.py (``default_scale``, ``cropped_rows``, ``narrow_slice``,
 ``select_first``, ``no_op``; the others in test_spellings.py): each fires where it is exact, and the rewritten
 model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put where
 it would not be. An attention named by role (``rename_letters``, ``positional_relabel``, ``default_scale``) is
@@ -78,6 +78,18 @@ def permute_then_merge():
     return ir.Model(x, L.Flatten()(L.Dense(4)(L.Reshape((16, 8), layout="NTC")(h))))
 
 
+def _signal_of_tokens():
+    """from_torch's reading of ``conv(x.permute(0, 2, 1))`` of tokens: NCT, relabelled NCW for the Conv1d."""
+    x = ir.Input((7, 6), layout="NTC", name="x")
+    return x, L.Conv1D(4, 3, padding="same")(L.Reshape((6, 7), layout="NCW")(L.Permute("NCT")(L.Dense(6)(x))))
+
+
+def signal_pooled_over_time():
+    """The conv's map max-pooled over time: renamed NCT up to the pool, whose NC result keeps its letters."""
+    x, h = _signal_of_tokens()
+    return ir.Model(x, L.Dense(3)(L.GlobalMaxPool1D()(h)))
+
+
 def input_read_by_a_class_token():
     x = ir.Input((3, 8, 8), layout="NHWC", name="x")  # a channels-first input as from_keras names it
     h = L.Reshape((8, 8, 3), layout="NHWC")(L.Permute("NWCH")(x))
@@ -139,6 +151,21 @@ def _pooled_shuffled_as_torch(m):
     """The shuffle in torch's spelling on the NCHW map, its merge flattened as the model declares it."""
     shuffle = _layouts(m, "Reshape") == ["NCDHW", "NHWC"] and _layouts(m, "Permute") == ["NDCHW"]
     return shuffle and m.layers[-3].layer.target_shape == (8, 1, 1) and m.inputs[0].layout == "NCHW"
+
+
+def _permuted_shuffle(flatten: bool = True):
+    """A channel shuffle of a pooled 2x2 map as from_keras reads to_keras's: merged back to the NHWC map, then
+    moved to NCHW (relabelled as Keras names rank 4) for torch's flatten (``flatten``), or else pooled."""
+    x = ir.Input((3, 4, 4), layout="NHWC", name="x")
+    h = L.Conv2D(8, 1)(L.Reshape((4, 4, 3), layout="NHWC")(L.Permute("NWCH")(x)))
+    h = L.Permute("NHWDC")(L.Reshape((2, 2, 2, 4), layout="NHWCD")(L.AvgPool2D(2)(h)))
+    h = L.Reshape((8, 2, 2), layout="NHWC")(L.Permute("NCHW")(L.Reshape((2, 2, 8), layout="NHWC")(h)))
+    return ir.Model(x, L.Dense(3)(L.Flatten()(h) if flatten else L.GlobalAvgPool2D()(h)))
+
+
+def _permuted_shuffled_as_torch(m):
+    shuffle = _layouts(m, "Reshape") == ["NCDHW", "NHWC"] and _layouts(m, "Permute") == ["NDCHW"]
+    return shuffle and m.layers[-3].layer.target_shape == (8, 2, 2) and m.inputs[0].layout == "NCHW"
 
 
 def _unbound(narrow):
@@ -211,6 +238,11 @@ FIRES = [
         lambda m: _layouts(m, "Reshape") == ["NCT"] and _layouts(m, "Add") == ["NTC", "NTC"],
     ),
     ("rename_letters", tokens_never_relabelled, lambda m: _layouts(m, "Dense") == ["NTC"]),
+    (
+        "rename_letters",
+        signal_pooled_over_time,
+        lambda m: _layouts(m, "Conv1D") == ["NCT"] and "Reshape" not in kinds(m),
+    ),
     ("unit_flatten", selected_token_flattened, lambda m: kinds(m) == ["Cropping1D", "Reshape", "Dense"]),
     ("shared_key", attention_given_its_value_as_key, lambda m: len(m.layers[-1].inputs) == 2),
     (
@@ -221,6 +253,7 @@ FIRES = [
     ("declared_input_layout", input_read_by_a_class_token, lambda m: m.inputs[0].layout == "NCHW"),
     ("channel_shuffle", _keras_shuffle, _shuffled_as_torch),
     ("channel_shuffle", _pooled_shuffle, _pooled_shuffled_as_torch),
+    ("permuted_shuffle", _permuted_shuffle, _permuted_shuffled_as_torch),
 ]
 
 
@@ -248,6 +281,12 @@ def relabel_renaming_the_features():
     x = ir.Input((6, 4), layout="NTC", name="x")
     h = L.Dense(5)(L.Reshape((6, 4), layout="NTC")(L.Permute("NTC")(x)))
     return ir.Model(x, L.Flatten()(L.Reshape((6, 5), layout="NCT")(h)))
+
+
+def signal_pooled_and_given_out():
+    """The same, the conv's map a model output too: it keeps its letters, and so the relabel stays."""
+    x, h = _signal_of_tokens()
+    return ir.Model(x, [L.Dense(3)(L.GlobalMaxPool1D()(h)), h])
 
 
 def two_tokens_flattened():
@@ -281,6 +320,11 @@ def shuffle_of_a_wider_map_flattened():
     """Merged to a shape other than the map's where its two orders differ in more than size-1 axes: the entries'
     order would change."""
     return _pooled_shuffle(side=2)
+
+
+def shuffle_moved_for_a_pool():
+    """The shuffled map's move to NCHW read by a pooling, not by position: left as it is."""
+    return _permuted_shuffle(flatten=False)
 
 
 def view_read_twice():
@@ -318,12 +362,14 @@ STAYS = [
     (view_read_twice, "merge_views"),
     (relabelled_tokens_also_an_output, "rename_letters"),
     (relabel_renaming_the_features, "rename_letters"),
+    (signal_pooled_and_given_out, "rename_letters"),
     (two_tokens_flattened, "unit_flatten"),
     (attention_with_its_own_key, "shared_key"),
     (permute_then_merge_apart, "reshape_first"),
     (keras_shuffle_of_its_own, "channel_shuffle"),
     (shuffle_moving_a_spatial_axis_too, "channel_shuffle"),
     (shuffle_of_a_wider_map_flattened, "channel_shuffle"),
+    (shuffle_moved_for_a_pool, "permuted_shuffle"),
 ]
 
 

@@ -1,7 +1,8 @@
 """What follows an input declared in another layout (backends/importers/common/relaid.py, and how rebuild.py moves
 element-wise ops and unit reshapes with it): each rewrite fires where from_keras reads a model to_keras compiled
 from an NCHW ConvNeXt, the rewritten model computes what the original did in torch and in Keras (random weights,
-batch 2 and 3), and nothing fires where no input was declared anew."""
+batch 2 and 3), and nothing fires where no input was declared anew; and an Embedding's vectors that only
+convolutions read, moved channels first as torch convolves them (``convolved_embedding``), and where they stay."""
 
 from __future__ import annotations
 
@@ -125,3 +126,70 @@ def test_torchvision_convnext_block_round_trips_through_keras():
     assert emit(m, "keras").count("layers.Permute(") == 1  # the input's, as it arrives
     assert structural_diff(m, from_keras(to_keras(m)), weights=True) == []
     same_outputs(m, from_keras(to_keras(m)))
+
+
+def _ids(*sizes):
+    return ir.Input(sizes, layout="NT" if len(sizes) == 1 else "NHW", dtype="int32", name="ids")
+
+
+def keras_text_cnn():
+    """A text CNN as from_keras reads one (to_keras's of torch's, or Keras's own): Conv1Ds of different widths
+    convolve the Embedding's NTC vectors channels last, each pooled over time, concatenated, a Dense."""
+    x = _ids(9)
+    e = L.Embedding(10, 6)(x)
+    pooled = [L.GlobalMaxPool1D()(L.Conv1D(4, k, activation="relu")(e)) for k in (2, 3)]
+    return ir.Model(x, L.Dense(3)(L.Concatenate()(pooled)))
+
+
+def keras_grid_cnn():
+    """Grid ids (N, H, W) embedded, a Conv2D channels last, then the Permute to NCHW to_keras writes before
+    torch's flatten."""
+    x = _ids(3, 5)
+    h = L.Conv2D(4, 3, padding="same")(L.Embedding(10, 6)(x))
+    return ir.Model(x, L.Dense(3)(L.Flatten()(L.Permute("NCHW")(h))))
+
+
+def keras_cnn_lstm():
+    """A Conv1D over the Embedding's vectors, pooled, then an LSTM, which reads them features last."""
+    x = _ids(9)
+    h = L.MaxPool1D(2)(L.Conv1D(4, 3, activation="relu")(L.Embedding(10, 6)(x)))
+    return ir.Model(x, L.Dense(3)(L.LSTM(5)(h)))
+
+
+def test_an_embedding_convolved_channels_last_is_moved_channels_first():
+    before, after = rewritten(keras_cnn_lstm)  # the LSTM reads a Permute back to NTC, as torch's reads it
+    assert kinds(after)[:6] == ["Embedding", "Permute", "Conv1D", "MaxPool1D", "Permute", "LSTM"]
+    assert after.layers[5].inputs[0].spec.layout == "NTC"
+    same_outputs(before, after)
+    for build, first in ((keras_text_cnn, "NCT"), (keras_grid_cnn, "NCHW")):
+        before, after = rewritten(build)
+        assert after.rewrites.count("convolved_embedding") == 1
+        assert kinds(after)[:2] == ["Embedding", "Permute"] and after.layers[1].spec.layout == first
+        convs = [n for n in after.layers if n.layer.kind.startswith("Conv")]
+        assert convs and all(n.inputs[0].spec.layout == n.spec.layout == first for n in convs)
+        assert kinds(after).count("Permute") == 1  # the grid's Permute before the Flatten is none now
+        same_outputs(before, after)
+
+
+def embedding_read_by_a_conv_and_a_pool():
+    x = _ids(9)
+    e = L.Embedding(10, 6)(x)
+    return ir.Model(x, L.Concatenate()([L.GlobalMaxPool1D()(L.Conv1D(4, 2)(e)), L.GlobalAvgPool1D()(e)]))
+
+
+def embedding_read_by_an_lstm():
+    x = _ids(9)
+    return ir.Model(x, L.LSTM(4)(L.Embedding(10, 6)(x)))
+
+
+def torch_text_cnn():
+    """What from_torch reads of ``conv(embed(ids).permute(0, 2, 1))``: moved already."""
+    x = _ids(9)
+    return ir.Model(x, L.GlobalMaxPool1D()(L.Conv1D(4, 2)(L.Permute("NCT")(L.Embedding(10, 6)(x)))))
+
+
+def test_an_embedding_stays_where_not_only_convolutions_read_it():
+    for build in (embedding_read_by_a_conv_and_a_pool, embedding_read_by_an_lstm, torch_text_cnn):
+        before, after = rewritten(build)
+        assert "convolved_embedding" not in after.rewrites
+        assert kinds(after) == kinds(before)

@@ -97,6 +97,24 @@ def test_the_fallback_is_reported():
     same(model, net, lambda b, s: (float_input(b, 2, 4, 5, seed=s),))
 
 
+class MaxOverTime(nn.Module):
+    """``nn.AdaptiveMaxPool1d(1)``, whose ATen op returns values and indices (a tuple): its call folds back."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.pool = nn.Conv1d(2, 3, 3, padding=1), nn.AdaptiveMaxPool1d(1)
+
+    def forward(self, x):
+        return self.pool(torch.relu(self.conv(x))).flatten(1)
+
+
+def test_a_module_returning_a_tuple_folds_back_under_export():
+    net = randomize(MaxOverTime())
+    model = from_torch(net, (float_input(2, 2, 7),))
+    assert model.capture.method == "torch.export", model.capture.reason
+    same(model, net, lambda b, s: (float_input(b, 2, 7, seed=s),))
+
+
 class Upsampled(nn.Module):
     """Bilinear and nearest upsampling, and a bilinear halving (MobileViT at small sizes), under export."""
 
