@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from ...ir.layers import Cropping1D, Cropping2D, Dense, Dropout, Flatten, Identity, Permute, Reshape, Slice
+from ...ir.layers import Dense, Dropout, Flatten, Identity, Permute, Reshape
+from ...ir.layout import permutation
 from ...ir.ops import Binary, Learned
-from ...ir.ops.base import Op
 from ..lowering.code import call
 from ..lowering.driver import with_spec
 from ..lowering.reshape_layout import ordered_within_groups, regrouped_layout, unit_moves_only
 from .activations import fused
 from .compile import batch_first
-
-#: the readers for which a Permute is made where the model makes it (see lower_permute)
-HELD_AS_DECLARED = (Op, Cropping1D, Cropping2D, Slice)
 
 
 def lower_dense(ctx, node, inputs):
@@ -72,10 +69,15 @@ def lower_permute(ctx, node, inputs):
     (x,) = inputs
     relabelled = with_spec(x, node.spec)
     as_declared = x.phys == batch_first(x.spec.layout) and node.spec.layout[0] == "N"
-    if as_declared and ctx.read_only_by(node, HELD_AS_DECLARED) and not _scaled_only(ctx, node):
-        # a tensor held as declared, read only by ops (and slices and croppings, sliced where held): permuted
-        # here, as the model does, so that the ops after it compute in the model's order (Llama's rotary products
-        # and rotate-half on its permuted heads) and from_keras reads them back after the Permute, not before it
+    if as_declared and not _scaled_only(ctx, node):
+        # a tensor held as declared: permuted here, as the model does, so that what follows computes in the
+        # model's order (Llama's rotary products and rotate-half on its permuted heads; MaxViT's grid, swapped
+        # for its attention) and from_keras reads it back after the Permute, not before it. A move of size-1
+        # axes only is a Keras Permute too (require would write the free Reshape), which from_keras reads as
+        # the Permute it is (MaxViT's swap back of a grid of one partition).
+        if unit_moves_only(x.phys, node.spec.layout, node.spec):
+            expr = ctx.transpose_expr(relabelled, permutation(x.phys, node.spec.layout), node.spec.layout)
+            return ctx.let(node.name, expr, node.spec, node.spec.layout)
         return ctx.require(relabelled, node.spec.layout)
     # The data stays where it is: only the declared layout changes.
     return relabelled
