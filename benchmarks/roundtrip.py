@@ -106,9 +106,7 @@ def isolated(name: str, directions: str, timeout: int, max_params: float) -> lis
 
 
 #: (case, direction) -> the known gap (tests/known_gaps.toml) an extended round trip that is not exact is listed as
-EXTENDED_GAPS: dict[tuple[str, str], str] = {
-    ("torchvision:maxvit_t", "keras"): "roundtrip-maxvit",
-}
+EXTENDED_GAPS: dict[tuple[str, str], str] = {}
 
 CI = [*IR_EXAMPLES, *torch_archs.ARCHS, *sorted(CUSTOM), *CI_APPS]
 EXTENDED = [*(a for a in APPS if a not in CI_APPS), *zoo_names()]

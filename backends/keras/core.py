@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ...ir.layers import Cropping1D, Cropping2D, Dense, Dropout, Flatten, Identity, Permute, Reshape, Slice
-from ...ir.ops import Binary, Learned
+from ...ir.layout import permutation
+from ...ir.ops import Binary, Learned, View
 from ...ir.ops.base import Op
 from ..lowering.code import call
 from ..lowering.driver import with_spec
@@ -11,7 +12,7 @@ from ..lowering.reshape_layout import ordered_within_groups, regrouped_layout, u
 from .activations import fused
 from .compile import batch_first
 
-#: the readers for which a Permute is made where the model makes it (see lower_permute)
+#: the readers for which any Permute is made where the model makes it (see lower_permute)
 HELD_AS_DECLARED = (Op, Cropping1D, Cropping2D, Slice)
 
 
@@ -77,13 +78,33 @@ def lower_permute(ctx, node, inputs):
     (x,) = inputs
     relabelled = with_spec(x, node.spec)
     as_declared = x.phys == batch_first(x.spec.layout) and node.spec.layout[0] == "N"
-    if as_declared and ctx.read_only_by(node, HELD_AS_DECLARED) and not _scaled_only(ctx, node):
-        # a tensor held as declared, read only by ops (and slices and croppings, sliced where held): permuted
-        # here, as the model does, so that the ops after it compute in the model's order (Llama's rotary products
-        # and rotate-half on its permuted heads) and from_keras reads them back after the Permute, not before it
+    if not as_declared or _scaled_only(ctx, node):
+        return relabelled  # the data stays where it is: only the declared layout changes
+    unit = unit_moves_only(x.phys, node.spec.layout, node.spec)
+    if unit and _split_past_rank_5(ctx, node):
+        # only size-1 axes move, then a reshape past rank 5 reads the entries, which from_keras names after its
+        # input's letters (ir.layout.past_convention): a Keras Permute (require would write the free Reshape), which
+        # from_keras reads as the Permute it is, in the model's letters (MaxViT's swap back of a grid of one
+        # partition before its departition)
+        expr = ctx.transpose_expr(relabelled, permutation(x.phys, node.spec.layout), node.spec.layout)
+        return ctx.let(node.name, expr, node.spec, node.spec.layout)
+    moved = not unit and (node.spec.layout[-1] == x.phys[-1] or ctx.read_only_by(node, (Reshape, View)))
+    if moved or ctx.read_only_by(node, HELD_AS_DECLARED):
+        # permuted here, as the model does, so that what follows computes in the model's order and from_keras
+        # reads it back after the Permute, not before it: a move of the axes before the last, which stays last for
+        # the layers after it (MaxViT's grid, swapped for its LayerNorm, attention and MLP), a move that reshapes
+        # read (a window partition, also of one window, which the reshape could otherwise regroup as held), or a
+        # tensor read only by ops (and slices and croppings, sliced where held: Llama's rotary products and
+        # rotate-half on its permuted heads)
         return ctx.require(relabelled, node.spec.layout)
     # The data stays where it is: only the declared layout changes.
     return relabelled
+
+
+def _split_past_rank_5(ctx, node) -> bool:
+    """Whether every reader of ``node`` is a Reshape or View to a rank above 5."""
+    found = ctx.readers[node.name]
+    return bool(found) and all(isinstance(n.layer, (Reshape, View)) and n.spec.rank > 5 for n in found)
 
 
 def _scaled_only(ctx, node) -> bool:

@@ -14,7 +14,9 @@ in ``rewrites.REWRITES`` after ``spellings.py``'s; :data:`RULES`), Swin's window
 * ``unit_move``: a Reshape that moves one size-1 axis and nothing else is the Permute it equals (``to_keras``
   writes a move of a size-1 axis as a free Keras ``Reshape``: MobileViT's unfold of a map one patch wide).
 * ``convolved_view``: a reshape back to a map that ``to_keras`` moved channels last for a convolution (MobileViT's
-  fold) is convolved as it is, what follows in its letters.
+  fold; MaxViT's departition, through the MBConv's BatchNorm) is convolved as it is, what follows in its letters.
+* ``unpermuted_merge``: a merge of a Permute and operands a rule moved into its input's layout is the merge of its
+  input (MaxViT's MBConv residual, once ``convolved_view`` gave the convolutions back channels first).
 """
 
 from __future__ import annotations
@@ -213,19 +215,38 @@ def unit_move(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 _MAPPED = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
 _MAPPED += (L.MaxPool1D, L.MaxPool2D, L.AvgPool1D, L.AvgPool2D, L.ZeroPadding1D, L.ZeroPadding2D)
 _MAPPED += (L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D)
+#: what acts on each entry, or each entry of the letter it names, alone: the same wherever the letters stand
+_PER_LETTER = (L.BatchNorm, L.Activation, L.ReLU)
+
+
+def _reshaped(rb: Rebuild, node: ir.Node) -> bool:
+    """Whether ``node`` is a Reshape or View, or a per-letter layer over one (a ``BatchNorm``, an activation: each
+    the only reader of what it reads, the reshape excepted) whose letters that reshape chose."""
+    while not node.is_input and isinstance(node.layer, _PER_LETTER) and len(node.inputs) == 1:
+        up = node.inputs[0].node
+        if up.is_input or not isinstance(up.layer, (L.Reshape, O.View)) and rb.only_user(up) is not node:
+            return False
+        node = up
+    return not node.is_input and isinstance(node.layer, (L.Reshape, O.View))
 
 
 def convolved_view(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Reshape or View -> a Permute moving ``C`` last (its only reader) read only by convolutions (or poolings,
-    paddings, croppings, upsamplings): those on the reshape as it is, what follows them following its letters
-    (``Rebuild``). A reshape back to a channels-first map (MobileViT's fold) is read so by ``from_torch``;
-    ``to_keras`` moves it channels last for the convolution, which ``from_keras`` reads as that ``Permute``. The
-    same layers on the same data: a convolution acts on ``C`` and the spatial letters wherever they stand."""
+    """Reshape or View (or a ``BatchNorm`` or activation of one, its only reader the Permute) -> a Permute moving
+    ``C`` last read only by convolutions (or poolings, paddings, croppings, upsamplings): those on the tensor as it
+    is, what follows them following its letters (``Rebuild``; the reshape's other readers read it as before). A
+    reshape back to a channels-first map (MobileViT's fold, MaxViT's departition before an MBConv's BatchNorm) is
+    read so by ``from_torch``; ``to_keras`` moves it channels last for the convolution, which ``from_keras`` reads
+    as that ``Permute``. The same layers on the same data: a convolution acts on ``C`` and the spatial letters
+    wherever they stand."""
     if node.is_input or not isinstance(node.layer, L.Permute) or id(node) in rb.outputs:
         return None
     source = node.inputs[0]
     shaped = source.node
-    if shaped.is_input or not isinstance(shaped.layer, (L.Reshape, O.View)) or rb.only_user(shaped) is not node:
+    if (
+        not _reshaped(rb, shaped)
+        or not isinstance(shaped.layer, (L.Reshape, O.View))
+        and rb.only_user(shaped) is not node
+    ):
         return None
     x, layout = rb.tensor(source), node.spec.layout
     if x.layout != source.spec.layout or layout[-1] != "C" or x.layout[-1] == "C" or x.layout[0] != "N":
@@ -238,6 +259,37 @@ def convolved_view(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return x
 
 
+def unpermuted_merge(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
+    """A merge (``Add``, ...) of one Permute (its only reader) and tensors that the walk now holds in that
+    Permute's input layout, moved there by a rule before (``convolved_view``): the merge of the Permute's input
+    and them, in that layout (the Permute only lined the operand up with the others as they were held; what
+    follows follows the letters). ``to_keras`` moves a residual channels last for its sum with a convolution's
+    result, which ``convolved_view`` gives back channels first (MaxViT's MBConv after a departition)."""
+    if node.is_input or not isinstance(node.layer, _MERGES) or len(node.inputs) < 2 or id(node) in rb.outputs:
+        return None
+    moves = [t for t in node.inputs if not t.node.is_input and isinstance(t.node.layer, L.Permute)]
+    if len(moves) != 1 or rb.only_user(moves[0].node) is not node or id(moves[0].node) in rb.outputs:
+        return None
+    source = moves[0].node.inputs[0]
+    x = rb.tensor(source)
+    if x.layout != source.spec.layout:
+        return None
+    inputs, moved = [], False
+    for t in node.inputs:
+        if t is moves[0]:
+            inputs.append(x)
+            continue
+        new = rb.tensor(t)
+        if new.layout != x.layout:
+            return None
+        moved |= new.layout != t.spec.layout
+        inputs.append(new)
+    return rb.add(node.layer, inputs, {}, node) if moved else None
+
+
+_MERGES = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum)
+
+
 #: these rules, in the order ``rewrites.REWRITES`` runs them
 RULES = (
     ("pool_unpermuted", pool_unpermuted),
@@ -248,4 +300,5 @@ RULES = (
     ("shared_permute", shared_permute),
     ("unit_move", unit_move),
     ("convolved_view", convolved_view),
+    ("unpermuted_merge", unpermuted_merge),
 )

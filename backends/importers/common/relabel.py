@@ -126,6 +126,8 @@ def _member(node: ir.Node, letters: dict, roles: bool = False) -> bool:
         return True
     if isinstance(layer, L.LayerNorm) and all(isinstance(a, str) for a in layer.axis):
         return True  # over the axes it names, which are renamed with it
+    if isinstance(layer, L.BatchNorm) and isinstance(layer.axis, str):
+        return True  # statistics per entry of the axis it names, which is renamed with it
     if not letters_only(layer):
         return False
     return letters.get("N") == "N" and letters.get("C", "C") == "C"
@@ -352,6 +354,17 @@ def _renaming(steps: dict) -> dict | None:
     return steps
 
 
+def _read_in_place(rb: Rebuild, node: ir.Node) -> bool:
+    """Whether the relabel ``node`` renames a Permute's result that only reshapes past rank 5 read: those read
+    it by position and are named by their input's letters (``ir.layout.past_convention``), so the move keeps
+    the letters it gives and ``positional.positional_relabel`` drops the relabel (``from_keras`` relabels a Keras
+    ``Permute``'s result into its convention for the rank: MaxViT's swap back before a departition)."""
+    up, users = node.inputs[0].node, rb.users(node)
+    if up.is_input or not isinstance(up.layer, L.Permute) or id(node) in rb.outputs or not users:
+        return False
+    return all(isinstance(u.layer, _POSITIONAL[:2]) and len(u.inputs) == 1 and u.spec.rank > 5 for u in users)
+
+
 def rename_letters(model: ir.Model) -> tuple[ir.Model, int]:
     """``model`` with every relabel it can remove exactly removed (see the module doc), and how many went."""
     rb, plan, found = Rebuild(model), _Plan(), []
@@ -364,6 +377,8 @@ def rename_letters(model: ir.Model) -> tuple[ir.Model, int]:
                 found.append(steps)
                 plan.steps.update(steps)
             continue
+        if _relabel(node) and _read_in_place(rb, node):
+            continue  # positional.positional_relabel drops it: a move's letters stay those the move gives
         if _relabel(node):
             x, letters = node.inputs[0].node, dict(zip(node.inputs[0].spec.layout, node.spec.layout))
         elif not node.is_input and sorted(node.spec.layout) == sorted("NWC"):

@@ -6,8 +6,11 @@ neither importer reads those attentions as one op: each letters the query, key, 
 (``from_torch`` ``NCHW``, ``from_keras`` ``NWHC``). Named by role, as the one op's are, both agree: the query
 ``NHTD``, the key as the first product reads it ``NHDS``, the scores ``NHTS`` (and the probabilities the softmax
 gives), the value ``NHSE`` and the result ``NHTE``, with the heads' split and merge (reshapes, permutes), a scale,
-the biases added to the scores and the softmax renamed alike. Exact by construction, as every renaming of
-``rename_letters``: the same data in the same order under other names, each layer meaning the same under them.
+the biases added to the scores and the softmax renamed alike. MaxViT's heads are rank 5, its partitions an axis
+of their own between the batch and the heads (not merged into the batch as Swin's windows are): there that axis
+is ``P`` (the query ``NPHTD``, ...), and the bias is added by the ``Add`` layer. Exact by construction, as every
+renaming of ``rename_letters``: the same data in the same order under other names, each layer meaning the same
+under them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from .relabel import _MOVERS, _ROLE_OPS, _SOURCES, _crop, _Plan, _renaming, _rol
 
 #: what may lie between the scores' product and the second (a scale, biases and masks, the windows' views, the
 #: softmax and a dropout after it)
-_BETWEEN = (O.Binary, O.View, O.Softmax, O.Unary, L.Dropout, L.Identity)
+_BETWEEN = (O.Binary, L.Add, O.View, O.Softmax, O.Unary, L.Dropout, L.Identity)
 
 
 def _scores(t: ir.Tensor, depth: int = 8) -> ir.Node | None:
@@ -48,23 +51,31 @@ def _part_ok(part: dict) -> bool:
     )
 
 
+def _roles(rank: int, role: str) -> str:
+    """``role`` (``NHTS``, ...) at ``rank``: a rank-5 attention keeps its partitions (MaxViT's windows and grid)
+    as an axis of their own, ``P``, between the batch and the heads."""
+    return role if rank == 4 else role[0] + "P" + role[1:]
+
+
 def attention_steps(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
     """Steps naming by role the attention whose second product ``node`` (probabilities times values) is."""
-    if not isinstance(node.layer, O.MatMul) or node.spec.rank != 4 or node.layer.layout is not None:
+    rank = node.spec.rank
+    if not isinstance(node.layer, O.MatMul) or rank not in (4, 5) or node.layer.layout is not None:
         return None
     probs, v = node.inputs
     first = _scores(probs)
-    if first is None or first.layer.layout is not None or first.spec.rank != 4:
+    if first is None or first.layer.layout is not None or first.spec.rank != rank:
         return None
     q, kt = first.inputs
-    if any(t.spec.rank != 4 or t.node.is_input or t.index for t in (q, kt, v, probs)):
+    if any(t.spec.rank != rank or t.node.is_input or t.index for t in (q, kt, v, probs)):
         return None
+    scores = _roles(rank, "NHTS")
     steps = {
-        id(first): ("rename", dict(zip(first.spec.layout, "NHTS"))),
-        id(node): ("rename", dict(zip(node.spec.layout, "NHTE"))),
+        id(first): ("rename", dict(zip(first.spec.layout, scores))),
+        id(node): ("rename", dict(zip(node.spec.layout, _roles(rank, "NHTE")))),
     }
     handled = {id(first), id(node)}
-    roles = [(q, "NHTD"), (kt, "NHDS"), (v, "NHSE")]
+    roles = [(q, _roles(rank, "NHTD")), (kt, _roles(rank, "NHDS")), (v, _roles(rank, "NHSE"))]
     parts = []
     for (t, new), reader in zip(roles, (first, first, node)):
         if _unnamed(t.node) and rb.only_user(t.node) is reader and not t.node.inputs[0].node.is_input:
@@ -72,7 +83,7 @@ def attention_steps(plan: _Plan, rb: Rebuild, node: ir.Node) -> dict | None:
             handled.add(id(t.node))
             t = t.node.inputs[0]
         parts.append((t.node, dict(zip(t.spec.layout, new)), False))
-    parts += [(first, steps[id(first)][1], True), (probs.node, dict(zip(probs.spec.layout, "NHTS")), False)]
+    parts += [(first, steps[id(first)][1], True), (probs.node, dict(zip(probs.spec.layout, scores)), False)]
     parts += [(node, steps[id(node)][1], True)]
     for x, letters, from_readers in parts:
         if not from_readers and id(x) in steps:  # the softmax, reached from the scores already

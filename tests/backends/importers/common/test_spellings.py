@@ -1,11 +1,11 @@
 """The rules of backends/importers/common/moves.py and spellings.py giving one form to Swin's window attention, to
 MobileViT's patches and to arithmetic with numbers and activations, whichever importer read them and whichever
 module ``to_torch`` wrote (``transpose_last``, ``merge_transposes``, ``regrouped_transpose``, ``plain_add``,
-``shared_permute``, ``unit_move``, ``convolved_view``, ``narrow_stop``, ``pool_unpermuted``, ``unit_select``,
-``scalar_rescaling``, ``scale_then_shift``, ``plain_activation``, ``image_crop``, ``pad_order``, ``narrow_slice``
-of one entry; the others are tested in test_relabel.py): each fires where it is exact, and the rewritten model
-computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays put where it
-would not be exact."""
+``shared_permute``, ``unit_move``, ``convolved_view``, ``unpermuted_merge``, ``narrow_stop``, ``pool_unpermuted``,
+``unit_select``, ``scalar_rescaling``, ``scale_then_shift``, ``plain_activation``, ``image_crop``, ``pad_order``,
+``narrow_slice`` of one entry; the others are tested in test_relabel.py): each fires where it is exact, and the
+rewritten model computes what the original did in torch and in Keras (random weights, batch 2 and 3); each stays
+put where it would not be exact."""
 
 from __future__ import annotations
 
@@ -163,6 +163,37 @@ def test_both_readings_of_a_fold_meet():
     assert structural_diff(torch_side, keras_side) == []
 
 
+def _mbconv(permute: bool, pooled: bool = False):
+    """A map viewed back channels first, then MaxViT's MBConv on it: a BatchNorm and a convolution, summed with the
+    map (or its average pool and a 1x1 convolution, ``pooled``). With ``permute``, as from_keras reads to_keras's:
+    the BatchNorm on the map as it is, a Permute to channels last before each convolution, pooling and the sum."""
+    x = ir.Input((4, 6), layout="NTC", name="x")
+    h = O.View((6, 2, 2), "NCHW")(L.Dense(6)(x))
+    last = L.Permute("NHWC") if permute else (lambda t: t)
+    y = L.Conv2D(6, 1)(last(L.BatchNorm()(h)))
+    r = L.Conv2D(6, 1)(L.AvgPool2D(3, 1, padding="same")(last(h))) if pooled else last(h)
+    return ir.Model(x, L.GlobalAvgPool2D()(L.Add()([r, y])))
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_both_readings_of_an_mbconv_meet(pooled):
+    """from_keras's reading of an MBConv after a departition (Permutes to channels last) and from_torch's (none)
+    meet: convolved_view through the BatchNorm, and of the pooling beside the reshape's other reader where it
+    strides; else unpermuted_merge at the sum with the residual's Permute."""
+    _, keras_side = _rewritten(lambda: _mbconv(True, pooled))
+    _, torch_side = _rewritten(lambda: _mbconv(False, pooled))
+    assert {"convolved_view", *(() if pooled else ("unpermuted_merge",))} <= set(keras_side.rewrites)
+    assert structural_diff(torch_side, keras_side) == []
+
+
+def summed_with_a_map_held_channels_last():
+    """A Permute summed with a map nothing moved: the sum stays in the Permute's letters."""
+    x = ir.Input((4, 6), layout="NTC", name="x")
+    y = ir.Input((2, 2, 6), layout="NHWC", name="y")
+    h = L.Permute("NHWC")(O.View((6, 2, 2), "NCHW")(L.Dense(6)(x)))
+    return ir.Model([x, y], L.GlobalAvgPool2D()(L.Add()([h, L.Conv2D(6, 1)(y)])))
+
+
 def two_units_moved():
     x = ir.Input((3,), layout="NC", name="x")
     h = L.Reshape((1, 1, 3), layout="NHWC")(O.View((3, 1, 1), "NCHW")(L.Dense(3)(x)))
@@ -297,6 +328,7 @@ STAYS = [
     (two_units_moved, "unit_move"),
     (densed_channels_last, "convolved_view"),
     (convolved_channels_moved, "convolved_view"),
+    (summed_with_a_map_held_channels_last, "unpermuted_merge"),
 ]
 
 
