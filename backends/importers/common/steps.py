@@ -19,7 +19,8 @@ from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
 from .rebuild import Rebuild
-from .relabel import _MOVERS, _ROLE_OPS, _SOURCES, _crop, _Plan, _renaming, _role_part, _scalar_rescaling, _unnamed
+from .relabel import _MOVERS, _ROLE_OPS, _SOURCES, _crop, _Plan, _scalar_rescaling
+from .roles import _renaming, _role_part, _unnamed
 
 #: what may lie between the scores' product and the second (a scale, biases and masks, the windows' views, the
 #: softmax and a dropout after it)
@@ -40,7 +41,7 @@ def _scores(t: ir.Tensor, depth: int = 8) -> ir.Node | None:
 
 
 def _part_ok(part: dict) -> bool:
-    """Every renamed tensor a heads' split or merge, or what acts on letters alone (as ``relabel._heads_part``),
+    """Every renamed tensor a heads' split or merge, or what acts on letters alone (as ``roles._heads_part``),
     or the softmax."""
     return all(
         kind != "rename"
