@@ -226,7 +226,7 @@ def test_an_input_added_to_the_query_is_not_a_bias():
     made-up zeros; its values must not pass for a constant bias)."""
     from onnx import helper as h
 
-    attention = sibling("backends/importers/onnx/test_ops.py").attention
+    attention = sibling("backends/importers/onnx/test_ops_sequence.py").attention
 
     proto = attention()
     graph = proto.graph
