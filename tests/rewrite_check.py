@@ -48,3 +48,25 @@ def same_outputs(before, after) -> None:
 
 def kinds(model) -> list[str]:
     return [n.layer.kind for n in model.layers]
+
+
+def checked(build):
+    """(before, after) of :func:`rewritten`, ``after`` checked to compute what ``before`` does."""
+    before, after = rewritten(build)
+    same_outputs(before, after)
+    return before, after
+
+
+def fires(build, rule: str, holds):
+    """(before, after) of :func:`checked`, ``rule`` among the rewrites that fired and ``holds(after)`` true."""
+    before, after = checked(build)
+    assert rule in after.rewrites, after.rewrites
+    assert holds(after), after.summary(print_fn=lambda s: None)
+    return before, after
+
+
+def stays(build, rule: str):
+    """(before, after) of :func:`checked`, ``rule`` not among the rewrites that fired."""
+    before, after = checked(build)
+    assert rule not in after.rewrites, after.rewrites
+    return before, after

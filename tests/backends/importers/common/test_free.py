@@ -10,19 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from rewrite_check import rewritten, same_outputs
+from rewrite_check import checked
 
 from twinnet import ir
 from twinnet.backends import from_keras, from_torch, to_keras, to_torch
 from twinnet.ir import layers as L
 from twinnet.ir import ops as O
 from twinnet.ir.structure import structural_diff
-
-
-def _rewritten(build):
-    before, after = rewritten(build)
-    same_outputs(before, after)
-    return before, after
 
 
 def _layouts(m, kind: str) -> list[str]:
@@ -53,14 +47,14 @@ def tables_named_by_keras():
 
 @pytest.mark.parametrize("build", [tables_named_by_torch, tables_named_by_keras])
 def test_free_tables_are_named_as_keras_names_their_rank(build):
-    _, after = _rewritten(build)
+    _, after = checked(build)
     assert set(_layouts(after, "Unary") + _layouts(after, "Concat")) == {"NHWC"}, _layouts(after, "Unary")
     assert _layouts(after, "Learned") == ["NC"]
 
 
 def test_the_two_letterings_of_the_tables_meet():
-    _, torch_side = _rewritten(tables_named_by_torch)
-    _, keras_side = _rewritten(tables_named_by_keras)
+    _, torch_side = checked(tables_named_by_torch)
+    _, keras_side = checked(tables_named_by_keras)
     assert structural_diff(torch_side, keras_side) == []
 
 
@@ -75,7 +69,7 @@ def _bias_table(letters: str):
 @pytest.mark.parametrize("letters", ["NAB", "NTC"])
 def test_a_learned_table_looked_up_is_named_as_keras_names_rank_3(letters):
     """from_torch letters the table ``NAB`` (free letters), from_keras ``NTC``: one naming, Keras's."""
-    _, after = _rewritten(lambda: _bias_table(letters))
+    _, after = checked(lambda: _bias_table(letters))
     assert _layouts(after, "Learned") == _layouts(after, "Take") == ["NTC"]
     assert after.layers[1].layer.axis == after.layers[1].layer.letter == "T"
 
@@ -94,7 +88,7 @@ def tables_as_output():
 
 @pytest.mark.parametrize("build, layout", [(tables_read_by_a_convolution, "NCHW"), (tables_as_output, "NDHW")])
 def test_free_letters_stay_where_letters_mean_something(build, layout):
-    _, after = _rewritten(build)
+    _, after = checked(build)
     assert set(_layouts(after, "Unary")) == {layout}
 
 
@@ -117,8 +111,8 @@ def unfold_named_by_keras():
 def test_a_free_component_with_one_reshape_is_named_after_it():
     """A View and a Transpose hold their letters in two orders: named after the View, the one reshape there, so
     that both importers' letterings meet."""
-    _, torch_side = _rewritten(unfold_named_by_torch)
-    _, keras_side = _rewritten(unfold_named_by_keras)
+    _, torch_side = checked(unfold_named_by_torch)
+    _, keras_side = checked(unfold_named_by_keras)
     assert _layouts(torch_side, "View")[0] == "NHWC" and _layouts(torch_side, "Transpose") == ["NWHC"]
     assert structural_diff(torch_side, keras_side) == []
 
@@ -135,8 +129,8 @@ def test_a_reshape_past_rank_5_is_named_after_its_input():
     """Past rank 5 Keras has no convention: from_keras names a reshape by its input's letters, then free ones
     (``NHWCAB`` of an ``NHWC`` map), and so does free_letters where from_torch's letters were its input's before
     that was renamed (``NCHWAB`` of a map first lettered ``NCHW``)."""
-    _, torch_side = _rewritten(lambda: _merged("NCHWAB", "NCWAHB"))
-    _, keras_side = _rewritten(lambda: _merged("NHWCAB", "NHCAWB"))
+    _, torch_side = checked(lambda: _merged("NCHWAB", "NCWAHB"))
+    _, keras_side = checked(lambda: _merged("NHWCAB", "NHCAWB"))
     assert _layouts(torch_side, "View") == ["NHWCAB"] and _layouts(torch_side, "Permute") == ["NHCAWB"]
     assert structural_diff(torch_side, keras_side) == []
 

@@ -8,19 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from rewrite_check import kinds, rewritten, same_outputs
+from rewrite_check import checked, fires, kinds, stays
 
 from twinnet import ir
 from twinnet.backends import from_keras, from_torch, to_keras, to_torch
 from twinnet.ir import layers as L
 from twinnet.ir import ops as O
 from twinnet.ir.structure import structural_diff
-
-
-def _rewritten(build):
-    before, after = rewritten(build)
-    same_outputs(before, after)
-    return before, after
 
 
 def _parts(h, axis: str, width: int = 1, count: int = 3):
@@ -80,9 +74,7 @@ FIRES = [
 
 @pytest.mark.parametrize("build, holds", FIRES, ids=[b.__name__ for b, _ in FIRES])
 def test_split_select_fires_and_computes_the_same(build, holds):
-    _, after = _rewritten(build)
-    assert "split_select" in after.rewrites
-    assert holds(after), after.summary(print_fn=lambda s: None)
+    fires(build, "split_select", holds)
 
 
 def qkv_unbound_of_a_view():
@@ -99,7 +91,7 @@ def qkv_unbound_of_a_view():
 def test_each_part_is_reshaped_as_the_split_was(build, kind):
     """A Reshape split gives a Reshape per part; a View a View, as from_torch reads back the reshape to_torch
     writes of each part of a regrouped batch."""
-    _, after = _rewritten(build)
+    _, after = checked(build)
     assert _qkv_sliced(after)
     parts = [n for n in after.layers if getattr(n.inputs[0].node.layer, "kind", None) == "Slice"]
     assert [n.layer.kind for n in parts] == [kind] * 3
@@ -116,8 +108,8 @@ def test_the_two_readings_of_qkv_meet():
         a = O.ScaledDotProductAttention()([q, k, v])
         return ir.Model(x, L.Dense(3)(L.Reshape((5, 4), layout="NTC")(L.Permute("NDHC")(a))))
 
-    _, torch_side = _rewritten(qkv_unbound)
-    _, keras_side = _rewritten(keras_letters)
+    _, torch_side = checked(qkv_unbound)
+    _, keras_side = checked(keras_letters)
     assert structural_diff(torch_side, keras_side) == []
 
 
@@ -148,8 +140,7 @@ STAYS = [later_axis_selected, two_wide_parts, reshape_that_merges]
 
 @pytest.mark.parametrize("build", STAYS, ids=[b.__name__ for b in STAYS])
 def test_split_select_does_not_fire_where_it_would_not_be_exact(build):
-    before, after = _rewritten(build)
-    assert "split_select" not in after.rewrites
+    before, after = stays(build, "split_select")
     assert kinds(after).count("Reduce") == kinds(before).count("Reduce")
 
 

@@ -10,18 +10,12 @@ put where it would not be exact."""
 from __future__ import annotations
 
 import pytest
-from rewrite_check import kinds, rewritten, same_outputs
+from rewrite_check import checked, fires, kinds, stays
 
 from twinnet import ir
 from twinnet.ir import layers as L
 from twinnet.ir import ops as O
 from twinnet.ir.structure import structural_diff
-
-
-def _rewritten(build):
-    before, after = rewritten(build)
-    same_outputs(before, after)
-    return before, after
 
 
 def _heads(x):
@@ -158,8 +152,8 @@ def convolved_channels_moved():
 
 def test_both_readings_of_a_fold_meet():
     """from_keras's reading of MobileViT's fold (the Permute to channels last) and from_torch's (none) meet."""
-    _, keras_side = _rewritten(lambda: _folded(True))
-    _, torch_side = _rewritten(lambda: _folded(False))
+    _, keras_side = checked(lambda: _folded(True))
+    _, torch_side = checked(lambda: _folded(False))
     assert structural_diff(torch_side, keras_side) == []
 
 
@@ -180,8 +174,8 @@ def test_both_readings_of_an_mbconv_meet(pooled):
     """from_keras's reading of an MBConv after a departition (Permutes to channels last) and from_torch's (none)
     meet: convolved_view through the BatchNorm, and of the pooling beside the reshape's other reader where it
     strides; else unpermuted_merge at the sum with the residual's Permute."""
-    _, keras_side = _rewritten(lambda: _mbconv(True, pooled))
-    _, torch_side = _rewritten(lambda: _mbconv(False, pooled))
+    _, keras_side = checked(lambda: _mbconv(True, pooled))
+    _, torch_side = checked(lambda: _mbconv(False, pooled))
     assert {"convolved_view", *(() if pooled else ("unpermuted_merge",))} <= set(keras_side.rewrites)
     assert structural_diff(torch_side, keras_side) == []
 
@@ -277,9 +271,7 @@ FIRES = [
 
 @pytest.mark.parametrize("rule, build, holds", FIRES, ids=[f"{r}-{b.__name__}" for r, b, _ in FIRES])
 def test_rule_fires_and_computes_the_same(rule, build, holds):
-    _, after = _rewritten(build)
-    assert rule in after.rewrites
-    assert holds(after), after.summary(print_fn=lambda s: None)
+    fires(build, rule, holds)
 
 
 def scaled_permute_read_twice():
@@ -334,5 +326,4 @@ STAYS = [
 
 @pytest.mark.parametrize("build, rule", STAYS, ids=[b.__name__ for b, _ in STAYS])
 def test_rule_stays_where_it_would_not_be_exact(build, rule):
-    _, after = _rewritten(build)
-    assert rule not in after.rewrites
+    stays(build, rule)
