@@ -176,13 +176,13 @@ class Lowering:
         held), the declared one.
         """
         x = self.plain(x)
+        declared = "N" + spec.layout.replace("N", "")
         held = regrouped_layout(x.spec, spec, x.phys)
         if held is None:
             x = self.require(x, "N" + x.spec.layout.replace("N", ""))
-            held = "N" + spec.layout.replace("N", "")
+            held = declared
         native = self.native(spec)
         relabel = tuple(x.spec.shape) == tuple(spec.shape)  # it only renames axes: held as its input is
-        declared = "N" + spec.layout.replace("N", "")
         if positional and held != declared and unit_moves_only(held, declared, spec):
             # The same entries in the same order either way, and no reader needs a layout: the reshape is
             # written to the shape the model declares (a channel shuffle of a 1x1 map, then flattened), which
