@@ -8,7 +8,7 @@ from ...ir.ops import Binary, Learned, View
 from ...ir.ops.base import Op
 from ..lowering.code import call
 from ..lowering.driver import with_spec
-from ..lowering.reshape_layout import ordered_within_groups, regrouped_layout, unit_moves_only
+from ..lowering.reshape_layout import ordered_within_groups, positional_layout, regrouped_layout, unit_moves_only
 from .activations import fused
 from .compile import batch_first
 
@@ -65,11 +65,8 @@ def lower_reshape(ctx, node, inputs):
         if not unit_only:
             x = ctx.require(x, declared)
         held = batch_first(spec.layout)
-    elif held != batch_first(spec.layout) and unit_moves_only(held, batch_first(spec.layout), spec):
-        if ctx.read_only_by(node, (Flatten, Reshape)):
-            # the same entries in the same order either way, and no reader needs a layout: the shape the model
-            # declares (a channel shuffle of a 1x1 map, then flattened), which from_keras reads back as it is
-            held = batch_first(spec.layout)
+    elif ctx.read_only_by(node, (Flatten, Reshape)):
+        held = positional_layout(held, spec)
     target = tuple(-1 if spec.dim(a) is None else spec.dim(a) for a in held[1:])  # unknown: the one -1
     return ctx.layer(node.name, call("layers.Reshape", target), x.var, spec, held)
 

@@ -31,7 +31,7 @@ from ...ir.graph import Model, Node
 from ...ir.layout import permutation
 from ...ir.tensor import TensorSpec
 from .code import LayerDef, Program, Value, identifier
-from .reshape_layout import regrouped_layout, reshape_for, unit_moves_only
+from .reshape_layout import positional_layout, regrouped_layout, reshape_for, unit_moves_only
 
 
 def ir_model(model, backend: str) -> Model:
@@ -176,19 +176,15 @@ class Lowering:
         held), the declared one.
         """
         x = self.plain(x)
-        declared = "N" + spec.layout.replace("N", "")
         held = regrouped_layout(x.spec, spec, x.phys)
         if held is None:
             x = self.require(x, "N" + x.spec.layout.replace("N", ""))
-            held = declared
+            held = "N" + spec.layout.replace("N", "")
         native = self.native(spec)
         relabel = tuple(x.spec.shape) == tuple(spec.shape)  # it only renames axes: held as its input is
-        if positional and held != declared and unit_moves_only(held, declared, spec):
-            # The same entries in the same order either way, and no reader needs a layout: the reshape is
-            # written to the shape the model declares (a channel shuffle of a 1x1 map, then flattened), which
-            # from_torch reads back as it is.
-            held = declared
-        elif native[0] == "N" and unit_moves_only(held, native, spec) and not relabel and not positional:
+        if positional:
+            held = positional_layout(held, spec)
+        elif native[0] == "N" and unit_moves_only(held, native, spec) and not relabel:
             # The axes that would move have size 1 (a squeeze-and-excitation gate reshaped to (1, 1, C)):
             # the elements are in the same order either way, so reshape straight into the native layout and
             # spare the next layer a transpose.

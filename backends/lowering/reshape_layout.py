@@ -96,6 +96,16 @@ def unit_moves_only(src: str, dst: str, spec: TensorSpec) -> bool:
     return [a for a in src if spec.dim(a) != 1] == [a for a in dst if spec.dim(a) != 1]
 
 
+def positional_layout(held: str, spec: TensorSpec) -> str:
+    """The layout to hold a reshape's result ``spec`` in where only a Flatten or a Reshape reads it (they take
+    the entries in the order they are held, so no reader needs a layout): the declared one, batch first, where
+    only size-1 axes stand between it and ``held`` (the same entries in the same order, written to the shape
+    the model declares, which the importers read back as it is: a channel shuffle of a 1x1 map, then
+    flattened); else ``held``."""
+    declared = "N" + spec.layout.replace("N", "")
+    return declared if unit_moves_only(held, declared, spec) else held
+
+
 def reshape_for(value: Value, phys: str) -> tuple | None:
     """The target shape (batch axis excluded, -1 for one unknown size) when holding ``value`` in ``phys`` moves
     only axes of size 1 -- every other axis keeps its place relative to the others, so the elements stay in

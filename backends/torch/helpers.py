@@ -74,7 +74,7 @@ class ChannelLayerNorm(nn.Module):
     def forward(self, x):
         last = tuple(range(-len(self.dims), 0))
         moved = x.movedim(self.dims, last)  # the normalised axes last (a view), as F.layer_norm takes them
-        shape = moved.shape[len(moved.shape) - len(self.dims) :]
+        shape = moved.shape[-len(self.dims) :]  # len(self.dims) >= 1; no len() of a shape (torch.fx traces this)
         weight = None if self.weight is None else self.weight.reshape(shape)
         bias = None if self.bias is None else self.bias.reshape(shape)
         return F.layer_norm(moved, shape, weight, bias, self.eps).movedim(last, self.dims)

@@ -6,6 +6,7 @@ from .base import LAYERS, Layer, WeightSpec, register
 from .constant import LearnedConstant
 from .conv import Conv1D, Conv2D, Conv3D
 from .conv_variants import (
+    CONVOLUTIONS,
     Conv1DTranspose,
     Conv2DTranspose,
     DepthwiseConv1D,
@@ -31,4 +32,4 @@ from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 from .slicing import Slice
 from .spatial import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 
-__all__ = sorted(LAYERS) + ["LAYERS", "Layer", "WeightSpec", "register", "ACTIVATIONS"]
+__all__ = sorted(LAYERS) + ["LAYERS", "Layer", "WeightSpec", "register", "ACTIVATIONS", "CONVOLUTIONS"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ..tensor import TensorSpec
 from .activation import canonical_activation
 from .base import Layer, WeightSpec, as_bool, as_choice, as_int, as_ints, register
-from .conv import normalize_padding, spatial_of, windowed_shape
+from .conv import Conv1D, Conv2D, Conv3D, normalize_padding, spatial_of, windowed_shape
 
 
 def transposed_length(n: int | None, k: int, s: int, d: int, padding: str, output_padding: int | None) -> int | None:
@@ -293,3 +293,7 @@ class Conv2DTranspose(_ConvTranspose):
     """
 
     rank = 2
+
+
+#: the forward convolutions (windowed, with Keras's padding and stride arguments; not the transposed ones)
+CONVOLUTIONS = (Conv1D, Conv2D, Conv3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D)

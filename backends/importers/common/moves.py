@@ -212,7 +212,7 @@ def unit_move(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 
 
 #: the layers Keras computes channels last on a map: convolutions, poolings, paddings, croppings, upsamplings
-_MAPPED = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
+_MAPPED = L.CONVOLUTIONS
 _MAPPED += (L.MaxPool1D, L.MaxPool2D, L.AvgPool1D, L.AvgPool2D, L.ZeroPadding1D, L.ZeroPadding2D)
 _MAPPED += (L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D)
 #: what acts on each entry, or each entry of the letter it names, alone: the same wherever the letters stand

@@ -87,7 +87,7 @@ def channel_norm_pair(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 
 
 #: the convolutions torch writes channels first (a ``Conv1d`` after ``embed(ids).permute(0, 2, 1)``)
-_CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
+_CONVS = L.CONVOLUTIONS
 
 
 def convolved_embedding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:

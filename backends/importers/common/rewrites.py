@@ -21,23 +21,7 @@ arithmetic, not merely close numbers); its tests prove both that and where it mu
   of the one it had (``NCHW`` -> ``NHWC``): the same data in any order, and the layers after it follow.
 * ``merge_relabel``: a ``Reshape`` read only by a relabelling ``Reshape`` is one ``Reshape`` ending in the
   relabel's letters (a reshape of a reshape is the last one's shape; the relabel moved no data).
-* ``fold_zero_padding``: a ``ZeroPadding1D/2D`` read only by a convolution, or by an average pooling
-  (which then counts the pads, as the zeros were counted), becomes its explicit pads.
-* ``edge_padded_max_pool``: a 'valid' max pool of a tensor padded by copies of its edge slices (Cropping
-  and Concatenate layers, ``to_keras``'s exact form of explicit max-pool pads) is the max pool with those
-  pads, while each pad is smaller than the window.
-* ``same_padding``: explicit convolution, max-pool or (not counting its pads) average-pool pads equal to
-  what ``padding="same"`` gives become ``"same"`` (at stride 1, odd kernels: torch's ``padding=k // 2``; at
-  stride > 1 only where every spatial size is known, since TensorFlow's pads there depend on it); a window
-  that pads nothing (zero pads, or ``"same"`` with a 1x1 kernel) is ``"valid"``, one spelling for one
-  computation.
-* ``depthwise``: a convolution with one group per input channel (torch's ``Conv2d(c, c * m, k, groups=c)``)
-  becomes ``DepthwiseConv1D/2D(depth_multiplier=m)``, the same arithmetic and channel order.
-* ``separable``: a ``DepthwiseConv1D/2D`` without bias or activation read only by a 1x1, stride-1 convolution
-  becomes ``SeparableConv1D/2D`` (what ``to_torch`` writes a separable convolution as).
-* ``fuse_activation``: an ``Activation`` that is the only reader of a convolution or ``Dense`` without
-  an activation becomes that layer's ``activation=`` (what Keras writes; torch writes them apart).
-* ``global_pool``: a global pooling kept 4-D (torch's ``AdaptiveAvgPool2d(1)``), then flattened: without ``keepdims``.
+* the rules of ``padding.py`` and ``fusions.py``: pads, and torch's modules fused into Keras's layers.
 * the rules of ``relaid.py``, ``positional.py``, ``spellings.py``, ``moves.py``, ``selects.py`` and
   ``broadcast.py`` (each file's docstring lists its own): one spelling for what torch and Keras write two ways.
 
@@ -54,19 +38,8 @@ from .... import ir
 from ....ir import layers as L
 from ....ir import ops as O
 from ....ir.errors import IRError
-from ....ir.layers.conv import resolve_pads, spatial_of
-from ....ir.layout import resolve_axis
-from . import broadcast, free, moves, positional, relaid, selects, spellings
+from . import broadcast, free, fusions, moves, padding, positional, relaid, selects, spellings
 from .rebuild import Rebuild, walk
-
-_CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
-_PADS = {L.ZeroPadding1D: (L.Conv1D, L.DepthwiseConv1D, L.SeparableConv1D, L.AvgPool1D)}
-_PADS[L.ZeroPadding2D] = (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D, L.AvgPool2D)
-_DEPTHWISE = {L.Conv1D: L.DepthwiseConv1D, L.Conv2D: L.DepthwiseConv2D}
-_AVG = (L.AvgPool1D, L.AvgPool2D)
-_SEPARABLE = {L.Conv1D: (L.DepthwiseConv1D, L.SeparableConv1D), L.Conv2D: (L.DepthwiseConv2D, L.SeparableConv2D)}
-_GLOBAL = (L.GlobalAvgPool1D, L.GlobalAvgPool2D, L.GlobalMaxPool1D, L.GlobalMaxPool2D)
-
 
 #: one-input layers that compute element by element (a Normalization per entry of the axis letter it names)
 _ELEMENTWISE = (L.Rescaling, L.Normalization, L.Activation, L.ReLU, L.Dropout, L.Identity, O.Unary, O.Clip)
@@ -162,196 +135,6 @@ def merge_relabel(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
     return rb.copy(node, inner.layer.replace(layout=node.spec.layout), [inner.inputs[0]])
 
 
-def fold_zero_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """ZeroPadding -> convolution, or average pooling that counts its pads (its only reader): that layer with
-    the pads added to its own. (A max pool pads with -inf, not zeros: never folded.)"""
-    layer = node.layer
-    if not isinstance(layer, (*_CONVS, L.AvgPool1D, L.AvgPool2D)) or node.is_input:
-        return None
-    pad = node.inputs[0].node
-    if type(pad.layer) not in _PADS or type(layer) not in _PADS[type(pad.layer)] or rb.only_user(pad) is not node:
-        return None
-    if isinstance(layer, (L.AvgPool1D, L.AvgPool2D)):
-        if layer.padding != "valid" and not (isinstance(layer.padding, tuple) and layer.count_include_pad):
-            return None
-        own = resolve_pads(layer.padding, [None] * layer.rank, layer.pool_size, layer.strides, (1,) * layer.rank)
-        changes = {"count_include_pad": True}
-    else:
-        own = resolve_pads(layer.padding, [None] * layer.rank, layer.kernel_size, layer.strides, layer.dilation_rate)
-        changes = {}
-    if None in own or layer.padding == "causal":
-        return None
-    pads = tuple((a + c, b + d) for (a, b), (c, d) in zip(pad.layer.padding, own))
-    return rb.copy(node, layer.replace(padding=pads, **changes), [pad.inputs[0]])
-
-
-def edge_padded_max_pool(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """'valid' max pool of ``x`` padded by copies of its edge slices (Concatenates of Croppings, each read only
-    on the way to the pool; how ``to_keras`` writes explicit max-pool pads): the max pool with those pads.
-
-    Exact while every pad is smaller than the window: each window then holds a real position, and an edge copy
-    repeats a real value of the same window, so the max is the one over the real part, as with -inf pads."""
-    layer = node.layer
-    if not isinstance(layer, (L.MaxPool1D, L.MaxPool2D)) or layer.padding != "valid":
-        return None
-    pads, t, readers = [[0, 0] for _ in range(layer.rank)], node.inputs[0], {id(node)}
-    while (stage := _edge_stage(rb, t.node, layer.rank)) is not None and _read_only_by(rb, t.node, readers):
-        x, i, before, after = stage
-        pads[i][0] += before
-        pads[i][1] += after
-        readers = {id(t.node)} | {id(u.node) for u in t.node.inputs if u is not x}  # the Concatenate, its crops
-        t = x
-    if t is node.inputs[0] or any(b >= k or a >= k for (b, a), k in zip(pads, layer.pool_size)):
-        return None
-    return rb.copy(node, layer.replace(padding=tuple(map(tuple, pads))), [t])
-
-
-def _read_only_by(rb: Rebuild, node: ir.Node, readers: set) -> bool:
-    return id(node) not in rb.outputs and all(id(u) in readers for u in rb.users(node))
-
-
-def _edge_stage(rb: Rebuild, cat: ir.Node, nd: int) -> tuple | None:
-    """(x, spatial index, before, after) where ``cat`` is ``x`` with ``before`` copies of its first slice and
-    ``after`` of its last along one spatial axis (each a Cropping of ``x`` read by ``cat`` alone), else None."""
-    if cat.is_input or not isinstance(cat.layer, L.Concatenate) or len(cat.inputs) < 2:
-        return None
-    letter = cat.spec.layout[resolve_axis(cat.layer.axis, cat.spec.layout)]
-    crops = [t.node for t in cat.inputs]
-    for j, x in enumerate(cat.inputs):
-        spec = x.spec
-        if spec.rank != nd + 2 or letter not in spec.layout or letter in "NC" or spec.dim(letter) is None:
-            continue
-        i, n = spatial_of(cat.layer, spec, nd).index(letter), spec.dim(letter)
-        keep_first = tuple((0, n - 1) if k == i else (0, 0) for k in range(nd))
-        keep_last = tuple((n - 1, 0) if k == i else (0, 0) for k in range(nd))
-        sides = [(c, keep_first) for c in crops[:j]] + [(c, keep_last) for c in crops[j + 1 :]]
-        if all(_crop_of(rb, c, x, keep, cat) for c, keep in sides):
-            return x, i, j, len(crops) - j - 1
-    return None
-
-
-def _crop_of(rb: Rebuild, crop: ir.Node, x: ir.Tensor, keep: tuple, cat: ir.Node) -> bool:
-    """Whether ``crop`` is a Cropping of ``x`` by ``keep`` read by ``cat`` alone."""
-    if crop.is_input or type(crop.layer) not in (L.Cropping1D, L.Cropping2D) or crop.inputs[0] is not x:
-        return False
-    if id(crop) in rb.outputs or any(u is not cat for u in rb.users(crop)):
-        return False
-    return tuple(map(tuple, crop.layer.cropping)) == keep
-
-
-def same_padding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Explicit pads that are what 'same' gives (at stride > 1: for the known input size): ``padding="same"``;
-    no padding at all (zero pads,
-    or 'same' with a 1x1 kernel, which pads nothing at any stride): ``padding="valid"``."""
-    layer = node.layer
-    if not isinstance(layer, (*_CONVS, L.MaxPool1D, L.MaxPool2D, *_AVG)) or layer.padding in ("valid", "causal"):
-        return None
-    strides = layer.strides
-    dilation = getattr(layer, "dilation_rate", (1,) * len(strides))
-    kernel = getattr(layer, "kernel_size", None) or layer.pool_size
-    if all(k == 1 for k in kernel) or layer.padding != "same" and not any(map(any, layer.padding)):
-        return rb.copy(node, layer.replace(padding="valid"))
-    if layer.padding == "same" or isinstance(layer, _AVG) and layer.count_include_pad:  # 'same' counts real ones
-        return None
-    spec = node.inputs[0].spec
-    sizes = [spec.dim(a) for a in spatial_of(layer, spec, len(strides))]  # 'same' at stride > 1 needs them
-    same = resolve_pads("same", sizes, kernel, strides, dilation)
-    if tuple(map(tuple, layer.padding)) != same:
-        return None
-    return rb.copy(node, layer.replace(padding="same"))
-
-
-def depthwise(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Conv1D/2D with ``groups`` = input channels: DepthwiseConv1D/2D (kernel ``(k.., 1, c*m)`` -> ``(k.., c, m)``)."""
-    layer = node.layer
-    if type(layer) not in _DEPTHWISE or layer.groups == 1:
-        return None
-    c = node.inputs[0].spec.dim("C")
-    if layer.groups != c or layer.filters % c:
-        return None
-    weights = dict(rb.old_weights(node))
-    if "kernel" in weights:
-        weights["kernel"] = weights["kernel"].reshape(*layer.kernel_size, c, layer.filters // c)
-    new = _DEPTHWISE[type(layer)](
-        layer.kernel_size,
-        strides=layer.strides,
-        padding=layer.padding,
-        depth_multiplier=layer.filters // c,
-        dilation_rate=layer.dilation_rate,
-        activation=layer.activation,
-        use_bias=layer.use_bias,
-    )
-    return rb.copy(node, new, weights=weights)
-
-
-def separable(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """DepthwiseConv1D/2D without bias or activation -> a pointwise convolution (its only reader; 1x1, stride 1,
-    one group): SeparableConv1D/2D, the same two products in the same order (``to_torch``'s form of it)."""
-    layer = node.layer
-    if type(layer) not in _SEPARABLE or layer.groups != 1 or any(k != 1 for k in layer.kernel_size):
-        return None
-    if any(s != 1 for s in layer.strides) or any(d != 1 for d in layer.dilation_rate) or layer.padding != "valid":
-        return None
-    dw = node.inputs[0].node
-    kinds = _SEPARABLE[type(layer)]
-    if dw.is_input or type(dw.layer) is not kinds[0] or rb.only_user(dw) is not node or dw.block != node.block:
-        return None
-    depthwise = rb.current(dw)
-    if depthwise.use_bias or depthwise.activation is not None:
-        return None
-    pointwise = rb.current(node)
-    new = kinds[1](
-        layer.filters,
-        depthwise.kernel_size,
-        strides=depthwise.strides,
-        padding=depthwise.padding,
-        dilation_rate=depthwise.dilation_rate,
-        depth_multiplier=depthwise.depth_multiplier,
-        activation=pointwise.activation,
-        use_bias=pointwise.use_bias,
-    )
-    weights = {"depthwise_kernel": rb.old_weights(dw).get("kernel")}
-    weights.update({"pointwise_kernel" if k == "kernel" else k: v for k, v in rb.old_weights(node).items()})
-    return rb.copy(node, new, [dw.inputs[0]], weights={k: v for k, v in weights.items() if v is not None})
-
-
-def fuse_activation(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Convolution or Dense without an activation -> Activation (its only reader): ``activation=`` set."""
-    if not isinstance(node.layer, L.Activation):
-        return None
-    producer = node.inputs[0].node
-    if not isinstance(producer.layer, (*_CONVS, L.Conv1DTranspose, L.Conv2DTranspose, L.Dense)):
-        return None
-    if producer.layer.activation is not None or rb.only_user(producer) is not node or not _plain(node):
-        return None
-    if producer.block != node.block:
-        return None
-    return rb.copy(producer, rb.current(producer).replace(activation=node.layer.activation))
-
-
-def _plain(node: ir.Node) -> bool:
-    """An Activation with its defaults (softmax over C), which is what a layer's ``activation=`` computes."""
-    act = node.layer
-    fresh = L.Activation(act.activation)
-    if act.activation in ("softmax", "log_softmax"):
-        return act.axis in (None, "C") and "C" in node.spec.layout
-    return act.replace(name=None) == fresh
-
-
-def global_pool(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """Global pooling with ``keepdims`` -> Flatten, or a Reshape to ``(channels,)`` (its only reader): the pooling
-    without ``keepdims`` (torch's ``x.view(x.size(0), -1)`` after ``AdaptiveAvgPool2d(1)``)."""
-    flat = isinstance(node.layer, L.Reshape) and node.spec.layout == "NC"
-    if not isinstance(node.layer, L.Flatten) and not flat:
-        return None
-    pool = node.inputs[0].node
-    if not isinstance(pool.layer, _GLOBAL) or not pool.layer.keepdims or rb.only_user(pool) is not node:
-        return None
-    if pool.block != node.block:
-        return None
-    return rb.copy(pool, rb.current(pool).replace(keepdims=False))
-
-
 #: (name, rule) in the order each walk tries them
 REWRITES = (
     ("declared_input_layout", declared_input_layout),
@@ -363,13 +146,8 @@ REWRITES = (
     ("permuted_shuffle", positional.permuted_shuffle),
     ("unit_reshape", unit_reshape),
     ("merge_relabel", merge_relabel),
-    ("fold_zero_padding", fold_zero_padding),
-    ("edge_padded_max_pool", edge_padded_max_pool),
-    ("same_padding", same_padding),
-    ("depthwise", depthwise),
-    ("separable", separable),
-    ("fuse_activation", fuse_activation),
-    ("global_pool", global_pool),
+    *padding.RULES,
+    *fusions.RULES,
     *positional.RULES,
     *spellings.RULES,
     *moves.RULES,

@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+import torch.fx
 
 from twinnet import ir
 from twinnet.backends import to_torch
@@ -53,3 +54,17 @@ def test_forward_takes_the_inputs_in_the_models_order():
     x, y = torch.randn(2, 3), torch.randn(2, 3)
     with torch.no_grad():
         assert torch.equal(to_torch(m)(y, x), x - y)
+
+
+def test_helper_modules_trace_with_torch_fx():
+    """A LayerNorm over the channels of a map held channels first is twinnet's ChannelLayerNorm (Keras's
+    ConvNeXt): the module still traces with torch.fx, as a hand-written one would, and computes the same."""
+    x = ir.Input((6, 6, 4), name="x")
+    h = L.LayerNorm(axis="C")(L.Conv2D(8, 3, padding="same")(x))
+    net = ir.Model(x, L.GlobalAvgPool2D()(L.Conv2D(5, 1)(h)), name="channel_norm").randomize(0)
+    tm = to_torch(net)
+    assert "ChannelLayerNorm" in {type(m).__name__ for m in tm.modules()}
+    traced = torch.fx.symbolic_trace(tm)
+    for batch in (2, 3):
+        x = torch.randn(batch, 6, 6, 4)
+        torch.testing.assert_close(traced(x), tm(x), atol=1e-5, rtol=1e-4)

@@ -1,4 +1,5 @@
-"""The importers' rewrites (backends/importers/common/rewrites.py): each fires where it is exact, and the
+"""The importers' rewrites of backends/importers/common/rewrites.py (those of padding.py and fusions.py have
+test files of their own), and apply_rewrites: each rule fires where it is exact, and the
 rewritten model computes what the original did in torch and in Keras (random weights, batch 2 and 3);
 each stays put where it would not be exact."""
 
@@ -18,66 +19,6 @@ def _image(shape=(9, 8, 4), layout="NHWC"):
 
 
 # -- each rewrite where it fires: (name, builder, what the rewritten model holds) ----------------------------
-def conv_pad1():
-    x = _image()
-    return ir.Model(x, L.Conv2D(5, 3, padding=((1, 1), (1, 1)))(x))
-
-
-def conv_pad_dilated():
-    x = _image()
-    return ir.Model(x, L.Conv2D(5, 3, padding=((2, 2), (2, 2)), dilation_rate=2)(x))
-
-
-def conv_stride2_known_size():
-    x = _image()  # 9 x 8: 'same' pads (1, 1) on H, (0, 1) on W (TensorFlow's extra pad after)
-    return ir.Model(x, L.Conv2D(5, 3, strides=2, padding=((1, 1), (0, 1)))(x))
-
-
-def pointwise_same():
-    x = _image()
-    return ir.Model(x, L.Conv2D(5, 1, strides=2, padding="same")(x))
-
-
-def maxpool_pad1():
-    x = _image()
-    return ir.Model(x, L.MaxPool2D(3, strides=1, padding=1)(x))
-
-
-def zero_pad_conv():
-    x = _image()
-    return ir.Model(x, L.Conv2D(5, 3, strides=2)(L.ZeroPadding2D(((1, 2), (0, 1)))(x)))
-
-
-def zero_pad_avgpool():
-    x = _image()
-    return ir.Model(x, L.AvgPool2D(3, strides=2)(L.ZeroPadding2D(((1, 1), (0, 2)))(x)))
-
-
-def grouped_per_channel():
-    x = _image()
-    return ir.Model(x, L.Conv2D(8, 3, groups=4)(x))
-
-
-def conv_relu():
-    x = _image()
-    return ir.Model(x, L.Activation("relu")(L.Conv2D(5, 3)(x)))
-
-
-def dense_softmax():
-    x = ir.Input((6,), name="x")
-    return ir.Model(x, L.Activation("softmax")(L.Dense(4)(x)))
-
-
-def pool_keepdims_flatten():
-    x = _image(layout="NCHW")
-    return ir.Model(x, L.Dense(3)(L.Flatten()(L.GlobalAvgPool2D(keepdims=True)(x))))
-
-
-def pool_keepdims_view():
-    x = _image(layout="NCHW")
-    return ir.Model(x, L.Reshape((9,), layout="NC")(L.GlobalMaxPool2D(keepdims=True)(x)))  # C is 9
-
-
 def input_permute_relabel():
     """What from_torch reads from to_torch of an NHWC model: an NCHW-named input, permuted, relabelled."""
     x = ir.Input((9, 8, 4), layout="NCHW", name="x")  # the data is NHWC; the letters are torch's guess
@@ -119,35 +60,6 @@ def output_permute_relabel():
     return ir.Model(x, L.Reshape((5, 7, 6))(h))
 
 
-def _edge_padded(x, pads):
-    """``x`` (NHWC) padded by copies of its edge slices, as to_keras writes explicit max-pool pads."""
-    for i, (letter, (before, after)) in enumerate(zip("HW", pads)):
-        if not before and not after:
-            continue
-        n = x.spec.dim(letter)
-        first = L.Cropping2D(tuple((0, n - 1) if k == i else (0, 0) for k in range(2)))(x)
-        last = L.Cropping2D(tuple((n - 1, 0) if k == i else (0, 0) for k in range(2)))(x)
-        x = L.Concatenate(axis=letter)([first] * before + [x] + [last] * after)
-    return x
-
-
-def edge_padded_max_pool():
-    x = _image()
-    return ir.Model(x, L.MaxPool2D(3, strides=2)(_edge_padded(x, ((1, 1), (1, 1)))))
-
-
-def avgpool_same_excluding_pads():
-    x = _image()  # 9 x 8 at stride 1: 'same' pads (1, 1) on both axes and divides by the real count
-    return ir.Model(x, L.AvgPool2D(3, strides=1, padding=((1, 1), (1, 1)), count_include_pad=False)(x))
-
-
-def depthwise_then_pointwise():
-    """What from_torch reads from to_torch's SeparableConv2D: a per-channel conv, then a 1x1 one."""
-    x = _image()
-    h = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, use_bias=False)(x)
-    return ir.Model(x, L.Conv2D(5, 1, activation="relu")(h))
-
-
 def reshape_relabel():
     """What from_torch reads from to_torch's ``mask.reshape(n, -1, 1)``: a Reshape in the default letters, renamed."""
     x = ir.Input((5,), layout="NT", name="mask")
@@ -157,22 +69,6 @@ def reshape_relabel():
 
 
 FIRES = [
-    ("same_padding", conv_pad1, lambda m: m.layers[0].layer.padding == "same"),
-    ("same_padding", conv_pad_dilated, lambda m: m.layers[0].layer.padding == "same"),
-    ("same_padding", maxpool_pad1, lambda m: m.layers[0].layer.padding == "same"),
-    ("same_padding", conv_stride2_known_size, lambda m: m.layers[0].layer.padding == "same"),
-    ("same_padding", pointwise_same, lambda m: m.layers[0].layer.padding == "valid"),
-    ("fold_zero_padding", zero_pad_conv, lambda m: kinds(m) == ["Conv2D"]),
-    (
-        "fold_zero_padding",
-        zero_pad_avgpool,
-        lambda m: kinds(m) == ["AvgPool2D"] and m.layers[0].layer.count_include_pad,
-    ),
-    ("depthwise", grouped_per_channel, lambda m: m.layers[0].layer.depth_multiplier == 2),
-    ("fuse_activation", conv_relu, lambda m: kinds(m) == ["Conv2D"] and m.layers[0].layer.activation == "relu"),
-    ("fuse_activation", dense_softmax, lambda m: kinds(m) == ["Dense"]),
-    ("global_pool", pool_keepdims_flatten, lambda m: kinds(m) == ["GlobalAvgPool2D", "Dense"]),
-    ("global_pool", pool_keepdims_view, lambda m: kinds(m) == ["GlobalMaxPool2D"]),
     (
         "declared_input_layout",
         input_permute_relabel,
@@ -196,17 +92,6 @@ FIRES = [
     ("declared_output_layout", output_permute_relabel, lambda m: m.outputs[0].layout == "NCHW"),
     # merged into one Reshape, which then only inserts C, and the product broadcasts by letter (unit_broadcast)
     ("merge_relabel", reshape_relabel, lambda m: kinds(m) == ["Binary"] and "unit_broadcast" in m.rewrites),
-    ("same_padding", avgpool_same_excluding_pads, lambda m: m.layers[0].layer.padding == "same"),
-    (
-        "separable",
-        depthwise_then_pointwise,
-        lambda m: kinds(m) == ["SeparableConv2D"] and m.layers[0].layer.depth_multiplier == 2,
-    ),
-    (
-        "edge_padded_max_pool",
-        edge_padded_max_pool,
-        lambda m: kinds(m) == ["MaxPool2D"] and m.layers[0].layer.padding == ((1, 1), (1, 1)),
-    ),
 ]
 
 
@@ -216,51 +101,6 @@ def test_rewrite_fires_and_computes_the_same(rule, build, holds):
 
 
 # -- where each must not fire ---------------------------------------------------------------------------------
-def conv_pad1_stride2():
-    x = _image()  # W is 8: 'same' at stride 2 pads (0, 1) there, torch's padding=1 pads (1, 1)
-    return ir.Model(x, L.Conv2D(5, 3, strides=2, padding=((1, 1), (1, 1)))(x))
-
-
-def conv_stride2_unknown_size():
-    x = ir.Input((None, None, 4), layout="NHWC", name="x")
-    return ir.Model(x, L.Conv2D(5, 3, strides=2, padding=((1, 1), (1, 1)))(x))
-
-
-def conv_even_kernel_symmetric():
-    x = _image()
-    return ir.Model(x, L.Conv2D(5, 2, padding=((1, 1), (1, 1)))(x))
-
-
-def zero_pad_maxpool():
-    x = _image()
-    return ir.Model(x, L.MaxPool2D(2)(L.ZeroPadding2D(1)(x)))
-
-
-def zero_pad_avgpool_excluding_pads():
-    x = _image()
-    return ir.Model(x, L.AvgPool2D(3, padding=((1, 1), (1, 1)), count_include_pad=False)(L.ZeroPadding2D(1)(x)))
-
-
-def zero_pad_read_twice():
-    x = _image()
-    p = L.ZeroPadding2D(1)(x)
-    return ir.Model(x, [L.Conv2D(4, 3)(p), p])
-
-
-def grouped_two_channels_per_group():
-    x = _image()
-    return ir.Model(x, L.Conv2D(4, 3, groups=2)(x))
-
-
-def conv_leaky_custom_slope():
-    x = _image()
-    return ir.Model(x, L.Activation("leaky_relu", negative_slope=0.1)(L.Conv2D(5, 3)(x)))
-
-
-def conv_read_twice():
-    x = _image()
-    h = L.Conv2D(5, 3)(x)
-    return ir.Model(x, [L.Activation("relu")(h), h])
 
 
 def input_permuted_without_relabel():
@@ -274,42 +114,9 @@ def reshape_read_twice():
     return ir.Model(x, [L.Reshape((72, 4), layout="NTC")(h), h])
 
 
-def edge_padded_as_wide_as_the_window():
-    x = _image()  # 2 copies of the first row under a 2-row window: a window of copies only
-    return ir.Model(x, L.MaxPool2D(2)(_edge_padded(x, ((2, 0), (0, 0)))))
-
-
-def edge_padded_avg_pool():
-    x = _image()
-    return ir.Model(x, L.AvgPool2D(3, strides=2)(_edge_padded(x, ((1, 1), (1, 1)))))
-
-
-def avgpool_same_pads_counted():
-    x = _image()  # the pads 'same' gives, but counted: not what 'same' divides by
-    return ir.Model(x, L.AvgPool2D(3, strides=1, padding=((1, 1), (1, 1)))(x))
-
-
-def depthwise_with_bias_then_pointwise():
-    x = _image()
-    return ir.Model(x, L.Conv2D(5, 1)(L.DepthwiseConv2D(3)(x)))
-
-
 STAYS = [
-    (conv_pad1_stride2, "same_padding"),
-    (conv_stride2_unknown_size, "same_padding"),
-    (conv_even_kernel_symmetric, "same_padding"),
-    (zero_pad_maxpool, "fold_zero_padding"),
-    (zero_pad_avgpool_excluding_pads, "fold_zero_padding"),
-    (zero_pad_read_twice, "fold_zero_padding"),
-    (grouped_two_channels_per_group, "depthwise"),
-    (conv_leaky_custom_slope, "fuse_activation"),
-    (conv_read_twice, "fuse_activation"),
     (input_permuted_without_relabel, "declared_input_layout"),
     (reshape_read_twice, "merge_relabel"),
-    (edge_padded_as_wide_as_the_window, "edge_padded_max_pool"),
-    (edge_padded_avg_pool, "edge_padded_max_pool"),
-    (avgpool_same_pads_counted, "same_padding"),
-    (depthwise_with_bias_then_pointwise, "separable"),
 ]
 
 
