@@ -17,10 +17,12 @@ writes:
 An ``Embedding``'s vectors are declared anew the same way where convolutions read them:
 
 * ``convolved_embedding``: an ``Embedding`` whose vectors (``C`` last: ``NTC``, ``NHWC``) only convolutions read,
-  in that order (how Keras convolves them, and how ``from_keras`` reads a text CNN ``to_keras`` compiled: it drops
-  the ``Permute`` Keras's channels-last ``Conv1D`` does not need), has them moved channels first by a ``Permute``
-  (torch's ``embed(ids).permute(0, 2, 1)`` before its ``Conv1d``); the convolutions and the layers after them
-  follow that order (``rebuild.py``), as ``from_torch`` reads them.
+  in that order, directly or through a ``Dropout`` or an activation (how Keras convolves them, and how
+  ``from_keras`` reads a text CNN ``to_keras`` compiled: it drops the ``Permute`` Keras's channels-last ``Conv1D``
+  does not need), has them moved channels first by a ``Permute`` just before the convolutions (torch's
+  ``dropout(embed(ids)).permute(0, 2, 1)`` before its ``Conv1d``); the convolutions and the layers after them
+  follow that order (``rebuild.py``), as ``from_torch`` reads them. A model that permutes before its dropout
+  comes back from Keras with the ``Permute`` after it: one order for the same entries.
 
 All three rename or move letters only: what the model computes is unchanged, bit for bit.
 """
@@ -90,10 +92,19 @@ def channel_norm_pair(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
 _CONVS = L.CONVOLUTIONS
 
 
+#: what may stand between an ``Embedding`` and the convolutions it feeds: layers that act on each entry alone
+_PER_ENTRY = (L.Dropout, L.Activation, L.ReLU, L.Identity)
+
+
 def convolved_embedding(rb: Rebuild, node: ir.Node) -> ir.Tensor | None:
-    """An ``Embedding`` whose vectors, ``C`` last, only convolutions read: the vectors moved channels first by a
-    ``Permute``, which the convolutions read in that order instead (``rebuild.py`` moves what follows them)."""
-    if node.is_input or not isinstance(node.layer, L.Embedding) or id(node) in rb.outputs:
+    """An ``Embedding`` whose vectors, ``C`` last, only convolutions read (directly, or through layers that act on
+    each entry alone, each the only reader of the one before: a ``Dropout``): the vectors moved channels first by
+    a ``Permute`` just before the convolutions, which read them in that order instead (``rebuild.py`` moves what
+    follows them)."""
+    link = node
+    while not link.is_input and isinstance(link.layer, _PER_ENTRY) and rb.only_user(link.inputs[0].node) is link:
+        link = link.inputs[0].node
+    if link.is_input or not isinstance(link.layer, L.Embedding) or id(node) in rb.outputs:
         return None
     layout, users = node.spec.layout, rb.users(node)
     if layout[0] != "N" or layout[-1] != "C" or len(layout) < 3:

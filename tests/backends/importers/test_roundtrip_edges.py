@@ -4,8 +4,9 @@ shuffle of a 1x1 map then flattened (``to_torch`` and ``to_keras`` write a resha
 Reshape to the shape the model declares; ``unit_reshape`` leaves such a reshape's letters, ``channel_shuffle``
 reads it back; of a 2x2 map, ``to_keras`` merges it channels last and moves it for the flatten,
 ``permuted_shuffle`` reads that back), and text CNNs over embedded ids, 1-D and 2-D (``to_keras`` drops the
-Permute before Keras's channels-last convolution; ``convolved_embedding`` puts it back). Each is structurally
-exact both ways, and the models compute what the source does in torch and in Keras, at batch 2 and 3."""
+Permute before Keras's channels-last convolution; ``convolved_embedding`` puts it back, after a Dropout too).
+Each is structurally exact both ways, and the models compute what the source does in torch and in Keras, at
+batch 2 and 3."""
 
 from __future__ import annotations
 
@@ -79,18 +80,19 @@ class TextCNN(nn.Module):
     """The common text CNN: token ids embedded, moved channels first (``permute(0, 2, 1)``, or ``transpose(1, 2)``
     with ``adaptive``), Conv1ds of ``widths`` with a ReLU, each max-pooled over time (``amax``, or
     ``AdaptiveMaxPool1d(1)`` then flattened), concatenated, a Linear; with ``lstm``, one conv pooled by two and
-    moved back to an LSTM instead."""
+    moved back to an LSTM instead; with ``dropout``, a Dropout on the vectors before they are moved."""
 
-    def __init__(self, widths=(3,), adaptive=False, lstm=False):
+    def __init__(self, widths=(3,), adaptive=False, lstm=False, dropout=False):
         super().__init__()
         self.embed = nn.Embedding(20, 6)
+        self.dropout = nn.Dropout(0.25) if dropout else nn.Identity()
         self.convs = nn.ModuleList(nn.Conv1d(6, 4, k, padding=k // 2) for k in widths)
         self.pool = nn.AdaptiveMaxPool1d(1) if adaptive else None
         self.lstm = nn.LSTM(4, 5, batch_first=True) if lstm else None
         self.fc = nn.Linear(5 if lstm else 4 * len(widths), 3)
 
     def forward(self, ids):
-        x = self.embed(ids)
+        x = self.dropout(self.embed(ids))
         x = x.transpose(1, 2) if self.pool is not None else x.permute(0, 2, 1)
         maps = [torch.relu(conv(x)) for conv in self.convs]
         if self.lstm is not None:
@@ -121,6 +123,7 @@ CASES = {
     "text-cnn": (TextCNN, lambda: (torch.randint(0, 20, (2, 9)),)),
     "text-cnn-widths": (lambda: TextCNN(widths=(2, 3, 5), adaptive=True), lambda: (torch.randint(0, 20, (2, 9)),)),
     "text-cnn-lstm": (lambda: TextCNN(lstm=True), lambda: (torch.randint(0, 20, (2, 8)),)),
+    "text-cnn-dropout": (lambda: TextCNN(dropout=True), lambda: (torch.randint(0, 20, (2, 9)),)),
     "grid-cnn": (GridCNN, lambda: (torch.randint(0, 20, (2, 3, 5)),)),
 }
 

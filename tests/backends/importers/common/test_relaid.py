@@ -149,6 +149,15 @@ def keras_grid_cnn():
     return ir.Model(x, L.Dense(3)(L.Flatten()(L.Permute("NCHW")(h))))
 
 
+def keras_text_cnn_dropout():
+    """A Dropout on the Embedding's vectors, then Conv1Ds channels last (a Keras text CNN, or what from_keras
+    reads of torch's ``dropout(embed(ids)).permute(0, 2, 1)`` that to_keras compiled)."""
+    x = _ids(9)
+    e = L.Dropout(0.25)(L.Embedding(10, 6)(x))
+    pooled = [L.GlobalMaxPool1D()(L.Conv1D(4, k, activation="relu")(e)) for k in (2, 3)]
+    return ir.Model(x, L.Dense(3)(L.Concatenate()(pooled)))
+
+
 def keras_cnn_lstm():
     """A Conv1D over the Embedding's vectors, pooled, then an LSTM, which reads them features last."""
     x = _ids(9)
@@ -161,10 +170,15 @@ def test_an_embedding_convolved_channels_last_is_moved_channels_first():
     assert kinds(after)[:6] == ["Embedding", "Permute", "Conv1D", "MaxPool1D", "Permute", "LSTM"]
     assert after.layers[5].inputs[0].spec.layout == "NTC"
     same_outputs(before, after)
-    for build, first in ((keras_text_cnn, "NCT"), (keras_grid_cnn, "NCHW")):
+    for build, first, lead in (
+        (keras_text_cnn, "NCT", ["Embedding"]),
+        (keras_grid_cnn, "NCHW", ["Embedding"]),
+        (keras_text_cnn_dropout, "NCT", ["Embedding", "Dropout"]),  # the Permute after the Dropout, as torch's
+    ):
         before, after = rewritten(build)
         assert after.rewrites.count("convolved_embedding") == 1
-        assert kinds(after)[:2] == ["Embedding", "Permute"] and after.layers[1].spec.layout == first
+        moved = after.layers[len(lead)]
+        assert kinds(after)[: len(lead) + 1] == [*lead, "Permute"] and moved.spec.layout == first
         convs = [n for n in after.layers if n.layer.kind.startswith("Conv")]
         assert convs and all(n.inputs[0].spec.layout == n.spec.layout == first for n in convs)
         assert kinds(after).count("Permute") == 1  # the grid's Permute before the Flatten is none now
