@@ -3,7 +3,8 @@ input and read by an Embedding (``from_keras`` names them ``NHW``, as it names c
 shuffle of a 1x1 map then flattened (``to_torch`` and ``to_keras`` write a reshape read only by a Flatten or a
 Reshape to the shape the model declares; ``unit_reshape`` leaves such a reshape's letters, ``channel_shuffle``
 reads it back; of a 2x2 map, ``to_keras`` merges it channels last and moves it for the flatten,
-``permuted_shuffle`` reads that back), and text CNNs over embedded ids, 1-D and 2-D (``to_keras`` drops the
+``permuted_shuffle`` reads that back; split and merged back without a shuffle, the known gap
+``roundtrip-keras-unshuffled-split``), and text CNNs over embedded ids, 1-D and 2-D (``to_keras`` drops the
 Permute before Keras's channels-last convolution; ``convolved_embedding`` puts it back, after a Dropout too).
 Each is structurally exact both ways, and the models compute what the source does in torch and in Keras, at
 batch 2 and 3."""
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from gaps import known_gap
 from siblings import benchmark
 from torch import nn
 
@@ -120,6 +122,7 @@ CASES = {
     "shuffle-1x1": (PooledShuffle, lambda: (torch.randn(2, 3, 4, 4),)),
     "split-1x1": (lambda: PooledShuffle(shuffle=False), lambda: (torch.randn(2, 3, 4, 4),)),
     "shuffle-2x2": (lambda: PooledShuffle(side=2), lambda: (torch.randn(2, 3, 4, 4),)),
+    "split-2x2": (lambda: PooledShuffle(side=2, shuffle=False), lambda: (torch.randn(2, 3, 4, 4),)),
     "text-cnn": (TextCNN, lambda: (torch.randint(0, 20, (2, 9)),)),
     "text-cnn-widths": (lambda: TextCNN(widths=(2, 3, 5), adaptive=True), lambda: (torch.randint(0, 20, (2, 9)),)),
     "text-cnn-lstm": (lambda: TextCNN(lstm=True), lambda: (torch.randint(0, 20, (2, 8)),)),
@@ -140,8 +143,16 @@ def _inputs(m, batch):
     return tuple(x.remainder(8) if not x.is_floating_point() else x for x in rt.example(m, batch))
 
 
-@pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("direction", ["torch", "keras"])
+#: (case, direction) -> the known gap (tests/known_gaps.toml) it is
+GAPS = {("split-2x2", "keras"): "roundtrip-keras-unshuffled-split"}
+PAIRS = [(c, d) for c in CASES for d in ("torch", "keras")]
+
+
+@pytest.mark.parametrize(
+    "case, direction",
+    [pytest.param(c, d, marks=known_gap(GAPS[c, d])) if (c, d) in GAPS else (c, d) for c, d in PAIRS],
+    ids=[f"{d}-{c}" for c, d in PAIRS],
+)
 def test_round_trip_is_exact_and_computes_the_same(case, direction):
     net, m = _source(case)
     back = rt.THROUGH[direction](m)
