@@ -7,7 +7,8 @@ reads it back; of a 2x2 map, ``to_keras`` merges it channels last and moves it f
 ``roundtrip-keras-unshuffled-split``), and text CNNs over embedded ids, 1-D and 2-D (``to_keras`` drops the
 Permute before Keras's channels-last convolution; ``convolved_embedding`` puts it back, after a Dropout too).
 Each is structurally exact both ways, and the models compute what the source does in torch and in Keras, at
-batch 2 and 3."""
+batch 2 and 3. So are Keras models that flatten a convolution's map, except through torch where a Permute moves
+it channels first before the Flatten (the known gap ``roundtrip-torch-permuted-flatten``)."""
 
 from __future__ import annotations
 
@@ -185,3 +186,37 @@ def test_grid_ids_are_declared_as_the_embedding_reads_them():
     xs = [rng.integers(0, 10, (3, *t.shape[1:])).astype(np.int32) for t in imported.inputs]
     for got, want in zip(to_keras(imported)(xs), km(xs)):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=ATOL, rtol=RTOL)
+
+
+def keras_flatten(permuted: bool):
+    """A Keras Conv2D, its map flattened (moved channels first by a Permute before, as a model written to match
+    torch's flatten order does, with ``permuted``), then a Dense."""
+    keras.utils.set_random_seed(0)
+    x = keras.Input((5, 5, 6), name="x")
+    h = keras.layers.Conv2D(4, 3, bias_initializer="random_normal", name="conv")(x)
+    if permuted:
+        h = keras.layers.Permute((3, 1, 2), name="to_channels_first")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    return keras.Model(x, keras.layers.Dense(3, bias_initializer="random_normal", name="fc")(h))
+
+
+KERAS_GAPS = {(True, "torch"): "roundtrip-torch-permuted-flatten"}
+KERAS_PAIRS = [(p, d) for p in (False, True) for d in ("torch", "keras")]
+
+
+@pytest.mark.parametrize(
+    "permuted, direction",
+    [pytest.param(p, d, marks=known_gap(KERAS_GAPS[p, d])) if (p, d) in KERAS_GAPS else (p, d) for p, d in KERAS_PAIRS],
+    ids=[f"{d}-keras-{'permuted-' if p else ''}flatten" for p, d in KERAS_PAIRS],
+)
+def test_keras_flatten_round_trip_is_exact_and_computes_the_same(permuted, direction):
+    km = keras_flatten(permuted)
+    m = from_keras(km)
+    back = rt.THROUGH[direction](m)
+    assert not structural_diff(m, back, weights=True), "\n".join(structural_diff(m, back, weights=True))
+    for batch in (2, 3):
+        xs = np.random.default_rng(batch).standard_normal((batch, 5, 5, 6)).astype(np.float32)
+        want = np.asarray(km(xs))
+        with torch.no_grad():
+            np.testing.assert_allclose(to_torch(back)(torch.from_numpy(xs)).numpy(), want, atol=ATOL, rtol=RTOL)
+        np.testing.assert_allclose(np.asarray(to_keras(back)(xs)), want, atol=ATOL, rtol=RTOL)
