@@ -18,6 +18,7 @@ import atexit
 import importlib.machinery
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,7 @@ class _Worker:
             self.proc.stdin.close()
             self.proc.wait(timeout=60)
         self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)  # the models and inputs it was sent
 
 
 def _worker(backend: str) -> _Worker:
