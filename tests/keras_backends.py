@@ -29,6 +29,7 @@ import numpy as np
 #: the Keras backends other than TensorFlow's (the test process's own)
 BACKENDS = ("torch", "jax")
 _MARK = "@twinnet-worker "
+_DIR = "TWINNET_KERAS_WORKER_DIR"
 _workers: dict[str, _Worker] = {}
 
 
@@ -40,6 +41,7 @@ class _Worker:
         self.dir = Path(tempfile.mkdtemp(prefix=f"twinnet-keras-{backend}-"))
         self.log = open(self.dir / "stderr.log", "w+")
         env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env[_DIR] = str(self.dir)  # the worker removes it when it ends, should this process end first
         self.proc = subprocess.Popen(
             [sys.executable, __file__],
             stdin=subprocess.PIPE,
@@ -180,6 +182,13 @@ class _NoTensorFlow:
 
 
 def _serve() -> None:
+    try:
+        _answer()
+    finally:
+        shutil.rmtree(os.environ[_DIR], ignore_errors=True)
+
+
+def _answer() -> None:
     sys.meta_path.insert(0, _NoTensorFlow())
     import keras
 
